@@ -1,0 +1,161 @@
+/**
+ * Typed errors. Every message is safe to log: it names stores, references, fields and config
+ * paths, never a secret value. `exitCode` is what the CLI exits with: 2 for bad usage or bad
+ * input, 1 for a failure to do the job.
+ */
+
+export interface ReferenceContext {
+  /** The reference as written, e.g. `secret://aws/prod#key`. */
+  reference?: string;
+  /** Where the reference sits in the resolved document, e.g. `fields.token`. */
+  field?: string;
+}
+
+export class SesameError extends Error {
+  readonly exitCode: 1 | 2 = 1;
+  /** A short machine-readable code for APIs (`not_found`, `access_denied`, …). */
+  readonly code: string = 'error';
+  /** HTTP status the server maps this error to. */
+  readonly status: number = 500;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Something the user typed or configured is wrong: exit 2. */
+export class UsageError extends SesameError {
+  override readonly exitCode = 2 as const;
+  override readonly code: string = 'bad_request';
+  override readonly status: number = 400;
+}
+
+export class ReferenceSyntaxError extends UsageError {
+  override readonly code = 'reference_syntax';
+  readonly field: string | undefined;
+  readonly offset: number;
+  readonly expected: string;
+  readonly input: string;
+
+  constructor(args: { input: string; offset: number; expected: string; field?: string | undefined }) {
+    const where = args.field ? ` in field ${args.field}` : '';
+    super(`malformed reference${where} at offset ${args.offset}: expected ${args.expected}`);
+    this.field = args.field;
+    this.offset = args.offset;
+    this.expected = args.expected;
+    this.input = args.input;
+  }
+
+  /** The same error located inside a larger document. */
+  at(field: string, baseOffset = 0): ReferenceSyntaxError {
+    return new ReferenceSyntaxError({
+      input: this.input,
+      offset: this.offset + baseOffset,
+      expected: this.expected,
+      field,
+    });
+  }
+}
+
+export class ConfigError extends UsageError {
+  override readonly code = 'config';
+  /** Path inside the config file, e.g. `stores[1].cache.ttl`. */
+  readonly path: string | undefined;
+
+  constructor(message: string, options?: { path?: string | undefined; hint?: string; cause?: unknown }) {
+    const where = options?.path ? `${options.path}: ` : '';
+    const hint = options?.hint ? ` (${options.hint})` : '';
+    super(`config ${where}${message}${hint}`, options);
+    this.path = options?.path;
+  }
+}
+
+function describeRef(ctx: ReferenceContext): string {
+  const parts: string[] = [];
+  if (ctx.reference) parts.push(ctx.reference);
+  if (ctx.field) parts.push(`(field ${ctx.field})`);
+  return parts.join(' ');
+}
+
+/** Base for errors about one reference; they carry the reference and field, never a value. */
+export abstract class ReferenceError extends SesameError {
+  reference: string | undefined;
+  field: string | undefined;
+  /** The message without the reference prefix, so it can be re-located. */
+  readonly detail: string;
+
+  constructor(detail: string, ctx: ReferenceContext = {}, options?: { cause?: unknown }) {
+    const prefix = describeRef(ctx);
+    super(prefix ? `${prefix}: ${detail}` : detail, options);
+    this.detail = detail;
+    this.reference = ctx.reference;
+    this.field = ctx.field;
+  }
+
+  /** Attach where the failing reference was used (the message is rebuilt). */
+  locate(ctx: ReferenceContext): this {
+    const copy = Object.create(Object.getPrototypeOf(this)) as this;
+    Object.assign(copy, this);
+    copy.reference = ctx.reference ?? this.reference;
+    copy.field = ctx.field ?? this.field;
+    const prefix = describeRef(copy);
+    copy.message = prefix ? `${prefix}: ${this.detail}` : this.detail;
+    copy.stack = `${copy.name}: ${copy.message}`;
+    if (this.cause !== undefined) copy.cause = this.cause;
+    return copy;
+  }
+}
+
+/** The store answered: there is no such secret (or version). Not a failure of the store. */
+export class SecretNotFoundError extends ReferenceError {
+  override readonly code = 'not_found';
+  override readonly status = 404;
+}
+
+/** The secret exists but has no such key / JSON Pointer target, or is not JSON. */
+export class KeyNotFoundError extends ReferenceError {
+  override readonly code = 'key_not_found';
+  override readonly status = 404;
+}
+
+/** The store refused the read: the detail says which permission to grant. */
+export class AccessDeniedError extends ReferenceError {
+  override readonly code = 'access_denied';
+  override readonly status = 403;
+}
+
+/** The store could not be reached or failed; retrying later may work. */
+export class StoreUnavailableError extends ReferenceError {
+  override readonly code = 'store_unavailable';
+  override readonly status = 503;
+}
+
+/** The store (or a named store) does not exist in the caller's namespace. */
+export class StoreNotFoundError extends UsageError {
+  override readonly code = 'store_not_found';
+  override readonly status = 404;
+}
+
+/** A secret exists but cannot be served as asked (disabled, scheduled for deletion, too large…). */
+export class SecretStateError extends ReferenceError {
+  override readonly code = 'secret_state';
+  override readonly status = 409;
+}
+
+/** A value above the store's size limit. */
+export class ValueTooLargeError extends UsageError {
+  override readonly code = 'value_too_large';
+  override readonly status = 413;
+}
+
+/** The requested operation is not offered by this store type. */
+export class UnsupportedOperationError extends UsageError {
+  override readonly code = 'unsupported';
+  override readonly status = 405;
+}
+
+/** Anything that should map to a non-zero exit without a stack trace. */
+export function exitCodeOf(err: unknown): 1 | 2 {
+  return err instanceof SesameError ? err.exitCode : 1;
+}

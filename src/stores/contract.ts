@@ -1,0 +1,188 @@
+/**
+ * The two-level store contract.
+ *
+ * A {@link StoreType} is stateless: it validates a store's settings into a typed config (or a
+ * clear `ConfigError`) and states its capabilities. {@link StoreType.create} makes a
+ * {@link StoreClient} for one configured store; the client only talks to its backend. Caching,
+ * coalescing, key extraction, redaction and error locating live once in the resolver.
+ */
+import type { z } from 'zod';
+
+/** What the resolver asks a store for. */
+export interface SecretRequest {
+  /** Name, path or ARN in the store, after the store's prefix was applied by the adapter. */
+  name: string;
+  /** Pinned version (AWS VersionId, Vault version number, Azure version, GCP version). */
+  version?: string | undefined;
+  /** Pinned AWS staging label. */
+  stage?: string | undefined;
+  /**
+   * The caller's namespace chain, most specific first (e.g. `['acme.devops', 'acme', '']`),
+   * already cut at an isolated namespace. Only namespace-aware stores (`builtin`) use it.
+   */
+  namespaces: readonly string[];
+}
+
+/** A secret as fetched: text (most secrets) or bytes (AWS SecretBinary, binary files). */
+export interface FetchedSecret {
+  value: string | Uint8Array;
+  /** The version that was served, when the backend reports it. */
+  version?: string | undefined;
+  /** The namespace that owned the value (namespace-aware stores only). */
+  namespace?: string | undefined;
+}
+
+export interface SecretMetadata {
+  name: string;
+  namespace?: string | undefined;
+  version?: string | undefined;
+  description?: string | undefined;
+  tags?: Record<string, string> | undefined;
+  createdAt?: string | undefined;
+  updatedAt?: string | undefined;
+  deletedAt?: string | undefined;
+  /** When a soft-deleted secret is purged for good. */
+  purgeAt?: string | undefined;
+}
+
+export interface VersionMetadata {
+  version: string;
+  createdAt?: string | undefined;
+  stages?: string[] | undefined;
+  enabled?: boolean | undefined;
+  destroyed?: boolean | undefined;
+}
+
+export interface ListOptions {
+  prefix?: string | undefined;
+  tags?: Record<string, string> | undefined;
+  /** Namespace chain for namespace-aware stores. */
+  namespaces: readonly string[];
+  /** Include soft-deleted secrets. */
+  includeDeleted?: boolean | undefined;
+  limit?: number | undefined;
+  /** Opaque cursor from a previous page. */
+  cursor?: string | undefined;
+}
+
+export interface ListPage {
+  items: SecretMetadata[];
+  /** Present when there are more items. */
+  cursor?: string | undefined;
+}
+
+export interface WriteOptions {
+  /** Namespace the secret is written in (namespace-aware stores). */
+  namespace: string;
+  description?: string | undefined;
+  tags?: Record<string, string> | undefined;
+  /** Check-and-set: fail unless the current version is this one. */
+  expectedVersion?: string | undefined;
+}
+
+export interface WriteResult {
+  name: string;
+  version: string;
+  namespace?: string | undefined;
+}
+
+export interface DeleteOptions {
+  namespace: string;
+  /** Skip the recovery window and delete for good. */
+  force?: boolean | undefined;
+  /** Recovery window in milliseconds (stores that support one). */
+  recoveryWindowMs?: number | undefined;
+}
+
+/** One line of a store check: what was tried, whether it worked, and what to fix. */
+export interface CheckStep {
+  step: string;
+  ok: boolean;
+  detail: string;
+  /** What the operator should do when `ok` is false. */
+  fix?: string | undefined;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  steps: CheckStep[];
+}
+
+export interface CheckOptions {
+  /** A secret name to test read permission against. */
+  sample?: string | undefined;
+  namespaces: readonly string[];
+}
+
+export interface StoreClient {
+  /** Fetch one secret. Throws `SecretNotFoundError`, `AccessDeniedError`, `StoreUnavailableError`… */
+  get(request: SecretRequest): Promise<FetchedSecret>;
+  /**
+   * Fetch several secrets in as few backend calls as the backend allows. One result per request,
+   * in order: a secret, or the error for that request.
+   */
+  getMany?(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>>;
+  /** Names and metadata only, never values. */
+  list(options: ListOptions): Promise<ListPage>;
+  write?(name: string, value: string, options: WriteOptions): Promise<WriteResult>;
+  delete?(name: string, options: DeleteOptions): Promise<void>;
+  restore?(name: string, options: { namespace: string }): Promise<void>;
+  versions?(name: string, options: { namespaces: readonly string[] }): Promise<VersionMetadata[]>;
+  describe?(name: string, options: { namespaces: readonly string[] }): Promise<SecretMetadata>;
+  /** Diagnostics: authentication, list and read permission, with what to fix. */
+  check(options: CheckOptions): Promise<CheckReport>;
+  close(): Promise<void>;
+}
+
+export interface StoreCapabilities {
+  /** `write`/`delete` are available. */
+  write: boolean;
+  /** `getMany` batches several secrets per backend call. */
+  batch: boolean;
+  /** `?version=` is meaningful. */
+  versions: boolean;
+  /** `?stage=` is meaningful. */
+  stages: boolean;
+  /** Secrets belong to the caller's namespace chain (cache keys then include the namespace). */
+  namespaced: boolean;
+  /** Soft delete + restore. */
+  restore: boolean;
+}
+
+/** Everything a client may need from the process, handed in by the core. */
+export interface StoreContext {
+  /** The store's configured name, for messages (`[aws] …`). */
+  storeName: string;
+  /** Namespace that declares the store. */
+  namespace: string;
+  /** Logger that already redacts known values. */
+  log: StoreLogger;
+  /** Services only some stores use (the builtin store's database and master key). */
+  services: StoreServices;
+}
+
+export interface StoreLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Open-ended bag filled by the layer that owns the resource (e.g. `builtin` → database). */
+export type StoreServices = Record<string, unknown>;
+
+export interface StoreType<Settings = unknown> {
+  /** The `type:` value in config. */
+  readonly type: string;
+  readonly capabilities: StoreCapabilities;
+  /**
+   * Settings schema: the store's keys other than `name`, `namespace`, `type` and `cache`.
+   * It must be strict (unknown keys are errors).
+   */
+  readonly settings: z.ZodType<Settings>;
+  /**
+   * Settings whose values are credentials: they may be `{{ secret://… }}` of another store and
+   * are never returned by the API. Dotted paths, e.g. `auth.secretAccessKey`.
+   */
+  readonly secretSettings?: readonly string[];
+  create(settings: Settings, context: StoreContext): StoreClient | Promise<StoreClient>;
+}
