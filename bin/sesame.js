@@ -7,7 +7,7 @@ main(process.argv).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`sesame: unexpected failure: ${err && err.name ? err.name : 'Error'}\n`);
+    process.stderr.write(`sesame: unexpected failure: ${err && err.message ? err.message.split("\n")[0] : "Error"}\n`);
     process.exitCode = 1;
   },
 );

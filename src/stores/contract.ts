@@ -155,6 +155,8 @@ export interface StoreContext {
   storeName: string;
   /** Namespace that declares the store. */
   namespace: string;
+  /** Directory relative paths in settings are resolved against (the config file's). */
+  baseDir?: string | undefined;
   /** Logger that already redacts known values. */
   log: StoreLogger;
   /** Services only some stores use (the builtin store's database and master key). */

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseConfigText } from '../../config/load.js';
+import { UsageError } from '../../errors.js';
+import { collectReferences } from '../../refs/template.js';
+import { type CliContext, example, withCommon, writeJson } from '../context.js';
+
+interface ResolveFlags {
+  config?: string;
+  namespace: string;
+  json?: boolean;
+  file?: string;
+}
+
+export function registerResolve(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('resolve')
+    .description('resolve a reference, a template, or every reference in a JSON/YAML document (--file)')
+    .argument('[reference-or-template]', 'e.g. secret://env/FOO#/a/b or "x{{ secret://env/BAR }}y"')
+    .option('-f, --file <file>', 'resolve every reference in a JSON or YAML document; prints JSON');
+  withCommon(cmd);
+  example(
+    cmd,
+    "sesame resolve 'secret://env/DB_PASSWORD'",
+    "sesame resolve 'postgres://app:{{ secret://builtin/db/app#password }}@db:5432/app' --namespace acme",
+    'sesame resolve --file connection.yaml --namespace acme.devops',
+  );
+  cmd.action(async (input: string | undefined, flags: ResolveFlags) => {
+    if ((input === undefined) === (flags.file === undefined)) {
+      throw new UsageError('give a reference or template, or --file <document>, not both and not neither');
+    }
+    const sesame = ctx.sesame(flags.config);
+    if (flags.file !== undefined) {
+      const file = path.resolve(ctx.cwd, flags.file);
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        throw new UsageError(`cannot read ${flags.file}: check the path`);
+      }
+      const doc = parseConfigText(text, file);
+      const report = await sesame.resolveDetailed(doc, { namespace: flags.namespace });
+      writeJson(ctx, flags.json ? report : report.value);
+      return;
+    }
+    const value = input as string;
+    if (collectReferences(value).length === 0) {
+      throw new UsageError('nothing to resolve: pass a reference like secret://env/NAME or a template with {{ secret://… }}');
+    }
+    const report = await sesame.resolveDetailed(value, { namespace: flags.namespace });
+    if (report.stale) {
+      ctx.stderr.write('sesame: warning: served a cached value past its TTL because the store is unavailable\n');
+    }
+    if (flags.json) writeJson(ctx, report);
+    else ctx.stdout.write(`${typeof report.value === 'string' ? report.value : JSON.stringify(report.value)}\n`);
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * `sesame run`: start a process with secrets in its environment, and mask their values in its
+ * output. Exit code and signals pass through.
+ */
+import { spawn } from 'node:child_process';
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { type CliContext, example, withCommon } from '../context.js';
+
+interface Flags {
+  config?: string;
+  namespace: string;
+  connection?: string;
+  env: string[];
+}
+
+/** `baseUrl` → `BASE_URL`, `api-key` → `API_KEY`. */
+export function envName(field: string): string {
+  return field
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toUpperCase();
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+export function registerRun(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('run')
+    .description('run a command with secrets in its environment; their values are masked in its output')
+    .option('--connection <name>', "put each of the connection's fields in the environment as UPPER_SNAKE_CASE")
+    .option('-e, --env <VAR=reference>', 'set VAR to a resolved reference or template (repeatable)', collect, [])
+    .argument('<command...>', 'the command and its arguments, after --')
+    .passThroughOptions();
+  withCommon(cmd, { json: false });
+  example(
+    cmd,
+    "sesame run --env PGPASSWORD='secret://builtin/db/password' -- psql -h db app",
+    'sesame run --connection jira --namespace acme.devops -- ./sync.sh',
+  );
+  cmd.action(async (argv: string[], flags: Flags) => {
+    const [command, ...args] = argv;
+    if (!command) throw new UsageError('give the command to run after --');
+    const sesame = ctx.sesame(flags.config);
+    const injected: Record<string, string> = {};
+    if (flags.connection) {
+      const conn = await sesame.resolveConnection(flags.connection, { namespace: flags.namespace });
+      for (const [field, value] of Object.entries(conn.fields)) {
+        injected[envName(field)] = typeof value === 'string' ? value : JSON.stringify(value);
+      }
+    }
+    const wanted: Record<string, string> = {};
+    for (const pair of flags.env) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--env ${pair.split('=')[0]}: write VAR=<reference>, e.g. --env TOKEN=secret://env/TOKEN`);
+      const name = pair.slice(0, eq);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
+      wanted[name] = pair.slice(eq + 1);
+    }
+    const resolved = await sesame.resolve<Record<string, unknown>>(wanted, { namespace: flags.namespace, field: 'env' });
+    for (const [name, value] of Object.entries(resolved)) {
+      injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
+    }
+    for (const value of Object.values(injected)) sesame.redactor.add(value);
+
+    const child = spawn(command, args, {
+      stdio: ['inherit', 'pipe', 'pipe'],
+      env: { ...ctx.env, ...injected },
+    });
+    child.stdout.pipe(sesame.redactor.createStream()).pipe(ctx.stdout, { end: false });
+    child.stderr.pipe(sesame.redactor.createStream()).pipe(ctx.stderr, { end: false });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+    const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal }));
+    }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new RunCommandNotFound(`command not found: ${command}`);
+      throw err;
+    });
+    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+    if (outcome.signal) {
+      // Die the way the child died, so callers see the same signal.
+      await ctx.close();
+      process.kill(process.pid, outcome.signal);
+      return;
+    }
+    ctx.exitCode = outcome.code ?? 1;
+  });
+}
+
+class RunCommandNotFound extends UsageError {
+  override readonly exitCode = 2 as const;
+}

@@ -1,0 +1,75 @@
+/**
+ * What every CLI command gets: the streams, and a lazily loaded Sesame for the command's
+ * `--config`. Commands register themselves with `register(program, ctx)`.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { type Command, Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { loadSesame, type Sesame } from '../sesame.js';
+
+export interface CliContext {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  stdin: Readable & { isTTY?: boolean };
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Load (once) the Sesame for a command's `--config`. */
+  sesame(configFile?: string): Sesame;
+  /** Exit code a command sets without failing (e.g. a store check that found problems). */
+  exitCode: number;
+  /** Called at exit: closes what was opened. */
+  close(): Promise<void>;
+}
+
+export function createCliContext(overrides: Partial<Pick<CliContext, 'stdout' | 'stderr' | 'stdin' | 'cwd' | 'env'>> = {}): CliContext {
+  let loaded: { file: string | undefined; sesame: Sesame } | undefined;
+  const cwd = overrides.cwd ?? process.cwd();
+  return {
+    stdout: overrides.stdout ?? process.stdout,
+    stderr: overrides.stderr ?? process.stderr,
+    stdin: overrides.stdin ?? process.stdin,
+    cwd,
+    env: overrides.env ?? process.env,
+    exitCode: 0,
+    sesame(configFile) {
+      if (loaded && loaded.file === configFile) return loaded.sesame;
+      loaded = { file: configFile, sesame: loadSesame({ configFile, cwd }) };
+      return loaded.sesame;
+    },
+    async close() {
+      await loaded?.sesame.close();
+      loaded = undefined;
+    },
+  };
+}
+
+/** Options every data command shares. */
+export function withCommon(cmd: Command, { json = true, namespace = true } = {}): Command {
+  cmd.addOption(new Option('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'));
+  if (namespace) cmd.addOption(new Option('-n, --namespace <ns>', 'namespace to act in (default: the root namespace)').default(''));
+  if (json) cmd.addOption(new Option('--json', 'print JSON'));
+  return cmd;
+}
+
+export function example(cmd: Command, ...lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+export function writeJson(ctx: CliContext, value: unknown): void {
+  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Print rows as an aligned table (no values, only what the caller passes). */
+export function writeTable(ctx: CliContext, headers: string[], rows: string[][]): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  ctx.stdout.write(`${line(headers)}\n`);
+  for (const r of rows) ctx.stdout.write(`${line(r)}\n`);
+}
+
+export async function readStdin(ctx: CliContext): Promise<string> {
+  if (ctx.stdin.isTTY) throw new UsageError('no value given: pass it as an argument, with --from-file, or on stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of ctx.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,336 @@
+/**
+ * The config file schema (PRODUCT.md "Config file"). One zod schema gives validation, types
+ * and precise messages; unknown keys are errors everywhere, including inside each store's
+ * settings (validated by that store type's own strict schema).
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { collectReferences } from '../refs/template.js';
+import type { StoreTypeRegistry } from '../stores/registry.js';
+import { parseDuration } from './duration.js';
+
+export const STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const NAMESPACE = /^([a-z0-9][a-z0-9_-]{0,62})(\.[a-z0-9][a-z0-9_-]{0,62})*$/;
+export const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? (value === 0 ? 0 : undefined) : parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a duration: write a number with a unit, e.g. 500ms, 30s, 5m, 1h, 7d`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const namespaceName = z
+  .string()
+  .refine((s) => s === '' || NAMESPACE.test(s), {
+    message: 'a namespace is dotted lowercase segments, e.g. "acme" or "acme.devops" ("" is the root)',
+  });
+
+export const cacheSettingsSchema = z.strictObject({
+  ttl: duration.optional(),
+  maxEntries: z.number().int().positive().optional(),
+  staleIfError: duration.optional(),
+  refreshAhead: duration.optional(),
+});
+
+export interface CacheSettings {
+  /** How long a fetched value is served without asking the store again. */
+  ttlMs: number;
+  maxEntries: number;
+  /** How long past `ttl` the last good value is served while the store fails. */
+  staleIfErrorMs: number;
+  /** Refetch in the background when an entry is this close to expiring (0: off). */
+  refreshAheadMs: number;
+}
+
+export const DEFAULT_CACHE: CacheSettings = {
+  ttlMs: 5 * 60_000,
+  maxEntries: 1000,
+  staleIfErrorMs: 60 * 60_000,
+  refreshAheadMs: 0,
+};
+
+const storeEntry = z.looseObject({
+  name: z.string().regex(STORE_NAME, 'a store name is lowercase letters, digits, "_" and "-" (at most 63)'),
+  namespace: namespaceName.optional(),
+  type: z.string().min(1),
+  description: z.string().optional(),
+  cache: cacheSettingsSchema.optional(),
+});
+
+const connectionEntry = z.strictObject({
+  name: z.string().regex(CONNECTION_NAME, 'a connection name is letters, digits, "_", "." and "-"'),
+  namespace: namespaceName.optional(),
+  type: z.string().min(1).default('generic'),
+  description: z.string().optional(),
+  fields: z.record(z.string(), z.unknown()),
+});
+
+const masterKeySource = z.union([
+  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ env: z.string().min(1) }),
+]);
+
+export const configFileSchema = z.strictObject({
+  database: z
+    .string()
+    .refine((s) => /^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(s), {
+      message: 'database is "sqlite:<path>" or "postgres://user@host:5432/db"',
+    })
+    .optional(),
+  masterKey: masterKeySource.optional(),
+  namespaces: z
+    .record(namespaceName, z.strictObject({ isolated: z.boolean().optional(), description: z.string().optional() }))
+    .optional(),
+  stores: z.array(storeEntry).optional(),
+  connections: z.array(connectionEntry).optional(),
+  server: z
+    .strictObject({
+      host: z.string().optional(),
+      port: z.number().int().min(0).max(65535).optional(),
+      bodyLimit: z.number().int().positive().optional(),
+      rateLimit: z.strictObject({ max: z.number().int().positive(), window: duration }).optional(),
+    })
+    .optional(),
+  log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']) }).optional(),
+});
+
+export type ConfigFile = z.input<typeof configFileSchema>;
+export type MasterKeySource = z.infer<typeof masterKeySource>;
+
+export interface StoreConfig {
+  name: string;
+  namespace: string;
+  type: string;
+  description?: string | undefined;
+  cache: CacheSettings;
+  /** Settings validated by the store type (may still hold `{{ secret://… }}` credentials). */
+  settings: unknown;
+  /** Declared implicitly (the root `builtin` and `env` stores). */
+  implicit: boolean;
+}
+
+export interface ConnectionConfig {
+  name: string;
+  namespace: string;
+  type: string;
+  description?: string | undefined;
+  fields: Record<string, unknown>;
+}
+
+export interface SesameConfig {
+  /** Directory relative paths are resolved against (the config file's directory). */
+  baseDir: string;
+  /** The config file, when one was read. */
+  source: string | undefined;
+  /** No config file: the embedded default (SQLite + generated master key under ./.sesame/). */
+  embedded: boolean;
+  database: string;
+  masterKey: MasterKeySource;
+  /** Namespace settings; namespaces not listed here exist implicitly, not isolated. */
+  namespaces: Map<string, { isolated: boolean; description?: string | undefined }>;
+  stores: StoreConfig[];
+  connections: ConnectionConfig[];
+  server: z.infer<typeof configFileSchema>['server'];
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent' | undefined;
+}
+
+/** `stores[1].cache.ttl` from a zod path. */
+export function formatPath(parts: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of parts) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey>): ConfigError {
+  const at = formatPath([...prefix, ...issue.path]);
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => `"${k}"`).join(', ');
+    return new ConfigError(`unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`, {
+      path: at || undefined,
+      hint: 'remove it or check its spelling; unknown keys are errors, not ignored',
+    });
+  }
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
+    return new ConfigError('is required', { path: at || undefined });
+  }
+  return new ConfigError(issue.message, { path: at || undefined });
+}
+
+/** Turn a zod failure into one ConfigError naming the first problem's path (and how many more). */
+export function configErrorFrom(error: z.ZodError, prefix: ReadonlyArray<PropertyKey> = []): ConfigError {
+  const [first, ...rest] = error.issues;
+  if (!first) return new ConfigError('is invalid');
+  const err = describeIssue(first, prefix);
+  if (rest.length === 0) return err;
+  const more = rest.map((i) => describeIssue(i, prefix).message.replace(/^config /, '')).join('; ');
+  return new ConfigError(`${err.message.replace(/^config /, '')}; also: ${more}`, { path: undefined, cause: error });
+}
+
+export interface ValidateOptions {
+  registry: StoreTypeRegistry;
+  baseDir: string;
+  source?: string | undefined;
+  embedded?: boolean | undefined;
+}
+
+/** Namespace chain for lookups: most specific first, cut after an isolated namespace. */
+export function namespaceChain(
+  namespace: string,
+  namespaces: ReadonlyMap<string, { isolated: boolean }>,
+): string[] {
+  const chain: string[] = [];
+  let current: string | undefined = namespace;
+  while (current !== undefined) {
+    chain.push(current);
+    if (namespaces.get(current)?.isolated) break;
+    if (current === '') break;
+    const dot = current.lastIndexOf('.');
+    current = dot === -1 ? '' : current.slice(0, dot);
+  }
+  return chain;
+}
+
+/**
+ * Validate a parsed config document (after `${env:…}`/`${file:…}` interpolation) into a
+ * {@link SesameConfig}. Throws {@link ConfigError} naming the path and a hint.
+ */
+export function validateConfig(input: unknown, options: ValidateOptions): SesameConfig {
+  const parsed = configFileSchema.safeParse(input ?? {});
+  if (!parsed.success) throw configErrorFrom(parsed.error);
+  const file = parsed.data;
+
+  const namespaces = new Map<string, { isolated: boolean; description?: string | undefined }>();
+  for (const [name, ns] of Object.entries(file.namespaces ?? {})) {
+    namespaces.set(name, { isolated: ns.isolated ?? false, description: ns.description });
+  }
+
+  const stores: StoreConfig[] = [];
+  const seen = new Map<string, number>();
+  (file.stores ?? []).forEach((entry, index) => {
+    const at = `stores[${index}]`;
+    const namespace = entry.namespace ?? '';
+    const key = `${namespace}\u0000${entry.name}`;
+    const previous = seen.get(key);
+    if (previous !== undefined) {
+      throw new ConfigError(`duplicate store "${entry.name}" in namespace "${namespace}"`, {
+        path: `${at}.name`,
+        hint: `stores[${previous}] already declares it; give one of them another name`,
+      });
+    }
+    seen.set(key, index);
+    const storeType = options.registry.get(entry.type, `${at}.type`);
+    const { name, namespace: _ns, type, description, cache, ...rest } = entry;
+    const settings = storeType.settings.safeParse(rest);
+    if (!settings.success) throw configErrorFrom(settings.error, ['stores', index]);
+    stores.push({
+      name,
+      namespace,
+      type,
+      description,
+      cache: { ...DEFAULT_CACHE, ...cacheFrom(cache) },
+      settings: settings.data,
+      implicit: false,
+    });
+  });
+
+  for (const implicit of ['builtin', 'env']) {
+    if (!options.registry.has(implicit)) continue;
+    if (stores.some((s) => s.name === implicit && s.namespace === '')) continue;
+    const settings = options.registry.get(implicit).settings.parse({});
+    stores.push({ name: implicit, namespace: '', type: implicit, cache: { ...DEFAULT_CACHE }, settings, implicit: true });
+  }
+
+  const connections: ConnectionConfig[] = [];
+  const seenConnections = new Set<string>();
+  (file.connections ?? []).forEach((entry, index) => {
+    const namespace = entry.namespace ?? '';
+    const key = `${namespace}\u0000${entry.name}`;
+    if (seenConnections.has(key)) {
+      throw new ConfigError(`duplicate connection "${entry.name}" in namespace "${namespace}"`, {
+        path: `connections[${index}].name`,
+      });
+    }
+    seenConnections.add(key);
+    connections.push({
+      name: entry.name,
+      namespace,
+      type: entry.type,
+      description: entry.description,
+      fields: entry.fields,
+    });
+  });
+
+  const config: SesameConfig = {
+    baseDir: options.baseDir,
+    source: options.source,
+    embedded: options.embedded ?? false,
+    database: file.database ?? 'sqlite:./.sesame/sesame.db',
+    masterKey: file.masterKey ?? { file: './.sesame/master.key' },
+    namespaces,
+    stores,
+    connections,
+    server: file.server,
+    logLevel: file.log?.level,
+  };
+  checkReferencesDeclared(config);
+  return config;
+}
+
+function cacheFrom(cache: z.infer<typeof cacheSettingsSchema> | undefined): Partial<CacheSettings> {
+  const out: Partial<CacheSettings> = {};
+  if (!cache) return out;
+  if (cache.ttl !== undefined) out.ttlMs = cache.ttl;
+  if (cache.maxEntries !== undefined) out.maxEntries = cache.maxEntries;
+  if (cache.staleIfError !== undefined) out.staleIfErrorMs = cache.staleIfError;
+  if (cache.refreshAhead !== undefined) out.refreshAheadMs = cache.refreshAhead;
+  return out;
+}
+
+/** Find the store a name means from a namespace: the namespace chain, then the root's implicit stores. */
+export function findStoreConfig(config: SesameConfig, storeName: string, namespace: string): StoreConfig | undefined {
+  for (const ns of namespaceChain(namespace, config.namespaces)) {
+    const found = config.stores.find((s) => s.name === storeName && s.namespace === ns);
+    if (found) return found;
+  }
+  // Isolation cuts inheritance of declared stores and of builtin secrets, but the root's
+  // implicit stores stay reachable so `secret://builtin/…` means the same everywhere.
+  return config.stores.find((s) => s.name === storeName && s.namespace === '' && s.implicit);
+}
+
+/** Every `{{ secret://store/… }}` in connections and store settings must name a visible store. */
+function checkReferencesDeclared(config: SesameConfig): void {
+  config.connections.forEach((conn, index) => {
+    for (const slot of collectReferences(conn.fields, `connections[${index}].fields`)) {
+      if (!findStoreConfig(config, slot.ref.store, conn.namespace)) {
+        throw new ConfigError(`references undeclared store "${slot.ref.store}"`, {
+          path: slot.field,
+          hint: `declare it under stores: (namespace "${conn.namespace}" or a parent), or fix the reference`,
+        });
+      }
+    }
+  });
+  config.stores.forEach((store, index) => {
+    for (const slot of collectReferences(store.settings, `stores[${index}]`)) {
+      if (!findStoreConfig(config, slot.ref.store, store.namespace)) {
+        throw new ConfigError(`references undeclared store "${slot.ref.store}"`, {
+          path: slot.field,
+          hint: 'declare the store that holds this credential',
+        });
+      }
+    }
+  });
+}
+
+export function resolvePath(baseDir: string, p: string): string {
+  return path.isAbsolute(p) ? p : path.resolve(baseDir, p);
+}

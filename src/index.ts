@@ -1,0 +1,23 @@
+/** Sesame's library API. */
+export * from './errors.js';
+export { loadConfig, interpolate } from './config/load.js';
+export { type ConfigFile, type SesameConfig, namespaceChain, validateConfig } from './config/schema.js';
+export { parseDuration } from './config/duration.js';
+export * from './refs/index.js';
+export { MASK, MIN_MASK_LENGTH, Redactor, processRedactor } from './redact/redactor.js';
+export type { CacheStats } from './resolve/cache.js';
+export type { ResolvedReference, ResolveOptions, ResolveReport, ResolverObserver } from './resolve/resolver.js';
+export {
+  ConnectionNotFoundError,
+  createSesame,
+  loadSesame,
+  type RefreshTarget,
+  type ResolvedConnection,
+  Sesame,
+  type SesameOptions,
+} from './sesame.js';
+export type * from './stores/contract.js';
+export { defaultStoreTypes } from './stores/builtin-types.js';
+export { StoreTypeRegistry } from './stores/registry.js';
+export { withRetry } from './stores/retry.js';
+export { createLogger } from './log.js';

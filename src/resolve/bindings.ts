@@ -1,0 +1,192 @@
+/**
+ * Store bindings: one per configured store, holding its cache and its lazily created client.
+ * A client is created on first use, after the store's credential settings (which may be
+ * `{{ secret://… }}` of another store) are resolved.
+ */
+import { findStoreConfig, namespaceChain, type SesameConfig, type StoreConfig } from '../config/schema.js';
+import { ConfigError, SesameError, StoreNotFoundError, StoreUnavailableError } from '../errors.js';
+import type { StoreClient, StoreContext, StoreServices, StoreType } from '../stores/contract.js';
+import type { StoreTypeRegistry } from '../stores/registry.js';
+import { SecretCache } from './cache.js';
+
+export interface StoreBinding {
+  /** `namespace/name`, unique per process. */
+  readonly id: string;
+  readonly config: StoreConfig;
+  readonly type: StoreType<unknown>;
+  readonly cache: SecretCache;
+  client(): Promise<StoreClient>;
+  /** Prefix of every cache key for a caller namespace (namespace-aware stores key by it). */
+  keyPrefix(callerNamespace: string): string;
+}
+
+export type SettingsResolver = (settings: unknown, store: StoreConfig) => Promise<unknown>;
+
+export interface BindingOptions {
+  registry: StoreTypeRegistry;
+  services: StoreServices;
+  log: StoreContext['log'];
+  resolveSettings: SettingsResolver;
+  now?: () => number;
+}
+
+export class StoreBindings {
+  readonly #bindings = new Map<string, Binding>();
+  readonly #lookups = new Map<string, Binding | null>();
+  #config: SesameConfig;
+
+  constructor(
+    config: SesameConfig,
+    private readonly options: BindingOptions,
+  ) {
+    this.#config = config;
+    for (const store of config.stores) this.#add(store);
+  }
+
+  get config(): SesameConfig {
+    return this.#config;
+  }
+
+  #add(store: StoreConfig): Binding {
+    const binding = new Binding(store, this.options.registry.get(store.type), this.options, this.#config.baseDir);
+    this.#bindings.set(binding.id, binding);
+    this.#lookups.clear();
+    return binding;
+  }
+
+  /** Replace the config (stores added, changed or removed through the API). */
+  async reconfigure(config: SesameConfig): Promise<void> {
+    const old = this.#bindings;
+    const keep = new Map<string, Binding>();
+    for (const store of config.stores) {
+      const id = bindingId(store);
+      const existing = old.get(id);
+      if (existing && JSON.stringify(existing.config) === JSON.stringify(store)) keep.set(id, existing);
+    }
+    const closing = [...old.values()].filter((b) => keep.get(b.id) !== b);
+    this.#config = config;
+    this.#bindings.clear();
+    this.#lookups.clear();
+    for (const store of config.stores) {
+      const kept = keep.get(bindingId(store));
+      if (kept) this.#bindings.set(kept.id, kept);
+      else this.#add(store);
+    }
+    await Promise.allSettled(closing.map((b) => b.close()));
+  }
+
+  /** The store a reference's store name means from `namespace`, or undefined. */
+  find(storeName: string, namespace: string): StoreBinding | undefined {
+    const memo = `${namespace}\u0000${storeName}`;
+    const cached = this.#lookups.get(memo);
+    if (cached !== undefined) return cached ?? undefined;
+    const config = findStoreConfig(this.#config, storeName, namespace);
+    const binding = config ? (this.#bindings.get(bindingId(config)) ?? null) : null;
+    this.#lookups.set(memo, binding);
+    return binding ?? undefined;
+  }
+
+  /** Like {@link find}, but a missing store is an error that says where it was looked for. */
+  get(storeName: string, namespace: string): StoreBinding {
+    const binding = this.find(storeName, namespace);
+    if (binding) return binding;
+    const chain = namespaceChain(namespace, this.#config.namespaces)
+      .map((n) => (n === '' ? '(root)' : n))
+      .join(' → ');
+    throw new StoreNotFoundError(
+      `no store "${storeName}" in namespace ${chain}: declare it under stores:, or check the store name`,
+    );
+  }
+
+  all(): StoreBinding[] {
+    return [...this.#bindings.values()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#bindings.values()].map((b) => b.close()));
+  }
+}
+
+function bindingId(store: StoreConfig): string {
+  return `${store.namespace}/${store.name}`;
+}
+
+class Binding implements StoreBinding {
+  readonly id: string;
+  readonly cache: SecretCache;
+  #client: Promise<StoreClient> | undefined;
+
+  constructor(
+    readonly config: StoreConfig,
+    readonly type: StoreType<unknown>,
+    private readonly options: BindingOptions,
+    private readonly baseDir: string,
+  ) {
+    this.id = bindingId(config);
+    this.cache = new SecretCache(config.cache, options.now);
+  }
+
+  keyPrefix(callerNamespace: string): string {
+    return this.type.capabilities.namespaced ? `${callerNamespace}\u0000` : '\u0000';
+  }
+
+  client(): Promise<StoreClient> {
+    this.#client ??= this.#create().catch((err: unknown) => {
+      // Do not remember a failure: the next use tries again (the store may come back).
+      this.#client = undefined;
+      throw err;
+    });
+    return this.#client;
+  }
+
+  async #create(): Promise<StoreClient> {
+    const settings = await this.options.resolveSettings(this.config.settings, this.config);
+    try {
+      return await this.type.create(settings, {
+        storeName: this.config.name,
+        namespace: this.config.namespace,
+        baseDir: this.baseDir,
+        log: this.options.log,
+        services: this.options.services,
+      });
+    } catch (err) {
+      if (err instanceof SesameError) throw err;
+      throw new StoreUnavailableError(
+        `[${this.config.name}] could not start the ${this.config.type} client: ${err instanceof Error ? err.message : String(err)}`,
+        {},
+        { cause: err },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    const pending = this.#client;
+    this.#client = undefined;
+    if (!pending) return;
+    const client = await pending.catch(() => undefined);
+    await client?.close();
+  }
+}
+
+/** Static check: store credentials that reference stores whose credentials reference back. */
+export function checkSettingsCycles(config: SesameConfig, refsOf: (store: StoreConfig) => string[]): void {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (store: StoreConfig, path: string[]) => {
+    const id = bindingId(store);
+    if (state.get(id) === 'done') return;
+    if (state.get(id) === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(store.name)), store.name].join(' → ');
+      throw new ConfigError(`store credentials form a cycle: ${cycle}`, {
+        path: `stores (${store.name})`,
+        hint: 'a store cannot get its own credentials, directly or through other stores',
+      });
+    }
+    state.set(id, 'visiting');
+    for (const target of refsOf(store)) {
+      const next = findStoreConfig(config, target, store.namespace);
+      if (next) visit(next, [...path, store.name]);
+    }
+    state.set(id, 'done');
+  };
+  for (const store of config.stores) visit(store, []);
+}

@@ -1,0 +1,210 @@
+/**
+ * The per-store secret cache: lru-cache for the bounded map, plus what lru-cache does not do the
+ * way a secrets layer needs it — stale-if-error only for a store that is unavailable (never for
+ * a secret that is gone or denied), request coalescing that also covers batched fetches, and
+ * refresh-ahead. Keys hold store binding, namespace, name and version/stage, never a value.
+ * Values live in memory only.
+ */
+import { LRUCache } from 'lru-cache';
+import { StoreUnavailableError } from '../errors.js';
+import type { CacheSettings } from '../config/schema.js';
+import type { FetchedSecret } from '../stores/contract.js';
+
+export interface CacheEntry {
+  secret: FetchedSecret;
+  /** The value as text (binary values: UTF-8 when valid, else base64). */
+  text: string;
+  /** Parsed JSON, filled on first keyed access: undefined = not parsed yet. */
+  json: { ok: true; value: unknown } | { ok: false } | undefined;
+  fetchedAt: number;
+  freshUntil: number;
+  staleUntil: number;
+}
+
+export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'coalesced';
+
+export interface CacheStats {
+  entries: number;
+  maxEntries: number;
+  hits: number;
+  misses: number;
+  staleServes: number;
+  coalesced: number;
+  storeCalls: number;
+  storeErrors: number;
+  refreshes: number;
+}
+
+export function secretText(secret: FetchedSecret): string {
+  if (typeof secret.value === 'string') return secret.value;
+  const bytes = Buffer.from(secret.value.buffer, secret.value.byteOffset, secret.value.byteLength);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return bytes.toString('base64');
+  }
+}
+
+export interface LoadResult {
+  entry: CacheEntry;
+  outcome: CacheOutcome;
+}
+
+export class SecretCache {
+  readonly #lru: LRUCache<string, CacheEntry>;
+  readonly #inflight = new Map<string, Promise<LoadResult>>();
+  readonly #settings: CacheSettings;
+  readonly #now: () => number;
+  readonly stats: Omit<CacheStats, 'entries' | 'maxEntries'> = {
+    hits: 0,
+    misses: 0,
+    staleServes: 0,
+    coalesced: 0,
+    storeCalls: 0,
+    storeErrors: 0,
+    refreshes: 0,
+  };
+  /** Bumped by every refresh so a fetch started before it does not re-fill the cache after it. */
+  #epoch = 0;
+
+  constructor(settings: CacheSettings, now: () => number = Date.now) {
+    this.#settings = settings;
+    this.#now = now;
+    this.#lru = new LRUCache<string, CacheEntry>({ max: settings.maxEntries });
+  }
+
+  get settings(): CacheSettings {
+    return this.#settings;
+  }
+
+  /** A fresh entry, or undefined. The warm path: one map lookup and one clock read. */
+  fresh(key: string): CacheEntry | undefined {
+    const entry = this.#lru.get(key);
+    if (entry !== undefined && this.#now() < entry.freshUntil) {
+      this.stats.hits++;
+      return entry;
+    }
+    return undefined;
+  }
+
+  /** An entry that is past its TTL but may still be served while the store fails. */
+  #stale(key: string): CacheEntry | undefined {
+    const entry = this.#lru.peek(key);
+    return entry !== undefined && this.#now() < entry.staleUntil ? entry : undefined;
+  }
+
+  /** True when the entry should be refetched in the background (refresh-ahead). */
+  wantsRefreshAhead(entry: CacheEntry): boolean {
+    const ahead = this.#settings.refreshAheadMs;
+    return ahead > 0 && this.#now() >= entry.freshUntil - ahead;
+  }
+
+  #store(key: string, secret: FetchedSecret, epoch: number): CacheEntry {
+    const now = this.#now();
+    const entry: CacheEntry = {
+      secret,
+      text: secretText(secret),
+      json: undefined,
+      fetchedAt: now,
+      freshUntil: now + this.#settings.ttlMs,
+      staleUntil: now + this.#settings.ttlMs + this.#settings.staleIfErrorMs,
+    };
+    if (epoch === this.#epoch && this.#settings.ttlMs > 0) this.#lru.set(key, entry);
+    return entry;
+  }
+
+  /** The outcome of a fetch failure: serve stale when the store is unavailable, else rethrow. */
+  #onError(key: string, err: unknown): LoadResult {
+    this.stats.storeErrors++;
+    if (err instanceof StoreUnavailableError) {
+      const stale = this.#stale(key);
+      if (stale) {
+        this.stats.staleServes++;
+        return { entry: stale, outcome: 'stale' };
+      }
+    }
+    throw err;
+  }
+
+  /**
+   * Load several keys, coalescing with fetches already in flight. `fetch` receives only the keys
+   * nobody is fetching yet and returns one secret or error per key, in order.
+   */
+  loadMany(
+    keys: readonly string[],
+    fetch: (keys: readonly string[]) => Promise<Array<FetchedSecret | Error>>,
+  ): Array<Promise<LoadResult>> {
+    const results: Array<Promise<LoadResult> | undefined> = new Array(keys.length);
+    const toFetch: string[] = [];
+    const resolvers = new Map<string, { resolve: (r: LoadResult) => void; reject: (e: unknown) => void }>();
+    keys.forEach((key, i) => {
+      const pending = this.#inflight.get(key);
+      if (pending) {
+        this.stats.coalesced++;
+        results[i] = pending.then((r) => ({ entry: r.entry, outcome: r.outcome === 'stale' ? 'stale' : 'coalesced' }));
+        return;
+      }
+      this.stats.misses++;
+      const promise = new Promise<LoadResult>((resolve, reject) => {
+        resolvers.set(key, { resolve, reject });
+      });
+      // Callers may attach later; an unobserved rejection must not crash the process.
+      promise.catch(() => {});
+      this.#inflight.set(key, promise);
+      toFetch.push(key);
+      results[i] = promise;
+    });
+    if (toFetch.length > 0) {
+      const epoch = this.#epoch;
+      this.stats.storeCalls++;
+      const settle = (key: string, outcome: FetchedSecret | Error) => {
+        const r = resolvers.get(key)!;
+        this.#inflight.delete(key);
+        if (outcome instanceof Error) {
+          try {
+            r.resolve(this.#onError(key, outcome));
+          } catch (err) {
+            r.reject(err);
+          }
+        } else {
+          r.resolve({ entry: this.#store(key, outcome, epoch), outcome: 'miss' });
+        }
+      };
+      fetch(toFetch).then(
+        (outcomes) => {
+          toFetch.forEach((key, i) => {
+            settle(key, outcomes[i] ?? new StoreUnavailableError('the store returned fewer results than asked'));
+          });
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err : new StoreUnavailableError(String(err));
+          for (const key of toFetch) settle(key, error);
+        },
+      );
+    }
+    return results as Array<Promise<LoadResult>>;
+  }
+
+  /** Drop entries; all when no predicate is given. Returns how many were dropped. */
+  invalidate(predicate?: (key: string) => boolean): number {
+    this.#epoch++;
+    this.stats.refreshes++;
+    if (!predicate) {
+      const n = this.#lru.size;
+      this.#lru.clear();
+      return n;
+    }
+    let n = 0;
+    for (const key of [...this.#lru.keys()]) {
+      if (predicate(key)) {
+        this.#lru.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  snapshot(): CacheStats {
+    return { entries: this.#lru.size, maxEntries: this.#settings.maxEntries, ...this.stats };
+  }
+}

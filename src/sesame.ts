@@ -1,0 +1,279 @@
+/**
+ * The library entry: one object that owns the config, the store bindings, the cache, the
+ * resolver and the redactor. The CLI and the server are built on it.
+ */
+import type { Logger } from 'pino';
+import { loadConfig } from './config/load.js';
+import {
+  type ConfigFile,
+  type ConnectionConfig,
+  namespaceChain,
+  type SesameConfig,
+  validateConfig,
+} from './config/schema.js';
+import { SesameError, UsageError } from './errors.js';
+import { createLogger, storeLogger } from './log.js';
+import { processRedactor, type Redactor } from './redact/redactor.js';
+import { collectReferences } from './refs/template.js';
+import { checkSettingsCycles, type StoreBinding, StoreBindings } from './resolve/bindings.js';
+import type { CacheStats } from './resolve/cache.js';
+import { type ResolveOptions, type ResolveReport, Resolver, type ResolverObserver } from './resolve/resolver.js';
+import { defaultStoreTypes } from './stores/builtin-types.js';
+import type { CheckReport, StoreServices } from './stores/contract.js';
+import type { StoreTypeRegistry } from './stores/registry.js';
+
+export interface SesameOptions {
+  /** Directory relative paths in the config are resolved against (default: cwd). */
+  baseDir?: string;
+  registry?: StoreTypeRegistry;
+  logger?: Logger;
+  redactor?: Redactor;
+  observer?: ResolverObserver;
+  /** Extra services for store types (tests inject fakes here). */
+  services?: StoreServices;
+  /** Clock for cache TTLs (tests). */
+  now?: () => number;
+}
+
+/** What to drop from the cache. Exactly one of the fields. */
+export type RefreshTarget =
+  | { reference: string }
+  | { connection: string }
+  | { store: string }
+  | { namespace: string }
+  | { all: true };
+
+export interface ResolvedConnection {
+  name: string;
+  namespace: string;
+  type: string;
+  fields: Record<string, unknown>;
+}
+
+export interface StoreSummary {
+  name: string;
+  namespace: string;
+  type: string;
+  implicit: boolean;
+  description?: string | undefined;
+  cache: CacheStats;
+}
+
+export class Sesame {
+  readonly config: SesameConfig;
+  readonly registry: StoreTypeRegistry;
+  readonly bindings: StoreBindings;
+  readonly resolver: Resolver;
+  readonly redactor: Redactor;
+  readonly log: Logger;
+  readonly services: StoreServices;
+
+  constructor(config: SesameConfig, options: SesameOptions & { registry: StoreTypeRegistry }) {
+    this.config = config;
+    this.registry = options.registry;
+    this.redactor = options.redactor ?? processRedactor;
+    this.log = options.logger ?? createLogger({ level: config.logLevel, redactor: this.redactor });
+    this.services = { ...(options.services ?? {}) };
+    checkSettingsCycles(config, (store) => collectReferences(store.settings).map((s) => s.ref.store));
+    this.bindings = new StoreBindings(config, {
+      registry: this.registry,
+      services: this.services,
+      log: storeLogger(this.log, 'stores'),
+      resolveSettings: (settings, store) => this.#resolveSettings(settings, store),
+      now: options.now,
+    });
+    this.resolver = new Resolver(this.bindings, this.redactor, options.observer);
+  }
+
+  async #resolveSettings(settings: unknown, store: { name: string; namespace: string; type: string }): Promise<unknown> {
+    const resolved =
+      collectReferences(settings).length === 0
+        ? settings
+        : await this.resolver.resolve(settings, { namespace: store.namespace, field: `stores.${store.name}` });
+    // Credentials in settings are secrets too: mask them wherever they might surface.
+    for (const path of this.registry.get(store.type).secretSettings ?? []) {
+      let node: unknown = resolved;
+      for (const part of path.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
+      if (typeof node === 'string') this.redactor.add(node);
+    }
+    return resolved;
+  }
+
+  /**
+   * Resolve every reference in a value: a reference, a template string, or any JSON-like document.
+   *
+   * @example
+   * const fields = await sesame.resolve({ password: '{{ secret://builtin/db/password }}' }, { namespace: 'acme' });
+   */
+  resolve<T = unknown>(value: unknown, options?: ResolveOptions): Promise<T> {
+    return this.resolver.resolve<T>(value, options);
+  }
+
+  /** Resolve and report where each value came from (cache, store, or stale while the store is down). */
+  resolveDetailed<T = unknown>(value: unknown, options?: ResolveOptions): Promise<ResolveReport<T>> {
+    return this.resolver.resolveDetailed<T>(value, options);
+  }
+
+  /** Connections visible from a namespace: its own, then its parents' (not past an isolated one). */
+  connections(namespace = ''): ConnectionConfig[] {
+    const chain = namespaceChain(namespace, this.config.namespaces);
+    const seen = new Set<string>();
+    const out: ConnectionConfig[] = [];
+    for (const ns of chain) {
+      for (const c of this.config.connections) {
+        if (c.namespace === ns && !seen.has(c.name)) {
+          seen.add(c.name);
+          out.push(c);
+        }
+      }
+    }
+    return out;
+  }
+
+  connection(name: string, namespace = ''): ConnectionConfig {
+    const found = this.connections(namespace).find((c) => c.name === name);
+    if (!found) {
+      throw new ConnectionNotFoundError(
+        `no connection "${name}" in namespace ${namespace || '(root)'} or its parents: check the name (sesame connections list)`,
+      );
+    }
+    return found;
+  }
+
+  /** Resolve a connection's fields through the same path a run uses. */
+  async resolveConnection(name: string, options: { namespace?: string } = {}): Promise<ResolvedConnection> {
+    const conn = this.connection(name, options.namespace ?? '');
+    const fields = await this.resolver.resolve<Record<string, unknown>>(conn.fields, {
+      namespace: options.namespace ?? conn.namespace,
+      field: 'fields',
+    });
+    return { name: conn.name, namespace: conn.namespace, type: conn.type, fields };
+  }
+
+  /**
+   * Drop cached values so the next resolve fetches again. Returns how many entries were dropped.
+   *
+   * @example
+   * await sesame.refresh({ connection: 'jira' }, { namespace: 'acme.devops' });
+   */
+  async refresh(target: RefreshTarget, options: { namespace?: string } = {}): Promise<{ dropped: number }> {
+    const namespace = options.namespace ?? '';
+    if ('all' in target) {
+      let dropped = 0;
+      for (const b of this.bindings.all()) dropped += b.cache.invalidate();
+      return { dropped };
+    }
+    if ('reference' in target) return { dropped: this.resolver.refreshReference(target.reference, namespace) };
+    if ('connection' in target) {
+      const conn = this.connection(target.connection, namespace);
+      let dropped = 0;
+      for (const slot of collectReferences(conn.fields)) {
+        dropped += this.resolver.refreshReference(slot.raw, conn.namespace);
+      }
+      return { dropped };
+    }
+    if ('store' in target) return { dropped: this.bindings.get(target.store, namespace).cache.invalidate() };
+    const ns = target.namespace;
+    const within = (n: string) => ns === '' || n === ns || n.startsWith(`${ns}.`);
+    let dropped = 0;
+    for (const b of this.bindings.all()) {
+      if (within(b.config.namespace)) dropped += b.cache.invalidate();
+      else if (b.type.capabilities.namespaced) dropped += b.cache.invalidate((k) => within(k.slice(0, k.indexOf('\u0000'))));
+    }
+    return { dropped };
+  }
+
+  store(name: string, namespace = ''): StoreBinding {
+    return this.bindings.get(name, namespace);
+  }
+
+  /** Stores visible from a namespace (or all stores when no namespace is given). */
+  stores(namespace?: string): StoreSummary[] {
+    const all = this.bindings.all();
+    const visible =
+      namespace === undefined
+        ? all
+        : all.filter((b) => this.bindings.find(b.config.name, namespace) === b);
+    return visible.map((b) => ({
+      name: b.config.name,
+      namespace: b.config.namespace,
+      type: b.config.type,
+      implicit: b.config.implicit,
+      description: b.config.description,
+      cache: b.cache.snapshot(),
+    }));
+  }
+
+  /** Diagnostics for one store: authentication, list and read permission, and what to fix. */
+  async testStore(name: string, options: { namespace?: string; sample?: string } = {}): Promise<CheckReport> {
+    const namespace = options.namespace ?? '';
+    const binding = this.bindings.get(name, namespace);
+    let client: Awaited<ReturnType<StoreBinding['client']>>;
+    try {
+      client = await binding.client();
+    } catch (err) {
+      return {
+        ok: false,
+        steps: [
+          {
+            step: 'connect',
+            ok: false,
+            detail: err instanceof Error ? err.message : String(err),
+            fix: 'check the store settings and credentials in the config',
+          },
+        ],
+      };
+    }
+    const report = await client.check({
+      sample: options.sample,
+      namespaces: namespaceChain(namespace, this.config.namespaces),
+    });
+    return this.redactor.redactValue(report);
+  }
+
+  cacheStats(): Array<{ store: string; namespace: string } & CacheStats> {
+    return this.bindings.all().map((b) => ({ store: b.config.name, namespace: b.config.namespace, ...b.cache.snapshot() }));
+  }
+
+  async close(): Promise<void> {
+    await this.bindings.close();
+    const closers = Object.values(this.services).filter(
+      (s): s is { close(): Promise<void> } => !!s && typeof (s as { close?: unknown }).close === 'function',
+    );
+    await Promise.allSettled(closers.map((s) => s.close()));
+  }
+}
+
+export class ConnectionNotFoundError extends UsageError {
+  override readonly code = 'connection_not_found';
+  override readonly status = 404;
+  override readonly exitCode = 2 as const;
+}
+
+/**
+ * Create a Sesame from a config object (the same shape as `sesame.yaml`) or a validated config.
+ *
+ * @example
+ * const sesame = createSesame({ stores: [{ name: 'files', type: 'file', root: '/run/secrets' }] });
+ * const password = await sesame.resolve('secret://files/db/password');
+ */
+export function createSesame(config: ConfigFile | SesameConfig = {}, options: SesameOptions = {}): Sesame {
+  const registry = options.registry ?? defaultStoreTypes();
+  const validated = isValidated(config)
+    ? config
+    : validateConfig(config, { registry, baseDir: options.baseDir ?? process.cwd() });
+  return new Sesame(validated, { ...options, registry });
+}
+
+function isValidated(config: unknown): config is SesameConfig {
+  return !!config && typeof config === 'object' && (config as SesameConfig).namespaces instanceof Map;
+}
+
+/** Read `--config`, `./sesame.yaml`, or the embedded default, and create a Sesame from it. */
+export function loadSesame(options: { configFile?: string | undefined; cwd?: string } & SesameOptions = {}): Sesame {
+  const registry = options.registry ?? defaultStoreTypes();
+  const config = loadConfig({ file: options.configFile, cwd: options.cwd, registry });
+  return new Sesame(config, { ...options, registry });
+}
+
+export { SesameError };

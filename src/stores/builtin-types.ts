@@ -1,0 +1,8 @@
+/** The store types Sesame ships: one line per type. */
+import { envStoreType } from './env/index.js';
+import { fileStoreType } from './file/index.js';
+import { StoreTypeRegistry } from './registry.js';
+
+export function defaultStoreTypes(): StoreTypeRegistry {
+  return new StoreTypeRegistry().register(envStoreType).register(fileStoreType);
+}

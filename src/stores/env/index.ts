@@ -1,0 +1,81 @@
+/** `env` store: a secret is an environment variable of the Sesame process (name = variable name). */
+import { z } from 'zod';
+import { SecretNotFoundError, UsageError } from '../../errors.js';
+import type { CheckReport, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+
+const settings = z.strictObject({
+  /** Prepended to every name: with `prefix: APP_`, `secret://env/DB_PASS` reads `APP_DB_PASS`. */
+  prefix: z.string().regex(/^[A-Za-z0-9_]*$/, 'an env prefix is letters, digits and "_"').default(''),
+});
+export type EnvStoreSettings = z.infer<typeof settings>;
+
+const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export class EnvStoreClient implements StoreClient {
+  constructor(
+    private readonly settings: EnvStoreSettings,
+    private readonly context: StoreContext,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  #variable(name: string): string {
+    const variable = this.settings.prefix + name;
+    if (!VARIABLE.test(variable)) {
+      throw new UsageError(
+        `[${this.context.storeName}] "${name}" is not an environment variable name (letters, digits and "_", not starting with a digit)`,
+      );
+    }
+    return variable;
+  }
+
+  async get(request: { name: string }) {
+    const variable = this.#variable(request.name);
+    const value = this.env[variable];
+    if (value === undefined) {
+      throw new SecretNotFoundError(`[${this.context.storeName}] environment variable ${variable} is not set`);
+    }
+    return { value };
+  }
+
+  async list(options: { prefix?: string | undefined }): Promise<ListPage> {
+    const { prefix } = this.settings;
+    const items = Object.keys(this.env)
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length))
+      .filter((name) => name.length > 0 && (!options.prefix || name.startsWith(options.prefix)))
+      .sort()
+      .map((name) => ({ name }));
+    return { items };
+  }
+
+  async check(options: { sample?: string | undefined }): Promise<CheckReport> {
+    const listed = (await this.list({})).items.length;
+    const steps = [
+      {
+        step: 'list',
+        ok: true,
+        detail: `${listed} environment variable${listed === 1 ? '' : 's'} visible${this.settings.prefix ? ` with prefix ${this.settings.prefix}` : ''}`,
+      },
+    ];
+    if (options.sample) {
+      const variable = this.settings.prefix + options.sample;
+      const ok = this.env[variable] !== undefined;
+      steps.push({
+        step: 'read',
+        ok,
+        detail: ok ? `${variable} is set` : `${variable} is not set`,
+        ...(ok ? {} : { fix: `set ${variable} in the environment of the process that runs sesame` }),
+      });
+    }
+    return { ok: steps.every((s) => s.ok), steps };
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const envStoreType = {
+  type: 'env',
+  capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
+  settings,
+  create: (s: EnvStoreSettings, context: StoreContext) => new EnvStoreClient(s, context),
+} satisfies StoreType<EnvStoreSettings>;

@@ -1,0 +1,199 @@
+/**
+ * `file` store: a secret is a file under a root such as `/run/secrets` (Docker and Kubernetes
+ * mounts). Names are paths relative to the root; `..` segments and symlinks that leave the root
+ * are refused, so a reference can never read outside the mounted directory.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { AccessDeniedError, SecretNotFoundError, SecretStateError, StoreUnavailableError } from '../../errors.js';
+import type { CheckReport, CheckStep, FetchedSecret, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+
+const settings = z.strictObject({
+  root: z.string().min(1, 'root is the directory that holds the secret files, e.g. /run/secrets'),
+  /** Largest file served, in bytes: a secret is small, a 1 GB file is a mistake. */
+  maxSize: z.number().int().positive().default(1024 * 1024),
+});
+export type FileStoreSettings = z.infer<typeof settings>;
+
+const MAX_LIST = 10_000;
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export class FileStoreClient implements StoreClient {
+  readonly #root: string;
+  #realRoot: Promise<string> | undefined;
+
+  constructor(
+    private readonly settings: FileStoreSettings,
+    private readonly context: StoreContext,
+  ) {
+    this.#root = path.resolve(context.baseDir ?? process.cwd(), settings.root);
+  }
+
+  get #tag(): string {
+    return `[${this.context.storeName}]`;
+  }
+
+  async #rootReal(): Promise<string> {
+    this.#realRoot ??= fs.realpath(this.#root).catch((err: unknown) => {
+      this.#realRoot = undefined;
+      if (errno(err) === 'ENOENT') {
+        throw new StoreUnavailableError(`${this.#tag} root directory ${this.#root} does not exist: create or mount it`);
+      }
+      throw new StoreUnavailableError(`${this.#tag} cannot open root directory ${this.#root} (${errno(err)})`);
+    });
+    return this.#realRoot;
+  }
+
+  /** Map a name to a path inside the root, refusing escapes. */
+  async #locate(name: string): Promise<string> {
+    const segments = name.split('/');
+    if (segments.includes('..') || name.includes('\0')) {
+      throw new AccessDeniedError(`${this.#tag} "${name}" contains a ".." segment: names must stay under ${this.#root}`);
+    }
+    const root = await this.#rootReal();
+    const candidate = path.resolve(root, name.replace(/^\/+/, ''));
+    let real: string;
+    try {
+      real = await fs.realpath(candidate);
+    } catch (err) {
+      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') {
+        throw new SecretNotFoundError(`${this.#tag} no file ${name} under ${this.#root}`);
+      }
+      if (errno(err) === 'EACCES') throw this.#denied(name);
+      throw new StoreUnavailableError(`${this.#tag} cannot resolve ${name} (${errno(err)})`);
+    }
+    if (real !== root && !real.startsWith(root + path.sep)) {
+      throw new AccessDeniedError(`${this.#tag} ${name} is a symlink that leaves ${this.#root}: refused`);
+    }
+    return real;
+  }
+
+  #denied(name: string): AccessDeniedError {
+    const uid = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
+    return new AccessDeniedError(
+      `${this.#tag} ${name} is not readable: make it readable by the user that runs sesame${uid}`,
+    );
+  }
+
+  async get(request: { name: string }): Promise<FetchedSecret> {
+    const file = await this.#locate(request.name);
+    let stat: Awaited<ReturnType<typeof fs.stat>>;
+    try {
+      stat = await fs.stat(file);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new SecretNotFoundError(`${this.#tag} no file ${request.name}`);
+      throw new StoreUnavailableError(`${this.#tag} cannot stat ${request.name} (${errno(err)})`);
+    }
+    if (stat.isDirectory()) {
+      throw new SecretStateError(`${this.#tag} ${request.name} is a directory, not a secret file`);
+    }
+    if (stat.size > this.settings.maxSize) {
+      throw new SecretStateError(
+        `${this.#tag} ${request.name} is ${stat.size} bytes, above maxSize ${this.settings.maxSize}: raise maxSize if it is really a secret`,
+      );
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(file);
+    } catch (err) {
+      if (errno(err) === 'EACCES') throw this.#denied(request.name);
+      if (errno(err) === 'ENOENT') throw new SecretNotFoundError(`${this.#tag} no file ${request.name}`);
+      throw new StoreUnavailableError(`${this.#tag} cannot read ${request.name} (${errno(err)})`);
+    }
+    try {
+      return { value: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+    } catch {
+      return { value: new Uint8Array(bytes) };
+    }
+  }
+
+  async list(options: { prefix?: string | undefined }): Promise<ListPage> {
+    const root = await this.#rootReal();
+    const items: ListPage['items'] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (errno(err) === 'EACCES') throw new AccessDeniedError(`${this.#tag} cannot list ${dir}: grant read and execute on it`);
+        throw err;
+      }
+      entries.sort((a, b) => a.name.localeCompare(b.name));
+      for (const entry of entries) {
+        if (items.length >= MAX_LIST) return;
+        // Kubernetes mounts keep real files under ..data-style hidden dirs; show the links only.
+        if (entry.name.startsWith('..')) continue;
+        const name = rel ? `${rel}/${entry.name}` : entry.name;
+        const full = path.join(dir, entry.name);
+        let target = full;
+        if (entry.isSymbolicLink()) {
+          try {
+            target = await fs.realpath(full);
+          } catch {
+            continue;
+          }
+          if (!target.startsWith(root + path.sep)) continue;
+        }
+        const stat = await fs.stat(target).catch(() => undefined);
+        if (!stat) continue;
+        if (stat.isDirectory()) {
+          if (!entry.isSymbolicLink()) await walk(full, name);
+        } else if (!options.prefix || name.startsWith(options.prefix)) {
+          items.push({ name, updatedAt: stat.mtime.toISOString() });
+        }
+      }
+    };
+    await walk(root, '');
+    return { items };
+  }
+
+  async check(options: { sample?: string | undefined }): Promise<CheckReport> {
+    const steps: CheckStep[] = [];
+    try {
+      const root = await this.#rootReal();
+      await fs.access(root, (await import('node:fs')).constants.R_OK | (await import('node:fs')).constants.X_OK);
+      steps.push({ step: 'root', ok: true, detail: `${this.#root} exists and is readable` });
+    } catch (err) {
+      steps.push({
+        step: 'root',
+        ok: false,
+        detail: err instanceof Error ? err.message : String(err),
+        fix: `create or mount ${this.#root} and make it readable by the user that runs sesame`,
+      });
+      return { ok: false, steps };
+    }
+    try {
+      const n = (await this.list({})).items.length;
+      steps.push({ step: 'list', ok: true, detail: `${n} file${n === 1 ? '' : 's'} under ${this.#root}` });
+    } catch (err) {
+      steps.push({ step: 'list', ok: false, detail: (err as Error).message, fix: 'grant read and execute on the directories' });
+    }
+    if (options.sample) {
+      try {
+        await this.get({ name: options.sample });
+        steps.push({ step: 'read', ok: true, detail: `${options.sample} is readable` });
+      } catch (err) {
+        steps.push({
+          step: 'read',
+          ok: false,
+          detail: (err as Error).message,
+          fix: err instanceof SecretNotFoundError ? `create ${path.join(this.#root, options.sample)}` : 'make the file readable by the user that runs sesame',
+        });
+      }
+    }
+    return { ok: steps.every((s) => s.ok), steps };
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const fileStoreType = {
+  type: 'file',
+  capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
+  settings,
+  create: (s: FileStoreSettings, context: StoreContext) => new FileStoreClient(s, context),
+} satisfies StoreType<FileStoreSettings>;
