@@ -79,7 +79,7 @@ function describeRef(ctx: ReferenceContext): string {
 }
 
 /** Base for errors about one reference; they carry the reference and field, never a value. */
-export abstract class ReferenceError extends SesameError {
+export abstract class ResolutionError extends SesameError {
   reference: string | undefined;
   field: string | undefined;
   /** The message without the reference prefix, so it can be re-located. */
@@ -108,25 +108,25 @@ export abstract class ReferenceError extends SesameError {
 }
 
 /** The store answered: there is no such secret (or version). Not a failure of the store. */
-export class SecretNotFoundError extends ReferenceError {
+export class SecretNotFoundError extends ResolutionError {
   override readonly code = 'not_found';
   override readonly status = 404;
 }
 
 /** The secret exists but has no such key / JSON Pointer target, or is not JSON. */
-export class KeyNotFoundError extends ReferenceError {
+export class KeyNotFoundError extends ResolutionError {
   override readonly code = 'key_not_found';
   override readonly status = 404;
 }
 
 /** The store refused the read: the detail says which permission to grant. */
-export class AccessDeniedError extends ReferenceError {
+export class AccessDeniedError extends ResolutionError {
   override readonly code = 'access_denied';
   override readonly status = 403;
 }
 
 /** The store could not be reached or failed; retrying later may work. */
-export class StoreUnavailableError extends ReferenceError {
+export class StoreUnavailableError extends ResolutionError {
   override readonly code = 'store_unavailable';
   override readonly status = 503;
 }
@@ -138,7 +138,7 @@ export class StoreNotFoundError extends UsageError {
 }
 
 /** A secret exists but cannot be served as asked (disabled, scheduled for deletion, too large…). */
-export class SecretStateError extends ReferenceError {
+export class SecretStateError extends ResolutionError {
   override readonly code = 'secret_state';
   override readonly status = 409;
 }

@@ -85,13 +85,11 @@ export function parseReference(input: string, field?: string): Reference {
   const store = input.slice(storeStart, storeEnd);
   if (store.length === 0) fail(input, storeStart, 'a store name ([a-z0-9][a-z0-9_-]*)', field);
   if (!STORE_RE.test(store)) {
-    let bad = 0;
-    while (bad < store.length && /[a-z0-9_-]/.test(store[bad] as string) && !(bad === 0 && /[_-]/.test(store[0] as string)))
-      bad++;
+    const bad = [...store].findIndex((c, i) => !/[a-z0-9]/.test(c) && (i === 0 || !/[_-]/.test(c)));
     fail(
       input,
-      storeStart + Math.min(bad, store.length),
-      store.length > 63
+      storeStart + (bad === -1 ? 63 : bad),
+      store.length > 63 && bad === -1
         ? 'a store name of at most 63 characters'
         : 'a store name of lowercase letters, digits, "_" and "-", starting with a letter or digit',
       field,
@@ -147,7 +145,14 @@ export function parseReference(input: string, field?: string): Reference {
 
 /** Percent-escape what the grammar reserves in names: `%`, `#`, `?`, `{`, `}`, spaces, controls. */
 function encodeName(s: string): string {
-  return s.replace(/[%#?{}\u0000-\u0020\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  let out = '';
+  for (const c of s) {
+    const code = c.charCodeAt(0);
+    out += c.length === 1 && (isForbiddenRaw(code) || c === '%' || c === '#' || c === '?')
+      ? `%${code.toString(16).toUpperCase().padStart(2, '0')}`
+      : c;
+  }
+  return out;
 }
 
 /** Query values and keys also reserve `&` and `?` is escaped for symmetry. */

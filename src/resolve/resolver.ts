@@ -8,7 +8,7 @@
  */
 import {
   KeyNotFoundError,
-  ReferenceError,
+  ResolutionError,
   SesameError,
   StoreUnavailableError,
 } from '../errors.js';
@@ -185,7 +185,10 @@ export class Resolver {
     for (const s of slots) {
       if (s.entry !== undefined) continue;
       let keys = byBinding.get(s.binding);
-      if (!keys) byBinding.set(s.binding, (keys = new Map()));
+      if (!keys) {
+        keys = new Map();
+        byBinding.set(s.binding, keys);
+      }
       const list = keys.get(s.key);
       if (list) list.push(s);
       else keys.set(s.key, [s]);
@@ -278,7 +281,7 @@ export class Resolver {
 
   #locate(err: unknown, s: Slot): Error {
     const ctx = { reference: s.slot.raw, field: s.field || undefined };
-    if (err instanceof ReferenceError) return err.locate(ctx);
+    if (err instanceof ResolutionError) return err.locate(ctx);
     if (err instanceof Error) return err;
     return new Error(String(err));
   }

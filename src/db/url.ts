@@ -1,0 +1,54 @@
+/**
+ * Database URLs in config: `sqlite:./path.db` (relative to the config's directory),
+ * `sqlite:/abs/path.db`, `sqlite::memory:`, `postgres://…` or `postgresql://…`.
+ */
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+
+export type DatabaseKind = 'sqlite' | 'postgres';
+
+export type DatabaseLocation =
+  | { kind: 'sqlite'; /** Absolute file path, or `:memory:`. */ file: string }
+  | { kind: 'postgres'; connectionString: string };
+
+/**
+ * Parse a database URL. Relative SQLite paths are resolved against `baseDir`.
+ *
+ * @example
+ * parseDatabaseUrl('sqlite:./.sesame/sesame.db', '/srv/sesame') // { kind: 'sqlite', file: '/srv/sesame/.sesame/sesame.db' }
+ */
+export function parseDatabaseUrl(url: string, baseDir: string = process.cwd()): DatabaseLocation {
+  if (url.startsWith('sqlite:')) {
+    const rest = url.slice('sqlite:'.length);
+    if (rest === ':memory:') return { kind: 'sqlite', file: ':memory:' };
+    if (rest.length === 0) {
+      throw new ConfigError('"sqlite:" needs a file path', {
+        path: 'database',
+        hint: 'e.g. sqlite:./.sesame/sesame.db or sqlite::memory:',
+      });
+    }
+    return { kind: 'sqlite', file: path.resolve(baseDir, rest) };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    try {
+      new URL(url);
+    } catch (cause) {
+      throw new ConfigError(`"${redactDatabaseUrl(url)}" is not a valid PostgreSQL URL`, {
+        path: 'database',
+        hint: 'e.g. postgres://user:password@host:5432/db',
+        cause,
+      });
+    }
+    return { kind: 'postgres', connectionString: url };
+  }
+  throw new ConfigError(`unsupported database "${redactDatabaseUrl(url)}"`, {
+    path: 'database',
+    hint: 'use sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db',
+  });
+}
+
+/** The URL with any password replaced, safe for messages and logs. */
+export function redactDatabaseUrl(url: string): string {
+  // Not parsed with `new URL` so a malformed URL is still redacted.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}

@@ -1,0 +1,115 @@
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AccessDeniedError, SecretNotFoundError, SecretStateError, UsageError } from '../../src/errors.js';
+import type { StoreContext } from '../../src/stores/contract.js';
+import { EnvStoreClient, envStoreType } from '../../src/stores/env/index.js';
+import { FileStoreClient, fileStoreType } from '../../src/stores/file/index.js';
+import { runStoreContract } from './contract.js';
+
+const log = { debug() {}, info() {}, warn() {} };
+const context = (storeName: string, baseDir?: string): StoreContext => ({ storeName, namespace: '', log, services: {}, baseDir });
+
+runStoreContract({
+  label: 'env',
+  storeType: envStoreType,
+  slashNames: false,
+  name: (base) => base.replace(/[^A-Za-z0-9_]/g, '_').toUpperCase(),
+  harness: async () => {
+    const env: NodeJS.ProcessEnv = {};
+    return {
+      client: new EnvStoreClient({ prefix: 'CT_' }, context('env'), env),
+      seed: async (name, value) => {
+        env[`CT_${name}`] = value;
+      },
+    };
+  },
+});
+
+runStoreContract({
+  label: 'file',
+  storeType: fileStoreType,
+  harness: async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'sesame-files-'));
+    return {
+      client: new FileStoreClient({ root, maxSize: 1024 * 1024 }, context('files')),
+      seed: async (name, value) => {
+        mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+        writeFileSync(path.join(root, name), value);
+      },
+    };
+  },
+});
+
+describe('env store', () => {
+  it('applies its prefix and refuses names that are not variable names', async () => {
+    const client = new EnvStoreClient({ prefix: 'APP_' }, context('env'), { APP_DB_PASS: 'pw-1', DB_PASS: 'other' });
+    expect((await client.get({ name: 'DB_PASS' })).value).toBe('pw-1');
+    await expect(client.get({ name: 'db/pass' })).rejects.toBeInstanceOf(UsageError);
+    const err = await client.get({ name: 'NOPE' }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(SecretNotFoundError);
+    expect((err as Error).message).toBe('[env] environment variable APP_NOPE is not set');
+  });
+
+  it('check says which variable to set', async () => {
+    const client = new EnvStoreClient({ prefix: '' }, context('env'), {});
+    const report = await client.check({ sample: 'MISSING_ONE' });
+    expect(report.ok).toBe(false);
+    expect(report.steps.find((s) => s.step === 'read')?.fix).toContain('set MISSING_ONE');
+  });
+});
+
+describe('file store', () => {
+  function tree() {
+    const base = mkdtempSync(path.join(tmpdir(), 'sesame-fs-'));
+    const root = path.join(base, 'secrets');
+    mkdirSync(path.join(root, 'db'), { recursive: true });
+    writeFileSync(path.join(root, 'db', 'password'), 'pw-file');
+    writeFileSync(path.join(base, 'outside'), 'outside-value');
+    return { base, root, client: new FileStoreClient({ root, maxSize: 64 }, context('files')) };
+  }
+
+  it('reads files under the root by relative path', async () => {
+    const { client } = tree();
+    expect((await client.get({ name: 'db/password' })).value).toBe('pw-file');
+  });
+
+  it('refuses names with .. segments', async () => {
+    const { client } = tree();
+    const err = await client.get({ name: '../outside' }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toContain('".." segment');
+  });
+
+  it('refuses symlinks that leave the root, and follows those that stay inside', async () => {
+    const { base, root, client } = tree();
+    symlinkSync(path.join(base, 'outside'), path.join(root, 'escape'));
+    symlinkSync(path.join(root, 'db', 'password'), path.join(root, 'alias'));
+    await expect(client.get({ name: 'escape' })).rejects.toBeInstanceOf(AccessDeniedError);
+    expect((await client.get({ name: 'alias' })).value).toBe('pw-file');
+    const names = (await client.list({})).items.map((i) => i.name);
+    expect(names).toContain('alias');
+    expect(names).not.toContain('escape');
+  });
+
+  it('resolves a relative root against the config directory', async () => {
+    const { base } = tree();
+    const client = new FileStoreClient({ root: './secrets', maxSize: 64 }, context('files', base));
+    expect((await client.get({ name: 'db/password' })).value).toBe('pw-file');
+  });
+
+  it('refuses files above maxSize and directories', async () => {
+    const { root, client } = tree();
+    writeFileSync(path.join(root, 'big'), 'x'.repeat(65));
+    await expect(client.get({ name: 'big' })).rejects.toBeInstanceOf(SecretStateError);
+    await expect(client.get({ name: 'db' })).rejects.toBeInstanceOf(SecretStateError);
+  });
+
+  it('check reports a missing root with what to do', async () => {
+    const client = new FileStoreClient({ root: '/nonexistent/sesame/secrets', maxSize: 64 }, context('files'));
+    const report = await client.check({});
+    expect(report.ok).toBe(false);
+    expect(report.steps[0]?.fix).toContain('create or mount /nonexistent/sesame/secrets');
+  });
+});
