@@ -64,7 +64,6 @@ export function registerRun(program: Command, ctx: CliContext): void {
     for (const [name, value] of Object.entries(resolved)) {
       injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
     }
-    for (const value of Object.values(injected)) sesame.redactor.add(value);
 
     const child = spawn(command, args, {
       stdio: ['inherit', 'pipe', 'pipe'],

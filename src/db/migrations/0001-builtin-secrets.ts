@@ -1,4 +1,5 @@
 /** The builtin encrypted store: master key ids, secrets, their encrypted versions and tags. */
+import { sql } from 'kysely';
 import type { Migration } from './types.js';
 
 export const builtinSecrets: Migration = {
@@ -8,7 +9,7 @@ export const builtinSecrets: Migration = {
     await db.schema
       .createTable('master_keys')
       .addColumn('id', 'text', (c) => c.primaryKey())
-      .addColumn('state', 'text', (c) => c.notNull().check(sqlStateCheck))
+      .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('active', 'draining', 'retired')`))
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('retired_at', 'text')
       .execute();

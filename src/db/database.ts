@@ -1,0 +1,291 @@
+/**
+ * THE database of Sesame: one module opens SQLite or PostgreSQL behind Kysely, applies the
+ * migrations and runs write transactions that survive concurrent writers. Every feature that
+ * keeps state (builtin secrets, and later audit, tokens, stored configs) goes through it.
+ */
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { SesameError } from '../errors.js';
+import { MIGRATIONS, type Migration } from './migrations/index.js';
+import { portableTypes } from './migrations/types.js';
+import type { SesameTables } from './tables.js';
+import { type DatabaseKind, type DatabaseLocation, parseDatabaseUrl, redactDatabaseUrl } from './url.js';
+
+/** The database could not be opened or used; the message says where and why. */
+export class DatabaseError extends SesameError {
+  override readonly code: string = 'database_unavailable';
+  override readonly status: number = 503;
+}
+
+/** The database was migrated by a newer Sesame than this one. */
+export class SchemaTooNewError extends DatabaseError {
+  override readonly code = 'schema_too_new';
+  readonly databaseVersion: number;
+  readonly codeVersion: number;
+
+  constructor(databaseVersion: number, codeVersion: number) {
+    super(
+      `database schema version ${databaseVersion} is newer than this Sesame (${codeVersion}): upgrade Sesame`,
+    );
+    this.databaseVersion = databaseVersion;
+    this.codeVersion = codeVersion;
+  }
+}
+
+export interface MigrationResult {
+  /** Schema version before. */
+  from: number;
+  /** Schema version after (the code's latest). */
+  to: number;
+  /** `version-name` of each migration applied now. */
+  applied: string[];
+}
+
+export interface WriteTransactionOptions {
+  /**
+   * Also retry when the transaction hits a unique-key violation: for transactions that compute
+   * the next key themselves (e.g. the next version number), where losing a race is expected
+   * and running again picks a fresh key. Default false.
+   */
+  retryOnConflict?: boolean;
+  /** Attempts before giving up on a busy database (default 8). */
+  attempts?: number;
+}
+
+export interface SesameDatabase {
+  readonly kind: DatabaseKind;
+  readonly kysely: Kysely<SesameTables>;
+  /** Where the database is, safe to print (no password). */
+  readonly location: string;
+  /** Apply pending migrations. Throws `SchemaTooNewError` on a schema newer than the code. */
+  migrate(): Promise<MigrationResult>;
+  /** The highest migration applied (0 on an empty database). */
+  schemaVersion(): Promise<number>;
+  /**
+   * Run `work` in a write transaction and commit, retrying the whole of `work` when another
+   * writer got in the way (SQLite busy, PostgreSQL serialization failure or deadlock). `work` may
+   * therefore run more than once: keep side effects outside it. Do not nest.
+   */
+  write<T>(work: (trx: Kysely<SesameTables>) => Promise<T>, options?: WriteTransactionOptions): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** Directory a relative `sqlite:` path is resolved against (the config file's). */
+  baseDir?: string;
+  /** Migrations to apply; tests pass their own lists. Default: `MIGRATIONS`. */
+  migrations?: readonly Migration[];
+}
+
+/**
+ * Open a database from its URL. The driver is loaded on first use, so a process that never
+ * touches the database does not load better-sqlite3 or pg. Call `migrate()` before use.
+ *
+ * @example
+ * const database = await openDatabase('sqlite:./.sesame/sesame.db', { baseDir: process.cwd() });
+ * await database.migrate();
+ * const rows = await database.kysely.selectFrom('secrets').select('name').execute();
+ * await database.close();
+ */
+export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<SesameDatabase> {
+  const location = parseDatabaseUrl(url, options.baseDir);
+  const migrations = options.migrations ?? MIGRATIONS;
+  checkMigrationList(migrations);
+  const kysely = location.kind === 'sqlite' ? await openSqlite(location.file) : await openPostgres(location, url);
+  return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations);
+}
+
+function describeLocation(location: DatabaseLocation, url: string): string {
+  return location.kind === 'sqlite' ? `sqlite:${location.file}` : redactDatabaseUrl(url);
+}
+
+async function openSqlite(file: string): Promise<Kysely<SesameTables>> {
+  const { default: BetterSqlite3 } = await import('better-sqlite3');
+  const inMemory = file === ':memory:';
+  const created = !inMemory && !existsSync(file);
+  let sqlite: InstanceType<typeof BetterSqlite3>;
+  try {
+    // 0700: the directory also holds the generated master key in the embedded default.
+    if (!inMemory) mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    sqlite = new BetterSqlite3(file);
+    // Values are encrypted, but names, tags and descriptions are not: keep the file private.
+    // SQLite gives the -wal and -shm files the permissions of the database file.
+    if (created) chmodSync(file, 0o600);
+    // WAL: readers do not block the writer, and a commit is one append to the log.
+    // synchronous=FULL: the log is fsynced at every commit, so a write Sesame acknowledged
+    // survives power loss, not only a killed process (NORMAL only guarantees the latter). A
+    // lost acknowledged write is a lost credential (a rotated password the target system
+    // already uses), and writes are rare next to reads, so the fsync is worth it.
+    if (!inMemory) sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    // Another process holding the write lock (a CLI next to `sesame serve`) is waited for.
+    sqlite.pragma('busy_timeout = 5000');
+  } catch (cause) {
+    throw new DatabaseError(`could not open database sqlite:${file}: ${messageOf(cause)}`, { cause });
+  }
+  return new Kysely<SesameTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+async function openPostgres(
+  location: Extract<DatabaseLocation, { kind: 'postgres' }>,
+  url: string,
+): Promise<Kysely<SesameTables>> {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: location.connectionString, max: 10 });
+  // An idle client losing its connection emits on the pool; without a listener that would
+  // crash the process. The next query reconnects or reports the failure.
+  pool.on('error', () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (cause) {
+    await pool.end().catch(() => {});
+    throw new DatabaseError(`could not connect to database ${redactDatabaseUrl(url)}: ${messageOf(cause)}`, {
+      cause,
+    });
+  }
+  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Any fixed number works; it only has to be the same in every Sesame process. */
+const MIGRATION_LOCK_ID = 0x5e5a3e;
+
+class KyselyDatabase implements SesameDatabase {
+  #closed = false;
+
+  constructor(
+    readonly kind: DatabaseKind,
+    readonly kysely: Kysely<SesameTables>,
+    readonly location: string,
+    private readonly migrations: readonly Migration[],
+  ) {}
+
+  async schemaVersion(): Promise<number> {
+    return readSchemaVersion(this.kysely);
+  }
+
+  migrate(): Promise<MigrationResult> {
+    const latest = this.migrations.length;
+    const context = { kind: this.kind, types: portableTypes(this.kind) };
+    return this.write(async (trx) => {
+      // Several processes may start at once on one PostgreSQL: the first migrates, the others
+      // wait here and then find nothing to do. (SQLite: the write transaction already excludes.)
+      if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
+      await trx.schema
+        .createTable('schema_migrations')
+        .ifNotExists()
+        .addColumn('version', 'integer', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('applied_at', 'text', (c) => c.notNull())
+        .execute();
+      const from = await readSchemaVersion(trx);
+      if (from > latest) throw new SchemaTooNewError(from, latest);
+      const applied: string[] = [];
+      for (const migration of this.migrations.slice(from)) {
+        await migration.up(trx as unknown as Kysely<unknown>, context);
+        await trx
+          .insertInto('schema_migrations')
+          .values({ version: migration.version, name: migration.name, applied_at: new Date().toISOString() })
+          .execute();
+        applied.push(`${migration.version}-${migration.name}`);
+      }
+      return { from, to: latest, applied };
+    });
+  }
+
+  async write<T>(
+    work: (trx: Kysely<SesameTables>) => Promise<T>,
+    options: WriteTransactionOptions = {},
+  ): Promise<T> {
+    const attempts = options.attempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.kind === 'sqlite' ? await this.#sqliteWrite(work) : await this.kysely.transaction().execute(work);
+      } catch (err) {
+        const retry = isBusy(err) || (options.retryOnConflict === true && isUniqueViolation(err));
+        if (!retry || attempt >= attempts) throw err;
+        // Jittered backoff so racing writers do not collide again in lockstep.
+        await sleep(Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  /**
+   * `BEGIN IMMEDIATE` takes the write lock up front. Kysely's `transaction()` issues a plain
+   * (deferred) `BEGIN`, whose read-then-write upgrade fails with SQLITE_BUSY_SNAPSHOT when
+   * another process committed in between, without waiting for busy_timeout.
+   */
+  #sqliteWrite<T>(work: (trx: Kysely<SesameTables>) => Promise<T>): Promise<T> {
+    return this.kysely.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const result = await work(conn);
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (err) {
+        await sql`rollback`.execute(conn).catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.kysely.destroy();
+  }
+}
+
+async function readSchemaVersion(db: Kysely<SesameTables>): Promise<number> {
+  try {
+    const row = await db
+      .selectFrom('schema_migrations')
+      .select((eb) => eb.fn.max('version').as('version'))
+      .executeTakeFirst();
+    return Number(row?.version ?? 0);
+  } catch (err) {
+    if (isMissingTable(err)) return 0;
+    throw err;
+  }
+}
+
+function checkMigrationList(migrations: readonly Migration[]): void {
+  migrations.forEach((m, index) => {
+    if (m.version !== index + 1) {
+      throw new Error(`migration "${m.name}" has version ${m.version} at position ${index + 1}: versions must be 1, 2, 3…`);
+    }
+  });
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Another writer holds the database: running the transaction again is expected to work. */
+export function isBusy(err: unknown): boolean {
+  const code = codeOf(err);
+  if (!code) return false;
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === '40001' || code === '40P01';
+}
+
+/** A unique or primary key constraint rejected the row. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function isMissingTable(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code === '42P01') return true;
+  return code === 'SQLITE_ERROR' && /no such table/i.test(messageOf(err));
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
