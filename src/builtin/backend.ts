@@ -1,0 +1,236 @@
+/**
+ * The builtin store's backend: one database and one master keyring per process, shared by
+ * every builtin-type store. It makes sure the key source matches the database before anything
+ * is read or written, and gives out the key to wrap new data keys with.
+ */
+import type { Kysely } from 'kysely';
+import { openDatabase, type SesameDatabase } from '../db/index.js';
+import type { SesameTables } from '../db/tables.js';
+import { MasterKeyError, UnknownMasterKeyError } from './errors.js';
+import {
+  type LoadedMasterKeys,
+  loadMasterKey,
+  type MasterKey,
+  MasterKeyring,
+  type MasterKeySource,
+} from './master-key.js';
+import { type KeyRotationOptions, type KeyRotationResult, rotateMasterKey } from './rotate.js';
+import { BuiltinSecrets, type SecretSpaceOptions } from './secrets.js';
+
+export interface OpenBuiltinBackendOptions {
+  /** A database URL (`sqlite:…`, `postgres://…`), or a database the caller opened and will close. */
+  database: string | SesameDatabase;
+  masterKey: MasterKeySource;
+  /** Directory relative paths (SQLite file, key file) are resolved against. */
+  baseDir?: string | undefined;
+  /**
+   * The key source is Sesame's default (no `masterKey` in the config, e.g. the embedded
+   * default): a missing key file is generated on first use, when the database has no key yet.
+   */
+  embedded?: boolean | undefined;
+  /** Environment for `{ env }` key sources (default `process.env`). */
+  env?: NodeJS.ProcessEnv | undefined;
+  /** Where the one-line "created master key" notice goes (default: stderr). */
+  notice?: ((line: string) => void) | undefined;
+  /** Clock in milliseconds (tests). Default `Date.now`. */
+  now?: (() => number) | undefined;
+}
+
+export interface MasterKeyStatus {
+  id: string;
+  state: 'active' | 'draining' | 'retired';
+  createdAt: string;
+  retiredAt?: string | undefined;
+  /** Data keys it wraps now. */
+  dataKeys: number;
+  /** This process holds the key. */
+  held: boolean;
+}
+
+export class BuiltinBackend {
+  readonly database: SesameDatabase;
+  readonly keyring: MasterKeyring;
+  readonly now: () => number;
+  readonly #ownsDatabase: boolean;
+  #closed = false;
+
+  constructor(args: {
+    database: SesameDatabase;
+    ownsDatabase: boolean;
+    keyring: MasterKeyring;
+    now?: (() => number) | undefined;
+  }) {
+    this.database = args.database;
+    this.#ownsDatabase = args.ownsDatabase;
+    this.keyring = args.keyring;
+    this.now = args.now ?? Date.now;
+  }
+
+  /** A view of the secrets with one store's settings (default tags, size limit, recovery window). */
+  secrets(options: SecretSpaceOptions = {}): BuiltinSecrets {
+    return new BuiltinSecrets(this, options);
+  }
+
+  /** The key that decrypts a row's data key; re-reads the source once when it is not held. */
+  keyFor(keyId: string, where: string): MasterKey {
+    const held = this.keyring.get(keyId);
+    if (held) return held;
+    this.#reloadQuietly();
+    const reloaded = this.keyring.get(keyId);
+    if (reloaded) return reloaded;
+    throw new UnknownMasterKeyError(keyId, this.keyring.ids(), where);
+  }
+
+  /**
+   * The key new data keys are wrapped with: the database's active key, read inside the write
+   * transaction so a rotation that another process started is followed at once (its flip of
+   * the active key waits for this transaction on PostgreSQL, and SQLite writers are serial).
+   */
+  async activeKey(trx: Kysely<SesameTables>): Promise<MasterKey> {
+    const row = await trx
+      .selectFrom('master_keys')
+      .select('id')
+      .where('state', '=', 'active')
+      .$if(this.database.kind === 'postgres', (q) => q.forShare())
+      .executeTakeFirst();
+    if (!row) throw new MasterKeyError(`the database ${this.database.location} has no active master key`);
+    const held = this.keyring.get(row.id);
+    if (held) return held;
+    this.#reloadQuietly();
+    const reloaded = this.keyring.get(row.id);
+    if (reloaded) return reloaded;
+    throw new MasterKeyError(
+      `master key ${row.id} is now active in ${this.database.location} (rotated by another process?) but ` +
+        `${this.keyring.where} does not hold it: give this process the new key and restart it`,
+    );
+  }
+
+  #reloadQuietly(): void {
+    try {
+      this.keyring.reload();
+    } catch {
+      // The caller reports the missing key; a source that became unreadable says less.
+    }
+  }
+
+  /** Master keys the database knows, with how many data keys each still wraps. */
+  async masterKeys(): Promise<MasterKeyStatus[]> {
+    const db = this.database.kysely;
+    const keys = await db.selectFrom('master_keys').selectAll().orderBy('created_at').execute();
+    const counts = await db
+      .selectFrom('secret_versions')
+      .select(['key_id', (eb) => eb.fn.countAll().as('n')])
+      .groupBy('key_id')
+      .execute();
+    const byKey = new Map(counts.map((c) => [c.key_id, Number(c.n)]));
+    return keys.map((k) => ({
+      id: k.id,
+      state: k.state,
+      createdAt: k.created_at,
+      retiredAt: k.retired_at ?? undefined,
+      dataKeys: byKey.get(k.id) ?? 0,
+      held: this.keyring.get(k.id) !== undefined,
+    }));
+  }
+
+  /**
+   * Rotate the master key: a new key becomes active and every data key is rewrapped with it,
+   * in batches that survive an interruption (run it again to finish). See `rotate.ts`.
+   */
+  rotateMasterKey(options: KeyRotationOptions = {}): Promise<KeyRotationResult> {
+    return rotateMasterKey(this, options);
+  }
+
+  /** Physically remove soft-deleted secrets whose recovery window has passed. */
+  purgeExpired(): Promise<number> {
+    return this.secrets().purgeExpired();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsDatabase) await this.database.close();
+  }
+}
+
+/**
+ * Open the builtin store's backend: the database (migrated), the master key (checked against
+ * the database), and a sweep of expired soft-deleted secrets. A wrong key is refused before
+ * anything is written.
+ *
+ * @example
+ * const backend = await openBuiltinBackend({
+ *   database: 'sqlite:./.sesame/sesame.db',
+ *   masterKey: { file: './.sesame/master.key' },
+ *   baseDir: process.cwd(),
+ *   embedded: true,
+ * });
+ * const secrets = backend.secrets();
+ * await secrets.write({ namespace: '', name: 'db/password', value: 's3cret' });
+ */
+export async function openBuiltinBackend(options: OpenBuiltinBackendOptions): Promise<BuiltinBackend> {
+  const owns = typeof options.database === 'string';
+  const database =
+    typeof options.database === 'string'
+      ? await openDatabase(options.database, { baseDir: options.baseDir })
+      : options.database;
+  try {
+    await database.migrate();
+    const keyring = await checkKeyAgainstDatabase(database, options);
+    const backend = new BuiltinBackend({ database, ownsDatabase: owns, keyring, now: options.now });
+    await backend.purgeExpired();
+    return backend;
+  } catch (err) {
+    if (owns) await database.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function checkKeyAgainstDatabase(
+  database: SesameDatabase,
+  options: OpenBuiltinBackendOptions,
+): Promise<MasterKeyring> {
+  const activeId = async () =>
+    (await database.kysely.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst())?.id;
+  const expected = await activeId();
+  let loaded: LoadedMasterKeys;
+  try {
+    // Generate only for a database that has never seen a key: generating a key for a database
+    // whose key file went missing would only hide the real problem.
+    loaded = loadMasterKey(options.masterKey, {
+      baseDir: options.baseDir,
+      generate: options.embedded === true && expected === undefined,
+      env: options.env,
+      notice: options.notice,
+    });
+  } catch (err) {
+    if (err instanceof MasterKeyError && expected !== undefined) {
+      throw new MasterKeyError(`${err.message} (${database.location} expects master key ${expected})`, { cause: err });
+    }
+    throw err;
+  }
+  const keyring = new MasterKeyring(options.masterKey, loaded, { baseDir: options.baseDir, env: options.env });
+  const mismatch = (id: string) =>
+    new MasterKeyError(
+      `wrong master key: ${database.location} is encrypted with master key ${id}, but ${loaded.where} ` +
+        `holds ${loaded.keys.map((k) => k.id).join(', ')}: point masterKey at the right key (nothing was changed)`,
+    );
+  if (expected !== undefined) {
+    if (!keyring.get(expected)) throw mismatch(expected);
+    return keyring;
+  }
+  // First use of this database: the source's newest key becomes the active one. In a write
+  // transaction, so of two processes starting at once on an empty database, one inserts and
+  // the other checks against it.
+  const winner = await database.write(async (trx) => {
+    const current = await trx.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst();
+    if (current) return current.id;
+    await trx
+      .insertInto('master_keys')
+      .values({ id: keyring.primary.id, state: 'active', created_at: new Date().toISOString(), retired_at: null })
+      .execute();
+    return keyring.primary.id;
+  });
+  if (!keyring.get(winner)) throw mismatch(winner);
+  return keyring;
+}

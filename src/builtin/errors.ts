@@ -1,0 +1,49 @@
+/** Errors of the builtin encrypted store. Messages name secrets and key ids, never values or keys. */
+import { SecretStateError, SesameError, UsageError } from '../errors.js';
+
+/** Where a stored value sits: the authenticated data its encryption is bound to. */
+export interface SecretCoordinates {
+  namespace: string;
+  name: string;
+  version: number;
+}
+
+export function describeSecret(at: { namespace: string; name: string }): string {
+  return `"${at.name}" (${at.namespace === '' ? 'root namespace' : `namespace ${at.namespace}`})`;
+}
+
+/**
+ * A stored value or data key did not authenticate: its row was edited, or holds another
+ * secret's ciphertext. Retrying will not help; the version must be rewritten or purged.
+ */
+export class SecretIntegrityError extends SecretStateError {
+  readonly at: SecretCoordinates;
+
+  constructor(at: SecretCoordinates, options?: { cause?: unknown }) {
+    super(
+      `stored secret ${describeSecret(at)} version ${at.version} failed authentication: the row was altered or belongs elsewhere`,
+      {},
+      options,
+    );
+    this.at = at;
+  }
+}
+
+/** A row is wrapped by a master key this process does not hold. */
+export class UnknownMasterKeyError extends SesameError {
+  override readonly code = 'master_key_unknown';
+  readonly keyId: string;
+
+  constructor(keyId: string, held: readonly string[], where: string) {
+    super(
+      `${where} is encrypted with master key ${keyId}, but the master key source holds ${held.join(', ') || 'no key'}: ` +
+        'add that key to the master key source (the first key stays the active one)',
+    );
+    this.keyId = keyId;
+  }
+}
+
+/** The master key source is missing, malformed, or does not match the database. */
+export class MasterKeyError extends UsageError {
+  override readonly code = 'master_key';
+}

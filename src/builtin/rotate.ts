@@ -1,0 +1,228 @@
+/**
+ * Master key rotation: a new master key becomes active and every data key is rewrapped with
+ * it. Values are never decrypted or rewritten; only the 61-byte wrapped data keys change.
+ *
+ * How the keyring holds old and new keys: the key source lists keys newest first (see
+ * `master-key.ts`). For a key FILE, rotation writes the new key in front of the old one
+ * (atomically), makes it active in the `master_keys` table (the old one becomes `draining`),
+ * rewraps data keys in batches of one transaction each, marks the old key `retired`, and only
+ * then rewrites the file with the new key alone. For an ENVIRONMENT source, Sesame cannot
+ * change the variable: the operator puts the new key first (`NEW,OLD`), restarts, and runs the
+ * rotation, which then rewraps to that key; afterwards the variable may hold the new key alone.
+ *
+ * Interruption: every step is a committed transaction (or an atomic file rename) and the
+ * state is in the database and the key file, so running the rotation again finishes the
+ * interrupted one instead of starting another. Reads keep working throughout: a row names the
+ * key that wraps it, and both keys are held until no row needs the old one. Writes follow the
+ * database's active key (`BuiltinBackend.activeKey`), so other processes switch at the flip.
+ *
+ * Several hosts sharing one PostgreSQL with key files each must receive the new key file
+ * before they are restarted; until then a host reports that it lacks the active key.
+ */
+import { sql } from 'kysely';
+import { SesameError, UsageError } from '../errors.js';
+import type { BuiltinBackend } from './backend.js';
+import { rewrapDataKey } from './envelope.js';
+import { describeSecret } from './errors.js';
+import { generateMasterKey, type MasterKey, replaceKeyFile } from './master-key.js';
+
+export interface KeyRotationProgress {
+  /** Data keys rewrapped so far. */
+  rewrapped: number;
+  /** Data keys that needed rewrapping when the rotation began. */
+  total: number;
+  /** The key they are rewrapped with. */
+  keyId: string;
+}
+
+export interface KeyRotationOptions {
+  /** Data keys per transaction (default 200). */
+  batchSize?: number | undefined;
+  onProgress?: ((progress: KeyRotationProgress) => void) | undefined;
+  /** Stop after the current batch; running the rotation again resumes. */
+  signal?: AbortSignal | undefined;
+  /** File sources: use this key instead of generating one. */
+  newKey?: MasterKey | undefined;
+  /** File sources: keep the old keys in the file after the rotation (default: remove them). */
+  keepOldKeys?: boolean | undefined;
+}
+
+export interface KeyRotationResult {
+  /** The active key now. */
+  keyId: string;
+  /** Keys retired by this rotation. */
+  retired: string[];
+  rewrapped: number;
+  /** An interrupted rotation was finished rather than a new key made. */
+  resumed: boolean;
+  /** The key file rewritten with the new key, when the source is a file. */
+  keyFile?: string | undefined;
+}
+
+/** The rotation was stopped (signal); run it again to finish. */
+export class KeyRotationInterruptedError extends SesameError {
+  override readonly code = 'rotation_interrupted';
+}
+
+// Serializes rotations across processes on PostgreSQL (SQLite: the write transaction does).
+const ROTATION_LOCK_ID = 0x5e5a3f;
+
+export async function rotateMasterKey(
+  backend: BuiltinBackend,
+  options: KeyRotationOptions = {},
+): Promise<KeyRotationResult> {
+  const { database, keyring } = backend;
+  const batchSize = Math.max(1, Math.floor(options.batchSize ?? 200));
+  const lock = async (trx: Parameters<Parameters<typeof database.write>[0]>[0]) => {
+    if (database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${ROTATION_LOCK_ID})`.execute(trx);
+  };
+  const nowIso = () => new Date(backend.now()).toISOString();
+
+  // 1. Choose the target key and make it active, in one transaction (under the rotation lock),
+  //    so two rotations started at once agree on one new key.
+  const { target, resumed } = await database.write(async (trx) => {
+    await lock(trx);
+    keyring.reload();
+    const active = await trx.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst();
+    if (!active) throw new SesameError(`${database.location} has no active master key`);
+    const draining = await trx.selectFrom('master_keys').select('id').where('state', '=', 'draining').execute();
+    const stray = await trx
+      .selectFrom('secret_versions')
+      .select('key_id')
+      .where('key_id', '<>', active.id)
+      .limit(1)
+      .executeTakeFirst();
+
+    let chosen: MasterKey;
+    let resuming: boolean;
+    if (keyring.primary.id !== active.id) {
+      // The source's newest key is not active yet: a file rotation interrupted after writing the
+      // file, or an environment source where the operator put a new key first.
+      chosen = keyring.primary;
+      resuming = keyring.loaded.file !== undefined;
+    } else if (draining.length > 0 || stray) {
+      // Interrupted after the flip: finish rewrapping to the active key.
+      chosen = keyring.primary;
+      resuming = true;
+    } else if (keyring.loaded.file !== undefined) {
+      const fresh = options.newKey ?? generateMasterKey();
+      if (keyring.get(fresh.id)) throw new UsageError(`master key ${fresh.id} is already in use: rotate to a new key`);
+      replaceKeyFile(keyring.loaded.file, [fresh, ...keyring.loaded.keys]);
+      keyring.reload();
+      chosen = fresh;
+      resuming = false;
+    } else {
+      const variable = keyring.where.replace(/^environment variable /, '');
+      throw new UsageError(
+        `nothing to rotate: master key ${active.id} from ${keyring.where} is already active. To rotate, put a new key ` +
+          `first in ${variable} (${variable}="NEW,OLD"; make one with: openssl rand -base64 32), restart Sesame with it ` +
+          'and run the rotation again; afterwards the variable may hold the new key alone',
+      );
+    }
+
+    // Every data key must be readable before anything changes.
+    const wrapping = await trx.selectFrom('secret_versions').select('key_id').distinct().execute();
+    const missing = wrapping.map((r) => r.key_id).filter((id) => !keyring.get(id));
+    if (missing.length > 0) {
+      throw new UsageError(
+        `cannot rotate: data keys are wrapped by master key ${missing.join(', ')}, which ${keyring.where} does not hold: add it to the source (after the newest key)`,
+      );
+    }
+
+    const now = nowIso();
+    await trx
+      .updateTable('master_keys')
+      .set({ state: 'draining' })
+      .where('state', '=', 'active')
+      .where('id', '<>', chosen.id)
+      .execute();
+    const known = await trx.selectFrom('master_keys').select('id').where('id', '=', chosen.id).executeTakeFirst();
+    if (known) {
+      await trx.updateTable('master_keys').set({ state: 'active', retired_at: null }).where('id', '=', chosen.id).execute();
+    } else {
+      await trx.insertInto('master_keys').values({ id: chosen.id, state: 'active', created_at: now, retired_at: null }).execute();
+    }
+    return { target: chosen, resumed: resuming };
+  });
+
+  // 2. Rewrap in batches. Each batch is its own transaction, so an interruption loses at most
+  //    one batch of work and the next run picks up the rows still under an old key.
+  const total = Number(
+    (
+      await database.kysely
+        .selectFrom('secret_versions')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('key_id', '<>', target.id)
+        .executeTakeFirst()
+    )?.n ?? 0,
+  );
+  let rewrapped = 0;
+  options.onProgress?.({ rewrapped, total, keyId: target.id });
+  for (;;) {
+    if (options.signal?.aborted) {
+      throw new KeyRotationInterruptedError(
+        `key rotation to master key ${target.id} stopped after ${rewrapped} of ${total} data keys: run it again to finish (reads and writes keep working meanwhile)`,
+      );
+    }
+    const done = await database.write(async (trx) => {
+      const rows = await trx
+        .selectFrom('secret_versions')
+        .select(['namespace', 'name', 'version', 'wrapped_key', 'key_id'])
+        .where('key_id', '<>', target.id)
+        .orderBy('namespace')
+        .orderBy('name')
+        .orderBy('version')
+        .limit(batchSize)
+        .$if(database.kind === 'postgres', (q) => q.forUpdate())
+        .execute();
+      for (const row of rows) {
+        const at = { namespace: row.namespace, name: row.name, version: row.version };
+        const from = backend.keyFor(row.key_id, `secret ${describeSecret(at)} version ${at.version}`);
+        await trx
+          .updateTable('secret_versions')
+          .set({ wrapped_key: rewrapDataKey(row.wrapped_key, at, from, target), key_id: target.id })
+          .where('namespace', '=', row.namespace)
+          .where('name', '=', row.name)
+          .where('version', '=', row.version)
+          .where('key_id', '=', row.key_id)
+          .execute();
+      }
+      return rows.length;
+    });
+    if (done === 0) break;
+    rewrapped += done;
+    options.onProgress?.({ rewrapped, total: Math.max(total, rewrapped), keyId: target.id });
+  }
+
+  // 3. Retire the old keys and drop them from the key file, under the rotation lock so a
+  //    rotation starting now cannot have its new key overwritten.
+  const { retired, keyFile } = await database.write(async (trx) => {
+    await lock(trx);
+    const left = await trx
+      .selectFrom('secret_versions')
+      .select('key_id')
+      .where('key_id', '<>', target.id)
+      .limit(1)
+      .executeTakeFirst();
+    if (left) {
+      throw new SesameError(
+        `key rotation to master key ${target.id} found data keys still under ${left.key_id}: run it again to finish`,
+      );
+    }
+    const draining = await trx.selectFrom('master_keys').select('id').where('state', '=', 'draining').execute();
+    await trx
+      .updateTable('master_keys')
+      .set({ state: 'retired', retired_at: nowIso() })
+      .where('state', '=', 'draining')
+      .execute();
+    keyring.reload();
+    let file: string | undefined;
+    if (keyring.loaded.file !== undefined && keyring.primary.id === target.id && !options.keepOldKeys) {
+      file = keyring.loaded.file;
+      if (keyring.loaded.keys.length > 1) replaceKeyFile(file, [target]);
+    }
+    return { retired: draining.map((d) => d.id), keyFile: file };
+  });
+  keyring.reload();
+  return { keyId: target.id, retired, rewrapped, resumed, keyFile };
+}

@@ -1,0 +1,356 @@
+/**
+ * `builtin` store: Sesame's own encrypted store over the configured database (see
+ * `src/builtin/`). The store type only validates settings and maps the engine to the store
+ * contract; the database and master key come from `context.services.builtin`, one per process,
+ * shared by every builtin-type store.
+ */
+import { z } from 'zod';
+import {
+  type BuiltinBackend,
+  type BuiltinSecrets,
+  DEFAULT_MAX_VALUE_SIZE,
+  DEFAULT_RECOVERY_WINDOW_MS,
+  type OpenBuiltinBackendOptions,
+  openBuiltinBackend,
+  parseVersion,
+  type SecretInfo,
+  type StoredSecret,
+} from '../../builtin/index.js';
+import { parseDuration } from '../../config/duration.js';
+import { DatabaseError } from '../../db/index.js';
+import { SecretNotFoundError, SesameError, StoreUnavailableError, UsageError } from '../../errors.js';
+import type {
+  CheckOptions,
+  CheckReport,
+  CheckStep,
+  DeleteOptions,
+  FetchedSecret,
+  ListOptions,
+  ListPage,
+  SecretMetadata,
+  SecretRequest,
+  StoreClient,
+  StoreContext,
+  StoreType,
+  VersionMetadata,
+  WriteOptions,
+  WriteResult,
+} from '../contract.js';
+
+const MAX_VALUE_SIZE_CEILING = 64 * 1024 * 1024;
+
+const recoveryWindow = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((value, ctx) => {
+    // A number is milliseconds, so parsed settings parse again to themselves.
+    const ms = typeof value === 'number' ? value : parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration: write e.g. 7d, 12h or 0 (no recovery)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const settings = z.strictObject({
+  /** Tags every secret written through this store carries (a write's own tags win). */
+  tags: z.record(z.string().min(1), z.string()).default({}),
+  /** Largest value accepted, in bytes of UTF-8. */
+  maxValueSize: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_VALUE_SIZE_CEILING, `maxValueSize is at most ${MAX_VALUE_SIZE_CEILING} bytes`)
+    .default(DEFAULT_MAX_VALUE_SIZE),
+  /** How long a deleted secret can be restored: a duration (`7d`), or milliseconds; 0 purges at once. */
+  recoveryWindow: recoveryWindow.default(DEFAULT_RECOVERY_WINDOW_MS),
+});
+
+/** Settings as validated: `recoveryWindow` in milliseconds. */
+export type BuiltinStoreSettings = z.output<typeof settings>;
+
+/**
+ * What the core puts in `services.builtin`: a memoized opener of the process's builtin backend
+ * (database + master key), which `Sesame.close()` closes.
+ */
+export interface BuiltinService {
+  (): Promise<BuiltinBackend>;
+  close(): Promise<void>;
+}
+
+/**
+ * Make the `services.builtin` entry from the config's `database` and `masterKey`. Nothing is
+ * opened until a builtin store is first used; a failed open is not remembered (the next use
+ * tries again).
+ *
+ * @example
+ * const services = {
+ *   builtin: createBuiltinService({
+ *     database: config.database,
+ *     masterKey: config.masterKey,
+ *     baseDir: config.baseDir,
+ *     embedded: config.embedded,
+ *   }),
+ * };
+ */
+export function createBuiltinService(
+  options: OpenBuiltinBackendOptions,
+  open: (options: OpenBuiltinBackendOptions) => Promise<BuiltinBackend> = openBuiltinBackend,
+): BuiltinService {
+  let pending: Promise<BuiltinBackend> | undefined;
+  let closed = false;
+  const service = (() => {
+    if (closed) return Promise.reject(new SesameError('the builtin store was closed'));
+    pending ??= open(options).catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  }) as BuiltinService;
+  service.close = async () => {
+    closed = true;
+    const opened = pending;
+    pending = undefined;
+    const backend = await opened?.catch(() => undefined);
+    await backend?.close();
+  };
+  return service;
+}
+
+function builtinServiceOf(context: StoreContext): BuiltinService {
+  const service = context.services['builtin'];
+  if (typeof service !== 'function') {
+    throw new SesameError(
+      `[${context.storeName}] the builtin store has no database: services.builtin must be set (createBuiltinService)`,
+    );
+  }
+  return service as BuiltinService;
+}
+
+export class BuiltinStoreClient implements StoreClient {
+  readonly #label: string;
+  readonly #secrets: BuiltinSecrets;
+
+  constructor(
+    readonly backend: BuiltinBackend,
+    settings: BuiltinStoreSettings,
+    context: Pick<StoreContext, 'storeName'>,
+  ) {
+    this.#label = context.storeName;
+    this.#secrets = backend.secrets({
+      label: context.storeName,
+      defaultTags: settings.tags,
+      maxValueSize: settings.maxValueSize,
+      recoveryWindowMs: settings.recoveryWindow,
+      maxValueSizeHint: `raise maxValueSize in the settings of store "${context.storeName}" (type builtin), e.g. maxValueSize: ${settings.maxValueSize * 2}`,
+    });
+  }
+
+  /** Database failures become `StoreUnavailableError` naming the store; typed errors pass through. */
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw this.#wrap(err);
+    }
+  }
+
+  #wrap(err: unknown): Error {
+    if (err instanceof SesameError && !(err instanceof DatabaseError)) return err;
+    const detail = err instanceof Error ? err.message : String(err);
+    return new StoreUnavailableError(`[${this.#label}] database ${this.backend.database.location}: ${detail}`, {}, {
+      cause: err,
+    });
+  }
+
+  #request(request: SecretRequest) {
+    if (request.stage !== undefined) {
+      throw new UsageError(`[${this.#label}] builtin secrets have no staging labels: pin a version instead (?version=N)`);
+    }
+    return {
+      name: request.name,
+      version: request.version === undefined ? undefined : parseVersion(request.version, this.#label),
+      namespaces: request.namespaces,
+    };
+  }
+
+  get(request: SecretRequest): Promise<FetchedSecret> {
+    return this.#guard(async () => fetched(await this.#secrets.read(this.#request(request))));
+  }
+
+  async getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
+    const parsed = requests.map((r) => {
+      try {
+        return this.#request(r);
+      } catch (err) {
+        return err as Error;
+      }
+    });
+    const valid = parsed.filter((p): p is Exclude<typeof p, Error> => !(p instanceof Error));
+    const read = await this.#guard(() => this.#secrets.readMany(valid));
+    let next = 0;
+    return parsed.map((p) => {
+      if (p instanceof Error) return p;
+      const result = read[next++] as StoredSecret | Error;
+      return result instanceof Error ? this.#wrap(result) : fetched(result);
+    });
+  }
+
+  list(options: ListOptions): Promise<ListPage> {
+    return this.#guard(async () => {
+      const page = await this.#secrets.list(options);
+      return { items: page.items.map(metadata), ...(page.cursor ? { cursor: page.cursor } : {}) };
+    });
+  }
+
+  write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
+    return this.#guard(async () => {
+      const expected = options.expectedVersion;
+      const written = await this.#secrets.write({
+        namespace: options.namespace,
+        name,
+        value,
+        description: options.description,
+        tags: options.tags,
+        expectedVersion: expected === undefined ? undefined : expected === '0' ? 0 : parseVersion(expected, this.#label),
+      });
+      return { name: written.name, version: String(written.version), namespace: written.namespace };
+    });
+  }
+
+  /** Soft delete for the recovery window; `force: true` purges at once. */
+  delete(name: string, options: DeleteOptions): Promise<void> {
+    return this.#guard(async () => {
+      if (options.force) await this.#secrets.purge(options.namespace, name);
+      else await this.#secrets.delete(options.namespace, name, { recoveryWindowMs: options.recoveryWindowMs });
+    });
+  }
+
+  /** Delete a secret and every version for good. */
+  purge(name: string, options: { namespace: string }): Promise<void> {
+    return this.#guard(() => this.#secrets.purge(options.namespace, name));
+  }
+
+  restore(name: string, options: { namespace: string }): Promise<void> {
+    return this.#guard(() => this.#secrets.restore(options.namespace, name));
+  }
+
+  versions(name: string, options: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
+    return this.#guard(async () => {
+      const { versions } = await this.#secrets.versions(name, options.namespaces);
+      return versions.map((v) => ({ version: String(v.version), createdAt: v.createdAt, enabled: true, destroyed: false }));
+    });
+  }
+
+  describe(name: string, options: { namespaces: readonly string[] }): Promise<SecretMetadata> {
+    return this.#guard(async () => metadata(await this.#secrets.describe(name, options.namespaces)));
+  }
+
+  async check(options: CheckOptions): Promise<CheckReport> {
+    const steps: CheckStep[] = [];
+    const attempt = async (step: string, work: () => Promise<Omit<CheckStep, 'step'>>) => {
+      try {
+        steps.push({ step, ...(await work()) });
+      } catch (err) {
+        steps.push({
+          step,
+          ok: false,
+          detail: this.#wrap(err).message,
+          fix: 'see the detail; sesame stores test builtin repeats this check',
+        });
+      }
+    };
+    const { database, keyring } = this.backend;
+    await attempt('database', async () => ({
+      ok: true,
+      detail: `${database.location}, schema version ${await database.schemaVersion()}`,
+    }));
+    await attempt('master key', async () => {
+      const keys = await this.backend.masterKeys();
+      const active = keys.find((k) => k.state === 'active');
+      const unfinished = keys.filter((k) => k.state === 'draining');
+      if (!active?.held) {
+        return {
+          ok: false,
+          detail: `${keyring.where} does not hold the active master key ${active?.id ?? '(none)'}`,
+          fix: 'point masterKey at the key this database was encrypted with',
+        };
+      }
+      const missing = keys.filter((k) => k.dataKeys > 0 && !k.held);
+      if (missing.length > 0) {
+        return {
+          ok: false,
+          detail: `data keys are wrapped by master key ${missing.map((k) => k.id).join(', ')}, not held by ${keyring.where}`,
+          fix: 'add the old key after the active one in the master key source, then finish the rotation (sesame keys rotate)',
+        };
+      }
+      return {
+        ok: true,
+        detail:
+          `active master key ${active.id} from ${keyring.where}` +
+          (unfinished.length > 0 ? `; a rotation is unfinished (run sesame keys rotate to finish it)` : ''),
+      };
+    });
+    await attempt('list', async () => {
+      const n = await this.#secrets.count(options.namespaces);
+      return { ok: true, detail: `${n} secret${n === 1 ? '' : 's'} visible from namespace ${options.namespaces[0] || '(root)'}` };
+    });
+    if (options.sample) {
+      const sample = options.sample;
+      await attempt('read', async () => {
+        try {
+          const got = await this.#secrets.read({ name: sample, namespaces: options.namespaces });
+          return { ok: true, detail: `decrypted "${sample}" version ${got.version} (namespace ${got.namespace || '(root)'})` };
+        } catch (err) {
+          if (!(err instanceof SecretNotFoundError)) throw err;
+          return { ok: false, detail: err.message, fix: `write it first: sesame secrets set ${sample} …` };
+        }
+      });
+    }
+    return { ok: steps.every((s) => s.ok), steps };
+  }
+
+  /** The backend is shared by every builtin store; the service closes it. */
+  async close(): Promise<void> {}
+}
+
+function fetched(secret: StoredSecret): FetchedSecret {
+  return { value: secret.value, version: String(secret.version), namespace: secret.namespace };
+}
+
+function metadata(info: SecretInfo): SecretMetadata {
+  return {
+    name: info.name,
+    namespace: info.namespace,
+    version: String(info.version),
+    description: info.description,
+    tags: info.tags,
+    createdAt: info.createdAt,
+    updatedAt: info.updatedAt,
+    deletedAt: info.deletedAt,
+    purgeAt: info.purgeAt,
+  };
+}
+
+export const builtinStoreType = {
+  type: 'builtin',
+  capabilities: { write: true, batch: true, versions: true, stages: false, namespaced: true, restore: true },
+  settings,
+  async create(s: BuiltinStoreSettings, context: StoreContext): Promise<BuiltinStoreClient> {
+    const open = builtinServiceOf(context);
+    let backend: BuiltinBackend;
+    try {
+      backend = await open();
+    } catch (err) {
+      if (err instanceof SesameError && !(err instanceof DatabaseError)) throw err;
+      throw new StoreUnavailableError(
+        `[${context.storeName}] ${err instanceof Error ? err.message : String(err)}`,
+        {},
+        { cause: err },
+      );
+    }
+    return new BuiltinStoreClient(backend, s, context);
+  },
+} satisfies StoreType<BuiltinStoreSettings>;
+
+export type { BuiltinBackend, OpenBuiltinBackendOptions } from '../../builtin/index.js';
+export { openBuiltinBackend } from '../../builtin/index.js';
