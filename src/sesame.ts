@@ -82,7 +82,7 @@ export class Sesame {
       resolveSettings: (settings, store) => this.#resolveSettings(settings, store),
       now: options.now,
     });
-    this.resolver = new Resolver(this.bindings, this.redactor, options.observer);
+    this.resolver = new Resolver(this.bindings, this.redactor, options.observer, options.now);
   }
 
   async #resolveSettings(settings: unknown, store: { name: string; namespace: string; type: string }): Promise<unknown> {
@@ -107,6 +107,11 @@ export class Sesame {
    */
   resolve<T = unknown>(value: unknown, options?: ResolveOptions): Promise<T> {
     return this.resolver.resolve<T>(value, options);
+  }
+
+  /** The resolved value when every reference is fresh in the cache, else undefined (synchronous). */
+  resolveCached<T = unknown>(value: unknown, options?: ResolveOptions): T | undefined {
+    return this.resolver.resolveCached<T>(value, options);
   }
 
   /** Resolve and report where each value came from (cache, store, or stale while the store is down). */

@@ -34,6 +34,8 @@ export class StoreBindings {
   readonly #bindings = new Map<string, Binding>();
   readonly #lookups = new Map<string, Binding | null>();
   #config: SesameConfig;
+  /** Bumped when stores change, so memoized lookups are redone. */
+  generation = 0;
 
   constructor(
     config: SesameConfig,
@@ -67,6 +69,7 @@ export class StoreBindings {
     this.#config = config;
     this.#bindings.clear();
     this.#lookups.clear();
+    this.generation++;
     for (const store of config.stores) {
       const kept = keep.get(bindingId(store));
       if (kept) this.#bindings.set(kept.id, kept);

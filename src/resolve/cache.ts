@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import { StoreUnavailableError } from '../errors.js';
 import type { CacheSettings } from '../config/schema.js';
 import type { FetchedSecret } from '../stores/contract.js';
+import { coarseNow } from './clock.js';
 
 export interface CacheEntry {
   secret: FetchedSecret;
@@ -64,10 +65,12 @@ export class SecretCache {
     storeErrors: 0,
     refreshes: 0,
   };
+  /** Entries being refreshed ahead, so one refetch runs at a time per entry. */
+  readonly #refreshing = new WeakSet<CacheEntry>();
   /** Bumped by every refresh so a fetch started before it does not re-fill the cache after it. */
   #epoch = 0;
 
-  constructor(settings: CacheSettings, now: () => number = Date.now) {
+  constructor(settings: CacheSettings, now: () => number = coarseNow) {
     this.#settings = settings;
     this.#now = now;
     this.#lru = new LRUCache<string, CacheEntry>({ max: settings.maxEntries });
@@ -79,12 +82,22 @@ export class SecretCache {
 
   /** A fresh entry, or undefined. The warm path: one map lookup and one clock read. */
   fresh(key: string): CacheEntry | undefined {
+    return this.freshAt(key, this.#now());
+  }
+
+  /** {@link fresh} with the clock read once by the caller for a whole resolve. */
+  freshAt(key: string, now: number): CacheEntry | undefined {
     const entry = this.#lru.get(key);
-    if (entry !== undefined && this.#now() < entry.freshUntil) {
+    if (entry !== undefined && now < entry.freshUntil) {
       this.stats.hits++;
       return entry;
     }
     return undefined;
+  }
+
+  /** The cache's clock. */
+  now(): number {
+    return this.#now();
   }
 
   /** An entry that is past its TTL but may still be served while the store fails. */
@@ -94,9 +107,32 @@ export class SecretCache {
   }
 
   /** True when the entry should be refetched in the background (refresh-ahead). */
-  wantsRefreshAhead(entry: CacheEntry): boolean {
+  wantsRefreshAhead(entry: CacheEntry, now: number = this.#now()): boolean {
     const ahead = this.#settings.refreshAheadMs;
-    return ahead > 0 && this.#now() >= entry.freshUntil - ahead;
+    return ahead > 0 && now >= entry.freshUntil - ahead && !this.#refreshing.has(entry);
+  }
+
+  /**
+   * Refetch one key in the background; the current entry keeps being served meanwhile and stays
+   * if the refetch fails.
+   */
+  refreshInBackground(key: string, fetch: () => Promise<Array<FetchedSecret | Error>>): void {
+    const current = this.#lru.peek(key);
+    if (this.#inflight.has(key) || (current && this.#refreshing.has(current))) return;
+    if (current) this.#refreshing.add(current);
+    const epoch = this.#epoch;
+    this.stats.refreshes++;
+    fetch().then(
+      ([outcome]) => {
+        if (outcome && !(outcome instanceof Error)) this.#store(key, outcome, epoch);
+        else this.stats.storeErrors++;
+      },
+      () => {
+        this.stats.storeErrors++;
+      },
+    ).finally(() => {
+      if (current) this.#refreshing.delete(current);
+    });
   }
 
   #store(key: string, secret: FetchedSecret, epoch: number): CacheEntry {

@@ -2,24 +2,21 @@
  * The resolver: walk any JSON-like value, collect references, fetch each distinct secret once
  * per call (batched per store where the store can), extract keys, inject values.
  *
- * Warm path: compiled templates are memoized per string, store lookups per (namespace, store),
- * and a fresh cache entry costs one LRU lookup — no promise per reference, no allocation but the
- * output object.
+ * Warm path (every reference fresh in the cache): one walk that builds the output as it goes.
+ * Strings compile once into a plan whose slots remember their store binding and cache key for
+ * the last namespace they were resolved in, so a warm reference costs one LRU lookup — no string
+ * building, no promise per reference. Field paths are only spelled out when something fails.
  */
-import {
-  KeyNotFoundError,
-  ResolutionError,
-  SesameError,
-  StoreUnavailableError,
-} from '../errors.js';
+import { namespaceChain } from '../config/schema.js';
+import { KeyNotFoundError, ResolutionError, SesameError, StoreUnavailableError } from '../errors.js';
+import type { Redactor } from '../redact/redactor.js';
 import { evaluatePointer, parsePointer } from '../refs/pointer.js';
 import { isPointerKey } from '../refs/reference.js';
-import { type CompiledTemplate, compileTemplate, mayHoldReferences, type ReferenceSlot } from '../refs/template.js';
-import type { Redactor } from '../redact/redactor.js';
+import { compileTemplate, mayHoldReferences, type ReferenceSlot } from '../refs/template.js';
 import type { FetchedSecret, SecretRequest } from '../stores/contract.js';
-import type { CacheEntry, CacheOutcome, LoadResult } from './cache.js';
 import type { StoreBinding, StoreBindings } from './bindings.js';
-import { namespaceChain } from '../config/schema.js';
+import type { CacheEntry, CacheOutcome, LoadResult } from './cache.js';
+import { coarseNow } from './clock.js';
 
 export interface ResolveOptions {
   /** The caller's namespace (`acme.devops`); the root namespace when absent. */
@@ -52,8 +49,27 @@ export interface ResolverObserver {
   onResolve?(seconds: number, ok: boolean): void;
 }
 
-interface Slot {
+/** A reference slot of a compiled string, with what the resolver learned about it. */
+interface PlanSlot {
   slot: ReferenceSlot;
+  /** Parsed JSON Pointer tokens when the key is a pointer. */
+  pointer: string[] | undefined;
+  /** Memo for the last namespace: binding and cache key (valid for `memoGeneration`). */
+  memoNamespace: string | undefined;
+  memoGeneration: number;
+  binding: StoreBinding | undefined;
+  key: string;
+}
+
+interface Plan {
+  parts: Array<string | PlanSlot>;
+  whole: PlanSlot | undefined;
+  count: number;
+}
+
+/** One reference met during a walk: where, which slot, and how it was served. */
+interface Use {
+  plan: PlanSlot;
   field: string;
   binding: StoreBinding;
   key: string;
@@ -62,7 +78,24 @@ interface Slot {
   error: Error | undefined;
 }
 
-const MAX_TEMPLATES = 10_000;
+interface Walk {
+  namespace: string;
+  now: number;
+  /** Field path stack (keys and indexes) up to `depth`, spelled out only when needed. */
+  path: Array<string | number>;
+  depth: number;
+  base: string;
+  /** Entries fetched during this call, by binding then key (the cache may not keep them). */
+  fetched: Map<StoreBinding, Map<string, LoadResult | Error>> | undefined;
+  /** References that were not fresh (first walk) — filled only when some are missing. */
+  missing: Use[] | undefined;
+  /** Every reference met, when a report was asked for. */
+  uses: Use[] | undefined;
+  stale: boolean;
+}
+
+const MAX_PLANS = 10_000;
+const PENDING: unique symbol = Symbol('pending');
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
@@ -70,14 +103,23 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+function spellPath(walk: Walk): string {
+  let out = walk.base;
+  for (let i = 0; i < walk.depth; i++) {
+    const p = walk.path[i] as string | number;
+    out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
+  }
+  return out;
+}
+
 export class Resolver {
-  readonly #templates = new Map<string, CompiledTemplate>();
-  readonly #pointers = new Map<string, string[]>();
+  readonly #plans = new Map<string, Plan>();
 
   constructor(
     private readonly bindings: StoreBindings,
     private readonly redactor: Redactor,
     private readonly observer: ResolverObserver = {},
+    private readonly now: () => number = coarseNow,
   ) {}
 
   /**
@@ -86,135 +128,303 @@ export class Resolver {
    * @example
    * const fields = await resolver.resolve({ token: '{{ secret://aws/jira#token }}' }, { namespace: 'acme' });
    */
-  async resolve<T = unknown>(value: unknown, options: ResolveOptions = {}): Promise<T> {
-    return (await this.#run(value, options, false)).value as T;
+  resolve<T = unknown>(value: unknown, options: ResolveOptions = {}): Promise<T> {
+    const scratch = this.#scratchWalk(options);
+    const started = this.observer.onResolve ? performance.now() : 0;
+    let walk: Walk | undefined;
+    try {
+      const out = this.#walk(value, scratch);
+      if (out !== PENDING) {
+        this.observer.onResolve?.((performance.now() - started) / 1000, true);
+        return Promise.resolve(out as T);
+      }
+      // Some values must be fetched: continue on a walk of this call's own.
+      walk = { ...scratch, path: [], depth: 0, missing: scratch.missing };
+    } catch (err) {
+      this.observer.onResolve?.((performance.now() - started) / 1000, false);
+      return Promise.reject(err);
+    } finally {
+      scratch.missing = undefined;
+      scratch.depth = 0;
+    }
+    return this.#complete(value, walk, started).then((r) => r.value as T);
   }
 
   /** Like {@link resolve}, and says where each value came from (cache, store, stale). */
   async resolveDetailed<T = unknown>(value: unknown, options: ResolveOptions = {}): Promise<ResolveReport<T>> {
-    return (await this.#run(value, options, true)) as ResolveReport<T>;
-  }
-
-  #compile(s: string, field: string): CompiledTemplate {
-    let compiled = this.#templates.get(s);
-    if (compiled === undefined) {
-      compiled = compileTemplate(s, field || undefined);
-      if (this.#templates.size >= MAX_TEMPLATES) this.#templates.clear();
-      this.#templates.set(s, compiled);
-    }
-    return compiled;
-  }
-
-  #collect(value: unknown, field: string, namespace: string, slots: Slot[]): void {
-    if (typeof value === 'string') {
-      if (!mayHoldReferences(value)) return;
-      const compiled = this.#compile(value, field);
-      if (compiled.count === 0) return;
-      for (const part of compiled.parts) {
-        if (typeof part === 'string') continue;
-        const binding = this.bindings.find(part.ref.store, namespace) ?? this.bindings.get(part.ref.store, namespace);
-        const { ref } = part;
-        const key = `${binding.keyPrefix(namespace)}${ref.name}\u0000${ref.version ?? ''}\u0000${ref.stage ?? ''}`;
-        const entry = binding.cache.fresh(key);
-        if (entry !== undefined && binding.cache.wantsRefreshAhead(entry)) this.#refreshAhead(binding, key, part, namespace);
-        slots.push({ slot: part, field, binding, key, entry, outcome: entry ? 'hit' : 'miss', error: undefined });
-      }
-    } else if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) this.#collect(value[i], `${field}[${i}]`, namespace, slots);
-    } else if (isPlainObject(value)) {
-      for (const k in value) this.#collect(value[k], field ? `${field}.${k}` : k, namespace, slots);
-    }
-  }
-
-  async #run(value: unknown, options: ResolveOptions, report: boolean): Promise<ResolveReport> {
+    const walk = this.#newWalk(options, true);
     const started = this.observer.onResolve ? performance.now() : 0;
-    const namespace = options.namespace ?? '';
+    let out: unknown;
     try {
-      const slots: Slot[] = [];
-      this.#collect(value, options.field ?? '', namespace, slots);
-      let missing = false;
-      for (const s of slots) {
-        this.observer.onLookup?.(s.binding, s.outcome);
-        if (s.entry === undefined) missing = true;
-      }
-      if (missing) await this.#fetchMissing(slots, namespace);
-      let stale = false;
-      const values = slots.map((s) => {
-        if (s.error) throw this.#locate(s.error, s);
-        if (s.outcome === 'stale') stale = true;
-        try {
-          return this.#extract(s);
-        } catch (err) {
-          throw this.#locate(err, s);
-        }
-      });
-      const cursor = { i: 0 };
-      const out = slots.length === 0 ? value : this.#build(value, values, cursor);
+      out = this.#walk(value, walk);
+    } catch (err) {
+      this.observer.onResolve?.((performance.now() - started) / 1000, false);
+      throw err;
+    }
+    if (out === PENDING) return (await this.#complete(value, walk, started)) as ResolveReport<T>;
+    this.observer.onResolve?.((performance.now() - started) / 1000, true);
+    return this.#report(out, walk) as ResolveReport<T>;
+  }
+
+  /**
+   * Resolve synchronously from the cache alone: the value when every reference is fresh in the
+   * cache, otherwise `undefined` (then call {@link resolve}). For hot loops in job runners.
+   *
+   * @example
+   * const fields = resolver.resolveCached(conn.fields, { namespace }) ?? (await resolver.resolve(conn.fields, { namespace }));
+   */
+  resolveCached<T = unknown>(value: unknown, options: ResolveOptions = {}): T | undefined {
+    const walk = this.#scratchWalk(options);
+    try {
+      const out = this.#walk(value, walk);
+      return out === PENDING ? undefined : (out as T);
+    } finally {
+      walk.missing = undefined;
+      walk.depth = 0;
+    }
+  }
+
+  /** A reused walk for synchronous passes (a walk never yields, so one is enough). */
+  readonly #scratch: Walk = {
+    namespace: '',
+    now: 0,
+    path: [],
+    depth: 0,
+    base: '',
+    fetched: undefined,
+    missing: undefined,
+    uses: undefined,
+    stale: false,
+  };
+
+  #scratchWalk(options: ResolveOptions): Walk {
+    const w = this.#scratch;
+    w.namespace = options.namespace ?? '';
+    w.now = this.now();
+    w.base = options.field ?? '';
+    w.stale = false;
+    return w;
+  }
+
+  #newWalk(options: ResolveOptions, report: boolean): Walk {
+    return {
+      namespace: options.namespace ?? '',
+      now: this.now(),
+      path: [],
+      depth: 0,
+      base: options.field ?? '',
+      fetched: undefined,
+      missing: undefined,
+      uses: report ? [] : undefined,
+      stale: false,
+    };
+  }
+
+  async #complete(value: unknown, walk: Walk, started: number): Promise<ResolveReport> {
+    try {
+      await this.#fetchMissing(walk.missing ?? [], walk);
+      walk.missing = undefined;
+      if (walk.uses) walk.uses = [];
+      walk.depth = 0;
+      const out = this.#walk(value, walk);
+      if (out === PENDING) throw new StoreUnavailableError('a value was evicted while it was being resolved; retry');
       this.observer.onResolve?.((performance.now() - started) / 1000, true);
-      if (!report) return { value: out, stale, references: [] };
-      return {
-        value: out,
-        stale,
-        references: slots.map((s) => ({
-          reference: s.slot.raw,
-          field: s.field,
-          store: s.binding.config.name,
-          outcome: s.outcome,
-          version: s.entry?.secret.version,
-          namespace: s.entry?.secret.namespace,
-        })),
-      };
+      return this.#report(out, walk);
     } catch (err) {
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
       throw err;
     }
   }
 
-  #request(slot: ReferenceSlot, namespace: string): SecretRequest {
+  #report(value: unknown, walk: Walk): ResolveReport {
     return {
-      name: slot.ref.name,
-      version: slot.ref.version,
-      stage: slot.ref.stage,
+      value,
+      stale: walk.stale,
+      references: (walk.uses ?? []).map((u) => ({
+        reference: u.plan.slot.raw,
+        field: u.field,
+        store: u.binding.config.name,
+        outcome: u.outcome,
+        version: u.entry?.secret.version,
+        namespace: u.entry?.secret.namespace,
+      })),
+    };
+  }
+
+  #plan(s: string, walk: Walk): Plan {
+    let plan = this.#plans.get(s);
+    if (plan === undefined) {
+      const compiled = compileTemplate(s, spellPath(walk) || undefined);
+      const slots = new Map<ReferenceSlot, PlanSlot>();
+      const toSlot = (slot: ReferenceSlot): PlanSlot => {
+        const key = slot.ref.key;
+        const planSlot: PlanSlot = {
+          slot,
+          pointer: key !== undefined && isPointerKey(key) ? parsePointer(key) : undefined,
+          memoNamespace: undefined,
+          memoGeneration: -1,
+          binding: undefined,
+          key: '',
+        };
+        slots.set(slot, planSlot);
+        return planSlot;
+      };
+      const parts = compiled.parts.map((p) => (typeof p === 'string' ? p : toSlot(p)));
+      plan = {
+        parts,
+        whole: compiled.whole ? slots.get(compiled.whole) : undefined,
+        count: compiled.count,
+      };
+      if (this.#plans.size >= MAX_PLANS) this.#plans.clear();
+      this.#plans.set(s, plan);
+    }
+    return plan;
+  }
+
+  /** The value of one reference, or PENDING when it must be fetched first. */
+  #value(p: PlanSlot, walk: Walk): unknown {
+    const generation = this.bindings.generation;
+    if (p.memoNamespace !== walk.namespace || p.memoGeneration !== generation) {
+      const binding = this.bindings.get(p.slot.ref.store, walk.namespace);
+      const { ref } = p.slot;
+      p.binding = binding;
+      p.key = `${binding.keyPrefix(walk.namespace)}${ref.name}\u0000${ref.version ?? ''}\u0000${ref.stage ?? ''}`;
+      p.memoNamespace = walk.namespace;
+      p.memoGeneration = generation;
+    }
+    const binding = p.binding as StoreBinding;
+    let entry: CacheEntry | undefined;
+    let outcome: CacheOutcome = 'hit';
+    const fetched = walk.fetched?.get(binding)?.get(p.key);
+    if (fetched !== undefined) {
+      if (fetched instanceof Error) throw this.#locate(fetched, p, walk);
+      entry = fetched.entry;
+      outcome = fetched.outcome;
+      if (outcome === 'stale') walk.stale = true;
+    } else {
+      entry = binding.cache.freshAt(p.key, walk.now);
+      if (entry !== undefined && binding.cache.wantsRefreshAhead(entry, walk.now)) this.#refreshAhead(binding, p, walk);
+    }
+    this.observer.onLookup?.(binding, entry === undefined ? 'miss' : outcome);
+    if (entry === undefined) {
+      walk.missing ??= [];
+      walk.missing.push({
+        plan: p,
+        field: spellPath(walk),
+        binding,
+        key: p.key,
+        entry: undefined,
+        outcome: 'miss',
+        error: undefined,
+      });
+      return PENDING;
+    }
+    walk.uses?.push({
+      plan: p,
+      field: spellPath(walk),
+      binding,
+      key: p.key,
+      entry,
+      outcome,
+      error: undefined,
+    });
+    try {
+      return this.#extract(p, entry);
+    } catch (err) {
+      throw this.#locate(err, p, walk);
+    }
+  }
+
+  /** Build the output; PENDING when some reference still has to be fetched. */
+  #walk(value: unknown, walk: Walk): unknown {
+    if (typeof value === 'string') {
+      const plan = this.#plans.get(value) ?? (mayHoldReferences(value) ? this.#plan(value, walk) : undefined);
+      if (plan === undefined) return value;
+      if (plan.count === 0) return value;
+      if (plan.whole) return this.#value(plan.whole, walk);
+      let out = '';
+      let pending = false;
+      for (const part of plan.parts) {
+        if (typeof part === 'string') {
+          out += part;
+          continue;
+        }
+        const v = this.#value(part, walk);
+        if (v === PENDING) pending = true;
+        else if (!pending) out += typeof v === 'string' ? v : JSON.stringify(v);
+      }
+      return pending ? PENDING : out;
+    }
+    if (Array.isArray(value)) {
+      const out: unknown[] = new Array(value.length);
+      let pending = false;
+      for (let i = 0; i < value.length; i++) {
+        walk.path[walk.depth++] = i;
+        const v = this.#walk(value[i], walk);
+        walk.depth--;
+        if (v === PENDING) pending = true;
+        out[i] = v;
+      }
+      return pending ? PENDING : out;
+    }
+    if (isPlainObject(value)) {
+      // Spread clones the shape in one step; only fields that change are written after.
+      const out: Record<string, unknown> = { ...value };
+      let pending = false;
+      for (const k in value) {
+        const item = value[k];
+        if (typeof item !== 'object' && typeof item !== 'string') continue;
+        walk.path[walk.depth++] = k;
+        const v = this.#walk(item, walk);
+        walk.depth--;
+        if (v === PENDING) pending = true;
+        else if (v !== item) out[k] = v;
+      }
+      return pending ? PENDING : out;
+    }
+    return value;
+  }
+
+  #request(p: PlanSlot, namespace: string): SecretRequest {
+    return {
+      name: p.slot.ref.name,
+      version: p.slot.ref.version,
+      stage: p.slot.ref.stage,
       namespaces: namespaceChain(namespace, this.bindings.config.namespaces),
     };
   }
 
   /** Group misses by store, one fetch per distinct secret, coalesced with fetches in flight. */
-  async #fetchMissing(slots: Slot[], namespace: string): Promise<void> {
-    const byBinding = new Map<StoreBinding, Map<string, Slot[]>>();
-    for (const s of slots) {
-      if (s.entry !== undefined) continue;
-      let keys = byBinding.get(s.binding);
+  async #fetchMissing(missing: Use[], walk: Walk): Promise<void> {
+    const byBinding = new Map<StoreBinding, Map<string, Use>>();
+    for (const use of missing) {
+      let keys = byBinding.get(use.binding);
       if (!keys) {
         keys = new Map();
-        byBinding.set(s.binding, keys);
+        byBinding.set(use.binding, keys);
       }
-      const list = keys.get(s.key);
-      if (list) list.push(s);
-      else keys.set(s.key, [s]);
+      if (!keys.has(use.key)) keys.set(use.key, use);
     }
+    walk.fetched ??= new Map();
     const waits: Array<Promise<void>> = [];
     for (const [binding, keys] of byBinding) {
+      const results = new Map<string, LoadResult | Error>();
+      walk.fetched.set(binding, results);
       const keyList = [...keys.keys()];
-      const requests = new Map(keyList.map((k) => [k, this.#request((keys.get(k) as Slot[])[0]!.slot, namespace)]));
       const loads = binding.cache.loadMany(keyList, (toFetch) =>
         this.#fetch(
           binding,
-          toFetch.map((k) => requests.get(k) as SecretRequest),
+          toFetch.map((k) => this.#request((keys.get(k) as Use).plan, walk.namespace)),
         ),
       );
       keyList.forEach((key, i) => {
         waits.push(
           (loads[i] as Promise<LoadResult>).then(
             (r) => {
-              for (const s of keys.get(key) as Slot[]) {
-                s.entry = r.entry;
-                s.outcome = r.outcome;
-                this.observer.onLookup?.(s.binding, r.outcome === 'miss' ? 'miss' : r.outcome);
-              }
+              results.set(key, r);
             },
             (err: unknown) => {
-              for (const s of keys.get(key) as Slot[]) s.error = err instanceof Error ? err : new Error(String(err));
+              results.set(key, err instanceof Error ? err : new Error(String(err)));
             },
           ),
         );
@@ -279,16 +489,15 @@ export class Resolver {
     return new StoreUnavailableError(`[${binding.config.name}] ${this.redactor.redact(detail)}`, {}, { cause: err });
   }
 
-  #locate(err: unknown, s: Slot): Error {
-    const ctx = { reference: s.slot.raw, field: s.field || undefined };
-    if (err instanceof ResolutionError) return err.locate(ctx);
+  #locate(err: unknown, p: PlanSlot, walk: Walk): Error {
+    const field = spellPath(walk);
+    if (err instanceof ResolutionError) return err.locate({ reference: p.slot.raw, field: field || undefined });
     if (err instanceof Error) return err;
     return new Error(String(err));
   }
 
-  #extract(s: Slot): unknown {
-    const entry = s.entry as CacheEntry;
-    const key = s.slot.ref.key;
+  #extract(p: PlanSlot, entry: CacheEntry): unknown {
+    const key = p.slot.ref.key;
     if (key === undefined) return entry.text;
     if (entry.json === undefined) {
       try {
@@ -301,14 +510,8 @@ export class Resolver {
       throw new KeyNotFoundError(`the secret is not JSON, so it has no key "${key}"`);
     }
     const doc = entry.json.value;
-    if (isPointerKey(key)) {
-      let tokens = this.#pointers.get(key);
-      if (!tokens) {
-        tokens = parsePointer(key);
-        if (this.#pointers.size >= MAX_TEMPLATES) this.#pointers.clear();
-        this.#pointers.set(key, tokens);
-      }
-      const found = evaluatePointer(doc, tokens);
+    if (p.pointer !== undefined) {
+      const found = evaluatePointer(doc, p.pointer);
       if (!found.found) throw new KeyNotFoundError(`no value at JSON Pointer ${key} (nothing at ${found.failedAt})`);
       return found.value;
     }
@@ -320,42 +523,11 @@ export class Resolver {
     );
   }
 
-  #build(value: unknown, values: unknown[], cursor: { i: number }): unknown {
-    if (typeof value === 'string') {
-      if (!mayHoldReferences(value)) return value;
-      const compiled = this.#templates.get(value) ?? compileTemplate(value);
-      if (compiled.count === 0) return value;
-      if (compiled.whole) return values[cursor.i++];
-      let out = '';
-      for (const part of compiled.parts) {
-        if (typeof part === 'string') out += part;
-        else {
-          const v = values[cursor.i++];
-          out += typeof v === 'string' ? v : JSON.stringify(v);
-        }
-      }
-      return out;
-    }
-    if (Array.isArray(value)) return value.map((v) => this.#build(v, values, cursor));
-    if (isPlainObject(value)) {
-      const out: Record<string, unknown> = {};
-      for (const k in value) out[k] = this.#build(value[k], values, cursor);
-      return out;
-    }
-    return value;
-  }
-
-  #refreshAhead(binding: StoreBinding, key: string, slot: ReferenceSlot, namespace: string): void {
-    // A background refetch that replaces the entry; failures keep the current value.
-    const evicted = binding.cache.invalidate((k) => k === key);
-    if (evicted === 0) return;
-    const [load] = binding.cache.loadMany([key], (keys) =>
-      this.#fetch(
-        binding,
-        keys.map(() => this.#request(slot, namespace)),
-      ),
-    );
-    load?.catch(() => {});
+  #refreshAhead(binding: StoreBinding, p: PlanSlot, walk: Walk): void {
+    // A background refetch that replaces the entry; the current value is served meanwhile and
+    // kept if the refetch fails.
+    const request = this.#request(p, walk.namespace);
+    binding.cache.refreshInBackground(p.key, () => this.#fetch(binding, [request]));
   }
 
   /** Drop cached values for one reference (every namespace that cached it). */

