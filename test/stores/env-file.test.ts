@@ -77,7 +77,7 @@ describe('file store', () => {
 
   it('refuses names with .. segments', async () => {
     const { client } = tree();
-    const err = await client.get({ name: '../outside' }).catch((e: unknown) => e as Error);
+    const err = (await client.get({ name: '../outside' }).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(AccessDeniedError);
     expect(err.message).toContain('".." segment');
   });
