@@ -18,6 +18,7 @@ import { collectReferences } from './refs/template.js';
 import { checkSettingsCycles, type StoreBinding, StoreBindings } from './resolve/bindings.js';
 import type { CacheStats } from './resolve/cache.js';
 import { type ResolveOptions, type ResolveReport, Resolver, type ResolverObserver } from './resolve/resolver.js';
+import { createBuiltinService } from './stores/builtin/index.js';
 import { defaultStoreTypes } from './stores/builtin-types.js';
 import type { CheckReport, StoreServices } from './stores/contract.js';
 import type { StoreTypeRegistry } from './stores/registry.js';
@@ -73,7 +74,15 @@ export class Sesame {
     this.registry = options.registry;
     this.redactor = options.redactor ?? processRedactor;
     this.log = options.logger ?? createLogger({ level: config.logLevel, redactor: this.redactor });
-    this.services = { ...(options.services ?? {}) };
+    this.services = {
+      builtin: createBuiltinService({
+        database: config.database,
+        masterKey: config.masterKey,
+        baseDir: config.baseDir,
+        embedded: config.embedded,
+      }),
+      ...(options.services ?? {}),
+    };
     checkSettingsCycles(config, (store) => collectReferences(store.settings).map((s) => s.ref.store));
     this.bindings = new StoreBindings(config, {
       registry: this.registry,
