@@ -63,7 +63,8 @@ export class BuiltinBackend {
     this.database = args.database;
     this.#ownsDatabase = args.ownsDatabase;
     this.keyring = args.keyring;
-    this.now = args.now ?? Date.now;
+    // Looked up at each call so fake timers installed later still apply.
+    this.now = args.now ?? (() => Date.now());
   }
 
   /** A view of the secrets with one store's settings (default tags, size limit, recovery window). */
@@ -227,7 +228,12 @@ async function checkKeyAgainstDatabase(
     if (current) return current.id;
     await trx
       .insertInto('master_keys')
-      .values({ id: keyring.primary.id, state: 'active', created_at: new Date().toISOString(), retired_at: null })
+      .values({
+        id: keyring.primary.id,
+        state: 'active',
+        created_at: new Date(options.now?.() ?? Date.now()).toISOString(),
+        retired_at: null,
+      })
       .execute();
     return keyring.primary.id;
   });

@@ -49,8 +49,8 @@ export interface WriteTransactionOptions {
    * and running again picks a fresh key. Default false.
    */
   retryOnConflict?: boolean;
-  /** Attempts before giving up on a busy database (default 8). */
-  attempts?: number;
+  /** How long to keep retrying while other writers hold the database (default 15 s). */
+  busyTimeoutMs?: number;
 }
 
 export interface SesameDatabase {
@@ -119,8 +119,10 @@ async function openSqlite(file: string): Promise<Kysely<SesameTables>> {
     // already uses), and writes are rare next to reads, so the fsync is worth it.
     if (!inMemory) sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = FULL');
-    // Another process holding the write lock (a CLI next to `sesame serve`) is waited for.
-    sqlite.pragma('busy_timeout = 5000');
+    // A writer holding the lock (a CLI next to `sesame serve`) is waited for, but only briefly
+    // here: the wait blocks the event loop, and when the holder is another connection of this
+    // same process it cannot finish until we yield. `write()` retries asynchronously instead.
+    sqlite.pragma('busy_timeout = 250');
   } catch (cause) {
     throw new DatabaseError(`could not open database sqlite:${file}: ${messageOf(cause)}`, { cause });
   }
@@ -198,15 +200,22 @@ class KyselyDatabase implements SesameDatabase {
     work: (trx: Kysely<SesameTables>) => Promise<T>,
     options: WriteTransactionOptions = {},
   ): Promise<T> {
-    const attempts = options.attempts ?? 8;
+    const deadline = Date.now() + (options.busyTimeoutMs ?? 15_000);
+    let conflicts = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         return this.kind === 'sqlite' ? await this.#sqliteWrite(work) : await this.kysely.transaction().execute(work);
       } catch (err) {
-        const retry = isBusy(err) || (options.retryOnConflict === true && isUniqueViolation(err));
-        if (!retry || attempt >= attempts) throw err;
+        if (isBusy(err)) {
+          if (Date.now() >= deadline) throw err;
+        } else if (options.retryOnConflict === true && isUniqueViolation(err)) {
+          // Each conflict means another writer committed: progress is being made, but bound it.
+          if (++conflicts >= 20) throw err;
+        } else {
+          throw err;
+        }
         // Jittered backoff so racing writers do not collide again in lockstep.
-        await sleep(Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random()));
+        await sleep(Math.min(100, 2 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
       }
     }
   }
