@@ -4,6 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { loadConfig } from './config/load.js';
+import { defaultConnectionTypes } from './connections/builtin-types.js';
+import { type ConnectionTestReport, testConnection, useConnection } from './connections/service.js';
+import type { ConnectionTypeRegistry } from './connections/types.js';
 import {
   type ConfigFile,
   type ConnectionConfig,
@@ -34,6 +37,8 @@ export interface SesameOptions {
   services?: StoreServices;
   /** Clock for cache TTLs (tests). */
   now?: () => number;
+  /** Connection types (default: generic, http, postgres). */
+  connectionTypes?: ConnectionTypeRegistry;
 }
 
 /** What to drop from the cache. Exactly one of the fields. */
@@ -68,10 +73,12 @@ export class Sesame {
   readonly redactor: Redactor;
   readonly log: Logger;
   readonly services: StoreServices;
+  readonly connectionTypes: ConnectionTypeRegistry;
 
   constructor(config: SesameConfig, options: SesameOptions & { registry: StoreTypeRegistry }) {
     this.config = config;
     this.registry = options.registry;
+    this.connectionTypes = options.connectionTypes ?? defaultConnectionTypes();
     this.redactor = options.redactor ?? processRedactor;
     this.log = options.logger ?? createLogger({ level: config.logLevel, redactor: this.redactor });
     this.services = {
@@ -162,6 +169,36 @@ export class Sesame {
       field: 'fields',
     });
     return { name: conn.name, namespace: conn.namespace, type: conn.type, fields };
+  }
+
+  /**
+   * Test a connection the way a run uses it: resolve through the same cache, namespace and
+   * stores, then authenticate to the target; with `refreshOnAuthFailure`, a refusal refreshes the
+   * connection's references and tries once more. The report holds no value.
+   */
+  testConnection(
+    name: string,
+    options: { namespace?: string; refreshOnAuthFailure?: boolean; timeoutMs?: number } = {},
+  ): Promise<ConnectionTestReport> {
+    return testConnection(this, name, options);
+  }
+
+  /**
+   * Run `use` with a connection's resolved fields; on an authentication failure, refresh the
+   * connection's references and run it once more with the new values (refresh on rotation).
+   *
+   * @example
+   * await sesame.useConnection('warehouse', (fields) => runQuery(fields), {
+   *   namespace: 'acme.devops',
+   *   isAuthFailure: (err) => (err as { code?: string }).code === '28P01',
+   * });
+   */
+  useConnection<T>(
+    name: string,
+    use: (fields: Record<string, unknown>, attempt: number) => Promise<T>,
+    options: { namespace?: string; isAuthFailure?: (err: unknown) => boolean } = {},
+  ): Promise<T> {
+    return useConnection(this, name, use, options);
   }
 
   /**
@@ -273,10 +310,11 @@ export class ConnectionNotFoundError extends UsageError {
  */
 export function createSesame(config: ConfigFile | SesameConfig = {}, options: SesameOptions = {}): Sesame {
   const registry = options.registry ?? defaultStoreTypes();
+  const connectionTypes = options.connectionTypes ?? defaultConnectionTypes();
   const validated = isValidated(config)
     ? config
-    : validateConfig(config, { registry, baseDir: options.baseDir ?? process.cwd() });
-  return new Sesame(validated, { ...options, registry });
+    : validateConfig(config, { registry, connectionTypes, baseDir: options.baseDir ?? process.cwd() });
+  return new Sesame(validated, { ...options, registry, connectionTypes });
 }
 
 function isValidated(config: unknown): config is SesameConfig {
@@ -286,8 +324,9 @@ function isValidated(config: unknown): config is SesameConfig {
 /** Read `--config`, `./sesame.yaml`, or the embedded default, and create a Sesame from it. */
 export function loadSesame(options: { configFile?: string | undefined; cwd?: string } & SesameOptions = {}): Sesame {
   const registry = options.registry ?? defaultStoreTypes();
-  const config = loadConfig({ file: options.configFile, cwd: options.cwd, registry });
-  return new Sesame(config, { ...options, registry });
+  const connectionTypes = options.connectionTypes ?? defaultConnectionTypes();
+  const config = loadConfig({ file: options.configFile, cwd: options.cwd, registry, connectionTypes });
+  return new Sesame(config, { ...options, registry, connectionTypes });
 }
 
 export { SesameError };

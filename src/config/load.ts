@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
+import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
 
@@ -68,6 +69,7 @@ export interface LoadConfigOptions {
   file?: string | undefined;
   cwd?: string | undefined;
   registry: StoreTypeRegistry;
+  connectionTypes?: ConnectionTypeRegistry | undefined;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -86,10 +88,16 @@ export function loadConfig(options: LoadConfigOptions): SesameConfig {
     file = DEFAULT_CONFIG_FILES.map((f) => path.resolve(cwd, f)).find((f) => existsSync(f));
   }
   if (!file) {
-    return validateConfig({}, { registry: options.registry, baseDir: cwd, embedded: true });
+    return validateConfig({}, { registry: options.registry, connectionTypes: options.connectionTypes, baseDir: cwd, embedded: true });
   }
   const baseDir = path.dirname(file);
   const raw = parseConfigText(readFileSync(file, 'utf8'), file);
   const doc = interpolate(raw, baseDir, options.env ?? process.env);
-  return validateConfig(doc, { registry: options.registry, baseDir, source: file, embedded: false });
+  return validateConfig(doc, {
+    registry: options.registry,
+    connectionTypes: options.connectionTypes,
+    baseDir,
+    source: file,
+    embedded: false,
+  });
 }

@@ -5,6 +5,8 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { validateConnectionFields } from '../connections/service.js';
+import type { ConnectionTypeRegistry } from '../connections/types.js';
 import { ConfigError } from '../errors.js';
 import { collectReferences } from '../refs/template.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
@@ -178,6 +180,8 @@ export function configErrorFrom(error: z.ZodError, prefix: ReadonlyArray<Propert
 
 export interface ValidateOptions {
   registry: StoreTypeRegistry;
+  /** Connection types; when given, each connection's type and fields are checked. */
+  connectionTypes?: ConnectionTypeRegistry | undefined;
   baseDir: string;
   source?: string | undefined;
   embedded?: boolean | undefined;
@@ -261,6 +265,10 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
       });
     }
     seenConnections.add(key);
+    if (options.connectionTypes) {
+      const type = options.connectionTypes.get(entry.type, `connections[${index}].type`);
+      validateConnectionFields(type, entry.fields, `connections[${index}].fields`);
+    }
     connections.push({
       name: entry.name,
       namespace,
@@ -273,7 +281,8 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
   const config: SesameConfig = {
     baseDir: options.baseDir,
     source: options.source,
-    embedded: options.embedded ?? false,
+    // Without a configured master key the embedded default applies: generate one on first use.
+    embedded: options.embedded ?? file.masterKey === undefined,
     database: file.database ?? 'sqlite:./.sesame/sesame.db',
     masterKey: file.masterKey ?? { file: './.sesame/master.key' },
     namespaces,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
 import { collectReferences, mayHoldReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon, writeJson, writeTable } from '../context.js';
 
@@ -6,6 +7,8 @@ interface Flags {
   config?: string;
   namespace: string;
   json?: boolean;
+  refresh?: boolean;
+  timeout?: string;
 }
 
 /** Show a connection's fields without values: references as written, literals masked. */
@@ -49,5 +52,35 @@ export function registerConnections(program: Command, ctx: CliContext): void {
     const sesame = ctx.sesame(flags.config);
     const resolved = await sesame.resolveConnection(name, { namespace: flags.namespace });
     writeJson(ctx, flags.json ? resolved : resolved.fields);
+  });
+
+  const test = withCommon(
+    group
+      .command('test')
+      .description('resolve a connection through the path a run uses, then authenticate to its target')
+      .argument('<name>')
+      .option('--refresh', 'when the target refuses the credentials, refresh the references and retry once')
+      .option('--timeout <seconds>', 'how long to wait for the target', '10'),
+  );
+  example(test, 'sesame connections test warehouse --namespace acme.devops', 'sesame connections test jira --refresh --json');
+  test.action(async (name: string, flags: Flags) => {
+    const sesame = ctx.sesame(flags.config);
+    const timeoutMs = Number(flags.timeout) * 1000;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout is a number of seconds, e.g. 10');
+    const report = await sesame.testConnection(name, {
+      namespace: flags.namespace,
+      refreshOnAuthFailure: flags.refresh ?? false,
+      timeoutMs,
+    });
+    if (flags.json) writeJson(ctx, report);
+    else {
+      for (const step of report.steps) ctx.stdout.write(`${step.ok ? 'ok  ' : 'FAIL'} ${step.step}: ${step.detail}\n`);
+      ctx.stdout.write(
+        report.ok
+          ? `connection ${name} works${report.retried ? ' (after refreshing its references)' : ''}\n`
+          : `connection ${name} failed at ${report.failedStep}${report.retried ? ', also after refreshing its references' : ''}\n`,
+      );
+    }
+    if (!report.ok) ctx.exitCode = 1;
   });
 }

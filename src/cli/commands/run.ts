@@ -23,6 +23,31 @@ export function envName(field: string): string {
     .toUpperCase();
 }
 
+/**
+ * A connection's fields as environment variables: each field as UPPER_SNAKE_CASE, nested objects
+ * flattened with `_` (`auth.token` → `AUTH_TOKEN`); a postgres connection also gets libpq's
+ * `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD` (or `DATABASE_URL`) so `psql` just works.
+ */
+export function connectionEnvironment(type: string, fields: Record<string, unknown>): Record<string, string> {
+  const env: Record<string, string> = {};
+  const put = (prefix: string, value: unknown) => {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) put(prefix ? `${prefix}_${envName(k)}` : envName(k), v);
+    } else if (value !== undefined) {
+      env[prefix] = typeof value === 'string' ? value : JSON.stringify(value);
+    }
+  };
+  put('', fields);
+  if (type === 'postgres') {
+    const libpq: Record<string, string> = { host: 'PGHOST', port: 'PGPORT', database: 'PGDATABASE', user: 'PGUSER', password: 'PGPASSWORD', url: 'DATABASE_URL' };
+    for (const [field, variable] of Object.entries(libpq)) {
+      const v = fields[field];
+      if (v !== undefined && v !== null) env[variable] = String(v);
+    }
+  }
+  return env;
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -48,9 +73,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
     const injected: Record<string, string> = {};
     if (flags.connection) {
       const conn = await sesame.resolveConnection(flags.connection, { namespace: flags.namespace });
-      for (const [field, value] of Object.entries(conn.fields)) {
-        injected[envName(field)] = typeof value === 'string' ? value : JSON.stringify(value);
-      }
+      Object.assign(injected, connectionEnvironment(conn.type, conn.fields));
     }
     const wanted: Record<string, string> = {};
     for (const pair of flags.env) {

@@ -1,0 +1,131 @@
+/** The connection types Sesame ships: generic, http and postgres. */
+import { z } from 'zod';
+import { type AuthenticationResult, type ConnectionType, ConnectionTypeRegistry } from './types.js';
+
+const generic = {
+  type: 'generic',
+  description: 'any fields; nothing to authenticate against',
+  fields: z.record(z.string(), z.unknown()),
+  secretFields: [],
+} satisfies ConnectionType<Record<string, unknown>>;
+
+const httpAuth = z.discriminatedUnion('method', [
+  z.strictObject({ method: z.literal('none') }),
+  z.strictObject({ method: z.literal('bearer'), token: z.string().min(1) }),
+  z.strictObject({ method: z.literal('basic'), username: z.string(), password: z.string() }),
+  z.strictObject({ method: z.literal('header'), name: z.string().min(1), value: z.string() }),
+  z.strictObject({ method: z.literal('api-key'), param: z.string().min(1), value: z.string() }),
+]);
+
+const httpFields = z.strictObject({
+  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl is an http(s) URL, e.g. https://jira.example.com' }),
+  auth: httpAuth.default({ method: 'none' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** The request `connections test` makes to prove the credentials work. */
+  test: z
+    .strictObject({
+      method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
+      path: z.string().startsWith('/').default('/'),
+      expectStatus: z.number().int().min(100).max(599).default(200),
+    })
+    .optional(),
+});
+export type HttpConnectionFields = z.infer<typeof httpFields>;
+
+async function authenticateHttp(f: HttpConnectionFields, { timeoutMs }: { timeoutMs: number }): Promise<AuthenticationResult> {
+  const test = f.test ?? { method: 'GET' as const, path: '/', expectStatus: 200 };
+  const url = new URL(f.baseUrl.replace(/\/+$/, '') + test.path);
+  const headers: Record<string, string> = { ...f.headers };
+  const auth = f.auth;
+  if (auth.method === 'bearer') headers.authorization = `Bearer ${auth.token}`;
+  else if (auth.method === 'basic') {
+    headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+  } else if (auth.method === 'header') headers[auth.name] = auth.value;
+  else if (auth.method === 'api-key') url.searchParams.set(auth.param, auth.value);
+  const shown = `${test.method} ${url.origin}${url.pathname}`;
+  let status: number;
+  try {
+    const res = await fetch(url, { method: test.method, headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+    status = res.status;
+    await res.body?.cancel();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    return { ok: false, detail: `${shown} failed: ${cause} (is ${url.origin} reachable from here?)` };
+  }
+  if (status === test.expectStatus) return { ok: true, detail: `${shown} answered ${status}` };
+  const authFailure = status === 401 || status === 403;
+  return {
+    ok: false,
+    authFailure,
+    detail: `${shown} answered ${status}, expected ${test.expectStatus}${authFailure ? ': the target refused the credentials' : ''}`,
+  };
+}
+
+const http = {
+  type: 'http',
+  description: 'an HTTP API: baseUrl, auth (bearer | basic | header | api-key), optional test request',
+  fields: httpFields,
+  secretFields: ['auth.token', 'auth.password', 'auth.value'],
+  authenticate: authenticateHttp,
+} satisfies ConnectionType<HttpConnectionFields>;
+
+const port = z.coerce.number().int().min(1).max(65535);
+const postgresFields = z.union([
+  z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//, 'url is postgres://user:password@host:port/database') }),
+  z.strictObject({
+    host: z.string().min(1),
+    port: port.default(5432),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    password: z.string(),
+    ssl: z.union([z.boolean(), z.enum(['disable', 'require', 'verify-full'])]).default(false),
+  }),
+]);
+export type PostgresConnectionFields = z.infer<typeof postgresFields>;
+
+/** PostgreSQL error codes that mean "these credentials are wrong" (28P01 bad password, 28000 no such role/hba). */
+const PG_AUTH_CODES = new Set(['28P01', '28000']);
+
+async function authenticatePostgres(f: PostgresConnectionFields, { timeoutMs }: { timeoutMs: number }): Promise<AuthenticationResult> {
+  const { default: pg } = await import('pg');
+  const config: import('pg').ClientConfig =
+    'url' in f
+      ? { connectionString: f.url }
+      : {
+          host: f.host,
+          port: f.port,
+          database: f.database,
+          user: f.user,
+          password: f.password,
+          ssl: f.ssl === true || f.ssl === 'require' ? { rejectUnauthorized: false } : f.ssl === 'verify-full' ? {} : false,
+        };
+  const client = new pg.Client({ ...config, connectionTimeoutMillis: timeoutMs });
+  const where = 'url' in f ? 'the database in url' : `${f.user}@${f.host}:${f.port}/${f.database}`;
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return { ok: true, detail: `connected to ${where} and ran select 1` };
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const authFailure = e.code !== undefined && PG_AUTH_CODES.has(e.code);
+    // Driver messages name the user and database, never the password.
+    return { ok: false, authFailure, detail: `connecting to ${where} failed: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}` };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const postgres = {
+  type: 'postgres',
+  description: 'a PostgreSQL database: host, port, database, user, password, ssl — or one url',
+  fields: postgresFields,
+  secretFields: ['password', 'url'],
+  authenticate: authenticatePostgres,
+} satisfies ConnectionType<PostgresConnectionFields>;
+
+export function defaultConnectionTypes(): ConnectionTypeRegistry {
+  return new ConnectionTypeRegistry()
+    .register(generic)
+    .register(http as ConnectionType<HttpConnectionFields>)
+    .register(postgres as ConnectionType<PostgresConnectionFields>);
+}
