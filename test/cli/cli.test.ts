@@ -79,7 +79,7 @@ describe('sesame with a config file', () => {
         'connections:',
         '  - name: jira',
         '    namespace: acme',
-        '    type: http',
+        '    type: generic',
         '    fields:',
         '      baseUrl: https://jira.example.com',
         '      apiToken: "{{ secret://env/JIRA_TOKEN }}"',
