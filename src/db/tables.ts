@@ -60,10 +60,71 @@ export interface SecretTagsTable {
   value: string;
 }
 
+/** API tokens of `sesame serve`; the token itself is never stored, only its sha256. */
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  role: 'admin' | 'operator' | 'runtime' | 'auditor';
+  /** Namespace scope: `acme` covers `acme` and `acme.*`; `` covers everything. */
+  namespace: string;
+  /** 1 when the token may receive secret values outside resolve. */
+  reveal: number;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+/** The audit trail: each record carries the hash of the previous one (see `src/audit/`). */
+export interface AuditLogTable {
+  /** 1, 2, 3… (a bigint: PostgreSQL returns it as a string). */
+  seq: number | string;
+  at: string;
+  actor: string;
+  action: string;
+  namespace: string;
+  target: string;
+  outcome: string;
+  detail: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Namespaces created through the API. */
+export interface ConfigNamespacesTable {
+  name: string;
+  isolated: number;
+  description: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A store or connection created through the API; its settings or fields are sealed. */
+export interface StoredConfigTable {
+  namespace: string;
+  name: string;
+  type: string;
+  description: string | null;
+  options: string | null;
+  revision: number;
+  ciphertext: Buffer;
+  wrapped_key: Buffer;
+  key_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface SesameTables {
   schema_migrations: SchemaMigrationsTable;
   master_keys: MasterKeysTable;
   secrets: SecretsTable;
   secret_versions: SecretVersionsTable;
   secret_tags: SecretTagsTable;
+  api_tokens: ApiTokensTable;
+  audit_log: AuditLogTable;
+  config_namespaces: ConfigNamespacesTable;
+  config_stores: StoredConfigTable;
+  config_connections: StoredConfigTable;
 }

@@ -12,8 +12,14 @@
  * no gap.
  */
 import { builtinSecrets } from './0001-builtin-secrets.js';
+import { tokensAndAudit } from './0002-tokens-and-audit.js';
+import { storedConfig } from './0003-stored-config.js';
 import type { Migration } from './types.js';
 
-export const MIGRATIONS: readonly Migration[] = [builtinSecrets];
+export const MIGRATIONS: readonly Migration[] = [
+  builtinSecrets,
+  tokensAndAudit,
+  storedConfig,
+];
 
 export type { Migration, MigrationContext, PortableTypes } from './types.js';
