@@ -21,7 +21,7 @@ import { collectReferences } from './refs/template.js';
 import { checkSettingsCycles, type StoreBinding, StoreBindings } from './resolve/bindings.js';
 import type { CacheStats } from './resolve/cache.js';
 import { type ResolveOptions, type ResolveReport, Resolver, type ResolverObserver } from './resolve/resolver.js';
-import { createBuiltinService } from './stores/builtin/index.js';
+import { type BuiltinBackend, type BuiltinService, createBuiltinService } from './stores/builtin/index.js';
 import { defaultStoreTypes } from './stores/builtin-types.js';
 import type { CheckReport, StoreServices } from './stores/contract.js';
 import type { StoreTypeRegistry } from './stores/registry.js';
@@ -66,7 +66,6 @@ export interface StoreSummary {
 }
 
 export class Sesame {
-  readonly config: SesameConfig;
   readonly registry: StoreTypeRegistry;
   readonly bindings: StoreBindings;
   readonly resolver: Resolver;
@@ -76,7 +75,6 @@ export class Sesame {
   readonly connectionTypes: ConnectionTypeRegistry;
 
   constructor(config: SesameConfig, options: SesameOptions & { registry: StoreTypeRegistry }) {
-    this.config = config;
     this.registry = options.registry;
     this.connectionTypes = options.connectionTypes ?? defaultConnectionTypes();
     this.redactor = options.redactor ?? processRedactor;
@@ -99,6 +97,30 @@ export class Sesame {
       now: options.now,
     });
     this.resolver = new Resolver(this.bindings, this.redactor, options.observer, options.now);
+  }
+
+  /** The config in effect: the one given at creation, or the last one {@link reconfigure} applied. */
+  get config(): SesameConfig {
+    return this.bindings.config;
+  }
+
+  /**
+   * Replace the config at run time (the server applies stores, connections and namespaces
+   * created through its API this way). Stores whose config did not change keep their client and
+   * cache; the others are closed and recreated on first use.
+   */
+  async reconfigure(config: SesameConfig): Promise<void> {
+    checkSettingsCycles(config, (store) => collectReferences(store.settings).map((s) => s.ref.store));
+    await this.bindings.reconfigure(config);
+  }
+
+  /** The builtin store's backend (database, master key), opened and migrated on first use. */
+  builtinBackend(): Promise<BuiltinBackend> {
+    const service = this.services['builtin'];
+    if (typeof service !== 'function') {
+      return Promise.reject(new SesameError('no builtin service: this Sesame was created without a database'));
+    }
+    return (service as BuiltinService)();
   }
 
   async #resolveSettings(settings: unknown, store: { name: string; namespace: string; type: string }): Promise<unknown> {
