@@ -12,7 +12,15 @@ import {
   type AwsEmulator,
   startAwsEmulator,
 } from './index.js';
-import { canonicalRequest, credentialScope, sha256Hex, signature, signingKey, stringToSign, verifySigV4 } from './sigv4.js';
+import {
+  canonicalRequest,
+  credentialScope,
+  sha256Hex,
+  signature,
+  signingKey,
+  stringToSign,
+  verifySigV4,
+} from './sigv4.js';
 
 describe('SigV4 verification', () => {
   // The worked example of the AWS General Reference (IAM ListUsers, 2015-08-30).
@@ -43,7 +51,11 @@ describe('SigV4 verification', () => {
       payloadHash: sha256Hex(''),
     });
     expect(sha256Hex(canonical)).toBe('f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59');
-    const toSign = stringToSign('20150830T123600Z', credentialScope('20150830', 'us-east-1', 'iam'), canonical);
+    const toSign = stringToSign(
+      '20150830T123600Z',
+      credentialScope('20150830', 'us-east-1', 'iam'),
+      canonical,
+    );
     expect(signature(signingKey(example.secret, '20150830', 'us-east-1', 'iam'), toSign)).toBe(
       '5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7',
     );
@@ -52,7 +64,12 @@ describe('SigV4 verification', () => {
   it('accepts the documented request and rejects it with another secret key', () => {
     const authorization =
       'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7';
-    const request = { method: 'GET', url: example.url, headers: { ...example.headers, authorization }, body: Buffer.alloc(0) };
+    const request = {
+      method: 'GET',
+      url: example.url,
+      headers: { ...example.headers, authorization },
+      body: Buffer.alloc(0),
+    };
     expect(verifySigV4(request, () => example.secret).ok).toBe(true);
     expect(verifySigV4(request, () => `${example.secret}x`)).toMatchObject({ ok: false, reason: 'mismatch' });
     expect(verifySigV4(request, () => undefined)).toMatchObject({ ok: false, reason: 'unknown-key' });
@@ -63,8 +80,13 @@ describe('SigV4 verification', () => {
 
 describe('AWS emulator through the real SDK', () => {
   let aws: AwsEmulator;
-  const sm = (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = AWS_EMULATOR_CREDENTIALS) =>
-    new SecretsManagerClient({ region: 'us-east-1', endpoint: aws.url, credentials, maxAttempts: 1 });
+  const sm = (
+    credentials: {
+      accessKeyId: string;
+      secretAccessKey: string;
+      sessionToken?: string;
+    } = AWS_EMULATOR_CREDENTIALS,
+  ) => new SecretsManagerClient({ region: 'us-east-1', endpoint: aws.url, credentials, maxAttempts: 1 });
 
   beforeAll(async () => {
     aws = await startAwsEmulator();
@@ -78,21 +100,35 @@ describe('AWS emulator through the real SDK', () => {
     const out = await sm().send(new GetSecretValueCommand({ SecretId: 'emu/plain' }));
     expect(out.SecretString).toBe('hello');
     expect(out.VersionStages).toEqual(['AWSCURRENT']);
-    expect(out.ARN).toMatch(/^arn:aws:secretsmanager:us-east-1:123456789012:secret:emu\/plain-[A-Za-z0-9]{6}$/);
+    expect(out.ARN).toMatch(
+      /^arn:aws:secretsmanager:us-east-1:123456789012:secret:emu\/plain-[A-Za-z0-9]{6}$/,
+    );
   });
 
   it('answers InvalidSignatureException to a wrong secret key', async () => {
     const err = await sm({ accessKeyId: AWS_EMULATOR_CREDENTIALS.accessKeyId, secretAccessKey: 'wrong' })
       .send(new ListSecretsCommand({}))
-      .catch((e: unknown) => e as Error);
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
     expect(err.name).toBe('InvalidSignatureException');
-    expect(err.message).toMatch(/^The request signature we calculated does not match the signature you provided/);
+    expect(err.message).toMatch(
+      /^The request signature we calculated does not match the signature you provided/,
+    );
   });
 
   it('answers UnrecognizedClientException to an unknown access key', async () => {
     const err = await sm({ accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' })
       .send(new ListSecretsCommand({}))
-      .catch((e: unknown) => e as Error);
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
     expect(err.name).toBe('UnrecognizedClientException');
     expect(err.message).toBe('The security token included in the request is invalid.');
   });
@@ -102,31 +138,72 @@ describe('AWS emulator through the real SDK', () => {
     const out = await sm().send(new BatchGetSecretValueCommand({ SecretIdList: ['emu/b1', 'emu/none'] }));
     expect(out.SecretValues?.map((v) => v.SecretString)).toEqual(['one']);
     expect(out.Errors).toEqual([
-      { SecretId: 'emu/none', ErrorCode: 'ResourceNotFoundException', Message: "Secrets Manager can't find the specified secret." },
+      {
+        SecretId: 'emu/none',
+        ErrorCode: 'ResourceNotFoundException',
+        Message: "Secrets Manager can't find the specified secret.",
+      },
     ]);
     const ids = Array.from({ length: 21 }, (_, i) => `emu/x${i}`);
-    const err = await sm().send(new BatchGetSecretValueCommand({ SecretIdList: ids })).catch((e: unknown) => e as Error);
+    const err = await sm()
+      .send(new BatchGetSecretValueCommand({ SecretIdList: ids }))
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
     expect(err.name).toBe('InvalidParameterException');
   });
 
   it('speaks the STS query protocol: GetCallerIdentity and AssumeRole with usable session credentials', async () => {
-    const sts = new STSClient({ region: 'us-east-1', endpoint: aws.url, credentials: AWS_EMULATOR_CREDENTIALS, maxAttempts: 1 });
+    const sts = new STSClient({
+      region: 'us-east-1',
+      endpoint: aws.url,
+      credentials: AWS_EMULATOR_CREDENTIALS,
+      maxAttempts: 1,
+    });
     const me = await sts.send(new GetCallerIdentityCommand({}));
     expect(me).toMatchObject({ Arn: AWS_EMULATOR_USER_ARN, Account: '123456789012' });
     const assumed = await sts.send(
-      new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::123456789012:role/sesame-reader', RoleSessionName: 'emu-test' }),
+      new AssumeRoleCommand({
+        RoleArn: 'arn:aws:iam::123456789012:role/sesame-reader',
+        RoleSessionName: 'emu-test',
+      }),
     );
     const c = assumed.Credentials!;
     expect(c.AccessKeyId).toMatch(/^ASIA/);
-    const session = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! };
+    const session = {
+      accessKeyId: c.AccessKeyId!,
+      secretAccessKey: c.SecretAccessKey!,
+      sessionToken: c.SessionToken!,
+    };
     await expect(sm(session).send(new ListSecretsCommand({}))).resolves.toBeDefined();
-    const withoutToken = await sm({ accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey })
+    const withoutToken = await sm({
+      accessKeyId: session.accessKeyId,
+      secretAccessKey: session.secretAccessKey,
+    })
       .send(new ListSecretsCommand({}))
-      .catch((e: unknown) => e as Error);
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
     expect(withoutToken.name).toBe('UnrecognizedClientException');
     const denied = await sts
-      .send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::123456789012:role/unknown', RoleSessionName: 'emu-test' }))
-      .catch((e: unknown) => e as Error);
+      .send(
+        new AssumeRoleCommand({
+          RoleArn: 'arn:aws:iam::123456789012:role/unknown',
+          RoleSessionName: 'emu-test',
+        }),
+      )
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
     expect(denied.name).toBe('AccessDenied');
     expect(denied.message).toContain('is not authorized to perform: sts:AssumeRole');
   });

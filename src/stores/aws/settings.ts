@@ -1,0 +1,59 @@
+/** Settings of an `aws-secrets-manager` store, validated once by one strict schema. */
+import { z } from 'zod';
+
+const url = z.url({ protocol: /^https?$/, error: 'an http(s) URL, e.g. http://127.0.0.1:4566' });
+
+const staticKeys = {
+  accessKeyId: z.string().min(1, 'accessKeyId is the AWS access key id (AKIA… or ASIA…)'),
+  secretAccessKey: z.string().min(1, 'secretAccessKey is required with method static'),
+  sessionToken: z.string().min(1).optional(),
+};
+
+/** Where assume-role gets the credentials it calls STS with. */
+const sourceCredentials = z.discriminatedUnion('method', [
+  z.strictObject({ method: z.literal('default') }),
+  z.strictObject({ method: z.literal('static'), ...staticKeys }),
+]);
+
+export const awsAuthSettings = z.discriminatedUnion('method', [
+  /** The SDK's default chain: env vars, shared files, SSO, container and instance roles. */
+  z.strictObject({ method: z.literal('default') }),
+  z.strictObject({ method: z.literal('static'), ...staticKeys }),
+  z.strictObject({
+    method: z.literal('assume-role'),
+    roleArn: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/,
+        'roleArn is an IAM role ARN, arn:aws:iam::<account>:role/<name>',
+      ),
+    externalId: z.string().min(2).max(1224).optional(),
+    sessionName: z
+      .string()
+      .regex(/^[\w+=,.@-]{2,64}$/, 'sessionName is 2-64 letters, digits or +=,.@_-')
+      .optional(),
+    source: sourceCredentials.default({ method: 'default' }),
+  }),
+  /** A named profile of the shared config/credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE). */
+  z.strictObject({ method: z.literal('profile'), profile: z.string().min(1) }),
+]);
+
+export const awsSecretsManagerSettings = z.strictObject({
+  /** Defaults to AWS_REGION / AWS_DEFAULT_REGION of the process. */
+  region: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, 'region is an AWS region such as us-east-1')
+    .optional(),
+  /** Override for AWS-compatible services and private endpoints. */
+  endpoint: url.optional(),
+  /** STS endpoint for assume-role and `stores test`; defaults to `endpoint` when that is set. */
+  stsEndpoint: url.optional(),
+  auth: awsAuthSettings.default({ method: 'default' }),
+  /** Prepended to every name (not to ARNs). */
+  prefix: z.string().default(''),
+  /** Tags set on secrets Sesame creates. */
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+});
+
+export type AwsSecretsManagerSettings = z.infer<typeof awsSecretsManagerSettings>;
+export type AwsAuthSettings = z.infer<typeof awsAuthSettings>;

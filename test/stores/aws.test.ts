@@ -1,0 +1,587 @@
+/**
+ * The aws-secrets-manager store through the real SDK against the local emulator (JSON 1.1 +
+ * SigV4 + STS): the shared contract, every auth method, every mapped error, and batching.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AccessDeniedError,
+  SecretNotFoundError,
+  SecretStateError,
+  StoreUnavailableError,
+  UsageError,
+} from '../../src/errors.js';
+import { sanitizeAws } from '../../src/stores/aws/errors.js';
+import {
+  AwsSecretsManagerStore,
+  type AwsSecretsManagerSettings,
+  awsSecretsManagerStoreType,
+} from '../../src/stores/aws/index.js';
+import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
+import {
+  AWS_EMULATOR_CREDENTIALS,
+  AWS_EMULATOR_USER_ARN,
+  type AwsEmulator,
+  startAwsEmulator,
+} from '../emulators/aws/index.js';
+import { runStoreContract } from './contract.js';
+
+const ns = [''] as const;
+const text = (s: FetchedSecret | Error) => {
+  if (s instanceof Error) throw s;
+  return typeof s.value === 'string' ? s.value : Buffer.from(s.value).toString('utf8');
+};
+
+function recordingContext(storeName = 'aws-test') {
+  const warnings: string[] = [];
+  const context: StoreContext = {
+    storeName,
+    namespace: '',
+    services: {},
+    log: { debug() {}, info() {}, warn: (msg) => warnings.push(msg) },
+  };
+  return { context, warnings };
+}
+
+/** Resolve to the rejection of `p`; fail the test if it resolves. */
+async function failure(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('expected a failure, got a value');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
+const fastRetry = { baseDelayMs: 1, maxDelayMs: 2 };
+const staticAuth = {
+  method: 'static' as const,
+  accessKeyId: AWS_EMULATOR_CREDENTIALS.accessKeyId,
+  secretAccessKey: AWS_EMULATOR_CREDENTIALS.secretAccessKey,
+};
+
+let aws: AwsEmulator;
+let counter = 0;
+const unique = (base: string) => `${base}-${process.pid}-${++counter}`;
+
+function store(overrides: Partial<AwsSecretsManagerSettings> = {}, storeName = 'aws-test') {
+  const settings = awsSecretsManagerStoreType.settings.parse({
+    region: 'us-east-1',
+    endpoint: aws.url,
+    auth: staticAuth,
+    ...overrides,
+  });
+  const { context, warnings } = recordingContext(storeName);
+  return { client: new AwsSecretsManagerStore(settings, context, { retry: fastRetry }), warnings };
+}
+
+beforeAll(async () => {
+  aws = await startAwsEmulator();
+});
+afterAll(async () => {
+  await aws?.stop();
+});
+afterEach(() => {
+  aws.allowAll();
+});
+
+runStoreContract({
+  label: 'aws-secrets-manager (emulator)',
+  storeType: awsSecretsManagerStoreType as never,
+  harness: async () => {
+    const { client } = store({ prefix: 'contract/' });
+    return { client, seed: async (name, value) => void aws.seed(`contract/${name}`, value) };
+  },
+});
+
+describe('aws-secrets-manager settings', () => {
+  it('is strict and knows every auth method', () => {
+    const parse = (v: unknown) => awsSecretsManagerStoreType.settings.safeParse(v);
+    expect(parse({ region: 'us-east-1', auth: { method: 'default' } }).success).toBe(true);
+    expect(parse({ region: 'us-east-1', auth: { method: 'profile', profile: 'prod' } }).success).toBe(true);
+    expect(
+      parse({
+        region: 'us-east-1',
+        auth: { method: 'assume-role', roleArn: 'arn:aws:iam::123456789012:role/r', externalId: 'ext-1' },
+      }).success,
+    ).toBe(true);
+    expect(parse({ region: 'us-east-1', auth: { method: 'static', accessKeyId: 'AKIA' } }).success).toBe(
+      false,
+    );
+    expect(
+      parse({ region: 'us-east-1', auth: { method: 'assume-role', roleArn: 'not-an-arn' } }).success,
+    ).toBe(false);
+    expect(parse({ region: 'us-east-1', auth: { method: 'default', extra: 1 } }).success).toBe(false);
+    expect(parse({ region: 'us-east-1', endpoint: 'ftp://x' }).success).toBe(false);
+  });
+
+  it('defaults auth to the SDK chain and names its credential settings', () => {
+    const parsed = awsSecretsManagerStoreType.settings.parse({ region: 'eu-west-1' });
+    expect(parsed).toEqual({ region: 'eu-west-1', auth: { method: 'default' }, prefix: '', tags: {} });
+    expect(awsSecretsManagerStoreType.secretSettings).toEqual(
+      expect.arrayContaining(['auth.secretAccessKey', 'auth.sessionToken']),
+    );
+  });
+
+  it('needs a region from settings or the environment', () => {
+    const settings = awsSecretsManagerStoreType.settings.parse({});
+    const { context } = recordingContext();
+    expect(() => new AwsSecretsManagerStore(settings, context, { env: {} })).toThrow(UsageError);
+    expect(
+      () => new AwsSecretsManagerStore(settings, context, { env: { AWS_REGION: 'eu-central-1' } }),
+    ).not.toThrow();
+  });
+});
+
+describe('aws-secrets-manager auth methods', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const k of [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+      'AWS_SHARED_CREDENTIALS_FILE',
+      'AWS_CONFIG_FILE',
+      'AWS_PROFILE',
+    ]) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+
+  it('default: signs with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment', async () => {
+    const name = unique('auth-default');
+    aws.seed(name, 'from-env-creds');
+    process.env.AWS_ACCESS_KEY_ID = AWS_EMULATOR_CREDENTIALS.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = AWS_EMULATOR_CREDENTIALS.secretAccessKey;
+    const { client } = store({ auth: { method: 'default' } });
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('from-env-creds');
+    await client.close();
+  });
+
+  it('default: a wrong secret key in the environment is a signature error that does not echo the key', async () => {
+    process.env.AWS_ACCESS_KEY_ID = AWS_EMULATOR_CREDENTIALS.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = 'wrong-secret-key-value-123';
+    const { client } = store({ auth: { method: 'default' } });
+    const err = await failure(client.get({ name: 'anything', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toMatch(/^\[aws-test\] AWS rejected the request signature/);
+    expect(err.message).not.toContain('wrong-secret-key-value-123');
+  });
+
+  it('static: rejects an unknown access key with what to check', async () => {
+    const { client } = store({
+      auth: { method: 'static', accessKeyId: 'AKIAUNKNOWNKEY000000', secretAccessKey: 'whatever-secret' },
+    });
+    const err = await failure(client.get({ name: 'anything', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toContain('does not recognise the credentials');
+    expect(err.message).not.toContain('AKIAUNKNOWNKEY000000');
+    expect(err.message).not.toContain('whatever-secret');
+  });
+
+  it('assume-role: calls STS AssumeRole once and reads with the temporary credentials', async () => {
+    const name = unique('auth-role');
+    aws.seed(name, 'via-role');
+    aws.resetCalls();
+    const before = aws.sessions().length;
+    const { client } = store({
+      auth: {
+        method: 'assume-role',
+        roleArn: 'arn:aws:iam::123456789012:role/sesame-reader',
+        sessionName: 'sesame-test',
+        source: staticAuth,
+      },
+    });
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('via-role');
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('via-role');
+    expect(aws.calls.AssumeRole).toBe(1);
+    expect(aws.sessions().length).toBe(before + 1);
+    const report = await client.check({ namespaces: ns });
+    expect(report.steps[0]?.detail).toContain('assumed-role/sesame-reader/sesame-test');
+    await client.close();
+  });
+
+  it('assume-role: a wrong ExternalId is access denied naming sts:AssumeRole and the role', async () => {
+    const roleAws = await startAwsEmulator({
+      roles: [{ arn: 'arn:aws:iam::123456789012:role/guarded', externalId: 'right-id' }],
+    });
+    try {
+      const settings = awsSecretsManagerStoreType.settings.parse({
+        region: 'us-east-1',
+        endpoint: roleAws.url,
+        auth: {
+          method: 'assume-role',
+          roleArn: 'arn:aws:iam::123456789012:role/guarded',
+          externalId: 'wrong-id',
+          source: staticAuth,
+        },
+      });
+      const client = new AwsSecretsManagerStore(settings, recordingContext().context, { retry: fastRetry });
+      const err = await failure(client.get({ name: 'x', namespaces: ns }));
+      expect(err).toBeInstanceOf(AccessDeniedError);
+      expect(err.message).toContain('grant sts:AssumeRole on arn:aws:iam::123456789012:role/guarded');
+      expect(err.message).toContain(AWS_EMULATOR_USER_ARN);
+    } finally {
+      await roleAws.stop();
+    }
+  });
+
+  it('profile: reads keys from AWS_SHARED_CREDENTIALS_FILE for the named profile', async () => {
+    const name = unique('auth-profile');
+    aws.seed(name, 'via-profile');
+    const dir = mkdtempSync(path.join(tmpdir(), 'sesame-aws-'));
+    const profile = `sesame-${process.pid}-${counter}`;
+    writeFileSync(
+      path.join(dir, 'credentials'),
+      `[${profile}]\naws_access_key_id = ${AWS_EMULATOR_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${AWS_EMULATOR_CREDENTIALS.secretAccessKey}\n`,
+    );
+    writeFileSync(path.join(dir, 'config'), `[profile ${profile}]\nregion = us-east-1\n`);
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'credentials');
+    process.env.AWS_CONFIG_FILE = path.join(dir, 'config');
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    const { client } = store({ auth: { method: 'profile', profile } });
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('via-profile');
+    const missing = store({ auth: { method: 'profile', profile: `${profile}-absent` } }).client;
+    const err = await failure(missing.get({ name, namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toContain('no AWS credentials were found');
+  });
+});
+
+describe('aws-secrets-manager reads', () => {
+  it('pins VersionId and VersionStage, and serves SecretBinary as bytes', async () => {
+    const name = unique('pinned');
+    const v1 = aws.seed(name, 'first');
+    aws.seed(name, 'second');
+    const { client } = store();
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('second');
+    expect(await client.get({ name, version: v1, namespaces: ns })).toEqual({ value: 'first', version: v1 });
+    expect(text(await client.get({ name, stage: 'AWSPREVIOUS', namespaces: ns }))).toBe('first');
+    const err = await failure(client.get({ name, stage: 'AWSPENDING', namespaces: ns }));
+    expect(err).toBeInstanceOf(SecretNotFoundError);
+    expect(err.message).toBe(`[aws-test] secret "${name}" has no version labelled AWSPENDING`);
+
+    const bin = unique('binary');
+    aws.seed(bin, new Uint8Array([0, 1, 2, 255]));
+    const got = await client.get({ name: bin, namespaces: ns });
+    expect(got.value).toBeInstanceOf(Uint8Array);
+    expect([...(got.value as Uint8Array)]).toEqual([0, 1, 2, 255]);
+  });
+
+  it('reads by full or partial ARN without applying the prefix', async () => {
+    const name = unique('by-arn');
+    aws.seed(name, 'arn-value');
+    const { client } = store({ prefix: 'ignored/' });
+    const partialArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}`;
+    const got = await client.get({ name: partialArn, namespaces: ns });
+    expect(text(got)).toBe('arn-value');
+    const [viaBatch] = await client.getMany([
+      { name: partialArn, namespaces: ns },
+      { name: 'absent', namespaces: ns },
+    ]);
+    expect(text(viaBatch as FetchedSecret)).toBe('arn-value');
+    await expect(client.get({ name, namespaces: ns })).rejects.toBeInstanceOf(SecretNotFoundError);
+  });
+});
+
+describe('aws-secrets-manager errors', () => {
+  it('ResourceNotFoundException → SecretNotFoundError naming the secret and region', async () => {
+    const { client } = store();
+    const err = await failure(client.get({ name: 'no/such/secret', namespaces: ns }));
+    expect(err).toBeInstanceOf(SecretNotFoundError);
+    expect(err.message).toBe('[aws-test] secret "no/such/secret" not found in us-east-1');
+  });
+
+  it('AccessDeniedException → AccessDeniedError naming the IAM action, the resource and the principal', async () => {
+    const name = unique('denied');
+    aws.seed(name, 'top-secret-denied-value');
+    aws.deny('secretsmanager:GetSecretValue', { secret: name });
+    const { client } = store();
+    const err = await failure(client.get({ name, namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toMatch(
+      new RegExp(
+        `^\\[aws-test\\] access denied: grant secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-\\w{6} to ${AWS_EMULATOR_USER_ARN}$`,
+      ),
+    );
+    expect(err.message).not.toContain('top-secret-denied-value');
+  });
+
+  it('DecryptionFailure → AccessDeniedError about kms:Decrypt on the secret key', async () => {
+    const name = unique('kms');
+    aws.seed(name, 'encrypted-value');
+    aws.failDecryption(name);
+    const err = await failure(store().client.get({ name, namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toContain(`could not decrypt secret "${name}" with its KMS key: grant kms:Decrypt`);
+  });
+
+  it('a secret scheduled for deletion reads as not found and says how to restore it; writes are a state error', async () => {
+    const name = unique('scheduled');
+    aws.seed(name, 'bye');
+    const { client } = store();
+    await client.delete(name, { namespace: '' });
+    const read = await failure(client.get({ name, namespaces: ns }));
+    expect(read).toBeInstanceOf(SecretNotFoundError);
+    expect(read.message).toBe(
+      `[aws-test] secret "${name}" is scheduled for deletion: restore it with \`sesame secrets restore ${name}\` (or aws secretsmanager restore-secret)`,
+    );
+    const write = await failure(client.write(name, 'again', { namespace: '' }));
+    expect(write).toBeInstanceOf(SecretStateError);
+    expect(write.message).toContain('is scheduled for deletion');
+    await client.restore(name, { namespace: '' });
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('bye');
+  });
+
+  it('retries ThrottlingException with backoff and then succeeds', async () => {
+    const name = unique('throttled');
+    aws.seed(name, 'patient');
+    aws.resetCalls();
+    aws.throttle('GetSecretValue', 2);
+    expect(text(await store().client.get({ name, namespaces: ns }))).toBe('patient');
+    expect(aws.calls.GetSecretValue).toBe(3);
+  });
+
+  it('gives up after the retry budget: StoreUnavailableError for throttling, 500s and dropped connections', async () => {
+    const name = unique('down');
+    aws.seed(name, 'unreachable');
+    const { client } = store();
+    for (const inject of [
+      () => aws.throttle('GetSecretValue', 3),
+      () => aws.fail500('GetSecretValue', 3),
+      () => aws.dropConnection('GetSecretValue', 3),
+    ]) {
+      aws.resetCalls();
+      inject();
+      const err = await failure(client.get({ name, namespaces: ns }));
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err.message).toMatch(/^\[aws-test\] Secrets Manager call secretsmanager:GetSecretValue failed/);
+      expect(aws.calls.GetSecretValue).toBe(3);
+    }
+    aws.resetCalls();
+    aws.fail500('GetSecretValue', 1);
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('unreachable');
+    expect(aws.calls.GetSecretValue).toBe(2);
+  });
+
+  it('strips signatures, session tokens, secret keys and access key ids from messages', () => {
+    const raw =
+      'bad request Authorization: AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP/20240101/us-east-1/secretsmanager/aws4_request, Signature=0123456789abcdef0123456789abcdef X-Amz-Security-Token=FQoGZXIvYXdzE secret=hunter2-secret key ASIAABCDEFGHIJKLMNOP';
+    const clean = sanitizeAws(raw, ['hunter2-secret']);
+    expect(clean).not.toMatch(
+      /0123456789abcdef0123|FQoGZXIvYXdzE|hunter2-secret|AKIAABCDEFGHIJKLMNOP|ASIAABCDEFGHIJKLMNOP/,
+    );
+    expect(clean).toContain('Signature=[redacted]');
+  });
+});
+
+describe('aws-secrets-manager batching', () => {
+  it('resolves 100 distinct secrets with 5 BatchGetSecretValue calls and no single reads', async () => {
+    const names = Array.from({ length: 100 }, (_, i) => unique(`batch/${i}`));
+    for (const n of names) aws.seed(n, `value-of-${n}`);
+    aws.resetCalls();
+    const results = await store().client.getMany(names.map((name) => ({ name, namespaces: ns })));
+    expect(results.map(text)).toEqual(names.map((n) => `value-of-${n}`));
+    expect(aws.calls.BatchGetSecretValue).toBeLessThanOrEqual(5);
+    expect(aws.calls.BatchGetSecretValue).toBe(5);
+    expect(aws.calls.GetSecretValue ?? 0).toBe(0);
+  });
+
+  it('maps per-secret Errors entries and reads pinned versions one by one', async () => {
+    const ok = unique('b-ok');
+    const denied = unique('b-denied');
+    const deleted = unique('b-deleted');
+    const pinned = unique('b-pinned');
+    aws.seed(ok, 'fine');
+    aws.seed(denied, 'nope');
+    aws.seed(deleted, 'gone');
+    const v1 = aws.seed(pinned, 'old');
+    aws.seed(pinned, 'new');
+    aws.deny('secretsmanager:GetSecretValue', { secret: denied });
+    const { client } = store();
+    await client.delete(deleted, { namespace: '' });
+    aws.resetCalls();
+    const [a, b, c, d, e, f] = await client.getMany([
+      { name: ok, namespaces: ns },
+      { name: denied, namespaces: ns },
+      { name: deleted, namespaces: ns },
+      { name: 'b-missing-entirely', namespaces: ns },
+      { name: pinned, version: v1, namespaces: ns },
+      { name: ok, namespaces: ns },
+    ]);
+    expect(text(a as FetchedSecret)).toBe('fine');
+    expect(b).toBeInstanceOf(AccessDeniedError);
+    expect((b as Error).message).toContain(
+      `grant secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:123456789012:secret:${denied}`,
+    );
+    expect(c).toBeInstanceOf(SecretNotFoundError);
+    expect((c as Error).message).toContain('scheduled for deletion');
+    expect(d).toBeInstanceOf(SecretNotFoundError);
+    expect(text(e as FetchedSecret)).toBe('old');
+    expect(text(f as FetchedSecret)).toBe('fine');
+    expect(aws.calls.BatchGetSecretValue).toBe(1);
+    expect(aws.calls.GetSecretValue).toBe(1);
+  });
+
+  it('falls back to GetSecretValue per secret when BatchGetSecretValue is denied, and remembers it', async () => {
+    const names = Array.from({ length: 25 }, (_, i) => unique(`fallback/${i}`));
+    for (const n of names) aws.seed(n, `fb-${n}`);
+    aws.deny('secretsmanager:BatchGetSecretValue');
+    const { client, warnings } = store();
+    aws.resetCalls();
+    const first = await client.getMany(names.map((name) => ({ name, namespaces: ns })));
+    expect(first.map(text)).toEqual(names.map((n) => `fb-${n}`));
+    expect(aws.calls.GetSecretValue).toBe(25);
+    const batchCallsAfterFirst = aws.calls.BatchGetSecretValue ?? 0;
+    expect(batchCallsAfterFirst).toBeGreaterThanOrEqual(1);
+    expect(batchCallsAfterFirst).toBeLessThanOrEqual(2);
+    await client.getMany(names.slice(0, 3).map((name) => ({ name, namespaces: ns })));
+    expect(aws.calls.BatchGetSecretValue).toBe(batchCallsAfterFirst);
+    expect(warnings.filter((w) => w.includes('grant secretsmanager:BatchGetSecretValue'))).toHaveLength(1);
+  });
+
+  it('a throttled batch is retried, a failing one fails every secret of that batch', async () => {
+    const names = Array.from({ length: 3 }, (_, i) => unique(`bt/${i}`));
+    for (const n of names) aws.seed(n, n);
+    const { client } = store();
+    aws.resetCalls();
+    aws.throttle('BatchGetSecretValue', 1);
+    expect((await client.getMany(names.map((name) => ({ name, namespaces: ns })))).map(text)).toEqual(names);
+    expect(aws.calls.BatchGetSecretValue).toBe(2);
+    aws.fail500('BatchGetSecretValue', 3);
+    const failed = await client.getMany(names.map((name) => ({ name, namespaces: ns })));
+    for (const r of failed) expect(r).toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe('aws-secrets-manager listing and writes', () => {
+  it('pages through ListSecrets with NextToken as the cursor, by prefix and tags', async () => {
+    const prefix = unique('paged');
+    for (let i = 0; i < 130; i++)
+      aws.seed(`${prefix}/s${String(i).padStart(3, '0')}`, 'v', { tags: { team: i % 2 ? 'odd' : 'even' } });
+    const { client } = store();
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await client.list({ namespaces: ns, prefix: `${prefix}/`, limit: 50, cursor });
+      expect(page.items.length).toBeLessThanOrEqual(50);
+      seen.push(...page.items.map((i) => i.name));
+      cursor = page.cursor;
+      pages += 1;
+    } while (cursor && pages < 10);
+    expect(pages).toBe(3);
+    expect(new Set(seen).size).toBe(130);
+    const odd = await client.list({
+      namespaces: ns,
+      prefix: `${prefix}/`,
+      tags: { team: 'odd' },
+      limit: 1000,
+    });
+    expect(odd.items).toHaveLength(65);
+    expect(odd.items.every((i) => i.tags?.team === 'odd')).toBe(true);
+  });
+
+  it('creates with default tags merged, updates with PutSecretValue, and lists versions with stages', async () => {
+    const name = unique('written');
+    const { client } = store({ tags: { application: 'sesame', team: 'default' } });
+    const first = await client.write(name, 'one', {
+      namespace: '',
+      tags: { team: 'payments' },
+      description: 'created by test',
+    });
+    const second = await client.write(name, 'two', { namespace: '' });
+    const meta = await client.describe(name);
+    expect(meta).toMatchObject({
+      tags: { application: 'sesame', team: 'payments' },
+      description: 'created by test',
+      version: second.version,
+    });
+    const versions = await client.versions(name);
+    expect(versions.find((v) => v.version === second.version)?.stages).toEqual(['AWSCURRENT']);
+    expect(versions.find((v) => v.version === first.version)?.stages).toEqual(['AWSPREVIOUS']);
+    aws.resetCalls();
+    await client.write(name, 'three', { namespace: '' });
+    expect(aws.calls.CreateSecret ?? 0).toBe(0);
+  });
+
+  it('checks the expected version before writing', async () => {
+    const name = unique('cas');
+    const { client } = store();
+    const v1 = await client.write(name, 'a', { namespace: '' });
+    await client.write(name, 'b', { namespace: '', expectedVersion: v1.version });
+    const err = await failure(client.write(name, 'c', { namespace: '', expectedVersion: v1.version }));
+    expect(err).toBeInstanceOf(SecretStateError);
+    expect(err.message).toContain(`not ${v1.version}`);
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('b');
+  });
+
+  it('deletes with a recovery window in days (7 to 30) or for good', async () => {
+    const name = unique('window');
+    const { client } = store();
+    await client.write(name, 'x', { namespace: '' });
+    await expect(
+      client.delete(name, { namespace: '', recoveryWindowMs: 3 * 86_400_000 }),
+    ).rejects.toBeInstanceOf(UsageError);
+    await client.delete(name, { namespace: '', recoveryWindowMs: 7 * 86_400_000 });
+    const listed = await client.list({ namespaces: ns, prefix: name, includeDeleted: true });
+    expect(listed.items[0]?.deletedAt).toBeDefined();
+    await client.restore(name, { namespace: '' });
+    await client.delete(name, { namespace: '', force: true });
+    expect(aws.secretNames()).not.toContain(name);
+    await expect(client.restore(name, { namespace: '' })).rejects.toBeInstanceOf(SecretNotFoundError);
+  });
+});
+
+describe('aws-secrets-manager check', () => {
+  it('reports identity, list, read and batch permission', async () => {
+    const name = unique('check');
+    aws.seed(name, 'check-value-never-shown');
+    const report = await store().client.check({ namespaces: ns, sample: name });
+    expect(report.ok).toBe(true);
+    expect(report.steps.map((s) => s.step)).toEqual(['authenticate', 'list', 'read', 'batch']);
+    expect(report.steps[0]?.detail).toBe(`authenticated as ${AWS_EMULATOR_USER_ARN} (account 123456789012)`);
+    expect(JSON.stringify(report)).not.toContain('check-value-never-shown');
+  });
+
+  it('says which permission to grant when list or read is denied', async () => {
+    const name = unique('check-denied');
+    aws.seed(name, 'v');
+    aws.deny('secretsmanager:ListSecrets');
+    aws.deny('secretsmanager:GetSecretValue', { secret: name });
+    aws.deny('secretsmanager:BatchGetSecretValue');
+    const report = await store().client.check({ namespaces: ns, sample: name });
+    expect(report.ok).toBe(false);
+    const byStep = Object.fromEntries(report.steps.map((s) => [s.step, s]));
+    expect(byStep.list).toMatchObject({
+      ok: false,
+      fix: `grant secretsmanager:ListSecrets on * to ${AWS_EMULATOR_USER_ARN}`,
+    });
+    expect(byStep.read?.ok).toBe(false);
+    expect(byStep.read?.fix).toMatch(
+      /^grant secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:123456789012:secret:/,
+    );
+    expect(byStep.batch).toMatchObject({ ok: true });
+    expect(byStep.batch?.detail).toContain('grant secretsmanager:BatchGetSecretValue');
+  });
+
+  it('stops at authentication when the credentials are wrong', async () => {
+    const { client } = store({
+      auth: {
+        method: 'static',
+        accessKeyId: AWS_EMULATOR_CREDENTIALS.accessKeyId,
+        secretAccessKey: 'bad-key-000',
+      },
+    });
+    const report = await client.check({ namespaces: ns, sample: 'x' });
+    expect(report.ok).toBe(false);
+    expect(report.steps).toHaveLength(1);
+    expect(report.steps[0]).toMatchObject({ step: 'authenticate', ok: false });
+    expect(report.steps[0]?.fix).toContain('secret access key does not match');
+    expect(JSON.stringify(report)).not.toContain('bad-key-000');
+  });
+});
