@@ -21,6 +21,7 @@ import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { z } from 'zod';
 import { ConfigError, SecretNotFoundError, SesameError, UnsupportedOperationError, UsageError } from '../../errors.js';
 import type {
+  CheckOptions,
   CheckReport,
   CheckStep,
   DeleteOptions,
@@ -405,7 +406,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     return this.#metadata(newest, name);
   }
 
-  async check(options: { sample?: string | undefined }): Promise<CheckReport> {
+  async check(options: CheckOptions): Promise<CheckReport> {
     const steps: CheckStep[] = [];
     const fixFor = (err: unknown, operation: AzureOperation): string => {
       const code = (err as SesameError).code;
