@@ -101,7 +101,11 @@ export interface AwsEmulator {
   calls: Record<string, number>;
   resetCalls(): void;
   /** Put a secret directly (no auth, no call counted). Returns the version id. */
-  seed(name: string, value: string | Uint8Array, options?: { tags?: Record<string, string>; description?: string }): string;
+  seed(
+    name: string,
+    value: string | Uint8Array,
+    options?: { tags?: Record<string, string>; description?: string },
+  ): string;
   /** Refuse `action` (e.g. `secretsmanager:GetSecretValue`) for a principal ARN (default: everyone), optionally on one secret. */
   deny(action: string, options?: { principal?: string; secret?: string }): void;
   allowAll(): void;
@@ -125,7 +129,10 @@ const JSON_TYPE = 'application/x-amz-json-1.1';
 const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 
 const xmlEscape = (s: string) =>
-  s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] as string);
+  s.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] as string,
+  );
 
 const seconds = (ms: number) => ms / 1000;
 
@@ -164,7 +171,8 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   const faults: Fault[] = [];
   const calls: Record<string, number> = {};
 
-  const arnFor = (name: string) => `arn:aws:secretsmanager:${region}:${AWS_EMULATOR_ACCOUNT}:secret:${name}-${randomSuffix()}`;
+  const arnFor = (name: string) =>
+    `arn:aws:secretsmanager:${region}:${AWS_EMULATOR_ACCOUNT}:secret:${name}-${randomSuffix()}`;
 
   function find(id: string): Secret | undefined {
     if (id.startsWith('arn:')) {
@@ -174,7 +182,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     return secrets.get(id);
   }
 
-  function putVersion(secret: Secret, value: { string?: string | undefined; binary?: Buffer | undefined }, id: string): Version {
+  function putVersion(
+    secret: Secret,
+    value: { string?: string | undefined; binary?: Buffer | undefined },
+    id: string,
+  ): Version {
     for (const v of secret.versions.values()) {
       if (v.stages.has('AWSPREVIOUS')) v.stages.delete('AWSPREVIOUS');
     }
@@ -190,7 +202,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     return version;
   }
 
-  function seed(name: string, value: string | Uint8Array, opts: { tags?: Record<string, string>; description?: string } = {}) {
+  function seed(
+    name: string,
+    value: string | Uint8Array,
+    opts: { tags?: Record<string, string>; description?: string } = {},
+  ) {
     let secret = secrets.get(name);
     if (!secret) {
       const now = Date.now();
@@ -205,7 +221,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       };
       secrets.set(name, secret);
     }
-    const v = putVersion(secret, typeof value === 'string' ? { string: value } : { binary: Buffer.from(value) }, randomUUID());
+    const v = putVersion(
+      secret,
+      typeof value === 'string' ? { string: value } : { binary: Buffer.from(value) },
+      randomUUID(),
+    );
     return v.id;
   }
 
@@ -231,7 +251,9 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   function resourceArn(id: string): string {
     const s = find(id);
     if (s) return s.arn;
-    return id.startsWith('arn:') ? id : `arn:aws:secretsmanager:${region}:${AWS_EMULATOR_ACCOUNT}:secret:${id}`;
+    return id.startsWith('arn:')
+      ? id
+      : `arn:aws:secretsmanager:${region}:${AWS_EMULATOR_ACCOUNT}:secret:${id}`;
   }
 
   function takeFault(op: string): Fault | undefined {
@@ -240,9 +262,13 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     return f;
   }
 
-  const notFound = () => new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+  const notFound = () =>
+    new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
   const markedDeleted = () =>
-    new AwsError('InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion.");
+    new AwsError(
+      'InvalidRequestException',
+      "You can't perform this operation on the secret because it was marked for deletion.",
+    );
 
   function str(body: Record<string, unknown>, key: string): string | undefined {
     const v = body[key];
@@ -275,19 +301,28 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     if (!secret) throw notFound();
     if (secret.deletedDate !== undefined) throw markedDeleted();
     if (secret.decryptionFails) {
-      throw new AwsError('DecryptionFailure', "Secrets Manager can't decrypt the protected secret text using the provided KMS key.");
+      throw new AwsError(
+        'DecryptionFailure',
+        "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+      );
     }
     let version: Version | undefined;
     if (versionId) {
       version = secret.versions.get(versionId);
       if (!version || (stage && !version.stages.has(stage))) {
-        throw new AwsError('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for VersionId: ${versionId}`);
+        throw new AwsError(
+          'ResourceNotFoundException',
+          `Secrets Manager can't find the specified secret value for VersionId: ${versionId}`,
+        );
       }
     } else {
       const label = stage ?? 'AWSCURRENT';
       version = [...secret.versions.values()].find((v) => v.stages.has(label));
       if (!version) {
-        throw new AwsError('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for staging label: ${label}`);
+        throw new AwsError(
+          'ResourceNotFoundException',
+          `Secrets Manager can't find the specified secret value for staging label: ${label}`,
+        );
       }
     }
     return valueEntry(secret, version);
@@ -312,9 +347,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         case 'all':
           return test((v) => {
             const needle = v.toLowerCase();
-            return [secret.name, secret.description ?? '', ...secret.tags.flatMap((t) => [t.Key, t.Value])].some((h) =>
-              h.toLowerCase().includes(needle),
-            );
+            return [
+              secret.name,
+              secret.description ?? '',
+              ...secret.tags.flatMap((t) => [t.Key, t.Value]),
+            ].some((h) => h.toLowerCase().includes(needle));
           });
         default:
           throw new AwsError('InvalidParameterException', `Invalid filter key: ${String(f.Key)}`);
@@ -324,16 +361,23 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
 
   function page<T>(items: T[], body: Record<string, unknown>, defaultSize: number) {
     const max = typeof body.MaxResults === 'number' ? body.MaxResults : defaultSize;
-    if (max < 1 || max > 100) throw new AwsError('InvalidParameterException', 'MaxResults must be between 1 and 100.');
+    if (max < 1 || max > 100)
+      throw new AwsError('InvalidParameterException', 'MaxResults must be between 1 and 100.');
     let offset = 0;
     const token = str(body, 'NextToken');
     if (token) {
-      const parsed = Number(Buffer.from(token, 'base64').toString('utf8').replace(/^offset:/, ''));
-      if (!Number.isInteger(parsed) || parsed < 0) throw new AwsError('InvalidNextTokenException', 'The NextToken value is invalid.');
+      const parsed = Number(
+        Buffer.from(token, 'base64')
+          .toString('utf8')
+          .replace(/^offset:/, ''),
+      );
+      if (!Number.isInteger(parsed) || parsed < 0)
+        throw new AwsError('InvalidNextTokenException', 'The NextToken value is invalid.');
       offset = parsed;
     }
     const slice = items.slice(offset, offset + max);
-    const next = offset + max < items.length ? Buffer.from(`offset:${offset + max}`).toString('base64') : undefined;
+    const next =
+      offset + max < items.length ? Buffer.from(`offset:${offset + max}`).toString('base64') : undefined;
     return { slice, next };
   }
 
@@ -356,7 +400,10 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     const string = str(body, 'SecretString');
     const binary = str(body, 'SecretBinary');
     if (string !== undefined && binary !== undefined) {
-      throw new AwsError('InvalidParameterException', 'You must provide either SecretString or SecretBinary, but not both.');
+      throw new AwsError(
+        'InvalidParameterException',
+        'You must provide either SecretString or SecretBinary, but not both.',
+      );
     }
     return { string, binary: binary !== undefined ? Buffer.from(binary, 'base64') : undefined };
   }
@@ -372,7 +419,10 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const list = body.SecretIdList as unknown;
       const filters = body.Filters as Filter[] | undefined;
       if ((list === undefined) === (filters === undefined)) {
-        throw new AwsError('InvalidParameterException', 'You must provide either SecretIdList or Filters, but not both.');
+        throw new AwsError(
+          'InvalidParameterException',
+          'You must provide either SecretIdList or Filters, but not both.',
+        );
       }
       const SecretValues: unknown[] = [];
       const Errors: Array<{ SecretId: string; ErrorCode: string; Message: string }> = [];
@@ -380,7 +430,10 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       let NextToken: string | undefined;
       if (Array.isArray(list)) {
         if (list.length === 0 || list.length > 20) {
-          throw new AwsError('InvalidParameterException', 'SecretIdList must contain between 1 and 20 secret IDs.');
+          throw new AwsError(
+            'InvalidParameterException',
+            'SecretIdList must contain between 1 and 20 secret IDs.',
+          );
         }
         if (body.MaxResults !== undefined) {
           throw new AwsError('InvalidParameterException', 'MaxResults can only be used with Filters.');
@@ -388,7 +441,9 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         ids = list.map(String);
       } else {
         authorize('secretsmanager:ListSecrets', who, undefined, '*');
-        const matching = [...secrets.values()].filter((s) => s.deletedDate === undefined && matchesFilters(s, filters ?? []));
+        const matching = [...secrets.values()].filter(
+          (s) => s.deletedDate === undefined && matchesFilters(s, filters ?? []),
+        );
         const p = page(matching, body, 20);
         ids = p.slice.map((s) => s.name);
         NextToken = p.next;
@@ -426,20 +481,33 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     CreateSecret(body, who) {
       const name = str(body, 'Name');
       if (!name || !/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) {
-        throw new AwsError('InvalidParameterException', 'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!');
+        throw new AwsError(
+          'InvalidParameterException',
+          'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
+        );
       }
       authorize('secretsmanager:CreateSecret', who, name, resourceArn(name));
       const existing = secrets.get(name);
       if (existing?.deletedDate !== undefined) {
-        throw new AwsError('InvalidRequestException', "You can't create this secret because a secret with this name is already scheduled for deletion.");
+        throw new AwsError(
+          'InvalidRequestException',
+          "You can't create this secret because a secret with this name is already scheduled for deletion.",
+        );
       }
-      if (existing) throw new AwsError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
+      if (existing)
+        throw new AwsError(
+          'ResourceExistsException',
+          `The operation failed because the secret ${name} already exists.`,
+        );
       const now = Date.now();
       const secret: Secret = {
         name,
         arn: arnFor(name),
         description: str(body, 'Description'),
-        tags: ((body.Tags as Array<{ Key: string; Value: string }> | undefined) ?? []).map((t) => ({ Key: t.Key, Value: t.Value })),
+        tags: ((body.Tags as Array<{ Key: string; Value: string }> | undefined) ?? []).map((t) => ({
+          Key: t.Key,
+          Value: t.Value,
+        })),
         versions: new Map(),
         created: now,
         lastChanged: now,
@@ -461,7 +529,10 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const existing = s.versions.get(token);
       if (existing) {
         if (existing.string !== value.string) {
-          throw new AwsError('ResourceExistsException', 'You can\'t modify an existing version, you can only create a new version.');
+          throw new AwsError(
+            'ResourceExistsException',
+            "You can't modify an existing version, you can only create a new version.",
+          );
         }
         return { ARN: s.arn, Name: s.name, VersionId: existing.id, VersionStages: [...existing.stages] };
       }
@@ -475,11 +546,17 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (!s) throw notFound();
       const force = body.ForceDeleteWithoutRecovery === true;
       if (force && body.RecoveryWindowInDays !== undefined) {
-        throw new AwsError('InvalidParameterException', "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
+        throw new AwsError(
+          'InvalidParameterException',
+          "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
+        );
       }
       const days = typeof body.RecoveryWindowInDays === 'number' ? body.RecoveryWindowInDays : 30;
       if (!force && (days < 7 || days > 30)) {
-        throw new AwsError('InvalidParameterException', 'The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).');
+        throw new AwsError(
+          'InvalidParameterException',
+          'The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).',
+        );
       }
       const now = Date.now();
       if (force) {
@@ -511,7 +588,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       return {
         ARN: s.arn,
         Name: s.name,
-        Versions: slice.map((v) => ({ VersionId: v.id, VersionStages: [...v.stages], CreatedDate: seconds(v.created) })),
+        Versions: slice.map((v) => ({
+          VersionId: v.id,
+          VersionStages: [...v.stages],
+          CreatedDate: seconds(v.created),
+        })),
         ...(next ? { NextToken: next } : {}),
       };
     },
@@ -532,11 +613,15 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const roleArn = params.get('RoleArn') ?? '';
       const sessionName = params.get('RoleSessionName') ?? '';
       if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) {
-        throw new AwsError('ValidationError', 'Value at \'roleSessionName\' failed to satisfy constraint', 400);
+        throw new AwsError('ValidationError', "Value at 'roleSessionName' failed to satisfy constraint", 400);
       }
       const role = roles.find((r) => r.arn === roleArn);
       const refuse = () =>
-        new AwsError('AccessDenied', `User: ${who.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+        new AwsError(
+          'AccessDenied',
+          `User: ${who.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+          403,
+        );
       if (!role || denied('sts:AssumeRole', who.arn, roleArn)) throw refuse();
       if (role.externalId !== undefined && params.get('ExternalId') !== role.externalId) throw refuse();
       const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
@@ -565,7 +650,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
 
   function sendJsonError(res: ServerResponse, err: AwsError) {
     const body = JSON.stringify({ __type: err.type, message: err.message });
-    res.writeHead(err.status, { 'content-type': JSON_TYPE, 'x-amzn-requestid': randomUUID(), 'content-length': Buffer.byteLength(body) });
+    res.writeHead(err.status, {
+      'content-type': JSON_TYPE,
+      'x-amzn-requestid': randomUUID(),
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   }
 
@@ -585,12 +674,21 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         case 'missing':
           return new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token');
         case 'incomplete':
-          return new AwsError('IncompleteSignatureException', 'Authorization header requires \'Credential\', \'Signature\', \'SignedHeaders\' parameters.');
+          return new AwsError(
+            'IncompleteSignatureException',
+            "Authorization header requires 'Credential', 'Signature', 'SignedHeaders' parameters.",
+          );
         case 'unknown-key':
         case 'bad-token':
-          return new AwsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+          return new AwsError(
+            'UnrecognizedClientException',
+            'The security token included in the request is invalid.',
+          );
         case 'expired':
-          return new AwsError('ExpiredTokenException', 'The security token included in the request is expired');
+          return new AwsError(
+            'ExpiredTokenException',
+            'The security token included in the request is expired',
+          );
         default:
           return new AwsError('InvalidSignatureException', mismatch);
       }
@@ -600,7 +698,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         return new AwsError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
       case 'unknown-key':
       case 'bad-token':
-        return new AwsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+        return new AwsError(
+          'InvalidClientTokenId',
+          'The security token included in the request is invalid.',
+          403,
+        );
       case 'expired':
         return new AwsError('ExpiredToken', 'The security token included in the request is expired', 403);
       default:
@@ -635,21 +737,33 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (typeof who === 'string') return sendJsonError(res, authError(who, 'json'));
       const fault = takeFault(op);
       if (fault?.kind === 'network') return req.socket.destroy();
-      if (fault?.kind === 'throttle') return sendJsonError(res, new AwsError('ThrottlingException', 'Rate exceeded'));
+      if (fault?.kind === 'throttle')
+        return sendJsonError(res, new AwsError('ThrottlingException', 'Rate exceeded'));
       if (fault?.kind === 'internal') {
-        return sendJsonError(res, new AwsError('InternalServiceError', 'An error occurred on the server side.', 500));
+        return sendJsonError(
+          res,
+          new AwsError('InternalServiceError', 'An error occurred on the server side.', 500),
+        );
       }
       const handler = secretsManager[op];
-      if (!handler) return sendJsonError(res, new AwsError('UnknownOperationException', `Unknown operation ${op}`));
+      if (!handler)
+        return sendJsonError(res, new AwsError('UnknownOperationException', `Unknown operation ${op}`));
       let parsed: Record<string, unknown>;
       try {
         parsed = body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
       } catch {
-        return sendJsonError(res, new AwsError('SerializationException', 'Start of structure or map found where not expected.'));
+        return sendJsonError(
+          res,
+          new AwsError('SerializationException', 'Start of structure or map found where not expected.'),
+        );
       }
       try {
         const out = JSON.stringify(handler(parsed, who));
-        res.writeHead(200, { 'content-type': JSON_TYPE, 'x-amzn-requestid': randomUUID(), 'content-length': Buffer.byteLength(out) });
+        res.writeHead(200, {
+          'content-type': JSON_TYPE,
+          'x-amzn-requestid': randomUUID(),
+          'content-length': Buffer.byteLength(out),
+        });
         return res.end(out);
       } catch (err) {
         if (err instanceof AwsError) return sendJsonError(res, err);
@@ -664,11 +778,20 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (typeof who === 'string') return sendXmlError(res, authError(who, 'query'));
       const fault = takeFault(action);
       if (fault?.kind === 'network') return req.socket.destroy();
-      if (fault?.kind === 'throttle') return sendXmlError(res, new AwsError('Throttling', 'Rate exceeded', 400));
-      if (fault?.kind === 'internal') return sendXmlError(res, new AwsError('InternalFailure', 'An internal error occurred.', 500));
+      if (fault?.kind === 'throttle')
+        return sendXmlError(res, new AwsError('Throttling', 'Rate exceeded', 400));
+      if (fault?.kind === 'internal')
+        return sendXmlError(res, new AwsError('InternalFailure', 'An internal error occurred.', 500));
       const handler = sts[action];
       if (!handler || params.get('Version') !== '2011-06-15') {
-        return sendXmlError(res, new AwsError('InvalidAction', `Could not find operation ${action} for version ${params.get('Version')}`, 400));
+        return sendXmlError(
+          res,
+          new AwsError(
+            'InvalidAction',
+            `Could not find operation ${action} for version ${params.get('Version')}`,
+            400,
+          ),
+        );
       }
       try {
         const out = handler(params, who);

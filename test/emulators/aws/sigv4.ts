@@ -29,7 +29,10 @@ function hmac(key: string | Buffer, data: string): Buffer {
 
 /** RFC 3986 encoding as SigV4 wants it: everything but unreserved characters is %-escaped. */
 export function uriEscape(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(value).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
 }
 
 /** `Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, SignedHeaders=a;b, Signature=hex` */
@@ -43,7 +46,13 @@ export function parseAuthorization(header: string | undefined): ParsedAuthorizat
   const credential = fields.get('Credential')?.split('/');
   const signedHeaders = fields.get('SignedHeaders');
   const signature = fields.get('Signature');
-  if (!credential || credential.length !== 5 || credential[4] !== 'aws4_request' || !signedHeaders || !signature) {
+  if (
+    !credential ||
+    credential.length !== 5 ||
+    credential[4] !== 'aws4_request' ||
+    !signedHeaders ||
+    !signature
+  ) {
     return undefined;
   }
   const [accessKeyId, date, region, service] = credential as [string, string, string, string, string];
@@ -123,7 +132,11 @@ export function signature(key: Buffer, toSign: string): string {
 
 export type VerifyResult =
   | { ok: true; auth: ParsedAuthorization }
-  | { ok: false; reason: 'missing' | 'incomplete' | 'unknown-key' | 'mismatch' | 'scope'; auth?: ParsedAuthorization };
+  | {
+      ok: false;
+      reason: 'missing' | 'incomplete' | 'unknown-key' | 'mismatch' | 'scope';
+      auth?: ParsedAuthorization;
+    };
 
 export interface VerifyRequest {
   method: string;
@@ -145,7 +158,8 @@ export function verifySigV4(
   const header = request.headers.authorization;
   if (!header) return { ok: false, reason: 'missing' };
   const auth = parseAuthorization(header);
-  const amzDate = typeof request.headers['x-amz-date'] === 'string' ? request.headers['x-amz-date'] : undefined;
+  const amzDate =
+    typeof request.headers['x-amz-date'] === 'string' ? request.headers['x-amz-date'] : undefined;
   if (!auth || !amzDate || !auth.signedHeaders.includes('host')) return { ok: false, reason: 'incomplete' };
   const secret = secretFor(auth.accessKeyId);
   if (secret === undefined) return { ok: false, reason: 'unknown-key', auth };
@@ -157,7 +171,11 @@ export function verifySigV4(
   const rawQuery = q < 0 ? '' : request.url.slice(q + 1);
   const declaredHash = request.headers['x-amz-content-sha256'];
   const payloadHash = typeof declaredHash === 'string' ? declaredHash : sha256Hex(request.body);
-  if (typeof declaredHash === 'string' && declaredHash !== 'UNSIGNED-PAYLOAD' && declaredHash !== sha256Hex(request.body)) {
+  if (
+    typeof declaredHash === 'string' &&
+    declaredHash !== 'UNSIGNED-PAYLOAD' &&
+    declaredHash !== sha256Hex(request.body)
+  ) {
     return { ok: false, reason: 'mismatch', auth };
   }
   const canonical = canonicalRequest({
@@ -169,8 +187,12 @@ export function verifySigV4(
     payloadHash,
   });
   const toSign = stringToSign(amzDate, credentialScope(auth.date, auth.region, auth.service), canonical);
-  const expected = Buffer.from(signature(signingKey(secret, auth.date, auth.region, auth.service), toSign), 'hex');
+  const expected = Buffer.from(
+    signature(signingKey(secret, auth.date, auth.region, auth.service), toSign),
+    'hex',
+  );
   const given = Buffer.from(auth.signature, 'hex');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'mismatch', auth };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, reason: 'mismatch', auth };
   return { ok: true, auth };
 }

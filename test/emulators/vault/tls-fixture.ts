@@ -1,0 +1,24 @@
+/**
+ * A self-signed certificate (its own CA, P-256, valid 2020–2120) for 127.0.0.1 and localhost, so
+ * the Vault emulator can serve HTTPS and tests can prove `caFile` is used. Test material only:
+ * the key protects nothing.
+ */
+export const EMULATOR_TLS_CERT = `-----BEGIN CERTIFICATE-----
+MIIBjzCCATWgAwIBAgIBATAKBggqhkjOPQQDAjAgMR4wHAYDVQQDDBVzZXNhbWUt
+dmF1bHQtZW11bGF0b3IwIBcNMjAwMTAxMDAwMDAwWhgPMjEyMDAxMDEwMDAwMDBa
+MCAxHjAcBgNVBAMMFXNlc2FtZS12YXVsdC1lbXVsYXRvcjBZMBMGByqGSM49AgEG
+CCqGSM49AwEHA0IABCXzQIG7KlLVib6dUDEO9wn/+COmNA+FHfYsjWEPtKOoNAS2
+bkP//9D3H6LMnIXnWlUp/TJ3uRj6lepmHpFN7JijXjBcMBoGA1UdEQQTMBGHBH8A
+AAGCCWxvY2FsaG9zdDAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIChDAd
+BgNVHQ4EFgQU51ZEnI1/eOVVyHWxfHywuHfPqA8wCgYIKoZIzj0EAwIDSAAwRQIh
+AKkHRd7U9xxMB2sl1p7X03a/4zOchGgGXZS5VdBkDuunAiBWhvy8NjdnSaQeOpT9
+GYego4dLQ3NXx8tywP+s4ismmQ==
+-----END CERTIFICATE-----
+`;
+
+export const EMULATOR_TLS_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQghfhIJzTVEMcmYSge
+vMtTI+N+1xcexwnpq3TUOrS+7VihRANCAAQl80CBuypS1Ym+nVAxDvcJ//gjpjQP
+hR32LI1hD7SjqDQEtm5D///Q9x+izJyF51pVKf0yd7kY+pXqZh6RTeyY
+-----END PRIVATE KEY-----
+`;

@@ -1,0 +1,543 @@
+/**
+ * The vault store over HTTP against the local Vault emulator: the shared contract, token,
+ * userpass and approle auth, renewal and re-login, KV v1/v2 detection, every mapped error,
+ * namespaces and caFile.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  AccessDeniedError,
+  ConfigError,
+  SecretNotFoundError,
+  SecretStateError,
+  StoreUnavailableError,
+  UnsupportedOperationError,
+} from '../../src/errors.js';
+import type { StoreContext } from '../../src/stores/contract.js';
+import { sanitizeVault } from '../../src/stores/vault/errors.js';
+import {
+  textToVaultData,
+  VaultStore,
+  type VaultSettings,
+  vaultDataToText,
+  vaultStoreType,
+} from '../../src/stores/vault/index.js';
+import { startVaultEmulator, type VaultEmulator } from '../emulators/vault/index.js';
+import { EMULATOR_TLS_CERT, EMULATOR_TLS_KEY } from '../emulators/vault/tls-fixture.js';
+import { runStoreContract } from './contract.js';
+
+const ns = [''] as const;
+const fastRetry = { baseDelayMs: 1, maxDelayMs: 2 };
+
+function recordingContext(storeName = 'vault-test', baseDir?: string) {
+  const warnings: string[] = [];
+  const context: StoreContext = {
+    storeName,
+    namespace: '',
+    services: {},
+    baseDir,
+    log: { debug() {}, info() {}, warn: (msg) => warnings.push(msg) },
+  };
+  return { context, warnings };
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('expected a failure, got a value');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
+let vault: VaultEmulator;
+let counter = 0;
+const unique = (base: string) => `${base}-${process.pid}-${++counter}`;
+const open: VaultStore[] = [];
+
+function store(
+  settings: Record<string, unknown> = {},
+  options: { emulator?: VaultEmulator; storeName?: string; baseDir?: string } = {},
+) {
+  const emu = options.emulator ?? vault;
+  const parsed = vaultStoreType.settings.parse({
+    address: emu.url,
+    auth: { method: 'token', token: emu.rootToken },
+    ...settings,
+  }) as VaultSettings;
+  const { context, warnings } = recordingContext(options.storeName, options.baseDir);
+  const client = new VaultStore(parsed, context, { retry: fastRetry });
+  open.push(client);
+  return { client, warnings };
+}
+
+beforeAll(async () => {
+  vault = await startVaultEmulator({
+    mounts: { secret: 2, kv1: 1 },
+    namespaces: ['team-a'],
+    policies: {
+      reader: [
+        { path: 'secret/data/app/*', capabilities: ['read'] },
+        { path: 'secret/metadata/app/*', capabilities: ['list'] },
+      ],
+      writer: [
+        { path: 'secret/data/*', capabilities: ['create', 'read', 'update', 'delete'] },
+        { path: 'secret/metadata/*', capabilities: ['list', 'read', 'delete'] },
+        { path: 'secret/undelete/*', capabilities: ['update'] },
+        { path: 'secret/destroy/*', capabilities: ['update'] },
+      ],
+    },
+    users: {
+      john: { password: 'john-password-7c1', policies: ['reader'] },
+      short: { password: 'short-password-9d2', policies: ['reader'], ttlSeconds: 60 },
+    },
+    approles: { app: { roleId: 'role-id-1234', secretId: 'secret-id-5678-abcd', policies: ['writer'] } },
+  });
+  vault.writeSecret('app/db', { password: 'db-password-value' });
+  vault.writeSecret('app/plain', { value: 'plain-text-value' });
+  vault.writeSecret('other/hidden', { value: 'hidden-value-3f9' });
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  vault.unseal();
+  vault.standby(false);
+  while (open.length) await open.pop()?.close();
+});
+afterAll(async () => {
+  await vault?.stop();
+});
+
+runStoreContract({
+  label: 'vault kv v2 (emulator)',
+  storeType: vaultStoreType as never,
+  harness: async () => {
+    const { client } = store({ prefix: 'contract/' });
+    open.pop(); // the contract closes it itself
+    return { client, seed: async (name, value) => void vault.writeSecret(`contract/${name}`, { value }) };
+  },
+});
+
+describe('vault settings', () => {
+  it('is strict, requires auth, and names its credential settings', () => {
+    const parse = (v: unknown) => vaultStoreType.settings.safeParse(v);
+    expect(parse({ address: 'https://vault:8200', auth: { method: 'token', token: 't' } }).success).toBe(
+      true,
+    );
+    expect(parse({ address: 'https://vault:8200' }).success).toBe(false);
+    expect(parse({ address: 'vault:8200', auth: { method: 'token', token: 't' } }).success).toBe(false);
+    expect(
+      parse({ address: 'https://vault:8200', auth: { method: 'userpass', username: 'u' } }).success,
+    ).toBe(false);
+    expect(
+      parse({ address: 'https://vault:8200', kvVersion: 3, auth: { method: 'token', token: 't' } }).success,
+    ).toBe(false);
+    const parsed = vaultStoreType.settings.parse({
+      address: 'https://vault:8200',
+      mount: '/kv/',
+      namespace: 'team-a/',
+      auth: { method: 'approle', roleId: 'r', secretId: 's' },
+    });
+    expect(parsed).toMatchObject({ mount: 'kv', namespace: 'team-a', prefix: '', auth: { path: 'approle' } });
+    expect(vaultStoreType.secretSettings).toEqual(['auth.token', 'auth.password', 'auth.secretId']);
+  });
+});
+
+describe('vault values', () => {
+  it('maps a single "value" field to text and other maps to JSON, and back', () => {
+    expect(vaultDataToText({ value: 'pw' })).toBe('pw');
+    expect(vaultDataToText({ password: 'pw', user: 'u' })).toBe('{"password":"pw","user":"u"}');
+    expect(textToVaultData('plain')).toEqual({ value: 'plain' });
+    expect(textToVaultData('{"user":"u","password":"p"}')).toEqual({ user: 'u', password: 'p' });
+    expect(textToVaultData('{"value":"x"}')).toEqual({ value: '{"value":"x"}' });
+    expect(textToVaultData('[1,2]')).toEqual({ value: '[1,2]' });
+  });
+
+  it('stores JSON objects as Vault fields and reads multi-field secrets as JSON', async () => {
+    const name = unique('json');
+    const { client } = store();
+    await client.write(name, '{"user":"app","password":"p@ss"}', { namespace: '' });
+    expect(vault.readSecret(name)).toEqual({ user: 'app', password: 'p@ss' });
+    expect((await client.get({ name, namespaces: ns })).value).toBe('{"password":"p@ss","user":"app"}');
+  });
+});
+
+describe('vault auth methods', () => {
+  it('userpass: logs in once and reads with the client token', async () => {
+    vault.resetCalls();
+    const { client } = store({
+      auth: { method: 'userpass', username: 'john', password: 'john-password-7c1' },
+      kvVersion: 2,
+    });
+    expect((await client.get({ name: 'app/db', namespaces: ns })).value).toBe(
+      '{"password":"db-password-value"}',
+    );
+    expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+    expect(vault.calls['login:userpass']).toBe(1);
+  });
+
+  it('userpass: a wrong password is access denied without echoing it', async () => {
+    const { client } = store({
+      auth: { method: 'userpass', username: 'john', password: 'wrong-pass-123' },
+      kvVersion: 2,
+    });
+    const err = await failure(client.get({ name: 'app/db', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toBe(
+      '[vault-test] userpass login as "john" failed: invalid username or password (check auth.username and auth.password)',
+    );
+    expect(err.message).not.toContain('wrong-pass-123');
+  });
+
+  it('approle: logs in with role_id and secret_id, and reports bad ones', async () => {
+    vault.resetCalls();
+    const { client } = store({
+      auth: { method: 'approle', roleId: 'role-id-1234', secretId: 'secret-id-5678-abcd' },
+    });
+    const name = unique('approle');
+    await client.write(name, 'written-by-approle', { namespace: '' });
+    expect((await client.get({ name, namespaces: ns })).value).toBe('written-by-approle');
+    expect(vault.calls['login:approle']).toBe(1);
+    const bad = store({
+      auth: { method: 'approle', roleId: 'role-id-1234', secretId: 'not-the-secret-id' },
+    }).client;
+    const err = await failure(bad.get({ name, namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toContain('approle login failed: invalid role or secret ID');
+    expect(err.message).not.toContain('not-the-secret-id');
+  });
+
+  it('token: an expired configured token is access denied saying to set a new one', async () => {
+    const token = vault.issueToken({ policies: ['reader'], ttlSeconds: 600 });
+    const { client } = store({ auth: { method: 'token', token }, kvVersion: 2 });
+    expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+    vault.expireToken(token);
+    const err = await failure(client.get({ name: 'app/plain', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toBe('[vault-test] the Vault token is invalid or expired: set a new auth.token');
+    expect(err.message).not.toContain(token);
+  });
+});
+
+describe('vault token lifetime', () => {
+  it('renews a login token with renew-self at two thirds of its lease, without logging in again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vault.resetCalls();
+    const { client } = store({
+      auth: { method: 'userpass', username: 'short', password: 'short-password-9d2' },
+      kvVersion: 2,
+    });
+    await client.get({ name: 'app/plain', namespaces: ns });
+    const [token] = vault.loginTokens().slice(-1);
+    await vi.advanceTimersByTimeAsync(39_000);
+    expect(vault.calls['token:renew-self'] ?? 0).toBe(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    await vi.waitFor(() => expect(vault.calls['token:renew-self']).toBe(1));
+    expect(vault.tokenTtl(token as string)).toBeGreaterThan(55);
+    await vi.advanceTimersByTimeAsync(41_000);
+    await vi.waitFor(() => expect(vault.calls['token:renew-self']).toBe(2));
+    // 82 s after login: the original 60 s lease is long gone, the renewed token still works.
+    expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+    expect(vault.calls['login:userpass']).toBe(1);
+  });
+
+  it('looks up a configured token in the background and renews it before it expires', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const token = vault.issueToken({ policies: ['reader'], ttlSeconds: 30 });
+    vault.resetCalls();
+    const { client } = store({ auth: { method: 'token', token }, kvVersion: 2 });
+    await client.get({ name: 'app/plain', namespaces: ns });
+    await vi.waitFor(() => expect(vault.calls['token:lookup-self']).toBe(1));
+    await vi.advanceTimersByTimeAsync(21_000);
+    await vi.waitFor(() => expect(vault.calls['token:renew-self']).toBe(1));
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+  });
+
+  it('stops renewing once closed', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vault.resetCalls();
+    const { client } = store({
+      auth: { method: 'userpass', username: 'short', password: 'short-password-9d2' },
+      kvVersion: 2,
+    });
+    await client.get({ name: 'app/plain', namespaces: ns });
+    await client.close();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(vault.calls['token:renew-self'] ?? 0).toBe(0);
+  });
+
+  it('logs in again after a 403 for an expired token, then retries the read once', async () => {
+    vault.resetCalls();
+    const { client } = store({
+      auth: { method: 'userpass', username: 'john', password: 'john-password-7c1' },
+      kvVersion: 2,
+    });
+    await client.get({ name: 'app/plain', namespaces: ns });
+    vault.expireToken();
+    expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+    expect(vault.calls['login:userpass']).toBe(2);
+    expect(vault.calls['kv:read']).toBe(3);
+  });
+
+  it('does not log in again when the token is alive but lacks the capability', async () => {
+    vault.resetCalls();
+    const { client } = store({
+      auth: { method: 'userpass', username: 'john', password: 'john-password-7c1' },
+      kvVersion: 2,
+    });
+    const err = await failure(client.get({ name: 'other/hidden', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(vault.calls['login:userpass']).toBe(1);
+    expect(vault.calls['token:lookup-self']).toBe(1);
+  });
+});
+
+describe('vault errors', () => {
+  it('404 → SecretNotFoundError naming the path', async () => {
+    const err = await failure(store().client.get({ name: 'nowhere/nothing', namespaces: ns }));
+    expect(err).toBeInstanceOf(SecretNotFoundError);
+    expect(err.message).toBe('[vault-test] secret "nowhere/nothing" not found at secret/nowhere/nothing');
+  });
+
+  it('403 → AccessDeniedError naming the capability (read or list) and the exact path', async () => {
+    const { client } = store({
+      auth: { method: 'userpass', username: 'john', password: 'john-password-7c1' },
+      kvVersion: 2,
+    });
+    const read = await failure(client.get({ name: 'other/hidden', namespaces: ns }));
+    expect(read).toBeInstanceOf(AccessDeniedError);
+    expect(read.message).toBe(
+      '[vault-test] permission denied: grant "read" on secret/data/other/hidden — policy: path "secret/data/other/hidden" { capabilities = ["read"] }',
+    );
+    expect(read.message).not.toContain('hidden-value-3f9');
+    const list = await failure(client.list({ namespaces: ns, prefix: 'other/' }));
+    expect(list).toBeInstanceOf(AccessDeniedError);
+    expect(list.message).toContain('grant "list" on secret/metadata/other/');
+  });
+
+  it('sealed (503) → retried, then StoreUnavailableError saying to unseal', async () => {
+    const { client } = store({ kvVersion: 2 });
+    vault.seal();
+    vault.resetCalls();
+    const err = await failure(client.get({ name: 'app/plain', namespaces: ns }));
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toBe(
+      '[vault-test] Vault is sealed (503): unseal it (vault operator unseal) and retry',
+    );
+    expect(vault.calls['kv:read']).toBe(3);
+  });
+
+  it('standby without an active node → StoreUnavailableError', async () => {
+    const { client } = store({ kvVersion: 2 });
+    vault.standby(true);
+    const err = await failure(client.get({ name: 'app/plain', namespaces: ns }));
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain('Vault has no active node');
+  });
+
+  it('a passing 500 is retried with backoff', async () => {
+    const { client } = store({ kvVersion: 2 });
+    vault.resetCalls();
+    vault.failNext('kv:read', 2, 500, 'internal error');
+    expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+    expect(vault.calls['kv:read']).toBe(3);
+  });
+
+  it('an unreachable Vault is StoreUnavailableError naming the address', async () => {
+    const gone = await startVaultEmulator();
+    const { client } = store({ kvVersion: 2 }, { emulator: gone });
+    await gone.stop();
+    const err = await failure(client.get({ name: 'x', namespaces: ns }));
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toBe(
+      `[vault-test] cannot reach Vault at ${gone.url} (ECONNREFUSED): check the address and the network`,
+    );
+  });
+
+  it('check-and-set: writes with the expected version and refuses a stale one', async () => {
+    const name = unique('cas');
+    const { client } = store();
+    const v1 = await client.write(name, 'a', { namespace: '' });
+    const v2 = await client.write(name, 'b', { namespace: '', expectedVersion: v1.version });
+    expect(v2.version).toBe('2');
+    const err = await failure(client.write(name, 'c', { namespace: '', expectedVersion: v1.version }));
+    expect(err).toBeInstanceOf(SecretStateError);
+    expect(err.message).toBe(
+      `[vault-test] secret "${name}" changed: its current version is not 1 (check-and-set refused the write)`,
+    );
+  });
+
+  it('destroyed versions are gone for good; deleted ones say how to restore', async () => {
+    const name = unique('destroy');
+    const { client } = store();
+    await client.write(name, 'one', { namespace: '' });
+    await client.write(name, 'two', { namespace: '' });
+    await client.delete(name, { namespace: '' });
+    const deleted = await failure(client.get({ name, namespaces: ns }));
+    expect(deleted).toBeInstanceOf(SecretNotFoundError);
+    expect(deleted.message).toContain(`restore it with \`sesame secrets restore ${name}\``);
+    await client.destroy(name, ['2']);
+    const destroyed = await failure(client.get({ name, namespaces: ns }));
+    expect(destroyed.message).toBe(`[vault-test] secret "${name}" was destroyed and cannot be restored`);
+    expect((await client.get({ name, version: '1', namespaces: ns })).value).toBe('one');
+    expect((await client.versions(name)).map((v) => [v.version, v.destroyed])).toEqual([
+      ['2', true],
+      ['1', false],
+    ]);
+    await client.delete(name, { namespace: '', force: true });
+    await expect(client.versions(name)).rejects.toBeInstanceOf(SecretNotFoundError);
+  });
+
+  it('refuses ?stage= and non-numeric versions', async () => {
+    const { client } = store();
+    await expect(
+      client.get({ name: 'app/plain', stage: 'AWSCURRENT', namespaces: ns }),
+    ).rejects.toBeInstanceOf(UnsupportedOperationError);
+    const err = await failure(client.get({ name: 'app/plain', version: 'abc', namespaces: ns }));
+    expect(err).toBeInstanceOf(SecretNotFoundError);
+    expect(err.message).toContain('Vault versions are numbers');
+  });
+
+  it('never lets a token appear in a message', () => {
+    expect(sanitizeVault('bad token hvs.CAESIJ0123456789abcdef and s.abcdefghij123', [])).toBe(
+      'bad token hvs.[redacted] and s.[redacted]',
+    );
+  });
+});
+
+describe('vault KV versions and mounts', () => {
+  it('detects KV v2 once through sys/internal/ui/mounts', async () => {
+    vault.resetCalls();
+    const { client } = store();
+    await client.get({ name: 'app/plain', namespaces: ns });
+    await client.get({ name: 'app/db', namespaces: ns });
+    expect(vault.calls['sys:mounts']).toBe(1);
+    const pinned = store({ kvVersion: 2 }).client;
+    vault.resetCalls();
+    await pinned.get({ name: 'app/plain', namespaces: ns });
+    expect(vault.calls['sys:mounts'] ?? 0).toBe(0);
+  });
+
+  it('detects KV v1 and reads, writes, lists and deletes without versions', async () => {
+    const { client } = store({ mount: 'kv1' });
+    const name = unique('v1/item');
+    const written = await client.write(name, 'v1-value', { namespace: '' });
+    expect(written.version).toBe('unversioned');
+    expect(vault.readSecret(name, { mount: 'kv1' })).toEqual({ value: 'v1-value' });
+    expect(await client.get({ name, namespaces: ns })).toEqual({ value: 'v1-value', version: undefined });
+    expect(
+      (await client.list({ namespaces: ns, prefix: name.slice(0, name.indexOf('/') + 1) })).items.map(
+        (i) => i.name,
+      ),
+    ).toContain(name);
+    await expect(client.get({ name, version: '1', namespaces: ns })).rejects.toBeInstanceOf(
+      UnsupportedOperationError,
+    );
+    await client.delete(name, { namespace: '' });
+    await expect(client.get({ name, namespaces: ns })).rejects.toBeInstanceOf(SecretNotFoundError);
+    await expect(client.restore(name, { namespace: '' })).rejects.toBeInstanceOf(UnsupportedOperationError);
+  });
+
+  it('a preflight 403 says to grant access or set kvVersion', async () => {
+    const token = vault.issueToken({ policies: [] });
+    const { client } = store({ auth: { method: 'token', token } });
+    const err = await failure(client.get({ name: 'app/plain', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toContain('cannot detect the KV version of mount "secret"');
+    expect(err.message).toContain('set kvVersion: 1 or 2');
+  });
+
+  it('lists folders recursively under the prefix, paging with a cursor', async () => {
+    const base = unique('tree');
+    for (const leaf of ['a', 'b/c', 'b/d/e', 'f']) vault.writeSecret(`${base}/${leaf}`, { value: leaf });
+    const { client } = store({ prefix: `${base}/` });
+    const first = await client.list({ namespaces: ns, limit: 3 });
+    expect(first.items.map((i) => i.name)).toEqual(['a', 'b/c', 'b/d/e']);
+    const second = await client.list({ namespaces: ns, limit: 3, cursor: first.cursor });
+    expect(second).toEqual({ items: [{ name: 'f' }], cursor: undefined });
+    expect((await client.list({ namespaces: ns, prefix: 'b/d' })).items).toEqual([{ name: 'b/d/e' }]);
+  });
+});
+
+describe('vault namespaces and TLS', () => {
+  it('sends X-Vault-Namespace: secrets of other namespaces are invisible', async () => {
+    const name = unique('ns');
+    vault.writeSecret(name, { value: 'in-team-a' }, { namespace: 'team-a' });
+    const { client } = store({ namespace: 'team-a' });
+    expect((await client.get({ name, namespaces: ns })).value).toBe('in-team-a');
+    await expect(store().client.get({ name, namespaces: ns })).rejects.toBeInstanceOf(SecretNotFoundError);
+    const err = await failure(store({ namespace: 'no-such-ns' }).client.get({ name, namespaces: ns }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('Vault namespace "no-such-ns" not found');
+  });
+
+  it('trusts a private CA from caFile (relative to the config directory), and fails without it', async () => {
+    const tls = await startVaultEmulator({ tls: { cert: EMULATOR_TLS_CERT, key: EMULATOR_TLS_KEY } });
+    try {
+      tls.writeSecret('tls/secret', { value: 'over-tls' });
+      const dir = mkdtempSync(path.join(tmpdir(), 'sesame-vault-ca-'));
+      writeFileSync(path.join(dir, 'vault-ca.pem'), EMULATOR_TLS_CERT);
+      const { client } = store({ caFile: 'vault-ca.pem' }, { emulator: tls, baseDir: dir });
+      expect((await client.get({ name: 'tls/secret', namespaces: ns })).value).toBe('over-tls');
+      const untrusted = store({ kvVersion: 2 }, { emulator: tls }).client;
+      const err = await failure(untrusted.get({ name: 'tls/secret', namespaces: ns }));
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err.message).toMatch(
+        /cannot reach Vault at https:\/\/127\.0\.0\.1:\d+ \((SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)\)/,
+      );
+      expect(() => store({ caFile: 'missing.pem' }, { emulator: tls, baseDir: dir })).toThrow(ConfigError);
+    } finally {
+      await tls.stop();
+    }
+  });
+});
+
+describe('vault check', () => {
+  it('reports login, mount, capabilities and the sample read', async () => {
+    const { client } = store({
+      auth: { method: 'userpass', username: 'john', password: 'john-password-7c1' },
+      prefix: 'app/',
+    });
+    const report = await client.check({ namespaces: ns, sample: 'db' });
+    expect(report.steps.map((s) => [s.step, s.ok])).toEqual([
+      ['authenticate', true],
+      ['mount', true],
+      ['capability list', true],
+      ['capability read', true],
+      ['read', true],
+    ]);
+    expect(report.steps[0]?.detail).toContain('policies [default, reader]');
+    expect(JSON.stringify(report)).not.toContain('db-password-value');
+    expect(JSON.stringify(report)).not.toContain('john-password-7c1');
+  });
+
+  it('says which policy to add when list or read is missing', async () => {
+    const { client } = store({
+      auth: { method: 'userpass', username: 'john', password: 'john-password-7c1' },
+      prefix: 'other/',
+    });
+    const report = await client.check({ namespaces: ns, sample: 'hidden' });
+    expect(report.ok).toBe(false);
+    const byStep = Object.fromEntries(report.steps.map((s) => [s.step, s]));
+    expect(byStep['capability list']?.fix).toBe(
+      'add to a policy of the token: path "secret/metadata/other/*" { capabilities = ["list"] }',
+    );
+    expect(byStep['capability read']?.fix).toBe(
+      'add to a policy of the token: path "secret/data/other/hidden" { capabilities = ["read"] }',
+    );
+    expect(byStep.read?.ok).toBe(false);
+    expect(JSON.stringify(report)).not.toContain('hidden-value-3f9');
+  });
+
+  it('stops at a failed login with what to check', async () => {
+    const { client } = store({
+      auth: { method: 'approle', roleId: 'role-id-1234', secretId: 'bad-secret-id-000' },
+    });
+    const report = await client.check({ namespaces: ns, sample: 'x' });
+    expect(report).toMatchObject({ ok: false, steps: [{ step: 'authenticate', ok: false }] });
+    expect(report.steps[0]?.fix).toContain('check auth.roleId and auth.secretId');
+    expect(JSON.stringify(report)).not.toContain('bad-secret-id-000');
+  });
+});
