@@ -1,0 +1,332 @@
+/**
+ * The audit trail: one record per resolve, read, write, delete, refresh, store change and token
+ * change, in the database, with who did it, to what (a reference or a name, never a value) and
+ * how it ended.
+ *
+ * Tamper evidence: every record carries the hash of the one before it, and its own hash is
+ * sha256 over a canonical encoding of its fields and that previous hash. Editing, removing or
+ * reordering a record breaks the chain at that record, and `verify()` names the first broken
+ * link. (Cutting records off the END leaves a valid shorter chain: compare the head hash that
+ * `verify()` reports with one kept elsewhere to detect that.)
+ *
+ * Appends are serialized: each batch is one write transaction that reads the last record and
+ * chains after it (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory transaction lock), so
+ * several processes on one database extend a single chain. Within a process, appends that
+ * arrive while a batch is being written are grouped into the next one (group commit), so a busy
+ * server pays one transaction per batch, not per record.
+ */
+import { createHash } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import type { SesameDatabase } from '../db/index.js';
+import type { AuditLogTable, SesameTables } from '../db/tables.js';
+
+export type AuditOutcome = 'ok' | 'denied' | 'error';
+
+/** What happened, as the caller reports it. */
+export interface AuditEvent {
+  /** Token id, `agent`, `cli`, `bootstrap`… */
+  actor: string;
+  /** `resolve`, `secret.write`, `store.create`, `token.revoke`… */
+  action: string;
+  namespace: string;
+  /** A reference, a name, or a short description of the target; never a value. */
+  target: string;
+  outcome: AuditOutcome;
+  /** Error code when the outcome is not ok. */
+  detail?: string | undefined;
+}
+
+export interface AuditRecord extends AuditEvent {
+  seq: number;
+  /** ISO-8601 UTC. */
+  at: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditQuery {
+  /** Records at or after this time (ISO-8601). */
+  from?: string | undefined;
+  /** Records before this time (ISO-8601). */
+  to?: string | undefined;
+  actor?: string | undefined;
+  /** An action, or a prefix ending in `.` (e.g. `secret.`). */
+  action?: string | undefined;
+  /** This namespace and its children. */
+  namespace?: string | undefined;
+  outcome?: AuditOutcome | undefined;
+  limit?: number | undefined;
+  /** Opaque cursor from a previous page. */
+  cursor?: string | undefined;
+  /** `desc` (newest first, default) or `asc`. */
+  order?: 'asc' | 'desc' | undefined;
+}
+
+export interface AuditPage {
+  items: AuditRecord[];
+  cursor?: string | undefined;
+}
+
+export interface BrokenLink {
+  /** The first record that does not verify. */
+  seq: number;
+  reason: 'altered' | 'chain' | 'gap';
+  message: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Records checked. */
+  records: number;
+  /** The last record: keep its hash elsewhere to detect records cut off the end. */
+  head?: { seq: number; hash: string } | undefined;
+  firstBroken?: BrokenLink | undefined;
+}
+
+/** The previous hash of the first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+const FORMAT = 'sesame-audit/1';
+const MAX_BATCH = 500;
+const MAX_TARGET = 2000;
+/** Any fixed number works; it only has to be the same in every Sesame process. */
+const AUDIT_LOCK_ID = 0x5e5a_a0d1;
+
+/**
+ * The hash of a record: sha256 over the JSON of an array of its fields and the previous hash.
+ * JSON of an array of strings, numbers and nulls has one spelling, so it is canonical.
+ */
+export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
+  const canonical = JSON.stringify([
+    FORMAT,
+    record.seq,
+    record.at,
+    record.actor,
+    record.action,
+    record.namespace,
+    record.target,
+    record.outcome,
+    record.detail ?? null,
+    record.prevHash,
+  ]);
+  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+}
+
+function toRecord(row: AuditLogTable): AuditRecord {
+  return {
+    seq: Number(row.seq),
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    namespace: row.namespace,
+    target: row.target,
+    outcome: row.outcome as AuditOutcome,
+    detail: row.detail ?? undefined,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function clip(text: string): string {
+  return text.length > MAX_TARGET ? `${text.slice(0, MAX_TARGET - 1)}…` : text;
+}
+
+interface Pending {
+  event: AuditEvent;
+  at: string;
+  resolve(record: AuditRecord): void;
+  reject(err: unknown): void;
+}
+
+export class AuditLog {
+  readonly #queue: Pending[] = [];
+  #busy = false;
+  #idle: Array<() => void> = [];
+
+  constructor(
+    private readonly database: SesameDatabase,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  /**
+   * Append a record; resolves once it is committed. Records appended close together are
+   * committed in one transaction.
+   *
+   * @example
+   * await audit.append({ actor: 'tok_1', action: 'resolve', namespace: 'acme', target: 'secret://aws/jira', outcome: 'ok' });
+   */
+  append(event: AuditEvent): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event, at: new Date(this.now()).toISOString(), resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#busy) return;
+    if (this.#queue.length === 0) {
+      for (const done of this.#idle.splice(0)) done();
+      return;
+    }
+    this.#busy = true;
+    const batch = this.#queue.splice(0, MAX_BATCH);
+    this.#write(batch).then(
+      (records) => {
+        batch.forEach((p, i) => {
+          p.resolve(records[i] as AuditRecord);
+        });
+      },
+      (err: unknown) => {
+        for (const p of batch) p.reject(err);
+      },
+    ).finally(() => {
+      this.#busy = false;
+      this.#pump();
+    });
+  }
+
+  /** Resolves when every append made so far is committed (or failed). */
+  flush(): Promise<void> {
+    if (!this.#busy && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #write(batch: readonly Pending[]): Promise<AuditRecord[]> {
+    return this.database.write(
+      async (trx) => {
+        // The write transaction already excludes other writers on SQLite; on PostgreSQL two
+        // appenders would both read the same last record, so take a lock first.
+        if (this.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_ID})`.execute(trx);
+        const last = await lastRecord(trx);
+        let seq = last ? Number(last.seq) : 0;
+        let prevHash = last?.hash ?? GENESIS_HASH;
+        const records: AuditRecord[] = [];
+        for (const p of batch) {
+          seq += 1;
+          const base = {
+            seq,
+            at: p.at,
+            actor: p.event.actor,
+            action: p.event.action,
+            namespace: p.event.namespace,
+            target: clip(p.event.target),
+            outcome: p.event.outcome,
+            detail: p.event.detail,
+            prevHash,
+          };
+          const record: AuditRecord = { ...base, hash: hashRecord(base) };
+          records.push(record);
+          prevHash = record.hash;
+        }
+        // Chunked so a full batch stays under the drivers' bound-parameter limits.
+        for (let i = 0; i < records.length; i += 50) {
+          await trx
+            .insertInto('audit_log')
+            .values(
+              records.slice(i, i + 50).map((r) => ({
+                seq: r.seq,
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                namespace: r.namespace,
+                target: r.target,
+                outcome: r.outcome,
+                detail: r.detail ?? null,
+                prev_hash: r.prevHash,
+                hash: r.hash,
+              })),
+            )
+            .execute();
+        }
+        return records;
+      },
+      { retryOnConflict: true },
+    );
+  }
+
+  /** Records matching the filters, newest first unless `order: 'asc'`, in pages. */
+  async list(query: AuditQuery = {}): Promise<AuditPage> {
+    const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+    const order = query.order ?? 'desc';
+    let q = this.database.kysely.selectFrom('audit_log').selectAll().orderBy('seq', order).limit(limit + 1);
+    if (query.cursor !== undefined) {
+      const after = Number(query.cursor);
+      if (Number.isInteger(after)) q = q.where('seq', order === 'desc' ? '<' : '>', after);
+    }
+    if (query.from !== undefined) q = q.where('at', '>=', new Date(query.from).toISOString());
+    if (query.to !== undefined) q = q.where('at', '<', new Date(query.to).toISOString());
+    if (query.actor !== undefined) q = q.where('actor', '=', query.actor);
+    if (query.outcome !== undefined) q = q.where('outcome', '=', query.outcome);
+    if (query.action !== undefined) {
+      const action = query.action;
+      q = action.endsWith('.')
+        ? q.where(sql<string>`substr(action, 1, ${action.length})`, '=', action)
+        : q.where('action', '=', action);
+    }
+    if (query.namespace !== undefined && query.namespace !== '') {
+      const ns = query.namespace;
+      const prefix = `${ns}.`;
+      q = q.where((eb) =>
+        eb.or([eb('namespace', '=', ns), eb(sql<string>`substr(namespace, 1, ${prefix.length})`, '=', prefix)]),
+      );
+    }
+    const rows = await q.execute();
+    const items = rows.slice(0, limit).map(toRecord);
+    const last = items[items.length - 1];
+    return { items, ...(rows.length > limit && last ? { cursor: String(last.seq) } : {}) };
+  }
+
+  /**
+   * Walk the whole chain in order and report the first record that does not verify: its hash
+   * does not match its content (`altered`), its previous hash does not match the record before
+   * it (`chain`: a record before it was altered with a recomputed hash, removed or reordered), or
+   * its sequence number skips (`gap`: records were removed).
+   */
+  async verify(options: { pageSize?: number } = {}): Promise<VerifyResult> {
+    const pageSize = options.pageSize ?? 1000;
+    let expectedSeq = 1;
+    let prevHash = GENESIS_HASH;
+    let records = 0;
+    let head: VerifyResult['head'];
+    for (;;) {
+      const rows = await this.database.kysely
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('seq', '>=', expectedSeq)
+        .orderBy('seq', 'asc')
+        .limit(pageSize)
+        .execute();
+      for (const row of rows) {
+        const record = toRecord(row);
+        records++;
+        const broken = checkLink(record, expectedSeq, prevHash);
+        if (broken) return { ok: false, records, head, firstBroken: broken };
+        head = { seq: record.seq, hash: record.hash };
+        prevHash = record.hash;
+        expectedSeq = record.seq + 1;
+      }
+      if (rows.length < pageSize) return { ok: true, records, head };
+    }
+  }
+}
+
+function checkLink(record: AuditRecord, expectedSeq: number, prevHash: string): BrokenLink | undefined {
+  if (record.seq !== expectedSeq) {
+    const missing = record.seq - expectedSeq === 1 ? `record ${expectedSeq} is` : `records ${expectedSeq}–${record.seq - 1} are`;
+    return { seq: record.seq, reason: 'gap', message: `${missing} missing before record ${record.seq}` };
+  }
+  if (hashRecord(record) !== record.hash) {
+    return { seq: record.seq, reason: 'altered', message: `record ${record.seq} was altered: its hash does not match its content` };
+  }
+  if (record.prevHash !== prevHash) {
+    return {
+      seq: record.seq,
+      reason: 'chain',
+      message: `record ${record.seq} does not follow record ${record.seq - 1}: the previous record was altered or replaced`,
+    };
+  }
+  return undefined;
+}
+
+async function lastRecord(db: Kysely<SesameTables>): Promise<{ seq: number | string; hash: string } | undefined> {
+  return db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+}

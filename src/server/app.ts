@@ -1,0 +1,343 @@
+/**
+ * The HTTP server of `sesame serve` (Fastify): the API under /api/v1, or in agent mode only
+ * resolve and refresh for the host's own workloads.
+ *
+ * Every request: authenticate (bearer token checked against the database, so revocation is
+ * effective on the next request; or the agent token), rate limit per token, check the route's
+ * roles, validate the input with the route's zod schemas, run the handler (which checks each
+ * namespace it acts in and records what it did in the audit trail), and answer JSON. Errors are
+ * `{ error: { code, message } }`; logs are pino through the redactor.
+ */
+import { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, fastify, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { type AuditEvent, AuditLog } from '../audit/index.js';
+import type { Sesame } from '../sesame.js';
+import { TokenService } from '../tokens/index.js';
+import { bearerToken, checkAccess, checkNamespace, type Principal, principalOf, sameSecret } from './auth.js';
+import { AGENT_TOKEN_HEADER } from './agent-token.js';
+import {
+  AuditUnavailableError,
+  errorResponse,
+  ForbiddenError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  UnauthorizedError,
+} from './errors.js';
+import { ServerMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { DEFAULT_RATE_LIMIT, type RateLimit, RateLimiter } from './rate-limit.js';
+import { type AnyRoute, fastifyPath, fullPath, type RouteContext, validateRequest } from './route.js';
+import { configRoutes } from './routes/config.js';
+import { resolveRoutes } from './routes/resolve.js';
+import { secretRoutes } from './routes/secrets.js';
+import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
+import type { ServerServices } from './services.js';
+import { StoredConfig } from './stored-config.js';
+
+export const SERVER_VERSION = '0.1.0';
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 7373;
+
+export interface ServerOptions {
+  sesame: Sesame;
+  /** Give the same instance to `createSesame({ observer: metrics.observer })` to get resolver metrics. */
+  metrics?: ServerMetrics | undefined;
+  /** Default: the Sesame's logger (pino through its redactor). */
+  logger?: Logger | undefined;
+  /** `agent`: resolve and refresh only, for the agent token holder. */
+  mode?: 'api' | 'agent' | undefined;
+  agent?: { token: string; namespace?: string | undefined } | undefined;
+  /** Bytes; default `server.bodyLimit` of the config, else 1 MiB. */
+  bodyLimit?: number | undefined;
+  /** Default `server.rateLimit` of the config, else 1000 per second per token; false: off. */
+  rateLimit?: RateLimit | false | undefined;
+  /** Clock (tests): token expiry, audit times, rate limiting. */
+  now?: (() => number) | undefined;
+}
+
+export interface SesameServer {
+  readonly app: FastifyInstance;
+  readonly services: ServerServices;
+  readonly routes: readonly AnyRoute[];
+  readonly mode: 'api' | 'agent';
+  /** Listen and return the base URL, e.g. `http://127.0.0.1:7373`. */
+  listen(options?: { host?: string | undefined; port?: number | undefined }): Promise<string>;
+  /** Stop accepting requests, let those in flight finish, and commit pending audit records. */
+  close(): Promise<void>;
+}
+
+interface RequestState {
+  started: number;
+  route?: AnyRoute | undefined;
+  principal?: Principal | undefined;
+  /** The handler recorded the outcome itself. */
+  audited?: boolean | undefined;
+}
+
+/** Public routes get a principal that covers no namespace. */
+const NOBODY: Principal = { kind: 'token', id: 'anonymous', role: 'auditor', namespace: '\u0000none', reveal: false };
+
+/**
+ * Create the server over a Sesame: opens the database (migrations, master key), loads the
+ * stores and connections created through the API, and registers the routes. Call `listen()`.
+ *
+ * @example
+ * const metrics = new ServerMetrics();
+ * const sesame = loadSesame({ observer: metrics.observer });
+ * const server = await createServer({ sesame, metrics });
+ * console.log(await server.listen({ port: 7373 }));
+ */
+export async function createServer(options: ServerOptions): Promise<SesameServer> {
+  const { sesame } = options;
+  const mode = options.mode ?? 'api';
+  if (mode === 'agent' && !options.agent?.token) throw new Error('agent mode needs the agent token');
+  const now = options.now ?? (() => Date.now());
+  const metrics = options.metrics ?? new ServerMetrics();
+  const backend = await sesame.builtinBackend();
+  const services: ServerServices = {
+    sesame,
+    backend,
+    audit: new AuditLog(backend.database, now),
+    tokens: new TokenService(backend.database, now),
+    stored: await StoredConfig.open(sesame, backend),
+    metrics,
+    mode,
+    now,
+  };
+  const serverConfig = sesame.config.server;
+  const bodyLimit = options.bodyLimit ?? serverConfig?.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const limit =
+    options.rateLimit === false
+      ? undefined
+      : (options.rateLimit ??
+        (serverConfig?.rateLimit ? { max: serverConfig.rateLimit.max, windowMs: serverConfig.rateLimit.window } : DEFAULT_RATE_LIMIT));
+  const limiter = limit ? new RateLimiter(limit, now) : undefined;
+  const logger = options.logger ?? sesame.log;
+
+  const app = fastify({
+    // pino's Logger is Fastify's logger; only the declared generic differs.
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit,
+    // One line per request from onResponse instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    // Clients are not trusted to say where they come from (agent mode refuses such requests).
+    trustProxy: false,
+  });
+
+  let document: Record<string, unknown> | undefined;
+  const all: AnyRoute[] = [
+    ...systemRoutes(services, () => {
+      document ??= openApiDocument(routes, { version: SERVER_VERSION, agent: mode === 'agent' });
+      return document;
+    }),
+    ...resolveRoutes(services),
+    ...configRoutes(services),
+    ...secretRoutes(services),
+    ...tokenRoutes(services),
+  ];
+  const routes = mode === 'agent' ? all.filter((r) => r.agent) : all;
+  const byPattern = new Map(routes.map((r) => [`${r.method} ${fastifyPath(r)}`, r]));
+  const states = new WeakMap<FastifyRequest, RequestState>();
+  const stateOf = (request: FastifyRequest): RequestState => {
+    let state = states.get(request);
+    if (!state) {
+      state = { started: performance.now() };
+      states.set(request, state);
+    }
+    return state;
+  };
+
+  async function authenticate(request: FastifyRequest): Promise<Principal> {
+    if (mode === 'agent') {
+      const presented = request.headers[AGENT_TOKEN_HEADER];
+      if (typeof presented !== 'string' || presented === '') {
+        throw new UnauthorizedError(
+          'the agent needs its token: send the content of the agent token file in the X-Sesame-Agent-Token header',
+        );
+      }
+      if (!sameSecret(presented, options.agent?.token ?? '')) {
+        throw new UnauthorizedError('the X-Sesame-Agent-Token header does not match the agent token file');
+      }
+      return { kind: 'agent', id: 'agent', role: 'runtime', namespace: options.agent?.namespace ?? '', reveal: false };
+    }
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined) {
+      throw new UnauthorizedError(
+        'this needs a token: send Authorization: Bearer <token> (create one with sesame tokens create or POST /api/v1/tokens)',
+      );
+    }
+    const found = await services.tokens.authenticate(token);
+    if ('refused' in found) {
+      const why = { unknown: 'is not known', expired: 'has expired', revoked: 'was revoked' }[found.refused];
+      throw new UnauthorizedError(`the bearer token ${why}: ask an admin for a new one (sesame tokens create)`);
+    }
+    // Never in a log line, whatever happens next.
+    sesame.redactor.add(token);
+    return principalOf(found);
+  }
+
+  function rateLimit(key: string): void {
+    if (!limiter || !limit) return;
+    const wait = limiter.take(key);
+    if (wait !== undefined) throw new RateLimitedError(wait, limit);
+  }
+
+  app.addHook('onRequest', async (request) => {
+    const state = stateOf(request);
+    if (mode === 'agent' && request.headers['x-forwarded-for'] !== undefined) {
+      throw new ForbiddenError(
+        'forwarded_request',
+        'the agent serves this host only: a request carrying X-Forwarded-For came through a proxy and is refused',
+      );
+    }
+    const r = byPattern.get(`${request.method} ${request.routeOptions.url ?? ''}`);
+    if (!r) return;
+    state.route = r;
+    if (r.access === 'public') {
+      if (!r.unlimited) rateLimit(`ip:${request.ip}`);
+      return;
+    }
+    let principal: Principal;
+    try {
+      principal = await authenticate(request);
+    } catch (err) {
+      rateLimit(`ip:${request.ip}`);
+      throw err;
+    }
+    state.principal = principal;
+    if (!r.unlimited) rateLimit(principal.id);
+    checkAccess(principal, r.access, `${r.method} ${fullPath(r)}`);
+  });
+
+  async function record(principal: Principal, event: Omit<AuditEvent, 'actor'>): Promise<void> {
+    try {
+      await services.audit.append({ ...event, actor: principal.id });
+      metrics.auditAppends.inc({ outcome: 'ok' });
+    } catch (err) {
+      metrics.auditAppends.inc({ outcome: 'error' });
+      logger.error({ err: (err as Error).message, action: event.action }, 'could not append to the audit trail');
+      throw new AuditUnavailableError('the audit trail could not record this request, so it was not answered: see the server log', {
+        cause: err,
+      });
+    }
+  }
+
+  for (const r of routes) {
+    app.route({
+      method: r.method,
+      url: fastifyPath(r),
+      handler: async (request, reply) => {
+        const state = stateOf(request);
+        const principal = state.principal ?? NOBODY;
+        const input = validateRequest(r, request);
+        const ctx: RouteContext<unknown, unknown, unknown> = {
+          ...input,
+          principal,
+          request,
+          reply,
+          namespace(given) {
+            const namespace = given ?? principal.namespace;
+            checkNamespace(principal, namespace);
+            return namespace;
+          },
+          requireNamespace(namespace) {
+            checkNamespace(principal, namespace);
+          },
+          async audited(event, work) {
+            state.audited = true;
+            let result: Awaited<ReturnType<typeof work>>;
+            try {
+              result = await work();
+            } catch (err) {
+              const code = (err as { code?: unknown }).code;
+              const denied = err instanceof ForbiddenError || code === 'access_denied';
+              await record(principal, {
+                ...event,
+                outcome: denied ? 'denied' : 'error',
+                detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
+              }).catch(() => {});
+              throw err;
+            }
+            await record(principal, { ...event, outcome: 'ok' });
+            return result;
+          },
+        };
+        const result = await r.handler(ctx);
+        if (reply.statusCode === 200 && r.status) reply.code(r.status);
+        return result;
+      },
+    });
+  }
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const hint = mode === 'agent' ? 'the agent serves POST /api/v1/resolve and /api/v1/refresh only' : 'see GET /api/v1/openapi.json';
+    return reply
+      .code(404)
+      .send({ error: { code: 'route_not_found', message: `no route ${request.method} ${sesame.redactor.redact(path)}: ${hint}` } });
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    let err: unknown = error;
+    if ((error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      err = new PayloadTooLargeError(
+        `request body is larger than the limit of ${bodyLimit} bytes: send less, or raise server.bodyLimit in the config`,
+      );
+    }
+    const { status, body } = errorResponse(err, sesame.redactor);
+    const state = states.get(request);
+    if (err instanceof ForbiddenError && state?.principal && !state.audited) {
+      await record(state.principal, {
+        action: 'access',
+        namespace: err.namespace ?? state.principal.namespace,
+        target: state.route ? `${state.route.method} ${fullPath(state.route)}` : request.method,
+        outcome: 'denied',
+        detail: err.code,
+      }).catch(() => {});
+    }
+    if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
+    if (status === 401) reply.header('www-authenticate', mode === 'agent' ? 'X-Sesame-Agent-Token' : 'Bearer');
+    if (status >= 500) request.log.error({ err, code: body.error.code }, 'request failed');
+    return reply.code(status).send(body);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const state = states.get(request);
+    const route = state?.route ? fullPath(state.route) : 'unmatched';
+    const seconds = state ? (performance.now() - state.started) / 1000 : 0;
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, seconds);
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(seconds * 10_000) / 10,
+        actor: state?.principal?.id,
+      },
+      'request',
+    );
+  });
+
+  return {
+    app,
+    services,
+    routes,
+    mode,
+    async listen(listenOptions = {}) {
+      const host = mode === 'agent' ? DEFAULT_HOST : (listenOptions.host ?? serverConfig?.host ?? DEFAULT_HOST);
+      const port = listenOptions.port ?? serverConfig?.port ?? DEFAULT_PORT;
+      await app.listen({ host, port });
+      const address = app.server.address();
+      const actualPort = typeof address === 'object' && address ? address.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+    },
+    async close() {
+      await app.close();
+      await services.audit.flush();
+    },
+  };
+}

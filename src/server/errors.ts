@@ -1,0 +1,145 @@
+/**
+ * Errors the server adds to the typed errors of `src/errors.ts`, and the one place every error
+ * becomes an HTTP response: `{ error: { code, message, issues? } }` with the error's status.
+ * Messages are safe to return and log: they never hold a value, and they pass the redactor.
+ */
+import type { z } from 'zod';
+import { SesameError, UsageError } from '../errors.js';
+import type { Redactor } from '../redact/redactor.js';
+
+/** No token, or a token that is unknown, expired or revoked. */
+export class UnauthorizedError extends SesameError {
+  override readonly code = 'unauthorized';
+  override readonly status = 401;
+}
+
+export type ForbiddenCode = 'forbidden_role' | 'forbidden_namespace' | 'reveal_required' | 'forwarded_request';
+
+/** The token is valid but does not allow this: the message says what is missing. */
+export class ForbiddenError extends SesameError {
+  override readonly code: ForbiddenCode;
+  override readonly status = 403;
+  /** The namespace that was asked for, when that is what was refused. */
+  readonly namespace: string | undefined;
+
+  constructor(code: ForbiddenCode, message: string, namespace?: string) {
+    super(message);
+    this.code = code;
+    this.namespace = namespace;
+  }
+}
+
+export class NotFoundError extends UsageError {
+  override readonly code = 'not_found';
+  override readonly status = 404;
+}
+
+/** The change conflicts with what exists (a name taken, a config-file entry, a reference to it). */
+export class ConflictError extends UsageError {
+  override readonly code = 'conflict';
+  override readonly status = 409;
+}
+
+export interface Issue {
+  /** Where: `body.settings.region`, `query.limit`, `params.name`. */
+  path: string;
+  message: string;
+}
+
+/** The request does not match the route's schema. */
+export class ValidationError extends UsageError {
+  override readonly code = 'validation';
+  override readonly status = 400;
+  readonly issues: Issue[];
+
+  constructor(issues: Issue[]) {
+    const [first, ...rest] = issues;
+    const head = first ? `${first.path}: ${first.message}` : 'invalid request';
+    super(rest.length > 0 ? `${head} (and ${rest.length} more: see issues)` : head);
+    this.issues = issues;
+  }
+}
+
+export class PayloadTooLargeError extends UsageError {
+  override readonly code = 'payload_too_large';
+  override readonly status = 413;
+}
+
+export class RateLimitedError extends SesameError {
+  override readonly code = 'rate_limited';
+  override readonly status = 429;
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number, limit: { max: number; windowMs: number }) {
+    super(
+      `too many requests for this token: at most ${limit.max} per ${limit.windowMs / 1000}s (server.rateLimit); retry after ${retryAfterSeconds}s`,
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The audit trail could not record the request, so its result is withheld. */
+export class AuditUnavailableError extends SesameError {
+  override readonly code = 'audit_unavailable';
+  override readonly status = 503;
+}
+
+/** `a.b[0].c` from a zod issue path, under a request part (`body`, `query`, `params`). */
+export function issuePath(part: string, path: ReadonlyArray<PropertyKey>): string {
+  let out = part;
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `.${String(p)}`;
+  return out;
+}
+
+/** Zod issues as `{ path, message }`; unknown keys are named, values are never repeated. */
+export function issuesFrom(part: string, error: z.ZodError): Issue[] {
+  return error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return {
+        path: issuePath(part, issue.path),
+        message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
+      };
+    }
+    return { path: issuePath(part, issue.path), message: issue.message };
+  });
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; issues?: Issue[] | undefined };
+}
+
+/** Status and body for any error; unknown errors say nothing about their internals. */
+export function errorResponse(err: unknown, redactor: Redactor): { status: number; body: ErrorBody } {
+  if (err instanceof SesameError) {
+    const body: ErrorBody = { error: { code: err.code, message: redactor.redact(err.message) } };
+    if (err instanceof ValidationError) body.error.issues = redactor.redactValue(err.issues);
+    return { status: err.status, body };
+  }
+  const fastify = fastifyError(err);
+  if (fastify) return { status: fastify.status, body: { error: { code: fastify.code, message: fastify.message } } };
+  return { status: 500, body: { error: { code: 'internal', message: 'internal error: see the server log' } } };
+}
+
+/**
+ * Fastify's own errors (body parsing, limits, media types) with messages of ours: a JSON parse
+ * error's message quotes the body, which may hold a value.
+ */
+function fastifyError(err: unknown): { status: number; code: string; message: string } | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (!e || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: 'payload_too_large', message: 'request body is too large (server.bodyLimit)' };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, code: 'invalid_json', message: 'request body is not valid JSON' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'invalid_json', message: 'request body is empty but Content-Type is application/json: send a JSON body' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: 'unsupported_media_type', message: 'send JSON with Content-Type: application/json' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, code: 'bad_request', message: 'Content-Length does not match the body' };
+    default:
+      return { status, code: status < 500 ? 'bad_request' : 'internal', message: status < 500 ? 'bad request' : 'internal error: see the server log' };
+  }
+}

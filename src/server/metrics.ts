@@ -1,0 +1,102 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of the server's own, so several servers in one
+ * process (tests) do not collide. The resolver reports through {@link ServerMetrics.observer},
+ * which `createSesame`/`loadSesame` take as `observer`. Labels are store types, operations,
+ * routes and outcomes: never a secret name, reference or value.
+ */
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { CacheOutcome } from '../resolve/cache.js';
+import type { ResolverObserver } from '../resolve/resolver.js';
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly resolveDuration: Histogram<'outcome'>;
+  readonly cacheLookups: Counter<'store_type' | 'outcome'>;
+  readonly storeCalls: Counter<'store_type' | 'operation'>;
+  readonly storeErrors: Counter<'store_type' | 'operation'>;
+  readonly storeCallDuration: Histogram<'store_type' | 'operation'>;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly auditAppends: Counter<'outcome'>;
+  readonly observer: ResolverObserver;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sesame_process_' });
+    this.resolveDuration = new Histogram({
+      name: 'sesame_resolve_duration_seconds',
+      help: 'Time to resolve one value (a reference, template, document or connection), cache included',
+      labelNames: ['outcome'],
+      buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.cacheLookups = new Counter({
+      name: 'sesame_cache_lookups_total',
+      help: 'Cache lookups by outcome: hit, miss, stale (served past TTL while the store failed), coalesced',
+      labelNames: ['store_type', 'outcome'],
+      registers,
+    });
+    this.storeCalls = new Counter({
+      name: 'sesame_store_calls_total',
+      help: 'Calls to stores',
+      labelNames: ['store_type', 'operation'],
+      registers,
+    });
+    this.storeErrors = new Counter({
+      name: 'sesame_store_errors_total',
+      help: 'Calls to stores that failed',
+      labelNames: ['store_type', 'operation'],
+      registers,
+    });
+    this.storeCallDuration = new Histogram({
+      name: 'sesame_store_call_duration_seconds',
+      help: 'Duration of calls to stores',
+      labelNames: ['store_type', 'operation'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'sesame_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'sesame_http_request_duration_seconds',
+      help: 'HTTP request duration by route',
+      labelNames: ['method', 'route'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.auditAppends = new Counter({
+      name: 'sesame_audit_appends_total',
+      help: 'Audit records appended, and appends that failed',
+      labelNames: ['outcome'],
+      registers,
+    });
+    const lookups = this.cacheLookups;
+    const calls = this.storeCalls;
+    const errors = this.storeErrors;
+    const callDuration = this.storeCallDuration;
+    const resolveDuration = this.resolveDuration;
+    this.observer = {
+      onLookup(binding, outcome: CacheOutcome) {
+        lookups.inc({ store_type: binding.config.type, outcome });
+      },
+      onStoreCall(binding, operation, ok, seconds) {
+        const labels = { store_type: binding.config.type, operation };
+        calls.inc(labels);
+        if (!ok) errors.inc(labels);
+        callDuration.observe(labels, seconds);
+      },
+      onResolve(seconds, ok) {
+        resolveDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+      },
+    };
+  }
+
+  /** The text exposition format for GET /metrics. */
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The OpenAPI 3.1 document, generated from the routes' zod schemas (`z.toJSONSchema`, JSON
+ * Schema 2020-12, which OpenAPI 3.1 uses as is). Request schemas are described as clients send
+ * them (`io: 'input'`), responses as the server returns them.
+ */
+import { z } from 'zod';
+import { type AnyRoute, errorSchema, fullPath } from './route.js';
+
+type JsonSchema = Record<string, unknown>;
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  delete out['$schema'];
+  return out;
+}
+
+function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): JsonSchema[] {
+  if (!schema) return [];
+  const object = jsonSchema(schema, 'input');
+  const properties = (object['properties'] ?? {}) as Record<string, JsonSchema>;
+  const required = new Set((object['required'] ?? []) as string[]);
+  return Object.entries(properties).map(([name, s]) => {
+    const { description, ...rest } = s;
+    return {
+      name,
+      in: where,
+      required: where === 'path' || required.has(name),
+      ...(typeof description === 'string' ? { description } : {}),
+      schema: rest,
+    };
+  });
+}
+
+const ERRORS: Record<number, string> = {
+  400: 'invalid request: `error.issues` names each field',
+  401: 'no token, or the token is unknown, expired or revoked',
+  403: 'the token lacks the role, namespace or reveal permission this needs; the message says which',
+  404: 'not found',
+  409: 'conflicts with what exists',
+  413: 'request body above server.bodyLimit',
+  429: 'rate limited: see Retry-After',
+};
+
+export function openApiDocument(routes: readonly AnyRoute[], info: { version: string; agent?: boolean }): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const r of routes) {
+    const path = fullPath(r);
+    const status = r.status ?? 200;
+    const errorRef = { $ref: '#/components/schemas/Error' };
+    const errors = Object.fromEntries(
+      Object.entries(ERRORS)
+        .filter(([code]) => r.access !== 'public' || code === '400' || code === '413')
+        .filter(([code]) => (r.body ? true : code !== '413'))
+        .map(([code, description]) => [code, { description, content: { 'application/json': { schema: errorRef } } }]),
+    );
+    const security =
+      r.access === 'public' ? [] : info.agent ? [{ agentToken: [] }] : [{ bearer: [] }];
+    const roles =
+      r.access === 'public'
+        ? 'No token needed.'
+        : `Roles: ${r.access.roles.join(', ') || '(none)'}${r.access.revealRoles?.length ? `; with reveal: ${r.access.revealRoles.join(', ')}` : ''}.`;
+    const operation: JsonSchema = {
+      operationId: `${r.method.toLowerCase()}${path.replace(/\{([^}]+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+      summary: r.summary,
+      description: [r.description, roles].filter(Boolean).join('\n\n'),
+      tags: [r.tag],
+      security,
+      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+      ...(r.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, 'input') } } } }
+        : {}),
+      responses: {
+        [String(status)]: {
+          description: r.summary,
+          content: { [r.produces ?? 'application/json']: { schema: jsonSchema(r.response, 'output') } },
+        },
+        ...errors,
+      },
+    };
+    paths[path] ??= {};
+    (paths[path] as Record<string, JsonSchema>)[r.method.toLowerCase()] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: info.agent ? 'Sesame agent' : 'Sesame API',
+      version: info.version,
+      description:
+        'Sesame resolves secret references against the secret managers a team already runs. ' +
+        'Values are returned only by resolve (and by GET /secrets/{name}/value to tokens holding reveal).',
+    },
+    servers: [{ url: '/' }],
+    paths,
+    components: {
+      schemas: { Error: jsonSchema(errorSchema, 'output') },
+      securitySchemes: info.agent
+        ? { agentToken: { type: 'apiKey', in: 'header', name: 'X-Sesame-Agent-Token' } }
+        : { bearer: { type: 'http', scheme: 'bearer', description: 'a token from sesame tokens create or POST /api/v1/tokens' } },
+    },
+  };
+}

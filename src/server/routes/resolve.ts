@@ -1,0 +1,184 @@
+/** Resolve (the one way runtime tokens receive values), refresh, and cache statistics. */
+import { z } from 'zod';
+import { UsageError } from '../../errors.js';
+import { parseReference } from '../../refs/reference.js';
+import { collectReferences } from '../../refs/template.js';
+import type { RefreshTarget } from '../../sesame.js';
+import { covers } from '../../tokens/index.js';
+import { ValidationError } from '../errors.js';
+import { type AnyRoute, namespaceParam, route } from '../route.js';
+import type { ServerServices } from '../services.js';
+
+const resolveBody = z
+  .strictObject({
+    reference: z.string().optional().describe('one reference, e.g. secret://aws/prod-jira#token'),
+    template: z.string().optional().describe('a string with {{ secret://… }} placeholders'),
+    document: z.unknown().optional().describe('any JSON value; every reference in it is resolved'),
+    connection: z.string().optional().describe('a connection name: its fields are resolved'),
+    namespace: namespaceParam.optional(),
+  })
+  .superRefine((body, ctx) => {
+    const given = (['reference', 'template', 'document', 'connection'] as const).filter((k) => body[k] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `give exactly one of reference, template, document or connection${given.length > 1 ? ` (got ${given.join(', ')})` : ''}`,
+        path: [],
+      });
+    }
+  });
+
+const resolvedReference = z.object({
+  reference: z.string(),
+  field: z.string(),
+  store: z.string(),
+  outcome: z.enum(['hit', 'miss', 'stale', 'coalesced']),
+  version: z.string().optional(),
+  namespace: z.string().optional(),
+});
+
+const refreshBody = z
+  .strictObject({
+    reference: z.string().optional(),
+    connection: z.string().optional(),
+    store: z.string().optional(),
+    all: z.literal(true).optional(),
+    namespace: namespaceParam.optional().describe('alone: refresh this namespace; with another target: the namespace it is looked up from'),
+  })
+  .superRefine((body, ctx) => {
+    const given = (['reference', 'connection', 'store', 'all'] as const).filter((k) => body[k] !== undefined);
+    if (given.length > 1 || (given.length === 0 && body.namespace === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'say what to refresh: one of reference, connection, store, namespace or all',
+        path: [],
+      });
+    }
+  });
+
+/** Up to a few references for the audit record (never a value: references only). */
+function describeReferences(value: unknown): string {
+  const refs = [...new Set(collectReferences(value).map((s) => s.raw))];
+  return refs.length === 0 ? '(no references)' : refs.join(' ');
+}
+
+export function resolveRoutes(services: ServerServices): AnyRoute[] {
+  const { sesame } = services;
+  return [
+    route({
+      method: 'POST',
+      path: '/resolve',
+      summary: 'Resolve a reference, a template, a JSON document or a connection',
+      description:
+        'Values come from the cache when fresh, else from the store; `stale: true` means a value was served past its TTL because its store is unavailable.',
+      tag: 'resolve',
+      access: { roles: ['runtime'], revealRoles: ['admin', 'operator'] },
+      agent: true,
+      body: resolveBody,
+      response: z.object({
+        value: z.unknown().describe('the reference\'s value, the filled template, the document or the connection\'s fields'),
+        stale: z.boolean(),
+        references: z.array(resolvedReference),
+        connection: z.object({ name: z.string(), namespace: z.string(), type: z.string() }).optional(),
+      }),
+      handler: async (ctx) => {
+        const body = ctx.body;
+        const namespace = ctx.namespace(body.namespace);
+        if (body.connection !== undefined) {
+          const name = body.connection;
+          return ctx.audited({ action: 'resolve', namespace, target: `connection:${name}` }, async () => {
+            const conn = sesame.connection(name, namespace);
+            const report = await sesame.resolveDetailed(conn.fields, { namespace, field: 'fields' });
+            return { ...report, connection: { name: conn.name, namespace: conn.namespace, type: conn.type } };
+          });
+        }
+        let input: unknown;
+        if (body.reference !== undefined) {
+          try {
+            parseReference(body.reference.trim(), 'reference');
+          } catch (err) {
+            if (err instanceof UsageError) throw new ValidationError([{ path: 'body.reference', message: err.message }]);
+            throw err;
+          }
+          input = body.reference.trim();
+        } else if (body.template !== undefined) {
+          if (collectReferences(body.template, 'template').length === 0) {
+            throw new ValidationError([{ path: 'body.template', message: 'nothing to resolve: put {{ secret://… }} in the template' }]);
+          }
+          input = body.template;
+        } else {
+          input = body.document;
+        }
+        return ctx.audited({ action: 'resolve', namespace, target: describeReferences(input) }, () =>
+          sesame.resolveDetailed(input, { namespace }),
+        );
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/refresh',
+      summary: 'Drop cached values so the next resolve fetches again',
+      description:
+        'One reference, a connection\'s references, a store, a namespace (alone) or all. Refreshing all needs a token for the root namespace.',
+      tag: 'resolve',
+      access: { roles: ['admin', 'operator', 'runtime'] },
+      agent: true,
+      body: refreshBody,
+      response: z.object({ dropped: z.number().int() }),
+      handler: async (ctx) => {
+        const body = ctx.body;
+        let target: RefreshTarget;
+        let namespace: string;
+        if (body.all) {
+          ctx.requireNamespace('');
+          target = { all: true };
+          namespace = '';
+        } else if (body.reference !== undefined || body.connection !== undefined || body.store !== undefined) {
+          namespace = ctx.namespace(body.namespace);
+          target =
+            body.reference !== undefined
+              ? { reference: body.reference }
+              : body.connection !== undefined
+                ? { connection: body.connection }
+                : { store: body.store as string };
+        } else {
+          namespace = ctx.namespace(body.namespace);
+          target = { namespace };
+        }
+        const described = Object.entries(target)
+          .map(([k, v]) => (k === 'all' ? 'all' : `${k}:${String(v)}`))
+          .join('');
+        return ctx.audited({ action: 'refresh', namespace, target: described }, () => sesame.refresh(target, { namespace }));
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/cache',
+      summary: 'Cache statistics per store (no keys, no values)',
+      tag: 'resolve',
+      access: { roles: ['admin', 'operator'] },
+      query: z.strictObject({ namespace: namespaceParam.optional() }),
+      response: z.object({
+        stores: z.array(
+          z.object({
+            store: z.string(),
+            namespace: z.string(),
+            entries: z.number(),
+            maxEntries: z.number(),
+            hits: z.number(),
+            misses: z.number(),
+            staleServes: z.number(),
+            coalesced: z.number(),
+            storeCalls: z.number(),
+            storeErrors: z.number(),
+            refreshes: z.number(),
+          }),
+        ),
+      }),
+      handler: async (ctx) => {
+        const namespace = ctx.namespace(ctx.query.namespace);
+        return { stores: sesame.cacheStats().filter((s) => covers(namespace, s.namespace)) };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,91 @@
+/** Health, readiness, metrics and the OpenAPI document. */
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { openValue, sealValue } from '../../builtin/index.js';
+import { type AnyRoute, route } from '../route.js';
+import type { ServerServices } from '../services.js';
+
+const check = z.object({ ok: z.boolean(), detail: z.string() });
+
+/** Database reachable, and the master key seals and opens (the active key is held). */
+export async function readiness(services: ServerServices): Promise<{ ready: boolean; checks: Record<string, z.infer<typeof check>> }> {
+  const { backend } = services;
+  const checks: Record<string, z.infer<typeof check>> = {};
+  try {
+    await sql`select 1`.execute(backend.database.kysely);
+    checks['database'] = { ok: true, detail: backend.database.location };
+  } catch (err) {
+    checks['database'] = { ok: false, detail: `${backend.database.location}: ${(err as Error).message}` };
+  }
+  try {
+    const key = await backend.activeKey(backend.database.kysely);
+    const at = { namespace: 'sesame-readyz', name: 'probe', version: 1 };
+    const probe = Buffer.from('probe', 'utf8');
+    const opened = openValue(sealValue(probe, at, key), at, key);
+    checks['masterKey'] = opened.equals(probe)
+      ? { ok: true, detail: `active master key ${key.id} from ${backend.keyring.where}` }
+      : { ok: false, detail: 'the master key did not open what it sealed' };
+  } catch (err) {
+    checks['masterKey'] = { ok: false, detail: (err as Error).message };
+  }
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
+}
+
+export function systemRoutes(services: ServerServices, document: () => Record<string, unknown>): AnyRoute[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/healthz',
+      root: true,
+      agent: true,
+      unlimited: true,
+      summary: 'Liveness: the process answers',
+      tag: 'operations',
+      access: 'public',
+      response: z.object({ status: z.literal('ok') }),
+      handler: async () => ({ status: 'ok' as const }),
+    }),
+    route({
+      method: 'GET',
+      path: '/readyz',
+      root: true,
+      agent: true,
+      unlimited: true,
+      summary: 'Readiness: the database answers and the master key is usable (503 when not)',
+      tag: 'operations',
+      access: 'public',
+      response: z.object({ status: z.enum(['ready', 'not ready']), checks: z.record(z.string(), check) }),
+      handler: async ({ reply }) => {
+        const { ready, checks } = await readiness(services);
+        if (!ready) reply.code(503);
+        return { status: ready ? ('ready' as const) : ('not ready' as const), checks };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/metrics',
+      root: true,
+      unlimited: true,
+      summary: 'Prometheus metrics',
+      description: 'Resolve latency, cache hits/misses/stale serves, store calls and errors by store type, HTTP requests.',
+      tag: 'operations',
+      access: 'public',
+      produces: 'text/plain',
+      response: z.string(),
+      handler: async ({ reply }) => {
+        const { contentType, body } = await services.metrics.text();
+        reply.type(contentType);
+        return body;
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/openapi.json',
+      summary: 'This API described as OpenAPI 3.1',
+      tag: 'operations',
+      access: 'public',
+      response: z.record(z.string(), z.unknown()),
+      handler: async () => document(),
+    }),
+  ];
+}

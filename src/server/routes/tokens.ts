@@ -1,0 +1,192 @@
+/** Tokens (admin) and the audit trail (admin, auditor). */
+import { z } from 'zod';
+import { parseDuration } from '../../config/duration.js';
+import { ROLES } from '../../tokens/index.js';
+import { ForbiddenError, ValidationError } from '../errors.js';
+import { type AnyRoute, cursorParam, limitParam, namespaceParam, page, queryFlag, route } from '../route.js';
+import type { ServerServices } from '../services.js';
+
+const tokenView = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(ROLES),
+  namespace: z.string(),
+  reveal: z.boolean(),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  expiresAt: z.string().optional(),
+  revokedAt: z.string().optional(),
+  revokedBy: z.string().optional(),
+});
+
+const auditRecord = z.object({
+  seq: z.number().int(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  namespace: z.string(),
+  target: z.string(),
+  outcome: z.enum(['ok', 'denied', 'error']),
+  detail: z.string().optional(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+
+const verification = z.object({
+  ok: z.boolean(),
+  records: z.number().int(),
+  head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
+  firstBroken: z
+    .object({ seq: z.number().int(), reason: z.enum(['altered', 'chain', 'gap']), message: z.string() })
+    .optional()
+    .describe('the first record that does not verify'),
+});
+
+const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO-8601 time, e.g. 2026-01-31T12:00:00Z');
+
+export function tokenRoutes(services: ServerServices): AnyRoute[] {
+  const { tokens, audit } = services;
+  const admin = { roles: ['admin'] as const };
+  return [
+    route({
+      method: 'POST',
+      path: '/tokens',
+      summary: 'Create a token; the token is in this response only',
+      description:
+        'The new token\'s namespace must lie within the creating token\'s; reveal can only be given by a token that holds it.',
+      tag: 'tokens',
+      access: admin,
+      status: 201,
+      body: z.strictObject({
+        role: z.enum(ROLES),
+        namespace: namespaceParam.optional().describe('scope: "acme" covers acme and acme.*; default: the creating token\'s'),
+        name: z.string().min(1).max(200).optional(),
+        reveal: z.boolean().default(false).describe('may receive secret values outside resolve (admin, operator)'),
+        expiresIn: z.string().optional().describe('a duration, e.g. 30d'),
+        expiresAt: isoTime.optional(),
+      }),
+      response: tokenView.extend({ token: z.string().describe('the bearer token: shown once, stored hashed') }),
+      handler: async (ctx) => {
+        const body = ctx.body;
+        const namespace = ctx.namespace(body.namespace);
+        if (body.reveal && !ctx.principal.reveal) {
+          throw new ForbiddenError('reveal_required', 'only a token holding the reveal permission can create a token with it');
+        }
+        if (body.expiresIn !== undefined && body.expiresAt !== undefined) {
+          throw new ValidationError([{ path: 'body.expiresIn', message: 'give expiresIn or expiresAt, not both' }]);
+        }
+        let expiresAt = body.expiresAt;
+        if (body.expiresIn !== undefined) {
+          const ms = parseDuration(body.expiresIn);
+          if (ms === undefined || ms <= 0) {
+            throw new ValidationError([{ path: 'body.expiresIn', message: `"${body.expiresIn}" is not a duration: e.g. 12h, 30d` }]);
+          }
+          expiresAt = new Date(services.now() + ms).toISOString();
+        }
+        const created = await ctx.audited({ action: 'token.create', namespace, target: `role:${body.role}` }, () =>
+          tokens.create({
+            role: body.role,
+            namespace,
+            name: body.name,
+            reveal: body.reveal,
+            expiresAt,
+            createdBy: ctx.principal.id,
+          }),
+        );
+        services.sesame.redactor.add(created.token);
+        return { ...created.info, token: created.token };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/tokens',
+      summary: 'List tokens within the token\'s scope (never the tokens themselves)',
+      tag: 'tokens',
+      access: admin,
+      query: z.strictObject({
+        namespace: namespaceParam.optional(),
+        role: z.enum(ROLES).optional(),
+        includeRevoked: queryFlag,
+        limit: limitParam,
+        cursor: cursorParam,
+      }),
+      response: page(tokenView),
+      handler: async (ctx) =>
+        tokens.list({
+          within: ctx.namespace(ctx.query.namespace),
+          role: ctx.query.role,
+          includeRevoked: ctx.query.includeRevoked,
+          limit: ctx.query.limit,
+          cursor: ctx.query.cursor,
+        }),
+    }),
+    route({
+      method: 'GET',
+      path: '/tokens/{id}',
+      summary: 'One token (never the token itself)',
+      tag: 'tokens',
+      access: admin,
+      params: z.object({ id: z.string().min(1) }),
+      response: tokenView,
+      handler: async (ctx) => {
+        const info = await tokens.get(ctx.params.id);
+        ctx.requireNamespace(info.namespace);
+        return info;
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/tokens/{id}',
+      summary: 'Revoke a token: refused from its next request on',
+      tag: 'tokens',
+      access: admin,
+      params: z.object({ id: z.string().min(1) }),
+      response: tokenView,
+      handler: async (ctx) => {
+        const info = await tokens.get(ctx.params.id);
+        ctx.requireNamespace(info.namespace);
+        return ctx.audited({ action: 'token.revoke', namespace: info.namespace, target: info.id }, () =>
+          tokens.revoke(info.id, ctx.principal.id),
+        );
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/audit',
+      summary: 'Audit records, newest first, with filters and paging',
+      description:
+        'Each record carries the hash of the previous one. With verify=true the whole chain is checked and the first broken link reported.',
+      tag: 'audit',
+      access: { roles: ['admin', 'auditor'] },
+      query: z.strictObject({
+        from: isoTime.optional().describe('records at or after this time'),
+        to: isoTime.optional().describe('records before this time'),
+        actor: z.string().optional().describe('a token id, agent, cli…'),
+        action: z.string().optional().describe('an action (resolve, secret.write…) or a prefix ending in "." (secret.)'),
+        namespace: namespaceParam.optional().describe('this namespace and its children; default: the token\'s'),
+        outcome: z.enum(['ok', 'denied', 'error']).optional(),
+        order: z.enum(['asc', 'desc']).optional(),
+        verify: queryFlag,
+        limit: limitParam,
+        cursor: cursorParam,
+      }),
+      response: page(auditRecord).extend({ verification: verification.optional() }),
+      handler: async (ctx) => {
+        const q = ctx.query;
+        const namespace = ctx.namespace(q.namespace);
+        const result = await audit.list({ ...q, namespace });
+        if (!q.verify) return result;
+        return { ...result, verification: await audit.verify() };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/audit/verify',
+      summary: 'Verify the audit chain and report the first broken link',
+      tag: 'audit',
+      access: { roles: ['admin', 'auditor'] },
+      response: verification,
+      handler: async () => audit.verify(),
+    }),
+  ];
+}

@@ -1,0 +1,18 @@
+/** What route handlers share: the library, the database-backed services and the metrics. */
+import type { AuditLog } from '../audit/index.js';
+import type { BuiltinBackend } from '../builtin/index.js';
+import type { Sesame } from '../sesame.js';
+import type { TokenService } from '../tokens/index.js';
+import type { ServerMetrics } from './metrics.js';
+import type { StoredConfig } from './stored-config.js';
+
+export interface ServerServices {
+  sesame: Sesame;
+  backend: BuiltinBackend;
+  audit: AuditLog;
+  tokens: TokenService;
+  stored: StoredConfig;
+  metrics: ServerMetrics;
+  mode: 'api' | 'agent';
+  now(): number;
+}

@@ -1,0 +1,124 @@
+/**
+ * A real server on 127.0.0.1 port 0 over a fresh SQLite database (or a PostgreSQL URL), with
+ * its log lines, response bodies and metrics captured so a test can scan everything it wrote.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ConfigFile } from '../../src/config/schema.js';
+import { createLogger } from '../../src/log.js';
+import { createServer, type ServerOptions, type SesameServer } from '../../src/server/app.js';
+import { ServerMetrics } from '../../src/server/metrics.js';
+import { createSesame, type Sesame } from '../../src/sesame.js';
+import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import type { Role, TokenInfo } from '../../src/tokens/index.js';
+import { type MemoryBackend, memoryBackend, memoryStoreType } from '../support/memory-store.js';
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test responses are inspected field by field
+  body: any;
+}
+
+export interface CallOptions {
+  token?: string | undefined;
+  body?: unknown;
+  /** Raw body text (sent as JSON). */
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestServer {
+  url: string;
+  dir: string;
+  server: SesameServer;
+  sesame: Sesame;
+  metrics: ServerMetrics;
+  /** `mem` store backend (type memory, secret setting `token`). */
+  memory: MemoryBackend;
+  /** Every log line the server wrote. */
+  logs: string[];
+  /** Every response body the helper received. */
+  bodies: string[];
+  call(method: string, path: string, options?: CallOptions): Promise<Reply>;
+  token(role: Role, options?: { namespace?: string; reveal?: boolean; expiresAt?: string }): Promise<{ token: string; info: TokenInfo }>;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  config?: ConfigFile;
+  dir?: string;
+  now?: () => number;
+  rateLimit?: ServerOptions['rateLimit'];
+  bodyLimit?: number;
+  mode?: 'api' | 'agent';
+  agent?: ServerOptions['agent'];
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'sesame-server-'));
+  const logs: string[] = [];
+  const bodies: string[] = [];
+  const memory = memoryBackend();
+  const registry = defaultStoreTypes().register(memoryStoreType({ mem: memory }));
+  const metrics = new ServerMetrics({ defaultMetrics: false });
+  const logger = createLogger({ level: 'info', destination: { write: (line: string) => logs.push(line) } });
+  const sesame = createSesame(
+    { database: 'sqlite:./sesame.db', ...options.config },
+    { baseDir: dir, registry, logger, observer: metrics.observer, now: options.now },
+  );
+  const server = await createServer({
+    sesame,
+    metrics,
+    now: options.now,
+    rateLimit: options.rateLimit ?? false,
+    bodyLimit: options.bodyLimit,
+    mode: options.mode,
+    agent: options.agent,
+  });
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url,
+    dir,
+    server,
+    sesame,
+    metrics,
+    memory,
+    logs,
+    bodies,
+    async call(method, p, call = {}) {
+      const headers: Record<string, string> = { ...call.headers };
+      if (call.token !== undefined) headers['authorization'] = `Bearer ${call.token}`;
+      let body: string | undefined;
+      if (call.raw !== undefined || call.body !== undefined) {
+        headers['content-type'] ??= 'application/json';
+        body = call.raw ?? JSON.stringify(call.body);
+      }
+      const response = await fetch(`${url}${p}`, { method, headers, body });
+      const text = await response.text();
+      bodies.push(text);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      return { status: response.status, headers: response.headers, text, body: parsed };
+    },
+    token(role, t = {}) {
+      return server.services.tokens.create({
+        role,
+        namespace: t.namespace ?? '',
+        reveal: t.reveal ?? false,
+        expiresAt: t.expiresAt,
+        createdBy: 'test',
+      });
+    },
+    async close() {
+      await server.close();
+      await sesame.close();
+    },
+  };
+}
