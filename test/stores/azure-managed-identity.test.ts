@@ -9,7 +9,12 @@ import { AzureKeyVaultStoreClient, azureKeyVaultStoreType } from '../../src/stor
 import type { StoreContext } from '../../src/stores/contract.js';
 import { type AzureKeyVaultEmulator, startAzureKeyVaultEmulator } from '../emulators/azure/index.js';
 
-const context: StoreContext = { storeName: 'azure-mi', namespace: '', log: { debug() {}, info() {}, warn() {} }, services: {} };
+const context: StoreContext = {
+  storeName: 'azure-mi',
+  namespace: '',
+  log: { debug() {}, info() {}, warn() {} },
+  services: {},
+};
 
 describe('azure-key-vault store with a managed identity', () => {
   let em: AzureKeyVaultEmulator;
@@ -31,7 +36,11 @@ describe('azure-key-vault store with a managed identity', () => {
 
   const client = (auth: Record<string, unknown>) =>
     new AzureKeyVaultStoreClient(
-      azureKeyVaultStoreType.settings.parse({ vaultUrl: em.url, disableChallengeResourceVerification: true, auth }),
+      azureKeyVaultStoreType.settings.parse({
+        vaultUrl: em.url,
+        disableChallengeResourceVerification: true,
+        auth,
+      }),
       context,
       { pipeline: { tlsOptions: { ca: em.ca } }, retry: { sleep: async () => {} } },
     );
@@ -48,7 +57,10 @@ describe('azure-key-vault store with a managed identity', () => {
     const clientId = '1e2d3c4b-0000-4000-8000-00000000b001';
     em.controls.registerManagedIdentity(clientId);
     em.controls.seed('mi-user', 'user-assigned-value');
-    const got = await client({ method: 'managed-identity', clientId }).get({ name: 'mi-user', namespaces: [''] });
+    const got = await client({ method: 'managed-identity', clientId }).get({
+      name: 'mi-user',
+      namespaces: [''],
+    });
     expect(got.value).toBe('user-assigned-value');
     expect(em.controls.principals).toContain(`msi:${clientId}`);
   });
@@ -68,7 +80,10 @@ describe('azure-key-vault store with a managed identity', () => {
 
   it('checks itself with the managed identity', async () => {
     em.controls.seed('mi-sample', 'sample-value');
-    const report = await client({ method: 'managed-identity' }).check({ namespaces: [''], sample: 'mi-sample' });
+    const report = await client({ method: 'managed-identity' }).check({
+      namespaces: [''],
+      sample: 'mi-sample',
+    });
     expect(report.ok).toBe(true);
     expect(report.steps[0]).toMatchObject({ step: 'authenticate', ok: true });
   });

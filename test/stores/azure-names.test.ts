@@ -7,7 +7,11 @@ const mappable = fc.string({
   minLength: 1,
   maxLength: 40,
 });
-const keyVaultShaped = fc.string({ unit: fc.constantFrom(...'aZ09-suhdcpe'.split('')), minLength: 1, maxLength: 40 });
+const keyVaultShaped = fc.string({
+  unit: fc.constantFrom(...'aZ09-suhdcpe'.split('')),
+  minLength: 1,
+  maxLength: 40,
+});
 
 function encode(name: string): string {
   const mapped = toKeyVaultName(name);
@@ -54,7 +58,10 @@ describe('Key Vault name mapping', () => {
 
   it('keeps names that already look like Key Vault names unchanged', () => {
     const plain = fc
-      .array(fc.string({ unit: fc.constantFrom(...'aB3z9Q'.split('')), minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 5 })
+      .array(fc.string({ unit: fc.constantFrom(...'aB3z9Q'.split('')), minLength: 1, maxLength: 8 }), {
+        minLength: 1,
+        maxLength: 5,
+      })
       .map((groups) => groups.join('-'));
     fc.assert(
       fc.property(plain, (name) => {
@@ -87,6 +94,7 @@ describe('Key Vault name mapping', () => {
   });
 
   it('does not decode names other tools made outside the scheme', () => {
-    for (const kvName of ['a--b', '-a', 'a-', 'a---sb', 'a--', 'bad_name', '']) expect(fromKeyVaultName(kvName)).toBeUndefined();
+    for (const kvName of ['a--b', '-a', 'a-', 'a---sb', 'a--', 'bad_name', ''])
+      expect(fromKeyVaultName(kvName)).toBeUndefined();
   });
 });

@@ -17,7 +17,11 @@ import {
 } from '../../src/stores/azure/index.js';
 import { toKeyVaultName } from '../../src/stores/azure/names.js';
 import type { StoreContext } from '../../src/stores/contract.js';
-import { type AzureKeyVaultEmulator, CLIENT_CERTIFICATE_PATH, startAzureKeyVaultEmulator } from '../emulators/azure/index.js';
+import {
+  type AzureKeyVaultEmulator,
+  CLIENT_CERTIFICATE_PATH,
+  startAzureKeyVaultEmulator,
+} from '../emulators/azure/index.js';
 import { runStoreContract } from './contract.js';
 
 const APP_ID = '5b1c2a4e-0000-4000-8000-00000000a001';
@@ -34,7 +38,12 @@ function recordingLog(): RecordingLog {
   return { warnings, log: { debug() {}, info() {}, warn: (msg) => warnings.push(msg) } };
 }
 
-const context = (storeName = 'azure', log = recordingLog().log): StoreContext => ({ storeName, namespace: '', log, services: {} });
+const context = (storeName = 'azure', log = recordingLog().log): StoreContext => ({
+  storeName,
+  namespace: '',
+  log,
+  services: {},
+});
 
 function kv(name: string): string {
   const mapped = toKeyVaultName(name);
@@ -58,7 +67,12 @@ function clientFor(
     vaultUrl: em.url,
     authorityHost: em.authorityHost,
     disableChallengeResourceVerification: true,
-    auth: { method: 'client-secret', tenantId: em.controls.tenantId, clientId: APP_ID, clientSecret: APP_SECRET },
+    auth: {
+      method: 'client-secret',
+      tenantId: em.controls.tenantId,
+      clientId: APP_ID,
+      clientSecret: APP_SECRET,
+    },
     ...overrides,
   });
   return new AzureKeyVaultStoreClient(settings, ctx, {
@@ -111,7 +125,9 @@ describe('azure-key-vault store', () => {
   describe('settings', () => {
     it('needs exactly one of vaultUrl and vaultName', () => {
       expect(azureKeyVaultStoreType.settings.safeParse({}).success).toBe(false);
-      expect(azureKeyVaultStoreType.settings.safeParse({ vaultUrl: em.url, vaultName: 'acme-prod' }).success).toBe(false);
+      expect(
+        azureKeyVaultStoreType.settings.safeParse({ vaultUrl: em.url, vaultName: 'acme-prod' }).success,
+      ).toBe(false);
       expect(parse({ vaultName: 'acme-prod' }).auth).toEqual({ method: 'default' });
     });
 
@@ -121,33 +137,52 @@ describe('azure-key-vault store', () => {
     });
 
     it('rejects unknown keys, in auth too', () => {
-      expect(azureKeyVaultStoreType.settings.safeParse({ vaultName: 'acme-prod', region: 'x' }).success).toBe(false);
+      expect(azureKeyVaultStoreType.settings.safeParse({ vaultName: 'acme-prod', region: 'x' }).success).toBe(
+        false,
+      );
       const badAuth = { vaultName: 'acme-prod', auth: { method: 'managed-identity', clientSecret: 'x' } };
       expect(azureKeyVaultStoreType.settings.safeParse(badAuth).success).toBe(false);
-      expect(azureKeyVaultStoreType.settings.safeParse({ vaultName: 'acme-prod', auth: { method: 'password' } }).success).toBe(false);
+      expect(
+        azureKeyVaultStoreType.settings.safeParse({ vaultName: 'acme-prod', auth: { method: 'password' } })
+          .success,
+      ).toBe(false);
     });
 
     it('requires tenant, client and secret for client-secret auth, and declares the secret a credential', () => {
-      const partial = { vaultName: 'acme-prod', auth: { method: 'client-secret', tenantId: 't', clientId: 'c' } };
+      const partial = {
+        vaultName: 'acme-prod',
+        auth: { method: 'client-secret', tenantId: 't', clientId: 'c' },
+      };
       expect(azureKeyVaultStoreType.settings.safeParse(partial).success).toBe(false);
       expect(azureKeyVaultStoreType.secretSettings).toEqual(['auth.clientSecret']);
     });
 
     it('refuses an http authority host, which MSAL would refuse later', () => {
-      const parsed = azureKeyVaultStoreType.settings.safeParse({ vaultName: 'acme-prod', authorityHost: 'http://login.example' });
+      const parsed = azureKeyVaultStoreType.settings.safeParse({
+        vaultName: 'acme-prod',
+        authorityHost: 'http://login.example',
+      });
       expect(parsed.success).toBe(false);
     });
 
     it('refuses a plain-http vault unless allowInsecureConnection is on, and warns when it is', () => {
-      expect(() => new AzureKeyVaultStoreClient(parse({ vaultUrl: em.httpUrl }), context())).toThrow(ConfigError);
+      expect(() => new AzureKeyVaultStoreClient(parse({ vaultUrl: em.httpUrl }), context())).toThrow(
+        ConfigError,
+      );
       const { warnings, log } = recordingLog();
-      new AzureKeyVaultStoreClient(parse({ vaultUrl: em.httpUrl, allowInsecureConnection: true }), context('azure', log));
+      new AzureKeyVaultStoreClient(
+        parse({ vaultUrl: em.httpUrl, allowInsecureConnection: true }),
+        context('azure', log),
+      );
       expect(warnings.some((w) => w.includes('allowInsecureConnection'))).toBe(true);
     });
 
     it('warns when challenge resource verification is off and stays quiet by default', () => {
       const off = recordingLog();
-      new AzureKeyVaultStoreClient(parse({ vaultUrl: em.url, disableChallengeResourceVerification: true }), context('azure', off.log));
+      new AzureKeyVaultStoreClient(
+        parse({ vaultUrl: em.url, disableChallengeResourceVerification: true }),
+        context('azure', off.log),
+      );
       expect(off.warnings.some((w) => w.includes('disableChallengeResourceVerification'))).toBe(true);
       const quiet = recordingLog();
       new AzureKeyVaultStoreClient(parse({ vaultUrl: em.url }), context('azure', quiet.log));
@@ -190,13 +225,18 @@ describe('azure-key-vault store', () => {
       em.controls.seed('pinned', 'two');
       const client = clientFor(em);
       expect(await client.get({ name: 'pinned', namespaces: [''] })).toMatchObject({ value: 'two' });
-      expect(await client.get({ name: 'pinned', version: first, namespaces: [''] })).toEqual({ value: 'one', version: first });
+      expect(await client.get({ name: 'pinned', version: first, namespaces: [''] })).toEqual({
+        value: 'one',
+        version: first,
+      });
     });
 
     it('reports a missing secret as not found, naming the vault and the mapped name', async () => {
       const err = await failure(clientFor(em).get({ name: 'nope/here', namespaces: [''] }));
       expect(err).toBeInstanceOf(SecretNotFoundError);
-      expect(err.message).toBe(`[azure] no secret "nope/here" (Key Vault name "nope--shere") in Key Vault ${em.url}`);
+      expect(err.message).toBe(
+        `[azure] no secret "nope/here" (Key Vault name "nope--shere") in Key Vault ${em.url}`,
+      );
     });
 
     it('reports a disabled secret as a state error, not as denied', async () => {
@@ -318,7 +358,10 @@ describe('azure-key-vault store', () => {
       expect(em.controls.deletedNames()).toContain('reborn');
       const written = await client.write('reborn', 'new', { namespace: '' });
       expect(em.controls.deletedNames()).not.toContain('reborn');
-      expect(await client.get({ name: 'reborn', namespaces: [''] })).toEqual({ value: 'new', version: written.version });
+      expect(await client.get({ name: 'reborn', namespaces: [''] })).toEqual({
+        value: 'new',
+        version: written.version,
+      });
       expect((await client.versions('reborn')).length).toBe(2);
     });
 
@@ -381,10 +424,18 @@ describe('azure-key-vault store', () => {
   describe('authentication', () => {
     it('authenticates with a client certificate (signed assertion)', async () => {
       const { readFileSync } = await import('node:fs');
-      em.controls.registerApp({ clientId: CERT_APP_ID, certificatePem: readFileSync(CLIENT_CERTIFICATE_PATH, 'utf8') });
+      em.controls.registerApp({
+        clientId: CERT_APP_ID,
+        certificatePem: readFileSync(CLIENT_CERTIFICATE_PATH, 'utf8'),
+      });
       em.controls.seed('by-cert', 'cert-ok');
       const client = clientFor(em, {
-        auth: { method: 'client-certificate', tenantId: em.controls.tenantId, clientId: CERT_APP_ID, certificatePath: CLIENT_CERTIFICATE_PATH },
+        auth: {
+          method: 'client-certificate',
+          tenantId: em.controls.tenantId,
+          clientId: CERT_APP_ID,
+          certificatePath: CLIENT_CERTIFICATE_PATH,
+        },
       });
       expect((await client.get({ name: 'by-cert', namespaces: [''] })).value).toBe('cert-ok');
       expect(em.controls.principals).toContain(CERT_APP_ID);
@@ -392,7 +443,12 @@ describe('azure-key-vault store', () => {
 
     it('says which file is missing for client-certificate auth', async () => {
       const client = clientFor(em, {
-        auth: { method: 'client-certificate', tenantId: em.controls.tenantId, clientId: CERT_APP_ID, certificatePath: '/nonexistent/app.pem' },
+        auth: {
+          method: 'client-certificate',
+          tenantId: em.controls.tenantId,
+          clientId: CERT_APP_ID,
+          certificatePath: '/nonexistent/app.pem',
+        },
       });
       const err = await failure(client.get({ name: 'x', namespaces: [''] }));
       expect(err).toBeInstanceOf(ConfigError);
@@ -401,7 +457,11 @@ describe('azure-key-vault store', () => {
 
     it('uses the environment credential for auth method default', async () => {
       const saved = { ...process.env };
-      Object.assign(process.env, { AZURE_TENANT_ID: em.controls.tenantId, AZURE_CLIENT_ID: APP_ID, AZURE_CLIENT_SECRET: APP_SECRET });
+      Object.assign(process.env, {
+        AZURE_TENANT_ID: em.controls.tenantId,
+        AZURE_CLIENT_ID: APP_ID,
+        AZURE_CLIENT_SECRET: APP_SECRET,
+      });
       try {
         em.controls.seed('by-default', 'default-ok');
         const client = clientFor(em, { auth: { method: 'default' } });
@@ -419,7 +479,14 @@ describe('azure-key-vault store', () => {
       const secret = 'expiring-secret-value-8a1';
       em.controls.registerApp({ clientId: expiring, secret });
       em.controls.expireClientSecret(expiring);
-      const client = clientFor(em, { auth: { method: 'client-secret', tenantId: em.controls.tenantId, clientId: expiring, clientSecret: secret } });
+      const client = clientFor(em, {
+        auth: {
+          method: 'client-secret',
+          tenantId: em.controls.tenantId,
+          clientId: expiring,
+          clientSecret: secret,
+        },
+      });
       const err = await failure(client.get({ name: 'anything', namespaces: [''] }));
       expect(err).toBeInstanceOf(AccessDeniedError);
       expect(err.message).toContain('client secret');
@@ -431,7 +498,14 @@ describe('azure-key-vault store', () => {
     });
 
     it('says the client secret is wrong, pointing at the secret Value', async () => {
-      const client = clientFor(em, { auth: { method: 'client-secret', tenantId: em.controls.tenantId, clientId: APP_ID, clientSecret: 'wrong-secret-0b' } });
+      const client = clientFor(em, {
+        auth: {
+          method: 'client-secret',
+          tenantId: em.controls.tenantId,
+          clientId: APP_ID,
+          clientSecret: 'wrong-secret-0b',
+        },
+      });
       const err = await failure(client.get({ name: 'anything', namespaces: [''] }));
       expect(err).toBeInstanceOf(AccessDeniedError);
       expect(err.message).toContain('AADSTS7000215');
@@ -480,7 +554,14 @@ describe('azure-key-vault store', () => {
     });
 
     it('stops at authentication when no token can be had', async () => {
-      const client = clientFor(em, { auth: { method: 'client-secret', tenantId: em.controls.tenantId, clientId: 'unknown-app', clientSecret: 'x-unknown-9' } });
+      const client = clientFor(em, {
+        auth: {
+          method: 'client-secret',
+          tenantId: em.controls.tenantId,
+          clientId: 'unknown-app',
+          clientSecret: 'x-unknown-9',
+        },
+      });
       const report = await client.check({ namespaces: [''], sample: 'x' });
       expect(report.ok).toBe(false);
       expect(report.steps).toHaveLength(1);

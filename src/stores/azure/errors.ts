@@ -44,7 +44,9 @@ function asRestError(err: unknown): RestErrorLike | undefined {
 
 /** `error.innerError.code` from a Key Vault error body (`ObjectIsDeletedButRecoverable`, `ForbiddenByRbac`…). */
 export function innerErrorCode(err: unknown): string | undefined {
-  const details = asRestError(err)?.details as { error?: { innerError?: { code?: unknown }; innererror?: { code?: unknown } } } | undefined;
+  const details = asRestError(err)?.details as
+    | { error?: { innerError?: { code?: unknown }; innererror?: { code?: unknown } } }
+    | undefined;
   const code = details?.error?.innerError?.code ?? details?.error?.innererror?.code;
   return typeof code === 'string' ? code : undefined;
 }
@@ -57,7 +59,11 @@ export function statusOf(err: unknown): number | undefined {
 export function sanitizedCause(err: unknown): Error {
   const rest = asRestError(err);
   if (rest) {
-    const parts = [rest.statusCode !== undefined ? `HTTP ${rest.statusCode}` : undefined, rest.code, innerErrorCode(err)].filter(Boolean);
+    const parts = [
+      rest.statusCode !== undefined ? `HTTP ${rest.statusCode}` : undefined,
+      rest.code,
+      innerErrorCode(err),
+    ].filter(Boolean);
     const cause = new Error(`RestError ${parts.join(' ')}`.trim());
     cause.name = 'RestError';
     return cause;
@@ -68,7 +74,15 @@ export function sanitizedCause(err: unknown): Error {
   return cause;
 }
 
-const NETWORK_CODES = new Set(['REQUEST_SEND_ERROR', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'REQUEST_SEND_ERROR',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 /**
  * Retry policy input: a delay in ms for 429 with `Retry-After`, `true` for transient failures,
@@ -94,7 +108,12 @@ function aadstsCode(err: unknown): string | undefined {
   return /AADSTS(\d{4,7})/.exec(message)?.[1];
 }
 
-const IDENTITY_ERRORS = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'AggregateAuthenticationError']);
+const IDENTITY_ERRORS = new Set([
+  'AuthenticationError',
+  'AuthenticationRequiredError',
+  'CredentialUnavailableError',
+  'AggregateAuthenticationError',
+]);
 
 function where(ctx: AzureErrorContext): string {
   if (!ctx.name) return `Key Vault ${ctx.vaultUrl}`;
@@ -155,7 +174,11 @@ function credentialError(err: Error, ctx: AzureErrorContext): SesameError {
         { cause },
       );
     case '90002':
-      return new AccessDeniedError(`${tag} tenant ${ctx.auth.tenantId ?? ''} was not found (AADSTS90002): check auth.tenantId`, {}, { cause });
+      return new AccessDeniedError(
+        `${tag} tenant ${ctx.auth.tenantId ?? ''} was not found (AADSTS90002): check auth.tenantId`,
+        {},
+        { cause },
+      );
     default:
       break;
   }
@@ -184,16 +207,24 @@ export function mapAzureError(err: unknown, ctx: AzureErrorContext, attempts = 1
     if (/does not match the requested domain/.test(message)) {
       return new ConfigError(
         `${tag} Key Vault's challenge names resource vault.azure.net but the vault URL is ${ctx.vaultUrl}`,
-        { hint: 'for an emulator or a private endpoint set disableChallengeResourceVerification: true', cause },
+        {
+          hint: 'for an emulator or a private endpoint set disableChallengeResourceVerification: true',
+          cause,
+        },
       );
     }
     if (/AADSTS\d+/.test(message)) return credentialError(err as Error, ctx);
-    return new StoreUnavailableError(`${tag} request to Key Vault ${ctx.vaultUrl} failed (${err instanceof Error ? err.name : 'error'})`, {}, { cause });
+    return new StoreUnavailableError(
+      `${tag} request to Key Vault ${ctx.vaultUrl} failed (${err instanceof Error ? err.name : 'error'})`,
+      {},
+      { cause },
+    );
   }
   const status = rest.statusCode;
   const inner = innerErrorCode(err);
   if (status === 404) {
-    const what = ctx.operation === 'recover' || ctx.operation === 'purge' ? 'no soft-deleted secret' : 'no secret';
+    const what =
+      ctx.operation === 'recover' || ctx.operation === 'purge' ? 'no soft-deleted secret' : 'no secret';
     return new SecretNotFoundError(`${tag} ${what} ${where(ctx)}`, {}, { cause });
   }
   if (status === 403 && (inner === 'SecretDisabled' || /disabled secret/i.test(rest.message))) {
@@ -229,7 +260,11 @@ export function mapAzureError(err: unknown, ctx: AzureErrorContext, attempts = 1
       token: 'read',
     };
     const target = ctx.operation === 'list' ? `the secrets of ${ctx.vaultUrl}` : where(ctx);
-    return new AccessDeniedError(`${tag} Key Vault refused to ${verbs[ctx.operation]} ${target}: ${model}`, {}, { cause });
+    return new AccessDeniedError(
+      `${tag} Key Vault refused to ${verbs[ctx.operation]} ${target}: ${model}`,
+      {},
+      { cause },
+    );
   }
   if (status === 401) {
     return new AccessDeniedError(
@@ -262,7 +297,11 @@ export function mapAzureError(err: unknown, ctx: AzureErrorContext, attempts = 1
     );
   }
   if (status === undefined) {
-    return new StoreUnavailableError(`${tag} cannot reach Key Vault ${ctx.vaultUrl} (${rest.code ?? 'network error'})`, {}, { cause });
+    return new StoreUnavailableError(
+      `${tag} cannot reach Key Vault ${ctx.vaultUrl} (${rest.code ?? 'network error'})`,
+      {},
+      { cause },
+    );
   }
   return new StoreUnavailableError(
     `${tag} Key Vault ${ctx.vaultUrl} answered HTTP ${status}${rest.code ? ` ${rest.code}` : ''} to ${ctx.operation} ${where(ctx)}`,

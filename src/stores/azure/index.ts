@@ -19,7 +19,13 @@ import path from 'node:path';
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { z } from 'zod';
-import { ConfigError, SecretNotFoundError, SesameError, UnsupportedOperationError, UsageError } from '../../errors.js';
+import {
+  ConfigError,
+  SecretNotFoundError,
+  SesameError,
+  UnsupportedOperationError,
+  UsageError,
+} from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -72,14 +78,24 @@ const authSchema = z.discriminatedUnion('method', [
 const settings = z
   .strictObject({
     /** `https://<vault>.vault.azure.net` (or a sovereign cloud / private endpoint / emulator URL). */
-    vaultUrl: z.url({ protocol: /^https?$/, message: 'vaultUrl is a URL such as https://my-vault.vault.azure.net' }).optional(),
+    vaultUrl: z
+      .url({ protocol: /^https?$/, message: 'vaultUrl is a URL such as https://my-vault.vault.azure.net' })
+      .optional(),
     /** Short form for the public cloud: `my-vault` means `https://my-vault.vault.azure.net`. */
     vaultName: z
       .string()
-      .regex(/^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, 'a vault name is 3-24 letters, digits and single dashes, starting with a letter')
+      .regex(
+        /^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$/,
+        'a vault name is 3-24 letters, digits and single dashes, starting with a letter',
+      )
       .optional(),
     /** Microsoft Entra ID authority, e.g. https://login.microsoftonline.us (must be https). */
-    authorityHost: z.url({ protocol: /^https$/, message: 'authorityHost is an https URL such as https://login.microsoftonline.com' }).optional(),
+    authorityHost: z
+      .url({
+        protocol: /^https$/,
+        message: 'authorityHost is an https URL such as https://login.microsoftonline.com',
+      })
+      .optional(),
     /** Allow an http:// vaultUrl (emulators only). */
     allowInsecureConnection: z.boolean().default(false),
     /** Skip checking that the challenge's resource matches the vault's domain (emulators, private endpoints). */
@@ -124,7 +140,12 @@ function vaultScope(vaultUrl: string): string {
   return 'https://vault.azure.net/.default';
 }
 
-const PUBLIC_AUTHORITIES = new Set(['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn']);
+const PUBLIC_AUTHORITIES = new Set([
+  'login.microsoftonline.com',
+  'login.microsoftonline.us',
+  'login.chinacloudapi.cn',
+  'login.partner.microsoftonline.cn',
+]);
 
 function encodeCursor(offset: number): string {
   return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
@@ -150,7 +171,10 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     private readonly context: StoreContext,
     private readonly hooks: AzureKeyVaultTestHooks = {},
   ) {
-    this.vaultUrl = (settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`).replace(/\/+$/, '');
+    this.vaultUrl = (settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`).replace(
+      /\/+$/,
+      '',
+    );
     const at = `stores.${context.storeName}`;
     if (this.vaultUrl.startsWith('http://') && !settings.allowInsecureConnection) {
       throw new ConfigError(`vaultUrl ${this.vaultUrl} is plain http`, {
@@ -159,14 +183,23 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       });
     }
     const prefix = settings.prefix ? toKeyVaultName(settings.prefix) : { ok: true as const, name: '' };
-    if (!prefix.ok) throw new ConfigError(`prefix cannot be part of a Key Vault name: ${prefix.reason}`, { path: `${at}.prefix` });
+    if (!prefix.ok)
+      throw new ConfigError(`prefix cannot be part of a Key Vault name: ${prefix.reason}`, {
+        path: `${at}.prefix`,
+      });
     if (settings.allowInsecureConnection) {
-      context.log.warn('allowInsecureConnection is on: Key Vault traffic may go over plain http (emulators only)', { store: context.storeName });
+      context.log.warn(
+        'allowInsecureConnection is on: Key Vault traffic may go over plain http (emulators only)',
+        { store: context.storeName },
+      );
     }
     if (settings.disableChallengeResourceVerification) {
-      context.log.warn('disableChallengeResourceVerification is on: tokens are sent to whatever host the vault URL names (emulators and private endpoints only)', {
-        store: context.storeName,
-      });
+      context.log.warn(
+        'disableChallengeResourceVerification is on: tokens are sent to whatever host the vault URL names (emulators and private endpoints only)',
+        {
+          store: context.storeName,
+        },
+      );
     }
   }
 
@@ -184,14 +217,24 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   #context(operation: AzureOperation, name?: string, kvName?: string, version?: string): AzureErrorContext {
-    return { store: this.context.storeName, vaultUrl: this.vaultUrl, operation, name, kvName, version, auth: this.#authInfo() };
+    return {
+      store: this.context.storeName,
+      vaultUrl: this.vaultUrl,
+      operation,
+      name,
+      kvName,
+      version,
+      auth: this.#authInfo(),
+    };
   }
 
   /** The Key Vault name for a Sesame name (prefix applied), or a clear refusal. */
   #kvName(name: string): string {
     const mapped = toKeyVaultName(this.settings.prefix + name);
     if (!mapped.ok) {
-      throw new UsageError(`${this.#tag} "${name}" cannot be mapped to a Key Vault secret name: ${mapped.reason}`);
+      throw new UsageError(
+        `${this.#tag} "${name}" cannot be mapped to a Key Vault secret name: ${mapped.reason}`,
+      );
     }
     return mapped.name;
   }
@@ -213,7 +256,10 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   async #createSdk(): Promise<Sdk> {
-    const [identity, secrets] = await Promise.all([import('@azure/identity'), import('@azure/keyvault-secrets')]);
+    const [identity, secrets] = await Promise.all([
+      import('@azure/identity'),
+      import('@azure/keyvault-secrets'),
+    ]);
     const { auth, authorityHost } = this.settings;
     const pipeline = { ...this.hooks.pipeline, retryOptions: { maxRetries: 0 } };
     // Instance discovery asks login.microsoftonline.com about the authority; a custom authority
@@ -227,10 +273,16 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         credential = new identity.DefaultAzureCredential({ ...pipeline, ...authority });
         break;
       case 'managed-identity':
-        credential = new identity.ManagedIdentityCredential({ ...pipeline, ...(auth.clientId ? { clientId: auth.clientId } : {}) });
+        credential = new identity.ManagedIdentityCredential({
+          ...pipeline,
+          ...(auth.clientId ? { clientId: auth.clientId } : {}),
+        });
         break;
       case 'client-secret':
-        credential = new identity.ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, { ...pipeline, ...authority });
+        credential = new identity.ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, {
+          ...pipeline,
+          ...authority,
+        });
         break;
       case 'client-certificate': {
         const certificatePath = path.resolve(this.context.baseDir ?? process.cwd(), auth.certificatePath);
@@ -240,7 +292,12 @@ export class AzureKeyVaultStoreClient implements StoreClient {
             hint: 'a PEM file with the certificate and its private key',
           });
         }
-        credential = new identity.ClientCertificateCredential(auth.tenantId, auth.clientId, { certificatePath }, { ...pipeline, ...authority });
+        credential = new identity.ClientCertificateCredential(
+          auth.tenantId,
+          auth.clientId,
+          { certificatePath },
+          { ...pipeline, ...authority },
+        );
         break;
       }
     }
@@ -262,7 +319,13 @@ export class AzureKeyVaultStoreClient implements StoreClient {
           attempts += 1;
           return operation(sdk);
         },
-        { attempts: RETRY_ATTEMPTS, baseDelayMs: 200, maxDelayMs: 2_000, retryable: azureRetryVerdict, ...this.hooks.retry },
+        {
+          attempts: RETRY_ATTEMPTS,
+          baseDelayMs: 200,
+          maxDelayMs: 2_000,
+          retryable: azureRetryVerdict,
+          ...this.hooks.retry,
+        },
       );
     } catch (err) {
       throw mapAzureError(err, ctx, attempts);
@@ -271,8 +334,9 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
     const kvName = this.#kvName(request.name);
-    const secret = await this.#call(this.#context('get', request.name, kvName, request.version), ({ client }) =>
-      client.getSecret(kvName, request.version ? { version: request.version } : {}),
+    const secret = await this.#call(
+      this.#context('get', request.name, kvName, request.version),
+      ({ client }) => client.getSecret(kvName, request.version ? { version: request.version } : {}),
     );
     return { value: secret.value ?? '', version: secret.properties.version };
   }
@@ -306,8 +370,12 @@ export class AzureKeyVaultStoreClient implements StoreClient {
           if (name === undefined || !wanted(name, deleted.properties.tags)) continue;
           found.push({
             ...this.#metadata(deleted.properties, name),
-            ...(deleted.properties.deletedOn ? { deletedAt: deleted.properties.deletedOn.toISOString() } : {}),
-            ...(deleted.properties.scheduledPurgeDate ? { purgeAt: deleted.properties.scheduledPurgeDate.toISOString() } : {}),
+            ...(deleted.properties.deletedOn
+              ? { deletedAt: deleted.properties.deletedOn.toISOString() }
+              : {}),
+            ...(deleted.properties.scheduledPurgeDate
+              ? { purgeAt: deleted.properties.scheduledPurgeDate.toISOString() }
+              : {}),
           });
         }
       }
@@ -324,7 +392,9 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     if (options.expectedVersion !== undefined) {
-      throw new UnsupportedOperationError(`${this.#tag} Key Vault has no check-and-set: write without an expected version`);
+      throw new UnsupportedOperationError(
+        `${this.#tag} Key Vault has no check-and-set: write without an expected version`,
+      );
     }
     const kvName = this.#kvName(name);
     const tags = { ...this.settings.tags, ...options.tags };
@@ -337,7 +407,10 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       } catch (err) {
         if (statusOf(err) !== 409 || innerErrorCode(err) !== 'ObjectIsDeletedButRecoverable') throw err;
         // The name is held by a soft-deleted secret: bring it back, then add the new version to it.
-        this.context.log.info('recovering a soft-deleted Key Vault secret before writing it', { name, kvName });
+        this.context.log.info('recovering a soft-deleted Key Vault secret before writing it', {
+          name,
+          kvName,
+        });
         ctx.operation = 'recover';
         const poller = await client.beginRecoverDeletedSecret(kvName);
         await poller.pollUntilDone();
@@ -367,9 +440,14 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       if (!(options.force && err instanceof SecretNotFoundError)) throw err;
     }
     if (options.force) {
-      await this.#call(this.#context('purge', name, kvName), ({ client }) => client.purgeDeletedSecret(kvName));
+      await this.#call(this.#context('purge', name, kvName), ({ client }) =>
+        client.purgeDeletedSecret(kvName),
+      );
     } else if (options.recoveryWindowMs !== undefined) {
-      this.context.log.debug('Key Vault keeps soft-deleted secrets for the vault-wide retention period; recoveryWindowMs is ignored', { name });
+      this.context.log.debug(
+        'Key Vault keeps soft-deleted secrets for the vault-wide retention period; recoveryWindowMs is ignored',
+        { name },
+      );
     }
   }
 
@@ -398,11 +476,13 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     const newest = await this.#call(this.#context('versions', name, kvName), async ({ client }) => {
       let latest: SecretProperties | undefined;
       for await (const props of client.listPropertiesOfSecretVersions(kvName)) {
-        if (!latest || (props.createdOn?.getTime() ?? 0) >= (latest.createdOn?.getTime() ?? 0)) latest = props;
+        if (!latest || (props.createdOn?.getTime() ?? 0) >= (latest.createdOn?.getTime() ?? 0))
+          latest = props;
       }
       return latest;
     });
-    if (!newest) throw new SecretNotFoundError(`${this.#tag} no secret "${name}" in Key Vault ${this.vaultUrl}`);
+    if (!newest)
+      throw new SecretNotFoundError(`${this.#tag} no secret "${name}" in Key Vault ${this.vaultUrl}`);
     return this.#metadata(newest, name);
   }
 
@@ -423,7 +503,11 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     try {
       const { credential } = await this.#load();
       await credential.getToken(vaultScope(this.vaultUrl));
-      steps.push({ step: 'authenticate', ok: true, detail: `got a Key Vault token with auth method ${this.settings.auth.method}` });
+      steps.push({
+        step: 'authenticate',
+        ok: true,
+        detail: `got a Key Vault token with auth method ${this.settings.auth.method}`,
+      });
     } catch (err) {
       const mapped = err instanceof SesameError ? err : mapAzureError(err, this.#context('token'));
       steps.push({ step: 'authenticate', ok: false, detail: mapped.message, fix: fixFor(mapped, 'token') });
@@ -456,7 +540,14 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
 export const azureKeyVaultStoreType = {
   type: 'azure-key-vault',
-  capabilities: { write: true, batch: false, versions: true, stages: false, namespaced: false, restore: true },
+  capabilities: {
+    write: true,
+    batch: false,
+    versions: true,
+    stages: false,
+    namespaced: false,
+    restore: true,
+  },
   settings,
   secretSettings: ['auth.clientSecret'],
   create: (s: AzureKeyVaultSettings, context: StoreContext) => new AzureKeyVaultStoreClient(s, context),

@@ -46,7 +46,9 @@ const ESCAPES: Readonly<Record<string, string>> = {
   '=': 'e',
   '-': 'h',
 };
-const UNESCAPES: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(ESCAPES).map(([k, v]) => [v, k]));
+const UNESCAPES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(ESCAPES).map(([k, v]) => [v, k]),
+);
 
 const ALNUM = /^[0-9A-Za-z]$/;
 export const KEY_VAULT_NAME_MAX = 127;
@@ -77,13 +79,21 @@ export function toKeyVaultName(name: string): NameMappingResult {
     }
     const code = ESCAPES[c];
     if (code === undefined) {
-      const shown = /^[\x21-\x7e]$/.test(c) ? `"${c}"` : `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
-      return { ok: false, reason: `character ${shown} at position ${i} has no Key Vault spelling (use ${MAPPABLE_CHARACTERS})` };
+      const shown = /^[\x21-\x7e]$/.test(c)
+        ? `"${c}"`
+        : `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+      return {
+        ok: false,
+        reason: `character ${shown} at position ${i} has no Key Vault spelling (use ${MAPPABLE_CHARACTERS})`,
+      };
     }
     out += `--${code}`;
   }
   if (out.length > KEY_VAULT_NAME_MAX) {
-    return { ok: false, reason: `it maps to a ${out.length}-character Key Vault name; Key Vault allows at most ${KEY_VAULT_NAME_MAX}` };
+    return {
+      ok: false,
+      reason: `it maps to a ${out.length}-character Key Vault name; Key Vault allows at most ${KEY_VAULT_NAME_MAX}`,
+    };
   }
   return { ok: true, name: out };
 }

@@ -9,7 +9,12 @@ interface Reply {
   body: unknown;
 }
 
-function call(em: AzureKeyVaultEmulator, method: string, path: string, options: { token?: string; form?: string; json?: unknown } = {}) {
+function call(
+  em: AzureKeyVaultEmulator,
+  method: string,
+  path: string,
+  options: { token?: string; form?: string; json?: unknown } = {},
+) {
   return new Promise<Reply>((resolve, reject) => {
     const body = options.form ?? (options.json === undefined ? undefined : JSON.stringify(options.json));
     const req = request(
@@ -28,7 +33,11 @@ function call(em: AzureKeyVaultEmulator, method: string, path: string, options: 
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: text ? JSON.parse(text) : undefined,
+          });
         });
       },
     );
@@ -73,14 +82,24 @@ describe('Azure Key Vault emulator (wire)', () => {
     expect(reply.headers['www-authenticate']).toBe(
       `Bearer authorization="https://login.microsoftonline.com/${em.controls.tenantId}", resource="https://vault.azure.net"`,
     );
-    expect(reply.body).toEqual({ error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } });
+    expect(reply.body).toEqual({
+      error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' },
+    });
   });
 
   it('answers a SecretBundle with epoch-second attributes', async () => {
-    const put = await call(em, 'PUT', '/secrets/wire-one?api-version=7.5', { token, json: { value: 'v1', tags: { a: 'b' } } });
+    const put = await call(em, 'PUT', '/secrets/wire-one?api-version=7.5', {
+      token,
+      json: { value: 'v1', tags: { a: 'b' } },
+    });
     expect(put.status).toBe(200);
     const got = await call(em, 'GET', '/secrets/wire-one/?api-version=7.5', { token });
-    const bundle = got.body as { value: string; id: string; attributes: Record<string, unknown>; tags: Record<string, string> };
+    const bundle = got.body as {
+      value: string;
+      id: string;
+      attributes: Record<string, unknown>;
+      tags: Record<string, string>;
+    };
     expect(bundle.value).toBe('v1');
     expect(bundle.id).toMatch(new RegExp(`^${em.url}/secrets/wire-one/[0-9a-f]{32}$`));
     expect(bundle.attributes).toMatchObject({ enabled: true, recoveryLevel: 'Recoverable+Purgeable' });
@@ -95,7 +114,8 @@ describe('Azure Key Vault emulator (wire)', () => {
   });
 
   it('pages listings with nextLink and leaves values out', async () => {
-    for (const n of ['wire-p1', 'wire-p2', 'wire-p3']) await call(em, 'PUT', `/secrets/${n}?api-version=7.5`, { token, json: { value: 'x' } });
+    for (const n of ['wire-p1', 'wire-p2', 'wire-p3'])
+      await call(em, 'PUT', `/secrets/${n}?api-version=7.5`, { token, json: { value: 'x' } });
     const first = await call(em, 'GET', '/secrets?api-version=7.5', { token });
     const page = first.body as { value: Array<Record<string, unknown>>; nextLink: string | null };
     expect(page.value).toHaveLength(2);
@@ -110,7 +130,9 @@ describe('Azure Key Vault emulator (wire)', () => {
     expect(del.body).not.toHaveProperty('value');
     const again = await call(em, 'PUT', '/secrets/wire-del?api-version=7.5', { token, json: { value: 'y' } });
     expect(again.status).toBe(409);
-    expect(again.body).toMatchObject({ error: { code: 'Conflict', innererror: { code: 'ObjectIsDeletedButRecoverable' } } });
+    expect(again.body).toMatchObject({
+      error: { code: 'Conflict', innererror: { code: 'ObjectIsDeletedButRecoverable' } },
+    });
   });
 
   it('throttles with 429 and Retry-After', async () => {
@@ -123,10 +145,19 @@ describe('Azure Key Vault emulator (wire)', () => {
   it('answers AADSTS7000222 for an expired client secret', async () => {
     em.controls.registerApp({ clientId: 'wire-expired', secret: 's' });
     em.controls.expireClientSecret('wire-expired');
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'wire-expired', client_secret: 's', scope: 'https://vault.azure.net/.default' });
-    const reply = await call(em, 'POST', `/${em.controls.tenantId}/oauth2/v2.0/token`, { form: form.toString() });
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: 'wire-expired',
+      client_secret: 's',
+      scope: 'https://vault.azure.net/.default',
+    });
+    const reply = await call(em, 'POST', `/${em.controls.tenantId}/oauth2/v2.0/token`, {
+      form: form.toString(),
+    });
     expect(reply.status).toBe(401);
     expect(reply.body).toMatchObject({ error: 'invalid_client', error_codes: [7000222] });
-    expect((reply.body as { error_description: string }).error_description).toMatch(/^AADSTS7000222: The provided client secret keys for app 'wire-expired' are expired\./);
+    expect((reply.body as { error_description: string }).error_description).toMatch(
+      /^AADSTS7000222: The provided client secret keys for app 'wire-expired' are expired\./,
+    );
   });
 });

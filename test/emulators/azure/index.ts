@@ -23,15 +23,23 @@
  */
 import { createHash, createPublicKey, randomBytes, randomUUID, verify, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-const fixture = (file: string) => readFileSync(fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url)), 'utf8');
+const fixture = (file: string) =>
+  readFileSync(fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url)), 'utf8');
 
 /** The PEM (certificate + private key) of the test app registration used for certificate auth. */
-export const CLIENT_CERTIFICATE_PATH = fileURLToPath(new URL('./fixtures/client-certificate.pem', import.meta.url));
+export const CLIENT_CERTIFICATE_PATH = fileURLToPath(
+  new URL('./fixtures/client-certificate.pem', import.meta.url),
+);
 
 const VAULT_RESOURCE = 'https://vault.azure.net';
 const VAULT_SCOPE = `${VAULT_RESOURCE}/.default`;
@@ -117,7 +125,12 @@ export interface AzureKeyVaultEmulator {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, {
     ...(body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
@@ -127,7 +140,14 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function vaultError(res: ServerResponse, status: number, code: string, message: string, inner?: string, headers?: Record<string, string>) {
+function vaultError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  inner?: string,
+  headers?: Record<string, string>,
+) {
   send(res, status, { error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } }, headers);
 }
 
@@ -141,7 +161,9 @@ function base64url(input: string): Buffer {
   return Buffer.from(input.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 
-export async function startAzureKeyVaultEmulator(options: { tenantId?: string; pageSize?: number } = {}): Promise<AzureKeyVaultEmulator> {
+export async function startAzureKeyVaultEmulator(
+  options: { tenantId?: string; pageSize?: number } = {},
+): Promise<AzureKeyVaultEmulator> {
   const tenantId = options.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47';
   const pageSize = options.pageSize ?? 25;
   const cert = fixture('tls-cert.pem');
@@ -174,7 +196,8 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
   };
 
   // ---------------------------------------------------------------- Key Vault
-  const vaultBase = (req: IncomingMessage) => ((req.socket as { encrypted?: boolean }).encrypted ? tlsBase : httpBase);
+  const vaultBase = (req: IncomingMessage) =>
+    (req.socket as { encrypted?: boolean }).encrypted ? tlsBase : httpBase;
 
   const bundle = (base: string, secret: StoredSecret, version: SecretVersion, withValue: boolean) => ({
     ...(withValue ? { value: version.value } : {}),
@@ -262,9 +285,16 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
     const token = tokens.get(auth.slice('Bearer '.length));
     if (!token || token.expires < nowSeconds()) {
       count('bad-token');
-      vaultError(res, 401, 'Unauthorized', '[emulator] the access token was not issued by this emulator or has expired.', undefined, {
-        'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${tenantId}", resource="${VAULT_RESOURCE}"`,
-      });
+      vaultError(
+        res,
+        401,
+        'Unauthorized',
+        '[emulator] the access token was not issued by this emulator or has expired.',
+        undefined,
+        {
+          'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${tenantId}", resource="${VAULT_RESOURCE}"`,
+        },
+      );
       return;
     }
     principals.push(token.principal);
@@ -292,9 +322,16 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
     if (throttleLeft > 0) {
       throttleLeft -= 1;
       count('throttled');
-      vaultError(res, 429, 'Throttled', '[emulator] Too many requests; retry after the interval in Retry-After.', undefined, {
-        'retry-after': String(throttleSeconds),
-      });
+      vaultError(
+        res,
+        429,
+        'Throttled',
+        '[emulator] Too many requests; retry after the interval in Retry-After.',
+        undefined,
+        {
+          'retry-after': String(throttleSeconds),
+        },
+      );
       return;
     }
     if (failLeft > 0) {
@@ -309,7 +346,12 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
       return;
     }
     if (name && !KEY_VAULT_NAME.test(name)) {
-      vaultError(res, 400, 'BadParameter', `[emulator] The secret name '${name}' is not valid: use letters, digits and dashes.`);
+      vaultError(
+        res,
+        400,
+        'BadParameter',
+        `[emulator] The secret name '${name}' is not valid: use letters, digits and dashes.`,
+      );
       return;
     }
     const key = name.toLowerCase();
@@ -319,12 +361,19 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
       const value = all.slice(skip, skip + size);
       const apiVersion = url.searchParams.get('api-version');
       const more = skip + size < all.length;
-      return { value, nextLink: more ? `${base}${path}?api-version=${apiVersion}&$skiptoken=${skip + size}&maxresults=${size}` : null };
+      return {
+        value,
+        nextLink: more
+          ? `${base}${path}?api-version=${apiVersion}&$skiptoken=${skip + size}&maxresults=${size}`
+          : null,
+      };
     };
 
     if (collection === 'secrets') {
       if (method === 'GET' && !name) {
-        const all = [...secrets.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => item(base, s));
+        const all = [...secrets.values()]
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map((s) => item(base, s));
         send(res, 200, pageOf(all, '/secrets'));
         return;
       }
@@ -338,10 +387,18 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
       if (method === 'GET') {
         const secret = secrets.get(key);
         if (!secret) return notFound(res, name);
-        const version = sub ? secret.versions.find((v) => v.id === sub) : secret.versions[secret.versions.length - 1];
+        const version = sub
+          ? secret.versions.find((v) => v.id === sub)
+          : secret.versions[secret.versions.length - 1];
         if (!version) return notFound(res, `${name}/${sub}`);
         if (!version.enabled) {
-          vaultError(res, 403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
+          vaultError(
+            res,
+            403,
+            'Forbidden',
+            'Operation get is not allowed on a disabled secret.',
+            'SecretDisabled',
+          );
           return;
         }
         send(res, 200, bundle(base, secret, version, true));
@@ -429,10 +486,19 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
   }
 
   // ---------------------------------------------------------------- Entra ID
-  const aadError = (res: ServerResponse, status: number, error: string, code: number, description: string) => {
+  const aadError = (
+    res: ServerResponse,
+    status: number,
+    error: string,
+    code: number,
+    description: string,
+  ) => {
     const traceId = randomUUID();
     const correlationId = randomUUID();
-    const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+    const timestamp = new Date()
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, 'Z');
     send(res, status, {
       error,
       error_description: `AADSTS${code}: ${description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
@@ -448,8 +514,17 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
     if (!app.certificate) return 'no certificate is registered for this application';
     const [h, p, s] = assertion.split('.');
     if (!h || !p || !s) return 'the client assertion is not a JWT';
-    const header = JSON.parse(base64url(h).toString('utf8')) as { alg?: string; x5t?: string; 'x5t#S256'?: string };
-    const payload = JSON.parse(base64url(p).toString('utf8')) as { aud?: string; iss?: string; sub?: string; exp?: number };
+    const header = JSON.parse(base64url(h).toString('utf8')) as {
+      alg?: string;
+      x5t?: string;
+      'x5t#S256'?: string;
+    };
+    const payload = JSON.parse(base64url(p).toString('utf8')) as {
+      aud?: string;
+      iss?: string;
+      sub?: string;
+      exp?: number;
+    };
     const der = app.certificate.raw;
     const thumbprintOk =
       header.x5t === createHash('sha1').update(der).digest('base64url') ||
@@ -460,10 +535,16 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
     const signature = base64url(s);
     const ok =
       header.alg === 'PS256'
-        ? verify('sha256', data, { key: publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }, signature)
+        ? verify(
+            'sha256',
+            data,
+            { key: publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 },
+            signature,
+          )
         : header.alg === 'RS256' && verify('sha256', data, publicKey, signature);
     if (!ok) return 'the assertion signature does not verify';
-    if (payload.iss !== app.clientId || payload.sub !== app.clientId) return 'iss and sub must be the client id';
+    if (payload.iss !== app.clientId || payload.sub !== app.clientId)
+      return 'iss and sub must be the client id';
     if (payload.aud !== audience) return `aud must be ${audience}`;
     if (!payload.exp || payload.exp < nowSeconds()) return 'the assertion has expired';
     return undefined;
@@ -476,7 +557,11 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
       const tenant = openid[1] as string;
       send(res, 200, {
         token_endpoint: `${tlsBase}/${tenant}/oauth2/v2.0/token`,
-        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+        token_endpoint_auth_methods_supported: [
+          'client_secret_post',
+          'private_key_jwt',
+          'client_secret_basic',
+        ],
         jwks_uri: `${tlsBase}/${tenant}/discovery/v2.0/keys`,
         response_modes_supported: ['query', 'fragment', 'form_post'],
         subject_types_supported: ['pairwise'],
@@ -506,7 +591,13 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
       const tenant = token[1] as string;
       const clientId = form.get('client_id') ?? '';
       if (tenant !== tenantId) {
-        aadError(res, 400, 'invalid_request', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+        aadError(
+          res,
+          400,
+          'invalid_request',
+          90002,
+          `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+        );
         return true;
       }
       const app = apps.get(clientId);
@@ -521,7 +612,13 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
         return true;
       }
       if (form.get('grant_type') !== 'client_credentials') {
-        aadError(res, 400, 'unsupported_grant_type', 70003, '[emulator] only the client_credentials grant is emulated.');
+        aadError(
+          res,
+          400,
+          'unsupported_grant_type',
+          70003,
+          '[emulator] only the client_credentials grant is emulated.',
+        );
         return true;
       }
       const scope = form.get('scope') ?? '';
@@ -533,7 +630,13 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
       if (assertion) {
         const problem = verifyAssertion(assertion, app, `${tlsBase}/${tenant}/oauth2/v2.0/token`);
         if (problem) {
-          aadError(res, 401, 'invalid_client', 700027, `Client assertion failed signature validation. [emulator] ${problem}`);
+          aadError(
+            res,
+            401,
+            'invalid_client',
+            700027,
+            `Client assertion failed signature validation. [emulator] ${problem}`,
+          );
           return true;
         }
       } else {
@@ -594,7 +697,8 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
     if (!managedIdentities.has(clientId)) {
       send(res, 400, {
         statusCode: 400,
-        message: 'No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.',
+        message:
+          'No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.',
         correlationId: randomUUID(),
       });
       return;
@@ -624,10 +728,18 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
 
   const tlsServer = createHttpsServer({ cert, key }, (req, res) => void dispatch(true)(req, res));
   const httpServer = createHttpServer((req, res) => void dispatch(false)(req, res));
-  const msiServer = createHttpServer((req, res) => handleMsi(req, res, new URL(req.url ?? '/', 'http://emulator')));
+  const msiServer = createHttpServer((req, res) =>
+    handleMsi(req, res, new URL(req.url ?? '/', 'http://emulator')),
+  );
   const listen = (server: Server) =>
-    new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-  const [tlsPort, httpPort, msiPort] = await Promise.all([listen(tlsServer), listen(httpServer), listen(msiServer)]);
+    new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+    );
+  const [tlsPort, httpPort, msiPort] = await Promise.all([
+    listen(tlsServer),
+    listen(httpServer),
+    listen(msiServer),
+  ]);
   tlsBase = `https://127.0.0.1:${tlsPort}`;
   httpBase = `http://127.0.0.1:${httpPort}`;
 
@@ -651,7 +763,10 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
       managedIdentities.add(clientId);
     },
     deny(opts = {}) {
-      denied = { operations: opts.operations ? new Set(opts.operations) : 'all', model: opts.model ?? 'rbac' };
+      denied = {
+        operations: opts.operations ? new Set(opts.operations) : 'all',
+        model: opts.model ?? 'rbac',
+      };
     },
     allow() {
       denied = undefined;
@@ -666,7 +781,9 @@ export async function startAzureKeyVaultEmulator(options: { tenantId?: string; p
     },
     disable(name, version) {
       const secret = latestOf(name);
-      const target = version ? secret.versions.find((v) => v.id === version) : secret.versions[secret.versions.length - 1];
+      const target = version
+        ? secret.versions.find((v) => v.id === version)
+        : secret.versions[secret.versions.length - 1];
       if (!target) throw new Error(`[emulator] no version ${version} of ${name}`);
       target.enabled = false;
     },

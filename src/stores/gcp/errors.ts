@@ -1,0 +1,275 @@
+/**
+ * Secret Manager errors → Sesame errors.
+ *
+ * Two shapes reach the adapter: over gRPC a `GoogleError` whose `code` is the numeric
+ * `google.rpc.Code`; over the REST transport (gax 5 + google-auth-library 10) a `GaxiosError`
+ * whose `status` is the HTTP status and whose message is the `google.rpc.Status` JSON body. Both
+ * are reduced to the canonical status name. A `GaxiosError` carries the request, and an
+ * `addVersion` request body holds the value (base64), so no SDK error is ever kept as a cause:
+ * a sanitized stand-in with the status only is.
+ */
+import {
+  AccessDeniedError,
+  ConfigError,
+  type SesameError,
+  SecretNotFoundError,
+  SecretStateError,
+  StoreUnavailableError,
+  UsageError,
+} from '../../errors.js';
+
+const GRPC_STATUS = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+] as const;
+
+const HTTP_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ABORTED',
+  429: 'RESOURCE_EXHAUSTED',
+  499: 'CANCELLED',
+  500: 'INTERNAL',
+  501: 'UNIMPLEMENTED',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+]);
+
+/** The payload failed its CRC32C check: corrupted in transit, worth a retry. */
+export class ChecksumMismatch extends Error {
+  override readonly name = 'ChecksumMismatch';
+}
+
+export interface GcpStatus {
+  /** Canonical `google.rpc.Code` name, e.g. `NOT_FOUND`. */
+  status: string;
+  /** The service's message, only used to read details such as a version state. Never shown. */
+  serviceMessage: string;
+}
+
+/** Reduce any SDK error to its canonical status, or undefined when it is not an RPC failure. */
+export function gcpStatus(err: unknown): GcpStatus | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const e = err as Error & { code?: unknown; status?: unknown };
+  if (err.name === 'GaxiosError' || 'config' in err) {
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
+      return { status: 'UNAVAILABLE', serviceMessage: '' };
+    try {
+      const body = JSON.parse(err.message) as { error?: { status?: unknown; message?: unknown } };
+      if (typeof body.error?.status === 'string') {
+        return {
+          status: body.error.status,
+          serviceMessage: typeof body.error.message === 'string' ? body.error.message : '',
+        };
+      }
+    } catch {
+      // not a JSON body
+    }
+    const http = typeof e.status === 'number' ? e.status : typeof e.code === 'number' ? e.code : undefined;
+    if (http !== undefined)
+      return { status: HTTP_STATUS[http] ?? (http >= 500 ? 'INTERNAL' : 'UNKNOWN'), serviceMessage: '' };
+    return { status: 'UNAVAILABLE', serviceMessage: '' };
+  }
+  if (typeof e.code === 'number' && Number.isInteger(e.code) && e.code > 0 && e.code < GRPC_STATUS.length) {
+    return { status: GRPC_STATUS[e.code] as string, serviceMessage: err.message };
+  }
+  return undefined;
+}
+
+/** Backoff verdict: throttling, outages and corrupted payloads are retried. */
+export function gcpRetryVerdict(err: unknown): boolean {
+  if (err instanceof ChecksumMismatch) return true;
+  const status = gcpStatus(err)?.status;
+  return (
+    status === 'RESOURCE_EXHAUSTED' ||
+    status === 'UNAVAILABLE' ||
+    status === 'DEADLINE_EXCEEDED' ||
+    status === 'INTERNAL'
+  );
+}
+
+export type GcpOperation =
+  | 'access'
+  | 'list'
+  | 'versions'
+  | 'describe'
+  | 'write'
+  | 'create'
+  | 'delete'
+  | 'disable'
+  | 'enable'
+  | 'destroy'
+  | 'token';
+
+export interface GcpErrorContext {
+  store: string;
+  project: string;
+  operation: GcpOperation;
+  name?: string | undefined;
+  secretId?: string | undefined;
+  version?: string | undefined;
+  authMethod: string;
+}
+
+/** The predefined role that grants an operation, for messages and `check` fixes. */
+export function roleFor(operation: GcpOperation): string {
+  switch (operation) {
+    case 'access':
+    case 'token':
+      return 'roles/secretmanager.secretAccessor';
+    case 'list':
+    case 'versions':
+    case 'describe':
+      return 'roles/secretmanager.viewer';
+    case 'write':
+      return 'roles/secretmanager.secretVersionAdder';
+    case 'disable':
+    case 'enable':
+    case 'destroy':
+      return 'roles/secretmanager.secretVersionManager';
+    case 'create':
+    case 'delete':
+      return 'roles/secretmanager.admin';
+  }
+}
+
+function sanitizedCause(err: unknown, status?: string): Error {
+  const cause = new Error(`${err instanceof Error ? err.name : typeof err}${status ? ` ${status}` : ''}`);
+  cause.name = err instanceof Error ? err.name : 'Error';
+  return cause;
+}
+
+function where(ctx: GcpErrorContext): string {
+  if (!ctx.name) return `project ${ctx.project}`;
+  const id = ctx.secretId && ctx.secretId !== ctx.name ? ` (secret id "${ctx.secretId}")` : '';
+  const version = ctx.version ? ` version ${ctx.version}` : '';
+  return `"${ctx.name}"${version}${id} in project ${ctx.project}`;
+}
+
+export function mapGcpError(err: unknown, ctx: GcpErrorContext, attempts = 1): SesameError {
+  const tag = `[${ctx.store}]`;
+  const tries = `after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+  if (err instanceof ChecksumMismatch) {
+    return new StoreUnavailableError(
+      `${tag} the payload of ${where(ctx)} failed its CRC32C check ${tries}: it was corrupted in transit`,
+      {},
+      {
+        cause: sanitizedCause(err),
+      },
+    );
+  }
+  const rpc = gcpStatus(err);
+  if (!rpc) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/Could not load the default credentials/i.test(message)) {
+      return new AccessDeniedError(
+        `${tag} no Google credentials found for auth method default: set GOOGLE_APPLICATION_CREDENTIALS, run on Google Cloud with a service account, or use auth method service-account-json`,
+        {},
+        { cause: sanitizedCause(err) },
+      );
+    }
+    if (/private key|DECODER|PEM|asn1|secretOrPrivateKey/i.test(message)) {
+      return new ConfigError(`${tag} the service account's private_key cannot sign requests`, {
+        hint: 'download a new JSON key from IAM & Admin → Service accounts → Keys',
+        cause: sanitizedCause(err),
+      });
+    }
+    return new StoreUnavailableError(
+      `${tag} request to Secret Manager failed (${err instanceof Error ? err.name : 'error'})`,
+      {},
+      {
+        cause: sanitizedCause(err),
+      },
+    );
+  }
+  const cause = sanitizedCause(err, rpc.status);
+  switch (rpc.status) {
+    case 'NOT_FOUND':
+      return new SecretNotFoundError(`${tag} no secret ${where(ctx)}`, {}, { cause });
+    case 'PERMISSION_DENIED': {
+      const permission = /Permission '([a-z.]+)' denied/.exec(rpc.serviceMessage)?.[1];
+      const needed = permission ? ` (permission ${permission})` : '';
+      const extra =
+        ctx.operation === 'write' ? '; creating a new secret also needs roles/secretmanager.admin' : '';
+      return new AccessDeniedError(
+        `${tag} Secret Manager refused ${ctx.operation} on ${where(ctx)}${needed}: grant ${roleFor(ctx.operation)} to the service account${extra}`,
+        {},
+        { cause },
+      );
+    }
+    case 'UNAUTHENTICATED':
+      return new AccessDeniedError(
+        `${tag} Secret Manager rejected the credentials of auth method ${ctx.authMethod}: check that the service account key is still active (IAM & Admin → Service accounts → Keys)`,
+        {},
+        { cause },
+      );
+    case 'FAILED_PRECONDITION': {
+      const state = /is in ([A-Z]+) state/.exec(rpc.serviceMessage)?.[1];
+      const fix =
+        state === 'DESTROYED'
+          ? 'its payload is gone for good: pin another version with ?version='
+          : state === 'DISABLED'
+            ? 'enable it (gcloud secrets versions enable) or pin another version with ?version='
+            : 'check the version state';
+      return new SecretStateError(
+        `${tag} ${where(ctx)} is ${state ? state.toLowerCase() : 'not accessible in its current state'}: ${fix}`,
+        {},
+        { cause },
+      );
+    }
+    case 'RESOURCE_EXHAUSTED':
+      return new StoreUnavailableError(
+        `${tag} Secret Manager quota exhausted (RESOURCE_EXHAUSTED) ${tries}: slow down or raise the quota`,
+        {},
+        { cause },
+      );
+    case 'UNAVAILABLE':
+    case 'DEADLINE_EXCEEDED':
+    case 'INTERNAL':
+      return new StoreUnavailableError(
+        `${tag} Secret Manager is unavailable (${rpc.status}) ${tries}`,
+        {},
+        { cause },
+      );
+    case 'INVALID_ARGUMENT':
+      return new UsageError(
+        `${tag} Secret Manager refused the request for ${where(ctx)} as invalid (INVALID_ARGUMENT)`,
+        { cause },
+      );
+    case 'ALREADY_EXISTS':
+      return new SecretStateError(`${tag} ${where(ctx)} already exists`, {}, { cause });
+    default:
+      return new StoreUnavailableError(
+        `${tag} Secret Manager answered ${rpc.status} to ${ctx.operation} on ${where(ctx)}`,
+        {},
+        { cause },
+      );
+  }
+}

@@ -1,0 +1,573 @@
+/**
+ * `gcp-secret-manager` store: secrets in Google Cloud Secret Manager through
+ * `@google-cloud/secret-manager`, loaded with `import()` the first time a store of this type is
+ * used.
+ *
+ * A Sesame name (after the prefix) is a secret id, `[A-Za-z0-9_-]{1,255}`. Versions are version
+ * numbers; no version means `latest`. Payloads are checked against `dataCrc32c` when the service
+ * sends it. The SDK's retries are off so the shared backoff in `../retry.ts` decides.
+ *
+ * `apiEndpoint` is a URL: `https://host[:port]` keeps the gRPC transport on that host (regional
+ * or private endpoints); `http://host:port` selects the REST transport over plain HTTP (local
+ * emulators).
+ *
+ * Service-account keys sign their own JWTs (the Secret Manager client turns on
+ * `useJWTAccessWithScope`), so no token endpoint is called for them and the key file's
+ * `token_uri` plays no part.
+ *
+ * @example
+ * stores:
+ *   - name: gcp
+ *     type: gcp-secret-manager
+ *     project: acme-prod
+ *     auth: { method: service-account-json, file: /etc/sesame/gcp-key.json }
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { z } from 'zod';
+import { ConfigError, SesameError, UsageError } from '../../errors.js';
+import type {
+  CheckOptions,
+  CheckReport,
+  CheckStep,
+  DeleteOptions,
+  FetchedSecret,
+  ListOptions,
+  ListPage,
+  SecretMetadata,
+  SecretRequest,
+  StoreClient,
+  StoreContext,
+  StoreType,
+  VersionMetadata,
+  WriteOptions,
+  WriteResult,
+} from '../contract.js';
+import { type RetryOptions, withRetry } from '../retry.js';
+import { crc32c } from './crc32c.js';
+import {
+  ChecksumMismatch,
+  type GcpErrorContext,
+  type GcpOperation,
+  gcpRetryVerdict,
+  gcpStatus,
+  mapGcpError,
+  roleFor,
+} from './errors.js';
+
+const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
+const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
+
+const authSchema = z.discriminatedUnion('method', [
+  z.strictObject({ method: z.literal('default') }),
+  z
+    .strictObject({
+      method: z.literal('service-account-json'),
+      /** The key file's JSON text (typically `{{ secret://… }}` or `${env:…}`). */
+      json: z.string().min(1).optional(),
+      /** Path of the key file. */
+      file: z.string().min(1).optional(),
+    })
+    .refine((a) => (a.json === undefined) !== (a.file === undefined), {
+      message: 'give exactly one of json or file',
+      path: ['json'],
+    }),
+]);
+
+const labels = z.record(
+  z
+    .string()
+    .regex(
+      LABEL_KEY,
+      'label keys are lowercase letters, digits, _ and -, starting with a letter, at most 63',
+    ),
+  z.string().regex(LABEL_VALUE, 'label values are lowercase letters, digits, _ and -, at most 63'),
+);
+
+const settings = z.strictObject({
+  /** Project id (or number) that owns the secrets. */
+  project: z
+    .string()
+    .regex(
+      /^([a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$/,
+      'project is a project id such as acme-prod, or a project number',
+    ),
+  /** Override of the API host, as a URL (see the module comment). */
+  apiEndpoint: z
+    .url({
+      protocol: /^https?$/,
+      message: 'apiEndpoint is a URL such as https://secretmanager.me-central2.rep.googleapis.com',
+    })
+    .optional(),
+  /** Prepended to every name to form the secret id. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, 'a prefix is letters, digits, _ and -')
+    .default(''),
+  /** Labels put on secrets Sesame creates (merged under the write's own tags). */
+  labels: labels.default({}),
+  auth: authSchema.default({ method: 'default' }),
+});
+
+export type GcpSecretManagerSettings = z.infer<typeof settings>;
+
+/** Hooks for tests: replace the backoff sleep. Not reachable from config. */
+export interface GcpSecretManagerTestHooks {
+  retry?: Pick<RetryOptions, 'sleep' | 'random' | 'attempts'>;
+}
+
+interface ServiceAccountKey {
+  client_email: string;
+  private_key: string;
+  private_key_id?: string | undefined;
+  project_id?: string | undefined;
+}
+
+const MAX_LIST = 10_000;
+/** Turn the SDK's own retries off; `withRetry` owns backoff. */
+const NO_SDK_RETRY = { retry: { retryCodes: [] }, timeout: 30_000 };
+
+function lastSegment(resource: string | null | undefined): string {
+  return (resource ?? '').split('/').pop() ?? '';
+}
+
+function timestamp(t: { seconds?: unknown; nanos?: unknown } | null | undefined): string | undefined {
+  if (!t || t.seconds === undefined || t.seconds === null) return undefined;
+  const ms = Number(t.seconds) * 1000 + Math.floor(Number(t.nanos ?? 0) / 1e6);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
+}
+
+/** `state` arrives as a number (numeric enums over REST) or as its name (gRPC). */
+function stateName(state: unknown): string {
+  if (typeof state === 'string') return state;
+  return ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'][Number(state)] ?? 'STATE_UNSPECIFIED';
+}
+
+function encodeCursor(offset: number): string {
+  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+}
+
+function decodeCursor(cursor: string | undefined): number {
+  if (!cursor) return 0;
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown };
+    if (typeof parsed.o === 'number' && Number.isInteger(parsed.o) && parsed.o >= 0) return parsed.o;
+  } catch {
+    // fall through
+  }
+  throw new UsageError('invalid list cursor: pass the cursor a previous page returned');
+}
+
+export class GcpSecretManagerStoreClient implements StoreClient {
+  #client: Promise<SecretManagerServiceClient> | undefined;
+
+  constructor(
+    private readonly settings: GcpSecretManagerSettings,
+    private readonly context: StoreContext,
+    private readonly hooks: GcpSecretManagerTestHooks = {},
+  ) {}
+
+  get #tag(): string {
+    return `[${this.context.storeName}]`;
+  }
+
+  #ctx(operation: GcpOperation, name?: string, secretId?: string, version?: string): GcpErrorContext {
+    return {
+      store: this.context.storeName,
+      project: this.settings.project,
+      operation,
+      name,
+      secretId,
+      version,
+      authMethod: this.settings.auth.method,
+    };
+  }
+
+  #secretId(name: string): string {
+    const id = this.settings.prefix + name;
+    if (!SECRET_ID.test(id)) {
+      throw new UsageError(
+        `${this.#tag} "${name}" cannot be a Secret Manager secret id: ids are 1-255 letters, digits, "_" and "-"${this.settings.prefix ? ` (prefix "${this.settings.prefix}" included)` : ''}`,
+      );
+    }
+    return id;
+  }
+
+  #nameOf(secretId: string): string | undefined {
+    if (!secretId.startsWith(this.settings.prefix)) return undefined;
+    const name = secretId.slice(this.settings.prefix.length);
+    return name.length > 0 ? name : undefined;
+  }
+
+  #secretPath(secretId: string): string {
+    return `projects/${this.settings.project}/secrets/${secretId}`;
+  }
+
+  #serviceAccountKey(): ServiceAccountKey | undefined {
+    const auth = this.settings.auth;
+    if (auth.method !== 'service-account-json') return undefined;
+    const at = `stores.${this.context.storeName}.auth`;
+    let text: string;
+    if (auth.file !== undefined) {
+      const file = path.resolve(this.context.baseDir ?? process.cwd(), auth.file);
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new ConfigError(
+          `cannot read the service account key file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          {
+            path: `${at}.file`,
+          },
+        );
+      }
+    } else {
+      text = auth.json as string;
+    }
+    let key: Partial<ServiceAccountKey> & { type?: unknown };
+    try {
+      key = JSON.parse(text) as typeof key;
+    } catch {
+      // Never echo the text: it holds a private key.
+      throw new ConfigError('the service account key is not valid JSON', {
+        path: `${at}.${auth.file !== undefined ? 'file' : 'json'}`,
+      });
+    }
+    if (
+      key.type !== 'service_account' ||
+      typeof key.client_email !== 'string' ||
+      typeof key.private_key !== 'string'
+    ) {
+      throw new ConfigError(
+        'the service account key needs "type": "service_account", "client_email" and "private_key"',
+        {
+          path: `${at}.${auth.file !== undefined ? 'file' : 'json'}`,
+          hint: 'download a JSON key from IAM & Admin → Service accounts → Keys',
+        },
+      );
+    }
+    return {
+      client_email: key.client_email,
+      private_key: key.private_key,
+      private_key_id: typeof key.private_key_id === 'string' ? key.private_key_id : undefined,
+      project_id: typeof key.project_id === 'string' ? key.project_id : undefined,
+    };
+  }
+
+  #load(): Promise<SecretManagerServiceClient> {
+    this.#client ??= (async () => {
+      const key = this.#serviceAccountKey();
+      const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+      const options: NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]> = {
+        projectId: this.settings.project,
+      };
+      if (this.settings.apiEndpoint) {
+        const url = new URL(this.settings.apiEndpoint);
+        if (url.protocol === 'http:') {
+          Object.assign(options, {
+            fallback: 'rest',
+            protocol: 'http',
+            apiEndpoint: url.hostname,
+            port: Number(url.port || 80),
+          });
+        } else {
+          Object.assign(options, { apiEndpoint: url.hostname, port: Number(url.port || 443) });
+        }
+      }
+      if (key) options.credentials = key;
+      return new SecretManagerServiceClient(options);
+    })().catch((err: unknown) => {
+      this.#client = undefined;
+      throw err;
+    });
+    return this.#client;
+  }
+
+  async #call<T>(
+    ctx: GcpErrorContext,
+    operation: (client: SecretManagerServiceClient) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.#load();
+    let attempts = 0;
+    try {
+      return await withRetry(
+        () => {
+          attempts += 1;
+          return operation(client);
+        },
+        { attempts: 4, baseDelayMs: 200, maxDelayMs: 2_000, retryable: gcpRetryVerdict, ...this.hooks.retry },
+      );
+    } catch (err) {
+      if (err instanceof SesameError) throw err;
+      throw mapGcpError(err, ctx, attempts);
+    }
+  }
+
+  async get(request: SecretRequest): Promise<FetchedSecret> {
+    const secretId = this.#secretId(request.name);
+    const version = request.version ?? 'latest';
+    if (!/^(latest|[1-9][0-9]*)$/.test(version)) {
+      throw new UsageError(
+        `${this.#tag} "${version}" is not a Secret Manager version: use a version number or "latest"`,
+      );
+    }
+    const ctx = this.#ctx('access', request.name, secretId, request.version);
+    const [response] = await this.#call(ctx, async (client) => {
+      const answer = await client.accessSecretVersion(
+        { name: `${this.#secretPath(secretId)}/versions/${version}` },
+        NO_SDK_RETRY,
+      );
+      const payload = answer[0].payload;
+      const expected = payload?.dataCrc32c;
+      if (expected !== undefined && expected !== null) {
+        const data =
+          payload?.data instanceof Uint8Array
+            ? payload.data
+            : Buffer.from(String(payload?.data ?? ''), 'base64');
+        if (String(expected) !== String(crc32c(data)))
+          throw new ChecksumMismatch('dataCrc32c does not match the payload');
+      }
+      return answer;
+    });
+    const raw = response.payload?.data;
+    const bytes = raw instanceof Uint8Array ? raw : Buffer.from(String(raw ?? ''), 'base64');
+    const served = lastSegment(response.name) || undefined;
+    try {
+      return { value: new TextDecoder('utf-8', { fatal: true }).decode(bytes), version: served };
+    } catch {
+      return { value: new Uint8Array(bytes), version: served };
+    }
+  }
+
+  async list(options: ListOptions): Promise<ListPage> {
+    const items = await this.#call(this.#ctx('list'), async (client) => {
+      const found: SecretMetadata[] = [];
+      let seen = 0;
+      for await (const secret of client.listSecretsAsync(
+        { parent: `projects/${this.settings.project}` },
+        NO_SDK_RETRY,
+      )) {
+        if (++seen > MAX_LIST) break;
+        const name = this.#nameOf(lastSegment(secret.name));
+        if (name === undefined || (options.prefix && !name.startsWith(options.prefix))) continue;
+        const secretLabels = (secret.labels ?? {}) as Record<string, string>;
+        if (!Object.entries(options.tags ?? {}).every(([k, v]) => secretLabels[k] === v)) continue;
+        const createdAt = timestamp(secret.createTime as { seconds?: unknown; nanos?: unknown } | null);
+        found.push({
+          name,
+          ...(Object.keys(secretLabels).length > 0 ? { tags: { ...secretLabels } } : {}),
+          ...(createdAt ? { createdAt } : {}),
+        });
+      }
+      return found;
+    });
+    items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const offset = decodeCursor(options.cursor);
+    const limit = options.limit ?? items.length;
+    const next = offset + limit;
+    const page = items.slice(offset, next);
+    return next < items.length ? { items: page, cursor: encodeCursor(next) } : { items: page };
+  }
+
+  #labels(tags: Record<string, string> | undefined): Record<string, string> {
+    const merged = { ...this.settings.labels, ...tags };
+    const parsed = labels.safeParse(merged);
+    if (!parsed.success) {
+      throw new UsageError(
+        `${this.#tag} Secret Manager labels must be lowercase: ${parsed.error.issues[0]?.message ?? 'invalid label'}`,
+      );
+    }
+    return merged;
+  }
+
+  async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
+    const secretId = this.#secretId(name);
+    const secretLabels = this.#labels(options.tags);
+    if (options.expectedVersion !== undefined) {
+      const latest = (await this.versions(name))[0]?.version;
+      if (latest !== options.expectedVersion) {
+        throw new UsageError(
+          `${this.#tag} "${name}" is at version ${latest ?? '(none)'}, not ${options.expectedVersion}: read it again before writing`,
+        );
+      }
+    }
+    const data = Buffer.from(value, 'utf8');
+    const payload = { data, dataCrc32c: crc32c(data) };
+    const parent = this.#secretPath(secretId);
+    const ctx = this.#ctx('write', name, secretId);
+    const version = await this.#call(ctx, async (client) => {
+      ctx.operation = 'write';
+      try {
+        const [added] = await client.addSecretVersion({ parent, payload }, NO_SDK_RETRY);
+        return added;
+      } catch (err) {
+        if (gcpStatus(err)?.status !== 'NOT_FOUND') throw err;
+        // First write of this name: create the secret, then add the version.
+        ctx.operation = 'create';
+        await client
+          .createSecret(
+            {
+              parent: `projects/${this.settings.project}`,
+              secretId,
+              secret: { replication: { automatic: {} }, labels: secretLabels },
+            },
+            NO_SDK_RETRY,
+          )
+          .catch((createErr: unknown) => {
+            if (gcpStatus(createErr)?.status !== 'ALREADY_EXISTS') throw createErr;
+          });
+        ctx.operation = 'write';
+        const [added] = await client.addSecretVersion({ parent, payload }, NO_SDK_RETRY);
+        return added;
+      }
+    });
+    return { name, version: lastSegment(version.name) };
+  }
+
+  /** Deletes the secret and all its versions. Secret Manager has no soft delete. */
+  async delete(name: string, _options: DeleteOptions): Promise<void> {
+    const secretId = this.#secretId(name);
+    await this.#call(this.#ctx('delete', name, secretId), (client) =>
+      client.deleteSecret({ name: this.#secretPath(secretId) }, NO_SDK_RETRY),
+    );
+  }
+
+  async #versionAction(
+    action: 'disable' | 'enable' | 'destroy',
+    name: string,
+    version: string,
+  ): Promise<void> {
+    const secretId = this.#secretId(name);
+    if (!/^[1-9][0-9]*$/.test(version))
+      throw new UsageError(`${this.#tag} ${action} needs a version number, not "${version}"`);
+    const request = { name: `${this.#secretPath(secretId)}/versions/${version}` };
+    await this.#call(this.#ctx(action, name, secretId, version), (client) => {
+      if (action === 'disable') return client.disableSecretVersion(request, NO_SDK_RETRY);
+      if (action === 'enable') return client.enableSecretVersion(request, NO_SDK_RETRY);
+      return client.destroySecretVersion(request, NO_SDK_RETRY);
+    });
+  }
+
+  /** Disable a version: reads of it fail until it is enabled again. */
+  disableVersion(name: string, version: string): Promise<void> {
+    return this.#versionAction('disable', name, version);
+  }
+
+  enableVersion(name: string, version: string): Promise<void> {
+    return this.#versionAction('enable', name, version);
+  }
+
+  /** Destroy a version's payload for good. */
+  destroyVersion(name: string, version: string): Promise<void> {
+    return this.#versionAction('destroy', name, version);
+  }
+
+  async versions(name: string): Promise<VersionMetadata[]> {
+    const secretId = this.#secretId(name);
+    const found = await this.#call(this.#ctx('versions', name, secretId), async (client) => {
+      const out: VersionMetadata[] = [];
+      for await (const v of client.listSecretVersionsAsync(
+        { parent: this.#secretPath(secretId) },
+        NO_SDK_RETRY,
+      )) {
+        const state = stateName(v.state);
+        const createdAt = timestamp(v.createTime as { seconds?: unknown; nanos?: unknown } | null);
+        out.push({
+          version: lastSegment(v.name),
+          ...(createdAt ? { createdAt } : {}),
+          enabled: state === 'ENABLED',
+          destroyed: state === 'DESTROYED',
+        });
+      }
+      return out;
+    });
+    return found.sort((a, b) => Number(b.version) - Number(a.version));
+  }
+
+  async describe(name: string): Promise<SecretMetadata> {
+    const secretId = this.#secretId(name);
+    const [secret] = await this.#call(this.#ctx('describe', name, secretId), (client) =>
+      client.getSecret({ name: this.#secretPath(secretId) }, NO_SDK_RETRY),
+    );
+    const secretLabels = (secret.labels ?? {}) as Record<string, string>;
+    const createdAt = timestamp(secret.createTime as { seconds?: unknown; nanos?: unknown } | null);
+    return {
+      name,
+      ...(Object.keys(secretLabels).length > 0 ? { tags: { ...secretLabels } } : {}),
+      ...(createdAt ? { createdAt } : {}),
+    };
+  }
+
+  async check(options: CheckOptions): Promise<CheckReport> {
+    const steps: CheckStep[] = [];
+    const fixFor = (err: unknown, operation: GcpOperation): string => {
+      const code = (err as SesameError).code;
+      if (code === 'access_denied' && operation === 'token')
+        return 'fix the credentials of the configured auth method (see the detail)';
+      if (code === 'access_denied') return `grant ${roleFor(operation)} to the service account`;
+      if (code === 'not_found') return 'create the secret, or test with a sample that exists';
+      if (code === 'config') return 'fix the store settings (see the detail)';
+      if (code === 'secret_state') return 'enable the latest version or add a new one';
+      return 'check that Secret Manager is reachable from this host';
+    };
+    try {
+      const client = await this.#load();
+      await client.auth.getRequestHeaders();
+      steps.push({
+        step: 'authenticate',
+        ok: true,
+        detail: `credentials of auth method ${this.settings.auth.method} can sign requests`,
+      });
+    } catch (err) {
+      const mapped = err instanceof SesameError ? err : mapGcpError(err, this.#ctx('token'));
+      steps.push({ step: 'authenticate', ok: false, detail: mapped.message, fix: fixFor(mapped, 'token') });
+      return { ok: false, steps };
+    }
+    try {
+      await this.#call(this.#ctx('list'), (client) =>
+        client.listSecrets(
+          { parent: `projects/${this.settings.project}`, pageSize: 1 },
+          { ...NO_SDK_RETRY, autoPaginate: false },
+        ),
+      );
+      steps.push({
+        step: 'list',
+        ok: true,
+        detail: `listing secrets of project ${this.settings.project} is allowed`,
+      });
+    } catch (err) {
+      steps.push({ step: 'list', ok: false, detail: (err as Error).message, fix: fixFor(err, 'list') });
+    }
+    if (options.sample) {
+      try {
+        await this.get({ name: options.sample, namespaces: [] });
+        steps.push({ step: 'read', ok: true, detail: `"${options.sample}" is readable` });
+      } catch (err) {
+        steps.push({ step: 'read', ok: false, detail: (err as Error).message, fix: fixFor(err, 'access') });
+      }
+    }
+    return { ok: steps.every((s) => s.ok), steps };
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) await (await client.catch(() => undefined))?.close();
+  }
+}
+
+export const gcpSecretManagerStoreType = {
+  type: 'gcp-secret-manager',
+  capabilities: {
+    write: true,
+    batch: false,
+    versions: true,
+    stages: false,
+    namespaced: false,
+    restore: false,
+  },
+  settings,
+  secretSettings: ['auth.json'],
+  create: (s: GcpSecretManagerSettings, context: StoreContext) => new GcpSecretManagerStoreClient(s, context),
+} satisfies StoreType<GcpSecretManagerSettings>;
