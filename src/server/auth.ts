@@ -43,9 +43,10 @@ export function checkAccess(principal: Principal, access: Exclude<Access, 'publi
       `${what} returns secret values: it needs a token with the reveal permission (this ${principal.role} token does not have it)`,
     );
   }
+  const article = (roles: readonly Role[]) => (/^[aeiou]/.test(roles[0] ?? '') ? 'an' : 'a');
   const needs = [
-    access.roles.length > 0 ? `a ${list(access.roles)} token` : undefined,
-    revealRoles.length > 0 ? `a ${list(revealRoles)} token with the reveal permission` : undefined,
+    access.roles.length > 0 ? `${article(access.roles)} ${list(access.roles)} token` : undefined,
+    revealRoles.length > 0 ? `${article(revealRoles)} ${list(revealRoles)} token with the reveal permission` : undefined,
   ]
     .filter(Boolean)
     .join(', or ');
