@@ -276,7 +276,11 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         }
       }
       if (key) options.credentials = key;
-      return new SecretManagerServiceClient(options);
+      const client = new SecretManagerServiceClient(options);
+      // Resolve credentials before the first call: the SDK would otherwise build its service stub
+      // on a rejected promise and leave one unhandled rejection per method behind.
+      await client.auth.getClient();
+      return client;
     })().catch((err: unknown) => {
       this.#client = undefined;
       throw err;
@@ -288,9 +292,9 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     ctx: GcpErrorContext,
     operation: (client: SecretManagerServiceClient) => Promise<T>,
   ): Promise<T> {
-    const client = await this.#load();
     let attempts = 0;
     try {
+      const client = await this.#load();
       return await withRetry(
         () => {
           attempts += 1;

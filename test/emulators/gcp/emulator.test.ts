@@ -1,0 +1,149 @@
+/** The GCP emulator's wire shapes, checked with raw HTTP so the SDK cannot paper over them. */
+import { createSign, generateKeyPairSync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emulatorCrc32c, type GcpSecretManagerEmulator, startGcpSecretManagerEmulator } from './index.js';
+
+const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+describe('GCP Secret Manager emulator (wire)', () => {
+  let em: GcpSecretManagerEmulator;
+  let jwt: string;
+
+  beforeAll(async () => {
+    em = await startGcpSecretManagerEmulator({ pageSize: 1 });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const email = 'wire@sesame-test.iam.gserviceaccount.com';
+    em.controls.registerServiceAccount({
+      email,
+      keyId: 'wire-key',
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const unsigned = `${b64url({ alg: 'RS256', typ: 'JWT', kid: 'wire-key' })}.${b64url({
+      iss: email,
+      sub: email,
+      scope: 'https://www.googleapis.com/auth/cloud-platform',
+      iat: now,
+      exp: now + 600,
+    })}`;
+    jwt = `${unsigned}.${createSign('RSA-SHA256').update(unsigned).sign(privateKey).toString('base64url')}`;
+  });
+  afterAll(async () => {
+    await em.stop();
+  });
+
+  const call = async (method: string, path: string, body?: unknown, token: string | null = jwt) => {
+    const res = await fetch(`${em.url}${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('answers google.rpc.Status UNAUTHENTICATED without credentials', async () => {
+    const reply = await call('GET', '/v1/projects/sesame-test/secrets', undefined, null);
+    expect(reply.status).toBe(401);
+    expect(reply.body).toMatchObject({ error: { code: 401, status: 'UNAUTHENTICATED' } });
+  });
+
+  it('answers AccessSecretVersionResponse with base64 data and an int64-as-string checksum', async () => {
+    em.controls.seed('wire_secret', 's3cr3t');
+    const reply = await call('GET', '/v1/projects/sesame-test/secrets/wire_secret/versions/latest:access');
+    expect(reply.body).toEqual({
+      name: `projects/${em.controls.projectNumber}/secrets/wire_secret/versions/1`,
+      payload: { data: 'czNjcjN0', dataCrc32c: '825573743' },
+    });
+    expect(emulatorCrc32c(Buffer.from('s3cr3t'))).toBe(825573743);
+  });
+
+  it('answers NOT_FOUND for a secret without versions', async () => {
+    const reply = await call('GET', '/v1/projects/sesame-test/secrets/nothing_here/versions/latest:access');
+    expect(reply.body).toEqual({
+      error: {
+        code: 404,
+        message: `Secret [projects/${em.controls.projectNumber}/secrets/nothing_here] not found or has no versions.`,
+        status: 'NOT_FOUND',
+      },
+    });
+  });
+
+  it('answers FAILED_PRECONDITION for a disabled version', async () => {
+    em.controls.seed('wire_disabled', 'x');
+    em.controls.disable('wire_disabled');
+    const reply = await call('GET', '/v1/projects/sesame-test/secrets/wire_disabled/versions/1:access');
+    expect(reply.body).toMatchObject({
+      error: {
+        code: 400,
+        status: 'FAILED_PRECONDITION',
+        message: `Secret Version [projects/${em.controls.projectNumber}/secrets/wire_disabled/versions/1] is in DISABLED state.`,
+      },
+    });
+  });
+
+  it('creates secrets, adds versions and sends states as names or numbers as asked', async () => {
+    const created = await call('POST', '/v1/projects/sesame-test/secrets?secretId=wire_new', {
+      replication: { automatic: {} },
+      labels: { a: 'b' },
+    });
+    expect(created.body).toMatchObject({
+      name: `projects/${em.controls.projectNumber}/secrets/wire_new`,
+      labels: { a: 'b' },
+    });
+    const added = await call('POST', '/v1/projects/sesame-test/secrets/wire_new:addVersion', {
+      payload: { data: 'dg==' },
+    });
+    expect(added.body).toMatchObject({ state: 'ENABLED' });
+    const numeric = await call(
+      'GET',
+      '/v1/projects/sesame-test/secrets/wire_new/versions/1?$alt=json%3Benum-encoding=int',
+    );
+    expect(numeric.body).toMatchObject({ state: 1 });
+    const dup = await call('POST', '/v1/projects/sesame-test/secrets?secretId=wire_new', {
+      replication: { automatic: {} },
+    });
+    expect(dup.body).toMatchObject({ error: { code: 409, status: 'ALREADY_EXISTS' } });
+  });
+
+  it('pages secrets with nextPageToken', async () => {
+    const first = await call('GET', '/v1/projects/sesame-test/secrets?pageSize=1');
+    expect((first.body.secrets as unknown[]).length).toBe(1);
+    expect(typeof first.body.nextPageToken).toBe('string');
+  });
+
+  it('denies with PERMISSION_DENIED and an ErrorInfo naming the permission', async () => {
+    em.controls.deny(['secretmanager.versions.access']);
+    try {
+      const reply = await call('GET', '/v1/projects/sesame-test/secrets/wire_secret/versions/1:access');
+      expect(reply.body).toMatchObject({
+        error: {
+          code: 403,
+          status: 'PERMISSION_DENIED',
+          details: [
+            {
+              '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+              reason: 'IAM_PERMISSION_DENIED',
+              metadata: { permission: 'secretmanager.versions.access' },
+            },
+          ],
+        },
+      });
+    } finally {
+      em.controls.allow();
+    }
+  });
+
+  it('serves metadata tokens only with Metadata-Flavor: Google', async () => {
+    const without = await fetch(
+      `http://${em.metadataHost}/computeMetadata/v1/instance/service-accounts/default/token`,
+    );
+    expect(without.status).toBe(403);
+    const withHeader = await fetch(
+      `http://${em.metadataHost}/computeMetadata/v1/instance/service-accounts/default/token`,
+      {
+        headers: { 'metadata-flavor': 'Google' },
+      },
+    );
+    expect(await withHeader.json()).toMatchObject({ token_type: 'Bearer', expires_in: 3599 });
+  });
+});
