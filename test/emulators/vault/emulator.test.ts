@@ -1,0 +1,140 @@
+/** The Vault emulator answers with Vault's status codes and bodies (checked with plain fetch). */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startVaultEmulator, type VaultEmulator } from './index.js';
+
+describe('Vault emulator wire format', () => {
+  let vault: VaultEmulator;
+  const call = async (
+    method: string,
+    path: string,
+    options: { token?: string; body?: unknown; namespace?: string } = {},
+  ) => {
+    const res = await fetch(`${vault.url}/v1/${path}`, {
+      method,
+      headers: {
+        ...(options.token !== undefined ? { 'X-Vault-Token': options.token } : {}),
+        ...(options.namespace ? { 'X-Vault-Namespace': options.namespace } : {}),
+        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await res.text();
+    // biome-ignore lint/suspicious/noExplicitAny: the test walks arbitrary Vault JSON answers
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
+  };
+
+  beforeAll(async () => {
+    vault = await startVaultEmulator({
+      mounts: { secret: 2, legacy: 1 },
+      policies: { narrow: [{ path: 'secret/data/allowed/*', capabilities: ['read'] }] },
+      users: { ann: { password: 'pw', policies: ['narrow'], ttlSeconds: 100 } },
+    });
+  });
+  afterAll(async () => {
+    await vault.stop();
+  });
+
+  it('answers a bad token with 403 permission denied and an ACL miss with the multi-error form', async () => {
+    expect(await call('GET', 'secret/data/x', { token: 'nope' })).toEqual({
+      status: 403,
+      body: { errors: ['permission denied'] },
+    });
+    const login = await call('POST', 'auth/userpass/login/ann', { body: { password: 'pw' } });
+    expect(login.status).toBe(200);
+    expect(login.body?.auth).toMatchObject({
+      lease_duration: 100,
+      renewable: true,
+      policies: ['default', 'narrow'],
+    });
+    const token = login.body?.auth.client_token as string;
+    expect(await call('GET', 'secret/data/other', { token })).toEqual({
+      status: 403,
+      body: { errors: ['1 error occurred:\n\t* permission denied\n\n'] },
+    });
+    expect((await call('POST', 'auth/userpass/login/ann', { body: { password: 'bad' } })).body).toEqual({
+      errors: ['invalid username or password'],
+    });
+  });
+
+  it('serves KV v2 with sorted data keys, 404 {"errors":[]} when missing, and deletion metadata when deleted', async () => {
+    const token = vault.rootToken;
+    expect(await call('GET', 'secret/data/none', { token })).toEqual({ status: 404, body: { errors: [] } });
+    const write = await call('POST', 'secret/data/app', { token, body: { data: { b: 2, a: 1 } } });
+    expect(write.body?.data).toMatchObject({ version: 1, destroyed: false, deletion_time: '' });
+    const read = await call('GET', 'secret/data/app', { token });
+    expect(JSON.stringify(read.body?.data.data)).toBe('{"a":1,"b":2}');
+    expect(
+      (await call('POST', 'secret/data/app', { token, body: { data: { a: 3 }, options: { cas: 0 } } })).body,
+    ).toEqual({
+      errors: ['check-and-set parameter did not match the current version'],
+    });
+    expect((await call('DELETE', 'secret/data/app', { token })).status).toBe(204);
+    const deleted = await call('GET', 'secret/data/app', { token });
+    expect(deleted.status).toBe(404);
+    expect(deleted.body?.data.data).toBeNull();
+    expect(deleted.body?.data.metadata.deletion_time).not.toBe('');
+    expect((await call('POST', 'secret/undelete/app', { token, body: { versions: [1] } })).status).toBe(204);
+    expect((await call('GET', 'secret/data/app', { token })).status).toBe(200);
+    expect((await call('GET', 'secret/app', { token })).body?.errors[0]).toMatch(
+      /^Invalid path for a versioned K\/V secrets engine/,
+    );
+  });
+
+  it('lists with GET ?list=true, folders ending in "/"', async () => {
+    vault.writeSecret('tree/leaf', { value: '1' });
+    vault.writeSecret('tree/dir/inner', { value: '2' });
+    const res = await call('GET', 'secret/metadata/tree/?list=true', { token: vault.rootToken });
+    expect(res.body?.data.keys).toEqual(['dir/', 'leaf']);
+    expect((await call('GET', 'secret/metadata/empty/?list=true', { token: vault.rootToken })).status).toBe(
+      404,
+    );
+  });
+
+  it('answers the KV preflight with the mount path and version, or 403 without access', async () => {
+    const v2 = await call('GET', 'sys/internal/ui/mounts/secret/app', { token: vault.rootToken });
+    expect(v2.body?.data).toMatchObject({ path: 'secret/', type: 'kv', options: { version: '2' } });
+    const v1 = await call('GET', 'sys/internal/ui/mounts/legacy', { token: vault.rootToken });
+    expect(v1.body?.data).toMatchObject({ path: 'legacy/', options: null });
+    const token = vault.issueToken({ policies: [] });
+    expect(await call('GET', 'sys/internal/ui/mounts/secret', { token })).toEqual({
+      status: 403,
+      body: {
+        errors: [
+          'preflight capability check returned 403, please ensure client\'s policies grant access to path "secret/"',
+        ],
+      },
+    });
+  });
+
+  it('renews renewable tokens, refuses the rest, and reports capabilities per path', async () => {
+    const token = vault.issueToken({ policies: ['narrow'], ttlSeconds: 50 });
+    const renewed = await call('POST', 'auth/token/renew-self', { token, body: {} });
+    expect(renewed.body?.auth).toMatchObject({ client_token: token, lease_duration: 50, renewable: true });
+    const fixed = vault.issueToken({ renewable: false });
+    expect((await call('POST', 'auth/token/renew-self', { token: fixed, body: {} })).body).toEqual({
+      errors: ['lease is not renewable'],
+    });
+    const caps = await call('POST', 'sys/capabilities-self', {
+      token,
+      body: { paths: ['secret/data/allowed/x', 'secret/data/no'] },
+    });
+    expect(caps.body?.data).toEqual({ 'secret/data/allowed/x': ['read'], 'secret/data/no': ['deny'] });
+    vault.expireToken(token);
+    expect((await call('GET', 'auth/token/lookup-self', { token })).status).toBe(403);
+  });
+
+  it('is sealed with 503 and counts the calls it refused', async () => {
+    vault.resetCalls();
+    vault.seal();
+    expect(await call('GET', 'secret/data/app', { token: vault.rootToken })).toEqual({
+      status: 503,
+      body: { errors: ['Vault is sealed'] },
+    });
+    vault.unseal();
+    expect(vault.calls['kv:read']).toBe(1);
+    expect(await call('GET', 'secret/data/app', { token: vault.rootToken, namespace: 'nowhere' })).toEqual({
+      status: 404,
+      body: { errors: ['namespace not found'] },
+    });
+  });
+});
