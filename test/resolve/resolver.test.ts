@@ -45,7 +45,7 @@ function setup(extra: Record<string, unknown> = {}, cache: Record<string, unknow
         {
           name: 'jira',
           namespace: 'acme',
-          type: 'http',
+          type: 'generic',
           fields: { baseUrl: 'https://jira.example.com', token: '{{ secret://mem/jira#token }}' },
         },
       ],
@@ -309,7 +309,7 @@ describe('Sesame.refresh', () => {
     expect(conn).toEqual({
       name: 'jira',
       namespace: 'acme',
-      type: 'http',
+      type: 'generic',
       fields: { baseUrl: 'https://jira.example.com', token: 'tok-xyz' },
     });
   });
