@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchBuiltin } from './builtin.js';
 import { benchCore } from './core.js';
 
 const sections: string[] = [];
@@ -58,6 +59,23 @@ async function main() {
       '',
       `- store calls: **${core.cold.storeCalls}**`,
       `- wall time: ${fmt(core.cold.wallMs)} ms for all ${core.cold.concurrent} callers`,
+      '',
+    ].join('\n'),
+  );
+
+  process.stderr.write('bench: builtin store on SQLite and PostgreSQL…\n');
+  const builtin = await benchBuiltin();
+  sections.push(
+    [
+      '## Builtin encrypted store',
+      '',
+      'Sequential operations through the store client (envelope encryption with AES-256-GCM, one',
+      'data key per version; no resolver cache), 500 secrets. SQLite in WAL mode on local disk;',
+      'PostgreSQL is a throwaway local cluster started with fsync off (test settings).',
+      '',
+      '| database | encrypted writes/s | encrypted reads/s |',
+      '|---|---|---|',
+      ...builtin.map((r) => `| ${r.database} | ${fmt(r.writesPerSecond, 0)} | ${fmt(r.readsPerSecond, 0)} |`),
       '',
     ].join('\n'),
   );

@@ -1,0 +1,60 @@
+/**
+ * Builtin encrypted store throughput (issue: builtin store): sequential encrypted writes and
+ * reads through the store client (no resolver cache), on SQLite and on a throwaway PostgreSQL.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { builtinStoreType, createBuiltinService } from '../src/stores/builtin/index.js';
+import { startPostgres } from '../test/support/postgres.js';
+
+export interface BuiltinBenchRow {
+  database: 'SQLite' | 'PostgreSQL';
+  writesPerSecond: number;
+  readsPerSecond: number;
+  operations: number;
+}
+
+const log = { debug() {}, info() {}, warn() {} };
+
+async function measure(database: string, label: BuiltinBenchRow['database'], baseDir: string): Promise<BuiltinBenchRow> {
+  const keyVar = `SESAME_BENCH_KEY_${process.pid}`;
+  process.env[keyVar] = randomBytes(32).toString('base64');
+  const service = createBuiltinService({ database, masterKey: { env: keyVar }, baseDir });
+  const client = await builtinStoreType.create(builtinStoreType.settings.parse({}), {
+    storeName: 'builtin',
+    namespace: '',
+    log,
+    services: { builtin: service },
+  });
+  const n = 500;
+  const names = Array.from({ length: n }, (_, i) => `bench/secret-${i}`);
+  const t0 = performance.now();
+  for (const name of names) await client.write(name, JSON.stringify({ password: randomBytes(12).toString('hex') }), { namespace: 'acme' });
+  const writeMs = performance.now() - t0;
+  const t1 = performance.now();
+  for (const name of names) await client.get({ name, namespaces: ['acme', ''] });
+  const readMs = performance.now() - t1;
+  await client.close();
+  await service.close();
+  delete process.env[keyVar];
+  return { database: label, writesPerSecond: (n * 1000) / writeMs, readsPerSecond: (n * 1000) / readMs, operations: n };
+}
+
+export async function benchBuiltin(): Promise<BuiltinBenchRow[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sesame-bench-'));
+  const rows: BuiltinBenchRow[] = [];
+  try {
+    rows.push(await measure(`sqlite:${path.join(dir, 'bench.db')}`, 'SQLite', dir));
+    const pg = await startPostgres();
+    try {
+      rows.push(await measure(await pg.createDatabase('sesame_bench'), 'PostgreSQL', dir));
+    } finally {
+      await pg.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
