@@ -88,12 +88,18 @@ export class BuiltinBackend {
    * the active key waits for this transaction on PostgreSQL, and SQLite writers are serial).
    */
   async activeKey(trx: Kysely<SesameTables>): Promise<MasterKey> {
-    const row = await trx
-      .selectFrom('master_keys')
-      .select('id')
-      .where('state', '=', 'active')
-      .$if(this.database.kind === 'postgres', (q) => q.forShare())
-      .executeTakeFirst();
+    const select = () =>
+      trx
+        .selectFrom('master_keys')
+        .select('id')
+        .where('state', '=', 'active')
+        .$if(this.database.kind === 'postgres', (q) => q.forShare())
+        .executeTakeFirst();
+    let row = await select();
+    // PostgreSQL, read committed: when a rotation flips the active key while we wait on the
+    // lock, the old row no longer matches and the new one is not in this statement's snapshot,
+    // so nothing is returned. A new statement sees the committed flip.
+    for (let attempt = 0; !row && this.database.kind === 'postgres' && attempt < 3; attempt++) row = await select();
     if (!row) throw new MasterKeyError(`the database ${this.database.location} has no active master key`);
     const held = this.keyring.get(row.id);
     if (held) return held;
