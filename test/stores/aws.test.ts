@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AccessDeniedError,
@@ -16,7 +17,6 @@ import {
 import { sanitizeAws } from '../../src/stores/aws/errors.js';
 import {
   AwsSecretsManagerStore,
-  type AwsSecretsManagerSettings,
   awsSecretsManagerStoreType,
 } from '../../src/stores/aws/index.js';
 import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
@@ -66,7 +66,7 @@ let aws: AwsEmulator;
 let counter = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++counter}`;
 
-function store(overrides: Partial<AwsSecretsManagerSettings> = {}, storeName = 'aws-test') {
+function store(overrides: Record<string, unknown> = {}, storeName = 'aws-test') {
   const settings = awsSecretsManagerStoreType.settings.parse({
     region: 'us-east-1',
     endpoint: aws.url,
@@ -202,6 +202,72 @@ describe('aws-secrets-manager auth methods', () => {
     const report = await client.check({ namespaces: ns });
     expect(report.steps[0]?.detail).toContain('assumed-role/sesame-reader/sesame-test');
     await client.close();
+  });
+
+  it('assume-role: expired session credentials are replaced by a new AssumeRole, then the call is retried', async () => {
+    const name = unique('auth-role-expired');
+    aws.seed(name, 'still-readable');
+    const { client } = store({
+      auth: {
+        method: 'assume-role',
+        roleArn: 'arn:aws:iam::123456789012:role/sesame-reader',
+        source: staticAuth,
+      },
+    });
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('still-readable');
+    aws.resetCalls();
+    aws.expireSessions();
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('still-readable');
+    expect(aws.calls.AssumeRole).toBe(1);
+    expect(aws.calls.GetSecretValue).toBe(2);
+    await client.close();
+  });
+
+  it('assume-role: the source credentials default to the SDK chain (environment here)', async () => {
+    const name = unique('auth-role-env');
+    aws.seed(name, 'via-role-from-env');
+    process.env.AWS_ACCESS_KEY_ID = AWS_EMULATOR_CREDENTIALS.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = AWS_EMULATOR_CREDENTIALS.secretAccessKey;
+    const { client } = store({
+      auth: { method: 'assume-role', roleArn: 'arn:aws:iam::123456789012:role/sesame-reader' },
+    });
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('via-role-from-env');
+    const report = await client.check({ namespaces: ns });
+    expect(report.steps[0]?.detail).toContain('assumed-role/sesame-reader/sesame-aws-test');
+    await client.close();
+  });
+
+  it('static: expired session credentials are AccessDeniedError saying to refresh them (no retry possible)', async () => {
+    const sts = new STSClient({
+      region: 'us-east-1',
+      endpoint: aws.url,
+      credentials: AWS_EMULATOR_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    const { Credentials: c } = await sts.send(
+      new AssumeRoleCommand({
+        RoleArn: 'arn:aws:iam::123456789012:role/sesame-reader',
+        RoleSessionName: 'static-session',
+      }),
+    );
+    sts.destroy();
+    const session = {
+      accessKeyId: c!.AccessKeyId!,
+      secretAccessKey: c!.SecretAccessKey!,
+      sessionToken: c!.SessionToken!,
+    };
+    const { client } = store({ auth: { method: 'static', ...session } });
+    await expect(client.list({ namespaces: ns, limit: 1 })).resolves.toBeDefined();
+    aws.expireSessions();
+    aws.resetCalls();
+    const err = await failure(client.list({ namespaces: ns, limit: 1 }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toMatch(
+      /^\[aws-test\] AWS credentials expired: the session credentials expired: refresh them/,
+    );
+    expect(aws.calls.ListSecrets).toBe(1);
+    for (const secret of [session.secretAccessKey, session.sessionToken, session.accessKeyId])
+      expect(err.message).not.toContain(secret);
   });
 
   it('assume-role: a wrong ExternalId is access denied naming sts:AssumeRole and the role', async () => {

@@ -92,6 +92,7 @@ beforeAll(async () => {
     users: {
       john: { password: 'john-password-7c1', policies: ['reader'] },
       short: { password: 'short-password-9d2', policies: ['reader'], ttlSeconds: 60 },
+      capped: { password: 'capped-password-4e1', policies: ['reader'], ttlSeconds: 60, maxTtlSeconds: 80 },
     },
     approles: { app: { roleId: 'role-id-1234', secretId: 'secret-id-5678-abcd', policies: ['writer'] } },
   });
@@ -253,6 +254,28 @@ describe('vault token lifetime', () => {
     await vi.waitFor(() => expect(vault.calls['token:renew-self']).toBe(1));
     await vi.advanceTimersByTimeAsync(15_000);
     expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+  });
+
+  it('logs in again instead of renewing when renewals shrink near the max TTL', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vault.resetCalls();
+    const { client } = store({
+      auth: { method: 'userpass', username: 'capped', password: 'capped-password-4e1' },
+      kvVersion: 2,
+    });
+    await client.get({ name: 'app/plain', namespaces: ns });
+    // 40 s: renewed to 40 s (max TTL 80); ~67 s: renewed to ~13 s, under half the login lease.
+    await vi.advanceTimersByTimeAsync(41_000);
+    await vi.waitFor(() => expect(vault.calls['token:renew-self']).toBe(1));
+    await vi.advanceTimersByTimeAsync(27_000);
+    await vi.waitFor(() => expect(vault.calls['token:renew-self']).toBe(2));
+    // ~76 s: a fresh login rather than a third renewal that would end at the max TTL anyway.
+    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.waitFor(() => expect(vault.calls['login:userpass']).toBe(2));
+    expect(vault.calls['token:renew-self']).toBe(2);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect((await client.get({ name: 'app/plain', namespaces: ns })).value).toBe('plain-text-value');
+    expect(vault.calls['login:userpass']).toBe(2);
   });
 
   it('stops renewing once closed', async () => {

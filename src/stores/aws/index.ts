@@ -189,14 +189,32 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   /** One SDK call under the shared retry policy; throws the raw error. */
   async #attempt<T>(call: (sdk: Sdk) => Promise<T>): Promise<T> {
-    const sdk = await this.#load();
-    return withRetry(() => call(sdk), {
-      attempts: 3,
-      baseDelayMs: 100,
-      maxDelayMs: 2_000,
-      ...this.#options.retry,
-      retryable: isRetryableAwsError,
-    });
+    const once = async () => {
+      const sdk = await this.#load();
+      return withRetry(() => call(sdk), {
+        attempts: 3,
+        baseDelayMs: 100,
+        maxDelayMs: 2_000,
+        ...this.#options.retry,
+        retryable: isRetryableAwsError,
+      });
+    };
+    try {
+      return await once();
+    } catch (err) {
+      // Temporary credentials the SDK still holds can be revoked or expire early: fetch fresh
+      // ones (a new client, a new provider) and try once more. Static keys cannot be refreshed.
+      if (this.#settings.auth.method === 'static' || !/^ExpiredToken/.test(awsErrorName(err))) throw err;
+      this.#context.log.info(`${this.#tag} AWS session credentials expired: fetching new ones`);
+      await this.#reset();
+      return once();
+    }
+  }
+
+  async #reset(): Promise<void> {
+    const sdk = this.#sdk;
+    this.#sdk = undefined;
+    if (sdk) (await sdk.catch(() => undefined))?.client.destroy();
   }
 
   /** One SDK call whose failure is mapped to a Sesame error. */
@@ -682,9 +700,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   async close(): Promise<void> {
-    const sdk = this.#sdk;
-    this.#sdk = undefined;
-    if (sdk) (await sdk.catch(() => undefined))?.client.destroy();
+    await this.#reset();
   }
 }
 
