@@ -1,9 +1,20 @@
-/** The store types Sesame ships: one line per type. */
+/** The store types Sesame ships: one line per type. Cloud SDKs load lazily, on a store's first use. */
+import { awsSecretsManagerStoreType } from './aws/index.js';
+import { azureKeyVaultStoreType } from './azure/index.js';
 import { builtinStoreType } from './builtin/index.js';
 import { envStoreType } from './env/index.js';
 import { fileStoreType } from './file/index.js';
+import { gcpSecretManagerStoreType } from './gcp/index.js';
 import { StoreTypeRegistry } from './registry.js';
+import { vaultStoreType } from './vault/index.js';
 
 export function defaultStoreTypes(): StoreTypeRegistry {
-  return new StoreTypeRegistry().register(builtinStoreType).register(envStoreType).register(fileStoreType);
+  return new StoreTypeRegistry()
+    .register(awsSecretsManagerStoreType)
+    .register(azureKeyVaultStoreType)
+    .register(builtinStoreType)
+    .register(envStoreType)
+    .register(fileStoreType)
+    .register(gcpSecretManagerStoreType)
+    .register(vaultStoreType);
 }
