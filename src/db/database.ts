@@ -92,8 +92,50 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   const location = parseDatabaseUrl(url, options.baseDir);
   const migrations = options.migrations ?? MIGRATIONS;
   checkMigrationList(migrations);
-  const kysely = location.kind === 'sqlite' ? await openSqlite(location.file) : await openPostgres(location, url);
-  return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations);
+  if (location.kind === 'postgres') {
+    const kysely = await openPostgres(location, url);
+    return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy());
+  }
+  const { kysely, release } = await sharedSqlite(location.file);
+  return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, release);
+}
+
+/**
+ * One SQLite connection per file per process, shared by every `openDatabase` of that file and
+ * closed with the last of them. Two connections of one process would contend for the write
+ * lock, and better-sqlite3 waits for a lock synchronously: the holder, on the same blocked
+ * thread, could not finish until the wait timed out. Sharing lets Kysely's connection mutex
+ * queue them instead. (`:memory:` is never shared: each open is its own database.)
+ */
+const sqliteConnections = new Map<string, { kysely: Promise<Kysely<SesameTables>>; users: number }>();
+
+async function sharedSqlite(file: string): Promise<{ kysely: Kysely<SesameTables>; release: () => Promise<void> }> {
+  if (file === ':memory:') {
+    const kysely = await openSqlite(file);
+    return { kysely, release: () => kysely.destroy() };
+  }
+  let entry = sqliteConnections.get(file);
+  if (!entry) {
+    entry = { kysely: openSqlite(file), users: 0 };
+    sqliteConnections.set(file, entry);
+  }
+  entry.users++;
+  const shared = entry;
+  let kysely: Kysely<SesameTables>;
+  try {
+    kysely = await shared.kysely;
+  } catch (err) {
+    if (--shared.users === 0 && sqliteConnections.get(file) === shared) sqliteConnections.delete(file);
+    throw err;
+  }
+  return {
+    kysely,
+    release: async () => {
+      if (--shared.users > 0) return;
+      if (sqliteConnections.get(file) === shared) sqliteConnections.delete(file);
+      await kysely.destroy();
+    },
+  };
 }
 
 function describeLocation(location: DatabaseLocation, url: string): string {
@@ -161,6 +203,7 @@ class KyselyDatabase implements SesameDatabase {
     readonly kysely: Kysely<SesameTables>,
     readonly location: string,
     private readonly migrations: readonly Migration[],
+    private readonly release: () => Promise<void>,
   ) {}
 
   async schemaVersion(): Promise<number> {
@@ -242,7 +285,7 @@ class KyselyDatabase implements SesameDatabase {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.kysely.destroy();
+    await this.release();
   }
 }
 
