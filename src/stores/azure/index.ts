@@ -311,9 +311,9 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
   /** Run one SDK call with the shared backoff, mapping the final failure. */
   async #call<T>(ctx: AzureErrorContext, operation: (sdk: Sdk) => Promise<T>): Promise<T> {
-    const sdk = await this.#load();
     let attempts = 0;
     try {
+      const sdk = await this.#load();
       return await withRetry(
         () => {
           attempts += 1;
@@ -328,6 +328,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         },
       );
     } catch (err) {
+      if (err instanceof SesameError) throw err;
       throw mapAzureError(err, ctx, attempts);
     }
   }
