@@ -67,8 +67,10 @@ const template = (what: string) =>
   }, `${what} is an http(s) URL template, e.g. https://secrets.internal/v1/{name}`);
 
 const settings = z.strictObject({
+  /** Where a secret is read; `{name}`, `{+name}` and `{version}` are filled in (see above). */
   url: template('url').refine((t) => /\{\+?name\}/.test(t), 'url must contain {name} (or {+name})'),
   method: z.enum(['GET', 'POST']).default('GET'),
+  /** Extra request headers. Their values are treated as credentials (masked, never logged). */
   headers: z
     .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name'), z.string())
     .default({}),
@@ -483,6 +485,6 @@ export const httpStoreType = {
     restore: false,
   },
   settings,
-  secretSettings: ['auth.token', 'auth.password', 'headers.*'],
+  secretSettings: ['auth.token', 'auth.password', 'headers'],
   create: (s: HttpStoreSettings, context: StoreContext) => new HttpStoreClient(s, context),
 } satisfies StoreType<HttpStoreSettings>;
