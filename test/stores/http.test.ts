@@ -92,6 +92,9 @@ describe('http store', () => {
   describe('settings', () => {
     it('needs a url template with {name} and rejects unknown keys', () => {
       expect(httpStoreType.settings.safeParse({ url: 'https://s.example/v1/secret' }).success).toBe(false);
+      expect(
+        httpStoreType.settings.safeParse({ url: 'https://s.example/lookup', method: 'POST' }).success,
+      ).toBe(true);
       expect(httpStoreType.settings.safeParse({ url: 'ftp://s.example/{name}' }).success).toBe(false);
       expect(httpStoreType.settings.safeParse({ url: 'https://s.example/{name}', verb: 'GET' }).success).toBe(
         false,
@@ -163,7 +166,7 @@ describe('http store', () => {
     it('posts the name and version when method is POST', async () => {
       em.controls.seed('posted', 'p1');
       em.controls.seed('posted', 'p2');
-      const client = clientFor(em, { url: `${em.url}/lookup?for={name}`, method: 'POST' });
+      const client = clientFor(em, { url: `${em.url}/lookup`, method: 'POST' });
       expect((await client.get({ name: 'posted', namespaces: [''] })).value).toBe('p2');
       expect(em.controls.calls.lookup).toBe(1);
     });

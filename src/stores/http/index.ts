@@ -10,6 +10,9 @@
  * object with a `names` array (`{"names": ["a", "b"]}`); `{prefix}` in it is replaced by the
  * URL-encoded prefix asked for (the store filters by prefix again either way).
  *
+ * `method: POST` sends `{"name": "...", "version": "..."}` as a JSON body (the url then needs no
+ * `{name}`), for stores that take the lookup in the body.
+ *
  * 404 → not found; 401/403 → access denied; 429 (after `Retry-After`) and 5xx are retried with
  * the shared backoff, then reported unavailable. Redirects are not followed, so credentials are
  * never sent to a host the config does not name.
@@ -66,42 +69,47 @@ const template = (what: string) =>
     }
   }, `${what} is an http(s) URL template, e.g. https://secrets.internal/v1/{name}`);
 
-const settings = z.strictObject({
-  /** Where a secret is read; `{name}`, `{+name}` and `{version}` are filled in (see above). */
-  url: template('url').refine((t) => /\{\+?name\}/.test(t), 'url must contain {name} (or {+name})'),
-  method: z.enum(['GET', 'POST']).default('GET'),
-  /** Extra request headers. Their values are treated as credentials (masked, never logged). */
-  headers: z
-    .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name'), z.string())
-    .default({}),
-  auth: z
-    .discriminatedUnion('method', [
-      z.strictObject({ method: z.literal('none') }),
-      z.strictObject({ method: z.literal('bearer'), token: z.string().min(1) }),
-      z.strictObject({ method: z.literal('basic'), username: z.string().min(1), password: z.string() }),
-    ])
-    .default({ method: 'none' }),
-  /** RFC 6901 JSON Pointer to the value in a JSON answer; absent: the body text is the value. */
-  valuePath: z
-    .string()
-    .refine((p) => {
-      try {
-        parsePointer(p);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'valuePath is a JSON Pointer such as /data/value')
-    .optional(),
-  timeout: z
-    .string()
-    .refine((d) => (parseDuration(d) ?? 0) > 0, 'timeout is a duration such as 5s or 500ms')
-    .default('10s'),
-  /** PEM file of the CA(s) that signed the store's certificate. */
-  caFile: z.string().min(1).optional(),
-  /** URL answering the names of the secrets (see the module comment); without it the store cannot list. */
-  listUrl: template('listUrl').optional(),
-});
+const settings = z
+  .strictObject({
+    /** Where a secret is read; `{name}`, `{+name}` and `{version}` are filled in (see above). */
+    url: template('url'),
+    method: z.enum(['GET', 'POST']).default('GET'),
+    /** Extra request headers. Their values are treated as credentials (masked, never logged). */
+    headers: z
+      .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name'), z.string())
+      .default({}),
+    auth: z
+      .discriminatedUnion('method', [
+        z.strictObject({ method: z.literal('none') }),
+        z.strictObject({ method: z.literal('bearer'), token: z.string().min(1) }),
+        z.strictObject({ method: z.literal('basic'), username: z.string().min(1), password: z.string() }),
+      ])
+      .default({ method: 'none' }),
+    /** RFC 6901 JSON Pointer to the value in a JSON answer; absent: the body text is the value. */
+    valuePath: z
+      .string()
+      .refine((p) => {
+        try {
+          parsePointer(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'valuePath is a JSON Pointer such as /data/value')
+      .optional(),
+    timeout: z
+      .string()
+      .refine((d) => (parseDuration(d) ?? 0) > 0, 'timeout is a duration such as 5s or 500ms')
+      .default('10s'),
+    /** PEM file of the CA(s) that signed the store's certificate. */
+    caFile: z.string().min(1).optional(),
+    /** URL answering the names of the secrets (see the module comment); without it the store cannot list. */
+    listUrl: template('listUrl').optional(),
+  })
+  .refine((s) => s.method === 'POST' || /\{\+?name\}/.test(s.url), {
+    message: 'url must contain {name} (or {+name}) unless method is POST, which sends the name in the body',
+    path: ['url'],
+  });
 
 export type HttpStoreSettings = z.infer<typeof settings>;
 
