@@ -5,6 +5,7 @@ import { builtinStoreType } from './builtin/index.js';
 import { envStoreType } from './env/index.js';
 import { fileStoreType } from './file/index.js';
 import { gcpSecretManagerStoreType } from './gcp/index.js';
+import { httpStoreType } from './http/index.js';
 import { StoreTypeRegistry } from './registry.js';
 import { vaultStoreType } from './vault/index.js';
 
@@ -16,5 +17,6 @@ export function defaultStoreTypes(): StoreTypeRegistry {
     .register(envStoreType)
     .register(fileStoreType)
     .register(gcpSecretManagerStoreType)
+    .register(httpStoreType)
     .register(vaultStoreType);
 }
