@@ -55,6 +55,8 @@ export interface ServerOptions {
   rateLimit?: RateLimit | false | undefined;
   /** Clock (tests): token expiry, audit times, rate limiting. */
   now?: (() => number) | undefined;
+  /** How long `close()` lets requests in flight finish before cutting their connections (default 10 s). */
+  graceMs?: number | undefined;
 }
 
 export interface SesameServer {
@@ -304,6 +306,14 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     return reply.code(status).send(body);
   });
 
+  let closing = false;
+  // A response finished while closing must not leave its keep-alive connection open: the server
+  // waits for every connection, and the client would keep this one until the keep-alive timeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     const state = states.get(request);
     const route = state?.route ? fullPath(state.route) : 'unmatched';
@@ -336,7 +346,15 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       return `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
     },
     async close() {
-      await app.close();
+      closing = true;
+      // Requests in flight get `graceMs` to finish; then their connections are cut.
+      const grace = setTimeout(() => app.server.closeAllConnections(), options.graceMs ?? 10_000);
+      grace.unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(grace);
+      }
       await services.audit.flush();
     },
   };

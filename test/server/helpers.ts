@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
+import { Redactor } from '../../src/redact/redactor.js';
 import { createServer, type ServerOptions, type SesameServer } from '../../src/server/app.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
@@ -40,8 +41,8 @@ export interface TestServer {
   memory: MemoryBackend;
   /** Every log line the server wrote. */
   logs: string[];
-  /** Every response body the helper received. */
-  bodies: string[];
+  /** Every response the helper received. */
+  bodies: Array<{ status: number; text: string }>;
   call(method: string, path: string, options?: CallOptions): Promise<Reply>;
   token(role: Role, options?: { namespace?: string; reveal?: boolean; expiresAt?: string }): Promise<{ token: string; info: TokenInfo }>;
   close(): Promise<void>;
@@ -55,16 +56,24 @@ export interface TestServerOptions {
   bodyLimit?: number;
   mode?: 'api' | 'agent';
   agent?: ServerOptions['agent'];
+  /** Reuse a memory backend (a restarted server over the same data). */
+  memory?: MemoryBackend;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'sesame-server-'));
   const logs: string[] = [];
-  const bodies: string[] = [];
-  const memory = memoryBackend();
+  const bodies: Array<{ status: number; text: string }> = [];
+  const memory = options.memory ?? memoryBackend();
   const registry = defaultStoreTypes().register(memoryStoreType({ mem: memory }));
   const metrics = new ServerMetrics({ defaultMetrics: false });
-  const logger = createLogger({ level: 'info', destination: { write: (line: string) => logs.push(line) } });
+  // A redactor of its own that knows no value: the captured lines show what the server tried to
+  // log, before the process redactor would have masked it.
+  const logger = createLogger({
+    level: 'info',
+    redactor: new Redactor(),
+    destination: { write: (line: string) => logs.push(line) },
+  });
   const sesame = createSesame(
     { database: 'sqlite:./sesame.db', ...options.config },
     { baseDir: dir, registry, logger, observer: metrics.observer, now: options.now },
@@ -73,7 +82,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     sesame,
     metrics,
     now: options.now,
-    rateLimit: options.rateLimit ?? false,
+    // Off unless asked for (tests with a frozen clock would never refill); `undefined`: the config's.
+    rateLimit: 'rateLimit' in options ? options.rateLimit : false,
     bodyLimit: options.bodyLimit,
     mode: options.mode,
     agent: options.agent,
@@ -98,7 +108,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       }
       const response = await fetch(`${url}${p}`, { method, headers, body });
       const text = await response.text();
-      bodies.push(text);
+      bodies.push({ status: response.status, text });
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
