@@ -19,7 +19,7 @@ import { toKeyVaultName } from '../../src/stores/azure/names.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import {
   type AzureKeyVaultEmulator,
-  CLIENT_CERTIFICATE_PATH,
+  AZURE_CLIENT_CERTIFICATE_PATH,
   startAzureKeyVaultEmulator,
 } from '../emulators/azure/index.js';
 import { runStoreContract } from './contract.js';
@@ -426,7 +426,7 @@ describe('azure-key-vault store', () => {
       const { readFileSync } = await import('node:fs');
       em.controls.registerApp({
         clientId: CERT_APP_ID,
-        certificatePem: readFileSync(CLIENT_CERTIFICATE_PATH, 'utf8'),
+        certificatePem: readFileSync(AZURE_CLIENT_CERTIFICATE_PATH, 'utf8'),
       });
       em.controls.seed('by-cert', 'cert-ok');
       const client = clientFor(em, {
@@ -434,7 +434,7 @@ describe('azure-key-vault store', () => {
           method: 'client-certificate',
           tenantId: em.controls.tenantId,
           clientId: CERT_APP_ID,
-          certificatePath: CLIENT_CERTIFICATE_PATH,
+          certificatePath: AZURE_CLIENT_CERTIFICATE_PATH,
         },
       });
       expect((await client.get({ name: 'by-cert', namespaces: [''] })).value).toBe('cert-ok');

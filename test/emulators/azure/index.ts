@@ -37,7 +37,7 @@ const fixture = (file: string) =>
   readFileSync(fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url)), 'utf8');
 
 /** The PEM (certificate + private key) of the test app registration used for certificate auth. */
-export const CLIENT_CERTIFICATE_PATH = fileURLToPath(
+export const AZURE_CLIENT_CERTIFICATE_PATH = fileURLToPath(
   new URL('./fixtures/client-certificate.pem', import.meta.url),
 );
 
@@ -45,7 +45,7 @@ const VAULT_RESOURCE = 'https://vault.azure.net';
 const VAULT_SCOPE = `${VAULT_RESOURCE}/.default`;
 const KEY_VAULT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 
-export type VaultOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge';
+export type KeyVaultOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge';
 
 interface SecretVersion {
   id: string;
@@ -82,7 +82,7 @@ export interface AzureEmulatorControls {
   /** Register a user-assigned managed identity; the system-assigned one always exists. */
   registerManagedIdentity(clientId: string): void;
   /** Answer 403 to these operations (all when omitted), as RBAC or as an access policy would. */
-  deny(options?: { operations?: VaultOperation[]; model?: 'rbac' | 'access-policy' }): void;
+  deny(options?: { operations?: KeyVaultOperation[]; model?: 'rbac' | 'access-policy' }): void;
   /** Stop denying. */
   allow(): void;
   /** Answer the next `times` vault requests with 429 and `Retry-After: retryAfterSeconds`. */
@@ -177,7 +177,7 @@ export async function startAzureKeyVaultEmulator(
   const tokens = new Map<string, { principal: string; expires: number }>();
   const calls: Record<string, number> = {};
   const principals: string[] = [];
-  let denied: { operations: Set<VaultOperation> | 'all'; model: 'rbac' | 'access-policy' } | undefined;
+  let denied: { operations: Set<KeyVaultOperation> | 'all'; model: 'rbac' | 'access-policy' } | undefined;
   let throttleLeft = 0;
   let throttleSeconds = 1;
   let failLeft = 0;
@@ -237,8 +237,8 @@ export async function startAzureKeyVaultEmulator(
       `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
     );
 
-  const forbidden = (res: ServerResponse, op: VaultOperation, principal: string) => {
-    const action: Record<VaultOperation, string> = {
+  const forbidden = (res: ServerResponse, op: KeyVaultOperation, principal: string) => {
+    const action: Record<KeyVaultOperation, string> = {
       get: 'getSecret/action',
       list: 'readMetadata/action',
       set: 'setSecret/action',
@@ -306,7 +306,7 @@ export async function startAzureKeyVaultEmulator(
     const sub = parts[2] ?? '';
     const method = req.method ?? 'GET';
 
-    let op: VaultOperation;
+    let op: KeyVaultOperation;
     if (collection === 'secrets' && method === 'GET') op = name && sub !== 'versions' ? 'get' : 'list';
     else if (collection === 'secrets' && method === 'PUT') op = 'set';
     else if (collection === 'secrets' && method === 'DELETE') op = 'delete';
