@@ -110,7 +110,7 @@ describe('stores', () => {
     );
     expect(updated).toMatchObject({ description: 'changed', revision: 2, settings: { token: '***' } });
     const config = t.sesame.config.stores.find((s) => s.name === 'mem');
-    expect((config?.settings as { token: string }).token).toBe(SECRETS.storeCredential);
+    expect((config?.settings as { token?: string } | undefined)?.token).toBe(SECRETS.storeCredential);
   });
 
   it('lists config-file, implicit and API stores with filters and pages', async () => {
