@@ -132,7 +132,11 @@ export class Sesame {
     for (const path of this.registry.get(store.type).secretSettings ?? []) {
       let node: unknown = resolved;
       for (const part of path.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
+      // A credential setting may be a string or a map of them (e.g. custom headers).
       if (typeof node === 'string') this.redactor.add(node);
+      else if (node && typeof node === 'object') {
+        for (const v of Object.values(node)) if (typeof v === 'string') this.redactor.add(v);
+      }
     }
     return resolved;
   }
