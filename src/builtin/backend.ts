@@ -14,6 +14,7 @@ import {
   MasterKeyring,
   type MasterKeySource,
 } from './master-key.js';
+import { dataKeysByMasterKey } from './sealed-tables.js';
 import { type KeyRotationOptions, type KeyRotationResult, rotateMasterKey } from './rotate.js';
 import { BuiltinSecrets, type SecretSpaceOptions } from './secrets.js';
 
@@ -120,16 +121,11 @@ export class BuiltinBackend {
     }
   }
 
-  /** Master keys the database knows, with how many data keys each still wraps. */
+  /** Master keys the database knows, with how many data keys (in every sealed table) each still wraps. */
   async masterKeys(): Promise<MasterKeyStatus[]> {
     const db = this.database.kysely;
     const keys = await db.selectFrom('master_keys').selectAll().orderBy('created_at').execute();
-    const counts = await db
-      .selectFrom('secret_versions')
-      .select(['key_id', (eb) => eb.fn.countAll().as('n')])
-      .groupBy('key_id')
-      .execute();
-    const byKey = new Map(counts.map((c) => [c.key_id, Number(c.n)]));
+    const byKey = await dataKeysByMasterKey(this.database);
     return keys.map((k) => ({
       id: k.id,
       state: k.state,

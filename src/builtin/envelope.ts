@@ -6,9 +6,13 @@
  * stored next to it. Rotating the master key therefore rewraps 61-byte data keys and never
  * touches values, and a leaked data key exposes one version only.
  *
- * Both encryptions authenticate the row's namespace, name and version (GCM additional data):
- * a ciphertext edited in place, or moved or swapped into another row, fails to decrypt instead
- * of returning a wrong secret.
+ * The value's encryption authenticates the row's namespace, name and version (GCM additional
+ * data): a ciphertext edited in place, or moved or swapped into another row (with or without
+ * its wrapped key), fails to decrypt instead of returning a wrong secret. The data key's wrap
+ * authenticates only the master key id: binding it to the row as well would add nothing (a
+ * data key moved to another row cannot decrypt that row's value), and keeping it free of row
+ * coordinates lets key rotation rewrap every sealed row of every table without knowing what
+ * the rows are (builtin secrets, and the server's stored store settings and connections).
  *
  * Layout (both columns start with a format byte so the scheme can change later):
  *   ciphertext  = 0x01 | iv (12) | AES-256-GCM(dataKey, value) | tag (16)
@@ -34,8 +38,8 @@ function valueAad(at: SecretCoordinates): Buffer {
   return Buffer.from(JSON.stringify(['sesame-secret-value/1', at.namespace, at.name, at.version]), 'utf8');
 }
 
-function dataKeyAad(at: SecretCoordinates, keyId: string): Buffer {
-  return Buffer.from(JSON.stringify(['sesame-data-key/1', keyId, at.namespace, at.name, at.version]), 'utf8');
+function dataKeyAad(keyId: string): Buffer {
+  return Buffer.from(JSON.stringify(['sesame-data-key/1', keyId]), 'utf8');
 }
 
 function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
@@ -68,7 +72,7 @@ export function sealValue(plaintext: Buffer, at: SecretCoordinates, masterKey: M
   try {
     return {
       ciphertext: seal(dataKey, plaintext, valueAad(at)),
-      wrappedKey: seal(masterKey.key, dataKey, dataKeyAad(at, masterKey.id)),
+      wrappedKey: seal(masterKey.key, dataKey, dataKeyAad(masterKey.id)),
       keyId: masterKey.id,
     };
   } finally {
@@ -76,10 +80,17 @@ export function sealValue(plaintext: Buffer, at: SecretCoordinates, masterKey: M
   }
 }
 
-/** Unwrap a row's data key. Throws `SecretIntegrityError` when it does not authenticate. */
+function tryUnwrap(wrappedKey: Buffer, masterKey: MasterKey): Buffer | undefined {
+  const dataKey = open(masterKey.key, wrappedKey, dataKeyAad(masterKey.id));
+  if (dataKey && dataKey.length === DATA_KEY_BYTES) return dataKey;
+  dataKey?.fill(0);
+  return undefined;
+}
+
+/** Unwrap a row's data key. Throws `SecretIntegrityError` (naming `at`) when it does not authenticate. */
 export function unwrapDataKey(wrappedKey: Buffer, at: SecretCoordinates, masterKey: MasterKey): Buffer {
-  const dataKey = open(masterKey.key, wrappedKey, dataKeyAad(at, masterKey.id));
-  if (!dataKey || dataKey.length !== DATA_KEY_BYTES) throw new SecretIntegrityError(at);
+  const dataKey = tryUnwrap(wrappedKey, masterKey);
+  if (!dataKey) throw new SecretIntegrityError(at);
   return dataKey;
 }
 
@@ -95,11 +106,15 @@ export function openValue(sealed: SealedValue, at: SecretCoordinates, masterKey:
   }
 }
 
-/** Rewrap a data key from one master key to another (key rotation); the value is untouched. */
-export function rewrapDataKey(wrappedKey: Buffer, at: SecretCoordinates, from: MasterKey, to: MasterKey): Buffer {
-  const dataKey = unwrapDataKey(wrappedKey, at, from);
+/**
+ * Rewrap a data key from one master key to another (key rotation); the value ciphertext is
+ * untouched. Returns undefined when the wrapped key does not authenticate under `from`.
+ */
+export function rewrapDataKey(wrappedKey: Buffer, from: MasterKey, to: MasterKey): Buffer | undefined {
+  const dataKey = tryUnwrap(wrappedKey, from);
+  if (!dataKey) return undefined;
   try {
-    return seal(to.key, dataKey, dataKeyAad(at, to.id));
+    return seal(to.key, dataKey, dataKeyAad(to.id));
   } finally {
     dataKey.fill(0);
   }

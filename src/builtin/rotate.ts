@@ -1,6 +1,8 @@
 /**
  * Master key rotation: a new master key becomes active and every data key is rewrapped with
- * it. Values are never decrypted or rewritten; only the 61-byte wrapped data keys change.
+ * it. Values are never decrypted or rewritten; only the 61-byte wrapped data keys change, in
+ * every sealed table (builtin secrets, and any other table of sealed rows: see
+ * `sealed-tables.ts`).
  *
  * How the keyring holds old and new keys: the key source lists keys newest first (see
  * `master-key.ts`). For a key FILE, rotation writes the new key in front of the old one
@@ -23,8 +25,8 @@ import { sql } from 'kysely';
 import { SesameError, UsageError } from '../errors.js';
 import type { BuiltinBackend } from './backend.js';
 import { rewrapDataKey } from './envelope.js';
-import { describeSecret } from './errors.js';
 import { generateMasterKey, type MasterKey, replaceKeyFile } from './master-key.js';
+import { dataKeysByMasterKey, replaceWrappedKey, sealedRowsUnder, sealedTables } from './sealed-tables.js';
 
 export interface KeyRotationProgress {
   /** Data keys rewrapped so far. */
@@ -86,12 +88,8 @@ export async function rotateMasterKey(
     const active = await trx.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst();
     if (!active) throw new SesameError(`${database.location} has no active master key`);
     const draining = await trx.selectFrom('master_keys').select('id').where('state', '=', 'draining').execute();
-    const stray = await trx
-      .selectFrom('secret_versions')
-      .select('key_id')
-      .where('key_id', '<>', active.id)
-      .limit(1)
-      .executeTakeFirst();
+    const inUse = await dataKeysByMasterKey(database, trx);
+    const stray = [...inUse.keys()].some((id) => id !== active.id);
 
     let chosen: MasterKey;
     let resuming: boolean;
@@ -121,8 +119,7 @@ export async function rotateMasterKey(
     }
 
     // Every data key must be readable before anything changes.
-    const wrapping = await trx.selectFrom('secret_versions').select('key_id').distinct().execute();
-    const missing = wrapping.map((r) => r.key_id).filter((id) => !keyring.get(id));
+    const missing = [...inUse.keys()].filter((id) => !keyring.get(id));
     if (missing.length > 0) {
       throw new UsageError(
         `cannot rotate: data keys are wrapped by master key ${missing.join(', ')}, which ${keyring.where} does not hold: add it to the source (after the newest key)`,
@@ -147,66 +144,48 @@ export async function rotateMasterKey(
 
   // 2. Rewrap in batches. Each batch is its own transaction, so an interruption loses at most
   //    one batch of work and the next run picks up the rows still under an old key.
-  const total = Number(
-    (
-      await database.kysely
-        .selectFrom('secret_versions')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('key_id', '<>', target.id)
-        .executeTakeFirst()
-    )?.n ?? 0,
-  );
+  const tables = await sealedTables(database);
+  const before = await dataKeysByMasterKey(database);
+  const oldIds = [...before.keys()].filter((id) => id !== target.id);
+  const total = oldIds.reduce((sum, id) => sum + (before.get(id) ?? 0), 0);
   let rewrapped = 0;
   options.onProgress?.({ rewrapped, total, keyId: target.id });
-  for (;;) {
-    if (options.signal?.aborted) {
-      throw new KeyRotationInterruptedError(
-        `key rotation to master key ${target.id} stopped after ${rewrapped} of ${total} data keys: run it again to finish (reads and writes keep working meanwhile)`,
-      );
-    }
-    const done = await database.write(async (trx) => {
-      const rows = await trx
-        .selectFrom('secret_versions')
-        .select(['namespace', 'name', 'version', 'wrapped_key', 'key_id'])
-        .where('key_id', '<>', target.id)
-        .orderBy('namespace')
-        .orderBy('name')
-        .orderBy('version')
-        .limit(batchSize)
-        .$if(database.kind === 'postgres', (q) => q.forUpdate())
-        .execute();
-      for (const row of rows) {
-        const at = { namespace: row.namespace, name: row.name, version: row.version };
-        const from = backend.keyFor(row.key_id, `secret ${describeSecret(at)} version ${at.version}`);
-        await trx
-          .updateTable('secret_versions')
-          .set({ wrapped_key: rewrapDataKey(row.wrapped_key, at, from, target), key_id: target.id })
-          .where('namespace', '=', row.namespace)
-          .where('name', '=', row.name)
-          .where('version', '=', row.version)
-          .where('key_id', '=', row.key_id)
-          .execute();
+  for (const table of tables) {
+    for (;;) {
+      if (options.signal?.aborted) {
+        throw new KeyRotationInterruptedError(
+          `key rotation to master key ${target.id} stopped after ${rewrapped} of ${total} data keys: run it again to finish (reads and writes keep working meanwhile)`,
+        );
       }
-      return rows.length;
-    });
-    if (done === 0) break;
-    rewrapped += done;
-    options.onProgress?.({ rewrapped, total: Math.max(total, rewrapped), keyId: target.id });
+      const done = await database.write(async (trx) => {
+        const rows = await sealedRowsUnder(database, trx, table, oldIds, batchSize);
+        for (const row of rows) {
+          const from = backend.keyFor(row.key_id, `a data key in table ${table}`);
+          const wrapped = rewrapDataKey(Buffer.from(row.wrapped_key), from, target);
+          if (!wrapped) {
+            throw new SesameError(
+              `a data key in table ${table} wrapped by master key ${row.key_id} failed authentication: the row was altered; ` +
+                'remove or rewrite that row (for a builtin secret: purge it), then run the rotation again',
+            );
+          }
+          await replaceWrappedKey(database, trx, table, row, wrapped, target.id);
+        }
+        return rows.length;
+      });
+      if (done === 0) break;
+      rewrapped += done;
+      options.onProgress?.({ rewrapped, total: Math.max(total, rewrapped), keyId: target.id });
+    }
   }
 
   // 3. Retire the old keys and drop them from the key file, under the rotation lock so a
   //    rotation starting now cannot have its new key overwritten.
   const { retired, keyFile } = await database.write(async (trx) => {
     await lock(trx);
-    const left = await trx
-      .selectFrom('secret_versions')
-      .select('key_id')
-      .where('key_id', '<>', target.id)
-      .limit(1)
-      .executeTakeFirst();
-    if (left) {
+    const left = [...(await dataKeysByMasterKey(database, trx)).keys()].filter((id) => id !== target.id);
+    if (left.length > 0) {
       throw new SesameError(
-        `key rotation to master key ${target.id} found data keys still under ${left.key_id}: run it again to finish`,
+        `key rotation to master key ${target.id} found data keys still under ${left.join(', ')}: run it again to finish`,
       );
     }
     const draining = await trx.selectFrom('master_keys').select('id').where('state', '=', 'draining').execute();

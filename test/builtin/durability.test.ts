@@ -3,7 +3,7 @@
  * returned survives kill -9, and two processes writing one name at once lose nothing.
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +18,21 @@ const databases = useDatabases();
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
 
+/** The child runs dist/: fail clearly when it is missing or older than the sources it comes from. */
 function requireBuild(): void {
   if (!existsSync(built)) {
     throw new Error(`${built} is missing: these tests run the built code in a child process; run npm run build first (npm test does)`);
+  }
+  const root = path.resolve(here, '../..');
+  for (const dir of ['src/builtin', 'src/db']) {
+    for (const file of readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts')) continue;
+      const source = path.join(root, dir, file);
+      const output = path.join(root, 'dist', dir.slice('src/'.length), file.replace(/\.ts$/, '.js'));
+      if (!existsSync(output) || statSync(output).mtimeMs < statSync(source).mtimeMs) {
+        throw new Error(`${output} is older than ${source}: run npm run build first (npm test does)`);
+      }
+    }
   }
 }
 

@@ -74,10 +74,16 @@ describe('envelope encryption', () => {
     const oldKey = generateMasterKey();
     const newKey = generateMasterKey();
     const sealed = sealValue(Buffer.from('kept'), at, oldKey);
-    const wrappedKey = rewrapDataKey(sealed.wrappedKey, at, oldKey, newKey);
-    const rewrapped = { ciphertext: sealed.ciphertext, wrappedKey, keyId: newKey.id };
+    const wrappedKey = rewrapDataKey(sealed.wrappedKey, oldKey, newKey);
+    expect(wrappedKey).toBeDefined();
+    const rewrapped = { ciphertext: sealed.ciphertext, wrappedKey: wrappedKey as Buffer, keyId: newKey.id };
     expect(text(openValue(rewrapped, at, newKey))).toBe('kept');
     expect(() => openValue(rewrapped, at, oldKey)).toThrow(SecretIntegrityError);
+  });
+
+  it('does not rewrap a data key that does not authenticate under the old key', () => {
+    const sealed = sealValue(Buffer.from('v'), at, generateMasterKey());
+    expect(rewrapDataKey(sealed.wrappedKey, generateMasterKey(), generateMasterKey())).toBeUndefined();
   });
 
   it('rejects an unknown format byte rather than guessing', () => {

@@ -5,12 +5,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import {
   type BuiltinBackend,
   generateMasterKey,
   KeyRotationInterruptedError,
   MasterKeyError,
+  openValue,
   parseKeyFile,
+  sealValue,
 } from '../../src/builtin/index.js';
 import { replaceKeyFile } from '../../src/builtin/master-key.js';
 import { UsageError } from '../../src/errors.js';
@@ -211,6 +214,46 @@ for (const dialect of DIALECTS) {
       );
       expect(onlyOld).toBeInstanceOf(MasterKeyError);
       expect((onlyOld as Error).message).toContain(`is encrypted with master key ${newKey.id}`);
+    });
+
+    it('rewraps sealed rows of every table with wrapped_key and key_id columns, not only secrets', async () => {
+      const dir = tempDir();
+      const database = await databases.url(dialect);
+      const backend = await openBackend({ database, masterKey: { file: writeKeyFile(dir) } });
+      await seed(backend, 2);
+      const db = backend.database.kysely;
+      const binary = dialect === 'postgres' ? sql.raw('bytea') : sql.raw('blob');
+      await sql`create table test_sealed (id integer primary key, ciphertext ${binary} not null, wrapped_key ${binary} not null, key_id text not null)`.execute(db);
+      const at = { namespace: 'test-sealed:', name: 'row', version: 1 };
+      const sealed = sealValue(Buffer.from('sealed-elsewhere'), at, backend.keyring.primary);
+      await sql`insert into test_sealed values (1, ${sealed.ciphertext}, ${sealed.wrappedKey}, ${sealed.keyId})`.execute(db);
+
+      const result = await backend.rotateMasterKey({ batchSize: 1 });
+      expect(result.rewrapped).toBe(3);
+      const row = (
+        await sql<{ ciphertext: Buffer; wrapped_key: Buffer; key_id: string }>`select * from test_sealed`.execute(db)
+      ).rows[0]!;
+      expect(row.key_id).toBe(result.keyId);
+      const opened = openValue({ ciphertext: row.ciphertext, wrappedKey: row.wrapped_key, keyId: row.key_id }, at, backend.keyring.primary);
+      expect(opened.toString('utf8')).toBe('sealed-elsewhere');
+    });
+
+    it('stops on a data key that does not authenticate, saying which table, and resumes once the row is dealt with', async () => {
+      const dir = tempDir();
+      const database = await databases.url(dialect);
+      const backend = await openBackend({ database, masterKey: { file: writeKeyFile(dir) } });
+      await seed(backend, 3);
+      const db = backend.database.kysely;
+      const row = await db.selectFrom('secret_versions').selectAll().where('name', '=', 'rot/secret-001').executeTakeFirstOrThrow();
+      const broken = Buffer.from(row.wrapped_key);
+      broken[20] = (broken[20] as number) ^ 1;
+      await db.updateTable('secret_versions').set({ wrapped_key: broken }).where('name', '=', 'rot/secret-001').execute();
+      await expect(backend.rotateMasterKey()).rejects.toThrow(/a data key in table secret_versions wrapped by master key \w+ failed authentication/);
+      // The rotation is resumable once the row is dealt with.
+      await backend.secrets().purge('', 'rot/secret-001');
+      const result = await backend.rotateMasterKey();
+      expect(result.resumed).toBe(true);
+      expect(await keyIdsInUse(backend)).toEqual([result.keyId]);
     });
 
     it('tells a process that lacks the new active key to get it, instead of writing with the old one', async () => {
