@@ -6,7 +6,6 @@ import { envStoreType } from './env/index.js';
 import { fileStoreType } from './file/index.js';
 import { gcpSecretManagerStoreType } from './gcp/index.js';
 import { httpStoreType } from './http/index.js';
-import { httpStoreType } from './http/index.js';
 import { StoreTypeRegistry } from './registry.js';
 import { vaultStoreType } from './vault/index.js';
 
@@ -18,7 +17,6 @@ export function defaultStoreTypes(): StoreTypeRegistry {
     .register(envStoreType)
     .register(fileStoreType)
     .register(gcpSecretManagerStoreType)
-    .register(httpStoreType)
     .register(httpStoreType)
     .register(vaultStoreType);
 }
