@@ -2,11 +2,14 @@
 import { Command, CommanderError } from 'commander';
 import { SesameError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
+import { registerAudit } from './commands/audit.js';
 import { registerCache } from './commands/cache.js';
 import { registerConnections } from './commands/connections.js';
 import { registerResolve } from './commands/resolve.js';
 import { registerRun } from './commands/run.js';
+import { registerServe } from './commands/serve.js';
 import { registerStores } from './commands/stores.js';
+import { registerTokens } from './commands/tokens.js';
 import { type CliContext, createCliContext } from './context.js';
 
 export const VERSION = '0.1.0';
@@ -28,6 +31,9 @@ export function buildProgram(ctx: CliContext): Command {
   registerStores(program, ctx);
   registerRun(program, ctx);
   registerCache(program, ctx);
+  registerServe(program, ctx);
+  registerTokens(program, ctx);
+  registerAudit(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

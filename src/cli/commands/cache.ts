@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { RefreshTarget } from '../../sesame.js';
 import { type CliContext, example, withCommon, writeJson } from '../context.js';
+import { remote, withServer } from '../remote.js';
 
 interface Flags {
   config?: string;
@@ -11,6 +12,7 @@ interface Flags {
   connection?: string;
   store?: string;
   all?: boolean;
+  server?: string;
 }
 
 export function refreshTargetFrom(flags: Flags, namespaceGiven: boolean): RefreshTarget {
@@ -37,10 +39,24 @@ export function registerCache(program: Command, ctx: CliContext): void {
       .option('--store <name>', 'everything cached from a store')
       .option('--all', 'everything'),
   );
-  example(refresh, 'sesame cache refresh --connection jira --namespace acme.devops', 'sesame cache refresh --all');
+  withServer(refresh);
+  example(
+    refresh,
+    'sesame cache refresh --connection jira --namespace acme.devops',
+    'sesame cache refresh --all',
+    'SESAME_TOKEN=$TOKEN sesame cache refresh --connection jira --server http://127.0.0.1:7373',
+  );
   refresh.action(async (flags: Flags, command: Command) => {
     const namespaceGiven = command.getOptionValueSource('namespace') === 'cli';
     const target = refreshTargetFrom(flags, namespaceGiven);
+    const client = remote(ctx, flags.server);
+    if (client) {
+      const body = 'namespace' in target ? target : { ...target, ...(namespaceGiven ? { namespace: flags.namespace } : {}) };
+      const result = await client.request<{ dropped: number }>('POST', '/refresh', { body });
+      if (flags.json) writeJson(ctx, result);
+      else ctx.stdout.write(`refreshed: dropped ${result.dropped} cached value${result.dropped === 1 ? '' : 's'} on the server\n`);
+      return;
+    }
     const sesame = ctx.sesame(flags.config);
     const result = await sesame.refresh(target, { namespace: flags.namespace });
     if (flags.json) writeJson(ctx, result);

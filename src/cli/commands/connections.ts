@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { collectReferences, mayHoldReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon, writeJson, writeTable } from '../context.js';
+import { remote, type SesameClient, withServer } from '../remote.js';
 
 interface Flags {
   config?: string;
@@ -9,6 +10,7 @@ interface Flags {
   json?: boolean;
   refresh?: boolean;
   timeout?: string;
+  server?: string;
 }
 
 /** Show a connection's fields without values: references as written, literals masked. */
@@ -22,20 +24,24 @@ export function maskFields(fields: Record<string, unknown>): Record<string, unkn
   return mask(fields) as Record<string, unknown>;
 }
 
+interface ConnectionRow {
+  name: string;
+  namespace: string;
+  type: string;
+  references: string[];
+  fields: Record<string, unknown>;
+}
+
 export function registerConnections(program: Command, ctx: CliContext): void {
   const group = program.command('connections').description('list, resolve and test connections');
 
-  const list = withCommon(group.command('list').description('connections visible from a namespace (values masked)'));
-  example(list, 'sesame connections list --namespace acme.devops');
-  list.action((flags: Flags) => {
-    const sesame = ctx.sesame(flags.config);
-    const rows = sesame.connections(flags.namespace).map((c) => ({
-      name: c.name,
-      namespace: c.namespace,
-      type: c.type,
-      references: collectReferences(c.fields).map((s) => s.raw),
-      fields: maskFields(c.fields),
-    }));
+  const list = withServer(withCommon(group.command('list').description('connections visible from a namespace (values masked)')));
+  example(list, 'sesame connections list --namespace acme.devops', 'sesame connections list --server http://127.0.0.1:7373');
+  list.action(async (flags: Flags, command: Command) => {
+    const client = remote(ctx, flags.server);
+    const rows = client
+      ? await remoteConnections(client, command.getOptionValueSource('namespace') === 'cli' ? flags.namespace : undefined)
+      : localConnections(flags);
     if (flags.json) return writeJson(ctx, rows);
     writeTable(
       ctx,
@@ -44,11 +50,48 @@ export function registerConnections(program: Command, ctx: CliContext): void {
     );
   });
 
-  const resolve = withCommon(
-    group.command('resolve').description("resolve a connection's fields and print them (values on stdout)").argument('<name>'),
+  function localConnections(flags: Flags): ConnectionRow[] {
+    const sesame = ctx.sesame(flags.config);
+    return sesame.connections(flags.namespace).map((c) => ({
+      name: c.name,
+      namespace: c.namespace,
+      type: c.type,
+      references: collectReferences(c.fields).map((s) => s.raw),
+      fields: maskFields(c.fields),
+    }));
+  }
+
+  async function remoteConnections(client: SesameClient, namespace: string | undefined): Promise<ConnectionRow[]> {
+    const rows: ConnectionRow[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.request<{ items: ConnectionRow[]; cursor?: string }>('GET', '/connections', {
+        query: { visible: true, namespace, limit: 1000, cursor },
+      });
+      rows.push(...page.items.map((c) => ({ name: c.name, namespace: c.namespace, type: c.type, references: c.references, fields: c.fields })));
+      cursor = page.cursor;
+    } while (cursor);
+    return rows;
+  }
+
+  const resolve = withServer(
+    withCommon(
+      group.command('resolve').description("resolve a connection's fields and print them (values on stdout)").argument('<name>'),
+    ),
   );
-  example(resolve, 'sesame connections resolve jira --namespace acme.devops');
-  resolve.action(async (name: string, flags: Flags) => {
+  example(resolve, 'sesame connections resolve jira --namespace acme.devops', 'sesame connections resolve jira --server http://127.0.0.1:7373');
+  resolve.action(async (name: string, flags: Flags, command: Command) => {
+    const client = remote(ctx, flags.server);
+    if (client) {
+      const namespace = command.getOptionValueSource('namespace') === 'cli' ? flags.namespace : undefined;
+      const answer = await client.request<{ value: Record<string, unknown>; connection: { name: string; namespace: string; type: string } }>(
+        'POST',
+        '/resolve',
+        { body: { connection: name, namespace } },
+      );
+      writeJson(ctx, flags.json ? { ...answer.connection, fields: answer.value } : answer.value);
+      return;
+    }
     const sesame = ctx.sesame(flags.config);
     const resolved = await sesame.resolveConnection(name, { namespace: flags.namespace });
     writeJson(ctx, flags.json ? resolved : resolved.fields);

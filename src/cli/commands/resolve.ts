@@ -5,12 +5,14 @@ import { parseConfigText } from '../../config/load.js';
 import { UsageError } from '../../errors.js';
 import { collectReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon, writeJson } from '../context.js';
+import { remote, withServer } from '../remote.js';
 
 interface ResolveFlags {
   config?: string;
   namespace: string;
   json?: boolean;
   file?: string;
+  server?: string;
 }
 
 export function registerResolve(program: Command, ctx: CliContext): void {
@@ -20,26 +22,38 @@ export function registerResolve(program: Command, ctx: CliContext): void {
     .argument('[reference-or-template]', 'e.g. secret://env/FOO#/a/b or "x{{ secret://env/BAR }}y"')
     .option('-f, --file <file>', 'resolve every reference in a JSON or YAML document; prints JSON');
   withCommon(cmd);
+  withServer(cmd);
   example(
     cmd,
     "sesame resolve 'secret://env/DB_PASSWORD'",
+    "SESAME_TOKEN=$RUNTIME_TOKEN sesame resolve 'secret://aws/prod-jira#token' --server http://127.0.0.1:7373",
     "sesame resolve 'postgres://app:{{ secret://builtin/db/app#password }}@db:5432/app' --namespace acme",
     'sesame resolve --file connection.yaml --namespace acme.devops',
   );
-  cmd.action(async (input: string | undefined, flags: ResolveFlags) => {
+  cmd.action(async (input: string | undefined, flags: ResolveFlags, command: Command) => {
     if ((input === undefined) === (flags.file === undefined)) {
       throw new UsageError('give a reference or template, or --file <document>, not both and not neither');
     }
+    const client = remote(ctx, flags.server);
+    if (client) {
+      // Without --namespace the server acts in the token's namespace.
+      const namespace = command.getOptionValueSource('namespace') === 'cli' ? flags.namespace : undefined;
+      let body: Record<string, unknown>;
+      if (flags.file !== undefined) body = { document: readDocument(ctx, flags.file) };
+      else {
+        const value = (input as string).trim();
+        body = value.startsWith('secret://') && !value.includes('{{') ? { reference: value } : { template: input };
+      }
+      const report = await client.request<{ value: unknown; stale: boolean }>('POST', '/resolve', { body: { ...body, namespace } });
+      if (report.stale) ctx.stderr.write('sesame: warning: served a cached value past its TTL because the store is unavailable\n');
+      if (flags.json) writeJson(ctx, report);
+      else if (flags.file !== undefined) writeJson(ctx, report.value);
+      else ctx.stdout.write(`${typeof report.value === 'string' ? report.value : JSON.stringify(report.value)}\n`);
+      return;
+    }
     const sesame = ctx.sesame(flags.config);
     if (flags.file !== undefined) {
-      const file = path.resolve(ctx.cwd, flags.file);
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {
-        throw new UsageError(`cannot read ${flags.file}: check the path`);
-      }
-      const doc = parseConfigText(text, file);
+      const doc = readDocument(ctx, flags.file);
       const report = await sesame.resolveDetailed(doc, { namespace: flags.namespace });
       writeJson(ctx, flags.json ? report : report.value);
       return;
@@ -55,4 +69,15 @@ export function registerResolve(program: Command, ctx: CliContext): void {
     if (flags.json) writeJson(ctx, report);
     else ctx.stdout.write(`${typeof report.value === 'string' ? report.value : JSON.stringify(report.value)}\n`);
   });
+}
+
+function readDocument(ctx: CliContext, name: string): unknown {
+  const file = path.resolve(ctx.cwd, name);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read ${name}: check the path`);
+  }
+  return parseConfigText(text, file);
 }

@@ -1,0 +1,131 @@
+import { type Command, Option } from 'commander';
+import { loadConfig } from '../../config/load.js';
+import { defaultConnectionTypes } from '../../connections/builtin-types.js';
+import { UsageError } from '../../errors.js';
+import { createLogger, type LogLevel } from '../../log.js';
+import { processRedactor } from '../../redact/redactor.js';
+import { createServer, DEFAULT_AGENT_TOKEN_FILE, DEFAULT_HOST, loadAgentToken, ServerMetrics } from '../../server/index.js';
+import { createSesame } from '../../sesame.js';
+import { defaultStoreTypes } from '../../stores/builtin-types.js';
+import { type CliContext, example } from '../context.js';
+
+interface Flags {
+  config?: string;
+  host?: string;
+  port?: string;
+  agent?: boolean;
+  agentTokenFile: string;
+  namespace?: string;
+}
+
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${text} is not a port number (0–65535)`);
+  return port;
+}
+
+/** Resolves on the first SIGTERM or SIGINT; a second one while shutting down exits at once. */
+function untilSignal(ctx: CliContext): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      const force = () => {
+        ctx.stderr.write('sesame: stopping now (second signal)\n');
+        process.exit(1);
+      };
+      process.once('SIGTERM', force);
+      process.once('SIGINT', force);
+      resolve(signal);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+export function registerServe(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('serve')
+    .description('run the HTTP API (or, with --agent, resolve and refresh for this host only)')
+    .addOption(new Option('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'))
+    .option('--host <host>', `address to listen on (default: server.host, else ${DEFAULT_HOST})`)
+    .option('-p, --port <port>', 'port to listen on (default: server.port, else 7373; 0 picks a free one)')
+    .option('--agent', 'agent mode: 127.0.0.1 only, resolve and refresh only, X-Sesame-Agent-Token required')
+    .option('--agent-token-file <file>', 'agent mode: file holding the agent token (generated 0600 if absent)', DEFAULT_AGENT_TOKEN_FILE)
+    .option('-n, --namespace <ns>', 'agent mode: the namespace the agent may act in (default: all)');
+  example(
+    cmd,
+    'sesame serve --port 7373',
+    'SESAME_ADMIN_TOKEN=$(openssl rand -base64 32) sesame serve --config sesame.yaml --host 0.0.0.0',
+    'sesame serve --agent --port 2773',
+  );
+  cmd.action(async (flags: Flags) => {
+    const port = parsePort(flags.port);
+    const agent = flags.agent === true;
+    if (agent && flags.host !== undefined && !['127.0.0.1', 'localhost'].includes(flags.host)) {
+      throw new UsageError('the agent listens on 127.0.0.1 only: drop --host, or run sesame serve without --agent');
+    }
+    if (!agent && flags.namespace !== undefined) {
+      throw new UsageError('--namespace limits an agent: use it with --agent (API tokens carry their own namespace)');
+    }
+    const registry = defaultStoreTypes();
+    const config = loadConfig({ file: flags.config, cwd: ctx.cwd, registry, connectionTypes: defaultConnectionTypes() });
+    const level = (config.logLevel ?? (ctx.env['SESAME_LOG_LEVEL'] as LogLevel | undefined) ?? 'info') as LogLevel;
+    const logger = createLogger({ level, redactor: processRedactor });
+    const metrics = new ServerMetrics();
+    const sesame = createSesame(config, { registry, logger, observer: metrics.observer });
+    let agentToken: ReturnType<typeof loadAgentToken> | undefined;
+    if (agent) {
+      agentToken = loadAgentToken(flags.agentTokenFile, ctx.cwd);
+      processRedactor.add(agentToken.token);
+      if (agentToken.warning) ctx.stderr.write(`sesame: warning: ${agentToken.warning}\n`);
+    }
+    try {
+      const server = await createServer({
+        sesame,
+        metrics,
+        logger,
+        mode: agent ? 'agent' : 'api',
+        agent: agentToken ? { token: agentToken.token, namespace: flags.namespace } : undefined,
+      });
+      let bootstrap: Awaited<ReturnType<typeof server.services.tokens.bootstrapAdmin>>;
+      if (!agent) {
+        // Read once, then dropped from the environment: stores of type env must not serve it.
+        const preset = ctx.env['SESAME_ADMIN_TOKEN'];
+        delete ctx.env['SESAME_ADMIN_TOKEN'];
+        if (preset !== undefined) processRedactor.add(preset);
+        bootstrap = await server.services.tokens.bootstrapAdmin(preset);
+        if (bootstrap) {
+          processRedactor.add(bootstrap.token);
+          await server.services.audit.append({
+            actor: 'bootstrap',
+            action: 'token.create',
+            namespace: '',
+            target: bootstrap.info.id,
+            outcome: 'ok',
+          });
+        }
+      }
+      const url = await server.listen({ host: flags.host, port });
+      if (agent) {
+        ctx.stdout.write(
+          `sesame: agent on ${url} for this host: POST /api/v1/resolve and /api/v1/refresh with the X-Sesame-Agent-Token header (the content of ${agentToken?.file})\n`,
+        );
+      } else {
+        ctx.stdout.write(`sesame: serving ${url} (API under ${url}/api/v1, described at ${url}/api/v1/openapi.json)\n`);
+        if (bootstrap) {
+          ctx.stdout.write(
+            `sesame: first start: admin token (shown once; keep it safe, it is stored hashed):\n${bootstrap.token}\n`,
+          );
+        }
+      }
+      const signal = await untilSignal(ctx);
+      logger.info({ signal }, 'shutting down: finishing requests in flight');
+      await server.close();
+      ctx.stdout.write('sesame: stopped\n');
+    } finally {
+      await sesame.close();
+    }
+  });
+}
