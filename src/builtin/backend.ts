@@ -18,6 +18,8 @@ import { dataKeysByMasterKey } from './sealed-tables.js';
 import { type KeyRotationOptions, type KeyRotationResult, rotateMasterKey } from './rotate.js';
 import { BuiltinSecrets, type SecretSpaceOptions } from './secrets.js';
 
+const SWEEP_INTERVAL_MS = 3_600_000;
+
 export interface OpenBuiltinBackendOptions {
   /** A database URL (`sqlite:…`, `postgres://…`), or a database the caller opened and will close. */
   database: string | SesameDatabase;
@@ -54,6 +56,7 @@ export class BuiltinBackend {
   readonly now: () => number;
   readonly #ownsDatabase: boolean;
   #closed = false;
+  #lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(args: {
     database: SesameDatabase;
@@ -146,7 +149,17 @@ export class BuiltinBackend {
 
   /** Physically remove soft-deleted secrets whose recovery window has passed. */
   purgeExpired(): Promise<number> {
+    this.#lastSweep = this.now();
     return this.secrets().purgeExpired();
+  }
+
+  /**
+   * Purge expired secrets if the last sweep was over an hour ago. Reads already treat them as
+   * gone; this removes their ciphertext from a long-running process's database too.
+   */
+  async sweepExpired(): Promise<void> {
+    if (this.now() - this.#lastSweep < SWEEP_INTERVAL_MS) return;
+    await this.purgeExpired();
   }
 
   async close(): Promise<void> {

@@ -239,6 +239,7 @@ export class BuiltinSecrets {
           `[${this.label}] the value of "${input.name}" is ${plaintext.length} bytes, above this store's limit of ${this.#maxValueSize} bytes: ${this.#maxValueSizeHint}`,
         );
       }
+      await this.backend.sweepExpired();
       const kysely = this.backend.database.kind;
       return await this.backend.database.write(
         async (trx) => {
@@ -370,6 +371,7 @@ export class BuiltinSecrets {
     if (!Number.isFinite(window) || window < 0) {
       throw new UsageError(`[${this.label}] a recovery window is a duration of 0 or more`);
     }
+    await this.backend.sweepExpired();
     if (window === 0) {
       await this.purge(namespace, name);
       return { purgeAt: undefined };

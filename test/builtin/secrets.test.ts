@@ -240,6 +240,18 @@ for (const dialect of DIALECTS) {
       await second.close();
     });
 
+    it('sweeps expired deleted secrets out of a long-running process at the next write', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date('2030-01-01T00:00:00Z'));
+      const { client, close, db } = await setup(dialect, { recoveryWindow: '1d' });
+      await client.write('expiring', 'x', { namespace: '' });
+      await client.delete!('expiring', { namespace: '' });
+      vi.setSystemTime(new Date('2030-01-02T00:30:00Z'));
+      await client.write('unrelated', 'y', { namespace: '' });
+      expect(await db.selectFrom('secret_versions').select('name').execute()).toEqual([{ name: 'unrelated' }]);
+      await close();
+    });
+
     it('purges at once with force, or with a zero recovery window', async () => {
       const { client, close, db } = await setup(dialect);
       await client.write('gone', 'x', { namespace: '' });
