@@ -10,6 +10,30 @@ import { type Command, Option } from 'commander';
 import { SesameError, UsageError } from '../errors.js';
 import type { CliContext } from './context.js';
 
+/**
+ * Error codes that mean bad usage or bad input (exit 2), as the same error would locally; every
+ * other answer (a missing secret, a denied read, an unreachable store, 401, 403) is a failure to
+ * do the job (exit 1).
+ */
+const USAGE_CODES = new Set([
+  'bad_request',
+  'validation',
+  'invalid_json',
+  'reference_syntax',
+  'config',
+  'store_not_found',
+  'connection_not_found',
+  'connection_fields',
+  'token_not_found',
+  'route_not_found',
+  'conflict',
+  'value_too_large',
+  'payload_too_large',
+  'unsupported',
+  'unsupported_media_type',
+  'master_key',
+]);
+
 /** An error the server answered with, or a server that could not be reached. */
 export class RemoteError extends SesameError {
   override readonly code: string;
@@ -20,7 +44,7 @@ export class RemoteError extends SesameError {
     super(message);
     this.code = options.code;
     this.status = options.status;
-    this.exitCode = [400, 404, 405, 409, 413, 415].includes(options.status) ? 2 : 1;
+    this.exitCode = USAGE_CODES.has(options.code) ? 2 : 1;
   }
 }
 

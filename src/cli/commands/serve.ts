@@ -113,12 +113,11 @@ export function registerServe(program: Command, ctx: CliContext): void {
           `sesame: agent on ${url} for this host: POST /api/v1/resolve and /api/v1/refresh with the X-Sesame-Agent-Token header (the content of ${agentToken?.file})\n`,
         );
       } else {
-        ctx.stdout.write(`sesame: serving ${url} (API under ${url}/api/v1, described at ${url}/api/v1/openapi.json)\n`);
-        if (bootstrap) {
-          ctx.stdout.write(
-            `sesame: first start: admin token (shown once; keep it safe, it is stored hashed):\n${bootstrap.token}\n`,
-          );
-        }
+        // One write, the URL last: whoever waits for the URL line has the token already.
+        const token = bootstrap
+          ? `sesame: first start: admin token (shown once; keep it safe, it is stored hashed):\n${bootstrap.token}\n`
+          : '';
+        ctx.stdout.write(`${token}sesame: serving ${url} (API under ${url}/api/v1, described at ${url}/api/v1/openapi.json)\n`);
       }
       const signal = await untilSignal(ctx);
       logger.info({ signal }, 'shutting down: finishing requests in flight');
