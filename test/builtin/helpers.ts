@@ -20,18 +20,20 @@ export type Dialect = 'sqlite' | 'postgres';
 export const DIALECTS: Dialect[] = ['sqlite', 'postgres'];
 
 const dirs: string[] = [];
-let cleanupRegistered = false;
+const opened: BuiltinBackend[] = [];
+
+// Registered when a test file imports this module, so at the file's top level (a hook
+// registered from inside a test would not run): close what the file opened, then remove its
+// directories.
+afterAll(async () => {
+  await Promise.allSettled(opened.splice(0).map((b) => b.close()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 /** A fresh directory, removed after the test file. */
 export function tempDir(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sesame-builtin-'));
   dirs.push(dir);
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    afterAll(() => {
-      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-    });
-  }
   return dir;
 }
 
@@ -49,6 +51,8 @@ export function writeKeyFile(dir: string, keys: MasterKey[] = [generateMasterKey
 export function usePostgres(): { databaseUrl(): Promise<string> } {
   let handle: Promise<PostgresHandle> | undefined;
   afterAll(async () => {
+    // Hooks run last-registered first: close this file's backends before their server goes.
+    await Promise.allSettled(opened.splice(0).map((b) => b.close()));
     const h = await handle?.catch(() => undefined);
     await h?.stop();
   });
@@ -75,19 +79,10 @@ export function useDatabases(): TestDatabases {
   };
 }
 
-const opened: BuiltinBackend[] = [];
-let closeRegistered = false;
-
 /** Open a backend that is closed after the test file. Defaults: a fresh key file. */
 export async function openBackend(
   options: Partial<OpenBuiltinBackendOptions> & { database: string },
 ): Promise<BuiltinBackend> {
-  if (!closeRegistered) {
-    closeRegistered = true;
-    afterAll(async () => {
-      await Promise.allSettled(opened.splice(0).map((b) => b.close()));
-    });
-  }
   const masterKey = options.masterKey ?? { file: writeKeyFile(tempDir()) };
   const backend = await openBuiltinBackend({ notice: () => {}, ...options, masterKey });
   opened.push(backend);
