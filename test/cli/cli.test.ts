@@ -150,6 +150,22 @@ describe('sesame with a config file', () => {
   });
 });
 
+describe('the embedded default', () => {
+  it('stores a secret encrypted under ./.sesame and resolves it from a child namespace, not from an isolated one', async () => {
+    const cwd = dir();
+    const set = await runCli(['secrets', 'set', 'db/password', '--namespace', 'acme'], { cwd, input: 's3cr3t' });
+    expect(set.code).toBe(0);
+    expect(set.stderr).toMatch(/^sesame: created master key [0-9a-f]{16} in .*\.sesame\/master\.key/);
+    const child = await runCli(['resolve', 'secret://builtin/db/password', '--namespace', 'acme.devops'], { cwd });
+    expect(child).toMatchObject({ code: 0, stdout: 's3cr3t\n', stderr: '' });
+    writeFileSync(path.join(cwd, 'sesame.yaml'), 'namespaces:\n  acme.devops: { isolated: true }\n');
+    const isolated = await runCli(['resolve', 'secret://builtin/db/password', '--namespace', 'acme.devops'], { cwd });
+    expect(isolated.code).toBe(1);
+    expect(isolated.stderr).toContain('no secret "db/password" in namespace acme.devops');
+    expect(isolated.stderr).not.toContain('s3cr3t');
+  });
+});
+
 describe('sesame run', () => {
   it('masks secret values in the child output', async () => {
     const r = await runCli(['run', '--env', 'T=secret://env/BAR', '--', 'sh', '-c', 'echo "v=$T"; echo "err=$T" >&2'], {
