@@ -157,6 +157,22 @@ export class AuditLog {
   append(event: AuditEvent): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ event, at: new Date(this.now()).toISOString(), resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #scheduled = false;
+
+  /**
+   * Start a batch once the current turn of the event loop is over, so every request handled in
+   * this turn joins it: the SQLite driver runs synchronously, so a batch started at once would
+   * hold the first record alone while the others wait for the next commit.
+   */
+  #schedule(): void {
+    if (this.#scheduled || this.#busy) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
       this.#pump();
     });
   }
@@ -180,13 +196,14 @@ export class AuditLog {
       },
     ).finally(() => {
       this.#busy = false;
-      this.#pump();
+      if (this.#queue.length > 0) this.#schedule();
+      else this.#pump();
     });
   }
 
   /** Resolves when every append made so far is committed (or failed). */
   flush(): Promise<void> {
-    if (!this.#busy && this.#queue.length === 0) return Promise.resolve();
+    if (!this.#busy && !this.#scheduled && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
