@@ -151,6 +151,12 @@ describe('azure-key-vault through the CLI', () => {
       expect(line).toMatch(/not found|no secret/i);
     });
 
+    it('?stage= (an AWS staging label) is refused with exit 2, not ignored', async () => {
+      wd.config(store(clientSecret()));
+      const r = await sesame(wd, ['resolve', 'secret://azure/prod/db/password?stage=AWSPREVIOUS'], { env: tls });
+      expect(expectFailure(r, 2, [...VALUES, APP_SECRET])).toContain('Key Vault pins versions with ?version=');
+    });
+
     it('a read denied by RBAC exits 1 and names the role to assign', async () => {
       wd.config(store(clientSecret()));
       em.controls.deny({ operations: ['get'], model: 'rbac' });

@@ -135,6 +135,12 @@ describe('gcp-secret-manager through the CLI', () => {
       expect(line).toContain('no secret "prod-nope" in project sesame-test');
     });
 
+    it('?stage= (an AWS staging label) is refused with exit 2, not ignored', async () => {
+      wd.config(store(keyFile()));
+      const r = await sesame(wd, ['resolve', 'secret://gcp/prod-db-password?stage=AWSPREVIOUS'], { env: bare });
+      expect(expectFailure(r, 2, [...VALUES, sa.privateKey])).toContain('Secret Manager pins versions with ?version=');
+    });
+
     it('a denied read (PERMISSION_DENIED) exits 1 and names the role to grant', async () => {
       wd.config(store(keyFile()));
       em.controls.deny(['secretmanager.versions.access']);

@@ -126,6 +126,13 @@ describe('http (custom store) through the CLI', () => {
       expect(line).toContain('404 Not Found');
     });
 
+    it('?stage= (an AWS staging label) is refused with exit 2, not ignored', async () => {
+      em.controls.requireAuth(undefined);
+      wd.config(store({}));
+      const r = await sesame(wd, ['resolve', 'secret://custom/prod/db/password?stage=AWSPREVIOUS']);
+      expect(expectFailure(r, 2, VALUES)).toContain('this store pins versions with ?version=');
+    });
+
     it('a 403 exits 1 and says to grant access on the store', async () => {
       em.controls.requireAuth({ bearer: TOKEN });
       em.controls.deny(true);

@@ -334,6 +334,11 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
+    if (request.stage !== undefined) {
+      throw new UnsupportedOperationError(
+        `${this.#tag} ?stage= pins an AWS staging label; Key Vault pins versions with ?version=<version id>`,
+      );
+    }
     const kvName = this.#kvName(request.name);
     const secret = await this.#call(
       this.#context('get', request.name, kvName, request.version),

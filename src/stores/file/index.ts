@@ -6,7 +6,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { AccessDeniedError, SecretNotFoundError, SecretStateError, StoreUnavailableError } from '../../errors.js';
+import {
+  AccessDeniedError,
+  SecretNotFoundError,
+  SecretStateError,
+  StoreUnavailableError,
+  UnsupportedOperationError,
+} from '../../errors.js';
 import type { CheckReport, CheckStep, FetchedSecret, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
 
 const settings = z.strictObject({
@@ -79,7 +85,13 @@ export class FileStoreClient implements StoreClient {
     );
   }
 
-  async get(request: { name: string }): Promise<FetchedSecret> {
+  async get(request: { name: string; version?: string | undefined; stage?: string | undefined }): Promise<FetchedSecret> {
+    if (request.version !== undefined || request.stage !== undefined) {
+      // Serving the current file for a pinned version would hand out the wrong secret.
+      throw new UnsupportedOperationError(
+        `${this.#tag} files have no versions: drop ?${request.version !== undefined ? 'version' : 'stage'}=`,
+      );
+    }
     const file = await this.#locate(request.name);
     let stat: Awaited<ReturnType<typeof fs.stat>>;
     try {

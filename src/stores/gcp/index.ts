@@ -309,6 +309,11 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
+    if (request.stage !== undefined) {
+      throw new UsageError(
+        `${this.#tag} ?stage= pins an AWS staging label; Secret Manager pins versions with ?version=<number>`,
+      );
+    }
     const secretId = this.#secretId(request.name);
     const version = request.version ?? 'latest';
     if (!/^(latest|[1-9][0-9]*)$/.test(version)) {
