@@ -20,8 +20,8 @@ import { openValue, sealValue } from './envelope.js';
 import { describeSecret, type SecretCoordinates, SecretIntegrityError } from './errors.js';
 import { checkDescription, checkNamespace, checkSecretName, checkTags } from './names.js';
 
-export const DEFAULT_MAX_VALUE_SIZE = 65_536;
-export const DEFAULT_RECOVERY_WINDOW_MS = 7 * 86_400_000;
+export { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from './limits.js';
+import { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from './limits.js';
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 // Keeps every IN (…) list well under SQLite's and PostgreSQL's bound-parameter limits.

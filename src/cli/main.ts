@@ -2,21 +2,33 @@
 import { Command, CommanderError } from 'commander';
 import { SesameError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
-import { registerAudit } from './commands/audit.js';
-import { registerCache } from './commands/cache.js';
-import { registerConnections } from './commands/connections.js';
-import { registerKeys } from './commands/keys.js';
-import { registerResolve } from './commands/resolve.js';
-import { registerRun } from './commands/run.js';
-import { registerSecrets } from './commands/secrets.js';
-import { registerServe } from './commands/serve.js';
-import { registerStores } from './commands/stores.js';
-import { registerTokens } from './commands/tokens.js';
 import { type CliContext, createCliContext } from './context.js';
 
 export const VERSION = '0.1.0';
 
-export function buildProgram(ctx: CliContext): Command {
+type Register = (program: Command, ctx: CliContext) => void;
+
+/**
+ * Every command, loaded on demand: `sesame run` does not load the server, the database driver
+ * or the cloud SDKs, which keeps a step's start-up short.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  resolve: async () => (await import('./commands/resolve.js')).registerResolve,
+  connections: async () => (await import('./commands/connections.js')).registerConnections,
+  stores: async () => (await import('./commands/stores.js')).registerStores,
+  run: async () => (await import('./commands/run.js')).registerRun,
+  cache: async () => (await import('./commands/cache.js')).registerCache,
+  secrets: async () => (await import('./commands/secrets.js')).registerSecrets,
+  keys: async () => (await import('./commands/keys.js')).registerKeys,
+  serve: async () => (await import('./commands/serve.js')).registerServe,
+  tokens: async () => (await import('./commands/tokens.js')).registerTokens,
+  audit: async () => (await import('./commands/audit.js')).registerAudit,
+};
+
+/**
+ * The program with the command `argv` names (all commands when it names none, e.g. `--help`).
+ */
+export async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('sesame')
     .description('Sesame: resolve secret references against the secret managers you already run')
     .version(VERSION)
@@ -28,16 +40,10 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: (s) => ctx.stderr.write(s),
       outputError: (s, write) => write(`sesame: ${s.replace(/^error: /, '')}`),
     });
-  registerResolve(program, ctx);
-  registerConnections(program, ctx);
-  registerStores(program, ctx);
-  registerRun(program, ctx);
-  registerCache(program, ctx);
-  registerSecrets(program, ctx);
-  registerKeys(program, ctx);
-  registerServe(program, ctx);
-  registerTokens(program, ctx);
-  registerAudit(program, ctx);
+  const first = argv[2];
+  const named = first !== undefined ? COMMANDS[first] : undefined;
+  const loaders = named ? [named] : first === '--version' || first === '-V' ? [] : Object.values(COMMANDS);
+  for (const load of loaders) (await load())(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();
@@ -58,8 +64,8 @@ function reportError(ctx: CliContext, err: unknown): 1 | 2 {
 }
 
 export async function main(argv: string[], ctx: CliContext = createCliContext()): Promise<number> {
-  const program = buildProgram(ctx);
   try {
+    const program = await buildProgram(ctx, argv);
     await program.parseAsync(argv);
     return ctx.exitCode;
   } catch (err) {

@@ -6,32 +6,13 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import { SesameError } from '../errors.js';
+import { DatabaseError, SchemaTooNewError } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 import { portableTypes } from './migrations/types.js';
 import type { SesameTables } from './tables.js';
 import { type DatabaseKind, type DatabaseLocation, parseDatabaseUrl, redactDatabaseUrl } from './url.js';
 
-/** The database could not be opened or used; the message says where and why. */
-export class DatabaseError extends SesameError {
-  override readonly code: string = 'database_unavailable';
-  override readonly status: number = 503;
-}
-
-/** The database was migrated by a newer Sesame than this one. */
-export class SchemaTooNewError extends DatabaseError {
-  override readonly code = 'schema_too_new';
-  readonly databaseVersion: number;
-  readonly codeVersion: number;
-
-  constructor(databaseVersion: number, codeVersion: number) {
-    super(
-      `database schema version ${databaseVersion} is newer than this Sesame (${codeVersion}): upgrade Sesame`,
-    );
-    this.databaseVersion = databaseVersion;
-    this.codeVersion = codeVersion;
-  }
-}
+export { DatabaseError, SchemaTooNewError } from './errors.js';
 
 export interface MigrationResult {
   /** Schema version before. */

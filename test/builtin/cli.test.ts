@@ -53,7 +53,7 @@ async function sesame(cwd: string, args: string[], options: { input?: string; tt
     isTTY: options.input === undefined,
   });
   const ctx = createCliContext({ stdout, stderr, stdin, cwd, env: {} });
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx);
   for (const [name, register] of [
     ['secrets', registerSecrets],
     ['keys', registerKeys],

@@ -5,19 +5,19 @@
  * shared by every builtin-type store.
  */
 import { z } from 'zod';
-import {
-  type BuiltinBackend,
-  type BuiltinSecrets,
-  DEFAULT_MAX_VALUE_SIZE,
-  DEFAULT_RECOVERY_WINDOW_MS,
-  type OpenBuiltinBackendOptions,
-  openBuiltinBackend,
-  parseVersion,
-  type SecretInfo,
-  type StoredSecret,
+// Types only from the engine: it (and Kysely, and the SQL drivers) loads on a builtin store's
+// first use, so `sesame run` with env references does not pay for it.
+import type {
+  BuiltinBackend,
+  BuiltinSecrets,
+  OpenBuiltinBackendOptions,
+  SecretInfo,
+  StoredSecret,
 } from '../../builtin/index.js';
+import { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from '../../builtin/limits.js';
+import { parseVersion } from '../../builtin/names.js';
 import { parseDuration } from '../../config/duration.js';
-import { DatabaseError } from '../../db/index.js';
+import { DatabaseError } from '../../db/errors.js';
 import { SecretNotFoundError, SesameError, StoreUnavailableError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
@@ -353,4 +353,9 @@ export const builtinStoreType = {
 } satisfies StoreType<BuiltinStoreSettings>;
 
 export type { BuiltinBackend, OpenBuiltinBackendOptions } from '../../builtin/index.js';
-export { openBuiltinBackend } from '../../builtin/index.js';
+
+/** Open the builtin backend, loading the engine on first use. */
+export async function openBuiltinBackend(options: OpenBuiltinBackendOptions): Promise<BuiltinBackend> {
+  const engine = await import('../../builtin/backend.js');
+  return engine.openBuiltinBackend(options);
+}
