@@ -412,15 +412,36 @@ describe('what tokens may grant', () => {
     expect(list.text).not.toContain(admin);
   });
 
-  it('refuses env and file stores to anyone but a root admin', async () => {
+  it('keeps stores that would borrow the server\'s identity or host to root admins', async () => {
     const operator = (await t.token('operator')).token;
-    const denied = await t.call('POST', '/api/v1/stores', { token: operator, body: { name: 'host-env', type: 'env', settings: {} } });
-    expect(denied.status).toBe(403);
-    expect(denied.body.error.message).toContain("reads this server's environment");
     const scopedAdmin = (await t.token('admin', { namespace: 'acme' })).token;
-    const alsoDenied = await t.call('POST', '/api/v1/stores', { token: scopedAdmin, body: { name: 'host-files', type: 'file', settings: { root: '/' } } });
-    expect(alsoDenied.status).toBe(403);
-    const allowed = await t.call('POST', '/api/v1/stores', { token: root, body: { name: 'host-env', type: 'env', settings: { prefix: 'APP_' } } });
-    expect(allowed.status).toBe(201);
+    const create = (token: string, name: string, type: string, settings: Record<string, unknown>, namespace = 'acme') =>
+      t.call('POST', '/api/v1/stores', { token, body: { name, namespace, type, settings } });
+
+    const env = await create(operator, 'host-env', 'env', {});
+    expect(env.status).toBe(403);
+    expect(env.body.error.message).toBe(
+      "a store of type env reads this server's environment: creating or changing one needs an admin token for the root namespace",
+    );
+    expect((await create(scopedAdmin, 'host-files', 'file', { root: '/' })).status).toBe(403);
+    expect((await create(scopedAdmin, 'fetch-any', 'http', { url: 'http://169.254.169.254/{name}' })).status).toBe(403);
+    const ambient = await create(operator, 'aws-ambient', 'aws-secrets-manager', { region: 'us-east-1' });
+    expect(ambient.status).toBe(403);
+    expect(ambient.body.error.message).toContain("with auth default uses this server's own AWS credentials");
+    expect((await create(operator, 'gcp-file', 'gcp-secret-manager', { project: 'p', auth: { method: 'service-account-json', file: '/etc/key.json' } })).status).toBe(403);
+
+    // Stores whose settings carry every credential they use are fine for any operator.
+    const staticAws = await create(operator, 'aws-static', 'aws-secrets-manager', {
+      region: 'us-east-1',
+      auth: { method: 'static', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'static-secret-access-key' },
+    });
+    expect(staticAws.status, staticAws.text).toBe(201);
+    expect(staticAws.body.settings.auth).toEqual({ method: 'static', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: '***' });
+    const vault = await create(operator, 'vault-token', 'vault', { address: 'http://127.0.0.1:8200', auth: { method: 'token', token: 'vault-token-value' } });
+    expect(vault.status, vault.text).toBe(201);
+
+    expect((await create(root, 'host-env', 'env', { prefix: 'APP_' }, '')).status).toBe(201);
+    // Deleting or changing one needs the same.
+    expect((await t.call('DELETE', '/api/v1/stores/host-env?namespace=', { token: operator })).status).toBe(403);
   });
 });

@@ -75,7 +75,7 @@ describe('stores', () => {
   it('creates a store whose credential is never returned and is sealed in the database', async () => {
     const created = ok(
       await t.call('POST', '/api/v1/stores', {
-        token: operator,
+        token: admin,
         body: { name: 'mem', type: 'memory', description: 'test', cache: { ttl: '1s', staleIfError: '1h' }, settings: { backend: 'mem', token: SECRETS.storeCredential } },
       }),
       201,
@@ -104,7 +104,7 @@ describe('stores', () => {
   it('keeps a credential sent back as *** on update', async () => {
     const updated = ok(
       await t.call('PUT', '/api/v1/stores/mem', {
-        token: operator,
+        token: admin,
         body: { type: 'memory', description: 'changed', cache: { ttl: '1s', staleIfError: '1h' }, settings: { backend: 'mem', token: '***' } },
       }),
     );
@@ -200,7 +200,7 @@ describe('stores', () => {
       await t.call('POST', '/api/v1/connections', { token: operator, body: { name: 'uses-mem', fields: { token: 'secret://mem/jira#token' } } }),
       201,
     );
-    const refused = await t.call('DELETE', '/api/v1/stores/mem', { token: operator });
+    const refused = await t.call('DELETE', '/api/v1/stores/mem', { token: admin });
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toContain('connection uses-mem (the root namespace) references store "mem"');
   });

@@ -100,17 +100,48 @@ const listQuery = z.strictObject({
 
 const exactQuery = z.strictObject({ namespace: namespaceParam.optional() });
 
-/** Store types that read the server host's environment or files: root admins only. */
-const HOST_TYPES = new Set(['env', 'file']);
+/**
+ * Why a store needs an admin token for the root namespace: it would act with this server's own
+ * identity or reach its host (environment, files, any network address answered back verbatim),
+ * which a token limited to a namespace must not borrow. Undefined when the settings carry all the
+ * credentials the store uses.
+ */
+export function serverPrivilege(type: string, settings: Record<string, unknown>): string | undefined {
+  const auth = (settings['auth'] ?? {}) as { method?: string; json?: string; source?: { method?: string } };
+  const method = auth.method ?? 'default';
+  switch (type) {
+    case 'builtin':
+    case 'vault':
+      return undefined;
+    case 'env':
+      return "reads this server's environment";
+    case 'file':
+      return "reads this server's files";
+    case 'http':
+      return 'makes this server fetch any address it can reach and answer with what it got';
+    case 'aws-secrets-manager':
+      return method === 'static' || (method === 'assume-role' && auth.source?.method === 'static')
+        ? undefined
+        : `with auth ${method} uses this server's own AWS credentials (give static credentials instead)`;
+    case 'azure-key-vault':
+      return method === 'client-secret' ? undefined : `with auth ${method} uses this server's own Azure identity or files`;
+    case 'gcp-secret-manager':
+      return method === 'service-account-json' && auth.json !== undefined
+        ? undefined
+        : `with auth ${method} uses this server's own Google credentials or files (give the key as json instead)`;
+    default:
+      return 'is a store type the server cannot vouch for';
+  }
+}
 
 type Ctx = RouteContext<unknown, unknown, unknown>;
 
-function checkHostType(ctx: Ctx, type: string): void {
-  if (!HOST_TYPES.has(type)) return;
-  if (ctx.principal.role === 'admin' && ctx.principal.namespace === '') return;
+function checkServerPrivilege(ctx: Ctx, type: string, settings: Record<string, unknown>): void {
+  const why = serverPrivilege(type, settings);
+  if (!why || (ctx.principal.role === 'admin' && ctx.principal.namespace === '')) return;
   throw new ForbiddenError(
     'forbidden_role',
-    `a store of type ${type} reads this server's ${type === 'env' ? 'environment' : 'files'}: creating or changing one needs an admin token for the root namespace`,
+    `a store of type ${type} ${why}: creating or changing one needs an admin token for the root namespace`,
   );
 }
 
@@ -232,6 +263,9 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       method: 'POST',
       path: '/stores',
       summary: 'Create a store; its settings are stored sealed',
+      description:
+        "A store that would act with this server's own identity or reach its host (env, file, http, cloud stores " +
+        'with ambient credentials, types the server does not know) needs an admin token for the root namespace.',
       tag: 'stores',
       access: manage,
       status: 201,
@@ -239,7 +273,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.body.namespace);
-        checkHostType(ctx, ctx.body.type);
+        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings);
         return ctx.audited({ action: 'store.create', namespace, target: ctx.body.name }, () =>
           stored.createStore({ ...ctx.body, namespace }),
         );
@@ -257,10 +291,10 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        checkHostType(ctx, ctx.body.type);
+        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings);
         return ctx.audited({ action: 'store.update', namespace, target: ctx.params.name }, async () => {
           const current = stored.store(namespace, ctx.params.name);
-          checkHostType(ctx, current.type);
+          checkServerPrivilege(ctx, current.type, current.settings);
           return stored.updateStore({ ...ctx.body, name: ctx.params.name, namespace });
         });
       },
@@ -277,7 +311,8 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'store.delete', namespace, target: ctx.params.name }, async () => {
-          checkHostType(ctx, stored.store(namespace, ctx.params.name).type);
+          const current = stored.store(namespace, ctx.params.name);
+          checkServerPrivilege(ctx, current.type, current.settings);
           return stored.deleteStore(namespace, ctx.params.name);
         });
       },
