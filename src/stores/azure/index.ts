@@ -43,6 +43,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../contract.js';
+import { pageSorted } from '../paging.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import {
   type AzureErrorContext,
@@ -147,20 +148,6 @@ const PUBLIC_AUTHORITIES = new Set([
   'login.partner.microsoftonline.cn',
 ]);
 
-function encodeCursor(offset: number): string {
-  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined): number {
-  if (!cursor) return 0;
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown };
-    if (typeof parsed.o === 'number' && Number.isInteger(parsed.o) && parsed.o >= 0) return parsed.o;
-  } catch {
-    // fall through
-  }
-  throw new UsageError('invalid list cursor: pass the cursor a previous page returned');
-}
 
 export class AzureKeyVaultStoreClient implements StoreClient {
   readonly vaultUrl: string;
@@ -387,13 +374,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       }
       return found;
     });
-    // Key Vault pages cannot be resumed through the SDK, so Sesame pages over the sorted result.
-    items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const offset = decodeCursor(options.cursor);
-    const limit = options.limit ?? items.length;
-    const page = items.slice(offset, offset + limit);
-    const next = offset + limit;
-    return next < items.length ? { items: page, cursor: encodeCursor(next) } : { items: page };
+    return pageSorted(items, options);
   }
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {

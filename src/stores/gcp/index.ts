@@ -44,6 +44,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../contract.js';
+import { pageSorted } from '../paging.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import { crc32c } from './crc32c.js';
 import {
@@ -145,20 +146,6 @@ function stateName(state: unknown): string {
   return ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'][Number(state)] ?? 'STATE_UNSPECIFIED';
 }
 
-function encodeCursor(offset: number): string {
-  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined): number {
-  if (!cursor) return 0;
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown };
-    if (typeof parsed.o === 'number' && Number.isInteger(parsed.o) && parsed.o >= 0) return parsed.o;
-  } catch {
-    // fall through
-  }
-  throw new UsageError('invalid list cursor: pass the cursor a previous page returned');
-}
 
 export class GcpSecretManagerStoreClient implements StoreClient {
   #client: Promise<SecretManagerServiceClient> | undefined;
@@ -371,12 +358,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       }
       return found;
     });
-    items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const offset = decodeCursor(options.cursor);
-    const limit = options.limit ?? items.length;
-    const next = offset + limit;
-    const page = items.slice(offset, next);
-    return next < items.length ? { items: page, cursor: encodeCursor(next) } : { items: page };
+    return pageSorted(items, options);
   }
 
   #labels(tags: Record<string, string> | undefined): Record<string, string> {
