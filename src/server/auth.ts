@@ -80,3 +80,22 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match?.[1];
 }
+
+/** Store types that read the server host itself. */
+const HOST_STORE_TYPES: Record<string, string> = { env: 'environment', file: 'files' };
+
+/**
+ * A store that reads this server's environment or files (the implicit root `env` store, for
+ * one) serves the host's own variables and files: a token limited to a namespace may use one
+ * only when the store is declared inside that namespace.
+ */
+export function checkHostStore(principal: Principal, store: { name: string; namespace: string; type: string }): void {
+  const what = HOST_STORE_TYPES[store.type];
+  if (what === undefined || covers(principal.namespace, store.namespace)) return;
+  throw new ForbiddenError(
+    'forbidden_namespace',
+    `store ${store.name} reads this server's ${what} and is declared in ${describeNamespace(store.namespace)}: ` +
+      `this token, limited to ${describeNamespace(principal.namespace)}, may use such a store only when it is declared inside it`,
+    store.namespace,
+  );
+}

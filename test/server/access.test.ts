@@ -445,3 +445,44 @@ describe('what tokens may grant', () => {
     expect((await t.call('DELETE', '/api/v1/stores/host-env?namespace=', { token: operator })).status).toBe(403);
   });
 });
+
+describe('stores that read the server host', () => {
+  it('serve a token limited to a namespace only when declared inside it', async () => {
+    process.env['SESAME_TEST_HOST_VAR'] = 'host-variable-value';
+    try {
+      const scoped = (await t.token('runtime', { namespace: 'acme' })).token;
+      const denied = await t.call('POST', '/api/v1/resolve', { token: scoped, body: { reference: 'secret://env/SESAME_TEST_HOST_VAR' } });
+      expect(denied.status).toBe(403);
+      expect(denied.body.error).toEqual({
+        code: 'forbidden_namespace',
+        message:
+          "store env reads this server's environment and is declared in the root namespace: this token, limited to namespace acme, may use such a store only when it is declared inside it",
+      });
+      expect(denied.text).not.toContain('host-variable-value');
+      const template = await t.call('POST', '/api/v1/resolve', { token: scoped, body: { template: 'x{{ secret://env/SESAME_TEST_HOST_VAR }}' } });
+      expect(template.status).toBe(403);
+      const operator = (await t.token('operator', { namespace: 'acme' })).token;
+      const conn = await t.call('POST', '/api/v1/connections', {
+        token: operator,
+        body: { name: 'host-conn', namespace: 'acme', fields: { v: '{{ secret://env/SESAME_TEST_HOST_VAR }}' } },
+      });
+      expect(conn.status).toBe(201);
+      expect((await t.call('POST', '/api/v1/resolve', { token: scoped, body: { connection: 'host-conn' } })).status).toBe(403);
+      expect((await t.call('GET', '/api/v1/secrets?store=env', { token: operator })).status).toBe(403);
+      expect((await t.call('POST', '/api/v1/stores/env/test?sample=PATH', { token: operator })).status).toBe(403);
+
+      const unscoped = (await t.token('runtime')).token;
+      const allowed = await t.call('POST', '/api/v1/resolve', { token: unscoped, body: { reference: 'secret://env/SESAME_TEST_HOST_VAR' } });
+      expect(allowed.body.value).toBe('host-variable-value');
+      // Declared inside the namespace by a root admin, the same kind of store serves it.
+      expect(
+        (await t.call('POST', '/api/v1/stores', { token: root, body: { name: 'acme-env', namespace: 'acme', type: 'env', settings: { prefix: 'SESAME_TEST_' } } }))
+          .status,
+      ).toBe(201);
+      const inside = await t.call('POST', '/api/v1/resolve', { token: scoped, body: { reference: 'secret://acme-env/HOST_VAR' } });
+      expect(inside.body.value).toBe('host-variable-value');
+    } finally {
+      delete process.env['SESAME_TEST_HOST_VAR'];
+    }
+  });
+});

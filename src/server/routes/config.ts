@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { CONNECTION_NAME, STORE_NAME } from '../../config/schema.js';
 import { covers } from '../../tokens/index.js';
+import { checkHostStore } from '../auth.js';
 import { ForbiddenError } from '../errors.js';
 import {
   type AnyRoute,
@@ -337,6 +338,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'store.test', namespace, target: ctx.params.name }, async () => {
+          checkHostStore(ctx.principal, sesame.store(ctx.params.name, namespace).config);
           const report = await sesame.testStore(ctx.params.name, { namespace, sample: ctx.query.sample });
           return { store: ctx.params.name, ...report };
         });

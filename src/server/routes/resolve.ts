@@ -5,7 +5,9 @@ import { parseReference } from '../../refs/reference.js';
 import { collectReferences } from '../../refs/template.js';
 import type { RefreshTarget } from '../../sesame.js';
 import { covers } from '../../tokens/index.js';
+import { checkHostStore } from '../auth.js';
 import { ValidationError } from '../errors.js';
+import type { RouteContext } from '../route.js';
 import { type AnyRoute, namespaceParam, route } from '../route.js';
 import type { ServerServices } from '../services.js';
 
@@ -64,6 +66,16 @@ function describeReferences(value: unknown): string {
 
 export function resolveRoutes(services: ServerServices): AnyRoute[] {
   const { sesame } = services;
+
+  /** Every store the input's references reach from `namespace` must be usable by the token. */
+  function checkStores(ctx: RouteContext<unknown, unknown, unknown>, input: unknown, namespace: string): void {
+    if (ctx.principal.namespace === '') return;
+    for (const slot of collectReferences(input)) {
+      const binding = sesame.bindings.find(slot.ref.store, namespace);
+      if (binding) checkHostStore(ctx.principal, binding.config);
+    }
+  }
+
   return [
     route({
       method: 'POST',
@@ -88,6 +100,7 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
           const name = body.connection;
           return ctx.audited({ action: 'resolve', namespace, target: `connection:${name}` }, async () => {
             const conn = sesame.connection(name, namespace);
+            checkStores(ctx, conn.fields, namespace);
             const report = await sesame.resolveDetailed(conn.fields, { namespace, field: 'fields' });
             return { ...report, connection: { name: conn.name, namespace: conn.namespace, type: conn.type } };
           });
@@ -109,9 +122,10 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
         } else {
           input = body.document;
         }
-        return ctx.audited({ action: 'resolve', namespace, target: describeReferences(input) }, () =>
-          sesame.resolveDetailed(input, { namespace }),
-        );
+        return ctx.audited({ action: 'resolve', namespace, target: describeReferences(input) }, async () => {
+          checkStores(ctx, input, namespace);
+          return sesame.resolveDetailed(input, { namespace });
+        });
       },
     }),
     route({

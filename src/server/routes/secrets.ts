@@ -11,6 +11,7 @@ import { formatReference } from '../../refs/reference.js';
 import { secretText } from '../../resolve/cache.js';
 import type { StoreBinding } from '../../resolve/bindings.js';
 import type { StoreClient } from '../../stores/contract.js';
+import { checkHostStore } from '../auth.js';
 import { type AnyRoute, cursorParam, limitParam, namespaceParam, page, queryFlag, type RouteContext, route } from '../route.js';
 import type { ServerServices } from '../services.js';
 
@@ -49,6 +50,7 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
    */
   async function open(ctx: Ctx, storeName: string, namespace: string, operation: Operation) {
     const binding: StoreBinding = sesame.store(storeName, namespace);
+    checkHostStore(ctx.principal, binding.config);
     const changes = operation === 'write' || operation === 'delete' || operation === 'restore';
     if (changes && !binding.type.capabilities.write) {
       throw new UnsupportedOperationError(
