@@ -470,6 +470,13 @@ describe('stores that read the server host', () => {
       expect((await t.call('POST', '/api/v1/resolve', { token: scoped, body: { connection: 'host-conn' } })).status).toBe(403);
       expect((await t.call('GET', '/api/v1/secrets?store=env', { token: operator })).status).toBe(403);
       expect((await t.call('POST', '/api/v1/stores/env/test?sample=PATH', { token: operator })).status).toBe(403);
+      // Nor through a store whose credential would come from the host.
+      const borrowed = await t.call('POST', '/api/v1/stores', {
+        token: operator,
+        body: { name: 'vault-borrow', namespace: 'acme', type: 'vault', settings: { address: 'http://127.0.0.1:8200', auth: { method: 'token', token: '{{ secret://env/SESAME_TEST_HOST_VAR }}' } } },
+      });
+      expect(borrowed.status).toBe(403);
+      expect(borrowed.body.error.message).toContain("store env reads this server's environment");
 
       const unscoped = (await t.token('runtime')).token;
       const allowed = await t.call('POST', '/api/v1/resolve', { token: unscoped, body: { reference: 'secret://env/SESAME_TEST_HOST_VAR' } });

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { CONNECTION_NAME, STORE_NAME } from '../../config/schema.js';
+import { collectReferences } from '../../refs/template.js';
 import { covers } from '../../tokens/index.js';
 import { checkHostStore } from '../auth.js';
 import { ForbiddenError } from '../errors.js';
@@ -137,7 +138,14 @@ export function serverPrivilege(type: string, settings: Record<string, unknown>)
 
 type Ctx = RouteContext<unknown, unknown, unknown>;
 
-function checkServerPrivilege(ctx: Ctx, type: string, settings: Record<string, unknown>): void {
+function checkServerPrivilege(ctx: Ctx, type: string, settings: Record<string, unknown>, sesame?: ServerServices['sesame'], namespace?: string): void {
+  // Credentials taken from other stores must come from stores the token may use itself.
+  if (sesame && namespace !== undefined && ctx.principal.namespace !== '') {
+    for (const slot of collectReferences(settings)) {
+      const binding = sesame.bindings.find(slot.ref.store, namespace);
+      if (binding) checkHostStore(ctx.principal, binding.config);
+    }
+  }
   const why = serverPrivilege(type, settings);
   if (!why || (ctx.principal.role === 'admin' && ctx.principal.namespace === '')) return;
   throw new ForbiddenError(
@@ -274,7 +282,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.body.namespace);
-        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings);
+        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings, sesame, namespace);
         return ctx.audited({ action: 'store.create', namespace, target: ctx.body.name }, () =>
           stored.createStore({ ...ctx.body, namespace }),
         );
@@ -292,7 +300,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings);
+        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings, sesame, namespace);
         return ctx.audited({ action: 'store.update', namespace, target: ctx.params.name }, async () => {
           const current = stored.store(namespace, ctx.params.name);
           checkServerPrivilege(ctx, current.type, current.settings);
