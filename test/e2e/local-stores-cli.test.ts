@@ -5,8 +5,10 @@
  * value. Needs `npm run build`.
  */
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { expectFailure, expectValue, failedStep, okStep, sesame, show, type Workdir, workdir } from './support.js';
 
 describe('env and file stores through the CLI', () => {
@@ -38,6 +40,13 @@ describe('env and file stores through the CLI', () => {
 
   it('a file store reads a file under its root (relative to the config), as it is', async () => {
     expectValue(await sesame(wd, ['resolve', 'secret://files/db/password']), 'file-db-password-5c1e\n');
+  });
+
+  it('relative paths in settings resolve against the config file, not the working directory', async () => {
+    const r = await runCli(['resolve', 'secret://files/db/password', '--config', path.join(wd.dir, 'sesame.yaml')], {
+      cwd: tmpdir(),
+    });
+    expectValue(r, 'file-db-password-5c1e\n');
   });
 
   it('a file store refuses files above maxSize and names leaving the root', async () => {
