@@ -83,7 +83,7 @@ export function fastifyPath(r: Pick<AnyRoute, 'path' | 'root'>): string {
 /** Parse one part of a request with its schema; issues are collected, not thrown one by one. */
 export function parsePart(part: 'params' | 'query' | 'body', schema: z.ZodType | undefined, input: unknown, issues: Issue[]): unknown {
   if (!schema) return undefined;
-  const parsed = schema.safeParse(part === 'body' && input === undefined ? undefined : input);
+  const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   issues.push(...issuesFrom(part, parsed.error));
   return undefined;
