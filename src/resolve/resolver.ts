@@ -297,7 +297,10 @@ export class Resolver {
     let outcome: CacheOutcome = 'hit';
     const fetched = walk.fetched?.get(binding)?.get(p.key);
     if (fetched !== undefined) {
-      if (fetched instanceof Error) throw this.#locate(fetched, p, walk);
+      if (fetched instanceof Error) {
+        this.observer.onLookup?.(binding, 'miss');
+        throw this.#locate(fetched, p, walk);
+      }
       entry = fetched.entry;
       outcome = fetched.outcome;
       if (outcome === 'stale') walk.stale = true;
@@ -305,7 +308,8 @@ export class Resolver {
       entry = binding.cache.freshAt(p.key, walk.now);
       if (entry !== undefined && binding.cache.wantsRefreshAhead(entry, walk.now)) this.#refreshAhead(binding, p, walk);
     }
-    this.observer.onLookup?.(binding, entry === undefined ? 'miss' : outcome);
+    // A miss is reported once, by the walk after the fetch, with how it was served.
+    if (entry !== undefined) this.observer.onLookup?.(binding, outcome);
     if (entry === undefined) {
       walk.missing ??= [];
       walk.missing.push({

@@ -342,6 +342,32 @@ describe('store credentials from other stores', () => {
   });
 });
 
+describe('observer', () => {
+  it('reports each lookup once with how it was served, and each store call', async () => {
+    const mem = memoryBackend();
+    mem.set('a', 'value-a');
+    mem.set('b', 'value-b');
+    const lookups: string[] = [];
+    const calls: string[] = [];
+    const sesame = createSesame(
+      { stores: [{ name: 'mem', type: 'memory', backend: 'mem' }] },
+      {
+        registry: new StoreTypeRegistry().register(memoryStoreType({ mem })),
+        redactor: new Redactor(),
+        observer: {
+          onLookup: (_b, outcome) => lookups.push(outcome),
+          onStoreCall: (_b, op, ok) => calls.push(`${op}:${ok}`),
+        },
+      },
+    );
+    await sesame.resolve(['secret://mem/a', 'secret://mem/b']);
+    await sesame.resolve('secret://mem/a');
+    await sesame.resolve('secret://mem/missing').catch(() => undefined);
+    expect(lookups).toEqual(['miss', 'miss', 'hit', 'miss']);
+    expect(calls).toEqual(['getMany:true', 'get:false']);
+  });
+});
+
 describe('redaction of resolved values', () => {
   it('teaches the redactor every value fetched, including values inside JSON', async () => {
     const { sesame, mem, redactor } = setup();

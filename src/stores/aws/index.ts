@@ -135,6 +135,9 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   async #init(): Promise<Sdk> {
+    // The SDK prints a multi-line notice about future Node versions on the first client it
+    // builds; on stderr it would break the CLI's one-line-error contract. Sesame supports Node 20.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const sm = await import('@aws-sdk/client-secrets-manager');
     const credentials = await this.#credentials();
     const client = new sm.SecretsManagerClient({
