@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { benchAwsBatch } from './aws-batch.js';
 import { benchBuiltin } from './builtin.js';
 import { benchCore } from './core.js';
+import { benchServer, formatServerBench } from './server.js';
 
 const sections: string[] = [];
 const fmt = (n: number, d = 1) => n.toFixed(d);
@@ -97,6 +98,9 @@ async function main() {
       '',
     ].join('\n'),
   );
+
+  process.stderr.write('bench: server resolve endpoint vs a bare Fastify route (autocannon)…\n');
+  sections.push(formatServerBench(await benchServer()));
 
   const out = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
   writeFileSync(out, `${header.join('\n')}\n${sections.join('\n')}`);

@@ -4,17 +4,15 @@
  * every request, as in production) against a bare Fastify route answering a JSON body of the
  * same size, in the same run, on the same machine, with the same load.
  *
- * The load comes from autocannon when it is installed, else from bench/load-worker.ts (a
- * closed-loop generator in a worker thread); the result says which.
+ * The load comes from autocannon, in this process (both targets share that cost equally).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
 import { fastify } from 'fastify';
 import { createServer } from '../src/server/app.js';
 import { createSesame } from '../src/sesame.js';
-import type { LoadOptions, LoadResult } from './load-worker.js';
 
 export interface LoadFigures {
   requestsPerSecond: number;
@@ -24,7 +22,7 @@ export interface LoadFigures {
 }
 
 export interface ServerBenchResult {
-  tool: 'autocannon' | 'load-worker';
+  tool: 'autocannon';
   connections: number;
   durationMs: number;
   bare: LoadFigures;
@@ -35,55 +33,28 @@ export interface ServerBenchResult {
   auditRecords: number;
 }
 
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-}
-type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
-
-async function loadAutocannon(): Promise<Autocannon | undefined> {
-  // Imported by name so the bench compiles without it; it is an optional dev dependency.
-  const name = 'autocannon';
-  try {
-    const mod = (await import(name)) as { default?: Autocannon };
-    return mod.default;
-  } catch {
-    return undefined;
-  }
+interface LoadOptions {
+  url: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string | undefined;
+  connections: number;
+  durationMs: number;
+  warmupMs: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-async function measure(autocannon: Autocannon | undefined, options: LoadOptions): Promise<LoadFigures> {
-  if (autocannon) {
-    const r = await autocannon({
-      url: options.url,
-      method: options.method,
-      headers: options.headers,
-      body: options.body,
-      connections: options.connections,
-      duration: options.durationMs / 1000,
-      warmup: { connections: options.connections, duration: options.warmupMs / 1000 },
-    });
-    return { requestsPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.non2xx + r.errors };
-  }
-  const result = await new Promise<LoadResult>((resolve, reject) => {
-    const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: options });
-    worker.once('message', (m: LoadResult | { error: string }) => ('error' in m ? reject(new Error(m.error)) : resolve(m)));
-    worker.once('error', reject);
-  });
-  const sorted = [...result.latenciesMs].sort((a, b) => a - b);
-  return {
-    requestsPerSecond: (result.requests / result.elapsedMs) * 1000,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    errors: result.errors,
+async function measure(options: LoadOptions): Promise<LoadFigures> {
+  const base = {
+    url: options.url,
+    method: options.method,
+    headers: options.headers,
+    body: options.body,
+    connections: options.connections,
   };
+  // Warm up (JIT, connection pools, caches) with a short run that is not counted.
+  await autocannon({ ...base, duration: options.warmupMs / 1000 });
+  const r = await autocannon({ ...base, duration: options.durationMs / 1000 });
+  return { requestsPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.non2xx + r.errors };
 }
 
 /**
@@ -94,7 +65,6 @@ export async function benchServer(options: { connections?: number; durationMs?: 
   const connections = options.connections ?? 32;
   const durationMs = options.durationMs ?? 5000;
   const warmupMs = options.warmupMs ?? 1000;
-  const autocannon = await loadAutocannon();
   const dir = mkdtempSync(path.join(tmpdir(), 'sesame-bench-server-'));
   const sesame = createSesame({ database: 'sqlite:./sesame.db', log: { level: 'warn' } }, { baseDir: dir });
   const server = await createServer({ sesame, rateLimit: false });
@@ -117,14 +87,14 @@ export async function benchServer(options: { connections?: number; durationMs?: 
     const bareAddress = bare.server.address();
     const barePort = typeof bareAddress === 'object' && bareAddress ? bareAddress.port : 0;
 
-    const common = { method: 'POST', headers, body, connections, durationMs, warmupMs };
-    const bareFigures = await measure(autocannon, { ...common, url: `http://127.0.0.1:${barePort}/resolve` });
+    const common = { method: 'POST' as const, headers, body, connections, durationMs, warmupMs };
+    const bareFigures = await measure({ ...common, url: `http://127.0.0.1:${barePort}/resolve` });
     const before = (await server.services.audit.verify()).records;
-    const resolveFigures = await measure(autocannon, { ...common, url: `${url}/api/v1/resolve` });
+    const resolveFigures = await measure({ ...common, url: `${url}/api/v1/resolve` });
     const after = await server.services.audit.verify();
     if (!after.ok) throw new Error('the audit chain does not verify after the benchmark');
     return {
-      tool: autocannon ? 'autocannon' : 'load-worker',
+      tool: 'autocannon',
       connections,
       durationMs,
       bare: bareFigures,
@@ -146,7 +116,7 @@ export function formatServerBench(r: ServerBenchResult): string {
   return [
     '## Server: POST /api/v1/resolve',
     '',
-    `${r.connections} keep-alive connections for ${f(r.durationMs / 1000)} s each (load from ${r.tool}, in its own thread).`,
+    `${r.connections} keep-alive connections for ${f(r.durationMs / 1000)} s each (load from ${r.tool} in the same process).`,
     'The resolve route checks the bearer token against the database, resolves a warm builtin secret and',
     'commits an audit record per request (group commit, SQLite WAL with synchronous=FULL). The bare route is',
     'a Fastify handler returning the same JSON body.',
