@@ -567,14 +567,31 @@ export class StoredConfig {
     });
   }
 
-  async #persistStore(entry: StoredStore, mode: 'insert' | 'update', previousRevision?: number): Promise<void> {
+  #persistStore(entry: StoredStore, mode: 'insert' | 'update', previousRevision?: number): Promise<void> {
     const { input } = entry;
+    return this.#persist('store', entry, input.settings, input.cache ? JSON.stringify({ cache: input.cache }) : null, mode, previousRevision);
+  }
+
+  /**
+   * Write one sealed config row (a store's settings or a connection's fields): insert, or
+   * update guarded by the revision read before (optimistic concurrency between processes).
+   */
+  async #persist(
+    kind: 'store' | 'connection',
+    entry: StoredStore | StoredConnection,
+    payload: unknown,
+    options: string | null,
+    mode: 'insert' | 'update',
+    previousRevision?: number,
+  ): Promise<void> {
+    const { namespace, name, type, description } = entry.input;
+    const table = kind === 'store' ? 'config_stores' : 'config_connections';
     await this.#backend.database.write(async (trx) => {
-      const sealed = await this.#seal(trx, 'store', input.namespace, input.name, entry.revision, input.settings);
+      const sealed = await this.#seal(trx, kind, namespace, name, entry.revision, payload);
       const row = {
-        type: input.type,
-        description: input.description ?? null,
-        options: input.cache ? JSON.stringify({ cache: input.cache }) : null,
+        type,
+        description: description ?? null,
+        options,
         revision: entry.revision,
         ciphertext: sealed.ciphertext,
         wrapped_key: sealed.wrappedKey,
@@ -582,21 +599,18 @@ export class StoredConfig {
         updated_at: entry.updatedAt,
       };
       if (mode === 'insert') {
-        await trx
-          .insertInto('config_stores')
-          .values({ namespace: input.namespace, name: input.name, created_at: entry.createdAt, ...row })
-          .execute();
+        await trx.insertInto(table).values({ namespace, name, created_at: entry.createdAt, ...row }).execute();
         return;
       }
       const result = await trx
-        .updateTable('config_stores')
+        .updateTable(table)
         .set(row)
-        .where('namespace', '=', input.namespace)
-        .where('name', '=', input.name)
+        .where('namespace', '=', namespace)
+        .where('name', '=', name)
         .where('revision', '=', previousRevision ?? 0)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) {
-        throw new ConflictError(`store "${input.name}" was changed by another process: read it again and retry`);
+        throw new ConflictError(`${kind} "${name}" was changed by another process: read it again and retry`);
       }
     });
   }
@@ -714,38 +728,8 @@ export class StoredConfig {
     });
   }
 
-  async #persistConnection(entry: StoredConnection, mode: 'insert' | 'update', previousRevision?: number): Promise<void> {
-    const { input } = entry;
-    await this.#backend.database.write(async (trx) => {
-      const sealed = await this.#seal(trx, 'connection', input.namespace, input.name, entry.revision, input.fields);
-      const row = {
-        type: input.type,
-        description: input.description ?? null,
-        options: null,
-        revision: entry.revision,
-        ciphertext: sealed.ciphertext,
-        wrapped_key: sealed.wrappedKey,
-        key_id: sealed.keyId,
-        updated_at: entry.updatedAt,
-      };
-      if (mode === 'insert') {
-        await trx
-          .insertInto('config_connections')
-          .values({ namespace: input.namespace, name: input.name, created_at: entry.createdAt, ...row })
-          .execute();
-        return;
-      }
-      const result = await trx
-        .updateTable('config_connections')
-        .set(row)
-        .where('namespace', '=', input.namespace)
-        .where('name', '=', input.name)
-        .where('revision', '=', previousRevision ?? 0)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) {
-        throw new ConflictError(`connection "${input.name}" was changed by another process: read it again and retry`);
-      }
-    });
+  #persistConnection(entry: StoredConnection, mode: 'insert' | 'update', previousRevision?: number): Promise<void> {
+    return this.#persist('connection', entry, entry.input.fields, null, mode, previousRevision);
   }
 
   // --- namespaces
