@@ -18,9 +18,13 @@ export interface CacheEntry {
   /** Parsed JSON, filled on first keyed access: undefined = not parsed yet. */
   json: { ok: true; value: unknown } | { ok: false } | undefined;
   fetchedAt: number;
+  /** Last time the LRU recency of this entry was refreshed. */
+  touchedAt: number;
   freshUntil: number;
   staleUntil: number;
 }
+
+const RECENCY_GRANULARITY_MS = 1000;
 
 export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'coalesced';
 
@@ -87,8 +91,14 @@ export class SecretCache {
 
   /** {@link fresh} with the clock read once by the caller for a whole resolve. */
   freshAt(key: string, now: number): CacheEntry | undefined {
-    const entry = this.#lru.get(key);
+    // `peek` skips lru-cache's recency bookkeeping, which costs as much as the rest of a warm
+    // resolve; recency is refreshed at most once per second per entry, plenty for eviction order.
+    const entry = this.#lru.peek(key);
     if (entry !== undefined && now < entry.freshUntil) {
+      if (now - entry.touchedAt >= RECENCY_GRANULARITY_MS) {
+        this.#lru.get(key);
+        entry.touchedAt = now;
+      }
       this.stats.hits++;
       return entry;
     }
@@ -142,6 +152,7 @@ export class SecretCache {
       text: secretText(secret),
       json: undefined,
       fetchedAt: now,
+      touchedAt: now,
       freshUntil: now + this.#settings.ttlMs,
       staleUntil: now + this.#settings.ttlMs + this.#settings.staleIfErrorMs,
     };
