@@ -22,7 +22,7 @@ export class ServerMetrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sesame_process_' });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sesame_' });
     this.resolveDuration = new Histogram({
       name: 'sesame_resolve_duration_seconds',
       help: 'Time to resolve one value (a reference, template, document or connection), cache included',
