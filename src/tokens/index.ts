@@ -4,11 +4,30 @@
  * the database on every request, so a revocation (from the API or from `sesame tokens revoke`
  * in another process) takes effect on the next request.
  *
+ * How "checked against the database" stays cheap (see {@link TokenService.authenticate}):
+ *
+ * - SQLite (a file): token rows are cached in memory, and every authentication first reads
+ *   `PRAGMA data_version` on a read-only connection of the token service's own. That counter
+ *   changes whenever any other connection commits anything to the file: another process
+ *   (`sesame tokens revoke`), and also this process's main connection (API revocations, but also
+ *   every audit commit), since the reader itself never writes. When it changed, the cache is
+ *   dropped before the lookup. So every request is checked against the rows as committed when
+ *   it is authenticated, whoever committed them; the cache only saves the row lookups between
+ *   two commits. The reader runs prepared statements and never waits for the main connection
+ *   (WAL readers do not block on writers), so authentication does not queue behind an audit
+ *   commit either.
+ * - PostgreSQL, and SQLite `:memory:` (no other connection can exist): no cache; one indexed
+ *   lookup per request, precompiled. On PostgreSQL a cache would need a round trip per request
+ *   to learn whether it is still valid (LISTEN/NOTIFY arrives after the commit, asynchronously,
+ *   so a request in between would pass with a revoked token), and that costs what the lookup does.
+ *
+ * Expiry is checked against the clock at every request, cached or not.
+ *
  * Why sha256 and not a password hash: a token is 256 random bits, so there is nothing to
  * brute-force, and a deterministic hash lets the check be one indexed lookup.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';
@@ -103,11 +122,104 @@ function toInfo(row: ApiTokensTable): TokenInfo {
   };
 }
 
+/** A token row as authentication needs it; frozen, shared by every request that presents it. */
+interface KnownToken {
+  info: Readonly<TokenInfo>;
+  revoked: boolean;
+  /** Epoch ms, or undefined for no expiry. */
+  expiresAt: number | undefined;
+}
+
+function knownToken(row: ApiTokensTable): KnownToken {
+  return {
+    info: Object.freeze(toInfo(row)),
+    revoked: row.revoked_at !== null,
+    expiresAt: row.expires_at === null ? undefined : Date.parse(row.expires_at),
+  };
+}
+
+/** Rows kept at most (only tokens that exist are cached, so this is rarely reached). */
+const MAX_CACHED = 10_000;
+
+/** The token service's own read-only connection to a SQLite file. */
+interface TokenReader {
+  /** `PRAGMA data_version`: moves when any other connection committed since the last read. */
+  version(): number;
+  row(hash: string): ApiTokensTable | undefined;
+  close(): void;
+}
+
+async function openReader(file: string): Promise<TokenReader> {
+  const { default: BetterSqlite3 } = await import('better-sqlite3');
+  const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+  try {
+    // A reader of a WAL database waits only while a crashed writer's log is being recovered.
+    db.pragma('busy_timeout = 250');
+    const version = db.prepare('pragma data_version').pluck();
+    const row = db.prepare('select * from "api_tokens" where "token_hash" = ?');
+    return {
+      version: () => version.get() as number,
+      row: (hash) => row.get(hash) as ApiTokensTable | undefined,
+      close: () => db.close(),
+    };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export interface TokenServiceOptions {
+  /**
+   * Cache token rows between commits on SQLite (see the module notes). Default true; false
+   * looks every token up through the main connection, as before.
+   */
+  cache?: boolean | undefined;
+}
+
 export class TokenService {
+  readonly #cache = new Map<string, KnownToken>();
+  #reader: Promise<TokenReader | undefined> | undefined;
+  #seenVersion: number | undefined;
+  #lookupSql: string | undefined;
+  #closed = false;
+  #hits = 0;
+  #lookups = 0;
+  #drops = 0;
+
   constructor(
     private readonly database: SesameDatabase,
     private readonly now: () => number = () => Date.now(),
+    private readonly options: TokenServiceOptions = {},
   ) {}
+
+  /**
+   * What authentication did so far: answers from the cache, rows looked up (in the cache's
+   * reader or through the main connection), and times the cache was dropped because the
+   * database changed. `caching`: whether the cache is in use (a SQLite file, after the first call).
+   */
+  async stats(): Promise<{ caching: boolean; hits: number; lookups: number; drops: number }> {
+    const reader = await this.#reader;
+    return { caching: reader !== undefined, hits: this.#hits, lookups: this.#lookups, drops: this.#drops };
+  }
+
+  /** Close the reader connection, if one was opened (lookups then go through the main connection). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const reader = await this.#reader?.catch(() => undefined);
+    this.#reader = undefined;
+    this.#cache.clear();
+    reader?.close();
+  }
+
+  /** The cached path's reader: SQLite files only, opened on first use; undefined: no cache. */
+  #openReader(): Promise<TokenReader | undefined> {
+    if (this.#reader) return this.#reader;
+    const file = this.database.kind === 'sqlite' ? this.database.location.slice('sqlite:'.length) : ':memory:';
+    if (this.#closed || this.options.cache === false || file === ':memory:') return Promise.resolve(undefined);
+    // Could not open one (permissions): every lookup goes through the main connection instead.
+    this.#reader = openReader(file).catch(() => undefined);
+    return this.#reader;
+  }
 
   #nowIso(): string {
     return new Date(this.now()).toISOString();
@@ -146,17 +258,51 @@ export class TokenService {
     return { token, info: toInfo(row) };
   }
 
-  /** The live token a bearer string stands for, or why it is refused. */
-  async authenticate(token: string): Promise<TokenInfo | { refused: TokenRefusal }> {
-    const row = await this.database.kysely
-      .selectFrom('api_tokens')
-      .selectAll()
-      .where('token_hash', '=', hashToken(token))
-      .executeTakeFirst();
-    if (!row) return { refused: 'unknown' };
-    if (row.revoked_at !== null) return { refused: 'revoked' };
-    if (row.expires_at !== null && Date.parse(row.expires_at) <= this.now()) return { refused: 'expired' };
-    return toInfo(row);
+  /**
+   * The live token a bearer string stands for, or why it is refused, as the database says at
+   * the time of the call: a revocation committed before it (by this process or another) is
+   * seen. The returned info is shared and frozen.
+   */
+  async authenticate(token: string): Promise<Readonly<TokenInfo> | { refused: TokenRefusal }> {
+    const hash = hashToken(token);
+    const reader = await (this.#reader ?? this.#openReader());
+    const known = reader ? this.#cached(reader, hash) : await this.#lookup(hash);
+    if (!known) return { refused: 'unknown' };
+    if (known.revoked) return { refused: 'revoked' };
+    if (known.expiresAt !== undefined && known.expiresAt <= this.now()) return { refused: 'expired' };
+    return known.info;
+  }
+
+  /** Synchronous from the version check to the cache update, so nothing commits in between unseen. */
+  #cached(reader: TokenReader, hash: string): KnownToken | undefined {
+    const version = reader.version();
+    if (version !== this.#seenVersion) {
+      if (this.#cache.size > 0) this.#drops++;
+      this.#cache.clear();
+      this.#seenVersion = version;
+    }
+    const hit = this.#cache.get(hash);
+    if (hit) {
+      this.#hits++;
+      return hit;
+    }
+    this.#lookups++;
+    const row = reader.row(hash);
+    // Unknown tokens are not cached: anyone can present any number of them.
+    if (!row) return undefined;
+    const known = knownToken(row);
+    if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
+    this.#cache.set(hash, known);
+    return known;
+  }
+
+  async #lookup(hash: string): Promise<KnownToken | undefined> {
+    this.#lookups++;
+    // Compiled once (the query builder costs more than the lookup); placeholders per dialect.
+    this.#lookupSql ??= this.database.kysely.selectFrom('api_tokens').selectAll().where('token_hash', '=', '').compile().sql;
+    const result = await this.database.kysely.executeQuery<ApiTokensTable>(CompiledQuery.raw(this.#lookupSql, [hash]));
+    const row = result.rows[0];
+    return row ? knownToken(row) : undefined;
   }
 
   async get(id: string): Promise<TokenInfo> {
