@@ -16,7 +16,7 @@
  * server pays one transaction per batch, not per record.
  */
 import { createHash } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable, SesameTables } from '../db/tables.js';
 
@@ -88,6 +88,8 @@ export const GENESIS_HASH = '0'.repeat(64);
 const FORMAT = 'sesame-audit/1';
 const MAX_BATCH = 500;
 const MAX_TARGET = 2000;
+/** Rows per insert statement (10 parameters each). */
+const INSERT_CHUNK = 50;
 /** Any fixed number works; it only has to be the same in every Sesame process. */
 const AUDIT_LOCK_ID = 0x5e5a_a0d1;
 
@@ -207,6 +209,19 @@ export class AuditLog {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  readonly #insertSqls = new Map<number, string>();
+
+  /** `insert into audit_log (…) values (…), …` for `rows` rows, in this database's dialect. */
+  #insertSql(rows: number): string {
+    let text = this.#insertSqls.get(rows);
+    if (text === undefined) {
+      const row = { seq: 0, at: '', actor: '', action: '', namespace: '', target: '', outcome: '', detail: null, prev_hash: '', hash: '' };
+      text = this.database.kysely.insertInto('audit_log').values(Array.from({ length: rows }, () => row)).compile().sql;
+      this.#insertSqls.set(rows, text);
+    }
+    return text;
+  }
+
   #write(batch: readonly Pending[]): Promise<AuditRecord[]> {
     return this.database.write(
       async (trx) => {
@@ -234,25 +249,16 @@ export class AuditLog {
           records.push(record);
           prevHash = record.hash;
         }
-        // Chunked so a full batch stays under the drivers' bound-parameter limits.
-        for (let i = 0; i < records.length; i += 50) {
-          await trx
-            .insertInto('audit_log')
-            .values(
-              records.slice(i, i + 50).map((r) => ({
-                seq: r.seq,
-                at: r.at,
-                actor: r.actor,
-                action: r.action,
-                namespace: r.namespace,
-                target: r.target,
-                outcome: r.outcome,
-                detail: r.detail ?? null,
-                prev_hash: r.prevHash,
-                hash: r.hash,
-              })),
-            )
-            .execute();
+        // Chunked so a full batch stays under the drivers' bound-parameter limits. The statement
+        // text is compiled once per chunk size: building a 50-row insert with the query builder
+        // cost more than running it.
+        for (let i = 0; i < records.length; i += INSERT_CHUNK) {
+          const chunk = records.slice(i, i + INSERT_CHUNK);
+          const parameters: unknown[] = [];
+          for (const r of chunk) {
+            parameters.push(r.seq, r.at, r.actor, r.action, r.namespace, r.target, r.outcome, r.detail ?? null, r.prevHash, r.hash);
+          }
+          await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), parameters));
         }
         return records;
       },
@@ -344,6 +350,9 @@ function checkLink(record: AuditRecord, expectedSeq: number, prevHash: string): 
   return undefined;
 }
 
+const LAST_RECORD_SQL = 'select "seq", "hash" from "audit_log" order by "seq" desc limit 1';
+
 async function lastRecord(db: Kysely<SesameTables>): Promise<{ seq: number | string; hash: string } | undefined> {
-  return db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const result = await db.executeQuery<{ seq: number | string; hash: string }>(CompiledQuery.raw(LAST_RECORD_SQL));
+  return result.rows[0];
 }
