@@ -8,7 +8,15 @@
  * namespace it acts in and records what it did in the audit trail), and answer JSON. Errors are
  * `{ error: { code, message } }`; logs are pino through the redactor.
  */
-import { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, fastify, LogController } from 'fastify';
+import {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  fastify,
+  type HookHandlerDoneFunction,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { type AuditEvent, AuditLog } from '../audit/index.js';
 import type { Sesame } from '../sesame.js';
@@ -71,12 +79,23 @@ export interface SesameServer {
 }
 
 interface RequestState {
-  started: number;
-  route?: AnyRoute | undefined;
-  principal?: Principal | undefined;
+  route: AnyRoute | undefined;
+  principal: Principal | undefined;
   /** The handler recorded the outcome itself. */
-  audited?: boolean | undefined;
+  audited: boolean;
 }
+
+/** Fastify's request with the state Sesame keeps on it (`decorateRequest`, so every request has the same shape). */
+type StatefulRequest = FastifyRequest & { sesameState: RequestState | null };
+
+function stateOf(request: FastifyRequest): RequestState {
+  const r = request as StatefulRequest;
+  r.sesameState ??= { route: undefined, principal: undefined, audited: false };
+  return r.sesameState;
+}
+
+/** A successful request of a `quiet` route slower than this is logged at info all the same. */
+const SLOW_REQUEST_MS = 500;
 
 /** Public routes get a principal that covers no namespace. */
 const NOBODY: Principal = { kind: 'token', id: 'anonymous', role: 'auditor', namespace: '\u0000none', reveal: false };
@@ -141,16 +160,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     ...tokenRoutes(services),
   ];
   const routes = mode === 'agent' ? all.filter((r) => r.agent) : all;
-  const byPattern = new Map(routes.map((r) => [`${r.method} ${fastifyPath(r)}`, r]));
-  const states = new WeakMap<FastifyRequest, RequestState>();
-  const stateOf = (request: FastifyRequest): RequestState => {
-    let state = states.get(request);
-    if (!state) {
-      state = { started: performance.now() };
-      states.set(request, state);
-    }
-    return state;
-  };
+  app.decorateRequest('sesameState', null);
 
   async function authenticate(request: FastifyRequest): Promise<Principal> {
     if (mode === 'agent') {
@@ -177,7 +187,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       throw new UnauthorizedError(`the bearer token ${why}: ask an admin for a new one (sesame tokens create)`);
     }
     // Never in a log line, whatever happens next.
-    sesame.redactor.add(token);
+    if (!sesame.redactor.has(token)) sesame.redactor.add(token);
     return principalOf(found);
   }
 
@@ -187,39 +197,60 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     if (wait !== undefined) throw new RateLimitedError(wait, limit);
   }
 
-  app.addHook('onRequest', async (request) => {
-    const state = stateOf(request);
-    if (mode === 'agent' && request.headers['x-forwarded-for'] !== undefined) {
-      throw new ForbiddenError(
-        'forwarded_request',
-        'the agent serves this host only: a request carrying X-Forwarded-For came through a proxy and is refused',
-      );
-    }
-    const r = byPattern.get(`${request.method} ${request.routeOptions.url ?? ''}`);
-    if (!r) return;
-    state.route = r;
+  if (mode === 'agent') {
+    app.addHook('onRequest', (request, _reply, done: HookHandlerDoneFunction) => {
+      if (request.headers['x-forwarded-for'] !== undefined) {
+        done(
+          new ForbiddenError(
+            'forwarded_request',
+            'the agent serves this host only: a request carrying X-Forwarded-For came through a proxy and is refused',
+          ),
+        );
+        return;
+      }
+      done();
+    });
+  }
+
+  /**
+   * Each route's own onRequest hook: rate limit, authenticate, check the route's roles. A route
+   * hook, not a global one that looks the route up: Fastify gives the HEAD route it derives from
+   * a GET route the same hooks, so HEAD is authenticated like GET.
+   */
+  function guard(r: AnyRoute): (request: FastifyRequest) => Promise<void> {
+    const what = `${r.method} ${fullPath(r)}`;
     if (r.access === 'public') {
-      if (!r.unlimited) rateLimit(`ip:${request.ip}`);
-      return;
+      return async (request) => {
+        stateOf(request).route = r;
+        if (!r.unlimited) rateLimit(`ip:${request.ip}`);
+      };
     }
-    let principal: Principal;
-    try {
-      principal = await authenticate(request);
-    } catch (err) {
-      rateLimit(`ip:${request.ip}`);
-      throw err;
-    }
-    state.principal = principal;
-    if (!r.unlimited) rateLimit(principal.id);
-    checkAccess(principal, r.access, `${r.method} ${fullPath(r)}`);
-  });
+    const access = r.access;
+    return async (request) => {
+      const state = stateOf(request);
+      state.route = r;
+      let principal: Principal;
+      try {
+        principal = await authenticate(request);
+      } catch (err) {
+        rateLimit(`ip:${request.ip}`);
+        throw err;
+      }
+      state.principal = principal;
+      if (!r.unlimited) rateLimit(principal.id);
+      checkAccess(principal, access, what);
+    };
+  }
+
+  const auditOk = metrics.auditAppends.labels('ok');
+  const auditFailed = metrics.auditAppends.labels('error');
 
   async function record(principal: Principal, event: Omit<AuditEvent, 'actor'>): Promise<void> {
     try {
       await services.audit.append({ ...event, actor: principal.id });
-      metrics.auditAppends.inc({ outcome: 'ok' });
+      auditOk.inc();
     } catch (err) {
-      metrics.auditAppends.inc({ outcome: 'error' });
+      auditFailed.inc();
       logger.error({ err: (err as Error).message, action: event.action }, 'could not append to the audit trail');
       throw new AuditUnavailableError('the audit trail could not record this request, so it was not answered: see the server log', {
         cause: err,
@@ -227,46 +258,57 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     }
   }
 
+  /** What a handler gets: one object per request, its methods on the prototype. */
+  class Context implements RouteContext<unknown, unknown, unknown> {
+    constructor(
+      readonly params: unknown,
+      readonly query: unknown,
+      readonly body: unknown,
+      readonly principal: Principal,
+      readonly request: FastifyRequest,
+      readonly reply: FastifyReply,
+      private readonly state: RequestState,
+    ) {}
+
+    namespace(given: string | undefined): string {
+      const namespace = given ?? this.principal.namespace;
+      checkNamespace(this.principal, namespace);
+      return namespace;
+    }
+
+    requireNamespace(namespace: string): void {
+      checkNamespace(this.principal, namespace);
+    }
+
+    async audited<T>(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>, work: () => Promise<T>): Promise<T> {
+      this.state.audited = true;
+      let result: T;
+      try {
+        result = await work();
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        const denied = err instanceof ForbiddenError || code === 'access_denied';
+        await record(this.principal, {
+          ...event,
+          outcome: denied ? 'denied' : 'error',
+          detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
+        }).catch(() => {});
+        throw err;
+      }
+      await record(this.principal, { ...event, outcome: 'ok' });
+      return result;
+    }
+  }
+
   for (const r of routes) {
     app.route({
       method: r.method,
       url: fastifyPath(r),
+      onRequest: guard(r),
       handler: async (request, reply) => {
         const state = stateOf(request);
-        const principal = state.principal ?? NOBODY;
         const input = validateRequest(r, request);
-        const ctx: RouteContext<unknown, unknown, unknown> = {
-          ...input,
-          principal,
-          request,
-          reply,
-          namespace(given) {
-            const namespace = given ?? principal.namespace;
-            checkNamespace(principal, namespace);
-            return namespace;
-          },
-          requireNamespace(namespace) {
-            checkNamespace(principal, namespace);
-          },
-          async audited(event, work) {
-            state.audited = true;
-            let result: Awaited<ReturnType<typeof work>>;
-            try {
-              result = await work();
-            } catch (err) {
-              const code = (err as { code?: unknown }).code;
-              const denied = err instanceof ForbiddenError || code === 'access_denied';
-              await record(principal, {
-                ...event,
-                outcome: denied ? 'denied' : 'error',
-                detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
-              }).catch(() => {});
-              throw err;
-            }
-            await record(principal, { ...event, outcome: 'ok' });
-            return result;
-          },
-        };
+        const ctx = new Context(input.params, input.query, input.body, state.principal ?? NOBODY, request, reply, state);
         const result = await r.handler(ctx);
         if (reply.statusCode === 200 && r.status) reply.code(r.status);
         return result;
@@ -290,7 +332,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       );
     }
     const { status, body } = errorResponse(err, sesame.redactor);
-    const state = states.get(request);
+    const state = (request as StatefulRequest).sesameState;
     if (err instanceof ForbiddenError && state?.principal && !state.audited) {
       await record(state.principal, {
         action: 'access',
@@ -309,27 +351,42 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   let closing = false;
   // A response finished while closing must not leave its keep-alive connection open: the server
   // waits for every connection, and the client would keep this one until the keep-alive timeout.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const state = states.get(request);
+  // prom-client hashes the labels of every inc/observe: keep the labelled children per route.
+  const counted = new Map<string, ReturnType<typeof metrics.httpRequests.labels>>();
+  const timed = new Map<string, ReturnType<typeof metrics.httpDuration.labels>>();
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const state = (request as StatefulRequest).sesameState;
     const route = state?.route ? fullPath(state.route) : 'unmatched';
-    const seconds = state ? (performance.now() - state.started) / 1000 : 0;
-    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    metrics.httpDuration.observe({ method: request.method, route }, seconds);
-    request.log.info(
-      {
-        method: request.method,
-        route,
-        status: reply.statusCode,
-        ms: Math.round(seconds * 10_000) / 10,
-        actor: state?.principal?.id,
-      },
-      'request',
-    );
+    // Since Fastify routed the request (the same start as before, when a hook noted it).
+    const seconds = reply.elapsedTime / 1000;
+    const status = reply.statusCode;
+    const key = `${request.method} ${route} ${status}`;
+    let counter = counted.get(key);
+    if (!counter) {
+      counter = metrics.httpRequests.labels(request.method, route, String(status));
+      counted.set(key, counter);
+    }
+    counter.inc();
+    const timedKey = `${request.method} ${route}`;
+    let timer = timed.get(timedKey);
+    if (!timer) {
+      timer = metrics.httpDuration.labels(request.method, route);
+      timed.set(timedKey, timer);
+    }
+    timer.observe(seconds);
+    const ms = Math.round(seconds * 10_000) / 10;
+    // A quiet route's successes are in the audit trail already: debug, unless slow.
+    const level = state?.route?.quiet && status < 400 && ms < SLOW_REQUEST_MS ? 'debug' : 'info';
+    if (logger.isLevelEnabled(level)) {
+      request.log[level]({ method: request.method, route, status, ms, actor: state?.principal?.id }, 'request');
+    }
+    done();
   });
 
   return {
@@ -356,6 +413,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
         clearTimeout(grace);
       }
       await services.audit.flush();
+      await services.tokens.close();
     },
   };
 }

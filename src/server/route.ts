@@ -45,6 +45,11 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   agent?: boolean;
   /** Not rate limited (health checks, metrics). */
   unlimited?: boolean;
+  /**
+   * Successful requests are logged at debug level, not info: for hot routes whose every request
+   * is in the audit trail already. Failed and slow ones are logged at info as usual.
+   */
+  quiet?: boolean;
   params?: P;
   query?: Q;
   body?: B;

@@ -86,6 +86,7 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
       tag: 'resolve',
       access: { roles: ['runtime'], revealRoles: ['admin', 'operator'] },
       agent: true,
+      quiet: true,
       body: resolveBody,
       response: z.object({
         value: z.unknown().describe('the reference\'s value, the filled template, the document or the connection\'s fields'),

@@ -1,0 +1,270 @@
+/**
+ * Token lookups are cached on SQLite (rows kept between commits, checked with PRAGMA
+ * data_version on the token service's own read connection at every request) and not on
+ * PostgreSQL. Whatever the cache does, a revocation committed before a request — through the
+ * API, through another TokenService of this process, through another connection, or by another
+ * process — refuses that request; expiry follows the clock; unknown tokens are not remembered.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type SesameDatabase } from '../../src/db/index.js';
+import { hashToken, TokenService } from '../../src/tokens/index.js';
+import { type PostgresHandle, startPostgres } from '../support/postgres.js';
+import { startTestServer, type TestServer } from './helpers.js';
+
+let pgHandle: PostgresHandle | undefined;
+const opened: SesameDatabase[] = [];
+const services: TokenService[] = [];
+
+beforeAll(async () => {
+  pgHandle = await startPostgres();
+}, 120_000);
+
+afterAll(async () => {
+  for (const s of services) await s.close();
+  for (const db of opened) await db.close().catch(() => {});
+  await pgHandle?.stop();
+});
+
+const sqliteFile = () => path.join(mkdtempSync(path.join(tmpdir(), 'sesame-revoke-')), 'sesame.db');
+
+async function open(url: string): Promise<SesameDatabase> {
+  const db = await openDatabase(url);
+  opened.push(db);
+  await db.migrate();
+  return db;
+}
+
+function service(db: SesameDatabase, now?: () => number): TokenService {
+  const s = new TokenService(db, now);
+  services.push(s);
+  return s;
+}
+
+/** Revoke from a separate process, as `sesame tokens revoke` run on the same host does. */
+function revokeInAnotherProcess(file: string, id: string): void {
+  const script = `
+    const Database = require('better-sqlite3');
+    const db = new Database(process.argv[1]);
+    db.pragma('busy_timeout = 5000');
+    const r = db.prepare("update api_tokens set revoked_at = ?, revoked_by = 'cli' where id = ?").run(new Date().toISOString(), process.argv[2]);
+    db.close();
+    if (r.changes !== 1) process.exit(3);
+  `;
+  const child = spawnSync(process.execPath, ['-e', script, file, id], { cwd: process.cwd(), encoding: 'utf8' });
+  expect(child.stderr).toBe('');
+  expect(child.status).toBe(0);
+}
+
+describe('TokenService on SQLite', () => {
+  it('answers from the cache until the database changes, then looks up again', async () => {
+    const tokens = service(await open(`sqlite:${sqliteFile()}`));
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    for (let i = 0; i < 5; i++) expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    expect(await tokens.stats()).toMatchObject({ caching: true, lookups: 1, hits: 4 });
+    // Any commit, even one that does not touch api_tokens, drops the cache.
+    const other = await tokens.create({ role: 'auditor', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    expect(await tokens.stats()).toMatchObject({ lookups: 2, hits: 4, drops: 1 });
+    expect(await tokens.authenticate(other.token)).toMatchObject({ id: other.info.id });
+  });
+
+  it('sees a revocation made through another connection on the next call', async () => {
+    const file = sqliteFile();
+    const tokens = service(await open(`sqlite:${file}`));
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    const other = new BetterSqlite3(file);
+    try {
+      other.prepare("update api_tokens set revoked_at = '2026-01-01T00:00:00.000Z', revoked_by = 'x' where id = ?").run(info.id);
+    } finally {
+      other.close();
+    }
+    expect(await tokens.authenticate(token)).toEqual({ refused: 'revoked' });
+  });
+
+  it('sees a revocation made by another process on the next call', async () => {
+    const file = sqliteFile();
+    const tokens = service(await open(`sqlite:${file}`));
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    revokeInAnotherProcess(file, info.id);
+    expect(await tokens.authenticate(token)).toEqual({ refused: 'revoked' });
+  });
+
+  it('sees a revocation made by another TokenService of this process (one shared connection)', async () => {
+    const file = sqliteFile();
+    const a = service(await open(`sqlite:${file}`));
+    const b = service(await open(`sqlite:${file}`));
+    const { token, info } = await a.create({ role: 'runtime', createdBy: 'test' });
+    expect(await a.authenticate(token)).toMatchObject({ id: info.id });
+    await b.revoke(info.id, 'tok_admin');
+    expect(await a.authenticate(token)).toEqual({ refused: 'revoked' });
+  });
+
+  it('checks expiry against the clock even when the row is cached', async () => {
+    let now = Date.now();
+    const tokens = service(await open(`sqlite:${sqliteFile()}`), () => now);
+    const { token } = await tokens.create({ role: 'runtime', createdBy: 'test', expiresAt: new Date(now + 60_000).toISOString() });
+    expect(await tokens.authenticate(token)).toMatchObject({ role: 'runtime' });
+    now += 60_000;
+    expect(await tokens.authenticate(token)).toEqual({ refused: 'expired' });
+    expect((await tokens.stats()).lookups).toBe(1);
+  });
+
+  it('does not remember unknown tokens: one created elsewhere afterwards is accepted', async () => {
+    const file = sqliteFile();
+    const tokens = service(await open(`sqlite:${file}`));
+    const token = `sesame_${'x'.repeat(43)}`;
+    expect(await tokens.authenticate(token)).toEqual({ refused: 'unknown' });
+    const other = new BetterSqlite3(file);
+    try {
+      other
+        .prepare(
+          "insert into api_tokens (id, name, token_hash, role, namespace, reveal, created_at, created_by) values ('tok_elsewhere', 'x', ?, 'runtime', '', 0, ?, 'cli')",
+        )
+        .run(hashToken(token), new Date().toISOString());
+    } finally {
+      other.close();
+    }
+    expect(await tokens.authenticate(token)).toMatchObject({ id: 'tok_elsewhere' });
+  });
+
+  it('returns frozen info that callers cannot use to alter the cache', async () => {
+    const tokens = service(await open(`sqlite:${sqliteFile()}`));
+    const { token } = await tokens.create({ role: 'runtime', namespace: 'acme', createdBy: 'test' });
+    const found = await tokens.authenticate(token);
+    expect(Object.isFrozen(found)).toBe(true);
+    expect(() => {
+      (found as { namespace: string }).namespace = '';
+    }).toThrow(TypeError);
+    expect(await tokens.authenticate(token)).toMatchObject({ namespace: 'acme' });
+  });
+
+  it('keeps working through the main connection after close(), and without a cache when asked', async () => {
+    const db = await open(`sqlite:${sqliteFile()}`);
+    const tokens = service(db);
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    await tokens.close();
+    await db.kysely.updateTable('api_tokens').set({ revoked_at: new Date().toISOString(), revoked_by: 'x' }).execute();
+    expect(await tokens.authenticate(token)).toEqual({ refused: 'revoked' });
+    const uncached = new TokenService(db, undefined, { cache: false });
+    expect(await uncached.authenticate(token)).toEqual({ refused: 'revoked' });
+    expect(await uncached.stats()).toMatchObject({ caching: false, hits: 0, lookups: 1 });
+  });
+
+  it('does not cache an in-memory database (no other connection could tell it about changes)', async () => {
+    const tokens = service(await open('sqlite::memory:'));
+    const { token } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    await tokens.authenticate(token);
+    await tokens.authenticate(token);
+    expect(await tokens.stats()).toMatchObject({ caching: false, hits: 0, lookups: 2 });
+  });
+});
+
+describe('TokenService on PostgreSQL', () => {
+  it('looks every token up (no cache) and sees a revocation from another connection at once', async () => {
+    if (!pgHandle) throw new Error('PostgreSQL did not start');
+    const url = await pgHandle.createDatabase('sesame_revoke');
+    const tokens = service(await open(url));
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query("update api_tokens set revoked_at = $1, revoked_by = 'cli' where id = $2", [new Date().toISOString(), info.id]);
+    } finally {
+      await client.end();
+    }
+    expect(await tokens.authenticate(token)).toEqual({ refused: 'revoked' });
+    expect(await tokens.stats()).toMatchObject({ caching: false, hits: 0, lookups: 3 });
+  });
+});
+
+describe('through the API', () => {
+  const resolveBody = { reference: 'secret://builtin/app/db-password' };
+
+  async function serverWithSecret(database?: string): Promise<{ t: TestServer; runtime: string; id: string }> {
+    const t = await startTestServer(database ? { config: { database } } : {});
+    const admin = (await t.token('admin')).token;
+    expect((await t.call('PUT', '/api/v1/secrets/app%2Fdb-password', { token: admin, body: { value: 'pw-0123456789' } })).status).toBe(200);
+    const { token, info } = await t.token('runtime');
+    return { t, runtime: token, id: info.id };
+  }
+
+  it('SQLite: refuses a token on the request after another process revoked it, with the cache warm', async () => {
+    const { t, runtime, id } = await serverWithSecret();
+    try {
+      // Reads that commit nothing (an audited resolve commits its record, which drops the cache).
+      const operator = await t.token('operator');
+      for (let i = 0; i < 3; i++) expect((await t.call('GET', '/api/v1/cache', { token: operator.token })).status).toBe(200);
+      expect((await t.server.services.tokens.stats()).hits).toBeGreaterThanOrEqual(2);
+      revokeInAnotherProcess(path.join(t.dir, 'sesame.db'), operator.info.id);
+      const refused = await t.call('GET', '/api/v1/cache', { token: operator.token });
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.message).toContain('was revoked');
+
+      const answers = await Promise.all(Array.from({ length: 8 }, () => t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody })));
+      expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+      revokeInAnotherProcess(path.join(t.dir, 'sesame.db'), id);
+      const after = await t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody });
+      expect(after.status).toBe(401);
+      expect(after.body.error.message).toContain('was revoked');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('SQLite: refuses a token revoked through the API on its next request', async () => {
+    const { t, runtime, id } = await serverWithSecret();
+    try {
+      const admin = (await t.token('admin')).token;
+      expect((await t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody })).status).toBe(200);
+      expect((await t.call('DELETE', `/api/v1/tokens/${id}`, { token: admin })).status).toBe(200);
+      expect((await t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody })).status).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('PostgreSQL: refuses a token on the request after another connection revoked it', async () => {
+    if (!pgHandle) throw new Error('PostgreSQL did not start');
+    const url = await pgHandle.createDatabase('sesame_revoke_api');
+    const { t, runtime, id } = await serverWithSecret(url);
+    try {
+      for (let i = 0; i < 3; i++) expect((await t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody })).status).toBe(200);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query("update api_tokens set revoked_at = $1, revoked_by = 'cli' where id = $2", [new Date().toISOString(), id]);
+      } finally {
+        await client.end();
+      }
+      expect((await t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody })).status).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('authenticates HEAD requests like the GET route they come from', async () => {
+    const t = await startTestServer();
+    try {
+      const auditor = (await t.token('auditor')).token;
+      for (const p of ['/api/v1/tokens', '/api/v1/audit', '/api/v1/stores', '/api/v1/cache']) {
+        expect((await t.call('HEAD', p)).status).toBe(401);
+      }
+      expect((await t.call('HEAD', '/api/v1/tokens', { token: auditor })).status).toBe(403);
+      expect((await t.call('HEAD', '/api/v1/audit', { token: auditor })).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
