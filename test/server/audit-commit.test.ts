@@ -49,7 +49,9 @@ const kinds = [
           exec: async (statement) => {
             db.exec(statement);
           },
-          close: async () => db.close(),
+          close: async () => {
+            db.close();
+          },
         },
       };
     },
