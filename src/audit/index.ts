@@ -143,6 +143,8 @@ export class AuditLog {
   readonly #queue: Pending[] = [];
   #busy = false;
   #idle: Array<() => void> = [];
+  #batches = 0;
+  #records = 0;
 
   constructor(
     private readonly database: SesameDatabase,
@@ -189,6 +191,8 @@ export class AuditLog {
     const batch = this.#queue.splice(0, MAX_BATCH);
     this.#write(batch).then(
       (records) => {
+        this.#batches++;
+        this.#records += records.length;
         batch.forEach((p, i) => {
           p.resolve(records[i] as AuditRecord);
         });
@@ -201,6 +205,11 @@ export class AuditLog {
       if (this.#queue.length > 0) this.#schedule();
       else this.#pump();
     });
+  }
+
+  /** Transactions committed by this log and the records they held (batch size = records ÷ batches). */
+  stats(): { batches: number; records: number } {
+    return { batches: this.#batches, records: this.#records };
   }
 
   /** Resolves when every append made so far is committed (or failed). */
