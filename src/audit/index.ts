@@ -13,12 +13,17 @@
  * chains after it (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory transaction lock), so
  * several processes on one database extend a single chain. Within a process, appends that
  * arrive while a batch is being written are grouped into the next one (group commit), so a busy
- * server pays one transaction per batch, not per record.
+ * server pays one transaction per batch, not per record. `append()` resolves only once its
+ * batch is committed: on SQLite WAL with synchronous=FULL, fsynced.
+ *
+ * A server's log (`thread: true`) commits SQLite batches on a worker thread with a connection of
+ * its own (`writer-thread.ts`): the same transaction, off the event loop.
  */
 import { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable, SesameTables } from '../db/tables.js';
+import { type AuditRow, AuditWriterThread, type ChainHead } from './writer-thread.js';
 
 export type AuditOutcome = 'ok' | 'denied' | 'error';
 
@@ -90,6 +95,10 @@ const MAX_BATCH = 500;
 const MAX_TARGET = 2000;
 /** Rows per insert statement (10 parameters each). */
 const INSERT_CHUNK = 50;
+/** How long a batch waits for other writers to release the database (as `SesameDatabase.write`). */
+const BUSY_TIMEOUT_MS = 15_000;
+/** Batches computed again after another appender moved the chain's head, at most. */
+const MAX_HEAD_RETRIES = 50;
 /** Any fixed number works; it only has to be the same in every Sesame process. */
 const AUDIT_LOCK_ID = 0x5e5a_a0d1;
 
@@ -139,6 +148,45 @@ interface Pending {
   reject(err: unknown): void;
 }
 
+export interface AuditLogOptions {
+  /**
+   * SQLite files: commit batches on a worker thread with a connection of its own (see
+   * `writer-thread.ts`), so commits do not block the event loop. For long-running servers;
+   * default false (one-off appends from the CLI need no thread). Falls back to the main
+   * connection if the thread cannot start or stops.
+   */
+  thread?: boolean | undefined;
+}
+
+/** The records of `batch` chained after `last`. */
+function chain(batch: readonly Pending[], last: ChainHead): AuditRecord[] {
+  let seq = last.seq;
+  let prevHash = last.hash;
+  const records: AuditRecord[] = [];
+  for (const p of batch) {
+    seq += 1;
+    const base = {
+      seq,
+      at: p.at,
+      actor: p.event.actor,
+      action: p.event.action,
+      namespace: p.event.namespace,
+      target: clip(p.event.target),
+      outcome: p.event.outcome,
+      detail: p.event.detail,
+      prevHash,
+    };
+    const record: AuditRecord = { ...base, hash: hashRecord(base) };
+    records.push(record);
+    prevHash = record.hash;
+  }
+  return records;
+}
+
+function toRow(r: AuditRecord): AuditRow {
+  return [r.seq, r.at, r.actor, r.action, r.namespace, r.target, r.outcome, r.detail ?? null, r.prevHash, r.hash];
+}
+
 export class AuditLog {
   readonly #queue: Pending[] = [];
   #busy = false;
@@ -146,9 +194,16 @@ export class AuditLog {
   #batches = 0;
   #records = 0;
 
+  #thread: Promise<AuditWriterThread | undefined> | undefined;
+  #threadStarted = false;
+  /** The last record this log committed through its thread: where its next batch is expected to go. */
+  #head: ChainHead | undefined;
+  #closed = false;
+
   constructor(
     private readonly database: SesameDatabase,
     private readonly now: () => number = () => Date.now(),
+    private readonly options: AuditLogOptions = {},
   ) {}
 
   /**
@@ -181,6 +236,10 @@ export class AuditLog {
     });
   }
 
+  /**
+   * One batch at a time (classic group commit): appends made while a batch is being committed
+   * wait for it to end and form the next batch, so batches grow with the load.
+   */
   #pump(): void {
     if (this.#busy) return;
     if (this.#queue.length === 0) {
@@ -189,27 +248,32 @@ export class AuditLog {
     }
     this.#busy = true;
     const batch = this.#queue.splice(0, MAX_BATCH);
-    this.#write(batch).then(
-      (records) => {
-        this.#batches++;
-        this.#records += records.length;
-        batch.forEach((p, i) => {
-          p.resolve(records[i] as AuditRecord);
-        });
-      },
-      (err: unknown) => {
-        for (const p of batch) p.reject(err);
-      },
-    ).finally(() => {
-      this.#busy = false;
-      if (this.#queue.length > 0) this.#schedule();
-      else this.#pump();
-    });
+    this.#write(batch)
+      .then(
+        (records) => {
+          this.#batches++;
+          this.#records += records.length;
+          batch.forEach((p, i) => {
+            p.resolve(records[i] as AuditRecord);
+          });
+        },
+        (err: unknown) => {
+          for (const p of batch) p.reject(err);
+        },
+      )
+      .finally(() => {
+        this.#busy = false;
+        if (this.#queue.length > 0) this.#schedule();
+        else this.#pump();
+      });
   }
 
-  /** Transactions committed by this log and the records they held (batch size = records ÷ batches). */
-  stats(): { batches: number; records: number } {
-    return { batches: this.#batches, records: this.#records };
+  /**
+   * Transactions committed by this log and the records they held (batch size = records ÷
+   * batches); `thread`: a writer thread was started for it.
+   */
+  stats(): { batches: number; records: number; thread: boolean } {
+    return { batches: this.#batches, records: this.#records, thread: this.#threadStarted };
   }
 
   /** Resolves when every append made so far is committed (or failed). */
@@ -231,47 +295,81 @@ export class AuditLog {
     return text;
   }
 
-  #write(batch: readonly Pending[]): Promise<AuditRecord[]> {
+  /** Commit pending appends, then stop the writer thread, if one was started. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+    const thread = await this.#thread;
+    await thread?.close();
+  }
+
+  /** The writer thread, started on first use; undefined when there is none (or it failed to start). */
+  #writerThread(): Promise<AuditWriterThread | undefined> {
+    if (this.#thread) return this.#thread;
+    const file = this.database.kind === 'sqlite' ? this.database.location.slice('sqlite:'.length) : ':memory:';
+    if (!this.options.thread || this.#closed || file === ':memory:') return Promise.resolve(undefined);
+    this.#thread = AuditWriterThread.start(file, GENESIS_HASH).then(
+      (thread) => {
+        this.#threadStarted = true;
+        return thread;
+      },
+      () => undefined,
+    );
+    return this.#thread;
+  }
+
+  async #write(batch: readonly Pending[]): Promise<AuditRecord[]> {
+    const thread = this.#closed ? undefined : await this.#writerThread();
+    // A thread that stopped takes no more batches; one that stops during a batch fails that
+    // batch (it may or may not have been committed: writing it again could record it twice).
+    if (thread && !thread.failed) return this.#writeOnThread(thread, batch);
+    this.#head = undefined;
+    return this.#writeOnMain(batch);
+  }
+
+  /**
+   * Commit a batch through the thread, chained after the last record this log committed. When
+   * the thread finds another head (another process appended since), it commits nothing and
+   * answers with the real head, and the batch is chained again after it.
+   */
+  async #writeOnThread(thread: AuditWriterThread, batch: readonly Pending[]): Promise<AuditRecord[]> {
+    // Not known yet: a head no chain has, so the thread answers with the real one.
+    let after = this.#head ?? { seq: -1, hash: '' };
+    this.#head = undefined;
+    for (let attempt = 0; attempt <= MAX_HEAD_RETRIES; attempt++) {
+      const records = after.seq < 0 ? [] : chain(batch, after);
+      const outcome = await thread.commit(after, records.map(toRow), BUSY_TIMEOUT_MS);
+      if ('conflict' in outcome) {
+        after = outcome.conflict;
+        continue;
+      }
+      const last = records[records.length - 1];
+      this.#head = last ? { seq: last.seq, hash: last.hash } : after;
+      return records;
+    }
+    throw new Error(`the audit trail's head moved under ${MAX_HEAD_RETRIES} attempts in a row: other appenders are too busy`);
+  }
+
+  #writeOnMain(batch: readonly Pending[]): Promise<AuditRecord[]> {
     return this.database.write(
       async (trx) => {
         // The write transaction already excludes other writers on SQLite; on PostgreSQL two
         // appenders would both read the same last record, so take a lock first.
         if (this.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_ID})`.execute(trx);
         const last = await lastRecord(trx);
-        let seq = last ? Number(last.seq) : 0;
-        let prevHash = last?.hash ?? GENESIS_HASH;
-        const records: AuditRecord[] = [];
-        for (const p of batch) {
-          seq += 1;
-          const base = {
-            seq,
-            at: p.at,
-            actor: p.event.actor,
-            action: p.event.action,
-            namespace: p.event.namespace,
-            target: clip(p.event.target),
-            outcome: p.event.outcome,
-            detail: p.event.detail,
-            prevHash,
-          };
-          const record: AuditRecord = { ...base, hash: hashRecord(base) };
-          records.push(record);
-          prevHash = record.hash;
-        }
+        const records = chain(batch, { seq: last ? Number(last.seq) : 0, hash: last?.hash ?? GENESIS_HASH });
         // Chunked so a full batch stays under the drivers' bound-parameter limits. The statement
         // text is compiled once per chunk size: building a 50-row insert with the query builder
         // cost more than running it.
         for (let i = 0; i < records.length; i += INSERT_CHUNK) {
           const chunk = records.slice(i, i + INSERT_CHUNK);
           const parameters: unknown[] = [];
-          for (const r of chunk) {
-            parameters.push(r.seq, r.at, r.actor, r.action, r.namespace, r.target, r.outcome, r.detail ?? null, r.prevHash, r.hash);
-          }
+          for (const r of chunk) parameters.push(...toRow(r));
           await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), parameters));
         }
         return records;
       },
-      { retryOnConflict: true },
+      { retryOnConflict: true, busyTimeoutMs: BUSY_TIMEOUT_MS },
     );
   }
 

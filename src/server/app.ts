@@ -120,7 +120,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   const services: ServerServices = {
     sesame,
     backend,
-    audit: new AuditLog(backend.database, now),
+    // Commits on a thread of their own (SQLite files), so they do not stop the event loop.
+    audit: new AuditLog(backend.database, now, { thread: true }),
     tokens: new TokenService(backend.database, now),
     stored: await StoredConfig.open(sesame, backend),
     metrics,
@@ -412,7 +413,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       } finally {
         clearTimeout(grace);
       }
-      await services.audit.flush();
+      // Commits what is pending, then stops the audit writer thread.
+      await services.audit.close();
       await services.tokens.close();
     },
   };

@@ -2,7 +2,8 @@
  * A resolve is answered only after its audit record is committed, on SQLite and PostgreSQL:
  * when the answer arrives, another connection already sees the record; when the record cannot
  * be committed, the value is not sent. Concurrent requests share commits (group commit) and the
- * chain still verifies.
+ * chain still verifies. A server's log commits SQLite batches on a writer thread of its own: the
+ * chain stays one chain with other appenders (threads, the main connection, other connections).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog } from '../../src/audit/index.js';
+import { AuditLog, hashRecord } from '../../src/audit/index.js';
 import { openDatabase, type SesameDatabase } from '../../src/db/index.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
 import { startTestServer, type TestServer } from './helpers.js';
@@ -169,5 +170,85 @@ describe('group commit', () => {
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     expect(transactions()).toBe(2);
     expect(await audit.verify()).toMatchObject({ ok: true, records: 100 });
+  });
+});
+
+describe('writer thread (SQLite)', () => {
+  const file = () => path.join(mkdtempSync(path.join(tmpdir(), 'sesame-thread-')), 'sesame.db');
+  const event = (actor: string, i: number) => ({ actor, action: 'resolve', namespace: '', target: `t${i}`, outcome: 'ok' as const });
+
+  async function log(url: string, thread: boolean): Promise<AuditLog> {
+    const db = await openDatabase(url);
+    opened.push(db);
+    await db.migrate();
+    return new AuditLog(db, undefined, { thread });
+  }
+
+  it('commits through the thread, and a record is readable from another connection once append resolves', async () => {
+    const location = file();
+    const audit = await log(`sqlite:${location}`, true);
+    const outside = new BetterSqlite3(location, { readonly: true });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const record = await audit.append(event('a', i));
+        const row = outside.prepare('select hash from audit_log where seq = ?').get(record.seq) as { hash: string } | undefined;
+        expect(row?.hash).toBe(record.hash);
+      }
+      expect(audit.stats()).toMatchObject({ thread: true, records: 5 });
+      expect(await audit.verify()).toMatchObject({ ok: true, records: 5 });
+    } finally {
+      outside.close();
+      await audit.close();
+    }
+  });
+
+  it('keeps one chain with other appenders: two threads, the main connection and another connection', async () => {
+    const location = file();
+    const a = await log(`sqlite:${location}`, true);
+    const b = await log(`sqlite:${location}`, true);
+    const main = await log(`sqlite:${location}`, false);
+    const other = new BetterSqlite3(location);
+    other.pragma('busy_timeout = 5000');
+    try {
+      const appends: Promise<unknown>[] = [];
+      for (let round = 0; round < 6; round++) {
+        for (let i = 0; i < 20; i++) {
+          appends.push(a.append(event('a', i)), b.append(event('b', i)), main.append(event('m', i)));
+        }
+        // Between rounds, another connection appends a record of its own after the real head:
+        // the threads' expected heads are then wrong and their next batches go after it.
+        await Promise.all(appends.splice(0));
+        const head = other.prepare('select seq, hash from audit_log order by seq desc limit 1').get() as { seq: number; hash: string };
+        const at = new Date().toISOString();
+        const base = { seq: head.seq + 1, at, actor: 'x', action: 'resolve', namespace: '', target: `x${round}`, outcome: 'ok' as const, detail: undefined, prevHash: head.hash };
+        other
+          .prepare('insert into audit_log (seq, at, actor, action, namespace, target, outcome, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, null, ?, ?)')
+          .run(base.seq, at, 'x', 'resolve', '', base.target, 'ok', head.hash, hashRecord(base));
+      }
+      expect(await a.verify()).toMatchObject({ ok: true, records: 6 * 61 });
+      expect(a.stats().thread && b.stats().thread).toBe(true);
+    } finally {
+      other.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('fails the batch, not the chain, when the thread cannot commit; appends after close() use the main connection', async () => {
+    const location = file();
+    const audit = await log(`sqlite:${location}`, true);
+    await audit.append(event('a', 0));
+    const other = new BetterSqlite3(location);
+    try {
+      other.exec("create trigger refuse before insert on audit_log begin select raise(abort, 'refused'); end");
+      await expect(audit.append(event('a', 1))).rejects.toThrow('refused');
+      other.exec('drop trigger refuse');
+    } finally {
+      other.close();
+    }
+    expect(await audit.append(event('a', 2))).toMatchObject({ seq: 2 });
+    await audit.close();
+    expect(await audit.append(event('a', 3))).toMatchObject({ seq: 3 });
+    expect(await audit.verify()).toMatchObject({ ok: true, records: 3 });
   });
 });
