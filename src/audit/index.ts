@@ -19,11 +19,17 @@
  * A server's log (`thread: true`) commits SQLite batches on a worker thread with a connection of
  * its own (`writer-thread.ts`): the same transaction, off the event loop.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable, SesameTables } from '../db/tables.js';
 import { type AuditRow, AuditWriterThread, type ChainHead } from './writer-thread.js';
+
+/** sha256 of a string's UTF-8, hex: `crypto.hash` (one call, no Hash object) where Node has it (20.12+). */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 export type AuditOutcome = 'ok' | 'denied' | 'error';
 
@@ -119,7 +125,7 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
     record.detail ?? null,
     record.prevHash,
   ]);
-  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+  return sha256Hex(canonical);
 }
 
 function toRecord(row: AuditLogTable): AuditRecord {

@@ -123,7 +123,9 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
         } else {
           input = body.document;
         }
-        return ctx.audited({ action: 'resolve', namespace, target: describeReferences(input) }, async () => {
+        // A lone reference describes itself (what describeReferences would find, without the walk).
+        const target = typeof input === 'string' && body.reference !== undefined && !input.includes('{{') ? input : describeReferences(input);
+        return ctx.audited({ action: 'resolve', namespace, target }, async () => {
           checkStores(ctx, input, namespace);
           return sesame.resolveDetailed(input, { namespace });
         });
