@@ -154,8 +154,3 @@ export class UnsupportedOperationError extends UsageError {
   override readonly code = 'unsupported';
   override readonly status = 405;
 }
-
-/** Anything that should map to a non-zero exit without a stack trace. */
-export function exitCodeOf(err: unknown): 1 | 2 {
-  return err instanceof SesameError ? err.exitCode : 1;
-}

@@ -3,7 +3,6 @@
  * and precise messages; unknown keys are errors everywhere, including inside each store's
  * settings (validated by that store type's own strict schema).
  */
-import path from 'node:path';
 import { z } from 'zod';
 import { validateConnectionFields } from '../connections/service.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
@@ -341,8 +340,4 @@ function checkReferencesDeclared(config: SesameConfig): void {
       }
     }
   });
-}
-
-export function resolvePath(baseDir: string, p: string): string {
-  return path.isAbsolute(p) ? p : path.resolve(baseDir, p);
 }
