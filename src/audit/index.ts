@@ -23,7 +23,8 @@ import crypto, { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable, SesameTables } from '../db/tables.js';
-import { type AuditRow, AuditWriterThread, type ChainHead } from './writer-thread.js';
+import { recordHash } from './hash.js';
+import { type AuditSync, AuditWriterThread, type CommittedBatch, EVENT_FIELDS } from './writer-thread.js';
 
 /** sha256 of a string's UTF-8, hex: `crypto.hash` (one call, no Hash object) where Node has it (20.12+). */
 const sha256Hex: (text: string) => string =
@@ -96,25 +97,20 @@ export interface VerifyResult {
 
 /** The previous hash of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
-const FORMAT = 'sesame-audit/1';
+/** Records per transaction, at most. */
 const MAX_BATCH = 500;
 const MAX_TARGET = 2000;
 /** Rows per insert statement (10 parameters each). */
 const INSERT_CHUNK = 50;
 /** How long a batch waits for other writers to release the database (as `SesameDatabase.write`). */
 const BUSY_TIMEOUT_MS = 15_000;
-/** Batches computed again after another appender moved the chain's head, at most. */
-const MAX_HEAD_RETRIES = 50;
 /** Any fixed number works; it only has to be the same in every Sesame process. */
 const AUDIT_LOCK_ID = 0x5e5a_a0d1;
 
-/**
- * The hash of a record: sha256 over the JSON of an array of its fields and the previous hash.
- * JSON of an array of strings, numbers and nulls has one spelling, so it is canonical.
- */
+/** The hash of a record (see `hash.ts`). */
 export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
-  const canonical = JSON.stringify([
-    FORMAT,
+  return recordHash(
+    sha256Hex,
     record.seq,
     record.at,
     record.actor,
@@ -124,8 +120,7 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
     record.outcome,
     record.detail ?? null,
     record.prevHash,
-  ]);
-  return sha256Hex(canonical);
+  );
 }
 
 function toRecord(row: AuditLogTable): AuditRecord {
@@ -147,11 +142,43 @@ function clip(text: string): string {
   return text.length > MAX_TARGET ? `${text.slice(0, MAX_TARGET - 1)}…` : text;
 }
 
-interface Pending {
-  event: AuditEvent;
-  at: string;
-  resolve(record: AuditRecord): void;
+/**
+ * Records waiting for one transaction, their fields flat (`EVENT_FIELDS` per record, as the
+ * writer thread takes them), and the promise every one of their appenders waits on.
+ */
+interface Batch {
+  readonly events: (string | null)[];
+  readonly done: Promise<CommittedBatch>;
+  resolve(committed: CommittedBatch): void;
   reject(err: unknown): void;
+}
+
+function newBatch(): Batch {
+  let resolve!: (committed: CommittedBatch) => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<CommittedBatch>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { events: [], done, resolve, reject };
+}
+
+/** Record `index` of a committed batch. */
+function recordOf(batch: Batch, committed: CommittedBatch, index: number): AuditRecord {
+  const e = batch.events;
+  const i = index * EVENT_FIELDS;
+  return {
+    seq: committed.firstSeq + index,
+    at: e[i] as string,
+    actor: e[i + 1] as string,
+    action: e[i + 2] as string,
+    namespace: e[i + 3] as string,
+    target: e[i + 4] as string,
+    outcome: e[i + 5] as AuditOutcome,
+    detail: e[i + 6] ?? undefined,
+    prevHash: index === 0 ? committed.prevHash : committed.hashes.slice((index - 1) * 64, index * 64),
+    hash: committed.hashes.slice(index * 64, (index + 1) * 64),
+  };
 }
 
 export interface AuditLogOptions {
@@ -162,48 +189,28 @@ export interface AuditLogOptions {
    * connection if the thread cannot start or stops.
    */
   thread?: boolean | undefined;
-}
-
-/** The records of `batch` chained after `last`. */
-function chain(batch: readonly Pending[], last: ChainHead): AuditRecord[] {
-  let seq = last.seq;
-  let prevHash = last.hash;
-  const records: AuditRecord[] = [];
-  for (const p of batch) {
-    seq += 1;
-    const base = {
-      seq,
-      at: p.at,
-      actor: p.event.actor,
-      action: p.event.action,
-      namespace: p.event.namespace,
-      target: clip(p.event.target),
-      outcome: p.event.outcome,
-      detail: p.event.detail,
-      prevHash,
-    };
-    const record: AuditRecord = { ...base, hash: hashRecord(base) };
-    records.push(record);
-    prevHash = record.hash;
-  }
-  return records;
-}
-
-function toRow(r: AuditRecord): AuditRow {
-  return [r.seq, r.at, r.actor, r.action, r.namespace, r.target, r.outcome, r.detail ?? null, r.prevHash, r.hash];
+  /**
+   * SQLite's `synchronous` for the writer thread's commits. `full` (default): every commit is
+   * fsynced before its appends resolve. `normal`: a commit is in the WAL, in the operating
+   * system's hands, when its appends resolve (a crash of the process loses nothing; a power cut
+   * can lose the last commits), and fsynced at the next checkpoint; the chain stays valid.
+   */
+  sync?: AuditSync | undefined;
 }
 
 export class AuditLog {
-  readonly #queue: Pending[] = [];
+  /** Batches not committed yet, oldest first; new records join the last one. */
+  readonly #pending: Batch[] = [];
   #busy = false;
+  #scheduled = false;
   #idle: Array<() => void> = [];
   #batches = 0;
   #records = 0;
+  #lastMs = Number.NaN;
+  #lastAt = '';
 
   #thread: Promise<AuditWriterThread | undefined> | undefined;
   #threadStarted = false;
-  /** The last record this log committed through its thread: where its next batch is expected to go. */
-  #head: ChainHead | undefined;
   #closed = false;
 
   constructor(
@@ -213,25 +220,60 @@ export class AuditLog {
   ) {}
 
   /**
-   * Append a record; resolves once it is committed. Records appended close together are
-   * committed in one transaction.
+   * Append a record; resolves with it once it is committed. Records appended close together
+   * are committed in one transaction.
    *
    * @example
    * await audit.append({ actor: 'tok_1', action: 'resolve', namespace: 'acme', target: 'secret://aws/jira', outcome: 'ok' });
    */
   append(event: AuditEvent): Promise<AuditRecord> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ event, at: new Date(this.now()).toISOString(), resolve, reject });
-      this.#schedule();
-    });
+    const batch = this.#enqueue(event);
+    const index = batch.events.length / EVENT_FIELDS - 1;
+    return batch.done.then((committed) => recordOf(batch, committed, index));
   }
 
-  #scheduled = false;
+  /**
+   * Append a record and resolve once it is committed, without building the record: what a
+   * server does for every request. Every record of a batch shares one promise.
+   */
+  commit(event: AuditEvent): Promise<unknown> {
+    return this.#enqueue(event).done;
+  }
+
+  /** ISO-8601 time of an append, formatted once per millisecond. */
+  #at(): string {
+    const ms = this.now();
+    if (ms !== this.#lastMs) {
+      this.#lastMs = ms;
+      this.#lastAt = new Date(ms).toISOString();
+    }
+    return this.#lastAt;
+  }
+
+  #enqueue(event: AuditEvent): Batch {
+    let batch = this.#pending[this.#pending.length - 1];
+    // The batch being committed takes no more records.
+    if (batch === undefined || (this.#busy && this.#pending.length === 1) || batch.events.length >= MAX_BATCH * EVENT_FIELDS) {
+      batch = newBatch();
+      this.#pending.push(batch);
+    }
+    batch.events.push(
+      this.#at(),
+      event.actor,
+      event.action,
+      event.namespace,
+      clip(event.target),
+      event.outcome,
+      event.detail ?? null,
+    );
+    this.#schedule();
+    return batch;
+  }
 
   /**
    * Start a batch once the current turn of the event loop is over, so every request handled in
-   * this turn joins it: the SQLite driver runs synchronously, so a batch started at once would
-   * hold the first record alone while the others wait for the next commit.
+   * this turn joins it: a batch started at once would hold the first record alone while the
+   * others wait for the next commit.
    */
   #schedule(): void {
     if (this.#scheduled || this.#busy) return;
@@ -248,28 +290,25 @@ export class AuditLog {
    */
   #pump(): void {
     if (this.#busy) return;
-    if (this.#queue.length === 0) {
+    const batch = this.#pending[0];
+    if (batch === undefined) {
       for (const done of this.#idle.splice(0)) done();
       return;
     }
     this.#busy = true;
-    const batch = this.#queue.splice(0, MAX_BATCH);
-    this.#write(batch)
+    this.#write(batch.events)
       .then(
-        (records) => {
+        (committed) => {
           this.#batches++;
-          this.#records += records.length;
-          batch.forEach((p, i) => {
-            p.resolve(records[i] as AuditRecord);
-          });
+          this.#records += batch.events.length / EVENT_FIELDS;
+          batch.resolve(committed);
         },
-        (err: unknown) => {
-          for (const p of batch) p.reject(err);
-        },
+        (err: unknown) => batch.reject(err),
       )
       .finally(() => {
+        this.#pending.shift();
         this.#busy = false;
-        if (this.#queue.length > 0) this.#schedule();
+        if (this.#pending.length > 0) this.#schedule();
         else this.#pump();
       });
   }
@@ -284,7 +323,7 @@ export class AuditLog {
 
   /** Resolves when every append made so far is committed (or failed). */
   flush(): Promise<void> {
-    if (!this.#busy && !this.#scheduled && this.#queue.length === 0) return Promise.resolve();
+    if (!this.#busy && !this.#scheduled && this.#pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -314,7 +353,7 @@ export class AuditLog {
     if (this.#thread) return this.#thread;
     const file = this.database.kind === 'sqlite' ? this.database.location.slice('sqlite:'.length) : ':memory:';
     if (!this.options.thread || this.#closed || file === ':memory:') return Promise.resolve(undefined);
-    this.#thread = AuditWriterThread.start(file, GENESIS_HASH).then(
+    this.#thread = AuditWriterThread.start(file, GENESIS_HASH, this.options.sync ?? 'full').then(
       (thread) => {
         this.#threadStarted = true;
         return thread;
@@ -324,56 +363,44 @@ export class AuditLog {
     return this.#thread;
   }
 
-  async #write(batch: readonly Pending[]): Promise<AuditRecord[]> {
+  async #write(events: readonly (string | null)[]): Promise<CommittedBatch> {
     const thread = this.#closed ? undefined : await this.#writerThread();
     // A thread that stopped takes no more batches; one that stops during a batch fails that
     // batch (it may or may not have been committed: writing it again could record it twice).
-    if (thread && !thread.failed) return this.#writeOnThread(thread, batch);
-    this.#head = undefined;
-    return this.#writeOnMain(batch);
+    if (thread && !thread.failed) return thread.commit(events, BUSY_TIMEOUT_MS);
+    return this.#writeOnMain(events);
   }
 
-  /**
-   * Commit a batch through the thread, chained after the last record this log committed. When
-   * the thread finds another head (another process appended since), it commits nothing and
-   * answers with the real head, and the batch is chained again after it.
-   */
-  async #writeOnThread(thread: AuditWriterThread, batch: readonly Pending[]): Promise<AuditRecord[]> {
-    // Not known yet: a head no chain has, so the thread answers with the real one.
-    let after = this.#head ?? { seq: -1, hash: '' };
-    this.#head = undefined;
-    for (let attempt = 0; attempt <= MAX_HEAD_RETRIES; attempt++) {
-      const records = after.seq < 0 ? [] : chain(batch, after);
-      const outcome = await thread.commit(after, records.map(toRow), BUSY_TIMEOUT_MS);
-      if ('conflict' in outcome) {
-        after = outcome.conflict;
-        continue;
-      }
-      const last = records[records.length - 1];
-      this.#head = last ? { seq: last.seq, hash: last.hash } : after;
-      return records;
-    }
-    throw new Error(`the audit trail's head moved under ${MAX_HEAD_RETRIES} attempts in a row: other appenders are too busy`);
-  }
-
-  #writeOnMain(batch: readonly Pending[]): Promise<AuditRecord[]> {
+  /** The same transaction as the writer thread's, on the main connection (PostgreSQL, `:memory:`, no thread). */
+  #writeOnMain(events: readonly (string | null)[]): Promise<CommittedBatch> {
     return this.database.write(
       async (trx) => {
         // The write transaction already excludes other writers on SQLite; on PostgreSQL two
         // appenders would both read the same last record, so take a lock first.
         if (this.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_ID})`.execute(trx);
         const last = await lastRecord(trx);
-        const records = chain(batch, { seq: last ? Number(last.seq) : 0, hash: last?.hash ?? GENESIS_HASH });
+        let seq = last ? Number(last.seq) : 0;
+        const prevHash = last?.hash ?? GENESIS_HASH;
+        const firstSeq = seq + 1;
+        let prev = prevHash;
+        let hashes = '';
+        const rows: unknown[][] = [];
+        for (let i = 0; i < events.length; i += EVENT_FIELDS) {
+          seq += 1;
+          const f = events.slice(i, i + EVENT_FIELDS) as [string, string, string, string, string, string, string | null];
+          const hash = recordHash(sha256Hex, seq, ...f, prev);
+          rows.push([seq, ...f, prev, hash]);
+          hashes += hash;
+          prev = hash;
+        }
         // Chunked so a full batch stays under the drivers' bound-parameter limits. The statement
         // text is compiled once per chunk size: building a 50-row insert with the query builder
         // cost more than running it.
-        for (let i = 0; i < records.length; i += INSERT_CHUNK) {
-          const chunk = records.slice(i, i + INSERT_CHUNK);
-          const parameters: unknown[] = [];
-          for (const r of chunk) parameters.push(...toRow(r));
-          await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), parameters));
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+          const chunk = rows.slice(i, i + INSERT_CHUNK);
+          await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), chunk.flat()));
         }
-        return records;
+        return { firstSeq, prevHash, hashes };
       },
       { retryOnConflict: true, busyTimeoutMs: BUSY_TIMEOUT_MS },
     );

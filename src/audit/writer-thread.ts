@@ -1,50 +1,50 @@
 /**
  * Commits audit batches to a SQLite file on a worker thread with a connection of its own, so
- * the commit — the WAL append and its fsync (synchronous=FULL), and the checkpoints SQLite runs
- * after some commits — does not stop the server's event loop: better-sqlite3 is synchronous,
- * and on the main connection every commit blocks every request in the process for its duration.
+ * the commit — the WAL append and its fsync, and the checkpoints SQLite runs after some commits —
+ * does not stop the server's event loop: better-sqlite3 is synchronous, and on the main
+ * connection every commit blocks every request in the process for its duration.
  *
- * The thread knows nothing of the chain's hashing. The main thread computes the records after
- * the head it expects (the last record it committed), and the thread, inside `BEGIN IMMEDIATE`
- * (the write lock, held against every other connection and process), checks that the head in
- * the database is that one before inserting; otherwise it rolls back and answers with the real
- * head, and the main thread computes the batch again after it. So the chain stays one chain
- * whoever else appends, exactly as with the transaction on the main connection.
+ * The thread chains the records: inside `BEGIN IMMEDIATE` (the write lock, held against every
+ * other connection and process) it reads the last record, hashes each new record after it
+ * (`recordHash`, whose source it runs) and inserts them, so the chain stays one chain whoever
+ * else appends. The server thread only hands over the events' fields and learns where they went
+ * (the first sequence number, the hash before them and their hashes).
+ *
+ * Messages are flat: a batch is one array of strings (`EVENT_FIELDS` per record) and the answer
+ * carries the hashes as one string, because structured cloning costs per value and this is paid
+ * on the server thread for every batch.
  *
  * The worker's code is plain JavaScript evaluated from a string (not a module file), so it loads
  * the same way from the compiled package and from the TypeScript sources under test.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { recordHash } from './hash.js';
 
-/** A record as the thread inserts it: the audit_log columns in table order. */
-export type AuditRow = [
-  seq: number,
-  at: string,
-  actor: string,
-  action: string,
-  namespace: string,
-  target: string,
-  outcome: string,
-  detail: string | null,
-  prevHash: string,
-  hash: string,
-];
+/** Fields per record in a batch: at, actor, action, namespace, target, outcome, detail (or null). */
+export const EVENT_FIELDS = 7;
 
-export interface ChainHead {
-  seq: number;
-  hash: string;
+/** Where a committed batch went: records `firstSeq`… chained after `prevHash`, 64 hex characters of hash each. */
+export interface CommittedBatch {
+  firstSeq: number;
+  prevHash: string;
+  hashes: string;
 }
 
-export type CommitOutcome = { ok: true } | { conflict: ChainHead };
+export type AuditSync = 'full' | 'normal';
 
 const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
+const crypto = require('node:crypto');
 const Database = require(workerData.driver);
+const recordHash = ${recordHash.toString()};
+const sha256Hex = typeof crypto.hash === 'function'
+  ? (text) => crypto.hash('sha256', text, 'hex')
+  : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+const FIELDS = ${EVENT_FIELDS};
 const db = new Database(workerData.file, { fileMustExist: true });
-// Durability as the database module defines it: the log is fsynced at every commit.
-db.pragma('synchronous = FULL');
+db.pragma('synchronous = ' + workerData.sync);
 // Waiting here blocks this thread only, never the server.
 db.pragma('busy_timeout = 5000');
 const head = db.prepare('select "seq", "hash" from "audit_log" order by "seq" desc limit 1');
@@ -79,16 +79,20 @@ parentPort.on('message', (m) => {
     let answer;
     try {
       const last = head.get();
-      const seq = last ? Number(last.seq) : 0;
-      const hash = last ? last.hash : m.genesis;
-      if (seq !== m.after.seq || hash !== m.after.hash) {
-        rollback.run();
-        answer = { id: m.id, conflict: { seq, hash } };
-      } else {
-        for (const row of m.rows) insert.run(row);
-        commit.run();
-        answer = { id: m.id, ok: true };
+      let seq = last ? Number(last.seq) : 0;
+      const prevHash = last ? last.hash : workerData.genesis;
+      let prev = prevHash;
+      let hashes = '';
+      const e = m.events;
+      for (let i = 0; i < e.length; i += FIELDS) {
+        seq += 1;
+        const hash = recordHash(sha256Hex, seq, e[i], e[i + 1], e[i + 2], e[i + 3], e[i + 4], e[i + 5], e[i + 6], prev);
+        insert.run(seq, e[i], e[i + 1], e[i + 2], e[i + 3], e[i + 4], e[i + 5], e[i + 6], prev, hash);
+        hashes += hash;
+        prev = hash;
       }
+      commit.run();
+      answer = { id: m.id, firstSeq: seq - e.length / FIELDS + 1, prevHash, hashes };
     } catch (err) {
       if (db.inTransaction) rollback.run();
       throw err;
@@ -102,7 +106,7 @@ parentPort.postMessage({ ready: true });
 `;
 
 interface Waiting {
-  resolve(outcome: CommitOutcome): void;
+  resolve(outcome: CommittedBatch): void;
   reject(err: unknown): void;
 }
 
@@ -117,6 +121,14 @@ export class AuditThreadError extends Error {
   }
 }
 
+interface Answer {
+  id?: number;
+  firstSeq?: number;
+  prevHash?: string;
+  hashes?: string;
+  error?: { message: string; code?: string };
+}
+
 export class AuditWriterThread {
   readonly #worker: Worker;
   readonly #ready: Promise<void>;
@@ -124,12 +136,9 @@ export class AuditWriterThread {
   #next = 0;
   #failure: Error | undefined;
 
-  private constructor(
-    file: string,
-    private readonly genesis: string,
-  ) {
+  private constructor(file: string, genesis: string, sync: AuditSync) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver } });
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, genesis, sync: sync.toUpperCase() } });
     this.#worker.unref();
     this.#ready = new Promise((resolve, reject) => {
       this.#worker.once('message', (m: { ready?: boolean }) => {
@@ -138,15 +147,14 @@ export class AuditWriterThread {
       this.#worker.once('error', reject);
       this.#worker.once('exit', (code) => reject(new Error(`the audit writer thread exited with ${code}`)));
     });
-    this.#worker.on('message', (m: { id?: number; ok?: true; conflict?: ChainHead; error?: { message: string; code?: string } }) => {
+    this.#worker.on('message', (m: Answer) => {
       if (m.id === undefined) return;
       const waiting = this.#waiting.get(m.id);
       if (!waiting) return;
       this.#waiting.delete(m.id);
       if (this.#waiting.size === 0) this.#worker.unref();
       if (m.error) waiting.reject(new AuditThreadError(m.error.message, m.error.code));
-      else if (m.conflict) waiting.resolve({ conflict: m.conflict });
-      else waiting.resolve({ ok: true });
+      else waiting.resolve({ firstSeq: m.firstSeq as number, prevHash: m.prevHash as string, hashes: m.hashes as string });
     });
     const fail = (err: Error) => {
       this.#failure ??= err;
@@ -157,9 +165,12 @@ export class AuditWriterThread {
     this.#worker.on('exit', (code) => fail(new Error(`the audit writer thread exited with ${code}`)));
   }
 
-  /** Start a thread on `file` and wait until its connection is open; rejects when it cannot. */
-  static async start(file: string, genesis: string): Promise<AuditWriterThread> {
-    const thread = new AuditWriterThread(file, genesis);
+  /**
+   * Start a thread on `file` and wait until its connection is open; rejects when it cannot.
+   * `sync`: SQLite's `synchronous` for its commits (see `AuditLogOptions.sync`).
+   */
+  static async start(file: string, genesis: string, sync: AuditSync = 'full'): Promise<AuditWriterThread> {
+    const thread = new AuditWriterThread(file, genesis, sync);
     try {
       await thread.#ready;
     } catch (err) {
@@ -175,17 +186,17 @@ export class AuditWriterThread {
   }
 
   /**
-   * Insert `rows` in one transaction if the chain's head is `after`; resolves once committed,
-   * or with the real head when it is not `after` (nothing written).
+   * Chain and insert the records of `events` (`EVENT_FIELDS` values each) in one transaction
+   * after the chain's head, whatever it is; resolves once committed.
    */
-  commit(after: ChainHead, rows: readonly AuditRow[], busyTimeoutMs: number): Promise<CommitOutcome> {
+  commit(events: readonly (string | null)[], busyTimeoutMs: number): Promise<CommittedBatch> {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#next++;
-    return new Promise<CommitOutcome>((resolve, reject) => {
+    return new Promise<CommittedBatch>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       // Kept alive while a commit is pending, so a caller awaiting it is not cut short.
       this.#worker.ref();
-      this.#worker.postMessage({ id, after, rows, genesis: this.genesis, busyTimeoutMs });
+      this.#worker.postMessage({ id, events, busyTimeoutMs });
     });
   }
 

@@ -246,17 +246,20 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   const auditOk = metrics.auditAppends.labels('ok');
   const auditFailed = metrics.auditAppends.labels('error');
 
-  async function record(principal: Principal, event: Omit<AuditEvent, 'actor'>): Promise<void> {
-    try {
-      await services.audit.append({ ...event, actor: principal.id });
-      auditOk.inc();
-    } catch (err) {
-      auditFailed.inc();
-      logger.error({ err: (err as Error).message, action: event.action }, 'could not append to the audit trail');
-      throw new AuditUnavailableError('the audit trail could not record this request, so it was not answered: see the server log', {
-        cause: err,
-      });
-    }
+  const auditUnavailable = (err: unknown, action: string): never => {
+    auditFailed.inc();
+    logger.error({ err: (err as Error).message, action }, 'could not append to the audit trail');
+    throw new AuditUnavailableError('the audit trail could not record this request, so it was not answered: see the server log', {
+      cause: err,
+    });
+  };
+
+  /** Resolves once the record is committed; rejects with AuditUnavailableError when it cannot be. */
+  function record(event: AuditEvent): Promise<void> {
+    return services.audit.commit(event).then(
+      () => auditOk.inc(),
+      (err: unknown) => auditUnavailable(err, event.action),
+    );
   }
 
   /** What a handler gets: one object per request, its methods on the prototype. */
@@ -281,23 +284,32 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       checkNamespace(this.principal, namespace);
     }
 
-    async audited<T>(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>, work: () => Promise<T>): Promise<T> {
+    audited<T>(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>, work: () => Promise<T>): Promise<T> {
       this.state.audited = true;
-      let result: T;
+      const actor = this.principal.id;
+      let working: Promise<T>;
       try {
-        result = await work();
+        working = work();
       } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        const denied = err instanceof ForbiddenError || code === 'access_denied';
-        await record(this.principal, {
-          ...event,
-          outcome: denied ? 'denied' : 'error',
-          detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
-        }).catch(() => {});
-        throw err;
+        working = Promise.reject(err);
       }
-      await record(this.principal, { ...event, outcome: 'ok' });
-      return result;
+      return working.then(
+        (result) =>
+          record({ actor, action: event.action, namespace: event.namespace, target: event.target, outcome: 'ok' }).then(() => result),
+        async (err: unknown) => {
+          const code = (err as { code?: unknown }).code;
+          const denied = err instanceof ForbiddenError || code === 'access_denied';
+          await record({
+            actor,
+            action: event.action,
+            namespace: event.namespace,
+            target: event.target,
+            outcome: denied ? 'denied' : 'error',
+            detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
+          }).catch(() => {});
+          throw err;
+        },
+      );
     }
   }
 
@@ -335,7 +347,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     const { status, body } = errorResponse(err, sesame.redactor);
     const state = (request as StatefulRequest).sesameState;
     if (err instanceof ForbiddenError && state?.principal && !state.audited) {
-      await record(state.principal, {
+      await record({
+        actor: state.principal.id,
         action: 'access',
         namespace: err.namespace ?? state.principal.namespace,
         target: state.route ? `${state.route.method} ${fullPath(state.route)}` : request.method,
