@@ -21,3 +21,45 @@ export function recordHash(
 ): string {
   return sha256Hex(JSON.stringify(['sesame-audit/1', seq, at, actor, action, namespace, target, outcome, detail, prevHash]));
 }
+
+/** Where a chained batch went: records `firstSeq`… after `prevHash`, 64 hex characters of hash each, ending at `head`. */
+export interface ChainedBatch {
+  firstSeq: number;
+  prevHash: string;
+  hashes: string;
+  head: { seq: number; hash: string };
+}
+
+/**
+ * Chain the records of `events` (`fields` values each: at, actor, action, namespace, target,
+ * outcome, detail) after `after`, handing each row to `insert` in table column order. The one
+ * place records are chained: the server thread, the writer thread (which runs this function's
+ * source, hence the parameters instead of imports) and the main connection all call it.
+ */
+export function chainRecords(
+  hashRecordFields: typeof recordHash,
+  sha256Hex: (text: string) => string,
+  after: { seq: number; hash: string },
+  events: readonly (string | null)[],
+  fields: number,
+  insert: (row: [number, string, string, string, string, string, string, string | null, string, string]) => void,
+): ChainedBatch {
+  let seq = after.seq;
+  let prev = after.hash;
+  let hashes = '';
+  for (let i = 0; i < events.length; i += fields) {
+    seq += 1;
+    const at = events[i] as string;
+    const actor = events[i + 1] as string;
+    const action = events[i + 2] as string;
+    const namespace = events[i + 3] as string;
+    const target = events[i + 4] as string;
+    const outcome = events[i + 5] as string;
+    const detail = events[i + 6] ?? null;
+    const hash = hashRecordFields(sha256Hex, seq, at, actor, action, namespace, target, outcome, detail, prev);
+    insert([seq, at, actor, action, namespace, target, outcome, detail, prev, hash]);
+    hashes += hash;
+    prev = hash;
+  }
+  return { firstSeq: after.seq + 1, prevHash: after.hash, hashes, head: { seq, hash: prev } };
+}

@@ -24,7 +24,8 @@ import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable, SesameTables } from '../db/tables.js';
 import { recordHash } from './hash.js';
-import { type AuditSync, AuditWriterThread, type CommittedBatch, EVENT_FIELDS } from './writer-thread.js';
+import { AuditBusyError, InlineAuditWriter } from './inline-writer.js';
+import { AuditWriterThread, type CommittedBatch, EVENT_FIELDS } from './writer-thread.js';
 
 /** sha256 of a string's UTF-8, hex: `crypto.hash` (one call, no Hash object) where Node has it (20.12+). */
 const sha256Hex: (text: string) => string =
@@ -183,25 +184,32 @@ function recordOf(batch: Batch, committed: CommittedBatch, index: number): Audit
 
 export interface AuditLogOptions {
   /**
-   * SQLite files: commit batches on a worker thread with a connection of its own (see
-   * `writer-thread.ts`), so commits do not block the event loop. For long-running servers;
-   * default false (one-off appends from the CLI need no thread). Falls back to the main
-   * connection if the thread cannot start or stops.
+   * How a long-running server commits to a SQLite file (other databases, and `:memory:`, use
+   * the main connection whatever this says):
+   *
+   * - `inline`: a connection of its own on this thread with `synchronous = NORMAL`
+   *   (`inline-writer.ts`). An append resolves once its batch is committed to the WAL: a crash
+   *   of the process loses nothing, a power cut can lose the last second or so (the WAL is
+   *   fsynced by a checkpoint on the writer thread at least every second while records come).
+   *   The cheapest per request, and what `sesame serve` uses unless `server.auditSync` is `full`.
+   * - `thread`: a worker thread with a connection of its own commits each batch with
+   *   `synchronous = FULL` (`writer-thread.ts`): an append resolves once its record is fsynced,
+   *   and the fsync does not stop the event loop.
+   *
+   * Default: neither; every batch goes through the main connection (one-off appends from the
+   * CLI need nothing more). Both fall back to the main connection if they cannot start.
    */
-  thread?: boolean | undefined;
-  /**
-   * SQLite's `synchronous` for the writer thread's commits. `full` (default): every commit is
-   * fsynced before its appends resolve. `normal`: a commit is in the WAL, in the operating
-   * system's hands, when its appends resolve (a crash of the process loses nothing; a power cut
-   * can lose the last commits), and fsynced at the next checkpoint; the chain stays valid.
-   */
-  sync?: AuditSync | undefined;
+  writer?: 'inline' | 'thread' | undefined;
 }
 
+/** How often, at most, the WAL is checkpointed (fsynced) while inline commits come. */
+const CHECKPOINT_EVERY_MS = 1000;
+
 export class AuditLog {
-  /** Batches not committed yet, oldest first; new records join the last one. */
-  readonly #pending: Batch[] = [];
-  #busy = false;
+  /** Batches not handed to the database yet, oldest first; new records join the last one. */
+  readonly #waiting: Batch[] = [];
+  /** Batches handed over and not committed yet. */
+  #inFlight = 0;
   #scheduled = false;
   #idle: Array<() => void> = [];
   #batches = 0;
@@ -209,7 +217,14 @@ export class AuditLog {
   #lastMs = Number.NaN;
   #lastAt = '';
 
+  #inline: Promise<InlineAuditWriter | undefined> | undefined;
+  #inlineNow: InlineAuditWriter | undefined;
+  /** When inline commits started finding the database locked (they retry until BUSY_TIMEOUT_MS). */
+  #busySince: number | undefined;
+  #checkpointTimer: NodeJS.Timeout | undefined;
   #thread: Promise<AuditWriterThread | undefined> | undefined;
+  /** The writer thread once started: batches are then handed over without waiting for the last commit. */
+  #threadNow: AuditWriterThread | undefined;
   #threadStarted = false;
   #closed = false;
 
@@ -251,11 +266,10 @@ export class AuditLog {
   }
 
   #enqueue(event: AuditEvent): Batch {
-    let batch = this.#pending[this.#pending.length - 1];
-    // The batch being committed takes no more records.
-    if (batch === undefined || (this.#busy && this.#pending.length === 1) || batch.events.length >= MAX_BATCH * EVENT_FIELDS) {
+    let batch = this.#waiting[this.#waiting.length - 1];
+    if (batch === undefined || batch.events.length >= MAX_BATCH * EVENT_FIELDS) {
       batch = newBatch();
-      this.#pending.push(batch);
+      this.#waiting.push(batch);
     }
     batch.events.push(
       this.#at(),
@@ -271,12 +285,12 @@ export class AuditLog {
   }
 
   /**
-   * Start a batch once the current turn of the event loop is over, so every request handled in
-   * this turn joins it: a batch started at once would hold the first record alone while the
-   * others wait for the next commit.
+   * Hand the waiting batch over once the current turn of the event loop is over, so every
+   * request handled in this turn joins it: a batch started at once would hold the first record
+   * alone while the others wait for the next commit.
    */
   #schedule(): void {
-    if (this.#scheduled || this.#busy) return;
+    if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
@@ -285,32 +299,104 @@ export class AuditLog {
   }
 
   /**
-   * One batch at a time (classic group commit): appends made while a batch is being committed
-   * wait for it to end and form the next batch, so batches grow with the load.
+   * Group commit. On the main connection, one batch at a time: appends made while a batch is
+   * being committed wait for it to end and form the next batch, so batches grow with the load.
+   * To the writer thread, every batch at once: the thread commits the batches that queued up
+   * while it was committing in its next transaction (see `writer-thread.ts`).
    */
   #pump(): void {
-    if (this.#busy) return;
-    const batch = this.#pending[0];
-    if (batch === undefined) {
-      for (const done of this.#idle.splice(0)) done();
+    if (this.#inlineNow !== undefined && !this.#closed) {
+      this.#pumpInline(this.#inlineNow);
       return;
     }
-    this.#busy = true;
-    this.#write(batch.events)
-      .then(
-        (committed) => {
-          this.#batches++;
-          this.#records += batch.events.length / EVENT_FIELDS;
-          batch.resolve(committed);
-        },
-        (err: unknown) => batch.reject(err),
-      )
-      .finally(() => {
-        this.#pending.shift();
-        this.#busy = false;
-        if (this.#pending.length > 0) this.#schedule();
-        else this.#pump();
-      });
+    this.#startInline();
+    while (this.#waiting.length > 0) {
+      const thread =
+        this.options.writer === 'thread' && this.#threadNow !== undefined && !this.#threadNow.failed && !this.#closed
+          ? this.#threadNow
+          : undefined;
+      if (thread === undefined && this.#inFlight > 0) return;
+      const batch = this.#waiting.shift() as Batch;
+      this.#inFlight++;
+      const written = thread ? thread.commit(batch.events, BUSY_TIMEOUT_MS) : this.#write(batch.events);
+      written
+        .then(
+          (committed) => {
+            this.#batches++;
+            this.#records += batch.events.length / EVENT_FIELDS;
+            batch.resolve(committed);
+          },
+          (err: unknown) => batch.reject(err),
+        )
+        .finally(() => {
+          this.#inFlight--;
+          if (this.#waiting.length > 0) this.#schedule();
+          else if (this.#inFlight === 0) for (const done of this.#idle.splice(0)) done();
+        });
+    }
+  }
+
+  /** Open the inline connection in the background (SQLite files, `writer: 'inline'`); batches use the main connection meanwhile. */
+  #startInline(): void {
+    if (this.#inline || this.options.writer !== 'inline' || this.#closed || this.database.kind !== 'sqlite') return;
+    const file = this.database.location.slice('sqlite:'.length);
+    if (file === ':memory:') return;
+    this.#inline = InlineAuditWriter.open(file, GENESIS_HASH, EVENT_FIELDS).then(
+      (writer) => {
+        if (this.#closed) {
+          writer.close();
+          return undefined;
+        }
+        this.#inlineNow = writer;
+        return writer;
+      },
+      () => undefined,
+    );
+  }
+
+  /** Commit every waiting batch now, in one transaction on the inline connection. */
+  #pumpInline(writer: InlineAuditWriter): void {
+    // Batches still going through the main connection commit first.
+    if (this.#inFlight > 0) return;
+    const batches = this.#waiting.splice(0);
+    if (batches.length === 0) return;
+    let results: CommittedBatch[];
+    try {
+      results = writer.commit(batches.map((b) => b.events));
+      this.#busySince = undefined;
+    } catch (err) {
+      if (err instanceof AuditBusyError) {
+        const since = (this.#busySince ??= Date.now());
+        if (Date.now() - since < BUSY_TIMEOUT_MS) {
+          // Another writer holds the lock (possibly this thread's main connection, between two
+          // awaits): try again shortly, with whatever joined the batches meanwhile.
+          this.#waiting.unshift(...batches);
+          setTimeout(() => this.#pump(), 2);
+          return;
+        }
+      }
+      this.#busySince = undefined;
+      for (const b of batches) b.reject(err);
+      if (this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
+      return;
+    }
+    batches.forEach((b, i) => {
+      this.#batches++;
+      this.#records += b.events.length / EVENT_FIELDS;
+      b.resolve(results[i] as CommittedBatch);
+    });
+    this.#checkpointSoon();
+    if (this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
+  }
+
+  /** Have the writer thread checkpoint the WAL within CHECKPOINT_EVERY_MS (once per interval, however many commits). */
+  #checkpointSoon(): void {
+    if (this.#checkpointTimer !== undefined) return;
+    this.#checkpointTimer = setTimeout(() => {
+      this.#checkpointTimer = undefined;
+      void this.#writerThread().then((thread) => thread?.checkpoint());
+    }, CHECKPOINT_EVERY_MS);
+    this.#checkpointTimer.unref();
   }
 
   /**
@@ -323,7 +409,7 @@ export class AuditLog {
 
   /** Resolves when every append made so far is committed (or failed). */
   flush(): Promise<void> {
-    if (!this.#busy && !this.#scheduled && this.#pending.length === 0) return Promise.resolve();
+    if (this.#inFlight === 0 && !this.#scheduled && this.#waiting.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -344,6 +430,15 @@ export class AuditLog {
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
+    clearTimeout(this.#checkpointTimer);
+    this.#checkpointTimer = undefined;
+    const inline = await this.#inline;
+    this.#inlineNow = undefined;
+    if (inline) {
+      // What the inline connection committed goes to disk before the process may stop.
+      inline.checkpoint();
+      inline.close();
+    }
     const thread = await this.#thread;
     await thread?.close();
   }
@@ -352,10 +447,11 @@ export class AuditLog {
   #writerThread(): Promise<AuditWriterThread | undefined> {
     if (this.#thread) return this.#thread;
     const file = this.database.kind === 'sqlite' ? this.database.location.slice('sqlite:'.length) : ':memory:';
-    if (!this.options.thread || this.#closed || file === ':memory:') return Promise.resolve(undefined);
-    this.#thread = AuditWriterThread.start(file, GENESIS_HASH, this.options.sync ?? 'full').then(
+    if (this.options.writer === undefined || this.#closed || file === ':memory:') return Promise.resolve(undefined);
+    this.#thread = AuditWriterThread.start(file, GENESIS_HASH).then(
       (thread) => {
         this.#threadStarted = true;
+        this.#threadNow = thread;
         return thread;
       },
       () => undefined,
@@ -364,7 +460,7 @@ export class AuditLog {
   }
 
   async #write(events: readonly (string | null)[]): Promise<CommittedBatch> {
-    const thread = this.#closed ? undefined : await this.#writerThread();
+    const thread = this.#closed || this.options.writer !== 'thread' ? undefined : await this.#writerThread();
     // A thread that stopped takes no more batches; one that stops during a batch fails that
     // batch (it may or may not have been committed: writing it again could record it twice).
     if (thread && !thread.failed) return thread.commit(events, BUSY_TIMEOUT_MS);

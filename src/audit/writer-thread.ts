@@ -4,6 +4,10 @@
  * does not stop the server's event loop: better-sqlite3 is synchronous, and on the main
  * connection every commit blocks every request in the process for its duration.
  *
+ * Batches may be sent while earlier ones are still being committed: they queue on the thread, and
+ * the thread commits every batch waiting when it starts a transaction in that one transaction
+ * (group commit, without a round trip to the server thread between two commits).
+ *
  * The thread chains the records: inside `BEGIN IMMEDIATE` (the write lock, held against every
  * other connection and process) it reads the last record, hashes each new record after it
  * (`recordHash`, whose source it runs) and inserts them, so the chain stays one chain whoever
@@ -19,7 +23,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { recordHash } from './hash.js';
+import { chainRecords, recordHash } from './hash.js';
 
 /** Fields per record in a batch: at, actor, action, namespace, target, outcome, detail (or null). */
 export const EVENT_FIELDS = 7;
@@ -31,20 +35,21 @@ export interface CommittedBatch {
   hashes: string;
 }
 
-export type AuditSync = 'full' | 'normal';
 
 const WORKER_SOURCE = `
 'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, receiveMessageOnPort, workerData } = require('node:worker_threads');
 const crypto = require('node:crypto');
 const Database = require(workerData.driver);
 const recordHash = ${recordHash.toString()};
+const chainRecords = ${chainRecords.toString()};
 const sha256Hex = typeof crypto.hash === 'function'
   ? (text) => crypto.hash('sha256', text, 'hex')
   : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 const FIELDS = ${EVENT_FIELDS};
 const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('synchronous = ' + workerData.sync);
+// Every commit is fsynced before its appenders hear of it.
+db.pragma('synchronous = FULL');
 // Waiting here blocks this thread only, never the server.
 db.pragma('busy_timeout = 5000');
 const head = db.prepare('select "seq", "hash" from "audit_log" order by "seq" desc limit 1');
@@ -68,38 +73,72 @@ function beginWithin(ms) {
   }
 }
 
-parentPort.on('message', (m) => {
-  if (m.type === 'close') {
+/** Records per transaction at most, when messages queued up while the last one committed. */
+const MAX_RECORDS = 2000;
+
+function commitAll(messages) {
+  beginWithin(messages[0].busyTimeoutMs);
+  try {
+    const last = head.get();
+    let after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: workerData.genesis };
+    const answers = [];
+    const insertRow = (row) => insert.run(row);
+    for (const m of messages) {
+      const chained = chainRecords(recordHash, sha256Hex, after, m.events, FIELDS, insertRow);
+      answers.push({ id: m.id, firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes });
+      after = chained.head;
+    }
+    commit.run();
+    return answers;
+  } catch (err) {
+    if (db.inTransaction) rollback.run();
+    throw err;
+  }
+}
+
+let closing = false;
+
+function checkpoint() {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    // Busy or failed: the next one tries again.
+  }
+}
+
+parentPort.on('message', (first) => {
+  if (first.type === 'close') {
     db.close();
     parentPort.close();
     return;
   }
-  try {
-    beginWithin(m.busyTimeoutMs);
-    let answer;
-    try {
-      const last = head.get();
-      let seq = last ? Number(last.seq) : 0;
-      const prevHash = last ? last.hash : workerData.genesis;
-      let prev = prevHash;
-      let hashes = '';
-      const e = m.events;
-      for (let i = 0; i < e.length; i += FIELDS) {
-        seq += 1;
-        const hash = recordHash(sha256Hex, seq, e[i], e[i + 1], e[i + 2], e[i + 3], e[i + 4], e[i + 5], e[i + 6], prev);
-        insert.run(seq, e[i], e[i + 1], e[i + 2], e[i + 3], e[i + 4], e[i + 5], e[i + 6], prev, hash);
-        hashes += hash;
-        prev = hash;
-      }
-      commit.run();
-      answer = { id: m.id, firstSeq: seq - e.length / FIELDS + 1, prevHash, hashes };
-    } catch (err) {
-      if (db.inTransaction) rollback.run();
-      throw err;
+  if (first.type === 'checkpoint') {
+    checkpoint();
+    return;
+  }
+  // Batches that arrived while the last transaction committed go into this one together.
+  const messages = [first];
+  let records = first.events.length / FIELDS;
+  while (records < MAX_RECORDS) {
+    const next = receiveMessageOnPort(parentPort);
+    if (next === undefined) break;
+    if (next.message.type === 'close') {
+      closing = true;
+      break;
     }
-    parentPort.postMessage(answer);
+    if (next.message.type === 'checkpoint') continue;
+    messages.push(next.message);
+    records += next.message.events.length / FIELDS;
+  }
+  try {
+    parentPort.postMessage({ answers: commitAll(messages) });
   } catch (err) {
-    parentPort.postMessage({ id: m.id, error: { message: String((err && err.message) || err), code: err && err.code } });
+    const error = { message: String((err && err.message) || err), code: err && err.code };
+    parentPort.postMessage({ answers: messages.map((m) => ({ id: m.id, error })) });
+  }
+  if (closing) {
+    db.close();
+    parentPort.close();
   }
 });
 parentPort.postMessage({ ready: true });
@@ -122,7 +161,7 @@ export class AuditThreadError extends Error {
 }
 
 interface Answer {
-  id?: number;
+  id: number;
   firstSeq?: number;
   prevHash?: string;
   hashes?: string;
@@ -136,9 +175,9 @@ export class AuditWriterThread {
   #next = 0;
   #failure: Error | undefined;
 
-  private constructor(file: string, genesis: string, sync: AuditSync) {
+  private constructor(file: string, genesis: string) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, genesis, sync: sync.toUpperCase() } });
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, genesis } });
     this.#worker.unref();
     this.#ready = new Promise((resolve, reject) => {
       this.#worker.once('message', (m: { ready?: boolean }) => {
@@ -147,14 +186,15 @@ export class AuditWriterThread {
       this.#worker.once('error', reject);
       this.#worker.once('exit', (code) => reject(new Error(`the audit writer thread exited with ${code}`)));
     });
-    this.#worker.on('message', (m: Answer) => {
-      if (m.id === undefined) return;
-      const waiting = this.#waiting.get(m.id);
-      if (!waiting) return;
-      this.#waiting.delete(m.id);
+    this.#worker.on('message', (m: { answers?: Answer[] }) => {
+      for (const a of m.answers ?? []) {
+        const waiting = this.#waiting.get(a.id);
+        if (!waiting) continue;
+        this.#waiting.delete(a.id);
+        if (a.error) waiting.reject(new AuditThreadError(a.error.message, a.error.code));
+        else waiting.resolve({ firstSeq: a.firstSeq as number, prevHash: a.prevHash as string, hashes: a.hashes as string });
+      }
       if (this.#waiting.size === 0) this.#worker.unref();
-      if (m.error) waiting.reject(new AuditThreadError(m.error.message, m.error.code));
-      else waiting.resolve({ firstSeq: m.firstSeq as number, prevHash: m.prevHash as string, hashes: m.hashes as string });
     });
     const fail = (err: Error) => {
       this.#failure ??= err;
@@ -165,12 +205,9 @@ export class AuditWriterThread {
     this.#worker.on('exit', (code) => fail(new Error(`the audit writer thread exited with ${code}`)));
   }
 
-  /**
-   * Start a thread on `file` and wait until its connection is open; rejects when it cannot.
-   * `sync`: SQLite's `synchronous` for its commits (see `AuditLogOptions.sync`).
-   */
-  static async start(file: string, genesis: string, sync: AuditSync = 'full'): Promise<AuditWriterThread> {
-    const thread = new AuditWriterThread(file, genesis, sync);
+  /** Start a thread on `file` and wait until its connection is open; rejects when it cannot. */
+  static async start(file: string, genesis: string): Promise<AuditWriterThread> {
+    const thread = new AuditWriterThread(file, genesis);
     try {
       await thread.#ready;
     } catch (err) {
@@ -186,8 +223,9 @@ export class AuditWriterThread {
   }
 
   /**
-   * Chain and insert the records of `events` (`EVENT_FIELDS` values each) in one transaction
-   * after the chain's head, whatever it is; resolves once committed.
+   * Chain and insert the records of `events` (`EVENT_FIELDS` values each) after the chain's
+   * head, whatever it is, in the thread's next transaction; resolves once committed. Batches
+   * commit in the order they are given.
    */
   commit(events: readonly (string | null)[], busyTimeoutMs: number): Promise<CommittedBatch> {
     if (this.#failure) return Promise.reject(this.#failure);
@@ -198,6 +236,16 @@ export class AuditWriterThread {
       this.#worker.ref();
       this.#worker.postMessage({ id, events, busyTimeoutMs });
     });
+  }
+
+  /**
+   * Checkpoint the WAL on the thread (PASSIVE: it waits for nobody): copies committed pages
+   * into the database file, fsyncing the WAL first, so what was committed with
+   * synchronous=NORMAL is on disk. Fire and forget.
+   */
+  checkpoint(): void {
+    if (this.#failure) return;
+    this.#worker.postMessage({ type: 'checkpoint' });
   }
 
   /** Close the connection and end the thread (after the commits already asked for). */

@@ -97,6 +97,12 @@ export const configFileSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).optional(),
       bodyLimit: z.number().int().positive().optional(),
       rateLimit: z.strictObject({ max: z.number().int().positive(), window: duration }).optional(),
+      /**
+       * Audit commits on SQLite: `normal` (default) commits each batch to the WAL before the
+       * requests in it are answered and fsyncs at least every second; `full` fsyncs every
+       * commit before answering (on a writer thread).
+       */
+      auditSync: z.enum(['normal', 'full']).optional(),
     })
     .optional(),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']) }).optional(),

@@ -20,7 +20,7 @@ import {
 import type { Logger } from 'pino';
 import { type AuditEvent, AuditLog } from '../audit/index.js';
 import type { Sesame } from '../sesame.js';
-import { TokenService } from '../tokens/index.js';
+import { type TokenInfo, type TokenRefusal, TokenService } from '../tokens/index.js';
 import { bearerToken, checkAccess, checkNamespace, type Principal, principalOf, sameSecret } from './auth.js';
 import { AGENT_TOKEN_HEADER } from './agent-token.js';
 import {
@@ -121,7 +121,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     sesame,
     backend,
     // Commits on a thread of their own (SQLite files), so they do not stop the event loop.
-    audit: new AuditLog(backend.database, now, { thread: true }),
+    // Inline commits (synchronous=NORMAL) unless the config asks for an fsync per commit.
+    audit: new AuditLog(backend.database, now, { writer: sesame.config.server?.auditSync === 'full' ? 'thread' : 'inline' }),
     tokens: new TokenService(backend.database, now),
     stored: await StoredConfig.open(sesame, backend),
     metrics,
@@ -144,6 +145,9 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     bodyLimit,
     // One line per request from onResponse instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (pino builds one with its bindings every time): the one line
+    // a request logs, and its error line, carry the request id themselves.
+    childLoggerFactory: (parent) => parent,
     return503OnClosing: true,
     // Clients are not trusted to say where they come from (agent mode refuses such requests).
     trustProxy: false,
@@ -163,7 +167,49 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   const routes = mode === 'agent' ? all.filter((r) => r.agent) : all;
   app.decorateRequest('sesameState', null);
 
-  async function authenticate(request: FastifyRequest): Promise<Principal> {
+  /**
+   * Set by close(). A response finished while closing must not leave its keep-alive connection
+   * open: the server waits for every connection, and the client would keep this one until the
+   * keep-alive timeout. Each way out (handler, error handler, not-found handler) says so, rather
+   * than an onSend hook that every response would run.
+   */
+  let closing = false;
+
+  const UNAUTHENTICATED = {
+    missing: 'this needs a token: send Authorization: Bearer <token> (create one with sesame tokens create or POST /api/v1/tokens)',
+    unknown: 'the bearer token is not known: ask an admin for a new one (sesame tokens create)',
+    expired: 'the bearer token has expired: ask an admin for a new one (sesame tokens create)',
+    revoked: 'the bearer token was revoked: ask an admin for a new one (sesame tokens create)',
+  };
+
+  function principalFrom(token: string, found: Readonly<TokenInfo> | { refused: TokenRefusal }): Principal {
+    if ('refused' in found) throw new UnauthorizedError(UNAUTHENTICATED[found.refused]);
+    // Never in a log line, whatever happens next.
+    if (!sesame.redactor.has(token)) sesame.redactor.add(token);
+    return principalOf(found);
+  }
+
+  /**
+   * Connections a request was read from in this turn of the event loop. The first request read
+   * from a connection in a turn arrived before the turn began (the connection was readable when
+   * the event loop polled), so the token service may answer it with the commit check it made
+   * earlier in the turn; a second one (HTTP pipelining) may have arrived since, and is checked.
+   */
+  const readThisTurn = new Set<unknown>();
+  const endTurn = () => readThisTurn.clear();
+  function firstInTurn(request: FastifyRequest): boolean {
+    const socket = request.raw.socket;
+    if (readThisTurn.has(socket)) return false;
+    if (readThisTurn.size === 0) setImmediate(endTurn);
+    readThisTurn.add(socket);
+    return true;
+  }
+
+  /**
+   * Who sends the request: the agent token's holder, or a bearer token's principal. Synchronous
+   * when the token service can answer at once (its cache's reader is open); otherwise a promise.
+   */
+  function authenticate(request: FastifyRequest): Principal | Promise<Principal> {
     if (mode === 'agent') {
       const presented = request.headers[AGENT_TOKEN_HEADER];
       if (typeof presented !== 'string' || presented === '') {
@@ -177,19 +223,10 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       return { kind: 'agent', id: 'agent', role: 'runtime', namespace: options.agent?.namespace ?? '', reveal: false };
     }
     const token = bearerToken(request.headers.authorization);
-    if (token === undefined) {
-      throw new UnauthorizedError(
-        'this needs a token: send Authorization: Bearer <token> (create one with sesame tokens create or POST /api/v1/tokens)',
-      );
-    }
-    const found = await services.tokens.authenticate(token);
-    if ('refused' in found) {
-      const why = { unknown: 'is not known', expired: 'has expired', revoked: 'was revoked' }[found.refused];
-      throw new UnauthorizedError(`the bearer token ${why}: ask an admin for a new one (sesame tokens create)`);
-    }
-    // Never in a log line, whatever happens next.
-    if (!sesame.redactor.has(token)) sesame.redactor.add(token);
-    return principalOf(found);
+    if (token === undefined) throw new UnauthorizedError(UNAUTHENTICATED.missing);
+    const now = services.tokens.authenticateNow(token, { receivedBeforeThisTurn: firstInTurn(request) });
+    if (now !== undefined) return principalFrom(token, now);
+    return services.tokens.authenticate(token).then((found) => principalFrom(token, found));
   }
 
   function rateLimit(key: string): void {
@@ -218,28 +255,68 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
    * hook, not a global one that looks the route up: Fastify gives the HEAD route it derives from
    * a GET route the same hooks, so HEAD is authenticated like GET.
    */
-  function guard(r: AnyRoute): (request: FastifyRequest) => Promise<void> {
+  function guard(r: AnyRoute): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
     const what = `${r.method} ${fullPath(r)}`;
     if (r.access === 'public') {
-      return async (request) => {
+      return (request, _reply, done) => {
         stateOf(request).route = r;
-        if (!r.unlimited) rateLimit(`ip:${request.ip}`);
+        try {
+          if (!r.unlimited) rateLimit(`ip:${request.ip}`);
+        } catch (err) {
+          done(err as Error);
+          return;
+        }
+        done();
       };
     }
     const access = r.access;
-    return async (request) => {
-      const state = stateOf(request);
-      state.route = r;
-      let principal: Principal;
-      try {
-        principal = await authenticate(request);
-      } catch (err) {
-        rateLimit(`ip:${request.ip}`);
-        throw err;
-      }
+    const admit = (state: RequestState, principal: Principal): void => {
       state.principal = principal;
       if (!r.unlimited) rateLimit(principal.id);
       checkAccess(principal, access, what);
+    };
+    /** A request without a valid token counts against its address (which may turn the 401 into a 429). */
+    const refuse = (request: FastifyRequest, err: unknown): Error => {
+      try {
+        rateLimit(`ip:${request.ip}`);
+      } catch (limited) {
+        return limited as Error;
+      }
+      return err as Error;
+    };
+    // A callback hook, not an async one: a token the cache answers costs no promise.
+    return (request, _reply, done) => {
+      const state = stateOf(request);
+      state.route = r;
+      let found: Principal | Promise<Principal>;
+      try {
+        found = authenticate(request);
+      } catch (err) {
+        done(refuse(request, err));
+        return;
+      }
+      if (found instanceof Promise) {
+        found.then(
+          (principal) => {
+            try {
+              admit(state, principal);
+            } catch (err) {
+              done(err as Error);
+              return;
+            }
+            done();
+          },
+          (err: unknown) => done(refuse(request, err)),
+        );
+        return;
+      }
+      try {
+        admit(state, found);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      done();
     };
   }
 
@@ -324,6 +401,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
         const ctx = new Context(input.params, input.query, input.body, state.principal ?? NOBODY, request, reply, state);
         const result = await r.handler(ctx);
         if (reply.statusCode === 200 && r.status) reply.code(r.status);
+        if (closing) reply.header('connection', 'close');
         return result;
       },
     });
@@ -331,6 +409,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
 
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
+    if (closing) reply.header('connection', 'close');
     const hint = mode === 'agent' ? 'the agent serves POST /api/v1/resolve and /api/v1/refresh only' : 'see GET /api/v1/openapi.json';
     return reply
       .code(404)
@@ -357,17 +436,10 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       }).catch(() => {});
     }
     if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
-    if (status === 401) reply.header('www-authenticate', mode === 'agent' ? 'X-Sesame-Agent-Token' : 'Bearer');
-    if (status >= 500) request.log.error({ err, code: body.error.code }, 'request failed');
-    return reply.code(status).send(body);
-  });
-
-  let closing = false;
-  // A response finished while closing must not leave its keep-alive connection open: the server
-  // waits for every connection, and the client would keep this one until the keep-alive timeout.
-  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    done(null, payload);
+    if (status === 401) reply.header('www-authenticate', mode === 'agent' ? 'X-Sesame-Agent-Token' : 'Bearer');
+    if (status >= 500) request.log.error({ reqId: request.id, err, code: body.error.code }, 'request failed');
+    return reply.code(status).send(body);
   });
 
   // prom-client hashes the labels of every inc/observe: keep the labelled children per route.
@@ -398,7 +470,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     // A quiet route's successes are in the audit trail already: debug, unless slow.
     const level = state?.route?.quiet && status < 400 && ms < SLOW_REQUEST_MS ? 'debug' : 'info';
     if (logger.isLevelEnabled(level)) {
-      request.log[level]({ method: request.method, route, status, ms, actor: state?.principal?.id }, 'request');
+      request.log[level]({ reqId: request.id, method: request.method, route, status, ms, actor: state?.principal?.id }, 'request');
     }
     done();
   });

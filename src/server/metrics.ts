@@ -74,23 +74,36 @@ export class ServerMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    // prom-client hashes the labels of every inc/observe given as an object: the resolver
+    // reports on every resolve, so keep the labelled children, few (store types × outcomes).
+    const children = new Map<string, { inc(): void } | { observe(v: number): void }>();
+    function child<T extends { inc(): void } | { observe(v: number): void }>(key: string, make: () => T): T {
+      let found = children.get(key) as T | undefined;
+      if (found === undefined) {
+        found = make();
+        children.set(key, found);
+      }
+      return found;
+    }
     const lookups = this.cacheLookups;
     const calls = this.storeCalls;
     const errors = this.storeErrors;
     const callDuration = this.storeCallDuration;
-    const resolveDuration = this.resolveDuration;
+    const resolveOk = this.resolveDuration.labels('ok');
+    const resolveFailed = this.resolveDuration.labels('error');
     this.observer = {
       onLookup(binding, outcome: CacheOutcome) {
-        lookups.inc({ store_type: binding.config.type, outcome });
+        const type = binding.config.type;
+        child(`l ${type} ${outcome}`, () => lookups.labels(type, outcome)).inc();
       },
       onStoreCall(binding, operation, ok, seconds) {
-        const labels = { store_type: binding.config.type, operation };
-        calls.inc(labels);
-        if (!ok) errors.inc(labels);
-        callDuration.observe(labels, seconds);
+        const type = binding.config.type;
+        child(`c ${type} ${operation}`, () => calls.labels(type, operation)).inc();
+        if (!ok) child(`e ${type} ${operation}`, () => errors.labels(type, operation)).inc();
+        child(`d ${type} ${operation}`, () => callDuration.labels(type, operation)).observe(seconds);
       },
       onResolve(seconds, ok) {
-        resolveDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+        (ok ? resolveOk : resolveFailed).observe(seconds);
       },
     };
   }

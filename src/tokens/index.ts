@@ -6,16 +6,22 @@
  *
  * How "checked against the database" stays cheap (see {@link TokenService.authenticate}):
  *
- * - SQLite (a file): token rows are cached in memory, and every authentication first reads
- *   `PRAGMA data_version` on a read-only connection of the token service's own. That counter
- *   changes whenever any other connection commits anything to the file: another process
- *   (`sesame tokens revoke`), and also this process's main connection (API revocations, but also
- *   every audit commit), since the reader itself never writes. When it changed, the cache is
- *   dropped before the lookup. So every request is checked against the rows as committed when
- *   it is authenticated, whoever committed them; the cache only saves the row lookups between
- *   two commits. The reader runs prepared statements and never waits for the main connection
- *   (WAL readers do not block on writers), so authentication does not queue behind an audit
- *   commit either.
+ * - SQLite (a file): token rows are cached in memory, and every authentication first asks
+ *   whether anything was committed to the file since the cache was filled. Any commit does,
+ *   by any connection: another process (`sesame tokens revoke`), and also this process's main
+ *   connection (API revocations, but also every audit commit). When something was, the cache
+ *   is dropped before the lookup. So every request is checked against the rows as committed
+ *   when it is authenticated, whoever committed them; the cache only saves the row lookups
+ *   between two commits. The question is answered by reading the WAL-index header at the start
+ *   of the database's `-shm` file (48 bytes, one `pread`): SQLite rewrites it at every commit
+ *   (its change counter, frame count and checksums move; https://www.sqlite.org/walformat.html),
+ *   and it stays in place while the token service's own read-only connection is open. Where
+ *   the file cannot be read, `PRAGMA data_version` on that connection answers instead (it takes
+ *   and drops the WAL read lock: two `fcntl` calls, a few µs per request). Lookups run on that
+ *   connection's prepared statements and never wait for the main connection (WAL readers do not
+ *   block on writers), so authentication does not queue behind an audit commit either.
+ *   Known tokens are also cached by the bearer string itself (cleared with the rows), so a
+ *   request presenting a cached token costs no sha256 either.
  * - PostgreSQL, and SQLite `:memory:` (no other connection can exist): no cache; one indexed
  *   lookup per request, precompiled. On PostgreSQL a cache would need a round trip per request
  *   to learn whether it is still valid (LISTEN/NOTIFY arrives after the commit, asynchronously,
@@ -27,6 +33,7 @@
  * brute-force, and a deterministic hash lets the check be one indexed lookup.
  */
 import crypto, { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { CompiledQuery, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
@@ -149,26 +156,70 @@ const MAX_CACHED = 10_000;
 
 /** The token service's own read-only connection to a SQLite file. */
 interface TokenReader {
-  /** `PRAGMA data_version`: moves when any other connection committed since the last read. */
-  version(): number;
+  /** Whether any connection committed to the file since the last call (true on the first). */
+  changed(): boolean;
+  /** How `changed()` finds out. */
+  readonly detection: 'wal-index' | 'data_version';
   row(hash: string): ApiTokensTable | undefined;
   close(): void;
 }
 
+/** Bytes of the WAL-index header's first copy: version, change counter, frame count, salts, checksums. */
+const WAL_INDEX_HEADER = 48;
+
 async function openReader(file: string): Promise<TokenReader> {
   const { default: BetterSqlite3 } = await import('better-sqlite3');
   const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+  let shm: number | undefined;
   try {
     // A reader of a WAL database waits only while a crashed writer's log is being recovered.
     db.pragma('busy_timeout = 250');
     const version = db.prepare('pragma data_version').pluck();
     const row = db.prepare('select * from "api_tokens" where "token_hash" = ?');
+    // Reading once opens the WAL-index as a reader: from then on SQLite keeps the -shm file
+    // (and its header) in place until this connection closes.
+    let lastVersion = version.get() as number;
+    const byVersion = () => {
+      const v = version.get() as number;
+      if (v === lastVersion) return false;
+      lastVersion = v;
+      return true;
+    };
+    let changed: () => boolean = byVersion;
+    let detection: TokenReader['detection'] = 'data_version';
+    try {
+      const fd = openSync(`${file}-shm`, 'r');
+      shm = fd;
+      const seen = Buffer.alloc(WAL_INDEX_HEADER);
+      const now = Buffer.alloc(WAL_INDEX_HEADER);
+      if (readSync(fd, seen, 0, WAL_INDEX_HEADER, 0) === WAL_INDEX_HEADER && seen.readUInt8(12) === 1) {
+        detection = 'wal-index';
+        changed = () => {
+          if (readSync(fd, now, 0, WAL_INDEX_HEADER, 0) === WAL_INDEX_HEADER && now.equals(seen)) return false;
+          now.copy(seen);
+          return true;
+        };
+      }
+    } catch {
+      // No -shm file to read (not in WAL mode, permissions): PRAGMA data_version answers.
+    }
+    let first = true;
     return {
-      version: () => version.get() as number,
+      changed: () => {
+        const moved = changed();
+        if (!first) return moved;
+        first = false;
+        return true;
+      },
+      detection,
       row: (hash) => row.get(hash) as ApiTokensTable | undefined,
-      close: () => db.close(),
+      close: () => {
+        if (shm !== undefined) closeSync(shm);
+        db.close();
+      },
     };
   } catch (err) {
+    if (shm !== undefined) closeSync(shm);
     db.close();
     throw err;
   }
@@ -183,14 +234,22 @@ export interface TokenServiceOptions {
 }
 
 export class TokenService {
+  /** Known tokens by the bearer string presented (not by hash: a hit costs no sha256). */
   readonly #cache = new Map<string, KnownToken>();
   #reader: Promise<TokenReader | undefined> | undefined;
-  #seenVersion: number | undefined;
+  /** The reader once it is open: the synchronous path. */
+  #open: TokenReader | undefined;
+  /** The database was checked for commits during this turn of the event loop (see `authenticateNow`). */
+  #checkedThisTurn = false;
+  readonly #endTurn = () => {
+    this.#checkedThisTurn = false;
+  };
   #lookupSql: string | undefined;
   #closed = false;
   #hits = 0;
   #lookups = 0;
   #drops = 0;
+  #turnReuses = 0;
 
   constructor(
     private readonly database: SesameDatabase,
@@ -203,9 +262,25 @@ export class TokenService {
    * reader or through the main connection), and times the cache was dropped because the
    * database changed. `caching`: whether the cache is in use (a SQLite file, after the first call).
    */
-  async stats(): Promise<{ caching: boolean; hits: number; lookups: number; drops: number }> {
+  async stats(): Promise<{
+    caching: boolean;
+    /** How the cache learns of commits (see the module notes). */
+    detection?: 'wal-index' | 'data_version' | undefined;
+    hits: number;
+    lookups: number;
+    drops: number;
+    /** Authentications answered by the commit check made earlier in the same turn. */
+    turnReuses: number;
+  }> {
     const reader = await this.#reader;
-    return { caching: reader !== undefined, hits: this.#hits, lookups: this.#lookups, drops: this.#drops };
+    return {
+      caching: reader !== undefined,
+      detection: reader?.detection,
+      hits: this.#hits,
+      lookups: this.#lookups,
+      drops: this.#drops,
+      turnReuses: this.#turnReuses,
+    };
   }
 
   /** Close the reader connection, if one was opened (lookups then go through the main connection). */
@@ -213,6 +288,7 @@ export class TokenService {
     this.#closed = true;
     const reader = await this.#reader?.catch(() => undefined);
     this.#reader = undefined;
+    this.#open = undefined;
     this.#cache.clear();
     reader?.close();
   }
@@ -223,7 +299,18 @@ export class TokenService {
     const file = this.database.kind === 'sqlite' ? this.database.location.slice('sqlite:'.length) : ':memory:';
     if (this.#closed || this.options.cache === false || file === ':memory:') return Promise.resolve(undefined);
     // Could not open one (permissions): every lookup goes through the main connection instead.
-    this.#reader = openReader(file).catch(() => undefined);
+    this.#reader = openReader(file).then(
+      (reader) => {
+        // Closed while opening: nobody will close this one later.
+        if (this.#closed) {
+          reader.close();
+          return undefined;
+        }
+        this.#open = reader;
+        return reader;
+      },
+      () => undefined,
+    );
     return this.#reader;
   }
 
@@ -270,35 +357,63 @@ export class TokenService {
    * seen. The returned info is shared and frozen.
    */
   async authenticate(token: string): Promise<Readonly<TokenInfo> | { refused: TokenRefusal }> {
-    const hash = hashToken(token);
+    const now = this.authenticateNow(token);
+    if (now !== undefined) return now;
     const reader = await (this.#reader ?? this.#openReader());
-    const known = reader ? this.#cached(reader, hash) : await this.#lookup(hash);
+    return this.#check(reader ? this.#cached(reader, token) : await this.#lookup(hashToken(token)));
+  }
+
+  /**
+   * `authenticate()` without a promise, when it can answer synchronously (the cache's reader is
+   * open: SQLite files, after the first call); undefined when it cannot (call `authenticate()`).
+   * The same check, against the database as committed at the time of the call.
+   *
+   * `receivedBeforeThisTurn`: the caller knows the request presenting the token reached this
+   * process before the current turn of the event loop began (a server: the first request read
+   * from its connection in this turn). Then the commit check made earlier in the same turn, if
+   * any, answers for it too: anything committed after that check is concurrent with a request
+   * that was already on its way, so admitting it is what admitting it a moment earlier would
+   * have been. Under load many requests are read per turn, and they share one check.
+   */
+  authenticateNow(token: string, options?: { receivedBeforeThisTurn?: boolean }): Readonly<TokenInfo> | { refused: TokenRefusal } | undefined {
+    const reader = this.#open;
+    if (reader === undefined) return undefined;
+    return this.#check(this.#cached(reader, token, options?.receivedBeforeThisTurn === true));
+  }
+
+  #check(known: KnownToken | undefined): Readonly<TokenInfo> | { refused: TokenRefusal } {
     if (!known) return { refused: 'unknown' };
     if (known.revoked) return { refused: 'revoked' };
     if (known.expiresAt !== undefined && known.expiresAt <= this.now()) return { refused: 'expired' };
     return known.info;
   }
 
-  /** Synchronous from the version check to the cache update, so nothing commits in between unseen. */
-  #cached(reader: TokenReader, hash: string): KnownToken | undefined {
-    const version = reader.version();
-    if (version !== this.#seenVersion) {
-      if (this.#cache.size > 0) this.#drops++;
-      this.#cache.clear();
-      this.#seenVersion = version;
+  /** Synchronous from the change check to the cache update, so nothing commits in between unseen. */
+  #cached(reader: TokenReader, token: string, reuseTurnCheck = false): KnownToken | undefined {
+    if (!(reuseTurnCheck && this.#checkedThisTurn)) {
+      if (reader.changed()) {
+        if (this.#cache.size > 0) this.#drops++;
+        this.#cache.clear();
+      }
+      if (!this.#checkedThisTurn) {
+        this.#checkedThisTurn = true;
+        setImmediate(this.#endTurn);
+      }
+    } else {
+      this.#turnReuses++;
     }
-    const hit = this.#cache.get(hash);
+    const hit = this.#cache.get(token);
     if (hit) {
       this.#hits++;
       return hit;
     }
     this.#lookups++;
-    const row = reader.row(hash);
+    const row = reader.row(hashToken(token));
     // Unknown tokens are not cached: anyone can present any number of them.
     if (!row) return undefined;
     const known = knownToken(row);
     if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
-    this.#cache.set(hash, known);
+    this.#cache.set(token, known);
     return known;
   }
 
@@ -355,6 +470,9 @@ export class TokenService {
       if (row.revoked_at !== null) return;
       await trx.updateTable('api_tokens').set({ revoked_at: this.#nowIso(), revoked_by: by }).where('id', '=', id).execute();
     });
+    // Requests authenticated from now on, in this turn too, look the rows up again.
+    this.#cache.clear();
+    this.#checkedThisTurn = false;
     return this.get(id);
   }
 

@@ -181,7 +181,7 @@ describe('writer thread (SQLite)', () => {
     const db = await openDatabase(url);
     opened.push(db);
     await db.migrate();
-    return new AuditLog(db, undefined, { thread });
+    return new AuditLog(db, undefined, thread ? { writer: 'thread' } : {});
   }
 
   it('commits through the thread, and a record is readable from another connection once append resolves', async () => {

@@ -1,7 +1,7 @@
 /**
- * Token lookups are cached on SQLite (rows kept between commits, checked with PRAGMA
- * data_version on the token service's own read connection at every request) and not on
- * PostgreSQL. Whatever the cache does, a revocation committed before a request — through the
+ * Token lookups are cached on SQLite (rows kept between commits; at every request the WAL-index
+ * header in the -shm file, or PRAGMA data_version where it cannot be read, tells whether anything
+ * was committed since) and not on PostgreSQL. Whatever the cache does, a revocation committed before a request — through the
  * API, through another TokenService of this process, through another connection, or by another
  * process — refuses that request; expiry follows the clock; unknown tokens are not remembered.
  */
@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type SesameDatabase } from '../../src/db/index.js';
@@ -106,6 +107,42 @@ describe('TokenService on SQLite', () => {
     expect(await a.authenticate(token)).toMatchObject({ id: info.id });
     await b.revoke(info.id, 'tok_admin');
     expect(await a.authenticate(token)).toEqual({ refused: 'revoked' });
+  });
+
+  it('learns of commits from the WAL-index header, through checkpoints and WAL restarts', async () => {
+    const file = sqliteFile();
+    const tokens = service(await open(`sqlite:${file}`));
+    const other = new BetterSqlite3(file);
+    other.pragma('busy_timeout = 5000');
+    try {
+      for (let i = 0; i < 30; i++) {
+        const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+        expect(tokens.authenticateNow(token) ?? (await tokens.authenticate(token))).toMatchObject({ id: info.id });
+        expect(tokens.authenticateNow(token)).toMatchObject({ id: info.id });
+        // Every few rounds the other connection checkpoints, so the next writer restarts the WAL
+        // from its start (same file size, new salts): the header must still move.
+        if (i % 3 === 0) other.pragma('wal_checkpoint(TRUNCATE)');
+        if (i % 3 === 1) other.pragma('wal_checkpoint(RESTART)');
+        other.prepare("update api_tokens set revoked_at = '2026-01-01T00:00:00.000Z', revoked_by = 'x' where id = ?").run(info.id);
+        expect(tokens.authenticateNow(token)).toEqual({ refused: 'revoked' });
+      }
+      expect(await tokens.stats()).toMatchObject({ caching: true, detection: 'wal-index' });
+    } finally {
+      other.close();
+    }
+  });
+
+  it('falls back to PRAGMA data_version when there is no -shm file to read (rollback journal)', async () => {
+    const file = sqliteFile();
+    const db = await open(`sqlite:${file}`);
+    await sql`pragma journal_mode = delete`.execute(db.kysely);
+    const tokens = service(db);
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    expect(await tokens.stats()).toMatchObject({ caching: true, detection: 'data_version', lookups: 1, hits: 1 });
+    revokeInAnotherProcess(file, info.id);
+    expect(await tokens.authenticate(token)).toEqual({ refused: 'revoked' });
   });
 
   it('checks expiry against the clock even when the row is cached', async () => {

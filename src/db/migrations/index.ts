@@ -14,12 +14,14 @@
 import { builtinSecrets } from './0001-builtin-secrets.js';
 import { tokensAndAudit } from './0002-tokens-and-audit.js';
 import { storedConfig } from './0003-stored-config.js';
+import { leanAuditLog } from './0004-lean-audit-log.js';
 import type { Migration } from './types.js';
 
 export const MIGRATIONS: readonly Migration[] = [
   builtinSecrets,
   tokensAndAudit,
   storedConfig,
+  leanAuditLog,
 ];
 
 export type { Migration, MigrationContext, PortableTypes } from './types.js';

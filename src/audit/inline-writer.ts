@@ -1,0 +1,109 @@
+/**
+ * Commits audit batches on the server thread through a SQLite connection of its own with
+ * `synchronous = NORMAL`: a commit appends to the WAL (the operating system's file cache) and
+ * returns without waiting for the disk, so it costs tens of microseconds and is done inside
+ * the turn of the event loop that gathered the batch, with no hand-off to another thread.
+ * What is committed survives a crash of the process; a power cut can lose what was committed
+ * since the last fsync of the WAL, which the writer thread's checkpoints make at least every
+ * second (`AuditLog`). Auto-checkpoints are off on this connection: a checkpoint copies pages
+ * and fsyncs, and must not stop the event loop.
+ *
+ * The connection never waits for a lock (busy_timeout 0): the lock may be held by this very
+ * thread's main connection in the middle of an awaited transaction, which cannot end while the
+ * thread waits. `commit` throws {@link AuditBusyError} then, and the caller tries again later.
+ */
+import crypto, { createHash } from 'node:crypto';
+import { chainRecords, recordHash } from './hash.js';
+import type { CommittedBatch } from './writer-thread.js';
+
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** The write lock is held by another connection: nothing was written, try again later. */
+export class AuditBusyError extends Error {
+  constructor(readonly code: string) {
+    super('the database is locked by another writer');
+    this.name = 'AuditBusyError';
+  }
+}
+
+interface Statement {
+  run(...params: unknown[]): unknown;
+  get(...params: unknown[]): unknown;
+}
+
+export class InlineAuditWriter {
+  private constructor(
+    private readonly db: { close(): void; pragma(text: string): unknown; readonly inTransaction: boolean },
+    private readonly statements: { begin: Statement; commit: Statement; rollback: Statement; head: Statement; insert: Statement },
+    private readonly genesis: string,
+    private readonly fields: number,
+  ) {}
+
+  static async open(file: string, genesis: string, fields: number): Promise<InlineAuditWriter> {
+    const { default: BetterSqlite3 } = await import('better-sqlite3');
+    const db = new BetterSqlite3(file, { fileMustExist: true });
+    try {
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 0');
+      db.pragma('wal_autocheckpoint = 0');
+      const statements = {
+        begin: db.prepare('begin immediate'),
+        commit: db.prepare('commit'),
+        rollback: db.prepare('rollback'),
+        head: db.prepare('select "seq", "hash" from "audit_log" order by "seq" desc limit 1'),
+        insert: db.prepare(
+          'insert into "audit_log" ("seq", "at", "actor", "action", "namespace", "target", "outcome", "detail", "prev_hash", "hash") ' +
+            'values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        ),
+      };
+      return new InlineAuditWriter(db, statements, genesis, fields);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Chain and insert the batches, in order, in one transaction; one result per batch. */
+  commit(batches: readonly (readonly (string | null)[])[]): CommittedBatch[] {
+    const { begin, commit, rollback, head, insert } = this.statements;
+    try {
+      begin.run();
+    } catch (err) {
+      const code = String((err as { code?: unknown }).code);
+      if (code.startsWith('SQLITE_BUSY')) throw new AuditBusyError(code);
+      throw err;
+    }
+    try {
+      const last = head.get() as { seq: number | bigint; hash: string } | undefined;
+      let after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: this.genesis };
+      const insertRow = (row: unknown[]) => insert.run(row);
+      const results: CommittedBatch[] = [];
+      for (const events of batches) {
+        const chained = chainRecords(recordHash, sha256Hex, after, events, this.fields, insertRow);
+        results.push({ firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes });
+        after = chained.head;
+      }
+      commit.run();
+      return results;
+    } catch (err) {
+      if (this.db.inTransaction) rollback.run();
+      throw err;
+    }
+  }
+
+  /** Checkpoint the WAL now (fsyncs it): for shutdown, where stopping the event loop briefly does not matter. */
+  checkpoint(): void {
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Locked by another connection: its own commits and checkpoints take care of the file.
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
