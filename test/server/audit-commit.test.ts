@@ -5,14 +5,14 @@
  * chain still verifies. A server's log commits SQLite batches on a writer thread of its own: the
  * chain stays one chain with other appenders (threads, the main connection, other connections).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, hashRecord } from '../../src/audit/index.js';
-import { openDatabase, type SesameDatabase } from '../../src/db/index.js';
+import { MIGRATIONS, openDatabase, type SesameDatabase } from '../../src/db/index.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
 import { startTestServer, type TestServer } from './helpers.js';
 
@@ -250,5 +250,108 @@ describe('writer thread (SQLite)', () => {
     await audit.close();
     expect(await audit.append(event('a', 3))).toMatchObject({ seq: 3 });
     expect(await audit.verify()).toMatchObject({ ok: true, records: 3 });
+  });
+});
+
+describe('inline writer (SQLite, what sesame serve uses by default)', () => {
+  const file = () => path.join(mkdtempSync(path.join(tmpdir(), 'sesame-inline-')), 'sesame.db');
+  const event = (i: number) => ({ actor: 'tok_i', action: 'resolve', namespace: 'acme', target: `t${i}`, outcome: 'ok' as const });
+
+  async function inlineLog(location: string): Promise<AuditLog> {
+    const db = await openDatabase(`sqlite:${location}`);
+    opened.push(db);
+    await db.migrate();
+    const audit = new AuditLog(db, undefined, { writer: 'inline' });
+    // The connection opens in the background; the first batch goes through the main connection.
+    await audit.append(event(0));
+    return audit;
+  }
+
+  it('commits the appends of one turn in one transaction, in order, whatever their number', async () => {
+    const audit = await inlineLog(file());
+    try {
+      let next = 1;
+      for (const size of [1, 2, 25, 33, 77, 600]) {
+        const before = audit.stats().batches;
+        const records = await Promise.all(Array.from({ length: size }, () => audit.append(event(next++))));
+        expect(records.map((r) => r.target)).toEqual(Array.from({ length: size }, (_, i) => `t${next - size + i}`));
+        expect(records.map((r) => r.seq)).toEqual(Array.from({ length: size }, (_, i) => next - size + i + 1));
+        // 600 appends are two batches of at most 500; everything else is one.
+        expect(audit.stats().batches - before).toBe(Math.ceil(size / 500));
+        for (let i = 1; i < records.length; i++) expect(records[i]?.prevHash).toBe(records[i - 1]?.hash);
+      }
+      expect(await audit.verify()).toMatchObject({ ok: true, records: next });
+    } finally {
+      await audit.close();
+    }
+  });
+
+  it('waits while another connection holds the write lock, then commits', async () => {
+    const location = file();
+    const audit = await inlineLog(location);
+    const other = new BetterSqlite3(location);
+    try {
+      other.exec('begin immediate');
+      let settled = false;
+      const pending = audit.append(event(1)).finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(settled).toBe(false);
+      other.exec('commit');
+      expect(await pending).toMatchObject({ seq: 2, target: 't1' });
+      expect(await audit.verify()).toMatchObject({ ok: true, records: 2 });
+    } finally {
+      other.close();
+      await audit.close();
+    }
+  });
+
+  it('has the WAL checkpointed (fsynced) within about a second of a commit', async () => {
+    const location = file();
+    const audit = await inlineLog(location);
+    try {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => audit.append(event(i + 1))));
+      // WAL-index: mxFrame (frames in the WAL) at byte 16, nBackfill (frames checkpointed) at 96.
+      const shm = () => readFileSync(`${location}-shm`);
+      expect(shm().readUInt32LE(96)).toBeLessThan(shm().readUInt32LE(16));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(shm().readUInt32LE(96)).toBe(shm().readUInt32LE(16));
+    } finally {
+      await audit.close();
+    }
+  });
+});
+
+describe('migration 4 (lean audit log)', () => {
+  it('keeps every record and the chain, makes seq the rowid on SQLite and keeps only the time index', async () => {
+    const location = path.join(mkdtempSync(path.join(tmpdir(), 'sesame-mig4-')), 'sesame.db');
+    const old = await openDatabase(`sqlite:${location}`, { migrations: MIGRATIONS.slice(0, 3) });
+    await old.migrate();
+    const before = new AuditLog(old);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => before.append({ actor: `a${i % 3}`, action: 'resolve', namespace: '', target: `t${i}`, outcome: 'ok' })));
+    const rowsBefore = (await before.list({ limit: 1000, order: 'asc' })).items;
+    await old.close();
+
+    const db = await openDatabase(`sqlite:${location}`);
+    opened.push(db);
+    expect((await db.migrate()).applied).toEqual(['4-lean-audit-log']);
+    const after = new AuditLog(db);
+    expect((await after.list({ limit: 1000, order: 'asc' })).items).toEqual(rowsBefore);
+    expect(await after.verify()).toMatchObject({ ok: true, records: 40 });
+    expect((await after.list({ actor: 'a1' })).items).toHaveLength(13);
+    await after.append({ actor: 'a0', action: 'resolve', namespace: '', target: 'after', outcome: 'ok' });
+    expect(await after.verify()).toMatchObject({ ok: true, records: 41 });
+
+    const raw = new BetterSqlite3(location, { readonly: true });
+    try {
+      const seq = (raw.prepare("select pk, type from pragma_table_info('audit_log') where name = 'seq'").get() as { pk: number; type: string });
+      expect(seq).toEqual({ pk: 1, type: 'INTEGER' });
+      expect(raw.prepare('select count(*) as n from audit_log where rowid <> seq').get()).toEqual({ n: 0 });
+      const indexes = raw.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'audit_log' and sql is not null").all();
+      expect(indexes).toEqual([{ name: 'audit_log_by_at' }]);
+    } finally {
+      raw.close();
+    }
   });
 });
