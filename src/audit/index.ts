@@ -366,7 +366,8 @@ export class AuditLog {
       this.#busySince = undefined;
     } catch (err) {
       if (err instanceof AuditBusyError) {
-        const since = (this.#busySince ??= Date.now());
+        this.#busySince ??= Date.now();
+        const since = this.#busySince;
         if (Date.now() - since < BUSY_TIMEOUT_MS) {
           // Another writer holds the lock (possibly this thread's main connection, between two
           // awaits): try again shortly, with whatever joined the batches meanwhile.
