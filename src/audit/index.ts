@@ -23,7 +23,7 @@ import crypto, { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable, SesameTables } from '../db/tables.js';
-import { recordHash } from './hash.js';
+import { chainRecords, recordHash } from './hash.js';
 import { AuditBusyError, InlineAuditWriter } from './inline-writer.js';
 import { AuditWriterThread, type CommittedBatch, EVENT_FIELDS } from './writer-thread.js';
 
@@ -200,6 +200,8 @@ export interface AuditLogOptions {
    * CLI need nothing more). Both fall back to the main connection if they cannot start.
    */
   writer?: 'inline' | 'thread' | undefined;
+  /** How long a batch waits for other writers to release the database before it fails (default 15 s). */
+  busyTimeoutMs?: number | undefined;
 }
 
 /** How often, at most, the WAL is checkpointed (fsynced) while inline commits come. */
@@ -219,7 +221,7 @@ export class AuditLog {
 
   #inline: Promise<InlineAuditWriter | undefined> | undefined;
   #inlineNow: InlineAuditWriter | undefined;
-  /** When inline commits started finding the database locked (they retry until BUSY_TIMEOUT_MS). */
+  /** When inline commits started finding the database locked (they retry for busyTimeoutMs). */
   #busySince: number | undefined;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #thread: Promise<AuditWriterThread | undefined> | undefined;
@@ -232,7 +234,11 @@ export class AuditLog {
     private readonly database: SesameDatabase,
     private readonly now: () => number = () => Date.now(),
     private readonly options: AuditLogOptions = {},
-  ) {}
+  ) {
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
+  }
+
+  readonly #busyTimeoutMs: number;
 
   /**
    * Append a record; resolves with it once it is committed. Records appended close together
@@ -318,7 +324,7 @@ export class AuditLog {
       if (thread === undefined && this.#inFlight > 0) return;
       const batch = this.#waiting.shift() as Batch;
       this.#inFlight++;
-      const written = thread ? thread.commit(batch.events, BUSY_TIMEOUT_MS) : this.#write(batch.events);
+      const written = thread ? thread.commit(batch.events, this.#busyTimeoutMs) : this.#write(batch.events);
       written
         .then(
           (committed) => {
@@ -368,7 +374,7 @@ export class AuditLog {
       if (err instanceof AuditBusyError) {
         this.#busySince ??= Date.now();
         const since = this.#busySince;
-        if (Date.now() - since < BUSY_TIMEOUT_MS) {
+        if (Date.now() - since < this.#busyTimeoutMs) {
           // Another writer holds the lock (possibly this thread's main connection, between two
           // awaits): try again shortly, with whatever joined the batches meanwhile.
           this.#waiting.unshift(...batches);
@@ -464,7 +470,7 @@ export class AuditLog {
     const thread = this.#closed || this.options.writer !== 'thread' ? undefined : await this.#writerThread();
     // A thread that stopped takes no more batches; one that stops during a batch fails that
     // batch (it may or may not have been committed: writing it again could record it twice).
-    if (thread && !thread.failed) return thread.commit(events, BUSY_TIMEOUT_MS);
+    if (thread && !thread.failed) return thread.commit(events, this.#busyTimeoutMs);
     return this.#writeOnMain(events);
   }
 
@@ -476,20 +482,9 @@ export class AuditLog {
         // appenders would both read the same last record, so take a lock first.
         if (this.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_ID})`.execute(trx);
         const last = await lastRecord(trx);
-        let seq = last ? Number(last.seq) : 0;
-        const prevHash = last?.hash ?? GENESIS_HASH;
-        const firstSeq = seq + 1;
-        let prev = prevHash;
-        let hashes = '';
+        const after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
         const rows: unknown[][] = [];
-        for (let i = 0; i < events.length; i += EVENT_FIELDS) {
-          seq += 1;
-          const f = events.slice(i, i + EVENT_FIELDS) as [string, string, string, string, string, string, string | null];
-          const hash = recordHash(sha256Hex, seq, ...f, prev);
-          rows.push([seq, ...f, prev, hash]);
-          hashes += hash;
-          prev = hash;
-        }
+        const { firstSeq, prevHash, hashes } = chainRecords(recordHash, sha256Hex, after, events, EVENT_FIELDS, (row) => rows.push(row));
         // Chunked so a full batch stays under the drivers' bound-parameter limits. The statement
         // text is compiled once per chunk size: building a 50-row insert with the query builder
         // cost more than running it.
@@ -499,7 +494,7 @@ export class AuditLog {
         }
         return { firstSeq, prevHash, hashes };
       },
-      { retryOnConflict: true, busyTimeoutMs: BUSY_TIMEOUT_MS },
+      { retryOnConflict: true, busyTimeoutMs: this.#busyTimeoutMs },
     );
   }
 

@@ -355,3 +355,51 @@ describe('migration 4 (lean audit log)', () => {
     }
   });
 });
+
+describe('inline writer: a lock held too long', () => {
+  it('fails the waiting appends after busyTimeoutMs, records nothing, and commits again once the lock is free', async () => {
+    const location = path.join(mkdtempSync(path.join(tmpdir(), 'sesame-inline-busy-')), 'sesame.db');
+    const db = await openDatabase(`sqlite:${location}`);
+    opened.push(db);
+    await db.migrate();
+    const audit = new AuditLog(db, undefined, { writer: 'inline', busyTimeoutMs: 200 });
+    const event = (target: string) => ({ actor: 'tok_b', action: 'resolve', namespace: '', target, outcome: 'ok' as const });
+    await audit.append(event('first'));
+    const other = new BetterSqlite3(location);
+    try {
+      other.exec('begin immediate');
+      const started = Date.now();
+      await expect(Promise.all([audit.append(event('a')), audit.append(event('b'))])).rejects.toThrow('locked');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+      other.exec('rollback');
+    } finally {
+      other.close();
+    }
+    expect(await audit.append(event('after'))).toMatchObject({ seq: 2, target: 'after' });
+    expect(await audit.verify()).toMatchObject({ ok: true, records: 2 });
+    await audit.close();
+  });
+});
+
+describe('server.auditSync: full', () => {
+  it('commits through the fsyncing writer thread, and answers once the record is readable elsewhere', async () => {
+    const t = await startTestServer({ config: { server: { auditSync: 'full' } } });
+    const outside = new BetterSqlite3(path.join(t.dir, 'sesame.db'), { readonly: true });
+    try {
+      const admin = (await t.token('admin')).token;
+      const runtime = (await t.token('runtime')).token;
+      expect((await t.call('PUT', '/api/v1/secrets/app%2Ffull', { token: admin, body: { value: 'full-value-0123456789' } })).status).toBe(200);
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () => t.call('POST', '/api/v1/resolve', { token: runtime, body: { reference: 'secret://builtin/app/full' } })),
+      );
+      for (const answer of answers) expect(answer.status).toBe(200);
+      const count = outside.prepare("select count(*) as n from audit_log where action = 'resolve' and target = 'secret://builtin/app/full'").get() as { n: number };
+      expect(count.n).toBe(10);
+      expect(t.server.services.audit.stats()).toMatchObject({ thread: true });
+      expect(await t.server.services.audit.verify()).toMatchObject({ ok: true });
+    } finally {
+      outside.close();
+      await t.close();
+    }
+  });
+});

@@ -132,6 +132,40 @@ describe('TokenService on SQLite', () => {
     }
   });
 
+  it('shares one commit check per event-loop turn only for requests received before the turn', async () => {
+    const file = sqliteFile();
+    const tokens = service(await open(`sqlite:${file}`));
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    await new Promise((resolve) => setImmediate(resolve));
+    const other = new BetterSqlite3(file);
+    try {
+      // A new turn: the first call checks the database; the revocation commits right after.
+      expect(tokens.authenticateNow(token, { receivedBeforeThisTurn: true })).toMatchObject({ id: info.id });
+      other.prepare("update api_tokens set revoked_at = '2026-01-01T00:00:00.000Z', revoked_by = 'x' where id = ?").run(info.id);
+      // A request that was already on its way when the turn began shares that check…
+      expect(tokens.authenticateNow(token, { receivedBeforeThisTurn: true })).toMatchObject({ id: info.id });
+      // …one that may have arrived since (a second request on a connection in this turn) does not…
+      expect(tokens.authenticateNow(token, { receivedBeforeThisTurn: false })).toEqual({ refused: 'revoked' });
+      expect(tokens.authenticateNow(token)).toEqual({ refused: 'revoked' });
+    } finally {
+      other.close();
+    }
+    // …and in the next turn nobody does.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(tokens.authenticateNow(token, { receivedBeforeThisTurn: true })).toEqual({ refused: 'revoked' });
+    expect((await tokens.stats()).turnReuses).toBe(1);
+  });
+
+  it('drops the cache at once when this service revokes a token, in the same turn too', async () => {
+    const tokens = service(await open(`sqlite:${sqliteFile()}`));
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    expect(tokens.authenticateNow(token, { receivedBeforeThisTurn: true })).toMatchObject({ id: info.id });
+    await tokens.revoke(info.id, 'tok_admin');
+    expect(tokens.authenticateNow(token, { receivedBeforeThisTurn: true })).toEqual({ refused: 'revoked' });
+  });
+
   it('falls back to PRAGMA data_version when there is no -shm file to read (rollback journal)', async () => {
     const file = sqliteFile();
     const db = await open(`sqlite:${file}`);
