@@ -14,10 +14,13 @@
  * several processes on one database extend a single chain. Within a process, appends that
  * arrive while a batch is being written are grouped into the next one (group commit), so a busy
  * server pays one transaction per batch, not per record. `append()` resolves only once its
- * batch is committed: on SQLite WAL with synchronous=FULL, fsynced.
+ * batch is committed (through the main connection: synchronous=FULL, fsynced).
  *
- * A server's log (`thread: true`) commits SQLite batches on a worker thread with a connection of
- * its own (`writer-thread.ts`): the same transaction, off the event loop.
+ * A server's log commits SQLite batches through a connection of its own (`writer` option): on
+ * the server thread with synchronous=NORMAL and a checkpoint at least every second
+ * (`inline-writer.ts`, the default of `sesame serve`), or on a worker thread that fsyncs every
+ * commit (`writer-thread.ts`, `server.auditSync: full`). Either way the same transaction, and
+ * the records are chained by `chainRecords` (`hash.ts`).
  */
 import crypto, { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
