@@ -98,11 +98,20 @@ function commitAll(messages) {
 
 let closing = false;
 
+// Copy what is committed into the database file (fsyncing the WAL first), waiting for nobody;
+// then, briefly holding writers back, copy the last frames and have the next commit start the WAL
+// from its beginning: without that the WAL of a server that never stops writing only grows.
+// Busy or failed: the next checkpoint tries again.
 function checkpoint() {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {}
+  try {
+    db.pragma('busy_timeout = 20');
+    db.pragma('wal_checkpoint(RESTART)');
   } catch {
-    // Busy or failed: the next one tries again.
+  } finally {
+    db.pragma('busy_timeout = 5000');
   }
 }
 
@@ -239,9 +248,9 @@ export class AuditWriterThread {
   }
 
   /**
-   * Checkpoint the WAL on the thread (PASSIVE: it waits for nobody): copies committed pages
-   * into the database file, fsyncing the WAL first, so what was committed with
-   * synchronous=NORMAL is on disk. Fire and forget.
+   * Checkpoint the WAL on the thread: copies committed pages into the database file, fsyncing
+   * the WAL first, so what was committed with synchronous=NORMAL is on disk; then restarts the
+   * WAL when it can within a few milliseconds, so it does not grow without end. Fire and forget.
    */
   checkpoint(): void {
     if (this.#failure) return;

@@ -323,6 +323,34 @@ describe('inline writer (SQLite, what sesame serve uses by default)', () => {
   });
 });
 
+describe('inline writer: a server that never stops writing', () => {
+  it('has its WAL restarted from the beginning by the checkpoints, so it does not grow without end', async () => {
+    const location = path.join(mkdtempSync(path.join(tmpdir(), 'sesame-inline-wal-')), 'sesame.db');
+    const db = await openDatabase(`sqlite:${location}`);
+    opened.push(db);
+    await db.migrate();
+    const audit = new AuditLog(db, undefined, { writer: 'inline' });
+    const event = (i: number) => ({ actor: 'tok_w', action: 'resolve', namespace: '', target: `t${i}`, outcome: 'ok' as const });
+    try {
+      let i = 0;
+      let restarted = false;
+      let lastFrames = 0;
+      const until = Date.now() + 4000;
+      // Commit after commit, never idle for long, as a busy server does.
+      while (Date.now() < until && !restarted) {
+        await Promise.all(Array.from({ length: 20 }, () => audit.append(event(i++))));
+        const frames = readFileSync(`${location}-shm`).readUInt32LE(16);
+        if (frames < lastFrames) restarted = true;
+        lastFrames = frames;
+      }
+      expect(restarted).toBe(true);
+      expect(await audit.verify()).toMatchObject({ ok: true, records: i });
+    } finally {
+      await audit.close();
+    }
+  });
+});
+
 describe('migration 4 (lean audit log)', () => {
   it('keeps every record and the chain, makes seq the rowid on SQLite and keeps only the time index', async () => {
     const location = path.join(mkdtempSync(path.join(tmpdir(), 'sesame-mig4-')), 'sesame.db');
