@@ -120,8 +120,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   const services: ServerServices = {
     sesame,
     backend,
-    // Commits on a thread of their own (SQLite files), so they do not stop the event loop.
-    // Inline commits (synchronous=NORMAL) unless the config asks for an fsync per commit.
+    // SQLite files: each turn's records in one inline commit (synchronous=NORMAL, checkpointed
+    // every second), or an fsync per commit on a writer thread when the config asks for it.
     audit: new AuditLog(backend.database, now, { writer: sesame.config.server?.auditSync === 'full' ? 'thread' : 'inline' }),
     tokens: new TokenService(backend.database, now),
     stored: await StoredConfig.open(sesame, backend),
