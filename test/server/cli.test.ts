@@ -136,7 +136,8 @@ describe('sesame serve', () => {
         path.join(cwd, 'sesame.yaml'),
         `masterKey: { env: SESAME_MASTER_KEY }\nstores:\n  - name: slow\n    type: http\n    url: http://127.0.0.1:${port}/{name}\n    timeout: 20s\n`,
       );
-      const s = await serve([], { cwd, env: { SESAME_MASTER_KEY: randomBytes(32).toString('base64') } });
+      const env = { SESAME_MASTER_KEY: randomBytes(32).toString('base64') };
+      const s = await serve([], { cwd, env });
       const admin = s.adminToken as string;
       const runtime = (await api(s.url, 'POST', '/tokens', admin, { role: 'runtime' })).body.token;
       const inFlight = api(s.url, 'POST', '/resolve', runtime, { reference: 'secret://slow/x' });
@@ -151,6 +152,13 @@ describe('sesame serve', () => {
       const { code, stdout } = await stopping;
       expect(code).toBe(0);
       expect(stdout).toContain('sesame: stopped');
+      // The answered request's record was committed before the answer, and shutdown left the
+      // database whole: the chain verifies and the record is there, read by another process.
+      const verify = await runCli(['audit', 'verify'], { cwd, env });
+      expect(verify.stderr).toBe('');
+      expect(verify.code).toBe(0);
+      const listed = await runCli(['audit', 'list', '--action', 'resolve', '--json'], { cwd, env });
+      expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ action: 'resolve', target: 'secret://slow/x', outcome: 'ok' })]);
     } finally {
       slow.closeAllConnections();
       slow.close();
