@@ -575,6 +575,37 @@ describe('aws-secrets-manager listing and writes', () => {
     expect(aws.calls.CreateSecret ?? 0).toBe(0);
   });
 
+  it('updates the description and tags of an existing secret (UpdateSecret, TagResource), without a version of their own', async () => {
+    const name = unique('meta');
+    const { client } = store({ tags: { application: 'sesame' } });
+    await client.write(name, 'one', { namespace: '', tags: { team: 'payments' }, description: 'first' });
+    aws.resetCalls();
+    const second = await client.write(name, 'two', { namespace: '', tags: { team: 'billing', tier: 'gold' }, description: 'second' });
+    expect(aws.calls).toMatchObject({ PutSecretValue: 1, UpdateSecret: 1, TagResource: 1 });
+    expect(await client.describe(name)).toMatchObject({
+      description: 'second',
+      tags: { application: 'sesame', team: 'billing', tier: 'gold' },
+      version: second.version,
+    });
+    expect(await client.versions(name)).toHaveLength(2);
+    // A plain write leaves the metadata as it is, and calls nothing but PutSecretValue.
+    aws.resetCalls();
+    await client.write(name, 'three', { namespace: '' });
+    expect(aws.calls).toEqual({ PutSecretValue: 1 });
+    expect(await client.describe(name)).toMatchObject({ description: 'second', tags: { team: 'billing' } });
+  });
+
+  it('says the value was written when its tags cannot be updated', async () => {
+    const name = unique('tagdenied');
+    const { client } = store();
+    await client.write(name, 'one', { namespace: '' });
+    aws.deny('secretsmanager:TagResource');
+    const err = await failure(client.write(name, 'two', { namespace: '', tags: { team: 'x' } }));
+    expect(err.message).toMatch(/^the value was written \(version [^)]+\), but its tags could not be updated: /);
+    expect(err.message).toContain('secretsmanager:TagResource');
+    expect(text(await client.get({ name, namespaces: ns }))).toBe('two');
+  });
+
   it('checks the expected version before writing', async () => {
     const name = unique('cas');
     const { client } = store();

@@ -540,13 +540,17 @@ export class AwsSecretsManagerStore implements StoreClient {
         ),
       );
     const writeCtx = (action: string): AwsCallContext => ({ action, secret: name, secretId, kind: 'write' });
+    let written: string | undefined;
     try {
-      const out = await put();
-      return { name, version: out.VersionId ?? '' };
+      written = (await put()).VersionId ?? '';
     } catch (err) {
       if (awsErrorName(err) !== 'ResourceNotFoundException' || secretId.startsWith('arn:')) {
         throw this.#map(err, writeCtx('secretsmanager:PutSecretValue'));
       }
+    }
+    if (written !== undefined) {
+      await this.#updateMetadata(name, secretId, written, options);
+      return { name, version: written };
     }
     const tags = { ...this.#settings.tags, ...options.tags };
     try {
@@ -573,6 +577,40 @@ export class AwsSecretsManagerStore implements StoreClient {
         return { name, version: out.VersionId ?? '' };
       }
       throw this.#map(err, writeCtx('secretsmanager:CreateSecret'));
+    }
+  }
+
+  /**
+   * A write to an existing secret also applies the description and tags it was given
+   * (UpdateSecret without a value makes no version; TagResource adds tags and replaces the
+   * values of keys already there). The value is written first: when this part fails, the error
+   * says so, with the version that was written.
+   */
+  async #updateMetadata(name: string, secretId: string, version: string, options: WriteOptions): Promise<void> {
+    const calls: Array<[string, (sdk: Sdk) => Promise<unknown>]> = [];
+    if (options.description !== undefined) {
+      const Description = options.description;
+      calls.push([
+        'secretsmanager:UpdateSecret',
+        ({ sm, client }) => client.send(new sm.UpdateSecretCommand({ SecretId: secretId, Description })),
+      ]);
+    }
+    const tags = Object.entries(options.tags ?? {});
+    if (tags.length > 0) {
+      const Tags = tags.map(([Key, Value]) => ({ Key, Value }));
+      calls.push([
+        'secretsmanager:TagResource',
+        ({ sm, client }) => client.send(new sm.TagResourceCommand({ SecretId: secretId, Tags })),
+      ]);
+    }
+    for (const [action, call] of calls) {
+      try {
+        await this.#attempt(call);
+      } catch (err) {
+        const mapped = this.#map(err, { action, secret: name, secretId, kind: 'write' });
+        mapped.message = `the value was written (version ${version}), but its ${action === 'secretsmanager:TagResource' ? 'tags' : 'description'} could not be updated: ${mapped.message}`;
+        throw mapped;
+      }
     }
   }
 

@@ -539,6 +539,43 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const v = putVersion(s, value, token);
       return { ARN: s.arn, Name: s.name, VersionId: v.id, VersionStages: [...v.stages] };
     },
+    UpdateSecret(body, who) {
+      const id = requireId(body);
+      authorize('secretsmanager:UpdateSecret', who, find(id)?.name ?? id, resourceArn(id));
+      const s = find(id);
+      if (!s) throw notFound();
+      if (s.deletedDate !== undefined) throw markedDeleted();
+      const description = str(body, 'Description');
+      if (description !== undefined) s.description = description;
+      s.lastChanged = Date.now();
+      const value = valueFrom(body);
+      // Metadata only: no new version (the API creates one only with SecretString/SecretBinary).
+      if (value.string === undefined && value.binary === undefined) return { ARN: s.arn, Name: s.name };
+      const v = putVersion(s, value, str(body, 'ClientRequestToken') ?? randomUUID());
+      return { ARN: s.arn, Name: s.name, VersionId: v.id };
+    },
+    TagResource(body, who) {
+      const id = requireId(body);
+      authorize('secretsmanager:TagResource', who, find(id)?.name ?? id, resourceArn(id));
+      const s = find(id);
+      if (!s) throw notFound();
+      const tags = body.Tags;
+      if (!Array.isArray(tags)) throw new AwsError('InvalidParameterException', 'Tags is required.');
+      const next = [...s.tags];
+      for (const t of tags as Array<{ Key?: unknown; Value?: unknown }>) {
+        if (typeof t.Key !== 'string' || t.Key.length < 1 || t.Key.length > 127 || typeof t.Value !== 'string' || t.Value.length > 255) {
+          throw new AwsError('InvalidParameterException', 'You provided an invalid value for a parameter.');
+        }
+        // Appends to the existing tags; a key already there gets the new value.
+        const at = next.findIndex((x) => x.Key === t.Key);
+        if (at >= 0) next[at] = { Key: t.Key, Value: t.Value };
+        else next.push({ Key: t.Key, Value: t.Value });
+      }
+      if (next.length > 50) throw new AwsError('InvalidRequestException', 'The number of tags on the secret exceeds the maximum of 50.');
+      s.tags = next;
+      s.lastChanged = Date.now();
+      return {};
+    },
     DeleteSecret(body, who) {
       const id = requireId(body);
       authorize('secretsmanager:DeleteSecret', who, find(id)?.name ?? id, resourceArn(id));
