@@ -22,19 +22,13 @@
  * commit (`writer-thread.ts`, `server.auditSync: full`). Either way the same transaction, and
  * the records are chained by `chainRecords` (`hash.ts`).
  */
-import crypto, { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable, SesameTables } from '../db/tables.js';
 import { chainRecords, recordHash } from './hash.js';
 import { AuditBusyError, InlineAuditWriter } from './inline-writer.js';
 import { AuditWriterThread, type CommittedBatch, EVENT_FIELDS } from './writer-thread.js';
-
-/** sha256 of a string's UTF-8, hex: `crypto.hash` (one call, no Hash object) where Node has it (20.12+). */
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+import { sha256Hex } from '../sha256.js';
 
 export type AuditOutcome = 'ok' | 'denied' | 'error';
 

@@ -12,14 +12,9 @@
  * thread's main connection in the middle of an awaited transaction, which cannot end while the
  * thread waits. `commit` throws {@link AuditBusyError} then, and the caller tries again later.
  */
-import crypto, { createHash } from 'node:crypto';
 import { chainRecords, recordHash } from './hash.js';
 import type { CommittedBatch } from './writer-thread.js';
-
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+import { sha256Hex } from '../sha256.js';
 
 /** The write lock is held by another connection: nothing was written, try again later. */
 export class AuditBusyError extends Error {

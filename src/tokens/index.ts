@@ -32,18 +32,13 @@
  * Why sha256 and not a password hash: a token is 256 random bits, so there is nothing to
  * brute-force, and a deterministic hash lets the check be one indexed lookup.
  */
-import crypto, { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { CompiledQuery, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';
-
-/** sha256 of a string's UTF-8, hex: `crypto.hash` (one call, no Hash object) where Node has it (20.12+). */
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+import { sha256Hex } from '../sha256.js';
 
 export const ROLES = ['admin', 'operator', 'runtime', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
