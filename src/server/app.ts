@@ -362,17 +362,24 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     }
 
     audited<T>(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>, work: () => Promise<T>): Promise<T> {
+      return this.auditedWith(event, () => work().then((value) => ({ value, recorded: false })));
+    }
+
+    auditedWith<T>(
+      event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>,
+      work: (ok: AuditEvent) => Promise<{ value: T; recorded: boolean }>,
+    ): Promise<T> {
       this.state.audited = true;
       const actor = this.principal.id;
-      let working: Promise<T>;
+      const ok: AuditEvent = { actor, action: event.action, namespace: event.namespace, target: event.target, outcome: 'ok' };
+      let working: Promise<{ value: T; recorded: boolean }>;
       try {
-        working = work();
+        working = work(ok);
       } catch (err) {
         working = Promise.reject(err);
       }
       return working.then(
-        (result) =>
-          record({ actor, action: event.action, namespace: event.namespace, target: event.target, outcome: 'ok' }).then(() => result),
+        (result) => (result.recorded ? result.value : record(ok).then(() => result.value)),
         async (err: unknown) => {
           const code = (err as { code?: unknown }).code;
           const denied = err instanceof ForbiddenError || code === 'access_denied';

@@ -29,6 +29,16 @@ export interface RouteContext<P, Q, B> {
    * throws). The result is returned only after the record is committed.
    */
   audited<T>(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>, work: () => Promise<T>): Promise<T>;
+  /**
+   * Like {@link audited}, for work that can commit its change and its `ok` record in one
+   * transaction: `work` gets the complete `ok` event and says whether it recorded it itself
+   * (`recorded: true`); when it did not, the record is committed after, as `audited` does. A
+   * failure is recorded as `audited` records it.
+   */
+  auditedWith<T>(
+    event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>,
+    work: (ok: AuditEvent) => Promise<{ value: T; recorded: boolean }>,
+  ): Promise<T>;
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType> {
