@@ -1,3 +1,10 @@
+export {
+  checkDocumentLimits,
+  DOCUMENT_LIMITS,
+  type DocumentLimitName,
+  DocumentLimitError,
+  type DocumentLimits,
+} from './limits.js';
 export { evaluatePointer, parsePointer, type PointerResult } from './pointer.js';
 export { formatReference, isPointerKey, parseReference, type Reference, SCHEME } from './reference.js';
 export {
@@ -6,4 +13,5 @@ export {
   compileTemplate,
   mayHoldReferences,
   type ReferenceSlot,
+  type TemplateLimits,
 } from './template.js';

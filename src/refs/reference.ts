@@ -34,6 +34,11 @@ function fail(input: string, offset: number, expected: string, field?: string): 
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
 
+/** `[a-z0-9]`, and after the first character also `_` and `-`. */
+function isStoreChar(code: number, first: boolean): boolean {
+  return (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || (!first && (code === 0x5f || code === 0x2d));
+}
+
 /** Percent-decode one component, validating every escape and the resulting UTF-8. */
 function decodeComponent(input: string, start: number, end: number, field?: string): string {
   const raw = input.slice(start, end);
@@ -85,7 +90,9 @@ export function parseReference(input: string, field?: string): Reference {
   const store = input.slice(storeStart, storeEnd);
   if (store.length === 0) fail(input, storeStart, 'a store name ([a-z0-9][a-z0-9_-]*)', field);
   if (!STORE_RE.test(store)) {
-    const bad = [...store].findIndex((c, i) => !/[a-z0-9]/.test(c) && (i === 0 || !/[_-]/.test(c)));
+    let bad = 0;
+    while (bad < store.length && isStoreChar(store.charCodeAt(bad), bad === 0)) bad++;
+    if (bad === store.length) bad = -1;
     fail(
       input,
       storeStart + (bad === -1 ? 63 : bad),
@@ -134,8 +141,7 @@ export function parseReference(input: string, field?: string): Reference {
       try {
         parsePointer(key);
       } catch {
-        const tilde = input.indexOf('~', kStart);
-        fail(input, tilde === -1 ? kStart : tilde, 'a JSON Pointer with "~" only as ~0 or ~1', field);
+        fail(input, badTilde(input, kStart), 'a JSON Pointer with "~" only as ~0 or ~1', field);
       }
     }
     ref.key = key;
@@ -143,21 +149,41 @@ export function parseReference(input: string, field?: string): Reference {
   return ref;
 }
 
-/** Percent-escape what the grammar reserves in names: `%`, `#`, `?`, `{`, `}`, spaces, controls. */
-function encodeName(s: string): string {
-  let out = '';
-  for (const c of s) {
-    const code = c.charCodeAt(0);
-    out += c.length === 1 && (isForbiddenRaw(code) || c === '%' || c === '#' || c === '?')
-      ? `%${code.toString(16).toUpperCase().padStart(2, '0')}`
-      : c;
+/**
+ * Offset of the first `~` in the raw key that is not `~0` or `~1` (a `%7E` escape counts as a
+ * `~`); the start of the key when none is found.
+ */
+function badTilde(input: string, kStart: number): number {
+  for (let i = kStart; i < input.length; i++) {
+    let next: number;
+    if (input.charCodeAt(i) === 0x7e) next = i + 1;
+    else if (input.charCodeAt(i) === 0x25 && /^%7e$/i.test(input.slice(i, i + 3))) next = i + 3;
+    else continue;
+    let follower = input[next];
+    if (follower === '%' && /^%3[01]$/.test(input.slice(next, next + 3))) follower = input[next + 2];
+    if (follower !== '0' && follower !== '1') return i;
   }
-  return out;
+  return kStart;
 }
 
-/** Query values and keys also reserve `&` and `?` is escaped for symmetry. */
+/** `%XX` for every ASCII code (only the reserved ones are used). */
+const ESCAPED = Array.from({ length: 0x80 }, (_, code) => `%${code.toString(16).toUpperCase().padStart(2, '0')}`);
+const hexEscape = (c: string): string => ESCAPED[c.charCodeAt(0)] as string;
+
+// What the grammar reserves in names (`%`, `#`, `?`, `{`, `}`, spaces, controls) and values (also `&`).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: controls are what it escapes
+const RESERVED_IN_NAME = /[\u0000-\u0020\u007f{}%#?]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: controls are what it escapes
+const RESERVED_IN_VALUE = /[\u0000-\u0020\u007f{}%#?&]/g;
+
+/** One regex pass (linear); `}` `{` `%` `#` `?`, spaces and controls become `%XX`. */
+function encodeName(s: string): string {
+  return s.replace(RESERVED_IN_NAME, hexEscape);
+}
+
+/** Query values and keys also reserve `&`. */
 function encodeValue(s: string): string {
-  return encodeName(s).replace(/&/g, '%26');
+  return s.replace(RESERVED_IN_VALUE, hexEscape);
 }
 
 /** Format a reference in canonical form; `parseReference(formatReference(r))` equals `r`. */

@@ -9,7 +9,9 @@
  *   whole-value slot: it takes the resolved value as is (objects and numbers stay typed).
  */
 import { ReferenceSyntaxError } from '../errors.js';
+import { type DocumentLimits, DocumentLimitError, resolveLimits, walkDocument } from './limits.js';
 import { parseReference, type Reference, SCHEME } from './reference.js';
+import { isBlank, opensPlaceholder } from './scan.js';
 
 export interface ReferenceSlot {
   ref: Reference;
@@ -28,37 +30,47 @@ export interface CompiledTemplate {
   count: number;
 }
 
-const PLACEHOLDER_START = /\{\{[ \t]*secret:/g;
+/** The limits that apply to one string. */
+export type TemplateLimits = Pick<DocumentLimits, 'maxStringLength' | 'maxPlaceholders'>;
 
 /**
  * Compile a string into literal parts and reference slots. Throws {@link ReferenceSyntaxError}
- * naming `field` and the offset within the string.
+ * naming `field` and the offset within the string, and {@link DocumentLimitError} for a string
+ * longer than `maxStringLength` or with more than `maxPlaceholders` placeholders.
+ *
+ * Linear in the length of `input`: one forward scan (see scan.ts), literal text collected as
+ * slices and joined once.
  */
-export function compileTemplate(input: string, field?: string): CompiledTemplate {
-  if (input.startsWith(SCHEME) && !input.includes('{{')) {
+export function compileTemplate(input: string, field?: string, limits?: Partial<TemplateLimits>): CompiledTemplate {
+  const { maxStringLength, maxPlaceholders } = resolveLimits(limits);
+  if (input.length > maxStringLength) {
+    throw new DocumentLimitError({ limit: 'maxStringLength', max: maxStringLength, field });
+  }
+  if (!input.includes('{{')) {
+    if (!input.startsWith(SCHEME)) return { parts: [input], whole: undefined, count: 0 };
+    if (maxPlaceholders < 1) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
     const slot = { ref: parseReference(input, field), raw: input, offset: 0 };
     return { parts: [slot], whole: slot, count: 1 };
   }
-  if (!input.includes('{{')) return { parts: [input], whole: undefined, count: 0 };
 
   const parts: Array<string | ReferenceSlot> = [];
-  let literal = '';
+  // Literal text is `literal` (pieces cut at `\{{` escapes) followed by input[textStart, open).
+  let literal: string[] = [];
+  let textStart = 0;
   let cursor = 0;
   let count = 0;
-  PLACEHOLDER_START.lastIndex = 0;
   for (;;) {
     const open = input.indexOf('{{', cursor);
     if (open === -1) break;
-    if (open > 0 && input[open - 1] === '\\') {
-      literal += `${input.slice(cursor, open - 1)}{{`;
+    if (open > 0 && input.charCodeAt(open - 1) === 0x5c /* \ */) {
+      // `\{{` is a literal `{{`: keep the text before the backslash, drop the backslash.
+      literal.push(input.slice(textStart, open - 1));
+      textStart = open;
       cursor = open + 2;
       continue;
     }
-    PLACEHOLDER_START.lastIndex = open;
-    const m = PLACEHOLDER_START.exec(input);
-    if (!m || m.index !== open) {
-      // Not ours (e.g. a workflow engine's own expression): keep it literally.
-      literal += input.slice(cursor, open + 2);
+    if (!opensPlaceholder(input, open)) {
+      // Not ours (e.g. a workflow engine's own expression): it stays in the literal text.
       cursor = open + 2;
       continue;
     }
@@ -66,10 +78,13 @@ export function compileTemplate(input: string, field?: string): CompiledTemplate
     if (close === -1) {
       throw new ReferenceSyntaxError({ input, offset: input.length, expected: '"}}" to close the placeholder', field });
     }
+    if (++count > maxPlaceholders) {
+      throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
+    }
     let refStart = open + 2;
-    while (input[refStart] === ' ' || input[refStart] === '\t') refStart++;
+    while (isBlank(input, refStart)) refStart++;
     let refEnd = close;
-    while (refEnd > refStart && (input[refEnd - 1] === ' ' || input[refEnd - 1] === '\t')) refEnd--;
+    while (refEnd > refStart && isBlank(input, refEnd - 1)) refEnd--;
     const raw = input.slice(refStart, refEnd);
     let ref: Reference;
     try {
@@ -78,15 +93,16 @@ export function compileTemplate(input: string, field?: string): CompiledTemplate
       if (err instanceof ReferenceSyntaxError) throw err.at(field ?? '', refStart);
       throw err;
     }
-    literal += input.slice(cursor, open);
-    if (literal) parts.push(literal);
-    literal = '';
+    literal.push(input.slice(textStart, open));
+    const text = literal.join('');
+    if (text) parts.push(text);
+    literal = [];
     parts.push({ ref, raw, offset: refStart });
-    count++;
-    cursor = close + 2;
+    cursor = textStart = close + 2;
   }
-  literal += input.slice(cursor);
-  if (literal) parts.push(literal);
+  literal.push(input.slice(textStart));
+  const text = literal.join('');
+  if (text) parts.push(text);
   const only = parts.length === 1 ? parts[0] : undefined;
   const whole = count === 1 && typeof only === 'object' ? only : undefined;
   return { parts, whole, count };
@@ -97,23 +113,26 @@ export function mayHoldReferences(s: string): boolean {
   return s.includes('{{') || s.startsWith(SCHEME);
 }
 
-/** Collect every reference in a JSON-like value, with the field path of each. */
-export function collectReferences(value: unknown, path = ''): Array<ReferenceSlot & { field: string }> {
+/**
+ * Collect every reference in a JSON-like value, with the field path of each, in document order.
+ * Iterative: enforces {@link DOCUMENT_LIMITS} (or `limits`) and throws
+ * {@link DocumentLimitError} instead of overflowing the stack on deep documents.
+ */
+export function collectReferences(
+  value: unknown,
+  path = '',
+  limits?: Partial<DocumentLimits>,
+): Array<ReferenceSlot & { field: string }> {
+  const l = resolveLimits(limits);
   const out: Array<ReferenceSlot & { field: string }> = [];
-  const walk = (v: unknown, p: string) => {
-    if (typeof v === 'string') {
-      if (!mayHoldReferences(v)) return;
-      for (const part of compileTemplate(v, p || undefined).parts) {
-        if (typeof part !== 'string') out.push({ ...part, field: p });
-      }
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => {
-        walk(item, `${p}[${i}]`);
-      });
-    } else if (v !== null && typeof v === 'object') {
-      for (const [k, item] of Object.entries(v)) walk(item, p ? `${p}.${k}` : k);
+  walkDocument(value, l, path, (s, p) => {
+    if (!mayHoldReferences(s)) return;
+    for (const part of compileTemplate(s, p || undefined, l).parts) {
+      if (typeof part !== 'string') out.push({ ...part, field: p });
     }
-  };
-  walk(value, path);
+    if (out.length > l.maxPlaceholders) {
+      throw new DocumentLimitError({ limit: 'maxPlaceholders', max: l.maxPlaceholders, field: p });
+    }
+  });
   return out;
 }

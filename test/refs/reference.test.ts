@@ -179,7 +179,33 @@ describe('JSON Pointer (RFC 6901)', () => {
     },
   );
 
-  it('rejects a stray ~', () => {
-    expect(() => parsePointer('/a~2')).toThrow(SyntaxError);
+  it('rejects a stray ~ with a typed error at its offset', () => {
+    for (const [pointer, offset] of [
+      ['/a~2', 2],
+      ['/a~', 2],
+      ['/~1/b~0c/~x', 9],
+      ['a', 0],
+    ] as const) {
+      let caught: unknown;
+      try {
+        parsePointer(pointer);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(ReferenceSyntaxError);
+      expect((caught as ReferenceSyntaxError).offset).toBe(offset);
+    }
+  });
+
+  it('decodes ~1 before ~0 as RFC 6901 requires', () => {
+    expect(parsePointer('/~01/a~1b/~0~1/')).toEqual(['~1', 'a/b', '~/', '']);
+    expect(parsePointer('/')).toEqual(['']);
+  });
+
+  it('spells the failing prefix with tokens escaped', () => {
+    expect(evaluatePointer({ 'a/b': { c: 1 } }, parsePointer('/a~1b/x~0y/z'))).toEqual({
+      found: false,
+      failedAt: '/a~1b/x~0y',
+    });
   });
 });

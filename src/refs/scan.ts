@@ -1,0 +1,48 @@
+/**
+ * The placeholder scanner shared by `compileTemplate` and `checkDocumentLimits`.
+ *
+ * Every step is a plain character scan that only moves forward: `indexOf` calls start at the
+ * cursor, and the cursor passes each `{{` once, so a string of length n costs O(n) however many
+ * `{{`, `\{{` or unclosed `{{ secret:` it holds. (A global regex `exec` from `lastIndex` would
+ * scan to the end of the string for every `{{` that does not open a placeholder: quadratic.)
+ */
+import { SCHEME } from './reference.js';
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const OPENER = 'secret:';
+
+/** True when the `{{` at `open` is followed by optional spaces/tabs and `secret:`. */
+export function opensPlaceholder(input: string, open: number): boolean {
+  let i = open + 2;
+  for (let c = input.charCodeAt(i); c === SPACE || c === TAB; c = input.charCodeAt(++i));
+  return input.startsWith(OPENER, i);
+}
+
+/** True when `input[i]` is a space or a tab. */
+export const isBlank = (input: string, i: number): boolean => {
+  const c = input.charCodeAt(i);
+  return c === SPACE || c === TAB;
+};
+
+/**
+ * Number of reference slots `compileTemplate` would find in `input`, without parsing them
+ * (an unclosed placeholder counts as one; compiling it fails). Linear in the length.
+ */
+export function countPlaceholders(input: string): number {
+  if (!input.includes('{{')) return input.startsWith(SCHEME) ? 1 : 0;
+  let count = 0;
+  let cursor = 0;
+  for (;;) {
+    const open = input.indexOf('{{', cursor);
+    if (open === -1) return count;
+    if ((open > 0 && input.charCodeAt(open - 1) === 0x5c) /* \ */ || !opensPlaceholder(input, open)) {
+      cursor = open + 2;
+      continue;
+    }
+    count++;
+    const close = input.indexOf('}}', open + 2);
+    if (close === -1) return count;
+    cursor = close + 2;
+  }
+}
