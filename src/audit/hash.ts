@@ -1,14 +1,21 @@
 /**
- * The hash of an audit record: sha256 over the JSON of an array of its fields and the previous
+ * The hash of an audit record: a MAC over the JSON of an array of its fields and the previous
  * record's hash. JSON of an array of strings, numbers and nulls has one spelling, so it is
  * canonical.
+ *
+ * Two formats: 1 is sha256 (records written before the chain was keyed, and chains of databases
+ * that have no audit key: a bare database without the builtin store's master key); 2 is
+ * HMAC-SHA256 with the chain key (`chain.ts`), which nobody without the master key can compute.
+ * The format is part of what is hashed, and which records are format 2 is fixed by the sealed
+ * chain key (`keyed_from`), never by a column of the record.
  *
  * Self-contained on purpose (no imports, no outside names): the audit writer thread runs this
  * function's own source, so records chained on the thread and records checked by `verify()` are
  * hashed by the same code.
  */
 export function recordHash(
-  sha256Hex: (text: string) => string,
+  mac: (text: string) => string,
+  format: number,
   seq: number,
   at: string,
   actor: string,
@@ -19,7 +26,7 @@ export function recordHash(
   detail: string | null,
   prevHash: string,
 ): string {
-  return sha256Hex(JSON.stringify(['sesame-audit/1', seq, at, actor, action, namespace, target, outcome, detail, prevHash]));
+  return mac(JSON.stringify([`sesame-audit/${format}`, seq, at, actor, action, namespace, target, outcome, detail, prevHash]));
 }
 
 /** Where a chained batch went: records `firstSeq`… after `prevHash`, 64 hex characters of hash each, ending at `head`. */
@@ -35,10 +42,12 @@ export interface ChainedBatch {
  * outcome, detail) after `after`, handing each row to `insert` in table column order. The one
  * place records are chained: the server thread, the writer thread (which runs this function's
  * source, hence the parameters instead of imports) and the main connection all call it.
+ * `mac` and `format`: HMAC with the chain key and 2, or sha256 and 1 for an unkeyed chain.
  */
 export function chainRecords(
   hashRecordFields: typeof recordHash,
-  sha256Hex: (text: string) => string,
+  mac: (text: string) => string,
+  format: number,
   after: { seq: number; hash: string },
   events: readonly (string | null)[],
   fields: number,
@@ -56,7 +65,7 @@ export function chainRecords(
     const target = events[i + 4] as string;
     const outcome = events[i + 5] as string;
     const detail = events[i + 6] ?? null;
-    const hash = hashRecordFields(sha256Hex, seq, at, actor, action, namespace, target, outcome, detail, prev);
+    const hash = hashRecordFields(mac, format, seq, at, actor, action, namespace, target, outcome, detail, prev);
     insert([seq, at, actor, action, namespace, target, outcome, detail, prev, hash]);
     hashes += hash;
     prev = hash;

@@ -1,20 +1,24 @@
 /**
  * The audit trail: one record per resolve, read, write, delete, refresh, store change and token
  * change, in the database, with who did it, to what (a reference or a name, never a value) and
- * how it ended.
+ * how it ended. What it proves and what it does not: docs/audit.md.
  *
- * Tamper evidence: every record carries the hash of the one before it, and its own hash is
- * sha256 over a canonical encoding of its fields and that previous hash. Editing, removing or
- * reordering a record breaks the chain at that record, and `verify()` names the first broken
- * link. (Cutting records off the END leaves a valid shorter chain: compare the head hash that
- * `verify()` reports with one kept elsewhere to detect that.)
+ * Tamper evidence: every record carries the hash of the one before it, and its own hash is a
+ * MAC over a canonical encoding of its fields and that previous hash (`hash.ts`): HMAC-SHA256
+ * with a key sealed by the master key (`chain.ts`), so nobody with database access alone can
+ * recompute a chain; records written before the chain was keyed keep their sha256 links.
+ * Editing, removing or reordering a record breaks the chain at that record, and `verify()`
+ * names the first broken link. Records cut off the END are detected against the head
+ * checkpointed outside the database (`chain.ts`), and against the newest head this process
+ * committed.
  *
  * Appends are serialized: each batch is one write transaction that reads the last record and
  * chains after it (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory transaction lock), so
  * several processes on one database extend a single chain. Within a process, appends that
  * arrive while a batch is being written are grouped into the next one (group commit), so a busy
  * server pays one transaction per batch, not per record. `append()` resolves only once its
- * batch is committed (through the main connection: synchronous=FULL, fsynced).
+ * batch is committed (through the main connection: synchronous=FULL, fsynced). Changes kept in
+ * Sesame's database commit their record in their own transaction instead (`append.ts`).
  *
  * A server's log commits SQLite batches through a connection of its own (`writer` option): on
  * the server thread with synchronous=NORMAL and a checkpoint at least every second
@@ -22,13 +26,26 @@
  * commit (`writer-thread.ts`, `server.auditSync: full`). Either way the same transaction, and
  * the records are chained by `chainRecords` (`hash.ts`).
  */
-import { CompiledQuery, type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
-import type { AuditLogTable, SesameTables } from '../db/tables.js';
-import { chainRecords, recordHash } from './hash.js';
-import { AuditBusyError, InlineAuditWriter } from './inline-writer.js';
-import { AuditWriterThread, type CommittedBatch, EVENT_FIELDS } from './writer-thread.js';
+import type { AuditLogTable } from '../db/tables.js';
 import { sha256Hex } from '../sha256.js';
+import {
+  AuditKeyRequiredError,
+  appendInTransaction,
+  type CommittedBatch,
+  clipTarget,
+  EVENT_FIELDS,
+  GENESIS_HASH,
+} from './append.js';
+import { type AuditChain, auditChainOf, type ChainHead } from './chain.js';
+import { recordHash } from './hash.js';
+import { AuditBusyError, InlineAuditWriter } from './inline-writer.js';
+import { AuditWriterThread } from './writer-thread.js';
+
+export { AUDIT_LOCK_ID, AuditKeyRequiredError, appendInTransaction, GENESIS_HASH } from './append.js';
+export { withAuditEvent } from './ambient.js';
+export { AuditChain, auditChainOf, registerAuditChain, unregisterAuditChain } from './chain.js';
 
 export type AuditOutcome = 'ok' | 'denied' | 'error';
 
@@ -78,37 +95,60 @@ export interface AuditPage {
 }
 
 export interface BrokenLink {
-  /** The first record that does not verify. */
+  /** The first record that does not verify (for `truncated`: the record the checkpoint names). */
   seq: number;
-  reason: 'altered' | 'chain' | 'gap';
+  /**
+   * `altered`: its MAC does not match its content; `chain`: it does not follow the record
+   * before it; `gap`: records before it are missing; `truncated`: records the checkpoint (or
+   * this process) saw committed are missing or different; `checkpoint`: the checkpoint file is
+   * not this chain's authentic checkpoint.
+   */
+  reason: 'altered' | 'chain' | 'gap' | 'truncated' | 'checkpoint';
   message: string;
+}
+
+export interface CheckpointStatus {
+  /** Where the checkpoint is kept (absent: nowhere, see docs/audit.md). */
+  file?: string | undefined;
+  /** `matched`: the database holds the record it names, unchanged; `missing`: no file there yet; `none`: no place for one. */
+  state: 'matched' | 'missing' | 'none';
+  seq?: number | undefined;
+  /** When it was written. */
+  at?: string | undefined;
 }
 
 export interface VerifyResult {
   ok: boolean;
   /** Records checked. */
   records: number;
-  /** The last record: keep its hash elsewhere to detect records cut off the end. */
+  /** The last record. */
   head?: { seq: number; hash: string } | undefined;
   firstBroken?: BrokenLink | undefined;
+  /** Keyed chains: the first record chained with HMAC (those before it are sha256-chained). */
+  keyedFrom?: number | undefined;
+  /** Keyed chains: the head checkpointed outside the database, compared with the database's. */
+  checkpoint?: CheckpointStatus | undefined;
 }
 
-/** The previous hash of the first record. */
-export const GENESIS_HASH = '0'.repeat(64);
 /** Records per transaction, at most. */
 const MAX_BATCH = 500;
-const MAX_TARGET = 2000;
-/** Rows per insert statement (10 parameters each). */
-const INSERT_CHUNK = 50;
 /** How long a batch waits for other writers to release the database (as `SesameDatabase.write`). */
 const BUSY_TIMEOUT_MS = 15_000;
-/** Any fixed number works; it only has to be the same in every Sesame process. */
-const AUDIT_LOCK_ID = 0x5e5a_a0d1;
 
-/** The hash of a record (see `hash.ts`). */
+/** The hash of an unkeyed (format 1, sha256) record (see `hash.ts`). */
 export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
+  return hashRecordWith(sha256Hex, 1, record);
+}
+
+/** The hash of a record of a keyed chain: HMAC (format 2) from `chain.keyedFrom` on, sha256 before. */
+export function hashKeyedRecord(record: Omit<AuditRecord, 'hash'>, chain: AuditChain): string {
+  return record.seq >= chain.keyedFrom ? hashRecordWith(chain.mac, 2, record) : hashRecord(record);
+}
+
+function hashRecordWith(mac: (text: string) => string, format: number, record: Omit<AuditRecord, 'hash'>): string {
   return recordHash(
-    sha256Hex,
+    mac,
+    format,
     record.seq,
     record.at,
     record.actor,
@@ -134,10 +174,6 @@ function toRecord(row: AuditLogTable): AuditRecord {
     prevHash: row.prev_hash,
     hash: row.hash,
   };
-}
-
-function clip(text: string): string {
-  return text.length > MAX_TARGET ? `${text.slice(0, MAX_TARGET - 1)}…` : text;
 }
 
 /**
@@ -279,7 +315,7 @@ export class AuditLog {
       event.actor,
       event.action,
       event.namespace,
-      clip(event.target),
+      clipTarget(event.target),
       event.outcome,
       event.detail ?? null,
     );
@@ -327,6 +363,7 @@ export class AuditLog {
           (committed) => {
             this.#batches++;
             this.#records += batch.events.length / EVENT_FIELDS;
+            this.#noteCommitted(committed);
             batch.resolve(committed);
           },
           (err: unknown) => batch.reject(err),
@@ -344,7 +381,7 @@ export class AuditLog {
     if (this.#inline || this.options.writer !== 'inline' || this.#closed || this.database.kind !== 'sqlite') return;
     const file = this.database.location.slice('sqlite:'.length);
     if (file === ':memory:') return;
-    this.#inline = InlineAuditWriter.open(file, GENESIS_HASH, EVENT_FIELDS).then(
+    this.#inline = InlineAuditWriter.open(file, GENESIS_HASH, EVENT_FIELDS, this.#chain()?.recordKey).then(
       (writer) => {
         if (this.#closed) {
           writer.close();
@@ -389,6 +426,8 @@ export class AuditLog {
       this.#records += b.events.length / EVENT_FIELDS;
       b.resolve(results[i] as CommittedBatch);
     });
+    const last = results[results.length - 1];
+    if (last) this.#noteCommitted(last);
     this.#checkpointSoon();
     if (this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
   }
@@ -417,19 +456,6 @@ export class AuditLog {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  readonly #insertSqls = new Map<number, string>();
-
-  /** `insert into audit_log (…) values (…), …` for `rows` rows, in this database's dialect. */
-  #insertSql(rows: number): string {
-    let text = this.#insertSqls.get(rows);
-    if (text === undefined) {
-      const row = { seq: 0, at: '', actor: '', action: '', namespace: '', target: '', outcome: '', detail: null, prev_hash: '', hash: '' };
-      text = this.database.kysely.insertInto('audit_log').values(Array.from({ length: rows }, () => row)).compile().sql;
-      this.#insertSqls.set(rows, text);
-    }
-    return text;
-  }
-
   /** Commit pending appends, then stop the writer thread, if one was started. */
   async close(): Promise<void> {
     await this.flush();
@@ -445,6 +471,7 @@ export class AuditLog {
     }
     const thread = await this.#thread;
     await thread?.close();
+    await this.#chain()?.flush();
   }
 
   /** The writer thread, started on first use; undefined when there is none (or it failed to start). */
@@ -452,7 +479,7 @@ export class AuditLog {
     if (this.#thread) return this.#thread;
     const file = this.database.kind === 'sqlite' ? this.database.location.slice('sqlite:'.length) : ':memory:';
     if (this.options.writer === undefined || this.#closed || file === ':memory:') return Promise.resolve(undefined);
-    this.#thread = AuditWriterThread.start(file, GENESIS_HASH).then(
+    this.#thread = AuditWriterThread.start(file, GENESIS_HASH, this.#chain()?.recordKey).then(
       (thread) => {
         this.#threadStarted = true;
         this.#threadNow = thread;
@@ -473,26 +500,27 @@ export class AuditLog {
 
   /** The same transaction as the writer thread's, on the main connection (PostgreSQL, `:memory:`, no thread). */
   #writeOnMain(events: readonly (string | null)[]): Promise<CommittedBatch> {
+    const chain = this.#chain();
     return this.database.write(
       async (trx) => {
-        // The write transaction already excludes other writers on SQLite; on PostgreSQL two
-        // appenders would both read the same last record, so take a lock first.
-        if (this.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_ID})`.execute(trx);
-        const last = await lastRecord(trx);
-        const after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
-        const rows: unknown[][] = [];
-        const { firstSeq, prevHash, hashes } = chainRecords(recordHash, sha256Hex, after, events, EVENT_FIELDS, (row) => rows.push(row));
-        // Chunked so a full batch stays under the drivers' bound-parameter limits. The statement
-        // text is compiled once per chunk size: building a 50-row insert with the query builder
-        // cost more than running it.
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-          const chunk = rows.slice(i, i + INSERT_CHUNK);
-          await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), chunk.flat()));
-        }
+        const { firstSeq, prevHash, hashes } = await appendInTransaction(this.database, trx, events, chain);
         return { firstSeq, prevHash, hashes };
       },
       { retryOnConflict: true, busyTimeoutMs: this.#busyTimeoutMs },
     );
+  }
+
+  /** The chain keys of this database, when this process opened its builtin backend (else the chain is unkeyed). */
+  #chain(): AuditChain | undefined {
+    return auditChainOf(this.database);
+  }
+
+  /** Tell the chain a batch was committed: its head goes to the checkpoint within a second. */
+  #noteCommitted(committed: CommittedBatch): void {
+    const chain = this.#chain();
+    if (!chain || committed.hashes.length === 0) return;
+    const count = committed.hashes.length / 64;
+    chain.committed({ seq: committed.firstSeq + count - 1, hash: committed.hashes.slice(-64) });
   }
 
   /** Records matching the filters, newest first unless `order: 'asc'`, in pages. */
@@ -528,17 +556,32 @@ export class AuditLog {
   }
 
   /**
-   * Walk the whole chain in order and report the first record that does not verify: its hash
+   * Walk the whole chain in order and report the first record that does not verify: its MAC
    * does not match its content (`altered`), its previous hash does not match the record before
    * it (`chain`: a record before it was altered with a recomputed hash, removed or reordered), or
-   * its sequence number skips (`gap`: records were removed).
+   * its sequence number skips (`gap`: records were removed). Then compare the end of the chain
+   * with the checkpoint kept outside the database and with the newest head this process
+   * committed: records missing or different there are `truncated`.
+   *
+   * Records from the chain's `keyedFrom` on are HMACs with the chain key: verifying them needs
+   * the process to hold it (it opened the builtin backend with the master key).
    */
   async verify(options: { pageSize?: number } = {}): Promise<VerifyResult> {
     const pageSize = options.pageSize ?? 1000;
+    const chain = this.#chain();
+    const keyedFrom = chain ? chain.keyedFrom : await this.#keyedFromInDatabase();
+    // Read before the walk: what they name was committed before it started.
+    const checkpoint = chain ? await chain.readCheckpoint() : undefined;
+    const known = chain && chain.latest.seq > 0 ? chain.latest : undefined;
+    const watched = new Set<number>();
+    if (checkpoint?.state === 'ok') watched.add(checkpoint.checkpoint.seq);
+    if (known) watched.add(known.seq);
+    const seen = new Map<number, string>();
     let expectedSeq = 1;
     let prevHash = GENESIS_HASH;
     let records = 0;
     let head: VerifyResult['head'];
+    const extra = chain ? { keyedFrom } : {};
     for (;;) {
       const rows = await this.database.kysely
         .selectFrom('audit_log')
@@ -550,23 +593,70 @@ export class AuditLog {
       for (const row of rows) {
         const record = toRecord(row);
         records++;
-        const broken = checkLink(record, expectedSeq, prevHash);
-        if (broken) return { ok: false, records, head, firstBroken: broken };
+        const keyed = keyedFrom !== undefined && record.seq >= keyedFrom;
+        if (keyed && !chain) {
+          throw new AuditKeyRequiredError(
+            `records from ${keyedFrom} on are MACs with the audit chain's key: verify them from a process holding the master key`,
+          );
+        }
+        const expected = keyed ? hashRecordWith((chain as AuditChain).mac, 2, record) : hashRecord(record);
+        const broken = checkLink(record, expectedSeq, prevHash, expected);
+        if (broken) return { ok: false, records, head, firstBroken: broken, ...extra };
+        if (watched.has(record.seq)) seen.set(record.seq, record.hash);
         head = { seq: record.seq, hash: record.hash };
         prevHash = record.hash;
         expectedSeq = record.seq + 1;
       }
-      if (rows.length < pageSize) return { ok: true, records, head };
+      if (rows.length < pageSize) break;
+    }
+    if (!chain) return { ok: true, records, head };
+    const file = chain.checkpointFile;
+    let status: CheckpointStatus = file === undefined ? { state: 'none' } : { file, state: 'missing' };
+    if (checkpoint?.state === 'invalid') {
+      return { ok: false, records, head, keyedFrom, checkpoint: status, firstBroken: { seq: head?.seq ?? 0, reason: 'checkpoint', message: checkpoint.reason } };
+    }
+    if (checkpoint?.state === 'ok') {
+      const cp = checkpoint.checkpoint;
+      status = { file, state: 'matched', seq: cp.seq, at: cp.at };
+      const broken = truncation(cp, seen.get(cp.seq), head, `the checkpoint ${file} (written ${cp.at})`);
+      if (broken) return { ok: false, records, head, keyedFrom, checkpoint: status, firstBroken: broken };
+    }
+    if (known) {
+      const broken = truncation(known, seen.get(known.seq), head, 'this process');
+      if (broken) return { ok: false, records, head, keyedFrom, checkpoint: status, firstBroken: broken };
+    }
+    return { ok: true, records, head, keyedFrom, checkpoint: status };
+  }
+
+  /** Where the database's chain became keyed, read without the key (it cannot be authenticated without it). */
+  async #keyedFromInDatabase(): Promise<number | undefined> {
+    try {
+      const row = await this.database.kysely.selectFrom('audit_chain').select('keyed_from').executeTakeFirst();
+      return row ? Number(row.keyed_from) : undefined;
+    } catch {
+      // A database migrated before the keyed chain existed.
+      return undefined;
     }
   }
 }
 
-function checkLink(record: AuditRecord, expectedSeq: number, prevHash: string): BrokenLink | undefined {
+/** Records a head that was committed names are missing or different: they were cut off (and maybe written again). */
+function truncation(reference: ChainHead, hashThere: string | undefined, head: ChainHead | undefined, who: string): BrokenLink | undefined {
+  if (hashThere === reference.hash) return undefined;
+  const end = head ? `the database ends at record ${head.seq}` : 'the database holds no record';
+  const message =
+    hashThere === undefined
+      ? `records were cut off the end: ${who} saw record ${reference.seq} committed, ${end}`
+      : `records were cut off the end and others written in their place: record ${reference.seq} differs from what ${who} saw committed`;
+  return { seq: reference.seq, reason: 'truncated', message };
+}
+
+function checkLink(record: AuditRecord, expectedSeq: number, prevHash: string, expectedHash: string): BrokenLink | undefined {
   if (record.seq !== expectedSeq) {
     const missing = record.seq - expectedSeq === 1 ? `record ${expectedSeq} is` : `records ${expectedSeq}–${record.seq - 1} are`;
     return { seq: record.seq, reason: 'gap', message: `${missing} missing before record ${record.seq}` };
   }
-  if (hashRecord(record) !== record.hash) {
+  if (expectedHash !== record.hash) {
     return { seq: record.seq, reason: 'altered', message: `record ${record.seq} was altered: its hash does not match its content` };
   }
   if (record.prevHash !== prevHash) {
@@ -577,11 +667,4 @@ function checkLink(record: AuditRecord, expectedSeq: number, prevHash: string): 
     };
   }
   return undefined;
-}
-
-const LAST_RECORD_SQL = 'select "seq", "hash" from "audit_log" order by "seq" desc limit 1';
-
-async function lastRecord(db: Kysely<SesameTables>): Promise<{ seq: number | string; hash: string } | undefined> {
-  const result = await db.executeQuery<{ seq: number | string; hash: string }>(CompiledQuery.raw(LAST_RECORD_SQL));
-  return result.rows[0];
 }

@@ -12,9 +12,10 @@
  * thread's main connection in the middle of an awaited transaction, which cannot end while the
  * thread waits. `commit` throws {@link AuditBusyError} then, and the caller tries again later.
  */
-import { chainRecords, recordHash } from './hash.js';
-import type { CommittedBatch } from './writer-thread.js';
 import { sha256Hex } from '../sha256.js';
+import type { CommittedBatch } from './append.js';
+import { hmacHex } from './chain.js';
+import { chainRecords, recordHash } from './hash.js';
 
 /** The write lock is held by another connection: nothing was written, try again later. */
 export class AuditBusyError extends Error {
@@ -33,17 +34,29 @@ interface Statement {
   get(...params: unknown[]): unknown;
 }
 
+/** Whether the chain is keyed; a schema from before keyed chains has no such table (and no key). */
+function keyedStatement(db: { prepare(text: string): Statement }): Statement {
+  try {
+    return db.prepare('select "keyed_from" from "audit_chain" limit 1');
+  } catch {
+    return { run: () => undefined, get: () => undefined };
+  }
+}
+
 export class InlineAuditWriter {
   private constructor(
     private readonly db: { close(): void; pragma(text: string): unknown; readonly inTransaction: boolean },
-    private readonly statements: { begin: Statement; commit: Statement; rollback: Statement; head: Statement },
+    private readonly statements: { begin: Statement; commit: Statement; rollback: Statement; head: Statement; keyed: Statement },
     /** `insert into audit_log … values (…), (…)…` for 1, 2, 4 … MAX_ROWS rows. */
     private readonly inserts: ReadonlyMap<number, Statement>,
     private readonly genesis: string,
     private readonly fields: number,
+    /** HMAC with the chain key (format 2), or undefined: an unkeyed chain (sha256, format 1). */
+    private readonly mac: ((text: string) => string) | undefined,
   ) {}
 
-  static async open(file: string, genesis: string, fields: number): Promise<InlineAuditWriter> {
+  /** `recordKey`: the chain's record key (`AuditChain.recordKey`); without it the chain must be unkeyed. */
+  static async open(file: string, genesis: string, fields: number, recordKey?: Buffer | undefined): Promise<InlineAuditWriter> {
     const { default: BetterSqlite3 } = await import('better-sqlite3');
     const db = new BetterSqlite3(file, { fileMustExist: true });
     try {
@@ -55,6 +68,7 @@ export class InlineAuditWriter {
         commit: db.prepare('commit'),
         rollback: db.prepare('rollback'),
         head: db.prepare('select "seq", "hash" from "audit_log" order by "seq" desc limit 1'),
+        keyed: keyedStatement(db),
       };
       const inserts = new Map<number, Statement>();
       for (let rows = 1; rows <= MAX_ROWS; rows *= 2) {
@@ -66,7 +80,7 @@ export class InlineAuditWriter {
           ),
         );
       }
-      return new InlineAuditWriter(db, statements, inserts, genesis, fields);
+      return new InlineAuditWriter(db, statements, inserts, genesis, fields, recordKey ? hmacHex(recordKey) : undefined);
     } catch (err) {
       db.close();
       throw err;
@@ -84,6 +98,10 @@ export class InlineAuditWriter {
       throw err;
     }
     try {
+      // Without the key, a keyed chain is refused (an unkeyed record would break it).
+      if (this.mac === undefined && this.statements.keyed.get() !== undefined) {
+        throw new Error('the audit chain is keyed: only a process holding the master key can append to it');
+      }
       const last = head.get() as { seq: number | bigint; hash: string } | undefined;
       let after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: this.genesis };
       // Rows go in by multi-row statements (one call into SQLite per up to MAX_ROWS rows
@@ -101,7 +119,9 @@ export class InlineAuditWriter {
       };
       const results: CommittedBatch[] = [];
       for (const events of batches) {
-        const chained = chainRecords(recordHash, sha256Hex, after, events, this.fields, insertRow);
+        const chained = this.mac
+          ? chainRecords(recordHash, this.mac, 2, after, events, this.fields, insertRow)
+          : chainRecords(recordHash, sha256Hex, 1, after, events, this.fields, insertRow);
         results.push({ firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes });
         after = chained.head;
       }

@@ -23,17 +23,10 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { type CommittedBatch, EVENT_FIELDS } from './append.js';
 import { chainRecords, recordHash } from './hash.js';
 
-/** Fields per record in a batch: at, actor, action, namespace, target, outcome, detail (or null). */
-export const EVENT_FIELDS = 7;
-
-/** Where a committed batch went: records `firstSeq`… chained after `prevHash`, 64 hex characters of hash each. */
-export interface CommittedBatch {
-  firstSeq: number;
-  prevHash: string;
-  hashes: string;
-}
+export { type CommittedBatch, EVENT_FIELDS } from './append.js';
 
 
 const WORKER_SOURCE = `
@@ -46,6 +39,10 @@ const chainRecords = ${chainRecords.toString()};
 const sha256Hex = typeof crypto.hash === 'function'
   ? (text) => crypto.hash('sha256', text, 'hex')
   : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+// With the chain's record key: HMAC, format 2; without: an unkeyed chain (sha256, format 1).
+const recordKey = workerData.recordKey ? Buffer.from(workerData.recordKey) : undefined;
+const mac = recordKey ? (text) => crypto.createHmac('sha256', recordKey).update(text, 'utf8').digest('hex') : sha256Hex;
+const FORMAT = recordKey ? 2 : 1;
 const FIELDS = ${EVENT_FIELDS};
 const db = new Database(workerData.file, { fileMustExist: true });
 // Every commit is fsynced before its appenders hear of it.
@@ -57,6 +54,13 @@ const insert = db.prepare(
   'insert into "audit_log" ("seq", "at", "actor", "action", "namespace", "target", "outcome", "detail", "prev_hash", "hash") ' +
     'values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
 );
+// Whether the chain is keyed; a schema from before keyed chains has no such table (and no key).
+let keyed;
+try {
+  keyed = db.prepare('select "keyed_from" from "audit_chain" limit 1');
+} catch {
+  keyed = { get: () => undefined };
+}
 const begin = db.prepare('begin immediate');
 const commit = db.prepare('commit');
 const rollback = db.prepare('rollback');
@@ -79,12 +83,15 @@ const MAX_RECORDS = 2000;
 function commitAll(messages) {
   beginWithin(messages[0].busyTimeoutMs);
   try {
+    if (!recordKey && keyed.get() !== undefined) {
+      throw new Error('the audit chain is keyed: only a process holding the master key can append to it');
+    }
     const last = head.get();
     let after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: workerData.genesis };
     const answers = [];
     const insertRow = (row) => insert.run(row);
     for (const m of messages) {
-      const chained = chainRecords(recordHash, sha256Hex, after, m.events, FIELDS, insertRow);
+      const chained = chainRecords(recordHash, mac, FORMAT, after, m.events, FIELDS, insertRow);
       answers.push({ id: m.id, firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes });
       after = chained.head;
     }
@@ -184,9 +191,10 @@ export class AuditWriterThread {
   #next = 0;
   #failure: Error | undefined;
 
-  private constructor(file: string, genesis: string) {
+  private constructor(file: string, genesis: string, recordKey: Buffer | undefined) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, genesis } });
+    const key = recordKey ? new Uint8Array(recordKey) : undefined;
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, genesis, recordKey: key } });
     this.#worker.unref();
     this.#ready = new Promise((resolve, reject) => {
       this.#worker.once('message', (m: { ready?: boolean }) => {
@@ -214,9 +222,12 @@ export class AuditWriterThread {
     this.#worker.on('exit', (code) => fail(new Error(`the audit writer thread exited with ${code}`)));
   }
 
-  /** Start a thread on `file` and wait until its connection is open; rejects when it cannot. */
-  static async start(file: string, genesis: string): Promise<AuditWriterThread> {
-    const thread = new AuditWriterThread(file, genesis);
+  /**
+   * Start a thread on `file` and wait until its connection is open; rejects when it cannot.
+   * `recordKey`: the chain's record key (`AuditChain.recordKey`); without it the chain must be unkeyed.
+   */
+  static async start(file: string, genesis: string, recordKey?: Buffer | undefined): Promise<AuditWriterThread> {
+    const thread = new AuditWriterThread(file, genesis, recordKey);
     try {
       await thread.#ready;
     } catch (err) {

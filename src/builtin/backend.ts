@@ -4,6 +4,7 @@
  * is read or written, and gives out the key to wrap new data keys with.
  */
 import type { Kysely } from 'kysely';
+import { type AuditChain, registerAuditChain, unregisterAuditChain } from '../audit/chain.js';
 import { openDatabase, type SesameDatabase } from '../db/index.js';
 import type { SesameTables } from '../db/tables.js';
 import { MasterKeyError, UnknownMasterKeyError } from './errors.js';
@@ -14,6 +15,7 @@ import {
   MasterKeyring,
   type MasterKeySource,
 } from './master-key.js';
+import { auditCheckpointFile, openAuditChain } from './audit-key.js';
 import { dataKeysByMasterKey } from './sealed-tables.js';
 import { type KeyRotationOptions, type KeyRotationResult, rotateMasterKey } from './rotate.js';
 import { BuiltinSecrets, type SecretSpaceOptions } from './secrets.js';
@@ -37,6 +39,12 @@ export interface OpenBuiltinBackendOptions {
   notice?: ((line: string) => void) | undefined;
   /** Clock in milliseconds (tests). Default `Date.now`. */
   now?: (() => number) | undefined;
+  /**
+   * Where the audit head is checkpointed outside the database (relative to `baseDir`). Default:
+   * `SESAME_AUDIT_HEAD` from `env`, else `audit.head` next to the master key file, else next to
+   * the SQLite file; none for PostgreSQL with a key from the environment (docs/audit.md).
+   */
+  auditCheckpoint?: string | undefined;
 }
 
 export interface MasterKeyStatus {
@@ -54,6 +62,8 @@ export class BuiltinBackend {
   readonly database: SesameDatabase;
   readonly keyring: MasterKeyring;
   readonly now: () => number;
+  /** The audit chain's keys and checkpoint (set by `openBuiltinBackend`). */
+  auditChain: AuditChain | undefined;
   readonly #ownsDatabase: boolean;
   #closed = false;
   #lastSweep = Number.NEGATIVE_INFINITY;
@@ -165,6 +175,12 @@ export class BuiltinBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const chain = this.auditChain;
+    if (chain) {
+      // What this process committed reaches the checkpoint before the process may stop.
+      await chain.flush();
+      unregisterAuditChain(this.database, chain);
+    }
     if (this.#ownsDatabase) await this.database.close();
   }
 }
@@ -194,7 +210,15 @@ export async function openBuiltinBackend(options: OpenBuiltinBackendOptions): Pr
     await database.migrate();
     const keyring = await checkKeyAgainstDatabase(database, options);
     const backend = new BuiltinBackend({ database, ownsDatabase: owns, keyring, now: options.now });
+    const checkpoint = auditCheckpointFile({
+      explicit: options.auditCheckpoint ?? (options.env ?? process.env)['SESAME_AUDIT_HEAD'],
+      baseDir: options.baseDir,
+      keys: keyring.loaded,
+      database,
+    });
+    backend.auditChain = await openAuditChain(backend, checkpoint);
     await backend.purgeExpired();
+    registerAuditChain(database, backend.auditChain);
     return backend;
   } catch (err) {
     if (owns) await database.close().catch(() => {});

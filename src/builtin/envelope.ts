@@ -119,3 +119,31 @@ export function rewrapDataKey(wrappedKey: Buffer, from: MasterKey, to: MasterKey
     dataKey.fill(0);
   }
 }
+
+/** Where an audit chain key belongs: authenticated with it, so neither can be changed alone. */
+export interface AuditKeyBinding {
+  chainId: string;
+  /** The first record chained with HMAC. */
+  keyedFrom: number;
+}
+
+function auditKeyAad(masterKeyId: string, binding: AuditKeyBinding): Buffer {
+  return Buffer.from(JSON.stringify(['sesame-audit-key/1', masterKeyId, binding.chainId, binding.keyedFrom]), 'utf8');
+}
+
+/**
+ * Seal the audit chain's secret with the master key directly (it is a key, like a data key).
+ * The chain id and the sequence number from which the chain is keyed are authenticated with it:
+ * moving the boundary (to pass forged sha256 records off as old ones) makes the key unreadable.
+ */
+export function sealAuditKey(secret: Buffer, binding: AuditKeyBinding, masterKey: MasterKey): Buffer {
+  return seal(masterKey.key, secret, auditKeyAad(masterKey.id, binding));
+}
+
+/** The audit chain's secret, or undefined when the sealed key does not authenticate (altered, or another key). */
+export function openAuditKey(sealed: Buffer, binding: AuditKeyBinding, masterKey: MasterKey): Buffer | undefined {
+  const secret = open(masterKey.key, sealed, auditKeyAad(masterKey.id, binding));
+  if (secret && secret.length === DATA_KEY_BYTES) return secret;
+  secret?.fill(0);
+  return undefined;
+}

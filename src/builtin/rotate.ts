@@ -22,7 +22,10 @@
  * before they are restarted; until then a host reports that it lacks the active key.
  */
 import { sql } from 'kysely';
+import { appendInTransaction, flatEvents } from '../audit/append.js';
+import { auditChainOf } from '../audit/chain.js';
 import { SesameError, UsageError } from '../errors.js';
+import { auditKeyMasterId, resealAuditKey } from './audit-key.js';
 import type { BuiltinBackend } from './backend.js';
 import { rewrapDataKey } from './envelope.js';
 import { generateMasterKey, type MasterKey, replaceKeyFile } from './master-key.js';
@@ -47,6 +50,11 @@ export interface KeyRotationOptions {
   newKey?: MasterKey | undefined;
   /** File sources: keep the old keys in the file after the rotation (default: remove them). */
   keepOldKeys?: boolean | undefined;
+  /**
+   * Who rotates: a `key.rotate` record naming the new key is committed in the transaction that
+   * finishes the rotation (retires the old keys). Without it, the caller records the rotation.
+   */
+  actor?: string | undefined;
 }
 
 export interface KeyRotationResult {
@@ -118,8 +126,9 @@ export async function rotateMasterKey(
       );
     }
 
-    // Every data key must be readable before anything changes.
-    const missing = [...inUse.keys()].filter((id) => !keyring.get(id));
+    // Every data key (and the audit chain key) must be readable before anything changes.
+    const auditKeyId = await auditKeyMasterId(trx);
+    const missing = [...new Set([...inUse.keys(), ...(auditKeyId === undefined ? [] : [auditKeyId])])].filter((id) => !keyring.get(id));
     if (missing.length > 0) {
       throw new UsageError(
         `cannot rotate: data keys are wrapped by master key ${missing.join(', ')}, which ${keyring.where} does not hold: add it to the source (after the newest key)`,
@@ -178,10 +187,13 @@ export async function rotateMasterKey(
     }
   }
 
-  // 3. Retire the old keys and drop them from the key file, under the rotation lock so a
-  //    rotation starting now cannot have its new key overwritten.
-  const { retired, keyFile } = await database.write(async (trx) => {
+  // 3. Reseal the audit chain key, retire the old keys and drop them from the key file, under
+  //    the rotation lock so a rotation starting now cannot have its new key overwritten. The
+  //    audit chain keeps its key (records are never re-MACed): only its seal changes.
+  const chain = backend.auditChain ?? auditChainOf(database);
+  const { retired, keyFile, head } = await database.write(async (trx) => {
     await lock(trx);
+    await resealAuditKey(backend, trx, target);
     const left = [...(await dataKeysByMasterKey(database, trx)).keys()].filter((id) => id !== target.id);
     if (left.length > 0) {
       throw new SesameError(
@@ -194,14 +206,25 @@ export async function rotateMasterKey(
       .set({ state: 'retired', retired_at: nowIso() })
       .where('state', '=', 'draining')
       .execute();
+    const head = options.actor
+      ? (
+          await appendInTransaction(
+            database,
+            trx,
+            flatEvents([{ actor: options.actor, action: 'key.rotate', namespace: '', target: `master-key:${target.id}`, outcome: 'ok' }], nowIso()),
+            chain,
+          )
+        ).head
+      : undefined;
     keyring.reload();
     let file: string | undefined;
     if (keyring.loaded.file !== undefined && keyring.primary.id === target.id && !options.keepOldKeys) {
       file = keyring.loaded.file;
       if (keyring.loaded.keys.length > 1) replaceKeyFile(file, [target]);
     }
-    return { retired: draining.map((d) => d.id), keyFile: file };
+    return { retired: draining.map((d) => d.id), keyFile: file, head };
   });
+  if (head) chain?.committed(head);
   keyring.reload();
   return { keyId: target.id, retired, rewrapped, resumed, keyFile };
 }

@@ -11,8 +11,16 @@
  *   purge (`force`) removes it at once. A soft-deleted name cannot be written until restored
  *   or purged: writing would otherwise silently resurrect or orphan its old versions.
  * - Listing returns names and metadata only, never values, in pages.
+ * - A write, delete, purge or restore commits its audit record in its own transaction when it
+ *   has one: given (`{ audit }`), or waiting for it (`withAuditEvent`, how the server's routes
+ *   and the CLI reach these through the store contract). The change and its record are then
+ *   committed together or not at all.
  */
 import { type Kysely, type SqlBool, sql } from 'kysely';
+import { claimAuditEvent } from '../audit/ambient.js';
+import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
+import { auditChainOf } from '../audit/chain.js';
+import type { WriteTransactionOptions } from '../db/index.js';
 import type { SecretsTable, SecretVersionsTable, SesameTables } from '../db/tables.js';
 import { SecretNotFoundError, SecretStateError, UsageError, ValueTooLargeError } from '../errors.js';
 import type { BuiltinBackend } from './backend.js';
@@ -97,6 +105,16 @@ export interface WriteInput {
 }
 
 type Db = Kysely<SesameTables>;
+
+/** Options of the changing operations. */
+export interface AuditedOptions {
+  /** The audit record of this change, committed in its transaction. */
+  audit?: EventFields | undefined;
+}
+
+const WRITE_ACTIONS = ['secret.write'];
+const DELETE_ACTIONS = ['secret.delete', 'secret.purge'];
+const RESTORE_ACTIONS = ['secret.restore'];
 type SecretRow = SecretsTable;
 type ReadRow = Pick<SecretsTable, 'namespace' | 'name' | 'latest_version'> &
   Pick<SecretVersionsTable, 'version' | 'ciphertext' | 'wrapped_key' | 'key_id'>;
@@ -126,6 +144,38 @@ export class BuiltinSecrets {
 
   #nowIso(): string {
     return new Date(this.backend.now()).toISOString();
+  }
+
+  /**
+   * A write transaction that also commits the operation's audit record, when it has one (given,
+   * or waiting for one of `actions` in `namespace`: see `src/audit/ambient.ts`).
+   */
+  async #writeAudited<T>(
+    actions: readonly string[],
+    namespace: string,
+    given: EventFields | undefined,
+    work: (trx: Db) => Promise<T>,
+    options?: WriteTransactionOptions,
+  ): Promise<T> {
+    const slot = given ? undefined : claimAuditEvent(actions, namespace);
+    const event = given ?? slot?.event;
+    if (!event) return this.backend.database.write(work, options);
+    const { database } = this.backend;
+    const chain = this.backend.auditChain ?? auditChainOf(database);
+    try {
+      const { value, head } = await database.write(async (trx) => {
+        const value = await work(trx);
+        const { head } = await appendInTransaction(database, trx, flatEvents([event], this.#nowIso()), chain);
+        return { value, head };
+      }, options);
+      chain?.committed(head);
+      if (slot) slot.recorded = true;
+      return value;
+    } catch (err) {
+      // Not committed: whoever waits for the record writes the failure.
+      if (slot) slot.claimed = false;
+      throw err;
+    }
   }
 
   #checkChain(namespaces: readonly string[]): void {
@@ -226,7 +276,7 @@ export class BuiltinSecrets {
    * version number is computed in a write transaction, and a writer that loses the race on
    * PostgreSQL hits the primary key and runs again with the next number.
    */
-  async write(input: WriteInput): Promise<{ name: string; namespace: string; version: number }> {
+  async write(input: WriteInput, options: AuditedOptions = {}): Promise<{ name: string; namespace: string; version: number }> {
     checkNamespace(input.namespace, this.label);
     checkSecretName(input.name, this.label);
     if (typeof input.value !== 'string') throw new UsageError(`[${this.label}] a secret value is text`);
@@ -241,7 +291,10 @@ export class BuiltinSecrets {
       }
       await this.backend.sweepExpired();
       const kysely = this.backend.database.kind;
-      return await this.backend.database.write(
+      return await this.#writeAudited(
+        WRITE_ACTIONS,
+        input.namespace,
+        options.audit,
         async (trx) => {
           const now = this.#nowIso();
           const current = await this.#secretRow(trx, input.namespace, input.name, kysely === 'postgres');
@@ -363,7 +416,7 @@ export class BuiltinSecrets {
   async delete(
     namespace: string,
     name: string,
-    options: { recoveryWindowMs?: number | undefined } = {},
+    options: { recoveryWindowMs?: number | undefined } & AuditedOptions = {},
   ): Promise<{ purgeAt: string | undefined }> {
     checkNamespace(namespace, this.label);
     checkSecretName(name, this.label);
@@ -373,10 +426,10 @@ export class BuiltinSecrets {
     }
     await this.backend.sweepExpired();
     if (window === 0) {
-      await this.purge(namespace, name);
+      await this.purge(namespace, name, options);
       return { purgeAt: undefined };
     }
-    return this.backend.database.write(async (trx) => {
+    return this.#writeAudited(DELETE_ACTIONS, namespace, options.audit, async (trx) => {
       const now = this.#nowIso();
       const row = await this.#liveOrRecoverable(trx, namespace, name, now);
       if (row.deleted_at) return { purgeAt: row.purge_at ?? undefined };
@@ -392,20 +445,20 @@ export class BuiltinSecrets {
   }
 
   /** Delete a secret and all its versions for good, deleted or not. */
-  async purge(namespace: string, name: string): Promise<void> {
+  async purge(namespace: string, name: string, options: AuditedOptions = {}): Promise<void> {
     checkNamespace(namespace, this.label);
     checkSecretName(name, this.label);
-    await this.backend.database.write(async (trx) => {
+    await this.#writeAudited(DELETE_ACTIONS, namespace, options.audit, async (trx) => {
       await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso());
       await deleteSecretRows(trx, namespace, name);
     });
   }
 
   /** Undo a soft delete within the recovery window. Restoring a live secret does nothing. */
-  async restore(namespace: string, name: string): Promise<void> {
+  async restore(namespace: string, name: string, options: AuditedOptions = {}): Promise<void> {
     checkNamespace(namespace, this.label);
     checkSecretName(name, this.label);
-    await this.backend.database.write(async (trx) => {
+    await this.#writeAudited(RESTORE_ACTIONS, namespace, options.audit, async (trx) => {
       const row = await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso());
       if (!row.deleted_at) return;
       await trx

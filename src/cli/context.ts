@@ -2,8 +2,11 @@
  * What every CLI command gets: the streams, and a lazily loaded Sesame for the command's
  * `--config`. Commands register themselves with `register(program, ctx)`.
  */
+import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
+import { withAuditEvent } from '../audit/ambient.js';
+import { type AuditEvent, AuditLog } from '../audit/index.js';
 import { UsageError } from '../errors.js';
 import { loadSesame, type Sesame } from '../sesame.js';
 
@@ -72,4 +75,49 @@ export async function readStdin(ctx: CliContext): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of ctx.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The actor of changes made from this command line, in the audit trail: `cli:` and the name of
+ * the operating system user running it (`cli` when the system cannot say). It is what the
+ * process claims, not an authenticated identity: whoever runs the CLI holds the master key.
+ */
+export function cliActor(): string {
+  try {
+    return `cli:${os.userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
+
+/**
+ * Run a local change and record it in the audit trail of the config's database, as
+ * {@link cliActor}. A change to Sesame's own database (builtin secrets) commits its `ok` record
+ * in its own transaction (`withAuditEvent`); a change elsewhere (another store) is recorded
+ * after it, and a failure is recorded as `error`. The database is opened first, so a change is
+ * not made when it could not be recorded.
+ *
+ * @example
+ * await auditedLocally(ctx, flags.config, { action: 'secret.write', namespace: '', target: 'secret://builtin/x' }, () => client.write(…));
+ */
+export async function auditedLocally<T>(
+  ctx: CliContext,
+  config: string | undefined,
+  event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>,
+  work: () => Promise<T>,
+): Promise<T> {
+  const backend = await ctx.sesame(config).builtinBackend();
+  const actor = cliActor();
+  const ok: AuditEvent = { ...event, actor, outcome: 'ok' };
+  let result: { value: T; recorded: boolean };
+  try {
+    result = await withAuditEvent(ok, work);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const detail = typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error';
+    await new AuditLog(backend.database).append({ ...event, actor, outcome: 'error', detail }).catch(() => undefined);
+    throw err;
+  }
+  if (!result.recorded) await new AuditLog(backend.database).append(ok);
+  return result.value;
 }

@@ -92,6 +92,17 @@ export interface AuditLogTable {
   hash: string;
 }
 
+/** The audit chain's key, sealed with the master key (one row, id 1; see `src/audit/chain.ts`). */
+export interface AuditChainTable {
+  id: number;
+  chain_id: string;
+  /** The first record chained with HMAC (a bigint: PostgreSQL returns it as a string). */
+  keyed_from: number | string;
+  sealed_key: Buffer;
+  master_key_id: string;
+  created_at: string;
+}
+
 /** Namespaces created through the API. */
 export interface ConfigNamespacesTable {
   name: string;
@@ -124,6 +135,7 @@ export interface SesameTables {
   secret_tags: SecretTagsTable;
   api_tokens: ApiTokensTable;
   audit_log: AuditLogTable;
+  audit_chain: AuditChainTable;
   config_namespaces: ConfigNamespacesTable;
   config_stores: StoredConfigTable;
   config_connections: StoredConfigTable;

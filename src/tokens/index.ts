@@ -35,6 +35,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { CompiledQuery, sql } from 'kysely';
+import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
+import { auditChainOf } from '../audit/chain.js';
 import type { SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';
@@ -73,6 +75,8 @@ export interface CreateTokenInput {
   expiresAt?: string | undefined;
   /** Who created it: a token id, `cli`, `bootstrap`… */
   createdBy: string;
+  /** The audit record of the creation, committed in the same transaction as the token. */
+  audit?: EventFields | undefined;
 }
 
 export interface TokenPage {
@@ -342,7 +346,9 @@ export class TokenService {
       revoked_at: null,
       revoked_by: null,
     };
-    await this.database.write((trx) => trx.insertInto('api_tokens').values(row).execute());
+    await this.#writeAudited(input.audit, async (trx) => {
+      await trx.insertInto('api_tokens').values(row).execute();
+    });
     return { token, info: toInfo(row) };
   }
 
@@ -457,9 +463,25 @@ export class TokenService {
     return { items, ...(rows.length > limit ? { cursor: items[items.length - 1]?.id } : {}) };
   }
 
-  /** Revoke a token; effective on its next request. Revoking twice is not an error. */
-  async revoke(id: string, by: string): Promise<TokenInfo> {
-    await this.database.write(async (trx) => {
+  /**
+   * A write transaction that also commits `audit` (when given) to the audit trail: the change
+   * and its record are committed together or not at all.
+   */
+  async #writeAudited(audit: EventFields | undefined, work: (trx: Parameters<Parameters<SesameDatabase['write']>[0]>[0]) => Promise<void>): Promise<void> {
+    const chain = audit ? auditChainOf(this.database) : undefined;
+    const head = await this.database.write(async (trx) => {
+      await work(trx);
+      return audit ? (await appendInTransaction(this.database, trx, flatEvents([audit], this.#nowIso()), chain)).head : undefined;
+    });
+    if (head) chain?.committed(head);
+  }
+
+  /**
+   * Revoke a token; effective on its next request. Revoking twice is not an error. `audit`:
+   * the record of the revocation, committed in the same transaction.
+   */
+  async revoke(id: string, by: string, options: { audit?: EventFields | undefined } = {}): Promise<TokenInfo> {
+    await this.#writeAudited(options.audit, async (trx) => {
       const row = await trx.selectFrom('api_tokens').select(['id', 'revoked_at']).where('id', '=', id).executeTakeFirst();
       if (!row) throw new TokenNotFoundError(`no token with id "${id}": list them with sesame tokens list`);
       if (row.revoked_at !== null) return;

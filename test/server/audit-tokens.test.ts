@@ -230,6 +230,8 @@ describe.each(kinds)('on $kind', ({ kind, url }) => {
           records: 2,
           head: { seq: 1, hash: expect.any(String) },
           firstBroken: { seq: 2, reason: 'altered', message: 'record 2 was altered: its hash does not match its content' },
+          // A server's chain is keyed from its first record on.
+          keyedFrom: 1,
         });
         const listed = await t.call('GET', '/api/v1/audit?verify=true&actor=someone-else', { token: admin });
         expect(listed.body.items).toHaveLength(1);

@@ -21,7 +21,11 @@ function common(cmd: Command): Command {
 export function registerAudit(program: Command, ctx: CliContext): void {
   const group = program.command('audit').description('the tamper-evident audit trail of sesame serve');
 
-  const verify = common(group.command('verify').description('check every link of the audit chain and name the first broken one'));
+  const verify = common(
+    group
+      .command('verify')
+      .description('check every link of the audit chain, and its end against the checkpoint kept outside the database; name the first broken one'),
+  );
   example(verify, 'sesame audit verify', 'SESAME_TOKEN=$AUDITOR sesame audit verify --server http://127.0.0.1:7373');
   verify.action(async (flags: Common) => {
     const client = remote(ctx, flags.server);
@@ -35,6 +39,17 @@ export function registerAudit(program: Command, ctx: CliContext): void {
           ? `audit trail verified: ${result.records} records, head #${result.head.seq} ${result.head.hash}\n`
           : 'audit trail verified: no records yet\n',
       );
+      // Records cut off the end are only detected against the checkpoint: say when there is none.
+      const checkpoint = result.checkpoint;
+      if (checkpoint?.state === 'none') {
+        ctx.stderr.write(
+          'sesame: note: no audit checkpoint is kept for this database (set SESAME_AUDIT_HEAD): records cut off the end would not be detected\n',
+        );
+      } else if (checkpoint?.state === 'missing' && result.head) {
+        ctx.stderr.write(
+          `sesame: note: no audit checkpoint at ${checkpoint.file} yet: records cut off the end would not be detected\n`,
+        );
+      }
     } else {
       ctx.stdout.write(`audit trail BROKEN at record ${result.firstBroken?.seq}: ${result.firstBroken?.message}\n`);
     }

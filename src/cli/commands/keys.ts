@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import type { KeyRotationResult } from '../../builtin/index.js';
 import { UsageError } from '../../errors.js';
-import { type CliContext, example, withCommon, writeJson, writeTable } from '../context.js';
+import { AuditLog } from '../../audit/index.js';
+import { type CliContext, cliActor, example, withCommon, writeJson, writeTable } from '../context.js';
 
 interface Flags {
   config?: string;
@@ -47,7 +48,9 @@ export function registerKeys(program: Command, ctx: CliContext): void {
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
     try {
+      // The finishing transaction commits a key.rotate record as this user; a failure is recorded after.
       const result = await backend.rotateMasterKey({
+        actor: cliActor(),
         batchSize,
         keepOldKeys: flags.keepOldKeys,
         signal: stop.signal,
@@ -60,6 +63,17 @@ export function registerKeys(program: Command, ctx: CliContext): void {
       else ctx.stdout.write(`${summary(result)}\n`);
     } catch (err) {
       if (progress) ctx.stderr.write('\n');
+      const code = (err as { code?: unknown }).code;
+      await new AuditLog(backend.database)
+        .append({
+          actor: cliActor(),
+          action: 'key.rotate',
+          namespace: '',
+          target: 'master-key',
+          outcome: 'error',
+          detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
+        })
+        .catch(() => undefined);
       throw err;
     } finally {
       process.removeListener('SIGINT', onSignal);

@@ -1,7 +1,9 @@
 /**
  * `sesame secrets set|get|list|delete|restore|versions`: manage secrets in a writable store
  * (default `builtin`) through its store client, the same path the server uses. Only `get`
- * prints a value; every other command prints names and metadata.
+ * prints a value; every other command prints names and metadata. `set`, `delete` and `restore`
+ * are recorded in the audit trail as `cli:<os user>` — in the change's own transaction for the
+ * builtin store, after the change for other stores (see `auditedLocally`).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,9 +11,10 @@ import { type Command, Option } from 'commander';
 import { namespaceChain } from '../../config/schema.js';
 import { parseDuration } from '../../config/duration.js';
 import { UnsupportedOperationError, UsageError } from '../../errors.js';
+import { formatReference } from '../../refs/reference.js';
 import type { Sesame } from '../../sesame.js';
 import type { SecretMetadata, StoreClient } from '../../stores/contract.js';
-import { type CliContext, example, readStdin, withCommon, writeJson, writeTable } from '../context.js';
+import { auditedLocally, type CliContext, example, readStdin, withCommon, writeJson, writeTable } from '../context.js';
 
 interface Flags {
   config?: string;
@@ -100,6 +103,11 @@ async function valueFrom(ctx: CliContext, argument: string | undefined, flags: F
   return (await readStdin(ctx)).replace(/\r?\n$/, '');
 }
 
+/** The audit record of a change: the same action, namespace and target as the server's. */
+function changeOf(action: string, flags: Flags, name: string) {
+  return { action, namespace: flags.namespace, target: formatReference({ store: flags.store, name }) };
+}
+
 function describeNamespace(namespace: string | undefined): string {
   return namespace ? `namespace ${namespace}` : 'the root namespace';
 }
@@ -134,12 +142,16 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
   set.action(async (name: string, argument: string | undefined, flags: Flags) => {
     const value = await valueFrom(ctx, argument, flags);
     const t = await target(ctx, flags);
-    const result = await need(t, 'write', 'write secrets')(name, value, {
-      namespace: flags.namespace,
-      description: flags.description,
-      tags: parseTags(flags.tag),
-      expectedVersion: flags.expectedVersion,
-    });
+    const write = need(t, 'write', 'write secrets');
+    const tags = parseTags(flags.tag);
+    const result = await auditedLocally(ctx, flags.config, changeOf('secret.write', flags, name), () =>
+      write(name, value, {
+        namespace: flags.namespace,
+        description: flags.description,
+        tags,
+        expectedVersion: flags.expectedVersion,
+      }),
+    );
     // This process may have resolved the secret already; the server's cache is its own.
     await t.sesame.refresh({ store: flags.store }, { namespace: flags.namespace }).catch(() => undefined);
     if (flags.json) return writeJson(ctx, { store: t.storeName, ...result });
@@ -238,7 +250,10 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
       }
     }
     const t = await target(ctx, flags);
-    await need(t, 'delete', 'delete secrets')(name, { namespace: flags.namespace, force: flags.force, recoveryWindowMs });
+    const remove = need(t, 'delete', 'delete secrets');
+    await auditedLocally(ctx, flags.config, changeOf('secret.delete', flags, name), () =>
+      remove(name, { namespace: flags.namespace, force: flags.force, recoveryWindowMs }),
+    );
     await t.sesame.refresh({ store: flags.store }, { namespace: flags.namespace }).catch(() => undefined);
     const purged = flags.force === true || recoveryWindowMs === 0;
     let purgeAt: string | undefined;
@@ -263,7 +278,10 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
   example(restore, 'sesame secrets restore jira/token --namespace acme.devops');
   restore.action(async (name: string, flags: Flags) => {
     const t = await target(ctx, flags);
-    await need(t, 'restore', 'restore deleted secrets')(name, { namespace: flags.namespace });
+    const restoreSecret = need(t, 'restore', 'restore deleted secrets');
+    await auditedLocally(ctx, flags.config, changeOf('secret.restore', flags, name), () =>
+      restoreSecret(name, { namespace: flags.namespace }),
+    );
     await t.sesame.refresh({ store: flags.store }, { namespace: flags.namespace }).catch(() => undefined);
     if (flags.json) return writeJson(ctx, { store: t.storeName, name, namespace: flags.namespace, restored: true });
     ctx.stdout.write(`restored ${name} in ${describeNamespace(flags.namespace)}\n`);

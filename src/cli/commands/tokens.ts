@@ -1,10 +1,9 @@
-import os from 'node:os';
 import { type Command, Option } from 'commander';
 import { AuditLog } from '../../audit/index.js';
 import { parseDuration } from '../../config/duration.js';
 import { UsageError } from '../../errors.js';
 import { ROLES, type Role, type TokenInfo, type TokenPage, TokenService } from '../../tokens/index.js';
-import { type CliContext, example, writeJson, writeTable } from '../context.js';
+import { type CliContext, cliActor, example, writeJson, writeTable } from '../context.js';
 import { remote, withServer } from '../remote.js';
 
 interface Common {
@@ -13,14 +12,7 @@ interface Common {
   json?: boolean;
 }
 
-/** The actor of changes made from this command line, in the audit trail. */
-export function cliActor(): string {
-  try {
-    return `cli:${os.userInfo().username}`;
-  } catch {
-    return 'cli';
-  }
-}
+export { cliActor } from '../context.js';
 
 /** The token service and audit trail of the config's database (for commands run next to the server). */
 export async function localAccess(ctx: CliContext, config: string | undefined) {
@@ -79,7 +71,8 @@ export function registerTokens(program: Command, ctx: CliContext): void {
         },
       });
     } else {
-      const { tokens, audit } = await localAccess(ctx, flags.config);
+      const { tokens } = await localAccess(ctx, flags.config);
+      // The token and its audit record commit in one transaction.
       const result = await tokens.create({
         role: flags.role,
         namespace: flags.namespace,
@@ -87,8 +80,8 @@ export function registerTokens(program: Command, ctx: CliContext): void {
         reveal: flags.reveal,
         expiresAt: expiresIn === undefined ? undefined : new Date(Date.now() + expiresIn).toISOString(),
         createdBy: cliActor(),
+        audit: { actor: cliActor(), action: 'token.create', namespace: flags.namespace, target: `role:${flags.role}`, outcome: 'ok' },
       });
-      await audit.append({ actor: cliActor(), action: 'token.create', namespace: result.info.namespace, target: `role:${result.info.role}`, outcome: 'ok' });
       created = { ...result.info, token: result.token };
     }
     if (flags.json) return writeJson(ctx, created);
@@ -141,9 +134,12 @@ export function registerTokens(program: Command, ctx: CliContext): void {
     if (client) {
       info = await client.request('DELETE', `/tokens/${encodeURIComponent(id)}`);
     } else {
-      const { tokens, audit } = await localAccess(ctx, flags.config);
-      info = await tokens.revoke(id, cliActor());
-      await audit.append({ actor: cliActor(), action: 'token.revoke', namespace: info.namespace, target: info.id, outcome: 'ok' });
+      const { tokens } = await localAccess(ctx, flags.config);
+      const known = await tokens.get(id);
+      // The revocation and its audit record commit in one transaction.
+      info = await tokens.revoke(id, cliActor(), {
+        audit: { actor: cliActor(), action: 'token.revoke', namespace: known.namespace, target: known.id, outcome: 'ok' },
+      });
     }
     if (flags.json) return writeJson(ctx, info);
     ctx.stdout.write(`revoked token ${info.id} (${describeToken(info)})\n`);

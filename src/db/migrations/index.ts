@@ -15,6 +15,7 @@ import { builtinSecrets } from './0001-builtin-secrets.js';
 import { tokensAndAudit } from './0002-tokens-and-audit.js';
 import { storedConfig } from './0003-stored-config.js';
 import { leanAuditLog } from './0004-lean-audit-log.js';
+import { keyedAuditChain } from './0005-keyed-audit-chain.js';
 import type { Migration } from './types.js';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -22,6 +23,7 @@ export const MIGRATIONS: readonly Migration[] = [
   tokensAndAudit,
   storedConfig,
   leanAuditLog,
+  keyedAuditChain,
 ];
 
 export type { Migration, MigrationContext, PortableTypes } from './types.js';

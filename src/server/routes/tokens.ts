@@ -37,9 +37,19 @@ const verification = z.object({
   records: z.number().int(),
   head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
   firstBroken: z
-    .object({ seq: z.number().int(), reason: z.enum(['altered', 'chain', 'gap']), message: z.string() })
+    .object({ seq: z.number().int(), reason: z.enum(['altered', 'chain', 'gap', 'truncated', 'checkpoint']), message: z.string() })
     .optional()
-    .describe('the first record that does not verify'),
+    .describe('the first record that does not verify (truncated: the record the checkpoint names, missing or different)'),
+  keyedFrom: z.number().int().optional().describe('the first record chained with HMAC; those before it are sha256-chained'),
+  checkpoint: z
+    .object({
+      file: z.string().optional(),
+      state: z.enum(['matched', 'missing', 'none']),
+      seq: z.number().int().optional(),
+      at: z.string().optional(),
+    })
+    .optional()
+    .describe('the head checkpointed outside the database: matched, missing (no file yet), or none (no place for one)'),
 });
 
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO-8601 time, e.g. 2026-01-31T12:00:00Z');
@@ -83,16 +93,19 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
           }
           expiresAt = new Date(services.now() + ms).toISOString();
         }
-        const created = await ctx.audited({ action: 'token.create', namespace, target: `role:${body.role}` }, () =>
-          tokens.create({
+        // The token and its audit record commit together.
+        const created = await ctx.auditedWith({ action: 'token.create', namespace, target: `role:${body.role}` }, async (ok) => ({
+          value: await tokens.create({
             role: body.role,
             namespace,
             name: body.name,
             reveal: body.reveal,
             expiresAt,
             createdBy: ctx.principal.id,
+            audit: ok,
           }),
-        );
+          recorded: true,
+        }));
         services.sesame.redactor.add(created.token);
         return { ...created.info, token: created.token };
       },
@@ -145,9 +158,10 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const info = await tokens.get(ctx.params.id);
         ctx.requireNamespace(info.namespace);
-        return ctx.audited({ action: 'token.revoke', namespace: info.namespace, target: info.id }, () =>
-          tokens.revoke(info.id, ctx.principal.id),
-        );
+        return ctx.auditedWith({ action: 'token.revoke', namespace: info.namespace, target: info.id }, async (ok) => ({
+          value: await tokens.revoke(info.id, ctx.principal.id, { audit: ok }),
+          recorded: true,
+        }));
       },
     }),
     route({
@@ -155,7 +169,7 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
       path: '/audit',
       summary: 'Audit records, newest first, with filters and paging',
       description:
-        'Each record carries the hash of the previous one. With verify=true the whole chain is checked and the first broken link reported.',
+        'Each record carries the MAC of the previous one. With verify=true the whole chain is checked (and its end against the checkpoint kept outside the database) and the first broken link reported.',
       tag: 'audit',
       access: { roles: ['admin', 'auditor'] },
       query: z.strictObject({
@@ -182,7 +196,7 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
     route({
       method: 'GET',
       path: '/audit/verify',
-      summary: 'Verify the audit chain and report the first broken link',
+      summary: 'Verify the audit chain, and its end against the checkpoint outside the database; report the first broken link',
       tag: 'audit',
       access: { roles: ['admin', 'auditor'] },
       response: verification,

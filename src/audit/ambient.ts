@@ -1,0 +1,47 @@
+/**
+ * An audit record waiting to be committed WITH the change it records.
+ *
+ * The server's secret routes and the CLI reach the builtin secrets through the store contract
+ * (`StoreClient.write` and friends), which knows nothing of audit records. So the caller runs
+ * the operation inside {@link withAuditEvent}; the builtin secrets (`src/builtin/secrets.ts`)
+ * claim the event for the operation it names and insert it in their own write transaction.
+ * Stores outside Sesame's database (AWS, Vault…) never claim it: their caller then records the
+ * event after the write, as before (`recorded: false`).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { EventFields } from './append.js';
+
+export interface AuditSlot {
+  readonly event: EventFields;
+  /** Taken by an operation (its transaction may still fail). */
+  claimed: boolean;
+  /** Committed with the change. */
+  recorded: boolean;
+}
+
+const storage = new AsyncLocalStorage<AuditSlot>();
+
+/**
+ * Run `work` with `event` waiting to be committed by the change it makes; says whether it was.
+ *
+ * @example
+ * const { value, recorded } = await withAuditEvent(ok, () => client.write(name, value, { namespace }));
+ * if (!recorded) await audit.commit(ok);
+ */
+export async function withAuditEvent<T>(event: EventFields, work: () => Promise<T>): Promise<{ value: T; recorded: boolean }> {
+  const slot: AuditSlot = { event, claimed: false, recorded: false };
+  const value = await storage.run(slot, work);
+  return { value, recorded: slot.recorded };
+}
+
+/**
+ * The waiting event, if there is one for one of `actions` in `namespace` and nobody took it:
+ * the caller now owns it (sets `recorded` once its transaction committed, or gives it back with
+ * `claimed = false` when it failed).
+ */
+export function claimAuditEvent(actions: readonly string[], namespace: string): AuditSlot | undefined {
+  const slot = storage.getStore();
+  if (!slot || slot.claimed || slot.recorded || !actions.includes(slot.event.action) || slot.event.namespace !== namespace) return undefined;
+  slot.claimed = true;
+  return slot;
+}
