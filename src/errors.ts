@@ -154,3 +154,28 @@ export class UnsupportedOperationError extends UsageError {
   override readonly code = 'unsupported';
   override readonly status = 405;
 }
+
+export type ForbiddenCode =
+  | 'forbidden_role'
+  | 'forbidden_namespace'
+  | 'reveal_required'
+  | 'forwarded_request'
+  | 'forbidden_host_access'
+  | 'forbidden_destination';
+
+/**
+ * The caller is known but may not do this: the message says what is missing. Raised by the
+ * authorization point of the resolve path (`resolve/access.ts`) and by the server's routes.
+ */
+export class ForbiddenError extends SesameError {
+  override readonly code: ForbiddenCode;
+  override readonly status = 403;
+  /** The namespace that was asked for, when that is what was refused. */
+  readonly namespace: string | undefined;
+
+  constructor(code: ForbiddenCode, message: string, namespace?: string) {
+    super(message);
+    this.code = code;
+    this.namespace = namespace;
+  }
+}

@@ -14,11 +14,13 @@ import {
   type SesameConfig,
   validateConfig,
 } from './config/schema.js';
-import { SesameError, UsageError } from './errors.js';
+import { ForbiddenError, SesameError, UsageError } from './errors.js';
 import { createLogger, storeLogger } from './log.js';
 import { processRedactor, type Redactor } from './redact/redactor.js';
 import { collectReferences } from './refs/template.js';
+import { AccessPolicy, checkNamespace, covers, describeNamespace, type Principal, type Purpose } from './resolve/access.js';
 import { checkSettingsCycles, type StoreBinding, StoreBindings } from './resolve/bindings.js';
+import { OutboundPolicy } from './resolve/outbound.js';
 import type { CacheStats } from './resolve/cache.js';
 import { type ResolveOptions, type ResolveReport, Resolver, type ResolverObserver } from './resolve/resolver.js';
 import { type BuiltinBackend, type BuiltinService, createBuiltinService } from './stores/builtin/index.js';
@@ -39,6 +41,8 @@ export interface SesameOptions {
   now?: () => number;
   /** Connection types (default: generic, http, postgres). */
   connectionTypes?: ConnectionTypeRegistry;
+  /** How the outbound policy resolves host names (tests give a fixed table; default: the system resolver). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 /** What to drop from the cache. Exactly one of the fields. */
@@ -73,6 +77,8 @@ export class Sesame {
   readonly log: Logger;
   readonly services: StoreServices;
   readonly connectionTypes: ConnectionTypeRegistry;
+  /** The authorization point of the resolve path (see `resolve/access.ts`). */
+  readonly access: AccessPolicy;
 
   constructor(config: SesameConfig, options: SesameOptions & { registry: StoreTypeRegistry }) {
     this.registry = options.registry;
@@ -96,7 +102,16 @@ export class Sesame {
       resolveSettings: (settings, store) => this.#resolveSettings(settings, store),
       now: options.now,
     });
-    this.resolver = new Resolver(this.bindings, this.redactor, options.observer, options.now);
+    let outbound: { settings: unknown; policy: OutboundPolicy } | undefined;
+    this.access = new AccessPolicy(() => {
+      // The policy follows the config in effect (reconfigure may change it).
+      const settings = this.config.server?.outbound;
+      if (outbound === undefined || outbound.settings !== settings) {
+        outbound = { settings, policy: new OutboundPolicy(settings, options.resolveHost) };
+      }
+      return outbound.policy;
+    });
+    this.resolver = new Resolver(this.bindings, this.redactor, options.observer, options.now, this.access);
   }
 
   /** The config in effect: the one given at creation, or the last one {@link reconfigure} applied. */
@@ -187,12 +202,20 @@ export class Sesame {
     return found;
   }
 
-  /** Resolve a connection's fields through the same path a run uses. */
-  async resolveConnection(name: string, options: { namespace?: string } = {}): Promise<ResolvedConnection> {
+  /**
+   * Resolve a connection's fields through the same path a run uses. With a `principal`, the
+   * access policy decides for each reference (`purpose` says what the values are for).
+   */
+  async resolveConnection(
+    name: string,
+    options: { namespace?: string; principal?: Principal | undefined; purpose?: Purpose | undefined } = {},
+  ): Promise<ResolvedConnection> {
     const conn = this.connection(name, options.namespace ?? '');
     const fields = await this.resolver.resolve<Record<string, unknown>>(conn.fields, {
       namespace: options.namespace ?? conn.namespace,
       field: 'fields',
+      principal: options.principal,
+      purpose: options.purpose,
     });
     return { name: conn.name, namespace: conn.namespace, type: conn.type, fields };
   }
@@ -204,7 +227,7 @@ export class Sesame {
    */
   testConnection(
     name: string,
-    options: { namespace?: string; refreshOnAuthFailure?: boolean; timeoutMs?: number } = {},
+    options: { namespace?: string; refreshOnAuthFailure?: boolean; timeoutMs?: number; principal?: Principal | undefined } = {},
   ): Promise<ConnectionTestReport> {
     return testConnection(this, name, options);
   }
@@ -233,29 +256,47 @@ export class Sesame {
    * @example
    * await sesame.refresh({ connection: 'jira' }, { namespace: 'acme.devops' });
    */
-  async refresh(target: RefreshTarget, options: { namespace?: string } = {}): Promise<{ dropped: number }> {
+  async refresh(target: RefreshTarget, options: { namespace?: string; scope?: string } = {}): Promise<{ dropped: number }> {
     const namespace = options.namespace ?? '';
+    // A scoped refresh (a token limited to a namespace) drops only what its scope covers.
+    const scope = options.scope ?? '';
+    if (!covers(scope, namespace)) checkNamespace({ kind: 'local', id: 'refresh', role: 'runtime', namespace: scope, reveal: false }, namespace);
+    const within = (root: string) => (n: string) => root === '' || n === root || n.startsWith(`${root}.`);
     if ('all' in target) {
+      if (scope !== '') throw new ForbiddenError('forbidden_namespace', 'refreshing all needs a token for the root namespace', '');
       let dropped = 0;
       for (const b of this.bindings.all()) dropped += b.cache.invalidate();
       return { dropped };
     }
-    if ('reference' in target) return { dropped: this.resolver.refreshReference(target.reference, namespace) };
+    if ('reference' in target) return { dropped: this.resolver.refreshReference(target.reference, namespace, scope) };
     if ('connection' in target) {
       const conn = this.connection(target.connection, namespace);
       let dropped = 0;
       for (const slot of collectReferences(conn.fields)) {
-        dropped += this.resolver.refreshReference(slot.raw, conn.namespace);
+        dropped += this.resolver.refreshReference(slot.raw, conn.namespace, scope);
       }
       return { dropped };
     }
-    if ('store' in target) return { dropped: this.bindings.get(target.store, namespace).cache.invalidate() };
+    if ('store' in target) {
+      const binding = this.bindings.get(target.store, namespace);
+      if (scope === '' || covers(scope, binding.config.namespace)) return { dropped: binding.cache.invalidate() };
+      if (binding.type.capabilities.namespaced) {
+        const inScope = within(scope);
+        return { dropped: binding.cache.invalidate((k) => inScope(k.slice(0, k.indexOf('\u0000')))) };
+      }
+      throw new ForbiddenError(
+        'forbidden_namespace',
+        `store ${binding.config.name} is declared in ${describeNamespace(binding.config.namespace)} and shared beyond this token's scope ` +
+          `(${describeNamespace(scope)}): refresh its references one by one (reference or connection) instead`,
+        binding.config.namespace,
+      );
+    }
     const ns = target.namespace;
-    const within = (n: string) => ns === '' || n === ns || n.startsWith(`${ns}.`);
+    const inNs = within(ns);
     let dropped = 0;
     for (const b of this.bindings.all()) {
-      if (within(b.config.namespace)) dropped += b.cache.invalidate();
-      else if (b.type.capabilities.namespaced) dropped += b.cache.invalidate((k) => within(k.slice(0, k.indexOf('\u0000'))));
+      if (inNs(b.config.namespace)) dropped += b.cache.invalidate();
+      else if (b.type.capabilities.namespaced) dropped += b.cache.invalidate((k) => inNs(k.slice(0, k.indexOf('\u0000'))));
     }
     return { dropped };
   }

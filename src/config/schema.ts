@@ -9,6 +9,7 @@ import type { ConnectionTypeRegistry } from '../connections/types.js';
 import { ConfigError } from '../errors.js';
 import { collectReferences } from '../refs/template.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
+import { OutboundPolicy } from '../resolve/outbound.js';
 import { parseDuration } from './duration.js';
 
 export const STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -103,6 +104,22 @@ export const configFileSchema = z.strictObject({
        * commit before answering (on a writer thread).
        */
       auditSync: z.enum(['normal', 'full']).optional(),
+      /**
+       * Destinations a principal other than a root admin may make the server reach (store
+       * addresses and connection hosts given through the API): host names, `*.example.com`,
+       * IP addresses, CIDRs. Without it: anything but loopback, link-local and cloud metadata.
+       */
+      outbound: z
+        .strictObject({
+          allow: z
+            .array(
+              z.string().refine(OutboundPolicy.validEntry, {
+                message: 'an allow entry is a host name, *.domain, an IP address or a CIDR such as 10.0.0.0/8',
+              }),
+            )
+            .default([]),
+        })
+        .optional(),
     })
     .optional(),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']) }).optional(),
@@ -129,6 +146,8 @@ export interface ConnectionConfig {
   type: string;
   description?: string | undefined;
   fields: Record<string, unknown>;
+  /** `api`: created or changed through the server's API (its destination was chosen by a principal); else the config file. */
+  origin?: 'config' | 'api' | undefined;
 }
 
 export interface SesameConfig {

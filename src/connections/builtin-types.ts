@@ -1,5 +1,9 @@
 /** The connection types Sesame ships: generic, http and postgres. */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
 import { z } from 'zod';
+import { ForbiddenError } from '../errors.js';
 import { type AuthenticationResult, type ConnectionType, ConnectionTypeRegistry } from './types.js';
 
 const generic = {
@@ -32,7 +36,36 @@ const httpFields = z.strictObject({
 });
 export type HttpConnectionFields = z.infer<typeof httpFields>;
 
-async function authenticateHttp(f: HttpConnectionFields, { timeoutMs }: { timeoutMs: number }): Promise<AuthenticationResult> {
+/**
+ * One request with `node:http`/`node:https` rather than `fetch`: they take a `lookup`, so the
+ * outbound policy checks the very address the request connects to.
+ */
+function request(
+  url: URL,
+  options: { method: string; headers: Record<string, string>; timeoutMs: number; lookup?: LookupFunction | undefined },
+): Promise<number> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, {
+      method: options.method,
+      headers: options.headers,
+      timeout: options.timeoutMs,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.end();
+  });
+}
+
+async function authenticateHttp(
+  f: HttpConnectionFields,
+  { timeoutMs, lookup }: { timeoutMs: number; lookup?: LookupFunction | undefined },
+): Promise<AuthenticationResult> {
   const test = f.test ?? { method: 'GET' as const, path: '/', expectStatus: 200 };
   const url = new URL(f.baseUrl.replace(/\/+$/, '') + test.path);
   const headers: Record<string, string> = { ...f.headers };
@@ -45,11 +78,11 @@ async function authenticateHttp(f: HttpConnectionFields, { timeoutMs }: { timeou
   const shown = `${test.method} ${url.origin}${url.pathname}`;
   let status: number;
   try {
-    const res = await fetch(url, { method: test.method, headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-    status = res.status;
-    await res.body?.cancel();
+    status = await request(url, { method: test.method, headers, timeoutMs, lookup });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    // The outbound policy's refusal says what to do; other errors are named by their code only.
+    if (err instanceof ForbiddenError) throw err;
+    const cause = (err as { code?: string }).code ?? (err as Error).name;
     return { ok: false, detail: `${shown} failed: ${cause} (is ${url.origin} reachable from here?)` };
   }
   if (status === test.expectStatus) return { ok: true, detail: `${shown} answered ${status}` };
@@ -67,6 +100,7 @@ const http = {
   fields: httpFields,
   secretFields: ['auth.token', 'auth.password', 'auth.value'],
   authenticate: authenticateHttp,
+  destinations: (f: HttpConnectionFields) => [{ field: 'baseUrl', address: f.baseUrl }],
 } satisfies ConnectionType<HttpConnectionFields>;
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -86,19 +120,56 @@ export type PostgresConnectionFields = z.infer<typeof postgresFields>;
 /** PostgreSQL error codes that mean "these credentials are wrong" (28P01 bad password, 28000 no such role/hba). */
 const PG_AUTH_CODES = new Set(['28P01', '28000']);
 
-async function authenticatePostgres(f: PostgresConnectionFields, { timeoutMs }: { timeoutMs: number }): Promise<AuthenticationResult> {
+/** Where a postgres connection connects: `host:port`. */
+function postgresAddress(f: PostgresConnectionFields): { field: string; address: string; host: string } {
+  if ('url' in f) {
+    let host = '';
+    let port = '5432';
+    try {
+      const u = new URL(f.url);
+      host = u.hostname;
+      port = u.port || '5432';
+    } catch {
+      // Left empty: the outbound policy refuses an address without a host.
+    }
+    return { field: 'url', address: `${host}:${port}`, host: host.replace(/^\[|\]$/g, '') };
+  }
+  return { field: 'host', address: `${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port}`, host: f.host };
+}
+
+/** Resolve `host` through the outbound policy's lookup: the address it approved is the one connected to. */
+function lookedUp(lookup: LookupFunction, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    lookup(host, {}, (err, address) => (err ? reject(err) : resolve(String(address))));
+  });
+}
+
+async function authenticatePostgres(
+  f: PostgresConnectionFields,
+  { timeoutMs, lookup }: { timeoutMs: number; lookup?: LookupFunction | undefined },
+): Promise<AuthenticationResult> {
   const { default: pg } = await import('pg');
-  const config: import('pg').ClientConfig =
-    'url' in f
-      ? { connectionString: f.url }
-      : {
-          host: f.host,
-          port: f.port,
-          database: f.database,
-          user: f.user,
-          password: f.password,
-          ssl: f.ssl === true || f.ssl === 'require' ? { rejectUnauthorized: false } : f.ssl === 'verify-full' ? {} : false,
-        };
+  // pg has no lookup option: with a policy, connect to the address it approved (TLS still checks the name).
+  const target = postgresAddress(f);
+  const address = lookup && target.host !== '' && isIP(target.host) === 0 ? await lookedUp(lookup, target.host) : undefined;
+  const ssl = (mode: boolean | 'disable' | 'require' | 'verify-full') =>
+    mode === true || mode === 'require'
+      ? { rejectUnauthorized: false, ...(address ? { servername: target.host } : {}) }
+      : mode === 'verify-full'
+        ? { ...(address ? { servername: target.host } : {}) }
+        : false;
+  let config: import('pg').ClientConfig;
+  if ('url' in f) {
+    let connectionString = f.url;
+    if (address) {
+      const u = new URL(f.url);
+      u.hostname = address.includes(':') ? `[${address}]` : address;
+      connectionString = u.toString();
+    }
+    config = { connectionString };
+  } else {
+    config = { host: address ?? f.host, port: f.port, database: f.database, user: f.user, password: f.password, ssl: ssl(f.ssl) };
+  }
   const client = new pg.Client({ ...config, connectionTimeoutMillis: timeoutMs });
   const where = 'url' in f ? 'the database in url' : `${f.user}@${f.host}:${f.port}/${f.database}`;
   try {
@@ -121,6 +192,10 @@ const postgres = {
   fields: postgresFields,
   secretFields: ['password', 'url'],
   authenticate: authenticatePostgres,
+  destinations: (f: PostgresConnectionFields) => {
+    const { field, address } = postgresAddress(f);
+    return [{ field, address }];
+  },
 } satisfies ConnectionType<PostgresConnectionFields>;
 
 export function defaultConnectionTypes(): ConnectionTypeRegistry {

@@ -4,16 +4,26 @@
  * connection's references and retry once when the target refuses the credentials).
  */
 import type { z } from 'zod';
-import { ConfigError, ResolutionError, SesameError, UsageError } from '../errors.js';
+import type { LookupFunction } from 'node:net';
+import { ConfigError, ForbiddenError, ResolutionError, SesameError, UsageError } from '../errors.js';
+import type { AccessPolicy, Principal, Purpose } from '../resolve/access.js';
 import { collectReferences } from '../refs/template.js';
 import type { ConnectionType, ConnectionTypeRegistry } from './types.js';
 
 /** The part of Sesame connections need (kept narrow so this module stays testable). */
 export interface ConnectionHost {
-  connection(name: string, namespace?: string): { name: string; namespace: string; type: string; fields: Record<string, unknown> };
-  resolveConnection(name: string, options?: { namespace?: string }): Promise<{ name: string; namespace: string; type: string; fields: Record<string, unknown> }>;
+  connection(
+    name: string,
+    namespace?: string,
+  ): { name: string; namespace: string; type: string; fields: Record<string, unknown>; origin?: 'config' | 'api' | undefined };
+  resolveConnection(
+    name: string,
+    options?: { namespace?: string; principal?: Principal | undefined; purpose?: Purpose | undefined },
+  ): Promise<{ name: string; namespace: string; type: string; fields: Record<string, unknown> }>;
   refresh(target: { connection: string }, options?: { namespace?: string }): Promise<{ dropped: number }>;
   readonly connectionTypes: ConnectionTypeRegistry;
+  /** Decides for tests made for a principal (`testConnection`'s `principal`). */
+  readonly access?: Pick<AccessPolicy, 'checkDelivery'> | undefined;
 }
 
 function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
@@ -89,8 +99,13 @@ export class ConnectionAuthError extends SesameError {
 }
 
 /** Resolve a connection and validate the resolved fields against its type. */
-export async function resolveTypedConnection(host: ConnectionHost, name: string, namespace: string) {
-  const resolved = await host.resolveConnection(name, { namespace });
+export async function resolveTypedConnection(
+  host: ConnectionHost,
+  name: string,
+  namespace: string,
+  access: { principal?: Principal | undefined; purpose?: Purpose | undefined } = {},
+) {
+  const resolved = await host.resolveConnection(name, { namespace, ...access });
   const type = host.connectionTypes.get(resolved.type);
   const parsed = type.fields.safeParse(resolved.fields);
   if (!parsed.success) {
@@ -129,10 +144,11 @@ export interface ConnectionTestReport {
 export async function testConnection(
   host: ConnectionHost,
   name: string,
-  options: { namespace?: string; refreshOnAuthFailure?: boolean; timeoutMs?: number } = {},
+  options: { namespace?: string; refreshOnAuthFailure?: boolean; timeoutMs?: number; principal?: Principal | undefined } = {},
 ): Promise<ConnectionTestReport> {
   const namespace = options.namespace ?? '';
   const conn = host.connection(name, namespace);
+  const { principal } = options;
   const report: ConnectionTestReport = {
     connection: conn.name,
     namespace: conn.namespace,
@@ -144,10 +160,13 @@ export async function testConnection(
   const attempt = async (): Promise<'ok' | 'auth' | 'failed'> => {
     let resolved: Awaited<ReturnType<typeof resolveTypedConnection>>;
     try {
-      resolved = await resolveTypedConnection(host, name, namespace);
+      // The values go to the connection's target, not to the caller: resolved to be delivered.
+      resolved = await resolveTypedConnection(host, name, namespace, { principal, purpose: 'deliver' });
       const count = collectReferences(conn.fields).length;
       report.steps.push({ step: 'resolve', ok: true, detail: `resolved ${count} reference${count === 1 ? '' : 's'}` });
     } catch (err) {
+      // A refusal of the authorization point is the answer to the request, not a step of the test.
+      if (err instanceof ForbiddenError) throw err;
       const e = err as Error;
       report.steps.push({
         step: 'resolve',
@@ -163,7 +182,17 @@ export async function testConnection(
       report.steps.push({ step: 'authenticate', ok: true, detail: `a ${conn.type} connection has no target to authenticate against` });
       return 'ok';
     }
-    const result = await resolved.connectionType.authenticate(resolved.fields, { timeoutMs: options.timeoutMs ?? 10_000 });
+    let lookup: LookupFunction | undefined;
+    if (principal !== undefined) {
+      if (!host.access) throw new Error('testConnection for a principal needs the access policy');
+      const type = resolved.connectionType;
+      ({ lookup } = await host.access.checkDelivery(
+        principal,
+        { name, chosenThroughApi: conn.origin === 'api', carriesSecrets: collectReferences(conn.fields).length > 0 },
+        type.destinations?.(resolved.fields),
+      ));
+    }
+    const result = await resolved.connectionType.authenticate(resolved.fields, { timeoutMs: options.timeoutMs ?? 10_000, lookup });
     report.steps.push({ step: 'authenticate', ok: result.ok, detail: result.detail });
     if (result.ok) return 'ok';
     report.failedStep = 'authenticate';

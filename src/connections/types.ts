@@ -6,6 +6,7 @@
  * with {@link ConnectionTypeRegistry.register}; `createSesame(config, { connectionTypes })`
  * takes a registry with more types.
  */
+import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { mayHoldReferences } from '../refs/template.js';
@@ -26,8 +27,18 @@ export interface ConnectionType<Fields = Record<string, unknown>> {
   readonly fields: z.ZodType<Fields>;
   /** Field names (dotted for nested) whose values are secret. */
   readonly secretFields: readonly string[];
-  /** Authenticate to the target with the resolved fields. Absent: nothing to test beyond resolving. */
-  authenticate?(fields: Fields, options: { timeoutMs: number }): Promise<AuthenticationResult>;
+  /**
+   * Authenticate to the target with the resolved fields. Absent: nothing to test beyond
+   * resolving. When `lookup` is given, every host name must be resolved through it (pass it to
+   * `net`/`http`/`tls` as their `lookup` option): it refuses what the outbound policy refuses.
+   */
+  authenticate?(fields: Fields, options: { timeoutMs: number; lookup?: LookupFunction | undefined }): Promise<AuthenticationResult>;
+  /**
+   * Where {@link authenticate} connects, from the resolved fields (a URL or `host:port` each).
+   * A type with `authenticate` but without this can be tested only by a root admin when the
+   * connection was created through the API.
+   */
+  destinations?(fields: Fields): Array<{ field: string; address: string }>;
 }
 
 /** A field that may hold a literal of type T or a reference that resolves to one. */

@@ -8,12 +8,14 @@
  * building, no promise per reference. Field paths are only spelled out when something fails.
  */
 import { namespaceChain } from '../config/schema.js';
-import { KeyNotFoundError, ResolutionError, SesameError, StoreUnavailableError } from '../errors.js';
+import { KeyNotFoundError, ResolutionError, SesameError, StoreUnavailableError, UsageError } from '../errors.js';
 import type { Redactor } from '../redact/redactor.js';
+import { DOCUMENT_LIMITS, DocumentLimitError } from '../refs/limits.js';
 import { evaluatePointer, parsePointer } from '../refs/pointer.js';
 import { isPointerKey } from '../refs/reference.js';
 import { compileTemplate, mayHoldReferences, type ReferenceSlot } from '../refs/template.js';
 import type { FetchedSecret, SecretRequest } from '../stores/contract.js';
+import { AccessPolicy, covers, type Principal, type Purpose } from './access.js';
 import type { StoreBinding, StoreBindings } from './bindings.js';
 import type { CacheEntry, CacheOutcome, LoadResult } from './cache.js';
 import { coarseNow } from './clock.js';
@@ -23,6 +25,14 @@ export interface ResolveOptions {
   namespace?: string | undefined;
   /** Field path of `value` inside a larger document, for messages. */
   field?: string | undefined;
+  /**
+   * Who the values are resolved for. With a principal, every reference is authorized by the
+   * access policy (`access.ts`) before the cache or the store is read; without one, the caller
+   * is trusted code (the library used in-process).
+   */
+  principal?: Principal | undefined;
+  /** What the values are for (with a principal): `return` to the caller (default), or `deliver` to a connection's target. */
+  purpose?: Purpose | undefined;
 }
 
 export interface ResolvedReference {
@@ -80,6 +90,8 @@ interface Use {
 
 interface Walk {
   namespace: string;
+  principal: Principal | undefined;
+  purpose: Purpose;
   now: number;
   /** Field path stack (keys and indexes) up to `depth`, spelled out only when needed. */
   path: Array<string | number>;
@@ -95,12 +107,36 @@ interface Walk {
 }
 
 const MAX_PLANS = 10_000;
+const MAX_DEPTH = DOCUMENT_LIMITS.maxDepth;
 const PENDING: unique symbol = Symbol('pending');
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Names are paths, ARNs or ids inside a store, and several stores put them into a URL path or a
+ * file path: a `.` or `..` segment would climb out of the store's own space (Vault's mount, the
+ * file store's root, an HTTP store's path), and a control character ends or splits it. Refused
+ * here, for every store, before any store sees the name.
+ */
+function checkSecretName(slot: ReferenceSlot, field: string): void {
+  const { name } = slot.ref;
+  const where = field ? ` in field ${field}` : '';
+  const control = /[\u0000-\u001f\u007f]/.exec(name);
+  if (control) {
+    const code = control[0].charCodeAt(0).toString(16).padStart(2, '0');
+    throw new UsageError(
+      `secret name of ${slot.raw.split('#')[0]?.replace(/[\u0000-\u001f\u007f]/g, '?')}${where} contains a control character (U+00${code}): remove it from the name`,
+    );
+  }
+  if (name.split('/').some((segment) => segment === '.' || segment === '..')) {
+    throw new UsageError(
+      `secret name of ${slot.raw}${where} has a "." or ".." path segment: names are paths inside the store and may not climb out of it`,
+    );
+  }
 }
 
 function spellPath(walk: Walk): string {
@@ -120,6 +156,10 @@ export class Resolver {
     private readonly redactor: Redactor,
     private readonly observer: ResolverObserver = {},
     private readonly now: () => number = coarseNow,
+    /** Decides for resolutions made for a principal (see `ResolveOptions.principal`). */
+    readonly access: AccessPolicy = new AccessPolicy(() => {
+      throw new Error('no outbound policy');
+    }),
   ) {}
 
   /**
@@ -187,6 +227,8 @@ export class Resolver {
   /** A reused walk for synchronous passes (a walk never yields, so one is enough). */
   readonly #scratch: Walk = {
     namespace: '',
+    principal: undefined,
+    purpose: 'return',
     now: 0,
     path: [],
     depth: 0,
@@ -200,6 +242,8 @@ export class Resolver {
   #scratchWalk(options: ResolveOptions): Walk {
     const w = this.#scratch;
     w.namespace = options.namespace ?? '';
+    w.principal = options.principal;
+    w.purpose = options.purpose ?? 'return';
     w.now = this.now();
     w.base = options.field ?? '';
     w.stale = false;
@@ -209,6 +253,8 @@ export class Resolver {
   #newWalk(options: ResolveOptions, report: boolean): Walk {
     return {
       namespace: options.namespace ?? '',
+      principal: options.principal,
+      purpose: options.purpose ?? 'return',
       now: this.now(),
       path: [],
       depth: 0,
@@ -257,6 +303,7 @@ export class Resolver {
       const compiled = compileTemplate(s, spellPath(walk) || undefined);
       const slots = new Map<ReferenceSlot, PlanSlot>();
       const toSlot = (slot: ReferenceSlot): PlanSlot => {
+        checkSecretName(slot, spellPath(walk));
         const key = slot.ref.key;
         const planSlot: PlanSlot = {
           slot,
@@ -293,6 +340,8 @@ export class Resolver {
       p.memoGeneration = generation;
     }
     const binding = p.binding as StoreBinding;
+    // The authorization point: before the cache or the store is read, for every reference.
+    if (walk.principal !== undefined) this.access.checkRead(walk.principal, walk.namespace, binding, walk.purpose);
     let entry: CacheEntry | undefined;
     let outcome: CacheOutcome = 'hit';
     const fetched = walk.fetched?.get(binding)?.get(p.key);
@@ -360,6 +409,7 @@ export class Resolver {
       return pending ? PENDING : out;
     }
     if (Array.isArray(value)) {
+      if (walk.depth >= MAX_DEPTH) throw this.#tooDeep(walk);
       const out: unknown[] = new Array(value.length);
       let pending = false;
       for (let i = 0; i < value.length; i++) {
@@ -372,6 +422,7 @@ export class Resolver {
       return pending ? PENDING : out;
     }
     if (isPlainObject(value)) {
+      if (walk.depth >= MAX_DEPTH) throw this.#tooDeep(walk);
       // Spread clones the shape in one step; only fields that change are written after.
       const out: Record<string, unknown> = { ...value };
       let pending = false;
@@ -387,6 +438,11 @@ export class Resolver {
       return pending ? PENDING : out;
     }
     return value;
+  }
+
+  /** The walk is recursive: past the depth limit it stops with an error that names it, not a stack overflow. */
+  #tooDeep(walk: Walk): DocumentLimitError {
+    return new DocumentLimitError({ limit: 'maxDepth', max: MAX_DEPTH, field: spellPath(walk) });
   }
 
   #request(p: PlanSlot, namespace: string): SecretRequest {
@@ -534,15 +590,21 @@ export class Resolver {
     binding.cache.refreshInBackground(p.key, () => this.#fetch(binding, [request]));
   }
 
-  /** Drop cached values for one reference (every namespace that cached it). */
-  refreshReference(reference: string, namespace: string): number {
+  /**
+   * Drop cached values for one reference (every namespace that cached it). With `scope`, a
+   * namespace-aware store's entries cached for namespaces outside the scope stay.
+   */
+  refreshReference(reference: string, namespace: string, scope = ''): number {
     let dropped = 0;
     for (const part of compileTemplate(reference).parts) {
       if (typeof part === 'string') continue;
       const { store, name, version, stage } = part.ref;
       const pinned = version !== undefined || stage !== undefined;
-      dropped += this.bindings.get(store, namespace).cache.invalidate((k) => {
-        const [, keyName, keyVersion, keyStage] = k.split('\u0000');
+      const binding = this.bindings.get(store, namespace);
+      const scoped = scope !== '' && binding.type.capabilities.namespaced;
+      dropped += binding.cache.invalidate((k) => {
+        const [keyNamespace = '', keyName, keyVersion, keyStage] = k.split('\u0000');
+        if (scoped && !covers(scope, keyNamespace)) return false;
         return keyName === name && (!pinned || (keyVersion === (version ?? '') && keyStage === (stage ?? '')));
       });
     }

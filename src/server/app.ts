@@ -26,6 +26,7 @@ import { AGENT_TOKEN_HEADER } from './agent-token.js';
 import {
   AuditUnavailableError,
   errorResponse,
+  internalError,
   ForbiddenError,
   PayloadTooLargeError,
   RateLimitedError,
@@ -92,6 +93,33 @@ function stateOf(request: FastifyRequest): RequestState {
   const r = request as StatefulRequest;
   r.sesameState ??= { route: undefined, principal: undefined, audited: false };
   return r.sesameState;
+}
+
+/**
+ * Headers a proxy adds (RFC 7239 `Forwarded`, and the de facto ones): the agent serves its own
+ * host only, so a request carrying any of them came through something else and is refused.
+ */
+const PROXY_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-real-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-original-forwarded-for',
+  'via',
+];
+
+function proxyHeader(headers: FastifyRequest['headers']): string | undefined {
+  for (const name of PROXY_HEADERS) if (headers[name] !== undefined) return name;
+  return undefined;
 }
 
 /** A successful request of a `quiet` route slower than this is logged at info all the same. */
@@ -237,11 +265,12 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
 
   if (mode === 'agent') {
     app.addHook('onRequest', (request, _reply, done: HookHandlerDoneFunction) => {
-      if (request.headers['x-forwarded-for'] !== undefined) {
+      const header = proxyHeader(request.headers);
+      if (header !== undefined) {
         done(
           new ForbiddenError(
             'forwarded_request',
-            'the agent serves this host only: a request carrying X-Forwarded-For came through a proxy and is refused',
+            `the agent serves this host only: a request carrying ${header} came through a proxy and is refused`,
           ),
         );
         return;
@@ -424,13 +453,27 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   });
 
   app.setErrorHandler(async (error, request, reply) => {
+    try {
+      return await answerError(error, request, reply);
+    } catch (failed) {
+      // Answering the error failed itself (logging, auditing, masking): answer with nothing of it.
+      try {
+        logger.error({ reqId: request.id, code: (failed as { code?: unknown }).code }, 'could not answer a failed request');
+      } catch {
+        // The logger is what failed: nothing more to say.
+      }
+      return reply.code(500).send(internalError(request.id));
+    }
+  });
+
+  async function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     let err: unknown = error;
     if ((error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       err = new PayloadTooLargeError(
         `request body is larger than the limit of ${bodyLimit} bytes: send less, or raise server.bodyLimit in the config`,
       );
     }
-    const { status, body } = errorResponse(err, sesame.redactor);
+    const { status, body } = errorResponse(err, sesame.redactor, request.id);
     const state = (request as StatefulRequest).sesameState;
     if (err instanceof ForbiddenError && state?.principal && !state.audited) {
       await record({
@@ -447,7 +490,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     if (status === 401) reply.header('www-authenticate', mode === 'agent' ? 'X-Sesame-Agent-Token' : 'Bearer');
     if (status >= 500) request.log.error({ reqId: request.id, err, code: body.error.code }, 'request failed');
     return reply.code(status).send(body);
-  });
+  }
 
   // prom-client hashes the labels of every inc/observe: keep the labelled children per route.
   const counted = new Map<string, ReturnType<typeof metrics.httpRequests.labels>>();

@@ -4,18 +4,12 @@
  * they admit; handlers check every namespace they act in against the principal's scope.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { covers, type Role, type TokenInfo } from '../tokens/index.js';
+import type { Principal } from '../resolve/access.js';
+import type { Role, TokenInfo } from '../tokens/index.js';
 import { ForbiddenError } from './errors.js';
 
-export interface Principal {
-  kind: 'token' | 'agent';
-  /** Token id, or `agent`: the actor in the audit trail. */
-  id: string;
-  role: Role;
-  /** Scope: `acme` covers `acme` and `acme.*`; `` covers everything. */
-  namespace: string;
-  reveal: boolean;
-}
+export type { Principal } from '../resolve/access.js';
+export { checkNamespace, describeNamespace } from '../resolve/access.js';
 
 /**
  * Which principals a route admits: `roles` always, `revealRoles` only with `reveal`.
@@ -53,20 +47,6 @@ export function checkAccess(principal: Principal, access: Exclude<Access, 'publi
   throw new ForbiddenError('forbidden_role', `${what} needs ${needs}; this token has role ${principal.role}`);
 }
 
-export function describeNamespace(namespace: string): string {
-  return namespace === '' ? 'the root namespace' : `namespace ${namespace}`;
-}
-
-/** Throw 403 unless the principal's scope covers `namespace`. */
-export function checkNamespace(principal: Principal, namespace: string): void {
-  if (covers(principal.namespace, namespace)) return;
-  throw new ForbiddenError(
-    'forbidden_namespace',
-    `this token is limited to ${describeNamespace(principal.namespace)} and its children; ${describeNamespace(namespace)} is outside it`,
-    namespace,
-  );
-}
-
 /** Compare two secrets in constant time (their sha256, so lengths do not leak either). */
 export function sameSecret(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a, 'utf8').digest();
@@ -79,23 +59,4 @@ export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match?.[1];
-}
-
-/** Store types that read the server host itself. */
-const HOST_STORE_TYPES: Record<string, string> = { env: 'environment', file: 'files' };
-
-/**
- * A store that reads this server's environment or files (the implicit root `env` store, for
- * one) serves the host's own variables and files: a token limited to a namespace may use one
- * only when the store is declared inside that namespace.
- */
-export function checkHostStore(principal: Principal, store: { name: string; namespace: string; type: string }): void {
-  const what = HOST_STORE_TYPES[store.type];
-  if (what === undefined || covers(principal.namespace, store.namespace)) return;
-  throw new ForbiddenError(
-    'forbidden_namespace',
-    `store ${store.name} reads this server's ${what} and is declared in ${describeNamespace(store.namespace)}: ` +
-      `this token, limited to ${describeNamespace(principal.namespace)}, may use such a store only when it is declared inside it`,
-    store.namespace,
-  );
 }

@@ -13,21 +13,7 @@ export class UnauthorizedError extends SesameError {
   override readonly status = 401;
 }
 
-export type ForbiddenCode = 'forbidden_role' | 'forbidden_namespace' | 'reveal_required' | 'forwarded_request';
-
-/** The token is valid but does not allow this: the message says what is missing. */
-export class ForbiddenError extends SesameError {
-  override readonly code: ForbiddenCode;
-  override readonly status = 403;
-  /** The namespace that was asked for, when that is what was refused. */
-  readonly namespace: string | undefined;
-
-  constructor(code: ForbiddenCode, message: string, namespace?: string) {
-    super(message);
-    this.code = code;
-    this.namespace = namespace;
-  }
-}
+export { type ForbiddenCode, ForbiddenError } from '../errors.js';
 
 export class NotFoundError extends UsageError {
   override readonly code = 'not_found';
@@ -105,19 +91,35 @@ export function issuesFrom(part: string, error: z.ZodError): Issue[] {
 }
 
 export interface ErrorBody {
-  error: { code: string; message: string; issues?: Issue[] | undefined };
+  error: { code: string; message: string; issues?: Issue[] | undefined; requestId?: string | undefined };
 }
 
-/** Status and body for any error; unknown errors say nothing about their internals. */
-export function errorResponse(err: unknown, redactor: Redactor): { status: number; body: ErrorBody } {
+/** The body of a 500: no exception text, only the request id to find the (redacted) log line by. */
+export function internalError(requestId: string): ErrorBody {
+  return {
+    error: {
+      code: 'internal',
+      message: `internal error (request ${requestId}): the server log has the details under this request id`,
+      requestId,
+    },
+  };
+}
+
+/**
+ * Status and body for any error. A typed error's message is safe to return (it never holds a
+ * value) and passes the redactor all the same; anything else, and any 5xx that is not one of
+ * ours, says "internal error" with the request id and nothing of its internals.
+ */
+export function errorResponse(err: unknown, redactor: Redactor, requestId = 'unknown'): { status: number; body: ErrorBody } {
   if (err instanceof SesameError) {
+    if (err.status >= 500 && err.code === 'error') return { status: err.status, body: internalError(requestId) };
     const body: ErrorBody = { error: { code: err.code, message: redactor.redact(err.message) } };
     if (err instanceof ValidationError) body.error.issues = redactor.redactValue(err.issues);
     return { status: err.status, body };
   }
   const fastify = fastifyError(err);
-  if (fastify) return { status: fastify.status, body: { error: { code: fastify.code, message: fastify.message } } };
-  return { status: 500, body: { error: { code: 'internal', message: 'internal error: see the server log' } } };
+  if (fastify && fastify.status < 500) return { status: fastify.status, body: { error: { code: fastify.code, message: fastify.message } } };
+  return { status: 500, body: internalError(requestId) };
 }
 
 /**

@@ -404,6 +404,7 @@ export class StoredConfig {
         type: c.input.type,
         description: c.input.description,
         fields: c.input.fields,
+        origin: 'api' as const,
       })),
     ];
     return { ...this.#base, namespaces, stores, connections };

@@ -172,6 +172,21 @@ export interface StoreLogger {
 /** Open-ended bag filled by the layer that owns the resource (e.g. `builtin` → database). */
 export type StoreServices = Record<string, unknown>;
 
+/**
+ * Something a store's settings make the server's host do. The server asks the store type
+ * ({@link StoreType.hostAccess}) instead of knowing store types by name, so a new type is judged
+ * by what it declares.
+ */
+export type HostAccess =
+  /** Connects to an address given in the settings (a URL the store's creator chose). */
+  | { kind: 'address'; setting: string; url: string }
+  /** Reads a file or directory of the host given in the settings. */
+  | { kind: 'files'; setting: string; path: string }
+  /** Reads the host's environment variables. */
+  | { kind: 'environment'; detail: string }
+  /** Acts with the host's own (ambient) cloud identity: instance roles, managed identity, default credentials. */
+  | { kind: 'identity'; detail: string };
+
 export interface StoreType<Settings = unknown> {
   /** The `type:` value in config. */
   readonly type: string;
@@ -186,5 +201,13 @@ export interface StoreType<Settings = unknown> {
    * are never returned by the API. Dotted paths, e.g. `auth.secretAccessKey`.
    */
   readonly secretSettings?: readonly string[];
+  /**
+   * What these (validated, not yet resolved) settings make the host do: addresses reached, host
+   * files and environment read, ambient identity used. An empty list: nothing beyond the
+   * credentials in the settings. A type that does not declare it is treated as able to do
+   * anything: only a root admin may configure one, and only tokens whose scope covers its
+   * namespace may use it.
+   */
+  hostAccess?(settings: Settings): HostAccess[];
   create(settings: Settings, context: StoreContext): StoreClient | Promise<StoreClient>;
 }

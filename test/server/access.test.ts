@@ -427,8 +427,8 @@ describe('what tokens may grant', () => {
     expect((await create(scopedAdmin, 'fetch-any', 'http', { url: 'http://169.254.169.254/{name}' })).status).toBe(403);
     const ambient = await create(operator, 'aws-ambient', 'aws-secrets-manager', { region: 'us-east-1' });
     expect(ambient.status).toBe(403);
-    expect(ambient.body.error.message).toContain("with auth default uses this server's own AWS credentials");
-    expect((await create(operator, 'gcp-file', 'gcp-secret-manager', { project: 'p', auth: { method: 'service-account-json', file: '/etc/key.json' } })).status).toBe(403);
+    expect(ambient.body.error.message).toContain("uses this server's own AWS credentials");
+    expect((await create(operator, 'gcp-file', 'gcp-secret-manager', { project: 'acme-prod', auth: { method: 'service-account-json', file: '/etc/key.json' } })).status).toBe(403);
 
     // Stores whose settings carry every credential they use are fine for any operator.
     const staticAws = await create(operator, 'aws-static', 'aws-secrets-manager', {
@@ -437,7 +437,12 @@ describe('what tokens may grant', () => {
     });
     expect(staticAws.status, staticAws.text).toBe(201);
     expect(staticAws.body.settings.auth).toEqual({ method: 'static', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: '***' });
-    const vault = await create(operator, 'vault-token', 'vault', { address: 'http://127.0.0.1:8200', auth: { method: 'token', token: 'vault-token-value' } });
+    // Its address is checked by the outbound policy: not this host, nor the metadata service.
+    const loopback = await create(operator, 'vault-local', 'vault', { address: 'http://127.0.0.1:8200', auth: { method: 'token', token: 'vault-token-value' } });
+    expect(loopback.status).toBe(403);
+    expect(loopback.body.error.code).toBe('forbidden_destination');
+    expect(loopback.body.error.message).toContain('store vault-local setting address: 127.0.0.1 is a loopback, link-local or cloud metadata address');
+    const vault = await create(operator, 'vault-token', 'vault', { address: 'https://203.0.113.10:8200', auth: { method: 'token', token: 'vault-token-value' } });
     expect(vault.status, vault.text).toBe(201);
 
     expect((await create(root, 'host-env', 'env', { prefix: 'APP_' }, '')).status).toBe(201);
@@ -454,7 +459,7 @@ describe('stores that read the server host', () => {
       const denied = await t.call('POST', '/api/v1/resolve', { token: scoped, body: { reference: 'secret://env/SESAME_TEST_HOST_VAR' } });
       expect(denied.status).toBe(403);
       expect(denied.body.error).toEqual({
-        code: 'forbidden_namespace',
+        code: 'forbidden_host_access',
         message:
           "store env reads this server's environment and is declared in the root namespace: this token, limited to namespace acme, may use such a store only when it is declared inside it",
       });

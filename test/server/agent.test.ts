@@ -75,7 +75,7 @@ describe('the agent', () => {
     expect(r.status).toBe(403);
     expect(r.body.error).toEqual({
       code: 'forwarded_request',
-      message: 'the agent serves this host only: a request carrying X-Forwarded-For came through a proxy and is refused',
+      message: 'the agent serves this host only: a request carrying x-forwarded-for came through a proxy and is refused',
     });
     expect(r.text).not.toContain('agent-db-password');
     const health = await t.call('GET', '/healthz', { headers: { 'x-forwarded-for': '10.0.0.1' } });

@@ -103,6 +103,8 @@ export function memoryStoreType(backends: Record<string, MemoryBackend>, namespa
     capabilities: { write: false, batch: true, versions: true, stages: false, namespaced, restore: false },
     settings,
     secretSettings: ['token'],
+    // Values live in this process's memory: nothing of the host's is reached.
+    hostAccess: () => [],
     create(s: z.infer<typeof settings>, context: { storeName: string }) {
       const backend = backends[s.backend];
       if (!backend) throw new Error(`no backend ${s.backend}`);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { checkDocumentLimits } from '../../refs/limits.js';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseConfigText } from '../../config/load.js';
@@ -79,5 +80,8 @@ function readDocument(ctx: CliContext, name: string): unknown {
   } catch {
     throw new UsageError(`cannot read ${name}: check the path`);
   }
-  return parseConfigText(text, file);
+  const doc = parseConfigText(text, file);
+  // Bounded before any walk: depth, values, references (a limit error names the limit, exit 2).
+  checkDocumentLimits(doc);
+  return doc;
 }

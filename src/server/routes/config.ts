@@ -6,9 +6,7 @@
 import { z } from 'zod';
 import { CONNECTION_NAME, STORE_NAME } from '../../config/schema.js';
 import { collectReferences } from '../../refs/template.js';
-import { covers } from '../../tokens/index.js';
-import { checkHostStore } from '../auth.js';
-import { ForbiddenError } from '../errors.js';
+import { covers } from '../../resolve/access.js';
 import {
   type AnyRoute,
   cursorParam,
@@ -102,56 +100,28 @@ const listQuery = z.strictObject({
 
 const exactQuery = z.strictObject({ namespace: namespaceParam.optional() });
 
-/**
- * Why a store needs an admin token for the root namespace: it would act with this server's own
- * identity or reach its host (environment, files, any network address answered back verbatim),
- * which a token limited to a namespace must not borrow. Undefined when the settings carry all the
- * credentials the store uses.
- */
-export function serverPrivilege(type: string, settings: Record<string, unknown>): string | undefined {
-  const auth = (settings['auth'] ?? {}) as { method?: string; json?: string; source?: { method?: string } };
-  const method = auth.method ?? 'default';
-  switch (type) {
-    case 'builtin':
-    case 'vault':
-      return undefined;
-    case 'env':
-      return "reads this server's environment";
-    case 'file':
-      return "reads this server's files";
-    case 'http':
-      return 'makes this server fetch any address it can reach and answer with what it got';
-    case 'aws-secrets-manager':
-      return method === 'static' || (method === 'assume-role' && auth.source?.method === 'static')
-        ? undefined
-        : `with auth ${method} uses this server's own AWS credentials (give static credentials instead)`;
-    case 'azure-key-vault':
-      return method === 'client-secret' ? undefined : `with auth ${method} uses this server's own Azure identity or files`;
-    case 'gcp-secret-manager':
-      return method === 'service-account-json' && auth.json !== undefined
-        ? undefined
-        : `with auth ${method} uses this server's own Google credentials or files (give the key as json instead)`;
-    default:
-      return 'is a store type the server cannot vouch for';
-  }
-}
-
 type Ctx = RouteContext<unknown, unknown, unknown>;
 
-function checkServerPrivilege(ctx: Ctx, type: string, settings: Record<string, unknown>, sesame?: ServerServices['sesame'], namespace?: string): void {
-  // Credentials taken from other stores must come from stores the token may use itself.
-  if (sesame && namespace !== undefined && ctx.principal.namespace !== '') {
-    for (const slot of collectReferences(settings)) {
-      const binding = sesame.bindings.find(slot.ref.store, namespace);
-      if (binding) checkHostStore(ctx.principal, binding.config);
-    }
-  }
-  const why = serverPrivilege(type, settings);
-  if (!why || (ctx.principal.role === 'admin' && ctx.principal.namespace === '')) return;
-  throw new ForbiddenError(
-    'forbidden_role',
-    `a store of type ${type} ${why}: creating or changing one needs an admin token for the root namespace`,
-  );
+/**
+ * Ask the access policy whether the caller may give a store these settings: what the type says
+ * they make the host do (files, environment, ambient identity: root admin only; addresses: the
+ * outbound policy), and the stores its `{{ secret://… }}` credentials come from, whose values
+ * the store will send to its address.
+ */
+async function checkStoreSettings(
+  ctx: Ctx,
+  sesame: ServerServices['sesame'],
+  store: { name: string; namespace: string; type: string; settings: unknown },
+): Promise<void> {
+  if (!sesame.registry.has(store.type)) return; // the stored-config check names the unknown type
+  const type = sesame.registry.get(store.type);
+  const parsed = type.settings.safeParse(store.settings);
+  if (!parsed.success) return; // ditto: invalid settings are refused with their issues
+  const sources = collectReferences(store.settings).flatMap((slot) => {
+    const binding = sesame.bindings.find(slot.ref.store, store.namespace);
+    return binding ? [binding] : [];
+  });
+  await sesame.access.checkStoreSettings(ctx.principal, store.name, type, parsed.data, { namespace: store.namespace, sources });
 }
 
 /** Entries of a list query: the namespace's subtree, or (visible) what it can use. */
@@ -282,10 +252,10 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.body.namespace);
-        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings, sesame, namespace);
-        return ctx.audited({ action: 'store.create', namespace, target: ctx.body.name }, () =>
-          stored.createStore({ ...ctx.body, namespace }),
-        );
+        return ctx.audited({ action: 'store.create', namespace, target: ctx.body.name }, async () => {
+          await checkStoreSettings(ctx, sesame, { ...ctx.body, namespace });
+          return stored.createStore({ ...ctx.body, namespace });
+        });
       },
     }),
     route({
@@ -300,10 +270,13 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        checkServerPrivilege(ctx, ctx.body.type, ctx.body.settings, sesame, namespace);
         return ctx.audited({ action: 'store.update', namespace, target: ctx.params.name }, async () => {
-          const current = stored.store(namespace, ctx.params.name);
-          checkServerPrivilege(ctx, current.type, current.settings);
+          // The store as it is now, and as it would be: the caller must be allowed to configure both.
+          const current = sesame.bindings.find(ctx.params.name, namespace);
+          if (current && current.config.namespace === namespace) {
+            sesame.access.checkStoreChange(ctx.principal, current.config.name, current.type, current.config.settings);
+          }
+          await checkStoreSettings(ctx, sesame, { ...ctx.body, name: ctx.params.name, namespace });
           return stored.updateStore({ ...ctx.body, name: ctx.params.name, namespace });
         });
       },
@@ -320,8 +293,10 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'store.delete', namespace, target: ctx.params.name }, async () => {
-          const current = stored.store(namespace, ctx.params.name);
-          checkServerPrivilege(ctx, current.type, current.settings);
+          const current = sesame.bindings.find(ctx.params.name, namespace);
+          if (current && current.config.namespace === namespace) {
+            sesame.access.checkStoreChange(ctx.principal, current.config.name, current.type, current.config.settings);
+          }
           return stored.deleteStore(namespace, ctx.params.name);
         });
       },
@@ -346,7 +321,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'store.test', namespace, target: ctx.params.name }, async () => {
-          checkHostStore(ctx.principal, sesame.store(ctx.params.name, namespace).config);
+          sesame.access.checkRead(ctx.principal, namespace, sesame.store(ctx.params.name, namespace), 'manage');
           const report = await sesame.testStore(ctx.params.name, { namespace, sample: ctx.query.sample });
           return { store: ctx.params.name, ...report };
         });
@@ -439,7 +414,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'refresh', namespace, target: `connection:${ctx.params.name}` }, () =>
-          sesame.refresh({ connection: ctx.params.name }, { namespace }),
+          sesame.refresh({ connection: ctx.params.name }, { namespace, scope: ctx.principal.namespace }),
         );
       },
     }),
@@ -472,7 +447,11 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'connection.test', namespace, target: ctx.params.name }, async () =>
           sesame.redactor.redactValue(
-            await sesame.testConnection(ctx.params.name, { namespace, refreshOnAuthFailure: ctx.query.refresh ?? false }),
+            await sesame.testConnection(ctx.params.name, {
+              namespace,
+              refreshOnAuthFailure: ctx.query.refresh ?? false,
+              principal: ctx.principal,
+            }),
           ),
         );
       },

@@ -2,12 +2,11 @@
 import { z } from 'zod';
 import { UsageError } from '../../errors.js';
 import { parseReference } from '../../refs/reference.js';
+import { checkDocumentLimits } from '../../refs/limits.js';
 import { collectReferences } from '../../refs/template.js';
 import type { RefreshTarget } from '../../sesame.js';
-import { covers } from '../../tokens/index.js';
-import { checkHostStore } from '../auth.js';
+import { covers } from '../../resolve/access.js';
 import { ValidationError } from '../errors.js';
-import type { RouteContext } from '../route.js';
 import { type AnyRoute, namespaceParam, route } from '../route.js';
 import type { ServerServices } from '../services.js';
 
@@ -67,15 +66,6 @@ function describeReferences(value: unknown): string {
 export function resolveRoutes(services: ServerServices): AnyRoute[] {
   const { sesame } = services;
 
-  /** Every store the input's references reach from `namespace` must be usable by the token. */
-  function checkStores(ctx: RouteContext<unknown, unknown, unknown>, input: unknown, namespace: string): void {
-    if (ctx.principal.namespace === '') return;
-    for (const slot of collectReferences(input)) {
-      const binding = sesame.bindings.find(slot.ref.store, namespace);
-      if (binding) checkHostStore(ctx.principal, binding.config);
-    }
-  }
-
   return [
     route({
       method: 'POST',
@@ -101,8 +91,7 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
           const name = body.connection;
           return ctx.audited({ action: 'resolve', namespace, target: `connection:${name}` }, async () => {
             const conn = sesame.connection(name, namespace);
-            checkStores(ctx, conn.fields, namespace);
-            const report = await sesame.resolveDetailed(conn.fields, { namespace, field: 'fields' });
+            const report = await sesame.resolveDetailed(conn.fields, { namespace, field: 'fields', principal: ctx.principal });
             return { ...report, connection: { name: conn.name, namespace: conn.namespace, type: conn.type } };
           });
         }
@@ -121,14 +110,15 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
           }
           input = body.template;
         } else {
+          // The body is within server.bodyLimit; its shape is bounded here (depth, values, references).
+          checkDocumentLimits(body.document, undefined, 'document');
           input = body.document;
         }
         // A lone reference describes itself (what describeReferences would find, without the walk).
         const target = typeof input === 'string' && body.reference !== undefined && !input.includes('{{') ? input : describeReferences(input);
-        return ctx.audited({ action: 'resolve', namespace, target }, async () => {
-          checkStores(ctx, input, namespace);
-          return sesame.resolveDetailed(input, { namespace });
-        });
+        return ctx.audited({ action: 'resolve', namespace, target }, () =>
+          sesame.resolveDetailed(input, { namespace, principal: ctx.principal }),
+        );
       },
     }),
     route({
@@ -165,7 +155,9 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
         const described = Object.entries(target)
           .map(([k, v]) => (k === 'all' ? 'all' : `${k}:${String(v)}`))
           .join('');
-        return ctx.audited({ action: 'refresh', namespace, target: described }, () => sesame.refresh(target, { namespace }));
+        return ctx.audited({ action: 'refresh', namespace, target: described }, () =>
+          sesame.refresh(target, { namespace, scope: ctx.principal.namespace }),
+        );
       },
     }),
     route({

@@ -7,15 +7,21 @@ import type { ServerServices } from '../services.js';
 
 const check = z.object({ ok: z.boolean(), detail: z.string() });
 
-/** Database reachable, and the master key seals and opens (the active key is held). */
+/**
+ * Database reachable, and the master key seals and opens (the active key is held). The checks
+ * answer anyone (load balancers call them without a token), so they say ok or not and nothing
+ * of where the database or the key lives; a failure's detail goes to the server log.
+ */
 export async function readiness(services: ServerServices): Promise<{ ready: boolean; checks: Record<string, z.infer<typeof check>> }> {
   const { backend } = services;
+  const log = services.sesame.log;
   const checks: Record<string, z.infer<typeof check>> = {};
   try {
     await sql`select 1`.execute(backend.database.kysely);
-    checks['database'] = { ok: true, detail: backend.database.location };
+    checks['database'] = { ok: true, detail: 'answers' };
   } catch (err) {
-    checks['database'] = { ok: false, detail: `${backend.database.location}: ${(err as Error).message}` };
+    log.error({ check: 'database', location: backend.database.location, err: (err as Error).message }, 'readiness check failed');
+    checks['database'] = { ok: false, detail: 'does not answer: see the server log' };
   }
   try {
     const key = await backend.activeKey(backend.database.kysely);
@@ -23,10 +29,11 @@ export async function readiness(services: ServerServices): Promise<{ ready: bool
     const probe = Buffer.from('probe', 'utf8');
     const opened = openValue(sealValue(probe, at, key), at, key);
     checks['masterKey'] = opened.equals(probe)
-      ? { ok: true, detail: `active master key ${key.id} from ${backend.keyring.where}` }
+      ? { ok: true, detail: 'seals and opens' }
       : { ok: false, detail: 'the master key did not open what it sealed' };
   } catch (err) {
-    checks['masterKey'] = { ok: false, detail: (err as Error).message };
+    log.error({ check: 'masterKey', where: backend.keyring.where, err: (err as Error).message }, 'readiness check failed');
+    checks['masterKey'] = { ok: false, detail: 'not usable: see the server log' };
   }
   return { ready: Object.values(checks).every((c) => c.ok), checks };
 }

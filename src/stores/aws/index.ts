@@ -37,6 +37,7 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
+  HostAccess,
 } from '../contract.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import {
@@ -755,6 +756,18 @@ export const awsSecretsManagerStoreType = {
     'auth.source.secretAccessKey',
     'auth.source.sessionToken',
   ],
+  hostAccess(s: AwsSecretsManagerSettings): HostAccess[] {
+    const out: HostAccess[] = [];
+    if (s.endpoint) out.push({ kind: 'address', setting: 'endpoint', url: s.endpoint });
+    if (s.stsEndpoint) out.push({ kind: 'address', setting: 'stsEndpoint', url: s.stsEndpoint });
+    const auth = s.auth;
+    if (auth.method === 'default' || (auth.method === 'assume-role' && auth.source.method === 'default')) {
+      out.push({ kind: 'identity', detail: "uses this server's own AWS credentials (environment, shared files, instance or container role)" });
+    } else if (auth.method === 'profile') {
+      out.push({ kind: 'identity', detail: `reads profile ${auth.profile} from this server's shared AWS config files` });
+    }
+    return out;
+  },
   create: (settings: AwsSecretsManagerSettings, context: StoreContext) =>
     new AwsSecretsManagerStore(settings, context),
 } satisfies StoreType<AwsSecretsManagerSettings>;

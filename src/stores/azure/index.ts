@@ -42,6 +42,7 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
+  HostAccess,
 } from '../contract.js';
 import { pageSorted } from '../paging.js';
 import { type RetryOptions, withRetry } from '../retry.js';
@@ -537,5 +538,16 @@ export const azureKeyVaultStoreType = {
   },
   settings,
   secretSettings: ['auth.clientSecret'],
+  hostAccess(s: AzureKeyVaultSettings): HostAccess[] {
+    const out: HostAccess[] = [];
+    if (s.vaultUrl) out.push({ kind: 'address', setting: 'vaultUrl', url: s.vaultUrl });
+    if (s.authorityHost) out.push({ kind: 'address', setting: 'authorityHost', url: s.authorityHost });
+    if (s.auth.method === 'default' || s.auth.method === 'managed-identity') {
+      out.push({ kind: 'identity', detail: `with auth ${s.auth.method} uses this server's own Azure identity` });
+    } else if (s.auth.method === 'client-certificate') {
+      out.push({ kind: 'files', setting: 'auth.certificatePath', path: s.auth.certificatePath });
+    }
+    return out;
+  },
   create: (s: AzureKeyVaultSettings, context: StoreContext) => new AzureKeyVaultStoreClient(s, context),
 } satisfies StoreType<AzureKeyVaultSettings>;

@@ -35,6 +35,7 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
+  HostAccess,
 } from '../contract.js';
 
 const MAX_VALUE_SIZE_CEILING = 64 * 1024 * 1024;
@@ -335,6 +336,8 @@ export const builtinStoreType = {
   type: 'builtin',
   capabilities: { write: true, batch: true, versions: true, stages: false, namespaced: true, restore: true },
   settings,
+  // The configured database only: no address, file or identity of the host's beyond it.
+  hostAccess: (): HostAccess[] => [],
   async create(s: BuiltinStoreSettings, context: StoreContext): Promise<BuiltinStoreClient> {
     const open = builtinServiceOf(context);
     let backend: BuiltinBackend;

@@ -1,7 +1,7 @@
 /** `env` store: a secret is an environment variable of the Sesame process (name = variable name). */
 import { z } from 'zod';
 import { SecretNotFoundError, UnsupportedOperationError, UsageError } from '../../errors.js';
-import type { CheckReport, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+import type { CheckReport, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
 
 const settings = z.strictObject({
   /** Prepended to every name: with `prefix: APP_`, `secret://env/DB_PASS` reads `APP_DB_PASS`. */
@@ -83,5 +83,8 @@ export const envStoreType = {
   type: 'env',
   capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
   settings,
+  hostAccess: (s: EnvStoreSettings): HostAccess[] => [
+    { kind: 'environment', detail: s.prefix ? `reads this server's environment variables named ${s.prefix}*` : "reads this server's environment" },
+  ],
   create: (s: EnvStoreSettings, context: StoreContext) => new EnvStoreClient(s, context),
 } satisfies StoreType<EnvStoreSettings>;

@@ -13,7 +13,7 @@ import {
   StoreUnavailableError,
   UnsupportedOperationError,
 } from '../../errors.js';
-import type { CheckReport, CheckStep, FetchedSecret, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+import type { CheckReport, CheckStep, FetchedSecret, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
 
 const settings = z.strictObject({
   root: z.string().min(1, 'root is the directory that holds the secret files, e.g. /run/secrets'),
@@ -207,5 +207,6 @@ export const fileStoreType = {
   type: 'file',
   capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
   settings,
+  hostAccess: (s: FileStoreSettings): HostAccess[] => [{ kind: 'files', setting: 'root', path: s.root }],
   create: (s: FileStoreSettings, context: StoreContext) => new FileStoreClient(s, context),
 } satisfies StoreType<FileStoreSettings>;

@@ -43,6 +43,7 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
+  HostAccess,
 } from '../contract.js';
 import { pageSorted } from '../paging.js';
 import { type RetryOptions, withRetry } from '../retry.js';
@@ -560,5 +561,15 @@ export const gcpSecretManagerStoreType = {
   },
   settings,
   secretSettings: ['auth.json'],
+  hostAccess(s: GcpSecretManagerSettings): HostAccess[] {
+    const out: HostAccess[] = [];
+    if (s.apiEndpoint) out.push({ kind: 'address', setting: 'apiEndpoint', url: s.apiEndpoint });
+    if (s.auth.method === 'default') {
+      out.push({ kind: 'identity', detail: "uses this server's own Google credentials (application default credentials)" });
+    } else if (s.auth.file !== undefined) {
+      out.push({ kind: 'files', setting: 'auth.file', path: s.auth.file });
+    }
+    return out;
+  },
   create: (s: GcpSecretManagerSettings, context: StoreContext) => new GcpSecretManagerStoreClient(s, context),
 } satisfies StoreType<GcpSecretManagerSettings>;

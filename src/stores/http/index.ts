@@ -56,6 +56,7 @@ import type {
   StoreClient,
   StoreContext,
   StoreType,
+  HostAccess,
 } from '../contract.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 
@@ -499,5 +500,11 @@ export const httpStoreType = {
   },
   settings,
   secretSettings: ['auth.token', 'auth.password', 'headers'],
+  hostAccess(s: HttpStoreSettings): HostAccess[] {
+    // The URL template's host part is fixed; `{name}` and `{version}` only fill its path and query.
+    const out: HostAccess[] = [{ kind: 'address', setting: 'url', url: s.url.replace(/\{[^}]*\}/g, 'x') }];
+    if (s.caFile) out.push({ kind: 'files', setting: 'caFile', path: s.caFile });
+    return out;
+  },
   create: (s: HttpStoreSettings, context: StoreContext) => new HttpStoreClient(s, context),
 } satisfies StoreType<HttpStoreSettings>;

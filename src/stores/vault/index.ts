@@ -40,6 +40,7 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
+  HostAccess,
 } from '../contract.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import {
@@ -656,5 +657,10 @@ export const vaultStoreType = {
   },
   settings: vaultSettings,
   secretSettings: ['auth.token', 'auth.password', 'auth.secretId'],
+  hostAccess(s: VaultSettings): HostAccess[] {
+    const out: HostAccess[] = [{ kind: 'address', setting: 'address', url: s.address }];
+    if (s.caFile) out.push({ kind: 'files', setting: 'caFile', path: s.caFile });
+    return out;
+  },
   create: (settings: VaultSettings, context: StoreContext) => new VaultStore(settings, context),
 } satisfies StoreType<VaultSettings>;
