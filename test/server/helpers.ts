@@ -58,6 +58,8 @@ export interface TestServerOptions {
   agent?: ServerOptions['agent'];
   /** Reuse a memory backend (a restarted server over the same data). */
   memory?: MemoryBackend;
+  /** How the outbound policy resolves host names (a fixed table in tests; default: the system resolver). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -76,7 +78,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   const sesame = createSesame(
     { database: 'sqlite:./sesame.db', ...options.config },
-    { baseDir: dir, registry, logger, observer: metrics.observer, now: options.now },
+    {
+      baseDir: dir,
+      registry,
+      logger,
+      observer: metrics.observer,
+      now: options.now,
+      ...(options.resolveHost ? { resolveHost: options.resolveHost } : {}),
+    },
   );
   const server = await createServer({
     sesame,
