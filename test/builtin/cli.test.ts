@@ -14,6 +14,7 @@ import { createCliContext } from '../../src/cli/context.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { SesameError } from '../../src/errors.js';
 import { parseKeyFile } from '../../src/builtin/index.js';
+import { cliActor } from '../../src/cli/context.js';
 import { tempDir, writeKeyFile } from './helpers.js';
 
 interface Run {
@@ -211,5 +212,45 @@ describe('sesame keys', () => {
     const r = await sesame(cwd, ['keys', 'rotate', '--batch-size', '1'], { tty: true });
     expect(r.stderr).toMatch(/\rrewrapping data keys with master key \w+: 3\/3\n$/);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('local changes in the audit trail', () => {
+  it('records every local write, delete, restore, token change and rotation as cli:<user>, and the chain verifies after the rotation', async () => {
+    const { cwd } = workspace();
+    const actor = cliActor();
+    expect(actor).toMatch(/^cli(:.+)?$/);
+    expect((await sesame(cwd, ['secrets', 'set', 'db/password', 'v1'])).code).toBe(0);
+    expect((await sesame(cwd, ['secrets', 'set', 'db/password', 'v2', '-n', 'acme'])).code).toBe(0);
+    expect((await sesame(cwd, ['secrets', 'delete', 'db/password', '-n', 'acme'])).code).toBe(0);
+    expect((await sesame(cwd, ['secrets', 'restore', 'db/password', '-n', 'acme'])).code).toBe(0);
+    expect((await sesame(cwd, ['secrets', 'delete', 'db/password', '--force'])).code).toBe(0);
+    // A failed change is recorded as one.
+    expect((await sesame(cwd, ['secrets', 'set', 'db/password', 'v3', '-n', 'acme', '--expected-version', '7'])).code).not.toBe(0);
+    const token = JSON.parse((await sesame(cwd, ['tokens', 'create', '--role', 'runtime', '--json'])).stdout);
+    expect((await sesame(cwd, ['tokens', 'revoke', token.id])).code).toBe(0);
+    expect((await sesame(cwd, ['keys', 'rotate'])).code).toBe(0);
+
+    const listed = await sesame(cwd, ['audit', 'list', '--json', '--limit', '100']);
+    const records = (JSON.parse(listed.stdout) as Array<{ actor: string; action: string; namespace: string; target: string; outcome: string }>).reverse();
+    expect(records.map((r) => [r.actor, r.action, r.namespace, r.target, r.outcome])).toEqual([
+      [actor, 'secret.write', '', 'secret://builtin/db/password', 'ok'],
+      [actor, 'secret.write', 'acme', 'secret://builtin/db/password', 'ok'],
+      [actor, 'secret.delete', 'acme', 'secret://builtin/db/password', 'ok'],
+      [actor, 'secret.restore', 'acme', 'secret://builtin/db/password', 'ok'],
+      [actor, 'secret.delete', '', 'secret://builtin/db/password', 'ok'],
+      [actor, 'secret.write', 'acme', 'secret://builtin/db/password', 'error'],
+      [actor, 'token.create', '', 'role:runtime', 'ok'],
+      [actor, 'token.revoke', '', token.id, 'ok'],
+      [actor, 'key.rotate', '', expect.stringMatching(/^master-key:[0-9a-f]{16}$/), 'ok'],
+    ]);
+    const verify = await sesame(cwd, ['audit', 'verify', '--json']);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({
+      ok: true,
+      records: 9,
+      keyedFrom: 1,
+      checkpoint: { state: 'matched', seq: 9, file: path.join(cwd, 'audit.head') },
+    });
   });
 });

@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/index.js';
 import { openBackend, tempDir, useDatabases, writeKeyFile } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,7 +25,7 @@ function requireBuild(): void {
     throw new Error(`${built} is missing: these tests run the built code in a child process; run npm run build first (npm test does)`);
   }
   const root = path.resolve(here, '../..');
-  for (const dir of ['src/builtin', 'src/db']) {
+  for (const dir of ['src/builtin', 'src/db', 'src/audit']) {
     for (const file of readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
       if (!file.endsWith('.ts')) continue;
       const source = path.join(root, dir, file);
@@ -95,6 +96,47 @@ describe('durability of builtin writes', () => {
     });
     expect(lost).toEqual([]);
   });
+
+  it('commits every version with its audit record, across kill -9 rounds, and the chain verifies', async () => {
+    requireBuild();
+    const dir = tempDir();
+    const file = path.join(dir, 'sesame.db');
+    const database = `sqlite:${file}`;
+    const keyFile = writeKeyFile(dir);
+    await (await openBackend({ database, masterKey: { file: keyFile } })).close();
+
+    let acknowledged = 0;
+    for (let round = 0; round < 5; round++) {
+      const writer = startWriter(['audited', database, keyFile, `r${round}`]);
+      const target = 20 + round * 7;
+      await until(() => writer.lines.length > target, `${target} acknowledged writes`, writer.stderr);
+      writer.child.kill('SIGKILL');
+      expect(await writer.exited).toBeNull();
+      acknowledged += writer.lines.filter((l) => l !== 'ready').length;
+    }
+
+    const sqlite = new Database(file, { readonly: true });
+    const count = (text: string) => (sqlite.prepare(text).get() as { n: number }).n;
+    const versions = count('select count(*) as n from secret_versions');
+    const writes = count("select count(*) as n from audit_log where action = 'secret.write'");
+    const resolves = count("select count(*) as n from audit_log where action = 'resolve'");
+    // Every version whose write was cut short by the kill is either committed with its record or absent with it.
+    const unrecorded = sqlite
+      .prepare(
+        `select v.name, v.version from secret_versions v where not exists (select 1 from audit_log a where a.action = 'secret.write'
+           and a.target = 'secret://builtin/' || v.name)`,
+      )
+      .all();
+    sqlite.close();
+    expect(versions).toBeGreaterThanOrEqual(acknowledged);
+    expect(writes).toBe(versions);
+    expect(unrecorded).toEqual([]);
+    expect(resolves).toBeGreaterThan(0);
+
+    const reopened = await openBackend({ database, masterKey: { file: keyFile } });
+    const result = await new AuditLog(reopened.database).verify();
+    expect(result).toMatchObject({ ok: true, records: writes + resolves, keyedFrom: 1 });
+  }, 120_000);
 
   for (const dialect of ['sqlite', 'postgres'] as const) {
     it(`keeps both versions when two processes write one name at once (${dialect})`, async () => {

@@ -130,6 +130,54 @@ describe.each(kinds)('on $kind', ({ start, refuseInserts }) => {
   });
 });
 
+describe.each(kinds)('secret changes and their record, one transaction, on $kind', ({ start, refuseInserts }) => {
+  it('does not commit a secret write whose audit record cannot be committed', async () => {
+    const { t, outside } = await start();
+    try {
+      const admin = (await t.token('admin')).token;
+      expect((await t.call('PUT', '/api/v1/secrets/app%2Fkept', { token: admin, body: { value: 'first-value-0123456789' } })).status).toBe(200);
+      await outside.exec(refuseInserts);
+      const refused = await t.call('PUT', '/api/v1/secrets/app%2Fkept', { token: admin, body: { value: 'second-value-0123456789' } });
+      expect(refused.status).toBeGreaterThanOrEqual(500);
+      await outside.exec('drop trigger refuse_audit' + (t.server.services.backend.database.kind === 'postgres' ? ' on audit_log' : ''));
+      const versions = await t.call('GET', '/api/v1/secrets/app%2Fkept/versions', { token: admin });
+      expect(versions.body.items.map((v: { version: string }) => v.version)).toEqual(['1']);
+      const records = await t.server.services.audit.list({ action: 'secret.', order: 'asc' });
+      expect(records.items.map((r) => [r.action, r.outcome])).toEqual([
+        ['secret.write', 'ok'],
+        ['secret.versions', 'ok'],
+      ]);
+      expect(await t.server.services.audit.verify()).toMatchObject({ ok: true });
+    } finally {
+      await outside.close();
+      await t.close();
+    }
+  });
+
+  it('records write, delete and restore once each, in their transactions, and reports records cut off the end', async () => {
+    const { t, outside } = await start();
+    try {
+      const admin = (await t.token('admin')).token;
+      for (let i = 0; i < 10; i++) {
+        expect((await t.call('PUT', `/api/v1/secrets/s${i}`, { token: admin, body: { value: `value-${i}-0123456789` } })).status).toBe(200);
+      }
+      expect((await t.call('DELETE', '/api/v1/secrets/s1', { token: admin })).status).toBe(200);
+      expect((await t.call('POST', '/api/v1/secrets/s1/restore', { token: admin })).status).toBe(200);
+      const { items } = await t.server.services.audit.list({ action: 'secret.', order: 'asc', limit: 100 });
+      expect(items.map((r) => r.action)).toEqual([...Array(10).fill('secret.write'), 'secret.delete', 'secret.restore']);
+      const clean = await t.call('GET', '/api/v1/audit/verify', { token: admin });
+      expect(clean.body).toMatchObject({ ok: true, records: 12, keyedFrom: 1 });
+
+      await outside.exec('delete from audit_log where seq > 4');
+      const cut = await t.call('GET', '/api/v1/audit/verify', { token: admin });
+      expect(cut.body).toMatchObject({ ok: false, records: 4, firstBroken: { seq: 12, reason: 'truncated' } });
+    } finally {
+      await outside.close();
+      await t.close();
+    }
+  });
+});
+
 describe('group commit', () => {
   async function counted(url: string): Promise<{ audit: AuditLog; transactions: () => number }> {
     const db = await openDatabase(url);

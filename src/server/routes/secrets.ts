@@ -3,15 +3,21 @@
  * Values are write-only here: the one way to read one back is GET /secrets/{name}/value, for
  * admin and operator tokens holding `reveal`. A write, delete or restore drops the cached value
  * so the next resolve sees the change.
+ *
+ * Audit: a write, delete or restore in a builtin store commits its `ok` record in the same
+ * transaction as the change (`withAuditEvent`: the builtin secrets claim the waiting record), so
+ * no committed version lacks its record. Stores outside Sesame's database (AWS, Vault…) cannot
+ * share a transaction with it: their record is committed after the store answered, as for
+ * every other route, and a crash in between loses it (docs/audit.md).
  */
 import { z } from 'zod';
+import { withAuditEvent } from '../../audit/ambient.js';
 import { namespaceChain, STORE_NAME } from '../../config/schema.js';
 import { UnsupportedOperationError } from '../../errors.js';
 import { formatReference } from '../../refs/reference.js';
 import { secretText } from '../../resolve/cache.js';
 import type { StoreBinding } from '../../resolve/bindings.js';
 import type { StoreClient } from '../../stores/contract.js';
-import { checkHostStore } from '../auth.js';
 import { type AnyRoute, cursorParam, limitParam, namespaceParam, page, queryFlag, type RouteContext, route } from '../route.js';
 import type { ServerServices } from '../services.js';
 
@@ -50,7 +56,9 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
    */
   async function open(ctx: Ctx, storeName: string, namespace: string, operation: Operation) {
     const binding: StoreBinding = sesame.store(storeName, namespace);
-    checkHostStore(ctx.principal, binding.config);
+    // The authorization point decides whether this principal may use the store at all (a value
+    // comes back only from `get`, the reveal route).
+    sesame.access.checkRead(ctx.principal, namespace, binding, operation === 'get' ? 'return' : 'manage');
     const changes = operation === 'write' || operation === 'delete' || operation === 'restore';
     if (changes && !binding.type.capabilities.write) {
       throw new UnsupportedOperationError(
@@ -123,7 +131,7 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
         const namespace = ctx.namespace(ctx.query.namespace);
         // Known from now on: masked if it ever reaches a log line or an error.
         sesame.redactor.add(ctx.body.value);
-        return ctx.audited({ action: 'secret.write', namespace, target: target(ctx.query.store, ctx.params.name) }, async () => {
+        return ctx.auditedWith({ action: 'secret.write', namespace, target: target(ctx.query.store, ctx.params.name) }, (ok) => withAuditEvent(ok, async () => {
           const { client } = await open(ctx, ctx.query.store, namespace, 'write');
           const written = await (client.write as NonNullable<StoreClient['write']>)(ctx.params.name, ctx.body.value, {
             namespace,
@@ -133,7 +141,7 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
           });
           await dropCached(ctx.query.store, ctx.params.name, namespace);
           return { store: ctx.query.store, ...written };
-        });
+        }));
       },
     }),
     route({
@@ -223,12 +231,12 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
       response: z.object({ store: z.string(), name: z.string(), namespace: z.string(), deleted: z.literal(true), purged: z.boolean() }),
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        return ctx.audited({ action: 'secret.delete', namespace, target: target(ctx.query.store, ctx.params.name) }, async () => {
+        return ctx.auditedWith({ action: 'secret.delete', namespace, target: target(ctx.query.store, ctx.params.name) }, (ok) => withAuditEvent(ok, async () => {
           const { client } = await open(ctx, ctx.query.store, namespace, 'delete');
           await (client.delete as NonNullable<StoreClient['delete']>)(ctx.params.name, { namespace, force: ctx.query.force });
           await dropCached(ctx.query.store, ctx.params.name, namespace);
           return { store: ctx.query.store, name: ctx.params.name, namespace, deleted: true as const, purged: ctx.query.force ?? false };
-        });
+        }));
       },
     }),
     route({
@@ -242,12 +250,12 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
       response: z.object({ store: z.string(), name: z.string(), namespace: z.string(), restored: z.literal(true) }),
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        return ctx.audited({ action: 'secret.restore', namespace, target: target(ctx.query.store, ctx.params.name) }, async () => {
+        return ctx.auditedWith({ action: 'secret.restore', namespace, target: target(ctx.query.store, ctx.params.name) }, (ok) => withAuditEvent(ok, async () => {
           const { client } = await open(ctx, ctx.query.store, namespace, 'restore');
           await (client.restore as NonNullable<StoreClient['restore']>)(ctx.params.name, { namespace });
           await dropCached(ctx.query.store, ctx.params.name, namespace);
           return { store: ctx.query.store, name: ctx.params.name, namespace, restored: true as const };
-        });
+        }));
       },
     }),
   ];
