@@ -1,9 +1,10 @@
 /**
  * JSON logs through pino, every line passed through the redactor before it is written, so a
- * value that reached a message, an error or a field by mistake is still masked.
+ * value that reached a message, an error or a field by mistake is still masked. If masking a line
+ * fails, the line is replaced by a notice line (valid JSON, same level) and logging goes on.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { processRedactor, type Redactor } from './redact/redactor.js';
+import { MASKING_FAILED, processRedactor, type Redactor } from './redact/redactor.js';
 import type { StoreLogger } from './stores/contract.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -23,7 +24,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level,
       base: { service: 'sesame' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      hooks: { streamWrite: (line: string) => redactor.redact(line) },
+      hooks: { streamWrite: (line: string) => maskLine(redactor, line) },
       // Field names that only ever hold credentials are censored even before the redactor knew them.
       redact: {
         paths: ['password', '*.password', 'token', '*.token', 'secret', '*.secret', 'authorization', '*.authorization', 'req.headers.authorization', 'req.headers["x-sesame-agent-token"]'],
@@ -32,6 +33,24 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     (options.destination ?? pino.destination({ fd: 2, sync: true })) as DestinationStream,
   );
+}
+
+/** The message of the line written in place of one whose masking failed. */
+export const LOG_LINE_WITHHELD = '[sesame: log line withheld: masking failed]';
+
+/** A log line through the redactor; never throws, never lets an unmasked line through. */
+export function maskLine(redactor: Redactor, line: string): string {
+  let masked: string;
+  try {
+    masked = redactor.redact(line);
+  } catch {
+    // A Redactor subclass that throws anyway: same as a failure reported by redact().
+    masked = MASKING_FAILED;
+  }
+  if (masked !== MASKING_FAILED || line === MASKING_FAILED) return masked;
+  // Keep the level (a number, never a value) so the notice is filtered and routed like the line.
+  const level = /^\{"level":(\d{1,3})[,}]/.exec(line)?.[1] ?? '50';
+  return `${JSON.stringify({ level: Number(level), time: new Date().toISOString(), service: 'sesame', maskingFailed: true, msg: LOG_LINE_WITHHELD })}\n`;
 }
 
 /** Adapt a pino logger to the narrow logger store adapters get. */

@@ -1,157 +1,183 @@
 /**
  * The redactor knows every value resolved in this process and masks it — and its base64,
- * base64url, URL-encoded and JSON-escaped forms, and each line of a multi-line value such as a
- * PEM — with `***` in any text. Values shorter than {@link MIN_MASK_LENGTH} characters are not
- * masked: masking `a` or `on` everywhere would destroy logs without protecting anything.
+ * base64url, URL-encoded and JSON-escaped forms, base64 of the value inside longer data (see
+ * forms.ts), and each line of a multi-line value such as a PEM — with `***` in any text. Values
+ * shorter than {@link MIN_MASK_LENGTH} characters are not masked: masking `a` or `on` everywhere
+ * would destroy logs without protecting anything.
+ *
+ * Matching: Aho–Corasick automata over every form (automaton.ts), extended incrementally as values
+ * are added (matcher.ts); cost per scan is linear in the text and independent of how many values
+ * are known. Where forms overlap, the union of every matched span is masked.
+ *
+ * Fails closed and never throws: if masking fails for any reason, `redact()` returns
+ * {@link MASKING_FAILED} (never the text, never an error message) and a stream writes that notice
+ * and withholds the rest. Streams hold back a partial match until the next chunk or the end of the
+ * stream (a partial of at most 3 characters: 50 ms), so no more than 3 characters of a value reach
+ * the output whatever the timing — see stream.ts.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { createHash } from 'node:crypto';
+import type { Transform } from 'node:stream';
+import type { MatchSink } from './automaton.js';
+import { maskedForms } from './forms.js';
+import { FormMatcher, type MatcherSnapshot } from './matcher.js';
+import { createMaskingStream, type MaskingStreamOptions } from './stream.js';
 
 export const MASK = '***';
 export const MIN_MASK_LENGTH = 4;
+/** What `redact()` returns, and a stream writes, when masking failed. */
+export const MASKING_FAILED = '[sesame: output withheld: masking failed]';
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+/** Values up to this length are remembered as they are; longer ones by their sha256. */
+const KEY_AS_IS = 64;
 
 export class Redactor {
-  readonly #forms = new Set<string>();
-  #pattern: RegExp | undefined;
-  #dirty = false;
-  #longest = 0;
+  protected readonly matcher: FormMatcher;
+  /** Values added (long ones by hash), so adding one again is cheap. */
+  #values = new Set<string>();
+  #failures = 0;
+  /** An add failed part-way: a value may be unknown, so everything is withheld until clear(). */
+  #broken = false;
+
+  constructor() {
+    this.matcher = this.createMatcher();
+  }
+
+  /** The matcher (tests override this to make matching fail). */
+  protected createMatcher(): FormMatcher {
+    return new FormMatcher();
+  }
 
   /** Number of distinct forms being masked (for stats; never the forms themselves). */
   get size(): number {
-    return this.#forms.size;
+    return this.matcher.size;
   }
 
-  /** Remember a secret value; returns true when it added something new. */
+  /** How many times masking failed (and output was withheld). */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** Remember a secret value; returns true when it added something new. Never throws. */
   add(value: string): boolean {
-    if (value.length < MIN_MASK_LENGTH) return false;
-    const before = this.#forms.size;
-    const add = (form: string) => {
-      if (form.length >= MIN_MASK_LENGTH) this.#forms.add(form);
-    };
-    add(value);
-    const buf = Buffer.from(value, 'utf8');
-    add(buf.toString('base64'));
-    add(buf.toString('base64').replace(/=+$/, ''));
-    add(buf.toString('base64url'));
-    add(encodeURIComponent(value));
-    add(JSON.stringify(value).slice(1, -1));
-    if (value.includes('\n')) {
-      for (const line of value.split(/\r?\n/)) add(line.trim());
-    }
-    if (this.#forms.size !== before) {
-      this.#dirty = true;
+    if (typeof value !== 'string' || value.length < MIN_MASK_LENGTH) return false;
+    try {
+      const key = value.length <= KEY_AS_IS ? value : `#${createHash('sha256').update(value).digest('hex')}`;
+      if (this.#values.has(key)) return false;
+      for (const form of maskedForms(value, MIN_MASK_LENGTH)) this.matcher.add(form);
+      this.#values.add(key);
       return true;
+    } catch {
+      this.#broken = true;
+      this.#failures++;
+      return false;
     }
-    return false;
   }
 
+  /** Whether `value` was added, or is one of the masked forms of a value. */
   has(value: string): boolean {
-    return this.#forms.has(value);
+    try {
+      const key = value.length <= KEY_AS_IS ? value : `#${createHash('sha256').update(value).digest('hex')}`;
+      return this.#values.has(key) || this.matcher.has(value);
+    } catch {
+      return false;
+    }
   }
 
   clear(): void {
-    this.#forms.clear();
-    this.#pattern = undefined;
-    this.#dirty = false;
-    this.#longest = 0;
+    this.matcher.clear();
+    this.#values = new Set();
+    this.#broken = false;
   }
 
-  #compile(): RegExp | undefined {
-    if (this.#dirty || (!this.#pattern && this.#forms.size > 0)) {
-      // Longest first so a value wins over its own lines.
-      const forms = [...this.#forms].sort((a, b) => b.length - a.length);
-      this.#longest = forms[0]?.length ?? 0;
-      this.#pattern = forms.length ? new RegExp(forms.map(escapeRegExp).join('|'), 'g') : undefined;
-      this.#dirty = false;
+  #snapshot(): MatcherSnapshot {
+    if (this.#broken) throw new Error('a value could not be added');
+    return this.matcher.snapshot();
+  }
+
+  /** The masking itself; throws on failure (callers go through redact()). */
+  #mask(text: string): string {
+    const levels = this.#snapshot().levels;
+    if (levels.length === 0 || text.length < MIN_MASK_LENGTH) return text;
+    const sink: MatchSink = { best: undefined };
+    for (const a of levels) a.run(text, 0, sink);
+    const best = sink.best;
+    if (best === undefined) return text;
+    // Union of spans: spans arrive by end position; one starting inside earlier ones swallows them.
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (let i = 0; i < best.length; i++) {
+      const o = best[i]!;
+      if (o === 0) continue;
+      let s = i - o + 1;
+      while (ends.length > 0 && ends[ends.length - 1]! >= s) {
+        s = Math.min(s, starts.pop()!);
+        ends.pop();
+      }
+      starts.push(s);
+      ends.push(i);
     }
-    return this.#pattern;
+    let out = '';
+    let at = 0;
+    for (let k = 0; k < starts.length; k++) {
+      out += text.slice(at, starts[k]) + MASK;
+      at = ends[k]! + 1;
+    }
+    return out + text.slice(at);
   }
 
-  /** Mask every known value in `text`. */
+  /** Mask every known value in `text`. Never throws: on failure, returns {@link MASKING_FAILED}. */
   redact(text: string): string {
-    if (this.#forms.size === 0 || text.length < MIN_MASK_LENGTH) return text;
-    const pattern = this.#compile();
-    return pattern ? text.replace(pattern, MASK) : text;
+    try {
+      return this.#mask(text);
+    } catch {
+      this.#failures++;
+      return MASKING_FAILED;
+    }
   }
 
-  /** Deep-copy a JSON-like value with every string redacted. */
+  /**
+   * Deep-copy a JSON-like value with every string redacted. Never throws: on failure (of masking,
+   * or of the walk, e.g. a cycle) the whole value is replaced by {@link MASKING_FAILED}.
+   */
   redactValue<T>(value: T): T {
-    if (typeof value === 'string') return this.redact(value) as T;
-    if (Array.isArray(value)) return value.map((v) => this.redactValue(v)) as T;
+    try {
+      return this.#deep(value);
+    } catch {
+      this.#failures++;
+      return MASKING_FAILED as T;
+    }
+  }
+
+  #deep<T>(value: T): T {
+    if (typeof value === 'string') return this.#mask(value) as T;
+    if (Array.isArray(value)) return value.map((v) => this.#deep(v)) as T;
     if (value !== null && typeof value === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = this.redactValue(v);
+      for (const [k, v] of Object.entries(value)) out[k] = this.#deep(v);
       return out as T;
     }
     return value;
   }
 
   /**
-   * Length of the longest suffix of `text` that could be the start of a known form: that much
-   * must wait for the next chunk before it can be written.
+   * A stream that masks what passes through, even when a value is split across chunks: a tail
+   * that could begin a value is held until the next chunk or the end of the stream (one of at
+   * most 3 characters: `releaseAfterMs`, 50 ms), so at most 3 characters of a value get through
+   * whatever the timing. On a masking failure it writes {@link MASKING_FAILED} and withholds the
+   * rest; it never emits 'error'. Values added while it runs are masked from then on.
    */
-  #pendingSuffix(text: string): number {
-    this.#compile();
-    const max = Math.min(this.#longest - 1, text.length);
-    for (let k = max; k > 0; k--) {
-      const suffix = text.slice(text.length - k);
-      for (const form of this.#forms) if (form.length > k && form.startsWith(suffix)) return k;
-    }
-    return 0;
-  }
-
-  /**
-   * A stream that masks what passes through, even when a value is split across chunks. A tail
-   * that could begin a value is held until the next chunk, or for `flushAfterMs` at most.
-   */
-  createStream(options: { flushAfterMs?: number } = {}): Transform {
-    const flushAfter = options.flushAfterMs ?? 50;
-    let pending = '';
-    let timer: NodeJS.Timeout | undefined;
-    const decoder = new TextDecoder('utf-8');
-    const redactor = this;
-    const stream: Transform = new Transform({
-      transform(chunk: Buffer, _enc, done: TransformCallback) {
-        if (timer) clearTimeout(timer);
-        const text = pending + decoder.decode(chunk, { stream: true });
-        let cut = text.length - redactor.#pendingSuffix(text);
-        const pattern = redactor.#compile();
-        let out = '';
-        let last = 0;
-        if (pattern) {
-          pattern.lastIndex = 0;
-          for (let m = pattern.exec(text); m; m = pattern.exec(text)) {
-            const end = m.index + m[0].length;
-            if (m.index >= cut) break;
-            // A match crossing the cut is complete: write it masked and move the cut past it.
-            if (end > cut) cut = end;
-            out += text.slice(last, m.index) + MASK;
-            last = end;
-          }
-        }
-        out += text.slice(last, cut);
-        pending = text.slice(cut);
-        if (pending) {
-          timer = setTimeout(() => {
-            const rest = redactor.redact(pending);
-            pending = '';
-            stream.push(rest);
-          }, flushAfter);
-          timer.unref?.();
-        }
-        done(null, out);
+  createStream(options: MaskingStreamOptions = {}): Transform {
+    return createMaskingStream(
+      {
+        snapshot: () => this.#snapshot(),
+        mask: MASK,
+        notice: MASKING_FAILED,
+        failed: () => {
+          this.#failures++;
+        },
       },
-      flush(done: TransformCallback) {
-        if (timer) clearTimeout(timer);
-        const rest = redactor.redact(pending + decoder.decode());
-        pending = '';
-        done(null, rest);
-      },
-    });
-    return stream;
+      options,
+    );
   }
 }
 

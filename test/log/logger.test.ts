@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { Redactor } from '../../src/redact/redactor.js';
+import { createLogger, LOG_LINE_WITHHELD } from '../../src/log.js';
+import { FormMatcher, type MatcherSnapshot } from '../../src/redact/matcher.js';
+import { MASKING_FAILED, Redactor } from '../../src/redact/redactor.js';
 import { createSesame } from '../../src/sesame.js';
 
 function capture() {
@@ -35,6 +36,51 @@ describe('logger', () => {
     const log = createLogger({ level: 'info', redactor: new Redactor(), destination });
     log.info({ password: 'not-yet-known-1', token: 'not-yet-known-2', req: { headers: { authorization: 'Bearer x' } } }, 'x');
     expect(lines.join('')).not.toMatch(/not-yet-known|Bearer x/);
+  });
+});
+
+/** A redactor whose matcher fails on chosen calls, with the secret in the error message. */
+class FlakyRedactor extends Redactor {
+  fail = true;
+  protected override createMatcher(): FormMatcher {
+    const self = () => this;
+    return new (class extends FormMatcher {
+      override snapshot(): MatcherSnapshot {
+        if (self().fail) throw new Error('matcher failed on hunter2-secret');
+        return super.snapshot();
+      }
+    })();
+  }
+}
+
+describe('logger when masking fails', () => {
+  it('writes a valid JSON notice line at the same level instead of the line, and keeps logging', () => {
+    const redactor = new FlakyRedactor();
+    redactor.add('hunter2-secret');
+    const { lines, destination } = capture();
+    const log = createLogger({ level: 'info', redactor, destination });
+    log.warn({ detail: 'hunter2-secret' }, 'connecting with hunter2-secret');
+    redactor.fail = false;
+    log.info('next line hunter2-secret');
+    expect(lines).toHaveLength(2);
+    expect(lines.join('')).not.toContain('hunter2');
+    expect(lines[0]!.endsWith('\n')).toBe(true);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, msg: LOG_LINE_WITHHELD, maskingFailed: true });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ level: 30, msg: 'next line ***' });
+  });
+
+  it('survives a redactor subclass that throws from redact() itself', () => {
+    class Throwing extends Redactor {
+      override redact(): string {
+        throw new Error('hunter2-secret');
+      }
+    }
+    const { lines, destination } = capture();
+    const log = createLogger({ level: 'info', redactor: new Throwing(), destination });
+    expect(() => log.error('x hunter2-secret')).not.toThrow();
+    expect(lines.join('')).not.toContain('hunter2');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 50, msg: LOG_LINE_WITHHELD });
+    expect(lines[0]).not.toContain(MASKING_FAILED);
   });
 });
 

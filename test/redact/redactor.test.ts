@@ -1,6 +1,21 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { MASK, Redactor } from '../../src/redact/redactor.js';
+import { FormMatcher, type MatcherSnapshot } from '../../src/redact/matcher.js';
+import { MASK, MASKING_FAILED, Redactor } from '../../src/redact/redactor.js';
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+/** Deterministic pseudo-random printable text (no RNG state shared between tests). */
+function randomText(length: number, seed = 1): string {
+  let x = seed;
+  const codes = new Uint16Array(length);
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    codes[i] = 33 + ((x >>> 8) % 94);
+  }
+  let out = '';
+  for (let i = 0; i < length; i += 8192) out += String.fromCharCode(...codes.subarray(i, i + 8192));
+  return out;
+}
 
 describe('Redactor', () => {
   it('masks a value and its base64, URL-encoded and JSON-escaped forms', () => {
@@ -12,13 +27,55 @@ describe('Redactor', () => {
       Buffer.from(value).toString('base64'),
       Buffer.from(value).toString('base64url'),
       encodeURIComponent(value),
+      encodeURIComponent(value).replaceAll('%20', '+'),
       JSON.stringify({ v: value }),
     ].join(' | ');
     const out = r.redact(text);
-    expect(out).not.toContain('p@ss');
-    expect(out).not.toContain(Buffer.from(value).toString('base64').slice(0, 12));
-    expect(out).not.toContain(encodeURIComponent(value));
-    expect(out.split(MASK).length - 1).toBeGreaterThanOrEqual(5);
+    expect(out).toBe(['***', '***', '***', '***', '***', '{"v":"***"}'].join(' | '));
+  });
+
+  it('masks every encoding of a value inside surrounding text', () => {
+    const r = new Redactor();
+    const value = 'tok+en/with-odd_chars and "quotes" \\ ü€😀';
+    r.add(value);
+    const forms = [
+      value,
+      JSON.stringify(value).slice(1, -1),
+      encodeURIComponent(value),
+      Buffer.from(value).toString('base64'),
+      Buffer.from(value).toString('base64url'),
+      Buffer.from(value).toString('base64').replace(/=+$/, ''),
+    ];
+    for (const form of forms) expect(r.redact(`before ${form} after`)).toBe(`before ${MASK} after`);
+  });
+
+  it('masks the base64 of a value followed by a newline (regression: `echo $TOK | base64` left ***K)', () => {
+    const r = new Redactor();
+    const tok = 'ghp_R2d2C3po0123456789abcdefXYZ';
+    r.add(tok);
+    const withNewline = b64(`${tok}\n`);
+    const out = r.redact(withNewline);
+    // Only the last, mixed character of the value's encoding and what encodes the newline remain.
+    expect(out.startsWith(MASK)).toBe(true);
+    expect(out.length - MASK.length).toBeLessThanOrEqual(4);
+    expect(out).not.toContain(b64(tok).slice(-4, -1));
+  });
+
+  it('masks base64 of text containing the value at every byte alignment, 1 mixed character at each edge at most', () => {
+    const r = new Redactor();
+    const tok = 'sk_live_51HcS3cr3tT0k3nValue';
+    r.add(tok);
+    for (const before of ['', 'x', 'xy', 'xyz', 'Authorization: Bearer ']) {
+      for (const after of ['', '\n', 'zz', 'zzz', ' trailing words']) {
+        const encoded = b64(before + tok + after);
+        const out = r.redact(encoded);
+        expect(out).toContain(MASK);
+        const [head, tail] = [out.slice(0, out.indexOf(MASK)), out.slice(out.indexOf(MASK) + MASK.length)];
+        // What stays visible is the encoding of the surroundings plus at most one mixed character.
+        expect(head.length).toBeLessThanOrEqual(Math.ceil((before.length * 8) / 6));
+        expect(tail.replace(/=+$/, '').length).toBeLessThanOrEqual(Math.ceil((after.length * 8) / 6) + 1);
+      }
+    }
   });
 
   it('masks each line of a multi-line value such as a PEM', () => {
@@ -27,6 +84,7 @@ describe('Redactor', () => {
     r.add(pem);
     const out = r.redact('log: MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu end');
     expect(out).toBe(`log: ${MASK} end`);
+    expect(r.redact(JSON.stringify({ key: pem }))).toBe(`{"key":"${MASK}"}`);
   });
 
   it('does not mask values shorter than 4 characters', () => {
@@ -36,43 +94,79 @@ describe('Redactor', () => {
     expect(r.size).toBe(0);
   });
 
-  it('prefers the longest match so a value is masked whole, not piecewise', () => {
+  it('masks a value whole when a shorter value is inside it', () => {
     const r = new Redactor();
     r.add('secret');
     r.add('secret-longer');
     expect(r.redact('x secret-longer y')).toBe(`x ${MASK} y`);
+    expect(r.redact('x secret y')).toBe(`x ${MASK} y`);
   });
 
-  it('masks a value split across stream chunks', async () => {
+  it('masks the union of overlapping forms, not just the leftmost-longest match', () => {
     const r = new Redactor();
-    r.add('hunter2-topsecret');
-    const input = new PassThrough();
-    const masked = input.pipe(r.createStream());
-    let out = '';
-    masked.on('data', (c) => {
-      out += String(c);
-    });
-    const done = new Promise((resolve) => masked.on('end', resolve));
-    input.write('start hunter2-');
-    input.write('top');
-    input.write('secret end\nsecond hunter2-topsecret');
-    input.end();
-    await done;
-    expect(out).toBe(`start ${MASK} end\nsecond ${MASK}`);
+    r.add('abcdef');
+    r.add('defghijk');
+    r.add('xyz1');
+    r.add('1234');
+    // Leftmost-longest would mask `abcdef` and leave `ghijk` showing.
+    expect(r.redact('<abcdefghijk>')).toBe(`<${MASK}>`);
+    expect(r.redact('<xyz1234>')).toBe(`<${MASK}>`);
+    // A long form starting before earlier, shorter matches swallows them.
+    r.add('qrst');
+    r.add('opqrstuvw');
+    expect(r.redact('[opqrstuvw]')).toBe(`[${MASK}]`);
+    // Adjacent (not overlapping) values stay two masks.
+    expect(r.redact('abcdefxyz1')).toBe(`${MASK}${MASK}`);
   });
 
-  it('flushes a held-back tail after a pause, masked', async () => {
+  it('masks multi-byte UTF-8 values and their encodings', () => {
     const r = new Redactor();
-    r.add('abcdefgh');
-    const stream = r.createStream({ flushAfterMs: 5 });
-    let out = '';
-    stream.on('data', (c) => {
-      out += String(c);
-    });
-    stream.write('prompt> abc');
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(out).toBe('prompt> abc');
-    stream.end();
+    const value = 'пароль-密码-🔑🔑';
+    r.add(value);
+    expect(r.redact(`a ${value} b`)).toBe(`a ${MASK} b`);
+    expect(r.redact(`a ${b64(value)} b`)).toBe(`a ${MASK} b`);
+    expect(r.redact(`a ${encodeURIComponent(value)} b`)).toBe(`a ${MASK} b`);
+    expect(r.redact(b64(`x${value}\n`))).not.toContain(b64(value).slice(4, 12));
+  });
+
+  it('works with a 1 MB value', () => {
+    const r = new Redactor();
+    const big = randomText(1 << 20, 7);
+    expect(r.add(big)).toBe(true);
+    expect(r.add(big)).toBe(false);
+    expect(r.has(big)).toBe(true);
+    const out = r.redact(`start ${big} end`);
+    expect(out).toBe(`start ${MASK} end`);
+    expect(r.redact(b64(`x${big}\n`)).length).toBeLessThan(16);
+    expect(r.redact('hello world')).toBe('hello world');
+  });
+
+  it('works with 100,000 known values, added one by one with scans in between', () => {
+    const r = new Redactor();
+    const values: string[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const v = `v${i}-${randomText(16, i + 1)}`;
+      values.push(v);
+      r.add(v);
+      if (i % 1000 === 0) expect(r.redact(`line ${v} line`)).toBe(`line ${MASK} line`);
+    }
+    for (const i of [0, 1, 4242, 50_000, 99_999]) {
+      const v = values[i]!;
+      expect(r.redact(`a=${v} b=${b64(v)} c=${encodeURIComponent(v)}`)).toBe(`a=${MASK} b=${MASK} c=${MASK}`);
+    }
+    expect(r.redact('nothing secret in this line')).toBe('nothing secret in this line');
+  }, 60_000);
+
+  it('knows values and forms (has) and counts forms (size)', () => {
+    const r = new Redactor();
+    r.add('token-abcdef');
+    expect(r.has('token-abcdef')).toBe(true);
+    expect(r.has(b64('token-abcdef'))).toBe(true);
+    expect(r.has('token-abc')).toBe(false);
+    expect(r.size).toBeGreaterThan(3);
+    r.clear();
+    expect(r.has('token-abcdef')).toBe(false);
+    expect(r.redact('token-abcdef')).toBe('token-abcdef');
   });
 
   it('redacts strings deep inside a value', () => {
@@ -83,5 +177,77 @@ describe('Redactor', () => {
       b: { c: MASK },
       n: 1,
     });
+  });
+});
+
+/** A matcher that fails like a bug or an out-of-memory would, with the secret in the message. */
+class FailingMatcher extends FormMatcher {
+  failAfter = 0;
+  override snapshot(): MatcherSnapshot {
+    if (this.failAfter-- <= 0) throw new Error('matcher exploded while matching hunter2-topsecret');
+    return super.snapshot();
+  }
+}
+
+class FailingRedactor extends Redactor {
+  protected override createMatcher(): FormMatcher {
+    return new FailingMatcher();
+  }
+  failAfter(n: number): this {
+    (this.matcher as FailingMatcher).failAfter = n;
+    return this;
+  }
+}
+
+describe('Redactor fails closed', () => {
+  it('redact() returns the notice, never the text or the error message', () => {
+    const r = new FailingRedactor();
+    r.add('hunter2-topsecret');
+    let out = '';
+    expect(() => {
+      out = r.redact('the password is hunter2-topsecret');
+    }).not.toThrow();
+    expect(out).toBe(MASKING_FAILED);
+    expect(out).not.toContain('hunter2');
+    expect(r.failures).toBe(1);
+  });
+
+  it('redactValue() returns the notice in place of the value', () => {
+    const r = new FailingRedactor();
+    r.add('hunter2-topsecret');
+    expect(r.redactValue({ a: ['hunter2-topsecret'] })).toBe(MASKING_FAILED);
+  });
+
+  it('redactValue() of a cyclic value fails closed instead of throwing', () => {
+    const r = new Redactor();
+    const cyclic: Record<string, unknown> = { v: 'hunter2-topsecret' };
+    cyclic.self = cyclic;
+    expect(r.redactValue(cyclic)).toBe(MASKING_FAILED);
+  });
+
+  it('an add that fails part-way withholds everything until clear(), rather than leave a value unmasked', () => {
+    class AddFails extends FormMatcher {
+      override add(form: string): void {
+        if (form.startsWith('aGVs')) throw new Error('out of memory');
+        super.add(form);
+      }
+    }
+    class R extends Redactor {
+      protected override createMatcher(): FormMatcher {
+        return new AddFails();
+      }
+    }
+    const r = new R();
+    expect(r.add('hello-secret-value')).toBe(false);
+    expect(r.redact('anything at all')).toBe(MASKING_FAILED);
+    r.clear();
+    expect(r.redact('anything at all')).toBe('anything at all');
+  });
+
+  it('fails closed from the first failing scan on', () => {
+    const r = new FailingRedactor().failAfter(1);
+    r.add('hunter2-topsecret');
+    expect(r.redact('x hunter2-topsecret')).toBe(`x ${MASK}`);
+    expect(r.redact('x hunter2-topsecret')).toBe(MASKING_FAILED);
   });
 });

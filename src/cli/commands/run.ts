@@ -1,10 +1,17 @@
 /**
  * `sesame run`: start a process with secrets in its environment, and mask their values in its
  * output. Exit code and signals pass through.
+ *
+ * Masking of the child's stdout and stderr: see Redactor.createStream — a value split across
+ * writes is masked whatever the pause between them, and if masking fails the rest of that output
+ * is withheld (a notice line is written instead), never passed through.
  */
 import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
+import { MASKING_FAILED, type Redactor } from '../../redact/redactor.js';
 import { type CliContext, example, withCommon } from '../context.js';
 
 interface Flags {
@@ -46,6 +53,35 @@ export function connectionEnvironment(type: string, fields: Record<string, unkno
     }
   }
   return env;
+}
+
+/**
+ * Copy `source` into `target` (not ending it) through a masking stream. Resolves once everything
+ * was written. If the masking stream fails anyway (it is built not to), the notice is written and
+ * the rest of `source` is read and dropped, so the child never blocks on a full pipe.
+ */
+export function maskOutput(source: Readable, target: Writable, redactor: Redactor): Promise<void> {
+  const masker = redactor.createStream();
+  return new Promise<void>((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (!done) {
+        done = true;
+        resolve();
+      }
+    };
+    masker.on('error', () => {
+      source.unpipe(masker);
+      masker.unpipe(target);
+      target.write(`\n${MASKING_FAILED}\n`);
+      source.on('data', () => {});
+      source.resume();
+      finished(source).then(finish, finish);
+    });
+    source.on('error', () => masker.end());
+    source.pipe(masker).pipe(target, { end: false });
+    masker.on('end', finish);
+  });
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -92,8 +128,10 @@ export function registerRun(program: Command, ctx: CliContext): void {
       stdio: ['inherit', 'pipe', 'pipe'],
       env: { ...ctx.env, ...injected },
     });
-    child.stdout.pipe(sesame.redactor.createStream()).pipe(ctx.stdout, { end: false });
-    child.stderr.pipe(sesame.redactor.createStream()).pipe(ctx.stderr, { end: false });
+    const copied = Promise.all([
+      maskOutput(child.stdout, ctx.stdout, sesame.redactor),
+      maskOutput(child.stderr, ctx.stderr, sesame.redactor),
+    ]);
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     for (const s of FORWARDED_SIGNALS) process.on(s, forward);
     const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -101,9 +139,16 @@ export function registerRun(program: Command, ctx: CliContext): void {
       child.on('close', (code, signal) => resolve({ code, signal }));
     }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new RunCommandNotFound(`command not found: ${command}`);
+      if (err.code === 'E2BIG') {
+        throw new UsageError(
+          `cannot start ${command}: its environment or arguments are too large for the operating system (E2BIG; Linux allows 128 KiB per variable)`,
+        );
+      }
       throw err;
     });
     for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+    // Everything the child wrote (its last held-back characters included) is out before we exit.
+    await copied;
     if (outcome.signal) {
       // Die the way the child died, so callers see the same signal.
       await ctx.close();

@@ -1,0 +1,43 @@
+/**
+ * The forms of a value that are masked: the value; its JSON-escaped and URL-encoded (also with `+`
+ * for spaces) spellings; base64 and base64url of its UTF-8 bytes, padded and not; each line of a
+ * multi-line value (trimmed). Forms shorter than MIN_MASK_LENGTH are not masked.
+ *
+ * Base64 inside a longer text: when the value's bytes are encoded as part of something larger
+ * (`echo $TOK | base64` encodes the value and a newline; `printf 'x%s' $TOK | base64` shifts it by
+ * one byte), its encoding depends on where its first byte falls in a 3-byte group (offset 0, 1 or
+ * 2) and its edge characters mix in bits of the neighbouring bytes. So for each offset k the form
+ * is the run of base64 characters whose 6 bits all come from the value: with k zero bytes before
+ * it, characters ceil(8k/6) .. floor(8(k+n)/6)-1. Any base64 text containing the value contains one
+ * of these runs, and what stays visible is at most the one mixed character at each edge.
+ * (Base64 wrapped into lines, as `base64` does past 76 columns, is not covered.)
+ */
+export function maskedForms(value: string, minLength: number): string[] {
+  const forms = new Set<string>();
+  const add = (form: string) => {
+    if (form.length >= minLength) forms.add(form);
+  };
+  add(value);
+  add(JSON.stringify(value).slice(1, -1));
+  try {
+    const url = encodeURIComponent(value);
+    add(url);
+    if (url.includes('%20')) add(url.replaceAll('%20', '+'));
+  } catch {
+    // A lone surrogate has no URL encoding, and so cannot appear URL-encoded either.
+  }
+  const bytes = Buffer.from(value, 'utf8');
+  const n = bytes.length;
+  const b64 = bytes.toString('base64');
+  add(b64);
+  add(b64.replace(/=+$/, ''));
+  add(bytes.toString('base64url'));
+  for (let k = 0; k < 3; k++) {
+    const encoded = k === 0 ? b64 : Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
+    add(encoded.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + n)) / 6)));
+  }
+  if (value.includes('\n') || value.includes('\r')) {
+    for (const line of value.split(/\r?\n|\r/)) add(line.trim());
+  }
+  return [...forms];
+}

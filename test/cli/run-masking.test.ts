@@ -1,0 +1,129 @@
+/** `sesame run` masking end to end (the real bin, built by `npm run build`), and failing closed. */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { maskOutput } from '../../src/cli/commands/run.js';
+import { FormMatcher, type MatcherSnapshot } from '../../src/redact/matcher.js';
+import { MASKING_FAILED, Redactor } from '../../src/redact/redactor.js';
+import { runCli } from '../support/cli.js';
+
+const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-run-mask-'));
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+function randomValue(length: number, seed: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_.~!@#%^&*()';
+  let x = seed;
+  const parts: string[] = [];
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    parts.push(alphabet[(x >>> 8) % alphabet.length]!);
+  }
+  return parts.join('');
+}
+
+/** Any 8-character window of `value` that shows in `out`. */
+function leaks(value: string, out: string): string[] {
+  const found: string[] = [];
+  for (let i = 0; i + 8 <= value.length; i += 4) if (out.includes(value.slice(i, i + 8))) found.push(value.slice(i, i + 8));
+  return found;
+}
+
+describe('sesame run masks big values end to end', () => {
+  it('a 25,000-character value (the size that broke the old pattern)', async () => {
+    const big = randomValue(25_000, 1);
+    const r = await runCli(['run', '--env', 'T=secret://env/BIG', '--', 'sh', '-c', 'echo hello; printf %s "$T"'], {
+      env: { BIG: big },
+      cwd: dir(),
+    });
+    expect(r.stderr).toBe('');
+    expect(r).toMatchObject({ code: 0, stdout: 'hello\n***' });
+  }, 30_000);
+
+  it('a 1 MB value from a file store', async () => {
+    const cwd = dir();
+    const big = randomValue(1 << 20, 2);
+    mkdirSync(path.join(cwd, 'secrets'));
+    // One environment string may not exceed 128 KiB on Linux, so the child reads the value from a
+    // file; Sesame knows it from the JSON secret it resolved (every string inside is masked).
+    writeFileSync(path.join(cwd, 'secrets', 'bundle.json'), JSON.stringify({ id: 'bundle-id-0001', big }));
+    writeFileSync(path.join(cwd, 'big.txt'), big);
+    writeFileSync(path.join(cwd, 'sesame.yaml'), 'stores:\n  - name: files\n    type: file\n    root: ./secrets\n    maxSize: 4194304\n');
+    const r = await runCli(
+      ['run', '--env', 'T=secret://files/bundle.json#/id', '--', 'sh', '-c', 'echo hello; echo "$T"; cat big.txt; cat big.txt >&2'],
+      { cwd, timeoutMs: 60_000 },
+    );
+    expect(r).toMatchObject({ code: 0, stdout: 'hello\n***\n***', stderr: '***' });
+  }, 90_000);
+
+  it('a 1 MB value put in the environment fails with a clear message, not a crash', async () => {
+    const cwd = dir();
+    const big = randomValue(1 << 20, 3);
+    mkdirSync(path.join(cwd, 'secrets'));
+    writeFileSync(path.join(cwd, 'secrets', 'big'), big);
+    writeFileSync(path.join(cwd, 'sesame.yaml'), 'stores:\n  - name: files\n    type: file\n    root: ./secrets\n');
+    const r = await runCli(['run', '--env', 'T=secret://files/big', '--', 'sh', '-c', 'echo started'], { cwd, timeoutMs: 60_000 });
+    expect(r.stdout).toBe('');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/too large|E2BIG/);
+    expect(leaks(big, r.stderr)).toEqual([]);
+  }, 90_000);
+});
+
+describe('sesame run masks however the child writes', () => {
+  it('a value written in two pieces 200 ms apart', async () => {
+    const r = await runCli(['run', '--env', 'T=secret://env/V', '--', 'sh', '-c', 'printf s3cr; sleep 0.2; printf 3tvalue'], {
+      env: { V: 's3cr3tvalue' },
+      cwd: dir(),
+    });
+    expect(r).toMatchObject({ code: 0, stdout: '***' });
+  });
+
+  it('base64 of the value followed by a newline, or preceded by a byte', async () => {
+    const tok = 'ghp_Zx9Q2mL7vB4nT1kR8sW3yH6jD0fC5aE';
+    const r = await runCli(
+      ['run', '--env', 'TOK=secret://env/TOK', '--', 'sh', '-c', `printf '%s\\n' "$TOK" | base64; printf 'x%s' "$TOK" | base64`],
+      { env: { TOK: tok }, cwd: dir() },
+    );
+    expect(r.code).toBe(0);
+    const [first, second] = r.stdout.trim().split('\n');
+    // Visible: at most the mixed character at each edge and the encoding of the newline / the x.
+    expect(first).toMatch(/^\*\*\*.{0,4}$/);
+    expect(second).toMatch(/^.{0,3}\*\*\*.{0,3}$/);
+    expect(r.stdout).not.toContain(b64(tok).slice(8, 16));
+  });
+});
+
+class FailingMatcher extends FormMatcher {
+  override snapshot(): MatcherSnapshot {
+    throw new Error('matcher failed holding hunter2-topsecret');
+  }
+}
+
+class FailingRedactor extends Redactor {
+  protected override createMatcher(): FormMatcher {
+    return new FailingMatcher();
+  }
+}
+
+describe('sesame run output when masking fails', () => {
+  it('withholds the output (a notice instead), and reads the child to the end', async () => {
+    const redactor = new FailingRedactor();
+    redactor.add('hunter2-topsecret');
+    const source = new PassThrough();
+    let out = '';
+    const target = new Writable({
+      write(chunk, _enc, done) {
+        out += String(chunk);
+        done();
+      },
+    });
+    const copied = maskOutput(source, target, redactor);
+    for (let i = 0; i < 1000; i++) source.write(`line ${i} hunter2-topsecret\n`);
+    source.end();
+    await copied;
+    expect(out).toBe(`\n${MASKING_FAILED}\n`);
+    expect(source.readableEnded).toBe(true);
+  });
+});
