@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { benchAwsBatch } from './aws-batch.js';
 import { benchBuiltin } from './builtin.js';
 import { benchCore } from './core.js';
+import { benchRedact, formatRedactBench } from './redact.js';
 import { benchServer, formatServerBench } from './server.js';
 
 const sections: string[] = [];
@@ -66,6 +67,9 @@ async function main() {
       '',
     ].join('\n'),
   );
+
+  process.stderr.write('bench: redaction (throughput, adding values, 1 MB values)…\n');
+  sections.push(formatRedactBench(await benchRedact()));
 
   process.stderr.write('bench: builtin store on SQLite and PostgreSQL…\n');
   const builtin = await benchBuiltin();
