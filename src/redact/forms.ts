@@ -11,7 +11,14 @@
  * it, characters ceil(8k/6) .. floor(8(k+n)/6)-1. Any base64 text containing the value contains one
  * of these runs, and what stays visible is at most the one mixed character at each edge.
  * (Base64 wrapped into lines, as `base64` does past 76 columns, is not covered.)
+ *
+ * Hex of the UTF-8 bytes (lower and upper case, as `xxd -p` or a debug dump prints it) is masked
+ * for values up to {@link MAX_HEX_BYTES}: tokens and passwords, where a hex dump is a plausible
+ * accident. Longer values (certificate bundles) skip it: every masked character costs matcher
+ * memory, and a hex dump of a bundle is not an accident one guards against.
  */
+export const MAX_HEX_BYTES = 4096;
+
 export function maskedForms(value: string, minLength: number): string[] {
   const forms = new Set<string>();
   const add = (form: string) => {
@@ -35,6 +42,11 @@ export function maskedForms(value: string, minLength: number): string[] {
   for (let k = 0; k < 3; k++) {
     const encoded = k === 0 ? b64 : Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
     add(encoded.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + n)) / 6)));
+  }
+  if (n <= MAX_HEX_BYTES) {
+    const hex = bytes.toString('hex');
+    add(hex);
+    add(hex.toUpperCase());
   }
   if (value.includes('\n') || value.includes('\r')) {
     for (const line of value.split(/\r?\n|\r/)) add(line.trim());

@@ -78,6 +78,24 @@ describe('Redactor', () => {
     }
   });
 
+  it('masks the hex of a token in lower and upper case (xxd -p, debug dumps)', () => {
+    const r = new Redactor();
+    const token = 'tok-9f2c1e77aa';
+    r.add(token);
+    const hex = Buffer.from(token, 'utf8').toString('hex');
+    const out = r.redact(`lower ${hex} upper ${hex.toUpperCase()} end`);
+    expect(out).toBe(`lower ${MASK} upper ${MASK} end`);
+  });
+
+  it('does not add hex forms for values over 4 KiB (matcher memory), and says so in MAX_HEX_BYTES', () => {
+    const r = new Redactor();
+    const big = randomText(5000, 7);
+    r.add(big);
+    const hex = Buffer.from(big, 'utf8').toString('hex');
+    expect(r.redact(big)).toBe(MASK);
+    expect(r.redact(hex.slice(0, 64))).toBe(hex.slice(0, 64));
+  });
+
   it('masks each line of a multi-line value such as a PEM', () => {
     const r = new Redactor();
     const pem = '-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END KEY-----';
