@@ -7,6 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { withAuditEvent } from '../audit/ambient.js';
 import { type AuditEvent, AuditLog } from '../audit/index.js';
+import type { SesameDatabase } from '../db/index.js';
 import { UsageError } from '../errors.js';
 import { loadSesame, type Sesame } from '../sesame.js';
 
@@ -95,7 +96,8 @@ export function cliActor(): string {
  * {@link cliActor}. A change to Sesame's own database (builtin secrets) commits its `ok` record
  * in its own transaction (`withAuditEvent`); a change elsewhere (another store) is recorded
  * after it, and a failure is recorded as `error`. The database is opened first, so a change is
- * not made when it could not be recorded.
+ * not made when it could not be recorded — except where there is no trail at all (no master
+ * key for Sesame's database: a config that only uses other stores), which is said on stderr.
  *
  * @example
  * await auditedLocally(ctx, flags.config, { action: 'secret.write', namespace: '', target: 'secret://builtin/x' }, () => client.write(…));
@@ -106,7 +108,15 @@ export async function auditedLocally<T>(
   event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>,
   work: () => Promise<T>,
 ): Promise<T> {
-  const backend = await ctx.sesame(config).builtinBackend();
+  let database: SesameDatabase | undefined;
+  try {
+    database = (await ctx.sesame(config).builtinBackend()).database;
+  } catch (err) {
+    // No master key for Sesame's database (a config that only uses other stores and never
+    // made one): there is no audit trail to record into. A builtin store change fails on its own.
+    if ((err as { code?: unknown }).code !== 'master_key') throw err;
+    ctx.stderr.write(`sesame: note: this change is not recorded in the audit trail: ${(err as Error).message}\n`);
+  }
   const actor = cliActor();
   const ok: AuditEvent = { ...event, actor, outcome: 'ok' };
   let result: { value: T; recorded: boolean };
@@ -115,9 +125,9 @@ export async function auditedLocally<T>(
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const detail = typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error';
-    await new AuditLog(backend.database).append({ ...event, actor, outcome: 'error', detail }).catch(() => undefined);
+    if (database) await new AuditLog(database).append({ ...event, actor, outcome: 'error', detail }).catch(() => undefined);
     throw err;
   }
-  if (!result.recorded) await new AuditLog(backend.database).append(ok);
+  if (!result.recorded && database) await new AuditLog(database).append(ok);
   return result.value;
 }
