@@ -100,6 +100,7 @@ export class Sesame {
       services: this.services,
       log: storeLogger(this.log, 'stores'),
       resolveSettings: (settings, store) => this.#resolveSettings(settings, store),
+      outboundLookup: (what) => this.access.connectLookup(what),
       now: options.now,
     });
     let outbound: { settings: unknown; policy: OutboundPolicy } | undefined;

@@ -138,6 +138,11 @@ export interface StoreConfig {
   settings: unknown;
   /** Declared implicitly (the root `builtin` and `env` stores). */
   implicit: boolean;
+  /**
+   * Configured through the API by a principal other than a root admin: the client connects
+   * through the outbound policy (`StoreContext.lookup`).
+   */
+  restrictOutbound?: boolean | undefined;
 }
 
 export interface ConnectionConfig {

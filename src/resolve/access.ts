@@ -19,10 +19,10 @@
  * Store types declare what their settings make the host do (`StoreType.hostAccess`); nothing
  * here knows a store type by name.
  */
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { ForbiddenError } from '../errors.js';
 import type { HostAccess, StoreType } from '../stores/contract.js';
-import type { OutboundPolicy } from './outbound.js';
+import { hostOf, type OutboundPolicy } from './outbound.js';
 
 export type Role = 'admin' | 'operator' | 'runtime' | 'auditor';
 
@@ -101,6 +101,11 @@ export class AccessPolicy {
   readonly #bound = new WeakMap<object, string | null>();
 
   constructor(private readonly outbound: () => OutboundPolicy) {}
+
+  /** A connect-time `lookup` that refuses what the outbound policy refuses (for `what`, in messages). */
+  connectLookup(what: string): LookupFunction {
+    return this.outbound().lookup(what);
+  }
 
   #hostBound(store: StoreUse): string | undefined {
     const settings = store.config.settings;
@@ -207,6 +212,14 @@ export class AccessPolicy {
     for (const a of hostAccessOf(type, settings) ?? []) {
       if (a.kind !== 'address') continue;
       await outbound.check(a.url, `store ${storeName} setting ${a.setting}`);
+      // A client that resolves names itself could be redirected by a DNS change after this check.
+      if (!type.connectsThroughLookup && isIP(hostOf(a.url)) === 0 && !(await outbound.explicitlyAllowed(a.url))) {
+        throw new ForbiddenError(
+          'forbidden_destination',
+          `store ${storeName} setting ${a.setting}: a ${type.type} client resolves host names itself, so through the API ` +
+            'it may be pointed only at an IP address or at a host named in server.outbound.allow',
+        );
+      }
       if (where.sources.length > 0 && principal.role !== 'runtime' && !principal.reveal && !(await outbound.explicitlyAllowed(a.url))) {
         throw new ForbiddenError(
           'forbidden_destination',

@@ -3,6 +3,7 @@
  * A client is created on first use, after the store's credential settings (which may be
  * `{{ secret://… }}` of another store) are resolved.
  */
+import type { LookupFunction } from 'node:net';
 import { findStoreConfig, namespaceChain, type SesameConfig, type StoreConfig } from '../config/schema.js';
 import { ConfigError, SesameError, StoreNotFoundError, StoreUnavailableError } from '../errors.js';
 import type { StoreClient, StoreContext, StoreServices, StoreType } from '../stores/contract.js';
@@ -23,6 +24,8 @@ export interface StoreBinding {
 export type SettingsResolver = (settings: unknown, store: StoreConfig) => Promise<unknown>;
 
 export interface BindingOptions {
+  /** The outbound policy's connect-time lookup, for stores with `restrictOutbound`. */
+  outboundLookup?: ((what: string) => LookupFunction) | undefined;
   registry: StoreTypeRegistry;
   services: StoreServices;
   log: StoreContext['log'];
@@ -151,6 +154,7 @@ class Binding implements StoreBinding {
         baseDir: this.baseDir,
         log: this.options.log,
         services: this.options.services,
+        lookup: this.config.restrictOutbound ? this.#lookup() : undefined,
       });
     } catch (err) {
       if (err instanceof SesameError) throw err;
@@ -160,6 +164,12 @@ class Binding implements StoreBinding {
         { cause: err },
       );
     }
+  }
+
+  #lookup(): LookupFunction {
+    const lookup = this.options.outboundLookup;
+    if (!lookup) throw new StoreUnavailableError(`[${this.config.name}] this store must connect through the outbound policy, and there is none`);
+    return lookup(`store ${this.config.name}`);
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,11 @@ export interface StoreInput {
   description?: string | undefined;
   cache?: CacheInput | undefined;
   settings: Record<string, unknown>;
+  /**
+   * Configured by a root admin: its client connects wherever its settings say. Otherwise it
+   * connects through the outbound policy (the default, also for rows stored before this was kept).
+   */
+  trusted?: boolean | undefined;
 }
 
 export interface ConnectionInput {
@@ -286,7 +291,7 @@ export class StoredConfig {
       if (shadowed('store', row)) continue;
       const settings = read('store', row) as Record<string, unknown> | undefined;
       if (!settings) continue;
-      const options = row.options ? (JSON.parse(row.options) as { cache?: CacheInput }) : {};
+      const options = row.options ? (JSON.parse(row.options) as { cache?: CacheInput; trusted?: boolean }) : {};
       const input: StoreInput = {
         name: row.name,
         namespace: row.namespace,
@@ -294,6 +299,7 @@ export class StoredConfig {
         description: row.description ?? undefined,
         cache: options.cache,
         settings,
+        trusted: options.trusted === true,
       };
       try {
         this.#stores.set(key(row.namespace, row.name), {
@@ -381,6 +387,7 @@ export class StoredConfig {
       cache,
       settings: settings.data,
       implicit: false,
+      restrictOutbound: input.trusted !== true,
     };
   }
 
@@ -570,7 +577,8 @@ export class StoredConfig {
 
   #persistStore(entry: StoredStore, mode: 'insert' | 'update', previousRevision?: number): Promise<void> {
     const { input } = entry;
-    return this.#persist('store', entry, input.settings, input.cache ? JSON.stringify({ cache: input.cache }) : null, mode, previousRevision);
+    const options = { ...(input.cache ? { cache: input.cache } : {}), ...(input.trusted ? { trusted: true } : {}) };
+    return this.#persist('store', entry, input.settings, Object.keys(options).length > 0 ? JSON.stringify(options) : null, mode, previousRevision);
   }
 
   /**

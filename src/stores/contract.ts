@@ -6,6 +6,7 @@
  * {@link StoreClient} for one configured store; the client only talks to its backend. Caching,
  * coalescing, key extraction, redaction and error locating live once in the resolver.
  */
+import type { LookupFunction } from 'node:net';
 import type { z } from 'zod';
 
 /** What the resolver asks a store for. */
@@ -161,6 +162,13 @@ export interface StoreContext {
   log: StoreLogger;
   /** Services only some stores use (the builtin store's database and master key). */
   services: StoreServices;
+  /**
+   * Set for a store configured through the API by a principal other than a root admin: every
+   * host name the client connects to must be resolved through it (the `lookup` option of
+   * `net`/`http`/`https` and their agents). It refuses what the outbound policy refuses, at
+   * connect time, so a DNS record changed after the store was checked cannot redirect it.
+   */
+  lookup?: LookupFunction | undefined;
 }
 
 export interface StoreLogger {
@@ -209,5 +217,11 @@ export interface StoreType<Settings = unknown> {
    * namespace may use it.
    */
   hostAccess?(settings: Settings): HostAccess[];
+  /**
+   * The client resolves every host name through `StoreContext.lookup` when one is given. A type
+   * without it (its SDK resolves names itself) may be pointed by a non-root principal only at IP
+   * addresses or at names an allow entry of `server.outbound.allow` names.
+   */
+  readonly connectsThroughLookup?: boolean;
   create(settings: Settings, context: StoreContext): StoreClient | Promise<StoreClient>;
 }

@@ -235,14 +235,20 @@ async function cliPaths(closedPort: number): Promise<void> {
   later(['resolve', 'secret://builtin/app/long#key']);
   later(['resolve', 'a={{ secret://env/LEAK_LONG }} b={{ secret://env/LEAK_JSON#nokey }}']);
 
-  // run: the child's output is masked, in plain, base64 and hex
-  const shell = 'echo $T; echo $T | base64; printf %s "$T" | od -An -tx1';
+  // run: the child's output is masked, in plain, base64 and hex — the contiguous forms the
+  // redactor promises (README "Masking", docs/security.md): base64 not wrapped into lines
+  // (`base64 -w0`), hex as one run (`xxd -p` wraps, so od with the spaces removed), hex only for
+  // values up to MAX_HEX_BYTES (4 KiB). A child that wraps or spaces what it prints is outside
+  // what masking can promise.
+  const shellAll = 'echo $T; printf "%s\\n" "$T" | base64 -w0; echo; printf %s "$T" | base64 -w0; echo; printf %s "$T" | od -An -v -tx1 | tr -d " \\n"; echo';
+  const shellNoHex = 'echo $T; printf "%s\\n" "$T" | base64 -w0; echo; printf %s "$T" | base64 -w0; echo';
   for (const [label, ref] of [
     ['short', 'secret://env/LEAK_SHORT'],
     ['json', 'secret://env/LEAK_JSON'],
     ['pem', 'secret://env/LEAK_PEM'],
     ['long', 'secret://env/LEAK_LONG'],
   ] as const) {
+    const shell = label === 'long' ? shellNoHex : shellAll;
     const where = `cli: sesame run --env T=<${label}> -- sh -c '${shell}'`;
     pending.push(() =>
       step(where, async () => {
@@ -696,9 +702,9 @@ describe('leak scan', () => {
 
   beforeAll(async () => {
     for (const event of ['unhandledRejection', 'uncaughtException'] as const) {
-      runnerListeners.push([event, process.listeners(event) as Listener[]]);
+      runnerListeners.push([event, process.listeners(event as "uncaughtException") as Listener[]]);
       process.removeAllListeners(event);
-      process.on(event, (err: unknown) => {
+      process.on(event as 'uncaughtException', (err: unknown) => {
         // A server would print this to stderr and exit: scanned as a log line.
         unhandled.push(`${event}: ${scrub(err instanceof Error ? `${err.name}: ${err.message}` : String(err), ALL)}`);
         collect('logs', `process: ${event} (Node prints it on stderr and exits)`, errorTexts(err));

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { CONNECTION_NAME, STORE_NAME } from '../../config/schema.js';
 import { collectReferences } from '../../refs/template.js';
-import { covers } from '../../resolve/access.js';
+import { covers, isRootAdmin } from '../../resolve/access.js';
 import {
   type AnyRoute,
   cursorParam,
@@ -254,7 +254,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
         const namespace = ctx.namespace(ctx.body.namespace);
         return ctx.audited({ action: 'store.create', namespace, target: ctx.body.name }, async () => {
           await checkStoreSettings(ctx, sesame, { ...ctx.body, namespace });
-          return stored.createStore({ ...ctx.body, namespace });
+          return stored.createStore({ ...ctx.body, namespace, trusted: isRootAdmin(ctx.principal) });
         });
       },
     }),
@@ -277,7 +277,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
             sesame.access.checkStoreChange(ctx.principal, current.config.name, current.type, current.config.settings);
           }
           await checkStoreSettings(ctx, sesame, { ...ctx.body, name: ctx.params.name, namespace });
-          return stored.updateStore({ ...ctx.body, name: ctx.params.name, namespace });
+          return stored.updateStore({ ...ctx.body, name: ctx.params.name, namespace, trusted: isRootAdmin(ctx.principal) });
         });
       },
     }),

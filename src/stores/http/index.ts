@@ -244,6 +244,7 @@ export class HttpStoreClient implements StoreClient {
           method,
           headers,
           ...(this.#ca ? { ca: this.#ca } : {}),
+          ...(this.context.lookup ? { lookup: this.context.lookup } : {}),
           signal: AbortSignal.timeout(this.#timeoutMs),
         },
         (res) => {
@@ -500,6 +501,7 @@ export const httpStoreType = {
   },
   settings,
   secretSettings: ['auth.token', 'auth.password', 'headers'],
+  connectsThroughLookup: true,
   hostAccess(s: HttpStoreSettings): HostAccess[] {
     // The URL template's host part is fixed; `{name}` and `{version}` only fill its path and query.
     const out: HostAccess[] = [{ kind: 'address', setting: 'url', url: s.url.replace(/\{[^}]*\}/g, 'x') }];

@@ -5,6 +5,7 @@
  * passed as `dispatcher`, and undici is not a dependency of Sesame. node:https takes `ca`
  * directly, and a keep-alive agent gives the same connection reuse.
  */
+import type { LookupFunction } from 'node:net';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
@@ -19,6 +20,12 @@ export interface VaultHttpOptions {
   /** PEM CA bundle that signs the Vault server certificate. */
   ca?: string | Buffer | undefined;
   timeoutMs?: number;
+  /** Resolve host names through this (the outbound policy's, for stores configured through the API). */
+  lookup?: LookupFunction | undefined;
+}
+
+function lookupOf(options: VaultHttpOptions): { lookup?: LookupFunction } {
+  return options.lookup ? { lookup: options.lookup } : {};
 }
 
 export interface VaultRequest {
@@ -48,8 +55,8 @@ export class VaultHttp {
     this.#timeoutMs = options.timeoutMs ?? 15_000;
     this.#agent =
       this.#base.protocol === 'https:'
-        ? new HttpsAgent({ keepAlive: true, maxSockets: 16, ...(options.ca ? { ca: options.ca } : {}) })
-        : new HttpAgent({ keepAlive: true, maxSockets: 16 });
+        ? new HttpsAgent({ keepAlive: true, maxSockets: 16, ...(options.ca ? { ca: options.ca } : {}), ...lookupOf(options) })
+        : new HttpAgent({ keepAlive: true, maxSockets: 16, ...lookupOf(options) });
   }
 
   /** `path` is relative to `/v1/`, already percent-encoded per segment. */

@@ -141,7 +141,7 @@ export class VaultStore implements StoreClient {
         );
       }
     }
-    this.#http = new VaultHttp(settings.address, { ca, timeoutMs: options.timeoutMs });
+    this.#http = new VaultHttp(settings.address, { ca, timeoutMs: options.timeoutMs, lookup: context.lookup });
     const { auth } = settings;
     this.#secrets = [
       auth.method === 'token' ? auth.token : '',
@@ -657,6 +657,7 @@ export const vaultStoreType = {
   },
   settings: vaultSettings,
   secretSettings: ['auth.token', 'auth.password', 'auth.secretId'],
+  connectsThroughLookup: true,
   hostAccess(s: VaultSettings): HostAccess[] {
     const out: HostAccess[] = [{ kind: 'address', setting: 'address', url: s.address }];
     if (s.caFile) out.push({ kind: 'files', setting: 'caFile', path: s.caFile });
