@@ -318,6 +318,24 @@ describe('the access matrix', () => {
     expect((await t.call('GET', '/api/v1/openapi.json')).body.openapi).toBe('3.1.0');
   });
 
+  it('tells anonymous callers of /readyz whether it is ready, not where the database or the key file is', async () => {
+    const r = await t.call('GET', '/readyz');
+    expect(r.body).toEqual({ status: 'ready', checks: { database: { ok: true, detail: 'answers' }, masterKey: { ok: true, detail: 'seals and opens' } } });
+    expect(r.text).not.toContain(t.dir);
+    expect(r.text).not.toMatch(/sesame\.db|master\.key|\.sesame/);
+  });
+
+  it('tells a scoped auditor whether the audit chain verifies, not its size, head or checkpoint file', async () => {
+    const scoped = (await t.token('auditor', { namespace: 'acme' })).token;
+    const whole = await t.call('GET', '/api/v1/audit/verify', { token: root });
+    expect(whole.body).toMatchObject({ ok: true, records: expect.any(Number), head: { seq: expect.any(Number) } });
+    const mine = await t.call('GET', '/api/v1/audit/verify', { token: scoped });
+    expect(mine.status).toBe(200);
+    expect(mine.body).toEqual({ ok: true });
+    const listed = await t.call('GET', '/api/v1/audit?verify=true&limit=1', { token: scoped });
+    expect(listed.body.verification).toEqual({ ok: true });
+  });
+
   it('records denials in the audit trail with what was missing', async () => {
     const runtime = await t.token('runtime', { namespace: 'acme' });
     await t.call('GET', '/api/v1/stores', { token: runtime.token });

@@ -1,6 +1,7 @@
 /** Tokens (admin) and the audit trail (admin, auditor). */
 import { z } from 'zod';
 import { parseDuration } from '../../config/duration.js';
+import type { VerifyResult } from '../../audit/index.js';
 import { ROLES } from '../../tokens/index.js';
 import { ForbiddenError, ValidationError } from '../errors.js';
 import { type AnyRoute, cursorParam, limitParam, namespaceParam, page, queryFlag, route } from '../route.js';
@@ -34,7 +35,7 @@ const auditRecord = z.object({
 
 const verification = z.object({
   ok: z.boolean(),
-  records: z.number().int(),
+  records: z.number().int().optional().describe('records checked (tokens for the root namespace only)'),
   head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
   firstBroken: z
     .object({ seq: z.number().int(), reason: z.enum(['altered', 'chain', 'gap', 'truncated', 'checkpoint']), message: z.string() })
@@ -51,6 +52,15 @@ const verification = z.object({
     .optional()
     .describe('the head checkpointed outside the database: matched, missing (no file yet), or none (no place for one)'),
 });
+
+/**
+ * The chain spans every namespace: its size, head, checkpoint file and where it broke describe
+ * the whole server. A token limited to a namespace learns whether the chain verifies, and no more.
+ */
+function scopedVerification(result: VerifyResult, scope: string): z.input<typeof verification> {
+  if (scope === '') return result;
+  return { ok: result.ok };
+}
 
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO-8601 time, e.g. 2026-01-31T12:00:00Z');
 
@@ -190,7 +200,7 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
         const namespace = ctx.namespace(q.namespace);
         const result = await audit.list({ ...q, namespace });
         if (!q.verify) return result;
-        return { ...result, verification: await audit.verify() };
+        return { ...result, verification: scopedVerification(await audit.verify(), ctx.principal.namespace) };
       },
     }),
     route({
@@ -200,7 +210,7 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
       tag: 'audit',
       access: { roles: ['admin', 'auditor'] },
       response: verification,
-      handler: async () => audit.verify(),
+      handler: async (ctx) => scopedVerification(await audit.verify(), ctx.principal.namespace)
     }),
   ];
 }
