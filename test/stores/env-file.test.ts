@@ -82,6 +82,14 @@ describe('file store', () => {
     expect(err.message).toContain('".." segment');
   });
 
+  it('refuses a NUL in a name, saying that it is a NUL (not a ".." segment)', async () => {
+    const { client } = tree();
+    const err = (await client.get({ name: 'db/pass\u0000word' }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toContain('contains a NUL character');
+    expect(err.message).not.toContain('..');
+  });
+
   it('refuses symlinks that leave the root, and follows those that stay inside', async () => {
     const { base, root, client } = tree();
     symlinkSync(path.join(base, 'outside'), path.join(root, 'escape'));

@@ -57,7 +57,11 @@ export class FileStoreClient implements StoreClient {
   /** Map a name to a path inside the root, refusing escapes. */
   async #locate(name: string): Promise<string> {
     const segments = name.split('/');
-    if (segments.includes('..') || name.includes('\0')) {
+    // The resolver refuses both before a store sees the name; checked again here, each with its own reason.
+    if (name.includes('\0')) {
+      throw new AccessDeniedError(`${this.#tag} the name contains a NUL character, which no file name can hold: remove it`);
+    }
+    if (segments.includes('..')) {
       throw new AccessDeniedError(`${this.#tag} "${name}" contains a ".." segment: names must stay under ${this.#root}`);
     }
     const root = await this.#rootReal();
