@@ -9,7 +9,11 @@
  * event after the write, as before (`recorded: false`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { EventFields } from './append.js';
+import type { Kysely } from 'kysely';
+import type { SesameDatabase, WriteTransactionOptions } from '../db/index.js';
+import type { SesameTables } from '../db/tables.js';
+import { appendInTransaction, type EventFields, flatEvents } from './append.js';
+import { type AuditChain, auditChainOf } from './chain.js';
 
 export interface AuditSlot {
   readonly event: EventFields;
@@ -44,4 +48,37 @@ export function claimAuditEvent(actions: readonly string[], namespace: string): 
   if (!slot || slot.claimed || slot.recorded || !actions.includes(slot.event.action) || slot.event.namespace !== namespace) return undefined;
   slot.claimed = true;
   return slot;
+}
+
+/**
+ * A write transaction that also commits the operation's audit record, when it has one (`given`,
+ * or waiting for one of `actions` in `namespace`): the change and its record commit together or
+ * not at all. Without a record it is a plain write transaction.
+ */
+export async function writeAudited<T>(
+  database: SesameDatabase,
+  chain: AuditChain | undefined,
+  at: () => string,
+  request: { actions: readonly string[]; namespace: string; given?: EventFields | undefined },
+  work: (trx: Kysely<SesameTables>) => Promise<T>,
+  options?: WriteTransactionOptions,
+): Promise<T> {
+  const slot = request.given ? undefined : claimAuditEvent(request.actions, request.namespace);
+  const event = request.given ?? slot?.event;
+  if (!event) return database.write(work, options);
+  const keyed = chain ?? auditChainOf(database);
+  try {
+    const { value, head } = await database.write(async (trx) => {
+      const value = await work(trx);
+      const { head } = await appendInTransaction(database, trx, flatEvents([event], at()), keyed);
+      return { value, head };
+    }, options);
+    keyed?.committed(head);
+    if (slot) slot.recorded = true;
+    return value;
+  } catch (err) {
+    // Not committed: whoever waits for the record writes the failure.
+    if (slot) slot.claimed = false;
+    throw err;
+  }
 }

@@ -17,9 +17,8 @@
  *   committed together or not at all.
  */
 import { type Kysely, type SqlBool, sql } from 'kysely';
-import { claimAuditEvent } from '../audit/ambient.js';
-import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
-import { auditChainOf } from '../audit/chain.js';
+import { writeAudited } from '../audit/ambient.js';
+import type { EventFields } from '../audit/append.js';
 import type { WriteTransactionOptions } from '../db/index.js';
 import type { SecretsTable, SecretVersionsTable, SesameTables } from '../db/tables.js';
 import { SecretNotFoundError, SecretStateError, UsageError, ValueTooLargeError } from '../errors.js';
@@ -150,32 +149,14 @@ export class BuiltinSecrets {
    * A write transaction that also commits the operation's audit record, when it has one (given,
    * or waiting for one of `actions` in `namespace`: see `src/audit/ambient.ts`).
    */
-  async #writeAudited<T>(
+  #writeAudited<T>(
     actions: readonly string[],
     namespace: string,
     given: EventFields | undefined,
     work: (trx: Db) => Promise<T>,
     options?: WriteTransactionOptions,
   ): Promise<T> {
-    const slot = given ? undefined : claimAuditEvent(actions, namespace);
-    const event = given ?? slot?.event;
-    if (!event) return this.backend.database.write(work, options);
-    const { database } = this.backend;
-    const chain = this.backend.auditChain ?? auditChainOf(database);
-    try {
-      const { value, head } = await database.write(async (trx) => {
-        const value = await work(trx);
-        const { head } = await appendInTransaction(database, trx, flatEvents([event], this.#nowIso()), chain);
-        return { value, head };
-      }, options);
-      chain?.committed(head);
-      if (slot) slot.recorded = true;
-      return value;
-    } catch (err) {
-      // Not committed: whoever waits for the record writes the failure.
-      if (slot) slot.claimed = false;
-      throw err;
-    }
+    return writeAudited(this.backend.database, this.backend.auditChain, () => this.#nowIso(), { actions, namespace, given }, work, options);
   }
 
   #checkChain(namespaces: readonly string[]): void {

@@ -9,6 +9,7 @@
  * key per row under the master key, bound to the row's kind, namespace, name and revision):
  * they hold credentials and literal values, and the database must not show them in clear.
  */
+import { writeAudited } from '../audit/ambient.js';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { type BuiltinBackend, openValue, sealValue } from '../builtin/index.js';
@@ -244,6 +245,14 @@ export class StoredConfig {
 
   #now(): string {
     return new Date(this.#backend.now()).toISOString();
+  }
+
+  /**
+   * A write transaction that commits the change's audit record with it when the route runs it
+   * inside `withAuditEvent` (one of `actions`, in `namespace`): change and record, or neither.
+   */
+  #write<T>(actions: readonly string[], namespace: string, work: (trx: Kysely<SesameTables>) => Promise<T>): Promise<T> {
+    return writeAudited(this.#backend.database, this.#backend.auditChain, () => this.#now(), { actions, namespace }, work);
   }
 
   async #load(): Promise<void> {
@@ -566,7 +575,7 @@ export class StoredConfig {
       stores.delete(k);
       const merged = this.#merged({ stores });
       this.#checkChange(merged);
-      await this.#backend.database.write((trx) =>
+      await this.#write(['store.delete'], namespace, (trx) =>
         trx.deleteFrom('config_stores').where('namespace', '=', namespace).where('name', '=', name).execute(),
       );
       this.#stores.delete(k);
@@ -595,7 +604,7 @@ export class StoredConfig {
   ): Promise<void> {
     const { namespace, name, type, description } = entry.input;
     const table = kind === 'store' ? 'config_stores' : 'config_connections';
-    await this.#backend.database.write(async (trx) => {
+    await this.#write([`${kind}.create`, `${kind}.update`], namespace, async (trx) => {
       const sealed = await this.#seal(trx, kind, namespace, name, entry.revision, payload);
       const row = {
         type,
@@ -728,7 +737,7 @@ export class StoredConfig {
       const connections = new Map(this.#connections);
       connections.delete(k);
       const merged = this.#merged({ connections });
-      await this.#backend.database.write((trx) =>
+      await this.#write(['connection.delete'], namespace, (trx) =>
         trx.deleteFrom('config_connections').where('namespace', '=', namespace).where('name', '=', name).execute(),
       );
       this.#connections.delete(k);
@@ -796,7 +805,7 @@ export class StoredConfig {
       const namespaces = new Map(this.#namespaces).set(name, entry);
       const merged = this.#merged({ namespaces });
       this.#checkChange(merged);
-      await this.#backend.database.write(async (trx) => {
+      await this.#write(['namespace.create', 'namespace.update'], name, async (trx) => {
         const row = { isolated: entry.isolated ? 1 : 0, description: entry.description ?? null, updated_at: entry.updatedAt };
         if (previous) await trx.updateTable('config_namespaces').set(row).where('name', '=', name).execute();
         else await trx.insertInto('config_namespaces').values({ name, created_at: entry.createdAt, ...row }).execute();

@@ -154,6 +154,36 @@ describe.each(kinds)('secret changes and their record, one transaction, on $kind
     }
   });
 
+  it('does not commit a store, connection or namespace change whose audit record cannot be committed', async () => {
+    const { t, outside } = await start();
+    try {
+      const admin = (await t.token('admin')).token;
+      const store = { name: 'kept', namespace: 'acme', type: 'builtin', settings: {} };
+      expect((await t.call('POST', '/api/v1/stores', { token: admin, body: store })).status).toBe(201);
+      await outside.exec(refuseInserts);
+      const refused = [
+        await t.call('POST', '/api/v1/stores', { token: admin, body: { ...store, name: 'lost' } }),
+        await t.call('DELETE', '/api/v1/stores/kept?namespace=acme', { token: admin }),
+        await t.call('POST', '/api/v1/connections', { token: admin, body: { name: 'lost', namespace: 'acme', fields: { a: 'b' } } }),
+        await t.call('POST', '/api/v1/namespaces', { token: admin, body: { name: 'lost', isolated: true } }),
+      ];
+      for (const r of refused) expect(r.status, r.text).toBeGreaterThanOrEqual(500);
+      await outside.exec('drop trigger refuse_audit' + (t.server.services.backend.database.kind === 'postgres' ? ' on audit_log' : ''));
+      const db = t.server.services.backend.database.kysely;
+      expect((await db.selectFrom('config_stores').select('name').execute()).map((r) => r.name)).toEqual(['kept']);
+      expect(await db.selectFrom('config_connections').select('name').execute()).toEqual([]);
+      expect(await db.selectFrom('config_namespaces').select('name').execute()).toEqual([]);
+      const records = await t.server.services.audit.list({ order: 'asc', limit: 100 });
+      expect(records.items.filter((r) => /^(store|connection|namespace)\./.test(r.action)).map((r) => [r.action, r.target, r.outcome])).toEqual([
+        ['store.create', 'kept', 'ok'],
+      ]);
+      expect(await t.server.services.audit.verify()).toMatchObject({ ok: true });
+    } finally {
+      await outside.close();
+      await t.close();
+    }
+  });
+
   it('records write, delete and restore once each, in their transactions, and reports records cut off the end', async () => {
     const { t, outside } = await start();
     try {

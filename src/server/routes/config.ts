@@ -4,6 +4,7 @@
  * and literal field values never come back: settings show `***`, fields show references only.
  */
 import { z } from 'zod';
+import { withAuditEvent } from '../../audit/ambient.js';
 import { CONNECTION_NAME, STORE_NAME } from '../../config/schema.js';
 import { collectReferences } from '../../refs/template.js';
 import { covers, isRootAdmin } from '../../resolve/access.js';
@@ -124,6 +125,14 @@ async function checkStoreSettings(
   await sesame.access.checkStoreSettings(ctx.principal, store.name, type, parsed.data, { namespace: store.namespace, sources });
 }
 
+/**
+ * Run a change of the stored config with its audit record committed in the same transaction
+ * (`StoredConfig` claims the waiting record): the change and its record, or neither.
+ */
+function auditedChange<T>(ctx: Ctx, event: { action: string; namespace: string; target: string }, work: () => Promise<T>): Promise<T> {
+  return ctx.auditedWith(event, (ok) => withAuditEvent(ok, work));
+}
+
 /** Entries of a list query: the namespace's subtree, or (visible) what it can use. */
 function select<T extends { name: string; namespace: string; type?: string }>(
   ctx: Ctx,
@@ -192,7 +201,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: namespaceView,
       handler: async (ctx) => {
         ctx.requireNamespace(ctx.body.name);
-        return ctx.audited({ action: 'namespace.create', namespace: ctx.body.name, target: ctx.body.name }, () =>
+        return auditedChange(ctx, { action: 'namespace.create', namespace: ctx.body.name, target: ctx.body.name }, () =>
           stored.putNamespace(ctx.body.name, ctx.body, 'create'),
         );
       },
@@ -208,7 +217,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: namespaceView,
       handler: async (ctx) => {
         ctx.requireNamespace(ctx.params.name);
-        return ctx.audited({ action: 'namespace.update', namespace: ctx.params.name, target: ctx.params.name }, () =>
+        return auditedChange(ctx, { action: 'namespace.update', namespace: ctx.params.name, target: ctx.params.name }, () =>
           stored.putNamespace(ctx.params.name, ctx.body, 'update'),
         );
       },
@@ -252,7 +261,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.body.namespace);
-        return ctx.audited({ action: 'store.create', namespace, target: ctx.body.name }, async () => {
+        return auditedChange(ctx, { action: 'store.create', namespace, target: ctx.body.name }, async () => {
           await checkStoreSettings(ctx, sesame, { ...ctx.body, namespace });
           return stored.createStore({ ...ctx.body, namespace, trusted: isRootAdmin(ctx.principal) });
         });
@@ -270,7 +279,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        return ctx.audited({ action: 'store.update', namespace, target: ctx.params.name }, async () => {
+        return auditedChange(ctx, { action: 'store.update', namespace, target: ctx.params.name }, async () => {
           // The store as it is now, and as it would be: the caller must be allowed to configure both.
           const current = sesame.bindings.find(ctx.params.name, namespace);
           if (current && current.config.namespace === namespace) {
@@ -292,7 +301,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        return ctx.audited({ action: 'store.delete', namespace, target: ctx.params.name }, async () => {
+        return auditedChange(ctx, { action: 'store.delete', namespace, target: ctx.params.name }, async () => {
           const current = sesame.bindings.find(ctx.params.name, namespace);
           if (current && current.config.namespace === namespace) {
             sesame.access.checkStoreChange(ctx.principal, current.config.name, current.type, current.config.settings);
@@ -363,7 +372,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: connectionView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.body.namespace);
-        return ctx.audited({ action: 'connection.create', namespace, target: ctx.body.name }, () =>
+        return auditedChange(ctx, { action: 'connection.create', namespace, target: ctx.body.name }, () =>
           stored.createConnection({ ...ctx.body, namespace }),
         );
       },
@@ -380,7 +389,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: connectionView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        return ctx.audited({ action: 'connection.update', namespace, target: ctx.params.name }, () =>
+        return auditedChange(ctx, { action: 'connection.update', namespace, target: ctx.params.name }, () =>
           stored.updateConnection({ ...ctx.body, name: ctx.params.name, namespace }),
         );
       },
@@ -396,7 +405,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: connectionView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        return ctx.audited({ action: 'connection.delete', namespace, target: ctx.params.name }, () =>
+        return auditedChange(ctx, { action: 'connection.delete', namespace, target: ctx.params.name }, () =>
           stored.deleteConnection(namespace, ctx.params.name),
         );
       },
