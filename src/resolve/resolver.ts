@@ -125,10 +125,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function checkSecretName(slot: ReferenceSlot, field: string): void {
   const { name } = slot.ref;
   const where = field ? ` in field ${field}` : '';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   const control = /[\u0000-\u001f\u007f]/.exec(name);
   if (control) {
     const code = control[0].charCodeAt(0).toString(16).padStart(2, '0');
     throw new UsageError(
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
       `secret name of ${slot.raw.split('#')[0]?.replace(/[\u0000-\u001f\u007f]/g, '?')}${where} contains a control character (U+00${code}): remove it from the name`,
     );
   }

@@ -11,6 +11,7 @@ const trimSlashes = (s: string) => s.replace(/^\/+|\/+$/g, '');
 const vaultPath = (what: string, example: string) =>
   z
     .string()
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
     .refine((s) => !/[\u0000-\u001f\u007f?#%\\]/.test(s), {
       message: `${what} may not contain control characters, "?", "#", "%" or "\\"`,
     })
