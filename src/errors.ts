@@ -161,7 +161,8 @@ export type ForbiddenCode =
   | 'reveal_required'
   | 'forwarded_request'
   | 'forbidden_host_access'
-  | 'forbidden_destination';
+  | 'forbidden_destination'
+  | 'csrf_required';
 
 /**
  * The caller is known but may not do this: the message says what is missing. Raised by the

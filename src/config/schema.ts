@@ -109,6 +109,14 @@ export const configFileSchema = z.strictObject({
        * addresses and connection hosts given through the API): host names, `*.example.com`,
        * IP addresses, CIDRs. Without it: anything but loopback, link-local and cloud metadata.
        */
+      /** Admin UI sessions: idle timeout, absolute lifetime, and whether the cookie is `Secure` (auto: when served over TLS). */
+      session: z
+        .strictObject({
+          idleTimeout: duration.optional(),
+          maxAge: duration.optional(),
+          secureCookie: z.union([z.boolean(), z.literal('auto')]).optional(),
+        })
+        .optional(),
       outbound: z
         .strictObject({
           allow: z

@@ -17,6 +17,10 @@ import {
   type HookHandlerDoneFunction,
   LogController,
 } from 'fastify';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
 import { type AuditEvent, AuditLog } from '../audit/index.js';
 import type { Sesame } from '../sesame.js';
@@ -39,9 +43,11 @@ import { type AnyRoute, fastifyPath, fullPath, type RouteContext, validateReques
 import { configRoutes } from './routes/config.js';
 import { resolveRoutes } from './routes/resolve.js';
 import { secretRoutes } from './routes/secrets.js';
+import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import type { ServerServices } from './services.js';
+import { CSRF_HEADER, DEFAULT_SESSION, SESSION_COOKIE, SessionStore } from './sessions.js';
 import { StoredConfig } from './stored-config.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -66,6 +72,8 @@ export interface ServerOptions {
   now?: (() => number) | undefined;
   /** How long `close()` lets requests in flight finish before cutting their connections (default 10 s). */
   graceMs?: number | undefined;
+  /** Directory of the built admin UI (default: `dist/web` of this installation). */
+  webRoot?: string | undefined;
 }
 
 export interface SesameServer {
@@ -120,6 +128,38 @@ const PROXY_HEADERS = [
 function proxyHeader(headers: FastifyRequest['headers']): string | undefined {
   for (const name of PROXY_HEADERS) if (headers[name] !== undefined) return name;
   return undefined;
+}
+
+/**
+ * Headers of the admin UI's pages and assets: scripts and styles from this origin only (no
+ * inline script), never framed, no sniffing, no referrer.
+ */
+const UI_HEADERS: Record<string, string> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; " +
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+/** Where the built admin UI is: `dist/web` next to `dist/server` (installed), or from `src/server` (tests). */
+function findWebRoot(): string | undefined {
+  for (const rel of ['../web/', '../../dist/web/']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(`${dir}index.html`)) return dir.replace(/\/$/, '');
+  }
+  return undefined;
+}
+
+function isUiPath(path: string): boolean {
+  return path !== '' && !path.startsWith('/api/') && path !== '/api' && !/\.[a-z0-9]+$/i.test(path);
+}
+
+function accepts(request: FastifyRequest, type: string): boolean {
+  const header = request.headers.accept;
+  return typeof header === 'string' && header.includes(type);
 }
 
 /** A successful request of a `quiet` route slower than this is logged at info all the same. */
@@ -181,6 +221,27 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     trustProxy: false,
   });
 
+  // The admin UI's sessions (not in agent mode: the agent has no UI).
+  const sessionConfig = serverConfig?.session;
+  const sessions =
+    mode === 'api'
+      ? new SessionStore(
+          {
+            idleTimeoutMs: sessionConfig?.idleTimeout ?? DEFAULT_SESSION.idleTimeoutMs,
+            maxAgeMs: sessionConfig?.maxAge ?? DEFAULT_SESSION.maxAgeMs,
+          },
+          now,
+        )
+      : undefined;
+  // Cookies are parsed only where a session is looked for, not on every request.
+  app.register(fastifyCookie, { hook: false });
+  const cookieOf = (request: FastifyRequest): string | undefined => {
+    const header = request.headers.cookie;
+    if (header === undefined) return undefined;
+    const value = app.parseCookie(header)[SESSION_COOKIE];
+    return value === undefined || value === '' ? undefined : value;
+  };
+
   let document: Record<string, unknown> | undefined;
   const all: AnyRoute[] = [
     ...systemRoutes(services, () => {
@@ -191,6 +252,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     ...configRoutes(services),
     ...secretRoutes(services),
     ...tokenRoutes(services),
+    ...(sessions ? sessionRoutes(services, { sessions, cookieOf, secureCookie: sessionConfig?.secureCookie ?? 'auto' }) : []),
   ];
   const routes = mode === 'agent' ? all.filter((r) => r.agent) : all;
   app.decorateRequest('sesameState', null);
@@ -250,11 +312,39 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       }
       return { kind: 'agent', id: 'agent', role: 'runtime', namespace: options.agent?.namespace ?? '', reveal: false };
     }
+    if (request.headers.authorization === undefined && sessions !== undefined) {
+      const id = cookieOf(request);
+      if (id !== undefined) return sessionPrincipal(request, id, sessions);
+    }
     const token = bearerToken(request.headers.authorization);
     if (token === undefined) throw new UnauthorizedError(UNAUTHENTICATED.missing);
     const now = services.tokens.authenticateNow(token, { receivedBeforeThisTurn: firstInTurn(request) });
     if (now !== undefined) return principalFrom(token, now);
     return services.tokens.authenticate(token).then((found) => principalFrom(token, found));
+  }
+
+  /**
+   * The principal of a session cookie: its token checked again (a revoked token ends the
+   * session), and for a change, the session's CSRF token in X-Sesame-CSRF.
+   */
+  function sessionPrincipal(request: FastifyRequest, id: string, store: SessionStore): Promise<Principal> {
+    const session = store.get(id);
+    if (session === undefined) {
+      return Promise.reject(new UnauthorizedError('the session has ended (signed out, idle or too old): sign in again with your token'));
+    }
+    const method = request.method;
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') {
+      const presented = request.headers[CSRF_HEADER];
+      if (!SessionStore.csrfMatches(session, typeof presented === 'string' ? presented : undefined)) {
+        return Promise.reject(
+          new ForbiddenError('csrf_required', 'a change made with the session cookie needs the X-Sesame-CSRF header of the session'),
+        );
+      }
+    }
+    return services.tokens.authenticate(session.token).then((found) => {
+      if ('refused' in found) store.close(id);
+      return principalFrom(session.token, found);
+    });
   }
 
   function rateLimit(key: string): void {
@@ -443,8 +533,40 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     });
   }
 
+  // The admin UI: built assets from dist/web, index.html for `/` and the UI's own paths.
+  const webRoot = mode === 'api' ? (options.webRoot ?? findWebRoot()) : undefined;
+  let indexHtml: Buffer | undefined;
+  if (webRoot) {
+    indexHtml = readFileSync(`${webRoot}/index.html`);
+    app.register(fastifyStatic, {
+      root: webRoot,
+      prefix: '/',
+      wildcard: false,
+      index: false,
+      setHeaders: (res, file) => {
+        for (const [k, v] of Object.entries(UI_HEADERS)) res.header(k, v);
+        // Hashed asset names change with their content; index.html must be fetched again.
+        res.header('cache-control', file.endsWith('index.html') ? 'no-store' : 'public, max-age=31536000, immutable');
+      },
+    });
+  }
+  const sendIndex = (reply: FastifyReply) => {
+    if (closing) reply.header('connection', 'close');
+    if (!indexHtml) {
+      return reply.code(404).send({
+        error: { code: 'ui_not_built', message: 'the admin UI is not built into this installation: run npm run build (npm install does it)' },
+      });
+    }
+    return reply.headers({ ...UI_HEADERS, 'cache-control': 'no-store' }).type('text/html; charset=utf-8').send(indexHtml);
+  };
+  if (mode === 'api') app.get('/', (_request, reply) => sendIndex(reply));
+
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
+    // A path of the UI's own (e.g. /secrets), opened or reloaded in the browser.
+    if (mode === 'api' && (request.method === 'GET' || request.method === 'HEAD') && isUiPath(path) && accepts(request, 'text/html')) {
+      return sendIndex(reply);
+    }
     if (closing) reply.header('connection', 'close');
     const hint = mode === 'agent' ? 'the agent serves POST /api/v1/resolve and /api/v1/refresh only' : 'see GET /api/v1/openapi.json';
     return reply

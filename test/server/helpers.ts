@@ -58,6 +58,8 @@ export interface TestServerOptions {
   agent?: ServerOptions['agent'];
   /** Reuse a memory backend (a restarted server over the same data). */
   memory?: MemoryBackend;
+  /** Directory of a built admin UI to serve (default: dist/web when it is built). */
+  webRoot?: string;
   /** How the outbound policy resolves host names (a fixed table in tests; default: the system resolver). */
   resolveHost?: (host: string) => Promise<string[]>;
 }
@@ -96,6 +98,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     bodyLimit: options.bodyLimit,
     mode: options.mode,
     agent: options.agent,
+    webRoot: options.webRoot,
   });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
   return {
