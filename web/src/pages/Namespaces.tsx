@@ -1,0 +1,5 @@
+import { PageHeader } from '../components/common';
+
+export function NamespacesPage() {
+  return <PageHeader title="Namespaces" />;
+}

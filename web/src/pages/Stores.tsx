@@ -1,0 +1,5 @@
+import { PageHeader } from '../components/common';
+
+export function StoresPage() {
+  return <PageHeader title="Stores" />;
+}
