@@ -85,6 +85,8 @@ export interface VersionInfo {
 export interface ListQuery {
   namespaces: readonly string[];
   prefix?: string | undefined;
+  /** Names containing this text (case-sensitive). */
+  contains?: string | undefined;
   /** Every tag must match. */
   tags?: Record<string, string> | undefined;
   /** Also list soft-deleted secrets that can still be restored. */
@@ -549,6 +551,10 @@ export class BuiltinSecrets {
     if (query.prefix) {
       // substr, not LIKE: LIKE is case-insensitive in SQLite and would need escaping of % and _.
       q = q.where(sql<SqlBool>`substr(${sql.ref('s.name')}, 1, ${query.prefix.length}) = ${query.prefix}`);
+    }
+    if (query.contains) {
+      // instr, not LIKE: case-sensitive like names, and no escaping of % and _.
+      q = q.where(sql<SqlBool>`instr(${sql.ref('s.name')}, ${query.contains}) > 0`);
     }
     for (const [tag, value] of Object.entries(query.tags ?? {})) {
       q = q.where(({ exists, selectFrom }) =>

@@ -196,6 +196,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     metrics,
     mode,
     now,
+    storeTests: new Map(),
   };
   const serverConfig = sesame.config.server;
   const bodyLimit = options.bodyLimit ?? serverConfig?.bodyLimit ?? DEFAULT_BODY_LIMIT;

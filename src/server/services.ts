@@ -15,4 +15,6 @@ export interface ServerServices {
   metrics: ServerMetrics;
   mode: 'api' | 'agent';
   now(): number;
+  /** The last `POST /stores/{name}/test` of each store (`namespace/name`), for the store list. */
+  storeTests: Map<string, { ok: boolean; at: string }>;
 }

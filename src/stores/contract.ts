@@ -56,6 +56,8 @@ export interface VersionMetadata {
 
 export interface ListOptions {
   prefix?: string | undefined;
+  /** Names containing this text (case-sensitive); only stores with `capabilities.search`. */
+  contains?: string | undefined;
   tags?: Record<string, string> | undefined;
   /** Namespace chain for namespace-aware stores. */
   namespaces: readonly string[];
@@ -148,6 +150,8 @@ export interface StoreCapabilities {
   namespaced: boolean;
   /** Soft delete + restore. */
   restore: boolean;
+  /** `list` takes `contains` (substring search over names). */
+  search?: boolean;
 }
 
 /** Everything a client may need from the process, handed in by the core. */

@@ -54,6 +54,7 @@ const storeView = z.object({
   description: z.string().optional(),
   source,
   settings: z.record(z.string(), z.unknown()).describe('the store type\'s settings; credentials shown as "***"'),
+  lastTest: z.object({ ok: z.boolean(), at: z.string() }).optional().describe('the last POST /stores/{name}/test of this server'),
   cache: z.object({ ttl: z.string(), maxEntries: z.number(), staleIfError: z.string(), refreshAhead: z.string() }),
   ...stamp,
 });
@@ -224,6 +225,10 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
     }),
   ];
 
+  const withLastTest = (s: StoreView) => {
+    const last = services.storeTests.get(`${s.namespace}/${s.name}`);
+    return last ? { ...s, lastTest: last } : s;
+  };
   const visibleStores = (ns: string) => new Set(sesame.stores(ns).map((s) => `${s.namespace}\u0000${s.name}`));
   const storeRoutes: AnyRoute[] = [
     route({
@@ -234,7 +239,10 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       access: manage,
       query: listQuery,
       response: page(storeView),
-      handler: async (ctx) => select<StoreView>(ctx, stored.stores(), ctx.query, visibleStores),
+      handler: async (ctx) => {
+        const found = select<StoreView>(ctx, stored.stores(), ctx.query, visibleStores);
+        return { ...found, items: found.items.map((s) => withLastTest(s)) };
+      },
     }),
     route({
       method: 'GET',
@@ -245,7 +253,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       params: z.object({ name: storeName }),
       query: exactQuery,
       response: storeView,
-      handler: async (ctx) => stored.store(ctx.namespace(ctx.query.namespace), ctx.params.name),
+      handler: async (ctx) => withLastTest(stored.store(ctx.namespace(ctx.query.namespace), ctx.params.name)),
     }),
     route({
       method: 'POST',
@@ -331,7 +339,9 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'store.test', namespace, target: ctx.params.name }, async () => {
           sesame.access.checkRead(ctx.principal, namespace, sesame.store(ctx.params.name, namespace), 'manage');
+          const binding = sesame.store(ctx.params.name, namespace);
           const report = await sesame.testStore(ctx.params.name, { namespace, sample: ctx.query.sample });
+          services.storeTests.set(`${binding.config.namespace}/${binding.config.name}`, { ok: report.ok, at: new Date(services.now()).toISOString() });
           return { store: ctx.params.name, ...report };
         });
       },

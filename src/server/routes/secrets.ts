@@ -43,7 +43,7 @@ const metadata = z.object({
 });
 
 type Ctx = RouteContext<unknown, unknown, unknown>;
-type Operation = 'write' | 'delete' | 'restore' | 'versions' | 'describe' | 'list' | 'get';
+type Operation = 'write' | 'delete' | 'restore' | 'versions' | 'describe' | 'list' | 'get' | 'keys';
 
 export function secretRoutes(services: ServerServices): AnyRoute[] {
   const { sesame } = services;
@@ -67,7 +67,8 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
     }
     if (changes && !binding.type.capabilities.namespaced) ctx.requireNamespace(binding.config.namespace);
     const client: StoreClient = await binding.client();
-    if (typeof client[operation] !== 'function') {
+    // `keys` reads the value on the server to name its keys; only `get` returns it.
+    if (typeof client[operation === 'keys' ? 'get' : operation] !== 'function') {
       throw new UnsupportedOperationError(`[${storeName}] a ${binding.config.type} store does not support ${operation}`);
     }
     return { binding, client, chain: namespaceChain(namespace, sesame.config.namespaces) };
@@ -92,6 +93,11 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
         store: storeParam,
         namespace: namespaceParam.optional(),
         prefix: z.string().optional(),
+        contains: z.string().min(1).max(512).optional().describe('names containing this text (case-sensitive; stores that support search, such as builtin)'),
+        tag: z
+          .preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(z.string().regex(/^[^=]+=.*$/, 'a tag filter is key=value')))
+          .optional()
+          .describe('key=value; repeat for several (every one must match)'),
         includeDeleted: queryFlag.describe('also list soft-deleted secrets that can be restored'),
         limit: limitParam,
         cursor: cursorParam,
@@ -100,10 +106,18 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'secret.list', namespace, target: `secret://${ctx.query.store}/${ctx.query.prefix ?? ''}*` }, async () => {
-          const { client, chain } = await open(ctx, ctx.query.store, namespace, 'list');
+          const { client, chain, binding } = await open(ctx, ctx.query.store, namespace, 'list');
+          if (ctx.query.contains !== undefined && !binding.type.capabilities.search) {
+            throw new UnsupportedOperationError(
+              `[${ctx.query.store}] a ${binding.config.type} store cannot search names by substring: use prefix`,
+            );
+          }
+          const tags = ctx.query.tag ? Object.fromEntries(ctx.query.tag.map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)])) : undefined;
           const result = await client.list({
             namespaces: chain,
             prefix: ctx.query.prefix,
+            contains: ctx.query.contains,
+            tags,
             includeDeleted: ctx.query.includeDeleted,
             limit: ctx.query.limit ?? 100,
             cursor: ctx.query.cursor,
@@ -214,6 +228,35 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
             return { store: ctx.query.store, name: ctx.params.name, namespace: fetched.namespace, version: fetched.version, value };
           },
         );
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/secrets/{name}/keys',
+      summary: 'The top-level keys of a JSON secret (names only, never values): for picking #key in a reference',
+      tag: 'secrets',
+      access: manage,
+      params: nameParam,
+      query: z.strictObject({ store: storeParam, namespace: namespaceParam.optional() }),
+      response: z.object({
+        json: z.boolean().describe('false: the secret is not a JSON object, so it has no keys'),
+        keys: z.array(z.string()),
+      }),
+      handler: async (ctx) => {
+        const namespace = ctx.namespace(ctx.query.namespace);
+        return ctx.audited({ action: 'secret.keys', namespace, target: target(ctx.query.store, ctx.params.name) }, async () => {
+          const { client, chain } = await open(ctx, ctx.query.store, namespace, 'keys');
+          const text = secretText(await client.get({ name: ctx.params.name, namespaces: chain }));
+          sesame.redactor.add(text);
+          let doc: unknown;
+          try {
+            doc = JSON.parse(text);
+          } catch {
+            return { json: false, keys: [] };
+          }
+          if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { json: false, keys: [] };
+          return { json: true, keys: Object.keys(doc).sort() };
+        });
       },
     }),
     route({
