@@ -128,7 +128,7 @@ export function formatRedactBench(b: RedactBenchResult): string {
     '## Redaction (masking)',
     '',
     'Aho–Corasick automata over every masked form of every value (value, base64 at 3 byte alignments,',
-    'base64url, URL-encoded, JSON-escaped, lines), extended incrementally as values are added.',
+    'base64url, URL-encoded, JSON-escaped, hex up to 4 KiB, lines), extended incrementally as values are added.',
     '',
     `### (a) Throughput over ${fmt(b.throughput.textMB, 0)} MB of log-like text, ${b.throughput.knownValues} known values of 20 bytes`,
     '',
