@@ -34,16 +34,16 @@ export function Layout() {
         >
           Menu
         </button>
-        <label className="ns-picker">
-          Namespace
-          <select value={namespace} onChange={(e) => setNamespace(e.target.value)}>
+        <div className="ns-picker">
+          <label htmlFor="namespace-picker">Namespace</label>
+          <select id="namespace-picker" value={namespace} onChange={(e) => setNamespace(e.target.value)}>
             {namespaces.map((n) => (
               <option key={n} value={n}>
                 {nsLabel(n)}
               </option>
             ))}
           </select>
-        </label>
+        </div>
         <span className="whoami">
           {principal.role}
           {principal.reveal ? ' · reveal' : ''} · {nsLabel(principal.namespace)}

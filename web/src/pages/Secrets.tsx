@@ -261,7 +261,7 @@ function SecretForm({
           Multi-line (PEM, JSON)
         </label>
         <label className="inline">
-          Value from file
+          Read from a file
           <input type="file" onChange={(e) => readFile(e.target.files?.[0])} />
         </label>
       </div>
