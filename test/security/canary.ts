@@ -92,6 +92,9 @@ export function makeCanaries(): Canaries {
   const pemLines = Array.from({ length: 6 }, () => randomBytes(48).toString('base64'));
   const embedded = randomCanary();
   pemLines[2] = embedded + (pemLines[2] as string).slice(embedded.length);
+  // The first line always holds "+" and "/", so its URL-encoded form differs from its plain one
+  // (random base64 has neither in about 1 line of 8, and the self-check plants it URL-encoded).
+  pemLines[0] = `+/${(pemLines[0] as string).slice(2)}`;
   const pem = `-----BEGIN PRIVATE KEY-----\n${pemLines.join('\n')}\n-----END PRIVATE KEY-----\n`;
 
   const password = randomCanary();
