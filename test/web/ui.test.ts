@@ -143,7 +143,7 @@ describe('admin UI', () => {
       await axe(page, name);
       await expectNoValues(page);
     }
-    const options = await page.getByLabel('Namespace').locator('option').allTextContents();
+    const options = await page.getByLabel('Namespace', { exact: true }).locator('option').allTextContents();
     expect(options).toEqual(expect.arrayContaining(['(root)', 'acme', 'globex']));
   });
 
@@ -151,7 +151,7 @@ describe('admin UI', () => {
     const page = await open();
     await signIn(page, sesame.adminToken);
     await page.getByRole('link', { name: 'Secrets' }).click();
-    await page.getByLabel('Namespace').selectOption('acme');
+    await page.getByLabel('Namespace', { exact: true }).selectOption('acme');
     await page.getByRole('button', { name: 'Open db-password' }).waitFor();
     await page.getByRole('button', { name: 'New secret' }).click();
     await page.getByLabel('Name', { exact: true }).fill('stripe-key');
@@ -192,7 +192,7 @@ describe('admin UI', () => {
     await page.clock.install();
     await signIn(page, revealToken);
     await page.getByRole('link', { name: 'Secrets' }).click();
-    await page.getByLabel('Namespace').selectOption('acme');
+    await page.getByLabel('Namespace', { exact: true }).selectOption('acme');
     await page.getByRole('button', { name: 'Open db-password' }).click();
     await page.getByRole('button', { name: 'Reveal' }).click();
     await page.getByText(VALUES.acme).waitFor();
@@ -244,10 +244,39 @@ describe('admin UI', () => {
     await expectNoValues(page);
   });
 
+  it('a connection field takes a secret through Pick secret (a chip, never the value); Test, Refresh; Namespaces tree and New store pass axe', async () => {
+    const page = await open();
+    await signIn(page, sesame.adminToken);
+    await page.getByLabel('Namespace', { exact: true }).selectOption('acme');
+    await page.getByRole('link', { name: 'Connections' }).click();
+    await page.getByRole('button', { name: 'New connection' }).click();
+    await page.getByLabel('Connection name').fill('billing-db');
+    await page.getByRole('button', { name: 'Pick secret' }).click();
+    await page.getByRole('radio', { name: 'db-password' }).check();
+    await page.getByRole('button', { name: 'Use this secret' }).click();
+    await page.getByText('builtin / db-password').waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'builtin / db-password' }).waitFor();
+    await page.getByRole('button', { name: 'Test billing-db' }).click();
+    await page.getByText(/billing-db: (ok|failed)/).waitFor();
+    await page.getByRole('button', { name: 'Refresh billing-db' }).click();
+    await page.getByText(/Dropped \d+ cached values/).waitFor();
+    await axe(page, 'connections');
+    await shot(page, 'connections');
+    await page.getByRole('link', { name: 'Stores' }).click();
+    await page.getByRole('link', { name: 'Namespaces' }).click();
+    await page.getByRole('list', { name: 'Namespace tree' }).getByText('globex').waitFor();
+    await shot(page, 'namespaces');
+    await page.getByRole('link', { name: 'Stores' }).click();
+    await page.getByRole('button', { name: 'New store' }).click();
+    await axe(page, 'stores');
+    await expectNoValues(page);
+  });
+
   it('an operator scoped to acme sees acme only: globex is neither offered nor served', async () => {
     const page = await open();
     await signIn(page, operatorToken);
-    const options = await page.getByLabel('Namespace').locator('option').allTextContents();
+    const options = await page.getByLabel('Namespace', { exact: true }).locator('option').allTextContents();
     expect(options).toContain('acme');
     expect(options).not.toContain('globex');
     expect(await page.getByRole('link', { name: 'Tokens' }).count()).toBe(0);

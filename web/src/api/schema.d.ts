@@ -450,6 +450,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/secrets/{name}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The top-level keys of a JSON secret (names only, never values): for picking #key in a reference
+         * @description Roles: admin, operator.
+         */
+        get: operations["getApiV1SecretsByNameKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/secrets/{name}/restore": {
         parameters: {
             query?: never;
@@ -1485,6 +1505,11 @@ export interface operations {
                             settings: {
                                 [key: string]: unknown;
                             };
+                            /** @description the last POST /stores/{name}/test of this server */
+                            lastTest?: {
+                                ok: boolean;
+                                at: string;
+                            };
                             cache: {
                                 ttl: string;
                                 maxEntries: number;
@@ -1613,6 +1638,11 @@ export interface operations {
                         settings: {
                             [key: string]: unknown;
                         };
+                        /** @description the last POST /stores/{name}/test of this server */
+                        lastTest?: {
+                            ok: boolean;
+                            at: string;
+                        };
                         cache: {
                             ttl: string;
                             maxEntries: number;
@@ -1723,6 +1753,11 @@ export interface operations {
                         /** @description the store type's settings; credentials shown as "***" */
                         settings: {
                             [key: string]: unknown;
+                        };
+                        /** @description the last POST /stores/{name}/test of this server */
+                        lastTest?: {
+                            ok: boolean;
+                            at: string;
                         };
                         cache: {
                             ttl: string;
@@ -1851,6 +1886,11 @@ export interface operations {
                         settings: {
                             [key: string]: unknown;
                         };
+                        /** @description the last POST /stores/{name}/test of this server */
+                        lastTest?: {
+                            ok: boolean;
+                            at: string;
+                        };
                         cache: {
                             ttl: string;
                             maxEntries: number;
@@ -1961,6 +2001,11 @@ export interface operations {
                         /** @description the store type's settings; credentials shown as "***" */
                         settings: {
                             [key: string]: unknown;
+                        };
+                        /** @description the last POST /stores/{name}/test of this server */
+                        lastTest?: {
+                            ok: boolean;
+                            at: string;
                         };
                         cache: {
                             ttl: string;
@@ -2851,7 +2896,7 @@ export interface operations {
                 /** @description names containing this text (case-sensitive; stores that support search, such as builtin) */
                 contains?: string;
                 /** @description key=value; repeat for several (every one must match) */
-                tag?: string[] | string;
+                tag?: string[];
                 /** @description also list soft-deleted secrets that can be restored */
                 includeDeleted?: "0" | "1" | "true" | "false";
                 /** @description page size (1–1000, default 100) */
@@ -3361,6 +3406,92 @@ export interface operations {
                         namespace?: string;
                         version?: string;
                         value: string;
+                    };
+                };
+            };
+            /** @description invalid request: `error.issues` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no token, or the token is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role, namespace or reveal permission this needs; the message says which */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description conflicts with what exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiV1SecretsByNameKeys: {
+        parameters: {
+            query?: {
+                /** @description the store (default builtin), looked up from the namespace */
+                store?: string;
+                /** @description namespace; default: the token's namespace */
+                namespace?: string;
+            };
+            header?: never;
+            path: {
+                /** @description the secret name; URL-encode "/" as %2F */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The top-level keys of a JSON secret (names only, never values): for picking #key in a reference */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description false: the secret is not a JSON object, so it has no keys */
+                        json: boolean;
+                        keys: string[];
                     };
                 };
             };
