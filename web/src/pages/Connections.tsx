@@ -35,6 +35,16 @@ function SecretPicker({
         }),
       ),
   });
+  const keys = useQuery({
+    queryKey: ['secret-keys', namespace, store, name],
+    enabled: name !== null,
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/secrets/{name}/keys', {
+          params: { path: { name: name ?? '' }, query: { namespace, store } },
+        }),
+      ),
+  });
   return (
     <fieldset className="picker">
       <legend>Pick a secret</legend>
@@ -69,10 +79,22 @@ function SecretPicker({
         ))}
       </ul>
       {names.isSuccess && names.data.items.length === 0 && <p className="muted">No secret names match.</p>}
-      <label>
-        JSON key (optional: a key name of a JSON secret)
-        <input autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
-      </label>
+      {name !== null && (keys.data?.keys.length ?? 0) > 0 ? (
+        <label>
+          JSON key
+          <select value={key} onChange={(e) => setKey(e.target.value)}>
+            <option value="">(the whole value)</option>
+            {keys.data?.keys.map((k) => (
+              <option key={k}>{k}</option>
+            ))}
+          </select>
+        </label>
+      ) : (
+        <label>
+          JSON key (optional: a key name of a JSON secret)
+          <input autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
+        </label>
+      )}
       <div className="row">
         <button
           type="button"
