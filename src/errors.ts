@@ -149,6 +149,12 @@ export class ValueTooLargeError extends UsageError {
   override readonly status = 413;
 }
 
+/** A write, delete or restore in a store configured `readOnly: true`. */
+export class ReadOnlyStoreError extends UsageError {
+  override readonly code = 'read_only';
+  override readonly status = 403;
+}
+
 /** The requested operation is not offered by this store type. */
 export class UnsupportedOperationError extends UsageError {
   override readonly code = 'unsupported';

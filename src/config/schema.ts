@@ -64,6 +64,8 @@ const storeEntry = z.looseObject({
   type: z.string().min(1),
   description: z.string().optional(),
   cache: cacheSettingsSchema.optional(),
+  /** Sesame only reads this store: writes, deletes and restores through Sesame are refused. */
+  readOnly: z.boolean().optional(),
 });
 
 const connectionEntry = z.strictObject({
@@ -146,6 +148,8 @@ export interface StoreConfig {
   settings: unknown;
   /** Declared implicitly (the root `builtin` and `env` stores). */
   implicit: boolean;
+  /** `readOnly: true`: Sesame refuses to write, delete or restore secrets in it. */
+  readOnly?: boolean | undefined;
   /**
    * Configured through the API by a principal other than a root admin: the client connects
    * through the outbound policy (`StoreContext.lookup`).
@@ -270,7 +274,7 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
     }
     seen.set(key, index);
     const storeType = options.registry.get(entry.type, `${at}.type`);
-    const { name, namespace: _ns, type, description, cache, ...rest } = entry;
+    const { name, namespace: _ns, type, description, cache, readOnly, ...rest } = entry;
     const settings = storeType.settings.safeParse(rest);
     if (!settings.success) throw configErrorFrom(settings.error, ['stores', index]);
     stores.push({
@@ -281,6 +285,7 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
       cache: { ...DEFAULT_CACHE, ...cacheFrom(cache) },
       settings: settings.data,
       implicit: false,
+      ...(readOnly ? { readOnly: true } : {}),
     });
   });
 

@@ -5,7 +5,7 @@
  */
 import type { LookupFunction } from 'node:net';
 import { findStoreConfig, namespaceChain, type SesameConfig, type StoreConfig } from '../config/schema.js';
-import { ConfigError, SesameError, StoreNotFoundError, StoreUnavailableError } from '../errors.js';
+import { ConfigError, SesameError, StoreNotFoundError, StoreUnavailableError, ReadOnlyStoreError } from '../errors.js';
 import type { StoreClient, StoreContext, StoreServices, StoreType } from '../stores/contract.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { SecretCache } from './cache.js';
@@ -113,6 +113,26 @@ export class StoreBindings {
   }
 }
 
+/** The store's client with writes, deletes and restores refused: the core enforces `readOnly`, whatever the adapter. */
+function readOnlyClient(client: StoreClient, storeName: string): StoreClient {
+  const refuse = (operation: string) => () =>
+    Promise.reject(
+      new ReadOnlyStoreError(
+        `[${storeName}] the store is read-only (readOnly: true in its settings), so Sesame does not ${operation} secrets in it: ` +
+          'do it in the store itself, or remove readOnly',
+      ),
+    );
+  const refused: Record<string, () => Promise<never>> = { write: refuse('write'), delete: refuse('delete'), restore: refuse('restore') };
+  return new Proxy(client, {
+    get(target, prop, _receiver) {
+      if (typeof prop === 'string' && prop in refused && typeof Reflect.get(target, prop) === 'function') return refused[prop];
+      const value = Reflect.get(target, prop, target);
+      // Methods keep their own `this` (adapters use private fields).
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 function bindingId(store: StoreConfig): string {
   return `${store.namespace}/${store.name}`;
 }
@@ -137,7 +157,7 @@ class Binding implements StoreBinding {
   }
 
   client(): Promise<StoreClient> {
-    this.#client ??= this.#create().catch((err: unknown) => {
+    this.#client ??= this.#create().then((client) => (this.config.readOnly ? readOnlyClient(client, this.config.name) : client)).catch((err: unknown) => {
       // Do not remember a failure: the next use tries again (the store may come back).
       this.#client = undefined;
       throw err;
