@@ -90,6 +90,36 @@ describe('file store', () => {
     expect(err.message).not.toContain('..');
   });
 
+  it('lists 12,000 files page by page to the end, with no cap and no name twice', async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'sesame-fs-many-'));
+    for (let d = 0; d < 12; d++) {
+      mkdirSync(path.join(base, `team${d}`));
+      for (let f = 0; f < 1000; f++) writeFileSync(path.join(base, `team${d}`, `s${String(f).padStart(4, '0')}`), 'v');
+    }
+    const client = new FileStoreClient({ root: base, maxSize: 64 }, context('files'));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await client.list({ limit: 5000, cursor });
+      seen.push(...page.items.map((i) => i.name));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toHaveLength(12_000);
+    expect(new Set(seen).size).toBe(12_000);
+    // Walk order: each directory's entries sorted (team0, team1, team10, team11, team2, …).
+    const dirs = Array.from({ length: 12 }, (_, d) => `team${d}`).sort((a, b) => a.localeCompare(b));
+    expect(seen).toEqual(dirs.flatMap((d) => Array.from({ length: 1000 }, (_, f) => `${d}/s${String(f).padStart(4, '0')}`)));
+    // A prefix pages too.
+    const first = await client.list({ prefix: 'team3/', limit: 600 });
+    const rest = await client.list({ prefix: 'team3/', limit: 600, cursor: first.cursor });
+    expect([...first.items, ...rest.items].map((i) => i.name)).toHaveLength(1000);
+    expect(rest.cursor).toBeUndefined();
+    await expect(client.list({ cursor: 'not-a-cursor' })).rejects.toThrow('invalid list cursor');
+  });
+
   it('refuses symlinks that leave the root, and follows those that stay inside', async () => {
     const { base, root, client } = tree();
     symlinkSync(path.join(base, 'outside'), path.join(root, 'escape'));

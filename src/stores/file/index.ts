@@ -12,6 +12,7 @@ import {
   SecretStateError,
   StoreUnavailableError,
   UnsupportedOperationError,
+  UsageError,
 } from '../../errors.js';
 import type { CheckReport, CheckStep, FetchedSecret, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
 
@@ -22,7 +23,36 @@ const settings = z.strictObject({
 });
 export type FileStoreSettings = z.infer<typeof settings>;
 
-const MAX_LIST = 10_000;
+/** Names per page when the caller does not say, and at most. */
+const DEFAULT_PAGE = 1_000;
+const MAX_PAGE = 10_000;
+
+/** Walk order: segment by segment, each compared as the walk sorts a directory's entries. */
+function compareSegments(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const c = (a[i] as string).localeCompare(b[i] as string);
+    if (c !== 0) return c;
+  }
+  return a.length - b.length;
+}
+
+function isPrefixOf(dir: readonly string[], name: readonly string[]): boolean {
+  return dir.length < name.length && dir.every((segment, i) => segment === name[i]);
+}
+
+function encodeCursor(name: string): string {
+  return Buffer.from(JSON.stringify({ after: name }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof parsed.after === 'string') return parsed.after;
+  } catch {
+    // the error below
+  }
+  throw new UsageError('invalid list cursor: pass the cursor a previous page returned');
+}
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -127,10 +157,18 @@ export class FileStoreClient implements StoreClient {
     }
   }
 
-  async list(options: { prefix?: string | undefined }): Promise<ListPage> {
+  /**
+   * Names under the root in walk order (each directory's entries sorted), a page at a time: the
+   * cursor is the last name of the previous page, and a page resumes after it. No cap: a root of
+   * any size is listed to its end, page by page.
+   */
+  async list(options: { prefix?: string | undefined; limit?: number | undefined; cursor?: string | undefined }): Promise<ListPage> {
     const root = await this.#rootReal();
+    const limit = Math.min(Math.max(1, Math.floor(options.limit ?? DEFAULT_PAGE)), MAX_PAGE);
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor).split('/');
     const items: ListPage['items'] = [];
-    const walk = async (dir: string, rel: string): Promise<void> => {
+    let more = false;
+    const walk = async (dir: string, rel: string): Promise<boolean> => {
       let entries: import('node:fs').Dirent[];
       try {
         entries = await fs.readdir(dir, { withFileTypes: true });
@@ -140,7 +178,6 @@ export class FileStoreClient implements StoreClient {
       }
       entries.sort((a, b) => a.name.localeCompare(b.name));
       for (const entry of entries) {
-        if (items.length >= MAX_LIST) return;
         // Kubernetes mounts keep real files under ..data-style hidden dirs; show the links only.
         if (entry.name.startsWith('..')) continue;
         const name = rel ? `${rel}/${entry.name}` : entry.name;
@@ -157,14 +194,22 @@ export class FileStoreClient implements StoreClient {
         const stat = await fs.stat(target).catch(() => undefined);
         if (!stat) continue;
         if (stat.isDirectory()) {
-          if (!entry.isSymbolicLink()) await walk(full, name);
-        } else if (!options.prefix || name.startsWith(options.prefix)) {
+          // A directory wholly before the cursor holds nothing of this page.
+          if (after !== undefined && compareSegments(name.split('/'), after) < 0 && !isPrefixOf(name.split('/'), after)) continue;
+          if (!entry.isSymbolicLink() && (await walk(full, name))) return true;
+        } else if ((!options.prefix || name.startsWith(options.prefix)) && (after === undefined || compareSegments(name.split('/'), after) > 0)) {
+          if (items.length === limit) {
+            more = true;
+            return true;
+          }
           items.push({ name, updatedAt: stat.mtime.toISOString() });
         }
       }
+      return false;
     };
     await walk(root, '');
-    return { items };
+    const last = items[items.length - 1];
+    return more && last ? { items, cursor: encodeCursor(last.name) } : { items };
   }
 
   async check(options: { sample?: string | undefined }): Promise<CheckReport> {
