@@ -10,6 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely } from 'kysely';
+import { type Change, recordChanges } from '../cluster/changes.js';
 import type { SesameDatabase, WriteTransactionOptions } from '../db/index.js';
 import type { SesameTables } from '../db/tables.js';
 import { appendInTransaction, type EventFields, flatEvents } from './append.js';
@@ -53,16 +54,26 @@ export function claimAuditEvent(actions: readonly string[], namespace: string): 
 /**
  * A write transaction that also commits the operation's audit record, when it has one (`given`,
  * or waiting for one of `actions` in `namespace`): the change and its record commit together or
- * not at all. Without a record it is a plain write transaction.
+ * not at all. Without a record it is a plain write transaction. `changes`: the change feed rows
+ * other Sesame processes apply (see `src/cluster/`), committed in the same transaction.
  */
 export async function writeAudited<T>(
   database: SesameDatabase,
   chain: AuditChain | undefined,
   at: () => string,
-  request: { actions: readonly string[]; namespace: string; given?: EventFields | undefined },
-  work: (trx: Kysely<SesameTables>) => Promise<T>,
+  request: { actions: readonly string[]; namespace: string; given?: EventFields | undefined; changes?: readonly Change[] | undefined },
+  given: (trx: Kysely<SesameTables>) => Promise<T>,
   options?: WriteTransactionOptions,
 ): Promise<T> {
+  const changes = request.changes ?? [];
+  const work =
+    changes.length === 0
+      ? given
+      : async (trx: Kysely<SesameTables>) => {
+          const value = await given(trx);
+          await recordChanges(database, trx, changes);
+          return value;
+        };
   const slot = request.given ? undefined : claimAuditEvent(request.actions, request.namespace);
   const event = request.given ?? slot?.event;
   if (!event) return database.write(work, options);

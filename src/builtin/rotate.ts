@@ -24,6 +24,7 @@
 import { sql } from 'kysely';
 import { appendInTransaction, flatEvents } from '../audit/append.js';
 import { auditChainOf } from '../audit/chain.js';
+import { recordChanges } from '../cluster/changes.js';
 import { SesameError, UsageError } from '../errors.js';
 import { auditKeyMasterId, resealAuditKey } from './audit-key.js';
 import type { BuiltinBackend } from './backend.js';
@@ -216,6 +217,8 @@ export async function rotateMasterKey(
           )
         ).head
       : undefined;
+    // Other Sesame processes on this database reload their keyring (src/cluster/).
+    await recordChanges(database, trx, [{ kind: 'key', namespace: '', target: target.id }]);
     keyring.reload();
     let file: string | undefined;
     if (keyring.loaded.file !== undefined && keyring.primary.id === target.id && !options.keepOldKeys) {

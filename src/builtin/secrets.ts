@@ -153,12 +153,15 @@ export class BuiltinSecrets {
    */
   #writeAudited<T>(
     actions: readonly string[],
-    namespace: string,
+    secret: { namespace: string; name: string },
     given: EventFields | undefined,
     work: (trx: Db) => Promise<T>,
     options?: WriteTransactionOptions,
   ): Promise<T> {
-    return writeAudited(this.backend.database, this.backend.auditChain, () => this.#nowIso(), { actions, namespace, given }, work, options);
+    const { namespace } = secret;
+    // Other Sesame processes on this database drop the name's cached values (src/cluster/).
+    const changes = [{ kind: 'secret' as const, namespace, target: secret.name }];
+    return writeAudited(this.backend.database, this.backend.auditChain, () => this.#nowIso(), { actions, namespace, given, changes }, work, options);
   }
 
   #checkChain(namespaces: readonly string[]): void {
@@ -276,7 +279,7 @@ export class BuiltinSecrets {
       const kysely = this.backend.database.kind;
       return await this.#writeAudited(
         WRITE_ACTIONS,
-        input.namespace,
+        input,
         options.audit,
         async (trx) => {
           const now = this.#nowIso();
@@ -412,7 +415,7 @@ export class BuiltinSecrets {
       await this.purge(namespace, name, options);
       return { purgeAt: undefined };
     }
-    return this.#writeAudited(DELETE_ACTIONS, namespace, options.audit, async (trx) => {
+    return this.#writeAudited(DELETE_ACTIONS, { namespace, name }, options.audit, async (trx) => {
       const now = this.#nowIso();
       const row = await this.#liveOrRecoverable(trx, namespace, name, now);
       if (row.deleted_at) return { purgeAt: row.purge_at ?? undefined };
@@ -431,7 +434,7 @@ export class BuiltinSecrets {
   async purge(namespace: string, name: string, options: AuditedOptions = {}): Promise<void> {
     checkNamespace(namespace, this.label);
     checkSecretName(name, this.label);
-    await this.#writeAudited(DELETE_ACTIONS, namespace, options.audit, async (trx) => {
+    await this.#writeAudited(DELETE_ACTIONS, { namespace, name }, options.audit, async (trx) => {
       await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso());
       await deleteSecretRows(trx, namespace, name);
     });
@@ -441,7 +444,7 @@ export class BuiltinSecrets {
   async restore(namespace: string, name: string, options: AuditedOptions = {}): Promise<void> {
     checkNamespace(namespace, this.label);
     checkSecretName(name, this.label);
-    await this.#writeAudited(RESTORE_ACTIONS, namespace, options.audit, async (trx) => {
+    await this.#writeAudited(RESTORE_ACTIONS, { namespace, name }, options.audit, async (trx) => {
       const row = await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso());
       if (!row.deleted_at) return;
       await trx

@@ -49,6 +49,11 @@ export interface SesameDatabase {
    * therefore run more than once: keep side effects outside it. Do not nest.
    */
   write<T>(work: (trx: Kysely<SesameTables>) => Promise<T>, options?: WriteTransactionOptions): Promise<T>;
+  /**
+   * PostgreSQL only: a new client of its own, outside the pool, connected (for `LISTEN`: a
+   * pooled connection would be handed to other queries). The caller ends it.
+   */
+  dedicatedClient?(): Promise<import('pg').Client>;
   close(): Promise<void>;
 }
 
@@ -75,7 +80,15 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   checkMigrationList(migrations);
   if (location.kind === 'postgres') {
     const kysely = await openPostgres(location, url);
-    return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy());
+    const database = new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy());
+    database.dedicatedClient = async () => {
+      const { default: pg } = await import('pg');
+      const client = new pg.Client({ connectionString: location.connectionString });
+      // A dropped connection emits 'error' on the client: the owner listens for it.
+      await client.connect();
+      return client;
+    };
+    return database;
   }
   const { kysely, release } = await sharedSqlite(location.file);
   return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, release);
@@ -178,6 +191,7 @@ const MIGRATION_LOCK_ID = 0x5e5a3e;
 
 class KyselyDatabase implements SesameDatabase {
   #closed = false;
+  dedicatedClient?: () => Promise<import('pg').Client>;
 
   constructor(
     readonly kind: DatabaseKind,

@@ -6,6 +6,7 @@
  * Columns are portable between SQLite and PostgreSQL: timestamps are ISO-8601 UTC text
  * (`Date#toISOString`, which sorts as text), binary is BLOB / BYTEA (a `Buffer` in Node).
  */
+import type { Generated } from 'kysely';
 
 export interface SchemaMigrationsTable {
   version: number;
@@ -127,6 +128,17 @@ export interface StoredConfigTable {
   updated_at: string;
 }
 
+/** The change feed of distributed mode (see `src/cluster/changes.ts`): names, never values. */
+export interface ChangesTable {
+  /** Assigned by the database; a bigint (PostgreSQL returns it as a string). */
+  seq: Generated<number | string>;
+  kind: string;
+  namespace: string;
+  target: string;
+  origin: string;
+  created_at: string;
+}
+
 export interface SesameTables {
   schema_migrations: SchemaMigrationsTable;
   master_keys: MasterKeysTable;
@@ -139,4 +151,5 @@ export interface SesameTables {
   config_namespaces: ConfigNamespacesTable;
   config_stores: StoredConfigTable;
   config_connections: StoredConfigTable;
+  changes: ChangesTable;
 }

@@ -48,6 +48,7 @@ import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import type { ServerServices } from './services.js';
 import { CSRF_HEADER, DEFAULT_SESSION, SESSION_COOKIE, SessionStore } from './sessions.js';
+import { startChangeListener } from './cluster.js';
 import { StoredConfig } from './stored-config.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -198,6 +199,9 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     now,
     storeTests: new Map(),
   };
+  // Distributed mode: apply what other processes on this database change (src/cluster/). Not for
+  // an in-memory database, which no other process can reach.
+  if (backend.database.location !== 'sqlite::memory:') services.changes = await startChangeListener(services);
   const serverConfig = sesame.config.server;
   const bodyLimit = options.bodyLimit ?? serverConfig?.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const limit =
@@ -672,6 +676,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
         clearTimeout(grace);
       }
       // Commits what is pending, then stops the audit writer thread.
+      await services.changes?.close();
       await services.audit.close();
       await services.tokens.close();
     },

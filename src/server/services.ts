@@ -1,6 +1,7 @@
 /** What route handlers share: the library, the database-backed services and the metrics. */
 import type { AuditLog } from '../audit/index.js';
 import type { BuiltinBackend } from '../builtin/index.js';
+import type { ChangeListener } from '../cluster/listener.js';
 import type { Sesame } from '../sesame.js';
 import type { TokenService } from '../tokens/index.js';
 import type { ServerMetrics } from './metrics.js';
@@ -17,4 +18,6 @@ export interface ServerServices {
   now(): number;
   /** The last `POST /stores/{name}/test` of each store (`namespace/name`), for the store list. */
   storeTests: Map<string, { ok: boolean; at: string }>;
+  /** Follows the changes other servers on the same database make (distributed mode). */
+  changes?: ChangeListener | undefined;
 }

@@ -10,6 +10,7 @@
  * they hold credentials and literal values, and the database must not show them in clear.
  */
 import { writeAudited } from '../audit/ambient.js';
+import type { Change } from '../cluster/changes.js';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { type BuiltinBackend, openValue, sealValue } from '../builtin/index.js';
@@ -217,10 +218,10 @@ export class StoredConfig {
   readonly #sesame: Sesame;
   readonly #backend: BuiltinBackend;
   readonly #base: SesameConfig;
-  readonly #stores = new Map<string, StoredStore>();
-  readonly #connections = new Map<string, StoredConnection>();
-  readonly #namespaces = new Map<string, StoredNamespace>();
-  readonly unreadable: UnreadableRow[] = [];
+  #stores = new Map<string, StoredStore>();
+  #connections = new Map<string, StoredConnection>();
+  #namespaces = new Map<string, StoredNamespace>();
+  unreadable: UnreadableRow[] = [];
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(sesame: Sesame, backend: BuiltinBackend) {
@@ -235,7 +236,7 @@ export class StoredConfig {
    */
   static async open(sesame: Sesame, backend: BuiltinBackend): Promise<StoredConfig> {
     const stored = new StoredConfig(sesame, backend);
-    await stored.#load();
+    await stored.#load({ reseal: true });
     return stored;
   }
 
@@ -251,13 +252,27 @@ export class StoredConfig {
    * A write transaction that commits the change's audit record with it when the route runs it
    * inside `withAuditEvent` (one of `actions`, in `namespace`): change and record, or neither.
    */
-  #write<T>(actions: readonly string[], namespace: string, work: (trx: Kysely<SesameTables>) => Promise<T>): Promise<T> {
-    return writeAudited(this.#backend.database, this.#backend.auditChain, () => this.#now(), { actions, namespace }, work);
+  #write<T>(actions: readonly string[], namespace: string, change: Change, work: (trx: Kysely<SesameTables>) => Promise<T>): Promise<T> {
+    // The change feed row makes the other Sesame processes on this database reload (src/cluster/).
+    return writeAudited(this.#backend.database, this.#backend.auditChain, () => this.#now(), { actions, namespace, changes: [change] }, work);
   }
 
-  async #load(): Promise<void> {
+  /**
+   * Read the stored rows again and apply them: another Sesame process on this database changed
+   * them (distributed mode). Serialized with this process's own changes.
+   */
+  reload(): Promise<void> {
+    return this.#serial(() => this.#load({ reseal: false }));
+  }
+
+  async #load(options: { reseal: boolean }): Promise<void> {
+    // Read into new maps and swap them in at the end: views read meanwhile see the previous state.
+    const namespaces = new Map<string, StoredNamespace>();
+    const stores = new Map<string, StoredStore>();
+    const connections = new Map<string, StoredConnection>();
+    const unreadable: UnreadableRow[] = [];
     for (const row of await this.#db.selectFrom('config_namespaces').selectAll().execute()) {
-      this.#namespaces.set(row.name, {
+      namespaces.set(row.name, {
         isolated: row.isolated === 1,
         description: row.description ?? undefined,
         createdAt: row.created_at,
@@ -276,7 +291,7 @@ export class StoredConfig {
         if (row.key_id !== this.#backend.keyring.primary.id) stale.push({ kind, row, payload });
         return payload;
       } catch (err) {
-        this.unreadable.push({
+        unreadable.push({
           kind,
           namespace: row.namespace,
           name: row.name,
@@ -292,7 +307,7 @@ export class StoredConfig {
     const shadowed = (kind: Kind, row: StoredConfigTable) => {
       if (!this.#inFile(kind, row.namespace, row.name)) return false;
       const reason = `the config file now declares ${kind} ${row.name} in ${describeNs(row.namespace)}; the stored one is left out`;
-      this.unreadable.push({ kind, namespace: row.namespace, name: row.name, reason });
+      unreadable.push({ kind, namespace: row.namespace, name: row.name, reason });
       this.#sesame.log.warn({ kind, namespace: row.namespace, name: row.name }, reason);
       return true;
     };
@@ -311,7 +326,7 @@ export class StoredConfig {
         trusted: options.trusted === true,
       };
       try {
-        this.#stores.set(key(row.namespace, row.name), {
+        stores.set(key(row.namespace, row.name), {
           input,
           config: this.#storeConfig(input),
           revision: row.revision,
@@ -319,7 +334,7 @@ export class StoredConfig {
           updatedAt: row.updated_at,
         });
       } catch (err) {
-        this.unreadable.push({ kind: 'store', namespace: row.namespace, name: row.name, reason: (err as Error).message });
+        unreadable.push({ kind: 'store', namespace: row.namespace, name: row.name, reason: (err as Error).message });
         this.#sesame.log.error({ namespace: row.namespace, name: row.name }, `stored store ${row.name} no longer validates and is left out`);
       }
     }
@@ -327,18 +342,23 @@ export class StoredConfig {
       if (shadowed('connection', row)) continue;
       const fields = read('connection', row) as Record<string, unknown> | undefined;
       if (!fields) continue;
-      this.#connections.set(key(row.namespace, row.name), {
+      connections.set(key(row.namespace, row.name), {
         input: { name: row.name, namespace: row.namespace, type: row.type, description: row.description ?? undefined, fields },
         revision: row.revision,
         createdAt: row.created_at,
         updatedAt: row.updated_at,
       });
     }
-    const merged = this.#merged();
+    const merged = this.#merged({ stores, connections, namespaces });
     for (const problem of this.#problems(merged)) {
       this.#sesame.log.error({ problem }, 'a stored store or connection does not fit the config; fix it through the API');
     }
     await this.#sesame.reconfigure(merged);
+    this.#stores = stores;
+    this.#connections = connections;
+    this.#namespaces = namespaces;
+    this.unreadable = unreadable;
+    if (!options.reseal) return;
     for (const s of stale) {
       const payload = s.payload;
       await this.#backend.database
@@ -575,7 +595,7 @@ export class StoredConfig {
       stores.delete(k);
       const merged = this.#merged({ stores });
       this.#checkChange(merged);
-      await this.#write(['store.delete'], namespace, (trx) =>
+      await this.#write(['store.delete'], namespace, { kind: 'store', namespace, target: name }, (trx) =>
         trx.deleteFrom('config_stores').where('namespace', '=', namespace).where('name', '=', name).execute(),
       );
       this.#stores.delete(k);
@@ -604,7 +624,7 @@ export class StoredConfig {
   ): Promise<void> {
     const { namespace, name, type, description } = entry.input;
     const table = kind === 'store' ? 'config_stores' : 'config_connections';
-    await this.#write([`${kind}.create`, `${kind}.update`], namespace, async (trx) => {
+    await this.#write([`${kind}.create`, `${kind}.update`], namespace, { kind, namespace, target: name }, async (trx) => {
       const sealed = await this.#seal(trx, kind, namespace, name, entry.revision, payload);
       const row = {
         type,
@@ -737,7 +757,7 @@ export class StoredConfig {
       const connections = new Map(this.#connections);
       connections.delete(k);
       const merged = this.#merged({ connections });
-      await this.#write(['connection.delete'], namespace, (trx) =>
+      await this.#write(['connection.delete'], namespace, { kind: 'connection', namespace, target: name }, (trx) =>
         trx.deleteFrom('config_connections').where('namespace', '=', namespace).where('name', '=', name).execute(),
       );
       this.#connections.delete(k);
@@ -805,7 +825,7 @@ export class StoredConfig {
       const namespaces = new Map(this.#namespaces).set(name, entry);
       const merged = this.#merged({ namespaces });
       this.#checkChange(merged);
-      await this.#write(['namespace.create', 'namespace.update'], name, async (trx) => {
+      await this.#write(['namespace.create', 'namespace.update'], name, { kind: 'namespace', namespace: name, target: name }, async (trx) => {
         const row = { isolated: entry.isolated ? 1 : 0, description: entry.description ?? null, updated_at: entry.updatedAt };
         if (previous) await trx.updateTable('config_namespaces').set(row).where('name', '=', name).execute();
         else await trx.insertInto('config_namespaces').values({ name, created_at: entry.createdAt, ...row }).execute();

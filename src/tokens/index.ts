@@ -37,7 +37,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { CompiledQuery, sql } from 'kysely';
 import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
 import { auditChainOf } from '../audit/chain.js';
-import type { SesameDatabase } from '../db/index.js';
+import { recordChanges } from '../cluster/changes.js';
+import { isUniqueViolation, type SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
@@ -346,7 +347,7 @@ export class TokenService {
       revoked_at: null,
       revoked_by: null,
     };
-    await this.#writeAudited(input.audit, async (trx) => {
+    await this.#writeAudited(input.audit, row.id, async (trx) => {
       await trx.insertInto('api_tokens').values(row).execute();
     });
     return { token, info: toInfo(row) };
@@ -467,10 +468,16 @@ export class TokenService {
    * A write transaction that also commits `audit` (when given) to the audit trail: the change
    * and its record are committed together or not at all.
    */
-  async #writeAudited(audit: EventFields | undefined, work: (trx: Parameters<Parameters<SesameDatabase['write']>[0]>[0]) => Promise<void>): Promise<void> {
+  async #writeAudited(
+    audit: EventFields | undefined,
+    tokenId: string,
+    work: (trx: Parameters<Parameters<SesameDatabase['write']>[0]>[0]) => Promise<void>,
+  ): Promise<void> {
     const chain = audit ? auditChainOf(this.database) : undefined;
     const head = await this.database.write(async (trx) => {
       await work(trx);
+      // Other Sesame processes on this database drop their token cache (src/cluster/).
+      await recordChanges(this.database, trx, [{ kind: 'token', namespace: '', target: tokenId }]);
       return audit ? (await appendInTransaction(this.database, trx, flatEvents([audit], this.#nowIso()), chain)).head : undefined;
     });
     if (head) chain?.committed(head);
@@ -481,7 +488,7 @@ export class TokenService {
    * the record of the revocation, committed in the same transaction.
    */
   async revoke(id: string, by: string, options: { audit?: EventFields | undefined } = {}): Promise<TokenInfo> {
-    await this.#writeAudited(options.audit, async (trx) => {
+    await this.#writeAudited(options.audit, id, async (trx) => {
       const row = await trx.selectFrom('api_tokens').select(['id', 'revoked_at']).where('id', '=', id).executeTakeFirst();
       if (!row) throw new TokenNotFoundError(`no token with id "${id}": list them with sesame tokens list`);
       if (row.revoked_at !== null) return;
@@ -491,6 +498,15 @@ export class TokenService {
     this.#cache.clear();
     this.#checkedThisTurn = false;
     return this.get(id);
+  }
+
+  /**
+   * Drop the cached token rows: another process changed tokens (the change feed says so). The
+   * commit check already sees such changes on SQLite; this makes it explicit for every database.
+   */
+  forget(): void {
+    this.#cache.clear();
+    this.#checkedThisTurn = false;
   }
 
   async count(): Promise<number> {
@@ -535,7 +551,12 @@ export class TokenService {
         .execute();
       for (const s of stale) await this.revoke(s.id, FROM_ENV);
       if (existing) return undefined;
-      await this.create({ role: 'admin', name: 'admin (SESAME_ADMIN_TOKEN)', createdBy: FROM_ENV }, presetToken);
+      try {
+        await this.create({ role: 'admin', name: 'admin (SESAME_ADMIN_TOKEN)', createdBy: FROM_ENV }, presetToken);
+      } catch (err) {
+        // Several servers starting at once on one database with the same variable: one stores it.
+        if (!isUniqueViolation(err)) throw err;
+      }
       return undefined;
     }
     if ((await this.count()) > 0) return undefined;

@@ -16,6 +16,7 @@ import { tokensAndAudit } from './0002-tokens-and-audit.js';
 import { storedConfig } from './0003-stored-config.js';
 import { leanAuditLog } from './0004-lean-audit-log.js';
 import { keyedAuditChain } from './0005-keyed-audit-chain.js';
+import { changeFeed } from './0006-change-feed.js';
 import type { Migration } from './types.js';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -24,6 +25,7 @@ export const MIGRATIONS: readonly Migration[] = [
   storedConfig,
   leanAuditLog,
   keyedAuditChain,
+  changeFeed,
 ];
 
 export type { Migration, MigrationContext, PortableTypes } from './types.js';

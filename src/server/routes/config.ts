@@ -19,6 +19,7 @@ import {
   type RouteContext,
   route,
 } from '../route.js';
+import { refreshEverywhere } from '../cluster.js';
 import type { ServerServices } from '../services.js';
 import type { ConnectionView, NamespaceView, StoreView } from '../stored-config.js';
 
@@ -433,7 +434,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'refresh', namespace, target: `connection:${ctx.params.name}` }, () =>
-          sesame.refresh({ connection: ctx.params.name }, { namespace, scope: ctx.principal.namespace }),
+          refreshEverywhere(services, { connection: ctx.params.name }, { namespace, scope: ctx.principal.namespace }),
         );
       },
     }),

@@ -8,6 +8,7 @@ import type { RefreshTarget } from '../../sesame.js';
 import { covers } from '../../resolve/access.js';
 import { ValidationError } from '../errors.js';
 import { type AnyRoute, namespaceParam, route } from '../route.js';
+import { refreshEverywhere } from '../cluster.js';
 import type { ServerServices } from '../services.js';
 
 const resolveBody = z
@@ -156,7 +157,7 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
           .map(([k, v]) => (k === 'all' ? 'all' : `${k}:${String(v)}`))
           .join('');
         return ctx.audited({ action: 'refresh', namespace, target: described }, () =>
-          sesame.refresh(target, { namespace, scope: ctx.principal.namespace }),
+          refreshEverywhere(services, target, { namespace, scope: ctx.principal.namespace }),
         );
       },
     }),

@@ -19,6 +19,7 @@ import { secretText } from '../../resolve/cache.js';
 import type { StoreBinding } from '../../resolve/bindings.js';
 import type { StoreClient } from '../../stores/contract.js';
 import { type AnyRoute, cursorParam, limitParam, namespaceParam, page, queryFlag, type RouteContext, route } from '../route.js';
+import { refreshEverywhere } from '../cluster.js';
 import type { ServerServices } from '../services.js';
 
 const storeParam = z
@@ -79,7 +80,11 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
 
   /** The next resolve must see the change: drop the name's cached values in every namespace. */
   async function dropCached(store: string, name: string, namespace: string): Promise<void> {
-    await sesame.refresh({ reference: target(store, name) }, { namespace });
+    const reference = target(store, name);
+    // A builtin secret's change row went with it (src/cluster/); other stores' changes are told
+    // to the other servers on this database as a refresh of the reference.
+    if (sesame.store(store, namespace).config.type === 'builtin') await sesame.refresh({ reference }, { namespace });
+    else await refreshEverywhere(services, { reference }, { namespace, scope: '' });
   }
 
   return [

@@ -1,0 +1,176 @@
+/**
+ * Follows the change feed (`changes.ts`) of the database a process serves from, and hands every
+ * row another process wrote to `apply`, in sequence order, at most once each.
+ *
+ * - Wake-ups: on PostgreSQL a dedicated connection (outside the pool) runs `LISTEN
+ *   sesame_changes`; a notification (its payload is a sequence number) wakes the reader. When
+ *   that connection drops, it reconnects with backoff (100 ms doubling to 5 s) and reads what it
+ *   missed. A periodic check (every 5 s on PostgreSQL, 250 ms on SQLite, where there is nothing
+ *   to listen to) catches anything else.
+ * - Reading: the rows after the last sequence applied, in order; no row is skipped (sequence
+ *   order is commit order, see `changes.ts`), so a lost notification or connection only delays.
+ *   A start reads from the current end: the process's cache is empty then.
+ * - A row whose `apply` fails is read again at the next wake-up (the database may be down).
+ */
+import type { Logger } from 'pino';
+import type { SesameDatabase } from '../db/index.js';
+import { CHANGE_CHANNEL, type ChangeRow, changesAfter, lastChangeSeq, nodeIdOf, pruneChanges } from './changes.js';
+
+export interface ChangeListenerOptions {
+  database: SesameDatabase;
+  /** Apply rows other processes wrote; a throw leaves them to be read again. */
+  apply: (rows: ChangeRow[]) => Promise<void>;
+  log?: Logger | undefined;
+  /** Periodic check (default 5000 ms on PostgreSQL, 250 ms on SQLite). */
+  pollMs?: number | undefined;
+  /** Rows older than this are removed now and then (default 1 day). */
+  retentionMs?: number | undefined;
+}
+
+const PRUNE_EVERY_MS = 10 * 60_000;
+const MAX_BACKOFF_MS = 5000;
+
+export class ChangeListener {
+  readonly #options: ChangeListenerOptions;
+  readonly #database: SesameDatabase;
+  readonly #origin: string;
+  #lastSeq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #client: import('pg').Client | undefined;
+  #reconnect: NodeJS.Timeout | undefined;
+  #backoffMs = 100;
+  #closed = false;
+  #busy: Promise<void> | undefined;
+  #again = false;
+  #lastPrune = 0;
+  /** Rows applied so far (tests and metrics). */
+  applied = 0;
+  /** True while the LISTEN connection is up (PostgreSQL). */
+  listening = false;
+
+  constructor(options: ChangeListenerOptions) {
+    this.#options = options;
+    this.#database = options.database;
+    this.#origin = nodeIdOf(options.database);
+  }
+
+  /** The last sequence read. */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  async start(): Promise<void> {
+    this.#lastSeq = await lastChangeSeq(this.#database);
+    this.#lastPrune = Date.now();
+    const pollMs = this.#options.pollMs ?? (this.#database.kind === 'postgres' ? 5000 : 250);
+    this.#timer = setInterval(() => this.wake(), pollMs);
+    this.#timer.unref();
+    if (this.#database.dedicatedClient) await this.#listen();
+  }
+
+  /** Read and apply what is new; concurrent calls fold into one more pass. */
+  wake(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#busy) {
+      this.#again = true;
+      return this.#busy;
+    }
+    this.#busy = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#catchUp();
+        } while (this.#again && !this.#closed);
+      } finally {
+        this.#busy = undefined;
+      }
+    })();
+    return this.#busy;
+  }
+
+  async #catchUp(): Promise<void> {
+    try {
+      for (;;) {
+        const rows = await changesAfter(this.#database, this.#lastSeq);
+        if (rows.length === 0) break;
+        const foreign = rows.filter((r) => r.origin !== this.#origin);
+        if (foreign.length > 0) await this.#options.apply(foreign);
+        this.applied += foreign.length;
+        this.#lastSeq = rows[rows.length - 1]?.seq ?? this.#lastSeq;
+        if (rows.length < 1000) break;
+      }
+      if (Date.now() - this.#lastPrune > PRUNE_EVERY_MS) {
+        this.#lastPrune = Date.now();
+        const before = new Date(Date.now() - (this.#options.retentionMs ?? 86_400_000)).toISOString();
+        await pruneChanges(this.#database, before);
+      }
+    } catch (err) {
+      if (!this.#closed) this.#options.log?.warn({ err: (err as Error).message }, 'could not read the change feed: trying again');
+    }
+  }
+
+  async #listen(): Promise<void> {
+    const connect = this.#database.dedicatedClient;
+    if (!connect || this.#closed) return;
+    let client: import('pg').Client;
+    try {
+      client = await connect();
+    } catch (err) {
+      this.#options.log?.warn({ err: (err as Error).message }, 'change feed: could not connect to listen: retrying');
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    const lost = (err?: Error) => {
+      if (this.#client !== client) return;
+      this.#client = undefined;
+      this.listening = false;
+      client.removeAllListeners('notification');
+      client.end().catch(() => {});
+      if (this.#closed) return;
+      this.#options.log?.warn({ err: err?.message }, 'change feed: the listening connection was lost: reconnecting');
+      this.#scheduleReconnect();
+    };
+    client.on('error', (err) => lost(err));
+    client.on('end', () => lost());
+    client.on('notification', (message) => {
+      if (message.channel === CHANGE_CHANNEL) void this.wake();
+    });
+    this.#client = client;
+    try {
+      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+    } catch (err) {
+      lost(err as Error);
+      return;
+    }
+    this.listening = true;
+    this.#backoffMs = 100;
+    // What was committed while nobody listened.
+    void this.wake();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnect) return;
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
+    this.#reconnect = setTimeout(() => {
+      this.#reconnect = undefined;
+      void this.#listen();
+    }, delay);
+    this.#reconnect.unref();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    const client = this.#client;
+    this.#client = undefined;
+    this.listening = false;
+    if (client) await client.end().catch(() => {});
+    await this.#busy?.catch(() => {});
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Real `sesame serve` processes for the distributed-mode tests (run `npx tsc -p
+ * tsconfig.build.json` first: they run dist/ through bin/sesame.js). 127.0.0.1 only; every
+ * process started here is killed by `killAll()`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { BIN } from '../support/cli.js';
+
+export interface Node {
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running: ChildProcess[] = [];
+
+export function killAll(): void {
+  for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+export function startNode(options: { cwd: string; config: string; env: Record<string, string> }): Promise<Node> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--config', options.config], {
+      cwd: options.cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SESAME_LOG_LEVEL: 'warn', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.push(child);
+    let output = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);
+    const onData = (c: Buffer) => {
+      output += String(c);
+      const url = /serving (http:\/\/[^\s]+)/.exec(output)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        resolve({
+          url,
+          child,
+          output: () => output,
+          async stop(signal = 'SIGTERM') {
+            if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+            child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+export async function api(
+  url: string,
+  method: string,
+  p: string,
+  token?: string,
+  body?: unknown,
+) {
+  const response = await fetch(`${url}/api/v1${p}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Poll `check` every 50 ms until it is true; the time it took in ms (throws after `limitMs`). */
+export async function within(limitMs: number, check: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - started;
+    if (performance.now() - started > limitMs) throw new Error(`not within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
