@@ -17,10 +17,13 @@ export class SesameError extends Error {
   readonly code: string = 'error';
   /** HTTP status the server maps this error to. */
   readonly status: number = 500;
+  /** What the operator should do about it, when the raiser knows (shown by `stores test`). */
+  fix: string | undefined;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown; fix?: string | undefined }) {
     super(message, options);
     this.name = new.target.name;
+    this.fix = options?.fix;
   }
 }
 

@@ -8,9 +8,10 @@ import {
   AccessDeniedError,
   SecretNotFoundError,
   SecretStateError,
-  type SesameError,
+  SesameError,
   StoreUnavailableError,
 } from '../../errors.js';
+import { NETWORK_ERROR_CODES } from '../network.js';
 
 export interface AwsCallContext {
   /** The IAM action the call needs, e.g. `secretsmanager:GetSecretValue`. */
@@ -54,16 +55,6 @@ const RETRYABLE_NAMES = new Set([
   'TimeoutError',
 ]);
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-]);
 
 const CREDENTIAL_NAMES = new Set([
   'UnrecognizedClientException',
@@ -82,7 +73,7 @@ const CREDENTIAL_NAMES = new Set([
 /** The AWS error code (`ResourceNotFoundException`, …) or a network error code. */
 export function awsErrorName(err: unknown): string {
   const e = (err ?? {}) as AwsLikeError;
-  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
+  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return e.code;
   if (typeof e.name === 'string' && e.name !== 'Error') return e.name;
   if (typeof e.code === 'string') return e.code;
   return 'Error';
@@ -97,7 +88,7 @@ function rawMessage(err: unknown): string {
 export function isRetryableAwsError(err: unknown): boolean {
   const name = awsErrorName(err);
   if (CREDENTIAL_NAMES.has(name)) return false;
-  if (RETRYABLE_NAMES.has(name) || NETWORK_CODES.has(name)) return true;
+  if (RETRYABLE_NAMES.has(name) || NETWORK_ERROR_CODES.has(name)) return true;
   const e = (err ?? {}) as AwsLikeError;
   const status = e.$metadata?.httpStatusCode;
   if (typeof status === 'number' && status >= 500) return true;
@@ -117,15 +108,13 @@ export function sanitizeAws(text: string, secrets: readonly string[]): string {
     .replace(/\b(AKIA|ASIA)[A-Z0-9]{12,}\b/g, '$1…');
 }
 
-/** What to fix, kept beside the error for `check()` reports. */
-const fixes = new WeakMap<Error, string>();
-
+/** What to fix, carried by the error itself (`SesameError.fix`) for `check()` reports. */
 export function fixOf(err: unknown): string | undefined {
-  return err instanceof Error ? fixes.get(err) : undefined;
+  return err instanceof SesameError ? err.fix : undefined;
 }
 
 function withFix<E extends Error>(err: E, fix: string): E {
-  fixes.set(err, fix);
+  if (err instanceof SesameError) err.fix = fix;
   return err;
 }
 

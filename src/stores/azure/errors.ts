@@ -12,6 +12,7 @@ import {
   SecretStateError,
   StoreUnavailableError,
 } from '../../errors.js';
+import { NETWORK_ERROR_CODES } from '../network.js';
 
 /** What the adapter was doing, to choose the permission to name. */
 export type AzureOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge' | 'versions' | 'token';
@@ -74,15 +75,6 @@ export function sanitizedCause(err: unknown): Error {
   return cause;
 }
 
-const NETWORK_CODES = new Set([
-  'REQUEST_SEND_ERROR',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-]);
 
 /**
  * Retry policy input: a delay in ms for 429 with `Retry-After`, `true` for transient failures,
@@ -99,7 +91,7 @@ export function azureRetryVerdict(err: unknown): boolean | number {
     return Number.isFinite(date) ? Math.max(0, date - Date.now()) : true;
   }
   if (rest.statusCode !== undefined && [500, 502, 503, 504].includes(rest.statusCode)) return true;
-  if (rest.statusCode === undefined && rest.code && NETWORK_CODES.has(rest.code)) return true;
+  if (rest.statusCode === undefined && rest.code && NETWORK_ERROR_CODES.has(rest.code)) return true;
   return false;
 }
 

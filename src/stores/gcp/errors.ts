@@ -17,6 +17,7 @@ import {
   StoreUnavailableError,
   UsageError,
 } from '../../errors.js';
+import { NETWORK_ERROR_CODES } from '../network.js';
 
 const GRPC_STATUS = [
   'OK',
@@ -52,15 +53,6 @@ const HTTP_STATUS: Record<number, string> = {
   504: 'DEADLINE_EXCEEDED',
 };
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-]);
 
 /** The payload failed its CRC32C check: corrupted in transit, worth a retry. */
 export class ChecksumMismatch extends Error {
@@ -79,7 +71,7 @@ export function gcpStatus(err: unknown): GcpStatus | undefined {
   if (!(err instanceof Error)) return undefined;
   const e = err as Error & { code?: unknown; status?: unknown };
   if (err.name === 'GaxiosError' || 'config' in err) {
-    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
+    if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code))
       return { status: 'UNAVAILABLE', serviceMessage: '' };
     try {
       const body = JSON.parse(err.message) as { error?: { status?: unknown; message?: unknown } };
