@@ -21,3 +21,17 @@ export class SchemaTooNewError extends DatabaseError {
     this.codeVersion = codeVersion;
   }
 }
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
+
+/**
+ * The database server cannot be reached (down, restarting, connection cut): retrying later is
+ * the answer, not a bug. PostgreSQL connection exceptions (class 08), shutdowns (57P0x) and the
+ * socket errors of a refused or dropped connection.
+ */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+  return typeof e.message === 'string' && /^Connection terminated|connection error|timeout exceeded when trying to connect/i.test(e.message);
+}

@@ -4,6 +4,7 @@
  * Messages are safe to return and log: they never hold a value, and they pass the redactor.
  */
 import type { z } from 'zod';
+import { isDatabaseUnreachable } from '../db/errors.js';
 import { SesameError, UsageError } from '../errors.js';
 import type { Redactor } from '../redact/redactor.js';
 
@@ -119,6 +120,10 @@ export function errorResponse(err: unknown, redactor: Redactor, requestId = 'unk
   }
   const fastify = fastifyError(err);
   if (fastify && fastify.status < 500) return { status: fastify.status, body: { error: { code: fastify.code, message: fastify.message } } };
+  if (isDatabaseUnreachable(err)) {
+    const message = 'the database does not answer (down or restarting): retry shortly; GET /readyz says when it is back';
+    return { status: 503, body: { error: { code: 'database_unavailable', message } } };
+  }
   return { status: 500, body: internalError(requestId) };
 }
 

@@ -31,6 +31,12 @@ export interface PostgresHandle {
   createDatabase(prefix?: string): Promise<string>;
   /** Stop the cluster and remove its files (does nothing for `SESAME_TEST_PG_URL`). */
   stop(): Promise<void>;
+  /**
+   * Stop the server (fast shutdown: clients are disconnected) and keep its files, to start it
+   * again on the same port with `resume()` (fault tests). Not for `SESAME_TEST_PG_URL`.
+   */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 /** Clusters still running, stopped if the test process exits without calling `stop()`. */
@@ -105,6 +111,8 @@ export async function startPostgres(): Promise<PostgresHandle> {
       url: external,
       createDatabase: (prefix = 'sesame_test') => createDatabaseOn(external, prefix),
       stop: async () => {},
+      halt: () => Promise.reject(new Error('halt() needs a throwaway cluster: unset SESAME_TEST_PG_URL')),
+      resume: () => Promise.reject(new Error('resume() needs a throwaway cluster: unset SESAME_TEST_PG_URL')),
     };
   }
 
@@ -170,6 +178,12 @@ export async function startPostgres(): Promise<PostgresHandle> {
         stop: async () => {
           running.delete(dir);
           stopSync();
+        },
+        halt: async () => {
+          await command('pg_ctl', ['-D', data, 'stop', '-m', 'fast', '-w']);
+        },
+        resume: async () => {
+          await command('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'server.log'), '-w', 'start']);
         },
       };
     }
