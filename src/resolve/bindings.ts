@@ -5,8 +5,8 @@
  */
 import type { LookupFunction } from 'node:net';
 import { findStoreConfig, namespaceChain, type SesameConfig, type StoreConfig } from '../config/schema.js';
-import { ConfigError, SesameError, StoreNotFoundError, StoreUnavailableError, ReadOnlyStoreError } from '../errors.js';
-import type { StoreClient, StoreContext, StoreServices, StoreType } from '../stores/contract.js';
+import { ConfigError, ReadOnlyStoreError, SesameError, StoreNotFoundError, StoreUnavailableError, UnsupportedOperationError } from '../errors.js';
+import type { FetchedSecret, SecretRequest, StoreCapabilities, StoreClient, StoreContext, StoreServices, StoreType } from '../stores/contract.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { SecretCache } from './cache.js';
 
@@ -113,19 +113,61 @@ export class StoreBindings {
   }
 }
 
-/** The store's client with writes, deletes and restores refused: the core enforces `readOnly`, whatever the adapter. */
-function readOnlyClient(client: StoreClient, storeName: string): StoreClient {
+/**
+ * Why a request asks for what the store type does not have (`?version=` on a store without
+ * versions, `?stage=` on one without stages), or undefined. Checked here, once, for every
+ * adapter: the resolver and the secrets routes reach stores only through `client()`.
+ */
+function unsupportedPin(request: SecretRequest, store: StoreConfig, capabilities: StoreCapabilities): string | undefined {
+  if (request.stage !== undefined && !capabilities.stages) {
+    return (
+      `[${store.name}] ?stage= pins an AWS staging label; stores of type ${store.type} have no stages` +
+      (capabilities.versions ? ': pin a version with ?version= instead' : ': drop ?stage=')
+    );
+  }
+  if (request.version !== undefined && !capabilities.versions) {
+    return `[${store.name}] stores of type ${store.type} keep no versions: drop ?version=`;
+  }
+  return undefined;
+}
+
+/**
+ * The store's client as the core lets callers use it: pins the type cannot serve are refused
+ * before the adapter sees them, and with `readOnly` writes, deletes and restores are refused,
+ * whatever the adapter.
+ */
+function guardedClient(client: StoreClient, store: StoreConfig, type: StoreType<unknown>): StoreClient {
+  const { capabilities } = type;
   const refuse = (operation: string) => () =>
     Promise.reject(
       new ReadOnlyStoreError(
-        `[${storeName}] the store is read-only (readOnly: true in its settings), so Sesame does not ${operation} secrets in it: ` +
+        `[${store.name}] the store is read-only (readOnly: true in its settings), so Sesame does not ${operation} secrets in it: ` +
           'do it in the store itself, or remove readOnly',
       ),
     );
-  const refused: Record<string, () => Promise<never>> = { write: refuse('write'), delete: refuse('delete'), restore: refuse('restore') };
+  const overrides: Record<string, unknown> = {
+    get: (request: SecretRequest) => {
+      const why = unsupportedPin(request, store, capabilities);
+      return why ? Promise.reject(new UnsupportedOperationError(why)) : client.get(request);
+    },
+  };
+  if (client.getMany) {
+    const many = client.getMany.bind(client);
+    overrides['getMany'] = async (requests: readonly SecretRequest[]) => {
+      const refused = requests.map((r) => unsupportedPin(r, store, capabilities));
+      if (refused.every((why) => why === undefined)) return many(requests);
+      const asked = requests.filter((_, i) => refused[i] === undefined);
+      const answers = asked.length > 0 ? await many(asked) : [];
+      let next = 0;
+      return refused.map((why) => (why === undefined ? (answers[next++] as FetchedSecret | Error) : new UnsupportedOperationError(why)));
+    };
+  }
+  if (store.readOnly) {
+    for (const operation of ['write', 'delete', 'restore'] as const) if (client[operation]) overrides[operation] = refuse(operation);
+  }
   return new Proxy(client, {
-    get(target, prop, _receiver) {
-      if (typeof prop === 'string' && prop in refused && typeof Reflect.get(target, prop) === 'function') return refused[prop];
+    get(target, prop) {
+      if (typeof prop === 'string' && prop in overrides) return overrides[prop];
       const value = Reflect.get(target, prop, target);
       // Methods keep their own `this` (adapters use private fields).
       return typeof value === 'function' ? value.bind(target) : value;
@@ -157,7 +199,7 @@ class Binding implements StoreBinding {
   }
 
   client(): Promise<StoreClient> {
-    this.#client ??= this.#create().then((client) => (this.config.readOnly ? readOnlyClient(client, this.config.name) : client)).catch((err: unknown) => {
+    this.#client ??= this.#create().then((client) => guardedClient(client, this.config, this.type)).catch((err: unknown) => {
       // Do not remember a failure: the next use tries again (the store may come back).
       this.#client = undefined;
       throw err;

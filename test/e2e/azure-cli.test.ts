@@ -154,7 +154,7 @@ describe('azure-key-vault through the CLI', () => {
     it('?stage= (an AWS staging label) is refused with exit 2, not ignored', async () => {
       wd.config(store(clientSecret()));
       const r = await sesame(wd, ['resolve', 'secret://azure/prod/db/password?stage=AWSPREVIOUS'], { env: tls });
-      expect(expectFailure(r, 2, [...VALUES, APP_SECRET])).toContain('Key Vault pins versions with ?version=');
+      expect(expectFailure(r, 2, [...VALUES, APP_SECRET])).toContain('stores of type azure-key-vault have no stages: pin a version with ?version= instead');
     });
 
     it('a read denied by RBAC exits 1 and names the role to assign', async () => {

@@ -138,7 +138,7 @@ describe('gcp-secret-manager through the CLI', () => {
     it('?stage= (an AWS staging label) is refused with exit 2, not ignored', async () => {
       wd.config(store(keyFile()));
       const r = await sesame(wd, ['resolve', 'secret://gcp/prod-db-password?stage=AWSPREVIOUS'], { env: bare });
-      expect(expectFailure(r, 2, [...VALUES, sa.privateKey])).toContain('Secret Manager pins versions with ?version=');
+      expect(expectFailure(r, 2, [...VALUES, sa.privateKey])).toContain('stores of type gcp-secret-manager have no stages: pin a version with ?version= instead');
     });
 
     it('a denied read (PERMISSION_DENIED) exits 1 and names the role to grant', async () => {

@@ -130,7 +130,7 @@ describe('http (custom store) through the CLI', () => {
       em.controls.requireAuth(undefined);
       wd.config(store({}));
       const r = await sesame(wd, ['resolve', 'secret://custom/prod/db/password?stage=AWSPREVIOUS']);
-      expect(expectFailure(r, 2, VALUES)).toContain('this store pins versions with ?version=');
+      expect(expectFailure(r, 2, VALUES)).toContain('stores of type http have no stages: pin a version with ?version= instead');
     });
 
     it('a 403 exits 1 and says to grant access on the store', async () => {

@@ -322,11 +322,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.stage !== undefined) {
-      throw new UnsupportedOperationError(
-        `${this.#tag} ?stage= pins an AWS staging label; Key Vault pins versions with ?version=<version id>`,
-      );
-    }
+    // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const kvName = this.#kvName(request.name);
     const secret = await this.#call(
       this.#context('get', request.name, kvName, request.version),

@@ -1,6 +1,6 @@
 /** `env` store: a secret is an environment variable of the Sesame process (name = variable name). */
 import { z } from 'zod';
-import { SecretNotFoundError, UnsupportedOperationError, UsageError } from '../../errors.js';
+import { SecretNotFoundError, UsageError } from '../../errors.js';
 import type { CheckReport, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
 
 const settings = z.strictObject({
@@ -29,12 +29,7 @@ export class EnvStoreClient implements StoreClient {
   }
 
   async get(request: { name: string; version?: string | undefined; stage?: string | undefined }) {
-    if (request.version !== undefined || request.stage !== undefined) {
-      // Serving the current value for a pinned version would hand out the wrong secret.
-      throw new UnsupportedOperationError(
-        `[${this.context.storeName}] environment variables have no versions: drop ?${request.version !== undefined ? 'version' : 'stage'}=`,
-      );
-    }
+    // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const variable = this.#variable(request.name);
     const value = this.env[variable];
     if (value === undefined) {

@@ -11,7 +11,6 @@ import {
   SecretNotFoundError,
   SecretStateError,
   StoreUnavailableError,
-  UnsupportedOperationError,
   UsageError,
 } from '../../errors.js';
 import type { CheckReport, CheckStep, FetchedSecret, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
@@ -120,12 +119,7 @@ export class FileStoreClient implements StoreClient {
   }
 
   async get(request: { name: string; version?: string | undefined; stage?: string | undefined }): Promise<FetchedSecret> {
-    if (request.version !== undefined || request.stage !== undefined) {
-      // Serving the current file for a pinned version would hand out the wrong secret.
-      throw new UnsupportedOperationError(
-        `${this.#tag} files have no versions: drop ?${request.version !== undefined ? 'version' : 'stage'}=`,
-      );
-    }
+    // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const file = await this.#locate(request.name);
     let stat: Awaited<ReturnType<typeof fs.stat>>;
     try {

@@ -297,11 +297,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.stage !== undefined) {
-      throw new UsageError(
-        `${this.#tag} ?stage= pins an AWS staging label; Secret Manager pins versions with ?version=<number>`,
-      );
-    }
+    // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const secretId = this.#secretId(request.name);
     const version = request.version ?? 'latest';
     if (!/^(latest|[1-9][0-9]*)$/.test(version)) {

@@ -374,11 +374,7 @@ export class HttpStoreClient implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.stage !== undefined) {
-      throw new UnsupportedOperationError(
-        `${this.#tag} ?stage= pins an AWS staging label; this store pins versions with ?version= (the url's {version})`,
-      );
-    }
+    // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const url = this.#urlFor(request.name, request.version);
     const what = `reading "${request.name}"${request.version ? ` version ${request.version}` : ''}`;
     const body =

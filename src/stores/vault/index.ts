@@ -294,11 +294,7 @@ export class VaultStore implements StoreClient {
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.stage !== undefined) {
-      throw new UnsupportedOperationError(
-        `${this.#tag} ?stage= pins an AWS staging label; Vault pins versions with ?version=<number>`,
-      );
-    }
+    // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const kv = await this.#mount();
     const full = this.#fullPath(request.name);
     const subject = `secret "${request.name}"`;
