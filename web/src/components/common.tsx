@@ -84,3 +84,13 @@ export function formatTime(iso?: string): string {
         .replace('T', ' ')
         .replace(/\.\d+Z$/, 'Z');
 }
+
+/** A long operation under way: an indeterminate progress bar and what it is doing, announced. */
+export function Progress({ label }: { label: string }) {
+  return (
+    <div className="progress" role="status" aria-live="polite">
+      <progress aria-label={label} />
+      <span>{label}</span>
+    </div>
+  );
+}

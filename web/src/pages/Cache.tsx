@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, nsLabel, unwrap } from '../api/client';
-import { Empty, ErrorMessage, Loading, PageHeader, Status } from '../components/common';
+import { Empty, ErrorMessage, Loading, PageHeader, Progress, Status } from '../components/common';
 import { usePrincipal, useSession } from '../session';
 
 type Target = 'reference' | 'connection' | 'store' | 'namespace' | 'all';
@@ -47,7 +47,7 @@ export function CachePage() {
         <div className="row">
           <label>
             Refresh what
-            <select value={target} onChange={(e) => setTarget(e.target.value as Target)}>
+            <select value={target} disabled={refresh.isPending} onChange={(e) => setTarget(e.target.value as Target)}>
               <option value="namespace">this namespace</option>
               <option value="reference">a reference</option>
               <option value="connection">a connection</option>
@@ -75,8 +75,9 @@ export function CachePage() {
             {refresh.isPending ? 'Refreshing…' : 'Refresh'}
           </button>
         </div>
+        {refresh.isPending && <Progress label="Dropping cached values…" />}
         <ErrorMessage error={refresh.error} />
-        {refresh.data && <Status>Dropped {refresh.data.dropped} cached values.</Status>}
+        {refresh.data && !refresh.isPending && <Status>Dropped {refresh.data.dropped} cached values.</Status>}
       </form>
       {canSee && (
         <>

@@ -2,14 +2,10 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, nsLabel, unwrap } from '../api/client';
 import { chipText, formatRef, parseRef } from '../api/refs';
-import { Empty, ErrorMessage, Loading, PageHeader, Status } from '../components/common';
+import { Empty, ErrorMessage, Loading, PageHeader, Progress, Status } from '../components/common';
+import { type JsonSchema, SchemaForm } from '../components/SchemaForm';
 import { useSession } from '../session';
 import { useStores } from './Secrets';
-
-interface Field {
-  key: string;
-  value: string;
-}
 
 /** Store, then a searchable list of its names, then the JSON key: the field gets a reference, never a value. */
 function SecretPicker({
@@ -31,7 +27,14 @@ function SecretPicker({
     queryFn: () =>
       unwrap(
         api.GET('/api/v1/secrets', {
-          params: { query: { namespace, store, limit: 50, ...(search ? { prefix: search } : {}) } },
+          params: {
+            query: {
+              namespace,
+              store,
+              limit: 50,
+              ...(search ? (store === 'builtin' ? { contains: search } : { prefix: search }) : {}),
+            },
+          },
         }),
       ),
   });
@@ -111,35 +114,54 @@ function SecretPicker({
   );
 }
 
+interface ConnectionType {
+  type: string;
+  description: string;
+  fields: JsonSchema;
+  secretFields: string[];
+  testable: boolean;
+}
+
+function useConnectionTypes() {
+  return useQuery({
+    queryKey: ['connection-types'],
+    staleTime: Number.POSITIVE_INFINITY,
+    queryFn: async () =>
+      (await unwrap(api.GET('/api/v1/connection-types'))).items.map((t) => ({
+        ...t,
+        fields: t.fields as JsonSchema,
+      })) as ConnectionType[],
+  });
+}
+
+/** The picker a connection field opens: its value becomes {{ secret://store/name#key }}. */
+function ConnectionPicker({ onPick, onCancel }: { onPick(value: string): void; onCancel(): void }) {
+  const { namespace } = useSession();
+  return <SecretPicker namespace={namespace} onCancel={onCancel} onPick={(r) => onPick(`{{ ${r} }}`)} />;
+}
+
+/** A type whose fields are a free-form record (generic): every value may be a credential. */
+const freeForm = (t: ConnectionType) => !t.fields.properties && !t.fields.anyOf && !t.fields.oneOf;
+
 function ConnectionForm({
   namespace,
+  types,
   initial,
   onDone,
 }: {
   namespace: string;
+  types: ConnectionType[];
   initial?: { name: string; type: string; fields: Record<string, unknown> } | undefined;
   onDone(): void;
 }) {
   const queryClient = useQueryClient();
   const [name, setName] = useState(initial?.name ?? '');
-  const [type, setType] = useState(initial?.type ?? 'generic');
-  const [fields, setFields] = useState<Field[]>(
-    initial
-      ? Object.entries(initial.fields).map(([key, v]) => ({
-          key,
-          value: typeof v === 'string' ? v : JSON.stringify(v),
-        }))
-      : [{ key: 'password', value: '' }],
-  );
-  const [picking, setPicking] = useState<number | null>(null);
-  const update = (i: number, f: Partial<Field>) =>
-    setFields((fs) => fs.map((x, j) => (j === i ? { ...x, ...f } : x)));
+  const [type, setType] = useState(initial?.type ?? types[0]?.type ?? 'generic');
+  const [fields, setFields] = useState<Record<string, unknown>>(initial?.fields ?? { password: '' });
+  const chosen = types.find((t) => t.type === type);
   const save = useMutation({
     mutationFn: () => {
-      const body = {
-        type,
-        fields: Object.fromEntries(fields.filter((f) => f.key).map((f) => [f.key, f.value])),
-      };
+      const body = { type, fields };
       return initial
         ? unwrap(
             api.PUT('/api/v1/connections/{name}', { params: { path: { name }, query: { namespace } }, body }),
@@ -174,91 +196,48 @@ function ConnectionForm({
         </label>
         <label>
           Type
-          <select value={type} onChange={(e) => setType(e.target.value)}>
-            {['generic', 'http', 'postgres'].map((t) => (
-              <option key={t}>{t}</option>
+          <select
+            value={type}
+            onChange={(e) => {
+              setType(e.target.value);
+              setFields({});
+            }}
+          >
+            {types.map((t) => (
+              <option key={t.type} value={t.type}>
+                {t.type}
+              </option>
             ))}
           </select>
         </label>
       </div>
-      <h3>Fields</h3>
-      {fields.map((f, i) => {
-        const ref = parseRef(f.value);
-        return (
-          // biome-ignore lint/suspicious/noArrayIndexKey: rows are edited in place
-          <div key={i}>
-            <div className="field-row">
-              <label>
-                Field {i + 1} name
-                <input
-                  autoComplete="off"
-                  value={f.key}
-                  onChange={(e) => update(i, { key: e.target.value })}
-                />
-              </label>
-              {ref ? (
-                <div>
-                  <span className="chip">
-                    {chipText(ref)}
-                    <button
-                      type="button"
-                      className="link"
-                      aria-label={`Clear the secret of ${f.key || `field ${i + 1}`}`}
-                      onClick={() => update(i, { value: '' })}
-                    >
-                      ×
-                    </button>
-                  </span>
-                </div>
-              ) : (
-                <label>
-                  Field {i + 1} value (literal)
-                  <input
-                    type="password"
-                    autoComplete="off"
-                    value={f.value}
-                    onChange={(e) => update(i, { value: e.target.value })}
-                  />
-                </label>
-              )}
-              <button type="button" className="secondary" onClick={() => setPicking(i)}>
-                Pick secret
-              </button>
-              <button
-                type="button"
-                className="danger small"
-                aria-label={`Remove field ${i + 1}`}
-                onClick={() => setFields((fs) => fs.filter((_, j) => j !== i))}
-              >
-                Remove
-              </button>
-            </div>
-            {picking === i && (
-              <SecretPicker
-                namespace={namespace}
-                onCancel={() => setPicking(null)}
-                onPick={(r) => {
-                  update(i, { value: `{{ ${r} }}` });
-                  setPicking(null);
-                }}
-              />
-            )}
-          </div>
-        );
-      })}
-      <button
-        type="button"
-        className="secondary"
-        onClick={() => setFields((fs) => [...fs, { key: '', value: '' }])}
-      >
-        Add field
-      </button>
+      {chosen && (
+        <section aria-label="Fields" className="settings">
+          <h3>Fields</h3>
+          <p className="muted">
+            {chosen.description}. Each field takes a literal or a secret (<strong>Pick secret</strong>
+            ); secret values are never shown{initial ? ': leave a set one empty to keep it' : ''}.
+          </p>
+          <SchemaForm
+            key={type}
+            schema={chosen.fields}
+            value={fields}
+            onChange={setFields}
+            options={{
+              secretPaths: freeForm(chosen) ? ['*'] : chosen.secretFields,
+              editing: Boolean(initial),
+              picker: ConnectionPicker,
+            }}
+          />
+        </section>
+      )}
       <ErrorMessage error={save.error} />
+      {save.isPending && <Progress label="Saving the connection…" />}
       <div className="row">
         <button type="submit" disabled={save.isPending}>
           Save
         </button>
-        <button type="button" className="secondary" onClick={onDone}>
+        <button type="button" className="secondary" disabled={save.isPending} onClick={onDone}>
           Cancel
         </button>
       </div>
@@ -272,6 +251,7 @@ export function ConnectionsPage() {
   const [editing, setEditing] = useState<
     { name: string; type: string; fields: Record<string, unknown> } | 'new' | null
   >(null);
+  const types = useConnectionTypes();
   const list = useQuery({
     queryKey: ['connections', namespace],
     queryFn: () => unwrap(api.GET('/api/v1/connections', { params: { query: { namespace, limit: 500 } } })),
@@ -297,14 +277,16 @@ export function ConnectionsPage() {
   return (
     <section>
       <PageHeader title={`Connections of ${nsLabel(namespace)}`}>
-        <button type="button" onClick={() => setEditing('new')}>
+        <button type="button" disabled={!types.data} onClick={() => setEditing('new')}>
           New connection
         </button>
       </PageHeader>
-      {editing && (
+      <ErrorMessage error={types.error} />
+      {editing && types.data && (
         <ConnectionForm
           key={editing === 'new' ? 'new' : editing.name}
           namespace={namespace}
+          types={types.data}
           initial={editing === 'new' ? undefined : editing}
           onDone={() => setEditing(null)}
         />
@@ -351,6 +333,7 @@ export function ConnectionsPage() {
                     type="button"
                     className="secondary small"
                     aria-label={`Test ${c.name}`}
+                    disabled={test.isPending}
                     onClick={() => test.mutate(c)}
                   >
                     Test
@@ -359,6 +342,7 @@ export function ConnectionsPage() {
                     type="button"
                     className="secondary small"
                     aria-label={`Refresh ${c.name}`}
+                    disabled={refresh.isPending}
                     onClick={() => refresh.mutate(c)}
                   >
                     Refresh
@@ -391,10 +375,11 @@ export function ConnectionsPage() {
           </tbody>
         </table>
       )}
-      {(test.isPending || refresh.isPending) && <Status>Working…</Status>}
+      {test.isPending && <Progress label={`Testing ${test.variables?.name}: resolving and authenticating…`} />}
+      {refresh.isPending && <Progress label={`Dropping the cached values of ${refresh.variables?.name}…`} />}
       {refresh.data && <Status>Dropped {refresh.data.dropped} cached values.</Status>}
-      {test.data && (
-        <div className={`panel ${test.data.ok ? 'ok' : 'fail'}`} role="status">
+      {test.data && !test.isPending && (
+        <div className={`panel ${test.data.ok ? 'ok' : 'fail'}`} role="status" aria-live="polite">
           <p>
             <strong>
               {test.data.connection}: {test.data.ok ? 'ok' : `failed at ${test.data.failedStep}`}

@@ -30,15 +30,21 @@ export function useStores(namespace: string) {
 export function SecretsPage() {
   const { namespace } = useSession();
   const [store, setStore] = useState('builtin');
-  const [prefix, setPrefix] = useState('');
-  const [search, setSearch] = useState('');
+  // What the list shows (applied on Search) and what the filter fields hold.
+  const [filter, setFilter] = useState<{ prefix: string; contains: string; tags: string[] }>({
+    prefix: '',
+    contains: '',
+    tags: [],
+  });
+  const [search, setSearch] = useState({ prefix: '', contains: '', tags: '' });
+  const [tagError, setTagError] = useState<string | null>(null);
   const [showDeleted, setShowDeleted] = useState(false);
   const [editing, setEditing] = useState<{ name?: string } | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const stores = useStores(namespace);
 
   const list = useInfiniteQuery({
-    queryKey: ['secrets', namespace, store, prefix, showDeleted],
+    queryKey: ['secrets', namespace, store, filter, showDeleted],
     initialPageParam: undefined as string | undefined,
     queryFn: ({ pageParam }) =>
       unwrap(
@@ -48,7 +54,9 @@ export function SecretsPage() {
               namespace,
               store,
               limit: 50,
-              ...(prefix ? { prefix } : {}),
+              ...(filter.prefix ? { prefix: filter.prefix } : {}),
+              ...(filter.contains ? { contains: filter.contains } : {}),
+              ...(filter.tags.length > 0 ? { tag: filter.tags } : {}),
               ...(showDeleted ? { includeDeleted: 'true' } : {}),
               ...(pageParam ? { cursor: pageParam } : {}),
             },
@@ -58,6 +66,7 @@ export function SecretsPage() {
     getNextPageParam: (last) => last.cursor,
   });
   const items: SecretMeta[] = list.data?.pages.flatMap((p) => p.items) ?? [];
+  const filtering = Boolean(filter.prefix || filter.contains || filter.tags.length > 0);
 
   return (
     <section>
@@ -71,7 +80,11 @@ export function SecretsPage() {
         aria-label="Search secrets"
         onSubmit={(e) => {
           e.preventDefault();
-          setPrefix(search);
+          const tags = search.tags.split(/[\s,]+/).filter(Boolean);
+          const bad = tags.find((t) => !/^[^=]+=/.test(t));
+          setTagError(bad ? `"${bad}" is not key=value` : null);
+          if (bad) return;
+          setFilter({ prefix: search.prefix.trim(), contains: search.contains.trim(), tags });
         }}
       >
         <label>
@@ -85,9 +98,35 @@ export function SecretsPage() {
           </select>
         </label>
         <label>
-          Name starts with
-          <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
+          Name contains
+          <input
+            type="search"
+            value={search.contains}
+            onChange={(e) => setSearch({ ...search, contains: e.target.value })}
+          />
         </label>
+        <label>
+          Name starts with
+          <input
+            type="search"
+            value={search.prefix}
+            onChange={(e) => setSearch({ ...search, prefix: e.target.value })}
+          />
+        </label>
+        <label>
+          Tags
+          <input
+            type="search"
+            placeholder="env=prod team=billing"
+            aria-describedby="tag-filter-hint"
+            aria-invalid={tagError ? true : undefined}
+            value={search.tags}
+            onChange={(e) => setSearch({ ...search, tags: e.target.value })}
+          />
+        </label>
+        <span id="tag-filter-hint" className="muted">
+          Tags: key=value, space-separated; every one must match.
+        </span>
         <button type="submit" className="secondary">
           Search
         </button>
@@ -107,12 +146,21 @@ export function SecretsPage() {
           }}
         />
       )}
-      {list.isPending && <Loading what="secrets" />}
+      {tagError && (
+        <p className="field-error" role="alert">
+          {tagError}
+        </p>
+      )}
+      {list.isFetching && !list.isFetchingNextPage && <Loading what="secrets" />}
       <ErrorMessage error={list.error} />
       {list.isSuccess && items.length === 0 && (
-        <Empty title={prefix ? `No secret starts with "${prefix}".` : 'No secrets here yet.'}>
-          Press <strong>New secret</strong> to add one to the {store} store of {nsLabel(namespace)}.
-        </Empty>
+        filtering ? (
+          <Empty title="No secret matches the search.">Change or clear the search fields, then press Search.</Empty>
+        ) : (
+          <Empty title="No secrets here yet.">
+            Press <strong>New secret</strong> to add one to the {store} store of {nsLabel(namespace)}.
+          </Empty>
+        )
       )}
       {items.length > 0 && (
         <table>

@@ -1,24 +1,43 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useForm } from 'react-hook-form';
-import { ApiError, api, nsLabel, unwrap } from '../api/client';
-import { Empty, ErrorMessage, Loading, PageHeader, Status } from '../components/common';
+import { api, nsLabel, unwrap } from '../api/client';
+import { Empty, ErrorMessage, formatTime, Loading, PageHeader, Progress } from '../components/common';
+import { type JsonSchema, MASKED, SchemaForm, valueAt } from '../components/SchemaForm';
 import { useSession } from '../session';
-
-/** A starting point per store type (the server checks the settings and names what is wrong). */
-const TEMPLATES: Record<string, unknown> = {
-  builtin: {},
-  vault: { address: 'https://vault.example.com:8200', mount: 'secret', auth: { method: 'token', token: '' } },
-  'aws-secrets-manager': { region: 'eu-west-1' },
-  'azure-key-vault': { vaultUrl: 'https://my-vault.vault.azure.net' },
-  'gcp-secret-manager': { project: 'my-project' },
-  http: { url: 'https://secrets.example.com' },
-};
 
 interface TestReport {
   store: string;
   ok: boolean;
   steps: Array<{ step: string; ok: boolean; detail: string; fix?: string }>;
+}
+
+export interface StoreType {
+  type: string;
+  capabilities: Record<string, boolean>;
+  settings: JsonSchema;
+  secretSettings: string[];
+}
+
+interface StoreView {
+  name: string;
+  namespace: string;
+  type: string;
+  source: string;
+  description?: string;
+  settings: Record<string, unknown>;
+  lastTest?: { ok: boolean; at: string };
+}
+
+export function useStoreTypes() {
+  return useQuery({
+    queryKey: ['store-types'],
+    staleTime: Number.POSITIVE_INFINITY,
+    queryFn: async () =>
+      (await unwrap(api.GET('/api/v1/store-types'))).items.map((t) => ({
+        ...t,
+        settings: t.settings as JsonSchema,
+      })) as StoreType[],
+  });
 }
 
 function Steps({ report }: { report: TestReport }) {
@@ -29,12 +48,12 @@ function Steps({ report }: { report: TestReport }) {
           {report.ok ? `${report.store}: all checks pass.` : `${report.store}: a check failed.`}
         </strong>
       </p>
-      <ol className="steps">
+      <ol className="steps" aria-label="Test steps">
         {report.steps.map((s) => (
           <li key={s.step}>
             <span className={s.ok ? 'step-ok' : 'step-fail'}>{s.ok ? 'ok' : 'FAIL'}</span> {s.step}:{' '}
             {s.detail}
-            {s.fix && <div className="muted">Fix: {s.fix}</div>}
+            {s.fix && <div className="fix">Fix: {s.fix}</div>}
           </li>
         ))}
       </ol>
@@ -42,32 +61,236 @@ function Steps({ report }: { report: TestReport }) {
   );
 }
 
-interface StoreForm {
+/** Which credentials of a store are set, by the secret settings of its type. */
+function credentials(store: StoreView, type: StoreType | undefined): string {
+  const paths = type?.secretSettings ?? [];
+  const shown = paths
+    .map((p) => [p, valueAt(store.settings, p)] as const)
+    .filter(([, v]) => v !== undefined)
+    .map(([p, v]) => `${p}: ${v === MASKED ? 'set' : 'a reference'}`);
+  return shown.length > 0 ? shown.join(', ') : 'none set';
+}
+
+interface Draft {
   name: string;
   type: string;
   description: string;
-  settings: string;
+  settings: Record<string, unknown>;
+}
+
+type Phase = 'creating' | 'saving' | 'testing' | 'removing' | null;
+const PHASES: Record<Exclude<Phase, null>, string> = {
+  creating: 'Creating the store…',
+  saving: 'Saving the settings…',
+  testing: 'Testing the store (authenticate, list, read)…',
+  removing: 'A check failed: removing the store again…',
+};
+
+/**
+ * New or edit. Save tests first: a new store is created, tested, and removed again when a check
+ * fails unless "Save anyway"; Test alone creates, tests and removes it. An edit is saved, then
+ * tested (a stored credential is kept by sending "***").
+ */
+function StoreForm({
+  namespace,
+  types,
+  initial,
+  onDone,
+}: {
+  namespace: string;
+  types: StoreType[];
+  initial?: StoreView | undefined;
+  onDone(): void;
+}) {
+  const queryClient = useQueryClient();
+  const [draft, setDraft] = useState<Draft>(() => ({
+    name: initial?.name ?? '',
+    type: initial?.type ?? 'vault',
+    description: initial?.description ?? '',
+    settings: initial?.settings ?? {},
+  }));
+  const [phase, setPhase] = useState<Phase>(null);
+  const [report, setReport] = useState<{ report: TestReport; saved: boolean } | null>(null);
+  const type = types.find((t) => t.type === draft.type);
+  const ns = initial?.namespace ?? namespace;
+
+  const runTest = (name: string) =>
+    unwrap(api.POST('/api/v1/stores/{name}/test', { params: { path: { name }, query: { namespace: ns } } }));
+  const create = () =>
+    unwrap(
+      api.POST('/api/v1/stores', {
+        body: {
+          name: draft.name,
+          namespace: ns,
+          type: draft.type,
+          settings: draft.settings,
+          ...(draft.description ? { description: draft.description } : {}),
+        },
+      }),
+    );
+  const removeAgain = () =>
+    unwrap(api.DELETE('/api/v1/stores/{name}', { params: { path: { name: draft.name }, query: { namespace: ns } } }));
+
+  const run = useMutation({
+    mutationFn: async (mode: 'test' | 'save' | 'anyway') => {
+      setReport(null);
+      try {
+        if (initial) {
+          setPhase('saving');
+          await unwrap(
+            api.PUT('/api/v1/stores/{name}', {
+              params: { path: { name: initial.name }, query: { namespace: ns } },
+              body: {
+                type: draft.type,
+                settings: draft.settings,
+                ...(draft.description ? { description: draft.description } : {}),
+              },
+            }),
+          );
+          setPhase('testing');
+          const r = await runTest(initial.name);
+          setReport({ report: r, saved: true });
+          return { done: r.ok || mode === 'anyway' };
+        }
+        setPhase('creating');
+        await create();
+        setPhase('testing');
+        const r = await runTest(draft.name);
+        const keep = mode === 'anyway' || (mode === 'save' && r.ok);
+        if (!keep) {
+          setPhase('removing');
+          await removeAgain();
+        }
+        setReport({ report: r, saved: keep });
+        return { done: keep && (r.ok || mode === 'anyway') };
+      } finally {
+        setPhase(null);
+        await queryClient.invalidateQueries({ queryKey: ['stores'] });
+      }
+    },
+    onSuccess: (r) => {
+      if (r.done) onDone();
+    },
+  });
+  const busy = run.isPending;
+  const title = initial ? `Edit store ${initial.name}` : 'New store';
+  return (
+    <form
+      className="panel"
+      aria-label={title}
+      onSubmit={(e) => {
+        e.preventDefault();
+        run.mutate('save');
+      }}
+    >
+      <h2>{initial ? title : `New store in ${nsLabel(namespace)}`}</h2>
+      <div className="grid">
+        <label>
+          Store name
+          <input
+            required
+            autoComplete="off"
+            placeholder="vault-prod"
+            readOnly={Boolean(initial)}
+            value={draft.name}
+            onChange={(e) => setDraft({ ...draft, name: e.target.value })}
+          />
+        </label>
+        <label>
+          Type
+          <select
+            value={draft.type}
+            disabled={Boolean(initial)}
+            onChange={(e) => {
+              setReport(null);
+              setDraft({ ...draft, type: e.target.value, settings: {} });
+            }}
+          >
+            {types.map((t) => (
+              <option key={t.type} value={t.type}>
+                {t.type}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Description
+          <input
+            autoComplete="off"
+            value={draft.description}
+            onChange={(e) => setDraft({ ...draft, description: e.target.value })}
+          />
+        </label>
+      </div>
+      {type && (
+        <section aria-label="Settings" className="settings">
+          <h3>Settings of a {type.type} store</h3>
+          <p className="muted">
+            Fields marked * are required; placeholders show defaults. Credentials are write-only
+            {initial ? ': leave a set one empty to keep it.' : '.'}
+          </p>
+          <SchemaForm
+            key={`${type.type}/${initial?.name ?? ''}`}
+            schema={type.settings}
+            value={draft.settings}
+            onChange={(settings) => setDraft((d) => ({ ...d, settings }))}
+            options={{ secretPaths: type.secretSettings, editing: Boolean(initial) }}
+          />
+        </section>
+      )}
+      <ErrorMessage error={run.error} />
+      {phase && <Progress label={PHASES[phase]} />}
+      {report && (
+        <>
+          <Steps report={report.report} />
+          {!report.report.ok && (
+            <p>
+              {report.saved
+                ? 'The store is saved, but a check failed.'
+                : 'The store was not saved because a check failed.'}
+            </p>
+          )}
+        </>
+      )}
+      <div className="row">
+        <button type="submit" disabled={busy}>
+          Save
+        </button>
+        {!initial && (
+          <button type="button" className="secondary" disabled={busy} onClick={() => run.mutate('test')}>
+            Test
+          </button>
+        )}
+        {report && !report.report.ok && !report.saved && (
+          <button type="button" className="danger" disabled={busy} onClick={() => run.mutate('anyway')}>
+            Save anyway
+          </button>
+        )}
+        <button type="button" className="secondary" disabled={busy} onClick={onDone}>
+          {report?.saved ? 'Close' : 'Cancel'}
+        </button>
+      </div>
+    </form>
+  );
 }
 
 export function StoresPage() {
   const { namespace } = useSession();
   const queryClient = useQueryClient();
-  const [adding, setAdding] = useState(false);
-  const [results, setResults] = useState<Record<string, TestReport>>({});
-  const [failed, setFailed] = useState<{ form: StoreForm; report: TestReport } | null>(null);
+  const [editing, setEditing] = useState<StoreView | 'new' | null>(null);
+  const types = useStoreTypes();
   const list = useQuery({
     queryKey: ['stores', namespace],
     queryFn: () => unwrap(api.GET('/api/v1/stores', { params: { query: { namespace, limit: 500 } } })),
   });
-  const runTest = async (name: string, ns: string): Promise<TestReport> => {
-    const report = await unwrap(
-      api.POST('/api/v1/stores/{name}/test', { params: { path: { name }, query: { namespace: ns } } }),
-    );
-    setResults((r) => ({ ...r, [`${ns}/${name}`]: report }));
-    return report;
-  };
   const test = useMutation({
-    mutationFn: (s: { name: string; namespace: string }) => runTest(s.name, s.namespace),
+    mutationFn: (s: { name: string; namespace: string }) =>
+      unwrap(
+        api.POST('/api/v1/stores/{name}/test', {
+          params: { path: { name: s.name }, query: { namespace: s.namespace } },
+        }),
+      ),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ['stores'] }),
   });
   const remove = useMutation({
     mutationFn: (s: { name: string; namespace: string }) =>
@@ -78,127 +301,24 @@ export function StoresPage() {
       ),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ['stores'] }),
   });
-  const { register, handleSubmit, setValue, reset } = useForm<StoreForm>({
-    defaultValues: {
-      name: '',
-      type: 'vault',
-      description: '',
-      settings: JSON.stringify(TEMPLATES['vault'], null, 2),
-    },
-  });
-  /**
-   * Save tests first: the store is created, tested, and removed again when a check fails (unless
-   * "save anyway"), so a broken store is not left behind.
-   */
-  const save = useMutation({
-    mutationFn: async ({ form, anyway }: { form: StoreForm; anyway: boolean }) => {
-      let settings: Record<string, unknown>;
-      try {
-        settings = JSON.parse(form.settings || '{}') as Record<string, unknown>;
-      } catch (e) {
-        throw new ApiError(400, 'invalid_json', `Settings are not JSON: ${(e as Error).message}`);
-      }
-      const created = await unwrap(
-        api.POST('/api/v1/stores', {
-          body: {
-            name: form.name,
-            namespace,
-            type: form.type,
-            settings,
-            ...(form.description ? { description: form.description } : {}),
-          },
-        }),
-      );
-      if (anyway) return { saved: true };
-      const report = await runTest(created.name, created.namespace);
-      if (!report.ok) {
-        await unwrap(
-          api.DELETE('/api/v1/stores/{name}', {
-            params: { path: { name: created.name }, query: { namespace: created.namespace } },
-          }),
-        );
-        setFailed({ form, report });
-        return { saved: false };
-      }
-      return { saved: true };
-    },
-    onSuccess: (r) => {
-      if (r.saved) {
-        setFailed(null);
-        setAdding(false);
-        reset();
-      }
-      return queryClient.invalidateQueries({ queryKey: ['stores'] });
-    },
-  });
-  const items = list.data?.items ?? [];
+  const items = (list.data?.items ?? []) as StoreView[];
+  const typeOf = (t: string) => types.data?.find((x) => x.type === t);
   return (
     <section>
       <PageHeader title={`Stores of ${nsLabel(namespace)}`}>
-        <button type="button" onClick={() => setAdding(true)}>
+        <button type="button" disabled={!types.data} onClick={() => setEditing('new')}>
           New store
         </button>
       </PageHeader>
-      {adding && (
-        <form
-          className="panel"
-          aria-label="New store"
-          onSubmit={handleSubmit((form) => save.mutate({ form, anyway: false }))}
-        >
-          <h2>New store in {nsLabel(namespace)}</h2>
-          <div className="grid">
-            <label>
-              Store name
-              <input autoComplete="off" placeholder="vault-prod" {...register('name', { required: true })} />
-            </label>
-            <label>
-              Type
-              <select
-                {...register('type', {
-                  onChange: (e) =>
-                    setValue('settings', JSON.stringify(TEMPLATES[e.target.value] ?? {}, null, 2)),
-                })}
-              >
-                {Object.keys(TEMPLATES).map((t) => (
-                  <option key={t} value={t}>
-                    {t}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <label>
-              Description
-              <input autoComplete="off" {...register('description')} />
-            </label>
-          </div>
-          <label>
-            Settings (JSON; credentials are write-only and may be secret:// references)
-            <textarea rows={8} spellCheck={false} {...register('settings')} />
-          </label>
-          <ErrorMessage error={save.error} />
-          {save.isPending && <Status>Saving and testing…</Status>}
-          {failed && (
-            <>
-              <Steps report={failed.report} />
-              <p>The store was not saved because a check failed.</p>
-              <button
-                type="button"
-                className="danger"
-                onClick={() => save.mutate({ form: failed.form, anyway: true })}
-              >
-                Save anyway
-              </button>
-            </>
-          )}
-          <div className="row">
-            <button type="submit" disabled={save.isPending}>
-              Save
-            </button>
-            <button type="button" className="secondary" onClick={() => setAdding(false)}>
-              Cancel
-            </button>
-          </div>
-        </form>
+      <ErrorMessage error={types.error} />
+      {editing && types.data && (
+        <StoreForm
+          key={editing === 'new' ? 'new' : `${editing.namespace}/${editing.name}`}
+          namespace={namespace}
+          types={types.data}
+          initial={editing === 'new' ? undefined : editing}
+          onDone={() => setEditing(null)}
+        />
       )}
       {list.isPending && <Loading what="stores" />}
       <ErrorMessage error={list.error ?? test.error ?? remove.error} />
@@ -208,64 +328,88 @@ export function StoresPage() {
         </Empty>
       )}
       {items.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Type</th>
-              <th scope="col">Namespace</th>
-              <th scope="col">Credentials</th>
-              <th scope="col">Last test</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((s) => {
-              const key = `${s.namespace}/${s.name}`;
-              const masked = Object.entries(s.settings).filter(([, v]) => v === '***');
-              const last = results[key];
-              return (
-                <tr key={key}>
-                  <td>
-                    {s.name} <span className="muted">{s.source}</span>
-                  </td>
-                  <td>{s.type}</td>
-                  <td>{nsLabel(s.namespace)}</td>
-                  <td>{masked.length > 0 ? masked.map(([k]) => `${k}: set`).join(', ') : 'none set'}</td>
-                  <td>{last ? (last.ok ? 'ok' : 'FAIL') : 'not tested'}</td>
-                  <td className="row">
-                    <button
-                      type="button"
-                      className="secondary small"
-                      aria-label={`Test ${s.name}`}
-                      disabled={test.isPending}
-                      onClick={() => test.mutate({ name: s.name, namespace: s.namespace })}
-                    >
-                      Test
-                    </button>
-                    {s.source === 'api' && (
+        <div className="scroll">
+          <table>
+            <caption className="sr-only">Stores</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Type</th>
+                <th scope="col">Namespace</th>
+                <th scope="col">Credentials</th>
+                <th scope="col">Last test</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((s) => {
+                const key = `${s.namespace}/${s.name}`;
+                return (
+                  <tr key={key}>
+                    <td>
+                      {s.name} <span className="muted">{s.source}</span>
+                    </td>
+                    <td>{s.type}</td>
+                    <td>{nsLabel(s.namespace)}</td>
+                    <td>{credentials(s, typeOf(s.type))}</td>
+                    <td>
+                      {s.lastTest ? (
+                        <>
+                          <span className={s.lastTest.ok ? 'step-ok' : 'step-fail'}>
+                            {s.lastTest.ok ? 'ok' : 'FAIL'}
+                          </span>{' '}
+                          <span className="muted">{formatTime(s.lastTest.at)}</span>
+                        </>
+                      ) : (
+                        'not tested'
+                      )}
+                    </td>
+                    <td className="row">
                       <button
                         type="button"
-                        className="danger small"
-                        aria-label={`Delete ${s.name}`}
-                        onClick={() => {
-                          if (window.confirm(`Delete the store ${s.name}?`)) remove.mutate(s);
-                        }}
+                        className="secondary small"
+                        aria-label={`Test ${s.name}`}
+                        disabled={test.isPending}
+                        onClick={() => test.mutate({ name: s.name, namespace: s.namespace })}
                       >
-                        Delete
+                        Test
                       </button>
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+                      {s.source === 'api' && (
+                        <>
+                          <button
+                            type="button"
+                            className="secondary small"
+                            aria-label={`Edit ${s.name}`}
+                            disabled={!types.data}
+                            onClick={() => setEditing(s)}
+                          >
+                            Edit
+                          </button>
+                          <button
+                            type="button"
+                            className="danger small"
+                            aria-label={`Delete ${s.name}`}
+                            disabled={remove.isPending}
+                            onClick={() => {
+                              if (window.confirm(`Delete the store ${s.name}?`)) remove.mutate(s);
+                            }}
+                          >
+                            Delete
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
       )}
-      {test.isPending && <Status>Testing…</Status>}
-      {test.data && <Steps report={test.data} />}
+      {test.isPending && <Progress label={`Testing ${test.variables?.name ?? 'the store'}…`} />}
+      {test.data && !test.isPending && <Steps report={test.data} />}
     </section>
   );
 }
