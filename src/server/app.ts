@@ -46,6 +46,7 @@ import { secretRoutes } from './routes/secrets.js';
 import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { typeRoutes } from './routes/types.js';
 import type { ServerServices } from './services.js';
 import { CSRF_HEADER, DEFAULT_SESSION, SESSION_COOKIE, SessionStore } from './sessions.js';
 import { startChangeListener } from './cluster.js';
@@ -254,6 +255,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       return document;
     }),
     ...resolveRoutes(services),
+    ...typeRoutes(services),
     ...configRoutes(services),
     ...secretRoutes(services),
     ...tokenRoutes(services),
