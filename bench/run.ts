@@ -4,6 +4,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchAwsBatch } from './aws-batch.js';
 import { benchBuiltin } from './builtin.js';
+import { benchCluster, formatClusterBench } from './cluster.js';
 import { benchCore } from './core.js';
 import { benchRedact, formatRedactBench } from './redact.js';
 import { benchServer, formatServerBench } from './server.js';
@@ -107,6 +108,9 @@ async function main() {
 
   process.stderr.write('bench: server resolve endpoint vs a bare Fastify route (autocannon)…\n');
   sections.push(formatServerBench(await benchServer()));
+
+  process.stderr.write('bench: distributed mode, invalidation across two servers on PostgreSQL…\n');
+  sections.push(formatClusterBench(await benchCluster()));
 
   const out = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
   writeFileSync(out, `${header.join('\n')}\n${sections.join('\n')}`);
