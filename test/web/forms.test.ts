@@ -21,6 +21,8 @@ const CANARIES = [VAULT_TOKEN, ...Object.values(SECRETS).map((s) => s.value)];
 
 let sesame: Sesame;
 let browser: Browser;
+/** One signed-in admin page for the whole file (signing in again per test only costs time). */
+let page: Page;
 const contexts: BrowserContext[] = [];
 const responses: Array<{ url: string; body: string }> = [];
 
@@ -52,7 +54,7 @@ async function expectClean(page: Page, name: string, { axe = true } = {}): Promi
 }
 
 /** Holds the matching API calls back a little, so what shows while they run can be seen. */
-async function slow(page: Page, pattern: string, ms = 600): Promise<void> {
+async function slow(page: Page, pattern: string, ms = 400): Promise<void> {
   await page.route(pattern, async (route) => {
     await new Promise((r) => setTimeout(r, ms));
     await route.continue();
@@ -66,6 +68,7 @@ beforeAll(async () => {
     const put = await sesame.call('PUT', `/api/v1/secrets/${encodeURIComponent(name)}`, sesame.adminToken, s);
     expect(put.status).toBe(200);
   }
+  page = await open();
 }, 60_000);
 
 afterAll(async () => {
@@ -76,7 +79,6 @@ afterAll(async () => {
 
 describe('generated forms', () => {
   it('a vault store: auth method token shows its fields, Test shows FAIL steps with fixes, Save anyway saves it, the token is never shown back', async () => {
-    const page = await open();
     await page.getByRole('link', { name: 'Stores' }).click();
     await page.getByRole('button', { name: 'New store' }).click();
     const form = page.getByRole('form', { name: 'New store' });
@@ -107,7 +109,6 @@ describe('generated forms', () => {
     expect(await steps.textContent()).toContain('FAIL');
     expect(await steps.textContent()).toContain('Fix:');
     expect(await page.getByRole('cell', { name: /^vault-lab/ }).count()).toBe(0); // Test alone saves nothing
-
     // Save tests first: a check fails, so nothing is saved until "Save anyway".
     await form.getByRole('button', { name: 'Save', exact: true }).click();
     await form.getByText('The store was not saved because a check failed.').waitFor();
@@ -126,7 +127,6 @@ describe('generated forms', () => {
       auth: { method: 'token', token: '***' },
     });
     expect(stored.lastTest?.ok).toBe(false);
-
     // Editing shows the token as set, never its value; saving unchanged keeps it.
     await page.getByRole('button', { name: 'Edit vault-lab' }).click();
     const edit = page.getByRole('form', { name: 'Edit store vault-lab' });
@@ -145,7 +145,6 @@ describe('generated forms', () => {
   });
 
   it('a builtin store is saved after a passing test; tags as key/value rows, defaults as placeholders', async () => {
-    const page = await open();
     await page.getByRole('link', { name: 'Stores' }).click();
     await page.getByRole('button', { name: 'New store' }).click();
     const form = page.getByRole('form', { name: 'New store' });
@@ -170,7 +169,6 @@ describe('generated forms', () => {
   });
 
   it('an http connection from its type schema: auth method bearer, the token picked as a secret (a chip)', async () => {
-    const page = await open();
     await page.getByRole('link', { name: 'Connections' }).click();
     await page.getByRole('button', { name: 'New connection' }).click();
     const form = page.getByRole('form', { name: 'New connection' });
@@ -205,7 +203,6 @@ describe('generated forms', () => {
   });
 
   it('secrets are found by substring and by tag; a store that cannot search says so', async () => {
-    const page = await open();
     await page.getByRole('link', { name: 'Secrets' }).click();
     await page.getByRole('button', { name: 'Open ops/deploy-key' }).waitFor();
     const search = page.getByRole('form', { name: 'Search secrets' });

@@ -105,7 +105,7 @@ function StoreForm({
   const queryClient = useQueryClient();
   const [draft, setDraft] = useState<Draft>(() => ({
     name: initial?.name ?? '',
-    type: initial?.type ?? 'vault',
+    type: initial?.type ?? (types.some((t) => t.type === 'vault') ? 'vault' : (types[0]?.type ?? 'builtin')),
     description: initial?.description ?? '',
     settings: initial?.settings ?? {},
   }));
