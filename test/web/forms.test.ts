@@ -89,6 +89,13 @@ describe('generated forms', () => {
     const token = form.getByLabel('token', { exact: true });
     await token.waitFor();
     expect(await token.getAttribute('type')).toBe('password');
+    // A credential may be a secret of another store: Pick secret beside it, not beside the address.
+    const pickBeside = (label: string) =>
+      form
+        .locator('.field', { has: page.getByLabel(label, { exact: true }) })
+        .getByRole('button', { name: 'Pick secret' });
+    expect(await pickBeside('token').count()).toBe(1);
+    expect(await pickBeside('address').count()).toBe(0);
     expect(await form.getByLabel('address', { exact: true }).getAttribute('required')).not.toBeNull();
     // Choosing another method shows that branch's fields instead.
     await form.getByLabel('auth method').selectOption('approle');
@@ -173,6 +180,13 @@ describe('generated forms', () => {
     await page.getByRole('button', { name: 'New connection' }).click();
     const form = page.getByRole('form', { name: 'New connection' });
     await form.getByLabel('Connection name').fill('billing-api');
+    // postgres: one url, or host, database, user and password.
+    await form.getByLabel('Type').selectOption('postgres');
+    await form.getByLabel('url', { exact: true }).waitFor();
+    await form.getByLabel('Fields: one of').selectOption({ label: 'host, database, user, password' });
+    expect(await form.getByLabel('password', { exact: true }).getAttribute('type')).toBe('password');
+    expect(await form.getByLabel('port').getAttribute('placeholder')).toBe('5432');
+    expect(await form.getByLabel('url', { exact: true }).count()).toBe(0);
     await form.getByLabel('Type').selectOption('http');
     await form.getByLabel('baseUrl').fill('https://billing.example.com');
     await form.getByLabel('auth method').selectOption('bearer');

@@ -39,6 +39,8 @@ export interface SchemaFormOptions {
   editing: boolean;
   /** A secret picker; when given, every text field gets a "Pick secret" button and shows references as chips. */
   picker?: ComponentType<{ onPick(value: string): void; onCancel(): void }> | undefined;
+  /** Offer the picker on credential fields only (store settings), not on every text field. */
+  pickSecretsOnly?: boolean;
 }
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -357,7 +359,7 @@ function TextField({
     onChange(parse ? parse(t) : numeric && !Number.isNaN(Number(t)) ? Number(t) : t);
   };
   const shown = label ?? name;
-  const Picker = options.picker;
+  const Picker = options.picker && (!options.pickSecretsOnly || secret) ? options.picker : undefined;
   return (
     <div className="field">
       {ref ? (

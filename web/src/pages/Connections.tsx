@@ -1,118 +1,11 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, nsLabel, unwrap } from '../api/client';
-import { chipText, formatRef, parseRef } from '../api/refs';
+import { chipText, parseRef } from '../api/refs';
 import { Empty, ErrorMessage, Loading, PageHeader, Progress, Status } from '../components/common';
 import { type JsonSchema, SchemaForm } from '../components/SchemaForm';
+import { FieldPicker } from '../components/SecretPicker';
 import { useSession } from '../session';
-import { useStores } from './Secrets';
-
-/** Store, then a searchable list of its names, then the JSON key: the field gets a reference, never a value. */
-function SecretPicker({
-  namespace,
-  onPick,
-  onCancel,
-}: {
-  namespace: string;
-  onPick(ref: string): void;
-  onCancel(): void;
-}) {
-  const stores = useStores(namespace);
-  const [store, setStore] = useState('builtin');
-  const [search, setSearch] = useState('');
-  const [name, setName] = useState<string | null>(null);
-  const [key, setKey] = useState('');
-  const names = useQuery({
-    queryKey: ['secrets', namespace, store, search, 'picker'],
-    queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/secrets', {
-          params: {
-            query: {
-              namespace,
-              store,
-              limit: 50,
-              ...(search ? (store === 'builtin' ? { contains: search } : { prefix: search }) : {}),
-            },
-          },
-        }),
-      ),
-  });
-  const keys = useQuery({
-    queryKey: ['secret-keys', namespace, store, name],
-    enabled: name !== null,
-    queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/secrets/{name}/keys', {
-          params: { path: { name: name ?? '' }, query: { namespace, store } },
-        }),
-      ),
-  });
-  return (
-    <fieldset className="picker">
-      <legend>Pick a secret</legend>
-      <div className="row">
-        <label>
-          Store
-          <select value={store} onChange={(e) => setStore(e.target.value)}>
-            {[...new Set(['builtin', ...(stores.data?.items.map((s) => s.name) ?? [])])].map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Search names
-          <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
-        </label>
-      </div>
-      <ErrorMessage error={names.error} />
-      <ul aria-label="Secret names">
-        {(names.data?.items ?? []).map((s) => (
-          <li key={s.name}>
-            <label className="inline">
-              <input
-                type="radio"
-                name="picked-secret"
-                checked={name === s.name}
-                onChange={() => setName(s.name)}
-              />
-              {s.name}
-            </label>
-          </li>
-        ))}
-      </ul>
-      {names.isSuccess && names.data.items.length === 0 && <p className="muted">No secret names match.</p>}
-      {name !== null && (keys.data?.keys.length ?? 0) > 0 ? (
-        <label>
-          JSON key
-          <select value={key} onChange={(e) => setKey(e.target.value)}>
-            <option value="">(the whole value)</option>
-            {keys.data?.keys.map((k) => (
-              <option key={k}>{k}</option>
-            ))}
-          </select>
-        </label>
-      ) : (
-        <label>
-          JSON key (optional: a key name of a JSON secret)
-          <input autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
-        </label>
-      )}
-      <div className="row">
-        <button
-          type="button"
-          disabled={!name}
-          onClick={() => name && onPick(formatRef({ store, name, ...(key ? { key } : {}) }))}
-        >
-          Use this secret
-        </button>
-        <button type="button" className="secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
-    </fieldset>
-  );
-}
 
 interface ConnectionType {
   type: string;
@@ -132,12 +25,6 @@ function useConnectionTypes() {
         fields: t.fields as JsonSchema,
       })) as ConnectionType[],
   });
-}
-
-/** The picker a connection field opens: its value becomes {{ secret://store/name#key }}. */
-function ConnectionPicker({ onPick, onCancel }: { onPick(value: string): void; onCancel(): void }) {
-  const { namespace } = useSession();
-  return <SecretPicker namespace={namespace} onCancel={onCancel} onPick={(r) => onPick(`{{ ${r} }}`)} />;
 }
 
 /** A type whose fields are a free-form record (generic): every value may be a credential. */
@@ -226,7 +113,7 @@ function ConnectionForm({
             options={{
               secretPaths: freeForm(chosen) ? ['*'] : chosen.secretFields,
               editing: Boolean(initial),
-              picker: ConnectionPicker,
+              picker: FieldPicker,
             }}
           />
         </section>

@@ -1,8 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, nsLabel, unwrap } from '../api/client';
+import { chipText, parseRef } from '../api/refs';
 import { Empty, ErrorMessage, formatTime, Loading, PageHeader, Progress } from '../components/common';
-import { type JsonSchema, MASKED, SchemaForm, valueAt } from '../components/SchemaForm';
+import { type JsonSchema, SchemaForm, valueAt } from '../components/SchemaForm';
+import { FieldPicker } from '../components/SecretPicker';
 import { useSession } from '../session';
 
 interface TestReport {
@@ -67,7 +69,10 @@ function credentials(store: StoreView, type: StoreType | undefined): string {
   const shown = paths
     .map((p) => [p, valueAt(store.settings, p)] as const)
     .filter(([, v]) => v !== undefined)
-    .map(([p, v]) => `${p}: ${v === MASKED ? 'set' : 'a reference'}`);
+    .map(([p, v]) => {
+      const ref = typeof v === 'string' ? parseRef(v) : undefined;
+      return `${p}: ${ref ? chipText(ref) : 'set'}`;
+    });
   return shown.length > 0 ? shown.join(', ') : 'none set';
 }
 
@@ -234,7 +239,12 @@ function StoreForm({
             schema={type.settings}
             value={draft.settings}
             onChange={(settings) => setDraft((d) => ({ ...d, settings }))}
-            options={{ secretPaths: type.secretSettings, editing: Boolean(initial) }}
+            options={{
+              secretPaths: type.secretSettings,
+              editing: Boolean(initial),
+              picker: FieldPicker,
+              pickSecretsOnly: true,
+            }}
           />
         </section>
       )}
