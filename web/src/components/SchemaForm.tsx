@@ -348,7 +348,7 @@ function TextField({
   const ref = typeof value === 'string' ? parseRef(value) : undefined;
   const numeric = typeOf(schema) === 'integer' || typeOf(schema) === 'number';
   const placeholder = masked
-    ? 'set: type to replace'
+    ? 'unchanged'
     : schema.default !== undefined && schema.default !== ''
       ? String(schema.default)
       : schema.format === 'uri'
