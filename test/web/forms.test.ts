@@ -141,6 +141,14 @@ describe('generated forms', () => {
     expect(await kept.inputValue()).toBe('');
     expect(await edit.getByText('(set)').count()).toBe(1);
     await page.screenshot({ path: path.join(IMAGES, 'store-form.png') });
+    // A narrow screen: the form fits, nothing scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 900 });
+    try {
+      expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+      await page.screenshot({ path: path.join(IMAGES, 'store-form-narrow.png'), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
     await expectClean(page, 'edit vault store', { axe: false });
     await edit.getByLabel('mount').fill('kv');
     await edit.getByRole('button', { name: 'Save', exact: true }).click();
@@ -204,16 +212,28 @@ describe('generated forms', () => {
     await page.screenshot({ path: path.join(IMAGES, 'connection-form.png') });
     await form.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: 'builtin / billing/db-password' }).waitFor();
-    const stored = (await sesame.call('GET', '/api/v1/connections/billing-api', sesame.adminToken)).body as {
-      type: string;
-      fields: Record<string, unknown>;
-    };
+    const read = async () =>
+      (await sesame.call('GET', '/api/v1/connections/billing-api', sesame.adminToken)).body as {
+        type: string;
+        fields: Record<string, unknown>;
+      };
+    const stored = await read();
     expect(stored.type).toBe('http');
     // References as written; literals (even the URL) come back masked.
     expect(stored.fields).toEqual({
       baseUrl: '***',
       auth: { method: '***', token: '{{ secret://builtin/billing/db-password }}' },
     });
+    // Edit: stored literals show as unchanged, the reference as its chip; saving keeps both.
+    await page.getByRole('button', { name: 'Edit billing-api' }).click();
+    const edit = page.getByRole('form', { name: 'Edit billing-api' });
+    await edit.getByText('builtin / billing/db-password').waitFor();
+    expect(await edit.getByLabel('baseUrl').getAttribute('placeholder')).toBe('unchanged');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'detached' });
+    expect((await read()).fields).toEqual(stored.fields);
+    const resolved = await sesame.call('POST', '/api/v1/connections/billing-api/test', sesame.adminToken);
+    expect(JSON.stringify(resolved.body)).not.toContain('***');
   });
 
   it('secrets are found by substring and by tag; a store that cannot search says so', async () => {
