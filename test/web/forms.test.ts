@@ -159,6 +159,47 @@ describe('generated forms', () => {
     expect(after.settings).toMatchObject({ mount: 'kv', auth: { method: 'token', token: '***' } });
   });
 
+  it("every store type's form: each auth method shows its own fields, credentials are password inputs, axe passes", async () => {
+    const types = (await sesame.call('GET', '/api/v1/store-types', sesame.adminToken)).body as {
+      items: Array<{ type: string; secretSettings: string[] }>;
+    };
+    await page.getByRole('link', { name: 'Stores' }).click();
+    await page.getByRole('button', { name: 'New store' }).click();
+    const form = page.getByRole('form', { name: 'New store' });
+    const offered = await form.getByLabel('Type').locator('option').allTextContents();
+    expect(offered.sort()).toEqual(types.items.map((t) => t.type).sort());
+    for (const t of types.items) {
+      await form.getByLabel('Type').selectOption(t.type);
+      const secretNames = new Set(t.secretSettings.map((p) => p.split('.').pop()));
+      const method = form.getByLabel('auth method');
+      const methods = (await method.count())
+        ? (await method.locator('option').allTextContents()).filter((o) => !o.startsWith('('))
+        : [];
+      const seen = new Set<string>();
+      for (const m of methods) {
+        await method.selectOption(m);
+        const source = form.getByLabel('source method');
+        if (await source.count()) await source.selectOption('static');
+        const inputs = form.getByRole('region', { name: 'Settings' }).locator('input');
+        const fields = await inputs.evaluateAll((els) =>
+          els.map((e) => ({
+            label: (e as HTMLInputElement).labels?.[0]?.firstChild?.textContent ?? '',
+            type: (e as HTMLInputElement).type,
+          })),
+        );
+        for (const f of fields) {
+          if (secretNames.has(f.label)) expect(f.type, `${t.type} ${m} ${f.label}`).toBe('password');
+          else expect(f.type, `${t.type} ${m} ${f.label}`).not.toBe('password');
+        }
+        seen.add(fields.map((f) => f.label).join(','));
+      }
+      // Each method shows a different set of fields.
+      expect(seen.size, t.type).toBe(methods.length);
+      expect(await axeViolations(page), t.type).toEqual([]);
+    }
+    await form.getByRole('button', { name: 'Cancel' }).click();
+  });
+
   it('a builtin store is saved after a passing test; tags as key/value rows, defaults as placeholders', async () => {
     await page.getByRole('link', { name: 'Stores' }).click();
     await page.getByRole('button', { name: 'New store' }).click();
@@ -174,7 +215,10 @@ describe('generated forms', () => {
     await form.getByRole('button', { name: 'Save', exact: true }).click();
     await form.getByRole('status').filter({ hasText: 'Testing the store' }).waitFor();
     await form.waitFor({ state: 'detached' });
-    await page.getByRole('row', { name: /local-kv/ }).getByText('ok', { exact: true }).waitFor();
+    await page
+      .getByRole('row', { name: /local-kv/ })
+      .getByText('ok', { exact: true })
+      .waitFor();
     const stored = (await sesame.call('GET', '/api/v1/stores/local-kv', sesame.adminToken)).body as {
       settings: Record<string, unknown>;
       lastTest?: { ok: boolean };
