@@ -103,7 +103,9 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** axe-core's serious and critical violations on the page (evaluated: the CSP refuses inline scripts). */
-export async function axeViolations(page: Page): Promise<Array<{ id: string; impact: string; nodes: string[] }>> {
+export async function axeViolations(
+  page: Page,
+): Promise<Array<{ id: string; impact: string; nodes: string[] }>> {
   const { readFileSync } = await import('node:fs');
   const { createRequire } = await import('node:module');
   await page.evaluate(readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8'));

@@ -107,7 +107,11 @@ function Node(props: NodeProps) {
   if (branches && branches.length > 0) {
     if (branches.every((b) => typeOf(b) === 'object' && b.properties)) {
       const key = discriminator(branches);
-      return key ? <Tagged {...props} branches={branches} tag={key} /> : <Alternatives {...props} branches={branches} />;
+      return key ? (
+        <Tagged {...props} branches={branches} tag={key} />
+      ) : (
+        <Alternatives {...props} branches={branches} />
+      );
     }
     return <ScalarChoice {...props} branches={branches} />;
   }
@@ -197,7 +201,9 @@ function Tagged(props: NodeProps & { branches: JsonSchema[]; tag: string }) {
   // A stored tag the API masks: the branch whose properties hold every stored key.
   const branch =
     branches.find((b) => b.properties?.[tag]?.const === current) ??
-    (current === MASKED ? branches.find((b) => Object.keys(obj ?? {}).every((k) => k in (b.properties ?? {}))) : undefined);
+    (current === MASKED
+      ? branches.find((b) => Object.keys(obj ?? {}).every((k) => k in (b.properties ?? {})))
+      : undefined);
   const choose = (c: string) => {
     if (c === '') return onChange(undefined);
     if (c === MASKED) return;
@@ -210,9 +216,16 @@ function Tagged(props: NodeProps & { branches: JsonSchema[]; tag: string }) {
   return (
     <Wrap name={name}>
       <FieldLabel htmlFor={id} name={`${name ? `${name} ` : ''}${tag}`} required={required} />
-      <select id={id} aria-required={required || undefined} value={current === undefined ? '' : String(current)} onChange={(e) => choose(e.target.value)}>
+      <select
+        id={id}
+        aria-required={required || undefined}
+        value={current === undefined ? '' : String(current)}
+        onChange={(e) => choose(e.target.value)}
+      >
         {current === MASKED && <option value={MASKED}>(stored, not shown)</option>}
-        {(current === undefined || !required) && <option value="">{fallback ? `(default: ${String(fallback)})` : '(choose)'}</option>}
+        {(current === undefined || !required) && (
+          <option value="">{fallback ? `(default: ${String(fallback)})` : '(choose)'}</option>
+        )}
         {branches.map((b) => {
           const c = String(b.properties?.[tag]?.const);
           return (
@@ -238,9 +251,12 @@ function Alternatives(props: NodeProps & { branches: JsonSchema[] }) {
   const { name, branches, value, onChange } = props;
   const id = useId();
   const obj = isObject(value) ? value : {};
-  const describe = (b: JsonSchema) => (b.required?.length ? b.required : Object.keys(b.properties ?? {})).join(', ');
+  const describe = (b: JsonSchema) =>
+    (b.required?.length ? b.required : Object.keys(b.properties ?? {})).join(', ');
   const [index, setIndex] = useState(() => {
-    const found = branches.findIndex((b) => (b.required ?? []).every((k) => k in obj) && Object.keys(obj).length > 0);
+    const found = branches.findIndex(
+      (b) => (b.required ?? []).every((k) => k in obj) && Object.keys(obj).length > 0,
+    );
     return found < 0 ? 0 : found;
   });
   const branch = branches[index] ?? branches[0]!;
@@ -355,7 +371,8 @@ function TextField({
         ? 'https://…'
         : undefined;
   const set = (t: string) => {
-    if (t === '') return onChange(masked || (secret && options.editing && value === MASKED) ? MASKED : undefined);
+    if (t === '')
+      return onChange(masked || (secret && options.editing && value === MASKED) ? MASKED : undefined);
     onChange(parse ? parse(t) : numeric && !Number.isNaN(Number(t)) ? Number(t) : t);
   };
   const shown = label ?? name;
@@ -406,14 +423,24 @@ function TextField({
             onChange={(e) => set(e.target.value)}
           />
           {Picker && (
-            <button type="button" className="secondary small" aria-describedby={id} onClick={() => setPicking(true)}>
+            <button
+              type="button"
+              className="secondary small"
+              aria-describedby={id}
+              onClick={() => setPicking(true)}
+            >
               Pick secret
             </button>
           )}
         </div>
       )}
       {ref && Picker && (
-        <button type="button" className="secondary small" aria-describedby={id} onClick={() => setPicking(true)}>
+        <button
+          type="button"
+          className="secondary small"
+          aria-describedby={id}
+          onClick={() => setPicking(true)}
+        >
           Pick secret
         </button>
       )}
@@ -483,7 +510,11 @@ function RecordRows({ name, path, schema, value, onChange, options, required }: 
           </button>
         </div>
       ))}
-      <button type="button" className="secondary small" onClick={() => setRows([...rows, { key: '', value: '' }])}>
+      <button
+        type="button"
+        className="secondary small"
+        onClick={() => setRows([...rows, { key: '', value: '' }])}
+      >
         Add {label}
       </button>
     </Wrap>

@@ -118,4 +118,3 @@ export function FieldPicker({ onPick, onCancel }: { onPick(value: string): void;
   const { namespace } = useSession();
   return <SecretPicker namespace={namespace} onCancel={onCancel} onPick={(r) => onPick(`{{ ${r} }}`)} />;
 }
-

@@ -47,7 +47,11 @@ export function CachePage() {
         <div className="row">
           <label>
             Refresh what
-            <select value={target} disabled={refresh.isPending} onChange={(e) => setTarget(e.target.value as Target)}>
+            <select
+              value={target}
+              disabled={refresh.isPending}
+              onChange={(e) => setTarget(e.target.value as Target)}
+            >
               <option value="namespace">this namespace</option>
               <option value="reference">a reference</option>
               <option value="connection">a connection</option>

@@ -262,7 +262,9 @@ export function ConnectionsPage() {
           </tbody>
         </table>
       )}
-      {test.isPending && <Progress label={`Testing ${test.variables?.name}: resolving and authenticating…`} />}
+      {test.isPending && (
+        <Progress label={`Testing ${test.variables?.name}: resolving and authenticating…`} />
+      )}
       {refresh.isPending && <Progress label={`Dropping the cached values of ${refresh.variables?.name}…`} />}
       {refresh.data && <Status>Dropped {refresh.data.dropped} cached values.</Status>}
       {test.data && !test.isPending && (

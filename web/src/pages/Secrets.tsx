@@ -153,15 +153,17 @@ export function SecretsPage() {
       )}
       {list.isFetching && !list.isFetchingNextPage && <Loading what="secrets" />}
       <ErrorMessage error={list.error} />
-      {list.isSuccess && items.length === 0 && (
-        filtering ? (
-          <Empty title="No secret matches the search.">Change or clear the search fields, then press Search.</Empty>
+      {list.isSuccess &&
+        items.length === 0 &&
+        (filtering ? (
+          <Empty title="No secret matches the search.">
+            Change or clear the search fields, then press Search.
+          </Empty>
         ) : (
           <Empty title="No secrets here yet.">
             Press <strong>New secret</strong> to add one to the {store} store of {nsLabel(namespace)}.
           </Empty>
-        )
-      )}
+        ))}
       {items.length > 0 && (
         <table>
           <caption className="sr-only">Secrets</caption>

@@ -134,7 +134,11 @@ function StoreForm({
       }),
     );
   const removeAgain = () =>
-    unwrap(api.DELETE('/api/v1/stores/{name}', { params: { path: { name: draft.name }, query: { namespace: ns } } }));
+    unwrap(
+      api.DELETE('/api/v1/stores/{name}', {
+        params: { path: { name: draft.name }, query: { namespace: ns } },
+      }),
+    );
 
   const run = useMutation({
     mutationFn: async (mode: 'test' | 'save' | 'anyway') => {
