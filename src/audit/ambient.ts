@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely } from 'kysely';
-import { type Change, recordChanges } from '../cluster/changes.js';
+import { type Change, recordChanges } from '../db/changes.js';
 import type { SesameDatabase, WriteTransactionOptions } from '../db/index.js';
 import type { SesameTables } from '../db/tables.js';
 import { appendInTransaction, type EventFields, flatEvents } from './append.js';

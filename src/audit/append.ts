@@ -16,9 +16,11 @@ import { SesameError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
 import type { AuditChain, ChainHead } from './chain.js';
 import { chainRecords, recordHash } from './hash.js';
+import { APPEND_LOCK_ID } from '../db/changes.js';
 
 /** Any fixed number works; it only has to be the same in every Sesame process. */
-export const AUDIT_LOCK_ID = 0x5e5a_a0d1;
+// The change feed's rows are inserted under the same lock (src/db/changes.ts).
+export const AUDIT_LOCK_ID = APPEND_LOCK_ID;
 /** The previous hash of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
 /** Fields per record in a batch: at, actor, action, namespace, target, outcome, detail (or null). */

@@ -24,7 +24,7 @@
 import { sql } from 'kysely';
 import { appendInTransaction, flatEvents } from '../audit/append.js';
 import { auditChainOf } from '../audit/chain.js';
-import { recordChanges } from '../cluster/changes.js';
+import { recordChanges } from '../db/changes.js';
 import { SesameError, UsageError } from '../errors.js';
 import { auditKeyMasterId, resealAuditKey } from './audit-key.js';
 import type { BuiltinBackend } from './backend.js';

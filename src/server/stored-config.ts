@@ -10,7 +10,7 @@
  * they hold credentials and literal values, and the database must not show them in clear.
  */
 import { writeAudited } from '../audit/ambient.js';
-import type { Change } from '../cluster/changes.js';
+import type { Change } from '../db/changes.js';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { type BuiltinBackend, openValue, sealValue } from '../builtin/index.js';

@@ -37,7 +37,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { CompiledQuery, sql } from 'kysely';
 import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
 import { auditChainOf } from '../audit/chain.js';
-import { recordChanges } from '../cluster/changes.js';
+import { recordChanges } from '../db/changes.js';
 import { isUniqueViolation, type SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';

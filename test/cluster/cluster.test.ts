@@ -49,7 +49,7 @@ describe('three servers on one PostgreSQL', () => {
     const created = await api(nodes[0]!.url, 'POST', '/tokens', ADMIN, { role: 'runtime', name: 'cluster runtime' });
     expect(created.status).toBe(201);
     runtime = created.body.token;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop('SIGKILL')));

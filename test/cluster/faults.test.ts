@@ -34,7 +34,7 @@ describe('distributed mode under faults', () => {
     nodes = await Promise.all([start(), start(), start()]);
     const created = await api(nodes[0]!.url, 'POST', '/tokens', ADMIN, { role: 'runtime' });
     runtime = created.body.token;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop('SIGKILL')));

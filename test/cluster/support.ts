@@ -29,7 +29,7 @@ export function startNode(options: { cwd: string; config: string; env: Record<st
     running.push(child);
     let output = '';
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 45_000);
     const onData = (c: Buffer) => {
       output += String(c);
       const url = /serving (http:\/\/[^\s]+)/.exec(output)?.[1];
