@@ -8,12 +8,16 @@
  * the entry. Both servers run in this process (separate Sesame instances, databases, pools and
  * listening connections), so the figure also includes sharing one event loop.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer } from '../src/server/app.js';
 import { createSesame } from '../src/sesame.js';
 import { startPostgres } from '../test/support/postgres.js';
+import { autocannon } from './server.js';
 
 export interface ClusterBenchResult {
   writes: number;
@@ -95,6 +99,109 @@ export async function benchCluster(options: { writes?: number } = {}): Promise<C
   }
 }
 
+export interface ThroughputResult {
+  connections: number;
+  durationMs: number;
+  /** Requests/s of POST /api/v1/resolve (warm builtin secret, runtime token), summed over the nodes. */
+  oneNode: { requestsPerSecond: number; p99Ms: number; errors: number };
+  twoNodes: { requestsPerSecond: number; p99Ms: number; errors: number };
+}
+
+/**
+ * Resolve throughput with 1 and then 2 `sesame serve` processes on one PostgreSQL, each loaded
+ * by its own autocannon process (the same total number of connections). Everything (PostgreSQL,
+ * the servers, the load) shares this machine's cores.
+ */
+export async function benchClusterThroughput(options: { connections?: number; durationMs?: number } = {}): Promise<ThroughputResult> {
+  const connections = options.connections ?? 20;
+  const durationMs = options.durationMs ?? 5000;
+  const dir = mkdtempSync(path.join(tmpdir(), 'sesame-bench-throughput-'));
+  const pg = await startPostgres();
+  const children: ChildProcess[] = [];
+  try {
+    const database = await pg.createDatabase('sesame_bench_throughput');
+    const config = path.join(dir, 'sesame.yaml');
+    writeFileSync(config, `database: ${database}\nmasterKey: { env: SESAME_MASTER_KEY }\nlog: { level: warn }\nserver: { rateLimit: { max: 100000000, window: 1s } }\n`);
+    // The CLI as this bench build compiled it (dist-bench/src), started like bin/sesame.js.
+    const main = new URL('../src/cli/main.js', import.meta.url).href;
+    const launcher = path.join(dir, 'sesame.mjs');
+    writeFileSync(launcher, `import { main } from ${JSON.stringify(main)};\nmain(process.argv).then((c) => { process.exitCode = c; });\n`);
+    const admin = `bench-admin-token-${randomBytes(16).toString('hex')}`;
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SESAME_MASTER_KEY: randomBytes(32).toString('base64'), SESAME_ADMIN_TOKEN: admin };
+    const start = () =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, [launcher, 'serve', '--port', '0', '--config', config], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        children.push(child);
+        let output = '';
+        const onData = (c: Buffer) => {
+          output += String(c);
+          const url = /serving (http:\/\/[^\s]+)/.exec(output)?.[1];
+          if (url) resolve(url);
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+      });
+    const first = await start();
+    const call = async (url: string, method: string, p: string, token: string, body: unknown) => {
+      const r = await fetch(`${url}/api/v1${p}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${await r.text()}`);
+      return (await r.json()) as { token?: string };
+    };
+    const runtime = (await call(first, 'POST', '/tokens', admin, { role: 'runtime' })).token as string;
+    await call(first, 'PUT', '/secrets/bench%2Fdb-password', admin, { value: 'bench-secret-value-0123456789' });
+    const load = async (urls: string[]) => {
+      const body = JSON.stringify({ reference: 'secret://builtin/bench/db-password' });
+      const headers = { authorization: `Bearer ${runtime}`, 'content-type': 'application/json' };
+      for (const url of urls) await call(url, 'POST', '/resolve', runtime, JSON.parse(body));
+      // Warm-up, then the measured run.
+      await Promise.all(urls.map((url) => autocannon({ url: `${url}/api/v1/resolve`, headers, body, connections: connections / urls.length, durationMs: 1000 })));
+      const runs = await Promise.all(
+        urls.map((url) => autocannon({ url: `${url}/api/v1/resolve`, headers, body, connections: connections / urls.length, durationMs })),
+      );
+      return {
+        requestsPerSecond: runs.reduce((sum, r) => sum + r.requests.average, 0),
+        p99Ms: Math.max(...runs.map((r) => r.latency.p99)),
+        errors: runs.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0),
+      };
+    };
+    const oneNode = await load([first]);
+    const second = await start();
+    const twoNodes = await load([first, second]);
+    return { connections, durationMs, oneNode, twoNodes };
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatThroughputBench(r: ThroughputResult): string {
+  const row = (label: string, f: ThroughputResult['oneNode']) =>
+    `| ${label} | ${Math.round(f.requestsPerSecond)} | ${f.p99Ms} ms | ${f.errors} |`;
+  return [
+    '### Resolve throughput with 1 and 2 servers on one PostgreSQL',
+    '',
+    `POST /api/v1/resolve of a warm builtin secret (runtime token checked in PostgreSQL, audit record committed per`,
+    `request), ${r.connections} connections in total, ${r.durationMs / 1000} s, each server loaded by its own autocannon process:`,
+    '',
+    '| servers | requests/s (sum) | p99 | errors |',
+    '|---|---|---|---|',
+    row('1', r.oneNode),
+    row('2', r.twoNodes),
+    '',
+    `Two servers / one: ${(r.twoNodes.requestsPerSecond / r.oneNode.requestsPerSecond).toFixed(2)}x. What it means: here PostgreSQL, the servers and the`,
+    'load generators all share this machine\'s cores, so a second server mostly adds a process competing for them (on',
+    'a 2-core machine the total can drop). More servers add throughput when each has cores of its own (separate',
+    'hosts or pods), until PostgreSQL (a token lookup per request, an audit batch per turn of each server) is the limit.',
+    '',
+  ].join('\n');
+}
+
 export function formatClusterBench(r: ClusterBenchResult): string {
   const fmt = (n: number) => n.toFixed(1);
   return [
@@ -115,9 +222,9 @@ export function formatClusterBench(r: ClusterBenchResult): string {
 }
 
 // `node dist-bench/bench/cluster.js`: this section alone.
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   benchCluster()
-    .then((r) => process.stdout.write(formatClusterBench(r)))
+    .then(async (r) => process.stdout.write(formatClusterBench(r) + formatThroughputBench(await benchClusterThroughput())))
     .catch((err: unknown) => {
       process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
       process.exitCode = 1;

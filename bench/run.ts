@@ -4,7 +4,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchAwsBatch } from './aws-batch.js';
 import { benchBuiltin } from './builtin.js';
-import { benchCluster, formatClusterBench } from './cluster.js';
+import { benchCluster, benchClusterThroughput, formatClusterBench, formatThroughputBench } from './cluster.js';
 import { benchCore } from './core.js';
 import { benchRedact, formatRedactBench } from './redact.js';
 import { benchServer, formatServerBench } from './server.js';
@@ -111,6 +111,7 @@ async function main() {
 
   process.stderr.write('bench: distributed mode, invalidation across two servers on PostgreSQL…\n');
   sections.push(formatClusterBench(await benchCluster()));
+  sections.push(formatThroughputBench(await benchClusterThroughput()));
 
   const out = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
   writeFileSync(out, `${header.join('\n')}\n${sections.join('\n')}`);

@@ -48,7 +48,7 @@ export interface ServerBenchResult {
   tokenLookups: number;
 }
 
-interface LoadOptions {
+export interface LoadOptions {
   url: string;
   headers: Record<string, string>;
   body: string;
@@ -56,7 +56,7 @@ interface LoadOptions {
   durationMs: number;
 }
 
-interface AutocannonJson {
+export interface AutocannonJson {
   requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
@@ -67,7 +67,7 @@ interface AutocannonJson {
 const AUTOCANNON = path.join(path.dirname(createRequire(import.meta.url).resolve('autocannon')), 'autocannon.js');
 
 /** One autocannon run in a child process; killed if it overruns its duration by 30 s. */
-function autocannon(options: LoadOptions): Promise<AutocannonJson> {
+export function autocannon(options: LoadOptions): Promise<AutocannonJson> {
   const args = [AUTOCANNON, '--json', '-c', String(options.connections), '-d', String(options.durationMs / 1000), '-m', 'POST'];
   for (const [name, value] of Object.entries(options.headers)) args.push('-H', `${name}=${value}`);
   args.push('-b', options.body, options.url);
