@@ -3,6 +3,7 @@
  * handle and node id), the rows a change commits, and what another server does with them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rotateMasterKey } from '../../src/builtin/index.js';
 import { parseRefreshChange, refreshChangeTarget } from '../../src/cluster/changes.js';
 import { memoryBackend } from '../support/memory-store.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
@@ -65,6 +66,19 @@ describe('the change feed between two servers on one SQLite file', () => {
     const admin = (await a.token('admin')).token;
     expect((await a.call('POST', '/api/v1/refresh', { token: admin, body: { store: 'mem' } })).status).toBe(200);
     expect(await within(2000, async () => (await resolve(b, 'secret://mem/app/key')) === 'mem-2')).toBeLessThan(1000);
+  });
+
+  it('makes the other server hold the new master key as soon as a rotation finishes', async () => {
+    // Both servers read the same key file (the default ./.sesame/master.key of their directory).
+    const before = b.server.services.backend.keyring.primary.id;
+    const rotated = await rotateMasterKey(a.server.services.backend, { actor: 'test' });
+    expect(rotated.keyId).not.toBe(before);
+    const took = await within(2000, async () => b.server.services.backend.keyring.primary.id === rotated.keyId);
+    expect(took).toBeLessThan(1000);
+    // And it reads what A writes under the new key.
+    const admin = (await a.token('admin')).token;
+    await a.call('PUT', '/api/v1/secrets/feed%2Frotated', { token: admin, body: { value: 'after-rotation' } });
+    expect(await resolve(b, 'secret://builtin/feed/rotated')).toBe('after-rotation');
   });
 
   it('keeps a refresh target and its scope in the row', () => {
