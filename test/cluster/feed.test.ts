@@ -81,6 +81,20 @@ describe('the change feed between two servers on one SQLite file', () => {
     expect(await resolve(b, 'secret://builtin/feed/rotated')).toBe('after-rotation');
   });
 
+  it('applies a namespace made isolated on the other server, cached values included, within 1 s', async () => {
+    const admin = (await a.token('admin')).token;
+    expect((await a.call('POST', '/api/v1/namespaces', { token: admin, body: { name: 'iso' } })).status).toBe(201);
+    await a.call('PUT', '/api/v1/secrets/feed%2Finherited', { token: admin, body: { value: 'from-root' } });
+    const fromIso = async () => {
+      const r = await b.call('POST', '/api/v1/resolve', { token: runtime, body: { reference: 'secret://builtin/feed/inherited', namespace: 'iso' } });
+      return r.status;
+    };
+    expect(await within(2000, async () => (await fromIso()) === 200)).toBeLessThan(1000);
+    // Cached on B for iso; isolating iso on A cuts it off from the root's secrets on B too.
+    expect((await a.call('PATCH', '/api/v1/namespaces/iso', { token: admin, body: { isolated: true } })).status).toBe(200);
+    expect(await within(2000, async () => (await fromIso()) === 404)).toBeLessThan(1000);
+  });
+
   it('keeps a refresh target and its scope in the row', () => {
     expect(parseRefreshChange(refreshChangeTarget({ connection: 'jira' }, 'acme'))).toEqual({ target: { connection: 'jira' }, scope: 'acme' });
     expect(parseRefreshChange(refreshChangeTarget({ all: true }, ''))).toEqual({ target: { all: true }, scope: '' });
