@@ -83,7 +83,9 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     const database = new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy());
     database.dedicatedClient = async () => {
       const { default: pg } = await import('pg');
-      const client = new pg.Client({ connectionString: location.connectionString });
+      // A bounded connect (the caller retries) and TCP keepalive, so a silently dropped
+      // connection is noticed instead of waiting forever for notifications.
+      const client = new pg.Client({ connectionString: location.connectionString, connectionTimeoutMillis: 5000, keepAlive: true });
       // A dropped connection emits 'error' on the client: the owner listens for it.
       await client.connect();
       return client;
