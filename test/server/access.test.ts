@@ -177,6 +177,20 @@ const cases: Case[] = [
     call: async (token, ns) => t.call('GET', `/api/v1/secrets/${enc(await secretIn(ns))}/versions?${q(ns)}`, { token }),
   },
   {
+    route: 'GET /api/v1/secrets/{name}/keys',
+    roles: ['admin', 'operator'],
+    ok: 200,
+    call: async (token, ns) => t.call('GET', `/api/v1/secrets/${enc(await secretIn(ns))}/keys?${q(ns)}`, { token }),
+  },
+  { route: 'GET /api/v1/store-types', roles: ['admin', 'operator'], ok: 200, unscoped: true, call: (token) => t.call('GET', '/api/v1/store-types', { token }) },
+  {
+    route: 'GET /api/v1/connection-types',
+    roles: ['admin', 'operator'],
+    ok: 200,
+    unscoped: true,
+    call: (token) => t.call('GET', '/api/v1/connection-types', { token }),
+  },
+  {
     route: 'GET /api/v1/secrets/{name}/value',
     roles: [],
     revealRoles: ['admin', 'operator'],
@@ -236,7 +250,8 @@ const cases: Case[] = [
   { route: 'GET /api/v1/audit/verify', roles: ['admin', 'auditor'], ok: 200, unscoped: true, call: (token) => t.call('GET', '/api/v1/audit/verify', { token }) },
 ];
 
-const PUBLIC = ['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /api/v1/openapi.json'];
+// The session routes take a token in the body or a cookie, not a bearer header: test/server/session.test.ts.
+const PUBLIC = ['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /api/v1/openapi.json', 'POST /api/v1/session', 'GET /api/v1/session', 'DELETE /api/v1/session'];
 
 beforeAll(async () => {
   t = await startTestServer({ now: () => clock });
