@@ -182,10 +182,11 @@ describe('generated forms', () => {
         if (await source.count()) await source.selectOption('static');
         const inputs = form.getByRole('region', { name: 'Settings' }).locator('input');
         const fields = await inputs.evaluateAll((els) =>
-          els.map((e) => ({
-            label: (e as HTMLInputElement).labels?.[0]?.firstChild?.textContent ?? '',
-            type: (e as HTMLInputElement).type,
-          })),
+          // Runs in the page; typed structurally (the test project has no DOM lib).
+          els.map((e) => {
+            const input = e as unknown as { labels?: ArrayLike<{ firstChild?: { textContent?: string | null } | null }>; type: string };
+            return { label: input.labels?.[0]?.firstChild?.textContent ?? '', type: input.type };
+          }),
         );
         for (const f of fields) {
           if (secretNames.has(f.label)) expect(f.type, `${t.type} ${m} ${f.label}`).toBe('password');
