@@ -12,6 +12,7 @@ import {
   type ConnectionConfig,
   namespaceChain,
   type SesameConfig,
+  type StoreConfig,
   validateConfig,
 } from './config/schema.js';
 import { ForbiddenError, SesameError, UsageError } from './errors.js';
@@ -325,8 +326,24 @@ export class Sesame {
 
   /** Diagnostics for one store: authentication, list and read permission, and what to fix. */
   async testStore(name: string, options: { namespace?: string; sample?: string } = {}): Promise<CheckReport> {
+    return this.#check(this.bindings.get(name, options.namespace ?? ''), options);
+  }
+
+  /**
+   * The same diagnostics for a store config that is not in effect (settings about to be saved):
+   * a client is made for it, checked and closed; nothing is kept.
+   */
+  async testStoreConfig(config: StoreConfig, options: { namespace?: string; sample?: string } = {}): Promise<CheckReport> {
+    const binding = this.bindings.probe(config);
+    try {
+      return await this.#check(binding, options);
+    } finally {
+      await binding.close();
+    }
+  }
+
+  async #check(binding: StoreBinding, options: { namespace?: string; sample?: string }): Promise<CheckReport> {
     const namespace = options.namespace ?? '';
-    const binding = this.bindings.get(name, namespace);
     let client: Awaited<ReturnType<StoreBinding['client']>>;
     try {
       client = await binding.client();

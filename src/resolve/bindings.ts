@@ -104,6 +104,14 @@ export class StoreBindings {
     );
   }
 
+  /**
+   * A binding for a store config that is not (yet) in effect: to test settings before they are
+   * saved. Nothing is cached or kept; close it when done.
+   */
+  probe(config: StoreConfig): StoreBinding & { close(): Promise<void> } {
+    return new Binding(config, this.options.registry.get(config.type), this.options, this.#config.baseDir);
+  }
+
   all(): StoreBinding[] {
     return [...this.#bindings.values()];
   }

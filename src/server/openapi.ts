@@ -68,7 +68,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { version: st
       security,
       parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
       ...(r.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, 'input') } } } }
+        ? { requestBody: { required: !r.body.safeParse(undefined).success, content: { 'application/json': { schema: jsonSchema(r.body, 'input') } } } }
         : {}),
       responses: {
         [String(status)]: {

@@ -551,6 +551,16 @@ export class StoredConfig {
     });
   }
 
+  /**
+   * The config a store would have with `input` (validated; `***` keeps a credential of the store
+   * stored under that name), without saving anything: to test settings before they are saved.
+   */
+  candidateStore(input: StoreInput): StoreConfig {
+    const previous = this.#stores.get(key(input.namespace, input.name));
+    const settings = previous ? (keepMasked(input.settings, previous.input.settings) as Record<string, unknown>) : input.settings;
+    return this.#storeConfig({ ...input, settings });
+  }
+
   /** Replace a store's settings; `***` for a credential keeps the stored one. */
   updateStore(input: StoreInput): Promise<StoreView> {
     return this.#serial(async () => {

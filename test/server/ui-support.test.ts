@@ -82,3 +82,35 @@ describe('GET /stores', () => {
     expect(after.body.items.find((s: { name: string }) => s.name === 'builtin').lastTest).toEqual({ ok: test.body.ok, at: expect.any(String) });
   });
 });
+
+describe('POST /stores/{name}/test with settings', () => {
+  it('tests settings before they are saved, and saves nothing', async () => {
+    const ok = await t.call('POST', '/api/v1/stores/candidate/test?namespace=acme', { token: admin, body: { type: 'builtin', settings: {} } });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body).toMatchObject({ store: 'candidate', ok: true });
+    const failing = await t.call('POST', '/api/v1/stores/candidate/test?namespace=acme', {
+      token: admin,
+      body: { type: 'vault', settings: { address: 'http://127.0.0.1:9', auth: { method: 'token', token: 'candidate-vault-token-0001' } } },
+    });
+    expect(failing.status, failing.text).toBe(200);
+    expect(failing.body.ok).toBe(false);
+    expect(failing.body.steps.length).toBeGreaterThan(0);
+    expect(failing.text).not.toContain('candidate-vault-token-0001');
+    expect((await t.call('GET', '/api/v1/stores/candidate?namespace=acme', { token: admin })).status).toBe(404);
+  });
+
+  it('applies the same checks as saving: validation, and what the caller may configure', async () => {
+    const invalid = await t.call('POST', '/api/v1/stores/candidate/test?namespace=acme', { token: admin, body: { type: 'vault', settings: {} } });
+    expect(invalid.status).toBe(400);
+    const operator = (await t.token('operator', { namespace: 'acme' })).token;
+    const env = await t.call('POST', '/api/v1/stores/candidate/test?namespace=acme', { token: operator, body: { type: 'env', settings: {} } });
+    expect(env.status).toBe(403);
+    const loopback = await t.call('POST', '/api/v1/stores/candidate/test?namespace=acme', {
+      token: operator,
+      body: { type: 'vault', settings: { address: 'http://127.0.0.1:9', auth: { method: 'token', token: 'x-token-0002' } } },
+    });
+    expect(loopback.status).toBe(403);
+    expect(loopback.body.error.code).toBe('forbidden_destination');
+  });
+});
+

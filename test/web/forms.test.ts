@@ -150,9 +150,19 @@ describe('generated forms', () => {
       await page.setViewportSize({ width: 1280, height: 900 });
     }
     await expectClean(page, 'edit vault store', { axe: false });
+    // An edit is tested before it is saved, too: the check fails (nothing listens), so nothing changes…
     await edit.getByLabel('mount').fill('kv');
     await edit.getByRole('button', { name: 'Save', exact: true }).click();
     await edit.getByRole('list', { name: 'Test steps' }).waitFor();
+    await edit.getByText('The store was not saved because a check failed.').waitFor();
+    const unchanged = (await sesame.call('GET', '/api/v1/stores/vault-lab', sesame.adminToken)).body as {
+      settings: Record<string, unknown>;
+    };
+    expect(unchanged.settings['mount']).not.toBe('kv');
+    expect(unchanged.settings).toMatchObject({ auth: { method: 'token', token: '***' } });
+    // …until "Save anyway", which keeps the stored token ("***").
+    await edit.getByRole('button', { name: 'Save anyway' }).click();
+    await edit.waitFor({ state: 'detached' });
     const after = (await sesame.call('GET', '/api/v1/stores/vault-lab', sesame.adminToken)).body as {
       settings: Record<string, unknown>;
     };

@@ -331,6 +331,10 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
         namespace: namespaceParam.optional(),
         sample: z.string().min(1).optional().describe('a secret name to test read permission with'),
       }),
+      body: z
+        .strictObject(storeBody)
+        .optional()
+        .describe('test these settings instead of the saved ones, saving nothing ("***" keeps a stored credential); the store need not exist yet'),
       response: z.object({
         store: z.string(),
         ok: z.boolean(),
@@ -339,6 +343,15 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
         return ctx.audited({ action: 'store.test', namespace, target: ctx.params.name }, async () => {
+          const candidate = ctx.body;
+          if (candidate !== undefined) {
+            // Settings about to be saved: the same checks as saving them, then a client made for the test only.
+            const store = { ...candidate, name: ctx.params.name, namespace };
+            await checkStoreSettings(ctx, sesame, store);
+            const config = stored.candidateStore({ ...store, trusted: isRootAdmin(ctx.principal) });
+            const report = await sesame.testStoreConfig(config, { namespace, sample: ctx.query.sample });
+            return { store: ctx.params.name, ...report };
+          }
           sesame.access.checkRead(ctx.principal, namespace, sesame.store(ctx.params.name, namespace), 'manage');
           const binding = sesame.store(ctx.params.name, namespace);
           const report = await sesame.testStore(ctx.params.name, { namespace, sample: ctx.query.sample });

@@ -2303,7 +2303,32 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description aws-secrets-manager, azure-key-vault, gcp-secret-manager, vault, http, builtin, … */
+                    type: string;
+                    description?: string;
+                    /** @description cache settings; durations like 500ms, 30s, 5m, 1h, 7d */
+                    cache?: {
+                        /** @description e.g. 5m */
+                        ttl?: string;
+                        maxEntries?: number;
+                        /** @description e.g. 1h */
+                        staleIfError?: string;
+                        /** @description e.g. 30s */
+                        refreshAhead?: string;
+                    };
+                    /**
+                     * @description the store type's settings as in sesame.yaml (region, auth, …); on update "***" keeps a stored credential
+                     * @default {}
+                     */
+                    settings?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
         responses: {
             /** @description Check a store: authentication, list and read permission, and what to fix */
             200: {
@@ -2361,6 +2386,15 @@ export interface operations {
             };
             /** @description conflicts with what exists */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description request body above server.bodyLimit */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

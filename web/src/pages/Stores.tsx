@@ -83,18 +83,17 @@ interface Draft {
   settings: Record<string, unknown>;
 }
 
-type Phase = 'creating' | 'saving' | 'testing' | 'removing' | null;
+type Phase = 'creating' | 'saving' | 'testing' | null;
 const PHASES: Record<Exclude<Phase, null>, string> = {
   creating: 'Creating the store…',
   saving: 'Saving the settings…',
   testing: 'Testing the store (authenticate, list, read)…',
-  removing: 'A check failed: removing the store again…',
 };
 
 /**
- * New or edit. Save tests first: a new store is created, tested, and removed again when a check
- * fails unless "Save anyway"; Test alone creates, tests and removes it. An edit is saved, then
- * tested (a stored credential is kept by sending "***").
+ * New or edit. Test checks the settings on the form without saving anything (the API tests
+ * settings sent with the request); Save tests them first and saves only when every check
+ * passes, or on "Save anyway" (a stored credential is kept by sending "***").
  */
 function StoreForm({
   namespace,
@@ -119,8 +118,30 @@ function StoreForm({
   const type = types.find((t) => t.type === draft.type);
   const ns = initial?.namespace ?? namespace;
 
-  const runTest = (name: string) =>
-    unwrap(api.POST('/api/v1/stores/{name}/test', { params: { path: { name }, query: { namespace: ns } } }));
+  const name = initial?.name ?? draft.name;
+  /** The form's settings, tested as they are, nothing saved. */
+  const runTest = () =>
+    unwrap(
+      api.POST('/api/v1/stores/{name}/test', {
+        params: { path: { name }, query: { namespace: ns } },
+        body: {
+          type: draft.type,
+          settings: draft.settings,
+          ...(draft.description ? { description: draft.description } : {}),
+        },
+      }),
+    );
+  const update = () =>
+    unwrap(
+      api.PUT('/api/v1/stores/{name}', {
+        params: { path: { name }, query: { namespace: ns } },
+        body: {
+          type: draft.type,
+          settings: draft.settings,
+          ...(draft.description ? { description: draft.description } : {}),
+        },
+      }),
+    );
   const create = () =>
     unwrap(
       api.POST('/api/v1/stores', {
@@ -133,45 +154,26 @@ function StoreForm({
         },
       }),
     );
-  const removeAgain = () =>
-    unwrap(
-      api.DELETE('/api/v1/stores/{name}', {
-        params: { path: { name: draft.name }, query: { namespace: ns } },
-      }),
-    );
-
   const run = useMutation({
     mutationFn: async (mode: 'test' | 'save' | 'anyway') => {
       setReport(null);
       try {
-        if (initial) {
-          setPhase('saving');
-          await unwrap(
-            api.PUT('/api/v1/stores/{name}', {
-              params: { path: { name: initial.name }, query: { namespace: ns } },
-              body: {
-                type: draft.type,
-                settings: draft.settings,
-                ...(draft.description ? { description: draft.description } : {}),
-              },
-            }),
-          );
+        let r: TestReport | undefined;
+        if (mode !== 'anyway') {
           setPhase('testing');
-          const r = await runTest(initial.name);
-          setReport({ report: r, saved: true });
-          return { done: r.ok || mode === 'anyway' };
+          r = await runTest();
         }
-        setPhase('creating');
-        await create();
-        setPhase('testing');
-        const r = await runTest(draft.name);
-        const keep = mode === 'anyway' || (mode === 'save' && r.ok);
-        if (!keep) {
-          setPhase('removing');
-          await removeAgain();
+        const save = mode === 'anyway' || (mode === 'save' && r?.ok === true);
+        if (save) {
+          setPhase(initial ? 'saving' : 'creating');
+          await (initial ? update() : create());
+          // The saved store tested as saved: the list shows this result as its last test.
+          setPhase('testing');
+          const saved = await unwrap(api.POST('/api/v1/stores/{name}/test', { params: { path: { name }, query: { namespace: ns } } }));
+          r ??= saved;
         }
-        setReport({ report: r, saved: keep });
-        return { done: keep && (r.ok || mode === 'anyway') };
+        if (r) setReport({ report: r, saved: save });
+        return { done: save };
       } finally {
         setPhase(null);
         await queryClient.invalidateQueries({ queryKey: ['stores'] });
