@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchAwsBatch } from './aws-batch.js';
-import { benchBuiltin } from './builtin.js';
+import { benchBuiltin, benchListing } from './builtin.js';
 import { benchCluster, benchClusterThroughput, formatClusterBench, formatThroughputBench } from './cluster.js';
 import { benchCore } from './core.js';
 import { benchRedact, formatRedactBench } from './redact.js';
@@ -85,6 +85,25 @@ async function main() {
       '| database | encrypted writes/s | encrypted reads/s |',
       '|---|---|---|',
       ...builtin.map((r) => `| ${r.database} | ${fmt(r.writesPerSecond, 0)} | ${fmt(r.readsPerSecond, 0)} |`),
+      '',
+    ].join('\n'),
+  );
+
+  process.stderr.write('bench: listing 100,000 builtin secrets (admin UI paging)…\n');
+  const listing = await benchListing();
+  sections.push(
+    [
+      '### Listing 100,000 secrets (the admin UI\'s Secrets page)',
+      '',
+      `${listing.secrets.toLocaleString('en-US')} builtin secrets in one namespace (SQLite), pages of 100 as the UI asks for them.`,
+      '',
+      '| query | ms |',
+      '|---|---|',
+      `| first page | ${fmt(listing.firstPageMs)} |`,
+      `| any page by cursor (mean over all ${listing.pages} pages) | ${fmt(listing.walkPageMs)} |`,
+      `| name contains a substring (one match) | ${fmt(listing.containsMs)} |`,
+      `| tag filter (1 in 10 match) | ${fmt(listing.tagMs)} |`,
+      `| name prefix (1 in 100 match) | ${fmt(listing.prefixMs)} |`,
       '',
     ].join('\n'),
   );
