@@ -259,9 +259,10 @@ async function checkKeyAgainstDatabase(
     if (!keyring.get(expected)) throw mismatch(expected);
     return keyring;
   }
-  // First use of this database: the source's newest key becomes the active one. In a write
-  // transaction, so of two processes starting at once on an empty database, one inserts and
-  // the other checks against it.
+  // First use of this database: the source's newest key becomes the active one. Of processes
+  // starting at once on an empty database (several nodes of a cluster), one inserts and the
+  // others check against it: on PostgreSQL both may see no key in their transactions, so the
+  // insert yields to one that committed first, and the active key is read again.
   const winner = await database.write(async (trx) => {
     const current = await trx.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst();
     if (current) return current.id;
@@ -273,8 +274,10 @@ async function checkKeyAgainstDatabase(
         created_at: new Date(options.now?.() ?? Date.now()).toISOString(),
         retired_at: null,
       })
+      .onConflict((oc) => oc.column('id').doNothing())
       .execute();
-    return keyring.primary.id;
+    const active = await trx.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst();
+    return active?.id ?? keyring.primary.id;
   });
   if (!keyring.get(winner)) throw mismatch(winner);
   return keyring;

@@ -9,7 +9,7 @@ import {
   MasterKeyError,
   MasterKeyring,
 } from '../../src/builtin/index.js';
-import { openBackend, tempDir, writeKeyFile } from './helpers.js';
+import { DIALECTS, openBackend, tempDir, useDatabases, writeKeyFile } from './helpers.js';
 
 describe('loadMasterKey', () => {
   it('generates the embedded key file on first use: mode 0600 in a 0700 directory, one notice line', () => {
@@ -158,3 +158,17 @@ describe('master key against the database', () => {
     expect(statSync(path.join(dir, '.sesame', 'sesame.db')).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('first start of several processes at once', () => {
+  const dbs = useDatabases();
+  it.each(DIALECTS)('makes one key active and opens every backend (%s)', async (dialect) => {
+    // Nodes of a cluster starting together on an empty database, with the same key file.
+    const database = await dbs.url(dialect);
+    const file = writeKeyFile(tempDir());
+    const backends = await Promise.all(Array.from({ length: 4 }, () => openBackend({ database, masterKey: { file } })));
+    const active = await backends[0]?.masterKeys();
+    expect(active?.filter((k) => k.state === 'active')).toHaveLength(1);
+    for (const b of backends) expect((await b.masterKeys()).map((k) => k.id)).toEqual(active?.map((k) => k.id));
+  });
+});
+

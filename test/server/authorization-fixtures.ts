@@ -7,8 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { lookup } from 'node:dns/promises';
-import { hostname, networkInterfaces } from 'node:os';
+import { networkInterfaces } from 'node:os';
 
 export interface Received {
   method: string;
@@ -86,22 +85,3 @@ export function leaked(text: string, canaries: Record<string, string>): string[]
     .map(([label]) => label);
 }
 
-/**
- * A host name this machine's resolver maps to a loopback address (its own host name, or one of
- * the names /etc/hosts usually gives ::1), other than the names the outbound policy refuses by
- * name. Undefined when there is none.
- */
-export async function loopbackName(): Promise<{ name: string; address: string } | undefined> {
-  for (const name of [hostname(), 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback']) {
-    if (name === '' || name === 'localhost' || name.endsWith('.localhost')) continue;
-    try {
-      const found = await lookup(name, { all: true });
-      const loop = found.filter((a) => a.address.startsWith('127.') || a.address === '::1');
-      if (found.length > 0 && loop.length === found.length)
-        return { name, address: (loop[0] as { address: string }).address };
-    } catch {
-      // Not known here: try the next one.
-    }
-  }
-  return undefined;
-}

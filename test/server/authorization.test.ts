@@ -20,7 +20,6 @@ import type { Role } from '../../src/tokens/index.js';
 import {
   canary,
   leaked,
-  loopbackName,
   nonLoopbackAddress,
   type Sink,
   startSink,
@@ -54,15 +53,17 @@ let rootAdmin: string;
 const replies: Reply[] = [];
 const tokens = new Map<string, string>();
 
-/** A name this machine resolves to loopback (for the DNS-rebinding row), and where it points. */
-let rebind: { name: string; address: string } | undefined;
-
 /**
- * A fixed DNS table: `attacker.example` resolves, and so does the rebinding name, to the same
- * public-looking address (what DNS said when the store was checked).
+ * The DNS-rebinding row's name: it resolves to a public-looking address until `rebound` is set,
+ * then to this host (the metadata stand-in listens there), as a record changed after a check.
  */
+const rebind = { name: 'rebind.example', address: '127.0.0.1' };
+let rebound = false;
+
+/** A fixed DNS table: `attacker.example` resolves to a public-looking address; so does the rebinding name, until it is rebound. */
 const resolveHost = async (host: string): Promise<string[]> => {
-  if (host === ATTACKER || host === rebind?.name) return [attackerIp];
+  if (host === ATTACKER) return [attackerIp];
+  if (host === rebind.name) return [rebound ? rebind.address : attackerIp];
   throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
 };
 
@@ -432,7 +433,6 @@ beforeAll(async () => {
     '127.0.0.1',
     JSON.stringify({ AccessKeyId: 'ASIA', SecretAccessKey: CANARY.metadata }),
   );
-  rebind = await loopbackName();
   t = await startTestServer({ config: configFor(), resolveHost });
   t.memory.set('tbl/mem', CANARY.mem);
   rootAdmin = (await t.token('admin', { reveal: true })).token;
@@ -673,11 +673,7 @@ describe('exfiltration paths found by the audit', () => {
     expect(metadata.connections).toBe(0);
   });
 
-  it('5b. a store address is checked where it is connected, not only when the store is created (DNS rebinding)', async (ctx) => {
-    if (!rebind) {
-      ctx.skip();
-      return;
-    }
+  it('5b. a store address is checked where it is connected, not only when the store is created (DNS rebinding)', async () => {
     // The metadata stand-in where the name points now (this machine's resolver: loopback).
     const target = await startSink(
       rebind.address,
@@ -702,6 +698,7 @@ describe('exfiltration paths found by the audit', () => {
         });
         expect(created.status, created.text).toBe(201);
         // By the time the store is used, the name points at this host (the metadata stand-in).
+        rebound = true;
         const resolved = await call(t, 'POST', '/api/v1/resolve', {
           token: runtime,
           body: { reference: `secret://${name}/latest/meta-data/iam/security-credentials/role` },
@@ -716,6 +713,10 @@ describe('exfiltration paths found by the audit', () => {
         expect.soft(resolved.status, `${type} resolve: ${resolved.text}`).not.toBe(200);
         expect.soft(leaked(resolved.text, CANARY), `${type} resolve: ${resolved.text}`).toEqual([]);
         expect.soft(leaked(tested.text, CANARY), `${type} store test: ${tested.text}`).toEqual([]);
+        // Refused by the outbound policy at connect time, not by a name that did not resolve.
+        expect.soft(resolved.text, `${type}: why the resolve was refused`).toContain('forbidden_destination');
+        expect.soft(tested.text, `${type}: why the store test failed`).toContain('forbidden_destination');
+        rebound = false;
       }
       expect(
         target.requests.map((q) => `${q.method} ${q.path}`),
