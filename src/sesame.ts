@@ -263,7 +263,6 @@ export class Sesame {
     // A scoped refresh (a token limited to a namespace) drops only what its scope covers.
     const scope = options.scope ?? '';
     if (!covers(scope, namespace)) checkNamespace({ kind: 'local', id: 'refresh', role: 'runtime', namespace: scope, reveal: false }, namespace);
-    const within = (root: string) => (n: string) => root === '' || n === root || n.startsWith(`${root}.`);
     if ('all' in target) {
       if (scope !== '') throw new ForbiddenError('forbidden_namespace', 'refreshing all needs a token for the root namespace', '');
       let dropped = 0;
@@ -283,7 +282,7 @@ export class Sesame {
       const binding = this.bindings.get(target.store, namespace);
       if (scope === '' || covers(scope, binding.config.namespace)) return { dropped: binding.cache.invalidate() };
       if (binding.type.capabilities.namespaced) {
-        const inScope = within(scope);
+        const inScope = (n: string) => covers(scope, n);
         return { dropped: binding.cache.invalidate((k) => inScope(k.slice(0, k.indexOf('\u0000')))) };
       }
       throw new ForbiddenError(
@@ -294,7 +293,7 @@ export class Sesame {
       );
     }
     const ns = target.namespace;
-    const inNs = within(ns);
+    const inNs = (n: string) => covers(ns, n);
     let dropped = 0;
     for (const b of this.bindings.all()) {
       if (inNs(b.config.namespace)) dropped += b.cache.invalidate();

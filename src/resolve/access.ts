@@ -21,10 +21,11 @@
  */
 import { isIP, type LookupFunction } from 'node:net';
 import { ForbiddenError } from '../errors.js';
+import { covers, type Role } from '../scope.js';
 import type { HostAccess, StoreType } from '../stores/contract.js';
 import { hostOf, type OutboundPolicy } from './outbound.js';
 
-export type Role = 'admin' | 'operator' | 'runtime' | 'auditor';
+export { covers, type Role };
 
 /** Who asks: a bearer token, the agent token's holder, or a local user of the CLI. */
 export interface Principal {
@@ -43,11 +44,6 @@ export interface Principal {
  * shown to the caller; `manage` — names, metadata, writes and checks, no value comes back.
  */
 export type Purpose = 'return' | 'deliver' | 'manage';
-
-/** True when a scope covers a namespace (`acme` covers `acme` and `acme.devops`; `` covers all). */
-export function covers(scope: string, namespace: string): boolean {
-  return scope === '' || namespace === scope || namespace.startsWith(`${scope}.`);
-}
 
 export function describeNamespace(namespace: string): string {
   return namespace === '' ? 'the root namespace' : `namespace ${namespace}`;

@@ -43,8 +43,9 @@ import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
 
-export const ROLES = ['admin', 'operator', 'runtime', 'auditor'] as const;
-export type Role = (typeof ROLES)[number];
+import { covers, ROLES, type Role } from '../scope.js';
+
+export { covers, ROLES, type Role };
 
 /** Prefix of every token Sesame generates, so secret scanners can recognize them. */
 export const TOKEN_PREFIX = 'sesame_';
@@ -105,11 +106,6 @@ export function generateToken(): string {
 
 function newTokenId(): string {
   return `tok_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
-}
-
-/** `scope` covers `namespace`: equal, a child, or the root scope. */
-export function covers(scope: string, namespace: string): boolean {
-  return scope === '' || namespace === scope || namespace.startsWith(`${scope}.`);
 }
 
 export function checkScopeNamespace(namespace: string): void {
