@@ -130,8 +130,21 @@ export class AccessDeniedError extends ResolutionError {
 
 /** The store could not be reached or failed; retrying later may work. */
 export class StoreUnavailableError extends ResolutionError {
-  override readonly code = 'store_unavailable';
+  override readonly code: string = 'store_unavailable';
   override readonly status = 503;
+}
+
+/**
+ * The store refused for now because of its request rate or quota (HTTP 429, ThrottlingException,
+ * RESOURCE_EXHAUSTED) after the retries. A kind of unavailability: stale-if-error applies.
+ */
+export class StoreThrottledError extends StoreUnavailableError {
+  override readonly code = 'store_throttled';
+}
+
+/** The store refused the request as malformed (a name or version it cannot take): fix the request. */
+export class InvalidRequestError extends UsageError {
+  override readonly code = 'invalid_request';
 }
 
 /** The store (or a named store) does not exist in the caller's namespace. */

@@ -19,7 +19,7 @@ export {
 export type * from './stores/contract.js';
 export { defaultStoreTypes } from './stores/builtin-types.js';
 export { StoreTypeRegistry } from './stores/registry.js';
-export { withRetry } from './stores/retry.js';
+export { withRetry } from './stores/core/retry.js';
 export { createLogger } from './log.js';
 export { openDatabase, type SesameDatabase } from './db/index.js';
 export { loadMasterKey, openBuiltinBackend } from './builtin/index.js';

@@ -70,8 +70,13 @@ export interface ListOptions {
 
 export interface ListPage {
   items: SecretMetadata[];
-  /** Present when there are more items. */
+  /** Present when there are more items: pass it back for the next page. */
   cursor?: string | undefined;
+  /**
+   * Set when the provider itself cut the listing (a limit of its own that no page token can
+   * pass): says what was left out and why. Sesame never cuts a listing silently.
+   */
+  truncated?: string | undefined;
 }
 
 export interface WriteOptions {

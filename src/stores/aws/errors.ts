@@ -11,7 +11,7 @@ import {
   SesameError,
   StoreUnavailableError,
 } from '../../errors.js';
-import { NETWORK_ERROR_CODES } from '../network.js';
+import { NETWORK_ERROR_CODES } from '../core/network.js';
 
 export interface AwsCallContext {
   /** The IAM action the call needs, e.g. `secretsmanager:GetSecretValue`. */

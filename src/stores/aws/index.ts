@@ -39,7 +39,7 @@ import type {
   WriteResult,
   HostAccess,
 } from '../contract.js';
-import { type RetryOptions, withRetry } from '../retry.js';
+import { type RetryOptions, withRetry } from '../core/retry.js';
 import {
   type AwsCallContext,
   type AwsErrorScope,

@@ -12,7 +12,7 @@ import {
   SecretStateError,
   StoreUnavailableError,
 } from '../../errors.js';
-import { NETWORK_ERROR_CODES } from '../network.js';
+import { NETWORK_ERROR_CODES } from '../core/network.js';
 
 /** What the adapter was doing, to choose the permission to name. */
 export type AzureOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge' | 'versions' | 'token';

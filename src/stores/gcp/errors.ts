@@ -17,7 +17,7 @@ import {
   StoreUnavailableError,
   UsageError,
 } from '../../errors.js';
-import { NETWORK_ERROR_CODES } from '../network.js';
+import { NETWORK_ERROR_CODES } from '../core/network.js';
 
 const GRPC_STATUS = [
   'OK',

@@ -45,8 +45,8 @@ import type {
   WriteResult,
   HostAccess,
 } from '../contract.js';
-import { pageSorted } from '../paging.js';
-import { type RetryOptions, withRetry } from '../retry.js';
+import { pageInMemory as pageSorted } from '../core/paging.js';
+import { type RetryOptions, withRetry } from '../core/retry.js';
 import { crc32c } from './crc32c.js';
 import {
   ChecksumMismatch,

@@ -58,7 +58,7 @@ import type {
   StoreType,
   HostAccess,
 } from '../contract.js';
-import { type RetryOptions, withRetry } from '../retry.js';
+import { type RetryOptions, withRetry } from '../core/retry.js';
 
 const template = (what: string) =>
   z.string().refine((t) => {

@@ -1,0 +1,208 @@
+/**
+ * JSON-over-HTTP(S) for adapters whose provider has no SDK worth loading (Vault, custom http
+ * stores, and the REST APIs of 1Password Connect, Doppler, Infisical, Conjur): one keep-alive
+ * agent per store, a custom CA (`caFile`), the outbound policy's connect-time `lookup`, a
+ * timeout, a cap on the answer's size and no redirects followed (credentials never go to a host
+ * the settings do not name).
+ *
+ * Written on `node:http`/`node:https` rather than `fetch`: the built-in `fetch` only takes a
+ * custom CA and `lookup` through undici's dispatcher, a package Sesame does not carry.
+ *
+ * @example
+ * const http = new HttpTransport({ timeoutMs: 10_000, lookup: context.lookup });
+ * const answer = await core.call({ action: 'read' }, () => http.request('GET', url, { headers }).then(expectOk));
+ * const body = answer.json();
+ */
+import { Agent as HttpAgent, type IncomingHttpHeaders, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { LookupFunction } from 'node:net';
+import type { Classification } from './errors.js';
+
+export interface HttpTransportOptions {
+  /** PEM CA bundle that signs the server's certificate. */
+  ca?: string | Buffer | undefined;
+  /** Resolve host names through this (the outbound policy's, for stores configured through the API). */
+  lookup?: LookupFunction | undefined;
+  /** Per request, default 15 s. */
+  timeoutMs?: number | undefined;
+  /** Answers above this many bytes are refused (default 1 MiB): no secret is that large. */
+  maxBodyBytes?: number | undefined;
+}
+
+export interface HttpRequest {
+  headers?: Record<string, string> | undefined;
+  /** A string or bytes is sent as is; anything else as JSON. */
+  body?: unknown;
+  query?: Record<string, string> | undefined;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** The body parsed as JSON, or undefined when empty or not JSON. */
+  json<T = unknown>(): T | undefined;
+}
+
+/** No HTTP answer at all (refused, reset, timed out, TLS failure), with the errno-like code. */
+export class NetworkError extends Error {
+  override readonly name = 'NetworkError';
+  constructor(
+    readonly host: string,
+    readonly code: string,
+  ) {
+    super(`cannot reach ${host} (${code})`);
+  }
+}
+
+/** An answer whose status the caller does not accept; carries the answer for classification. */
+export class HttpStatusError extends Error {
+  override readonly name = 'HttpStatusError';
+  constructor(readonly answer: HttpAnswer) {
+    super(`HTTP ${answer.status}`);
+  }
+  get status(): number {
+    return this.answer.status;
+  }
+}
+
+/** The answer was larger than `maxBodyBytes`. */
+export class AnswerTooLargeError extends Error {
+  override readonly name = 'AnswerTooLargeError';
+  constructor(readonly limit: number) {
+    super(`the answer is larger than ${limit} bytes`);
+  }
+}
+
+/** TLS verification failures: retrying cannot help, trusting the right CA can. */
+const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|TLS|HOSTNAME_MISMATCH/;
+
+/** Throw {@link HttpStatusError} unless the status is 2xx (or one of `also`). */
+export function expectOk(answer: HttpAnswer, also: readonly number[] = []): HttpAnswer {
+  if ((answer.status >= 200 && answer.status < 300) || also.includes(answer.status)) return answer;
+  throw new HttpStatusError(answer);
+}
+
+/** Retry-After (seconds or an HTTP date) in milliseconds. */
+export function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(header) ? header[0] : header;
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (text.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(text);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+/**
+ * The classification of transport failures and of statuses every HTTP API shares, for adapters
+ * to fall back on: 404 not found, 401/403 denied, 429 throttled (Retry-After honoured), 5xx
+ * unavailable, no answer unavailable (TLS failures not retried), other statuses invalid.
+ * `what` names the request in messages (`reading "db/pass" from https://vault:8200`).
+ */
+export function classifyHttp(err: unknown, what: string): Classification | undefined {
+  if (err instanceof NetworkError) {
+    if (TLS_ERROR.test(err.code)) {
+      return {
+        kind: 'unavailable',
+        message: `${what}: the certificate of ${err.host} is not trusted (${err.code})`,
+        fix: 'set caFile to the CA that signed the certificate',
+        retry: false,
+      };
+    }
+    const reason = err.code === 'timeout' ? 'no answer in time' : `cannot reach it (${err.code})`;
+    return { kind: 'unavailable', message: `${what}: ${reason}`, fix: 'check the address and that the store is up and reachable from this host' };
+  }
+  if (err instanceof AnswerTooLargeError) {
+    return { kind: 'conflict', message: `${what}: ${err.message}, not a secret`, retry: false };
+  }
+  if (!(err instanceof HttpStatusError)) return undefined;
+  const { status } = err;
+  const summary = `HTTP ${status}`;
+  if (status === 404) return { kind: 'not_found', message: `${what}: not found (HTTP 404)`, summary };
+  if (status === 401) return { kind: 'denied', message: `${what}: the credentials were refused (HTTP 401)`, fix: 'check the auth settings and their credentials', summary };
+  if (status === 403) return { kind: 'denied', message: `${what}: not allowed (HTTP 403)`, fix: 'grant these credentials access on the store', summary };
+  if (status === 429) {
+    return { kind: 'throttled', message: `${what}: throttled (HTTP 429)`, fix: 'spread requests over time or raise the rate limit', retryAfterMs: retryAfterMs(err.answer.headers['retry-after']), summary };
+  }
+  if (status >= 500) return { kind: 'unavailable', message: `${what}: the store is failing (HTTP ${status})`, fix: 'check the store and retry later', summary };
+  if (status >= 300 && status < 400) {
+    return { kind: 'config', message: `${what}: redirected (HTTP ${status}); redirects are not followed`, fix: 'point the address at the final location', summary };
+  }
+  return { kind: 'invalid', message: `${what}: refused as invalid (HTTP ${status})`, summary };
+}
+
+export class HttpTransport {
+  readonly #timeoutMs: number;
+  readonly #maxBody: number;
+  readonly #http: HttpAgent;
+  readonly #https: HttpsAgent;
+
+  constructor(options: HttpTransportOptions = {}) {
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#maxBody = options.maxBodyBytes ?? 1024 * 1024;
+    const lookup = options.lookup ? { lookup: options.lookup } : {};
+    this.#http = new HttpAgent({ keepAlive: true, maxSockets: 16, ...lookup });
+    this.#https = new HttpsAgent({ keepAlive: true, maxSockets: 16, ...(options.ca ? { ca: options.ca } : {}), ...lookup });
+  }
+
+  /** One exchange. Resolves with any status; rejects with {@link NetworkError} or {@link AnswerTooLargeError}. */
+  request(method: string, target: string | URL, req: HttpRequest = {}): Promise<HttpAnswer> {
+    const url = new URL(target);
+    for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
+    const payload =
+      req.body === undefined
+        ? undefined
+        : typeof req.body === 'string' || req.body instanceof Uint8Array
+          ? Buffer.from(req.body)
+          : Buffer.from(JSON.stringify(req.body));
+    const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+    if (payload) {
+      headers['content-length'] = String(payload.length);
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    }
+    const https = url.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    const limit = this.#maxBody;
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const r = send(url, { method, headers, agent: https ? this.#https : this.#http }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > limit) {
+            r.destroy();
+            reject(new AnswerTooLargeError(limit));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', (err: NodeJS.ErrnoException) => reject(new NetworkError(url.host, err.code ?? err.name)));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            json<T>() {
+              const text = body.toString('utf8');
+              if (!text.trim()) return undefined;
+              try {
+                return JSON.parse(text) as T;
+              } catch {
+                return undefined;
+              }
+            },
+          });
+        });
+      });
+      r.setTimeout(this.#timeoutMs, () => r.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+      r.on('error', (err: NodeJS.ErrnoException) => reject(new NetworkError(url.host, err.code ?? err.name)));
+      r.end(payload);
+    });
+  }
+
+  close(): void {
+    this.#http.destroy();
+    this.#https.destroy();
+  }
+}

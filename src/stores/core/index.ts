@@ -1,0 +1,65 @@
+/**
+ * The store core: what every adapter shares, so an adapter only talks to its backend.
+ *
+ * - {@link StoreCore}: held by each client. `core.call(op, fn)` runs a backend call with retries
+ *   (backoff + full jitter, retryable kinds only, Retry-After honoured) and turns a failure into
+ *   the typed `SesameError` the adapter's `classify(err, op)` describes ({@link Classification}:
+ *   kind `not_found | denied | unavailable | throttled | invalid | conflict | config`, message,
+ *   `fix`). Messages get the `[store]` tag; the store's credential settings and the adapter's
+ *   extra patterns are scrubbed; the provider error is never kept as `cause`.
+ *   `core.lazy(build, dispose)` loads an SDK on first use and forgets a failed load.
+ * - {@link credential} marks credential settings in the settings schema;
+ *   {@link credentialPaths} derives the type's `secretSettings` from it.
+ * - {@link NameMapping}: prefix and provider spelling of names, both ways.
+ * - Paging: {@link tokenCursor} wraps a provider page token; {@link encodeCursor}/{@link decodeCursor}
+ *   for walk states; {@link pageInMemory} only for providers that answer a complete list at once.
+ *   A listing is never cut silently: `ListPage.truncated` says what a provider cut.
+ * - {@link runChecks} / {@link readSampleStep}: the steps runner of `stores test`.
+ * - {@link HttpTransport} + {@link classifyHttp}: JSON over HTTP(S) with CA, lookup, timeout and
+ *   size cap, and the statuses every HTTP API shares.
+ * - {@link capabilityMismatches}: declared capabilities against the client's methods.
+ *
+ * @example
+ * class DopplerClient implements StoreClient {
+ *   readonly #core: StoreCore<{ action: string; name?: string }>;
+ *   readonly #http: HttpTransport;
+ *   constructor(settings: DopplerSettings, context: StoreContext) {
+ *     this.#http = new HttpTransport({ lookup: context.lookup });
+ *     this.#core = new StoreCore({
+ *       context, settings, credentialPaths: dopplerStoreType.secretSettings,
+ *       classify: (err, op) => classifyHttp(err, `${op.action} "${op.name ?? ''}"`),
+ *     });
+ *   }
+ *   get(request: SecretRequest) {
+ *     return this.#core.call({ action: 'read', name: request.name }, async () => {
+ *       const answer = expectOk(await this.#http.request('GET', url, { headers }));
+ *       return { value: answer.json<{ value: { computed: string } }>()?.value.computed ?? '' };
+ *     });
+ *   }
+ *   check(options: CheckOptions) {
+ *     return runChecks([{ step: 'authenticate', required: true, run: async () => '…' }, readSampleStep(this, options)]);
+ *   }
+ * }
+ */
+export { capabilityMismatches } from './capabilities.js';
+export { type CheckPlanStep, readSampleStep, runChecks } from './check.js';
+export { type RetryPolicy, StoreCore, type StoreCoreOptions } from './core.js';
+export { credential, credentialPaths, credentialValues } from './credentials.js';
+export { type Classification, type ErrorKind, errorOf, RETRYABLE_KINDS, type Scrubber, scrubber, summaryCause } from './errors.js';
+export {
+  AnswerTooLargeError,
+  classifyHttp,
+  expectOk,
+  type HttpAnswer,
+  type HttpRequest,
+  HttpStatusError,
+  HttpTransport,
+  type HttpTransportOptions,
+  NetworkError,
+  retryAfterMs,
+} from './http.js';
+export { type Lazy, lazy } from './lazy.js';
+export { NameMapping, type NameMappingOptions } from './names.js';
+export { decodeCursor, encodeCursor, pageInMemory, pageSize, tokenCursor } from './paging.js';
+export { type RetryOptions, withRetry } from './retry.js';
+export { NETWORK_ERROR_CODES } from './network.js';
