@@ -14,7 +14,8 @@ import {
   StoreUnavailableError,
   UsageError,
 } from '../../src/errors.js';
-import { sanitizeAws } from '../../src/stores/aws/errors.js';
+import { AWS_SCRUB } from '../../src/stores/aws/errors.js';
+import { scrubber } from '../../src/stores/core/index.js';
 import {
   AwsSecretsManagerStore,
   awsSecretsManagerStoreType,
@@ -437,7 +438,7 @@ describe('aws-secrets-manager errors', () => {
   it('strips signatures, session tokens, secret keys and access key ids from messages', () => {
     const raw =
       'bad request Authorization: AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP/20240101/us-east-1/secretsmanager/aws4_request, Signature=0123456789abcdef0123456789abcdef X-Amz-Security-Token=FQoGZXIvYXdzE secret=hunter2-secret key ASIAABCDEFGHIJKLMNOP';
-    const clean = sanitizeAws(raw, ['hunter2-secret']);
+    const clean = scrubber(['hunter2-secret'], AWS_SCRUB)(raw);
     expect(clean).not.toMatch(
       /0123456789abcdef0123|FQoGZXIvYXdzE|hunter2-secret|AKIAABCDEFGHIJKLMNOP|ASIAABCDEFGHIJKLMNOP/,
     );

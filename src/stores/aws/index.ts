@@ -5,7 +5,7 @@
  * Reads use GetSecretValue (name or ARN, `?version=` → VersionId, `?stage=` → VersionStage);
  * `getMany` batches up to 20 current values per BatchGetSecretValue call and falls back to one
  * GetSecretValue per secret when the caller may not batch. The SDK's own retries are off
- * (`maxAttempts: 1`) so the shared {@link withRetry} policy is the only one.
+ * (`maxAttempts: 1`): the core's retry policy is the only one.
  *
  * @example
  * const store = await awsSecretsManagerStoreType.create(
@@ -15,18 +15,14 @@
  * const { value } = await store.get({ name: 'prod/jira', namespaces: [''] });
  */
 import { randomUUID } from 'node:crypto';
-import type {
-  BatchGetSecretValueCommandOutput,
-  SecretsManagerClient,
-  SecretsManagerClientConfig,
-} from '@aws-sdk/client-secrets-manager';
+import type { BatchGetSecretValueCommandOutput, SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
-  CheckStep,
   DeleteOptions,
   FetchedSecret,
+  HostAccess,
   ListOptions,
   ListPage,
   SecretMetadata,
@@ -37,17 +33,9 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
-  HostAccess,
 } from '../contract.js';
-import { type RetryOptions, withRetry } from '../core/retry.js';
-import {
-  type AwsCallContext,
-  type AwsErrorScope,
-  awsErrorName,
-  fixOf,
-  isRetryableAwsError,
-  mapAwsError,
-} from './errors.js';
+import { credentialPaths, type Lazy, NameMapping, pageSize, type RetryPolicy, readSampleStep, runChecks, StoreCore, tokenCursor } from '../core/index.js';
+import { AWS_SCRUB, type AwsCallContext, awsErrorName, classifyAws } from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
 
 export type { AwsSecretsManagerSettings } from './settings.js';
@@ -63,8 +51,8 @@ interface Sdk {
 
 /** Construction options for tests and embedding; not part of the config file. */
 export interface AwsStoreOptions {
-  /** Override the shared retry policy (attempts, delays, sleep). */
-  retry?: Partial<Omit<RetryOptions, 'retryable'>>;
+  /** Override the core's retry policy (attempts, delays, sleep). */
+  retry?: RetryPolicy;
   /** Environment used for the region fallback (default `process.env`). */
   env?: NodeJS.ProcessEnv;
 }
@@ -80,60 +68,52 @@ const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.\-]{1,512}$/;
 async function pool<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await run(item);
-    }
+    while (next < items.length) await run(items[next++] as T);
   });
   await Promise.all(workers);
 }
 
 const iso = (d: Date | undefined) => d?.toISOString();
+const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined) =>
+  tags ? Object.fromEntries(tags.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
+const currentOf = (stages: Record<string, string[]> | undefined) =>
+  Object.entries(stages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
 
 export class AwsSecretsManagerStore implements StoreClient {
   readonly #settings: AwsSecretsManagerSettings;
   readonly #context: StoreContext;
-  readonly #options: AwsStoreOptions;
   readonly #region: string;
-  readonly #scope: AwsErrorScope;
-  #sdk: Promise<Sdk> | undefined;
+  readonly #core: StoreCore<AwsCallContext>;
+  readonly #names: NameMapping;
+  readonly #sdk: Lazy<Sdk>;
   /** Set once BatchGetSecretValue was denied: later getMany calls go straight to single reads. */
   #batchDenied = false;
 
   constructor(settings: AwsSecretsManagerSettings, context: StoreContext, options: AwsStoreOptions = {}) {
     this.#settings = settings;
     this.#context = context;
-    this.#options = options;
     const env = options.env ?? process.env;
     const region = settings.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-    if (!region) {
-      throw new UsageError(
-        `[${context.storeName}] no AWS region: set region in the store settings or AWS_REGION`,
-      );
-    }
+    if (!region) throw new UsageError(`[${context.storeName}] no AWS region: set region in the store settings or AWS_REGION`);
     this.#region = region;
-    const secrets: string[] = [];
-    const { auth } = settings;
-    if (auth.method === 'static') secrets.push(auth.secretAccessKey, auth.sessionToken ?? '');
-    if (auth.method === 'assume-role' && auth.source.method === 'static') {
-      secrets.push(auth.source.secretAccessKey, auth.source.sessionToken ?? '');
-    }
-    this.#scope = { store: context.storeName, region, secrets: secrets.filter((s) => s.length > 0) };
-  }
-
-  get #tag(): string {
-    return `[${this.#context.storeName}]`;
+    const refreshable = settings.auth.method !== 'static';
+    this.#core = new StoreCore<AwsCallContext>({
+      context,
+      settings,
+      credentialPaths: AWS_CREDENTIALS,
+      scrub: AWS_SCRUB,
+      retry: options.retry,
+      classify: (err, op) => classifyAws(err, op, region, refreshable),
+    });
+    // Names get the store prefix; ARNs are used as given.
+    this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix, passthrough: (n) => n.startsWith('arn:') });
+    this.#sdk = this.#core.lazy(
+      () => this.#init(),
+      (sdk) => sdk.client.destroy(),
+    );
   }
 
   // ---- SDK, credentials, calls -------------------------------------------------------------
-
-  #load(): Promise<Sdk> {
-    this.#sdk ??= this.#init().catch((err: unknown) => {
-      this.#sdk = undefined;
-      throw err;
-    });
-    return this.#sdk;
-  }
 
   async #init(): Promise<Sdk> {
     // The SDK prints a multi-line notice about future Node versions on the first client it
@@ -191,95 +171,51 @@ export class AwsSecretsManagerStore implements StoreClient {
     }
   }
 
-  /** One SDK call under the shared retry policy; throws the raw error. */
-  async #attempt<T>(call: (sdk: Sdk) => Promise<T>): Promise<T> {
-    const once = async () => {
-      const sdk = await this.#load();
-      return withRetry(() => call(sdk), {
-        attempts: 3,
-        baseDelayMs: 100,
-        maxDelayMs: 2_000,
-        ...this.#options.retry,
-        retryable: isRetryableAwsError,
-      });
-    };
-    try {
-      return await once();
-    } catch (err) {
-      // Temporary credentials the SDK still holds can be revoked or expire early: fetch fresh
-      // ones (a new client, a new provider) and try once more. Static keys cannot be refreshed.
-      if (this.#settings.auth.method === 'static' || !/^ExpiredToken/.test(awsErrorName(err))) throw err;
-      this.#context.log.info(`${this.#tag} AWS session credentials expired: fetching new ones`);
-      await this.#reset();
-      return once();
-    }
+  /**
+   * One SDK call under the core (retries, classification). Temporary credentials the SDK still
+   * holds can be revoked or expire early: on ExpiredToken the client is rebuilt (new provider,
+   * fresh credentials) and the core tries once more (static keys cannot be refreshed).
+   */
+  #call<T>(ctx: AwsCallContext, call: (sdk: Sdk) => Promise<T>): Promise<T> {
+    return this.#core.call(ctx, async () => {
+      const sdk = await this.#sdk.get();
+      try {
+        return await call(sdk);
+      } catch (err) {
+        if (this.#settings.auth.method !== 'static' && /^ExpiredToken/.test(awsErrorName(err))) {
+          this.#context.log.info(`${this.#core.tag} AWS session credentials expired: fetching new ones`);
+          await this.#sdk.reset();
+        }
+        throw err;
+      }
+    });
   }
 
-  async #reset(): Promise<void> {
-    const sdk = this.#sdk;
-    this.#sdk = undefined;
-    if (sdk) (await sdk.catch(() => undefined))?.client.destroy();
-  }
-
-  /** One SDK call whose failure is mapped to a Sesame error. */
-  async #call<T>(ctx: AwsCallContext, call: (sdk: Sdk) => Promise<T>): Promise<T> {
-    try {
-      return await this.#attempt(call);
-    } catch (err) {
-      throw this.#map(err, ctx);
-    }
-  }
-
-  #map(err: unknown, ctx: AwsCallContext): Error {
-    return mapAwsError(err, ctx, this.#scope);
-  }
-
-  /** Names get the store prefix; ARNs are used as given. */
   #id(name: string): string {
-    return name.startsWith('arn:') ? name : this.#settings.prefix + name;
-  }
-
-  #strip(fullName: string): string {
-    const { prefix } = this.#settings;
-    return prefix && fullName.startsWith(prefix) ? fullName.slice(prefix.length) : fullName;
+    return this.#names.toId(name);
   }
 
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
     const secretId = this.#id(request.name);
-    const out = await this.#call(
-      {
-        action: 'secretsmanager:GetSecretValue',
-        secret: request.name,
-        secretId,
-        version: request.version,
-        stage: request.stage,
-        kind: 'read',
-      },
-      ({ sm, client }) =>
-        client.send(
-          new sm.GetSecretValueCommand({
-            SecretId: secretId,
-            ...(request.version ? { VersionId: request.version } : {}),
-            ...(request.stage ? { VersionStage: request.stage } : {}),
-          }),
-        ),
+    const ctx: AwsCallContext = { action: 'secretsmanager:GetSecretValue', secret: request.name, secretId, version: request.version, stage: request.stage, kind: 'read' };
+    const out = await this.#call(ctx, ({ sm, client }) =>
+      client.send(
+        new sm.GetSecretValueCommand({
+          SecretId: secretId,
+          ...(request.version ? { VersionId: request.version } : {}),
+          ...(request.stage ? { VersionStage: request.stage } : {}),
+        }),
+      ),
     );
     return this.#fetched(out, request.name);
   }
 
-  #fetched(
-    out: {
-      SecretString?: string | undefined;
-      SecretBinary?: Uint8Array | undefined;
-      VersionId?: string | undefined;
-    },
-    name: string,
-  ) {
+  #fetched(out: { SecretString?: string | undefined; SecretBinary?: Uint8Array | undefined; VersionId?: string | undefined }, name: string) {
     if (out.SecretString !== undefined) return { value: out.SecretString, version: out.VersionId };
     if (out.SecretBinary !== undefined) return { value: out.SecretBinary, version: out.VersionId };
-    throw new SecretStateError(`${this.#tag} secret "${name}" has neither SecretString nor SecretBinary`);
+    throw new SecretStateError(`${this.#core.tag} secret "${name}" has neither SecretString nor SecretBinary`);
   }
 
   async getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
@@ -289,33 +225,23 @@ export class AwsSecretsManagerStore implements StoreClient {
     const current = new Map<string, number[]>();
     requests.forEach((r, i) => {
       const pinned = r.version !== undefined || (r.stage !== undefined && r.stage !== 'AWSCURRENT');
-      if (pinned || this.#batchDenied) {
-        singles.push(i);
-        return;
-      }
+      if (pinned || this.#batchDenied) return void singles.push(i);
       const id = this.#id(r.name);
-      const list = current.get(id);
-      if (list) list.push(i);
-      else current.set(id, [i]);
+      current.set(id, [...(current.get(id) ?? []), i]);
     });
     const ids = [...current.keys()];
-    const chunks: string[][] = [];
-    for (let i = 0; i < ids.length; i += BATCH_SIZE) chunks.push(ids.slice(i, i + BATCH_SIZE));
-
+    type Job = { kind: 'single'; index: number } | { kind: 'batch'; ids: string[] };
+    const jobs: Job[] = singles.map((index) => ({ kind: 'single' as const, index }));
+    for (let i = 0; i < ids.length; i += BATCH_SIZE) jobs.unshift({ kind: 'batch', ids: ids.slice(i, i + BATCH_SIZE) });
     const single = async (i: number) => {
       results[i] = await this.get(requests[i] as SecretRequest).catch((err: unknown) => err as Error);
     };
-    type Job = { kind: 'single'; index: number } | { kind: 'batch'; ids: string[] };
-    const jobs: Job[] = [
-      ...chunks.map((c) => ({ kind: 'batch' as const, ids: c })),
-      ...singles.map((index) => ({ kind: 'single' as const, index })),
-    ];
     await pool(jobs, CONCURRENCY, async (job) => {
       if (job.kind === 'single') return single(job.index);
       const fallback = await this.#batch(job.ids, current, requests, results);
       if (fallback) await pool(fallback, CONCURRENCY, single);
     });
-    return results.map((r) => r ?? new SecretStateError(`${this.#tag} no answer for this secret`));
+    return results.map((r) => r ?? new SecretStateError(`${this.#core.tag} no answer for this secret`));
   }
 
   /** One BatchGetSecretValue round; returns request indexes to read one by one when batching is denied. */
@@ -325,9 +251,8 @@ export class AwsSecretsManagerStore implements StoreClient {
     requests: readonly SecretRequest[],
     results: Array<FetchedSecret | Error | undefined>,
   ): Promise<number[] | undefined> {
-    const indexes = ids.flatMap((id) => wanted.get(id) ?? []);
     const nameOf = (id: string) => requests[(wanted.get(id) ?? [0])[0] as number]?.name ?? id;
-    const ctx: AwsCallContext = { action: 'secretsmanager:BatchGetSecretValue', kind: 'read' };
+    const readCtx = (id: string): AwsCallContext => ({ action: 'secretsmanager:GetSecretValue', secret: nameOf(id), secretId: id, kind: 'read' });
     const answered = new Set<string>();
     const settle = (id: string, outcome: FetchedSecret | Error) => {
       answered.add(id);
@@ -336,40 +261,28 @@ export class AwsSecretsManagerStore implements StoreClient {
     let nextToken: string | undefined;
     let rounds = 0;
     do {
+      const token = nextToken;
       let out: BatchGetSecretValueCommandOutput;
       try {
-        out = await this.#attempt(({ sm, client }) =>
-          client.send(
-            new sm.BatchGetSecretValueCommand({
-              SecretIdList: ids,
-              ...(nextToken ? { NextToken: nextToken } : {}),
-            }),
-          ),
+        out = await this.#call({ action: 'secretsmanager:BatchGetSecretValue', kind: 'read' }, ({ sm, client }) =>
+          client.send(new sm.BatchGetSecretValueCommand({ SecretIdList: ids, ...(token ? { NextToken: token } : {}) })),
         );
       } catch (err) {
-        const name = awsErrorName(err);
-        if (
-          (name === 'AccessDeniedException' || name === 'AccessDenied') &&
-          /BatchGetSecretValue/.test(String((err as Error).message))
-        ) {
+        if (err instanceof AccessDeniedError && /BatchGetSecretValue/.test(err.message)) {
           if (!this.#batchDenied) {
             this.#batchDenied = true;
             this.#context.log.warn(
-              `${this.#tag} BatchGetSecretValue is denied: reading one secret per call; grant secretsmanager:BatchGetSecretValue to batch up to 20 per call`,
+              `${this.#core.tag} BatchGetSecretValue is denied: reading one secret per call; grant secretsmanager:BatchGetSecretValue to batch up to 20 per call`,
             );
           }
-          return indexes.filter((i) => results[i] === undefined);
+          return ids.flatMap((id) => wanted.get(id) ?? []).filter((i) => results[i] === undefined);
         }
-        const mapped = this.#map(err, ctx);
-        for (const id of ids) if (!answered.has(id)) settle(id, mapped);
+        for (const id of ids) if (!answered.has(id)) settle(id, err as Error);
         return undefined;
       }
       for (const entry of out.SecretValues ?? []) {
         const id = ids.find(
-          (candidate) =>
-            candidate === entry.Name ||
-            candidate === entry.ARN ||
-            (candidate.startsWith('arn:') && entry.ARN?.startsWith(`${candidate}-`) === true),
+          (c) => c === entry.Name || c === entry.ARN || (c.startsWith('arn:') && entry.ARN?.startsWith(`${c}-`) === true),
         );
         if (id === undefined) continue;
         try {
@@ -379,110 +292,79 @@ export class AwsSecretsManagerStore implements StoreClient {
         }
       }
       for (const e of out.Errors ?? []) {
-        const id = e.SecretId;
-        if (id === undefined || !wanted.has(id)) continue;
-        const raw = Object.assign(new Error(e.Message ?? e.ErrorCode ?? 'error'), {
-          name: e.ErrorCode ?? 'Error',
-        });
-        settle(
-          id,
-          this.#map(raw, {
-            action: 'secretsmanager:GetSecretValue',
-            secret: nameOf(id),
-            secretId: id,
-            kind: 'read',
-          }),
-        );
+        if (e.SecretId === undefined || !wanted.has(e.SecretId)) continue;
+        const raw = Object.assign(new Error(e.Message ?? e.ErrorCode ?? 'error'), { name: e.ErrorCode ?? 'Error' });
+        settle(e.SecretId, this.#core.error(raw, readCtx(e.SecretId)));
       }
       nextToken = out.NextToken;
       rounds += 1;
     } while (nextToken && answered.size < ids.length && rounds < 10);
     for (const id of ids) {
-      if (!answered.has(id)) {
-        const raw = Object.assign(new Error("Secrets Manager can't find the specified secret."), {
-          name: 'ResourceNotFoundException',
-        });
-        settle(
-          id,
-          this.#map(raw, {
-            action: 'secretsmanager:GetSecretValue',
-            secret: nameOf(id),
-            secretId: id,
-            kind: 'read',
-          }),
-        );
-      }
+      if (answered.has(id)) continue;
+      const raw = Object.assign(new Error("Secrets Manager can't find the specified secret."), { name: 'ResourceNotFoundException' });
+      settle(id, this.#core.error(raw, readCtx(id)));
     }
     return undefined;
   }
 
   // ---- listing and metadata ----------------------------------------------------------------
 
+  /**
+   * One page of ListSecrets, resumed with its NextToken. Server-side filters narrow the pages;
+   * exact matching is done here (AWS matches name and tag prefixes), so a page may hold fewer
+   * items than asked while a cursor still follows.
+   */
   async list(options: ListOptions): Promise<ListPage> {
-    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1_000);
-    const namePrefix = this.#settings.prefix + (options.prefix ?? '');
+    const namePrefix = this.#names.prefix + (options.prefix ?? '');
     const tags = Object.entries(options.tags ?? {});
     const filters: Array<{ Key: 'name' | 'tag-key' | 'tag-value'; Values: string[] }> = [];
-    // Server-side filters narrow the pages; exact matching is done here (AWS matches prefixes).
     if (namePrefix && FILTER_SAFE.test(namePrefix)) filters.push({ Key: 'name', Values: [namePrefix] });
     for (const [k, v] of tags) {
       if (FILTER_SAFE.test(k)) filters.push({ Key: 'tag-key', Values: [k] });
       if (FILTER_SAFE.test(v)) filters.push({ Key: 'tag-value', Values: [v] });
     }
+    const token = tokenCursor.decode(options.cursor);
+    const out = await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
+      client.send(
+        new sm.ListSecretsCommand({
+          MaxResults: pageSize(options.limit, 100, 100),
+          ...(filters.length ? { Filters: filters } : {}),
+          ...(token ? { NextToken: token } : {}),
+          ...(options.includeDeleted ? { IncludePlannedDeletion: true } : {}),
+        }),
+      ),
+    );
     const items: SecretMetadata[] = [];
-    let cursor = options.cursor;
-    do {
-      const token = cursor;
-      const out = await this.#call(
-        { action: 'secretsmanager:ListSecrets', kind: 'other' },
-        ({ sm, client }) =>
-          client.send(
-            new sm.ListSecretsCommand({
-              MaxResults: Math.min(100, limit - items.length),
-              ...(filters.length ? { Filters: filters } : {}),
-              ...(token ? { NextToken: token } : {}),
-              ...(options.includeDeleted ? { IncludePlannedDeletion: true } : {}),
-            }),
-          ),
-      );
-      for (const s of out.SecretList ?? []) {
-        const name = s.Name ?? '';
-        if (!name.startsWith(namePrefix)) continue;
-        const secretTags = Object.fromEntries((s.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
-        if (tags.some(([k, v]) => secretTags[k] !== v)) continue;
-        items.push({
-          name: this.#strip(name),
-          description: s.Description,
-          tags: s.Tags ? secretTags : undefined,
-          createdAt: iso(s.CreatedDate),
-          updatedAt: iso(s.LastChangedDate),
-          deletedAt: iso(s.DeletedDate),
-          version: Object.entries(s.SecretVersionsToStages ?? {}).find(([, stages]) =>
-            stages.includes('AWSCURRENT'),
-          )?.[0],
-        });
-      }
-      cursor = out.NextToken;
-    } while (cursor && items.length < limit);
-    return { items, cursor };
+    for (const s of out.SecretList ?? []) {
+      const name = (s.Name ?? '').startsWith(namePrefix) ? this.#names.fromId(s.Name ?? '') : undefined;
+      const secretTags = tagsOf(s.Tags);
+      if (name === undefined || tags.some(([k, v]) => secretTags?.[k] !== v)) continue;
+      items.push({
+        name,
+        description: s.Description,
+        tags: secretTags,
+        createdAt: iso(s.CreatedDate),
+        updatedAt: iso(s.LastChangedDate),
+        deletedAt: iso(s.DeletedDate),
+        version: currentOf(s.SecretVersionsToStages),
+      });
+    }
+    return { items, cursor: tokenCursor.encode(out.NextToken) };
   }
 
   async describe(name: string, _options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
     const secretId = this.#id(name);
-    const out = await this.#call(
-      { action: 'secretsmanager:DescribeSecret', secret: name, secretId, kind: 'other' },
-      ({ sm, client }) => client.send(new sm.DescribeSecretCommand({ SecretId: secretId })),
+    const out = await this.#call({ action: 'secretsmanager:DescribeSecret', secret: name, secretId, kind: 'other' }, ({ sm, client }) =>
+      client.send(new sm.DescribeSecretCommand({ SecretId: secretId })),
     );
     return {
       name,
       description: out.Description,
-      tags: out.Tags ? Object.fromEntries(out.Tags.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined,
+      tags: tagsOf(out.Tags),
       createdAt: iso(out.CreatedDate),
       updatedAt: iso(out.LastChangedDate),
       deletedAt: iso(out.DeletedDate),
-      version: Object.entries(out.VersionIdsToStages ?? {}).find(([, stages]) =>
-        stages.includes('AWSCURRENT'),
-      )?.[0],
+      version: currentOf(out.VersionIdsToStages),
     };
   }
 
@@ -492,25 +374,10 @@ export class AwsSecretsManagerStore implements StoreClient {
     let token: string | undefined;
     do {
       const next = token;
-      const out = await this.#call(
-        { action: 'secretsmanager:ListSecretVersionIds', secret: name, secretId, kind: 'other' },
-        ({ sm, client }) =>
-          client.send(
-            new sm.ListSecretVersionIdsCommand({
-              SecretId: secretId,
-              IncludeDeprecated: true,
-              MaxResults: 100,
-              ...(next ? { NextToken: next } : {}),
-            }),
-          ),
+      const out = await this.#call({ action: 'secretsmanager:ListSecretVersionIds', secret: name, secretId, kind: 'other' }, ({ sm, client }) =>
+        client.send(new sm.ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true, MaxResults: 100, ...(next ? { NextToken: next } : {}) })),
       );
-      for (const v of out.Versions ?? []) {
-        versions.push({
-          version: v.VersionId ?? '',
-          createdAt: iso(v.CreatedDate),
-          stages: v.VersionStages ?? [],
-        });
-      }
+      for (const v of out.Versions ?? []) versions.push({ version: v.VersionId ?? '', createdAt: iso(v.CreatedDate), stages: v.VersionStages ?? [] });
       token = out.NextToken;
     } while (token);
     return versions;
@@ -525,60 +392,40 @@ export class AwsSecretsManagerStore implements StoreClient {
       // check, not a lock; two writers racing between the check and the put both succeed.
       const current = (await this.describe(name)).version;
       if (current !== options.expectedVersion) {
-        throw new SecretStateError(
-          `${this.#tag} secret "${name}" changed: its current version is ${current ?? 'none'}, not ${options.expectedVersion}`,
-        );
+        throw new SecretStateError(`${this.#core.tag} secret "${name}" changed: its current version is ${current ?? 'none'}, not ${options.expectedVersion}`);
       }
     }
-    const put = () =>
-      this.#attempt(({ sm, client }) =>
-        client.send(
-          new sm.PutSecretValueCommand({
-            SecretId: secretId,
-            SecretString: value,
-            ClientRequestToken: randomUUID(),
-          }),
-        ),
-      );
-    const writeCtx = (action: string): AwsCallContext => ({ action, secret: name, secretId, kind: 'write' });
-    let written: string | undefined;
-    try {
-      written = (await put()).VersionId ?? '';
-    } catch (err) {
-      if (awsErrorName(err) !== 'ResourceNotFoundException' || secretId.startsWith('arn:')) {
-        throw this.#map(err, writeCtx('secretsmanager:PutSecretValue'));
-      }
-    }
-    if (written !== undefined) {
-      await this.#updateMetadata(name, secretId, written, options);
-      return { name, version: written };
-    }
+    const ctx: AwsCallContext = { action: 'secretsmanager:PutSecretValue', secret: name, secretId, kind: 'write' };
     const tags = { ...this.#settings.tags, ...options.tags };
-    try {
-      const out = await this.#attempt(({ sm, client }) =>
-        client.send(
+    const written = await this.#call(ctx, async ({ sm, client }) => {
+      const put = () => client.send(new sm.PutSecretValueCommand({ SecretId: secretId, SecretString: value, ClientRequestToken: randomUUID() }));
+      ctx.action = 'secretsmanager:PutSecretValue';
+      try {
+        return { version: (await put()).VersionId ?? '', created: false };
+      } catch (err) {
+        if (awsErrorName(err) !== 'ResourceNotFoundException' || secretId.startsWith('arn:')) throw err;
+      }
+      ctx.action = 'secretsmanager:CreateSecret';
+      try {
+        const out = await client.send(
           new sm.CreateSecretCommand({
             Name: secretId,
             SecretString: value,
             ClientRequestToken: randomUUID(),
             ...(options.description ? { Description: options.description } : {}),
-            ...(Object.keys(tags).length
-              ? { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }
-              : {}),
+            ...(Object.keys(tags).length ? { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } : {}),
           }),
-        ),
-      );
-      return { name, version: out.VersionId ?? '' };
-    } catch (err) {
-      // Created by someone else between our two calls: write a new version of theirs.
-      if (awsErrorName(err) === 'ResourceExistsException') {
-        const out = await put().catch((e: unknown) => {
-          throw this.#map(e, writeCtx('secretsmanager:PutSecretValue'));
-        });
-        return { name, version: out.VersionId ?? '' };
+        );
+        return { version: out.VersionId ?? '', created: true };
+      } catch (err) {
+        // Created by someone else between our two calls: write a new version of theirs.
+        if (awsErrorName(err) !== 'ResourceExistsException') throw err;
+        ctx.action = 'secretsmanager:PutSecretValue';
+        return { version: (await put()).VersionId ?? '', created: true };
       }
-      throw this.#map(err, writeCtx('secretsmanager:CreateSecret'));
-    }
+    });
+    if (!written.created) await this.#updateMetadata(name, secretId, written.version, options);
+    return { name, version: written.version };
   }
 
   /**
@@ -588,174 +435,116 @@ export class AwsSecretsManagerStore implements StoreClient {
    * says so, with the version that was written.
    */
   async #updateMetadata(name: string, secretId: string, version: string, options: WriteOptions): Promise<void> {
-    const calls: Array<[string, (sdk: Sdk) => Promise<unknown>]> = [];
+    const calls: Array<[string, string, (sdk: Sdk) => Promise<unknown>]> = [];
     if (options.description !== undefined) {
       const Description = options.description;
-      calls.push([
-        'secretsmanager:UpdateSecret',
-        ({ sm, client }) => client.send(new sm.UpdateSecretCommand({ SecretId: secretId, Description })),
-      ]);
+      calls.push(['secretsmanager:UpdateSecret', 'description', ({ sm, client }) => client.send(new sm.UpdateSecretCommand({ SecretId: secretId, Description }))]);
     }
-    const tags = Object.entries(options.tags ?? {});
-    if (tags.length > 0) {
-      const Tags = tags.map(([Key, Value]) => ({ Key, Value }));
-      calls.push([
-        'secretsmanager:TagResource',
-        ({ sm, client }) => client.send(new sm.TagResourceCommand({ SecretId: secretId, Tags })),
-      ]);
+    const Tags = Object.entries(options.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+    if (Tags.length > 0) {
+      calls.push(['secretsmanager:TagResource', 'tags', ({ sm, client }) => client.send(new sm.TagResourceCommand({ SecretId: secretId, Tags }))]);
     }
-    for (const [action, call] of calls) {
+    for (const [action, what, call] of calls) {
       try {
-        await this.#attempt(call);
+        await this.#call({ action, secret: name, secretId, kind: 'write' }, call);
       } catch (err) {
-        const mapped = this.#map(err, { action, secret: name, secretId, kind: 'write' });
-        mapped.message = `the value was written (version ${version}), but its ${action === 'secretsmanager:TagResource' ? 'tags' : 'description'} could not be updated: ${mapped.message}`;
-        throw mapped;
+        (err as Error).message = `the value was written (version ${version}), but its ${what} could not be updated: ${(err as Error).message}`;
+        throw err;
       }
     }
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
     const secretId = this.#id(name);
-    let window:
-      | { ForceDeleteWithoutRecovery: true }
-      | { RecoveryWindowInDays: number }
-      | Record<string, never> = {};
+    let window: { ForceDeleteWithoutRecovery: true } | { RecoveryWindowInDays: number } | Record<string, never> = {};
     if (options.force) window = { ForceDeleteWithoutRecovery: true };
     else if (options.recoveryWindowMs !== undefined) {
       const days = Math.ceil(options.recoveryWindowMs / DAY_MS);
       if (days < 7 || days > 30) {
-        throw new UsageError(
-          `${this.#tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`,
-        );
+        throw new UsageError(`${this.#core.tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`);
       }
       window = { RecoveryWindowInDays: days };
     }
-    await this.#call(
-      { action: 'secretsmanager:DeleteSecret', secret: name, secretId, kind: 'write' },
-      ({ sm, client }) => client.send(new sm.DeleteSecretCommand({ SecretId: secretId, ...window })),
+    await this.#call({ action: 'secretsmanager:DeleteSecret', secret: name, secretId, kind: 'write' }, ({ sm, client }) =>
+      client.send(new sm.DeleteSecretCommand({ SecretId: secretId, ...window })),
     );
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
     const secretId = this.#id(name);
-    await this.#call(
-      { action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' },
-      ({ sm, client }) => client.send(new sm.RestoreSecretCommand({ SecretId: secretId })),
+    await this.#call({ action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' }, ({ sm, client }) =>
+      client.send(new sm.RestoreSecretCommand({ SecretId: secretId })),
     );
   }
 
   // ---- diagnostics ---------------------------------------------------------------------------
 
-  async check(options: CheckOptions): Promise<CheckReport> {
-    const steps: CheckStep[] = [];
-    const failed = (step: string, err: unknown, fallbackFix: string): CheckStep => ({
-      step,
-      ok: false,
-      detail: err instanceof Error ? err.message : String(err),
-      fix: fixOf(err) ?? fallbackFix,
-    });
-
-    try {
-      const identity = await this.#identity();
-      steps.push({
+  check(options: CheckOptions): Promise<CheckReport> {
+    const sample = options.sample;
+    return runChecks([
+      {
         step: 'authenticate',
-        ok: true,
-        detail: `authenticated as ${identity.arn} (account ${identity.account})`,
-      });
-    } catch (err) {
-      steps.push(failed('authenticate', err, 'check the store credentials'));
-      return { ok: false, steps };
-    }
-
-    try {
-      await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
-        client.send(new sm.ListSecretsCommand({ MaxResults: 1 })),
-      );
-      steps.push({ step: 'list', ok: true, detail: `secretsmanager:ListSecrets allowed in ${this.#region}` });
-    } catch (err) {
-      steps.push(failed('list', err, 'grant secretsmanager:ListSecrets on *'));
-    }
-
-    if (options.sample) {
-      const sample = options.sample;
-      try {
-        const got = await this.get({ name: sample, namespaces: options.namespaces });
-        const size = typeof got.value === 'string' ? Buffer.byteLength(got.value) : got.value.byteLength;
-        steps.push({
-          step: 'read',
-          ok: true,
-          detail: `read "${sample}" (${size} bytes, version ${got.version ?? 'unknown'})`,
-        });
-      } catch (err) {
-        steps.push(failed('read', err, `grant secretsmanager:GetSecretValue on ${this.#id(sample)}`));
-      }
-      try {
-        await this.#attempt(({ sm, client }) =>
-          client.send(new sm.BatchGetSecretValueCommand({ SecretIdList: [this.#id(sample)] })),
-        );
-        steps.push({
-          step: 'batch',
-          ok: true,
-          detail: 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call',
-        });
-      } catch (err) {
-        const denied = this.#map(err, { action: 'secretsmanager:BatchGetSecretValue', kind: 'other' });
-        steps.push({
-          step: 'batch',
-          ok: true,
-          detail:
-            denied instanceof AccessDeniedError
+        required: true,
+        fix: 'check the store credentials',
+        run: async () => {
+          const { arn, account } = await this.#identity();
+          return `authenticated as ${arn} (account ${account})`;
+        },
+      },
+      {
+        step: 'list',
+        fix: 'grant secretsmanager:ListSecrets on *',
+        run: async () => {
+          await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) => client.send(new sm.ListSecretsCommand({ MaxResults: 1 })));
+          return `secretsmanager:ListSecrets allowed in ${this.#region}`;
+        },
+      },
+      readSampleStep(this, options, sample && `grant secretsmanager:GetSecretValue on ${this.#id(sample)}`),
+      sample !== undefined && {
+        step: 'batch',
+        // Batching is an optimisation: a refusal is reported, not a failure.
+        run: async () => {
+          try {
+            await this.#call({ action: 'secretsmanager:BatchGetSecretValue', kind: 'other' }, ({ sm, client }) =>
+              client.send(new sm.BatchGetSecretValueCommand({ SecretIdList: [this.#id(sample)] })),
+            );
+            return 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
+          } catch (err) {
+            return err instanceof AccessDeniedError
               ? 'BatchGetSecretValue denied: Sesame reads one secret per call (grant secretsmanager:BatchGetSecretValue to batch)'
-              : `BatchGetSecretValue not usable (${denied.message}): Sesame reads one secret per call`,
-        });
-      }
-    }
-    return { ok: steps.every((s) => s.ok), steps };
+              : `BatchGetSecretValue not usable (${(err as Error).message}): Sesame reads one secret per call`;
+          }
+        },
+      },
+    ]);
   }
 
   async #identity(): Promise<{ arn: string; account: string }> {
-    const ctx: AwsCallContext = { action: 'sts:GetCallerIdentity', kind: 'other' };
-    const { credentials } = await this.#load().catch((err: unknown) => {
-      throw this.#map(err, ctx);
-    });
     const sts = await import('@aws-sdk/client-sts');
     const endpoint = this.#settings.stsEndpoint ?? this.#settings.endpoint;
-    const client = new sts.STSClient({
-      region: this.#region,
-      credentials,
-      maxAttempts: 1,
-      ...(endpoint ? { endpoint } : {}),
+    return this.#call({ action: 'sts:GetCallerIdentity', kind: 'other' }, async ({ credentials }) => {
+      const client = new sts.STSClient({ region: this.#region, credentials, maxAttempts: 1, ...(endpoint ? { endpoint } : {}) });
+      try {
+        const out = await client.send(new sts.GetCallerIdentityCommand({}));
+        return { arn: out.Arn ?? 'unknown', account: out.Account ?? 'unknown' };
+      } finally {
+        client.destroy();
+      }
     });
-    try {
-      const out = await withRetry(() => client.send(new sts.GetCallerIdentityCommand({})), {
-        attempts: 3,
-        ...this.#options.retry,
-        retryable: isRetryableAwsError,
-      });
-      return { arn: out.Arn ?? 'unknown', account: out.Account ?? 'unknown' };
-    } catch (err) {
-      throw this.#map(err, ctx);
-    } finally {
-      client.destroy();
-    }
   }
 
   async close(): Promise<void> {
-    await this.#reset();
+    await this.#sdk.reset();
   }
 }
+
+const AWS_CREDENTIALS = credentialPaths(awsSecretsManagerSettings);
 
 export const awsSecretsManagerStoreType = {
   type: 'aws-secrets-manager',
   capabilities: { write: true, batch: true, versions: true, stages: true, namespaced: false, restore: true },
   settings: awsSecretsManagerSettings,
-  secretSettings: [
-    'auth.secretAccessKey',
-    'auth.sessionToken',
-    'auth.source.secretAccessKey',
-    'auth.source.sessionToken',
-  ],
+  secretSettings: AWS_CREDENTIALS,
   hostAccess(s: AwsSecretsManagerSettings): HostAccess[] {
     const out: HostAccess[] = [];
     if (s.endpoint) out.push({ kind: 'address', setting: 'endpoint', url: s.endpoint });
@@ -768,6 +557,5 @@ export const awsSecretsManagerStoreType = {
     }
     return out;
   },
-  create: (settings: AwsSecretsManagerSettings, context: StoreContext) =>
-    new AwsSecretsManagerStore(settings, context),
+  create: (settings: AwsSecretsManagerSettings, context: StoreContext) => new AwsSecretsManagerStore(settings, context),
 } satisfies StoreType<AwsSecretsManagerSettings>;

@@ -1,12 +1,13 @@
 /** Settings of an `aws-secrets-manager` store, validated once by one strict schema. */
 import { z } from 'zod';
+import { credential } from '../core/credentials.js';
 
 const url = z.url({ protocol: /^https?$/, error: 'an http(s) URL, e.g. http://127.0.0.1:4566' });
 
 const staticKeys = {
   accessKeyId: z.string().min(1, 'accessKeyId is the AWS access key id (AKIA… or ASIA…)'),
-  secretAccessKey: z.string().min(1, 'secretAccessKey is required with method static'),
-  sessionToken: z.string().min(1).optional(),
+  secretAccessKey: credential(z.string().min(1, 'secretAccessKey is required with method static')),
+  sessionToken: credential(z.string().min(1)).optional(),
 };
 
 /** Where assume-role gets the credentials it calls STS with. */
