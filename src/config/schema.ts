@@ -8,6 +8,7 @@ import { validateConnectionFields } from '../connections/service.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import { ConfigError } from '../errors.js';
 import { collectReferences } from '../refs/template.js';
+import { type DialectsSettings, dialectsOf, dialectsSchema } from '../refs/dialects/index.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { OutboundPolicy } from '../resolve/outbound.js';
 import { parseDuration } from './duration.js';
@@ -133,6 +134,8 @@ export const configFileSchema = z.strictObject({
     })
     .optional(),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']) }).optional(),
+  /** Other products' reference syntaxes to read (docs/references.md, "Dialects"); each off unless declared. */
+  dialects: dialectsSchema.optional(),
 });
 
 export type ConfigFile = z.input<typeof configFileSchema>;
@@ -182,6 +185,8 @@ export interface SesameConfig {
   connections: ConnectionConfig[];
   server: z.infer<typeof configFileSchema>['server'];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent' | undefined;
+  /** Declared reference dialects; absent: only `secret://` is read. */
+  dialects?: DialectsSettings | undefined;
 }
 
 /** `stores[1].cache.ttl` from a zod path. */
@@ -332,7 +337,9 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
     connections,
     server: file.server,
     logLevel: file.log?.level,
+    ...(file.dialects ? { dialects: file.dialects } : {}),
   };
+  dialectsOf(config)?.validate();
   checkReferencesDeclared(config);
   return config;
 }
@@ -364,7 +371,7 @@ export function findStoreConfig(config: SesameConfig, storeName: string, namespa
 /** Every `{{ secret://store/… }}` in connections and store settings must name a visible store. */
 function checkReferencesDeclared(config: SesameConfig): void {
   config.connections.forEach((conn, index) => {
-    for (const slot of collectReferences(conn.fields, `connections[${index}].fields`)) {
+    for (const slot of collectReferences(conn.fields, `connections[${index}].fields`, undefined, dialectsOf(config))) {
       if (!findStoreConfig(config, slot.ref.store, conn.namespace)) {
         throw new ConfigError(`references undeclared store "${slot.ref.store}"`, {
           path: slot.field,

@@ -15,3 +15,12 @@ export {
   type ReferenceSlot,
   type TemplateLimits,
 } from './template.js';
+export {
+  type DialectName,
+  DialectSet,
+  type DialectSource,
+  type DialectStore,
+  type DialectsSettings,
+  dialectsOf,
+  dialectsSchema,
+} from './dialects/index.js';

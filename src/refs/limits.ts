@@ -9,6 +9,7 @@
  * work done is bounded by the limits, never by the shape of the input.
  */
 import { UsageError } from '../errors.js';
+import type { DialectSet } from './dialects/index.js';
 import { countPlaceholders } from './scan.js';
 
 export interface DocumentLimits {
@@ -166,12 +167,13 @@ export function walkDocument(
  *
  * @param limits overrides of {@link DOCUMENT_LIMITS}
  * @param field the path of `value` in a larger document, used as the prefix of paths in errors
+ * @param dialects the declared dialects, whose references count as placeholders too
  */
-export function checkDocumentLimits(value: unknown, limits?: Partial<DocumentLimits>, field = ''): void {
+export function checkDocumentLimits(value: unknown, limits?: Partial<DocumentLimits>, field = '', dialects?: DialectSet): void {
   const l = resolveLimits(limits);
   let placeholders = 0;
   walkDocument(value, l, field, (s, p) => {
-    const n = countPlaceholders(s);
+    const n = countPlaceholders(s, dialects);
     if (n === 0) return;
     placeholders += n;
     if (placeholders > l.maxPlaceholders) {

@@ -6,6 +6,8 @@
  * `{{`, `\{{` or unclosed `{{ secret:` it holds. (A global regex `exec` from `lastIndex` would
  * scan to the end of the string for every `{{` that does not open a placeholder: quadratic.)
  */
+import type { DialectSet } from './dialects/index.js';
+import { OP_SCHEME } from './dialects/parsers.js';
 import { SCHEME } from './reference.js';
 
 const SPACE = 0x20;
@@ -27,22 +29,40 @@ export const isBlank = (input: string, i: number): boolean => {
 
 /**
  * Number of reference slots `compileTemplate` would find in `input`, without parsing them
- * (an unclosed placeholder counts as one; compiling it fails). Linear in the length.
+ * (an unclosed placeholder counts as one; compiling it fails). Linear in the length. With
+ * dialects, their placeholders count too, and embedded vals expressions are counted over the
+ * whole string (an upper bound: one inside a placeholder counts twice).
  */
-export function countPlaceholders(input: string): number {
-  if (!input.includes('{{')) return input.startsWith(SCHEME) ? 1 : 0;
+export function countPlaceholders(input: string, dialects?: DialectSet): number {
+  if (!input.includes('{{')) {
+    if (input.startsWith(SCHEME)) return 1;
+    if (dialects === undefined) return 0;
+    if (dialects.op && input.startsWith(OP_SCHEME)) return 1;
+  }
   let count = 0;
   let cursor = 0;
   for (;;) {
     const open = input.indexOf('{{', cursor);
-    if (open === -1) return count;
-    if ((open > 0 && input.charCodeAt(open - 1) === 0x5c) /* \ */ || !opensPlaceholder(input, open)) {
+    if (open === -1) break;
+    if ((open > 0 && input.charCodeAt(open - 1) === 0x5c) /* \ */ || !opens(input, open, dialects)) {
       cursor = open + 2;
       continue;
     }
     count++;
     const close = input.indexOf('}}', open + 2);
-    if (close === -1) return count;
+    if (close === -1) break;
     cursor = close + 2;
   }
+  if (dialects?.vals) {
+    for (let m = dialects.findVals(input, 0); m !== undefined; m = dialects.findVals(input, m.next)) count++;
+  }
+  return count;
+}
+
+function opens(input: string, open: number, dialects: DialectSet | undefined): boolean {
+  if (opensPlaceholder(input, open)) return true;
+  if (dialects === undefined) return false;
+  let i = open + 2;
+  while (isBlank(input, i)) i++;
+  return dialects.openerAt(input, i) !== undefined;
 }

@@ -7,10 +7,15 @@
  *   engine's own `{{ vars.x }}` expressions pass through untouched.
  * - A string that is exactly one placeholder, or exactly one bare `secret://…` reference, is a
  *   whole-value slot: it takes the resolved value as is (objects and numbers stay typed).
+ * - With dialects declared (dialects/index.ts), their placeholders (`{{workato:sm:…}}`,
+ *   `{{ secret('X') }}`, `{{ $secrets.a.b }}`, `{{ op://… }}`), embedded vals expressions
+ *   (`ref+vault://…`) and a whole-string `op://…` become slots of the same kind.
  */
 import { ReferenceSyntaxError } from '../errors.js';
+import type { DialectName, DialectSet } from './dialects/index.js';
 import { type DocumentLimits, DocumentLimitError, resolveLimits, walkDocument } from './limits.js';
-import { parseReference, type Reference, SCHEME } from './reference.js';
+import { formatReference, parseReference, type Reference, SCHEME } from './reference.js';
+import { OP_SCHEME } from './dialects/parsers.js';
 import { isBlank, opensPlaceholder } from './scan.js';
 
 export interface ReferenceSlot {
@@ -19,6 +24,8 @@ export interface ReferenceSlot {
   raw: string;
   /** Offset of the reference in the string. */
   offset: number;
+  /** The dialect it was written in (then `raw` is its canonical `secret://` form). */
+  dialect?: DialectName | undefined;
 }
 
 export interface CompiledTemplate {
@@ -41,24 +48,61 @@ export type TemplateLimits = Pick<DocumentLimits, 'maxStringLength' | 'maxPlaceh
  * Linear in the length of `input`: one forward scan (see scan.ts), literal text collected as
  * slices and joined once.
  */
-export function compileTemplate(input: string, field?: string, limits?: Partial<TemplateLimits>): CompiledTemplate {
+export function compileTemplate(
+  input: string,
+  field?: string,
+  limits?: Partial<TemplateLimits>,
+  dialects?: DialectSet,
+): CompiledTemplate {
   const { maxStringLength, maxPlaceholders } = resolveLimits(limits);
   if (input.length > maxStringLength) {
     throw new DocumentLimitError({ limit: 'maxStringLength', max: maxStringLength, field });
   }
   if (!input.includes('{{')) {
-    if (!input.startsWith(SCHEME)) return { parts: [input], whole: undefined, count: 0 };
-    if (maxPlaceholders < 1) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
-    const slot = { ref: parseReference(input, field), raw: input, offset: 0 };
-    return { parts: [slot], whole: slot, count: 1 };
+    if (input.startsWith(SCHEME)) {
+      if (maxPlaceholders < 1) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
+      const slot = { ref: parseReference(input, field), raw: input, offset: 0 };
+      return { parts: [slot], whole: slot, count: 1 };
+    }
+    if (dialects === undefined || !dialects.mayHold(input)) return { parts: [input], whole: undefined, count: 0 };
+    if (dialects.op && input.startsWith(OP_SCHEME)) {
+      if (maxPlaceholders < 1) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
+      const slot = dialectSlot(dialects.parseOp(input, field), 'op', 0);
+      return { parts: [slot], whole: slot, count: 1 };
+    }
   }
 
   const parts: Array<string | ReferenceSlot> = [];
+  let count = 0;
+  /** Literal text, with embedded vals expressions cut out as slots when vals is declared. */
+  const pushText = (text: string, offset: number): void => {
+    if (!text) return;
+    if (!dialects?.vals) {
+      parts.push(text);
+      return;
+    }
+    let from = 0;
+    for (let m = dialects.findVals(text, 0); m !== undefined; m = dialects.findVals(text, m.next)) {
+      if (++count > maxPlaceholders) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
+      if (m.start > from) parts.push(text.slice(from, m.start));
+      const raw = text.slice(m.start, m.end);
+      let ref: Reference;
+      try {
+        ref = dialects.parseVals(raw, field);
+      } catch (err) {
+        if (err instanceof ReferenceSyntaxError) throw err.at(field ?? '', offset + m.start);
+        throw err;
+      }
+      parts.push(dialectSlot(ref, 'vals', offset + m.start));
+      from = m.next;
+    }
+    if (from < text.length) parts.push(text.slice(from));
+  };
   // Literal text is `literal` (pieces cut at `\{{` escapes) followed by input[textStart, open).
   let literal: string[] = [];
+  let literalStart = 0;
   let textStart = 0;
   let cursor = 0;
-  let count = 0;
   for (;;) {
     const open = input.indexOf('{{', cursor);
     if (open === -1) break;
@@ -69,10 +113,18 @@ export function compileTemplate(input: string, field?: string, limits?: Partial<
       cursor = open + 2;
       continue;
     }
+    let dialect: DialectName | undefined;
     if (!opensPlaceholder(input, open)) {
-      // Not ours (e.g. a workflow engine's own expression): it stays in the literal text.
-      cursor = open + 2;
-      continue;
+      if (dialects !== undefined) {
+        let at = open + 2;
+        while (isBlank(input, at)) at++;
+        dialect = dialects.openerAt(input, at);
+      }
+      if (dialect === undefined) {
+        // Not ours (e.g. a workflow engine's own expression): it stays in the literal text.
+        cursor = open + 2;
+        continue;
+      }
     }
     const close = input.indexOf('}}', open + 2);
     if (close === -1) {
@@ -88,29 +140,32 @@ export function compileTemplate(input: string, field?: string, limits?: Partial<
     const raw = input.slice(refStart, refEnd);
     let ref: Reference;
     try {
-      ref = parseReference(raw, field);
+      ref = dialect === undefined ? parseReference(raw, field) : (dialects as DialectSet).parseBraced(dialect, raw, field);
     } catch (err) {
       if (err instanceof ReferenceSyntaxError) throw err.at(field ?? '', refStart);
       throw err;
     }
     literal.push(input.slice(textStart, open));
-    const text = literal.join('');
-    if (text) parts.push(text);
+    pushText(literal.join(''), literalStart);
     literal = [];
-    parts.push({ ref, raw, offset: refStart });
-    cursor = textStart = close + 2;
+    parts.push(dialect === undefined ? { ref, raw, offset: refStart } : dialectSlot(ref, dialect, refStart));
+    cursor = textStart = literalStart = close + 2;
   }
   literal.push(input.slice(textStart));
-  const text = literal.join('');
-  if (text) parts.push(text);
+  pushText(literal.join(''), literalStart);
   const only = parts.length === 1 ? parts[0] : undefined;
   const whole = count === 1 && typeof only === 'object' ? only : undefined;
   return { parts, whole, count };
 }
 
+/** A slot for a reference written in a dialect: `raw` is its canonical `secret://` form. */
+function dialectSlot(ref: Reference, dialect: DialectName, offset: number): ReferenceSlot {
+  return { ref, raw: formatReference(ref), offset, dialect };
+}
+
 /** True when a string may hold references (cheap pre-check before compiling). */
-export function mayHoldReferences(s: string): boolean {
-  return s.includes('{{') || s.startsWith(SCHEME);
+export function mayHoldReferences(s: string, dialects?: DialectSet): boolean {
+  return s.includes('{{') || s.startsWith(SCHEME) || (dialects !== undefined && dialects.mayHold(s));
 }
 
 /**
@@ -122,12 +177,13 @@ export function collectReferences(
   value: unknown,
   path = '',
   limits?: Partial<DocumentLimits>,
+  dialects?: DialectSet,
 ): Array<ReferenceSlot & { field: string }> {
   const l = resolveLimits(limits);
   const out: Array<ReferenceSlot & { field: string }> = [];
   walkDocument(value, l, path, (s, p) => {
-    if (!mayHoldReferences(s)) return;
-    for (const part of compileTemplate(s, p || undefined, l).parts) {
+    if (!mayHoldReferences(s, dialects)) return;
+    for (const part of compileTemplate(s, p || undefined, l, dialects).parts) {
       if (typeof part !== 'string') out.push({ ...part, field: p });
     }
     if (out.length > l.maxPlaceholders) {

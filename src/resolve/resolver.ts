@@ -13,6 +13,7 @@ import type { Redactor } from '../redact/redactor.js';
 import { DOCUMENT_LIMITS, DocumentLimitError } from '../refs/limits.js';
 import { evaluatePointer, parsePointer } from '../refs/pointer.js';
 import { isPointerKey } from '../refs/reference.js';
+import { type DialectSet, dialectsOf } from '../refs/dialects/index.js';
 import { compileTemplate, mayHoldReferences, type ReferenceSlot } from '../refs/template.js';
 import type { FetchedSecret, SecretRequest } from '../stores/contract.js';
 import { AccessPolicy, covers, type Principal, type Purpose } from './access.js';
@@ -152,6 +153,9 @@ function spellPath(walk: Walk): string {
 
 export class Resolver {
   readonly #plans = new Map<string, Plan>();
+  /** The config the dialects were taken from, and its declared dialects (undefined: none). */
+  #dialectConfig: object | undefined;
+  #dialects: DialectSet | undefined;
 
   constructor(
     private readonly bindings: StoreBindings,
@@ -171,6 +175,7 @@ export class Resolver {
    * const fields = await resolver.resolve({ token: '{{ secret://aws/jira#token }}' }, { namespace: 'acme' });
    */
   resolve<T = unknown>(value: unknown, options: ResolveOptions = {}): Promise<T> {
+    this.#syncDialects();
     const scratch = this.#scratchWalk(options);
     const started = this.observer.onResolve ? performance.now() : 0;
     let walk: Walk | undefined;
@@ -194,6 +199,7 @@ export class Resolver {
 
   /** Like {@link resolve}, and says where each value came from (cache, store, stale). */
   async resolveDetailed<T = unknown>(value: unknown, options: ResolveOptions = {}): Promise<ResolveReport<T>> {
+    this.#syncDialects();
     const walk = this.#newWalk(options, true);
     const started = this.observer.onResolve ? performance.now() : 0;
     let out: unknown;
@@ -216,6 +222,7 @@ export class Resolver {
    * const fields = resolver.resolveCached(conn.fields, { namespace }) ?? (await resolver.resolve(conn.fields, { namespace }));
    */
   resolveCached<T = unknown>(value: unknown, options: ResolveOptions = {}): T | undefined {
+    this.#syncDialects();
     const walk = this.#scratchWalk(options);
     try {
       const out = this.#walk(value, walk);
@@ -223,6 +230,21 @@ export class Resolver {
     } finally {
       walk.missing = undefined;
       walk.depth = 0;
+    }
+  }
+
+  /**
+   * The dialects of the config in effect (one identity check per call). When they change, the
+   * compiled plans go: a plan remembers which store a dialect reference was mapped to.
+   */
+  #syncDialects(): void {
+    const config = this.bindings.config;
+    if (config === this.#dialectConfig) return;
+    this.#dialectConfig = config;
+    const dialects = dialectsOf(config);
+    if (dialects !== this.#dialects) {
+      this.#dialects = dialects;
+      this.#plans.clear();
     }
   }
 
@@ -302,7 +324,7 @@ export class Resolver {
   #plan(s: string, walk: Walk): Plan {
     let plan = this.#plans.get(s);
     if (plan === undefined) {
-      const compiled = compileTemplate(s, spellPath(walk) || undefined);
+      const compiled = compileTemplate(s, spellPath(walk) || undefined, undefined, this.#dialects);
       const slots = new Map<ReferenceSlot, PlanSlot>();
       const toSlot = (slot: ReferenceSlot): PlanSlot => {
         checkSecretName(slot, spellPath(walk));
@@ -393,7 +415,7 @@ export class Resolver {
   /** Build the output; PENDING when some reference still has to be fetched. */
   #walk(value: unknown, walk: Walk): unknown {
     if (typeof value === 'string') {
-      const plan = this.#plans.get(value) ?? (mayHoldReferences(value) ? this.#plan(value, walk) : undefined);
+      const plan = this.#plans.get(value) ?? (mayHoldReferences(value, this.#dialects) ? this.#plan(value, walk) : undefined);
       if (plan === undefined) return value;
       if (plan.count === 0) return value;
       if (plan.whole) return this.#value(plan.whole, walk);
@@ -598,7 +620,8 @@ export class Resolver {
    */
   refreshReference(reference: string, namespace: string, scope = ''): number {
     let dropped = 0;
-    for (const part of compileTemplate(reference).parts) {
+    this.#syncDialects();
+    for (const part of compileTemplate(reference, undefined, undefined, this.#dialects).parts) {
       if (typeof part === 'string') continue;
       const { store, name, version, stage } = part.ref;
       const pinned = version !== undefined || stage !== undefined;
