@@ -10,6 +10,7 @@ import { type AuditEvent, AuditLog } from '../audit/index.js';
 import type { SesameDatabase } from '../db/index.js';
 import { UsageError } from '../errors.js';
 import { loadSesame, type Sesame } from '../sesame.js';
+import { painter } from './colour.js';
 
 export interface CliContext {
   stdout: Writable & { isTTY?: boolean };
@@ -50,7 +51,8 @@ export function createCliContext(overrides: Partial<Pick<CliContext, 'stdout' | 
 /** Options every data command shares. */
 export function withCommon(cmd: Command, { json = true, namespace = true } = {}): Command {
   cmd.addOption(new Option('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'));
-  if (namespace) cmd.addOption(new Option('-n, --namespace <ns>', 'namespace to act in (default: the root namespace)').default(''));
+  // The default's description is what help shows: once, and in words ("" would mean nothing to a reader).
+  if (namespace) cmd.addOption(new Option('-n, --namespace <ns>', 'namespace to act in').default('', 'the root namespace'));
   if (json) cmd.addOption(new Option('--json', 'print JSON'));
   return cmd;
 }
@@ -67,7 +69,7 @@ export function writeJson(ctx: CliContext, value: unknown): void {
 export function writeTable(ctx: CliContext, headers: string[], rows: string[][]): void {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  ctx.stdout.write(`${line(headers)}\n`);
+  ctx.stdout.write(`${painter(ctx.stdout, ctx.env)('bold', line(headers))}\n`);
   for (const r of rows) ctx.stdout.write(`${line(r)}\n`);
 }
 

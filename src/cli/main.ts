@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { SesameError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
+import { painter } from './colour.js';
 import { type CliContext, createCliContext } from './context.js';
 
 export const VERSION = '0.1.0';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./commands/serve.js')).registerServe,
   tokens: async () => (await import('./commands/tokens.js')).registerTokens,
   audit: async () => (await import('./commands/audit.js')).registerAudit,
+  completion: async () => (await import('./commands/completion.js')).registerCompletion,
 };
 
 /**
@@ -53,12 +55,13 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[] = []
 
 /** One line on stderr that says what went wrong and what to do; never a secret value. */
 function reportError(ctx: CliContext, err: unknown): 1 | 2 {
+  const prefix = painter(ctx.stderr, ctx.env)('red', 'sesame:');
   if (err instanceof SesameError) {
-    ctx.stderr.write(`sesame: ${processRedactor.redact(err.message)}\n`);
+    ctx.stderr.write(`${prefix} ${processRedactor.redact(err.message)}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
-  ctx.stderr.write(`sesame: unexpected error: ${processRedactor.redact(message.split('\n')[0] ?? '')}\n`);
+  ctx.stderr.write(`${prefix} unexpected error: ${processRedactor.redact(message.split('\n')[0] ?? '')}\n`);
   if (process.env.SESAME_DEBUG && err instanceof Error) ctx.stderr.write(`${processRedactor.redact(err.stack ?? '')}\n`);
   return 1;
 }

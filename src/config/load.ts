@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
@@ -14,7 +14,7 @@ const INTERPOLATION = /\$\$\{|\$\{(env|file):([^}]*)\}/g;
  * Replace `${env:NAME}` and `${file:/path}` in every string of a parsed document. `$${` is a
  * literal `${`. File contents lose one trailing newline (mounted secrets usually have one).
  */
-export function interpolate(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): unknown {
+export function interpolate(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env, at: PropertyKey[] = []): unknown {
   const walk = (value: unknown, at: PropertyKey[]): unknown => {
     if (typeof value === 'string') {
       if (!value.includes('${')) return value;
@@ -50,18 +50,124 @@ export function interpolate(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
     }
     return value;
   };
-  return walk(doc, []);
+  return walk(doc, at);
+}
+
+/**
+ * Where a syntax error is, as `file:line:col`, then the line and a caret under the column:
+ *
+ *     sesame.yaml:4:4: Sequence item without - indicator (not valid YAML)
+ *       4 |    type: y
+ *         |    ^
+ *
+ * The excerpt is the user's own file shown back on their terminal. It is only ever built for a
+ * document that failed to parse, which Sesame has not read a value from.
+ */
+export function syntaxErrorExcerpt(text: string, file: string, line: number, col: number, message: string, kind: 'YAML' | 'JSON'): string {
+  const lines = text.split(/\r?\n/);
+  const source = (lines[line - 1] ?? '').replace(/\t/g, ' ');
+  const number = String(line);
+  const gutter = ' '.repeat(number.length);
+  const caretAt = Math.max(0, Math.min(col - 1, source.length));
+  return `${file}:${line}:${col}: ${message} (not valid ${kind})\n  ${number} | ${source}\n  ${gutter} | ${' '.repeat(caretAt)}^`;
+}
+
+/** 1-based line and column of a 0-based offset into `text`. */
+function lineColumnAt(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, Math.max(0, offset));
+  const line = before.split('\n').length;
+  const col = offset - (before.lastIndexOf('\n') + 1) + 1;
+  return { line, col };
 }
 
 /** Parse YAML or JSON text; JSON is YAML, but a `.json` file gets JSON's stricter errors. */
 export function parseConfigText(text: string, file: string): unknown {
+  const shown = path.relative(process.cwd(), file) || file;
+  if (file.endsWith('.json')) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const position = /at position (\d+)/.exec(message);
+      const plain = message.replace(/ in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)$/, '');
+      if (position) {
+        const { line, col } = lineColumnAt(text, Number(position[1]));
+        throw new ConfigError(syntaxErrorExcerpt(text, shown, line, col, plain, 'JSON'));
+      }
+      throw new ConfigError(`${shown} is not valid JSON: ${plain}`);
+    }
+  }
   try {
-    if (file.endsWith('.json')) return JSON.parse(text);
     return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
-    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new ConfigError(`${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${detail}`);
+    if (err instanceof YAMLError && err.linePos) {
+      const [start] = err.linePos;
+      // The library's message ends with " at line L, column C:" and its own excerpt: we give ours.
+      const plain = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?\s*$/, '');
+      throw new ConfigError(syntaxErrorExcerpt(text, shown, start.line, start.col, plain, 'YAML'));
+    }
+    const detail = err instanceof Error ? (err.message.split('\n')[0] ?? '').replace(/:\s*$/, '') : String(err);
+    throw new ConfigError(`${shown} is not valid YAML: ${detail}`);
   }
+}
+
+/** What a store's settings or a connection's fields could not be interpolated with, by index. */
+export interface DeferredInterpolation {
+  stores: Map<number, ConfigError>;
+  connections: Map<number, ConfigError>;
+}
+
+/** The keys of a store entry that say what it is; the rest are its settings. */
+const STORE_HEAD = new Set(['name', 'namespace', 'type', 'description', 'cache', 'readOnly']);
+const CONNECTION_HEAD = new Set(['name', 'namespace', 'type', 'description']);
+
+/**
+ * {@link interpolate} for a whole config document, where a store's settings and a connection's
+ * fields are interpolated each on their own: an unset `${env:X}` or a missing `${file:…}` there
+ * does not fail the config, it makes that store or connection unusable (the error is kept in
+ * `deferred` and raised when a command uses it). So one store nobody uses this time cannot stop
+ * `sesame resolve secret://env/HOME`. Everything else (database, master key, names, types,
+ * namespaces) is needed by every command and still fails at once.
+ */
+export function interpolateConfig(
+  raw: unknown,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { doc: unknown; deferred: DeferredInterpolation } {
+  const deferred: DeferredInterpolation = { stores: new Map(), connections: new Map() };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { doc: interpolate(raw, baseDir, env), deferred };
+  const { stores, connections, ...rest } = raw as Record<string, unknown>;
+  const doc = interpolate(rest, baseDir, env) as Record<string, unknown>;
+  const each = (list: unknown, key: 'stores' | 'connections', head: Set<string>) => {
+    if (!Array.isArray(list)) return list === undefined ? undefined : interpolate(list, baseDir, env);
+    return list.map((entry: unknown, index) => {
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return interpolate(entry, baseDir, env);
+      const out: Record<string, unknown> = {};
+      const body: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(entry)) {
+        if (head.has(k)) out[k] = interpolateAt(v, baseDir, env, [key, index, k]);
+        else body[k] = v;
+      }
+      try {
+        Object.assign(out, interpolateAt(body, baseDir, env, [key, index]));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        deferred[key].set(index, err);
+        // Only the uninterpolated text is known: keep it out of validation (it is not what
+        // the user meant), so the entry carries no settings or fields until it is fixed.
+        if (key === 'connections') out['fields'] = {};
+      }
+      return out;
+    });
+  };
+  if (stores !== undefined) doc['stores'] = each(stores, 'stores', STORE_HEAD);
+  if (connections !== undefined) doc['connections'] = each(connections, 'connections', CONNECTION_HEAD);
+  return { doc, deferred };
+}
+
+/** {@link interpolate} of a value found at `at` in the document (errors name the full path). */
+function interpolateAt(value: unknown, baseDir: string, env: NodeJS.ProcessEnv, at: PropertyKey[]): unknown {
+  return interpolate(value, baseDir, env, at);
 }
 
 export interface LoadConfigOptions {
@@ -80,7 +186,7 @@ export function loadConfig(options: LoadConfigOptions): SesameConfig {
   if (options.file) {
     file = path.resolve(cwd, options.file);
     if (!existsSync(file)) {
-      throw new ConfigError(`config file ${options.file} does not exist`, {
+      throw new ConfigError(`file ${options.file} does not exist`, {
         hint: 'check the --config path, or omit it to use ./sesame.yaml or the embedded default',
       });
     }
@@ -92,8 +198,9 @@ export function loadConfig(options: LoadConfigOptions): SesameConfig {
   }
   const baseDir = path.dirname(file);
   const raw = parseConfigText(readFileSync(file, 'utf8'), file);
-  const doc = interpolate(raw, baseDir, options.env ?? process.env);
+  const { doc, deferred } = interpolateConfig(raw, baseDir, options.env ?? process.env);
   return validateConfig(doc, {
+    deferred,
     registry: options.registry,
     connectionTypes: options.connectionTypes,
     baseDir,

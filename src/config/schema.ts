@@ -12,6 +12,7 @@ import { type DialectsSettings, dialectsOf, dialectsSchema } from '../refs/diale
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { OutboundPolicy } from '../resolve/outbound.js';
 import { parseDuration } from './duration.js';
+import { describeZodIssue } from './issues.js';
 
 export const STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const NAMESPACE = /^([a-z0-9][a-z0-9_-]{0,62})(\.[a-z0-9][a-z0-9_-]{0,62})*$/;
@@ -108,6 +109,16 @@ export const configFileSchema = z.strictObject({
        */
       auditSync: z.enum(['normal', 'full']).optional(),
       /**
+       * PostgreSQL: where a node keeps the audit records of the requests it answers while the
+       * database is unreachable (src/audit/spool.ts); `false`: refuse those requests instead.
+       */
+      auditSpool: z
+        .union([
+          z.literal(false),
+          z.strictObject({ dir: z.string().min(1).optional(), maxBytes: z.number().int().positive().optional() }),
+        ])
+        .optional(),
+      /**
        * Destinations a principal other than a root admin may make the server reach (store
        * addresses and connection hosts given through the API): host names, `*.example.com`,
        * IP addresses, CIDRs. Without it: anything but loopback, link-local and cloud metadata.
@@ -154,6 +165,11 @@ export interface StoreConfig {
   /** `readOnly: true`: Sesame refuses to write, delete or restore secrets in it. */
   readOnly?: boolean | undefined;
   /**
+   * Its settings could not be interpolated (an unset `${env:…}`, a missing `${file:…}`): the
+   * store is unusable and this error is raised when something uses it, not before.
+   */
+  unavailable?: ConfigError | undefined;
+  /**
    * Configured through the API by a principal other than a root admin: the client connects
    * through the outbound policy (`StoreContext.lookup`).
    */
@@ -168,6 +184,8 @@ export interface ConnectionConfig {
   fields: Record<string, unknown>;
   /** `api`: created or changed through the server's API (its destination was chosen by a principal); else the config file. */
   origin?: 'config' | 'api' | undefined;
+  /** Its fields could not be interpolated: raised when the connection is used (see `StoreConfig.unavailable`). */
+  unavailable?: ConfigError | undefined;
 }
 
 export interface SesameConfig {
@@ -200,18 +218,10 @@ export function formatPath(parts: ReadonlyArray<PropertyKey>): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey>): ConfigError {
-  const at = formatPath([...prefix, ...issue.path]);
-  if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => `"${k}"`).join(', ');
-    return new ConfigError(`unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`, {
-      path: at || undefined,
-      hint: 'remove it or check its spelling; unknown keys are errors, not ignored',
-    });
-  }
-  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
-    return new ConfigError('is required', { path: at || undefined });
-  }
-  return new ConfigError(issue.message, { path: at || undefined });
+  const plain = describeZodIssue(issue);
+  const at = formatPath([...prefix, ...plain.path]);
+  const hint = issue.code === 'unrecognized_keys' ? 'remove it or check its spelling; unknown keys are errors, not ignored' : undefined;
+  return new ConfigError(plain.message, { path: at || undefined, ...(hint ? { hint } : {}) });
 }
 
 /** Turn a zod failure into one ConfigError naming the first problem's path (and how many more). */
@@ -231,6 +241,8 @@ export interface ValidateOptions {
   baseDir: string;
   source?: string | undefined;
   embedded?: boolean | undefined;
+  /** Stores and connections (by index) whose interpolation failed: kept, unusable until fixed. */
+  deferred?: { stores: ReadonlyMap<number, ConfigError>; connections: ReadonlyMap<number, ConfigError> } | undefined;
 }
 
 /** Namespace chain for lookups: most specific first, cut after an isolated namespace. */
@@ -280,6 +292,11 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
     seen.set(key, index);
     const storeType = options.registry.get(entry.type, `${at}.type`);
     const { name, namespace: _ns, type, description, cache, readOnly, ...rest } = entry;
+    const unavailable = options.deferred?.stores.get(index);
+    if (unavailable) {
+      stores.push({ name, namespace, type, description, cache: { ...DEFAULT_CACHE, ...cacheFrom(cache) }, settings: {}, implicit: false, unavailable });
+      return;
+    }
     const settings = storeType.settings.safeParse(rest);
     if (!settings.success) throw configErrorFrom(settings.error, ['stores', index]);
     stores.push({
@@ -312,6 +329,11 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
       });
     }
     seenConnections.add(key);
+    const unavailable = options.deferred?.connections.get(index);
+    if (unavailable) {
+      connections.push({ name: entry.name, namespace, type: entry.type, description: entry.description, fields: {}, unavailable });
+      return;
+    }
     if (options.connectionTypes) {
       const type = options.connectionTypes.get(entry.type, `connections[${index}].type`);
       validateConnectionFields(type, entry.fields, `connections[${index}].fields`);

@@ -216,6 +216,7 @@ class Binding implements StoreBinding {
   }
 
   async #create(): Promise<StoreClient> {
+    if (this.config.unavailable) throw this.config.unavailable;
     const settings = await this.options.resolveSettings(this.config.settings, this.config);
     try {
       return await this.type.create(settings, {

@@ -104,7 +104,7 @@ describe('sesame with a config file', () => {
     expect(r.code).toBe(0);
     const [jira] = JSON.parse(r.stdout);
     expect(jira.fields).toEqual({
-      baseUrl: '***',
+      baseUrl: 'https://jira.example.com',
       apiToken: '{{ secret://env/JIRA_TOKEN }}',
       dbPassword: 'secret://files/db/password',
     });

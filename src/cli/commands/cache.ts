@@ -29,7 +29,7 @@ export function refreshTargetFrom(flags: Flags, namespaceGiven: boolean): Refres
 }
 
 export function registerCache(program: Command, ctx: CliContext): void {
-  const group = program.command('cache').description('inspect and refresh the resolver cache');
+  const group = program.command('cache').description('drop cached values so the next resolve fetches them again (cache refresh)');
   const refresh = withCommon(
     group
       .command('refresh')

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { collectReferences, mayHoldReferences } from '../../refs/template.js';
+import { maskConnectionFields } from '../../connections/mask.js';
+import { collectReferences } from '../../refs/template.js';
+import { painter } from '../colour.js';
 import { type CliContext, example, withCommon, writeJson, writeTable } from '../context.js';
 import { remote, type SesameClient, withServer } from '../remote.js';
 
@@ -11,17 +13,6 @@ interface Flags {
   refresh?: boolean;
   timeout?: string;
   server?: string;
-}
-
-/** Show a connection's fields without values: references as written, literals masked. */
-export function maskFields(fields: Record<string, unknown>): Record<string, unknown> {
-  const mask = (v: unknown): unknown => {
-    if (typeof v === 'string') return mayHoldReferences(v) && collectReferences(v).length > 0 ? v : '***';
-    if (Array.isArray(v)) return v.map(mask);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
-    return '***';
-  };
-  return mask(fields) as Record<string, unknown>;
 }
 
 interface ConnectionRow {
@@ -35,7 +26,9 @@ interface ConnectionRow {
 export function registerConnections(program: Command, ctx: CliContext): void {
   const group = program.command('connections').description('list, resolve and test connections');
 
-  const list = withServer(withCommon(group.command('list').description('connections visible from a namespace (values masked)')));
+  const list = withServer(
+    withCommon(group.command('list').description('connections visible from a namespace, with their references (--json: fields, secret ones masked)')),
+  );
   example(list, 'sesame connections list --namespace acme.devops', 'sesame connections list --server http://127.0.0.1:7373');
   list.action(async (flags: Flags, command: Command) => {
     const client = remote(ctx, flags.server);
@@ -46,7 +39,7 @@ export function registerConnections(program: Command, ctx: CliContext): void {
     writeTable(
       ctx,
       ['NAME', 'NAMESPACE', 'TYPE', 'REFERENCES'],
-      rows.map((r) => [r.name, r.namespace || '(root)', r.type, String(r.references.length)]),
+      rows.map((r) => [r.name, r.namespace || '(root)', r.type, r.references.length > 0 ? r.references.join(', ') : '-']),
     );
   });
 
@@ -57,7 +50,7 @@ export function registerConnections(program: Command, ctx: CliContext): void {
       namespace: c.namespace,
       type: c.type,
       references: collectReferences(c.fields).map((s) => s.raw),
-      fields: maskFields(c.fields),
+      fields: maskConnectionFields(c.fields, sesame.connectionTypes.get(c.type).secretFields),
     }));
   }
 
@@ -117,7 +110,8 @@ export function registerConnections(program: Command, ctx: CliContext): void {
     });
     if (flags.json) writeJson(ctx, report);
     else {
-      for (const step of report.steps) ctx.stdout.write(`${step.ok ? 'ok  ' : 'FAIL'} ${step.step}: ${step.detail}\n`);
+      const paint = painter(ctx.stdout, ctx.env);
+      for (const step of report.steps) ctx.stdout.write(`${step.ok ? paint('green', 'ok  ') : paint('red', 'FAIL')} ${step.step}: ${step.detail}\n`);
       ctx.stdout.write(
         report.ok
           ? `connection ${name} works${report.retried ? ' (after refreshing its references)' : ''}\n`

@@ -7,18 +7,71 @@
  * is withheld (a notice line is written instead), never passed through.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, type Redactor } from '../../redact/redactor.js';
+import { collectReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon } from '../context.js';
 
 interface Flags {
   config?: string;
   namespace: string;
   connection?: string;
+  prefix?: string;
+  overwrite?: boolean;
   env: string[];
+  envFile: string[];
+}
+
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Exit codes a shell uses for a command it cannot run (POSIX 2.8.2), which `op run` and `doppler run` keep. */
+export const EXIT_NOT_FOUND = 127;
+export const EXIT_NOT_EXECUTABLE = 126;
+
+/**
+ * Read a `.env` file (`NAME=value` lines, `#` comments, quotes, `export ` prefixes: Node's
+ * `util.parseEnv`). Values may be references or templates; they are resolved like `--env`.
+ */
+export function readEnvFile(ctx: CliContext, name: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path.resolve(ctx.cwd, name), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`--env-file ${name}: ${code === 'ENOENT' ? 'no such file' : 'cannot read it'}: check the path`);
+  }
+  const parsed = parseEnv(text) as Record<string, string>;
+  for (const variable of Object.keys(parsed)) {
+    if (!VARIABLE_NAME.test(variable)) throw new UsageError(`--env-file ${name}: "${variable}" is not a valid variable name`);
+  }
+  return parsed;
+}
+
+/**
+ * Which of a connection's variables go into the child's environment: by default none that the
+ * environment already has (`USER`, `HOME`, `PATH` are not a connection's to change) and none
+ * given explicitly with `--env` or `--env-file`; with `overwrite`, the environment's are replaced.
+ * Returns the variables to set and the names kept as they were (names only: never a value).
+ */
+export function mergeConnectionEnvironment(
+  fromConnection: Record<string, string>,
+  inherited: NodeJS.ProcessEnv,
+  explicit: Readonly<Record<string, string>>,
+  overwrite: boolean,
+): { set: Record<string, string>; kept: string[] } {
+  const set: Record<string, string> = {};
+  const kept: string[] = [];
+  for (const [name, value] of Object.entries(fromConnection)) {
+    if (name in explicit || (!overwrite && inherited[name] !== undefined)) kept.push(name);
+    else set[name] = value;
+  }
+  return { set, kept };
 }
 
 /** `baseUrl` → `BASE_URL`, `api-key` → `API_KEY`. */
@@ -93,31 +146,59 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .command('run')
     .description('run a command with secrets in its environment; their values are masked in its output')
     .option('--connection <name>', "put each of the connection's fields in the environment as UPPER_SNAKE_CASE")
+    .option('--prefix <PREFIX>', "with --connection: put PREFIX before each of the connection's variable names, e.g. WAREHOUSE_")
+    .option('--overwrite', 'with --connection: replace variables the environment already has (default: keep them, and say so)')
     .option('-e, --env <VAR=reference>', 'set VAR to a resolved reference or template (repeatable)', collect, [])
+    .option('--env-file <file>', 'set the variables of a .env file; values may be references or templates (repeatable)', collect, [])
     .argument('<command...>', 'the command and its arguments, after --')
     .passThroughOptions();
   withCommon(cmd, { json: false });
   example(
     cmd,
     "sesame run --env PGPASSWORD='secret://builtin/db/password' -- psql -h db app",
-    'sesame run --connection jira --namespace acme.devops -- ./sync.sh',
+    'sesame run --env-file .env -- ./deploy.sh     # .env: API_TOKEN=secret://aws/prod-api#token',
+    'sesame run --connection warehouse --prefix WAREHOUSE_ --namespace acme.devops -- ./sync.sh',
   );
   cmd.action(async (argv: string[], flags: Flags) => {
     const [command, ...args] = argv;
     if (!command) throw new UsageError('give the command to run after --');
-    const sesame = ctx.sesame(flags.config);
-    const injected: Record<string, string> = {};
-    if (flags.connection) {
-      const conn = await sesame.resolveConnection(flags.connection, { namespace: flags.namespace });
-      Object.assign(injected, connectionEnvironment(conn.type, conn.fields));
+    if (flags.prefix !== undefined && !flags.connection) throw new UsageError('--prefix goes with --connection NAME');
+    if (flags.overwrite && !flags.connection) throw new UsageError('--overwrite goes with --connection NAME');
+    if (flags.prefix !== undefined && !VARIABLE_NAME.test(flags.prefix)) {
+      throw new UsageError(`--prefix "${flags.prefix}": a prefix is letters, digits and "_", not starting with a digit, e.g. WAREHOUSE_`);
     }
-    const wanted: Record<string, string> = {};
+    // Explicit variables: the .env files in order, then --env (the last one given wins).
+    const explicit: Record<string, string> = {};
+    for (const file of flags.envFile) Object.assign(explicit, readEnvFile(ctx, file));
     for (const pair of flags.env) {
       const eq = pair.indexOf('=');
       if (eq <= 0) throw new UsageError(`--env ${pair.split('=')[0]}: write VAR=<reference>, e.g. --env TOKEN=secret://env/TOKEN`);
       const name = pair.slice(0, eq);
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
-      wanted[name] = pair.slice(eq + 1);
+      if (!VARIABLE_NAME.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
+      explicit[name] = pair.slice(eq + 1);
+    }
+    // Only values that hold references are resolved; a .env file's plain values pass as written.
+    const wanted: Record<string, string> = {};
+    const injected: Record<string, string> = {};
+    for (const [name, value] of Object.entries(explicit)) {
+      if (collectReferences(value, `env.${name}`).length > 0) wanted[name] = value;
+      else injected[name] = value;
+    }
+    const sesame = ctx.sesame(flags.config);
+    if (flags.connection) {
+      const conn = await sesame.resolveConnection(flags.connection, { namespace: flags.namespace });
+      const variables: Record<string, string> = {};
+      for (const [name, value] of Object.entries(connectionEnvironment(conn.type, conn.fields))) {
+        variables[`${flags.prefix ?? ''}${name}`] = value;
+      }
+      const { set, kept } = mergeConnectionEnvironment(variables, ctx.env, explicit, flags.overwrite ?? false);
+      Object.assign(injected, set);
+      if (kept.length > 0) {
+        ctx.stderr.write(
+          `sesame: kept ${kept.join(', ')} as already set; connection ${flags.connection} did not replace ${kept.length === 1 ? 'it' : 'them'} ` +
+            '(use --prefix to set them under other names, or --overwrite)\n',
+        );
+      }
     }
     const resolved = await sesame.resolve<Record<string, unknown>>(wanted, { namespace: flags.namespace, field: 'env' });
     for (const [name, value] of Object.entries(resolved)) {
@@ -134,21 +215,33 @@ export function registerRun(program: Command, ctx: CliContext): void {
     ]);
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-    const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-      child.on('error', reject);
+    const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; failed?: NodeJS.ErrnoException }>((resolve) => {
+      child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
       child.on('close', (code, signal) => resolve({ code, signal }));
-    }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new RunCommandNotFound(`command not found: ${command}`);
+    });
+    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+    // Everything the child wrote (its last held-back characters included) is out before we exit.
+    await copied;
+    if (outcome.failed) {
+      const err = outcome.failed;
+      // As a shell does: 127 when there is no such command, 126 when it cannot be executed.
+      if (err.code === 'ENOENT') {
+        ctx.stderr.write(`sesame: command not found: ${command} (check its name and PATH)\n`);
+        ctx.exitCode = EXIT_NOT_FOUND;
+        return;
+      }
+      if (err.code === 'EACCES' || err.code === 'EISDIR' || err.code === 'ENOEXEC' || err.code === 'EPERM') {
+        ctx.stderr.write(`sesame: cannot execute ${command}: ${err.code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`);
+        ctx.exitCode = EXIT_NOT_EXECUTABLE;
+        return;
+      }
       if (err.code === 'E2BIG') {
         throw new UsageError(
           `cannot start ${command}: its environment or arguments are too large for the operating system (E2BIG; Linux allows 128 KiB per variable)`,
         );
       }
       throw err;
-    });
-    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
-    // Everything the child wrote (its last held-back characters included) is out before we exit.
-    await copied;
+    }
     if (outcome.signal) {
       // Die the way the child died, so callers see the same signal.
       await ctx.close();
@@ -157,8 +250,4 @@ export function registerRun(program: Command, ctx: CliContext): void {
     }
     ctx.exitCode = outcome.code ?? 1;
   });
-}
-
-class RunCommandNotFound extends UsageError {
-  override readonly exitCode = 2 as const;
 }

@@ -1,0 +1,59 @@
+/**
+ * A connection's fields for display (`connections list --json`): secret fields masked, the rest
+ * as written, so `baseUrl`, `auth.method`, `test.path` or `expectStatus` stay readable.
+ *
+ * A field is secret when
+ * - it holds a reference (`{{ secret://… }}`): shown as the reference, which names where the
+ *   value lives and is not the value;
+ * - its connection type lists it in `secretFields` (or lists an object above it): a literal
+ *   there is `***`;
+ * - its name says it is a credential (`password`, `token`, `secret`, `apiKey`, `authorization`…):
+ *   a literal there is `***` too. This catches credentials written in clear in fields of a type
+ *   that cannot know them (`generic` takes any fields; `http` takes any `headers`), so a
+ *   connection type that forgets a field fails closed rather than showing its value.
+ */
+import { collectReferences, mayHoldReferences } from '../refs/template.js';
+
+/** What a masked literal is shown as (the server and the admin UI use the same). */
+export const MASK_TEXT = '***';
+
+const CREDENTIAL_NAME = /pass(word|phrase)?|pwd|secret|token|api[-_]?key|private|credential|authorization|cookie|^key$|signature|session/i;
+
+function holdsReference(value: string): boolean {
+  if (!mayHoldReferences(value)) return false;
+  try {
+    return collectReferences(value).length > 0;
+  } catch {
+    // A malformed reference is not a value we may show: treat it as a secret literal.
+    return false;
+  }
+}
+
+/** Whether the field at `path` (dotted) is secret by its type or by its name. */
+export function isSecretField(path: string, secretFields: readonly string[]): boolean {
+  const parts = path.split('.');
+  for (let i = 1; i <= parts.length; i++) if (secretFields.includes(parts.slice(0, i).join('.'))) return true;
+  return parts.some((p) => CREDENTIAL_NAME.test(p));
+}
+
+/**
+ * @example
+ * maskConnectionFields({ baseUrl: 'https://jira', auth: { method: 'bearer', token: 'abc' } }, ['auth.token'])
+ * // → { baseUrl: 'https://jira', auth: { method: 'bearer', token: '***' } }
+ */
+export function maskConnectionFields(fields: Record<string, unknown>, secretFields: readonly string[]): Record<string, unknown> {
+  const mask = (value: unknown, path: string, secret: boolean): unknown => {
+    if (typeof value === 'string') return holdsReference(value) ? value : secret ? MASK_TEXT : value;
+    if (Array.isArray(value)) return value.map((v, i) => mask(v, `${path}.${i}`, secret));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => {
+          const at = path ? `${path}.${k}` : k;
+          return [k, mask(v, at, secret || isSecretField(at, secretFields))];
+        }),
+      );
+    }
+    return secret ? MASK_TEXT : value;
+  };
+  return mask(fields, '', false) as Record<string, unknown>;
+}
