@@ -7,6 +7,7 @@ export * from './refs/index.js';
 export { MASK, MIN_MASK_LENGTH, Redactor, processRedactor } from './redact/redactor.js';
 export type { CacheStats } from './resolve/cache.js';
 export type { ResolvedReference, ResolveOptions, ResolveReport, ResolverObserver } from './resolve/resolver.js';
+export type { PreparedResolver } from './resolve/prepare.js';
 export {
   ConnectionNotFoundError,
   createSesame,

@@ -22,7 +22,9 @@ import { collectReferences } from './refs/template.js';
 import { AccessPolicy, checkNamespace, covers, describeNamespace, type Principal, type Purpose } from './resolve/access.js';
 import { checkSettingsCycles, type StoreBinding, StoreBindings } from './resolve/bindings.js';
 import { OutboundPolicy } from './resolve/outbound.js';
+import { coarseNow } from './resolve/clock.js';
 import type { CacheStats } from './resolve/cache.js';
+import { type PreparedResolver, prepareResolver } from './resolve/prepare.js';
 import { type ResolveOptions, type ResolveReport, Resolver, type ResolverObserver } from './resolve/resolver.js';
 import { type BuiltinBackend, type BuiltinService, createBuiltinService } from './stores/builtin/index.js';
 import { defaultStoreTypes } from './stores/builtin-types.js';
@@ -80,6 +82,7 @@ export class Sesame {
   readonly connectionTypes: ConnectionTypeRegistry;
   /** The authorization point of the resolve path (see `resolve/access.ts`). */
   readonly access: AccessPolicy;
+  readonly #prepareContext: () => Parameters<typeof prepareResolver>[0];
 
   constructor(config: SesameConfig, options: SesameOptions & { registry: StoreTypeRegistry }) {
     this.registry = options.registry;
@@ -114,6 +117,13 @@ export class Sesame {
       return outbound.policy;
     });
     this.resolver = new Resolver(this.bindings, this.redactor, options.observer, options.now, this.access);
+    this.#prepareContext = () => ({
+      resolver: this.resolver,
+      bindings: this.bindings,
+      access: this.access,
+      observer: options.observer,
+      now: options.now ?? coarseNow,
+    });
   }
 
   /** The config in effect: the one given at creation, or the last one {@link reconfigure} applied. */
@@ -171,6 +181,19 @@ export class Sesame {
   /** The resolved value when every reference is fresh in the cache, else undefined (synchronous). */
   resolveCached<T = unknown>(value: unknown, options?: ResolveOptions): T | undefined {
     return this.resolver.resolveCached<T>(value, options);
+  }
+
+  /**
+   * Compile a document once for repeated resolution (a connection's fields on every job): `get()`
+   * returns it from the cache synchronously (or `undefined`), `resolve()` fetches what is missing.
+   * Refresh, rotation, TTL expiry, config changes and the access policy apply on every call.
+   *
+   * @example
+   * const fields = sesame.prepare(conn.fields, { namespace: 'acme.devops' });
+   * const resolved = fields.get() ?? (await fields.resolve());
+   */
+  prepare<T = unknown>(value: unknown, options?: ResolveOptions): PreparedResolver<T> {
+    return prepareResolver<T>(this.#prepareContext(), value, options);
   }
 
   /** Resolve and report where each value came from (cache, store, or stale while the store is down). */

@@ -73,6 +73,8 @@ export class SecretCache {
   readonly #refreshing = new WeakSet<CacheEntry>();
   /** Bumped by every refresh so a fetch started before it does not re-fill the cache after it. */
   #epoch = 0;
+  /** Bumped when an entry is stored or dropped, so a prepared resolver (prepare.ts) knows its entries still stand. */
+  changes = 0;
 
   constructor(settings: CacheSettings, now: () => number = coarseNow) {
     this.#settings = settings;
@@ -156,7 +158,10 @@ export class SecretCache {
       freshUntil: now + this.#settings.ttlMs,
       staleUntil: now + this.#settings.ttlMs + this.#settings.staleIfErrorMs,
     };
-    if (epoch === this.#epoch && this.#settings.ttlMs > 0) this.#lru.set(key, entry);
+    if (epoch === this.#epoch && this.#settings.ttlMs > 0) {
+      this.#lru.set(key, entry);
+      this.changes++;
+    }
     return entry;
   }
 
@@ -235,6 +240,7 @@ export class SecretCache {
   /** Drop entries; all when no predicate is given. Returns how many were dropped. */
   invalidate(predicate?: (key: string) => boolean): number {
     this.#epoch++;
+    this.changes++;
     this.stats.refreshes++;
     if (!predicate) {
       const n = this.#lru.size;
