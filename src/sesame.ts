@@ -224,6 +224,7 @@ export class Sesame {
         `no connection "${name}" in namespace ${namespace || '(root)'} or its parents: check the name (sesame connections list)`,
       );
     }
+    if (found.unavailable) throw found.unavailable;
     return found;
   }
 
@@ -247,7 +248,6 @@ export class Sesame {
 
   /**
    * Test a connection the way a run uses it: resolve through the same cache, namespace and
-    if (found.unavailable) throw found.unavailable;
    * stores, then authenticate to the target; with `refreshOnAuthFailure`, a refusal refreshes the
    * connection's references and tries once more. The report holds no value.
    */
