@@ -37,25 +37,11 @@ export const AWS_SCRUB: ReadonlyArray<[RegExp, string]> = [
   [/\b(AKIA|ASIA)[A-Z0-9]{12,}\b/g, '$1…'],
 ];
 
-const THROTTLED = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
-const UNAVAILABLE = new Set([
-  'InternalServiceError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-]);
-const REFUSED = new Set([
-  'ResourceExistsException',
-  'InvalidParameterException',
-  'ValidationException',
-  'ValidationError',
-  'LimitExceededException',
-  'EncryptionFailure',
-  'PreconditionNotMetException',
-]);
+const THROTTLED = /^(ThrottlingException|Throttling|TooManyRequestsException|RequestLimitExceeded)$/;
+const UNAVAILABLE =
+  /^(InternalServiceError|InternalFailure|ServiceUnavailable|ServiceUnavailableException|RequestTimeout|RequestTimeoutException|TimeoutError)$/;
+const REFUSED =
+  /^(ResourceExistsException|InvalidParameterException|ValidationException|ValidationError|LimitExceededException|EncryptionFailure|PreconditionNotMetException)$/;
 
 /** The AWS error code (`ResourceNotFoundException`, …) or a network error code. */
 export function awsErrorName(err: unknown): string {
@@ -69,39 +55,68 @@ export function awsErrorName(err: unknown): string {
 const DENIED = /User: (\S+) is not authorized to perform: (\S+) on resource: (\S+)/;
 
 /** Classify one AWS failure (thrown by the SDK, or a `BatchGetSecretValue` `Errors` entry). */
-export function classifyAws(err: unknown, ctx: AwsCallContext, region: string, refreshable: boolean): Classification {
+export function classifyAws(
+  err: unknown,
+  ctx: AwsCallContext,
+  region: string,
+  refreshable: boolean,
+): Classification {
   const name = awsErrorName(err);
   const raw = (err as AwsLikeError | undefined)?.message;
   const message = typeof raw === 'string' ? raw : String(err);
   const status = (err as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
   const summary = `${name}${status ? ` HTTP ${status}` : ''}`;
   const subject = ctx.secret !== undefined ? `secret "${ctx.secret}"` : 'the request';
-  const refused = (kind: 'conflict'): Classification => ({ kind, message: `${ctx.action} refused for ${subject}: ${message}`, fix: message, summary });
+  const refused = (kind: 'conflict'): Classification => ({
+    kind,
+    message: `${ctx.action} refused for ${subject}: ${message}`,
+    fix: message,
+    summary,
+  });
   switch (name) {
     case 'ResourceNotFoundException': {
       let detail = `${subject} not found in ${region}`;
       if (ctx.version !== undefined) detail = `${subject} has no version ${ctx.version} in ${region}`;
       else if (/staging label/.test(message))
-        detail = ctx.stage !== undefined ? `${subject} has no version labelled ${ctx.stage}` : `${subject} has no current value (no version labelled AWSCURRENT)`;
-      return { kind: 'not_found', message: detail, fix: 'check the name, the region and the store prefix', summary };
+        detail =
+          ctx.stage !== undefined
+            ? `${subject} has no version labelled ${ctx.stage}`
+            : `${subject} has no current value (no version labelled AWSCURRENT)`;
+      return {
+        kind: 'not_found',
+        message: detail,
+        fix: 'check the name, the region and the store prefix',
+        summary,
+      };
     }
     case 'AccessDeniedException':
     case 'AccessDenied': {
       const m = DENIED.exec(message);
       const action = m?.[2] ?? ctx.action;
       let fix = `grant ${action} on ${m?.[3] ?? ctx.secretId ?? '*'}${m?.[1] ? ` to ${m[1]}` : ''}`;
-      if (action === 'sts:AssumeRole') fix += ' and allow that principal in the role trust policy (with the right ExternalId)';
+      if (action === 'sts:AssumeRole')
+        fix += ' and allow that principal in the role trust policy (with the right ExternalId)';
       return { kind: 'denied', message: `access denied: ${fix}`, fix, summary };
     }
     case 'DecryptionFailure': {
       const fix = `grant kms:Decrypt on the KMS key of ${subject} to the caller, and check that the key is enabled`;
-      return { kind: 'denied', message: `Secrets Manager could not decrypt ${subject} with its KMS key: ${fix}`, fix, summary };
+      return {
+        kind: 'denied',
+        message: `Secrets Manager could not decrypt ${subject} with its KMS key: ${fix}`,
+        fix,
+        summary,
+      };
     }
     case 'InvalidRequestException': {
       if (!/marked for deletion|scheduled for deletion/i.test(message)) return refused('conflict');
       const fix = `restore it with \`sesame secrets restore ${ctx.secret ?? '<name>'}\` (or aws secretsmanager restore-secret)`;
       // A deleted secret reads as not found (after delete, reads are not found); a write to it conflicts.
-      return { kind: ctx.kind === 'read' ? 'not_found' : 'conflict', message: `${subject} is scheduled for deletion: ${fix}`, fix, summary };
+      return {
+        kind: ctx.kind === 'read' ? 'not_found' : 'conflict',
+        message: `${subject} is scheduled for deletion: ${fix}`,
+        fix,
+        summary,
+      };
     }
     case 'InvalidSignatureException':
     case 'SignatureDoesNotMatch': {
@@ -115,24 +130,32 @@ export function classifyAws(err: unknown, ctx: AwsCallContext, region: string, r
     }
     case 'ExpiredToken':
     case 'ExpiredTokenException': {
-      const fix = 'the session credentials expired: refresh them (new sessionToken, `aws sso login`, or a new role session)';
+      const fix =
+        'the session credentials expired: refresh them (new sessionToken, `aws sso login`, or a new role session)';
       // Temporary credentials can be fetched again (the adapter resets its client): one more try.
       return { kind: 'denied', message: `AWS credentials expired: ${fix}`, fix, summary, retry: refreshable };
     }
     case 'CredentialsProviderError': {
-      const fix = 'no AWS credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or auth.method static/assume-role in the store';
+      const fix =
+        'no AWS credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or auth.method static/assume-role in the store';
       return { kind: 'denied', message: `${fix} (${message})`, fix, summary };
     }
     default:
       break;
   }
-  if (REFUSED.has(name)) return refused('conflict');
+  if (REFUSED.test(name)) return refused('conflict');
   const fix = `check that Secrets Manager is reachable in ${region} and retry later`;
   const failed = `Secrets Manager call ${ctx.action} failed (${name}): ${message}`;
-  if (THROTTLED.has(name)) return { kind: 'throttled', message: failed, fix: 'spread reads over time, or raise the Secrets Manager quota', summary };
+  if (THROTTLED.test(name))
+    return {
+      kind: 'throttled',
+      message: failed,
+      fix: 'spread reads over time, or raise the Secrets Manager quota',
+      summary,
+    };
   const e = (err ?? {}) as AwsLikeError;
   const transient =
-    UNAVAILABLE.has(name) ||
+    UNAVAILABLE.test(name) ||
     NETWORK_ERROR_CODES.has(name) ||
     (typeof status === 'number' && status >= 500) ||
     Boolean(e.$retryable) ||

@@ -15,7 +15,11 @@
  * const { value } = await store.get({ name: 'prod/jira', namespaces: [''] });
  */
 import { randomUUID } from 'node:crypto';
-import type { BatchGetSecretValueCommandOutput, SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import type {
+  BatchGetSecretValueCommandOutput,
+  SecretsManagerClient,
+  SecretsManagerClientConfig,
+} from '@aws-sdk/client-secrets-manager';
 import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
@@ -34,7 +38,19 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../contract.js';
-import { credentialPaths, type Lazy, NameMapping, pageSize, type RetryPolicy, readSampleStep, runChecks, StoreCore, tokenCursor } from '../core/index.js';
+import {
+  BatchRefused,
+  credentialPaths,
+  getManyBatched,
+  type Lazy,
+  NameMapping,
+  pageSize,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+  tokenCursor,
+} from '../core/index.js';
 import { AWS_SCRUB, type AwsCallContext, awsErrorName, classifyAws } from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
 
@@ -59,19 +75,9 @@ export interface AwsStoreOptions {
 
 /** BatchGetSecretValue takes at most 20 ids per call. */
 const BATCH_SIZE = 20;
-/** Concurrent batch (or fallback) calls of one getMany. */
-const CONCURRENCY = 8;
 const DAY_MS = 86_400_000;
 /** ListSecrets filter values accept only these characters. */
 const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.\-]{1,512}$/;
-
-async function pool<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await run(items[next++] as T);
-  });
-  await Promise.all(workers);
-}
 
 const iso = (d: Date | undefined) => d?.toISOString();
 const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined) =>
@@ -94,7 +100,10 @@ export class AwsSecretsManagerStore implements StoreClient {
     this.#context = context;
     const env = options.env ?? process.env;
     const region = settings.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-    if (!region) throw new UsageError(`[${context.storeName}] no AWS region: set region in the store settings or AWS_REGION`);
+    if (!region)
+      throw new UsageError(
+        `[${context.storeName}] no AWS region: set region in the store settings or AWS_REGION`,
+      );
     this.#region = region;
     const refreshable = settings.auth.method !== 'static';
     this.#core = new StoreCore<AwsCallContext>({
@@ -106,7 +115,10 @@ export class AwsSecretsManagerStore implements StoreClient {
       classify: (err, op) => classifyAws(err, op, region, refreshable),
     });
     // Names get the store prefix; ARNs are used as given.
-    this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix, passthrough: (n) => n.startsWith('arn:') });
+    this.#names = new NameMapping(this.#core.tag, {
+      prefix: settings.prefix,
+      passthrough: (n) => n.startsWith('arn:'),
+    });
     this.#sdk = this.#core.lazy(
       () => this.#init(),
       (sdk) => sdk.client.destroy(),
@@ -199,7 +211,14 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
     const secretId = this.#id(request.name);
-    const ctx: AwsCallContext = { action: 'secretsmanager:GetSecretValue', secret: request.name, secretId, version: request.version, stage: request.stage, kind: 'read' };
+    const ctx: AwsCallContext = {
+      action: 'secretsmanager:GetSecretValue',
+      secret: request.name,
+      secretId,
+      version: request.version,
+      stage: request.stage,
+      kind: 'read',
+    };
     const out = await this.#call(ctx, ({ sm, client }) =>
       client.send(
         new sm.GetSecretValueCommand({
@@ -212,99 +231,90 @@ export class AwsSecretsManagerStore implements StoreClient {
     return this.#fetched(out, request.name);
   }
 
-  #fetched(out: { SecretString?: string | undefined; SecretBinary?: Uint8Array | undefined; VersionId?: string | undefined }, name: string) {
+  #fetched(
+    out: {
+      SecretString?: string | undefined;
+      SecretBinary?: Uint8Array | undefined;
+      VersionId?: string | undefined;
+    },
+    name: string,
+    returnError = false,
+  ): FetchedSecret {
     if (out.SecretString !== undefined) return { value: out.SecretString, version: out.VersionId };
     if (out.SecretBinary !== undefined) return { value: out.SecretBinary, version: out.VersionId };
-    throw new SecretStateError(`${this.#core.tag} secret "${name}" has neither SecretString nor SecretBinary`);
+    const err = new SecretStateError(
+      `${this.#core.tag} secret "${name}" has neither SecretString nor SecretBinary`,
+    );
+    if (returnError) return err as unknown as FetchedSecret;
+    throw err;
   }
 
-  async getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
-    const results: Array<FetchedSecret | Error | undefined> = new Array(requests.length);
-    const singles: number[] = [];
-    /** secret id → indexes of the requests that want its current value. */
-    const current = new Map<string, number[]>();
-    requests.forEach((r, i) => {
-      const pinned = r.version !== undefined || (r.stage !== undefined && r.stage !== 'AWSCURRENT');
-      if (pinned || this.#batchDenied) return void singles.push(i);
-      const id = this.#id(r.name);
-      current.set(id, [...(current.get(id) ?? []), i]);
+  getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
+    const readCtx = (id: string): AwsCallContext => ({
+      action: 'secretsmanager:GetSecretValue',
+      secret: this.#names.fromId(id) ?? id,
+      secretId: id,
+      kind: 'read',
     });
-    const ids = [...current.keys()];
-    type Job = { kind: 'single'; index: number } | { kind: 'batch'; ids: string[] };
-    const jobs: Job[] = singles.map((index) => ({ kind: 'single' as const, index }));
-    for (let i = 0; i < ids.length; i += BATCH_SIZE) jobs.unshift({ kind: 'batch', ids: ids.slice(i, i + BATCH_SIZE) });
-    const single = async (i: number) => {
-      results[i] = await this.get(requests[i] as SecretRequest).catch((err: unknown) => err as Error);
-    };
-    await pool(jobs, CONCURRENCY, async (job) => {
-      if (job.kind === 'single') return single(job.index);
-      const fallback = await this.#batch(job.ids, current, requests, results);
-      if (fallback) await pool(fallback, CONCURRENCY, single);
-    });
-    return results.map((r) => r ?? new SecretStateError(`${this.#core.tag} no answer for this secret`));
-  }
-
-  /** One BatchGetSecretValue round; returns request indexes to read one by one when batching is denied. */
-  async #batch(
-    ids: string[],
-    wanted: Map<string, number[]>,
-    requests: readonly SecretRequest[],
-    results: Array<FetchedSecret | Error | undefined>,
-  ): Promise<number[] | undefined> {
-    const nameOf = (id: string) => requests[(wanted.get(id) ?? [0])[0] as number]?.name ?? id;
-    const readCtx = (id: string): AwsCallContext => ({ action: 'secretsmanager:GetSecretValue', secret: nameOf(id), secretId: id, kind: 'read' });
-    const answered = new Set<string>();
-    const settle = (id: string, outcome: FetchedSecret | Error) => {
-      answered.add(id);
-      for (const i of wanted.get(id) ?? []) results[i] = outcome;
-    };
-    let nextToken: string | undefined;
-    let rounds = 0;
-    do {
-      const token = nextToken;
-      let out: BatchGetSecretValueCommandOutput;
-      try {
-        out = await this.#call({ action: 'secretsmanager:BatchGetSecretValue', kind: 'read' }, ({ sm, client }) =>
-          client.send(new sm.BatchGetSecretValueCommand({ SecretIdList: ids, ...(token ? { NextToken: token } : {}) })),
-        );
-      } catch (err) {
-        if (err instanceof AccessDeniedError && /BatchGetSecretValue/.test(err.message)) {
-          if (!this.#batchDenied) {
+    return getManyBatched(requests, {
+      size: BATCH_SIZE,
+      key: (r) =>
+        this.#batchDenied || r.version !== undefined || (r.stage !== undefined && r.stage !== 'AWSCURRENT')
+          ? undefined
+          : this.#id(r.name),
+      single: (r) => this.get(r),
+      missing: (id) =>
+        this.#core.error(
+          Object.assign(new Error("Secrets Manager can't find the specified secret."), {
+            name: 'ResourceNotFoundException',
+          }),
+          readCtx(id),
+        ),
+      fetch: async (ids) => {
+        const answered = new Map<string, FetchedSecret | Error>();
+        let token: string | undefined;
+        for (let round = 0; round < 10 && (round === 0 || token) && answered.size < ids.length; round++) {
+          const next = token;
+          const out = await this.#call(
+            { action: 'secretsmanager:BatchGetSecretValue', kind: 'read' },
+            ({ sm, client }) =>
+              client.send(
+                new sm.BatchGetSecretValueCommand({
+                  SecretIdList: ids,
+                  ...(next ? { NextToken: next } : {}),
+                }),
+              ),
+          ).catch((err: unknown) => {
+            if (!(err instanceof AccessDeniedError && /BatchGetSecretValue/.test(err.message))) throw err;
+            if (!this.#batchDenied) {
+              this.#context.log.warn(
+                `${this.#core.tag} BatchGetSecretValue is denied: reading one secret per call; grant secretsmanager:BatchGetSecretValue to batch up to 20 per call`,
+              );
+            }
             this.#batchDenied = true;
-            this.#context.log.warn(
-              `${this.#core.tag} BatchGetSecretValue is denied: reading one secret per call; grant secretsmanager:BatchGetSecretValue to batch up to 20 per call`,
+            throw new BatchRefused();
+          });
+          for (const entry of out.SecretValues ?? []) {
+            const id = ids.find(
+              (c) =>
+                c === entry.Name ||
+                c === entry.ARN ||
+                (c.startsWith('arn:') && entry.ARN?.startsWith(`${c}-`) === true),
             );
+            if (id !== undefined) answered.set(id, this.#fetched(entry, readCtx(id).secret ?? id, true));
           }
-          return ids.flatMap((id) => wanted.get(id) ?? []).filter((i) => results[i] === undefined);
+          for (const e of out.Errors ?? []) {
+            if (e.SecretId === undefined || !ids.includes(e.SecretId)) continue;
+            const raw = Object.assign(new Error(e.Message ?? e.ErrorCode ?? 'error'), {
+              name: e.ErrorCode ?? 'Error',
+            });
+            answered.set(e.SecretId, this.#core.error(raw, readCtx(e.SecretId)));
+          }
+          token = out.NextToken;
         }
-        for (const id of ids) if (!answered.has(id)) settle(id, err as Error);
-        return undefined;
-      }
-      for (const entry of out.SecretValues ?? []) {
-        const id = ids.find(
-          (c) => c === entry.Name || c === entry.ARN || (c.startsWith('arn:') && entry.ARN?.startsWith(`${c}-`) === true),
-        );
-        if (id === undefined) continue;
-        try {
-          settle(id, this.#fetched(entry, nameOf(id)));
-        } catch (err) {
-          settle(id, err as Error);
-        }
-      }
-      for (const e of out.Errors ?? []) {
-        if (e.SecretId === undefined || !wanted.has(e.SecretId)) continue;
-        const raw = Object.assign(new Error(e.Message ?? e.ErrorCode ?? 'error'), { name: e.ErrorCode ?? 'Error' });
-        settle(e.SecretId, this.#core.error(raw, readCtx(e.SecretId)));
-      }
-      nextToken = out.NextToken;
-      rounds += 1;
-    } while (nextToken && answered.size < ids.length && rounds < 10);
-    for (const id of ids) {
-      if (answered.has(id)) continue;
-      const raw = Object.assign(new Error("Secrets Manager can't find the specified secret."), { name: 'ResourceNotFoundException' });
-      settle(id, this.#core.error(raw, readCtx(id)));
-    }
-    return undefined;
+        return answered;
+      },
+    });
   }
 
   // ---- listing and metadata ----------------------------------------------------------------
@@ -354,8 +364,9 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async describe(name: string, _options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
     const secretId = this.#id(name);
-    const out = await this.#call({ action: 'secretsmanager:DescribeSecret', secret: name, secretId, kind: 'other' }, ({ sm, client }) =>
-      client.send(new sm.DescribeSecretCommand({ SecretId: secretId })),
+    const out = await this.#call(
+      { action: 'secretsmanager:DescribeSecret', secret: name, secretId, kind: 'other' },
+      ({ sm, client }) => client.send(new sm.DescribeSecretCommand({ SecretId: secretId })),
     );
     return {
       name,
@@ -374,10 +385,24 @@ export class AwsSecretsManagerStore implements StoreClient {
     let token: string | undefined;
     do {
       const next = token;
-      const out = await this.#call({ action: 'secretsmanager:ListSecretVersionIds', secret: name, secretId, kind: 'other' }, ({ sm, client }) =>
-        client.send(new sm.ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true, MaxResults: 100, ...(next ? { NextToken: next } : {}) })),
+      const out = await this.#call(
+        { action: 'secretsmanager:ListSecretVersionIds', secret: name, secretId, kind: 'other' },
+        ({ sm, client }) =>
+          client.send(
+            new sm.ListSecretVersionIdsCommand({
+              SecretId: secretId,
+              IncludeDeprecated: true,
+              MaxResults: 100,
+              ...(next ? { NextToken: next } : {}),
+            }),
+          ),
       );
-      for (const v of out.Versions ?? []) versions.push({ version: v.VersionId ?? '', createdAt: iso(v.CreatedDate), stages: v.VersionStages ?? [] });
+      for (const v of out.Versions ?? [])
+        versions.push({
+          version: v.VersionId ?? '',
+          createdAt: iso(v.CreatedDate),
+          stages: v.VersionStages ?? [],
+        });
       token = out.NextToken;
     } while (token);
     return versions;
@@ -392,13 +417,27 @@ export class AwsSecretsManagerStore implements StoreClient {
       // check, not a lock; two writers racing between the check and the put both succeed.
       const current = (await this.describe(name)).version;
       if (current !== options.expectedVersion) {
-        throw new SecretStateError(`${this.#core.tag} secret "${name}" changed: its current version is ${current ?? 'none'}, not ${options.expectedVersion}`);
+        throw new SecretStateError(
+          `${this.#core.tag} secret "${name}" changed: its current version is ${current ?? 'none'}, not ${options.expectedVersion}`,
+        );
       }
     }
-    const ctx: AwsCallContext = { action: 'secretsmanager:PutSecretValue', secret: name, secretId, kind: 'write' };
+    const ctx: AwsCallContext = {
+      action: 'secretsmanager:PutSecretValue',
+      secret: name,
+      secretId,
+      kind: 'write',
+    };
     const tags = { ...this.#settings.tags, ...options.tags };
     const written = await this.#call(ctx, async ({ sm, client }) => {
-      const put = () => client.send(new sm.PutSecretValueCommand({ SecretId: secretId, SecretString: value, ClientRequestToken: randomUUID() }));
+      const put = () =>
+        client.send(
+          new sm.PutSecretValueCommand({
+            SecretId: secretId,
+            SecretString: value,
+            ClientRequestToken: randomUUID(),
+          }),
+        );
       ctx.action = 'secretsmanager:PutSecretValue';
       try {
         return { version: (await put()).VersionId ?? '', created: false };
@@ -413,7 +452,9 @@ export class AwsSecretsManagerStore implements StoreClient {
             SecretString: value,
             ClientRequestToken: randomUUID(),
             ...(options.description ? { Description: options.description } : {}),
-            ...(Object.keys(tags).length ? { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } : {}),
+            ...(Object.keys(tags).length
+              ? { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }
+              : {}),
           }),
         );
         return { version: out.VersionId ?? '', created: true };
@@ -434,21 +475,35 @@ export class AwsSecretsManagerStore implements StoreClient {
    * values of keys already there). The value is written first: when this part fails, the error
    * says so, with the version that was written.
    */
-  async #updateMetadata(name: string, secretId: string, version: string, options: WriteOptions): Promise<void> {
+  async #updateMetadata(
+    name: string,
+    secretId: string,
+    version: string,
+    options: WriteOptions,
+  ): Promise<void> {
     const calls: Array<[string, string, (sdk: Sdk) => Promise<unknown>]> = [];
     if (options.description !== undefined) {
       const Description = options.description;
-      calls.push(['secretsmanager:UpdateSecret', 'description', ({ sm, client }) => client.send(new sm.UpdateSecretCommand({ SecretId: secretId, Description }))]);
+      calls.push([
+        'secretsmanager:UpdateSecret',
+        'description',
+        ({ sm, client }) => client.send(new sm.UpdateSecretCommand({ SecretId: secretId, Description })),
+      ]);
     }
     const Tags = Object.entries(options.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
     if (Tags.length > 0) {
-      calls.push(['secretsmanager:TagResource', 'tags', ({ sm, client }) => client.send(new sm.TagResourceCommand({ SecretId: secretId, Tags }))]);
+      calls.push([
+        'secretsmanager:TagResource',
+        'tags',
+        ({ sm, client }) => client.send(new sm.TagResourceCommand({ SecretId: secretId, Tags })),
+      ]);
     }
     for (const [action, what, call] of calls) {
       try {
         await this.#call({ action, secret: name, secretId, kind: 'write' }, call);
       } catch (err) {
-        (err as Error).message = `the value was written (version ${version}), but its ${what} could not be updated: ${(err as Error).message}`;
+        (err as Error).message =
+          `the value was written (version ${version}), but its ${what} could not be updated: ${(err as Error).message}`;
         throw err;
       }
     }
@@ -456,24 +511,31 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
     const secretId = this.#id(name);
-    let window: { ForceDeleteWithoutRecovery: true } | { RecoveryWindowInDays: number } | Record<string, never> = {};
+    let window:
+      | { ForceDeleteWithoutRecovery: true }
+      | { RecoveryWindowInDays: number }
+      | Record<string, never> = {};
     if (options.force) window = { ForceDeleteWithoutRecovery: true };
     else if (options.recoveryWindowMs !== undefined) {
       const days = Math.ceil(options.recoveryWindowMs / DAY_MS);
       if (days < 7 || days > 30) {
-        throw new UsageError(`${this.#core.tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`);
+        throw new UsageError(
+          `${this.#core.tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`,
+        );
       }
       window = { RecoveryWindowInDays: days };
     }
-    await this.#call({ action: 'secretsmanager:DeleteSecret', secret: name, secretId, kind: 'write' }, ({ sm, client }) =>
-      client.send(new sm.DeleteSecretCommand({ SecretId: secretId, ...window })),
+    await this.#call(
+      { action: 'secretsmanager:DeleteSecret', secret: name, secretId, kind: 'write' },
+      ({ sm, client }) => client.send(new sm.DeleteSecretCommand({ SecretId: secretId, ...window })),
     );
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
     const secretId = this.#id(name);
-    await this.#call({ action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' }, ({ sm, client }) =>
-      client.send(new sm.RestoreSecretCommand({ SecretId: secretId })),
+    await this.#call(
+      { action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' },
+      ({ sm, client }) => client.send(new sm.RestoreSecretCommand({ SecretId: secretId })),
     );
   }
 
@@ -495,7 +557,9 @@ export class AwsSecretsManagerStore implements StoreClient {
         step: 'list',
         fix: 'grant secretsmanager:ListSecrets on *',
         run: async () => {
-          await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) => client.send(new sm.ListSecretsCommand({ MaxResults: 1 })));
+          await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
+            client.send(new sm.ListSecretsCommand({ MaxResults: 1 })),
+          );
           return `secretsmanager:ListSecrets allowed in ${this.#region}`;
         },
       },
@@ -505,8 +569,10 @@ export class AwsSecretsManagerStore implements StoreClient {
         // Batching is an optimisation: a refusal is reported, not a failure.
         run: async () => {
           try {
-            await this.#call({ action: 'secretsmanager:BatchGetSecretValue', kind: 'other' }, ({ sm, client }) =>
-              client.send(new sm.BatchGetSecretValueCommand({ SecretIdList: [this.#id(sample)] })),
+            await this.#call(
+              { action: 'secretsmanager:BatchGetSecretValue', kind: 'other' },
+              ({ sm, client }) =>
+                client.send(new sm.BatchGetSecretValueCommand({ SecretIdList: [this.#id(sample)] })),
             );
             return 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
           } catch (err) {
@@ -523,7 +589,12 @@ export class AwsSecretsManagerStore implements StoreClient {
     const sts = await import('@aws-sdk/client-sts');
     const endpoint = this.#settings.stsEndpoint ?? this.#settings.endpoint;
     return this.#call({ action: 'sts:GetCallerIdentity', kind: 'other' }, async ({ credentials }) => {
-      const client = new sts.STSClient({ region: this.#region, credentials, maxAttempts: 1, ...(endpoint ? { endpoint } : {}) });
+      const client = new sts.STSClient({
+        region: this.#region,
+        credentials,
+        maxAttempts: 1,
+        ...(endpoint ? { endpoint } : {}),
+      });
       try {
         const out = await client.send(new sts.GetCallerIdentityCommand({}));
         return { arn: out.Arn ?? 'unknown', account: out.Account ?? 'unknown' };
@@ -551,11 +622,19 @@ export const awsSecretsManagerStoreType = {
     if (s.stsEndpoint) out.push({ kind: 'address', setting: 'stsEndpoint', url: s.stsEndpoint });
     const auth = s.auth;
     if (auth.method === 'default' || (auth.method === 'assume-role' && auth.source.method === 'default')) {
-      out.push({ kind: 'identity', detail: "uses this server's own AWS credentials (environment, shared files, instance or container role)" });
+      out.push({
+        kind: 'identity',
+        detail:
+          "uses this server's own AWS credentials (environment, shared files, instance or container role)",
+      });
     } else if (auth.method === 'profile') {
-      out.push({ kind: 'identity', detail: `reads profile ${auth.profile} from this server's shared AWS config files` });
+      out.push({
+        kind: 'identity',
+        detail: `reads profile ${auth.profile} from this server's shared AWS config files`,
+      });
     }
     return out;
   },
-  create: (settings: AwsSecretsManagerSettings, context: StoreContext) => new AwsSecretsManagerStore(settings, context),
+  create: (settings: AwsSecretsManagerSettings, context: StoreContext) =>
+    new AwsSecretsManagerStore(settings, context),
 } satisfies StoreType<AwsSecretsManagerSettings>;

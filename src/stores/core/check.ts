@@ -18,7 +18,9 @@ export interface CheckPlanStep {
 }
 
 /** Run the steps (falsy entries are skipped, for steps that depend on options). */
-export async function runChecks(plan: ReadonlyArray<CheckPlanStep | false | undefined>): Promise<CheckReport> {
+export async function runChecks(
+  plan: ReadonlyArray<CheckPlanStep | false | undefined>,
+): Promise<CheckReport> {
   const steps: CheckStep[] = [];
   for (const entry of plan) {
     if (!entry) continue;
@@ -42,7 +44,11 @@ export async function runChecks(plan: ReadonlyArray<CheckPlanStep | false | unde
 }
 
 /** The usual last step: read the sample secret, if one was given, and say its size and version. */
-export function readSampleStep(client: Pick<StoreClient, 'get'>, options: CheckOptions, fix?: CheckPlanStep['fix']): CheckPlanStep | undefined {
+export function readSampleStep(
+  client: Pick<StoreClient, 'get'>,
+  options: CheckOptions,
+  fix?: CheckPlanStep['fix'],
+): CheckPlanStep | undefined {
   const sample = options.sample;
   if (sample === undefined) return undefined;
   return {

@@ -7,7 +7,14 @@
 import { SesameError } from '../../errors.js';
 import type { StoreContext } from '../contract.js';
 import { credentialValues } from './credentials.js';
-import { type Classification, errorOf, RETRYABLE_KINDS, type Scrubber, scrubber, summaryCause } from './errors.js';
+import {
+  type Classification,
+  errorOf,
+  RETRYABLE_KINDS,
+  type Scrubber,
+  scrubber,
+  summaryCause,
+} from './errors.js';
 import { type Lazy, lazy } from './lazy.js';
 import { type RetryOptions, withRetry } from './retry.js';
 
@@ -106,13 +113,26 @@ export class StoreCore<Op = { action: string }> {
       return err;
     }
     const c = this.#classify(err, op);
-    const tries = attempts > 1 && (c.kind === 'unavailable' || c.kind === 'throttled') ? ` after ${attempts} attempts` : '';
+    const tries =
+      attempts > 1 && (c.kind === 'unavailable' || c.kind === 'throttled')
+        ? ` after ${attempts} attempts`
+        : '';
     const message = this.scrub(`${this.tag} ${c.message}${tries}`);
-    return errorOf(c.kind, message, c.fix === undefined ? undefined : this.scrub(c.fix), summaryCause(err, c.summary && this.scrub(c.summary)));
+    return errorOf(
+      c.kind,
+      message,
+      c.fix === undefined ? undefined : this.scrub(c.fix),
+      summaryCause(err, c.summary && this.scrub(c.summary)),
+    );
   }
 
   /** Build a typed error from a classification directly (answers that are errors without an exception). */
   fail(c: Classification): SesameError {
-    return errorOf(c.kind, this.scrub(`${this.tag} ${c.message}`), c.fix === undefined ? undefined : this.scrub(c.fix), undefined);
+    return errorOf(
+      c.kind,
+      this.scrub(`${this.tag} ${c.message}`),
+      c.fix === undefined ? undefined : this.scrub(c.fix),
+      undefined,
+    );
   }
 }

@@ -82,7 +82,8 @@ export function credentialValues(settings: unknown, paths: readonly string[]): s
   const values: string[] = [];
   for (const p of paths) {
     let node: unknown = settings;
-    for (const key of p.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined;
+    for (const key of p.split('.'))
+      node = node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined;
     if (typeof node === 'string') values.push(node);
     else if (node && typeof node === 'object') {
       for (const v of Object.values(node)) if (typeof v === 'string') values.push(v);

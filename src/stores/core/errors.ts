@@ -27,7 +27,14 @@ import {
  * - `conflict`: the secret exists but its state refuses the operation (disabled, deleted, changed);
  * - `config`: the store's settings cannot work (wrong endpoint kind, unreadable key file).
  */
-export type ErrorKind = 'not_found' | 'denied' | 'unavailable' | 'throttled' | 'invalid' | 'conflict' | 'config';
+export type ErrorKind =
+  | 'not_found'
+  | 'denied'
+  | 'unavailable'
+  | 'throttled'
+  | 'invalid'
+  | 'conflict'
+  | 'config';
 
 /** Kinds worth another attempt with backoff. */
 export const RETRYABLE_KINDS: ReadonlySet<ErrorKind> = new Set(['unavailable', 'throttled']);
@@ -54,7 +61,10 @@ export type Scrubber = (text: string) => string;
  * patterns an adapter knows (request signatures, token formats). Values shorter than 4
  * characters are left alone: replacing every "a" would only destroy the message.
  */
-export function scrubber(values: readonly string[], patterns: ReadonlyArray<[RegExp, string]> = []): Scrubber {
+export function scrubber(
+  values: readonly string[],
+  patterns: ReadonlyArray<[RegExp, string]> = [],
+): Scrubber {
   const known = [...new Set(values.filter((v) => v.length >= 4))].sort((a, b) => b.length - a.length);
   return (text) => {
     let out = text;
@@ -65,7 +75,12 @@ export function scrubber(values: readonly string[], patterns: ReadonlyArray<[Reg
 }
 
 /** Build the typed error for a classification (message already tagged and scrubbed). */
-export function errorOf(kind: ErrorKind, message: string, fix: string | undefined, cause: Error | undefined): SesameError {
+export function errorOf(
+  kind: ErrorKind,
+  message: string,
+  fix: string | undefined,
+  cause: Error | undefined,
+): SesameError {
   const options = cause ? { cause } : {};
   let err: SesameError;
   switch (kind) {

@@ -110,7 +110,11 @@ export function classifyHttp(err: unknown, what: string): Classification | undef
       };
     }
     const reason = err.code === 'timeout' ? 'no answer in time' : `cannot reach it (${err.code})`;
-    return { kind: 'unavailable', message: `${what}: ${reason}`, fix: 'check the address and that the store is up and reachable from this host' };
+    return {
+      kind: 'unavailable',
+      message: `${what}: ${reason}`,
+      fix: 'check the address and that the store is up and reachable from this host',
+    };
   }
   if (err instanceof AnswerTooLargeError) {
     return { kind: 'conflict', message: `${what}: ${err.message}, not a secret`, retry: false };
@@ -119,14 +123,43 @@ export function classifyHttp(err: unknown, what: string): Classification | undef
   const { status } = err;
   const summary = `HTTP ${status}`;
   if (status === 404) return { kind: 'not_found', message: `${what}: not found (HTTP 404)`, summary };
-  if (status === 401) return { kind: 'denied', message: `${what}: the credentials were refused (HTTP 401)`, fix: 'check the auth settings and their credentials', summary };
-  if (status === 403) return { kind: 'denied', message: `${what}: not allowed (HTTP 403)`, fix: 'grant these credentials access on the store', summary };
+  if (status === 401)
+    return {
+      kind: 'denied',
+      message: `${what}: the credentials were refused (HTTP 401)`,
+      fix: 'check the auth settings and their credentials',
+      summary,
+    };
+  if (status === 403)
+    return {
+      kind: 'denied',
+      message: `${what}: not allowed (HTTP 403)`,
+      fix: 'grant these credentials access on the store',
+      summary,
+    };
   if (status === 429) {
-    return { kind: 'throttled', message: `${what}: throttled (HTTP 429)`, fix: 'spread requests over time or raise the rate limit', retryAfterMs: retryAfterMs(err.answer.headers['retry-after']), summary };
+    return {
+      kind: 'throttled',
+      message: `${what}: throttled (HTTP 429)`,
+      fix: 'spread requests over time or raise the rate limit',
+      retryAfterMs: retryAfterMs(err.answer.headers['retry-after']),
+      summary,
+    };
   }
-  if (status >= 500) return { kind: 'unavailable', message: `${what}: the store is failing (HTTP ${status})`, fix: 'check the store and retry later', summary };
+  if (status >= 500)
+    return {
+      kind: 'unavailable',
+      message: `${what}: the store is failing (HTTP ${status})`,
+      fix: 'check the store and retry later',
+      summary,
+    };
   if (status >= 300 && status < 400) {
-    return { kind: 'config', message: `${what}: redirected (HTTP ${status}); redirects are not followed`, fix: 'point the address at the final location', summary };
+    return {
+      kind: 'config',
+      message: `${what}: redirected (HTTP ${status}); redirects are not followed`,
+      fix: 'point the address at the final location',
+      summary,
+    };
   }
   return { kind: 'invalid', message: `${what}: refused as invalid (HTTP ${status})`, summary };
 }
@@ -142,7 +175,12 @@ export class HttpTransport {
     this.#maxBody = options.maxBodyBytes ?? 1024 * 1024;
     const lookup = options.lookup ? { lookup: options.lookup } : {};
     this.#http = new HttpAgent({ keepAlive: true, maxSockets: 16, ...lookup });
-    this.#https = new HttpsAgent({ keepAlive: true, maxSockets: 16, ...(options.ca ? { ca: options.ca } : {}), ...lookup });
+    this.#https = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 16,
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...lookup,
+    });
   }
 
   /** One exchange. Resolves with any status; rejects with {@link NetworkError} or {@link AnswerTooLargeError}. */
@@ -158,7 +196,8 @@ export class HttpTransport {
     const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
     if (payload) {
       headers['content-length'] = String(payload.length);
-      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json';
     }
     const https = url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
@@ -176,7 +215,9 @@ export class HttpTransport {
           }
           chunks.push(chunk);
         });
-        res.on('error', (err: NodeJS.ErrnoException) => reject(new NetworkError(url.host, err.code ?? err.name)));
+        res.on('error', (err: NodeJS.ErrnoException) =>
+          reject(new NetworkError(url.host, err.code ?? err.name)),
+        );
         res.on('end', () => {
           const body = Buffer.concat(chunks);
           resolve({
@@ -195,7 +236,9 @@ export class HttpTransport {
           });
         });
       });
-      r.setTimeout(this.#timeoutMs, () => r.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+      r.setTimeout(this.#timeoutMs, () =>
+        r.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })),
+      );
       r.on('error', (err: NodeJS.ErrnoException) => reject(new NetworkError(url.host, err.code ?? err.name)));
       r.end(payload);
     });

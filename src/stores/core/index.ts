@@ -18,6 +18,7 @@
  * - {@link HttpTransport} + {@link classifyHttp}: JSON over HTTP(S) with CA, lookup, timeout and
  *   size cap, and the statuses every HTTP API shares.
  * - {@link capabilityMismatches}: declared capabilities against the client's methods.
+ * - {@link getManyBatched}: `getMany` over a batch read (chunks, concurrency, fallback to single reads).
  *
  * @example
  * class DopplerClient implements StoreClient {
@@ -41,11 +42,20 @@
  *   }
  * }
  */
+export { BatchRefused, type BatchPlan, getManyBatched, pool } from './batch.js';
 export { capabilityMismatches } from './capabilities.js';
 export { type CheckPlanStep, readSampleStep, runChecks } from './check.js';
 export { type RetryPolicy, StoreCore, type StoreCoreOptions } from './core.js';
 export { credential, credentialPaths, credentialValues } from './credentials.js';
-export { type Classification, type ErrorKind, errorOf, RETRYABLE_KINDS, type Scrubber, scrubber, summaryCause } from './errors.js';
+export {
+  type Classification,
+  type ErrorKind,
+  errorOf,
+  RETRYABLE_KINDS,
+  type Scrubber,
+  scrubber,
+  summaryCause,
+} from './errors.js';
 export {
   AnswerTooLargeError,
   classifyHttp,

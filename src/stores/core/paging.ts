@@ -16,7 +16,10 @@ export function encodeCursor(state: unknown): string {
  * Decode a cursor made by {@link encodeCursor}; `accept` checks its shape. `undefined` when no
  * cursor was given.
  */
-export function decodeCursor<T>(cursor: string | undefined, accept: (state: unknown) => state is T): T | undefined {
+export function decodeCursor<T>(
+  cursor: string | undefined,
+  accept: (state: unknown) => state is T,
+): T | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   let state: unknown;
   try {
@@ -25,12 +28,15 @@ export function decodeCursor<T>(cursor: string | undefined, accept: (state: unkn
     state = undefined;
   }
   if (state !== undefined && accept(state)) return state;
-  throw new UsageError('invalid list cursor: pass the cursor a previous page returned, or none for the first page');
+  throw new UsageError(
+    'invalid list cursor: pass the cursor a previous page returned, or none for the first page',
+  );
 }
 
 /** A cursor holding one provider page token. */
 export const tokenCursor = {
-  encode: (token: string | undefined | null): string | undefined => (token ? encodeCursor({ t: token }) : undefined),
+  encode: (token: string | undefined | null): string | undefined =>
+    token ? encodeCursor({ t: token }) : undefined,
   decode: (cursor: string | undefined): string | undefined =>
     decodeCursor(cursor, (s): s is { t: string } => typeof (s as { t?: unknown })?.t === 'string')?.t,
 };
@@ -44,12 +50,20 @@ export function pageSize(limit: number | undefined, fallback: number, max: numbe
  * One page of a complete, in-memory list (providers that answer everything at once, such as an
  * http store's listUrl): sorted by name, resumed after the last name served.
  */
-export function pageInMemory(items: SecretMetadata[], options: { cursor?: string | undefined; limit?: number | undefined }): ListPage {
-  const after = decodeCursor(options.cursor, (s): s is { after: string } => typeof (s as { after?: unknown })?.after === 'string')?.after;
+export function pageInMemory(
+  items: SecretMetadata[],
+  options: { cursor?: string | undefined; limit?: number | undefined },
+): ListPage {
+  const after = decodeCursor(
+    options.cursor,
+    (s): s is { after: string } => typeof (s as { after?: unknown })?.after === 'string',
+  )?.after;
   const sorted = [...items].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const rest = after === undefined ? sorted : sorted.filter((i) => i.name > after);
   const limit = options.limit ?? rest.length;
   const page = rest.slice(0, limit);
   const last = page[page.length - 1];
-  return rest.length > limit && last ? { items: page, cursor: encodeCursor({ after: last.name }) } : { items: page };
+  return rest.length > limit && last
+    ? { items: page, cursor: encodeCursor({ after: last.name }) }
+    : { items: page };
 }

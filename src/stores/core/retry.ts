@@ -18,7 +18,10 @@ export interface RetryOptions {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
 
-export async function withRetry<T>(operation: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+export async function withRetry<T>(
+  operation: (attempt: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const attempts = Math.max(1, options.attempts ?? 3);
   const base = options.baseDelayMs ?? 100;
   const max = options.maxDelayMs ?? 2_000;
