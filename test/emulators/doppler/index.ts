@@ -3,6 +3,9 @@
  *
  * - `GET /v3/configs/config/secret?project&config&name` → `{"name", "value": {"raw", "computed",
  *   "note"}, "success": true}`; 404 `{"messages": ["Could not find requested secret"], "success": false}`
+ * - `GET /v3/configs/config/secrets?project&config[&secrets=A,B]` → `{"secrets": {"NAME": {"raw",
+ *   "computed", "note"}}, "success": true}` (only the named ones when `secrets` is given; names
+ *   that do not exist are left out)
  * - `GET /v3/configs/config/secrets/names?project&config[&include_managed_secrets=false]` →
  *   `{"names": [...], "success": true}` (Doppler's managed `DOPPLER_*` secrets included by default)
  * - `GET /v3/me` → the token's `slug`, `name`, `type`, `token_preview`, `workplace`
@@ -25,7 +28,7 @@ type Scope = { kind: 'service'; project: string; config: string } | { kind: 'per
 
 export interface DopplerEmulator {
   url: string;
-  /** Requests per operation (`secrets-get`, `secrets-names`, `auth-me`) and `unauthorized`. */
+  /** Requests per operation (`secrets-get`, `secrets-list`, `secrets-names`, `auth-me`) and `unauthorized`. */
   calls: Record<string, number>;
   /** Set a secret's raw value (references are computed on read). */
   setSecret(project: string, config: string, name: string, raw: string, note?: string): void;
@@ -151,6 +154,20 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
         value: { raw, computed: compute(project, config, raw), note: found?.note ?? '' },
         success: true,
       });
+    }
+    if (url.pathname === '/v3/configs/config/secrets') {
+      count('secrets-list');
+      const wanted = url.searchParams.get('secrets')?.split(',');
+      const includeManaged = url.searchParams.get('include_managed_secrets') !== 'false';
+      const all: Record<string, { raw: string; note: string }> = Object.fromEntries(secrets);
+      if (includeManaged) {
+        for (const [n, v] of Object.entries(managed(project, config))) all[n] ??= { raw: v, note: '' };
+      }
+      const out: Record<string, { raw: string; computed: string; note: string }> = {};
+      for (const [n, v] of Object.entries(all)) {
+        if (!wanted || wanted.includes(n)) out[n] = { raw: v.raw, computed: compute(project, config, v.raw), note: v.note };
+      }
+      return send(res, 200, { secrets: out, success: true });
     }
     if (url.pathname === '/v3/configs/config/secrets/names') {
       count('secrets-names');

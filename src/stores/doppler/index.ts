@@ -1,0 +1,126 @@
+/**
+ * `doppler` store: secrets of one Doppler config, over the Doppler API v3.
+ *
+ * A name is the secret's name; the value is its computed value (references such as
+ * `${OTHER}` expanded by Doppler). Several secrets of one resolve are read in one call
+ * (`secrets?secrets=A,B`). A service token belongs to one project and config, so `project` and
+ * `config` may be left out; with a personal or service account token they are required by
+ * Doppler. Doppler keeps no per-secret versions, so `?version=` is refused.
+ *
+ * @example
+ * stores:
+ *   - name: doppler
+ *     type: doppler
+ *     project: backend
+ *     config: prd
+ *     auth: { method: service-token, token: "${env:DOPPLER_TOKEN}" }
+ */
+import { z } from 'zod';
+import type { CheckOptions, FetchedSecret, HostAccess, ListOptions, ListPage, SecretRequest, StoreClient, StoreContext, StoreType } from '../contract.js';
+import { type Classification, classifyHttp, credential, credentialPaths, expectOk, HttpStatusError, HttpTransport, pageInMemory, type RetryPolicy, readSampleStep, runChecks, StoreCore } from '../core/index.js';
+
+const settings = z.strictObject({
+  apiUrl: z.url({ protocol: /^https?$/, error: 'apiUrl is the Doppler API URL, e.g. https://api.doppler.com' }).default('https://api.doppler.com'),
+  project: z.string().min(1).optional(),
+  config: z.string().min(1).optional(),
+  auth: z.discriminatedUnion('method', [z.strictObject({ method: z.literal('service-token'), token: credential(z.string().min(1, 'token is a Doppler service token (dp.st.…)')) })]),
+});
+export type DopplerSettings = z.infer<typeof settings>;
+
+interface Op { action: string; name?: string | undefined }
+interface Value { raw?: string | null; computed?: string | null }
+
+export class DopplerStore implements StoreClient {
+  readonly #s: DopplerSettings;
+  readonly #core: StoreCore<Op>;
+  readonly #http: HttpTransport;
+  readonly #scope: Record<string, string>;
+
+  constructor(s: DopplerSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
+    this.#s = s;
+    this.#http = new HttpTransport({ lookup: context.lookup });
+    this.#scope = { ...(s.project ? { project: s.project } : {}), ...(s.config ? { config: s.config } : {}) };
+    this.#core = new StoreCore({ context, settings: s, credentialPaths: dopplerStoreType.secretSettings, retry: options.retry, scrub: [[/dp\.(st|pt|sa|ct|scim|audit)\.[\w.-]+/g, 'dp.$1.[redacted]']], classify: (err, op) => this.#classify(err, op) });
+  }
+
+  get #where(): string {
+    return this.#s.project && this.#s.config ? ` in ${this.#s.project}/${this.#s.config}` : '';
+  }
+
+  #classify(err: unknown, op: Op): Classification | undefined {
+    const what = `${op.action}${op.name ? ` "${op.name}"` : ''}${this.#where}`;
+    if (!(err instanceof HttpStatusError)) return classifyHttp(err, what);
+    const said = err.answer.json<{ messages?: string[] }>()?.messages?.join('; ') || `HTTP ${err.status}`;
+    const tokenFix = `set auth.token to a service token of ${this.#s.project && this.#s.config ? `${this.#s.project}/${this.#s.config}` : 'the config'} (Doppler: project → config → Access → Generate)`;
+    if (err.status === 401) return { kind: 'denied', message: `${what}: Doppler refused the token (401 ${said})`, fix: tokenFix };
+    if (err.status === 403) return { kind: 'denied', message: `${what}: ${said} (403)`, fix: tokenFix };
+    if (err.status === 404 && /secret/i.test(said)) return { kind: 'not_found', message: `${what}: ${said}` };
+    if (err.status === 404 || err.status === 400) return { kind: 'config', message: `${what}: ${said} (HTTP ${err.status})`, fix: 'check project and config (required unless the token is a service token)' };
+    return classifyHttp(err, what);
+  }
+
+  #get<T>(op: Op, path: string, query: Record<string, string> = {}): Promise<T> {
+    const headers = { authorization: `Bearer ${this.#s.auth.token}` };
+    const url = `${this.#s.apiUrl.replace(/\/+$/, '')}/v3/${path}`;
+    return this.#core.call(op, async () => expectOk(await this.#http.request('GET', url, { headers, query: { ...this.#scope, ...query } })).json<T>() as T);
+  }
+
+  #text(name: string, value: Value | undefined): string {
+    if (typeof value?.computed === 'string') return value.computed;
+    throw this.#core.fail({ kind: 'conflict', message: `"${name}"${this.#where} has no computed value Sesame may read (restricted visibility)`, fix: 'make the secret masked or unmasked instead of restricted' });
+  }
+
+  async get(request: SecretRequest): Promise<FetchedSecret> {
+    const got = await this.#get<{ value?: Value }>({ action: 'reading', name: request.name }, 'configs/config/secret', { name: request.name });
+    return { value: this.#text(request.name, got.value) };
+  }
+
+  async getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
+    const names = [...new Set(requests.map((r) => r.name))];
+    const op = { action: 'reading', name: names.join(', ') };
+    let secrets: Record<string, Value>;
+    try {
+      secrets = (await this.#get<{ secrets?: Record<string, Value> }>(op, 'configs/config/secrets', { secrets: names.join(','), include_managed_secrets: 'false' })).secrets ?? {};
+    } catch (err) {
+      return requests.map(() => err as Error);
+    }
+    return requests.map((r) => {
+      try {
+        if (!(r.name in secrets)) throw this.#core.fail({ kind: 'not_found', message: `reading "${r.name}"${this.#where}: Could not find requested secret` });
+        return { value: this.#text(r.name, secrets[r.name]) };
+      } catch (err) {
+        return err as Error;
+      }
+    });
+  }
+
+  async list(options: ListOptions): Promise<ListPage> {
+    const { names = [] } = await this.#get<{ names?: string[] }>({ action: 'listing' }, 'configs/config/secrets/names', { include_managed_secrets: 'false' });
+    return pageInMemory(names.filter((n) => !options.prefix || n.startsWith(options.prefix)).map((name) => ({ name })), options);
+  }
+
+  check(options: CheckOptions) {
+    return runChecks([
+      { step: 'authenticate', required: true, run: async () => {
+        const me = await this.#get<{ name?: string; type?: string; workplace?: { name?: string } }>({ action: 'authenticating' }, 'me');
+        return `token "${me.name ?? '?'}" (${me.type ?? 'unknown type'}) of workplace ${me.workplace?.name ?? '?'}`;
+      } },
+      { step: 'list', run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} secret name(s)${this.#where}` },
+      readSampleStep(this, options, 'check the secret name and that the token belongs to this config'),
+    ]);
+  }
+
+  async close(): Promise<void> {
+    this.#http.close();
+  }
+}
+
+export const dopplerStoreType = {
+  type: 'doppler',
+  capabilities: { write: false, batch: true, versions: false, stages: false, namespaced: false, restore: false },
+  settings,
+  secretSettings: credentialPaths(settings),
+  connectsThroughLookup: true,
+  hostAccess: (s: DopplerSettings): HostAccess[] => [{ kind: 'address', setting: 'apiUrl', url: s.apiUrl }],
+  create: (s: DopplerSettings, context: StoreContext) => new DopplerStore(s, context),
+} satisfies StoreType<DopplerSettings>;
