@@ -61,6 +61,11 @@ export interface AuditEvent {
   outcome: AuditOutcome;
   /** Error code when the outcome is not ok. */
   detail?: string | undefined;
+  /**
+   * When it happened (ISO-8601), for records committed after the fact (a node's local spool,
+   * `spool.ts`); default: the time of the append.
+   */
+  at?: string | undefined;
 }
 
 export interface AuditRecord extends AuditEvent {
@@ -311,7 +316,7 @@ export class AuditLog {
       this.#waiting.push(batch);
     }
     batch.events.push(
-      this.#at(),
+      event.at ?? this.#at(),
       event.actor,
       event.action,
       event.namespace,

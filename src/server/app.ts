@@ -50,6 +50,7 @@ import { typeRoutes } from './routes/types.js';
 import type { ServerServices } from './services.js';
 import { CSRF_HEADER, DEFAULT_SESSION, SESSION_COOKIE, SessionStore } from './sessions.js';
 import { startChangeListener } from './cluster.js';
+import { AuditRecorder, openSpool, outageGraceOf } from './outage.js';
 import { StoredConfig } from './stored-config.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -187,13 +188,17 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   const now = options.now ?? (() => Date.now());
   const metrics = options.metrics ?? new ServerMetrics();
   const backend = await sesame.builtinBackend();
+  const audit = new AuditLog(backend.database, now, { writer: sesame.config.server?.auditSync === 'full' ? 'thread' : 'inline' });
   const services: ServerServices = {
     sesame,
     backend,
     // SQLite files: each turn's records in one inline commit (synchronous=NORMAL, checkpointed
     // every second), or an fsync per commit on a writer thread when the config asks for it.
-    audit: new AuditLog(backend.database, now, { writer: sesame.config.server?.auditSync === 'full' ? 'thread' : 'inline' }),
-    tokens: new TokenService(backend.database, now),
+    audit,
+    recorder: new AuditRecorder({ audit, database: backend.database, spool: openSpool(sesame, backend.database), log: sesame.log, now }),
+    // While the database is unreachable, tokens checked here lately are admitted for as long as
+    // the values of that database are served from the cache (the builtin store's staleIfError).
+    tokens: new TokenService(backend.database, now, { outageGraceMs: outageGraceOf(sesame) }),
     stored: await StoredConfig.open(sesame, backend),
     metrics,
     mode,
@@ -448,6 +453,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
 
   const auditOk = metrics.auditAppends.labels('ok');
   const auditFailed = metrics.auditAppends.labels('error');
+  // Written to the node's local spool while the database was unreachable (src/server/outage.ts).
+  const auditSpooled = metrics.auditAppends.labels('spooled');
 
   const auditUnavailable = (err: unknown, action: string): never => {
     auditFailed.inc();
@@ -459,8 +466,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
 
   /** Resolves once the record is committed; rejects with AuditUnavailableError when it cannot be. */
   function record(event: AuditEvent): Promise<void> {
-    return services.audit.commit(event).then(
-      () => auditOk.inc(),
+    return services.recorder.commit(event).then(
+      (how) => (how === 'committed' ? auditOk : auditSpooled).inc(),
       (err: unknown) => auditUnavailable(err, event.action),
     );
   }
@@ -679,6 +686,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       }
       // Commits what is pending, then stops the audit writer thread.
       await services.changes?.close();
+      await services.recorder.close();
       await services.audit.close();
       await services.tokens.close();
     },

@@ -38,7 +38,7 @@ export function applyChanges(services: Pick<ServerServices, 'sesame' | 'stored' 
           namespaces.add(row.target);
           break;
         case 'token':
-          tokens.forget();
+          tokens.forget(row.target);
           break;
         case 'refresh':
           refreshes.push(row);

@@ -70,7 +70,7 @@ export class ServerMetrics {
     });
     this.auditAppends = new Counter({
       name: 'sesame_audit_appends_total',
-      help: 'Audit records appended, and appends that failed',
+      help: 'Audit records appended (ok), written to the local spool while the database was unreachable (spooled), and appends that failed (error)',
       labelNames: ['outcome'],
       registers,
     });

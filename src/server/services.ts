@@ -5,12 +5,15 @@ import type { ChangeListener } from '../cluster/listener.js';
 import type { Sesame } from '../sesame.js';
 import type { TokenService } from '../tokens/index.js';
 import type { ServerMetrics } from './metrics.js';
+import type { AuditRecorder } from './outage.js';
 import type { StoredConfig } from './stored-config.js';
 
 export interface ServerServices {
   sesame: Sesame;
   backend: BuiltinBackend;
   audit: AuditLog;
+  /** Commits the audit records of requests: to `audit`, or to the local spool while the database is unreachable. */
+  recorder: AuditRecorder;
   tokens: TokenService;
   stored: StoredConfig;
   metrics: ServerMetrics;

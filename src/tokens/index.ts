@@ -29,6 +29,13 @@
  *
  * Expiry is checked against the clock at every request, cached or not.
  *
+ * While the database cannot be reached (PostgreSQL down or restarting) and `outageGraceMs` is
+ * set (a server sets it to `cache.staleIfError`), a token this process checked successfully
+ * within that time is admitted on that check: no revocation can be committed while the database
+ * is down, and the change feed drops the token from this memory when one is (or was, just before:
+ * the listener catches up after reconnecting). A token never checked here is not admitted: the
+ * caller gets 503 `database_unavailable`. See docs/deploy.md.
+ *
  * Why sha256 and not a password hash: a token is 256 random bits, so there is nothing to
  * brute-force, and a deterministic hash lets the check be one indexed lookup.
  */
@@ -38,6 +45,7 @@ import { CompiledQuery, sql } from 'kysely';
 import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
 import { auditChainOf } from '../audit/chain.js';
 import { recordChanges } from '../db/changes.js';
+import { isDatabaseUnreachable } from '../db/errors.js';
 import { isUniqueViolation, type SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';
@@ -227,6 +235,18 @@ export interface TokenServiceOptions {
    * looks every token up through the main connection, as before.
    */
   cache?: boolean | undefined;
+  /**
+   * While the database is unreachable, admit a token checked successfully at most this long ago
+   * (see the module notes). Default 0: no token is admitted without the database.
+   */
+  outageGraceMs?: number | undefined;
+}
+
+/** A successful check, kept for answering while the database is unreachable. */
+interface LastCheck {
+  known: KnownToken;
+  /** Epoch ms of the check. */
+  at: number;
 }
 
 export class TokenService {
@@ -246,6 +266,9 @@ export class TokenService {
   #lookups = 0;
   #drops = 0;
   #turnReuses = 0;
+  /** Last successful checks by token hash, for outages (only with `outageGraceMs`); oldest first. */
+  readonly #lastChecks = new Map<string, LastCheck>();
+  #outageAnswers = 0;
 
   constructor(
     private readonly database: SesameDatabase,
@@ -267,6 +290,8 @@ export class TokenService {
     drops: number;
     /** Authentications answered by the commit check made earlier in the same turn. */
     turnReuses: number;
+    /** Authentications answered from an earlier check while the database was unreachable. */
+    outageAnswers: number;
   }> {
     const reader = await this.#reader;
     return {
@@ -276,6 +301,7 @@ export class TokenService {
       lookups: this.#lookups,
       drops: this.#drops,
       turnReuses: this.#turnReuses,
+      outageAnswers: this.#outageAnswers,
     };
   }
 
@@ -358,7 +384,40 @@ export class TokenService {
     const now = this.authenticateNow(token);
     if (now !== undefined) return now;
     const reader = await (this.#reader ?? this.#openReader());
-    return this.#check(reader ? this.#cached(reader, token) : await this.#lookup(hashToken(token)));
+    if (reader) return this.#check(this.#cached(reader, token));
+    const hash = hashToken(token);
+    let known: KnownToken | undefined;
+    try {
+      known = await this.#lookup(hash);
+    } catch (err) {
+      const last = this.#duringOutage(hash, err);
+      if (last === undefined) throw err;
+      this.#outageAnswers++;
+      return this.#check(last);
+    }
+    this.#noteCheck(hash, known);
+    return this.#check(known);
+  }
+
+  /** Remember a live token's check for outages (see `outageGraceMs`). */
+  #noteCheck(hash: string, known: KnownToken | undefined): void {
+    if (!this.options.outageGraceMs) return;
+    this.#lastChecks.delete(hash);
+    if (known === undefined || known.revoked) return;
+    if (this.#lastChecks.size >= MAX_CACHED) {
+      const oldest = this.#lastChecks.keys().next().value;
+      if (oldest !== undefined) this.#lastChecks.delete(oldest);
+    }
+    this.#lastChecks.set(hash, { known, at: this.now() });
+  }
+
+  /** The check to answer with when `err` says the database is unreachable; undefined: none (rethrow). */
+  #duringOutage(hash: string, err: unknown): KnownToken | undefined {
+    const grace = this.options.outageGraceMs ?? 0;
+    if (grace <= 0 || !isDatabaseUnreachable(err)) return undefined;
+    const last = this.#lastChecks.get(hash);
+    if (last === undefined || this.now() - last.at > grace) return undefined;
+    return last.known;
   }
 
   /**
@@ -491,8 +550,7 @@ export class TokenService {
       await trx.updateTable('api_tokens').set({ revoked_at: this.#nowIso(), revoked_by: by }).where('id', '=', id).execute();
     });
     // Requests authenticated from now on, in this turn too, look the rows up again.
-    this.#cache.clear();
-    this.#checkedThisTurn = false;
+    this.forget(id);
     return this.get(id);
   }
 
@@ -500,9 +558,14 @@ export class TokenService {
    * Drop the cached token rows: another process changed tokens (the change feed says so). The
    * commit check already sees such changes on SQLite; this makes it explicit for every database.
    */
-  forget(): void {
+  forget(tokenId?: string): void {
     this.#cache.clear();
     this.#checkedThisTurn = false;
+    if (tokenId === undefined || tokenId === '') {
+      this.#lastChecks.clear();
+      return;
+    }
+    for (const [hash, last] of this.#lastChecks) if (last.known.info.id === tokenId) this.#lastChecks.delete(hash);
   }
 
   async count(): Promise<number> {

@@ -69,9 +69,11 @@ describe('distributed mode under faults', () => {
       }
     };
     const load = [writer(n1, 'n1', true), writer(n2, 'n2', true), writer(n3, 'n3', false), reader(n1), reader(n2)];
-    await new Promise((r) => setTimeout(r, 400));
+    // Under load, whatever the machine's speed: writes acknowledged before the kill and after it.
+    await within(15_000, async () => acknowledged.size >= 6);
     n3.child.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 600));
+    const atKill = acknowledged.size;
+    await within(15_000, async () => acknowledged.size >= atKill + 6);
     stop = true;
     await Promise.all(load);
     expect(survivorFailures).toEqual([]);
@@ -87,20 +89,55 @@ describe('distributed mode under faults', () => {
     expect(verified.body.firstBroken).toBeUndefined();
   });
 
-  it('reports not ready while PostgreSQL is down, fails writes with 503, and recovers by itself', async () => {
+  it('reports not ready while PostgreSQL is down, serves cached values (audited in the local spool), fails writes with 503, and recovers by itself', async () => {
+    // Node 3 was killed above.
     const [n1, n2] = nodes as [Node, Node];
     expect((await api(n1.url, 'PUT', '/secrets/restart', ADMIN, { value: 'before-restart' })).status).toBe(200);
+    expect((await api(n1.url, 'PUT', '/secrets/never-read', ADMIN, { value: 'cold' })).status).toBe(200);
     expect((await api(n2.url, 'POST', '/resolve', runtime, { reference: 'secret://builtin/restart' })).body.value).toBe('before-restart');
+    // A token node 1 has never checked: during the outage it cannot be checked there.
+    const unseen = (await api(n1.url, 'POST', '/tokens', ADMIN, { role: 'runtime' })).body.token as string;
+    const outageStarted = new Date().toISOString();
     await postgres.halt();
+    let servedWhileDown = 0;
     try {
       const ready = await fetch(`${n1.url}/readyz`);
       expect(ready.status).toBe(503);
       const write = await api(n1.url, 'PUT', '/secrets/restart', ADMIN, { value: 'while-down' });
       expect(write.status).toBe(503);
+      // The value node 2 cached is still served (within cache.staleIfError), several times.
+      for (let i = 0; i < 3; i++) {
+        const cached = await api(n2.url, 'POST', '/resolve', runtime, { reference: 'secret://builtin/restart' });
+        expect(cached.status).toBe(200);
+        expect(cached.body.value).toBe('before-restart');
+        servedWhileDown++;
+      }
+      // A value nobody cached cannot be read: a clear 503, not a wrong answer.
+      const cold = await api(n2.url, 'POST', '/resolve', runtime, { reference: 'secret://builtin/never-read' });
+      expect(cold.status).toBe(503);
+      expect(JSON.stringify(cold.body)).not.toContain('cold"');
+      // A token this node never checked is not admitted on trust: 503, not 401 and not 200.
+      const unchecked = await api(n1.url, 'POST', '/resolve', unseen, { reference: 'secret://builtin/restart' });
+      expect(unchecked.status).toBe(503);
+      expect(unchecked.body.error.code).toBe('database_unavailable');
     } finally {
       await postgres.resume();
     }
     await within(10_000, async () => (await fetch(`${n1.url}/readyz`)).status === 200);
+    // The records spooled on node 2 during the outage reach the shared trail, in order, and the
+    // chain verifies with them in it.
+    const spooled = async () => {
+      const page = await api(n2.url, 'GET', `/audit?action=resolve&from=${encodeURIComponent(outageStarted)}&order=asc&limit=100`, ADMIN);
+      return (page.body.items as Array<{ actor: string; target: string; outcome: string; at: string }>).filter((r) => r.target === 'secret://builtin/restart' && r.outcome === 'ok');
+    };
+    await within(10_000, async () => (await spooled()).length >= servedWhileDown);
+    const records = await spooled();
+    expect(records.length).toBe(servedWhileDown);
+    for (const r of records) expect(Date.parse(r.at)).toBeGreaterThanOrEqual(Date.parse(outageStarted));
+    const refused = await api(n2.url, 'GET', `/audit?action=resolve&from=${encodeURIComponent(outageStarted)}&outcome=error&limit=100`, ADMIN);
+    expect((refused.body.items as Array<{ target: string }>).some((r) => r.target === 'secret://builtin/never-read')).toBe(true);
+    const verified = await api(n1.url, 'GET', '/audit/verify', ADMIN);
+    expect(verified.body.ok).toBe(true);
     await within(10_000, async () => (await api(n1.url, 'PUT', '/secrets/restart', ADMIN, { value: 'after-restart' })).status === 200);
     // The listeners reconnected: the change reaches node 2 through the feed again.
     const took = await within(3000, async () => (await api(n2.url, 'POST', '/resolve', runtime, { reference: 'secret://builtin/restart' })).body?.value === 'after-restart');

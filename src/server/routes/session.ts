@@ -85,7 +85,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
         // Never in a log line, whatever happens next.
         services.sesame.redactor.add(ctx.body.token);
         const opened = sessions.open(ctx.body.token);
-        await services.audit.commit({ actor: found.id, action: 'session.create', namespace: found.namespace, target: 'admin UI', outcome: 'ok' });
+        await services.recorder.commit({ actor: found.id, action: 'session.create', namespace: found.namespace, target: 'admin UI', outcome: 'ok' });
         setCookie(ctx.request, ctx.reply, opened.id, Math.ceil((opened.expiresAt - services.now()) / 1000));
         return view(found, opened.csrf, opened.expiresAt);
       },
@@ -116,7 +116,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
           throw new ForbiddenError('csrf_required', 'signing out needs the X-Sesame-CSRF header of the session (from POST or GET /api/v1/session)');
         }
         sessions.close(id);
-        await services.audit.commit({ actor: info.id, action: 'session.delete', namespace: info.namespace, target: 'admin UI', outcome: 'ok' });
+        await services.recorder.commit({ actor: info.id, action: 'session.delete', namespace: info.namespace, target: 'admin UI', outcome: 'ok' });
         setCookie(ctx.request, ctx.reply, '', 0);
         return { signedOut: true as const };
       },
