@@ -41,6 +41,7 @@ import { openApiDocument } from './openapi.js';
 import { DEFAULT_RATE_LIMIT, type RateLimit, RateLimiter } from './rate-limit.js';
 import { type AnyRoute, fastifyPath, fullPath, type RouteContext, validateRequest } from './route.js';
 import { configRoutes } from './routes/config.js';
+import { apiDocs } from './routes/docs.js';
 import { resolveRoutes } from './routes/resolve.js';
 import { secretRoutes } from './routes/secrets.js';
 import { sessionRoutes } from './routes/session.js';
@@ -267,6 +268,8 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     ...(sessions ? sessionRoutes(services, { sessions, cookieOf, secureCookie: sessionConfig?.secureCookie ?? 'auto' }) : []),
   ];
   const routes = mode === 'agent' ? all.filter((r) => r.agent) : all;
+  // The API reference (Swagger UI over the same OpenAPI document), under the admin UI's headers.
+  if (mode === 'api') app.register(apiDocs, { document: () => (document ??= openApiDocument(routes, { version: SERVER_VERSION, agent: false })), headers: UI_HEADERS });
   app.decorateRequest('sesameState', null);
 
   /**
