@@ -556,8 +556,8 @@ export class BuiltinSecrets {
       q = q.where(sql<SqlBool>`substr(${sql.ref('s.name')}, 1, ${query.prefix.length}) = ${query.prefix}`);
     }
     if (query.contains) {
-      // instr, not LIKE: case-sensitive like names, and no escaping of % and _.
-      q = q.where(sql<SqlBool>`instr(${sql.ref('s.name')}, ${query.contains}) > 0`);
+      // instr (SQLite) / strpos (PostgreSQL, which has no instr), not LIKE: case-sensitive like names, and no escaping of % and _.
+      q = q.where(sql<SqlBool>`${sql.raw(this.backend.database.kind === 'postgres' ? 'strpos' : 'instr')}(${sql.ref('s.name')}, ${query.contains}) > 0`);
     }
     for (const [tag, value] of Object.entries(query.tags ?? {})) {
       q = q.where(({ exists, selectFrom }) =>
