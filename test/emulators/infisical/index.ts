@@ -57,6 +57,8 @@ export interface InfisicalEmulator {
   };
   /** An access token for an identity without logging in (Infisical's Token Auth). */
   issueToken(identityId: string, ttlSeconds?: number): string;
+  /** Make every access token issued so far expire now (Infisical then answers 403 TokenError). */
+  expireAll(): void;
   /** Access tokens issued so far (by logins). */
   loginTokens(): string[];
   /** The next `times` requests answer `status` (5xx). */
@@ -276,6 +278,9 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
     issueToken(identityId, ttlSeconds = 0) {
       if (!identities.has(identityId)) throw new Error(`emulator: no identity ${identityId}`);
       return mint(identityId, ttlSeconds);
+    },
+    expireAll() {
+      for (const t of tokens.values()) t.expiresAt = Date.now();
     },
     loginTokens: () => [...issued],
     failNext(times, status) {

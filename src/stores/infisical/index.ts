@@ -1,0 +1,162 @@
+/**
+ * `infisical` store: secrets of one Infisical project environment, over Infisical's REST API.
+ *
+ * A name is a secret key, or `folder/…/KEY` under `secretPath`. `?version=N` pins a version.
+ * `universal-auth` logs in with a machine identity's client ID and secret and logs in again
+ * before the access token expires, or once after Infisical calls it expired; `token` uses a
+ * given access token (Token Auth) as is. Infisical's raw secrets API has no paging: a listing
+ * asks for every name at once (values hidden) and is paged in memory.
+ *
+ * @example
+ * stores:
+ *   - name: infisical
+ *     type: infisical
+ *     projectId: 6f5b3c2e-…
+ *     environment: prod
+ *     auth: { method: universal-auth, clientId: "…", clientSecret: "${env:INFISICAL_CLIENT_SECRET}" }
+ */
+import { z } from 'zod';
+import { InvalidRequestError } from '../../errors.js';
+import type { CheckOptions, FetchedSecret, HostAccess, ListOptions, ListPage, SecretRequest, StoreClient, StoreContext, StoreType } from '../contract.js';
+import { type Classification, classifyHttp, credential, credentialPaths, expectOk, type HttpAnswer, HttpStatusError, HttpTransport, pageInMemory, type RetryPolicy, readSampleStep, runChecks, StoreCore } from '../core/index.js';
+
+const settings = z.strictObject({
+  siteUrl: z.url({ protocol: /^https?$/, error: 'siteUrl is the Infisical URL, e.g. https://app.infisical.com' }).default('https://app.infisical.com'),
+  projectId: z.string().min(1, 'projectId is the project ID (Project settings)'),
+  environment: z.string().min(1, 'environment is the environment slug, e.g. prod'),
+  secretPath: z.string().regex(/^\/[^?#]*$/, 'secretPath is a folder path starting with /, e.g. /apps/api').default('/'),
+  auth: z.discriminatedUnion('method', [
+    z.strictObject({ method: z.literal('universal-auth'), clientId: z.string().min(1), clientSecret: credential(z.string().min(1)) }),
+    z.strictObject({ method: z.literal('token'), token: credential(z.string().min(1, 'token is a machine identity access token')) }),
+  ]),
+});
+export type InfisicalSettings = z.infer<typeof settings>;
+
+interface Op { action: string; name?: string | undefined }
+interface Secret { secretKey: string; secretValue: string; secretPath?: string; version?: number; createdAt?: string; updatedAt?: string }
+
+/** A failed universal-auth login, kept apart from the request it was for. */
+class LoginFailed extends Error {
+  constructor(readonly answer: HttpAnswer) {
+    super(`login answered HTTP ${answer.status}`);
+  }
+}
+
+/** Infisical answers an expired or unknown access token 403 TokenError (401 when missing). */
+const refused = (a: HttpAnswer) => a.status === 401 || (a.status === 403 && a.json<{ error?: string }>()?.error === 'TokenError');
+const join = (...parts: string[]) => `/${parts.flatMap((p) => p.split('/')).filter(Boolean).join('/')}`;
+
+export class InfisicalStore implements StoreClient {
+  readonly #s: InfisicalSettings;
+  readonly #core: StoreCore<Op>;
+  readonly #http: HttpTransport;
+  readonly #site: string;
+  #session: Promise<{ token: string; renewAt: number }> | undefined;
+
+  constructor(s: InfisicalSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
+    this.#s = s;
+    this.#site = s.siteUrl.replace(/\/+$/, '');
+    this.#http = new HttpTransport({ lookup: context.lookup });
+    this.#core = new StoreCore({ context, settings: s, credentialPaths: infisicalStoreType.secretSettings, retry: options.retry, scrub: [[/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, '[token]']], classify: (err, op) => this.#classify(err, op) });
+  }
+
+  get #where(): string {
+    return `${this.#s.environment}:${this.#s.secretPath}`;
+  }
+
+  #classify(err: unknown, op: Op): Classification | undefined {
+    const what = `${op.action}${op.name ? ` "${op.name}"` : ''} in ${this.#where}`;
+    const answer = err instanceof LoginFailed || err instanceof HttpStatusError ? err.answer : undefined;
+    if (!answer) return classifyHttp(err, what);
+    const body = answer.json<{ message?: unknown; error?: string }>();
+    const said = typeof body?.message === 'string' ? body.message : `HTTP ${answer.status}`;
+    if (err instanceof LoginFailed && answer.status < 500) {
+      return { kind: 'denied', message: `universal-auth login failed (${answer.status} ${said})`, fix: 'check auth.clientId and auth.clientSecret (a client secret can expire or run out of uses)' };
+    }
+    if (body?.error === 'TokenError' || answer.status === 401) {
+      return { kind: 'denied', message: `${what}: Infisical refused the access token (${answer.status} ${said})`, fix: this.#s.auth.method === 'token' ? 'set auth.token to a valid access token of the machine identity' : 'check the machine identity and its universal auth settings' };
+    }
+    if (answer.status === 403) {
+      return { kind: 'denied', message: `${what}: ${said} (403)`, fix: `give the machine identity a project role that reads secrets in environment ${this.#s.environment} under ${this.#s.secretPath} (Project → Access Control → Machine Identities)` };
+    }
+    if (answer.status === 404 && /^(Project|Environment) /.test(said)) return { kind: 'config', message: `${what}: ${said}`, fix: 'check projectId and environment' };
+    if (answer.status === 404) return { kind: 'not_found', message: `${what}: ${said}` };
+    return classifyHttp(new HttpStatusError(answer), what);
+  }
+
+  /** The access token: the configured one, or a universal-auth login renewed at 80% of its life. */
+  async #token(): Promise<string> {
+    const { auth } = this.#s;
+    if (auth.method === 'token') return auth.token;
+    const current = this.#session && (await this.#session.catch(() => undefined));
+    if (current && Date.now() < current.renewAt) return current.token;
+    this.#session = (async () => {
+      const answer = await this.#http.request('POST', `${this.#site}/api/v1/auth/universal-auth/login`, { body: { clientId: auth.clientId, clientSecret: auth.clientSecret } });
+      if (answer.status !== 200) throw new LoginFailed(answer);
+      const { accessToken, expiresIn } = answer.json<{ accessToken: string; expiresIn: number }>() ?? { accessToken: '', expiresIn: 0 };
+      return { token: accessToken, renewAt: Date.now() + expiresIn * 800 };
+    })();
+    this.#session.catch(() => {
+      this.#session = undefined;
+    });
+    return (await this.#session).token;
+  }
+
+  #get<T>(op: Op, path: string, query: Record<string, string>): Promise<T> {
+    const send = async () => this.#http.request('GET', `${this.#site}${path}`, { headers: { authorization: `Bearer ${await this.#token()}` }, query: { workspaceId: this.#s.projectId, environment: this.#s.environment, ...query } });
+    return this.#core.call(op, async () => {
+      let answer = await send();
+      if (refused(answer) && this.#s.auth.method === 'universal-auth') {
+        this.#session = undefined;
+        answer = await send();
+      }
+      return expectOk(answer).json<T>() as T;
+    });
+  }
+
+  async get(request: SecretRequest): Promise<FetchedSecret> {
+    if (request.version !== undefined && !/^[1-9]\d*$/.test(request.version)) throw new InvalidRequestError(`${this.#core.tag} Infisical versions are numbers: ?version=${request.version} cannot be one`);
+    const at = request.name.lastIndexOf('/');
+    const key = request.name.slice(at + 1);
+    const secretPath = join(this.#s.secretPath, request.name.slice(0, Math.max(at, 0)));
+    const { secret } = await this.#get<{ secret: Secret }>({ action: 'reading', name: request.name }, `/api/v3/secrets/raw/${encodeURIComponent(key)}`, { secretPath, ...(request.version ? { version: request.version } : {}) });
+    return { value: secret.secretValue, version: secret.version === undefined ? undefined : String(secret.version) };
+  }
+
+  async list(options: ListOptions): Promise<ListPage> {
+    const { secrets } = await this.#get<{ secrets: Secret[] }>({ action: 'listing' }, '/api/v3/secrets/raw', { secretPath: this.#s.secretPath, recursive: 'true', viewSecretValue: 'false' });
+    const base = join(this.#s.secretPath);
+    const items = secrets.flatMap((s) => {
+      const folder = join(s.secretPath ?? base);
+      const rel = folder === base ? '' : `${folder.slice(base === '/' ? 1 : base.length + 1)}/`;
+      const name = `${rel}${s.secretKey}`;
+      return !options.prefix || name.startsWith(options.prefix) ? [{ name, version: s.version === undefined ? undefined : String(s.version), createdAt: s.createdAt, updatedAt: s.updatedAt }] : [];
+    });
+    return pageInMemory(items, options);
+  }
+
+  check(options: CheckOptions) {
+    return runChecks([
+      { step: 'authenticate', required: true, run: async () => {
+        await this.#core.call({ action: 'logging in' }, () => this.#token());
+        return this.#s.auth.method === 'token' ? 'access token configured (the list step uses it)' : `logged in as client ${this.#s.auth.clientId}`;
+      } },
+      { step: 'list', required: true, run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} secret(s) in ${this.#where}` },
+      readSampleStep(this, options, 'check the name (folder/KEY under secretPath) and the identity\'s access to it'),
+    ]);
+  }
+
+  async close(): Promise<void> {
+    this.#http.close();
+  }
+}
+
+export const infisicalStoreType = {
+  type: 'infisical',
+  capabilities: { write: false, batch: false, versions: true, stages: false, namespaced: false, restore: false },
+  settings,
+  secretSettings: credentialPaths(settings),
+  connectsThroughLookup: true,
+  hostAccess: (s: InfisicalSettings): HostAccess[] => [{ kind: 'address', setting: 'siteUrl', url: s.siteUrl }],
+  create: (s: InfisicalSettings, context: StoreContext) => new InfisicalStore(s, context),
+} satisfies StoreType<InfisicalSettings>;
