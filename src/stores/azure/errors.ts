@@ -1,24 +1,16 @@
 /**
- * Azure SDK errors → Sesame errors. Messages name the store, the Sesame name, the Key Vault name
+ * What an Azure SDK error means. Messages name the store, the Sesame name, the Key Vault name
  * and what to do; they never carry a service message verbatim (those can hold trace ids and
- * principal ids, never values, but they are noise) and never the request (a PUT body is a value).
- * The original error is replaced by a sanitized cause holding only its name, status and code.
+ * principal ids, never values, but they are noise) and never the request (a PUT body is a
+ * value). The core keeps a summary (status, code, inner code) as the cause, never the error.
  */
-import {
-  AccessDeniedError,
-  ConfigError,
-  type SesameError,
-  SecretNotFoundError,
-  SecretStateError,
-  StoreUnavailableError,
-} from '../../errors.js';
+import type { Classification } from '../core/index.js';
 import { NETWORK_ERROR_CODES } from '../core/network.js';
 
 /** What the adapter was doing, to choose the permission to name. */
 export type AzureOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge' | 'versions' | 'token';
 
 export interface AzureErrorContext {
-  store: string;
   vaultUrl: string;
   operation: AzureOperation;
   /** Sesame name and its Key Vault spelling, when the operation is about one secret. */
@@ -39,8 +31,7 @@ interface RestErrorLike {
 }
 
 function asRestError(err: unknown): RestErrorLike | undefined {
-  if (err instanceof Error && err.name === 'RestError') return err as RestErrorLike;
-  return undefined;
+  return err instanceof Error && err.name === 'RestError' ? (err as RestErrorLike) : undefined;
 }
 
 /** `error.innerError.code` from a Key Vault error body (`ObjectIsDeletedButRecoverable`, `ForbiddenByRbac`…). */
@@ -56,121 +47,64 @@ export function statusOf(err: unknown): number | undefined {
   return asRestError(err)?.statusCode;
 }
 
-/** A stand-in cause that keeps what helps debugging and nothing that could hold a credential or value. */
-export function sanitizedCause(err: unknown): Error {
-  const rest = asRestError(err);
-  if (rest) {
-    const parts = [
-      rest.statusCode !== undefined ? `HTTP ${rest.statusCode}` : undefined,
-      rest.code,
-      innerErrorCode(err),
-    ].filter(Boolean);
-    const cause = new Error(`RestError ${parts.join(' ')}`.trim());
-    cause.name = 'RestError';
-    return cause;
-  }
-  const name = err instanceof Error ? err.name : typeof err;
-  const cause = new Error(`${name}${aadstsCode(err) ? ` AADSTS${aadstsCode(err)}` : ''}`);
-  cause.name = name;
-  return cause;
-}
-
-
-/**
- * Retry policy input: a delay in ms for 429 with `Retry-After`, `true` for transient failures,
- * `false` for everything else (not found, denied, bad credentials…).
- */
-export function azureRetryVerdict(err: unknown): boolean | number {
-  const rest = asRestError(err);
-  if (!rest) return false;
-  if (rest.statusCode === 429) {
-    const header = rest.response?.headers.get('retry-after');
-    const seconds = header === undefined ? Number.NaN : Number(header);
-    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-    const date = header ? Date.parse(header) : Number.NaN;
-    return Number.isFinite(date) ? Math.max(0, date - Date.now()) : true;
-  }
-  if (rest.statusCode !== undefined && [500, 502, 503, 504].includes(rest.statusCode)) return true;
-  if (rest.statusCode === undefined && rest.code && NETWORK_ERROR_CODES.has(rest.code)) return true;
-  return false;
-}
-
-function aadstsCode(err: unknown): string | undefined {
-  const message = err instanceof Error ? err.message : '';
-  return /AADSTS(\d{4,7})/.exec(message)?.[1];
-}
-
-const IDENTITY_ERRORS = new Set([
-  'AuthenticationError',
-  'AuthenticationRequiredError',
-  'CredentialUnavailableError',
-  'AggregateAuthenticationError',
-]);
+const IDENTITY_ERRORS =
+  /^(AuthenticationError|AuthenticationRequiredError|CredentialUnavailableError|AggregateAuthenticationError)$/;
+const CREDENTIALS_FIX = 'fix the credentials of the configured auth method (see the detail)';
 
 function where(ctx: AzureErrorContext): string {
   if (!ctx.name) return `Key Vault ${ctx.vaultUrl}`;
   const kv = ctx.kvName && ctx.kvName !== ctx.name ? ` (Key Vault name "${ctx.kvName}")` : '';
-  const version = ctx.version ? ` version ${ctx.version}` : '';
-  return `"${ctx.name}"${version}${kv} in Key Vault ${ctx.vaultUrl}`;
+  return `"${ctx.name}"${ctx.version ? ` version ${ctx.version}` : ''}${kv} in Key Vault ${ctx.vaultUrl}`;
 }
 
 /** Which data-plane permission an operation needs, for RBAC and for access policies. */
 export function permissionFor(operation: AzureOperation): { role: string; policy: string } {
-  switch (operation) {
-    case 'get':
-    case 'versions':
-      return { role: 'Key Vault Secrets User', policy: operation === 'get' ? 'Get' : 'List' };
-    case 'list':
-      return { role: 'Key Vault Secrets User', policy: 'List' };
-    case 'set':
-      return { role: 'Key Vault Secrets Officer', policy: 'Set' };
-    case 'delete':
-      return { role: 'Key Vault Secrets Officer', policy: 'Delete' };
-    case 'recover':
-      return { role: 'Key Vault Secrets Officer', policy: 'Recover' };
-    case 'purge':
-      return { role: 'Key Vault Secrets Officer', policy: 'Purge' };
-    case 'token':
-      return { role: 'Key Vault Secrets User', policy: 'Get' };
-  }
+  const officer = 'Key Vault Secrets Officer';
+  const user = 'Key Vault Secrets User';
+  const table: Record<AzureOperation, [string, string]> = {
+    get: [user, 'Get'],
+    token: [user, 'Get'],
+    versions: [user, 'List'],
+    list: [user, 'List'],
+    set: [officer, 'Set'],
+    delete: [officer, 'Delete'],
+    recover: [officer, 'Recover'],
+    purge: [officer, 'Purge'],
+  };
+  const [role, policy] = table[operation];
+  return { role, policy };
 }
 
-function credentialError(err: Error, ctx: AzureErrorContext): SesameError {
-  const tag = `[${ctx.store}]`;
-  const code = aadstsCode(err);
+/** Microsoft Entra ID sign-in failures, by their AADSTS code. */
+function credentialFailure(err: Error, ctx: AzureErrorContext, summary: string): Classification {
+  const code = /AADSTS(\d{4,7})/.exec(err.message)?.[1];
   const app = ctx.auth.clientId ? `app registration ${ctx.auth.clientId}` : 'the app registration';
-  const cause = sanitizedCause(err);
+  const denied = (message: string, fix = CREDENTIALS_FIX): Classification => ({
+    kind: 'denied',
+    message,
+    fix,
+    summary,
+  });
+  const secrets = `App registrations → ${ctx.auth.clientId ?? 'your app'} → Certificates & secrets`;
   switch (code) {
     case '7000222':
-      return new AccessDeniedError(
-        `${tag} the client secret of ${app} has expired (AADSTS7000222): create a new one in Microsoft Entra ID → App registrations → ${ctx.auth.clientId ?? 'your app'} → Certificates & secrets, then update auth.clientSecret`,
-        {},
-        { cause },
+      return denied(
+        `the client secret of ${app} has expired (AADSTS7000222): create a new one in Microsoft Entra ID → ${secrets}, then update auth.clientSecret`,
       );
     case '7000215':
-      return new AccessDeniedError(
-        `${tag} Microsoft Entra ID rejected the client secret of ${app} (AADSTS7000215): use the secret's Value, not its Secret ID, from App registrations → Certificates & secrets`,
-        {},
-        { cause },
+      return denied(
+        `Microsoft Entra ID rejected the client secret of ${app} (AADSTS7000215): use the secret's Value, not its Secret ID, from ${secrets}`,
       );
     case '700016':
-      return new AccessDeniedError(
-        `${tag} ${app} does not exist in tenant ${ctx.auth.tenantId ?? '(default)'} (AADSTS700016): check auth.clientId and auth.tenantId`,
-        {},
-        { cause },
+      return denied(
+        `${app} does not exist in tenant ${ctx.auth.tenantId ?? '(default)'} (AADSTS700016): check auth.clientId and auth.tenantId`,
       );
     case '700027':
-      return new AccessDeniedError(
-        `${tag} Microsoft Entra ID rejected the certificate assertion of ${app} (AADSTS700027): upload this certificate's public part under App registrations → Certificates & secrets → Certificates`,
-        {},
-        { cause },
+      return denied(
+        `Microsoft Entra ID rejected the certificate assertion of ${app} (AADSTS700027): upload this certificate's public part under ${secrets} → Certificates`,
       );
     case '90002':
-      return new AccessDeniedError(
-        `${tag} tenant ${ctx.auth.tenantId ?? ''} was not found (AADSTS90002): check auth.tenantId`,
-        {},
-        { cause },
-      );
+      return denied(`tenant ${ctx.auth.tenantId ?? ''} was not found (AADSTS90002): check auth.tenantId`);
     default:
       break;
   }
@@ -179,91 +113,97 @@ function credentialError(err: Error, ctx: AzureErrorContext): SesameError {
       ctx.auth.method === 'managed-identity'
         ? 'no managed identity is available here: assign one to the VM/App Service/container, or choose another auth method'
         : 'no Azure credential is available: set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, assign a managed identity, or sign in with `az login`';
-    return new AccessDeniedError(`${tag} could not get a token for Key Vault: ${fix}`, {}, { cause });
+    return denied(`could not get a token for Key Vault: ${fix}`, fix);
   }
-  return new AccessDeniedError(
-    `${tag} could not get a token from Microsoft Entra ID${code ? ` (AADSTS${code})` : ''} with auth method ${ctx.auth.method}: check the credentials and that ${app} exists in the tenant`,
-    {},
-    { cause },
+  return denied(
+    `could not get a token from Microsoft Entra ID${code ? ` (AADSTS${code})` : ''} with auth method ${ctx.auth.method}: check the credentials and that ${app} exists in the tenant`,
   );
 }
 
-/** Map anything the SDKs throw to the Sesame error that says what happened and what to do. */
-export function mapAzureError(err: unknown, ctx: AzureErrorContext, attempts = 1): SesameError {
-  const tag = `[${ctx.store}]`;
-  if (err instanceof Error && IDENTITY_ERRORS.has(err.name)) return credentialError(err, ctx);
+/** Classify anything the SDKs throw. */
+export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classification {
   const rest = asRestError(err);
-  const cause = sanitizedCause(err);
+  const inner = innerErrorCode(err);
+  const summary = rest
+    ? ['RestError', rest.statusCode !== undefined ? `HTTP ${rest.statusCode}` : undefined, rest.code, inner]
+        .filter(Boolean)
+        .join(' ')
+    : err instanceof Error
+      ? err.name
+      : typeof err;
+  if (err instanceof Error && IDENTITY_ERRORS.test(err.name)) return credentialFailure(err, ctx, summary);
   if (!rest) {
     const message = err instanceof Error ? err.message : String(err);
     if (/does not match the requested domain/.test(message)) {
-      return new ConfigError(
-        `${tag} Key Vault's challenge names resource vault.azure.net but the vault URL is ${ctx.vaultUrl}`,
-        {
-          hint: 'for an emulator or a private endpoint set disableChallengeResourceVerification: true',
-          cause,
-        },
-      );
+      return {
+        kind: 'config',
+        message: `Key Vault's challenge names resource vault.azure.net but the vault URL is ${ctx.vaultUrl}`,
+        fix: 'for an emulator or a private endpoint set disableChallengeResourceVerification: true',
+        summary,
+      };
     }
-    if (/AADSTS\d+/.test(message)) return credentialError(err as Error, ctx);
-    return new StoreUnavailableError(
-      `${tag} request to Key Vault ${ctx.vaultUrl} failed (${err instanceof Error ? err.name : 'error'})`,
-      {},
-      { cause },
-    );
+    if (/AADSTS\d+/.test(message)) return credentialFailure(err as Error, ctx, summary);
+    return {
+      kind: 'unavailable',
+      message: `request to Key Vault ${ctx.vaultUrl} failed (${summary})`,
+      retry: false,
+      summary,
+    };
   }
   const status = rest.statusCode;
-  const inner = innerErrorCode(err);
+  const reachable = 'check that the vault URL is right and reachable from this host';
   if (status === 404) {
     const what =
       ctx.operation === 'recover' || ctx.operation === 'purge' ? 'no soft-deleted secret' : 'no secret';
-    return new SecretNotFoundError(`${tag} ${what} ${where(ctx)}`, {}, { cause });
+    return {
+      kind: 'not_found',
+      message: `${what} ${where(ctx)}`,
+      fix: 'create the secret, or check the name and the store prefix',
+      summary,
+    };
   }
   if (status === 403 && (inner === 'SecretDisabled' || /disabled secret/i.test(rest.message))) {
-    return new SecretStateError(
-      `${tag} ${where(ctx)} is disabled: enable it (az keyvault secret set-attributes --enabled true) or pin an enabled version with ?version=`,
-      {},
-      { cause },
-    );
+    const fix =
+      'enable it (az keyvault secret set-attributes --enabled true) or pin an enabled version with ?version=';
+    return { kind: 'conflict', message: `${where(ctx)} is disabled: ${fix}`, fix, summary };
   }
   if (status === 403 && (inner === 'ForbiddenByFirewall' || inner === 'ForbiddenByConnection')) {
-    return new AccessDeniedError(
-      `${tag} Key Vault ${ctx.vaultUrl} refused the connection by its network rules (${inner}): allow this host's address under Networking, or reach the vault through its private endpoint`,
-      {},
-      { cause },
-    );
+    const fix = "allow this host's address under Networking, or reach the vault through its private endpoint";
+    return {
+      kind: 'denied',
+      message: `Key Vault ${ctx.vaultUrl} refused the connection by its network rules (${inner}): ${fix}`,
+      fix,
+      summary,
+    };
   }
   if (status === 403) {
     const { role, policy } = permissionFor(ctx.operation);
-    const model =
+    const fix =
       inner === 'ForbiddenByRbac'
         ? `assign the "${role}" role on the vault (Azure RBAC) to the identity`
         : inner === 'AccessDenied'
           ? `add the secret permission "${policy}" to the identity's access policy`
           : `assign the "${role}" role on the vault (Azure RBAC), or add the secret permission "${policy}" to the identity's access policy`;
-    const verbs: Record<AzureOperation, string> = {
-      get: 'read',
-      list: 'list',
-      set: 'write',
-      delete: 'delete',
-      recover: 'recover',
-      purge: 'purge',
-      versions: 'list the versions of',
-      token: 'read',
-    };
+    const verb =
+      {
+        list: 'list',
+        set: 'write',
+        delete: 'delete',
+        recover: 'recover',
+        purge: 'purge',
+        versions: 'list the versions of',
+      }[ctx.operation as string] ?? 'read';
     const target = ctx.operation === 'list' ? `the secrets of ${ctx.vaultUrl}` : where(ctx);
-    return new AccessDeniedError(
-      `${tag} Key Vault refused to ${verbs[ctx.operation]} ${target}: ${model}`,
-      {},
-      { cause },
-    );
+    return { kind: 'denied', message: `Key Vault refused to ${verb} ${target}: ${fix}`, fix, summary };
   }
   if (status === 401) {
-    return new AccessDeniedError(
-      `${tag} Key Vault ${ctx.vaultUrl} rejected the access token: the identity must belong to the vault's tenant`,
-      {},
-      { cause },
-    );
+    const fix = "the identity must belong to the vault's tenant";
+    return {
+      kind: 'denied',
+      message: `Key Vault ${ctx.vaultUrl} rejected the access token: ${fix}`,
+      fix,
+      summary,
+    };
   }
   if (status === 409) {
     const state =
@@ -272,32 +212,51 @@ export function mapAzureError(err: unknown, ctx: AzureErrorContext, attempts = 1
         : inner === 'ObjectIsDeletedButRecoverable'
           ? 'is soft-deleted: restore it or purge it first'
           : `conflicts with the vault's state (${inner ?? rest.code ?? 'Conflict'})`;
-    return new SecretStateError(`${tag} ${where(ctx)} ${state}`, {}, { cause });
+    return { kind: 'conflict', message: `${where(ctx)} ${state}`, summary };
   }
   if (status === 429) {
-    return new StoreUnavailableError(
-      `${tag} Key Vault ${ctx.vaultUrl} is throttling requests (HTTP 429) after ${attempts} attempt${attempts === 1 ? '' : 's'}: spread reads over time or across vaults`,
-      {},
-      { cause },
-    );
+    const header = rest.response?.headers.get('retry-after');
+    const seconds = header === undefined ? Number.NaN : Number(header);
+    const date = header ? Date.parse(header) : Number.NaN;
+    const retryAfterMs =
+      Number.isFinite(seconds) && seconds >= 0
+        ? seconds * 1000
+        : Number.isFinite(date)
+          ? Math.max(0, date - Date.now())
+          : undefined;
+    const fix = 'spread reads over time or across vaults';
+    return {
+      kind: 'throttled',
+      message: `Key Vault ${ctx.vaultUrl} is throttling requests (HTTP 429): ${fix}`,
+      fix,
+      retryAfterMs,
+      summary,
+    };
   }
   if (status !== undefined && status >= 500) {
-    return new StoreUnavailableError(
-      `${tag} Key Vault ${ctx.vaultUrl} is unavailable (HTTP ${status}) after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
-      {},
-      { cause },
-    );
+    return {
+      kind: 'unavailable',
+      message: `Key Vault ${ctx.vaultUrl} is unavailable (HTTP ${status})`,
+      fix: reachable,
+      retry: [500, 502, 503, 504].includes(status),
+      summary,
+    };
   }
   if (status === undefined) {
-    return new StoreUnavailableError(
-      `${tag} cannot reach Key Vault ${ctx.vaultUrl} (${rest.code ?? 'network error'})`,
-      {},
-      { cause },
-    );
+    const network = rest.code !== undefined && NETWORK_ERROR_CODES.has(rest.code);
+    return {
+      kind: 'unavailable',
+      message: `cannot reach Key Vault ${ctx.vaultUrl} (${rest.code ?? 'network error'})`,
+      fix: reachable,
+      retry: network,
+      summary,
+    };
   }
-  return new StoreUnavailableError(
-    `${tag} Key Vault ${ctx.vaultUrl} answered HTTP ${status}${rest.code ? ` ${rest.code}` : ''} to ${ctx.operation} ${where(ctx)}`,
-    {},
-    { cause },
-  );
+  return {
+    kind: 'unavailable',
+    message: `Key Vault ${ctx.vaultUrl} answered HTTP ${status}${rest.code ? ` ${rest.code}` : ''} to ${ctx.operation} ${where(ctx)}`,
+    fix: reachable,
+    retry: false,
+    summary,
+  };
 }

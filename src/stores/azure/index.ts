@@ -5,7 +5,8 @@
  * Sesame names map to Key Vault names by the reversible scheme in `names.ts`. Versions are Key
  * Vault version ids. Deletes are soft deletes (restore = recover; `force` purges); writing a name
  * that is soft-deleted recovers it first instead of failing with Conflict. The SDK's own retries
- * are off so the shared backoff in `../retry.ts` decides (429 honours `Retry-After`).
+ * are off so the core's backoff decides (429 honours `Retry-After`). Listings page with Key
+ * Vault's own nextLink.
  *
  * @example
  * stores:
@@ -19,19 +20,13 @@ import path from 'node:path';
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { z } from 'zod';
-import {
-  ConfigError,
-  SecretNotFoundError,
-  SesameError,
-  UnsupportedOperationError,
-  UsageError,
-} from '../../errors.js';
+import { ConfigError, SecretNotFoundError, UnsupportedOperationError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
-  CheckStep,
   DeleteOptions,
   FetchedSecret,
+  HostAccess,
   ListOptions,
   ListPage,
   SecretMetadata,
@@ -42,17 +37,25 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
-  HostAccess,
 } from '../contract.js';
-import { pageInMemory as pageSorted } from '../core/paging.js';
-import { type RetryOptions, withRetry } from '../core/retry.js';
+import {
+  credential,
+  credentialPaths,
+  decodeCursor,
+  encodeCursor,
+  type Lazy,
+  NameMapping,
+  pageSize,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
 import {
   type AzureErrorContext,
   type AzureOperation,
-  azureRetryVerdict,
+  classifyAzure,
   innerErrorCode,
-  mapAzureError,
-  permissionFor,
   statusOf,
 } from './errors.js';
 import { fromKeyVaultName, toKeyVaultName } from './names.js';
@@ -66,7 +69,7 @@ const authSchema = z.discriminatedUnion('method', [
     method: z.literal('client-secret'),
     tenantId: nonEmpty('tenantId'),
     clientId: nonEmpty('clientId'),
-    clientSecret: nonEmpty('clientSecret'),
+    clientSecret: credential(nonEmpty('clientSecret')),
   }),
   z.strictObject({
     method: z.literal('client-certificate'),
@@ -122,7 +125,7 @@ export type AzureKeyVaultSettings = z.infer<typeof settings>;
 export interface AzureKeyVaultTestHooks {
   /** Extra Azure pipeline options (e.g. `tlsOptions: { ca }`) for the vault client and credential. */
   pipeline?: { tlsOptions?: { ca?: string | undefined } };
-  retry?: Pick<RetryOptions, 'sleep' | 'random' | 'attempts'>;
+  retry?: RetryPolicy;
 }
 
 interface Sdk {
@@ -130,8 +133,19 @@ interface Sdk {
   credential: TokenCredential;
 }
 
-const MAX_LIST = 10_000;
-const RETRY_ATTEMPTS = 4;
+/** A list item as Key Vault's generated client returns it (before the SDK's public mapping). */
+interface RawItem {
+  id?: string;
+  attributes?: { created?: Date; updated?: Date; enabled?: boolean };
+  tags?: Record<string, string>;
+  deletedDate?: Date;
+  scheduledPurgeDate?: Date;
+}
+type RawPages = AsyncIterableIterator<RawItem[] & { continuationToken?: string }>;
+interface RawLister {
+  getSecrets(o: { maxresults?: number }): { byPage(s: { continuationToken?: string }): RawPages };
+  getDeletedSecrets(o: { maxresults?: number }): { byPage(s: { continuationToken?: string }): RawPages };
+}
 
 /** The token scope of the cloud a vault lives in (the Key Vault challenge confirms it at runtime). */
 function vaultScope(vaultUrl: string): string {
@@ -142,23 +156,24 @@ function vaultScope(vaultUrl: string): string {
   return 'https://vault.azure.net/.default';
 }
 
-const PUBLIC_AUTHORITIES = new Set([
-  'login.microsoftonline.com',
-  'login.microsoftonline.us',
-  'login.chinacloudapi.cn',
-  'login.partner.microsoftonline.cn',
-]);
+const PUBLIC_AUTHORITIES =
+  /^login\.(microsoftonline\.com|microsoftonline\.us|chinacloudapi\.cn|partner\.microsoftonline\.cn)$/;
 
+const iso = (d: Date | undefined) => (d ? { createdAt: d.toISOString() } : {});
 
 export class AzureKeyVaultStoreClient implements StoreClient {
   readonly vaultUrl: string;
-  #sdk: Promise<Sdk> | undefined;
+  readonly #settings: AzureKeyVaultSettings;
+  readonly #context: StoreContext;
+  readonly #hooks: AzureKeyVaultTestHooks;
+  readonly #core: StoreCore<AzureErrorContext>;
+  readonly #names: NameMapping;
+  readonly #sdk: Lazy<Sdk>;
 
-  constructor(
-    private readonly settings: AzureKeyVaultSettings,
-    private readonly context: StoreContext,
-    private readonly hooks: AzureKeyVaultTestHooks = {},
-  ) {
+  constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
+    this.#settings = settings;
+    this.#context = context;
+    this.#hooks = hooks;
     this.vaultUrl = (settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`).replace(
       /\/+$/,
       '',
@@ -171,76 +186,56 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       });
     }
     const prefix = settings.prefix ? toKeyVaultName(settings.prefix) : { ok: true as const, name: '' };
-    if (!prefix.ok)
+    if (!prefix.ok) {
       throw new ConfigError(`prefix cannot be part of a Key Vault name: ${prefix.reason}`, {
         path: `${at}.prefix`,
       });
-    if (settings.allowInsecureConnection) {
-      context.log.warn(
+    }
+    for (const [on, what] of [
+      [
+        settings.allowInsecureConnection,
         'allowInsecureConnection is on: Key Vault traffic may go over plain http (emulators only)',
-        { store: context.storeName },
-      );
-    }
-    if (settings.disableChallengeResourceVerification) {
-      context.log.warn(
+      ],
+      [
+        settings.disableChallengeResourceVerification,
         'disableChallengeResourceVerification is on: tokens are sent to whatever host the vault URL names (emulators and private endpoints only)',
-        {
-          store: context.storeName,
-        },
-      );
+      ],
+    ] as const) {
+      if (on) context.log.warn(what, { store: context.storeName });
     }
+    this.#core = new StoreCore<AzureErrorContext>({
+      context,
+      settings,
+      credentialPaths: AZURE_CREDENTIALS,
+      retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
+      classify: classifyAzure,
+    });
+    this.#names = new NameMapping(this.#core.tag, {
+      prefix: settings.prefix,
+      what: 'Key Vault secret name',
+      encode: (full) => {
+        const mapped = toKeyVaultName(full);
+        return mapped.ok ? { ok: true, id: mapped.name } : mapped;
+      },
+      decode: fromKeyVaultName,
+    });
+    this.#sdk = this.#core.lazy(() => this.#createSdk());
   }
 
-  get #tag(): string {
-    return `[${this.context.storeName}]`;
-  }
-
-  #authInfo(): AzureErrorContext['auth'] {
-    const auth = this.settings.auth;
+  #ctx(operation: AzureOperation, name?: string, version?: string): AzureErrorContext {
+    const auth = this.#settings.auth;
     return {
-      method: auth.method,
-      tenantId: 'tenantId' in auth ? auth.tenantId : undefined,
-      clientId: 'clientId' in auth ? auth.clientId : undefined,
-    };
-  }
-
-  #context(operation: AzureOperation, name?: string, kvName?: string, version?: string): AzureErrorContext {
-    return {
-      store: this.context.storeName,
       vaultUrl: this.vaultUrl,
       operation,
       name,
-      kvName,
+      kvName: name === undefined ? undefined : this.#names.toId(name),
       version,
-      auth: this.#authInfo(),
+      auth: {
+        method: auth.method,
+        tenantId: 'tenantId' in auth ? auth.tenantId : undefined,
+        clientId: 'clientId' in auth ? auth.clientId : undefined,
+      },
     };
-  }
-
-  /** The Key Vault name for a Sesame name (prefix applied), or a clear refusal. */
-  #kvName(name: string): string {
-    const mapped = toKeyVaultName(this.settings.prefix + name);
-    if (!mapped.ok) {
-      throw new UsageError(
-        `${this.#tag} "${name}" cannot be mapped to a Key Vault secret name: ${mapped.reason}`,
-      );
-    }
-    return mapped.name;
-  }
-
-  /** The Sesame name for a Key Vault name, or undefined when it is outside the mapping or the prefix. */
-  #sesameName(kvName: string): string | undefined {
-    const full = fromKeyVaultName(kvName);
-    if (full === undefined || !full.startsWith(this.settings.prefix)) return undefined;
-    const name = full.slice(this.settings.prefix.length);
-    return name.length > 0 ? name : undefined;
-  }
-
-  #load(): Promise<Sdk> {
-    this.#sdk ??= this.#createSdk().catch((err: unknown) => {
-      this.#sdk = undefined;
-      throw err;
-    });
-    return this.#sdk;
   }
 
   async #createSdk(): Promise<Sdk> {
@@ -248,12 +243,12 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       import('@azure/identity'),
       import('@azure/keyvault-secrets'),
     ]);
-    const { auth, authorityHost } = this.settings;
-    const pipeline = { ...this.hooks.pipeline, retryOptions: { maxRetries: 0 } };
+    const { auth, authorityHost } = this.#settings;
+    const pipeline = { ...this.#hooks.pipeline, retryOptions: { maxRetries: 0 } };
     // Instance discovery asks login.microsoftonline.com about the authority; a custom authority
     // (private cloud, emulator) is not in its list, so discovery is skipped for it.
     const authority = authorityHost
-      ? { authorityHost, disableInstanceDiscovery: !PUBLIC_AUTHORITIES.has(new URL(authorityHost).hostname) }
+      ? { authorityHost, disableInstanceDiscovery: !PUBLIC_AUTHORITIES.test(new URL(authorityHost).hostname) }
       : {};
     let credential: TokenCredential;
     switch (auth.method) {
@@ -273,10 +268,10 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         });
         break;
       case 'client-certificate': {
-        const certificatePath = path.resolve(this.context.baseDir ?? process.cwd(), auth.certificatePath);
+        const certificatePath = path.resolve(this.#context.baseDir ?? process.cwd(), auth.certificatePath);
         if (!existsSync(certificatePath)) {
           throw new ConfigError(`certificate file ${certificatePath} does not exist`, {
-            path: `stores.${this.context.storeName}.auth.certificatePath`,
+            path: `stores.${this.#context.storeName}.auth.certificatePath`,
             hint: 'a PEM file with the certificate and its private key',
           });
         }
@@ -291,42 +286,22 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     }
     const client = new secrets.SecretClient(this.vaultUrl, credential, {
       ...pipeline,
-      allowInsecureConnection: this.settings.allowInsecureConnection,
-      disableChallengeResourceVerification: this.settings.disableChallengeResourceVerification,
+      allowInsecureConnection: this.#settings.allowInsecureConnection,
+      disableChallengeResourceVerification: this.#settings.disableChallengeResourceVerification,
     });
     return { client, credential };
   }
 
-  /** Run one SDK call with the shared backoff, mapping the final failure. */
-  async #call<T>(ctx: AzureErrorContext, operation: (sdk: Sdk) => Promise<T>): Promise<T> {
-    let attempts = 0;
-    try {
-      const sdk = await this.#load();
-      return await withRetry(
-        () => {
-          attempts += 1;
-          return operation(sdk);
-        },
-        {
-          attempts: RETRY_ATTEMPTS,
-          baseDelayMs: 200,
-          maxDelayMs: 2_000,
-          retryable: azureRetryVerdict,
-          ...this.hooks.retry,
-        },
-      );
-    } catch (err) {
-      if (err instanceof SesameError) throw err;
-      throw mapAzureError(err, ctx, attempts);
-    }
+  /** One SDK call under the core's retries and classification. */
+  #call<T>(ctx: AzureErrorContext, operation: (sdk: Sdk) => Promise<T>): Promise<T> {
+    return this.#core.call(ctx, async () => operation(await this.#sdk.get()));
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
-    const kvName = this.#kvName(request.name);
-    const secret = await this.#call(
-      this.#context('get', request.name, kvName, request.version),
-      ({ client }) => client.getSecret(kvName, request.version ? { version: request.version } : {}),
+    const ctx = this.#ctx('get', request.name, request.version);
+    const kvName = ctx.kvName as string;
+    const secret = await this.#call(ctx, ({ client }) =>
+      client.getSecret(kvName, request.version ? { version: request.version } : {}),
     );
     return { value: secret.value ?? '', version: secret.properties.version };
   }
@@ -336,54 +311,85 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       name,
       ...(props.version ? { version: props.version } : {}),
       ...(props.tags && Object.keys(props.tags).length > 0 ? { tags: { ...props.tags } } : {}),
-      ...(props.createdOn ? { createdAt: props.createdOn.toISOString() } : {}),
+      ...iso(props.createdOn),
       ...(props.updatedOn ? { updatedAt: props.updatedOn.toISOString() } : {}),
     };
   }
 
+  /**
+   * One page of Key Vault's listing, resumed with its nextLink. The SDK's public pager drops the
+   * continuation token of the pages it maps, so the pages of its generated client (which keep
+   * it) are read. Prefix and tags are matched here (Key Vault filters nothing), so a page may
+   * hold fewer items than asked while a cursor still follows. With `includeDeleted`, the
+   * soft-deleted secrets follow the active ones.
+   */
   async list(options: ListOptions): Promise<ListPage> {
-    const wanted = (name: string, tags: Record<string, string> | undefined) =>
+    type State = { deleted: boolean; token?: string; skip?: number };
+    const state: State = decodeCursor(
+      options.cursor,
+      (s): s is State => typeof (s as State)?.deleted === 'boolean',
+    ) ?? { deleted: false };
+    const wanted = (name: string | undefined, tags: Record<string, string> | undefined): name is string =>
+      name !== undefined &&
       (!options.prefix || name.startsWith(options.prefix)) &&
       Object.entries(options.tags ?? {}).every(([k, v]) => tags?.[k] === v);
-    const items = await this.#call(this.#context('list'), async ({ client }) => {
-      const found: SecretMetadata[] = [];
-      let seen = 0;
-      for await (const props of client.listPropertiesOfSecrets()) {
-        if (++seen > MAX_LIST) break;
-        const name = this.#sesameName(props.name);
-        if (name !== undefined && wanted(name, props.tags)) found.push(this.#metadata(props, name));
-      }
-      if (options.includeDeleted) {
-        for await (const deleted of client.listDeletedSecrets()) {
-          if (++seen > MAX_LIST) break;
-          const name = this.#sesameName(deleted.properties.name);
-          if (name === undefined || !wanted(name, deleted.properties.tags)) continue;
-          found.push({
-            ...this.#metadata(deleted.properties, name),
-            ...(deleted.properties.deletedOn
-              ? { deletedAt: deleted.properties.deletedOn.toISOString() }
-              : {}),
-            ...(deleted.properties.scheduledPurgeDate
-              ? { purgeAt: deleted.properties.scheduledPurgeDate.toISOString() }
-              : {}),
-          });
+    const limit = pageSize(options.limit, 100, 1_000);
+    const items: SecretMetadata[] = [];
+    let next: State | undefined = state;
+    // Provider pages are read until the page is full: a page ends on a provider page boundary,
+    // so the cursor is always a token Key Vault gave.
+    while (next && items.length < limit) {
+      const at: State = next;
+      const page = await this.#call(this.#ctx('list'), async ({ client }) => {
+        const raw = (client as unknown as { client?: RawLister }).client;
+        if (!raw)
+          throw new UnsupportedOperationError(
+            `${this.#core.tag} this @azure/keyvault-secrets version cannot page`,
+          );
+        const lister = at.deleted ? raw.getDeletedSecrets.bind(raw) : raw.getSecrets.bind(raw);
+        const pages = lister({ maxresults: 25 }).byPage(at.token ? { continuationToken: at.token } : {});
+        return (await pages.next()).value as (RawItem[] & { continuationToken?: string }) | undefined;
+      });
+      let matched = 0;
+      let cut = false;
+      for (const item of page ?? []) {
+        const name = this.#names.fromId(new URL(item.id ?? '', this.vaultUrl).pathname.split('/')[2] ?? '');
+        if (!wanted(name, item.tags) || matched++ < (at.skip ?? 0)) continue;
+        if (items.length === limit) {
+          cut = true;
+          break;
         }
+        items.push({
+          name,
+          ...(item.tags && Object.keys(item.tags).length > 0 ? { tags: { ...item.tags } } : {}),
+          ...iso(item.attributes?.created),
+          ...(item.attributes?.updated ? { updatedAt: item.attributes.updated.toISOString() } : {}),
+          ...(item.deletedDate ? { deletedAt: item.deletedDate.toISOString() } : {}),
+          ...(item.scheduledPurgeDate ? { purgeAt: item.scheduledPurgeDate.toISOString() } : {}),
+        });
       }
-      return found;
-    });
-    return pageSorted(items, options);
+      // A page cut short resumes in the same provider page, after the matches already served.
+      next = cut
+        ? { ...at, skip: matched - 1 }
+        : page?.continuationToken
+          ? { deleted: at.deleted, token: page.continuationToken }
+          : !at.deleted && options.includeDeleted
+            ? { deleted: true }
+            : undefined;
+    }
+    return { items, ...(next ? { cursor: encodeCursor(next) } : {}) };
   }
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     if (options.expectedVersion !== undefined) {
       throw new UnsupportedOperationError(
-        `${this.#tag} Key Vault has no check-and-set: write without an expected version`,
+        `${this.#core.tag} Key Vault has no check-and-set: write without an expected version`,
       );
     }
-    const kvName = this.#kvName(name);
-    const tags = { ...this.settings.tags, ...options.tags };
+    const ctx = this.#ctx('set', name);
+    const kvName = ctx.kvName as string;
+    const tags = { ...this.#settings.tags, ...options.tags };
     const setOptions = Object.keys(tags).length > 0 ? { tags } : {};
-    const ctx = this.#context('set', name, kvName);
     const written = await this.#call(ctx, async ({ client }) => {
       ctx.operation = 'set';
       try {
@@ -391,13 +397,12 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       } catch (err) {
         if (statusOf(err) !== 409 || innerErrorCode(err) !== 'ObjectIsDeletedButRecoverable') throw err;
         // The name is held by a soft-deleted secret: bring it back, then add the new version to it.
-        this.context.log.info('recovering a soft-deleted Key Vault secret before writing it', {
+        this.#context.log.info('recovering a soft-deleted Key Vault secret before writing it', {
           name,
           kvName,
         });
         ctx.operation = 'recover';
-        const poller = await client.beginRecoverDeletedSecret(kvName);
-        await poller.pollUntilDone();
+        await (await client.beginRecoverDeletedSecret(kvName)).pollUntilDone();
         ctx.operation = 'set';
         return client.setSecret(kvName, value, setOptions);
       }
@@ -405,30 +410,19 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     return { name, version: written.properties.version ?? '' };
   }
 
-  async #recover(name: string, kvName: string): Promise<void> {
-    await this.#call(this.#context('recover', name, kvName), async ({ client }) => {
-      const poller = await client.beginRecoverDeletedSecret(kvName);
-      await poller.pollUntilDone();
-    });
-  }
-
   async delete(name: string, options: DeleteOptions): Promise<void> {
-    const kvName = this.#kvName(name);
+    const ctx = this.#ctx('delete', name);
+    const kvName = ctx.kvName as string;
     try {
-      await this.#call(this.#context('delete', name, kvName), async ({ client }) => {
-        const poller = await client.beginDeleteSecret(kvName);
-        await poller.pollUntilDone();
-      });
+      await this.#call(ctx, async ({ client }) => (await client.beginDeleteSecret(kvName)).pollUntilDone());
     } catch (err) {
       // Already soft-deleted and asked to purge: go on to the purge.
       if (!(options.force && err instanceof SecretNotFoundError)) throw err;
     }
     if (options.force) {
-      await this.#call(this.#context('purge', name, kvName), ({ client }) =>
-        client.purgeDeletedSecret(kvName),
-      );
+      await this.#call(this.#ctx('purge', name), ({ client }) => client.purgeDeletedSecret(kvName));
     } else if (options.recoveryWindowMs !== undefined) {
-      this.context.log.debug(
+      this.#context.log.debug(
         'Key Vault keeps soft-deleted secrets for the vault-wide retention period; recoveryWindowMs is ignored',
         { name },
       );
@@ -436,91 +430,68 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   async restore(name: string): Promise<void> {
-    await this.#recover(name, this.#kvName(name));
+    const ctx = this.#ctx('recover', name);
+    const kvName = ctx.kvName as string;
+    await this.#call(ctx, async ({ client }) =>
+      (await client.beginRecoverDeletedSecret(kvName)).pollUntilDone(),
+    );
+  }
+
+  async #versionProperties(name: string): Promise<SecretProperties[]> {
+    const ctx = this.#ctx('versions', name);
+    return this.#call(ctx, async ({ client }) => {
+      const found: SecretProperties[] = [];
+      for await (const props of client.listPropertiesOfSecretVersions(ctx.kvName as string))
+        found.push(props);
+      // Newest first; among versions created in the same second, the one listed last.
+      return found.reverse().sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
+    });
   }
 
   async versions(name: string): Promise<VersionMetadata[]> {
-    const kvName = this.#kvName(name);
-    const versions = await this.#call(this.#context('versions', name, kvName), async ({ client }) => {
-      const found: VersionMetadata[] = [];
-      for await (const props of client.listPropertiesOfSecretVersions(kvName)) {
-        found.push({
-          version: props.version ?? '',
-          ...(props.createdOn ? { createdAt: props.createdOn.toISOString() } : {}),
-          enabled: props.enabled ?? true,
-        });
-      }
-      return found;
-    });
-    return versions.sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? ''));
+    return (await this.#versionProperties(name)).map((props) => ({
+      version: props.version ?? '',
+      ...iso(props.createdOn),
+      enabled: props.enabled ?? true,
+    }));
   }
 
   async describe(name: string): Promise<SecretMetadata> {
-    const kvName = this.#kvName(name);
-    const newest = await this.#call(this.#context('versions', name, kvName), async ({ client }) => {
-      let latest: SecretProperties | undefined;
-      for await (const props of client.listPropertiesOfSecretVersions(kvName)) {
-        if (!latest || (props.createdOn?.getTime() ?? 0) >= (latest.createdOn?.getTime() ?? 0))
-          latest = props;
-      }
-      return latest;
-    });
+    const newest = (await this.#versionProperties(name))[0];
     if (!newest)
-      throw new SecretNotFoundError(`${this.#tag} no secret "${name}" in Key Vault ${this.vaultUrl}`);
+      throw new SecretNotFoundError(`${this.#core.tag} no secret "${name}" in Key Vault ${this.vaultUrl}`);
     return this.#metadata(newest, name);
   }
 
-  async check(options: CheckOptions): Promise<CheckReport> {
-    const steps: CheckStep[] = [];
-    const fixFor = (err: unknown, operation: AzureOperation): string => {
-      const code = (err as SesameError).code;
-      if (code === 'access_denied') {
-        const { role, policy } = permissionFor(operation);
-        return operation === 'token'
-          ? 'fix the credentials of the configured auth method (see the detail)'
-          : `assign the "${role}" role on the vault, or the access-policy secret permission "${policy}"`;
-      }
-      if (code === 'not_found') return `create the secret, or test with a sample that exists`;
-      if (code === 'config') return 'fix the store settings (see the detail)';
-      return 'check that the vault URL is right and reachable from this host';
-    };
-    try {
-      const { credential } = await this.#load();
-      await credential.getToken(vaultScope(this.vaultUrl));
-      steps.push({
+  check(options: CheckOptions): Promise<CheckReport> {
+    return runChecks([
+      {
         step: 'authenticate',
-        ok: true,
-        detail: `got a Key Vault token with auth method ${this.settings.auth.method}`,
-      });
-    } catch (err) {
-      const mapped = err instanceof SesameError ? err : mapAzureError(err, this.#context('token'));
-      steps.push({ step: 'authenticate', ok: false, detail: mapped.message, fix: fixFor(mapped, 'token') });
-      return { ok: false, steps };
-    }
-    try {
-      await this.#call(this.#context('list'), async ({ client }) => {
-        const pages = client.listPropertiesOfSecrets().byPage({ maxPageSize: 1 });
-        await pages.next();
-      });
-      steps.push({ step: 'list', ok: true, detail: `listing secrets of ${this.vaultUrl} is allowed` });
-    } catch (err) {
-      steps.push({ step: 'list', ok: false, detail: (err as Error).message, fix: fixFor(err, 'list') });
-    }
-    if (options.sample) {
-      try {
-        await this.get({ name: options.sample, namespaces: [] });
-        steps.push({ step: 'read', ok: true, detail: `"${options.sample}" is readable` });
-      } catch (err) {
-        steps.push({ step: 'read', ok: false, detail: (err as Error).message, fix: fixFor(err, 'get') });
-      }
-    }
-    return { ok: steps.every((s) => s.ok), steps };
+        required: true,
+        run: async () => {
+          await this.#call(this.#ctx('token'), async ({ credential }) =>
+            credential.getToken(vaultScope(this.vaultUrl)),
+          );
+          return `got a Key Vault token with auth method ${this.#settings.auth.method}`;
+        },
+      },
+      {
+        step: 'list',
+        run: async () => {
+          await this.list({ namespaces: [], limit: 1 });
+          return `listing secrets of ${this.vaultUrl} is allowed`;
+        },
+      },
+      readSampleStep(this, options),
+    ]);
   }
 
   async close(): Promise<void> {
-    this.#sdk = undefined;
+    await this.#sdk.reset();
   }
 }
+
+const AZURE_CREDENTIALS = credentialPaths(settings);
 
 export const azureKeyVaultStoreType = {
   type: 'azure-key-vault',
@@ -533,13 +504,16 @@ export const azureKeyVaultStoreType = {
     restore: true,
   },
   settings,
-  secretSettings: ['auth.clientSecret'],
+  secretSettings: AZURE_CREDENTIALS,
   hostAccess(s: AzureKeyVaultSettings): HostAccess[] {
     const out: HostAccess[] = [];
     if (s.vaultUrl) out.push({ kind: 'address', setting: 'vaultUrl', url: s.vaultUrl });
     if (s.authorityHost) out.push({ kind: 'address', setting: 'authorityHost', url: s.authorityHost });
     if (s.auth.method === 'default' || s.auth.method === 'managed-identity') {
-      out.push({ kind: 'identity', detail: `with auth ${s.auth.method} uses this server's own Azure identity` });
+      out.push({
+        kind: 'identity',
+        detail: `with auth ${s.auth.method} uses this server's own Azure identity`,
+      });
     } else if (s.auth.method === 'client-certificate') {
       out.push({ kind: 'files', setting: 'auth.certificatePath', path: s.auth.certificatePath });
     }

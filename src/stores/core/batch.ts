@@ -28,7 +28,11 @@ export interface BatchPlan {
 }
 
 /** Run `run` over `items` with at most `limit` at once. */
-export async function pool<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
+export async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) await run(items[next++] as T);

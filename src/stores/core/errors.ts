@@ -103,7 +103,8 @@ export function errorOf(
       err = new SecretStateError(message, {}, options);
       break;
     case 'config':
-      err = new ConfigError(message, options);
+      // A settings problem says what to change in the message itself (`config … (hint)`).
+      err = new ConfigError(message, { ...options, ...(fix ? { hint: fix } : {}) });
       break;
   }
   err.fix = fix;

@@ -8,6 +8,8 @@ import { InvalidRequestError } from '../../errors.js';
 
 export interface NameMappingOptions {
   prefix: string;
+  /** What a provider id is called, for messages (`Key Vault secret name`). */
+  what?: string;
   /** Provider spelling of a prefixed name, or a reason it has none. Default: unchanged. */
   encode?(full: string): { ok: true; id: string } | { ok: false; reason: string };
   /** The prefixed name a provider id spells, or undefined when it is not one `encode` makes. */
@@ -33,7 +35,9 @@ export class NameMapping {
     if (!this.options.encode) return full;
     const mapped = this.options.encode(full);
     if (mapped.ok) return mapped.id;
-    throw new InvalidRequestError(`${this.tag} "${name}" has no name in this store: ${mapped.reason}`);
+    throw new InvalidRequestError(
+      `${this.tag} "${name}" cannot be mapped to a ${this.options.what ?? 'name of this store'}: ${mapped.reason}`,
+    );
   }
 
   /** The Sesame name of a provider id, or undefined when it lies outside the prefix or the spelling. */
