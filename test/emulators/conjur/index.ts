@@ -58,6 +58,8 @@ export interface ConjurEmulator {
   enableJwt(serviceId: string, options?: { identityClaim?: string; identityPath?: string; audience?: string }): void;
   /** A JWT for an enabled authn-jwt service, signed with its key (`exp` in seconds from now; negative = expired). */
   signJwt(serviceId: string, claims: Record<string, unknown>, expiresInSeconds?: number): string;
+  /** A new token signing key: every access token issued so far is refused (401) from now on. */
+  rotateTokenKey(): void;
   /** The next `times` requests answer `status` (5xx). */
   failNext(times: number, status: number): void;
   stop(): Promise<void>;
@@ -76,7 +78,7 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
   const variables = new Map<string, Array<{ value: Buffer; at: string }>>();
   const services = new Map<string, JwtService>();
   const calls: Record<string, number> = {};
-  const tokenKey = randomBytes(32);
+  let tokenKey = randomBytes(32);
   let faults = { times: 0, status: 500 };
 
   const count = (op: string) => {
@@ -295,6 +297,9 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
       const signer = createSign('RSA-SHA256');
       signer.update(`${head}.${body}`);
       return `${head}.${body}.${signer.sign(service.privateKey).toString('base64url')}`;
+    },
+    rotateTokenKey() {
+      tokenKey = randomBytes(32);
     },
     failNext(times, status) {
       faults = { times, status };
