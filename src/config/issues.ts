@@ -69,7 +69,9 @@ function unionIssue(issue: Extract<Issue, { code: 'invalid_union' }>): { path: P
     const keys = branches.map((b) => String(b[0]?.path[0]));
     return { path: [...issue.path], message: `needs one of: ${keys.join(', ')}` };
   }
-  const best = [...branches].sort((x, y) => x.length - y.length)[0]?.[0];
+  // The branch the value was meant for: the one that knows its keys, then the one with fewest problems.
+  const unknown = (b: readonly Issue[]) => b.filter((i) => i.code === 'unrecognized_keys').length;
+  const best = [...branches].sort((x, y) => unknown(x) - unknown(y) || x.length - y.length)[0]?.[0];
   if (!best) return { path: [...issue.path], message: 'is not any of the accepted forms' };
   const inner = describeZodIssue(best);
   return { path: [...issue.path, ...inner.path], message: inner.message };

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { LookupFunction } from 'node:net';
 import { ConfigError, ForbiddenError, ResolutionError, SesameError, UsageError } from '../errors.js';
 import type { AccessPolicy, Principal, Purpose } from '../resolve/access.js';
+import { describeZodIssue } from '../config/issues.js';
 import { collectReferences } from '../refs/template.js';
 import type { ConnectionType, ConnectionTypeRegistry } from './types.js';
 
@@ -40,9 +41,10 @@ function valueAt(doc: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string {
   return issues
     .map((i) => {
-      const at = [prefix, formatIssuePath(i.path)].filter(Boolean).join('.');
-      if (i.code === 'unrecognized_keys') return `${at ? `${at}: ` : ''}unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
-      return `${at}: ${i.message}`;
+      const plain = describeZodIssue(i);
+      const at = [prefix, formatIssuePath(plain.path)].filter(Boolean).join('.');
+      const message = i.code === 'unrecognized_keys' ? plain.message.replace(/^unknown key/, 'unknown field') : plain.message;
+      return `${at ? `${at}: ` : ''}${message}`;
     })
     .join('; ');
 }
@@ -50,6 +52,9 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string): st
 function holdsReference(v: unknown): boolean {
   return typeof v === 'string' && collectReferences(v).length > 0;
 }
+
+const unknownKeys = (issues: readonly z.core.$ZodIssue[]) => issues.filter((i) => i.code === 'unrecognized_keys').length;
+const closestBranch = (x: readonly z.core.$ZodIssue[], y: readonly z.core.$ZodIssue[]) => unknownKeys(x) - unknownKeys(y) || x.length - y.length;
 
 /**
  * The issues that matter: a union (e.g. postgres `url` or the parts) is reported through its
@@ -67,7 +72,8 @@ function unexplained(issues: readonly z.core.$ZodIssue[], fields?: unknown): z.c
         ),
       );
       if (branches.some((b) => b.length === 0)) continue;
-      out.push(...(branches.sort((x, y) => x.length - y.length)[0] ?? []));
+      // The branch the value was meant for: the one that knows its keys, then the one with fewest problems.
+      out.push(...(branches.sort(closestBranch)[0] ?? []));
       continue;
     }
     if (fields !== undefined && issue.code !== 'unrecognized_keys' && holdsReference(valueAt(fields, issue.path))) continue;
