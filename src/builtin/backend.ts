@@ -30,7 +30,8 @@ export interface OpenBuiltinBackendOptions {
   baseDir?: string | undefined;
   /**
    * The key source is Sesame's default (no `masterKey` in the config, e.g. the embedded
-   * default): a missing key file is generated on first use, when the database has no key yet.
+   * default). Informational: for every file source, a missing key file is generated on first
+   * use of an empty database (no key, no sealed row) and is an error otherwise.
    */
   embedded?: boolean | undefined;
   /** Environment for `{ env }` key sources (default `process.env`). */
@@ -226,6 +227,13 @@ export async function openBuiltinBackend(options: OpenBuiltinBackendOptions): Pr
   }
 }
 
+/** No master key row in any state and no row sealed under any key: nothing a key could read. */
+async function isEmptyOfKeys(database: SesameDatabase): Promise<boolean> {
+  const anyKey = await database.kysely.selectFrom('master_keys').select('id').limit(1).executeTakeFirst();
+  if (anyKey) return false;
+  return (await dataKeysByMasterKey(database)).size === 0;
+}
+
 async function checkKeyAgainstDatabase(
   database: SesameDatabase,
   options: OpenBuiltinBackendOptions,
@@ -235,11 +243,12 @@ async function checkKeyAgainstDatabase(
   const expected = await activeId();
   let loaded: LoadedMasterKeys;
   try {
-    // Generate only for a database that has never seen a key: generating a key for a database
-    // whose key file went missing would only hide the real problem.
+    // A missing key file is generated only for an empty database — no master key ever, no sealed
+    // row: generating a key for a database whose key file went missing would only hide the real
+    // problem (the error says to restore it from the backup).
     loaded = loadMasterKey(options.masterKey, {
       baseDir: options.baseDir,
-      generate: options.embedded === true && expected === undefined,
+      generate: expected === undefined && (await isEmptyOfKeys(database)),
       env: options.env,
       notice: options.notice,
     });

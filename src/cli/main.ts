@@ -24,6 +24,10 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./commands/serve.js')).registerServe,
   tokens: async () => (await import('./commands/tokens.js')).registerTokens,
   audit: async () => (await import('./commands/audit.js')).registerAudit,
+  init: async () => (await import('./commands/init.js')).registerInit,
+  login: async () => (await import('./commands/login.js')).registerLogin,
+  logout: async () => (await import('./commands/login.js')).registerLogout,
+  profiles: async () => (await import('./commands/login.js')).registerProfiles,
   completion: async () => (await import('./commands/completion.js')).registerCompletion,
 };
 

@@ -1,14 +1,18 @@
 /**
  * Commands that act on a running `sesame serve` instead of locally: `--server URL` (or
- * SESAME_SERVER), the bearer token from SESAME_TOKEN, and for an agent the agent token from
- * SESAME_AGENT_TOKEN or the file SESAME_AGENT_TOKEN_FILE names. Server errors keep their message
- * and map to the CLI's exit codes (2 for bad input, 1 for a failure to do the job).
+ * SESAME_SERVER), or `--server` alone / `--profile NAME` for a profile `sesame login` saved.
+ * The bearer token comes from SESAME_TOKEN, else from the profile (the one named, or the one
+ * saved for that URL); for an agent, the agent token from SESAME_AGENT_TOKEN or the file
+ * SESAME_AGENT_TOKEN_FILE names. No token at all is a usage error, before any request. Server
+ * errors keep their message and map to the CLI's exit codes (2 for bad input, 1 for a failure
+ * to do the job).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { SesameError, UsageError } from '../errors.js';
 import type { CliContext } from './context.js';
+import { checkProfileName, DEFAULT_PROFILE, normalizeServerUrl, type Profile, readProfiles } from './profiles.js';
 
 /**
  * Error codes that mean bad usage or bad input (exit 2), as the same error would locally; every
@@ -48,6 +52,9 @@ export class RemoteError extends SesameError {
   }
 }
 
+/** Query parameters; an array repeats the parameter (`tag=a=1&tag=b=2`). */
+export type Query = Record<string, string | number | boolean | readonly string[] | undefined>;
+
 export interface RemoteOptions {
   server: string;
   token?: string | undefined;
@@ -80,13 +87,30 @@ export class SesameClient {
   async request<T>(
     method: string,
     apiPath: string,
-    options: { query?: Record<string, string | number | boolean | undefined>; body?: unknown } = {},
+    options: { query?: Query; body?: unknown } = {},
   ): Promise<T> {
+    return (await this.#send<T>(method, apiPath, options)).body;
+  }
+
+  async #send<T>(
+    method: string,
+    apiPath: string,
+    options: {
+      query?: Query;
+      body?: unknown;
+      headers?: Record<string, string>;
+      /** Leave the bearer and agent tokens out (the sign-in body carries the token instead). */
+      anonymous?: boolean;
+    } = {},
+  ): Promise<{ body: T; response: Response }> {
     const url = new URL(`${this.base}/api/v1${apiPath}`);
-    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.options.token) headers['authorization'] = `Bearer ${this.options.token}`;
-    if (this.options.agentToken) headers['x-sesame-agent-token'] = this.options.agentToken;
+    for (const [k, v] of Object.entries(options.query ?? {})) {
+      if (Array.isArray(v)) for (const item of v) url.searchParams.append(k, item);
+      else if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    if (this.options.token && !options.anonymous) headers['authorization'] = `Bearer ${this.options.token}`;
+    if (this.options.agentToken && !options.anonymous) headers['x-sesame-agent-token'] = this.options.agentToken;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
@@ -109,26 +133,140 @@ export class SesameClient {
     } catch {
       body = undefined;
     }
-    if (response.ok) return body as T;
+    if (response.ok) return { body: body as T, response };
     const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
     let message = error?.message ?? `HTTP ${response.status}`;
     if (response.status === 401 && !this.options.token && !this.options.agentToken) {
-      message = 'the server needs a token: set SESAME_TOKEN (create one with sesame tokens create)';
+      message = 'the server needs a token: run sesame login, or set SESAME_TOKEN (an admin creates one with sesame tokens create)';
     }
     throw new RemoteError(`server: ${message}`, { code: error?.code ?? 'http_error', status: response.status });
   }
+
+  /**
+   * Check the bearer token with the server and return what it says the token is. The one route
+   * every role may call that names the principal is the admin UI's sign-in (POST /session), so
+   * this signs in with the token and signs the session out again at once: the audit trail shows
+   * both, and no session is left open.
+   */
+  async whoami(): Promise<Principal> {
+    if (!this.options.token) throw new UsageError('no token to check');
+    const signedIn = await this.#send<{ principal: Principal; csrfToken: string }>('POST', '/session', {
+      body: { token: this.options.token },
+      anonymous: true,
+    });
+    const cookie = signedIn.response.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0] ?? '')
+      .find((c) => c.startsWith('sesame_session='));
+    if (cookie) {
+      await this.#send('DELETE', '/session', {
+        headers: { cookie, 'x-sesame-csrf': signedIn.body.csrfToken },
+        anonymous: true,
+      }).catch(() => undefined);
+    }
+    return signedIn.body.principal;
+  }
 }
 
-/** Add `--server <url>` (default: SESAME_SERVER). */
+/** A token as the server describes it (never the token itself). */
+export interface Principal {
+  id: string;
+  role: string;
+  namespace: string;
+  reveal: boolean;
+}
+
+/** The value `--profile NAME` leaves in `--server`: commands pass `flags.server` on unchanged. */
+const PROFILE_PREFIX = 'profile:';
+
+/**
+ * Add `--server [url]` (default: SESAME_SERVER) and `--profile <name>`. `--server` without a URL
+ * uses the login profile SESAME_PROFILE names, else `default`; `--profile NAME` uses that one.
+ */
 export function withServer(cmd: Command): Command {
-  return cmd.addOption(
-    new Option('--server <url>', 'act on a running sesame serve (token from SESAME_TOKEN)').env('SESAME_SERVER'),
-  );
+  cmd
+    .addOption(
+      new Option('--server [url]', 'act on a running sesame serve; alone: the server of your login profile (sesame login)').env(
+        'SESAME_SERVER',
+      ),
+    )
+    .addOption(new Option('--profile <name>', 'act on the server of this login profile (implies --server)'));
+  return cmd.hook('preAction', (self) => {
+    const { profile, server } = self.opts<{ profile?: string; server?: string | boolean }>();
+    if (profile === undefined) return;
+    checkProfileName(profile);
+    if (typeof server === 'string' && !server.startsWith(PROFILE_PREFIX)) {
+      throw new UsageError('give either --server URL or --profile NAME, not both (a profile holds its server URL)');
+    }
+    self.setOptionValue('server', `${PROFILE_PREFIX}${profile}`);
+  });
+}
+
+/** Where a command's server, token and profile came from. */
+export interface RemoteTarget {
+  server: string;
+  token?: string | undefined;
+  /** The profile the server or the token came from. */
+  profile?: string | undefined;
+}
+
+/**
+ * Decide the server and bearer token for `--server` (a URL, `true` for the default profile, or
+ * `profile:NAME`). SESAME_TOKEN wins over a profile's token; for a URL, the profile saved for
+ * that URL gives the token (SESAME_PROFILE's first, else any).
+ */
+export function remoteTarget(ctx: Pick<CliContext, 'env' | 'stderr'>, server: string | boolean): RemoteTarget {
+  const envToken = ctx.env['SESAME_TOKEN'] || undefined;
+  let named: string | undefined;
+  if (server === true || server === '') named = ctx.env['SESAME_PROFILE'] || DEFAULT_PROFILE;
+  else if (typeof server === 'string' && server.startsWith(PROFILE_PREFIX)) named = server.slice(PROFILE_PREFIX.length);
+  if (named !== undefined) {
+    checkProfileName(named);
+    const { profiles, file, warning } = readProfiles(ctx.env);
+    if (warning) ctx.stderr.write(`sesame: warning: ${warning}\n`);
+    const profile = profiles[named];
+    if (!profile) {
+      const known = Object.keys(profiles);
+      throw new UsageError(
+        `no login profile ${JSON.stringify(named)}${known.length > 0 ? ` (${file} has ${known.join(', ')})` : ''}: ` +
+          `run sesame login --server URL${named === DEFAULT_PROFILE ? '' : ` --profile ${named}`}, or give --server URL`,
+      );
+    }
+    return { server: profile.server, token: envToken ?? profile.token, profile: named };
+  }
+  const url = String(server);
+  if (!/^https?:\/\//i.test(url)) {
+    throw new UsageError(
+      `--server ${JSON.stringify(url)} is not an http:// or https:// URL: e.g. --server http://127.0.0.1:7373, ` +
+        'or put --server last (or use --profile NAME) for the server of your login profile',
+    );
+  }
+  if (envToken) return { server: url, token: envToken };
+  let normalized: string;
+  try {
+    normalized = normalizeServerUrl(url);
+  } catch {
+    throw new UsageError(`--server ${JSON.stringify(url)} is not a URL: e.g. http://127.0.0.1:7373`);
+  }
+  const { profiles, warning } = readProfiles(ctx.env);
+  const preferred = ctx.env['SESAME_PROFILE'] || DEFAULT_PROFILE;
+  const matches = Object.entries(profiles).filter(([, p]) => safeNormalize(p.server) === normalized);
+  const match: [string, Profile] | undefined = matches.find(([name]) => name === preferred) ?? matches[0];
+  if (match && warning) ctx.stderr.write(`sesame: warning: ${warning}\n`);
+  return { server: url, token: match?.[1].token, profile: match?.[0] };
+}
+
+function safeNormalize(server: string): string | undefined {
+  try {
+    return normalizeServerUrl(server);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The client for `--server`, or undefined to act locally. */
-export function remote(ctx: CliContext, server: string | undefined): SesameClient | undefined {
-  if (!server) return undefined;
+export function remote(ctx: CliContext, server: string | boolean | undefined): SesameClient | undefined {
+  if (server === undefined || server === false) return undefined;
   let agentToken = ctx.env['SESAME_AGENT_TOKEN'];
   const agentFile = ctx.env['SESAME_AGENT_TOKEN_FILE'];
   if (!agentToken && agentFile) {
@@ -138,5 +276,12 @@ export function remote(ctx: CliContext, server: string | undefined): SesameClien
       throw new UsageError(`cannot read SESAME_AGENT_TOKEN_FILE ${agentFile}: ${(err as Error).message}`);
     }
   }
-  return new SesameClient({ server, token: ctx.env['SESAME_TOKEN'], agentToken });
+  const target = remoteTarget(ctx, server);
+  if (!target.token && !agentToken) {
+    throw new UsageError(
+      `the server needs a token: run sesame login --server ${target.server}, or set SESAME_TOKEN ` +
+        '(an admin creates one with sesame tokens create)',
+    );
+  }
+  return new SesameClient({ server: target.server, token: target.token, agentToken });
 }

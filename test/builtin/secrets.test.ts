@@ -2,6 +2,7 @@
  * Behaviour of builtin secrets through the store client, on SQLite and PostgreSQL: versions,
  * namespaces, tags, soft delete, listing, limits and tampering.
  */
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecretIntegrityError } from '../../src/builtin/index.js';
@@ -435,8 +436,9 @@ describe('builtin store service', () => {
     const { createBuiltinService } = await import('../../src/stores/builtin/index.js');
     const dir = tempDir();
     const keyFile = path.join(dir, 'later.key');
+    writeFileSync(keyFile, 'not a key\n');
     const service = createBuiltinService({ database: `sqlite:${path.join(dir, 'db.sqlite')}`, masterKey: { file: keyFile } });
-    await expect(service()).rejects.toThrow('does not exist');
+    await expect(service()).rejects.toThrow('is not a master key');
     const { writeKeyFile } = await import('./helpers.js');
     writeKeyFile(dir, undefined, 'later.key');
     await expect(service()).resolves.toBeDefined();

@@ -1,9 +1,12 @@
 /**
- * `sesame keys rotate|status`: the builtin store's master keys. Rotation rewraps every data key
- * with a new master key in resumable batches; see `src/builtin/rotate.ts`.
+ * `sesame keys init|rotate|status`: the builtin store's master keys. `init` makes the key file
+ * the config names when it is missing and the database is empty; rotation rewraps every data
+ * key with a new master key in resumable batches; see `src/builtin/rotate.ts`.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
-import type { KeyRotationResult } from '../../builtin/index.js';
+import { type KeyRotationResult, openBuiltinBackend, parseKeyFile } from '../../builtin/index.js';
 import { UsageError } from '../../errors.js';
 import { AuditLog } from '../../audit/index.js';
 import { type CliContext, cliActor, example, withCommon, writeJson, writeTable } from '../context.js';
@@ -24,6 +27,47 @@ function summary(result: KeyRotationResult): string {
 
 export function registerKeys(program: Command, ctx: CliContext): void {
   const group = program.command('keys').description("the builtin store's master keys");
+
+  const init = withCommon(
+    group
+      .command('init')
+      .description('make the master key file the config names, when it is missing and the database holds no key yet'),
+    { namespace: false },
+  );
+  example(init, 'sesame keys init', 'sesame keys init --config deploy/sesame.yaml');
+  init.action(async (flags: Flags) => {
+    const config = ctx.sesame(flags.config).config;
+    const source = config.masterKey;
+    if ('env' in source) {
+      throw new UsageError(
+        `masterKey comes from the environment variable ${source.env}: make the key yourself and keep it in your secret manager, ` +
+          `e.g. ${source.env}="$(openssl rand -base64 32)"`,
+      );
+    }
+    const file = path.resolve(config.baseDir, source.file);
+    if (existsSync(file)) {
+      const [key] = parseKeyFile(readFileSync(file, 'utf8'), file);
+      throw new UsageError(`${file} exists and holds master key ${key?.id}: nothing was changed (sesame keys rotate replaces a key)`);
+    }
+    // Opening the builtin backend makes the key for an empty database, and refuses (restore it
+    // from your backup) for one that expects a key.
+    const backend = await openBuiltinBackend({
+      database: config.database,
+      masterKey: source,
+      baseDir: config.baseDir,
+      env: ctx.env,
+      notice: () => {},
+    });
+    const loaded = backend.keyring.loaded;
+    await backend.close();
+    const made = { file, id: loaded.keys[0]?.id, created: loaded.created };
+    if (flags.json) return writeJson(ctx, made);
+    ctx.stdout.write(
+      made.created
+        ? `created master key ${made.id} in ${file} (mode 0600): back it up, the builtin secrets cannot be read without it\n`
+        : `master key ${made.id} in ${file} was made by another process meanwhile: kept\n`,
+    );
+  });
 
   const rotate = withCommon(
     group
