@@ -66,7 +66,7 @@ export function registerAudit(program: Command, ctx: CliContext): void {
       .option('--action <action>', 'an action (resolve, secret.write…) or a prefix ending in "." (secret.)')
       .option('-n, --namespace <ns>', 'this namespace and its children')
       .addOption(new Option('--outcome <outcome>', 'ok, denied or error').choices(['ok', 'denied', 'error']))
-      .option('--limit <n>', 'how many records (default 50)', '50'),
+      .option('--limit <n>', 'how many records', '50'),
   );
   example(list, 'sesame audit list --action secret. --namespace acme --limit 20');
   list.action(
