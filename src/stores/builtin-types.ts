@@ -2,10 +2,14 @@
 import { awsSecretsManagerStoreType } from './aws/index.js';
 import { azureKeyVaultStoreType } from './azure/index.js';
 import { builtinStoreType } from './builtin/index.js';
+import { conjurStoreType } from './conjur/index.js';
+import { dopplerStoreType } from './doppler/index.js';
 import { envStoreType } from './env/index.js';
 import { fileStoreType } from './file/index.js';
 import { gcpSecretManagerStoreType } from './gcp/index.js';
 import { httpStoreType } from './http/index.js';
+import { infisicalStoreType } from './infisical/index.js';
+import { onePasswordStoreType } from './onepassword/index.js';
 import { StoreTypeRegistry } from './registry.js';
 import { vaultStoreType } from './vault/index.js';
 
@@ -18,5 +22,9 @@ export function defaultStoreTypes(): StoreTypeRegistry {
     .register(fileStoreType)
     .register(gcpSecretManagerStoreType)
     .register(httpStoreType)
-    .register(vaultStoreType);
+    .register(vaultStoreType)
+    .register(onePasswordStoreType)
+    .register(dopplerStoreType)
+    .register(infisicalStoreType)
+    .register(conjurStoreType);
 }

@@ -39,7 +39,7 @@ function schemaKeys(type: string): string[] {
 
 describe('docs/stores.md', () => {
   it('documents every registered store type, with exactly its settings', () => {
-    expect(registry.types()).toHaveLength(8);
+    expect(registry.types()).toHaveLength(12);
     for (const type of registry.types()) {
       expect(tableKeys(section(type)).sort(), `settings table of ${type}`).toEqual(schemaKeys(type).sort());
     }
@@ -61,6 +61,10 @@ describe('docs/stores.md', () => {
       'azure-key-vault': ['default', 'managed-identity', 'client-secret', 'client-certificate'],
       'gcp-secret-manager': ['default', 'service-account-json'],
       http: ['none', 'bearer', 'basic'],
+      '1password-connect': ['token'],
+      doppler: ['service-token'],
+      infisical: ['universal-auth', 'token'],
+      conjur: ['api-key', 'authn-jwt'],
     };
     for (const [type, list] of Object.entries(methods)) {
       const blocks = [...section(type).matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
