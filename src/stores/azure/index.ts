@@ -41,8 +41,7 @@ import type {
 import {
   credential,
   credentialPaths,
-  decodeCursor,
-  encodeCursor,
+  listProviderPages,
   type Lazy,
   NameMapping,
   pageSize,
@@ -317,67 +316,42 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   /**
-   * One page of Key Vault's listing, resumed with its nextLink. The SDK's public pager drops the
-   * continuation token of the pages it maps, so the pages of its generated client (which keep
-   * it) are read. Prefix and tags are matched here (Key Vault filters nothing), so a page may
-   * hold fewer items than asked while a cursor still follows. With `includeDeleted`, the
-   * soft-deleted secrets follow the active ones.
+   * Key Vault's listing, paged with its nextLink. The SDK's public pager drops the continuation
+   * token of the pages it maps, so the pages of its generated client (which keep it) are read.
+   * Prefix and tags are matched here (Key Vault filters nothing server-side). With
+   * `includeDeleted`, the soft-deleted secrets follow the active ones.
    */
-  async list(options: ListOptions): Promise<ListPage> {
-    type State = { deleted: boolean; token?: string; skip?: number };
-    const state: State = decodeCursor(
-      options.cursor,
-      (s): s is State => typeof (s as State)?.deleted === 'boolean',
-    ) ?? { deleted: false };
-    const wanted = (name: string | undefined, tags: Record<string, string> | undefined): name is string =>
-      name !== undefined &&
-      (!options.prefix || name.startsWith(options.prefix)) &&
-      Object.entries(options.tags ?? {}).every(([k, v]) => tags?.[k] === v);
-    const limit = pageSize(options.limit, 100, 1_000);
-    const items: SecretMetadata[] = [];
-    let next: State | undefined = state;
-    // Provider pages are read until the page is full: a page ends on a provider page boundary,
-    // so the cursor is always a token Key Vault gave.
-    while (next && items.length < limit) {
-      const at: State = next;
-      const page = await this.#call(this.#ctx('list'), async ({ client }) => {
-        const raw = (client as unknown as { client?: RawLister }).client;
-        if (!raw)
-          throw new UnsupportedOperationError(
-            `${this.#core.tag} this @azure/keyvault-secrets version cannot page`,
-          );
-        const lister = at.deleted ? raw.getDeletedSecrets.bind(raw) : raw.getSecrets.bind(raw);
-        const pages = lister({ maxresults: 25 }).byPage(at.token ? { continuationToken: at.token } : {});
-        return (await pages.next()).value as (RawItem[] & { continuationToken?: string }) | undefined;
-      });
-      let matched = 0;
-      let cut = false;
-      for (const item of page ?? []) {
+  list(options: ListOptions): Promise<ListPage> {
+    const phases = options.includeDeleted ? 2 : 1;
+    return listProviderPages<RawItem>({
+      ...options,
+      phases,
+      fetch: (token, phase) =>
+        this.#call(this.#ctx('list'), async ({ client }) => {
+          const raw = (client as unknown as { client?: RawLister }).client;
+          if (!raw)
+            throw new UnsupportedOperationError(
+              `${this.#core.tag} this @azure/keyvault-secrets version cannot page`,
+            );
+          const lister = phase === 1 ? raw.getDeletedSecrets.bind(raw) : raw.getSecrets.bind(raw);
+          const pages = lister({ maxresults: 25 }).byPage(token ? { continuationToken: token } : {});
+          const page = (await pages.next()).value as (RawItem[] & { continuationToken?: string }) | undefined;
+          return { items: page ?? [], next: page?.continuationToken };
+        }),
+      pick: (item) => {
         const name = this.#names.fromId(new URL(item.id ?? '', this.vaultUrl).pathname.split('/')[2] ?? '');
-        if (!wanted(name, item.tags) || matched++ < (at.skip ?? 0)) continue;
-        if (items.length === limit) {
-          cut = true;
-          break;
-        }
-        items.push({
+        if (name === undefined || (options.prefix && !name.startsWith(options.prefix))) return undefined;
+        if (!Object.entries(options.tags ?? {}).every(([k, v]) => item.tags?.[k] === v)) return undefined;
+        return {
           name,
           ...(item.tags && Object.keys(item.tags).length > 0 ? { tags: { ...item.tags } } : {}),
           ...iso(item.attributes?.created),
           ...(item.attributes?.updated ? { updatedAt: item.attributes.updated.toISOString() } : {}),
           ...(item.deletedDate ? { deletedAt: item.deletedDate.toISOString() } : {}),
           ...(item.scheduledPurgeDate ? { purgeAt: item.scheduledPurgeDate.toISOString() } : {}),
-        });
-      }
-      // A page cut short resumes in the same provider page, after the matches already served.
-      next = cut
-        ? { ...at, skip: matched - 1 }
-        : page?.continuationToken
-          ? { deleted: at.deleted, token: page.continuationToken }
-          : !at.deleted && options.includeDeleted
-            ? { deleted: true }
-            : undefined;
-    }
-    return { items, ...(next ? { cursor: encodeCursor(next) } : {}) };
+        };
+      },
+    });
   }
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {

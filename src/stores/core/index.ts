@@ -12,7 +12,8 @@
  *   {@link credentialPaths} derives the type's `secretSettings` from it.
  * - {@link NameMapping}: prefix and provider spelling of names, both ways.
  * - Paging: {@link tokenCursor} wraps a provider page token; {@link encodeCursor}/{@link decodeCursor}
- *   for walk states; {@link pageInMemory} only for providers that answer a complete list at once.
+ *   for walk states; {@link listProviderPages} fills a page from provider pages filtered here;
+ *   {@link pageInMemory} only for providers that answer a complete list at once.
  *   A listing is never cut silently: `ListPage.truncated` says what a provider cut.
  * - {@link runChecks} / {@link readSampleStep}: the steps runner of `stores test`.
  * - {@link HttpTransport} + {@link classifyHttp}: JSON over HTTP(S) with CA, lookup, timeout and
@@ -70,6 +71,14 @@ export {
 } from './http.js';
 export { type Lazy, lazy } from './lazy.js';
 export { NameMapping, type NameMappingOptions } from './names.js';
-export { decodeCursor, encodeCursor, pageInMemory, pageSize, tokenCursor } from './paging.js';
+export {
+  decodeCursor,
+  encodeCursor,
+  listProviderPages,
+  type ProviderPage,
+  pageInMemory,
+  pageSize,
+  tokenCursor,
+} from './paging.js';
 export { type RetryOptions, withRetry } from './retry.js';
 export { NETWORK_ERROR_CODES } from './network.js';

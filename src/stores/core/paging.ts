@@ -67,3 +67,57 @@ export function pageInMemory(
     ? { items: page, cursor: encodeCursor({ after: last.name }) }
     : { items: page };
 }
+
+/** One provider page: its items and the token of the next page. */
+export interface ProviderPage<Raw> {
+  items: readonly Raw[];
+  next?: string | undefined;
+}
+
+/**
+ * A page of a listing over provider pages, for providers that filter nothing server-side (the
+ * adapter's `pick` maps and filters each raw item): provider pages are read until `limit`
+ * items are found, and the cursor holds the provider's token and, when a page was cut short,
+ * how many matches of that provider page were already served. `phases` chains listings (Key
+ * Vault's active then deleted secrets). No cap: every provider page is reachable.
+ */
+export async function listProviderPages<Raw>(options: {
+  cursor?: string | undefined;
+  limit?: number | undefined;
+  /** Listings read one after the other (default one). */
+  phases?: number;
+  fetch(token: string | undefined, phase: number): Promise<ProviderPage<Raw>>;
+  pick(raw: Raw, phase: number): SecretMetadata | undefined;
+}): Promise<ListPage> {
+  type State = { p: number; t?: string; s?: number };
+  const start = decodeCursor(options.cursor, (s): s is State => typeof (s as State)?.p === 'number') ?? {
+    p: 0,
+  };
+  const limit = pageSize(options.limit, 100, 1_000);
+  const phases = options.phases ?? 1;
+  const items: SecretMetadata[] = [];
+  let next: State | undefined = start;
+  while (next && items.length < limit) {
+    const at: State = next;
+    const page = await options.fetch(at.t, at.p);
+    let matched = 0;
+    let cut = false;
+    for (const raw of page.items) {
+      const item = options.pick(raw, at.p);
+      if (!item || matched++ < (at.s ?? 0)) continue;
+      if (items.length === limit) {
+        cut = true;
+        break;
+      }
+      items.push(item);
+    }
+    next = cut
+      ? { ...at, s: matched - 1 }
+      : page.next
+        ? { p: at.p, t: page.next }
+        : at.p + 1 < phases
+          ? { p: at.p + 1 }
+          : undefined;
+  }
+  return next ? { items, cursor: encodeCursor(next) } : { items };
+}

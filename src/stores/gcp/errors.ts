@@ -5,18 +5,10 @@
  * `google.rpc.Code`; over the REST transport (gax 5 + google-auth-library 10) a `GaxiosError`
  * whose `status` is the HTTP status and whose message is the `google.rpc.Status` JSON body. Both
  * are reduced to the canonical status name. A `GaxiosError` carries the request, and an
- * `addVersion` request body holds the value (base64), so no SDK error is ever kept as a cause:
- * a sanitized stand-in with the status only is.
+ * `addVersion` request body holds the value (base64): the core never keeps an SDK error as the
+ * cause, only the summary (name and status) given here.
  */
-import {
-  AccessDeniedError,
-  ConfigError,
-  type SesameError,
-  SecretNotFoundError,
-  SecretStateError,
-  StoreUnavailableError,
-  UsageError,
-} from '../../errors.js';
+import type { Classification } from '../core/index.js';
 import { NETWORK_ERROR_CODES } from '../core/network.js';
 
 const GRPC_STATUS = [
@@ -52,7 +44,6 @@ const HTTP_STATUS: Record<number, string> = {
   503: 'UNAVAILABLE',
   504: 'DEADLINE_EXCEEDED',
 };
-
 
 /** The payload failed its CRC32C check: corrupted in transit, worth a retry. */
 export class ChecksumMismatch extends Error {
@@ -95,18 +86,6 @@ export function gcpStatus(err: unknown): GcpStatus | undefined {
   return undefined;
 }
 
-/** Backoff verdict: throttling, outages and corrupted payloads are retried. */
-export function gcpRetryVerdict(err: unknown): boolean {
-  if (err instanceof ChecksumMismatch) return true;
-  const status = gcpStatus(err)?.status;
-  return (
-    status === 'RESOURCE_EXHAUSTED' ||
-    status === 'UNAVAILABLE' ||
-    status === 'DEADLINE_EXCEEDED' ||
-    status === 'INTERNAL'
-  );
-}
-
 export type GcpOperation =
   | 'access'
   | 'list'
@@ -121,7 +100,6 @@ export type GcpOperation =
   | 'token';
 
 export interface GcpErrorContext {
-  store: string;
   project: string;
   operation: GcpOperation;
   name?: string | undefined;
@@ -152,76 +130,68 @@ export function roleFor(operation: GcpOperation): string {
   }
 }
 
-function sanitizedCause(err: unknown, status?: string): Error {
-  const cause = new Error(`${err instanceof Error ? err.name : typeof err}${status ? ` ${status}` : ''}`);
-  cause.name = err instanceof Error ? err.name : 'Error';
-  return cause;
-}
-
 function where(ctx: GcpErrorContext): string {
   if (!ctx.name) return `project ${ctx.project}`;
   const id = ctx.secretId && ctx.secretId !== ctx.name ? ` (secret id "${ctx.secretId}")` : '';
-  const version = ctx.version ? ` version ${ctx.version}` : '';
-  return `"${ctx.name}"${version}${id} in project ${ctx.project}`;
+  return `"${ctx.name}"${ctx.version ? ` version ${ctx.version}` : ''}${id} in project ${ctx.project}`;
 }
 
-export function mapGcpError(err: unknown, ctx: GcpErrorContext, attempts = 1): SesameError {
-  const tag = `[${ctx.store}]`;
-  const tries = `after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+/** Classify anything the Secret Manager client throws. */
+export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification {
   if (err instanceof ChecksumMismatch) {
-    return new StoreUnavailableError(
-      `${tag} the payload of ${where(ctx)} failed its CRC32C check ${tries}: it was corrupted in transit`,
-      {},
-      {
-        cause: sanitizedCause(err),
-      },
-    );
+    return {
+      kind: 'unavailable',
+      message: `the payload of ${where(ctx)} failed its CRC32C check: it was corrupted in transit`,
+      retry: true,
+    };
   }
   const rpc = gcpStatus(err);
+  const name = err instanceof Error ? err.name : 'error';
   if (!rpc) {
     const message = err instanceof Error ? err.message : String(err);
     if (/Could not load the default credentials/i.test(message)) {
-      return new AccessDeniedError(
-        `${tag} no Google credentials found for auth method default: set GOOGLE_APPLICATION_CREDENTIALS, run on Google Cloud with a service account, or use auth method service-account-json`,
-        {},
-        { cause: sanitizedCause(err) },
-      );
+      const fix =
+        'set GOOGLE_APPLICATION_CREDENTIALS, run on Google Cloud with a service account, or use auth method service-account-json';
+      return { kind: 'denied', message: `no Google credentials found for auth method default: ${fix}`, fix };
     }
     if (/private key|DECODER|PEM|asn1|secretOrPrivateKey/i.test(message)) {
-      return new ConfigError(`${tag} the service account's private_key cannot sign requests`, {
-        hint: 'download a new JSON key from IAM & Admin → Service accounts → Keys',
-        cause: sanitizedCause(err),
-      });
+      const fix = 'download a new JSON key from IAM & Admin → Service accounts → Keys';
+      return { kind: 'config', message: "the service account's private_key cannot sign requests", fix };
     }
-    return new StoreUnavailableError(
-      `${tag} request to Secret Manager failed (${err instanceof Error ? err.name : 'error'})`,
-      {},
-      {
-        cause: sanitizedCause(err),
-      },
-    );
+    return { kind: 'unavailable', message: `request to Secret Manager failed (${name})`, retry: false };
   }
-  const cause = sanitizedCause(err, rpc.status);
+  const summary = `${name} ${rpc.status}`;
+  const reachable = 'check that Secret Manager is reachable from this host';
   switch (rpc.status) {
     case 'NOT_FOUND':
-      return new SecretNotFoundError(`${tag} no secret ${where(ctx)}`, {}, { cause });
+      return {
+        kind: 'not_found',
+        message: `no secret ${where(ctx)}`,
+        fix: 'create the secret, or check the name and the store prefix',
+        summary,
+      };
     case 'PERMISSION_DENIED': {
       const permission = /Permission '([a-z.]+)' denied/.exec(rpc.serviceMessage)?.[1];
-      const needed = permission ? ` (permission ${permission})` : '';
       const extra =
         ctx.operation === 'write' ? '; creating a new secret also needs roles/secretmanager.admin' : '';
-      return new AccessDeniedError(
-        `${tag} Secret Manager refused ${ctx.operation} on ${where(ctx)}${needed}: grant ${roleFor(ctx.operation)} to the service account${extra}`,
-        {},
-        { cause },
-      );
+      const fix = `grant ${roleFor(ctx.operation)} to the service account`;
+      return {
+        kind: 'denied',
+        message: `Secret Manager refused ${ctx.operation} on ${where(ctx)}${permission ? ` (permission ${permission})` : ''}: ${fix}${extra}`,
+        fix,
+        summary,
+      };
     }
-    case 'UNAUTHENTICATED':
-      return new AccessDeniedError(
-        `${tag} Secret Manager rejected the credentials of auth method ${ctx.authMethod}: check that the service account key is still active (IAM & Admin → Service accounts → Keys)`,
-        {},
-        { cause },
-      );
+    case 'UNAUTHENTICATED': {
+      const fix =
+        'check that the service account key is still active (IAM & Admin → Service accounts → Keys)';
+      return {
+        kind: 'denied',
+        message: `Secret Manager rejected the credentials of auth method ${ctx.authMethod}: ${fix}`,
+        fix,
+        summary,
+      };
+    }
     case 'FAILED_PRECONDITION': {
       const state = /is in ([A-Z]+) state/.exec(rpc.serviceMessage)?.[1];
       const fix =
@@ -230,38 +200,44 @@ export function mapGcpError(err: unknown, ctx: GcpErrorContext, attempts = 1): S
           : state === 'DISABLED'
             ? 'enable it (gcloud secrets versions enable) or pin another version with ?version='
             : 'check the version state';
-      return new SecretStateError(
-        `${tag} ${where(ctx)} is ${state ? state.toLowerCase() : 'not accessible in its current state'}: ${fix}`,
-        {},
-        { cause },
-      );
+      return {
+        kind: 'conflict',
+        message: `${where(ctx)} is ${state ? state.toLowerCase() : 'not accessible in its current state'}: ${fix}`,
+        fix,
+        summary,
+      };
     }
     case 'RESOURCE_EXHAUSTED':
-      return new StoreUnavailableError(
-        `${tag} Secret Manager quota exhausted (RESOURCE_EXHAUSTED) ${tries}: slow down or raise the quota`,
-        {},
-        { cause },
-      );
+      return {
+        kind: 'throttled',
+        message: 'Secret Manager quota exhausted (RESOURCE_EXHAUSTED): slow down or raise the quota',
+        fix: 'slow down or raise the quota',
+        summary,
+      };
     case 'UNAVAILABLE':
     case 'DEADLINE_EXCEEDED':
     case 'INTERNAL':
-      return new StoreUnavailableError(
-        `${tag} Secret Manager is unavailable (${rpc.status}) ${tries}`,
-        {},
-        { cause },
-      );
+      return {
+        kind: 'unavailable',
+        message: `Secret Manager is unavailable (${rpc.status})`,
+        fix: reachable,
+        summary,
+      };
     case 'INVALID_ARGUMENT':
-      return new UsageError(
-        `${tag} Secret Manager refused the request for ${where(ctx)} as invalid (INVALID_ARGUMENT)`,
-        { cause },
-      );
+      return {
+        kind: 'invalid',
+        message: `Secret Manager refused the request for ${where(ctx)} as invalid (INVALID_ARGUMENT)`,
+        summary,
+      };
     case 'ALREADY_EXISTS':
-      return new SecretStateError(`${tag} ${where(ctx)} already exists`, {}, { cause });
+      return { kind: 'conflict', message: `${where(ctx)} already exists`, summary };
     default:
-      return new StoreUnavailableError(
-        `${tag} Secret Manager answered ${rpc.status} to ${ctx.operation} on ${where(ctx)}`,
-        {},
-        { cause },
-      );
+      return {
+        kind: 'unavailable',
+        message: `Secret Manager answered ${rpc.status} to ${ctx.operation} on ${where(ctx)}`,
+        fix: reachable,
+        retry: false,
+        summary,
+      };
   }
 }

@@ -5,7 +5,8 @@
  *
  * A Sesame name (after the prefix) is a secret id, `[A-Za-z0-9_-]{1,255}`. Versions are version
  * numbers; no version means `latest`. Payloads are checked against `dataCrc32c` when the service
- * sends it. The SDK's retries are off so the shared backoff in `../retry.ts` decides.
+ * sends it. The SDK's retries are off so the core's backoff decides. Listings page with the
+ * service's pageToken.
  *
  * `apiEndpoint` is a URL: `https://host[:port]` keeps the gRPC transport on that host (regional
  * or private endpoints); `http://host:port` selects the REST transport over plain HTTP (local
@@ -26,13 +27,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { z } from 'zod';
-import { ConfigError, SesameError, UsageError } from '../../errors.js';
+import { ConfigError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
-  CheckStep,
   DeleteOptions,
   FetchedSecret,
+  HostAccess,
   ListOptions,
   ListPage,
   SecretMetadata,
@@ -43,19 +44,25 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
-  HostAccess,
 } from '../contract.js';
-import { pageInMemory as pageSorted } from '../core/paging.js';
-import { type RetryOptions, withRetry } from '../core/retry.js';
+import {
+  credential,
+  credentialPaths,
+  type Lazy,
+  listProviderPages,
+  NameMapping,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
 import { crc32c } from './crc32c.js';
 import {
   ChecksumMismatch,
+  classifyGcp,
   type GcpErrorContext,
   type GcpOperation,
-  gcpRetryVerdict,
   gcpStatus,
-  mapGcpError,
-  roleFor,
 } from './errors.js';
 
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
@@ -68,7 +75,7 @@ const authSchema = z.discriminatedUnion('method', [
     .strictObject({
       method: z.literal('service-account-json'),
       /** The key file's JSON text (typically `{{ secret://… }}` or `${env:…}`). */
-      json: z.string().min(1).optional(),
+      json: credential(z.string().min(1)).optional(),
       /** Path of the key file. */
       file: z.string().min(1).optional(),
     })
@@ -117,7 +124,7 @@ export type GcpSecretManagerSettings = z.infer<typeof settings>;
 
 /** Hooks for tests: replace the backoff sleep. Not reachable from config. */
 export interface GcpSecretManagerTestHooks {
-  retry?: Pick<RetryOptions, 'sleep' | 'random' | 'attempts'>;
+  retry?: RetryPolicy;
 }
 
 interface ServiceAccountKey {
@@ -127,7 +134,6 @@ interface ServiceAccountKey {
   project_id?: string | undefined;
 }
 
-const MAX_LIST = 10_000;
 /** Turn the SDK's own retries off; `withRetry` owns backoff. */
 const NO_SDK_RETRY = { retry: { retryCodes: [] }, timeout: 30_000 };
 
@@ -147,23 +153,46 @@ function stateName(state: unknown): string {
   return ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'][Number(state)] ?? 'STATE_UNSPECIFIED';
 }
 
-
 export class GcpSecretManagerStoreClient implements StoreClient {
-  #client: Promise<SecretManagerServiceClient> | undefined;
+  readonly #core: StoreCore<GcpErrorContext>;
+  readonly #names: NameMapping;
+  readonly #client: Lazy<SecretManagerServiceClient>;
 
   constructor(
     private readonly settings: GcpSecretManagerSettings,
     private readonly context: StoreContext,
-    private readonly hooks: GcpSecretManagerTestHooks = {},
-  ) {}
-
-  get #tag(): string {
-    return `[${this.context.storeName}]`;
+    hooks: GcpSecretManagerTestHooks = {},
+  ) {
+    this.#core = new StoreCore<GcpErrorContext>({
+      context,
+      settings,
+      credentialPaths: GCP_CREDENTIALS,
+      // A key file's private key appears in no message the core builds; scrub it all the same.
+      scrub: [
+        [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[private key]'],
+      ],
+      retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
+      classify: classifyGcp,
+    });
+    this.#names = new NameMapping(this.#core.tag, {
+      prefix: settings.prefix,
+      what: 'Secret Manager secret id',
+      encode: (id) =>
+        SECRET_ID.test(id)
+          ? { ok: true, id }
+          : {
+              ok: false,
+              reason: `ids are 1-255 letters, digits, "_" and "-"${settings.prefix ? ` (prefix "${settings.prefix}" included)` : ''}`,
+            },
+    });
+    this.#client = this.#core.lazy(
+      () => this.#create(),
+      (client) => client.close(),
+    );
   }
 
   #ctx(operation: GcpOperation, name?: string, secretId?: string, version?: string): GcpErrorContext {
     return {
-      store: this.context.storeName,
       project: this.settings.project,
       operation,
       name,
@@ -174,19 +203,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   #secretId(name: string): string {
-    const id = this.settings.prefix + name;
-    if (!SECRET_ID.test(id)) {
-      throw new UsageError(
-        `${this.#tag} "${name}" cannot be a Secret Manager secret id: ids are 1-255 letters, digits, "_" and "-"${this.settings.prefix ? ` (prefix "${this.settings.prefix}" included)` : ''}`,
-      );
-    }
-    return id;
-  }
-
-  #nameOf(secretId: string): string | undefined {
-    if (!secretId.startsWith(this.settings.prefix)) return undefined;
-    const name = secretId.slice(this.settings.prefix.length);
-    return name.length > 0 ? name : undefined;
+    return this.#names.toId(name);
   }
 
   #secretPath(secretId: string): string {
@@ -243,57 +260,35 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     };
   }
 
-  #load(): Promise<SecretManagerServiceClient> {
-    this.#client ??= (async () => {
-      const key = this.#serviceAccountKey();
-      const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
-      const options: NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]> = {
-        projectId: this.settings.project,
-      };
-      if (this.settings.apiEndpoint) {
-        const url = new URL(this.settings.apiEndpoint);
-        if (url.protocol === 'http:') {
-          Object.assign(options, {
-            fallback: 'rest',
-            protocol: 'http',
-            apiEndpoint: url.hostname,
-            port: Number(url.port || 80),
-          });
-        } else {
-          Object.assign(options, { apiEndpoint: url.hostname, port: Number(url.port || 443) });
-        }
+  async #create(): Promise<SecretManagerServiceClient> {
+    const key = this.#serviceAccountKey();
+    const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+    const options: NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]> = {
+      projectId: this.settings.project,
+    };
+    if (this.settings.apiEndpoint) {
+      const url = new URL(this.settings.apiEndpoint);
+      if (url.protocol === 'http:') {
+        Object.assign(options, {
+          fallback: 'rest',
+          protocol: 'http',
+          apiEndpoint: url.hostname,
+          port: Number(url.port || 80),
+        });
+      } else {
+        Object.assign(options, { apiEndpoint: url.hostname, port: Number(url.port || 443) });
       }
-      if (key) options.credentials = key;
-      const client = new SecretManagerServiceClient(options);
-      // Resolve credentials before the first call: the SDK would otherwise build its service stub
-      // on a rejected promise and leave one unhandled rejection per method behind.
-      await client.auth.getClient();
-      return client;
-    })().catch((err: unknown) => {
-      this.#client = undefined;
-      throw err;
-    });
-    return this.#client;
+    }
+    if (key) options.credentials = key;
+    const client = new SecretManagerServiceClient(options);
+    // Resolve credentials before the first call: the SDK would otherwise build its service stub
+    // on a rejected promise and leave one unhandled rejection per method behind.
+    await client.auth.getClient();
+    return client;
   }
 
-  async #call<T>(
-    ctx: GcpErrorContext,
-    operation: (client: SecretManagerServiceClient) => Promise<T>,
-  ): Promise<T> {
-    let attempts = 0;
-    try {
-      const client = await this.#load();
-      return await withRetry(
-        () => {
-          attempts += 1;
-          return operation(client);
-        },
-        { attempts: 4, baseDelayMs: 200, maxDelayMs: 2_000, retryable: gcpRetryVerdict, ...this.hooks.retry },
-      );
-    } catch (err) {
-      if (err instanceof SesameError) throw err;
-      throw mapGcpError(err, ctx, attempts);
-    }
+  #call<T>(ctx: GcpErrorContext, operation: (client: SecretManagerServiceClient) => Promise<T>): Promise<T> {
+    return this.#core.call(ctx, async () => operation(await this.#client.get()));
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
@@ -302,7 +297,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const version = request.version ?? 'latest';
     if (!/^(latest|[1-9][0-9]*)$/.test(version)) {
       throw new UsageError(
-        `${this.#tag} "${version}" is not a Secret Manager version: use a version number or "latest"`,
+        `${this.#core.tag} "${version}" is not a Secret Manager version: use a version number or "latest"`,
       );
     }
     const ctx = this.#ctx('access', request.name, secretId, request.version);
@@ -333,29 +328,39 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     }
   }
 
-  async list(options: ListOptions): Promise<ListPage> {
-    const items = await this.#call(this.#ctx('list'), async (client) => {
-      const found: SecretMetadata[] = [];
-      let seen = 0;
-      for await (const secret of client.listSecretsAsync(
-        { parent: `projects/${this.settings.project}` },
-        NO_SDK_RETRY,
-      )) {
-        if (++seen > MAX_LIST) break;
-        const name = this.#nameOf(lastSegment(secret.name));
-        if (name === undefined || (options.prefix && !name.startsWith(options.prefix))) continue;
+  /** One page of secrets.list per provider page, resumed with its pageToken; prefix and labels matched here. */
+  list(options: ListOptions): Promise<ListPage> {
+    type Raw = { name?: string | null; labels?: unknown; createTime?: unknown };
+    return listProviderPages<Raw>({
+      ...options,
+      fetch: (token) =>
+        this.#call(this.#ctx('list'), async (client) => {
+          const [secrets, , response] = await client.listSecrets(
+            {
+              parent: `projects/${this.settings.project}`,
+              pageSize: 100,
+              ...(token ? { pageToken: token } : {}),
+            },
+            { ...NO_SDK_RETRY, autoPaginate: false },
+          );
+          return {
+            items: secrets as Raw[],
+            next: (response as { nextPageToken?: string } | undefined)?.nextPageToken || undefined,
+          };
+        }),
+      pick: (secret) => {
+        const name = this.#names.fromId(lastSegment(secret.name));
         const secretLabels = (secret.labels ?? {}) as Record<string, string>;
-        if (!Object.entries(options.tags ?? {}).every(([k, v]) => secretLabels[k] === v)) continue;
+        if (name === undefined || (options.prefix && !name.startsWith(options.prefix))) return undefined;
+        if (!Object.entries(options.tags ?? {}).every(([k, v]) => secretLabels[k] === v)) return undefined;
         const createdAt = timestamp(secret.createTime as { seconds?: unknown; nanos?: unknown } | null);
-        found.push({
+        return {
           name,
           ...(Object.keys(secretLabels).length > 0 ? { tags: { ...secretLabels } } : {}),
           ...(createdAt ? { createdAt } : {}),
-        });
-      }
-      return found;
+        };
+      },
     });
-    return pageSorted(items, options);
   }
 
   #labels(tags: Record<string, string> | undefined): Record<string, string> {
@@ -363,7 +368,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const parsed = labels.safeParse(merged);
     if (!parsed.success) {
       throw new UsageError(
-        `${this.#tag} Secret Manager labels must be lowercase: ${parsed.error.issues[0]?.message ?? 'invalid label'}`,
+        `${this.#core.tag} Secret Manager labels must be lowercase: ${parsed.error.issues[0]?.message ?? 'invalid label'}`,
       );
     }
     return merged;
@@ -376,7 +381,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       const latest = (await this.versions(name))[0]?.version;
       if (latest !== options.expectedVersion) {
         throw new UsageError(
-          `${this.#tag} "${name}" is at version ${latest ?? '(none)'}, not ${options.expectedVersion}: read it again before writing`,
+          `${this.#core.tag} "${name}" is at version ${latest ?? '(none)'}, not ${options.expectedVersion}: read it again before writing`,
         );
       }
     }
@@ -428,7 +433,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   ): Promise<void> {
     const secretId = this.#secretId(name);
     if (!/^[1-9][0-9]*$/.test(version))
-      throw new UsageError(`${this.#tag} ${action} needs a version number, not "${version}"`);
+      throw new UsageError(`${this.#core.tag} ${action} needs a version number, not "${version}"`);
     const request = { name: `${this.#secretPath(secretId)}/versions/${version}` };
     await this.#call(this.#ctx(action, name, secretId, version), (client) => {
       if (action === 'disable') return client.disableSecretVersion(request, NO_SDK_RETRY);
@@ -487,63 +492,38 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     };
   }
 
-  async check(options: CheckOptions): Promise<CheckReport> {
-    const steps: CheckStep[] = [];
-    const fixFor = (err: unknown, operation: GcpOperation): string => {
-      const code = (err as SesameError).code;
-      if (code === 'access_denied' && operation === 'token')
-        return 'fix the credentials of the configured auth method (see the detail)';
-      if (code === 'access_denied') return `grant ${roleFor(operation)} to the service account`;
-      if (code === 'not_found') return 'create the secret, or test with a sample that exists';
-      if (code === 'config') return 'fix the store settings (see the detail)';
-      if (code === 'secret_state') return 'enable the latest version or add a new one';
-      return 'check that Secret Manager is reachable from this host';
-    };
-    try {
-      const client = await this.#load();
-      await client.auth.getRequestHeaders();
-      steps.push({
+  check(options: CheckOptions): Promise<CheckReport> {
+    return runChecks([
+      {
         step: 'authenticate',
-        ok: true,
-        detail: `credentials of auth method ${this.settings.auth.method} can sign requests`,
-      });
-    } catch (err) {
-      const mapped = err instanceof SesameError ? err : mapGcpError(err, this.#ctx('token'));
-      steps.push({ step: 'authenticate', ok: false, detail: mapped.message, fix: fixFor(mapped, 'token') });
-      return { ok: false, steps };
-    }
-    try {
-      await this.#call(this.#ctx('list'), (client) =>
-        client.listSecrets(
-          { parent: `projects/${this.settings.project}`, pageSize: 1 },
-          { ...NO_SDK_RETRY, autoPaginate: false },
-        ),
-      );
-      steps.push({
+        required: true,
+        run: async () => {
+          await this.#call(this.#ctx('token'), (client) => client.auth.getRequestHeaders());
+          return `credentials of auth method ${this.settings.auth.method} can sign requests`;
+        },
+      },
+      {
         step: 'list',
-        ok: true,
-        detail: `listing secrets of project ${this.settings.project} is allowed`,
-      });
-    } catch (err) {
-      steps.push({ step: 'list', ok: false, detail: (err as Error).message, fix: fixFor(err, 'list') });
-    }
-    if (options.sample) {
-      try {
-        await this.get({ name: options.sample, namespaces: [] });
-        steps.push({ step: 'read', ok: true, detail: `"${options.sample}" is readable` });
-      } catch (err) {
-        steps.push({ step: 'read', ok: false, detail: (err as Error).message, fix: fixFor(err, 'access') });
-      }
-    }
-    return { ok: steps.every((s) => s.ok), steps };
+        run: async () => {
+          await this.#call(this.#ctx('list'), (client) =>
+            client.listSecrets(
+              { parent: `projects/${this.settings.project}`, pageSize: 1 },
+              { ...NO_SDK_RETRY, autoPaginate: false },
+            ),
+          );
+          return `listing secrets of project ${this.settings.project} is allowed`;
+        },
+      },
+      readSampleStep(this, options),
+    ]);
   }
 
   async close(): Promise<void> {
-    const client = this.#client;
-    this.#client = undefined;
-    if (client) await (await client.catch(() => undefined))?.close();
+    await this.#client.reset();
   }
 }
+
+const GCP_CREDENTIALS = credentialPaths(settings);
 
 export const gcpSecretManagerStoreType = {
   type: 'gcp-secret-manager',
@@ -556,12 +536,15 @@ export const gcpSecretManagerStoreType = {
     restore: false,
   },
   settings,
-  secretSettings: ['auth.json'],
+  secretSettings: GCP_CREDENTIALS,
   hostAccess(s: GcpSecretManagerSettings): HostAccess[] {
     const out: HostAccess[] = [];
     if (s.apiEndpoint) out.push({ kind: 'address', setting: 'apiEndpoint', url: s.apiEndpoint });
     if (s.auth.method === 'default') {
-      out.push({ kind: 'identity', detail: "uses this server's own Google credentials (application default credentials)" });
+      out.push({
+        kind: 'identity',
+        detail: "uses this server's own Google credentials (application default credentials)",
+      });
     } else if (s.auth.file !== undefined) {
       out.push({ kind: 'files', setting: 'auth.file', path: s.auth.file });
     }
