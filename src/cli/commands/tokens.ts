@@ -42,7 +42,7 @@ export function registerTokens(program: Command, ctx: CliContext): void {
       .command('create')
       .description('create a token and print it (shown once; only its hash is stored)')
       .addOption(new Option('-r, --role <role>', 'admin, operator, runtime or auditor').choices(ROLES).makeOptionMandatory())
-      .option('-n, --namespace <ns>', 'scope: "acme" covers acme and acme.*; default: all namespaces', '')
+      .addOption(new Option('-n, --namespace <ns>', 'scope: "acme" covers acme and acme.*').default('', 'all namespaces'))
       .option('--name <name>', 'a name to recognize it by')
       .option('--reveal', 'may receive secret values outside resolve (admin and operator tokens)')
       .option('--expires <duration>', 'lifetime, e.g. 12h or 30d (default: no expiry)'),
