@@ -44,7 +44,6 @@ import {
   listProviderPages,
   type Lazy,
   NameMapping,
-  pageSize,
   type RetryPolicy,
   readSampleStep,
   runChecks,
