@@ -16,7 +16,9 @@ export interface RetryOptions {
   random?: () => number;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
+// Not unref'd: a backoff between attempts is pending work, and a CLI process with nothing else
+// to wait for would otherwise exit 0 in the middle of it, printing nothing.
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function withRetry<T>(
   operation: (attempt: number) => Promise<T>,
