@@ -138,7 +138,7 @@ export class InfisicalStore implements StoreClient {
   check(options: CheckOptions) {
     return runChecks([
       { step: 'authenticate', required: true, run: async () => {
-        await this.#core.call({ action: 'logging in' }, () => this.#token());
+        await this.#core.call({ action: 'authenticating' }, () => this.#token());
         return this.#s.auth.method === 'token' ? 'access token configured (the list step uses it)' : `logged in as client ${this.#s.auth.clientId}`;
       } },
       { step: 'list', required: true, run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} secret(s) in ${this.#where}` },
