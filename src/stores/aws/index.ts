@@ -15,11 +15,7 @@
  * const { value } = await store.get({ name: 'prod/jira', namespaces: [''] });
  */
 import { randomUUID } from 'node:crypto';
-import type {
-  BatchGetSecretValueCommandOutput,
-  SecretsManagerClient,
-  SecretsManagerClientConfig,
-} from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
