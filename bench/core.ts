@@ -12,6 +12,8 @@ import { memoryBackend, memoryStoreType } from '../test/support/memory-store.js'
 
 export interface CoreBenchResult {
   warm: { sesameNs: number; sesameSyncNs: number; handNs: number; ratio: number; ratioSync: number };
+  /** The connection of issue #17: 2 literals + 5 `{{ secret://… }}` fields. */
+  prepared: { handNs: number; preparedNs: number; preparedAsyncNs: number; cachedNs: number; ratio: number; ratioCached: number };
   cold: { concurrent: number; storeCalls: number; wallMs: number; storeLatencyMs: number };
 }
 
@@ -25,7 +27,62 @@ function setup() {
   return { sesame, mem };
 }
 
-export async function benchCore(): Promise<CoreBenchResult> {
+/**
+ * `sesame.prepare()` on the connection of issue #17 (2 literals + 5 references), against the same
+ * object built by hand with 5 `Map.get` and against `resolveCached()` of the same document.
+ */
+async function benchPrepared(time: number): Promise<CoreBenchResult['prepared']> {
+  const { sesame, mem } = setup();
+  const names = ['host', 'user', 'password', 'token', 'region'];
+  for (const n of names) mem.set(`conn/${n}`, `value-of-${n}`);
+  const connection = {
+    type: 'postgres',
+    port: 5432,
+    ...Object.fromEntries(names.map((n) => [n, `{{ secret://mem/conn/${n} }}`])),
+  };
+  const prepared = sesame.prepare<Record<string, unknown>>(connection);
+  await prepared.resolve();
+  const byHand = new Map(names.map((n) => [`secret://mem/conn/${n}`, `value-of-${n}`]));
+  let sink: unknown;
+  const bench = new Bench({ time, warmup: true, warmupTime: Math.min(300, time / 3) });
+  bench
+    .add('by hand: 2 literals + 5 x Map.get into a new object', () => {
+      sink = {
+        type: 'postgres',
+        port: 5432,
+        host: byHand.get('secret://mem/conn/host'),
+        user: byHand.get('secret://mem/conn/user'),
+        password: byHand.get('secret://mem/conn/password'),
+        token: byHand.get('secret://mem/conn/token'),
+        region: byHand.get('secret://mem/conn/region'),
+      };
+    })
+    .add('prepared.get()', () => {
+      sink = prepared.get();
+    })
+    .add('await prepared.resolve()', async () => {
+      sink = await prepared.resolve();
+    })
+    .add('sesame.resolveCached() of the same document', () => {
+      sink = sesame.resolveCached(connection);
+    });
+  await bench.run();
+  if (!sink || JSON.stringify(prepared.get()) !== JSON.stringify(sesame.resolveCached(connection))) {
+    throw new Error('prepared.get() and resolveCached() disagree');
+  }
+  const mean = (i: number) => {
+    const r = bench.tasks[i]?.result as { latency?: { mean: number } } | undefined;
+    if (!r?.latency) throw new Error(`task ${i} has no result`);
+    return r.latency.mean * 1e6;
+  };
+  await sesame.close();
+  const handNs = mean(0);
+  const preparedNs = mean(1);
+  const cachedNs = mean(3);
+  return { handNs, preparedNs, preparedAsyncNs: mean(2), cachedNs, ratio: preparedNs / handNs, ratioCached: cachedNs / handNs };
+}
+
+export async function benchCore(options: { quick?: boolean } = {}): Promise<CoreBenchResult> {
   const { sesame, mem } = setup();
   const names = ['host', 'user', 'password', 'token', 'region'];
   for (const n of names) mem.set(`conn/${n}`, `value-of-${n}`);
@@ -34,7 +91,8 @@ export async function benchCore(): Promise<CoreBenchResult> {
   const byHand = new Map(names.map((n) => [`secret://mem/conn/${n}`, `value-of-${n}`]));
   let sink: unknown;
 
-  const bench = new Bench({ time: 1500, warmup: true, warmupTime: 300 });
+  const time = options.quick ? 300 : 1500;
+  const bench = new Bench({ time, warmup: true, warmupTime: Math.min(300, time / 3) });
   bench
     .add('sesame.resolve (warm, 5 refs)', async () => {
       sink = await sesame.resolve(connection);
@@ -73,7 +131,9 @@ export async function benchCore(): Promise<CoreBenchResult> {
 
   await sesame.close();
   await cold.sesame.close();
+  const prepared = await benchPrepared(time);
   return {
+    prepared,
     warm: { sesameNs, sesameSyncNs, handNs, ratio: sesameNs / handNs, ratioSync: sesameSyncNs / handNs },
     cold: { concurrent: 1000, storeCalls: cold.mem.calls.get + cold.mem.calls.getMany, wallMs, storeLatencyMs: 50 },
   };

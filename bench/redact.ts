@@ -8,10 +8,11 @@
  */
 import { Bench } from 'tinybench';
 import { Redactor } from '../src/redact/redactor.js';
+import { growth } from './curves.js';
 
 export interface RedactBenchResult {
   throughput: { textMB: number; knownValues: number; redactMBps: number; streamMBps: number };
-  adds: { known: number; bulkUsPerValue: number; oneMoreUs: number; matcherMB: number }[];
+  adds: { known: number; bulkUsPerValue: number; oneMoreUs: number; matcherMB: number; scanLineUs: number; scanMBps: number }[];
   big: { known: number; addAndScanMs: number; matcherMB: number }[];
 }
 
@@ -53,15 +54,16 @@ function logText(bytes: number, values: string[]): string {
 
 const matcherMB = (r: Redactor) => (r as unknown as { matcher: { bytes: number } }).matcher.bytes / 2 ** 20;
 
-export async function benchRedact(): Promise<RedactBenchResult> {
+export async function benchRedact(options: { quick?: boolean } = {}): Promise<RedactBenchResult> {
+  const quick = options.quick === true;
   // (a) throughput
   const r = new Redactor();
   const known = Array.from({ length: 1000 }, (_, i) => value20(i));
   for (const v of known) r.add(v);
-  const text = logText(4 * 2 ** 20, known);
+  const text = logText((quick ? 1 : 4) * 2 ** 20, known);
   r.redact('warm up');
   let sink = '';
-  const bench = new Bench({ time: 3000, warmup: true, warmupTime: 500 });
+  const bench = new Bench({ time: quick ? 500 : 3000, warmup: true, warmupTime: quick ? 100 : 500 });
   bench
     .add('redact() 4 MB', () => {
       sink = r.redact(text);
@@ -91,7 +93,10 @@ export async function benchRedact(): Promise<RedactBenchResult> {
 
   // (b) adding values of 20 bytes
   const adds: RedactBenchResult['adds'] = [];
-  for (const n of [100, 10_000, 100_000]) {
+  // A log line of ~1 KB and 1 MB of log text, scanned with N values known (the cost curve of issue #17).
+  const line = logText(1024, ['none-of-the-values']).slice(0, 1024);
+  const mbText = logText(2 ** 20, [value20(0)]);
+  for (const n of quick ? [100, 1000, 10_000] : [100, 10_000, 100_000]) {
     const red = new Redactor();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) red.add(value20(i));
@@ -104,13 +109,21 @@ export async function benchRedact(): Promise<RedactBenchResult> {
       red.redact('a log line after each add');
     }
     const more = performance.now() - t1;
-    adds.push({ known: n, bulkUsPerValue: (bulk * 1000) / n, oneMoreUs: (more * 1000) / extra, matcherMB: matcherMB(red) });
+    const lines = 2000;
+    const t2 = performance.now();
+    for (let i = 0; i < lines; i++) red.redact(line);
+    const scanLineUs = ((performance.now() - t2) * 1000) / lines;
+    const t3 = performance.now();
+    const masked = red.redact(mbText);
+    const scanMBps = mbText.length / 2 ** 20 / ((performance.now() - t3) / 1000);
+    if (masked.includes(value20(0))) throw new Error('a known value was not masked');
+    adds.push({ known: n, bulkUsPerValue: (bulk * 1000) / n, oneMoreUs: (more * 1000) / extra, matcherMB: matcherMB(red), scanLineUs, scanMBps });
   }
 
   // (c) 1 MB values
   const big: RedactBenchResult['big'] = [];
   const red = new Redactor();
-  for (let k = 1; k <= 4; k++) {
+  for (let k = 1; k <= (quick ? 1 : 4); k++) {
     const v = bigValue(2 ** 20, k);
     const t0 = performance.now();
     red.add(v);
@@ -142,13 +155,23 @@ export function formatRedactBench(b: RedactBenchResult): string {
     '"bulk": N adds then one scan (which builds them in), per value. "one more": with N known, one',
     'add followed by one `redact()` of a log line, averaged over 1,000 such pairs (amortized merges included).',
     '',
-    '| known values | bulk, µs per value | one more add + scan, µs | matcher memory |',
-    '|---|---|---|---|',
-    ...b.adds.map((a) => `| ${a.known.toLocaleString('en-US')} | ${fmt(a.bulkUsPerValue)} | ${fmt(a.oneMoreUs)} | ${fmt(a.matcherMB)} MiB |`),
+    '"scan": `redact()` of a 1 KB log line (mean of 2,000) and of 1 MB of log text, with N values known.',
+    '',
+    '| known values | bulk, µs per value | one more add + scan, µs | scan of a 1 KB line | scan of 1 MB | matcher memory |',
+    '|---|---|---|---|---|---|',
+    ...b.adds.map(
+      (a) =>
+        `| ${a.known.toLocaleString('en-US')} | ${fmt(a.bulkUsPerValue)} | ${fmt(a.oneMoreUs)} | ${fmt(a.scanLineUs, 2)} µs | ` +
+        `${fmt(a.scanMBps)} MB/s | ${fmt(a.matcherMB)} MiB |`,
+    ),
+    '',
+    `Order of growth in the number of known values: scan of a line ${growth(b.adds.map((a) => ({ x: a.known, y: a.scanLineUs })))}; ` +
+      `matcher memory ${growth(b.adds.map((a) => ({ x: a.known, y: a.matcherMB })))}; ` +
+      `bulk adding, total ${growth(b.adds.map((a) => ({ x: a.known, y: a.bulkUsPerValue * a.known })))}.`,
     '',
     '### (c) Values of 1 MB (random printable ASCII)',
     '',
-    'Measured with 1 and with 4 known 1 MB values (not 100,000: that would be 100 GB of values).',
+    `Measured with ${b.big.map((x) => x.known).join(' and with ')} known 1 MB value${b.big.length > 1 ? 's' : ''} (not 100,000: that would be 100 GB of values).`,
     'Time = adding the last value plus the first scan that builds it in.',
     '',
     '| known 1 MB values | add + scan of the last one | matcher memory |',

@@ -255,3 +255,25 @@ const WHERE_THE_TIME_GOES: string[] = [
   'request), and dropping the per-request child logger, the onSend hook and the async auth hook.',
   '',
 ];
+
+/** The same two routes under 256 keep-alive connections: what the tail latency does under a crowd. */
+export function formatServerCrowdBench(r: ServerBenchResult): string {
+  const f = (n: number, d = 0) => n.toFixed(d);
+  const row = (name: string, x: LoadFigures) =>
+    `| ${name} | ${f(x.requestsPerSecond)} | ${f(x.p50Ms, 2)} ms | ${f(x.p99Ms, 2)} ms | ${x.errors} |`;
+  return [
+    `### p99 at ${r.connections} connections`,
+    '',
+    `The same routes and request, ${r.connections} keep-alive connections, ${r.rounds} run${r.rounds > 1 ? 's' : ''} of ${f(r.durationMs / 1000)} s per route`,
+    'alternating (averaged), after a warm-up run of each.',
+    '',
+    '| route | requests/s | p50 | p99 | non-2xx |',
+    '|---|---|---|---|---|',
+    row('bare Fastify', r.bare),
+    row('Sesame resolve', r.resolve),
+    '',
+    `Resolve at ${f(r.throughputRatio * 100)}% of the bare route's throughput; p99 ${f(r.resolve.p99Ms / Math.max(0.01, r.bare.p99Ms), 2)}x the bare route's. ` +
+      'With 256 requests in flight on one event loop, p50 and p99 are mostly queueing: about connections ÷ throughput.',
+    '',
+  ].join('\n');
+}
