@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { parseConfigText } from '../../config/load.js';
 import { UsageError } from '../../errors.js';
+import { dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon, writeJson } from '../context.js';
 import { remote, withServer } from '../remote.js';
@@ -60,7 +61,7 @@ export function registerResolve(program: Command, ctx: CliContext): void {
       return;
     }
     const value = input as string;
-    if (collectReferences(value).length === 0) {
+    if (collectReferences(value, '', undefined, dialectsOf(sesame.config)).length === 0) {
       throw new UsageError('nothing to resolve: pass a reference like secret://env/NAME or a template with {{ secret://… }}');
     }
     const report = await sesame.resolveDetailed(value, { namespace: flags.namespace });

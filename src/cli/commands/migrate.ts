@@ -1,0 +1,99 @@
+/**
+ * `sesame migrate --from STORE --to STORE`: copy secrets between two configured stores through
+ * their store clients. Skips what the destination already holds (sha256), verifies each copy by
+ * reading it back, shows a progress bar on a terminal (stderr), ends with a summary. Names only
+ * are printed, never a value; each write is recorded in the audit trail.
+ */
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { type MigrateSummary, migrate } from '../../migrate/index.js';
+import { processRedactor } from '../../redact/redactor.js';
+import { formatReference } from '../../refs/reference.js';
+import { auditedLocally, type CliContext, example, withCommon, writeJson } from '../context.js';
+
+interface Flags {
+  config?: string;
+  namespace: string;
+  json?: boolean;
+  from?: string;
+  to?: string;
+  prefix?: string;
+  allVersions?: boolean;
+  dryRun?: boolean;
+}
+
+const BAR = 30;
+
+function counts(s: MigrateSummary, dryRun: boolean): string {
+  return dryRun
+    ? `${s.wouldCopy} to copy, ${s.skipped} already equal, ${s.failed} failed`
+    : `${s.copied} copied, ${s.skipped} skipped (already equal), ${s.failed} failed`;
+}
+
+export function registerMigrate(program: Command, ctx: CliContext): void {
+  const cmd = withCommon(
+    program
+      .command('migrate')
+      .description('copy secrets between two stores: resumable (skips equal ones), verified, never prints a value')
+      .requiredOption('--from <store>', 'the store to copy from')
+      .requiredOption('--to <store>', 'the writable store to copy to')
+      .option('-p, --prefix <prefix>', 'only names starting with this')
+      .option('--all-versions', 'copy every version, oldest first (default: the current value only)')
+      .option('--dry-run', 'say what would be copied; write nothing'),
+  );
+  example(
+    cmd,
+    'sesame migrate --from builtin --to aws --prefix jira/',
+    'sesame migrate --from vault --to builtin --namespace acme --all-versions',
+    'sesame migrate --from aws --to builtin --dry-run --json',
+  );
+  cmd.action(async (flags: Flags) => {
+    const from = flags.from as string;
+    const to = flags.to as string;
+    if (from === to) throw new UsageError(`--from and --to are both ${from}: name two different stores`);
+    const sesame = ctx.sesame(flags.config);
+    const source = sesame.store(from, flags.namespace);
+    const destination = sesame.store(to, flags.namespace);
+    if (destination.config.readOnly || !destination.type.capabilities.write) {
+      throw new UsageError(`store ${to} cannot be written (${destination.config.readOnly ? 'readOnly: true' : `type ${destination.config.type} is read-only`}): migrate to a writable store`);
+    }
+    const [fromClient, toClient] = await Promise.all([source.client(), destination.client()]);
+    const tty = ctx.stderr.isTTY === true && !flags.json;
+    const dryRun = flags.dryRun === true;
+    const { results, summary } = await migrate({
+      from: { name: from, client: fromClient },
+      to: { name: to, client: toClient },
+      namespace: flags.namespace,
+      prefix: flags.prefix,
+      allVersions: flags.allVersions,
+      dryRun,
+      onValue: (value) => processRedactor.add(value),
+      wrapWrite: (name, write) =>
+        auditedLocally(ctx, flags.config, { action: 'secret.write', namespace: flags.namespace, target: formatReference({ store: to, name }) }, write),
+      onProgress: tty
+        ? (done, total, s) => {
+            const filled = total === 0 ? BAR : Math.round((done / total) * BAR);
+            ctx.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}] ${done}/${total}  ${counts(s, dryRun)}`);
+            if (done === total) ctx.stderr.write('\n');
+          }
+        : undefined,
+    });
+    const shown = results.map((r) => ({ ...r, error: r.error === undefined ? undefined : processRedactor.redact(r.error) }));
+    if (flags.json) writeJson(ctx, { from, to, namespace: flags.namespace, dryRun, summary, results: shown });
+    else {
+      for (const r of shown) {
+        if (r.outcome === 'failed') ctx.stdout.write(`FAIL ${r.name}: ${r.error}\n`);
+        else if (r.outcome === 'would-copy') ctx.stdout.write(`would copy ${r.name}${r.versions > 1 ? ` (${r.versions} versions)` : ''}\n`);
+        else if (r.outcome === 'copied') ctx.stdout.write(`copied ${r.name}${r.versions > 1 ? ` (${r.versions} versions)` : ''}\n`);
+      }
+      ctx.stdout.write(
+        `${dryRun ? 'dry run: ' : ''}${from} → ${to}: ${summary.total} secret${summary.total === 1 ? '' : 's'}, ${counts(summary, dryRun)}` +
+          (summary.failed > 0 ? '; run the same command again to retry the failed ones' : '') +
+          '\n',
+      );
+    }
+    // The destination's cached values (this process) are stale after a copy.
+    if (!dryRun) await sesame.refresh({ store: to }, { namespace: flags.namespace }).catch(() => undefined);
+    if (summary.failed > 0) ctx.exitCode = 1;
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * Copy secrets from one store to another through their store clients (`list`, `get`,
+ * `versions`, `write`): resumable, verified, and without ever handing a value to anything but
+ * the two clients.
+ *
+ * - Resumable: before writing, the destination's current value is read and compared by sha256;
+ *   an equal one is skipped. A run stopped part-way (a failing write, a killed process) is
+ *   finished by running it again.
+ * - Verified: after each write the destination is read back and compared by sha256.
+ * - `allVersions`: the source's versions are written oldest first, starting after the newest one
+ *   the destination already holds (by hash), so a resumed run does not duplicate versions.
+ */
+import { SecretNotFoundError } from '../errors.js';
+import { sha256Hex } from '../sha256.js';
+import type { SecretMetadata, StoreClient } from '../stores/contract.js';
+
+export interface MigrateOptions {
+  from: { name: string; client: StoreClient };
+  to: { name: string; client: StoreClient };
+  /** Namespace secrets are read from and written in (namespace-aware stores). */
+  namespace: string;
+  /** Only names starting with this. */
+  prefix?: string | undefined;
+  allVersions?: boolean | undefined;
+  dryRun?: boolean | undefined;
+  /** Called after each secret with the counts so far (for a progress bar). */
+  onProgress?: (done: number, total: number, summary: MigrateSummary) => void;
+  /** Called with every value read, before anything else happens to it (to teach the redactor). */
+  onValue?: (value: string) => void;
+  /** Wraps each write (to audit it). */
+  wrapWrite?: <T>(name: string, write: () => Promise<T>) => Promise<T>;
+}
+
+export type Outcome = 'copied' | 'skipped' | 'failed' | 'would-copy';
+
+export interface MigrateResult {
+  name: string;
+  outcome: Outcome;
+  /** Versions written (or that would be, in a dry run). */
+  versions: number;
+  /** Why it failed: safe to print (no value). */
+  error?: string | undefined;
+}
+
+export interface MigrateSummary {
+  total: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  wouldCopy: number;
+}
+
+const text = (v: string | Uint8Array): string => (typeof v === 'string' ? v : Buffer.from(v).toString('utf8'));
+
+/** Every name in the source, page by page with the store's own cursors. */
+export async function listAll(client: StoreClient, namespace: string, prefix: string | undefined): Promise<SecretMetadata[]> {
+  const items: SecretMetadata[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.list({ namespaces: [namespace], prefix, cursor, limit: 100 });
+    items.push(...page.items.filter((i) => !i.deletedAt && (i.namespace === undefined || i.namespace === namespace)));
+    cursor = page.cursor;
+  } while (cursor);
+  const seen = new Set<string>();
+  return items.filter((i) => !seen.has(i.name) && seen.add(i.name));
+}
+
+async function current(client: StoreClient, name: string, namespace: string): Promise<string | undefined> {
+  try {
+    return text((await client.get({ name, namespaces: [namespace] })).value);
+  } catch (err) {
+    if (err instanceof SecretNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** The values to copy, oldest first: the newest only, or every readable version. */
+async function sourceValues(options: MigrateOptions, name: string): Promise<string[]> {
+  const { client } = options.from;
+  const namespaces = [options.namespace];
+  if (!options.allVersions || !client.versions) {
+    const v = text((await client.get({ name, namespaces })).value);
+    options.onValue?.(v);
+    return [v];
+  }
+  const versions = (await client.versions(name, { namespaces })).filter((v) => v.enabled !== false && !v.destroyed);
+  const values: string[] = [];
+  // Versions come newest first; write oldest first so the newest ends up current.
+  for (const v of [...versions].reverse()) {
+    try {
+      const value = text((await client.get({ name, version: v.version, namespaces })).value);
+      options.onValue?.(value);
+      values.push(value);
+    } catch (err) {
+      // A version deleted or disabled since it was listed has nothing to copy.
+      if (!(err instanceof SecretNotFoundError)) throw err;
+    }
+  }
+  return values;
+}
+
+async function migrateOne(options: MigrateOptions, name: string): Promise<MigrateResult> {
+  const values = await sourceValues(options, name);
+  const latest = values[values.length - 1];
+  if (latest === undefined) return { name, outcome: 'skipped', versions: 0 };
+  const existing = await current(options.to.client, name, options.namespace);
+  if (existing !== undefined) options.onValue?.(existing);
+  const existingHash = existing === undefined ? undefined : sha256Hex(existing);
+  if (existingHash === sha256Hex(latest)) return { name, outcome: 'skipped', versions: 0 };
+  // Resume after the newest version the destination already holds.
+  let from = 0;
+  if (existingHash !== undefined) {
+    const at = values.map(sha256Hex).lastIndexOf(existingHash);
+    if (at !== -1) from = at + 1;
+  }
+  const toWrite = options.allVersions ? values.slice(from) : [latest];
+  if (options.dryRun) return { name, outcome: 'would-copy', versions: toWrite.length };
+  const client = options.to.client;
+  if (!client.write) throw new Error(`store ${options.to.name} cannot be written`);
+  for (const value of toWrite) {
+    const doWrite = () =>
+      (client.write as NonNullable<StoreClient['write']>).call(client, name, value, {
+        namespace: options.namespace,
+        description: `copied from ${options.from.name} by sesame migrate`,
+      });
+    await (options.wrapWrite ? options.wrapWrite(name, doWrite) : doWrite());
+  }
+  const back = await current(client, name, options.namespace);
+  if (back === undefined || sha256Hex(back) !== sha256Hex(latest)) {
+    return { name, outcome: 'failed', versions: toWrite.length, error: `verification failed: ${options.to.name} does not return the value just written` };
+  }
+  return { name, outcome: 'copied', versions: toWrite.length };
+}
+
+/** Copy every secret (under `prefix`) from `from` to `to`. One secret's failure is counted, not thrown. */
+export async function migrate(options: MigrateOptions): Promise<{ results: MigrateResult[]; summary: MigrateSummary }> {
+  const names = (await listAll(options.from.client, options.namespace, options.prefix)).map((i) => i.name);
+  const summary: MigrateSummary = { total: names.length, copied: 0, skipped: 0, failed: 0, wouldCopy: 0 };
+  const results: MigrateResult[] = [];
+  options.onProgress?.(0, names.length, summary);
+  for (const name of names) {
+    let result: MigrateResult;
+    try {
+      result = await migrateOne(options, name);
+    } catch (err) {
+      result = { name, outcome: 'failed', versions: 0, error: err instanceof Error ? err.message : String(err) };
+    }
+    results.push(result);
+    if (result.outcome === 'copied') summary.copied++;
+    else if (result.outcome === 'skipped') summary.skipped++;
+    else if (result.outcome === 'would-copy') summary.wouldCopy++;
+    else summary.failed++;
+    options.onProgress?.(results.length, names.length, summary);
+  }
+  return { results, summary };
+}

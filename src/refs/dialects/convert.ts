@@ -1,0 +1,156 @@
+/**
+ * Rewrite a document's dialect references into `secret://` ones, as text: comments, quoting and
+ * layout stay as they were, and nothing is resolved.
+ *
+ * - A `{{ … }}` dialect placeholder keeps its braces: `{{ secret('X') }}` → `{{ secret://builtin/X }}`.
+ * - A vals expression or an `op://` reference that is a whole value (a YAML/JSON scalar, an
+ *   `.env` value, quoted or not) becomes a bare `secret://…`; one inside other text becomes a
+ *   `{{ secret://… }}` placeholder.
+ *
+ * Linear in the text: each scan moves forward only.
+ */
+import { ReferenceSyntaxError, UsageError } from '../../errors.js';
+import { formatReference, type Reference } from '../reference.js';
+import { isBlank } from '../scan.js';
+import type { DialectSet } from './index.js';
+import type { DialectName } from './settings.js';
+
+export interface Conversion {
+  /** 1-based line of the reference in the original text. */
+  line: number;
+  dialect: DialectName;
+  /** The canonical reference it became. */
+  reference: string;
+}
+
+export interface ConvertResult {
+  text: string;
+  conversions: Conversion[];
+}
+
+/** 1-based line numbers by offset, computed once. */
+function lineIndex(text: string): (offset: number) => number {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return (offset) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((starts[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  };
+}
+
+const QUOTES = new Set(['"', "'"]);
+
+/**
+ * Is `text[start, end)` a whole value? Before it (blanks skipped): a line start, `:`, `=`, `-`,
+ * `[`, `,` or an opening quote; after it: a line end, `,`, `]`, `}`, ` #` or the same quote.
+ */
+function isWholeValue(text: string, start: number, end: number): boolean {
+  let b = start - 1;
+  while (b >= 0 && isBlank(text, b)) b--;
+  const before = b < 0 ? '\n' : (text[b] as string);
+  let a = end;
+  while (a < text.length && isBlank(text, a)) a++;
+  const after = a >= text.length ? '\n' : (text[a] as string);
+  if (QUOTES.has(before)) return after === before;
+  if (!['\n', '\r', ':', '=', '-', '[', ','].includes(before)) return false;
+  return ['\n', '\r', ',', ']', '}'].includes(after) || (after === '#' && a > end);
+}
+
+/**
+ * Convert every dialect reference in `text`. A malformed one throws a `UsageError` naming the
+ * file, line and what was expected.
+ */
+export function convertDialects(text: string, dialects: DialectSet, file = 'the document'): ConvertResult {
+  const lineOf = lineIndex(text);
+  const conversions: Conversion[] = [];
+  const failAt = (err: unknown, offset: number, dialect: DialectName): never => {
+    if (err instanceof ReferenceSyntaxError) {
+      throw new UsageError(`${file}:${lineOf(offset + err.offset)}: malformed ${dialect} reference: expected ${err.expected}`);
+    }
+    throw err;
+  };
+
+  // Pass 1: `{{ … }}` placeholders written in a dialect keep their braces.
+  const out: string[] = [];
+  let copied = 0;
+  let cursor = 0;
+  // Offsets in the pass-1 output map back to the input through these pairs (for line numbers).
+  for (;;) {
+    const open = text.indexOf('{{', cursor);
+    if (open === -1) break;
+    cursor = open + 2;
+    if (open > 0 && text.charCodeAt(open - 1) === 0x5c) continue;
+    let at = open + 2;
+    while (isBlank(text, at)) at++;
+    const dialect = dialects.openerAt(text, at);
+    if (dialect === undefined) continue;
+    const close = text.indexOf('}}', at);
+    if (close === -1) throw new UsageError(`${file}:${lineOf(open)}: a ${dialect} placeholder without "}}" to close it`);
+    let end = close;
+    while (end > at && isBlank(text, end - 1)) end--;
+    let ref: Reference;
+    try {
+      ref = dialects.parseBraced(dialect, text.slice(at, end), undefined);
+    } catch (err) {
+      return failAt(err, at, dialect);
+    }
+    const reference = formatReference(ref);
+    out.push(text.slice(copied, open), `{{ ${reference} }}`);
+    conversions.push({ line: lineOf(open), dialect, reference });
+    copied = cursor = close + 2;
+  }
+  out.push(text.slice(copied));
+  const first = out.join('');
+
+  if (!dialects.vals && !dialects.op) return { text: first, conversions };
+
+  // Pass 2: vals expressions and bare op:// references, on the text pass 1 produced. Line
+  // numbers stay right: pass 1 never adds or removes a line break.
+  const lineOf2 = lineIndex(first);
+  const found: Array<{ start: number; end: number; next: number; dialect: DialectName }> = [];
+  if (dialects.vals) {
+    for (let m = dialects.findVals(first, 0); m !== undefined; m = dialects.findVals(first, m.next)) found.push({ ...m, dialect: 'vals' });
+  }
+  if (dialects.op) {
+    for (let i = first.indexOf('op://'); i !== -1; i = first.indexOf('op://', i + 5)) {
+      const prev = i > 0 ? first.charCodeAt(i - 1) : 0x0a;
+      // A word character before it (e.g. `myop://`) or a `secret://` name: not a reference.
+      if (/[A-Za-z0-9_/+]/.test(String.fromCharCode(prev))) continue;
+      const quote = QUOTES.has(String.fromCharCode(prev)) ? String.fromCharCode(prev) : undefined;
+      let end = i + 5;
+      while (end < first.length && first[end] !== '\n' && first[end] !== '\r' && first[end] !== quote) end++;
+      while (end > i + 5 && /[\s,]/.test(first[end - 1] as string)) end--;
+      found.push({ start: i, end, next: end, dialect: 'op' });
+    }
+    found.sort((a, b) => a.start - b.start);
+  }
+  const out2: string[] = [];
+  let copied2 = 0;
+  for (const m of found) {
+    if (m.start < copied2) continue;
+    const raw = first.slice(m.start, m.end);
+    let ref: Reference;
+    try {
+      ref = m.dialect === 'vals' ? dialects.parseVals(raw) : dialects.parseOp(raw);
+    } catch (err) {
+      if (err instanceof ReferenceSyntaxError) {
+        throw new UsageError(`${file}:${lineOf2(m.start)}: malformed ${m.dialect} reference: expected ${err.expected}`);
+      }
+      throw err;
+    }
+    const reference = formatReference(ref);
+    const whole = isWholeValue(first, m.start, m.next);
+    out2.push(first.slice(copied2, m.start), whole ? reference : `{{ ${reference} }}`);
+    conversions.push({ line: lineOf2(m.start), dialect: m.dialect, reference });
+    copied2 = m.next;
+  }
+  out2.push(first.slice(copied2));
+  conversions.sort((a, b) => a.line - b.line);
+  return { text: out2.join(''), conversions };
+}
