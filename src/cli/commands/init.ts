@@ -146,12 +146,16 @@ export function registerInit(program: Command, ctx: CliContext): void {
         : `${shown(gitignore.file)} already ignores .sesame/`,
     ];
     const configFlag = path.basename(file) === 'sesame.yaml' && dir === ctx.cwd ? '' : ` --config ${shown(file)}`;
+    const next = [
+      [`sesame secrets set db/password${configFlag}`, 'asks for the value twice, input hidden'],
+      [`sesame resolve secret://builtin/db/password${configFlag}`, 'prints it'],
+      [`sesame run --env DB_PASSWORD=secret://builtin/db/password${configFlag} -- ./job.sh`, 'runs a job with it, masked in its output'],
+      [`sesame serve${configFlag}`, 'the API and admin UI on http://127.0.0.1:7373'],
+    ];
+    const width = Math.max(...next.map(([command]) => (command ?? '').length));
     ctx.stdout.write(
       `${lines.map((l) => `sesame: ${l}`).join('\n')}\n\nNext:\n` +
-        `  sesame secrets set db/password${configFlag}                     # asks for the value, input hidden\n` +
-        `  sesame resolve secret://builtin/db/password${configFlag}\n` +
-        `  sesame run --env DB_PASSWORD=secret://builtin/db/password${configFlag} -- ./your-job.sh\n` +
-        `  sesame serve${configFlag}                                       # API and admin UI on http://127.0.0.1:7373\n`,
+        next.map(([command, what]) => `  ${(command ?? '').padEnd(width)}  # ${what}\n`).join(''),
     );
   });
 }
