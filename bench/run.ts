@@ -8,7 +8,12 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchAwsBatch } from './aws-batch.js';
 import { benchBuiltin, benchListing } from './builtin.js';
-import { benchCluster, benchClusterThroughput, formatClusterBench, formatThroughputBench } from './cluster.js';
+import {
+  benchCluster,
+  benchClusterThroughput,
+  formatClusterBench,
+  formatThroughputBench,
+} from './cluster.js';
 import { benchCore } from './core.js';
 import { benchCacheMemory, benchListingCurve, benchNamespaceChains, benchStartup, growth } from './curves.js';
 import { benchPowertools } from './powertools.js';
@@ -18,6 +23,15 @@ import { benchServer, formatServerBench, formatServerCrowdBench } from './server
 const sections: string[] = [];
 const fmt = (n: number, d = 1) => n.toFixed(d);
 const quick = process.argv.includes('--quick');
+/**
+ * `--only=core,curves`: run only those sections (core, redact, builtin, listing, aws, powertools,
+ * curves, server, server256, cluster); printed, RESULTS.md not written.
+ */
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const want = (section: string) => only === undefined || only.includes(section);
 const int = (n: number) => n.toLocaleString('en-US');
 
 async function main() {
@@ -35,176 +49,208 @@ async function main() {
     '',
   ];
 
-  process.stderr.write('bench: core (warm resolve, cold coalescing)…\n');
   const started = performance.now();
-  const core = await benchCore({ quick });
-  const p = core.prepared;
-  sections.push(
-    [
-      '## Resolver',
-      '',
-      '### (a) Warm resolve of a connection with 5 references',
-      '',
-      '| task | mean per call | vs. by hand |',
-      '|---|---|---|',
-      `| by hand: new object, 5 × \`Map.get\` | ${fmt(core.warm.handNs)} ns | 1.0x |`,
-      `| \`sesame.resolveCached()\` (sync, cache only) | ${fmt(core.warm.sesameSyncNs)} ns | ${fmt(core.warm.ratioSync)}x |`,
-      `| \`await sesame.resolve()\` | ${fmt(core.warm.sesameNs)} ns | ${fmt(core.warm.ratio)}x |`,
-      '',
-      `Target: within 3x of the hand-done job. ${core.warm.ratioSync <= 3 ? 'Reached.' : 'Not reached'}`,
-      ...(core.warm.ratioSync <= 3
-        ? []
-        : [
-            '',
-            'Where the remaining time goes (V8 CPU profile of 3M `resolveCached` calls, `node --cpu-prof`,',
-            'and micro-measurements of the parts on the same machine):',
-            '',
-            '- The floor of a generic walk: a stripped loop doing only what any resolve of an object must',
-            '  (for each field, find its compiled plan by the string, look the key up in lru-cache with `peek`,',
-            '  check freshness, write the value into a copy of the object) measured ≈ 175 ns against ≈ 46 ns by',
-            '  hand in the same loop (3.8x), so 3x is below what a walk over an arbitrary object can reach; it',
-            '  takes code generated per object shape (an object literal builder): that is `sesame.prepare()`, (a2) below.',
-            '- Above that floor: per-field dispatch (type checks, the binding memo check, key extraction), the',
-            '  cache statistics and the resolver observer hooks.',
-            '- Looking entries up was measured not to be the cost: keeping each reference\'s last cache entry',
-            '  (a WeakRef, checked live and fresh) instead of the `peek` made no difference.',
-            '- `await` adds one promise and one microtask per call; callers in a hot loop use',
-            '  `resolveCached()` and fall back to `resolve()` on `undefined`.',
-            '- `Date.now()` (≈ 43 ns per call) was removed from the warm path by a 1 ms coarse clock.',
-          ]),
-      '',
-      '### (a2) The same connection, prepared: `sesame.prepare()` (issue #17)',
-      '',
-      'The connection of issue #17: 2 literals + 5 `{{ secret://… }}` fields, against the same object built by hand',
-      '(2 literals + 5 × `Map.get`). `prepare()` compiles the document once: a flat table of its references and an',
-      'object-literal builder generated for its shape; a call checks the bindings generation (config and namespace',
-      'changes), the access policy when there is a principal, and each cache\'s change counter and the earliest',
-      'TTL / refresh-ahead point of the entries it read, and looks the entries up again when any of them moved',
-      '(and at least once a second).',
-      '',
-      '| task | mean per call | vs. by hand |',
-      '|---|---|---|',
-      `| by hand: 2 literals + 5 × \`Map.get\` | ${fmt(p.handNs)} ns | 1.0x |`,
-      `| \`prepared.get()\` (sync) | ${fmt(p.preparedNs)} ns | ${fmt(p.ratio, 2)}x |`,
-      `| \`await prepared.resolve()\` | ${fmt(p.preparedAsyncNs)} ns | ${fmt(p.preparedAsyncNs / p.handNs, 2)}x |`,
-      `| \`sesame.resolveCached()\` of the same document | ${fmt(p.cachedNs)} ns | ${fmt(p.ratioCached, 2)}x |`,
-      '',
-      `Target: within 2x of the by-hand job. ${p.ratio <= 2 ? 'Reached' : 'Not reached'} (${fmt(p.ratio, 2)}x).`,
-      '',
-      '### (b) 1,000 concurrent resolves of one cold secret (store answers in 50 ms)',
-      '',
-      `- store calls: **${core.cold.storeCalls}**`,
-      `- wall time: ${fmt(core.cold.wallMs)} ms for all ${core.cold.concurrent} callers`,
-      '',
-    ].join('\n'),
-  );
+  if (want('core')) {
+    process.stderr.write('bench: core (warm resolve, cold coalescing)…\n');
+    const core = await benchCore({ quick });
+    const p = core.prepared;
+    sections.push(
+      [
+        '## Resolver',
+        '',
+        '### (a) Warm resolve of a connection with 5 references',
+        '',
+        '| task | mean per call | vs. by hand |',
+        '|---|---|---|',
+        `| by hand: new object, 5 × \`Map.get\` | ${fmt(core.warm.handNs)} ns | 1.0x |`,
+        `| \`sesame.resolveCached()\` (sync, cache only) | ${fmt(core.warm.sesameSyncNs)} ns | ${fmt(core.warm.ratioSync)}x |`,
+        `| \`await sesame.resolve()\` | ${fmt(core.warm.sesameNs)} ns | ${fmt(core.warm.ratio)}x |`,
+        '',
+        `Target: within 3x of the hand-done job. ${core.warm.ratioSync <= 3 ? 'Reached.' : 'Not reached'}`,
+        ...(core.warm.ratioSync <= 3
+          ? []
+          : [
+              '',
+              'Where the remaining time goes (V8 CPU profile of 3M `resolveCached` calls, `node --cpu-prof`,',
+              'and micro-measurements of the parts on the same machine):',
+              '',
+              '- The floor of a generic walk: a stripped loop doing only what any resolve of an object must',
+              '  (for each field, find its compiled plan by the string, look the key up in lru-cache with `peek`,',
+              '  check freshness, write the value into a copy of the object) measured ≈ 175 ns against ≈ 46 ns by',
+              '  hand in the same loop (3.8x), so 3x is below what a walk over an arbitrary object can reach; it',
+              '  takes code generated per object shape (an object literal builder): that is `sesame.prepare()`, (a2) below.',
+              '- Above that floor: per-field dispatch (type checks, the binding memo check, key extraction), the',
+              '  cache statistics and the resolver observer hooks.',
+              "- Looking entries up was measured not to be the cost: keeping each reference's last cache entry",
+              '  (a WeakRef, checked live and fresh) instead of the `peek` made no difference.',
+              '- `await` adds one promise and one microtask per call; callers in a hot loop use',
+              '  `resolveCached()` and fall back to `resolve()` on `undefined`.',
+              '- `Date.now()` (≈ 43 ns per call) was removed from the warm path by a 1 ms coarse clock.',
+            ]),
+        '',
+        '### (a2) The same connection, prepared: `sesame.prepare()` (issue #17)',
+        '',
+        'The connection of issue #17: 2 literals + 5 `{{ secret://… }}` fields, against the same object built by hand',
+        '(2 literals + 5 × `Map.get`). `prepare()` compiles the document once: a flat table of its references and an',
+        'object-literal builder generated for its shape; a call checks the bindings generation (config and namespace',
+        "changes), the access policy when there is a principal, and each cache's change counter and the earliest",
+        'TTL / refresh-ahead point of the entries it read, and looks the entries up again when any of them moved',
+        '(and at least once a second).',
+        '',
+        '| task | mean per call | vs. by hand |',
+        '|---|---|---|',
+        `| by hand: 2 literals + 5 × \`Map.get\` | ${fmt(p.handNs)} ns | 1.0x |`,
+        `| \`prepared.get()\` (sync) | ${fmt(p.preparedNs)} ns | ${fmt(p.ratio, 2)}x |`,
+        `| \`await prepared.resolve()\` | ${fmt(p.preparedAsyncNs)} ns | ${fmt(p.preparedAsyncNs / p.handNs, 2)}x |`,
+        `| \`sesame.resolveCached()\` of the same document | ${fmt(p.cachedNs)} ns | ${fmt(p.ratioCached, 2)}x |`,
+        '',
+        `Target: within 2x of the by-hand job. ${p.ratio <= 2 ? 'Reached' : 'Not reached'} (${fmt(p.ratio, 2)}x).`,
+        '',
+        '### (b) 1,000 concurrent resolves of one cold secret (store answers in 50 ms)',
+        '',
+        `- store calls: **${core.cold.storeCalls}**`,
+        `- wall time: ${fmt(core.cold.wallMs)} ms for all ${core.cold.concurrent} callers`,
+        '',
+      ].join('\n'),
+    );
+  }
 
-  process.stderr.write('bench: redaction (throughput, adding values, 1 MB values)…\n');
-  sections.push(formatRedactBench(await benchRedact({ quick })));
+  if (want('redact')) {
+    process.stderr.write('bench: redaction (throughput, adding values, 1 MB values)…\n');
+    sections.push(formatRedactBench(await benchRedact({ quick })));
+  }
 
-  process.stderr.write('bench: builtin store on SQLite and PostgreSQL…\n');
-  const builtin = await benchBuiltin();
-  sections.push(
-    [
-      '## Builtin encrypted store',
-      '',
-      'Sequential operations through the store client (envelope encryption with AES-256-GCM, one',
-      'data key per version; no resolver cache), 500 secrets. SQLite in WAL mode on local disk;',
-      'PostgreSQL is a throwaway local cluster started with fsync off (test settings).',
-      '',
-      '| database | encrypted writes/s | encrypted reads/s |',
-      '|---|---|---|',
-      ...builtin.map((r) => `| ${r.database} | ${fmt(r.writesPerSecond, 0)} | ${fmt(r.readsPerSecond, 0)} |`),
-      '',
-    ].join('\n'),
-  );
+  if (want('builtin')) {
+    process.stderr.write('bench: builtin store on SQLite and PostgreSQL…\n');
+    const builtin = await benchBuiltin();
+    sections.push(
+      [
+        '## Builtin encrypted store',
+        '',
+        'Sequential operations through the store client (envelope encryption with AES-256-GCM, one',
+        'data key per version; no resolver cache), 500 secrets. SQLite in WAL mode on local disk;',
+        'PostgreSQL is a throwaway local cluster started with fsync off (test settings).',
+        '',
+        '| database | encrypted writes/s | encrypted reads/s |',
+        '|---|---|---|',
+        ...builtin.map(
+          (r) => `| ${r.database} | ${fmt(r.writesPerSecond, 0)} | ${fmt(r.readsPerSecond, 0)} |`,
+        ),
+        '',
+      ].join('\n'),
+    );
+  }
 
-  process.stderr.write('bench: listing builtin secrets (admin UI paging)…\n');
-  const listing = await benchListing(quick ? 2000 : 100_000);
-  sections.push(
-    [
-      `### Listing ${int(listing.secrets)} secrets (the admin UI's Secrets page)`,
-      '',
-      `${listing.secrets.toLocaleString('en-US')} builtin secrets in one namespace (SQLite), pages of 100 as the UI asks for them.`,
-      '',
-      '| query | ms |',
-      '|---|---|',
-      `| first page | ${fmt(listing.firstPageMs)} |`,
-      `| any page by cursor (mean over all ${listing.pages} pages) | ${fmt(listing.walkPageMs)} |`,
-      `| name contains a substring (one match) | ${fmt(listing.containsMs)} |`,
-      `| tag filter (1 in 10 match) | ${fmt(listing.tagMs)} |`,
-      `| name prefix (1 in 100 match) | ${fmt(listing.prefixMs)} |`,
-      '',
-    ].join('\n'),
-  );
+  if (want('listing')) {
+    process.stderr.write('bench: listing builtin secrets (admin UI paging)…\n');
+    const listing = await benchListing(quick ? 2000 : 100_000);
+    sections.push(
+      [
+        `### Listing ${int(listing.secrets)} secrets (the admin UI's Secrets page)`,
+        '',
+        `${listing.secrets.toLocaleString('en-US')} builtin secrets in one namespace (SQLite), pages of 100 as the UI asks for them.`,
+        '',
+        '| query | ms |',
+        '|---|---|',
+        `| first page | ${fmt(listing.firstPageMs)} |`,
+        `| any page by cursor (mean over all ${listing.pages} pages) | ${fmt(listing.walkPageMs)} |`,
+        `| name contains a substring (one match) | ${fmt(listing.containsMs)} |`,
+        `| tag filter (1 in 10 match) | ${fmt(listing.tagMs)} |`,
+        `| name prefix (1 in 100 match) | ${fmt(listing.prefixMs)} |`,
+        '',
+      ].join('\n'),
+    );
+  }
 
-  process.stderr.write('bench: AWS batching vs Powertools getSecret…\n');
-  const aws = await benchAwsBatch();
-  sections.push(
-    [
-      '## AWS Secrets Manager: 100 distinct cold secrets',
-      '',
-      `Both through the official SDK against the local emulator (test/emulators/aws), which adds`,
-      `${aws.latencyMs} ms to every request; calls counted by the emulator.`,
-      '',
-      '| client | calls to Secrets Manager | wall time |',
-      '|---|---|---|',
-      `| Sesame \`getMany\` (BatchGetSecretValue, 20 per call) | ${aws.sesameCalls} | ${fmt(aws.sesameMs)} ms |`,
-      `| Powertools \`getSecret\` (one GetSecretValue each) | ${aws.powertoolsCalls} | ${fmt(aws.powertoolsMs)} ms |`,
-      '',
-    ].join('\n'),
-  );
+  if (want('aws')) {
+    process.stderr.write('bench: AWS batching vs Powertools getSecret…\n');
+    const aws = await benchAwsBatch();
+    sections.push(
+      [
+        '## AWS Secrets Manager: 100 distinct cold secrets',
+        '',
+        `Both through the official SDK against the local emulator (test/emulators/aws), which adds`,
+        `${aws.latencyMs} ms to every request; calls counted by the emulator.`,
+        '',
+        '| client | calls to Secrets Manager | wall time |',
+        '|---|---|---|',
+        `| Sesame \`getMany\` (BatchGetSecretValue, 20 per call) | ${aws.sesameCalls} | ${fmt(aws.sesameMs)} ms |`,
+        `| Powertools \`getSecret\` (one GetSecretValue each) | ${aws.powertoolsCalls} | ${fmt(aws.powertoolsMs)} ms |`,
+        '',
+      ].join('\n'),
+    );
+  }
 
-  process.stderr.write('bench: Sesame and Powertools Parameters side by side (warm connection, 1,000 cold reads)…\n');
-  const pt = await benchPowertools({ quick });
-  sections.push(
-    [
-      '### Side by side with Powertools Parameters: a warm 5-secret connection, 1,000 concurrent cold reads',
-      '',
-      `Same run, same emulator (${pt.latencyMs} ms per request), both through the official SDK. Warm: the connection of (a2)`,
-      'with its 5 secrets in AWS, each library\'s cache filled first (Powertools `SecretsProvider.get` with maxAge 300 s,',
-      'Sesame with a 5 min TTL); no call reaches the emulator during the warm runs (checked).',
-      '',
-      '| warm 5-secret connection | mean per call |',
-      '|---|---|',
-      `| Sesame \`prepared.get()\` | ${fmt(pt.warm.preparedNs)} ns |`,
-      `| Sesame \`resolveCached()\` | ${fmt(pt.warm.cachedNs)} ns |`,
-      `| Sesame \`await resolve()\` | ${fmt(pt.warm.resolveNs)} ns |`,
-      `| Powertools \`await Promise.all(5 × provider.get())\` | ${fmt(pt.warm.powertoolsNs)} ns |`,
-      '',
-      `| ${int(pt.cold.concurrent)} concurrent reads of one cold secret | calls to Secrets Manager | wall time |`,
-      '|---|---|---|',
-      `| Sesame \`resolve()\` (coalesced) | ${pt.cold.sesameCalls} | ${fmt(pt.cold.sesameMs)} ms |`,
-      `| Powertools \`provider.get()\` | ${pt.cold.powertoolsCalls} | ${fmt(pt.cold.powertoolsMs)} ms |`,
-      '',
-      'Powertools caches a value once it has arrived but does not join reads already in flight, so every concurrent',
-      'cold read is its own GetSecretValue (and the SDK queues them behind its 50 sockets).',
-      '',
-    ].join('\n'),
-  );
+  if (want('powertools')) {
+    process.stderr.write(
+      'bench: Sesame and Powertools Parameters side by side (warm connection, 1,000 cold reads)…\n',
+    );
+    const pt = await benchPowertools({ quick });
+    sections.push(
+      [
+        '### Side by side with Powertools Parameters: a warm 5-secret connection, 1,000 concurrent cold reads',
+        '',
+        `Same run, same emulator (${pt.latencyMs} ms per request), both through the official SDK. Warm: the connection of (a2)`,
+        "with its 5 secrets in AWS, each library's cache filled first (Powertools `SecretsProvider.get` with maxAge 300 s,",
+        'Sesame with a 5 min TTL); no call reaches the emulator during the warm runs (checked).',
+        '',
+        '| warm 5-secret connection | mean per call |',
+        '|---|---|',
+        `| Sesame \`prepared.get()\` | ${fmt(pt.warm.preparedNs)} ns |`,
+        `| Sesame \`resolveCached()\` | ${fmt(pt.warm.cachedNs)} ns |`,
+        `| Sesame \`await resolve()\` | ${fmt(pt.warm.resolveNs)} ns |`,
+        `| Powertools \`await Promise.all(5 × provider.get())\` | ${fmt(pt.warm.powertoolsNs)} ns |`,
+        '',
+        `| ${int(pt.cold.concurrent)} concurrent reads of one cold secret | calls to Secrets Manager | wall time |`,
+        '|---|---|---|',
+        `| Sesame \`resolve()\` (coalesced) | ${pt.cold.sesameCalls} | ${fmt(pt.cold.sesameMs)} ms |`,
+        `| Powertools \`provider.get()\` | ${pt.cold.powertoolsCalls} | ${fmt(pt.cold.powertoolsMs)} ms |`,
+        '',
+        'Powertools caches a value once it has arrived but does not join reads already in flight, so every concurrent',
+        'cold read is its own GetSecretValue (and the SDK queues them behind its 50 sockets).',
+        '',
+      ].join('\n'),
+    );
+  }
 
-  process.stderr.write('bench: cost curves (listing, cache memory, namespace chains, start-up)…\n');
-  sections.push(await costCurves());
+  if (want('curves')) {
+    process.stderr.write('bench: cost curves (listing, cache memory, namespace chains, start-up)…\n');
+    sections.push(await costCurves());
+  }
 
-  process.stderr.write('bench: server resolve endpoint vs a bare Fastify route (autocannon)…\n');
-  sections.push(
-    formatServerBench(await benchServer(quick ? { durationMs: 1000, warmupMs: 500, rounds: 1 } : {})),
-  );
-  process.stderr.write('bench: server resolve endpoint at 256 connections…\n');
-  sections.push(
-    formatServerCrowdBench(
-      await benchServer(quick ? { connections: 256, durationMs: 1000, warmupMs: 500, rounds: 1 } : { connections: 256, durationMs: 4000, warmupMs: 2000, rounds: 2 }),
-    ),
-  );
+  if (want('server')) {
+    process.stderr.write('bench: server resolve endpoint vs a bare Fastify route (autocannon)…\n');
+    sections.push(
+      formatServerBench(await benchServer(quick ? { durationMs: 1000, warmupMs: 500, rounds: 1 } : {})),
+    );
+  }
 
-  process.stderr.write('bench: distributed mode, invalidation across two servers on PostgreSQL…\n');
-  sections.push(formatClusterBench(await benchCluster(quick ? { writes: 20 } : {})));
-  sections.push(formatThroughputBench(await benchClusterThroughput(quick ? { durationMs: 1000 } : {})));
+  if (want('server256')) {
+    process.stderr.write('bench: server resolve endpoint at 256 connections…\n');
+    sections.push(
+      formatServerCrowdBench(
+        await benchServer(
+          quick
+            ? { connections: 256, durationMs: 1000, warmupMs: 500, rounds: 1 }
+            : { connections: 256, durationMs: 4000, warmupMs: 2000, rounds: 2 },
+        ),
+      ),
+    );
+  }
+
+  if (want('cluster')) {
+    process.stderr.write('bench: distributed mode, invalidation across two servers on PostgreSQL…\n');
+    sections.push(formatClusterBench(await benchCluster(quick ? { writes: 20 } : {})));
+    sections.push(formatThroughputBench(await benchClusterThroughput(quick ? { durationMs: 1000 } : {})));
+  }
 
   const text = `${header.join('\n')}\n${sections.join('\n')}`;
-  if (!quick) writeFileSync(fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url)), text);
+  if (!quick && only === undefined)
+    writeFileSync(fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url)), text);
   process.stdout.write(text);
-  process.stderr.write(`bench: done in ${fmt((performance.now() - started) / 1000)} s${quick ? ' (quick: RESULTS.md not written)' : ''}\n`);
+  process.stderr.write(
+    `bench: done in ${fmt((performance.now() - started) / 1000)} s${quick || only ? ' (quick or --only: RESULTS.md not written)' : ''}\n`,
+  );
 }
 
 /** The cost curves of issue #17, each at three sizes with its order of growth. */
@@ -252,7 +298,7 @@ async function costCurves(): Promise<string> {
     `### Memory per cached entry at ${sizes.map(int).join(' / ')} entries`,
     '',
     'Heap with N entries cached (32-character values, one store, maxEntries = N) minus the heap once they are dropped,',
-    'after a full GC each time (same process, same compiled references): the cache\'s own cost — entry object,',
+    "after a full GC each time, median of 5 cycles (same process, same compiled references): the cache's own cost — entry object,",
     'value text, key string, lru-cache slots.',
     '',
     '| entries | bytes per entry | total |',
@@ -270,7 +316,9 @@ async function costCurves(): Promise<string> {
     '',
     '| depth | warm resolveCached | cold resolve | store lookup from the config |',
     '|---|---|---|---|',
-    ...chains.map((r) => `| ${r.depth} | ${fmt(r.warmNs)} ns | ${fmt(r.coldUs, 1)} µs | ${fmt(r.lookupNs)} ns |`),
+    ...chains.map(
+      (r) => `| ${r.depth} | ${fmt(r.warmNs)} ns | ${fmt(r.coldUs, 1)} µs | ${fmt(r.lookupNs)} ns |`,
+    ),
     '',
     `Order of growth in the depth: warm ${g(chains.map((r) => ({ x: r.depth, y: r.warmNs })))}; ` +
       `cold ${g(chains.map((r) => ({ x: r.depth, y: r.coldUs })))}; lookup ${g(chains.map((r) => ({ x: r.depth, y: r.lookupNs })))}.`,
