@@ -16,7 +16,8 @@ import {
   UnsupportedOperationError,
 } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
-import { sanitizeVault } from '../../src/stores/vault/errors.js';
+import { scrubber } from '../../src/stores/core/index.js';
+import { VAULT_SCRUB } from '../../src/stores/vault/errors.js';
 import {
   textToVaultData,
   VaultStore,
@@ -347,7 +348,7 @@ describe('vault errors', () => {
     const err = await failure(client.get({ name: 'app/plain', namespaces: ns }));
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err.message).toBe(
-      '[vault-test] Vault is sealed (503): unseal it (vault operator unseal) and retry',
+      '[vault-test] Vault is sealed (503): unseal it (vault operator unseal) and retry (after 3 attempts)',
     );
     expect(vault.calls['kv:read']).toBe(3);
   });
@@ -375,7 +376,7 @@ describe('vault errors', () => {
     const err = await failure(client.get({ name: 'x', namespaces: ns }));
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err.message).toBe(
-      `[vault-test] cannot reach Vault at ${gone.url} (ECONNREFUSED): check the address and the network`,
+      `[vault-test] cannot reach Vault at ${gone.url} (ECONNREFUSED): check the address and the network (after 3 attempts)`,
     );
   });
 
@@ -421,7 +422,7 @@ describe('vault errors', () => {
   });
 
   it('never lets a token appear in a message', () => {
-    expect(sanitizeVault('bad token hvs.CAESIJ0123456789abcdef and s.abcdefghij123', [])).toBe(
+    expect(scrubber([], VAULT_SCRUB)('bad token hvs.CAESIJ0123456789abcdef and s.abcdefghij123')).toBe(
       'bad token hvs.[redacted] and s.[redacted]',
     );
   });

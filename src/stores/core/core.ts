@@ -115,7 +115,7 @@ export class StoreCore<Op = { action: string }> {
     const c = this.#classify(err, op);
     const tries =
       attempts > 1 && (c.kind === 'unavailable' || c.kind === 'throttled')
-        ? ` after ${attempts} attempts`
+        ? ` (after ${attempts} attempts)`
         : '';
     const message = this.scrub(`${this.tag} ${c.message}${tries}`);
     return errorOf(

@@ -20,8 +20,7 @@ import {
   ConfigError,
   SecretNotFoundError,
   SecretStateError,
-  SesameError,
-  StoreUnavailableError,
+  type SesameError,
   UnsupportedOperationError,
 } from '../../errors.js';
 import type {
@@ -30,6 +29,7 @@ import type {
   CheckStep,
   DeleteOptions,
   FetchedSecret,
+  HostAccess,
   ListOptions,
   ListPage,
   SecretMetadata,
@@ -40,24 +40,29 @@ import type {
   VersionMetadata,
   WriteOptions,
   WriteResult,
-  HostAccess,
 } from '../contract.js';
-import { type RetryOptions, withRetry } from '../core/retry.js';
 import {
-  errorText,
-  isRetryableStatus,
-  isRetryableVaultError,
-  unavailableError,
-  VaultRetryableStatus,
-} from './errors.js';
-import { VaultHttp, type VaultHttpResponse, type VaultRequest } from './http.js';
+  credentialPaths,
+  decodeCursor,
+  encodeCursor,
+  type HttpRequest,
+  HttpStatusError,
+  HttpTransport,
+  NameMapping,
+  pageSize,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
+import { classifyVault, errorText, RETRYABLE_STATUS, VAULT_SCRUB, type VaultHttpResponse } from './errors.js';
 import { VaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
 export type { VaultSettings } from './settings.js';
 
 export interface VaultStoreOptions {
-  retry?: Partial<Omit<RetryOptions, 'retryable'>>;
+  retry?: RetryPolicy;
   /** Request timeout in ms (default 15 s). */
   timeoutMs?: number;
 }
@@ -80,10 +85,6 @@ interface Metadata {
   updated_time?: string;
   versions?: Record<string, VersionMeta>;
 }
-
-/** Listing walks folders; these bound one walk. */
-const MAX_LIST_ITEMS = 10_000;
-const MAX_LIST_FOLDERS = 1_000;
 
 const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
 
@@ -117,16 +118,15 @@ export function textToVaultData(text: string): Record<string, unknown> {
 export class VaultStore implements StoreClient {
   readonly #settings: VaultSettings;
   readonly #context: StoreContext;
-  readonly #options: VaultStoreOptions;
-  readonly #http: VaultHttp;
+  readonly #http: HttpTransport;
   readonly #session: VaultSession;
-  readonly #secrets: string[];
+  readonly #core: StoreCore<{ action: string }>;
+  readonly #names: NameMapping;
   #kv: Promise<KvMount> | undefined;
 
   constructor(settings: VaultSettings, context: StoreContext, options: VaultStoreOptions = {}) {
     this.#settings = settings;
     this.#context = context;
-    this.#options = options;
     let ca: Buffer | undefined;
     if (settings.caFile) {
       const file = path.resolve(context.baseDir ?? process.cwd(), settings.caFile);
@@ -141,24 +141,27 @@ export class VaultStore implements StoreClient {
         );
       }
     }
-    this.#http = new VaultHttp(settings.address, { ca, timeoutMs: options.timeoutMs, lookup: context.lookup });
-    const { auth } = settings;
-    this.#secrets = [
-      auth.method === 'token' ? auth.token : '',
-      auth.method === 'userpass' ? auth.password : '',
-      auth.method === 'approle' ? auth.secretId : '',
-    ].filter((s) => s.length > 0);
+    this.#http = new HttpTransport({ ca, timeoutMs: options.timeoutMs, lookup: context.lookup });
+    this.#core = new StoreCore({
+      context,
+      settings,
+      credentialPaths: VAULT_CREDENTIALS,
+      scrub: VAULT_SCRUB,
+      retry: options.retry,
+      classify: (err) => classifyVault(err, settings.address, this.#core.scrub),
+    });
+    this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix });
     this.#session = new VaultSession(
-      auth,
+      settings.auth,
       (m, p, r) => this.#transport(m, p, r),
-      this.#tag,
+      this.#core.tag,
       context.log,
-      this.#secrets,
+      this.#core.scrub,
     );
   }
 
   get #tag(): string {
-    return `[${this.#context.storeName}]`;
+    return this.#core.tag;
   }
 
   get #where(): string {
@@ -167,35 +170,23 @@ export class VaultStore implements StoreClient {
 
   // ---- transport -----------------------------------------------------------------------------
 
-  /** One request with the namespace header, retried on network errors, 5xx and 429. */
-  async #transport(method: string, apiPath: string, request: VaultRequest): Promise<VaultHttpResponse> {
+  /** One request with the namespace header, retried by the core on network errors, 5xx and 429. */
+  #transport(method: string, apiPath: string, request: HttpRequest): Promise<VaultHttpResponse> {
+    const base = new URL(this.#settings.address);
+    const url = new URL(`${base.pathname.replace(/\/+$/, '')}/v1/${apiPath}`, base);
     const headers = {
       ...request.headers,
       ...(this.#settings.namespace ? { 'X-Vault-Namespace': this.#settings.namespace } : {}),
     };
-    try {
-      return await withRetry(
-        async () => {
-          const res = await this.#http.request(method, apiPath, { ...request, headers });
-          if (isRetryableStatus(res.status)) throw new VaultRetryableStatus(res);
-          return res;
-        },
-        {
-          attempts: 3,
-          baseDelayMs: 100,
-          maxDelayMs: 2_000,
-          ...this.#options.retry,
-          retryable: isRetryableVaultError,
-        },
-      );
-    } catch (err) {
-      if (err instanceof SesameError) throw err;
-      throw unavailableError(err, this.#tag, this.#settings.address, this.#secrets);
-    }
+    return this.#core.call({ action: `${method} ${apiPath}` }, async () => {
+      const res = await this.#http.request(method, url, { ...request, headers });
+      if (RETRYABLE_STATUS.has(res.status)) throw new HttpStatusError(res);
+      return { status: res.status, headers: res.headers, body: res.json() };
+    });
   }
 
   /** A token-authenticated request; after a 403 for a dead token, one fresh login and one retry. */
-  async #request(method: string, apiPath: string, request: VaultRequest = {}): Promise<VaultHttpResponse> {
+  async #request(method: string, apiPath: string, request: HttpRequest = {}): Promise<VaultHttpResponse> {
     const send = async () => {
       const token = await this.#session.token();
       return this.#transport(method, apiPath, {
@@ -204,7 +195,7 @@ export class VaultStore implements StoreClient {
       });
     };
     const res = await send();
-    if (res.status === 404 && /namespace not found/i.test(errorText(res.body, this.#secrets))) {
+    if (res.status === 404 && /namespace not found/i.test(errorText(res.body, this.#core.scrub))) {
       throw new ConfigError(
         `Vault namespace "${this.#settings.namespace ?? ''}" not found for store "${this.#context.storeName}"`,
         {
@@ -221,23 +212,21 @@ export class VaultStore implements StoreClient {
     return send();
   }
 
-  #denied(capability: string, apiPath: string, res: VaultHttpResponse): AccessDeniedError {
-    const text = errorText(res.body, this.#secrets);
+  #denied(capability: string, apiPath: string, res: VaultHttpResponse): SesameError {
+    const text = errorText(res.body, this.#core.scrub);
     const policyPath = decodeURIComponent(apiPath);
-    return new AccessDeniedError(
-      `${this.#tag} permission denied${text && text !== 'permission denied' ? ` (${text})` : ''}: grant "${capability}" on ${policyPath}${this.#where} — policy: path "${policyPath}" { capabilities = ["${capability}"] }`,
-    );
+    const fix = `grant "${capability}" on ${policyPath}${this.#where} — policy: path "${policyPath}" { capabilities = ["${capability}"] }`;
+    return this.#core.fail({
+      kind: 'denied',
+      message: `permission denied${text && text !== 'permission denied' ? ` (${text})` : ''}: ${fix}`,
+      fix,
+    });
   }
 
   #unexpected(what: string, res: VaultHttpResponse): SesameError {
-    const text = errorText(res.body, this.#secrets);
-    if (res.status >= 500)
-      return new StoreUnavailableError(
-        `${this.#tag} ${what}: Vault answered ${res.status}${text ? `: ${text}` : ''}`,
-      );
-    return new SecretStateError(
-      `${this.#tag} ${what}: Vault answered ${res.status}${text ? `: ${text}` : ''}`,
-    );
+    const text = errorText(res.body, this.#core.scrub);
+    const message = `${what}: Vault answered ${res.status}${text ? `: ${text}` : ''}`;
+    return this.#core.fail({ kind: res.status >= 500 ? 'unavailable' : 'conflict', message });
   }
 
   // ---- KV mount and paths --------------------------------------------------------------------
@@ -257,7 +246,7 @@ export class VaultStore implements StoreClient {
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
       throw new AccessDeniedError(
-        `${this.#tag} cannot detect the KV version of mount "${mount}"${this.#where} (${errorText(res.body, this.#secrets)}): grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`,
+        `${this.#tag} cannot detect the KV version of mount "${mount}"${this.#where} (${errorText(res.body, this.#core.scrub)}): grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`,
       );
     }
     const data = (res.body as { data?: { type?: string; options?: { version?: string } | null } } | undefined)
@@ -275,7 +264,7 @@ export class VaultStore implements StoreClient {
   }
 
   #fullPath(name: string): string {
-    const full = `${this.#settings.prefix}${name}`.replace(/^\/+/, '');
+    const full = this.#names.toId(name).replace(/^\/+/, '');
     if (!full || full.endsWith('/'))
       throw new SecretNotFoundError(`${this.#tag} "${name}" is not a secret path`);
     return full;
@@ -284,11 +273,6 @@ export class VaultStore implements StoreClient {
   #api(kv: KvMount, kind: 'data' | 'metadata' | 'delete' | 'undelete' | 'destroy', full: string): string {
     if (kv.version === 1) return `${encodePath(kv.mount)}/${encodePath(full)}`;
     return `${encodePath(kv.mount)}/${kind}/${encodePath(full)}`;
-  }
-
-  #strip(full: string): string {
-    const { prefix } = this.#settings;
-    return prefix && full.startsWith(prefix) ? full.slice(prefix.length) : full;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -359,46 +343,55 @@ export class VaultStore implements StoreClient {
     throw this.#unexpected(`reading metadata of "${name}"`, res);
   }
 
+  /**
+   * Vault lists one folder at a time, without page tokens. The walk goes depth first in key
+   * order, which is the order of the full paths, so the cursor is the last path served: the
+   * next page lists only the folders on the way back to it and skips every folder wholly
+   * before it. No cap: every secret is reachable, page after page.
+   */
   async list(options: ListOptions): Promise<ListPage> {
     if (options.tags && Object.keys(options.tags).length > 0) {
       throw new UnsupportedOperationError(`${this.#tag} Vault KV secrets have no tags to list by`);
     }
     const kv = await this.#mount();
-    const wanted = `${this.#settings.prefix}${options.prefix ?? ''}`.replace(/^\/+/, '');
-    const startDir = wanted.includes('/') ? wanted.slice(0, wanted.lastIndexOf('/') + 1) : '';
-    const names: string[] = [];
-    const queue = [startDir];
-    let folders = 0;
-    while (queue.length > 0 && names.length < MAX_LIST_ITEMS && folders < MAX_LIST_FOLDERS) {
-      const dir = queue.shift() as string;
-      folders += 1;
-      const apiPath =
-        kv.version === 2
-          ? `${encodePath(kv.mount)}/metadata/${encodePath(dir)}`
-          : `${encodePath(kv.mount)}/${encodePath(dir)}`;
+    const wanted = `${this.#names.prefix}${options.prefix ?? ''}`.replace(/^\/+/, '');
+    const after = decodeCursor(
+      options.cursor,
+      (c): c is { after: string } => typeof (c as { after?: unknown })?.after === 'string',
+    )?.after;
+    const limit = pageSize(options.limit, 1_000, 10_000);
+    const found: string[] = [];
+    let more = false;
+    const walk = async (dir: string): Promise<boolean> => {
+      const apiPath = `${encodePath(kv.mount)}/${kv.version === 2 ? 'metadata/' : ''}${encodePath(dir)}`;
       const res = await this.#request('GET', apiPath, { query: { list: 'true' } });
-      if (res.status === 404) continue;
+      if (res.status === 404) return false;
       if (res.status === 403) throw this.#denied('list', apiPath, res);
       if (res.status !== 200) throw this.#unexpected(`listing ${kv.mount}/${dir}`, res);
       const keys = (res.body as { data?: { keys?: unknown } }).data?.keys;
-      for (const key of Array.isArray(keys) ? keys.map(String) : []) {
+      for (const key of (Array.isArray(keys) ? keys.map(String) : []).sort()) {
         const full = dir + key;
         if (key.endsWith('/')) {
-          // Descend only into folders that can hold a match.
-          if (full.startsWith(wanted) || wanted.startsWith(full)) queue.push(full);
-        } else if (full.startsWith(wanted)) {
-          names.push(this.#strip(full));
+          // Descend only into folders that can hold a match and are not wholly before the cursor.
+          const before = after !== undefined && full < after && !after.startsWith(full);
+          if ((full.startsWith(wanted) || wanted.startsWith(full)) && !before && (await walk(full)))
+            return true;
+        } else if (full.startsWith(wanted) && (after === undefined || full > after)) {
+          if (found.length === limit) return (more = true);
+          found.push(full);
         }
       }
-    }
-    names.sort();
-    const limit = Math.min(Math.max(options.limit ?? 1_000, 1), MAX_LIST_ITEMS);
-    const after = options.cursor ? Buffer.from(options.cursor, 'base64url').toString('utf8') : undefined;
-    const rest = after === undefined ? names : names.filter((n) => n > after);
-    const page = rest.slice(0, limit);
-    const cursor =
-      rest.length > limit ? Buffer.from(page[page.length - 1] as string).toString('base64url') : undefined;
-    return { items: page.map((name) => ({ name })), cursor };
+      return false;
+    };
+    await walk(wanted.includes('/') ? wanted.slice(0, wanted.lastIndexOf('/') + 1) : '');
+    const last = found[found.length - 1];
+    return {
+      items: found.flatMap((full) => {
+        const name = this.#names.fromId(full);
+        return name === undefined ? [] : [{ name }];
+      }),
+      cursor: more && last !== undefined ? encodeCursor({ after: last }) : undefined,
+    };
   }
 
   async describe(name: string, _options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
@@ -463,7 +456,7 @@ export class VaultStore implements StoreClient {
       return { name, version: String(version ?? '') };
     }
     if (res.status === 403) throw this.#denied('update', apiPath, res);
-    const text = errorText(res.body, this.#secrets);
+    const text = errorText(res.body, this.#core.scrub);
     if (res.status === 400 && /check-and-set/.test(text)) {
       throw new SecretStateError(
         `${this.#tag} secret "${name}" changed: its current version is not ${cas ?? 'the expected one'} (check-and-set refused the write)`,
@@ -529,110 +522,74 @@ export class VaultStore implements StoreClient {
 
   // ---- diagnostics ---------------------------------------------------------------------------
 
-  async check(options: CheckOptions): Promise<CheckReport> {
-    const steps: CheckStep[] = [];
-    const fail = (step: string, err: unknown, fix: string): CheckStep => ({
-      step,
-      ok: false,
-      detail: err instanceof Error ? err.message : String(err),
-      fix,
-    });
+  check(options: CheckOptions): Promise<CheckReport> {
     const method = this.#settings.auth.method;
-    try {
-      const info = await this.#session.inspect();
-      steps.push({
+    let kv: KvMount | undefined;
+    return runChecks([
+      {
         step: 'authenticate',
-        ok: true,
-        detail: `${method} token ok${this.#where}: ${info.displayName || 'token'}, policies [${info.policies.join(', ')}], ${info.ttl > 0 ? `ttl ${info.ttl}s${info.renewable ? ' (renewable)' : ''}` : 'no expiry'}`,
-      });
-    } catch (err) {
-      const fix =
-        method === 'token'
-          ? 'set a valid, unexpired token in auth.token'
-          : method === 'userpass'
-            ? 'check auth.username and auth.password, and that userpass is enabled at auth.path'
-            : 'check auth.roleId and auth.secretId, and that approle is enabled at auth.path';
-      steps.push(fail('authenticate', err, fix));
-      return { ok: false, steps };
-    }
-
-    let kv: KvMount;
-    try {
-      kv = await this.#mount();
-      steps.push({
+        required: true,
+        fix:
+          method === 'token'
+            ? 'set a valid, unexpired token in auth.token'
+            : method === 'userpass'
+              ? 'check auth.username and auth.password, and that userpass is enabled at auth.path'
+              : 'check auth.roleId and auth.secretId, and that approle is enabled at auth.path',
+        run: async () => {
+          const info = await this.#session.inspect();
+          const ttl = info.ttl > 0 ? `ttl ${info.ttl}s${info.renewable ? ' (renewable)' : ''}` : 'no expiry';
+          return `${method} token ok${this.#where}: ${info.displayName || 'token'}, policies [${info.policies.join(', ')}], ${ttl}`;
+        },
+      },
+      {
         step: 'mount',
-        ok: true,
-        detail: `${kv.mount}/ is KV v${kv.version}${this.#settings.kvVersion ? ' (from settings)' : ''}`,
-      });
-    } catch (err) {
-      steps.push(
-        fail('mount', err, `check that a KV engine is mounted at ${this.#settings.mount}/ or set kvVersion`),
-      );
-      return { ok: false, steps };
-    }
+        required: true,
+        fix: `check that a KV engine is mounted at ${this.#settings.mount}/ or set kvVersion`,
+        run: async () => {
+          kv = await this.#mount();
+          return `${kv.mount}/ is KV v${kv.version}${this.#settings.kvVersion ? ' (from settings)' : ''}`;
+        },
+      },
+      {
+        step: 'capabilities',
+        fix: 'allow the token sys/capabilities-self (the default policy does)',
+        run: () => this.#capabilities(kv as KvMount, options.sample),
+      },
+      readSampleStep(this, options, (err) =>
+        err instanceof SecretNotFoundError
+          ? `create ${options.sample} or check mount, prefix and namespace`
+          : 'grant "read" on the secret path',
+      ),
+    ]);
+  }
 
-    const dir = this.#settings.prefix.includes('/')
-      ? this.#settings.prefix.slice(0, this.#settings.prefix.lastIndexOf('/') + 1)
-      : '';
-    const listPath = kv.version === 2 ? `${kv.mount}/metadata/${dir}` : `${kv.mount}/${dir}`;
-    const wanted: Array<[string, string]> = [['list', listPath]];
-    if (options.sample) {
-      const full = this.#fullPath(options.sample);
-      wanted.push(['read', kv.version === 2 ? `${kv.mount}/data/${full}` : `${kv.mount}/${full}`]);
-    }
+  /** One `sys/capabilities-self` call: a step per capability the store needs, with the policy line to add. */
+  async #capabilities(kv: KvMount, sample: string | undefined): Promise<CheckStep[]> {
+    const prefix = this.#names.prefix;
+    const dir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+    const wanted: Array<[string, string]> = [
+      ['list', `${kv.mount}/${kv.version === 2 ? 'metadata/' : ''}${dir}`],
+    ];
+    if (sample)
+      wanted.push(['read', `${kv.mount}/${kv.version === 2 ? 'data/' : ''}${this.#fullPath(sample)}`]);
     const res = await this.#request('POST', 'sys/capabilities-self', {
       body: { paths: wanted.map(([, p]) => p) },
-    }).catch((err: unknown) => err as Error);
-    if (res instanceof Error || res.status !== 200) {
-      steps.push(
-        fail(
-          'capabilities',
-          res instanceof Error
-            ? res
-            : new Error(`Vault answered ${res.status}: ${errorText(res.body, this.#secrets)}`),
-          'allow the token sys/capabilities-self (the default policy does)',
-        ),
-      );
-    } else {
-      const body = res.body as Record<string, unknown> & { data?: Record<string, unknown> };
-      for (const [capability, p] of wanted) {
-        const raw = body.data?.[p] ?? body[p];
-        const caps = Array.isArray(raw) ? raw.map(String) : [];
-        const ok = caps.includes('root') || caps.includes(capability);
-        steps.push({
-          step: `capability ${capability}`,
-          ok,
-          detail: `${p}: [${caps.join(', ')}]${this.#where}`,
-          ...(ok
-            ? {}
-            : {
-                fix: `add to a policy of the token: path "${p}${capability === 'list' ? '*' : ''}" { capabilities = ["${capability}"] }`,
-              }),
-        });
-      }
-    }
-
-    if (options.sample) {
-      try {
-        const got = await this.get({ name: options.sample, namespaces: options.namespaces });
-        steps.push({
-          step: 'read',
-          ok: true,
-          detail: `read "${options.sample}" (${Buffer.byteLength(String(got.value))} bytes${got.version ? `, version ${got.version}` : ''})`,
-        });
-      } catch (err) {
-        steps.push(
-          fail(
-            'read',
-            err,
-            err instanceof SecretNotFoundError
-              ? `create ${options.sample} or check mount, prefix and namespace`
-              : 'grant "read" on the secret path',
-          ),
-        );
-      }
-    }
-    return { ok: steps.every((s) => s.ok), steps };
+    });
+    if (res.status !== 200)
+      throw new Error(`Vault answered ${res.status}: ${errorText(res.body, this.#core.scrub)}`);
+    const body = res.body as Record<string, unknown> & { data?: Record<string, unknown> };
+    return wanted.map(([capability, p]) => {
+      const raw = body.data?.[p] ?? body[p];
+      const caps = Array.isArray(raw) ? raw.map(String) : [];
+      const ok = caps.includes('root') || caps.includes(capability);
+      const policy = `path "${p}${capability === 'list' ? '*' : ''}" { capabilities = ["${capability}"] }`;
+      return {
+        step: `capability ${capability}`,
+        ok,
+        detail: `${p}: [${caps.join(', ')}]${this.#where}`,
+        ...(ok ? {} : { fix: `add to a policy of the token: ${policy}` }),
+      };
+    });
   }
 
   async close(): Promise<void> {
@@ -640,6 +597,8 @@ export class VaultStore implements StoreClient {
     this.#http.close();
   }
 }
+
+const VAULT_CREDENTIALS = credentialPaths(vaultSettings);
 
 export const vaultStoreType = {
   type: 'vault',
@@ -652,7 +611,7 @@ export const vaultStoreType = {
     restore: true,
   },
   settings: vaultSettings,
-  secretSettings: ['auth.token', 'auth.password', 'auth.secretId'],
+  secretSettings: VAULT_CREDENTIALS,
   connectsThroughLookup: true,
   hostAccess(s: VaultSettings): HostAccess[] {
     const out: HostAccess[] = [{ kind: 'address', setting: 'address', url: s.address }];

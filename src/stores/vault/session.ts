@@ -5,12 +5,12 @@
  */
 import { AccessDeniedError, StoreUnavailableError } from '../../errors.js';
 import type { StoreLogger } from '../contract.js';
-import { errorText } from './errors.js';
-import type { VaultHttpResponse, VaultRequest } from './http.js';
+import type { HttpRequest, Scrubber } from '../core/index.js';
+import { errorText, type VaultHttpResponse } from './errors.js';
 import type { VaultAuthSettings } from './settings.js';
 
 /** Sends one request through the store's transport (retries included). */
-export type VaultSend = (method: string, path: string, request: VaultRequest) => Promise<VaultHttpResponse>;
+export type VaultSend = (method: string, path: string, request: HttpRequest) => Promise<VaultHttpResponse>;
 
 interface AuthBlock {
   client_token?: unknown;
@@ -34,7 +34,7 @@ export class VaultSession {
   readonly #send: VaultSend;
   readonly #tag: string;
   readonly #log: StoreLogger;
-  readonly #secrets: readonly string[];
+  readonly #scrub: Scrubber;
   #token: string | undefined;
   #expiresAt: number | undefined;
   #lease = 0;
@@ -47,18 +47,12 @@ export class VaultSession {
   #inspected = false;
   #closed = false;
 
-  constructor(
-    auth: VaultAuthSettings,
-    send: VaultSend,
-    tag: string,
-    log: StoreLogger,
-    secrets: readonly string[],
-  ) {
+  constructor(auth: VaultAuthSettings, send: VaultSend, tag: string, log: StoreLogger, scrub: Scrubber) {
     this.#auth = auth;
     this.#send = send;
     this.#tag = tag;
     this.#log = log;
-    this.#secrets = secrets;
+    this.#scrub = scrub;
   }
 
   /** userpass and approle can log in again; a configured token cannot be replaced. */
@@ -126,7 +120,7 @@ export class VaultSession {
       this.#nearMaxTtl = false;
       return block.client_token;
     }
-    const text = errorText(res.body, this.#secrets) || `status ${res.status}`;
+    const text = errorText(res.body, this.#scrub) || `status ${res.status}`;
     if (res.status === 400 || res.status === 403 || res.status === 401) {
       throw new AccessDeniedError(`${this.#tag} ${who} failed: ${text} (${fix})`);
     }
@@ -173,7 +167,7 @@ export class VaultSession {
         this.#nearMaxTtl = this.#loginLease > 0 && this.#lease < this.#loginLease / 2;
         return;
       }
-      const text = errorText(res.body, this.#secrets) || `status ${res.status}`;
+      const text = errorText(res.body, this.#scrub) || `status ${res.status}`;
       this.#log.warn(
         `${this.#tag} Vault token renewal failed (${text}): ${this.canLogin ? 'logging in again on next use' : 'the token will expire; renew it or configure a new one'}`,
       );
@@ -210,7 +204,7 @@ export class VaultSession {
     const res = await this.#send('GET', 'auth/token/lookup-self', { headers: { 'X-Vault-Token': token } });
     const data = (res.body as { data?: Record<string, unknown> } | undefined)?.data;
     if (res.status !== 200 || !data) {
-      const text = errorText(res.body, this.#secrets) || `status ${res.status}`;
+      const text = errorText(res.body, this.#scrub) || `status ${res.status}`;
       if (res.status === 403 || res.status === 401) {
         throw new AccessDeniedError(
           `${this.#tag} the Vault token is invalid or expired (${text}): ${this.canLogin ? 'check the login settings' : 'set a new auth.token'}`,

@@ -1,5 +1,6 @@
 /** Settings of a `vault` store (HashiCorp Vault KV v1/v2), validated once by one strict schema. */
 import { z } from 'zod';
+import { credential } from '../core/credentials.js';
 
 const trimSlashes = (s: string) => s.replace(/^\/+|\/+$/g, '');
 
@@ -31,17 +32,20 @@ const authPath = (fallback: string) =>
     .default(fallback);
 
 export const vaultAuthSettings = z.discriminatedUnion('method', [
-  z.strictObject({ method: z.literal('token'), token: z.string().min(1, 'token is the Vault token') }),
+  z.strictObject({
+    method: z.literal('token'),
+    token: credential(z.string().min(1, 'token is the Vault token')),
+  }),
   z.strictObject({
     method: z.literal('userpass'),
     username: z.string().min(1),
-    password: z.string().min(1),
+    password: credential(z.string().min(1)),
     path: authPath('userpass'),
   }),
   z.strictObject({
     method: z.literal('approle'),
     roleId: z.string().min(1),
-    secretId: z.string().min(1),
+    secretId: credential(z.string().min(1)),
     path: authPath('approle'),
   }),
 ]);
