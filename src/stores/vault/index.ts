@@ -377,7 +377,10 @@ export class VaultStore implements StoreClient {
           if ((full.startsWith(wanted) || wanted.startsWith(full)) && !before && (await walk(full)))
             return true;
         } else if (full.startsWith(wanted) && (after === undefined || full > after)) {
-          if (found.length === limit) return (more = true);
+          if (found.length === limit) {
+            more = true;
+            return true;
+          }
           found.push(full);
         }
       }
