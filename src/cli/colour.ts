@@ -2,8 +2,9 @@
  * Colour for people at a terminal, through node:util `styleText` (no dependency). Off when the
  * stream is not a terminal (piped, redirected, captured by a test), when `NO_COLOR` is set to
  * anything non-empty (no-color.org), or when `TERM=dumb`; `FORCE_COLOR` (non-empty, not `0`)
- * turns it on where it would be off. Node 20's `styleText` does not look at any of these
- * itself, which is why this file exists.
+ * turns it on where it would be off. `styleText` can check a stream itself, but only one
+ * (stdout by default) and not FORCE_COLOR the same way on every Node 20 release: the decision is
+ * made here, for the stream written to, and `styleText` is told not to make it again.
  */
 import { styleText } from 'node:util';
 
@@ -23,5 +24,5 @@ export type Paint = (style: Style, text: string) => string;
 
 export function painter(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): Paint {
   if (!colourEnabled(stream, env)) return (_style, text) => text;
-  return (style, text) => styleText(style, text);
+  return (style, text) => styleText(style, text, { validateStream: false });
 }

@@ -10,6 +10,7 @@ import { type KeyRotationResult, openBuiltinBackend, parseKeyFile } from '../../
 import { UsageError } from '../../errors.js';
 import { AuditLog } from '../../audit/index.js';
 import { type CliContext, cliActor, example, withCommon, writeJson, writeTable } from '../context.js';
+import { startProgress } from '../spinner.js';
 
 interface Flags {
   config?: string;
@@ -86,7 +87,8 @@ export function registerKeys(program: Command, ctx: CliContext): void {
     const batchSize = Number(flags.batchSize);
     if (!Number.isInteger(batchSize) || batchSize <= 0) throw new UsageError('--batch-size is a positive whole number');
     const backend = await ctx.sesame(flags.config).builtinBackend();
-    const progress = ctx.stderr.isTTY === true && !flags.json;
+    // A bar on a terminal (stderr only; nothing when piped), then the one-line summary.
+    const progress = flags.json ? undefined : startProgress(ctx.stderr, ctx.env, 'rewrapping data keys');
     const stop = new AbortController();
     // Ctrl-C stops after the current batch, leaving a rotation that the next run finishes.
     const onSignal = () => stop.abort();
@@ -98,15 +100,13 @@ export function registerKeys(program: Command, ctx: CliContext): void {
         batchSize,
         keepOldKeys: flags.keepOldKeys,
         signal: stop.signal,
-        onProgress: progress
-          ? (p) => ctx.stderr.write(`\rrewrapping data keys with master key ${p.keyId}: ${p.rewrapped}/${p.total}`)
-          : undefined,
+        onProgress: progress ? (p) => progress.update(p.rewrapped, p.total) : undefined,
       });
-      if (progress) ctx.stderr.write('\n');
+      progress?.done();
       if (flags.json) writeJson(ctx, result);
       else ctx.stdout.write(`${summary(result)}\n`);
     } catch (err) {
-      if (progress) ctx.stderr.write('\n');
+      progress?.done();
       const code = (err as { code?: unknown }).code;
       await new AuditLog(backend.database)
         .append({
