@@ -41,7 +41,7 @@ describe('sesame init', () => {
     // What it says to do next works.
     expect((await sesame(['secrets', 'set', 'db/password'], { cwd, input: 'init-pw-1618' })).code).toBe(0);
     expect(await sesame(['resolve', 'secret://builtin/db/password'], { cwd })).toMatchObject({ code: 0, stdout: 'init-pw-1618\n' });
-  });
+  }, 120_000);
 
   it('refuses to replace sesame.yaml without --force; --force replaces it and keeps the key and the secrets', async () => {
     const cwd = tempDir();
@@ -64,7 +64,7 @@ describe('sesame init', () => {
     expect(forced.stdout).toContain('.gitignore already ignores .sesame/');
     expect(readFileSync(path.join(cwd, '.sesame', 'master.key'), 'utf8')).toBe(key);
     expect(await sesame(['resolve', 'secret://builtin/kept'], { cwd })).toMatchObject({ code: 0, stdout: 'kept-value-1\n' });
-  });
+  }, 120_000);
 
   it('adds .sesame/ to an existing .gitignore once, keeping what it held', async () => {
     const cwd = tempDir();
@@ -73,7 +73,7 @@ describe('sesame init', () => {
     const text = readFileSync(path.join(cwd, '.gitignore'), 'utf8');
     expect(text.startsWith('node_modules\n')).toBe(true);
     expect(text.match(/^\.sesame\/$/gm)).toHaveLength(1);
-  });
+  }, 120_000);
 
   it('writes to --config in another folder and names it in the next steps', async () => {
     const cwd = tempDir();
@@ -83,7 +83,7 @@ describe('sesame init', () => {
     expect(mode(path.join(cwd, 'deploy', '.sesame', 'master.key'))).toBe(0o600);
     expect(r.stdout).toContain('sesame secrets set db/password --config deploy/sesame.yaml');
     expect((await sesame(['init', '--config', 'x.json'], { cwd })).code).toBe(2);
-  });
+  }, 120_000);
 
   it('writes a config that loads and names the database and key init makes', () => {
     const cwd = tempDir();
@@ -108,7 +108,7 @@ describe('the master key on first use', () => {
     expect(mode(keyFile)).toBe(0o600);
     const again = await sesame(['resolve', 'secret://builtin/db/password'], { cwd });
     expect(again).toMatchObject({ code: 0, stdout: 'readme-pw-2236\n', stderr: '' });
-  });
+  }, 120_000);
 
   it('stays an error for a database that holds secrets when its key file is missing, and makes no key', async () => {
     const cwd = tempDir();
@@ -132,7 +132,7 @@ describe('the master key on first use', () => {
     expect(init.stderr).toContain('restore it from your backup');
     expect(existsSync(path.join(cwd, 'sesame.yaml'))).toBe(false);
     expect(existsSync(keyFile)).toBe(false);
-  });
+  }, 120_000);
 });
 
 describe('sesame keys init', () => {
@@ -155,5 +155,5 @@ describe('sesame keys init', () => {
     const fromEnv = await sesame(['keys', 'init', '--config', 'env.yaml'], { cwd });
     expect(fromEnv.code).toBe(2);
     expect(fromEnv.stderr).toContain('masterKey comes from the environment variable MY_SESAME_KEY');
-  });
+  }, 120_000);
 });

@@ -187,7 +187,8 @@ describe('the agent through the bin', () => {
     });
     expect(r).toMatchObject({ code: 0, stdout: 'agent-served-value\n' });
     const without = await runCli(['resolve', 'secret://env/AGENT_SECRET', '--server', s.url], { cwd });
-    expect(without.code).toBe(1);
+    // No token at all is a usage error, said before any request.
+    expect(without.code).toBe(2);
     expect(without.stderr).toContain('the server needs a token');
     expect((await s.stop()).code).toBe(0);
   });
