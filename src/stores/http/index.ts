@@ -17,8 +17,8 @@
  * the shared backoff, then reported unavailable. Redirects are not followed, so credentials are
  * never sent to a host the config does not name.
  *
- * Written on `node:http`/`node:https` rather than `fetch`: `caFile` needs a per-request CA, which
- * the built-in `fetch` only takes through undici's dispatcher, a package Sesame does not carry.
+ * Requests go through the core's `HttpTransport` (CA, lookup, timeout, size cap, no redirects);
+ * retries and classification are the core's.
  *
  * @example
  * stores:
@@ -29,36 +29,39 @@
  *     valuePath: /data/value
  */
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../../config/duration.js';
-import {
-  AccessDeniedError,
-  ConfigError,
-  SecretNotFoundError,
-  SecretStateError,
-  SesameError,
-  StoreUnavailableError,
-  UnsupportedOperationError,
-  UsageError,
-} from '../../errors.js';
+import { ConfigError, SecretStateError, UnsupportedOperationError, UsageError } from '../../errors.js';
 import { evaluatePointer, parsePointer } from '../../refs/pointer.js';
 import type {
   CheckOptions,
   CheckReport,
-  CheckStep,
   FetchedSecret,
+  HostAccess,
   ListOptions,
   ListPage,
   SecretRequest,
   StoreClient,
   StoreContext,
   StoreType,
-  HostAccess,
 } from '../contract.js';
-import { type RetryOptions, withRetry } from '../core/retry.js';
+import {
+  AnswerTooLargeError,
+  type Classification,
+  credential,
+  credentialPaths,
+  expectOk,
+  type HttpAnswer,
+  HttpStatusError,
+  HttpTransport,
+  NetworkError,
+  pageInMemory,
+  type RetryPolicy,
+  retryAfterMs,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
 
 const template = (what: string) =>
   z.string().refine((t) => {
@@ -77,13 +80,20 @@ const settings = z
     method: z.enum(['GET', 'POST']).default('GET'),
     /** Extra request headers. Their values are treated as credentials (masked, never logged). */
     headers: z
-      .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name'), z.string())
+      .record(
+        z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name'),
+        credential(z.string()),
+      )
       .default({}),
     auth: z
       .discriminatedUnion('method', [
         z.strictObject({ method: z.literal('none') }),
-        z.strictObject({ method: z.literal('bearer'), token: z.string().min(1) }),
-        z.strictObject({ method: z.literal('basic'), username: z.string().min(1), password: z.string() }),
+        z.strictObject({ method: z.literal('bearer'), token: credential(z.string().min(1)) }),
+        z.strictObject({
+          method: z.literal('basic'),
+          username: z.string().min(1),
+          password: credential(z.string()),
+        }),
       ])
       .default({ method: 'none' }),
     /** RFC 6901 JSON Pointer to the value in a JSON answer; absent: the body text is the value. */
@@ -116,47 +126,12 @@ export type HttpStoreSettings = z.infer<typeof settings>;
 
 /** Hooks for tests: replace the backoff sleep. Not reachable from config. */
 export interface HttpStoreTestHooks {
-  retry?: Pick<RetryOptions, 'sleep' | 'random' | 'attempts'>;
+  retry?: RetryPolicy;
 }
 
-const MAX_BODY = 1024 * 1024;
-const RETRY_ATTEMPTS = 4;
-
-interface HttpAnswer {
-  status: number;
-  headers: IncomingMessage['headers'];
-  body: Buffer;
-}
-
-/** A failed exchange, kept internal: messages are built from the status, never from the body. */
-class HttpFailure extends Error {
-  override readonly name = 'HttpFailure';
-  constructor(
-    readonly status: number | undefined,
-    readonly network: string | undefined,
-    readonly retryAfterMs: number | undefined,
-  ) {
-    super(status !== undefined ? `HTTP ${status}` : `network error ${network ?? ''}`.trim());
-  }
-}
-
-function retryAfter(header: string | string[] | undefined): number | undefined {
-  const text = Array.isArray(header) ? header[0] : header;
-  if (text === undefined) return undefined;
-  const seconds = Number(text);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(text);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
-}
-
-/** TLS verification failures: retrying cannot help, trusting the right CA can. */
-const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|TLS|HOSTNAME_MISMATCH/;
-
-function verdict(err: unknown): boolean | number {
-  if (!(err instanceof HttpFailure)) return false;
-  if (err.status === 429) return err.retryAfterMs ?? true;
-  if (err.status !== undefined) return err.status >= 500;
-  return !TLS_ERROR.test(err.network ?? '');
+interface Op {
+  what: string;
+  url: URL;
 }
 
 /** The URL without query, fragment or user info: safe to show (queries can hold API keys). */
@@ -164,30 +139,114 @@ function shown(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+};
+
+/** What an exchange's failure means; messages are built from the status, never from the body. */
+function classify(err: unknown, { what, url }: Op, settings: HttpStoreSettings): Classification | undefined {
+  const target = shown(url);
+  if (err instanceof NetworkError) {
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|TLS|HOSTNAME_MISMATCH/.test(err.code)) {
+      const fix = 'set caFile to the CA that signed it';
+      return {
+        kind: 'unavailable',
+        message: `${what}: the certificate of ${url.host} is not trusted (${err.code}): ${fix}`,
+        fix,
+        retry: false,
+      };
+    }
+    const reason =
+      err.code === 'timeout' ? `no answer within ${settings.timeout}` : `cannot reach it (${err.code})`;
+    return {
+      kind: 'unavailable',
+      message: `${what}: ${target} ${reason}`,
+      fix: 'check that url points at the store and that it is up',
+    };
+  }
+  if (err instanceof AnswerTooLargeError) {
+    return {
+      kind: 'conflict',
+      message: `${what}: the answer from ${target} is larger than ${err.limit} bytes: not a secret`,
+      retry: false,
+    };
+  }
+  if (!(err instanceof HttpStatusError)) return undefined;
+  const status = err.status;
+  const answered = `${what}: ${target} answered ${status} ${STATUS_TEXT[status] ?? ''}`.trimEnd();
+  const summary = `HTTP ${status}`;
+  if (status === 404)
+    return {
+      kind: 'not_found',
+      message: answered,
+      fix: 'create the secret, or check the url template',
+      summary,
+    };
+  if (status === 401 || status === 403) {
+    const fix = 'fix auth or headers, or grant these credentials read access on the store';
+    const why =
+      status === 401
+        ? `check auth (method ${settings.auth.method}) and its credentials`
+        : 'the credentials are valid but not allowed to read this; grant them access on the store';
+    return { kind: 'denied', message: `${answered}: ${why}`, fix, summary };
+  }
+  if (status === 429) {
+    return {
+      kind: 'throttled',
+      message: `${what}: ${target} is throttling (429 Too Many Requests)`,
+      retryAfterMs: retryAfterMs(err.answer.headers['retry-after']),
+      summary,
+    };
+  }
+  if (status >= 500)
+    return {
+      kind: 'unavailable',
+      message: `${what}: ${target} is failing (HTTP ${status})`,
+      fix: 'check the store and retry later',
+      summary,
+    };
+  if (status >= 300 && status < 400) {
+    const fix = 'point url at the final location';
+    return {
+      kind: 'unavailable',
+      message: `${what}: ${target} redirected (HTTP ${status}); redirects are not followed, ${fix}`,
+      fix,
+      retry: false,
+      summary,
+    };
+  }
+  return { kind: 'invalid', message: `${what}: ${target} answered HTTP ${status}`, summary };
+}
+
 function encodePath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }
 
 export class HttpStoreClient implements StoreClient {
-  readonly #timeoutMs: number;
-  readonly #ca: string | undefined;
   readonly #authorization: string | undefined;
+  readonly #http: HttpTransport;
+  readonly #core: StoreCore<Op>;
 
   constructor(
     private readonly settings: HttpStoreSettings,
     private readonly context: StoreContext,
-    private readonly hooks: HttpStoreTestHooks = {},
+    hooks: HttpStoreTestHooks = {},
   ) {
     const at = `stores.${context.storeName}`;
-    this.#timeoutMs = parseDuration(settings.timeout) ?? 10_000;
+    let ca: string | undefined;
     if (settings.caFile) {
       const file = path.resolve(context.baseDir ?? process.cwd(), settings.caFile);
       try {
-        this.#ca = readFileSync(file, 'utf8');
+        ca = readFileSync(file, 'utf8');
       } catch (err) {
         throw new ConfigError(
           `cannot read caFile ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-          { path: `${at}.caFile` },
+          {
+            path: `${at}.caFile`,
+          },
         );
       }
     }
@@ -205,10 +264,22 @@ export class HttpStoreClient implements StoreClient {
     if (auth.method === 'basic') {
       this.#authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
     }
+    this.#http = new HttpTransport({
+      ca,
+      lookup: context.lookup,
+      timeoutMs: parseDuration(settings.timeout) ?? 10_000,
+    });
+    this.#core = new StoreCore<Op>({
+      context,
+      settings,
+      credentialPaths: HTTP_CREDENTIALS,
+      retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
+      classify: (err, op) => classify(err, op, settings),
+    });
   }
 
   get #tag(): string {
-    return `[${this.context.storeName}]`;
+    return this.#core.tag;
   }
 
   #urlFor(name: string, version: string | undefined): URL {
@@ -226,151 +297,16 @@ export class HttpStoreClient implements StoreClient {
     );
   }
 
-  #send(url: URL, method: 'GET' | 'POST', body?: string): Promise<HttpAnswer> {
+  /** One request with the core's retries; a non-2xx answer is a classified error. */
+  #exchange(url: URL, method: 'GET' | 'POST', what: string, body?: string): Promise<HttpAnswer> {
     const headers: Record<string, string> = {
       accept: 'application/json, text/plain;q=0.9, */*;q=0.5',
       ...this.settings.headers,
+      ...(this.#authorization ? { authorization: this.#authorization } : {}),
     };
-    if (this.#authorization) headers.authorization = this.#authorization;
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(body));
-    }
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<HttpAnswer>((resolve, reject) => {
-      const req = send(
-        url,
-        {
-          method,
-          headers,
-          ...(this.#ca ? { ca: this.#ca } : {}),
-          ...(this.context.lookup ? { lookup: this.context.lookup } : {}),
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_BODY) {
-              req.destroy();
-              reject(
-                new SecretStateError(
-                  `${this.#tag} the answer from ${shown(url)} is larger than ${MAX_BODY} bytes: not a secret`,
-                ),
-              );
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-          );
-          res.on('error', (err: NodeJS.ErrnoException) =>
-            reject(new HttpFailure(undefined, err.code ?? err.name, undefined)),
-          );
-        },
-      );
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        const code =
-          err.name === 'AbortError' || err.name === 'TimeoutError' ? 'timeout' : (err.code ?? err.name);
-        reject(new HttpFailure(undefined, code, undefined));
-      });
-      req.end(body);
-    });
-  }
-
-  /** One request with retries; throws the mapped error for anything but 2xx. */
-  async #exchange(url: URL, method: 'GET' | 'POST', what: string, body?: string): Promise<HttpAnswer> {
-    let attempts = 0;
-    try {
-      return await withRetry(
-        async () => {
-          attempts += 1;
-          const answer = await this.#send(url, method, body);
-          if (answer.status >= 200 && answer.status < 300) return answer;
-          throw new HttpFailure(
-            answer.status,
-            undefined,
-            answer.status === 429 ? retryAfter(answer.headers['retry-after']) : undefined,
-          );
-        },
-        {
-          attempts: RETRY_ATTEMPTS,
-          baseDelayMs: 200,
-          maxDelayMs: 2_000,
-          retryable: verdict,
-          ...this.hooks.retry,
-        },
-      );
-    } catch (err) {
-      if (err instanceof SesameError) throw err;
-      throw this.#map(err, url, what, attempts);
-    }
-  }
-
-  #map(err: unknown, url: URL, what: string, attempts: number): SesameError {
-    const tag = this.#tag;
-    const tries = `after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
-    const target = shown(url);
-    if (!(err instanceof HttpFailure)) return new StoreUnavailableError(`${tag} request to ${target} failed`);
-    const cause = new Error(err.message);
-    if (err.status === undefined && TLS_ERROR.test(err.network ?? '')) {
-      return new StoreUnavailableError(
-        `${tag} ${what}: the certificate of ${url.host} is not trusted (${err.network}): set caFile to the CA that signed it`,
-        {},
-        { cause },
-      );
-    }
-    if (err.status === undefined) {
-      const reason =
-        err.network === 'timeout'
-          ? `no answer within ${this.settings.timeout}`
-          : `cannot reach it (${err.network})`;
-      return new StoreUnavailableError(`${tag} ${what}: ${target} ${reason} ${tries}`, {}, { cause });
-    }
-    switch (err.status) {
-      case 404:
-        return new SecretNotFoundError(`${tag} ${what}: ${target} answered 404 Not Found`, {}, { cause });
-      case 401:
-        return new AccessDeniedError(
-          `${tag} ${what}: ${target} answered 401 Unauthorized: check auth (method ${this.settings.auth.method}) and its credentials`,
-          {},
-          { cause },
-        );
-      case 403:
-        return new AccessDeniedError(
-          `${tag} ${what}: ${target} answered 403 Forbidden: the credentials are valid but not allowed to read this; grant them access on the store`,
-          {},
-          { cause },
-        );
-      case 429:
-        return new StoreUnavailableError(
-          `${tag} ${what}: ${target} is throttling (429 Too Many Requests) ${tries}`,
-          {},
-          { cause },
-        );
-      default:
-        if (err.status >= 500) {
-          return new StoreUnavailableError(
-            `${tag} ${what}: ${target} is failing (HTTP ${err.status}) ${tries}`,
-            {},
-            { cause },
-          );
-        }
-        if (err.status >= 300 && err.status < 400) {
-          return new StoreUnavailableError(
-            `${tag} ${what}: ${target} redirected (HTTP ${err.status}); redirects are not followed, point url at the final location`,
-            {},
-            { cause },
-          );
-        }
-        return new StoreUnavailableError(
-          `${tag} ${what}: ${target} answered HTTP ${err.status}`,
-          {},
-          { cause },
-        );
-    }
+    return this.#core.call({ what, url }, async () =>
+      expectOk(await this.#http.request(method, url, { headers, body })),
+    );
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
@@ -430,60 +366,50 @@ export class HttpStoreClient implements StoreClient {
         `${this.#tag} listing: ${shown(url)} must answer a JSON array of names or {"names": [...]}, and did not`,
       );
     }
+    // The store answers every name at once: paged here, after the last name served.
     const items = [...new Set(names)]
       .filter((n) => !options.prefix || n.startsWith(options.prefix))
-      .sort()
       .map((name) => ({ name }));
-    return { items };
+    return pageInMemory(items, options);
   }
 
-  async check(options: CheckOptions): Promise<CheckReport> {
-    const steps: CheckStep[] = [];
+  check(options: CheckOptions): Promise<CheckReport> {
     const probe = options.sample ?? `sesame-check-${Math.random().toString(36).slice(2, 10)}`;
-    try {
-      await this.get({ name: probe, namespaces: options.namespaces });
-      steps.push({ step: 'read', ok: true, detail: `"${probe}" is readable` });
-    } catch (err) {
-      const code = (err as SesameError).code;
-      const reachable = code === 'not_found' && !options.sample;
-      steps.push({
+    return runChecks([
+      {
         step: 'read',
-        ok: reachable,
-        detail: reachable
-          ? 'the store answers and accepts the credentials (no sample given: probed a name that does not exist)'
-          : (err as Error).message,
-        ...(reachable
-          ? {}
-          : {
-              fix:
-                code === 'access_denied'
-                  ? 'fix auth or headers, or grant these credentials read access on the store'
-                  : code === 'not_found'
-                    ? 'create the sample secret, or check the url template'
-                    : code === 'secret_state'
-                      ? 'check valuePath against what the store answers'
-                      : 'check that url points at the store and that it is up',
-            }),
-      });
-    }
-    if (this.settings.listUrl) {
-      try {
-        const n = (await this.list({ namespaces: options.namespaces })).items.length;
-        steps.push({ step: 'list', ok: true, detail: `${n} name${n === 1 ? '' : 's'} listed` });
-      } catch (err) {
-        steps.push({
-          step: 'list',
-          ok: false,
-          detail: (err as Error).message,
-          fix: 'check listUrl and what it answers',
-        });
-      }
-    }
-    return { ok: steps.every((s) => s.ok), steps };
+        fix: (err) =>
+          (err as { code?: string }).code === 'secret_state'
+            ? 'check valuePath against what the store answers'
+            : 'check that url points at the store and that it is up',
+        run: async () => {
+          try {
+            await this.get({ name: probe, namespaces: options.namespaces });
+            return `"${probe}" is readable`;
+          } catch (err) {
+            // Without a sample, "not found" for a made-up name proves the store answers and takes the credentials.
+            if (options.sample || (err as { code?: string }).code !== 'not_found') throw err;
+            return 'the store answers and accepts the credentials (no sample given: probed a name that does not exist)';
+          }
+        },
+      },
+      this.settings.listUrl !== undefined && {
+        step: 'list',
+        fix: 'check listUrl and what it answers',
+        run: async () => {
+          const n = (await this.list({ namespaces: options.namespaces })).items.length;
+          return `${n} name${n === 1 ? '' : 's'} listed`;
+        },
+      },
+    ]);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#http.close();
+  }
 }
+
+const HTTP_CREDENTIALS = credentialPaths(settings);
 
 export const httpStoreType = {
   type: 'http',
@@ -496,7 +422,7 @@ export const httpStoreType = {
     restore: false,
   },
   settings,
-  secretSettings: ['auth.token', 'auth.password', 'headers'],
+  secretSettings: HTTP_CREDENTIALS,
   connectsThroughLookup: true,
   hostAccess(s: HttpStoreSettings): HostAccess[] {
     // The URL template's host part is fixed; `{name}` and `{version}` only fill its path and query.
