@@ -6,7 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConjurEmulator, startConjurEmulator } from '../emulators/conjur/index.js';
-import { expectFailure, expectNoSecrets, expectValue, failedStep, okStep, sesame, show, type Workdir, workdir } from '../e2e/support.js';
+import {
+  expectFailure,
+  expectNoSecrets,
+  expectValue,
+  failedStep,
+  okStep,
+  sesame,
+  show,
+  type Workdir,
+  workdir,
+} from '../e2e/support.js';
 
 const CURRENT = 'conjur-e2e-current-6e1';
 const OLD = 'conjur-e2e-old-0b7';
@@ -20,7 +30,14 @@ describe('conjur through the CLI', () => {
   const config = (settings: Record<string, unknown> = {}) =>
     wd.config({
       stores: [
-        { name: 'conjur', type: 'conjur', url: cj.url, account: 'acme', auth: { method: 'api-key', login: 'host/apps/sesame', apiKey: '${env:CONJUR_API_KEY}' }, ...settings },
+        {
+          name: 'conjur',
+          type: 'conjur',
+          url: cj.url,
+          account: 'acme',
+          auth: { method: 'api-key', login: 'host/apps/sesame', apiKey: '${env:CONJUR_API_KEY}' },
+          ...settings,
+        },
       ],
     });
   const env = () => ({ CONJUR_API_KEY: apiKey });
@@ -43,7 +60,10 @@ describe('conjur through the CLI', () => {
   it('resolve with api-key: the current value and a pinned version', async () => {
     config();
     expectValue(await sesame(wd, ['resolve', 'secret://conjur/prod/db/password'], { env: env() }), CURRENT);
-    expectValue(await sesame(wd, ['resolve', 'secret://conjur/prod/db/password?version=1'], { env: env() }), OLD);
+    expectValue(
+      await sesame(wd, ['resolve', 'secret://conjur/prod/db/password?version=1'], { env: env() }),
+      OLD,
+    );
   });
 
   it('resolve with authn-jwt: the JWT from a file next to the config', async () => {
@@ -57,7 +77,11 @@ describe('conjur through the CLI', () => {
 
   it('resolve: a variable without execute exits 1 naming the permit to add', async () => {
     config();
-    const line = expectFailure(await sesame(wd, ['resolve', 'secret://conjur/locked/key'], { env: env() }), 1, [...VALUES, apiKey]);
+    const line = expectFailure(
+      await sesame(wd, ['resolve', 'secret://conjur/locked/key'], { env: env() }),
+      1,
+      [...VALUES, apiKey],
+    );
     expect(line).toContain('host/apps/sesame is not allowed (403 Forbidden)');
   });
 
@@ -83,7 +107,9 @@ describe('conjur through the CLI', () => {
     expectNoSecrets(bad, [...VALUES, wrong]);
     const r = await sesame(wd, ['stores', 'test', 'conjur', '--sample', 'locked/key'], { env: env() });
     expect(r.code, show(r)).toBe(1);
-    expect(failedStep(r, 'read').fix).toBe('permit it in policy: - !permit { role: !host <id>, privileges: [ read, execute ], resource: !variable locked/key }');
+    expect(failedStep(r, 'read').fix).toBe(
+      'permit it in policy: - !permit { role: !host <id>, privileges: [ read, execute ], resource: !variable locked/key }',
+    );
     expectNoSecrets(r, [...VALUES, apiKey]);
   });
 
@@ -91,7 +117,9 @@ describe('conjur through the CLI', () => {
     config({ url: 'http://127.0.0.1:9' });
     const r = await sesame(wd, ['stores', 'test', 'conjur'], { env: env() });
     expect(r.code, show(r)).toBe(1);
-    expect(failedStep(r, 'authenticate').detail).toMatch(/^\[conjur\] authenticating in account acme: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/);
+    expect(failedStep(r, 'authenticate').detail).toMatch(
+      /^\[conjur\] authenticating in account acme: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+    );
     expectNoSecrets(r, [apiKey]);
   });
 });

@@ -7,7 +7,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AccessDeniedError, ConfigError, InvalidRequestError, SecretNotFoundError, StoreUnavailableError } from '../../src/errors.js';
+import {
+  AccessDeniedError,
+  ConfigError,
+  InvalidRequestError,
+  SecretNotFoundError,
+  StoreUnavailableError,
+} from '../../src/errors.js';
 import { ConjurStore, type ConjurSettings, conjurStoreType } from '../../src/stores/conjur/index.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { type ConjurEmulator, startConjurEmulator } from '../emulators/conjur/index.js';
@@ -15,7 +21,13 @@ import { runStoreContract } from './contract.js';
 
 const ns = [''] as const;
 const dir = mkdtempSync(path.join(tmpdir(), 'sesame-conjur-'));
-const context: StoreContext = { storeName: 'conjur', namespace: '', services: {}, baseDir: dir, log: { debug() {}, info() {}, warn() {} } };
+const context: StoreContext = {
+  storeName: 'conjur',
+  namespace: '',
+  services: {},
+  baseDir: dir,
+  log: { debug() {}, info() {}, warn() {} },
+};
 const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 
 let cj: ConjurEmulator;
@@ -23,12 +35,23 @@ let apiKey: string;
 const open: ConjurStore[] = [];
 
 function store(settings: Partial<ConjurSettings> & Record<string, unknown> = {}) {
-  const parsed = conjurStoreType.settings.parse({ url: cj.url, account: 'acme', auth: { method: 'api-key', login: 'host/apps/sesame', apiKey }, ...settings });
+  const parsed = conjurStoreType.settings.parse({
+    url: cj.url,
+    account: 'acme',
+    auth: { method: 'api-key', login: 'host/apps/sesame', apiKey },
+    ...settings,
+  });
   const client = new ConjurStore(parsed, context, { retry: fast });
   open.push(client);
   return client;
 }
-const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as Error);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as Error,
+  );
 
 beforeAll(async () => {
   cj = await startConjurEmulator({ account: 'acme' });
@@ -54,20 +77,36 @@ runStoreContract({
   storeType: conjurStoreType as never,
   harness: async () => {
     const key = cj.addRole('host/contract', { execute: ['*'] });
-    const client = new ConjurStore(conjurStoreType.settings.parse({ url: cj.url, account: 'acme', auth: { method: 'api-key', login: 'host/contract', apiKey: key } }), context, { retry: fast });
+    const client = new ConjurStore(
+      conjurStoreType.settings.parse({
+        url: cj.url,
+        account: 'acme',
+        auth: { method: 'api-key', login: 'host/contract', apiKey: key },
+      }),
+      context,
+      { retry: fast },
+    );
     return { client, seed: async (name, value) => void cj.setVariable(name, value) };
   },
 });
 
 describe('conjur settings', () => {
   it('takes api-key or authn-jwt (with one JWT source), marks the API key, declares files and env it reads', () => {
-    const parse = (auth: unknown) => conjurStoreType.settings.safeParse({ url: 'https://c', account: 'a', auth });
+    const parse = (auth: unknown) =>
+      conjurStoreType.settings.safeParse({ url: 'https://c', account: 'a', auth });
     expect(parse({ method: 'api-key', login: 'host/x', apiKey: 'k' }).success).toBe(true);
     expect(parse({ method: 'authn-jwt', serviceId: 'k8s', jwtFile: '/t' }).success).toBe(true);
     expect(parse({ method: 'authn-jwt', serviceId: 'k8s' }).success).toBe(false);
-    expect(parse({ method: 'authn-jwt', serviceId: 'k8s', jwtFile: '/t', jwtEnv: 'JWT' }).success).toBe(false);
+    expect(parse({ method: 'authn-jwt', serviceId: 'k8s', jwtFile: '/t', jwtEnv: 'JWT' }).success).toBe(
+      false,
+    );
     expect(conjurStoreType.secretSettings).toEqual(['auth.apiKey']);
-    const jwt = conjurStoreType.settings.parse({ url: 'https://c', account: 'a', caFile: 'ca.pem', auth: { method: 'authn-jwt', serviceId: 'k8s', jwtEnv: 'CONJUR_JWT' } });
+    const jwt = conjurStoreType.settings.parse({
+      url: 'https://c',
+      account: 'a',
+      caFile: 'ca.pem',
+      auth: { method: 'authn-jwt', serviceId: 'k8s', jwtEnv: 'CONJUR_JWT' },
+    });
     expect(conjurStoreType.hostAccess(jwt)).toEqual([
       { kind: 'address', setting: 'url', url: 'https://c' },
       { kind: 'files', setting: 'caFile', path: 'ca.pem' },
@@ -100,20 +139,38 @@ describe('conjur authentication', () => {
 
   it('api-key: a wrong key is access denied naming the login, the key never shown', async () => {
     const wrong = 'wrong-conjur-api-key-0001';
-    const err = await failure(store({ auth: { method: 'api-key', login: 'host/apps/sesame', apiKey: wrong } }).get({ name: 'prod/db/password', namespaces: ns }));
+    const err = await failure(
+      store({ auth: { method: 'api-key', login: 'host/apps/sesame', apiKey: wrong } }).get({
+        name: 'prod/db/password',
+        namespaces: ns,
+      }),
+    );
     expect(err).toBeInstanceOf(AccessDeniedError);
     expect(err.message).toBe('[conjur] Conjur refused the API key of host/apps/sesame (HTTP 401)');
-    expect((err as AccessDeniedError).fix).toBe('check auth.login (host/<id> for a host) and auth.apiKey (a rotated key stops working)');
+    expect((err as AccessDeniedError).fix).toBe(
+      'check auth.login (host/<id> for a host) and auth.apiKey (a rotated key stops working)',
+    );
   });
 
   it('authn-jwt: a JWT from a file (read at each login) or from the environment; the host from the claim or from hostId', async () => {
     writeFileSync(path.join(dir, 'jwt'), `${cj.signJwt('k8s', { sub: 'ci-runner' })}\n`);
     const fromFile = store({ auth: { method: 'authn-jwt', serviceId: 'k8s', jwtFile: 'jwt' } });
-    expect((await fromFile.get({ name: 'prod/db/password', namespaces: ns })).value).toBe('conjur-db-pass-4d1');
+    expect((await fromFile.get({ name: 'prod/db/password', namespaces: ns })).value).toBe(
+      'conjur-db-pass-4d1',
+    );
     process.env.SESAME_TEST_CONJUR_JWT = cj.signJwt('k8s', { sub: 'whoever' });
     try {
-      const fromEnv = store({ auth: { method: 'authn-jwt', serviceId: 'k8s', hostId: 'host/k8s/ci-runner', jwtEnv: 'SESAME_TEST_CONJUR_JWT' } });
-      expect((await fromEnv.get({ name: 'prod/db/password', namespaces: ns })).value).toBe('conjur-db-pass-4d1');
+      const fromEnv = store({
+        auth: {
+          method: 'authn-jwt',
+          serviceId: 'k8s',
+          hostId: 'host/k8s/ci-runner',
+          jwtEnv: 'SESAME_TEST_CONJUR_JWT',
+        },
+      });
+      expect((await fromEnv.get({ name: 'prod/db/password', namespaces: ns })).value).toBe(
+        'conjur-db-pass-4d1',
+      );
     } finally {
       delete process.env.SESAME_TEST_CONJUR_JWT;
     }
@@ -121,10 +178,20 @@ describe('conjur authentication', () => {
 
   it('authn-jwt: an expired JWT is denied with what to check; a missing file is a config error', async () => {
     writeFileSync(path.join(dir, 'old-jwt'), cj.signJwt('k8s', { sub: 'ci-runner' }, -10));
-    const err = await failure(store({ auth: { method: 'authn-jwt', serviceId: 'k8s', jwtFile: 'old-jwt' } }).get({ name: 'prod/db/password', namespaces: ns }));
+    const err = await failure(
+      store({ auth: { method: 'authn-jwt', serviceId: 'k8s', jwtFile: 'old-jwt' } }).get({
+        name: 'prod/db/password',
+        namespaces: ns,
+      }),
+    );
     expect(err).toBeInstanceOf(AccessDeniedError);
     expect(err.message).toBe('[conjur] Conjur refused the JWT at authn-jwt/k8s (HTTP 401)');
-    const missing = await failure(store({ auth: { method: 'authn-jwt', serviceId: 'k8s', jwtFile: 'nope' } }).get({ name: 'prod/db/password', namespaces: ns }));
+    const missing = await failure(
+      store({ auth: { method: 'authn-jwt', serviceId: 'k8s', jwtFile: 'nope' } }).get({
+        name: 'prod/db/password',
+        namespaces: ns,
+      }),
+    );
     expect(missing).toBeInstanceOf(ConfigError);
     expect(missing.message).toContain('cannot read the JWT from jwtFile');
   });
@@ -132,20 +199,34 @@ describe('conjur authentication', () => {
 
 describe('conjur variables and errors', () => {
   it('pins a version; unknown versions and empty variables are not found; a non-number is refused', async () => {
-    expect((await store().get({ name: 'prod/db/password', version: '1', namespaces: ns })).value).toBe('conjur-old-pass');
+    expect((await store().get({ name: 'prod/db/password', version: '1', namespaces: ns })).value).toBe(
+      'conjur-old-pass',
+    );
     const none = await failure(store().get({ name: 'prod/db/password', version: '7', namespaces: ns }));
     expect(none).toBeInstanceOf(SecretNotFoundError);
-    expect(none.message).toBe('[conjur] fetching "prod/db/password" in account acme: CONJ00076E Variable acme:variable:prod/db/password is empty or not found.');
-    expect(await failure(store().get({ name: 'prod/empty', namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
-    expect(await failure(store().get({ name: 'prod/db/password', version: 'v1', namespaces: ns }))).toBeInstanceOf(InvalidRequestError);
+    expect(none.message).toBe(
+      '[conjur] fetching "prod/db/password" in account acme: CONJ00076E Variable acme:variable:prod/db/password is empty or not found.',
+    );
+    expect(await failure(store().get({ name: 'prod/empty', namespaces: ns }))).toBeInstanceOf(
+      SecretNotFoundError,
+    );
+    expect(
+      await failure(store().get({ name: 'prod/db/password', version: 'v1', namespaces: ns })),
+    ).toBeInstanceOf(InvalidRequestError);
   });
 
   it('a visible variable without execute is 403 naming the permit to add; a hidden one is not found', async () => {
     const err = await failure(store().get({ name: 'visible/no-exec', namespaces: ns }));
     expect(err).toBeInstanceOf(AccessDeniedError);
-    expect(err.message).toBe('[conjur] fetching "visible/no-exec" in account acme: host/apps/sesame is not allowed (403 Forbidden)');
-    expect((err as AccessDeniedError).fix).toContain('privileges: [ read, execute ], resource: !variable visible/no-exec');
-    expect(await failure(store().get({ name: 'other/hidden', namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
+    expect(err.message).toBe(
+      '[conjur] fetching "visible/no-exec" in account acme: host/apps/sesame is not allowed (403 Forbidden)',
+    );
+    expect((err as AccessDeniedError).fix).toContain(
+      'privileges: [ read, execute ], resource: !variable visible/no-exec',
+    );
+    expect(await failure(store().get({ name: 'other/hidden', namespaces: ns }))).toBeInstanceOf(
+      SecretNotFoundError,
+    );
   });
 
   it('lists visible variables by prefix, paging with a cursor', async () => {
@@ -160,9 +241,15 @@ describe('conjur variables and errors', () => {
 
   it('5xx is retried then unavailable; an unreachable Conjur names the cause', async () => {
     cj.failNext(3, 502);
-    expect(await failure(store().get({ name: 'prod/db/password', namespaces: ns }))).toBeInstanceOf(StoreUnavailableError);
-    const down = await failure(store({ url: 'http://127.0.0.1:9' }).get({ name: 'prod/db/password', namespaces: ns }));
-    expect(down.message).toMatch(/^\[conjur\] fetching "prod\/db\/password" in account acme: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/);
+    expect(await failure(store().get({ name: 'prod/db/password', namespaces: ns }))).toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    const down = await failure(
+      store({ url: 'http://127.0.0.1:9' }).get({ name: 'prod/db/password', namespaces: ns }),
+    );
+    expect(down.message).toMatch(
+      /^\[conjur\] fetching "prod\/db\/password" in account acme: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+    );
   });
 });
 
@@ -184,12 +271,20 @@ describe('conjur outbound lookup', () => {
     const asked: string[] = [];
     const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
       asked.push(hostname);
-      if (hostname === 'refused.localhost') return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
+      if (hostname === 'refused.localhost')
+        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
       return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
     }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(cj.url).port;
     const make = (host: string) =>
-      new ConjurStore(conjurStoreType.settings.parse({ ...{ account: 'acme', auth: { method: 'api-key', login: 'host/apps/sesame', apiKey } }, url: `http://${host}:${port}` }), { ...context, lookup }, { retry: fast });
+      new ConjurStore(
+        conjurStoreType.settings.parse({
+          ...{ account: 'acme', auth: { method: 'api-key', login: 'host/apps/sesame', apiKey } },
+          url: `http://${host}:${port}`,
+        }),
+        { ...context, lookup },
+        { retry: fast },
+      );
     const ok = make('localhost');
     open.push(ok);
     expect((await ok.get({ name: 'prod/db/password', namespaces: ns })).value).toBeDefined();

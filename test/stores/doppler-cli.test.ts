@@ -6,7 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DopplerEmulator, startDopplerEmulator } from '../emulators/doppler/index.js';
-import { expectFailure, expectNoSecrets, expectValue, failedStep, okStep, sesame, show, type Workdir, workdir } from '../e2e/support.js';
+import {
+  expectFailure,
+  expectNoSecrets,
+  expectValue,
+  failedStep,
+  okStep,
+  sesame,
+  show,
+  type Workdir,
+  workdir,
+} from '../e2e/support.js';
 
 const PASSWORD = 'doppler-e2e-password-8b3';
 const VALUES = [PASSWORD];
@@ -16,7 +26,19 @@ describe('doppler through the CLI', () => {
   let token: string;
   let wd: Workdir;
   const config = (settings: Record<string, unknown> = {}) =>
-    wd.config({ stores: [{ name: 'doppler', type: 'doppler', apiUrl: dp.url, project: 'backend', config: 'prd', auth: { method: 'service-token', token: '${env:DOPPLER_TOKEN}' }, ...settings }] });
+    wd.config({
+      stores: [
+        {
+          name: 'doppler',
+          type: 'doppler',
+          apiUrl: dp.url,
+          project: 'backend',
+          config: 'prd',
+          auth: { method: 'service-token', token: '${env:DOPPLER_TOKEN}' },
+          ...settings,
+        },
+      ],
+    });
 
   beforeAll(async () => {
     dp = await startDopplerEmulator();
@@ -33,27 +55,46 @@ describe('doppler through the CLI', () => {
 
   it('resolve: the computed value, and a template of two secrets read in one call', async () => {
     config();
-    expectValue(await sesame(wd, ['resolve', 'secret://doppler/DATABASE_URL'], { env: { DOPPLER_TOKEN: token } }), `postgres://app:${PASSWORD}@db/app`);
+    expectValue(
+      await sesame(wd, ['resolve', 'secret://doppler/DATABASE_URL'], { env: { DOPPLER_TOKEN: token } }),
+      `postgres://app:${PASSWORD}@db/app`,
+    );
     const before = dp.calls['secrets-list'] ?? 0;
     expectValue(
-      await sesame(wd, ['resolve', '{{ secret://doppler/DB_USER }}:{{ secret://doppler/DB_PASSWORD }}'], { env: { DOPPLER_TOKEN: token } }),
+      await sesame(wd, ['resolve', '{{ secret://doppler/DB_USER }}:{{ secret://doppler/DB_PASSWORD }}'], {
+        env: { DOPPLER_TOKEN: token },
+      }),
       `app:${PASSWORD}`,
     );
     expect((dp.calls['secrets-list'] ?? 0) - before).toBe(1);
   });
 
-  it('resolve: a missing secret exits 1 with Doppler\'s words; ?version= is refused with exit 2', async () => {
+  it("resolve: a missing secret exits 1 with Doppler's words; ?version= is refused with exit 2", async () => {
     config();
-    const missing = expectFailure(await sesame(wd, ['resolve', 'secret://doppler/NOPE'], { env: { DOPPLER_TOKEN: token } }), 1, VALUES);
+    const missing = expectFailure(
+      await sesame(wd, ['resolve', 'secret://doppler/NOPE'], { env: { DOPPLER_TOKEN: token } }),
+      1,
+      VALUES,
+    );
     expect(missing).toContain('Could not find requested secret');
-    expectFailure(await sesame(wd, ['resolve', 'secret://doppler/DB_PASSWORD?version=3'], { env: { DOPPLER_TOKEN: token } }), 2, VALUES);
+    expectFailure(
+      await sesame(wd, ['resolve', 'secret://doppler/DB_PASSWORD?version=3'], {
+        env: { DOPPLER_TOKEN: token },
+      }),
+      2,
+      VALUES,
+    );
   });
 
   it('stores test: ready, exit 0, nothing secret printed', async () => {
     config();
-    const r = await sesame(wd, ['stores', 'test', 'doppler', '--sample', 'DB_PASSWORD'], { env: { DOPPLER_TOKEN: token } });
+    const r = await sesame(wd, ['stores', 'test', 'doppler', '--sample', 'DB_PASSWORD'], {
+      env: { DOPPLER_TOKEN: token },
+    });
     expect(r.code, show(r)).toBe(0);
-    expect(okStep(r, 'authenticate')).toBe('token "prd-token" (service_token) of workplace Emulator Workplace');
+    expect(okStep(r, 'authenticate')).toBe(
+      'token "prd-token" (service_token) of workplace Emulator Workplace',
+    );
     expect(okStep(r, 'list')).toBe('3 secret name(s) in backend/prd');
     expect(okStep(r, 'read')).toBe(`read "DB_PASSWORD" (${PASSWORD.length} bytes)`);
     expectNoSecrets(r, [...VALUES, token]);
@@ -73,7 +114,9 @@ describe('doppler through the CLI', () => {
     const r = await sesame(wd, ['stores', 'test', 'doppler'], { env: { DOPPLER_TOKEN: other } });
     expect(r.code, show(r)).toBe(1);
     expect(okStep(r, 'authenticate'), show(r)).toBeDefined();
-    expect(failedStep(r, 'list').detail).toContain('This token does not have access to requested project or config (403)');
+    expect(failedStep(r, 'list').detail).toContain(
+      'This token does not have access to requested project or config (403)',
+    );
     expectNoSecrets(r, [...VALUES, other]);
   });
 
@@ -81,7 +124,9 @@ describe('doppler through the CLI', () => {
     config({ apiUrl: 'http://127.0.0.1:9' });
     const r = await sesame(wd, ['stores', 'test', 'doppler'], { env: { DOPPLER_TOKEN: token } });
     expect(r.code, show(r)).toBe(1);
-    expect(failedStep(r, 'authenticate').detail).toMatch(/^\[doppler\] authenticating in backend\/prd: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/);
+    expect(failedStep(r, 'authenticate').detail).toMatch(
+      /^\[doppler\] authenticating in backend\/prd: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+    );
     expectNoSecrets(r, [token]);
   });
 });

@@ -3,14 +3,25 @@
  * included), computed values, service and personal tokens, every mapped error, `stores test`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessDeniedError, ConfigError, SecretNotFoundError, StoreThrottledError, StoreUnavailableError } from '../../src/errors.js';
+import {
+  AccessDeniedError,
+  ConfigError,
+  SecretNotFoundError,
+  StoreThrottledError,
+  StoreUnavailableError,
+} from '../../src/errors.js';
 import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
 import { DopplerStore, type DopplerSettings, dopplerStoreType } from '../../src/stores/doppler/index.js';
 import { type DopplerEmulator, startDopplerEmulator } from '../emulators/doppler/index.js';
 import { runStoreContract } from './contract.js';
 
 const ns = [''] as const;
-const context: StoreContext = { storeName: 'doppler', namespace: '', services: {}, log: { debug() {}, info() {}, warn() {} } };
+const context: StoreContext = {
+  storeName: 'doppler',
+  namespace: '',
+  services: {},
+  log: { debug() {}, info() {}, warn() {} },
+};
 const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 
 let dp: DopplerEmulator;
@@ -18,12 +29,24 @@ let token: string;
 const open: DopplerStore[] = [];
 
 function store(settings: Partial<DopplerSettings> & Record<string, unknown> = {}) {
-  const parsed = dopplerStoreType.settings.parse({ apiUrl: dp.url, project: 'backend', config: 'prd', auth: { method: 'service-token', token }, ...settings });
+  const parsed = dopplerStoreType.settings.parse({
+    apiUrl: dp.url,
+    project: 'backend',
+    config: 'prd',
+    auth: { method: 'service-token', token },
+    ...settings,
+  });
   const client = new DopplerStore(parsed, context, { retry: fast });
   open.push(client);
   return client;
 }
-const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as Error);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as Error,
+  );
 
 beforeAll(async () => {
   dp = await startDopplerEmulator();
@@ -47,7 +70,11 @@ runStoreContract({
   name: (base) => base.toUpperCase(),
   harness: async () => {
     const t = dp.issueToken({ project: 'contract', config: 'dev' });
-    const client = new DopplerStore(dopplerStoreType.settings.parse({ apiUrl: dp.url, auth: { method: 'service-token', token: t } }), context, { retry: fast });
+    const client = new DopplerStore(
+      dopplerStoreType.settings.parse({ apiUrl: dp.url, auth: { method: 'service-token', token: t } }),
+      context,
+      { retry: fast },
+    );
     return { client, seed: async (name, value) => dp.setSecret('contract', 'dev', name, value) };
   },
 });
@@ -56,22 +83,37 @@ describe('doppler settings', () => {
   it('defaults apiUrl to the public API, is strict and marks the token as a credential', () => {
     const parsed = dopplerStoreType.settings.parse({ auth: { method: 'service-token', token: 'dp.st.x' } });
     expect(parsed.apiUrl).toBe('https://api.doppler.com');
-    expect(dopplerStoreType.hostAccess(parsed)).toEqual([{ kind: 'address', setting: 'apiUrl', url: 'https://api.doppler.com' }]);
-    expect(dopplerStoreType.settings.safeParse({ auth: { method: 'token', token: 'x' } }).success).toBe(false);
+    expect(dopplerStoreType.hostAccess(parsed)).toEqual([
+      { kind: 'address', setting: 'apiUrl', url: 'https://api.doppler.com' },
+    ]);
+    expect(dopplerStoreType.settings.safeParse({ auth: { method: 'token', token: 'x' } }).success).toBe(
+      false,
+    );
     expect(dopplerStoreType.secretSettings).toEqual(['auth.token']);
   });
 });
 
 describe('doppler values', () => {
   it('serves the computed value, references expanded across configs', async () => {
-    expect((await store().get({ name: 'DATABASE_URL', namespaces: ns })).value).toBe('postgres://app:doppler-db-pass-31f@db.internal/app');
+    expect((await store().get({ name: 'DATABASE_URL', namespaces: ns })).value).toBe(
+      'postgres://app:doppler-db-pass-31f@db.internal/app',
+    );
     expect((await store().get({ name: 'FROM_STG', namespaces: ns })).value).toBe('from-staging');
   });
 
   it('a service token needs no project or config; a personal token reads any config it names', async () => {
-    expect((await store({ project: undefined, config: undefined }).get({ name: 'DB_USER', namespaces: ns })).value).toBe('app');
+    expect(
+      (await store({ project: undefined, config: undefined }).get({ name: 'DB_USER', namespaces: ns })).value,
+    ).toBe('app');
     const personal = dp.issueToken('personal');
-    expect((await store({ config: 'stg', auth: { method: 'service-token', token: personal } }).get({ name: 'SHARED', namespaces: ns })).value).toBe('from-staging');
+    expect(
+      (
+        await store({ config: 'stg', auth: { method: 'service-token', token: personal } }).get({
+          name: 'SHARED',
+          namespaces: ns,
+        })
+      ).value,
+    ).toBe('from-staging');
   });
 
   it('reads several secrets in one call, with a per-name not found', async () => {
@@ -84,11 +126,13 @@ describe('doppler values', () => {
     expect((dp.calls['secrets-list'] ?? 0) - before).toBe(1);
     expect((got[0] as FetchedSecret).value).toBe('app');
     expect(got[1]).toBeInstanceOf(SecretNotFoundError);
-    expect((got[1] as Error).message).toBe('[doppler] reading "NOPE" in backend/prd: Could not find requested secret');
+    expect((got[1] as Error).message).toBe(
+      '[doppler] reading "NOPE" in backend/prd: Could not find requested secret',
+    );
     expect((got[2] as FetchedSecret).value).toContain('doppler-db-pass-31f');
   });
 
-  it('lists names without Doppler\'s managed DOPPLER_* secrets', async () => {
+  it("lists names without Doppler's managed DOPPLER_* secrets", async () => {
     const names = (await store().list({ namespaces: ns })).items.map((i) => i.name);
     expect(names).toEqual(['DATABASE_URL', 'DB_HOST', 'DB_PASSWORD', 'DB_USER', 'FROM_STG']);
     expect((await store().list({ namespaces: ns, prefix: 'DB_' })).items).toHaveLength(3);
@@ -96,7 +140,7 @@ describe('doppler values', () => {
 });
 
 describe('doppler errors', () => {
-  it('a missing secret is not found with Doppler\'s words', async () => {
+  it("a missing secret is not found with Doppler's words", async () => {
     const err = await failure(store().get({ name: 'MISSING', namespaces: ns }));
     expect(err).toBeInstanceOf(SecretNotFoundError);
     expect(err.message).toBe('[doppler] reading "MISSING" in backend/prd: Could not find requested secret');
@@ -104,10 +148,16 @@ describe('doppler errors', () => {
 
   it('a wrong token is 401 → access denied with the fix, the token scrubbed', async () => {
     const wrong = 'dp.st.prd.wrongwrongwrong0000';
-    const err = await failure(store({ auth: { method: 'service-token', token: wrong } }).get({ name: 'DB_USER', namespaces: ns }));
+    const err = await failure(
+      store({ auth: { method: 'service-token', token: wrong } }).get({ name: 'DB_USER', namespaces: ns }),
+    );
     expect(err).toBeInstanceOf(AccessDeniedError);
-    expect(err.message).toBe('[doppler] reading "DB_USER" in backend/prd: Doppler refused the token (401 Invalid Auth token)');
-    expect((err as AccessDeniedError).fix).toBe('set auth.token to a service token of backend/prd (Doppler: project → config → Access → Generate)');
+    expect(err.message).toBe(
+      '[doppler] reading "DB_USER" in backend/prd: Doppler refused the token (401 Invalid Auth token)',
+    );
+    expect((err as AccessDeniedError).fix).toBe(
+      'set auth.token to a service token of backend/prd (Doppler: project → config → Access → Generate)',
+    );
     expect(err.message).not.toContain(wrong);
   });
 
@@ -118,22 +168,36 @@ describe('doppler errors', () => {
   });
 
   it('a personal token without project and config is a config error', async () => {
-    const err = await failure(store({ project: undefined, config: undefined, auth: { method: 'service-token', token: dp.issueToken('personal') } }).get({ name: 'X', namespaces: ns }));
+    const err = await failure(
+      store({
+        project: undefined,
+        config: undefined,
+        auth: { method: 'service-token', token: dp.issueToken('personal') },
+      }).get({ name: 'X', namespaces: ns }),
+    );
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).fix).toBe('check project and config (required unless the token is a service token)');
+    expect((err as ConfigError).fix).toBe(
+      'check project and config (required unless the token is a service token)',
+    );
   });
 
   it('429 is retried after Retry-After, then throttled; 5xx unavailable; unreachable names the cause', async () => {
     dp.throttle(1, 0);
     expect((await store().get({ name: 'DB_USER', namespaces: ns })).value).toBe('app');
     dp.throttle(3, 0);
-    expect(await failure(store().get({ name: 'DB_USER', namespaces: ns }))).toBeInstanceOf(StoreThrottledError);
+    expect(await failure(store().get({ name: 'DB_USER', namespaces: ns }))).toBeInstanceOf(
+      StoreThrottledError,
+    );
     dp.failNext(3, 502);
     const failing = await failure(store().get({ name: 'DB_USER', namespaces: ns }));
     expect(failing).toBeInstanceOf(StoreUnavailableError);
     expect(failing.message).toMatch(/\(HTTP 502\) \(?after 3 attempts/);
-    const down = await failure(store({ apiUrl: 'http://127.0.0.1:9' }).get({ name: 'DB_USER', namespaces: ns }));
-    expect(down.message).toMatch(/^\[doppler\] reading "DB_USER" in backend\/prd: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/);
+    const down = await failure(
+      store({ apiUrl: 'http://127.0.0.1:9' }).get({ name: 'DB_USER', namespaces: ns }),
+    );
+    expect(down.message).toMatch(
+      /^\[doppler\] reading "DB_USER" in backend\/prd: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+    );
   });
 });
 
@@ -155,12 +219,20 @@ describe('doppler outbound lookup', () => {
     const asked: string[] = [];
     const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
       asked.push(hostname);
-      if (hostname === 'refused.localhost') return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
+      if (hostname === 'refused.localhost')
+        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
       return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
     }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(dp.url).port;
     const make = (host: string) =>
-      new DopplerStore(dopplerStoreType.settings.parse({ ...{ project: 'backend', config: 'prd', auth: { method: 'service-token', token } }, apiUrl: `http://${host}:${port}` }), { ...context, lookup }, { retry: fast });
+      new DopplerStore(
+        dopplerStoreType.settings.parse({
+          ...{ project: 'backend', config: 'prd', auth: { method: 'service-token', token } },
+          apiUrl: `http://${host}:${port}`,
+        }),
+        { ...context, lookup },
+        { retry: fast },
+      );
     const ok = make('localhost');
     open.push(ok);
     expect((await ok.get({ name: 'DB_USER', namespaces: ns })).value).toBeDefined();

@@ -6,7 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InfisicalEmulator, startInfisicalEmulator } from '../emulators/infisical/index.js';
-import { expectFailure, expectNoSecrets, expectValue, failedStep, okStep, sesame, show, type Workdir, workdir } from '../e2e/support.js';
+import {
+  expectFailure,
+  expectNoSecrets,
+  expectValue,
+  failedStep,
+  okStep,
+  sesame,
+  show,
+  type Workdir,
+  workdir,
+} from '../e2e/support.js';
 
 const CURRENT = 'infisical-e2e-current-5d0';
 const OLD = 'infisical-e2e-old-a21';
@@ -27,7 +37,11 @@ describe('infisical through the CLI', () => {
           siteUrl: inf.url,
           projectId: project,
           environment: 'prod',
-          auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: '${env:INFISICAL_CLIENT_SECRET}' },
+          auth: {
+            method: 'universal-auth',
+            clientId: creds.clientId,
+            clientSecret: '${env:INFISICAL_CLIENT_SECRET}',
+          },
           ...settings,
         },
       ],
@@ -56,11 +70,18 @@ describe('infisical through the CLI', () => {
     expectValue(await sesame(wd, ['resolve', 'secret://inf/apps/api/API_KEY'], { env: env() }), API_KEY);
   });
 
-  it('resolve with token auth; a missing secret exits 1 with Infisical\'s words', async () => {
+  it("resolve with token auth; a missing secret exits 1 with Infisical's words", async () => {
     const token = inf.issueToken(creds.identityId);
     config({ auth: { method: 'token', token: '${env:INFISICAL_TOKEN}' } });
-    expectValue(await sesame(wd, ['resolve', 'secret://inf/DB_PASSWORD'], { env: { INFISICAL_TOKEN: token } }), CURRENT);
-    const missing = expectFailure(await sesame(wd, ['resolve', 'secret://inf/NOPE'], { env: { INFISICAL_TOKEN: token } }), 1, [...VALUES, token]);
+    expectValue(
+      await sesame(wd, ['resolve', 'secret://inf/DB_PASSWORD'], { env: { INFISICAL_TOKEN: token } }),
+      CURRENT,
+    );
+    const missing = expectFailure(
+      await sesame(wd, ['resolve', 'secret://inf/NOPE'], { env: { INFISICAL_TOKEN: token } }),
+      1,
+      [...VALUES, token],
+    );
     expect(missing).toContain("Secret with name 'NOPE' not found");
   });
 
@@ -89,7 +110,9 @@ describe('infisical through the CLI', () => {
     expect(r.code, show(r)).toBe(1);
     const list = failedStep(r, 'list');
     expect(list.detail).toBe('[inf] listing in dev:/: You are not allowed to read on secrets (403)');
-    expect(list.fix).toBe('give the machine identity a project role that reads secrets in environment dev under / (Project → Access Control → Machine Identities)');
+    expect(list.fix).toBe(
+      'give the machine identity a project role that reads secrets in environment dev under / (Project → Access Control → Machine Identities)',
+    );
     expectNoSecrets(r, [...VALUES, 'dev-only-e2e-value', creds.clientSecret]);
   });
 
@@ -97,7 +120,9 @@ describe('infisical through the CLI', () => {
     config({ siteUrl: 'http://127.0.0.1:9' });
     const r = await sesame(wd, ['stores', 'test', 'inf'], { env: env() });
     expect(r.code, show(r)).toBe(1);
-    expect(failedStep(r, 'authenticate').detail).toMatch(/^\[inf\] authenticating in prod:\/: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/);
+    expect(failedStep(r, 'authenticate').detail).toMatch(
+      /^\[inf\] authenticating in prod:\/: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+    );
     expectNoSecrets(r, [creds.clientSecret]);
   });
 });

@@ -4,14 +4,29 @@
  * `stores test`.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AccessDeniedError, ConfigError, InvalidRequestError, SecretNotFoundError, StoreUnavailableError } from '../../src/errors.js';
+import {
+  AccessDeniedError,
+  ConfigError,
+  InvalidRequestError,
+  SecretNotFoundError,
+  StoreUnavailableError,
+} from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
-import { InfisicalStore, type InfisicalSettings, infisicalStoreType } from '../../src/stores/infisical/index.js';
+import {
+  InfisicalStore,
+  type InfisicalSettings,
+  infisicalStoreType,
+} from '../../src/stores/infisical/index.js';
 import { type InfisicalEmulator, startInfisicalEmulator } from '../emulators/infisical/index.js';
 import { runStoreContract } from './contract.js';
 
 const ns = [''] as const;
-const context: StoreContext = { storeName: 'inf', namespace: '', services: {}, log: { debug() {}, info() {}, warn() {} } };
+const context: StoreContext = {
+  storeName: 'inf',
+  namespace: '',
+  services: {},
+  log: { debug() {}, info() {}, warn() {} },
+};
 const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 
 let inf: InfisicalEmulator;
@@ -31,7 +46,13 @@ function store(settings: Partial<InfisicalSettings> & Record<string, unknown> = 
   open.push(client);
   return client;
 }
-const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as Error);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as Error,
+  );
 
 beforeAll(async () => {
   inf = await startInfisicalEmulator();
@@ -57,7 +78,13 @@ runStoreContract({
     const contractProject = inf.addProject(['test']);
     const id = inf.addIdentity({ [contractProject]: ['*'] });
     const client = new InfisicalStore(
-      infisicalStoreType.settings.parse({ siteUrl: inf.url, projectId: contractProject, environment: 'test', secretPath: '/sesame', auth: { method: 'universal-auth', clientId: id.clientId, clientSecret: id.clientSecret } }),
+      infisicalStoreType.settings.parse({
+        siteUrl: inf.url,
+        projectId: contractProject,
+        environment: 'test',
+        secretPath: '/sesame',
+        auth: { method: 'universal-auth', clientId: id.clientId, clientSecret: id.clientSecret },
+      }),
       context,
       { retry: fast },
     );
@@ -65,7 +92,13 @@ runStoreContract({
       client,
       seed: async (name, value) => {
         const at = name.lastIndexOf('/');
-        inf.setSecret(contractProject, 'test', `/sesame/${name.slice(0, Math.max(at, 0))}`, name.slice(at + 1), value);
+        inf.setSecret(
+          contractProject,
+          'test',
+          `/sesame/${name.slice(0, Math.max(at, 0))}`,
+          name.slice(at + 1),
+          value,
+        );
       },
     };
   },
@@ -73,10 +106,27 @@ runStoreContract({
 
 describe('infisical settings', () => {
   it('defaults siteUrl and secretPath, takes two auth methods, marks the secrets as credentials', () => {
-    const parsed = infisicalStoreType.settings.parse({ projectId: 'p', environment: 'prod', auth: { method: 'token', token: 't' } });
+    const parsed = infisicalStoreType.settings.parse({
+      projectId: 'p',
+      environment: 'prod',
+      auth: { method: 'token', token: 't' },
+    });
     expect(parsed).toMatchObject({ siteUrl: 'https://app.infisical.com', secretPath: '/' });
-    expect(infisicalStoreType.settings.safeParse({ projectId: 'p', environment: 'prod', secretPath: 'apps', auth: { method: 'token', token: 't' } }).success).toBe(false);
-    expect(infisicalStoreType.settings.safeParse({ projectId: 'p', environment: 'prod', auth: { method: 'universal-auth', clientId: 'c' } }).success).toBe(false);
+    expect(
+      infisicalStoreType.settings.safeParse({
+        projectId: 'p',
+        environment: 'prod',
+        secretPath: 'apps',
+        auth: { method: 'token', token: 't' },
+      }).success,
+    ).toBe(false);
+    expect(
+      infisicalStoreType.settings.safeParse({
+        projectId: 'p',
+        environment: 'prod',
+        auth: { method: 'universal-auth', clientId: 'c' },
+      }).success,
+    ).toBe(false);
     expect(infisicalStoreType.secretSettings).toEqual(['auth.clientSecret', 'auth.token']);
   });
 });
@@ -86,7 +136,9 @@ describe('infisical auth', () => {
     const client = store();
     const before = inf.calls.login ?? 0;
     expect((await client.get({ name: 'DB_PASSWORD', namespaces: ns })).value).toBe('infisical-db-pass-5e2');
-    expect((await client.get({ name: 'apps/api/API_KEY', namespaces: ns })).value).toBe('infisical-api-key-9f0');
+    expect((await client.get({ name: 'apps/api/API_KEY', namespaces: ns })).value).toBe(
+      'infisical-api-key-9f0',
+    );
     expect((inf.calls.login ?? 0) - before).toBe(1);
   });
 
@@ -102,7 +154,9 @@ describe('infisical auth', () => {
 
   it('universal-auth: after Infisical calls the token expired (403 TokenError), logs in once and retries', async () => {
     const short = inf.addIdentity({ [project]: ['prod'] }, { accessTokenTtlSeconds: 1 });
-    const client = store({ auth: { method: 'universal-auth', clientId: short.clientId, clientSecret: short.clientSecret } });
+    const client = store({
+      auth: { method: 'universal-auth', clientId: short.clientId, clientSecret: short.clientSecret },
+    });
     vi.useFakeTimers({ toFake: ['Date'] });
     await client.get({ name: 'DB_PASSWORD', namespaces: ns });
     // The store renews at 80% of 1 s; a clock that jumps to exactly 0.9 s keeps the token while the server expires it later.
@@ -115,49 +169,87 @@ describe('infisical auth', () => {
 
   it('universal-auth: wrong credentials are access denied with the fix, the secret scrubbed', async () => {
     const wrong = 'wrong-client-secret-0000';
-    const err = await failure(store({ auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: wrong } }).get({ name: 'DB_PASSWORD', namespaces: ns }));
+    const err = await failure(
+      store({ auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: wrong } }).get({
+        name: 'DB_PASSWORD',
+        namespaces: ns,
+      }),
+    );
     expect(err).toBeInstanceOf(AccessDeniedError);
     expect(err.message).toBe('[inf] universal-auth login failed (401 Invalid credentials)');
-    expect((err as AccessDeniedError).fix).toBe('check auth.clientId and auth.clientSecret (a client secret can expire or run out of uses)');
+    expect((err as AccessDeniedError).fix).toBe(
+      'check auth.clientId and auth.clientSecret (a client secret can expire or run out of uses)',
+    );
   });
 
   it('token: uses the given access token; an unknown one is denied saying to set a valid one', async () => {
     const token = inf.issueToken(creds.identityId);
-    expect((await store({ auth: { method: 'token', token } }).get({ name: 'DB_PASSWORD', namespaces: ns })).value).toBe('infisical-db-pass-5e2');
-    const err = await failure(store({ auth: { method: 'token', token: 'not-a-token-123' } }).get({ name: 'DB_PASSWORD', namespaces: ns }));
+    expect(
+      (await store({ auth: { method: 'token', token } }).get({ name: 'DB_PASSWORD', namespaces: ns })).value,
+    ).toBe('infisical-db-pass-5e2');
+    const err = await failure(
+      store({ auth: { method: 'token', token: 'not-a-token-123' } }).get({
+        name: 'DB_PASSWORD',
+        namespaces: ns,
+      }),
+    );
     expect(err).toBeInstanceOf(AccessDeniedError);
-    expect(err.message).toContain('Infisical refused the access token (403 The provided access token is malformed.');
-    expect((err as AccessDeniedError).fix).toBe('set auth.token to a valid access token of the machine identity');
+    expect(err.message).toContain(
+      'Infisical refused the access token (403 The provided access token is malformed.',
+    );
+    expect((err as AccessDeniedError).fix).toBe(
+      'set auth.token to a valid access token of the machine identity',
+    );
     expect(err.message).not.toContain('not-a-token-123');
   });
 });
 
 describe('infisical names, versions and errors', () => {
   it('pins a version; a version that does not exist is not found; a non-number is refused', async () => {
-    expect(await store().get({ name: 'DB_PASSWORD', version: '1', namespaces: ns })).toEqual({ value: 'infisical-old-pass', version: '1' });
+    expect(await store().get({ name: 'DB_PASSWORD', version: '1', namespaces: ns })).toEqual({
+      value: 'infisical-old-pass',
+      version: '1',
+    });
     expect((await store().get({ name: 'DB_PASSWORD', namespaces: ns })).version).toBe('2');
-    expect(await failure(store().get({ name: 'DB_PASSWORD', version: '9', namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
-    expect(await failure(store().get({ name: 'DB_PASSWORD', version: 'latest', namespaces: ns }))).toBeInstanceOf(InvalidRequestError);
+    expect(await failure(store().get({ name: 'DB_PASSWORD', version: '9', namespaces: ns }))).toBeInstanceOf(
+      SecretNotFoundError,
+    );
+    expect(
+      await failure(store().get({ name: 'DB_PASSWORD', version: 'latest', namespaces: ns })),
+    ).toBeInstanceOf(InvalidRequestError);
   });
 
   it('secretPath roots the names; a missing secret and a missing folder are not found', async () => {
-    expect((await store({ secretPath: '/apps' }).get({ name: 'api/API_KEY', namespaces: ns })).value).toBe('infisical-api-key-9f0');
+    expect((await store({ secretPath: '/apps' }).get({ name: 'api/API_KEY', namespaces: ns })).value).toBe(
+      'infisical-api-key-9f0',
+    );
     const missing = await failure(store().get({ name: 'NOPE', namespaces: ns }));
     expect(missing).toBeInstanceOf(SecretNotFoundError);
-    expect(missing.message).toBe("[inf] reading \"NOPE\" in prod:/: Secret with name 'NOPE' not found");
-    expect(await failure(store().get({ name: 'nowhere/X', namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
+    expect(missing.message).toBe('[inf] reading "NOPE" in prod:/: Secret with name \'NOPE\' not found');
+    expect(await failure(store().get({ name: 'nowhere/X', namespaces: ns }))).toBeInstanceOf(
+      SecretNotFoundError,
+    );
   });
 
   it('an environment the identity may not read is 403 naming the role to grant', async () => {
     const err = await failure(store({ environment: 'dev' }).get({ name: 'DEV_ONLY', namespaces: ns }));
     expect(err).toBeInstanceOf(AccessDeniedError);
-    expect(err.message).toBe('[inf] reading "DEV_ONLY" in dev:/: You are not allowed to read on secrets (403)');
-    expect((err as AccessDeniedError).fix).toContain('give the machine identity a project role that reads secrets in environment dev');
+    expect(err.message).toBe(
+      '[inf] reading "DEV_ONLY" in dev:/: You are not allowed to read on secrets (403)',
+    );
+    expect((err as AccessDeniedError).fix).toContain(
+      'give the machine identity a project role that reads secrets in environment dev',
+    );
   });
 
   it('an unknown environment is a config error', async () => {
     const any = inf.addIdentity({ [project]: ['*'] });
-    const err = await failure(store({ environment: 'qa', auth: { method: 'universal-auth', clientId: any.clientId, clientSecret: any.clientSecret } }).get({ name: 'X', namespaces: ns }));
+    const err = await failure(
+      store({
+        environment: 'qa',
+        auth: { method: 'universal-auth', clientId: any.clientId, clientSecret: any.clientSecret },
+      }).get({ name: 'X', namespaces: ns }),
+    );
     expect(err).toBeInstanceOf(ConfigError);
   });
 
@@ -165,15 +257,23 @@ describe('infisical names, versions and errors', () => {
     const page = await store().list({ namespaces: ns });
     expect(page.items.map((i) => i.name)).toEqual(['DB_PASSWORD', 'apps/api/API_KEY']);
     expect(JSON.stringify(page)).not.toContain('infisical-db-pass');
-    expect((await store({ secretPath: '/apps' }).list({ namespaces: ns })).items.map((i) => i.name)).toEqual(['api/API_KEY']);
+    expect((await store({ secretPath: '/apps' }).list({ namespaces: ns })).items.map((i) => i.name)).toEqual([
+      'api/API_KEY',
+    ]);
   });
 
   it('5xx is retried then unavailable; an unreachable site names the cause', async () => {
     inf.failNext(3, 503);
-    expect(await failure(store().get({ name: 'DB_PASSWORD', namespaces: ns }))).toBeInstanceOf(StoreUnavailableError);
-    const down = await failure(store({ siteUrl: 'http://127.0.0.1:9' }).get({ name: 'DB_PASSWORD', namespaces: ns }));
+    expect(await failure(store().get({ name: 'DB_PASSWORD', namespaces: ns }))).toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    const down = await failure(
+      store({ siteUrl: 'http://127.0.0.1:9' }).get({ name: 'DB_PASSWORD', namespaces: ns }),
+    );
     expect(down).toBeInstanceOf(StoreUnavailableError);
-    expect(down.message).toMatch(/^\[inf\] reading "DB_PASSWORD" in prod:\/: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/);
+    expect(down.message).toMatch(
+      /^\[inf\] reading "DB_PASSWORD" in prod:\/: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+    );
   });
 });
 
@@ -187,7 +287,9 @@ describe('infisical check', () => {
   });
 
   it('stops at a failed login', async () => {
-    const report = await store({ auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: 'bad-secret-1234' } }).check({ namespaces: ns });
+    const report = await store({
+      auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: 'bad-secret-1234' },
+    }).check({ namespaces: ns });
     expect(report.steps).toHaveLength(1);
     expect(report.steps[0]).toMatchObject({ step: 'authenticate', ok: false });
   });
@@ -198,12 +300,24 @@ describe('infisical outbound lookup', () => {
     const asked: string[] = [];
     const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
       asked.push(hostname);
-      if (hostname === 'refused.localhost') return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
+      if (hostname === 'refused.localhost')
+        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
       return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
     }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(inf.url).port;
     const make = (host: string) =>
-      new InfisicalStore(infisicalStoreType.settings.parse({ ...{ projectId: project, environment: 'prod', auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: creds.clientSecret } }, siteUrl: `http://${host}:${port}` }), { ...context, lookup }, { retry: fast });
+      new InfisicalStore(
+        infisicalStoreType.settings.parse({
+          ...{
+            projectId: project,
+            environment: 'prod',
+            auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: creds.clientSecret },
+          },
+          siteUrl: `http://${host}:${port}`,
+        }),
+        { ...context, lookup },
+        { retry: fast },
+      );
     const ok = make('localhost');
     open.push(ok);
     expect((await ok.get({ name: 'DB_PASSWORD', namespaces: ns })).value).toBeDefined();

@@ -6,7 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OnePasswordEmulator, startOnePasswordEmulator } from '../emulators/onepassword/index.js';
-import { expectFailure, expectNoSecrets, expectValue, failedStep, okStep, sesame, show, type Workdir, workdir } from '../e2e/support.js';
+import {
+  expectFailure,
+  expectNoSecrets,
+  expectValue,
+  failedStep,
+  okStep,
+  sesame,
+  show,
+  type Workdir,
+  workdir,
+} from '../e2e/support.js';
 
 const PASSWORD = 'op-jira-password-e2e-41c';
 const VALUES = [PASSWORD, 'op-hidden-value-e2e-7a0'];
@@ -16,7 +26,17 @@ describe('1password-connect through the CLI', () => {
   let token: string;
   let wd: Workdir;
   const config = (settings: Record<string, unknown> = {}) =>
-    wd.config({ stores: [{ name: 'op', type: '1password-connect', url: op.url, auth: { method: 'token', token: '${env:OP_TOKEN}' }, ...settings }] });
+    wd.config({
+      stores: [
+        {
+          name: 'op',
+          type: '1password-connect',
+          url: op.url,
+          auth: { method: 'token', token: '${env:OP_TOKEN}' },
+          ...settings,
+        },
+      ],
+    });
   const env = () => ({ OP_TOKEN: token });
 
   beforeAll(async () => {
@@ -44,11 +64,19 @@ describe('1password-connect through the CLI', () => {
 
   it('resolve: a missing item exits 1 naming the reference; a wrong token exits 1 saying to set auth.token', async () => {
     config();
-    const missing = expectFailure(await sesame(wd, ['resolve', 'secret://op/Prod/nope#password'], { env: env() }), 1, VALUES);
+    const missing = expectFailure(
+      await sesame(wd, ['resolve', 'secret://op/Prod/nope#password'], { env: env() }),
+      1,
+      VALUES,
+    );
     expect(missing).toContain('secret://op/Prod/nope#password');
     expect(missing).toContain('no item titled "nope" in vault "Prod"');
     const wrong = 'wrong-op-token-e2e-000';
-    const denied = expectFailure(await sesame(wd, ['resolve', 'secret://op/Prod/jira#password'], { env: { OP_TOKEN: wrong } }), 1, [...VALUES, wrong]);
+    const denied = expectFailure(
+      await sesame(wd, ['resolve', 'secret://op/Prod/jira#password'], { env: { OP_TOKEN: wrong } }),
+      1,
+      [...VALUES, wrong],
+    );
     expect(denied).toContain('the Connect server refused the token (401 Invalid token signature)');
   });
 
@@ -68,7 +96,9 @@ describe('1password-connect through the CLI', () => {
     const wrong = 'wrong-op-token-e2e-111';
     const bad = await sesame(wd, ['stores', 'test', 'op'], { env: { OP_TOKEN: wrong } });
     expect(bad.code, show(bad)).toBe(1);
-    expect(failedStep(bad, 'authenticate').fix).toBe('set auth.token to an access token of this Connect server (1Password: Developer → Connect servers → tokens)');
+    expect(failedStep(bad, 'authenticate').fix).toBe(
+      'set auth.token to an access token of this Connect server (1Password: Developer → Connect servers → tokens)',
+    );
     expectNoSecrets(bad, [...VALUES, wrong]);
     config({ vault: 'Locked' });
     const locked = await sesame(wd, ['stores', 'test', 'op'], { env: env() });
@@ -81,7 +111,16 @@ describe('1password-connect through the CLI', () => {
   });
 
   it('stores test: unreachable — fails authenticate naming the address, exit 1', async () => {
-    wd.config({ stores: [{ name: 'op', type: '1password-connect', url: 'http://127.0.0.1:9', auth: { method: 'token', token: '${env:OP_TOKEN}' } }] });
+    wd.config({
+      stores: [
+        {
+          name: 'op',
+          type: '1password-connect',
+          url: 'http://127.0.0.1:9',
+          auth: { method: 'token', token: '${env:OP_TOKEN}' },
+        },
+      ],
+    });
     const r = await sesame(wd, ['stores', 'test', 'op'], { env: env() });
     expect(r.code, show(r)).toBe(1);
     const step = failedStep(r, 'authenticate');

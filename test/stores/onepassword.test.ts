@@ -4,14 +4,30 @@
  * label, every mapped error, and `stores test` steps.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessDeniedError, InvalidRequestError, SecretNotFoundError, SecretStateError, StoreUnavailableError } from '../../src/errors.js';
+import {
+  AccessDeniedError,
+  InvalidRequestError,
+  SecretNotFoundError,
+  SecretStateError,
+  StoreUnavailableError,
+} from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
-import { itemValue, OnePasswordStore, type OnePasswordSettings, onePasswordStoreType } from '../../src/stores/onepassword/index.js';
+import {
+  itemValue,
+  OnePasswordStore,
+  type OnePasswordSettings,
+  onePasswordStoreType,
+} from '../../src/stores/onepassword/index.js';
 import { type OnePasswordEmulator, startOnePasswordEmulator } from '../emulators/onepassword/index.js';
 import { runStoreContract } from './contract.js';
 
 const ns = [''] as const;
-const context: StoreContext = { storeName: 'op', namespace: '', services: {}, log: { debug() {}, info() {}, warn() {} } };
+const context: StoreContext = {
+  storeName: 'op',
+  namespace: '',
+  services: {},
+  log: { debug() {}, info() {}, warn() {} },
+};
 const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 
 let op: OnePasswordEmulator;
@@ -20,20 +36,34 @@ let prodId: string;
 const open: OnePasswordStore[] = [];
 
 function store(settings: Partial<OnePasswordSettings> & Record<string, unknown> = {}) {
-  const parsed = onePasswordStoreType.settings.parse({ url: op.url, auth: { method: 'token', token }, ...settings });
+  const parsed = onePasswordStoreType.settings.parse({
+    url: op.url,
+    auth: { method: 'token', token },
+    ...settings,
+  });
   const client = new OnePasswordStore(parsed, context, { retry: fast });
   open.push(client);
   return client;
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as Error);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as Error,
+  );
 
 beforeAll(async () => {
   op = await startOnePasswordEmulator();
   prodId = op.addVault('Prod');
   op.addVault('Contract');
   op.addVault('Secret Vault');
-  op.putItem('Prod', 'jira', { username: 'jira-bot', password: 'jira-pass-7c21', url: 'https://jira.example.com' });
+  op.putItem('Prod', 'jira', {
+    username: 'jira-bot',
+    password: 'jira-pass-7c21',
+    url: 'https://jira.example.com',
+  });
   op.putNote('Prod', 'tls key', '-----BEGIN KEY-----');
   op.putItem('Prod', 'twin', { password: 'a' });
   op.putItem('Prod', 'twin-2', { password: 'b' });
@@ -49,34 +79,65 @@ runStoreContract({
   label: '1password-connect (emulator)',
   storeType: onePasswordStoreType as never,
   harness: async () => {
-    const client = new OnePasswordStore(onePasswordStoreType.settings.parse({ url: op.url, vault: 'Contract', auth: { method: 'token', token } }), context, { retry: fast });
+    const client = new OnePasswordStore(
+      onePasswordStoreType.settings.parse({
+        url: op.url,
+        vault: 'Contract',
+        auth: { method: 'token', token },
+      }),
+      context,
+      { retry: fast },
+    );
     return { client, seed: async (name, value) => void op.putNote('Contract', name, value) };
   },
 });
 
 describe('1password-connect settings', () => {
   it('is strict, requires the token and marks it as a credential', () => {
-    expect(onePasswordStoreType.settings.safeParse({ url: 'http://c:8080', auth: { method: 'token', token: 't' } }).success).toBe(true);
+    expect(
+      onePasswordStoreType.settings.safeParse({ url: 'http://c:8080', auth: { method: 'token', token: 't' } })
+        .success,
+    ).toBe(true);
     expect(onePasswordStoreType.settings.safeParse({ url: 'http://c:8080' }).success).toBe(false);
-    expect(onePasswordStoreType.settings.safeParse({ url: 'c:8080', auth: { method: 'token', token: 't' } }).success).toBe(false);
-    expect(onePasswordStoreType.settings.safeParse({ url: 'http://c:8080', auth: { method: 'password', token: 't' } }).success).toBe(false);
+    expect(
+      onePasswordStoreType.settings.safeParse({ url: 'c:8080', auth: { method: 'token', token: 't' } })
+        .success,
+    ).toBe(false);
+    expect(
+      onePasswordStoreType.settings.safeParse({
+        url: 'http://c:8080',
+        auth: { method: 'password', token: 't' },
+      }).success,
+    ).toBe(false);
     expect(onePasswordStoreType.secretSettings).toEqual(['auth.token']);
-    expect(onePasswordStoreType.hostAccess(onePasswordStoreType.settings.parse({ url: 'http://c:8080', auth: { method: 'token', token: 't' } }))).toEqual([
-      { kind: 'address', setting: 'url', url: 'http://c:8080' },
-    ]);
+    expect(
+      onePasswordStoreType.hostAccess(
+        onePasswordStoreType.settings.parse({ url: 'http://c:8080', auth: { method: 'token', token: 't' } }),
+      ),
+    ).toEqual([{ kind: 'address', setting: 'url', url: 'http://c:8080' }]);
   });
 });
 
 describe('1password-connect names and values', () => {
   it('reads <vault>/<item> as the fields by label, with the item version', async () => {
     const got = await store().get({ name: 'Prod/jira', namespaces: ns });
-    expect(JSON.parse(got.value as string)).toEqual({ username: 'jira-bot', password: 'jira-pass-7c21', url: 'https://jira.example.com' });
+    expect(JSON.parse(got.value as string)).toEqual({
+      username: 'jira-bot',
+      password: 'jira-pass-7c21',
+      url: 'https://jira.example.com',
+    });
     expect(got.version).toBe('1');
   });
 
   it('reads <item> when vault is set, by vault name or by vault id', async () => {
-    expect(JSON.parse((await store({ vault: 'Prod' }).get({ name: 'jira', namespaces: ns })).value as string).password).toBe('jira-pass-7c21');
-    expect(JSON.parse((await store({ vault: prodId }).get({ name: 'jira', namespaces: ns })).value as string).password).toBe('jira-pass-7c21');
+    expect(
+      JSON.parse((await store({ vault: 'Prod' }).get({ name: 'jira', namespaces: ns })).value as string)
+        .password,
+    ).toBe('jira-pass-7c21');
+    expect(
+      JSON.parse((await store({ vault: prodId }).get({ name: 'jira', namespaces: ns })).value as string)
+        .password,
+    ).toBe('jira-pass-7c21');
   });
 
   it('looks vaults and items up through the API filter, and the vault once per store', async () => {
@@ -89,21 +150,39 @@ describe('1password-connect names and values', () => {
   });
 
   it('reads a bare Secure Note as its text; keeps the first of two fields with one label', () => {
-    expect(itemValue({ id: 'x', title: 't', category: 'SECURE_NOTE', fields: [{ label: 'notesPlain', purpose: 'NOTES', value: 'note' }] })).toBe('note');
-    expect(itemValue({ id: 'x', title: 't', category: 'LOGIN', fields: [{ label: 'a', value: '1' }, { label: 'a', value: '2' }, { value: 'no label' }] })).toBe('{"a":"1"}');
+    expect(
+      itemValue({
+        id: 'x',
+        title: 't',
+        category: 'SECURE_NOTE',
+        fields: [{ label: 'notesPlain', purpose: 'NOTES', value: 'note' }],
+      }),
+    ).toBe('note');
+    expect(
+      itemValue({
+        id: 'x',
+        title: 't',
+        category: 'LOGIN',
+        fields: [{ label: 'a', value: '1' }, { label: 'a', value: '2' }, { value: 'no label' }],
+      }),
+    ).toBe('{"a":"1"}');
   });
 
   it('refuses a name without a vault when no vault is set', async () => {
     const err = await failure(store().get({ name: 'jira', namespaces: ns }));
     expect(err).toBeInstanceOf(InvalidRequestError);
-    expect(err.message).toBe('[op] "jira" is not <vault>/<item>: name the vault first, or set vault on the store');
+    expect(err.message).toBe(
+      '[op] "jira" is not <vault>/<item>: name the vault first, or set vault on the store',
+    );
   });
 
-  it('lists <vault>/<title> across the token\'s vaults, or titles of the set vault, by prefix', async () => {
+  it("lists <vault>/<title> across the token's vaults, or titles of the set vault, by prefix", async () => {
     const all = (await store().list({ namespaces: ns })).items.map((i) => i.name);
     expect(all).toEqual(expect.arrayContaining(['Prod/jira', 'Prod/tls key']));
     expect(all.some((n) => n.startsWith('Secret Vault/'))).toBe(false);
-    expect((await store({ vault: 'Prod' }).list({ namespaces: ns, prefix: 'tw' })).items.map((i) => i.name)).toEqual(['twin', 'twin-2']);
+    expect(
+      (await store({ vault: 'Prod' }).list({ namespaces: ns, prefix: 'tw' })).items.map((i) => i.name),
+    ).toEqual(['twin', 'twin-2']);
     const first = await store({ vault: 'Prod' }).list({ namespaces: ns, limit: 2 });
     expect(first.items).toHaveLength(2);
     const rest = await store({ vault: 'Prod' }).list({ namespaces: ns, cursor: first.cursor });
@@ -114,18 +193,26 @@ describe('1password-connect names and values', () => {
 describe('1password-connect errors', () => {
   it('a wrong token is access denied saying which token to set, never echoing it', async () => {
     const wrong = 'eyJ-wrong-connect-token-000';
-    const err = await failure(store({ auth: { method: 'token', token: wrong } }).get({ name: 'Prod/jira', namespaces: ns }));
+    const err = await failure(
+      store({ auth: { method: 'token', token: wrong } }).get({ name: 'Prod/jira', namespaces: ns }),
+    );
     expect(err).toBeInstanceOf(AccessDeniedError);
-    expect(err.message).toBe(`[op] finding vault "Prod" at ${op.url}: the Connect server refused the token (401 Invalid token signature)`);
+    expect(err.message).toBe(
+      `[op] finding vault "Prod" at ${op.url}: the Connect server refused the token (401 Invalid token signature)`,
+    );
     expect((err as AccessDeniedError).fix).toContain('set auth.token');
     expect(err.message).not.toContain(wrong);
   });
 
-  it('a vault outside the token\'s scope: by name not found, by id 403 naming the vault', async () => {
+  it("a vault outside the token's scope: by name not found, by id 403 naming the vault", async () => {
     const byName = await failure(store().get({ name: 'Secret Vault/hidden', namespaces: ns }));
     expect(byName).toBeInstanceOf(SecretNotFoundError);
     expect(byName.message).toBe('[op] no vault named "Secret Vault" in the Connect token\'s scope');
-    const hiddenId = (await (await fetch(`${op.url}/v1/vaults`, { headers: { authorization: `Bearer ${op.issueToken('all')}` } })).json() as Array<{ id: string; name: string }>).find((v) => v.name === 'Secret Vault')?.id as string;
+    const hiddenId = (
+      (await (
+        await fetch(`${op.url}/v1/vaults`, { headers: { authorization: `Bearer ${op.issueToken('all')}` } })
+      ).json()) as Array<{ id: string; name: string }>
+    ).find((v) => v.name === 'Secret Vault')?.id as string;
     const byId = await failure(store({ vault: hiddenId }).get({ name: 'hidden', namespaces: ns }));
     expect(byId).toBeInstanceOf(AccessDeniedError);
     expect(byId.message).toContain(`vault ${hiddenId} is not in scope (403)`);
@@ -146,14 +233,20 @@ describe('1password-connect errors', () => {
 
   it('5xx is retried, then unavailable after the attempts; an unreachable server names the url', async () => {
     op.failNext(2, 503);
-    expect(JSON.parse((await store().get({ name: 'Prod/jira', namespaces: ns })).value as string).username).toBe('jira-bot');
+    expect(
+      JSON.parse((await store().get({ name: 'Prod/jira', namespaces: ns })).value as string).username,
+    ).toBe('jira-bot');
     op.failNext(3, 500);
     const err = await failure(store().get({ name: 'Prod/jira', namespaces: ns }));
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err.message).toMatch(/the store is failing \(HTTP 500\) \(?after 3 attempts/);
-    const down = await failure(store({ url: 'http://127.0.0.1:9' }).get({ name: 'Prod/jira', namespaces: ns }));
+    const down = await failure(
+      store({ url: 'http://127.0.0.1:9' }).get({ name: 'Prod/jira', namespaces: ns }),
+    );
     expect(down).toBeInstanceOf(StoreUnavailableError);
-    expect(down.message).toMatch(/^\[op\] finding vault "Prod" at http:\/\/127\.0\.0\.1:9: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/);
+    expect(down.message).toMatch(
+      /^\[op\] finding vault "Prod" at http:\/\/127\.0\.0\.1:9: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+    );
   });
 });
 
@@ -167,7 +260,9 @@ describe('1password-connect check', () => {
   });
 
   it('stops at a refused token with the fix', async () => {
-    const report = await store({ vault: 'Prod', auth: { method: 'token', token: 'bad-token-123' } }).check({ namespaces: ns });
+    const report = await store({ vault: 'Prod', auth: { method: 'token', token: 'bad-token-123' } }).check({
+      namespaces: ns,
+    });
     expect(report.ok).toBe(false);
     expect(report.steps).toHaveLength(1);
     expect(report.steps[0]?.fix).toContain('set auth.token');
@@ -179,12 +274,20 @@ describe('1password-connect outbound lookup', () => {
     const asked: string[] = [];
     const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
       asked.push(hostname);
-      if (hostname === 'refused.localhost') return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
+      if (hostname === 'refused.localhost')
+        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
       return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
     }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(op.url).port;
     const make = (host: string) =>
-      new OnePasswordStore(onePasswordStoreType.settings.parse({ ...{ auth: { method: 'token', token } }, url: `http://${host}:${port}` }), { ...context, lookup }, { retry: fast });
+      new OnePasswordStore(
+        onePasswordStoreType.settings.parse({
+          ...{ auth: { method: 'token', token } },
+          url: `http://${host}:${port}`,
+        }),
+        { ...context, lookup },
+        { retry: fast },
+      );
     const ok = make('localhost');
     open.push(ok);
     expect((await ok.get({ name: 'Prod/jira', namespaces: ns })).value).toBeDefined();

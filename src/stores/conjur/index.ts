@@ -20,8 +20,32 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, InvalidRequestError } from '../../errors.js';
-import type { CheckOptions, FetchedSecret, HostAccess, ListOptions, ListPage, SecretMetadata, SecretRequest, StoreClient, StoreContext, StoreType } from '../contract.js';
-import { type Classification, classifyHttp, credential, credentialPaths, decodeCursor, encodeCursor, expectOk, type HttpAnswer, HttpStatusError, HttpTransport, pageSize, type RetryPolicy, readSampleStep, runChecks, StoreCore } from '../core/index.js';
+import type {
+  CheckOptions,
+  FetchedSecret,
+  HostAccess,
+  ListOptions,
+  ListPage,
+  SecretRequest,
+  StoreClient,
+  StoreContext,
+  StoreType,
+} from '../contract.js';
+import {
+  type Classification,
+  classifyHttp,
+  credential,
+  credentialPaths,
+  expectOk,
+  type HttpAnswer,
+  HttpStatusError,
+  HttpTransport,
+  listProviderPages,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
 
 const settings = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'url is the Conjur URL, e.g. https://conjur.example.com' }),
@@ -29,20 +53,35 @@ const settings = z.strictObject({
   /** PEM file of the CA that signed Conjur's certificate (Conjur's own CA, often self-signed). */
   caFile: z.string().min(1).optional(),
   auth: z.discriminatedUnion('method', [
-    z.strictObject({ method: z.literal('api-key'), login: z.string().min(1, 'login is host/<id> or a user name'), apiKey: credential(z.string().min(1)) }),
     z.strictObject({
-      method: z.literal('authn-jwt'),
-      serviceId: z.string().regex(/^[^/?#\s]+$/, 'serviceId is the authn-jwt service id, e.g. k8s-cluster'),
-      /** The host to log in as, when the authenticator does not take it from a claim of the JWT. */
-      hostId: z.string().min(1).optional(),
-      jwtFile: z.string().min(1).optional(),
-      jwtEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
-    }).refine((a) => (a.jwtFile === undefined) !== (a.jwtEnv === undefined), 'authn-jwt takes the JWT from jwtFile or jwtEnv (one of them)'),
+      method: z.literal('api-key'),
+      login: z.string().min(1, 'login is host/<id> or a user name'),
+      apiKey: credential(z.string().min(1)),
+    }),
+    z
+      .strictObject({
+        method: z.literal('authn-jwt'),
+        serviceId: z.string().regex(/^[^/?#\s]+$/, 'serviceId is the authn-jwt service id, e.g. k8s-cluster'),
+        /** The host to log in as, when the authenticator does not take it from a claim of the JWT. */
+        hostId: z.string().min(1).optional(),
+        jwtFile: z.string().min(1).optional(),
+        jwtEnv: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+          .optional(),
+      })
+      .refine(
+        (a) => (a.jwtFile === undefined) !== (a.jwtEnv === undefined),
+        'authn-jwt takes the JWT from jwtFile or jwtEnv (one of them)',
+      ),
   ]),
 });
 export type ConjurSettings = z.infer<typeof settings>;
 
-interface Op { action: string; name?: string | undefined }
+interface Op {
+  action: string;
+  name?: string | undefined;
+}
 
 /** A refused or failed authentication, kept apart from the request it was for. */
 class AuthnFailed extends Error {
@@ -72,16 +111,31 @@ export class ConjurStore implements StoreClient {
       try {
         ca = readFileSync(file);
       } catch (err) {
-        throw new ConfigError(`cannot read caFile ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'caFile is the PEM file of the CA that signed the Conjur certificate' });
+        throw new ConfigError(
+          `cannot read caFile ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          { hint: 'caFile is the PEM file of the CA that signed the Conjur certificate' },
+        );
       }
     }
     this.#http = new HttpTransport({ ca, lookup: context.lookup });
-    this.#core = new StoreCore({ context, settings: s, credentialPaths: conjurStoreType.secretSettings, retry: options.retry, scrub: [[/Token token="[^"]*"/g, 'Token token="[redacted]"'], [/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, '[jwt]']], classify: (err, op) => this.#classify(err, op) });
+    this.#core = new StoreCore({
+      context,
+      settings: s,
+      credentialPaths: conjurStoreType.secretSettings,
+      retry: options.retry,
+      scrub: [
+        [/Token token="[^"]*"/g, 'Token token="[redacted]"'],
+        [/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, '[jwt]'],
+      ],
+      classify: (err, op) => this.#classify(err, op),
+    });
   }
 
   get #who(): string {
     const { auth } = this.#s;
-    return auth.method === 'api-key' ? auth.login : `authn-jwt/${auth.serviceId}${auth.hostId ? ` as ${auth.hostId}` : ''}`;
+    return auth.method === 'api-key'
+      ? auth.login
+      : `authn-jwt/${auth.serviceId}${auth.hostId ? ` as ${auth.hostId}` : ''}`;
   }
 
   #classify(err: unknown, op: Op): Classification | undefined {
@@ -89,29 +143,56 @@ export class ConjurStore implements StoreClient {
     if (err instanceof AuthnFailed && err.answer.status < 500) {
       const { auth } = this.#s;
       return auth.method === 'api-key'
-        ? { kind: 'denied', message: `Conjur refused the API key of ${auth.login} (HTTP ${err.answer.status})`, fix: 'check auth.login (host/<id> for a host) and auth.apiKey (a rotated key stops working)' }
-        : { kind: 'denied', message: `Conjur refused the JWT at authn-jwt/${auth.serviceId} (HTTP ${err.answer.status})`, fix: `check that authn-jwt/${auth.serviceId} is enabled, the JWT is current, and its identity maps to a host allowed to authenticate there` };
+        ? {
+            kind: 'denied',
+            message: `Conjur refused the API key of ${auth.login} (HTTP ${err.answer.status})`,
+            fix: 'check auth.login (host/<id> for a host) and auth.apiKey (a rotated key stops working)',
+          }
+        : {
+            kind: 'denied',
+            message: `Conjur refused the JWT at authn-jwt/${auth.serviceId} (HTTP ${err.answer.status})`,
+            fix: `check that authn-jwt/${auth.serviceId} is enabled, the JWT is current, and its identity maps to a host allowed to authenticate there`,
+          };
     }
     const answer = err instanceof AuthnFailed || err instanceof HttpStatusError ? err.answer : undefined;
     if (!answer) return classifyHttp(err, what);
     const said = answer.json<{ error?: { message?: string } }>()?.error?.message ?? `HTTP ${answer.status}`;
     if (answer.status === 404) return { kind: 'not_found', message: `${what}: ${said}` };
     if (answer.status === 403) {
-      return { kind: 'denied', message: `${what}: ${this.#who} is not allowed (403 ${said})`, fix: `permit it in policy: - !permit { role: !host <id>, privileges: [ read, execute ], resource: !variable ${op.name ?? '<id>'} }` };
+      return {
+        kind: 'denied',
+        message: `${what}: ${this.#who} is not allowed (403 ${said})`,
+        fix: `permit it in policy: - !permit { role: !host <id>, privileges: [ read, execute ], resource: !variable ${op.name ?? '<id>'} }`,
+      };
     }
-    if (answer.status === 401) return { kind: 'denied', message: `${what}: Conjur refused the access token (401)`, fix: 'check the auth settings' };
+    if (answer.status === 401)
+      return {
+        kind: 'denied',
+        message: `${what}: Conjur refused the access token (401)`,
+        fix: 'check the auth settings',
+      };
     return classifyHttp(new HttpStatusError(answer), what);
   }
 
   #jwt(auth: Extract<ConjurSettings['auth'], { method: 'authn-jwt' }>): string {
-    const where = auth.jwtFile ? `jwtFile ${path.resolve(this.#baseDir, auth.jwtFile)}` : `jwtEnv ${auth.jwtEnv}`;
+    const where = auth.jwtFile
+      ? `jwtFile ${path.resolve(this.#baseDir, auth.jwtFile)}`
+      : `jwtEnv ${auth.jwtEnv}`;
     let jwt: string | undefined;
     try {
-      jwt = auth.jwtFile ? readFileSync(path.resolve(this.#baseDir, auth.jwtFile), 'utf8').trim() : process.env[auth.jwtEnv as string]?.trim();
+      jwt = auth.jwtFile
+        ? readFileSync(path.resolve(this.#baseDir, auth.jwtFile), 'utf8').trim()
+        : process.env[auth.jwtEnv as string]?.trim();
     } catch (err) {
-      throw new ConfigError(`cannot read the JWT from ${where} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'point jwtFile at the token the platform mounts, or set jwtEnv' });
+      throw new ConfigError(
+        `cannot read the JWT from ${where} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        { hint: 'point jwtFile at the token the platform mounts, or set jwtEnv' },
+      );
     }
-    if (!jwt) throw new ConfigError(`no JWT in ${where}`, { hint: 'the platform must provide the workload a JWT there' });
+    if (!jwt)
+      throw new ConfigError(`no JWT in ${where}`, {
+        hint: 'the platform must provide the workload a JWT there',
+      });
     return jwt;
   }
 
@@ -123,8 +204,19 @@ export class ConjurStore implements StoreClient {
     this.#session = (async () => {
       const answer =
         auth.method === 'api-key'
-          ? await this.#http.request('POST', `${this.#base}/authn/${encodeURIComponent(account)}/${encodeURIComponent(auth.login)}/authenticate`, { body: auth.apiKey, headers: { 'content-type': 'text/plain', 'accept-encoding': 'base64' } })
-          : await this.#http.request('POST', `${this.#base}/authn-jwt/${encodeURIComponent(auth.serviceId)}/${encodeURIComponent(account)}${auth.hostId ? `/${encodeURIComponent(auth.hostId)}` : ''}/authenticate`, { body: new URLSearchParams({ jwt: this.#jwt(auth) }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-encoding': 'base64' } });
+          ? await this.#http.request(
+              'POST',
+              `${this.#base}/authn/${encodeURIComponent(account)}/${encodeURIComponent(auth.login)}/authenticate`,
+              { body: auth.apiKey, headers: { 'content-type': 'text/plain', 'accept-encoding': 'base64' } },
+            )
+          : await this.#http.request(
+              'POST',
+              `${this.#base}/authn-jwt/${encodeURIComponent(auth.serviceId)}/${encodeURIComponent(account)}${auth.hostId ? `/${encodeURIComponent(auth.hostId)}` : ''}/authenticate`,
+              {
+                body: new URLSearchParams({ jwt: this.#jwt(auth) }).toString(),
+                headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-encoding': 'base64' },
+              },
+            );
       if (answer.status !== 200) throw new AuthnFailed(answer);
       const text = answer.body.toString('utf8').trim();
       // Asked for base64; a server that ignores Accept-Encoding answers the token's JSON.
@@ -138,7 +230,11 @@ export class ConjurStore implements StoreClient {
   }
 
   #get(op: Op, target: string, query?: Record<string, string>): Promise<HttpAnswer> {
-    const send = async () => this.#http.request('GET', `${this.#base}${target}`, { headers: { authorization: await this.#authorization(), accept: '*/*' }, query });
+    const send = async () =>
+      this.#http.request('GET', `${this.#base}${target}`, {
+        headers: { authorization: await this.#authorization(), accept: '*/*' },
+        query,
+      });
     return this.#core.call(op, async () => {
       let answer = await send();
       if (answer.status === 401) {
@@ -150,41 +246,79 @@ export class ConjurStore implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.version !== undefined && !/^[1-9]\d*$/.test(request.version)) throw new InvalidRequestError(`${this.#core.tag} Conjur versions are numbers: ?version=${request.version} cannot be one`);
-    const answer = await this.#get({ action: 'fetching', name: request.name }, `/secrets/${encodeURIComponent(this.#s.account)}/variable/${encodeURIComponent(request.name)}`, request.version ? { version: request.version } : undefined);
+    if (request.version !== undefined && !/^[1-9]\d*$/.test(request.version))
+      throw new InvalidRequestError(
+        `${this.#core.tag} Conjur versions are numbers: ?version=${request.version} cannot be one`,
+      );
+    const answer = await this.#get(
+      { action: 'fetching', name: request.name },
+      `/secrets/${encodeURIComponent(this.#s.account)}/variable/${encodeURIComponent(request.name)}`,
+      request.version ? { version: request.version } : undefined,
+    );
     try {
-      return { value: new TextDecoder('utf-8', { fatal: true }).decode(answer.body), version: request.version };
+      return {
+        value: new TextDecoder('utf-8', { fatal: true }).decode(answer.body),
+        version: request.version,
+      };
     } catch {
       return { value: new Uint8Array(answer.body), version: request.version };
     }
   }
 
-  async list(options: ListOptions): Promise<ListPage> {
-    const wanted = pageSize(options.limit, 100, PAGE);
-    let offset = decodeCursor(options.cursor, (s): s is { o: number } => Number.isInteger((s as { o?: unknown })?.o))?.o ?? 0;
-    const items: SecretMetadata[] = [];
+  list(options: ListOptions): Promise<ListPage> {
     const strip = `${this.#s.account}:variable:`;
-    for (;;) {
-      const page = (await this.#get({ action: 'listing variables' }, `/resources/${encodeURIComponent(this.#s.account)}`, { kind: 'variable', limit: String(PAGE), offset: String(offset) })).json<Array<{ id: string; created_at?: string; secrets?: Array<{ version: number }> }>>() ?? [];
-      for (const [i, r] of page.entries()) {
+    type Resource = { id: string; created_at?: string; secrets?: Array<{ version: number }> };
+    return listProviderPages<Resource>({
+      ...options,
+      fetch: async (token) => {
+        const offset = Number(token ?? 0);
+        const query = { kind: 'variable', limit: String(PAGE), offset: String(offset) };
+        const items =
+          (
+            await this.#get(
+              { action: 'listing variables' },
+              `/resources/${encodeURIComponent(this.#s.account)}`,
+              query,
+            )
+          ).json<Resource[]>() ?? [];
+        return { items, next: items.length === PAGE ? String(offset + PAGE) : undefined };
+      },
+      pick: (r) => {
         const name = r.id.startsWith(strip) ? r.id.slice(strip.length) : r.id;
-        if (options.prefix && !name.startsWith(options.prefix)) continue;
-        items.push({ name, createdAt: r.created_at, version: r.secrets?.length ? String(r.secrets.at(-1)?.version) : undefined });
-        if (items.length === wanted) return i + 1 < page.length || page.length === PAGE ? { items, cursor: encodeCursor({ o: offset + i + 1 }) } : { items };
-      }
-      if (page.length < PAGE) return { items };
-      offset += PAGE;
-    }
+        if (options.prefix && !name.startsWith(options.prefix)) return undefined;
+        return {
+          name,
+          createdAt: r.created_at,
+          version: r.secrets?.length ? String(r.secrets.at(-1)?.version) : undefined,
+        };
+      },
+    });
   }
 
   check(options: CheckOptions) {
     return runChecks([
-      { step: 'authenticate', required: true, run: async () => {
-        const me = (await this.#get({ action: 'authenticating' }, '/whoami')).json<{ username?: string; account?: string }>();
-        return `authenticated as ${me?.username ?? this.#who} in account ${me?.account ?? this.#s.account}`;
-      } },
-      { step: 'list', run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} variable(s) visible (first page)`, fix: 'permit the role read on the variables' },
-      readSampleStep(this, options, 'check the variable id, that it has a value, and that the role can see it'),
+      {
+        step: 'authenticate',
+        required: true,
+        run: async () => {
+          const me = (await this.#get({ action: 'authenticating' }, '/whoami')).json<{
+            username?: string;
+            account?: string;
+          }>();
+          return `authenticated as ${me?.username ?? this.#who} in account ${me?.account ?? this.#s.account}`;
+        },
+      },
+      {
+        step: 'list',
+        run: async () =>
+          `${(await this.list({ namespaces: options.namespaces })).items.length} variable(s) visible (first page)`,
+        fix: 'permit the role read on the variables',
+      },
+      readSampleStep(
+        this,
+        options,
+        'check the variable id, that it has a value, and that the role can see it',
+      ),
     ]);
   }
 
@@ -195,15 +329,24 @@ export class ConjurStore implements StoreClient {
 
 export const conjurStoreType = {
   type: 'conjur',
-  capabilities: { write: false, batch: false, versions: true, stages: false, namespaced: false, restore: false },
+  capabilities: {
+    write: false,
+    batch: false,
+    versions: true,
+    stages: false,
+    namespaced: false,
+    restore: false,
+  },
   settings,
   secretSettings: credentialPaths(settings),
   connectsThroughLookup: true,
   hostAccess(s: ConjurSettings): HostAccess[] {
     const out: HostAccess[] = [{ kind: 'address', setting: 'url', url: s.url }];
     if (s.caFile) out.push({ kind: 'files', setting: 'caFile', path: s.caFile });
-    if (s.auth.method === 'authn-jwt' && s.auth.jwtFile) out.push({ kind: 'files', setting: 'auth.jwtFile', path: s.auth.jwtFile });
-    if (s.auth.method === 'authn-jwt' && s.auth.jwtEnv) out.push({ kind: 'environment', detail: `auth.jwtEnv reads ${s.auth.jwtEnv}` });
+    if (s.auth.method === 'authn-jwt' && s.auth.jwtFile)
+      out.push({ kind: 'files', setting: 'auth.jwtFile', path: s.auth.jwtFile });
+    if (s.auth.method === 'authn-jwt' && s.auth.jwtEnv)
+      out.push({ kind: 'environment', detail: `auth.jwtEnv reads ${s.auth.jwtEnv}` });
     return out;
   },
   create: (s: ConjurSettings, context: StoreContext) => new ConjurStore(s, context),

@@ -16,19 +16,55 @@
  *     auth: { method: service-token, token: "${env:DOPPLER_TOKEN}" }
  */
 import { z } from 'zod';
-import type { CheckOptions, FetchedSecret, HostAccess, ListOptions, ListPage, SecretRequest, StoreClient, StoreContext, StoreType } from '../contract.js';
-import { type Classification, classifyHttp, credential, credentialPaths, expectOk, HttpStatusError, HttpTransport, pageInMemory, type RetryPolicy, readSampleStep, runChecks, StoreCore } from '../core/index.js';
+import type {
+  CheckOptions,
+  FetchedSecret,
+  HostAccess,
+  ListOptions,
+  ListPage,
+  SecretRequest,
+  StoreClient,
+  StoreContext,
+  StoreType,
+} from '../contract.js';
+import {
+  type Classification,
+  classifyHttp,
+  credential,
+  credentialPaths,
+  expectOk,
+  HttpStatusError,
+  HttpTransport,
+  pageInMemory,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
 
 const settings = z.strictObject({
-  apiUrl: z.url({ protocol: /^https?$/, error: 'apiUrl is the Doppler API URL, e.g. https://api.doppler.com' }).default('https://api.doppler.com'),
+  apiUrl: z
+    .url({ protocol: /^https?$/, error: 'apiUrl is the Doppler API URL, e.g. https://api.doppler.com' })
+    .default('https://api.doppler.com'),
   project: z.string().min(1).optional(),
   config: z.string().min(1).optional(),
-  auth: z.discriminatedUnion('method', [z.strictObject({ method: z.literal('service-token'), token: credential(z.string().min(1, 'token is a Doppler service token (dp.st.…)')) })]),
+  auth: z.discriminatedUnion('method', [
+    z.strictObject({
+      method: z.literal('service-token'),
+      token: credential(z.string().min(1, 'token is a Doppler service token (dp.st.…)')),
+    }),
+  ]),
 });
 export type DopplerSettings = z.infer<typeof settings>;
 
-interface Op { action: string; name?: string | undefined }
-interface Value { raw?: string | null; computed?: string | null }
+interface Op {
+  action: string;
+  name?: string | undefined;
+}
+interface Value {
+  raw?: string | null;
+  computed?: string | null;
+}
 
 export class DopplerStore implements StoreClient {
   readonly #s: DopplerSettings;
@@ -40,7 +76,14 @@ export class DopplerStore implements StoreClient {
     this.#s = s;
     this.#http = new HttpTransport({ lookup: context.lookup });
     this.#scope = { ...(s.project ? { project: s.project } : {}), ...(s.config ? { config: s.config } : {}) };
-    this.#core = new StoreCore({ context, settings: s, credentialPaths: dopplerStoreType.secretSettings, retry: options.retry, scrub: [[/dp\.(st|pt|sa|ct|scim|audit)\.[\w.-]+/g, 'dp.$1.[redacted]']], classify: (err, op) => this.#classify(err, op) });
+    this.#core = new StoreCore({
+      context,
+      settings: s,
+      credentialPaths: dopplerStoreType.secretSettings,
+      retry: options.retry,
+      scrub: [[/dp\.(st|pt|sa|ct|scim|audit)\.[\w.-]+/g, 'dp.$1.[redacted]']],
+      classify: (err, op) => this.#classify(err, op),
+    });
   }
 
   get #where(): string {
@@ -52,26 +95,46 @@ export class DopplerStore implements StoreClient {
     if (!(err instanceof HttpStatusError)) return classifyHttp(err, what);
     const said = err.answer.json<{ messages?: string[] }>()?.messages?.join('; ') || `HTTP ${err.status}`;
     const tokenFix = `set auth.token to a service token of ${this.#s.project && this.#s.config ? `${this.#s.project}/${this.#s.config}` : 'the config'} (Doppler: project → config → Access → Generate)`;
-    if (err.status === 401) return { kind: 'denied', message: `${what}: Doppler refused the token (401 ${said})`, fix: tokenFix };
+    if (err.status === 401)
+      return { kind: 'denied', message: `${what}: Doppler refused the token (401 ${said})`, fix: tokenFix };
     if (err.status === 403) return { kind: 'denied', message: `${what}: ${said} (403)`, fix: tokenFix };
     if (err.status === 404 && /secret/i.test(said)) return { kind: 'not_found', message: `${what}: ${said}` };
-    if (err.status === 404 || err.status === 400) return { kind: 'config', message: `${what}: ${said} (HTTP ${err.status})`, fix: 'check project and config (required unless the token is a service token)' };
+    if (err.status === 404 || err.status === 400)
+      return {
+        kind: 'config',
+        message: `${what}: ${said} (HTTP ${err.status})`,
+        fix: 'check project and config (required unless the token is a service token)',
+      };
     return classifyHttp(err, what);
   }
 
   #get<T>(op: Op, path: string, query: Record<string, string> = {}): Promise<T> {
     const headers = { authorization: `Bearer ${this.#s.auth.token}` };
     const url = `${this.#s.apiUrl.replace(/\/+$/, '')}/v3/${path}`;
-    return this.#core.call(op, async () => expectOk(await this.#http.request('GET', url, { headers, query: { ...this.#scope, ...query } })).json<T>() as T);
+    return this.#core.call(
+      op,
+      async () =>
+        expectOk(
+          await this.#http.request('GET', url, { headers, query: { ...this.#scope, ...query } }),
+        ).json<T>() as T,
+    );
   }
 
   #text(name: string, value: Value | undefined): string {
     if (typeof value?.computed === 'string') return value.computed;
-    throw this.#core.fail({ kind: 'conflict', message: `"${name}"${this.#where} has no computed value Sesame may read (restricted visibility)`, fix: 'make the secret masked or unmasked instead of restricted' });
+    throw this.#core.fail({
+      kind: 'conflict',
+      message: `"${name}"${this.#where} has no computed value Sesame may read (restricted visibility)`,
+      fix: 'make the secret masked or unmasked instead of restricted',
+    });
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    const got = await this.#get<{ value?: Value }>({ action: 'reading', name: request.name }, 'configs/config/secret', { name: request.name });
+    const got = await this.#get<{ value?: Value }>(
+      { action: 'reading', name: request.name },
+      'configs/config/secret',
+      { name: request.name },
+    );
     return { value: this.#text(request.name, got.value) };
   }
 
@@ -80,13 +143,23 @@ export class DopplerStore implements StoreClient {
     const op = { action: 'reading', name: names.join(', ') };
     let secrets: Record<string, Value>;
     try {
-      secrets = (await this.#get<{ secrets?: Record<string, Value> }>(op, 'configs/config/secrets', { secrets: names.join(','), include_managed_secrets: 'false' })).secrets ?? {};
+      secrets =
+        (
+          await this.#get<{ secrets?: Record<string, Value> }>(op, 'configs/config/secrets', {
+            secrets: names.join(','),
+            include_managed_secrets: 'false',
+          })
+        ).secrets ?? {};
     } catch (err) {
       return requests.map(() => err as Error);
     }
     return requests.map((r) => {
       try {
-        if (!(r.name in secrets)) throw this.#core.fail({ kind: 'not_found', message: `reading "${r.name}"${this.#where}: Could not find requested secret` });
+        if (!(r.name in secrets))
+          throw this.#core.fail({
+            kind: 'not_found',
+            message: `reading "${r.name}"${this.#where}: Could not find requested secret`,
+          });
         return { value: this.#text(r.name, secrets[r.name]) };
       } catch (err) {
         return err as Error;
@@ -95,17 +168,35 @@ export class DopplerStore implements StoreClient {
   }
 
   async list(options: ListOptions): Promise<ListPage> {
-    const { names = [] } = await this.#get<{ names?: string[] }>({ action: 'listing' }, 'configs/config/secrets/names', { include_managed_secrets: 'false' });
-    return pageInMemory(names.filter((n) => !options.prefix || n.startsWith(options.prefix)).map((name) => ({ name })), options);
+    const { names = [] } = await this.#get<{ names?: string[] }>(
+      { action: 'listing' },
+      'configs/config/secrets/names',
+      { include_managed_secrets: 'false' },
+    );
+    return pageInMemory(
+      names.filter((n) => !options.prefix || n.startsWith(options.prefix)).map((name) => ({ name })),
+      options,
+    );
   }
 
   check(options: CheckOptions) {
     return runChecks([
-      { step: 'authenticate', required: true, run: async () => {
-        const me = await this.#get<{ name?: string; type?: string; workplace?: { name?: string } }>({ action: 'authenticating' }, 'me');
-        return `token "${me.name ?? '?'}" (${me.type ?? 'unknown type'}) of workplace ${me.workplace?.name ?? '?'}`;
-      } },
-      { step: 'list', run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} secret name(s)${this.#where}` },
+      {
+        step: 'authenticate',
+        required: true,
+        run: async () => {
+          const me = await this.#get<{ name?: string; type?: string; workplace?: { name?: string } }>(
+            { action: 'authenticating' },
+            'me',
+          );
+          return `token "${me.name ?? '?'}" (${me.type ?? 'unknown type'}) of workplace ${me.workplace?.name ?? '?'}`;
+        },
+      },
+      {
+        step: 'list',
+        run: async () =>
+          `${(await this.list({ namespaces: options.namespaces })).items.length} secret name(s)${this.#where}`,
+      },
       readSampleStep(this, options, 'check the secret name and that the token belongs to this config'),
     ]);
   }
@@ -117,7 +208,14 @@ export class DopplerStore implements StoreClient {
 
 export const dopplerStoreType = {
   type: 'doppler',
-  capabilities: { write: false, batch: true, versions: false, stages: false, namespaced: false, restore: false },
+  capabilities: {
+    write: false,
+    batch: true,
+    versions: false,
+    stages: false,
+    namespaced: false,
+    restore: false,
+  },
   settings,
   secretSettings: credentialPaths(settings),
   connectsThroughLookup: true,

@@ -17,23 +17,69 @@
  */
 import { z } from 'zod';
 import { InvalidRequestError } from '../../errors.js';
-import type { CheckOptions, FetchedSecret, HostAccess, ListOptions, ListPage, SecretRequest, StoreClient, StoreContext, StoreType } from '../contract.js';
-import { type Classification, classifyHttp, credential, credentialPaths, expectOk, type HttpAnswer, HttpStatusError, HttpTransport, pageInMemory, type RetryPolicy, readSampleStep, runChecks, StoreCore } from '../core/index.js';
+import type {
+  CheckOptions,
+  FetchedSecret,
+  HostAccess,
+  ListOptions,
+  ListPage,
+  SecretRequest,
+  StoreClient,
+  StoreContext,
+  StoreType,
+} from '../contract.js';
+import {
+  type Classification,
+  classifyHttp,
+  credential,
+  credentialPaths,
+  expectOk,
+  type HttpAnswer,
+  HttpStatusError,
+  HttpTransport,
+  pageInMemory,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
 
 const settings = z.strictObject({
-  siteUrl: z.url({ protocol: /^https?$/, error: 'siteUrl is the Infisical URL, e.g. https://app.infisical.com' }).default('https://app.infisical.com'),
+  siteUrl: z
+    .url({ protocol: /^https?$/, error: 'siteUrl is the Infisical URL, e.g. https://app.infisical.com' })
+    .default('https://app.infisical.com'),
   projectId: z.string().min(1, 'projectId is the project ID (Project settings)'),
   environment: z.string().min(1, 'environment is the environment slug, e.g. prod'),
-  secretPath: z.string().regex(/^\/[^?#]*$/, 'secretPath is a folder path starting with /, e.g. /apps/api').default('/'),
+  secretPath: z
+    .string()
+    .regex(/^\/[^?#]*$/, 'secretPath is a folder path starting with /, e.g. /apps/api')
+    .default('/'),
   auth: z.discriminatedUnion('method', [
-    z.strictObject({ method: z.literal('universal-auth'), clientId: z.string().min(1), clientSecret: credential(z.string().min(1)) }),
-    z.strictObject({ method: z.literal('token'), token: credential(z.string().min(1, 'token is a machine identity access token')) }),
+    z.strictObject({
+      method: z.literal('universal-auth'),
+      clientId: z.string().min(1),
+      clientSecret: credential(z.string().min(1)),
+    }),
+    z.strictObject({
+      method: z.literal('token'),
+      token: credential(z.string().min(1, 'token is a machine identity access token')),
+    }),
   ]),
 });
 export type InfisicalSettings = z.infer<typeof settings>;
 
-interface Op { action: string; name?: string | undefined }
-interface Secret { secretKey: string; secretValue: string; secretPath?: string; version?: number; createdAt?: string; updatedAt?: string }
+interface Op {
+  action: string;
+  name?: string | undefined;
+}
+interface Secret {
+  secretKey: string;
+  secretValue: string;
+  secretPath?: string;
+  version?: number;
+  createdAt?: string;
+  updatedAt?: string;
+}
 
 /** A failed universal-auth login, kept apart from the request it was for. */
 class LoginFailed extends Error {
@@ -43,8 +89,13 @@ class LoginFailed extends Error {
 }
 
 /** Infisical answers an expired or unknown access token 403 TokenError (401 when missing). */
-const refused = (a: HttpAnswer) => a.status === 401 || (a.status === 403 && a.json<{ error?: string }>()?.error === 'TokenError');
-const join = (...parts: string[]) => `/${parts.flatMap((p) => p.split('/')).filter(Boolean).join('/')}`;
+const refused = (a: HttpAnswer) =>
+  a.status === 401 || (a.status === 403 && a.json<{ error?: string }>()?.error === 'TokenError');
+const join = (...parts: string[]) =>
+  `/${parts
+    .flatMap((p) => p.split('/'))
+    .filter(Boolean)
+    .join('/')}`;
 
 export class InfisicalStore implements StoreClient {
   readonly #s: InfisicalSettings;
@@ -57,7 +108,14 @@ export class InfisicalStore implements StoreClient {
     this.#s = s;
     this.#site = s.siteUrl.replace(/\/+$/, '');
     this.#http = new HttpTransport({ lookup: context.lookup });
-    this.#core = new StoreCore({ context, settings: s, credentialPaths: infisicalStoreType.secretSettings, retry: options.retry, scrub: [[/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, '[token]']], classify: (err, op) => this.#classify(err, op) });
+    this.#core = new StoreCore({
+      context,
+      settings: s,
+      credentialPaths: infisicalStoreType.secretSettings,
+      retry: options.retry,
+      scrub: [[/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, '[token]']],
+      classify: (err, op) => this.#classify(err, op),
+    });
   }
 
   get #where(): string {
@@ -71,15 +129,31 @@ export class InfisicalStore implements StoreClient {
     const body = answer.json<{ message?: unknown; error?: string }>();
     const said = typeof body?.message === 'string' ? body.message : `HTTP ${answer.status}`;
     if (err instanceof LoginFailed && answer.status < 500) {
-      return { kind: 'denied', message: `universal-auth login failed (${answer.status} ${said})`, fix: 'check auth.clientId and auth.clientSecret (a client secret can expire or run out of uses)' };
+      return {
+        kind: 'denied',
+        message: `universal-auth login failed (${answer.status} ${said})`,
+        fix: 'check auth.clientId and auth.clientSecret (a client secret can expire or run out of uses)',
+      };
     }
     if (body?.error === 'TokenError' || answer.status === 401) {
-      return { kind: 'denied', message: `${what}: Infisical refused the access token (${answer.status} ${said})`, fix: this.#s.auth.method === 'token' ? 'set auth.token to a valid access token of the machine identity' : 'check the machine identity and its universal auth settings' };
+      return {
+        kind: 'denied',
+        message: `${what}: Infisical refused the access token (${answer.status} ${said})`,
+        fix:
+          this.#s.auth.method === 'token'
+            ? 'set auth.token to a valid access token of the machine identity'
+            : 'check the machine identity and its universal auth settings',
+      };
     }
     if (answer.status === 403) {
-      return { kind: 'denied', message: `${what}: ${said} (403)`, fix: `give the machine identity a project role that reads secrets in environment ${this.#s.environment} under ${this.#s.secretPath} (Project → Access Control → Machine Identities)` };
+      return {
+        kind: 'denied',
+        message: `${what}: ${said} (403)`,
+        fix: `give the machine identity a project role that reads secrets in environment ${this.#s.environment} under ${this.#s.secretPath} (Project → Access Control → Machine Identities)`,
+      };
     }
-    if (answer.status === 404 && /^(Project|Environment) /.test(said)) return { kind: 'config', message: `${what}: ${said}`, fix: 'check projectId and environment' };
+    if (answer.status === 404 && /^(Project|Environment) /.test(said))
+      return { kind: 'config', message: `${what}: ${said}`, fix: 'check projectId and environment' };
     if (answer.status === 404) return { kind: 'not_found', message: `${what}: ${said}` };
     return classifyHttp(new HttpStatusError(answer), what);
   }
@@ -91,9 +165,14 @@ export class InfisicalStore implements StoreClient {
     const current = this.#session && (await this.#session.catch(() => undefined));
     if (current && Date.now() < current.renewAt) return current.token;
     this.#session = (async () => {
-      const answer = await this.#http.request('POST', `${this.#site}/api/v1/auth/universal-auth/login`, { body: { clientId: auth.clientId, clientSecret: auth.clientSecret } });
+      const answer = await this.#http.request('POST', `${this.#site}/api/v1/auth/universal-auth/login`, {
+        body: { clientId: auth.clientId, clientSecret: auth.clientSecret },
+      });
       if (answer.status !== 200) throw new LoginFailed(answer);
-      const { accessToken, expiresIn } = answer.json<{ accessToken: string; expiresIn: number }>() ?? { accessToken: '', expiresIn: 0 };
+      const { accessToken, expiresIn } = answer.json<{ accessToken: string; expiresIn: number }>() ?? {
+        accessToken: '',
+        expiresIn: 0,
+      };
       return { token: accessToken, renewAt: Date.now() + expiresIn * 800 };
     })();
     this.#session.catch(() => {
@@ -103,7 +182,11 @@ export class InfisicalStore implements StoreClient {
   }
 
   #get<T>(op: Op, path: string, query: Record<string, string>): Promise<T> {
-    const send = async () => this.#http.request('GET', `${this.#site}${path}`, { headers: { authorization: `Bearer ${await this.#token()}` }, query: { workspaceId: this.#s.projectId, environment: this.#s.environment, ...query } });
+    const send = async () =>
+      this.#http.request('GET', `${this.#site}${path}`, {
+        headers: { authorization: `Bearer ${await this.#token()}` },
+        query: { workspaceId: this.#s.projectId, environment: this.#s.environment, ...query },
+      });
     return this.#core.call(op, async () => {
       let answer = await send();
       if (refused(answer) && this.#s.auth.method === 'universal-auth') {
@@ -115,34 +198,72 @@ export class InfisicalStore implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.version !== undefined && !/^[1-9]\d*$/.test(request.version)) throw new InvalidRequestError(`${this.#core.tag} Infisical versions are numbers: ?version=${request.version} cannot be one`);
+    if (request.version !== undefined && !/^[1-9]\d*$/.test(request.version))
+      throw new InvalidRequestError(
+        `${this.#core.tag} Infisical versions are numbers: ?version=${request.version} cannot be one`,
+      );
     const at = request.name.lastIndexOf('/');
     const key = request.name.slice(at + 1);
     const secretPath = join(this.#s.secretPath, request.name.slice(0, Math.max(at, 0)));
-    const { secret } = await this.#get<{ secret: Secret }>({ action: 'reading', name: request.name }, `/api/v3/secrets/raw/${encodeURIComponent(key)}`, { secretPath, ...(request.version ? { version: request.version } : {}) });
-    return { value: secret.secretValue, version: secret.version === undefined ? undefined : String(secret.version) };
+    const { secret } = await this.#get<{ secret: Secret }>(
+      { action: 'reading', name: request.name },
+      `/api/v3/secrets/raw/${encodeURIComponent(key)}`,
+      { secretPath, ...(request.version ? { version: request.version } : {}) },
+    );
+    return {
+      value: secret.secretValue,
+      version: secret.version === undefined ? undefined : String(secret.version),
+    };
   }
 
   async list(options: ListOptions): Promise<ListPage> {
-    const { secrets } = await this.#get<{ secrets: Secret[] }>({ action: 'listing' }, '/api/v3/secrets/raw', { secretPath: this.#s.secretPath, recursive: 'true', viewSecretValue: 'false' });
+    const { secrets } = await this.#get<{ secrets: Secret[] }>({ action: 'listing' }, '/api/v3/secrets/raw', {
+      secretPath: this.#s.secretPath,
+      recursive: 'true',
+      viewSecretValue: 'false',
+    });
     const base = join(this.#s.secretPath);
     const items = secrets.flatMap((s) => {
       const folder = join(s.secretPath ?? base);
       const rel = folder === base ? '' : `${folder.slice(base === '/' ? 1 : base.length + 1)}/`;
       const name = `${rel}${s.secretKey}`;
-      return !options.prefix || name.startsWith(options.prefix) ? [{ name, version: s.version === undefined ? undefined : String(s.version), createdAt: s.createdAt, updatedAt: s.updatedAt }] : [];
+      return !options.prefix || name.startsWith(options.prefix)
+        ? [
+            {
+              name,
+              version: s.version === undefined ? undefined : String(s.version),
+              createdAt: s.createdAt,
+              updatedAt: s.updatedAt,
+            },
+          ]
+        : [];
     });
     return pageInMemory(items, options);
   }
 
   check(options: CheckOptions) {
     return runChecks([
-      { step: 'authenticate', required: true, run: async () => {
-        await this.#core.call({ action: 'authenticating' }, () => this.#token());
-        return this.#s.auth.method === 'token' ? 'access token configured (the list step uses it)' : `logged in as client ${this.#s.auth.clientId}`;
-      } },
-      { step: 'list', required: true, run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} secret(s) in ${this.#where}` },
-      readSampleStep(this, options, 'check the name (folder/KEY under secretPath) and the identity\'s access to it'),
+      {
+        step: 'authenticate',
+        required: true,
+        run: async () => {
+          await this.#core.call({ action: 'authenticating' }, () => this.#token());
+          return this.#s.auth.method === 'token'
+            ? 'access token configured (the list step uses it)'
+            : `logged in as client ${this.#s.auth.clientId}`;
+        },
+      },
+      {
+        step: 'list',
+        required: true,
+        run: async () =>
+          `${(await this.list({ namespaces: options.namespaces })).items.length} secret(s) in ${this.#where}`,
+      },
+      readSampleStep(
+        this,
+        options,
+        "check the name (folder/KEY under secretPath) and the identity's access to it",
+      ),
     ]);
   }
 
@@ -153,10 +274,19 @@ export class InfisicalStore implements StoreClient {
 
 export const infisicalStoreType = {
   type: 'infisical',
-  capabilities: { write: false, batch: false, versions: true, stages: false, namespaced: false, restore: false },
+  capabilities: {
+    write: false,
+    batch: false,
+    versions: true,
+    stages: false,
+    namespaced: false,
+    restore: false,
+  },
   settings,
   secretSettings: credentialPaths(settings),
   connectsThroughLookup: true,
-  hostAccess: (s: InfisicalSettings): HostAccess[] => [{ kind: 'address', setting: 'siteUrl', url: s.siteUrl }],
+  hostAccess: (s: InfisicalSettings): HostAccess[] => [
+    { kind: 'address', setting: 'siteUrl', url: s.siteUrl },
+  ],
   create: (s: InfisicalSettings, context: StoreContext) => new InfisicalStore(s, context),
 } satisfies StoreType<InfisicalSettings>;

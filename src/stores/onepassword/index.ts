@@ -16,21 +16,67 @@
  */
 import { z } from 'zod';
 import { InvalidRequestError } from '../../errors.js';
-import type { CheckOptions, FetchedSecret, HostAccess, ListOptions, ListPage, SecretRequest, StoreClient, StoreContext, StoreType } from '../contract.js';
-import { type Classification, classifyHttp, credential, credentialPaths, expectOk, HttpStatusError, HttpTransport, pageInMemory, type RetryPolicy, readSampleStep, runChecks, StoreCore } from '../core/index.js';
+import type {
+  CheckOptions,
+  FetchedSecret,
+  HostAccess,
+  ListOptions,
+  ListPage,
+  SecretRequest,
+  StoreClient,
+  StoreContext,
+  StoreType,
+} from '../contract.js';
+import {
+  type Classification,
+  classifyHttp,
+  credential,
+  credentialPaths,
+  expectOk,
+  HttpStatusError,
+  HttpTransport,
+  pageInMemory,
+  type RetryPolicy,
+  readSampleStep,
+  runChecks,
+  StoreCore,
+} from '../core/index.js';
 
 const settings = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'url is the Connect server URL, e.g. http://op-connect:8080' }),
   /** A vault name or id: names are then item titles in it. */
   vault: z.string().min(1).optional(),
-  auth: z.discriminatedUnion('method', [z.strictObject({ method: z.literal('token'), token: credential(z.string().min(1, 'token is a Connect server access token')) })]),
+  auth: z.discriminatedUnion('method', [
+    z.strictObject({
+      method: z.literal('token'),
+      token: credential(z.string().min(1, 'token is a Connect server access token')),
+    }),
+  ]),
 });
 export type OnePasswordSettings = z.infer<typeof settings>;
 
-interface Op { action: string; name?: string | undefined }
-interface Vault { id: string; name: string }
-interface Field { label?: string; value?: string; purpose?: string }
-interface Item { id: string; title: string; version?: number; category?: string; fields?: Field[]; updatedAt?: string; createdAt?: string }
+interface Op {
+  action: string;
+  name?: string | undefined;
+}
+interface Vault {
+  id: string;
+  name: string;
+}
+interface Field {
+  label?: string;
+  value?: string;
+  purpose?: string;
+}
+interface Item {
+  id: string;
+  title: string;
+  version?: number;
+  category?: string;
+  fields?: Field[];
+  updatedAt?: string;
+  createdAt?: string;
+}
 
 const VAULT_ID = /^[a-z0-9]{26}$/;
 const scimString = (s: string) => `"${s.replace(/["\\]/g, '\\$&')}"`;
@@ -56,22 +102,44 @@ export class OnePasswordStore implements StoreClient {
     this.#s = s;
     this.#base = s.url.replace(/\/+$/, '');
     this.#http = new HttpTransport({ lookup: context.lookup });
-    this.#core = new StoreCore({ context, settings: s, credentialPaths: onePasswordStoreType.secretSettings, retry: options.retry, classify: (err, op) => this.#classify(err, op) });
+    this.#core = new StoreCore({
+      context,
+      settings: s,
+      credentialPaths: onePasswordStoreType.secretSettings,
+      retry: options.retry,
+      classify: (err, op) => this.#classify(err, op),
+    });
   }
 
   #classify(err: unknown, op: Op): Classification | undefined {
     const what = `${op.action}${op.name ? ` "${op.name}"` : ''} at ${this.#base}`;
     if (!(err instanceof HttpStatusError)) return classifyHttp(err, what);
     const said = err.answer.json<{ message?: string }>()?.message ?? `HTTP ${err.status}`;
-    if (err.status === 401) return { kind: 'denied', message: `${what}: the Connect server refused the token (401 ${said})`, fix: 'set auth.token to an access token of this Connect server (1Password: Developer → Connect servers → tokens)' };
-    if (err.status === 403) return { kind: 'denied', message: `${what}: ${said} (403)`, fix: 'give the Connect token access to the vault (op connect token edit <token> --vault <vault>) or use a token that has it' };
+    if (err.status === 401)
+      return {
+        kind: 'denied',
+        message: `${what}: the Connect server refused the token (401 ${said})`,
+        fix: 'set auth.token to an access token of this Connect server (1Password: Developer → Connect servers → tokens)',
+      };
+    if (err.status === 403)
+      return {
+        kind: 'denied',
+        message: `${what}: ${said} (403)`,
+        fix: 'give the Connect token access to the vault (op connect token edit <token> --vault <vault>) or use a token that has it',
+      };
     if (err.status === 404) return { kind: 'not_found', message: `${what}: ${said}` };
     return classifyHttp(err, what);
   }
 
   async #get<T>(op: Op, path: string, query?: Record<string, string>): Promise<T> {
     const headers = { authorization: `Bearer ${this.#s.auth.token}` };
-    return this.#core.call(op, async () => expectOk(await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query })).json<T>() as T);
+    return this.#core.call(
+      op,
+      async () =>
+        expectOk(
+          await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query }),
+        ).json<T>() as T,
+    );
   }
 
   /** A vault by name (the API's filter) or else by id; cached, forgotten when the lookup fails. */
@@ -83,7 +151,11 @@ export class OnePasswordStore implements StoreClient {
         const [byName] = await this.#get<Vault[]>(op, 'vaults', { filter: `name eq ${scimString(ref)}` });
         if (byName) return byName;
         if (VAULT_ID.test(ref)) return this.#get<Vault>(op, `vaults/${ref}`);
-        throw this.#core.fail({ kind: 'not_found', message: `no vault named "${ref}" in the Connect token's scope`, fix: `check the vault name, or give the token access to vault "${ref}"` });
+        throw this.#core.fail({
+          kind: 'not_found',
+          message: `no vault named "${ref}" in the Connect token's scope`,
+          fix: `check the vault name, or give the token access to vault "${ref}"`,
+        });
       })();
       this.#vaults.set(ref, found);
       found.catch(() => this.#vaults.delete(ref));
@@ -94,7 +166,10 @@ export class OnePasswordStore implements StoreClient {
   #split(name: string): [string, string] {
     if (this.#s.vault) return [this.#s.vault, name];
     const at = name.indexOf('/');
-    if (at <= 0 || at === name.length - 1) throw new InvalidRequestError(`${this.#core.tag} "${name}" is not <vault>/<item>: name the vault first, or set vault on the store`);
+    if (at <= 0 || at === name.length - 1)
+      throw new InvalidRequestError(
+        `${this.#core.tag} "${name}" is not <vault>/<item>: name the vault first, or set vault on the store`,
+      );
     return [name.slice(0, at), name.slice(at + 1)];
   }
 
@@ -102,20 +177,42 @@ export class OnePasswordStore implements StoreClient {
     const [vaultRef, title] = this.#split(request.name);
     const vault = await this.#vault(vaultRef);
     const op = { action: 'reading', name: request.name };
-    const matches = await this.#get<Item[]>(op, `vaults/${vault.id}/items`, { filter: `title eq ${scimString(title)}` });
-    if (matches.length === 0) throw this.#core.fail({ kind: 'not_found', message: `no item titled "${title}" in vault "${vault.name}"` });
-    if (matches.length > 1) throw this.#core.fail({ kind: 'conflict', message: `${matches.length} items titled "${title}" in vault "${vault.name}"`, fix: 'give the items distinct titles' });
+    const matches = await this.#get<Item[]>(op, `vaults/${vault.id}/items`, {
+      filter: `title eq ${scimString(title)}`,
+    });
+    if (matches.length === 0)
+      throw this.#core.fail({
+        kind: 'not_found',
+        message: `no item titled "${title}" in vault "${vault.name}"`,
+      });
+    if (matches.length > 1)
+      throw this.#core.fail({
+        kind: 'conflict',
+        message: `${matches.length} items titled "${title}" in vault "${vault.name}"`,
+        fix: 'give the items distinct titles',
+      });
     const item = await this.#get<Item>(op, `vaults/${vault.id}/items/${(matches[0] as Item).id}`);
     return { value: itemValue(item), version: item.version === undefined ? undefined : String(item.version) };
   }
 
   async list(options: ListOptions): Promise<ListPage> {
-    const vaults = this.#s.vault ? [await this.#vault(this.#s.vault)] : await this.#get<Vault[]>({ action: 'listing vaults' }, 'vaults');
+    const vaults = this.#s.vault
+      ? [await this.#vault(this.#s.vault)]
+      : await this.#get<Vault[]>({ action: 'listing vaults' }, 'vaults');
     const items = [];
     for (const vault of vaults) {
-      for (const item of await this.#get<Item[]>({ action: 'listing items of vault', name: vault.name }, `vaults/${vault.id}/items`)) {
+      for (const item of await this.#get<Item[]>(
+        { action: 'listing items of vault', name: vault.name },
+        `vaults/${vault.id}/items`,
+      )) {
         const name = this.#s.vault ? item.title : `${vault.name}/${item.title}`;
-        if (!options.prefix || name.startsWith(options.prefix)) items.push({ name, version: item.version === undefined ? undefined : String(item.version), createdAt: item.createdAt, updatedAt: item.updatedAt });
+        if (!options.prefix || name.startsWith(options.prefix))
+          items.push({
+            name,
+            version: item.version === undefined ? undefined : String(item.version),
+            createdAt: item.createdAt,
+            updatedAt: item.updatedAt,
+          });
       }
     }
     return pageInMemory(items, options);
@@ -123,16 +220,32 @@ export class OnePasswordStore implements StoreClient {
 
   check(options: CheckOptions) {
     return runChecks([
-      { step: 'authenticate', required: true, run: async () => {
-        const vaults = await this.#get<Vault[]>({ action: 'listing vaults' }, 'vaults');
-        return `token accepted; vaults in its scope: ${vaults.map((v) => v.name).join(', ') || 'none'}`;
-      } },
-      this.#s.vault !== undefined && { step: 'vault', required: true, run: async () => {
-        const v = await this.#vault(this.#s.vault as string);
-        return `vault "${v.name}" (${v.id})`;
-      } },
-      { step: 'list', run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} item(s)`, fix: 'give the token read access to the vault' },
-      readSampleStep(this, options, 'check the name (<vault>/<item title>) and that the token may read its vault'),
+      {
+        step: 'authenticate',
+        required: true,
+        run: async () => {
+          const vaults = await this.#get<Vault[]>({ action: 'listing vaults' }, 'vaults');
+          return `token accepted; vaults in its scope: ${vaults.map((v) => v.name).join(', ') || 'none'}`;
+        },
+      },
+      this.#s.vault !== undefined && {
+        step: 'vault',
+        required: true,
+        run: async () => {
+          const v = await this.#vault(this.#s.vault as string);
+          return `vault "${v.name}" (${v.id})`;
+        },
+      },
+      {
+        step: 'list',
+        run: async () => `${(await this.list({ namespaces: options.namespaces })).items.length} item(s)`,
+        fix: 'give the token read access to the vault',
+      },
+      readSampleStep(
+        this,
+        options,
+        'check the name (<vault>/<item title>) and that the token may read its vault',
+      ),
     ]);
   }
 
@@ -143,7 +256,14 @@ export class OnePasswordStore implements StoreClient {
 
 export const onePasswordStoreType = {
   type: '1password-connect',
-  capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
+  capabilities: {
+    write: false,
+    batch: false,
+    versions: false,
+    stages: false,
+    namespaced: false,
+    restore: false,
+  },
   settings,
   secretSettings: credentialPaths(settings),
   connectsThroughLookup: true,

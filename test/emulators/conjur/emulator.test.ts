@@ -6,8 +6,13 @@ describe('Conjur emulator wire format', () => {
   let cj: ConjurEmulator;
   let apiKey: string;
   const authenticate = (login: string, key: string, headers: Record<string, string> = {}) =>
-    fetch(`${cj.url}/authn/acme/${encodeURIComponent(login)}/authenticate`, { method: 'POST', body: key, headers });
-  const header = async () => `Token token="${await (await authenticate('host/app', apiKey, { 'accept-encoding': 'base64' })).text()}"`;
+    fetch(`${cj.url}/authn/acme/${encodeURIComponent(login)}/authenticate`, {
+      method: 'POST',
+      body: key,
+      headers,
+    });
+  const header = async () =>
+    `Token token="${await (await authenticate('host/app', apiKey, { 'accept-encoding': 'base64' })).text()}"`;
 
   beforeAll(async () => {
     cj = await startConjurEmulator({ account: 'acme' });
@@ -33,7 +38,11 @@ describe('Conjur emulator wire format', () => {
 
   it('authn-jwt takes jwt= in a form body and checks the signature and exp', async () => {
     const post = (jwt: string) =>
-      fetch(`${cj.url}/authn-jwt/k8s/acme/authenticate`, { method: 'POST', body: `jwt=${jwt}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      fetch(`${cj.url}/authn-jwt/k8s/acme/authenticate`, {
+        method: 'POST',
+        body: `jwt=${jwt}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
     expect((await post(cj.signJwt('k8s', { sub: 'app' }))).status).toBe(200);
     expect((await post(cj.signJwt('k8s', { sub: 'app' }, -5))).status).toBe(401);
     const [h, p] = cj.signJwt('k8s', { sub: 'app' }).split('.');
@@ -43,19 +52,54 @@ describe('Conjur emulator wire format', () => {
   it('secrets: bytes as application/octet-stream, ?version=, 404 CONJ00076E, 403 without execute, 401 without a token', async () => {
     const authorization = await header();
     const read = await fetch(`${cj.url}/secrets/acme/variable/db%2Fpassword`, { headers: { authorization } });
-    expect([read.status, read.headers.get('content-type'), await read.text()]).toEqual([200, 'application/octet-stream', 'two']);
-    expect(await (await fetch(`${cj.url}/secrets/acme/variable/db%2Fpassword?version=1`, { headers: { authorization } })).text()).toBe('one');
+    expect([read.status, read.headers.get('content-type'), await read.text()]).toEqual([
+      200,
+      'application/octet-stream',
+      'two',
+    ]);
+    expect(
+      await (
+        await fetch(`${cj.url}/secrets/acme/variable/db%2Fpassword?version=1`, { headers: { authorization } })
+      ).text(),
+    ).toBe('one');
     const missing = await fetch(`${cj.url}/secrets/acme/variable/db%2Fnope`, { headers: { authorization } });
-    expect([missing.status, await missing.json()]).toEqual([404, { error: { code: 'not_found', message: 'CONJ00076E Variable acme:variable:db/nope is empty or not found.' } }]);
-    const forbidden = await fetch(`${cj.url}/secrets/acme/variable/seen%2Fonly`, { headers: { authorization } });
-    expect([forbidden.status, await forbidden.json()]).toEqual([403, { error: { code: 'forbidden', message: 'Forbidden' } }]);
+    expect([missing.status, await missing.json()]).toEqual([
+      404,
+      {
+        error: {
+          code: 'not_found',
+          message: 'CONJ00076E Variable acme:variable:db/nope is empty or not found.',
+        },
+      },
+    ]);
+    const forbidden = await fetch(`${cj.url}/secrets/acme/variable/seen%2Fonly`, {
+      headers: { authorization },
+    });
+    expect([forbidden.status, await forbidden.json()]).toEqual([
+      403,
+      { error: { code: 'forbidden', message: 'Forbidden' } },
+    ]);
     expect((await fetch(`${cj.url}/secrets/acme/variable/db%2Fpassword`)).status).toBe(401);
   });
 
   it('resources lists visible variables with versions, paged by limit/offset, counted by count=true', async () => {
     const authorization = await header();
-    const page = (await (await fetch(`${cj.url}/resources/acme?kind=variable&limit=1&offset=0`, { headers: { authorization } })).json()) as Array<Record<string, unknown>>;
-    expect(page).toEqual([expect.objectContaining({ id: 'acme:variable:db/password', secrets: [{ version: 1, expires_at: null }, { version: 2, expires_at: null }] })]);
-    expect(await (await fetch(`${cj.url}/resources/acme?kind=variable&count=true`, { headers: { authorization } })).json()).toEqual({ count: 2 });
+    const page = (await (
+      await fetch(`${cj.url}/resources/acme?kind=variable&limit=1&offset=0`, { headers: { authorization } })
+    ).json()) as Array<Record<string, unknown>>;
+    expect(page).toEqual([
+      expect.objectContaining({
+        id: 'acme:variable:db/password',
+        secrets: [
+          { version: 1, expires_at: null },
+          { version: 2, expires_at: null },
+        ],
+      }),
+    ]);
+    expect(
+      await (
+        await fetch(`${cj.url}/resources/acme?kind=variable&count=true`, { headers: { authorization } })
+      ).json(),
+    ).toEqual({ count: 2 });
   });
 });

@@ -23,7 +23,14 @@
  * const apiKey = conjur.addRole('host/app', { execute: ['prod/*'] });
  * conjur.setVariable('prod/db/password', 'pw');
  */
-import { createHmac, createSign, createVerify, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createHmac,
+  createSign,
+  createVerify,
+  generateKeyPairSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -55,7 +62,10 @@ export interface ConjurEmulator {
   /** Declare a variable without a value. */
   declareVariable(id: string): void;
   /** Enable an authn-jwt service: tokens are RS256, identity from `identityClaim` under `identityPath`. */
-  enableJwt(serviceId: string, options?: { identityClaim?: string; identityPath?: string; audience?: string }): void;
+  enableJwt(
+    serviceId: string,
+    options?: { identityClaim?: string; identityPath?: string; audience?: string },
+  ): void;
   /** A JWT for an enabled authn-jwt service, signed with its key (`exp` in seconds from now; negative = expired). */
   signJwt(serviceId: string, claims: Record<string, unknown>, expiresInSeconds?: number): string;
   /** A new token signing key: every access token issued so far is refused (401) from now on. */
@@ -66,7 +76,8 @@ export interface ConjurEmulator {
 }
 
 const TOKEN_LIFETIME_S = 8 * 60;
-const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const b64url = (v: unknown) =>
+  Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 function glob(patterns: string[], id: string): boolean {
   return patterns.some((p) => (p.endsWith('*') ? id.startsWith(p.slice(0, -1)) : p === id));
@@ -98,7 +109,10 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
 
   /** Conjur signs tokens with its own key; an HMAC stands in for it here. */
   function issue(login: string) {
-    const protectedHeader = b64url({ alg: 'conjur.org/slosilo/v2', kid: tokenKey.subarray(0, 8).toString('hex') });
+    const protectedHeader = b64url({
+      alg: 'conjur.org/slosilo/v2',
+      kid: tokenKey.subarray(0, 8).toString('hex'),
+    });
     const iat = Math.floor(Date.now() / 1000);
     const payload = b64url({ sub: login, iat, exp: iat + TOKEN_LIFETIME_S });
     const signature = hmac(tokenKey, `${protectedHeader}.${payload}`).toString('base64url');
@@ -176,7 +190,12 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
       if (acct !== account || !role || role.apiKey !== apiKey) return unauthorized(res);
       return sendToken(req, res, login);
     }
-    if (req.method === 'POST' && segs[0] === 'authn-jwt' && (segs.length === 4 || segs.length === 5) && segs.at(-1) === 'authenticate') {
+    if (
+      req.method === 'POST' &&
+      segs[0] === 'authn-jwt' &&
+      (segs.length === 4 || segs.length === 5) &&
+      segs.at(-1) === 'authenticate'
+    ) {
       count('authn-jwt');
       const [, serviceId, acct] = segs as [string, string, string];
       const service = services.get(serviceId);
@@ -231,9 +250,10 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
       if (segs[1] !== account) return send(res, 200, []);
       const kind = url.searchParams.get('kind');
       const search = url.searchParams.get('search') ?? '';
-      const visible = kind !== null && kind !== 'variable' ? [] : [...variables.keys()]
-        .filter((id) => glob(role.read, id) && id.includes(search))
-        .sort();
+      const visible =
+        kind !== null && kind !== 'variable'
+          ? []
+          : [...variables.keys()].filter((id) => glob(role.read, id) && id.includes(search)).sort();
       if (url.searchParams.get('count') === 'true') return send(res, 200, { count: visible.length });
       const offset = Number(url.searchParams.get('offset') ?? 0);
       const limit = url.searchParams.has('limit') ? Number(url.searchParams.get('limit')) : visible.length;
@@ -271,7 +291,10 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
     },
     setVariable(id, value) {
       const versions = variables.get(id) ?? [];
-      versions.push({ value: Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8'), at: new Date().toISOString() });
+      versions.push({
+        value: Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8'),
+        at: new Date().toISOString(),
+      });
       variables.set(id, versions);
       return versions.length;
     },

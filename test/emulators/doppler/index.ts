@@ -130,7 +130,10 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
     let project = url.searchParams.get('project') ?? undefined;
     let config = url.searchParams.get('config') ?? undefined;
     if (scope.kind === 'service') {
-      if ((project !== undefined && project !== scope.project) || (config !== undefined && config !== scope.config)) {
+      if (
+        (project !== undefined && project !== scope.project) ||
+        (config !== undefined && config !== scope.config)
+      ) {
         return fail(res, 403, 'This token does not have access to requested project or config');
       }
       project = scope.project;
@@ -165,7 +168,8 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
       }
       const out: Record<string, { raw: string; computed: string; note: string }> = {};
       for (const [n, v] of Object.entries(all)) {
-        if (!wanted || wanted.includes(n)) out[n] = { raw: v.raw, computed: compute(project, config, v.raw), note: v.note };
+        if (!wanted || wanted.includes(n))
+          out[n] = { raw: v.raw, computed: compute(project, config, v.raw), note: v.note };
       }
       return send(res, 200, { secrets: out, success: true });
     }
@@ -198,8 +202,14 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
         return t;
       }
       const t = `dp.st.${scope.config}.${random}`;
-      if (!configs.has(key(scope.project, scope.config))) configs.set(key(scope.project, scope.config), new Map());
-      tokens.set(t, { kind: 'service', ...scope, slug: randomBytes(8).toString('hex'), name: `${scope.config}-token` });
+      if (!configs.has(key(scope.project, scope.config)))
+        configs.set(key(scope.project, scope.config), new Map());
+      tokens.set(t, {
+        kind: 'service',
+        ...scope,
+        slug: randomBytes(8).toString('hex'),
+        name: `${scope.config}-token`,
+      });
       return t;
     },
     throttle(times, seconds = 1) {

@@ -9,12 +9,20 @@ describe('Infisical emulator wire format', () => {
   const call = async (method: string, path: string, options: { token?: string; body?: unknown } = {}) => {
     const res = await fetch(`${inf.url}${path}`, {
       method,
-      headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...(options.body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(options.body ? { 'content-type': 'application/json' } : {}),
+      },
       body: options.body ? JSON.stringify(options.body) : undefined,
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const login = async () => (await call('POST', '/api/v1/auth/universal-auth/login', { body: { clientId: creds.clientId, clientSecret: creds.clientSecret } })).body.accessToken as string;
+  const login = async () =>
+    (
+      await call('POST', '/api/v1/auth/universal-auth/login', {
+        body: { clientId: creds.clientId, clientSecret: creds.clientSecret },
+      })
+    ).body.accessToken as string;
 
   beforeAll(async () => {
     inf = await startInfisicalEmulator();
@@ -28,32 +36,58 @@ describe('Infisical emulator wire format', () => {
   });
 
   it('universal-auth login answers accessToken, expiresIn, accessTokenMaxTTL, tokenType; bad credentials 401', async () => {
-    const ok = await call('POST', '/api/v1/auth/universal-auth/login', { body: { clientId: creds.clientId, clientSecret: creds.clientSecret } });
+    const ok = await call('POST', '/api/v1/auth/universal-auth/login', {
+      body: { clientId: creds.clientId, clientSecret: creds.clientSecret },
+    });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ expiresIn: 7200, tokenType: 'Bearer' });
     expect(ok.body.accessToken).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
-    const bad = await call('POST', '/api/v1/auth/universal-auth/login', { body: { clientId: creds.clientId, clientSecret: 'x' } });
-    expect(bad).toMatchObject({ status: 401, body: { statusCode: 401, message: 'Invalid credentials', error: 'UnauthorizedError' } });
+    const bad = await call('POST', '/api/v1/auth/universal-auth/login', {
+      body: { clientId: creds.clientId, clientSecret: 'x' },
+    });
+    expect(bad).toMatchObject({
+      status: 401,
+      body: { statusCode: 401, message: 'Invalid credentials', error: 'UnauthorizedError' },
+    });
     expect(bad.body.reqId).toEqual(expect.any(String));
   });
 
   it('raw secret by name, pinned version, 404 NotFound with the name', async () => {
     const token = await login();
     const q = `workspaceId=${project}&environment=prod&secretPath=/`;
-    expect((await call('GET', `/api/v3/secrets/raw/KEY?${q}`, { token })).body.secret).toMatchObject({ secretKey: 'KEY', secretValue: 'v2', version: 2, workspace: project, environment: 'prod', type: 'shared' });
-    expect((await call('GET', `/api/v3/secrets/raw/KEY?${q}&version=1`, { token })).body.secret).toMatchObject({ secretValue: 'v1', version: 1 });
-    expect(await call('GET', `/api/v3/secrets/raw/NOPE?${q}`, { token })).toMatchObject({ status: 404, body: { statusCode: 404, error: 'NotFound', message: "Secret with name 'NOPE' not found" } });
+    expect((await call('GET', `/api/v3/secrets/raw/KEY?${q}`, { token })).body.secret).toMatchObject({
+      secretKey: 'KEY',
+      secretValue: 'v2',
+      version: 2,
+      workspace: project,
+      environment: 'prod',
+      type: 'shared',
+    });
+    expect(
+      (await call('GET', `/api/v3/secrets/raw/KEY?${q}&version=1`, { token })).body.secret,
+    ).toMatchObject({ secretValue: 'v1', version: 1 });
+    expect(await call('GET', `/api/v3/secrets/raw/NOPE?${q}`, { token })).toMatchObject({
+      status: 404,
+      body: { statusCode: 404, error: 'NotFound', message: "Secret with name 'NOPE' not found" },
+    });
   });
 
   it('403 PermissionDenied without access; 403 TokenError for an unknown or expired token', async () => {
     const token = await login();
-    expect(await call('GET', `/api/v3/secrets/raw?workspaceId=${project}&environment=dev`, { token })).toMatchObject({
+    expect(
+      await call('GET', `/api/v3/secrets/raw?workspaceId=${project}&environment=dev`, { token }),
+    ).toMatchObject({
       status: 403,
       body: { error: 'PermissionDenied', message: 'You are not allowed to read on secrets' },
     });
-    expect((await call('GET', `/api/v3/secrets/raw?workspaceId=${project}&environment=prod`, { token: 'x.y.z' })).body).toMatchObject({ statusCode: 403, error: 'TokenError' });
+    expect(
+      (await call('GET', `/api/v3/secrets/raw?workspaceId=${project}&environment=prod`, { token: 'x.y.z' }))
+        .body,
+    ).toMatchObject({ statusCode: 403, error: 'TokenError' });
     inf.expireAll();
-    expect((await call('GET', `/api/v3/secrets/raw?workspaceId=${project}&environment=prod`, { token })).body).toMatchObject({
+    expect(
+      (await call('GET', `/api/v3/secrets/raw?workspaceId=${project}&environment=prod`, { token })).body,
+    ).toMatchObject({
       error: 'TokenError',
       message: 'Your token has expired. Please re-authenticate.',
     });
@@ -61,7 +95,20 @@ describe('Infisical emulator wire format', () => {
 
   it('the list hides values with viewSecretValue=false', async () => {
     const token = await login();
-    const list = await call('GET', `/api/v3/secrets/raw?workspaceId=${project}&environment=prod&viewSecretValue=false`, { token });
-    expect(list.body).toEqual({ secrets: [expect.objectContaining({ secretKey: 'KEY', secretValue: '<hidden-by-infisical>', secretValueHidden: true })], imports: [] });
+    const list = await call(
+      'GET',
+      `/api/v3/secrets/raw?workspaceId=${project}&environment=prod&viewSecretValue=false`,
+      { token },
+    );
+    expect(list.body).toEqual({
+      secrets: [
+        expect.objectContaining({
+          secretKey: 'KEY',
+          secretValue: '<hidden-by-infisical>',
+          secretValueHidden: true,
+        }),
+      ],
+      imports: [],
+    });
   });
 });

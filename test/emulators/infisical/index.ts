@@ -50,7 +50,10 @@ export interface InfisicalEmulator {
   /** Add a version of a secret at a folder path (folders are created on the way); returns its version. */
   setSecret(projectId: string, environment: string, secretPath: string, key: string, value: string): number;
   /** A machine identity with universal auth credentials. */
-  addIdentity(access: IdentityAccess, options?: { accessTokenTtlSeconds?: number }): {
+  addIdentity(
+    access: IdentityAccess,
+    options?: { accessTokenTtlSeconds?: number },
+  ): {
     identityId: string;
     clientId: string;
     clientSecret: string;
@@ -71,7 +74,10 @@ const normPath = (p: string) => `/${p.split('/').filter(Boolean).join('/')}`;
 export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
   /** projectId → env → folder path → key → secret */
   const projects = new Map<string, Map<string, Map<string, Map<string, StoredSecret>>>>();
-  const identities = new Map<string, { clientId: string; clientSecret: string; access: IdentityAccess; ttl: number }>();
+  const identities = new Map<
+    string,
+    { clientId: string; clientSecret: string; access: IdentityAccess; ttl: number }
+  >();
   const tokens = new Map<string, { identityId: string; expiresAt: number }>();
   const issued: string[] = [];
   const calls: Record<string, number> = {};
@@ -115,7 +121,15 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
     return envOk && pathOk;
   }
 
-  const secretJson = (projectId: string, env: string, path: string, key: string, s: StoredSecret, v: number, hide: boolean) => {
+  const secretJson = (
+    projectId: string,
+    env: string,
+    path: string,
+    key: string,
+    s: StoredSecret,
+    v: number,
+    hide: boolean,
+  ) => {
     const version = s.versions[v - 1] as SecretVersion;
     return {
       id: s.id,
@@ -197,7 +211,8 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
     if (!identity) return fail(res, 401, 'UnauthorizedError', 'Identity not found');
 
     const m = /^\/api\/v3\/secrets\/raw(?:\/([^/]+))?$/.exec(url.pathname);
-    if (req.method !== 'GET' || !m) return fail(res, 404, 'NotFound', `Route ${req.method}:${url.pathname} not found`);
+    if (req.method !== 'GET' || !m)
+      return fail(res, 404, 'NotFound', `Route ${req.method}:${url.pathname} not found`);
     const projectId = url.searchParams.get('workspaceId');
     const env = url.searchParams.get('environment');
     const path = normPath(url.searchParams.get('secretPath') ?? '/');
@@ -209,13 +224,25 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
       return fail(res, 403, 'PermissionDenied', 'You are not allowed to read on secrets');
     }
     const folders = project.get(env);
-    if (!folders) return fail(res, 404, 'NotFound', `Environment with slug '${env}' in project with ID '${projectId}' not found`);
+    if (!folders)
+      return fail(
+        res,
+        404,
+        'NotFound',
+        `Environment with slug '${env}' in project with ID '${projectId}' not found`,
+      );
 
     if (m[1] !== undefined) {
       count('get-secret');
       const key = decodeURIComponent(m[1]);
       const folder = folders.get(path);
-      if (!folder) return fail(res, 404, 'NotFound', `Folder with path '${path}' in environment with slug '${env}' not found`);
+      if (!folder)
+        return fail(
+          res,
+          404,
+          'NotFound',
+          `Folder with path '${path}' in environment with slug '${env}' not found`,
+        );
       const secret = folder.get(key);
       if (!secret) return fail(res, 404, 'NotFound', `Secret with name '${key}' not found`);
       const pinned = url.searchParams.get('version');
@@ -229,12 +256,20 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
     count('list-secrets');
     const recursive = url.searchParams.get('recursive') === 'true';
     const hide = url.searchParams.get('viewSecretValue') === 'false';
-    if (!folders.has(path)) return fail(res, 404, 'NotFound', `Folder with path '${path}' in environment with slug '${env}' not found`);
+    if (!folders.has(path))
+      return fail(
+        res,
+        404,
+        'NotFound',
+        `Folder with path '${path}' in environment with slug '${env}' not found`,
+      );
     const secrets = [...folders.entries()]
       .filter(([p]) => p === path || (recursive && (path === '/' ? true : p.startsWith(`${path}/`))))
       .filter(([p]) => allowed(identity.access, projectId, env, p))
       .flatMap(([p, folder]) =>
-        [...folder.entries()].map(([key, s]) => secretJson(projectId, env, p, key, s, s.versions.length, hide)),
+        [...folder.entries()].map(([key, s]) =>
+          secretJson(projectId, env, p, key, s, s.versions.length, hide),
+        ),
       );
     return send(res, 200, { secrets, imports: [] });
   }

@@ -10,7 +10,10 @@ describe('1Password Connect emulator wire format', () => {
   const get = async (path: string, auth: string | null = token) => {
     const res = await fetch(`${op.url}${path}`, { headers: auth ? { authorization: `Bearer ${auth}` } : {} });
     const text = await res.text();
-    return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as unknown) : text };
+    return {
+      status: res.status,
+      body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as unknown) : text,
+    };
   };
 
   beforeAll(async () => {
@@ -25,8 +28,14 @@ describe('1Password Connect emulator wire format', () => {
   });
 
   it('401 ErrorResponse for a missing or unknown bearer token; /heartbeat needs none', async () => {
-    expect(await get('/v1/vaults', null)).toEqual({ status: 401, body: { status: 401, message: 'Invalid token signature' } });
-    expect(await get('/v1/vaults', 'nope')).toEqual({ status: 401, body: { status: 401, message: 'Invalid token signature' } });
+    expect(await get('/v1/vaults', null)).toEqual({
+      status: 401,
+      body: { status: 401, message: 'Invalid token signature' },
+    });
+    expect(await get('/v1/vaults', 'nope')).toEqual({
+      status: 401,
+      body: { status: 401, message: 'Invalid token signature' },
+    });
     expect(await get('/heartbeat', null)).toEqual({ status: 200, body: '.' });
   });
 
@@ -34,19 +43,33 @@ describe('1Password Connect emulator wire format', () => {
     const all = (await get('/v1/vaults')).body as Array<{ id: string; name: string }>;
     expect(all.map((v) => v.name)).toEqual(['Prod']);
     expect(all[0]?.id).toMatch(/^[a-z0-9]{26}$/);
-    expect(((await get(`/v1/vaults?filter=${encodeURIComponent('name eq "Prod"')}`)).body as unknown[]).length).toBe(1);
-    expect(((await get(`/v1/vaults?filter=${encodeURIComponent('name eq "Nope"')}`)).body as unknown[]).length).toBe(0);
+    expect(
+      ((await get(`/v1/vaults?filter=${encodeURIComponent('name eq "Prod"')}`)).body as unknown[]).length,
+    ).toBe(1);
+    expect(
+      ((await get(`/v1/vaults?filter=${encodeURIComponent('name eq "Nope"')}`)).body as unknown[]).length,
+    ).toBe(0);
     expect((await get(`/v1/vaults?filter=${encodeURIComponent('name co "Pro"')}`)).status).toBe(400);
   });
 
   it('403 "vault … is not in scope" and 404 "vault … not found" / "item … not found"', async () => {
-    expect(await get(`/v1/vaults/${other}`)).toEqual({ status: 403, body: { status: 403, message: `vault ${other} is not in scope` } });
-    expect(await get('/v1/vaults/aaaaaaaaaaaaaaaaaaaaaaaaaa')).toEqual({ status: 404, body: { status: 404, message: 'vault aaaaaaaaaaaaaaaaaaaaaaaaaa not found' } });
-    expect(await get(`/v1/vaults/${prod}/items/bbbbbbbbbbbbbbbbbbbbbbbbbb`)).toEqual({ status: 404, body: { status: 404, message: 'item bbbbbbbbbbbbbbbbbbbbbbbbbb not found' } });
+    expect(await get(`/v1/vaults/${other}`)).toEqual({
+      status: 403,
+      body: { status: 403, message: `vault ${other} is not in scope` },
+    });
+    expect(await get('/v1/vaults/aaaaaaaaaaaaaaaaaaaaaaaaaa')).toEqual({
+      status: 404,
+      body: { status: 404, message: 'vault aaaaaaaaaaaaaaaaaaaaaaaaaa not found' },
+    });
+    expect(await get(`/v1/vaults/${prod}/items/bbbbbbbbbbbbbbbbbbbbbbbbbb`)).toEqual({
+      status: 404,
+      body: { status: 404, message: 'item bbbbbbbbbbbbbbbbbbbbbbbbbb not found' },
+    });
   });
 
   it('items by title eq are summaries without fields; the full item has fields with purpose and type', async () => {
-    const [summary] = (await get(`/v1/vaults/${prod}/items?filter=${encodeURIComponent('title eq "db"')}`)).body as Array<Record<string, unknown>>;
+    const [summary] = (await get(`/v1/vaults/${prod}/items?filter=${encodeURIComponent('title eq "db"')}`))
+      .body as Array<Record<string, unknown>>;
     expect(summary).toMatchObject({ title: 'db', vault: { id: prod }, category: 'LOGIN', version: 1 });
     expect(summary).not.toHaveProperty('fields');
     const full = (await get(`/v1/vaults/${prod}/items/${summary?.id}`)).body as { fields: unknown[] };

@@ -82,8 +82,7 @@ export interface OnePasswordEmulator {
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const newId = () =>
-  Array.from(randomBytes(26), (b) => ID_ALPHABET[b % ID_ALPHABET.length]).join('');
+const newId = () => Array.from(randomBytes(26), (b) => ID_ALPHABET[b % ID_ALPHABET.length]).join('');
 
 /** SCIM `attr eq "value"` (the only filter the reference documents); undefined when malformed. */
 function parseEq(filter: string, attr: string): string | undefined {
@@ -109,7 +108,8 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };
-  const error = (res: ServerResponse, status: number, message: string) => send(res, status, { status, message });
+  const error = (res: ServerResponse, status: number, message: string) =>
+    send(res, status, { status, message });
   const count = (op: string) => {
     calls[op] = (calls[op] ?? 0) + 1;
   };
