@@ -12,7 +12,7 @@
  */
 import { SecretNotFoundError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
-import type { SecretMetadata, StoreClient } from '../stores/contract.js';
+import type { SecretMetadata, StoreClient, VersionMetadata } from '../stores/contract.js';
 
 export interface MigrateOptions {
   from: { name: string; client: StoreClient };
@@ -85,8 +85,8 @@ async function sourceValues(options: MigrateOptions, name: string): Promise<stri
   }
   const versions = (await client.versions(name, { namespaces })).filter((v) => v.enabled !== false && !v.destroyed);
   const values: string[] = [];
-  // Versions come newest first; write oldest first so the newest ends up current.
-  for (const v of [...versions].reverse()) {
+  // Oldest first, so the current one is written last and ends up current in the destination.
+  for (const v of oldestFirst(versions)) {
     try {
       const value = text((await client.get({ name, version: v.version, namespaces })).value);
       options.onValue?.(value);
@@ -97,6 +97,29 @@ async function sourceValues(options: MigrateOptions, name: string): Promise<stri
     }
   }
   return values;
+}
+
+/**
+ * Versions oldest first: by creation time, then by number; the current one (AWS's `AWSCURRENT`)
+ * last whatever its date. Stores list versions in different orders, so none is assumed.
+ */
+function oldestFirst(versions: readonly VersionMetadata[]): VersionMetadata[] {
+  const time = (v: VersionMetadata) => (v.createdAt ? Date.parse(v.createdAt) : Number.NaN);
+  const current = (v: VersionMetadata) => (v.stages?.includes('AWSCURRENT') ? 1 : 0);
+  return versions
+    .map((v, i) => ({ v, i }))
+    .sort((a, b) => {
+      const byCurrent = current(a.v) - current(b.v);
+      if (byCurrent !== 0) return byCurrent;
+      const ta = time(a.v);
+      const tb = time(b.v);
+      if (!Number.isNaN(ta) && !Number.isNaN(tb) && ta !== tb) return ta - tb;
+      const na = Number(a.v.version);
+      const nb = Number(b.v.version);
+      if (Number.isInteger(na) && Number.isInteger(nb)) return na - nb;
+      return b.i - a.i;
+    })
+    .map(({ v }) => v);
 }
 
 async function migrateOne(options: MigrateOptions, name: string): Promise<MigrateResult> {
