@@ -1,20 +1,16 @@
 /**
- * Namespaces, stores and connections created through the API, persisted in the database and
- * merged over the config file's (which stay read-only here). Every change builds the whole
- * merged config, checks it as the config file is checked (settings by store type, fields by
- * connection type, references to visible stores, credential cycles), then persists the change
- * and applies it with `sesame.reconfigure`. Changes are serialized within the process.
+ * Namespaces, stores and connections created through the API, merged over the config file's
+ * (which stay read-only here). Every change builds the whole merged config, checks it as the
+ * config file is checked (settings by store type, fields by connection type, references to
+ * visible stores, credential cycles), then persists the change and applies it with
+ * `sesame.reconfigure`. Changes are serialized within the process.
  *
- * Store settings and connection fields are sealed with the builtin envelope encryption (a data
- * key per row under the master key, bound to the row's kind, namespace, name and revision):
- * they hold credentials and literal values, and the database must not show them in clear.
+ * Three parts: this service (merge, validate, apply), the repository of sealed rows
+ * (`stored-config/repository.ts`: what the database holds, encrypted under the master key), and
+ * the views the API shows (`stored-config/views.ts`: sources, masking).
  */
-import { writeAudited } from '../audit/ambient.js';
-import type { Change } from '../db/changes.js';
-import type { Kysely } from 'kysely';
 import type { z } from 'zod';
-import { type BuiltinBackend, openValue, sealValue } from '../builtin/index.js';
-import { formatDuration } from '../config/duration.js';
+import type { BuiltinBackend } from '../builtin/index.js';
 import {
   type CacheSettings,
   type ConnectionConfig,
@@ -25,15 +21,26 @@ import {
   type StoreConfig,
 } from '../config/schema.js';
 import { validateConnectionFields } from '../connections/service.js';
-import type { SesameTables, StoredConfigTable } from '../db/tables.js';
 import { ConfigError, SesameError } from '../errors.js';
-import { MASK } from '../redact/redactor.js';
 import { collectReferences } from '../refs/template.js';
 import { checkSettingsCycles } from '../resolve/bindings.js';
 import type { Sesame } from '../sesame.js';
 import { ConflictError, type Issue, issuesFrom, NotFoundError, ValidationError } from './errors.js';
+import { type Kind, type OpenedRow, StoredConfigRepository, type UnreadableRow } from './stored-config/repository.js';
+import {
+  type ConnectionView,
+  cacheView,
+  connectionView,
+  describeNs,
+  keepMasked,
+  maskSettings,
+  type NamespaceView,
+  type Stamp,
+  type StoreView,
+} from './stored-config/views.js';
 
-export type Source = 'config' | 'api' | 'implicit';
+export type { UnreadableRow } from './stored-config/repository.js';
+export { type ConnectionView, maskFields, maskSettings, type NamespaceView, type Source, type StoreView } from './stored-config/views.js';
 
 export type CacheInput = z.input<typeof cacheSettingsSchema>;
 
@@ -64,106 +71,7 @@ export interface NamespaceInput {
   description?: string | undefined;
 }
 
-interface Stamp {
-  revision: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface StoreView {
-  name: string;
-  namespace: string;
-  type: string;
-  description?: string | undefined;
-  source: Source;
-  /** Settings as given, with credentials (the type's secret settings) shown as `***`. */
-  settings: Record<string, unknown>;
-  cache: { ttl: string; maxEntries: number; staleIfError: string; refreshAhead: string };
-  revision?: number | undefined;
-  createdAt?: string | undefined;
-  updatedAt?: string | undefined;
-}
-
-export interface ConnectionView {
-  name: string;
-  namespace: string;
-  type: string;
-  description?: string | undefined;
-  source: Source;
-  /** Every reference in the fields, as written. */
-  references: string[];
-  /** Fields with references as written and every literal value shown as `***`. */
-  fields: Record<string, unknown>;
-  revision?: number | undefined;
-  createdAt?: string | undefined;
-  updatedAt?: string | undefined;
-}
-
-export interface NamespaceView {
-  name: string;
-  isolated: boolean;
-  description?: string | undefined;
-  source: Source;
-  createdAt?: string | undefined;
-  updatedAt?: string | undefined;
-}
-
-type Kind = 'store' | 'connection';
-
 const key = (namespace: string, name: string) => `${namespace}\u0000${name}`;
-
-/** The authenticated data of a sealed row: never a valid builtin namespace, so rows cannot be swapped in. */
-function coordinates(kind: Kind, namespace: string, name: string, revision: number) {
-  return { namespace: `sesame-config:${kind}:${namespace}`, name, version: revision };
-}
-
-/** Walk a dotted path; undefined when absent. */
-function getPath(doc: unknown, path: string): unknown {
-  let node = doc;
-  for (const part of path.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
-  return node;
-}
-
-function setPath(doc: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
-  let node: Record<string, unknown> = doc;
-  for (const part of parts.slice(0, -1)) {
-    const next = node[part];
-    if (!next || typeof next !== 'object') return;
-    node = next as Record<string, unknown>;
-  }
-  const last = parts[parts.length - 1] as string;
-  if (last in node) node[last] = value;
-}
-
-/** Settings with each secret setting that is present replaced by `***`. */
-export function maskSettings(settings: Record<string, unknown>, secretPaths: readonly string[]): Record<string, unknown> {
-  const copy = structuredClone(settings);
-  for (const path of secretPaths) if (getPath(copy, path) !== undefined) setPath(copy, path, MASK);
-  return copy;
-}
-
-/** A connection's fields: references as written, every literal `***`. */
-export function maskFields(fields: Record<string, unknown>): Record<string, unknown> {
-  const mask = (v: unknown): unknown => {
-    if (typeof v === 'string') return collectReferences(v).length > 0 ? v : MASK;
-    if (Array.isArray(v)) return v.map(mask);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
-    return MASK;
-  };
-  return mask(fields) as Record<string, unknown>;
-}
-
-/** Where an update sends `***` back for a value it did not change, keep the stored one. */
-function keepMasked(next: unknown, previous: unknown): unknown {
-  if (next === MASK) return previous;
-  if (Array.isArray(next)) return next.map((v, i) => keepMasked(v, Array.isArray(previous) ? previous[i] : undefined));
-  if (next && typeof next === 'object') {
-    const prev = previous && typeof previous === 'object' ? (previous as Record<string, unknown>) : {};
-    return Object.fromEntries(Object.entries(next).map(([k, v]) => [k, keepMasked(v, prev[k])]));
-  }
-  return next;
-}
 
 function cacheFrom(input: CacheInput | undefined, at: string): CacheSettings {
   const parsed = cacheSettingsSchema.safeParse(input ?? {});
@@ -175,19 +83,6 @@ function cacheFrom(input: CacheInput | undefined, at: string): CacheSettings {
     staleIfErrorMs: c.staleIfError ?? DEFAULT_CACHE.staleIfErrorMs,
     refreshAheadMs: c.refreshAhead ?? DEFAULT_CACHE.refreshAheadMs,
   };
-}
-
-function cacheView(c: CacheSettings): StoreView['cache'] {
-  return {
-    ttl: formatDuration(c.ttlMs),
-    maxEntries: c.maxEntries,
-    staleIfError: formatDuration(c.staleIfErrorMs),
-    refreshAhead: formatDuration(c.refreshAheadMs),
-  };
-}
-
-function describeNs(namespace: string): string {
-  return namespace === '' ? 'the root namespace' : `namespace ${namespace}`;
 }
 
 interface StoredStore extends Stamp {
@@ -206,17 +101,10 @@ interface StoredNamespace {
   updatedAt: string;
 }
 
-/** A stored row that could not be opened at start (altered, or sealed under a key not held). */
-export interface UnreadableRow {
-  kind: Kind;
-  namespace: string;
-  name: string;
-  reason: string;
-}
-
 export class StoredConfig {
   readonly #sesame: Sesame;
   readonly #backend: BuiltinBackend;
+  readonly #rows: StoredConfigRepository;
   readonly #base: SesameConfig;
   #stores = new Map<string, StoredStore>();
   #connections = new Map<string, StoredConnection>();
@@ -227,6 +115,7 @@ export class StoredConfig {
   private constructor(sesame: Sesame, backend: BuiltinBackend) {
     this.#sesame = sesame;
     this.#backend = backend;
+    this.#rows = new StoredConfigRepository(backend, () => this.#now());
     this.#base = sesame.config;
   }
 
@@ -240,21 +129,8 @@ export class StoredConfig {
     return stored;
   }
 
-  get #db(): Kysely<SesameTables> {
-    return this.#backend.database.kysely;
-  }
-
   #now(): string {
     return new Date(this.#backend.now()).toISOString();
-  }
-
-  /**
-   * A write transaction that commits the change's audit record with it when the route runs it
-   * inside `withAuditEvent` (one of `actions`, in `namespace`): change and record, or neither.
-   */
-  #write<T>(actions: readonly string[], namespace: string, change: Change, work: (trx: Kysely<SesameTables>) => Promise<T>): Promise<T> {
-    // The change feed row makes the other Sesame processes on this database reload (src/cluster/).
-    return writeAudited(this.#backend.database, this.#backend.auditChain, () => this.#now(), { actions, namespace, changes: [change] }, work);
   }
 
   /**
@@ -267,54 +143,28 @@ export class StoredConfig {
 
   async #load(options: { reseal: boolean }): Promise<void> {
     // Read into new maps and swap them in at the end: views read meanwhile see the previous state.
-    const namespaces = new Map<string, StoredNamespace>();
-    const stores = new Map<string, StoredStore>();
-    const connections = new Map<string, StoredConnection>();
+    const rows = await this.#rows.readAll();
+    const log = this.#sesame.log;
     const unreadable: UnreadableRow[] = [];
-    for (const row of await this.#db.selectFrom('config_namespaces').selectAll().execute()) {
-      namespaces.set(row.name, {
-        isolated: row.isolated === 1,
-        description: row.description ?? undefined,
-        createdAt: row.created_at,
-        updatedAt: row.updated_at,
-      });
+    for (const u of rows.unreadable) {
+      unreadable.push(u);
+      log.error({ kind: u.kind, namespace: u.namespace, name: u.name, err: u.reason }, `stored ${u.kind} ${u.name} could not be read and is left out`);
     }
-    const stale: Array<{ kind: Kind; row: StoredConfigTable; payload: unknown }> = [];
-    const read = (kind: Kind, row: StoredConfigTable): unknown => {
-      try {
-        const plain = openValue(
-          { ciphertext: row.ciphertext, wrappedKey: row.wrapped_key, keyId: row.key_id },
-          coordinates(kind, row.namespace, row.name, row.revision),
-          this.#backend.keyFor(row.key_id, `stored ${kind} ${row.name} (${describeNs(row.namespace)})`),
-        );
-        const payload = JSON.parse(plain.toString('utf8')) as unknown;
-        if (row.key_id !== this.#backend.keyring.primary.id) stale.push({ kind, row, payload });
-        return payload;
-      } catch (err) {
-        unreadable.push({
-          kind,
-          namespace: row.namespace,
-          name: row.name,
-          reason: err instanceof Error ? err.message : String(err),
-        });
-        this.#sesame.log.error(
-          { kind, namespace: row.namespace, name: row.name, err: err instanceof Error ? err.message : String(err) },
-          `stored ${kind} ${row.name} could not be read and is left out`,
-        );
-        return undefined;
-      }
-    };
-    const shadowed = (kind: Kind, row: StoredConfigTable) => {
+    const namespaces = new Map<string, StoredNamespace>();
+    for (const ns of rows.namespaces) {
+      namespaces.set(ns.name, { isolated: ns.isolated, description: ns.description, createdAt: ns.createdAt, updatedAt: ns.updatedAt });
+    }
+    const shadowed = (kind: Kind, { row }: OpenedRow) => {
       if (!this.#inFile(kind, row.namespace, row.name)) return false;
       const reason = `the config file now declares ${kind} ${row.name} in ${describeNs(row.namespace)}; the stored one is left out`;
       unreadable.push({ kind, namespace: row.namespace, name: row.name, reason });
-      this.#sesame.log.warn({ kind, namespace: row.namespace, name: row.name }, reason);
+      log.warn({ kind, namespace: row.namespace, name: row.name }, reason);
       return true;
     };
-    for (const row of await this.#db.selectFrom('config_stores').selectAll().execute()) {
-      if (shadowed('store', row)) continue;
-      const settings = read('store', row) as Record<string, unknown> | undefined;
-      if (!settings) continue;
+    const stores = new Map<string, StoredStore>();
+    for (const opened of rows.stores) {
+      if (shadowed('store', opened)) continue;
+      const { row, payload } = opened;
       const options = row.options ? (JSON.parse(row.options) as { cache?: CacheInput; trusted?: boolean }) : {};
       const input: StoreInput = {
         name: row.name,
@@ -322,7 +172,7 @@ export class StoredConfig {
         type: row.type,
         description: row.description ?? undefined,
         cache: options.cache,
-        settings,
+        settings: payload,
         trusted: options.trusted === true,
       };
       try {
@@ -335,15 +185,15 @@ export class StoredConfig {
         });
       } catch (err) {
         unreadable.push({ kind: 'store', namespace: row.namespace, name: row.name, reason: (err as Error).message });
-        this.#sesame.log.error({ namespace: row.namespace, name: row.name }, `stored store ${row.name} no longer validates and is left out`);
+        log.error({ namespace: row.namespace, name: row.name }, `stored store ${row.name} no longer validates and is left out`);
       }
     }
-    for (const row of await this.#db.selectFrom('config_connections').selectAll().execute()) {
-      if (shadowed('connection', row)) continue;
-      const fields = read('connection', row) as Record<string, unknown> | undefined;
-      if (!fields) continue;
+    const connections = new Map<string, StoredConnection>();
+    for (const opened of rows.connections) {
+      if (shadowed('connection', opened)) continue;
+      const { row, payload } = opened;
       connections.set(key(row.namespace, row.name), {
-        input: { name: row.name, namespace: row.namespace, type: row.type, description: row.description ?? undefined, fields },
+        input: { name: row.name, namespace: row.namespace, type: row.type, description: row.description ?? undefined, fields: payload },
         revision: row.revision,
         createdAt: row.created_at,
         updatedAt: row.updated_at,
@@ -351,7 +201,7 @@ export class StoredConfig {
     }
     const merged = this.#merged({ stores, connections, namespaces });
     for (const problem of this.#problems(merged)) {
-      this.#sesame.log.error({ problem }, 'a stored store or connection does not fit the config; fix it through the API');
+      log.error({ problem }, 'a stored store or connection does not fit the config; fix it through the API');
     }
     await this.#sesame.reconfigure(merged);
     this.#stores = stores;
@@ -359,26 +209,7 @@ export class StoredConfig {
     this.#namespaces = namespaces;
     this.unreadable = unreadable;
     if (!options.reseal) return;
-    for (const s of stale) {
-      const payload = s.payload;
-      await this.#backend.database
-        .write(async (trx) => {
-          const sealed = await this.#seal(trx, s.kind, s.row.namespace, s.row.name, s.row.revision, payload);
-          await trx
-            .updateTable(s.kind === 'store' ? 'config_stores' : 'config_connections')
-            .set({ ciphertext: sealed.ciphertext, wrapped_key: sealed.wrappedKey, key_id: sealed.keyId })
-            .where('namespace', '=', s.row.namespace)
-            .where('name', '=', s.row.name)
-            .where('revision', '=', s.row.revision)
-            .execute();
-        })
-        .catch((err: unknown) => this.#sesame.log.warn({ err: (err as Error).message }, 'could not reseal a stored config row'));
-    }
-  }
-
-  async #seal(trx: Kysely<SesameTables>, kind: Kind, namespace: string, name: string, revision: number, payload: unknown) {
-    const key = await this.#backend.activeKey(trx);
-    return sealValue(Buffer.from(JSON.stringify(payload), 'utf8'), coordinates(kind, namespace, name, revision), key);
+    for (const err of await this.#rows.reseal(rows.stale)) log.warn({ err: err.message }, 'could not reseal a stored config row');
   }
 
   /** Run changes one at a time: each builds on the config the previous one applied. */
@@ -605,9 +436,7 @@ export class StoredConfig {
       stores.delete(k);
       const merged = this.#merged({ stores });
       this.#checkChange(merged);
-      await this.#write(['store.delete'], namespace, { kind: 'store', namespace, target: name }, (trx) =>
-        trx.deleteFrom('config_stores').where('namespace', '=', namespace).where('name', '=', name).execute(),
-      );
+      await this.#rows.remove('store', namespace, name);
       this.#stores.delete(k);
       await this.#sesame.reconfigure(merged);
       return view;
@@ -617,68 +446,25 @@ export class StoredConfig {
   #persistStore(entry: StoredStore, mode: 'insert' | 'update', previousRevision?: number): Promise<void> {
     const { input } = entry;
     const options = { ...(input.cache ? { cache: input.cache } : {}), ...(input.trusted ? { trusted: true } : {}) };
-    return this.#persist('store', entry, input.settings, Object.keys(options).length > 0 ? JSON.stringify(options) : null, mode, previousRevision);
+    return this.#rows.put(
+      'store',
+      { ...this.#rowOf(entry), options: Object.keys(options).length > 0 ? JSON.stringify(options) : null, payload: input.settings },
+      mode,
+      previousRevision,
+    );
   }
 
-  /**
-   * Write one sealed config row (a store's settings or a connection's fields): insert, or
-   * update guarded by the revision read before (optimistic concurrency between processes).
-   */
-  async #persist(
-    kind: 'store' | 'connection',
-    entry: StoredStore | StoredConnection,
-    payload: unknown,
-    options: string | null,
-    mode: 'insert' | 'update',
-    previousRevision?: number,
-  ): Promise<void> {
+  #rowOf(entry: StoredStore | StoredConnection) {
     const { namespace, name, type, description } = entry.input;
-    const table = kind === 'store' ? 'config_stores' : 'config_connections';
-    await this.#write([`${kind}.create`, `${kind}.update`], namespace, { kind, namespace, target: name }, async (trx) => {
-      const sealed = await this.#seal(trx, kind, namespace, name, entry.revision, payload);
-      const row = {
-        type,
-        description: description ?? null,
-        options,
-        revision: entry.revision,
-        ciphertext: sealed.ciphertext,
-        wrapped_key: sealed.wrappedKey,
-        key_id: sealed.keyId,
-        updated_at: entry.updatedAt,
-      };
-      if (mode === 'insert') {
-        await trx.insertInto(table).values({ namespace, name, created_at: entry.createdAt, ...row }).execute();
-        return;
-      }
-      const result = await trx
-        .updateTable(table)
-        .set(row)
-        .where('namespace', '=', namespace)
-        .where('name', '=', name)
-        .where('revision', '=', previousRevision ?? 0)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) {
-        throw new ConflictError(`${kind} "${name}" was changed by another process: read it again and retry`);
-      }
-    });
+    return { namespace, name, type, description, revision: entry.revision, createdAt: entry.createdAt, updatedAt: entry.updatedAt };
   }
 
   // --- connections
 
   connections(): ConnectionView[] {
-    const view = (c: ConnectionConfig, source: Source, stamp?: Stamp): ConnectionView => ({
-      name: c.name,
-      namespace: c.namespace,
-      type: c.type,
-      description: c.description,
-      source,
-      references: collectReferences(c.fields).map((s) => s.raw),
-      fields: maskFields(c.fields),
-      ...(stamp ? { revision: stamp.revision, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt } : {}),
-    });
     return [
-      ...this.#base.connections.map((c) => view(c, 'config')),
-      ...[...this.#connections.values()].map((c) => view({ ...c.input }, 'api', c)),
+      ...this.#base.connections.map((c) => connectionView(c, 'config')),
+      ...[...this.#connections.values()].map((c) => connectionView(c.input, 'api', c)),
     ];
   }
 
@@ -767,9 +553,7 @@ export class StoredConfig {
       const connections = new Map(this.#connections);
       connections.delete(k);
       const merged = this.#merged({ connections });
-      await this.#write(['connection.delete'], namespace, { kind: 'connection', namespace, target: name }, (trx) =>
-        trx.deleteFrom('config_connections').where('namespace', '=', namespace).where('name', '=', name).execute(),
-      );
+      await this.#rows.remove('connection', namespace, name);
       this.#connections.delete(k);
       await this.#sesame.reconfigure(merged);
       return view;
@@ -777,7 +561,7 @@ export class StoredConfig {
   }
 
   #persistConnection(entry: StoredConnection, mode: 'insert' | 'update', previousRevision?: number): Promise<void> {
-    return this.#persist('connection', entry, entry.input.fields, null, mode, previousRevision);
+    return this.#rows.put('connection', { ...this.#rowOf(entry), options: null, payload: entry.input.fields }, mode, previousRevision);
   }
 
   // --- namespaces
@@ -835,11 +619,7 @@ export class StoredConfig {
       const namespaces = new Map(this.#namespaces).set(name, entry);
       const merged = this.#merged({ namespaces });
       this.#checkChange(merged);
-      await this.#write(['namespace.create', 'namespace.update'], name, { kind: 'namespace', namespace: name, target: name }, async (trx) => {
-        const row = { isolated: entry.isolated ? 1 : 0, description: entry.description ?? null, updated_at: entry.updatedAt };
-        if (previous) await trx.updateTable('config_namespaces').set(row).where('name', '=', name).execute();
-        else await trx.insertInto('config_namespaces').values({ name, created_at: entry.createdAt, ...row }).execute();
-      });
+      await this.#rows.putNamespace({ name, ...entry }, previous !== undefined);
       this.#namespaces.set(name, entry);
       await this.#sesame.reconfigure(merged);
       // What a namespace inherits changed: values cached for it may come from the wrong place now.

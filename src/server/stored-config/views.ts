@@ -1,0 +1,137 @@
+/**
+ * What the API shows of stores, connections and namespaces: each with where it comes from (the
+ * config file, the API, or implicitly), credentials masked. A store's secret settings (those its
+ * type marks as credentials) and a connection's literal values are shown as `***`; an update
+ * that sends `***` back keeps the stored value (`keepMasked`).
+ */
+import { formatDuration } from '../../config/duration.js';
+import type { CacheSettings } from '../../config/schema.js';
+import { MASK } from '../../redact/redactor.js';
+import { collectReferences } from '../../refs/template.js';
+
+export type Source = 'config' | 'api' | 'implicit';
+
+/** Revision and times of a row created through the API. */
+export interface Stamp {
+  revision: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface StoreView {
+  name: string;
+  namespace: string;
+  type: string;
+  description?: string | undefined;
+  source: Source;
+  /** Settings as given, with credentials (the type's secret settings) shown as `***`. */
+  settings: Record<string, unknown>;
+  cache: { ttl: string; maxEntries: number; staleIfError: string; refreshAhead: string };
+  revision?: number | undefined;
+  createdAt?: string | undefined;
+  updatedAt?: string | undefined;
+}
+
+export interface ConnectionView {
+  name: string;
+  namespace: string;
+  type: string;
+  description?: string | undefined;
+  source: Source;
+  /** Every reference in the fields, as written. */
+  references: string[];
+  /** Fields with references as written and every literal value shown as `***`. */
+  fields: Record<string, unknown>;
+  revision?: number | undefined;
+  createdAt?: string | undefined;
+  updatedAt?: string | undefined;
+}
+
+export interface NamespaceView {
+  name: string;
+  isolated: boolean;
+  description?: string | undefined;
+  source: Source;
+  createdAt?: string | undefined;
+  updatedAt?: string | undefined;
+}
+
+/** `the root namespace` or `namespace acme`, for messages. */
+export function describeNs(namespace: string): string {
+  return namespace === '' ? 'the root namespace' : `namespace ${namespace}`;
+}
+
+/** Walk a dotted path; undefined when absent. */
+function getPath(doc: unknown, path: string): unknown {
+  let node = doc;
+  for (const part of path.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
+  return node;
+}
+
+function setPath(doc: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node: Record<string, unknown> = doc;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (!next || typeof next !== 'object') return;
+    node = next as Record<string, unknown>;
+  }
+  const last = parts[parts.length - 1] as string;
+  if (last in node) node[last] = value;
+}
+
+/** Settings with each secret setting that is present replaced by `***`. */
+export function maskSettings(settings: Record<string, unknown>, secretPaths: readonly string[]): Record<string, unknown> {
+  const copy = structuredClone(settings);
+  for (const path of secretPaths) if (getPath(copy, path) !== undefined) setPath(copy, path, MASK);
+  return copy;
+}
+
+/** A connection's fields: references as written, every literal `***`. */
+export function maskFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const mask = (v: unknown): unknown => {
+    if (typeof v === 'string') return collectReferences(v).length > 0 ? v : MASK;
+    if (Array.isArray(v)) return v.map(mask);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
+    return MASK;
+  };
+  return mask(fields) as Record<string, unknown>;
+}
+
+/** Where an update sends `***` back for a value it did not change, keep the stored one. */
+export function keepMasked(next: unknown, previous: unknown): unknown {
+  if (next === MASK) return previous;
+  if (Array.isArray(next)) return next.map((v, i) => keepMasked(v, Array.isArray(previous) ? previous[i] : undefined));
+  if (next && typeof next === 'object') {
+    const prev = previous && typeof previous === 'object' ? (previous as Record<string, unknown>) : {};
+    return Object.fromEntries(Object.entries(next).map(([k, v]) => [k, keepMasked(v, prev[k])]));
+  }
+  return next;
+}
+
+export function cacheView(c: CacheSettings): StoreView['cache'] {
+  return {
+    ttl: formatDuration(c.ttlMs),
+    maxEntries: c.maxEntries,
+    staleIfError: formatDuration(c.staleIfErrorMs),
+    refreshAhead: formatDuration(c.refreshAheadMs),
+  };
+}
+
+/** A connection as the API shows it. */
+export function connectionView(
+  c: { name: string; namespace: string; type: string; description?: string | undefined; fields: Record<string, unknown> },
+  source: Source,
+  stamp?: Stamp,
+): ConnectionView {
+  return {
+    name: c.name,
+    namespace: c.namespace,
+    type: c.type,
+    description: c.description,
+    source,
+    references: collectReferences(c.fields).map((s) => s.raw),
+    fields: maskFields(c.fields),
+    ...(stamp ? { revision: stamp.revision, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt } : {}),
+  };
+}
