@@ -122,6 +122,7 @@ describe('doppler values', () => {
       { name: 'DB_USER', namespaces: ns },
       { name: 'NOPE', namespaces: ns },
       { name: 'DATABASE_URL', namespaces: ns },
+      { name: 'DOPPLER_CONFIG', namespaces: ns },
     ]);
     expect((dp.calls['secrets-list'] ?? 0) - before).toBe(1);
     expect((got[0] as FetchedSecret).value).toBe('app');
@@ -130,6 +131,10 @@ describe('doppler values', () => {
       '[doppler] reading "NOPE" in backend/prd: Could not find requested secret',
     );
     expect((got[2] as FetchedSecret).value).toContain('doppler-db-pass-31f');
+    // Doppler's managed secrets read the same one by one and in a batch.
+    expect((got[3] as FetchedSecret).value).toBe(
+      (await store().get({ name: 'DOPPLER_CONFIG', namespaces: ns })).value,
+    );
   });
 
   it("lists names without Doppler's managed DOPPLER_* secrets", async () => {

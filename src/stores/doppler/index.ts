@@ -147,7 +147,6 @@ export class DopplerStore implements StoreClient {
         (
           await this.#get<{ secrets?: Record<string, Value> }>(op, 'configs/config/secrets', {
             secrets: names.join(','),
-            include_managed_secrets: 'false',
           })
         ).secrets ?? {};
     } catch (err) {
