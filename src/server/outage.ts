@@ -47,7 +47,16 @@ export function openSpool(sesame: Sesame, database: SesameDatabase): AuditSpool 
       : chain.checkpointFile !== undefined
         ? path.dirname(chain.checkpointFile)
         : path.join(base, '.sesame');
-  return new AuditSpool({ dir, recordKey: chain.recordKey, maxBytes: setting?.maxBytes });
+  try {
+    return new AuditSpool({ dir, recordKey: chain.recordKey, maxBytes: setting?.maxBytes });
+  } catch (err) {
+    // A read-only or missing place: the server runs, and refuses requests during an outage.
+    sesame.log.error(
+      { dir, err: (err as Error).message },
+      'no local audit spool: requests will be refused while the database is unreachable (set server.auditSpool.dir to a writable directory)',
+    );
+    return undefined;
+  }
 }
 
 interface Waiting {

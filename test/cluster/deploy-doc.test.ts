@@ -18,7 +18,8 @@ const page = readFileSync(fileURLToPath(new URL('../../docs/deploy.md', import.m
 type Manifest = any;
 
 function manifests(): Manifest[] {
-  const blocks = [...page.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+  // The manifest: the one YAML block of the page that holds Kubernetes objects.
+  const blocks = [...page.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string).filter((b) => /^apiVersion:/m.test(b));
   expect(blocks).toHaveLength(1);
   return parseAllDocuments(blocks[0] as string).map((d) => {
     expect(d.errors).toEqual([]);
@@ -71,5 +72,12 @@ describe('docs/deploy.md Kubernetes manifest', () => {
     expect(config.database).toMatch(/^postgres:\/\//);
     expect(config.masterKey).toEqual({ env: 'SESAME_MASTER_KEY' });
     expect(text).toContain('${env:SESAME_DATABASE_URL}');
+    // The audit spool of database outages is on a writable volume of the pod.
+    const spoolDir = (config.server?.auditSpool as { dir?: string } | undefined)?.dir;
+    expect(spoolDir).toBeDefined();
+    const spoolMount = container.volumeMounts.find((m: Manifest) => m.mountPath === spoolDir);
+    expect(spoolMount?.readOnly).not.toBe(true);
+    expect(deployment.spec.template.spec.volumes.some((v: Manifest) => v.name === spoolMount.name)).toBe(true);
+    expect(page).toContain('server.auditSpool.dir');
   });
 });
