@@ -33,7 +33,7 @@ async function tokenFrom(ctx: CliContext, flags: LoginFlags, server: string): Pr
   const fromEnv = ctx.env['SESAME_TOKEN']?.trim();
   if (fromEnv) return fromEnv;
   if (canPrompt(ctx)) {
-    const token = (await promptHidden(ctx, `token for ${server}: `)).trim();
+    const token = (await promptHidden(ctx, `token for ${server} (input hidden): `)).trim();
     if (token === '') throw new UsageError('no token entered: nothing was saved');
     return token;
   }

@@ -620,7 +620,7 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
         keys.set(key, name);
         const written = formatEnvValue(value);
         if (written === undefined) {
-          throw new UsageError(`the value of ${name} cannot be written in a .env file (it holds every kind of quote): nothing was written (use --format json)`);
+          throw new UsageError(`the value of ${name} cannot be written in a .env file that reads back the same (it holds every kind of quote, or a carriage return): nothing was written (use --format json)`);
         }
         lines.push(`${key}=${written}`);
       }
