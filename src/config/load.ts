@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
+import { isSecretField } from '../connections/mask.js';
 import { ConfigError } from '../errors.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
@@ -65,11 +66,22 @@ export function interpolate(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
  */
 export function syntaxErrorExcerpt(text: string, file: string, line: number, col: number, message: string, kind: 'YAML' | 'JSON'): string {
   const lines = text.split(/\r?\n/);
-  const source = (lines[line - 1] ?? '').replace(/\t/g, ' ');
+  const source = hideCredential((lines[line - 1] ?? '').replace(/\t/g, ' '));
   const number = String(line);
   const gutter = ' '.repeat(number.length);
   const caretAt = Math.max(0, Math.min(col - 1, source.length));
   return `${file}:${line}:${col}: ${message} (not valid ${kind})\n  ${number} | ${source}\n  ${gutter} | ${' '.repeat(caretAt)}^`;
+}
+
+/**
+ * A line shown in an excerpt, with the value of a key that names a credential (`password:`,
+ * `"token":`, `clientSecret:`) starred out character for character, so the caret still points
+ * at the same column. Other values are the user's own settings, shown as written.
+ */
+function hideCredential(line: string): string {
+  const match = /^(\s*(?:-\s+)?["']?([A-Za-z0-9_.-]+)["']?\s*:\s?)(.*)$/.exec(line);
+  if (!match || !isSecretField(match[2] ?? '', [])) return line;
+  return `${match[1]}${(match[3] ?? '').replace(/\S/g, '*')}`;
 }
 
 /** 1-based line and column of a 0-based offset into `text`. */
@@ -88,12 +100,26 @@ export function parseConfigText(text: string, file: string): unknown {
       return JSON.parse(text);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      // V8 may quote the whole document in its message (`Unexpected token ',', "{…}" is not
+      // valid JSON`): keep only the first part, never the text, which may hold a credential.
+      const plain =
+        (message.split('"')[0] ?? '')
+          .replace(/ in JSON at position \d+.*$/s, '')
+          .replace(/\s*\(line \d+ column \d+\)$/, '')
+          .replace(/[\s,.]+$/, '')
+          .split('\n')[0] || 'not valid JSON';
       const position = /at position (\d+)/.exec(message);
-      const plain = message.replace(/ in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)$/, '');
-      if (position) {
-        const { line, col } = lineColumnAt(text, Number(position[1]));
-        throw new ConfigError(syntaxErrorExcerpt(text, shown, line, col, plain, 'JSON'));
+      let at: { line: number; col: number } | undefined = position ? lineColumnAt(text, Number(position[1])) : undefined;
+      if (!at) {
+        // No position from V8: JSON is YAML's flow syntax, so YAML's parser can locate most errors.
+        try {
+          parseYaml(text, { prettyErrors: true });
+        } catch (yamlError) {
+          const start = yamlError instanceof YAMLError ? yamlError.linePos?.[0] : undefined;
+          if (start) at = { line: start.line, col: start.col };
+        }
       }
+      if (at) throw new ConfigError(syntaxErrorExcerpt(text, shown, at.line, at.col, plain, 'JSON'));
       throw new ConfigError(`${shown} is not valid JSON: ${plain}`);
     }
   }

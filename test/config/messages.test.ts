@@ -83,8 +83,43 @@ describe('syntax errors', () => {
     );
   });
 
+  it('stars out the value of a credential-named key on the line it shows, keeping the caret column', () => {
+    const text = 'stores:\n  - name: v\n    password: "hunter2-lit" x\n';
+    let message = '';
+    try {
+      parseConfigText(text, path.join(process.cwd(), 'p.yaml'));
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    // The error is on the password line itself: shown, with its value starred, caret in place.
+    expect(message).toBe(
+      'config p.yaml:3:29: Unexpected scalar at node end (not valid YAML)\n  3 |     password: ************* *\n    |                             ^',
+    );
+    expect(message).not.toContain('hunter2-lit');
+  });
+
   it('JSON: line and column from the position', () => {
     expect(() => parseConfigText('{\n  "a": 1,\n}\n', path.join(process.cwd(), 'c.json'))).toThrow(/c\.json:3:1: .+ \(not valid JSON\)\n {2}3 \| }\n {4}\| \^/);
+  });
+
+  it('JSON: never quotes the document back (it may hold a credential), still says where', () => {
+    const text = '{\n  "token": "tok-very-secret-771",\n  "stores": [,]\n}\n';
+    let message = '';
+    try {
+      parseConfigText(text, path.join(process.cwd(), 'd.json'));
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message.split('\n')[0]).toMatch(/^config d\.json:3:14: Unexpected token ',' \(not valid JSON\)$/);
+    expect(message).not.toContain('tok-very-secret-771');
+    let other = '';
+    try {
+      parseConfigText('{"token": "tok-very-secret-771", "a": tru}', path.join(process.cwd(), 'e.json'));
+    } catch (err) {
+      other = (err as Error).message;
+    }
+    expect(other).toMatch(/^config e\.json/);
+    expect(other).not.toContain('tok-very-secret-771');
   });
 
   it('a missing --config file is named once ("config file", not "config config file")', () => {
