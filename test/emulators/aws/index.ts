@@ -18,6 +18,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FaultControls, Faults } from '../faults.js';
 import { verifySigV4 } from './sigv4.js';
 
 export const AWS_EMULATOR_ACCOUNT = '123456789012';
@@ -122,6 +123,8 @@ export interface AwsEmulator {
   /** Access key ids of the temporary credentials AssumeRole has issued. */
   sessions(): string[];
   secretNames(): string[];
+  /** Faults for Secrets Manager calls (after authentication), answered as AWS does. */
+  faults: FaultControls;
   stop(): Promise<void>;
 }
 
@@ -151,6 +154,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promise<AwsEmulator> {
+  const faultPlan = new Faults();
   const region = options.region ?? 'us-east-1';
   const secrets = new Map<string, Secret>();
   const principals = new Map<string, Principal>();
@@ -563,7 +567,13 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (!Array.isArray(tags)) throw new AwsError('InvalidParameterException', 'Tags is required.');
       const next = [...s.tags];
       for (const t of tags as Array<{ Key?: unknown; Value?: unknown }>) {
-        if (typeof t.Key !== 'string' || t.Key.length < 1 || t.Key.length > 127 || typeof t.Value !== 'string' || t.Value.length > 255) {
+        if (
+          typeof t.Key !== 'string' ||
+          t.Key.length < 1 ||
+          t.Key.length > 127 ||
+          typeof t.Value !== 'string' ||
+          t.Value.length > 255
+        ) {
           throw new AwsError('InvalidParameterException', 'You provided an invalid value for a parameter.');
         }
         // Appends to the existing tags; a key already there gets the new value.
@@ -571,7 +581,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         if (at >= 0) next[at] = { Key: t.Key, Value: t.Value };
         else next.push({ Key: t.Key, Value: t.Value });
       }
-      if (next.length > 50) throw new AwsError('InvalidRequestException', 'The number of tags on the secret exceeds the maximum of 50.');
+      if (next.length > 50)
+        throw new AwsError(
+          'InvalidRequestException',
+          'The number of tags on the secret exceeds the maximum of 50.',
+        );
       s.tags = next;
       s.lastChanged = Date.now();
       return {};
@@ -772,6 +786,24 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       calls[op] = (calls[op] ?? 0) + 1;
       const who = authenticate(req, body, 'secretsmanager');
       if (typeof who === 'string') return sendJsonError(res, authError(who, 'json'));
+      const injected = await faultPlan.next();
+      if (injected === 'denied') {
+        return sendJsonError(
+          res,
+          new AwsError(
+            'AccessDeniedException',
+            `User: ${who.arn} is not authorized to perform: secretsmanager:${op} on resource: * because no identity-based policy allows the secretsmanager:${op} action`,
+          ),
+        );
+      }
+      if (injected === 'throttled')
+        return sendJsonError(res, new AwsError('ThrottlingException', 'Rate exceeded'));
+      if (injected === 'unavailable') {
+        return sendJsonError(
+          res,
+          new AwsError('ServiceUnavailable', 'Service is currently unavailable.', 503),
+        );
+      }
       const fault = takeFault(op);
       if (fault?.kind === 'network') return req.socket.destroy();
       if (fault?.kind === 'throttle')
@@ -855,6 +887,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     url: `http://127.0.0.1:${port}`,
     region,
     calls,
+    faults: faultPlan,
     resetCalls() {
       for (const k of Object.keys(calls)) delete calls[k];
     },

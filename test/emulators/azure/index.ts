@@ -32,6 +32,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { type FaultControls, Faults } from '../faults.js';
 
 const fixture = (file: string) =>
   readFileSync(fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url)), 'utf8');
@@ -120,6 +121,8 @@ export interface AzureKeyVaultEmulator {
   /** PEM of the certificate the TLS endpoints present; trust it in clients. */
   ca: string;
   controls: AzureEmulatorControls;
+  /** Faults for vault requests (after the token is checked), answered as Key Vault does. */
+  faults: FaultControls;
   stop(): Promise<void>;
 }
 
@@ -164,6 +167,7 @@ function base64url(input: string): Buffer {
 export async function startAzureKeyVaultEmulator(
   options: { tenantId?: string; pageSize?: number } = {},
 ): Promise<AzureKeyVaultEmulator> {
+  const faultPlan = new Faults();
   const tenantId = options.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47';
   const pageSize = options.pageSize ?? 25;
   const cert = fixture('tls-cert.pem');
@@ -298,6 +302,35 @@ export async function startAzureKeyVaultEmulator(
       return;
     }
     principals.push(token.principal);
+    const injected = await faultPlan.next();
+    if (injected === 'denied') {
+      await readBody(req);
+      vaultError(
+        res,
+        403,
+        'Forbidden',
+        `Caller is not authorized to perform action on resource.\r\nCaller: appid=${token.principal}\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'\r\nAssignment: (not found)\r\nDecisionReason: 'DeniedWithNoValidRBAC'`,
+        'ForbiddenByRbac',
+      );
+      return;
+    }
+    if (injected === 'throttled') {
+      await readBody(req);
+      vaultError(
+        res,
+        429,
+        'Throttled',
+        'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached',
+        undefined,
+        { 'retry-after': '0' },
+      );
+      return;
+    }
+    if (injected === 'unavailable') {
+      await readBody(req);
+      vaultError(res, 503, 'ServiceUnavailable', 'The service is currently unavailable.');
+      return;
+    }
 
     // `/secrets/{name}/{version}`, `/secrets/{name}/` (latest), `/secrets/{name}/versions`, `/deletedsecrets/{name}/recover`.
     const parts = url.pathname.replace(/^\/+/, '').split('/');
@@ -829,6 +862,7 @@ export async function startAzureKeyVaultEmulator(
     identityHeader,
     ca: cert,
     controls,
+    faults: faultPlan,
     stop: async () => {
       await Promise.all([close(tlsServer), close(httpServer), close(msiServer)]);
     },

@@ -19,6 +19,7 @@
 import { createPublicKey, type KeyObject, randomBytes, verify } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FaultControls, Faults } from '../faults.js';
 
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
@@ -106,6 +107,8 @@ export interface GcpSecretManagerEmulator {
   /** `host:port` for `GCE_METADATA_HOST`. */
   metadataHost: string;
   controls: GcpEmulatorControls;
+  /** Faults for API requests (after authentication), answered as google.rpc.Status. */
+  faults: FaultControls;
   stop(): Promise<void>;
 }
 
@@ -158,6 +161,7 @@ const b64url = (s: string) => Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'
 export async function startGcpSecretManagerEmulator(
   options: { project?: string; projectNumber?: string; pageSize?: number } = {},
 ): Promise<GcpSecretManagerEmulator> {
+  const faultPlan = new Faults();
   const project = options.project ?? 'sesame-test';
   const projectNumber = options.projectNumber ?? '482913337105';
   const pageSize = options.pageSize ?? 25;
@@ -277,6 +281,27 @@ export async function startGcpSecretManagerEmulator(
       return;
     }
     principals.push(principal);
+    const injected = await faultPlan.next();
+    if (injected === 'denied') {
+      rpcError(
+        res,
+        'PERMISSION_DENIED',
+        "Permission 'secretmanager.versions.access' denied for resource (or it may not exist).",
+      );
+      return;
+    }
+    if (injected === 'throttled') {
+      rpcError(
+        res,
+        'RESOURCE_EXHAUSTED',
+        "Quota exceeded for quota metric 'Access requests' and limit 'Access requests per minute'.",
+      );
+      return;
+    }
+    if (injected === 'unavailable') {
+      rpcError(res, 'UNAVAILABLE', 'The service is currently unavailable.');
+      return;
+    }
     if (throttleLeft > 0) {
       throttleLeft -= 1;
       count('throttled');
@@ -608,6 +633,7 @@ export async function startGcpSecretManagerEmulator(
     url: `http://127.0.0.1:${port}`,
     metadataHost: `127.0.0.1:${port}`,
     controls,
+    faults: faultPlan,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections?.();

@@ -20,6 +20,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { type FaultControls, Faults } from '../faults.js';
 
 const fixture = (file: string) =>
   readFileSync(fileURLToPath(new URL(`../azure/fixtures/${file}`, import.meta.url)), 'utf8');
@@ -53,10 +54,13 @@ export interface HttpStoreEmulator {
   /** Present when started with `tls: true`: the PEM to trust. */
   ca?: string | undefined;
   controls: HttpStoreEmulatorControls;
+  /** Faults for authorized requests: 403, 503, 429 (Retry-After: 0) or a delay. */
+  faults: FaultControls;
   stop(): Promise<void>;
 }
 
 export async function startHttpStoreEmulator(options: { tls?: boolean } = {}): Promise<HttpStoreEmulator> {
+  const faultPlan = new Faults();
   const secrets = new Map<string, string[]>();
   const calls: Record<string, number> = {};
   const authorizations: string[] = [];
@@ -120,6 +124,17 @@ export async function startHttpStoreEmulator(options: { tls?: boolean } = {}): P
     if (!authorized(req)) {
       count('unauthorized');
       json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="secrets"' });
+      return;
+    }
+    const injected = await faultPlan.next();
+    if (injected) {
+      const [status, headers] =
+        injected === 'denied'
+          ? [403, {}]
+          : injected === 'throttled'
+            ? [429, { 'retry-after': '0' }]
+            : [503, {}];
+      json(res, status as number, { error: injected }, headers as Record<string, string>);
       return;
     }
     if (throttleLeft > 0) {
@@ -239,6 +254,7 @@ export async function startHttpStoreEmulator(options: { tls?: boolean } = {}): P
     url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     ca: options.tls ? fixture('tls-cert.pem') : undefined,
     controls,
+    faults: faultPlan,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections?.();

@@ -22,6 +22,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { type FaultControls, Faults } from '../faults.js';
 
 export interface PolicyRule {
   /** Vault policy path: exact, `prefix*`, `+` for one segment. */
@@ -84,6 +85,8 @@ type Fault = { op: string; remaining: number; status: number; message: string };
 
 export interface VaultEmulator {
   url: string;
+  /** Faults for requests outside auth/ (logins and token lookups are never faulted): 403, 503 sealed, 429 rate limit quota, a delay. */
+  faults: FaultControls;
   rootToken: string;
   /** Requests per operation (`login:userpass`, `token:renew-self`, `kv:read`, …). */
   calls: Record<string, number>;
@@ -177,6 +180,7 @@ function policyMatches(pattern: string, path: string): boolean {
 }
 
 export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Promise<VaultEmulator> {
+  const faultPlan = new Faults();
   const rootToken = options.rootToken ?? `hvs.root-${randomBytes(6).toString('hex')}`;
   const mounts = new Map(Object.entries(options.mounts ?? { secret: 2 }));
   const namespaces = new Set(['', ...(options.namespaces ?? []).map((n) => n.replace(/^\/+|\/+$/g, ''))]);
@@ -706,6 +710,16 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         status: 500,
         body: { errors: ['local node not active but active cluster node not found'] },
       });
+    const injected = path.startsWith('auth/') ? undefined : await faultPlan.next();
+    if (injected === 'denied')
+      return send(res, { status: 403, body: { errors: ['1 error occurred:\n\t* permission denied\n\n'] } });
+    if (injected === 'unavailable') return send(res, { status: 503, body: { errors: ['Vault is sealed'] } });
+    if (injected === 'throttled') {
+      return send(res, {
+        status: 429,
+        body: { errors: [`request path "${path}": rate limit quota exceeded`] },
+      });
+    }
     const fault = faults.find((f) => (f.op === op || f.op === '*') && f.remaining > 0);
     if (fault) {
       fault.remaining -= 1;
@@ -750,6 +764,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
 
   return {
     url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    faults: faultPlan,
     rootToken,
     calls,
     resetCalls() {
