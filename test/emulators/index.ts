@@ -9,6 +9,10 @@
  * delta(); // → { total: 5, byOperation: { BatchGetSecretValue: 5 } }
  */
 export * from './aws/index.js';
+export * from './conjur/index.js';
+export * from './doppler/index.js';
+export * from './infisical/index.js';
+export * from './onepassword/index.js';
 export * from './vault/index.js';
 
 export interface CallDelta {
