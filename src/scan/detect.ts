@@ -110,6 +110,23 @@ function fieldValue(line: string): FieldValue | undefined {
   return { field, start, end, quoted: false, json };
 }
 
+/** `"key": "value"` pairs anywhere on a line (inline JSON objects). */
+const JSON_PAIR = /"([A-Za-z0-9_.\-]{1,128})"\s*:\s*"((?:[^"\\]|\\.)*)"/g;
+
+/** The field/value pairs of a line: the line's own `key: value`, and inline JSON pairs. */
+function pairsOf(line: string): FieldValue[] {
+  const pairs: FieldValue[] = [];
+  const own = fieldValue(line);
+  if (own) pairs.push(own);
+  JSON_PAIR.lastIndex = 0;
+  for (let m = JSON_PAIR.exec(line); m !== null; m = JSON_PAIR.exec(line)) {
+    const end = m.index + m[0].length - 1;
+    const start = end - (m[2] as string).length;
+    if (!pairs.some((p) => p.start === start)) pairs.push({ field: m[1] as string, start, end, quoted: true, json: true });
+  }
+  return pairs;
+}
+
 /** Every finding in a text, in order. */
 export function detectSecrets(text: string): Finding[] {
   const findings: Finding[] = [];
@@ -120,13 +137,13 @@ export function detectSecrets(text: string): Finding[] {
     const line = (lines[i] as string).replace(/\r$/, '');
     const lineStart = offset;
     offset += (lines[i] as string).length + 1;
-    const fv = fieldValue(line);
+    const pairs = pairsOf(line);
+    const pairAt = (s: number, e: number) => pairs.find((p) => s >= p.start && e <= p.end);
     const taken: Array<[number, number]> = [];
 
     const begin = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----/.exec(line);
     if (begin && !inPem) {
-      const finding = pemFinding(text, lines, i, lineStart, begin.index, fv);
-      findings.push(finding);
+      findings.push(pemFinding(text, lines, i, lineStart, begin.index, pairAt(begin.index, begin.index + begin[0].length)));
       if (!line.includes('-----END', begin.index)) inPem = true;
       continue;
     }
@@ -141,35 +158,37 @@ export function detectSecrets(text: string): Finding[] {
         const e = s + m[0].length;
         if (taken.some(([a, b]) => s < b && e > a)) continue;
         taken.push([s, e]);
-        const whole = fv !== undefined && fv.start === s && fv.end === e;
+        const fv = pairAt(s, e);
         findings.push({
           line: i + 1,
           column: s + 1,
           kind,
-          field: fv && s >= fv.start && e <= fv.end ? fv.field : undefined,
+          field: fv?.field,
           start: lineStart + s,
           end: lineStart + e,
-          whole,
+          whole: fv !== undefined && fv.start === s && fv.end === e,
           encoding: fv?.json && fv.quoted ? 'json-string' : 'plain',
         });
       }
     }
-    if (taken.length > 0 || fv === undefined) continue;
-    if (!CREDENTIAL_FIELD.test(fv.field) || NOT_CREDENTIAL_FIELD.test(fv.field)) continue;
-    const value = line.slice(fv.start, fv.end);
-    if (isPlaceholder(value) || !looksRandom(value)) continue;
-    findings.push({
-      line: i + 1,
-      column: fv.start + 1,
-      kind: 'high-entropy-value',
-      field: fv.field,
-      start: lineStart + fv.start,
-      end: lineStart + fv.end,
-      whole: true,
-      encoding: fv.json && fv.quoted ? 'json-string' : 'plain',
-    });
+    for (const fv of pairs) {
+      if (taken.some(([a, b]) => fv.start < b && fv.end > a)) continue;
+      if (!CREDENTIAL_FIELD.test(fv.field) || NOT_CREDENTIAL_FIELD.test(fv.field)) continue;
+      const value = line.slice(fv.start, fv.end);
+      if (isPlaceholder(value) || !looksRandom(value)) continue;
+      findings.push({
+        line: i + 1,
+        column: fv.start + 1,
+        kind: 'high-entropy-value',
+        field: fv.field,
+        start: lineStart + fv.start,
+        end: lineStart + fv.end,
+        whole: true,
+        encoding: fv.json && fv.quoted ? 'json-string' : 'plain',
+      });
+    }
   }
-  return findings;
+  return findings.sort((a, b) => a.start - b.start);
 }
 
 /**
