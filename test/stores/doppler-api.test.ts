@@ -1,0 +1,47 @@
+/**
+ * A doppler store configured through the API by an operator (not a root admin): what its
+ * settings make the server do decides (the type's hostAccess), its address passes the outbound
+ * policy, and its credentials never come back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../server/helpers.js';
+
+let t: TestServer;
+let operator: string;
+const create = (name: string, settings: Record<string, unknown>) =>
+  t.call('POST', '/api/v1/stores', {
+    token: operator,
+    body: { name, namespace: 'acme', type: 'doppler', settings },
+  });
+
+beforeAll(async () => {
+  t = await startTestServer();
+  const root = (await t.token('admin')).token;
+  expect((await t.call('POST', '/api/v1/namespaces', { token: root, body: { name: 'acme' } })).status).toBe(
+    201,
+  );
+  operator = (await t.token('operator')).token;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('doppler through the API', () => {
+  it('refuses a link-local apiUrl; the default public API is created with the token masked', async () => {
+    const metadata = await create('dp-meta', {
+      apiUrl: 'http://169.254.169.254',
+      auth: { method: 'service-token', token: 'dp.st.prd.apitokenvalue1' },
+    });
+    expect(metadata.status).toBe(403);
+    expect(metadata.body.error.code).toBe('forbidden_destination');
+    expect(metadata.text).not.toContain('apitokenvalue1');
+    const ok = await create('dp', {
+      project: 'backend',
+      config: 'prd',
+      apiUrl: 'https://203.0.113.21',
+      auth: { method: 'service-token', token: 'dp.st.prd.apitokenvalue1' },
+    });
+    expect(ok.status, ok.text).toBe(201);
+    expect(ok.body.settings.auth).toEqual({ method: 'service-token', token: '***' });
+  });
+});
