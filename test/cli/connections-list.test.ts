@@ -84,6 +84,26 @@ describe('sesame connections list', () => {
   });
 });
 
+describe('sesame connections list with a connection that cannot be used', () => {
+  it('says so in the table and in --json, and the others are listed as usual', async () => {
+    const cwd = project();
+    writeFileSync(
+      path.join(cwd, 'sesame.yaml'),
+      `${CONFIG}  - name: broken\n    type: http\n    fields:\n      baseUrl: \${env:SESAME_T_UNSET_URL}\n`,
+    );
+    const table = await runCli(['connections', 'list'], { cwd });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/broken\s+\(root\)\s+http\s+unusable \(sesame connections resolve broken says why\)/);
+    expect(table.stdout).toMatch(/jira\s+\(root\)\s+http\s+secret:\/\/env\/JIRA_TOKEN/);
+    const json = await runCli(['connections', 'list', '--json'], { cwd });
+    const broken = (JSON.parse(json.stdout) as Array<{ name: string; unusable?: string }>).find((c) => c.name === 'broken');
+    expect(broken?.unusable).toContain('environment variable SESAME_T_UNSET_URL is not set');
+    const resolve = await runCli(['connections', 'resolve', 'broken'], { cwd });
+    expect(resolve.code).toBe(2);
+    expect(resolve.stderr).toContain('connections[4].fields.baseUrl: environment variable SESAME_T_UNSET_URL is not set');
+  });
+});
+
 describe('maskConnectionFields', () => {
   it('masks a whole object the type marks secret, numbers included', () => {
     expect(maskConnectionFields({ creds: { a: 'x', n: 42 }, port: 1 }, ['creds'])).toEqual({ creds: { a: '***', n: '***' }, port: 1 });

@@ -21,6 +21,8 @@ interface ConnectionRow {
   type: string;
   references: string[];
   fields: Record<string, unknown>;
+  /** Its fields could not be interpolated (an unset `${env:…}`): why, and it cannot be used. */
+  unusable?: string | undefined;
 }
 
 export function registerConnections(program: Command, ctx: CliContext): void {
@@ -39,7 +41,12 @@ export function registerConnections(program: Command, ctx: CliContext): void {
     writeTable(
       ctx,
       ['NAME', 'NAMESPACE', 'TYPE', 'REFERENCES'],
-      rows.map((r) => [r.name, r.namespace || '(root)', r.type, r.references.length > 0 ? r.references.join(', ') : '-']),
+      rows.map((r) => [
+        r.name,
+        r.namespace || '(root)',
+        r.type,
+        r.unusable ? `unusable (sesame connections resolve ${r.name} says why)` : r.references.length > 0 ? r.references.join(', ') : '-',
+      ]),
     );
   });
 
@@ -51,6 +58,7 @@ export function registerConnections(program: Command, ctx: CliContext): void {
       type: c.type,
       references: collectReferences(c.fields).map((s) => s.raw),
       fields: maskConnectionFields(c.fields, sesame.connectionTypes.get(c.type).secretFields),
+      ...(c.unavailable ? { unusable: c.unavailable.message } : {}),
     }));
   }
 
