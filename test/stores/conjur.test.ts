@@ -215,6 +215,14 @@ describe('conjur variables and errors', () => {
     ).toBeInstanceOf(InvalidRequestError);
   });
 
+  it('refuses "." and ".." as ids (one URL path segment each); slashes inside an id are escaped', async () => {
+    expect(await failure(store().get({ name: '..', namespaces: ns }))).toBeInstanceOf(InvalidRequestError);
+    expect(await failure(store().get({ name: '.', namespaces: ns }))).toBeInstanceOf(InvalidRequestError);
+    expect(await failure(store().get({ name: 'prod/../other/hidden', namespaces: ns }))).toBeInstanceOf(
+      SecretNotFoundError,
+    );
+  });
+
   it('a visible variable without execute is 403 naming the permit to add; a hidden one is not found', async () => {
     const err = await failure(store().get({ name: 'visible/no-exec', namespaces: ns }));
     expect(err).toBeInstanceOf(AccessDeniedError);

@@ -231,6 +231,13 @@ describe('infisical names, versions and errors', () => {
     );
   });
 
+  it('refuses names whose key would address another endpoint (".", "..", a trailing slash)', async () => {
+    for (const name of ['..', 'apps/..', '.', 'apps/']) {
+      const err = await failure(store().get({ name, namespaces: ns }));
+      expect(err, name).toBeInstanceOf(InvalidRequestError);
+    }
+  });
+
   it('an environment the identity may not read is 403 naming the role to grant', async () => {
     const err = await failure(store({ environment: 'dev' }).get({ name: 'DEV_ONLY', namespaces: ns }));
     expect(err).toBeInstanceOf(AccessDeniedError);

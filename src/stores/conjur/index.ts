@@ -250,6 +250,9 @@ export class ConjurStore implements StoreClient {
       throw new InvalidRequestError(
         `${this.#core.tag} Conjur versions are numbers: ?version=${request.version} cannot be one`,
       );
+    // The id is one URL path segment: "." or ".." would address another endpoint.
+    if (request.name === '.' || request.name === '..')
+      throw new InvalidRequestError(`${this.#core.tag} "${request.name}" is not a variable id`);
     const answer = await this.#get(
       { action: 'fetching', name: request.name },
       `/secrets/${encodeURIComponent(this.#s.account)}/variable/${encodeURIComponent(request.name)}`,

@@ -204,6 +204,9 @@ export class InfisicalStore implements StoreClient {
       );
     const at = request.name.lastIndexOf('/');
     const key = request.name.slice(at + 1);
+    // The key is a URL path segment: "." or ".." (or nothing) would address another endpoint.
+    if (key === '' || key === '.' || key === '..')
+      throw new InvalidRequestError(`${this.#core.tag} "${request.name}" does not end in a secret key`);
     const secretPath = join(this.#s.secretPath, request.name.slice(0, Math.max(at, 0)));
     const { secret } = await this.#get<{ secret: Secret }>(
       { action: 'reading', name: request.name },
