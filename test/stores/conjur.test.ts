@@ -97,6 +97,14 @@ describe('conjur settings', () => {
     expect(parse({ method: 'api-key', login: 'host/x', apiKey: 'k' }).success).toBe(true);
     expect(parse({ method: 'authn-jwt', serviceId: 'k8s', jwtFile: '/t' }).success).toBe(true);
     expect(parse({ method: 'authn-jwt', serviceId: 'k8s' }).success).toBe(false);
+    expect(parse({ method: 'authn-jwt', serviceId: '..', jwtFile: '/t' }).success).toBe(false);
+    expect(
+      conjurStoreType.settings.safeParse({
+        url: 'https://c',
+        account: '..',
+        auth: { method: 'api-key', login: 'h', apiKey: 'k' },
+      }).success,
+    ).toBe(false);
     expect(parse({ method: 'authn-jwt', serviceId: 'k8s', jwtFile: '/t', jwtEnv: 'JWT' }).success).toBe(
       false,
     );

@@ -49,7 +49,7 @@ import {
 
 const settings = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'url is the Conjur URL, e.g. https://conjur.example.com' }),
-  account: z.string().regex(/^[^/?#\s]+$/, 'account is the Conjur account name, e.g. myorg'),
+  account: z.string().regex(/^(?!\.{1,2}$)[^/?#\s]+$/, 'account is the Conjur account name, e.g. myorg'),
   /** PEM file of the CA that signed Conjur's certificate (Conjur's own CA, often self-signed). */
   caFile: z.string().min(1).optional(),
   auth: z.discriminatedUnion('method', [
@@ -61,7 +61,9 @@ const settings = z.strictObject({
     z
       .strictObject({
         method: z.literal('authn-jwt'),
-        serviceId: z.string().regex(/^[^/?#\s]+$/, 'serviceId is the authn-jwt service id, e.g. k8s-cluster'),
+        serviceId: z
+          .string()
+          .regex(/^(?!\.{1,2}$)[^/?#\s]+$/, 'serviceId is the authn-jwt service id, e.g. k8s-cluster'),
         /** The host to log in as, when the authenticator does not take it from a claim of the JWT. */
         hostId: z.string().min(1).optional(),
         jwtFile: z.string().min(1).optional(),
