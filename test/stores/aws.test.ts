@@ -16,10 +16,7 @@ import {
 } from '../../src/errors.js';
 import { AWS_SCRUB } from '../../src/stores/aws/errors.js';
 import { scrubber } from '../../src/stores/core/index.js';
-import {
-  AwsSecretsManagerStore,
-  awsSecretsManagerStoreType,
-} from '../../src/stores/aws/index.js';
+import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
 import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
 import {
   AWS_EMULATOR_CREDENTIALS,
@@ -27,7 +24,7 @@ import {
   type AwsEmulator,
   startAwsEmulator,
 } from '../emulators/aws/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const ns = [''] as const;
 const text = (s: FetchedSecret | Error) => {
@@ -88,14 +85,22 @@ afterEach(() => {
   aws.allowAll();
 });
 
-runStoreContract({
+const awsHarness = async () => ({
+  client: store({ prefix: 'contract/' }).client,
+  seed: async (name: string, value: string) => void aws.seed(`contract/${name}`, value),
+  seedBinary: async (name: string, value: Uint8Array) => void aws.seed(`contract/${name}`, value),
+  faults: aws.faults,
+  settings: { region: 'us-east-1', endpoint: aws.url, auth: staticAuth, prefix: 'contract/' },
+  prefixed: { prefix: 'pfx/', client: store({ prefix: 'contract/pfx/' }).client },
+});
+const awsContract = {
   label: 'aws-secrets-manager (emulator)',
   storeType: awsSecretsManagerStoreType as never,
-  harness: async () => {
-    const { client } = store({ prefix: 'contract/' });
-    return { client, seed: async (name, value) => void aws.seed(`contract/${name}`, value) };
-  },
-});
+  binary: true,
+  harness: awsHarness,
+};
+runStoreContract(awsContract);
+runStoreFaultContract(awsContract);
 
 describe('aws-secrets-manager settings', () => {
   it('is strict and knows every auth method', () => {
@@ -581,7 +586,11 @@ describe('aws-secrets-manager listing and writes', () => {
     const { client } = store({ tags: { application: 'sesame' } });
     await client.write(name, 'one', { namespace: '', tags: { team: 'payments' }, description: 'first' });
     aws.resetCalls();
-    const second = await client.write(name, 'two', { namespace: '', tags: { team: 'billing', tier: 'gold' }, description: 'second' });
+    const second = await client.write(name, 'two', {
+      namespace: '',
+      tags: { team: 'billing', tier: 'gold' },
+      description: 'second',
+    });
     expect(aws.calls).toMatchObject({ PutSecretValue: 1, UpdateSecret: 1, TagResource: 1 });
     expect(await client.describe(name)).toMatchObject({
       description: 'second',
@@ -602,7 +611,9 @@ describe('aws-secrets-manager listing and writes', () => {
     await client.write(name, 'one', { namespace: '' });
     aws.deny('secretsmanager:TagResource');
     const err = await failure(client.write(name, 'two', { namespace: '', tags: { team: 'x' } }));
-    expect(err.message).toMatch(/^the value was written \(version [^)]+\), but its tags could not be updated: /);
+    expect(err.message).toMatch(
+      /^the value was written \(version [^)]+\), but its tags could not be updated: /,
+    );
     expect(err.message).toContain('secretsmanager:TagResource');
     expect(text(await client.get({ name, namespaces: ns }))).toBe('two');
   });
