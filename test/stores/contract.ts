@@ -102,7 +102,7 @@ export function runStoreContract(options: ContractOptions): void {
     });
 
     it('declares a type name and a strict settings schema', () => {
-      expect(storeType.type).toMatch(/^[a-z][a-z0-9-]*$/);
+      expect(storeType.type).toMatch(/^[a-z0-9][a-z0-9-]*$/);
       const parsed = storeType.settings.safeParse({ definitelyNotASetting: 1 });
       expect(parsed.success).toBe(false);
     });
