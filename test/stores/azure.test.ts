@@ -22,7 +22,7 @@ import {
   AZURE_CLIENT_CERTIFICATE_PATH,
   startAzureKeyVaultEmulator,
 } from '../emulators/azure/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const APP_ID = '5b1c2a4e-0000-4000-8000-00000000a001';
 const APP_SECRET = 'app-secret-value-do-not-leak-91c2';
@@ -95,21 +95,38 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   return result;
 }
 
-runStoreContract({
+const azureContract = {
   label: 'azure-key-vault (client secret, emulator)',
   storeType: azureKeyVaultStoreType,
   harness: async () => {
     const em = await startAzureKeyVaultEmulator({ pageSize: 3 });
     em.controls.registerApp({ clientId: APP_ID, secret: APP_SECRET });
+    const fast = { retry: { sleep: async () => {} } };
     return {
-      client: clientFor(em),
-      seed: async (name, value) => {
-        em.controls.seed(kv(name), value);
+      client: clientFor(em, {}, fast),
+      seed: async (name: string, value: string) => void em.controls.seed(kv(name), value),
+      faults: em.faults,
+      settings: {
+        vaultUrl: em.url,
+        authorityHost: em.authorityHost,
+        disableChallengeResourceVerification: true,
+        auth: {
+          method: 'client-secret',
+          tenantId: em.controls.tenantId,
+          clientId: APP_ID,
+          clientSecret: APP_SECRET,
+        },
       },
+      // The Sesame's client trusts the emulator's certificate, as NODE_EXTRA_CA_CERTS would.
+      create: (settings: never, ctx: StoreContext) =>
+        new AzureKeyVaultStoreClient(settings, ctx, { pipeline: { tlsOptions: { ca: em.ca } } }),
+      prefixed: { prefix: 'pfx/', client: clientFor(em, { prefix: 'pfx/' }, fast) },
       close: () => em.stop(),
     };
   },
-});
+};
+runStoreContract(azureContract);
+runStoreFaultContract(azureContract);
 
 describe('azure-key-vault store', () => {
   let em: AzureKeyVaultEmulator;

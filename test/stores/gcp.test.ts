@@ -24,7 +24,7 @@ import {
   type GcpSecretManagerEmulator,
   startGcpSecretManagerEmulator,
 } from '../emulators/gcp/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const context = (storeName = 'gcp'): StoreContext => ({
   storeName,
@@ -91,22 +91,32 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   return result;
 }
 
-runStoreContract({
+const gcpContract = {
   label: 'gcp-secret-manager (service account JSON, REST emulator)',
   storeType: gcpSecretManagerStoreType,
   slashNames: false,
+  binary: true,
   harness: async () => {
     const em = await startGcpSecretManagerEmulator({ pageSize: 3 });
     const { json } = serviceAccount(em);
     return {
       client: clientFor(em, json, { prefix: 'ct_' }),
-      seed: async (name, value) => {
-        em.controls.seed(`ct_${name}`, value);
+      seed: async (name: string, value: string) => void em.controls.seed(`ct_${name}`, value),
+      seedBinary: async (name: string, value: Uint8Array) => void em.controls.seed(`ct_${name}`, value),
+      faults: em.faults,
+      settings: {
+        project: em.controls.project,
+        apiEndpoint: em.url,
+        prefix: 'ct_',
+        auth: { method: 'service-account-json', json },
       },
+      prefixed: { prefix: 'pfx_', client: clientFor(em, json, { prefix: 'ct_pfx_' }) },
       close: () => em.stop(),
     };
   },
-});
+};
+runStoreContract(gcpContract);
+runStoreFaultContract(gcpContract);
 
 describe('crc32c', () => {
   it('matches the published check value and the service’s checksum for a known payload', () => {
