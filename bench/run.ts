@@ -342,8 +342,33 @@ async function costCurves(): Promise<string> {
       `create server ${g(startup.map((r) => ({ x: r.stores, y: r.createServerMs })))}.`,
     '',
   );
+  out.push(...CURVE_NOTES);
   return out.join('\n');
 }
+
+/** Hand-written reading of the curves (no figures, so it stays true while the figures move). */
+const CURVE_NOTES: string[] = [
+  "What the curves said in the run of 2026-12-01 on the 2-core machine (re-read them when the figures move):",
+  "",
+  "- Listing: the first page stays flat on both databases, but a page by cursor deeper in the namespace grows",
+  "  linearly. Not profiled here; the likely cause is the keyset condition (`name > ? OR (name = ? AND",
+  "  namespace > ?)`, an OR) with the shadowing subquery, which lets the planners walk the rows before the",
+  "  cursor instead of seeking to it. The tag filter is linear on SQLite and flat on PostgreSQL (likely: SQLite",
+  "  walks names and probes tags, PostgreSQL starts from the tag); `contains` is linear by nature; `prefix` is linear",
+  "  on PostgreSQL, likely because `substr(name, 1, n) = ?` is not indexable (a range `name >= ? AND name < ?`",
+  "  could). At 100,000 secrets these are 0.1–0.2 s per page: usable, and the first things to index if",
+  "  namespaces grow past that.",
+  "- Cache memory is linear, a few hundred bytes per entry (entry, value text, key string, lru-cache slots);",
+  "  at 1,000 entries the figure is near the heap's own noise.",
+  "- Namespace depth costs nothing on the warm path (the binding is memoized per namespace); the config",
+  "  lookup after a change is linear in the depth and stays in microseconds.",
+  "- Start-up: creating the Sesame grows faster than linearly with stores + connections (validation's",
+  "  reference check `findStoreConfig` scans the store list for each reference: O(stores × references)): 1,000 + 1,000 take",
+  "  most of a second; the server's own start (database, migrations, routes) does not depend on them.",
+  "- `prepared.get()` can beat the by-hand job: when no cache it read from has changed and no entry has reached",
+  "  its TTL or refresh-ahead point, it does no lookup at all (the by-hand job does five `Map.get`).",
+  '',
+];
 
 main().catch((err) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
