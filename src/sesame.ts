@@ -18,6 +18,7 @@ import {
 import { ForbiddenError, SesameError, UsageError } from './errors.js';
 import { createLogger, storeLogger } from './log.js';
 import { processRedactor, type Redactor } from './redact/redactor.js';
+import { dialectsOf } from './refs/dialects/index.js';
 import { collectReferences } from './refs/template.js';
 import { AccessPolicy, checkNamespace, covers, describeNamespace, type Principal, type Purpose } from './resolve/access.js';
 import { checkSettingsCycles, type StoreBinding, StoreBindings } from './resolve/bindings.js';
@@ -297,7 +298,7 @@ export class Sesame {
     if ('connection' in target) {
       const conn = this.connection(target.connection, namespace);
       let dropped = 0;
-      for (const slot of collectReferences(conn.fields)) {
+      for (const slot of collectReferences(conn.fields, '', undefined, dialectsOf(this.config))) {
         dropped += this.resolver.refreshReference(slot.raw, conn.namespace, scope);
       }
       return { dropped };

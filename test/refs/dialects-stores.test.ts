@@ -9,7 +9,7 @@
  */
 import { SecretsManagerClient, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectFailure, expectValue, sesame, show, type Workdir, workdir } from '../e2e/support.js';
+import { expectFailure, expectNoSecrets, expectValue, sesame, show, type Workdir, workdir } from '../e2e/support.js';
 import {
   AWS_EMULATOR_CREDENTIALS,
   type AwsEmulator,
@@ -102,6 +102,14 @@ describe('dialects resolve against AWS, Vault, 1Password and builtin through the
     expectValue(await sesame(wd, ['resolve', 'pw={{ op://Prod/jira/password }}'], { env }), `pw=${OP_PASSWORD}`);
   });
 
+  it("sesame run: a dialect reference in --env is resolved into the child's environment and masked in its output", async () => {
+    const r = await sesame(wd, ['run', '--namespace', 'acme', '--env', "T={{ secret('GITHUB_TOKEN') }}", '--', 'sh', '-c', 'printf "%s|" "$T"; printf %s "$T" | wc -c'], { env });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout.startsWith('***|'), show(r)).toBe(true);
+    expect(r.stdout.slice(4).trim()).toBe(String(KESTRA_TOKEN.length));
+    expectNoSecrets(r, VALUES);
+  });
+
   it('a document mixing every dialect: one BatchGetSecretValue for its two AWS secrets, canonical references in the report', async () => {
     const file = wd.file(
       'doc.json',
@@ -163,7 +171,25 @@ describe('dialects resolve against AWS, Vault, 1Password and builtin through the
   });
 });
 
-describe('dialect values are masked like any resolved value (in process)', () => {
+describe('dialect values are masked like any resolved value, and refreshed with their connection (in process)', () => {
+  it("refreshing a connection drops its dialect references' cached values", async () => {
+    process.env.SESAME_DIALECT_ROTATING = 'first-value-0c1d';
+    const s = createSesame({
+      dialects: { kestra: { store: 'env' } },
+      connections: [{ name: 'jira', type: 'generic', fields: { token: "{{ secret('SESAME_DIALECT_ROTATING') }}" } }],
+    });
+    try {
+      expect((await s.resolveConnection('jira')).fields.token).toBe('first-value-0c1d');
+      process.env.SESAME_DIALECT_ROTATING = 'second-value-7e2f';
+      expect((await s.resolveConnection('jira')).fields.token).toBe('first-value-0c1d');
+      expect((await s.refresh({ connection: 'jira' })).dropped).toBe(1);
+      expect((await s.resolveConnection('jira')).fields.token).toBe('second-value-7e2f');
+    } finally {
+      delete process.env.SESAME_DIALECT_ROTATING;
+      await s.close();
+    }
+  });
+
   it("kestra's secret() through the env store: the value is known to the redactor", async () => {
     const value = 'kestra-env-value-masked-91c3';
     process.env.SESAME_DIALECT_TEST = value;

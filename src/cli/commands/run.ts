@@ -15,6 +15,7 @@ import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, type Redactor } from '../../redact/redactor.js';
+import { dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon } from '../context.js';
 
@@ -181,7 +182,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
     const wanted: Record<string, string> = {};
     const injected: Record<string, string> = {};
     for (const [name, value] of Object.entries(explicit)) {
-      if (collectReferences(value, `env.${name}`).length > 0) wanted[name] = value;
+      if (collectReferences(value, `env.${name}`, undefined, dialectsOf(ctx.sesame(flags.config).config)).length > 0) wanted[name] = value;
       else injected[name] = value;
     }
     const sesame = ctx.sesame(flags.config);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { UsageError } from '../../errors.js';
 import { parseReference } from '../../refs/reference.js';
 import { checkDocumentLimits } from '../../refs/limits.js';
+import { type DialectSet, dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
 import type { RefreshTarget } from '../../sesame.js';
 import { covers } from '../../resolve/access.js';
@@ -59,8 +60,8 @@ const refreshBody = z
   });
 
 /** Up to a few references for the audit record (never a value: references only). */
-function describeReferences(value: unknown): string {
-  const refs = [...new Set(collectReferences(value).map((s) => s.raw))];
+function describeReferences(value: unknown, dialects: DialectSet | undefined): string {
+  const refs = [...new Set(collectReferences(value, '', undefined, dialects).map((s) => s.raw))];
   return refs.length === 0 ? '(no references)' : refs.join(' ');
 }
 
@@ -106,7 +107,7 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
           }
           input = body.reference.trim();
         } else if (body.template !== undefined) {
-          if (collectReferences(body.template, 'template').length === 0) {
+          if (collectReferences(body.template, 'template', undefined, dialectsOf(sesame.config)).length === 0) {
             throw new ValidationError([{ path: 'body.template', message: 'nothing to resolve: put {{ secret://… }} in the template' }]);
           }
           input = body.template;
@@ -116,7 +117,7 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
           input = body.document;
         }
         // A lone reference describes itself (what describeReferences would find, without the walk).
-        const target = typeof input === 'string' && body.reference !== undefined && !input.includes('{{') ? input : describeReferences(input);
+        const target = typeof input === 'string' && body.reference !== undefined && !input.includes('{{') ? input : describeReferences(input, dialectsOf(sesame.config));
         return ctx.audited({ action: 'resolve', namespace, target }, () =>
           sesame.resolveDetailed(input, { namespace, principal: ctx.principal }),
         );
