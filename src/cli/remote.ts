@@ -195,7 +195,8 @@ export function withServer(cmd: Command): Command {
     const { profile, server } = self.opts<{ profile?: string; server?: string | boolean }>();
     if (profile === undefined) return;
     checkProfileName(profile);
-    if (typeof server === 'string' && !server.startsWith(PROFILE_PREFIX)) {
+    // SESAME_SERVER in the environment yields to an explicit --profile; --server URL does not.
+    if (typeof server === 'string' && !server.startsWith(PROFILE_PREFIX) && self.getOptionValueSource('server') !== 'env') {
       throw new UsageError('give either --server URL or --profile NAME, not both (a profile holds its server URL)');
     }
     self.setOptionValue('server', `${PROFILE_PREFIX}${profile}`);

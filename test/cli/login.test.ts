@@ -147,6 +147,8 @@ describe('commands with a login profile', () => {
     const warned = await sesame(['tokens', 'list', '--server']);
     expect(warned.code, warned.stderr).toBe(0);
     expect(warned.stderr).toBe(`sesame: warning: the profiles file ${file} holds tokens and other users can read it: run chmod 600 ${file}\n`);
+    // SESAME_SERVER in the environment yields to an explicit --profile.
+    expect((await sesame(['tokens', 'list', '--profile', 'default'], { env: { SESAME_SERVER: 'http://127.0.0.1:1' } })).code).toBe(0);
     const out = await sesame(['logout']);
     expect(out).toMatchObject({ code: 0, stdout: 'forgot profile default (the token stays valid until it expires or is revoked)\n' });
     // Rewritten 0600 by logout.

@@ -107,6 +107,18 @@ describe('secrets set on a terminal', () => {
   }, 120_000);
 });
 
+describe('secrets import on a terminal', () => {
+  it('counts the writes on a spinner line, then prints one summary', async () => {
+    const cwd = await project();
+    writeFileSync(path.join(cwd, '.env'), 'ONE=tty-import-1\nTWO=tty-import-2\n');
+    const r = await onTerminal(cwd, ['secrets', 'import', '.env'], []);
+    expect(r.code, r.screen).toBe(0);
+    expect(r.screen).toMatch(/importing [0-2]\/2/);
+    expect(r.screen).toContain('imported 2 secrets from .env into the root namespace (store builtin)');
+    expect(r.screen).not.toContain('tty-import-');
+  }, 120_000);
+});
+
 describe('login on a terminal', () => {
   it('asks for the token with the input hidden', async () => {
     // No server listens on port 1: the token is read (hidden), then the check fails to connect.
