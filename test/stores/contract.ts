@@ -59,6 +59,8 @@ export interface ContractOptions {
   name?: (base: string) => string;
   /** The store serves bytes that are not UTF-8 as bytes (the harness gives `seedBinary`). */
   binary?: boolean;
+  /** The type has a `prefix` setting (default true): the harness gives `prefixed`. */
+  prefix?: boolean;
 }
 
 const text = (s: FetchedSecret) =>
@@ -311,7 +313,7 @@ export function runStoreFaultContract(options: ContractOptions): void {
     const ns = [''];
     beforeAll(async () => {
       h = await options.harness();
-      if (!h.faults || !h.settings || !h.prefixed)
+      if (!h.faults || !h.settings || (options.prefix !== false && !h.prefixed))
         throw new Error(`${label}: the harness must give faults, settings and prefixed`);
       faults = h.faults;
     });
@@ -411,20 +413,22 @@ export function runStoreFaultContract(options: ContractOptions): void {
       }
     });
 
-    it('maps names through the prefix both ways: reads, lists and writes', async () => {
-      const { prefix, client } = h.prefixed as { prefix: string; client: StoreClient };
-      const name = nm('round');
-      await h.seed(`${prefix}${name}`, 'round-trip-value');
-      expect(text(await client.get({ name, namespaces: ns }))).toBe('round-trip-value');
-      const listed = (await client.list({ namespaces: ns, prefix: name })).items.map((i) => i.name);
-      expect(listed).toEqual([name]);
-      if (storeType.capabilities.write) {
-        const written = nm('round_w');
-        await client.write!(written, 'written-with-prefix', { namespace: '' });
-        expect(text(await h.client.get({ name: `${prefix}${written}`, namespaces: ns }))).toBe(
-          'written-with-prefix',
-        );
-      }
-    });
+    if (options.prefix !== false) {
+      it('maps names through the prefix both ways: reads, lists and writes', async () => {
+        const { prefix, client } = h.prefixed as { prefix: string; client: StoreClient };
+        const name = nm('round');
+        await h.seed(`${prefix}${name}`, 'round-trip-value');
+        expect(text(await client.get({ name, namespaces: ns }))).toBe('round-trip-value');
+        const listed = (await client.list({ namespaces: ns, prefix: name })).items.map((i) => i.name);
+        expect(listed).toEqual([name]);
+        if (storeType.capabilities.write) {
+          const written = nm('round_w');
+          await client.write!(written, 'written-with-prefix', { namespace: '' });
+          expect(text(await h.client.get({ name: `${prefix}${written}`, namespaces: ns }))).toBe(
+            'written-with-prefix',
+          );
+        }
+      });
+    }
   });
 }

@@ -15,7 +15,7 @@ import {
 import type { StoreContext } from '../../src/stores/contract.js';
 import { HttpStoreClient, type HttpStoreSettings, httpStoreType } from '../../src/stores/http/index.js';
 import { type HttpStoreEmulator, startHttpStoreEmulator } from '../emulators/http/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const context = (baseDir?: string): StoreContext => ({
   storeName: 'custom',
@@ -59,21 +59,30 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   return result;
 }
 
-runStoreContract({
+const httpContract = {
   label: 'http (bearer, JSON valuePath, emulator)',
   storeType: httpStoreType,
+  prefix: false,
   harness: async () => {
     const em = await startHttpStoreEmulator();
     em.controls.requireAuth({ bearer: 'contract-token' });
+    const auth = { method: 'bearer', token: 'contract-token' };
     return {
-      client: clientFor(em, { auth: { method: 'bearer', token: 'contract-token' } }),
-      seed: async (name, value) => {
-        em.controls.seed(name, value);
+      client: clientFor(em, { auth }),
+      seed: async (name: string, value: string) => void em.controls.seed(name, value),
+      faults: em.faults,
+      settings: {
+        url: `${em.url}/v1/secrets/{name}?version={version}`,
+        valuePath: '/data/value',
+        listUrl: `${em.url}/v1/names?prefix={prefix}`,
+        auth,
       },
       close: () => em.stop(),
     };
   },
-});
+};
+runStoreContract(httpContract);
+runStoreFaultContract(httpContract);
 
 describe('http store', () => {
   let em: HttpStoreEmulator;
@@ -120,7 +129,11 @@ describe('http store', () => {
     });
 
     it('declares its credentials', () => {
-      expect([...(httpStoreType.secretSettings ?? [])].sort()).toEqual(['auth.password', 'auth.token', 'headers']);
+      expect([...(httpStoreType.secretSettings ?? [])].sort()).toEqual([
+        'auth.password',
+        'auth.token',
+        'headers',
+      ]);
     });
 
     it('refuses an Authorization header next to an auth method', () => {

@@ -27,7 +27,7 @@ import {
 } from '../../src/stores/vault/index.js';
 import { startVaultEmulator, type VaultEmulator } from '../emulators/vault/index.js';
 import { EMULATOR_TLS_CERT, EMULATOR_TLS_KEY } from '../emulators/vault/tls-fixture.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const ns = [''] as const;
 const fastRetry = { baseDelayMs: 1, maxDelayMs: 2 };
@@ -111,15 +111,29 @@ afterAll(async () => {
   await vault?.stop();
 });
 
-runStoreContract({
+const vaultContract = {
   label: 'vault kv v2 (emulator)',
   storeType: vaultStoreType as never,
   harness: async () => {
     const { client } = store({ prefix: 'contract/' });
-    open.pop(); // the contract closes it itself
-    return { client, seed: async (name, value) => void vault.writeSecret(`contract/${name}`, { value }) };
+    const prefixed = store({ prefix: 'contract/pfx/' }).client;
+    open.splice(-2); // the contract closes them itself
+    return {
+      client,
+      seed: async (name: string, value: string) => void vault.writeSecret(`contract/${name}`, { value }),
+      faults: vault.faults,
+      settings: {
+        address: vault.url,
+        kvVersion: 2,
+        prefix: 'contract/',
+        auth: { method: 'token', token: vault.rootToken },
+      },
+      prefixed: { prefix: 'pfx/', client: prefixed },
+    };
   },
-});
+};
+runStoreContract(vaultContract);
+runStoreFaultContract(vaultContract);
 
 describe('vault settings', () => {
   it('is strict, requires auth, and names its credential settings', () => {

@@ -16,7 +16,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  AccessDeniedError,
   ConfigError,
   SecretNotFoundError,
   SecretStateError,
@@ -205,7 +204,12 @@ export class VaultStore implements StoreClient {
     }
     if (res.status !== 403 || !(await this.#session.isDead())) return res;
     if (!this.#session.canLogin) {
-      throw new AccessDeniedError(`${this.#tag} the Vault token is invalid or expired: set a new auth.token`);
+      const fix = 'set a new auth.token';
+      throw this.#core.fail({
+        kind: 'denied',
+        message: `the Vault token is invalid or expired: ${fix}`,
+        fix,
+      });
     }
     this.#session.forget();
     await this.#session.relogin();
@@ -245,9 +249,13 @@ export class VaultStore implements StoreClient {
     const res = await this.#request('GET', `sys/internal/ui/mounts/${encodePath(mount)}`);
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
-      throw new AccessDeniedError(
-        `${this.#tag} cannot detect the KV version of mount "${mount}"${this.#where} (${errorText(res.body, this.#core.scrub)}): grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`,
-      );
+      const fix = `grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`;
+      const why = errorText(res.body, this.#core.scrub);
+      throw this.#core.fail({
+        kind: 'denied',
+        message: `cannot detect the KV version of mount "${mount}"${this.#where} (${why}): ${fix}`,
+        fix,
+      });
     }
     const data = (res.body as { data?: { type?: string; options?: { version?: string } | null } } | undefined)
       ?.data;
