@@ -44,6 +44,7 @@ describe('help', () => {
         expect((line.match(/default:/g) ?? []).length, `sesame ${name}: ${line}`).toBeLessThanOrEqual(1);
       }
       expect(help, `sesame ${name}`).not.toContain('(default: "")');
+      expect(help, `sesame ${name}`).not.toContain('(default: [])');
     }
   });
 

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { maskConnectionFields } from '../../connections/mask.js';
 import { collectReferences } from '../../refs/template.js';
@@ -104,7 +104,7 @@ export function registerConnections(program: Command, ctx: CliContext): void {
       .description('resolve a connection through the path a run uses, then authenticate to its target')
       .argument('<name>')
       .option('--refresh', 'when the target refuses the credentials, refresh the references and retry once')
-      .option('--timeout <seconds>', 'how long to wait for the target', '10'),
+      .addOption(new Option('--timeout <seconds>', 'how long to wait for the target').default('10', '10 seconds')),
   );
   example(test, 'sesame connections test warehouse --namespace acme.devops', 'sesame connections test jira --refresh --json');
   test.action(async (name: string, flags: Flags) => {
