@@ -25,8 +25,8 @@ interface Flags {
   connection?: string;
   prefix?: string;
   overwrite?: boolean;
-  env: string[];
-  envFile: string[];
+  env?: string[];
+  envFile?: string[];
 }
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -138,7 +138,8 @@ export function maskOutput(source: Readable, target: Writable, redactor: Redacto
   });
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+// No default value: commander would print "(default: [])" in help.
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -149,8 +150,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option('--connection <name>', "put each of the connection's fields in the environment as UPPER_SNAKE_CASE")
     .option('--prefix <PREFIX>', "with --connection: put PREFIX before each of the connection's variable names, e.g. WAREHOUSE_")
     .option('--overwrite', 'with --connection: replace variables the environment already has (default: keep them, and say so)')
-    .option('-e, --env <VAR=reference>', 'set VAR to a resolved reference or template (repeatable)', collect, [])
-    .option('--env-file <file>', 'set the variables of a .env file; values may be references or templates (repeatable)', collect, [])
+    .option('-e, --env <VAR=reference>', 'set VAR to a resolved reference or template (repeatable)', collect)
+    .option('--env-file <file>', 'set the variables of a .env file; values may be references or templates (repeatable)', collect)
     .argument('<command...>', 'the command and its arguments, after --')
     .passThroughOptions();
   withCommon(cmd, { json: false });
@@ -170,8 +171,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
     }
     // Explicit variables: the .env files in order, then --env (the last one given wins).
     const explicit: Record<string, string> = {};
-    for (const file of flags.envFile) Object.assign(explicit, readEnvFile(ctx, file));
-    for (const pair of flags.env) {
+    for (const file of flags.envFile ?? []) Object.assign(explicit, readEnvFile(ctx, file));
+    for (const pair of flags.env ?? []) {
       const eq = pair.indexOf('=');
       if (eq <= 0) throw new UsageError(`--env ${pair.split('=')[0]}: write VAR=<reference>, e.g. --env TOKEN=secret://env/TOKEN`);
       const name = pair.slice(0, eq);
