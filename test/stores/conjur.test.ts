@@ -17,7 +17,7 @@ import {
 import { ConjurStore, type ConjurSettings, conjurStoreType } from '../../src/stores/conjur/index.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { type ConjurEmulator, startConjurEmulator } from '../emulators/conjur/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const ns = [''] as const;
 const dir = mkdtempSync(path.join(tmpdir(), 'sesame-conjur-'));
@@ -72,23 +72,33 @@ afterAll(async () => {
   await cj?.stop();
 });
 
-runStoreContract({
+const conjurContract = {
   label: 'conjur (emulator)',
   storeType: conjurStoreType as never,
+  binary: true,
   harness: async () => {
-    const key = cj.addRole('host/contract', { execute: ['*'] });
-    const client = new ConjurStore(
-      conjurStoreType.settings.parse({
-        url: cj.url,
-        account: 'acme',
-        auth: { method: 'api-key', login: 'host/contract', apiKey: key },
-      }),
-      context,
-      { retry: fast },
-    );
-    return { client, seed: async (name, value) => void cj.setVariable(name, value) };
+    const key = cj.addRole('host/contract', { execute: ['contract/*'] });
+    const settings = {
+      url: cj.url,
+      account: 'acme',
+      prefix: 'contract/',
+      auth: { method: 'api-key', login: 'host/contract', apiKey: key },
+    };
+    const make = (s: Record<string, unknown>) =>
+      new ConjurStore(conjurStoreType.settings.parse(s), context, { retry: fast });
+    return {
+      client: make(settings),
+      seed: async (name: string, value: string) => void cj.setVariable(`contract/${name}`, value),
+      seedBinary: async (name: string, value: Uint8Array) =>
+        void cj.setVariable(`contract/${name}`, Buffer.from(value)),
+      faults: cj.faults,
+      settings,
+      prefixed: { prefix: 'pfx/', client: make({ ...settings, prefix: 'contract/pfx/' }) },
+    };
   },
-});
+};
+runStoreContract(conjurContract);
+runStoreFaultContract(conjurContract);
 
 describe('conjur settings', () => {
   it('takes api-key or authn-jwt (with one JWT source), marks the API key, declares files and env it reads', () => {

@@ -13,7 +13,7 @@ import {
 import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
 import { DopplerStore, type DopplerSettings, dopplerStoreType } from '../../src/stores/doppler/index.js';
 import { type DopplerEmulator, startDopplerEmulator } from '../emulators/doppler/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const ns = [''] as const;
 const context: StoreContext = {
@@ -63,21 +63,27 @@ afterAll(async () => {
   await dp?.stop();
 });
 
-runStoreContract({
+const dopplerContract = {
   label: 'doppler (emulator)',
   storeType: dopplerStoreType as never,
   slashNames: false,
-  name: (base) => base.toUpperCase(),
+  name: (base: string) => base.toUpperCase(),
   harness: async () => {
     const t = dp.issueToken({ project: 'contract', config: 'dev' });
-    const client = new DopplerStore(
-      dopplerStoreType.settings.parse({ apiUrl: dp.url, auth: { method: 'service-token', token: t } }),
-      context,
-      { retry: fast },
-    );
-    return { client, seed: async (name, value) => dp.setSecret('contract', 'dev', name, value) };
+    const settings = { apiUrl: dp.url, auth: { method: 'service-token', token: t } };
+    const make = (s: Record<string, unknown>) =>
+      new DopplerStore(dopplerStoreType.settings.parse(s), context, { retry: fast });
+    return {
+      client: make(settings),
+      seed: async (name: string, value: string) => dp.setSecret('contract', 'dev', name, value),
+      faults: dp.faults,
+      settings,
+      prefixed: { prefix: 'PFX_', client: make({ ...settings, prefix: 'PFX_' }) },
+    };
   },
-});
+};
+runStoreContract(dopplerContract);
+runStoreFaultContract(dopplerContract);
 
 describe('doppler settings', () => {
   it('defaults apiUrl to the public API, is strict and marks the token as a credential', () => {

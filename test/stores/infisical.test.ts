@@ -18,7 +18,7 @@ import {
   infisicalStoreType,
 } from '../../src/stores/infisical/index.js';
 import { type InfisicalEmulator, startInfisicalEmulator } from '../emulators/infisical/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const ns = [''] as const;
 const context: StoreContext = {
@@ -71,38 +71,43 @@ afterAll(async () => {
   await inf?.stop();
 });
 
-runStoreContract({
+const infisicalContract = {
   label: 'infisical (emulator)',
   storeType: infisicalStoreType as never,
   harness: async () => {
     const contractProject = inf.addProject(['test']);
     const id = inf.addIdentity({ [contractProject]: ['*'] });
-    const client = new InfisicalStore(
-      infisicalStoreType.settings.parse({
-        siteUrl: inf.url,
-        projectId: contractProject,
-        environment: 'test',
-        secretPath: '/sesame',
-        auth: { method: 'universal-auth', clientId: id.clientId, clientSecret: id.clientSecret },
-      }),
-      context,
-      { retry: fast },
-    );
+    const settings = {
+      siteUrl: inf.url,
+      projectId: contractProject,
+      environment: 'test',
+      secretPath: '/sesame',
+      auth: { method: 'universal-auth', clientId: id.clientId, clientSecret: id.clientSecret },
+    };
+    const make = (s: Record<string, unknown>) =>
+      new InfisicalStore(infisicalStoreType.settings.parse(s), context, { retry: fast });
+    const seed = async (name: string, value: string) => {
+      const at = name.lastIndexOf('/');
+      inf.setSecret(
+        contractProject,
+        'test',
+        `/sesame/${name.slice(0, Math.max(at, 0))}`,
+        name.slice(at + 1),
+        value,
+      );
+    };
+    // secretPath is Infisical's prefix: a folder below the contract's.
     return {
-      client,
-      seed: async (name, value) => {
-        const at = name.lastIndexOf('/');
-        inf.setSecret(
-          contractProject,
-          'test',
-          `/sesame/${name.slice(0, Math.max(at, 0))}`,
-          name.slice(at + 1),
-          value,
-        );
-      },
+      client: make(settings),
+      seed,
+      faults: inf.faults,
+      settings,
+      prefixed: { prefix: 'pfx/', client: make({ ...settings, secretPath: '/sesame/pfx' }) },
     };
   },
-});
+};
+runStoreContract(infisicalContract);
+runStoreFaultContract(infisicalContract);
 
 describe('infisical settings', () => {
   it('defaults siteUrl and secretPath, takes two auth methods, marks the secrets as credentials', () => {

@@ -19,7 +19,7 @@ import {
   onePasswordStoreType,
 } from '../../src/stores/onepassword/index.js';
 import { type OnePasswordEmulator, startOnePasswordEmulator } from '../emulators/onepassword/index.js';
-import { runStoreContract } from './contract.js';
+import { runStoreContract, runStoreFaultContract } from './contract.js';
 
 const ns = [''] as const;
 const context: StoreContext = {
@@ -75,22 +75,31 @@ afterAll(async () => {
   await op?.stop();
 });
 
-runStoreContract({
+const onePasswordContract = {
   label: '1password-connect (emulator)',
   storeType: onePasswordStoreType as never,
+  // Without vault set, every name starts with its vault.
+  name: (base: string) => `Contract/${base}`,
   harness: async () => {
-    const client = new OnePasswordStore(
-      onePasswordStoreType.settings.parse({
-        url: op.url,
-        vault: 'Contract',
-        auth: { method: 'token', token },
-      }),
-      context,
-      { retry: fast },
-    );
-    return { client, seed: async (name, value) => void op.putNote('Contract', name, value) };
+    const settings = { url: op.url, auth: { method: 'token', token } };
+    const make = (s: Record<string, unknown>) =>
+      new OnePasswordStore(onePasswordStoreType.settings.parse(s), context, { retry: fast });
+    const seed = async (name: string, value: string) => {
+      const at = name.indexOf('/');
+      op.putNote(name.slice(0, at), name.slice(at + 1), value);
+    };
+    // vault is 1Password's prefix: names of a store with vault set are item titles in it.
+    return {
+      client: make(settings),
+      seed,
+      faults: op.faults,
+      settings,
+      prefixed: { prefix: 'Contract/', client: make({ ...settings, vault: 'Contract' }) },
+    };
   },
-});
+};
+runStoreContract(onePasswordContract);
+runStoreFaultContract(onePasswordContract);
 
 describe('1password-connect settings', () => {
   it('is strict, requires the token and marks it as a credential', () => {

@@ -52,6 +52,8 @@ const settings = z.strictObject({
   account: z.string().regex(/^(?!\.{1,2}$)[^/?#\s]+$/, 'account is the Conjur account name, e.g. myorg'),
   /** PEM file of the CA that signed Conjur's certificate (Conjur's own CA, often self-signed). */
   caFile: z.string().min(1).optional(),
+  /** Prepended to every variable id (e.g. `prod/`); listings show ids without it. */
+  prefix: z.string().default(''),
   auth: z.discriminatedUnion('method', [
     z.strictObject({
       method: z.literal('api-key'),
@@ -253,11 +255,12 @@ export class ConjurStore implements StoreClient {
         `${this.#core.tag} Conjur versions are numbers: ?version=${request.version} cannot be one`,
       );
     // The id is one URL path segment: "." or ".." would address another endpoint.
-    if (request.name === '.' || request.name === '..')
+    const id = this.#s.prefix + request.name;
+    if (id === '.' || id === '..')
       throw new InvalidRequestError(`${this.#core.tag} "${request.name}" is not a variable id`);
     const answer = await this.#get(
-      { action: 'fetching', name: request.name },
-      `/secrets/${encodeURIComponent(this.#s.account)}/variable/${encodeURIComponent(request.name)}`,
+      { action: 'fetching', name: id },
+      `/secrets/${encodeURIComponent(this.#s.account)}/variable/${encodeURIComponent(id)}`,
       request.version ? { version: request.version } : undefined,
     );
     try {
@@ -271,7 +274,7 @@ export class ConjurStore implements StoreClient {
   }
 
   list(options: ListOptions): Promise<ListPage> {
-    const strip = `${this.#s.account}:variable:`;
+    const strip = `${this.#s.account}:variable:${this.#s.prefix}`;
     type Resource = { id: string; created_at?: string; secrets?: Array<{ version: number }> };
     return listProviderPages<Resource>({
       ...options,
@@ -289,7 +292,8 @@ export class ConjurStore implements StoreClient {
         return { items, next: items.length === PAGE ? String(offset + PAGE) : undefined };
       },
       pick: (r) => {
-        const name = r.id.startsWith(strip) ? r.id.slice(strip.length) : r.id;
+        if (!r.id.startsWith(strip)) return undefined;
+        const name = r.id.slice(strip.length);
         if (options.prefix && !name.startsWith(options.prefix)) return undefined;
         return {
           name,

@@ -48,6 +48,8 @@ const settings = z.strictObject({
     .default('https://api.doppler.com'),
   project: z.string().min(1).optional(),
   config: z.string().min(1).optional(),
+  /** Prepended to every name (e.g. `APP_`); listings show names without it. */
+  prefix: z.string().default(''),
   auth: z.discriminatedUnion('method', [
     z.strictObject({
       method: z.literal('service-token'),
@@ -133,13 +135,13 @@ export class DopplerStore implements StoreClient {
     const got = await this.#get<{ value?: Value }>(
       { action: 'reading', name: request.name },
       'configs/config/secret',
-      { name: request.name },
+      { name: this.#s.prefix + request.name },
     );
     return { value: this.#text(request.name, got.value) };
   }
 
   async getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
-    const names = [...new Set(requests.map((r) => r.name))];
+    const names = [...new Set(requests.map((r) => this.#s.prefix + r.name))];
     const op = { action: 'reading', name: names.join(', ') };
     let secrets: Record<string, Value>;
     try {
@@ -154,12 +156,13 @@ export class DopplerStore implements StoreClient {
     }
     return requests.map((r) => {
       try {
-        if (!(r.name in secrets))
+        const id = this.#s.prefix + r.name;
+        if (!(id in secrets))
           throw this.#core.fail({
             kind: 'not_found',
             message: `reading "${r.name}"${this.#where}: Could not find requested secret`,
           });
-        return { value: this.#text(r.name, secrets[r.name]) };
+        return { value: this.#text(r.name, secrets[id]) };
       } catch (err) {
         return err as Error;
       }
@@ -172,8 +175,10 @@ export class DopplerStore implements StoreClient {
       'configs/config/secrets/names',
       { include_managed_secrets: 'false' },
     );
+    const wanted = this.#s.prefix + (options.prefix ?? '');
+    const mine = names.filter((n) => n.startsWith(wanted));
     return pageInMemory(
-      names.filter((n) => !options.prefix || n.startsWith(options.prefix)).map((name) => ({ name })),
+      mine.map((n) => ({ name: n.slice(this.#s.prefix.length) })),
       options,
     );
   }

@@ -33,6 +33,7 @@ import {
 } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FaultControls, Faults } from '../faults.js';
 
 interface Role {
   apiKey: string;
@@ -52,6 +53,8 @@ interface JwtService {
 
 export interface ConjurEmulator {
   url: string;
+  /** Shared fault injection after authentication (never on authn): 403 Forbidden, 503, 429. */
+  faults: FaultControls;
   account: string;
   /** Requests per operation (`authn`, `authn-jwt`, `secret`, `resources`, `whoami`) and `unauthorized`. */
   calls: Record<string, number>;
@@ -89,6 +92,7 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
   const variables = new Map<string, Array<{ value: Buffer; at: string }>>();
   const services = new Map<string, JwtService>();
   const calls: Record<string, number> = {};
+  const faultPlan = new Faults();
   let tokenKey = randomBytes(32);
   let faults = { times: 0, status: 500 };
 
@@ -218,6 +222,11 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
     const login = verifyToken(req.headers.authorization);
     if (!login) return unauthorized(res);
     const role = roles.get(login) as Role;
+    const injected = await faultPlan.next();
+    if (injected === 'denied') return send(res, 403, errorBody('forbidden', 'Forbidden'));
+    if (injected === 'unavailable')
+      return send(res, 503, errorBody('service_unavailable', 'Service Unavailable'));
+    if (injected === 'throttled') return send(res, 429, errorBody('too_many_requests', 'Too Many Requests'));
 
     if (req.method === 'GET' && url.pathname === '/whoami') {
       count('whoami');
@@ -282,6 +291,7 @@ export async function startConjurEmulator(options: { account?: string } = {}): P
 
   return {
     url: `http://127.0.0.1:${port}`,
+    faults: faultPlan,
     account,
     calls,
     addRole(login, grants) {

@@ -23,11 +23,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FaultControls, Faults } from '../faults.js';
 
 type Scope = { kind: 'service'; project: string; config: string } | { kind: 'personal' };
 
 export interface DopplerEmulator {
   url: string;
+  /** Shared fault injection after the token check: 403, 503, 429 with `retry-after: 0`. */
+  faults: FaultControls;
   /** Requests per operation (`secrets-get`, `secrets-list`, `secrets-names`, `auth-me`) and `unauthorized`. */
   calls: Record<string, number>;
   /** Set a secret's raw value (references are computed on read). */
@@ -48,6 +51,7 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
   const configs = new Map<string, Map<string, { raw: string; note: string }>>();
   const tokens = new Map<string, Scope & { slug: string; name: string }>();
   const calls: Record<string, number> = {};
+  const faultPlan = new Faults();
   let throttled = { times: 0, seconds: 1 };
   let faults = { times: 0, status: 500 };
   const key = (project: string, config: string) => `${project}\u0000${config}`;
@@ -93,7 +97,7 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
     return basic ? Buffer.from(basic, 'base64').toString('utf8').split(':')[0] : undefined;
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse): unknown {
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const url = new URL(req.url ?? '/', 'http://emulator');
     if (throttled.times > 0) {
       throttled.times -= 1;
@@ -113,6 +117,12 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
       return fail(res, 401, 'Invalid Auth token');
     }
     if (req.method !== 'GET') return fail(res, 405, 'Method not allowed in this emulator');
+    const injected = await faultPlan.next();
+    if (injected === 'denied')
+      return fail(res, 403, 'This token does not have access to requested project or config');
+    if (injected === 'unavailable') return fail(res, 503, 'Service unavailable');
+    if (injected === 'throttled')
+      return fail(res, 429, 'You have exceeded the rate limit', { 'retry-after': '0' });
 
     if (url.pathname === '/v3/me') {
       count('auth-me');
@@ -182,12 +192,15 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
     return fail(res, 404, 'Endpoint not found');
   }
 
-  const server = createServer(handle);
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => fail(res, 500, 'Internal server error'));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
     url: `http://127.0.0.1:${port}`,
+    faults: faultPlan,
     calls,
     setSecret(project, config, name, raw, note = '') {
       const k = key(project, config);

@@ -26,6 +26,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FaultControls, Faults } from '../faults.js';
 
 interface SecretVersion {
   value: string;
@@ -43,6 +44,8 @@ export type IdentityAccess = Record<string, string[] | { environments: string[];
 
 export interface InfisicalEmulator {
   url: string;
+  /** Shared fault injection on secret calls (never the login): 403 PermissionDenied, 503, 429 RateLimitError. */
+  faults: FaultControls;
   /** Requests per operation (`login`, `get-secret`, `list-secrets`) and `unauthorized`, `forbidden`. */
   calls: Record<string, number>;
   /** A project with these environment slugs; returns its id. */
@@ -81,6 +84,7 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
   const tokens = new Map<string, { identityId: string; expiresAt: number }>();
   const issued: string[] = [];
   const calls: Record<string, number> = {};
+  const faultPlan = new Faults();
   let faults = { times: 0, status: 500 };
 
   const count = (op: string) => {
@@ -207,6 +211,12 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
       count('unauthorized');
       return fail(res, 403, 'TokenError', 'Your token has expired. Please re-authenticate.');
     }
+    const injected = await faultPlan.next();
+    if (injected === 'denied')
+      return fail(res, 403, 'PermissionDenied', 'You are not allowed to read on secrets');
+    if (injected === 'unavailable') return fail(res, 503, 'ServiceUnavailable', 'Service unavailable');
+    if (injected === 'throttled')
+      return fail(res, 429, 'RateLimitExceeded', 'Rate limit exceeded. Please try again later.');
     const identity = identities.get(session.identityId);
     if (!identity) return fail(res, 401, 'UnauthorizedError', 'Identity not found');
 
@@ -282,6 +292,7 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
 
   return {
     url: `http://127.0.0.1:${port}`,
+    faults: faultPlan,
     calls,
     addProject(environments) {
       const id = randomUUID();

@@ -23,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FaultControls, Faults } from '../faults.js';
 
 export interface OnePasswordField {
   id: string;
@@ -56,6 +57,8 @@ interface Item {
 
 export interface OnePasswordEmulator {
   url: string;
+  /** Shared fault injection on `/v1` calls after the token check: 403, 503, 429 (`ErrorResponse` bodies). */
+  faults: FaultControls;
   /** Requests per operation (`GetVaults`, `GetVaultById`, `GetVaultItems`, `GetVaultItemById`) and `unauthorized`. */
   calls: Record<string, number>;
   /** Create a vault; returns its 26-character id. */
@@ -95,6 +98,7 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
   const items = new Map<string, Item>();
   const tokens = new Map<string, Set<string> | 'all'>();
   const calls: Record<string, number> = {};
+  const faultPlan = new Faults();
   let faults: { times: number; status: number } = { times: 0, status: 500 };
   const now = () => new Date().toISOString();
 
@@ -137,7 +141,7 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
     lastEditedBy: 'EMULATORUSER0000000000000',
   });
 
-  function handle(req: IncomingMessage, res: ServerResponse): unknown {
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const url = new URL(req.url ?? '/', 'http://emulator');
     if (req.method === 'GET' && url.pathname === '/heartbeat') {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -165,6 +169,11 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
       return error(res, 401, 'Invalid token signature');
     }
     const inScope = (v: Vault) => scope === 'all' || scope.has(v.id);
+    const injected = await faultPlan.next();
+    if (injected === 'denied') return error(res, 403, 'Unauthorized access: the token may not do this');
+    if (injected === 'unavailable')
+      return error(res, 503, 'service unavailable: sync with 1Password.com failed');
+    if (injected === 'throttled') return error(res, 429, 'too many requests');
     if (req.method !== 'GET') return error(res, 405, 'method not allowed in this emulator');
     const parts = url.pathname.slice('/v1/'.length).split('/').map(decodeURIComponent);
     const filter = url.searchParams.get('filter');
@@ -211,12 +220,15 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
     return send(res, 200, { ...summary(item), fields: item.fields, sections: item.sections });
   }
 
-  const server = createServer(handle);
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => error(res, 500, 'emulator failure'));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
   const emulator: OnePasswordEmulator = {
     url: `http://127.0.0.1:${port}`,
+    faults: faultPlan,
     calls,
     addVault(name) {
       const id = newId();
