@@ -1,7 +1,8 @@
 /** `env` store: a secret is an environment variable of the Sesame process (name = variable name). */
 import { z } from 'zod';
 import { SecretNotFoundError, UsageError } from '../../errors.js';
-import type { CheckReport, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+import type { CheckReport, HostAccess, ListOptions, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+import { pageInMemory } from '../core/paging.js';
 
 const settings = z.strictObject({
   /** Prepended to every name: with `prefix: APP_`, `secret://env/DB_PASS` reads `APP_DB_PASS`. */
@@ -38,15 +39,15 @@ export class EnvStoreClient implements StoreClient {
     return { value };
   }
 
-  async list(options: { prefix?: string | undefined }): Promise<ListPage> {
+  /** The environment is all in memory: paged here, after the last name served. */
+  async list(options: Pick<ListOptions, 'prefix' | 'cursor' | 'limit'>): Promise<ListPage> {
     const { prefix } = this.settings;
     const items = Object.keys(this.env)
       .filter((k) => k.startsWith(prefix))
       .map((k) => k.slice(prefix.length))
       .filter((name) => name.length > 0 && (!options.prefix || name.startsWith(options.prefix)))
-      .sort()
       .map((name) => ({ name }));
-    return { items };
+    return pageInMemory(items, options);
   }
 
   async check(options: { sample?: string | undefined }): Promise<CheckReport> {
