@@ -18,7 +18,7 @@ export interface BuiltinBenchRow {
 
 const log = { debug() {}, info() {}, warn() {} };
 
-async function measure(database: string, label: BuiltinBenchRow['database'], baseDir: string): Promise<BuiltinBenchRow> {
+async function measure(database: string, label: BuiltinBenchRow['database'], baseDir: string, n: number): Promise<BuiltinBenchRow> {
   const keyVar = `SESAME_BENCH_KEY_${process.pid}`;
   process.env[keyVar] = randomBytes(32).toString('base64');
   const service = createBuiltinService({ database, masterKey: { env: keyVar }, baseDir });
@@ -28,7 +28,6 @@ async function measure(database: string, label: BuiltinBenchRow['database'], bas
     log,
     services: { builtin: service },
   });
-  const n = 500;
   const names = Array.from({ length: n }, (_, i) => `bench/secret-${i}`);
   const t0 = performance.now();
   for (const name of names) await client.write(name, JSON.stringify({ password: randomBytes(12).toString('hex') }), { namespace: 'acme' });
@@ -42,14 +41,15 @@ async function measure(database: string, label: BuiltinBenchRow['database'], bas
   return { database: label, writesPerSecond: (n * 1000) / writeMs, readsPerSecond: (n * 1000) / readMs, operations: n };
 }
 
-export async function benchBuiltin(): Promise<BuiltinBenchRow[]> {
+export async function benchBuiltin(options: { operations?: number } = {}): Promise<BuiltinBenchRow[]> {
+  const n = options.operations ?? 500;
   const dir = mkdtempSync(path.join(tmpdir(), 'sesame-bench-'));
   const rows: BuiltinBenchRow[] = [];
   try {
-    rows.push(await measure(`sqlite:${path.join(dir, 'bench.db')}`, 'SQLite', dir));
+    rows.push(await measure(`sqlite:${path.join(dir, 'bench.db')}`, 'SQLite', dir, n));
     const pg = await startPostgres();
     try {
-      rows.push(await measure(await pg.createDatabase('sesame_bench'), 'PostgreSQL', dir));
+      rows.push(await measure(await pg.createDatabase('sesame_bench'), 'PostgreSQL', dir, n));
     } finally {
       await pg.stop();
     }

@@ -334,7 +334,7 @@ export interface StartupRow {
   listenAndFirstRequestMs: number;
 }
 
-export async function benchStartup(sizes: number[]): Promise<StartupRow[]> {
+export async function benchStartup(sizes: number[], runsPerSize = 5): Promise<StartupRow[]> {
   const rows: StartupRow[] = [];
   for (const n of sizes) {
     const dir = mkdtempSync(path.join(tmpdir(), 'sesame-bench-start-'));
@@ -349,7 +349,7 @@ export async function benchStartup(sizes: number[]): Promise<StartupRow[]> {
           fields: { host: `db${i}.internal`, password: `{{ secret://env${i}/DB_PASSWORD }}` },
         })),
       };
-      const runs = n >= 1000 ? 3 : 5;
+      const runs = n >= 1000 ? Math.min(3, runsPerSize) : runsPerSize;
       const parts = {
         createSesameMs: [] as number[],
         createServerMs: [] as number[],

@@ -105,7 +105,7 @@ export async function benchPowertools(options: { quick?: boolean } = {}): Promis
 
     // (b) 1,000 concurrent cold reads of one secret, each side on a fresh client and cache,
     // after one read of another secret (SDK loaded, connection open).
-    const concurrent = 1000;
+    const concurrent = options.quick ? 200 : 1000;
     const coldSesame = makeSesame();
     await coldSesame.resolve('secret://aws/warmup');
     let calls = callsSince(aws.calls);

@@ -122,13 +122,13 @@ async function main() {
 
   if (want('builtin')) {
     process.stderr.write('bench: builtin store on SQLite and PostgreSQL…\n');
-    const builtin = await benchBuiltin();
+    const builtin = await benchBuiltin(quick ? { operations: 100 } : {});
     sections.push(
       [
         '## Builtin encrypted store',
         '',
         'Sequential operations through the store client (envelope encryption with AES-256-GCM, one',
-        'data key per version; no resolver cache), 500 secrets. SQLite in WAL mode on local disk;',
+        `data key per version; no resolver cache), ${builtin[0]?.operations ?? 500} secrets. SQLite in WAL mode on local disk;`,
         'PostgreSQL is a throwaway local cluster started with fsync off (test settings).',
         '',
         '| database | encrypted writes/s | encrypted reads/s |',
@@ -143,7 +143,7 @@ async function main() {
 
   if (want('listing')) {
     process.stderr.write('bench: listing builtin secrets (admin UI paging)…\n');
-    const listing = await benchListing(quick ? 2000 : 100_000);
+    const listing = await benchListing(quick ? 500 : 100_000);
     sections.push(
       [
         `### Listing ${int(listing.secrets)} secrets (the admin UI's Secrets page)`,
@@ -259,7 +259,7 @@ async function costCurves(): Promise<string> {
   const listing = await benchListingCurve(sizes);
   const memory = await benchCacheMemory(sizes);
   const chains = await benchNamespaceChains([1, 5, 20], quick ? 200 : 1000);
-  const startup = await benchStartup(quick ? [10, 30, 100] : [10, 100, 1000]);
+  const startup = await benchStartup(quick ? [10, 30, 100] : [10, 100, 1000], quick ? 2 : 5);
   const g = (rows: Array<{ x: number; y: number }>) => growth(rows);
   const listGrowth = (db: string, pick: (r: (typeof listing)[number]) => number) =>
     g(listing.filter((r) => r.database === db).map((r) => ({ x: r.secrets, y: pick(r) })));
