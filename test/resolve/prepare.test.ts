@@ -160,6 +160,22 @@ describe('sesame.prepare: values', () => {
     expect(out['k']).toBe('v');
   });
 
+  it('copies symbol-keyed fields as they are, as the resolver does', async () => {
+    const { sesame, mem } = setup();
+    fill(mem);
+    const tag = Symbol('tag');
+    const doc = { r: '{{ secret://mem/region }}', [tag]: '{{ secret://mem/api-token }}' };
+    const prepared = sesame.prepare<Record<string | symbol, unknown>>(doc);
+    const viaResolve = await prepared.resolve();
+    const viaGet = prepared.get() as Record<string | symbol, unknown>;
+    const viaResolver = await sesame.resolve<Record<string | symbol, unknown>>(doc);
+    expect(viaResolver[tag]).toBe('{{ secret://mem/api-token }}');
+    for (const out of [viaResolve, viaGet]) {
+      expect(out['r']).toBe('eu-west-1');
+      expect(out[tag]).toBe(viaResolver[tag]);
+    }
+  });
+
   it('builds the same output without generated code when the process forbids it', async () => {
     const { sesame, mem } = setup();
     fill(mem);
