@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { isDatabaseUnreachable } from '../db/errors.js';
+import { describeZodIssue } from '../config/issues.js';
 import { SesameError, UsageError } from '../errors.js';
 import type { Redactor } from '../redact/redactor.js';
 
@@ -87,7 +88,10 @@ export function issuesFrom(part: string, error: z.ZodError): Issue[] {
         message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
       };
     }
-    return { path: issuePath(part, issue.path), message: issue.message };
+    // Plain words, not zod's own text; a union's closest branch may name a key further down.
+    const plain = describeZodIssue(issue);
+    const below = plain.path.slice(issue.path.length);
+    return { path: issuePath(part, issue.path), message: below.length > 0 ? `${issuePath('', below).replace(/^\./, '')}: ${plain.message}` : plain.message };
   });
 }
 

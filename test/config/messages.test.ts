@@ -6,10 +6,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { defaultConnectionTypes } from '../../src/connections/builtin-types.js';
 import { loadConfig, parseConfigText } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
+import { issuesFrom } from '../../src/server/errors.js';
 import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
 
 const registry = defaultStoreTypes();
@@ -55,6 +57,22 @@ describe('config validation messages', () => {
     const message = messageFor({ stores: [{ name: 'v', type: 'vault', address: 'http://x', auth: { method: 'token', token: 12345678 } }] });
     expect(message).toContain('stores[0].auth.token: must be a string, not a number');
     expect(message).not.toContain('12345678');
+  });
+});
+
+describe('API validation issues', () => {
+  it('use the same plain words, at the path zod gave (a union names the key below it)', () => {
+    const schema = z.strictObject({
+      name: z.string(),
+      source: z.union([z.strictObject({ file: z.string() }), z.strictObject({ env: z.string(), key: z.string() })]),
+    });
+    const parsed = schema.safeParse({ source: { env: 'X' } });
+    expect(parsed.success).toBe(false);
+    if (parsed.success) return;
+    expect(issuesFrom('body', parsed.error)).toEqual([
+      { path: 'body.name', message: 'is required (a string)' },
+      { path: 'body.source', message: 'key: is required (a string)' },
+    ]);
   });
 });
 
