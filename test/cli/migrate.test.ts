@@ -42,7 +42,7 @@ describe('sesame migrate', () => {
     const r = await sesame(wd, args, { timeoutMs: 60_000 });
     expectNoSecrets(r, VALUES);
     // Piped: no progress bar.
-    expect(r.stderr).not.toContain('\r[');
+    expect(r.stderr).not.toContain('\r');
     return r;
   };
   const awsValues = async (names: string[]) => {
@@ -145,9 +145,11 @@ describe('sesame migrate', () => {
     out.resume();
     const code = await main(['node', 'sesame', 'migrate', '--from', 'builtin', '--to', 'aws', '--dry-run'], createCliContext({ cwd: wd.dir, stdout: out, stderr: err }));
     expect(code).toBe(0);
-    const bar = /\r\[#{30}\] (\d+)\/(\d+) {2}\d+ to copy/.exec(stderr);
-    expect(bar, stderr).not.toBeNull();
+    // The house progress bar (src/cli/spinner.ts): label, bar, done/total, cleared at the end.
+    const bar = /\rcomparing .*? (\d+)\/(\d+) 100%/.exec(stderr);
+    expect(bar, JSON.stringify(stderr)).not.toBeNull();
     expect(bar?.[1]).toBe(bar?.[2]);
+    expect(stderr.endsWith('\r\u001b[K')).toBe(true);
     for (const v of VALUES) expect(stderr).not.toContain(v);
   }, 60_000);
 });

@@ -10,6 +10,7 @@ import { type MigrateSummary, migrate } from '../../migrate/index.js';
 import { processRedactor } from '../../redact/redactor.js';
 import { formatReference } from '../../refs/reference.js';
 import { auditedLocally, type CliContext, example, withCommon, writeJson } from '../context.js';
+import { startProgress } from '../spinner.js';
 
 interface Flags {
   config?: string;
@@ -21,8 +22,6 @@ interface Flags {
   allVersions?: boolean;
   dryRun?: boolean;
 }
-
-const BAR = 30;
 
 function counts(s: MigrateSummary, dryRun: boolean): string {
   return dryRun
@@ -58,8 +57,9 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
       throw new UsageError(`store ${to} cannot be written (${destination.config.readOnly ? 'readOnly: true' : `type ${destination.config.type} is read-only`}): migrate to a writable store`);
     }
     const [fromClient, toClient] = await Promise.all([source.client(), destination.client()]);
-    const tty = ctx.stderr.isTTY === true && !flags.json;
+    // A bar on a terminal only (startProgress draws nothing when stderr is piped).
     const dryRun = flags.dryRun === true;
+    const progress = flags.json ? undefined : startProgress(ctx.stderr, ctx.env, dryRun ? 'comparing' : 'migrating');
     const { results, summary } = await migrate({
       from: { name: from, client: fromClient },
       to: { name: to, client: toClient },
@@ -70,14 +70,8 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
       onValue: (value) => processRedactor.add(value),
       wrapWrite: (name, write) =>
         auditedLocally(ctx, flags.config, { action: 'secret.write', namespace: flags.namespace, target: formatReference({ store: to, name }) }, write),
-      onProgress: tty
-        ? (done, total, s) => {
-            const filled = total === 0 ? BAR : Math.round((done / total) * BAR);
-            ctx.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}] ${done}/${total}  ${counts(s, dryRun)}`);
-            if (done === total) ctx.stderr.write('\n');
-          }
-        : undefined,
-    });
+      onProgress: progress ? (done, total) => progress.update(done, total) : undefined,
+    }).finally(() => progress?.done());
     const shown = results.map((r) => ({ ...r, error: r.error === undefined ? undefined : processRedactor.redact(r.error) }));
     if (flags.json) writeJson(ctx, { from, to, namespace: flags.namespace, dryRun, summary, results: shown });
     else {
