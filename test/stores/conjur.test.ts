@@ -155,6 +155,18 @@ describe('conjur authentication', () => {
     expect((cj.calls.authn ?? 0) - before).toBe(1);
   });
 
+  it('api-key: concurrent reads share one authentication, also when the token is renewed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const client = store();
+    const before = cj.calls.authn ?? 0;
+    const read = () => client.get({ name: 'prod/db/password', namespaces: ns });
+    await Promise.all([read(), read(), read(), read()]);
+    expect((cj.calls.authn ?? 0) - before).toBe(1);
+    vi.setSystemTime(Date.now() + 6 * 60_000 + 1);
+    await Promise.all([read(), read(), read(), read()]);
+    expect((cj.calls.authn ?? 0) - before).toBe(2);
+  });
+
   it('api-key: a wrong key is access denied naming the login, the key never shown', async () => {
     const wrong = 'wrong-conjur-api-key-0001';
     const err = await failure(

@@ -157,6 +157,17 @@ describe('infisical auth', () => {
     expect((inf.calls.login ?? 0) - before).toBe(1);
   });
 
+  it('universal-auth: concurrent reads share one login, also when the token is renewed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const client = store();
+    const before = inf.calls.login ?? 0;
+    await Promise.all(Array.from({ length: 5 }, () => client.get({ name: 'DB_PASSWORD', namespaces: ns })));
+    expect((inf.calls.login ?? 0) - before).toBe(1);
+    vi.setSystemTime(Date.now() + 500_000);
+    await Promise.all(Array.from({ length: 5 }, () => client.get({ name: 'DB_PASSWORD', namespaces: ns })));
+    expect((inf.calls.login ?? 0) - before).toBe(2);
+  });
+
   it('universal-auth: after Infisical calls the token expired (403 TokenError), logs in once and retries', async () => {
     const short = inf.addIdentity({ [project]: ['prod'] }, { accessTokenTtlSeconds: 1 });
     const client = store({

@@ -202,8 +202,11 @@ export class ConjurStore implements StoreClient {
 
   /** `Token token="…"` for the current access token, authenticating when it is 6 minutes old. */
   async #authorization(): Promise<string> {
-    const current = this.#session && (await this.#session.catch(() => undefined));
+    const pending = this.#session;
+    const current = pending && (await pending.catch(() => undefined));
     if (current && Date.now() < current.renewAt) return current.header;
+    // Another caller started a login while this one waited: share it (one login, not two).
+    if (this.#session !== pending) return this.#authorization();
     const { auth, account } = this.#s;
     this.#session = (async () => {
       const answer =

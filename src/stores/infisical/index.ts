@@ -162,8 +162,11 @@ export class InfisicalStore implements StoreClient {
   async #token(): Promise<string> {
     const { auth } = this.#s;
     if (auth.method === 'token') return auth.token;
-    const current = this.#session && (await this.#session.catch(() => undefined));
+    const pending = this.#session;
+    const current = pending && (await pending.catch(() => undefined));
     if (current && Date.now() < current.renewAt) return current.token;
+    // Another caller started a login while this one waited: share it (one login, not two).
+    if (this.#session !== pending) return this.#token();
     this.#session = (async () => {
       const answer = await this.#http.request('POST', `${this.#site}/api/v1/auth/universal-auth/login`, {
         body: { clientId: auth.clientId, clientSecret: auth.clientSecret },
