@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { SesameError, UsageError } from '../errors.js';
+import { processRedactor } from '../redact/redactor.js';
 import type { CliContext } from './context.js';
 import { checkProfileName, DEFAULT_PROFILE, normalizeServerUrl, type Profile, readProfiles } from './profiles.js';
 
@@ -284,5 +285,7 @@ export function remote(ctx: CliContext, server: string | boolean | undefined): S
         '(an admin creates one with sesame tokens create)',
     );
   }
+  // Never in an error line, whatever a server or a proxy puts in its answer.
+  for (const secret of [target.token, agentToken]) if (secret) processRedactor.add(secret);
   return new SesameClient({ server: target.server, token: target.token, agentToken });
 }

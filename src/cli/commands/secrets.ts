@@ -524,6 +524,7 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
     'sesame secrets import secrets.json --prefix app/ --server',
   );
   importCmd.action(async (file: string, flags: Flags) => {
+    if (file === '-' && ctx.stdin.isTTY) throw new UsageError('import - reads the file from stdin: pipe it in, e.g. sesame secrets import - < .env');
     const text = file === '-' ? await readStdin(ctx) : readInput(ctx, file, 'the file');
     const source = file === '-' ? 'stdin' : file;
     const entries = parseSecretsFile(text, formatOf(flags, file === '-' ? undefined : file), source).map(
