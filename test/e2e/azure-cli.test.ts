@@ -10,7 +10,8 @@
  * Needs `npm run build`.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { withEmulator } from '../support/with-emulator.js';
 import { type AzureKeyVaultEmulator, AZURE_CLIENT_CERTIFICATE_PATH, startAzureKeyVaultEmulator } from '../emulators/azure/index.js';
 import {
   expectFailure,
@@ -21,7 +22,6 @@ import {
   sesame,
   show,
   type Workdir,
-  workdir,
 } from './support.js';
 
 const APP_ID = '5b1c2a4e-0000-4000-8000-00000000e2e1';
@@ -54,20 +54,16 @@ describe('azure-key-vault through the CLI', () => {
   const clientSecret = () => ({ method: 'client-secret', tenantId: em.controls.tenantId, clientId: APP_ID, clientSecret: APP_SECRET });
   const mi = () => ({ ...tls, IDENTITY_ENDPOINT: em.identityEndpoint, IDENTITY_HEADER: em.identityHeader });
 
-  beforeAll(async () => {
-    em = await startAzureKeyVaultEmulator();
+  withEmulator('azure', startAzureKeyVaultEmulator, (started, dir) => {
+    em = started;
+    wd = dir;
     em.controls.registerApp({ clientId: APP_ID, secret: APP_SECRET });
     em.controls.registerApp({ clientId: CERT_APP_ID, certificatePem: readFileSync(AZURE_CLIENT_CERTIFICATE_PATH, 'utf8') });
     em.controls.registerManagedIdentity(USER_MI);
     // Seeded under their Key Vault names: `prod/db/password` is spelled prod--sdb--spassword.
     em.controls.seed('prod--sdb--spassword', DB);
     em.controls.seed('prod-jira-credentials', JIRA);
-    wd = workdir('azure');
     tls = { NODE_EXTRA_CA_CERTS: wd.file('emulator-ca.pem', em.ca) };
-  });
-  afterAll(async () => {
-    await em?.stop();
-    wd?.remove();
   });
 
   describe('resolve prints the value with each auth method', () => {

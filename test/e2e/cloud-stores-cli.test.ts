@@ -10,7 +10,8 @@
  *
  * Needs `npm run build` (the bin runs dist/).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { withEmulator } from '../support/with-emulator.js';
 import {
   AWS_EMULATOR_ACCOUNT,
   AWS_EMULATOR_CREDENTIALS,
@@ -29,7 +30,6 @@ import {
   sesame,
   show,
   type Workdir,
-  workdir,
 } from './support.js';
 
 describe('aws-secrets-manager through the CLI', () => {
@@ -61,23 +61,21 @@ describe('aws-secrets-manager through the CLI', () => {
     AWS_CONFIG_FILE: wd.file('empty-config', ''),
   });
 
-  beforeAll(async () => {
-    aws = await startAwsEmulator({
+  const startAws = () =>
+    startAwsEmulator({
       users: [PROFILE_USER],
       roles: [{ arn: ROLE_ARN }, { arn: EXTERNAL_ROLE_ARN, externalId: EXTERNAL_ID }],
     });
+  withEmulator('aws', startAws, (started, dir) => {
+    aws = started;
+    wd = dir;
     aws.seed('prod-jira-credentials', JIRA);
     aws.seed('prod/db/password', DB);
-    wd = workdir('aws');
     chainEnv = {
       ...bare(),
       AWS_ACCESS_KEY_ID: AWS_EMULATOR_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: AWS_EMULATOR_CREDENTIALS.secretAccessKey,
     };
-  });
-  afterAll(async () => {
-    await aws?.stop();
-    wd?.remove();
   });
 
   describe('resolve prints the value with each auth method', () => {
@@ -296,8 +294,8 @@ describe('vault through the CLI', () => {
     stores: [{ name: 'vault', type: 'vault', address: vault.url, auth, ...extra }],
   });
 
-  beforeAll(async () => {
-    vault = await startVaultEmulator({
+  const startVault = () =>
+    startVaultEmulator({
       policies: {
         reader: [
           { path: 'secret/data/app/*', capabilities: ['read'] },
@@ -309,16 +307,14 @@ describe('vault through the CLI', () => {
       users: { john: { password: USER_PASSWORD, policies: ['reader'] } },
       approles: { ci: { roleId: 'role-id-ci-1234', secretId: SECRET_ID, policies: ['reader'] } },
     });
+  withEmulator('vault', startVault, (started, dir) => {
+    vault = started;
+    wd = dir;
     vault.writeSecret('app/db', JSON.parse(DB) as Record<string, unknown>);
     vault.writeSecret('app/plain', { value: PLAIN });
     readerToken = vault.issueToken({ policies: ['reader'] });
     listOnlyToken = vault.issueToken({ policies: ['list-only'] });
     readOnlyToken = vault.issueToken({ policies: ['read-only'] });
-    wd = workdir('vault');
-  });
-  afterAll(async () => {
-    await vault?.stop();
-    wd?.remove();
   });
 
   describe('resolve prints the value with each auth method', () => {

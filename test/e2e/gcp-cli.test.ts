@@ -7,7 +7,8 @@
  * value. Needs `npm run build`.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { withEmulator } from '../support/with-emulator.js';
 import { type GcpSecretManagerEmulator, startGcpSecretManagerEmulator } from '../emulators/gcp/index.js';
 import {
   expectFailure,
@@ -18,7 +19,6 @@ import {
   sesame,
   show,
   type Workdir,
-  workdir,
 } from './support.js';
 
 const DB = 'gcp-db-password-4b8e2f';
@@ -59,17 +59,13 @@ describe('gcp-secret-manager through the CLI', () => {
     stores: [{ name: 'gcp', type: 'gcp-secret-manager', project: em.controls.project, apiEndpoint: em.url, auth }],
   });
 
-  beforeAll(async () => {
-    em = await startGcpSecretManagerEmulator();
+  withEmulator('gcp', startGcpSecretManagerEmulator, (started, dir) => {
+    em = started;
+    wd = dir;
     em.controls.seed('prod-db-password', DB);
     em.controls.seed('prod-jira-credentials', JIRA);
-    wd = workdir('gcp');
     sa = serviceAccount(em, 'sesame-e2e');
     bare = { CLOUDSDK_CONFIG: wd.dir, METADATA_SERVER_DETECTION: 'none' };
-  });
-  afterAll(async () => {
-    await em?.stop();
-    wd?.remove();
   });
 
   describe('resolve prints the value with each auth method', () => {

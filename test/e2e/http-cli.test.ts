@@ -5,7 +5,8 @@
  * are, POST lookups, TLS with `caFile`; `stores test` says what to fix for a 401 and a 403;
  * failures exit 1 without a value. Needs `npm run build`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { withEmulator } from '../support/with-emulator.js';
 import { type HttpStoreEmulator, startHttpStoreEmulator } from '../emulators/http/index.js';
 import {
   expectFailure,
@@ -16,7 +17,6 @@ import {
   sesame,
   show,
   type Workdir,
-  workdir,
 } from './support.js';
 
 const TOKEN = 'http-bearer-token-5e1d9c';
@@ -43,21 +43,19 @@ describe('http (custom store) through the CLI', () => {
     ],
   });
 
-  beforeAll(async () => {
-    em = await startHttpStoreEmulator();
-    em.controls.seed('prod/db/password', 'old-http-password-0');
-    em.controls.seed('prod/db/password', DB);
-    em.controls.seed('prod-jira-credentials', JIRA);
-    tlsEm = await startHttpStoreEmulator({ tls: true });
-    tlsEm.controls.seed('tls/secret', 'http-over-tls-value-6b');
-    wd = workdir('http');
-  });
-  afterAll(async () => {
-    em.controls.requireAuth(undefined);
-    await em?.stop();
-    await tlsEm?.stop();
-    wd?.remove();
-  });
+  withEmulator(
+    'http',
+    async () => ({ plain: await startHttpStoreEmulator(), tls: await startHttpStoreEmulator({ tls: true }) }),
+    (started, dir) => {
+      em = started.plain;
+      tlsEm = started.tls;
+      wd = dir;
+      em.controls.seed('prod/db/password', 'old-http-password-0');
+      em.controls.seed('prod/db/password', DB);
+      em.controls.seed('prod-jira-credentials', JIRA);
+      tlsEm.controls.seed('tls/secret', 'http-over-tls-value-6b');
+    },
+  );
 
   describe('resolve prints the value with each auth method', () => {
     it('none: a JSON answer through valuePath, a pinned version, a key of a JSON secret', async () => {

@@ -4,10 +4,11 @@
  * (BatchGetSecretValue, 20 ids each), every value lands in its field, and resolving the same
  * document again is served from the cache without a single call.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createSesame, type Sesame } from '../../src/sesame.js';
 import { AWS_EMULATOR_CREDENTIALS, type AwsEmulator, callsSince, startAwsEmulator } from '../emulators/index.js';
-import { type Workdir, workdir } from './support.js';
+import { withEmulator } from '../support/with-emulator.js';
+import type { Workdir } from './support.js';
 
 const N = 100;
 const name = (i: number) => `batch/app-${String(i).padStart(3, '0')}`;
@@ -18,10 +19,10 @@ describe('resolving one document with 100 cold AWS secrets', () => {
   let sesame: Sesame;
   let wd: Workdir;
 
-  beforeAll(async () => {
-    aws = await startAwsEmulator();
+  withEmulator('batch', startAwsEmulator, (started, dir) => {
+    aws = started;
+    wd = dir;
     for (let i = 0; i < N; i++) aws.seed(name(i), i % 2 === 0 ? value(i) : JSON.stringify({ password: value(i) }));
-    wd = workdir('batch');
     sesame = createSesame(
       {
         stores: [
@@ -39,8 +40,6 @@ describe('resolving one document with 100 cold AWS secrets', () => {
   });
   afterAll(async () => {
     await sesame?.close();
-    await aws?.stop();
-    wd?.remove();
   });
 
   /** 100 fields: whole-value placeholders, keys of JSON secrets, and templates. */
