@@ -220,7 +220,7 @@ export interface RemoteTarget {
 export function remoteTarget(ctx: Pick<CliContext, 'env' | 'stderr'>, server: string | boolean): RemoteTarget {
   const envToken = ctx.env['SESAME_TOKEN'] || undefined;
   let named: string | undefined;
-  if (server === true || server === '') named = ctx.env['SESAME_PROFILE'] || DEFAULT_PROFILE;
+  if (server === true) named = ctx.env['SESAME_PROFILE'] || DEFAULT_PROFILE;
   else if (typeof server === 'string' && server.startsWith(PROFILE_PREFIX)) named = server.slice(PROFILE_PREFIX.length);
   if (named !== undefined) {
     checkProfileName(named);
@@ -268,7 +268,8 @@ function safeNormalize(server: string): string | undefined {
 
 /** The client for `--server`, or undefined to act locally. */
 export function remote(ctx: CliContext, server: string | boolean | undefined): SesameClient | undefined {
-  if (server === undefined || server === false) return undefined;
+  // An empty SESAME_SERVER means "not set", as before profiles.
+  if (server === undefined || server === false || server === '') return undefined;
   let agentToken = ctx.env['SESAME_AGENT_TOKEN'];
   const agentFile = ctx.env['SESAME_AGENT_TOKEN_FILE'];
   if (!agentToken && agentFile) {
