@@ -28,7 +28,9 @@ export interface CompletionNode {
 
 function optionOf(option: Option): CompletionOption {
   const names = [option.long, option.short].filter((n): n is string => typeof n === 'string');
-  const takesValue = option.required || option.optional;
+  // Only a required value (`--config <file>`): after an optional one (`--server [url]`) the next
+  // word may as well be another option, so options are offered there.
+  const takesValue = option.required;
   return {
     names,
     description: option.description,
