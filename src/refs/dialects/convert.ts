@@ -47,19 +47,32 @@ function lineIndex(text: string): (offset: number) => number {
 const QUOTES = new Set(['"', "'"]);
 
 /**
- * Is `text[start, end)` a whole value? Before it (blanks skipped): a line start, `:`, `=`, `-`,
- * `[`, `,` or an opening quote; after it: a line end, `,`, `]`, `}`, ` #` or the same quote.
+ * Is `text[start, end)` a whole value? Right after an opening quote and right before the same
+ * quote; or, unquoted, after a line start, `:`, `=`, `-`, `[` or `,` (blanks between) and before
+ * a line end, `,`, `]`, `}` or ` #` (blanks between).
  */
 function isWholeValue(text: string, start: number, end: number): boolean {
+  const open = start > 0 ? (text[start - 1] as string) : '\n';
+  if (QUOTES.has(open)) return text[end] === open;
   let b = start - 1;
   while (b >= 0 && isBlank(text, b)) b--;
   const before = b < 0 ? '\n' : (text[b] as string);
+  if (!['\n', '\r', ':', '=', '-', '[', ','].includes(before)) return false;
   let a = end;
   while (a < text.length && isBlank(text, a)) a++;
   const after = a >= text.length ? '\n' : (text[a] as string);
-  if (QUOTES.has(before)) return after === before;
-  if (!['\n', '\r', ':', '=', '-', '[', ','].includes(before)) return false;
   return ['\n', '\r', ',', ']', '}'].includes(after) || (after === '#' && a > end);
+}
+
+/**
+ * Is `at` inside a bare `secret://…` reference (no blank or quote since its scheme)? Its text is a
+ * name, not a place for another reference. Looks back at most 1 KiB, so the scan stays linear.
+ */
+function insideSecretReference(text: string, at: number): boolean {
+  const from = Math.max(0, at - 1024);
+  const scheme = text.lastIndexOf('secret://', at);
+  if (scheme < from) return false;
+  return !/[\s"']/.test(text.slice(scheme, at));
 }
 
 /**
@@ -115,7 +128,20 @@ export function convertDialects(text: string, dialects: DialectSet, file = 'the 
   const lineOf2 = lineIndex(first);
   const found: Array<{ start: number; end: number; next: number; dialect: DialectName }> = [];
   if (dialects.vals) {
-    for (let m = dialects.findVals(first, 0); m !== undefined; m = dialects.findVals(first, m.next)) found.push({ ...m, dialect: 'vals' });
+    for (let m = dialects.findVals(first, 0); m !== undefined; m = dialects.findVals(first, m.next)) {
+      // In a quoted scalar the expression ends at the closing quote (vals reads values, not text).
+      // A `"` ends it too: JSON strings in the text (vals itself never ends an expression with one).
+      const quote = m.start > 0 ? (first[m.start - 1] as string) : '';
+      const ends = [first.indexOf('"', m.start), QUOTES.has(quote) ? first.indexOf(quote, m.start) : -1].filter((x) => x !== -1);
+      const close = ends.length > 0 ? Math.min(...ends) : -1;
+      if (close !== -1 && close < m.end) {
+        // Cut there, then drop a closing quote or comma as vals does at the end of an expression.
+        let end = close;
+        while (end > m.start && /["',]/.test(first[end - 1] as string)) end--;
+        m = { start: m.start, end, next: end };
+      }
+      if (!insideSecretReference(first, m.start)) found.push({ ...m, dialect: 'vals' });
+    }
   }
   if (dialects.op) {
     for (let i = first.indexOf('op://'); i !== -1; i = first.indexOf('op://', i + 5)) {
@@ -124,9 +150,12 @@ export function convertDialects(text: string, dialects: DialectSet, file = 'the 
       if (/[A-Za-z0-9_/+]/.test(String.fromCharCode(prev))) continue;
       const quote = QUOTES.has(String.fromCharCode(prev)) ? String.fromCharCode(prev) : undefined;
       let end = i + 5;
-      while (end < first.length && first[end] !== '\n' && first[end] !== '\r' && first[end] !== quote) end++;
-      while (end > i + 5 && /[\s,]/.test(first[end - 1] as string)) end--;
-      found.push({ start: i, end, next: end, dialect: 'op' });
+      // 1Password names hold no quotes: a quote ends the reference (JSON, quoted YAML and .env).
+      while (end < first.length && first[end] !== '\n' && first[end] !== '\r' && first[end] !== '"' && first[end] !== "'" && !first.startsWith('{{', end)) end++;
+      // Unquoted, trailing blanks and a comma are not part of it; quoted, everything up to the quote is.
+      if (!QUOTES.has(first[end] ?? '')) while (end > i + 5 && /[\s,]/.test(first[end - 1] as string)) end--;
+      // op:// is read as a whole value only (or in braces, pass 1): elsewhere it is text.
+      if (isWholeValue(first, i, end)) found.push({ start: i, end, next: end, dialect: 'op' });
     }
     found.sort((a, b) => a.start - b.start);
   }

@@ -180,7 +180,7 @@ export class DialectSet {
   /**
    * The next embedded vals expression in `text` from `from`: `ref+` (or `secretref+`) at a word
    * start, a backend, `://`, then everything up to a `+` (consumed), a space or a line end, as
-   * vals reads it. One forward scan; a `ref+` that opens nothing is skipped past.
+   * vals reads it (or a `{{`, which no vals path holds). One forward scan; a `ref+` that opens nothing is skipped past.
    */
   findVals(text: string, from: number): InlineMatch | undefined {
     let cursor = from;
@@ -197,6 +197,8 @@ export class DialectSet {
       for (; end < text.length; end++) {
         const c = text.charCodeAt(end);
         if (c === 0x2b || c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) break;
+        // A placeholder right after it is not part of it (`{{` is never in a vals path).
+        if (c === 0x7b && text.charCodeAt(end + 1) === 0x7b) break;
       }
       if (text.charCodeAt(end) === 0x2b) return { start, end, next: end + 1 };
       // Without an explicit `+`, a closing quote or comma belongs to the text around (as in vals).
