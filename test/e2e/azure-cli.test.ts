@@ -192,9 +192,8 @@ describe('azure-key-vault through the CLI', () => {
       try {
         const r = await sesame(wd, ['stores', 'test', 'azure', '--sample', 'prod/db/password'], { env: tls });
         expect(r.code, show(r)).toBe(1);
-        expect(failedStep(r, 'read').fix).toBe(
-          'assign the "Key Vault Secrets User" role on the vault, or the access-policy secret permission "Get"',
-        );
+        // The fix the classification gave, for the permission model the vault answered with (RBAC).
+        expect(failedStep(r, 'read').fix).toBe('assign the "Key Vault Secrets User" role on the vault (Azure RBAC) to the identity');
         expect(okStep(r, 'list'), show(r)).toBeDefined();
         expectNoSecrets(r, [...VALUES, APP_SECRET]);
       } finally {
@@ -208,9 +207,7 @@ describe('azure-key-vault through the CLI', () => {
       try {
         const r = await sesame(wd, ['stores', 'test', 'azure', '--sample', 'prod/db/password'], { env: tls });
         expect(r.code, show(r)).toBe(1);
-        expect(failedStep(r, 'list').fix).toBe(
-          'assign the "Key Vault Secrets User" role on the vault, or the access-policy secret permission "List"',
-        );
+        expect(failedStep(r, 'list').fix).toBe('add the secret permission "List" to the identity\'s access policy');
         expect(okStep(r, 'read'), show(r)).toBeDefined();
         expectNoSecrets(r, [...VALUES, APP_SECRET]);
       } finally {

@@ -389,7 +389,9 @@ describe('vault through the CLI', () => {
       expect(failedStep(r, 'capability read').fix).toBe(
         'add to a policy of the token: path "secret/data/app/db" { capabilities = ["read"] }',
       );
-      expect(failedStep(r, 'read').fix).toBe('grant "read" on the secret path');
+      expect(failedStep(r, 'read').fix).toBe(
+        'grant "read" on secret/data/app/db — policy: path "secret/data/app/db" { capabilities = ["read"] }',
+      );
       expect(okStep(r, 'capability list'), show(r)).toBeDefined();
       expectNoSecrets(r, [...VALUES, listOnlyToken]);
     });
