@@ -176,7 +176,8 @@ describe('http (custom store) through the CLI', () => {
       const r = await sesame(wd, ['stores', 'test', 'custom', '--sample', 'prod/db/password']);
       expect(r.code, show(r)).toBe(1);
       expect(failedStep(r, 'read').detail).toContain('401 Unauthorized');
-      expect(failedStep(r, 'list').fix).toBe('check listUrl and what it answers');
+      // The 401's own fix, not the list step's generic one.
+      expect(failedStep(r, 'list').fix).toBe('fix auth or headers, or grant these credentials read access on the store');
       expectNoSecrets(r, [...VALUES, TOKEN, wrong]);
     });
   });
