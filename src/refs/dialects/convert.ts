@@ -148,7 +148,6 @@ export function convertDialects(text: string, dialects: DialectSet, file = 'the 
       const prev = i > 0 ? first.charCodeAt(i - 1) : 0x0a;
       // A word character before it (e.g. `myop://`) or a `secret://` name: not a reference.
       if (/[A-Za-z0-9_/+]/.test(String.fromCharCode(prev))) continue;
-      const quote = QUOTES.has(String.fromCharCode(prev)) ? String.fromCharCode(prev) : undefined;
       let end = i + 5;
       // 1Password names hold no quotes: a quote ends the reference (JSON, quoted YAML and .env).
       while (end < first.length && first[end] !== '\n' && first[end] !== '\r' && first[end] !== '"' && first[end] !== "'" && !first.startsWith('{{', end)) end++;
