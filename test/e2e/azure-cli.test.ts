@@ -207,7 +207,10 @@ describe('azure-key-vault through the CLI', () => {
       try {
         const r = await sesame(wd, ['stores', 'test', 'azure', '--sample', 'prod/db/password'], { env: tls });
         expect(r.code, show(r)).toBe(1);
-        expect(failedStep(r, 'list').fix).toBe('add the secret permission "List" to the identity\'s access policy');
+        // An access-policy refusal names no permission model: both ways to grant List are given.
+        expect(failedStep(r, 'list').fix).toBe(
+          'assign the "Key Vault Secrets User" role on the vault (Azure RBAC), or add the secret permission "List" to the identity\'s access policy',
+        );
         expect(okStep(r, 'read'), show(r)).toBeDefined();
         expectNoSecrets(r, [...VALUES, APP_SECRET]);
       } finally {
