@@ -234,6 +234,17 @@ describe('limits and linear scanning', () => {
     'many kestra placeholders': (n) => "{{ secret('A') }}".repeat(n),
     '{{ op:// unclosed': (n) => '{{ op://'.repeat(n),
   };
+  it.each([
+    [' op://', (n: number) => ' op://v/i/f'.repeat(n)],
+    ['vals in quotes', (n: number) => ' "ref+vault://secret/a#/b"'.repeat(n)],
+    ['kestra placeholders', (n: number) => "{{ secret('A') }}".repeat(n)],
+    ['secret:// then ref+', (n: number) => `secret://env/x${' ref+vault://secret/a'.repeat(n)}`],
+  ] as const)('refs convert of %s: work grows linearly', (_name, make) => {
+    const a = work(() => convertDialects(make(500), ALL));
+    const b = work(() => convertDialects(make(4000), ALL));
+    expect(b / a).toBeLessThan(16);
+  });
+
   it.each(Object.keys(families))('%s: work grows linearly', (name) => {
     const make = families[name] as (n: number) => string;
     const small = make(500);

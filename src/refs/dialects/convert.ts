@@ -69,10 +69,9 @@ function isWholeValue(text: string, start: number, end: number): boolean {
  * name, not a place for another reference. Looks back at most 1 KiB, so the scan stays linear.
  */
 function insideSecretReference(text: string, at: number): boolean {
-  const from = Math.max(0, at - 1024);
-  const scheme = text.lastIndexOf('secret://', at);
-  if (scheme < from) return false;
-  return !/[\s"']/.test(text.slice(scheme, at));
+  const window = text.slice(Math.max(0, at - 1024), at);
+  const scheme = window.lastIndexOf('secret://');
+  return scheme !== -1 && !/[\s"']/.test(window.slice(scheme));
 }
 
 /**
@@ -132,9 +131,11 @@ export function convertDialects(text: string, dialects: DialectSet, file = 'the 
       // In a quoted scalar the expression ends at the closing quote (vals reads values, not text).
       // A `"` ends it too: JSON strings in the text (vals itself never ends an expression with one).
       const quote = m.start > 0 ? (first[m.start - 1] as string) : '';
-      const ends = [first.indexOf('"', m.start), QUOTES.has(quote) ? first.indexOf(quote, m.start) : -1].filter((x) => x !== -1);
-      const close = ends.length > 0 ? Math.min(...ends) : -1;
-      if (close !== -1 && close < m.end) {
+      // Looked for inside the match only, so each character is scanned once.
+      let close = m.start;
+      const opened = QUOTES.has(quote) ? quote : '"';
+      while (close < m.end && first[close] !== '"' && first[close] !== opened) close++;
+      if (close < m.end) {
         // Cut there, then drop a closing quote or comma as vals does at the end of an expression.
         let end = close;
         while (end > m.start && /["',]/.test(first[end - 1] as string)) end--;
@@ -144,7 +145,9 @@ export function convertDialects(text: string, dialects: DialectSet, file = 'the 
     }
   }
   if (dialects.op) {
-    for (let i = first.indexOf('op://'); i !== -1; i = first.indexOf('op://', i + 5)) {
+    // The next search starts after the last token scanned, so a line of many `op://` is read once.
+    let scanned = 0;
+    for (let i = first.indexOf('op://'); i !== -1; i = first.indexOf('op://', Math.max(i + 5, scanned))) {
       const prev = i > 0 ? first.charCodeAt(i - 1) : 0x0a;
       // A word character before it (e.g. `myop://`) or a `secret://` name: not a reference.
       if (/[A-Za-z0-9_/+]/.test(String.fromCharCode(prev))) continue;
@@ -153,6 +156,7 @@ export function convertDialects(text: string, dialects: DialectSet, file = 'the 
       while (end < first.length && first[end] !== '\n' && first[end] !== '\r' && first[end] !== '"' && first[end] !== "'" && !first.startsWith('{{', end)) end++;
       // Unquoted, trailing blanks and a comma are not part of it; quoted, everything up to the quote is.
       if (!QUOTES.has(first[end] ?? '')) while (end > i + 5 && /[\s,]/.test(first[end - 1] as string)) end--;
+      scanned = end;
       // op:// is read as a whole value only (or in braces, pass 1): elsewhere it is text.
       if (isWholeValue(first, i, end)) found.push({ start: i, end, next: end, dialect: 'op' });
     }
