@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AccessDeniedError,
   ConfigError,
+  InvalidRequestError,
   SecretNotFoundError,
   SecretStateError,
   SesameError,
@@ -204,6 +205,29 @@ describe('azure-key-vault store', () => {
       const quiet = recordingLog();
       new AzureKeyVaultStoreClient(parse({ vaultUrl: em.url }), context('azure', quiet.log));
       expect(quiet.warnings).toEqual([]);
+    });
+  });
+
+  describe('full secret identifiers', () => {
+    it('reads a secret by its identifier URL in this vault, with or without a version', async () => {
+      const version = em.controls.seed('by-identifier', 'identifier-value-5d');
+      em.controls.seed('by-identifier', 'identifier-value-newer');
+      const client = clientFor(em, { prefix: 'ignored/' });
+      const latest = await client.get({ name: `${em.url}/secrets/by-identifier`, namespaces: [''] });
+      expect(latest.value).toBe('identifier-value-newer');
+      const pinned = await client.get({
+        name: `${em.url}/secrets/by-identifier/${version}`,
+        namespaces: [''],
+      });
+      expect(pinned.value).toBe('identifier-value-5d');
+    });
+
+    it('refuses an identifier of another vault, naming both', async () => {
+      const err = await failure(
+        clientFor(em).get({ name: 'https://other-vault.vault.azure.net/secrets/x', namespaces: [''] }),
+      );
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect(err.message).toContain('https://other-vault.vault.azure.net is not this store');
     });
   });
 

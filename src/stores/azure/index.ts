@@ -20,7 +20,12 @@ import path from 'node:path';
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { z } from 'zod';
-import { ConfigError, SecretNotFoundError, UnsupportedOperationError } from '../../errors.js';
+import {
+  ConfigError,
+  InvalidRequestError,
+  SecretNotFoundError,
+  UnsupportedOperationError,
+} from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -296,12 +301,44 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    const ctx = this.#ctx('get', request.name, request.version);
+    const id = this.#identifier(request.name);
+    const version = request.version ?? id?.version;
+    if (id?.version && request.version && id.version !== request.version) {
+      throw new InvalidRequestError(
+        `${this.#core.tag} the identifier pins version ${id.version} and ?version= asks for ${request.version}: keep one`,
+      );
+    }
+    const ctx = id
+      ? { ...this.#ctx('get'), name: request.name, kvName: id.kvName, version }
+      : this.#ctx('get', request.name, version);
     const kvName = ctx.kvName as string;
     const secret = await this.#call(ctx, ({ client }) =>
-      client.getSecret(kvName, request.version ? { version: request.version } : {}),
+      client.getSecret(kvName, version ? { version } : {}),
     );
     return { value: secret.value ?? '', version: secret.properties.version };
+  }
+
+  /**
+   * A full secret identifier (`https://<vault>.vault.azure.net/secrets/<name>[/<version>]`, as
+   * the portal and Atlan's agent give it) names a Key Vault secret directly, without the prefix
+   * or the name spelling — when it belongs to this store's vault.
+   */
+  #identifier(name: string): { kvName: string; version?: string | undefined } | undefined {
+    if (!/^https?:\/\//i.test(name)) return undefined;
+    const url = new URL(name);
+    const vault = new URL(this.vaultUrl);
+    if (url.origin !== vault.origin) {
+      throw new InvalidRequestError(
+        `${this.#core.tag} ${url.origin} is not this store's vault (${vault.origin}): use a store configured for that vault`,
+      );
+    }
+    const m = /^\/secrets\/([0-9A-Za-z-]{1,127})(?:\/([0-9A-Za-z]{1,64}))?\/?$/.exec(url.pathname);
+    if (!m || url.search || url.hash) {
+      throw new InvalidRequestError(
+        `${this.#core.tag} not a secret identifier: expected ${vault.origin}/secrets/<name>[/<version>]`,
+      );
+    }
+    return { kvName: m[1] as string, version: m[2] };
   }
 
   #metadata(props: SecretProperties, name: string): SecretMetadata {
