@@ -14,6 +14,7 @@ import {
   formatClusterBench,
   formatThroughputBench,
 } from './cluster.js';
+import { benchCliStartup, formatCliStartup } from './cli-startup.js';
 import { benchCore } from './core.js';
 import { benchCacheMemory, benchListingCurve, benchNamespaceChains, benchStartup, growth } from './curves.js';
 import { benchPowertools } from './powertools.js';
@@ -25,7 +26,7 @@ const fmt = (n: number, d = 1) => n.toFixed(d);
 const quick = process.argv.includes('--quick');
 /**
  * `--only=core,curves`: run only those sections (core, redact, builtin, listing, aws, powertools,
- * curves, server, server256, cluster); printed, RESULTS.md not written.
+ * curves, server, server256, cluster, startup); printed, RESULTS.md not written.
  */
 const only = process.argv
   .find((a) => a.startsWith('--only='))
@@ -242,6 +243,11 @@ async function main() {
     process.stderr.write('bench: distributed mode, invalidation across two servers on PostgreSQL…\n');
     sections.push(formatClusterBench(await benchCluster(quick ? { writes: 20 } : {})));
     sections.push(formatThroughputBench(await benchClusterThroughput(quick ? { durationMs: 1000 } : {})));
+  }
+
+  if (want('startup')) {
+    process.stderr.write('bench: CLI start-up, whole processes…\n');
+    sections.push(formatCliStartup(benchCliStartup(quick ? { rounds: 3 } : {})));
   }
 
   const text = `${header.join('\n')}\n${sections.join('\n')}`;

@@ -5,11 +5,10 @@
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
-import { withAuditEvent } from '../audit/ambient.js';
-import { type AuditEvent, AuditLog } from '../audit/index.js';
+import type { AuditEvent } from '../audit/index.js';
 import type { SesameDatabase } from '../db/index.js';
 import { UsageError } from '../errors.js';
-import { loadSesame, type Sesame } from '../sesame.js';
+import type { Sesame } from '../sesame.js';
 import { painter } from './colour.js';
 
 export interface CliContext {
@@ -18,7 +17,13 @@ export interface CliContext {
   stdin: Readable & { isTTY?: boolean };
   cwd: string;
   env: NodeJS.ProcessEnv;
-  /** Load (once) the Sesame for a command's `--config`. */
+  /**
+   * Load the library (its stores, config loading and database code) before `sesame()` is first
+   * called. `main()` does it before any command but `run` and `completion`; `run` does it when it
+   * has something to resolve, so a plain `sesame run -- cmd` starts as fast as the bin can.
+   */
+  ready(): Promise<void>;
+  /** Load (once) the Sesame for a command's `--config` (after `ready()`). */
   sesame(configFile?: string): Sesame;
   /** Exit code a command sets without failing (e.g. a store check that found problems). */
   exitCode: number;
@@ -28,6 +33,7 @@ export interface CliContext {
 
 export function createCliContext(overrides: Partial<Pick<CliContext, 'stdout' | 'stderr' | 'stdin' | 'cwd' | 'env'>> = {}): CliContext {
   let loaded: { file: string | undefined; sesame: Sesame } | undefined;
+  let library: typeof import('../sesame.js') | undefined;
   const cwd = overrides.cwd ?? process.cwd();
   return {
     stdout: overrides.stdout ?? process.stdout,
@@ -36,9 +42,13 @@ export function createCliContext(overrides: Partial<Pick<CliContext, 'stdout' | 
     cwd,
     env: overrides.env ?? process.env,
     exitCode: 0,
+    async ready() {
+      library ??= await import('../sesame.js');
+    },
     sesame(configFile) {
       if (loaded && loaded.file === configFile) return loaded.sesame;
-      loaded = { file: configFile, sesame: loadSesame({ configFile, cwd }) };
+      if (library === undefined) throw new Error('the CLI used the library before loading it (ctx.ready())');
+      loaded = { file: configFile, sesame: library.loadSesame({ configFile, cwd }) };
       return loaded.sesame;
     },
     async close() {
@@ -110,6 +120,8 @@ export async function auditedLocally<T>(
   event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>,
   work: () => Promise<T>,
 ): Promise<T> {
+  const [{ withAuditEvent }, { AuditLog }] = await Promise.all([import('../audit/ambient.js'), import('../audit/index.js')]);
+  await ctx.ready();
   let database: SesameDatabase | undefined;
   try {
     database = (await ctx.sesame(config).builtinBackend()).database;

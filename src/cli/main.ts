@@ -76,6 +76,8 @@ function reportError(ctx: CliContext, err: unknown): 1 | 2 {
 export async function main(argv: string[], ctx: CliContext = createCliContext()): Promise<number> {
   try {
     const program = await buildProgram(ctx, argv);
+    // Every command but these loads the library first; `run` loads it when it has something to resolve.
+    if (!(argv[2] === 'run' || argv[2] === 'completion' || argv[2] === undefined || argv[2].startsWith('-'))) await ctx.ready();
     await program.parseAsync(argv);
     return ctx.exitCode;
   } catch (err) {

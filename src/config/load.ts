@@ -7,7 +7,9 @@ import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
 
-export const DEFAULT_CONFIG_FILES = ['sesame.yaml', 'sesame.yml', 'sesame.json'];
+import { DEFAULT_CONFIG_FILES } from './files.js';
+
+export { DEFAULT_CONFIG_FILES };
 
 const INTERPOLATION = /\$\$\{|\$\{(env|file):([^}]*)\}/g;
 

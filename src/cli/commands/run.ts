@@ -7,15 +7,15 @@
  * is withheld (a notice line is written instead), never passed through.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
+import { DEFAULT_CONFIG_FILES } from '../../config/files.js';
 import { UsageError } from '../../errors.js';
-import { MASKING_FAILED, type Redactor } from '../../redact/redactor.js';
-import { dialectsOf } from '../../refs/dialects/index.js';
+import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import { collectReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon } from '../context.js';
 
@@ -179,11 +179,19 @@ export function registerRun(program: Command, ctx: CliContext): void {
       if (!VARIABLE_NAME.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
       explicit[name] = pair.slice(eq + 1);
     }
+    // Nothing to resolve and no config to read (a config is read, and its errors said, whenever
+    // there is one): the command runs with output masking but without loading the library.
+    if (Object.keys(explicit).length === 0 && !flags.connection && flags.config === undefined && !hasConfigFile(ctx.cwd)) {
+      ctx.exitCode = await runChild(ctx, command, args, {}, new Redactor());
+      return;
+    }
+    const [{ dialectsOf }] = await Promise.all([import('../../refs/dialects/index.js'), ctx.ready()]);
     // Only values that hold references are resolved; a .env file's plain values pass as written.
     const wanted: Record<string, string> = {};
     const injected: Record<string, string> = {};
+    const dialects = dialectsOf(ctx.sesame(flags.config).config);
     for (const [name, value] of Object.entries(explicit)) {
-      if (collectReferences(value, `env.${name}`, undefined, dialectsOf(ctx.sesame(flags.config).config)).length > 0) wanted[name] = value;
+      if (collectReferences(value, `env.${name}`, undefined, dialects).length > 0) wanted[name] = value;
       else injected[name] = value;
     }
     const sesame = ctx.sesame(flags.config);
@@ -207,49 +215,63 @@ export function registerRun(program: Command, ctx: CliContext): void {
       injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
     }
 
-    const child = spawn(command, args, {
-      stdio: ['inherit', 'pipe', 'pipe'],
-      env: { ...ctx.env, ...injected },
-    });
-    const copied = Promise.all([
-      maskOutput(child.stdout, ctx.stdout, sesame.redactor),
-      maskOutput(child.stderr, ctx.stderr, sesame.redactor),
-    ]);
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-    const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; failed?: NodeJS.ErrnoException }>((resolve) => {
-      child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
-      child.on('close', (code, signal) => resolve({ code, signal }));
-    });
-    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
-    // Everything the child wrote (its last held-back characters included) is out before we exit.
-    await copied;
-    if (outcome.failed) {
-      const err = outcome.failed;
-      // As a shell does: 127 when there is no such command, 126 when it cannot be executed.
-      if (err.code === 'ENOENT') {
-        ctx.stderr.write(`sesame: command not found: ${command} (check its name and PATH)\n`);
-        ctx.exitCode = EXIT_NOT_FOUND;
-        return;
-      }
-      if (err.code === 'EACCES' || err.code === 'EISDIR' || err.code === 'ENOEXEC' || err.code === 'EPERM') {
-        ctx.stderr.write(`sesame: cannot execute ${command}: ${err.code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`);
-        ctx.exitCode = EXIT_NOT_EXECUTABLE;
-        return;
-      }
-      if (err.code === 'E2BIG') {
-        throw new UsageError(
-          `cannot start ${command}: its environment or arguments are too large for the operating system (E2BIG; Linux allows 128 KiB per variable)`,
-        );
-      }
-      throw err;
-    }
-    if (outcome.signal) {
-      // Die the way the child died, so callers see the same signal.
-      await ctx.close();
-      process.kill(process.pid, outcome.signal);
-      return;
-    }
-    ctx.exitCode = outcome.code ?? 1;
+    ctx.exitCode = await runChild(ctx, command, args, injected, sesame.redactor);
   });
+}
+
+/** Run the command with `injected` in its environment and its output masked; its exit code (127/126 as a shell's). */
+async function runChild(
+  ctx: CliContext,
+  command: string,
+  args: string[],
+  injected: Record<string, string>,
+  redactor: Redactor,
+): Promise<number> {
+  const child = spawn(command, args, {
+    stdio: ['inherit', 'pipe', 'pipe'],
+    env: { ...ctx.env, ...injected },
+  });
+  const copied = Promise.all([
+    maskOutput(child.stdout, ctx.stdout, redactor),
+    maskOutput(child.stderr, ctx.stderr, redactor),
+  ]);
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; failed?: NodeJS.ErrnoException }>((resolve) => {
+    child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+  // Everything the child wrote (its last held-back characters included) is out before we exit.
+  await copied;
+  if (outcome.failed) {
+    const err = outcome.failed;
+    // As a shell does: 127 when there is no such command, 126 when it cannot be executed.
+    if (err.code === 'ENOENT') {
+      ctx.stderr.write(`sesame: command not found: ${command} (check its name and PATH)\n`);
+      return EXIT_NOT_FOUND;
+    }
+    if (err.code === 'EACCES' || err.code === 'EISDIR' || err.code === 'ENOEXEC' || err.code === 'EPERM') {
+      ctx.stderr.write(`sesame: cannot execute ${command}: ${err.code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`);
+      return EXIT_NOT_EXECUTABLE;
+    }
+    if (err.code === 'E2BIG') {
+      throw new UsageError(
+        `cannot start ${command}: its environment or arguments are too large for the operating system (E2BIG; Linux allows 128 KiB per variable)`,
+      );
+    }
+    throw err;
+  }
+  if (outcome.signal) {
+    // Die the way the child died, so callers see the same signal.
+    await ctx.close();
+    process.kill(process.pid, outcome.signal);
+    return 128;
+  }
+  return outcome.code ?? 1;
+}
+
+/** Whether the folder has a config file `sesame` would read without `--config`. */
+function hasConfigFile(cwd: string): boolean {
+  return DEFAULT_CONFIG_FILES.some((name) => existsSync(path.join(cwd, name)));
 }

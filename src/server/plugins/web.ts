@@ -31,9 +31,12 @@ export const UI_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
-/** Where the built admin UI is: `dist/web` next to `dist/server` (installed), or from `src/server` (tests). */
+/**
+ * Where the built admin UI is: `dist/web`, seen from the CLI bundle (`dist/bundle/`), from
+ * `dist/server/plugins/` (installed), or from `src/server/plugins/` (tests).
+ */
 function findWebRoot(): string | undefined {
-  for (const rel of ['../../web/', '../../../dist/web/']) {
+  for (const rel of ['../web/', '../../web/', '../../../dist/web/']) {
     const dir = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(`${dir}index.html`)) return dir.replace(/\/$/, '');
   }

@@ -1,0 +1,54 @@
+/**
+ * Bundle the compiled CLI (dist/cli/main.js) into dist/bundle/ with rolldown: the modules of a
+ * command and of the libraries it uses become a few chunks, loaded when the command needs them,
+ * instead of hundreds of files resolved and linked one by one (Node's ES module loader pays per
+ * module). `bin/sesame.js` runs the bundle when it is at least as new as dist/cli/main.js, and
+ * dist/ otherwise (a `tsc` build that did not bundle). Run by `npm run build`.
+ *
+ * Left out of the bundle, loaded from node_modules as before: native and optional drivers
+ * (better-sqlite3, pg), the cloud SDKs (loaded on a store's first use), the server's Fastify
+ * stack and pino (its transports start worker threads from their own files).
+ */
+import { mkdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { rolldown } from 'rolldown';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const input = `${root}dist/cli/main.js`;
+const dir = `${root}dist/bundle`;
+
+const EXTERNAL_SCOPES = /^@(aws-sdk|aws-crypto|smithy|azure|google-cloud|fastify)\//;
+const EXTERNAL = /^(better-sqlite3|pg|pg-native|pg-cloudflare|google-gax|fastify|fastify-plugin|pino|thread-stream|sonic-boom|prom-client)(\/|$)/;
+
+/** Libraries in chunks of their own, so a command loads only those it imports. */
+const GROUPS = ['kysely', 'zod', 'yaml', 'commander', 'lru-cache'].map((name) => ({
+  name,
+  test: new RegExp(`node_modules[\\\\/]${name}[\\\\/]`),
+}));
+
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+const bundle = await rolldown({
+  input,
+  platform: 'node',
+  external: (id) => id.startsWith('node:') || EXTERNAL_SCOPES.test(id) || EXTERNAL.test(id),
+  logLevel: 'warn',
+});
+await bundle.write({
+  dir,
+  format: 'esm',
+  entryFileNames: 'main.mjs',
+  chunkFileNames: '[name]-[hash].mjs',
+  codeSplitting: {
+    groups: [
+      ...GROUPS,
+      // What main itself needs (errors, masking, colour) apart from the rest of the code.
+      { name: 'base', test: /dist[\\/](errors|redact[\\/][a-z]+|cli[\\/]colour)\.js$/ },
+    ],
+  },
+});
+await bundle.close();
+// The bundle stands for dist/ as compiled now: never older than dist/cli/main.js.
+const compiled = statSync(input).mtime;
+const now = new Date(Math.max(Date.now(), compiled.getTime()));
+utimesSync(`${dir}/main.mjs`, now, now);
