@@ -4,7 +4,9 @@
  * A {@link StoreType} is stateless: it validates a store's settings into a typed config (or a
  * clear `ConfigError`) and states its capabilities. {@link StoreType.create} makes a
  * {@link StoreClient} for one configured store; the client only talks to its backend. Caching,
- * coalescing, key extraction, redaction and error locating live once in the resolver.
+ * coalescing, key extraction, redaction and error locating live once in the resolver; retries,
+ * error classification, credential scrubbing, lazy SDKs, name mapping, paging cursors and the
+ * `stores test` runner live once in the store core (`./core/index.ts`), which clients hold.
  */
 import type { LookupFunction } from 'node:net';
 import type { z } from 'zod';
