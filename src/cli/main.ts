@@ -53,6 +53,8 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[] = []
   const named = first !== undefined ? COMMANDS[first] : undefined;
   const loaders = named ? [named] : first === '--version' || first === '-V' ? [] : Object.values(COMMANDS);
   for (const load of loaders) (await load())(program, ctx);
+  // Every command but these loads the library first; `run` loads it when it has something to resolve.
+  if (!(first !== undefined && ['run', 'completion', '--version', '-V', '--help', '-h'].includes(first))) await ctx.ready();
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();
@@ -76,8 +78,6 @@ function reportError(ctx: CliContext, err: unknown): 1 | 2 {
 export async function main(argv: string[], ctx: CliContext = createCliContext()): Promise<number> {
   try {
     const program = await buildProgram(ctx, argv);
-    // Every command but these loads the library first; `run` loads it when it has something to resolve.
-    if (!(argv[2] === 'run' || argv[2] === 'completion' || argv[2] === undefined || argv[2].startsWith('-'))) await ctx.ready();
     await program.parseAsync(argv);
     return ctx.exitCode;
   } catch (err) {
