@@ -211,9 +211,9 @@ describe('sesame keys', () => {
     for (let i = 0; i < 3; i++) await sesame(cwd, ['secrets', 'set', `s/${i}`, 'v']);
     const r = await sesame(cwd, ['keys', 'rotate', '--batch-size', '1'], { tty: true });
     // The progress bar of a terminal (src/cli/spinner.ts): it reaches 3/3, then erases its line.
-    const plain = r.stderr.replace(/\x1b\[[0-9;]*m/g, '');
+    const plain = r.stderr.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
     expect(plain).toMatch(/rewrapping data keys [█░]+ 3\/3 100%/);
-    expect(plain.endsWith('\x1b[K')).toBe(true);
+    expect(plain.endsWith(`${String.fromCharCode(27)}[K`)).toBe(true);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
   });
 });
