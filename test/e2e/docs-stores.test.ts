@@ -55,6 +55,16 @@ describe('docs/stores.md', () => {
     }
   });
 
+  it("names every credential setting a type's schema marks in that type's section", () => {
+    for (const type of registry.types()) {
+      const text = section(type);
+      for (const path of registry.get(type).secretSettings ?? []) {
+        const key = path.split('.').pop() as string;
+        expect(text, `${type}: credential setting ${path}`).toContain(key);
+      }
+    }
+  });
+
   it('every YAML example is a valid config', () => {
     const blocks = [...DOC.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
     expect(blocks.length).toBeGreaterThanOrEqual(20);
