@@ -40,7 +40,7 @@ import {
 } from './stored-config/views.js';
 
 export type { UnreadableRow } from './stored-config/repository.js';
-export { type ConnectionView, maskFields, maskSettings, type NamespaceView, type Source, type StoreView } from './stored-config/views.js';
+export { type ConnectionView, maskSettings, type NamespaceView, type Source, type StoreView } from './stored-config/views.js';
 
 export type CacheInput = z.input<typeof cacheSettingsSchema>;
 
@@ -462,9 +462,11 @@ export class StoredConfig {
   // --- connections
 
   connections(): ConnectionView[] {
+    const types = this.#sesame.connectionTypes;
+    const secretFields = (type: string) => (types.types().includes(type) ? types.get(type).secretFields : []);
     return [
-      ...this.#base.connections.map((c) => connectionView(c, 'config')),
-      ...[...this.#connections.values()].map((c) => connectionView(c.input, 'api', c)),
+      ...this.#base.connections.map((c) => connectionView(c, 'config', secretFields(c.type))),
+      ...[...this.#connections.values()].map((c) => connectionView(c.input, 'api', secretFields(c.input.type), c)),
     ];
   }
 

@@ -292,7 +292,8 @@ describe('connections', () => {
       type: 'http',
       source: 'api',
       references: ['secret://mem/jira#token'],
-      fields: { baseUrl: '***', auth: { type: '***', token: '{{ secret://mem/jira#token }}' } },
+      // Only secret fields are masked; a reference is shown as written.
+      fields: { baseUrl: 'https://jira.example.test', auth: { type: 'bearer', token: '{{ secret://mem/jira#token }}' } },
     });
     ok(
       await t.call('POST', '/api/v1/connections', {

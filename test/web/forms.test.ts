@@ -274,16 +274,16 @@ describe('generated forms', () => {
       };
     const stored = await read();
     expect(stored.type).toBe('http');
-    // References as written; literals (even the URL) come back masked.
+    // References as written; literals of fields that are not secret (the URL, the method) as written.
     expect(stored.fields).toEqual({
-      baseUrl: '***',
-      auth: { method: '***', token: '{{ secret://builtin/billing/db-password }}' },
+      baseUrl: expect.stringMatching(/^https?:\/\//),
+      auth: { method: 'bearer', token: '{{ secret://builtin/billing/db-password }}' },
     });
-    // Edit: stored literals show as unchanged, the reference as its chip; saving keeps both.
+    // Edit: the stored URL shows as itself, the reference as its chip; saving keeps both.
     await page.getByRole('button', { name: 'Edit billing-api' }).click();
     const edit = page.getByRole('form', { name: 'Edit billing-api' });
     await edit.getByText('builtin / billing/db-password').waitFor();
-    expect(await edit.getByLabel('baseUrl').getAttribute('placeholder')).toBe('unchanged');
+    expect(await edit.getByLabel('baseUrl').inputValue()).toBe(stored.fields.baseUrl);
     await edit.getByRole('button', { name: 'Save' }).click();
     await edit.waitFor({ state: 'detached' });
     expect((await read()).fields).toEqual(stored.fields);

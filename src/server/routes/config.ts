@@ -80,7 +80,7 @@ const connectionView = z.object({
   description: z.string().optional(),
   source,
   references: z.array(z.string()),
-  fields: z.record(z.string(), z.unknown()).describe('references as written; literal values shown as "***"'),
+  fields: z.record(z.string(), z.unknown()).describe('references as written; literals of secret fields (by the type, or named like a credential) shown as "***", other literals as written'),
   ...stamp,
 });
 

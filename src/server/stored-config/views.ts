@@ -6,6 +6,7 @@
  */
 import { formatDuration } from '../../config/duration.js';
 import type { CacheSettings } from '../../config/schema.js';
+import { maskConnectionFields } from '../../connections/mask.js';
 import { MASK } from '../../redact/redactor.js';
 import { collectReferences } from '../../refs/template.js';
 
@@ -40,7 +41,7 @@ export interface ConnectionView {
   source: Source;
   /** Every reference in the fields, as written. */
   references: string[];
-  /** Fields with references as written and every literal value shown as `***`. */
+  /** Fields with references as written and the literals of secret fields shown as `***`. */
   fields: Record<string, unknown>;
   revision?: number | undefined;
   createdAt?: string | undefined;
@@ -87,17 +88,6 @@ export function maskSettings(settings: Record<string, unknown>, secretPaths: rea
   return copy;
 }
 
-/** A connection's fields: references as written, every literal `***`. */
-export function maskFields(fields: Record<string, unknown>): Record<string, unknown> {
-  const mask = (v: unknown): unknown => {
-    if (typeof v === 'string') return collectReferences(v).length > 0 ? v : MASK;
-    if (Array.isArray(v)) return v.map(mask);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
-    return MASK;
-  };
-  return mask(fields) as Record<string, unknown>;
-}
-
 /** Where an update sends `***` back for a value it did not change, keep the stored one. */
 export function keepMasked(next: unknown, previous: unknown): unknown {
   if (next === MASK) return previous;
@@ -118,10 +108,15 @@ export function cacheView(c: CacheSettings): StoreView['cache'] {
   };
 }
 
-/** A connection as the API shows it. */
+/**
+ * A connection as the API shows it: references as written, literals in secret fields (by the
+ * type's `secretFields` or a credential's name: `src/connections/mask.ts`, as the CLI shows them)
+ * as `***`, other literals (`baseUrl`, `auth.method`, …) as written.
+ */
 export function connectionView(
   c: { name: string; namespace: string; type: string; description?: string | undefined; fields: Record<string, unknown> },
   source: Source,
+  secretFields: readonly string[],
   stamp?: Stamp,
 ): ConnectionView {
   return {
@@ -131,7 +126,7 @@ export function connectionView(
     description: c.description,
     source,
     references: collectReferences(c.fields).map((s) => s.raw),
-    fields: maskFields(c.fields),
+    fields: maskConnectionFields(c.fields, secretFields),
     ...(stamp ? { revision: stamp.revision, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt } : {}),
   };
 }

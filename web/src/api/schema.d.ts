@@ -2452,7 +2452,7 @@ export interface operations {
                              */
                             source: "config" | "api" | "implicit";
                             references: string[];
-                            /** @description references as written; literal values shown as "***" */
+                            /** @description references as written; literals of secret fields (by the type, or named like a credential) shown as "***", other literals as written */
                             fields: {
                                 [key: string]: unknown;
                             };
@@ -2565,7 +2565,7 @@ export interface operations {
                          */
                         source: "config" | "api" | "implicit";
                         references: string[];
-                        /** @description references as written; literal values shown as "***" */
+                        /** @description references as written; literals of secret fields (by the type, or named like a credential) shown as "***", other literals as written */
                         fields: {
                             [key: string]: unknown;
                         };
@@ -2671,7 +2671,7 @@ export interface operations {
                          */
                         source: "config" | "api" | "implicit";
                         references: string[];
-                        /** @description references as written; literal values shown as "***" */
+                        /** @description references as written; literals of secret fields (by the type, or named like a credential) shown as "***", other literals as written */
                         fields: {
                             [key: string]: unknown;
                         };
@@ -2783,7 +2783,7 @@ export interface operations {
                          */
                         source: "config" | "api" | "implicit";
                         references: string[];
-                        /** @description references as written; literal values shown as "***" */
+                        /** @description references as written; literals of secret fields (by the type, or named like a credential) shown as "***", other literals as written */
                         fields: {
                             [key: string]: unknown;
                         };
@@ -2889,7 +2889,7 @@ export interface operations {
                          */
                         source: "config" | "api" | "implicit";
                         references: string[];
-                        /** @description references as written; literal values shown as "***" */
+                        /** @description references as written; literals of secret fields (by the type, or named like a credential) shown as "***", other literals as written */
                         fields: {
                             [key: string]: unknown;
                         };
