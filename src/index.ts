@@ -1,7 +1,8 @@
 /** Sesame's library API. */
 export * from './errors.js';
 export { loadConfig, interpolate } from './config/load.js';
-export { type ConfigFile, type SesameConfig, namespaceChain, validateConfig } from './config/schema.js';
+export { type ConfigFile, type SesameConfig, validateConfig } from './config/schema.js';
+export { namespaceChain } from './namespaces.js';
 export { parseDuration } from './config/duration.js';
 export * from './refs/index.js';
 export { MASK, MIN_MASK_LENGTH, Redactor, processRedactor } from './redact/redactor.js';
@@ -18,13 +19,13 @@ export {
   type SesameOptions,
 } from './sesame.js';
 export type * from './stores/contract.js';
-export { defaultStoreTypes } from './stores/builtin-types.js';
+export { defaultStoreTypes } from './stores/default-types.js';
 export { StoreTypeRegistry } from './stores/registry.js';
 export { withRetry } from './stores/core/retry.js';
 export { createLogger } from './log.js';
 export { openDatabase, type SesameDatabase } from './db/index.js';
-export { loadMasterKey, openBuiltinBackend } from './builtin/index.js';
+export { loadMasterKey, openBuiltinBackend } from './encrypted-store/index.js';
 export { createBuiltinService } from './stores/builtin/index.js';
 export { ConnectionTypeRegistry, type ConnectionType } from './connections/types.js';
-export { defaultConnectionTypes } from './connections/builtin-types.js';
+export { defaultConnectionTypes } from './connections/default-types.js';
 export { AuthenticationFailedError, ConnectionAuthError, type ConnectionTestReport } from './connections/service.js';

@@ -4,18 +4,18 @@
  */
 import type { Logger } from 'pino';
 import { loadConfig } from './config/load.js';
-import { defaultConnectionTypes } from './connections/builtin-types.js';
+import { defaultConnectionTypes } from './connections/default-types.js';
 import { type ConnectionTestReport, testConnection, useConnection } from './connections/service.js';
 import type { ConnectionTypeRegistry } from './connections/types.js';
 import {
   type ConfigFile,
   type ConnectionConfig,
-  namespaceChain,
   type SesameConfig,
   type StoreConfig,
   validateConfig,
 } from './config/schema.js';
 import { ForbiddenError, SesameError, UsageError } from './errors.js';
+import { namespaceChain } from './namespaces.js';
 import { createLogger, storeLogger } from './log.js';
 import { processRedactor, type Redactor } from './redact/redactor.js';
 import { dialectsOf } from './refs/dialects/index.js';
@@ -28,7 +28,7 @@ import type { CacheStats } from './resolve/cache.js';
 import { type PreparedResolver, prepareResolver } from './resolve/prepare.js';
 import { type ResolveOptions, type ResolveReport, Resolver, type ResolverObserver } from './resolve/resolver.js';
 import { type BuiltinBackend, type BuiltinService, createBuiltinService } from './stores/builtin/index.js';
-import { defaultStoreTypes } from './stores/builtin-types.js';
+import { defaultStoreTypes } from './stores/default-types.js';
 import type { CheckReport, StoreServices } from './stores/contract.js';
 import type { StoreTypeRegistry } from './stores/registry.js';
 

@@ -3,7 +3,7 @@
  *
  * The server's secret routes and the CLI reach the builtin secrets through the store contract
  * (`StoreClient.write` and friends), which knows nothing of audit records. So the caller runs
- * the operation inside {@link withAuditEvent}; the builtin secrets (`src/builtin/secrets.ts`)
+ * the operation inside {@link withAuditEvent}; the builtin secrets (`src/encrypted-store/secrets.ts`)
  * claim the event for the operation it names and insert it in their own write transaction.
  * Stores outside Sesame's database (AWS, Vault…) never claim it: their caller then records the
  * event after the write, as before (`recorded: false`).

@@ -2,7 +2,7 @@
  * The keys of the audit chain and its checkpoint outside the database.
  *
  * Keys. Each database has one random 32-byte chain secret, sealed with the master key in the
- * `audit_chain` table (`src/builtin/audit-key.ts` creates, opens and reseals it: master key
+ * `audit_chain` table (`src/encrypted-store/audit-key.ts` creates, opens and reseals it: master key
  * rotation reseals it like a data key, so the chain outlives rotations). Two keys are derived
  * from it with HKDF-SHA256 (salt: the chain id): one MACs the records (HMAC-SHA256, record format
  * 2 in `hash.ts`), the other the checkpoint file. Database access alone therefore cannot forge a

@@ -11,11 +11,12 @@ import { collectReferences } from '../refs/template.js';
 import { type DialectsSettings, dialectsOf, dialectsSchema } from '../refs/dialects/index.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { OutboundPolicy } from '../resolve/outbound.js';
+import { isNamespace, NAMESPACE_RULE } from '../namespaces.js';
 import { parseDuration } from './duration.js';
 import { describeZodIssue } from './issues.js';
+import { findStoreConfig } from './visibility.js';
 
 export const STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-export const NAMESPACE = /^([a-z0-9][a-z0-9_-]{0,62})(\.[a-z0-9][a-z0-9_-]{0,62})*$/;
 export const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -30,11 +31,7 @@ export const duration = z.union([z.string(), z.number()]).transform((value, ctx)
   return ms;
 });
 
-const namespaceName = z
-  .string()
-  .refine((s) => s === '' || NAMESPACE.test(s), {
-    message: 'a namespace is dotted lowercase segments, e.g. "acme" or "acme.devops" ("" is the root)',
-  });
+const namespaceName = z.string().refine(isNamespace, { message: NAMESPACE_RULE });
 
 export const cacheSettingsSchema = z.strictObject({
   ttl: duration.optional(),
@@ -245,23 +242,6 @@ export interface ValidateOptions {
   deferred?: { stores: ReadonlyMap<number, ConfigError>; connections: ReadonlyMap<number, ConfigError> } | undefined;
 }
 
-/** Namespace chain for lookups: most specific first, cut after an isolated namespace. */
-export function namespaceChain(
-  namespace: string,
-  namespaces: ReadonlyMap<string, { isolated: boolean }>,
-): string[] {
-  const chain: string[] = [];
-  let current: string | undefined = namespace;
-  while (current !== undefined) {
-    chain.push(current);
-    if (namespaces.get(current)?.isolated) break;
-    if (current === '') break;
-    const dot = current.lastIndexOf('.');
-    current = dot === -1 ? '' : current.slice(0, dot);
-  }
-  return chain;
-}
-
 /**
  * Validate a parsed config document (after `${env:…}`/`${file:…}` interpolation) into a
  * {@link SesameConfig}. Throws {@link ConfigError} naming the path and a hint.
@@ -374,20 +354,6 @@ function cacheFrom(cache: z.infer<typeof cacheSettingsSchema> | undefined): Part
   if (cache.staleIfError !== undefined) out.staleIfErrorMs = cache.staleIfError;
   if (cache.refreshAhead !== undefined) out.refreshAheadMs = cache.refreshAhead;
   return out;
-}
-
-/** The root's stores that exist without being declared; a config may redeclare them to change settings. */
-const SYSTEM_STORES = new Set(['builtin', 'env']);
-
-/** Find the store a name means from a namespace: the namespace chain, then the root's implicit stores. */
-export function findStoreConfig(config: SesameConfig, storeName: string, namespace: string): StoreConfig | undefined {
-  for (const ns of namespaceChain(namespace, config.namespaces)) {
-    const found = config.stores.find((s) => s.name === storeName && s.namespace === ns);
-    if (found) return found;
-  }
-  // Isolation cuts inheritance of declared stores and of builtin secrets, but the root's
-  // implicit stores stay reachable so `secret://builtin/…` means the same everywhere.
-  return config.stores.find((s) => s.namespace === '' && s.name === storeName && SYSTEM_STORES.has(s.name));
 }
 
 /** Every `{{ secret://store/… }}` in connections and store settings must name a visible store. */

@@ -41,7 +41,7 @@ export interface SecretsTable {
   purge_at: string | null;
 }
 
-/** Every version of every builtin secret, encrypted (see `src/builtin/envelope.ts`). */
+/** Every version of every builtin secret, encrypted (see `src/encrypted-store/envelope.ts`). */
 export interface SecretVersionsTable {
   namespace: string;
   name: string;

@@ -194,7 +194,7 @@ export class BuiltinBackend {
  * @example
  * const backend = await openBuiltinBackend({
  *   database: 'sqlite:./.sesame/sesame.db',
- *   masterKey: { file: './.sesame/master.key' },
+ *   masterKey: { file: '.sesame/master.key' },
  *   baseDir: process.cwd(),
  *   embedded: true,
  * });

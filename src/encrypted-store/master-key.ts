@@ -127,7 +127,7 @@ export function formatKeyFile(keys: readonly MasterKey[]): string {
  * 0600, directory 0700) and one line saying so is printed.
  *
  * @example
- * const { keys } = loadMasterKey({ file: './.sesame/master.key' }, { baseDir: process.cwd(), generate: true });
+ * const { keys } = loadMasterKey({ file: '.sesame/master.key' }, { baseDir: process.cwd(), generate: true });
  */
 export function loadMasterKey(source: MasterKeySource, options: LoadMasterKeyOptions = {}): LoadedMasterKeys {
   if ('env' in source) {

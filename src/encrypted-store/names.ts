@@ -1,5 +1,6 @@
 /** What the builtin store accepts as secret names, namespaces, tags and descriptions. */
 import { UsageError } from '../errors.js';
+import { NAMESPACE } from '../namespaces.js';
 
 export const MAX_NAME_LENGTH = 512;
 const MAX_TAGS = 50;
@@ -10,7 +11,6 @@ const MAX_DESCRIPTION = 2048;
 // The same grammar as namespaces in config (src/config/schema.ts). Repeated here because this
 // layer sits below config; a namespace reaching it from the CLI or the API has not been
 // through the config schema.
-const NAMESPACE = /^([a-z0-9][a-z0-9_-]{0,62})(\.[a-z0-9][a-z0-9_-]{0,62})*$/;
 // C0 and C1 control characters, DEL, and the Unicode line/paragraph separators: invisible in
 // a terminal and dangerous in logs.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point

@@ -4,7 +4,9 @@
  * `{{ secret://… }}` of another store) are resolved.
  */
 import type { LookupFunction } from 'node:net';
-import { findStoreConfig, namespaceChain, type SesameConfig, type StoreConfig } from '../config/schema.js';
+import type { SesameConfig, StoreConfig } from '../config/schema.js';
+import { findStoreConfig } from '../config/visibility.js';
+import { namespaceChain } from '../namespaces.js';
 import { ConfigError, ReadOnlyStoreError, SesameError, StoreNotFoundError, StoreUnavailableError, UnsupportedOperationError } from '../errors.js';
 import type { FetchedSecret, SecretRequest, StoreCapabilities, StoreClient, StoreContext, StoreServices, StoreType } from '../stores/contract.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
@@ -203,7 +205,8 @@ class Binding implements StoreBinding {
   }
 
   keyPrefix(callerNamespace: string): string {
-    return this.type.capabilities.namespaced ? `${callerNamespace}\u0000` : '\u0000';
+    const byNamespace = this.type.capabilities.namespaced || this.type.readsByNamespace?.(this.config.settings) === true;
+    return byNamespace ? `${callerNamespace}\u0000` : '\u0000';
   }
 
   client(): Promise<StoreClient> {

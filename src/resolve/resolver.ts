@@ -7,7 +7,7 @@
  * the last namespace they were resolved in, so a warm reference costs one LRU lookup — no string
  * building, no promise per reference. Field paths are only spelled out when something fails.
  */
-import { namespaceChain } from '../config/schema.js';
+import { namespaceChain } from '../namespaces.js';
 import { KeyNotFoundError, ResolutionError, SesameError, StoreUnavailableError, UsageError } from '../errors.js';
 import type { Redactor } from '../redact/redactor.js';
 import { DOCUMENT_LIMITS, DocumentLimitError } from '../refs/limits.js';

@@ -1,6 +1,6 @@
 /** What route handlers share: the library, the database-backed services and the metrics. */
 import type { AuditLog } from '../audit/index.js';
-import type { BuiltinBackend } from '../builtin/index.js';
+import type { BuiltinBackend } from '../encrypted-store/index.js';
 import type { ChangeListener } from '../cluster/listener.js';
 import type { Sesame } from '../sesame.js';
 import type { TokenService } from '../tokens/index.js';

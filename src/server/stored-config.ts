@@ -10,16 +10,16 @@
  * the views the API shows (`stored-config/views.ts`: sources, masking).
  */
 import type { z } from 'zod';
-import type { BuiltinBackend } from '../builtin/index.js';
+import type { BuiltinBackend } from '../encrypted-store/index.js';
 import {
   type CacheSettings,
   type ConnectionConfig,
   cacheSettingsSchema,
   DEFAULT_CACHE,
-  findStoreConfig,
   type SesameConfig,
   type StoreConfig,
 } from '../config/schema.js';
+import { findStoreConfig } from '../config/visibility.js';
 import { validateConnectionFields } from '../connections/service.js';
 import { ConfigError, SesameError } from '../errors.js';
 import { collectReferences } from '../refs/template.js';

@@ -234,5 +234,11 @@ export interface StoreType<Settings = unknown> {
    * addresses or at names an allow entry of `server.outbound.allow` names.
    */
   readonly connectsThroughLookup?: boolean;
+  /**
+   * For a type that is not `namespaced`: whether, with these settings, what a name reads depends
+   * on the caller's namespace (`SecretRequest.namespaces`). The resolver's cache keys then
+   * include the caller's namespace, as for a namespaced type.
+   */
+  readsByNamespace?(settings: Settings): boolean;
   create(settings: Settings, context: StoreContext): StoreClient | Promise<StoreClient>;
 }

@@ -3,7 +3,7 @@ import type { StoreType } from './contract.js';
 
 /**
  * One map of store types. Adding a store type is one adapter folder plus one line in
- * `builtin-types.ts`; registering the same type twice is an error.
+ * `default-types.ts`; registering the same type twice is an error.
  */
 export class StoreTypeRegistry {
   readonly #types = new Map<string, StoreType<unknown>>();

@@ -51,6 +51,7 @@ import type { ApiTokensTable } from '../db/tables.js';
 import { SesameError, UsageError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
 
+import { NAMESPACE } from '../namespaces.js';
 import { covers, ROLES, type Role } from '../scope.js';
 
 export { covers, ROLES, type Role };
@@ -60,7 +61,6 @@ export const TOKEN_PREFIX = 'sesame_';
 /** Shortest token accepted from outside (SESAME_ADMIN_TOKEN). */
 export const MIN_TOKEN_LENGTH = 32;
 
-const NAMESPACE = /^([a-z0-9][a-z0-9_-]{0,62})(\.[a-z0-9][a-z0-9_-]{0,62})*$/;
 
 export interface TokenInfo {
   id: string;

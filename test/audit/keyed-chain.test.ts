@@ -11,7 +11,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { AuditKeyRequiredError, AuditLog, hashRecord, withAuditEvent } from '../../src/audit/index.js';
-import type { BuiltinBackend } from '../../src/builtin/index.js';
+import type { BuiltinBackend } from '../../src/encrypted-store/index.js';
 import { openDatabase } from '../../src/db/index.js';
 import { type Dialect, DIALECTS, openBackend, tempDir, useDatabases, writeKeyFile } from '../builtin/helpers.js';
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import type { BuiltinBackend } from '../../src/builtin/index.js';
+import type { BuiltinBackend } from '../../src/encrypted-store/index.js';
 import { openBackend, tempDir, usePostgres, writeKeyFile } from './helpers.js';
 
 const pg = usePostgres();

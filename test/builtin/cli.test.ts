@@ -13,7 +13,7 @@ import { registerSecrets } from '../../src/cli/commands/secrets.js';
 import { createCliContext } from '../../src/cli/context.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { SesameError } from '../../src/errors.js';
-import { parseKeyFile } from '../../src/builtin/index.js';
+import { parseKeyFile } from '../../src/encrypted-store/index.js';
 import { cliActor } from '../../src/cli/context.js';
 import { tempDir, writeKeyFile } from './helpers.js';
 

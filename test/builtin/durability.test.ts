@@ -25,7 +25,7 @@ function requireBuild(): void {
     throw new Error(`${built} is missing: these tests run the built code in a child process; run npm run build first (npm test does)`);
   }
   const root = path.resolve(here, '../..');
-  for (const dir of ['src/builtin', 'src/db', 'src/audit']) {
+  for (const dir of ['src/encrypted-store', 'src/db', 'src/audit']) {
     for (const file of readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
       if (!file.endsWith('.ts')) continue;
       const source = path.join(root, dir, file);

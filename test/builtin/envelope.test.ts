@@ -6,7 +6,7 @@ import {
   SecretIntegrityError,
   sealValue,
   unwrapDataKey,
-} from '../../src/builtin/index.js';
+} from '../../src/encrypted-store/index.js';
 
 const at = { namespace: 'acme', name: 'db/password', version: 3 };
 const text = (b: Buffer) => b.toString('utf8');

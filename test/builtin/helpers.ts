@@ -10,7 +10,7 @@ import {
   type MasterKey,
   type OpenBuiltinBackendOptions,
   openBuiltinBackend,
-} from '../../src/builtin/index.js';
+} from '../../src/encrypted-store/index.js';
 import { createBuiltinService } from '../../src/stores/builtin/index.js';
 import { builtinStoreType, type BuiltinStoreClient } from '../../src/stores/builtin/index.js';
 import type { StoreContext } from '../../src/stores/contract.js';

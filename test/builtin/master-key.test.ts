@@ -8,7 +8,7 @@ import {
   loadMasterKey,
   MasterKeyError,
   MasterKeyring,
-} from '../../src/builtin/index.js';
+} from '../../src/encrypted-store/index.js';
 import { DIALECTS, openBackend, tempDir, useDatabases, writeKeyFile } from './helpers.js';
 
 describe('loadMasterKey', () => {

@@ -14,8 +14,8 @@ import {
   openValue,
   parseKeyFile,
   sealValue,
-} from '../../src/builtin/index.js';
-import { replaceKeyFile } from '../../src/builtin/master-key.js';
+} from '../../src/encrypted-store/index.js';
+import { replaceKeyFile } from '../../src/encrypted-store/master-key.js';
 import { UsageError } from '../../src/errors.js';
 import { DIALECTS, openBackend, tempDir, useDatabases, writeKeyFile } from './helpers.js';
 

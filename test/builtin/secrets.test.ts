@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SecretIntegrityError } from '../../src/builtin/index.js';
+import { SecretIntegrityError } from '../../src/encrypted-store/index.js';
 import {
   SecretNotFoundError,
   SecretStateError,
@@ -421,7 +421,7 @@ describe('builtin store service', () => {
       { database: `sqlite:${path.join(dir, 'db.sqlite')}`, masterKey: { file: path.join(dir, 'k') }, embedded: true, notice: () => {} },
       async (options) => {
         opens++;
-        const { openBuiltinBackend } = await import('../../src/builtin/index.js');
+        const { openBuiltinBackend } = await import('../../src/encrypted-store/index.js');
         return openBuiltinBackend(options);
       },
     );

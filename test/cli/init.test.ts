@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { INIT_CONFIG, INIT_DATABASE, INIT_MASTER_KEY } from '../../src/cli/commands/init.js';
 import { loadConfig } from '../../src/config/load.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import { runner, tempDir } from './first-use-helpers.js';
 
 const sesame = runner();

@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { defaultConnectionTypes } from '../../src/connections/builtin-types.js';
+import { defaultConnectionTypes } from '../../src/connections/default-types.js';
 import { interpolate, parseConfigText } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/schema.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 
 const page = readFileSync(fileURLToPath(new URL('../../docs/deploy.md', import.meta.url)), 'utf8');
 

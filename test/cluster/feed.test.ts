@@ -3,7 +3,7 @@
  * handle and node id), the rows a change commits, and what another server does with them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rotateMasterKey } from '../../src/builtin/index.js';
+import { rotateMasterKey } from '../../src/encrypted-store/index.js';
 import { parseRefreshChange, refreshChangeTarget } from '../../src/cluster/changes.js';
 import { memoryBackend } from '../support/memory-store.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';

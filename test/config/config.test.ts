@@ -4,9 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.js';
 import { interpolate, loadConfig } from '../../src/config/load.js';
-import { namespaceChain, validateConfig } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { namespaceChain } from '../../src/namespaces.js';
 import { ConfigError } from '../../src/errors.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 
 const registry = defaultStoreTypes();
 const validate = (doc: unknown) => validateConfig(doc, { registry, baseDir: '/tmp' });

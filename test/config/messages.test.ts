@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defaultConnectionTypes } from '../../src/connections/builtin-types.js';
+import { defaultConnectionTypes } from '../../src/connections/default-types.js';
 import { loadConfig, parseConfigText } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { issuesFrom } from '../../src/server/errors.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 
 const registry = defaultStoreTypes();
 const connectionTypes = defaultConnectionTypes();

@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { validateConfig } from '../../src/config/schema.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 
 const DOC = readFileSync(fileURLToPath(new URL('../../docs/stores.md', import.meta.url)), 'utf8');
 const registry = defaultStoreTypes();

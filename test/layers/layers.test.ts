@@ -35,22 +35,23 @@ function importsOf(file: string): string[] {
   return [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => path.resolve(path.dirname(file), m[1] as string));
 }
 
-const BASE = ['errors', 'sha256', 'scope'];
+const BASE = ['errors', 'sha256', 'scope', 'namespaces'];
 /** Layers a layer must not import; a layer missing here is on top (server, cli, index). */
 const FORBIDDEN: Record<string, readonly string[]> = {
   errors: ['*'],
   sha256: ['*'],
   scope: ['*'],
+  namespaces: ['*'],
   refs: ['*'],
   redact: ['*'],
   db: ['*'],
-  audit: ['builtin', 'stores', 'resolve', 'tokens', 'connections', 'config', 'sesame', 'cluster', 'index', 'server', 'cli'],
-  builtin: ['stores', 'resolve', 'tokens', 'connections', 'config', 'sesame', 'cluster', 'index', 'server', 'cli'],
-  tokens: ['builtin', 'stores', 'resolve', 'connections', 'config', 'sesame', 'cluster', 'index', 'server', 'cli'],
+  audit: ['encrypted-store', 'stores', 'resolve', 'tokens', 'connections', 'config', 'sesame', 'cluster', 'index', 'server', 'cli'],
+  'encrypted-store': ['stores', 'resolve', 'tokens', 'connections', 'config', 'sesame', 'cluster', 'index', 'server', 'cli'],
+  tokens: ['encrypted-store', 'stores', 'resolve', 'connections', 'config', 'sesame', 'cluster', 'index', 'server', 'cli'],
   stores: ['resolve', 'tokens', 'connections', 'sesame', 'cluster', 'index', 'server', 'cli'],
-  resolve: ['builtin', 'tokens', 'connections', 'sesame', 'cluster', 'index', 'server', 'cli'],
-  connections: ['builtin', 'tokens', 'stores', 'sesame', 'cluster', 'index', 'server', 'cli'],
-  config: ['builtin', 'tokens', 'sesame', 'cluster', 'index', 'server', 'cli'],
+  resolve: ['encrypted-store', 'tokens', 'connections', 'sesame', 'cluster', 'index', 'server', 'cli'],
+  connections: ['encrypted-store', 'tokens', 'stores', 'sesame', 'cluster', 'index', 'server', 'cli'],
+  config: ['encrypted-store', 'tokens', 'sesame', 'cluster', 'index', 'server', 'cli'],
   log: ['sesame', 'cluster', 'index', 'server', 'cli'],
   sesame: ['cluster', 'index', 'server', 'cli'],
   cluster: ['index', 'server', 'cli'],

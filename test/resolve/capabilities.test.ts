@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { UnsupportedOperationError } from '../../src/errors.js';
 import { createSesame } from '../../src/sesame.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import { memoryBackend, memoryStoreType } from '../support/memory-store.js';
 
 function setup() {

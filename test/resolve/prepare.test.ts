@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultConnectionTypes } from '../../src/connections/builtin-types.js';
+import { defaultConnectionTypes } from '../../src/connections/default-types.js';
 import { type ConfigFile, validateConfig } from '../../src/config/schema.js';
 import { ForbiddenError, KeyNotFoundError, ReferenceSyntaxError, StoreNotFoundError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';

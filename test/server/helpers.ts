@@ -11,7 +11,7 @@ import { Redactor } from '../../src/redact/redactor.js';
 import { createServer, type ServerOptions, type SesameServer } from '../../src/server/app.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import type { Role, TokenInfo } from '../../src/tokens/index.js';
 import { type MemoryBackend, memoryBackend, memoryStoreType } from '../support/memory-store.js';
 

@@ -19,7 +19,7 @@ import {
   StoreUnavailableError,
 } from '../../src/errors.js';
 import { createSesame } from '../../src/sesame.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import type { FetchedSecret, StoreClient, StoreContext, StoreType } from '../../src/stores/contract.js';
 import { StoreTypeRegistry } from '../../src/stores/registry.js';
 import { capabilityMismatches } from '../../src/stores/core/index.js';

@@ -5,7 +5,7 @@
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/schema.js';
-import { defaultStoreTypes } from '../../src/stores/builtin-types.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import { httpStoreType } from '../../src/stores/http/index.js';
 
 const README_EXAMPLES = `

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { openBuiltinBackend } from '../../builtin/index.js';
+import { openBuiltinBackend } from '../../encrypted-store/index.js';
 import { UsageError } from '../../errors.js';
 import { type CliContext, example, writeJson } from '../context.js';
 

@@ -1,12 +1,12 @@
 /**
  * `sesame keys init|rotate|status`: the builtin store's master keys. `init` makes the key file
  * the config names when it is missing and the database is empty; rotation rewraps every data
- * key with a new master key in resumable batches; see `src/builtin/rotate.ts`.
+ * key with a new master key in resumable batches; see `src/encrypted-store/rotate.ts`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { type KeyRotationResult, openBuiltinBackend, parseKeyFile } from '../../builtin/index.js';
+import { type KeyRotationResult, openBuiltinBackend, parseKeyFile } from '../../encrypted-store/index.js';
 import { UsageError } from '../../errors.js';
 import { AuditLog } from '../../audit/index.js';
 import { type CliContext, cliActor, example, withCommon, writeJson, writeTable } from '../context.js';

@@ -11,7 +11,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:f
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { type Command, Option } from 'commander';
-import { namespaceChain } from '../../config/schema.js';
+import { namespaceChain } from '../../namespaces.js';
 import { parseDuration } from '../../config/duration.js';
 import { UnsupportedOperationError, UsageError } from '../../errors.js';
 import { processRedactor } from '../../redact/redactor.js';

@@ -1,12 +1,12 @@
 import { type Command, Option } from 'commander';
 import { loadConfig } from '../../config/load.js';
-import { defaultConnectionTypes } from '../../connections/builtin-types.js';
+import { defaultConnectionTypes } from '../../connections/default-types.js';
 import { UsageError } from '../../errors.js';
 import { createLogger, type LogLevel } from '../../log.js';
 import { processRedactor } from '../../redact/redactor.js';
 import { createServer, DEFAULT_AGENT_TOKEN_FILE, DEFAULT_HOST, loadAgentToken, ServerMetrics } from '../../server/index.js';
 import { createSesame } from '../../sesame.js';
-import { defaultStoreTypes } from '../../stores/builtin-types.js';
+import { defaultStoreTypes } from '../../stores/default-types.js';
 import { type CliContext, example } from '../context.js';
 
 interface Flags {

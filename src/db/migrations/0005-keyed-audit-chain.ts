@@ -13,7 +13,7 @@
  *
  * The columns are deliberately not named `wrapped_key` / `key_id`: the row is not a data key of
  * the sealed-tables scheme (it is not counted nor rewrapped with them); master key rotation
- * reseals it explicitly (`src/builtin/audit-key.ts`).
+ * reseals it explicitly (`src/encrypted-store/audit-key.ts`).
  */
 import type { Migration } from './types.js';
 

@@ -12,7 +12,8 @@
  */
 import { z } from 'zod';
 import { withAuditEvent } from '../../audit/ambient.js';
-import { namespaceChain, STORE_NAME } from '../../config/schema.js';
+import { STORE_NAME } from '../../config/schema.js';
+import { namespaceChain } from '../../namespaces.js';
 import { UnsupportedOperationError } from '../../errors.js';
 import { formatReference } from '../../refs/reference.js';
 import { secretText } from '../../resolve/cache.js';

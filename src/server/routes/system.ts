@@ -1,7 +1,7 @@
 /** Health, readiness, metrics and the OpenAPI document. */
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { openValue, sealValue } from '../../builtin/index.js';
+import { openValue, sealValue } from '../../encrypted-store/index.js';
 import { type AnyRoute, route } from '../route.js';
 import type { ServerServices } from '../services.js';
 

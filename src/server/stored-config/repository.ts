@@ -9,7 +9,7 @@
  */
 import type { Kysely } from 'kysely';
 import { writeAudited } from '../../audit/ambient.js';
-import { type BuiltinBackend, openValue, sealValue } from '../../builtin/index.js';
+import { type BuiltinBackend, openValue, sealValue } from '../../encrypted-store/index.js';
 import type { Change } from '../../db/changes.js';
 import type { SesameTables, StoredConfigTable } from '../../db/tables.js';
 import { ConflictError } from '../errors.js';

@@ -1,6 +1,6 @@
 /**
  * `builtin` store: Sesame's own encrypted store over the configured database (see
- * `src/builtin/`). The store type only validates settings and maps the engine to the store
+ * `src/encrypted-store/`). The store type only validates settings and maps the engine to the store
  * contract; the database and master key come from `context.services.builtin`, one per process,
  * shared by every builtin-type store.
  */
@@ -13,9 +13,9 @@ import type {
   OpenBuiltinBackendOptions,
   SecretInfo,
   StoredSecret,
-} from '../../builtin/index.js';
-import { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from '../../builtin/limits.js';
-import { parseVersion } from '../../builtin/names.js';
+} from '../../encrypted-store/index.js';
+import { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from '../../encrypted-store/limits.js';
+import { parseVersion } from '../../encrypted-store/names.js';
 import { parseDuration } from '../../config/duration.js';
 import { DatabaseError } from '../../db/errors.js';
 import { SecretNotFoundError, SesameError, StoreUnavailableError, UsageError } from '../../errors.js';
@@ -355,10 +355,10 @@ export const builtinStoreType = {
   },
 } satisfies StoreType<BuiltinStoreSettings>;
 
-export type { BuiltinBackend, OpenBuiltinBackendOptions } from '../../builtin/index.js';
+export type { BuiltinBackend, OpenBuiltinBackendOptions } from '../../encrypted-store/index.js';
 
 /** Open the builtin backend, loading the engine on first use. */
 export async function openBuiltinBackend(options: OpenBuiltinBackendOptions): Promise<BuiltinBackend> {
-  const engine = await import('../../builtin/backend.js');
+  const engine = await import('../../encrypted-store/backend.js');
   return engine.openBuiltinBackend(options);
 }
