@@ -240,5 +240,11 @@ export interface StoreType<Settings = unknown> {
    * include the caller's namespace, as for a namespaced type.
    */
   readsByNamespace?(settings: Settings): boolean;
+  /**
+   * Its writes, deletes and restores commit a change-feed row with them (the store lives in
+   * Sesame's own database, `src/cluster/`): the other servers drop their cached values from that
+   * row. Otherwise a server tells them with a refresh after a change through it.
+   */
+  readonly publishesChanges?: boolean;
   create(settings: Settings, context: StoreContext): StoreClient | Promise<StoreClient>;
 }

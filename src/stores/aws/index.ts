@@ -7,6 +7,10 @@
  * GetSecretValue per secret when the caller may not batch. The SDK's own retries are off
  * (`maxAttempts: 1`): the core's retry policy is the only one.
  *
+ * With `lookup: kestra-tags` a name is a Kestra secret key: the secret is found by the tags
+ * Kestra's AWS Secrets Manager backend writes (`namespace`, `key`, `prefix`; see
+ * {@link AwsSecretsManagerStore.get}) and then read by its ARN. That mode is read-only.
+ *
  * @example
  * const store = await awsSecretsManagerStoreType.create(
  *   awsSecretsManagerStoreType.settings.parse({ region: 'eu-west-1', auth: { method: 'default' } }),
@@ -16,7 +20,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
-import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
+import {
+  AccessDeniedError,
+  SecretNotFoundError,
+  SecretStateError,
+  UnsupportedOperationError,
+  UsageError,
+} from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -90,6 +100,8 @@ export class AwsSecretsManagerStore implements StoreClient {
   readonly #sdk: Lazy<Sdk>;
   /** Set once BatchGetSecretValue was denied: later getMany calls go straight to single reads. */
   #batchDenied = false;
+  /** `lookup: kestra-tags`: names are Kestra keys found by tags, in the caller's namespace. */
+  readonly #kestra: boolean;
 
   constructor(settings: AwsSecretsManagerSettings, context: StoreContext, options: AwsStoreOptions = {}) {
     this.#settings = settings;
@@ -101,6 +113,13 @@ export class AwsSecretsManagerStore implements StoreClient {
         `[${context.storeName}] no AWS region: set region in the store settings or AWS_REGION`,
       );
     this.#region = region;
+    this.#kestra = settings.lookup === 'kestra-tags';
+    if (this.#kestra && settings.prefix !== '') {
+      throw new UsageError(
+        `[${context.storeName}] prefix names secrets, but with lookup: kestra-tags secrets are found by their tags, not their names: ` +
+          "remove prefix (Kestra's own prefix is a tag: set kestraPrefix)",
+      );
+    }
     const refreshable = settings.auth.method !== 'static';
     this.#core = new StoreCore<AwsCallContext>({
       context,
@@ -206,7 +225,9 @@ export class AwsSecretsManagerStore implements StoreClient {
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    const secretId = this.#id(request.name);
+    const secretId = this.#kestra
+      ? (await this.#kestraSecret(request.name, request.namespaces)).arn
+      : this.#id(request.name);
     const ctx: AwsCallContext = {
       action: 'secretsmanager:GetSecretValue',
       secret: request.name,
@@ -246,6 +267,8 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
+    // Each Kestra key needs its own tag search first: one read per secret, side by side.
+    if (this.#kestra) return Promise.all(requests.map((r) => this.get(r).catch((err: unknown) => err as Error)));
     const readCtx = (id: string): AwsCallContext => ({
       action: 'secretsmanager:GetSecretValue',
       secret: this.#names.fromId(id) ?? id,
@@ -321,6 +344,7 @@ export class AwsSecretsManagerStore implements StoreClient {
    * items than asked while a cursor still follows.
    */
   async list(options: ListOptions): Promise<ListPage> {
+    if (this.#kestra) return this.#listKestra(options);
     const namePrefix = this.#names.prefix + (options.prefix ?? '');
     const tags = Object.entries(options.tags ?? {});
     const filters: Array<{ Key: 'name' | 'tag-key' | 'tag-value'; Values: string[] }> = [];
@@ -358,8 +382,8 @@ export class AwsSecretsManagerStore implements StoreClient {
     return { items, cursor: tokenCursor.encode(out.NextToken) };
   }
 
-  async describe(name: string, _options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
-    const secretId = this.#id(name);
+  async describe(name: string, options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
+    const secretId = await this.#secretIdFor(name, options?.namespaces);
     const out = await this.#call(
       { action: 'secretsmanager:DescribeSecret', secret: name, secretId, kind: 'other' },
       ({ sm, client }) => client.send(new sm.DescribeSecretCommand({ SecretId: secretId })),
@@ -375,8 +399,8 @@ export class AwsSecretsManagerStore implements StoreClient {
     };
   }
 
-  async versions(name: string, _options?: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
-    const secretId = this.#id(name);
+  async versions(name: string, options?: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
+    const secretId = await this.#secretIdFor(name, options?.namespaces);
     const versions: VersionMetadata[] = [];
     let token: string | undefined;
     do {
@@ -407,6 +431,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   // ---- writes --------------------------------------------------------------------------------
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
+    this.#refuseKestraWrite('write');
     const secretId = this.#id(name);
     if (options.expectedVersion !== undefined) {
       // Secrets Manager has no conditional write: compare the current version first. This is a
@@ -506,6 +531,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
+    this.#refuseKestraWrite('delete');
     const secretId = this.#id(name);
     let window:
       | { ForceDeleteWithoutRecovery: true }
@@ -528,10 +554,144 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
+    this.#refuseKestraWrite('restore');
     const secretId = this.#id(name);
     await this.#call(
       { action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' },
       ({ sm, client }) => client.send(new sm.RestoreSecretCommand({ SecretId: secretId })),
+    );
+  }
+
+  // ---- lookup: kestra-tags -------------------------------------------------------------------
+  //
+  // Kestra's docs (Enterprise, "Secrets Manager", AWS) say a secret in AWS is seen by Kestra
+  // through three tags: `namespace` (the Kestra namespace it appears in), `key` (the key flows
+  // use in `{{ secret('KEY') }}`) and `prefix` (Kestra's configured prefix, `kestra` for secrets
+  // Kestra created); the secret's AWS name is not shown in Kestra. The docs do not say whether
+  // Kestra's AWS backend lets a flow read a secret tagged for a parent namespace, so Sesame
+  // matches the caller's own namespace exactly and does not walk up the chain. No tag search is
+  // cached here: the resolver's cache keeps values per caller namespace (the type's
+  // `readsByNamespace`) for the store's cache TTL.
+
+  /** The secret id (ARN with kestra-tags, the mapped name otherwise) a name means. */
+  async #secretIdFor(name: string, namespaces: readonly string[] | undefined): Promise<string> {
+    return this.#kestra ? (await this.#kestraSecret(name, namespaces ?? [''])).arn : this.#id(name);
+  }
+
+  /** `namespace=…, key=…[, prefix=…]`: the tags a Kestra key is looked for by, for messages. */
+  #kestraTagsText(namespace: string, key: string): string {
+    const prefix = this.#settings.kestraPrefix;
+    return `namespace=${namespace || '(none)'}, key=${key}${prefix !== undefined ? `, prefix=${prefix}` : ''}`;
+  }
+
+  /** Whether a secret's tags say it is Kestra's `key` in `namespace` (exact, case-sensitive). */
+  #kestraMatch(tags: Record<string, string> | undefined, namespace: string, key?: string): boolean {
+    if (!tags || tags.namespace !== namespace || tags.key === undefined || tags.key === '') return false;
+    if (key !== undefined && tags.key !== key) return false;
+    const prefix = this.#settings.kestraPrefix;
+    return prefix === undefined || tags.prefix === prefix;
+  }
+
+  /**
+   * ListSecrets filters match tag keys and tag values by prefix and independently of each other
+   * (a `tag-value` filter matches any tag's value), so they only narrow the pages; the exact
+   * match on the three tags is made here, over every page.
+   */
+  #kestraFilters(namespace: string, key?: string): Array<{ Key: 'tag-key' | 'tag-value'; Values: string[] }> {
+    const value = key ?? namespace;
+    return [
+      { Key: 'tag-key', Values: [key !== undefined ? 'key' : 'namespace'] },
+      ...(FILTER_SAFE.test(value) ? [{ Key: 'tag-value' as const, Values: [value] }] : []),
+    ];
+  }
+
+  async #kestraSecret(key: string, namespaces: readonly string[]): Promise<{ arn: string; name: string }> {
+    const namespace = namespaces[0] ?? '';
+    const tagsText = this.#kestraTagsText(namespace, key);
+    if (namespace === '') {
+      throw this.#notFound(
+        `${this.#core.tag} lookup: kestra-tags finds a secret in a Kestra namespace, and this reference was resolved from the root namespace`,
+        'resolve it from the Kestra namespace, e.g. --namespace company.team',
+      );
+    }
+    const Filters = this.#kestraFilters(namespace, key);
+    const found: Array<{ arn: string; name: string }> = [];
+    let token: string | undefined;
+    do {
+      const next = token;
+      const out = await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
+        client.send(
+          new sm.ListSecretsCommand({ MaxResults: 100, Filters, ...(next ? { NextToken: next } : {}) }),
+        ),
+      );
+      for (const s of out.SecretList ?? []) {
+        if (s.ARN && this.#kestraMatch(tagsOf(s.Tags), namespace, key)) found.push({ arn: s.ARN, name: s.Name ?? s.ARN });
+      }
+      token = out.NextToken;
+    } while (token);
+    if (found.length === 1) return found[0] as { arn: string; name: string };
+    if (found.length === 0) {
+      throw this.#notFound(
+        `${this.#core.tag} no secret is tagged ${tagsText} (lookup: kestra-tags)`,
+        `tag the secret in AWS with ${tagsText}, as Kestra does; or resolve from the namespace it is tagged with (--namespace)`,
+      );
+    }
+    const names = found.map((f) => f.name).sort();
+    throw new SecretStateError(
+      `${this.#core.tag} ${found.length} secrets are tagged ${tagsText} (${names.join(', ')}): lookup: kestra-tags needs exactly one; ` +
+        'remove the tags from all but one of them',
+    );
+  }
+
+  #notFound(message: string, fix: string): SecretNotFoundError {
+    const err = new SecretNotFoundError(message, {});
+    err.fix = fix;
+    return err;
+  }
+
+  /** Kestra keys tagged for the caller's namespace: one ListSecrets page per call. */
+  async #listKestra(options: ListOptions): Promise<ListPage> {
+    const namespace = options.namespaces[0] ?? '';
+    if (namespace === '') return { items: [] };
+    const token = tokenCursor.decode(options.cursor);
+    const Filters = this.#kestraFilters(namespace);
+    const out = await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
+      client.send(
+        new sm.ListSecretsCommand({
+          MaxResults: pageSize(options.limit, 100, 100),
+          Filters,
+          ...(token ? { NextToken: token } : {}),
+          ...(options.includeDeleted ? { IncludePlannedDeletion: true } : {}),
+        }),
+      ),
+    );
+    const wanted = Object.entries(options.tags ?? {});
+    const items: SecretMetadata[] = [];
+    for (const s of out.SecretList ?? []) {
+      const tags = tagsOf(s.Tags);
+      if (!this.#kestraMatch(tags, namespace) || !tags) continue;
+      const key = tags.key ?? '';
+      if (options.prefix !== undefined && !key.startsWith(options.prefix)) continue;
+      if (wanted.some(([k, v]) => tags[k] !== v)) continue;
+      items.push({
+        name: key,
+        namespace,
+        description: s.Description,
+        tags,
+        createdAt: iso(s.CreatedDate),
+        updatedAt: iso(s.LastChangedDate),
+        deletedAt: iso(s.DeletedDate),
+        version: currentOf(s.SecretVersionsToStages),
+      });
+    }
+    return { items, cursor: tokenCursor.encode(out.NextToken) };
+  }
+
+  #refuseKestraWrite(operation: string): void {
+    if (!this.#kestra) return;
+    throw new UnsupportedOperationError(
+      `${this.#core.tag} lookup: kestra-tags is read-only: Sesame does not ${operation} secrets found by Kestra's tags`,
+      { fix: 'change the secret in Kestra or in AWS itself, or use a store with lookup: name' },
     );
   }
 
@@ -559,7 +719,14 @@ export class AwsSecretsManagerStore implements StoreClient {
           return `secretsmanager:ListSecrets allowed in ${this.#region}`;
         },
       },
-      readSampleStep(this, options, sample && `grant secretsmanager:GetSecretValue on ${this.#id(sample)}`),
+      readSampleStep(
+        this,
+        options,
+        sample &&
+          (this.#kestra
+            ? `tag one secret ${this.#kestraTagsText(options.namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
+            : `grant secretsmanager:GetSecretValue on ${this.#id(sample)}`),
+      ),
       sample !== undefined && {
         step: 'batch',
         // Batching is an optimisation: a refusal is reported, not a failure.
@@ -567,8 +734,12 @@ export class AwsSecretsManagerStore implements StoreClient {
           try {
             await this.#call(
               { action: 'secretsmanager:BatchGetSecretValue', kind: 'other' },
-              ({ sm, client }) =>
-                client.send(new sm.BatchGetSecretValueCommand({ SecretIdList: [this.#id(sample)] })),
+              async ({ sm, client }) =>
+                client.send(
+                  new sm.BatchGetSecretValueCommand({
+                    SecretIdList: [await this.#secretIdFor(sample, options.namespaces)],
+                  }),
+                ),
             );
             return 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
           } catch (err) {
@@ -612,6 +783,8 @@ export const awsSecretsManagerStoreType = {
   capabilities: { write: true, batch: true, versions: true, stages: true, namespaced: false, restore: true },
   settings: awsSecretsManagerSettings,
   secretSettings: AWS_CREDENTIALS,
+  /** With kestra-tags, the same name means a different secret in each Kestra namespace. */
+  readsByNamespace: (s: AwsSecretsManagerSettings) => s.lookup === 'kestra-tags',
   hostAccess(s: AwsSecretsManagerSettings): HostAccess[] {
     const out: HostAccess[] = [];
     if (s.endpoint) out.push({ kind: 'address', setting: 'endpoint', url: s.endpoint });

@@ -54,6 +54,20 @@ export const awsSecretsManagerSettings = z.strictObject({
   prefix: z.string().default(''),
   /** Tags set on secrets Sesame creates. */
   tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  /**
+   * How a name finds its secret. `name` (the default, also when unset): the name (with `prefix`) is the secret's name or ARN.
+   * `kestra-tags`: the name is a Kestra secret key, found by the tags Kestra's AWS Secrets
+   * Manager backend writes (`namespace`, `key`, `prefix`) for the caller's namespace; read-only.
+   */
+  lookup: z
+    .enum(['name', 'kestra-tags'], { error: 'lookup is name (the default) or kestra-tags' })
+    .optional(),
+  /**
+   * With `lookup: kestra-tags`: the value of the `prefix` tag to require (Kestra's
+   * `kestra.secret.aws-secret-manager.prefix`; Kestra's docs say secrets it creates get `kestra`).
+   * Unset: the `prefix` tag is not looked at.
+   */
+  kestraPrefix: z.string().min(1).max(256).optional(),
 });
 
 export type AwsSecretsManagerSettings = z.infer<typeof awsSecretsManagerSettings>;
