@@ -260,6 +260,24 @@ describe('lookup: kestra-tags through the CLI', () => {
     expect(line).toContain('dup-one, dup-two');
   });
 
+  it('secrets list shows the keys tagged for the namespace, never a value; secrets set is refused', async () => {
+    const r = await sesame(wd, ['secrets', 'list', '--store', 'aws', '--namespace', 'company.team'], { env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('MY_KEY');
+    expect(r.stdout).toContain('DUP_KEY');
+    expect(r.stdout).not.toContain('PARENT_KEY');
+    expectNoSecrets(r, VALUES);
+    // (`secrets set` may also print a notice of its own, e.g. the first master key it made.)
+    const set = await sesame(wd, ['secrets', 'set', 'MY_KEY', '--store', 'aws', '--namespace', 'company.team'], {
+      env: env(),
+      input: 'a-value-never-written-42',
+    });
+    expect(set.code, set.stderr).toBe(2);
+    expect(set.stdout).toBe('');
+    expect(set.stderr).toContain('sesame: [aws] lookup: kestra-tags is read-only');
+    expectNoSecrets(set, [...VALUES, 'a-value-never-written-42']);
+  });
+
   it('a resolve prints only the value asked for: none on stderr, no other on stdout', async () => {
     const r = await sesame(wd, ['resolve', 'secret://aws/MY_KEY', '--namespace', 'company.team'], { env: env() });
     expectNoSecrets(r, VALUES.filter((v) => v !== TEAM_VALUE));
