@@ -2,7 +2,7 @@
  * Distributed mode on the server side: what a change another Sesame process committed to the
  * shared database means here (see `src/cluster/`).
  *
- * - `secret`: drop that name's cached values in every builtin-type store, for every namespace
+ * - `secret`: drop that name's cached values in every store kept in Sesame's database, for every namespace
  *   (a builtin secret in `acme` is also what `acme.devops` resolves when it has none of its own,
  *   so the entries to drop are not only those keyed by the secret's namespace).
  * - `store`, `connection`, `namespace`: read the stored config again and apply it (a namespace's
@@ -56,7 +56,8 @@ export function applyChanges(services: Pick<ServerServices, 'sesame' | 'stored' 
     }
     if (names.size > 0) {
       for (const binding of sesame.bindings.all()) {
-        if (binding.config.type !== 'builtin') continue;
+        // Only stores in Sesame's database write change rows (`StoreType.publishesChanges`).
+        if (binding.type.publishesChanges !== true) continue;
         // Keys: namespace (or ''), name, version, stage, separated by NUL.
         binding.cache.invalidate((k) => names.has(k.split('\u0000')[1] ?? ''));
       }

@@ -19,10 +19,13 @@ import { DatabaseError, isDatabaseUnreachable } from '../db/errors.js';
 import type { SesameDatabase } from '../db/index.js';
 import type { Sesame } from '../sesame.js';
 
-/** How long a token checked here is admitted while the database is unreachable: the builtin store's staleIfError. */
+/**
+ * How long a token checked here is admitted while the database is unreachable: as long as the
+ * values of that database are served, the `staleIfError` of the root's store kept in it.
+ */
 export function outageGraceOf(sesame: Sesame): number {
-  const builtin = sesame.config.stores.find((s) => s.name === 'builtin' && s.namespace === '');
-  return builtin?.cache.staleIfErrorMs ?? DEFAULT_CACHE.staleIfErrorMs;
+  const own = sesame.bindings.all().find((b) => b.config.namespace === '' && b.type.publishesChanges === true);
+  return own?.config.cache.staleIfErrorMs ?? DEFAULT_CACHE.staleIfErrorMs;
 }
 
 /** Whether an error means the database cannot be reached (as opposed to refusing the work). */

@@ -82,9 +82,9 @@ export function secretRoutes(services: ServerServices): AnyRoute[] {
   /** The next resolve must see the change: drop the name's cached values in every namespace. */
   async function dropCached(store: string, name: string, namespace: string): Promise<void> {
     const reference = target(store, name);
-    // A builtin secret's change row went with it (src/cluster/); other stores' changes are told
-    // to the other servers on this database as a refresh of the reference.
-    if (sesame.store(store, namespace).config.type === 'builtin') await sesame.refresh({ reference }, { namespace });
+    // A change to a store in Sesame's database committed its change row (src/cluster/); other
+    // stores' changes are told to the other servers on this database as a refresh of the reference.
+    if (sesame.store(store, namespace).type.publishesChanges === true) await sesame.refresh({ reference }, { namespace });
     else await refreshEverywhere(services, { reference }, { namespace, scope: '' });
   }
 

@@ -335,6 +335,7 @@ function metadata(info: SecretInfo): SecretMetadata {
 export const builtinStoreType = {
   type: 'builtin',
   capabilities: { write: true, batch: true, versions: true, stages: false, namespaced: true, restore: true, search: true },
+  publishesChanges: true,
   settings,
   // The configured database only: no address, file or identity of the host's beyond it.
   hostAccess: (): HostAccess[] => [],
