@@ -19,7 +19,8 @@ const PARENT_VALUE = 'kestra-parent-value-77e0';
 const DUP_A = 'kestra-dup-a-3141';
 const DUP_B = 'kestra-dup-b-2718';
 const NOPREFIX_VALUE = 'kestra-noprefix-6b6b';
-const VALUES = [TEAM_VALUE, OTHER_VALUE, PARENT_VALUE, DUP_A, DUP_B, NOPREFIX_VALUE];
+const ODD_VALUE = 'odd-key-value-8c8c';
+const VALUES = [TEAM_VALUE, OTHER_VALUE, PARENT_VALUE, DUP_A, DUP_B, NOPREFIX_VALUE, ODD_VALUE];
 
 const context: StoreContext = {
   storeName: 'aws',
@@ -73,6 +74,8 @@ beforeAll(async () => {
   aws.seed('crossed-tags', 'crossed-tags-value-00', {
     tags: { ...kestraTags('company.team', 'SOMETHING_ELSE'), owner: 'CROSSED_KEY' },
   });
+  // `#` is outside ListSecrets' filter value pattern: found without a tag-value filter.
+  aws.seed('odd-key-secret', ODD_VALUE, { tags: kestraTags('company.team', 'MY#KEY') });
   // A secret whose name is the key but which carries no Kestra tags.
   aws.seed('UNTAGGED_KEY', 'untagged-value-1234');
 });
@@ -122,6 +125,20 @@ describe('lookup: kestra-tags through the client', () => {
     await c.close();
   });
 
+  it('a key ListSecrets cannot filter on (outside its value pattern) is still found; describe and versions go by the tags', async () => {
+    const c = client();
+    expect(text((await c.get({ name: 'MY#KEY', namespaces: ['company.team'] })).value)).toBe(ODD_VALUE);
+    const meta = await c.describe('MY_KEY', { namespaces: ['company.team'] });
+    expect(meta.tags).toEqual(kestraTags('company.team', 'MY_KEY'));
+    const versions = await c.versions('MY_KEY', { namespaces: ['company.team'] });
+    expect(versions).toHaveLength(1);
+    expect(versions[0]?.stages).toEqual(['AWSCURRENT']);
+    const pinned = await c.get({ name: 'MY_KEY', namespaces: ['company.team'], version: versions[0]?.version });
+    expect(text(pinned.value)).toBe(TEAM_VALUE);
+    expect(await failure(c.describe('MY_KEY', { namespaces: ['company.sales'] }))).toBeInstanceOf(SecretNotFoundError);
+    await c.close();
+  });
+
   it('kestraPrefix selects the prefix tag; unset, any prefix matches', async () => {
     const withPrefix = client();
     expect(await failure(withPrefix.get({ name: 'OTHER_PREFIX', namespaces: ['company.team'] }))).toBeInstanceOf(
@@ -155,7 +172,7 @@ describe('lookup: kestra-tags through the client', () => {
       keys.push(...page.items.map((i) => i.name));
       cursor = page.cursor;
     } while (cursor);
-    expect(keys.sort()).toEqual(['DUP_KEY', 'DUP_KEY', 'MY_KEY', 'SOMETHING_ELSE']);
+    expect(keys.sort()).toEqual(['DUP_KEY', 'DUP_KEY', 'MY#KEY', 'MY_KEY', 'SOMETHING_ELSE']);
     const sales = await c.list({ namespaces: ['company.sales'] });
     expect(sales.items).toEqual([]);
     await c.close();

@@ -133,6 +133,38 @@ describe('AWS emulator through the real SDK', () => {
     expect(err.message).toBe('The security token included in the request is invalid.');
   });
 
+  it('ListSecrets tag-key/tag-value filters: case-sensitive prefixes over any tag, ANDed, negation; values validated', async () => {
+    aws.seed('emu/tagged-a', 'a', { tags: { namespace: 'company.team', key: 'MY_KEY' } });
+    aws.seed('emu/tagged-b', 'b', { tags: { namespace: 'company.other', owner: 'MY_KEY' } });
+    const names = async (Filters: Array<{ Key: 'tag-key' | 'tag-value' | 'owning-service'; Values: string[] }>) =>
+      ((await sm().send(new ListSecretsCommand({ Filters }))).SecretList ?? [])
+        .map((s) => s.Name)
+        .filter((n) => n?.startsWith('emu/tagged-'))
+        .sort();
+    expect(await names([{ Key: 'tag-value', Values: ['MY_K'] }])).toEqual(['emu/tagged-a', 'emu/tagged-b']);
+    expect(await names([{ Key: 'tag-value', Values: ['my_key'] }])).toEqual([]);
+    expect(await names([{ Key: 'tag-key', Values: ['key'] }, { Key: 'tag-value', Values: ['MY_KEY'] }])).toEqual([
+      'emu/tagged-a',
+    ]);
+    expect(await names([{ Key: 'tag-value', Values: ['company.team', 'company.other'] }])).toEqual([
+      'emu/tagged-a',
+      'emu/tagged-b',
+    ]);
+    expect(await names([{ Key: 'tag-key', Values: ['!key'] }])).toEqual(['emu/tagged-b']);
+    expect(await names([{ Key: 'owning-service', Values: ['rds'] }])).toEqual([]);
+    for (const Values of [['MY#KEY'], [], Array.from({ length: 11 }, (_, i) => `v${i}`), ['x'.repeat(513)]]) {
+      const err = await sm()
+        .send(new ListSecretsCommand({ Filters: [{ Key: 'tag-value', Values }] }))
+        .then(
+          () => {
+            throw new Error('expected a failure');
+          },
+          (e: unknown) => e as Error,
+        );
+      expect(err.name).toBe('ValidationException');
+    }
+  });
+
   it('reports per-secret errors in BatchGetSecretValue and refuses more than 20 ids', async () => {
     aws.seed('emu/b1', 'one');
     const out = await sm().send(new BatchGetSecretValueCommand({ SecretIdList: ['emu/b1', 'emu/none'] }));

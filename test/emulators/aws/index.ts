@@ -334,6 +334,30 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
 
   type Filter = { Key?: string; Values?: string[] };
 
+  /** Filter.Values as the API reference constrains them: 1-10 items, ≤ 512 characters, this pattern. */
+  const FILTER_VALUE = /^!?[a-zA-Z0-9 :_@/+=.\-!]*$/;
+
+  function validateFilters(filters: Filter[]): void {
+    filters.forEach((f, i) => {
+      const values = f.Values ?? [];
+      const at = `filters.${i + 1}.member.values`;
+      if (values.length < 1 || values.length > 10) {
+        throw new AwsError(
+          'ValidationException',
+          `1 validation error detected: Value at '${at}' failed to satisfy constraint: Member must have length between 1 and 10`,
+        );
+      }
+      for (const v of values) {
+        if (typeof v !== 'string' || v.length > 512 || !FILTER_VALUE.test(v)) {
+          throw new AwsError(
+            'ValidationException',
+            `1 validation error detected: Value at '${at}' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 512, Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$]`,
+          );
+        }
+      }
+    });
+  }
+
   function matchesFilters(secret: Secret, filters: Filter[]): boolean {
     return filters.every((f) => {
       const values = f.Values ?? [];
@@ -348,6 +372,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
           return test((v) => secret.tags.some((t) => t.Key.startsWith(v)));
         case 'tag-value':
           return test((v) => secret.tags.some((t) => t.Value.startsWith(v)));
+        // The emulator has no replicas and no secrets managed by other services: these match
+        // nothing (and so every negation matches).
+        case 'primary-region':
+        case 'owning-service':
+          return test(() => false);
         case 'all':
           return test((v) => {
             const needle = v.toLowerCase();
@@ -428,6 +457,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
           'You must provide either SecretIdList or Filters, but not both.',
         );
       }
+      if (filters !== undefined) validateFilters(filters);
       const SecretValues: unknown[] = [];
       const Errors: Array<{ SecretId: string; ErrorCode: string; Message: string }> = [];
       let ids: string[];
@@ -466,6 +496,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     ListSecrets(body, who) {
       authorize('secretsmanager:ListSecrets', who, undefined, '*');
       const filters = (body.Filters as Filter[] | undefined) ?? [];
+      validateFilters(filters);
       const includeDeleted = body.IncludePlannedDeletion === true;
       const all = [...secrets.values()]
         .filter((s) => (includeDeleted || s.deletedDate === undefined) && matchesFilters(s, filters))
