@@ -10,7 +10,16 @@ import { SecretNotFoundError, SecretStateError, UnsupportedOperationError, Usage
 import { createSesame } from '../../src/sesame.js';
 import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
 import type { StoreContext } from '../../src/stores/contract.js';
-import { expectFailure, expectNoSecrets, expectValue, sesame, type Workdir, workdir } from '../e2e/support.js';
+import {
+  expectFailure,
+  expectNoSecrets,
+  expectValue,
+  failedStep,
+  okStep,
+  sesame,
+  type Workdir,
+  workdir,
+} from '../e2e/support.js';
 import { AWS_EMULATOR_CREDENTIALS, type AwsEmulator, startAwsEmulator } from '../emulators/aws/index.js';
 
 const TEAM_VALUE = 'kestra-team-value-5d1f';
@@ -293,6 +302,23 @@ describe('lookup: kestra-tags through the CLI', () => {
     expect(set.stdout).toBe('');
     expect(set.stderr).toContain('sesame: [aws] lookup: kestra-tags is read-only');
     expectNoSecrets(set, [...VALUES, 'a-value-never-written-42']);
+  });
+
+  it('stores test --sample reads a key by its tags from --namespace; a missing one fails the read step with the tags to set', async () => {
+    const ok = await sesame(wd, ['stores', 'test', 'aws', '--sample', 'MY_KEY', '--namespace', 'company.team'], {
+      env: env(),
+    });
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(okStep(ok, 'read')).toContain('MY_KEY');
+    expectNoSecrets(ok, VALUES);
+    const missing = await sesame(wd, ['stores', 'test', 'aws', '--sample', 'NOPE', '--namespace', 'company.team'], {
+      env: env(),
+    });
+    expect(missing.code).toBe(1);
+    const { detail, fix } = failedStep(missing, 'read');
+    expect(detail).toContain('no secret is tagged namespace=company.team, key=NOPE, prefix=kestra');
+    expect(fix).toContain('namespace=company.team, key=NOPE, prefix=kestra');
+    expectNoSecrets(missing, VALUES);
   });
 
   it('a resolve prints only the value asked for: none on stderr, no other on stdout', async () => {
