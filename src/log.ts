@@ -55,7 +55,8 @@ export function maskLine(redactor: Redactor, line: string): string {
 
 /** Adapt a pino logger to the narrow logger store adapters get. */
 export function storeLogger(logger: Logger, store: string): StoreLogger {
-  const child = logger.child({ store });
+  // `component`, not `store`: the lines carry the store's name as `store` themselves.
+  const child = logger.child({ component: store });
   return {
     debug: (msg, fields) => child.debug(fields ?? {}, msg),
     info: (msg, fields) => child.info(fields ?? {}, msg),
