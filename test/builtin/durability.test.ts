@@ -14,7 +14,7 @@ import { openBackend, tempDir, useDatabases, writeKeyFile } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const script = path.join(here, 'fixtures', 'writer.mjs');
-const built = path.resolve(here, '../../dist/builtin/index.js');
+const built = path.resolve(here, '../../dist/encrypted-store/index.js');
 const databases = useDatabases();
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
