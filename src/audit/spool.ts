@@ -361,15 +361,18 @@ export class AuditSpool {
     renameSync(tmp, `${file}.done`);
   }
 
+  /** This process's file is gone (drained or set aside): the next record starts a new one. */
+  #forgetOwn(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    this.#bytes = 0;
+    this.#seq = 0;
+    this.#prevMac = GENESIS;
+    this.#pending = 0;
+  }
+
   #remove(file: string, own: boolean): void {
-    if (own && this.#fd !== undefined) {
-      closeSync(this.#fd);
-      this.#fd = undefined;
-      this.#bytes = 0;
-      this.#seq = 0;
-      this.#prevMac = GENESIS;
-      this.#pending = 0;
-    }
+    if (own) this.#forgetOwn();
     unlinkSync(file);
     try {
       unlinkSync(`${file}.done`);
@@ -379,14 +382,7 @@ export class AuditSpool {
   }
 
   #reject(file: string, own: boolean): 'rejected' {
-    if (own && this.#fd !== undefined) {
-      closeSync(this.#fd);
-      this.#fd = undefined;
-      this.#bytes = 0;
-      this.#seq = 0;
-      this.#prevMac = GENESIS;
-      this.#pending = 0;
-    }
+    if (own) this.#forgetOwn();
     renameSync(file, `${file}.rejected`);
     if (existsSync(`${file}.done`)) renameSync(`${file}.done`, `${file}.rejected.done`);
     return 'rejected';

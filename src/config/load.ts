@@ -7,9 +7,9 @@ import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
 
-import { DEFAULT_CONFIG_FILES } from './files.js';
+import { findDefaultConfigFile } from './files.js';
 
-export { DEFAULT_CONFIG_FILES };
+export { DEFAULT_CONFIG_FILES } from './files.js';
 
 const INTERPOLATION = /\$\$\{|\$\{(env|file):([^}]*)\}/g;
 
@@ -219,7 +219,7 @@ export function loadConfig(options: LoadConfigOptions): SesameConfig {
       });
     }
   } else {
-    file = DEFAULT_CONFIG_FILES.map((f) => path.resolve(cwd, f)).find((f) => existsSync(f));
+    file = findDefaultConfigFile(cwd);
   }
   if (!file) {
     return validateConfig({}, { registry: options.registry, connectionTypes: options.connectionTypes, baseDir: cwd, embedded: true });

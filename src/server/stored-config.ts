@@ -463,7 +463,8 @@ export class StoredConfig {
 
   connections(): ConnectionView[] {
     const types = this.#sesame.connectionTypes;
-    const secretFields = (type: string) => (types.types().includes(type) ? types.get(type).secretFields : []);
+    const known = new Set(types.types());
+    const secretFields = (type: string) => (known.has(type) ? types.get(type).secretFields : []);
     return [
       ...this.#base.connections.map((c) => connectionView(c, 'config', secretFields(c.type))),
       ...[...this.#connections.values()].map((c) => connectionView(c.input, 'api', secretFields(c.input.type), c)),

@@ -7,13 +7,13 @@
  * is withheld (a notice line is written instead), never passed through.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
-import { DEFAULT_CONFIG_FILES } from '../../config/files.js';
+import { findDefaultConfigFile } from '../../config/files.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import { collectReferences } from '../../refs/template.js';
@@ -181,7 +181,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
     }
     // Nothing to resolve and no config to read (a config is read, and its errors said, whenever
     // there is one): the command runs with output masking but without loading the library.
-    if (Object.keys(explicit).length === 0 && !flags.connection && flags.config === undefined && !hasConfigFile(ctx.cwd)) {
+    if (Object.keys(explicit).length === 0 && !flags.connection && flags.config === undefined && findDefaultConfigFile(ctx.cwd) === undefined) {
       ctx.exitCode = await runChild(ctx, command, args, {}, new Redactor());
       return;
     }
@@ -269,9 +269,4 @@ async function runChild(
     return 128;
   }
   return outcome.code ?? 1;
-}
-
-/** Whether the folder has a config file `sesame` would read without `--config`. */
-function hasConfigFile(cwd: string): boolean {
-  return DEFAULT_CONFIG_FILES.some((name) => existsSync(path.join(cwd, name)));
 }
