@@ -82,3 +82,4 @@ export {
 } from './paging.js';
 export { type RetryOptions, withRetry } from './retry.js';
 export { NETWORK_ERROR_CODES } from './network.js';
+export { isTransient, networkCode } from './transient.js';
