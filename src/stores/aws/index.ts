@@ -20,13 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
-import {
-  AccessDeniedError,
-  SecretNotFoundError,
-  SecretStateError,
-  UnsupportedOperationError,
-  UsageError,
-} from '../../errors.js';
+import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -55,6 +49,7 @@ import {
   readSampleStep,
   runChecks,
   StoreCore,
+  TagLookup,
   tokenCursor,
 } from '../core/index.js';
 import { AWS_SCRUB, type AwsCallContext, awsErrorName, classifyAws } from './errors.js';
@@ -85,11 +80,22 @@ const DAY_MS = 86_400_000;
 /** ListSecrets filter values accept only these characters. */
 const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.\-]{1,512}$/;
 
+type Filter = { Key: 'name' | 'tag-key' | 'tag-value'; Values: string[] };
+
 const iso = (d: Date | undefined) => d?.toISOString();
 const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined) =>
   tags ? Object.fromEntries(tags.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
-const currentOf = (stages: Record<string, string[]> | undefined) =>
-  Object.entries(stages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+/** Description, dates and current version of a ListSecrets entry or a DescribeSecret answer. */
+const metadataOf = (
+  s: { Description?: string; CreatedDate?: Date; LastChangedDate?: Date; DeletedDate?: Date },
+  stages: Record<string, string[]> | undefined,
+) => ({
+  description: s.Description,
+  createdAt: iso(s.CreatedDate),
+  updatedAt: iso(s.LastChangedDate),
+  deletedAt: iso(s.DeletedDate),
+  version: Object.entries(stages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0],
+});
 
 export class AwsSecretsManagerStore implements StoreClient {
   readonly #settings: AwsSecretsManagerSettings;
@@ -101,7 +107,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   /** Set once BatchGetSecretValue was denied: later getMany calls go straight to single reads. */
   #batchDenied = false;
   /** `lookup: kestra-tags`: names are Kestra keys found by tags, in the caller's namespace. */
-  readonly #kestra: boolean;
+  readonly #kestra: TagLookup | undefined;
 
   constructor(settings: AwsSecretsManagerSettings, context: StoreContext, options: AwsStoreOptions = {}) {
     this.#settings = settings;
@@ -113,8 +119,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         `[${context.storeName}] no AWS region: set region in the store settings or AWS_REGION`,
       );
     this.#region = region;
-    this.#kestra = settings.lookup === 'kestra-tags';
-    if (this.#kestra && settings.prefix !== '') {
+    if (settings.lookup === 'kestra-tags' && settings.prefix !== '') {
       throw new UsageError(
         `[${context.storeName}] prefix names secrets, but with lookup: kestra-tags secrets are found by their tags, not their names: ` +
           "remove prefix (Kestra's own prefix is a tag: set kestraPrefix)",
@@ -138,6 +143,7 @@ export class AwsSecretsManagerStore implements StoreClient {
       () => this.#init(),
       (sdk) => sdk.client.destroy(),
     );
+    this.#kestra = settings.lookup === 'kestra-tags' ? this.#kestraLookup(settings.kestraPrefix) : undefined;
   }
 
   // ---- SDK, credentials, calls -------------------------------------------------------------
@@ -225,9 +231,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    const secretId = this.#kestra
-      ? (await this.#kestraSecret(request.name, request.namespaces)).arn
-      : this.#id(request.name);
+    const secretId = await this.#secretIdFor(request.name, request.namespaces);
     const ctx: AwsCallContext = {
       action: 'secretsmanager:GetSecretValue',
       secret: request.name,
@@ -268,7 +272,8 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
     // Each Kestra key needs its own tag search first: one read per secret, side by side.
-    if (this.#kestra) return Promise.all(requests.map((r) => this.get(r).catch((err: unknown) => err as Error)));
+    if (this.#kestra)
+      return Promise.all(requests.map((r) => this.get(r).catch((err: unknown) => err as Error)));
     const readCtx = (id: string): AwsCallContext => ({
       action: 'secretsmanager:GetSecretValue',
       secret: this.#names.fromId(id) ?? id,
@@ -344,17 +349,33 @@ export class AwsSecretsManagerStore implements StoreClient {
    * items than asked while a cursor still follows.
    */
   async list(options: ListOptions): Promise<ListPage> {
-    if (this.#kestra) return this.#listKestra(options);
+    if (this.#kestra) return this.#kestra.list(options);
     const namePrefix = this.#names.prefix + (options.prefix ?? '');
     const tags = Object.entries(options.tags ?? {});
-    const filters: Array<{ Key: 'name' | 'tag-key' | 'tag-value'; Values: string[] }> = [];
+    const filters: Filter[] = [];
     if (namePrefix && FILTER_SAFE.test(namePrefix)) filters.push({ Key: 'name', Values: [namePrefix] });
     for (const [k, v] of tags) {
       if (FILTER_SAFE.test(k)) filters.push({ Key: 'tag-key', Values: [k] });
       if (FILTER_SAFE.test(v)) filters.push({ Key: 'tag-value', Values: [v] });
     }
-    const token = tokenCursor.decode(options.cursor);
-    const out = await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
+    const out = await this.#listSecrets(filters, tokenCursor.decode(options.cursor), options);
+    const items: SecretMetadata[] = [];
+    for (const s of out.SecretList ?? []) {
+      const name = (s.Name ?? '').startsWith(namePrefix) ? this.#names.fromId(s.Name ?? '') : undefined;
+      const secretTags = tagsOf(s.Tags);
+      if (name === undefined || tags.some(([k, v]) => secretTags?.[k] !== v)) continue;
+      items.push({ name, ...metadataOf(s, s.SecretVersionsToStages), tags: secretTags });
+    }
+    return { items, cursor: tokenCursor.encode(out.NextToken) };
+  }
+
+  /** One ListSecrets page (100 secrets at most, the API's limit). */
+  #listSecrets(
+    filters: Filter[],
+    token: string | undefined,
+    options: { limit?: number | undefined; includeDeleted?: boolean | undefined } = {},
+  ) {
+    return this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
       client.send(
         new sm.ListSecretsCommand({
           MaxResults: pageSize(options.limit, 100, 100),
@@ -364,22 +385,6 @@ export class AwsSecretsManagerStore implements StoreClient {
         }),
       ),
     );
-    const items: SecretMetadata[] = [];
-    for (const s of out.SecretList ?? []) {
-      const name = (s.Name ?? '').startsWith(namePrefix) ? this.#names.fromId(s.Name ?? '') : undefined;
-      const secretTags = tagsOf(s.Tags);
-      if (name === undefined || tags.some(([k, v]) => secretTags?.[k] !== v)) continue;
-      items.push({
-        name,
-        description: s.Description,
-        tags: secretTags,
-        createdAt: iso(s.CreatedDate),
-        updatedAt: iso(s.LastChangedDate),
-        deletedAt: iso(s.DeletedDate),
-        version: currentOf(s.SecretVersionsToStages),
-      });
-    }
-    return { items, cursor: tokenCursor.encode(out.NextToken) };
   }
 
   async describe(name: string, options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
@@ -388,15 +393,7 @@ export class AwsSecretsManagerStore implements StoreClient {
       { action: 'secretsmanager:DescribeSecret', secret: name, secretId, kind: 'other' },
       ({ sm, client }) => client.send(new sm.DescribeSecretCommand({ SecretId: secretId })),
     );
-    return {
-      name,
-      description: out.Description,
-      tags: tagsOf(out.Tags),
-      createdAt: iso(out.CreatedDate),
-      updatedAt: iso(out.LastChangedDate),
-      deletedAt: iso(out.DeletedDate),
-      version: currentOf(out.VersionIdsToStages),
-    };
+    return { name, ...metadataOf(out, out.VersionIdsToStages), tags: tagsOf(out.Tags) };
   }
 
   async versions(name: string, options?: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
@@ -431,7 +428,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   // ---- writes --------------------------------------------------------------------------------
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
-    this.#refuseKestraWrite('write');
+    this.#kestra?.refuse('write');
     const secretId = this.#id(name);
     if (options.expectedVersion !== undefined) {
       // Secrets Manager has no conditional write: compare the current version first. This is a
@@ -531,7 +528,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
-    this.#refuseKestraWrite('delete');
+    this.#kestra?.refuse('delete');
     const secretId = this.#id(name);
     let window:
       | { ForceDeleteWithoutRecovery: true }
@@ -554,7 +551,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
-    this.#refuseKestraWrite('restore');
+    this.#kestra?.refuse('restore');
     const secretId = this.#id(name);
     await this.#call(
       { action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' },
@@ -575,124 +572,35 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   /** The secret id (ARN with kestra-tags, the mapped name otherwise) a name means. */
   async #secretIdFor(name: string, namespaces: readonly string[] | undefined): Promise<string> {
-    return this.#kestra ? (await this.#kestraSecret(name, namespaces ?? [''])).arn : this.#id(name);
+    return this.#kestra ? (await this.#kestra.find(name, namespaces ?? [''])).id : this.#id(name);
   }
 
-  /** `namespace=…, key=…[, prefix=…]`: the tags a Kestra key is looked for by, for messages. */
-  #kestraTagsText(namespace: string, key: string): string {
-    const prefix = this.#settings.kestraPrefix;
-    return `namespace=${namespace || '(none)'}, key=${key}${prefix !== undefined ? `, prefix=${prefix}` : ''}`;
-  }
-
-  /** Whether a secret's tags say it is Kestra's `key` in `namespace` (exact, case-sensitive). */
-  #kestraMatch(tags: Record<string, string> | undefined, namespace: string, key?: string): boolean {
-    if (!tags || tags.namespace !== namespace || tags.key === undefined || tags.key === '') return false;
-    if (key !== undefined && tags.key !== key) return false;
-    const prefix = this.#settings.kestraPrefix;
-    return prefix === undefined || tags.prefix === prefix;
-  }
-
-  /**
-   * ListSecrets filters match tag keys and tag values by prefix and independently of each other
-   * (a `tag-value` filter matches any tag's value), so they only narrow the pages; the exact
-   * match on the three tags is made here, over every page.
-   */
-  #kestraFilters(namespace: string, key?: string): Array<{ Key: 'tag-key' | 'tag-value'; Values: string[] }> {
-    const value = key ?? namespace;
-    return [
-      { Key: 'tag-key', Values: [key !== undefined ? 'key' : 'namespace'] },
-      ...(FILTER_SAFE.test(value) ? [{ Key: 'tag-value' as const, Values: [value] }] : []),
-    ];
-  }
-
-  async #kestraSecret(key: string, namespaces: readonly string[]): Promise<{ arn: string; name: string }> {
-    const namespace = namespaces[0] ?? '';
-    const tagsText = this.#kestraTagsText(namespace, key);
-    if (namespace === '') {
-      throw this.#notFound(
-        `${this.#core.tag} lookup: kestra-tags finds a secret in a Kestra namespace, and this reference was resolved from the root namespace`,
-        'resolve it from the Kestra namespace, e.g. --namespace company.team',
-      );
-    }
-    const Filters = this.#kestraFilters(namespace, key);
-    const found: Array<{ arn: string; name: string }> = [];
-    let token: string | undefined;
-    do {
-      const next = token;
-      const out = await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
-        client.send(
-          new sm.ListSecretsCommand({ MaxResults: 100, Filters, ...(next ? { NextToken: next } : {}) }),
-        ),
-      );
-      for (const s of out.SecretList ?? []) {
-        if (s.ARN && this.#kestraMatch(tagsOf(s.Tags), namespace, key)) found.push({ arn: s.ARN, name: s.Name ?? s.ARN });
-      }
-      token = out.NextToken;
-    } while (token);
-    if (found.length === 1) return found[0] as { arn: string; name: string };
-    if (found.length === 0) {
-      throw this.#notFound(
-        `${this.#core.tag} no secret is tagged ${tagsText} (lookup: kestra-tags)`,
-        `tag the secret in AWS with ${tagsText}, as Kestra does; or resolve from the namespace it is tagged with (--namespace)`,
-      );
-    }
-    const names = found.map((f) => f.name).sort();
-    throw new SecretStateError(
-      `${this.#core.tag} ${found.length} secrets are tagged ${tagsText} (${names.join(', ')}): lookup: kestra-tags needs exactly one; ` +
-        'remove the tags from all but one of them',
-    );
-  }
-
-  #notFound(message: string, fix: string): SecretNotFoundError {
-    const err = new SecretNotFoundError(message, {});
-    err.fix = fix;
-    return err;
-  }
-
-  /** Kestra keys tagged for the caller's namespace: one ListSecrets page per call. */
-  async #listKestra(options: ListOptions): Promise<ListPage> {
-    const namespace = options.namespaces[0] ?? '';
-    if (namespace === '') return { items: [] };
-    const token = tokenCursor.decode(options.cursor);
-    const Filters = this.#kestraFilters(namespace);
-    const out = await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
-      client.send(
-        new sm.ListSecretsCommand({
-          MaxResults: pageSize(options.limit, 100, 100),
-          Filters,
-          ...(token ? { NextToken: token } : {}),
-          ...(options.includeDeleted ? { IncludePlannedDeletion: true } : {}),
-        }),
-      ),
-    );
-    const wanted = Object.entries(options.tags ?? {});
-    const items: SecretMetadata[] = [];
-    for (const s of out.SecretList ?? []) {
-      const tags = tagsOf(s.Tags);
-      if (!this.#kestraMatch(tags, namespace) || !tags) continue;
-      const key = tags.key ?? '';
-      if (options.prefix !== undefined && !key.startsWith(options.prefix)) continue;
-      if (wanted.some(([k, v]) => tags[k] !== v)) continue;
-      items.push({
-        name: key,
-        namespace,
-        description: s.Description,
-        tags,
-        createdAt: iso(s.CreatedDate),
-        updatedAt: iso(s.LastChangedDate),
-        deletedAt: iso(s.DeletedDate),
-        version: currentOf(s.SecretVersionsToStages),
-      });
-    }
-    return { items, cursor: tokenCursor.encode(out.NextToken) };
-  }
-
-  #refuseKestraWrite(operation: string): void {
-    if (!this.#kestra) return;
-    throw new UnsupportedOperationError(
-      `${this.#core.tag} lookup: kestra-tags is read-only: Sesame does not ${operation} secrets found by Kestra's tags`,
-      { fix: 'change the secret in Kestra or in AWS itself, or use a store with lookup: name' },
-    );
+  /** Kestra's vocabulary for the core's tag lookup; `prefix`, when set, is a tag to require. */
+  #kestraLookup(prefix: string | undefined): TagLookup {
+    return new TagLookup({
+      tag: this.#core.tag,
+      mode: 'lookup: kestra-tags',
+      otherMode: 'lookup: name',
+      platform: 'Kestra',
+      provider: 'AWS',
+      namespaceTag: 'namespace',
+      keyTag: 'key',
+      ...(prefix !== undefined ? { required: { prefix } } : {}),
+      // ListSecrets filters match tag keys and tag values by prefix and independently of each
+      // other (a `tag-value` filter matches any tag's value): they only narrow the pages.
+      page: async (narrow, token, options) => {
+        const filters: Filter[] = [{ Key: 'tag-key', Values: [narrow.tag] }];
+        if (FILTER_SAFE.test(narrow.value)) filters.push({ Key: 'tag-value', Values: [narrow.value] });
+        const out = await this.#listSecrets(filters, token, options);
+        const items = (out.SecretList ?? []).map((s) => ({
+          id: s.ARN ?? '',
+          label: s.Name ?? s.ARN ?? '',
+          tags: tagsOf(s.Tags) ?? {},
+          metadata: metadataOf(s, s.SecretVersionsToStages),
+        }));
+        return { items, next: out.NextToken };
+      },
+    });
   }
 
   // ---- diagnostics ---------------------------------------------------------------------------
@@ -713,9 +621,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         step: 'list',
         fix: 'grant secretsmanager:ListSecrets on *',
         run: async () => {
-          await this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
-            client.send(new sm.ListSecretsCommand({ MaxResults: 1 })),
-          );
+          await this.#listSecrets([], undefined, { limit: 1 });
           return `secretsmanager:ListSecrets allowed in ${this.#region}`;
         },
       },
@@ -724,7 +630,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         options,
         sample &&
           (this.#kestra
-            ? `tag one secret ${this.#kestraTagsText(options.namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
+            ? `tag one secret ${this.#kestra.describe(options.namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
             : `grant secretsmanager:GetSecretValue on ${this.#id(sample)}`),
       ),
       sample !== undefined && {
