@@ -84,3 +84,6 @@ export { type RetryOptions, withRetry } from './retry.js';
 export { NETWORK_ERROR_CODES } from './network.js';
 export { isTransient, networkCode } from './transient.js';
 export { type TaggedSecret, TagLookup, type TagLookupOptions } from './tag-lookup.js';
+export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';
+export { type FolderTreeOptions, pageFolderTree } from './tree.js';
+export { readCaFile } from './ca-file.js';

@@ -3,15 +3,13 @@
  * and path to grant and never carry a token or a value (the core scrubs the store's credentials
  * and the token formats below from every message).
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import { type Classification, HttpStatusError, NetworkError, type Scrubber } from '../core/index.js';
-
-/** A Vault answer with its JSON body parsed. */
-export interface VaultHttpResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-}
+import {
+  type Classification,
+  type HttpAnswer,
+  HttpStatusError,
+  NetworkError,
+  type Scrubber,
+} from '../core/index.js';
 
 /** Statuses worth another attempt: sealed (503), standby without a leader (500), gateway and rate limits. */
 export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
@@ -21,14 +19,10 @@ export const VAULT_SCRUB: ReadonlyArray<[RegExp, string]> = [
   [/\b(hv[sbr]\.|[sbr]\.)[A-Za-z0-9_-]{8,}/g, '$1[redacted]'],
 ];
 
-export function vaultErrors(body: unknown): string[] {
-  const errors = (body as { errors?: unknown } | undefined)?.errors;
-  return Array.isArray(errors) ? errors.map(String) : [];
-}
-
 /** Vault's multi-error text (`1 error occurred:\n\t* permission denied\n\n`) on one line, scrubbed. */
-export function errorText(body: unknown, scrub: Scrubber): string {
-  const joined = vaultErrors(body)
+export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
+  const errors = answer.json<{ errors?: unknown }>()?.errors;
+  const joined = (Array.isArray(errors) ? errors.map(String) : [])
     .map((e) =>
       e
         .replace(/^\d+ errors? occurred:\s*/, '')
@@ -56,15 +50,11 @@ export function classifyVault(err: unknown, address: string, scrub: Scrubber): C
   }
   if (!(err instanceof HttpStatusError)) return undefined;
   const { status } = err;
-  const text = errorText(err.answer.json(), scrub);
+  const text = errorText(err.answer, scrub);
   const summary = `HTTP ${status}`;
   if (/sealed/i.test(text)) {
-    return {
-      kind: 'unavailable',
-      message: `Vault is sealed (${status}): unseal it (vault operator unseal) and retry`,
-      fix: 'unseal Vault (vault operator unseal)',
-      summary,
-    };
+    const message = `Vault is sealed (${status}): unseal it (vault operator unseal) and retry`;
+    return { kind: 'unavailable', message, fix: 'unseal Vault (vault operator unseal)', summary };
   }
   if (/not active|standby/i.test(text)) {
     const fix = 'wait for leader election or point address at the active node';
@@ -75,17 +65,11 @@ export function classifyVault(err: unknown, address: string, scrub: Scrubber): C
       summary,
     };
   }
-  if (status === 429)
-    return {
-      kind: 'throttled',
-      message: `Vault is rate limiting requests (429${text ? `: ${text}` : ''})`,
-      fix: 'spread requests over time or raise the rate limit quota',
-      summary,
-    };
-  return {
-    kind: 'unavailable',
-    message: `Vault answered ${status}${text ? `: ${text}` : ''}`,
-    fix: 'check that Vault is up and retry later',
-    summary,
-  };
+  const said = text ? `: ${text}` : '';
+  if (status === 429) {
+    const fix = 'spread requests over time or raise the rate limit quota';
+    return { kind: 'throttled', message: `Vault is rate limiting requests (429${said})`, fix, summary };
+  }
+  const fix = 'check that Vault is up and retry later';
+  return { kind: 'unavailable', message: `Vault answered ${status}${said}`, fix, summary };
 }

@@ -13,8 +13,6 @@
  * );
  * const { value } = await store.get({ name: 'app/db', namespaces: [''] });
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   ConfigError,
   SecretNotFoundError,
@@ -42,19 +40,20 @@ import type {
 } from '../contract.js';
 import {
   credentialPaths,
-  decodeCursor,
-  encodeCursor,
+  type HttpAnswer,
   type HttpRequest,
   HttpStatusError,
   HttpTransport,
   NameMapping,
+  pageFolderTree,
   pageSize,
   type RetryPolicy,
+  readCaFile,
   readSampleStep,
   runChecks,
   StoreCore,
 } from '../core/index.js';
-import { classifyVault, errorText, RETRYABLE_STATUS, VAULT_SCRUB, type VaultHttpResponse } from './errors.js';
+import { classifyVault, errorText, RETRYABLE_STATUS, VAULT_SCRUB } from './errors.js';
 import { VaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
@@ -85,7 +84,20 @@ interface Metadata {
   versions?: Record<string, VersionMeta>;
 }
 
+/** The answers a caller handles itself; a 403 asks to grant `capability`, others were unexpected while `what`. */
+interface Expect {
+  ok: readonly number[];
+  capability: string;
+  what: string;
+}
+
 const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
+
+const AUTH_FIX: Record<VaultSettings['auth']['method'], string> = {
+  token: 'set a valid, unexpired token in auth.token',
+  userpass: 'check auth.username and auth.password, and that userpass is enabled at auth.path',
+  approle: 'check auth.roleId and auth.secretId, and that approle is enabled at auth.path',
+};
 
 /** Map ↔ text, see the module comment. */
 export function vaultDataToText(data: Record<string, unknown>): string {
@@ -95,23 +107,19 @@ export function vaultDataToText(data: Record<string, unknown>): string {
 }
 
 export function textToVaultData(text: string): Record<string, unknown> {
-  const first = text.trimStart()[0];
-  if (first === '{') {
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-        const keys = Object.keys(parsed);
-        const ambiguous =
-          keys.length === 1 &&
-          keys[0] === 'value' &&
-          typeof (parsed as { value: unknown }).value === 'string';
-        if (keys.length > 0 && !ambiguous) return parsed as Record<string, unknown>;
-      }
-    } catch {
-      // Not JSON: stored as text.
-    }
+  if (text.trimStart()[0] !== '{') return { value: text };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { value: text }; // Not JSON: stored as text.
   }
-  return { value: text };
+  // A lone string `value` would read back as that string, not as the JSON written: kept as text.
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { value: text };
+  const map = parsed as Record<string, unknown>;
+  const keys = Object.keys(map);
+  const ambiguous = keys.length === 1 && keys[0] === 'value' && typeof map.value === 'string';
+  return keys.length > 0 && !ambiguous ? map : { value: text };
 }
 
 export class VaultStore implements StoreClient {
@@ -126,20 +134,11 @@ export class VaultStore implements StoreClient {
   constructor(settings: VaultSettings, context: StoreContext, options: VaultStoreOptions = {}) {
     this.#settings = settings;
     this.#context = context;
-    let ca: Buffer | undefined;
-    if (settings.caFile) {
-      const file = path.resolve(context.baseDir ?? process.cwd(), settings.caFile);
-      try {
-        ca = readFileSync(file);
-      } catch (err) {
-        throw new ConfigError(
-          `cannot read caFile ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-          {
-            hint: 'caFile is a PEM file with the CA that signed the Vault certificate',
-          },
-        );
-      }
-    }
+    const ca = readCaFile(
+      settings.caFile,
+      context,
+      'caFile is a PEM file with the CA that signed the Vault certificate',
+    );
     this.#http = new HttpTransport({ ca, timeoutMs: options.timeoutMs, lookup: context.lookup });
     this.#core = new StoreCore({
       context,
@@ -150,13 +149,8 @@ export class VaultStore implements StoreClient {
       classify: (err) => classifyVault(err, settings.address, this.#core.scrub),
     });
     this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix });
-    this.#session = new VaultSession(
-      settings.auth,
-      (m, p, r) => this.#transport(m, p, r),
-      this.#core.tag,
-      context.log,
-      this.#core.scrub,
-    );
+    const send = (m: string, p: string, r: HttpRequest) => this.#transport(m, p, r);
+    this.#session = new VaultSession(settings.auth, send, this.#core.tag, context.log, this.#core.scrub);
   }
 
   get #tag(): string {
@@ -170,55 +164,54 @@ export class VaultStore implements StoreClient {
   // ---- transport -----------------------------------------------------------------------------
 
   /** One request with the namespace header, retried by the core on network errors, 5xx and 429. */
-  #transport(method: string, apiPath: string, request: HttpRequest): Promise<VaultHttpResponse> {
+  #transport(method: string, apiPath: string, request: HttpRequest): Promise<HttpAnswer> {
     const base = new URL(this.#settings.address);
     const url = new URL(`${base.pathname.replace(/\/+$/, '')}/v1/${apiPath}`, base);
-    const headers = {
-      ...request.headers,
-      ...(this.#settings.namespace ? { 'X-Vault-Namespace': this.#settings.namespace } : {}),
-    };
+    const { namespace } = this.#settings;
+    const headers = { ...request.headers, ...(namespace ? { 'X-Vault-Namespace': namespace } : {}) };
     return this.#core.call({ action: `${method} ${apiPath}` }, async () => {
       const res = await this.#http.request(method, url, { ...request, headers });
       if (RETRYABLE_STATUS.has(res.status)) throw new HttpStatusError(res);
-      return { status: res.status, headers: res.headers, body: res.json() };
+      return res;
     });
   }
 
-  /** A token-authenticated request; after a 403 for a dead token, one fresh login and one retry. */
-  async #request(method: string, apiPath: string, request: HttpRequest = {}): Promise<VaultHttpResponse> {
-    const send = async () => {
-      const token = await this.#session.token();
-      return this.#transport(method, apiPath, {
-        ...request,
-        headers: { ...request.headers, 'X-Vault-Token': token },
-      });
-    };
-    const res = await send();
-    if (res.status === 404 && /namespace not found/i.test(errorText(res.body, this.#core.scrub))) {
-      throw new ConfigError(
-        `Vault namespace "${this.#settings.namespace ?? ''}" not found for store "${this.#context.storeName}"`,
-        {
-          hint: 'check the namespace setting (Vault Enterprise or HCP Vault)',
-        },
-      );
-    }
-    if (res.status !== 403 || !(await this.#session.isDead())) return res;
-    if (!this.#session.canLogin) {
-      const fix = 'set a new auth.token';
-      throw this.#core.fail({
-        kind: 'denied',
-        message: `the Vault token is invalid or expired: ${fix}`,
-        fix,
-      });
-    }
-    this.#session.forget();
-    await this.#session.relogin();
-    return send();
+  /**
+   * A token-authenticated request to `policyPath` (as policies spell it, encoded here). After a
+   * 403 for a dead token, one fresh login and one retry. With `expect`, a 403 or a status not in
+   * `expect.ok` is thrown as a denied or unexpected answer.
+   */
+  async #request(method: string, policyPath: string, expect?: Expect, request: HttpRequest = {}) {
+    const res = await this.#session.tokens.use(
+      (token) =>
+        this.#transport(method, encodePath(policyPath), {
+          ...request,
+          headers: { ...request.headers, 'X-Vault-Token': token },
+        }),
+      async (res) => {
+        if (res.status === 404 && /namespace not found/i.test(errorText(res, this.#core.scrub))) {
+          throw new ConfigError(
+            `Vault namespace "${this.#settings.namespace ?? ''}" not found for store "${this.#context.storeName}"`,
+            { hint: 'check the namespace setting (Vault Enterprise or HCP Vault)' },
+          );
+        }
+        if (res.status !== 403 || !(await this.#session.isDead())) return false;
+        if (this.#session.tokens.canLogin) return true;
+        const fix = 'set a new auth.token';
+        throw this.#core.fail({
+          kind: 'denied',
+          message: `the Vault token is invalid or expired: ${fix}`,
+          fix,
+        });
+      },
+    );
+    if (!expect || expect.ok.includes(res.status)) return res;
+    if (res.status === 403) throw this.#denied(expect.capability, policyPath, res);
+    throw this.#unexpected(expect.what, res);
   }
 
-  #denied(capability: string, apiPath: string, res: VaultHttpResponse): SesameError {
-    const text = errorText(res.body, this.#core.scrub);
-    const policyPath = decodeURIComponent(apiPath);
+  #denied(capability: string, policyPath: string, res: HttpAnswer): SesameError {
+    const text = errorText(res, this.#core.scrub);
     const fix = `grant "${capability}" on ${policyPath}${this.#where} — policy: path "${policyPath}" { capabilities = ["${capability}"] }`;
     return this.#core.fail({
       kind: 'denied',
@@ -227,10 +220,14 @@ export class VaultStore implements StoreClient {
     });
   }
 
-  #unexpected(what: string, res: VaultHttpResponse): SesameError {
-    const text = errorText(res.body, this.#core.scrub);
+  #unexpected(what: string, res: HttpAnswer): SesameError {
+    const text = errorText(res, this.#core.scrub);
     const message = `${what}: Vault answered ${res.status}${text ? `: ${text}` : ''}`;
     return this.#core.fail({ kind: res.status >= 500 ? 'unavailable' : 'conflict', message });
+  }
+
+  #missing(what: string, kv: KvMount, full: string): SecretNotFoundError {
+    return new SecretNotFoundError(`${this.#tag} ${what} not found at ${kv.mount}/${full}${this.#where}`);
   }
 
   // ---- KV mount and paths --------------------------------------------------------------------
@@ -246,26 +243,28 @@ export class VaultStore implements StoreClient {
   async #detect(): Promise<KvMount> {
     const { mount, kvVersion } = this.#settings;
     if (kvVersion) return { mount, version: kvVersion };
-    const res = await this.#request('GET', `sys/internal/ui/mounts/${encodePath(mount)}`);
+    const what = `mount detection for "${mount}"`;
+    const res = await this.#request('GET', `sys/internal/ui/mounts/${mount}`, {
+      ok: [200, 403, 404],
+      capability: 'read',
+      what,
+    });
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
       const fix = `grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`;
-      const why = errorText(res.body, this.#core.scrub);
+      const why = errorText(res, this.#core.scrub);
       throw this.#core.fail({
         kind: 'denied',
         message: `cannot detect the KV version of mount "${mount}"${this.#where} (${why}): ${fix}`,
         fix,
       });
     }
-    const data = (res.body as { data?: { type?: string; options?: { version?: string } | null } } | undefined)
-      ?.data;
-    if (res.status !== 200 || !data) throw this.#unexpected(`mount detection for "${mount}"`, res);
+    const data = res.json<{ data?: { type?: string; options?: { version?: string } | null } }>()?.data;
+    if (!data) throw this.#unexpected(what, res);
     if (data.type !== 'kv' && data.type !== 'generic') {
       throw new ConfigError(
         `mount "${mount}" of store "${this.#context.storeName}" is a ${data.type} secrets engine, not kv`,
-        {
-          hint: 'set mount to a KV secrets engine path',
-        },
+        { hint: 'set mount to a KV secrets engine path' },
       );
     }
     return { mount, version: data.options?.version === '2' ? 2 : 1 };
@@ -278,9 +277,9 @@ export class VaultStore implements StoreClient {
     return full;
   }
 
+  /** The policy path of `full` (KV v2 puts data, metadata and version actions under their own prefix). */
   #api(kv: KvMount, kind: 'data' | 'metadata' | 'delete' | 'undelete' | 'destroy', full: string): string {
-    if (kv.version === 1) return `${encodePath(kv.mount)}/${encodePath(full)}`;
-    return `${encodePath(kv.mount)}/${kind}/${encodePath(full)}`;
+    return kv.version === 1 ? `${kv.mount}/${full}` : `${kv.mount}/${kind}/${full}`;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -302,107 +301,72 @@ export class VaultStore implements StoreClient {
         );
       }
     }
-    const apiPath = this.#api(kv, 'data', full);
     const res = await this.#request(
       'GET',
-      apiPath,
+      this.#api(kv, 'data', full),
+      { ok: [200, 404], capability: 'read', what: `reading ${subject}` },
       request.version ? { query: { version: request.version } } : {},
     );
+    type Body = Record<string, unknown> & { data?: Record<string, unknown> | null; metadata?: VersionMeta };
+    const body = res.json<{ data?: Body }>()?.data;
     if (res.status === 200) {
-      const body = res.body as {
-        data?: Record<string, unknown> & { data?: Record<string, unknown> | null; metadata?: VersionMeta };
-      };
-      const data = kv.version === 2 ? body.data?.data : body.data;
+      const data = kv.version === 2 ? body?.data : body;
       if (!data) throw new SecretNotFoundError(`${this.#tag} ${subject} has no data${this.#where}`);
-      const version =
-        kv.version === 2 && body.data?.metadata?.version !== undefined
-          ? String(body.data.metadata.version)
-          : undefined;
-      return { value: vaultDataToText(data), version };
+      const version = kv.version === 2 ? body?.metadata?.version : undefined;
+      return { value: vaultDataToText(data), version: version === undefined ? undefined : String(version) };
     }
-    if (res.status === 404) {
-      const meta = (res.body as { data?: { metadata?: VersionMeta } } | undefined)?.data?.metadata;
-      const which = request.version ? `version ${request.version} of ${subject}` : subject;
-      if (meta?.destroyed)
-        throw new SecretNotFoundError(`${this.#tag} ${which} was destroyed and cannot be restored`);
-      if (meta?.deletion_time) {
-        throw new SecretNotFoundError(
-          `${this.#tag} ${which} was deleted at ${meta.deletion_time}: restore it with \`sesame secrets restore ${request.name}\` (vault kv undelete)`,
-        );
-      }
-      throw new SecretNotFoundError(`${this.#tag} ${which} not found at ${kv.mount}/${full}${this.#where}`);
+    const meta = body?.metadata;
+    const which = request.version ? `version ${request.version} of ${subject}` : subject;
+    if (meta?.destroyed)
+      throw new SecretNotFoundError(`${this.#tag} ${which} was destroyed and cannot be restored`);
+    if (meta?.deletion_time) {
+      throw new SecretNotFoundError(
+        `${this.#tag} ${which} was deleted at ${meta.deletion_time}: restore it with \`sesame secrets restore ${request.name}\` (vault kv undelete)`,
+      );
     }
-    if (res.status === 403) throw this.#denied('read', apiPath, res);
-    throw this.#unexpected(`reading ${subject}`, res);
+    throw this.#missing(which, kv, full);
   }
 
   async #metadata(name: string): Promise<{ kv: KvMount; meta: Metadata | undefined }> {
     const kv = await this.#mount();
     const full = this.#fullPath(name);
     if (kv.version === 1) return { kv, meta: undefined };
-    const apiPath = this.#api(kv, 'metadata', full);
-    const res = await this.#request('GET', apiPath);
-    if (res.status === 200) return { kv, meta: (res.body as { data?: Metadata }).data ?? {} };
-    if (res.status === 404)
-      throw new SecretNotFoundError(
-        `${this.#tag} secret "${name}" not found at ${kv.mount}/${full}${this.#where}`,
-      );
-    if (res.status === 403) throw this.#denied('read', apiPath, res);
-    throw this.#unexpected(`reading metadata of "${name}"`, res);
+    const what = `reading metadata of "${name}"`;
+    const res = await this.#request('GET', this.#api(kv, 'metadata', full), {
+      ok: [200, 404],
+      capability: 'read',
+      what,
+    });
+    if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
+    return { kv, meta: res.json<{ data?: Metadata }>()?.data ?? {} };
   }
 
-  /**
-   * Vault lists one folder at a time, without page tokens. The walk goes depth first in key
-   * order, which is the order of the full paths, so the cursor is the last path served: the
-   * next page lists only the folders on the way back to it and skips every folder wholly
-   * before it. No cap: every secret is reachable, page after page.
-   */
+  /** Vault lists one folder at a time, without page tokens: the core's folder-tree paging. */
   async list(options: ListOptions): Promise<ListPage> {
     if (options.tags && Object.keys(options.tags).length > 0) {
       throw new UnsupportedOperationError(`${this.#tag} Vault KV secrets have no tags to list by`);
     }
     const kv = await this.#mount();
-    const wanted = `${this.#names.prefix}${options.prefix ?? ''}`.replace(/^\/+/, '');
-    const after = decodeCursor(
-      options.cursor,
-      (c): c is { after: string } => typeof (c as { after?: unknown })?.after === 'string',
-    )?.after;
-    const limit = pageSize(options.limit, 1_000, 10_000);
-    const found: string[] = [];
-    let more = false;
-    const walk = async (dir: string): Promise<boolean> => {
-      const apiPath = `${encodePath(kv.mount)}/${kv.version === 2 ? 'metadata/' : ''}${encodePath(dir)}`;
-      const res = await this.#request('GET', apiPath, { query: { list: 'true' } });
-      if (res.status === 404) return false;
-      if (res.status === 403) throw this.#denied('list', apiPath, res);
-      if (res.status !== 200) throw this.#unexpected(`listing ${kv.mount}/${dir}`, res);
-      const keys = (res.body as { data?: { keys?: unknown } }).data?.keys;
-      for (const key of (Array.isArray(keys) ? keys.map(String) : []).sort()) {
-        const full = dir + key;
-        if (key.endsWith('/')) {
-          // Descend only into folders that can hold a match and are not wholly before the cursor.
-          const before = after !== undefined && full < after && !after.startsWith(full);
-          if ((full.startsWith(wanted) || wanted.startsWith(full)) && !before && (await walk(full)))
-            return true;
-        } else if (full.startsWith(wanted) && (after === undefined || full > after)) {
-          if (found.length === limit) {
-            more = true;
-            return true;
-          }
-          found.push(full);
-        }
-      }
-      return false;
-    };
-    await walk(wanted.includes('/') ? wanted.slice(0, wanted.lastIndexOf('/') + 1) : '');
-    const last = found[found.length - 1];
-    return {
-      items: found.flatMap((full) => {
+    return pageFolderTree({
+      prefix: `${this.#names.prefix}${options.prefix ?? ''}`.replace(/^\/+/, ''),
+      cursor: options.cursor,
+      limit: pageSize(options.limit, 1_000, 10_000),
+      listFolder: async (dir) => {
+        const what = `listing ${kv.mount}/${dir}`;
+        const res = await this.#request(
+          'GET',
+          this.#api(kv, 'metadata', dir),
+          { ok: [200, 404], capability: 'list', what },
+          { query: { list: 'true' } },
+        );
+        const keys = res.status === 200 ? res.json<{ data?: { keys?: unknown } }>()?.data?.keys : undefined;
+        return Array.isArray(keys) ? keys.map(String) : [];
+      },
+      pick: (full) => {
         const name = this.#names.fromId(full);
-        return name === undefined ? [] : [{ name }];
-      }),
-      cursor: more && last !== undefined ? encodeCursor({ after: last }) : undefined,
-    };
+        return name === undefined ? undefined : { name };
+      },
+    });
   }
 
   async describe(name: string, _options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
@@ -423,8 +387,7 @@ export class VaultStore implements StoreClient {
   }
 
   async versions(name: string, _options?: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
-    const { kv, meta } = await this.#metadata(name);
-    if (kv.version === 1) return [];
+    const { meta } = await this.#metadata(name);
     return Object.entries(meta?.versions ?? {})
       .map(([version, v]) => ({
         version,
@@ -439,19 +402,17 @@ export class VaultStore implements StoreClient {
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     const kv = await this.#mount();
-    const full = this.#fullPath(name);
-    const apiPath = this.#api(kv, 'data', full);
+    const apiPath = this.#api(kv, 'data', this.#fullPath(name));
     const data = textToVaultData(value);
+    const what = `writing "${name}"`;
     if (kv.version === 1) {
       if (options.expectedVersion !== undefined) {
         throw new UnsupportedOperationError(
           `${this.#tag} mount "${kv.mount}" is KV v1: no check-and-set without versions`,
         );
       }
-      const res = await this.#request('POST', apiPath, { body: data });
-      if (res.status === 204 || res.status === 200) return { name, version: 'unversioned' };
-      if (res.status === 403) throw this.#denied('create', apiPath, res);
-      throw this.#unexpected(`writing "${name}"`, res);
+      await this.#request('POST', apiPath, { ok: [200, 204], capability: 'create', what }, { body: data });
+      return { name, version: 'unversioned' };
     }
     const cas = options.expectedVersion;
     if (cas !== undefined && !/^\d+$/.test(cas)) {
@@ -459,21 +420,22 @@ export class VaultStore implements StoreClient {
         `${this.#tag} expected version "${cas}" of "${name}" is not a Vault version number`,
       );
     }
-    const res = await this.#request('POST', apiPath, {
-      body: { data, options: cas !== undefined ? { cas: Number(cas) } : {} },
-    });
+    const res = await this.#request(
+      'POST',
+      apiPath,
+      { ok: [200, 400], capability: 'update', what },
+      { body: { data, options: cas !== undefined ? { cas: Number(cas) } : {} } },
+    );
     if (res.status === 200) {
-      const version = (res.body as { data?: { version?: number } }).data?.version;
+      const version = res.json<{ data?: { version?: number } }>()?.data?.version;
       return { name, version: String(version ?? '') };
     }
-    if (res.status === 403) throw this.#denied('update', apiPath, res);
-    const text = errorText(res.body, this.#core.scrub);
-    if (res.status === 400 && /check-and-set/.test(text)) {
+    if (/check-and-set/.test(errorText(res, this.#core.scrub))) {
       throw new SecretStateError(
         `${this.#tag} secret "${name}" changed: its current version is not ${cas ?? 'the expected one'} (check-and-set refused the write)`,
       );
     }
-    throw this.#unexpected(`writing "${name}"`, res);
+    throw this.#unexpected(what, res);
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
@@ -481,16 +443,10 @@ export class VaultStore implements StoreClient {
     const full = this.#fullPath(name);
     // v2: a soft delete of the latest version (undelete restores it); force removes every
     // version and the metadata for good. v1 has only the permanent delete.
-    const apiPath =
-      kv.version === 2 && options.force ? this.#api(kv, 'metadata', full) : this.#api(kv, 'data', full);
-    const res = await this.#request('DELETE', apiPath);
-    if (res.status === 204 || res.status === 200) return;
-    if (res.status === 403) throw this.#denied('delete', apiPath, res);
-    if (res.status === 404)
-      throw new SecretNotFoundError(
-        `${this.#tag} secret "${name}" not found at ${kv.mount}/${full}${this.#where}`,
-      );
-    throw this.#unexpected(`deleting "${name}"`, res);
+    const apiPath = this.#api(kv, options.force ? 'metadata' : 'data', full);
+    const expect = { ok: [200, 204, 404], capability: 'delete', what: `deleting "${name}"` };
+    const res = await this.#request('DELETE', apiPath, expect);
+    if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
@@ -500,22 +456,18 @@ export class VaultStore implements StoreClient {
         `${this.#tag} mount "${kv.mount}" is KV v1: deletes are permanent, nothing to restore`,
       );
     }
-    const candidates = Object.entries(meta?.versions ?? {})
+    const versions = Object.entries(meta?.versions ?? {});
+    const latest = versions
       .filter(([, v]) => v.deletion_time && !v.destroyed)
       .map(([n]) => Number(n))
-      .sort((a, b) => b - a);
-    const latest = candidates[0];
+      .sort((a, b) => b - a)[0];
     if (latest === undefined) {
-      const allDestroyed = Object.values(meta?.versions ?? {}).every((v) => v.destroyed);
+      const allDestroyed = versions.every(([, v]) => v.destroyed);
       throw new SecretStateError(
         `${this.#tag} secret "${name}" has no deleted version to restore${allDestroyed ? ' (every version was destroyed)' : ''}`,
       );
     }
-    const apiPath = this.#api(kv, 'undelete', this.#fullPath(name));
-    const res = await this.#request('POST', apiPath, { body: { versions: [latest] } });
-    if (res.status === 204 || res.status === 200) return;
-    if (res.status === 403) throw this.#denied('update', apiPath, res);
-    throw this.#unexpected(`restoring "${name}"`, res);
+    await this.#versionAction(kv, 'undelete', name, [latest], `restoring "${name}"`);
   }
 
   /** Destroy versions for good (KV v2): their data is wiped, the metadata stays. Default: the current version. */
@@ -524,11 +476,19 @@ export class VaultStore implements StoreClient {
     if (kv.version === 1)
       throw new UnsupportedOperationError(`${this.#tag} mount "${kv.mount}" is KV v1: use delete`);
     const list = versions?.length ? versions.map(Number) : [meta?.current_version ?? 0];
-    const apiPath = this.#api(kv, 'destroy', this.#fullPath(name));
-    const res = await this.#request('POST', apiPath, { body: { versions: list } });
-    if (res.status === 204 || res.status === 200) return;
-    if (res.status === 403) throw this.#denied('update', apiPath, res);
-    throw this.#unexpected(`destroying "${name}"`, res);
+    await this.#versionAction(kv, 'destroy', name, list, `destroying "${name}"`);
+  }
+
+  /** KV v2's undelete and destroy: one POST naming the versions. */
+  async #versionAction(
+    kv: KvMount,
+    action: 'undelete' | 'destroy',
+    name: string,
+    versions: number[],
+    what: string,
+  ) {
+    const expect = { ok: [200, 204], capability: 'update', what };
+    await this.#request('POST', this.#api(kv, action, this.#fullPath(name)), expect, { body: { versions } });
   }
 
   // ---- diagnostics ---------------------------------------------------------------------------
@@ -540,12 +500,7 @@ export class VaultStore implements StoreClient {
       {
         step: 'authenticate',
         required: true,
-        fix:
-          method === 'token'
-            ? 'set a valid, unexpired token in auth.token'
-            : method === 'userpass'
-              ? 'check auth.username and auth.password, and that userpass is enabled at auth.path'
-              : 'check auth.roleId and auth.secretId, and that approle is enabled at auth.path',
+        fix: AUTH_FIX[method],
         run: async () => {
           const info = await this.#session.inspect();
           const ttl = info.ttl > 0 ? `ttl ${info.ttl}s${info.renewable ? ' (renewable)' : ''}` : 'no expiry';
@@ -577,20 +532,18 @@ export class VaultStore implements StoreClient {
   /** One `sys/capabilities-self` call: a step per capability the store needs, with the policy line to add. */
   async #capabilities(kv: KvMount, sample: string | undefined): Promise<CheckStep[]> {
     const prefix = this.#names.prefix;
-    const dir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
     const wanted: Array<[string, string]> = [
-      ['list', `${kv.mount}/${kv.version === 2 ? 'metadata/' : ''}${dir}`],
+      ['list', this.#api(kv, 'metadata', prefix.slice(0, prefix.lastIndexOf('/') + 1))],
     ];
-    if (sample)
-      wanted.push(['read', `${kv.mount}/${kv.version === 2 ? 'data/' : ''}${this.#fullPath(sample)}`]);
-    const res = await this.#request('POST', 'sys/capabilities-self', {
+    if (sample) wanted.push(['read', this.#api(kv, 'data', this.#fullPath(sample))]);
+    const res = await this.#request('POST', 'sys/capabilities-self', undefined, {
       body: { paths: wanted.map(([, p]) => p) },
     });
     if (res.status !== 200)
-      throw new Error(`Vault answered ${res.status}: ${errorText(res.body, this.#core.scrub)}`);
-    const body = res.body as Record<string, unknown> & { data?: Record<string, unknown> };
+      throw new Error(`Vault answered ${res.status}: ${errorText(res, this.#core.scrub)}`);
+    const body = res.json<Record<string, unknown> & { data?: Record<string, unknown> }>();
     return wanted.map(([capability, p]) => {
-      const raw = body.data?.[p] ?? body[p];
+      const raw = body?.data?.[p] ?? body?.[p];
       const caps = Array.isArray(raw) ? raw.map(String) : [];
       const ok = caps.includes('root') || caps.includes(capability);
       const policy = `path "${p}${capability === 'list' ? '*' : ''}" { capabilities = ["${capability}"] }`;
@@ -604,7 +557,7 @@ export class VaultStore implements StoreClient {
   }
 
   async close(): Promise<void> {
-    this.#session.close();
+    this.#session.tokens.close();
     this.#http.close();
   }
 }
