@@ -42,9 +42,11 @@ import {
   HttpTransport,
   listProviderPages,
   type RetryPolicy,
+  readCaFile,
   readSampleStep,
   runChecks,
   StoreCore,
+  TokenSession,
 } from '../core/index.js';
 
 const settings = z.strictObject({
@@ -94,7 +96,9 @@ class AuthnFailed extends Error {
   }
 }
 
-const TOKEN_REUSE_MS = 6 * 60_000;
+/** Conjur access tokens live 8 minutes; a new one is asked for after 6. */
+const TOKEN_LIFE_MS = 8 * 60_000;
+const TOKEN_REUSE = 6 / 8;
 const PAGE = 1000;
 
 export class ConjurStore implements StoreClient {
@@ -103,24 +107,18 @@ export class ConjurStore implements StoreClient {
   readonly #http: HttpTransport;
   readonly #base: string;
   readonly #baseDir: string;
-  #session: Promise<{ header: string; renewAt: number }> | undefined;
+  readonly #session: TokenSession<string>;
 
   constructor(s: ConjurSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
     this.#base = s.url.replace(/\/+$/, '');
     this.#baseDir = context.baseDir ?? process.cwd();
-    let ca: Buffer | undefined;
-    if (s.caFile) {
-      const file = path.resolve(this.#baseDir, s.caFile);
-      try {
-        ca = readFileSync(file);
-      } catch (err) {
-        throw new ConfigError(
-          `cannot read caFile ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-          { hint: 'caFile is the PEM file of the CA that signed the Conjur certificate' },
-        );
-      }
-    }
+    const ca = readCaFile(
+      s.caFile,
+      context,
+      'caFile is the PEM file of the CA that signed the Conjur certificate',
+    );
+    this.#session = new TokenSession({ login: () => this.#authenticate(), refreshAt: TOKEN_REUSE });
     this.#http = new HttpTransport({ ca, lookup: context.lookup });
     this.#core = new StoreCore({
       context,
@@ -200,56 +198,39 @@ export class ConjurStore implements StoreClient {
     return jwt;
   }
 
-  /** `Token token="…"` for the current access token, authenticating when it is 6 minutes old. */
-  async #authorization(): Promise<string> {
-    const pending = this.#session;
-    const current = pending && (await pending.catch(() => undefined));
-    if (current && Date.now() < current.renewAt) return current.header;
-    // Another caller started a login while this one waited: share it (one login, not two).
-    if (this.#session !== pending) return this.#authorization();
+  /** A new access token, as the header `Token token="…"` (the session reuses it for 6 minutes). */
+  async #authenticate() {
     const { auth, account } = this.#s;
-    this.#session = (async () => {
-      const answer =
-        auth.method === 'api-key'
-          ? await this.#http.request(
-              'POST',
-              `${this.#base}/authn/${encodeURIComponent(account)}/${encodeURIComponent(auth.login)}/authenticate`,
-              { body: auth.apiKey, headers: { 'content-type': 'text/plain', 'accept-encoding': 'base64' } },
-            )
-          : await this.#http.request(
-              'POST',
-              `${this.#base}/authn-jwt/${encodeURIComponent(auth.serviceId)}/${encodeURIComponent(account)}${auth.hostId ? `/${encodeURIComponent(auth.hostId)}` : ''}/authenticate`,
-              {
-                body: new URLSearchParams({ jwt: this.#jwt(auth) }).toString(),
-                headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-encoding': 'base64' },
-              },
-            );
-      if (answer.status !== 200) throw new AuthnFailed(answer);
-      const text = answer.body.toString('utf8').trim();
-      // Asked for base64; a server that ignores Accept-Encoding answers the token's JSON.
-      const token = text.startsWith('{') ? Buffer.from(text).toString('base64') : text;
-      return { header: `Token token="${token}"`, renewAt: Date.now() + TOKEN_REUSE_MS };
-    })();
-    this.#session.catch(() => {
-      this.#session = undefined;
-    });
-    return (await this.#session).header;
+    const answer =
+      auth.method === 'api-key'
+        ? await this.#http.request(
+            'POST',
+            `${this.#base}/authn/${encodeURIComponent(account)}/${encodeURIComponent(auth.login)}/authenticate`,
+            { body: auth.apiKey, headers: { 'content-type': 'text/plain', 'accept-encoding': 'base64' } },
+          )
+        : await this.#http.request(
+            'POST',
+            `${this.#base}/authn-jwt/${encodeURIComponent(auth.serviceId)}/${encodeURIComponent(account)}${auth.hostId ? `/${encodeURIComponent(auth.hostId)}` : ''}/authenticate`,
+            {
+              body: new URLSearchParams({ jwt: this.#jwt(auth) }).toString(),
+              headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-encoding': 'base64' },
+            },
+          );
+    if (answer.status !== 200) throw new AuthnFailed(answer);
+    const text = answer.body.toString('utf8').trim();
+    // Asked for base64; a server that ignores Accept-Encoding answers the token's JSON.
+    const token = text.startsWith('{') ? Buffer.from(text).toString('base64') : text;
+    return { token: `Token token="${token}"`, ttlMs: TOKEN_LIFE_MS };
   }
 
   #get(op: Op, target: string, query?: Record<string, string>): Promise<HttpAnswer> {
-    const send = async () =>
+    const send = (authorization: string) =>
       this.#http.request('GET', `${this.#base}${target}`, {
-        headers: { authorization: await this.#authorization(), accept: '*/*' },
+        headers: { authorization, accept: '*/*' },
         query,
       });
-    return this.#core.call(op, async () => {
-      let answer = await send();
-      if (answer.status === 401) {
-        this.#session = undefined;
-        answer = await send();
-      }
-      return expectOk(answer);
-    });
+    // A 401 is an access token Conjur no longer takes: one new one, one more try.
+    return this.#core.call(op, async () => expectOk(await this.#session.use(send, (a) => a.status === 401)));
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {

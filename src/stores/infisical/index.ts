@@ -42,6 +42,7 @@ import {
   readSampleStep,
   runChecks,
   StoreCore,
+  TokenSession,
 } from '../core/index.js';
 
 const settings = z.strictObject({
@@ -102,12 +103,18 @@ export class InfisicalStore implements StoreClient {
   readonly #core: StoreCore<Op>;
   readonly #http: HttpTransport;
   readonly #site: string;
-  #session: Promise<{ token: string; renewAt: number }> | undefined;
+  readonly #session: TokenSession<string>;
 
   constructor(s: InfisicalSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
     this.#site = s.siteUrl.replace(/\/+$/, '');
     this.#http = new HttpTransport({ lookup: context.lookup });
+    // A universal-auth token is used until 80% of its life; a configured one as long as it works.
+    this.#session = new TokenSession({
+      login: () => this.#login(),
+      relogin: s.auth.method === 'universal-auth',
+      refreshAt: 0.8,
+    });
     this.#core = new StoreCore({
       context,
       settings: s,
@@ -158,46 +165,29 @@ export class InfisicalStore implements StoreClient {
     return classifyHttp(new HttpStatusError(answer), what);
   }
 
-  /** The access token: the configured one, or a universal-auth login renewed at 80% of its life. */
-  async #token(): Promise<string> {
+  /** The access token: the configured one, or a universal-auth login. */
+  async #login() {
     const { auth } = this.#s;
-    if (auth.method === 'token') return auth.token;
-    const pending = this.#session;
-    const current = pending && (await pending.catch(() => undefined));
-    if (current && Date.now() < current.renewAt) return current.token;
-    // Another caller started a login while this one waited: share it (one login, not two).
-    if (this.#session !== pending) return this.#token();
-    this.#session = (async () => {
-      const answer = await this.#http.request('POST', `${this.#site}/api/v1/auth/universal-auth/login`, {
-        body: { clientId: auth.clientId, clientSecret: auth.clientSecret },
-      });
-      if (answer.status !== 200) throw new LoginFailed(answer);
-      const { accessToken, expiresIn } = answer.json<{ accessToken: string; expiresIn: number }>() ?? {
-        accessToken: '',
-        expiresIn: 0,
-      };
-      return { token: accessToken, renewAt: Date.now() + expiresIn * 800 };
-    })();
-    this.#session.catch(() => {
-      this.#session = undefined;
+    if (auth.method === 'token') return { token: auth.token };
+    const answer = await this.#http.request('POST', `${this.#site}/api/v1/auth/universal-auth/login`, {
+      body: { clientId: auth.clientId, clientSecret: auth.clientSecret },
     });
-    return (await this.#session).token;
+    if (answer.status !== 200) throw new LoginFailed(answer);
+    const { accessToken, expiresIn } = answer.json<{ accessToken: string; expiresIn: number }>() ?? {
+      accessToken: '',
+      expiresIn: 0,
+    };
+    return { token: accessToken, ttlMs: expiresIn * 1000 };
   }
 
   #get<T>(op: Op, path: string, query: Record<string, string>): Promise<T> {
-    const send = async () =>
+    const send = (token: string) =>
       this.#http.request('GET', `${this.#site}${path}`, {
-        headers: { authorization: `Bearer ${await this.#token()}` },
+        headers: { authorization: `Bearer ${token}` },
         query: { workspaceId: this.#s.projectId, environment: this.#s.environment, ...query },
       });
-    return this.#core.call(op, async () => {
-      let answer = await send();
-      if (refused(answer) && this.#s.auth.method === 'universal-auth') {
-        this.#session = undefined;
-        answer = await send();
-      }
-      return expectOk(answer).json<T>() as T;
-    });
+    // A refused universal-auth token: one new login, one more try (a configured token is sent once).
+    return this.#core.call(op, async () => expectOk(await this.#session.use(send, refused)).json<T>() as T);
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
@@ -253,7 +243,7 @@ export class InfisicalStore implements StoreClient {
         step: 'authenticate',
         required: true,
         run: async () => {
-          await this.#core.call({ action: 'authenticating' }, () => this.#token());
+          await this.#core.call({ action: 'authenticating' }, () => this.#session.token());
           return this.#s.auth.method === 'token'
             ? 'access token configured (the list step uses it)'
             : `logged in as client ${this.#s.auth.clientId}`;
