@@ -4,11 +4,31 @@
  * principal ids, never values, but they are noise) and never the request (a PUT body is a
  * value). The core keeps a summary (status, code, inner code) as the cause, never the error.
  */
-import type { Classification } from '../core/index.js';
-import { NETWORK_ERROR_CODES } from '../core/network.js';
+import {
+  type Classification,
+  classifyStatus,
+  NETWORK_ERROR_CODES,
+  retryAfterMs,
+  type StatusRules,
+} from '../core/index.js';
+
+const USER = 'Key Vault Secrets User';
+const OFFICER = 'Key Vault Secrets Officer';
+
+/** What each operation is called in messages, and the data-plane permission it needs (RBAC role, access policy). */
+const OPERATIONS = {
+  get: { verb: 'read', role: USER, policy: 'Get' },
+  token: { verb: 'read', role: USER, policy: 'Get' },
+  versions: { verb: 'list the versions of', role: USER, policy: 'List' },
+  list: { verb: 'list', role: USER, policy: 'List' },
+  set: { verb: 'write', role: OFFICER, policy: 'Set' },
+  delete: { verb: 'delete', role: OFFICER, policy: 'Delete' },
+  recover: { verb: 'recover', role: OFFICER, policy: 'Recover' },
+  purge: { verb: 'purge', role: OFFICER, policy: 'Purge' },
+} as const;
 
 /** What the adapter was doing, to choose the permission to name. */
-export type AzureOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge' | 'versions' | 'token';
+export type AzureOperation = keyof typeof OPERATIONS;
 
 export interface AzureErrorContext {
   vaultUrl: string;
@@ -57,83 +77,148 @@ function where(ctx: AzureErrorContext): string {
   return `"${ctx.name}"${ctx.version ? ` version ${ctx.version}` : ''}${kv} in Key Vault ${ctx.vaultUrl}`;
 }
 
-/** Which data-plane permission an operation needs, for RBAC and for access policies. */
-export function permissionFor(operation: AzureOperation): { role: string; policy: string } {
-  const officer = 'Key Vault Secrets Officer';
-  const user = 'Key Vault Secrets User';
-  const table: Record<AzureOperation, [string, string]> = {
-    get: [user, 'Get'],
-    token: [user, 'Get'],
-    versions: [user, 'List'],
-    list: [user, 'List'],
-    set: [officer, 'Set'],
-    delete: [officer, 'Delete'],
-    recover: [officer, 'Recover'],
-    purge: [officer, 'Purge'],
-  };
-  const [role, policy] = table[operation];
-  return { role, policy };
+interface SignIn {
+  /** `app registration <clientId>`. */
+  app: string;
+  /** Where the app's credentials are managed in the portal. */
+  secrets: string;
+  tenantId: string | undefined;
 }
 
 /** Microsoft Entra ID sign-in failures, by their AADSTS code. */
-function credentialFailure(err: Error, ctx: AzureErrorContext, summary: string): Classification {
-  const code = /AADSTS(\d{4,7})/.exec(err.message)?.[1];
-  const app = ctx.auth.clientId ? `app registration ${ctx.auth.clientId}` : 'the app registration';
-  const denied = (message: string, fix = CREDENTIALS_FIX): Classification => ({
-    kind: 'denied',
-    message,
-    fix,
-    summary,
-  });
-  const secrets = `App registrations → ${ctx.auth.clientId ?? 'your app'} → Certificates & secrets`;
-  switch (code) {
-    case '7000222':
-      return denied(
-        `the client secret of ${app} has expired (AADSTS7000222): create a new one in Microsoft Entra ID → ${secrets}, then update auth.clientSecret`,
-      );
-    case '7000215':
-      return denied(
-        `Microsoft Entra ID rejected the client secret of ${app} (AADSTS7000215): use the secret's Value, not its Secret ID, from ${secrets}`,
-      );
-    case '700016':
-      return denied(
-        `${app} does not exist in tenant ${ctx.auth.tenantId ?? '(default)'} (AADSTS700016): check auth.clientId and auth.tenantId`,
-      );
-    case '700027':
-      return denied(
-        `Microsoft Entra ID rejected the certificate assertion of ${app} (AADSTS700027): upload this certificate's public part under ${secrets} → Certificates`,
-      );
-    case '90002':
-      return denied(`tenant ${ctx.auth.tenantId ?? ''} was not found (AADSTS90002): check auth.tenantId`);
-    default:
-      break;
-  }
-  if (err.name === 'CredentialUnavailableError') {
+const SIGN_IN_FAILURES: Readonly<Record<string, (s: SignIn) => string>> = {
+  '7000222': (s) =>
+    `the client secret of ${s.app} has expired (AADSTS7000222): create a new one in Microsoft Entra ID → ${s.secrets}, then update auth.clientSecret`,
+  '7000215': (s) =>
+    `Microsoft Entra ID rejected the client secret of ${s.app} (AADSTS7000215): use the secret's Value, not its Secret ID, from ${s.secrets}`,
+  '700016': (s) =>
+    `${s.app} does not exist in tenant ${s.tenantId ?? '(default)'} (AADSTS700016): check auth.clientId and auth.tenantId`,
+  '700027': (s) =>
+    `Microsoft Entra ID rejected the certificate assertion of ${s.app} (AADSTS700027): upload this certificate's public part under ${s.secrets} → Certificates`,
+  '90002': (s) => `tenant ${s.tenantId ?? ''} was not found (AADSTS90002): check auth.tenantId`,
+};
+
+function credentialFailure(
+  name: string,
+  message: string,
+  ctx: AzureErrorContext,
+  summary: string,
+): Classification {
+  const code = /AADSTS(\d{4,7})/.exec(message)?.[1];
+  const { clientId, tenantId } = ctx.auth;
+  const app = clientId ? `app registration ${clientId}` : 'the app registration';
+  const secrets = `App registrations → ${clientId ?? 'your app'} → Certificates & secrets`;
+  const known = code === undefined ? undefined : SIGN_IN_FAILURES[code]?.({ app, secrets, tenantId });
+  if (known) return { kind: 'denied', message: known, fix: CREDENTIALS_FIX, summary };
+  if (name === 'CredentialUnavailableError') {
     const fix =
       ctx.auth.method === 'managed-identity'
         ? 'no managed identity is available here: assign one to the VM/App Service/container, or choose another auth method'
         : 'no Azure credential is available: set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, assign a managed identity, or sign in with `az login`';
-    return denied(`could not get a token for Key Vault: ${fix}`, fix);
+    return { kind: 'denied', message: `could not get a token for Key Vault: ${fix}`, fix, summary };
   }
-  return denied(
-    `could not get a token from Microsoft Entra ID${code ? ` (AADSTS${code})` : ''} with auth method ${ctx.auth.method}: check the credentials and that ${app} exists in the tenant`,
-  );
+  return {
+    kind: 'denied',
+    message: `could not get a token from Microsoft Entra ID${code ? ` (AADSTS${code})` : ''} with auth method ${ctx.auth.method}: check the credentials and that ${app} exists in the tenant`,
+    fix: CREDENTIALS_FIX,
+    summary,
+  };
 }
+
+/** A failed request: the context, the HTTP status, the service's code and its inner code. */
+type Failure = AzureErrorContext & { status?: number | undefined; code?: string | undefined; inner?: string };
+
+const REACHABLE = 'check that the vault URL is right and reachable from this host';
+
+/**
+ * Key Vault failures by HTTP status; a 403 is refined by its inner code (`disabled`,
+ * `firewall`), a request without an answer is `network`.
+ */
+const RULES: StatusRules<Failure> = {
+  404: {
+    kind: 'not_found',
+    fix: 'create the secret, or check the name and the store prefix',
+    message: (c) =>
+      `${c.operation === 'recover' || c.operation === 'purge' ? 'no soft-deleted secret' : 'no secret'} ${where(c)}`,
+  },
+  disabled: {
+    kind: 'conflict',
+    fix: 'enable it (az keyvault secret set-attributes --enabled true) or pin an enabled version with ?version=',
+    message: (c, fix) => `${where(c)} is disabled: ${fix}`,
+  },
+  firewall: {
+    kind: 'denied',
+    fix: "allow this host's address under Networking, or reach the vault through its private endpoint",
+    message: (c, fix) =>
+      `Key Vault ${c.vaultUrl} refused the connection by its network rules (${c.inner}): ${fix}`,
+  },
+  403: {
+    kind: 'denied',
+    fix: (c) => {
+      const { role, policy } = OPERATIONS[c.operation];
+      if (c.inner === 'ForbiddenByRbac')
+        return `assign the "${role}" role on the vault (Azure RBAC) to the identity`;
+      if (c.inner === 'AccessDenied')
+        return `add the secret permission "${policy}" to the identity's access policy`;
+      return `assign the "${role}" role on the vault (Azure RBAC), or add the secret permission "${policy}" to the identity's access policy`;
+    },
+    message: (c, fix) =>
+      `Key Vault refused to ${OPERATIONS[c.operation].verb} ${c.operation === 'list' ? `the secrets of ${c.vaultUrl}` : where(c)}: ${fix}`,
+  },
+  401: {
+    kind: 'denied',
+    fix: "the identity must belong to the vault's tenant",
+    message: (c, fix) => `Key Vault ${c.vaultUrl} rejected the access token: ${fix}`,
+  },
+  409: {
+    kind: 'conflict',
+    message: (c) => {
+      if (c.inner === 'ObjectIsBeingDeleted')
+        return `${where(c)} is being deleted; try again in a few seconds`;
+      if (c.inner === 'ObjectIsDeletedButRecoverable')
+        return `${where(c)} is soft-deleted: restore it or purge it first`;
+      return `${where(c)} conflicts with the vault's state (${c.inner ?? c.code ?? 'Conflict'})`;
+    },
+  },
+  429: {
+    kind: 'throttled',
+    fix: 'spread reads over time or across vaults',
+    message: (c, fix) => `Key Vault ${c.vaultUrl} is throttling requests (HTTP 429): ${fix}`,
+  },
+  '5xx': {
+    kind: 'unavailable',
+    fix: REACHABLE,
+    message: (c) => `Key Vault ${c.vaultUrl} is unavailable (HTTP ${c.status})`,
+    retry: (c) => [500, 502, 503, 504].includes(c.status ?? 0),
+  },
+  network: {
+    kind: 'unavailable',
+    fix: REACHABLE,
+    message: (c) => `cannot reach Key Vault ${c.vaultUrl} (${c.code ?? 'network error'})`,
+    retry: (c) => c.code !== undefined && NETWORK_ERROR_CODES.has(c.code),
+  },
+  default: {
+    kind: 'unavailable',
+    fix: REACHABLE,
+    message: (c) =>
+      `Key Vault ${c.vaultUrl} answered HTTP ${c.status}${c.code ? ` ${c.code}` : ''} to ${c.operation} ${where(c)}`,
+    retry: false,
+  },
+};
 
 /** Classify anything the SDKs throw. */
 export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classification {
   const rest = asRestError(err);
   const inner = innerErrorCode(err);
+  const name = err instanceof Error ? err.name : typeof err;
+  const message = err instanceof Error ? err.message : String(err);
   const summary = rest
     ? ['RestError', rest.statusCode !== undefined ? `HTTP ${rest.statusCode}` : undefined, rest.code, inner]
         .filter(Boolean)
         .join(' ')
-    : err instanceof Error
-      ? err.name
-      : typeof err;
-  if (err instanceof Error && IDENTITY_ERRORS.test(err.name)) return credentialFailure(err, ctx, summary);
+    : name;
+  if (IDENTITY_ERRORS.test(name)) return credentialFailure(name, message, ctx, summary);
   if (!rest) {
-    const message = err instanceof Error ? err.message : String(err);
     if (/does not match the requested domain/.test(message)) {
       return {
         kind: 'config',
@@ -142,121 +227,15 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
         summary,
       };
     }
-    if (/AADSTS\d+/.test(message)) return credentialFailure(err as Error, ctx, summary);
-    return {
-      kind: 'unavailable',
-      message: `request to Key Vault ${ctx.vaultUrl} failed (${summary})`,
-      retry: false,
-      summary,
-    };
+    if (/AADSTS\d+/.test(message)) return credentialFailure(name, message, ctx, summary);
+    const failed = `request to Key Vault ${ctx.vaultUrl} failed (${summary})`;
+    return { kind: 'unavailable', message: failed, retry: false, summary };
   }
   const status = rest.statusCode;
-  const reachable = 'check that the vault URL is right and reachable from this host';
-  if (status === 404) {
-    const what =
-      ctx.operation === 'recover' || ctx.operation === 'purge' ? 'no soft-deleted secret' : 'no secret';
-    return {
-      kind: 'not_found',
-      message: `${what} ${where(ctx)}`,
-      fix: 'create the secret, or check the name and the store prefix',
-      summary,
-    };
-  }
-  if (status === 403 && (inner === 'SecretDisabled' || /disabled secret/i.test(rest.message))) {
-    const fix =
-      'enable it (az keyvault secret set-attributes --enabled true) or pin an enabled version with ?version=';
-    return { kind: 'conflict', message: `${where(ctx)} is disabled: ${fix}`, fix, summary };
-  }
-  if (status === 403 && (inner === 'ForbiddenByFirewall' || inner === 'ForbiddenByConnection')) {
-    const fix = "allow this host's address under Networking, or reach the vault through its private endpoint";
-    return {
-      kind: 'denied',
-      message: `Key Vault ${ctx.vaultUrl} refused the connection by its network rules (${inner}): ${fix}`,
-      fix,
-      summary,
-    };
-  }
-  if (status === 403) {
-    const { role, policy } = permissionFor(ctx.operation);
-    const fix =
-      inner === 'ForbiddenByRbac'
-        ? `assign the "${role}" role on the vault (Azure RBAC) to the identity`
-        : inner === 'AccessDenied'
-          ? `add the secret permission "${policy}" to the identity's access policy`
-          : `assign the "${role}" role on the vault (Azure RBAC), or add the secret permission "${policy}" to the identity's access policy`;
-    const verb =
-      {
-        list: 'list',
-        set: 'write',
-        delete: 'delete',
-        recover: 'recover',
-        purge: 'purge',
-        versions: 'list the versions of',
-      }[ctx.operation as string] ?? 'read';
-    const target = ctx.operation === 'list' ? `the secrets of ${ctx.vaultUrl}` : where(ctx);
-    return { kind: 'denied', message: `Key Vault refused to ${verb} ${target}: ${fix}`, fix, summary };
-  }
-  if (status === 401) {
-    const fix = "the identity must belong to the vault's tenant";
-    return {
-      kind: 'denied',
-      message: `Key Vault ${ctx.vaultUrl} rejected the access token: ${fix}`,
-      fix,
-      summary,
-    };
-  }
-  if (status === 409) {
-    const state =
-      inner === 'ObjectIsBeingDeleted'
-        ? 'is being deleted; try again in a few seconds'
-        : inner === 'ObjectIsDeletedButRecoverable'
-          ? 'is soft-deleted: restore it or purge it first'
-          : `conflicts with the vault's state (${inner ?? rest.code ?? 'Conflict'})`;
-    return { kind: 'conflict', message: `${where(ctx)} ${state}`, summary };
-  }
-  if (status === 429) {
-    const header = rest.response?.headers.get('retry-after');
-    const seconds = header === undefined ? Number.NaN : Number(header);
-    const date = header ? Date.parse(header) : Number.NaN;
-    const retryAfterMs =
-      Number.isFinite(seconds) && seconds >= 0
-        ? seconds * 1000
-        : Number.isFinite(date)
-          ? Math.max(0, date - Date.now())
-          : undefined;
-    const fix = 'spread reads over time or across vaults';
-    return {
-      kind: 'throttled',
-      message: `Key Vault ${ctx.vaultUrl} is throttling requests (HTTP 429): ${fix}`,
-      fix,
-      retryAfterMs,
-      summary,
-    };
-  }
-  if (status !== undefined && status >= 500) {
-    return {
-      kind: 'unavailable',
-      message: `Key Vault ${ctx.vaultUrl} is unavailable (HTTP ${status})`,
-      fix: reachable,
-      retry: [500, 502, 503, 504].includes(status),
-      summary,
-    };
-  }
-  if (status === undefined) {
-    const network = rest.code !== undefined && NETWORK_ERROR_CODES.has(rest.code);
-    return {
-      kind: 'unavailable',
-      message: `cannot reach Key Vault ${ctx.vaultUrl} (${rest.code ?? 'network error'})`,
-      fix: reachable,
-      retry: network,
-      summary,
-    };
-  }
-  return {
-    kind: 'unavailable',
-    message: `Key Vault ${ctx.vaultUrl} answered HTTP ${status}${rest.code ? ` ${rest.code}` : ''} to ${ctx.operation} ${where(ctx)}`,
-    fix: reachable,
-    retry: false,
-    summary,
-  };
+  const disabled = inner === 'SecretDisabled' || /disabled secret/i.test(rest.message);
+  const firewall = inner === 'ForbiddenByFirewall' || inner === 'ForbiddenByConnection';
+  const key = status === 403 && disabled ? 'disabled' : status === 403 && firewall ? 'firewall' : status;
+  const delay = status === 429 ? retryAfterMs(rest.response?.headers.get('retry-after')) : undefined;
+  const failure: Failure = { ...ctx, status, code: rest.code, inner };
+  return classifyStatus(key ?? 'network', RULES, failure, { summary, retryAfterMs: delay });
 }

@@ -19,7 +19,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
-import { z } from 'zod';
 import {
   ConfigError,
   InvalidRequestError,
@@ -31,7 +30,6 @@ import type {
   CheckReport,
   DeleteOptions,
   FetchedSecret,
-  HostAccess,
   ListOptions,
   ListPage,
   SecretMetadata,
@@ -44,15 +42,17 @@ import type {
   WriteResult,
 } from '../contract.js';
 import {
-  credential,
   credentialPaths,
-  listProviderPages,
+  hostAccessOf,
   type Lazy,
+  listingMatches,
+  listProviderPages,
   NameMapping,
   type RetryPolicy,
   readSampleStep,
   runChecks,
   StoreCore,
+  secretMetadata,
 } from '../core/index.js';
 import {
   type AzureErrorContext,
@@ -62,64 +62,9 @@ import {
   statusOf,
 } from './errors.js';
 import { fromKeyVaultName, toKeyVaultName } from './names.js';
+import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js';
 
-const nonEmpty = (what: string) => z.string().min(1, `${what} must not be empty`);
-
-const authSchema = z.discriminatedUnion('method', [
-  z.strictObject({ method: z.literal('default') }),
-  z.strictObject({ method: z.literal('managed-identity'), clientId: nonEmpty('clientId').optional() }),
-  z.strictObject({
-    method: z.literal('client-secret'),
-    tenantId: nonEmpty('tenantId'),
-    clientId: nonEmpty('clientId'),
-    clientSecret: credential(nonEmpty('clientSecret')),
-  }),
-  z.strictObject({
-    method: z.literal('client-certificate'),
-    tenantId: nonEmpty('tenantId'),
-    clientId: nonEmpty('clientId'),
-    /** PEM file holding the certificate and its private key. */
-    certificatePath: nonEmpty('certificatePath'),
-  }),
-]);
-
-const settings = z
-  .strictObject({
-    /** `https://<vault>.vault.azure.net` (or a sovereign cloud / private endpoint / emulator URL). */
-    vaultUrl: z
-      .url({ protocol: /^https?$/, message: 'vaultUrl is a URL such as https://my-vault.vault.azure.net' })
-      .optional(),
-    /** Short form for the public cloud: `my-vault` means `https://my-vault.vault.azure.net`. */
-    vaultName: z
-      .string()
-      .regex(
-        /^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$/,
-        'a vault name is 3-24 letters, digits and single dashes, starting with a letter',
-      )
-      .optional(),
-    /** Microsoft Entra ID authority, e.g. https://login.microsoftonline.us (must be https). */
-    authorityHost: z
-      .url({
-        protocol: /^https$/,
-        message: 'authorityHost is an https URL such as https://login.microsoftonline.com',
-      })
-      .optional(),
-    /** Allow an http:// vaultUrl (emulators only). */
-    allowInsecureConnection: z.boolean().default(false),
-    /** Skip checking that the challenge's resource matches the vault's domain (emulators, private endpoints). */
-    disableChallengeResourceVerification: z.boolean().default(false),
-    /** Prepended to every Sesame name before it is mapped to a Key Vault name. */
-    prefix: z.string().default(''),
-    /** Tags put on every secret Sesame writes (merged under the write's own tags). */
-    tags: z.record(z.string(), z.string()).default({}),
-    auth: authSchema.default({ method: 'default' }),
-  })
-  .refine((s) => (s.vaultUrl === undefined) !== (s.vaultName === undefined), {
-    message: 'give exactly one of vaultUrl or vaultName',
-    path: ['vaultUrl'],
-  });
-
-export type AzureKeyVaultSettings = z.infer<typeof settings>;
+export type { AzureKeyVaultSettings } from './settings.js';
 
 /**
  * Hooks for tests: trust the emulator's certificate and replace the backoff sleep. Not reachable
@@ -162,8 +107,6 @@ function vaultScope(vaultUrl: string): string {
 const PUBLIC_AUTHORITIES =
   /^login\.(microsoftonline\.com|microsoftonline\.us|chinacloudapi\.cn|partner\.microsoftonline\.cn)$/;
 
-const iso = (d: Date | undefined) => (d ? { createdAt: d.toISOString() } : {});
-
 export class AzureKeyVaultStoreClient implements StoreClient {
   readonly vaultUrl: string;
   readonly #settings: AzureKeyVaultSettings;
@@ -172,15 +115,21 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   readonly #core: StoreCore<AzureErrorContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
+  /** The auth method and ids (never a secret) messages name. */
+  readonly #auth: AzureErrorContext['auth'];
 
   constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
     this.#settings = settings;
     this.#context = context;
     this.#hooks = hooks;
-    this.vaultUrl = (settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`).replace(
-      /\/+$/,
-      '',
-    );
+    const vaultUrl = settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`;
+    this.vaultUrl = vaultUrl.replace(/\/+$/, '');
+    const { auth } = settings;
+    this.#auth = {
+      method: auth.method,
+      tenantId: 'tenantId' in auth ? auth.tenantId : undefined,
+      clientId: 'clientId' in auth ? auth.clientId : undefined,
+    };
     const at = `stores.${context.storeName}`;
     if (this.vaultUrl.startsWith('http://') && !settings.allowInsecureConnection) {
       throw new ConfigError(`vaultUrl ${this.vaultUrl} is plain http`, {
@@ -226,19 +175,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   #ctx(operation: AzureOperation, name?: string, version?: string): AzureErrorContext {
-    const auth = this.#settings.auth;
-    return {
-      vaultUrl: this.vaultUrl,
-      operation,
-      name,
-      kvName: name === undefined ? undefined : this.#names.toId(name),
-      version,
-      auth: {
-        method: auth.method,
-        tenantId: 'tenantId' in auth ? auth.tenantId : undefined,
-        clientId: 'clientId' in auth ? auth.clientId : undefined,
-      },
-    };
+    const kvName = name === undefined ? undefined : this.#names.toId(name);
+    return { vaultUrl: this.vaultUrl, operation, name, kvName, version, auth: this.#auth };
   }
 
   async #createSdk(): Promise<Sdk> {
@@ -253,10 +191,11 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     const authority = authorityHost
       ? { authorityHost, disableInstanceDiscovery: !PUBLIC_AUTHORITIES.test(new URL(authorityHost).hostname) }
       : {};
+    const options = { ...pipeline, ...authority };
     let credential: TokenCredential;
     switch (auth.method) {
       case 'default':
-        credential = new identity.DefaultAzureCredential({ ...pipeline, ...authority });
+        credential = new identity.DefaultAzureCredential(options);
         break;
       case 'managed-identity':
         credential = new identity.ManagedIdentityCredential({
@@ -265,10 +204,12 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         });
         break;
       case 'client-secret':
-        credential = new identity.ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, {
-          ...pipeline,
-          ...authority,
-        });
+        credential = new identity.ClientSecretCredential(
+          auth.tenantId,
+          auth.clientId,
+          auth.clientSecret,
+          options,
+        );
         break;
       case 'client-certificate': {
         const certificatePath = path.resolve(this.#context.baseDir ?? process.cwd(), auth.certificatePath);
@@ -282,7 +223,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
           auth.tenantId,
           auth.clientId,
           { certificatePath },
-          { ...pipeline, ...authority },
+          options,
         );
         break;
       }
@@ -341,16 +282,6 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     return { kvName: m[1] as string, version: m[2] };
   }
 
-  #metadata(props: SecretProperties, name: string): SecretMetadata {
-    return {
-      name,
-      ...(props.version ? { version: props.version } : {}),
-      ...(props.tags && Object.keys(props.tags).length > 0 ? { tags: { ...props.tags } } : {}),
-      ...iso(props.createdOn),
-      ...(props.updatedOn ? { updatedAt: props.updatedOn.toISOString() } : {}),
-    };
-  }
-
   /**
    * Key Vault's listing, paged with its nextLink. The SDK's public pager drops the continuation
    * token of the pages it maps, so the pages of its generated client (which keep it) are read.
@@ -376,16 +307,14 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         }),
       pick: (item) => {
         const name = this.#names.fromId(new URL(item.id ?? '', this.vaultUrl).pathname.split('/')[2] ?? '');
-        if (name === undefined || (options.prefix && !name.startsWith(options.prefix))) return undefined;
-        if (!Object.entries(options.tags ?? {}).every(([k, v]) => item.tags?.[k] === v)) return undefined;
-        return {
-          name,
-          ...(item.tags && Object.keys(item.tags).length > 0 ? { tags: { ...item.tags } } : {}),
-          ...iso(item.attributes?.created),
-          ...(item.attributes?.updated ? { updatedAt: item.attributes.updated.toISOString() } : {}),
-          ...(item.deletedDate ? { deletedAt: item.deletedDate.toISOString() } : {}),
-          ...(item.scheduledPurgeDate ? { purgeAt: item.scheduledPurgeDate.toISOString() } : {}),
-        };
+        if (!listingMatches(name, item.tags, options)) return undefined;
+        return secretMetadata(name, {
+          tags: item.tags,
+          createdAt: item.attributes?.created,
+          updatedAt: item.attributes?.updated,
+          deletedAt: item.deletedDate,
+          purgeAt: item.scheduledPurgeDate,
+        });
       },
     });
   }
@@ -461,7 +390,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   async versions(name: string): Promise<VersionMetadata[]> {
     return (await this.#versionProperties(name)).map((props) => ({
       version: props.version ?? '',
-      ...iso(props.createdOn),
+      ...(props.createdOn ? { createdAt: props.createdOn.toISOString() } : {}),
       enabled: props.enabled ?? true,
     }));
   }
@@ -470,7 +399,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     const newest = (await this.#versionProperties(name))[0];
     if (!newest)
       throw new SecretNotFoundError(`${this.#core.tag} no secret "${name}" in Key Vault ${this.vaultUrl}`);
-    return this.#metadata(newest, name);
+    const { version, tags, createdOn, updatedOn } = newest;
+    return secretMetadata(name, { version, tags, createdAt: createdOn, updatedAt: updatedOn });
   }
 
   check(options: CheckOptions): Promise<CheckReport> {
@@ -501,7 +431,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 }
 
-const AZURE_CREDENTIALS = credentialPaths(settings);
+const AZURE_CREDENTIALS = credentialPaths(azureKeyVaultSettings);
 
 export const azureKeyVaultStoreType = {
   type: 'azure-key-vault',
@@ -513,21 +443,17 @@ export const azureKeyVaultStoreType = {
     namespaced: false,
     restore: true,
   },
-  settings,
+  settings: azureKeyVaultSettings,
   secretSettings: AZURE_CREDENTIALS,
-  hostAccess(s: AzureKeyVaultSettings): HostAccess[] {
-    const out: HostAccess[] = [];
-    if (s.vaultUrl) out.push({ kind: 'address', setting: 'vaultUrl', url: s.vaultUrl });
-    if (s.authorityHost) out.push({ kind: 'address', setting: 'authorityHost', url: s.authorityHost });
-    if (s.auth.method === 'default' || s.auth.method === 'managed-identity') {
-      out.push({
-        kind: 'identity',
-        detail: `with auth ${s.auth.method} uses this server's own Azure identity`,
-      });
-    } else if (s.auth.method === 'client-certificate') {
-      out.push({ kind: 'files', setting: 'auth.certificatePath', path: s.auth.certificatePath });
-    }
-    return out;
-  },
+  hostAccess: ({ vaultUrl, authorityHost, auth }: AzureKeyVaultSettings) =>
+    hostAccessOf({
+      addresses: { vaultUrl, authorityHost },
+      identity:
+        (auth.method === 'default' || auth.method === 'managed-identity') &&
+        `with auth ${auth.method} uses this server's own Azure identity`,
+      files: {
+        'auth.certificatePath': auth.method === 'client-certificate' ? auth.certificatePath : undefined,
+      },
+    }),
   create: (s: AzureKeyVaultSettings, context: StoreContext) => new AzureKeyVaultStoreClient(s, context),
 } satisfies StoreType<AzureKeyVaultSettings>;

@@ -83,7 +83,25 @@ export {
 export { type RetryOptions, withRetry } from './retry.js';
 export { NETWORK_ERROR_CODES } from './network.js';
 export { isTransient, networkCode } from './transient.js';
-export { type TaggedSecret, TagLookup, type TagLookupOptions } from './tag-lookup.js';
 export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';
 export { type FolderTreeOptions, pageFolderTree } from './tree.js';
 export { readCaFile } from './ca-file.js';
+export { type TaggedSecret, TagLookup, type TagLookupOptions } from './tag-lookup.js';
+export {
+  classifyStatus,
+  GRPC_STATUS_NAMES,
+  type GrpcStatus,
+  grpcStatusName,
+  grpcStatusOfHttp,
+  type StatusRule,
+  type StatusRules,
+} from './classify-status.js';
+export {
+  isoTime,
+  listingMatches,
+  type ProtobufTimestamp,
+  type ProviderMetadata,
+  secretMetadata,
+} from './metadata.js';
+export { type HostAccessParts, hostAccessOf } from './host-access.js';
+export { type AddOrCreateSteps, addOrCreate } from './add-or-create.js';

@@ -8,42 +8,15 @@
  * `addVersion` request body holds the value (base64): the core never keeps an SDK error as the
  * cause, only the summary (name and status) given here.
  */
-import type { Classification } from '../core/index.js';
-import { NETWORK_ERROR_CODES } from '../core/network.js';
-
-const GRPC_STATUS = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-] as const;
-
-const HTTP_STATUS: Record<number, string> = {
-  400: 'INVALID_ARGUMENT',
-  401: 'UNAUTHENTICATED',
-  403: 'PERMISSION_DENIED',
-  404: 'NOT_FOUND',
-  409: 'ABORTED',
-  429: 'RESOURCE_EXHAUSTED',
-  499: 'CANCELLED',
-  500: 'INTERNAL',
-  501: 'UNIMPLEMENTED',
-  503: 'UNAVAILABLE',
-  504: 'DEADLINE_EXCEEDED',
-};
+import {
+  type Classification,
+  classifyStatus,
+  grpcStatusName,
+  grpcStatusOfHttp,
+  NETWORK_ERROR_CODES,
+  type StatusRule,
+  type StatusRules,
+} from '../core/index.js';
 
 /** The payload failed its CRC32C check: corrupted in transit, worth a retry. */
 export class ChecksumMismatch extends Error {
@@ -76,28 +49,28 @@ export function gcpStatus(err: unknown): GcpStatus | undefined {
       // not a JSON body
     }
     const http = typeof e.status === 'number' ? e.status : typeof e.code === 'number' ? e.code : undefined;
-    if (http !== undefined)
-      return { status: HTTP_STATUS[http] ?? (http >= 500 ? 'INTERNAL' : 'UNKNOWN'), serviceMessage: '' };
-    return { status: 'UNAVAILABLE', serviceMessage: '' };
+    return { status: http === undefined ? 'UNAVAILABLE' : grpcStatusOfHttp(http), serviceMessage: '' };
   }
-  if (typeof e.code === 'number' && Number.isInteger(e.code) && e.code > 0 && e.code < GRPC_STATUS.length) {
-    return { status: GRPC_STATUS[e.code] as string, serviceMessage: err.message };
-  }
-  return undefined;
+  const status = grpcStatusName(e.code);
+  return status ? { status, serviceMessage: err.message } : undefined;
 }
 
-export type GcpOperation =
-  | 'access'
-  | 'list'
-  | 'versions'
-  | 'describe'
-  | 'write'
-  | 'create'
-  | 'delete'
-  | 'disable'
-  | 'enable'
-  | 'destroy'
-  | 'token';
+/** The predefined role that grants each operation, for messages and fixes. */
+const ROLES = {
+  access: 'roles/secretmanager.secretAccessor',
+  token: 'roles/secretmanager.secretAccessor',
+  list: 'roles/secretmanager.viewer',
+  versions: 'roles/secretmanager.viewer',
+  describe: 'roles/secretmanager.viewer',
+  write: 'roles/secretmanager.secretVersionAdder',
+  disable: 'roles/secretmanager.secretVersionManager',
+  enable: 'roles/secretmanager.secretVersionManager',
+  destroy: 'roles/secretmanager.secretVersionManager',
+  create: 'roles/secretmanager.admin',
+  delete: 'roles/secretmanager.admin',
+} as const;
+
+export type GcpOperation = keyof typeof ROLES;
 
 export interface GcpErrorContext {
   project: string;
@@ -108,33 +81,78 @@ export interface GcpErrorContext {
   authMethod: string;
 }
 
-/** The predefined role that grants an operation, for messages and `check` fixes. */
-export function roleFor(operation: GcpOperation): string {
-  switch (operation) {
-    case 'access':
-    case 'token':
-      return 'roles/secretmanager.secretAccessor';
-    case 'list':
-    case 'versions':
-    case 'describe':
-      return 'roles/secretmanager.viewer';
-    case 'write':
-      return 'roles/secretmanager.secretVersionAdder';
-    case 'disable':
-    case 'enable':
-    case 'destroy':
-      return 'roles/secretmanager.secretVersionManager';
-    case 'create':
-    case 'delete':
-      return 'roles/secretmanager.admin';
-  }
-}
-
 function where(ctx: GcpErrorContext): string {
   if (!ctx.name) return `project ${ctx.project}`;
   const id = ctx.secretId && ctx.secretId !== ctx.name ? ` (secret id "${ctx.secretId}")` : '';
   return `"${ctx.name}"${ctx.version ? ` version ${ctx.version}` : ''}${id} in project ${ctx.project}`;
 }
+
+type Failure = GcpErrorContext & GcpStatus;
+
+/** The state a FAILED_PRECONDITION names (`Secret version … is in DISABLED state`). */
+const versionState = (c: Failure) => /is in ([A-Z]+) state/.exec(c.serviceMessage)?.[1];
+
+const REACHABLE = 'check that Secret Manager is reachable from this host';
+const UNAVAILABLE: StatusRule<Failure> = {
+  kind: 'unavailable',
+  fix: REACHABLE,
+  message: (c) => `Secret Manager is unavailable (${c.status})`,
+};
+
+/** Secret Manager failures by canonical status. */
+const RULES: StatusRules<Failure> = {
+  NOT_FOUND: {
+    kind: 'not_found',
+    fix: 'create the secret, or check the name and the store prefix',
+    message: (c) => `no secret ${where(c)}`,
+  },
+  PERMISSION_DENIED: {
+    kind: 'denied',
+    fix: (c) => `grant ${ROLES[c.operation]} to the service account`,
+    message: (c, fix) => {
+      const permission = /Permission '([a-z.]+)' denied/.exec(c.serviceMessage)?.[1];
+      const extra =
+        c.operation === 'write' ? '; creating a new secret also needs roles/secretmanager.admin' : '';
+      return `Secret Manager refused ${c.operation} on ${where(c)}${permission ? ` (permission ${permission})` : ''}: ${fix}${extra}`;
+    },
+  },
+  UNAUTHENTICATED: {
+    kind: 'denied',
+    fix: 'check that the service account key is still active (IAM & Admin → Service accounts → Keys)',
+    message: (c, fix) => `Secret Manager rejected the credentials of auth method ${c.authMethod}: ${fix}`,
+  },
+  FAILED_PRECONDITION: {
+    kind: 'conflict',
+    fix: (c) => {
+      const state = versionState(c);
+      if (state === 'DESTROYED') return 'its payload is gone for good: pin another version with ?version=';
+      if (state === 'DISABLED')
+        return 'enable it (gcloud secrets versions enable) or pin another version with ?version=';
+      return 'check the version state';
+    },
+    message: (c, fix) =>
+      `${where(c)} is ${versionState(c)?.toLowerCase() ?? 'not accessible in its current state'}: ${fix}`,
+  },
+  RESOURCE_EXHAUSTED: {
+    kind: 'throttled',
+    fix: 'slow down or raise the quota',
+    message: (_, fix) => `Secret Manager quota exhausted (RESOURCE_EXHAUSTED): ${fix}`,
+  },
+  UNAVAILABLE,
+  DEADLINE_EXCEEDED: UNAVAILABLE,
+  INTERNAL: UNAVAILABLE,
+  INVALID_ARGUMENT: {
+    kind: 'invalid',
+    message: (c) => `Secret Manager refused the request for ${where(c)} as invalid (INVALID_ARGUMENT)`,
+  },
+  ALREADY_EXISTS: { kind: 'conflict', message: (c) => `${where(c)} already exists` },
+  default: {
+    kind: 'unavailable',
+    fix: REACHABLE,
+    message: (c) => `Secret Manager answered ${c.status} to ${c.operation} on ${where(c)}`,
+    retry: false,
+  },
+};
 
 /** Classify anything the Secret Manager client throws. */
 export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification {
@@ -147,97 +165,16 @@ export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification 
   }
   const rpc = gcpStatus(err);
   const name = err instanceof Error ? err.name : 'error';
-  if (!rpc) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (/Could not load the default credentials/i.test(message)) {
-      const fix =
-        'set GOOGLE_APPLICATION_CREDENTIALS, run on Google Cloud with a service account, or use auth method service-account-json';
-      return { kind: 'denied', message: `no Google credentials found for auth method default: ${fix}`, fix };
-    }
-    if (/private key|DECODER|PEM|asn1|secretOrPrivateKey/i.test(message)) {
-      const fix = 'download a new JSON key from IAM & Admin → Service accounts → Keys';
-      return { kind: 'config', message: "the service account's private_key cannot sign requests", fix };
-    }
-    return { kind: 'unavailable', message: `request to Secret Manager failed (${name})`, retry: false };
+  if (rpc) return classifyStatus(rpc.status, RULES, { ...ctx, ...rpc }, { summary: `${name} ${rpc.status}` });
+  const message = err instanceof Error ? err.message : String(err);
+  if (/Could not load the default credentials/i.test(message)) {
+    const fix =
+      'set GOOGLE_APPLICATION_CREDENTIALS, run on Google Cloud with a service account, or use auth method service-account-json';
+    return { kind: 'denied', message: `no Google credentials found for auth method default: ${fix}`, fix };
   }
-  const summary = `${name} ${rpc.status}`;
-  const reachable = 'check that Secret Manager is reachable from this host';
-  switch (rpc.status) {
-    case 'NOT_FOUND':
-      return {
-        kind: 'not_found',
-        message: `no secret ${where(ctx)}`,
-        fix: 'create the secret, or check the name and the store prefix',
-        summary,
-      };
-    case 'PERMISSION_DENIED': {
-      const permission = /Permission '([a-z.]+)' denied/.exec(rpc.serviceMessage)?.[1];
-      const extra =
-        ctx.operation === 'write' ? '; creating a new secret also needs roles/secretmanager.admin' : '';
-      const fix = `grant ${roleFor(ctx.operation)} to the service account`;
-      return {
-        kind: 'denied',
-        message: `Secret Manager refused ${ctx.operation} on ${where(ctx)}${permission ? ` (permission ${permission})` : ''}: ${fix}${extra}`,
-        fix,
-        summary,
-      };
-    }
-    case 'UNAUTHENTICATED': {
-      const fix =
-        'check that the service account key is still active (IAM & Admin → Service accounts → Keys)';
-      return {
-        kind: 'denied',
-        message: `Secret Manager rejected the credentials of auth method ${ctx.authMethod}: ${fix}`,
-        fix,
-        summary,
-      };
-    }
-    case 'FAILED_PRECONDITION': {
-      const state = /is in ([A-Z]+) state/.exec(rpc.serviceMessage)?.[1];
-      const fix =
-        state === 'DESTROYED'
-          ? 'its payload is gone for good: pin another version with ?version='
-          : state === 'DISABLED'
-            ? 'enable it (gcloud secrets versions enable) or pin another version with ?version='
-            : 'check the version state';
-      return {
-        kind: 'conflict',
-        message: `${where(ctx)} is ${state ? state.toLowerCase() : 'not accessible in its current state'}: ${fix}`,
-        fix,
-        summary,
-      };
-    }
-    case 'RESOURCE_EXHAUSTED':
-      return {
-        kind: 'throttled',
-        message: 'Secret Manager quota exhausted (RESOURCE_EXHAUSTED): slow down or raise the quota',
-        fix: 'slow down or raise the quota',
-        summary,
-      };
-    case 'UNAVAILABLE':
-    case 'DEADLINE_EXCEEDED':
-    case 'INTERNAL':
-      return {
-        kind: 'unavailable',
-        message: `Secret Manager is unavailable (${rpc.status})`,
-        fix: reachable,
-        summary,
-      };
-    case 'INVALID_ARGUMENT':
-      return {
-        kind: 'invalid',
-        message: `Secret Manager refused the request for ${where(ctx)} as invalid (INVALID_ARGUMENT)`,
-        summary,
-      };
-    case 'ALREADY_EXISTS':
-      return { kind: 'conflict', message: `${where(ctx)} already exists`, summary };
-    default:
-      return {
-        kind: 'unavailable',
-        message: `Secret Manager answered ${rpc.status} to ${ctx.operation} on ${where(ctx)}`,
-        fix: reachable,
-        retry: false,
-        summary,
-      };
+  if (/private key|DECODER|PEM|asn1|secretOrPrivateKey/i.test(message)) {
+    const fix = 'download a new JSON key from IAM & Admin → Service accounts → Keys';
+    return { kind: 'config', message: "the service account's private_key cannot sign requests", fix };
   }
+  return { kind: 'unavailable', message: `request to Secret Manager failed (${name})`, retry: false };
 }

@@ -26,14 +26,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { z } from 'zod';
 import { ConfigError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
   DeleteOptions,
   FetchedSecret,
-  HostAccess,
   ListOptions,
   ListPage,
   SecretMetadata,
@@ -46,15 +44,19 @@ import type {
   WriteResult,
 } from '../contract.js';
 import {
-  credential,
   credentialPaths,
+  hostAccessOf,
+  isoTime,
   type Lazy,
+  listingMatches,
   listProviderPages,
   NameMapping,
+  type ProtobufTimestamp,
   type RetryPolicy,
   readSampleStep,
   runChecks,
   StoreCore,
+  secretMetadata,
 } from '../core/index.js';
 import { crc32c } from './crc32c.js';
 import {
@@ -64,63 +66,11 @@ import {
   type GcpOperation,
   gcpStatus,
 } from './errors.js';
+import { type GcpSecretManagerSettings, gcpLabels, gcpSecretManagerSettings } from './settings.js';
+
+export type { GcpSecretManagerSettings } from './settings.js';
 
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
-const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
-const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
-
-const authSchema = z.discriminatedUnion('method', [
-  z.strictObject({ method: z.literal('default') }),
-  z
-    .strictObject({
-      method: z.literal('service-account-json'),
-      /** The key file's JSON text (typically `{{ secret://… }}` or `${env:…}`). */
-      json: credential(z.string().min(1)).optional(),
-      /** Path of the key file. */
-      file: z.string().min(1).optional(),
-    })
-    .refine((a) => (a.json === undefined) !== (a.file === undefined), {
-      message: 'give exactly one of json or file',
-      path: ['json'],
-    }),
-]);
-
-const labels = z.record(
-  z
-    .string()
-    .regex(
-      LABEL_KEY,
-      'label keys are lowercase letters, digits, _ and -, starting with a letter, at most 63',
-    ),
-  z.string().regex(LABEL_VALUE, 'label values are lowercase letters, digits, _ and -, at most 63'),
-);
-
-const settings = z.strictObject({
-  /** Project id (or number) that owns the secrets. */
-  project: z
-    .string()
-    .regex(
-      /^([a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$/,
-      'project is a project id such as acme-prod, or a project number',
-    ),
-  /** Override of the API host, as a URL (see the module comment). */
-  apiEndpoint: z
-    .url({
-      protocol: /^https?$/,
-      message: 'apiEndpoint is a URL such as https://secretmanager.me-central2.rep.googleapis.com',
-    })
-    .optional(),
-  /** Prepended to every name to form the secret id. */
-  prefix: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]*$/, 'a prefix is letters, digits, _ and -')
-    .default(''),
-  /** Labels put on secrets Sesame creates (merged under the write's own tags). */
-  labels: labels.default({}),
-  auth: authSchema.default({ method: 'default' }),
-});
-
-export type GcpSecretManagerSettings = z.infer<typeof settings>;
 
 /** Hooks for tests: replace the backoff sleep. Not reachable from config. */
 export interface GcpSecretManagerTestHooks {
@@ -139,12 +89,6 @@ const NO_SDK_RETRY = { retry: { retryCodes: [] }, timeout: 30_000 };
 
 function lastSegment(resource: string | null | undefined): string {
   return (resource ?? '').split('/').pop() ?? '';
-}
-
-function timestamp(t: { seconds?: unknown; nanos?: unknown } | null | undefined): string | undefined {
-  if (!t || t.seconds === undefined || t.seconds === null) return undefined;
-  const ms = Number(t.seconds) * 1000 + Math.floor(Number(t.nanos ?? 0) / 1e6);
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
 
 /** `state` arrives as a number (numeric enums over REST) or as its name (gRPC). */
@@ -202,10 +146,6 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     };
   }
 
-  #secretId(name: string): string {
-    return this.#names.toId(name);
-  }
-
   #secretPath(secretId: string): string {
     return `projects/${this.settings.project}/secrets/${secretId}`;
   }
@@ -213,50 +153,40 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   #serviceAccountKey(): ServiceAccountKey | undefined {
     const auth = this.settings.auth;
     if (auth.method !== 'service-account-json') return undefined;
-    const at = `stores.${this.context.storeName}.auth`;
-    let text: string;
+    const at = `stores.${this.context.storeName}.auth.${auth.file !== undefined ? 'file' : 'json'}`;
+    let text = auth.json as string;
     if (auth.file !== undefined) {
       const file = path.resolve(this.context.baseDir ?? process.cwd(), auth.file);
       try {
         text = readFileSync(file, 'utf8');
       } catch (err) {
-        throw new ConfigError(
-          `cannot read the service account key file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-          {
-            path: `${at}.file`,
-          },
-        );
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        throw new ConfigError(`cannot read the service account key file ${file} (${code})`, { path: at });
       }
-    } else {
-      text = auth.json as string;
     }
     let key: Partial<ServiceAccountKey> & { type?: unknown };
     try {
       key = JSON.parse(text) as typeof key;
     } catch {
       // Never echo the text: it holds a private key.
-      throw new ConfigError('the service account key is not valid JSON', {
-        path: `${at}.${auth.file !== undefined ? 'file' : 'json'}`,
-      });
+      throw new ConfigError('the service account key is not valid JSON', { path: at });
     }
+    const { client_email, private_key, private_key_id, project_id } = key;
     if (
       key.type !== 'service_account' ||
-      typeof key.client_email !== 'string' ||
-      typeof key.private_key !== 'string'
+      typeof client_email !== 'string' ||
+      typeof private_key !== 'string'
     ) {
       throw new ConfigError(
         'the service account key needs "type": "service_account", "client_email" and "private_key"',
-        {
-          path: `${at}.${auth.file !== undefined ? 'file' : 'json'}`,
-          hint: 'download a JSON key from IAM & Admin → Service accounts → Keys',
-        },
+        { path: at, hint: 'download a JSON key from IAM & Admin → Service accounts → Keys' },
       );
     }
     return {
-      client_email: key.client_email,
-      private_key: key.private_key,
-      private_key_id: typeof key.private_key_id === 'string' ? key.private_key_id : undefined,
-      project_id: typeof key.project_id === 'string' ? key.project_id : undefined,
+      client_email,
+      private_key,
+      private_key_id: typeof private_key_id === 'string' ? private_key_id : undefined,
+      project_id: typeof project_id === 'string' ? project_id : undefined,
     };
   }
 
@@ -293,7 +223,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
-    const secretId = this.#secretId(request.name);
+    const secretId = this.#names.toId(request.name);
     const version = request.version ?? 'latest';
     if (!/^(latest|[1-9][0-9]*)$/.test(version)) {
       throw new UsageError(
@@ -301,26 +231,16 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       );
     }
     const ctx = this.#ctx('access', request.name, secretId, request.version);
-    const [response] = await this.#call(ctx, async (client) => {
-      const answer = await client.accessSecretVersion(
-        { name: `${this.#secretPath(secretId)}/versions/${version}` },
-        NO_SDK_RETRY,
-      );
-      const payload = answer[0].payload;
+    const { bytes, served } = await this.#call(ctx, async (client) => {
+      const name = `${this.#secretPath(secretId)}/versions/${version}`;
+      const [{ payload, name: servedName }] = await client.accessSecretVersion({ name }, NO_SDK_RETRY);
+      const raw = payload?.data;
+      const bytes = raw instanceof Uint8Array ? raw : Buffer.from(String(raw ?? ''), 'base64');
       const expected = payload?.dataCrc32c;
-      if (expected !== undefined && expected !== null) {
-        const data =
-          payload?.data instanceof Uint8Array
-            ? payload.data
-            : Buffer.from(String(payload?.data ?? ''), 'base64');
-        if (String(expected) !== String(crc32c(data)))
-          throw new ChecksumMismatch('dataCrc32c does not match the payload');
-      }
-      return answer;
+      if (expected !== undefined && expected !== null && String(expected) !== String(crc32c(bytes)))
+        throw new ChecksumMismatch('dataCrc32c does not match the payload');
+      return { bytes, served: lastSegment(servedName) || undefined };
     });
-    const raw = response.payload?.data;
-    const bytes = raw instanceof Uint8Array ? raw : Buffer.from(String(raw ?? ''), 'base64');
-    const served = lastSegment(response.name) || undefined;
     try {
       return { value: new TextDecoder('utf-8', { fatal: true }).decode(bytes), version: served };
     } catch {
@@ -350,22 +270,16 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         }),
       pick: (secret) => {
         const name = this.#names.fromId(lastSegment(secret.name));
-        const secretLabels = (secret.labels ?? {}) as Record<string, string>;
-        if (name === undefined || (options.prefix && !name.startsWith(options.prefix))) return undefined;
-        if (!Object.entries(options.tags ?? {}).every(([k, v]) => secretLabels[k] === v)) return undefined;
-        const createdAt = timestamp(secret.createTime as { seconds?: unknown; nanos?: unknown } | null);
-        return {
-          name,
-          ...(Object.keys(secretLabels).length > 0 ? { tags: { ...secretLabels } } : {}),
-          ...(createdAt ? { createdAt } : {}),
-        };
+        const tags = secret.labels as Record<string, string> | null | undefined;
+        if (!listingMatches(name, tags, options)) return undefined;
+        return secretMetadata(name, { tags, createdAt: secret.createTime as ProtobufTimestamp });
       },
     });
   }
 
   #labels(tags: Record<string, string> | undefined): Record<string, string> {
     const merged = { ...this.settings.labels, ...tags };
-    const parsed = labels.safeParse(merged);
+    const parsed = gcpLabels.safeParse(merged);
     if (!parsed.success) {
       throw new UsageError(
         `${this.#core.tag} Secret Manager labels must be lowercase: ${parsed.error.issues[0]?.message ?? 'invalid label'}`,
@@ -375,7 +289,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
-    const secretId = this.#secretId(name);
+    const secretId = this.#names.toId(name);
     const secretLabels = this.#labels(options.tags);
     if (options.expectedVersion !== undefined) {
       const latest = (await this.versions(name))[0]?.version;
@@ -420,7 +334,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
   /** Deletes the secret and all its versions. Secret Manager has no soft delete. */
   async delete(name: string, _options: DeleteOptions): Promise<void> {
-    const secretId = this.#secretId(name);
+    const secretId = this.#names.toId(name);
     await this.#call(this.#ctx('delete', name, secretId), (client) =>
       client.deleteSecret({ name: this.#secretPath(secretId) }, NO_SDK_RETRY),
     );
@@ -431,7 +345,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     name: string,
     version: string,
   ): Promise<void> {
-    const secretId = this.#secretId(name);
+    const secretId = this.#names.toId(name);
     if (!/^[1-9][0-9]*$/.test(version))
       throw new UsageError(`${this.#core.tag} ${action} needs a version number, not "${version}"`);
     const request = { name: `${this.#secretPath(secretId)}/versions/${version}` };
@@ -457,7 +371,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   async versions(name: string): Promise<VersionMetadata[]> {
-    const secretId = this.#secretId(name);
+    const secretId = this.#names.toId(name);
     const found = await this.#call(this.#ctx('versions', name, secretId), async (client) => {
       const out: VersionMetadata[] = [];
       for await (const v of client.listSecretVersionsAsync(
@@ -465,7 +379,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         NO_SDK_RETRY,
       )) {
         const state = stateName(v.state);
-        const createdAt = timestamp(v.createTime as { seconds?: unknown; nanos?: unknown } | null);
+        const createdAt = isoTime(v.createTime as ProtobufTimestamp);
         out.push({
           version: lastSegment(v.name),
           ...(createdAt ? { createdAt } : {}),
@@ -479,17 +393,12 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   async describe(name: string): Promise<SecretMetadata> {
-    const secretId = this.#secretId(name);
+    const secretId = this.#names.toId(name);
     const [secret] = await this.#call(this.#ctx('describe', name, secretId), (client) =>
       client.getSecret({ name: this.#secretPath(secretId) }, NO_SDK_RETRY),
     );
-    const secretLabels = (secret.labels ?? {}) as Record<string, string>;
-    const createdAt = timestamp(secret.createTime as { seconds?: unknown; nanos?: unknown } | null);
-    return {
-      name,
-      ...(Object.keys(secretLabels).length > 0 ? { tags: { ...secretLabels } } : {}),
-      ...(createdAt ? { createdAt } : {}),
-    };
+    const tags = secret.labels as Record<string, string> | null | undefined;
+    return secretMetadata(name, { tags, createdAt: secret.createTime as ProtobufTimestamp });
   }
 
   check(options: CheckOptions): Promise<CheckReport> {
@@ -523,7 +432,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 }
 
-const GCP_CREDENTIALS = credentialPaths(settings);
+const GCP_CREDENTIALS = credentialPaths(gcpSecretManagerSettings);
 
 export const gcpSecretManagerStoreType = {
   type: 'gcp-secret-manager',
@@ -535,20 +444,15 @@ export const gcpSecretManagerStoreType = {
     namespaced: false,
     restore: false,
   },
-  settings,
+  settings: gcpSecretManagerSettings,
   secretSettings: GCP_CREDENTIALS,
-  hostAccess(s: GcpSecretManagerSettings): HostAccess[] {
-    const out: HostAccess[] = [];
-    if (s.apiEndpoint) out.push({ kind: 'address', setting: 'apiEndpoint', url: s.apiEndpoint });
-    if (s.auth.method === 'default') {
-      out.push({
-        kind: 'identity',
-        detail: "uses this server's own Google credentials (application default credentials)",
-      });
-    } else if (s.auth.file !== undefined) {
-      out.push({ kind: 'files', setting: 'auth.file', path: s.auth.file });
-    }
-    return out;
-  },
+  hostAccess: ({ apiEndpoint, auth }: GcpSecretManagerSettings) =>
+    hostAccessOf({
+      addresses: { apiEndpoint },
+      identity:
+        auth.method === 'default' &&
+        "uses this server's own Google credentials (application default credentials)",
+      files: { 'auth.file': auth.method === 'default' ? undefined : auth.file },
+    }),
   create: (s: GcpSecretManagerSettings, context: StoreContext) => new GcpSecretManagerStoreClient(s, context),
 } satisfies StoreType<GcpSecretManagerSettings>;
