@@ -6,6 +6,14 @@
 import { readFileSync, statSync } from 'node:fs';
 
 const argv = process.argv;
+// A reader that stops early (`sesame secrets list | head -1`) closes the pipe: stop quietly, as
+// other command-line tools do, instead of crashing with a stack trace on the next write.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err && err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
 // `sesame --version` needs nothing but the version.
 if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
   process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);

@@ -42,8 +42,10 @@ await bundle.write({
   codeSplitting: {
     groups: [
       ...GROUPS,
-      // What main itself needs (errors, masking, colour) apart from the rest of the code.
-      { name: 'base', test: /dist[\\/](errors|redact[\\/][a-z]+|cli[\\/]colour)\.js$/ },
+      // `sesame run` is paid on every workflow step: run, and what main shares with it (errors,
+      // masking, colour, the CLI context), in one chunk beside main.mjs. Every module file the
+      // loader opens costs a read, a parse and a link; `run -- true` opens three.
+      { name: 'start', test: /dist[\\/](cli[\\/]commands[\\/]run|config[\\/]files)\.js$/ },
     ],
   },
 });

@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import type { AuditEvent } from '../audit/index.js';
 import type { SesameDatabase } from '../db/index.js';
 import { UsageError } from '../errors.js';
@@ -60,10 +60,10 @@ export function createCliContext(overrides: Partial<Pick<CliContext, 'stdout' | 
 
 /** Options every data command shares. */
 export function withCommon(cmd: Command, { json = true, namespace = true } = {}): Command {
-  cmd.addOption(new Option('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'));
+  cmd.addOption(cmd.createOption('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'));
   // The default's description is what help shows: once, and in words ("" would mean nothing to a reader).
-  if (namespace) cmd.addOption(new Option('-n, --namespace <ns>', 'namespace to act in').default('', 'the root namespace'));
-  if (json) cmd.addOption(new Option('--json', 'print JSON'));
+  if (namespace) cmd.addOption(cmd.createOption('-n, --namespace <ns>', 'namespace to act in').default('', 'the root namespace'));
+  if (json) cmd.addOption(cmd.createOption('--json', 'print JSON'));
   return cmd;
 }
 

@@ -1,8 +1,9 @@
 /** The `sesame` command line. `main()` returns the exit code: 0 ok, 1 the job failed, 2 bad usage or input. */
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { SesameError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
 import { painter } from './colour.js';
+import { readRunArguments } from './commands/run-args.js';
 import { type CliContext, createCliContext } from './context.js';
 
 export const VERSION = '0.1.0';
@@ -38,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
  * The program with the command `argv` names (all commands when it names none, e.g. `--help`).
  */
 export async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
+  const { Command } = await import('commander');
   const program = new Command('sesame')
     .description('Sesame: resolve secret references against the secret managers you already run')
     .version(VERSION)
@@ -75,13 +77,27 @@ function reportError(ctx: CliContext, err: unknown): 1 | 2 {
   return 1;
 }
 
+/** commander's own exit (help shown, version, usage error), whose message commander already wrote. */
+function isCommanderExit(err: unknown): err is Error & { code: string; exitCode: number } {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('commander.') && typeof (err as { exitCode?: unknown }).exitCode === 'number';
+}
+
 export async function main(argv: string[], ctx: CliContext = createCliContext()): Promise<number> {
   try {
+    // `sesame run`, paid on every workflow step, starts without commander when its arguments
+    // are the usual ones (see run-args.ts); help and usage errors still go through commander.
+    const run = argv[2] === 'run' ? readRunArguments(argv.slice(3)) : undefined;
+    if (run) {
+      const { runCommand } = await import('./commands/run.js');
+      await runCommand(ctx, run.command, run.flags);
+      return ctx.exitCode;
+    }
     const program = await buildProgram(ctx, argv);
     await program.parseAsync(argv);
     return ctx.exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (isCommanderExit(err)) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return err.exitCode === 0 ? 0 : 2;
     }

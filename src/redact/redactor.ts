@@ -15,7 +15,7 @@
  * stream (a partial of at most 3 characters: 50 ms), so no more than 3 characters of a value reach
  * the output whatever the timing — see stream.ts.
  */
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
 import type { MatchSink } from './automaton.js';
 import { maskedForms } from './forms.js';
@@ -29,6 +29,19 @@ export const MASKING_FAILED = '[sesame: output withheld: masking failed]';
 
 /** Values up to this length are remembered as they are; longer ones by their sha256. */
 const KEY_AS_IS = 64;
+
+/**
+ * The set key of a value: itself when short, its SHA-256 otherwise (long values are not kept
+ * twice). `node:crypto` is loaded on the first long value only: `sesame run` with nothing to
+ * mask starts without it.
+ */
+function keyOf(value: string): string {
+  if (value.length <= KEY_AS_IS) return value;
+  crypto ??= (process.getBuiltinModule?.('node:crypto') ??
+    createRequire(import.meta.url)('node:crypto')) as typeof import('node:crypto');
+  return `#${crypto.createHash('sha256').update(value).digest('hex')}`;
+}
+let crypto: typeof import('node:crypto') | undefined;
 
 export class Redactor {
   protected readonly matcher: FormMatcher;
@@ -61,7 +74,7 @@ export class Redactor {
   add(value: string): boolean {
     if (typeof value !== 'string' || value.length < MIN_MASK_LENGTH) return false;
     try {
-      const key = value.length <= KEY_AS_IS ? value : `#${createHash('sha256').update(value).digest('hex')}`;
+      const key = keyOf(value);
       if (this.#values.has(key)) return false;
       for (const form of maskedForms(value, MIN_MASK_LENGTH)) this.matcher.add(form);
       this.#values.add(key);
@@ -76,7 +89,7 @@ export class Redactor {
   /** Whether `value` was added, or is one of the masked forms of a value. */
   has(value: string): boolean {
     try {
-      const key = value.length <= KEY_AS_IS ? value : `#${createHash('sha256').update(value).digest('hex')}`;
+      const key = keyOf(value);
       return this.#values.has(key) || this.matcher.has(value);
     } catch {
       return false;

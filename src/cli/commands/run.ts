@@ -9,25 +9,14 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { finished, type Readable, type Writable } from 'node:stream';
 import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { findDefaultConfigFile } from '../../config/files.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
-import { collectReferences } from '../../refs/template.js';
 import { type CliContext, example, withCommon } from '../context.js';
-
-interface Flags {
-  config?: string;
-  namespace: string;
-  connection?: string;
-  prefix?: string;
-  overwrite?: boolean;
-  env?: string[];
-  envFile?: string[];
-}
+import type { RunFlags } from './run-args.js';
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -45,11 +34,14 @@ export function readEnvFile(ctx: CliContext, name: string): Record<string, strin
     text = readFileSync(path.resolve(ctx.cwd, name), 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`--env-file ${name}: ${code === 'ENOENT' ? 'no such file' : 'cannot read it'}: check the path`);
+    throw new UsageError(
+      `--env-file ${name}: ${code === 'ENOENT' ? 'no such file' : 'cannot read it'}: check the path`,
+    );
   }
   const parsed = parseEnv(text) as Record<string, string>;
   for (const variable of Object.keys(parsed)) {
-    if (!VARIABLE_NAME.test(variable)) throw new UsageError(`--env-file ${name}: "${variable}" is not a valid variable name`);
+    if (!VARIABLE_NAME.test(variable))
+      throw new UsageError(`--env-file ${name}: "${variable}" is not a valid variable name`);
   }
   return parsed;
 }
@@ -100,7 +92,14 @@ export function connectionEnvironment(type: string, fields: Record<string, unkno
   };
   put('', fields);
   if (type === 'postgres') {
-    const libpq: Record<string, string> = { host: 'PGHOST', port: 'PGPORT', database: 'PGDATABASE', user: 'PGUSER', password: 'PGPASSWORD', url: 'DATABASE_URL' };
+    const libpq: Record<string, string> = {
+      host: 'PGHOST',
+      port: 'PGPORT',
+      database: 'PGDATABASE',
+      user: 'PGUSER',
+      password: 'PGPASSWORD',
+      url: 'DATABASE_URL',
+    };
     for (const [field, variable] of Object.entries(libpq)) {
       const v = fields[field];
       if (v !== undefined && v !== null) env[variable] = String(v);
@@ -130,7 +129,7 @@ export function maskOutput(source: Readable, target: Writable, redactor: Redacto
       target.write(`\n${MASKING_FAILED}\n`);
       source.on('data', () => {});
       source.resume();
-      finished(source).then(finish, finish);
+      finished(source, finish);
     });
     source.on('error', () => masker.end());
     source.pipe(masker).pipe(target, { end: false });
@@ -147,11 +146,24 @@ export function registerRun(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('run')
     .description('run a command with secrets in its environment; their values are masked in its output')
-    .option('--connection <name>', "put each of the connection's fields in the environment as UPPER_SNAKE_CASE")
-    .option('--prefix <PREFIX>', "with --connection: put PREFIX before each of the connection's variable names, e.g. WAREHOUSE_")
-    .option('--overwrite', 'with --connection: replace variables the environment already has (default: keep them, and say so)')
+    .option(
+      '--connection <name>',
+      "put each of the connection's fields in the environment as UPPER_SNAKE_CASE",
+    )
+    .option(
+      '--prefix <PREFIX>',
+      "with --connection: put PREFIX before each of the connection's variable names, e.g. WAREHOUSE_",
+    )
+    .option(
+      '--overwrite',
+      'with --connection: replace variables the environment already has (default: keep them, and say so)',
+    )
     .option('-e, --env <VAR=reference>', 'set VAR to a resolved reference or template (repeatable)', collect)
-    .option('--env-file <file>', 'set the variables of a .env file; values may be references or templates (repeatable)', collect)
+    .option(
+      '--env-file <file>',
+      'set the variables of a .env file; values may be references or templates (repeatable)',
+      collect,
+    )
     .argument('<command...>', 'the command and its arguments, after --')
     .passThroughOptions();
   withCommon(cmd, { json: false });
@@ -161,62 +173,87 @@ export function registerRun(program: Command, ctx: CliContext): void {
     'sesame run --env-file .env -- ./deploy.sh     # .env: API_TOKEN=secret://aws/prod-api#token',
     'sesame run --connection warehouse --prefix WAREHOUSE_ --namespace acme.devops -- ./sync.sh',
   );
-  cmd.action(async (argv: string[], flags: Flags) => {
-    const [command, ...args] = argv;
-    if (!command) throw new UsageError('give the command to run after --');
-    if (flags.prefix !== undefined && !flags.connection) throw new UsageError('--prefix goes with --connection NAME');
-    if (flags.overwrite && !flags.connection) throw new UsageError('--overwrite goes with --connection NAME');
-    if (flags.prefix !== undefined && !VARIABLE_NAME.test(flags.prefix)) {
-      throw new UsageError(`--prefix "${flags.prefix}": a prefix is letters, digits and "_", not starting with a digit, e.g. WAREHOUSE_`);
-    }
-    // Explicit variables: the .env files in order, then --env (the last one given wins).
-    const explicit: Record<string, string> = {};
-    for (const file of flags.envFile ?? []) Object.assign(explicit, readEnvFile(ctx, file));
-    for (const pair of flags.env ?? []) {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new UsageError(`--env ${pair.split('=')[0]}: write VAR=<reference>, e.g. --env TOKEN=secret://env/TOKEN`);
-      const name = pair.slice(0, eq);
-      if (!VARIABLE_NAME.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
-      explicit[name] = pair.slice(eq + 1);
-    }
-    // Nothing to resolve and no config to read (a config is read, and its errors said, whenever
-    // there is one): the command runs with output masking but without loading the library.
-    if (Object.keys(explicit).length === 0 && !flags.connection && flags.config === undefined && findDefaultConfigFile(ctx.cwd) === undefined) {
-      ctx.exitCode = await runChild(ctx, command, args, {}, new Redactor());
-      return;
-    }
-    const [{ dialectsOf }] = await Promise.all([import('../../refs/dialects/index.js'), ctx.ready()]);
-    // Only values that hold references are resolved; a .env file's plain values pass as written.
-    const wanted: Record<string, string> = {};
-    const injected: Record<string, string> = {};
-    const dialects = dialectsOf(ctx.sesame(flags.config).config);
-    for (const [name, value] of Object.entries(explicit)) {
-      if (collectReferences(value, `env.${name}`, undefined, dialects).length > 0) wanted[name] = value;
-      else injected[name] = value;
-    }
-    const sesame = ctx.sesame(flags.config);
-    if (flags.connection) {
-      const conn = await sesame.resolveConnection(flags.connection, { namespace: flags.namespace });
-      const variables: Record<string, string> = {};
-      for (const [name, value] of Object.entries(connectionEnvironment(conn.type, conn.fields))) {
-        variables[`${flags.prefix ?? ''}${name}`] = value;
-      }
-      const { set, kept } = mergeConnectionEnvironment(variables, ctx.env, explicit, flags.overwrite ?? false);
-      Object.assign(injected, set);
-      if (kept.length > 0) {
-        ctx.stderr.write(
-          `sesame: kept ${kept.join(', ')} as already set; connection ${flags.connection} did not replace ${kept.length === 1 ? 'it' : 'them'} ` +
-            '(use --prefix to set them under other names, or --overwrite)\n',
-        );
-      }
-    }
-    const resolved = await sesame.resolve<Record<string, unknown>>(wanted, { namespace: flags.namespace, field: 'env' });
-    for (const [name, value] of Object.entries(resolved)) {
-      injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
-    }
+  cmd.action((argv: string[], flags: RunFlags) => runCommand(ctx, argv, flags));
+}
 
-    ctx.exitCode = await runChild(ctx, command, args, injected, sesame.redactor);
+/**
+ * What `sesame run` does once its arguments are read (by commander, or by `readRunArguments`
+ * in `main()`): resolve the variables, start the command with them, mask their values in its
+ * output, and set its exit code.
+ */
+export async function runCommand(ctx: CliContext, argv: readonly string[], flags: RunFlags): Promise<void> {
+  const [command, ...args] = argv;
+  if (!command) throw new UsageError('give the command to run after --');
+  if (flags.prefix !== undefined && !flags.connection)
+    throw new UsageError('--prefix goes with --connection NAME');
+  if (flags.overwrite && !flags.connection) throw new UsageError('--overwrite goes with --connection NAME');
+  if (flags.prefix !== undefined && !VARIABLE_NAME.test(flags.prefix)) {
+    throw new UsageError(
+      `--prefix "${flags.prefix}": a prefix is letters, digits and "_", not starting with a digit, e.g. WAREHOUSE_`,
+    );
+  }
+  // Explicit variables: the .env files in order, then --env (the last one given wins).
+  const explicit: Record<string, string> = {};
+  for (const file of flags.envFile ?? []) Object.assign(explicit, readEnvFile(ctx, file));
+  for (const pair of flags.env ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0)
+      throw new UsageError(
+        `--env ${pair.split('=')[0]}: write VAR=<reference>, e.g. --env TOKEN=secret://env/TOKEN`,
+      );
+    const name = pair.slice(0, eq);
+    if (!VARIABLE_NAME.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
+    explicit[name] = pair.slice(eq + 1);
+  }
+  // Nothing to resolve and no config to read (a config is read, and its errors said, whenever
+  // there is one): the command runs with output masking but without loading the library.
+  if (
+    Object.keys(explicit).length === 0 &&
+    !flags.connection &&
+    flags.config === undefined &&
+    findDefaultConfigFile(ctx.cwd) === undefined
+  ) {
+    ctx.exitCode = await runChild(ctx, command, args, {}, new Redactor());
+    return;
+  }
+  const [{ dialectsOf }, { collectReferences }] = await Promise.all([
+    import('../../refs/dialects/index.js'),
+    import('../../refs/template.js'),
+    ctx.ready(),
+  ]);
+  // Only values that hold references are resolved; a .env file's plain values pass as written.
+  const wanted: Record<string, string> = {};
+  const injected: Record<string, string> = {};
+  const dialects = dialectsOf(ctx.sesame(flags.config).config);
+  for (const [name, value] of Object.entries(explicit)) {
+    if (collectReferences(value, `env.${name}`, undefined, dialects).length > 0) wanted[name] = value;
+    else injected[name] = value;
+  }
+  const sesame = ctx.sesame(flags.config);
+  if (flags.connection) {
+    const conn = await sesame.resolveConnection(flags.connection, { namespace: flags.namespace });
+    const variables: Record<string, string> = {};
+    for (const [name, value] of Object.entries(connectionEnvironment(conn.type, conn.fields))) {
+      variables[`${flags.prefix ?? ''}${name}`] = value;
+    }
+    const { set, kept } = mergeConnectionEnvironment(variables, ctx.env, explicit, flags.overwrite ?? false);
+    Object.assign(injected, set);
+    if (kept.length > 0) {
+      ctx.stderr.write(
+        `sesame: kept ${kept.join(', ')} as already set; connection ${flags.connection} did not replace ${kept.length === 1 ? 'it' : 'them'} ` +
+          '(use --prefix to set them under other names, or --overwrite)\n',
+      );
+    }
+  }
+  const resolved = await sesame.resolve<Record<string, unknown>>(wanted, {
+    namespace: flags.namespace,
+    field: 'env',
   });
+  for (const [name, value] of Object.entries(resolved)) {
+    injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+
+  ctx.exitCode = await runChild(ctx, command, args, injected, sesame.redactor);
 }
 
 /** Run the command with `injected` in its environment and its output masked; its exit code (127/126 as a shell's). */
@@ -237,7 +274,11 @@ async function runChild(
   ]);
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; failed?: NodeJS.ErrnoException }>((resolve) => {
+  const outcome = await new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    failed?: NodeJS.ErrnoException;
+  }>((resolve) => {
     child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
     child.on('close', (code, signal) => resolve({ code, signal }));
   });
@@ -252,7 +293,9 @@ async function runChild(
       return EXIT_NOT_FOUND;
     }
     if (err.code === 'EACCES' || err.code === 'EISDIR' || err.code === 'ENOEXEC' || err.code === 'EPERM') {
-      ctx.stderr.write(`sesame: cannot execute ${command}: ${err.code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`);
+      ctx.stderr.write(
+        `sesame: cannot execute ${command}: ${err.code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`,
+      );
       return EXIT_NOT_EXECUTABLE;
     }
     if (err.code === 'E2BIG') {
