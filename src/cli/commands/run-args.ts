@@ -44,7 +44,7 @@ export function readRunArguments(
 ): { flags: RunFlags; command: string[] } | undefined {
   const flags: RunFlags = { namespace: '' };
   const set = (option: ValueOption, value: string) => {
-    if (option === 'env' || option === 'envFile') (flags[option] ??= []).push(value);
+    if (option === 'env' || option === 'envFile') flags[option] = [...(flags[option] ?? []), value];
     else flags[option] = value;
   };
   let i = 0;
