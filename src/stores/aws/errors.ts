@@ -6,6 +6,7 @@
  */
 import type { Classification } from '../core/index.js';
 import { NETWORK_ERROR_CODES } from '../core/network.js';
+import { isTransient } from '../core/transient.js';
 
 export interface AwsCallContext {
   /** The IAM action the call needs, e.g. `secretsmanager:GetSecretValue`. */
@@ -25,7 +26,6 @@ interface AwsLikeError {
   code?: unknown;
   message?: unknown;
   $metadata?: { httpStatusCode?: number };
-  $retryable?: unknown;
 }
 
 /** Signatures, security tokens and full access key ids in AWS error text. */
@@ -153,12 +153,6 @@ export function classifyAws(
       fix: 'spread reads over time, or raise the Secrets Manager quota',
       summary,
     };
-  const e = (err ?? {}) as AwsLikeError;
-  const transient =
-    UNAVAILABLE.test(name) ||
-    NETWORK_ERROR_CODES.has(name) ||
-    (typeof status === 'number' && status >= 500) ||
-    Boolean(e.$retryable) ||
-    /socket hang up|ECONNRESET|ECONNREFUSED|network|fetch failed/i.test(message);
+  const transient = UNAVAILABLE.test(name) || NETWORK_ERROR_CODES.has(name) || isTransient(err, status);
   return { kind: 'unavailable', message: failed, fix, summary, retry: transient };
 }

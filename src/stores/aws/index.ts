@@ -50,6 +50,7 @@ import {
   runChecks,
   StoreCore,
   TagLookup,
+  addOrCreate,
   tokenCursor,
 } from '../core/index.js';
 import { AWS_SCRUB, type AwsCallContext, awsErrorName, classifyAws } from './errors.js';
@@ -78,7 +79,7 @@ export interface AwsStoreOptions {
 const BATCH_SIZE = 20;
 const DAY_MS = 86_400_000;
 /** ListSecrets filter values accept only these characters. */
-const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.\-]{1,512}$/;
+const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.-]{1,512}$/;
 
 type Filter = { Key: 'name' | 'tag-key' | 'tag-value'; Values: string[] };
 
@@ -446,45 +447,40 @@ export class AwsSecretsManagerStore implements StoreClient {
       secretId,
       kind: 'write',
     };
-    const tags = { ...this.#settings.tags, ...options.tags };
-    const written = await this.#call(ctx, async ({ sm, client }) => {
-      const put = () =>
-        client.send(
-          new sm.PutSecretValueCommand({
-            SecretId: secretId,
-            SecretString: value,
-            ClientRequestToken: randomUUID(),
-          }),
-        );
-      ctx.action = 'secretsmanager:PutSecretValue';
-      try {
-        return { version: (await put()).VersionId ?? '', created: false };
-      } catch (err) {
-        if (awsErrorName(err) !== 'ResourceNotFoundException' || secretId.startsWith('arn:')) throw err;
-      }
-      ctx.action = 'secretsmanager:CreateSecret';
-      try {
-        const out = await client.send(
-          new sm.CreateSecretCommand({
-            Name: secretId,
-            SecretString: value,
-            ClientRequestToken: randomUUID(),
-            ...(options.description ? { Description: options.description } : {}),
-            ...(Object.keys(tags).length
-              ? { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }
-              : {}),
-          }),
-        );
-        return { version: out.VersionId ?? '', created: true };
-      } catch (err) {
+    const tags = Object.entries({ ...this.#settings.tags, ...options.tags });
+    const written = await this.#call(ctx, ({ sm, client }) =>
+      addOrCreate({
+        add: () => {
+          ctx.action = 'secretsmanager:PutSecretValue';
+          const token = randomUUID();
+          return client.send(
+            new sm.PutSecretValueCommand({
+              SecretId: secretId,
+              SecretString: value,
+              ClientRequestToken: token,
+            }),
+          );
+        },
+        missing: (err) => awsErrorName(err) === 'ResourceNotFoundException' && !secretId.startsWith('arn:'),
+        create: () => {
+          ctx.action = 'secretsmanager:CreateSecret';
+          return client.send(
+            new sm.CreateSecretCommand({
+              Name: secretId,
+              SecretString: value,
+              ClientRequestToken: randomUUID(),
+              ...(options.description ? { Description: options.description } : {}),
+              ...(tags.length ? { Tags: tags.map(([Key, Value]) => ({ Key, Value })) } : {}),
+            }),
+          );
+        },
         // Created by someone else between our two calls: write a new version of theirs.
-        if (awsErrorName(err) !== 'ResourceExistsException') throw err;
-        ctx.action = 'secretsmanager:PutSecretValue';
-        return { version: (await put()).VersionId ?? '', created: true };
-      }
-    });
-    if (!written.created) await this.#updateMetadata(name, secretId, written.version, options);
-    return { name, version: written.version };
+        taken: (err) => awsErrorName(err) === 'ResourceExistsException',
+      }),
+    );
+    const version = written.result.VersionId ?? '';
+    if (!written.created) await this.#updateMetadata(name, secretId, version, options);
+    return { name, version };
   }
 
   /**
@@ -499,24 +495,21 @@ export class AwsSecretsManagerStore implements StoreClient {
     version: string,
     options: WriteOptions,
   ): Promise<void> {
-    const calls: Array<[string, string, (sdk: Sdk) => Promise<unknown>]> = [];
-    if (options.description !== undefined) {
-      const Description = options.description;
-      calls.push([
+    const { description: Description, tags = {} } = options;
+    const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    const calls: Array<[string, string, (sdk: Sdk) => Promise<unknown>] | false> = [
+      Description !== undefined && [
         'secretsmanager:UpdateSecret',
         'description',
         ({ sm, client }) => client.send(new sm.UpdateSecretCommand({ SecretId: secretId, Description })),
-      ]);
-    }
-    const Tags = Object.entries(options.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
-    if (Tags.length > 0) {
-      calls.push([
+      ],
+      Tags.length > 0 && [
         'secretsmanager:TagResource',
         'tags',
         ({ sm, client }) => client.send(new sm.TagResourceCommand({ SecretId: secretId, Tags })),
-      ]);
-    }
-    for (const [action, what, call] of calls) {
+      ],
+    ];
+    for (const [action, what, call] of calls.filter((c) => c !== false)) {
       try {
         await this.#call({ action, secret: name, secretId, kind: 'write' }, call);
       } catch (err) {
@@ -530,20 +523,18 @@ export class AwsSecretsManagerStore implements StoreClient {
   async delete(name: string, options: DeleteOptions): Promise<void> {
     this.#kestra?.refuse('delete');
     const secretId = this.#id(name);
-    let window:
-      | { ForceDeleteWithoutRecovery: true }
-      | { RecoveryWindowInDays: number }
-      | Record<string, never> = {};
-    if (options.force) window = { ForceDeleteWithoutRecovery: true };
-    else if (options.recoveryWindowMs !== undefined) {
-      const days = Math.ceil(options.recoveryWindowMs / DAY_MS);
-      if (days < 7 || days > 30) {
-        throw new UsageError(
-          `${this.#core.tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`,
-        );
-      }
-      window = { RecoveryWindowInDays: days };
+    const days =
+      options.recoveryWindowMs === undefined ? undefined : Math.ceil(options.recoveryWindowMs / DAY_MS);
+    if (!options.force && days !== undefined && (days < 7 || days > 30)) {
+      throw new UsageError(
+        `${this.#core.tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`,
+      );
     }
+    const window = options.force
+      ? { ForceDeleteWithoutRecovery: true }
+      : days !== undefined
+        ? { RecoveryWindowInDays: days }
+        : {};
     await this.#call(
       { action: 'secretsmanager:DeleteSecret', secret: name, secretId, kind: 'write' },
       ({ sm, client }) => client.send(new sm.DeleteSecretCommand({ SecretId: secretId, ...window })),
