@@ -22,21 +22,14 @@ import {
 } from '../../errors.js';
 import type {
   CheckOptions,
-  CheckReport,
-  CheckStep,
   DeleteOptions,
-  FetchedSecret,
   HostAccess,
   ListOptions,
-  ListPage,
-  SecretMetadata,
   SecretRequest,
   StoreClient,
   StoreContext,
   StoreType,
-  VersionMetadata,
   WriteOptions,
-  WriteResult,
 } from '../contract.js';
 import {
   credentialPaths,
@@ -44,6 +37,7 @@ import {
   type HttpRequest,
   HttpStatusError,
   HttpTransport,
+  lazy,
   NameMapping,
   pageFolderTree,
   pageSize,
@@ -54,7 +48,7 @@ import {
   StoreCore,
 } from '../core/index.js';
 import { classifyVault, errorText, RETRYABLE_STATUS, VAULT_SCRUB } from './errors.js';
-import { VaultSession } from './session.js';
+import { type VaultSession, vaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
 export type { VaultSettings } from './settings.js';
@@ -65,31 +59,14 @@ export interface VaultStoreOptions {
   timeoutMs?: number;
 }
 
-interface KvMount {
-  mount: string;
-  version: 1 | 2;
-}
-
-interface VersionMeta {
-  created_time?: string;
-  deletion_time?: string;
-  destroyed?: boolean;
-  version?: number;
-}
-
-interface Metadata {
-  current_version?: number;
-  created_time?: string;
-  updated_time?: string;
+type KvMount = { mount: string; version: 1 | 2 };
+/** KV v2 metadata of one version, and of a secret. */
+type VersionMeta = { created_time?: string; deletion_time?: string; destroyed?: boolean; version?: number };
+type Metadata = { current_version?: number; created_time?: string; updated_time?: string } & {
   versions?: Record<string, VersionMeta>;
-}
-
-/** The answers a caller handles itself; a 403 asks to grant `capability`, others were unexpected while `what`. */
-interface Expect {
-  ok: readonly number[];
-  capability: string;
-  what: string;
-}
+};
+/** The statuses a caller handles itself; a 403 asks to grant `capability`, others were unexpected while `what`. */
+type Expect = { ok: readonly number[]; capability: string; what: string };
 
 const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
 
@@ -129,7 +106,7 @@ export class VaultStore implements StoreClient {
   readonly #session: VaultSession;
   readonly #core: StoreCore<{ action: string }>;
   readonly #names: NameMapping;
-  #kv: Promise<KvMount> | undefined;
+  readonly #kv = lazy(() => this.#detect());
 
   constructor(settings: VaultSettings, context: StoreContext, options: VaultStoreOptions = {}) {
     this.#settings = settings;
@@ -150,7 +127,7 @@ export class VaultStore implements StoreClient {
     });
     this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix });
     const send = (m: string, p: string, r: HttpRequest) => this.#transport(m, p, r);
-    this.#session = new VaultSession(settings.auth, send, this.#core.tag, context.log, this.#core.scrub);
+    this.#session = vaultSession(settings.auth, send, this.#core.tag, context.log, this.#core.scrub);
   }
 
   get #tag(): string {
@@ -232,12 +209,15 @@ export class VaultStore implements StoreClient {
 
   // ---- KV mount and paths --------------------------------------------------------------------
 
+  /** The mount and its KV version, detected once (a failed detection is tried again at the next use). */
   #mount(): Promise<KvMount> {
-    this.#kv ??= this.#detect().catch((err: unknown) => {
-      this.#kv = undefined;
-      throw err;
-    });
-    return this.#kv;
+    return this.#kv.get();
+  }
+
+  /** KV v1 keeps no versions: what needs them is refused, saying `why`. */
+  #needsV2(kv: KvMount, why: string): void {
+    if (kv.version === 1)
+      throw new UnsupportedOperationError(`${this.#tag} mount "${kv.mount}" is KV v1${why}`);
   }
 
   async #detect(): Promise<KvMount> {
@@ -284,17 +264,13 @@ export class VaultStore implements StoreClient {
 
   // ---- reads ---------------------------------------------------------------------------------
 
-  async get(request: SecretRequest): Promise<FetchedSecret> {
+  async get(request: SecretRequest) {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const kv = await this.#mount();
     const full = this.#fullPath(request.name);
     const subject = `secret "${request.name}"`;
     if (request.version !== undefined) {
-      if (kv.version === 1) {
-        throw new UnsupportedOperationError(
-          `${this.#tag} mount "${kv.mount}" is KV v1, which keeps no versions: drop ?version=`,
-        );
-      }
+      this.#needsV2(kv, ', which keeps no versions: drop ?version=');
       if (!/^[1-9]\d*$/.test(request.version)) {
         throw new SecretNotFoundError(
           `${this.#tag} ${subject} has no version "${request.version}": Vault versions are numbers`,
@@ -342,7 +318,7 @@ export class VaultStore implements StoreClient {
   }
 
   /** Vault lists one folder at a time, without page tokens: the core's folder-tree paging. */
-  async list(options: ListOptions): Promise<ListPage> {
+  async list(options: ListOptions) {
     if (options.tags && Object.keys(options.tags).length > 0) {
       throw new UnsupportedOperationError(`${this.#tag} Vault KV secrets have no tags to list by`);
     }
@@ -369,7 +345,7 @@ export class VaultStore implements StoreClient {
     });
   }
 
-  async describe(name: string, _options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
+  async describe(name: string, _options?: { namespaces: readonly string[] }) {
     const { kv, meta } = await this.#metadata(name);
     if (kv.version === 1) {
       await this.get({ name, namespaces: [] });
@@ -386,7 +362,7 @@ export class VaultStore implements StoreClient {
     };
   }
 
-  async versions(name: string, _options?: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
+  async versions(name: string, _options?: { namespaces: readonly string[] }) {
     const { meta } = await this.#metadata(name);
     return Object.entries(meta?.versions ?? {})
       .map(([version, v]) => ({
@@ -400,17 +376,13 @@ export class VaultStore implements StoreClient {
 
   // ---- writes --------------------------------------------------------------------------------
 
-  async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
+  async write(name: string, value: string, options: WriteOptions) {
     const kv = await this.#mount();
     const apiPath = this.#api(kv, 'data', this.#fullPath(name));
     const data = textToVaultData(value);
     const what = `writing "${name}"`;
     if (kv.version === 1) {
-      if (options.expectedVersion !== undefined) {
-        throw new UnsupportedOperationError(
-          `${this.#tag} mount "${kv.mount}" is KV v1: no check-and-set without versions`,
-        );
-      }
+      if (options.expectedVersion !== undefined) this.#needsV2(kv, ': no check-and-set without versions');
       await this.#request('POST', apiPath, { ok: [200, 204], capability: 'create', what }, { body: data });
       return { name, version: 'unversioned' };
     }
@@ -451,11 +423,7 @@ export class VaultStore implements StoreClient {
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
     const { kv, meta } = await this.#metadata(name);
-    if (kv.version === 1) {
-      throw new UnsupportedOperationError(
-        `${this.#tag} mount "${kv.mount}" is KV v1: deletes are permanent, nothing to restore`,
-      );
-    }
+    this.#needsV2(kv, ': deletes are permanent, nothing to restore');
     const versions = Object.entries(meta?.versions ?? {});
     const latest = versions
       .filter(([, v]) => v.deletion_time && !v.destroyed)
@@ -467,33 +435,30 @@ export class VaultStore implements StoreClient {
         `${this.#tag} secret "${name}" has no deleted version to restore${allDestroyed ? ' (every version was destroyed)' : ''}`,
       );
     }
-    await this.#versionAction(kv, 'undelete', name, [latest], `restoring "${name}"`);
+    await this.#versionAction(kv, 'undelete', name, [latest]);
   }
 
   /** Destroy versions for good (KV v2): their data is wiped, the metadata stays. Default: the current version. */
   async destroy(name: string, versions?: readonly string[]): Promise<void> {
     const { kv, meta } = await this.#metadata(name);
-    if (kv.version === 1)
-      throw new UnsupportedOperationError(`${this.#tag} mount "${kv.mount}" is KV v1: use delete`);
+    this.#needsV2(kv, ': use delete');
     const list = versions?.length ? versions.map(Number) : [meta?.current_version ?? 0];
-    await this.#versionAction(kv, 'destroy', name, list, `destroying "${name}"`);
+    await this.#versionAction(kv, 'destroy', name, list);
   }
 
   /** KV v2's undelete and destroy: one POST naming the versions. */
-  async #versionAction(
-    kv: KvMount,
-    action: 'undelete' | 'destroy',
-    name: string,
-    versions: number[],
-    what: string,
-  ) {
-    const expect = { ok: [200, 204], capability: 'update', what };
+  async #versionAction(kv: KvMount, action: 'undelete' | 'destroy', name: string, versions: number[]) {
+    const expect = {
+      ok: [200, 204],
+      capability: 'update',
+      what: `${action === 'undelete' ? 'restoring' : 'destroying'} "${name}"`,
+    };
     await this.#request('POST', this.#api(kv, action, this.#fullPath(name)), expect, { body: { versions } });
   }
 
   // ---- diagnostics ---------------------------------------------------------------------------
 
-  check(options: CheckOptions): Promise<CheckReport> {
+  check(options: CheckOptions) {
     const method = this.#settings.auth.method;
     let kv: KvMount | undefined;
     return runChecks([
@@ -530,7 +495,7 @@ export class VaultStore implements StoreClient {
   }
 
   /** One `sys/capabilities-self` call: a step per capability the store needs, with the policy line to add. */
-  async #capabilities(kv: KvMount, sample: string | undefined): Promise<CheckStep[]> {
+  async #capabilities(kv: KvMount, sample: string | undefined) {
     const prefix = this.#names.prefix;
     const wanted: Array<[string, string]> = [
       ['list', this.#api(kv, 'metadata', prefix.slice(0, prefix.lastIndexOf('/') + 1))],

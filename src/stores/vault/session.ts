@@ -6,46 +6,26 @@
  */
 import { AccessDeniedError, StoreUnavailableError } from '../../errors.js';
 import type { StoreLogger } from '../contract.js';
-import {
-  type HttpAnswer,
-  type HttpRequest,
-  type Scrubber,
-  type TokenLease,
-  TokenSession,
-} from '../core/index.js';
+import { type HttpAnswer, type HttpRequest, type Scrubber, TokenSession } from '../core/index.js';
 import { errorText } from './errors.js';
 import type { VaultAuthSettings } from './settings.js';
 
 /** Sends one request through the store's transport (retries included). */
 export type VaultSend = (method: string, path: string, request: HttpRequest) => Promise<HttpAnswer>;
 
-interface AuthBlock {
-  client_token?: unknown;
-  lease_duration?: unknown;
-  renewable?: unknown;
-}
-
-export interface TokenInfo {
-  displayName: string;
-  policies: string[];
-  /** Seconds left, 0 for tokens without TTL (root). */
-  ttl: number;
-  renewable: boolean;
-}
+type AuthBlock = { client_token?: unknown; lease_duration?: unknown; renewable?: unknown };
+type Login = Exclude<VaultAuthSettings, { method: 'token' }>;
 
 /** The lease of an `auth` block (login, renew-self); `token` when the block names none. */
-function leaseOf(block: AuthBlock, token = ''): TokenLease<string> {
-  const ttl = typeof block.lease_duration === 'number' ? block.lease_duration : 0;
-  return {
-    token: typeof block.client_token === 'string' ? block.client_token : token,
-    ttlMs: ttl * 1000,
-    renewable: block.renewable === true,
-  };
-}
+const leaseOf = (block: AuthBlock, token = '') => ({
+  token: typeof block.client_token === 'string' ? block.client_token : token,
+  ttlMs: typeof block.lease_duration === 'number' ? block.lease_duration * 1000 : 0,
+  renewable: block.renewable === true,
+});
 
 /** The login request of a method, what it is called in messages and what to check when refused. */
-function loginOf(auth: Exclude<VaultAuthSettings, { method: 'token' }>) {
-  return auth.method === 'userpass'
+const loginOf = (auth: Login) =>
+  auth.method === 'userpass'
     ? {
         path: `auth/${auth.path}/login/${encodeURIComponent(auth.username)}`,
         body: { password: auth.password },
@@ -58,97 +38,97 @@ function loginOf(auth: Exclude<VaultAuthSettings, { method: 'token' }>) {
         who: 'approle login',
         fix: 'check auth.roleId and auth.secretId (a secret ID can expire or run out of uses)',
       };
-}
 
-export class VaultSession {
-  readonly tokens: TokenSession<string>;
-  readonly #auth: VaultAuthSettings;
-  readonly #send: VaultSend;
-  readonly #tag: string;
-  readonly #scrub: Scrubber;
+export type VaultSession = ReturnType<typeof vaultSession>;
 
-  constructor(auth: VaultAuthSettings, send: VaultSend, tag: string, log: StoreLogger, scrub: Scrubber) {
-    this.#auth = auth;
-    this.#send = send;
-    this.#tag = tag;
-    this.#scrub = scrub;
-    let inspected = false;
-    this.tokens = new TokenSession<string>({
-      background: true,
-      relogin: auth.method !== 'token',
-      login: async () => {
-        if (auth.method !== 'token') return this.#login(auth);
-        if (!inspected) {
-          inspected = true;
-          // Learn the TTL in the background to schedule renewals; reads do not wait for it.
-          this.inspect().catch((err: unknown) =>
-            log.debug(`${tag} token lookup failed`, {
-              error: err instanceof Error ? err.message : String(err),
-            }),
-          );
-        }
-        return { token: auth.token };
-      },
-      renew: async (token) => {
-        const res = await send('POST', 'auth/token/renew-self', {
-          headers: { 'X-Vault-Token': token },
-          body: {},
-        });
-        const block = res.json<{ auth?: AuthBlock }>()?.auth;
-        if (res.status === 200 && block) return leaseOf(block, token);
-        throw new Error(errorText(res, scrub) || `status ${res.status}`);
-      },
-      onRefreshError: (err) =>
-        log.warn(
-          `${tag} Vault token renewal failed (${err instanceof Error ? err.message : String(err)}): ${auth.method === 'token' ? 'the token will expire; renew it or configure a new one' : 'logging in again on next use'}`,
-        ),
-    });
-  }
+export function vaultSession(
+  auth: VaultAuthSettings,
+  send: VaultSend,
+  tag: string,
+  log: StoreLogger,
+  scrub: Scrubber,
+) {
+  const said = (res: HttpAnswer) => errorText(res, scrub) || `status ${res.status}`;
+  const withToken = (token: string) => ({ headers: { 'X-Vault-Token': token } });
 
-  async #login(auth: Exclude<VaultAuthSettings, { method: 'token' }>): Promise<TokenLease<string>> {
+  async function login(auth: Login) {
     const { path, body, who, fix } = loginOf(auth);
-    const res = await this.#send('POST', path, { body });
+    const res = await send('POST', path, { body });
     const block = res.json<{ auth?: AuthBlock }>()?.auth;
     if (res.status === 200 && typeof block?.client_token === 'string') return leaseOf(block);
-    const text = errorText(res, this.#scrub) || `status ${res.status}`;
     if (res.status === 400 || res.status === 403 || res.status === 401) {
-      throw new AccessDeniedError(`${this.#tag} ${who} failed: ${text} (${fix})`);
+      throw new AccessDeniedError(`${tag} ${who} failed: ${said(res)} (${fix})`);
     }
-    throw new StoreUnavailableError(`${this.#tag} ${who} failed: Vault answered ${res.status}: ${text}`);
-  }
-
-  /** After a 403: is the token itself dead (expired, revoked), rather than lacking a capability? */
-  async isDead(): Promise<boolean> {
-    const token = this.tokens.current;
-    if (token === undefined) return true;
-    const res = await this.#send('GET', 'auth/token/lookup-self', { headers: { 'X-Vault-Token': token } });
-    return res.status === 403 || res.status === 401;
+    throw new StoreUnavailableError(`${tag} ${who} failed: Vault answered ${res.status}: ${said(res)}`);
   }
 
   /** `auth/token/lookup-self`: who the token is; for configured tokens, also schedules renewal. */
-  async inspect(): Promise<TokenInfo> {
-    const token = await this.tokens.token();
-    const res = await this.#send('GET', 'auth/token/lookup-self', { headers: { 'X-Vault-Token': token } });
+  async function inspect() {
+    const token = await tokens.token();
+    const res = await send('GET', 'auth/token/lookup-self', withToken(token));
     const data = res.json<{ data?: Record<string, unknown> }>()?.data;
+    if (res.status === 403 || res.status === 401) {
+      const fix = tokens.canLogin ? 'check the login settings' : 'set a new auth.token';
+      throw new AccessDeniedError(`${tag} the Vault token is invalid or expired (${said(res)}): ${fix}`);
+    }
     if (res.status !== 200 || !data) {
-      const text = errorText(res, this.#scrub) || `status ${res.status}`;
-      if (res.status === 403 || res.status === 401) {
-        const fix = this.tokens.canLogin ? 'check the login settings' : 'set a new auth.token';
-        throw new AccessDeniedError(`${this.#tag} the Vault token is invalid or expired (${text}): ${fix}`);
-      }
       throw new StoreUnavailableError(
-        `${this.#tag} token lookup failed: Vault answered ${res.status}: ${text}`,
+        `${tag} token lookup failed: Vault answered ${res.status}: ${said(res)}`,
       );
     }
-    const info: TokenInfo = {
+    const info = {
       displayName: String(data.display_name ?? ''),
       policies: Array.isArray(data.policies) ? data.policies.map(String) : [],
+      /** Seconds left, 0 for tokens without TTL (root). */
       ttl: typeof data.ttl === 'number' ? data.ttl : 0,
       renewable: data.renewable === true,
     };
-    if (this.#auth.method === 'token') {
-      this.tokens.learn({ token, ttlMs: info.ttl * 1000, renewable: info.renewable });
-    }
+    if (auth.method === 'token') tokens.learn({ token, ttlMs: info.ttl * 1000, renewable: info.renewable });
     return info;
   }
+
+  let inspected = false;
+  const tokens = new TokenSession<string>({
+    background: true,
+    relogin: auth.method !== 'token',
+    login: async () => {
+      if (auth.method !== 'token') return login(auth);
+      if (!inspected) {
+        inspected = true;
+        // Learn the TTL in the background to schedule renewals; reads do not wait for it.
+        inspect().catch((err: unknown) =>
+          log.debug(`${tag} token lookup failed`, {
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        );
+      }
+      return { token: auth.token };
+    },
+    renew: async (token) => {
+      const res = await send('POST', 'auth/token/renew-self', { ...withToken(token), body: {} });
+      const block = res.json<{ auth?: AuthBlock }>()?.auth;
+      if (res.status === 200 && block) return leaseOf(block, token);
+      throw new Error(said(res));
+    },
+    onRefreshError: (err) => {
+      const next = tokens.canLogin
+        ? 'logging in again on next use'
+        : 'the token will expire; renew it or configure a new one';
+      log.warn(
+        `${tag} Vault token renewal failed (${err instanceof Error ? err.message : String(err)}): ${next}`,
+      );
+    },
+  });
+
+  return {
+    tokens,
+    inspect,
+    /** After a 403: is the token itself dead (expired, revoked), rather than lacking a capability? */
+    async isDead(): Promise<boolean> {
+      const token = tokens.current;
+      if (token === undefined) return true;
+      const res = await send('GET', 'auth/token/lookup-self', withToken(token));
+      return res.status === 403 || res.status === 401;
+    },
+  };
 }
