@@ -139,6 +139,36 @@ describe('aws-secrets-manager settings', () => {
       () => new AwsSecretsManagerStore(settings, context, { env: { AWS_REGION: 'eu-central-1' } }),
     ).not.toThrow();
   });
+
+  it("names its endpoints and the server's own identity or profile as host access", () => {
+    const access = (v: unknown) =>
+      awsSecretsManagerStoreType.hostAccess(awsSecretsManagerStoreType.settings.parse(v));
+    const ambient = {
+      kind: 'identity',
+      detail:
+        "uses this server's own AWS credentials (environment, shared files, instance or container role)",
+    };
+    const keys = { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret-key-1234' };
+    const roleArn = 'arn:aws:iam::123456789012:role/r';
+    expect(access({ region: 'us-east-1' })).toEqual([ambient]);
+    expect(
+      access({
+        endpoint: 'http://127.0.0.1:4566',
+        stsEndpoint: 'http://127.0.0.1:4567',
+        auth: { method: 'static', ...keys },
+      }),
+    ).toEqual([
+      { kind: 'address', setting: 'endpoint', url: 'http://127.0.0.1:4566' },
+      { kind: 'address', setting: 'stsEndpoint', url: 'http://127.0.0.1:4567' },
+    ]);
+    expect(access({ auth: { method: 'assume-role', roleArn } })).toEqual([ambient]);
+    expect(
+      access({ auth: { method: 'assume-role', roleArn, source: { method: 'static', ...keys } } }),
+    ).toEqual([]);
+    expect(access({ auth: { method: 'profile', profile: 'prod' } })).toEqual([
+      { kind: 'identity', detail: "reads profile prod from this server's shared AWS config files" },
+    ]);
+  });
 });
 
 describe('aws-secrets-manager auth methods', () => {

@@ -42,6 +42,7 @@ import {
   BatchRefused,
   credentialPaths,
   getManyBatched,
+  hostAccessOf,
   type Lazy,
   NameMapping,
   pageSize,
@@ -683,23 +684,16 @@ export const awsSecretsManagerStoreType = {
   /** With kestra-tags, the same name means a different secret in each Kestra namespace. */
   readsByNamespace: (s: AwsSecretsManagerSettings) => s.lookup === 'kestra-tags',
   hostAccess(s: AwsSecretsManagerSettings): HostAccess[] {
-    const out: HostAccess[] = [];
-    if (s.endpoint) out.push({ kind: 'address', setting: 'endpoint', url: s.endpoint });
-    if (s.stsEndpoint) out.push({ kind: 'address', setting: 'stsEndpoint', url: s.stsEndpoint });
-    const auth = s.auth;
-    if (auth.method === 'default' || (auth.method === 'assume-role' && auth.source.method === 'default')) {
-      out.push({
-        kind: 'identity',
-        detail:
-          "uses this server's own AWS credentials (environment, shared files, instance or container role)",
-      });
-    } else if (auth.method === 'profile') {
-      out.push({
-        kind: 'identity',
-        detail: `reads profile ${auth.profile} from this server's shared AWS config files`,
-      });
-    }
-    return out;
+    const { auth } = s;
+    const ambient =
+      auth.method === 'default' || (auth.method === 'assume-role' && auth.source.method === 'default');
+    return hostAccessOf({
+      addresses: { endpoint: s.endpoint, stsEndpoint: s.stsEndpoint },
+      identity: ambient
+        ? "uses this server's own AWS credentials (environment, shared files, instance or container role)"
+        : auth.method === 'profile' &&
+          `reads profile ${auth.profile} from this server's shared AWS config files`,
+    });
   },
   create: (settings: AwsSecretsManagerSettings, context: StoreContext) =>
     new AwsSecretsManagerStore(settings, context),
