@@ -105,3 +105,4 @@ export {
 } from './metadata.js';
 export { type HostAccessParts, hostAccessOf } from './host-access.js';
 export { type AddOrCreateSteps, addOrCreate } from './add-or-create.js';
+export { noDotSegments, urlPathSetting } from './url-path.js';

@@ -23,7 +23,6 @@ import {
 import type {
   CheckOptions,
   DeleteOptions,
-  HostAccess,
   ListOptions,
   SecretRequest,
   StoreClient,
@@ -37,6 +36,7 @@ import {
   type HttpRequest,
   HttpStatusError,
   HttpTransport,
+  hostAccessOf,
   lazy,
   NameMapping,
   pageFolderTree,
@@ -223,12 +223,8 @@ export class VaultStore implements StoreClient {
   async #detect(): Promise<KvMount> {
     const { mount, kvVersion } = this.#settings;
     if (kvVersion) return { mount, version: kvVersion };
-    const what = `mount detection for "${mount}"`;
-    const res = await this.#request('GET', `sys/internal/ui/mounts/${mount}`, {
-      ok: [200, 403, 404],
-      capability: 'read',
-      what,
-    });
+    const expect = { ok: [200, 403, 404], capability: 'read', what: `mount detection for "${mount}"` };
+    const res = await this.#request('GET', `sys/internal/ui/mounts/${mount}`, expect);
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
       const fix = `grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`;
@@ -240,7 +236,7 @@ export class VaultStore implements StoreClient {
       });
     }
     const data = res.json<{ data?: { type?: string; options?: { version?: string } | null } }>()?.data;
-    if (!data) throw this.#unexpected(what, res);
+    if (!data) throw this.#unexpected(expect.what, res);
     if (data.type !== 'kv' && data.type !== 'generic') {
       throw new ConfigError(
         `mount "${mount}" of store "${this.#context.storeName}" is a ${data.type} secrets engine, not kv`,
@@ -277,12 +273,9 @@ export class VaultStore implements StoreClient {
         );
       }
     }
-    const res = await this.#request(
-      'GET',
-      this.#api(kv, 'data', full),
-      { ok: [200, 404], capability: 'read', what: `reading ${subject}` },
-      request.version ? { query: { version: request.version } } : {},
-    );
+    const expect = { ok: [200, 404], capability: 'read', what: `reading ${subject}` };
+    const query = request.version ? { version: request.version } : undefined;
+    const res = await this.#request('GET', this.#api(kv, 'data', full), expect, { query });
     type Body = Record<string, unknown> & { data?: Record<string, unknown> | null; metadata?: VersionMeta };
     const body = res.json<{ data?: Body }>()?.data;
     if (res.status === 200) {
@@ -307,12 +300,8 @@ export class VaultStore implements StoreClient {
     const kv = await this.#mount();
     const full = this.#fullPath(name);
     if (kv.version === 1) return { kv, meta: undefined };
-    const what = `reading metadata of "${name}"`;
-    const res = await this.#request('GET', this.#api(kv, 'metadata', full), {
-      ok: [200, 404],
-      capability: 'read',
-      what,
-    });
+    const expect = { ok: [200, 404], capability: 'read', what: `reading metadata of "${name}"` };
+    const res = await this.#request('GET', this.#api(kv, 'metadata', full), expect);
     if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
     return { kv, meta: res.json<{ data?: Metadata }>()?.data ?? {} };
   }
@@ -328,13 +317,10 @@ export class VaultStore implements StoreClient {
       cursor: options.cursor,
       limit: pageSize(options.limit, 1_000, 10_000),
       listFolder: async (dir) => {
-        const what = `listing ${kv.mount}/${dir}`;
-        const res = await this.#request(
-          'GET',
-          this.#api(kv, 'metadata', dir),
-          { ok: [200, 404], capability: 'list', what },
-          { query: { list: 'true' } },
-        );
+        const expect = { ok: [200, 404], capability: 'list', what: `listing ${kv.mount}/${dir}` };
+        const res = await this.#request('GET', this.#api(kv, 'metadata', dir), expect, {
+          query: { list: 'true' },
+        });
         const keys = res.status === 200 ? res.json<{ data?: { keys?: unknown } }>()?.data?.keys : undefined;
         return Array.isArray(keys) ? keys.map(String) : [];
       },
@@ -542,10 +528,7 @@ export const vaultStoreType = {
   settings: vaultSettings,
   secretSettings: VAULT_CREDENTIALS,
   connectsThroughLookup: true,
-  hostAccess(s: VaultSettings): HostAccess[] {
-    const out: HostAccess[] = [{ kind: 'address', setting: 'address', url: s.address }];
-    if (s.caFile) out.push({ kind: 'files', setting: 'caFile', path: s.caFile });
-    return out;
-  },
+  hostAccess: (s: VaultSettings) =>
+    hostAccessOf({ addresses: { address: s.address }, files: { caFile: s.caFile } }),
   create: (settings: VaultSettings, context: StoreContext) => new VaultStore(settings, context),
 } satisfies StoreType<VaultSettings>;
