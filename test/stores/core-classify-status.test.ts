@@ -9,6 +9,7 @@ import {
   grpcStatusName,
   grpcStatusOfHttp,
   type StatusRules,
+  secretSubject,
 } from '../../src/stores/core/index.js';
 
 interface Op {
@@ -100,5 +101,20 @@ describe('gRPC statuses', () => {
     expect(grpcStatusOfHttp(504)).toBe('DEADLINE_EXCEEDED');
     expect(grpcStatusOfHttp(502)).toBe('INTERNAL');
     expect(grpcStatusOfHttp(418)).toBe('UNKNOWN');
+  });
+});
+
+describe('secretSubject', () => {
+  it('names the secret, its version and the provider id when it differs, in the container', () => {
+    expect(
+      secretSubject('project acme', { name: 'db/pass', version: '3', id: 'app-db-pass' }, 'secret id'),
+    ).toBe('"db/pass" version 3 (secret id "app-db-pass") in project acme');
+    expect(secretSubject('Key Vault https://v', { name: 'db', id: 'db' }, 'Key Vault name')).toBe(
+      '"db" in Key Vault https://v',
+    );
+  });
+
+  it('names the container alone without a name', () => {
+    expect(secretSubject('project acme', { id: 'x' }, 'secret id')).toBe('project acme');
   });
 });

@@ -112,3 +112,22 @@ export function classifyStatus<C>(
     ...(extra.summary === undefined ? {} : { summary: extra.summary }),
   };
 }
+
+/** A secret as messages name it; `id` is the provider's spelling of `name`. */
+export interface SecretSubject {
+  name?: string | undefined;
+  version?: string | undefined;
+  id?: string | undefined;
+}
+
+/**
+ * How a message names what a request was about: `"db/pass" version 3 (secret id "app-db-pass")
+ * in project acme`. The provider's id is said only when it differs from the name (a prefix, an
+ * escaped spelling), the version only when one was asked for, and without a name the container
+ * alone (`project acme`).
+ */
+export function secretSubject(container: string, secret: SecretSubject, idLabel: string): string {
+  if (!secret.name) return container;
+  const id = secret.id && secret.id !== secret.name ? ` (${idLabel} "${secret.id}")` : '';
+  return `"${secret.name}"${secret.version ? ` version ${secret.version}` : ''}${id} in ${container}`;
+}

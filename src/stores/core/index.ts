@@ -93,8 +93,10 @@ export {
   type GrpcStatus,
   grpcStatusName,
   grpcStatusOfHttp,
+  type SecretSubject,
   type StatusRule,
   type StatusRules,
+  secretSubject,
 } from './classify-status.js';
 export {
   isoTime,
@@ -104,5 +106,6 @@ export {
   secretMetadata,
 } from './metadata.js';
 export { type HostAccessParts, hostAccessOf } from './host-access.js';
+export { valueOfBytes } from './value.js';
 export { type AddOrCreateSteps, addOrCreate } from './add-or-create.js';
 export { noDotSegments, urlPathSetting } from './url-path.js';

@@ -13,9 +13,10 @@ import {
   classifyStatus,
   grpcStatusName,
   grpcStatusOfHttp,
-  NETWORK_ERROR_CODES,
+  networkCode,
   type StatusRule,
   type StatusRules,
+  secretSubject,
 } from '../core/index.js';
 
 /** The payload failed its CRC32C check: corrupted in transit, worth a retry. */
@@ -35,16 +36,12 @@ export function gcpStatus(err: unknown): GcpStatus | undefined {
   if (!(err instanceof Error)) return undefined;
   const e = err as Error & { code?: unknown; status?: unknown };
   if (err.name === 'GaxiosError' || 'config' in err) {
-    if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code))
-      return { status: 'UNAVAILABLE', serviceMessage: '' };
+    if (networkCode(err)) return { status: 'UNAVAILABLE', serviceMessage: '' };
     try {
       const body = JSON.parse(err.message) as { error?: { status?: unknown; message?: unknown } };
-      if (typeof body.error?.status === 'string') {
-        return {
-          status: body.error.status,
-          serviceMessage: typeof body.error.message === 'string' ? body.error.message : '',
-        };
-      }
+      const { status, message } = body.error ?? {};
+      if (typeof status === 'string')
+        return { status, serviceMessage: typeof message === 'string' ? message : '' };
     } catch {
       // not a JSON body
     }
@@ -76,21 +73,22 @@ export interface GcpErrorContext {
   project: string;
   operation: GcpOperation;
   name?: string | undefined;
-  secretId?: string | undefined;
+  /** The secret id of `name` (prefix applied). */
+  id?: string | undefined;
   version?: string | undefined;
   authMethod: string;
 }
 
-function where(ctx: GcpErrorContext): string {
-  if (!ctx.name) return `project ${ctx.project}`;
-  const id = ctx.secretId && ctx.secretId !== ctx.name ? ` (secret id "${ctx.secretId}")` : '';
-  return `"${ctx.name}"${ctx.version ? ` version ${ctx.version}` : ''}${id} in project ${ctx.project}`;
-}
+const where = (c: GcpErrorContext) => secretSubject(`project ${c.project}`, c, 'secret id');
 
 type Failure = GcpErrorContext & GcpStatus;
 
 /** The state a FAILED_PRECONDITION names (`Secret version … is in DISABLED state`). */
 const versionState = (c: Failure) => /is in ([A-Z]+) state/.exec(c.serviceMessage)?.[1];
+const STATE_FIXES: Readonly<Record<string, string>> = {
+  DESTROYED: 'its payload is gone for good: pin another version with ?version=',
+  DISABLED: 'enable it (gcloud secrets versions enable) or pin another version with ?version=',
+};
 
 const REACHABLE = 'check that Secret Manager is reachable from this host';
 const UNAVAILABLE: StatusRule<Failure> = {
@@ -123,13 +121,7 @@ const RULES: StatusRules<Failure> = {
   },
   FAILED_PRECONDITION: {
     kind: 'conflict',
-    fix: (c) => {
-      const state = versionState(c);
-      if (state === 'DESTROYED') return 'its payload is gone for good: pin another version with ?version=';
-      if (state === 'DISABLED')
-        return 'enable it (gcloud secrets versions enable) or pin another version with ?version=';
-      return 'check the version state';
-    },
+    fix: (c) => STATE_FIXES[versionState(c) ?? ''] ?? 'check the version state',
     message: (c, fix) =>
       `${where(c)} is ${versionState(c)?.toLowerCase() ?? 'not accessible in its current state'}: ${fix}`,
   },

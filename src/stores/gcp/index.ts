@@ -5,8 +5,7 @@
  *
  * A Sesame name (after the prefix) is a secret id, `[A-Za-z0-9_-]{1,255}`. Versions are version
  * numbers; no version means `latest`. Payloads are checked against `dataCrc32c` when the service
- * sends it. The SDK's retries are off so the core's backoff decides. Listings page with the
- * service's pageToken.
+ * sends it.
  *
  * `apiEndpoint` is a URL: `https://host[:port]` keeps the gRPC transport on that host (regional
  * or private endpoints); `http://host:port` selects the REST transport over plain HTTP (local
@@ -26,6 +25,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { z } from 'zod';
 import { ConfigError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
@@ -44,6 +44,7 @@ import type {
   WriteResult,
 } from '../contract.js';
 import {
+  addOrCreate,
   credentialPaths,
   hostAccessOf,
   isoTime,
@@ -57,6 +58,7 @@ import {
   runChecks,
   StoreCore,
   secretMetadata,
+  valueOfBytes,
 } from '../core/index.js';
 import { crc32c } from './crc32c.js';
 import {
@@ -72,41 +74,39 @@ export type { GcpSecretManagerSettings } from './settings.js';
 
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
-/** Hooks for tests: replace the backoff sleep. Not reachable from config. */
-export interface GcpSecretManagerTestHooks {
-  retry?: RetryPolicy;
-}
-
-interface ServiceAccountKey {
-  client_email: string;
-  private_key: string;
-  private_key_id?: string | undefined;
-  project_id?: string | undefined;
-}
+/** The fields of a service-account key the client signs with (the others play no part). */
+const serviceAccountKey = z.object({
+  type: z.literal('service_account'),
+  client_email: z.string(),
+  private_key: z.string(),
+  private_key_id: z.string().optional().catch(undefined),
+  project_id: z.string().optional().catch(undefined),
+});
 
 /** Turn the SDK's own retries off; `withRetry` owns backoff. */
 const NO_SDK_RETRY = { retry: { retryCodes: [] }, timeout: 30_000 };
+const ONE_PAGE = { ...NO_SDK_RETRY, autoPaginate: false };
 
 function lastSegment(resource: string | null | undefined): string {
   return (resource ?? '').split('/').pop() ?? '';
 }
 
-/** `state` arrives as a number (numeric enums over REST) or as its name (gRPC). */
-function stateName(state: unknown): string {
-  if (typeof state === 'string') return state;
-  return ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'][Number(state)] ?? 'STATE_UNSPECIFIED';
-}
+/** A version's `state` by its number (numeric enums over REST; gRPC sends the name). */
+const STATES = ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'];
 
 export class GcpSecretManagerStoreClient implements StoreClient {
   readonly #core: StoreCore<GcpErrorContext>;
   readonly #names: NameMapping;
   readonly #client: Lazy<SecretManagerServiceClient>;
+  readonly #parent: string;
 
   constructor(
     private readonly settings: GcpSecretManagerSettings,
     private readonly context: StoreContext,
-    hooks: GcpSecretManagerTestHooks = {},
+    /** For tests: replace the backoff sleep. Not reachable from config. */
+    hooks: { retry?: RetryPolicy } = {},
   ) {
+    this.#parent = `projects/${settings.project}`;
     this.#core = new StoreCore<GcpErrorContext>({
       context,
       settings,
@@ -118,16 +118,14 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
       classify: classifyGcp,
     });
+    const included = settings.prefix ? ` (prefix "${settings.prefix}" included)` : '';
     this.#names = new NameMapping(this.#core.tag, {
       prefix: settings.prefix,
       what: 'Secret Manager secret id',
       encode: (id) =>
         SECRET_ID.test(id)
           ? { ok: true, id }
-          : {
-              ok: false,
-              reason: `ids are 1-255 letters, digits, "_" and "-"${settings.prefix ? ` (prefix "${settings.prefix}" included)` : ''}`,
-            },
+          : { ok: false, reason: `ids are 1-255 letters, digits, "_" and "-"${included}` },
     });
     this.#client = this.#core.lazy(
       () => this.#create(),
@@ -135,22 +133,15 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     );
   }
 
-  #ctx(operation: GcpOperation, name?: string, secretId?: string, version?: string): GcpErrorContext {
-    return {
-      project: this.settings.project,
-      operation,
-      name,
-      secretId,
-      version,
-      authMethod: this.settings.auth.method,
-    };
+  /** The context of an operation; with a name, its secret id (refused here when the name has none). */
+  #ctx(operation: GcpOperation, name?: string, version?: string): GcpErrorContext & { path: string } {
+    const id = name === undefined ? undefined : this.#names.toId(name);
+    const { project, auth } = this.settings;
+    const path = id === undefined ? this.#parent : `${this.#parent}/secrets/${id}`;
+    return { project, operation, name, id, version, authMethod: auth.method, path };
   }
 
-  #secretPath(secretId: string): string {
-    return `projects/${this.settings.project}/secrets/${secretId}`;
-  }
-
-  #serviceAccountKey(): ServiceAccountKey | undefined {
+  #serviceAccountKey(): z.infer<typeof serviceAccountKey> | undefined {
     const auth = this.settings.auth;
     if (auth.method !== 'service-account-json') return undefined;
     const at = `stores.${this.context.storeName}.auth.${auth.file !== undefined ? 'file' : 'json'}`;
@@ -164,30 +155,19 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         throw new ConfigError(`cannot read the service account key file ${file} (${code})`, { path: at });
       }
     }
-    let key: Partial<ServiceAccountKey> & { type?: unknown };
+    let json: unknown;
     try {
-      key = JSON.parse(text) as typeof key;
+      json = JSON.parse(text);
     } catch {
       // Never echo the text: it holds a private key.
       throw new ConfigError('the service account key is not valid JSON', { path: at });
     }
-    const { client_email, private_key, private_key_id, project_id } = key;
-    if (
-      key.type !== 'service_account' ||
-      typeof client_email !== 'string' ||
-      typeof private_key !== 'string'
-    ) {
-      throw new ConfigError(
-        'the service account key needs "type": "service_account", "client_email" and "private_key"',
-        { path: at, hint: 'download a JSON key from IAM & Admin → Service accounts → Keys' },
-      );
-    }
-    return {
-      client_email,
-      private_key,
-      private_key_id: typeof private_key_id === 'string' ? private_key_id : undefined,
-      project_id: typeof project_id === 'string' ? project_id : undefined,
-    };
+    const key = serviceAccountKey.safeParse(json);
+    if (key.success) return key.data;
+    throw new ConfigError(
+      'the service account key needs "type": "service_account", "client_email" and "private_key"',
+      { path: at, hint: 'download a JSON key from IAM & Admin → Service accounts → Keys' },
+    );
   }
 
   async #create(): Promise<SecretManagerServiceClient> {
@@ -198,16 +178,12 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     };
     if (this.settings.apiEndpoint) {
       const url = new URL(this.settings.apiEndpoint);
-      if (url.protocol === 'http:') {
-        Object.assign(options, {
-          fallback: 'rest',
-          protocol: 'http',
-          apiEndpoint: url.hostname,
-          port: Number(url.port || 80),
-        });
-      } else {
-        Object.assign(options, { apiEndpoint: url.hostname, port: Number(url.port || 443) });
-      }
+      const http = url.protocol === 'http:';
+      Object.assign(options, {
+        ...(http ? { fallback: 'rest', protocol: 'http' } : {}),
+        apiEndpoint: url.hostname,
+        port: Number(url.port || (http ? 80 : 443)),
+      });
     }
     if (key) options.credentials = key;
     const client = new SecretManagerServiceClient(options);
@@ -223,16 +199,15 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
-    const secretId = this.#names.toId(request.name);
+    const ctx = this.#ctx('access', request.name, request.version);
     const version = request.version ?? 'latest';
     if (!/^(latest|[1-9][0-9]*)$/.test(version)) {
       throw new UsageError(
         `${this.#core.tag} "${version}" is not a Secret Manager version: use a version number or "latest"`,
       );
     }
-    const ctx = this.#ctx('access', request.name, secretId, request.version);
     const { bytes, served } = await this.#call(ctx, async (client) => {
-      const name = `${this.#secretPath(secretId)}/versions/${version}`;
+      const name = `${ctx.path}/versions/${version}`;
       const [{ payload, name: servedName }] = await client.accessSecretVersion({ name }, NO_SDK_RETRY);
       const raw = payload?.data;
       const bytes = raw instanceof Uint8Array ? raw : Buffer.from(String(raw ?? ''), 'base64');
@@ -241,11 +216,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         throw new ChecksumMismatch('dataCrc32c does not match the payload');
       return { bytes, served: lastSegment(servedName) || undefined };
     });
-    try {
-      return { value: new TextDecoder('utf-8', { fatal: true }).decode(bytes), version: served };
-    } catch {
-      return { value: new Uint8Array(bytes), version: served };
-    }
+    return { value: valueOfBytes(bytes), version: served };
   }
 
   /** One page of secrets.list per provider page, resumed with its pageToken; prefix and labels matched here. */
@@ -255,18 +226,10 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       ...options,
       fetch: (token) =>
         this.#call(this.#ctx('list'), async (client) => {
-          const [secrets, , response] = await client.listSecrets(
-            {
-              parent: `projects/${this.settings.project}`,
-              pageSize: 100,
-              ...(token ? { pageToken: token } : {}),
-            },
-            { ...NO_SDK_RETRY, autoPaginate: false },
-          );
-          return {
-            items: secrets as Raw[],
-            next: (response as { nextPageToken?: string } | undefined)?.nextPageToken || undefined,
-          };
+          const request = { parent: this.#parent, pageSize: 100, ...(token ? { pageToken: token } : {}) };
+          const [secrets, , response] = await client.listSecrets(request, ONE_PAGE);
+          const next = (response as { nextPageToken?: string } | undefined)?.nextPageToken;
+          return { items: secrets as Raw[], next: next || undefined };
         }),
       pick: (secret) => {
         const name = this.#names.fromId(lastSegment(secret.name));
@@ -277,20 +240,15 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     });
   }
 
-  #labels(tags: Record<string, string> | undefined): Record<string, string> {
-    const merged = { ...this.settings.labels, ...tags };
-    const parsed = gcpLabels.safeParse(merged);
+  async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
+    const ctx = this.#ctx('write', name);
+    const labels = { ...this.settings.labels, ...options.tags };
+    const parsed = gcpLabels.safeParse(labels);
     if (!parsed.success) {
       throw new UsageError(
         `${this.#core.tag} Secret Manager labels must be lowercase: ${parsed.error.issues[0]?.message ?? 'invalid label'}`,
       );
     }
-    return merged;
-  }
-
-  async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
-    const secretId = this.#names.toId(name);
-    const secretLabels = this.#labels(options.tags);
     if (options.expectedVersion !== undefined) {
       const latest = (await this.versions(name))[0]?.version;
       if (latest !== options.expectedVersion) {
@@ -300,44 +258,31 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       }
     }
     const data = Buffer.from(value, 'utf8');
-    const payload = { data, dataCrc32c: crc32c(data) };
-    const parent = this.#secretPath(secretId);
-    const ctx = this.#ctx('write', name, secretId);
-    const version = await this.#call(ctx, async (client) => {
-      ctx.operation = 'write';
-      try {
-        const [added] = await client.addSecretVersion({ parent, payload }, NO_SDK_RETRY);
-        return added;
-      } catch (err) {
-        if (gcpStatus(err)?.status !== 'NOT_FOUND') throw err;
+    const request = { parent: ctx.path, payload: { data, dataCrc32c: crc32c(data) } };
+    const secret = { replication: { automatic: {} }, labels };
+    const { result } = await this.#call(ctx, (client) =>
+      addOrCreate({
+        add: async () => {
+          ctx.operation = 'write';
+          return (await client.addSecretVersion(request, NO_SDK_RETRY))[0];
+        },
+        missing: (err) => gcpStatus(err)?.status === 'NOT_FOUND',
         // First write of this name: create the secret, then add the version.
-        ctx.operation = 'create';
-        await client
-          .createSecret(
-            {
-              parent: `projects/${this.settings.project}`,
-              secretId,
-              secret: { replication: { automatic: {} }, labels: secretLabels },
-            },
-            NO_SDK_RETRY,
-          )
-          .catch((createErr: unknown) => {
-            if (gcpStatus(createErr)?.status !== 'ALREADY_EXISTS') throw createErr;
-          });
-        ctx.operation = 'write';
-        const [added] = await client.addSecretVersion({ parent, payload }, NO_SDK_RETRY);
-        return added;
-      }
-    });
-    return { name, version: lastSegment(version.name) };
+        create: async () => {
+          ctx.operation = 'create';
+          await client.createSecret({ parent: this.#parent, secretId: ctx.id, secret }, NO_SDK_RETRY);
+          return undefined;
+        },
+        taken: (err) => gcpStatus(err)?.status === 'ALREADY_EXISTS',
+      }),
+    );
+    return { name, version: lastSegment(result.name) };
   }
 
   /** Deletes the secret and all its versions. Secret Manager has no soft delete. */
   async delete(name: string, _options: DeleteOptions): Promise<void> {
-    const secretId = this.#names.toId(name);
-    await this.#call(this.#ctx('delete', name, secretId), (client) =>
-      client.deleteSecret({ name: this.#secretPath(secretId) }, NO_SDK_RETRY),
-    );
+    const ctx = this.#ctx('delete', name);
+    await this.#call(ctx, (client) => client.deleteSecret({ name: ctx.path }, NO_SDK_RETRY));
   }
 
   async #versionAction(
@@ -345,11 +290,11 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     name: string,
     version: string,
   ): Promise<void> {
-    const secretId = this.#names.toId(name);
+    const ctx = this.#ctx(action, name, version);
     if (!/^[1-9][0-9]*$/.test(version))
       throw new UsageError(`${this.#core.tag} ${action} needs a version number, not "${version}"`);
-    const request = { name: `${this.#secretPath(secretId)}/versions/${version}` };
-    await this.#call(this.#ctx(action, name, secretId, version), (client) => {
+    const request = { name: `${ctx.path}/versions/${version}` };
+    await this.#call(ctx, (client) => {
       if (action === 'disable') return client.disableSecretVersion(request, NO_SDK_RETRY);
       if (action === 'enable') return client.enableSecretVersion(request, NO_SDK_RETRY);
       return client.destroySecretVersion(request, NO_SDK_RETRY);
@@ -371,14 +316,11 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   async versions(name: string): Promise<VersionMetadata[]> {
-    const secretId = this.#names.toId(name);
-    const found = await this.#call(this.#ctx('versions', name, secretId), async (client) => {
+    const ctx = this.#ctx('versions', name);
+    const found = await this.#call(ctx, async (client) => {
       const out: VersionMetadata[] = [];
-      for await (const v of client.listSecretVersionsAsync(
-        { parent: this.#secretPath(secretId) },
-        NO_SDK_RETRY,
-      )) {
-        const state = stateName(v.state);
+      for await (const v of client.listSecretVersionsAsync({ parent: ctx.path }, NO_SDK_RETRY)) {
+        const state = typeof v.state === 'string' ? v.state : STATES[Number(v.state)];
         const createdAt = isoTime(v.createTime as ProtobufTimestamp);
         out.push({
           version: lastSegment(v.name),
@@ -393,10 +335,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   async describe(name: string): Promise<SecretMetadata> {
-    const secretId = this.#names.toId(name);
-    const [secret] = await this.#call(this.#ctx('describe', name, secretId), (client) =>
-      client.getSecret({ name: this.#secretPath(secretId) }, NO_SDK_RETRY),
-    );
+    const ctx = this.#ctx('describe', name);
+    const [secret] = await this.#call(ctx, (client) => client.getSecret({ name: ctx.path }, NO_SDK_RETRY));
     const tags = secret.labels as Record<string, string> | null | undefined;
     return secretMetadata(name, { tags, createdAt: secret.createTime as ProtobufTimestamp });
   }
@@ -415,10 +355,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         step: 'list',
         run: async () => {
           await this.#call(this.#ctx('list'), (client) =>
-            client.listSecrets(
-              { parent: `projects/${this.settings.project}`, pageSize: 1 },
-              { ...NO_SDK_RETRY, autoPaginate: false },
-            ),
+            client.listSecrets({ parent: this.#parent, pageSize: 1 }, ONE_PAGE),
           );
           return `listing secrets of project ${this.settings.project} is allowed`;
         },
