@@ -61,6 +61,7 @@ export type { AwsSecretsManagerSettings } from './settings.js';
 
 type SecretsManagerModule = typeof import('@aws-sdk/client-secrets-manager');
 type Credentials = NonNullable<SecretsManagerClientConfig['credentials']>;
+type StaticKeys = { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
 
 interface Sdk {
   sm: SecretsManagerModule;
@@ -85,6 +86,8 @@ const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.-]{1,512}$/;
 type Filter = { Key: 'name' | 'tag-key' | 'tag-value'; Values: string[] };
 
 const iso = (d: Date | undefined) => d?.toISOString();
+/** An error as the SDK would throw it, for what a batch answer reports per secret. */
+const awsError = (name: string, message: string) => Object.assign(new Error(message), { name });
 const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined) =>
   tags ? Object.fromEntries(tags.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
 /** Description, dates and current version of a ListSecrets entry or a DescribeSecret answer. */
@@ -168,11 +171,7 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async #credentials(): Promise<Credentials> {
     const { auth } = this.#settings;
-    const fixed = (k: {
-      accessKeyId: string;
-      secretAccessKey: string;
-      sessionToken?: string | undefined;
-    }) => ({
+    const fixed = (k: StaticKeys) => ({
       accessKeyId: k.accessKeyId,
       secretAccessKey: k.secretAccessKey,
       ...(k.sessionToken ? { sessionToken: k.sessionToken } : {}),
@@ -226,10 +225,6 @@ export class AwsSecretsManagerStore implements StoreClient {
     });
   }
 
-  #id(name: string): string {
-    return this.#names.toId(name);
-  }
-
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
@@ -273,9 +268,6 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
-    // Each Kestra key needs its own tag search first: one read per secret, side by side.
-    if (this.#kestra)
-      return Promise.all(requests.map((r) => this.get(r).catch((err: unknown) => err as Error)));
     const readCtx = (id: string): AwsCallContext => ({
       action: 'secretsmanager:GetSecretValue',
       secret: this.#names.fromId(id) ?? id,
@@ -284,33 +276,25 @@ export class AwsSecretsManagerStore implements StoreClient {
     });
     return getManyBatched(requests, {
       size: BATCH_SIZE,
+      // Each Kestra key needs its own tag search first: those are read one by one.
       key: (r) =>
-        this.#batchDenied || r.version !== undefined || (r.stage !== undefined && r.stage !== 'AWSCURRENT')
+        this.#kestra ||
+        this.#batchDenied ||
+        r.version !== undefined ||
+        (r.stage !== undefined && r.stage !== 'AWSCURRENT')
           ? undefined
-          : this.#id(r.name),
+          : this.#names.toId(r.name),
       single: (r) => this.get(r),
       missing: (id) =>
         this.#core.error(
-          Object.assign(new Error("Secrets Manager can't find the specified secret."), {
-            name: 'ResourceNotFoundException',
-          }),
+          awsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret."),
           readCtx(id),
         ),
       fetch: async (ids) => {
         const answered = new Map<string, FetchedSecret | Error>();
         let token: string | undefined;
         for (let round = 0; round < 10 && (round === 0 || token) && answered.size < ids.length; round++) {
-          const next = token;
-          const out = await this.#call(
-            { action: 'secretsmanager:BatchGetSecretValue', kind: 'read' },
-            ({ sm, client }) =>
-              client.send(
-                new sm.BatchGetSecretValueCommand({
-                  SecretIdList: ids,
-                  ...(next ? { NextToken: next } : {}),
-                }),
-              ),
-          ).catch((err: unknown) => {
+          const out = await this.#batchGet(ids, token, 'read').catch((err: unknown) => {
             if (!(err instanceof AccessDeniedError && /BatchGetSecretValue/.test(err.message))) throw err;
             if (!this.#batchDenied) {
               this.#context.log.warn(
@@ -331,9 +315,7 @@ export class AwsSecretsManagerStore implements StoreClient {
           }
           for (const e of out.Errors ?? []) {
             if (e.SecretId === undefined || !ids.includes(e.SecretId)) continue;
-            const raw = Object.assign(new Error(e.Message ?? e.ErrorCode ?? 'error'), {
-              name: e.ErrorCode ?? 'Error',
-            });
+            const raw = awsError(e.ErrorCode ?? 'Error', e.Message ?? e.ErrorCode ?? 'error');
             answered.set(e.SecretId, this.#core.error(raw, readCtx(e.SecretId)));
           }
           token = out.NextToken;
@@ -341,6 +323,15 @@ export class AwsSecretsManagerStore implements StoreClient {
         return answered;
       },
     });
+  }
+
+  /** One BatchGetSecretValue call (20 ids at most). */
+  #batchGet(ids: string[], token: string | undefined, kind: AwsCallContext['kind']) {
+    return this.#call({ action: 'secretsmanager:BatchGetSecretValue', kind }, ({ sm, client }) =>
+      client.send(
+        new sm.BatchGetSecretValueCommand({ SecretIdList: ids, ...(token ? { NextToken: token } : {}) }),
+      ),
+    );
   }
 
   // ---- listing and metadata ----------------------------------------------------------------
@@ -431,7 +422,7 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     this.#kestra?.refuse('write');
-    const secretId = this.#id(name);
+    const secretId = this.#names.toId(name);
     if (options.expectedVersion !== undefined) {
       // Secrets Manager has no conditional write: compare the current version first. This is a
       // check, not a lock; two writers racing between the check and the put both succeed.
@@ -523,7 +514,7 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
     this.#kestra?.refuse('delete');
-    const secretId = this.#id(name);
+    const secretId = this.#names.toId(name);
     const days =
       options.recoveryWindowMs === undefined ? undefined : Math.ceil(options.recoveryWindowMs / DAY_MS);
     if (!options.force && days !== undefined && (days < 7 || days > 30)) {
@@ -544,7 +535,7 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
     this.#kestra?.refuse('restore');
-    const secretId = this.#id(name);
+    const secretId = this.#names.toId(name);
     await this.#call(
       { action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' },
       ({ sm, client }) => client.send(new sm.RestoreSecretCommand({ SecretId: secretId })),
@@ -564,7 +555,7 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   /** The secret id (ARN with kestra-tags, the mapped name otherwise) a name means. */
   async #secretIdFor(name: string, namespaces: readonly string[] | undefined): Promise<string> {
-    return this.#kestra ? (await this.#kestra.find(name, namespaces ?? [''])).id : this.#id(name);
+    return this.#kestra ? (await this.#kestra.find(name, namespaces ?? [''])).id : this.#names.toId(name);
   }
 
   /** Kestra's vocabulary for the core's tag lookup; `prefix`, when set, is a tag to require. */
@@ -623,22 +614,14 @@ export class AwsSecretsManagerStore implements StoreClient {
         sample &&
           (this.#kestra
             ? `tag one secret ${this.#kestra.describe(options.namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
-            : `grant secretsmanager:GetSecretValue on ${this.#id(sample)}`),
+            : `grant secretsmanager:GetSecretValue on ${this.#names.toId(sample)}`),
       ),
       sample !== undefined && {
         step: 'batch',
         // Batching is an optimisation: a refusal is reported, not a failure.
         run: async () => {
           try {
-            await this.#call(
-              { action: 'secretsmanager:BatchGetSecretValue', kind: 'other' },
-              async ({ sm, client }) =>
-                client.send(
-                  new sm.BatchGetSecretValueCommand({
-                    SecretIdList: [await this.#secretIdFor(sample, options.namespaces)],
-                  }),
-                ),
-            );
+            await this.#batchGet([await this.#secretIdFor(sample, options.namespaces)], undefined, 'other');
             return 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
           } catch (err) {
             return err instanceof AccessDeniedError
