@@ -99,7 +99,7 @@ describe('TagLookup.find', () => {
   it('without required tags any value of them matches', async () => {
     const { l } = lookup({ required: undefined });
     expect((await l.find('STAGED', ['company.team'])).id).toBe('id:staging');
-    expect(l.describe('company.team', 'STAGED')).toBe('namespace=company.team, key=STAGED');
+    expect(l.tagsText('company.team', 'STAGED')).toBe('namespace=company.team, key=STAGED');
   });
 
   it('several matches are a conflict naming them all, sorted', async () => {

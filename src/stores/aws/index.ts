@@ -444,12 +444,11 @@ export class AwsSecretsManagerStore implements StoreClient {
       addOrCreate({
         add: () => {
           ctx.action = 'secretsmanager:PutSecretValue';
-          const token = randomUUID();
           return client.send(
             new sm.PutSecretValueCommand({
               SecretId: secretId,
               SecretString: value,
-              ClientRequestToken: token,
+              ClientRequestToken: randomUUID(),
             }),
           );
         },
@@ -613,7 +612,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         options,
         sample &&
           (this.#kestra
-            ? `tag one secret ${this.#kestra.describe(options.namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
+            ? `tag one secret ${this.#kestra.tagsText(options.namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
             : `grant secretsmanager:GetSecretValue on ${this.#names.toId(sample)}`),
       ),
       sample !== undefined && {

@@ -69,7 +69,7 @@ export class TagLookup {
   }
 
   /** `namespace=…, key=…[, prefix=…]`: the tags a key is looked for by, for messages and fixes. */
-  describe(namespace: string, key: string): string {
+  tagsText(namespace: string, key: string): string {
     const { namespaceTag, keyTag, required = {} } = this.#o;
     const fixed = Object.entries(required).map(([k, v]) => `, ${k}=${v}`);
     return `${namespaceTag}=${namespace || '(none)'}, ${keyTag}=${key}${fixed.join('')}`;
@@ -101,17 +101,17 @@ export class TagLookup {
       for (const s of page.items) if (s.id !== '' && this.matches(s.tags, namespace, key)) found.push(s);
       token = page.next;
     } while (token);
-    const tagsText = this.describe(namespace, key);
+    const wanted = this.tagsText(namespace, key);
     if (found.length === 1) return found[0] as TaggedSecret;
     if (found.length === 0) {
       throw notFound(
-        `${tag} no secret is tagged ${tagsText} (${mode})`,
-        `tag the secret in ${provider} with ${tagsText}, as ${platform} does; or resolve from the namespace it is tagged with (--namespace)`,
+        `${tag} no secret is tagged ${wanted} (${mode})`,
+        `tag the secret in ${provider} with ${wanted}, as ${platform} does; or resolve from the namespace it is tagged with (--namespace)`,
       );
     }
     const labels = found.map((f) => f.label).sort();
     throw new SecretStateError(
-      `${tag} ${found.length} secrets are tagged ${tagsText} (${labels.join(', ')}): ${mode} needs exactly one; ` +
+      `${tag} ${found.length} secrets are tagged ${wanted} (${labels.join(', ')}): ${mode} needs exactly one; ` +
         'remove the tags from all but one of them',
     );
   }
