@@ -378,11 +378,12 @@ export class VaultStore implements StoreClient {
         `${this.#tag} expected version "${cas}" of "${name}" is not a Vault version number`,
       );
     }
+    const body = { data, options: cas !== undefined ? { cas: Number(cas) } : {} };
     const res = await this.#request(
       'POST',
       apiPath,
       { ok: [200, 400], capability: 'update', what },
-      { body: { data, options: cas !== undefined ? { cas: Number(cas) } : {} } },
+      { body },
     );
     if (res.status === 200) {
       const version = res.json<{ data?: { version?: number } }>()?.data?.version;
@@ -434,11 +435,8 @@ export class VaultStore implements StoreClient {
 
   /** KV v2's undelete and destroy: one POST naming the versions. */
   async #versionAction(kv: KvMount, action: 'undelete' | 'destroy', name: string, versions: number[]) {
-    const expect = {
-      ok: [200, 204],
-      capability: 'update',
-      what: `${action === 'undelete' ? 'restoring' : 'destroying'} "${name}"`,
-    };
+    const what = `${action === 'undelete' ? 'restoring' : 'destroying'} "${name}"`;
+    const expect = { ok: [200, 204], capability: 'update', what };
     await this.#request('POST', this.#api(kv, action, this.#fullPath(name)), expect, { body: { versions } });
   }
 
@@ -487,9 +485,8 @@ export class VaultStore implements StoreClient {
       ['list', this.#api(kv, 'metadata', prefix.slice(0, prefix.lastIndexOf('/') + 1))],
     ];
     if (sample) wanted.push(['read', this.#api(kv, 'data', this.#fullPath(sample))]);
-    const res = await this.#request('POST', 'sys/capabilities-self', undefined, {
-      body: { paths: wanted.map(([, p]) => p) },
-    });
+    const paths = wanted.map(([, p]) => p);
+    const res = await this.#request('POST', 'sys/capabilities-self', undefined, { body: { paths } });
     if (res.status !== 200)
       throw new Error(`Vault answered ${res.status}: ${errorText(res, this.#core.scrub)}`);
     const body = res.json<Record<string, unknown> & { data?: Record<string, unknown> }>();
