@@ -62,7 +62,10 @@ export interface VaultStoreOptions {
 type KvMount = { mount: string; version: 1 | 2 };
 /** KV v2 metadata of one version, and of a secret. */
 type VersionMeta = { created_time?: string; deletion_time?: string; destroyed?: boolean; version?: number };
-type Metadata = { current_version?: number; created_time?: string; updated_time?: string } & {
+type Metadata = {
+  current_version?: number;
+  created_time?: string;
+  updated_time?: string;
   versions?: Record<string, VersionMeta>;
 };
 /** The statuses a caller handles itself; a 403 asks to grant `capability`, others were unexpected while `what`. */
@@ -166,22 +169,19 @@ export class VaultStore implements StoreClient {
           headers: { ...request.headers, 'X-Vault-Token': token },
         }),
       async (res) => {
-        if (res.status === 404 && /namespace not found/i.test(errorText(res, this.#core.scrub))) {
-          throw new ConfigError(
-            `Vault namespace "${this.#settings.namespace ?? ''}" not found for store "${this.#context.storeName}"`,
-            { hint: 'check the namespace setting (Vault Enterprise or HCP Vault)' },
-          );
-        }
         if (res.status !== 403 || !(await this.#session.isDead())) return false;
         if (this.#session.tokens.canLogin) return true;
         const fix = 'set a new auth.token';
-        throw this.#core.fail({
-          kind: 'denied',
-          message: `the Vault token is invalid or expired: ${fix}`,
-          fix,
-        });
+        const message = `the Vault token is invalid or expired: ${fix}`;
+        throw this.#core.fail({ kind: 'denied', message, fix });
       },
     );
+    if (res.status === 404 && /namespace not found/i.test(errorText(res, this.#core.scrub))) {
+      throw new ConfigError(
+        `Vault namespace "${this.#settings.namespace ?? ''}" not found for store "${this.#context.storeName}"`,
+        { hint: 'check the namespace setting (Vault Enterprise or HCP Vault)' },
+      );
+    }
     if (!expect || expect.ok.includes(res.status)) return res;
     if (res.status === 403) throw this.#denied(expect.capability, policyPath, res);
     throw this.#unexpected(expect.what, res);
