@@ -206,7 +206,7 @@ export function formatServerBench(r: ServerBenchResult): string {
   const f = (n: number, d = 0) => n.toFixed(d);
   const row = (name: string, x: LoadFigures) =>
     `| ${name} | ${f(x.requestsPerSecond)} | ${f(x.p50Ms, 2)} ms | ${f(x.p99Ms, 2)} ms | ${f(x.cpuUsPerRequest, 1)} µs | ${x.errors} |`;
-  const target = 0.7;
+  const target = 0.75;
   return [
     '## Server: POST /api/v1/resolve',
     '',

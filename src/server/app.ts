@@ -13,7 +13,7 @@
  * `plugins/errors.ts`, `plugins/metrics.ts`, `plugins/routes.ts` (the API), and the API
  * reference (`routes/docs.ts`).
  */
-import fastifyCookie from '@fastify/cookie';
+import { parseCookie } from 'cookie';
 import { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, fastify, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { AuditLog } from '../audit/index.js';
@@ -154,12 +154,13 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
           now,
         )
       : undefined;
-  // Cookies are parsed only where a session is looked for, not on every request.
-  app.register(fastifyCookie, { hook: false });
+  // Cookies are parsed only where a session is looked for, and the session routes write their
+  // one Set-Cookie header themselves: the cookie plugin is not registered, so the API's other
+  // routes do not run its onSend hook on every answer.
   const cookieOf = (request: FastifyRequest): string | undefined => {
     const header = request.headers.cookie;
     if (header === undefined) return undefined;
-    const value = app.parseCookie(header)[SESSION_COOKIE];
+    const value = parseCookie(header)[SESSION_COOKIE];
     return value === undefined || value === '' ? undefined : value;
   };
 

@@ -3,6 +3,7 @@
  * `sessions.ts`). The token is checked like any bearer token; the answer carries the principal
  * (what the UI may show) and the CSRF token the page sends with every change.
  */
+import { stringifySetCookie } from 'cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { TokenInfo, TokenRefusal } from '../../tokens/index.js';
@@ -41,10 +42,9 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
 
   function setCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number): void {
     const secure = options.secureCookie === 'auto' ? request.protocol === 'https' : options.secureCookie;
-    (reply as FastifyReply & { setCookie(name: string, value: string, options: Record<string, unknown>): void }).setCookie(
-      SESSION_COOKIE,
-      value,
-      { httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: maxAgeSeconds },
+    reply.header(
+      'set-cookie',
+      stringifySetCookie({ name: SESSION_COOKIE, value, httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: maxAgeSeconds }),
     );
   }
 
