@@ -7,9 +7,10 @@
 import {
   type Classification,
   classifyStatus,
-  NETWORK_ERROR_CODES,
+  networkCode,
   retryAfterMs,
   type StatusRules,
+  secretSubject,
 } from '../core/index.js';
 
 const USER = 'Key Vault Secrets User';
@@ -35,9 +36,9 @@ export interface AzureErrorContext {
   operation: AzureOperation;
   /** Sesame name and its Key Vault spelling, when the operation is about one secret. */
   name?: string | undefined;
-  kvName?: string | undefined;
+  id?: string | undefined;
   version?: string | undefined;
-  /** Auth method and ids (never the secret), to make credential errors actionable. */
+  /** Auth method and ids, to make credential errors actionable (only these are read: never a secret). */
   auth: { method: string; tenantId?: string | undefined; clientId?: string | undefined };
 }
 
@@ -71,31 +72,22 @@ const IDENTITY_ERRORS =
   /^(AuthenticationError|AuthenticationRequiredError|CredentialUnavailableError|AggregateAuthenticationError)$/;
 const CREDENTIALS_FIX = 'fix the credentials of the configured auth method (see the detail)';
 
-function where(ctx: AzureErrorContext): string {
-  if (!ctx.name) return `Key Vault ${ctx.vaultUrl}`;
-  const kv = ctx.kvName && ctx.kvName !== ctx.name ? ` (Key Vault name "${ctx.kvName}")` : '';
-  return `"${ctx.name}"${ctx.version ? ` version ${ctx.version}` : ''}${kv} in Key Vault ${ctx.vaultUrl}`;
-}
+const where = (c: AzureErrorContext) => secretSubject(`Key Vault ${c.vaultUrl}`, c, 'Key Vault name');
 
-interface SignIn {
-  /** `app registration <clientId>`. */
-  app: string;
-  /** Where the app's credentials are managed in the portal. */
-  secrets: string;
-  tenantId: string | undefined;
-}
+/** `app` names the app registration, `secrets` where the portal manages its credentials. */
+type SignInMessage = (app: string, secrets: string, tenant?: string) => string;
 
 /** Microsoft Entra ID sign-in failures, by their AADSTS code. */
-const SIGN_IN_FAILURES: Readonly<Record<string, (s: SignIn) => string>> = {
-  '7000222': (s) =>
-    `the client secret of ${s.app} has expired (AADSTS7000222): create a new one in Microsoft Entra ID → ${s.secrets}, then update auth.clientSecret`,
-  '7000215': (s) =>
-    `Microsoft Entra ID rejected the client secret of ${s.app} (AADSTS7000215): use the secret's Value, not its Secret ID, from ${s.secrets}`,
-  '700016': (s) =>
-    `${s.app} does not exist in tenant ${s.tenantId ?? '(default)'} (AADSTS700016): check auth.clientId and auth.tenantId`,
-  '700027': (s) =>
-    `Microsoft Entra ID rejected the certificate assertion of ${s.app} (AADSTS700027): upload this certificate's public part under ${s.secrets} → Certificates`,
-  '90002': (s) => `tenant ${s.tenantId ?? ''} was not found (AADSTS90002): check auth.tenantId`,
+const SIGN_IN_FAILURES: Readonly<Record<string, SignInMessage>> = {
+  '7000222': (app, secrets) =>
+    `the client secret of ${app} has expired (AADSTS7000222): create a new one in Microsoft Entra ID → ${secrets}, then update auth.clientSecret`,
+  '7000215': (app, secrets) =>
+    `Microsoft Entra ID rejected the client secret of ${app} (AADSTS7000215): use the secret's Value, not its Secret ID, from ${secrets}`,
+  '700016': (app, _, tenant) =>
+    `${app} does not exist in tenant ${tenant ?? '(default)'} (AADSTS700016): check auth.clientId and auth.tenantId`,
+  '700027': (app, secrets) =>
+    `Microsoft Entra ID rejected the certificate assertion of ${app} (AADSTS700027): upload this certificate's public part under ${secrets} → Certificates`,
+  '90002': (_, __, tenant) => `tenant ${tenant ?? ''} was not found (AADSTS90002): check auth.tenantId`,
 };
 
 function credentialFailure(
@@ -108,7 +100,7 @@ function credentialFailure(
   const { clientId, tenantId } = ctx.auth;
   const app = clientId ? `app registration ${clientId}` : 'the app registration';
   const secrets = `App registrations → ${clientId ?? 'your app'} → Certificates & secrets`;
-  const known = code === undefined ? undefined : SIGN_IN_FAILURES[code]?.({ app, secrets, tenantId });
+  const known = code === undefined ? undefined : SIGN_IN_FAILURES[code]?.(app, secrets, tenantId);
   if (known) return { kind: 'denied', message: known, fix: CREDENTIALS_FIX, summary };
   if (name === 'CredentialUnavailableError') {
     const fix =
@@ -126,7 +118,7 @@ function credentialFailure(
 }
 
 /** A failed request: the context, the HTTP status, the service's code and its inner code. */
-type Failure = AzureErrorContext & { status?: number | undefined; code?: string | undefined; inner?: string };
+type Failure = AzureErrorContext & { status?: number; code?: string; inner?: string; network: boolean };
 
 const REACHABLE = 'check that the vault URL is right and reachable from this host';
 
@@ -195,7 +187,7 @@ const RULES: StatusRules<Failure> = {
     kind: 'unavailable',
     fix: REACHABLE,
     message: (c) => `cannot reach Key Vault ${c.vaultUrl} (${c.code ?? 'network error'})`,
-    retry: (c) => c.code !== undefined && NETWORK_ERROR_CODES.has(c.code),
+    retry: (c) => c.network,
   },
   default: {
     kind: 'unavailable',
@@ -236,6 +228,7 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
   const firewall = inner === 'ForbiddenByFirewall' || inner === 'ForbiddenByConnection';
   const key = status === 403 && disabled ? 'disabled' : status === 403 && firewall ? 'firewall' : status;
   const delay = status === 429 ? retryAfterMs(rest.response?.headers.get('retry-after')) : undefined;
-  const failure: Failure = { ...ctx, status, code: rest.code, inner };
+  const network = networkCode(err) !== undefined;
+  const failure: Failure = { ...ctx, status, code: rest.code, inner, network };
   return classifyStatus(key ?? 'network', RULES, failure, { summary, retryAfterMs: delay });
 }

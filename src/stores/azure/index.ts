@@ -5,8 +5,7 @@
  * Sesame names map to Key Vault names by the reversible scheme in `names.ts`. Versions are Key
  * Vault version ids. Deletes are soft deletes (restore = recover; `force` purges); writing a name
  * that is soft-deleted recovers it first instead of failing with Conflict. The SDK's own retries
- * are off so the core's backoff decides (429 honours `Retry-After`). Listings page with Key
- * Vault's own nextLink.
+ * are off so the core's backoff decides (429 honours `Retry-After`).
  *
  * @example
  * stores:
@@ -66,10 +65,7 @@ import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js
 
 export type { AzureKeyVaultSettings } from './settings.js';
 
-/**
- * Hooks for tests: trust the emulator's certificate and replace the backoff sleep. Not reachable
- * from config.
- */
+/** Hooks for tests: trust the emulator's certificate, replace the backoff sleep. Not reachable from config. */
 export interface AzureKeyVaultTestHooks {
   /** Extra Azure pipeline options (e.g. `tlsOptions: { ca }`) for the vault client and credential. */
   pipeline?: { tlsOptions?: { ca?: string | undefined } };
@@ -115,8 +111,6 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   readonly #core: StoreCore<AzureErrorContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
-  /** The auth method and ids (never a secret) messages name. */
-  readonly #auth: AzureErrorContext['auth'];
 
   constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
     this.#settings = settings;
@@ -124,12 +118,6 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     this.#hooks = hooks;
     const vaultUrl = settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`;
     this.vaultUrl = vaultUrl.replace(/\/+$/, '');
-    const { auth } = settings;
-    this.#auth = {
-      method: auth.method,
-      tenantId: 'tenantId' in auth ? auth.tenantId : undefined,
-      clientId: 'clientId' in auth ? auth.clientId : undefined,
-    };
     const at = `stores.${context.storeName}`;
     if (this.vaultUrl.startsWith('http://') && !settings.allowInsecureConnection) {
       throw new ConfigError(`vaultUrl ${this.vaultUrl} is plain http`, {
@@ -175,8 +163,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   #ctx(operation: AzureOperation, name?: string, version?: string): AzureErrorContext {
-    const kvName = name === undefined ? undefined : this.#names.toId(name);
-    return { vaultUrl: this.vaultUrl, operation, name, kvName, version, auth: this.#auth };
+    const id = name === undefined ? undefined : this.#names.toId(name);
+    return { vaultUrl: this.vaultUrl, operation, name, id, version, auth: this.#settings.auth };
   }
 
   async #createSdk(): Promise<Sdk> {
@@ -250,9 +238,9 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       );
     }
     const ctx = id
-      ? { ...this.#ctx('get'), name: request.name, kvName: id.kvName, version }
+      ? { ...this.#ctx('get'), name: request.name, id: id.kvName, version }
       : this.#ctx('get', request.name, version);
-    const kvName = ctx.kvName as string;
+    const kvName = ctx.id as string;
     const secret = await this.#call(ctx, ({ client }) =>
       client.getSecret(kvName, version ? { version } : {}),
     );
@@ -326,7 +314,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       );
     }
     const ctx = this.#ctx('set', name);
-    const kvName = ctx.kvName as string;
+    const kvName = ctx.id as string;
     const tags = { ...this.#settings.tags, ...options.tags };
     const setOptions = Object.keys(tags).length > 0 ? { tags } : {};
     const written = await this.#call(ctx, async ({ client }) => {
@@ -351,7 +339,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
     const ctx = this.#ctx('delete', name);
-    const kvName = ctx.kvName as string;
+    const kvName = ctx.id as string;
     try {
       await this.#call(ctx, async ({ client }) => (await client.beginDeleteSecret(kvName)).pollUntilDone());
     } catch (err) {
@@ -370,7 +358,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
   async restore(name: string): Promise<void> {
     const ctx = this.#ctx('recover', name);
-    const kvName = ctx.kvName as string;
+    const kvName = ctx.id as string;
     await this.#call(ctx, async ({ client }) =>
       (await client.beginRecoverDeletedSecret(kvName)).pollUntilDone(),
     );
@@ -380,8 +368,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     const ctx = this.#ctx('versions', name);
     return this.#call(ctx, async ({ client }) => {
       const found: SecretProperties[] = [];
-      for await (const props of client.listPropertiesOfSecretVersions(ctx.kvName as string))
-        found.push(props);
+      for await (const props of client.listPropertiesOfSecretVersions(ctx.id as string)) found.push(props);
       // Newest first; among versions created in the same second, the one listed last.
       return found.reverse().sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
     });
