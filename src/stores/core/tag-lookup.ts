@@ -1,12 +1,12 @@
 /**
  * Finding secrets by their tags instead of their names, the way a workflow platform's own
- * secrets backend does it (Kestra's AWS, GCP and Azure backends tag each secret with its
- * namespace and key and never show its provider name). A name is a key; the secret is the one
- * whose tags say it is that key in the caller's namespace — exact, case-sensitive matches on the
- * namespace tag, the key tag and any fixed tags — and exactly one must match: none is not found
- * (the fix names the tags to set), several are a conflict naming them all, never a guess. The
- * namespace must match exactly: no walk up the namespace chain. Secrets found this way are
- * read-only (the platform owns their tags).
+ * secrets backend does it (Kestra's AWS backend tags each secret with its namespace and key and
+ * never shows its provider name; any provider with tags or labels can serve the same way). A
+ * name is a key; the secret is the one whose tags say it is that key in the caller's namespace
+ * — exact, case-sensitive matches on the namespace tag, the key tag and any fixed tags — and
+ * exactly one must match: none is not found (the fix names the tags to set), several are a
+ * conflict naming them all, never a guess. The namespace must match exactly: no walk up the
+ * namespace chain. Secrets found this way are read-only (the platform owns their tags).
  *
  * The adapter gives one provider page at a time, narrowed server-side as far as its API can (by
  * one tag's value); every match is made here, over every page.
