@@ -107,7 +107,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   readonly vaultUrl: string;
   readonly #settings: AzureKeyVaultSettings;
   readonly #context: StoreContext;
-  readonly #hooks: AzureKeyVaultTestHooks;
+  /** Options of every Azure SDK client: the tests' TLS options, and no retries (the core's backoff decides). */
+  readonly #pipeline: AzureKeyVaultTestHooks['pipeline'] & { retryOptions: { maxRetries: number } };
   readonly #core: StoreCore<AzureErrorContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
@@ -115,7 +116,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
     this.#settings = settings;
     this.#context = context;
-    this.#hooks = hooks;
+    this.#pipeline = { ...hooks.pipeline, retryOptions: { maxRetries: 0 } };
     const vaultUrl = settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`;
     this.vaultUrl = vaultUrl.replace(/\/+$/, '');
     const at = `stores.${context.storeName}`;
@@ -125,8 +126,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         hint: 'use https, or set allowInsecureConnection: true for a local emulator',
       });
     }
-    const prefix = settings.prefix ? toKeyVaultName(settings.prefix) : { ok: true as const, name: '' };
-    if (!prefix.ok) {
+    const prefix = settings.prefix ? toKeyVaultName(settings.prefix) : undefined;
+    if (prefix?.ok === false) {
       throw new ConfigError(`prefix cannot be part of a Key Vault name: ${prefix.reason}`, {
         path: `${at}.prefix`,
       });
@@ -172,56 +173,47 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       import('@azure/identity'),
       import('@azure/keyvault-secrets'),
     ]);
+    const credential = this.#credential(identity);
+    const client = new secrets.SecretClient(this.vaultUrl, credential, {
+      ...this.#pipeline,
+      allowInsecureConnection: this.#settings.allowInsecureConnection,
+      disableChallengeResourceVerification: this.#settings.disableChallengeResourceVerification,
+    });
+    return { client, credential };
+  }
+
+  #credential(identity: typeof import('@azure/identity')): TokenCredential {
     const { auth, authorityHost } = this.#settings;
-    const pipeline = { ...this.#hooks.pipeline, retryOptions: { maxRetries: 0 } };
     // Instance discovery asks login.microsoftonline.com about the authority; a custom authority
     // (private cloud, emulator) is not in its list, so discovery is skipped for it.
     const authority = authorityHost
       ? { authorityHost, disableInstanceDiscovery: !PUBLIC_AUTHORITIES.test(new URL(authorityHost).hostname) }
       : {};
-    const options = { ...pipeline, ...authority };
-    let credential: TokenCredential;
+    const options = { ...this.#pipeline, ...authority };
     switch (auth.method) {
       case 'default':
-        credential = new identity.DefaultAzureCredential(options);
-        break;
+        return new identity.DefaultAzureCredential(options);
       case 'managed-identity':
-        credential = new identity.ManagedIdentityCredential({
-          ...pipeline,
+        return new identity.ManagedIdentityCredential({
+          ...this.#pipeline,
           ...(auth.clientId ? { clientId: auth.clientId } : {}),
         });
-        break;
       case 'client-secret':
-        credential = new identity.ClientSecretCredential(
-          auth.tenantId,
-          auth.clientId,
-          auth.clientSecret,
-          options,
-        );
-        break;
-      case 'client-certificate': {
-        const certificatePath = path.resolve(this.#context.baseDir ?? process.cwd(), auth.certificatePath);
-        if (!existsSync(certificatePath)) {
-          throw new ConfigError(`certificate file ${certificatePath} does not exist`, {
-            path: `stores.${this.#context.storeName}.auth.certificatePath`,
-            hint: 'a PEM file with the certificate and its private key',
-          });
-        }
-        credential = new identity.ClientCertificateCredential(
-          auth.tenantId,
-          auth.clientId,
-          { certificatePath },
-          options,
-        );
-        break;
-      }
+        return new identity.ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, options);
     }
-    const client = new secrets.SecretClient(this.vaultUrl, credential, {
-      ...pipeline,
-      allowInsecureConnection: this.#settings.allowInsecureConnection,
-      disableChallengeResourceVerification: this.#settings.disableChallengeResourceVerification,
-    });
-    return { client, credential };
+    const certificatePath = path.resolve(this.#context.baseDir ?? process.cwd(), auth.certificatePath);
+    if (!existsSync(certificatePath)) {
+      throw new ConfigError(`certificate file ${certificatePath} does not exist`, {
+        path: `stores.${this.#context.storeName}.auth.certificatePath`,
+        hint: 'a PEM file with the certificate and its private key',
+      });
+    }
+    return new identity.ClientCertificateCredential(
+      auth.tenantId,
+      auth.clientId,
+      { certificatePath },
+      options,
+    );
   }
 
   /** One SDK call under the core's retries and classification. */
