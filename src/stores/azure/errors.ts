@@ -56,7 +56,7 @@ function asRestError(err: unknown): RestErrorLike | undefined {
 }
 
 /** `error.innerError.code` from a Key Vault error body (`ObjectIsDeletedButRecoverable`, `ForbiddenByRbac`…). */
-export function innerErrorCode(err: unknown): string | undefined {
+function innerErrorCode(err: unknown): string | undefined {
   const details = asRestError(err)?.details as
     | { error?: { innerError?: { code?: unknown }; innererror?: { code?: unknown } } }
     | undefined;
@@ -64,8 +64,9 @@ export function innerErrorCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-export function statusOf(err: unknown): number | undefined {
-  return asRestError(err)?.statusCode;
+/** The name is held by a soft-deleted secret (409 ObjectIsDeletedButRecoverable): recover it or purge it. */
+export function isSoftDeleted(err: unknown): boolean {
+  return asRestError(err)?.statusCode === 409 && innerErrorCode(err) === 'ObjectIsDeletedButRecoverable';
 }
 
 const IDENTITY_ERRORS =

@@ -53,13 +53,7 @@ import {
   StoreCore,
   secretMetadata,
 } from '../core/index.js';
-import {
-  type AzureErrorContext,
-  type AzureOperation,
-  classifyAzure,
-  innerErrorCode,
-  statusOf,
-} from './errors.js';
+import { type AzureErrorContext, type AzureOperation, classifyAzure, isSoftDeleted } from './errors.js';
 import { fromKeyVaultName, toKeyVaultName } from './names.js';
 import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js';
 
@@ -314,7 +308,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       try {
         return await client.setSecret(kvName, value, setOptions);
       } catch (err) {
-        if (statusOf(err) !== 409 || innerErrorCode(err) !== 'ObjectIsDeletedButRecoverable') throw err;
+        if (!isSoftDeleted(err)) throw err;
         // The name is held by a soft-deleted secret: bring it back, then add the new version to it.
         this.#context.log.info('recovering a soft-deleted Key Vault secret before writing it', {
           name,
