@@ -5,20 +5,9 @@
  * `prod/db_password` or `arn:…`. The mapping keeps every name that already looks like a Key
  * Vault name (letters and digits in dash-separated groups: `prod-jira-token`) unchanged, so
  * secrets created by other tools read as themselves, and spells the other characters with an
- * escape that such names never contain: two dashes and a code letter.
- *
- * | Sesame | Key Vault |
- * |---|---|
- * | letter, digit | itself |
- * | `-` between two letters/digits (and not after another plain `-`) | `-` |
- * | `/` | `--s` |
- * | `_` | `--u` |
- * | `.` | `--d` |
- * | `:` | `--c` |
- * | `@` | `--a` |
- * | `+` | `--p` |
- * | `=` | `--e` |
- * | `-` anywhere else (first, last, next to a symbol or another dash) | `--h` |
+ * escape that such names never contain: two dashes and a code letter ({@link ESCAPES}; the table
+ * users read is in docs/stores.md). A `-` stays plain only between two letters or digits (and
+ * not after another plain `-`); anywhere else it is `--h`.
  *
  * Examples: `prod/db_password` → `prod--sdb--upassword`; `a-b` → `a-b`; `-x` → `--hx`.
  *
