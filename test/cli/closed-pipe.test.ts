@@ -31,8 +31,16 @@ describe('a closed stdout', () => {
     expect(code).toBe(0);
   });
 
-  it('ends sesame run quietly while the command still writes', async () => {
-    const { code, stderr } = await withClosedStdout(['run', '--', 'sh', '-c', 'i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done']);
+  const writesLines = ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done'];
+
+  it('passes the death of a command with nothing to mask by SIGPIPE through, as a shell would (141)', async () => {
+    const { code, stderr } = await withClosedStdout(['run', '--', ...writesLines]);
+    expect(stderr).toBe('');
+    expect(code).toBe(128 + 13);
+  });
+
+  it('ends sesame run quietly when it masks the output of a command that still writes', async () => {
+    const { code, stderr } = await withClosedStdout(['run', '--env', 'H=secret://env/HOME', '--', ...writesLines]);
     expect(stderr).not.toMatch(/EPIPE|Error|at /);
     expect(code).toBe(0);
   });

@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import path from 'node:path';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { parseEnv } from 'node:util';
@@ -264,14 +265,19 @@ async function runChild(
   injected: Record<string, string>,
   redactor: Redactor,
 ): Promise<number> {
+  // With nothing to mask, the command writes to this process's own stdout and stderr (a
+  // terminal stays a terminal for it); otherwise through pipes and the masking streams.
+  const direct = redactor.size === 0 && ctx.stdout === process.stdout && ctx.stderr === process.stderr;
   const child = spawn(command, args, {
-    stdio: ['inherit', 'pipe', 'pipe'],
+    stdio: direct ? 'inherit' : ['inherit', 'pipe', 'pipe'],
     env: { ...ctx.env, ...injected },
   });
-  const copied = Promise.all([
-    maskOutput(child.stdout, ctx.stdout, redactor),
-    maskOutput(child.stderr, ctx.stderr, redactor),
-  ]);
+  const copied = direct
+    ? Promise.resolve()
+    : Promise.all([
+        maskOutput(child.stdout as Readable, ctx.stdout, redactor),
+        maskOutput(child.stderr as Readable, ctx.stderr, redactor),
+      ]);
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   const outcome = await new Promise<{
@@ -306,10 +312,11 @@ async function runChild(
     throw err;
   }
   if (outcome.signal) {
-    // Die the way the child died, so callers see the same signal.
+    // Die the way the child died, so callers see the same signal. Node ignores some signals
+    // (SIGPIPE): then exit as a shell reports a death by signal, 128 + its number.
     await ctx.close();
     process.kill(process.pid, outcome.signal);
-    return 128;
+    return 128 + (constants.signals[outcome.signal] ?? 0);
   }
   return outcome.code ?? 1;
 }
