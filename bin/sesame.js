@@ -3,7 +3,12 @@
 // `prepare`), and bundled into dist/bundle/ (scripts/bundle-cli.mjs) so that a command starts
 // without resolving hundreds of module files. The bundle is used when it is at least as new as
 // dist/cli/main.js; after a `tsc`-only build, dist/ is (and with SESAME_BUNDLE=0, always).
-import { readFileSync, statSync } from 'node:fs';
+//
+// This file is CommonJS (bin/package.json): `sesame --version` and `sesame run` with nothing to
+// resolve are answered without Node's ES module loader; every other command imports main().
+const { readFileSync, statSync } = require('node:fs');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
 
 const argv = process.argv;
 // A reader that stops early (`sesame secrets list | head -1`) closes the pipe: stop quietly, as
@@ -14,26 +19,39 @@ for (const stream of [process.stdout, process.stderr]) {
     throw err;
   });
 }
-// `sesame --version` needs nothing but the version.
-if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
-  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
-} else {
-  const bundled = new URL('../dist/bundle/main.mjs', import.meta.url);
-  const compiled = new URL('../dist/cli/main.js', import.meta.url);
-  let entry = compiled;
+
+const dist = path.join(__dirname, '..', 'dist');
+const compiled = path.join(dist, 'cli', 'main.js');
+
+/** Whether the bundled `file` stands for dist/ as compiled now. */
+function fresh(file) {
   try {
-    if (process.env.SESAME_BUNDLE !== '0' && statSync(bundled).mtimeMs >= statSync(compiled).mtimeMs) entry = bundled;
+    return process.env.SESAME_BUNDLE !== '0' && statSync(file).mtimeMs >= statSync(compiled).mtimeMs;
   } catch {
-    // No bundle (or no dist/cli/main.js, which the import below reports).
+    return false;
   }
-  const { main } = await import(entry.href);
-  main(argv).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.stderr.write(`sesame: unexpected failure: ${err && err.message ? err.message.split('\n')[0] : 'Error'}\n`);
-      process.exitCode = 1;
-    },
-  );
+}
+
+const failed = (err) => {
+  process.stderr.write(`sesame: unexpected failure: ${err && err.message ? err.message.split('\n')[0] : 'Error'}\n`);
+  process.exitCode = 1;
+};
+const done = (code) => {
+  process.exitCode = code;
+};
+
+if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
+  // `sesame --version` needs nothing but the version.
+  process.stdout.write(`${JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
+} else {
+  const fast = path.join(dist, 'bundle', 'run-fast.cjs');
+  const ran = argv[2] === 'run' && fresh(fast) ? require(fast).runWithoutLibrary(argv) : undefined;
+  if (ran !== undefined) {
+    ran.then(done, failed);
+  } else {
+    const bundled = path.join(dist, 'bundle', 'main.mjs');
+    import(pathToFileURL(fresh(bundled) ? bundled : compiled).href)
+      .then(({ main }) => main(argv))
+      .then(done, failed);
+  }
 }

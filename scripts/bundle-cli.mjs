@@ -3,7 +3,8 @@
  * command and of the libraries it uses become a few chunks, loaded when the command needs them,
  * instead of hundreds of files resolved and linked one by one (Node's ES module loader pays per
  * module). `bin/sesame.js` runs the bundle when it is at least as new as dist/cli/main.js, and
- * dist/ otherwise (a `tsc` build that did not bundle). Run by `npm run build`.
+ * dist/ otherwise (a `tsc` build that did not bundle). Run by `npm run build`. `run-fast.cjs`,
+ * beside it, is `sesame run` with nothing to resolve (src/cli/run-fast.ts) in one CommonJS file.
  *
  * Left out of the bundle, loaded from node_modules as before: native and optional drivers
  * (better-sqlite3, pg), the cloud SDKs (loaded on a store's first use), the server's Fastify
@@ -50,7 +51,15 @@ await bundle.write({
   },
 });
 await bundle.close();
+
+// `sesame run` with nothing to resolve, as one CommonJS file the bin requires before anything
+// else: Node starts a CommonJS script without loading its ES module loader.
+const fast = await rolldown({ input: `${root}dist/cli/run-fast.js`, platform: 'node', external: (id) => id.startsWith('node:'), logLevel: 'warn' });
+await fast.write({ file: `${dir}/run-fast.cjs`, format: 'cjs' });
+await fast.close();
+
 // The bundle stands for dist/ as compiled now: never older than dist/cli/main.js.
 const compiled = statSync(input).mtime;
 const now = new Date(Math.max(Date.now(), compiled.getTime()));
+utimesSync(`${dir}/run-fast.cjs`, now, now);
 utimesSync(`${dir}/main.mjs`, now, now);

@@ -6,9 +6,7 @@
  * writes is masked whatever the pause between them, and if masking fails the rest of that output
  * is withheld (a notice line is written instead), never passed through.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
 import path from 'node:path';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { parseEnv } from 'node:util';
@@ -18,12 +16,11 @@ import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import { type CliContext, example, withCommon } from '../context.js';
 import type { RunFlags } from './run-args.js';
+import { type OutputCopier, runChild } from './run-child.js';
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Exit codes a shell uses for a command it cannot run (POSIX 2.8.2), which `op run` and `doppler run` keep. */
-export const EXIT_NOT_FOUND = 127;
-export const EXIT_NOT_EXECUTABLE = 126;
+export { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from './run-child.js';
 
 /**
  * Read a `.env` file (`NAME=value` lines, `#` comments, quotes, `export ` prefixes: Node's
@@ -141,7 +138,10 @@ export function maskOutput(source: Readable, target: Writable, redactor: Redacto
 // No default value: commander would print "(default: [])" in help.
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+/** The masking copier of a redactor: nothing to mask, nothing to copy (the command writes directly). */
+function maskingWith(redactor: Redactor): OutputCopier | undefined {
+  return redactor.size === 0 ? undefined : (source, target) => maskOutput(source, target, redactor);
+}
 
 export function registerRun(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -214,7 +214,7 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     flags.config === undefined &&
     findDefaultConfigFile(ctx.cwd) === undefined
   ) {
-    ctx.exitCode = await runChild(ctx, command, args, {}, new Redactor());
+    ctx.exitCode = await runChild(ctx, command, args, ctx.env);
     return;
   }
   const [{ dialectsOf }, { collectReferences }] = await Promise.all([
@@ -254,69 +254,5 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
 
-  ctx.exitCode = await runChild(ctx, command, args, injected, sesame.redactor);
-}
-
-/** Run the command with `injected` in its environment and its output masked; its exit code (127/126 as a shell's). */
-async function runChild(
-  ctx: CliContext,
-  command: string,
-  args: string[],
-  injected: Record<string, string>,
-  redactor: Redactor,
-): Promise<number> {
-  // With nothing to mask, the command writes to this process's own stdout and stderr (a
-  // terminal stays a terminal for it); otherwise through pipes and the masking streams.
-  const direct = redactor.size === 0 && ctx.stdout === process.stdout && ctx.stderr === process.stderr;
-  const child = spawn(command, args, {
-    stdio: direct ? 'inherit' : ['inherit', 'pipe', 'pipe'],
-    env: { ...ctx.env, ...injected },
-  });
-  const copied = direct
-    ? Promise.resolve()
-    : Promise.all([
-        maskOutput(child.stdout as Readable, ctx.stdout, redactor),
-        maskOutput(child.stderr as Readable, ctx.stderr, redactor),
-      ]);
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-  const outcome = await new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    failed?: NodeJS.ErrnoException;
-  }>((resolve) => {
-    child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  });
-  for (const s of FORWARDED_SIGNALS) process.off(s, forward);
-  // Everything the child wrote (its last held-back characters included) is out before we exit.
-  await copied;
-  if (outcome.failed) {
-    const err = outcome.failed;
-    // As a shell does: 127 when there is no such command, 126 when it cannot be executed.
-    if (err.code === 'ENOENT') {
-      ctx.stderr.write(`sesame: command not found: ${command} (check its name and PATH)\n`);
-      return EXIT_NOT_FOUND;
-    }
-    if (err.code === 'EACCES' || err.code === 'EISDIR' || err.code === 'ENOEXEC' || err.code === 'EPERM') {
-      ctx.stderr.write(
-        `sesame: cannot execute ${command}: ${err.code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`,
-      );
-      return EXIT_NOT_EXECUTABLE;
-    }
-    if (err.code === 'E2BIG') {
-      throw new UsageError(
-        `cannot start ${command}: its environment or arguments are too large for the operating system (E2BIG; Linux allows 128 KiB per variable)`,
-      );
-    }
-    throw err;
-  }
-  if (outcome.signal) {
-    // Die the way the child died, so callers see the same signal. Node ignores some signals
-    // (SIGPIPE): then exit as a shell reports a death by signal, 128 + its number.
-    await ctx.close();
-    process.kill(process.pid, outcome.signal);
-    return 128 + (constants.signals[outcome.signal] ?? 0);
-  }
-  return outcome.code ?? 1;
+  ctx.exitCode = await runChild(ctx, command, args, { ...ctx.env, ...injected }, maskingWith(sesame.redactor));
 }

@@ -1,0 +1,96 @@
+/**
+ * Starting `sesame run`'s command and waiting for it: its environment, signals forwarded to it,
+ * its exit code passed through (127/126 as a shell's for a command that cannot be started). Used
+ * by `run` itself and by the start-up path that runs a command with nothing to resolve
+ * (`src/cli/run-fast.ts`), so it imports nothing but Node.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+
+/** Exit codes a shell uses for a command it cannot run (POSIX 2.8.2), which `op run` and `doppler run` keep. */
+export const EXIT_NOT_FOUND = 127;
+export const EXIT_NOT_EXECUTABLE = 126;
+/** Bad usage, as every `sesame` command. */
+const EXIT_USAGE = 2;
+
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+export interface ChildIo {
+  stdout: Writable;
+  stderr: Writable;
+  /** Called before this process ends itself with the signal that ended the command. */
+  close(): Promise<void>;
+}
+
+/**
+ * Copies one output of the command to ours, masking what must be masked; resolves once all of
+ * it was written.
+ */
+export type OutputCopier = (source: Readable, target: Writable) => Promise<void>;
+
+/**
+ * Run `command` with `env` and return its exit code. Without `copy`, the command writes to this
+ * process's own stdout and stderr when `io` holds them (a terminal stays a terminal for it), or
+ * through pipes into `io`'s streams otherwise.
+ */
+export async function runChild(
+  io: ChildIo,
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  copy?: OutputCopier,
+): Promise<number> {
+  const direct = copy === undefined && io.stdout === process.stdout && io.stderr === process.stderr;
+  const child = spawn(command, args, { stdio: direct ? 'inherit' : ['inherit', 'pipe', 'pipe'], env });
+  const through: OutputCopier =
+    copy ??
+    ((source, target) =>
+      new Promise<void>((resolve) => {
+        source.on('end', resolve).on('error', () => resolve());
+        source.pipe(target, { end: false });
+      }));
+  const copied = direct
+    ? Promise.resolve()
+    : Promise.all([through(child.stdout as Readable, io.stdout), through(child.stderr as Readable, io.stderr)]);
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; failed?: NodeJS.ErrnoException }>(
+    (resolve) => {
+      child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
+      child.on('close', (code, signal) => resolve({ code, signal }));
+    },
+  );
+  for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+  // Everything the command wrote (its last held-back characters included) is out before we exit.
+  await copied;
+  if (outcome.failed) {
+    const code = outcome.failed.code;
+    // As a shell does: 127 when there is no such command, 126 when it cannot be executed.
+    if (code === 'ENOENT') {
+      io.stderr.write(`sesame: command not found: ${command} (check its name and PATH)\n`);
+      return EXIT_NOT_FOUND;
+    }
+    if (code === 'EACCES' || code === 'EISDIR' || code === 'ENOEXEC' || code === 'EPERM') {
+      io.stderr.write(
+        `sesame: cannot execute ${command}: ${code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`,
+      );
+      return EXIT_NOT_EXECUTABLE;
+    }
+    if (code === 'E2BIG') {
+      io.stderr.write(
+        `sesame: cannot start ${command}: its environment or arguments are too large for the operating system (E2BIG; Linux allows 128 KiB per variable)\n`,
+      );
+      return EXIT_USAGE;
+    }
+    throw outcome.failed;
+  }
+  if (outcome.signal) {
+    // Die the way the command died, so callers see the same signal. Node ignores some signals
+    // (SIGPIPE): then exit as a shell reports a death by signal, 128 + its number.
+    await io.close();
+    process.kill(process.pid, outcome.signal);
+    return 128 + (constants.signals[outcome.signal] ?? 0);
+  }
+  return outcome.code ?? 1;
+}

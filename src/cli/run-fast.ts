@@ -1,0 +1,31 @@
+/**
+ * The start of `sesame run` when there is nothing to resolve: no `--env`, `--env-file` or
+ * `--connection`, no `--config` and no config file to read. `bin/sesame.js` loads this module,
+ * bundled on its own as CommonJS (`dist/bundle/run-fast.cjs`), before anything else: it needs
+ * neither the CLI's commands nor Node's ES module loader, so the command starts about as soon as
+ * Node itself has. Everything else, `run` with something to resolve included, goes to `main()`.
+ */
+import { findDefaultConfigFile } from '../config/files.js';
+import { readRunArguments } from './commands/run-args.js';
+import { runChild } from './commands/run-child.js';
+
+/** The command's exit code, or undefined when `main()` must take `argv`. */
+export function runWithoutLibrary(argv: readonly string[], cwd: string = process.cwd()): Promise<number> | undefined {
+  if (argv[2] !== 'run') return undefined;
+  const run = readRunArguments(argv.slice(3));
+  if (run === undefined) return undefined;
+  const { flags, command } = run;
+  if (
+    flags.env !== undefined ||
+    flags.envFile !== undefined ||
+    flags.connection !== undefined ||
+    flags.prefix !== undefined ||
+    flags.overwrite !== undefined ||
+    flags.config !== undefined ||
+    findDefaultConfigFile(cwd) !== undefined
+  ) {
+    return undefined;
+  }
+  const [name, ...args] = command as [string, ...string[]];
+  return runChild({ stdout: process.stdout, stderr: process.stderr, close: async () => {} }, name, args, process.env);
+}
