@@ -47,6 +47,7 @@ import {
   runChecks,
   StoreCore,
   TokenSession,
+  valueOfBytes,
 } from '../core/index.js';
 
 const settings = z.strictObject({
@@ -247,14 +248,7 @@ export class ConjurStore implements StoreClient {
       `/secrets/${encodeURIComponent(this.#s.account)}/variable/${encodeURIComponent(id)}`,
       request.version ? { version: request.version } : undefined,
     );
-    try {
-      return {
-        value: new TextDecoder('utf-8', { fatal: true }).decode(answer.body),
-        version: request.version,
-      };
-    } catch {
-      return { value: new Uint8Array(answer.body), version: request.version };
-    }
+    return { value: valueOfBytes(answer.body), version: request.version };
   }
 
   list(options: ListOptions): Promise<ListPage> {

@@ -20,6 +20,17 @@
  *   size cap, and the statuses every HTTP API shares.
  * - {@link capabilityMismatches}: declared capabilities against the client's methods.
  * - {@link getManyBatched}: `getMany` over a batch read (chunks, concurrency, fallback to single reads).
+ * - Errors by table: {@link classifyStatus} (a row per status, per HTTP class and a default; gRPC
+ *   status names), {@link isTransient} / {@link networkCode} for SDK errors, {@link secretSubject}
+ *   for the "secret … in …" part of messages.
+ * - {@link TokenSession}: a short-lived login token (single-flight login, renewal ahead of expiry
+ *   on unref'd timers, one new login after a refusal).
+ * - {@link TagLookup}: a name found by the tags on a secret (exactly one, every page, read-only).
+ * - {@link addOrCreate}: a write that adds a version, creates a missing secret, and adds to one
+ *   created in between.
+ * - {@link pageFolderTree}: paging over a tree listed a folder at a time.
+ * - Settings and metadata: {@link readCaFile}, {@link urlPathSetting}, {@link hostAccessOf},
+ *   {@link secretMetadata}, {@link listingMatches}, {@link valueOfBytes}.
  *
  * @example
  * class DopplerClient implements StoreClient {

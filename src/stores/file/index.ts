@@ -14,6 +14,7 @@ import {
   UsageError,
 } from '../../errors.js';
 import type { CheckReport, CheckStep, FetchedSecret, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+import { valueOfBytes } from '../core/index.js';
 
 const settings = z.strictObject({
   root: z.string().min(1, 'root is the directory that holds the secret files, e.g. /run/secrets'),
@@ -144,11 +145,7 @@ export class FileStoreClient implements StoreClient {
       if (errno(err) === 'ENOENT') throw new SecretNotFoundError(`${this.#tag} no file ${request.name}`);
       throw new StoreUnavailableError(`${this.#tag} cannot read ${request.name} (${errno(err)})`);
     }
-    try {
-      return { value: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
-    } catch {
-      return { value: new Uint8Array(bytes) };
-    }
+    return { value: valueOfBytes(bytes) };
   }
 
   /**

@@ -61,6 +61,7 @@ import {
   retryAfterMs,
   runChecks,
   StoreCore,
+  valueOfBytes,
 } from '../core/index.js';
 
 const template = (what: string) =>
@@ -319,11 +320,7 @@ export class HttpStoreClient implements StoreClient {
         : undefined;
     const answer = await this.#exchange(url, this.settings.method, what, body);
     if (this.settings.valuePath === undefined) {
-      try {
-        return { value: new TextDecoder('utf-8', { fatal: true }).decode(answer.body) };
-      } catch {
-        return { value: new Uint8Array(answer.body) };
-      }
+      return { value: valueOfBytes(answer.body) };
     }
     let document: unknown;
     try {
