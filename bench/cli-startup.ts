@@ -82,7 +82,10 @@ export function formatCliStartup(result: { rows: StartupRow[]; rounds: number })
     ...result.rows.map((r) => `| ${r.label} | ${fmt(r.medianMs)} ms | ${fmt(r.ratio, 2)}x |`),
     '',
     'The bundle (scripts/bundle-cli.mjs, rolldown) puts the CLI and its libraries in a few chunks loaded per command; ' +
-      '`run` loads the library only when it has something to resolve or a config to read; `--version` is answered by the bin. ' +
+      'the bin is CommonJS and answers `--version` itself; `run` with nothing to resolve and no config goes through ' +
+      '`dist/bundle/run-fast.cjs` (its arguments read by hand, no commander, no ES module loader); `run` with something ' +
+      'to resolve loads the library (zod, the config code and every store type). "Unbundled" (`SESAME_BUNDLE=0`) runs ' +
+      '`dist/` module by module and skips that path. ' +
       'Node 20 has no on-disk compile cache for ES modules (`module.enableCompileCache` arrived in Node 22), so none is used.',
     '',
   ].join('\n');
