@@ -265,7 +265,7 @@ const WHERE_THE_TIME_GOES: string[] = [
   "cookie plugin's onSend hook on every answer (the session routes now write their one Set-Cookie header).",
   '',
   'What stands between this and 75%: measured in isolation, one audit commit of 21 records costs ~175 µs',
-  '(~8 µs per request: HMAC chaining ~2.3 µs per record, the rest SQLite inserts and the WAL append). Yet a',
+  '(~8 µs per request: chaining, JSON and HMAC, ~3 µs per record; the rest SQLite inserts and the WAL append). Yet a',
   'run with the audit switched off altogether measured 70–71% on the same machine (74–79% with the metrics',
   'hook off as well, 66–79% with only the metrics hook off: the spread between runs), and a run that kept the',
   "token cache across this process's own audit commits did not move the ratio beyond the rounds' spread:",
