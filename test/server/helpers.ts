@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { Redactor } from '../../src/redact/redactor.js';
@@ -141,6 +142,40 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       await server.close();
       await sesame.close();
+    },
+  };
+}
+
+/**
+ * For a test file about one store type configured through the API: a server started before
+ * its tests and closed after them, with namespace `acme` and an operator token (not a root
+ * admin). `create(name, settings)` posts a store of `type` in `acme` as that operator.
+ *
+ * @example
+ * const { create } = operatorCreatesStores('doppler');
+ * it('masks the token', async () => expect((await create('dp', settings)).status).toBe(201));
+ */
+export function operatorCreatesStores(type: string): {
+  create(name: string, settings: Record<string, unknown>): Promise<Reply>;
+} {
+  let t: TestServer | undefined;
+  let operator = '';
+  beforeAll(async () => {
+    t = await startTestServer();
+    const root = (await t.token('admin')).token;
+    expect((await t.call('POST', '/api/v1/namespaces', { token: root, body: { name: 'acme' } })).status).toBe(201);
+    operator = (await t.token('operator')).token;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  return {
+    create: (name, settings) => {
+      if (t === undefined) throw new Error('the test server is not started (create() runs inside a test)');
+      return t.call('POST', '/api/v1/stores', {
+        token: operator,
+        body: { name, namespace: 'acme', type, settings },
+      });
     },
   };
 }

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { expectOutboundLookup } from '../support/outbound-lookup.js';
 import {
   AccessDeniedError,
   ConfigError,
@@ -306,31 +307,18 @@ describe('conjur check', () => {
 
 describe('conjur outbound lookup', () => {
   it('resolves host names through the context lookup (the outbound policy), and fails closed when it refuses', async () => {
-    const asked: string[] = [];
-    const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
-      asked.push(hostname);
-      if (hostname === 'refused.localhost')
-        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
-      return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
-    }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(cj.url).port;
-    const make = (host: string) =>
-      new ConjurStore(
-        conjurStoreType.settings.parse({
-          ...{ account: 'acme', auth: { method: 'api-key', login: 'host/apps/sesame', apiKey } },
-          url: `http://${host}:${port}`,
-        }),
-        { ...context, lookup },
-        { retry: fast },
-      );
-    const ok = make('localhost');
-    open.push(ok);
-    expect((await ok.get({ name: 'prod/db/password', namespaces: ns })).value).toBeDefined();
-    expect(asked).toContain('localhost');
-    const refused = make('refused.localhost');
-    open.push(refused);
-    const err = await failure(refused.get({ name: 'prod/db/password', namespaces: ns }));
-    expect(err).toBeInstanceOf(StoreUnavailableError);
-    expect(err.message).toContain('cannot reach it (EACCES)');
+    await expectOutboundLookup(
+      (host, lookup) =>
+        new ConjurStore(
+          conjurStoreType.settings.parse({
+            ...{ account: 'acme', auth: { method: 'api-key', login: 'host/apps/sesame', apiKey } },
+            url: `http://${host}:${port}`,
+          }),
+          { ...context, lookup },
+          { retry: fast },
+        ),
+      { name: 'prod/db/password', namespaces: ns },
+    );
   });
 });

@@ -3,28 +3,10 @@
  * settings make the server do decides (the type's hostAccess), its address passes the outbound
  * policy, and its credentials never come back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../server/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { operatorCreatesStores } from '../server/helpers.js';
 
-let t: TestServer;
-let operator: string;
-const create = (name: string, settings: Record<string, unknown>) =>
-  t.call('POST', '/api/v1/stores', {
-    token: operator,
-    body: { name, namespace: 'acme', type: 'doppler', settings },
-  });
-
-beforeAll(async () => {
-  t = await startTestServer();
-  const root = (await t.token('admin')).token;
-  expect((await t.call('POST', '/api/v1/namespaces', { token: root, body: { name: 'acme' } })).status).toBe(
-    201,
-  );
-  operator = (await t.token('operator')).token;
-});
-afterAll(async () => {
-  await t?.close();
-});
+const { create } = operatorCreatesStores('doppler');
 
 describe('doppler through the API', () => {
   it('refuses a link-local apiUrl; the default public API is created with the token masked', async () => {

@@ -3,6 +3,7 @@
  * included), computed values, service and personal tokens, every mapped error, `stores test`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOutboundLookup } from '../support/outbound-lookup.js';
 import {
   AccessDeniedError,
   ConfigError,
@@ -227,31 +228,18 @@ describe('doppler check', () => {
 
 describe('doppler outbound lookup', () => {
   it('resolves host names through the context lookup (the outbound policy), and fails closed when it refuses', async () => {
-    const asked: string[] = [];
-    const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
-      asked.push(hostname);
-      if (hostname === 'refused.localhost')
-        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
-      return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
-    }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(dp.url).port;
-    const make = (host: string) =>
-      new DopplerStore(
-        dopplerStoreType.settings.parse({
-          ...{ project: 'backend', config: 'prd', auth: { method: 'service-token', token } },
-          apiUrl: `http://${host}:${port}`,
-        }),
-        { ...context, lookup },
-        { retry: fast },
-      );
-    const ok = make('localhost');
-    open.push(ok);
-    expect((await ok.get({ name: 'DB_USER', namespaces: ns })).value).toBeDefined();
-    expect(asked).toContain('localhost');
-    const refused = make('refused.localhost');
-    open.push(refused);
-    const err = await failure(refused.get({ name: 'DB_USER', namespaces: ns }));
-    expect(err).toBeInstanceOf(StoreUnavailableError);
-    expect(err.message).toContain('cannot reach it (EACCES)');
+    await expectOutboundLookup(
+      (host, lookup) =>
+        new DopplerStore(
+          dopplerStoreType.settings.parse({
+            ...{ project: 'backend', config: 'prd', auth: { method: 'service-token', token } },
+            apiUrl: `http://${host}:${port}`,
+          }),
+          { ...context, lookup },
+          { retry: fast },
+        ),
+      { name: 'DB_USER', namespaces: ns },
+    );
   });
 });

@@ -4,6 +4,7 @@
  * `stores test`.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { expectOutboundLookup } from '../support/outbound-lookup.js';
 import {
   AccessDeniedError,
   ConfigError,
@@ -320,35 +321,22 @@ describe('infisical check', () => {
 
 describe('infisical outbound lookup', () => {
   it('resolves host names through the context lookup (the outbound policy), and fails closed when it refuses', async () => {
-    const asked: string[] = [];
-    const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
-      asked.push(hostname);
-      if (hostname === 'refused.localhost')
-        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
-      return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
-    }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(inf.url).port;
-    const make = (host: string) =>
-      new InfisicalStore(
-        infisicalStoreType.settings.parse({
-          ...{
-            projectId: project,
-            environment: 'prod',
-            auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: creds.clientSecret },
-          },
-          siteUrl: `http://${host}:${port}`,
-        }),
-        { ...context, lookup },
-        { retry: fast },
-      );
-    const ok = make('localhost');
-    open.push(ok);
-    expect((await ok.get({ name: 'DB_PASSWORD', namespaces: ns })).value).toBeDefined();
-    expect(asked).toContain('localhost');
-    const refused = make('refused.localhost');
-    open.push(refused);
-    const err = await failure(refused.get({ name: 'DB_PASSWORD', namespaces: ns }));
-    expect(err).toBeInstanceOf(StoreUnavailableError);
-    expect(err.message).toContain('cannot reach it (EACCES)');
+    await expectOutboundLookup(
+      (host, lookup) =>
+        new InfisicalStore(
+          infisicalStoreType.settings.parse({
+            ...{
+              projectId: project,
+              environment: 'prod',
+              auth: { method: 'universal-auth', clientId: creds.clientId, clientSecret: creds.clientSecret },
+            },
+            siteUrl: `http://${host}:${port}`,
+          }),
+          { ...context, lookup },
+          { retry: fast },
+        ),
+      { name: 'DB_PASSWORD', namespaces: ns },
+    );
   });
 });

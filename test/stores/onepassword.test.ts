@@ -4,6 +4,7 @@
  * label, every mapped error, and `stores test` steps.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOutboundLookup } from '../support/outbound-lookup.js';
 import {
   AccessDeniedError,
   InvalidRequestError,
@@ -280,31 +281,18 @@ describe('1password-connect check', () => {
 
 describe('1password-connect outbound lookup', () => {
   it('resolves host names through the context lookup (the outbound policy), and fails closed when it refuses', async () => {
-    const asked: string[] = [];
-    const lookup = ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
-      asked.push(hostname);
-      if (hostname === 'refused.localhost')
-        return cb(Object.assign(new Error('destination refused by server.outbound'), { code: 'EACCES' }));
-      return options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
-    }) as unknown as NonNullable<StoreContext['lookup']>;
     const port = new URL(op.url).port;
-    const make = (host: string) =>
-      new OnePasswordStore(
-        onePasswordStoreType.settings.parse({
-          ...{ auth: { method: 'token', token } },
-          url: `http://${host}:${port}`,
-        }),
-        { ...context, lookup },
-        { retry: fast },
-      );
-    const ok = make('localhost');
-    open.push(ok);
-    expect((await ok.get({ name: 'Prod/jira', namespaces: ns })).value).toBeDefined();
-    expect(asked).toContain('localhost');
-    const refused = make('refused.localhost');
-    open.push(refused);
-    const err = await failure(refused.get({ name: 'Prod/jira', namespaces: ns }));
-    expect(err).toBeInstanceOf(StoreUnavailableError);
-    expect(err.message).toContain('cannot reach it (EACCES)');
+    await expectOutboundLookup(
+      (host, lookup) =>
+        new OnePasswordStore(
+          onePasswordStoreType.settings.parse({
+            ...{ auth: { method: 'token', token } },
+            url: `http://${host}:${port}`,
+          }),
+          { ...context, lookup },
+          { retry: fast },
+        ),
+      { name: 'Prod/jira', namespaces: ns },
+    );
   });
 });
