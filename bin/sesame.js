@@ -23,10 +23,13 @@ for (const stream of [process.stdout, process.stderr]) {
 const dist = path.join(__dirname, '..', 'dist');
 const compiled = path.join(dist, 'cli', 'main.js');
 
-/** Whether the bundled `file` stands for dist/ as compiled now. */
+let compiledAt;
+/** Whether the bundled `file` stands for dist/ as compiled now (dist/cli/main.js is looked at once). */
 function fresh(file) {
+  if (process.env.SESAME_BUNDLE === '0') return false;
   try {
-    return process.env.SESAME_BUNDLE !== '0' && statSync(file).mtimeMs >= statSync(compiled).mtimeMs;
+    compiledAt ??= statSync(compiled).mtimeMs;
+    return statSync(file).mtimeMs >= compiledAt;
   } catch {
     return false;
   }
