@@ -15,8 +15,8 @@
  * stream (a partial of at most 3 characters: 50 ms), so no more than 3 characters of a value reach
  * the output whatever the timing — see stream.ts.
  */
-import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
+import { sha256Hex } from '../sha256.js';
 import type { MatchSink } from './automaton.js';
 import { maskedForms } from './forms.js';
 import { FormMatcher, type MatcherSnapshot } from './matcher.js';
@@ -30,18 +30,8 @@ export const MASKING_FAILED = '[sesame: output withheld: masking failed]';
 /** Values up to this length are remembered as they are; longer ones by their sha256. */
 const KEY_AS_IS = 64;
 
-/**
- * The set key of a value: itself when short, its SHA-256 otherwise (long values are not kept
- * twice). `node:crypto` is loaded on the first long value only: `sesame run` with nothing to
- * mask starts without it.
- */
-function keyOf(value: string): string {
-  if (value.length <= KEY_AS_IS) return value;
-  crypto ??= (process.getBuiltinModule?.('node:crypto') ??
-    createRequire(import.meta.url)('node:crypto')) as typeof import('node:crypto');
-  return `#${crypto.createHash('sha256').update(value).digest('hex')}`;
-}
-let crypto: typeof import('node:crypto') | undefined;
+/** The set key of a value: itself when short, its SHA-256 otherwise (long values are not kept twice). */
+const keyOf = (value: string): string => (value.length <= KEY_AS_IS ? value : `#${sha256Hex(value)}`);
 
 export class Redactor {
   protected readonly matcher: FormMatcher;
