@@ -68,8 +68,29 @@ type Metadata = {
   updated_time?: string;
   versions?: Record<string, VersionMeta>;
 };
-/** The statuses a caller handles itself; a 403 asks to grant `capability`, others were unexpected while `what`. */
-type Expect = { ok: readonly number[]; capability: string; what: string };
+/** Statuses besides 2xx a caller handles itself; a 403 asks to grant `capabilities`, others were unexpected while `what`. */
+type Expect = { also: readonly number[]; capabilities: readonly string[]; what: string };
+
+/**
+ * The KV requests, one table for both versions: KV v2 puts each under its own segment of the
+ * mount (`secret/data/app/db`, `secret/metadata/app/db`…) where v1 has none; `capabilities` is
+ * what a policy must grant on that path, `also` the statuses besides 2xx the caller reads itself.
+ */
+const KV = {
+  read: { method: 'GET', under: 'data', capabilities: ['read'], also: [404] },
+  metadata: { method: 'GET', under: 'metadata', capabilities: ['read'], also: [404] },
+  list: { method: 'GET', under: 'metadata', capabilities: ['list'], also: [404] },
+  write: { method: 'POST', under: 'data', capabilities: ['create', 'update'], also: [400] },
+  delete: { method: 'DELETE', under: 'data', capabilities: ['delete'], also: [404] },
+  purge: { method: 'DELETE', under: 'metadata', capabilities: ['delete'], also: [404] },
+  undelete: { method: 'POST', under: 'undelete', capabilities: ['update'], also: [] },
+  destroy: { method: 'POST', under: 'destroy', capabilities: ['update'], also: [] },
+} as const;
+type KvOp = keyof typeof KV;
+
+/** The policy path of a KV request on `full`, a path under the mount. */
+const kvPath = (kv: KvMount, op: KvOp, full: string) =>
+  kv.version === 1 ? `${kv.mount}/${full}` : `${kv.mount}/${KV[op].under}/${full}`;
 
 const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
 
@@ -109,7 +130,8 @@ export class VaultStore implements StoreClient {
   readonly #session: VaultSession;
   readonly #core: StoreCore<{ action: string }>;
   readonly #names: NameMapping;
-  readonly #kv = lazy(() => this.#detect());
+  /** The mount and its KV version, detected once (a failed detection is tried again at the next use). */
+  readonly #mount = lazy(() => this.#detect());
 
   constructor(settings: VaultSettings, context: StoreContext, options: VaultStoreOptions = {}) {
     this.#settings = settings;
@@ -158,8 +180,8 @@ export class VaultStore implements StoreClient {
 
   /**
    * A token-authenticated request to `policyPath` (as policies spell it, encoded here). After a
-   * 403 for a dead token, one fresh login and one retry. With `expect`, a 403 or a status not in
-   * `expect.ok` is thrown as a denied or unexpected answer.
+   * 403 for a dead token, one fresh login and one retry. With `expect`, a 403 or a status that is
+   * neither 2xx nor in `expect.also` is thrown as a denied or unexpected answer.
    */
   async #request(method: string, policyPath: string, expect?: Expect, request: HttpRequest = {}) {
     const res = await this.#session.tokens.use(
@@ -182,14 +204,22 @@ export class VaultStore implements StoreClient {
         { hint: 'check the namespace setting (Vault Enterprise or HCP Vault)' },
       );
     }
-    if (!expect || expect.ok.includes(res.status)) return res;
-    if (res.status === 403) throw this.#denied(expect.capability, policyPath, res);
+    if (!expect || (res.status >= 200 && res.status < 300) || expect.also.includes(res.status)) return res;
+    if (res.status === 403) throw this.#denied(expect.capabilities, policyPath, res);
     throw this.#unexpected(expect.what, res);
   }
 
-  #denied(capability: string, policyPath: string, res: HttpAnswer): SesameError {
+  /** A KV request (see {@link KV}) on `full`, a path under the mount. */
+  #kv(op: KvOp, kv: KvMount, full: string, request?: HttpRequest): Promise<HttpAnswer> {
+    const { method, capabilities, also } = KV[op];
+    const expect = { also, capabilities, what: `${op} ${kv.mount}/${full}` };
+    return this.#request(method, kvPath(kv, op, full), expect, request);
+  }
+
+  #denied(capabilities: readonly string[], policyPath: string, res: HttpAnswer): SesameError {
     const text = errorText(res, this.#core.scrub);
-    const fix = `grant "${capability}" on ${policyPath}${this.#where} — policy: path "${policyPath}" { capabilities = ["${capability}"] }`;
+    const quoted = capabilities.map((c) => `"${c}"`).join(', ');
+    const fix = `grant ${quoted} on ${policyPath}${this.#where} — policy: path "${policyPath}" { capabilities = [${quoted}] }`;
     return this.#core.fail({
       kind: 'denied',
       message: `permission denied${text && text !== 'permission denied' ? ` (${text})` : ''}: ${fix}`,
@@ -209,11 +239,6 @@ export class VaultStore implements StoreClient {
 
   // ---- KV mount and paths --------------------------------------------------------------------
 
-  /** The mount and its KV version, detected once (a failed detection is tried again at the next use). */
-  #mount(): Promise<KvMount> {
-    return this.#kv.get();
-  }
-
   /** KV v1 keeps no versions: what needs them is refused, saying `why`. */
   #needsV2(kv: KvMount, why: string): void {
     if (kv.version === 1)
@@ -223,7 +248,7 @@ export class VaultStore implements StoreClient {
   async #detect(): Promise<KvMount> {
     const { mount, kvVersion } = this.#settings;
     if (kvVersion) return { mount, version: kvVersion };
-    const expect = { ok: [200, 403, 404], capability: 'read', what: `mount detection for "${mount}"` };
+    const expect = { also: [403, 404], capabilities: ['read'], what: `mount detection for "${mount}"` };
     const res = await this.#request('GET', `sys/internal/ui/mounts/${mount}`, expect);
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
@@ -253,16 +278,11 @@ export class VaultStore implements StoreClient {
     return full;
   }
 
-  /** The policy path of `full` (KV v2 puts data, metadata and version actions under their own prefix). */
-  #api(kv: KvMount, kind: 'data' | 'metadata' | 'delete' | 'undelete' | 'destroy', full: string): string {
-    return kv.version === 1 ? `${kv.mount}/${full}` : `${kv.mount}/${kind}/${full}`;
-  }
-
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest) {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
-    const kv = await this.#mount();
+    const kv = await this.#mount.get();
     const full = this.#fullPath(request.name);
     const subject = `secret "${request.name}"`;
     if (request.version !== undefined) {
@@ -273,16 +293,16 @@ export class VaultStore implements StoreClient {
         );
       }
     }
-    const expect = { ok: [200, 404], capability: 'read', what: `reading ${subject}` };
     const query = request.version ? { version: request.version } : undefined;
-    const res = await this.#request('GET', this.#api(kv, 'data', full), expect, { query });
+    const res = await this.#kv('read', kv, full, { query });
     type Body = Record<string, unknown> & { data?: Record<string, unknown> | null; metadata?: VersionMeta };
     const body = res.json<{ data?: Body }>()?.data;
-    if (res.status === 200) {
+    if (res.status !== 404) {
+      // KV v2 answers the fields under `data` beside the version's metadata; v1 the fields alone.
       const data = kv.version === 2 ? body?.data : body;
       if (!data) throw new SecretNotFoundError(`${this.#tag} ${subject} has no data${this.#where}`);
       const version = kv.version === 2 ? body?.metadata?.version : undefined;
-      return { value: vaultDataToText(data), version: version === undefined ? undefined : String(version) };
+      return { value: vaultDataToText(data), version: version?.toString() };
     }
     const meta = body?.metadata;
     const which = request.version ? `version ${request.version} of ${subject}` : subject;
@@ -296,14 +316,14 @@ export class VaultStore implements StoreClient {
     throw this.#missing(which, kv, full);
   }
 
-  async #metadata(name: string): Promise<{ kv: KvMount; meta: Metadata | undefined }> {
-    const kv = await this.#mount();
+  /** The KV v2 metadata of a secret (none on KV v1). */
+  async #metadata(name: string): Promise<{ kv: KvMount; full: string; meta: Metadata | undefined }> {
+    const kv = await this.#mount.get();
     const full = this.#fullPath(name);
-    if (kv.version === 1) return { kv, meta: undefined };
-    const expect = { ok: [200, 404], capability: 'read', what: `reading metadata of "${name}"` };
-    const res = await this.#request('GET', this.#api(kv, 'metadata', full), expect);
+    if (kv.version === 1) return { kv, full, meta: undefined };
+    const res = await this.#kv('metadata', kv, full);
     if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
-    return { kv, meta: res.json<{ data?: Metadata }>()?.data ?? {} };
+    return { kv, full, meta: res.json<{ data?: Metadata }>()?.data ?? {} };
   }
 
   /** Vault lists one folder at a time, without page tokens: the core's folder-tree paging. */
@@ -311,16 +331,13 @@ export class VaultStore implements StoreClient {
     if (options.tags && Object.keys(options.tags).length > 0) {
       throw new UnsupportedOperationError(`${this.#tag} Vault KV secrets have no tags to list by`);
     }
-    const kv = await this.#mount();
+    const kv = await this.#mount.get();
     return pageFolderTree({
       prefix: `${this.#names.prefix}${options.prefix ?? ''}`.replace(/^\/+/, ''),
       cursor: options.cursor,
       limit: pageSize(options.limit, 1_000, 10_000),
       listFolder: async (dir) => {
-        const expect = { ok: [200, 404], capability: 'list', what: `listing ${kv.mount}/${dir}` };
-        const res = await this.#request('GET', this.#api(kv, 'metadata', dir), expect, {
-          query: { list: 'true' },
-        });
+        const res = await this.#kv('list', kv, dir, { query: { list: 'true' } });
         const keys = res.status === 200 ? res.json<{ data?: { keys?: unknown } }>()?.data?.keys : undefined;
         return Array.isArray(keys) ? keys.map(String) : [];
       },
@@ -341,7 +358,7 @@ export class VaultStore implements StoreClient {
     const latest = current !== undefined ? meta?.versions?.[String(current)] : undefined;
     return {
       name,
-      version: current !== undefined ? String(current) : undefined,
+      version: current?.toString(),
       createdAt: meta?.created_time,
       updatedAt: meta?.updated_time,
       deletedAt: latest?.deletion_time || undefined,
@@ -363,53 +380,42 @@ export class VaultStore implements StoreClient {
   // ---- writes --------------------------------------------------------------------------------
 
   async write(name: string, value: string, options: WriteOptions) {
-    const kv = await this.#mount();
-    const apiPath = this.#api(kv, 'data', this.#fullPath(name));
-    const data = textToVaultData(value);
-    const what = `writing "${name}"`;
-    if (kv.version === 1) {
-      if (options.expectedVersion !== undefined) this.#needsV2(kv, ': no check-and-set without versions');
-      await this.#request('POST', apiPath, { ok: [200, 204], capability: 'create', what }, { body: data });
-      return { name, version: 'unversioned' };
-    }
+    const kv = await this.#mount.get();
+    const full = this.#fullPath(name);
     const cas = options.expectedVersion;
-    if (cas !== undefined && !/^\d+$/.test(cas)) {
-      throw new SecretStateError(
-        `${this.#tag} expected version "${cas}" of "${name}" is not a Vault version number`,
-      );
+    if (cas !== undefined) {
+      this.#needsV2(kv, ': no check-and-set without versions');
+      if (!/^\d+$/.test(cas))
+        throw new SecretStateError(
+          `${this.#tag} expected version "${cas}" of "${name}" is not a Vault version number`,
+        );
     }
-    const body = { data, options: cas !== undefined ? { cas: Number(cas) } : {} };
-    const res = await this.#request(
-      'POST',
-      apiPath,
-      { ok: [200, 400], capability: 'update', what },
-      { body },
-    );
-    if (res.status === 200) {
-      const version = res.json<{ data?: { version?: number } }>()?.data?.version;
-      return { name, version: String(version ?? '') };
-    }
-    if (/check-and-set/.test(errorText(res, this.#core.scrub))) {
+    // KV v2 takes the fields under `data`, and a check-and-set version (`cas`) under `options`.
+    const data = textToVaultData(value);
+    const body = kv.version === 1 ? data : { data, options: cas !== undefined ? { cas: Number(cas) } : {} };
+    const res = await this.#kv('write', kv, full, { body });
+    if (res.status === 400) {
+      if (!/check-and-set/.test(errorText(res, this.#core.scrub)))
+        throw this.#unexpected(`write ${full}`, res);
       throw new SecretStateError(
         `${this.#tag} secret "${name}" changed: its current version is not ${cas ?? 'the expected one'} (check-and-set refused the write)`,
       );
     }
-    throw this.#unexpected(what, res);
+    const version = res.json<{ data?: { version?: number } }>()?.data?.version;
+    return { name, version: version?.toString() ?? 'unversioned' };
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
-    const kv = await this.#mount();
+    const kv = await this.#mount.get();
     const full = this.#fullPath(name);
     // v2: a soft delete of the latest version (undelete restores it); force removes every
     // version and the metadata for good. v1 has only the permanent delete.
-    const apiPath = this.#api(kv, options.force ? 'metadata' : 'data', full);
-    const expect = { ok: [200, 204, 404], capability: 'delete', what: `deleting "${name}"` };
-    const res = await this.#request('DELETE', apiPath, expect);
+    const res = await this.#kv(options.force ? 'purge' : 'delete', kv, full);
     if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
-    const { kv, meta } = await this.#metadata(name);
+    const { kv, full, meta } = await this.#metadata(name);
     this.#needsV2(kv, ': deletes are permanent, nothing to restore');
     const versions = Object.entries(meta?.versions ?? {});
     const latest = versions
@@ -422,22 +428,15 @@ export class VaultStore implements StoreClient {
         `${this.#tag} secret "${name}" has no deleted version to restore${allDestroyed ? ' (every version was destroyed)' : ''}`,
       );
     }
-    await this.#versionAction(kv, 'undelete', name, [latest]);
+    await this.#kv('undelete', kv, full, { body: { versions: [latest] } });
   }
 
   /** Destroy versions for good (KV v2): their data is wiped, the metadata stays. Default: the current version. */
   async destroy(name: string, versions?: readonly string[]): Promise<void> {
-    const { kv, meta } = await this.#metadata(name);
+    const { kv, full, meta } = await this.#metadata(name);
     this.#needsV2(kv, ': use delete');
     const list = versions?.length ? versions.map(Number) : [meta?.current_version ?? 0];
-    await this.#versionAction(kv, 'destroy', name, list);
-  }
-
-  /** KV v2's undelete and destroy: one POST naming the versions. */
-  async #versionAction(kv: KvMount, action: 'undelete' | 'destroy', name: string, versions: number[]) {
-    const what = `${action === 'undelete' ? 'restoring' : 'destroying'} "${name}"`;
-    const expect = { ok: [200, 204], capability: 'update', what };
-    await this.#request('POST', this.#api(kv, action, this.#fullPath(name)), expect, { body: { versions } });
+    await this.#kv('destroy', kv, full, { body: { versions: list } });
   }
 
   // ---- diagnostics ---------------------------------------------------------------------------
@@ -461,7 +460,7 @@ export class VaultStore implements StoreClient {
         required: true,
         fix: `check that a KV engine is mounted at ${this.#settings.mount}/ or set kvVersion`,
         run: async () => {
-          kv = await this.#mount();
+          kv = await this.#mount.get();
           return `${kv.mount}/ is KV v${kv.version}${this.#settings.kvVersion ? ' (from settings)' : ''}`;
         },
       },
@@ -481,14 +480,13 @@ export class VaultStore implements StoreClient {
   /** One `sys/capabilities-self` call: a step per capability the store needs, with the policy line to add. */
   async #capabilities(kv: KvMount, sample: string | undefined) {
     const prefix = this.#names.prefix;
-    const wanted: Array<[string, string]> = [
-      ['list', this.#api(kv, 'metadata', prefix.slice(0, prefix.lastIndexOf('/') + 1))],
+    const wanted: Array<['list' | 'read', string]> = [
+      ['list', kvPath(kv, 'list', prefix.slice(0, prefix.lastIndexOf('/') + 1))],
     ];
-    if (sample) wanted.push(['read', this.#api(kv, 'data', this.#fullPath(sample))]);
+    if (sample) wanted.push(['read', kvPath(kv, 'read', this.#fullPath(sample))]);
+    const expect = { also: [], capabilities: ['update'], what: 'reading the capabilities of the token' };
     const paths = wanted.map(([, p]) => p);
-    const res = await this.#request('POST', 'sys/capabilities-self', undefined, { body: { paths } });
-    if (res.status !== 200)
-      throw new Error(`Vault answered ${res.status}: ${errorText(res, this.#core.scrub)}`);
+    const res = await this.#request('POST', 'sys/capabilities-self', expect, { body: { paths } });
     const body = res.json<Record<string, unknown> & { data?: Record<string, unknown> }>();
     return wanted.map(([capability, p]) => {
       const raw = body?.data?.[p] ?? body?.[p];
