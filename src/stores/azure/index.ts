@@ -54,7 +54,7 @@ import {
   secretMetadata,
 } from '../core/index.js';
 import { type AzureErrorContext, type AzureOperation, classifyAzure, isSoftDeleted } from './errors.js';
-import { fromKeyVaultName, toKeyVaultName } from './names.js';
+import { keyVaultSpelling } from './names.js';
 import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js';
 
 export type { AzureKeyVaultSettings } from './settings.js';
@@ -79,11 +79,10 @@ interface RawItem {
   deletedDate?: Date;
   scheduledPurgeDate?: Date;
 }
-type RawPages = AsyncIterableIterator<RawItem[] & { continuationToken?: string }>;
-interface RawLister {
-  getSecrets(o: { maxresults?: number }): { byPage(s: { continuationToken?: string }): RawPages };
-  getDeletedSecrets(o: { maxresults?: number }): { byPage(s: { continuationToken?: string }): RawPages };
-}
+type RawPage = RawItem[] & { continuationToken?: string };
+type RawListing = (o: { maxresults?: number }) => {
+  byPage(s: { continuationToken?: string }): AsyncIterableIterator<RawPage>;
+};
 
 /** The token scope of the cloud a vault lives in (the Key Vault challenge confirms it at runtime). */
 function vaultScope(vaultUrl: string): string {
@@ -120,24 +119,19 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         hint: 'use https, or set allowInsecureConnection: true for a local emulator',
       });
     }
-    const prefix = settings.prefix ? toKeyVaultName(settings.prefix) : undefined;
+    const prefix = settings.prefix ? keyVaultSpelling.encode(settings.prefix) : undefined;
     if (prefix?.ok === false) {
       throw new ConfigError(`prefix cannot be part of a Key Vault name: ${prefix.reason}`, {
         path: `${at}.prefix`,
       });
     }
-    for (const [on, what] of [
-      [
-        settings.allowInsecureConnection,
-        'allowInsecureConnection is on: Key Vault traffic may go over plain http (emulators only)',
-      ],
-      [
-        settings.disableChallengeResourceVerification,
+    const warn = (what: string) => context.log.warn(what, { store: context.storeName });
+    if (settings.allowInsecureConnection)
+      warn('allowInsecureConnection is on: Key Vault traffic may go over plain http (emulators only)');
+    if (settings.disableChallengeResourceVerification)
+      warn(
         'disableChallengeResourceVerification is on: tokens are sent to whatever host the vault URL names (emulators and private endpoints only)',
-      ],
-    ] as const) {
-      if (on) context.log.warn(what, { store: context.storeName });
-    }
+      );
     this.#core = new StoreCore<AzureErrorContext>({
       context,
       settings,
@@ -148,11 +142,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     this.#names = new NameMapping(this.#core.tag, {
       prefix: settings.prefix,
       what: 'Key Vault secret name',
-      encode: (full) => {
-        const mapped = toKeyVaultName(full);
-        return mapped.ok ? { ok: true, id: mapped.name } : mapped;
-      },
-      decode: fromKeyVaultName,
+      ...keyVaultSpelling,
     });
     this.#sdk = this.#core.lazy(() => this.#createSdk());
   }
@@ -210,9 +200,9 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     );
   }
 
-  /** One SDK call under the core's retries and classification. */
-  #call<T>(ctx: AzureErrorContext, operation: (sdk: Sdk) => Promise<T>): Promise<T> {
-    return this.#core.call(ctx, async () => operation(await this.#sdk.get()));
+  /** One SDK call under the core's retries and classification, given the Key Vault name `ctx` is about. */
+  #call<T>(ctx: AzureErrorContext, operation: (sdk: Sdk & { kvName: string }) => Promise<T>): Promise<T> {
+    return this.#core.call(ctx, async () => operation({ ...(await this.#sdk.get()), kvName: ctx.id ?? '' }));
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
@@ -226,8 +216,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     const ctx = id
       ? { ...this.#ctx('get'), name: request.name, id: id.kvName, version }
       : this.#ctx('get', request.name, version);
-    const kvName = ctx.id as string;
-    const secret = await this.#call(ctx, ({ client }) =>
+    const secret = await this.#call(ctx, ({ client, kvName }) =>
       client.getSecret(kvName, version ? { version } : {}),
     );
     return { value: secret.value ?? '', version: secret.properties.version };
@@ -269,14 +258,16 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       phases,
       fetch: (token, phase) =>
         this.#call(this.#ctx('list'), async ({ client }) => {
-          const raw = (client as unknown as { client?: RawLister }).client;
+          const raw = (
+            client as unknown as { client?: Record<'getSecrets' | 'getDeletedSecrets', RawListing> }
+          ).client;
           if (!raw)
             throw new UnsupportedOperationError(
               `${this.#core.tag} this @azure/keyvault-secrets version cannot page`,
             );
-          const lister = phase === 1 ? raw.getDeletedSecrets.bind(raw) : raw.getSecrets.bind(raw);
-          const pages = lister({ maxresults: 25 }).byPage(token ? { continuationToken: token } : {});
-          const page = (await pages.next()).value as (RawItem[] & { continuationToken?: string }) | undefined;
+          const listing = phase === 1 ? raw.getDeletedSecrets.bind(raw) : raw.getSecrets.bind(raw);
+          const pages = listing({ maxresults: 25 }).byPage(token ? { continuationToken: token } : {});
+          const page = (await pages.next()).value as RawPage | undefined;
           return { items: page ?? [], next: page?.continuationToken };
         }),
       pick: (item) => {
@@ -300,10 +291,9 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       );
     }
     const ctx = this.#ctx('set', name);
-    const kvName = ctx.id as string;
     const tags = { ...this.#settings.tags, ...options.tags };
     const setOptions = Object.keys(tags).length > 0 ? { tags } : {};
-    const written = await this.#call(ctx, async ({ client }) => {
+    const written = await this.#call(ctx, async ({ client, kvName }) => {
       ctx.operation = 'set';
       try {
         return await client.setSecret(kvName, value, setOptions);
@@ -324,16 +314,16 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
-    const ctx = this.#ctx('delete', name);
-    const kvName = ctx.id as string;
     try {
-      await this.#call(ctx, async ({ client }) => (await client.beginDeleteSecret(kvName)).pollUntilDone());
+      await this.#call(this.#ctx('delete', name), async ({ client, kvName }) =>
+        (await client.beginDeleteSecret(kvName)).pollUntilDone(),
+      );
     } catch (err) {
       // Already soft-deleted and asked to purge: go on to the purge.
       if (!(options.force && err instanceof SecretNotFoundError)) throw err;
     }
     if (options.force) {
-      await this.#call(this.#ctx('purge', name), ({ client }) => client.purgeDeletedSecret(kvName));
+      await this.#call(this.#ctx('purge', name), ({ client, kvName }) => client.purgeDeletedSecret(kvName));
     } else if (options.recoveryWindowMs !== undefined) {
       this.#context.log.debug(
         'Key Vault keeps soft-deleted secrets for the vault-wide retention period; recoveryWindowMs is ignored',
@@ -343,18 +333,15 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   async restore(name: string): Promise<void> {
-    const ctx = this.#ctx('recover', name);
-    const kvName = ctx.id as string;
-    await this.#call(ctx, async ({ client }) =>
+    await this.#call(this.#ctx('recover', name), async ({ client, kvName }) =>
       (await client.beginRecoverDeletedSecret(kvName)).pollUntilDone(),
     );
   }
 
   async #versionProperties(name: string): Promise<SecretProperties[]> {
-    const ctx = this.#ctx('versions', name);
-    return this.#call(ctx, async ({ client }) => {
+    return this.#call(this.#ctx('versions', name), async ({ client, kvName }) => {
       const found: SecretProperties[] = [];
-      for await (const props of client.listPropertiesOfSecretVersions(ctx.id as string)) found.push(props);
+      for await (const props of client.listPropertiesOfSecretVersions(kvName)) found.push(props);
       // Newest first; among versions created in the same second, the one listed last.
       return found.reverse().sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
     });

@@ -13,16 +13,17 @@
  *
  * Why it is injective and reversible: read left to right, a Key Vault name splits into tokens
  * in exactly one way — a letter or digit; `--` followed by one code letter; or a lone `-` (one
- * not followed by another `-`). No token is a prefix of another, so decoding is unique and
- * `decode(encode(x)) === x`. Decoding is only accepted when re-encoding gives back the same
- * text (`encode(decode(k)) === k`), so each Key Vault name has at most one Sesame name: names
- * made by other tools that are not in this form (`a--b`, `-a`) are not addressable and are left
- * out of listings. Other characters (spaces, `#`, non-ASCII…) are refused: there is no readable
- * spelling for them and no Key Vault user would guess one.
+ * not followed by another `-`). A plain `-` is never followed by another `-`, so no token is a
+ * prefix of another and `decode(encode(x)) === x`. Decoding is only accepted when re-encoding
+ * gives back the same text (see {@link escapeSpelling}), so names made by other tools that are
+ * not in this form (`a--b`, `-a`) are not addressable and are left out of listings. Other
+ * characters (spaces, `#`, non-ASCII…) are refused: there is no readable spelling for them and
+ * no Key Vault user would guess one.
  *
  * Key Vault compares names case-insensitively; the mapping keeps case, so `Db` and `db` name the
  * same Key Vault secret — as they do for anyone using the vault directly.
  */
+import { escapeSpelling } from '../core/escape-spelling.js';
 
 /** Code letters after `--`. */
 const ESCAPES: Readonly<Record<string, string>> = {
@@ -35,78 +36,27 @@ const ESCAPES: Readonly<Record<string, string>> = {
   '=': 'e',
   '-': 'h',
 };
-const UNESCAPES: Readonly<Record<string, string>> = Object.fromEntries(
-  Object.entries(ESCAPES).map(([k, v]) => [v, k]),
-);
 
 const ALNUM = /^[0-9A-Za-z]$/;
 export const KEY_VAULT_NAME_MAX = 127;
-const KEY_VAULT_NAME = /^[0-9A-Za-z-]{1,127}$/;
 
-/** The characters a Sesame name may use in a Key Vault store, for messages. */
-export const MAPPABLE_CHARACTERS = 'letters, digits and - / _ . : @ + =';
-
-export type NameMappingResult = { ok: true; name: string } | { ok: false; reason: string };
+export const keyVaultSpelling = escapeSpelling({
+  provider: 'Key Vault',
+  plain: ALNUM,
+  escape: '--',
+  codes: ESCAPES,
+  // A plain dash needs a letter or digit on both sides in the output.
+  plainAt: (c, out, next) =>
+    c === '-' && out.length > 0 && !out.endsWith('-') && next !== undefined && ALNUM.test(next),
+  maxLength: KEY_VAULT_NAME_MAX,
+  allowed: 'letters, digits and - / _ . : @ + =',
+});
 
 /** Map a Sesame name (prefix already applied) to a Key Vault secret name. */
-export function toKeyVaultName(name: string): NameMappingResult {
-  if (name.length === 0) return { ok: false, reason: 'the name is empty' };
-  const chars = [...name];
-  let out = '';
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i] as string;
-    if (ALNUM.test(c)) {
-      out += c;
-      continue;
-    }
-    if (c === '-') {
-      const next = chars[i + 1];
-      // A plain dash needs a letter or digit on both sides in the output.
-      const plain = out.length > 0 && !out.endsWith('-') && next !== undefined && ALNUM.test(next);
-      out += plain ? '-' : '--h';
-      continue;
-    }
-    const code = ESCAPES[c];
-    if (code === undefined) {
-      const shown = /^[\x21-\x7e]$/.test(c)
-        ? `"${c}"`
-        : `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
-      return {
-        ok: false,
-        reason: `character ${shown} at position ${i} has no Key Vault spelling (use ${MAPPABLE_CHARACTERS})`,
-      };
-    }
-    out += `--${code}`;
-  }
-  if (out.length > KEY_VAULT_NAME_MAX) {
-    return {
-      ok: false,
-      reason: `it maps to a ${out.length}-character Key Vault name; Key Vault allows at most ${KEY_VAULT_NAME_MAX}`,
-    };
-  }
-  return { ok: true, name: out };
+export function toKeyVaultName(name: string): { ok: true; name: string } | { ok: false; reason: string } {
+  const spelled = keyVaultSpelling.encode(name);
+  return spelled.ok ? { ok: true, name: spelled.id } : spelled;
 }
 
-/**
- * Map a Key Vault secret name back to the Sesame name, or `undefined` when the name is not one
- * {@link toKeyVaultName} produces.
- */
-export function fromKeyVaultName(kvName: string): string | undefined {
-  if (!KEY_VAULT_NAME.test(kvName)) return undefined;
-  let out = '';
-  for (let i = 0; i < kvName.length; i++) {
-    const c = kvName[i] as string;
-    if (c !== '-') {
-      out += c;
-    } else if (kvName[i + 1] === '-') {
-      const original = UNESCAPES[kvName[i + 2] ?? ''];
-      if (original === undefined) return undefined;
-      out += original;
-      i += 2;
-    } else {
-      out += '-';
-    }
-  }
-  const back = toKeyVaultName(out);
-  return back.ok && back.name === kvName ? out : undefined;
-}
+/** The Sesame name a Key Vault secret name spells, or `undefined` when it is not one {@link toKeyVaultName} makes. */
+export const fromKeyVaultName = keyVaultSpelling.decode;
