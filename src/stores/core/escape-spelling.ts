@@ -58,7 +58,7 @@ export function describeCharacter(c: string): string {
 }
 
 export function escapeSpelling(options: EscapeSpellingOptions): EscapeSpelling {
-  const { provider, plain, escape, codes, plainAt, maxLength } = options;
+  const { provider, plain, escape: opener, codes, plainAt, maxLength } = options;
   const originals = new Map(Object.entries(codes).map(([original, code]) => [code, original]));
   const encode = (name: string): Spelled => {
     if (name.length === 0) return { ok: false, reason: 'the name is empty' };
@@ -67,7 +67,7 @@ export function escapeSpelling(options: EscapeSpellingOptions): EscapeSpelling {
     for (const [i, c] of chars.entries()) {
       const code = codes[c];
       if (plain.test(c) || plainAt?.(c, out, chars[i + 1])) out += c;
-      else if (code !== undefined) out += escape + code;
+      else if (code !== undefined) out += opener + code;
       else {
         const shown = describeCharacter(c);
         const reason = `character ${shown} at position ${i} has no ${provider} spelling (use ${options.allowed})`;
@@ -83,14 +83,14 @@ export function escapeSpelling(options: EscapeSpellingOptions): EscapeSpelling {
   const decode = (id: string): string | undefined => {
     let out = '';
     for (let i = 0; i < id.length; i++) {
-      if (!id.startsWith(escape, i)) {
+      if (!id.startsWith(opener, i)) {
         out += id[i];
         continue;
       }
-      const original = originals.get(id[i + escape.length] ?? '');
+      const original = originals.get(id[i + opener.length] ?? '');
       if (original === undefined) return undefined;
       out += original;
-      i += escape.length;
+      i += opener.length;
     }
     const back = encode(out);
     return back.ok && back.id === id ? out : undefined;
