@@ -39,11 +39,13 @@ import type {
   WriteResult,
 } from '../contract.js';
 import {
+  addOrCreate,
   BatchRefused,
   credentialPaths,
   getManyBatched,
   hostAccessOf,
   type Lazy,
+  listingMatches,
   NameMapping,
   pageSize,
   type RetryPolicy,
@@ -51,20 +53,24 @@ import {
   runChecks,
   StoreCore,
   TagLookup,
-  addOrCreate,
   tokenCursor,
 } from '../core/index.js';
+import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js';
 import { AWS_SCRUB, type AwsCallContext, awsErrorName, classifyAws } from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
 
 export type { AwsSecretsManagerSettings } from './settings.js';
 
-type SecretsManagerModule = typeof import('@aws-sdk/client-secrets-manager');
+type Sm = typeof import('@aws-sdk/client-secrets-manager');
+/** A Secrets Manager operation by its API name, which is also its IAM action: `secretsmanager:<Op>`. */
+type Op = { [K in keyof Sm]: K extends `${infer O}Command` ? (O extends '$' ? never : O) : never }[keyof Sm];
+type CommandOf<O extends Op> = InstanceType<Sm[`${O}Command`]>;
+type Output<O extends Op> = Awaited<ReturnType<ReturnType<CommandOf<O>['resolveMiddleware']>>>['output'];
 type Credentials = NonNullable<SecretsManagerClientConfig['credentials']>;
 type StaticKeys = { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
 
 interface Sdk {
-  sm: SecretsManagerModule;
+  sm: Sm;
   client: SecretsManagerClient;
   credentials: Credentials;
 }
@@ -102,10 +108,27 @@ const metadataOf = (
   version: Object.entries(stages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0],
 });
 
+/**
+ * Send one operation: the command class is `sm[`${op}Command`]`, and `ctx.action` becomes the
+ * operation's IAM action, so a denial names what to grant.
+ */
+function send<O extends Op>(
+  { sm, client }: Sdk,
+  op: O,
+  input: CommandOf<O>['input'],
+  ctx: AwsCallContext,
+): Promise<Output<O>> {
+  ctx.action = `secretsmanager:${op}`;
+  const Command = sm[`${op}Command`] as unknown as new (input: unknown) => Parameters<typeof client.send>[0];
+  return client.send(new Command(input)) as Promise<Output<O>>;
+}
+
 export class AwsSecretsManagerStore implements StoreClient {
   readonly #settings: AwsSecretsManagerSettings;
   readonly #context: StoreContext;
   readonly #region: string;
+  /** STS answers assume-role and the identity check of `stores test`. */
+  readonly #stsEndpoint: string | undefined;
   readonly #core: StoreCore<AwsCallContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
@@ -124,6 +147,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         `[${context.storeName}] no AWS region: set region in the store settings or AWS_REGION`,
       );
     this.#region = region;
+    this.#stsEndpoint = settings.stsEndpoint ?? settings.endpoint;
     if (settings.lookup === 'kestra-tags' && settings.prefix !== '') {
       throw new UsageError(
         `[${context.storeName}] prefix names secrets, but with lookup: kestra-tags secrets are found by their tags, not their names: ` +
@@ -161,7 +185,7 @@ export class AwsSecretsManagerStore implements StoreClient {
     const credentials = await this.#credentials();
     const client = new sm.SecretsManagerClient({
       region: this.#region,
-      ...(this.#settings.endpoint ? { endpoint: this.#settings.endpoint } : {}),
+      endpoint: this.#settings.endpoint,
       credentials,
       maxAttempts: 1,
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
@@ -171,38 +195,26 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async #credentials(): Promise<Credentials> {
     const { auth } = this.#settings;
-    const fixed = (k: StaticKeys) => ({
-      accessKeyId: k.accessKeyId,
-      secretAccessKey: k.secretAccessKey,
-      ...(k.sessionToken ? { sessionToken: k.sessionToken } : {}),
+    const fixed = ({ accessKeyId, secretAccessKey, sessionToken }: StaticKeys) => ({
+      accessKeyId,
+      secretAccessKey,
+      sessionToken,
     });
-    switch (auth.method) {
-      case 'static':
-        return fixed(auth);
-      case 'default': {
-        const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
-        return fromNodeProviderChain();
-      }
-      case 'profile': {
-        const { fromIni } = await import('@aws-sdk/credential-providers');
-        return fromIni({ profile: auth.profile });
-      }
-      case 'assume-role': {
-        const { fromNodeProviderChain, fromTemporaryCredentials } = await import(
-          '@aws-sdk/credential-providers'
-        );
-        const stsEndpoint = this.#settings.stsEndpoint ?? this.#settings.endpoint;
-        return fromTemporaryCredentials({
-          masterCredentials: auth.source.method === 'static' ? fixed(auth.source) : fromNodeProviderChain(),
-          params: {
-            RoleArn: auth.roleArn,
-            RoleSessionName: auth.sessionName ?? `sesame-${this.#context.storeName}`,
-            ...(auth.externalId ? { ExternalId: auth.externalId } : {}),
-          },
-          clientConfig: { region: this.#region, ...(stsEndpoint ? { endpoint: stsEndpoint } : {}) },
-        });
-      }
-    }
+    if (auth.method === 'static') return fixed(auth);
+    // Only credentials the SDK refreshes need its providers package.
+    const providers = await import('@aws-sdk/credential-providers');
+    if (auth.method === 'default') return providers.fromNodeProviderChain();
+    if (auth.method === 'profile') return providers.fromIni({ profile: auth.profile });
+    const { roleArn: RoleArn, externalId: ExternalId, source } = auth;
+    return providers.fromTemporaryCredentials({
+      masterCredentials: source.method === 'static' ? fixed(source) : providers.fromNodeProviderChain(),
+      params: {
+        RoleArn,
+        RoleSessionName: auth.sessionName ?? `sesame-${this.#context.storeName}`,
+        ExternalId,
+      },
+      clientConfig: { region: this.#region, endpoint: this.#stsEndpoint },
+    });
   }
 
   /**
@@ -225,113 +237,106 @@ export class AwsSecretsManagerStore implements StoreClient {
     });
   }
 
+  /** One operation under the core (see {@link send}); `ctx` says what it is about. */
+  #send<O extends Op>(
+    op: O,
+    input: CommandOf<O>['input'],
+    about: Omit<AwsCallContext, 'action' | 'kind'> & Partial<AwsCallContext> = {},
+  ): Promise<Output<O>> {
+    const ctx: AwsCallContext = { kind: 'other', ...about, action: `secretsmanager:${op}` };
+    return this.#call(ctx, (sdk) => send(sdk, op, input, ctx));
+  }
+
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    const secretId = await this.#secretIdFor(request.name, request.namespaces);
-    const ctx: AwsCallContext = {
-      action: 'secretsmanager:GetSecretValue',
-      secret: request.name,
-      secretId,
-      version: request.version,
-      stage: request.stage,
-      kind: 'read',
-    };
-    const out = await this.#call(ctx, ({ sm, client }) =>
-      client.send(
-        new sm.GetSecretValueCommand({
-          SecretId: secretId,
-          ...(request.version ? { VersionId: request.version } : {}),
-          ...(request.stage ? { VersionStage: request.stage } : {}),
-        }),
-      ),
+    const { name, version, stage } = request;
+    const secretId = await this.#secretIdFor(name, request.namespaces);
+    const out = await this.#send(
+      'GetSecretValue',
+      { SecretId: secretId, VersionId: version || undefined, VersionStage: stage || undefined },
+      { secret: name, secretId, version, stage, kind: 'read' },
     );
-    return this.#fetched(out, request.name);
+    const got = this.#fetched(out, name);
+    if (got instanceof Error) throw got;
+    return got;
   }
 
+  /** The value of a GetSecretValue answer or a BatchGetSecretValue entry, or why there is none. */
   #fetched(
-    out: {
-      SecretString?: string | undefined;
-      SecretBinary?: Uint8Array | undefined;
-      VersionId?: string | undefined;
-    },
+    out: { SecretString?: string; SecretBinary?: Uint8Array; VersionId?: string },
     name: string,
-    returnError = false,
-  ): FetchedSecret {
-    if (out.SecretString !== undefined) return { value: out.SecretString, version: out.VersionId };
-    if (out.SecretBinary !== undefined) return { value: out.SecretBinary, version: out.VersionId };
-    const err = new SecretStateError(
+  ): FetchedSecret | SecretStateError {
+    const value = out.SecretString ?? out.SecretBinary;
+    if (value !== undefined) return { value, version: out.VersionId };
+    return new SecretStateError(
       `${this.#core.tag} secret "${name}" has neither SecretString nor SecretBinary`,
     );
-    if (returnError) return err as unknown as FetchedSecret;
-    throw err;
   }
 
   getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
-    const readCtx = (id: string): AwsCallContext => ({
-      action: 'secretsmanager:GetSecretValue',
-      secret: this.#names.fromId(id) ?? id,
-      secretId: id,
-      kind: 'read',
-    });
     return getManyBatched(requests, {
       size: BATCH_SIZE,
-      // Each Kestra key needs its own tag search first: those are read one by one.
+      // Pinned versions, and Kestra keys (each needs its own tag search first), are read one by one.
       key: (r) =>
         this.#kestra ||
         this.#batchDenied ||
         r.version !== undefined ||
-        (r.stage !== undefined && r.stage !== 'AWSCURRENT')
+        (r.stage ?? 'AWSCURRENT') !== 'AWSCURRENT'
           ? undefined
           : this.#names.toId(r.name),
       single: (r) => this.get(r),
       missing: (id) =>
         this.#core.error(
           awsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret."),
-          readCtx(id),
+          this.#readCtx(id),
         ),
-      fetch: async (ids) => {
-        const answered = new Map<string, FetchedSecret | Error>();
-        let token: string | undefined;
-        for (let round = 0; round < 10 && (round === 0 || token) && answered.size < ids.length; round++) {
-          const out = await this.#batchGet(ids, token, 'read').catch((err: unknown) => {
-            if (!(err instanceof AccessDeniedError && /BatchGetSecretValue/.test(err.message))) throw err;
-            if (!this.#batchDenied) {
-              this.#context.log.warn(
-                `${this.#core.tag} BatchGetSecretValue is denied: reading one secret per call; grant secretsmanager:BatchGetSecretValue to batch up to 20 per call`,
-              );
-            }
-            this.#batchDenied = true;
-            throw new BatchRefused();
-          });
-          for (const entry of out.SecretValues ?? []) {
-            const id = ids.find(
-              (c) =>
-                c === entry.Name ||
-                c === entry.ARN ||
-                (c.startsWith('arn:') && entry.ARN?.startsWith(`${c}-`) === true),
-            );
-            if (id !== undefined) answered.set(id, this.#fetched(entry, readCtx(id).secret ?? id, true));
-          }
-          for (const e of out.Errors ?? []) {
-            if (e.SecretId === undefined || !ids.includes(e.SecretId)) continue;
-            const raw = awsError(e.ErrorCode ?? 'Error', e.Message ?? e.ErrorCode ?? 'error');
-            answered.set(e.SecretId, this.#core.error(raw, readCtx(e.SecretId)));
-          }
-          token = out.NextToken;
-        }
-        return answered;
-      },
+      fetch: (ids) => this.#batchGet(ids),
     });
   }
 
-  /** One BatchGetSecretValue call (20 ids at most). */
-  #batchGet(ids: string[], token: string | undefined, kind: AwsCallContext['kind']) {
-    return this.#call({ action: 'secretsmanager:BatchGetSecretValue', kind }, ({ sm, client }) =>
-      client.send(
-        new sm.BatchGetSecretValueCommand({ SecretIdList: ids, ...(token ? { NextToken: token } : {}) }),
-      ),
-    );
+  #readCtx(id: string): AwsCallContext {
+    const secret = this.#names.fromId(id) ?? id;
+    return { action: 'secretsmanager:GetSecretValue', secret, secretId: id, kind: 'read' };
+  }
+
+  /**
+   * The current values of up to 20 ids by BatchGetSecretValue, which answers each id with a value
+   * or an error, over rounds while it hands back a NextToken (10 at most). A denial of the batch
+   * call itself turns batching off for this client (warned once): reads go one by one.
+   */
+  async #batchGet(ids: string[]): Promise<Map<string, FetchedSecret | Error>> {
+    const answered = new Map<string, FetchedSecret | Error>();
+    let token: string | undefined;
+    for (let round = 0; round < 10 && (round === 0 || token) && answered.size < ids.length; round++) {
+      const input = { SecretIdList: ids, NextToken: token };
+      const out = await this.#send('BatchGetSecretValue', input, { kind: 'read' }).catch((err: unknown) => {
+        if (!(err instanceof AccessDeniedError && /BatchGetSecretValue/.test(err.message))) throw err;
+        if (!this.#batchDenied) {
+          this.#context.log.warn(
+            `${this.#core.tag} BatchGetSecretValue is denied: reading one secret per call; grant secretsmanager:BatchGetSecretValue to batch up to 20 per call`,
+          );
+        }
+        this.#batchDenied = true;
+        throw new BatchRefused();
+      });
+      for (const entry of out.SecretValues ?? []) {
+        const id = ids.find(
+          (c) =>
+            c === entry.Name ||
+            c === entry.ARN ||
+            (c.startsWith('arn:') && entry.ARN?.startsWith(`${c}-`) === true),
+        );
+        if (id !== undefined) answered.set(id, this.#fetched(entry, this.#readCtx(id).secret ?? id));
+      }
+      for (const e of out.Errors ?? []) {
+        if (e.SecretId === undefined || !ids.includes(e.SecretId)) continue;
+        const raw = awsError(e.ErrorCode ?? 'Error', e.Message ?? e.ErrorCode ?? 'error');
+        answered.set(e.SecretId, this.#core.error(raw, this.#readCtx(e.SecretId)));
+      }
+      token = out.NextToken;
+    }
+    return answered;
   }
 
   // ---- listing and metadata ----------------------------------------------------------------
@@ -344,20 +349,19 @@ export class AwsSecretsManagerStore implements StoreClient {
   async list(options: ListOptions): Promise<ListPage> {
     if (this.#kestra) return this.#kestra.list(options);
     const namePrefix = this.#names.prefix + (options.prefix ?? '');
-    const tags = Object.entries(options.tags ?? {});
     const filters: Filter[] = [];
     if (namePrefix && FILTER_SAFE.test(namePrefix)) filters.push({ Key: 'name', Values: [namePrefix] });
-    for (const [k, v] of tags) {
+    for (const [k, v] of Object.entries(options.tags ?? {})) {
       if (FILTER_SAFE.test(k)) filters.push({ Key: 'tag-key', Values: [k] });
       if (FILTER_SAFE.test(v)) filters.push({ Key: 'tag-value', Values: [v] });
     }
     const out = await this.#listSecrets(filters, tokenCursor.decode(options.cursor), options);
     const items: SecretMetadata[] = [];
     for (const s of out.SecretList ?? []) {
-      const name = (s.Name ?? '').startsWith(namePrefix) ? this.#names.fromId(s.Name ?? '') : undefined;
-      const secretTags = tagsOf(s.Tags);
-      if (name === undefined || tags.some(([k, v]) => secretTags?.[k] !== v)) continue;
-      items.push({ name, ...metadataOf(s, s.SecretVersionsToStages), tags: secretTags });
+      const name = this.#names.fromId(s.Name ?? '');
+      const tags = tagsOf(s.Tags);
+      if (listingMatches(name, tags, options))
+        items.push({ name, ...metadataOf(s, s.SecretVersionsToStages), tags });
     }
     return { items, cursor: tokenCursor.encode(out.NextToken) };
   }
@@ -366,56 +370,44 @@ export class AwsSecretsManagerStore implements StoreClient {
   #listSecrets(
     filters: Filter[],
     token: string | undefined,
-    options: { limit?: number | undefined; includeDeleted?: boolean | undefined } = {},
+    options: Pick<ListOptions, 'limit' | 'includeDeleted'> = {},
   ) {
-    return this.#call({ action: 'secretsmanager:ListSecrets', kind: 'other' }, ({ sm, client }) =>
-      client.send(
-        new sm.ListSecretsCommand({
-          MaxResults: pageSize(options.limit, 100, 100),
-          ...(filters.length ? { Filters: filters } : {}),
-          ...(token ? { NextToken: token } : {}),
-          ...(options.includeDeleted ? { IncludePlannedDeletion: true } : {}),
-        }),
-      ),
-    );
+    return this.#send('ListSecrets', {
+      MaxResults: pageSize(options.limit, 100, 100),
+      Filters: filters.length ? filters : undefined,
+      NextToken: token,
+      IncludePlannedDeletion: options.includeDeleted || undefined,
+    });
   }
 
   async describe(name: string, options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
     const secretId = await this.#secretIdFor(name, options?.namespaces);
-    const out = await this.#call(
-      { action: 'secretsmanager:DescribeSecret', secret: name, secretId, kind: 'other' },
-      ({ sm, client }) => client.send(new sm.DescribeSecretCommand({ SecretId: secretId })),
-    );
+    const out = await this.#send('DescribeSecret', { SecretId: secretId }, { secret: name, secretId });
     return { name, ...metadataOf(out, out.VersionIdsToStages), tags: tagsOf(out.Tags) };
   }
 
+  /** Every version, through the SDK's paginator (a retry starts again from the first page). */
   async versions(name: string, options?: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
     const secretId = await this.#secretIdFor(name, options?.namespaces);
-    const versions: VersionMetadata[] = [];
-    let token: string | undefined;
-    do {
-      const next = token;
-      const out = await this.#call(
-        { action: 'secretsmanager:ListSecretVersionIds', secret: name, secretId, kind: 'other' },
-        ({ sm, client }) =>
-          client.send(
-            new sm.ListSecretVersionIdsCommand({
-              SecretId: secretId,
-              IncludeDeprecated: true,
-              MaxResults: 100,
-              ...(next ? { NextToken: next } : {}),
-            }),
-          ),
-      );
-      for (const v of out.Versions ?? [])
-        versions.push({
-          version: v.VersionId ?? '',
-          createdAt: iso(v.CreatedDate),
-          stages: v.VersionStages ?? [],
-        });
-      token = out.NextToken;
-    } while (token);
-    return versions;
+    const ctx: AwsCallContext = {
+      action: 'secretsmanager:ListSecretVersionIds',
+      secret: name,
+      secretId,
+      kind: 'other',
+    };
+    return this.#call(ctx, async ({ sm, client }) => {
+      const versions: VersionMetadata[] = [];
+      const input = { SecretId: secretId, IncludeDeprecated: true };
+      for await (const page of sm.paginateListSecretVersionIds({ client, pageSize: 100 }, input)) {
+        for (const v of page.Versions ?? [])
+          versions.push({
+            version: v.VersionId ?? '',
+            createdAt: iso(v.CreatedDate),
+            stages: v.VersionStages ?? [],
+          });
+      }
+      return versions;
+    });
   }
 
   // ---- writes --------------------------------------------------------------------------------
@@ -423,92 +415,57 @@ export class AwsSecretsManagerStore implements StoreClient {
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     this.#kestra?.refuse('write');
     const secretId = this.#names.toId(name);
-    if (options.expectedVersion !== undefined) {
-      // Secrets Manager has no conditional write: compare the current version first. This is a
-      // check, not a lock; two writers racing between the check and the put both succeed.
-      const current = (await this.describe(name)).version;
-      if (current !== options.expectedVersion) {
-        throw new SecretStateError(
-          `${this.#core.tag} secret "${name}" changed: its current version is ${current ?? 'none'}, not ${options.expectedVersion}`,
-        );
-      }
-    }
-    const ctx: AwsCallContext = {
-      action: 'secretsmanager:PutSecretValue',
-      secret: name,
-      secretId,
-      kind: 'write',
-    };
-    const tags = Object.entries({ ...this.#settings.tags, ...options.tags });
-    const written = await this.#call(ctx, ({ sm, client }) =>
+    // Secrets Manager has no conditional write.
+    await checkExpectedVersion(this.#core.tag, name, options.expectedVersion, async () => {
+      return (await this.describe(name)).version;
+    });
+    const tagList = (tags: Record<string, string>) =>
+      Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    const created = tagList({ ...this.#settings.tags, ...options.tags });
+    const about = { secret: name, secretId, kind: 'write' } as const;
+    const ctx: AwsCallContext = { ...about, action: 'secretsmanager:PutSecretValue' };
+    const written = await this.#call(ctx, (sdk) =>
       addOrCreate({
-        add: () => {
-          ctx.action = 'secretsmanager:PutSecretValue';
-          return client.send(
-            new sm.PutSecretValueCommand({
-              SecretId: secretId,
-              SecretString: value,
-              ClientRequestToken: randomUUID(),
-            }),
-          );
-        },
+        add: () =>
+          send(
+            sdk,
+            'PutSecretValue',
+            { SecretId: secretId, SecretString: value, ClientRequestToken: randomUUID() },
+            ctx,
+          ),
         missing: (err) => awsErrorName(err) === 'ResourceNotFoundException' && !secretId.startsWith('arn:'),
-        create: () => {
-          ctx.action = 'secretsmanager:CreateSecret';
-          return client.send(
-            new sm.CreateSecretCommand({
+        create: () =>
+          send(
+            sdk,
+            'CreateSecret',
+            {
               Name: secretId,
               SecretString: value,
               ClientRequestToken: randomUUID(),
-              ...(options.description ? { Description: options.description } : {}),
-              ...(tags.length ? { Tags: tags.map(([Key, Value]) => ({ Key, Value })) } : {}),
-            }),
-          );
-        },
+              Description: options.description || undefined,
+              Tags: created.length ? created : undefined,
+            },
+            ctx,
+          ),
         // Created by someone else between our two calls: write a new version of theirs.
         taken: (err) => awsErrorName(err) === 'ResourceExistsException',
       }),
     );
     const version = written.result.VersionId ?? '';
-    if (!written.created) await this.#updateMetadata(name, secretId, version, options);
-    return { name, version };
-  }
-
-  /**
-   * A write to an existing secret also applies the description and tags it was given
-   * (UpdateSecret without a value makes no version; TagResource adds tags and replaces the
-   * values of keys already there). The value is written first: when this part fails, the error
-   * says so, with the version that was written.
-   */
-  async #updateMetadata(
-    name: string,
-    secretId: string,
-    version: string,
-    options: WriteOptions,
-  ): Promise<void> {
+    // A write to an existing secret also applies the description and tags it was given
+    // (UpdateSecret without a value makes no version; TagResource adds tags and replaces the
+    // values of keys already there).
     const { description: Description, tags = {} } = options;
-    const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-    const calls: Array<[string, string, (sdk: Sdk) => Promise<unknown>] | false> = [
-      Description !== undefined && [
-        'secretsmanager:UpdateSecret',
-        'description',
-        ({ sm, client }) => client.send(new sm.UpdateSecretCommand({ SecretId: secretId, Description })),
-      ],
-      Tags.length > 0 && [
-        'secretsmanager:TagResource',
-        'tags',
-        ({ sm, client }) => client.send(new sm.TagResourceCommand({ SecretId: secretId, Tags })),
-      ],
-    ];
-    for (const [action, what, call] of calls.filter((c) => c !== false)) {
-      try {
-        await this.#call({ action, secret: name, secretId, kind: 'write' }, call);
-      } catch (err) {
-        (err as Error).message =
-          `the value was written (version ${version}), but its ${what} could not be updated: ${(err as Error).message}`;
-        throw err;
-      }
-    }
+    const Tags = tagList(tags);
+    if (!written.created)
+      await updateAfterWrite(version, [
+        Description !== undefined && [
+          'description',
+          () => this.#send('UpdateSecret', { SecretId: secretId, Description }, about),
+        ],
+        Tags.length > 0 && ['tags', () => this.#send('TagResource', { SecretId: secretId, Tags }, about)],
+      ]);
+    return { name, version };
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
@@ -521,24 +478,18 @@ export class AwsSecretsManagerStore implements StoreClient {
         `${this.#core.tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`,
       );
     }
-    const window = options.force
-      ? { ForceDeleteWithoutRecovery: true }
-      : days !== undefined
-        ? { RecoveryWindowInDays: days }
-        : {};
-    await this.#call(
-      { action: 'secretsmanager:DeleteSecret', secret: name, secretId, kind: 'write' },
-      ({ sm, client }) => client.send(new sm.DeleteSecretCommand({ SecretId: secretId, ...window })),
+    const window = options.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: days };
+    await this.#send(
+      'DeleteSecret',
+      { SecretId: secretId, ...window },
+      { secret: name, secretId, kind: 'write' },
     );
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
     this.#kestra?.refuse('restore');
     const secretId = this.#names.toId(name);
-    await this.#call(
-      { action: 'secretsmanager:RestoreSecret', secret: name, secretId, kind: 'write' },
-      ({ sm, client }) => client.send(new sm.RestoreSecretCommand({ SecretId: secretId })),
-    );
+    await this.#send('RestoreSecret', { SecretId: secretId }, { secret: name, secretId, kind: 'write' });
   }
 
   // ---- lookup: kestra-tags -------------------------------------------------------------------
@@ -620,7 +571,8 @@ export class AwsSecretsManagerStore implements StoreClient {
         // Batching is an optimisation: a refusal is reported, not a failure.
         run: async () => {
           try {
-            await this.#batchGet([await this.#secretIdFor(sample, options.namespaces)], undefined, 'other');
+            const id = await this.#secretIdFor(sample, options.namespaces);
+            await this.#send('BatchGetSecretValue', { SecretIdList: [id] });
             return 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
           } catch (err) {
             return err instanceof AccessDeniedError
@@ -634,13 +586,12 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   async #identity(): Promise<{ arn: string; account: string }> {
     const sts = await import('@aws-sdk/client-sts');
-    const endpoint = this.#settings.stsEndpoint ?? this.#settings.endpoint;
     return this.#call({ action: 'sts:GetCallerIdentity', kind: 'other' }, async ({ credentials }) => {
       const client = new sts.STSClient({
         region: this.#region,
         credentials,
         maxAttempts: 1,
-        ...(endpoint ? { endpoint } : {}),
+        endpoint: this.#stsEndpoint,
       });
       try {
         const out = await client.send(new sts.GetCallerIdentityCommand({}));
