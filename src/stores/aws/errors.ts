@@ -5,8 +5,7 @@
  * hidden `$response` may hold a body).
  */
 import type { Classification } from '../core/index.js';
-import { NETWORK_ERROR_CODES } from '../core/network.js';
-import { isTransient } from '../core/transient.js';
+import { isTransient, networkCode } from '../core/transient.js';
 
 export interface AwsCallContext {
   /** The IAM action the call needs, e.g. `secretsmanager:GetSecretValue`. */
@@ -37,21 +36,22 @@ export const AWS_SCRUB: ReadonlyArray<[RegExp, string]> = [
   [/\b(AKIA|ASIA)[A-Z0-9]{12,}\b/g, '$1…'],
 ];
 
-const THROTTLED = /^(ThrottlingException|Throttling|TooManyRequestsException|RequestLimitExceeded)$/;
-const UNAVAILABLE =
-  /^(InternalServiceError|InternalFailure|ServiceUnavailable|ServiceUnavailableException|RequestTimeout|RequestTimeoutException|TimeoutError)$/;
-const REFUSED =
-  /^(ResourceExistsException|InvalidParameterException|ValidationException|ValidationError|LimitExceededException|EncryptionFailure|PreconditionNotMetException)$/;
-
 /** The AWS error code (`ResourceNotFoundException`, …) or a network error code. */
 export function awsErrorName(err: unknown): string {
   const e = (err ?? {}) as AwsLikeError;
-  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return e.code;
+  const network = networkCode(err);
+  if (network !== undefined) return network;
   if (typeof e.name === 'string' && e.name !== 'Error') return e.name;
   if (typeof e.code === 'string') return e.code;
   return 'Error';
 }
 
+// Codes below are matched without their `Exception` suffix: AWS spells the same error both ways
+// across APIs (`AccessDeniedException` from Secrets Manager, `AccessDenied` from STS).
+const THROTTLED = /^(Throttling|TooManyRequests|RequestLimitExceeded)$/;
+const UNAVAILABLE = /^(InternalServiceError|InternalFailure|ServiceUnavailable|RequestTimeout|TimeoutError)$/;
+const REFUSED =
+  /^(ResourceExists|InvalidParameter|Validation(Error)?|LimitExceeded|EncryptionFailure|PreconditionNotMet)$/;
 const DENIED = /User: (\S+) is not authorized to perform: (\S+) on resource: (\S+)/;
 
 /** Classify one AWS failure (thrown by the SDK, or a `BatchGetSecretValue` `Errors` entry). */
@@ -67,14 +67,15 @@ export function classifyAws(
   const status = (err as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
   const summary = `${name}${status ? ` HTTP ${status}` : ''}`;
   const subject = ctx.secret !== undefined ? `secret "${ctx.secret}"` : 'the request';
-  const refused = (kind: 'conflict'): Classification => ({
-    kind,
+  const refused = (): Classification => ({
+    kind: 'conflict',
     message: `${ctx.action} refused for ${subject}: ${message}`,
     fix: message,
     summary,
   });
-  switch (name) {
-    case 'ResourceNotFoundException': {
+  const code = name.replace(/Exception$/, '');
+  switch (code) {
+    case 'ResourceNotFound': {
       let detail = `${subject} not found in ${region}`;
       if (ctx.version !== undefined) detail = `${subject} has no version ${ctx.version} in ${region}`;
       else if (/staging label/.test(message))
@@ -89,7 +90,6 @@ export function classifyAws(
         summary,
       };
     }
-    case 'AccessDeniedException':
     case 'AccessDenied': {
       const m = DENIED.exec(message);
       const action = m?.[2] ?? ctx.action;
@@ -107,8 +107,8 @@ export function classifyAws(
         summary,
       };
     }
-    case 'InvalidRequestException': {
-      if (!/marked for deletion|scheduled for deletion/i.test(message)) return refused('conflict');
+    case 'InvalidRequest': {
+      if (!/marked for deletion|scheduled for deletion/i.test(message)) return refused();
       const fix = `restore it with \`sesame secrets restore ${ctx.secret ?? '<name>'}\` (or aws secretsmanager restore-secret)`;
       // A deleted secret reads as not found (after delete, reads are not found); a write to it conflicts.
       return {
@@ -118,18 +118,17 @@ export function classifyAws(
         summary,
       };
     }
-    case 'InvalidSignatureException':
+    case 'InvalidSignature':
     case 'SignatureDoesNotMatch': {
       const fix = 'the secret access key does not match the access key id: check the store credentials';
       return { kind: 'denied', message: `AWS rejected the request signature: ${fix}`, fix, summary };
     }
-    case 'UnrecognizedClientException':
+    case 'UnrecognizedClient':
     case 'InvalidClientTokenId': {
       const fix = 'the access key id (or session token) is unknown to AWS: check the store credentials';
       return { kind: 'denied', message: `AWS does not recognise the credentials: ${fix}`, fix, summary };
     }
-    case 'ExpiredToken':
-    case 'ExpiredTokenException': {
+    case 'ExpiredToken': {
       const fix =
         'the session credentials expired: refresh them (new sessionToken, `aws sso login`, or a new role session)';
       // Temporary credentials can be fetched again (the adapter resets its client): one more try.
@@ -143,16 +142,16 @@ export function classifyAws(
     default:
       break;
   }
-  if (REFUSED.test(name)) return refused('conflict');
-  const fix = `check that Secrets Manager is reachable in ${region} and retry later`;
+  if (REFUSED.test(code)) return refused();
   const failed = `Secrets Manager call ${ctx.action} failed (${name}): ${message}`;
-  if (THROTTLED.test(name))
+  if (THROTTLED.test(code))
     return {
       kind: 'throttled',
       message: failed,
       fix: 'spread reads over time, or raise the Secrets Manager quota',
       summary,
     };
-  const transient = UNAVAILABLE.test(name) || NETWORK_ERROR_CODES.has(name) || isTransient(err, status);
+  const fix = `check that Secrets Manager is reachable in ${region} and retry later`;
+  const transient = UNAVAILABLE.test(code) || isTransient(err, status);
   return { kind: 'unavailable', message: failed, fix, summary, retry: transient };
 }
