@@ -42,31 +42,28 @@ export interface AzureErrorContext {
   auth: { method: string; tenantId?: string | undefined; clientId?: string | undefined };
 }
 
-interface RestErrorLike {
-  name: string;
-  message: string;
+/** What is read of `@azure/core-rest-pipeline`'s RestError (the SDK is not loaded to classify). */
+interface RestError extends Error {
   statusCode?: number;
   code?: string;
-  details?: unknown;
+  details?: { error?: { innerError?: { code?: unknown }; innererror?: { code?: unknown } } };
   response?: { headers: { get(name: string): string | undefined } };
 }
 
-function asRestError(err: unknown): RestErrorLike | undefined {
-  return err instanceof Error && err.name === 'RestError' ? (err as RestErrorLike) : undefined;
+function asRestError(err: unknown): RestError | undefined {
+  return err instanceof Error && err.name === 'RestError' ? err : undefined;
 }
 
 /** `error.innerError.code` from a Key Vault error body (`ObjectIsDeletedButRecoverable`, `ForbiddenByRbac`…). */
-function innerErrorCode(err: unknown): string | undefined {
-  const details = asRestError(err)?.details as
-    | { error?: { innerError?: { code?: unknown }; innererror?: { code?: unknown } } }
-    | undefined;
-  const code = details?.error?.innerError?.code ?? details?.error?.innererror?.code;
+function innerErrorCode(rest: RestError | undefined): string | undefined {
+  const code = rest?.details?.error?.innerError?.code ?? rest?.details?.error?.innererror?.code;
   return typeof code === 'string' ? code : undefined;
 }
 
 /** The name is held by a soft-deleted secret (409 ObjectIsDeletedButRecoverable): recover it or purge it. */
 export function isSoftDeleted(err: unknown): boolean {
-  return asRestError(err)?.statusCode === 409 && innerErrorCode(err) === 'ObjectIsDeletedButRecoverable';
+  const rest = asRestError(err);
+  return rest?.statusCode === 409 && innerErrorCode(rest) === 'ObjectIsDeletedButRecoverable';
 }
 
 const IDENTITY_ERRORS =
@@ -202,7 +199,7 @@ const RULES: StatusRules<Failure> = {
 /** Classify anything the SDKs throw. */
 export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classification {
   const rest = asRestError(err);
-  const inner = innerErrorCode(err);
+  const inner = innerErrorCode(rest);
   const name = err instanceof Error ? err.name : typeof err;
   const message = err instanceof Error ? err.message : String(err);
   const summary = rest

@@ -48,11 +48,10 @@ import {
   listProviderPages,
   NameMapping,
   type RetryPolicy,
-  readSampleStep,
-  runChecks,
   StoreCore,
   secretMetadata,
 } from '../core/index.js';
+import { standardChecks } from '../core/standard-checks.js';
 import { type AzureErrorContext, type AzureOperation, classifyAzure, isSoftDeleted } from './errors.js';
 import { keyVaultSpelling } from './names.js';
 import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js';
@@ -83,6 +82,8 @@ type RawPage = RawItem[] & { continuationToken?: string };
 type RawListing = (o: { maxresults?: number }) => {
   byPage(s: { continuationToken?: string }): AsyncIterableIterator<RawPage>;
 };
+/** The generated client a SecretClient holds as `client`. */
+type RawClient = Record<'getSecrets' | 'getDeletedSecrets', RawListing>;
 
 /** The token scope of the cloud a vault lives in (the Key Vault challenge confirms it at runtime). */
 function vaultScope(vaultUrl: string): string {
@@ -258,9 +259,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       phases,
       fetch: (token, phase) =>
         this.#call(this.#ctx('list'), async ({ client }) => {
-          const raw = (
-            client as unknown as { client?: Record<'getSecrets' | 'getDeletedSecrets', RawListing> }
-          ).client;
+          const raw = (client as unknown as { client?: RawClient }).client;
           if (!raw)
             throw new UnsupportedOperationError(
               `${this.#core.tag} this @azure/keyvault-secrets version cannot page`,
@@ -364,26 +363,18 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   }
 
   check(options: CheckOptions): Promise<CheckReport> {
-    return runChecks([
-      {
-        step: 'authenticate',
-        required: true,
-        run: async () => {
-          await this.#call(this.#ctx('token'), async ({ credential }) =>
-            credential.getToken(vaultScope(this.vaultUrl)),
-          );
-          return `got a Key Vault token with auth method ${this.#settings.auth.method}`;
-        },
+    return standardChecks(this, options, {
+      authenticate: async () => {
+        await this.#call(this.#ctx('token'), ({ credential }) =>
+          credential.getToken(vaultScope(this.vaultUrl)),
+        );
+        return `got a Key Vault token with auth method ${this.#settings.auth.method}`;
       },
-      {
-        step: 'list',
-        run: async () => {
-          await this.list({ namespaces: [], limit: 1 });
-          return `listing secrets of ${this.vaultUrl} is allowed`;
-        },
+      list: async () => {
+        await this.list({ namespaces: [], limit: 1 });
+        return `listing secrets of ${this.vaultUrl} is allowed`;
       },
-      readSampleStep(this, options),
-    ]);
+    });
   }
 
   async close(): Promise<void> {
