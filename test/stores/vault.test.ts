@@ -231,7 +231,9 @@ describe('vault auth methods', () => {
     vault.expireToken(token);
     const err = await failure(client.get({ name: 'app/plain', namespaces: ns }));
     expect(err).toBeInstanceOf(AccessDeniedError);
-    expect(err.message).toBe('[vault-test] the Vault token is invalid or expired: set a new auth.token');
+    expect(err.message).toBe(
+      '[vault-test] the Vault token is invalid or expired: set a valid, unexpired token in auth.token',
+    );
     expect(err.message).not.toContain(token);
   });
 });

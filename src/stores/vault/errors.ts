@@ -5,19 +5,37 @@
  */
 import {
   type Classification,
+  classifyHttp,
   type HttpAnswer,
   HttpStatusError,
   NetworkError,
   type Scrubber,
 } from '../core/index.js';
 
-/** Statuses worth another attempt: sealed (503), standby without a leader (500), gateway and rate limits. */
-export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
-
 /** Vault tokens (hvs./hvb./s.…) in any text. */
 export const VAULT_SCRUB: ReadonlyArray<[RegExp, string]> = [
   [/\b(hv[sbr]\.|[sbr]\.)[A-Za-z0-9_-]{8,}/g, '$1[redacted]'],
 ];
+
+/** A Vault request, as its errors describe it. */
+export interface VaultOp {
+  /** What it does, in messages: `read secret/app/db`, `userpass login as "john"`. */
+  action: string;
+  /** Statuses besides 2xx that its caller reads itself. */
+  also?: readonly number[];
+  /** The policy path, and the capabilities a 403 asks to grant on it. */
+  path?: string;
+  capabilities?: readonly string[];
+  /** A login: what to check when Vault refuses it. */
+  check?: string;
+}
+
+/** The store's address and namespace, for messages. */
+export interface VaultOrigin {
+  address: string;
+  namespace?: string | undefined;
+  scrub: Scrubber;
+}
 
 /** Vault's multi-error text (`1 error occurred:\n\t* permission denied\n\n`) on one line, scrubbed. */
 export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
@@ -34,23 +52,20 @@ export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
   return scrub(joined);
 }
 
-/** A call that never got a usable answer: no answer at all, or a retryable status. */
-export function classifyVault(err: unknown, address: string, scrub: Scrubber): Classification | undefined {
-  if (err instanceof NetworkError) {
-    const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|TLS|HOSTNAME_MISMATCH/.test(err.code);
-    return {
-      kind: 'unavailable',
-      message: `cannot reach Vault at ${address} (${err.code}): check the address and the network`,
-      fix: tls
-        ? 'set caFile to the CA that signed the Vault certificate'
-        : 'check the address and the network',
-      retry: !tls,
-      summary: `NetworkError ${err.code}`,
-    };
+/**
+ * What a failed request means: no answer at all, or a status its caller does not read itself.
+ * What Vault does not say in its own way is classified as any HTTP API's answer (TLS failures not
+ * retried, Retry-After honoured), in Vault's words when it gave some.
+ */
+export function classifyVault(err: unknown, op: VaultOp, origin: VaultOrigin): Classification | undefined {
+  const http = classifyHttp(err, op.action);
+  if (err instanceof NetworkError && http) {
+    const message = `cannot reach Vault at ${origin.address} (${err.code}): check the address and the network`;
+    return { ...http, message, summary: `NetworkError ${err.code}` };
   }
-  if (!(err instanceof HttpStatusError)) return undefined;
+  if (!(err instanceof HttpStatusError) || !http) return http;
   const { status } = err;
-  const text = errorText(err.answer, scrub);
+  const text = errorText(err.answer, origin.scrub);
   const summary = `HTTP ${status}`;
   if (/sealed/i.test(text)) {
     const message = `Vault is sealed (${status}): unseal it (vault operator unseal) and retry`;
@@ -58,18 +73,28 @@ export function classifyVault(err: unknown, address: string, scrub: Scrubber): C
   }
   if (/not active|standby/i.test(text)) {
     const fix = 'wait for leader election or point address at the active node';
+    const message = `Vault has no active node (${status} ${text}): ${fix}`;
+    return { kind: 'unavailable', message, fix, summary };
+  }
+  if (/namespace not found/i.test(text)) {
+    const fix = 'check the namespace setting (Vault Enterprise or HCP Vault)';
+    return { kind: 'config', message: `Vault namespace "${origin.namespace ?? ''}" not found`, fix, summary };
+  }
+  if (op.check && status < 500 && status !== 429) {
+    const message = `${op.action} failed: ${text || `status ${status}`} (${op.check})`;
     return {
-      kind: 'unavailable',
-      message: `Vault has no active node (${status} ${text}): ${fix}`,
-      fix,
+      kind: 'denied',
+      message,
+      fix: `${op.check}, and that the method is enabled at auth.path`,
       summary,
     };
   }
-  const said = text ? `: ${text}` : '';
-  if (status === 429) {
-    const fix = 'spread requests over time or raise the rate limit quota';
-    return { kind: 'throttled', message: `Vault is rate limiting requests (429${said})`, fix, summary };
+  if (status === 403 && op.path && op.capabilities) {
+    const quoted = op.capabilities.map((c) => `"${c}"`).join(', ');
+    const where = origin.namespace ? ` in namespace "${origin.namespace}"` : '';
+    const fix = `grant ${quoted} on ${op.path}${where} — policy: path "${op.path}" { capabilities = [${quoted}] }`;
+    const why = text && text !== 'permission denied' ? ` (${text})` : '';
+    return { kind: 'denied', message: `permission denied${why}: ${fix}`, fix, summary };
   }
-  const fix = 'check that Vault is up and retry later';
-  return { kind: 'unavailable', message: `Vault answered ${status}${said}`, fix, summary };
+  return text ? { ...http, message: `${op.action}: Vault answered ${status}: ${text}` } : http;
 }

@@ -17,7 +17,6 @@ import {
   ConfigError,
   SecretNotFoundError,
   SecretStateError,
-  type SesameError,
   UnsupportedOperationError,
 } from '../../errors.js';
 import type {
@@ -32,6 +31,7 @@ import type {
 } from '../contract.js';
 import {
   credentialPaths,
+  expectOk,
   type HttpAnswer,
   type HttpRequest,
   HttpStatusError,
@@ -47,7 +47,7 @@ import {
   runChecks,
   StoreCore,
 } from '../core/index.js';
-import { classifyVault, errorText, RETRYABLE_STATUS, VAULT_SCRUB } from './errors.js';
+import { classifyVault, errorText, VAULT_SCRUB, type VaultOp } from './errors.js';
 import { type VaultSession, vaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
@@ -68,9 +68,6 @@ type Metadata = {
   updated_time?: string;
   versions?: Record<string, VersionMeta>;
 };
-/** Statuses besides 2xx a caller handles itself; a 403 asks to grant `capabilities`, others were unexpected while `what`. */
-type Expect = { also: readonly number[]; capabilities: readonly string[]; what: string };
-
 /**
  * The KV requests, one table for both versions: KV v2 puts each under its own segment of the
  * mount (`secret/data/app/db`, `secret/metadata/app/db`…) where v1 has none; `capabilities` is
@@ -94,12 +91,6 @@ const kvPath = (kv: KvMount, op: KvOp, full: string) =>
 
 const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
 
-const AUTH_FIX: Record<VaultSettings['auth']['method'], string> = {
-  token: 'set a valid, unexpired token in auth.token',
-  userpass: 'check auth.username and auth.password, and that userpass is enabled at auth.path',
-  approle: 'check auth.roleId and auth.secretId, and that approle is enabled at auth.path',
-};
-
 /** Map ↔ text, see the module comment. */
 export function vaultDataToText(data: Record<string, unknown>): string {
   const keys = Object.keys(data);
@@ -108,19 +99,17 @@ export function vaultDataToText(data: Record<string, unknown>): string {
 }
 
 export function textToVaultData(text: string): Record<string, unknown> {
-  if (text.trimStart()[0] !== '{') return { value: text };
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    const map: unknown = text.trimStart().startsWith('{') ? JSON.parse(text) : undefined;
+    // Fields only when they read back as the JSON written (a lone string `value` would not).
+    if (map && typeof map === 'object' && !Array.isArray(map) && Object.keys(map).length > 0) {
+      const fields = map as Record<string, unknown>;
+      if (vaultDataToText(fields) !== fields.value) return fields;
+    }
   } catch {
-    return { value: text }; // Not JSON: stored as text.
+    // Not JSON: stored as text.
   }
-  // A lone string `value` would read back as that string, not as the JSON written: kept as text.
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { value: text };
-  const map = parsed as Record<string, unknown>;
-  const keys = Object.keys(map);
-  const ambiguous = keys.length === 1 && keys[0] === 'value' && typeof map.value === 'string';
-  return keys.length > 0 && !ambiguous ? map : { value: text };
+  return { value: text };
 }
 
 export class VaultStore implements StoreClient {
@@ -128,109 +117,73 @@ export class VaultStore implements StoreClient {
   readonly #context: StoreContext;
   readonly #http: HttpTransport;
   readonly #session: VaultSession;
-  readonly #core: StoreCore<{ action: string }>;
+  readonly #core: StoreCore<VaultOp>;
   readonly #names: NameMapping;
+  readonly #where: string;
   /** The mount and its KV version, detected once (a failed detection is tried again at the next use). */
   readonly #mount = lazy(() => this.#detect());
 
   constructor(settings: VaultSettings, context: StoreContext, options: VaultStoreOptions = {}) {
     this.#settings = settings;
     this.#context = context;
+    this.#where = settings.namespace ? ` in namespace "${settings.namespace}"` : '';
     const ca = readCaFile(
       settings.caFile,
       context,
       'caFile is a PEM file with the CA that signed the Vault certificate',
     );
     this.#http = new HttpTransport({ ca, timeoutMs: options.timeoutMs, lookup: context.lookup });
+    const { address, namespace } = settings;
     this.#core = new StoreCore({
       context,
       settings,
       credentialPaths: VAULT_CREDENTIALS,
       scrub: VAULT_SCRUB,
       retry: options.retry,
-      classify: (err) => classifyVault(err, settings.address, this.#core.scrub),
+      classify: (err, op) => classifyVault(err, op, { address, namespace, scrub: this.#core.scrub }),
     });
     this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix });
-    const send = (m: string, p: string, r: HttpRequest) => this.#transport(m, p, r);
-    this.#session = vaultSession(settings.auth, send, this.#core.tag, context.log, this.#core.scrub);
+    const send = (op: VaultOp, m: string, p: string, r: HttpRequest) => this.#send(op, m, p, r);
+    this.#session = vaultSession(settings.auth, send, this.#core, context.log);
   }
 
   get #tag(): string {
     return this.#core.tag;
   }
 
-  get #where(): string {
-    return this.#settings.namespace ? ` in namespace "${this.#settings.namespace}"` : '';
-  }
-
-  // ---- transport -----------------------------------------------------------------------------
-
-  /** One request with the namespace header, retried by the core on network errors, 5xx and 429. */
-  #transport(method: string, apiPath: string, request: HttpRequest): Promise<HttpAnswer> {
-    const base = new URL(this.#settings.address);
-    const url = new URL(`${base.pathname.replace(/\/+$/, '')}/v1/${apiPath}`, base);
-    const { namespace } = this.#settings;
-    const headers = { ...request.headers, ...(namespace ? { 'X-Vault-Namespace': namespace } : {}) };
-    return this.#core.call({ action: `${method} ${apiPath}` }, async () => {
-      const res = await this.#http.request(method, url, { ...request, headers });
-      if (RETRYABLE_STATUS.has(res.status)) throw new HttpStatusError(res);
-      return res;
-    });
-  }
+  // ---- requests ------------------------------------------------------------------------------
 
   /**
-   * A token-authenticated request to `policyPath` (as policies spell it, encoded here). After a
-   * 403 for a dead token, one fresh login and one retry. With `expect`, a 403 or a status that is
-   * neither 2xx nor in `expect.also` is thrown as a denied or unexpected answer.
+   * One request, retried by the core on network errors, 5xx and 429; an answer neither 2xx nor in
+   * `op.also` is thrown for errors.ts to classify. With `token`, sent with the session's token
+   * (after a 403 for a dead token, one fresh login and one more try).
    */
-  async #request(method: string, policyPath: string, expect?: Expect, request: HttpRequest = {}) {
-    const res = await this.#session.tokens.use(
-      (token) =>
-        this.#transport(method, encodePath(policyPath), {
-          ...request,
-          headers: { ...request.headers, 'X-Vault-Token': token },
-        }),
-      async (res) => {
-        if (res.status !== 403 || !(await this.#session.isDead())) return false;
-        if (this.#session.tokens.canLogin) return true;
-        const fix = 'set a new auth.token';
-        const message = `the Vault token is invalid or expired: ${fix}`;
-        throw this.#core.fail({ kind: 'denied', message, fix });
-      },
-    );
-    if (res.status === 404 && /namespace not found/i.test(errorText(res, this.#core.scrub))) {
-      throw new ConfigError(
-        `Vault namespace "${this.#settings.namespace ?? ''}" not found for store "${this.#context.storeName}"`,
-        { hint: 'check the namespace setting (Vault Enterprise or HCP Vault)' },
-      );
-    }
-    if (!expect || (res.status >= 200 && res.status < 300) || expect.also.includes(res.status)) return res;
-    if (res.status === 403) throw this.#denied(expect.capabilities, policyPath, res);
-    throw this.#unexpected(expect.what, res);
+  #send(op: VaultOp, method: string, path: string, request: HttpRequest = {}, token = false) {
+    const base = new URL(this.#settings.address);
+    const url = new URL(`${base.pathname.replace(/\/+$/, '')}/v1/${path}`, base);
+    const { namespace } = this.#settings;
+    const send = (t?: string) => {
+      const headers = {
+        ...(namespace && { 'X-Vault-Namespace': namespace }),
+        ...(t && { 'X-Vault-Token': t }),
+      };
+      return this.#http.request(method, url, { ...request, headers: { ...headers, ...request.headers } });
+    };
+    return this.#core.call(op, async () => {
+      const res = await (token ? this.#session.use(send) : send());
+      // A namespace Vault does not know answers 404 to every path: never a missing secret.
+      if (res.status === 404 && /namespace not found/i.test(errorText(res, this.#core.scrub)))
+        throw new HttpStatusError(res);
+      return expectOk(res, op.also);
+    });
   }
 
   /** A KV request (see {@link KV}) on `full`, a path under the mount. */
   #kv(op: KvOp, kv: KvMount, full: string, request?: HttpRequest): Promise<HttpAnswer> {
     const { method, capabilities, also } = KV[op];
-    const expect = { also, capabilities, what: `${op} ${kv.mount}/${full}` };
-    return this.#request(method, kvPath(kv, op, full), expect, request);
-  }
-
-  #denied(capabilities: readonly string[], policyPath: string, res: HttpAnswer): SesameError {
-    const text = errorText(res, this.#core.scrub);
-    const quoted = capabilities.map((c) => `"${c}"`).join(', ');
-    const fix = `grant ${quoted} on ${policyPath}${this.#where} — policy: path "${policyPath}" { capabilities = [${quoted}] }`;
-    return this.#core.fail({
-      kind: 'denied',
-      message: `permission denied${text && text !== 'permission denied' ? ` (${text})` : ''}: ${fix}`,
-      fix,
-    });
-  }
-
-  #unexpected(what: string, res: HttpAnswer): SesameError {
-    const text = errorText(res, this.#core.scrub);
-    const message = `${what}: Vault answered ${res.status}${text ? `: ${text}` : ''}`;
-    return this.#core.fail({ kind: res.status >= 500 ? 'unavailable' : 'conflict', message });
+    const path = kvPath(kv, op, full);
+    const action = `${op} ${kv.mount}/${full}`;
+    return this.#send({ action, path, capabilities, also }, method, encodePath(path), request, true);
   }
 
   #missing(what: string, kv: KvMount, full: string): SecretNotFoundError {
@@ -248,8 +201,8 @@ export class VaultStore implements StoreClient {
   async #detect(): Promise<KvMount> {
     const { mount, kvVersion } = this.#settings;
     if (kvVersion) return { mount, version: kvVersion };
-    const expect = { also: [403, 404], capabilities: ['read'], what: `mount detection for "${mount}"` };
-    const res = await this.#request('GET', `sys/internal/ui/mounts/${mount}`, expect);
+    const op = { action: `detecting the KV version of mount "${mount}"`, also: [403, 404] };
+    const res = await this.#send(op, 'GET', `sys/internal/ui/mounts/${encodePath(mount)}`, {}, true);
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
       const fix = `grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`;
@@ -261,7 +214,8 @@ export class VaultStore implements StoreClient {
       });
     }
     const data = res.json<{ data?: { type?: string; options?: { version?: string } | null } }>()?.data;
-    if (!data) throw this.#unexpected(expect.what, res);
+    if (!data)
+      throw this.#core.fail({ kind: 'unavailable', message: `${op.action}: Vault answered no mount` });
     if (data.type !== 'kv' && data.type !== 'generic') {
       throw new ConfigError(
         `mount "${mount}" of store "${this.#context.storeName}" is a ${data.type} secrets engine, not kv`,
@@ -396,7 +350,7 @@ export class VaultStore implements StoreClient {
     const res = await this.#kv('write', kv, full, { body });
     if (res.status === 400) {
       if (!/check-and-set/.test(errorText(res, this.#core.scrub)))
-        throw this.#unexpected(`write ${full}`, res);
+        throw this.#core.error(new HttpStatusError(res), { action: `write ${kv.mount}/${full}` });
       throw new SecretStateError(
         `${this.#tag} secret "${name}" changed: its current version is not ${cas ?? 'the expected one'} (check-and-set refused the write)`,
       );
@@ -448,7 +402,7 @@ export class VaultStore implements StoreClient {
       {
         step: 'authenticate',
         required: true,
-        fix: AUTH_FIX[method],
+        fix: 'check the auth settings',
         run: async () => {
           const info = await this.#session.inspect();
           const ttl = info.ttl > 0 ? `ttl ${info.ttl}s${info.renewable ? ' (renewable)' : ''}` : 'no expiry';
@@ -484,9 +438,9 @@ export class VaultStore implements StoreClient {
       ['list', kvPath(kv, 'list', prefix.slice(0, prefix.lastIndexOf('/') + 1))],
     ];
     if (sample) wanted.push(['read', kvPath(kv, 'read', this.#fullPath(sample))]);
-    const expect = { also: [], capabilities: ['update'], what: 'reading the capabilities of the token' };
-    const paths = wanted.map(([, p]) => p);
-    const res = await this.#request('POST', 'sys/capabilities-self', expect, { body: { paths } });
+    const path = 'sys/capabilities-self';
+    const op = { action: `asking ${path}`, path, capabilities: ['update'] };
+    const res = await this.#send(op, 'POST', path, { body: { paths: wanted.map(([, p]) => p) } }, true);
     const body = res.json<Record<string, unknown> & { data?: Record<string, unknown> }>();
     return wanted.map(([capability, p]) => {
       const raw = body?.data?.[p] ?? body?.[p];
@@ -503,7 +457,7 @@ export class VaultStore implements StoreClient {
   }
 
   async close(): Promise<void> {
-    this.#session.tokens.close();
+    this.#session.close();
     this.#http.close();
   }
 }

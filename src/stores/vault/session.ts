@@ -4,14 +4,18 @@
  * `auth/token/renew-self` at two thirds of the lease, replaced by a fresh login when it turns out
  * to be expired or revoked (a configured token cannot be replaced, only renewed).
  */
-import { AccessDeniedError, StoreUnavailableError } from '../../errors.js';
 import type { StoreLogger } from '../contract.js';
-import { type HttpAnswer, type HttpRequest, type Scrubber, TokenSession } from '../core/index.js';
-import { errorText } from './errors.js';
+import { type HttpAnswer, type HttpRequest, type StoreCore, TokenSession } from '../core/index.js';
+import type { VaultOp } from './errors.js';
 import type { VaultAuthSettings } from './settings.js';
 
-/** Sends one request through the store's transport (retries included). */
-export type VaultSend = (method: string, path: string, request: HttpRequest) => Promise<HttpAnswer>;
+/** One request through the store (retried; a status neither 2xx nor in `op.also` is thrown, classified). */
+export type VaultSend = (
+  op: VaultOp,
+  method: string,
+  path: string,
+  request: HttpRequest,
+) => Promise<HttpAnswer>;
 
 type AuthBlock = { client_token?: unknown; lease_duration?: unknown; renewable?: unknown };
 type Login = Exclude<VaultAuthSettings, { method: 'token' }>;
@@ -23,20 +27,24 @@ const leaseOf = (block: AuthBlock, token = '') => ({
   renewable: block.renewable === true,
 });
 
-/** The login request of a method, what it is called in messages and what to check when refused. */
+/** The login request of a method, what messages call it and what to check when Vault refuses it. */
 const loginOf = (auth: Login) =>
   auth.method === 'userpass'
     ? {
         path: `auth/${auth.path}/login/${encodeURIComponent(auth.username)}`,
         body: { password: auth.password },
-        who: `userpass login as "${auth.username}"`,
-        fix: 'check auth.username and auth.password',
+        op: {
+          action: `userpass login as "${auth.username}"`,
+          check: 'check auth.username and auth.password',
+        },
       }
     : {
         path: `auth/${auth.path}/login`,
         body: { role_id: auth.roleId, secret_id: auth.secretId },
-        who: 'approle login',
-        fix: 'check auth.roleId and auth.secretId (a secret ID can expire or run out of uses)',
+        op: {
+          action: 'approle login',
+          check: 'check auth.roleId and auth.secretId (a secret ID can expire or run out of uses)',
+        },
       };
 
 export type VaultSession = ReturnType<typeof vaultSession>;
@@ -44,38 +52,27 @@ export type VaultSession = ReturnType<typeof vaultSession>;
 export function vaultSession(
   auth: VaultAuthSettings,
   send: VaultSend,
-  tag: string,
+  core: StoreCore<VaultOp>,
   log: StoreLogger,
-  scrub: Scrubber,
 ) {
-  const said = (res: HttpAnswer) => errorText(res, scrub) || `status ${res.status}`;
   const withToken = (token: string) => ({ headers: { 'X-Vault-Token': token } });
+  const fix =
+    auth.method === 'token' ? 'set a valid, unexpired token in auth.token' : 'check the login settings';
+  const dead = () =>
+    core.fail({ kind: 'denied', message: `the Vault token is invalid or expired: ${fix}`, fix });
 
-  async function login(auth: Login) {
-    const { path, body, who, fix } = loginOf(auth);
-    const res = await send('POST', path, { body });
-    const block = res.json<{ auth?: AuthBlock }>()?.auth;
-    if (res.status === 200 && typeof block?.client_token === 'string') return leaseOf(block);
-    if (res.status === 400 || res.status === 403 || res.status === 401) {
-      throw new AccessDeniedError(`${tag} ${who} failed: ${said(res)} (${fix})`);
-    }
-    throw new StoreUnavailableError(`${tag} ${who} failed: Vault answered ${res.status}: ${said(res)}`);
+  /** `auth/token/lookup-self`: what Vault knows of the token, or undefined when it refuses it (expired, revoked). */
+  async function lookup(token: string) {
+    const op = { action: 'looking up the token', also: [401, 403] };
+    const res = await send(op, 'GET', 'auth/token/lookup-self', withToken(token));
+    return res.status < 300 ? (res.json<{ data?: Record<string, unknown> }>()?.data ?? {}) : undefined;
   }
 
-  /** `auth/token/lookup-self`: who the token is; for configured tokens, also schedules renewal. */
+  /** Who the token is; for a configured token, also schedules its renewal. */
   async function inspect() {
     const token = await tokens.token();
-    const res = await send('GET', 'auth/token/lookup-self', withToken(token));
-    const data = res.json<{ data?: Record<string, unknown> }>()?.data;
-    if (res.status === 403 || res.status === 401) {
-      const fix = tokens.canLogin ? 'check the login settings' : 'set a new auth.token';
-      throw new AccessDeniedError(`${tag} the Vault token is invalid or expired (${said(res)}): ${fix}`);
-    }
-    if (res.status !== 200 || !data) {
-      throw new StoreUnavailableError(
-        `${tag} token lookup failed: Vault answered ${res.status}: ${said(res)}`,
-      );
-    }
+    const data = await lookup(token);
+    if (!data) throw dead();
     const info = {
       displayName: String(data.display_name ?? ''),
       policies: Array.isArray(data.policies) ? data.policies.map(String) : [],
@@ -92,12 +89,17 @@ export function vaultSession(
     background: true,
     relogin: auth.method !== 'token',
     login: async () => {
-      if (auth.method !== 'token') return login(auth);
+      if (auth.method !== 'token') {
+        const { path, body, op } = loginOf(auth);
+        const block = (await send(op, 'POST', path, { body })).json<{ auth?: AuthBlock }>()?.auth;
+        if (typeof block?.client_token === 'string') return leaseOf(block);
+        throw core.fail({ kind: 'unavailable', message: `${op.action}: Vault answered no client token` });
+      }
       if (!inspected) {
         inspected = true;
         // Learn the TTL in the background to schedule renewals; reads do not wait for it.
         inspect().catch((err: unknown) =>
-          log.debug(`${tag} token lookup failed`, {
+          log.debug(`${core.tag} token lookup failed`, {
             error: err instanceof Error ? err.message : String(err),
           }),
         );
@@ -105,30 +107,28 @@ export function vaultSession(
       return { token: auth.token };
     },
     renew: async (token) => {
-      const res = await send('POST', 'auth/token/renew-self', { ...withToken(token), body: {} });
-      const block = res.json<{ auth?: AuthBlock }>()?.auth;
-      if (res.status === 200 && block) return leaseOf(block, token);
-      throw new Error(said(res));
+      const op = { action: 'renewing the Vault token' };
+      const res = await send(op, 'POST', 'auth/token/renew-self', { ...withToken(token), body: {} });
+      return leaseOf(res.json<{ auth?: AuthBlock }>()?.auth ?? {}, token);
     },
     onRefreshError: (err) => {
       const next = tokens.canLogin
         ? 'logging in again on next use'
         : 'the token will expire; renew it or configure a new one';
-      log.warn(
-        `${tag} Vault token renewal failed (${err instanceof Error ? err.message : String(err)}): ${next}`,
-      );
+      log.warn(`${err instanceof Error ? err.message : String(err)}; ${next}`);
     },
   });
 
   return {
-    tokens,
     inspect,
-    /** After a 403: is the token itself dead (expired, revoked), rather than lacking a capability? */
-    async isDead(): Promise<boolean> {
-      const token = tokens.current;
-      if (token === undefined) return true;
-      const res = await send('GET', 'auth/token/lookup-self', withToken(token));
-      return res.status === 403 || res.status === 401;
-    },
+    /** `request` with the token; after a 403 for a dead token (not one lacking a capability), one fresh login and one more. */
+    use: (request: (token: string) => Promise<HttpAnswer>) =>
+      tokens.use(request, async (res) => {
+        const token = tokens.current;
+        if (res.status !== 403 || (token !== undefined && (await lookup(token)))) return false;
+        if (!tokens.canLogin) throw dead();
+        return true;
+      }),
+    close: () => tokens.close(),
   };
 }
