@@ -154,14 +154,13 @@ export class AwsSecretsManagerStore implements StoreClient {
           "remove prefix (Kestra's own prefix is a tag: set kestraPrefix)",
       );
     }
-    const refreshable = settings.auth.method !== 'static';
     this.#core = new StoreCore<AwsCallContext>({
       context,
       settings,
       credentialPaths: AWS_CREDENTIALS,
       scrub: AWS_SCRUB,
       retry: options.retry,
-      classify: (err, op) => classifyAws(err, op, region, refreshable),
+      classify: (err, op) => classifyAws(err, op, region, settings.auth.method !== 'static'),
     });
     // Names get the store prefix; ARNs are used as given.
     this.#names = new NameMapping(this.#core.tag, {
@@ -545,10 +544,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         step: 'authenticate',
         required: true,
         fix: 'check the store credentials',
-        run: async () => {
-          const { arn, account } = await this.#identity();
-          return `authenticated as ${arn} (account ${account})`;
-        },
+        run: () => this.#identity(),
       },
       {
         step: 'list',
@@ -584,7 +580,8 @@ export class AwsSecretsManagerStore implements StoreClient {
     ]);
   }
 
-  async #identity(): Promise<{ arn: string; account: string }> {
+  /** Who the credentials are, from STS GetCallerIdentity. */
+  async #identity(): Promise<string> {
     const sts = await import('@aws-sdk/client-sts');
     return this.#call({ action: 'sts:GetCallerIdentity', kind: 'other' }, async ({ credentials }) => {
       const client = new sts.STSClient({
@@ -595,7 +592,7 @@ export class AwsSecretsManagerStore implements StoreClient {
       });
       try {
         const out = await client.send(new sts.GetCallerIdentityCommand({}));
-        return { arn: out.Arn ?? 'unknown', account: out.Account ?? 'unknown' };
+        return `authenticated as ${out.Arn ?? 'unknown'} (account ${out.Account ?? 'unknown'})`;
       } finally {
         client.destroy();
       }

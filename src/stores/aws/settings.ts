@@ -10,16 +10,17 @@ const staticKeys = {
   sessionToken: credential(z.string().min(1)).optional(),
 };
 
-/** Where assume-role gets the credentials it calls STS with. */
+/**
+ * `default` (the SDK's chain: env vars, shared files, SSO, container and instance roles) or `static`
+ * keys: two of the auth methods, and where assume-role gets the credentials it calls STS with.
+ */
 const sourceCredentials = z.discriminatedUnion('method', [
   z.strictObject({ method: z.literal('default') }),
   z.strictObject({ method: z.literal('static'), ...staticKeys }),
 ]);
 
 export const awsAuthSettings = z.discriminatedUnion('method', [
-  /** The SDK's default chain: env vars, shared files, SSO, container and instance roles. */
-  z.strictObject({ method: z.literal('default') }),
-  z.strictObject({ method: z.literal('static'), ...staticKeys }),
+  ...sourceCredentials.options,
   z.strictObject({
     method: z.literal('assume-role'),
     roleArn: z
