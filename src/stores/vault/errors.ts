@@ -11,6 +11,7 @@ import {
   NetworkError,
   type Scrubber,
 } from '../core/index.js';
+import type { VaultSettings } from './settings.js';
 
 /** Vault tokens (hvs./hvb./s.…) in any text. */
 export const VAULT_SCRUB: ReadonlyArray<[RegExp, string]> = [
@@ -30,12 +31,9 @@ export interface VaultOp {
   check?: string;
 }
 
-/** The store's address and namespace, for messages. */
-export interface VaultOrigin {
-  address: string;
-  namespace?: string | undefined;
-  scrub: Scrubber;
-}
+/** A policy rule granting `capabilities` on `path`, as denied errors and `stores test` print it. */
+export const policyLine = (path: string, capabilities: readonly string[]) =>
+  `path "${path}" { capabilities = [${capabilities.map((c) => `"${c}"`).join(', ')}] }`;
 
 /** Vault's multi-error text (`1 error occurred:\n\t* permission denied\n\n`) on one line, scrubbed. */
 export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
@@ -57,7 +55,11 @@ export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
  * What Vault does not say in its own way is classified as any HTTP API's answer (TLS failures not
  * retried, Retry-After honoured), in Vault's words when it gave some.
  */
-export function classifyVault(err: unknown, op: VaultOp, origin: VaultOrigin): Classification | undefined {
+export function classifyVault(
+  err: unknown,
+  op: VaultOp,
+  origin: Pick<VaultSettings, 'address' | 'namespace'> & { scrub: Scrubber },
+): Classification | undefined {
   const http = classifyHttp(err, op.action);
   if (err instanceof NetworkError && http) {
     const message = `cannot reach Vault at ${origin.address} (${err.code}): check the address and the network`;
@@ -90,9 +92,9 @@ export function classifyVault(err: unknown, op: VaultOp, origin: VaultOrigin): C
     };
   }
   if (status === 403 && op.path && op.capabilities) {
-    const quoted = op.capabilities.map((c) => `"${c}"`).join(', ');
     const where = origin.namespace ? ` in namespace "${origin.namespace}"` : '';
-    const fix = `grant ${quoted} on ${op.path}${where} — policy: path "${op.path}" { capabilities = [${quoted}] }`;
+    const grant = op.capabilities.map((c) => `"${c}"`).join(', ');
+    const fix = `grant ${grant} on ${op.path}${where} — policy: ${policyLine(op.path, op.capabilities)}`;
     const why = text && text !== 'permission denied' ? ` (${text})` : '';
     return { kind: 'denied', message: `permission denied${why}: ${fix}`, fix, summary };
   }

@@ -46,8 +46,9 @@ import {
   readSampleStep,
   runChecks,
   StoreCore,
+  secretMetadata,
 } from '../core/index.js';
-import { classifyVault, errorText, VAULT_SCRUB, type VaultOp } from './errors.js';
+import { classifyVault, errorText, policyLine, VAULT_SCRUB, type VaultOp } from './errors.js';
 import { type VaultSession, vaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
@@ -206,12 +207,9 @@ export class VaultStore implements StoreClient {
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
       const fix = `grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`;
-      const why = errorText(res, this.#core.scrub);
-      throw this.#core.fail({
-        kind: 'denied',
-        message: `cannot detect the KV version of mount "${mount}"${this.#where} (${why}): ${fix}`,
-        fix,
-      });
+      const why = `${this.#where} (${errorText(res, this.#core.scrub)})`;
+      const message = `cannot detect the KV version of mount "${mount}"${why}: ${fix}`;
+      throw this.#core.fail({ kind: 'denied', message, fix });
     }
     const data = res.json<{ data?: { type?: string; options?: { version?: string } | null } }>()?.data;
     if (!data)
@@ -238,12 +236,12 @@ export class VaultStore implements StoreClient {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const kv = await this.#mount.get();
     const full = this.#fullPath(request.name);
-    const subject = `secret "${request.name}"`;
+    const which = `${request.version ? `version ${request.version} of ` : ''}secret "${request.name}"`;
     if (request.version !== undefined) {
       this.#needsV2(kv, ', which keeps no versions: drop ?version=');
       if (!/^[1-9]\d*$/.test(request.version)) {
         throw new SecretNotFoundError(
-          `${this.#tag} ${subject} has no version "${request.version}": Vault versions are numbers`,
+          `${this.#tag} secret "${request.name}" has no version "${request.version}": Vault versions are numbers`,
         );
       }
     }
@@ -254,12 +252,11 @@ export class VaultStore implements StoreClient {
     if (res.status !== 404) {
       // KV v2 answers the fields under `data` beside the version's metadata; v1 the fields alone.
       const data = kv.version === 2 ? body?.data : body;
-      if (!data) throw new SecretNotFoundError(`${this.#tag} ${subject} has no data${this.#where}`);
+      if (!data) throw new SecretNotFoundError(`${this.#tag} ${which} has no data${this.#where}`);
       const version = kv.version === 2 ? body?.metadata?.version : undefined;
       return { value: vaultDataToText(data), version: version?.toString() };
     }
     const meta = body?.metadata;
-    const which = request.version ? `version ${request.version} of ${subject}` : subject;
     if (meta?.destroyed)
       throw new SecretNotFoundError(`${this.#tag} ${which} was destroyed and cannot be restored`);
     if (meta?.deletion_time) {
@@ -308,15 +305,13 @@ export class VaultStore implements StoreClient {
       await this.get({ name, namespaces: [] });
       return { name };
     }
-    const current = meta?.current_version;
-    const latest = current !== undefined ? meta?.versions?.[String(current)] : undefined;
-    return {
-      name,
-      version: current?.toString(),
-      createdAt: meta?.created_time,
-      updatedAt: meta?.updated_time,
-      deletedAt: latest?.deletion_time || undefined,
-    };
+    const version = meta?.current_version?.toString();
+    const times = { createdAt: meta?.created_time, updatedAt: meta?.updated_time };
+    return secretMetadata(name, {
+      version,
+      ...times,
+      deletedAt: meta?.versions?.[version ?? '']?.deletion_time,
+    });
   }
 
   async versions(name: string, _options?: { namespaces: readonly string[] }) {
@@ -446,7 +441,7 @@ export class VaultStore implements StoreClient {
       const raw = body?.data?.[p] ?? body?.[p];
       const caps = Array.isArray(raw) ? raw.map(String) : [];
       const ok = caps.includes('root') || caps.includes(capability);
-      const policy = `path "${p}${capability === 'list' ? '*' : ''}" { capabilities = ["${capability}"] }`;
+      const policy = policyLine(`${p}${capability === 'list' ? '*' : ''}`, [capability]);
       return {
         step: `capability ${capability}`,
         ok,

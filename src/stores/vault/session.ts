@@ -10,12 +10,7 @@ import type { VaultOp } from './errors.js';
 import type { VaultAuthSettings } from './settings.js';
 
 /** One request through the store (retried; a status neither 2xx nor in `op.also` is thrown, classified). */
-export type VaultSend = (
-  op: VaultOp,
-  method: string,
-  path: string,
-  request: HttpRequest,
-) => Promise<HttpAnswer>;
+export type VaultSend = (op: VaultOp, method: string, path: string, req: HttpRequest) => Promise<HttpAnswer>;
 
 type AuthBlock = { client_token?: unknown; lease_duration?: unknown; renewable?: unknown };
 type Login = Exclude<VaultAuthSettings, { method: 'token' }>;
@@ -33,18 +28,14 @@ const loginOf = (auth: Login) =>
     ? {
         path: `auth/${auth.path}/login/${encodeURIComponent(auth.username)}`,
         body: { password: auth.password },
-        op: {
-          action: `userpass login as "${auth.username}"`,
-          check: 'check auth.username and auth.password',
-        },
+        action: `userpass login as "${auth.username}"`,
+        check: 'check auth.username and auth.password',
       }
     : {
         path: `auth/${auth.path}/login`,
         body: { role_id: auth.roleId, secret_id: auth.secretId },
-        op: {
-          action: 'approle login',
-          check: 'check auth.roleId and auth.secretId (a secret ID can expire or run out of uses)',
-        },
+        action: 'approle login',
+        check: 'check auth.roleId and auth.secretId (a secret ID can expire or run out of uses)',
       };
 
 export type VaultSession = ReturnType<typeof vaultSession>;
@@ -90,7 +81,7 @@ export function vaultSession(
     relogin: auth.method !== 'token',
     login: async () => {
       if (auth.method !== 'token') {
-        const { path, body, op } = loginOf(auth);
+        const { path, body, ...op } = loginOf(auth);
         const block = (await send(op, 'POST', path, { body })).json<{ auth?: AuthBlock }>()?.auth;
         if (typeof block?.client_token === 'string') return leaseOf(block);
         throw core.fail({ kind: 'unavailable', message: `${op.action}: Vault answered no client token` });
@@ -99,9 +90,7 @@ export function vaultSession(
         inspected = true;
         // Learn the TTL in the background to schedule renewals; reads do not wait for it.
         inspect().catch((err: unknown) =>
-          log.debug(`${core.tag} token lookup failed`, {
-            error: err instanceof Error ? err.message : String(err),
-          }),
+          log.debug(`${core.tag} token lookup failed`, { error: String(err) }),
         );
       }
       return { token: auth.token };
