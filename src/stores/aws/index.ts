@@ -49,12 +49,11 @@ import {
   NameMapping,
   pageSize,
   type RetryPolicy,
-  readSampleStep,
-  runChecks,
   StoreCore,
   TagLookup,
   tokenCursor,
 } from '../core/index.js';
+import { standardChecks } from '../core/standard-checks.js';
 import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js';
 import { AWS_SCRUB, type AwsCallContext, awsErrorName, classifyAws } from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
@@ -537,47 +536,38 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   // ---- diagnostics ---------------------------------------------------------------------------
 
-  check(options: CheckOptions): Promise<CheckReport> {
-    const sample = options.sample;
-    return runChecks([
-      {
-        step: 'authenticate',
-        required: true,
-        fix: 'check the store credentials',
-        run: () => this.#identity(),
+  async check(options: CheckOptions): Promise<CheckReport> {
+    const { sample, namespaces } = options;
+    const report = await standardChecks(this, options, {
+      authenticate: () => this.#identity(),
+      list: async () => {
+        await this.#listSecrets([], undefined, { limit: 1 });
+        return `secretsmanager:ListSecrets allowed in ${this.#region}`;
       },
-      {
-        step: 'list',
-        fix: 'grant secretsmanager:ListSecrets on *',
-        run: async () => {
-          await this.#listSecrets([], undefined, { limit: 1 });
-          return `secretsmanager:ListSecrets allowed in ${this.#region}`;
-        },
-      },
-      readSampleStep(
-        this,
-        options,
-        sample &&
+      fix: {
+        authenticate: 'check the store credentials',
+        list: 'grant secretsmanager:ListSecrets on *',
+        read:
+          sample &&
           (this.#kestra
-            ? `tag one secret ${this.#kestra.tagsText(options.namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
+            ? `tag one secret ${this.#kestra.tagsText(namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
             : `grant secretsmanager:GetSecretValue on ${this.#names.toId(sample)}`),
-      ),
-      sample !== undefined && {
-        step: 'batch',
-        // Batching is an optimisation: a refusal is reported, not a failure.
-        run: async () => {
-          try {
-            const id = await this.#secretIdFor(sample, options.namespaces);
-            await this.#send('BatchGetSecretValue', { SecretIdList: [id] });
-            return 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
-          } catch (err) {
-            return err instanceof AccessDeniedError
-              ? 'BatchGetSecretValue denied: Sesame reads one secret per call (grant secretsmanager:BatchGetSecretValue to batch)'
-              : `BatchGetSecretValue not usable (${(err as Error).message}): Sesame reads one secret per call`;
-          }
-        },
       },
-    ]);
+    });
+    if (sample === undefined || !report.steps[0]?.ok) return report;
+    // Batching is an optimisation: a refusal is reported, not a failure.
+    let detail = 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
+    try {
+      await this.#send('BatchGetSecretValue', {
+        SecretIdList: [await this.#secretIdFor(sample, namespaces)],
+      });
+    } catch (err) {
+      detail =
+        err instanceof AccessDeniedError
+          ? 'BatchGetSecretValue denied: Sesame reads one secret per call (grant secretsmanager:BatchGetSecretValue to batch)'
+          : `BatchGetSecretValue not usable (${(err as Error).message}): Sesame reads one secret per call`;
+    }
+    return { ...report, steps: [...report.steps, { step: 'batch', ok: true, detail }] };
   }
 
   /** Who the credentials are, from STS GetCallerIdentity. */
