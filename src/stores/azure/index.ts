@@ -50,8 +50,8 @@ import {
   type RetryPolicy,
   StoreCore,
   secretMetadata,
+  standardChecks,
 } from '../core/index.js';
-import { standardChecks } from '../core/standard-checks.js';
 import { type AzureErrorContext, type AzureOperation, classifyAzure, isSoftDeleted } from './errors.js';
 import { keyVaultSpelling } from './names.js';
 import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js';

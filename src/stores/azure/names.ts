@@ -23,7 +23,7 @@
  * Key Vault compares names case-insensitively; the mapping keeps case, so `Db` and `db` name the
  * same Key Vault secret — as they do for anyone using the vault directly.
  */
-import { escapeSpelling } from '../core/escape-spelling.js';
+import { escapeSpelling } from '../core/index.js';
 
 /** Code letters after `--`. */
 const ESCAPES: Readonly<Record<string, string>> = {

@@ -120,3 +120,5 @@ export { type HostAccessParts, hostAccessOf } from './host-access.js';
 export { valueOfBytes } from './value.js';
 export { type AddOrCreateSteps, addOrCreate } from './add-or-create.js';
 export { noDotSegments, urlPathSetting } from './url-path.js';
+export { describeCharacter, type EscapeSpelling, escapeSpelling, type Spelled } from './escape-spelling.js';
+export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
