@@ -54,12 +54,6 @@ import { type VaultSettings, vaultSettings } from './settings.js';
 
 export type { VaultSettings } from './settings.js';
 
-export interface VaultStoreOptions {
-  retry?: RetryPolicy;
-  /** Request timeout in ms (default 15 s). */
-  timeoutMs?: number;
-}
-
 type KvMount = { mount: string; version: 1 | 2 };
 /** KV v2 metadata of one version, and of a secret. */
 type VersionMeta = { created_time?: string; deletion_time?: string; destroyed?: boolean; version?: number };
@@ -124,7 +118,7 @@ export class VaultStore implements StoreClient {
   /** The mount and its KV version, detected once (a failed detection is tried again at the next use). */
   readonly #mount = lazy(() => this.#detect());
 
-  constructor(settings: VaultSettings, context: StoreContext, options: VaultStoreOptions = {}) {
+  constructor(settings: VaultSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#settings = settings;
     this.#context = context;
     this.#where = settings.namespace ? ` in namespace "${settings.namespace}"` : '';
@@ -133,7 +127,7 @@ export class VaultStore implements StoreClient {
       context,
       'caFile is a PEM file with the CA that signed the Vault certificate',
     );
-    this.#http = new HttpTransport({ ca, timeoutMs: options.timeoutMs, lookup: context.lookup });
+    this.#http = new HttpTransport({ ca, lookup: context.lookup });
     const { address, namespace } = settings;
     this.#core = new StoreCore({
       context,
@@ -367,17 +361,14 @@ export class VaultStore implements StoreClient {
     const { kv, full, meta } = await this.#metadata(name);
     this.#needsV2(kv, ': deletes are permanent, nothing to restore');
     const versions = Object.entries(meta?.versions ?? {});
-    const latest = versions
-      .filter(([, v]) => v.deletion_time && !v.destroyed)
-      .map(([n]) => Number(n))
-      .sort((a, b) => b - a)[0];
-    if (latest === undefined) {
+    const deleted = versions.filter(([, v]) => v.deletion_time && !v.destroyed).map(([n]) => Number(n));
+    if (deleted.length === 0) {
       const allDestroyed = versions.every(([, v]) => v.destroyed);
       throw new SecretStateError(
         `${this.#tag} secret "${name}" has no deleted version to restore${allDestroyed ? ' (every version was destroyed)' : ''}`,
       );
     }
-    await this.#kv('undelete', kv, full, { body: { versions: [latest] } });
+    await this.#kv('undelete', kv, full, { body: { versions: [Math.max(...deleted)] } });
   }
 
   /** Destroy versions for good (KV v2): their data is wiped, the metadata stays. Default: the current version. */
