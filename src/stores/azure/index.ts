@@ -100,7 +100,6 @@ const PUBLIC_AUTHORITIES =
 export class AzureKeyVaultStoreClient implements StoreClient {
   readonly vaultUrl: string;
   readonly #settings: AzureKeyVaultSettings;
-  readonly #context: StoreContext;
   /** Options of every Azure SDK client: the tests' TLS options, and no retries (the core's backoff decides). */
   readonly #pipeline: AzureKeyVaultTestHooks['pipeline'] & { retryOptions: { maxRetries: number } };
   readonly #core: StoreCore<AzureErrorContext>;
@@ -109,7 +108,6 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
   constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
     this.#settings = settings;
-    this.#context = context;
     this.#pipeline = { ...hooks.pipeline, retryOptions: { maxRetries: 0 } };
     const vaultUrl = settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`;
     this.vaultUrl = vaultUrl.replace(/\/+$/, '');
@@ -186,10 +184,10 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       case 'client-secret':
         return new identity.ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, options);
     }
-    const certificatePath = path.resolve(this.#context.baseDir ?? process.cwd(), auth.certificatePath);
+    const certificatePath = path.resolve(this.#core.context.baseDir ?? process.cwd(), auth.certificatePath);
     if (!existsSync(certificatePath)) {
       throw new ConfigError(`certificate file ${certificatePath} does not exist`, {
-        path: `stores.${this.#context.storeName}.auth.certificatePath`,
+        path: `stores.${this.#core.context.storeName}.auth.certificatePath`,
         hint: 'a PEM file with the certificate and its private key',
       });
     }
@@ -299,7 +297,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       } catch (err) {
         if (!isSoftDeleted(err)) throw err;
         // The name is held by a soft-deleted secret: bring it back, then add the new version to it.
-        this.#context.log.info('recovering a soft-deleted Key Vault secret before writing it', {
+        this.#core.context.log.info('recovering a soft-deleted Key Vault secret before writing it', {
           name,
           kvName,
         });
@@ -324,7 +322,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     if (options.force) {
       await this.#call(this.#ctx('purge', name), ({ client, kvName }) => client.purgeDeletedSecret(kvName));
     } else if (options.recoveryWindowMs !== undefined) {
-      this.#context.log.debug(
+      this.#core.context.log.debug(
         'Key Vault keeps soft-deleted secrets for the vault-wide retention period; recoveryWindowMs is ignored',
         { name },
       );
