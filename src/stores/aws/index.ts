@@ -18,7 +18,6 @@
  * );
  * const { value } = await store.get({ name: 'prod/jira', namespaces: [''] });
  */
-import { randomUUID } from 'node:crypto';
 import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
 import type {
@@ -273,16 +272,14 @@ export class AwsSecretsManagerStore implements StoreClient {
   }
 
   getMany(requests: readonly SecretRequest[]): Promise<Array<FetchedSecret | Error>> {
+    // Kestra keys (each needs its own tag search first) and pinned versions are read one by one.
+    const batch = !this.#kestra && !this.#batchDenied;
     return getManyBatched(requests, {
       size: BATCH_SIZE,
-      // Pinned versions, and Kestra keys (each needs its own tag search first), are read one by one.
       key: (r) =>
-        this.#kestra ||
-        this.#batchDenied ||
-        r.version !== undefined ||
-        (r.stage ?? 'AWSCURRENT') !== 'AWSCURRENT'
-          ? undefined
-          : this.#names.toId(r.name),
+        batch && r.version === undefined && (r.stage ?? 'AWSCURRENT') === 'AWSCURRENT'
+          ? this.#names.toId(r.name)
+          : undefined,
       single: (r) => this.get(r),
       missing: (id) =>
         this.#core.error(
@@ -422,29 +419,19 @@ export class AwsSecretsManagerStore implements StoreClient {
     const created = tagList({ ...this.#settings.tags, ...options.tags });
     const about = { secret: name, secretId, kind: 'write' } as const;
     const ctx: AwsCallContext = { ...about, action: 'secretsmanager:PutSecretValue' };
+    // The SDK fills ClientRequestToken, the idempotency token of both calls, with a new UUID.
+    const put = { SecretId: secretId, SecretString: value };
+    const create = {
+      Name: secretId,
+      SecretString: value,
+      Description: options.description || undefined,
+      Tags: created.length ? created : undefined,
+    };
     const written = await this.#call(ctx, (sdk) =>
       addOrCreate({
-        add: () =>
-          send(
-            sdk,
-            'PutSecretValue',
-            { SecretId: secretId, SecretString: value, ClientRequestToken: randomUUID() },
-            ctx,
-          ),
+        add: () => send(sdk, 'PutSecretValue', put, ctx),
         missing: (err) => awsErrorName(err) === 'ResourceNotFoundException' && !secretId.startsWith('arn:'),
-        create: () =>
-          send(
-            sdk,
-            'CreateSecret',
-            {
-              Name: secretId,
-              SecretString: value,
-              ClientRequestToken: randomUUID(),
-              Description: options.description || undefined,
-              Tags: created.length ? created : undefined,
-            },
-            ctx,
-          ),
+        create: () => send(sdk, 'CreateSecret', create, ctx),
         // Created by someone else between our two calls: write a new version of theirs.
         taken: (err) => awsErrorName(err) === 'ResourceExistsException',
       }),
