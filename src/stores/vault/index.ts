@@ -389,11 +389,7 @@ export class VaultStore implements StoreClient {
         step: 'authenticate',
         required: true,
         fix: 'check the auth settings',
-        run: async () => {
-          const info = await this.#session.inspect();
-          const ttl = info.ttl > 0 ? `ttl ${info.ttl}s${info.renewable ? ' (renewable)' : ''}` : 'no expiry';
-          return `${method} token ok${this.#where}: ${info.displayName || 'token'}, policies [${info.policies.join(', ')}], ${ttl}`;
-        },
+        run: async () => `${method} token ok${this.#where}: ${await this.#session.inspect()}`,
       },
       {
         step: 'mount',

@@ -52,27 +52,24 @@ export function vaultSession(
   const dead = () =>
     core.fail({ kind: 'denied', message: `the Vault token is invalid or expired: ${fix}`, fix });
 
-  /** `auth/token/lookup-self`: what Vault knows of the token, or undefined when it refuses it (expired, revoked). */
+  /** `auth/token/lookup-self`: the token's data; undefined when Vault refuses it (expired, revoked). */
   async function lookup(token: string) {
     const op = { action: 'looking up the token', also: [401, 403] };
     const res = await send(op, 'GET', 'auth/token/lookup-self', withToken(token));
     return res.status < 300 ? (res.json<{ data?: Record<string, unknown> }>()?.data ?? {}) : undefined;
   }
 
-  /** Who the token is; for a configured token, also schedules its renewal. */
-  async function inspect() {
+  /** Who the token is, its policies and lease (`stores test`); a configured token's renewal is scheduled. */
+  async function inspect(): Promise<string> {
     const token = await tokens.token();
     const data = await lookup(token);
     if (!data) throw dead();
-    const info = {
-      displayName: String(data.display_name ?? ''),
-      policies: Array.isArray(data.policies) ? data.policies.map(String) : [],
-      /** Seconds left, 0 for tokens without TTL (root). */
-      ttl: typeof data.ttl === 'number' ? data.ttl : 0,
-      renewable: data.renewable === true,
-    };
-    if (auth.method === 'token') tokens.learn({ token, ttlMs: info.ttl * 1000, renewable: info.renewable });
-    return info;
+    const ttl = typeof data.ttl === 'number' ? data.ttl : 0; // Seconds left, 0 without TTL (root).
+    const renewable = data.renewable === true;
+    if (auth.method === 'token') tokens.learn({ token, ttlMs: ttl * 1000, renewable });
+    const policies = Array.isArray(data.policies) ? data.policies.join(', ') : '';
+    const lease = ttl > 0 ? `ttl ${ttl}s${renewable ? ' (renewable)' : ''}` : 'no expiry';
+    return `${data.display_name || 'token'}, policies [${policies}], ${lease}`;
   }
 
   let inspected = false;
@@ -110,7 +107,7 @@ export function vaultSession(
 
   return {
     inspect,
-    /** `request` with the token; after a 403 for a dead token (not one lacking a capability), one fresh login and one more. */
+    /** `request` with the token; a 403 for a dead token (not a missing capability): new login, one retry. */
     use: (request: (token: string) => Promise<HttpAnswer>) =>
       tokens.use(request, async (res) => {
         const token = tokens.current;
