@@ -355,6 +355,12 @@ describe('vault errors', () => {
     const list = await failure(client.list({ namespaces: ns, prefix: 'other/' }));
     expect(list).toBeInstanceOf(AccessDeniedError);
     expect(list.message).toContain('grant "list" on secret/metadata/other/');
+    // A write needs "create" for a new secret and "update" for an existing one: both are asked for.
+    const write = await failure(client.write('app/new-one', 'v', { namespace: '' }));
+    expect(write).toBeInstanceOf(AccessDeniedError);
+    expect((write as AccessDeniedError).fix).toBe(
+      'grant "create", "update" on secret/data/app/new-one — policy: path "secret/data/app/new-one" { capabilities = ["create", "update"] }',
+    );
   });
 
   it('sealed (503) → retried, then StoreUnavailableError saying to unseal', async () => {
