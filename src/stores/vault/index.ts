@@ -138,7 +138,7 @@ export class VaultStore implements StoreClient {
       classify: (err, op) => classifyVault(err, op, { address, namespace, scrub: this.#core.scrub }),
     });
     this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix });
-    const send = (op: VaultOp, m: string, p: string, r: HttpRequest) => this.#send(op, m, p, r);
+    const send = (op: VaultOp, m: string, p: string, r: HttpRequest) => this.#send(op, m, p, r, false);
     this.#session = vaultSession(settings.auth, send, this.#core, context.log);
   }
 
@@ -150,10 +150,10 @@ export class VaultStore implements StoreClient {
 
   /**
    * One request, retried by the core on network errors, 5xx and 429; an answer neither 2xx nor in
-   * `op.also` is thrown for errors.ts to classify. With `token`, sent with the session's token
-   * (after a 403 for a dead token, one fresh login and one more try).
+   * `op.also` is thrown for errors.ts to classify. Sent with the session's token (after a 403 for a
+   * dead token, one fresh login and one more try), except the session's own requests.
    */
-  #send(op: VaultOp, method: string, path: string, request: HttpRequest = {}, token = false) {
+  #send(op: VaultOp, method: string, path: string, request: HttpRequest = {}, token = true) {
     const base = new URL(this.#settings.address);
     const url = new URL(`${base.pathname.replace(/\/+$/, '')}/v1/${path}`, base);
     const { namespace } = this.#settings;
@@ -178,7 +178,7 @@ export class VaultStore implements StoreClient {
     const { method, capabilities, also } = KV[op];
     const path = kvPath(kv, op, full);
     const action = `${op} ${kv.mount}/${full}`;
-    return this.#send({ action, path, capabilities, also }, method, encodePath(path), request, true);
+    return this.#send({ action, path, capabilities, also }, method, encodePath(path), request);
   }
 
   #missing(what: string, kv: KvMount, full: string): SecretNotFoundError {
@@ -197,7 +197,7 @@ export class VaultStore implements StoreClient {
     const { mount, kvVersion } = this.#settings;
     if (kvVersion) return { mount, version: kvVersion };
     const op = { action: `detecting the KV version of mount "${mount}"`, also: [403, 404] };
-    const res = await this.#send(op, 'GET', `sys/internal/ui/mounts/${encodePath(mount)}`, {}, true);
+    const res = await this.#send(op, 'GET', `sys/internal/ui/mounts/${encodePath(mount)}`);
     if (res.status === 404) return { mount, version: 1 }; // Vault before the preflight endpoint: KV v1.
     if (res.status === 403) {
       const fix = `grant the token a capability under ${mount}/, or set kvVersion: 1 or 2 in the store settings`;
@@ -422,7 +422,7 @@ export class VaultStore implements StoreClient {
     if (sample) wanted.push(['read', kvPath(kv, 'read', this.#fullPath(sample))]);
     const path = 'sys/capabilities-self';
     const op = { action: `asking ${path}`, path, capabilities: ['update'] };
-    const res = await this.#send(op, 'POST', path, { body: { paths: wanted.map(([, p]) => p) } }, true);
+    const res = await this.#send(op, 'POST', path, { body: { paths: wanted.map(([, p]) => p) } });
     const body = res.json<Record<string, unknown> & { data?: Record<string, unknown> }>();
     return wanted.map(([capability, p]) => {
       const raw = body?.data?.[p] ?? body?.[p];
