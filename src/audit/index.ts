@@ -40,7 +40,7 @@ import {
 } from './append.js';
 import { type AuditChain, auditChainOf, type ChainHead } from './chain.js';
 import { recordHash } from './hash.js';
-import { AuditBusyError, InlineAuditWriter } from './inline-writer.js';
+import { AuditBusyError, type CommitListener, InlineAuditWriter } from './inline-writer.js';
 import { AuditWriterThread } from './writer-thread.js';
 
 export { AUDIT_LOCK_ID, AuditKeyRequiredError, appendInTransaction, GENESIS_HASH } from './append.js';
@@ -240,6 +240,12 @@ export interface AuditLogOptions {
   writer?: 'inline' | 'thread' | undefined;
   /** How long a batch waits for other writers to release the database before it fails (default 15 s). */
   busyTimeoutMs?: number | undefined;
+  /**
+   * With `writer: 'inline'`: told the WAL-index header before and after each inline commit
+   * (`inline-writer.ts`), so a cache that watches the header can tell this process's audit
+   * commits from everyone else's (the server wires the token service's `noteOwnCommit`).
+   */
+  onInlineCommit?: CommitListener | undefined;
 }
 
 /** How often, at most, the WAL is checkpointed (fsynced) while inline commits come. */
@@ -386,7 +392,7 @@ export class AuditLog {
     if (this.#inline || this.options.writer !== 'inline' || this.#closed || this.database.kind !== 'sqlite') return;
     const file = this.database.location.slice('sqlite:'.length);
     if (file === ':memory:') return;
-    this.#inline = InlineAuditWriter.open(file, GENESIS_HASH, EVENT_FIELDS, this.#chain()?.recordKey).then(
+    this.#inline = InlineAuditWriter.open(file, GENESIS_HASH, EVENT_FIELDS, this.#chain()?.recordKey, this.options.onInlineCommit).then(
       (writer) => {
         if (this.#closed) {
           writer.close();

@@ -11,7 +11,12 @@
  * The connection never waits for a lock (busy_timeout 0): the lock may be held by this very
  * thread's main connection in the middle of an awaited transaction, which cannot end while the
  * thread waits. `commit` throws {@link AuditBusyError} then, and the caller tries again later.
+ *
+ * `onCommit` (optional) hears the WAL-index header before and after each commit, both read
+ * while this connection holds the write lock or just after: between the two, only this commit
+ * happened. The token service uses it to keep its cache across the server's own audit commits.
  */
+import { WalIndexHeader } from '../db/wal-index.js';
 import { sha256Hex } from '../sha256.js';
 import type { CommittedBatch } from './append.js';
 import { hmacHex } from './chain.js';
@@ -24,6 +29,9 @@ export class AuditBusyError extends Error {
     this.name = 'AuditBusyError';
   }
 }
+
+/** The WAL-index header inside a commit's transaction and after it (see the module notes). */
+export type CommitListener = (before: Buffer, after: Buffer) => void;
 
 /** Rows per insert statement at most (10 parameters each, far below SQLite's limit). */
 const MAX_ROWS = 32;
@@ -53,10 +61,17 @@ export class InlineAuditWriter {
     private readonly fields: number,
     /** HMAC with the chain key (format 2), or undefined: an unkeyed chain (sha256, format 1). */
     private readonly mac: ((text: string) => string) | undefined,
+    private readonly watch: { header: WalIndexHeader; before: Buffer; after: Buffer; listener: CommitListener } | undefined,
   ) {}
 
   /** `recordKey`: the chain's record key (`AuditChain.recordKey`); without it the chain must be unkeyed. */
-  static async open(file: string, genesis: string, fields: number, recordKey?: Buffer | undefined): Promise<InlineAuditWriter> {
+  static async open(
+    file: string,
+    genesis: string,
+    fields: number,
+    recordKey?: Buffer | undefined,
+    onCommit?: CommitListener | undefined,
+  ): Promise<InlineAuditWriter> {
     const { default: BetterSqlite3 } = await import('better-sqlite3');
     const db = new BetterSqlite3(file, { fileMustExist: true });
     try {
@@ -80,7 +95,10 @@ export class InlineAuditWriter {
           ),
         );
       }
-      return new InlineAuditWriter(db, statements, inserts, genesis, fields, recordKey ? hmacHex(recordKey) : undefined);
+      // The connection has read the database (the prepared statements did): its -shm is in place.
+      const header = onCommit ? WalIndexHeader.open(file) : undefined;
+      const watch = header && onCommit && { header, before: WalIndexHeader.buffer(), after: WalIndexHeader.buffer(), listener: onCommit };
+      return new InlineAuditWriter(db, statements, inserts, genesis, fields, recordKey ? hmacHex(recordKey) : undefined, watch);
     } catch (err) {
       db.close();
       throw err;
@@ -97,6 +115,8 @@ export class InlineAuditWriter {
       if (code.startsWith('SQLITE_BUSY')) throw new AuditBusyError(code);
       throw err;
     }
+    // Holding the write lock: nobody else can commit until this transaction ends.
+    const watched = this.watch?.header.read(this.watch.before) === true;
     try {
       // Without the key, a keyed chain is refused (an unkeyed record would break it).
       if (this.mac === undefined && this.statements.keyed.get() !== undefined) {
@@ -133,6 +153,8 @@ export class InlineAuditWriter {
         }
       }
       commit.run();
+      const watch = this.watch;
+      if (watched && watch?.header.read(watch.after)) watch.listener(watch.before, watch.after);
       return results;
     } catch (err) {
       if (this.db.inTransaction) rollback.run();
@@ -154,6 +176,7 @@ export class InlineAuditWriter {
   }
 
   close(): void {
+    this.watch?.header.close();
     this.db.close();
   }
 }

@@ -101,15 +101,20 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   const logger = options.logger ?? sesame.log;
   // SQLite files: each turn's records in one inline commit (synchronous=NORMAL, checkpointed
   // every second), or an fsync per commit on a writer thread when the config asks for it.
-  const audit = new AuditLog(backend.database, now, { writer: sesame.config.server?.auditSync === 'full' ? 'thread' : 'inline' });
+  // While the database is unreachable, tokens checked here lately are admitted for as long as
+  // the values of that database are served from the cache (the builtin store's staleIfError).
+  const tokens = new TokenService(backend.database, now, { outageGraceMs: outageGraceOf(sesame) });
+  const audit = new AuditLog(backend.database, now, {
+    writer: sesame.config.server?.auditSync === 'full' ? 'thread' : 'inline',
+    // The server's own audit commits change no token: the token cache stays across them.
+    onInlineCommit: (before, after) => tokens.noteOwnCommit(before, after),
+  });
   const services: ServerServices = {
     sesame,
     backend,
     audit,
     recorder: new AuditRecorder({ audit, database: backend.database, spool: openSpool(sesame, backend.database), log: sesame.log, now }),
-    // While the database is unreachable, tokens checked here lately are admitted for as long as
-    // the values of that database are served from the cache (the builtin store's staleIfError).
-    tokens: new TokenService(backend.database, now, { outageGraceMs: outageGraceOf(sesame) }),
+    tokens,
     stored: await StoredConfig.open(sesame, backend),
     metrics,
     mode,

@@ -9,8 +9,11 @@
  * - SQLite (a file): token rows are cached in memory, and every authentication first asks
  *   whether anything was committed to the file since the cache was filled. Any commit does,
  *   by any connection: another process (`sesame tokens revoke`), and also this process's main
- *   connection (API revocations, but also every audit commit). When something was, the cache
- *   is dropped before the lookup. So every request is checked against the rows as committed
+ *   connection (API revocations). When something was, the cache is dropped before the lookup.
+ *   The one exception is a server's own audit commits, which touch no token row: its audit
+ *   writer reads the header inside its transaction and after it, and when nothing else had
+ *   been committed since the last check, the check carries on from the new header
+ *   ({@link TokenService.noteOwnCommit}). So every request is checked against the rows as committed
  *   when it is authenticated, whoever committed them; the cache only saves the row lookups
  *   between two commits. The question is answered by reading the WAL-index header at the start
  *   of the database's `-shm` file (48 bytes, one `pread`): SQLite rewrites it at every commit
@@ -40,7 +43,6 @@
  * brute-force, and a deterministic hash lets the check be one indexed lookup.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { CompiledQuery, sql } from 'kysely';
 import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
 import { auditChainOf } from '../audit/chain.js';
@@ -48,6 +50,7 @@ import { recordChanges } from '../db/changes.js';
 import { isDatabaseUnreachable } from '../db/errors.js';
 import { isUniqueViolation, type SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
+import { WalIndexHeader } from '../db/wal-index.js';
 import { SesameError, UsageError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
 
@@ -162,19 +165,22 @@ const MAX_CACHED = 10_000;
 interface TokenReader {
   /** Whether any connection committed to the file since the last call (true on the first). */
   changed(): boolean;
+  /**
+   * A commit of this process's audit writer went from WAL-index header `before` to `after`
+   * with nothing else in between: when `before` is what `changed()` last saw, nothing else was
+   * committed since either, so `after` is taken as seen and the cache stays. True if it was.
+   */
+  adopt(before: Buffer, after: Buffer): boolean;
   /** How `changed()` finds out. */
   readonly detection: 'wal-index' | 'data_version';
   row(hash: string): ApiTokensTable | undefined;
   close(): void;
 }
 
-/** Bytes of the WAL-index header's first copy: version, change counter, frame count, salts, checksums. */
-const WAL_INDEX_HEADER = 48;
-
 async function openReader(file: string): Promise<TokenReader> {
   const { default: BetterSqlite3 } = await import('better-sqlite3');
   const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
-  let shm: number | undefined;
+  let header: WalIndexHeader | undefined;
   try {
     // A reader of a WAL database waits only while a crashed writer's log is being recovered.
     db.pragma('busy_timeout = 250');
@@ -183,29 +189,31 @@ async function openReader(file: string): Promise<TokenReader> {
     // Reading once opens the WAL-index as a reader: from then on SQLite keeps the -shm file
     // (and its header) in place until this connection closes.
     let lastVersion = version.get() as number;
-    const byVersion = () => {
+    let changed = () => {
       const v = version.get() as number;
       if (v === lastVersion) return false;
       lastVersion = v;
       return true;
     };
-    let changed: () => boolean = byVersion;
+    let adopt = (_before: Buffer, _after: Buffer) => false;
     let detection: TokenReader['detection'] = 'data_version';
-    try {
-      const fd = openSync(`${file}-shm`, 'r');
-      shm = fd;
-      const seen = Buffer.alloc(WAL_INDEX_HEADER);
-      const now = Buffer.alloc(WAL_INDEX_HEADER);
-      if (readSync(fd, seen, 0, WAL_INDEX_HEADER, 0) === WAL_INDEX_HEADER && seen.readUInt8(12) === 1) {
-        detection = 'wal-index';
-        changed = () => {
-          if (readSync(fd, now, 0, WAL_INDEX_HEADER, 0) === WAL_INDEX_HEADER && now.equals(seen)) return false;
-          now.copy(seen);
-          return true;
-        };
-      }
-    } catch {
-      // No -shm file to read (not in WAL mode, permissions): PRAGMA data_version answers.
+    header = WalIndexHeader.open(file);
+    if (header !== undefined) {
+      const wal = header;
+      detection = 'wal-index';
+      const seen = WalIndexHeader.buffer();
+      const now = WalIndexHeader.buffer();
+      wal.read(seen);
+      changed = () => {
+        if (wal.read(now) && now.equals(seen)) return false;
+        now.copy(seen);
+        return true;
+      };
+      adopt = (before, after) => {
+        if (!before.equals(seen)) return false;
+        after.copy(seen);
+        return true;
+      };
     }
     let first = true;
     return {
@@ -215,15 +223,16 @@ async function openReader(file: string): Promise<TokenReader> {
         first = false;
         return true;
       },
+      adopt: (before, after) => !first && adopt(before, after),
       detection,
       row: (hash) => row.get(hash) as ApiTokensTable | undefined,
       close: () => {
-        if (shm !== undefined) closeSync(shm);
+        header?.close();
         db.close();
       },
     };
   } catch (err) {
-    if (shm !== undefined) closeSync(shm);
+    header?.close();
     db.close();
     throw err;
   }
@@ -266,6 +275,7 @@ export class TokenService {
   #lookups = 0;
   #drops = 0;
   #turnReuses = 0;
+  #adopted = 0;
   /** Last successful checks by token hash, for outages (only with `outageGraceMs`); oldest first. */
   readonly #lastChecks = new Map<string, LastCheck>();
   #outageAnswers = 0;
@@ -290,6 +300,8 @@ export class TokenService {
     drops: number;
     /** Authentications answered by the commit check made earlier in the same turn. */
     turnReuses: number;
+    /** Audit commits of this process that left the cache in place (see `noteOwnCommit`). */
+    adoptedCommits: number;
     /** Authentications answered from an earlier check while the database was unreachable. */
     outageAnswers: number;
   }> {
@@ -301,8 +313,23 @@ export class TokenService {
       lookups: this.#lookups,
       drops: this.#drops,
       turnReuses: this.#turnReuses,
+      adoptedCommits: this.#adopted,
       outageAnswers: this.#outageAnswers,
     };
+  }
+
+  /**
+   * This process's audit writer committed, and the WAL-index header went from `before` (read
+   * inside its transaction, holding the write lock) to `after` (read after the commit): nothing
+   * but audit records was committed between the two. When `before` is also the header the last
+   * commit check saw, nothing else was committed since that check, so the cached rows are still
+   * the committed ones and the next check starts from `after` instead of dropping them. An audit
+   * commit never touches a token row. Anything else committed in between (a revocation by this
+   * process's main connection, or by another process) leaves `before` different, and the next
+   * check drops the cache as it always did.
+   */
+  noteOwnCommit(before: Buffer, after: Buffer): void {
+    if (this.#open?.adopt(before, after)) this.#adopted++;
   }
 
   /** Close the reader connection, if one was opened (lookups then go through the main connection). */

@@ -13,6 +13,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/index.js';
 import { openDatabase, type SesameDatabase } from '../../src/db/index.js';
 import { hashToken, TokenService } from '../../src/tokens/index.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
@@ -166,6 +167,78 @@ describe('TokenService on SQLite', () => {
     expect(tokens.authenticateNow(token, { receivedBeforeThisTurn: true })).toEqual({ refused: 'revoked' });
   });
 
+  /** A token service and an inline audit writer on one file, wired as the server wires them. */
+  async function withOwnAudit(file: string) {
+    const db = await open(`sqlite:${file}`);
+    const tokens = service(db);
+    const audit = new AuditLog(db, undefined, { writer: 'inline', onInlineCommit: (b, a) => tokens.noteOwnCommit(b, a) });
+    const record = (i: number) => audit.append({ actor: 'tok_x', action: 'resolve', namespace: '', target: `secret://builtin/k${i}`, outcome: 'ok' });
+    // The inline connection opens in the background; until then batches go through the main one.
+    for (let i = 0; i < 3; i++) await record(i);
+    return { tokens, audit, record };
+  }
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it("keeps the cache across this process's own audit commits (nothing else committed)", async () => {
+    const file = sqliteFile();
+    const { tokens, audit, record } = await withOwnAudit(file);
+    try {
+      const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+      expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+      const before = await tokens.stats();
+      for (let i = 0; i < 20; i++) {
+        await record(i);
+        await nextTurn();
+        expect(tokens.authenticateNow(token)).toMatchObject({ id: info.id });
+      }
+      const after = await tokens.stats();
+      expect(after.lookups - before.lookups).toBe(0);
+      expect(after.drops - before.drops).toBe(0);
+      expect(after.adoptedCommits - before.adoptedCommits).toBe(20);
+      expect((await audit.verify()).ok).toBe(true);
+      // The header really moved at each of those commits: another connection's commit, seen as usual, drops the cache.
+      const other = new BetterSqlite3(file);
+      try {
+        other.prepare("update api_tokens set revoked_at = '2026-01-01T00:00:00.000Z', revoked_by = 'x' where id = ?").run(info.id);
+      } finally {
+        other.close();
+      }
+      expect(tokens.authenticateNow(token)).toEqual({ refused: 'revoked' });
+    } finally {
+      await audit.close();
+    }
+  });
+
+  it('does not carry the cache over an audit commit when something else was committed before it', async () => {
+    const file = sqliteFile();
+    const { tokens, audit, record } = await withOwnAudit(file);
+    const other = new BetterSqlite3(file);
+    other.pragma('busy_timeout = 5000');
+    try {
+      const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+      expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+      // Revoked by another connection after the last check, then this process commits audit
+      // records: the audit commit's header "before" is not the one the check saw, so it is not adopted.
+      other.prepare("update api_tokens set revoked_at = '2026-01-01T00:00:00.000Z', revoked_by = 'x' where id = ?").run(info.id);
+      const adopted = (await tokens.stats()).adoptedCommits;
+      await record(1);
+      await nextTurn();
+      expect((await tokens.stats()).adoptedCommits).toBe(adopted);
+      expect(tokens.authenticateNow(token)).toEqual({ refused: 'revoked' });
+      // The same through this process's main connection (an API revocation) between check and audit commit.
+      const second = await tokens.create({ role: 'runtime', createdBy: 'test' });
+      expect(await tokens.authenticate(second.token)).toMatchObject({ id: second.info.id });
+      await nextTurn();
+      const revoked = tokens.revoke(second.info.id, 'tok_admin');
+      await Promise.all([revoked, record(2)]);
+      await nextTurn();
+      expect(tokens.authenticateNow(second.token)).toEqual({ refused: 'revoked' });
+    } finally {
+      other.close();
+      await audit.close();
+    }
+  });
+
   it('falls back to PRAGMA data_version when there is no -shm file to read (rollback journal)', async () => {
     const file = sqliteFile();
     const db = await open(`sqlite:${file}`);
@@ -274,7 +347,7 @@ describe('through the API', () => {
   it('SQLite: refuses a token on the request after another process revoked it, with the cache warm', async () => {
     const { t, runtime, id } = await serverWithSecret();
     try {
-      // Reads that commit nothing (an audited resolve commits its record, which drops the cache).
+      // Reads that commit nothing.
       const operator = await t.token('operator');
       for (let i = 0; i < 3; i++) expect((await t.call('GET', '/api/v1/cache', { token: operator.token })).status).toBe(200);
       expect((await t.server.services.tokens.stats()).hits).toBeGreaterThanOrEqual(2);
@@ -285,6 +358,12 @@ describe('through the API', () => {
 
       const answers = await Promise.all(Array.from({ length: 8 }, () => t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody })));
       expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+      // Each resolve commits its audit record; those commits leave the token cache in place.
+      const warm = await t.server.services.tokens.stats();
+      for (let i = 0; i < 5; i++) expect((await t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody })).status).toBe(200);
+      const resolved = await t.server.services.tokens.stats();
+      expect(resolved.lookups - warm.lookups).toBe(0);
+      expect(resolved.adoptedCommits - warm.adoptedCommits).toBeGreaterThanOrEqual(5);
       revokeInAnotherProcess(path.join(t.dir, 'sesame.db'), id);
       const after = await t.call('POST', '/api/v1/resolve', { token: runtime, body: resolveBody });
       expect(after.status).toBe(401);
