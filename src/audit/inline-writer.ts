@@ -12,9 +12,10 @@
  * thread's main connection in the middle of an awaited transaction, which cannot end while the
  * thread waits. `commit` throws {@link AuditBusyError} then, and the caller tries again later.
  *
- * `onCommit` (optional) hears the WAL-index header before and after each commit, both read
- * while this connection holds the write lock or just after: between the two, only this commit
- * happened. The token service uses it to keep its cache across the server's own audit commits.
+ * `onCommit` (optional) hears the WAL-index header before each commit (read holding the write
+ * lock: nobody else can commit) and after it (read once the lock is released, so another
+ * connection may already have committed again; the header's change counter tells). The token
+ * service uses it to keep its cache across the server's own audit commits.
  */
 import { WalIndexHeader } from '../db/wal-index.js';
 import { sha256Hex } from '../sha256.js';

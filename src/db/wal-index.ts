@@ -9,6 +9,10 @@
  * it after its own connection has read the database once, and closes it before that connection.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
+
+/** The header is written in the host's byte order. */
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Bytes of the header's first copy. */
 export const WAL_INDEX_HEADER_BYTES = 48;
@@ -39,6 +43,16 @@ export class WalIndexHeader {
   /** A buffer the size of the header, for {@link read}. */
   static buffer(): Buffer {
     return Buffer.alloc(WAL_INDEX_HEADER_BYTES);
+  }
+
+  /**
+   * Commits between two reads of the header: its change counter (`iChange`, bytes 8–11 in the
+   * host's byte order) goes up by one at every commit and at nothing else (a checkpoint that
+   * restarts the WAL rewrites the header but not the counter).
+   */
+  static commitsBetween(before: Buffer, after: Buffer): number {
+    const read = (b: Buffer) => (LITTLE_ENDIAN ? b.readUInt32LE(8) : b.readUInt32BE(8));
+    return (read(after) - read(before)) >>> 0;
   }
 
   /** Read the header into `into`; false when it could not be read whole. */

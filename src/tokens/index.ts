@@ -11,8 +11,9 @@
  *   by any connection: another process (`sesame tokens revoke`), and also this process's main
  *   connection (API revocations). When something was, the cache is dropped before the lookup.
  *   The one exception is a server's own audit commits, which touch no token row: its audit
- *   writer reads the header inside its transaction and after it, and when nothing else had
- *   been committed since the last check, the check carries on from the new header
+ *   writer reads the header inside its transaction and after it, and when its commit is the
+ *   only one since the last check (the header's change counter tells), the check carries on
+ *   from the new header
  *   ({@link TokenService.noteOwnCommit}). So every request is checked against the rows as committed
  *   when it is authenticated, whoever committed them; the cache only saves the row lookups
  *   between two commits. The question is answered by reading the WAL-index header at the start
@@ -166,9 +167,10 @@ interface TokenReader {
   /** Whether any connection committed to the file since the last call (true on the first). */
   changed(): boolean;
   /**
-   * A commit of this process's audit writer went from WAL-index header `before` to `after`
-   * with nothing else in between: when `before` is what `changed()` last saw, nothing else was
-   * committed since either, so `after` is taken as seen and the cache stays. True if it was.
+   * A commit of this process's audit writer went from WAL-index header `before` (read holding
+   * the write lock) to `after` (read just after the commit). When `before` is what `changed()`
+   * last saw and exactly one commit lies between the two, nothing but that commit happened
+   * since the last check, so `after` is taken as seen and the cache stays. True if it was.
    */
   adopt(before: Buffer, after: Buffer): boolean;
   /** How `changed()` finds out. */
@@ -210,7 +212,9 @@ async function openReader(file: string): Promise<TokenReader> {
         return true;
       };
       adopt = (before, after) => {
-        if (!before.equals(seen)) return false;
+        // `after` is read once the write lock is released: another connection may have
+        // committed in that moment, and then the counter has moved by more than one.
+        if (!before.equals(seen) || WalIndexHeader.commitsBetween(before, after) !== 1) return false;
         after.copy(seen);
         return true;
       };
@@ -319,14 +323,15 @@ export class TokenService {
   }
 
   /**
-   * This process's audit writer committed, and the WAL-index header went from `before` (read
-   * inside its transaction, holding the write lock) to `after` (read after the commit): nothing
-   * but audit records was committed between the two. When `before` is also the header the last
-   * commit check saw, nothing else was committed since that check, so the cached rows are still
-   * the committed ones and the next check starts from `after` instead of dropping them. An audit
-   * commit never touches a token row. Anything else committed in between (a revocation by this
-   * process's main connection, or by another process) leaves `before` different, and the next
-   * check drops the cache as it always did.
+   * This process's audit writer committed: the WAL-index header was `before` inside its
+   * transaction (holding the write lock) and `after` once the commit returned. When `before` is
+   * also the header the last commit check saw, and the header's change counter moved by exactly
+   * one from `before` to `after`, that audit commit is the only commit since the check: the
+   * cached rows are still the committed ones, and the next check starts from `after` instead of
+   * dropping them (an audit commit never touches a token row). Anything else committed before
+   * the audit commit (a revocation by this process's main connection, or by another process)
+   * leaves `before` different; anything committed after it, before `after` was read, moves the
+   * counter by more than one. Either way the next check drops the cache as it always did.
    */
   noteOwnCommit(before: Buffer, after: Buffer): void {
     if (this.#open?.adopt(before, after)) this.#adopted++;

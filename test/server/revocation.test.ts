@@ -15,6 +15,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/index.js';
 import { openDatabase, type SesameDatabase } from '../../src/db/index.js';
+import { WalIndexHeader } from '../../src/db/wal-index.js';
 import { hashToken, TokenService } from '../../src/tokens/index.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
 import { startTestServer, type TestServer } from './helpers.js';
@@ -236,6 +237,42 @@ describe('TokenService on SQLite', () => {
     } finally {
       other.close();
       await audit.close();
+    }
+  });
+
+  it('does not carry the cache over when another connection committed between the audit commit and the read after it', async () => {
+    const file = sqliteFile();
+    const tokens = service(await open(`sqlite:${file}`));
+    const { token, info } = await tokens.create({ role: 'runtime', createdBy: 'test' });
+    expect(await tokens.authenticate(token)).toMatchObject({ id: info.id });
+    const header = WalIndexHeader.open(file);
+    if (!header) throw new Error('no WAL-index header to read');
+    const other = new BetterSqlite3(file);
+    try {
+      const before = WalIndexHeader.buffer();
+      const after = WalIndexHeader.buffer();
+      // The header the last check saw; then "the audit commit" (a commit touching no token)
+      // and, before the header is read again, a revocation by another connection.
+      header.read(before);
+      other.exec('create table "scratch_one" ("x" integer)');
+      other.prepare("update api_tokens set revoked_at = '2026-01-01T00:00:00.000Z', revoked_by = 'x' where id = ?").run(info.id);
+      header.read(after);
+      expect(WalIndexHeader.commitsBetween(before, after)).toBe(2);
+      tokens.noteOwnCommit(before, after);
+      expect((await tokens.stats()).adoptedCommits).toBe(0);
+      expect(tokens.authenticateNow(token)).toEqual({ refused: 'revoked' });
+      // One commit, nothing else: carried over. A checkpoint that restarts the WAL rewrites the
+      // header but is not a commit: the counter does not move.
+      header.read(before);
+      other.pragma('wal_checkpoint(TRUNCATE)');
+      other.exec('create table "scratch_two" ("x" integer)');
+      header.read(after);
+      expect(WalIndexHeader.commitsBetween(before, after)).toBe(1);
+      tokens.noteOwnCommit(before, after);
+      expect((await tokens.stats()).adoptedCommits).toBe(1);
+    } finally {
+      other.close();
+      header.close();
     }
   });
 
