@@ -203,4 +203,10 @@ export class CellHistogram<T extends string> extends Histogram<T> {
   override remove(...args: unknown[]): void {
     this.cells.delete(valuesOf(this.names, args).join('\u0000'));
   }
+
+  /** A series at zero for `labels` (emptied if it had observations), as prom-client's `zero()`. */
+  override zero(labels: Labels<T>): void {
+    this.remove(labels);
+    this.labels(labels);
+  }
 }

@@ -91,6 +91,18 @@ describe('CellHistogram and CellCounter', () => {
     expect(text).toContain('route="/c"');
   });
 
+  it('zero() shows an empty series, or empties one, as prom-client does', async () => {
+    const m = pair();
+    m.histogram.labels('GET', '/d').observe(0.3);
+    m.reference.labels('GET', '/d').observe(0.3);
+    for (const h of [m.histogram, m.reference]) {
+      h.zero({ method: 'GET', route: '/d' });
+      h.zero({ method: 'PUT', route: '/e' });
+    }
+    expect(await m.ours.metrics()).toBe(await m.theirs.metrics());
+    expect(await m.ours.metrics()).toContain('sesame_http_request_duration_seconds_count{method="PUT",route="/e"} 0');
+  });
+
   it('refuses what prom-client refuses: a wrong number of label values, a decrease, a non-finite value', () => {
     const m = pair();
     expect(() => m.histogram.labels('POST')).toThrow(/takes 2 label values \(method, route\), not 1/);
