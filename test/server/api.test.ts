@@ -508,6 +508,27 @@ describe('operations', () => {
     expect(text).toMatch(/^sesame_audit_appends_total\{outcome="ok"\} [1-9]\d*$/m);
   });
 
+  it('counts requests by method, route and status: unmatched paths, HEAD beside GET, each status of one route', async () => {
+    const before = (await t.call('GET', '/metrics')).text;
+    const count = (text: string, labels: string) =>
+      Number(new RegExp(`^sesame_http_requests_total\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const runtime = await token(t, 'runtime');
+    expect((await t.call('GET', '/api/v1/no-such-route', { token: runtime })).status).toBe(404);
+    expect((await t.call('HEAD', '/healthz')).status).toBe(200);
+    expect((await t.call('GET', '/healthz')).status).toBe(200);
+    expect((await t.call('POST', '/api/v1/resolve', { body: { reference: 'secret://mem/x' } })).status).toBe(401);
+    const after = (await t.call('GET', '/metrics')).text;
+    for (const labels of [
+      'method="GET",route="unmatched",status="404"',
+      'method="HEAD",route="/healthz",status="200"',
+      'method="GET",route="/healthz",status="200"',
+      'method="POST",route="/api/v1/resolve",status="401"',
+    ]) {
+      expect(count(after, labels), labels).toBe(count(before, labels) + 1);
+    }
+    expect(after).toMatch(/^sesame_http_request_duration_seconds_count\{method="HEAD",route="\/healthz"\} [1-9]\d*$/m);
+  });
+
   it('logs one JSON line per request with the actor, never the Authorization header', async () => {
     const lines = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
     const requests = lines.filter((l) => l['msg'] === 'request');

@@ -66,6 +66,34 @@ function proxyHeader(headers: FastifyRequest['headers']): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether this is the first request read from `socket` in this turn of the event loop. The first
+ * one arrived before the turn began (the connection was readable when the event loop polled), so
+ * the token service may answer it with the commit check it made earlier in the turn; a second one
+ * (HTTP pipelining) may have arrived since, and is checked. Each socket is stamped with the number
+ * of the turn it was last read in: no set to fill and clear on every turn.
+ */
+export function turnGate(): (socket: object) => boolean {
+  /** On a socket: the turn it was last read in, by this gate. */
+  const READ_IN_TURN = Symbol('sesame.readInTurn');
+  let turn = 1;
+  let ending = false;
+  const endTurn = () => {
+    turn += 1;
+    ending = false;
+  };
+  return (socket) => {
+    const stamped = socket as { [READ_IN_TURN]?: number };
+    if (stamped[READ_IN_TURN] === turn) return false;
+    if (!ending) {
+      ending = true;
+      setImmediate(endTurn);
+    }
+    stamped[READ_IN_TURN] = turn;
+    return true;
+  };
+}
+
 const UNAUTHENTICATED = {
   missing: 'this needs a token: send Authorization: Bearer <token> (create one with sesame tokens create or POST /api/v1/tokens)',
   unknown: 'the bearer token is not known: ask an admin for a new one (sesame tokens create)',
@@ -83,21 +111,8 @@ async function auth(app: FastifyInstance, options: AuthPluginOptions): Promise<v
     return principalOf(found);
   }
 
-  /**
-   * Connections a request was read from in this turn of the event loop. The first request read
-   * from a connection in a turn arrived before the turn began (the connection was readable when
-   * the event loop polled), so the token service may answer it with the commit check it made
-   * earlier in the turn; a second one (HTTP pipelining) may have arrived since, and is checked.
-   */
-  const readThisTurn = new Set<unknown>();
-  const endTurn = () => readThisTurn.clear();
-  function firstInTurn(request: FastifyRequest): boolean {
-    const socket = request.raw.socket;
-    if (readThisTurn.has(socket)) return false;
-    if (readThisTurn.size === 0) setImmediate(endTurn);
-    readThisTurn.add(socket);
-    return true;
-  }
+  const firstReadInTurn = turnGate();
+  const firstInTurn = (request: FastifyRequest) => firstReadInTurn(request.raw.socket);
 
   /**
    * Who sends the request. Synchronous when the token service can answer at once (its cache's

@@ -42,16 +42,24 @@ async function apiRoutes(app: FastifyInstance, options: RoutesPluginOptions): Pr
     }
 
     audited<T>(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>, work: () => Promise<T>): Promise<T> {
-      return this.auditedWith(event, () => work().then((value) => ({ value, recorded: false })));
+      const ok = this.#begin(event);
+      let working: Promise<T>;
+      try {
+        working = work();
+      } catch (err) {
+        working = Promise.reject(err);
+      }
+      return working.then(
+        (value) => record(ok).then(() => value),
+        (err: unknown) => this.#failed(event, err),
+      );
     }
 
     auditedWith<T>(
       event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>,
       work: (ok: AuditEvent) => Promise<{ value: T; recorded: boolean }>,
     ): Promise<T> {
-      this.state.audited = true;
-      const actor = this.principal.id;
-      const ok: AuditEvent = { actor, action: event.action, namespace: event.namespace, target: event.target, outcome: 'ok' };
+      const ok = this.#begin(event);
       let working: Promise<{ value: T; recorded: boolean }>;
       try {
         working = work(ok);
@@ -60,20 +68,29 @@ async function apiRoutes(app: FastifyInstance, options: RoutesPluginOptions): Pr
       }
       return working.then(
         (result) => (result.recorded ? result.value : record(ok).then(() => result.value)),
-        async (err: unknown) => {
-          const code = (err as { code?: unknown }).code;
-          const denied = err instanceof ForbiddenError || code === 'access_denied';
-          await record({
-            actor,
-            action: event.action,
-            namespace: event.namespace,
-            target: event.target,
-            outcome: denied ? 'denied' : 'error',
-            detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
-          }).catch(() => {});
-          throw err;
-        },
+        (err: unknown) => this.#failed(event, err),
       );
+    }
+
+    /** The request records its outcome itself; its `ok` event. */
+    #begin(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>): AuditEvent {
+      this.state.audited = true;
+      return { actor: this.principal.id, action: event.action, namespace: event.namespace, target: event.target, outcome: 'ok' };
+    }
+
+    /** Record a failure (`denied` or `error`, with the error's code) and throw the error on. */
+    async #failed(event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>, err: unknown): Promise<never> {
+      const code = (err as { code?: unknown }).code;
+      const denied = err instanceof ForbiddenError || code === 'access_denied';
+      await record({
+        actor: this.principal.id,
+        action: event.action,
+        namespace: event.namespace,
+        target: event.target,
+        outcome: denied ? 'denied' : 'error',
+        detail: typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error',
+      }).catch(() => {});
+      throw err;
     }
   }
 
