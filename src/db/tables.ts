@@ -91,6 +91,12 @@ export interface AuditLogTable {
   detail: string | null;
   prev_hash: string;
   hash: string;
+  /**
+   * A seal of the chain up to this record, on the last record of a commit (SQLite, from
+   * migration 7 on); null on the others and on records written before. Optional so that inserts
+   * (and rows built by hand) may leave it out; selected rows always have it (null or text).
+   */
+  seal?: string | null;
 }
 
 /** The audit chain's key, sealed with the master key (one row, id 1; see `src/audit/chain.ts`). */
@@ -102,6 +108,17 @@ export interface AuditChainTable {
   sealed_key: Buffer;
   master_key_id: string;
   created_at: string;
+}
+
+/**
+ * SQLite only (migration 7), one row, id 1: from record `monotonic_from` on, a record's time is at
+ * least the time of the record before it, so time ranges are sequence ranges there (see
+ * `src/audit/time-range.ts`); records before it were written in any time order.
+ */
+export interface AuditTimeOrderTable {
+  id: number;
+  /** A bigint (returned as a number by better-sqlite3). */
+  monotonic_from: number | string;
 }
 
 /** Namespaces created through the API. */
@@ -148,6 +165,7 @@ export interface SesameTables {
   api_tokens: ApiTokensTable;
   audit_log: AuditLogTable;
   audit_chain: AuditChainTable;
+  audit_time_order: AuditTimeOrderTable;
   config_namespaces: ConfigNamespacesTable;
   config_stores: StoredConfigTable;
   config_connections: StoredConfigTable;

@@ -17,6 +17,7 @@ import { storedConfig } from './0003-stored-config.js';
 import { leanAuditLog } from './0004-lean-audit-log.js';
 import { keyedAuditChain } from './0005-keyed-audit-chain.js';
 import { changeFeed } from './0006-change-feed.js';
+import { auditTimeOrder } from './0007-audit-time-order.js';
 import type { Migration } from './types.js';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -26,6 +27,7 @@ export const MIGRATIONS: readonly Migration[] = [
   leanAuditLog,
   keyedAuditChain,
   changeFeed,
+  auditTimeOrder,
 ];
 
 export type { Migration, MigrationContext, PortableTypes } from './types.js';
