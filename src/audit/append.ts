@@ -15,7 +15,7 @@ import type { SesameTables } from '../db/tables.js';
 import { SesameError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
 import type { AuditChain, ChainHead } from './chain.js';
-import { chainRecords, recordHash } from './hash.js';
+import { chainRecords, recordHash, sealOf } from './hash.js';
 import { APPEND_LOCK_ID } from '../db/changes.js';
 
 /** Any fixed number works; it only has to be the same in every Sesame process. */
@@ -76,12 +76,13 @@ function insertSql(database: SesameDatabase, rows: number): string {
   return text;
 }
 
-const LAST_RECORD_SQL = 'select "seq", "hash" from "audit_log" order by "seq" desc limit 1';
+const LAST_RECORD_SQL = 'select "seq", "hash", "at" from "audit_log" order by "seq" desc limit 1';
 
-export async function lastRecord(db: Kysely<SesameTables>): Promise<ChainHead | undefined> {
-  const result = await db.executeQuery<{ seq: number | string; hash: string }>(CompiledQuery.raw(LAST_RECORD_SQL));
+/** The chain's head: its last record's sequence number, hash and time. */
+export async function lastRecord(db: Kysely<SesameTables>): Promise<(ChainHead & { at: string }) | undefined> {
+  const result = await db.executeQuery<{ seq: number | string; hash: string; at: string }>(CompiledQuery.raw(LAST_RECORD_SQL));
   const row = result.rows[0];
-  return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+  return row ? { seq: Number(row.seq), hash: row.hash, at: row.at } : undefined;
 }
 
 /** Take the append lock (PostgreSQL; SQLite's write transaction is the lock). */
@@ -115,28 +116,35 @@ export async function refuseIfKeyed(database: SesameDatabase, trx: Kysely<Sesame
 
 /**
  * Chain and insert `events` (flat, `EVENT_FIELDS` each) in the transaction `trx` after the
- * chain's head, with the chain key when `chain` is given (else unkeyed, which a keyed chain
- * refuses). The caller commits, then tells the chain with `chain.committed(head)`.
+ * chain's head, sealed with the chain key when `chain` is given (format 3; else unkeyed, which a
+ * keyed chain refuses). On SQLite times never go back along the chain (`chainRecords`): raised
+ * times are written back into `events`. The caller commits, then tells the chain with
+ * `chain.committed(head)`.
  */
 export async function appendInTransaction(
   database: SesameDatabase,
   trx: Kysely<SesameTables>,
-  events: readonly (string | null)[],
+  events: (string | null)[],
   chain: AuditChain | undefined,
 ): Promise<CommittedBatch & { head: ChainHead }> {
   await lockAppends(database, trx);
   if (!chain) await refuseIfKeyed(database, trx);
-  const after = (await lastRecord(trx)) ?? { seq: 0, hash: GENESIS_HASH };
+  const last = await lastRecord(trx);
+  // PostgreSQL keeps times as given (see chainRecords).
+  const after = { seq: last?.seq ?? 0, hash: last?.hash ?? GENESIS_HASH, at: database.kind === 'sqlite' ? (last?.at ?? '') : '' };
   const rows: unknown[][] = [];
-  const chained = chain
-    ? chainRecords(recordHash, chain.mac, 2, after, events, EVENT_FIELDS, (row) => rows.push(row))
-    : chainRecords(recordHash, sha256Hex, 1, after, events, EVENT_FIELDS, (row) => rows.push(row));
+  const chained = chainRecords(recordHash, sha256Hex, chain ? 3 : 1, after, events, EVENT_FIELDS, (row) => rows.push(row));
   // Chunked so a full batch stays under the drivers' bound-parameter limits. The statement text
   // is compiled once per chunk size: building a 50-row insert with the query builder cost more
   // than running it.
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     const chunk = rows.slice(i, i + INSERT_CHUNK);
     await trx.executeQuery(CompiledQuery.raw(insertSql(database, chunk.length), chunk.flat()));
+  }
+  if (chain && rows.length > 0) {
+    const { seq, hash } = chained.head;
+    // The commit's last record seals the chain up to it (format 3).
+    await sql`update "audit_log" set "seal" = ${sealOf(chain.mac, seq, hash)} where "seq" = ${seq}`.execute(trx);
   }
   return chained;
 }

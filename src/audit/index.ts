@@ -26,7 +26,7 @@
  * commit (`writer-thread.ts`, `server.auditSync: full`). Either way the same transaction, and
  * the records are chained by `chainRecords` (`hash.ts`).
  */
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { SesameDatabase } from '../db/index.js';
 import type { AuditLogTable } from '../db/tables.js';
 import { sha256Hex } from '../sha256.js';
@@ -39,8 +39,9 @@ import {
   GENESIS_HASH,
 } from './append.js';
 import { type AuditChain, auditChainOf, type ChainHead } from './chain.js';
-import { recordHash } from './hash.js';
+import { recordHash, sealOf } from './hash.js';
 import { AuditBusyError, type CommitListener, InlineAuditWriter } from './inline-writer.js';
+import { filterByTime } from './time-range.js';
 import { AuditWriterThread } from './writer-thread.js';
 
 export { AUDIT_LOCK_ID, AuditKeyRequiredError, appendInTransaction, GENESIS_HASH } from './append.js';
@@ -145,14 +146,9 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
   return hashRecordWith(sha256Hex, 1, record);
 }
 
-/** The hash of a record of a keyed chain: HMAC (format 2) from `chain.keyedFrom` on, sha256 before. */
-export function hashKeyedRecord(record: Omit<AuditRecord, 'hash'>, chain: AuditChain): string {
-  return record.seq >= chain.keyedFrom ? hashRecordWith(chain.mac, 2, record) : hashRecord(record);
-}
-
-function hashRecordWith(mac: (text: string) => string, format: number, record: Omit<AuditRecord, 'hash'>): string {
+function hashRecordWith(hashText: (text: string) => string, format: number, record: Omit<AuditRecord, 'hash'>): string {
   return recordHash(
-    mac,
+    hashText,
     format,
     record.seq,
     record.at,
@@ -166,7 +162,7 @@ function hashRecordWith(mac: (text: string) => string, format: number, record: O
   );
 }
 
-function toRecord(row: AuditLogTable): AuditRecord {
+function toRecord(row: Selectable<AuditLogTable>): AuditRecord {
   return {
     seq: Number(row.seq),
     at: row.at,
@@ -501,7 +497,7 @@ export class AuditLog {
     return this.#thread;
   }
 
-  async #write(events: readonly (string | null)[]): Promise<CommittedBatch> {
+  async #write(events: (string | null)[]): Promise<CommittedBatch> {
     const thread = this.#closed || this.options.writer !== 'thread' ? undefined : await this.#writerThread();
     // A thread that stopped takes no more batches; one that stops during a batch fails that
     // batch (it may or may not have been committed: writing it again could record it twice).
@@ -510,7 +506,7 @@ export class AuditLog {
   }
 
   /** The same transaction as the writer thread's, on the main connection (PostgreSQL, `:memory:`, no thread). */
-  #writeOnMain(events: readonly (string | null)[]): Promise<CommittedBatch> {
+  #writeOnMain(events: (string | null)[]): Promise<CommittedBatch> {
     const chain = this.#chain();
     return this.database.write(
       async (trx) => {
@@ -543,8 +539,7 @@ export class AuditLog {
       const after = Number(query.cursor);
       if (Number.isInteger(after)) q = q.where('seq', order === 'desc' ? '<' : '>', after);
     }
-    if (query.from !== undefined) q = q.where('at', '>=', new Date(query.from).toISOString());
-    if (query.to !== undefined) q = q.where('at', '<', new Date(query.to).toISOString());
+    q = await filterByTime(this.database, q, query.from, query.to);
     if (query.actor !== undefined) q = q.where('actor', '=', query.actor);
     if (query.outcome !== undefined) q = q.where('outcome', '=', query.outcome);
     if (query.action !== undefined) {
@@ -574,8 +569,12 @@ export class AuditLog {
    * with the checkpoint kept outside the database and with the newest head this process
    * committed: records missing or different there are `truncated`.
    *
-   * Records from the chain's `keyedFrom` on are HMACs with the chain key: verifying them needs
-   * the process to hold it (it opened the builtin backend with the master key).
+   * Records from the chain's `keyedFrom` on are keyed with the chain key (`hash.ts`): each an
+   * HMAC (format 2), or sha256 sealed by the HMAC on the last record of its commit (format 3). A
+   * seal, like a format 2 record, authenticates the chain up to it; format 3 records no seal
+   * follows were written or changed without the key, and a seal that does not match was forged
+   * (`altered` both). Verifying them needs the process to hold the key (it opened the builtin
+   * backend with the master key).
    */
   async verify(options: { pageSize?: number } = {}): Promise<VerifyResult> {
     const pageSize = options.pageSize ?? 1000;
@@ -593,6 +592,8 @@ export class AuditLog {
     let records = 0;
     let head: VerifyResult['head'];
     const extra = chain ? { keyedFrom } : {};
+    /** The first format 3 record no seal has covered yet. */
+    let unsealedFrom: number | undefined;
     for (;;) {
       const rows = await this.database.kysely
         .selectFrom('audit_log')
@@ -610,9 +611,18 @@ export class AuditLog {
             `records from ${keyedFrom} on are MACs with the audit chain's key: verify them from a process holding the master key`,
           );
         }
-        const expected = keyed ? hashRecordWith((chain as AuditChain).mac, 2, record) : hashRecord(record);
-        const broken = checkLink(record, expectedSeq, prevHash, expected);
+        let expected = hashRecordWith(sha256Hex, keyed ? 3 : 1, record);
+        let sealed = false;
+        if (keyed && expected !== record.hash) {
+          // Not format 3: an HMAC per record (format 2), which authenticates the chain up to it.
+          expected = hashRecordWith((chain as AuditChain).mac, 2, record);
+          sealed = true;
+        } else if (keyed) {
+          unsealedFrom ??= record.seq;
+        }
+        const broken = checkLink(record, expectedSeq, prevHash, expected) ?? (keyed ? checkSeal(row.seal, record, chain as AuditChain) : undefined);
         if (broken) return { ok: false, records, head, firstBroken: broken, ...extra };
+        if (sealed || (keyed && row.seal != null)) unsealedFrom = undefined;
         if (watched.has(record.seq)) seen.set(record.seq, record.hash);
         head = { seq: record.seq, hash: record.hash };
         prevHash = record.hash;
@@ -635,6 +645,12 @@ export class AuditLog {
     if (known) {
       const broken = truncation(known, seen.get(known.seq), head, 'this process');
       if (broken) return { ok: false, records, head, keyedFrom, checkpoint: status, firstBroken: broken };
+    }
+    // Checked after the checkpoint, which tells a cut-off end more precisely.
+    if (unsealedFrom !== undefined && head) {
+      const which = unsealedFrom === head.seq ? `record ${head.seq} is` : `records ${unsealedFrom}–${head.seq} are`;
+      const message = `${which} not sealed with the audit chain's key: records after them were cut off, or they were written or altered without the key`;
+      return { ok: false, records, head, keyedFrom, checkpoint: status, firstBroken: { seq: unsealedFrom, reason: 'altered', message } };
     }
     return { ok: true, records, head, keyedFrom, checkpoint: status };
   }
@@ -660,6 +676,12 @@ function truncation(reference: ChainHead, hashThere: string | undefined, head: C
       ? `records were cut off the end: ${who} saw record ${reference.seq} committed, ${end}`
       : `records were cut off the end and others written in their place: record ${reference.seq} differs from what ${who} saw committed`;
   return { seq: reference.seq, reason: 'truncated', message };
+}
+
+/** A seal on a keyed record must be the HMAC of its sequence number and hash. */
+function checkSeal(seal: string | null | undefined, record: AuditRecord, chain: AuditChain): BrokenLink | undefined {
+  if (seal == null || seal === sealOf(chain.mac, record.seq, record.hash)) return undefined;
+  return { seq: record.seq, reason: 'altered', message: `record ${record.seq} carries a seal the audit chain's key did not make` };
 }
 
 function checkLink(record: AuditRecord, expectedSeq: number, prevHash: string, expectedHash: string): BrokenLink | undefined {

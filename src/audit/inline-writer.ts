@@ -21,7 +21,7 @@ import { WalIndexHeader } from '../db/wal-index.js';
 import { sha256Hex } from '../sha256.js';
 import type { CommittedBatch } from './append.js';
 import { hmacHex } from './chain.js';
-import { chainRecords, recordHash } from './hash.js';
+import { chainRecords, recordHash, sealOf } from './hash.js';
 
 /** The write lock is held by another connection: nothing was written, try again later. */
 export class AuditBusyError extends Error {
@@ -55,12 +55,12 @@ function keyedStatement(db: { prepare(text: string): Statement }): Statement {
 export class InlineAuditWriter {
   private constructor(
     private readonly db: { close(): void; pragma(text: string): unknown; readonly inTransaction: boolean },
-    private readonly statements: { begin: Statement; commit: Statement; rollback: Statement; head: Statement; keyed: Statement },
+    private readonly statements: { begin: Statement; commit: Statement; rollback: Statement; head: Statement; keyed: Statement; seal: Statement },
     /** `insert into audit_log … values (…), (…)…` for 1, 2, 4 … MAX_ROWS rows. */
     private readonly inserts: ReadonlyMap<number, Statement>,
     private readonly genesis: string,
     private readonly fields: number,
-    /** HMAC with the chain key (format 2), or undefined: an unkeyed chain (sha256, format 1). */
+    /** HMAC with the chain key, which seals each commit (format 3), or undefined: an unkeyed chain (format 1). */
     private readonly mac: ((text: string) => string) | undefined,
     private readonly watch: { header: WalIndexHeader; before: Buffer; after: Buffer; listener: CommitListener } | undefined,
   ) {}
@@ -83,8 +83,9 @@ export class InlineAuditWriter {
         begin: db.prepare('begin immediate'),
         commit: db.prepare('commit'),
         rollback: db.prepare('rollback'),
-        head: db.prepare('select "seq", "hash" from "audit_log" order by "seq" desc limit 1'),
+        head: db.prepare('select "seq", "hash", "at" from "audit_log" order by "seq" desc limit 1'),
         keyed: keyedStatement(db),
+        seal: db.prepare('update "audit_log" set "seal" = ? where "seq" = ?'),
       };
       const inserts = new Map<number, Statement>();
       for (let rows = 1; rows <= MAX_ROWS; rows *= 2) {
@@ -107,8 +108,8 @@ export class InlineAuditWriter {
   }
 
   /** Chain and insert the batches, in order, in one transaction; one result per batch. */
-  commit(batches: readonly (readonly (string | null)[])[]): CommittedBatch[] {
-    const { begin, commit, rollback, head } = this.statements;
+  commit(batches: readonly (string | null)[][]): CommittedBatch[] {
+    const { begin, commit, rollback, head, seal } = this.statements;
     try {
       begin.run();
     } catch (err) {
@@ -123,8 +124,9 @@ export class InlineAuditWriter {
       if (this.mac === undefined && this.statements.keyed.get() !== undefined) {
         throw new Error('the audit chain is keyed: only a process holding the master key can append to it');
       }
-      const last = head.get() as { seq: number | bigint; hash: string } | undefined;
-      let after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: this.genesis };
+      const last = head.get() as { seq: number | bigint; hash: string; at: string } | undefined;
+      let after = last ? { seq: Number(last.seq), hash: last.hash, at: last.at } : { seq: 0, hash: this.genesis, at: '' };
+      const start = after.seq;
       // Rows go in by multi-row statements (one call into SQLite per up to MAX_ROWS rows
       // instead of one per row): a batch of 25 is 16 + 8 + 1.
       const pending: unknown[] = [];
@@ -140,9 +142,7 @@ export class InlineAuditWriter {
       };
       const results: CommittedBatch[] = [];
       for (const events of batches) {
-        const chained = this.mac
-          ? chainRecords(recordHash, this.mac, 2, after, events, this.fields, insertRow)
-          : chainRecords(recordHash, sha256Hex, 1, after, events, this.fields, insertRow);
+        const chained = chainRecords(recordHash, sha256Hex, this.mac ? 3 : 1, after, events, this.fields, insertRow);
         results.push({ firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes });
         after = chained.head;
       }
@@ -153,6 +153,8 @@ export class InlineAuditWriter {
           offset += size * COLUMNS;
         }
       }
+      // The commit's last record seals the chain up to it (format 3).
+      if (this.mac && after.seq > start) seal.run(sealOf(this.mac, after.seq, after.hash), after.seq);
       commit.run();
       const watch = this.watch;
       if (watched && watch?.header.read(watch.after)) watch.listener(watch.before, watch.after);

@@ -24,7 +24,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { type CommittedBatch, EVENT_FIELDS } from './append.js';
-import { chainRecords, recordHash } from './hash.js';
+import { chainRecords, recordHash, sealOf } from './hash.js';
 
 export { type CommittedBatch, EVENT_FIELDS } from './append.js';
 
@@ -36,20 +36,23 @@ const crypto = require('node:crypto');
 const Database = require(workerData.driver);
 const recordHash = ${recordHash.toString()};
 const chainRecords = ${chainRecords.toString()};
+const sealOf = ${sealOf.toString()};
 const sha256Hex = typeof crypto.hash === 'function'
   ? (text) => crypto.hash('sha256', text, 'hex')
   : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
-// With the chain's record key: HMAC, format 2; without: an unkeyed chain (sha256, format 1).
+// With the chain's record key: sha256 records and an HMAC seal per commit, format 3; without: an
+// unkeyed chain (sha256, format 1).
 const recordKey = workerData.recordKey ? Buffer.from(workerData.recordKey) : undefined;
-const mac = recordKey ? (text) => crypto.createHmac('sha256', recordKey).update(text, 'utf8').digest('hex') : sha256Hex;
-const FORMAT = recordKey ? 2 : 1;
+const mac = recordKey ? (text) => crypto.createHmac('sha256', recordKey).update(text, 'utf8').digest('hex') : undefined;
+const FORMAT = recordKey ? 3 : 1;
 const FIELDS = ${EVENT_FIELDS};
 const db = new Database(workerData.file, { fileMustExist: true });
 // Every commit is fsynced before its appenders hear of it.
 db.pragma('synchronous = FULL');
 // Waiting here blocks this thread only, never the server.
 db.pragma('busy_timeout = 5000');
-const head = db.prepare('select "seq", "hash" from "audit_log" order by "seq" desc limit 1');
+const head = db.prepare('select "seq", "hash", "at" from "audit_log" order by "seq" desc limit 1');
+const seal = db.prepare('update "audit_log" set "seal" = ? where "seq" = ?');
 const insert = db.prepare(
   'insert into "audit_log" ("seq", "at", "actor", "action", "namespace", "target", "outcome", "detail", "prev_hash", "hash") ' +
     'values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -87,14 +90,21 @@ function commitAll(messages) {
       throw new Error('the audit chain is keyed: only a process holding the master key can append to it');
     }
     const last = head.get();
-    let after = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: workerData.genesis };
+    let after = last ? { seq: Number(last.seq), hash: last.hash, at: last.at } : { seq: 0, hash: workerData.genesis, at: '' };
+    const start = after.seq;
     const answers = [];
     const insertRow = (row) => insert.run(row);
     for (const m of messages) {
-      const chained = chainRecords(recordHash, mac, FORMAT, after, m.events, FIELDS, insertRow);
-      answers.push({ id: m.id, firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes });
+      const given = m.events.filter((_, i) => i % FIELDS === 0);
+      const chained = chainRecords(recordHash, sha256Hex, FORMAT, after, m.events, FIELDS, insertRow);
+      const answer = { id: m.id, firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes };
+      // Times raised to keep the chain's order (see chainRecords): the server thread's copy learns them.
+      if (given.some((at, i) => at !== m.events[i * FIELDS])) answer.ats = m.events.filter((_, i) => i % FIELDS === 0);
+      answers.push(answer);
       after = chained.head;
     }
+    // The commit's last record seals the chain up to it (format 3).
+    if (mac && after.seq > start) seal.run(sealOf(mac, after.seq, after.hash), after.seq);
     commit.run();
     return answers;
   } catch (err) {
@@ -161,6 +171,8 @@ parentPort.postMessage({ ready: true });
 `;
 
 interface Waiting {
+  /** The batch's fields: times the thread raised are written back (see `chainRecords`). */
+  events: (string | null)[];
   resolve(outcome: CommittedBatch): void;
   reject(err: unknown): void;
 }
@@ -181,6 +193,8 @@ interface Answer {
   firstSeq?: number;
   prevHash?: string;
   hashes?: string;
+  /** The records' times, when the thread raised some. */
+  ats?: string[];
   error?: { message: string; code?: string };
 }
 
@@ -208,8 +222,12 @@ export class AuditWriterThread {
         const waiting = this.#waiting.get(a.id);
         if (!waiting) continue;
         this.#waiting.delete(a.id);
-        if (a.error) waiting.reject(new AuditThreadError(a.error.message, a.error.code));
-        else waiting.resolve({ firstSeq: a.firstSeq as number, prevHash: a.prevHash as string, hashes: a.hashes as string });
+        if (a.error) {
+          waiting.reject(new AuditThreadError(a.error.message, a.error.code));
+          continue;
+        }
+        if (a.ats) for (let i = 0; i < a.ats.length; i++) waiting.events[i * EVENT_FIELDS] = a.ats[i] as string;
+        waiting.resolve({ firstSeq: a.firstSeq as number, prevHash: a.prevHash as string, hashes: a.hashes as string });
       }
       if (this.#waiting.size === 0) this.#worker.unref();
     });
@@ -247,11 +265,11 @@ export class AuditWriterThread {
    * head, whatever it is, in the thread's next transaction; resolves once committed. Batches
    * commit in the order they are given.
    */
-  commit(events: readonly (string | null)[], busyTimeoutMs: number): Promise<CommittedBatch> {
+  commit(events: (string | null)[], busyTimeoutMs: number): Promise<CommittedBatch> {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#next++;
     return new Promise<CommittedBatch>((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
+      this.#waiting.set(id, { events, resolve, reject });
       // Kept alive while a commit is pending, so a caller awaiting it is not cut short.
       this.#worker.ref();
       this.#worker.postMessage({ id, events, busyTimeoutMs });
