@@ -295,6 +295,26 @@ describe('audit time ranges on SQLite (migration 7)', () => {
     );
   });
 
+  it('records appended through AuditLog while the clock goes back and forth: times never decrease, ranges stay exact', async () => {
+    const db = await open(dbFile());
+    const rand = random(99);
+    let clock = BASE;
+    const audit = new AuditLog(db, () => clock);
+    for (let batch = 0; batch < 30; batch++) {
+      // The clock jumps back as often as forward (another process's clock, an NTP step).
+      clock += Math.floor((rand() - 0.5) * 120_000);
+      const at = () => (rand() < 0.2 ? iso(clock - Math.floor(rand() * 60_000)) : undefined);
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => audit.append({ actor: `a${i % 3}`, action: 'resolve', namespace: 'acme', target: `t${batch}.${i}`, outcome: 'ok', at: at() })),
+      );
+    }
+    const stored = await db.kysely.selectFrom('audit_log').select(['seq', 'at', 'actor']).orderBy('seq').execute();
+    const rows: Row[] = stored.map((r) => ({ seq: Number(r.seq), at: r.at, actor: r.actor }));
+    expect(rows).toHaveLength(600);
+    for (let i = 1; i < rows.length; i++) expect((rows[i] as Row).at >= (rows[i - 1] as Row).at, `record ${i + 1}`).toBe(true);
+    await checkCases(db, rows, randomCases(rand, rows, 40), rand, 6);
+  });
+
   it('migration 7 on an empty database: no time index at all, records ordered from 1, a seal column', async () => {
     const db = await open(dbFile());
     expect(await indexesOf(db)).toEqual([]);
