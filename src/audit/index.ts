@@ -4,11 +4,12 @@
  * how it ended. What it proves and what it does not: docs/audit.md.
  *
  * Tamper evidence: every record carries the hash of the one before it, and its own hash is a
- * MAC over a canonical encoding of its fields and that previous hash (`hash.ts`): HMAC-SHA256
- * with a key sealed by the master key (`chain.ts`), so nobody with database access alone can
- * recompute a chain; records written before the chain was keyed keep their sha256 links.
- * Editing, removing or reordering a record breaks the chain at that record, and `verify()`
- * names the first broken link. Records cut off the END are detected against the head
+ * sha256 over a canonical encoding of its fields and that previous hash (`hash.ts`); the last
+ * record of every commit is sealed with HMAC-SHA256 under a key sealed by the master key
+ * (`chain.ts`), so nobody with database access alone can recompute a chain that verifies;
+ * records written before the chain was keyed keep their unsealed sha256 links. Editing,
+ * removing or reordering a record breaks the chain at that record or at the next seal, and
+ * `verify()` names the first broken link. Records cut off the END are detected against the head
  * checkpointed outside the database (`chain.ts`), and against the newest head this process
  * committed.
  *
@@ -130,7 +131,7 @@ export interface VerifyResult {
   /** The last record. */
   head?: { seq: number; hash: string } | undefined;
   firstBroken?: BrokenLink | undefined;
-  /** Keyed chains: the first record chained with HMAC (those before it are sha256-chained). */
+  /** Keyed chains: the first record of the keyed chain (sealed or HMAC'd; those before it are plain sha256). */
   keyedFrom?: number | undefined;
   /** Keyed chains: the head checkpointed outside the database, compared with the database's. */
   checkpoint?: CheckpointStatus | undefined;
@@ -608,7 +609,7 @@ export class AuditLog {
         const keyed = keyedFrom !== undefined && record.seq >= keyedFrom;
         if (keyed && !chain) {
           throw new AuditKeyRequiredError(
-            `records from ${keyedFrom} on are MACs with the audit chain's key: verify them from a process holding the master key`,
+            `records from ${keyedFrom} on are sealed with the audit chain's key: verify them from a process holding the master key`,
           );
         }
         let expected = hashRecordWith(sha256Hex, keyed ? 3 : 1, record);
