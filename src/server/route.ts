@@ -63,6 +63,12 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * A cheaper check for a hot route's most common body: the body as `body` would parse it when
+   * it is certainly valid, else undefined, and the schema decides (and words the 400). Must
+   * never accept what `body` refuses, nor answer differently (a test per route checks).
+   */
+  fastBody?: (body: unknown) => z.output<B> | undefined;
   response: R;
   /** Success status (default 200). */
   status?: number;
@@ -111,7 +117,7 @@ export function validateRequest(
   const issues: Issue[] = [];
   const params = parsePart('params', r.params, request.params, issues);
   const query = parsePart('query', r.query, request.query ?? {}, issues);
-  const body = parsePart('body', r.body, request.body, issues);
+  const body = r.fastBody?.(request.body) ?? parsePart('body', r.body, request.body, issues);
   if (issues.length > 0) throw new ValidationError(issues);
   return { params, query, body };
 }
