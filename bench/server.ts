@@ -131,10 +131,11 @@ export async function benchServer(
   options: { connections?: number; durationMs?: number; warmupMs?: number; rounds?: number } = {},
 ): Promise<ServerBenchResult> {
   const connections = options.connections ?? 32;
-  const durationMs = options.durationMs ?? 3000;
+  const durationMs = options.durationMs ?? 2000;
   const warmupMs = options.warmupMs ?? 2000;
-  // Throughput on a shared VM moves in spells of seconds: short alternating runs, several rounds.
-  const rounds = options.rounds ?? 8;
+  // Throughput on a shared VM moves in spells of seconds: short alternating runs, many rounds
+  // (their paired ratios spread by ±20 points there, so the median needs a dozen or more).
+  const rounds = options.rounds ?? 14;
   const dir = mkdtempSync(path.join(tmpdir(), 'sesame-bench-server-'));
   const sesame = createSesame({ database: 'sqlite:./sesame.db', log: { level: 'warn' } }, { baseDir: dir });
   const server = await createServer({ sesame, rateLimit: false });
