@@ -41,7 +41,7 @@ const verification = z.object({
     .object({ seq: z.number().int(), reason: z.enum(['altered', 'chain', 'gap', 'truncated', 'checkpoint']), message: z.string() })
     .optional()
     .describe('the first record that does not verify (truncated: the record the checkpoint names, missing or different)'),
-  keyedFrom: z.number().int().optional().describe('the first record chained with HMAC; those before it are sha256-chained'),
+  keyedFrom: z.number().int().optional().describe('the first record of the keyed chain (sealed with the chain key); those before it are plain sha256 links'),
   checkpoint: z
     .object({
       file: z.string().optional(),

@@ -4341,7 +4341,7 @@ export interface operations {
                                 reason: "altered" | "chain" | "gap" | "truncated" | "checkpoint";
                                 message: string;
                             };
-                            /** @description the first record chained with HMAC; those before it are sha256-chained */
+                            /** @description the first record of the keyed chain (sealed with the chain key); those before it are plain sha256 links */
                             keyedFrom?: number;
                             /** @description the head checkpointed outside the database: matched, missing (no file yet), or none (no place for one) */
                             checkpoint?: {
@@ -4441,7 +4441,7 @@ export interface operations {
                             reason: "altered" | "chain" | "gap" | "truncated" | "checkpoint";
                             message: string;
                         };
-                        /** @description the first record chained with HMAC; those before it are sha256-chained */
+                        /** @description the first record of the keyed chain (sealed with the chain key); those before it are plain sha256 links */
                         keyedFrom?: number;
                         /** @description the head checkpointed outside the database: matched, missing (no file yet), or none (no place for one) */
                         checkpoint?: {
