@@ -49,6 +49,8 @@ export interface ChainedBatch {
   prevHash: string;
   hashes: string;
   head: { seq: number; hash: string; at: string };
+  /** Some record's time was raised to the one before it (and written back into `events`). */
+  raised: boolean;
 }
 
 /**
@@ -78,12 +80,14 @@ export function chainRecords(
   let prev = after.hash;
   let lastAt = after.at ?? '';
   let hashes = '';
+  let raised = false;
   for (let i = 0; i < events.length; i += fields) {
     seq += 1;
     let at = events[i] as string;
     if (at < lastAt) {
       at = lastAt;
       events[i] = at;
+      raised = true;
     }
     lastAt = at;
     const actor = events[i + 1] as string;
@@ -97,5 +101,5 @@ export function chainRecords(
     hashes += hash;
     prev = hash;
   }
-  return { firstSeq: after.seq + 1, prevHash: after.hash, hashes, head: { seq, hash: prev, at: lastAt } };
+  return { firstSeq: after.seq + 1, prevHash: after.hash, hashes, head: { seq, hash: prev, at: lastAt }, raised };
 }

@@ -95,11 +95,10 @@ function commitAll(messages) {
     const answers = [];
     const insertRow = (row) => insert.run(row);
     for (const m of messages) {
-      const given = m.events.filter((_, i) => i % FIELDS === 0);
       const chained = chainRecords(recordHash, sha256Hex, FORMAT, after, m.events, FIELDS, insertRow);
       const answer = { id: m.id, firstSeq: chained.firstSeq, prevHash: chained.prevHash, hashes: chained.hashes };
       // Times raised to keep the chain's order (see chainRecords): the server thread's copy learns them.
-      if (given.some((at, i) => at !== m.events[i * FIELDS])) answer.ats = m.events.filter((_, i) => i % FIELDS === 0);
+      if (chained.raised) answer.ats = m.events.filter((_, i) => i % FIELDS === 0);
       answers.push(answer);
       after = chained.head;
     }
