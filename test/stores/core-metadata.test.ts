@@ -37,6 +37,7 @@ describe('secretMetadata', () => {
       purgeAt: new Date('2026-03-01T00:00:00Z'),
       tags,
       createdAt: { seconds: 0 },
+      description: 'the billing database',
       version: 'v1',
       updatedAt: '2026-02-01T00:00:00Z',
       deletedAt: new Date('2026-02-15T00:00:00Z'),
@@ -44,6 +45,7 @@ describe('secretMetadata', () => {
     expect(meta).toEqual({
       name: 'db/pass',
       version: 'v1',
+      description: 'the billing database',
       tags: { team: 'core' },
       createdAt: '1970-01-01T00:00:00.000Z',
       updatedAt: '2026-02-01T00:00:00.000Z',
@@ -53,6 +55,7 @@ describe('secretMetadata', () => {
     expect(Object.keys(meta)).toEqual([
       'name',
       'version',
+      'description',
       'tags',
       'createdAt',
       'updatedAt',
@@ -63,9 +66,8 @@ describe('secretMetadata', () => {
   });
 
   it('leaves out empty tags, an empty version and missing dates', () => {
-    expect(secretMetadata('a', { version: '', tags: {}, createdAt: undefined, updatedAt: null })).toEqual({
-      name: 'a',
-    });
+    const empty = { version: '', description: '', tags: {}, createdAt: undefined, updatedAt: null };
+    expect(secretMetadata('a', empty)).toEqual({ name: 'a' });
     expect(Object.keys(secretMetadata('a', { tags: null }))).toEqual(['name']);
   });
 });

@@ -18,7 +18,7 @@
  * );
  * const { value } = await store.get({ name: 'prod/jira', namespaces: [''] });
  */
-import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import type * as SM from '@aws-sdk/client-secrets-manager';
 import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
@@ -43,12 +43,14 @@ import {
   credentialPaths,
   getManyBatched,
   hostAccessOf,
+  isoTime,
   type Lazy,
   listingMatches,
   NameMapping,
   pageSize,
   type RetryPolicy,
   StoreCore,
+  secretMetadata,
   TagLookup,
   tokenCursor,
 } from '../core/index.js';
@@ -59,17 +61,17 @@ import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './set
 
 export type { AwsSecretsManagerSettings } from './settings.js';
 
-type Sm = typeof import('@aws-sdk/client-secrets-manager');
+type Sm = typeof SM;
 /** A Secrets Manager operation by its API name, which is also its IAM action: `secretsmanager:<Op>`. */
 type Op = { [K in keyof Sm]: K extends `${infer O}Command` ? (O extends '$' ? never : O) : never }[keyof Sm];
 type CommandOf<O extends Op> = InstanceType<Sm[`${O}Command`]>;
 type Output<O extends Op> = Awaited<ReturnType<ReturnType<CommandOf<O>['resolveMiddleware']>>>['output'];
-type Credentials = NonNullable<SecretsManagerClientConfig['credentials']>;
+type Credentials = NonNullable<SM.SecretsManagerClientConfig['credentials']>;
 type StaticKeys = { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
 
 interface Sdk {
   sm: Sm;
-  client: SecretsManagerClient;
+  client: SM.SecretsManagerClient;
   credentials: Credentials;
 }
 
@@ -89,22 +91,20 @@ const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.-]{1,512}$/;
 
 type Filter = { Key: 'name' | 'tag-key' | 'tag-value'; Values: string[] };
 
-const iso = (d: Date | undefined) => d?.toISOString();
 /** An error as the SDK would throw it, for what a batch answer reports per secret. */
 const awsError = (name: string, message: string) => Object.assign(new Error(message), { name });
 const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined) =>
   tags ? Object.fromEntries(tags.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
-/** Description, dates and current version of a ListSecrets entry or a DescribeSecret answer. */
-const metadataOf = (
-  s: { Description?: string; CreatedDate?: Date; LastChangedDate?: Date; DeletedDate?: Date },
-  stages: Record<string, string[]> | undefined,
-) => ({
-  description: s.Description,
-  createdAt: iso(s.CreatedDate),
-  updatedAt: iso(s.LastChangedDate),
-  deletedAt: iso(s.DeletedDate),
-  version: Object.entries(stages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0],
-});
+/** The metadata of a ListSecrets entry or a DescribeSecret answer; its current version is the one labelled AWSCURRENT. */
+const metadataOf = (name: string, s: SM.SecretListEntry, stages: Record<string, string[]> | undefined) =>
+  secretMetadata(name, {
+    description: s.Description,
+    tags: tagsOf(s.Tags),
+    createdAt: s.CreatedDate,
+    updatedAt: s.LastChangedDate,
+    deletedAt: s.DeletedDate,
+    version: Object.entries(stages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0],
+  });
 
 /**
  * Send one operation: the command class is `sm[`${op}Command`]`, and `ctx.action` becomes the
@@ -354,9 +354,8 @@ export class AwsSecretsManagerStore implements StoreClient {
     const items: SecretMetadata[] = [];
     for (const s of out.SecretList ?? []) {
       const name = this.#names.fromId(s.Name ?? '');
-      const tags = tagsOf(s.Tags);
-      if (listingMatches(name, tags, options))
-        items.push({ name, ...metadataOf(s, s.SecretVersionsToStages), tags });
+      if (listingMatches(name, tagsOf(s.Tags), options))
+        items.push(metadataOf(name, s, s.SecretVersionsToStages));
     }
     return { items, cursor: tokenCursor.encode(out.NextToken) };
   }
@@ -378,7 +377,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   async describe(name: string, options?: { namespaces: readonly string[] }): Promise<SecretMetadata> {
     const secretId = await this.#secretIdFor(name, options?.namespaces);
     const out = await this.#send('DescribeSecret', { SecretId: secretId }, { secret: name, secretId });
-    return { name, ...metadataOf(out, out.VersionIdsToStages), tags: tagsOf(out.Tags) };
+    return metadataOf(name, out, out.VersionIdsToStages);
   }
 
   /** Every version, through the SDK's paginator (a retry starts again from the first page). */
@@ -397,7 +396,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         for (const v of page.Versions ?? [])
           versions.push({
             version: v.VersionId ?? '',
-            createdAt: iso(v.CreatedDate),
+            createdAt: isoTime(v.CreatedDate),
             stages: v.VersionStages ?? [],
           });
       }
@@ -514,7 +513,7 @@ export class AwsSecretsManagerStore implements StoreClient {
           id: s.ARN ?? '',
           label: s.Name ?? s.ARN ?? '',
           tags: tagsOf(s.Tags) ?? {},
-          metadata: metadataOf(s, s.SecretVersionsToStages),
+          metadata: metadataOf('', s, s.SecretVersionsToStages),
         }));
         return { items, next: out.NextToken };
       },

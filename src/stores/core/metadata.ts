@@ -33,6 +33,7 @@ export function isoTime(time: ProviderTime): string | undefined {
 
 export interface ProviderMetadata {
   version?: string | null | undefined;
+  description?: string | null | undefined;
   tags?: Readonly<Record<string, string>> | null | undefined;
   createdAt?: ProviderTime;
   updatedAt?: ProviderTime;
@@ -44,6 +45,7 @@ export interface ProviderMetadata {
 export function secretMetadata(name: string, fields: ProviderMetadata): SecretMetadata {
   const out: SecretMetadata = { name };
   if (fields.version) out.version = fields.version;
+  if (fields.description) out.description = fields.description;
   if (fields.tags && Object.keys(fields.tags).length > 0) out.tags = { ...fields.tags };
   for (const key of ['createdAt', 'updatedAt', 'deletedAt', 'purgeAt'] as const) {
     const time = isoTime(fields[key]);
