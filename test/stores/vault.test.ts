@@ -4,6 +4,8 @@
  * namespaces and caFile.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -157,6 +159,16 @@ describe('vault settings', () => {
     });
     expect(parsed).toMatchObject({ mount: 'kv', namespace: 'team-a', prefix: '', auth: { path: 'approle' } });
     expect(vaultStoreType.secretSettings).toEqual(['auth.token', 'auth.password', 'auth.secretId']);
+    const authPath = (path: string) =>
+      parse({
+        address: 'https://vault:8200',
+        auth: { method: 'userpass', username: 'u', password: 'p', path },
+      }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(authPath('team/../root')).toEqual([
+      'auth.path: path may not contain "." or ".." path segments (e.g. userpass)',
+    ]);
+    expect(authPath('user pass')).toEqual(['auth.path: path is the auth mount path, e.g. userpass']);
+    expect(authPath('/team/userpass/')).toBeUndefined();
   });
 });
 
@@ -490,6 +502,25 @@ describe('vault KV versions and mounts', () => {
     expect(err).toBeInstanceOf(AccessDeniedError);
     expect(err.message).toContain('cannot detect the KV version of mount "secret"');
     expect(err.message).toContain('set kvVersion: 1 or 2');
+  });
+
+  it('refuses a mount that is not a KV engine, as a config error saying what to set', async () => {
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ data: { type: 'pki', options: null } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const { client } = store({ address: `http://127.0.0.1:${port}`, mount: 'pki' });
+      const err = await failure(client.get({ name: 'app/plain', namespaces: ns }));
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.message).toBe(
+        'config [vault-test] mount "pki" is a pki secrets engine, not kv (set mount to a KV secrets engine path)',
+      );
+    } finally {
+      server.close();
+    }
   });
 
   it('lists folders recursively under the prefix, paging with a cursor', async () => {

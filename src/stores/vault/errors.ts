@@ -58,7 +58,8 @@ export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
 export function classifyVault(
   err: unknown,
   op: VaultOp,
-  origin: Pick<VaultSettings, 'address' | 'namespace'> & { scrub: Scrubber },
+  origin: Pick<VaultSettings, 'address' | 'namespace'>,
+  scrub: Scrubber,
 ): Classification | undefined {
   const http = classifyHttp(err, op.action);
   if (err instanceof NetworkError && http) {
@@ -67,7 +68,7 @@ export function classifyVault(
   }
   if (!(err instanceof HttpStatusError) || !http) return http;
   const { status } = err;
-  const text = errorText(err.answer, origin.scrub);
+  const text = errorText(err.answer, scrub);
   const summary = `HTTP ${status}`;
   if (/sealed/i.test(text)) {
     const message = `Vault is sealed (${status}): unseal it (vault operator unseal) and retry`;

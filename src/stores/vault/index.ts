@@ -13,12 +13,7 @@
  * );
  * const { value } = await store.get({ name: 'app/db', namespaces: [''] });
  */
-import {
-  ConfigError,
-  SecretNotFoundError,
-  SecretStateError,
-  UnsupportedOperationError,
-} from '../../errors.js';
+import { SecretNotFoundError, SecretStateError, UnsupportedOperationError } from '../../errors.js';
 import type {
   CheckOptions,
   DeleteOptions,
@@ -109,7 +104,6 @@ export function textToVaultData(text: string): Record<string, unknown> {
 
 export class VaultStore implements StoreClient {
   readonly #settings: VaultSettings;
-  readonly #context: StoreContext;
   readonly #http: HttpTransport;
   readonly #session: VaultSession;
   readonly #core: StoreCore<VaultOp>;
@@ -120,7 +114,6 @@ export class VaultStore implements StoreClient {
 
   constructor(settings: VaultSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#settings = settings;
-    this.#context = context;
     this.#where = settings.namespace ? ` in namespace "${settings.namespace}"` : '';
     const ca = readCaFile(
       settings.caFile,
@@ -128,14 +121,13 @@ export class VaultStore implements StoreClient {
       'caFile is a PEM file with the CA that signed the Vault certificate',
     );
     this.#http = new HttpTransport({ ca, lookup: context.lookup });
-    const { address, namespace } = settings;
     this.#core = new StoreCore({
       context,
       settings,
       credentialPaths: VAULT_CREDENTIALS,
       scrub: VAULT_SCRUB,
       retry: options.retry,
-      classify: (err, op) => classifyVault(err, op, { address, namespace, scrub: this.#core.scrub }),
+      classify: (err, op) => classifyVault(err, op, settings, this.#core.scrub),
     });
     this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix });
     const send = (op: VaultOp, m: string, p: string, r: HttpRequest) => this.#send(op, m, p, r, false);
@@ -209,10 +201,8 @@ export class VaultStore implements StoreClient {
     if (!data)
       throw this.#core.fail({ kind: 'unavailable', message: `${op.action}: Vault answered no mount` });
     if (data.type !== 'kv' && data.type !== 'generic') {
-      throw new ConfigError(
-        `mount "${mount}" of store "${this.#context.storeName}" is a ${data.type} secrets engine, not kv`,
-        { hint: 'set mount to a KV secrets engine path' },
-      );
+      const message = `mount "${mount}" is a ${data.type} secrets engine, not kv`;
+      throw this.#core.fail({ kind: 'config', message, fix: 'set mount to a KV secrets engine path' });
     }
     return { mount, version: data.options?.version === '2' ? 2 : 1 };
   }

@@ -1,16 +1,14 @@
 /** Settings of a `vault` store (HashiCorp Vault KV v1/v2), validated once by one strict schema. */
 import { z } from 'zod';
 import { credential } from '../core/credentials.js';
-import { noDotSegments, urlPathSetting } from '../core/url-path.js';
+import { urlPathSetting } from '../core/url-path.js';
 
 const trimSlashes = (s: string) => s.replace(/^\/+|\/+$/g, '');
 
 /** Where an auth method is mounted (`vault auth enable -path=…`). */
 const authPath = (fallback: string) =>
-  z
-    .string()
-    .regex(/^[\w./-]+$/, 'path is the auth mount path, e.g. approle')
-    .refine(noDotSegments, { message: 'path may not contain "." or ".." segments (e.g. approle)' })
+  urlPathSetting('path', fallback)
+    .regex(/^[\w./-]+$/, `path is the auth mount path, e.g. ${fallback}`)
     .transform(trimSlashes)
     .default(fallback);
 
