@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configErrorFrom } from '../../src/config/schema.js';
 import {
   AccessDeniedError,
   ConfigError,
@@ -184,15 +185,25 @@ describe('azure-key-vault store', () => {
     });
 
     it('refuses a plain-http vault unless allowInsecureConnection is on, and warns when it is', () => {
-      expect(() => new AzureKeyVaultStoreClient(parse({ vaultUrl: em.httpUrl }), context())).toThrow(
-        ConfigError,
-      );
+      const plain = azureKeyVaultStoreType.settings.safeParse({ vaultUrl: em.httpUrl });
+      const err = plain.error && configErrorFrom(plain.error, ['stores', 0]);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err?.path).toBe('stores[0].vaultUrl');
+      expect(err?.message).toContain('set allowInsecureConnection: true');
       const { warnings, log } = recordingLog();
       new AzureKeyVaultStoreClient(
         parse({ vaultUrl: em.httpUrl, allowInsecureConnection: true }),
         context('azure', log),
       );
       expect(warnings.some((w) => w.includes('allowInsecureConnection'))).toBe(true);
+    });
+
+    it('refuses a prefix that cannot be part of a Key Vault name, naming the character', () => {
+      const odd = azureKeyVaultStoreType.settings.safeParse({ vaultName: 'acme-prod', prefix: 'team #1/' });
+      const err = odd.error && configErrorFrom(odd.error, ['stores', 0]);
+      expect(err?.path).toBe('stores[0].prefix');
+      expect(err?.message).toContain('prefix cannot be part of a Key Vault name');
+      expect(err?.message).toContain('U+0020');
     });
 
     it('warns when challenge resource verification is off and stays quiet by default', () => {

@@ -14,16 +14,9 @@
  *     vaultName: acme-prod
  *     auth: { method: managed-identity }
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { TokenCredential } from '@azure/identity';
-import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
-import {
-  ConfigError,
-  InvalidRequestError,
-  SecretNotFoundError,
-  UnsupportedOperationError,
-} from '../../errors.js';
+import type { PagedAsyncIterableIterator, SecretClient, SecretProperties } from '@azure/keyvault-secrets';
+import { InvalidRequestError, SecretNotFoundError, UnsupportedOperationError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -48,6 +41,7 @@ import {
   listProviderPages,
   NameMapping,
   type RetryPolicy,
+  readSettingFile,
   StoreCore,
   secretMetadata,
   standardChecks,
@@ -78,10 +72,7 @@ interface RawItem {
   deletedDate?: Date;
   scheduledPurgeDate?: Date;
 }
-type RawPage = RawItem[] & { continuationToken?: string };
-type RawListing = (o: { maxresults?: number }) => {
-  byPage(s: { continuationToken?: string }): AsyncIterableIterator<RawPage>;
-};
+type RawListing = (o: { maxresults?: number }) => PagedAsyncIterableIterator<RawItem>;
 /** The generated client a SecretClient holds as `client`. */
 type RawClient = Record<'getSecrets' | 'getDeletedSecrets', RawListing>;
 
@@ -111,19 +102,6 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     this.#pipeline = { ...hooks.pipeline, retryOptions: { maxRetries: 0 } };
     const vaultUrl = settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`;
     this.vaultUrl = vaultUrl.replace(/\/+$/, '');
-    const at = `stores.${context.storeName}`;
-    if (this.vaultUrl.startsWith('http://') && !settings.allowInsecureConnection) {
-      throw new ConfigError(`vaultUrl ${this.vaultUrl} is plain http`, {
-        path: `${at}.vaultUrl`,
-        hint: 'use https, or set allowInsecureConnection: true for a local emulator',
-      });
-    }
-    const prefix = settings.prefix ? keyVaultSpelling.encode(settings.prefix) : undefined;
-    if (prefix?.ok === false) {
-      throw new ConfigError(`prefix cannot be part of a Key Vault name: ${prefix.reason}`, {
-        path: `${at}.prefix`,
-      });
-    }
     const warn = (what: string) => context.log.warn(what, { store: context.storeName });
     if (settings.allowInsecureConnection)
       warn('allowInsecureConnection is on: Key Vault traffic may go over plain http (emulators only)');
@@ -146,8 +124,9 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     this.#sdk = this.#core.lazy(() => this.#createSdk());
   }
 
-  #ctx(operation: AzureOperation, name?: string, version?: string): AzureErrorContext {
-    const id = name === undefined ? undefined : this.#names.toId(name);
+  /** `id` is the Key Vault spelling of `name` unless given (a full identifier names it directly). */
+  #ctx(operation: AzureOperation, name?: string, version?: string, id?: string): AzureErrorContext {
+    id ??= name === undefined ? undefined : this.#names.toId(name);
     return { vaultUrl: this.vaultUrl, operation, name, id, version, auth: this.#settings.auth };
   }
 
@@ -184,19 +163,13 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       case 'client-secret':
         return new identity.ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, options);
     }
-    const certificatePath = path.resolve(this.#core.context.baseDir ?? process.cwd(), auth.certificatePath);
-    if (!existsSync(certificatePath)) {
-      throw new ConfigError(`certificate file ${certificatePath} does not exist`, {
-        path: `stores.${this.#core.context.storeName}.auth.certificatePath`,
-        hint: 'a PEM file with the certificate and its private key',
-      });
-    }
-    return new identity.ClientCertificateCredential(
-      auth.tenantId,
-      auth.clientId,
-      { certificatePath },
-      options,
+    const certificate = readSettingFile(
+      this.#core.context,
+      'auth.certificatePath',
+      auth.certificatePath,
+      'a PEM file with the certificate and its private key',
     );
+    return new identity.ClientCertificateCredential(auth.tenantId, auth.clientId, { certificate }, options);
   }
 
   /** One SDK call under the core's retries and classification, given the Key Vault name `ctx` is about. */
@@ -212,9 +185,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         `${this.#core.tag} the identifier pins version ${id.version} and ?version= asks for ${request.version}: keep one`,
       );
     }
-    const ctx = id
-      ? { ...this.#ctx('get'), name: request.name, id: id.kvName, version }
-      : this.#ctx('get', request.name, version);
+    const ctx = this.#ctx('get', request.name, version, id?.kvName);
     const secret = await this.#call(ctx, ({ client, kvName }) =>
       client.getSecret(kvName, version ? { version } : {}),
     );
@@ -264,7 +235,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
             );
           const listing = phase === 1 ? raw.getDeletedSecrets.bind(raw) : raw.getSecrets.bind(raw);
           const pages = listing({ maxresults: 25 }).byPage(token ? { continuationToken: token } : {});
-          const page = (await pages.next()).value as RawPage | undefined;
+          const page = (await pages.next()).value;
           return { items: page ?? [], next: page?.continuationToken };
         }),
       pick: (item) => {

@@ -1,6 +1,7 @@
 /** Settings of an `azure-key-vault` store, validated once by one strict schema. */
 import { z } from 'zod';
 import { credential } from '../core/credentials.js';
+import { keyVaultSpelling } from './names.js';
 
 const nonEmpty = (what: string) => z.string().min(1, `${what} must not be empty`);
 
@@ -47,14 +48,25 @@ export const azureKeyVaultSettings = z
     allowInsecureConnection: z.boolean().default(false),
     /** Skip checking that the challenge's resource matches the vault's domain (emulators, private endpoints). */
     disableChallengeResourceVerification: z.boolean().default(false),
-    /** Prepended to every Sesame name before it is mapped to a Key Vault name. */
-    prefix: z.string().default(''),
+    /** Prepended to every Sesame name before it is mapped to a Key Vault name, so it must be spellable. */
+    prefix: z
+      .string()
+      .superRefine((prefix, ctx) => {
+        const spelled = prefix ? keyVaultSpelling.encode(prefix) : undefined;
+        if (spelled?.ok === false)
+          ctx.addIssue(`prefix cannot be part of a Key Vault name: ${spelled.reason}`);
+      })
+      .default(''),
     /** Tags put on every secret Sesame writes (merged under the write's own tags). */
     tags: z.record(z.string(), z.string()).default({}),
     auth: authSchema.default({ method: 'default' }),
   })
   .refine((s) => (s.vaultUrl === undefined) !== (s.vaultName === undefined), {
     message: 'give exactly one of vaultUrl or vaultName',
+    path: ['vaultUrl'],
+  })
+  .refine((s) => s.allowInsecureConnection || !/^http:/i.test(s.vaultUrl ?? ''), {
+    message: 'vaultUrl is plain http: use https, or set allowInsecureConnection: true for a local emulator',
     path: ['vaultUrl'],
   });
 
