@@ -410,7 +410,7 @@ describe('vault errors', () => {
     const err = await failure(client.get({ name: 'x', namespaces: ns }));
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err.message).toBe(
-      `[vault-test] cannot reach Vault at ${gone.url} (ECONNREFUSED): check the address and the network (after 3 attempts)`,
+      `[vault-test] cannot reach Vault at ${gone.url} (ECONNREFUSED): check the address and that the store is up and reachable from this host (after 3 attempts)`,
     );
   });
 
@@ -559,7 +559,7 @@ describe('vault namespaces and TLS', () => {
       const err = await failure(untrusted.get({ name: 'tls/secret', namespaces: ns }));
       expect(err).toBeInstanceOf(StoreUnavailableError);
       expect(err.message).toMatch(
-        /cannot reach Vault at https:\/\/127\.0\.0\.1:\d+ \((SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)\)/,
+        /cannot reach Vault at https:\/\/127\.0\.0\.1:\d+ \((SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)\): set caFile to the CA that signed the certificate$/,
       );
       expect(() => store({ caFile: 'missing.pem' }, { emulator: tls, baseDir: dir })).toThrow(ConfigError);
     } finally {

@@ -63,7 +63,7 @@ export function classifyVault(
 ): Classification | undefined {
   const http = classifyHttp(err, op.action);
   if (err instanceof NetworkError && http) {
-    const message = `cannot reach Vault at ${origin.address} (${err.code}): check the address and the network`;
+    const message = `cannot reach Vault at ${origin.address} (${err.code}): ${http.fix}`;
     return { ...http, message, summary: `NetworkError ${err.code}` };
   }
   if (!(err instanceof HttpStatusError) || !http) return http;

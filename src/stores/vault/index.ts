@@ -372,28 +372,27 @@ export class VaultStore implements StoreClient {
   // ---- diagnostics ---------------------------------------------------------------------------
 
   check(options: CheckOptions) {
-    const method = this.#settings.auth.method;
-    let kv: KvMount | undefined;
     return runChecks([
       {
         step: 'authenticate',
         required: true,
         fix: 'check the auth settings',
-        run: async () => `${method} token ok${this.#where}: ${await this.#session.inspect()}`,
+        run: async () =>
+          `${this.#settings.auth.method} token ok${this.#where}: ${await this.#session.inspect()}`,
       },
       {
         step: 'mount',
         required: true,
         fix: `check that a KV engine is mounted at ${this.#settings.mount}/ or set kvVersion`,
         run: async () => {
-          kv = await this.#mount.get();
-          return `${kv.mount}/ is KV v${kv.version}${this.#settings.kvVersion ? ' (from settings)' : ''}`;
+          const { mount, version } = await this.#mount.get();
+          return `${mount}/ is KV v${version}${this.#settings.kvVersion ? ' (from settings)' : ''}`;
         },
       },
       {
         step: 'capabilities',
         fix: 'allow the token sys/capabilities-self (the default policy does)',
-        run: () => this.#capabilities(kv as KvMount, options.sample),
+        run: () => this.#capabilities(options.sample),
       },
       readSampleStep(this, options, (err) =>
         err instanceof SecretNotFoundError
@@ -404,7 +403,8 @@ export class VaultStore implements StoreClient {
   }
 
   /** One `sys/capabilities-self` call: a step per capability the store needs, with the policy line to add. */
-  async #capabilities(kv: KvMount, sample: string | undefined) {
+  async #capabilities(sample: string | undefined) {
+    const kv = await this.#mount.get();
     const prefix = this.#names.prefix;
     const wanted: Array<['list' | 'read', string]> = [
       ['list', kvPath(kv, 'list', prefix.slice(0, prefix.lastIndexOf('/') + 1))],
