@@ -448,6 +448,15 @@ describe('vault errors', () => {
     await expect(client.versions(name)).rejects.toBeInstanceOf(SecretNotFoundError);
   });
 
+  it('refuses a folder as a secret path without asking Vault', async () => {
+    vault.resetCalls();
+    const { client } = store();
+    const err = await failure(client.get({ name: 'app/', namespaces: ns }));
+    expect(err).toBeInstanceOf(SecretNotFoundError);
+    expect(err.message).toBe('[vault-test] "app/" is not a secret path');
+    expect(vault.calls).toEqual({});
+  });
+
   it('refuses non-numeric versions (?stage= is refused by the core: test/resolve/capabilities.test.ts)', async () => {
     const { client } = store();
     const err = await failure(client.get({ name: 'app/plain', version: 'abc', namespaces: ns }));

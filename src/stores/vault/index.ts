@@ -207,19 +207,19 @@ export class VaultStore implements StoreClient {
     return { mount, version: data.options?.version === '2' ? 2 : 1 };
   }
 
-  #fullPath(name: string): string {
+  /** The mount of a secret and its path under the mount (checked before Vault is asked anything). */
+  async #at(name: string): Promise<{ kv: KvMount; full: string }> {
     const full = this.#names.toId(name).replace(/^\/+/, '');
     if (!full || full.endsWith('/'))
       throw new SecretNotFoundError(`${this.#tag} "${name}" is not a secret path`);
-    return full;
+    return { kv: await this.#mount.get(), full };
   }
 
   // ---- reads ---------------------------------------------------------------------------------
 
   async get(request: SecretRequest) {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
-    const kv = await this.#mount.get();
-    const full = this.#fullPath(request.name);
+    const { kv, full } = await this.#at(request.name);
     const which = `${request.version ? `version ${request.version} of ` : ''}secret "${request.name}"`;
     if (request.version !== undefined) {
       this.#needsV2(kv, ', which keeps no versions: drop ?version=');
@@ -253,8 +253,7 @@ export class VaultStore implements StoreClient {
 
   /** The KV v2 metadata of a secret (none on KV v1). */
   async #metadata(name: string): Promise<{ kv: KvMount; full: string; meta: Metadata | undefined }> {
-    const kv = await this.#mount.get();
-    const full = this.#fullPath(name);
+    const { kv, full } = await this.#at(name);
     if (kv.version === 1) return { kv, full, meta: undefined };
     const res = await this.#kv('metadata', kv, full);
     if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
@@ -313,8 +312,7 @@ export class VaultStore implements StoreClient {
   // ---- writes --------------------------------------------------------------------------------
 
   async write(name: string, value: string, options: WriteOptions) {
-    const kv = await this.#mount.get();
-    const full = this.#fullPath(name);
+    const { kv, full } = await this.#at(name);
     const cas = options.expectedVersion;
     if (cas !== undefined) {
       this.#needsV2(kv, ': no check-and-set without versions');
@@ -339,8 +337,7 @@ export class VaultStore implements StoreClient {
   }
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
-    const kv = await this.#mount.get();
-    const full = this.#fullPath(name);
+    const { kv, full } = await this.#at(name);
     // v2: a soft delete of the latest version (undelete restores it); force removes every
     // version and the metadata for good. v1 has only the permanent delete.
     const res = await this.#kv(options.force ? 'purge' : 'delete', kv, full);
@@ -409,7 +406,7 @@ export class VaultStore implements StoreClient {
     const wanted: Array<['list' | 'read', string]> = [
       ['list', kvPath(kv, 'list', prefix.slice(0, prefix.lastIndexOf('/') + 1))],
     ];
-    if (sample) wanted.push(['read', kvPath(kv, 'read', this.#fullPath(sample))]);
+    if (sample) wanted.push(['read', kvPath(kv, 'read', (await this.#at(sample)).full)]);
     const path = 'sys/capabilities-self';
     const op = { action: `asking ${path}`, path, capabilities: ['update'] };
     const res = await this.#send(op, 'POST', path, { body: { paths: wanted.map(([, p]) => p) } });
