@@ -67,7 +67,7 @@ interface Sdk {
 /** A list item as Key Vault's generated client returns it (before the SDK's public mapping). */
 interface RawItem {
   id?: string;
-  attributes?: { created?: Date; updated?: Date; enabled?: boolean };
+  attributes?: { created?: Date; updated?: Date };
   tags?: Record<string, string>;
   deletedDate?: Date;
   scheduledPurgeDate?: Date;
@@ -233,9 +233,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
             throw new UnsupportedOperationError(
               `${this.#core.tag} this @azure/keyvault-secrets version cannot page`,
             );
-          const listing = phase === 1 ? raw.getDeletedSecrets.bind(raw) : raw.getSecrets.bind(raw);
-          const pages = listing({ maxresults: 25 }).byPage(token ? { continuationToken: token } : {});
-          const page = (await pages.next()).value;
+          const listing = raw[phase === 1 ? 'getDeletedSecrets' : 'getSecrets']({ maxresults: 25 });
+          const page = (await listing.byPage({ continuationToken: token }).next()).value;
           return { items: page ?? [], next: page?.continuationToken };
         }),
       pick: (item) => {
