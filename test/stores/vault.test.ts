@@ -571,6 +571,9 @@ describe('vault namespaces and TLS', () => {
         /cannot reach Vault at https:\/\/127\.0\.0\.1:\d+ \((SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)\): set caFile to the CA that signed the certificate$/,
       );
       expect(() => store({ caFile: 'missing.pem' }, { emulator: tls, baseDir: dir })).toThrow(ConfigError);
+      expect(() => store({ caFile: 'missing.pem' }, { emulator: tls, baseDir: dir })).toThrow(
+        `config stores.vault-test.caFile: file ${path.join(dir, 'missing.pem')} does not exist (a PEM file with the CA that signed the Vault certificate)`,
+      );
     } finally {
       await tls.stop();
     }

@@ -37,8 +37,8 @@ import {
   pageFolderTree,
   pageSize,
   type RetryPolicy,
-  readCaFile,
   readSampleStep,
+  readSettingFile,
   runChecks,
   StoreCore,
   secretMetadata,
@@ -115,11 +115,8 @@ export class VaultStore implements StoreClient {
   constructor(settings: VaultSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#settings = settings;
     this.#where = settings.namespace ? ` in namespace "${settings.namespace}"` : '';
-    const ca = readCaFile(
-      settings.caFile,
-      context,
-      'caFile is a PEM file with the CA that signed the Vault certificate',
-    );
+    const hint = 'a PEM file with the CA that signed the Vault certificate';
+    const ca = settings.caFile && readSettingFile(context, 'caFile', settings.caFile, hint);
     this.#http = new HttpTransport({ ca, lookup: context.lookup });
     this.#core = new StoreCore({
       context,
