@@ -84,13 +84,9 @@ export function classifyVault(
     return { kind: 'config', message: `Vault namespace "${origin.namespace ?? ''}" not found`, fix, summary };
   }
   if (op.check && status < 500 && status !== 429) {
+    const fix = `${op.check}, and that the method is enabled at auth.path`;
     const message = `${op.action} failed: ${text || `status ${status}`} (${op.check})`;
-    return {
-      kind: 'denied',
-      message,
-      fix: `${op.check}, and that the method is enabled at auth.path`,
-      summary,
-    };
+    return { kind: 'denied', message, fix, summary };
   }
   if (status === 403 && op.path && op.capabilities) {
     const where = origin.namespace ? ` in namespace "${origin.namespace}"` : '';
