@@ -41,9 +41,9 @@ import {
   listProviderPages,
   NameMapping,
   type RetryPolicy,
-  readSettingFile,
   StoreCore,
   secretMetadata,
+  settingFile,
   standardChecks,
 } from '../core/index.js';
 import { type AzureErrorContext, type AzureOperation, classifyAzure, isSoftDeleted } from './errors.js';
@@ -163,13 +163,15 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       case 'client-secret':
         return new identity.ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, options);
     }
-    const certificate = readSettingFile(
+    // The SDK reads the file at each token request, so a rotated certificate is picked up.
+    const certificatePath = settingFile(
       this.#core.context,
       'auth.certificatePath',
       auth.certificatePath,
       'a PEM file with the certificate and its private key',
     );
-    return new identity.ClientCertificateCredential(auth.tenantId, auth.clientId, { certificate }, options);
+    const { tenantId, clientId } = auth;
+    return new identity.ClientCertificateCredential(tenantId, clientId, { certificatePath }, options);
   }
 
   /** One SDK call under the core's retries and classification, given the Key Vault name `ctx` is about. */

@@ -122,4 +122,4 @@ export { type AddOrCreateSteps, addOrCreate } from './add-or-create.js';
 export { noDotSegments, urlPathSetting } from './url-path.js';
 export { describeCharacter, type EscapeSpelling, escapeSpelling, type Spelled } from './escape-spelling.js';
 export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
-export { readSettingFile } from './setting-file.js';
+export { readSettingFile, settingFile } from './setting-file.js';
