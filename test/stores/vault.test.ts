@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   AccessDeniedError,
   ConfigError,
+  InvalidRequestError,
   SecretNotFoundError,
   SecretStateError,
   StoreUnavailableError,
@@ -425,6 +426,40 @@ describe('vault errors', () => {
     expect(err.message).toBe(
       `[vault-test] secret "${name}" changed: its current version is not 1 (check-and-set refused the write)`,
     );
+  });
+
+  it('a secret or mount that requires check-and-set: a write without an expected version says so, one with it goes through', async () => {
+    const { client } = store();
+    const vaultApi = (path: string, body: unknown) =>
+      fetch(`${vault.url}/v1/${path}`, {
+        method: 'POST',
+        headers: { 'X-Vault-Token': vault.rootToken },
+        body: JSON.stringify(body),
+      });
+    const required = (name: string) =>
+      `[vault-test] Vault requires check-and-set for secret "${name}" (cas_required): write it with an expected version`;
+    // One secret's metadata requires it.
+    const name = unique('cas-required');
+    await client.write(name, 'a', { namespace: '' });
+    expect((await vaultApi(`secret/metadata/${name}`, { cas_required: true })).status).toBe(204);
+    const err = await failure(client.write(name, 'b', { namespace: '' }));
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err.message).toBe(required(name));
+    expect((err as InvalidRequestError).fix).toBe(
+      'give the newest version as the expected one (sesame secrets set --expected-version N; 0 when the secret does not exist yet): Vault refuses other writes to it',
+    );
+    expect((await client.write(name, 'b', { namespace: '', expectedVersion: '1' })).version).toBe('2');
+    // The whole mount requires it, also for a secret that does not exist yet.
+    expect((await vaultApi('secret/config', { cas_required: true })).status).toBe(204);
+    try {
+      const fresh = unique('cas-mount');
+      expect((await failure(client.write(fresh, 'x', { namespace: '' }))).message).toBe(required(fresh));
+      expect((await client.write(fresh, 'x', { namespace: '', expectedVersion: '0' })).version).toBe('1');
+      const stale = await failure(client.write(fresh, 'y', { namespace: '', expectedVersion: '0' }));
+      expect(stale).toBeInstanceOf(SecretStateError);
+    } finally {
+      expect((await vaultApi('secret/config', { cas_required: false })).status).toBe(204);
+    }
   });
 
   it('destroyed versions are gone for good; deleted ones say how to restore', async () => {

@@ -13,7 +13,12 @@
  * );
  * const { value } = await store.get({ name: 'app/db', namespaces: [''] });
  */
-import { SecretNotFoundError, SecretStateError, UnsupportedOperationError } from '../../errors.js';
+import {
+  InvalidRequestError,
+  SecretNotFoundError,
+  SecretStateError,
+  UnsupportedOperationError,
+} from '../../errors.js';
 import type {
   CheckOptions,
   DeleteOptions,
@@ -323,7 +328,17 @@ export class VaultStore implements StoreClient {
     const body = kv.version === 1 ? data : { data, options: cas !== undefined ? { cas: Number(cas) } : {} };
     const res = await this.#kv('write', kv, full, { body });
     if (res.status === 400) {
-      if (!/check-and-set/.test(errorText(res, this.#core.scrub)))
+      const text = errorText(res, this.#core.scrub);
+      // The mount's config or the secret's metadata has cas_required: every write must give `cas`.
+      if (cas === undefined && /check-and-set parameter required/.test(text)) {
+        const err = new InvalidRequestError(
+          `${this.#tag} Vault requires check-and-set for secret "${name}" (cas_required): write it with an expected version`,
+        );
+        err.fix =
+          'give the newest version as the expected one (sesame secrets set --expected-version N; 0 when the secret does not exist yet): Vault refuses other writes to it';
+        throw err;
+      }
+      if (!/check-and-set/.test(text))
         throw this.#core.error(new HttpStatusError(res), { action: `write ${kv.mount}/${full}` });
       throw new SecretStateError(
         `${this.#tag} secret "${name}" changed: its current version is not ${cas ?? 'the expected one'} (check-and-set refused the write)`,

@@ -80,6 +80,33 @@ describe('Vault emulator wire format', () => {
     );
   });
 
+  it('cas_required on a secret (metadata) or a mount (config): writes without options.cas are refused with 400', async () => {
+    const token = vault.rootToken;
+    const plain = { data: { a: 1 } };
+    expect(
+      (await call('POST', 'secret/metadata/locked', { token, body: { cas_required: true } })).status,
+    ).toBe(204);
+    expect((await call('GET', 'secret/metadata/locked', { token })).body?.data.cas_required).toBe(true);
+    expect(await call('POST', 'secret/data/locked', { token, body: plain })).toEqual({
+      status: 400,
+      body: { errors: ['check-and-set parameter required for this call'] },
+    });
+    const first = await call('POST', 'secret/data/locked', {
+      token,
+      body: { ...plain, options: { cas: 0 } },
+    });
+    expect(first.body?.data.version).toBe(1);
+    expect((await call('POST', 'secret/config', { token, body: { cas_required: true } })).status).toBe(204);
+    expect((await call('GET', 'secret/config', { token })).body?.data).toEqual({
+      cas_required: true,
+      delete_version_after: '0s',
+      max_versions: 0,
+    });
+    expect((await call('POST', 'secret/data/anything', { token, body: plain })).status).toBe(400);
+    expect((await call('POST', 'secret/config', { token, body: { cas_required: false } })).status).toBe(204);
+    expect((await call('POST', 'secret/data/anything', { token, body: plain })).status).toBe(200);
+  });
+
   it('lists with GET ?list=true, folders ending in "/"', async () => {
     vault.writeSecret('tree/leaf', { value: '1' });
     vault.writeSecret('tree/dir/inner', { value: '2' });

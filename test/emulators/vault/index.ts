@@ -79,6 +79,8 @@ interface KvSecret {
   versions: KvVersion[];
   created: number;
   updated: number;
+  /** Writes need `options.cas` (metadata `cas_required`). */
+  casRequired?: boolean;
 }
 
 type Fault = { op: string; remaining: number; status: number; message: string };
@@ -187,6 +189,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
   const policies = new Map(Object.entries(options.policies ?? {}));
   const tokens = new Map<string, Token>();
   const kv2 = new Map<string, KvSecret>();
+  /** Mounts (by namespace) whose config has `cas_required`. */
+  const casRequired = new Set<string>();
   const kv1 = new Map<string, Record<string, unknown>>();
   const calls: Record<string, number> = {};
   const faults: Fault[] = [];
@@ -413,6 +417,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
           if (!data || typeof data !== 'object' || Array.isArray(data))
             throw new HttpError(400, ['no data provided']);
           const cas = (body.options as { cas?: unknown } | undefined)?.cas;
+          if (cas === undefined && (casRequired.has(key(ns, mount, '')) || secret?.casRequired))
+            throw new HttpError(400, ['check-and-set parameter required for this call']);
           if (cas !== undefined && Number(cas) !== (secret?.versions.length ?? 0)) {
             throw new HttpError(400, ['check-and-set parameter did not match the current version']);
           }
@@ -446,6 +452,20 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         }
         return { status: 204 };
       }
+      case 'config': {
+        // The mount's settings (max_versions and delete_version_after are accepted, not applied).
+        const mk = key(ns, mount, '');
+        if (method === 'GET') {
+          authorize(token, path, 'read');
+          const data = { cas_required: casRequired.has(mk), delete_version_after: '0s', max_versions: 0 };
+          return { status: 200, body: envelope({ data, mount_type: 'kv' }) };
+        }
+        if (method !== 'POST' && method !== 'PUT') break;
+        authorize(token, path, 'update');
+        if (body.cas_required === true) casRequired.add(mk);
+        else if (body.cas_required === false) casRequired.delete(mk);
+        return { status: 204 };
+      }
       case 'metadata': {
         if (list) {
           authorize(token, path, 'list');
@@ -453,6 +473,14 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
             const s = kv2.get(sk);
             return !!s && s.versions.length > 0;
           });
+        }
+        if (method === 'POST' || method === 'PUT') {
+          // Metadata of a secret, created without versions when it does not exist yet.
+          authorize(token, path, secret ? 'update' : 'create');
+          const entry = secret ?? { versions: [], created: Date.now(), updated: Date.now() };
+          if (typeof body.cas_required === 'boolean') entry.casRequired = body.cas_required;
+          kv2.set(k, entry);
+          return { status: 204 };
         }
         if (method === 'GET') {
           authorize(token, path, 'read');
@@ -467,7 +495,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
             status: 200,
             body: envelope({
               data: {
-                cas_required: false,
+                cas_required: secret.casRequired === true,
                 created_time: rfc3339(secret.created),
                 current_version: secret.versions.length,
                 custom_metadata: null,
