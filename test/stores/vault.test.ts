@@ -495,8 +495,9 @@ describe('vault errors', () => {
   it('refuses non-numeric versions (?stage= is refused by the core: test/resolve/capabilities.test.ts)', async () => {
     const { client } = store();
     const err = await failure(client.get({ name: 'app/plain', version: 'abc', namespaces: ns }));
-    expect(err).toBeInstanceOf(SecretNotFoundError);
-    expect(err.message).toContain('Vault versions are numbers');
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err.message).toBe('[vault-test] Vault versions are numbers: ?version=abc cannot be one');
+    expect(vault.calls['kv:read']).toBeUndefined();
   });
 
   it('never lets a token appear in a message', () => {

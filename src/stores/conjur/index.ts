@@ -41,9 +41,10 @@ import {
   HttpStatusError,
   HttpTransport,
   listProviderPages,
-  type RetryPolicy,
+  numberedVersion,
   readCaFile,
   readSampleStep,
+  type RetryPolicy,
   runChecks,
   StoreCore,
   TokenSession,
@@ -235,10 +236,7 @@ export class ConjurStore implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.version !== undefined && !/^[1-9]\d*$/.test(request.version))
-      throw new InvalidRequestError(
-        `${this.#core.tag} Conjur versions are numbers: ?version=${request.version} cannot be one`,
-      );
+    numberedVersion(this.#core.tag, 'Conjur', request.version);
     // The id is one URL path segment: "." or ".." would address another endpoint.
     const id = this.#s.prefix + request.name;
     if (id === '.' || id === '..')

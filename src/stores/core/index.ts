@@ -123,3 +123,4 @@ export { noDotSegments, urlPathSetting } from './url-path.js';
 export { describeCharacter, type EscapeSpelling, escapeSpelling, type Spelled } from './escape-spelling.js';
 export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
 export { readSettingFile, settingFile } from './setting-file.js';
+export { numberedVersion } from './numbered-version.js';

@@ -37,9 +37,10 @@ import {
   type HttpAnswer,
   HttpStatusError,
   HttpTransport,
+  numberedVersion,
   pageInMemory,
-  type RetryPolicy,
   readSampleStep,
+  type RetryPolicy,
   runChecks,
   StoreCore,
   TokenSession,
@@ -191,10 +192,7 @@ export class InfisicalStore implements StoreClient {
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
-    if (request.version !== undefined && !/^[1-9]\d*$/.test(request.version))
-      throw new InvalidRequestError(
-        `${this.#core.tag} Infisical versions are numbers: ?version=${request.version} cannot be one`,
-      );
+    numberedVersion(this.#core.tag, 'Infisical', request.version);
     const at = request.name.lastIndexOf('/');
     const key = request.name.slice(at + 1);
     // The key is a URL path segment: "." or ".." (or nothing) would address another endpoint.

@@ -32,21 +32,22 @@ import type {
 import {
   credentialPaths,
   expectOk,
+  hostAccessOf,
   type HttpAnswer,
   type HttpRequest,
   HttpStatusError,
   HttpTransport,
-  hostAccessOf,
   lazy,
   NameMapping,
+  numberedVersion,
   pageFolderTree,
   pageSize,
-  type RetryPolicy,
   readSampleStep,
   readSettingFile,
+  type RetryPolicy,
   runChecks,
-  StoreCore,
   secretMetadata,
+  StoreCore,
 } from '../core/index.js';
 import { classifyVault, errorText, policyLine, VAULT_SCRUB, type VaultOp } from './errors.js';
 import { type VaultSession, vaultSession } from './session.js';
@@ -225,11 +226,7 @@ export class VaultStore implements StoreClient {
     const which = `${request.version ? `version ${request.version} of ` : ''}secret "${request.name}"`;
     if (request.version !== undefined) {
       this.#needsV2(kv, ', which keeps no versions: drop ?version=');
-      if (!/^[1-9]\d*$/.test(request.version)) {
-        throw new SecretNotFoundError(
-          `${this.#tag} secret "${request.name}" has no version "${request.version}": Vault versions are numbers`,
-        );
-      }
+      numberedVersion(this.#tag, 'Vault', request.version);
     }
     const query = request.version ? { version: request.version } : undefined;
     const res = await this.#kv('read', kv, full, { query });
