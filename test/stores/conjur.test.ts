@@ -224,7 +224,9 @@ describe('conjur authentication', () => {
       }),
     );
     expect(missing).toBeInstanceOf(ConfigError);
-    expect(missing.message).toContain('cannot read the JWT from jwtFile');
+    expect(missing.message).toMatch(
+      /^config stores\.conjur\.auth\.jwtFile: file \S+nope does not exist \(point jwtFile at the token the platform mounts, or set jwtEnv\)$/,
+    );
   });
 });
 

@@ -148,7 +148,7 @@ describe('http store', () => {
     it('names a caFile it cannot read', () => {
       const settings = parse({ url: `${em.url}/{name}`, caFile: 'missing-ca.pem' });
       expect(() => new HttpStoreClient(settings, context('/nonexistent'))).toThrow(
-        /\/nonexistent\/missing-ca\.pem/,
+        /^config stores\.[\w-]+\.caFile: file \/nonexistent\/missing-ca\.pem does not exist \(the PEM file of the CA\(s\) that signed the service's certificate\)$/,
       );
     });
   });

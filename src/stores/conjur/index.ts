@@ -16,7 +16,6 @@
  *     account: myorg
  *     auth: { method: api-key, login: host/apps/sesame, apiKey: "${env:CONJUR_AUTHN_API_KEY}" }
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, InvalidRequestError } from '../../errors.js';
@@ -42,7 +41,7 @@ import {
   HttpTransport,
   listProviderPages,
   numberedVersion,
-  readCaFile,
+  readSettingFile,
   readSampleStep,
   type RetryPolicy,
   runChecks,
@@ -102,24 +101,29 @@ class AuthnFailed extends Error {
 const TOKEN_LIFE_MS = 8 * 60_000;
 const TOKEN_REUSE = 6 / 8;
 const PAGE = 1000;
+/** What a jwtFile should be, for its error. */
+const JWT_FILE_HINT = 'point jwtFile at the token the platform mounts, or set jwtEnv';
 
 export class ConjurStore implements StoreClient {
   readonly #s: ConjurSettings;
   readonly #core: StoreCore<Op>;
   readonly #http: HttpTransport;
   readonly #base: string;
-  readonly #baseDir: string;
+  readonly #context: StoreContext;
   readonly #session: TokenSession<string>;
 
   constructor(s: ConjurSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
     this.#base = s.url.replace(/\/+$/, '');
-    this.#baseDir = context.baseDir ?? process.cwd();
-    const ca = readCaFile(
-      s.caFile,
-      context,
-      'caFile is the PEM file of the CA that signed the Conjur certificate',
-    );
+    this.#context = context;
+    const ca =
+      s.caFile &&
+      readSettingFile(
+        context,
+        'caFile',
+        s.caFile,
+        'the PEM file of the CA that signed the Conjur certificate',
+      );
     this.#session = new TokenSession({ login: () => this.#authenticate(), refreshAt: TOKEN_REUSE });
     this.#http = new HttpTransport({ ca, lookup: context.lookup });
     this.#core = new StoreCore({
@@ -179,20 +183,13 @@ export class ConjurStore implements StoreClient {
   }
 
   #jwt(auth: Extract<ConjurSettings['auth'], { method: 'authn-jwt' }>): string {
+    // The file is read at each login: the platform rotates the token it mounts there.
     const where = auth.jwtFile
-      ? `jwtFile ${path.resolve(this.#baseDir, auth.jwtFile)}`
+      ? `jwtFile ${path.resolve(this.#context.baseDir ?? process.cwd(), auth.jwtFile)}`
       : `jwtEnv ${auth.jwtEnv}`;
-    let jwt: string | undefined;
-    try {
-      jwt = auth.jwtFile
-        ? readFileSync(path.resolve(this.#baseDir, auth.jwtFile), 'utf8').trim()
-        : process.env[auth.jwtEnv as string]?.trim();
-    } catch (err) {
-      throw new ConfigError(
-        `cannot read the JWT from ${where} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-        { hint: 'point jwtFile at the token the platform mounts, or set jwtEnv' },
-      );
-    }
+    const jwt = auth.jwtFile
+      ? readSettingFile(this.#context, 'auth.jwtFile', auth.jwtFile, JWT_FILE_HINT).trim()
+      : process.env[auth.jwtEnv as string]?.trim();
     if (!jwt)
       throw new ConfigError(`no JWT in ${where}`, {
         hint: 'the platform must provide the workload a JWT there',

@@ -29,7 +29,7 @@
  * - {@link addOrCreate}: a write that adds a version, creates a missing secret, and adds to one
  *   created in between.
  * - {@link pageFolderTree}: paging over a tree listed a folder at a time.
- * - Settings and metadata: {@link readCaFile}, {@link urlPathSetting}, {@link hostAccessOf},
+ * - Settings and metadata: {@link settingFile} and {@link readSettingFile} (files a setting names), {@link urlPathSetting}, {@link hostAccessOf},
  *   {@link secretMetadata}, {@link listingMatches}, {@link valueOfBytes}.
  *
  * @example
@@ -96,7 +96,6 @@ export { NETWORK_ERROR_CODES } from './network.js';
 export { isTransient, networkCode } from './transient.js';
 export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';
 export { type FolderTreeOptions, pageFolderTree } from './tree.js';
-export { readCaFile } from './ca-file.js';
 export { type TaggedSecret, TagLookup, type TagLookupOptions } from './tag-lookup.js';
 export {
   classifyStatus,

@@ -22,8 +22,6 @@
  *     project: acme-prod
  *     auth: { method: service-account-json, file: /etc/sesame/gcp-key.json }
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { z } from 'zod';
 import { ConfigError, UsageError } from '../../errors.js';
@@ -53,11 +51,12 @@ import {
   listProviderPages,
   NameMapping,
   type ProtobufTimestamp,
-  type RetryPolicy,
   readSampleStep,
+  readSettingFile,
+  type RetryPolicy,
   runChecks,
-  StoreCore,
   secretMetadata,
+  StoreCore,
   valueOfBytes,
 } from '../core/index.js';
 import { crc32c } from './crc32c.js';
@@ -145,16 +144,10 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const auth = this.settings.auth;
     if (auth.method !== 'service-account-json') return undefined;
     const at = `stores.${this.context.storeName}.auth.${auth.file !== undefined ? 'file' : 'json'}`;
-    let text = auth.json as string;
-    if (auth.file !== undefined) {
-      const file = path.resolve(this.context.baseDir ?? process.cwd(), auth.file);
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        throw new ConfigError(`cannot read the service account key file ${file} (${code})`, { path: at });
-      }
-    }
+    const text =
+      auth.file === undefined
+        ? (auth.json as string)
+        : readSettingFile(this.context, 'auth.file', auth.file, 'the JSON key of a service account');
     let json: unknown;
     try {
       json = JSON.parse(text);

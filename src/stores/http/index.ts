@@ -28,8 +28,6 @@
  *     auth: { method: bearer, token: "${env:SECRETS_TOKEN}" }
  *     valuePath: /data/value
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../../config/duration.js';
 import { ConfigError, SecretStateError, UnsupportedOperationError, UsageError } from '../../errors.js';
@@ -57,8 +55,9 @@ import {
   HttpTransport,
   NetworkError,
   pageInMemory,
-  type RetryPolicy,
+  readSettingFile,
   retryAfterMs,
+  type RetryPolicy,
   runChecks,
   StoreCore,
   valueOfBytes,
@@ -237,20 +236,14 @@ export class HttpStoreClient implements StoreClient {
     hooks: HttpStoreTestHooks = {},
   ) {
     const at = `stores.${context.storeName}`;
-    let ca: string | undefined;
-    if (settings.caFile) {
-      const file = path.resolve(context.baseDir ?? process.cwd(), settings.caFile);
-      try {
-        ca = readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new ConfigError(
-          `cannot read caFile ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-          {
-            path: `${at}.caFile`,
-          },
-        );
-      }
-    }
+    const ca =
+      settings.caFile &&
+      readSettingFile(
+        context,
+        'caFile',
+        settings.caFile,
+        "the PEM file of the CA(s) that signed the service's certificate",
+      );
     const { auth } = settings;
     if (
       auth.method !== 'none' &&
