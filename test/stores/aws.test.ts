@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -372,6 +373,46 @@ describe('aws-secrets-manager reads', () => {
     const got = await client.get({ name: bin, namespaces: ns });
     expect(got.value).toBeInstanceOf(Uint8Array);
     expect([...(got.value as Uint8Array)]).toEqual([0, 1, 2, 255]);
+  });
+
+  it('a missing version of an existing secret says so and how to list versions; a pinned read of a missing secret says the secret is missing', async () => {
+    const name = unique('versioned');
+    aws.seed(name, 'only');
+    const { client } = store();
+    const absentVersion = '00000000-0000-4000-8000-000000000000';
+    const noVersion = await failure(client.get({ name, version: absentVersion, namespaces: ns }));
+    expect(noVersion).toBeInstanceOf(SecretNotFoundError);
+    expect(noVersion.message).toBe(
+      `[aws-test] secret "${name}" has no version ${absentVersion} in us-east-1`,
+    );
+    expect((noVersion as SecretNotFoundError).fix).toBe(
+      `list its versions with \`sesame secrets versions ${name}\``,
+    );
+    // AWS answers "can't find the specified secret." when the secret itself is missing, version or not.
+    const missing = unique('never-created');
+    const noSecret = await failure(client.get({ name: missing, version: absentVersion, namespaces: ns }));
+    expect(noSecret).toBeInstanceOf(SecretNotFoundError);
+    expect(noSecret.message).toBe(`[aws-test] secret "${missing}" not found in us-east-1`);
+    expect((noSecret as SecretNotFoundError).fix).toBe('check the name, the region and the store prefix');
+    const noSecretStage = await failure(client.get({ name: missing, stage: 'AWSPREVIOUS', namespaces: ns }));
+    expect(noSecretStage.message).toBe(`[aws-test] secret "${missing}" not found in us-east-1`);
+    // CreateSecret without a value makes a secret with no version at all.
+    const empty = unique('empty');
+    const sdk = new SecretsManagerClient({
+      region: 'us-east-1',
+      endpoint: aws.url,
+      credentials: { ...AWS_EMULATOR_CREDENTIALS },
+    });
+    await sdk.send(new CreateSecretCommand({ Name: empty }));
+    sdk.destroy();
+    const noValue = await failure(client.get({ name: empty, namespaces: ns }));
+    expect(noValue).toBeInstanceOf(SecretNotFoundError);
+    expect(noValue.message).toBe(
+      `[aws-test] secret "${empty}" has no current value (no version labelled AWSCURRENT)`,
+    );
+    expect((noValue as SecretNotFoundError).fix).toBe(
+      `write one with \`sesame secrets set ${empty}\`, or pin a version with ?version=`,
+    );
   });
 
   it('reads by full or partial ARN without applying the prefix', async () => {

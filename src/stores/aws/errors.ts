@@ -76,19 +76,26 @@ export function classifyAws(
   const code = name.replace(/Exception$/, '');
   switch (code) {
     case 'ResourceNotFound': {
-      let detail = `${subject} not found in ${region}`;
-      if (ctx.version !== undefined) detail = `${subject} has no version ${ctx.version} in ${region}`;
-      else if (/staging label/.test(message))
-        detail =
-          ctx.stage !== undefined
-            ? `${subject} has no version labelled ${ctx.stage}`
-            : `${subject} has no current value (no version labelled AWSCURRENT)`;
-      return {
+      // AWS says which is missing: the secret ("can't find the specified secret."), or a value
+      // of it ("… secret value for VersionId: …" / "… for staging label: …").
+      const versions = `list its versions with \`sesame secrets versions ${ctx.secret ?? '<name>'}\``;
+      const missing = (detail: string, fix: string): Classification => ({
         kind: 'not_found',
         message: detail,
-        fix: 'check the name, the region and the store prefix',
+        fix,
         summary,
-      };
+      });
+      const asked = /secret value for (VersionId|staging label): (\S+)/.exec(message);
+      if (asked?.[1] === 'VersionId')
+        return missing(`${subject} has no version ${ctx.version ?? asked[2]} in ${region}`, versions);
+      if (asked && ctx.stage !== undefined)
+        return missing(`${subject} has no version labelled ${ctx.stage}`, versions);
+      if (asked)
+        return missing(
+          `${subject} has no current value (no version labelled AWSCURRENT)`,
+          `write one with \`sesame secrets set ${ctx.secret ?? '<name>'}\`, or pin a version with ?version=`,
+        );
+      return missing(`${subject} not found in ${region}`, 'check the name, the region and the store prefix');
     }
     case 'AccessDenied': {
       const m = DENIED.exec(message);
