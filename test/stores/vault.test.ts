@@ -57,6 +57,13 @@ async function failure(p: Promise<unknown>): Promise<Error> {
 }
 
 let vault: VaultEmulator;
+/** A root-token POST straight to Vault's API (settings Sesame does not make: metadata, config). */
+const vaultApi = (path: string, body: unknown) =>
+  fetch(`${vault.url}/v1/${path}`, {
+    method: 'POST',
+    headers: { 'X-Vault-Token': vault.rootToken },
+    body: JSON.stringify(body),
+  });
 let counter = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++counter}`;
 const open: VaultStore[] = [];
@@ -430,12 +437,6 @@ describe('vault errors', () => {
 
   it('a secret or mount that requires check-and-set: a write without an expected version says so, one with it goes through', async () => {
     const { client } = store();
-    const vaultApi = (path: string, body: unknown) =>
-      fetch(`${vault.url}/v1/${path}`, {
-        method: 'POST',
-        headers: { 'X-Vault-Token': vault.rootToken },
-        body: JSON.stringify(body),
-      });
     const required = (name: string) =>
       `[vault-test] Vault requires check-and-set for secret "${name}" (cas_required): write it with an expected version`;
     // One secret's metadata requires it.
@@ -481,6 +482,29 @@ describe('vault errors', () => {
     ]);
     await client.delete(name, { namespace: '', force: true });
     await expect(client.versions(name)).rejects.toBeInstanceOf(SecretNotFoundError);
+  });
+
+  it('a deletion Vault has scheduled (delete_version_after) is not one yet: the version is enabled, not deleted, nothing to restore', async () => {
+    const name = unique('scheduled');
+    const { client } = store();
+    expect((await vaultApi(`secret/metadata/${name}`, { delete_version_after: '1h' })).status).toBe(204);
+    await client.write(name, 'kept', { namespace: '' });
+    expect((await client.get({ name, namespaces: ns })).value).toBe('kept');
+    expect((await client.versions(name)).map((v) => [v.version, v.enabled, v.destroyed])).toEqual([
+      ['1', true, false],
+    ]);
+    expect((await client.describe(name)).deletedAt).toBeUndefined();
+    const nothing = await failure(client.restore(name, { namespace: '' }));
+    expect(nothing).toBeInstanceOf(SecretStateError);
+    expect(nothing.message).toBe(`[vault-test] secret "${name}" has no deleted version to restore`);
+    // Two hours on, Vault has deleted it: now it is, and restore undeletes it.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 2 * 3600_000);
+    expect((await failure(client.get({ name, namespaces: ns }))).message).toContain('was deleted at');
+    expect((await client.versions(name))[0]?.enabled).toBe(false);
+    expect((await client.describe(name)).deletedAt).toBeDefined();
+    await client.restore(name, { namespace: '' });
+    expect((await client.get({ name, namespaces: ns })).value).toBe('kept');
   });
 
   it('refuses a folder as a secret path without asking Vault', async () => {

@@ -81,6 +81,12 @@ const KV = {
 } as const;
 type KvOp = keyof typeof KV;
 
+/**
+ * Deleted: a deletion_time that has passed. `delete_version_after` gives every new version a
+ * deletion_time ahead, and Vault serves the version until then.
+ */
+const isDeleted = (v: VersionMeta) => !!v.deletion_time && Date.parse(v.deletion_time) <= Date.now();
+
 /** The policy path of a KV request on `full`, a path under the mount. */
 const kvPath = (kv: KvMount, op: KvOp, full: string) =>
   kv.version === 1 ? `${kv.mount}/${full}` : `${kv.mount}/${KV[op].under}/${full}`;
@@ -289,10 +295,11 @@ export class VaultStore implements StoreClient {
     }
     const version = meta?.current_version?.toString();
     const times = { createdAt: meta?.created_time, updatedAt: meta?.updated_time };
+    const current = meta?.versions?.[version ?? ''];
     return secretMetadata(name, {
       version,
       ...times,
-      deletedAt: meta?.versions?.[version ?? '']?.deletion_time,
+      deletedAt: current && isDeleted(current) ? current.deletion_time : undefined,
     });
   }
 
@@ -302,7 +309,7 @@ export class VaultStore implements StoreClient {
       .map(([version, v]) => ({
         version,
         createdAt: v.created_time,
-        enabled: !v.deletion_time && !v.destroyed,
+        enabled: !isDeleted(v) && !v.destroyed,
         destroyed: v.destroyed === true,
       }))
       .sort((a, b) => Number(b.version) - Number(a.version));
@@ -357,7 +364,7 @@ export class VaultStore implements StoreClient {
     const { kv, full, meta } = await this.#metadata(name);
     this.#needsV2(kv, ': deletes are permanent, nothing to restore');
     const versions = Object.entries(meta?.versions ?? {});
-    const deleted = versions.filter(([, v]) => v.deletion_time && !v.destroyed).map(([n]) => Number(n));
+    const deleted = versions.filter(([, v]) => isDeleted(v) && !v.destroyed).map(([n]) => Number(n));
     if (deleted.length === 0) {
       const allDestroyed = versions.every(([, v]) => v.destroyed);
       throw new SecretStateError(

@@ -107,6 +107,36 @@ describe('Vault emulator wire format', () => {
     expect((await call('POST', 'secret/data/anything', { token, body: plain })).status).toBe(200);
   });
 
+  it('delete_version_after (secret metadata or mount config, the smaller non-zero one): a version is served until its deletion_time', async () => {
+    const token = vault.rootToken;
+    expect(
+      (await call('POST', 'secret/metadata/timed', { token, body: { delete_version_after: '2h' } })).status,
+    ).toBe(204);
+    expect((await call('GET', 'secret/metadata/timed', { token })).body?.data.delete_version_after).toBe(
+      '2h0m0s',
+    );
+    const written = await call('POST', 'secret/data/timed', { token, body: { data: { a: 1 } } });
+    const { created_time, deletion_time } = written.body?.data ?? {};
+    expect(Date.parse(deletion_time) - Date.parse(created_time)).toBe(2 * 3600_000);
+    const live = await call('GET', 'secret/data/timed', { token });
+    expect(live.status).toBe(200);
+    expect(live.body?.data.metadata.deletion_time).toBe(deletion_time);
+    // The mount's setting counts when it is the smaller one (90 seconds, given in seconds).
+    expect((await call('POST', 'secret/config', { token, body: { delete_version_after: 90 } })).status).toBe(
+      204,
+    );
+    expect((await call('GET', 'secret/config', { token })).body?.data.delete_version_after).toBe('1m30s');
+    const second = await call('POST', 'secret/data/timed', { token, body: { data: { a: 2 } } });
+    const times = second.body?.data;
+    expect(Date.parse(times.deletion_time) - Date.parse(times.created_time)).toBe(90_000);
+    expect(
+      (await call('POST', 'secret/config', { token, body: { delete_version_after: '0s' } })).status,
+    ).toBe(204);
+    // A soft delete before the time moves the deletion to now.
+    expect((await call('DELETE', 'secret/data/timed', { token })).status).toBe(204);
+    expect((await call('GET', 'secret/data/timed', { token })).status).toBe(404);
+  });
+
   it('lists with GET ?list=true, folders ending in "/"', async () => {
     vault.writeSecret('tree/leaf', { value: '1' });
     vault.writeSecret('tree/dir/inner', { value: '2' });

@@ -2,7 +2,8 @@
  * A local HashiCorp Vault emulator speaking the HTTP API Sesame uses, with Vault's status codes
  * and bodies: `{"errors":[...]}` on failure (403 `permission denied` for a bad token, the
  * multi-error form for an ACL denial, 404 `{"errors":[]}` for a missing secret, 503
- * `Vault is sealed`), KV v1 and v2 mounts (data/metadata/delete/undelete/destroy, check-and-set),
+ * `Vault is sealed`), KV v1 and v2 mounts (data/metadata/delete/undelete/destroy, check-and-set,
+ * `cas_required` and `delete_version_after` of a secret or a mount),
  * `sys/internal/ui/mounts/<path>` preflight, ACL policies with path globs, token TTLs with
  * renewal, userpass and approle logins, namespaces (`X-Vault-Namespace`) and optional TLS.
  *
@@ -81,6 +82,8 @@ interface KvSecret {
   updated: number;
   /** Writes need `options.cas` (metadata `cas_required`). */
   casRequired?: boolean;
+  /** Metadata `delete_version_after`: each new version's deletion is scheduled this long after its creation. */
+  deleteAfterMs?: number;
 }
 
 type Fault = { op: string; remaining: number; status: number; message: string };
@@ -145,6 +148,36 @@ function sortKeys(v: unknown): unknown {
 
 const rfc3339 = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * `delete_version_after` as Vault takes it (a duration second): seconds, or a Go duration of
+ * whole h/m/s units ("1h", "90s", "1h30m"). What does not parse is left unset here.
+ */
+function durationMs(raw: unknown): number | undefined {
+  if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return raw * 1000;
+  if (typeof raw !== 'string') return undefined;
+  if (/^\d+$/.test(raw)) return Number(raw) * 1000;
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(raw);
+  if (!m || raw === '') return undefined;
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+}
+
+/** Go's time.Duration.String() of whole seconds, as Vault prints delete_version_after: 0s, 45s, 1h0m0s. */
+function goDuration(ms: number): string {
+  const total = Math.round(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  if (h > 0) return `${h}h${m}m${sec}s`;
+  if (m > 0) return `${m}m${sec}s`;
+  return `${sec}s`;
+}
+
+/**
+ * A version is deleted once its deletion_time has passed (Vault compares it with now): a time
+ * set by `delete_version_after` lies ahead, and the version is served until then.
+ */
+const isDeleted = (v: KvVersion) => v.deletedAt !== undefined && v.deletedAt <= Date.now();
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -191,6 +224,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
   const kv2 = new Map<string, KvSecret>();
   /** Mounts (by namespace) whose config has `cas_required`. */
   const casRequired = new Set<string>();
+  /** The config's `delete_version_after` of mounts (by namespace) that set one. */
+  const mountDeleteAfter = new Map<string, number>();
   const kv1 = new Map<string, Record<string, unknown>>();
   const calls: Record<string, number> = {};
   const faults: Fault[] = [];
@@ -313,14 +348,18 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     };
   }
 
-  function putKv2(k: string, data: Record<string, unknown>): number {
+  /** A new version; `mk` is the mount's key, whose config's delete_version_after counts too. */
+  function putKv2(k: string, mk: string, data: Record<string, unknown>): number {
     const now = Date.now();
     let s = kv2.get(k);
     if (!s) {
       s = { versions: [], created: now, updated: now };
       kv2.set(k, s);
     }
-    s.versions.push({ data, created: now, destroyed: false });
+    // Vault schedules the deletion after the smaller of the secret's and the mount's non-zero setting.
+    const after = [s.deleteAfterMs, mountDeleteAfter.get(mk)].filter((d): d is number => !!d);
+    const deletedAt = after.length > 0 ? now + Math.min(...after) : undefined;
+    s.versions.push({ data, created: now, destroyed: false, deletedAt });
     s.updated = now;
     return s.versions.length;
   }
@@ -397,7 +436,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
           const n = requested > 0 ? requested : secret.versions.length;
           const v = secret.versions[n - 1];
           if (!v) return { status: 404, body: { errors: [] } };
-          if (v.destroyed || v.deletedAt !== undefined) {
+          if (v.destroyed || isDeleted(v)) {
             return {
               status: 404,
               body: envelope({ data: { data: null, metadata: versionMeta(v, n) }, mount_type: 'kv' }),
@@ -422,14 +461,14 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
           if (cas !== undefined && Number(cas) !== (secret?.versions.length ?? 0)) {
             throw new HttpError(400, ['check-and-set parameter did not match the current version']);
           }
-          const n = putKv2(k, data as Record<string, unknown>);
+          const n = putKv2(k, key(ns, mount, ''), data as Record<string, unknown>);
           const v = kv2.get(k)?.versions[n - 1] as KvVersion;
           return { status: 200, body: envelope({ data: versionMeta(v, n), mount_type: 'kv' }) };
         }
         if (method === 'DELETE') {
           authorize(token, path, 'delete');
           const latest = secret?.versions[secret.versions.length - 1];
-          if (latest && latest.deletedAt === undefined) latest.deletedAt = Date.now();
+          if (latest && !isDeleted(latest)) latest.deletedAt = Date.now();
           return { status: 204 };
         }
         break;
@@ -443,7 +482,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         for (const n of versions) {
           const v = secret?.versions[n - 1];
           if (!v) continue;
-          if (api === 'delete' && v.deletedAt === undefined) v.deletedAt = Date.now();
+          if (api === 'delete' && !v.destroyed && !isDeleted(v)) v.deletedAt = Date.now();
           if (api === 'undelete' && !v.destroyed) v.deletedAt = undefined;
           if (api === 'destroy') {
             v.destroyed = true;
@@ -453,17 +492,23 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         return { status: 204 };
       }
       case 'config': {
-        // The mount's settings (max_versions and delete_version_after are accepted, not applied).
+        // The mount's settings (max_versions is accepted, not applied).
         const mk = key(ns, mount, '');
         if (method === 'GET') {
           authorize(token, path, 'read');
-          const data = { cas_required: casRequired.has(mk), delete_version_after: '0s', max_versions: 0 };
+          const data = {
+            cas_required: casRequired.has(mk),
+            delete_version_after: goDuration(mountDeleteAfter.get(mk) ?? 0),
+            max_versions: 0,
+          };
           return { status: 200, body: envelope({ data, mount_type: 'kv' }) };
         }
         if (method !== 'POST' && method !== 'PUT') break;
         authorize(token, path, 'update');
         if (body.cas_required === true) casRequired.add(mk);
         else if (body.cas_required === false) casRequired.delete(mk);
+        const after = durationMs(body.delete_version_after);
+        if (after !== undefined) mountDeleteAfter.set(mk, after);
         return { status: 204 };
       }
       case 'metadata': {
@@ -479,6 +524,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
           authorize(token, path, secret ? 'update' : 'create');
           const entry = secret ?? { versions: [], created: Date.now(), updated: Date.now() };
           if (typeof body.cas_required === 'boolean') entry.casRequired = body.cas_required;
+          const after = durationMs(body.delete_version_after);
+          if (after !== undefined) entry.deleteAfterMs = after;
           kv2.set(k, entry);
           return { status: 204 };
         }
@@ -499,7 +546,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
                 created_time: rfc3339(secret.created),
                 current_version: secret.versions.length,
                 custom_metadata: null,
-                delete_version_after: '0s',
+                delete_version_after: goDuration(secret.deleteAfterMs ?? 0),
                 max_versions: 0,
                 oldest_version: 0,
                 updated_time: rfc3339(secret.updated),
@@ -805,7 +852,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         kv1.set(k, data);
         return 0;
       }
-      return putKv2(k, data);
+      return putKv2(k, key(o.namespace ?? '', mount, ''), data);
     },
     readSecret(path, o = {}) {
       const mount = o.mount ?? 'secret';
