@@ -14,6 +14,7 @@ import {
 } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { crc32c } from '../../src/stores/gcp/crc32c.js';
+import { classifyGcp } from '../../src/stores/gcp/errors.js';
 import {
   GcpSecretManagerStoreClient,
   type GcpSecretManagerSettings,
@@ -129,6 +130,36 @@ describe('crc32c', () => {
   it('agrees with the emulator’s independent implementation', () => {
     for (const text of ['', 'a', 'pässwörd', 'x'.repeat(70_000)])
       expect(crc32c(Buffer.from(text))).toBe(emulatorCrc32c(Buffer.from(text)));
+  });
+});
+
+describe('classifyGcp over gRPC', () => {
+  // Over gRPC google-gax promotes the status's ErrorInfo to `reason` and `errorInfoMetadata`.
+  const grpcError = (code: number, reason?: string, consumer?: string) =>
+    Object.assign(new Error('7 PERMISSION_DENIED: …'), {
+      code,
+      ...(reason ? { reason, domain: 'googleapis.com' } : {}),
+      ...(consumer ? { errorInfoMetadata: { consumer, service: 'secretmanager.googleapis.com' } } : {}),
+    });
+  const ctx = {
+    project: 'acme-prod',
+    operation: 'access' as const,
+    name: 'db',
+    id: 'db',
+    authMethod: 'default',
+  };
+
+  it('reads SERVICE_DISABLED and the consumer project from the promoted ErrorInfo', () => {
+    const c = classifyGcp(grpcError(7, 'SERVICE_DISABLED', 'projects/123'), ctx);
+    expect(c.kind).toBe('denied');
+    expect(c.fix).toBe('gcloud services enable secretmanager.googleapis.com --project 123');
+    expect(c.summary).toBe('Error PERMISSION_DENIED SERVICE_DISABLED');
+  });
+
+  it('keeps the role for a PERMISSION_DENIED without a reason', () => {
+    expect(classifyGcp(grpcError(7), ctx).fix).toBe(
+      'grant roles/secretmanager.secretAccessor to the service account',
+    );
   });
 });
 
@@ -409,6 +440,34 @@ describe('gcp-secret-manager store', () => {
         clientFor(em, sa.json, { apiEndpoint: 'http://127.0.0.1:1' }).get({ name: 'x', namespaces: [''] }),
       );
       expect(err).toBeInstanceOf(StoreUnavailableError);
+    });
+
+    it('says to enable the Secret Manager API when it is off in the project, not to grant a role', async () => {
+      em.controls.seed('api_off', 'api-off-value-12');
+      em.controls.disableApi(true);
+      try {
+        const err = await failure(clientFor(em, sa.json).get({ name: 'api_off', namespaces: [''] }));
+        expect(err).toBeInstanceOf(AccessDeniedError);
+        expect(err.message).toBe(
+          `[gcp] the Secret Manager API is not enabled in project ${em.controls.projectNumber}: enable it (gcloud services enable secretmanager.googleapis.com --project ${em.controls.projectNumber}), wait a few minutes, then retry`,
+        );
+        expect((err as SesameError).fix).toBe(
+          `gcloud services enable secretmanager.googleapis.com --project ${em.controls.projectNumber}`,
+        );
+        expect(err.message).not.toContain('roles/');
+      } finally {
+        em.controls.disableApi(false);
+      }
+    });
+
+    it('says a project that does not exist is one, not that a role is missing', async () => {
+      const client = clientFor(em, sa.json, { project: 'no-such-project' });
+      const err = await failure(client.get({ name: 'anything', namespaces: [''] }));
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.message).toBe(
+        'config [gcp] project no-such-project does not exist or cannot be used (CONSUMER_INVALID) (check the project setting: the id or number of an existing project that owns the secrets)',
+      );
+      expect(err.message).not.toContain('roles/');
     });
 
     it('reports a key the service does not know as rejected credentials', async () => {

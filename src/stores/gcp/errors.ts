@@ -29,6 +29,23 @@ export interface GcpStatus {
   status: string;
   /** The service's message, only used to read details such as a version state. Never shown. */
   serviceMessage: string;
+  /** `reason` of the `google.rpc.ErrorInfo` detail (`SERVICE_DISABLED`, `CONSUMER_INVALID`…). */
+  reason?: string | undefined;
+  /** Its `metadata.consumer`: the project a Service Infrastructure refusal is about (`projects/123`). */
+  consumer?: string | undefined;
+}
+
+type ErrorInfo = { reason?: unknown; metadata?: { consumer?: unknown } | null };
+const isErrorInfo = (d: unknown): d is ErrorInfo =>
+  typeof d === 'object' &&
+  d !== null &&
+  String((d as Record<string, unknown>)['@type']).endsWith('.ErrorInfo');
+
+/** The ErrorInfo's reason and consumer, from a GoogleError's promoted fields or a JSON body's details. */
+function errorInfo(info: ErrorInfo | undefined): Pick<GcpStatus, 'reason' | 'consumer'> {
+  const reason = typeof info?.reason === 'string' ? info.reason : undefined;
+  const consumer = info?.metadata?.consumer;
+  return { reason, consumer: typeof consumer === 'string' ? consumer : undefined };
 }
 
 /** Reduce any SDK error to its canonical status, or undefined when it is not an RPC failure. */
@@ -38,10 +55,13 @@ export function gcpStatus(err: unknown): GcpStatus | undefined {
   if (err.name === 'GaxiosError' || 'config' in err) {
     if (networkCode(err)) return { status: 'UNAVAILABLE', serviceMessage: '' };
     try {
-      const body = JSON.parse(err.message) as { error?: { status?: unknown; message?: unknown } };
-      const { status, message } = body.error ?? {};
+      const body = JSON.parse(err.message) as {
+        error?: { status?: unknown; message?: unknown; details?: unknown };
+      };
+      const { status, message, details } = body.error ?? {};
+      const info = Array.isArray(details) ? details.find(isErrorInfo) : undefined;
       if (typeof status === 'string')
-        return { status, serviceMessage: typeof message === 'string' ? message : '' };
+        return { status, serviceMessage: typeof message === 'string' ? message : '', ...errorInfo(info) };
     } catch {
       // not a JSON body
     }
@@ -49,7 +69,9 @@ export function gcpStatus(err: unknown): GcpStatus | undefined {
     return { status: http === undefined ? 'UNAVAILABLE' : grpcStatusOfHttp(http), serviceMessage: '' };
   }
   const status = grpcStatusName(e.code);
-  return status ? { status, serviceMessage: err.message } : undefined;
+  const promoted = err as Error & { reason?: unknown; errorInfoMetadata?: { consumer?: unknown } | null };
+  const info = errorInfo({ reason: promoted.reason, metadata: promoted.errorInfoMetadata });
+  return status ? { status, serviceMessage: err.message, ...info } : undefined;
 }
 
 /** The predefined role that grants each operation, for messages and fixes. */
@@ -97,8 +119,26 @@ const UNAVAILABLE: StatusRule<Failure> = {
   message: (c) => `Secret Manager is unavailable (${c.status})`,
 };
 
-/** Secret Manager failures by canonical status. */
+/** The project a Service Infrastructure refusal names (`projects/123` → `123`), else the store's. */
+const consumerOf = (c: Failure) => c.consumer?.replace(/^projects\//, '') || c.project;
+const ENABLE_API = (c: Failure) =>
+  `gcloud services enable secretmanager.googleapis.com --project ${consumerOf(c)}`;
+
+const PROJECT_REASONS: ReadonlySet<string> = new Set(['SERVICE_DISABLED', 'CONSUMER_INVALID']);
+
+/** Secret Manager failures by canonical status; a PERMISSION_DENIED is refined by its ErrorInfo reason. */
 const RULES: StatusRules<Failure> = {
+  CONSUMER_INVALID: {
+    kind: 'config',
+    fix: 'check the project setting: the id or number of an existing project that owns the secrets',
+    message: (c) => `project ${consumerOf(c)} does not exist or cannot be used (CONSUMER_INVALID)`,
+  },
+  SERVICE_DISABLED: {
+    kind: 'denied',
+    fix: ENABLE_API,
+    message: (c, fix) =>
+      `the Secret Manager API is not enabled in project ${consumerOf(c)}: enable it (${fix}), wait a few minutes, then retry`,
+  },
   NOT_FOUND: {
     kind: 'not_found',
     fix: 'create the secret, or check the name and the store prefix',
@@ -157,7 +197,13 @@ export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification 
   }
   const rpc = gcpStatus(err);
   const name = err instanceof Error ? err.name : 'error';
-  if (rpc) return classifyStatus(rpc.status, RULES, { ...ctx, ...rpc }, { summary: `${name} ${rpc.status}` });
+  if (rpc) {
+    // A project-level refusal (API off, no such project) is a PERMISSION_DENIED no role fixes.
+    const { status, reason } = rpc;
+    const key = status === 'PERMISSION_DENIED' && reason && PROJECT_REASONS.has(reason) ? reason : status;
+    const summary = `${name} ${status}${reason ? ` ${reason}` : ''}`;
+    return classifyStatus(key, RULES, { ...ctx, ...rpc }, { summary });
+  }
   const message = err instanceof Error ? err.message : String(err);
   if (/Could not load the default credentials/i.test(message)) {
     const fix =

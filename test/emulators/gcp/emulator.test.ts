@@ -133,6 +133,52 @@ describe('GCP Secret Manager emulator (wire)', () => {
     }
   });
 
+  it('answers PERMISSION_DENIED with a SERVICE_DISABLED ErrorInfo while the API is off', async () => {
+    em.controls.disableApi(true);
+    try {
+      const reply = await call('GET', '/v1/projects/sesame-test/secrets');
+      expect(reply.status).toBe(403);
+      expect(reply.body).toMatchObject({
+        error: {
+          code: 403,
+          status: 'PERMISSION_DENIED',
+          message: expect.stringContaining('Secret Manager API has not been used in project 482913337105'),
+          details: [
+            {
+              '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+              reason: 'SERVICE_DISABLED',
+              domain: 'googleapis.com',
+              metadata: { consumer: 'projects/482913337105', service: 'secretmanager.googleapis.com' },
+            },
+          ],
+        },
+      });
+    } finally {
+      em.controls.disableApi(false);
+    }
+    expect((await call('GET', '/v1/projects/sesame-test/secrets')).status).toBe(200);
+  });
+
+  it('answers PERMISSION_DENIED with a CONSUMER_INVALID ErrorInfo for a project that does not exist', async () => {
+    const reply = await call('GET', '/v1/projects/no-such-project/secrets');
+    expect(reply.status).toBe(403);
+    expect(reply.body).toMatchObject({
+      error: {
+        status: 'PERMISSION_DENIED',
+        message: 'Permission denied on resource project no-such-project.',
+        details: [
+          {
+            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+            reason: 'CONSUMER_INVALID',
+            domain: 'googleapis.com',
+            metadata: { consumer: 'projects/no-such-project', service: 'secretmanager.googleapis.com' },
+          },
+          { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage' },
+        ],
+      },
+    });
+  });
+
   it('serves metadata tokens only with Metadata-Flavor: Google', async () => {
     const without = await fetch(
       `http://${em.metadataHost}/computeMetadata/v1/instance/service-accounts/default/token`,

@@ -79,6 +79,11 @@ export interface GcpEmulatorControls {
   /** Answer 403 PERMISSION_DENIED to requests needing these permissions (all when omitted). */
   deny(permissions?: GcpPermission[]): void;
   allow(): void;
+  /**
+   * Turn the Secret Manager API off in the project (or on again): every API request is answered
+   * 403 PERMISSION_DENIED with an ErrorInfo of reason SERVICE_DISABLED, as Service Usage does.
+   */
+  disableApi(disabled: boolean): void;
   /** Answer the next `times` API requests with 429 RESOURCE_EXHAUSTED. */
   throttle(times: number): void;
   /** Answer the next `times` API requests with 503 UNAVAILABLE. */
@@ -171,6 +176,7 @@ export async function startGcpSecretManagerEmulator(
   const calls: Record<string, number> = {};
   const principals: string[] = [];
   let denied: Set<GcpPermission> | 'all' | undefined;
+  let apiDisabled = false;
   let throttleLeft = 0;
   let failLeft = 0;
   let corruptLeft = 0;
@@ -281,6 +287,25 @@ export async function startGcpSecretManagerEmulator(
       return;
     }
     principals.push(principal);
+    if (apiDisabled) {
+      // The recorded answer of a call to a project where the API is off; the ErrorInfo is the
+      // SERVICE_DISABLED example of google/api/error_reason.proto.
+      count('service-disabled');
+      rpcError(
+        res,
+        'PERMISSION_DENIED',
+        `Secret Manager API has not been used in project ${projectNumber} before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/secretmanager.googleapis.com/overview?project=${projectNumber} then retry. If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.`,
+        [
+          {
+            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+            reason: 'SERVICE_DISABLED',
+            domain: 'googleapis.com',
+            metadata: { consumer: `projects/${projectNumber}`, service: 'secretmanager.googleapis.com' },
+          },
+        ],
+      );
+      return;
+    }
     const injected = await faultPlan.next();
     if (injected === 'denied') {
       rpcError(
@@ -330,7 +355,22 @@ export async function startGcpSecretManagerEmulator(
     }
     const [, projectRef, rawId, versionRef, verb] = match;
     if (projectRef !== project && projectRef !== projectNumber) {
-      rpcError(res, 'PERMISSION_DENIED', `Permission denied on resource project ${projectRef}.`);
+      // A project that does not exist: the recorded answer, with the CONSUMER_INVALID ErrorInfo
+      // of google/api/error_reason.proto.
+      const message = `Permission denied on resource project ${projectRef}.`;
+      rpcError(res, 'PERMISSION_DENIED', message, [
+        {
+          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+          reason: 'CONSUMER_INVALID',
+          domain: 'googleapis.com',
+          metadata: {
+            consumer: `projects/${projectRef}`,
+            containerInfo: projectRef,
+            service: 'secretmanager.googleapis.com',
+          },
+        },
+        { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message },
+      ]);
       return;
     }
     const id = rawId === undefined ? undefined : decodeURIComponent(rawId);
@@ -587,6 +627,9 @@ export async function startGcpSecretManagerEmulator(
     allow() {
       denied = undefined;
     },
+    disableApi(disabled) {
+      apiDisabled = disabled;
+    },
     throttle(times) {
       throttleLeft = times;
     },
@@ -620,6 +663,7 @@ export async function startGcpSecretManagerEmulator(
     principals,
     reset() {
       denied = undefined;
+      apiDisabled = false;
       throttleLeft = 0;
       failLeft = 0;
       corruptLeft = 0;
