@@ -463,6 +463,25 @@ describe('aws-secrets-manager errors', () => {
     expect(err.message).toContain(`could not decrypt secret "${name}" with its KMS key: grant kms:Decrypt`);
   });
 
+  it('"Access to KMS is not allowed" → AccessDeniedError naming the KMS permission, not the Secrets Manager action the caller already has', async () => {
+    const name = unique('cmk');
+    aws.seed(name, 'cmk-encrypted-value');
+    aws.denyKms(name);
+    const { client } = store();
+    const read = await failure(client.get({ name, namespaces: ns }));
+    expect(read).toBeInstanceOf(AccessDeniedError);
+    expect(read.message).toBe(
+      `[aws-test] access denied by KMS for secret "${name}": grant kms:Decrypt on the secret's KMS key to the caller (in its IAM policy and, for a key of another account, in the key policy)`,
+    );
+    const [batched] = await client.getMany([{ name, namespaces: ns }]);
+    expect((batched as Error).message).toBe(read.message);
+    const write = await failure(client.write(name, 'new-value', { namespace: '' }));
+    expect(write).toBeInstanceOf(AccessDeniedError);
+    expect(write.message).toBe(
+      `[aws-test] access denied by KMS for secret "${name}": grant kms:GenerateDataKey and kms:Decrypt on the secret's KMS key to the caller (in its IAM policy and, for a key of another account, in the key policy)`,
+    );
+  });
+
   it('a secret scheduled for deletion reads as not found and says how to restore it; writes are a state error', async () => {
     const name = unique('scheduled');
     aws.seed(name, 'bye');

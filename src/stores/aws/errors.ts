@@ -98,6 +98,13 @@ export function classifyAws(
       return missing(`${subject} not found in ${region}`, 'check the name, the region and the store prefix');
     }
     case 'AccessDenied': {
+      // Secrets Manager calls KMS as the caller: a customer managed key that refuses them is
+      // this denial, while the Secrets Manager action itself is allowed.
+      if (/^Access to KMS is not allowed/.test(message)) {
+        const kms = ctx.kind === 'write' ? 'kms:GenerateDataKey and kms:Decrypt' : 'kms:Decrypt';
+        const fix = `grant ${kms} on the secret's KMS key to the caller (in its IAM policy and, for a key of another account, in the key policy)`;
+        return { kind: 'denied', message: `access denied by KMS for ${subject}: ${fix}`, fix, summary };
+      }
       const m = DENIED.exec(message);
       const action = m?.[2] ?? ctx.action;
       let fix = `grant ${action} on ${m?.[3] ?? ctx.secretId ?? '*'}${m?.[1] ? ` to ${m[1]}` : ''}`;

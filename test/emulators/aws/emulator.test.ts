@@ -2,6 +2,7 @@ import {
   BatchGetSecretValueCommand,
   GetSecretValueCommand,
   ListSecretsCommand,
+  PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -136,16 +137,21 @@ describe('AWS emulator through the real SDK', () => {
   it('ListSecrets tag-key/tag-value filters: case-sensitive prefixes over any tag, ANDed, negation; values validated', async () => {
     aws.seed('emu/tagged-a', 'a', { tags: { namespace: 'company.team', key: 'MY_KEY' } });
     aws.seed('emu/tagged-b', 'b', { tags: { namespace: 'company.other', owner: 'MY_KEY' } });
-    const names = async (Filters: Array<{ Key: 'tag-key' | 'tag-value' | 'owning-service'; Values: string[] }>) =>
+    const names = async (
+      Filters: Array<{ Key: 'tag-key' | 'tag-value' | 'owning-service'; Values: string[] }>,
+    ) =>
       ((await sm().send(new ListSecretsCommand({ Filters }))).SecretList ?? [])
         .map((s) => s.Name)
         .filter((n) => n?.startsWith('emu/tagged-'))
         .sort();
     expect(await names([{ Key: 'tag-value', Values: ['MY_K'] }])).toEqual(['emu/tagged-a', 'emu/tagged-b']);
     expect(await names([{ Key: 'tag-value', Values: ['my_key'] }])).toEqual([]);
-    expect(await names([{ Key: 'tag-key', Values: ['key'] }, { Key: 'tag-value', Values: ['MY_KEY'] }])).toEqual([
-      'emu/tagged-a',
-    ]);
+    expect(
+      await names([
+        { Key: 'tag-key', Values: ['key'] },
+        { Key: 'tag-value', Values: ['MY_KEY'] },
+      ]),
+    ).toEqual(['emu/tagged-a']);
     expect(await names([{ Key: 'tag-value', Values: ['company.team', 'company.other'] }])).toEqual([
       'emu/tagged-a',
       'emu/tagged-b',
@@ -163,6 +169,33 @@ describe('AWS emulator through the real SDK', () => {
         );
       expect(err.name).toBe('ValidationException');
     }
+  });
+
+  it('answers AccessDeniedException "Access to KMS is not allowed" when the caller may not use the KMS key', async () => {
+    aws.seed('emu/kms', 'locked');
+    aws.denyKms('emu/kms');
+    const err = await sm()
+      .send(new GetSecretValueCommand({ SecretId: 'emu/kms' }))
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
+    expect([err.name, err.message]).toEqual(['AccessDeniedException', 'Access to KMS is not allowed']);
+    const out = await sm().send(new BatchGetSecretValueCommand({ SecretIdList: ['emu/kms'] }));
+    expect(out.Errors).toEqual([
+      { SecretId: 'emu/kms', ErrorCode: 'AccessDeniedException', Message: 'Access to KMS is not allowed' },
+    ]);
+    const put = await sm()
+      .send(new PutSecretValueCommand({ SecretId: 'emu/kms', SecretString: 'new' }))
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
+    expect(put.name).toBe('AccessDeniedException');
   });
 
   it('reports per-secret errors in BatchGetSecretValue and refuses more than 20 ids', async () => {

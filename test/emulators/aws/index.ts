@@ -67,6 +67,8 @@ interface Secret {
   deletedDate?: number | undefined;
   deletionDate?: number | undefined;
   decryptionFails?: boolean;
+  /** The caller may not use the secret's KMS key (customer managed key without kms:Decrypt/GenerateDataKey). */
+  kmsDenied?: boolean;
 }
 
 interface Principal {
@@ -116,8 +118,13 @@ export interface AwsEmulator {
   fail500(op: string, times: number): void;
   /** The next `times` calls to `op` drop the connection without an answer. */
   dropConnection(op: string, times: number): void;
-  /** Reads of this secret fail with DecryptionFailure (a KMS key the caller may not use). */
+  /** Reads of this secret fail with DecryptionFailure (Secrets Manager cannot decrypt it with its KMS key). */
   failDecryption(name: string): void;
+  /**
+   * The secret's KMS key refuses the caller: reads (which need kms:Decrypt) and new values (which
+   * need kms:GenerateDataKey) answer AccessDeniedException "Access to KMS is not allowed".
+   */
+  denyKms(name: string): void;
   /** Make every session credential issued so far expire now. */
   expireSessions(): void;
   /** Access key ids of the temporary credentials AssumeRole has issued. */
@@ -266,6 +273,8 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     return f;
   }
 
+  /** Secrets Manager calls KMS as the caller; a key the caller may not use answers this. */
+  const kmsDenied = () => new AwsError('AccessDeniedException', 'Access to KMS is not allowed');
   const notFound = () =>
     new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
   const markedDeleted = () =>
@@ -304,6 +313,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     const secret = find(id);
     if (!secret) throw notFound();
     if (secret.deletedDate !== undefined) throw markedDeleted();
+    if (secret.kmsDenied) throw kmsDenied();
     if (secret.decryptionFails) {
       throw new AwsError(
         'DecryptionFailure',
@@ -561,6 +571,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (s.deletedDate !== undefined) throw markedDeleted();
       const token = str(body, 'ClientRequestToken') ?? randomUUID();
       const value = valueFrom(body);
+      if (s.kmsDenied) throw kmsDenied();
       const existing = s.versions.get(token);
       if (existing) {
         if (existing.string !== value.string) {
@@ -942,6 +953,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const s = secrets.get(name);
       if (!s) throw new Error(`no secret ${name} to fail`);
       s.decryptionFails = true;
+    },
+    denyKms(name) {
+      const s = secrets.get(name);
+      if (!s) throw new Error(`no secret ${name} to deny KMS on`);
+      s.kmsDenied = true;
     },
     expireSessions() {
       for (const p of principals.values()) if (p.sessionToken !== undefined) p.expiresAt = Date.now() - 1;
