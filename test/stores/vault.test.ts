@@ -564,6 +564,21 @@ describe('vault KV versions and mounts', () => {
     await expect(client.restore(name, { namespace: '' })).rejects.toBeInstanceOf(UnsupportedOperationError);
   });
 
+  it('kvVersion: 1 on a KV v2 mount: reads, writes and listings say to set kvVersion 2, not that nothing is there', async () => {
+    const { client } = store({ kvVersion: 1 });
+    const message =
+      'config [vault-test] mount "secret" is KV v2, but kvVersion is 1 (Vault: invalid path for a versioned K/V secrets engine) (set kvVersion: 2, or leave kvVersion out to have it detected)';
+    const read = await failure(client.get({ name: 'app/plain', namespaces: ns }));
+    expect(read).toBeInstanceOf(ConfigError);
+    expect(read.message).toBe(message);
+    expect((await failure(client.write(unique('app/new'), 'x', { namespace: '' }))).message).toBe(message);
+    expect((await failure(client.list({ namespaces: ns, prefix: 'app/' }))).message).toBe(message);
+    expect((await failure(client.delete('app/plain', { namespace: '' }))).message).toBe(message);
+    expect((await store({ kvVersion: 2 }).client.get({ name: 'app/plain', namespaces: ns })).value).toBe(
+      'plain-text-value',
+    );
+  });
+
   it('a preflight 403 says to grant access or set kvVersion', async () => {
     const token = vault.issueToken({ policies: [] });
     const { client } = store({ auth: { method: 'token', token } });

@@ -51,6 +51,19 @@ export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
 }
 
 /**
+ * A KV v1 path sent to a KV v2 mount (kvVersion: 1 on a v2 engine): Vault answers 404 with no
+ * error, only a warning saying the path is invalid for a versioned engine.
+ */
+export function wrongKvVersion(answer: HttpAnswer): boolean {
+  const warnings = answer.json<{ warnings?: unknown }>()?.warnings;
+  return (
+    answer.status === 404 &&
+    Array.isArray(warnings) &&
+    warnings.some((w) => /versioned K\/V secrets engine|root of a K\/V v2 mount/.test(String(w)))
+  );
+}
+
+/**
  * What a failed request means: no answer at all, or a status its caller does not read itself.
  * What Vault does not say in its own way is classified as any HTTP API's answer (TLS failures not
  * retried, Retry-After honoured), in Vault's words when it gave some.
@@ -58,7 +71,7 @@ export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
 export function classifyVault(
   err: unknown,
   op: VaultOp,
-  origin: Pick<VaultSettings, 'address' | 'namespace'>,
+  origin: Pick<VaultSettings, 'address' | 'namespace' | 'mount'>,
   scrub: Scrubber,
 ): Classification | undefined {
   const http = classifyHttp(err, op.action);
@@ -78,6 +91,12 @@ export function classifyVault(
     const fix = 'wait for leader election or point address at the active node';
     const message = `Vault has no active node (${status} ${text}): ${fix}`;
     return { kind: 'unavailable', message, fix, summary };
+  }
+  if (wrongKvVersion(err.answer)) {
+    const fix = 'set kvVersion: 2, or leave kvVersion out to have it detected';
+    const why = 'Vault: invalid path for a versioned K/V secrets engine';
+    const message = `mount "${origin.mount}" is KV v2, but kvVersion is 1 (${why})`;
+    return { kind: 'config', message, fix, summary };
   }
   if (/namespace not found/i.test(text)) {
     const fix = 'check the namespace setting (Vault Enterprise or HCP Vault)';

@@ -75,9 +75,23 @@ describe('Vault emulator wire format', () => {
     expect(deleted.body?.data.metadata.deletion_time).not.toBe('');
     expect((await call('POST', 'secret/undelete/app', { token, body: { versions: [1] } })).status).toBe(204);
     expect((await call('GET', 'secret/data/app', { token })).status).toBe(200);
-    expect((await call('GET', 'secret/app', { token })).body?.errors[0]).toMatch(
-      /^Invalid path for a versioned K\/V secrets engine/,
+    // A KV v1 path on a KV v2 mount: 404 without errors, the reason as a warning naming the CLI command.
+    const v1Path = await call('GET', 'secret/app', { token });
+    expect(v1Path.status).toBe(404);
+    expect(v1Path.body?.data).toBeNull();
+    expect(v1Path.body?.errors).toBeUndefined();
+    expect(v1Path.body?.warnings).toEqual([
+      "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.",
+    ]);
+    expect((await call('POST', 'secret/app', { token, body: { a: 1 } })).body?.warnings[0]).toMatch(
+      /use 'vault kv put' for this operation\.$/,
     );
+    expect((await call('GET', 'secret/app/?list=true', { token })).body?.warnings[0]).toMatch(
+      /use 'vault kv list' for this operation\.$/,
+    );
+    expect((await call('GET', 'secret/metadata', { token })).body?.warnings).toEqual([
+      'Non-listing operations on the root of a K/V v2 mount are not supported.',
+    ]);
   });
 
   it('cas_required on a secret (metadata) or a mount (config): writes without options.cas are refused with 400', async () => {

@@ -427,6 +427,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     const sub = slash < 0 ? '' : rest.slice(slash + 1);
     const k = key(ns, mount, sub.replace(/\/+$/, ''));
     const secret = kv2.get(k);
+    if (slash < 0 && !list && ['data', 'metadata', 'delete', 'undelete', 'destroy'].includes(api))
+      return invalidKv2Path('Non-listing operations on the root of a K/V v2 mount are not supported.');
     switch (api) {
       case 'data': {
         if (method === 'GET') {
@@ -563,12 +565,20 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         }
         break;
       }
-      default:
-        throw new HttpError(404, [
-          "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.",
-        ]);
+      default: {
+        // A KV v1 path on a KV v2 mount: 404 with a warning (no `errors`), naming the CLI command.
+        const command = list ? 'list' : method === 'GET' ? 'get' : method === 'DELETE' ? 'delete' : 'put';
+        return invalidKv2Path(
+          `Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv ${command}' for this operation.`,
+        );
+      }
     }
     throw new HttpError(405, []);
+  }
+
+  /** Vault's answer to a path the KV v2 engine has no endpoint for: 404, the reason as a warning. */
+  function invalidKv2Path(warning: string): Reply {
+    return { status: 404, body: envelope({ warnings: [warning] }) };
   }
 
   function listKeys(
