@@ -226,7 +226,10 @@ describe('1password-connect errors', () => {
     const byId = await failure(store({ vault: hiddenId }).get({ name: 'hidden', namespaces: ns }));
     expect(byId).toBeInstanceOf(AccessDeniedError);
     expect(byId.message).toContain(`vault ${hiddenId} is not in scope (403)`);
-    expect((byId as AccessDeniedError).fix).toContain('op connect token edit');
+    // `op connect token edit` only renames a token: vaults are given when a token is issued.
+    expect((byId as AccessDeniedError).fix).toBe(
+      "a Connect token's vaults are set when it is issued: use a token issued for this vault (op connect token create <name> --server <server> --vault <vault>), on a server that has the vault (op connect vault grant --server <server> --vault <vault>)",
+    );
   });
 
   it('a missing item is not found; two items with one title is a conflict', async () => {

@@ -125,7 +125,7 @@ export class OnePasswordStore implements StoreClient {
       return {
         kind: 'denied',
         message: `${what}: ${said} (403)`,
-        fix: 'give the Connect token access to the vault (op connect token edit <token> --vault <vault>) or use a token that has it',
+        fix: "a Connect token's vaults are set when it is issued: use a token issued for this vault (op connect token create <name> --server <server> --vault <vault>), on a server that has the vault (op connect vault grant --server <server> --vault <vault>)",
       };
     if (err.status === 404) return { kind: 'not_found', message: `${what}: ${said}` };
     return classifyHttp(err, what);
