@@ -23,6 +23,7 @@ import {
   AWS_EMULATOR_CREDENTIALS,
   AWS_EMULATOR_USER_ARN,
   type AwsEmulator,
+  type DenyingPolicy,
   startAwsEmulator,
 } from '../emulators/aws/index.js';
 import { runStoreContract, runStoreFaultContract } from './contract.js';
@@ -461,6 +462,50 @@ describe('aws-secrets-manager errors', () => {
     const err = await failure(store().client.get({ name, namespaces: ns }));
     expect(err).toBeInstanceOf(AccessDeniedError);
     expect(err.message).toContain(`could not decrypt secret "${name}" with its KMS key: grant kms:Decrypt`);
+  });
+
+  it('AccessDeniedException names the policy that refuses: a Deny statement is to be removed, a boundary, SCP, resource or endpoint policy to be changed, not an IAM grant', async () => {
+    const name = unique('policy-denied');
+    aws.seed(name, 'policy-guarded-value');
+    const { client } = store();
+    const action = 'secretsmanager:GetSecretValue';
+    const fixFor = async (policy: DenyingPolicy, explicit: boolean) => {
+      aws.allowAll();
+      aws.deny(action, { secret: name, policy, explicit });
+      const err = await failure(client.get({ name, namespaces: ns }));
+      expect(err).toBeInstanceOf(AccessDeniedError);
+      expect(err.message).not.toContain('policy-guarded-value');
+      expect(err.message).toBe(`[aws-test] access denied: ${(err as AccessDeniedError).fix}`);
+      return ((err as AccessDeniedError).fix ?? '').replace(/secret:[^ ]+-\w{6}/, 'secret:<arn>');
+    };
+    const on = `${action} on arn:aws:secretsmanager:us-east-1:123456789012:secret:<arn>`;
+    const to = `to ${AWS_EMULATOR_USER_ARN}`;
+    expect(await fixFor('identity-based policy', false)).toBe(`grant ${on} ${to}`);
+    expect(await fixFor('identity-based policy', true)).toBe(
+      `a Deny statement in an identity-based policy refuses ${on} ${to}: remove or narrow it (an Allow does not override a Deny)`,
+    );
+    expect(await fixFor('resource-based policy', true)).toBe(
+      `a Deny statement in the secret's resource policy refuses ${on} ${to}: remove or narrow it (an Allow does not override a Deny)`,
+    );
+    expect(await fixFor('service control policy', true)).toBe(
+      `a Deny statement in a service control policy of the AWS Organization refuses ${on} ${to}: ask the organization's administrators to remove or narrow it (an Allow does not override a Deny)`,
+    );
+    expect(await fixFor('resource-based policy', false)).toBe(
+      `the secret's resource policy does not allow ${on} ${to} (a caller of another account needs it there as well as in its own IAM policy): allow it there`,
+    );
+    expect(await fixFor('permissions boundary', false)).toBe(
+      `the permissions boundary of the caller does not allow ${on} ${to}: allow it in the boundary too (an IAM policy alone is not enough)`,
+    );
+    expect(await fixFor('service control policy', false)).toBe(
+      `no service control policy of the AWS Organization allows ${on} ${to}: ask the organization's administrators to allow it`,
+    );
+    expect(await fixFor('session policy', false)).toBe(
+      `the session policy of these credentials does not allow ${on} ${to}: start the session without it, or with one that allows it`,
+    );
+    expect(await fixFor('VPC endpoint policy', false)).toBe(
+      `the VPC endpoint policy does not allow ${on} ${to}: allow it in the policy of the Secrets Manager VPC endpoint`,
+    );
+    aws.allowAll();
   });
 
   it('"Access to KMS is not allowed" → AccessDeniedError naming the KMS permission, not the Secrets Manager action the caller already has', async () => {

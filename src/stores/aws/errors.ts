@@ -54,6 +54,49 @@ const REFUSED =
   /^(ResourceExists|InvalidParameter|Validation(Error)?|LimitExceeded|EncryptionFailure|PreconditionNotMet)$/;
 const DENIED = /User: (\S+) is not authorized to perform: (\S+) on resource: (\S+)/;
 
+/**
+ * Where IAM says the refusal comes from: "with an explicit deny in a(n) <type>" (a Deny
+ * statement) or "because no <type> allows the <action> action" (nothing allows it), per the IAM
+ * User Guide's "Troubleshoot access denied error messages".
+ */
+const POLICY_TYPE =
+  /(with an explicit deny in|because no) (?:an? )?(identity-based policy|resource-based policy|permissions boundary|session policy|service control policy|resource control policy|VPC endpoint policy)/;
+const POLICY_WHERE: Record<string, string> = {
+  'identity-based policy': 'an identity-based policy',
+  'resource-based policy': "the secret's resource policy",
+  'permissions boundary': 'the permissions boundary of the caller',
+  'session policy': 'the session policy of these credentials',
+  'service control policy': 'a service control policy of the AWS Organization',
+  'resource control policy': 'a resource control policy of the AWS Organization',
+  'VPC endpoint policy': 'the VPC endpoint policy',
+};
+
+/** What to change for a denial of `what` (`<action> on <resource> to <principal>`). */
+function deniedFix(message: string, what: string, action: string): string {
+  const [, how, type = 'identity-based policy'] = POLICY_TYPE.exec(message) ?? [];
+  const where = POLICY_WHERE[type] ?? type;
+  const organization = type.endsWith('control policy');
+  if (how === 'with an explicit deny in')
+    return `a Deny statement in ${where} refuses ${what}: ${organization ? "ask the organization's administrators to remove or narrow it" : 'remove or narrow it'} (an Allow does not override a Deny)`;
+  switch (type) {
+    case 'resource-based policy':
+      return `${where} does not allow ${what} (a caller of another account needs it there as well as in its own IAM policy): allow it there`;
+    case 'permissions boundary':
+      return `${where} does not allow ${what}: allow it in the boundary too (an IAM policy alone is not enough)`;
+    case 'session policy':
+      return `${where} does not allow ${what}: start the session without it, or with one that allows it`;
+    case 'VPC endpoint policy':
+      return `${where} does not allow ${what}: allow it in the policy of the Secrets Manager VPC endpoint`;
+    case 'service control policy':
+    case 'resource control policy':
+      return `no ${where.replace(/^a /, '')} allows ${what}: ask the organization's administrators to allow it`;
+    default:
+      return action === 'sts:AssumeRole'
+        ? `grant ${what} and allow that principal in the role trust policy (with the right ExternalId)`
+        : `grant ${what}`;
+  }
+}
+
 /** Classify one AWS failure (thrown by the SDK, or a `BatchGetSecretValue` `Errors` entry). */
 export function classifyAws(
   err: unknown,
@@ -107,9 +150,8 @@ export function classifyAws(
       }
       const m = DENIED.exec(message);
       const action = m?.[2] ?? ctx.action;
-      let fix = `grant ${action} on ${m?.[3] ?? ctx.secretId ?? '*'}${m?.[1] ? ` to ${m[1]}` : ''}`;
-      if (action === 'sts:AssumeRole')
-        fix += ' and allow that principal in the role trust policy (with the right ExternalId)';
+      const what = `${action} on ${m?.[3] ?? ctx.secretId ?? '*'}${m?.[1] ? ` to ${m[1]}` : ''}`;
+      const fix = deniedFix(message, what, action);
       return { kind: 'denied', message: `access denied: ${fix}`, fix, summary };
     }
     case 'DecryptionFailure': {

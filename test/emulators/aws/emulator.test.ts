@@ -171,6 +171,40 @@ describe('AWS emulator through the real SDK', () => {
     }
   });
 
+  it('names the denying policy type in AccessDeniedException as IAM does, implicit or explicit', async () => {
+    aws.seed('emu/denied', 'v');
+    const message = async () =>
+      sm()
+        .send(new GetSecretValueCommand({ SecretId: 'emu/denied' }))
+        .then(
+          () => {
+            throw new Error('expected a failure');
+          },
+          (e: unknown) => (e as Error).message,
+        );
+    const user = AWS_EMULATOR_USER_ARN;
+    const prefix = `User: ${user} is not authorized to perform: secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:emu/denied-`;
+    aws.deny('secretsmanager:GetSecretValue', { secret: 'emu/denied' });
+    expect(await message()).toMatch(
+      new RegExp(
+        `^${prefix}\\w{6} because no identity-based policy allows the secretsmanager:GetSecretValue action$`,
+      ),
+    );
+    aws.allowAll();
+    aws.deny('secretsmanager:GetSecretValue', { secret: 'emu/denied', explicit: true });
+    expect(await message()).toMatch(
+      new RegExp(`^${prefix}\\w{6} with an explicit deny in an identity-based policy$`),
+    );
+    aws.allowAll();
+    aws.deny('secretsmanager:GetSecretValue', { policy: 'permissions boundary' });
+    expect(await message()).toMatch(
+      new RegExp(
+        `^${prefix}\\w{6} because no permissions boundary allows the secretsmanager:GetSecretValue action$`,
+      ),
+    );
+    aws.allowAll();
+  });
+
   it('answers AccessDeniedException "Access to KMS is not allowed" when the caller may not use the KMS key', async () => {
     aws.seed('emu/kms', 'locked');
     aws.denyKms('emu/kms');

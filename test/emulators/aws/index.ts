@@ -79,10 +79,26 @@ interface Principal {
   expiresAt?: number;
 }
 
+/**
+ * The policy types an IAM access-denied message names (IAM User Guide, "Troubleshoot access
+ * denied error messages"): "because no <type> allows the <action> action" when nothing allows
+ * it, "with an explicit deny in a(n) <type>" when a Deny statement refuses it.
+ */
+export type DenyingPolicy =
+  | 'identity-based policy'
+  | 'resource-based policy'
+  | 'permissions boundary'
+  | 'session policy'
+  | 'service control policy'
+  | 'resource control policy'
+  | 'VPC endpoint policy';
+
 interface Denial {
   action: string;
   principal?: string | undefined;
   resource?: string | undefined;
+  policy: DenyingPolicy;
+  explicit: boolean;
 }
 
 type Fault = { op: string; remaining: number; kind: 'throttle' | 'internal' | 'network' };
@@ -109,8 +125,15 @@ export interface AwsEmulator {
     value: string | Uint8Array,
     options?: { tags?: Record<string, string>; description?: string },
   ): string;
-  /** Refuse `action` (e.g. `secretsmanager:GetSecretValue`) for a principal ARN (default: everyone), optionally on one secret. */
-  deny(action: string, options?: { principal?: string; secret?: string }): void;
+  /**
+   * Refuse `action` (e.g. `secretsmanager:GetSecretValue`) for a principal ARN (default: everyone),
+   * optionally on one secret. The message names `policy` (default: no identity-based policy
+   * allows it); `explicit` makes it a Deny statement of that policy type.
+   */
+  deny(
+    action: string,
+    options?: { principal?: string; secret?: string; policy?: DenyingPolicy; explicit?: boolean },
+  ): void;
   allowAll(): void;
   /** The next `times` calls to `op` (or every op with `*`) answer ThrottlingException. */
   throttle(op: string, times: number): void;
@@ -240,8 +263,8 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     return v.id;
   }
 
-  function denied(action: string, principal: string, resource?: string): boolean {
-    return denials.some(
+  function denied(action: string, principal: string, resource?: string): Denial | undefined {
+    return denials.find(
       (d) =>
         d.action === action &&
         (d.principal === undefined || d.principal === principal) &&
@@ -250,11 +273,16 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   }
 
   function authorize(action: string, principal: Principal, secretName?: string, resourceArn?: string) {
-    if (denied(action, principal.arn, secretName)) {
+    const denial = denied(action, principal.arn, secretName);
+    if (denial) {
       const resource = resourceArn ?? '*';
+      const article = denial.policy.startsWith('identity') ? 'an' : 'a';
+      const why = denial.explicit
+        ? `with an explicit deny in ${article} ${denial.policy}`
+        : `because no ${denial.policy} allows the ${action} action`;
       throw new AwsError(
         'AccessDeniedException',
-        `User: ${principal.arn} is not authorized to perform: ${action} on resource: ${resource} because no identity-based policy allows the ${action} action`,
+        `User: ${principal.arn} is not authorized to perform: ${action} on resource: ${resource} ${why}`,
       );
     }
   }
@@ -715,7 +743,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
           `User: ${who.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
           403,
         );
-      if (!role || denied('sts:AssumeRole', who.arn, roleArn)) throw refuse();
+      if (!role || denied('sts:AssumeRole', who.arn, roleArn) !== undefined) throw refuse();
       if (role.externalId !== undefined && params.get('ExternalId') !== role.externalId) throw refuse();
       const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
       const secretAccessKey = randomBytes(30).toString('base64');
@@ -935,7 +963,13 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     },
     seed,
     deny(action, o = {}) {
-      denials.push({ action, principal: o.principal, resource: o.secret });
+      denials.push({
+        action,
+        principal: o.principal,
+        resource: o.secret,
+        policy: o.policy ?? 'identity-based policy',
+        explicit: o.explicit ?? false,
+      });
     },
     allowAll() {
       denials = [];
