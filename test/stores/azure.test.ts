@@ -446,6 +446,26 @@ describe('azure-key-vault store', () => {
       expect(em.controls.deletedNames()).not.toContain('half-gone');
     });
 
+    it('says purge protection keeps a forced delete soft, not that a permission is missing', async () => {
+      const client = clientFor(em);
+      await client.write('protected', 'v', { namespace: '' });
+      em.controls.protectFromPurge(true);
+      try {
+        const err = await failure(client.delete('protected', { namespace: '', force: true }));
+        expect(err).toBeInstanceOf(SecretStateError);
+        expect(err.message).toBe(
+          `[azure] "protected" in Key Vault ${em.url} is soft-deleted and cannot be purged: the vault has purge protection, so Key Vault purges it itself when the retention period ends`,
+        );
+        expect((err as SesameError).fix).toBe(
+          'delete without --force (purge protection cannot be turned off); `secrets restore` brings it back until then',
+        );
+        expect(err.message).not.toMatch(/role|permission/i);
+        expect(em.controls.deletedNames()).toContain('protected');
+      } finally {
+        em.controls.protectFromPurge(false);
+      }
+    });
+
     it('says there is no check-and-set instead of ignoring the expected version', async () => {
       const err = await failure(clientFor(em).write('cas', 'v', { namespace: '', expectedVersion: 'abc' }));
       expect(err).toBeInstanceOf(UnsupportedOperationError);

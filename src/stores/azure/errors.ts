@@ -122,7 +122,7 @@ const REACHABLE = 'check that the vault URL is right and reachable from this hos
 
 /**
  * Key Vault failures by HTTP status; a 403 is refined by its inner code (`disabled`,
- * `firewall`), a request without an answer is `network`.
+ * `firewall`) or its message (`purgeProtected`), a request without an answer is `network`.
  */
 const RULES: StatusRules<Failure> = {
   404: {
@@ -135,6 +135,12 @@ const RULES: StatusRules<Failure> = {
     kind: 'conflict',
     fix: 'enable it (az keyvault secret set-attributes --enabled true) or pin an enabled version with ?version=',
     message: (c, fix) => `${where(c)} is disabled: ${fix}`,
+  },
+  purgeProtected: {
+    kind: 'conflict',
+    fix: 'delete without --force (purge protection cannot be turned off); `secrets restore` brings it back until then',
+    message: (c) =>
+      `${where(c)} is soft-deleted and cannot be purged: the vault has purge protection, so Key Vault purges it itself when the retention period ends`,
   },
   firewall: {
     kind: 'denied',
@@ -224,7 +230,16 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
   const status = rest.statusCode;
   const disabled = inner === 'SecretDisabled' || /disabled secret/i.test(rest.message);
   const firewall = inner === 'ForbiddenByFirewall' || inner === 'ForbiddenByConnection';
-  const key = status === 403 && disabled ? 'disabled' : status === 403 && firewall ? 'firewall' : status;
+  // A purge refused by the vault's purge protection is a 403 that no permission fixes.
+  const purgeProtected = /purge protection is enabled/i.test(rest.message);
+  const refined = disabled
+    ? 'disabled'
+    : firewall
+      ? 'firewall'
+      : purgeProtected
+        ? 'purgeProtected'
+        : undefined;
+  const key = status === 403 && refined ? refined : status;
   const delay = status === 429 ? retryAfterMs(rest.response?.headers.get('retry-after')) : undefined;
   const network = networkCode(err) !== undefined;
   const failure: Failure = { ...ctx, status, code: rest.code, inner, network };

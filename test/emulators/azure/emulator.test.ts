@@ -135,6 +135,28 @@ describe('Azure Key Vault emulator (wire)', () => {
     });
   });
 
+  it('refuses a purge with 403 Forbidden while purge protection is on, and says Recoverable', async () => {
+    await call(em, 'PUT', '/secrets/wire-kept?api-version=7.5', { token, json: { value: 'x' } });
+    em.controls.protectFromPurge(true);
+    try {
+      const del = await call(em, 'DELETE', '/secrets/wire-kept?api-version=7.5', { token });
+      expect(del.body).toMatchObject({ attributes: { recoveryLevel: 'Recoverable' } });
+      const purge = await call(em, 'DELETE', '/deletedsecrets/wire-kept?api-version=7.5', { token });
+      expect(purge.status).toBe(403);
+      expect(purge.body).toEqual({
+        error: {
+          code: 'Forbidden',
+          message: expect.stringMatching(
+            /^Operation "purge" is not allowed because purge protection is enabled for this vault\./,
+          ),
+        },
+      });
+      expect(em.controls.deletedNames()).toContain('wire-kept');
+    } finally {
+      em.controls.protectFromPurge(false);
+    }
+  });
+
   it('throttles with 429 and Retry-After', async () => {
     em.controls.throttle(1, 7);
     const reply = await call(em, 'GET', '/secrets?api-version=7.5', { token });

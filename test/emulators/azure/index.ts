@@ -90,6 +90,11 @@ export interface AzureEmulatorControls {
   throttle(times: number, retryAfterSeconds?: number): void;
   /** Answer the next `times` vault requests with this 5xx status. */
   fail(times: number, status?: number): void;
+  /**
+   * Turn the vault's purge protection on (it cannot be turned off on a real vault; here it can,
+   * for tests): purging answers 403 Forbidden, and bundles say `recoveryLevel: Recoverable`.
+   */
+  protectFromPurge(on: boolean): void;
   /** Disable a secret's latest version (or the given one). */
   disable(name: string, version?: string): void;
   /** Make the app's client secret expired: the token endpoint answers AADSTS7000222. */
@@ -186,6 +191,7 @@ export async function startAzureKeyVaultEmulator(
   let throttleSeconds = 1;
   let failLeft = 0;
   let failStatus = 503;
+  let purgeProtection = false;
 
   const count = (kind: string) => {
     calls[kind] = (calls[kind] ?? 0) + 1;
@@ -211,7 +217,8 @@ export async function startAzureKeyVaultEmulator(
       enabled: version.enabled,
       created: version.created,
       updated: version.updated,
-      recoveryLevel: 'Recoverable+Purgeable',
+      // DeletionRecoveryLevel: "Recoverable" is soft delete with purge protection.
+      recoveryLevel: purgeProtection ? 'Recoverable' : 'Recoverable+Purgeable',
       recoverableDays: 90,
     },
     ...(version.tags ? { tags: version.tags } : {}),
@@ -510,6 +517,16 @@ export async function startAzureKeyVaultEmulator(
         return;
       }
       if (method === 'DELETE') {
+        if (purgeProtection) {
+          // The recorded answer of a purge in a vault with purge protection (no inner error).
+          vaultError(
+            res,
+            403,
+            'Forbidden',
+            'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.\r\nVault: sesame-emulator;location=westeurope',
+          );
+          return;
+        }
         deleted.delete(key);
         send(res, 204, undefined);
         return;
@@ -812,6 +829,9 @@ export async function startAzureKeyVaultEmulator(
       failLeft = times;
       failStatus = status;
     },
+    protectFromPurge(on) {
+      purgeProtection = on;
+    },
     disable(name, version) {
       const secret = latestOf(name);
       const target = version
@@ -841,6 +861,7 @@ export async function startAzureKeyVaultEmulator(
     principals,
     reset() {
       denied = undefined;
+      purgeProtection = false;
       throttleLeft = 0;
       failLeft = 0;
       for (const k of Object.keys(calls)) delete calls[k];
