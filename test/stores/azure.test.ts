@@ -17,6 +17,7 @@ import {
   type AzureKeyVaultTestHooks,
   azureKeyVaultStoreType,
 } from '../../src/stores/azure/index.js';
+import { classifyAzure } from '../../src/stores/azure/errors.js';
 import { toKeyVaultName } from '../../src/stores/azure/names.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import {
@@ -464,6 +465,38 @@ describe('azure-key-vault store', () => {
       } finally {
         em.controls.protectFromPurge(false);
       }
+    });
+
+    it('reports a value Key Vault refuses as too large as an invalid request naming the limit, not an outage', async () => {
+      const delays: number[] = [];
+      const value = `oversized-${'v'.repeat(30_000)}`;
+      const err = await failure(clientFor(em, {}, { delays }).write('too-big', value, { namespace: '' }));
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect(err.message).toBe(
+        `[azure] Key Vault refused to write "too-big" in Key Vault ${em.url} as invalid (HTTP 400 BadParameter): a Key Vault secret value is at most 25 KB, and this one is 30010 bytes`,
+      );
+      expect(err.message).not.toContain('oversized-');
+      expect(delays).toEqual([]);
+    });
+
+    it('reports any other 400 as invalid too, never as an outage', () => {
+      const rest = Object.assign(new Error('Bad request'), {
+        name: 'RestError',
+        statusCode: 400,
+        code: 'BadParameter',
+      });
+      const c = classifyAzure(rest, {
+        vaultUrl: 'https://acme.vault.azure.net',
+        operation: 'get',
+        name: 'db',
+        id: 'db',
+        version: 'not-a-version',
+        auth: { method: 'default' },
+      });
+      expect(c.kind).toBe('invalid');
+      expect(c.message).toBe(
+        'Key Vault refused to read "db" version not-a-version in Key Vault https://acme.vault.azure.net as invalid (HTTP 400 BadParameter): check the name and the version id (the 32-character id Key Vault shows)',
+      );
     });
 
     it('says there is no check-and-set instead of ignoring the expected version', async () => {

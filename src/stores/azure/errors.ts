@@ -38,6 +38,8 @@ export interface AzureErrorContext {
   name?: string | undefined;
   id?: string | undefined;
   version?: string | undefined;
+  /** The size in bytes of the value a write sends (never the value). */
+  bytes?: number | undefined;
   /** Auth method and ids, to make credential errors actionable (only these are read: never a secret). */
   auth: { method: string; tenantId?: string | undefined; clientId?: string | undefined };
 }
@@ -160,6 +162,15 @@ const RULES: StatusRules<Failure> = {
     },
     message: (c, fix) =>
       `Key Vault refused to ${OPERATIONS[c.operation].verb} ${c.operation === 'list' ? `the secrets of ${c.vaultUrl}` : where(c)}: ${fix}`,
+  },
+  400: {
+    kind: 'invalid',
+    fix: (c) =>
+      c.operation === 'set' && c.bytes !== undefined
+        ? `a Key Vault secret value is at most 25 KB, and this one is ${c.bytes} bytes`
+        : 'check the name and the version id (the 32-character id Key Vault shows)',
+    message: (c, fix) =>
+      `Key Vault refused to ${OPERATIONS[c.operation].verb} ${c.operation === 'list' ? `the secrets of ${c.vaultUrl}` : where(c)} as invalid (HTTP 400${c.code ? ` ${c.code}` : ''}): ${fix}`,
   },
   401: {
     kind: 'denied',

@@ -259,7 +259,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         `${this.#core.tag} Key Vault has no check-and-set: write without an expected version`,
       );
     }
-    const ctx = this.#ctx('set', name);
+    const ctx = { ...this.#ctx('set', name), bytes: Buffer.byteLength(value) };
     const tags = { ...this.#settings.tags, ...options.tags };
     const setOptions = Object.keys(tags).length > 0 ? { tags } : {};
     const written = await this.#call(ctx, async ({ client, kvName }) => {

@@ -107,6 +107,21 @@ describe('Azure Key Vault emulator (wire)', () => {
     expect(bundle.tags).toEqual({ a: 'b' });
   });
 
+  it('refuses a value over 25 KB with 400 BadParameter and stores nothing', async () => {
+    const big = await call(em, 'PUT', '/secrets/wire-big?api-version=7.5', {
+      token,
+      json: { value: 'x'.repeat(25 * 1024 + 1) },
+    });
+    expect(big.status).toBe(400);
+    expect(big.body).toMatchObject({ error: { code: 'BadParameter' } });
+    expect(em.controls.names()).not.toContain('wire-big');
+    const fits = await call(em, 'PUT', '/secrets/wire-big?api-version=7.5', {
+      token,
+      json: { value: 'x'.repeat(25 * 1024) },
+    });
+    expect(fits.status).toBe(200);
+  });
+
   it('answers SecretNotFound for a missing secret', async () => {
     const reply = await call(em, 'GET', '/secrets/wire-missing/?api-version=7.5', { token });
     expect(reply.status).toBe(404);

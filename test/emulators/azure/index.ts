@@ -45,6 +45,8 @@ export const AZURE_CLIENT_CERTIFICATE_PATH = fileURLToPath(
 const VAULT_RESOURCE = 'https://vault.azure.net';
 const VAULT_SCOPE = `${VAULT_RESOURCE}/.default`;
 const KEY_VAULT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+/** "a maximum size of 25 KB each" (About Azure Key Vault secrets). */
+const MAX_VALUE_BYTES = 25 * 1024;
 
 export type KeyVaultOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge';
 
@@ -453,6 +455,11 @@ export async function startAzureKeyVaultEmulator(
         };
         if (typeof body.value !== 'string') {
           vaultError(res, 400, 'BadParameter', '[emulator] value is required.');
+          return;
+        }
+        if (Buffer.byteLength(body.value) > MAX_VALUE_BYTES) {
+          // The limit is documented, the service's wording for it is not: BadParameter, own text.
+          vaultError(res, 400, 'BadParameter', '[emulator] The secret value exceeds 25 KB.');
           return;
         }
         if (deleted.has(key)) {
