@@ -10,6 +10,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AccessDeniedError,
+  InvalidRequestError,
   SecretNotFoundError,
   SecretStateError,
   StoreUnavailableError,
@@ -751,6 +752,32 @@ describe('aws-secrets-manager listing and writes', () => {
     );
     expect(err.message).toContain('secretsmanager:TagResource');
     expect(text(await client.get({ name, namespaces: ns }))).toBe('two');
+  });
+
+  it('a name AWS cannot spell is refused before AWS is asked, naming the characters it takes; ARNs pass', async () => {
+    const { client } = store({ prefix: 'app/' });
+    aws.resetCalls();
+    const expected = (name: string) =>
+      `[aws-test] "${name}" cannot be mapped to a Secrets Manager secret name: names are 1-512 letters, digits and /_+=.@- (prefix "app/" included)`;
+    const write = await failure(client.write('db:password', 'v', { namespace: '' }));
+    expect(write).toBeInstanceOf(InvalidRequestError);
+    expect(write.message).toBe(expected('db:password'));
+    const read = await failure(client.get({ name: 'db password', namespaces: ns }));
+    expect(read).toBeInstanceOf(InvalidRequestError);
+    expect(read.message).toBe(expected('db password'));
+    const good = unique('app/spelled');
+    aws.seed(good, 'fine');
+    const [bad, ok] = await client.getMany([
+      { name: 'a#b', namespaces: ns },
+      { name: good.slice('app/'.length), namespaces: ns },
+    ]);
+    expect(bad).toBeInstanceOf(InvalidRequestError);
+    expect(text(ok as FetchedSecret)).toBe('fine');
+    expect(aws.calls.CreateSecret ?? 0).toBe(0);
+    expect(aws.calls.PutSecretValue ?? 0).toBe(0);
+    expect(aws.calls.GetSecretValue ?? 0).toBe(0);
+    const arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${good}`;
+    expect(text(await client.get({ name: arn, namespaces: ns }))).toBe('fine');
   });
 
   it('checks the expected version before writing', async () => {

@@ -86,6 +86,8 @@ export interface AwsStoreOptions {
 /** BatchGetSecretValue takes at most 20 ids per call. */
 const BATCH_SIZE = 20;
 const DAY_MS = 86_400_000;
+/** CreateSecret's rule for a secret name (the API reference): ASCII letters, digits and /_+=.@-. */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 /** ListSecrets filter values accept only these characters. */
 const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.-]{1,512}$/;
 
@@ -160,9 +162,15 @@ export class AwsSecretsManagerStore implements StoreClient {
       retry: options.retry,
       classify: (err, op) => classifyAws(err, op, region, settings.auth.method !== 'static'),
     });
-    // Names get the store prefix; ARNs are used as given.
+    // Names get the store prefix and must be names AWS can hold; ARNs are used as given.
+    const included = settings.prefix ? ` (prefix "${settings.prefix}" included)` : '';
     this.#names = new NameMapping(this.#core.tag, {
       prefix: settings.prefix,
+      what: 'Secrets Manager secret name',
+      encode: (id) =>
+        SECRET_NAME.test(id)
+          ? { ok: true, id }
+          : { ok: false, reason: `names are 1-512 letters, digits and /_+=.@-${included}` },
       passthrough: (n) => n.startsWith('arn:'),
     });
     this.#sdk = this.#core.lazy(
@@ -276,10 +284,15 @@ export class AwsSecretsManagerStore implements StoreClient {
     const batch = !this.#kestra && !this.#batchDenied;
     return getManyBatched(requests, {
       size: BATCH_SIZE,
-      key: (r) =>
-        batch && r.version === undefined && (r.stage ?? 'AWSCURRENT') === 'AWSCURRENT'
-          ? this.#names.toId(r.name)
-          : undefined,
+      // A name AWS cannot spell is read alone, where get() refuses it.
+      key: (r) => {
+        if (!batch || r.version !== undefined || (r.stage ?? 'AWSCURRENT') !== 'AWSCURRENT') return undefined;
+        try {
+          return this.#names.toId(r.name);
+        } catch {
+          return undefined;
+        }
+      },
       single: (r) => this.get(r),
       missing: (id) =>
         this.#core.error(

@@ -1,5 +1,6 @@
 import {
   BatchGetSecretValueCommand,
+  CreateSecretCommand,
   GetSecretValueCommand,
   ListSecretsCommand,
   PutSecretValueCommand,
@@ -203,6 +204,21 @@ describe('AWS emulator through the real SDK', () => {
       ),
     );
     aws.allowAll();
+  });
+
+  it('refuses a secret name outside /_+=.@- letters and digits with ValidationException', async () => {
+    const err = await sm()
+      .send(new CreateSecretCommand({ Name: 'db:password', SecretString: 'v' }))
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
+    expect([err.name, err.message]).toEqual([
+      'ValidationException',
+      'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
+    ]);
   });
 
   it('answers AccessDeniedException "Access to KMS is not allowed" when the caller may not use the KMS key', async () => {

@@ -553,9 +553,10 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     },
     CreateSecret(body, who) {
       const name = str(body, 'Name');
+      // AWS answers a name outside CreateSecret's documented characters with a ValidationException.
       if (!name || !/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) {
         throw new AwsError(
-          'InvalidParameterException',
+          'ValidationException',
           'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
         );
       }
