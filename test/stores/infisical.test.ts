@@ -236,6 +236,27 @@ describe('infisical names, versions and errors', () => {
     ).toBeInstanceOf(InvalidRequestError);
   });
 
+  it('expands references as Infisical clients do (${KEY}, ${env.folder.KEY}); an unreadable one is 403 naming it', async () => {
+    const refs = inf.addProject(['prod', 'dev']);
+    const id = inf.addIdentity({ [refs]: ['prod'] });
+    inf.setSecret(refs, 'prod', '/', 'DB_HOST', 'db.internal');
+    inf.setSecret(refs, 'prod', '/shared', 'DB_USER', 'app');
+    inf.setSecret(refs, 'prod', '/', 'DB_URL', 'postgres://${prod.shared.DB_USER}@${DB_HOST}/main');
+    inf.setSecret(refs, 'prod', '/', 'FROM_DEV', 'x-${dev.TOKEN}');
+    const client = store({
+      projectId: refs,
+      auth: { method: 'universal-auth', clientId: id.clientId, clientSecret: id.clientSecret },
+    });
+    expect((await client.get({ name: 'DB_URL', namespaces: ns })).value).toBe(
+      'postgres://app@db.internal/main',
+    );
+    const denied = await failure(client.get({ name: 'FROM_DEV', namespaces: ns }));
+    expect(denied).toBeInstanceOf(AccessDeniedError);
+    expect(denied.message).toBe(
+      "[inf] reading \"FROM_DEV\" in prod:/: You do not have permission to read secret 'TOKEN' in environment 'dev' at path '/', which is referenced by secret 'FROM_DEV' in environment 'prod' at path '/'. (403)",
+    );
+  });
+
   it('secretPath roots the names; a missing secret and a missing folder are not found', async () => {
     expect((await store({ secretPath: '/apps' }).get({ name: 'api/API_KEY', namespaces: ns })).value).toBe(
       'infisical-api-key-9f0',

@@ -1,7 +1,8 @@
 /**
  * `infisical` store: secrets of one Infisical project environment, over Infisical's REST API.
  *
- * A name is a secret key, or `folder/…/KEY` under `secretPath`. `?version=N` pins a version.
+ * A name is a secret key, or `folder/…/KEY` under `secretPath`. `?version=N` pins a version. A
+ * value's references to other secrets are expanded by Infisical.
  * `universal-auth` logs in with a machine identity's client ID and secret and logs in again
  * before the access token expires, or once after Infisical calls it expired; `token` uses a
  * given access token (Token Auth) as is. Infisical's raw secrets API has no paging: a listing
@@ -202,7 +203,12 @@ export class InfisicalStore implements StoreClient {
     const { secret } = await this.#get<{ secret: Secret }>(
       { action: 'reading', name: request.name },
       `/api/v3/secrets/raw/${encodeURIComponent(key)}`,
-      { secretPath, ...(request.version ? { version: request.version } : {}) },
+      // References (`${KEY}`, `${env.folder.KEY}`) expanded by Infisical, as its CLI and operators do.
+      {
+        secretPath,
+        expandSecretReferences: 'true',
+        ...(request.version ? { version: request.version } : {}),
+      },
     );
     return {
       value: secret.secretValue,

@@ -93,6 +93,34 @@ describe('Infisical emulator wire format', () => {
     });
   });
 
+  it('expands ${KEY} and ${env.folder.KEY} references (nested, a missing one kept) only with expandSecretReferences=true; an unreadable one is 403', async () => {
+    const token = await login();
+    inf.setSecret(project, 'prod', '/refs', 'HOST', 'db.internal');
+    inf.setSecret(project, 'prod', '/refs/shared', 'NAME', 'bob');
+    inf.setSecret(project, 'prod', '/refs/shared', 'USER', 'u-${NAME}');
+    inf.setSecret(project, 'prod', '/refs', 'URL', 'pg://${prod.refs.shared.USER}@${HOST}/${MISSING}');
+    inf.setSecret(project, 'prod', '/refs', 'LEAK', 'x-${dev.OTHER}');
+    const q = `workspaceId=${project}&environment=prod&secretPath=/refs`;
+    const url = (extra = '') => call('GET', `/api/v3/secrets/raw/URL?${q}${extra}`, { token });
+    expect((await url()).body.secret).toMatchObject({
+      secretValue: 'pg://${prod.refs.shared.USER}@${HOST}/${MISSING}',
+    });
+    expect((await url('&expandSecretReferences=true')).body.secret).toMatchObject({
+      secretValue: 'pg://u-bob@db.internal/${MISSING}',
+    });
+    expect(
+      await call('GET', `/api/v3/secrets/raw/LEAK?${q}&expandSecretReferences=true`, { token }),
+    ).toMatchObject({
+      status: 403,
+      body: {
+        statusCode: 403,
+        error: 'ForbiddenError',
+        message:
+          "You do not have permission to read secret 'OTHER' in environment 'dev' at path '/', which is referenced by secret 'LEAK' in environment 'prod' at path '/refs'.",
+      },
+    });
+  });
+
   it('the list hides values with viewSecretValue=false', async () => {
     const token = await login();
     const list = await call(

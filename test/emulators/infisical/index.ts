@@ -3,9 +3,12 @@
  *
  * - `POST /api/v1/auth/universal-auth/login` `{clientId, clientSecret}` → `{accessToken, expiresIn,
  *   accessTokenMaxTTL, tokenType: "Bearer"}`; bad credentials 401
- * - `GET /api/v3/secrets/raw/{secretName}?workspaceId&environment&secretPath&version` →
+ * - `GET /api/v3/secrets/raw/{secretName}?workspaceId&environment&secretPath&version&expandSecretReferences` →
  *   `{"secret": {id, _id, workspace, environment, version, type, secretKey, secretValue,
- *   secretComment, secretPath, createdAt, updatedAt, …}}`
+ *   secretComment, secretPath, createdAt, updatedAt, …}}`; references (`${KEY}` in the same folder,
+ *   `${env.folder.sub.KEY}` elsewhere) are left as written unless `expandSecretReferences=true`,
+ *   then replaced by the referenced values, nested ones too (10 levels, cycles stopped), a missing
+ *   one left as written, and one the identity may not read refused with 403
  * - `GET /api/v3/secrets/raw?workspaceId&environment&secretPath&recursive&viewSecretValue` →
  *   `{"secrets": [...], "imports": []}`; with `viewSecretValue=false` values are hidden
  *
@@ -123,6 +126,43 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
     const envOk = envs.includes('*') || envs.includes(env);
     const pathOk = under === '/' || path === under || path.startsWith(`${under}/`);
     return envOk && pathOk;
+  }
+
+  /**
+   * Infisical's expansion of `${…}` references in `value` of `key` at env:path: one name is a key
+   * in the same folder, more are environment, folders and key; a reference the identity may not
+   * read is a 403 naming both secrets; a missing one reads as empty and stays as written.
+   */
+  function expand(
+    projectId: string,
+    access: IdentityAccess,
+    origin: { env: string; path: string; key: string },
+    value: string,
+  ): string {
+    let out = value;
+    const stack = [{ value, env: origin.env, path: origin.path, depth: 0, seen: new Set<string>() }];
+    stack[0]?.seen.add(`${origin.env}:${origin.path}:${origin.key}`);
+    while (stack.length > 0) {
+      const at = stack.pop() as (typeof stack)[number];
+      if (at.depth > 10) continue;
+      for (const [syntax, inner] of at.value.matchAll(/\$\{([^}]+)\}/g)) {
+        const parts = (inner as string).trim().split('.');
+        const key = parts.at(-1) as string;
+        const env = parts.length === 1 ? at.env : (parts[0] as string);
+        const path = parts.length === 1 ? at.path : normPath(parts.slice(1, -1).join('/'));
+        if (!allowed(access, projectId, env, path))
+          throw Object.assign(new Error('forbidden'), {
+            message: `You do not have permission to read secret '${key}' in environment '${env}' at path '${path}', which is referenced by secret '${origin.key}' in environment '${origin.env}' at path '${origin.path}'.`,
+          });
+        const versions = projects.get(projectId)?.get(env)?.get(path)?.get(key)?.versions;
+        const referenced = versions?.at(-1)?.value ?? '';
+        const id = `${env}:${path}:${key}`;
+        if (/\$\{[^}]+\}/.test(referenced) && !at.seen.has(id))
+          stack.push({ value: referenced, env, path, depth: at.depth + 1, seen: new Set([...at.seen, id]) });
+        if (referenced) out = out.replaceAll(syntax, () => referenced);
+      }
+    }
+    return out;
   }
 
   const secretJson = (
@@ -260,7 +300,16 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
       if (!Number.isInteger(v) || v < 1 || v > secret.versions.length) {
         return fail(res, 404, 'NotFound', `Secret version ${pinned} not found`);
       }
-      return send(res, 200, { secret: secretJson(projectId, env, path, key, secret, v, false) });
+      const json = secretJson(projectId, env, path, key, secret, v, false);
+      if (url.searchParams.get('expandSecretReferences') === 'true' && json.secretValue) {
+        try {
+          json.secretValue = expand(projectId, identity.access, { env, path, key }, json.secretValue);
+        } catch (err) {
+          // Infisical's ForbiddenRequestError, under its default name.
+          return fail(res, 403, 'ForbiddenError', (err as Error).message);
+        }
+      }
+      return send(res, 200, { secret: json });
     }
 
     count('list-secrets');
