@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AccessDeniedError,
   ConfigError,
+  InvalidRequestError,
   SecretNotFoundError,
   SecretStateError,
   SesameError,
@@ -488,6 +489,17 @@ describe('gcp-secret-manager store', () => {
       expect([first.version, second.version]).toEqual(['1', '2']);
       expect(em.controls.labelsOf('created')).toEqual({ application: 'sesame', team: 'payments' });
       expect((await client.describe('created')).tags).toEqual({ application: 'sesame', team: 'payments' });
+    });
+
+    it('refuses a value over Secret Manager’s 64 KiB payload limit, saying so, before anything is created', async () => {
+      const value = `oversized-${'v'.repeat(64 * 1024)}`;
+      const err = await failure(clientFor(em, sa.json).write('too_big', value, { namespace: '' }));
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect(err.message).toBe(
+        `[gcp] a Secret Manager payload is at most 64 KiB (65536 bytes) and this value is ${Buffer.byteLength(value)} bytes: "too_big" was not written`,
+      );
+      expect(err.message).not.toContain('oversized-');
+      expect(em.controls.secretIds()).not.toContain('too_big');
     });
 
     it('refuses labels Secret Manager would refuse', async () => {

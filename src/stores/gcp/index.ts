@@ -24,7 +24,7 @@
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { z } from 'zod';
-import { ConfigError, UsageError } from '../../errors.js';
+import { ConfigError, InvalidRequestError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -72,6 +72,8 @@ import { type GcpSecretManagerSettings, gcpLabels, gcpSecretManagerSettings } fr
 export type { GcpSecretManagerSettings } from './settings.js';
 
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+/** SecretPayload.data "must be no larger than 64KiB". */
+const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 /** The fields of a service-account key the client signs with (the others play no part). */
 const serviceAccountKey = z.object({
@@ -242,6 +244,13 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         `${this.#core.tag} Secret Manager labels must be lowercase: ${parsed.error.issues[0]?.message ?? 'invalid label'}`,
       );
     }
+    const data = Buffer.from(value, 'utf8');
+    if (data.length > MAX_PAYLOAD_BYTES) {
+      // Refused here: the service would refuse it only after a first write had created the secret.
+      throw new InvalidRequestError(
+        `${this.#core.tag} a Secret Manager payload is at most 64 KiB (${MAX_PAYLOAD_BYTES} bytes) and this value is ${data.length} bytes: "${name}" was not written`,
+      );
+    }
     if (options.expectedVersion !== undefined) {
       const latest = (await this.versions(name))[0]?.version;
       if (latest !== options.expectedVersion) {
@@ -250,7 +259,6 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         );
       }
     }
-    const data = Buffer.from(value, 'utf8');
     const request = { parent: ctx.path, payload: { data, dataCrc32c: crc32c(data) } };
     const secret = { replication: { automatic: {} }, labels };
     const { result } = await this.#call(ctx, (client) =>

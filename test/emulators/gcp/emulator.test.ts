@@ -105,6 +105,22 @@ describe('GCP Secret Manager emulator (wire)', () => {
     expect(dup.body).toMatchObject({ error: { code: 409, status: 'ALREADY_EXISTS' } });
   });
 
+  it('refuses a payload over 64 KiB with INVALID_ARGUMENT and adds no version', async () => {
+    await call('POST', '/v1/projects/sesame-test/secrets?secretId=wire_big', {
+      replication: { automatic: {} },
+    });
+    const add = (bytes: number) =>
+      call('POST', '/v1/projects/sesame-test/secrets/wire_big:addVersion', {
+        payload: { data: Buffer.alloc(bytes, 0x61).toString('base64') },
+      });
+    const big = await add(64 * 1024 + 1);
+    expect(big.status).toBe(400);
+    expect(big.body).toMatchObject({ error: { code: 400, status: 'INVALID_ARGUMENT' } });
+    expect((await add(64 * 1024)).status).toBe(200);
+    expect(em.controls.stateOf('wire_big', 1)).toBe('ENABLED');
+    expect(em.controls.stateOf('wire_big', 2)).toBeUndefined();
+  });
+
   it('pages secrets with nextPageToken', async () => {
     const first = await call('GET', '/v1/projects/sesame-test/secrets?pageSize=1');
     expect((first.body.secrets as unknown[]).length).toBe(1);

@@ -23,6 +23,8 @@ import { type FaultControls, Faults } from '../faults.js';
 
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+/** SecretPayload.data: "Must be no larger than 64KiB." (v1 reference). */
+const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 /** CRC32C (Castagnoli), kept separate from the adapter's so a bug in one is caught by the other. */
 const CRC_TABLE = (() => {
@@ -435,6 +437,11 @@ export async function startGcpSecretManagerEmulator(
         }
         const body = (await readJson(req)) as { payload?: { data?: string; dataCrc32c?: string | number } };
         const data = Buffer.from(body.payload?.data ?? '', 'base64');
+        if (data.length > MAX_PAYLOAD_BYTES) {
+          // The limit is documented, the service's wording for it is not: INVALID_ARGUMENT, own text.
+          rpcError(res, 'INVALID_ARGUMENT', '[emulator] Secret payload is larger than 64KiB.');
+          return;
+        }
         if (
           body.payload?.dataCrc32c !== undefined &&
           String(emulatorCrc32c(data)) !== String(body.payload.dataCrc32c)
