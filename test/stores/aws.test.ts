@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AccessDeniedError,
   InvalidRequestError,
+  ValueTooLargeError,
   SecretNotFoundError,
   SecretStateError,
   StoreUnavailableError,
@@ -752,6 +753,28 @@ describe('aws-secrets-manager listing and writes', () => {
     );
     expect(err.message).toContain('secretsmanager:TagResource');
     expect(text(await client.get({ name, namespaces: ns }))).toBe('two');
+  });
+
+  it("a value outside SecretString's 1-65536 characters is refused before AWS is asked; a parameter AWS refuses is an invalid request, not a state conflict", async () => {
+    const name = unique('sized');
+    const { client } = store();
+    await client.write(name, 'x'.repeat(65_536), { namespace: '' });
+    aws.resetCalls();
+    const big = await failure(client.write(name, 'y'.repeat(65_537), { namespace: '' }));
+    expect(big).toBeInstanceOf(ValueTooLargeError);
+    expect(big.message).toBe(
+      `[aws-test] the value of "${name}" is 65537 characters, above Secrets Manager's limit of 65536 (SecretString)`,
+    );
+    expect(big.message).not.toContain('yyyy');
+    const empty = await failure(client.write(name, '', { namespace: '' }));
+    expect(empty).toBeInstanceOf(InvalidRequestError);
+    expect(empty.message).toBe(`[aws-test] Secrets Manager does not store an empty value ("${name}")`);
+    expect(aws.calls.PutSecretValue ?? 0).toBe(0);
+    // A tag key over AWS's 128 characters: TagResource answers a validation error.
+    const tags = { ['k'.repeat(129)]: 'v' };
+    const tagged = await failure(client.write(name, 'z', { namespace: '', tags }));
+    expect(tagged).toBeInstanceOf(InvalidRequestError);
+    expect(tagged.message).toMatch(/but its tags could not be updated: .*secretsmanager:TagResource refused/);
   });
 
   it('a name AWS cannot spell is refused before AWS is asked, naming the characters it takes; ARNs pass', async () => {

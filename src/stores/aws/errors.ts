@@ -50,8 +50,9 @@ export function awsErrorName(err: unknown): string {
 // across APIs (`AccessDeniedException` from Secrets Manager, `AccessDenied` from STS).
 const THROTTLED = /^(Throttling|TooManyRequests|RequestLimitExceeded)$/;
 const UNAVAILABLE = /^(InternalServiceError|InternalFailure|ServiceUnavailable|RequestTimeout|TimeoutError)$/;
-const REFUSED =
-  /^(ResourceExists|InvalidParameter|Validation(Error)?|LimitExceeded|EncryptionFailure|PreconditionNotMet)$/;
+const REFUSED = /^(ResourceExists|LimitExceeded|EncryptionFailure|PreconditionNotMet)$/;
+/** A parameter AWS refuses (a tag too long, a bad filter): the request is to be fixed. */
+const INVALID = /^(InvalidParameter|Validation(Error)?)$/;
 const DENIED = /User: (\S+) is not authorized to perform: (\S+) on resource: (\S+)/;
 
 /**
@@ -198,6 +199,7 @@ export function classifyAws(
     default:
       break;
   }
+  if (INVALID.test(code)) return { ...refused(), kind: 'invalid' };
   if (REFUSED.test(code)) return refused();
   const failed = `Secrets Manager call ${ctx.action} failed (${name}): ${message}`;
   if (THROTTLED.test(code))

@@ -19,7 +19,13 @@
  * const { value } = await store.get({ name: 'prod/jira', namespaces: [''] });
  */
 import type * as SM from '@aws-sdk/client-secrets-manager';
-import { AccessDeniedError, SecretStateError, UsageError } from '../../errors.js';
+import {
+  AccessDeniedError,
+  InvalidRequestError,
+  SecretStateError,
+  UsageError,
+  ValueTooLargeError,
+} from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -86,6 +92,7 @@ export interface AwsStoreOptions {
 /** BatchGetSecretValue takes at most 20 ids per call. */
 const BATCH_SIZE = 20;
 const DAY_MS = 86_400_000;
+const SECRET_STRING_MAX = 65_536;
 /** CreateSecret's rule for a secret name (the API reference): ASCII letters, digits and /_+=.@-. */
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 /** ListSecrets filter values accept only these characters. */
@@ -422,6 +429,15 @@ export class AwsSecretsManagerStore implements StoreClient {
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     this.#kestra?.refuse('write');
     const secretId = this.#names.toId(name);
+    // SecretString holds 1 to 65536 characters (API reference); AWS would refuse others.
+    if (value.length > SECRET_STRING_MAX)
+      throw new ValueTooLargeError(
+        `${this.#core.tag} the value of "${name}" is ${value.length} characters, above Secrets Manager's limit of ${SECRET_STRING_MAX} (SecretString)`,
+      );
+    if (value === '')
+      throw new InvalidRequestError(
+        `${this.#core.tag} Secrets Manager does not store an empty value ("${name}")`,
+      );
     // Secrets Manager has no conditional write.
     await checkExpectedVersion(this.#core.tag, name, options.expectedVersion, async () => {
       return (await this.describe(name)).version;

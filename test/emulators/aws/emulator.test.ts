@@ -221,6 +221,31 @@ describe('AWS emulator through the real SDK', () => {
     ]);
   });
 
+  it('refuses a SecretString outside 1-65536 characters with ValidationException, without the value', async () => {
+    aws.seed('emu/sized', 'v');
+    for (const [value, bound] of [
+      ['', 'greater than or equal to 1'],
+      ['q'.repeat(65_537), 'less than or equal to 65536'],
+    ] as const) {
+      const err = await sm()
+        .send(new PutSecretValueCommand({ SecretId: 'emu/sized', SecretString: value }))
+        .then(
+          () => {
+            throw new Error('expected a failure');
+          },
+          (e: unknown) => e as Error,
+        );
+      expect([err.name, err.message]).toEqual([
+        'ValidationException',
+        `1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length ${bound}`,
+      ]);
+    }
+    const ok = await sm().send(
+      new PutSecretValueCommand({ SecretId: 'emu/sized', SecretString: 'q'.repeat(65_536) }),
+    );
+    expect(ok.VersionId).toBeDefined();
+  });
+
   it('answers AccessDeniedException "Access to KMS is not allowed" when the caller may not use the KMS key', async () => {
     aws.seed('emu/kms', 'locked');
     aws.denyKms('emu/kms');

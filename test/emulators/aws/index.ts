@@ -476,7 +476,18 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         'You must provide either SecretString or SecretBinary, but not both.',
       );
     }
-    return { string, binary: binary !== undefined ? Buffer.from(binary, 'base64') : undefined };
+    const bytes = binary !== undefined ? Buffer.from(binary, 'base64') : undefined;
+    // SecretString and SecretBinary: 1 to 65536 (API reference, length constraints).
+    const length = string?.length ?? bytes?.length;
+    const field = string !== undefined ? 'secretString' : 'secretBinary';
+    if (length !== undefined && (length < 1 || length > 65_536)) {
+      const bound = length < 1 ? 'greater than or equal to 1' : 'less than or equal to 65536';
+      throw new AwsError(
+        'ValidationException',
+        `1 validation error detected: Value at '${field}' failed to satisfy constraint: Member must have length ${bound}`,
+      );
+    }
+    return { string, binary: bytes };
   }
 
   const secretsManager: Record<string, (body: Record<string, unknown>, who: Principal) => unknown> = {
