@@ -10,6 +10,7 @@ import {
   StoreUnavailableError,
   UnsupportedOperationError,
   UsageError,
+  ValueTooLargeError,
 } from '../../src/errors.js';
 import {
   type AzureKeyVaultSettings,
@@ -467,16 +468,36 @@ describe('azure-key-vault store', () => {
       }
     });
 
-    it('reports a value Key Vault refuses as too large as an invalid request naming the limit, not an outage', async () => {
-      const delays: number[] = [];
-      const value = `oversized-${'v'.repeat(30_000)}`;
-      const err = await failure(clientFor(em, {}, { delays }).write('too-big', value, { namespace: '' }));
-      expect(err).toBeInstanceOf(InvalidRequestError);
+    it('refuses a value over Key Vault’s 25 KB before sending it', async () => {
+      em.controls.reset();
+      const value = `oversized-${'v'.repeat(25 * 1024)}`;
+      const err = await failure(clientFor(em).write('too-big', value, { namespace: '' }));
+      expect(err).toBeInstanceOf(ValueTooLargeError);
       expect(err.message).toBe(
-        `[azure] Key Vault refused to write "too-big" in Key Vault ${em.url} as invalid (HTTP 400 BadParameter): a Key Vault secret value is at most 25 KB, and this one is 30010 bytes`,
+        `[azure] the value of "too-big" is ${Buffer.byteLength(value)} bytes, above Key Vault's limit of 25 KB (25600 bytes): it was not written`,
       );
-      expect(err.message).not.toContain('oversized-');
-      expect(delays).toEqual([]);
+      expect(em.controls.calls.set ?? 0).toBe(0);
+    });
+
+    it('reports a write Key Vault refuses with 400 as invalid, with the size limit, not as an outage', () => {
+      const rest = Object.assign(new Error('Bad request'), {
+        name: 'RestError',
+        statusCode: 400,
+        code: 'BadParameter',
+      });
+      const c = classifyAzure(rest, {
+        vaultUrl: 'https://acme.vault.azure.net',
+        operation: 'set',
+        name: 'db',
+        id: 'db',
+        bytes: 25_300,
+        auth: { method: 'default' },
+      });
+      expect(c.kind).toBe('invalid');
+      expect(c.retry).toBeUndefined();
+      expect(c.message).toBe(
+        'Key Vault refused to write "db" in Key Vault https://acme.vault.azure.net as invalid (HTTP 400 BadParameter): a Key Vault secret value is at most 25 KB, and this one is 25300 bytes',
+      );
     });
 
     it('reports any other 400 as invalid too, never as an outage', () => {

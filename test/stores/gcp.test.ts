@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AccessDeniedError,
   ConfigError,
-  InvalidRequestError,
   SecretNotFoundError,
   SecretStateError,
   SesameError,
   StoreUnavailableError,
   UsageError,
+  ValueTooLargeError,
 } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { crc32c } from '../../src/stores/gcp/crc32c.js';
@@ -494,9 +494,9 @@ describe('gcp-secret-manager store', () => {
     it('refuses a value over Secret Manager’s 64 KiB payload limit, saying so, before anything is created', async () => {
       const value = `oversized-${'v'.repeat(64 * 1024)}`;
       const err = await failure(clientFor(em, sa.json).write('too_big', value, { namespace: '' }));
-      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect(err).toBeInstanceOf(ValueTooLargeError);
       expect(err.message).toBe(
-        `[gcp] a Secret Manager payload is at most 64 KiB (65536 bytes) and this value is ${Buffer.byteLength(value)} bytes: "too_big" was not written`,
+        `[gcp] the value of "too_big" is ${Buffer.byteLength(value)} bytes, above Secret Manager's payload limit of 64 KiB (65536 bytes): it was not written`,
       );
       expect(err.message).not.toContain('oversized-');
       expect(em.controls.secretIds()).not.toContain('too_big');

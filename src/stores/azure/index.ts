@@ -34,6 +34,7 @@ import type {
   WriteResult,
 } from '../contract.js';
 import {
+  checkValueBytes,
   credentialPaths,
   hostAccessOf,
   type Lazy,
@@ -84,6 +85,9 @@ function vaultScope(vaultUrl: string): string {
   }
   return 'https://vault.azure.net/.default';
 }
+
+/** Secrets are "sequences of octets … with a maximum size of 25 KB each" (About Key Vault secrets). */
+const VALUE_LIMIT = { bytes: 25 * 1024, limit: "Key Vault's limit of 25 KB" };
 
 const PUBLIC_AUTHORITIES =
   /^login\.(microsoftonline\.com|microsoftonline\.us|chinacloudapi\.cn|partner\.microsoftonline\.cn)$/;
@@ -259,6 +263,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         `${this.#core.tag} Key Vault has no check-and-set: write without an expected version`,
       );
     }
+    checkValueBytes(this.#core.tag, name, value, VALUE_LIMIT);
     const ctx = { ...this.#ctx('set', name), bytes: Buffer.byteLength(value) };
     const tags = { ...this.#settings.tags, ...options.tags };
     const setOptions = Object.keys(tags).length > 0 ? { tags } : {};

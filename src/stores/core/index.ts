@@ -123,3 +123,4 @@ export { describeCharacter, type EscapeSpelling, escapeSpelling, type Spelled } 
 export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
 export { readSettingFile, settingFile } from './setting-file.js';
 export { numberedVersion } from './numbered-version.js';
+export { checkValueBytes } from './value-limit.js';

@@ -24,7 +24,7 @@
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { z } from 'zod';
-import { ConfigError, InvalidRequestError, UsageError } from '../../errors.js';
+import { ConfigError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -43,6 +43,7 @@ import type {
 } from '../contract.js';
 import {
   addOrCreate,
+  checkValueBytes,
   credentialPaths,
   hostAccessOf,
   isoTime,
@@ -73,7 +74,7 @@ export type { GcpSecretManagerSettings } from './settings.js';
 
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 /** SecretPayload.data "must be no larger than 64KiB". */
-const MAX_PAYLOAD_BYTES = 64 * 1024;
+const PAYLOAD_LIMIT = { bytes: 64 * 1024, limit: "Secret Manager's payload limit of 64 KiB" };
 
 /** The fields of a service-account key the client signs with (the others play no part). */
 const serviceAccountKey = z.object({
@@ -244,13 +245,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         `${this.#core.tag} Secret Manager labels must be lowercase: ${parsed.error.issues[0]?.message ?? 'invalid label'}`,
       );
     }
-    const data = Buffer.from(value, 'utf8');
-    if (data.length > MAX_PAYLOAD_BYTES) {
-      // Refused here: the service would refuse it only after a first write had created the secret.
-      throw new InvalidRequestError(
-        `${this.#core.tag} a Secret Manager payload is at most 64 KiB (${MAX_PAYLOAD_BYTES} bytes) and this value is ${data.length} bytes: "${name}" was not written`,
-      );
-    }
+    // Refused here: the service would refuse it only after a first write had created the secret.
+    checkValueBytes(this.#core.tag, name, value, PAYLOAD_LIMIT);
     if (options.expectedVersion !== undefined) {
       const latest = (await this.versions(name))[0]?.version;
       if (latest !== options.expectedVersion) {
@@ -259,6 +255,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         );
       }
     }
+    const data = Buffer.from(value, 'utf8');
     const request = { parent: ctx.path, payload: { data, dataCrc32c: crc32c(data) } };
     const secret = { replication: { automatic: {} }, labels };
     const { result } = await this.#call(ctx, (client) =>
