@@ -257,6 +257,31 @@ describe('infisical names, versions and errors', () => {
     );
   });
 
+  it('reads and lists the secrets a folder imports (the folder own ones first, then the last import), as Infisical clients do', async () => {
+    const withImports = inf.addProject(['prod']);
+    const id = inf.addIdentity({ [withImports]: ['prod'] });
+    inf.setSecret(withImports, 'prod', '/shared', 'SMTP_HOST', 'smtp.internal');
+    inf.setSecret(withImports, 'prod', '/shared', 'LOG_LEVEL', 'info');
+    inf.setSecret(withImports, 'prod', '/app', 'LOG_LEVEL', 'debug');
+    inf.setSecret(withImports, 'prod', '/app/jobs', 'CRON', '5 * * * *');
+    inf.addImport(withImports, 'prod', '/app', { environment: 'prod', secretPath: '/shared' });
+    const client = store({
+      projectId: withImports,
+      secretPath: '/app',
+      auth: { method: 'universal-auth', clientId: id.clientId, clientSecret: id.clientSecret },
+    });
+    expect(await client.get({ name: 'SMTP_HOST', namespaces: ns })).toEqual({
+      value: 'smtp.internal',
+      version: '1',
+    });
+    expect((await client.get({ name: 'LOG_LEVEL', namespaces: ns })).value).toBe('debug');
+    expect((await client.list({ namespaces: ns })).items.map((i) => i.name)).toEqual([
+      'LOG_LEVEL',
+      'SMTP_HOST',
+      'jobs/CRON',
+    ]);
+  });
+
   it('secretPath roots the names; a missing secret and a missing folder are not found', async () => {
     expect((await store({ secretPath: '/apps' }).get({ name: 'api/API_KEY', namespaces: ns })).value).toBe(
       'infisical-api-key-9f0',

@@ -2,7 +2,8 @@
  * `infisical` store: secrets of one Infisical project environment, over Infisical's REST API.
  *
  * A name is a secret key, or `folder/…/KEY` under `secretPath`. `?version=N` pins a version. A
- * value's references to other secrets are expanded by Infisical.
+ * value's references to other secrets are expanded by Infisical, and the keys a folder imports
+ * read as its own (its own first).
  * `universal-auth` logs in with a machine identity's client ID and secret and logs in again
  * before the access token expires, or once after Infisical calls it expired; `token` uses a
  * given access token (Token Auth) as is. Infisical's raw secrets API has no paging: a listing
@@ -203,10 +204,12 @@ export class InfisicalStore implements StoreClient {
     const { secret } = await this.#get<{ secret: Secret }>(
       { action: 'reading', name: request.name },
       `/api/v3/secrets/raw/${encodeURIComponent(key)}`,
-      // References (`${KEY}`, `${env.folder.KEY}`) expanded by Infisical, as its CLI and operators do.
+      // References (`${KEY}`, `${env.folder.KEY}`) expanded and the folder's imports included by
+      // Infisical, as its CLI and operators do.
       {
         secretPath,
         expandSecretReferences: 'true',
+        include_imports: 'true',
         ...(request.version ? { version: request.version } : {}),
       },
     );
@@ -217,13 +220,26 @@ export class InfisicalStore implements StoreClient {
   }
 
   async list(options: ListOptions): Promise<ListPage> {
-    const { secrets } = await this.#get<{ secrets: Secret[] }>({ action: 'listing' }, '/api/v3/secrets/raw', {
-      secretPath: this.#s.secretPath,
-      recursive: 'true',
-      viewSecretValue: 'false',
-    });
+    const listed = await this.#get<{ secrets: Secret[]; imports?: Array<{ secrets?: Secret[] }> }>(
+      { action: 'listing' },
+      '/api/v3/secrets/raw',
+      {
+        secretPath: this.#s.secretPath,
+        recursive: 'true',
+        viewSecretValue: 'false',
+        include_imports: 'true',
+      },
+    );
     const base = join(this.#s.secretPath);
-    const items = secrets.flatMap((s) => {
+    // Imported keys read as keys of secretPath itself: after its own, the last import winning.
+    const own = new Set(
+      listed.secrets.filter((s) => join(s.secretPath ?? base) === base).map((s) => s.secretKey),
+    );
+    const imported = new Map<string, Secret>();
+    for (const i of listed.imports ?? [])
+      for (const s of i.secrets ?? [])
+        if (!own.has(s.secretKey)) imported.set(s.secretKey, { ...s, secretPath: base });
+    const items = [...listed.secrets, ...imported.values()].flatMap((s) => {
       const folder = join(s.secretPath ?? base);
       const rel = folder === base ? '' : `${folder.slice(base === '/' ? 1 : base.length + 1)}/`;
       const name = `${rel}${s.secretKey}`;

@@ -121,6 +121,48 @@ describe('Infisical emulator wire format', () => {
     });
   });
 
+  it('include_imports=true: a key the folder lacks comes from its imports (the last first), listed under imports', async () => {
+    const token = await login();
+    inf.setSecret(project, 'prod', '/base', 'SHARED', 'from-base');
+    inf.setSecret(project, 'prod', '/base', 'BOTH', 'base-both');
+    inf.setSecret(project, 'prod', '/later', 'BOTH', 'later-both');
+    inf.setSecret(project, 'prod', '/app', 'OWN', 'own');
+    inf.addImport(project, 'prod', '/app', { environment: 'prod', secretPath: '/base' });
+    inf.addImport(project, 'prod', '/app', { environment: 'prod', secretPath: '/later' });
+    inf.addImport(project, 'prod', '/app', { environment: 'dev', secretPath: '/' });
+    const q = `workspaceId=${project}&environment=prod&secretPath=/app`;
+    const get = (key: string, extra = '') =>
+      call('GET', `/api/v3/secrets/raw/${key}?${q}${extra}`, { token });
+    expect((await get('SHARED')).status).toBe(404);
+    expect((await get('SHARED', '&include_imports=true')).body.secret).toMatchObject({
+      secretKey: 'SHARED',
+      secretValue: 'from-base',
+      environment: 'prod',
+      secretPath: '/base',
+    });
+    expect((await get('BOTH', '&include_imports=true')).body.secret).toMatchObject({
+      secretValue: 'later-both',
+    });
+    const list = await call('GET', `/api/v3/secrets/raw?${q}&include_imports=true&viewSecretValue=false`, {
+      token,
+    });
+    expect((list.body.secrets as Array<{ secretKey: string }>).map((x) => x.secretKey)).toEqual(['OWN']);
+    expect(
+      (
+        list.body.imports as Array<{
+          secretPath: string;
+          environment: string;
+          secrets: Array<{ secretKey: string }>;
+        }>
+      ).map((i) => [i.environment, i.secretPath, i.secrets.map((x) => x.secretKey)]),
+    ).toEqual([
+      ['prod', '/base', ['SHARED', 'BOTH']],
+      ['prod', '/later', ['BOTH']],
+    ]);
+    const plain = await call('GET', `/api/v3/secrets/raw?${q}`, { token });
+    expect(plain.body.imports).toEqual([]);
+  });
+
   it('the list hides values with viewSecretValue=false', async () => {
     const token = await login();
     const list = await call(

@@ -8,9 +8,14 @@
  *   secretComment, secretPath, createdAt, updatedAt, …}}`; references (`${KEY}` in the same folder,
  *   `${env.folder.sub.KEY}` elsewhere) are left as written unless `expandSecretReferences=true`,
  *   then replaced by the referenced values, nested ones too (10 levels, cycles stopped), a missing
- *   one left as written, and one the identity may not read refused with 403
- * - `GET /api/v3/secrets/raw?workspaceId&environment&secretPath&recursive&viewSecretValue` →
- *   `{"secrets": [...], "imports": []}`; with `viewSecretValue=false` values are hidden
+ *   one left as written, and one the identity may not read refused with 403; with
+ *   `include_imports=true` a key the folder lacks is looked up in the folder's secret imports,
+ *   the last import first (imports the identity may not read skipped), and answered with the
+ *   importing environment and path of the source
+ * - `GET /api/v3/secrets/raw?workspaceId&environment&secretPath&recursive&viewSecretValue&include_imports` →
+ *   `{"secrets": [...], "imports": [...]}`; with `viewSecretValue=false` values are hidden;
+ *   `imports` lists the requested folder's imports (`{secretPath, environment, folderId,
+ *   secrets}`) when `include_imports=true`, else it is empty. Imports of imports are not emulated.
  *
  * Errors are Infisical's `{reqId, statusCode, message, error}`: 404 `NotFound` (secret, version,
  * environment, folder), 401 `UnauthorizedError`, 403 `PermissionDenied` (`You are not allowed to
@@ -53,6 +58,13 @@ export interface InfisicalEmulator {
   calls: Record<string, number>;
   /** A project with these environment slugs; returns its id. */
   addProject(environments: string[]): string;
+  /** Import the secrets of `from` (environment and folder) into a folder, after its earlier imports. */
+  addImport(
+    projectId: string,
+    environment: string,
+    secretPath: string,
+    from: { environment: string; secretPath: string },
+  ): void;
   /** Add a version of a secret at a folder path (folders are created on the way); returns its version. */
   setSecret(projectId: string, environment: string, secretPath: string, key: string, value: string): number;
   /** A machine identity with universal auth credentials. */
@@ -80,6 +92,8 @@ const normPath = (p: string) => `/${p.split('/').filter(Boolean).join('/')}`;
 export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
   /** projectId → env → folder path → key → secret */
   const projects = new Map<string, Map<string, Map<string, Map<string, StoredSecret>>>>();
+  /** projectId:env:path → the folder's secret imports, in the order they were added. */
+  const imports = new Map<string, Array<{ env: string; path: string }>>();
   const identities = new Map<
     string,
     { clientId: string; clientSecret: string; access: IdentityAccess; ttl: number }
@@ -293,17 +307,31 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
           'NotFound',
           `Folder with path '${path}' in environment with slug '${env}' not found`,
         );
-      const secret = folder.get(key);
-      if (!secret) return fail(res, 404, 'NotFound', `Secret with name '${key}' not found`);
+      let secret = folder.get(key);
+      let from = { env, path };
       const pinned = url.searchParams.get('version');
+      if (!secret && pinned === null && url.searchParams.get('include_imports') === 'true') {
+        // The last import that holds the key wins; imports the identity may not read are skipped.
+        for (const source of [...(imports.get(`${projectId}:${env}:${path}`) ?? [])].reverse()) {
+          if (!allowed(identity.access, projectId, source.env, source.path)) continue;
+          const found = project.get(source.env)?.get(source.path)?.get(key);
+          if (found) {
+            secret = found;
+            from = source;
+            break;
+          }
+        }
+      }
+      if (!secret) return fail(res, 404, 'NotFound', `Secret with name '${key}' not found`);
       const v = pinned === null ? secret.versions.length : Number(pinned);
       if (!Number.isInteger(v) || v < 1 || v > secret.versions.length) {
         return fail(res, 404, 'NotFound', `Secret version ${pinned} not found`);
       }
-      const json = secretJson(projectId, env, path, key, secret, v, false);
+      const json = secretJson(projectId, from.env, from.path, key, secret, v, false);
       if (url.searchParams.get('expandSecretReferences') === 'true' && json.secretValue) {
         try {
-          json.secretValue = expand(projectId, identity.access, { env, path, key }, json.secretValue);
+          const origin = { env: from.env, path: from.path, key };
+          json.secretValue = expand(projectId, identity.access, origin, json.secretValue);
         } catch (err) {
           // Infisical's ForbiddenRequestError, under its default name.
           return fail(res, 403, 'ForbiddenError', (err as Error).message);
@@ -330,7 +358,20 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
           secretJson(projectId, env, p, key, s, s.versions.length, hide),
         ),
       );
-    return send(res, 200, { secrets, imports: [] });
+    const imported =
+      url.searchParams.get('include_imports') === 'true'
+        ? (imports.get(`${projectId}:${env}:${path}`) ?? [])
+            .filter((source) => allowed(identity.access, projectId, source.env, source.path))
+            .map((source) => ({
+              secretPath: source.path,
+              environment: source.env,
+              folderId: `${source.env}:${source.path}`,
+              secrets: [...(project.get(source.env)?.get(source.path)?.entries() ?? [])].map(([key, s]) =>
+                secretJson(projectId, source.env, source.path, key, s, s.versions.length, hide),
+              ),
+            }))
+        : [];
+    return send(res, 200, { secrets, imports: imported });
   }
 
   const server = createServer((req, res) => {
@@ -347,6 +388,13 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
       const id = randomUUID();
       projects.set(id, new Map(environments.map((e) => [e, new Map([['/', new Map()]])])));
       return id;
+    },
+    addImport(projectId, environment, secretPath, from) {
+      const at = `${projectId}:${environment}:${normPath(secretPath)}`;
+      imports.set(at, [
+        ...(imports.get(at) ?? []),
+        { env: from.environment, path: normPath(from.secretPath) },
+      ]);
     },
     setSecret(projectId, environment, secretPath, key, value) {
       const folders = projects.get(projectId)?.get(environment);
