@@ -824,6 +824,10 @@ describe('aws-secrets-manager listing and writes', () => {
     await client.delete(name, { namespace: '', recoveryWindowMs: 7 * 86_400_000 });
     const listed = await client.list({ namespaces: ns, prefix: name, includeDeleted: true });
     expect(listed.items[0]?.deletedAt).toBeDefined();
+    // Deleting it again is done already (AWS refuses to reschedule): the first deletion date stays.
+    await client.delete(name, { namespace: '', recoveryWindowMs: 30 * 86_400_000 });
+    const again = await client.list({ namespaces: ns, prefix: name, includeDeleted: true });
+    expect(again.items[0]?.deletedAt).toBe(listed.items[0]?.deletedAt);
     await client.restore(name, { namespace: '' });
     await client.delete(name, { namespace: '', force: true });
     expect(aws.secretNames()).not.toContain(name);

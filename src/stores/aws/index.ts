@@ -492,10 +492,19 @@ export class AwsSecretsManagerStore implements StoreClient {
       );
     }
     const window = options.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: days };
-    await this.#send(
-      'DeleteSecret',
-      { SecretId: secretId, ...window },
-      { secret: name, secretId, kind: 'write' },
+    const ctx: AwsCallContext = {
+      action: 'secretsmanager:DeleteSecret',
+      secret: name,
+      secretId,
+      kind: 'write',
+    };
+    await this.#call(ctx, (sdk) =>
+      send(sdk, 'DeleteSecret', { SecretId: secretId, ...window }, ctx).catch((err: unknown) => {
+        // Already scheduled (AWS refuses to schedule it again): done, its first deletion date stays.
+        const scheduled = /scheduled for deletion/.test((err as Error | undefined)?.message ?? '');
+        if (!options.force && awsErrorName(err) === 'InvalidRequestException' && scheduled) return;
+        throw err;
+      }),
     );
   }
 

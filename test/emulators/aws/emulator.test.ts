@@ -1,6 +1,7 @@
 import {
   BatchGetSecretValueCommand,
   CreateSecretCommand,
+  DeleteSecretCommand,
   GetSecretValueCommand,
   ListSecretsCommand,
   PutSecretValueCommand,
@@ -204,6 +205,25 @@ describe('AWS emulator through the real SDK', () => {
       ),
     );
     aws.allowAll();
+  });
+
+  it('refuses to schedule the deletion of a secret already scheduled for deletion; a forced delete goes through', async () => {
+    aws.seed('emu/twice', 'v');
+    await sm().send(new DeleteSecretCommand({ SecretId: 'emu/twice', RecoveryWindowInDays: 7 }));
+    const err = await sm()
+      .send(new DeleteSecretCommand({ SecretId: 'emu/twice', RecoveryWindowInDays: 30 }))
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
+    expect([err.name, err.message]).toEqual([
+      'InvalidRequestException',
+      "You can't perform this operation on the secret because it was already scheduled for deletion.",
+    ]);
+    await sm().send(new DeleteSecretCommand({ SecretId: 'emu/twice', ForceDeleteWithoutRecovery: true }));
+    expect(aws.secretNames()).not.toContain('emu/twice');
   });
 
   it('refuses a secret name outside /_+=.@- letters and digits with ValidationException', async () => {

@@ -678,6 +678,14 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const s = find(id);
       if (!s) throw notFound();
       const force = body.ForceDeleteWithoutRecovery === true;
+      // The API reference lists "the secret is scheduled for deletion" among DeleteSecret's
+      // InvalidRequestException causes; a forced delete of a deleted secret goes through.
+      if (!force && s.deletedDate !== undefined) {
+        throw new AwsError(
+          'InvalidRequestException',
+          "You can't perform this operation on the secret because it was already scheduled for deletion.",
+        );
+      }
       if (force && body.RecoveryWindowInDays !== undefined) {
         throw new AwsError(
           'InvalidParameterException',
