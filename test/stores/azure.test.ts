@@ -12,18 +12,18 @@ import {
   UsageError,
   ValueTooLargeError,
 } from '../../src/errors.js';
+import { classifyAzure } from '../../src/stores/azure/errors.js';
 import {
   type AzureKeyVaultSettings,
   AzureKeyVaultStoreClient,
   type AzureKeyVaultTestHooks,
   azureKeyVaultStoreType,
 } from '../../src/stores/azure/index.js';
-import { classifyAzure } from '../../src/stores/azure/errors.js';
 import { toKeyVaultName } from '../../src/stores/azure/names.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import {
-  type AzureKeyVaultEmulator,
   AZURE_CLIENT_CERTIFICATE_PATH,
+  type AzureKeyVaultEmulator,
   startAzureKeyVaultEmulator,
 } from '../emulators/azure/index.js';
 import { runStoreContract, runStoreFaultContract } from './contract.js';

@@ -17,8 +17,8 @@ import type { StoreContext } from '../../src/stores/contract.js';
 import { crc32c } from '../../src/stores/gcp/crc32c.js';
 import { classifyGcp } from '../../src/stores/gcp/errors.js';
 import {
-  GcpSecretManagerStoreClient,
   type GcpSecretManagerSettings,
+  GcpSecretManagerStoreClient,
   gcpSecretManagerStoreType,
 } from '../../src/stores/gcp/index.js';
 import {
@@ -514,8 +514,11 @@ describe('gcp-secret-manager store', () => {
       const first = await client.write('cas', 'a', { namespace: '' });
       await client.write('cas', 'b', { namespace: '', expectedVersion: first.version });
       const err = await failure(client.write('cas', 'c', { namespace: '', expectedVersion: first.version }));
-      expect(err).toBeInstanceOf(UsageError);
-      expect(err.message).toContain('is at version 2');
+      // A changed secret is a state conflict (409) as in every store, not a usage error.
+      expect(err).toBeInstanceOf(SecretStateError);
+      expect(err.message).toBe('[gcp] secret "cas" changed: its current version is 2, not 1');
+      expect((err as SesameError).fix).toBe('read "cas" again and write with its current version');
+      expect((await client.versions('cas')).length).toBe(2);
     });
 
     it('disables, enables and destroys versions', async () => {

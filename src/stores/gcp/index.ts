@@ -52,14 +52,15 @@ import {
   listProviderPages,
   NameMapping,
   type ProtobufTimestamp,
+  type RetryPolicy,
   readSampleStep,
   readSettingFile,
-  type RetryPolicy,
   runChecks,
-  secretMetadata,
   StoreCore,
+  secretMetadata,
   valueOfBytes,
 } from '../core/index.js';
+import { checkExpectedVersion } from '../core/write-checks.js';
 import { crc32c } from './crc32c.js';
 import {
   ChecksumMismatch,
@@ -247,14 +248,13 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     }
     // Refused here: the service would refuse it only after a first write had created the secret.
     checkValueBytes(this.#core.tag, name, value, PAYLOAD_LIMIT);
-    if (options.expectedVersion !== undefined) {
-      const latest = (await this.versions(name))[0]?.version;
-      if (latest !== options.expectedVersion) {
-        throw new UsageError(
-          `${this.#core.tag} "${name}" is at version ${latest ?? '(none)'}, not ${options.expectedVersion}: read it again before writing`,
-        );
-      }
-    }
+    // `latest` is the newest version whatever its state, so the newest number is the current one.
+    await checkExpectedVersion(
+      this.#core.tag,
+      name,
+      options.expectedVersion,
+      async () => (await this.versions(name))[0]?.version,
+    );
     const data = Buffer.from(value, 'utf8');
     const request = { parent: ctx.path, payload: { data, dataCrc32c: crc32c(data) } };
     const secret = { replication: { automatic: {} }, labels };
