@@ -831,6 +831,15 @@ describe('aws-secrets-manager listing and writes', () => {
     await client.restore(name, { namespace: '' });
     await client.delete(name, { namespace: '', force: true });
     expect(aws.secretNames()).not.toContain(name);
+    // AWS's forced delete does not report a name that does not exist: Sesame asks first.
+    const typo = await failure(client.delete(`${name}-typo`, { namespace: '', force: true }));
+    expect(typo).toBeInstanceOf(SecretNotFoundError);
+    expect(typo.message).toBe(`[aws-test] secret "${name}-typo" not found in us-east-1`);
+    // Without DescribeSecret the check is skipped, and the delete is AWS's.
+    aws.deny('secretsmanager:DescribeSecret');
+    await client.write(name, 'y', { namespace: '' });
+    await client.delete(name, { namespace: '', force: true });
+    expect(aws.secretNames()).not.toContain(name);
     await expect(client.restore(name, { namespace: '' })).rejects.toBeInstanceOf(SecretNotFoundError);
   });
 });

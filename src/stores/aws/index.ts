@@ -22,6 +22,7 @@ import type * as SM from '@aws-sdk/client-secrets-manager';
 import {
   AccessDeniedError,
   InvalidRequestError,
+  SecretNotFoundError,
   SecretStateError,
   UsageError,
   ValueTooLargeError,
@@ -491,6 +492,12 @@ export class AwsSecretsManagerStore implements StoreClient {
         `${this.#core.tag} Secrets Manager keeps a deleted secret 7 to 30 days; ${days} days is out of range`,
       );
     }
+    // A forced delete of a name that does not exist succeeds in AWS: ask first (a caller without
+    // DescribeSecret skips the check).
+    if (options.force)
+      await this.describe(name).catch((err: unknown) => {
+        if (err instanceof SecretNotFoundError) throw err;
+      });
     const window = options.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: days };
     const ctx: AwsCallContext = {
       action: 'secretsmanager:DeleteSecret',

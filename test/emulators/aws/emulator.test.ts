@@ -224,6 +224,17 @@ describe('AWS emulator through the real SDK', () => {
     ]);
     await sm().send(new DeleteSecretCommand({ SecretId: 'emu/twice', ForceDeleteWithoutRecovery: true }));
     expect(aws.secretNames()).not.toContain('emu/twice');
+    // A forced delete of a secret that does not exist is not ResourceNotFoundException; an unforced one is.
+    await sm().send(new DeleteSecretCommand({ SecretId: 'emu/never', ForceDeleteWithoutRecovery: true }));
+    const missing = await sm()
+      .send(new DeleteSecretCommand({ SecretId: 'emu/never' }))
+      .then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error,
+      );
+    expect(missing.name).toBe('ResourceNotFoundException');
   });
 
   it('refuses a secret name outside /_+=.@- letters and digits with ValidationException', async () => {

@@ -676,8 +676,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const id = requireId(body);
       authorize('secretsmanager:DeleteSecret', who, find(id)?.name ?? id, resourceArn(id));
       const s = find(id);
-      if (!s) throw notFound();
       const force = body.ForceDeleteWithoutRecovery === true;
+      // The reference: "If you forcibly delete an already deleted or nonexistent secret, the
+      // operation does not return ResourceNotFoundException" (what it returns is not documented).
+      if (!s && force) return {};
+      if (!s) throw notFound();
       // The API reference lists "the secret is scheduled for deletion" among DeleteSecret's
       // InvalidRequestException causes; a forced delete of a deleted secret goes through.
       if (!force && s.deletedDate !== undefined) {
