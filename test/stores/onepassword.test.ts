@@ -178,6 +178,20 @@ describe('1password-connect names and values', () => {
     ).toBe('{"a":"1"}');
   });
 
+  it('reads a Document item as its file (bytes kept), not as its empty field list', async () => {
+    op.addVault('Docs');
+    const der = Buffer.from([0x30, 0x82, 0x01, 0xff, 0x00]);
+    op.putDocument('Docs', 'tls-der', 'key.der', der);
+    op.putDocument('Docs', 'ca', 'ca.pem', Buffer.from('-----BEGIN CERTIFICATE-----\n'));
+    const client = store({ auth: { method: 'token', token: op.issueToken(['Docs']) } });
+    const binary = await client.get({ name: 'Docs/tls-der', namespaces: ns });
+    expect(binary.value).toEqual(new Uint8Array(der));
+    expect(binary.version).toBe('1');
+    expect((await client.get({ name: 'Docs/ca', namespaces: ns })).value).toBe(
+      '-----BEGIN CERTIFICATE-----\n',
+    );
+  });
+
   it('refuses a name without a vault when no vault is set', async () => {
     const err = await failure(store().get({ name: 'jira', namespaces: ns }));
     expect(err).toBeInstanceOf(InvalidRequestError);

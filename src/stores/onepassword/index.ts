@@ -4,7 +4,7 @@
  * A name is `<vault>/<item>` (or `<item>` when `vault` is set); vaults are found by name or id,
  * items by title through the API's `filter`. An item reads as a JSON object of its fields by
  * label (`secret://op/Prod/jira#password` picks one); a Secure Note with nothing but its notes
- * reads as the notes text. Connect serves the current version only and has no paging: a listing
+ * reads as the notes text, a Document as its file (bytes that are not UTF-8 kept as bytes). Connect serves the current version only and has no paging: a listing
  * is complete and paged in memory.
  *
  * @example
@@ -40,6 +40,7 @@ import {
   readSampleStep,
   runChecks,
   StoreCore,
+  valueOfBytes,
 } from '../core/index.js';
 
 const settings = z.strictObject({
@@ -74,6 +75,7 @@ interface Item {
   version?: number;
   category?: string;
   fields?: Field[];
+  files?: Array<{ id: string }>;
   updatedAt?: string;
   createdAt?: string;
 }
@@ -131,15 +133,15 @@ export class OnePasswordStore implements StoreClient {
     return classifyHttp(err, what);
   }
 
-  async #get<T>(op: Op, path: string, query?: Record<string, string>): Promise<T> {
+  #request(op: Op, path: string, query?: Record<string, string>) {
     const headers = { authorization: `Bearer ${this.#s.auth.token}` };
-    return this.#core.call(
-      op,
-      async () =>
-        expectOk(
-          await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query }),
-        ).json<T>() as T,
+    return this.#core.call(op, async () =>
+      expectOk(await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query })),
     );
+  }
+
+  async #get<T>(op: Op, path: string, query?: Record<string, string>): Promise<T> {
+    return (await this.#request(op, path, query)).json<T>() as T;
   }
 
   /** A vault by name (the API's filter) or else by id; cached, forgotten when the lookup fails. */
@@ -191,8 +193,16 @@ export class OnePasswordStore implements StoreClient {
         message: `${matches.length} items titled "${title}" in vault "${vault.name}"`,
         fix: 'give the items distinct titles',
       });
-    const item = await this.#get<Item>(op, `vaults/${vault.id}/items/${(matches[0] as Item).id}`);
-    return { value: itemValue(item), version: item.version === undefined ? undefined : String(item.version) };
+    const path = `vaults/${vault.id}/items/${(matches[0] as Item).id}`;
+    const item = await this.#get<Item>(op, path);
+    const version = item.version === undefined ? undefined : String(item.version);
+    // A Document item is its file (text or bytes): its fields hold nothing of it.
+    const [file, ...more] = item.files ?? [];
+    if (item.category === 'DOCUMENT' && file && more.length === 0) {
+      const content = await this.#request(op, `${path}/files/${encodeURIComponent(file.id)}/content`);
+      return { value: valueOfBytes(content.body), version };
+    }
+    return { value: itemValue(item), version };
   }
 
   async list(options: ListOptions): Promise<ListPage> {

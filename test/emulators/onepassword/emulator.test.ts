@@ -27,6 +27,35 @@ describe('1Password Connect emulator wire format', () => {
     await op.stop();
   });
 
+  it('a Document item lists its file with content_path; the content endpoint answers its bytes, 404 for another id', async () => {
+    const bytes = Buffer.from([0x30, 0x82, 0x00, 0xff, 0x0a]);
+    const itemId = op.putDocument('Prod', 'tls-key', 'key.der', bytes);
+    const item = (await get(`/v1/vaults/${prod}/items/${itemId}`)).body as {
+      category: string;
+      files: Array<{ id: string; name: string; size: number; content_path: string }>;
+    };
+    expect(item.category).toBe('DOCUMENT');
+    expect(item.files).toEqual([
+      {
+        id: expect.stringMatching(/^[a-z0-9]{26}$/),
+        name: 'key.der',
+        size: 5,
+        content_path: `v1/vaults/${prod}/items/${itemId}/files/${item.files[0]?.id}/content`,
+      },
+    ]);
+    const res = await fetch(`${op.url}/${item.files[0]?.content_path}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="key.der"');
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
+    expect(await get(`/v1/vaults/${prod}/items/${itemId}/files/nope/content`)).toEqual({
+      status: 404,
+      body: { status: 404, message: 'file nope not found' },
+    });
+  });
+
   it('401 ErrorResponse for a missing or unknown bearer token; /heartbeat needs none', async () => {
     expect(await get('/v1/vaults', null)).toEqual({
       status: 401,

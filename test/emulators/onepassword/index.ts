@@ -5,8 +5,11 @@
  * - `GET /v1/vaults[?filter=name eq "X"]` → the vaults the token may access (`Vault[]`)
  * - `GET /v1/vaults/{vaultUuid}` → `Vault`; 403 `vault {id} is not in scope`, 404 `vault {id} not found`
  * - `GET /v1/vaults/{vaultUuid}/items[?filter=title eq "X"]` → item summaries without fields
- * - `GET /v1/vaults/{vaultUuid}/items/{itemUuid}` → `FullItem` with `fields` and `sections`;
- *   404 `item {id} not found`
+ * - `GET /v1/vaults/{vaultUuid}/items/{itemUuid}` → `FullItem` with `fields` and `sections`, and
+ *   `files` (`{id, name, size, content_path}`) when the item has some; 404 `item {id} not found`
+ * - `GET /v1/vaults/{vaultUuid}/items/{itemUuid}/files/{fileUuid}/content` → the file's bytes
+ *   (`application/octet-stream`, `Content-Disposition: attachment; filename="…"`); 404
+ *   `file {id} not found`
  * - `GET /heartbeat` → `.`, `GET /health` → server name, version and dependencies
  *
  * Every `/v1` call needs `Authorization: Bearer <token>`; a missing or unknown token is 401
@@ -51,6 +54,7 @@ interface Item {
   tags: string[];
   fields: OnePasswordField[];
   sections: Array<{ id: string; label?: string }>;
+  files: Array<{ id: string; name: string; content: Buffer }>;
   createdAt: string;
   updatedAt: string;
 }
@@ -75,6 +79,8 @@ export interface OnePasswordEmulator {
     fields: Record<string, string> | OnePasswordField[],
     options?: { category?: string; sections?: Array<{ id: string; label?: string }>; alongside?: boolean },
   ): string;
+  /** A Document item: one file (`name`, `content`), no fields. */
+  putDocument(vault: string, title: string, name: string, content: Buffer): string;
   /** A Secure Note item whose notes are `text`. */
   putNote(vault: string, title: string, text: string): string;
   /** A Connect token with access to these vaults (names or ids); `'all'` for every vault. */
@@ -198,7 +204,11 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
       if (!inScope(vault)) return notInScope();
       return send(res, 200, vaultJson(vault));
     }
-    if (parts[2] !== 'items' || parts.length > 4) return error(res, 404, 'not found');
+    if (
+      parts[2] !== 'items' ||
+      (parts.length > 4 && !(parts.length === 7 && parts[4] === 'files' && parts[6] === 'content'))
+    )
+      return error(res, 404, 'not found');
     if (parts.length === 3) {
       count('GetVaultItems');
       if (!vault) return vaultMissing();
@@ -212,12 +222,34 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
       }
       return send(res, 200, list.map(summary));
     }
-    count('GetVaultItemById');
+    count(parts.length === 4 ? 'GetVaultItemById' : 'DownloadFileByID');
     if (!vault) return vaultMissing();
     if (!inScope(vault)) return notInScope();
     const item = items.get(parts[3] as string);
     if (!item || item.vaultId !== vault.id) return error(res, 404, `item ${parts[3]} not found`);
-    return send(res, 200, { ...summary(item), fields: item.fields, sections: item.sections });
+    if (parts.length === 7) {
+      const file = item.files.find((f) => f.id === parts[5]);
+      if (!file) return error(res, 404, `file ${parts[5]} not found`);
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-disposition': `attachment; filename="${file.name}"`,
+        'content-length': String(file.content.length),
+      });
+      res.end(file.content);
+      return;
+    }
+    const files = item.files.map((f) => ({
+      id: f.id,
+      name: f.name,
+      size: f.content.length,
+      content_path: `v1/vaults/${vault.id}/items/${item.id}/files/${f.id}/content`,
+    }));
+    return send(res, 200, {
+      ...summary(item),
+      fields: item.fields,
+      sections: item.sections,
+      ...(files.length > 0 ? { files } : {}),
+    });
   }
 
   const server = createServer((req, res) => {
@@ -259,10 +291,16 @@ export async function startOnePasswordEmulator(): Promise<OnePasswordEmulator> {
         tags: [],
         fields: list,
         sections: options.sections ?? [],
+        files: [],
         createdAt: existing?.createdAt ?? now(),
         updatedAt: now(),
       });
       vault.contentVersion += 1;
+      return id;
+    },
+    putDocument(vaultName, title, name, content) {
+      const id = emulator.putItem(vaultName, title, [], { category: 'DOCUMENT' });
+      (items.get(id) as Item).files = [{ id: newId(), name, content }];
       return id;
     },
     putNote(vaultName, title, text) {
