@@ -781,7 +781,7 @@ describe('aws-secrets-manager listing and writes', () => {
     const { client } = store({ prefix: 'app/' });
     aws.resetCalls();
     const expected = (name: string) =>
-      `[aws-test] "${name}" cannot be mapped to a Secrets Manager secret name: names are 1-512 letters, digits and /_+=.@- (prefix "app/" included)`;
+      `[aws-test] "${name}" cannot be mapped to a Secrets Manager secret name: names are 1-512 letters, digits and /_+=.@!- (prefix "app/" included)`;
     const write = await failure(client.write('db:password', 'v', { namespace: '' }));
     expect(write).toBeInstanceOf(InvalidRequestError);
     expect(write.message).toBe(expected('db:password'));
@@ -801,6 +801,11 @@ describe('aws-secrets-manager listing and writes', () => {
     expect(aws.calls.GetSecretValue ?? 0).toBe(0);
     const arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${good}`;
     expect(text(await client.get({ name: arn, namespaces: ns }))).toBe('fine');
+    // Secrets other services manage have "!" in their names (RDS: rds!db-<id>); AWS's answer to a
+    // bad name lists "!" among the characters a name takes.
+    aws.seed('rds!db-0f1e2d3c', 'managed');
+    const { client: plain } = store();
+    expect(text(await plain.get({ name: 'rds!db-0f1e2d3c', namespaces: ns }))).toBe('managed');
   });
 
   it('checks the expected version before writing', async () => {

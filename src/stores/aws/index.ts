@@ -94,8 +94,11 @@ export interface AwsStoreOptions {
 const BATCH_SIZE = 20;
 const DAY_MS = 86_400_000;
 const SECRET_STRING_MAX = 65_536;
-/** CreateSecret's rule for a secret name (the API reference): ASCII letters, digits and /_+=.@-. */
-const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/**
+ * A secret name: ASCII letters, digits and /_+=.@- (CreateSecret's reference), and "!", which
+ * AWS's own answer to a bad name lists and the secrets other services manage use (rds!db-…).
+ */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@!-]{1,512}$/;
 /** ListSecrets filter values accept only these characters. */
 const FILTER_SAFE = /^[a-zA-Z0-9 :_@/+=.-]{1,512}$/;
 
@@ -178,7 +181,7 @@ export class AwsSecretsManagerStore implements StoreClient {
       encode: (id) =>
         SECRET_NAME.test(id)
           ? { ok: true, id }
-          : { ok: false, reason: `names are 1-512 letters, digits and /_+=.@-${included}` },
+          : { ok: false, reason: `names are 1-512 letters, digits and /_+=.@!-${included}` },
       passthrough: (n) => n.startsWith('arn:'),
     });
     this.#sdk = this.#core.lazy(
