@@ -308,10 +308,20 @@ describe('gcp-secret-manager store', () => {
       const client = clientFor(em, sa.json);
       const disabled = await failure(client.get({ name: 'stateful', namespaces: [''] }));
       expect(disabled).toBeInstanceOf(SecretStateError);
-      expect(disabled.message).toContain('is disabled');
+      // `latest` is the newest version whatever its state: the message says which one that is.
+      expect(disabled.message).toBe(
+        '[gcp] "stateful" in project sesame-test: its latest version, 2, is disabled: enable it (gcloud secrets versions enable 2 --secret=stateful --project=sesame-test), or pin another version with ?version=',
+      );
       const destroyed = await failure(client.get({ name: 'stateful', version: '1', namespaces: [''] }));
       expect(destroyed).toBeInstanceOf(SecretStateError);
-      expect(destroyed.message).toContain('is destroyed');
+      expect(destroyed.message).toBe(
+        '[gcp] "stateful" version 1 in project sesame-test is destroyed: its payload is gone for good: pin another version with ?version=',
+      );
+      em.controls.destroy('stateful', 2);
+      const latestDestroyed = await failure(client.get({ name: 'stateful', namespaces: [''] }));
+      expect(latestDestroyed.message).toBe(
+        '[gcp] "stateful" in project sesame-test: its latest version, 2, is destroyed: its payload is gone for good: write a new version, or pin another version with ?version=',
+      );
       for (const err of [disabled, destroyed]) {
         expect(err.message).not.toContain('first-value-9a');
         expect(err.message).not.toContain('second-value-9b');

@@ -107,9 +107,19 @@ type Failure = GcpErrorContext & GcpStatus;
 
 /** The state a FAILED_PRECONDITION names (`Secret version … is in DISABLED state`). */
 const versionState = (c: Failure) => /is in ([A-Z]+) state/.exec(c.serviceMessage)?.[1];
-const STATE_FIXES: Readonly<Record<string, string>> = {
-  DESTROYED: 'its payload is gone for good: pin another version with ?version=',
-  DISABLED: 'enable it (gcloud secrets versions enable) or pin another version with ?version=',
+/** The version number the message names (`Secret Version [projects/…/versions/4] is in …`). */
+const stateVersion = (c: Failure) => /\/versions\/(\d+)\] is in/.exec(c.serviceMessage)?.[1];
+/** No version asked for: `latest`, the newest version whatever its state. */
+const ofLatest = (c: Failure) => (c.version === undefined ? stateVersion(c) : undefined);
+
+const STATE_FIXES: Readonly<Record<string, (c: Failure) => string>> = {
+  DESTROYED: (c) =>
+    `its payload is gone for good: ${ofLatest(c) ? 'write a new version, or ' : ''}pin another version with ?version=`,
+  DISABLED: (c) => {
+    const n = stateVersion(c) ?? c.version;
+    const command = n ? ` ${n} --secret=${c.id ?? c.name} --project=${c.project}` : '';
+    return `enable it (gcloud secrets versions enable${command}), or pin another version with ?version=`;
+  },
 };
 
 const REACHABLE = 'check that Secret Manager is reachable from this host';
@@ -161,9 +171,14 @@ const RULES: StatusRules<Failure> = {
   },
   FAILED_PRECONDITION: {
     kind: 'conflict',
-    fix: (c) => STATE_FIXES[versionState(c) ?? ''] ?? 'check the version state',
-    message: (c, fix) =>
-      `${where(c)} is ${versionState(c)?.toLowerCase() ?? 'not accessible in its current state'}: ${fix}`,
+    fix: (c) => STATE_FIXES[versionState(c) ?? '']?.(c) ?? 'check the version state',
+    message: (c, fix) => {
+      const state = versionState(c)?.toLowerCase() ?? 'not accessible in its current state';
+      const latest = ofLatest(c);
+      return latest
+        ? `${where(c)}: its latest version, ${latest}, is ${state}: ${fix}`
+        : `${where(c)} is ${state}: ${fix}`;
+    },
   },
   RESOURCE_EXHAUSTED: {
     kind: 'throttled',
