@@ -310,6 +310,30 @@ describe('aws-secrets-manager auth methods', () => {
       expect(err.message).not.toContain(secret);
   });
 
+  it('assume-role: STS not activated in the region (RegionDisabledException) says so and how to fix it, not that Secrets Manager is unreachable', async () => {
+    const off = await startAwsEmulator({ stsRegionDisabled: true });
+    try {
+      const settings = awsSecretsManagerStoreType.settings.parse({
+        region: 'us-east-1',
+        endpoint: off.url,
+        auth: {
+          method: 'assume-role',
+          roleArn: 'arn:aws:iam::123456789012:role/sesame-reader',
+          source: staticAuth,
+        },
+      });
+      const client = new AwsSecretsManagerStore(settings, recordingContext().context, { retry: fastRetry });
+      const err = await failure(client.get({ name: 'x', namespaces: ns }));
+      expect(err).toBeInstanceOf(AccessDeniedError);
+      expect(err.message).toBe(
+        '[aws-test] STS is not activated in us-east-1 for the account asked for the role credentials: an account administrator activates it (IAM console, Account settings), or set stsEndpoint to the STS endpoint of a region where it is active',
+      );
+      expect(off.calls.AssumeRole).toBe(1);
+    } finally {
+      await off.stop();
+    }
+  });
+
   it('assume-role: a wrong ExternalId is access denied naming sts:AssumeRole and the role', async () => {
     const roleAws = await startAwsEmulator({
       roles: [{ arn: 'arn:aws:iam::123456789012:role/guarded', externalId: 'right-id' }],

@@ -579,6 +579,20 @@ describe('vault KV versions and mounts', () => {
     );
   });
 
+  it('a mount Vault does not have (with kvVersion set): reads, writes and listings say so, not that nothing is there', async () => {
+    const { client } = store({ mount: 'secrett', kvVersion: 2 });
+    const message =
+      'config [vault-test] Vault has no secrets engine at "secrett/" (no handler for route "secrett/data/app/plain". route entry not found.) (check the mount setting: vault secrets list shows the mounts)';
+    const read = await failure(client.get({ name: 'app/plain', namespaces: ns }));
+    expect(read).toBeInstanceOf(ConfigError);
+    expect(read.message).toBe(message);
+    const list = await failure(client.list({ namespaces: ns, prefix: 'app/' }));
+    expect(list).toBeInstanceOf(ConfigError);
+    expect(list.message).toContain('Vault has no secrets engine at "secrett/"');
+    const write = await failure(client.write(unique('app/new'), 'x', { namespace: '' }));
+    expect(write).toBeInstanceOf(ConfigError);
+  });
+
   it('a preflight 403 says to grant access or set kvVersion', async () => {
     const token = vault.issueToken({ policies: [] });
     const { client } = store({ auth: { method: 'token', token } });

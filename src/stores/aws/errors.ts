@@ -191,6 +191,17 @@ export function classifyAws(
       // Temporary credentials can be fetched again (the adapter resets its client): one more try.
       return { kind: 'denied', message: `AWS credentials expired: ${fix}`, fix, summary, retry: refreshable };
     }
+    case 'RegionDisabled': {
+      // STS API reference: STS is not activated in the region for the account asked for credentials.
+      const fix =
+        'an account administrator activates it (IAM console, Account settings), or set stsEndpoint to the STS endpoint of a region where it is active';
+      return {
+        kind: 'denied',
+        message: `STS is not activated in ${region} for the account asked for the role credentials: ${fix}`,
+        fix,
+        summary,
+      };
+    }
     case 'CredentialsProviderError': {
       const fix =
         'no AWS credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or auth.method static/assume-role in the store';

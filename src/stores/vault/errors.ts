@@ -63,6 +63,10 @@ export function wrongKvVersion(answer: HttpAnswer): boolean {
   );
 }
 
+/** Vault's router found no mount for the path (`no handler for route "…". route entry not found.`). */
+export const noMount = (answer: HttpAnswer, scrub: Scrubber) =>
+  answer.status === 404 && /no handler for route/.test(errorText(answer, scrub));
+
 /**
  * What a failed request means: no answer at all, or a status its caller does not read itself.
  * What Vault does not say in its own way is classified as any HTTP API's answer (TLS failures not
@@ -106,6 +110,12 @@ export function classifyVault(
     const fix = `${op.check}, and that the method is enabled at auth.path`;
     const message = `${op.action} failed: ${text || `status ${status}`} (${op.check})`;
     return { kind: 'denied', message, fix, summary };
+  }
+  if (noMount(err.answer, scrub)) {
+    const where = origin.namespace ? ` in namespace "${origin.namespace}"` : '';
+    const fix = 'check the mount setting: vault secrets list shows the mounts';
+    const message = `Vault has no secrets engine at "${origin.mount}/"${where} (${text})`;
+    return { kind: 'config', message, fix, summary };
   }
   if (status === 403 && op.path && op.capabilities) {
     const where = origin.namespace ? ` in namespace "${origin.namespace}"` : '';

@@ -49,7 +49,15 @@ import {
   secretMetadata,
   StoreCore,
 } from '../core/index.js';
-import { classifyVault, errorText, policyLine, VAULT_SCRUB, type VaultOp, wrongKvVersion } from './errors.js';
+import {
+  classifyVault,
+  errorText,
+  noMount,
+  policyLine,
+  VAULT_SCRUB,
+  type VaultOp,
+  wrongKvVersion,
+} from './errors.js';
 import { type VaultSession, vaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
@@ -167,11 +175,12 @@ export class VaultStore implements StoreClient {
     };
     return this.#core.call(op, async () => {
       const res = await (token ? this.#session.use(send) : send());
-      // A namespace Vault does not know answers 404 to every path, and so does a KV v2 mount to
-      // KV v1 paths: never a missing secret.
+      // A namespace Vault does not know answers 404 to every path, a mount that is not there too,
+      // and so does a KV v2 mount to KV v1 paths: never a missing secret.
+      const scrub = this.#core.scrub;
       if (
         res.status === 404 &&
-        (/namespace not found/i.test(errorText(res, this.#core.scrub)) || wrongKvVersion(res))
+        (/namespace not found/i.test(errorText(res, scrub)) || noMount(res, scrub) || wrongKvVersion(res))
       )
         throw new HttpStatusError(res);
       return expectOk(res, op.also);

@@ -327,6 +327,37 @@ describe('AWS emulator through the real SDK', () => {
     expect(err.name).toBe('InvalidParameterException');
   });
 
+  it('answers AssumeRole with 403 RegionDisabledException when STS is not activated in the region', async () => {
+    const off = await startAwsEmulator({ stsRegionDisabled: true });
+    try {
+      const sts = new STSClient({
+        region: 'us-east-1',
+        endpoint: off.url,
+        credentials: { ...AWS_EMULATOR_CREDENTIALS },
+      });
+      const err = await sts
+        .send(
+          new AssumeRoleCommand({
+            RoleArn: `arn:aws:iam::123456789012:role/sesame-reader`,
+            RoleSessionName: 's1',
+          }),
+        )
+        .then(
+          () => {
+            throw new Error('expected a failure');
+          },
+          (e: unknown) => e as Error & { $metadata?: { httpStatusCode?: number } },
+        );
+      expect([err.name, err.$metadata?.httpStatusCode]).toEqual(['RegionDisabledException', 403]);
+      expect(err.message).toBe(
+        'STS is not activated in this region for account:123456789012. Your account administrator can activate STS in this region using the IAM Console.',
+      );
+      sts.destroy();
+    } finally {
+      await off.stop();
+    }
+  });
+
   it('speaks the STS query protocol: GetCallerIdentity and AssumeRole with usable session credentials', async () => {
     const sts = new STSClient({
       region: 'us-east-1',

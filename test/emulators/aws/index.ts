@@ -46,6 +46,8 @@ export interface AwsEmulatorOptions {
   latencyMs?: number;
   /** Lifetime of AssumeRole credentials. Default 1 hour. */
   sessionSeconds?: number;
+  /** STS is deactivated in this region for the account: AssumeRole answers RegionDisabledException. */
+  stsRegionDisabled?: boolean;
 }
 
 interface Version {
@@ -754,6 +756,14 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       );
     },
     AssumeRole(params, who) {
+      // STS API reference: RegionDisabled, HTTP 403, when STS is not activated in the region.
+      if (options.stsRegionDisabled) {
+        throw new AwsError(
+          'RegionDisabledException',
+          `STS is not activated in this region for account:${AWS_EMULATOR_ACCOUNT}. Your account administrator can activate STS in this region using the IAM Console.`,
+          403,
+        );
+      }
       const roleArn = params.get('RoleArn') ?? '';
       const sessionName = params.get('RoleSessionName') ?? '';
       if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) {

@@ -75,6 +75,11 @@ describe('Vault emulator wire format', () => {
     expect(deleted.body?.data.metadata.deletion_time).not.toBe('');
     expect((await call('POST', 'secret/undelete/app', { token, body: { versions: [1] } })).status).toBe(204);
     expect((await call('GET', 'secret/data/app', { token })).status).toBe(200);
+    // A path under no mount: Vault's router answers 404 naming the route.
+    expect(await call('GET', 'secrett/data/app', { token })).toEqual({
+      status: 404,
+      body: { errors: ['no handler for route "secrett/data/app". route entry not found.'] },
+    });
     // A KV v1 path on a KV v2 mount: 404 without errors, the reason as a warning naming the CLI command.
     const v1Path = await call('GET', 'secret/app', { token });
     expect(v1Path.status).toBe(404);
