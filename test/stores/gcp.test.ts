@@ -501,6 +501,34 @@ describe('gcp-secret-manager store', () => {
       expect((await client.describe('created')).tags).toEqual({ application: 'sesame', team: 'payments' });
     });
 
+    it('puts a write’s tags on an existing secret as labels instead of dropping them', async () => {
+      em.controls.seed('relabel', 'v1', { application: 'other', team: 'core' });
+      const client = clientFor(em, sa.json, { labels: { application: 'sesame' } });
+      const written = await client.write('relabel', 'v2', { namespace: '', tags: { team: 'payments' } });
+      expect(written.version).toBe('2');
+      // The write's tags merge onto the secret's labels; the store's default labels are for creation.
+      expect(em.controls.labelsOf('relabel')).toEqual({ application: 'other', team: 'payments' });
+      const before = em.controls.calls.patch ?? 0;
+      await client.write('relabel', 'v3', { namespace: '' });
+      expect(em.controls.calls.patch ?? 0).toBe(before);
+    });
+
+    it('says the value was written when the labels of an existing secret cannot be updated', async () => {
+      em.controls.seed('relabel_denied', 'v1');
+      em.controls.deny(['secretmanager.secrets.update']);
+      try {
+        const err = await failure(
+          clientFor(em, sa.json).write('relabel_denied', 'v2', { namespace: '', tags: { team: 'x' } }),
+        );
+        expect(err).toBeInstanceOf(AccessDeniedError);
+        expect(err.message).toBe(
+          'the value was written (version 2), but its labels could not be updated: [gcp] Secret Manager refused update on "relabel_denied" in project sesame-test (permission secretmanager.secrets.update): grant roles/secretmanager.admin to the service account',
+        );
+      } finally {
+        em.controls.allow();
+      }
+    });
+
     it('refuses a value over Secret Manager’s 64 KiB payload limit, saying so, before anything is created', async () => {
       const value = `oversized-${'v'.repeat(64 * 1024)}`;
       const err = await failure(clientFor(em, sa.json).write('too_big', value, { namespace: '' }));

@@ -86,6 +86,7 @@ const ROLES = {
   enable: 'roles/secretmanager.secretVersionManager',
   destroy: 'roles/secretmanager.secretVersionManager',
   create: 'roles/secretmanager.admin',
+  update: 'roles/secretmanager.admin',
   delete: 'roles/secretmanager.admin',
 } as const;
 

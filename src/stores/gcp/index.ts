@@ -60,7 +60,7 @@ import {
   secretMetadata,
   valueOfBytes,
 } from '../core/index.js';
-import { checkExpectedVersion } from '../core/write-checks.js';
+import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js';
 import { crc32c } from './crc32c.js';
 import {
   ChecksumMismatch,
@@ -258,7 +258,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const data = Buffer.from(value, 'utf8');
     const request = { parent: ctx.path, payload: { data, dataCrc32c: crc32c(data) } };
     const secret = { replication: { automatic: {} }, labels };
-    const { result } = await this.#call(ctx, (client) =>
+    const { result, created } = await this.#call(ctx, (client) =>
       addOrCreate({
         add: async () => {
           ctx.operation = 'write';
@@ -274,7 +274,22 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         taken: (err) => gcpStatus(err)?.status === 'ALREADY_EXISTS',
       }),
     );
-    return { name, version: lastSegment(result.name) };
+    const version = lastSegment(result.name);
+    // A secret that existed keeps its labels; the write's own tags are merged onto them.
+    const tags = options.tags ?? {};
+    if (!created && Object.keys(tags).length > 0)
+      await updateAfterWrite(version, [['labels', () => this.#relabel(name, tags)]]);
+    return { name, version };
+  }
+
+  async #relabel(name: string, tags: Record<string, string>): Promise<void> {
+    const ctx = this.#ctx('update', name);
+    await this.#call(ctx, async (client) => {
+      const [secret] = await client.getSecret({ name: ctx.path }, NO_SDK_RETRY);
+      const labels = { ...(secret.labels as Record<string, string> | null | undefined), ...tags };
+      const update = { secret: { name: ctx.path, labels }, updateMask: { paths: ['labels'] } };
+      await client.updateSecret(update, NO_SDK_RETRY);
+    });
   }
 
   /** Deletes the secret and all its versions. Secret Manager has no soft delete. */

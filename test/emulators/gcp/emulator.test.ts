@@ -121,6 +121,25 @@ describe('GCP Secret Manager emulator (wire)', () => {
     expect(em.controls.stateOf('wire_big', 2)).toBeUndefined();
   });
 
+  it('patches a secret’s labels with an updateMask and requires the mask', async () => {
+    await call('POST', '/v1/projects/sesame-test/secrets?secretId=wire_labels', {
+      replication: { automatic: {} },
+      labels: { a: 'b' },
+    });
+    const patched = await call('PATCH', '/v1/projects/sesame-test/secrets/wire_labels?updateMask=labels', {
+      labels: { c: 'd' },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({
+      name: 'projects/482913337105/secrets/wire_labels',
+      labels: { c: 'd' },
+    });
+    const unmasked = await call('PATCH', '/v1/projects/sesame-test/secrets/wire_labels', { labels: {} });
+    expect(unmasked.status).toBe(400);
+    expect(unmasked.body).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
+    expect(em.controls.labelsOf('wire_labels')).toEqual({ c: 'd' });
+  });
+
   it('pages secrets with nextPageToken', async () => {
     const first = await call('GET', '/v1/projects/sesame-test/secrets?pageSize=1');
     expect((first.body.secrets as unknown[]).length).toBe(1);

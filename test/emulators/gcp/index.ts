@@ -66,6 +66,7 @@ export type GcpPermission =
   | 'secretmanager.secrets.get'
   | 'secretmanager.secrets.create'
   | 'secretmanager.secrets.delete'
+  | 'secretmanager.secrets.update'
   | 'secretmanager.versions.add'
   | 'secretmanager.versions.list'
   | 'secretmanager.versions.get'
@@ -463,6 +464,32 @@ export async function startGcpSecretManagerEmulator(
           rpcError(res, 'NOT_FOUND', `Secret [${secretPath(id)}] not found.`);
           return;
         }
+        send(res, 200, secretJson(secret));
+        return;
+      }
+      if (method === 'PATCH' && !verb) {
+        // secrets.patch: the fields named by the required updateMask are taken from the body.
+        count('patch');
+        if (denyIfNeeded(res, 'secretmanager.secrets.update', resource)) return;
+        const body = (await readJson(req)) as { labels?: Record<string, string> };
+        const mask = (url.searchParams.get('updateMask') ?? '').split(',').filter(Boolean);
+        if (mask.length === 0) {
+          rpcError(res, 'INVALID_ARGUMENT', '[emulator] updateMask is required.');
+          return;
+        }
+        if (mask.some((path) => path !== 'labels')) {
+          rpcError(
+            res,
+            'INVALID_ARGUMENT',
+            `[emulator] only labels can be updated here, not ${mask.join(',')}.`,
+          );
+          return;
+        }
+        if (!secret) {
+          rpcError(res, 'NOT_FOUND', `Secret [${secretPath(id)}] not found.`);
+          return;
+        }
+        secret.labels = body.labels ?? {};
         send(res, 200, secretJson(secret));
         return;
       }
