@@ -270,6 +270,19 @@ describe('conjur variables and errors', () => {
     );
   });
 
+  it('a 403 fix names the role that logged in: a user as !user, a host as !host', async () => {
+    const aliceKey = cj.addRole('alice', { execute: [], read: ['visible/*'] });
+    const asAlice = store({ auth: { method: 'api-key', login: 'alice', apiKey: aliceKey } });
+    const user = await failure(asAlice.get({ name: 'visible/no-exec', namespaces: ns }));
+    expect((user as AccessDeniedError).fix).toBe(
+      'permit it in policy: - !permit { role: !user alice, privileges: [ read, execute ], resource: !variable visible/no-exec }',
+    );
+    const host = await failure(store().get({ name: 'visible/no-exec', namespaces: ns }));
+    expect((host as AccessDeniedError).fix).toBe(
+      'permit it in policy: - !permit { role: !host apps/sesame, privileges: [ read, execute ], resource: !variable visible/no-exec }',
+    );
+  });
+
   it('lists visible variables by prefix, paging with a cursor', async () => {
     const names = (await store().list({ namespaces: ns })).items.map((i) => i.name);
     expect(names).toEqual(['prod/db/password', 'prod/empty', 'visible/no-exec']);

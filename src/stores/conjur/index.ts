@@ -146,6 +146,14 @@ export class ConjurStore implements StoreClient {
       : `authn-jwt/${auth.serviceId}${auth.hostId ? ` as ${auth.hostId}` : ''}`;
   }
 
+  /** The role that logs in, as a policy names it: `!host <id>` for `host/<id>`, else `!user <login>`. */
+  get #role(): string {
+    const { auth } = this.#s;
+    const id = auth.method === 'api-key' ? auth.login : auth.hostId;
+    if (id === undefined) return '!host <the host the JWT maps to>';
+    return id.startsWith('host/') ? `!host ${id.slice('host/'.length)}` : `!user ${id}`;
+  }
+
   #classify(err: unknown, op: Op): Classification | undefined {
     const what = `${op.action}${op.name ? ` "${op.name}"` : ''} in account ${this.#s.account}`;
     if (err instanceof AuthnFailed && err.answer.status < 500) {
@@ -170,7 +178,7 @@ export class ConjurStore implements StoreClient {
       return {
         kind: 'denied',
         message: `${what}: ${this.#who} is not allowed (403 ${said})`,
-        fix: `permit it in policy: - !permit { role: !host <id>, privileges: [ read, execute ], resource: !variable ${op.name ?? '<id>'} }`,
+        fix: `permit it in policy: - !permit { role: ${this.#role}, privileges: [ read, execute ], resource: !variable ${op.name ?? '<id>'} }`,
       };
     }
     if (answer.status === 401)
