@@ -14,6 +14,7 @@ import {
   ValueTooLargeError,
   SecretNotFoundError,
   SecretStateError,
+  StoreThrottledError,
   StoreUnavailableError,
   UsageError,
 } from '../../src/errors.js';
@@ -583,17 +584,23 @@ describe('aws-secrets-manager errors', () => {
     const name = unique('down');
     aws.seed(name, 'unreachable');
     const { client } = store();
-    for (const inject of [
-      () => aws.throttle('GetSecretValue', 3),
-      () => aws.fail500('GetSecretValue', 3),
-      () => aws.dropConnection('GetSecretValue', 3),
-    ]) {
+    for (const [inject, throttled] of [
+      [() => aws.throttle('GetSecretValue', 3), true],
+      [() => aws.fail500('GetSecretValue', 3), false],
+      [() => aws.dropConnection('GetSecretValue', 3), false],
+    ] as const) {
       aws.resetCalls();
       inject();
       const err = await failure(client.get({ name, namespaces: ns }));
       expect(err).toBeInstanceOf(StoreUnavailableError);
       expect(err.message).toMatch(/^\[aws-test\] Secrets Manager call secretsmanager:GetSecretValue failed/);
       expect(aws.calls.GetSecretValue).toBe(3);
+      // Secrets Manager's request rates are fixed per account and region (quotas: not adjustable).
+      expect(err instanceof StoreThrottledError).toBe(throttled);
+      if (throttled)
+        expect((err as StoreThrottledError).fix).toBe(
+          "spread the calls over time (Secrets Manager's request rates per account and region cannot be raised; a longer cache ttl means fewer reads)",
+        );
     }
     aws.resetCalls();
     aws.fail500('GetSecretValue', 1);

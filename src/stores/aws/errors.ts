@@ -217,7 +217,8 @@ export function classifyAws(
     return {
       kind: 'throttled',
       message: failed,
-      fix: 'spread reads over time, or raise the Secrets Manager quota',
+      // The quotas page lists Secrets Manager's request rates as not adjustable.
+      fix: "spread the calls over time (Secrets Manager's request rates per account and region cannot be raised; a longer cache ttl means fewer reads)",
       summary,
     };
   const fix = `check that Secrets Manager is reachable in ${region} and retry later`;
