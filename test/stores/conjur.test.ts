@@ -265,8 +265,11 @@ describe('conjur variables and errors', () => {
     expect((err as AccessDeniedError).fix).toContain(
       'privileges: [ read, execute ], resource: !variable visible/no-exec',
     );
-    expect(await failure(store().get({ name: 'other/hidden', namespaces: ns }))).toBeInstanceOf(
-      SecretNotFoundError,
+    const hidden = await failure(store().get({ name: 'other/hidden', namespaces: ns }));
+    expect(hidden).toBeInstanceOf(SecretNotFoundError);
+    // Conjur answers a variable the role has no privilege on as it answers a missing one.
+    expect((hidden as SecretNotFoundError).fix).toBe(
+      'check the variable id and that it has a value; Conjur answers the same for a variable the role has no privilege on: - !permit { role: !host apps/sesame, privileges: [ read, execute ], resource: !variable other/hidden }',
     );
   });
 

@@ -173,7 +173,13 @@ export class ConjurStore implements StoreClient {
     const answer = err instanceof AuthnFailed || err instanceof HttpStatusError ? err.answer : undefined;
     if (!answer) return classifyHttp(err, what);
     const said = answer.json<{ error?: { message?: string } }>()?.error?.message ?? `HTTP ${answer.status}`;
-    if (answer.status === 404) return { kind: 'not_found', message: `${what}: ${said}` };
+    if (answer.status === 404) {
+      // Conjur hides what a role has no privilege on: a 404 is also a missing permit.
+      const fix = op.name
+        ? `check the variable id and that it has a value; Conjur answers the same for a variable the role has no privilege on: - !permit { role: ${this.#role}, privileges: [ read, execute ], resource: !variable ${op.name} }`
+        : undefined;
+      return { kind: 'not_found', message: `${what}: ${said}`, ...(fix ? { fix } : {}) };
+    }
     if (answer.status === 403) {
       return {
         kind: 'denied',
