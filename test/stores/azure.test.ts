@@ -330,6 +330,35 @@ describe('azure-key-vault store', () => {
       }
     });
 
+    it('names only the access-policy permission when the refusal comes as ForbiddenByPolicy', async () => {
+      em.controls.seed('policy-guarded', 'v');
+      em.controls.deny({ operations: ['get'], model: 'access-policy', policyCode: 'ForbiddenByPolicy' });
+      try {
+        const err = await failure(clientFor(em).get({ name: 'policy-guarded', namespaces: [''] }));
+        expect(err).toBeInstanceOf(AccessDeniedError);
+        expect((err as SesameError).fix).toBe(
+          'add the secret permission "Get" to the identity\'s access policy',
+        );
+      } finally {
+        em.controls.allow();
+      }
+    });
+
+    it('says a first-party service token was refused, not that an access policy lacks a permission', async () => {
+      em.controls.seed('first-party', 'v');
+      em.controls.deny({ operations: ['get'], model: 'first-party' });
+      try {
+        const err = await failure(clientFor(em).get({ name: 'first-party', namespaces: [''] }));
+        expect(err).toBeInstanceOf(AccessDeniedError);
+        expect(err.message).toBe(
+          `[azure] Key Vault ${em.url} refused the token as one of a first-party (Microsoft) service: sign in with an identity of the vault's tenant (not a personal Microsoft account); behind the firewall's trusted-services exception, allow this host under Networking instead`,
+        );
+        expect(err.message).not.toMatch(/access policy|role/);
+      } finally {
+        em.controls.allow();
+      }
+    });
+
     it('names the Set permission when a write is refused', async () => {
       em.controls.deny({ operations: ['set'] });
       try {

@@ -124,7 +124,7 @@ const REACHABLE = 'check that the vault URL is right and reachable from this hos
 
 /**
  * Key Vault failures by HTTP status; a 403 is refined by its inner code (`disabled`,
- * `firewall`) or its message (`purgeProtected`), a request without an answer is `network`.
+ * `firewall`) or its message (`purgeProtected`, `firstParty`), a request without an answer is `network`.
  */
 const RULES: StatusRules<Failure> = {
   404: {
@@ -144,6 +144,12 @@ const RULES: StatusRules<Failure> = {
     message: (c) =>
       `${where(c)} is soft-deleted and cannot be purged: the vault has purge protection, so Key Vault purges it itself when the retention period ends`,
   },
+  firstParty: {
+    kind: 'denied',
+    fix: "sign in with an identity of the vault's tenant (not a personal Microsoft account); behind the firewall's trusted-services exception, allow this host under Networking instead",
+    message: (c, fix) =>
+      `Key Vault ${c.vaultUrl} refused the token as one of a first-party (Microsoft) service: ${fix}`,
+  },
   firewall: {
     kind: 'denied',
     fix: "allow this host's address under Networking, or reach the vault through its private endpoint",
@@ -156,7 +162,8 @@ const RULES: StatusRules<Failure> = {
       const { role, policy } = OPERATIONS[c.operation];
       if (c.inner === 'ForbiddenByRbac')
         return `assign the "${role}" role on the vault (Azure RBAC) to the identity`;
-      if (c.inner === 'AccessDenied')
+      // An access policy's refusal comes with either inner code (both are seen in Key Vault's answers).
+      if (c.inner === 'AccessDenied' || c.inner === 'ForbiddenByPolicy')
         return `add the secret permission "${policy}" to the identity's access policy`;
       return `assign the "${role}" role on the vault (Azure RBAC), or add the secret permission "${policy}" to the identity's access policy`;
     },
@@ -239,17 +246,16 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
     return { kind: 'unavailable', message: failed, retry: false, summary };
   }
   const status = rest.statusCode;
-  const disabled = inner === 'SecretDisabled' || /disabled secret/i.test(rest.message);
-  const firewall = inner === 'ForbiddenByFirewall' || inner === 'ForbiddenByConnection';
-  // A purge refused by the vault's purge protection is a 403 that no permission fixes.
-  const purgeProtected = /purge protection is enabled/i.test(rest.message);
-  const refined = disabled
-    ? 'disabled'
-    : firewall
-      ? 'firewall'
-      : purgeProtected
-        ? 'purgeProtected'
-        : undefined;
+  // 403s that are not a missing role or permission, told by their inner code or their message:
+  // purge protection, and a first-party token (inner code AccessDenied, as an access policy's
+  // refusal may have; Key Vault's SDK troubleshooting guide) refuse whatever is granted.
+  const refinements: ReadonlyArray<readonly [string, boolean]> = [
+    ['disabled', inner === 'SecretDisabled' || /disabled secret/i.test(rest.message)],
+    ['firewall', inner === 'ForbiddenByFirewall' || inner === 'ForbiddenByConnection'],
+    ['purgeProtected', /purge protection is enabled/i.test(rest.message)],
+    ['firstParty', /Access denied to first party service/i.test(rest.message)],
+  ];
+  const refined = refinements.find(([, applies]) => applies)?.[0];
   const key = status === 403 && refined ? refined : status;
   const delay = status === 429 ? retryAfterMs(rest.response?.headers.get('retry-after')) : undefined;
   const network = networkCode(err) !== undefined;

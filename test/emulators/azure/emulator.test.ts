@@ -172,6 +172,37 @@ describe('Azure Key Vault emulator (wire)', () => {
     }
   });
 
+  it('refuses as an access policy (either inner code) or as a first-party token refusal', async () => {
+    await call(em, 'PUT', '/secrets/wire-deny?api-version=7.5', { token, json: { value: 'x' } });
+    const read = () => call(em, 'GET', '/secrets/wire-deny/?api-version=7.5', { token });
+    try {
+      em.controls.deny({ operations: ['get'], model: 'access-policy', policyCode: 'ForbiddenByPolicy' });
+      expect(await read()).toMatchObject({
+        status: 403,
+        body: {
+          error: {
+            code: 'Forbidden',
+            message: expect.stringContaining('does not have secrets get permission on key vault'),
+            innererror: { code: 'ForbiddenByPolicy' },
+          },
+        },
+      });
+      em.controls.deny({ operations: ['get'], model: 'first-party' });
+      expect(await read()).toMatchObject({
+        status: 403,
+        body: {
+          error: {
+            code: 'Forbidden',
+            message: expect.stringMatching(/^Access denied to first party service\./),
+            innererror: { code: 'AccessDenied' },
+          },
+        },
+      });
+    } finally {
+      em.controls.allow();
+    }
+  });
+
   it('throttles with 429 and Retry-After', async () => {
     em.controls.throttle(1, 7);
     const reply = await call(em, 'GET', '/secrets?api-version=7.5', { token });

@@ -49,6 +49,7 @@ const KEY_VAULT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const MAX_VALUE_BYTES = 25 * 1024;
 
 export type KeyVaultOperation = 'get' | 'list' | 'set' | 'delete' | 'recover' | 'purge';
+type DenyModel = 'rbac' | 'access-policy' | 'first-party';
 
 interface SecretVersion {
   id: string;
@@ -84,8 +85,17 @@ export interface AzureEmulatorControls {
   registerApp(app: { clientId: string; secret?: string; certificatePem?: string }): void;
   /** Register a user-assigned managed identity; the system-assigned one always exists. */
   registerManagedIdentity(clientId: string): void;
-  /** Answer 403 to these operations (all when omitted), as RBAC or as an access policy would. */
-  deny(options?: { operations?: KeyVaultOperation[]; model?: 'rbac' | 'access-policy' }): void;
+  /**
+   * Answer 403 to these operations (all when omitted), as RBAC or as an access policy would (an
+   * access-policy refusal comes with inner code `AccessDenied` or `ForbiddenByPolicy`: both are
+   * recorded), or as Key Vault refuses a first-party service's token (`first-party`, described
+   * in the Key Vault SDK troubleshooting guide).
+   */
+  deny(options?: {
+    operations?: KeyVaultOperation[];
+    model?: DenyModel;
+    policyCode?: 'AccessDenied' | 'ForbiddenByPolicy';
+  }): void;
   /** Stop denying. */
   allow(): void;
   /** Answer the next `times` vault requests with 429 and `Retry-After: retryAfterSeconds`. */
@@ -188,7 +198,9 @@ export async function startAzureKeyVaultEmulator(
   const tokens = new Map<string, { principal: string; expires: number }>();
   const calls: Record<string, number> = {};
   const principals: string[] = [];
-  let denied: { operations: Set<KeyVaultOperation> | 'all'; model: 'rbac' | 'access-policy' } | undefined;
+  let denied:
+    | { operations: Set<KeyVaultOperation> | 'all'; model: DenyModel; policyCode: string }
+    | undefined;
   let throttleLeft = 0;
   let throttleSeconds = 1;
   let failLeft = 0;
@@ -265,6 +277,14 @@ export async function startAzureKeyVaultEmulator(
         403,
         'Forbidden',
         `The user, group or application 'appid=${principal};oid=${randomUUID()};iss=https://sts.windows.net/${tenantId}/' does not have secrets ${op} permission on key vault 'sesame-emulator;location=westeurope'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287`,
+        denied.policyCode,
+      );
+    } else if (denied?.model === 'first-party') {
+      vaultError(
+        res,
+        403,
+        'Forbidden',
+        `Access denied to first party service.\r\nCaller: appid=${principal};tid=${tenantId}\r\nVault: sesame-emulator;location=westeurope`,
         'AccessDenied',
       );
     } else {
@@ -823,6 +843,7 @@ export async function startAzureKeyVaultEmulator(
       denied = {
         operations: opts.operations ? new Set(opts.operations) : 'all',
         model: opts.model ?? 'rbac',
+        policyCode: opts.policyCode ?? 'AccessDenied',
       };
     },
     allow() {
