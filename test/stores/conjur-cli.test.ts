@@ -108,7 +108,7 @@ describe('conjur through the CLI', () => {
     const r = await sesame(wd, ['stores', 'test', 'conjur', '--sample', 'locked/key'], { env: env() });
     expect(r.code, show(r)).toBe(1);
     expect(failedStep(r, 'read').fix).toBe(
-      'permit it in policy: - !permit { role: !host <id>, privileges: [ read, execute ], resource: !variable locked/key }',
+      'permit it in policy: - !permit { role: !host apps/sesame, privileges: [ read, execute ], resource: !variable locked/key }',
     );
     expectNoSecrets(r, [...VALUES, apiKey]);
   });
