@@ -18,7 +18,7 @@ import {
   StoreUnavailableError,
   UsageError,
 } from '../../src/errors.js';
-import { AWS_SCRUB } from '../../src/stores/aws/errors.js';
+import { AWS_SCRUB, classifyAws } from '../../src/stores/aws/errors.js';
 import { scrubber } from '../../src/stores/core/index.js';
 import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
 import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
@@ -606,6 +606,43 @@ describe('aws-secrets-manager errors', () => {
     aws.fail500('GetSecretValue', 1);
     expect(text(await client.get({ name, namespaces: ns }))).toBe('unreachable');
     expect(aws.calls.GetSecretValue).toBe(2);
+  });
+
+  it('a request signed with a clock more than 5 minutes off is not a credentials problem: retried once with the clock AWS gave, else told to sync the clock', async () => {
+    const ahead = await startAwsEmulator({ clockOffsetMs: 10 * 60_000 });
+    try {
+      ahead.seed('clock/skewed', 'on-time');
+      const settings = awsSecretsManagerStoreType.settings.parse({
+        region: 'us-east-1',
+        endpoint: ahead.url,
+        auth: staticAuth,
+      });
+      const client = new AwsSecretsManagerStore(settings, recordingContext().context, { retry: fastRetry });
+      expect(text(await client.get({ name: 'clock/skewed', namespaces: ns }))).toBe('on-time');
+      expect(ahead.calls.GetSecretValue).toBe(2);
+    } finally {
+      await ahead.stop();
+    }
+    // Without a correction to retry with (no Date from AWS), the message says what to fix.
+    const expired = Object.assign(
+      new Error(
+        'Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.)',
+      ),
+      { name: 'InvalidSignatureException', $metadata: { httpStatusCode: 400 } },
+    );
+    const c = classifyAws(
+      expired,
+      { action: 'secretsmanager:GetSecretValue', kind: 'read' },
+      'us-east-1',
+      false,
+    );
+    expect(c).toMatchObject({
+      kind: 'denied',
+      message:
+        "AWS refused the request's time, which is more than 5 minutes from AWS's clock (Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.)): sync this host's clock (NTP)",
+      fix: "sync this host's clock (NTP)",
+      retry: false,
+    });
   });
 
   it('strips signatures, session tokens, secret keys and access key ids from messages', () => {

@@ -177,6 +177,20 @@ export function classifyAws(
     }
     case 'InvalidSignature':
     case 'SignatureDoesNotMatch': {
+      // A request signed more than 5 minutes from AWS's clock: the SDK takes AWS's time from the
+      // answer (clockSkewCorrected), so one more attempt is signed right.
+      if (/^Signature (expired|not yet current)/.test(message)) {
+        const fix = "sync this host's clock (NTP)";
+        const corrected = (err as { $metadata?: { clockSkewCorrected?: boolean } }).$metadata
+          ?.clockSkewCorrected;
+        return {
+          kind: 'denied',
+          message: `AWS refused the request's time, which is more than 5 minutes from AWS's clock (${message}): ${fix}`,
+          fix,
+          summary,
+          retry: corrected === true,
+        };
+      }
       const fix = 'the secret access key does not match the access key id: check the store credentials';
       return { kind: 'denied', message: `AWS rejected the request signature: ${fix}`, fix, summary };
     }

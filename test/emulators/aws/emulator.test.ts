@@ -358,6 +358,37 @@ describe('AWS emulator through the real SDK', () => {
     }
   });
 
+  it('refuses a request signed more than 5 minutes from its clock, giving its time in the Date header', async () => {
+    const ahead = await startAwsEmulator({ clockOffsetMs: 10 * 60_000 });
+    try {
+      ahead.seed('emu/clock', 'tick');
+      // One attempt per call: the SDK's own retry would hide the refusal.
+      const client = new SecretsManagerClient({
+        region: 'us-east-1',
+        endpoint: ahead.url,
+        credentials: { ...AWS_EMULATOR_CREDENTIALS },
+        maxAttempts: 1,
+      });
+      const err = await client.send(new GetSecretValueCommand({ SecretId: 'emu/clock' })).then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as Error & { $metadata?: { clockSkewCorrected?: boolean } },
+      );
+      expect(err.name).toBe('InvalidSignatureException');
+      expect(err.message).toMatch(
+        /^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 5 min\.\)$/,
+      );
+      expect(err.$metadata?.clockSkewCorrected).toBe(true);
+      // The next call is signed with the corrected clock.
+      const out = await client.send(new GetSecretValueCommand({ SecretId: 'emu/clock' }));
+      expect(out.SecretString).toBe('tick');
+      client.destroy();
+    } finally {
+      await ahead.stop();
+    }
+  });
+
   it('speaks the STS query protocol: GetCallerIdentity and AssumeRole with usable session credentials', async () => {
     const sts = new STSClient({
       region: 'us-east-1',

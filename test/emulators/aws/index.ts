@@ -48,6 +48,12 @@ export interface AwsEmulatorOptions {
   sessionSeconds?: number;
   /** STS is deactivated in this region for the account: AssumeRole answers RegionDisabledException. */
   stsRegionDisabled?: boolean;
+  /**
+   * How far the emulator's clock is ahead of this host's (a host clock running behind). Secrets
+   * Manager refuses a request signed more than 5 minutes away from its time, and every answer
+   * carries its time in the Date header (which the SDK corrects its clock offset from).
+   */
+  clockOffsetMs?: number;
 }
 
 interface Version {
@@ -864,6 +870,31 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     }
   }
 
+  const FIVE_MINUTES = 5 * 60_000;
+  const now = () => Date.now() + (options.clockOffsetMs ?? 0);
+  /** `20240101T000000Z` of a time. */
+  const amz = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
+  /** Secrets Manager's answer to a request signed too far from its clock, or undefined. */
+  function signedOutOfTime(req: IncomingMessage): AwsError | undefined {
+    const stamp = req.headers['x-amz-date'];
+    if (typeof stamp !== 'string') return undefined;
+    const at = Date.parse(
+      stamp.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
+    );
+    const t = now();
+    if (at < t - FIVE_MINUTES)
+      return new AwsError(
+        'InvalidSignatureException',
+        `Signature expired: ${stamp} is now earlier than ${amz(t - FIVE_MINUTES)} (${amz(t)} - 5 min.)`,
+      );
+    if (at > t + FIVE_MINUTES)
+      return new AwsError(
+        'InvalidSignatureException',
+        `Signature not yet current: ${stamp} is still later than ${amz(t + FIVE_MINUTES)} (${amz(t)} + 5 min.)`,
+      );
+    return undefined;
+  }
+
   function authenticate(req: IncomingMessage, body: Buffer, service: string): Principal | string {
     const result = verifySigV4(
       { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body },
@@ -884,11 +915,14 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     const body = await readBody(req);
     if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
     const target = req.headers['x-amz-target'];
+    res.setHeader('date', new Date(now()).toUTCString());
     if (typeof target === 'string' && target.startsWith('secretsmanager.')) {
       const op = target.slice('secretsmanager.'.length);
       calls[op] = (calls[op] ?? 0) + 1;
       const who = authenticate(req, body, 'secretsmanager');
       if (typeof who === 'string') return sendJsonError(res, authError(who, 'json'));
+      const late = signedOutOfTime(req);
+      if (late) return sendJsonError(res, late);
       const injected = await faultPlan.next();
       if (injected === 'denied') {
         return sendJsonError(
