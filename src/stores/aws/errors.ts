@@ -177,7 +177,7 @@ export function classifyAws(
     }
     case 'InvalidSignature':
     case 'SignatureDoesNotMatch': {
-      // A request signed more than 5 minutes from AWS's clock: the SDK takes AWS's time from the
+      // A request signed too far from AWS's clock (minutes; AWS's message gives the window): the SDK takes AWS's time from the
       // answer (clockSkewCorrected), so one more attempt is signed right.
       if (/^Signature (expired|not yet current)/.test(message)) {
         const fix = "sync this host's clock (NTP)";
@@ -185,7 +185,7 @@ export function classifyAws(
           ?.clockSkewCorrected;
         return {
           kind: 'denied',
-          message: `AWS refused the request's time, which is more than 5 minutes from AWS's clock (${message}): ${fix}`,
+          message: `AWS refused the request's time: this host's clock is too far from AWS's (${message}): ${fix}`,
           fix,
           summary,
           retry: corrected === true,
