@@ -19,7 +19,7 @@ import {
   UsageError,
 } from '../../src/errors.js';
 import { AWS_SCRUB, classifyAws } from '../../src/stores/aws/errors.js';
-import { scrubber } from '../../src/stores/core/index.js';
+import { scrubber, tokenCursor } from '../../src/stores/core/index.js';
 import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
 import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
 import {
@@ -761,6 +761,17 @@ describe('aws-secrets-manager listing and writes', () => {
     });
     expect(odd.items).toHaveLength(65);
     expect(odd.items.every((i) => i.tags?.team === 'odd')).toBe(true);
+  });
+
+  it('a cursor whose page token AWS no longer accepts (InvalidNextTokenException) is an invalid request saying to list again, not Secrets Manager unreachable', async () => {
+    const { client } = store();
+    aws.resetCalls();
+    const err = await failure(client.list({ namespaces: ns, cursor: tokenCursor.encode('expired-token') }));
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err.message).toBe(
+      '[aws-test] invalid list cursor: Secrets Manager no longer accepts its page token (expired, or from another listing): list again from the first page',
+    );
+    expect(aws.calls.ListSecrets).toBe(1);
   });
 
   it('creates with default tags merged, updates with PutSecretValue, and lists versions with stages', async () => {

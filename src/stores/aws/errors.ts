@@ -205,6 +205,16 @@ export function classifyAws(
       // Temporary credentials can be fetched again (the adapter resets its client): one more try.
       return { kind: 'denied', message: `AWS credentials expired: ${fix}`, fix, summary, retry: refreshable };
     }
+    case 'InvalidNextToken': {
+      // ListSecrets / ListSecretVersionIds: AWS no longer takes the page token a cursor carries.
+      const fix = 'list again from the first page';
+      return {
+        kind: 'invalid',
+        message: `invalid list cursor: Secrets Manager no longer accepts its page token (expired, or from another listing): ${fix}`,
+        fix,
+        summary,
+      };
+    }
     case 'RegionDisabled': {
       // STS API reference: STS is not activated in the region for the account asked for credentials.
       const fix =
