@@ -134,6 +134,48 @@ describe('crc32c', () => {
   });
 });
 
+describe('gcp-secret-manager regional secrets', () => {
+  it('addresses secrets under projects/<p>/locations/<location> when location is set', async () => {
+    const em = await startGcpSecretManagerEmulator({ location: 'me-central2' });
+    try {
+      const { json } = serviceAccount(em);
+      em.controls.seed('regional_db', 'regional-value');
+      const client = clientFor(em, json, { location: 'me-central2' });
+      expect(await client.get({ name: 'regional_db', namespaces: [''] })).toEqual({
+        value: 'regional-value',
+        version: '1',
+      });
+      const written = await client.write('regional_new', 'v', { namespace: '' });
+      expect(written.version).toBe('1');
+      expect(em.controls.secretIds().sort()).toEqual(['regional_db', 'regional_new']);
+      const listed = await client.list({ namespaces: [''] });
+      expect(listed.items.map((i) => i.name).sort()).toEqual(['regional_db', 'regional_new']);
+    } finally {
+      await em.stop();
+    }
+  });
+
+  it('defaults apiEndpoint to the location’s regional endpoint and checks the location’s spelling', () => {
+    const settings = parse({ project: 'acme-prod', location: 'me-central2' });
+    expect(settings.location).toBe('me-central2');
+    expect(gcpSecretManagerStoreType.hostAccess(settings)).toContainEqual({
+      kind: 'address',
+      setting: 'apiEndpoint',
+      url: 'https://secretmanager.me-central2.rep.googleapis.com',
+    });
+    expect(() => parse({ project: 'acme-prod', location: 'Me Central' })).toThrow(/location/);
+    // A regional endpoint without its location would address global names it does not serve.
+    const regional = 'https://secretmanager.me-central2.rep.googleapis.com';
+    expect(() => parse({ project: 'acme-prod', apiEndpoint: regional })).toThrow(/set location/);
+    expect(() => parse({ project: 'acme-prod', apiEndpoint: regional, location: 'us-east1' })).toThrow(
+      /set location/,
+    );
+    expect(parse({ project: 'acme-prod', apiEndpoint: regional, location: 'me-central2' }).location).toBe(
+      'me-central2',
+    );
+  });
+});
+
 describe('classifyGcp over gRPC', () => {
   // Over gRPC google-gax promotes the status's ErrorInfo to `reason` and `errorInfoMetadata`.
   const grpcError = (code: number, reason?: string, consumer?: string) =>

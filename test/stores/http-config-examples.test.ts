@@ -59,6 +59,7 @@ stores:
   - name: gcp-sa-inline
     type: gcp-secret-manager
     project: acme-prod
+    location: me-central2           # regional secrets, served by the regional endpoint below
     apiEndpoint: https://secretmanager.me-central2.rep.googleapis.com   # https: gRPC to that host
     auth: { method: service-account-json, json: "{{ secret://env/GCP_SA_KEY_JSON }}" }
   - name: gcp-local

@@ -7,9 +7,10 @@
  * numbers; no version means `latest`. Payloads are checked against `dataCrc32c` when the service
  * sends it.
  *
- * `apiEndpoint` is a URL: `https://host[:port]` keeps the gRPC transport on that host (regional
- * or private endpoints); `http://host:port` selects the REST transport over plain HTTP (local
- * emulators).
+ * `apiEndpoint` is a URL: `https://host[:port]` keeps the gRPC transport on that host (private
+ * endpoints); `http://host:port` selects the REST transport over plain HTTP (local emulators).
+ * Regional secrets (`location`) are `projects/<p>/locations/<l>/secrets/<id>`, served by the
+ * regional endpoint `secretmanager.<l>.rep.googleapis.com`, the default endpoint then.
  *
  * Service-account keys sign their own JWTs (the Secret Manager client turns on
  * `useJWTAccessWithScope`), so no token endpoint is called for them and the key file's
@@ -109,7 +110,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     /** For tests: replace the backoff sleep. Not reachable from config. */
     hooks: { retry?: RetryPolicy } = {},
   ) {
-    this.#parent = `projects/${settings.project}`;
+    const { project, location } = settings;
+    this.#parent = `projects/${project}${location ? `/locations/${location}` : ''}`;
     this.#core = new StoreCore<GcpErrorContext>({
       context,
       settings,
@@ -173,8 +175,9 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const options: NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]> = {
       projectId: this.settings.project,
     };
-    if (this.settings.apiEndpoint) {
-      const url = new URL(this.settings.apiEndpoint);
+    const endpoint = apiEndpointOf(this.settings);
+    if (endpoint) {
+      const url = new URL(endpoint);
       const http = url.protocol === 'http:';
       Object.assign(options, {
         ...(http ? { fallback: 'rest', protocol: 'http' } : {}),
@@ -257,7 +260,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     );
     const data = Buffer.from(value, 'utf8');
     const request = { parent: ctx.path, payload: { data, dataCrc32c: crc32c(data) } };
-    const secret = { replication: { automatic: {} }, labels };
+    // A regional secret lives in its location: it has no replication policy.
+    const secret = { ...(this.settings.location ? {} : { replication: { automatic: {} } }), labels };
     const { result, created } = await this.#call(ctx, (client) =>
       addOrCreate({
         add: async () => {
@@ -384,6 +388,11 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
 const GCP_CREDENTIALS = credentialPaths(gcpSecretManagerSettings);
 
+/** `apiEndpoint`, or the regional endpoint of `location` (regional secrets are served only there). */
+function apiEndpointOf({ apiEndpoint, location }: GcpSecretManagerSettings): string | undefined {
+  return apiEndpoint ?? (location ? `https://secretmanager.${location}.rep.googleapis.com` : undefined);
+}
+
 export const gcpSecretManagerStoreType = {
   type: 'gcp-secret-manager',
   capabilities: {
@@ -396,13 +405,13 @@ export const gcpSecretManagerStoreType = {
   },
   settings: gcpSecretManagerSettings,
   secretSettings: GCP_CREDENTIALS,
-  hostAccess: ({ apiEndpoint, auth }: GcpSecretManagerSettings) =>
+  hostAccess: (settings: GcpSecretManagerSettings) =>
     hostAccessOf({
-      addresses: { apiEndpoint },
+      addresses: { apiEndpoint: apiEndpointOf(settings) },
       identity:
-        auth.method === 'default' &&
+        settings.auth.method === 'default' &&
         "uses this server's own Google credentials (application default credentials)",
-      files: { 'auth.file': auth.method === 'default' ? undefined : auth.file },
+      files: { 'auth.file': settings.auth.method === 'default' ? undefined : settings.auth.file },
     }),
   create: (s: GcpSecretManagerSettings, context: StoreContext) => new GcpSecretManagerStoreClient(s, context),
 } satisfies StoreType<GcpSecretManagerSettings>;

@@ -8,16 +8,14 @@ const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('
 describe('GCP Secret Manager emulator (wire)', () => {
   let em: GcpSecretManagerEmulator;
   let jwt: string;
+  let publicKeyPem: string;
 
   beforeAll(async () => {
     em = await startGcpSecretManagerEmulator({ pageSize: 1 });
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const email = 'wire@sesame-test.iam.gserviceaccount.com';
-    em.controls.registerServiceAccount({
-      email,
-      keyId: 'wire-key',
-      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
-    });
+    publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    em.controls.registerServiceAccount({ email, keyId: 'wire-key', publicKeyPem });
     const now = Math.floor(Date.now() / 1000);
     const unsigned = `${b64url({ alg: 'RS256', typ: 'JWT', kid: 'wire-key' })}.${b64url({
       iss: email,
@@ -212,6 +210,31 @@ describe('GCP Secret Manager emulator (wire)', () => {
         ],
       },
     });
+  });
+
+  it('as a regional endpoint, serves secrets under projects/*/locations/<location> only', async () => {
+    const regional = await startGcpSecretManagerEmulator({ location: 'me-central2' });
+    try {
+      regional.controls.registerServiceAccount({
+        email: 'wire@sesame-test.iam.gserviceaccount.com',
+        keyId: 'wire-key',
+        publicKeyPem: publicKeyPem,
+      });
+      regional.controls.seed('regional_one', 'r1');
+      const get = (path: string) =>
+        fetch(`${regional.url}${path}`, { headers: { authorization: `Bearer ${jwt}` } }).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as Record<string, unknown>,
+        }));
+      const listed = await get('/v1/projects/sesame-test/locations/me-central2/secrets');
+      expect(listed.status).toBe(200);
+      expect(listed.body).toMatchObject({
+        secrets: [{ name: 'projects/482913337105/locations/me-central2/secrets/regional_one' }],
+      });
+      expect((await get('/v1/projects/sesame-test/secrets')).status).toBe(404);
+    } finally {
+      await regional.stop();
+    }
   });
 
   it('serves metadata tokens only with Metadata-Flavor: Google', async () => {

@@ -167,7 +167,13 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 const b64url = (s: string) => Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 
 export async function startGcpSecretManagerEmulator(
-  options: { project?: string; projectNumber?: string; pageSize?: number } = {},
+  options: {
+    project?: string;
+    projectNumber?: string;
+    pageSize?: number;
+    /** Act as the regional endpoint of this location: secrets are `projects/*\/locations/<location>/secrets/*`. */
+    location?: string;
+  } = {},
 ): Promise<GcpSecretManagerEmulator> {
   const faultPlan = new Faults();
   const project = options.project ?? 'sesame-test';
@@ -189,7 +195,9 @@ export async function startGcpSecretManagerEmulator(
     calls[kind] = (calls[kind] ?? 0) + 1;
   };
   const now = () => new Date().toISOString();
-  const secretPath = (id: string) => `projects/${projectNumber}/secrets/${id}`;
+  const location = options.location;
+  const parentPath = `projects/${projectNumber}${location ? `/locations/${location}` : ''}`;
+  const secretPath = (id: string) => `${parentPath}/secrets/${id}`;
 
   const authenticate = (req: IncomingMessage): string | undefined => {
     const header = req.headers.authorization;
@@ -347,16 +355,17 @@ export async function startGcpSecretManagerEmulator(
       return;
     }
 
-    // /v1/projects/{p}/secrets[/{id}[/versions[/{v}]]][:verb]
+    // /v1/projects/{p}[/locations/{l}]/secrets[/{id}[/versions[/{v}]]][:verb]
     const match =
-      /^\/v1\/projects\/([^/]+)\/secrets(?:\/([^/:]+)(?:\/versions(?:\/([^/:]+))?)?)?(?::([A-Za-z]+))?$/.exec(
+      /^\/v1\/projects\/([^/]+)(?:\/locations\/([^/]+))?\/secrets(?:\/([^/:]+)(?:\/versions(?:\/([^/:]+))?)?)?(?::([A-Za-z]+))?$/.exec(
         url.pathname,
       );
-    if (!match) {
+    // A regional endpoint serves its location's secrets, the global one secrets without a location.
+    if (!match || match[2] !== location) {
       rpcError(res, 'NOT_FOUND', `[emulator] no route for ${req.method} ${url.pathname}`);
       return;
     }
-    const [, projectRef, rawId, versionRef, verb] = match;
+    const [, projectRef, , rawId, versionRef, verb] = match;
     if (projectRef !== project && projectRef !== projectNumber) {
       // A project that does not exist: the recorded answer, with the CONSUMER_INVALID ErrorInfo
       // of google/api/error_reason.proto.
