@@ -123,6 +123,30 @@ describe('doppler values', () => {
     ).toBe('from-staging');
   });
 
+  it('a restricted secret is read with a service token; a personal token is denied saying to use a service token', async () => {
+    dp.setSecret('backend', 'sec', 'SIGNING_KEY', 'doppler-signing-key-8e1');
+    dp.setVisibility('backend', 'sec', 'SIGNING_KEY', 'restricted');
+    const service = dp.issueToken({ project: 'backend', config: 'sec' });
+    const byService = store({ config: 'sec', auth: { method: 'service-token', token: service } });
+    expect((await byService.get({ name: 'SIGNING_KEY', namespaces: ns })).value).toBe(
+      'doppler-signing-key-8e1',
+    );
+    const personal = store({
+      config: 'sec',
+      auth: { method: 'service-token', token: dp.issueToken('personal') },
+    });
+    const err = await failure(personal.get({ name: 'SIGNING_KEY', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toBe(
+      '[doppler] "SIGNING_KEY" in backend/sec is restricted: Doppler gives its value to service tokens only, not to personal or CLI tokens',
+    );
+    expect((err as AccessDeniedError).fix).toBe(
+      'set auth.token to a service token of backend/sec (Doppler: project → config → Access → Generate)',
+    );
+    const [many] = await personal.getMany([{ name: 'SIGNING_KEY', namespaces: ns }]);
+    expect(many).toBeInstanceOf(AccessDeniedError);
+  });
+
   it('reads several secrets in one call, with a per-name not found', async () => {
     const before = dp.calls['secrets-list'] ?? 0;
     const got = await store().getMany([

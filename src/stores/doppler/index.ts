@@ -66,6 +66,7 @@ interface Op {
 interface Value {
   raw?: string | null;
   computed?: string | null;
+  computedVisibility?: string;
 }
 
 export class DopplerStore implements StoreClient {
@@ -96,7 +97,7 @@ export class DopplerStore implements StoreClient {
     const what = `${op.action}${op.name ? ` "${op.name}"` : ''}${this.#where}`;
     if (!(err instanceof HttpStatusError)) return classifyHttp(err, what);
     const said = err.answer.json<{ messages?: string[] }>()?.messages?.join('; ') || `HTTP ${err.status}`;
-    const tokenFix = `set auth.token to a service token of ${this.#s.project && this.#s.config ? `${this.#s.project}/${this.#s.config}` : 'the config'} (Doppler: project → config → Access → Generate)`;
+    const tokenFix = this.#tokenFix;
     if (err.status === 401)
       return { kind: 'denied', message: `${what}: Doppler refused the token (401 ${said})`, fix: tokenFix };
     if (err.status === 403) return { kind: 'denied', message: `${what}: ${said} (403)`, fix: tokenFix };
@@ -124,11 +125,22 @@ export class DopplerStore implements StoreClient {
 
   #text(name: string, value: Value | undefined): string {
     if (typeof value?.computed === 'string') return value.computed;
+    // Doppler gives a restricted value to service tokens only: the token is the thing to change.
+    if (value?.computedVisibility === 'restricted')
+      throw this.#core.fail({
+        kind: 'denied',
+        message: `"${name}"${this.#where} is restricted: Doppler gives its value to service tokens only, not to personal or CLI tokens`,
+        fix: this.#tokenFix,
+      });
     throw this.#core.fail({
       kind: 'conflict',
-      message: `"${name}"${this.#where} has no computed value Sesame may read (restricted visibility)`,
-      fix: 'make the secret masked or unmasked instead of restricted',
+      message: `"${name}"${this.#where}: Doppler answered no value`,
     });
+  }
+
+  get #tokenFix(): string {
+    const { project, config } = this.#s;
+    return `set auth.token to a service token of ${project && config ? `${project}/${config}` : 'the config'} (Doppler: project → config → Access → Generate)`;
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {

@@ -39,6 +39,41 @@ describe('Doppler emulator wire format', () => {
     });
   });
 
+  it('values carry their visibility; a restricted one goes to service tokens only (null raw and computed for a personal token)', async () => {
+    dp.setSecret('web', 'sec', 'SEALED', 'sealed-value');
+    dp.setSecret('web', 'sec', 'USER', 'brian');
+    dp.setVisibility('web', 'sec', 'SEALED', 'restricted');
+    const q = '/v3/configs/config/secret?project=web&config=sec&name=SEALED';
+    const service = { authorization: `Bearer ${dp.issueToken({ project: 'web', config: 'sec' })}` };
+    expect((await get(q, service)).body).toMatchObject({
+      value: {
+        raw: 'sealed-value',
+        computed: 'sealed-value',
+        rawVisibility: 'restricted',
+        computedVisibility: 'restricted',
+      },
+    });
+    const personal = { authorization: `Bearer ${dp.issueToken('personal')}` };
+    expect((await get(q, personal)).body).toEqual({
+      name: 'SEALED',
+      value: {
+        raw: null,
+        computed: null,
+        note: '',
+        rawVisibility: 'restricted',
+        computedVisibility: 'restricted',
+      },
+      success: true,
+    });
+    const list = await get('/v3/configs/config/secrets?project=web&config=sec&secrets=SEALED,USER', personal);
+    expect(list.body).toMatchObject({
+      secrets: {
+        SEALED: { computed: null, computedVisibility: 'restricted' },
+        USER: { computed: 'brian', computedVisibility: 'masked' },
+      },
+    });
+  });
+
   it('takes the token as bearer or as the basic-auth user; a bad one is 401 Invalid Auth token', async () => {
     const basic = `Basic ${Buffer.from(`${token}:`).toString('base64')}`;
     expect((await get('/v3/configs/config/secret?name=USER', { authorization: basic })).status).toBe(200);
@@ -70,7 +105,15 @@ describe('Doppler emulator wire format', () => {
     expect(
       (await get('/v3/configs/config/secrets?secrets=USER,NOPE&include_managed_secrets=false')).body,
     ).toEqual({
-      secrets: { USER: { raw: 'brian', computed: 'brian', note: '' } },
+      secrets: {
+        USER: {
+          raw: 'brian',
+          computed: 'brian',
+          note: '',
+          rawVisibility: 'masked',
+          computedVisibility: 'masked',
+        },
+      },
       success: true,
     });
   });

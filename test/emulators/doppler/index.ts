@@ -16,6 +16,10 @@
  * (`dp.pt.…`) reaches every config but then `project` and `config` are required (400). An unknown
  * token is 401 `Invalid Auth token`. Errors carry Doppler's `{"messages": [...], "success": false}`.
  *
+ * Each value carries `rawVisibility` and `computedVisibility` (`masked` by default, `unmasked`,
+ * `restricted`); a restricted value is given to service tokens only: to a personal token its
+ * `raw` and `computed` are null.
+ *
  * Computed values follow Doppler's references: `${NAME}` (same config), `${config.NAME}` (same
  * project), `${project.config.NAME}`; a reference to nothing computes to an empty string.
  * Rate limiting: `throttle(n)` answers 429 with `retry-after`.
@@ -26,6 +30,8 @@ import type { AddressInfo } from 'node:net';
 import { type FaultControls, Faults } from '../faults.js';
 
 type Scope = { kind: 'service'; project: string; config: string } | { kind: 'personal' };
+export type Visibility = 'masked' | 'unmasked' | 'restricted';
+type Stored = { raw: string; note: string; visibility?: Visibility };
 
 export interface DopplerEmulator {
   url: string;
@@ -33,6 +39,8 @@ export interface DopplerEmulator {
   faults: FaultControls;
   /** Requests per operation (`secrets-get`, `secrets-list`, `secrets-names`, `auth-me`) and `unauthorized`. */
   calls: Record<string, number>;
+  /** A secret's visibility (`masked` until set). */
+  setVisibility(project: string, config: string, name: string, visibility: Visibility): void;
   /** Set a secret's raw value (references are computed on read). */
   setSecret(project: string, config: string, name: string, raw: string, note?: string): void;
   /** A service token for one config, or a personal token for every config. */
@@ -47,8 +55,8 @@ export interface DopplerEmulator {
 const MANAGED = ['DOPPLER_CONFIG', 'DOPPLER_ENVIRONMENT', 'DOPPLER_PROJECT'];
 
 export async function startDopplerEmulator(): Promise<DopplerEmulator> {
-  /** `project\0config` → name → { raw, note }. */
-  const configs = new Map<string, Map<string, { raw: string; note: string }>>();
+  /** `project\0config` → name → { raw, note, visibility }. */
+  const configs = new Map<string, Map<string, Stored>>();
   const tokens = new Map<string, Scope & { slug: string; name: string }>();
   const calls: Record<string, number> = {};
   const faultPlan = new Faults();
@@ -87,6 +95,19 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
       const target = configs.get(key(p as string, c as string))?.get(n as string);
       return target ? compute(p as string, c as string, target.raw, depth + 1) : '';
     });
+  }
+
+  /** A secret's value object; a restricted value only for service tokens. */
+  function valueOf(scope: Scope, project: string, config: string, v: Stored) {
+    const visibility = v.visibility ?? 'masked';
+    const hidden = visibility === 'restricted' && scope.kind !== 'service';
+    return {
+      raw: hidden ? null : v.raw,
+      computed: hidden ? null : compute(project, config, v.raw),
+      note: v.note,
+      rawVisibility: visibility,
+      computedVisibility: visibility,
+    };
   }
 
   function token(req: IncomingMessage): string | undefined {
@@ -161,25 +182,20 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
       const found = secrets.get(name);
       const managedValue = managed(project, config)[name];
       if (!found && managedValue === undefined) return fail(res, 404, 'Could not find requested secret');
-      const raw = found?.raw ?? (managedValue as string);
-      return send(res, 200, {
-        name,
-        value: { raw, computed: compute(project, config, raw), note: found?.note ?? '' },
-        success: true,
-      });
+      const stored = found ?? { raw: managedValue as string, note: '' };
+      return send(res, 200, { name, value: valueOf(scope, project, config, stored), success: true });
     }
     if (url.pathname === '/v3/configs/config/secrets') {
       count('secrets-list');
       const wanted = url.searchParams.get('secrets')?.split(',');
       const includeManaged = url.searchParams.get('include_managed_secrets') !== 'false';
-      const all: Record<string, { raw: string; note: string }> = Object.fromEntries(secrets);
+      const all: Record<string, Stored> = Object.fromEntries(secrets);
       if (includeManaged) {
         for (const [n, v] of Object.entries(managed(project, config))) all[n] ??= { raw: v, note: '' };
       }
-      const out: Record<string, { raw: string; computed: string; note: string }> = {};
+      const out: Record<string, ReturnType<typeof valueOf>> = {};
       for (const [n, v] of Object.entries(all)) {
-        if (!wanted || wanted.includes(n))
-          out[n] = { raw: v.raw, computed: compute(project, config, v.raw), note: v.note };
+        if (!wanted || wanted.includes(n)) out[n] = valueOf(scope, project, config, v);
       }
       return send(res, 200, { secrets: out, success: true });
     }
@@ -205,7 +221,13 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
     setSecret(project, config, name, raw, note = '') {
       const k = key(project, config);
       if (!configs.has(k)) configs.set(k, new Map());
-      configs.get(k)?.set(name, { raw, note });
+      const visibility = configs.get(k)?.get(name)?.visibility;
+      configs.get(k)?.set(name, { raw, note, ...(visibility ? { visibility } : {}) });
+    },
+    setVisibility(project, config, name, visibility) {
+      const found = configs.get(key(project, config))?.get(name);
+      if (!found) throw new Error(`emulator: no secret ${name} in ${project}/${config}`);
+      found.visibility = visibility;
     },
     issueToken(scope) {
       const random = randomBytes(30).toString('base64url').replace(/[-_]/g, 'x');
