@@ -379,7 +379,13 @@ describe('aws-secrets-manager auth methods', () => {
     const missing = store({ auth: { method: 'profile', profile: `${profile}-absent` } }).client;
     const err = await failure(missing.get({ name, namespaces: ns }));
     expect(err).toBeInstanceOf(AccessDeniedError);
-    expect(err.message).toContain('no AWS credentials were found');
+    // The store names a profile: the fix is that profile, not "set a profile".
+    expect((err as AccessDeniedError).fix).toBe(
+      `add profile ${profile}-absent to the shared AWS files (AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE, default ~/.aws/credentials and ~/.aws/config), or correct auth.profile`,
+    );
+    expect(err.message).toBe(
+      `[aws-test] AWS profile ${profile}-absent was not found: ${(err as AccessDeniedError).fix}`,
+    );
   });
 });
 

@@ -227,6 +227,12 @@ export function classifyAws(
       };
     }
     case 'CredentialsProviderError': {
+      // fromIni (auth.method profile): "Could not resolve credentials using profile: [name] …".
+      const profile = /using profile: \[([^\]]*)\]/.exec(message)?.[1];
+      if (profile !== undefined) {
+        const fix = `add profile ${profile} to the shared AWS files (AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE, default ~/.aws/credentials and ~/.aws/config), or correct auth.profile`;
+        return { kind: 'denied', message: `AWS profile ${profile} was not found: ${fix}`, fix, summary };
+      }
       const fix =
         'no AWS credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or auth.method static/assume-role in the store';
       return { kind: 'denied', message: `${fix} (${message})`, fix, summary };
