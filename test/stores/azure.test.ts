@@ -469,6 +469,21 @@ describe('azure-key-vault store', () => {
       expect(err.message).toContain('no soft-deleted secret');
     });
 
+    it('says there is nothing to delete or restore for a missing secret, instead of telling to create it', async () => {
+      const client = clientFor(em);
+      const restore = await failure(client.restore('never-was'));
+      expect(restore).toBeInstanceOf(SecretNotFoundError);
+      expect(restore.message).toBe(`[azure] no soft-deleted secret "never-was" in Key Vault ${em.url}`);
+      expect((restore as SesameError).fix).toBe(
+        'nothing to restore: no deleted secret has this name (purged, past the retention period, or never created); check the name and the store prefix',
+      );
+      for (const force of [false, true]) {
+        const del = await failure(client.delete('never-was', { namespace: '', force }));
+        expect(del).toBeInstanceOf(SecretNotFoundError);
+        expect((del as SesameError).fix).toBe('nothing to delete: check the name and the store prefix');
+      }
+    });
+
     it('purges a secret that is already soft-deleted', async () => {
       const client = clientFor(em);
       await client.write('half-gone', 'v', { namespace: '' });

@@ -122,6 +122,14 @@ type Failure = AzureErrorContext & { status?: number; code?: string; inner?: str
 
 const REACHABLE = 'check that the vault URL is right and reachable from this host';
 
+/** A missing secret is fixed by creating it, except where the operation was to remove or recover it. */
+const NOT_FOUND_FIXES: Partial<Record<AzureOperation, string>> = {
+  delete: 'nothing to delete: check the name and the store prefix',
+  purge: 'nothing to delete: check the name and the store prefix',
+  recover:
+    'nothing to restore: no deleted secret has this name (purged, past the retention period, or never created); check the name and the store prefix',
+};
+
 /**
  * Key Vault failures by HTTP status; a 403 is refined by its inner code (`disabled`,
  * `firewall`) or its message (`purgeProtected`, `firstParty`), a request without an answer is `network`.
@@ -129,7 +137,7 @@ const REACHABLE = 'check that the vault URL is right and reachable from this hos
 const RULES: StatusRules<Failure> = {
   404: {
     kind: 'not_found',
-    fix: 'create the secret, or check the name and the store prefix',
+    fix: (c) => NOT_FOUND_FIXES[c.operation] ?? 'create the secret, or check the name and the store prefix',
     message: (c) =>
       `${c.operation === 'recover' || c.operation === 'purge' ? 'no soft-deleted secret' : 'no secret'} ${where(c)}`,
   },
