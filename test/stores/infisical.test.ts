@@ -294,6 +294,16 @@ describe('infisical names, versions and errors', () => {
     );
   });
 
+  it('a secretPath that is no folder: listing is a config error saying to check secretPath (a read under it stays not found)', async () => {
+    const client = store({ secretPath: '/nowhere' });
+    const err = await failure(client.list({ namespaces: ns }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(
+      "config [inf] listing in prod:/nowhere: Folder with path '/nowhere' in environment with slug 'prod' not found (check secretPath: it is a folder of environment prod, e.g. / or /apps/api)",
+    );
+    expect(await failure(client.get({ name: 'X', namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
+  });
+
   it('refuses names whose key would address another endpoint (".", "..", a trailing slash)', async () => {
     for (const name of ['..', 'apps/..', '.', 'apps/']) {
       const err = await failure(store().get({ name, namespaces: ns }));

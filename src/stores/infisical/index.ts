@@ -164,6 +164,11 @@ export class InfisicalStore implements StoreClient {
     }
     if (answer.status === 404 && /^(Project|Environment) /.test(said))
       return { kind: 'config', message: `${what}: ${said}`, fix: 'check projectId and environment' };
+    // A listing is of secretPath itself: a folder missing there is the setting, not a secret.
+    if (answer.status === 404 && op.action === 'listing' && /^Folder with path /.test(said)) {
+      const fix = `check secretPath: it is a folder of environment ${this.#s.environment}, e.g. / or /apps/api`;
+      return { kind: 'config', message: `${what}: ${said}`, fix };
+    }
     if (answer.status === 404) return { kind: 'not_found', message: `${what}: ${said}` };
     return classifyHttp(new HttpStatusError(answer), what);
   }
