@@ -334,6 +334,10 @@ describe('gcp-secret-manager store', () => {
       em.controls.seed('one_version', 'v');
       const version = await failure(client.get({ name: 'one_version', version: '7', namespaces: [''] }));
       expect(version).toBeInstanceOf(SecretNotFoundError);
+      // A missing version is not fixed by creating the secret: it exists.
+      expect((version as SesameError).fix).toBe(
+        'pin a version the secret has (`sesame secrets versions` lists them), or leave ?version= out for the latest',
+      );
     });
 
     it('refuses a name that cannot be a secret id', async () => {
@@ -626,7 +630,9 @@ describe('gcp-secret-manager store', () => {
       await client.write('doomed', 'v', { namespace: '' });
       await client.delete('doomed', { namespace: '' });
       expect(em.controls.secretIds()).not.toContain('doomed');
-      await expect(client.delete('doomed', { namespace: '' })).rejects.toBeInstanceOf(SecretNotFoundError);
+      const again = await failure(client.delete('doomed', { namespace: '' }));
+      expect(again).toBeInstanceOf(SecretNotFoundError);
+      expect((again as SesameError).fix).toBe('nothing to delete: check the name and the store prefix');
     });
 
     it('lists by prefix and label, paging with a cursor, without values', async () => {

@@ -152,7 +152,13 @@ const RULES: StatusRules<Failure> = {
   },
   NOT_FOUND: {
     kind: 'not_found',
-    fix: 'create the secret, or check the name and the store prefix',
+    fix: (c) => {
+      if (c.operation === 'delete') return 'nothing to delete: check the name and the store prefix';
+      // "Secret Version [projects/…/versions/7] not found.": the secret exists, that version does not.
+      if (c.version !== undefined && /Secret Version \[[^\]]*\] not found/.test(c.serviceMessage))
+        return 'pin a version the secret has (`sesame secrets versions` lists them), or leave ?version= out for the latest';
+      return 'create the secret, or check the name and the store prefix';
+    },
     message: (c) => `no secret ${where(c)}`,
   },
   PERMISSION_DENIED: {
