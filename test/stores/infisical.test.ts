@@ -265,6 +265,9 @@ describe('infisical names, versions and errors', () => {
     inf.setSecret(withImports, 'prod', '/app', 'LOG_LEVEL', 'debug');
     inf.setSecret(withImports, 'prod', '/app/jobs', 'CRON', '5 * * * *');
     inf.addImport(withImports, 'prod', '/app', { environment: 'prod', secretPath: '/shared' });
+    // An import of a subfolder is that folder's: readable as jobs/KEY, never a key of /app.
+    inf.setSecret(withImports, 'prod', '/batch', 'QUEUE', 'jobs-queue');
+    inf.addImport(withImports, 'prod', '/app/jobs', { environment: 'prod', secretPath: '/batch' });
     const client = store({
       projectId: withImports,
       secretPath: '/app',
@@ -275,6 +278,8 @@ describe('infisical names, versions and errors', () => {
       version: '1',
     });
     expect((await client.get({ name: 'LOG_LEVEL', namespaces: ns })).value).toBe('debug');
+    expect((await client.get({ name: 'jobs/QUEUE', namespaces: ns })).value).toBe('jobs-queue');
+    expect(await failure(client.get({ name: 'QUEUE', namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
     expect((await client.list({ namespaces: ns })).items.map((i) => i.name)).toEqual([
       'LOG_LEVEL',
       'SMTP_HOST',
@@ -299,7 +304,7 @@ describe('infisical names, versions and errors', () => {
     const err = await failure(client.list({ namespaces: ns }));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toBe(
-      "config [inf] listing in prod:/nowhere: Folder with path '/nowhere' in environment with slug 'prod' not found (check secretPath: it is a folder of environment prod, e.g. / or /apps/api)",
+      "config [inf] listing in prod:/nowhere: Folder with path '/nowhere' in environment 'prod' was not found. Please ensure the environment slug and secret path is correct. (check secretPath: it is a folder of environment prod, e.g. / or /apps/api)",
     );
     expect(await failure(client.get({ name: 'X', namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
   });

@@ -225,23 +225,24 @@ export class InfisicalStore implements StoreClient {
   }
 
   async list(options: ListOptions): Promise<ListPage> {
-    const listed = await this.#get<{ secrets: Secret[]; imports?: Array<{ secrets?: Secret[] }> }>(
-      { action: 'listing' },
-      '/api/v3/secrets/raw',
-      {
-        secretPath: this.#s.secretPath,
-        recursive: 'true',
-        viewSecretValue: 'false',
-        include_imports: 'true',
-      },
-    );
+    type Listed = { secrets: Secret[]; imports?: Array<{ secrets?: Secret[] }> };
+    const query = { secretPath: this.#s.secretPath, viewSecretValue: 'false' };
+    const listed = await this.#get<Listed>({ action: 'listing' }, '/api/v3/secrets/raw', {
+      ...query,
+      recursive: 'true',
+    });
+    // A recursive listing mixes every folder's imports: the imports of secretPath alone, asked
+    // for by themselves, read as its keys (after its own, the last import winning).
+    const { imports = [] } = await this.#get<Listed>({ action: 'listing' }, '/api/v3/secrets/raw', {
+      ...query,
+      include_imports: 'true',
+    });
     const base = join(this.#s.secretPath);
-    // Imported keys read as keys of secretPath itself: after its own, the last import winning.
     const own = new Set(
       listed.secrets.filter((s) => join(s.secretPath ?? base) === base).map((s) => s.secretKey),
     );
     const imported = new Map<string, Secret>();
-    for (const i of listed.imports ?? [])
+    for (const i of imports)
       for (const s of i.secrets ?? [])
         if (!own.has(s.secretKey)) imported.set(s.secretKey, { ...s, secretPath: base });
     const items = [...listed.secrets, ...imported.values()].flatMap((s) => {

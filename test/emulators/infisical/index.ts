@@ -14,8 +14,10 @@
  *   importing environment and path of the source
  * - `GET /api/v3/secrets/raw?workspaceId&environment&secretPath&recursive&viewSecretValue&include_imports` →
  *   `{"secrets": [...], "imports": [...]}`; with `viewSecretValue=false` values are hidden;
- *   `imports` lists the requested folder's imports (`{secretPath, environment, folderId,
- *   secrets}`) when `include_imports=true`, else it is empty. Imports of imports are not emulated.
+ *   `imports` lists the imports (`{secretPath, environment, folderId, secrets}`) of the folders
+ *   listed (with `recursive`, subfolders' too, not saying which folder imports them) when
+ *   `include_imports=true`, else it is empty; a missing folder is 404 `SecretPathNotFound`'s
+ *   message. Imports of imports are not emulated.
  *
  * Errors are Infisical's `{reqId, statusCode, message, error}`: 404 `NotFound` (secret, version,
  * environment, folder), 401 `UnauthorizedError`, 403 `PermissionDenied` (`You are not allowed to
@@ -348,19 +350,19 @@ export async function startInfisicalEmulator(): Promise<InfisicalEmulator> {
         res,
         404,
         'NotFound',
-        `Folder with path '${path}' in environment with slug '${env}' not found`,
+        `Folder with path '${path}' in environment '${env}' was not found. Please ensure the environment slug and secret path is correct.`,
       );
-    const secrets = [...folders.entries()]
+    const listed = [...folders.entries()]
       .filter(([p]) => p === path || (recursive && (path === '/' ? true : p.startsWith(`${path}/`))))
-      .filter(([p]) => allowed(identity.access, projectId, env, p))
-      .flatMap(([p, folder]) =>
-        [...folder.entries()].map(([key, s]) =>
-          secretJson(projectId, env, p, key, s, s.versions.length, hide),
-        ),
-      );
+      .filter(([p]) => allowed(identity.access, projectId, env, p));
+    const secrets = listed.flatMap(([p, folder]) =>
+      [...folder.entries()].map(([key, s]) => secretJson(projectId, env, p, key, s, s.versions.length, hide)),
+    );
     const imported =
       url.searchParams.get('include_imports') === 'true'
-        ? (imports.get(`${projectId}:${env}:${path}`) ?? [])
+        ? // The imports of every folder listed (recursive: subfolders' too), not told apart.
+          listed
+            .flatMap(([p]) => imports.get(`${projectId}:${env}:${p}`) ?? [])
             .filter((source) => allowed(identity.access, projectId, source.env, source.path))
             .map((source) => ({
               secretPath: source.path,
