@@ -126,6 +126,10 @@ describe('lookup: kestra-tags through the client', () => {
     const err = await failure(c.get({ name: 'UNTAGGED_KEY', namespaces: ['company.team'] }));
     expect(err).toBeInstanceOf(SecretNotFoundError);
     expect((err as SecretNotFoundError).fix).toContain('namespace=company.team, key=UNTAGGED_KEY, prefix=kestra');
+    // ListSecrets "might not reflect changes from the last five minutes" (its API reference).
+    expect((err as SecretNotFoundError).fix).toMatch(
+      /; tags added in the last five minutes may not show yet \(ListSecrets is eventually consistent\)$/,
+    );
     // Tags that pass AWS's filters (prefix matches, any tag's value) but are not the key's.
     const crossed = await failure(c.get({ name: 'CROSSED_KEY', namespaces: ['company.team'] }));
     expect(crossed).toBeInstanceOf(SecretNotFoundError);

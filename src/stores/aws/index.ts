@@ -94,6 +94,8 @@ export interface AwsStoreOptions {
 const BATCH_SIZE = 20;
 const DAY_MS = 86_400_000;
 const SECRET_STRING_MAX = 65_536;
+const LIST_LAG =
+  'tags added in the last five minutes may not show yet (ListSecrets is eventually consistent)';
 /**
  * A secret name: ASCII letters, digits and /_+=.@- (CreateSecret's reference), and "!", which
  * AWS's own answer to a bad name lists and the secrets other services manage use (rds!db-…).
@@ -537,7 +539,15 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   /** The secret id (ARN with kestra-tags, the mapped name otherwise) a name means. */
   async #secretIdFor(name: string, namespaces: readonly string[] | undefined): Promise<string> {
-    return this.#kestra ? (await this.#kestra.find(name, namespaces ?? [''])).id : this.#names.toId(name);
+    if (!this.#kestra) return this.#names.toId(name);
+    try {
+      return (await this.#kestra.find(name, namespaces ?? [''])).id;
+    } catch (err) {
+      // ListSecrets "might not reflect changes from the last five minutes" (API reference).
+      if (err instanceof SecretNotFoundError && (namespaces?.[0] ?? '') !== '')
+        err.fix = [err.fix, LIST_LAG].filter(Boolean).join('; ');
+      throw err;
+    }
   }
 
   /** Kestra's vocabulary for the core's tag lookup; `prefix`, when set, is a tag to require. */
