@@ -199,6 +199,17 @@ describe('classifyGcp over gRPC', () => {
     expect(c.summary).toBe('Error PERMISSION_DENIED SERVICE_DISABLED');
   });
 
+  it('does not send auth method default to a service account key it does not have', () => {
+    const c = classifyGcp(grpcError(16), ctx);
+    expect(c.kind).toBe('denied');
+    expect(c.fix).toBe(
+      'refresh the application default credentials (gcloud auth application-default login, or the key file GOOGLE_APPLICATION_CREDENTIALS names), or check the service account this host runs as',
+    );
+    expect(classifyGcp(grpcError(16), { ...ctx, authMethod: 'service-account-json' }).fix).toBe(
+      'check that the service account key is still active (IAM & Admin → Service accounts → Keys)',
+    );
+  });
+
   it('keeps the role for a PERMISSION_DENIED without a reason', () => {
     expect(classifyGcp(grpcError(7), ctx).fix).toBe(
       'grant roles/secretmanager.secretAccessor to the service account',

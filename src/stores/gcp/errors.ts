@@ -173,7 +173,10 @@ const RULES: StatusRules<Failure> = {
   },
   UNAUTHENTICATED: {
     kind: 'denied',
-    fix: 'check that the service account key is still active (IAM & Admin → Service accounts → Keys)',
+    fix: (c) =>
+      c.authMethod === 'default'
+        ? 'refresh the application default credentials (gcloud auth application-default login, or the key file GOOGLE_APPLICATION_CREDENTIALS names), or check the service account this host runs as'
+        : 'check that the service account key is still active (IAM & Admin → Service accounts → Keys)',
     message: (c, fix) => `Secret Manager rejected the credentials of auth method ${c.authMethod}: ${fix}`,
   },
   FAILED_PRECONDITION: {
