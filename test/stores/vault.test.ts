@@ -706,6 +706,29 @@ describe('vault check', () => {
     expect(JSON.stringify(report)).not.toContain('hidden-value-3f9');
   });
 
+  it('kvVersion set: the mount step still finds out whether Vault has the mount (and which KV version), without a sample', async () => {
+    const typo = await store({ mount: 'secrett', kvVersion: 2 }).client.check({ namespaces: ns });
+    expect(typo.ok).toBe(false);
+    const mount = typo.steps.find((s) => s.step === 'mount');
+    expect(mount?.ok).toBe(false);
+    expect(mount?.detail).toContain('Vault has no secrets engine at "secrett/"');
+    const v1 = await store({ kvVersion: 1 }).client.check({ namespaces: ns });
+    expect(v1.steps.find((s) => s.step === 'mount')?.detail).toContain('kvVersion is 1');
+    const right = await store({ kvVersion: 2 }).client.check({ namespaces: ns });
+    expect(right.steps.find((s) => s.step === 'mount')).toMatchObject({
+      ok: true,
+      detail: 'secret/ is KV v2 (from settings)',
+    });
+    // A token that may not list the mount's root: the setting is taken as it is.
+    const john = store({
+      kvVersion: 2,
+      auth: { method: 'userpass', username: 'john', password: 'john-password-7c1' },
+    });
+    expect((await john.client.check({ namespaces: ns })).steps.find((s) => s.step === 'mount')?.ok).toBe(
+      true,
+    );
+  });
+
   it('stops at a failed login with what to check', async () => {
     const { client } = store({
       auth: { method: 'approle', roleId: 'role-id-1234', secretId: 'bad-secret-id-000' },

@@ -14,6 +14,7 @@
  * const { value } = await store.get({ name: 'app/db', namespaces: [''] });
  */
 import {
+  ConfigError,
   InvalidRequestError,
   SecretNotFoundError,
   SecretStateError,
@@ -411,8 +412,9 @@ export class VaultStore implements StoreClient {
         required: true,
         fix: `check that a KV engine is mounted at ${this.#settings.mount}/ or set kvVersion`,
         run: async () => {
-          const { mount, version } = await this.#mount.get();
-          return `${mount}/ is KV v${version}${this.#settings.kvVersion ? ' (from settings)' : ''}`;
+          const kv = await this.#mount.get();
+          if (this.#settings.kvVersion) await this.#probe(kv);
+          return `${kv.mount}/ is KV v${kv.version}${this.#settings.kvVersion ? ' (from settings)' : ''}`;
         },
       },
       {
@@ -426,6 +428,19 @@ export class VaultStore implements StoreClient {
           : 'grant "read" on the secret path',
       ),
     ]);
+  }
+
+  /**
+   * A mount taken from settings, tried with a listing of its root: Vault says when it has no engine
+   * there or a KV v2 one for kvVersion 1 (config errors, thrown); a token that may not list the
+   * root leaves the setting as it is.
+   */
+  async #probe(kv: KvMount): Promise<void> {
+    try {
+      await this.#kv('list', kv, '', { query: { list: 'true' } });
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+    }
   }
 
   /** One `sys/capabilities-self` call: a step per capability the store needs, with the policy line to add. */
