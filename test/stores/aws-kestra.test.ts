@@ -6,7 +6,12 @@
  * mismatch, listing, refused writes, and no value on any output.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecretNotFoundError, SecretStateError, UnsupportedOperationError, UsageError } from '../../src/errors.js';
+import {
+  SecretNotFoundError,
+  SecretStateError,
+  UnsupportedOperationError,
+  UsageError,
+} from '../../src/errors.js';
 import { createSesame } from '../../src/sesame.js';
 import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
 import type { StoreContext } from '../../src/stores/contract.js';
@@ -77,7 +82,9 @@ beforeAll(async () => {
   aws.seed('kestra/company/PARENT_KEY', PARENT_VALUE, { tags: kestraTags('company', 'PARENT_KEY') });
   aws.seed('dup-one', DUP_A, { tags: kestraTags('company.team', 'DUP_KEY') });
   aws.seed('dup-two', DUP_B, { tags: kestraTags('company.team', 'DUP_KEY') });
-  aws.seed('other-instance-key', NOPREFIX_VALUE, { tags: kestraTags('company.team', 'OTHER_PREFIX', 'staging') });
+  aws.seed('other-instance-key', NOPREFIX_VALUE, {
+    tags: kestraTags('company.team', 'OTHER_PREFIX', 'staging'),
+  });
   // Passes ListSecrets' filters for key CROSSED_KEY (a tag named `key`, a tag valued CROSSED_KEY)
   // without being that key: the exact match is the adapter's.
   aws.seed('crossed-tags', 'crossed-tags-value-00', {
@@ -125,7 +132,9 @@ describe('lookup: kestra-tags through the client', () => {
     const c = client();
     const err = await failure(c.get({ name: 'UNTAGGED_KEY', namespaces: ['company.team'] }));
     expect(err).toBeInstanceOf(SecretNotFoundError);
-    expect((err as SecretNotFoundError).fix).toContain('namespace=company.team, key=UNTAGGED_KEY, prefix=kestra');
+    expect((err as SecretNotFoundError).fix).toContain(
+      'namespace=company.team, key=UNTAGGED_KEY, prefix=kestra',
+    );
     // ListSecrets "might not reflect changes from the last five minutes" (its API reference).
     expect((err as SecretNotFoundError).fix).toMatch(
       /; tags added in the last five minutes may not show yet \(ListSecrets is eventually consistent\)$/,
@@ -146,23 +155,33 @@ describe('lookup: kestra-tags through the client', () => {
     const versions = await c.versions('MY_KEY', { namespaces: ['company.team'] });
     expect(versions).toHaveLength(1);
     expect(versions[0]?.stages).toEqual(['AWSCURRENT']);
-    const pinned = await c.get({ name: 'MY_KEY', namespaces: ['company.team'], version: versions[0]?.version });
+    const pinned = await c.get({
+      name: 'MY_KEY',
+      namespaces: ['company.team'],
+      version: versions[0]?.version,
+    });
     expect(text(pinned.value)).toBe(TEAM_VALUE);
-    expect(await failure(c.describe('MY_KEY', { namespaces: ['company.sales'] }))).toBeInstanceOf(SecretNotFoundError);
+    expect(await failure(c.describe('MY_KEY', { namespaces: ['company.sales'] }))).toBeInstanceOf(
+      SecretNotFoundError,
+    );
     await c.close();
   });
 
   it('kestraPrefix selects the prefix tag; unset, any prefix matches', async () => {
     const withPrefix = client();
-    expect(await failure(withPrefix.get({ name: 'OTHER_PREFIX', namespaces: ['company.team'] }))).toBeInstanceOf(
-      SecretNotFoundError,
-    );
+    expect(
+      await failure(withPrefix.get({ name: 'OTHER_PREFIX', namespaces: ['company.team'] })),
+    ).toBeInstanceOf(SecretNotFoundError);
     await withPrefix.close();
     const staging = client({ kestraPrefix: 'staging' });
-    expect(text((await staging.get({ name: 'OTHER_PREFIX', namespaces: ['company.team'] })).value)).toBe(NOPREFIX_VALUE);
+    expect(text((await staging.get({ name: 'OTHER_PREFIX', namespaces: ['company.team'] })).value)).toBe(
+      NOPREFIX_VALUE,
+    );
     await staging.close();
     const any = client({ kestraPrefix: undefined });
-    expect(text((await any.get({ name: 'OTHER_PREFIX', namespaces: ['company.team'] })).value)).toBe(NOPREFIX_VALUE);
+    expect(text((await any.get({ name: 'OTHER_PREFIX', namespaces: ['company.team'] })).value)).toBe(
+      NOPREFIX_VALUE,
+    );
     await any.close();
   });
 
@@ -196,7 +215,9 @@ describe('lookup: kestra-tags through the client', () => {
     const err = await failure(c.write('MY_KEY', 'new-value-never-written', { namespace: 'company.team' }));
     expect(err).toBeInstanceOf(UnsupportedOperationError);
     expect(err.message).toContain('read-only');
-    expect(await failure(c.delete('MY_KEY', { namespace: 'company.team' }))).toBeInstanceOf(UnsupportedOperationError);
+    expect(await failure(c.delete('MY_KEY', { namespace: 'company.team' }))).toBeInstanceOf(
+      UnsupportedOperationError,
+    );
     expect(text((await c.get({ name: 'MY_KEY', namespaces: ['company.team'] })).value)).toBe(TEAM_VALUE);
     await c.close();
     expect(() => client({ prefix: 'kestra/' })).toThrow(UsageError);
@@ -291,17 +312,23 @@ describe('lookup: kestra-tags through the CLI', () => {
   });
 
   it('secrets list shows the keys tagged for the namespace, never a value; secrets set is refused', async () => {
-    const r = await sesame(wd, ['secrets', 'list', '--store', 'aws', '--namespace', 'company.team'], { env: env() });
+    const r = await sesame(wd, ['secrets', 'list', '--store', 'aws', '--namespace', 'company.team'], {
+      env: env(),
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('MY_KEY');
     expect(r.stdout).toContain('DUP_KEY');
     expect(r.stdout).not.toContain('PARENT_KEY');
     expectNoSecrets(r, VALUES);
     // (`secrets set` may also print a notice of its own, e.g. the first master key it made.)
-    const set = await sesame(wd, ['secrets', 'set', 'MY_KEY', '--store', 'aws', '--namespace', 'company.team'], {
-      env: env(),
-      input: 'a-value-never-written-42',
-    });
+    const set = await sesame(
+      wd,
+      ['secrets', 'set', 'MY_KEY', '--store', 'aws', '--namespace', 'company.team'],
+      {
+        env: env(),
+        input: 'a-value-never-written-42',
+      },
+    );
     expect(set.code, set.stderr).toBe(2);
     expect(set.stdout).toBe('');
     expect(set.stderr).toContain('sesame: [aws] lookup: kestra-tags is read-only');
@@ -309,15 +336,23 @@ describe('lookup: kestra-tags through the CLI', () => {
   });
 
   it('stores test --sample reads a key by its tags from --namespace; a missing one fails the read step with the tags to set', async () => {
-    const ok = await sesame(wd, ['stores', 'test', 'aws', '--sample', 'MY_KEY', '--namespace', 'company.team'], {
-      env: env(),
-    });
+    const ok = await sesame(
+      wd,
+      ['stores', 'test', 'aws', '--sample', 'MY_KEY', '--namespace', 'company.team'],
+      {
+        env: env(),
+      },
+    );
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(okStep(ok, 'read')).toContain('MY_KEY');
     expectNoSecrets(ok, VALUES);
-    const missing = await sesame(wd, ['stores', 'test', 'aws', '--sample', 'NOPE', '--namespace', 'company.team'], {
-      env: env(),
-    });
+    const missing = await sesame(
+      wd,
+      ['stores', 'test', 'aws', '--sample', 'NOPE', '--namespace', 'company.team'],
+      {
+        env: env(),
+      },
+    );
     expect(missing.code).toBe(1);
     const { detail, fix } = failedStep(missing, 'read');
     expect(detail).toContain('no secret is tagged namespace=company.team, key=NOPE, prefix=kestra');
@@ -326,8 +361,13 @@ describe('lookup: kestra-tags through the CLI', () => {
   });
 
   it('a resolve prints only the value asked for: none on stderr, no other on stdout', async () => {
-    const r = await sesame(wd, ['resolve', 'secret://aws/MY_KEY', '--namespace', 'company.team'], { env: env() });
-    expectNoSecrets(r, VALUES.filter((v) => v !== TEAM_VALUE));
+    const r = await sesame(wd, ['resolve', 'secret://aws/MY_KEY', '--namespace', 'company.team'], {
+      env: env(),
+    });
+    expectNoSecrets(
+      r,
+      VALUES.filter((v) => v !== TEAM_VALUE),
+    );
     expect(r.stderr).not.toContain(TEAM_VALUE);
   });
 });
