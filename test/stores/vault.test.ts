@@ -507,6 +507,27 @@ describe('vault errors', () => {
     expect((await client.get({ name, namespaces: ns })).value).toBe('kept');
   });
 
+  it('deleting a secret that does not exist is not found (Vault answers 204 either way); a token that may not read the metadata still deletes', async () => {
+    const { client } = store();
+    const missing = unique('never-written');
+    for (const force of [false, true]) {
+      const err = await failure(client.delete(missing, { namespace: '', force }));
+      expect(err).toBeInstanceOf(SecretNotFoundError);
+      expect(err.message).toBe(`[vault-test] secret "${missing}" not found at secret/${missing}`);
+    }
+    const v1 = store({ mount: 'kv1' }).client;
+    expect(await failure(v1.delete(unique('v1/none'), { namespace: '' }))).toBeInstanceOf(
+      SecretNotFoundError,
+    );
+    // delete on data/ only: Vault would refuse the metadata read, so the delete goes ahead as before.
+    vault.setPolicy('deleter', [{ path: 'secret/data/del/*', capabilities: ['delete'] }]);
+    const name = unique('del/item');
+    vault.writeSecret(name, { value: 'x' });
+    const deleter = store({ auth: { method: 'token', token: vault.issueToken({ policies: ['deleter'] }) } });
+    await deleter.client.delete(name, { namespace: '' });
+    expect(await failure(client.get({ name, namespaces: ns }))).toBeInstanceOf(SecretNotFoundError);
+  });
+
   it('refuses a folder as a secret path without asking Vault', async () => {
     vault.resetCalls();
     const { client } = store();

@@ -14,6 +14,7 @@
  * const { value } = await store.get({ name: 'app/db', namespaces: [''] });
  */
 import {
+  AccessDeniedError,
   ConfigError,
   InvalidRequestError,
   SecretNotFoundError,
@@ -368,10 +369,17 @@ export class VaultStore implements StoreClient {
 
   async delete(name: string, options: DeleteOptions): Promise<void> {
     const { kv, full } = await this.#at(name);
+    // Vault answers a delete of nothing 204 like any other: ask first whether there is something
+    // (the metadata on v2, the value on v1), unless the token may not read it.
+    try {
+      const res = await this.#kv(kv.version === 2 ? 'metadata' : 'read', kv, full);
+      if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
+    } catch (err) {
+      if (!(err instanceof AccessDeniedError)) throw err;
+    }
     // v2: a soft delete of the latest version (undelete restores it); force removes every
     // version and the metadata for good. v1 has only the permanent delete.
-    const res = await this.#kv(options.force ? 'purge' : 'delete', kv, full);
-    if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
+    await this.#kv(options.force ? 'purge' : 'delete', kv, full);
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
