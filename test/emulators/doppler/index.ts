@@ -98,7 +98,7 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
   }
 
   /** A secret's value object; a restricted value only for service tokens. */
-  function valueOf(scope: Scope, project: string, config: string, v: Stored) {
+  function secretValueOf(scope: Scope, project: string, config: string, v: Stored) {
     const visibility = v.visibility ?? 'masked';
     const hidden = visibility === 'restricted' && scope.kind !== 'service';
     return {
@@ -183,7 +183,7 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
       const managedValue = managed(project, config)[name];
       if (!found && managedValue === undefined) return fail(res, 404, 'Could not find requested secret');
       const stored = found ?? { raw: managedValue as string, note: '' };
-      return send(res, 200, { name, value: valueOf(scope, project, config, stored), success: true });
+      return send(res, 200, { name, value: secretValueOf(scope, project, config, stored), success: true });
     }
     if (url.pathname === '/v3/configs/config/secrets') {
       count('secrets-list');
@@ -193,9 +193,9 @@ export async function startDopplerEmulator(): Promise<DopplerEmulator> {
       if (includeManaged) {
         for (const [n, v] of Object.entries(managed(project, config))) all[n] ??= { raw: v, note: '' };
       }
-      const out: Record<string, ReturnType<typeof valueOf>> = {};
+      const out: Record<string, ReturnType<typeof secretValueOf>> = {};
       for (const [n, v] of Object.entries(all)) {
-        if (!wanted || wanted.includes(n)) out[n] = valueOf(scope, project, config, v);
+        if (!wanted || wanted.includes(n)) out[n] = secretValueOf(scope, project, config, v);
       }
       return send(res, 200, { secrets: out, success: true });
     }
