@@ -25,6 +25,15 @@ import {
   verifySigV4,
 } from './sigv4.js';
 
+/** The error `p` rejects with; a fulfilled `p` fails the test. */
+const failure = <E extends Error = Error>(p: Promise<unknown>): Promise<E> =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as E,
+  );
+
 describe('SigV4 verification', () => {
   // The worked example of the AWS General Reference (IAM ListUsers, 2015-08-30).
   const example = {
@@ -109,14 +118,11 @@ describe('AWS emulator through the real SDK', () => {
   });
 
   it('answers InvalidSignatureException to a wrong secret key', async () => {
-    const err = await sm({ accessKeyId: AWS_EMULATOR_CREDENTIALS.accessKeyId, secretAccessKey: 'wrong' })
-      .send(new ListSecretsCommand({}))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const err = await failure(
+      sm({ accessKeyId: AWS_EMULATOR_CREDENTIALS.accessKeyId, secretAccessKey: 'wrong' }).send(
+        new ListSecretsCommand({}),
+      ),
+    );
     expect(err.name).toBe('InvalidSignatureException');
     expect(err.message).toMatch(
       /^The request signature we calculated does not match the signature you provided/,
@@ -124,14 +130,9 @@ describe('AWS emulator through the real SDK', () => {
   });
 
   it('answers UnrecognizedClientException to an unknown access key', async () => {
-    const err = await sm({ accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' })
-      .send(new ListSecretsCommand({}))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const err = await failure(
+      sm({ accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' }).send(new ListSecretsCommand({})),
+    );
     expect(err.name).toBe('UnrecognizedClientException');
     expect(err.message).toBe('The security token included in the request is invalid.');
   });
@@ -161,14 +162,9 @@ describe('AWS emulator through the real SDK', () => {
     expect(await names([{ Key: 'tag-key', Values: ['!key'] }])).toEqual(['emu/tagged-b']);
     expect(await names([{ Key: 'owning-service', Values: ['rds'] }])).toEqual([]);
     for (const Values of [['MY#KEY'], [], Array.from({ length: 11 }, (_, i) => `v${i}`), ['x'.repeat(513)]]) {
-      const err = await sm()
-        .send(new ListSecretsCommand({ Filters: [{ Key: 'tag-value', Values }] }))
-        .then(
-          () => {
-            throw new Error('expected a failure');
-          },
-          (e: unknown) => e as Error,
-        );
+      const err = await failure(
+        sm().send(new ListSecretsCommand({ Filters: [{ Key: 'tag-value', Values }] })),
+      );
       expect(err.name).toBe('ValidationException');
     }
   });
@@ -176,14 +172,7 @@ describe('AWS emulator through the real SDK', () => {
   it('names the denying policy type in AccessDeniedException as IAM does, implicit or explicit', async () => {
     aws.seed('emu/denied', 'v');
     const message = async () =>
-      sm()
-        .send(new GetSecretValueCommand({ SecretId: 'emu/denied' }))
-        .then(
-          () => {
-            throw new Error('expected a failure');
-          },
-          (e: unknown) => (e as Error).message,
-        );
+      (await failure(sm().send(new GetSecretValueCommand({ SecretId: 'emu/denied' })))).message;
     const user = AWS_EMULATOR_USER_ARN;
     const prefix = `User: ${user} is not authorized to perform: secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:emu/denied-`;
     aws.deny('secretsmanager:GetSecretValue', { secret: 'emu/denied' });
@@ -210,14 +199,9 @@ describe('AWS emulator through the real SDK', () => {
   it('refuses to schedule the deletion of a secret already scheduled for deletion; a forced delete goes through', async () => {
     aws.seed('emu/twice', 'v');
     await sm().send(new DeleteSecretCommand({ SecretId: 'emu/twice', RecoveryWindowInDays: 7 }));
-    const err = await sm()
-      .send(new DeleteSecretCommand({ SecretId: 'emu/twice', RecoveryWindowInDays: 30 }))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const err = await failure(
+      sm().send(new DeleteSecretCommand({ SecretId: 'emu/twice', RecoveryWindowInDays: 30 })),
+    );
     expect([err.name, err.message]).toEqual([
       'InvalidRequestException',
       "You can't perform this operation on the secret because it was already scheduled for deletion.",
@@ -226,26 +210,12 @@ describe('AWS emulator through the real SDK', () => {
     expect(aws.secretNames()).not.toContain('emu/twice');
     // A forced delete of a secret that does not exist is not ResourceNotFoundException; an unforced one is.
     await sm().send(new DeleteSecretCommand({ SecretId: 'emu/never', ForceDeleteWithoutRecovery: true }));
-    const missing = await sm()
-      .send(new DeleteSecretCommand({ SecretId: 'emu/never' }))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const missing = await failure(sm().send(new DeleteSecretCommand({ SecretId: 'emu/never' })));
     expect(missing.name).toBe('ResourceNotFoundException');
   });
 
   it('refuses a secret name outside /_+=.@- letters and digits with ValidationException', async () => {
-    const err = await sm()
-      .send(new CreateSecretCommand({ Name: 'db:password', SecretString: 'v' }))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const err = await failure(sm().send(new CreateSecretCommand({ Name: 'db:password', SecretString: 'v' })));
     expect([err.name, err.message]).toEqual([
       'ValidationException',
       'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
@@ -258,14 +228,9 @@ describe('AWS emulator through the real SDK', () => {
       ['', 'greater than or equal to 1'],
       ['q'.repeat(65_537), 'less than or equal to 65536'],
     ] as const) {
-      const err = await sm()
-        .send(new PutSecretValueCommand({ SecretId: 'emu/sized', SecretString: value }))
-        .then(
-          () => {
-            throw new Error('expected a failure');
-          },
-          (e: unknown) => e as Error,
-        );
+      const err = await failure(
+        sm().send(new PutSecretValueCommand({ SecretId: 'emu/sized', SecretString: value })),
+      );
       expect([err.name, err.message]).toEqual([
         'ValidationException',
         `1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length ${bound}`,
@@ -280,27 +245,15 @@ describe('AWS emulator through the real SDK', () => {
   it('answers AccessDeniedException "Access to KMS is not allowed" when the caller may not use the KMS key', async () => {
     aws.seed('emu/kms', 'locked');
     aws.denyKms('emu/kms');
-    const err = await sm()
-      .send(new GetSecretValueCommand({ SecretId: 'emu/kms' }))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const err = await failure(sm().send(new GetSecretValueCommand({ SecretId: 'emu/kms' })));
     expect([err.name, err.message]).toEqual(['AccessDeniedException', 'Access to KMS is not allowed']);
     const out = await sm().send(new BatchGetSecretValueCommand({ SecretIdList: ['emu/kms'] }));
     expect(out.Errors).toEqual([
       { SecretId: 'emu/kms', ErrorCode: 'AccessDeniedException', Message: 'Access to KMS is not allowed' },
     ]);
-    const put = await sm()
-      .send(new PutSecretValueCommand({ SecretId: 'emu/kms', SecretString: 'new' }))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const put = await failure(
+      sm().send(new PutSecretValueCommand({ SecretId: 'emu/kms', SecretString: 'new' })),
+    );
     expect(put.name).toBe('AccessDeniedException');
   });
 
@@ -316,14 +269,7 @@ describe('AWS emulator through the real SDK', () => {
       },
     ]);
     const ids = Array.from({ length: 21 }, (_, i) => `emu/x${i}`);
-    const err = await sm()
-      .send(new BatchGetSecretValueCommand({ SecretIdList: ids }))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const err = await failure(sm().send(new BatchGetSecretValueCommand({ SecretIdList: ids })));
     expect(err.name).toBe('InvalidParameterException');
   });
 
@@ -335,19 +281,11 @@ describe('AWS emulator through the real SDK', () => {
         endpoint: off.url,
         credentials: { ...AWS_EMULATOR_CREDENTIALS },
       });
-      const err = await sts
-        .send(
-          new AssumeRoleCommand({
-            RoleArn: `arn:aws:iam::123456789012:role/sesame-reader`,
-            RoleSessionName: 's1',
-          }),
-        )
-        .then(
-          () => {
-            throw new Error('expected a failure');
-          },
-          (e: unknown) => e as Error & { $metadata?: { httpStatusCode?: number } },
-        );
+      const assume = new AssumeRoleCommand({
+        RoleArn: `arn:aws:iam::123456789012:role/sesame-reader`,
+        RoleSessionName: 's1',
+      });
+      const err = await failure<Error & { $metadata?: { httpStatusCode?: number } }>(sts.send(assume));
       expect([err.name, err.$metadata?.httpStatusCode]).toEqual(['RegionDisabledException', 403]);
       expect(err.message).toBe(
         'STS is not activated in this region for account:123456789012. Your account administrator can activate STS in this region using the IAM Console.',
@@ -369,11 +307,8 @@ describe('AWS emulator through the real SDK', () => {
         credentials: { ...AWS_EMULATOR_CREDENTIALS },
         maxAttempts: 1,
       });
-      const err = await client.send(new GetSecretValueCommand({ SecretId: 'emu/clock' })).then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error & { $metadata?: { clockSkewCorrected?: boolean } },
+      const err = await failure<Error & { $metadata?: { clockSkewCorrected?: boolean } }>(
+        client.send(new GetSecretValueCommand({ SecretId: 'emu/clock' })),
       );
       expect(err.name).toBe('InvalidSignatureException');
       expect(err.message).toMatch(
@@ -412,31 +347,18 @@ describe('AWS emulator through the real SDK', () => {
       sessionToken: c.SessionToken!,
     };
     await expect(sm(session).send(new ListSecretsCommand({}))).resolves.toBeDefined();
-    const withoutToken = await sm({
-      accessKeyId: session.accessKeyId,
-      secretAccessKey: session.secretAccessKey,
-    })
-      .send(new ListSecretsCommand({}))
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const withoutToken = await failure(
+      sm({
+        accessKeyId: session.accessKeyId,
+        secretAccessKey: session.secretAccessKey,
+      }).send(new ListSecretsCommand({})),
+    );
     expect(withoutToken.name).toBe('UnrecognizedClientException');
-    const denied = await sts
-      .send(
-        new AssumeRoleCommand({
-          RoleArn: 'arn:aws:iam::123456789012:role/unknown',
-          RoleSessionName: 'emu-test',
-        }),
-      )
-      .then(
-        () => {
-          throw new Error('expected a failure');
-        },
-        (e: unknown) => e as Error,
-      );
+    const unknownRole = new AssumeRoleCommand({
+      RoleArn: 'arn:aws:iam::123456789012:role/unknown',
+      RoleSessionName: 'emu-test',
+    });
+    const denied = await failure(sts.send(unknownRole));
     expect(denied.name).toBe('AccessDenied');
     expect(denied.message).toContain('is not authorized to perform: sts:AssumeRole');
   });
