@@ -448,6 +448,23 @@ describe('azure-key-vault store', () => {
       expect((await client.versions('reborn')).length).toBe(2);
     });
 
+    it('says a read of a soft-deleted secret is soft-deleted and how to restore it; a name never written stays a plain not found', async () => {
+      const client = clientFor(em);
+      await client.write('in-the-bin', 'v', { namespace: '' });
+      await client.delete('in-the-bin', { namespace: '' });
+      for (const version of [undefined, 'abc123']) {
+        const err = await failure(client.get({ name: 'in-the-bin', version, namespaces: [''] }));
+        expect(err).toBeInstanceOf(SecretNotFoundError);
+        expect(err.message).toBe(
+          `[azure] "in-the-bin"${version ? ` version ${version}` : ''} in Key Vault ${em.url} is soft-deleted: restore it with \`sesame secrets restore in-the-bin\`, or write it again (a write recovers it first)`,
+        );
+      }
+      const never = await failure(client.get({ name: 'never-written', namespaces: [''] }));
+      expect(never.message).toBe(`[azure] no secret "never-written" in Key Vault ${em.url}`);
+      await client.restore('in-the-bin');
+      expect((await client.get({ name: 'in-the-bin', namespaces: [''] })).value).toBe('v');
+    });
+
     it('lists soft-deleted secrets with their purge date when asked', async () => {
       const client = clientFor(em);
       await client.write('binned', 'v', { namespace: '' });

@@ -141,6 +141,12 @@ const RULES: StatusRules<Failure> = {
     message: (c) =>
       `${c.operation === 'recover' || c.operation === 'purge' ? 'no soft-deleted secret' : 'no secret'} ${where(c)}`,
   },
+  softDeleted: {
+    kind: 'not_found',
+    fix: (c) =>
+      `restore it with \`sesame secrets restore ${c.name ?? '<name>'}\`, or write it again (a write recovers it first)`,
+    message: (c, fix) => `${where(c)} is soft-deleted: ${fix}`,
+  },
   disabled: {
     kind: 'conflict',
     fix: 'enable it (az keyvault secret set-attributes --enabled true) or pin an enabled version with ?version=',
@@ -228,6 +234,14 @@ const RULES: StatusRules<Failure> = {
   },
 };
 
+/**
+ * A read found no secret, and Key Vault holds one of that name soft-deleted (Get Deleted Secret
+ * answered): raised by the adapter so the read says so instead of "no secret".
+ */
+export class SoftDeletedSecret extends Error {
+  override readonly name = 'SoftDeletedSecret';
+}
+
 /** Classify anything the SDKs throw. */
 export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classification {
   const rest = asRestError(err);
@@ -239,6 +253,8 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
         .filter(Boolean)
         .join(' ')
     : name;
+  if (err instanceof SoftDeletedSecret)
+    return classifyStatus('softDeleted', RULES, { ...ctx, network: false }, { summary: 'soft-deleted' });
   if (IDENTITY_ERRORS.test(name)) return credentialFailure(name, message, ctx, summary);
   if (!rest) {
     if (/does not match the requested domain/.test(message)) {

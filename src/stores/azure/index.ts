@@ -47,7 +47,13 @@ import {
   settingFile,
   standardChecks,
 } from '../core/index.js';
-import { type AzureErrorContext, type AzureOperation, classifyAzure, isSoftDeleted } from './errors.js';
+import {
+  type AzureErrorContext,
+  type AzureOperation,
+  classifyAzure,
+  isSoftDeleted,
+  SoftDeletedSecret,
+} from './errors.js';
 import { keyVaultSpelling } from './names.js';
 import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js';
 
@@ -194,8 +200,25 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     const ctx = this.#ctx('get', request.name, version, id?.kvName);
     const secret = await this.#call(ctx, ({ client, kvName }) =>
       client.getSecret(kvName, version ? { version } : {}),
-    );
+    ).catch((err: unknown) => this.#whenSoftDeleted(err, ctx));
     return { value: secret.value ?? '', version: secret.properties.version };
+  }
+
+  /**
+   * A read that found no secret: when the name is soft-deleted (Get Deleted Secret answers), the
+   * error says so and how to restore it. One more request, on this path only; when that request
+   * fails too (no such deleted secret, or no permission to see deleted ones), the read's own
+   * not-found stands.
+   */
+  async #whenSoftDeleted(err: unknown, ctx: AzureErrorContext): Promise<never> {
+    if (!(err instanceof SecretNotFoundError) || ctx.id === undefined) throw err;
+    try {
+      const { client } = await this.#sdk.get();
+      await client.getDeletedSecret(ctx.id);
+    } catch {
+      throw err;
+    }
+    throw this.#core.error(new SoftDeletedSecret(), ctx);
   }
 
   /**
