@@ -347,7 +347,7 @@ describe('gcp-secret-manager store', () => {
       expect(version).toBeInstanceOf(SecretNotFoundError);
       // A missing version is not fixed by creating the secret: it exists.
       expect((version as SesameError).fix).toBe(
-        'pin a version the secret has (`sesame secrets versions` lists them), or leave ?version= out for the latest',
+        'pin a version the secret has (`sesame secrets versions one_version` lists them), or leave ?version= out for the latest',
       );
     });
 

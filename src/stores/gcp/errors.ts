@@ -14,6 +14,7 @@ import {
   grpcStatusName,
   grpcStatusOfHttp,
   networkCode,
+  notFoundFix,
   type StatusRule,
   type StatusRules,
   secretSubject,
@@ -153,11 +154,11 @@ const RULES: StatusRules<Failure> = {
   NOT_FOUND: {
     kind: 'not_found',
     fix: (c) => {
-      if (c.operation === 'delete') return 'nothing to delete: check the name and the store prefix';
+      if (c.operation === 'delete') return notFoundFix('delete');
       // "Secret Version [projects/…/versions/7] not found.": the secret exists, that version does not.
       if (c.version !== undefined && /Secret Version \[[^\]]*\] not found/.test(c.serviceMessage))
-        return 'pin a version the secret has (`sesame secrets versions` lists them), or leave ?version= out for the latest';
-      return 'create the secret, or check the name and the store prefix';
+        return notFoundFix('version', { name: c.name });
+      return notFoundFix('read');
     },
     message: (c) => `no secret ${where(c)}`,
   },

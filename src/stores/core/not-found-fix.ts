@@ -1,0 +1,40 @@
+/**
+ * The fix of a not-found error, by what was asked of the missing name: the same advice in every
+ * store. Creating the secret fixes a missing read, not a missing version (the secret exists), a
+ * delete (there is nothing to remove) or a restore (there is no deleted secret to bring back).
+ *
+ * @example
+ * notFoundFix('delete'); // 'nothing to delete: check the name and the store prefix'
+ * notFoundFix('read', { check: 'the name, the region and the store prefix' });
+ * notFoundFix('version', { name: 'db/password' });
+ */
+
+/** What was asked of a name the store does not hold: a read, a pinned version or label, a delete, a restore. */
+export type NotFoundAsked = 'read' | 'version' | 'stage' | 'delete' | 'restore';
+
+export interface NotFoundFixOptions {
+  /** What locates a name in this store, after "check": default "the name and the store prefix". */
+  check?: string | undefined;
+  /** The name asked for, to give the exact `sesame secrets versions <name>` command. */
+  name?: string | undefined;
+  /** Why a restore found no deleted secret, in the provider's terms: default "deleted for good, or never created". */
+  gone?: string | undefined;
+}
+
+/** The fix for a name (or a version of it) the store does not hold. */
+export function notFoundFix(asked: NotFoundAsked, options: NotFoundFixOptions = {}): string {
+  const check = `check ${options.check ?? 'the name and the store prefix'}`;
+  const versions = `\`sesame secrets versions${options.name === undefined ? '' : ` ${options.name}`}\` lists them`;
+  switch (asked) {
+    case 'read':
+      return `create the secret, or ${check}`;
+    case 'version':
+      return `pin a version the secret has (${versions}), or leave ?version= out for the latest`;
+    case 'stage':
+      return `pin a label the secret has (${versions}), or leave ?stage= out for the current value`;
+    case 'delete':
+      return `nothing to delete: ${check}`;
+    case 'restore':
+      return `nothing to restore: no deleted secret has this name (${options.gone ?? 'deleted for good, or never created'}); ${check}`;
+  }
+}
