@@ -7,7 +7,9 @@
 import {
   type Classification,
   classifyStatus,
+  type NotFoundAsked,
   networkCode,
+  notFoundFix,
   retryAfterMs,
   type StatusRules,
   secretSubject,
@@ -123,12 +125,13 @@ type Failure = AzureErrorContext & { status?: number; code?: string; inner?: str
 const REACHABLE = 'check that the vault URL is right and reachable from this host';
 
 /** A missing secret is fixed by creating it, except where the operation was to remove or recover it. */
-const NOT_FOUND_FIXES: Partial<Record<AzureOperation, string>> = {
-  delete: 'nothing to delete: check the name and the store prefix',
-  purge: 'nothing to delete: check the name and the store prefix',
-  recover:
-    'nothing to restore: no deleted secret has this name (purged, past the retention period, or never created); check the name and the store prefix',
+const NOT_FOUND_ASKED: Partial<Record<AzureOperation, NotFoundAsked>> = {
+  delete: 'delete',
+  purge: 'delete',
+  recover: 'restore',
 };
+/** Why Key Vault holds no deleted secret of a name. */
+const GONE = 'purged, past the retention period, or never created';
 
 /**
  * Key Vault failures by HTTP status; a 403 is refined by its inner code (`disabled`,
@@ -137,7 +140,7 @@ const NOT_FOUND_FIXES: Partial<Record<AzureOperation, string>> = {
 const RULES: StatusRules<Failure> = {
   404: {
     kind: 'not_found',
-    fix: (c) => NOT_FOUND_FIXES[c.operation] ?? 'create the secret, or check the name and the store prefix',
+    fix: (c) => notFoundFix(NOT_FOUND_ASKED[c.operation] ?? 'read', { gone: GONE }),
     message: (c) =>
       `${c.operation === 'recover' || c.operation === 'purge' ? 'no soft-deleted secret' : 'no secret'} ${where(c)}`,
   },
