@@ -401,6 +401,9 @@ describe('aws-secrets-manager reads', () => {
     const err = await failure(client.get({ name, stage: 'AWSPENDING', namespaces: ns }));
     expect(err).toBeInstanceOf(SecretNotFoundError);
     expect(err.message).toBe(`[aws-test] secret "${name}" has no version labelled AWSPENDING`);
+    expect((err as SecretNotFoundError).fix).toBe(
+      `pin a label the secret has (\`sesame secrets versions ${name}\` lists them), or leave ?stage= out for the current value`,
+    );
 
     const bin = unique('binary');
     aws.seed(bin, new Uint8Array([0, 1, 2, 255]));
@@ -420,14 +423,16 @@ describe('aws-secrets-manager reads', () => {
       `[aws-test] secret "${name}" has no version ${absentVersion} in us-east-1`,
     );
     expect((noVersion as SecretNotFoundError).fix).toBe(
-      `list its versions with \`sesame secrets versions ${name}\``,
+      `pin a version the secret has (\`sesame secrets versions ${name}\` lists them), or leave ?version= out for the latest`,
     );
     // AWS answers "can't find the specified secret." when the secret itself is missing, version or not.
     const missing = unique('never-created');
     const noSecret = await failure(client.get({ name: missing, version: absentVersion, namespaces: ns }));
     expect(noSecret).toBeInstanceOf(SecretNotFoundError);
     expect(noSecret.message).toBe(`[aws-test] secret "${missing}" not found in us-east-1`);
-    expect((noSecret as SecretNotFoundError).fix).toBe('check the name, the region and the store prefix');
+    expect((noSecret as SecretNotFoundError).fix).toBe(
+      'create the secret, or check the name, the region and the store prefix',
+    );
     const noSecretStage = await failure(client.get({ name: missing, stage: 'AWSPREVIOUS', namespaces: ns }));
     expect(noSecretStage.message).toBe(`[aws-test] secret "${missing}" not found in us-east-1`);
     // CreateSecret without a value makes a secret with no version at all.
@@ -925,12 +930,23 @@ describe('aws-secrets-manager listing and writes', () => {
     const typo = await failure(client.delete(`${name}-typo`, { namespace: '', force: true }));
     expect(typo).toBeInstanceOf(SecretNotFoundError);
     expect(typo.message).toBe(`[aws-test] secret "${name}-typo" not found in us-east-1`);
+    expect((typo as SecretNotFoundError).fix).toBe(
+      'nothing to delete: check the name, the region and the store prefix',
+    );
+    const unforced = await failure(client.delete(`${name}-typo`, { namespace: '' }));
+    expect((unforced as SecretNotFoundError).fix).toBe(
+      'nothing to delete: check the name, the region and the store prefix',
+    );
     // Without DescribeSecret the check is skipped, and the delete is AWS's.
     aws.deny('secretsmanager:DescribeSecret');
     await client.write(name, 'y', { namespace: '' });
     await client.delete(name, { namespace: '', force: true });
     expect(aws.secretNames()).not.toContain(name);
-    await expect(client.restore(name, { namespace: '' })).rejects.toBeInstanceOf(SecretNotFoundError);
+    const gone = await failure(client.restore(name, { namespace: '' }));
+    expect(gone).toBeInstanceOf(SecretNotFoundError);
+    expect((gone as SecretNotFoundError).fix).toBe(
+      'nothing to restore: no deleted secret has this name (deleted without recovery, past its recovery window, or never created); check the name, the region and the store prefix',
+    );
   });
 });
 

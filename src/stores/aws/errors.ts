@@ -4,7 +4,7 @@
  * (signatures, session tokens, full access key ids), and keeps no SDK error as `cause` (its
  * hidden `$response` may hold a body).
  */
-import type { Classification } from '../core/index.js';
+import { type Classification, type NotFoundAsked, notFoundFix } from '../core/index.js';
 import { isTransient, networkCode } from '../core/transient.js';
 
 export interface AwsCallContext {
@@ -98,6 +98,19 @@ function deniedFix(message: string, what: string, action: string): string {
   }
 }
 
+/** A missing secret is fixed by creating it, except where the call was to remove or restore it. */
+const NOT_FOUND_ASKED: Readonly<Record<string, NotFoundAsked>> = {
+  'secretsmanager:DeleteSecret': 'delete',
+  'secretsmanager:RestoreSecret': 'restore',
+};
+
+/** The fix of a secret Secrets Manager does not hold, in the region the store names. */
+export const awsNotFoundFix = (asked: NotFoundAsked) =>
+  notFoundFix(asked, {
+    check: 'the name, the region and the store prefix',
+    gone: 'deleted without recovery, past its recovery window, or never created',
+  });
+
 /** Classify one AWS failure (thrown by the SDK, or a `BatchGetSecretValue` `Errors` entry). */
 export function classifyAws(
   err: unknown,
@@ -122,7 +135,6 @@ export function classifyAws(
     case 'ResourceNotFound': {
       // AWS says which is missing: the secret ("can't find the specified secret."), or a value
       // of it ("… secret value for VersionId: …" / "… for staging label: …").
-      const versions = `list its versions with \`sesame secrets versions ${ctx.secret ?? '<name>'}\``;
       const missing = (detail: string, fix: string): Classification => ({
         kind: 'not_found',
         message: detail,
@@ -131,15 +143,24 @@ export function classifyAws(
       });
       const asked = /secret value for (VersionId|staging label): (\S+)/.exec(message);
       if (asked?.[1] === 'VersionId')
-        return missing(`${subject} has no version ${ctx.version ?? asked[2]} in ${region}`, versions);
+        return missing(
+          `${subject} has no version ${ctx.version ?? asked[2]} in ${region}`,
+          notFoundFix('version', { name: ctx.secret }),
+        );
       if (asked && ctx.stage !== undefined)
-        return missing(`${subject} has no version labelled ${ctx.stage}`, versions);
+        return missing(
+          `${subject} has no version labelled ${ctx.stage}`,
+          notFoundFix('stage', { name: ctx.secret }),
+        );
       if (asked)
         return missing(
           `${subject} has no current value (no version labelled AWSCURRENT)`,
           `write one with \`sesame secrets set ${ctx.secret ?? '<name>'}\`, or pin a version with ?version=`,
         );
-      return missing(`${subject} not found in ${region}`, 'check the name, the region and the store prefix');
+      return missing(
+        `${subject} not found in ${region}`,
+        awsNotFoundFix(NOT_FOUND_ASKED[ctx.action] ?? 'read'),
+      );
     }
     case 'AccessDenied': {
       // Secrets Manager calls KMS as the caller: a customer managed key that refuses them is

@@ -63,7 +63,7 @@ import {
 } from '../core/index.js';
 import { standardChecks } from '../core/standard-checks.js';
 import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js';
-import { AWS_SCRUB, type AwsCallContext, awsErrorName, classifyAws } from './errors.js';
+import { AWS_SCRUB, type AwsCallContext, awsErrorName, awsNotFoundFix, classifyAws } from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
 
 export type { AwsSecretsManagerSettings } from './settings.js';
@@ -501,7 +501,9 @@ export class AwsSecretsManagerStore implements StoreClient {
     // DescribeSecret skips the check).
     if (options.force)
       await this.describe(name).catch((err: unknown) => {
-        if (err instanceof SecretNotFoundError) throw err;
+        if (!(err instanceof SecretNotFoundError)) return;
+        err.fix = awsNotFoundFix('delete');
+        throw err;
       });
     const window = options.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: days };
     const ctx: AwsCallContext = {
