@@ -359,6 +359,22 @@ describe('vault errors', () => {
     const err = await failure(store().client.get({ name: 'nowhere/nothing', namespaces: ns }));
     expect(err).toBeInstanceOf(SecretNotFoundError);
     expect(err.message).toBe('[vault-test] secret "nowhere/nothing" not found at secret/nowhere/nothing');
+    expect((err as SecretNotFoundError).fix).toBe(
+      'create the secret, or check the name, the mount and the store prefix',
+    );
+    // A pinned version is not fixed by creating the secret; restoring nothing has nothing to restore.
+    const name = unique('one-version');
+    vault.writeSecret(name, { value: 'x' });
+    const version = await failure(store().client.get({ name, version: '9', namespaces: ns }));
+    expect(version).toBeInstanceOf(SecretNotFoundError);
+    expect((version as SecretNotFoundError).fix).toBe(
+      `pin a version the secret has (\`sesame secrets versions ${name}\` lists them), or leave ?version= out for the latest`,
+    );
+    const restore = await failure(store().client.restore('nowhere/nothing'));
+    expect(restore).toBeInstanceOf(SecretNotFoundError);
+    expect((restore as SecretNotFoundError).fix).toBe(
+      'nothing to restore: no deleted secret has this name (deleted for good, or never created); check the name, the mount and the store prefix',
+    );
   });
 
   it('403 → AccessDeniedError naming the capability (read or list) and the exact path', async () => {
@@ -514,6 +530,9 @@ describe('vault errors', () => {
       const err = await failure(client.delete(missing, { namespace: '', force }));
       expect(err).toBeInstanceOf(SecretNotFoundError);
       expect(err.message).toBe(`[vault-test] secret "${missing}" not found at secret/${missing}`);
+      expect((err as SecretNotFoundError).fix).toBe(
+        'nothing to delete: check the name, the mount and the store prefix',
+      );
     }
     const v1 = store({ mount: 'kv1' }).client;
     expect(await failure(v1.delete(unique('v1/none'), { namespace: '' }))).toBeInstanceOf(

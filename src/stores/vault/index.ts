@@ -41,6 +41,8 @@ import {
   HttpTransport,
   lazy,
   NameMapping,
+  type NotFoundAsked,
+  notFoundFix,
   numberedVersion,
   pageFolderTree,
   pageSize,
@@ -197,8 +199,16 @@ export class VaultStore implements StoreClient {
     return this.#send({ action, path, capabilities, also }, method, encodePath(path), request);
   }
 
-  #missing(what: string, kv: KvMount, full: string): SecretNotFoundError {
-    return new SecretNotFoundError(`${this.#tag} ${what} not found at ${kv.mount}/${full}${this.#where}`);
+  /** Nothing at `full`: the fix follows what was `asked` of `name` (the core's not-found fixes). */
+  #missing(what: string, kv: KvMount, full: string, asked: NotFoundAsked, name: string): SecretNotFoundError {
+    const err = new SecretNotFoundError(
+      `${this.#tag} ${what} not found at ${kv.mount}/${full}${this.#where}`,
+    );
+    const check = this.#settings.namespace
+      ? 'the name, the mount, the store prefix and the namespace'
+      : 'the name, the mount and the store prefix';
+    err.fix = notFoundFix(asked, { check, name });
+    return err;
   }
 
   // ---- KV mount and paths --------------------------------------------------------------------
@@ -268,15 +278,18 @@ export class VaultStore implements StoreClient {
         `${this.#tag} ${which} was deleted at ${meta.deletion_time}: restore it with \`sesame secrets restore ${request.name}\` (vault kv undelete)`,
       );
     }
-    throw this.#missing(which, kv, full);
+    throw this.#missing(which, kv, full, request.version ? 'version' : 'read', request.name);
   }
 
-  /** The KV v2 metadata of a secret (none on KV v1). */
-  async #metadata(name: string): Promise<{ kv: KvMount; full: string; meta: Metadata | undefined }> {
+  /** The KV v2 metadata of a secret (none on KV v1); `asked` is for the fix when there is none. */
+  async #metadata(
+    name: string,
+    asked: NotFoundAsked = 'read',
+  ): Promise<{ kv: KvMount; full: string; meta: Metadata | undefined }> {
     const { kv, full } = await this.#at(name);
     if (kv.version === 1) return { kv, full, meta: undefined };
     const res = await this.#kv('metadata', kv, full);
-    if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
+    if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full, asked, name);
     return { kv, full, meta: res.json<{ data?: Metadata }>()?.data ?? {} };
   }
 
@@ -373,7 +386,7 @@ export class VaultStore implements StoreClient {
     // (the metadata on v2, the value on v1), unless the token may not read it.
     try {
       const res = await this.#kv(kv.version === 2 ? 'metadata' : 'read', kv, full);
-      if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full);
+      if (res.status === 404) throw this.#missing(`secret "${name}"`, kv, full, 'delete', name);
     } catch (err) {
       if (!(err instanceof AccessDeniedError)) throw err;
     }
@@ -383,7 +396,7 @@ export class VaultStore implements StoreClient {
   }
 
   async restore(name: string, _options?: { namespace: string }): Promise<void> {
-    const { kv, full, meta } = await this.#metadata(name);
+    const { kv, full, meta } = await this.#metadata(name, 'restore');
     this.#needsV2(kv, ': deletes are permanent, nothing to restore');
     const versions = Object.entries(meta?.versions ?? {});
     const deleted = versions.filter(([, v]) => isDeleted(v) && !v.destroyed).map(([n]) => Number(n));
@@ -398,7 +411,7 @@ export class VaultStore implements StoreClient {
 
   /** Destroy versions for good (KV v2): their data is wiped, the metadata stays. Default: the current version. */
   async destroy(name: string, versions?: readonly string[]): Promise<void> {
-    const { kv, full, meta } = await this.#metadata(name);
+    const { kv, full, meta } = await this.#metadata(name, 'delete');
     this.#needsV2(kv, ': use delete');
     const list = versions?.length ? versions.map(Number) : [meta?.current_version ?? 0];
     await this.#kv('destroy', kv, full, { body: { versions: list } });
