@@ -573,7 +573,7 @@ describe('aws-secrets-manager errors', () => {
     const read = await failure(client.get({ name, namespaces: ns }));
     expect(read).toBeInstanceOf(SecretNotFoundError);
     expect(read.message).toBe(
-      `[aws-test] secret "${name}" is scheduled for deletion: restore it with \`sesame secrets restore ${name}\` (or aws secretsmanager restore-secret)`,
+      `[aws-test] secret "${name}" is scheduled for deletion: restore it with \`sesame secrets restore ${name}\`, or \`aws secretsmanager restore-secret --secret-id ${name}\``,
     );
     const write = await failure(client.write(name, 'again', { namespace: '' }));
     expect(write).toBeInstanceOf(SecretStateError);

@@ -35,8 +35,17 @@ describe('notFoundFix', () => {
     );
   });
 
+  it("tells a deleted secret to be restored, with the provider's own way after Sesame's command", () => {
+    expect(notFoundFix('deleted', { name: 'db/password' })).toBe(
+      'restore it with `sesame secrets restore db/password`',
+    );
+    expect(notFoundFix('deleted', { alternative: 'write it again (a write recovers it first)' })).toBe(
+      'restore it with `sesame secrets restore <name>`, or write it again (a write recovers it first)',
+    );
+  });
+
   it('never advises creating the secret except for a read', () => {
-    for (const asked of ['version', 'stage', 'delete', 'restore'] as const)
+    for (const asked of ['version', 'stage', 'delete', 'restore', 'deleted'] as const)
       expect(notFoundFix(asked, { name: 'x' })).not.toMatch(/create the secret/);
   });
 });

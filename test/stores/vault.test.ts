@@ -488,6 +488,9 @@ describe('vault errors', () => {
     const deleted = await failure(client.get({ name, namespaces: ns }));
     expect(deleted).toBeInstanceOf(SecretNotFoundError);
     expect(deleted.message).toContain(`restore it with \`sesame secrets restore ${name}\``);
+    expect((deleted as SecretNotFoundError).fix).toBe(
+      `restore it with \`sesame secrets restore ${name}\`, or \`vault kv undelete -versions=2 secret/${name}\``,
+    );
     await client.destroy(name, ['2']);
     const destroyed = await failure(client.get({ name, namespaces: ns }));
     expect(destroyed.message).toBe(`[vault-test] secret "${name}" was destroyed and cannot be restored`);

@@ -187,7 +187,10 @@ export function classifyAws(
     }
     case 'InvalidRequest': {
       if (!/marked for deletion|scheduled for deletion/i.test(message)) return refused();
-      const fix = `restore it with \`sesame secrets restore ${ctx.secret ?? '<name>'}\` (or aws secretsmanager restore-secret)`;
+      const fix = notFoundFix('deleted', {
+        name: ctx.secret,
+        alternative: `\`aws secretsmanager restore-secret --secret-id ${ctx.secretId ?? '<id>'}\``,
+      });
       // A deleted secret reads as not found (after delete, reads are not found); a write to it conflicts.
       return {
         kind: ctx.kind === 'read' ? 'not_found' : 'conflict',

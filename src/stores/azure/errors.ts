@@ -147,7 +147,7 @@ const RULES: StatusRules<Failure> = {
   softDeleted: {
     kind: 'not_found',
     fix: (c) =>
-      `restore it with \`sesame secrets restore ${c.name ?? '<name>'}\`, or write it again (a write recovers it first)`,
+      notFoundFix('deleted', { name: c.name, alternative: 'write it again (a write recovers it first)' }),
     message: (c, fix) => `${where(c)} is soft-deleted: ${fix}`,
   },
   disabled: {

@@ -274,9 +274,14 @@ export class VaultStore implements StoreClient {
     if (meta?.destroyed)
       throw new SecretNotFoundError(`${this.#tag} ${which} was destroyed and cannot be restored`);
     if (meta?.deletion_time) {
-      throw new SecretNotFoundError(
-        `${this.#tag} ${which} was deleted at ${meta.deletion_time}: restore it with \`sesame secrets restore ${request.name}\` (vault kv undelete)`,
+      const ns = this.#settings.namespace ? ` -namespace=${this.#settings.namespace}` : '';
+      const undelete = `vault kv undelete${ns} -versions=${meta.version ?? '<n>'} ${kv.mount}/${full}`;
+      const fix = notFoundFix('deleted', { name: request.name, alternative: `\`${undelete}\`` });
+      const err = new SecretNotFoundError(
+        `${this.#tag} ${which} was deleted at ${meta.deletion_time}: ${fix}`,
       );
+      err.fix = fix;
+      throw err;
     }
     throw this.#missing(which, kv, full, request.version ? 'version' : 'read', request.name);
   }
