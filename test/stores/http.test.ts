@@ -268,6 +268,7 @@ describe('http store', () => {
       expect(err.message).toBe(
         `[custom] reading "absent": ${em.url}/v1/secrets/absent answered 404 Not Found`,
       );
+      expect((err as SecretNotFoundError).fix).toBe('create the secret, or check the url template');
     });
 
     it('retries 429 after Retry-After, then serves', async () => {

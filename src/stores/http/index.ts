@@ -54,6 +54,7 @@ import {
   HttpStatusError,
   HttpTransport,
   NetworkError,
+  notFoundFix,
   pageInMemory,
   readSettingFile,
   retryAfterMs,
@@ -182,7 +183,7 @@ function classify(err: unknown, { what, url }: Op, settings: HttpStoreSettings):
     return {
       kind: 'not_found',
       message: answered,
-      fix: 'create the secret, or check the url template',
+      fix: notFoundFix('read', { check: 'the url template' }),
       summary,
     };
   if (status === 401 || status === 403) {
