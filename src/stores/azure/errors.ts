@@ -124,6 +124,10 @@ type Failure = AzureErrorContext & { status?: number; code?: string; inner?: str
 
 const REACHABLE = 'check that the vault URL is right and reachable from this host';
 
+/** "Key Vault refused to <verb> <what>": the secrets of the vault for a listing, else the secret. */
+const refusedTo = (c: Failure) =>
+  `Key Vault refused to ${OPERATIONS[c.operation].verb} ${c.operation === 'list' ? `the secrets of ${c.vaultUrl}` : where(c)}`;
+
 /** A missing secret is fixed by creating it, except where the operation was to remove or recover it. */
 const NOT_FOUND_ASKED: Partial<Record<AzureOperation, NotFoundAsked>> = {
   delete: 'delete',
@@ -184,8 +188,7 @@ const RULES: StatusRules<Failure> = {
         return `add the secret permission "${policy}" to the identity's access policy`;
       return `assign the "${role}" role on the vault (Azure RBAC), or add the secret permission "${policy}" to the identity's access policy`;
     },
-    message: (c, fix) =>
-      `Key Vault refused to ${OPERATIONS[c.operation].verb} ${c.operation === 'list' ? `the secrets of ${c.vaultUrl}` : where(c)}: ${fix}`,
+    message: (c, fix) => `${refusedTo(c)}: ${fix}`,
   },
   400: {
     kind: 'invalid',
@@ -193,8 +196,7 @@ const RULES: StatusRules<Failure> = {
       c.operation === 'set' && c.bytes !== undefined
         ? `a Key Vault secret value is at most 25 KB, and this one is ${c.bytes} bytes`
         : 'check the name and the version id (the 32-character id Key Vault shows)',
-    message: (c, fix) =>
-      `Key Vault refused to ${OPERATIONS[c.operation].verb} ${c.operation === 'list' ? `the secrets of ${c.vaultUrl}` : where(c)} as invalid (HTTP 400${c.code ? ` ${c.code}` : ''}): ${fix}`,
+    message: (c, fix) => `${refusedTo(c)} as invalid (HTTP 400${c.code ? ` ${c.code}` : ''}): ${fix}`,
   },
   401: {
     kind: 'denied',

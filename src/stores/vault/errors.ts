@@ -54,7 +54,7 @@ export function errorText(answer: HttpAnswer, scrub: Scrubber): string {
  * A KV v1 path sent to a KV v2 mount (kvVersion: 1 on a v2 engine): Vault answers 404 with no
  * error, only a warning saying the path is invalid for a versioned engine.
  */
-export function wrongKvVersion(answer: HttpAnswer): boolean {
+function wrongKvVersion(answer: HttpAnswer): boolean {
   const warnings = answer.json<{ warnings?: unknown }>()?.warnings;
   return (
     answer.status === 404 &&
@@ -64,8 +64,16 @@ export function wrongKvVersion(answer: HttpAnswer): boolean {
 }
 
 /** Vault's router found no mount for the path (`no handler for route "…". route entry not found.`). */
-export const noMount = (answer: HttpAnswer, scrub: Scrubber) =>
+const noMount = (answer: HttpAnswer, scrub: Scrubber) =>
   answer.status === 404 && /no handler for route/.test(errorText(answer, scrub));
+
+/**
+ * A 404 about where the request went, never a missing secret: a namespace Vault does not know,
+ * no mount at the path, or a KV v1 path on a KV v2 mount ({@link classifyVault} names each).
+ */
+export const missedRoute = (answer: HttpAnswer, scrub: Scrubber) =>
+  answer.status === 404 &&
+  (/namespace not found/i.test(errorText(answer, scrub)) || noMount(answer, scrub) || wrongKvVersion(answer));
 
 /**
  * What a failed request means: no answer at all, or a status its caller does not read itself.

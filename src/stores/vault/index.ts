@@ -53,15 +53,7 @@ import {
   secretMetadata,
   StoreCore,
 } from '../core/index.js';
-import {
-  classifyVault,
-  errorText,
-  noMount,
-  policyLine,
-  VAULT_SCRUB,
-  type VaultOp,
-  wrongKvVersion,
-} from './errors.js';
+import { classifyVault, errorText, missedRoute, policyLine, VAULT_SCRUB, type VaultOp } from './errors.js';
 import { type VaultSession, vaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
@@ -179,14 +171,8 @@ export class VaultStore implements StoreClient {
     };
     return this.#core.call(op, async () => {
       const res = await (token ? this.#session.use(send) : send());
-      // A namespace Vault does not know answers 404 to every path, a mount that is not there too,
-      // and so does a KV v2 mount to KV v1 paths: never a missing secret.
-      const scrub = this.#core.scrub;
-      if (
-        res.status === 404 &&
-        (/namespace not found/i.test(errorText(res, scrub)) || noMount(res, scrub) || wrongKvVersion(res))
-      )
-        throw new HttpStatusError(res);
+      // A 404 about the namespace, the mount or the KV version is never a missing secret.
+      if (missedRoute(res, this.#core.scrub)) throw new HttpStatusError(res);
       return expectOk(res, op.also);
     });
   }
