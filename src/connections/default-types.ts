@@ -21,19 +21,34 @@ const httpAuth = z.discriminatedUnion('method', [
   z.strictObject({ method: z.literal('api-key'), param: z.string().min(1), value: z.string() }),
 ]);
 
-const httpFields = z.strictObject({
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl is an http(s) URL, e.g. https://jira.example.com' }),
-  auth: httpAuth.default({ method: 'none' }),
-  headers: z.record(z.string(), z.string()).default({}),
-  /** The request `connections test` makes to prove the credentials work. */
-  test: z
-    .strictObject({
-      method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
-      path: z.string().startsWith('/').default('/'),
-      expectStatus: z.number().int().min(100).max(599).default(200),
-    })
-    .optional(),
-});
+const httpFields = z
+  .strictObject({
+    baseUrl: z.url({
+      protocol: /^https?$/,
+      error: 'baseUrl is an http(s) URL, e.g. https://jira.example.com',
+    }),
+    /** Shorthand for `auth: { method: bearer, token }` (PRODUCT.md's example connection is written this way). */
+    token: z.string().min(1).optional(),
+    auth: httpAuth.default({ method: 'none' }),
+    headers: z.record(z.string(), z.string()).default({}),
+    /** The request `connections test` makes to prove the credentials work. */
+    test: z
+      .strictObject({
+        method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
+        path: z.string().startsWith('/').default('/'),
+        expectStatus: z.number().int().min(100).max(599).default(200),
+      })
+      .optional(),
+  })
+  .superRefine((f, ctx) => {
+    if (f.token !== undefined && f.auth.method !== 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth'],
+        message: 'give either token (bearer) or auth, not both',
+      });
+    }
+  });
 export type HttpConnectionFields = z.infer<typeof httpFields>;
 
 /**
@@ -42,7 +57,12 @@ export type HttpConnectionFields = z.infer<typeof httpFields>;
  */
 function request(
   url: URL,
-  options: { method: string; headers: Record<string, string>; timeoutMs: number; lookup?: LookupFunction | undefined },
+  options: {
+    method: string;
+    headers: Record<string, string>;
+    timeoutMs: number;
+    lookup?: LookupFunction | undefined;
+  },
 ): Promise<number> {
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
@@ -69,7 +89,7 @@ async function authenticateHttp(
   const test = f.test ?? { method: 'GET' as const, path: '/', expectStatus: 200 };
   const url = new URL(f.baseUrl.replace(/\/+$/, '') + test.path);
   const headers: Record<string, string> = { ...f.headers };
-  const auth = f.auth;
+  const auth = f.token === undefined ? f.auth : { method: 'bearer' as const, token: f.token };
   if (auth.method === 'bearer') headers.authorization = `Bearer ${auth.token}`;
   else if (auth.method === 'basic') {
     headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
@@ -96,16 +116,19 @@ async function authenticateHttp(
 
 const http = {
   type: 'http',
-  description: 'an HTTP API: baseUrl, auth (bearer | basic | header | api-key), optional test request',
+  description:
+    'an HTTP API: baseUrl, token (bearer) or auth (bearer | basic | header | api-key), optional test request',
   fields: httpFields,
-  secretFields: ['auth.token', 'auth.password', 'auth.value'],
+  secretFields: ['token', 'auth.token', 'auth.password', 'auth.value'],
   authenticate: authenticateHttp,
   destinations: (f: HttpConnectionFields) => [{ field: 'baseUrl', address: f.baseUrl }],
 } satisfies ConnectionType<HttpConnectionFields>;
 
 const port = z.coerce.number().int().min(1).max(65535);
 const postgresFields = z.union([
-  z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//, 'url is postgres://user:password@host:port/database') }),
+  z.strictObject({
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'url is postgres://user:password@host:port/database'),
+  }),
   z.strictObject({
     host: z.string().min(1),
     port: port.default(5432),
@@ -134,7 +157,11 @@ function postgresAddress(f: PostgresConnectionFields): { field: string; address:
     }
     return { field: 'url', address: `${host}:${port}`, host: host.replace(/^\[|\]$/g, '') };
   }
-  return { field: 'host', address: `${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port}`, host: f.host };
+  return {
+    field: 'host',
+    address: `${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port}`,
+    host: f.host,
+  };
 }
 
 /** Resolve `host` through the outbound policy's lookup: the address it approved is the one connected to. */
@@ -151,7 +178,8 @@ async function authenticatePostgres(
   const { default: pg } = await import('pg');
   // pg has no lookup option: with a policy, connect to the address it approved (TLS still checks the name).
   const target = postgresAddress(f);
-  const address = lookup && target.host !== '' && isIP(target.host) === 0 ? await lookedUp(lookup, target.host) : undefined;
+  const address =
+    lookup && target.host !== '' && isIP(target.host) === 0 ? await lookedUp(lookup, target.host) : undefined;
   const ssl = (mode: boolean | 'disable' | 'require' | 'verify-full') =>
     mode === true || mode === 'require'
       ? { rejectUnauthorized: false, ...(address ? { servername: target.host } : {}) }
@@ -168,7 +196,14 @@ async function authenticatePostgres(
     }
     config = { connectionString };
   } else {
-    config = { host: address ?? f.host, port: f.port, database: f.database, user: f.user, password: f.password, ssl: ssl(f.ssl) };
+    config = {
+      host: address ?? f.host,
+      port: f.port,
+      database: f.database,
+      user: f.user,
+      password: f.password,
+      ssl: ssl(f.ssl),
+    };
   }
   const client = new pg.Client({ ...config, connectionTimeoutMillis: timeoutMs });
   const where = 'url' in f ? 'the database in url' : `${f.user}@${f.host}:${f.port}/${f.database}`;
@@ -180,7 +215,11 @@ async function authenticatePostgres(
     const e = err as { code?: string; message?: string };
     const authFailure = e.code !== undefined && PG_AUTH_CODES.has(e.code);
     // Driver messages name the user and database, never the password.
-    return { ok: false, authFailure, detail: `connecting to ${where} failed: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}` };
+    return {
+      ok: false,
+      authFailure,
+      detail: `connecting to ${where} failed: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`,
+    };
   } finally {
     await client.end().catch(() => {});
   }

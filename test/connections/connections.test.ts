@@ -6,7 +6,11 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionEnvironment } from '../../src/cli/commands/run.js';
-import { AuthenticationFailedError, ConnectionAuthError, ConnectionFieldsError } from '../../src/connections/service.js';
+import {
+  AuthenticationFailedError,
+  ConnectionAuthError,
+  ConnectionFieldsError,
+} from '../../src/connections/service.js';
 import { ConfigError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { type ConfigFile, createSesame, type Sesame } from '../../src/index.js';
@@ -59,7 +63,12 @@ describe('connection types: validation', () => {
 
   it('accepts references where literals are expected, and checks literals', () => {
     expect(() =>
-      sesameWith(config({ baseUrl: 'https://x.example.com', auth: { method: 'bearer', token: '{{ secret://env/T }}' } })),
+      sesameWith(
+        config({
+          baseUrl: 'https://x.example.com',
+          auth: { method: 'bearer', token: '{{ secret://env/T }}' },
+        }),
+      ),
     ).not.toThrow();
     expect(() => sesameWith(config({ baseUrl: 'ftp://x', auth: { method: 'none' } }))).toThrow(
       /connections\[0\]\.fields: invalid fields for a http connection: baseUrl: baseUrl is an http\(s\) URL/,
@@ -77,19 +86,29 @@ describe('connection types: validation', () => {
   it('takes postgres as one url or as parts, with a referenced port', () => {
     expect(() => sesameWith(config({ url: '{{ secret://env/DATABASE_URL }}' }, 'postgres'))).not.toThrow();
     expect(() =>
-      sesameWith(config({ host: 'db', port: '{{ secret://env/P }}', database: 'a', user: 'u', password: 'secret://env/PW' }, 'postgres')),
+      sesameWith(
+        config(
+          { host: 'db', port: '{{ secret://env/P }}', database: 'a', user: 'u', password: 'secret://env/PW' },
+          'postgres',
+        ),
+      ),
     ).not.toThrow();
   });
 
   it('rejects an unknown connection type and lets generic take anything', () => {
-    expect(() => sesameWith(config({}, 'mainframe'))).toThrow(/unknown connection type "mainframe".*generic, http, postgres/);
+    expect(() => sesameWith(config({}, 'mainframe'))).toThrow(
+      /unknown connection type "mainframe".*generic, http, postgres/,
+    );
     expect(() => sesameWith(config({ anything: { nested: [1] } }, 'generic'))).not.toThrow();
   });
 
   it('checks resolved values against the type, naming the field but not the value', async () => {
     process.env.SESAME_T_BADPORT = 'not-a-port-9191';
     const sesame = sesameWith(
-      config({ host: 'db', port: '{{ secret://env/SESAME_T_BADPORT }}', database: 'a', user: 'u', password: 'x' }, 'postgres'),
+      config(
+        { host: 'db', port: '{{ secret://env/SESAME_T_BADPORT }}', database: 'a', user: 'u', password: 'x' },
+        'postgres',
+      ),
     );
     const report = record(await sesame.testConnection('c'));
     expect(report.ok).toBe(false);
@@ -133,12 +152,48 @@ describe('http connections', () => {
     await sesame.close();
   });
 
+  it("takes PRODUCT.md's shape (baseUrl and a top-level token) as bearer auth, and refuses token with another auth", async () => {
+    const sesame = sesameWith({
+      connections: [
+        {
+          name: 'jira',
+          namespace: 'acme.devops',
+          type: 'http',
+          fields: { baseUrl: api.url, token: '{{ secret://builtin/jira/token }}', test: { path: '/myself' } },
+        },
+      ],
+    });
+    await writeSecret(sesame, 'jira/token', 'tok-current-1111', 'acme');
+    const report = record(await sesame.testConnection('jira', { namespace: 'acme.devops' }));
+    expect(report).toMatchObject({ ok: true, type: 'http' });
+    expect(sesame.connections('acme.devops')[0]?.fields).toMatchObject({
+      token: '{{ secret://builtin/jira/token }}',
+    });
+    await sesame.close();
+    const both = {
+      baseUrl: 'https://x.example.com',
+      token: 't0k3n-literal',
+      auth: { method: 'basic', username: 'u', password: 'p' },
+    };
+    expect(() => sesameWith({ connections: [{ name: 'c', type: 'http', fields: both }] })).toThrow(
+      /auth: give either token \(bearer\) or auth, not both/,
+    );
+    expect(() => sesameWith({ connections: [{ name: 'c', type: 'http', fields: both }] })).not.toThrow(
+      /t0k3n-literal/,
+    );
+  });
+
   it('reports the resolve step with the reference when the secret is missing', async () => {
     const sesame = sesameWith(jira(api.url));
     const report = record(await sesame.testConnection('jira', { namespace: 'acme' }));
     expect(report.ok).toBe(false);
     expect(report.failedStep).toBe('resolve');
-    expect(report.steps[0]).toMatchObject({ step: 'resolve', ok: false, reference: 'secret://builtin/jira/token', field: 'fields.auth.token' });
+    expect(report.steps[0]).toMatchObject({
+      step: 'resolve',
+      ok: false,
+      reference: 'secret://builtin/jira/token',
+      field: 'fields.auth.token',
+    });
     await sesame.close();
   });
 
@@ -147,7 +202,9 @@ describe('http connections', () => {
     await writeSecret(sesame, 'jira/token', 'tok-rotated-2222', 'acme');
     const report = record(await sesame.testConnection('jira', { namespace: 'acme' }));
     expect(report).toMatchObject({ ok: false, failedStep: 'authenticate' });
-    expect(report.steps[1]?.detail).toContain('answered 401, expected 200: the target refused the credentials');
+    expect(report.steps[1]?.detail).toContain(
+      'answered 401, expected 200: the target refused the credentials',
+    );
     await sesame.close();
   });
 
@@ -169,7 +226,9 @@ describe('http connections', () => {
     await writeSecret(sesame, 'jira/token', 'tok-rotated-2222', 'acme');
     const stale = record(await sesame.testConnection('jira', { namespace: 'acme' }));
     expect(stale.ok).toBe(false);
-    const refreshed = record(await sesame.testConnection('jira', { namespace: 'acme', refreshOnAuthFailure: true }));
+    const refreshed = record(
+      await sesame.testConnection('jira', { namespace: 'acme', refreshOnAuthFailure: true }),
+    );
     expect(refreshed).toMatchObject({ ok: true, retried: true });
     expect(refreshed.steps.map((s) => `${s.step}:${s.ok}`)).toEqual([
       'resolve:true',
@@ -201,7 +260,9 @@ describe('refresh on rotation with PostgreSQL', () => {
       'host all all 127.0.0.1/32 trust',
     ];
     const values = lines.map((l, i) => `(${i}, '${l}')`).join(', ');
-    await admin.query(`copy (select line from (values ${values}) v(n, line) order by n) to '${rows[0]?.hba_file}'`);
+    await admin.query(
+      `copy (select line from (values ${values}) v(n, line) order by n) to '${rows[0]?.hba_file}'`,
+    );
     await admin.query('select pg_reload_conf()');
     await admin.end();
   });
@@ -244,7 +305,9 @@ describe('refresh on rotation with PostgreSQL', () => {
     expect(ok.steps[1]?.detail).toBe(`connected to rotate_user@127.0.0.1:${port}/rotate_db and ran select 1`);
     await writeSecret(sesame, 'db/app', JSON.stringify({ password: 'pg-pass-two-4444' }), 'acme');
     await sesame.refresh({ connection: 'warehouse' }, { namespace: 'acme' });
-    const bad = record(await sesame.testConnection('warehouse', { namespace: 'acme', refreshOnAuthFailure: true }));
+    const bad = record(
+      await sesame.testConnection('warehouse', { namespace: 'acme', refreshOnAuthFailure: true }),
+    );
     expect(bad).toMatchObject({ ok: false, failedStep: 'authenticate', retried: true });
     expect(bad.steps.at(-1)?.detail).toContain('28P01');
     await sesame.close();
@@ -315,13 +378,34 @@ describe('refresh on rotation with PostgreSQL', () => {
 
 describe('sesame run --connection with every type', () => {
   it('flattens nested fields and adds libpq variables for postgres', () => {
-    expect(connectionEnvironment('generic', { apiKey: 'k', nested: { a: 1 } })).toEqual({ API_KEY: 'k', NESTED_A: '1' });
+    expect(connectionEnvironment('generic', { apiKey: 'k', nested: { a: 1 } })).toEqual({
+      API_KEY: 'k',
+      NESTED_A: '1',
+    });
     expect(
-      connectionEnvironment('http', { baseUrl: 'https://x', auth: { method: 'bearer', token: 't' }, headers: {} }),
+      connectionEnvironment('http', {
+        baseUrl: 'https://x',
+        auth: { method: 'bearer', token: 't' },
+        headers: {},
+      }),
     ).toEqual({ BASE_URL: 'https://x', AUTH_METHOD: 'bearer', AUTH_TOKEN: 't' });
     expect(
-      connectionEnvironment('postgres', { host: 'db', port: 5432, database: 'app', user: 'u', password: 'p', ssl: false }),
-    ).toMatchObject({ HOST: 'db', PGHOST: 'db', PGPORT: '5432', PGDATABASE: 'app', PGUSER: 'u', PGPASSWORD: 'p' });
+      connectionEnvironment('postgres', {
+        host: 'db',
+        port: 5432,
+        database: 'app',
+        user: 'u',
+        password: 'p',
+        ssl: false,
+      }),
+    ).toMatchObject({
+      HOST: 'db',
+      PGHOST: 'db',
+      PGPORT: '5432',
+      PGDATABASE: 'app',
+      PGUSER: 'u',
+      PGPASSWORD: 'p',
+    });
   });
 
   it('runs a command with a postgres connection from the CLI and masks the password', async () => {
@@ -339,17 +423,31 @@ describe('sesame run --connection with every type', () => {
       ].join('\n'),
     );
     const db = record(
-      await runCli(['run', '--connection', 'db', '--', 'sh', '-c', 'echo "$PGUSER@$PGHOST:$PGPORT/$PGDATABASE $PGPASSWORD"'], {
-        cwd,
-        env: { PGPW: 'pg-pass-one-3333' },
-      }),
+      await runCli(
+        [
+          'run',
+          '--connection',
+          'db',
+          '--',
+          'sh',
+          '-c',
+          'echo "$PGUSER@$PGHOST:$PGPORT/$PGDATABASE $PGPASSWORD"',
+        ],
+        {
+          cwd,
+          env: { PGPW: 'pg-pass-one-3333' },
+        },
+      ),
     );
     expect(db).toMatchObject({ code: 0, stdout: 'app@db.internal:5432/app ***\n' });
     const api = record(
-      await runCli(['run', '--connection', 'api', '--', 'sh', '-c', 'echo "$BASE_URL $AUTH_USERNAME $AUTH_PASSWORD"'], {
-        cwd,
-        env: { PGPW: 'pg-pass-one-3333' },
-      }),
+      await runCli(
+        ['run', '--connection', 'api', '--', 'sh', '-c', 'echo "$BASE_URL $AUTH_USERNAME $AUTH_PASSWORD"'],
+        {
+          cwd,
+          env: { PGPW: 'pg-pass-one-3333' },
+        },
+      ),
     );
     expect(api.stdout).toBe('https://api.example.com bot ***\n');
   });
