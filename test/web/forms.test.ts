@@ -194,7 +194,10 @@ describe('generated forms', () => {
         const fields = await inputs.evaluateAll((els) =>
           // Runs in the page; typed structurally (the test project has no DOM lib).
           els.map((e) => {
-            const input = e as unknown as { labels?: ArrayLike<{ firstChild?: { textContent?: string | null } | null }>; type: string };
+            const input = e as unknown as {
+              labels?: ArrayLike<{ firstChild?: { textContent?: string | null } | null }>;
+              type: string;
+            };
             return { label: input.labels?.[0]?.firstChild?.textContent ?? '', type: input.type };
           }),
         );
@@ -300,17 +303,17 @@ describe('generated forms', () => {
         .getByRole('table', { name: 'Secrets' })
         .getByRole('button', { name: /^Open / })
         .allTextContents();
-    await search.getByLabel('Name contains').fill('/api');
+    await search.getByLabel('Contains').fill('/api');
     await search.getByRole('button', { name: 'Search' }).click();
     await expect.poll(shown).toEqual(['billing/api-token']);
-    await search.getByLabel('Name contains').fill('');
+    await search.getByLabel('Contains').fill('');
     await search.getByLabel('Tags').fill('env=prod');
     await search.getByRole('button', { name: 'Search' }).click();
     await expect.poll(async () => (await shown()).sort()).toEqual(['billing/db-password', 'ops/deploy-key']);
     await search.getByLabel('Tags').fill('env=prod team=ops');
     await search.getByRole('button', { name: 'Search' }).click();
     await expect.poll(shown).toEqual(['ops/deploy-key']);
-    await search.getByLabel('Name contains').fill('billing');
+    await search.getByLabel('Contains').fill('billing');
     await search.getByRole('button', { name: 'Search' }).click();
     await page.getByText('No secret matches the search.').waitFor();
     await expectClean(page, 'secrets search');

@@ -45,9 +45,12 @@ export function CachePage() {
         <h2>Refresh</h2>
         <p>Drop cached values so the next resolve fetches them again (e.g. after a rotation).</p>
         <div className="row">
-          <label>
-            Refresh what
+          {/* Not wrapped in its label: a wrapping label's name takes in the chosen option ("this
+              namespace"), and the picker at the top is the one field named Namespace. */}
+          <div className="field">
+            <label htmlFor="refresh-target">Refresh what</label>
             <select
+              id="refresh-target"
               value={target}
               disabled={refresh.isPending}
               onChange={(e) => setTarget(e.target.value as Target)}
@@ -58,7 +61,7 @@ export function CachePage() {
               <option value="store">a store</option>
               {principal.namespace === '' && <option value="all">everything</option>}
             </select>
-          </label>
+          </div>
           {needsWhat && (
             <label>
               {target === 'reference'

@@ -199,9 +199,9 @@ export function ConnectionsPage() {
             </tr>
           </thead>
           <tbody>
-            {items.map((c) => (
+            {items.map((c, i) => (
               <tr key={`${c.namespace}/${c.name}`}>
-                <td>
+                <td id={`connection-${i}`}>
                   {c.name} <span className="muted">{nsLabel(c.namespace)}</span>
                 </td>
                 <td>{c.type}</td>
@@ -219,7 +219,7 @@ export function ConnectionsPage() {
                   <button
                     type="button"
                     className="secondary small"
-                    aria-label={`Test ${c.name}`}
+                    aria-describedby={`connection-${i}`}
                     disabled={test.isPending}
                     onClick={() => test.mutate(c)}
                   >
@@ -228,7 +228,7 @@ export function ConnectionsPage() {
                   <button
                     type="button"
                     className="secondary small"
-                    aria-label={`Refresh ${c.name}`}
+                    aria-describedby={`connection-${i}`}
                     disabled={refresh.isPending}
                     onClick={() => refresh.mutate(c)}
                   >

@@ -98,17 +98,19 @@ export function SecretsPage() {
           </select>
         </label>
         <label>
-          Name contains
+          Contains
           <input
             type="search"
+            placeholder="part of a name"
             value={search.contains}
             onChange={(e) => setSearch({ ...search, contains: e.target.value })}
           />
         </label>
         <label>
-          Name starts with
+          Starts with
           <input
             type="search"
+            placeholder="billing/"
             value={search.prefix}
             onChange={(e) => setSearch({ ...search, prefix: e.target.value })}
           />

@@ -169,7 +169,9 @@ function StoreForm({
           await (initial ? update() : create());
           // The saved store tested as saved: the list shows this result as its last test.
           setPhase('testing');
-          const saved = await unwrap(api.POST('/api/v1/stores/{name}/test', { params: { path: { name }, query: { namespace: ns } } }));
+          const saved = await unwrap(
+            api.POST('/api/v1/stores/{name}/test', { params: { path: { name }, query: { namespace: ns } } }),
+          );
           r ??= saved;
         }
         if (r) setReport({ report: r, saved: save });
@@ -336,96 +338,101 @@ export function StoresPage() {
           onDone={() => setEditing(null)}
         />
       )}
-      {list.isPending && <Loading what="stores" />}
-      <ErrorMessage error={list.error ?? test.error ?? remove.error} />
-      {list.isSuccess && items.length === 0 && (
-        <Empty title="No stores in this namespace.">
-          Press <strong>New store</strong> to connect a secret manager; the builtin store is always there.
-        </Empty>
-      )}
-      {items.length > 0 && (
-        <div className="scroll">
-          <table>
-            <caption className="sr-only">Stores</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Namespace</th>
-                <th scope="col">Credentials</th>
-                <th scope="col">Last test</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((s) => {
-                const key = `${s.namespace}/${s.name}`;
-                return (
-                  <tr key={key}>
-                    <td>
-                      {s.name} <span className="muted">{s.source}</span>
-                    </td>
-                    <td>{s.type}</td>
-                    <td>{nsLabel(s.namespace)}</td>
-                    <td>{credentials(s, typeOf(s.type))}</td>
-                    <td>
-                      {s.lastTest ? (
-                        <>
-                          <span className={s.lastTest.ok ? 'step-ok' : 'step-fail'}>
-                            {s.lastTest.ok ? 'ok' : 'FAIL'}
-                          </span>{' '}
-                          <span className="muted">{formatTime(s.lastTest.at)}</span>
-                        </>
-                      ) : (
-                        'not tested'
-                      )}
-                    </td>
-                    <td className="row">
-                      <button
-                        type="button"
-                        className="secondary small"
-                        aria-label={`Test ${s.name}`}
-                        disabled={test.isPending}
-                        onClick={() => test.mutate({ name: s.name, namespace: s.namespace })}
-                      >
-                        Test
-                      </button>
-                      {s.source === 'api' && (
-                        <>
+      {/* The form stands alone: its Test and Save are the only ones on the page while it is open. */}
+      {!editing && (
+        <>
+          {list.isPending && <Loading what="stores" />}
+          <ErrorMessage error={list.error ?? test.error ?? remove.error} />
+          {list.isSuccess && items.length === 0 && (
+            <Empty title="No stores in this namespace.">
+              Press <strong>New store</strong> to connect a secret manager; the builtin store is always there.
+            </Empty>
+          )}
+          {items.length > 0 && (
+            <div className="scroll">
+              <table>
+                <caption className="sr-only">Stores</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Type</th>
+                    <th scope="col">Namespace</th>
+                    <th scope="col">Credentials</th>
+                    <th scope="col">Last test</th>
+                    <th scope="col">
+                      <span className="sr-only">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((s, i) => {
+                    const key = `${s.namespace}/${s.name}`;
+                    return (
+                      <tr key={key}>
+                        <td id={`store-${i}`}>
+                          {s.name} <span className="muted">{s.source}</span>
+                        </td>
+                        <td>{s.type}</td>
+                        <td>{nsLabel(s.namespace)}</td>
+                        <td>{credentials(s, typeOf(s.type))}</td>
+                        <td>
+                          {s.lastTest ? (
+                            <>
+                              <span className={s.lastTest.ok ? 'step-ok' : 'step-fail'}>
+                                {s.lastTest.ok ? 'ok' : 'FAIL'}
+                              </span>{' '}
+                              <span className="muted">{formatTime(s.lastTest.at)}</span>
+                            </>
+                          ) : (
+                            'not tested'
+                          )}
+                        </td>
+                        <td className="row">
                           <button
                             type="button"
                             className="secondary small"
-                            aria-label={`Edit ${s.name}`}
-                            disabled={!types.data}
-                            onClick={() => setEditing(s)}
+                            aria-describedby={`store-${i}`}
+                            disabled={test.isPending}
+                            onClick={() => test.mutate({ name: s.name, namespace: s.namespace })}
                           >
-                            Edit
+                            Test
                           </button>
-                          <button
-                            type="button"
-                            className="danger small"
-                            aria-label={`Delete ${s.name}`}
-                            disabled={remove.isPending}
-                            onClick={() => {
-                              if (window.confirm(`Delete the store ${s.name}?`)) remove.mutate(s);
-                            }}
-                          >
-                            Delete
-                          </button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+                          {s.source === 'api' && (
+                            <>
+                              <button
+                                type="button"
+                                className="secondary small"
+                                aria-label={`Edit ${s.name}`}
+                                disabled={!types.data}
+                                onClick={() => setEditing(s)}
+                              >
+                                Edit
+                              </button>
+                              <button
+                                type="button"
+                                className="danger small"
+                                aria-label={`Delete ${s.name}`}
+                                disabled={remove.isPending}
+                                onClick={() => {
+                                  if (window.confirm(`Delete the store ${s.name}?`)) remove.mutate(s);
+                                }}
+                              >
+                                Delete
+                              </button>
+                            </>
+                          )}
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )}
+          {test.isPending && <Progress label={`Testing ${test.variables?.name ?? 'the store'}…`} />}
+          {test.data && !test.isPending && <Steps report={test.data} />}
+        </>
       )}
-      {test.isPending && <Progress label={`Testing ${test.variables?.name ?? 'the store'}…`} />}
-      {test.data && !test.isPending && <Steps report={test.data} />}
     </section>
   );
 }
