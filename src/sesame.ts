@@ -20,13 +20,25 @@ import { createLogger, storeLogger } from './log.js';
 import { processRedactor, type Redactor } from './redact/redactor.js';
 import { dialectsOf } from './refs/dialects/index.js';
 import { collectReferences } from './refs/template.js';
-import { AccessPolicy, checkNamespace, covers, describeNamespace, type Principal, type Purpose } from './resolve/access.js';
+import {
+  AccessPolicy,
+  checkNamespace,
+  covers,
+  describeNamespace,
+  type Principal,
+  type Purpose,
+} from './resolve/access.js';
 import { checkSettingsCycles, type StoreBinding, StoreBindings } from './resolve/bindings.js';
 import { OutboundPolicy } from './resolve/outbound.js';
 import { coarseNow } from './resolve/clock.js';
 import type { CacheStats } from './resolve/cache.js';
 import { type PreparedResolver, prepareResolver } from './resolve/prepare.js';
-import { type ResolveOptions, type ResolveReport, Resolver, type ResolverObserver } from './resolve/resolver.js';
+import {
+  type ResolveOptions,
+  type ResolveReport,
+  Resolver,
+  type ResolverObserver,
+} from './resolve/resolver.js';
 import { type BuiltinBackend, type BuiltinService, createBuiltinService } from './stores/builtin/index.js';
 import { defaultStoreTypes } from './stores/default-types.js';
 import type { CheckReport, StoreServices } from './stores/contract.js';
@@ -146,20 +158,29 @@ export class Sesame {
   builtinBackend(): Promise<BuiltinBackend> {
     const service = this.services['builtin'];
     if (typeof service !== 'function') {
-      return Promise.reject(new SesameError('no builtin service: this Sesame was created without a database'));
+      return Promise.reject(
+        new SesameError('no builtin service: this Sesame was created without a database'),
+      );
     }
     return (service as BuiltinService)();
   }
 
-  async #resolveSettings(settings: unknown, store: { name: string; namespace: string; type: string }): Promise<unknown> {
+  async #resolveSettings(
+    settings: unknown,
+    store: { name: string; namespace: string; type: string },
+  ): Promise<unknown> {
     const resolved =
       collectReferences(settings).length === 0
         ? settings
-        : await this.resolver.resolve(settings, { namespace: store.namespace, field: `stores.${store.name}` });
+        : await this.resolver.resolve(settings, {
+            namespace: store.namespace,
+            field: `stores.${store.name}`,
+          });
     // Credentials in settings are secrets too: mask them wherever they might surface.
     for (const path of this.registry.get(store.type).secretSettings ?? []) {
       let node: unknown = resolved;
-      for (const part of path.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
+      for (const part of path.split('.'))
+        node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
       // A credential setting may be a string or a map of them (e.g. custom headers).
       if (typeof node === 'string') this.redactor.add(node);
       else if (node && typeof node === 'object') {
@@ -254,7 +275,12 @@ export class Sesame {
    */
   testConnection(
     name: string,
-    options: { namespace?: string; refreshOnAuthFailure?: boolean; timeoutMs?: number; principal?: Principal | undefined } = {},
+    options: {
+      namespace?: string;
+      refreshOnAuthFailure?: boolean;
+      timeoutMs?: number;
+      principal?: Principal | undefined;
+    } = {},
   ): Promise<ConnectionTestReport> {
     return testConnection(this, name, options);
   }
@@ -283,29 +309,45 @@ export class Sesame {
    * @example
    * await sesame.refresh({ connection: 'jira' }, { namespace: 'acme.devops' });
    */
-  async refresh(target: RefreshTarget, options: { namespace?: string; scope?: string } = {}): Promise<{ dropped: number }> {
+  async refresh(
+    target: RefreshTarget,
+    options: { namespace?: string; scope?: string } = {},
+  ): Promise<{ dropped: number }> {
     const namespace = options.namespace ?? '';
     // A scoped refresh (a token limited to a namespace) drops only what its scope covers.
     const scope = options.scope ?? '';
-    if (!covers(scope, namespace)) checkNamespace({ kind: 'local', id: 'refresh', role: 'runtime', namespace: scope, reveal: false }, namespace);
+    if (!covers(scope, namespace))
+      checkNamespace(
+        { kind: 'local', id: 'refresh', role: 'runtime', namespace: scope, reveal: false },
+        namespace,
+      );
     if ('all' in target) {
-      if (scope !== '') throw new ForbiddenError('forbidden_namespace', 'refreshing all needs a token for the root namespace', '');
+      if (scope !== '')
+        throw new ForbiddenError(
+          'forbidden_namespace',
+          'refreshing all needs a token for the root namespace',
+          '',
+        );
       let dropped = 0;
       for (const b of this.bindings.all()) dropped += b.cache.invalidate();
       return { dropped };
     }
-    if ('reference' in target) return { dropped: this.resolver.refreshReference(target.reference, namespace, scope) };
+    if ('reference' in target)
+      return { dropped: this.resolver.refreshReference(target.reference, namespace, scope) };
     if ('connection' in target) {
       const conn = this.connection(target.connection, namespace);
       let dropped = 0;
+      // Its references resolve in the namespace it is used from (resolveConnection), where a store
+      // may shadow one of the connection's own namespace: drop them there.
       for (const slot of collectReferences(conn.fields, '', undefined, dialectsOf(this.config))) {
-        dropped += this.resolver.refreshReference(slot.raw, conn.namespace, scope);
+        dropped += this.resolver.refreshReference(slot.raw, namespace, scope);
       }
       return { dropped };
     }
     if ('store' in target) {
       const binding = this.bindings.get(target.store, namespace);
-      if (scope === '' || covers(scope, binding.config.namespace)) return { dropped: binding.cache.invalidate() };
+      if (scope === '' || covers(scope, binding.config.namespace))
+        return { dropped: binding.cache.invalidate() };
       if (binding.type.capabilities.namespaced) {
         const inScope = (n: string) => covers(scope, n);
         return { dropped: binding.cache.invalidate((k) => inScope(k.slice(0, k.indexOf('\u0000')))) };
@@ -322,7 +364,8 @@ export class Sesame {
     let dropped = 0;
     for (const b of this.bindings.all()) {
       if (inNs(b.config.namespace)) dropped += b.cache.invalidate();
-      else if (b.type.capabilities.namespaced) dropped += b.cache.invalidate((k) => inNs(k.slice(0, k.indexOf('\u0000'))));
+      else if (b.type.capabilities.namespaced)
+        dropped += b.cache.invalidate((k) => inNs(k.slice(0, k.indexOf('\u0000'))));
     }
     return { dropped };
   }
@@ -335,9 +378,7 @@ export class Sesame {
   stores(namespace?: string): StoreSummary[] {
     const all = this.bindings.all();
     const visible =
-      namespace === undefined
-        ? all
-        : all.filter((b) => this.bindings.find(b.config.name, namespace) === b);
+      namespace === undefined ? all : all.filter((b) => this.bindings.find(b.config.name, namespace) === b);
     return visible.map((b) => ({
       name: b.config.name,
       namespace: b.config.namespace,
@@ -357,7 +398,10 @@ export class Sesame {
    * The same diagnostics for a store config that is not in effect (settings about to be saved):
    * a client is made for it, checked and closed; nothing is kept.
    */
-  async testStoreConfig(config: StoreConfig, options: { namespace?: string; sample?: string } = {}): Promise<CheckReport> {
+  async testStoreConfig(
+    config: StoreConfig,
+    options: { namespace?: string; sample?: string } = {},
+  ): Promise<CheckReport> {
     const binding = this.bindings.probe(config);
     try {
       return await this.#check(binding, options);
@@ -366,7 +410,10 @@ export class Sesame {
     }
   }
 
-  async #check(binding: StoreBinding, options: { namespace?: string; sample?: string }): Promise<CheckReport> {
+  async #check(
+    binding: StoreBinding,
+    options: { namespace?: string; sample?: string },
+  ): Promise<CheckReport> {
     const namespace = options.namespace ?? '';
     let client: Awaited<ReturnType<StoreBinding['client']>>;
     try {
@@ -392,7 +439,9 @@ export class Sesame {
   }
 
   cacheStats(): Array<{ store: string; namespace: string } & CacheStats> {
-    return this.bindings.all().map((b) => ({ store: b.config.name, namespace: b.config.namespace, ...b.cache.snapshot() }));
+    return this.bindings
+      .all()
+      .map((b) => ({ store: b.config.name, namespace: b.config.namespace, ...b.cache.snapshot() }));
   }
 
   async close(): Promise<void> {
@@ -431,7 +480,9 @@ function isValidated(config: unknown): config is SesameConfig {
 }
 
 /** Read `--config`, `./sesame.yaml`, or the embedded default, and create a Sesame from it. */
-export function loadSesame(options: { configFile?: string | undefined; cwd?: string } & SesameOptions = {}): Sesame {
+export function loadSesame(
+  options: { configFile?: string | undefined; cwd?: string } & SesameOptions = {},
+): Sesame {
   const registry = options.registry ?? defaultStoreTypes();
   const connectionTypes = options.connectionTypes ?? defaultConnectionTypes();
   const config = loadConfig({ file: options.configFile, cwd: options.cwd, registry, connectionTypes });

@@ -70,23 +70,34 @@ describe('Resolver: values', () => {
     const { sesame, mem } = setup();
     mem.set('db', JSON.stringify({ user: 'app', password: 'pw-1234', port: 5432, tls: { ca: 'CA' } }));
     expect(await sesame.resolve('secret://mem/db#password')).toBe('pw-1234');
-    expect(await sesame.resolve('postgres://{{ secret://mem/db#user }}:{{secret://mem/db#password}}@h:5432')).toBe(
-      'postgres://app:pw-1234@h:5432',
-    );
-    const doc = await sesame.resolve({ a: ['{{ secret://mem/db#port }}'], b: { c: 'x' }, n: 7, t: true, z: null });
+    expect(
+      await sesame.resolve('postgres://{{ secret://mem/db#user }}:{{secret://mem/db#password}}@h:5432'),
+    ).toBe('postgres://app:pw-1234@h:5432');
+    const doc = await sesame.resolve({
+      a: ['{{ secret://mem/db#port }}'],
+      b: { c: 'x' },
+      n: 7,
+      t: true,
+      z: null,
+    });
     expect(doc).toEqual({ a: [5432], b: { c: 'x' }, n: 7, t: true, z: null });
   });
 
   it('keeps the type of a whole-value placeholder and inserts JSON inside a string', async () => {
     const { sesame, mem } = setup();
     mem.set('cfg', JSON.stringify({ tls: { ca: 'CA', verify: true } }));
-    expect(await sesame.resolve({ tls: '{{ secret://mem/cfg#/tls }}' })).toEqual({ tls: { ca: 'CA', verify: true } });
+    expect(await sesame.resolve({ tls: '{{ secret://mem/cfg#/tls }}' })).toEqual({
+      tls: { ca: 'CA', verify: true },
+    });
     expect(await sesame.resolve('tls={{ secret://mem/cfg#tls }}')).toBe('tls={"ca":"CA","verify":true}');
   });
 
   it('takes a dotted key literally and a JSON Pointer into nested values', async () => {
     const { sesame, mem } = setup();
-    mem.set('k', JSON.stringify({ 'prod.jira.secret.key': 'tok', prod: { jira: 'nested' }, list: ['a', 'b'] }));
+    mem.set(
+      'k',
+      JSON.stringify({ 'prod.jira.secret.key': 'tok', prod: { jira: 'nested' }, list: ['a', 'b'] }),
+    );
     expect(await sesame.resolve('secret://mem/k#prod.jira.secret.key')).toBe('tok');
     expect(await sesame.resolve('secret://mem/k#/prod/jira')).toBe('nested');
     expect(await sesame.resolve('secret://mem/k#/list/1')).toBe('b');
@@ -112,7 +123,11 @@ describe('Resolver: fetching', () => {
   it('fetches each distinct secret once per call, however many keys are taken from it', async () => {
     const { sesame, mem } = setup();
     mem.set('db', JSON.stringify({ user: 'u', password: 'p-secret' }));
-    await sesame.resolve({ a: 'secret://mem/db#user', b: 'secret://mem/db#password', c: '{{ secret://mem/db#user }}' });
+    await sesame.resolve({
+      a: 'secret://mem/db#user',
+      b: 'secret://mem/db#password',
+      c: '{{ secret://mem/db#user }}',
+    });
     expect(mem.calls.requested).toBe(1);
   });
 
@@ -259,9 +274,9 @@ describe('Resolver: namespaces', () => {
     const { sesame, other, mem } = setup();
     other.set('k', 'acme-value');
     mem.set('k', 'root-value');
-    expect(await rejection(sesame.resolve('secret://acmeonly/k', { namespace: 'acme.secure' }))).toBeInstanceOf(
-      StoreNotFoundError,
-    );
+    expect(
+      await rejection(sesame.resolve('secret://acmeonly/k', { namespace: 'acme.secure' })),
+    ).toBeInstanceOf(StoreNotFoundError);
     expect(await rejection(sesame.resolve('secret://mem/k', { namespace: 'acme.secure' }))).toBeInstanceOf(
       StoreNotFoundError,
     );
@@ -270,11 +285,15 @@ describe('Resolver: namespaces', () => {
   it('lets a namespace-aware store serve the most specific namespace, cached per caller namespace', async () => {
     const { sesame, nsMem } = setup();
     nsMem.set('db/password', 'parent-pw', 'acme');
-    expect(await sesame.resolve('secret://scoped/db/password', { namespace: 'acme.devops' })).toBe('parent-pw');
+    expect(await sesame.resolve('secret://scoped/db/password', { namespace: 'acme.devops' })).toBe(
+      'parent-pw',
+    );
     nsMem.set('db/password', 'child-pw', 'acme.devops');
     expect(await sesame.resolve('secret://scoped/db/password', { namespace: 'acme.ops' })).toBe('parent-pw');
     await sesame.refresh({ namespace: 'acme.devops' });
-    expect(await sesame.resolve('secret://scoped/db/password', { namespace: 'acme.devops' })).toBe('child-pw');
+    expect(await sesame.resolve('secret://scoped/db/password', { namespace: 'acme.devops' })).toBe(
+      'child-pw',
+    );
   });
 });
 
@@ -300,6 +319,33 @@ describe('Sesame.refresh', () => {
     expect((await sesame.refresh({ store: 'mem' })).dropped).toBe(2);
     expect(await sesame.resolve('secret://mem/other')).toBe('o-3');
     expect((await sesame.refresh({ all: true })).dropped).toBe(1);
+  });
+
+  it("refreshes an inherited connection's references in the namespace it is used from (where a store may shadow the parent's)", async () => {
+    const { sesame, mem, other } = setup({
+      stores: [
+        { name: 'mem', type: 'memory', backend: 'mem' },
+        { name: 'mem', namespace: 'acme.devops', type: 'memory', backend: 'other' },
+      ],
+    });
+    mem.set('jira', JSON.stringify({ token: 'root-tok-1' }));
+    other.set('jira', JSON.stringify({ token: 'devops-tok-1' }));
+    const token = async () =>
+      (await sesame.resolveConnection('jira', { namespace: 'acme.devops' })).fields['token'];
+    expect(await token()).toBe('devops-tok-1');
+    other.set('jira', JSON.stringify({ token: 'devops-tok-2' }));
+    expect((await sesame.refresh({ connection: 'jira' }, { namespace: 'acme.devops' })).dropped).toBe(1);
+    expect(await token()).toBe('devops-tok-2');
+    // From the connection's own namespace the root store is the one meant.
+    expect((await sesame.resolveConnection('jira', { namespace: 'acme' })).fields['token']).toBe(
+      'root-tok-1',
+    );
+    mem.set('jira', JSON.stringify({ token: 'root-tok-2' }));
+    expect((await sesame.refresh({ connection: 'jira' }, { namespace: 'acme' })).dropped).toBe(1);
+    expect((await sesame.resolveConnection('jira', { namespace: 'acme' })).fields['token']).toBe(
+      'root-tok-2',
+    );
+    expect(await token()).toBe('devops-tok-2');
   });
 
   it('resolves a connection through the same path', async () => {
