@@ -41,17 +41,33 @@ function quoteAll(values: readonly unknown[]): string {
   return values.map((v) => JSON.stringify(v)).join(', ');
 }
 
-function sizeWords(origin: string, bound: number | bigint, inclusive: boolean | undefined, side: 'min' | 'max'): string {
+function sizeWords(
+  origin: string,
+  bound: number | bigint,
+  inclusive: boolean | undefined,
+  side: 'min' | 'max',
+): string {
   const n = Number(bound);
   if (origin === 'string') {
-    if (side === 'min') return n <= 1 && inclusive !== false ? 'must not be empty' : `needs at least ${inclusive === false ? n + 1 : n} characters`;
+    if (side === 'min')
+      return n <= 1 && inclusive !== false
+        ? 'must not be empty'
+        : `needs at least ${inclusive === false ? n + 1 : n} characters`;
     return `may have at most ${inclusive === false ? n - 1 : n} characters`;
   }
   if (origin === 'array' || origin === 'set') {
-    if (side === 'min') return n <= 1 && inclusive !== false ? 'needs at least one item' : `needs at least ${inclusive === false ? n + 1 : n} items`;
+    if (side === 'min')
+      return n <= 1 && inclusive !== false
+        ? 'needs at least one item'
+        : `needs at least ${inclusive === false ? n + 1 : n} items`;
     return `may have at most ${inclusive === false ? n - 1 : n} items`;
   }
-  if (side === 'min') return inclusive === false ? (n === 0 ? 'must be more than 0' : `must be more than ${n}`) : `must be at least ${n}`;
+  if (side === 'min')
+    return inclusive === false
+      ? n === 0
+        ? 'must be more than 0'
+        : `must be more than ${n}`
+      : `must be at least ${n}`;
   return inclusive === false ? `must be less than ${n}` : `must be at most ${n}`;
 }
 
@@ -60,10 +76,17 @@ function sizeWords(origin: string, bound: number | bigint, inclusive: boolean | 
  * value that is nearly one of the alternatives is reported as that alternative's mistake).
  * When every branch only misses one key, the message names the choice instead.
  */
-function unionIssue(issue: Extract<Issue, { code: 'invalid_union' }>): { path: PropertyKey[]; message: string } {
+function unionIssue(issue: Extract<Issue, { code: 'invalid_union' }>): {
+  path: PropertyKey[];
+  message: string;
+} {
   const branches = issue.errors.filter((b) => b.length > 0);
   const missingOne = branches.every(
-    (b) => b.length === 1 && b[0]?.code === 'invalid_type' && received(b[0].message) === 'undefined' && b[0].path.length === 1,
+    (b) =>
+      b.length === 1 &&
+      b[0]?.code === 'invalid_type' &&
+      received(b[0].message) === 'undefined' &&
+      b[0].path.length === 1,
   );
   if (branches.length > 1 && missingOne) {
     const keys = branches.map((b) => String(b[0]?.path[0]));
@@ -72,7 +95,13 @@ function unionIssue(issue: Extract<Issue, { code: 'invalid_union' }>): { path: P
   // The branch the value was meant for: the one that knows its keys, then the one with fewest problems.
   const unknown = (b: readonly Issue[]) => b.filter((i) => i.code === 'unrecognized_keys').length;
   const best = [...branches].sort((x, y) => unknown(x) - unknown(y) || x.length - y.length)[0]?.[0];
-  if (!best) return { path: [...issue.path], message: 'is not any of the accepted forms' };
+  if (!best) {
+    // A discriminated union whose key (`auth.method`) matched no form: zod lists the accepted values.
+    const options = (issue as { options?: unknown }).options;
+    if (Array.isArray(options) && options.length > 0)
+      return { path: [...issue.path], message: `must be one of ${quoteAll(options)}` };
+    return { path: [...issue.path], message: 'is not any of the accepted forms' };
+  }
   const inner = describeZodIssue(best);
   return { path: [...issue.path, ...inner.path], message: inner.message };
 }
@@ -107,14 +136,21 @@ export function describeZodIssue(issue: Issue): { path: PropertyKey[]; message: 
     case 'invalid_value':
       return {
         path,
-        message: issue.values.length === 1 ? `must be ${quoteAll(issue.values)}` : `must be one of ${quoteAll(issue.values)}`,
+        message:
+          issue.values.length === 1
+            ? `must be ${quoteAll(issue.values)}`
+            : `must be one of ${quoteAll(issue.values)}`,
       };
     case 'too_small':
       return { path, message: sizeWords(issue.origin, issue.minimum, issue.inclusive, 'min') };
     case 'too_big':
       return { path, message: sizeWords(issue.origin, issue.maximum, issue.inclusive, 'max') };
     case 'invalid_format':
-      return { path, message: issue.format === 'regex' ? 'does not have the expected form' : `must be a valid ${issue.format}` };
+      return {
+        path,
+        message:
+          issue.format === 'regex' ? 'does not have the expected form' : `must be a valid ${issue.format}`,
+      };
     case 'not_multiple_of':
       return { path, message: `must be a multiple of ${Number(issue.divisor)}` };
     case 'invalid_key':

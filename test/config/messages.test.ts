@@ -27,7 +27,8 @@ function messageFor(doc: unknown): string {
   throw new Error('expected a ConfigError');
 }
 
-const LIBRARY_TEXT = /Invalid input|Invalid option|expected string|received undefined|Too small|Too big|Unrecognized key/;
+const LIBRARY_TEXT =
+  /Invalid input|Invalid option|expected string|received undefined|Too small|Too big|Unrecognized key/;
 
 describe('config validation messages', () => {
   it.each([
@@ -36,11 +37,37 @@ describe('config validation messages', () => {
     [{ server: { port: 'x' } }, 'config server.port: must be a number, not a string'],
     [{ server: { port: 1.5 } }, 'config server.port: must be a whole number'],
     [{ server: { port: 70000 } }, 'config server.port: must be at most 65535'],
-    [{ log: { level: 'loud' } }, 'config log.level: must be one of "debug", "info", "warn", "error", "silent"'],
-    [{ stores: [{ name: 'v', type: 'vault', address: 'http://x', auth: { method: 'token' } }] }, 'config stores[0].auth.token: is required (a string)'],
+    [
+      { log: { level: 'loud' } },
+      'config log.level: must be one of "debug", "info", "warn", "error", "silent"',
+    ],
+    [
+      { stores: [{ name: 'v', type: 'vault', address: 'http://x', auth: { method: 'token' } }] },
+      'config stores[0].auth.token: is required (a string)',
+    ],
     [{ stores: 'nope' }, 'config stores: must be a list, not a string'],
-    [{ connections: [{ name: 'j', type: 'http', fields: { baseUrl: 'https://j', auth: { method: 'bearer' } } }] }, 'auth.token: is required (a string)'],
-    [{ connections: [{ name: 'p', type: 'postgres', fields: { host: 'db' } }] }, 'user: is required (a string)'],
+    [
+      {
+        connections: [
+          { name: 'j', type: 'http', fields: { baseUrl: 'https://j', auth: { method: 'bearer' } } },
+        ],
+      },
+      'auth.token: is required (a string)',
+    ],
+    [
+      { connections: [{ name: 'p', type: 'postgres', fields: { host: 'db' } }] },
+      'user: is required (a string)',
+    ],
+    [
+      {
+        stores: [{ name: 'a', type: 'aws-secrets-manager', region: 'us-east-1', auth: { method: 'magic' } }],
+      },
+      'config stores[0].auth.method: must be one of "default", "static", "assume-role", "profile"',
+    ],
+    [
+      { stores: [{ name: 'v', type: 'vault', address: 'http://x', auth: {} }] },
+      'config stores[0].auth.method: must be one of "token", ',
+    ],
   ])('%j → %s', (doc, expected) => {
     const message = messageFor(doc);
     expect(message).toContain(expected);
@@ -54,7 +81,9 @@ describe('config validation messages', () => {
   });
 
   it('never repeats the value it refused', () => {
-    const message = messageFor({ stores: [{ name: 'v', type: 'vault', address: 'http://x', auth: { method: 'token', token: 12345678 } }] });
+    const message = messageFor({
+      stores: [{ name: 'v', type: 'vault', address: 'http://x', auth: { method: 'token', token: 12345678 } }],
+    });
     expect(message).toContain('stores[0].auth.token: must be a string, not a number');
     expect(message).not.toContain('12345678');
   });
@@ -64,7 +93,10 @@ describe('API validation issues', () => {
   it('use the same plain words, at the path zod gave (a union names the key below it)', () => {
     const schema = z.strictObject({
       name: z.string(),
-      source: z.union([z.strictObject({ file: z.string() }), z.strictObject({ env: z.string(), key: z.string() })]),
+      source: z.union([
+        z.strictObject({ file: z.string() }),
+        z.strictObject({ env: z.string(), key: z.string() }),
+      ]),
     });
     const parsed = schema.safeParse({ source: { env: 'X' } });
     expect(parsed.success).toBe(false);
@@ -117,7 +149,9 @@ describe('syntax errors', () => {
   });
 
   it('JSON: line and column from the position', () => {
-    expect(() => parseConfigText('{\n  "a": 1,\n}\n', path.join(process.cwd(), 'c.json'))).toThrow(/c\.json:3:1: .+ \(not valid JSON\)\n {2}3 \| }\n {4}\| \^/);
+    expect(() => parseConfigText('{\n  "a": 1,\n}\n', path.join(process.cwd(), 'c.json'))).toThrow(
+      /c\.json:3:1: .+ \(not valid JSON\)\n {2}3 \| }\n {4}\| \^/,
+    );
   });
 
   it('JSON: never quotes the document back (it may hold a credential), still says where', () => {
@@ -142,7 +176,9 @@ describe('syntax errors', () => {
 
   it('a missing --config file is named once ("config file", not "config config file")', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sesame-msg-'));
-    expect(() => loadConfig({ cwd: dir, file: 'nope.yaml', registry })).toThrow(/^config file nope\.yaml does not exist/);
+    expect(() => loadConfig({ cwd: dir, file: 'nope.yaml', registry })).toThrow(
+      /^config file nope\.yaml does not exist/,
+    );
   });
 });
 
@@ -177,11 +213,17 @@ describe('interpolation of stores and connections is lazy', () => {
     expect(aws?.unavailable?.message).toBe(
       'config stores[0].region: environment variable SESAME_T_UNSET_REGION is not set (export SESAME_T_UNSET_REGION=… before starting, or change ${env:SESAME_T_UNSET_REGION})',
     );
-    expect(config.connections[0]?.unavailable?.message).toContain('connections[0].fields.baseUrl: environment variable SESAME_T_UNSET_URL is not set');
+    expect(config.connections[0]?.unavailable?.message).toContain(
+      'connections[0].fields.baseUrl: environment variable SESAME_T_UNSET_URL is not set',
+    );
   });
 
   it('still fails at once where every command needs the value (database, names)', () => {
-    expect(() => load('database: ${env:SESAME_T_UNSET_DB}\n')).toThrow(/database: environment variable SESAME_T_UNSET_DB is not set/);
-    expect(() => load('stores:\n  - name: ${env:SESAME_T_UNSET_NAME}\n    type: env\n')).toThrow(/stores\[0\]\.name: environment variable/);
+    expect(() => load('database: ${env:SESAME_T_UNSET_DB}\n')).toThrow(
+      /database: environment variable SESAME_T_UNSET_DB is not set/,
+    );
+    expect(() => load('stores:\n  - name: ${env:SESAME_T_UNSET_NAME}\n    type: env\n')).toThrow(
+      /stores\[0\]\.name: environment variable/,
+    );
   });
 });
