@@ -31,7 +31,9 @@ export interface CliContext {
   close(): Promise<void>;
 }
 
-export function createCliContext(overrides: Partial<Pick<CliContext, 'stdout' | 'stderr' | 'stdin' | 'cwd' | 'env'>> = {}): CliContext {
+export function createCliContext(
+  overrides: Partial<Pick<CliContext, 'stdout' | 'stderr' | 'stdin' | 'cwd' | 'env'>> = {},
+): CliContext {
   let loaded: { file: string | undefined; sesame: Sesame } | undefined;
   let library: typeof import('../sesame.js') | undefined;
   const cwd = overrides.cwd ?? process.cwd();
@@ -60,15 +62,34 @@ export function createCliContext(overrides: Partial<Pick<CliContext, 'stdout' | 
 
 /** Options every data command shares. */
 export function withCommon(cmd: Command, { json = true, namespace = true } = {}): Command {
-  cmd.addOption(cmd.createOption('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'));
+  cmd.addOption(
+    cmd.createOption(
+      '-c, --config <file>',
+      'config file (default: ./sesame.yaml, else the embedded default)',
+    ),
+  );
   // The default's description is what help shows: once, and in words ("" would mean nothing to a reader).
-  if (namespace) cmd.addOption(cmd.createOption('-n, --namespace <ns>', 'namespace to act in').default('', 'the root namespace'));
+  if (namespace)
+    cmd.addOption(
+      cmd.createOption('-n, --namespace <ns>', 'namespace to act in').default('', 'the root namespace'),
+    );
   if (json) cmd.addOption(cmd.createOption('--json', 'print JSON'));
   return cmd;
 }
 
+const EXAMPLES = new WeakMap<Command, string[]>();
+
+/** The example command lines `example()` gave `cmd` (none when it gave none). */
+export function examplesOf(cmd: Command): readonly string[] {
+  return EXAMPLES.get(cmd) ?? [];
+}
+
 export function example(cmd: Command, ...lines: string[]): Command {
-  return cmd.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+  EXAMPLES.set(cmd, [...examplesOf(cmd), ...lines]);
+  return cmd.addHelpText(
+    'after',
+    `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`,
+  );
 }
 
 export function writeJson(ctx: CliContext, value: unknown): void {
@@ -78,15 +99,21 @@ export function writeJson(ctx: CliContext, value: unknown): void {
 /** Print rows as an aligned table (no values, only what the caller passes). */
 export function writeTable(ctx: CliContext, headers: string[], rows: string[][]): void {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   ctx.stdout.write(`${painter(ctx.stdout, ctx.env)('bold', line(headers))}\n`);
   for (const r of rows) ctx.stdout.write(`${line(r)}\n`);
 }
 
 export async function readStdin(ctx: CliContext): Promise<string> {
-  if (ctx.stdin.isTTY) throw new UsageError('no value given: pass it as an argument, with --from-file, or on stdin');
+  if (ctx.stdin.isTTY)
+    throw new UsageError('no value given: pass it as an argument, with --from-file, or on stdin');
   const chunks: Buffer[] = [];
-  for await (const chunk of ctx.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  for await (const chunk of ctx.stdin)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -120,7 +147,10 @@ export async function auditedLocally<T>(
   event: Omit<AuditEvent, 'actor' | 'outcome' | 'detail'>,
   work: () => Promise<T>,
 ): Promise<T> {
-  const [{ withAuditEvent }, { AuditLog }] = await Promise.all([import('../audit/ambient.js'), import('../audit/index.js')]);
+  const [{ withAuditEvent }, { AuditLog }] = await Promise.all([
+    import('../audit/ambient.js'),
+    import('../audit/index.js'),
+  ]);
   await ctx.ready();
   let database: SesameDatabase | undefined;
   try {
@@ -129,7 +159,9 @@ export async function auditedLocally<T>(
     // No master key for Sesame's database (a config that only uses other stores and never
     // made one): there is no audit trail to record into. A builtin store change fails on its own.
     if ((err as { code?: unknown }).code !== 'master_key') throw err;
-    ctx.stderr.write(`sesame: note: this change is not recorded in the audit trail: ${(err as Error).message}\n`);
+    ctx.stderr.write(
+      `sesame: note: this change is not recorded in the audit trail: ${(err as Error).message}\n`,
+    );
   }
   const actor = cliActor();
   const ok: AuditEvent = { ...event, actor, outcome: 'ok' };
@@ -139,7 +171,10 @@ export async function auditedLocally<T>(
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const detail = typeof code === 'string' && !code.startsWith('ERR_') ? code : 'error';
-    if (database) await new AuditLog(database).append({ ...event, actor, outcome: 'error', detail }).catch(() => undefined);
+    if (database)
+      await new AuditLog(database)
+        .append({ ...event, actor, outcome: 'error', detail })
+        .catch(() => undefined);
     throw err;
   }
   if (!result.recorded && database) await new AuditLog(database).append(ok);

@@ -4,7 +4,7 @@ import { SesameError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
 import { painter } from './colour.js';
 import { readRunArguments } from './commands/run-args.js';
-import { type CliContext, createCliContext } from './context.js';
+import { type CliContext, createCliContext, example, examplesOf } from './context.js';
 
 export const VERSION = '0.1.0';
 
@@ -43,7 +43,6 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[] = []
   const program = new Command('sesame')
     .description('Sesame: resolve secret references against the secret managers you already run')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage and an example)')
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({
@@ -56,31 +55,86 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[] = []
   const loaders = named ? [named] : first === '--version' || first === '-V' ? [] : Object.values(COMMANDS);
   for (const load of loaders) (await load())(program, ctx);
   // Every command but these loads the library first; `run` loads it when it has something to resolve.
-  if (!(first !== undefined && ['run', 'completion', '--version', '-V', '--help', '-h'].includes(first))) await ctx.ready();
-  for (const cmd of program.commands) {
+  if (!(first !== undefined && ['run', 'completion', '--version', '-V', '--help', '-h'].includes(first)))
+    await ctx.ready();
+  example(program, ...PROGRAM_EXAMPLES);
+  const paint = painter(ctx.stderr, ctx.env);
+  const walk = (cmd: Command) => {
     cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
+    // A usage error is one line, like every other error: what is wrong, then where to read more.
+    cmd.configureOutput({
+      outputError: (s, write) =>
+        write(
+          `${paint('red', 'sesame:')} ${usageLine(s)} (see ${commandPath(cmd)} --help for usage and an example)\n`,
+        ),
+    });
+    for (const sub of cmd.commands) walk(sub);
+    // A group's help shows its subcommands' own first examples, so it cannot drift from theirs.
+    const subExamples = cmd.commands.flatMap((sub) => examplesOf(sub).slice(0, 1));
+    if (cmd !== program && examplesOf(cmd).length === 0 && subExamples.length > 0)
+      example(cmd, ...subExamples);
+  };
+  walk(program);
   return program;
+}
+
+/** What `sesame --help` shows as examples: a first session. */
+const PROGRAM_EXAMPLES = [
+  'sesame init',
+  'sesame secrets set db/password',
+  'sesame resolve secret://builtin/db/password',
+  'sesame run --env DB_PASSWORD=secret://builtin/db/password -- ./job.sh',
+];
+
+/** `sesame secrets get`: the words a user types to reach `cmd`. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** commander's message on one line: without its `error: ` and with its suggestion kept. */
+function usageLine(message: string): string {
+  return message
+    .replace(/^error: /, '')
+    .trim()
+    .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+    .replace(/\s*\n\s*/g, ' ');
 }
 
 /** One line on stderr that says what went wrong and what to do; never a secret value. */
 function reportError(ctx: CliContext, err: unknown): 1 | 2 {
   const prefix = painter(ctx.stderr, ctx.env)('red', 'sesame:');
   if (err instanceof SesameError) {
-    ctx.stderr.write(`${prefix} ${processRedactor.redact(err.message)}\n`);
+    ctx.stderr.write(`${prefix} ${processRedactor.redact(withFix(err))}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
   ctx.stderr.write(`${prefix} unexpected error: ${processRedactor.redact(message.split('\n')[0] ?? '')}\n`);
-  if (process.env.SESAME_DEBUG && err instanceof Error) ctx.stderr.write(`${processRedactor.redact(err.stack ?? '')}\n`);
+  if (process.env.SESAME_DEBUG && err instanceof Error)
+    ctx.stderr.write(`${processRedactor.redact(err.stack ?? '')}\n`);
   return 1;
+}
+
+/**
+ * The error's message and, when the raiser knew it, what to do about it (`fix`, which `stores
+ * test` shows too): once, on the message's (first) line. Some messages already end with their fix.
+ */
+function withFix(err: SesameError): string {
+  const fix = err.fix?.replace(/\s*\n\s*/g, ' ').trim();
+  if (!fix || err.message.includes(fix)) return err.message;
+  const [first = '', ...rest] = err.message.split('\n');
+  return [`${first.replace(/[.;:]$/, '')}; ${fix}`, ...rest].join('\n');
 }
 
 /** commander's own exit (help shown, version, usage error), whose message commander already wrote. */
 function isCommanderExit(err: unknown): err is Error & { code: string; exitCode: number } {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('commander.') && typeof (err as { exitCode?: unknown }).exitCode === 'number';
+  return (
+    typeof code === 'string' &&
+    code.startsWith('commander.') &&
+    typeof (err as { exitCode?: unknown }).exitCode === 'number'
+  );
 }
 
 export async function main(argv: string[], ctx: CliContext = createCliContext()): Promise<number> {
@@ -98,7 +152,12 @@ export async function main(argv: string[], ctx: CliContext = createCliContext())
     return ctx.exitCode;
   } catch (err) {
     if (isCommanderExit(err)) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return 0;
       return err.exitCode === 0 ? 0 : 2;
     }
     return reportError(ctx, err);

@@ -64,7 +64,15 @@ describe('help', () => {
   });
 
   it('every command this page covers shows an example', async () => {
-    const mine = ['resolve', 'run', 'connections list', 'connections resolve', 'connections test', 'cache refresh', 'completion'];
+    const mine = [
+      'resolve',
+      'run',
+      'connections list',
+      'connections resolve',
+      'connections test',
+      'cache refresh',
+      'completion',
+    ];
     const commands = new Map((await everyCommand()).map((c) => [c.name, c.cmd]));
     for (const name of mine) {
       const cmd = commands.get(name);
@@ -74,6 +82,40 @@ describe('help', () => {
       cmd?.outputHelp();
       expect(text, name).toMatch(/\nExamples?:\n {2}\$ .*sesame /);
     }
+  });
+
+  it('--help shows an example on every command: sesame itself, each group and each subcommand', async () => {
+    const names = (await everyCommand()).map((c) => c.name).filter((n) => !n.endsWith('help'));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        '',
+        'secrets',
+        'stores',
+        'connections',
+        'cache',
+        'keys',
+        'tokens',
+        'audit',
+        'refs',
+      ]),
+    );
+    for (const name of names) {
+      const r = await runCli([...name.split(' ').filter(Boolean), '--help'], { cwd: dir() });
+      expect(r.code, `sesame ${name} --help`).toBe(0);
+      expect(r.stdout, `sesame ${name} --help`).toMatch(/\nExamples?:\n {2}\$ .*sesame /);
+    }
+  }, 120_000);
+
+  it("a group's examples are its subcommands' own, one per subcommand", async () => {
+    const r = await runCli(['stores', '--help'], { cwd: dir() });
+    const examples = r.stdout
+      .slice(r.stdout.indexOf('Examples:'))
+      .split('\n')
+      .filter((l) => l.startsWith('  $ '));
+    expect(examples.map((l) => l.split(/\s+/).slice(2, 5).join(' '))).toEqual([
+      'sesame stores list',
+      'sesame stores test',
+    ]);
   });
 });
 
@@ -92,7 +134,10 @@ describe('messages', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('sesame: config stores[0].name: is required (a string)\n');
     const conn = dir();
-    writeFileSync(path.join(conn, 'sesame.yaml'), 'connections:\n  - name: p\n    type: postgres\n    fields: { host: db }\n');
+    writeFileSync(
+      path.join(conn, 'sesame.yaml'),
+      'connections:\n  - name: p\n    type: postgres\n    fields: { host: db }\n',
+    );
     const c = await runCli(['connections', 'list'], { cwd: conn });
     expect(c.code).toBe(2);
     expect(c.stderr).not.toMatch(/Invalid input|received undefined|expected string/);

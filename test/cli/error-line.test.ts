@@ -1,0 +1,121 @@
+/**
+ * PRODUCT.md, "Command line": every command ends a failure with "a one-line error on stderr that
+ * says what to do". These run the real bin and read stderr as a user (or a CI log) sees it.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-errline-'));
+
+/** stderr is exactly one line starting `sesame: `. */
+function oneLine(stderr: string): string {
+  expect(stderr.endsWith('\n'), JSON.stringify(stderr)).toBe(true);
+  const lines = stderr.slice(0, -1).split('\n');
+  expect(lines, JSON.stringify(stderr)).toHaveLength(1);
+  expect(lines[0]).toMatch(/^sesame: /);
+  return lines[0] as string;
+}
+
+describe('usage errors (commander)', () => {
+  it('an unknown option is one line naming the help of the command it was given to', async () => {
+    const r = await runCli(['resolve', 'secret://env/HOME', '--bogus'], { cwd: dir() });
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toBe(
+      "sesame: unknown option '--bogus' (see sesame resolve --help for usage and an example)",
+    );
+  });
+
+  it('a missing argument of a subcommand names that subcommand', async () => {
+    const r = await runCli(['secrets', 'get'], { cwd: dir() });
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toBe(
+      "sesame: missing required argument 'name' (see sesame secrets get --help for usage and an example)",
+    );
+  });
+
+  it('a missing required option says which and where to read more', async () => {
+    const r = await runCli(['migrate', '--to', 'builtin'], { cwd: dir() });
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toContain(
+      "required option '--from <store>' not specified (see sesame migrate --help",
+    );
+  });
+
+  it('an unknown command keeps its suggestion on the same line', async () => {
+    const r = await runCli(['secrets', 'lst'], { cwd: dir() });
+    expect(r.code).toBe(2);
+    const line = oneLine(r.stderr);
+    expect(line).toContain("unknown command 'lst'");
+    expect(line).toContain('did you mean list?');
+    expect(line).toContain('sesame secrets --help');
+    const top = await runCli(['secrest'], { cwd: dir() });
+    expect(top.code).toBe(2);
+    expect(oneLine(top.stderr)).toMatch(
+      /unknown command 'secrest'.*did you mean secrets\?.*see sesame --help/,
+    );
+  });
+
+  it('sesame run with no command is one line too', async () => {
+    const r = await runCli(['run'], { cwd: dir() });
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toContain('sesame run --help');
+  });
+});
+
+describe('store errors carry their fix', () => {
+  let server: Server;
+  let base = '';
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.url?.endsWith('/present')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ value: 'present-value-9f2' }));
+        return;
+      }
+      res.writeHead(req.url?.endsWith('/denied') ? 403 : 404, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  function project(): string {
+    const cwd = dir();
+    writeFileSync(
+      path.join(cwd, 'sesame.yaml'),
+      `stores:\n  - name: web\n    type: http\n    url: ${base}/s/{name}\n    valuePath: /value\n`,
+    );
+    return cwd;
+  }
+
+  it('a missing secret says what happened and what to do, on one line, exit 1', async () => {
+    const cwd = project();
+    const ok = await runCli(['resolve', 'secret://web/present'], { cwd });
+    expect(ok).toMatchObject({ code: 0, stdout: 'present-value-9f2\n' });
+    const r = await runCli(['resolve', 'secret://web/missing'], { cwd });
+    expect(r.code).toBe(1);
+    const line = oneLine(r.stderr);
+    expect(line).toContain('secret://web/missing');
+    expect(line).toContain('404');
+    expect(line).toMatch(/create the secret, or check the url template$/);
+  });
+
+  it('a denied read names the fix once, and sesame run fails the same way before starting', async () => {
+    const cwd = project();
+    const r = await runCli(
+      ['run', '--env', 'T=secret://web/denied', '--', 'node', '-e', 'process.stdout.write("started")'],
+      { cwd },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    const line = oneLine(r.stderr);
+    expect(line).toContain('403');
+    expect(line.match(/grant these credentials read access on the store/g)).toHaveLength(1);
+  });
+});
