@@ -146,6 +146,20 @@ describe('the accessible names PRODUCT.md promises', () => {
     await page.getByText(/Dropped \d+ cached values/).waitFor();
     await (await button(page, 'Sign out')).click();
     await (await field(page, 'Token')).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
     await button(page, 'Sign in');
+  });
+
+  it('a session that ends while the page is open (expired, signed out elsewhere) says so on the sign-in form', async () => {
+    const page = await open(sesame.adminToken);
+    await page.context().clearCookies();
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await (await field(page, 'Token')).waitFor();
+    expect(await page.getByRole('alert').textContent()).toMatch(/session.*ended.*sign in again/i);
+    // Signing in again clears it.
+    await page.getByLabel('Token').fill(sesame.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
   });
 });

@@ -1,5 +1,14 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import {
+  createContext,
+  type ReactNode,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
 import {
   api,
   currentSession,
@@ -35,6 +44,8 @@ interface SessionState {
   namespace: string;
   setNamespace(ns: string): void;
   namespaces: string[];
+  /** The session ended while the page was open (expired, revoked, signed out elsewhere). */
+  ended: boolean;
 }
 
 const SessionContext = createContext<SessionState | undefined>(undefined);
@@ -44,10 +55,14 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [session, setSession] = useState<Session | null>(null);
   const [loading, setLoading] = useState(true);
   const [namespace, setNamespace] = useState('');
+  const [ended, setEnded] = useState(false);
+  /** Whether a session is held now: a late 401 after Sign out is not a session that ended. */
+  const held = useRef(false);
 
   const adopt = useCallback(
     (s: Session | null) => {
       setCsrfToken(s?.csrfToken);
+      held.current = s !== null;
       setSession(s);
       setNamespace(s?.principal.namespace ?? '');
       if (!s) queryClient.clear();
@@ -67,13 +82,24 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [adopt]);
 
   useEffect(() => {
-    // The session ended (expired, signed out elsewhere): back to sign-in.
-    setUnauthorizedHandler(() => adopt(null));
+    // The session ended (expired, signed out elsewhere): back to sign-in, saying why.
+    setUnauthorizedHandler(() => {
+      if (held.current) setEnded(true);
+      adopt(null);
+    });
     return () => setUnauthorizedHandler(undefined);
   }, [adopt]);
 
-  const signIn = useCallback(async (token: string) => adopt(await apiSignIn(token)), [adopt]);
+  const signIn = useCallback(
+    async (token: string) => {
+      const s = await apiSignIn(token);
+      setEnded(false);
+      adopt(s);
+    },
+    [adopt],
+  );
   const signOut = useCallback(async () => {
+    held.current = false;
     try {
       await apiSignOut();
     } finally {
@@ -96,8 +122,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [principal, nsQuery.data]);
 
   const value = useMemo<SessionState>(
-    () => ({ session, loading, signIn, signOut, namespace, setNamespace, namespaces }),
-    [session, loading, signIn, signOut, namespace, namespaces],
+    () => ({ session, loading, signIn, signOut, namespace, setNamespace, namespaces, ended }),
+    [session, loading, signIn, signOut, namespace, namespaces, ended],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

@@ -4,7 +4,7 @@ import { ErrorMessage } from '../components/common';
 import { useSession } from '../session';
 
 export function SignIn() {
-  const { signIn } = useSession();
+  const { signIn, ended } = useSession();
   const [error, setError] = useState<unknown>();
   const { register, handleSubmit, reset, formState } = useForm<{ token: string }>();
   const onSubmit = handleSubmit(async ({ token }) => {
@@ -35,6 +35,12 @@ export function SignIn() {
           />
         </label>
         {formState.errors.token && <p className="field-error">Paste a token to sign in.</p>}
+        {ended && !error && (
+          <p role="alert" className="error">
+            Your session has ended (it expired, its token was revoked, or it was signed out elsewhere): sign
+            in again with a token.
+          </p>
+        )}
         <ErrorMessage error={error} />
         <button type="submit" disabled={formState.isSubmitting}>
           {formState.isSubmitting ? 'Signing in…' : 'Sign in'}
