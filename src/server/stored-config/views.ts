@@ -99,6 +99,21 @@ export function keepMasked(next: unknown, previous: unknown): unknown {
   return next;
 }
 
+/**
+ * The dotted paths where `next` sends `***` back for a value `previous` holds: the stored values
+ * an update keeps without its caller having given (or seen) them.
+ */
+export function keptMaskedPaths(next: unknown, previous: unknown, path = ''): string[] {
+  if (next === MASK) return previous === undefined || previous === MASK ? [] : [path];
+  const at = (k: string | number) => (path === '' ? String(k) : typeof k === 'number' ? `${path}[${k}]` : `${path}.${k}`);
+  if (Array.isArray(next)) return next.flatMap((v, i) => keptMaskedPaths(v, Array.isArray(previous) ? previous[i] : undefined, at(i)));
+  if (next && typeof next === 'object') {
+    const prev = previous && typeof previous === 'object' ? (previous as Record<string, unknown>) : {};
+    return Object.entries(next).flatMap(([k, v]) => keptMaskedPaths(v, prev[k], at(k)));
+  }
+  return [];
+}
+
 export function cacheView(c: CacheSettings): StoreView['cache'] {
   return {
     ttl: formatDuration(c.ttlMs),
