@@ -139,7 +139,8 @@ export class Redactor {
   }
 
   /**
-   * Deep-copy a JSON-like value with every string redacted. Never throws: on failure (of masking,
+   * Deep-copy a JSON-like value with every string redacted, keys included; bytes (Buffer, typed
+   * arrays, ArrayBuffer) become their redacted UTF-8 text and an error `{ name, message }`. Never throws: on failure (of masking,
    * or of the walk, e.g. a cycle) the whole value is replaced by {@link MASKING_FAILED}.
    */
   redactValue<T>(value: T): T {
@@ -155,8 +156,28 @@ export class Redactor {
     if (typeof value === 'string') return this.#mask(value) as T;
     if (Array.isArray(value)) return value.map((v) => this.#deep(v)) as T;
     if (value !== null && typeof value === 'object') {
+      // Bytes would otherwise come out as their numbers, one per byte: show them as masked text.
+      if (ArrayBuffer.isView(value)) {
+        return this.#mask(
+          Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8'),
+        ) as T;
+      }
+      if (value instanceof ArrayBuffer) return this.#mask(Buffer.from(value).toString('utf8')) as T;
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = this.#deep(v);
+      // An error's name and message are not own enumerable properties: keep them, masked.
+      if (value instanceof Error) {
+        out['name'] = this.#mask(value.name);
+        out['message'] = this.#mask(value.message);
+      }
+      for (const [k, v] of Object.entries(value)) {
+        // Keys are output too; defined, not assigned, so a "__proto__" key stays an own key.
+        Object.defineProperty(out, this.#mask(k), {
+          value: this.#deep(v),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
       return out as T;
     }
     return value;

@@ -98,7 +98,8 @@ describe('Redactor', () => {
 
   it('masks each line of a multi-line value such as a PEM', () => {
     const r = new Redactor();
-    const pem = '-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END KEY-----';
+    const pem =
+      '-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END KEY-----';
     r.add(pem);
     const out = r.redact('log: MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu end');
     expect(out).toBe(`log: ${MASK} end`);
@@ -195,6 +196,31 @@ describe('Redactor', () => {
       b: { c: MASK },
       n: 1,
     });
+  });
+
+  it('redacts keys, bytes (Buffer, typed arrays) and error messages inside a value: none of them passes the value through', () => {
+    const r = new Redactor();
+    r.add('tok-12345');
+    const bytes = Buffer.from('x tok-12345');
+    const out = r.redactValue({
+      'tok-12345': 'k',
+      body: bytes,
+      view: new Uint8Array(bytes),
+      raw: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length),
+      err: new Error('refused tok-12345'),
+      __proto__key: JSON.parse('{"__proto__": "tok-12345"}'),
+    });
+    expect(out).toEqual({
+      [MASK]: 'k',
+      body: `x ${MASK}`,
+      view: `x ${MASK}`,
+      raw: `x ${MASK}`,
+      err: { name: 'Error', message: `refused ${MASK}` },
+      __proto__key: JSON.parse(`{"__proto__": "${MASK}"}`),
+    });
+    const shown = JSON.stringify(out);
+    expect(shown).not.toContain('tok-12345');
+    expect(shown).not.toContain([...Buffer.from('tok-')].join(','));
   });
 });
 
