@@ -134,6 +134,13 @@ describe('the accessible names PRODUCT.md promises', () => {
     const row = page.getByRole('row', { name: /names-builtin/ });
     await (await button(row, 'Test')).click();
     await page.getByText('names-builtin: all checks pass.').waitFor();
+    // Editing a store: Test checks the form's settings there too (the list is hidden meanwhile).
+    await row.getByRole('button', { name: 'Edit names-builtin' }).click();
+    await page.getByRole('form', { name: 'Edit store names-builtin' }).waitFor();
+    await (await button(page, 'Test')).click();
+    await page.getByText('names-builtin: all checks pass.').waitFor();
+    await (await button(page, 'Save')).click();
+    await page.getByRole('row', { name: /names-builtin/ }).waitFor();
   });
 
   it('Verify on Audit, Refresh on Cache, then Sign out', async () => {

@@ -274,11 +274,9 @@ function StoreForm({
         <button type="submit" disabled={busy}>
           Save
         </button>
-        {!initial && (
-          <button type="button" className="secondary" disabled={busy} onClick={() => run.mutate('test')}>
-            Test
-          </button>
-        )}
+        <button type="button" className="secondary" disabled={busy} onClick={() => run.mutate('test')}>
+          Test
+        </button>
         {report && !report.report.ok && !report.saved && (
           <button type="button" className="danger" disabled={busy} onClick={() => run.mutate('anyway')}>
             Save anyway
