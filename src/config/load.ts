@@ -11,19 +11,33 @@ import { findDefaultConfigFile } from './files.js';
 
 export { DEFAULT_CONFIG_FILES } from './files.js';
 
-const INTERPOLATION = /\$\$\{|\$\{(env|file):([^}]*)\}/g;
+/** `$${` (a literal `${`), `${env:NAME}`, `${file:path}`, or any other `${` (an error). */
+const INTERPOLATION = /\$\$\{|\$\{(env|file):([^}]*)\}|\$\{/g;
 
 /**
  * Replace `${env:NAME}` and `${file:/path}` in every string of a parsed document. `$${` is a
- * literal `${`. File contents lose one trailing newline (mounted secrets usually have one).
+ * literal `${`; any other `${` is a {@link ConfigError}. File contents lose one trailing newline (mounted secrets usually have one).
  */
-export function interpolate(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env, at: PropertyKey[] = []): unknown {
+export function interpolate(
+  doc: unknown,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  at: PropertyKey[] = [],
+): unknown {
   const walk = (value: unknown, at: PropertyKey[]): unknown => {
     if (typeof value === 'string') {
       if (!value.includes('${')) return value;
       return value.replace(INTERPOLATION, (match, kind: string | undefined, arg: string | undefined) => {
         if (match === '$${') return '${';
         const where = formatPath(at) || undefined;
+        if (kind === undefined) {
+          // `${JIRA_TOKEN}`, `${ENV:X}`, an unclosed `${env:X`: kept as text it would become the
+          // value (a token, a password) without a word. The text is not repeated: it may be one.
+          throw new ConfigError('"${" starts neither ${env:NAME} nor ${file:/path}', {
+            path: where,
+            hint: 'write ${env:NAME} for an environment variable, ${file:/path} for a file, or $${ for a literal "${"',
+          });
+        }
         if (kind === 'env') {
           const found = env[arg ?? ''];
           if (found === undefined) {
@@ -40,7 +54,10 @@ export function interpolate(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
         } catch (err) {
           throw new ConfigError(`cannot read ${file} for \${file:${arg}}`, {
             path: where,
-            hint: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file does not exist' : 'check its permissions',
+            hint:
+              (err as NodeJS.ErrnoException).code === 'ENOENT'
+                ? 'the file does not exist'
+                : 'check its permissions',
           });
         }
       });
@@ -66,7 +83,14 @@ export function interpolate(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
  * The excerpt is the user's own file shown back on their terminal. It is only ever built for a
  * document that failed to parse, which Sesame has not read a value from.
  */
-export function syntaxErrorExcerpt(text: string, file: string, line: number, col: number, message: string, kind: 'YAML' | 'JSON'): string {
+export function syntaxErrorExcerpt(
+  text: string,
+  file: string,
+  line: number,
+  col: number,
+  message: string,
+  kind: 'YAML' | 'JSON',
+): string {
   const lines = text.split(/\r?\n/);
   const source = hideCredential((lines[line - 1] ?? '').replace(/\t/g, ' '));
   const number = String(line);
@@ -111,7 +135,9 @@ export function parseConfigText(text: string, file: string): unknown {
           .replace(/[\s,.]+$/, '')
           .split('\n')[0] || 'not valid JSON';
       const position = /at position (\d+)/.exec(message);
-      let at: { line: number; col: number } | undefined = position ? lineColumnAt(text, Number(position[1])) : undefined;
+      let at: { line: number; col: number } | undefined = position
+        ? lineColumnAt(text, Number(position[1]))
+        : undefined;
       if (!at) {
         // No position from V8: JSON is YAML's flow syntax, so YAML's parser can locate most errors.
         try {
@@ -134,7 +160,8 @@ export function parseConfigText(text: string, file: string): unknown {
       const plain = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?\s*$/, '');
       throw new ConfigError(syntaxErrorExcerpt(text, shown, start.line, start.col, plain, 'YAML'));
     }
-    const detail = err instanceof Error ? (err.message.split('\n')[0] ?? '').replace(/:\s*$/, '') : String(err);
+    const detail =
+      err instanceof Error ? (err.message.split('\n')[0] ?? '').replace(/:\s*$/, '') : String(err);
     throw new ConfigError(`${shown} is not valid YAML: ${detail}`);
   }
 }
@@ -163,13 +190,15 @@ export function interpolateConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): { doc: unknown; deferred: DeferredInterpolation } {
   const deferred: DeferredInterpolation = { stores: new Map(), connections: new Map() };
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { doc: interpolate(raw, baseDir, env), deferred };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return { doc: interpolate(raw, baseDir, env), deferred };
   const { stores, connections, ...rest } = raw as Record<string, unknown>;
   const doc = interpolate(rest, baseDir, env) as Record<string, unknown>;
   const each = (list: unknown, key: 'stores' | 'connections', head: Set<string>) => {
     if (!Array.isArray(list)) return list === undefined ? undefined : interpolate(list, baseDir, env);
     return list.map((entry: unknown, index) => {
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return interpolate(entry, baseDir, env);
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+        return interpolate(entry, baseDir, env);
       const out: Record<string, unknown> = {};
       const body: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(entry)) {
@@ -222,7 +251,10 @@ export function loadConfig(options: LoadConfigOptions): SesameConfig {
     file = findDefaultConfigFile(cwd);
   }
   if (!file) {
-    return validateConfig({}, { registry: options.registry, connectionTypes: options.connectionTypes, baseDir: cwd, embedded: true });
+    return validateConfig(
+      {},
+      { registry: options.registry, connectionTypes: options.connectionTypes, baseDir: cwd, embedded: true },
+    );
   }
   const baseDir = path.dirname(file);
   const raw = parseConfigText(readFileSync(file, 'utf8'), file);

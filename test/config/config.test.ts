@@ -27,12 +27,24 @@ describe('validateConfig', () => {
     const config = validate({});
     expect(config.database).toBe('sqlite:./.sesame/sesame.db');
     expect(config.masterKey).toEqual({ file: './.sesame/master.key' });
-    expect(config.stores.find((s) => s.name === 'env')).toMatchObject({ type: 'env', namespace: '', implicit: true });
+    expect(config.stores.find((s) => s.name === 'env')).toMatchObject({
+      type: 'env',
+      namespace: '',
+      implicit: true,
+    });
   });
 
   it('validates store settings with the store type and keeps cache settings in ms', () => {
     const config = validate({
-      stores: [{ name: 'files', namespace: 'acme', type: 'file', root: '/run/secrets', cache: { ttl: '30s', staleIfError: '1h' } }],
+      stores: [
+        {
+          name: 'files',
+          namespace: 'acme',
+          type: 'file',
+          root: '/run/secrets',
+          cache: { ttl: '30s', staleIfError: '1h' },
+        },
+      ],
     });
     const store = config.stores.find((s) => s.name === 'files');
     expect(store?.settings).toEqual({ root: '/run/secrets', maxSize: 1024 * 1024 });
@@ -150,6 +162,24 @@ describe('interpolate and loadConfig', () => {
       { SESAME_T_REGION: 'us-east-1' },
     );
     expect(out).toEqual({ a: 'us-east-1', b: ['eu-west-1'], c: 'cost ${x}' });
+  });
+
+  it('refuses a "${" that is neither ${env:…} nor ${file:…} (e.g. ${JIRA_TOKEN}) rather than keep it as the value, without echoing it', () => {
+    for (const text of ['${JIRA_TOKEN}', 'Bearer ${env:JIRA_TOKEN', 'pw-${Vault:x}-pw', '${ENV:X}']) {
+      let message = '';
+      try {
+        interpolate({ stores: [{ auth: { token: text } }] }, '/tmp', { JIRA_TOKEN: 'x', X: 'y' });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(
+        /^config stores\[0\]\.auth\.token: "\$\{" starts neither \$\{env:NAME\} nor \$\{file:\/path\}/,
+      );
+      expect(message).toContain('$${');
+      expect(message).not.toMatch(/JIRA|Vault|ENV:X|pw-/);
+    }
+    expect(interpolate({ a: 'cost $${x} ${env:X}' }, '/tmp', { X: 'y' })).toEqual({ a: 'cost ${x} y' });
   });
 
   it('names the path of a missing environment variable', () => {
