@@ -256,8 +256,10 @@ describe('generated forms', () => {
     await form.getByLabel('Type').selectOption('http');
     await form.getByLabel('baseUrl').fill('https://billing.example.com');
     await form.getByLabel('auth method').selectOption('bearer');
-    const tokenField = form.locator('.field', { has: page.getByLabel('token', { exact: true }) });
-    expect(await form.getByLabel('token', { exact: true }).getAttribute('type')).toBe('password');
+    // The bearer token of auth (the type also takes a top-level token, its shorthand).
+    const auth = form.getByRole('group', { name: 'auth' });
+    const tokenField = auth.locator('.field', { has: page.getByLabel('token', { exact: true }) });
+    expect(await auth.getByLabel('token', { exact: true }).getAttribute('type')).toBe('password');
     // Every field keeps its Pick secret button.
     expect(await form.getByRole('button', { name: 'Pick secret' }).count()).toBeGreaterThanOrEqual(2);
     await tokenField.getByRole('button', { name: 'Pick secret' }).click();
@@ -310,6 +312,10 @@ describe('generated forms', () => {
     await search.getByLabel('Tags').fill('env=prod');
     await search.getByRole('button', { name: 'Search' }).click();
     await expect.poll(async () => (await shown()).sort()).toEqual(['billing/db-password', 'ops/deploy-key']);
+    // A tag without "=": the search is not sent, and the alert says how to write one.
+    await search.getByLabel('Tags').fill('prod');
+    await search.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('alert').filter({ hasText: 'write each tag as key=value, e.g. env=prod' }).waitFor();
     await search.getByLabel('Tags').fill('env=prod team=ops');
     await search.getByRole('button', { name: 'Search' }).click();
     await expect.poll(shown).toEqual(['ops/deploy-key']);

@@ -82,7 +82,7 @@ export function SecretsPage() {
           e.preventDefault();
           const tags = search.tags.split(/[\s,]+/).filter(Boolean);
           const bad = tags.find((t) => !/^[^=]+=/.test(t));
-          setTagError(bad ? `"${bad}" is not key=value` : null);
+          setTagError(bad ? `"${bad}" is not a tag: write each tag as key=value, e.g. env=prod` : null);
           if (bad) return;
           setFilter({ prefix: search.prefix.trim(), contains: search.contains.trim(), tags });
         }}
