@@ -39,8 +39,31 @@ const ERRORS: Record<number, string> = {
   404: 'not found',
   409: 'conflicts with what exists',
   413: 'request body above server.bodyLimit',
+  415: 'the body is not JSON: send Content-Type: application/json',
   429: 'rate limited: see Retry-After',
+  500: 'internal error: the message holds nothing of it, `error.requestId` finds it in the server log',
+  503: 'the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back)',
 };
+
+/**
+ * The error statuses a route can answer: every route can fail inside (500); a public route is
+ * neither authenticated nor, when `unlimited`, rate limited; only a route with input can find it
+ * invalid, only one with a body can find it too large or not JSON; the database and the audit
+ * trail are behind every authenticated route.
+ */
+function errorStatuses(r: AnyRoute): number[] {
+  const open = r.access === 'public';
+  const input = r.params !== undefined || r.query !== undefined || r.body !== undefined;
+  return Object.keys(ERRORS)
+    .map(Number)
+    .filter((code) => {
+      if (code === 400) return input;
+      if (code === 413 || code === 415) return r.body !== undefined;
+      if (code === 429) return !r.unlimited;
+      if (code === 500) return true;
+      return !open;
+    });
+}
 
 export function openApiDocument(routes: readonly AnyRoute[], info: { version: string; agent?: boolean }): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
@@ -48,11 +71,20 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { version: st
     const path = fullPath(r);
     const status = r.status ?? 200;
     const errorRef = { $ref: '#/components/schemas/Error' };
+    const described: Array<[number, string]> = [
+      ...errorStatuses(r).map((code): [number, string] => [code, ERRORS[code] as string]),
+      ...Object.entries(r.errors ?? {}).map(([code, description]): [number, string] => [Number(code), description]),
+    ];
     const errors = Object.fromEntries(
-      Object.entries(ERRORS)
-        .filter(([code]) => r.access !== 'public' || code === '400' || code === '413')
-        .filter(([code]) => (r.body ? true : code !== '413'))
-        .map(([code, description]) => [code, { description, content: { 'application/json': { schema: errorRef } } }]),
+      described
+        .sort(([a], [b]) => a - b)
+        .map(([code, description]) => [String(code), { description, content: { 'application/json': { schema: errorRef } } }]),
+    );
+    const alsoAnswers = Object.fromEntries(
+      Object.entries(r.alsoAnswers ?? {}).map(([code, description]) => [
+        code,
+        { description, content: { [r.produces ?? 'application/json']: { schema: jsonSchema(r.response, 'output') } } },
+      ]),
     );
     const security =
       r.access === 'public' ? [] : info.agent ? [{ agentToken: [] }] : [{ bearer: [] }];
@@ -75,6 +107,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { version: st
           description: r.summary,
           content: { [r.produces ?? 'application/json']: { schema: jsonSchema(r.response, 'output') } },
         },
+        ...alsoAnswers,
         ...errors,
       },
     };

@@ -72,6 +72,13 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   response: R;
   /** Success status (default 200). */
   status?: number;
+  /**
+   * Statuses this route answers beyond those its access and input imply (a public route that
+   * checks a session: 401), each with what it means; the body is the error body.
+   */
+  errors?: Readonly<Record<number, string>>;
+  /** Other statuses answered with the route's own response body (readiness: 503 when not ready). */
+  alsoAnswers?: Readonly<Record<number, string>>;
   /** Response content type when not JSON (metrics). */
   produces?: string;
   handler(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<z.input<R>>;
@@ -160,6 +167,7 @@ export const errorSchema = z.object({
     code: z.string(),
     message: z.string(),
     issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    requestId: z.string().optional().describe('on a 500: the id of the request in the server log'),
   }),
 });
 

@@ -77,6 +77,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
         'The token stays on the server. The answer holds the CSRF token to send as X-Sesame-CSRF with every change made with the cookie.',
       tag: 'session',
       access: 'public',
+      errors: { 401: 'the token is unknown, expired or revoked' },
       body: z.strictObject({ token: z.string().min(1).max(4096).describe('a bearer token (sesame tokens create)') }),
       response: sessionView,
       handler: async (ctx) => {
@@ -96,6 +97,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
       summary: 'The signed-in principal and the CSRF token of the session cookie (401 when signed out)',
       tag: 'session',
       access: 'public',
+      errors: { 401: 'not signed in, or the session has ended' },
       response: sessionView,
       handler: async (ctx) => {
         const { session, info } = await current(ctx.request);
@@ -108,6 +110,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
       summary: 'Sign out: end the session on the server and clear the cookie',
       tag: 'session',
       access: 'public',
+      errors: { 401: 'not signed in, or the session has ended', 403: 'the X-Sesame-CSRF header of the session is missing or wrong' },
       response: z.object({ signedOut: z.literal(true) }),
       handler: async (ctx) => {
         const { id, session, info } = await current(ctx.request);

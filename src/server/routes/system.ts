@@ -61,6 +61,7 @@ export function systemRoutes(services: ServerServices, document: () => Record<st
       summary: 'Readiness: the database answers and the master key is usable (503 when not)',
       tag: 'operations',
       access: 'public',
+      alsoAnswers: { 503: 'not ready: `checks` says which check failed' },
       response: z.object({ status: z.enum(['ready', 'not ready']), checks: z.record(z.string(), check) }),
       handler: async ({ reply }) => {
         const { ready, checks } = await readiness(services);

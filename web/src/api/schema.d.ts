@@ -664,6 +664,8 @@ export interface components {
                     path: string;
                     message: string;
                 }[];
+                /** @description on a 500: the id of the request in the server log */
+                requestId?: string;
             };
         };
     };
@@ -696,8 +698,8 @@ export interface operations {
                     };
                 };
             };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -734,13 +736,31 @@ export interface operations {
                     };
                 };
             };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not ready: `checks` says which check failed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready" | "not ready";
+                        checks: {
+                            [key: string]: {
+                                ok: boolean;
+                                detail: string;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -763,8 +783,8 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -794,8 +814,17 @@ export interface operations {
                     };
                 };
             };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
+            /** @description rate limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -910,8 +939,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1007,8 +1063,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1107,6 +1190,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getApiV1StoreTypes: {
@@ -1138,15 +1239,6 @@ export interface operations {
                             secretSettings: string[];
                         }[];
                     };
-                };
-            };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description no token, or the token is unknown, expired or revoked */
@@ -1187,6 +1279,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1227,15 +1337,6 @@ export interface operations {
                     };
                 };
             };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
             /** @description no token, or the token is unknown, expired or revoked */
             401: {
                 headers: {
@@ -1274,6 +1375,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1369,6 +1488,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1474,8 +1611,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1564,6 +1728,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1666,8 +1848,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1786,6 +1995,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1923,8 +2150,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2032,6 +2286,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2171,8 +2443,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2280,6 +2579,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2402,8 +2719,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2512,6 +2856,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2629,8 +2991,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2728,6 +3117,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2847,8 +3254,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2953,6 +3387,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     postApiV1ConnectionsByNameRefresh: {
@@ -3027,6 +3479,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3124,6 +3594,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3237,6 +3725,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getApiV1SecretsByName: {
@@ -3324,6 +3830,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3431,8 +3955,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3531,6 +4082,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getApiV1SecretsByNameVersions: {
@@ -3614,6 +4183,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3711,6 +4298,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getApiV1SecretsByNameKeys: {
@@ -3790,6 +4395,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3878,6 +4501,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3977,6 +4618,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4090,8 +4749,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4187,6 +4873,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deleteApiV1TokensById: {
@@ -4268,6 +4972,24 @@ export interface operations {
             };
             /** @description rate limited: see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4409,6 +5131,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getApiV1AuditVerify: {
@@ -4452,15 +5192,6 @@ export interface operations {
                             at?: string;
                         };
                     };
-                };
-            };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description no token, or the token is unknown, expired or revoked */
@@ -4508,6 +5239,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database or the audit trail does not answer: retry shortly (GET /readyz says when it is back) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getApiV1Session: {
@@ -4540,8 +5289,26 @@ export interface operations {
                     };
                 };
             };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
+            /** @description not signed in, or the session has ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4597,8 +5364,44 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the token is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description request body above server.bodyLimit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON: send Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4629,8 +5432,35 @@ export interface operations {
                     };
                 };
             };
-            /** @description invalid request: `error.issues` names each field */
-            400: {
+            /** @description not signed in, or the session has ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the X-Sesame-CSRF header of the session is missing or wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
