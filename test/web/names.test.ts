@@ -15,12 +15,17 @@ let sesame: Sesame;
 let browser: Browser;
 let revealToken: string;
 const contexts: BrowserContext[] = [];
+/** What Chromium reported refused by the page's CSP (none: the UI runs no inline script or style). */
+const refusedByCsp: string[] = [];
 
 async function open(token: string): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   contexts.push(context);
   context.setDefaultTimeout(8_000);
   const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) refusedByCsp.push(m.text());
+  });
   await signInWith(page, sesame.url, token);
   return page;
 }
@@ -168,5 +173,19 @@ describe('the accessible names PRODUCT.md promises', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
     expect(await page.getByRole('alert').count()).toBe(0);
+  });
+
+  it('nothing on these pages was refused by the Content-Security-Policy, which does refuse an inline script', async () => {
+    expect(contexts.length).toBeGreaterThan(3);
+    expect(refusedByCsp).toEqual([]);
+    // The control: an inline script added to the page does not run, and is reported.
+    const page = await open(sesame.adminToken);
+    await page.evaluate(`{
+      const s = document.createElement('script');
+      s.textContent = 'window.inlineRan = true';
+      document.body.appendChild(s);
+    }`);
+    await expect.poll(() => refusedByCsp.length).toBeGreaterThan(0);
+    expect(await page.evaluate('window.inlineRan === true')).toBe(false);
   });
 });
