@@ -8,7 +8,13 @@
  * building, no promise per reference. Field paths are only spelled out when something fails.
  */
 import { namespaceChain } from '../namespaces.js';
-import { KeyNotFoundError, ResolutionError, SesameError, StoreUnavailableError, UsageError } from '../errors.js';
+import {
+  KeyNotFoundError,
+  ResolutionError,
+  SesameError,
+  StoreUnavailableError,
+  UsageError,
+} from '../errors.js';
 import type { Redactor } from '../redact/redactor.js';
 import { DOCUMENT_LIMITS, DocumentLimitError } from '../refs/limits.js';
 import { evaluatePointer, parsePointer } from '../refs/pointer.js';
@@ -151,6 +157,15 @@ function spellPath(walk: Walk): string {
   return out;
 }
 
+/**
+ * The key is everything after `#` (PRODUCT.md): one holding `?version=`/`?stage=` had its query
+ * written after the fragment, which the message says how to fix.
+ */
+function queryAfterFragment(key: string): string {
+  const param = /\?(version|stage)=/.exec(key)?.[1];
+  return param === undefined ? '' : `: write ?${param}=… before #, as in secret://store/name?${param}=…#key`;
+}
+
 export class Resolver {
   readonly #plans = new Map<string, Plan>();
   /** The config the dialects were taken from, and its declared dialects (undefined: none). */
@@ -198,7 +213,10 @@ export class Resolver {
   }
 
   /** Like {@link resolve}, and says where each value came from (cache, store, stale). */
-  async resolveDetailed<T = unknown>(value: unknown, options: ResolveOptions = {}): Promise<ResolveReport<T>> {
+  async resolveDetailed<T = unknown>(
+    value: unknown,
+    options: ResolveOptions = {},
+  ): Promise<ResolveReport<T>> {
     this.#syncDialects();
     const walk = this.#newWalk(options, true);
     const started = this.observer.onResolve ? performance.now() : 0;
@@ -297,7 +315,8 @@ export class Resolver {
       if (walk.uses) walk.uses = [];
       walk.depth = 0;
       const out = this.#walk(value, walk);
-      if (out === PENDING) throw new StoreUnavailableError('a value was evicted while it was being resolved; retry');
+      if (out === PENDING)
+        throw new StoreUnavailableError('a value was evicted while it was being resolved; retry');
       this.observer.onResolve?.((performance.now() - started) / 1000, true);
       return this.#report(out, walk);
     } catch (err) {
@@ -365,7 +384,8 @@ export class Resolver {
     }
     const binding = p.binding as StoreBinding;
     // The authorization point: before the cache or the store is read, for every reference.
-    if (walk.principal !== undefined) this.access.checkRead(walk.principal, walk.namespace, binding, walk.purpose);
+    if (walk.principal !== undefined)
+      this.access.checkRead(walk.principal, walk.namespace, binding, walk.purpose);
     let entry: CacheEntry | undefined;
     let outcome: CacheOutcome = 'hit';
     const fetched = walk.fetched?.get(binding)?.get(p.key);
@@ -379,7 +399,8 @@ export class Resolver {
       if (outcome === 'stale') walk.stale = true;
     } else {
       entry = binding.cache.freshAt(p.key, walk.now);
-      if (entry !== undefined && binding.cache.wantsRefreshAhead(entry, walk.now)) this.#refreshAhead(binding, p, walk);
+      if (entry !== undefined && binding.cache.wantsRefreshAhead(entry, walk.now))
+        this.#refreshAhead(binding, p, walk);
     }
     // A miss is reported once, by the walk after the fetch, with how it was served.
     if (entry !== undefined) this.observer.onLookup?.(binding, outcome);
@@ -415,7 +436,9 @@ export class Resolver {
   /** Build the output; PENDING when some reference still has to be fetched. */
   #walk(value: unknown, walk: Walk): unknown {
     if (typeof value === 'string') {
-      const plan = this.#plans.get(value) ?? (mayHoldReferences(value, this.#dialects) ? this.#plan(value, walk) : undefined);
+      const plan =
+        this.#plans.get(value) ??
+        (mayHoldReferences(value, this.#dialects) ? this.#plan(value, walk) : undefined);
       if (plan === undefined) return value;
       if (plan.count === 0) return value;
       if (plan.whole) return this.#value(plan.whole, walk);
@@ -539,7 +562,9 @@ export class Resolver {
       );
     } else {
       outcomes = await Promise.all(
-        requests.map((r) => timed('get', () => client.get(r)).catch((err: unknown) => this.#wrap(binding, err))),
+        requests.map((r) =>
+          timed('get', () => client.get(r)).catch((err: unknown) => this.#wrap(binding, err)),
+        ),
       );
     }
     for (const o of outcomes) if (!(o instanceof Error)) this.#remember(o);
@@ -570,12 +595,17 @@ export class Resolver {
   #wrap(binding: StoreBinding, err: unknown): Error {
     if (err instanceof SesameError) return err;
     const detail = err instanceof Error ? err.message : String(err);
-    return new StoreUnavailableError(`[${binding.config.name}] ${this.redactor.redact(detail)}`, {}, { cause: err });
+    return new StoreUnavailableError(
+      `[${binding.config.name}] ${this.redactor.redact(detail)}`,
+      {},
+      { cause: err },
+    );
   }
 
   #locate(err: unknown, p: PlanSlot, walk: Walk): Error {
     const field = spellPath(walk);
-    if (err instanceof ResolutionError) return err.locate({ reference: p.slot.raw, field: field || undefined });
+    if (err instanceof ResolutionError)
+      return err.locate({ reference: p.slot.raw, field: field || undefined });
     if (err instanceof Error) return err;
     return new Error(String(err));
   }
@@ -591,19 +621,25 @@ export class Resolver {
       }
     }
     if (!entry.json.ok) {
-      throw new KeyNotFoundError(`the secret is not JSON, so it has no key "${key}"`);
+      throw new KeyNotFoundError(
+        `the secret is not JSON, so it has no key "${key}"${queryAfterFragment(key)}`,
+      );
     }
     const doc = entry.json.value;
     if (p.pointer !== undefined) {
       const found = evaluatePointer(doc, p.pointer);
-      if (!found.found) throw new KeyNotFoundError(`no value at JSON Pointer ${key} (nothing at ${found.failedAt})`);
+      if (!found.found) {
+        throw new KeyNotFoundError(
+          `no value at JSON Pointer ${key} (nothing at ${found.failedAt})${queryAfterFragment(key)}`,
+        );
+      }
       return found.value;
     }
     if (doc !== null && typeof doc === 'object' && !Array.isArray(doc) && Object.hasOwn(doc, key)) {
       return (doc as Record<string, unknown>)[key];
     }
     throw new KeyNotFoundError(
-      `no key "${key}" in the secret (keys are literal, dots included; use #/a/b for a nested value)`,
+      `no key "${key}" in the secret (keys are literal, dots included; use #/a/b for a nested value)${queryAfterFragment(key)}`,
     );
   }
 
@@ -630,7 +666,9 @@ export class Resolver {
       dropped += binding.cache.invalidate((k) => {
         const [keyNamespace = '', keyName, keyVersion, keyStage] = k.split('\u0000');
         if (scoped && !covers(scope, keyNamespace)) return false;
-        return keyName === name && (!pinned || (keyVersion === (version ?? '') && keyStage === (stage ?? '')));
+        return (
+          keyName === name && (!pinned || (keyVersion === (version ?? '') && keyStage === (stage ?? '')))
+        );
       });
     }
     return dropped;

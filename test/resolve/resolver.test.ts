@@ -245,6 +245,26 @@ describe('Resolver: errors', () => {
     expect(denied.message).toContain('field pw');
   });
 
+  it('says a query written after the fragment belongs before it (the key is everything after #)', async () => {
+    const { sesame, mem } = setup();
+    mem.set('db', JSON.stringify({ password: 'value-never-shown' }));
+    mem.set('plain', 'just-text');
+    for (const ref of [
+      'secret://mem/db#password?stage=AWSPREVIOUS',
+      'secret://mem/db#/password?version=2',
+      'secret://mem/plain#k?version=2',
+    ]) {
+      const err = await rejection(sesame.resolve(ref));
+      expect(err).toBeInstanceOf(KeyNotFoundError);
+      expect(err.message).toMatch(
+        /: write \?(stage|version)=… before #, as in secret:\/\/store\/name\?(stage|version)=…#key$/,
+      );
+      expect(err.message).not.toMatch(/value-never-shown|just-text/);
+    }
+    const plain = await rejection(sesame.resolve('secret://mem/db#user'));
+    expect(plain.message).not.toContain('before #');
+  });
+
   it('says a non-JSON secret has no keys', async () => {
     const { sesame, mem } = setup();
     mem.set('plain', 'just-text');
