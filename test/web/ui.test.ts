@@ -172,6 +172,7 @@ describe('admin UI', () => {
       .getByRole('heading', { name: 'Versions' })
       .waitFor();
     expect(await page.getByRole('button', { name: 'Reveal' }).count()).toBe(0);
+    await page.getByText('showing it needs a token with the reveal permission').waitFor();
     await page.waitForLoadState('networkidle');
     await axe(page, 'secrets');
     await shot(page, 'secrets');

@@ -408,9 +408,16 @@ function SecretDetail({
       <ErrorMessage error={remove.error ?? restore.error} />
       {remove.isSuccess && <Status>{name} deleted: show deleted secrets to restore it.</Status>}
       {restore.isSuccess && <Status>{name} restored.</Status>}
-      {!deleted && principal.reveal && (principal.role === 'admin' || principal.role === 'operator') && (
-        <Reveal store={store} namespace={namespace} name={name} />
-      )}
+      {!deleted &&
+        (principal.role === 'admin' || principal.role === 'operator') &&
+        (principal.reveal ? (
+          <Reveal store={store} namespace={namespace} name={name} />
+        ) : (
+          <p className="muted">
+            The value stays hidden: showing it needs a token with the reveal permission (an admin makes one
+            with <code>sesame tokens create --reveal</code>).
+          </p>
+        ))}
       <h3>Used by</h3>
       {usedBy.isPending && <Loading what="connections" />}
       {usedBy.isSuccess && users.length === 0 && <p>No connection references this secret.</p>}
