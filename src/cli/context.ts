@@ -108,6 +108,23 @@ export function writeTable(ctx: CliContext, headers: string[], rows: string[][])
   for (const r of rows) ctx.stdout.write(`${line(r)}\n`);
 }
 
+/**
+ * The usage error for a file that could not be read: what was read (`--from-file x`, `the file
+ * x`, as the user named it), why in words, and what to do — not a bare errno.
+ */
+export function unreadable(what: string, err: unknown): UsageError {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const why =
+    code === 'ENOENT'
+      ? 'there is no such file: check the path'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied: let the user that runs sesame read it'
+        : code === 'EISDIR'
+          ? 'it is a directory: give a file'
+          : `${code ?? 'unreadable'}: check the path and its permissions`;
+  return new UsageError(`cannot read ${what}: ${why}`);
+}
+
 export async function readStdin(ctx: CliContext): Promise<string> {
   if (ctx.stdin.isTTY)
     throw new UsageError('no value given: pass it as an argument, with --from-file, or on stdin');

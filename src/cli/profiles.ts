@@ -7,11 +7,23 @@
  * reported on every use.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { unreadable } from './context.js';
 
 /** The profile `--server` (without a URL) and `sesame login` use unless told otherwise. */
 export const DEFAULT_PROFILE = 'default';
@@ -42,7 +54,9 @@ export interface ProfileFile {
 /** Throw a usage error unless `name` can name a profile. */
 export function checkProfileName(name: string): string {
   if (!PROFILE_NAME.test(name)) {
-    throw new UsageError(`profile name ${JSON.stringify(name)}: use lowercase letters, digits, "_" and "-", e.g. --profile staging`);
+    throw new UsageError(
+      `profile name ${JSON.stringify(name)}: use lowercase letters, digits, "_" and "-", e.g. --profile staging`,
+    );
   }
   return name;
 }
@@ -51,7 +65,8 @@ export function checkProfileName(name: string): string {
 export function profilesFile(env: NodeJS.ProcessEnv): string {
   const xdg = env['XDG_CONFIG_HOME'];
   if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'sesame', 'profiles.json');
-  if (process.platform === 'win32' && env['APPDATA']) return path.join(env['APPDATA'], 'sesame', 'profiles.json');
+  if (process.platform === 'win32' && env['APPDATA'])
+    return path.join(env['APPDATA'], 'sesame', 'profiles.json');
   const home = env['HOME'] || os.homedir();
   return path.join(home, '.config', 'sesame', 'profiles.json');
 }
@@ -64,13 +79,15 @@ export function readProfiles(env: NodeJS.ProcessEnv): ProfileFile {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { file, profiles: {} };
-    throw new UsageError(`cannot read the profiles file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw unreadable(`the profiles file ${file}`, err);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new UsageError(`the profiles file ${file} is not JSON: fix it, or delete it and run sesame login again`);
+    throw new UsageError(
+      `the profiles file ${file} is not JSON: fix it, or delete it and run sesame login again`,
+    );
   }
   const checked = fileSchema.safeParse(parsed);
   if (!checked.success) {
@@ -109,7 +126,9 @@ export function writeProfiles(env: NodeJS.ProcessEnv, profiles: Record<string, P
     } catch {
       // Already gone: nothing left to clean up.
     }
-    throw new UsageError(`cannot write the profiles file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `cannot write the profiles file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   return file;
 }

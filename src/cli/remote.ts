@@ -12,8 +12,14 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { SesameError, UsageError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
-import type { CliContext } from './context.js';
-import { checkProfileName, DEFAULT_PROFILE, normalizeServerUrl, type Profile, readProfiles } from './profiles.js';
+import { type CliContext, unreadable } from './context.js';
+import {
+  checkProfileName,
+  DEFAULT_PROFILE,
+  normalizeServerUrl,
+  type Profile,
+  readProfiles,
+} from './profiles.js';
 
 /**
  * Error codes that mean bad usage or bad input (exit 2), as the same error would locally; every
@@ -71,7 +77,9 @@ export class SesameClient {
     try {
       url = new URL(options.server);
     } catch {
-      throw new UsageError(`--server ${JSON.stringify(options.server)} is not a URL: e.g. http://127.0.0.1:7373`);
+      throw new UsageError(
+        `--server ${JSON.stringify(options.server)} is not a URL: e.g. http://127.0.0.1:7373`,
+      );
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new UsageError(`--server must be an http:// or https:// URL, not ${url.protocol}`);
@@ -111,7 +119,8 @@ export class SesameClient {
     }
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (this.options.token && !options.anonymous) headers['authorization'] = `Bearer ${this.options.token}`;
-    if (this.options.agentToken && !options.anonymous) headers['x-sesame-agent-token'] = this.options.agentToken;
+    if (this.options.agentToken && !options.anonymous)
+      headers['x-sesame-agent-token'] = this.options.agentToken;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
@@ -138,9 +147,13 @@ export class SesameClient {
     const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
     let message = error?.message ?? `HTTP ${response.status}`;
     if (response.status === 401 && !this.options.token && !this.options.agentToken) {
-      message = 'the server needs a token: run sesame login, or set SESAME_TOKEN (an admin creates one with sesame tokens create)';
+      message =
+        'the server needs a token: run sesame login, or set SESAME_TOKEN (an admin creates one with sesame tokens create)';
     }
-    throw new RemoteError(`server: ${message}`, { code: error?.code ?? 'http_error', status: response.status });
+    throw new RemoteError(`server: ${message}`, {
+      code: error?.code ?? 'http_error',
+      status: response.status,
+    });
   }
 
   /**
@@ -187,9 +200,10 @@ const PROFILE_PREFIX = 'profile:';
 export function withServer(cmd: Command): Command {
   cmd
     .addOption(
-      new Option('--server [url]', 'act on a running sesame serve; alone: the server of your login profile (sesame login)').env(
-        'SESAME_SERVER',
-      ),
+      new Option(
+        '--server [url]',
+        'act on a running sesame serve; alone: the server of your login profile (sesame login)',
+      ).env('SESAME_SERVER'),
     )
     .addOption(new Option('--profile <name>', 'act on the server of this login profile (implies --server)'));
   return cmd.hook('preAction', (self) => {
@@ -197,8 +211,14 @@ export function withServer(cmd: Command): Command {
     if (profile === undefined) return;
     checkProfileName(profile);
     // SESAME_SERVER in the environment yields to an explicit --profile; --server URL does not.
-    if (typeof server === 'string' && !server.startsWith(PROFILE_PREFIX) && self.getOptionValueSource('server') !== 'env') {
-      throw new UsageError('give either --server URL or --profile NAME, not both (a profile holds its server URL)');
+    if (
+      typeof server === 'string' &&
+      !server.startsWith(PROFILE_PREFIX) &&
+      self.getOptionValueSource('server') !== 'env'
+    ) {
+      throw new UsageError(
+        'give either --server URL or --profile NAME, not both (a profile holds its server URL)',
+      );
     }
     self.setOptionValue('server', `${PROFILE_PREFIX}${profile}`);
   });
@@ -217,11 +237,15 @@ export interface RemoteTarget {
  * `profile:NAME`). SESAME_TOKEN wins over a profile's token; for a URL, the profile saved for
  * that URL gives the token (SESAME_PROFILE's first, else any).
  */
-export function remoteTarget(ctx: Pick<CliContext, 'env' | 'stderr'>, server: string | boolean): RemoteTarget {
+export function remoteTarget(
+  ctx: Pick<CliContext, 'env' | 'stderr'>,
+  server: string | boolean,
+): RemoteTarget {
   const envToken = ctx.env['SESAME_TOKEN'] || undefined;
   let named: string | undefined;
   if (server === true) named = ctx.env['SESAME_PROFILE'] || DEFAULT_PROFILE;
-  else if (typeof server === 'string' && server.startsWith(PROFILE_PREFIX)) named = server.slice(PROFILE_PREFIX.length);
+  else if (typeof server === 'string' && server.startsWith(PROFILE_PREFIX))
+    named = server.slice(PROFILE_PREFIX.length);
   if (named !== undefined) {
     checkProfileName(named);
     const { profiles, file, warning } = readProfiles(ctx.env);
@@ -276,7 +300,7 @@ export function remote(ctx: CliContext, server: string | boolean | undefined): S
     try {
       agentToken = readFileSync(path.resolve(ctx.cwd, agentFile), 'utf8').trim();
     } catch (err) {
-      throw new UsageError(`cannot read SESAME_AGENT_TOKEN_FILE ${agentFile}: ${(err as Error).message}`);
+      throw unreadable(`SESAME_AGENT_TOKEN_FILE ${agentFile}`, err);
     }
   }
   const target = remoteTarget(ctx, server);

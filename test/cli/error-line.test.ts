@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unreadable } from '../../src/cli/context.js';
 import { runCli } from '../support/cli.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-errline-'));
@@ -117,5 +118,41 @@ describe('store errors carry their fix', () => {
     const line = oneLine(r.stderr);
     expect(line).toContain('403');
     expect(line.match(/grant these credentials read access on the store/g)).toHaveLength(1);
+  });
+});
+
+describe('a file that cannot be read says why and what to do', () => {
+  it('secrets import of a missing file, --from-file of a directory, a missing SESAME_AGENT_TOKEN_FILE', async () => {
+    const cwd = dir();
+    const missing = await runCli(['secrets', 'import', 'nope.env'], { cwd });
+    expect(missing.code).toBe(2);
+    expect(oneLine(missing.stderr)).toBe(
+      'sesame: cannot read the file nope.env: there is no such file: check the path',
+    );
+    const folder = await runCli(['secrets', 'set', 'x', '--from-file', '.'], { cwd });
+    expect(folder.code).toBe(2);
+    expect(oneLine(folder.stderr)).toBe('sesame: cannot read --from-file .: it is a directory: give a file');
+    const agent = await runCli(['resolve', 'secret://env/X', '--server', 'http://127.0.0.1:9'], {
+      cwd,
+      env: { SESAME_AGENT_TOKEN_FILE: 'nope.token' },
+    });
+    expect(agent.code).toBe(2);
+    expect(oneLine(agent.stderr)).toBe(
+      'sesame: cannot read SESAME_AGENT_TOKEN_FILE nope.token: there is no such file: check the path',
+    );
+  });
+
+  it('a file the user may not read is not called missing, a directory not a file', () => {
+    const code = (c: string) => Object.assign(new Error(c), { code: c });
+    expect(unreadable('the file locked.env', code('EACCES')).message).toBe(
+      'cannot read the file locked.env: permission denied: let the user that runs sesame read it',
+    );
+    expect(unreadable('x', code('EISDIR'))).toMatchObject({
+      exitCode: 2,
+      message: 'cannot read x: it is a directory: give a file',
+    });
+    expect(unreadable('x', code('EMFILE')).message).toBe(
+      'cannot read x: EMFILE: check the path and its permissions',
+    );
   });
 });

@@ -6,7 +6,7 @@ import { parseConfigText } from '../../config/load.js';
 import { UsageError } from '../../errors.js';
 import { dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
-import { type CliContext, example, withCommon, writeJson } from '../context.js';
+import { type CliContext, example, unreadable, withCommon, writeJson } from '../context.js';
 import { remote, withServer } from '../remote.js';
 
 interface ResolveFlags {
@@ -44,13 +44,22 @@ export function registerResolve(program: Command, ctx: CliContext): void {
       if (flags.file !== undefined) body = { document: readDocument(ctx, flags.file) };
       else {
         const value = (input as string).trim();
-        body = value.startsWith('secret://') && !value.includes('{{') ? { reference: value } : { template: input };
+        body =
+          value.startsWith('secret://') && !value.includes('{{') ? { reference: value } : { template: input };
       }
-      const report = await client.request<{ value: unknown; stale: boolean }>('POST', '/resolve', { body: { ...body, namespace } });
-      if (report.stale) ctx.stderr.write('sesame: warning: served a cached value past its TTL because the store is unavailable\n');
+      const report = await client.request<{ value: unknown; stale: boolean }>('POST', '/resolve', {
+        body: { ...body, namespace },
+      });
+      if (report.stale)
+        ctx.stderr.write(
+          'sesame: warning: served a cached value past its TTL because the store is unavailable\n',
+        );
       if (flags.json) writeJson(ctx, report);
       else if (flags.file !== undefined) writeJson(ctx, report.value);
-      else ctx.stdout.write(`${typeof report.value === 'string' ? report.value : JSON.stringify(report.value)}\n`);
+      else
+        ctx.stdout.write(
+          `${typeof report.value === 'string' ? report.value : JSON.stringify(report.value)}\n`,
+        );
       return;
     }
     const sesame = ctx.sesame(flags.config);
@@ -62,14 +71,19 @@ export function registerResolve(program: Command, ctx: CliContext): void {
     }
     const value = input as string;
     if (collectReferences(value, '', undefined, dialectsOf(sesame.config)).length === 0) {
-      throw new UsageError('nothing to resolve: pass a reference like secret://env/NAME or a template with {{ secret://… }}');
+      throw new UsageError(
+        'nothing to resolve: pass a reference like secret://env/NAME or a template with {{ secret://… }}',
+      );
     }
     const report = await sesame.resolveDetailed(value, { namespace: flags.namespace });
     if (report.stale) {
-      ctx.stderr.write('sesame: warning: served a cached value past its TTL because the store is unavailable\n');
+      ctx.stderr.write(
+        'sesame: warning: served a cached value past its TTL because the store is unavailable\n',
+      );
     }
     if (flags.json) writeJson(ctx, report);
-    else ctx.stdout.write(`${typeof report.value === 'string' ? report.value : JSON.stringify(report.value)}\n`);
+    else
+      ctx.stdout.write(`${typeof report.value === 'string' ? report.value : JSON.stringify(report.value)}\n`);
   });
 }
 
@@ -78,8 +92,8 @@ function readDocument(ctx: CliContext, name: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
-  } catch {
-    throw new UsageError(`cannot read ${name}: check the path`);
+  } catch (err) {
+    throw unreadable(name, err);
   }
   const doc = parseConfigText(text, file);
   // Bounded before any walk: depth, values, references (a limit error names the limit, exit 2).

@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { findDefaultConfigFile } from '../../config/files.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
-import { type CliContext, example, withCommon } from '../context.js';
+import { type CliContext, example, unreadable, withCommon } from '../context.js';
 import type { RunFlags } from './run-args.js';
 import { type OutputCopier, runChild } from './run-child.js';
 
@@ -31,10 +31,7 @@ export function readEnvFile(ctx: CliContext, name: string): Record<string, strin
   try {
     text = readFileSync(path.resolve(ctx.cwd, name), 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(
-      `--env-file ${name}: ${code === 'ENOENT' ? 'no such file' : 'cannot read it'}: check the path`,
-    );
+    throw unreadable(`--env-file ${name}`, err);
   }
   const parsed = parseEnv(text) as Record<string, string>;
   for (const variable of Object.keys(parsed)) {
@@ -254,5 +251,11 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
 
-  ctx.exitCode = await runChild(ctx, command, args, { ...ctx.env, ...injected }, maskingWith(sesame.redactor));
+  ctx.exitCode = await runChild(
+    ctx,
+    command,
+    args,
+    { ...ctx.env, ...injected },
+    maskingWith(sesame.redactor),
+  );
 }

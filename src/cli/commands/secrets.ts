@@ -17,7 +17,16 @@ import { UnsupportedOperationError, UsageError } from '../../errors.js';
 import { processRedactor } from '../../redact/redactor.js';
 import { formatReference } from '../../refs/reference.js';
 import type { SecretMetadata, StoreClient, VersionMetadata } from '../../stores/contract.js';
-import { auditedLocally, type CliContext, example, readStdin, withCommon, writeJson, writeTable } from '../context.js';
+import {
+  auditedLocally,
+  type CliContext,
+  example,
+  readStdin,
+  unreadable,
+  withCommon,
+  writeJson,
+  writeTable,
+} from '../context.js';
 import { canPrompt, promptSecret, startProgress } from '../prompt.js';
 import { remote, type SesameClient, withServer } from '../remote.js';
 
@@ -48,7 +57,9 @@ type FileFormat = 'env' | 'json';
 
 /** `--store`, `--config`, `--namespace`, `--json`, `--server` and `--profile`, on every secrets command. */
 function secretsOptions(cmd: Command): Command {
-  return withServer(withCommon(cmd).addOption(new Option('-s, --store <name>', 'the store to act on').default('builtin')));
+  return withServer(
+    withCommon(cmd).addOption(new Option('-s, --store <name>', 'the store to act on').default('builtin')),
+  );
 }
 
 function collectTag(value: string, previous: string[] = []): string[] {
@@ -61,7 +72,8 @@ export function parseTags(tags: readonly string[] | undefined): Record<string, s
   const out: Record<string, string> = {};
   for (const tag of tags) {
     const eq = tag.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--tag ${JSON.stringify(tag)} is not KEY=VALUE, e.g. --tag team=devops`);
+    if (eq <= 0)
+      throw new UsageError(`--tag ${JSON.stringify(tag)} is not KEY=VALUE, e.g. --tag team=devops`);
     out[tag.slice(0, eq)] = tag.slice(eq + 1);
   }
   return out;
@@ -84,11 +96,27 @@ interface Page {
  */
 interface Secrets {
   readonly storeName: string;
-  write(name: string, value: string, input: WriteInput): Promise<{ version: string; namespace?: string | undefined }>;
-  get(name: string, version?: string): Promise<{ value: string; version?: string | undefined; namespace?: string | undefined }>;
-  list(query: { prefix?: string | undefined; tags?: Record<string, string> | undefined; includeDeleted?: boolean | undefined; limit?: number | undefined; cursor?: string | undefined }): Promise<Page>;
+  write(
+    name: string,
+    value: string,
+    input: WriteInput,
+  ): Promise<{ version: string; namespace?: string | undefined }>;
+  get(
+    name: string,
+    version?: string,
+  ): Promise<{ value: string; version?: string | undefined; namespace?: string | undefined }>;
+  list(query: {
+    prefix?: string | undefined;
+    tags?: Record<string, string> | undefined;
+    includeDeleted?: boolean | undefined;
+    limit?: number | undefined;
+    cursor?: string | undefined;
+  }): Promise<Page>;
   versions(name: string): Promise<VersionMetadata[]>;
-  remove(name: string, options: { force?: boolean | undefined; recoveryWindowMs?: number | undefined }): Promise<void>;
+  remove(
+    name: string,
+    options: { force?: boolean | undefined; recoveryWindowMs?: number | undefined },
+  ): Promise<void>;
   restore(name: string): Promise<void>;
   /** Page size to ask for when listing everything. */
   readonly pageSize: number | undefined;
@@ -103,7 +131,9 @@ async function local(ctx: CliContext, flags: Flags): Promise<Secrets> {
   const need = <K extends keyof StoreClient>(method: K, what: string): NonNullable<StoreClient[K]> => {
     const fn = client[method];
     if (typeof fn !== 'function') {
-      throw new UnsupportedOperationError(`store ${storeName} cannot ${what}: use a writable store such as builtin (--store builtin)`);
+      throw new UnsupportedOperationError(
+        `store ${storeName} cannot ${what}: use a writable store such as builtin (--store builtin)`,
+      );
     }
     return (fn as (...args: unknown[]) => unknown).bind(client) as NonNullable<StoreClient[K]>;
   };
@@ -114,7 +144,8 @@ async function local(ctx: CliContext, flags: Flags): Promise<Secrets> {
     target: formatReference({ store: flags.store, name }),
   });
   // This process may have resolved the secret already; the server's cache is its own.
-  const dropCached = () => sesame.refresh({ store: flags.store }, { namespace: flags.namespace }).catch(() => undefined);
+  const dropCached = () =>
+    sesame.refresh({ store: flags.store }, { namespace: flags.namespace }).catch(() => undefined);
   return {
     storeName,
     pageSize: undefined,
@@ -142,7 +173,9 @@ async function local(ctx: CliContext, flags: Flags): Promise<Secrets> {
     },
     async restore(name) {
       const restore = need('restore', 'restore deleted secrets');
-      await auditedLocally(ctx, flags.config, change('secret.restore', name), () => restore(name, { namespace: flags.namespace }));
+      await auditedLocally(ctx, flags.config, change('secret.restore', name), () =>
+        restore(name, { namespace: flags.namespace }),
+      );
       await dropCached();
     },
   };
@@ -158,7 +191,8 @@ function onServer(client: SesameClient, flags: Flags): Secrets {
   return {
     storeName: flags.store,
     pageSize: 1000,
-    write: (name, value, input) => client.request('PUT', at(name), { query: where, body: { value, ...input } }),
+    write: (name, value, input) =>
+      client.request('PUT', at(name), { query: where, body: { value, ...input } }),
     get: (name, version) => client.request('GET', at(name, '/value'), { query: { ...where, version } }),
     list: (query) =>
       client.request('GET', '/secrets', {
@@ -171,10 +205,14 @@ function onServer(client: SesameClient, flags: Flags): Secrets {
           cursor: query.cursor,
         },
       }),
-    versions: async (name) => (await client.request<{ items: VersionMetadata[] }>('GET', at(name, '/versions'), { query: where })).items,
+    versions: async (name) =>
+      (await client.request<{ items: VersionMetadata[] }>('GET', at(name, '/versions'), { query: where }))
+        .items,
     async remove(name, options) {
       if (options.recoveryWindowMs !== undefined) {
-        throw new UsageError("--recovery-window is not available with --server: the server uses the store's recovery window (or --force)");
+        throw new UsageError(
+          "--recovery-window is not available with --server: the server uses the store's recovery window (or --force)",
+        );
       }
       await client.request('DELETE', at(name), { query: { ...where, force: options.force } });
     },
@@ -221,7 +259,12 @@ function emptyRefusal(source: string, name: string): UsageError {
  * set NAME` stores `value`). An empty value is refused from every source: an empty stdin is far
  * more often a mistake (`</dev/null`, an unset variable) than a value.
  */
-async function valueFrom(ctx: CliContext, name: string, argument: string | undefined, flags: Flags): Promise<string> {
+async function valueFrom(
+  ctx: CliContext,
+  name: string,
+  argument: string | undefined,
+  flags: Flags,
+): Promise<string> {
   if (argument !== undefined && flags.fromFile !== undefined) {
     throw new UsageError('give the value either as an argument or with --from-file, not both');
   }
@@ -245,7 +288,7 @@ function readInput(ctx: CliContext, file: string, what: string): string {
   try {
     return readFileSync(absolute, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${what} ${absolute}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw unreadable(`${what} ${file}`, err);
   }
 }
 
@@ -279,14 +322,20 @@ export function parseSecretsFile(text: string, format: FileFormat, file: string)
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${file} is not JSON (${(err as Error).message.split('\n')[0]}): fix it, or pass --format env for a .env file`);
+    throw new UsageError(
+      `${file} is not JSON (${(err as Error).message.split('\n')[0]}): fix it, or pass --format env for a .env file`,
+    );
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new UsageError(`${file} must hold one JSON object of names and values, e.g. {"db/password": "…"}`);
   }
   return Object.entries(doc as Record<string, unknown>).map(([name, value]) => {
-    if (value === null || value === undefined) throw new UsageError(`${file}: "${name}" is null: give it a value, or leave it out`);
-    return [name, typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value)];
+    if (value === null || value === undefined)
+      throw new UsageError(`${file}: "${name}" is null: give it a value, or leave it out`);
+    return [
+      name,
+      typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value),
+    ];
   });
 }
 
@@ -333,7 +382,9 @@ function writeOutput(ctx: CliContext, flags: Flags, text: string): void {
   try {
     fd = openSync(file, 'w', 0o600);
   } catch (err) {
-    throw new UsageError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   try {
     writeSync(fd, text);
@@ -343,14 +394,21 @@ function writeOutput(ctx: CliContext, flags: Flags, text: string): void {
 }
 
 export function registerSecrets(program: Command, ctx: CliContext): void {
-  const group = program.command('secrets').description('manage secrets in a writable store (default: builtin), here or on a server');
+  const group = program
+    .command('secrets')
+    .description('manage secrets in a writable store (default: builtin), here or on a server');
 
   const set = secretsOptions(
     group
       .command('set')
-      .description('write a new version of a secret (value from stdin, --from-file, a hidden prompt, or an argument)')
+      .description(
+        'write a new version of a secret (value from stdin, --from-file, a hidden prompt, or an argument)',
+      )
       .argument('<name>', 'secret name, e.g. db/password')
-      .argument('[value]', 'the value (it lands in your shell history: prefer stdin, --from-file or the prompt)')
+      .argument(
+        '[value]',
+        'the value (it lands in your shell history: prefer stdin, --from-file or the prompt)',
+      )
       .option('-f, --from-file <file>', 'read the value from a file, byte for byte')
       .option('-d, --description <text>', 'describe the secret')
       .option('-t, --tag <key=value>', 'tag the secret (repeatable)', collectTag)
@@ -396,7 +454,13 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
     const secrets = await open(ctx, flags);
     const got = await secrets.get(name, flags.version);
     if (flags.json) {
-      return writeJson(ctx, { store: secrets.storeName, name, namespace: got.namespace, version: got.version, value: got.value });
+      return writeJson(ctx, {
+        store: secrets.storeName,
+        name,
+        namespace: got.namespace,
+        version: got.version,
+        value: got.value,
+      });
     }
     // Exactly the value when piped (`> file` keeps its bytes); a newline on a terminal.
     ctx.stdout.write(ctx.stdout.isTTY ? `${got.value}\n` : got.value);
@@ -412,7 +476,11 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
       .option('--limit <n>', 'one page of at most N (then pass --cursor to go on)')
       .option('--cursor <cursor>', 'the cursor a previous page printed'),
   );
-  example(list, 'sesame secrets list --prefix jira/ --namespace acme.devops', 'sesame secrets list --tag team=platform --json');
+  example(
+    list,
+    'sesame secrets list --prefix jira/ --namespace acme.devops',
+    'sesame secrets list --tag team=platform --json',
+  );
   list.action(async (flags: Flags) => {
     const limit = flags.limit === undefined ? undefined : Number(flags.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) {
@@ -452,13 +520,19 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
       .option('--force', 'delete every version for good, now (no restore)')
       .option('--recovery-window <duration>', "how long it can be restored, e.g. 30d (default: the store's)"),
   );
-  example(del, 'sesame secrets delete jira/token --namespace acme.devops', 'sesame secrets delete old/key --force');
+  example(
+    del,
+    'sesame secrets delete jira/token --namespace acme.devops',
+    'sesame secrets delete old/key --force',
+  );
   del.action(async (name: string, flags: Flags) => {
     let recoveryWindowMs: number | undefined;
     if (flags.recoveryWindow !== undefined) {
       recoveryWindowMs = parseDuration(flags.recoveryWindow);
       if (recoveryWindowMs === undefined) {
-        throw new UsageError(`--recovery-window "${flags.recoveryWindow}" is not a duration: write e.g. 7d, 12h or 0`);
+        throw new UsageError(
+          `--recovery-window "${flags.recoveryWindow}" is not a duration: write e.g. 7d, 12h or 0`,
+        );
       }
     }
     const secrets = await open(ctx, flags);
@@ -468,10 +542,12 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
     if (!purged) {
       const page = await secrets.list({ prefix: name, includeDeleted: true, limit: 1000 });
       // The listing covers the parents too: the deleted secret is the one in this namespace.
-      const own = (i: SecretMetadata) => i.namespace === undefined || flags.namespace === '' || i.namespace === flags.namespace;
+      const own = (i: SecretMetadata) =>
+        i.namespace === undefined || flags.namespace === '' || i.namespace === flags.namespace;
       purgeAt = page.items.find((i) => i.name === name && i.deletedAt && own(i))?.purgeAt;
     }
-    if (flags.json) return writeJson(ctx, { store: secrets.storeName, name, namespace: flags.namespace, purged, purgeAt });
+    if (flags.json)
+      return writeJson(ctx, { store: secrets.storeName, name, namespace: flags.namespace, purged, purgeAt });
     const restoreCommand = `sesame secrets restore ${name}${flags.namespace ? ` --namespace ${flags.namespace}` : ''}`;
     ctx.stdout.write(
       purged
@@ -482,17 +558,23 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
     );
   });
 
-  const restore = secretsOptions(group.command('restore').description('undo a delete within the recovery window').argument('<name>'));
+  const restore = secretsOptions(
+    group.command('restore').description('undo a delete within the recovery window').argument('<name>'),
+  );
   example(restore, 'sesame secrets restore jira/token --namespace acme.devops');
   restore.action(async (name: string, flags: Flags) => {
     const secrets = await open(ctx, flags);
     await secrets.restore(name);
-    if (flags.json) return writeJson(ctx, { store: secrets.storeName, name, namespace: flags.namespace, restored: true });
+    if (flags.json)
+      return writeJson(ctx, { store: secrets.storeName, name, namespace: flags.namespace, restored: true });
     ctx.stdout.write(`restored ${name} in ${describeNamespace(flags.namespace)}\n`);
   });
 
   const versions = secretsOptions(
-    group.command('versions').description('the versions of a secret, newest first (no values)').argument('<name>'),
+    group
+      .command('versions')
+      .description('the versions of a secret, newest first (no values)')
+      .argument('<name>'),
   );
   example(versions, 'sesame secrets versions db/password --namespace acme');
   versions.action(async (name: string, flags: Flags) => {
@@ -507,7 +589,11 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
     );
   });
 
-  const formatOption = () => new Option('--format <format>', 'env or json (default: json for a .json file, else env)').choices(['env', 'json']);
+  const formatOption = () =>
+    new Option('--format <format>', 'env or json (default: json for a .json file, else env)').choices([
+      'env',
+      'json',
+    ]);
 
   const importCmd = secretsOptions(
     group
@@ -524,7 +610,10 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
     'sesame secrets import secrets.json --prefix app/ --server',
   );
   importCmd.action(async (file: string, flags: Flags) => {
-    if (file === '-' && ctx.stdin.isTTY) throw new UsageError('import - reads the file from stdin: pipe it in, e.g. sesame secrets import - < .env');
+    if (file === '-' && ctx.stdin.isTTY)
+      throw new UsageError(
+        'import - reads the file from stdin: pipe it in, e.g. sesame secrets import - < .env',
+      );
     const text = file === '-' ? await readStdin(ctx) : readInput(ctx, file, 'the file');
     const source = file === '-' ? 'stdin' : file;
     const entries = parseSecretsFile(text, formatOf(flags, file === '-' ? undefined : file), source).map(
@@ -539,7 +628,8 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
       );
     }
     const writes = entries.filter(([, value]) => value !== '');
-    if (writes.length === 0) throw new UsageError(`${source} holds no entries to import: nothing was written`);
+    if (writes.length === 0)
+      throw new UsageError(`${source} holds no entries to import: nothing was written`);
     const secrets = await open(ctx, flags);
     const progress = startProgress(ctx, 'importing', writes.length);
     const imported: Array<{ name: string; version: string }> = [];
@@ -558,7 +648,13 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
       throw err;
     }
     progress.done();
-    if (flags.json) return writeJson(ctx, { store: secrets.storeName, namespace: flags.namespace, imported, skipped: empty });
+    if (flags.json)
+      return writeJson(ctx, {
+        store: secrets.storeName,
+        namespace: flags.namespace,
+        imported,
+        skipped: empty,
+      });
     const skipped = empty.length > 0 ? `; skipped ${empty.length} empty (${empty.join(', ')})` : '';
     ctx.stdout.write(
       `imported ${imported.length} secret${imported.length === 1 ? '' : 's'} from ${source} into ${describeNamespace(flags.namespace)} ` +
@@ -569,7 +665,9 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
   const exportCmd = secretsOptions(
     group
       .command('export')
-      .description('write the secrets visible from a namespace as a .env or JSON file: references, or values with --reveal')
+      .description(
+        'write the secrets visible from a namespace as a .env or JSON file: references, or values with --reveal',
+      )
       .addOption(formatOption())
       .option('-p, --prefix <prefix>', 'only names starting with this')
       .option('--reveal', 'write the values themselves, not references to them')
@@ -616,12 +714,16 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
         const key = envKeyOf(name);
         const clash = keys.get(key);
         if (clash !== undefined) {
-          throw new UsageError(`${clash} and ${name} are both ${key} in a .env file: nothing was written (use --format json)`);
+          throw new UsageError(
+            `${clash} and ${name} are both ${key} in a .env file: nothing was written (use --format json)`,
+          );
         }
         keys.set(key, name);
         const written = formatEnvValue(value);
         if (written === undefined) {
-          throw new UsageError(`the value of ${name} cannot be written in a .env file that reads back the same (it holds every kind of quote, or a carriage return): nothing was written (use --format json)`);
+          throw new UsageError(
+            `the value of ${name} cannot be written in a .env file that reads back the same (it holds every kind of quote, or a carriage return): nothing was written (use --format json)`,
+          );
         }
         lines.push(`${key}=${written}`);
       }
@@ -631,7 +733,9 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
     const what = flags.reveal ? 'values' : 'references';
     const where = flags.output === undefined ? '' : ` to ${flags.output}`;
     if (flags.output !== undefined || ctx.stdout.isTTY !== true) {
-      ctx.stderr.write(`sesame: exported ${entries.length} secret ${what}${where} from ${describeNamespace(flags.namespace)} (store ${secrets.storeName})\n`);
+      ctx.stderr.write(
+        `sesame: exported ${entries.length} secret ${what}${where} from ${describeNamespace(flags.namespace)} (store ${secrets.storeName})\n`,
+      );
     }
   });
 }
