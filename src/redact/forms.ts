@@ -1,7 +1,8 @@
 /**
  * The forms of a value that are masked: the value; its JSON-escaped and URL-encoded (also with `+`
- * for spaces) spellings; base64 and base64url of its UTF-8 bytes, padded and not; each line of a
- * multi-line value (trimmed). Forms shorter than MIN_MASK_LENGTH are not masked.
+ * for spaces) spellings; base64 and base64url of its UTF-8 bytes, padded and not; the same for
+ * the value trimmed of surrounding whitespace; each line of a multi-line value (trimmed). Forms
+ * shorter than MIN_MASK_LENGTH are not masked.
  *
  * Base64 inside a longer text: when the value's bytes are encoded as part of something larger
  * (`echo $TOK | base64` encodes the value and a newline; `printf 'x%s' $TOK | base64` shifts it by
@@ -24,6 +25,19 @@ export function maskedForms(value: string, minLength: number): string[] {
   const add = (form: string) => {
     if (form.length >= minLength) forms.add(form);
   };
+  encodedForms(value, add);
+  // Programs trim (`echo $TOKEN` unquoted, `.strip()`, a value read with its newline): the
+  // trimmed value and its encodings are masked too.
+  const trimmed = value.trim();
+  if (trimmed !== value) encodedForms(trimmed, add);
+  if (value.includes('\n') || value.includes('\r')) {
+    for (const line of value.split(/\r?\n|\r/)) add(line.trim());
+  }
+  return [...forms];
+}
+
+/** The value and its JSON, URL, base64 (whole and inside longer text) and hex spellings. */
+function encodedForms(value: string, add: (form: string) => void): void {
   add(value);
   add(JSON.stringify(value).slice(1, -1));
   try {
@@ -48,8 +62,4 @@ export function maskedForms(value: string, minLength: number): string[] {
     add(hex);
     add(hex.toUpperCase());
   }
-  if (value.includes('\n') || value.includes('\r')) {
-    for (const line of value.split(/\r?\n|\r/)) add(line.trim());
-  }
-  return [...forms];
 }

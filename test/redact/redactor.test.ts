@@ -106,6 +106,17 @@ describe('Redactor', () => {
     expect(r.redact(JSON.stringify({ key: pem }))).toBe(`{"key":"${MASK}"}`);
   });
 
+  it('masks a value with surrounding whitespace as a program that trims it prints it (echo $TOKEN, strip())', () => {
+    const r = new Redactor();
+    r.add('  padded-tok-9876 \t');
+    r.add('crlf-tok-5432\r\n');
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    expect(r.redact('x padded-tok-9876 y')).toBe(`x ${MASK} y`);
+    expect(r.redact(`b64 ${b64('padded-tok-9876')}`)).toBe(`b64 ${MASK}`);
+    expect(r.redact('"crlf-tok-5432"')).toBe(`"${MASK}"`);
+    expect(r.redact(b64('crlf-tok-5432\n'))).not.toContain(b64('crlf-tok-5432').slice(0, 8));
+  });
+
   it('does not mask values shorter than 4 characters', () => {
     const r = new Redactor();
     r.add('abc');
