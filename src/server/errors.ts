@@ -1,6 +1,6 @@
 /**
  * Errors the server adds to the typed errors of `src/errors.ts`, and the one place every error
- * becomes an HTTP response: `{ error: { code, message, issues? } }` with the error's status.
+ * becomes an HTTP response: `{ error: { code, message, fix?, issues? } }` with the error's status.
  * Messages are safe to return and log: they never hold a value, and they pass the redactor.
  */
 import type { z } from 'zod';
@@ -96,7 +96,7 @@ export function issuesFrom(part: string, error: z.ZodError): Issue[] {
 }
 
 export interface ErrorBody {
-  error: { code: string; message: string; issues?: Issue[] | undefined; requestId?: string | undefined };
+  error: { code: string; message: string; fix?: string | undefined; issues?: Issue[] | undefined; requestId?: string | undefined };
 }
 
 /** The body of a 500: no exception text, only the request id to find the (redacted) log line by. */
@@ -119,6 +119,8 @@ export function errorResponse(err: unknown, redactor: Redactor, requestId = 'unk
   if (err instanceof SesameError) {
     if (err.status >= 500 && err.code === 'error') return { status: err.status, body: internalError(requestId) };
     const body: ErrorBody = { error: { code: err.code, message: redactor.redact(err.message) } };
+    // What to do about it, when the raiser knows (a store's not-found, denied or unreachable).
+    if (err.fix) body.error.fix = redactor.redact(err.fix);
     if (err instanceof ValidationError) body.error.issues = redactor.redactValue(err.issues);
     return { status: err.status, body };
   }

@@ -166,6 +166,7 @@ export const errorSchema = z.object({
   error: z.object({
     code: z.string(),
     message: z.string(),
+    fix: z.string().optional().describe('what to do about it, when the server knows'),
     issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     requestId: z.string().optional().describe('on a 500: the id of the request in the server log'),
   }),

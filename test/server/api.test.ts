@@ -397,6 +397,25 @@ describe('resolve and refresh', () => {
     expect(missingKey.body.error.code).toBe('key_not_found');
   });
 
+  it('carries what to do about a store\'s error as error.fix', async () => {
+    const { createServer } = await import('node:http');
+    const missing = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((done) => missing.listen(0, '127.0.0.1', done));
+    const { port } = missing.address() as { port: number };
+    const server = await start({ config: { stores: [{ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/v1/{name}` }] } });
+    try {
+      const r = await resolve({ reference: 'secret://web/absent' }, await token(server, 'runtime'), server);
+      expect(r.status, r.text).toBe(404);
+      expect(r.body.error).toEqual({
+        code: 'not_found',
+        message: expect.stringContaining('answered 404'),
+        fix: 'create the secret, or check the url template',
+      });
+    } finally {
+      missing.close();
+    }
+  });
+
   it('records each resolve with its references and outcome, never a value', async () => {
     const page = ok(await t.call('GET', '/api/v1/audit?action=resolve&limit=3', { token: admin }));
     expect(page.items[0]).toMatchObject({ action: 'resolve', target: 'secret://mem/cfg#nokey', outcome: 'error', detail: 'key_not_found' });

@@ -660,6 +660,8 @@ export interface components {
             error: {
                 code: string;
                 message: string;
+                /** @description what to do about it, when the server knows */
+                fix?: string;
                 issues?: {
                     path: string;
                     message: string;
