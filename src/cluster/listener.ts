@@ -11,10 +11,21 @@
  *   order is commit order, see `changes.ts`), so a lost notification or connection only delays.
  *   A start reads from the current end: the process's cache is empty then.
  * - A row whose `apply` fails is read again at the next wake-up (the database may be down).
+ * - Rows are pruned after `retentionMs`. A process that could not read the feed for half of that
+ *   (the database unreachable, the process stopped in a debugger…) may have missed rows already
+ *   pruned, and cannot tell which: it then applies {@link RESYNC} (reload the stored config,
+ *   drop every cached value and token, read the master keys again) before the rows it reads.
  */
 import type { Logger } from 'pino';
 import type { SesameDatabase } from '../db/index.js';
-import { CHANGE_CHANNEL, type ChangeRow, changesAfter, lastChangeSeq, nodeIdOf, pruneChanges } from './changes.js';
+import {
+  CHANGE_CHANNEL,
+  type ChangeRow,
+  changesAfter,
+  lastChangeSeq,
+  nodeIdOf,
+  pruneChanges,
+} from './changes.js';
 
 export interface ChangeListenerOptions {
   database: SesameDatabase;
@@ -28,6 +39,15 @@ export interface ChangeListenerOptions {
 }
 
 const PRUNE_EVERY_MS = 10 * 60_000;
+const DEFAULT_RETENTION_MS = 86_400_000;
+
+/** What a process applies when rows it never read may be gone: every kind of change, for everything. */
+export const RESYNC: ReadonlyArray<Omit<ChangeRow, 'createdAt'>> = [
+  { seq: 0, origin: 'resync', kind: 'store', namespace: '', target: '' },
+  { seq: 0, origin: 'resync', kind: 'token', namespace: '', target: '' },
+  { seq: 0, origin: 'resync', kind: 'key', namespace: '', target: '' },
+  { seq: 0, origin: 'resync', kind: 'refresh', namespace: '', target: JSON.stringify({ all: true }) },
+];
 const MAX_BACKOFF_MS = 5000;
 
 export class ChangeListener {
@@ -43,6 +63,8 @@ export class ChangeListener {
   #busy: Promise<void> | undefined;
   #again = false;
   #lastPrune = 0;
+  /** When the last successful read of the feed began. */
+  #lastReadAt = 0;
   /** Rows applied so far (tests and metrics). */
   applied = 0;
   /** True while the LISTEN connection is up (PostgreSQL). */
@@ -60,6 +82,7 @@ export class ChangeListener {
   }
 
   async start(): Promise<void> {
+    this.#lastReadAt = Date.now();
     this.#lastSeq = await lastChangeSeq(this.#database);
     this.#lastPrune = Date.now();
     const pollMs = this.#options.pollMs ?? (this.#database.kind === 'postgres' ? 5000 : 250);
@@ -91,7 +114,18 @@ export class ChangeListener {
   async #catchUp(): Promise<void> {
     try {
       for (;;) {
+        const readAt = Date.now();
         const rows = await changesAfter(this.#database, this.#lastSeq);
+        const retention = this.#options.retentionMs ?? DEFAULT_RETENTION_MS;
+        if (readAt - this.#lastReadAt > retention / 2) {
+          this.#options.log?.warn(
+            { unreadForMs: readAt - this.#lastReadAt },
+            'change feed: not read for so long that changes may have been pruned unread: reloading everything',
+          );
+          const at = new Date(readAt).toISOString();
+          await this.#options.apply(RESYNC.map((r) => ({ ...r, createdAt: at })));
+        }
+        this.#lastReadAt = readAt;
         if (rows.length === 0) break;
         const foreign = rows.filter((r) => r.origin !== this.#origin);
         if (foreign.length > 0) await this.#options.apply(foreign);
@@ -101,11 +135,17 @@ export class ChangeListener {
       }
       if (Date.now() - this.#lastPrune > PRUNE_EVERY_MS) {
         this.#lastPrune = Date.now();
-        const before = new Date(Date.now() - (this.#options.retentionMs ?? 86_400_000)).toISOString();
+        const before = new Date(
+          Date.now() - (this.#options.retentionMs ?? DEFAULT_RETENTION_MS),
+        ).toISOString();
         await pruneChanges(this.#database, before);
       }
     } catch (err) {
-      if (!this.#closed) this.#options.log?.warn({ err: (err as Error).message }, 'could not read the change feed: trying again');
+      if (!this.#closed)
+        this.#options.log?.warn(
+          { err: (err as Error).message },
+          'could not read the change feed: trying again',
+        );
     }
   }
 
@@ -116,7 +156,10 @@ export class ChangeListener {
     try {
       client = await connect();
     } catch (err) {
-      this.#options.log?.warn({ err: (err as Error).message }, 'change feed: could not connect to listen: retrying');
+      this.#options.log?.warn(
+        { err: (err as Error).message },
+        'change feed: could not connect to listen: retrying',
+      );
       this.#scheduleReconnect();
       return;
     }
@@ -131,7 +174,10 @@ export class ChangeListener {
       client.removeAllListeners('notification');
       client.end().catch(() => {});
       if (this.#closed) return;
-      this.#options.log?.warn({ err: err?.message }, 'change feed: the listening connection was lost: reconnecting');
+      this.#options.log?.warn(
+        { err: err?.message },
+        'change feed: the listening connection was lost: reconnecting',
+      );
       this.#scheduleReconnect();
     };
     client.on('error', (err) => lost(err));
