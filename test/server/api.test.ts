@@ -435,6 +435,19 @@ describe('resolve and refresh', () => {
     expect(nothing.body.error.message).toBe('body: say what to refresh: one of reference, connection, store, namespace or all');
   });
 
+  it('says how a scoped token refreshes what it may, and does not take "all" with a namespace for one namespace', async () => {
+    const scoped = await token(t, 'runtime', { namespace: 'acme' });
+    const all = await t.call('POST', '/api/v1/refresh', { token: scoped, body: { all: true } });
+    expect(all.status, all.text).toBe(403);
+    expect(all.body.error.message).toBe(
+      'refreshing all needs a token for the root namespace; this token is limited to namespace acme: refresh that namespace instead ({"namespace": "acme"}), or a reference, connection or store',
+    );
+    // "all" with a namespace meant the namespace, and refreshed everything for a root token.
+    const both = await t.call('POST', '/api/v1/refresh', { token: runtime, body: { all: true, namespace: 'acme' } });
+    expect(both.status, both.text).toBe(400);
+    expect(both.body.error.message).toBe('body.namespace: all refreshes every namespace: leave namespace out, or give namespace alone to refresh one');
+  });
+
   it('serves the last good value while a store is down, and says so', async () => {
     t.memory.set('flaky', 'flaky-value-1234');
     ok(await resolve({ reference: 'secret://mem/flaky' }));

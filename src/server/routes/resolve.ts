@@ -7,7 +7,7 @@ import { type DialectSet, dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
 import type { RefreshTarget } from '../../sesame.js';
 import { covers } from '../../resolve/access.js';
-import { ValidationError } from '../errors.js';
+import { ForbiddenError, ValidationError } from '../errors.js';
 import { type AnyRoute, namespaceParam, route } from '../route.js';
 import { refreshEverywhere } from '../cluster.js';
 import type { ServerServices } from '../services.js';
@@ -71,6 +71,13 @@ const refreshBody = z
         code: 'custom',
         message: 'say what to refresh: one of reference, connection, store, namespace or all',
         path: [],
+      });
+    } else if (body.all && body.namespace !== undefined) {
+      // Taken as "all" it would drop every namespace's values for a caller who named one.
+      ctx.addIssue({
+        code: 'custom',
+        message: 'all refreshes every namespace: leave namespace out, or give namespace alone to refresh one',
+        path: ['namespace'],
       });
     }
   });
@@ -156,7 +163,15 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
         let target: RefreshTarget;
         let namespace: string;
         if (body.all) {
-          ctx.requireNamespace('');
+          if (ctx.principal.namespace !== '') {
+            const own = ctx.principal.namespace;
+            throw new ForbiddenError(
+              'forbidden_namespace',
+              `refreshing all needs a token for the root namespace; this token is limited to namespace ${own}: ` +
+                `refresh that namespace instead (${JSON.stringify({ namespace: own }).replace(':', ': ')}), or a reference, connection or store`,
+              '',
+            );
+          }
           target = { all: true };
           namespace = '';
         } else if (body.reference !== undefined || body.connection !== undefined || body.store !== undefined) {
