@@ -236,6 +236,15 @@ describe('secrets', () => {
     expect(denied.text).not.toContain(SECRETS.dbPassword2);
   });
 
+  it('tells browsers and proxies not to keep an answer that carries a value', async () => {
+    const revealed = await t.call('GET', `${at}/value`, { token: admin });
+    expect(revealed.status, revealed.text).toBe(200);
+    expect(revealed.headers.get('cache-control')).toBe('no-store');
+    const resolved = await resolve({ reference: `secret://builtin/${encodeURIComponent(name)}` });
+    expect(resolved.status, resolved.text).toBe(200);
+    expect(resolved.headers.get('cache-control')).toBe('no-store');
+  });
+
   it('deletes softly, hides from resolve, and restores', async () => {
     expect(ok(await t.call('DELETE', at, { token: operator }))).toMatchObject({ deleted: true, purged: false });
     const gone = await resolve({ reference: `secret://builtin/${encodeURIComponent(name)}` });

@@ -101,6 +101,8 @@ async function apiRoutes(app: FastifyInstance, options: RoutesPluginOptions): Pr
       onRequest: app.guard(r),
       handler: async (request, reply) => {
         const state = stateOf(request);
+        // Answers are per token and some carry values: no browser or proxy may keep one.
+        reply.header('cache-control', 'no-store');
         const input = validateRequest(r, request);
         const ctx = new Context(input.params, input.query, input.body, state.principal ?? NOBODY, request, reply, state);
         const result = await r.handler(ctx);
