@@ -330,10 +330,28 @@ export class Sesame {
         );
       let dropped = 0;
       for (const b of this.bindings.all()) dropped += b.cache.invalidate();
+      for (const b of this.bindings.all()) this.#renewCredentials(b, scope);
       return { dropped };
     }
-    if ('reference' in target)
-      return { dropped: this.resolver.refreshReference(target.reference, namespace, scope) };
+    if ('reference' in target) {
+      const dropped = this.resolver.refreshReference(target.reference, namespace, scope);
+      // A store whose credentials are this secret gets a client made with its new value.
+      const refreshed = collectReferences(target.reference, '', undefined, dialectsOf(this.config)).map(
+        (s) => ({
+          binding: this.bindings.get(s.ref.store, namespace),
+          name: s.ref.name,
+        }),
+      );
+      for (const b of this.bindings.all()) {
+        const uses = this.#credentials(b).some((c) =>
+          refreshed.some(
+            (r) => r.name === c.ref.name && this.bindings.find(c.ref.store, b.config.namespace) === r.binding,
+          ),
+        );
+        if (uses) b.renewClient();
+      }
+      return { dropped };
+    }
     if ('connection' in target) {
       const conn = this.connection(target.connection, namespace);
       let dropped = 0;
@@ -346,8 +364,11 @@ export class Sesame {
     }
     if ('store' in target) {
       const binding = this.bindings.get(target.store, namespace);
-      if (scope === '' || covers(scope, binding.config.namespace))
-        return { dropped: binding.cache.invalidate() };
+      if (scope === '' || covers(scope, binding.config.namespace)) {
+        const dropped = binding.cache.invalidate();
+        this.#renewCredentials(binding, scope);
+        return { dropped };
+      }
       if (binding.type.capabilities.namespaced) {
         const inScope = (n: string) => covers(scope, n);
         return { dropped: binding.cache.invalidate((k) => inScope(k.slice(0, k.indexOf('\u0000')))) };
@@ -363,11 +384,29 @@ export class Sesame {
     const inNs = (n: string) => covers(ns, n);
     let dropped = 0;
     for (const b of this.bindings.all()) {
-      if (inNs(b.config.namespace)) dropped += b.cache.invalidate();
-      else if (b.type.capabilities.namespaced)
+      if (inNs(b.config.namespace)) {
+        dropped += b.cache.invalidate();
+        this.#renewCredentials(b, scope);
+      } else if (b.type.capabilities.namespaced)
         dropped += b.cache.invalidate((k) => inNs(k.slice(0, k.indexOf('\u0000'))));
     }
     return { dropped };
+  }
+
+  /** The references in a store's settings (credentials from other stores). */
+  #credentials(binding: StoreBinding): ReturnType<typeof collectReferences> {
+    return collectReferences(binding.config.settings);
+  }
+
+  /**
+   * A refreshed store fetches its credentials from their stores again: drop them from the cache
+   * and make its next client with what they are now (a rotated Vault token, an AWS key).
+   */
+  #renewCredentials(binding: StoreBinding, scope: string): void {
+    const credentials = this.#credentials(binding);
+    if (credentials.length === 0) return;
+    for (const c of credentials) this.resolver.refreshReference(c.raw, binding.config.namespace, scope);
+    binding.renewClient();
   }
 
   store(name: string, namespace = ''): StoreBinding {

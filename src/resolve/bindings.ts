@@ -7,8 +7,23 @@ import type { LookupFunction } from 'node:net';
 import type { SesameConfig, StoreConfig } from '../config/schema.js';
 import { findStoreConfig } from '../config/visibility.js';
 import { namespaceChain } from '../namespaces.js';
-import { ConfigError, ReadOnlyStoreError, SesameError, StoreNotFoundError, StoreUnavailableError, UnsupportedOperationError } from '../errors.js';
-import type { FetchedSecret, SecretRequest, StoreCapabilities, StoreClient, StoreContext, StoreServices, StoreType } from '../stores/contract.js';
+import {
+  ConfigError,
+  ReadOnlyStoreError,
+  SesameError,
+  StoreNotFoundError,
+  StoreUnavailableError,
+  UnsupportedOperationError,
+} from '../errors.js';
+import type {
+  FetchedSecret,
+  SecretRequest,
+  StoreCapabilities,
+  StoreClient,
+  StoreContext,
+  StoreServices,
+  StoreType,
+} from '../stores/contract.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { SecretCache } from './cache.js';
 
@@ -19,6 +34,11 @@ export interface StoreBinding {
   readonly type: StoreType<unknown>;
   readonly cache: SecretCache;
   client(): Promise<StoreClient>;
+  /**
+   * Make the next use create a new client, with its settings resolved again (credentials from
+   * other stores rotate). The old client is closed once the calls it has in flight had time to end.
+   */
+  renewClient(): void;
   /** Prefix of every cache key for a caller namespace (namespace-aware stores key by it). */
   keyPrefix(callerNamespace: string): string;
 }
@@ -55,7 +75,12 @@ export class StoreBindings {
   }
 
   #add(store: StoreConfig): Binding {
-    const binding = new Binding(store, this.options.registry.get(store.type), this.options, this.#config.baseDir);
+    const binding = new Binding(
+      store,
+      this.options.registry.get(store.type),
+      this.options,
+      this.#config.baseDir,
+    );
     this.#bindings.set(binding.id, binding);
     this.#lookups.clear();
     return binding;
@@ -128,7 +153,11 @@ export class StoreBindings {
  * versions, `?stage=` on one without stages), or undefined. Checked here, once, for every
  * adapter: the resolver and the secrets routes reach stores only through `client()`.
  */
-function unsupportedPin(request: SecretRequest, store: StoreConfig, capabilities: StoreCapabilities): string | undefined {
+function unsupportedPin(
+  request: SecretRequest,
+  store: StoreConfig,
+  capabilities: StoreCapabilities,
+): string | undefined {
   if (request.stage !== undefined && !capabilities.stages) {
     return (
       `[${store.name}] ?stage= pins an AWS staging label; stores of type ${store.type} have no stages` +
@@ -169,11 +198,14 @@ function guardedClient(client: StoreClient, store: StoreConfig, type: StoreType<
       const asked = requests.filter((_, i) => refused[i] === undefined);
       const answers = asked.length > 0 ? await many(asked) : [];
       let next = 0;
-      return refused.map((why) => (why === undefined ? (answers[next++] as FetchedSecret | Error) : new UnsupportedOperationError(why)));
+      return refused.map((why) =>
+        why === undefined ? (answers[next++] as FetchedSecret | Error) : new UnsupportedOperationError(why),
+      );
     };
   }
   if (store.readOnly) {
-    for (const operation of ['write', 'delete', 'restore'] as const) if (client[operation]) overrides[operation] = refuse(operation);
+    for (const operation of ['write', 'delete', 'restore'] as const)
+      if (client[operation]) overrides[operation] = refuse(operation);
   }
   return new Proxy(client, {
     get(target, prop) {
@@ -189,10 +221,15 @@ function bindingId(store: StoreConfig): string {
   return `${store.namespace}/${store.name}`;
 }
 
+/** How long a renewed store's old client stays open for the calls it has in flight. */
+const RETIRED_CLIENT_GRACE_MS = 60_000;
+
 class Binding implements StoreBinding {
   readonly id: string;
   readonly cache: SecretCache;
   #client: Promise<StoreClient> | undefined;
+  /** Clients replaced by renewClient(), closed after a grace period or by close(). */
+  readonly #retired = new Map<Promise<StoreClient>, ReturnType<typeof setTimeout>>();
 
   constructor(
     readonly config: StoreConfig,
@@ -205,16 +242,19 @@ class Binding implements StoreBinding {
   }
 
   keyPrefix(callerNamespace: string): string {
-    const byNamespace = this.type.capabilities.namespaced || this.type.readsByNamespace?.(this.config.settings) === true;
+    const byNamespace =
+      this.type.capabilities.namespaced || this.type.readsByNamespace?.(this.config.settings) === true;
     return byNamespace ? `${callerNamespace}\u0000` : '\u0000';
   }
 
   client(): Promise<StoreClient> {
-    this.#client ??= this.#create().then((client) => guardedClient(client, this.config, this.type)).catch((err: unknown) => {
-      // Do not remember a failure: the next use tries again (the store may come back).
-      this.#client = undefined;
-      throw err;
-    });
+    this.#client ??= this.#create()
+      .then((client) => guardedClient(client, this.config, this.type))
+      .catch((err: unknown) => {
+        // Do not remember a failure: the next use tries again (the store may come back).
+        this.#client = undefined;
+        throw err;
+      });
     return this.#client;
   }
 
@@ -242,17 +282,38 @@ class Binding implements StoreBinding {
 
   #lookup(): LookupFunction {
     const lookup = this.options.outboundLookup;
-    if (!lookup) throw new StoreUnavailableError(`[${this.config.name}] this store must connect through the outbound policy, and there is none`);
+    if (!lookup)
+      throw new StoreUnavailableError(
+        `[${this.config.name}] this store must connect through the outbound policy, and there is none`,
+      );
     return lookup(`store ${this.config.name}`);
   }
 
-  async close(): Promise<void> {
-    const pending = this.#client;
+  renewClient(): void {
+    const old = this.#client;
+    if (!old) return;
     this.#client = undefined;
-    if (!pending) return;
-    const client = await pending.catch(() => undefined);
-    await client?.close();
+    const timer = setTimeout(() => {
+      this.#retired.delete(old);
+      void closeClient(old);
+    }, RETIRED_CLIENT_GRACE_MS);
+    timer.unref?.();
+    this.#retired.set(old, timer);
   }
+
+  async close(): Promise<void> {
+    const pending = [...this.#retired.keys()];
+    for (const timer of this.#retired.values()) clearTimeout(timer);
+    this.#retired.clear();
+    if (this.#client) pending.push(this.#client);
+    this.#client = undefined;
+    await Promise.allSettled(pending.map(closeClient));
+  }
+}
+
+async function closeClient(pending: Promise<StoreClient>): Promise<void> {
+  const client = await pending.catch(() => undefined);
+  await client?.close();
 }
 
 /** Static check: store credentials that reference stores whose credentials reference back. */

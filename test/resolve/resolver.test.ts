@@ -10,7 +10,9 @@ import {
 import { Redactor } from '../../src/redact/redactor.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
 import { envStoreType } from '../../src/stores/env/index.js';
+import type { StoreType } from '../../src/stores/contract.js';
 import { StoreTypeRegistry } from '../../src/stores/registry.js';
+import { z } from 'zod';
 import { type MemoryBackend, memoryBackend, memoryStoreType } from '../support/memory-store.js';
 
 interface Setup {
@@ -392,6 +394,78 @@ describe('store credentials from other stores', () => {
     mem.set('guard-token', 'credential-value-1');
     await sesame.resolve('secret://guarded/missing').catch(() => undefined);
     expect(redactor.redact('x credential-value-1 y')).toBe('x *** y');
+  });
+
+  it('uses rotated credentials after a refresh of the store, of the credential, of its namespace or of all', async () => {
+    // A store type whose values say which credential its client was made with.
+    const made: Array<{ token: string; closed: boolean }> = [];
+    const tokenEcho = {
+      type: 'token-echo',
+      capabilities: {
+        write: false,
+        batch: false,
+        versions: false,
+        stages: false,
+        namespaced: false,
+        restore: false,
+      },
+      settings: z.strictObject({ token: z.string() }),
+      secretSettings: ['token'],
+      hostAccess: () => [],
+      create(s: { token: string }) {
+        const client = { token: s.token, closed: false };
+        made.push(client);
+        return {
+          get: async () => ({ value: `made-with:${client.token}` }),
+          list: async () => ({ items: [] }),
+          check: async () => ({ ok: true, steps: [] }),
+          close: async () => {
+            client.closed = true;
+          },
+        };
+      },
+    } satisfies StoreType<{ token: string }>;
+    const mem = memoryBackend();
+    const sesame = createSesame(
+      {
+        stores: [
+          { name: 'mem', type: 'memory', backend: 'mem' },
+          { name: 'guarded', namespace: 'acme', type: 'token-echo', token: '{{ secret://mem/guard-token }}' },
+        ],
+      },
+      {
+        registry: new StoreTypeRegistry().register(memoryStoreType({ mem })).register(tokenEcho),
+        redactor: new Redactor(),
+      },
+    );
+    // A new name each time: what matters is the client that fetches it, not the cache.
+    let n = 0;
+    const read = () => sesame.resolve(`secret://guarded/x-${n++}`, { namespace: 'acme' });
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['cred-2222', () => sesame.refresh({ store: 'guarded' }, { namespace: 'acme' })],
+      ['cred-3333', () => sesame.refresh({ reference: 'secret://mem/guard-token' }, { namespace: 'acme' })],
+      ['cred-4444', () => sesame.refresh({ namespace: 'acme' })],
+      ['cred-5555', () => sesame.refresh({ all: true })],
+    ];
+    mem.set('guard-token', 'cred-1111');
+    expect(await read()).toBe('made-with:cred-1111');
+    for (const [rotated, refresh] of steps) {
+      mem.set('guard-token', rotated);
+      await refresh();
+      expect(await read()).toBe(`made-with:${rotated}`);
+    }
+    // A refresh of something else keeps the client.
+    await sesame.refresh({ reference: 'secret://mem/other' });
+    await read();
+    expect(made.map((c) => c.token)).toEqual([
+      'cred-1111',
+      'cred-2222',
+      'cred-3333',
+      'cred-4444',
+      'cred-5555',
+    ]);
+    await sesame.close();
+    expect(made.every((c) => c.closed)).toBe(true);
   });
 
   it('refuses credentials that form a cycle, naming it', () => {
