@@ -1,10 +1,16 @@
 import { type Command, Option } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { defaultConnectionTypes } from '../../connections/default-types.js';
-import { UsageError } from '../../errors.js';
+import { SesameError, UsageError } from '../../errors.js';
 import { createLogger, type LogLevel } from '../../log.js';
 import { processRedactor } from '../../redact/redactor.js';
-import { createServer, DEFAULT_AGENT_TOKEN_FILE, DEFAULT_HOST, loadAgentToken, ServerMetrics } from '../../server/index.js';
+import {
+  createServer,
+  DEFAULT_AGENT_TOKEN_FILE,
+  DEFAULT_HOST,
+  loadAgentToken,
+  ServerMetrics,
+} from '../../server/index.js';
 import { createSesame } from '../../sesame.js';
 import { defaultStoreTypes } from '../../stores/default-types.js';
 import { type CliContext, example } from '../context.js';
@@ -21,8 +27,44 @@ interface Flags {
 function parsePort(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${text} is not a port number (0–65535)`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port ${text} is not a port number (0–65535)`);
   return port;
+}
+
+/**
+ * Why the server could not listen, in words, with what to do: a port in use is a failure
+ * (exit 1: it may be free later), an address or port this host cannot take is bad input (exit 2).
+ */
+function listenError(err: unknown, host: string | undefined): Error {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+  const where =
+    e.address !== undefined
+      ? `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`
+      : undefined;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new SesameError(
+        `${where ?? 'the address'} is already in use (another sesame serve?): stop what listens there, or choose another port with --port (0 picks a free one)`,
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new UsageError(
+        `not allowed to listen on ${where ?? 'that port'}: choose a port above 1023 with --port, or run with the right to bind it`,
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME': {
+      const named = host ?? e.hostname ?? e.address;
+      const option = host !== undefined ? `--host ${host}` : `server.host ${named ?? ''}`.trimEnd();
+      return new UsageError(
+        `${option} is not an address of this machine: use 127.0.0.1, 0.0.0.0 (every interface) or one of its addresses`,
+      );
+    }
+    default:
+      return err instanceof Error ? err : new Error(String(err));
+  }
 }
 
 /** Resolves on the first SIGTERM or SIGINT; a second one while shutting down exits at once. */
@@ -48,11 +90,17 @@ export function registerServe(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('serve')
     .description('run the HTTP API (or, with --agent, resolve and refresh for this host only)')
-    .addOption(new Option('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'))
+    .addOption(
+      new Option('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'),
+    )
     .option('--host <host>', `address to listen on (default: server.host, else ${DEFAULT_HOST})`)
     .option('-p, --port <port>', 'port to listen on (default: server.port, else 7373; 0 picks a free one)')
     .option('--agent', 'agent mode: 127.0.0.1 only, resolve and refresh only, X-Sesame-Agent-Token required')
-    .option('--agent-token-file <file>', 'agent mode: file holding the agent token (generated 0600 if absent)', DEFAULT_AGENT_TOKEN_FILE)
+    .option(
+      '--agent-token-file <file>',
+      'agent mode: file holding the agent token (generated 0600 if absent)',
+      DEFAULT_AGENT_TOKEN_FILE,
+    )
     .option('-n, --namespace <ns>', 'agent mode: the namespace the agent may act in (default: all)');
   example(
     cmd,
@@ -64,14 +112,25 @@ export function registerServe(program: Command, ctx: CliContext): void {
     const port = parsePort(flags.port);
     const agent = flags.agent === true;
     if (agent && flags.host !== undefined && !['127.0.0.1', 'localhost'].includes(flags.host)) {
-      throw new UsageError('the agent listens on 127.0.0.1 only: drop --host, or run sesame serve without --agent');
+      throw new UsageError(
+        'the agent listens on 127.0.0.1 only: drop --host, or run sesame serve without --agent',
+      );
     }
     if (!agent && flags.namespace !== undefined) {
-      throw new UsageError('--namespace limits an agent: use it with --agent (API tokens carry their own namespace)');
+      throw new UsageError(
+        '--namespace limits an agent: use it with --agent (API tokens carry their own namespace)',
+      );
     }
     const registry = defaultStoreTypes();
-    const config = loadConfig({ file: flags.config, cwd: ctx.cwd, registry, connectionTypes: defaultConnectionTypes() });
-    const level = (config.logLevel ?? (ctx.env['SESAME_LOG_LEVEL'] as LogLevel | undefined) ?? 'info') as LogLevel;
+    const config = loadConfig({
+      file: flags.config,
+      cwd: ctx.cwd,
+      registry,
+      connectionTypes: defaultConnectionTypes(),
+    });
+    const level = (config.logLevel ??
+      (ctx.env['SESAME_LOG_LEVEL'] as LogLevel | undefined) ??
+      'info') as LogLevel;
     const logger = createLogger({ level, redactor: processRedactor });
     const metrics = new ServerMetrics();
     const sesame = createSesame(config, { registry, logger, observer: metrics.observer });
@@ -89,25 +148,39 @@ export function registerServe(program: Command, ctx: CliContext): void {
         mode: agent ? 'agent' : 'api',
         agent: agentToken ? { token: agentToken.token, namespace: flags.namespace } : undefined,
       });
-      let bootstrap: Awaited<ReturnType<typeof server.services.tokens.bootstrapAdmin>>;
-      if (!agent) {
-        // Read once, then dropped from the environment: stores of type env must not serve it.
-        const preset = ctx.env['SESAME_ADMIN_TOKEN'];
-        delete ctx.env['SESAME_ADMIN_TOKEN'];
-        if (preset !== undefined) processRedactor.add(preset);
-        bootstrap = await server.services.tokens.bootstrapAdmin(preset);
-        if (bootstrap) {
-          processRedactor.add(bootstrap.token);
-          await server.services.audit.append({
-            actor: 'bootstrap',
-            action: 'token.create',
-            namespace: '',
-            target: bootstrap.info.id,
-            outcome: 'ok',
-          });
-        }
+      // Listen before the first admin token is made: a start that cannot listen (a port in use)
+      // must not use up the token a first start shows once.
+      let url: string;
+      try {
+        url = await server.listen({ host: flags.host, port });
+      } catch (err) {
+        await server.close().catch(() => {});
+        throw listenError(err, flags.host);
       }
-      const url = await server.listen({ host: flags.host, port });
+      let bootstrap: Awaited<ReturnType<typeof server.services.tokens.bootstrapAdmin>>;
+      try {
+        if (!agent) {
+          // Read once, then dropped from the environment: stores of type env must not serve it.
+          const preset = ctx.env['SESAME_ADMIN_TOKEN'];
+          delete ctx.env['SESAME_ADMIN_TOKEN'];
+          if (preset !== undefined) processRedactor.add(preset);
+          bootstrap = await server.services.tokens.bootstrapAdmin(preset);
+          if (bootstrap) {
+            processRedactor.add(bootstrap.token);
+            await server.services.audit.append({
+              actor: 'bootstrap',
+              action: 'token.create',
+              namespace: '',
+              target: bootstrap.info.id,
+              outcome: 'ok',
+            });
+          }
+        }
+      } catch (err) {
+        // Not serving after all (e.g. a SESAME_ADMIN_TOKEN too short): stop listening before saying why.
+        await server.close();
+        throw err;
+      }
       if (agent) {
         ctx.stdout.write(
           `sesame: agent on ${url} for this host: POST /api/v1/resolve and /api/v1/refresh with the X-Sesame-Agent-Token header (the content of ${agentToken?.file})\n`,
@@ -117,7 +190,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
         const token = bootstrap
           ? `sesame: first start: admin token (shown once; keep it safe, it is stored hashed):\n${bootstrap.token}\n`
           : '';
-        ctx.stdout.write(`${token}sesame: serving ${url} (API under ${url}/api/v1, described at ${url}/api/v1/openapi.json)\n`);
+        ctx.stdout.write(
+          `${token}sesame: serving ${url} (API under ${url}/api/v1, described at ${url}/api/v1/openapi.json)\n`,
+        );
       }
       const signal = await untilSignal(ctx);
       logger.info({ signal }, 'shutting down: finishing requests in flight');
