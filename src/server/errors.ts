@@ -83,9 +83,11 @@ export function issuePath(part: string, path: ReadonlyArray<PropertyKey>): strin
 export function issuesFrom(part: string, error: z.ZodError): Issue[] {
   return error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
+      // A schema may say where such fields belong (its `error` option); zod's own text adds nothing.
+      const hint = issue.message.startsWith('Unrecognized key') ? '' : `: ${issue.message}`;
       return {
         path: issuePath(part, issue.path),
-        message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
+        message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${hint}`,
       };
     }
     // Plain words, not zod's own text; a union's closest branch may name a key further down.

@@ -158,6 +158,17 @@ describe('stores', () => {
     expect(bad.body.error.issues.find((i: { path: string }) => i.path === 'body.settings').message).toBe('unknown field "extra"');
   });
 
+  it('says where a store\'s settings go when they are sent as sesame.yaml writes them', async () => {
+    const flat = await t.call('POST', '/api/v1/stores', { token: admin, body: { name: 'flat', type: 'memory', backend: 'mem' } });
+    expect(flat.status, flat.text).toBe(400);
+    expect(flat.body.error.issues).toEqual([
+      { path: 'body', message: 'unknown field "backend": a store\'s own settings go under "settings", e.g. {"name": "vault", "type": "vault", "settings": {"address": "https://vault.example.com", "auth": {…}}}' },
+    ]);
+    const update = await t.call('PUT', '/api/v1/stores/mem', { token: admin, body: { type: 'memory', backend: 'mem' } });
+    expect(update.status, update.text).toBe(400);
+    expect(update.body.error.message).toContain('go under "settings"');
+  });
+
   it('tests a store and reports each step', async () => {
     const report = ok(await t.call('POST', '/api/v1/stores/builtin/test?sample=nope', { token: operator }));
     expect(report.store).toBe('builtin');

@@ -71,6 +71,14 @@ const storeBody = {
     .describe('the store type\'s settings as in sesame.yaml (region, auth, …); on update "***" keeps a stored credential'),
 };
 
+/** Fields of a store body it does not know are most often its settings, written as sesame.yaml writes them. */
+const storeBodyOptions = {
+  error: (issue: { code?: string }) =>
+    issue.code === 'unrecognized_keys'
+      ? 'a store\'s own settings go under "settings", e.g. {"name": "vault", "type": "vault", "settings": {"address": "https://vault.example.com", "auth": {…}}}'
+      : undefined,
+};
+
 const storeName = z.string().regex(STORE_NAME, 'a store name is lowercase letters, digits, "_" and "-" (at most 63)');
 const connectionName = z.string().regex(CONNECTION_NAME, 'a connection name is letters, digits, "_", "." and "-"');
 
@@ -283,7 +291,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       tag: 'stores',
       access: manage,
       status: 201,
-      body: z.strictObject({ name: storeName, namespace: namespaceParam.optional(), ...storeBody }),
+      body: z.strictObject({ name: storeName, namespace: namespaceParam.optional(), ...storeBody }, storeBodyOptions),
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.body.namespace);
@@ -301,7 +309,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
       access: manage,
       params: z.object({ name: storeName }),
       query: exactQuery,
-      body: z.strictObject(storeBody),
+      body: z.strictObject(storeBody, storeBodyOptions),
       response: storeView,
       handler: async (ctx) => {
         const namespace = ctx.namespace(ctx.query.namespace);
@@ -350,7 +358,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
         sample: z.string().min(1).optional().describe('a secret name to test read permission with'),
       }),
       body: z
-        .strictObject(storeBody)
+        .strictObject(storeBody, storeBodyOptions)
         .optional()
         .describe('test these settings instead of the saved ones, saving nothing ("***" keeps a stored credential); the store need not exist yet'),
       response: z.object({
