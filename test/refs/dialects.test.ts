@@ -43,13 +43,27 @@ describe('dialects map onto the secret:// reference model', () => {
   });
 
   it("kestra: {{ secret('NAME') }} → builtin by default, subkey= as the key", () => {
-    expect(whole("{{ secret('GITHUB_TOKEN') }}")?.ref).toEqual({ store: 'builtin', name: 'GITHUB_TOKEN', key: undefined });
-    expect(whole('{{ secret("DB", subkey="password") }}')?.ref).toMatchObject({ name: 'DB', key: 'password' });
+    expect(whole("{{ secret('GITHUB_TOKEN') }}")?.ref).toEqual({
+      store: 'builtin',
+      name: 'GITHUB_TOKEN',
+      key: undefined,
+    });
+    expect(whole('{{ secret("DB", subkey="password") }}')?.ref).toMatchObject({
+      name: 'DB',
+      key: 'password',
+    });
   });
 
   it('n8n: {{ $secrets.<vault>.<name> }} → the store of that name, or of the provider type', () => {
-    expect(whole('{{ $secrets.vault.db_password }}')?.ref).toMatchObject({ store: 'vault', name: 'db_password' });
-    expect(whole('{{ $secrets.awsSecretsManager.jira.token }}')?.ref).toMatchObject({ store: 'aws', name: 'jira', key: 'token' });
+    expect(whole('{{ $secrets.vault.db_password }}')?.ref).toMatchObject({
+      store: 'vault',
+      name: 'db_password',
+    });
+    expect(whole('{{ $secrets.awsSecretsManager.jira.token }}')?.ref).toMatchObject({
+      store: 'aws',
+      name: 'jira',
+      key: 'token',
+    });
   });
 
   it('vals: ref+awssecrets / ref+vault / ref+gcpsecrets, fragments as JSON Pointers', () => {
@@ -60,13 +74,29 @@ describe('dialects map onto the secret:// reference model', () => {
       version: undefined,
       key: '/foo/bar',
     });
-    expect(whole('ref+vault://secret/data/app/db#password')?.ref).toMatchObject({ store: 'vault', name: 'app/db', key: '/password' });
-    expect(whole('ref+vault://secret/app/db?version=2#/password')?.ref).toMatchObject({ name: 'app/db', version: '2' });
-    expect(whole('ref+gcpsecrets://acme-prod/api-key?version=3')?.ref).toMatchObject({ store: 'gcp', name: 'api-key', version: '3' });
+    expect(whole('ref+vault://secret/data/app/db#password')?.ref).toMatchObject({
+      store: 'vault',
+      name: 'app/db',
+      key: '/password',
+    });
+    expect(whole('ref+vault://secret/app/db?version=2#/password')?.ref).toMatchObject({
+      name: 'app/db',
+      version: '2',
+    });
+    expect(whole('ref+gcpsecrets://acme-prod/api-key?version=3')?.ref).toMatchObject({
+      store: 'gcp',
+      name: 'api-key',
+      version: '3',
+    });
   });
 
   it('vals: embedded expressions end at "+", a space or the end, as in vals', () => {
-    const t = compileTemplate('postgres://app:ref+vault://secret/db#/pw+@db:5432 and ref+awssecrets://x', 'f', undefined, ALL);
+    const t = compileTemplate(
+      'postgres://app:ref+vault://secret/db#/pw+@db:5432 and ref+awssecrets://x',
+      'f',
+      undefined,
+      ALL,
+    );
     expect(t.count).toBe(2);
     expect(t.parts.map((p) => (typeof p === 'string' ? p : p.raw))).toEqual([
       'postgres://app:',
@@ -79,13 +109,26 @@ describe('dialects map onto the secret:// reference model', () => {
   });
 
   it('op: op://<vault>/<item>/[<section>/]<field>, whole or in braces', () => {
-    expect(whole('op://Prod/Jira Cloud/token')?.ref).toEqual({ store: 'op', name: 'Prod/Jira Cloud', key: 'token' });
-    expect(whole('{{ op://Prod/db/admin/password }}')?.ref).toEqual({ store: 'op', name: 'Prod/db', key: 'password' });
+    expect(whole('op://Prod/Jira Cloud/token')?.ref).toEqual({
+      store: 'op',
+      name: 'Prod/Jira Cloud',
+      key: 'token',
+    });
+    expect(whole('{{ op://Prod/db/admin/password }}')?.ref).toEqual({
+      store: 'op',
+      name: 'Prod/db',
+      key: 'password',
+    });
   });
 
   it('mixes with secret:// in one string, each slot resolved the same way', () => {
     const t = compileTemplate("{{ secret://env/USER }}:{{ secret('PW') }}@x", 'f', undefined, ALL);
-    expect(t.parts.map((p) => (typeof p === 'string' ? p : p.raw))).toEqual(['secret://env/USER', ':', 'secret://builtin/PW', '@x']);
+    expect(t.parts.map((p) => (typeof p === 'string' ? p : p.raw))).toEqual([
+      'secret://env/USER',
+      ':',
+      'secret://builtin/PW',
+      '@x',
+    ]);
   });
 });
 
@@ -115,7 +158,9 @@ describe('undeclared dialects stay literal text', () => {
 
 describe('a malformed dialect reference names the field, the offset and what was expected', () => {
   it('workato without an ARN', () => {
-    const e = syntaxError(() => compileTemplate('x {{workato:sm:prod.key:prod-jira}}', 'fields.token', undefined, ALL));
+    const e = syntaxError(() =>
+      compileTemplate('x {{workato:sm:prod.key:prod-jira}}', 'fields.token', undefined, ALL),
+    );
     expect(e.field).toBe('fields.token');
     expect(e.message).toMatch(/at offset \d+: expected a key name, ":" and the secret ARN/);
   });
@@ -132,7 +177,9 @@ describe('a malformed dialect reference names the field, the offset and what was
     expect(e.expected).toContain("caller's namespace");
   });
   it('kestra filters after secret() are refused', () => {
-    expect(syntaxError(() => compileTemplate("{{ secret('X') | trim }}", 'f', undefined, ALL)).expected).toContain('"}}" right after ")"');
+    expect(
+      syntaxError(() => compileTemplate("{{ secret('X') | trim }}", 'f', undefined, ALL)).expected,
+    ).toContain('"}}" right after ")"');
   });
   it('n8n without a secret name', () => {
     const s = '{{ $secrets.vault }}';
@@ -141,7 +188,9 @@ describe('a malformed dialect reference names the field, the offset and what was
     expect(e.expected).toContain('a secret name after the vault "vault"');
   });
   it('vals: an unsupported backend, a connection parameter, a path outside the mount', () => {
-    expect(syntaxError(() => whole('ref+sops://x.yaml#/a')).expected).toContain('ref+awssecrets://, ref+vault:// or ref+gcpsecrets://');
+    expect(syntaxError(() => whole('ref+sops://x.yaml#/a')).expected).toContain(
+      'ref+awssecrets://, ref+vault:// or ref+gcpsecrets://',
+    );
     const p = 'ref+vault://secret/x?address=http://evil:8200#/k';
     const e = syntaxError(() => whole(p));
     expect(e.offset).toBe(p.indexOf('address'));
@@ -153,19 +202,28 @@ describe('a malformed dialect reference names the field, the offset and what was
     expect(syntaxError(() => whole('op://v/i')).expected).toContain('a field name');
   });
   it('an unclosed dialect placeholder', () => {
-    expect(syntaxError(() => compileTemplate("{{ secret('X')", 'f', undefined, ALL)).expected).toBe('"}}" to close the placeholder');
+    expect(syntaxError(() => compileTemplate("{{ secret('X')", 'f', undefined, ALL)).expected).toBe(
+      '"}}" to close the placeholder',
+    );
   });
 });
 
 describe('choosing the store', () => {
   it('several stores of a type: a config error that says which setting to add', () => {
-    const two = [...STORES, { name: 'aws-eu', namespace: '', type: 'aws-secrets-manager', settings: { region: 'eu-west-1' } }];
+    const two = [
+      ...STORES,
+      { name: 'aws-eu', namespace: '', type: 'aws-secrets-manager', settings: { region: 'eu-west-1' } },
+    ];
     const set = new DialectSet(dialectsSchema.parse({ vals: {} }), two);
     expect(() => whole('ref+awssecrets://x', set)).toThrow(ConfigError);
-    expect(() => whole('ref+awssecrets://x', set)).toThrow(/several stores of type aws-secrets-manager \(aws, aws-eu\).*dialects\.vals\.stores\.awssecrets/);
+    expect(() => whole('ref+awssecrets://x', set)).toThrow(
+      /several stores of type aws-secrets-manager \(aws, aws-eu\).*dialects\.vals\.stores\.awssecrets/,
+    );
     const mapped = new DialectSet(dialectsSchema.parse({ vals: { stores: { awssecrets: 'aws-eu' } } }), two);
     expect(whole('ref+awssecrets://x', mapped)?.ref.store).toBe('aws-eu');
-    expect(() => whole('ref+awssecrets://x?region=us-east-1', mapped)).toThrow(/region us-east-1, and store aws-eu reads eu-west-1/);
+    expect(() => whole('ref+awssecrets://x?region=us-east-1', mapped)).toThrow(
+      /region us-east-1, and store aws-eu reads eu-west-1/,
+    );
   });
   it('gcp: the store whose project the reference names', () => {
     expect(() => whole('ref+gcpsecrets://other-project/x')).toThrow(/no gcp-secret-manager store reads it/);
@@ -176,10 +234,16 @@ describe('choosing the store', () => {
     expect(whole('{{ $secrets.myVault.x }}', set)?.ref).toMatchObject({ store: 'builtin', name: 'x' });
   });
   it('validate(): a named store must be declared; workato/op need exactly one of their type', () => {
-    expect(() => new DialectSet(dialectsSchema.parse({ kestra: { store: 'nope' } }), STORES).validate()).toThrow(
-      /dialects\.kestra\.store: names store "nope", which is not declared/,
+    expect(() =>
+      new DialectSet(dialectsSchema.parse({ kestra: { store: 'nope' } }), STORES).validate(),
+    ).toThrow(/dialects\.kestra\.store: names store "nope", which is not declared/);
+    expect(() => new DialectSet(dialectsSchema.parse({ op: {} }), STORES).validate()).toThrow(
+      /type 1password-connect, and none is declared/,
     );
-    expect(() => new DialectSet(dialectsSchema.parse({ op: {} }), STORES).validate()).toThrow(/type 1password-connect, and none is declared/);
+    const noAws = STORES.filter((s) => s.type !== 'aws-secrets-manager');
+    expect(() =>
+      whole('ref+awssecrets://a/b', new DialectSet(dialectsSchema.parse({ vals: {} }), noAws)),
+    ).toThrow(/declare an aws-secrets-manager store under stores:/);
   });
   it('the schema refuses unknown dialects and unknown settings', () => {
     expect(dialectsSchema.safeParse({ zapier: {} }).success).toBe(false);
@@ -252,18 +316,60 @@ describe('limits and linear scanning', () => {
     const a = work(() => compileTemplate(small, 'f', NO_LIMITS, ALL));
     const b = work(() => compileTemplate(large, 'f', NO_LIMITS, ALL));
     expect(b / a).toBeLessThan(16);
-    const c = work(() => checkDocumentLimits({ x: large }, { maxPlaceholders: Infinity, maxStringLength: Infinity }, '', ALL));
-    expect(c / Math.max(1, work(() => checkDocumentLimits({ x: small }, { maxPlaceholders: Infinity, maxStringLength: Infinity }, '', ALL)))).toBeLessThan(16);
+    const c = work(() =>
+      checkDocumentLimits({ x: large }, { maxPlaceholders: Infinity, maxStringLength: Infinity }, '', ALL),
+    );
+    expect(
+      c /
+        Math.max(
+          1,
+          work(() =>
+            checkDocumentLimits(
+              { x: small },
+              { maxPlaceholders: Infinity, maxStringLength: Infinity },
+              '',
+              ALL,
+            ),
+          ),
+        ),
+    ).toBeLessThan(16);
   });
 });
 
 describe('properties', () => {
   const pieces = fc.constantFrom(
-    '{{', '}}', ' ', "secret('", "')", 'workato:sm:', ':arn:aws:secretsmanager:us-east-1:123456789012:secret:x', '$secrets.', '.',
-    'ref+', 'vault://', 'awssecrets://', 'gcpsecrets://acme-prod/', '#/', '+', 'op://', '/', '?', '=', '&', 'a', 'B_1', '\\', '"', '\n',
-    'secret://env/X', 'subkey=', ',',
+    '{{',
+    '}}',
+    ' ',
+    "secret('",
+    "')",
+    'workato:sm:',
+    ':arn:aws:secretsmanager:us-east-1:123456789012:secret:x',
+    '$secrets.',
+    '.',
+    'ref+',
+    'vault://',
+    'awssecrets://',
+    'gcpsecrets://acme-prod/',
+    '#/',
+    '+',
+    'op://',
+    '/',
+    '?',
+    '=',
+    '&',
+    'a',
+    'B_1',
+    '\\',
+    '"',
+    '\n',
+    'secret://env/X',
+    'subkey=',
+    ',',
   );
-  const text = fc.array(fc.oneof(pieces, fc.string({ maxLength: 4 })), { maxLength: 30 }).map((a) => a.join(''));
+  const text = fc
+    .array(fc.oneof(pieces, fc.string({ maxLength: 4 })), { maxLength: 30 })
+    .map((a) => a.join(''));
 
   it('no input crashes the dialect parsers: a value, or a ReferenceSyntaxError / ConfigError with an offset inside the input', () => {
     fc.assert(
@@ -289,20 +395,32 @@ describe('properties', () => {
     // them as YAML/.env value delimiters, and `'` as a quote (the CLI tests cover those documents):
     // left out here.
     const plain = pieces.filter((p) => !/["'\\\n=:,\-[#]/.test(p));
-    const more = fc.constantFrom("{{ secret('K') }}", 'ref+vault://secret/data/a#/b', ' ref+awssecrets://x+', 'op://V/i/f');
+    const more = fc.constantFrom(
+      "{{ secret('K') }}",
+      'ref+vault://secret/data/a#/b',
+      ' ref+awssecrets://x+',
+      'op://V/i/f',
+    );
     fc.assert(
-      fc.property(fc.array(fc.oneof(plain, more, fc.stringMatching(/^[a-z ]{0,3}$/)), { maxLength: 12 }), (parts) => {
-        const s = parts.join('');
-        let before: string[];
-        try {
-          before = compileTemplate(s, 'f', undefined, ALL).parts.flatMap((p) => (typeof p === 'string' ? [] : [p.raw]));
-        } catch {
-          return;
-        }
-        const converted = JSON.parse(convertDialects(JSON.stringify({ v: s }), ALL).text) as { v: string };
-        const after = compileTemplate(converted.v).parts.flatMap((p) => (typeof p === 'string' ? [] : [p.raw]));
-        expect(after).toEqual(before);
-      }),
+      fc.property(
+        fc.array(fc.oneof(plain, more, fc.stringMatching(/^[a-z ]{0,3}$/)), { maxLength: 12 }),
+        (parts) => {
+          const s = parts.join('');
+          let before: string[];
+          try {
+            before = compileTemplate(s, 'f', undefined, ALL).parts.flatMap((p) =>
+              typeof p === 'string' ? [] : [p.raw],
+            );
+          } catch {
+            return;
+          }
+          const converted = JSON.parse(convertDialects(JSON.stringify({ v: s }), ALL).text) as { v: string };
+          const after = compileTemplate(converted.v).parts.flatMap((p) =>
+            typeof p === 'string' ? [] : [p.raw],
+          );
+          expect(after).toEqual(before);
+        },
+      ),
       { numRuns: 1500 },
     );
   });

@@ -63,7 +63,9 @@ const N8N_PROVIDERS: Readonly<Record<string, string>> = {
 const STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 const setting = (store: DialectStore, key: string): unknown =>
-  store.settings !== null && typeof store.settings === 'object' ? (store.settings as Record<string, unknown>)[key] : undefined;
+  store.settings !== null && typeof store.settings === 'object'
+    ? (store.settings as Record<string, unknown>)[key]
+    : undefined;
 
 const isWordChar = (c: number): boolean =>
   (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
@@ -108,8 +110,14 @@ export class DialectSet {
       ['dialects.workato.store', this.#settings.workato?.store],
       ['dialects.kestra.store', this.#settings.kestra?.store],
       ['dialects.op.store', this.#settings.op?.store],
-      ...Object.entries(this.#settings.n8n?.stores ?? {}).map(([k, v]): [string, string] => [`dialects.n8n.stores.${k}`, v]),
-      ...Object.entries(this.#settings.vals?.stores ?? {}).map(([k, v]): [string, string | undefined] => [`dialects.vals.stores.${k}`, v]),
+      ...Object.entries(this.#settings.n8n?.stores ?? {}).map(([k, v]): [string, string] => [
+        `dialects.n8n.stores.${k}`,
+        v,
+      ]),
+      ...Object.entries(this.#settings.vals?.stores ?? {}).map(([k, v]): [string, string | undefined] => [
+        `dialects.vals.stores.${k}`,
+        v,
+      ]),
     ];
     for (const [path, name] of explicit) {
       if (name !== undefined && !this.#stores.some((s) => s.name === name)) {
@@ -125,7 +133,11 @@ export class DialectSet {
 
   /** Could `s` hold a dialect reference (cheap pre-check)? */
   mayHold(s: string): boolean {
-    return (this.#braced.length > 0 && s.includes('{{')) || (this.vals && s.includes('ref+')) || (this.op && s.startsWith(OP_SCHEME));
+    return (
+      (this.#braced.length > 0 && s.includes('{{')) ||
+      (this.vals && s.includes('ref+')) ||
+      (this.op && s.startsWith(OP_SCHEME))
+    );
   }
 
   /** The dialect whose opener is at `i` (inside `{{`, after blanks), if one is declared. */
@@ -150,7 +162,12 @@ export class DialectSet {
       case 'op':
         return this.parseOp(raw, field);
       default:
-        throw new ReferenceSyntaxError({ input: raw, offset: 0, expected: `a ${dialect} reference inside {{ }}`, field });
+        throw new ReferenceSyntaxError({
+          input: raw,
+          offset: 0,
+          expected: `a ${dialect} reference inside {{ }}`,
+          field,
+        });
     }
   }
 
@@ -213,7 +230,7 @@ export class DialectSet {
     if (names.length === 0) {
       throw new ConfigError(`${what} reads a store of type ${type}, and none is declared`, {
         path,
-        hint: `declare a ${type} store under stores:, or set ${path} to the store to read`,
+        hint: `declare ${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type} store under stores:, or set ${path} to the store to read`,
       });
     }
     throw new ConfigError(`${what}: several stores of type ${type} (${names.join(', ')}) could be meant`, {
@@ -223,7 +240,10 @@ export class DialectSet {
   }
 
   #workatoStore(): string {
-    return this.#settings.workato?.store ?? this.#only('aws-secrets-manager', 'dialects.workato.store', 'the workato dialect');
+    return (
+      this.#settings.workato?.store ??
+      this.#only('aws-secrets-manager', 'dialects.workato.store', 'the workato dialect')
+    );
   }
 
   #opStore(): string {
@@ -263,7 +283,14 @@ export class DialectSet {
   }
 
   /** A store's `prefix` is prepended to every name: a full path must start with it. */
-  #withoutPrefix(raw: string, vals: ValsParts, store: DialectStore | undefined, name: string, offset: number, field?: string): string {
+  #withoutPrefix(
+    raw: string,
+    vals: ValsParts,
+    store: DialectStore | undefined,
+    name: string,
+    offset: number,
+    field?: string,
+  ): string {
     const prefix = store ? setting(store, 'prefix') : undefined;
     if (typeof prefix !== 'string' || prefix === '') return name;
     if (!name.startsWith(prefix) || name.length === prefix.length) {
@@ -279,28 +306,47 @@ export class DialectSet {
 
   #valsAws(raw: string, vals: ValsParts, field?: string): Reference {
     this.#params(raw, vals, ['version_stage', 'version_id', 'region'], field);
-    const storeName = this.#settings.vals?.stores?.awssecrets ?? this.#only('aws-secrets-manager', 'dialects.vals.stores.awssecrets', 'ref+awssecrets://');
+    const storeName =
+      this.#settings.vals?.stores?.awssecrets ??
+      this.#only('aws-secrets-manager', 'dialects.vals.stores.awssecrets', 'ref+awssecrets://');
     const store = this.#store(storeName);
     const region = vals.params.get('region');
     const storeRegion = store ? setting(store, 'region') : undefined;
     if (region !== undefined && typeof storeRegion === 'string' && storeRegion !== region.value) {
-      throw new ConfigError(`ref+awssecrets asks for region ${region.value}, and store ${storeName} reads ${storeRegion}`, {
-        path: 'dialects.vals.stores.awssecrets',
-        hint: `declare a store for ${region.value} and map it, or drop ?region= from the reference`,
-      });
+      throw new ConfigError(
+        `ref+awssecrets asks for region ${region.value}, and store ${storeName} reads ${storeRegion}`,
+        {
+          path: 'dialects.vals.stores.awssecrets',
+          hint: `declare a store for ${region.value} and map it, or drop ?region= from the reference`,
+        },
+      );
     }
     const stage = vals.params.get('version_stage');
     const version = vals.params.get('version_id');
     if (stage !== undefined && version !== undefined) {
-      throw new ReferenceSyntaxError({ input: raw, offset: version.offset, expected: 'only one of version_stage= and version_id=', field });
+      throw new ReferenceSyntaxError({
+        input: raw,
+        offset: version.offset,
+        expected: 'only one of version_stage= and version_id=',
+        field,
+      });
     }
-    const name = vals.path.startsWith('arn:') ? vals.path : this.#withoutPrefix(raw, vals, store, vals.path, vals.pathOffset, field);
-    return { store: storeName, name, version: version?.value || undefined, stage: stage?.value || undefined, key: vals.pointer };
+    const name = vals.path.startsWith('arn:')
+      ? vals.path
+      : this.#withoutPrefix(raw, vals, store, vals.path, vals.pathOffset, field);
+    return {
+      store: storeName,
+      name,
+      version: version?.value || undefined,
+      stage: stage?.value || undefined,
+      key: vals.pointer,
+    };
   }
 
   #valsVault(raw: string, vals: ValsParts, field?: string): Reference {
     this.#params(raw, vals, ['version'], field);
-    const storeName = this.#settings.vals?.stores?.vault ?? this.#only('vault', 'dialects.vals.stores.vault', 'ref+vault://');
+    const storeName =
+      this.#settings.vals?.stores?.vault ?? this.#only('vault', 'dialects.vals.stores.vault', 'ref+vault://');
     const store = this.#store(storeName);
     const mountSetting = store ? setting(store, 'mount') : undefined;
     const mount = typeof mountSetting === 'string' ? mountSetting : 'secret';
@@ -315,12 +361,23 @@ export class DialectSet {
     }
     let rest = path.slice(mount.length + 1);
     // KV v2's API path puts `data/` after the mount; Sesame's names are paths inside the mount.
-    if (setting(store ?? ({} as DialectStore), 'kvVersion') !== 1 && rest.startsWith('data/')) rest = rest.slice(5);
+    if (setting(store ?? ({} as DialectStore), 'kvVersion') !== 1 && rest.startsWith('data/'))
+      rest = rest.slice(5);
     if (rest === '') {
-      throw new ReferenceSyntaxError({ input: raw, offset: vals.pathOffset + path.length, expected: 'a secret path after the mount', field });
+      throw new ReferenceSyntaxError({
+        input: raw,
+        offset: vals.pathOffset + path.length,
+        expected: 'a secret path after the mount',
+        field,
+      });
     }
     const name = this.#withoutPrefix(raw, vals, store, rest, vals.pathOffset, field);
-    return { store: storeName, name, version: vals.params.get('version')?.value || undefined, key: vals.pointer };
+    return {
+      store: storeName,
+      name,
+      version: vals.params.get('version')?.value || undefined,
+      key: vals.pointer,
+    };
   }
 
   #valsGcp(raw: string, vals: ValsParts, field?: string): Reference {
@@ -355,13 +412,28 @@ export class DialectSet {
     const store = this.#store(storeName);
     const storeProject = store ? setting(store, 'project') : undefined;
     if (typeof storeProject === 'string' && storeProject !== project) {
-      throw new ConfigError(`ref+gcpsecrets reads project ${project}, and store ${storeName} reads ${storeProject}`, {
-        path,
-        hint: 'map a store of that project',
-      });
+      throw new ConfigError(
+        `ref+gcpsecrets reads project ${project}, and store ${storeName} reads ${storeProject}`,
+        {
+          path,
+          hint: 'map a store of that project',
+        },
+      );
     }
-    const name = this.#withoutPrefix(raw, vals, store, vals.path.slice(slash + 1), vals.pathOffset + slash + 1, field);
-    return { store: storeName, name, version: vals.params.get('version')?.value || undefined, key: vals.pointer };
+    const name = this.#withoutPrefix(
+      raw,
+      vals,
+      store,
+      vals.path.slice(slash + 1),
+      vals.pathOffset + slash + 1,
+      field,
+    );
+    return {
+      store: storeName,
+      name,
+      version: vals.params.get('version')?.value || undefined,
+      key: vals.pointer,
+    };
   }
 }
 
