@@ -1,7 +1,7 @@
 /**
  * The forms generated from the API's type schemas (GET /store-types, /connection-types), in
  * Chromium against a real `sesame serve`: a vault store (auth method token shows its fields; Test
- * shows FAIL steps with fixes; Save anyway; the token never comes back), a builtin store saved
+ * shows FAIL steps with fixes; saved even though a check failed; the token never comes back), a builtin store saved
  * after a passing test, an http connection with a picked secret, secrets found by substring and by
  * tag; axe-core on each form; no value typed or stored reaches the page. Needs `npm run build`.
  */
@@ -78,7 +78,7 @@ afterAll(async () => {
 });
 
 describe('generated forms', () => {
-  it('a vault store: auth method token shows its fields, Test shows FAIL steps with fixes, Save anyway saves it, the token is never shown back', async () => {
+  it('a vault store: auth method token shows its fields, Test shows FAIL steps with fixes, Save saves it when told to even though a check failed, the token is never shown back', async () => {
     await page.getByRole('link', { name: 'Stores' }).click();
     await page.getByRole('button', { name: 'New store' }).click();
     const form = page.getByRole('form', { name: 'New store' });
@@ -116,11 +116,12 @@ describe('generated forms', () => {
     expect(await steps.textContent()).toContain('FAIL');
     expect(await steps.textContent()).toContain('Fix:');
     expect(await page.getByRole('cell', { name: /^vault-lab/ }).count()).toBe(0); // Test alone saves nothing
-    // Save tests first: a check fails, so nothing is saved until "Save anyway".
+    // Save tests first: a check fails, so nothing is saved until "Save even though a check failed" is ticked.
     await form.getByRole('button', { name: 'Save', exact: true }).click();
     await form.getByText('The store was not saved because a check failed.').waitFor();
     expect(await page.getByRole('cell', { name: /^vault-lab/ }).count()).toBe(0);
-    await form.getByRole('button', { name: 'Save anyway' }).click();
+    await form.getByLabel('Save even though a check failed').check();
+    await form.getByRole('button', { name: 'Save' }).click();
     await form.waitFor({ state: 'detached' });
     const row = page.getByRole('row', { name: /vault-lab/ });
     await row.getByText('auth.token: set').waitFor();
@@ -160,8 +161,9 @@ describe('generated forms', () => {
     };
     expect(unchanged.settings['mount']).not.toBe('kv');
     expect(unchanged.settings).toMatchObject({ auth: { method: 'token', token: '***' } });
-    // …until "Save anyway", which keeps the stored token ("***").
-    await edit.getByRole('button', { name: 'Save anyway' }).click();
+    // …until saved even though a check failed, which keeps the stored token ("***").
+    await edit.getByLabel('Save even though a check failed').check();
+    await edit.getByRole('button', { name: 'Save' }).click();
     await edit.waitFor({ state: 'detached' });
     const after = (await sesame.call('GET', '/api/v1/stores/vault-lab', sesame.adminToken)).body as {
       settings: Record<string, unknown>;

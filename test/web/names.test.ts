@@ -148,6 +148,24 @@ describe('the accessible names PRODUCT.md promises', () => {
     await page.getByRole('row', { name: /names-builtin/ }).waitFor();
   });
 
+  it('after a failed check, Save is still the one Save: saving anyway is a choice beside it', async () => {
+    const page = await open(sesame.adminToken);
+    await page.getByRole('link', { name: 'Stores' }).click();
+    await page.getByRole('button', { name: 'New store' }).click();
+    await page.getByLabel('Store name').fill('names-vault');
+    await page.getByLabel('Type').selectOption('vault');
+    await page.getByLabel('auth method').selectOption('token');
+    await page.getByLabel('address', { exact: true }).fill('https://203.0.113.10:8200');
+    await page.getByLabel('token', { exact: true }).fill('hvs.names-not-a-real-token');
+    await (await button(page, 'Test')).click();
+    await page.getByText('names-vault: a check failed.').waitFor();
+    await (await button(page, 'Save')).click();
+    await page.getByText('The store was not saved because a check failed.').waitFor();
+    await page.getByLabel('Save even though a check failed').check();
+    await (await button(page, 'Save')).click();
+    await page.getByRole('row', { name: /names-vault/ }).waitFor();
+  });
+
   it('Verify on Audit, Refresh on Cache, then Sign out', async () => {
     const page = await open(sesame.adminToken);
     await page.getByRole('link', { name: 'Audit' }).click();

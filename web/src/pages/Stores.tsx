@@ -93,7 +93,8 @@ const PHASES: Record<Exclude<Phase, null>, string> = {
 /**
  * New or edit. Test checks the settings on the form without saving anything (the API tests
  * settings sent with the request); Save tests them first and saves only when every check
- * passes, or on "Save anyway" (a stored credential is kept by sending "***").
+ * passes, or when "Save even though a check failed" is ticked after a failure (one Save button
+ * either way). A stored credential is kept by sending "***".
  */
 function StoreForm({
   namespace,
@@ -186,6 +187,8 @@ function StoreForm({
     },
   });
   const busy = run.isPending;
+  const [anyway, setAnyway] = useState(false);
+  const failed = Boolean(report && !report.report.ok && !report.saved);
   const title = initial ? `Edit store ${initial.name}` : 'New store';
   return (
     <form
@@ -193,7 +196,7 @@ function StoreForm({
       aria-label={title}
       onSubmit={(e) => {
         e.preventDefault();
-        run.mutate('save');
+        run.mutate(failed && anyway ? 'anyway' : 'save');
       }}
     >
       <h2>{initial ? title : `New store in ${nsLabel(namespace)}`}</h2>
@@ -265,23 +268,24 @@ function StoreForm({
             <p>
               {report.saved
                 ? 'The store is saved, but a check failed.'
-                : 'The store was not saved because a check failed.'}
+                : 'The store was not saved because a check failed. Fix what the steps say and press Save again, or tick the box below to save it as it is.'}
             </p>
           )}
         </>
       )}
+      {failed && (
+        <label className="inline">
+          <input type="checkbox" checked={anyway} onChange={(e) => setAnyway(e.target.checked)} />
+          Save even though a check failed
+        </label>
+      )}
       <div className="row">
-        <button type="submit" disabled={busy}>
+        <button type="submit" disabled={busy} className={failed && anyway ? 'danger' : undefined}>
           Save
         </button>
         <button type="button" className="secondary" disabled={busy} onClick={() => run.mutate('test')}>
           Test
         </button>
-        {report && !report.report.ok && !report.saved && (
-          <button type="button" className="danger" disabled={busy} onClick={() => run.mutate('anyway')}>
-            Save anyway
-          </button>
-        )}
         <button type="button" className="secondary" disabled={busy} onClick={onDone}>
           {report?.saved ? 'Close' : 'Cancel'}
         </button>
