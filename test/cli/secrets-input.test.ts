@@ -51,7 +51,11 @@ describe('secrets set refuses an empty value', () => {
  * Returns everything the terminal showed (the pty echoes what is typed unless the program
  * turned echo off).
  */
-function onTerminal(cwd: string, args: string[], answers: string[]): Promise<{ code: number | null; screen: string }> {
+function onTerminal(
+  cwd: string,
+  args: string[],
+  answers: string[],
+): Promise<{ code: number | null; screen: string }> {
   const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qefc', command, '/dev/null'], {
@@ -85,20 +89,33 @@ function onTerminal(cwd: string, args: string[], answers: string[]): Promise<{ c
 describe('secrets set on a terminal', () => {
   it('asks twice with the input hidden and writes the value once both match', async () => {
     const cwd = await project();
-    const r = await onTerminal(cwd, ['secrets', 'set', 'tty/token'], ['typed-secret-4669\r', 'typed-secret-4669\r']);
+    const r = await onTerminal(
+      cwd,
+      ['secrets', 'set', 'tty/token'],
+      ['typed-secret-4669\r', 'typed-secret-4669\r'],
+    );
     expect(r.code, r.screen).toBe(0);
     expect(r.screen).toContain('value for tty/token (input hidden): ');
     expect(r.screen).toContain('again, to confirm: ');
     expect(r.screen).toContain('wrote tty/token version 1 in the root namespace (store builtin)');
     expect(r.screen).not.toContain('typed-secret');
-    expect(await sesame(['resolve', 'secret://builtin/tty/token'], { cwd })).toMatchObject({ code: 0, stdout: 'typed-secret-4669\n' });
+    expect(await sesame(['resolve', 'secret://builtin/tty/token'], { cwd })).toMatchObject({
+      code: 0,
+      stdout: 'typed-secret-4669\n',
+    });
   }, 120_000);
 
   it('writes nothing when the two entries differ, or the first is empty', async () => {
     const cwd = await project();
-    const differ = await onTerminal(cwd, ['secrets', 'set', 'tty/token'], ['first-entry-1\r', 'second-entry-2\r']);
+    const differ = await onTerminal(
+      cwd,
+      ['secrets', 'set', 'tty/token'],
+      ['first-entry-1\r', 'second-entry-2\r'],
+    );
     expect(differ.code).toBe(2);
-    expect(differ.screen).toContain('sesame: the two entries differ: nothing was written (run the command again)');
+    expect(differ.screen).toContain(
+      'sesame: the two entries differ: nothing was written (run the command again)',
+    );
     expect(differ.screen).not.toContain('entry-');
     const empty = await onTerminal(cwd, ['secrets', 'set', 'tty/token'], ['\r']);
     expect(empty.code).toBe(2);
@@ -122,10 +139,34 @@ describe('secrets import on a terminal', () => {
 describe('login on a terminal', () => {
   it('asks for the token with the input hidden', async () => {
     // No server listens on port 1: the token is read (hidden), then the check fails to connect.
-    const r = await onTerminal(tempDir(), ['login', '--server', 'http://127.0.0.1:1'], ['sesame_typed-token-7\r']);
+    const r = await onTerminal(
+      tempDir(),
+      ['login', '--server', 'http://127.0.0.1:1'],
+      ['sesame_typed-token-7\r'],
+    );
     expect(r.code).toBe(1);
     expect(r.screen).toContain('token for http://127.0.0.1:1 (input hidden): ');
     expect(r.screen).toContain('sesame: cannot reach the server at http://127.0.0.1:1');
     expect(r.screen).not.toContain('typed-token');
   }, 120_000);
+});
+
+describe('an empty secret name', () => {
+  it('is bad input (exit 2, one line) for set, delete and restore, as for get: not an unexpected error', async () => {
+    const cwd = await project();
+    for (const args of [
+      ['secrets', 'set', '', 'some-value-7'],
+      ['secrets', 'delete', ''],
+      ['secrets', 'restore', ''],
+      ['secrets', 'get', ''],
+    ]) {
+      const r = await sesame(args, { cwd });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(
+        /^sesame: [^\n]*secret name "" is empty: write names like "db\/password"[^\n]*\n$/,
+      );
+      expect(r.stderr).not.toContain('some-value-7');
+    }
+    expect(await names(cwd)).toEqual(['other']);
+  });
 });

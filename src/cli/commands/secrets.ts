@@ -138,11 +138,15 @@ async function local(ctx: CliContext, flags: Flags): Promise<Secrets> {
     return (fn as (...args: unknown[]) => unknown).bind(client) as NonNullable<StoreClient[K]>;
   };
   /** The audit record of a change: the same action, namespace and target as the server's. */
-  const change = (action: string, name: string) => ({
-    action,
-    namespace: flags.namespace,
-    target: formatReference({ store: flags.store, name }),
-  });
+  const change = (action: string, name: string) => {
+    // Checked here because the audit target is built before the store sees the name (and a
+    // reference cannot hold an empty one); the words are the builtin store's own.
+    if (name === '')
+      throw new UsageError(
+        `[${storeName}] secret name "" is empty: write names like "db/password" or "team/jira/token"`,
+      );
+    return { action, namespace: flags.namespace, target: formatReference({ store: flags.store, name }) };
+  };
   // This process may have resolved the secret already; the server's cache is its own.
   const dropCached = () =>
     sesame.refresh({ store: flags.store }, { namespace: flags.namespace }).catch(() => undefined);
