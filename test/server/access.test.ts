@@ -406,8 +406,28 @@ describe('token lifetime', () => {
 });
 
 describe('what tokens may grant', () => {
+  it('gives a runtime token (which receives values) only from a token that may read them: reveal, or the root admin', async () => {
+    t.memory.set('grant/value', 'grant-canary-value');
+    const scoped = (await t.token('admin', { namespace: 'acme' })).token;
+    const minted = await t.call('POST', '/api/v1/tokens', { token: scoped, body: { role: 'runtime', namespace: 'acme' } });
+    expect(minted.status, minted.text).toBe(403);
+    expect(minted.body.error).toEqual({
+      code: 'reveal_required',
+      message:
+        'a runtime token receives secret values (through resolve): only a token holding the reveal permission, or an admin token for the root namespace, can create one',
+    });
+    // What the refusal prevents: a value the scoped admin could not read itself.
+    expect((await t.call('POST', '/api/v1/resolve', { token: scoped, body: { reference: 'secret://mem/grant/value' } })).status).toBe(403);
+    const other = await t.call('POST', '/api/v1/tokens', { token: scoped, body: { role: 'auditor' } });
+    expect(other.status, other.text).toBe(201);
+    const revealer = (await t.token('admin', { namespace: 'acme', reveal: true })).token;
+    expect((await t.call('POST', '/api/v1/tokens', { token: revealer, body: { role: 'runtime' } })).status).toBe(201);
+    const root = (await t.token('admin')).token;
+    expect((await t.call('POST', '/api/v1/tokens', { token: root, body: { role: 'runtime', namespace: 'acme' } })).status).toBe(201);
+  });
+
   it('keeps a scoped admin\'s new tokens inside its scope', async () => {
-    const admin = (await t.token('admin', { namespace: 'acme' })).token;
+    const admin = (await t.token('admin', { namespace: 'acme', reveal: true })).token;
     const inside = await t.call('POST', '/api/v1/tokens', { token: admin, body: { role: 'runtime', namespace: 'acme.devops' } });
     expect(inside.status).toBe(201);
     expect(inside.body).toMatchObject({ role: 'runtime', namespace: 'acme.devops', reveal: false });

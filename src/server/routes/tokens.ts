@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../../config/duration.js';
 import type { VerifyResult } from '../../audit/index.js';
+import { isRootAdmin } from '../../resolve/access.js';
 import { ROLES } from '../../tokens/index.js';
 import { ForbiddenError, ValidationError } from '../errors.js';
 import { type AnyRoute, cursorParam, limitParam, namespaceParam, page, queryFlag, route } from '../route.js';
@@ -73,7 +74,8 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
       path: '/tokens',
       summary: 'Create a token; the token is in this response only',
       description:
-        'The new token\'s namespace must lie within the creating token\'s; reveal can only be given by a token that holds it.',
+        'The new token\'s namespace must lie within the creating token\'s; reveal can only be given by a token that holds it; ' +
+        'a runtime token (it receives values) only by a token holding reveal or by the root admin.',
       tag: 'tokens',
       access: admin,
       status: 201,
@@ -91,6 +93,14 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
         const namespace = ctx.namespace(body.namespace);
         if (body.reveal && !ctx.principal.reveal) {
           throw new ForbiddenError('reveal_required', 'only a token holding the reveal permission can create a token with it');
+        }
+        // A runtime token receives values: minting one must not be a way around reveal. The root
+        // admin may (it configures the host's own stores and destinations: it holds the host's trust).
+        if (body.role === 'runtime' && !ctx.principal.reveal && !isRootAdmin(ctx.principal)) {
+          throw new ForbiddenError(
+            'reveal_required',
+            'a runtime token receives secret values (through resolve): only a token holding the reveal permission, or an admin token for the root namespace, can create one',
+          );
         }
         if (body.expiresIn !== undefined && body.expiresAt !== undefined) {
           throw new ValidationError([{ path: 'body.expiresIn', message: 'give expiresIn or expiresAt, not both' }]);

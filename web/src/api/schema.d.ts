@@ -545,7 +545,7 @@ export interface paths {
         put?: never;
         /**
          * Create a token; the token is in this response only
-         * @description The new token's namespace must lie within the creating token's; reveal can only be given by a token that holds it.
+         * @description The new token's namespace must lie within the creating token's; reveal can only be given by a token that holds it; a runtime token (it receives values) only by a token holding reveal or by the root admin.
          *
          *     Roles: admin.
          */
