@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import type { AuditEvent } from '../audit/index.js';
 import type { SesameDatabase } from '../db/index.js';
 import { UsageError } from '../errors.js';
+import { isNamespace, NAMESPACE_RULE } from '../namespaces.js';
 import type { Sesame } from '../sesame.js';
 import { painter } from './colour.js';
 
@@ -60,8 +61,14 @@ export function createCliContext(
   };
 }
 
-/** Options every data command shares. */
-export function withCommon(cmd: Command, { json = true, namespace = true } = {}): Command {
+/**
+ * Options every data command shares. `checkNamespace: false` leaves the check of `--namespace`
+ * to the command (`run`, whose arguments are also read without commander, checks it itself).
+ */
+export function withCommon(
+  cmd: Command,
+  { json = true, namespace = true, checkNamespace = true } = {},
+): Command {
   cmd.addOption(
     cmd.createOption(
       '-c, --config <file>',
@@ -71,7 +78,10 @@ export function withCommon(cmd: Command, { json = true, namespace = true } = {})
   // The default's description is what help shows: once, and in words ("" would mean nothing to a reader).
   if (namespace)
     cmd.addOption(
-      cmd.createOption('-n, --namespace <ns>', 'namespace to act in').default('', 'the root namespace'),
+      cmd
+        .createOption('-n, --namespace <ns>', 'namespace to act in')
+        .default('', 'the root namespace')
+        .argParser(checkNamespace ? namespaceOption : (value: string) => value),
     );
   if (json) cmd.addOption(cmd.createOption('--json', 'print JSON'));
   return cmd;
@@ -82,6 +92,15 @@ const EXAMPLES = new WeakMap<Command, string[]>();
 /** The example command lines `example()` gave `cmd` (none when it gave none). */
 export function examplesOf(cmd: Command): readonly string[] {
   return EXAMPLES.get(cmd) ?? [];
+}
+
+/**
+ * The value of `--namespace`, checked where it is typed: a malformed one (`Acme`, `a..b`) would
+ * otherwise act in the root namespace through inheritance, without a word.
+ */
+export function namespaceOption(value: string): string {
+  if (!isNamespace(value)) throw new UsageError(`--namespace ${JSON.stringify(value)}: ${NAMESPACE_RULE}`);
+  return value;
 }
 
 export function example(cmd: Command, ...lines: string[]): Command {

@@ -156,3 +156,24 @@ describe('a file that cannot be read says why and what to do', () => {
     );
   });
 });
+
+describe('--namespace is checked where it is typed', () => {
+  it('a malformed namespace is exit 2, not a quiet resolve from the root', async () => {
+    const cwd = dir();
+    const env = { WHO: 'who-value-3' };
+    for (const args of [
+      ['resolve', 'secret://env/WHO', '--namespace', 'Acme'],
+      ['run', '--namespace', 'a..b', '--env', 'W=secret://env/WHO', '--', 'true'],
+      ['connections', 'list', '-n', 'acme devops'],
+    ]) {
+      const r = await runCli(args, { cwd, env });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(oneLine(r.stderr), args.join(' ')).toMatch(
+        /^sesame: --namespace "[^"]+": a namespace is dotted lowercase segments, e\.g\. "acme"/,
+      );
+      expect(r.stdout).toBe('');
+    }
+    const ok = await runCli(['resolve', 'secret://env/WHO', '--namespace', 'acme.dev-ops_1'], { cwd, env });
+    expect(ok).toMatchObject({ code: 0, stdout: 'who-value-3\n' });
+  });
+});

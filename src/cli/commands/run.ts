@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { findDefaultConfigFile } from '../../config/files.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
-import { type CliContext, example, unreadable, withCommon } from '../context.js';
+import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
 import type { RunFlags } from './run-args.js';
 import { type OutputCopier, runChild } from './run-child.js';
 
@@ -164,7 +164,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
     )
     .argument('<command...>', 'the command and its arguments, after --')
     .passThroughOptions();
-  withCommon(cmd, { json: false });
+  withCommon(cmd, { json: false, checkNamespace: false });
   example(
     cmd,
     "sesame run --env PGPASSWORD='secret://builtin/db/password' -- psql -h db app",
@@ -203,6 +203,7 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     if (!VARIABLE_NAME.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
     explicit[name] = pair.slice(eq + 1);
   }
+  if (flags.namespace !== undefined) namespaceOption(flags.namespace);
   // Nothing to resolve and no config to read (a config is read, and its errors said, whenever
   // there is one): the command runs with output masking but without loading the library.
   if (
