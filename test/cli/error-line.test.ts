@@ -177,3 +177,14 @@ describe('--namespace is checked where it is typed', () => {
     expect(ok).toMatchObject({ code: 0, stdout: 'who-value-3\n' });
   });
 });
+
+describe('resolve --file of a document that does not parse', () => {
+  it('says the file, line and column, without calling the document a config', async () => {
+    const cwd = dir();
+    writeFileSync(path.join(cwd, 'doc.yaml'), 'a: [1,\n');
+    const r = await runCli(['resolve', '--file', 'doc.yaml'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sesame: doc\.yaml:2:1: .+ \(not valid YAML\)\n/);
+    expect(r.stderr).not.toContain('config');
+  });
+});

@@ -3,7 +3,7 @@ import { checkDocumentLimits } from '../../refs/limits.js';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseConfigText } from '../../config/load.js';
-import { UsageError } from '../../errors.js';
+import { ConfigError, UsageError } from '../../errors.js';
 import { dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
 import { type CliContext, example, unreadable, withCommon, writeJson } from '../context.js';
@@ -95,7 +95,14 @@ function readDocument(ctx: CliContext, name: string): unknown {
   } catch (err) {
     throw unreadable(name, err);
   }
-  const doc = parseConfigText(text, file);
+  let doc: unknown;
+  try {
+    doc = parseConfigText(text, file);
+  } catch (err) {
+    // The parser is the config file's; this document is not a config, so its errors do not say so.
+    if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^config /, ''));
+    throw err;
+  }
   // Bounded before any walk: depth, values, references (a limit error names the limit, exit 2).
   checkDocumentLimits(doc);
   return doc;
