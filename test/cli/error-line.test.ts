@@ -188,3 +188,24 @@ describe('resolve --file of a document that does not parse', () => {
     expect(r.stderr).not.toContain('config');
   });
 });
+
+describe('sesame run --env without VAR=', () => {
+  it('never repeats an argument that may be the value itself; names a variable name, or says it is missing', async () => {
+    const cwd = dir();
+    const value = await runCli(['run', '--env', 'pa55-w0rd!x', '--', 'true'], { cwd });
+    expect(value.code).toBe(2);
+    expect(oneLine(value.stderr)).toBe(
+      'sesame: --env needs VAR=<reference-or-template> (this argument has no "="), e.g. --env TOKEN=secret://env/TOKEN',
+    );
+    expect(value.stderr).not.toContain('pa55');
+    const name = await runCli(['run', '--env', 'TOKEN', '--', 'true'], { cwd });
+    expect(oneLine(name.stderr)).toBe(
+      'sesame: --env TOKEN needs =<reference-or-template>, e.g. --env TOKEN=secret://env/TOKEN',
+    );
+    const noName = await runCli(['run', '--env', '=secret://env/X', '--', 'true'], { cwd });
+    expect(noName.code).toBe(2);
+    expect(oneLine(noName.stderr)).toBe(
+      'sesame: --env =…: the variable name is missing before "=", e.g. --env TOKEN=secret://env/TOKEN',
+    );
+  });
+});

@@ -140,6 +140,19 @@ function maskingWith(redactor: Redactor): OutputCopier | undefined {
   return redactor.size === 0 ? undefined : (source, target) => maskOutput(source, target, redactor);
 }
 
+/**
+ * The error for an `--env` argument that is not VAR=…: it repeats the argument only when it is a
+ * variable name, since an argument without "=" may be the value itself (`--env "$TOKEN"`).
+ */
+function malformedEnv(pair: string): UsageError {
+  const hint = 'e.g. --env TOKEN=secret://env/TOKEN';
+  if (pair.startsWith('='))
+    return new UsageError(`--env =…: the variable name is missing before "=", ${hint}`);
+  if (VARIABLE_NAME.test(pair))
+    return new UsageError(`--env ${pair} needs =<reference-or-template>, ${hint}`);
+  return new UsageError(`--env needs VAR=<reference-or-template> (this argument has no "="), ${hint}`);
+}
+
 export function registerRun(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('run')
@@ -195,10 +208,7 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
   for (const file of flags.envFile ?? []) Object.assign(explicit, readEnvFile(ctx, file));
   for (const pair of flags.env ?? []) {
     const eq = pair.indexOf('=');
-    if (eq <= 0)
-      throw new UsageError(
-        `--env ${pair.split('=')[0]}: write VAR=<reference>, e.g. --env TOKEN=secret://env/TOKEN`,
-      );
+    if (eq <= 0) throw malformedEnv(pair);
     const name = pair.slice(0, eq);
     if (!VARIABLE_NAME.test(name)) throw new UsageError(`--env: "${name}" is not a valid variable name`);
     explicit[name] = pair.slice(eq + 1);
