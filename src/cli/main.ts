@@ -93,13 +93,17 @@ function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-/** commander's message on one line: without its `error: ` and with its suggestion kept. */
+/** commander's message on one line: without its `error: `, with its suggestion kept, no option value. */
 function usageLine(message: string): string {
-  return message
-    .replace(/^error: /, '')
-    .trim()
-    .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
-    .replace(/\s*\n\s*/g, ' ');
+  return (
+    message
+      .replace(/^error: /, '')
+      // An unknown `--option=value` is named without its value: it may be a secret (`--token=…`).
+      .replace(/'(-{1,2}[^'=\s]+)=[^']*'/g, "'$1=…'")
+      .trim()
+      .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+      .replace(/\s*\n\s*/g, ' ')
+  );
 }
 
 /** One line on stderr that says what went wrong and what to do; never a secret value. */

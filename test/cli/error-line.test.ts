@@ -209,3 +209,20 @@ describe('sesame run --env without VAR=', () => {
     );
   });
 });
+
+describe('an unknown --option=value', () => {
+  it('is named without its value, which may be a secret (--token=…, --value=…)', async () => {
+    const cwd = dir();
+    const r = await runCli(['secrets', 'set', 'x', '--value=hunter2-zz9'], { cwd });
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toBe(
+      "sesame: unknown option '--value=…' (see sesame secrets set --help for usage and an example)",
+    );
+    const login = await runCli(['login', '--server', 'http://127.0.0.1:9', '--token=tok-abc-secret-1'], {
+      cwd,
+    });
+    expect(login.code).toBe(2);
+    expect(login.stderr).not.toContain('tok-abc-secret-1');
+    expect(oneLine(login.stderr)).toContain("unknown option '--token=…'");
+  });
+});
