@@ -1,7 +1,8 @@
 /**
  * JSON-over-HTTP(S) for adapters whose provider has no SDK worth loading (Vault, custom http
  * stores, and the REST APIs of 1Password Connect, Doppler, Infisical, Conjur): one keep-alive
- * agent per store, a custom CA (`caFile`), the outbound policy's connect-time `lookup`, a
+ * agent per store, a custom CA (`caFile`), the outbound policy's connect-time `lookup` (asked for
+ * IP-literal hosts too, which Node connects to without a lookup), a
  * timeout, a cap on the answer's size and no redirects followed (credentials never go to a host
  * the settings do not name).
  *
@@ -15,7 +16,7 @@
  */
 import { Agent as HttpAgent, type IncomingHttpHeaders, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import type { Classification } from './errors.js';
 
 export interface HttpTransportOptions {
@@ -169,10 +170,12 @@ export class HttpTransport {
   readonly #maxBody: number;
   readonly #http: HttpAgent;
   readonly #https: HttpsAgent;
+  readonly #lookup: LookupFunction | undefined;
 
   constructor(options: HttpTransportOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? 15_000;
     this.#maxBody = options.maxBodyBytes ?? 1024 * 1024;
+    this.#lookup = options.lookup;
     const lookup = options.lookup ? { lookup: options.lookup } : {};
     this.#http = new HttpAgent({ keepAlive: true, maxSockets: 16, ...lookup });
     this.#https = new HttpsAgent({
@@ -184,8 +187,30 @@ export class HttpTransport {
   }
 
   /** One exchange. Resolves with any status; rejects with {@link NetworkError} or {@link AnswerTooLargeError}. */
-  request(method: string, target: string | URL, req: HttpRequest = {}): Promise<HttpAnswer> {
+  async request(method: string, target: string | URL, req: HttpRequest = {}): Promise<HttpAnswer> {
     const url = new URL(target);
+    await this.#checkLiteral(url);
+    return this.#send(method, url, req);
+  }
+
+  /**
+   * Node calls an agent's `lookup` for host names only: an IP literal (`http://127.0.0.1/`,
+   * `http://[::1]/`) is connected to straight away. With an outbound policy, the literal is put
+   * to its `lookup` here first, so every request is checked whatever the host form.
+   */
+  async #checkLiteral(url: URL): Promise<void> {
+    const lookup = this.#lookup;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (!lookup || isIP(host) === 0) return;
+    await new Promise<void>((resolve, reject) => {
+      lookup(host, { all: true }, (err) => {
+        if (err) reject(new NetworkError(url.host, err.code ?? err.name));
+        else resolve();
+      });
+    });
+  }
+
+  #send(method: string, url: URL, req: HttpRequest): Promise<HttpAnswer> {
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
     const payload =
       req.body === undefined

@@ -64,15 +64,32 @@ import {
   valueOfBytes,
 } from '../core/index.js';
 
+/**
+ * The fixed part of a URL template: scheme and authority (user info, host, port), up to where the
+ * path, query or fragment starts. Undefined when placeholders reach into it: `{name}` and
+ * `{version}` may fill only the path and the query, or a secret's name would choose the host
+ * (`http://{+name}@8.8.8.8/` with the name `127.0.0.1/admin` is a request to 127.0.0.1).
+ */
+function fixedOrigin(t: string): string | undefined {
+  const m = /^(https?:\/\/[^/?#\\{}]+)(?:[/?#]|$)/i.exec(t);
+  return m?.[1];
+}
+
 const template = (what: string) =>
-  z.string().refine((t) => {
-    try {
-      const url = new URL(t.replace(/\{\+?[a-z]+\}/g, 'x'));
-      return url.protocol === 'http:' || url.protocol === 'https:';
-    } catch {
-      return false;
-    }
-  }, `${what} is an http(s) URL template, e.g. https://secrets.internal/v1/{name}`);
+  z
+    .string()
+    .refine((t) => {
+      try {
+        const url = new URL(t.replace(/\{\+?[a-z]+\}/g, 'x'));
+        return url.protocol === 'http:' || url.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    }, `${what} is an http(s) URL template, e.g. https://secrets.internal/v1/{name}`)
+    .refine(
+      (t) => !/[{}]/.test(t) || fixedOrigin(t) !== undefined,
+      `${what}: placeholders such as {name}, {+name}, {version} and {prefix} go only in the path and the query, not in the scheme, user info, host or port: write the host out, e.g. https://secrets.internal/v1/{name}`,
+    );
 
 const settings = z
   .strictObject({
@@ -284,12 +301,37 @@ export class HttpStoreClient implements StoreClient {
         `${this.#tag} this store's url has no {version}: it cannot serve pinned version ${version}`,
       );
     }
-    return new URL(
+    return this.#filled(
+      'url',
       url
         .replace(/\{\+name\}/g, encodePath(name))
         .replace(/\{name\}/g, encodeURIComponent(name))
         .replace(/\{version\}/g, encodeURIComponent(version ?? '')),
+      url,
+      `the name "${name}"`,
     );
+  }
+
+  /**
+   * The filled template as a URL, refused unless it goes to the host the template names (the one
+   * checked against the outbound policy when the store was saved). The settings schema already
+   * keeps placeholders out of the scheme, user info, host and port; this holds for settings that
+   * did not pass it (a row stored before it did).
+   */
+  #filled(setting: string, filled: string, template: string, by: string): URL {
+    const judged = new URL(template.replace(/\{[^}]*\}/g, 'x'));
+    let url: URL;
+    try {
+      url = new URL(filled);
+    } catch {
+      throw new UsageError(`${this.#tag} ${by} does not make a valid URL of ${setting}`);
+    }
+    if (url.protocol !== judged.protocol || url.host !== judged.host || fixedOrigin(template) === undefined) {
+      throw new UsageError(
+        `${this.#tag} ${by} would send the request to ${url.host} instead of ${judged.host}: placeholders go only in the path and the query of ${setting}`,
+      );
+    }
+    return url;
   }
 
   /** One request with the core's retries; a non-2xx answer is a classified error. */
@@ -341,8 +383,11 @@ export class HttpStoreClient implements StoreClient {
         `${this.#tag} this http store cannot list: set listUrl to a URL answering a JSON array of names or {"names": [...]}`,
       );
     }
-    const url = new URL(
+    const url = this.#filled(
+      'listUrl',
       this.settings.listUrl.replace(/\{prefix\}/g, encodeURIComponent(options.prefix ?? '')),
+      this.settings.listUrl,
+      `the prefix "${options.prefix ?? ''}"`,
     );
     const answer = await this.#exchange(url, 'GET', 'listing');
     let names: unknown;
@@ -416,8 +461,10 @@ export const httpStoreType = {
   secretSettings: HTTP_CREDENTIALS,
   connectsThroughLookup: true,
   hostAccess(s: HttpStoreSettings): HostAccess[] {
-    // The URL template's host part is fixed; `{name}` and `{version}` only fill its path and query.
+    // The schema keeps placeholders out of the scheme, user info, host and port (fixedOrigin), and
+    // the client refuses a filled URL whose host differs: the host judged here is the one reached.
     const out: HostAccess[] = [{ kind: 'address', setting: 'url', url: s.url.replace(/\{[^}]*\}/g, 'x') }];
+    if (s.listUrl) out.push({ kind: 'address', setting: 'listUrl', url: s.listUrl.replace(/\{[^}]*\}/g, 'x') });
     if (s.caFile) out.push({ kind: 'files', setting: 'caFile', path: s.caFile });
     return out;
   },
