@@ -76,6 +76,17 @@ afterAll(async () => {
 });
 
 describe('the accessible names PRODUCT.md promises', () => {
+  it('the sign-in page and the signed-in pages settle (network idle), as an outside test may wait for', async () => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${sesame.url}/`, { waitUntil: 'networkidle', timeout: 8_000 });
+    await page.getByLabel('Token').fill(sesame.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Secrets' }).click();
+    await page.waitForLoadState('networkidle', { timeout: 8_000 });
+  });
+
   it('Namespace picks the namespace on every page, the Namespaces page included', async () => {
     const page = await open(sesame.adminToken);
     for (const link of ['Namespaces', 'Stores', 'Secrets', 'Connections', 'Audit', 'Cache', 'Tokens']) {

@@ -107,7 +107,11 @@ async function readSession(res: Response): Promise<Session> {
 
 export async function currentSession(): Promise<Session | null> {
   const res = await sessionCall('GET');
-  if (res.status === 401) return null;
+  if (res.status === 401) {
+    // Read the body even so: an unread one keeps the request open in the browser (no network idle).
+    await res.text().catch(() => '');
+    return null;
+  }
   return readSession(res);
 }
 
@@ -120,6 +124,7 @@ export async function signOut(): Promise<void> {
   if (!res.ok && res.status !== 401) {
     throw toApiError(await res.json().catch(() => undefined), res);
   }
+  await res.text().catch(() => '');
 }
 
 /** How a namespace is shown: the root namespace is the empty string. */
