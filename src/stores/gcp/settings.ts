@@ -31,9 +31,15 @@ export const gcpLabels = z.record(
   z.string().regex(LABEL_VALUE, 'label values are lowercase letters, digits, _ and -, at most 63'),
 );
 
-/** The location a regional endpoint's host names (`secretmanager.<location>.rep.googleapis.com`). */
+/**
+ * The location a regional endpoint's host names (`secretmanager.<location>.rep.googleapis.com`).
+ * The object's `.refine` runs even when `apiEndpoint` failed its own URL check, so an unparsable
+ * value names no location here (its issue is already reported on `apiEndpoint`): never a throw.
+ */
 const endpointLocation = (url: string | undefined) =>
-  url ? /^secretmanager\.([a-z0-9-]+)\.rep\.googleapis\.com$/.exec(new URL(url).hostname)?.[1] : undefined;
+  url && URL.canParse(url)
+    ? /^secretmanager\.([a-z0-9-]+)\.rep\.googleapis\.com$/.exec(new URL(url).hostname)?.[1]
+    : undefined;
 
 export const gcpSecretManagerSettings = z
   .strictObject({
