@@ -150,5 +150,9 @@ export function removeProfile(env: NodeJS.ProcessEnv, name: string): { removed: 
 
 /** A server URL as profiles compare it: origin and path, no trailing slash. */
 export function normalizeServerUrl(server: string): string {
-  return new URL(server).toString().replace(/\/+$/, '');
+  // `sesame serve` prints its API URL (…/api/v1) beside its base URL: both name the server.
+  return new URL(server)
+    .toString()
+    .replace(/\/+$/, '')
+    .replace(/\/api\/v1$/, '');
 }

@@ -84,7 +84,7 @@ export class SesameClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new UsageError(`--server must be an http:// or https:// URL, not ${url.protocol}`);
     }
-    this.base = url.toString().replace(/\/+$/, '');
+    this.base = normalizeServerUrl(url.toString());
   }
 
   /**

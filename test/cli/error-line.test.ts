@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unreadable } from '../../src/cli/context.js';
+import { normalizeServerUrl } from '../../src/cli/profiles.js';
+import { SesameClient } from '../../src/cli/remote.js';
 import { runCli } from '../support/cli.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-errline-'));
@@ -224,5 +226,34 @@ describe('an unknown --option=value', () => {
     expect(login.code).toBe(2);
     expect(login.stderr).not.toContain('tok-abc-secret-1');
     expect(oneLine(login.stderr)).toContain("unknown option '--token=…'");
+  });
+});
+
+describe('--server given as the API URL that sesame serve prints', () => {
+  it('http://host:port/api/v1 is the same server as http://host:port (requests go to /api/v1/…, not /api/v1/api/v1/…)', async () => {
+    const asked: string[] = [];
+    const fake = (async (input: string | URL | Request) => {
+      asked.push(String(input));
+      return new Response(JSON.stringify({ value: 'v', stale: false, references: [] }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    }) as typeof fetch;
+    for (const server of [
+      'http://127.0.0.1:7373/api/v1',
+      'http://127.0.0.1:7373/api/v1/',
+      'http://127.0.0.1:7373/',
+    ]) {
+      const client = new SesameClient({ server, token: 't', fetch: fake });
+      expect(client.base, server).toBe('http://127.0.0.1:7373');
+      await client.request('POST', '/resolve', { body: { reference: 'secret://env/X' } });
+    }
+    expect(new Set(asked)).toEqual(new Set(['http://127.0.0.1:7373/api/v1/resolve']));
+    expect(normalizeServerUrl('https://sesame.internal/api/v1')).toBe(
+      normalizeServerUrl('https://sesame.internal'),
+    );
+    expect(new SesameClient({ server: 'https://proxy.internal/sesame/' }).base).toBe(
+      'https://proxy.internal/sesame',
+    );
   });
 });
