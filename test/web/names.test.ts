@@ -193,6 +193,8 @@ describe('the accessible names PRODUCT.md promises', () => {
 
   it('a session that ends while the page is open (expired, signed out elsewhere) says so on the sign-in form', async () => {
     const page = await open(sesame.adminToken);
+    // The page's own first requests done, so the first one refused is the Tokens page's.
+    await page.waitForLoadState('networkidle');
     await page.context().clearCookies();
     await page.getByRole('link', { name: 'Tokens' }).click();
     await (await field(page, 'Token')).waitFor();
