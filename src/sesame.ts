@@ -429,7 +429,7 @@ export class Sesame {
   }
 
   /** Diagnostics for one store: authentication, list and read permission, and what to fix. */
-  async testStore(name: string, options: { namespace?: string; sample?: string } = {}): Promise<CheckReport> {
+  async testStore(name: string, options: { namespace?: string; sample?: string; host?: boolean } = {}): Promise<CheckReport> {
     return this.#check(this.bindings.get(name, options.namespace ?? ''), options);
   }
 
@@ -439,7 +439,7 @@ export class Sesame {
    */
   async testStoreConfig(
     config: StoreConfig,
-    options: { namespace?: string; sample?: string } = {},
+    options: { namespace?: string; sample?: string; host?: boolean } = {},
   ): Promise<CheckReport> {
     const binding = this.bindings.probe(config);
     try {
@@ -451,7 +451,7 @@ export class Sesame {
 
   async #check(
     binding: StoreBinding,
-    options: { namespace?: string; sample?: string },
+    options: { namespace?: string; sample?: string; host?: boolean },
   ): Promise<CheckReport> {
     const namespace = options.namespace ?? '';
     let client: Awaited<ReturnType<StoreBinding['client']>>;
@@ -473,6 +473,7 @@ export class Sesame {
     const report = await client.check({
       sample: options.sample,
       namespaces: namespaceChain(namespace, this.config.namespaces),
+      host: options.host === true,
     });
     return this.redactor.redactValue(report);
   }

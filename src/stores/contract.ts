@@ -122,6 +122,11 @@ export interface CheckOptions {
   /** A secret name to test read permission against. */
   sample?: string | undefined;
   namespaces: readonly string[];
+  /**
+   * The report goes to the host's own user (the CLI run on it): details may say where files and
+   * databases of the host are. Otherwise (the API) they must not, as `/readyz` does not.
+   */
+  host?: boolean | undefined;
 }
 
 export interface StoreClient {

@@ -257,3 +257,15 @@ describe('local changes in the audit trail', () => {
     });
   });
 });
+
+describe('sesame stores test builtin', () => {
+  it('shows the host its own user where the database and the master key live (the API does not: test/security/builtin-store-test-paths)', async () => {
+    const { cwd, keyFile } = workspace();
+    const r = await sesame(cwd, ['stores', 'test', 'builtin']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`sqlite:${path.join(cwd, 'data', 'sesame.db')}, schema version`);
+    expect(r.stdout).toContain(`from file ${keyFile}`);
+    const json = await sesame(cwd, ['stores', 'test', 'builtin', '--json']);
+    expect(json.stdout).toContain(keyFile);
+  });
+});

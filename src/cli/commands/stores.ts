@@ -59,7 +59,7 @@ export function registerStores(program: Command, ctx: CliContext): void {
     const sesame = ctx.sesame(flags.config);
     if (names.length === 1 && !flags.all) {
       const store = names[0] as string;
-      const report = await sesame.testStore(store, { namespace: flags.namespace, sample: flags.sample });
+      const report = await sesame.testStore(store, { namespace: flags.namespace, sample: flags.sample, host: true });
       if (flags.json) writeJson(ctx, { store, ...report });
       else {
         writeSteps(ctx, report);
@@ -82,7 +82,7 @@ export function registerStores(program: Command, ctx: CliContext): void {
         reports.push({
           store: target.name,
           namespace: target.namespace,
-          ...(await sesame.testStore(target.name, { namespace: target.namespace })),
+          ...(await sesame.testStore(target.name, { namespace: target.namespace, host: true })),
         });
       }
       progress.update(targets.length, targets.length);

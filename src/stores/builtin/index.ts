@@ -127,16 +127,28 @@ function builtinServiceOf(context: StoreContext): BuiltinService {
   return service as BuiltinService;
 }
 
+/**
+ * The key source without its location, for answers that leave the host (the API): `file /…` is
+ * the key file, `environment variable X` an environment variable.
+ */
+function keySourceKind(where: string): string {
+  if (where.startsWith('file ')) return 'the configured key file';
+  if (where.startsWith('environment variable')) return 'the configured environment variable';
+  return 'the configured key source';
+}
+
 export class BuiltinStoreClient implements StoreClient {
   readonly #label: string;
   readonly #secrets: BuiltinSecrets;
+  readonly #log: StoreContext['log'] | undefined;
 
   constructor(
     readonly backend: BuiltinBackend,
     settings: BuiltinStoreSettings,
-    context: Pick<StoreContext, 'storeName'>,
+    context: Pick<StoreContext, 'storeName'> & Partial<Pick<StoreContext, 'log'>>,
   ) {
     this.#label = context.storeName;
+    this.#log = context.log;
     this.#secrets = backend.secrets({
       label: context.storeName,
       defaultTags: settings.tags,
@@ -155,10 +167,17 @@ export class BuiltinStoreClient implements StoreClient {
     }
   }
 
-  #wrap(err: unknown): Error {
+  /**
+   * A database failure as `StoreUnavailableError`. Its message reaches API callers, so it names
+   * the database by kind only; where it lives (path or URL) goes to the server log. `host`: the
+   * message goes to the host's own user (the CLI's `stores test`), who may see where.
+   */
+  #wrap(err: unknown, host = false): Error {
     if (err instanceof SesameError && !(err instanceof DatabaseError)) return err;
     const detail = err instanceof Error ? err.message : String(err);
-    return new StoreUnavailableError(`[${this.#label}] database ${this.backend.database.location}: ${detail}`, {}, {
+    const { location, kind } = this.backend.database;
+    this.#log?.warn(`[${this.#label}] database failure`, { database: location, error: detail });
+    return new StoreUnavailableError(`[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}: ${detail}`, {}, {
       cause: err,
     });
   }
@@ -255,15 +274,19 @@ export class BuiltinStoreClient implements StoreClient {
         steps.push({
           step,
           ok: false,
-          detail: this.#wrap(err).message,
+          detail: this.#wrap(err, options.host).message,
           fix: 'see the detail; sesame stores test builtin repeats this check',
         });
       }
     };
     const { database, keyring } = this.backend;
+    // Where the database and the key live is shown to the host's own user only (the CLI); an API
+    // caller learns what /readyz tells anyone: the kind, and whether it works.
+    const databaseAt = options.host ? database.location : `${database.kind} database`;
+    const keyFrom = options.host ? keyring.where : keySourceKind(keyring.where);
     await attempt('database', async () => ({
       ok: true,
-      detail: `${database.location}, schema version ${await database.schemaVersion()}`,
+      detail: `${databaseAt}, schema version ${await database.schemaVersion()}`,
     }));
     await attempt('master key', async () => {
       const keys = await this.backend.masterKeys();
@@ -272,7 +295,7 @@ export class BuiltinStoreClient implements StoreClient {
       if (!active?.held) {
         return {
           ok: false,
-          detail: `${keyring.where} does not hold the active master key ${active?.id ?? '(none)'}`,
+          detail: `${keyFrom} does not hold the active master key ${active?.id ?? '(none)'}`,
           fix: 'point masterKey at the key this database was encrypted with',
         };
       }
@@ -280,14 +303,14 @@ export class BuiltinStoreClient implements StoreClient {
       if (missing.length > 0) {
         return {
           ok: false,
-          detail: `data keys are wrapped by master key ${missing.map((k) => k.id).join(', ')}, not held by ${keyring.where}`,
+          detail: `data keys are wrapped by master key ${missing.map((k) => k.id).join(', ')}, not held by ${keyFrom}`,
           fix: 'add the old key after the active one in the master key source, then finish the rotation (sesame keys rotate)',
         };
       }
       return {
         ok: true,
         detail:
-          `active master key ${active.id} from ${keyring.where}` +
+          `active master key ${active.id} from ${keyFrom}` +
           (unfinished.length > 0 ? `; a rotation is unfinished (run sesame keys rotate to finish it)` : ''),
       };
     });
