@@ -15,7 +15,7 @@ import {
   validateConfig,
 } from './config/schema.js';
 import { ForbiddenError, SesameError, UsageError } from './errors.js';
-import { namespaceChain } from './namespaces.js';
+import { checkedNamespace, namespaceChain } from './namespaces.js';
 import { createLogger, storeLogger } from './log.js';
 import { processRedactor, type Redactor } from './redact/redactor.js';
 import { dialectsOf } from './refs/dialects/index.js';
@@ -313,7 +313,7 @@ export class Sesame {
     target: RefreshTarget,
     options: { namespace?: string; scope?: string } = {},
   ): Promise<{ dropped: number }> {
-    const namespace = options.namespace ?? '';
+    const namespace = checkedNamespace(options.namespace ?? '');
     // A scoped refresh (a token limited to a namespace) drops only what its scope covers.
     const scope = options.scope ?? '';
     if (!covers(scope, namespace))
@@ -380,7 +380,7 @@ export class Sesame {
         binding.config.namespace,
       );
     }
-    const ns = target.namespace;
+    const ns = checkedNamespace(target.namespace);
     const inNs = (n: string) => covers(ns, n);
     let dropped = 0;
     for (const b of this.bindings.all()) {
@@ -429,7 +429,10 @@ export class Sesame {
   }
 
   /** Diagnostics for one store: authentication, list and read permission, and what to fix. */
-  async testStore(name: string, options: { namespace?: string; sample?: string; host?: boolean } = {}): Promise<CheckReport> {
+  async testStore(
+    name: string,
+    options: { namespace?: string; sample?: string; host?: boolean } = {},
+  ): Promise<CheckReport> {
     return this.#check(this.bindings.get(name, options.namespace ?? ''), options);
   }
 

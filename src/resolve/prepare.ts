@@ -19,6 +19,7 @@
  * masking registration are the resolver's, not a second copy of them.
  */
 import type { SesameError } from '../errors.js';
+import { checkedNamespace } from '../namespaces.js';
 import { checkDocumentLimits } from '../refs/limits.js';
 import { compileTemplate, mayHoldReferences } from '../refs/template.js';
 import type { AccessPolicy } from './access.js';
@@ -87,7 +88,11 @@ type Node =
 
 const RECENCY_MS = 1000;
 
-type Builder = (constants: readonly unknown[], values: readonly unknown[], texts: readonly string[]) => unknown;
+type Builder = (
+  constants: readonly unknown[],
+  values: readonly unknown[],
+  texts: readonly string[],
+) => unknown;
 
 function isPlainObject(v: unknown): v is Record<string | symbol, unknown> {
   if (v === null || typeof v !== 'object') return false;
@@ -112,7 +117,13 @@ class Compiler {
     return { kind: 'constant', index: this.constants.length - 1 };
   }
 
-  #ref(slot: { raw: string; ref: { store: string; name: string; version?: string | undefined; stage?: string | undefined } }, field: string): number {
+  #ref(
+    slot: {
+      raw: string;
+      ref: { store: string; name: string; version?: string | undefined; stage?: string | undefined };
+    },
+    field: string,
+  ): number {
     const known = this.#byRaw.get(slot.raw);
     if (known !== undefined) return known;
     const { ref } = slot;
@@ -140,7 +151,8 @@ class Compiler {
       if (!mayHoldReferences(value)) return { node: this.#constant(value), copy: value };
       const compiled = compileTemplate(value, field || undefined);
       if (compiled.count === 0) return { node: this.#constant(value), copy: value };
-      if (compiled.whole) return { node: { kind: 'value', ref: this.#ref(compiled.whole, field) }, copy: value };
+      if (compiled.whole)
+        return { node: { kind: 'value', ref: this.#ref(compiled.whole, field) }, copy: value };
       const parts = compiled.parts.map((p) => {
         if (typeof p !== 'string') return { ref: this.#ref(p, field) };
         this.constants.push(p);
@@ -168,7 +180,12 @@ class Compiler {
         const c = this.compile(value[k], pathOf(field, k));
         keys.push(k);
         values.push(c.node);
-        Object.defineProperty(copy, k, { value: c.copy, enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(copy, k, {
+          value: c.copy,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       for (const s of Object.getOwnPropertySymbols(value)) {
         if (!Object.prototype.propertyIsEnumerable.call(value, s)) continue;
@@ -290,7 +307,7 @@ class Prepared<T> implements PreparedResolver<T> {
   constructor(context: PrepareContext, value: unknown, options: ResolveOptions) {
     this.#context = context;
     this.#options = { ...options };
-    this.#namespace = options.namespace ?? '';
+    this.#namespace = checkedNamespace(options.namespace ?? '');
     checkDocumentLimits(value, undefined, options.field ?? '');
     const compiler = new Compiler(this.#options);
     const { node, copy } = compiler.compile(value, options.field ?? '');
@@ -365,13 +382,15 @@ class Prepared<T> implements PreparedResolver<T> {
     const caches = this.#caches;
     for (let i = 0; i < caches.length; i++) (caches[i] as SecretCache).stats.hits += this.#uses[i] as number;
     const onLookup = context.observer?.onLookup;
-    if (onLookup !== undefined) for (const r of this.#refs) onLookup.call(context.observer, r.binding as StoreBinding, 'hit');
+    if (onLookup !== undefined)
+      for (const r of this.#refs) onLookup.call(context.observer, r.binding as StoreBinding, 'hit');
     return this.#build(this.#constants, this.#values, this.#texts) as T;
   }
 
   #unchanged(): boolean {
     const caches = this.#caches;
-    for (let i = 0; i < caches.length; i++) if ((caches[i] as SecretCache).changes !== this.#seen[i]) return false;
+    for (let i = 0; i < caches.length; i++)
+      if ((caches[i] as SecretCache).changes !== this.#seen[i]) return false;
     return true;
   }
 
@@ -420,6 +439,10 @@ class Prepared<T> implements PreparedResolver<T> {
  * not parse or a document over the limits; store and access errors come from `get`/`resolve`,
  * since the config may change between calls.
  */
-export function prepareResolver<T = unknown>(context: PrepareContext, value: unknown, options: ResolveOptions = {}): PreparedResolver<T> {
+export function prepareResolver<T = unknown>(
+  context: PrepareContext,
+  value: unknown,
+  options: ResolveOptions = {},
+): PreparedResolver<T> {
   return new Prepared<T>(context, value, options);
 }

@@ -7,7 +7,7 @@
  * the last namespace they were resolved in, so a warm reference costs one LRU lookup — no string
  * building, no promise per reference. Field paths are only spelled out when something fails.
  */
-import { namespaceChain } from '../namespaces.js';
+import { checkedNamespace, namespaceChain } from '../namespaces.js';
 import {
   KeyNotFoundError,
   ResolutionError,
@@ -283,7 +283,7 @@ export class Resolver {
 
   #scratchWalk(options: ResolveOptions): Walk {
     const w = this.#scratch;
-    w.namespace = options.namespace ?? '';
+    w.namespace = checkedNamespace(options.namespace ?? '');
     w.principal = options.principal;
     w.purpose = options.purpose ?? 'return';
     w.now = this.now();
@@ -294,7 +294,7 @@ export class Resolver {
 
   #newWalk(options: ResolveOptions, report: boolean): Walk {
     return {
-      namespace: options.namespace ?? '',
+      namespace: checkedNamespace(options.namespace ?? ''),
       principal: options.principal,
       purpose: options.purpose ?? 'return',
       now: this.now(),

@@ -6,6 +6,7 @@ import {
   SecretNotFoundError,
   StoreNotFoundError,
   StoreUnavailableError,
+  UsageError,
 } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
@@ -514,5 +515,45 @@ describe('redaction of resolved values', () => {
     mem.set('db', JSON.stringify({ user: 'appuser', password: 'pw-7788' }));
     await sesame.resolve('secret://mem/db#user');
     expect(redactor.redact('user=appuser pass=pw-7788')).toBe('user=*** pass=***');
+  });
+});
+
+describe('a malformed namespace is bad input on every library path', () => {
+  it('resolve, resolveCached, prepare, refresh, connections and stores refuse it with the namespace rule', async () => {
+    const { sesame, mem } = setup();
+    mem.set('jira', JSON.stringify({ token: 'tok-value-ns' }));
+    const rule = /^namespace "Bad NS": a namespace is dotted lowercase segments/;
+    const ns = { namespace: 'Bad NS' };
+    const calls: Array<[string, () => unknown]> = [
+      ['resolve', () => sesame.resolve('secret://mem/jira#token', ns)],
+      ['resolve without a reference', () => sesame.resolve({ plain: 'x' }, ns)],
+      ['resolveDetailed', () => sesame.resolveDetailed('secret://mem/jira#token', ns)],
+      ['resolveCached', () => sesame.resolveCached('secret://mem/jira#token', ns)],
+      ['prepare', () => sesame.prepare({ t: '{{ secret://mem/jira#token }}' }, ns)],
+      ['refresh reference', () => sesame.refresh({ reference: 'secret://mem/jira' }, ns)],
+      ['refresh all', () => sesame.refresh({ all: true }, ns)],
+      ['refresh namespace', () => sesame.refresh({ namespace: 'a..b' })],
+      ['connections', () => sesame.connections('Bad NS')],
+      ['resolveConnection', () => sesame.resolveConnection('jira', ns)],
+      ['testConnection', () => sesame.testConnection('jira', ns)],
+    ];
+    for (const [what, call] of calls) {
+      let err: unknown;
+      try {
+        await call();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, what).toBeInstanceOf(UsageError);
+      expect((err as UsageError).message, what).toMatch(
+        what === 'refresh namespace' ? /^namespace "a\.\.b": a namespace is dotted/ : rule,
+      );
+      expect((err as UsageError).exitCode, what).toBe(2);
+      expect((err as UsageError).status, what).toBe(400);
+    }
+    // The same calls in a well-formed namespace work.
+    expect(await sesame.resolve('secret://mem/jira#token', { namespace: 'acme.dev-ops_1' })).toBe(
+      'tok-value-ns',
+    );
   });
 });
