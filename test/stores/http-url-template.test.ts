@@ -8,7 +8,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { ConfigError, UsageError } from '../../src/errors.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { HttpStoreClient, type HttpStoreSettings, httpStoreType } from '../../src/stores/http/index.js';
 
@@ -51,6 +53,18 @@ describe('http store url templates', () => {
         /^listUrl: .*only in the path and the query/m,
       );
     }
+  });
+
+  it('is a config error in the config file, saying where placeholders go', () => {
+    const config = { stores: [{ name: 'hx', type: 'http', url: 'http://{+name}@8.8.8.8/' }] };
+    let err: unknown;
+    try {
+      validateConfig(config, { registry: defaultStoreTypes(), baseDir: '/' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toMatch(/stores\[0\]\.url: url takes placeholders .* only in the path and the query, not in the scheme, user info, host or port/);
   });
 
   it.each([

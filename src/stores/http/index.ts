@@ -88,7 +88,7 @@ const template = (what: string) =>
     }, `${what} is an http(s) URL template, e.g. https://secrets.internal/v1/{name}`)
     .refine(
       (t) => !/[{}]/.test(t) || fixedOrigin(t) !== undefined,
-      `${what}: placeholders such as {name}, {+name}, {version} and {prefix} go only in the path and the query, not in the scheme, user info, host or port: write the host out, e.g. https://secrets.internal/v1/{name}`,
+      `${what} takes placeholders ({name}, {+name}, {version}, {prefix}) only in the path and the query, not in the scheme, user info, host or port, so a name cannot choose the host: write the host out, e.g. https://secrets.internal/v1/{name}`,
     );
 
 const settings = z
