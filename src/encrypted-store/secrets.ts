@@ -22,6 +22,7 @@ import type { EventFields } from '../audit/append.js';
 import type { WriteTransactionOptions } from '../db/index.js';
 import type { SecretsTable, SecretVersionsTable, SesameTables } from '../db/tables.js';
 import { SecretNotFoundError, SecretStateError, UsageError, ValueTooLargeError } from '../errors.js';
+import { type NotFoundAsked, notFoundFix } from '../stores/core/not-found-fix.js';
 import type { BuiltinBackend } from './backend.js';
 import { openValue, sealValue } from './envelope.js';
 import { describeSecret, type SecretCoordinates, SecretIntegrityError } from './errors.js';
@@ -136,7 +137,8 @@ export class BuiltinSecrets {
     this.#maxValueSize = options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE;
     this.#recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
     this.#maxValueSizeHint =
-      options.maxValueSizeHint ?? `raise maxValueSize in the settings of store "${this.label}" (type builtin)`;
+      options.maxValueSizeHint ??
+      `raise maxValueSize in the settings of store "${this.label}" (type builtin)`;
   }
 
   get #db(): Db {
@@ -161,7 +163,14 @@ export class BuiltinSecrets {
     const { namespace } = secret;
     // Other Sesame processes on this database drop the name's cached values (src/cluster/).
     const changes = [{ kind: 'secret' as const, namespace, target: secret.name }];
-    return writeAudited(this.backend.database, this.backend.auditChain, () => this.#nowIso(), { actions, namespace, given, changes }, work, options);
+    return writeAudited(
+      this.backend.database,
+      this.backend.auditChain,
+      () => this.#nowIso(),
+      { actions, namespace, given, changes },
+      work,
+      options,
+    );
   }
 
   #checkChain(namespaces: readonly string[]): void {
@@ -207,7 +216,9 @@ export class BuiltinSecrets {
     // One query for all: each live secret row with its newest version and any pinned version.
     return this.#db
       .selectFrom('secrets as s')
-      .innerJoin('secret_versions as v', (j) => j.onRef('v.namespace', '=', 's.namespace').onRef('v.name', '=', 's.name'))
+      .innerJoin('secret_versions as v', (j) =>
+        j.onRef('v.namespace', '=', 's.namespace').onRef('v.name', '=', 's.name'),
+      )
       .select([
         's.namespace',
         's.name',
@@ -233,22 +244,37 @@ export class BuiltinSecrets {
     const mine = rows.filter((r) => r.name === request.name);
     const owner = request.namespaces.find((ns) => mine.some((r) => r.namespace === ns));
     if (owner === undefined) {
-      return new SecretNotFoundError(`[${this.label}] no secret "${request.name}" in ${describeChain(request.namespaces)}`);
+      return notFound(
+        `[${this.label}] no secret "${request.name}" in ${describeChain(request.namespaces)}`,
+        'read',
+        request.name,
+      );
     }
     const ownerRows = mine.filter((r) => r.namespace === owner);
     const latest = ownerRows[0]?.latest_version as number;
     const wanted = request.version ?? latest;
     const row = ownerRows.find((r) => r.version === wanted);
     if (!row) {
-      return new SecretNotFoundError(
+      return notFound(
         `[${this.label}] secret ${describeSecret({ namespace: owner, name: request.name })} has no version ${wanted} (the newest is ${latest})`,
+        'version',
+        request.name,
       );
     }
     const at: SecretCoordinates = { namespace: row.namespace, name: row.name, version: row.version };
     try {
       const key = this.backend.keyFor(row.key_id, `secret ${describeSecret(at)} version ${at.version}`);
-      const plaintext = openValue({ ciphertext: row.ciphertext, wrappedKey: row.wrapped_key, keyId: row.key_id }, at, key);
-      return { name: row.name, namespace: row.namespace, version: row.version, value: plaintext.toString('utf8') };
+      const plaintext = openValue(
+        { ciphertext: row.ciphertext, wrappedKey: row.wrapped_key, keyId: row.key_id },
+        at,
+        key,
+      );
+      return {
+        name: row.name,
+        namespace: row.namespace,
+        version: row.version,
+        value: plaintext.toString('utf8'),
+      };
     } catch (err) {
       if (err instanceof SecretIntegrityError) {
         return new SecretIntegrityError(at, { cause: err });
@@ -262,7 +288,10 @@ export class BuiltinSecrets {
    * version number is computed in a write transaction, and a writer that loses the race on
    * PostgreSQL hits the primary key and runs again with the next number.
    */
-  async write(input: WriteInput, options: AuditedOptions = {}): Promise<{ name: string; namespace: string; version: number }> {
+  async write(
+    input: WriteInput,
+    options: AuditedOptions = {},
+  ): Promise<{ name: string; namespace: string; version: number }> {
     checkNamespace(input.namespace, this.label);
     checkSecretName(input.name, this.label);
     if (typeof input.value !== 'string') throw new UsageError(`[${this.label}] a secret value is text`);
@@ -362,10 +391,17 @@ export class BuiltinSecrets {
   }
 
   async #mergeTags(db: Db, namespace: string, name: string, given: Record<string, string>, exists: boolean) {
-    const current = exists ? await this.#tagsOf(db, [{ namespace, name }]) : new Map<string, Record<string, string>>();
+    const current = exists
+      ? await this.#tagsOf(db, [{ namespace, name }])
+      : new Map<string, Record<string, string>>();
     const merged = { ...this.#defaultTags, ...(current.get(keyOf(namespace, name)) ?? {}), ...given };
     checkTags(merged, this.label);
-    if (exists) await db.deleteFrom('secret_tags').where('namespace', '=', namespace).where('name', '=', name).execute();
+    if (exists)
+      await db
+        .deleteFrom('secret_tags')
+        .where('namespace', '=', namespace)
+        .where('name', '=', name)
+        .execute();
     const rows = Object.entries(merged).map(([tag, value]) => ({ namespace, name, tag, value }));
     if (rows.length > 0) await db.insertInto('secret_tags').values(rows).execute();
   }
@@ -417,7 +453,7 @@ export class BuiltinSecrets {
     }
     return this.#writeAudited(DELETE_ACTIONS, { namespace, name }, options.audit, async (trx) => {
       const now = this.#nowIso();
-      const row = await this.#liveOrRecoverable(trx, namespace, name, now);
+      const row = await this.#liveOrRecoverable(trx, namespace, name, now, 'delete');
       if (row.deleted_at) return { purgeAt: row.purge_at ?? undefined };
       const purgeAt = new Date(this.backend.now() + window).toISOString();
       await trx
@@ -435,7 +471,7 @@ export class BuiltinSecrets {
     checkNamespace(namespace, this.label);
     checkSecretName(name, this.label);
     await this.#writeAudited(DELETE_ACTIONS, { namespace, name }, options.audit, async (trx) => {
-      await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso());
+      await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso(), 'delete');
       await deleteSecretRows(trx, namespace, name);
     });
   }
@@ -445,7 +481,7 @@ export class BuiltinSecrets {
     checkNamespace(namespace, this.label);
     checkSecretName(name, this.label);
     await this.#writeAudited(RESTORE_ACTIONS, { namespace, name }, options.audit, async (trx) => {
-      const row = await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso());
+      const row = await this.#liveOrRecoverable(trx, namespace, name, this.#nowIso(), 'restore');
       if (!row.deleted_at) return;
       await trx
         .updateTable('secrets')
@@ -456,10 +492,16 @@ export class BuiltinSecrets {
     });
   }
 
-  async #liveOrRecoverable(db: Db, namespace: string, name: string, now: string): Promise<SecretRow> {
+  async #liveOrRecoverable(
+    db: Db,
+    namespace: string,
+    name: string,
+    now: string,
+    asked: NotFoundAsked,
+  ): Promise<SecretRow> {
     const row = await this.#secretRow(db, namespace, name, this.backend.database.kind === 'postgres');
     if (!row || isGone(row, now)) {
-      throw new SecretNotFoundError(`[${this.label}] no secret ${describeSecret({ namespace, name })}`);
+      throw notFound(`[${this.label}] no secret ${describeSecret({ namespace, name })}`, asked, name);
     }
     return row;
   }
@@ -480,9 +522,12 @@ export class BuiltinSecrets {
       .execute();
     const visible = rows.filter((r) => !isGone(r, now));
     const rank = (r: SecretRow) => namespaces.indexOf(r.namespace);
-    visible.sort((a, b) => Number(a.deleted_at !== null) - Number(b.deleted_at !== null) || rank(a) - rank(b));
+    visible.sort(
+      (a, b) => Number(a.deleted_at !== null) - Number(b.deleted_at !== null) || rank(a) - rank(b),
+    );
     const found = visible[0];
-    if (!found) throw new SecretNotFoundError(`[${this.label}] no secret "${name}" in ${describeChain(namespaces)}`);
+    if (!found)
+      throw notFound(`[${this.label}] no secret "${name}" in ${describeChain(namespaces)}`, 'read', name);
     return found;
   }
 
@@ -493,7 +538,10 @@ export class BuiltinSecrets {
   }
 
   /** Every version of the secret a chain resolves to, newest first. */
-  async versions(name: string, namespaces: readonly string[]): Promise<{ namespace: string; versions: VersionInfo[] }> {
+  async versions(
+    name: string,
+    namespaces: readonly string[],
+  ): Promise<{ namespace: string; versions: VersionInfo[] }> {
     const row = await this.#resolveForMetadata(name, namespaces);
     const versions = await this.#db
       .selectFrom('secret_versions')
@@ -557,7 +605,9 @@ export class BuiltinSecrets {
     }
     if (query.contains) {
       // instr (SQLite) / strpos (PostgreSQL, which has no instr), not LIKE: case-sensitive like names, and no escaping of % and _.
-      q = q.where(sql<SqlBool>`${sql.raw(this.backend.database.kind === 'postgres' ? 'strpos' : 'instr')}(${sql.ref('s.name')}, ${query.contains}) > 0`);
+      q = q.where(
+        sql<SqlBool>`${sql.raw(this.backend.database.kind === 'postgres' ? 'strpos' : 'instr')}(${sql.ref('s.name')}, ${query.contains}) > 0`,
+      );
     }
     for (const [tag, value] of Object.entries(query.tags ?? {})) {
       q = q.where(({ exists, selectFrom }) =>
@@ -579,7 +629,11 @@ export class BuiltinSecrets {
         ]),
       );
     }
-    const rows = await q.orderBy('s.name').orderBy('s.namespace').limit(limit + 1).execute();
+    const rows = await q
+      .orderBy('s.name')
+      .orderBy('s.namespace')
+      .limit(limit + 1)
+      .execute();
     const page = rows.slice(0, limit);
     const tags = await this.#tagsOf(this.#db, page);
     const items = page.map((r) => infoOf(r, tags.get(keyOf(r.namespace, r.name)) ?? {}));
@@ -596,7 +650,9 @@ export class BuiltinSecrets {
     } catch {
       // reported below
     }
-    throw new UsageError(`[${this.label}] invalid list cursor: pass the cursor of the previous page unchanged`);
+    throw new UsageError(
+      `[${this.label}] invalid list cursor: pass the cursor of the previous page unchanged`,
+    );
   }
 
   /** Live secrets in a chain's namespaces (diagnostics). */
@@ -634,6 +690,22 @@ export class BuiltinSecrets {
       return purged;
     });
   }
+}
+
+/**
+ * A name the encrypted store does not hold, with the advice every store gives (the core's
+ * notFoundFix), in this store's terms: `sesame secrets set` creates it, and a name is found by
+ * its name and namespace.
+ */
+function notFound(message: string, asked: NotFoundAsked, name: string): SecretNotFoundError {
+  const err = new SecretNotFoundError(message);
+  err.fix = notFoundFix(asked, {
+    name,
+    create: `create it with \`sesame secrets set ${name}\``,
+    check: 'the name and the namespace',
+    gone: 'purged, past its recovery window, or never created',
+  });
+  return err;
 }
 
 function isGone(row: SecretRow, now: string): boolean {

@@ -23,7 +23,11 @@ const ROOT = [''];
 async function setup(dialect: (typeof DIALECTS)[number], settings: Record<string, unknown> = {}) {
   const dir = tempDir();
   const { client, close } = await builtinClient(
-    { database: await databases.url(dialect), masterKey: { file: path.join(dir, 'master.key') }, embedded: true },
+    {
+      database: await databases.url(dialect),
+      masterKey: { file: path.join(dir, 'master.key') },
+      embedded: true,
+    },
     settings,
   );
   return { client, close, db: client.backend.database.kysely };
@@ -33,7 +37,11 @@ const textOf = (s: FetchedSecret) => s.value as string;
 
 describe('builtinStoreType settings', () => {
   it('defaults to no tags, 64 KiB values and a 7 day recovery window', () => {
-    expect(builtinStoreType.settings.parse({})).toEqual({ tags: {}, maxValueSize: 65536, recoveryWindow: 7 * 86_400_000 });
+    expect(builtinStoreType.settings.parse({})).toEqual({
+      tags: {},
+      maxValueSize: 65536,
+      recoveryWindow: 7 * 86_400_000,
+    });
   });
 
   it('parses a recovery window written as a duration', () => {
@@ -82,10 +90,19 @@ for (const dialect of DIALECTS) {
     it('reports a missing pinned version as not found, naming the newest', async () => {
       const { client, close } = await setup(dialect);
       await client.write('pinned', 'x', { namespace: '' });
-      const err = await client.get({ name: 'pinned', version: '7', namespaces: ROOT }).catch((e: unknown) => e);
+      const err = await client
+        .get({ name: 'pinned', version: '7', namespaces: ROOT })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SecretNotFoundError);
-      expect((err as Error).message).toBe('[builtin] secret "pinned" (root namespace) has no version 7 (the newest is 1)');
-      await expect(client.get({ name: 'pinned', version: 'latest', namespaces: ROOT })).rejects.toBeInstanceOf(UsageError);
+      expect((err as Error).message).toBe(
+        '[builtin] secret "pinned" (root namespace) has no version 7 (the newest is 1)',
+      );
+      expect((err as SecretNotFoundError).fix).toBe(
+        'pin a version the secret has (`sesame secrets versions pinned` lists them), or leave ?version= out for the latest',
+      );
+      await expect(
+        client.get({ name: 'pinned', version: 'latest', namespaces: ROOT }),
+      ).rejects.toBeInstanceOf(UsageError);
       await expect(client.get({ name: 'pinned', stage: 'AWSCURRENT', namespaces: ROOT })).rejects.toThrow(
         'builtin secrets have no staging labels',
       );
@@ -104,14 +121,23 @@ for (const dialect of DIALECTS) {
         value: 'devops-value',
         namespace: 'acme.devops',
       });
-      expect(textOf(await client.get({ name: 'db/password', namespaces: ['acme.sales', 'acme', ''] }))).toBe('acme-value');
-      expect(await client.get({ name: 'only/root', namespaces: chain })).toMatchObject({ value: 'root-only', namespace: '' });
+      expect(textOf(await client.get({ name: 'db/password', namespaces: ['acme.sales', 'acme', ''] }))).toBe(
+        'acme-value',
+      );
+      expect(await client.get({ name: 'only/root', namespaces: chain })).toMatchObject({
+        value: 'root-only',
+        namespace: '',
+      });
       const many = await client.getMany([
         { name: 'db/password', namespaces: chain },
         { name: 'db/password', namespaces: ['acme', ''] },
         { name: 'db/password', namespaces: ROOT },
       ]);
-      expect(many.map((r) => textOf(r as FetchedSecret))).toEqual(['devops-value', 'acme-value', 'root-value']);
+      expect(many.map((r) => textOf(r as FetchedSecret))).toEqual([
+        'devops-value',
+        'acme-value',
+        'root-value',
+      ]);
       await close();
     });
 
@@ -119,9 +145,14 @@ for (const dialect of DIALECTS) {
       const { client, close } = await setup(dialect);
       await client.write('db/password', 'acme-value', { namespace: 'acme' });
       await client.write('db/password', 'root-value', { namespace: '' });
-      const err = await client.get({ name: 'db/password', namespaces: ['acme.secure'] }).catch((e: unknown) => e);
+      const err = await client
+        .get({ name: 'db/password', namespaces: ['acme.secure'] })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SecretNotFoundError);
       expect((err as Error).message).toBe('[builtin] no secret "db/password" in namespace acme.secure');
+      expect((err as SecretNotFoundError).fix).toBe(
+        'create it with `sesame secrets set db/password`, or check the name and the namespace',
+      );
       const listed = await client.list({ namespaces: ['acme.secure'] });
       expect(listed.items).toEqual([]);
       await close();
@@ -132,13 +163,19 @@ for (const dialect of DIALECTS) {
       await client.write('shared', 'parent', { namespace: 'acme' });
       await client.write('shared', 'child', { namespace: 'acme.devops' });
       await client.delete!('shared', { namespace: 'acme.devops' });
-      expect(textOf(await client.get({ name: 'shared', namespaces: ['acme.devops', 'acme'] }))).toBe('parent');
+      expect(textOf(await client.get({ name: 'shared', namespaces: ['acme.devops', 'acme'] }))).toBe(
+        'parent',
+      );
       await close();
     });
 
     it('merges the store’s default tags, the secret’s tags and a write’s tags, the write winning', async () => {
       const { client, close } = await setup(dialect, { tags: { application: 'sesame', team: 'platform' } });
-      await client.write('tagged', 'a', { namespace: '', tags: { team: 'devops', env: 'prod' }, description: 'Jira token' });
+      await client.write('tagged', 'a', {
+        namespace: '',
+        tags: { team: 'devops', env: 'prod' },
+        description: 'Jira token',
+      });
       await client.write('tagged', 'b', { namespace: '', tags: { rotated: 'yes' } });
       const described = await client.describe!('tagged', { namespaces: ROOT });
       expect(described.tags).toEqual({ application: 'sesame', team: 'devops', env: 'prod', rotated: 'yes' });
@@ -178,14 +215,21 @@ for (const dialect of DIALECTS) {
       expect(namespaces[0]).toBe('acme');
 
       const even = await client.list({ namespaces: chain, tags: { parity: 'even' } });
-      expect(even.items.map((i) => i.name)).toEqual(['team/a/secret-0', 'team/a/secret-2', 'team/a/secret-4', 'team/a/secret-6']);
+      expect(even.items.map((i) => i.name)).toEqual([
+        'team/a/secret-0',
+        'team/a/secret-2',
+        'team/a/secret-4',
+        'team/a/secret-6',
+      ]);
       expect(even.items[1]?.tags).toEqual({ parity: 'even' });
       expect(even.items[1]?.version).toBe('1');
 
       // A prefix is not a pattern: "_" and "%" are literal, and case matters.
       expect((await client.list({ namespaces: chain, prefix: 'TEAM/' })).items).toEqual([]);
       expect((await client.list({ namespaces: chain, prefix: 'team_a' })).items).toEqual([]);
-      await expect(client.list({ namespaces: chain, cursor: 'garbage' })).rejects.toThrow('invalid list cursor');
+      await expect(client.list({ namespaces: chain, cursor: 'garbage' })).rejects.toThrow(
+        'invalid list cursor',
+      );
       await close();
     });
 
@@ -196,7 +240,9 @@ for (const dialect of DIALECTS) {
       await client.write('soft', 'keep-me', { namespace: '' });
 
       await client.delete!('soft', { namespace: '' });
-      await expect(client.get({ name: 'soft', namespaces: ROOT })).rejects.toBeInstanceOf(SecretNotFoundError);
+      await expect(client.get({ name: 'soft', namespaces: ROOT })).rejects.toBeInstanceOf(
+        SecretNotFoundError,
+      );
       const deleted = await client.list({ namespaces: ROOT, includeDeleted: true });
       expect(deleted.items).toMatchObject([
         { name: 'soft', deletedAt: '2030-01-01T00:00:00.000Z', purgeAt: '2030-01-08T00:00:00.000Z' },
@@ -249,7 +295,9 @@ for (const dialect of DIALECTS) {
       await client.delete!('expiring', { namespace: '' });
       vi.setSystemTime(new Date('2030-01-02T00:30:00Z'));
       await client.write('unrelated', 'y', { namespace: '' });
-      expect(await db.selectFrom('secret_versions').select('name').execute()).toEqual([{ name: 'unrelated' }]);
+      expect(await db.selectFrom('secret_versions').select('name').execute()).toEqual([
+        { name: 'unrelated' },
+      ]);
       await close();
     });
 
@@ -258,15 +306,21 @@ for (const dialect of DIALECTS) {
       await client.write('gone', 'x', { namespace: '' });
       await client.write('gone', 'y', { namespace: '' });
       await client.delete!('gone', { namespace: '', force: true });
-      expect(await db.selectFrom('secret_versions').where('name', '=', 'gone').selectAll().execute()).toEqual([]);
+      expect(await db.selectFrom('secret_versions').where('name', '=', 'gone').selectAll().execute()).toEqual(
+        [],
+      );
       await client.write('gone-too', 'x', { namespace: '' });
       await client.delete!('gone-too', { namespace: '', recoveryWindowMs: 0 });
-      await expect(client.restore!('gone-too', { namespace: '' })).rejects.toBeInstanceOf(SecretNotFoundError);
+      await expect(client.restore!('gone-too', { namespace: '' })).rejects.toBeInstanceOf(
+        SecretNotFoundError,
+      );
       await client.write('purged', 'x', { namespace: '' });
       await client.delete!('purged', { namespace: '' });
       await client.purge('purged', { namespace: '' });
       expect(await db.selectFrom('secrets').where('name', '=', 'purged').selectAll().execute()).toEqual([]);
-      await expect(client.delete!('never-was', { namespace: '' })).rejects.toBeInstanceOf(SecretNotFoundError);
+      await expect(client.delete!('never-was', { namespace: '' })).rejects.toBeInstanceOf(
+        SecretNotFoundError,
+      );
       await close();
     });
 
@@ -274,7 +328,9 @@ for (const dialect of DIALECTS) {
       const { client, close } = await setup(dialect);
       await client.write('cas', 'one', { namespace: '', expectedVersion: '0' });
       await client.write('cas', 'two', { namespace: '', expectedVersion: '1' });
-      const err = await client.write('cas', 'three', { namespace: '', expectedVersion: '1' }).catch((e: unknown) => e);
+      const err = await client
+        .write('cas', 'three', { namespace: '', expectedVersion: '1' })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SecretStateError);
       expect((err as Error).message).toContain('is at version 2, not 1');
       expect((err as Error).message).not.toContain('three');
@@ -332,10 +388,18 @@ for (const dialect of DIALECTS) {
     it('detects a ciphertext edited in place, naming the secret and version', async () => {
       const { client, close, db } = await setup(dialect);
       await client.write('edited', 'original', { namespace: 'acme' });
-      const row = await db.selectFrom('secret_versions').selectAll().where('name', '=', 'edited').executeTakeFirstOrThrow();
+      const row = await db
+        .selectFrom('secret_versions')
+        .selectAll()
+        .where('name', '=', 'edited')
+        .executeTakeFirstOrThrow();
       const tampered = Buffer.from(row.ciphertext);
       tampered[tampered.length - 20] = (tampered[tampered.length - 20] as number) ^ 0x40;
-      await db.updateTable('secret_versions').set({ ciphertext: tampered }).where('name', '=', 'edited').execute();
+      await db
+        .updateTable('secret_versions')
+        .set({ ciphertext: tampered })
+        .where('name', '=', 'edited')
+        .execute();
 
       const err = await client.get({ name: 'edited', namespaces: ['acme'] }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SecretIntegrityError);
@@ -350,7 +414,11 @@ for (const dialect of DIALECTS) {
       const { client, close, db } = await setup(dialect);
       await client.write('alice', 'alice-secret', { namespace: '' });
       await client.write('bob', 'bob-secret', { namespace: '' });
-      const rows = await db.selectFrom('secret_versions').selectAll().where('name', 'in', ['alice', 'bob']).execute();
+      const rows = await db
+        .selectFrom('secret_versions')
+        .selectAll()
+        .where('name', 'in', ['alice', 'bob'])
+        .execute();
       const alice = rows.find((r) => r.name === 'alice')!;
       const bob = rows.find((r) => r.name === 'bob')!;
       await db
@@ -370,7 +438,9 @@ for (const dialect of DIALECTS) {
       ]);
       expect(results[0]).toBeInstanceOf(SecretIntegrityError);
       expect(results[1]).toBeInstanceOf(SecretIntegrityError);
-      expect((results[1] as Error).message).toContain('stored secret "bob" (root namespace) version 1 failed authentication');
+      expect((results[1] as Error).message).toContain(
+        'stored secret "bob" (root namespace) version 1 failed authentication',
+      );
       expect(JSON.stringify(results.map((r) => (r as Error).message))).not.toMatch(/alice-secret|bob-secret/);
       await close();
     });
@@ -391,8 +461,12 @@ for (const dialect of DIALECTS) {
         .where('name', '=', 'rollback')
         .where('version', '=', 2)
         .execute();
-      await expect(client.get({ name: 'rollback', namespaces: ROOT })).rejects.toThrow('version 2 failed authentication');
-      expect(textOf(await client.get({ name: 'rollback', version: '1', namespaces: ROOT }))).toBe('old-password');
+      await expect(client.get({ name: 'rollback', namespaces: ROOT })).rejects.toThrow(
+        'version 2 failed authentication',
+      );
+      expect(textOf(await client.get({ name: 'rollback', version: '1', namespaces: ROOT }))).toBe(
+        'old-password',
+      );
       await close();
     });
 
@@ -418,7 +492,12 @@ describe('builtin store service', () => {
     const dir = tempDir();
     let opens = 0;
     const service = createBuiltinService(
-      { database: `sqlite:${path.join(dir, 'db.sqlite')}`, masterKey: { file: path.join(dir, 'k') }, embedded: true, notice: () => {} },
+      {
+        database: `sqlite:${path.join(dir, 'db.sqlite')}`,
+        masterKey: { file: path.join(dir, 'k') },
+        embedded: true,
+        notice: () => {},
+      },
       async (options) => {
         opens++;
         const { openBuiltinBackend } = await import('../../src/encrypted-store/index.js');
@@ -437,7 +516,10 @@ describe('builtin store service', () => {
     const dir = tempDir();
     const keyFile = path.join(dir, 'later.key');
     writeFileSync(keyFile, 'not a key\n');
-    const service = createBuiltinService({ database: `sqlite:${path.join(dir, 'db.sqlite')}`, masterKey: { file: keyFile } });
+    const service = createBuiltinService({
+      database: `sqlite:${path.join(dir, 'db.sqlite')}`,
+      masterKey: { file: keyFile },
+    });
     await expect(service()).rejects.toThrow('is not a master key');
     const { writeKeyFile } = await import('./helpers.js');
     writeKeyFile(dir, undefined, 'later.key');
@@ -465,10 +547,23 @@ describe('builtin store service', () => {
       embedded: true,
       notice: () => {},
     });
-    const context = (storeName: string) => ({ storeName, namespace: '', log: { debug() {}, info() {}, warn() {} }, services: { builtin: service } });
-    const small: BuiltinStoreClient = await builtinStoreType.create(builtinStoreType.settings.parse({ maxValueSize: 4 }), context('tiny'));
-    const large: BuiltinStoreClient = await builtinStoreType.create(builtinStoreType.settings.parse({}), context('builtin'));
-    await expect(small.write('x', '12345', { namespace: '' })).rejects.toThrow('[tiny] the value of "x" is 5 bytes');
+    const context = (storeName: string) => ({
+      storeName,
+      namespace: '',
+      log: { debug() {}, info() {}, warn() {} },
+      services: { builtin: service },
+    });
+    const small: BuiltinStoreClient = await builtinStoreType.create(
+      builtinStoreType.settings.parse({ maxValueSize: 4 }),
+      context('tiny'),
+    );
+    const large: BuiltinStoreClient = await builtinStoreType.create(
+      builtinStoreType.settings.parse({}),
+      context('builtin'),
+    );
+    await expect(small.write('x', '12345', { namespace: '' })).rejects.toThrow(
+      '[tiny] the value of "x" is 5 bytes',
+    );
     await large.write('x', '12345', { namespace: '' });
     expect(small.backend).toBe(large.backend);
     await service.close();

@@ -257,3 +257,35 @@ describe('--server given as the API URL that sesame serve prints', () => {
     );
   });
 });
+
+describe('a missing secret of the env and builtin stores says what to do', () => {
+  it('env: the variable to set (with the store prefix); builtin: sesame secrets set, or check the name and namespace', async () => {
+    const cwd = dir();
+    const env = {};
+    const init = await runCli(['init'], { cwd, env });
+    expect(init.code, init.stderr).toBe(0);
+    const plain = await runCli(['resolve', 'secret://env/NOPE_VAR_1'], { cwd, env });
+    expect(plain.code).toBe(1);
+    expect(oneLine(plain.stderr)).toMatch(
+      /environment variable NOPE_VAR_1 is not set; set NOPE_VAR_1 in the environment of the process that runs sesame, or check the name$/,
+    );
+    const builtin = await runCli(['resolve', 'secret://builtin/nope'], { cwd, env });
+    expect(builtin.code).toBe(1);
+    expect(oneLine(builtin.stderr)).toMatch(
+      /no secret "nope" in .*; create it with `sesame secrets set nope`, or check the name and the namespace$/,
+    );
+    const ns = await runCli(['secrets', 'delete', 'nope'], { cwd, env });
+    expect(ns.code).toBe(1);
+    expect(oneLine(ns.stderr)).toMatch(/; nothing to delete: check the name and the namespace$/);
+  });
+
+  it('env with a prefix names the full variable and the prefix', async () => {
+    const cwd = dir();
+    writeFileSync(path.join(cwd, 'sesame.yaml'), 'stores:\n  - name: app\n    type: env\n    prefix: APP_\n');
+    const r = await runCli(['resolve', 'secret://app/DB_PASS'], { cwd });
+    expect(r.code).toBe(1);
+    expect(oneLine(r.stderr)).toMatch(
+      /; set APP_DB_PASS in the environment of the process that runs sesame, or check the name and the store prefix \(APP_\)$/,
+    );
+  });
+});

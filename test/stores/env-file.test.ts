@@ -9,7 +9,13 @@ import { FileStoreClient, fileStoreType } from '../../src/stores/file/index.js';
 import { runStoreContract } from './contract.js';
 
 const log = { debug() {}, info() {}, warn() {} };
-const context = (storeName: string, baseDir?: string): StoreContext => ({ storeName, namespace: '', log, services: {}, baseDir });
+const context = (storeName: string, baseDir?: string): StoreContext => ({
+  storeName,
+  namespace: '',
+  log,
+  services: {},
+  baseDir,
+});
 
 runStoreContract({
   label: 'env',
@@ -44,12 +50,18 @@ runStoreContract({
 
 describe('env store', () => {
   it('applies its prefix and refuses names that are not variable names', async () => {
-    const client = new EnvStoreClient({ prefix: 'APP_' }, context('env'), { APP_DB_PASS: 'pw-1', DB_PASS: 'other' });
+    const client = new EnvStoreClient({ prefix: 'APP_' }, context('env'), {
+      APP_DB_PASS: 'pw-1',
+      DB_PASS: 'other',
+    });
     expect((await client.get({ name: 'DB_PASS' })).value).toBe('pw-1');
     await expect(client.get({ name: 'db/pass' })).rejects.toBeInstanceOf(UsageError);
     const err = await client.get({ name: 'NOPE' }).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(SecretNotFoundError);
     expect((err as Error).message).toBe('[env] environment variable APP_NOPE is not set');
+    expect((err as SecretNotFoundError).fix).toBe(
+      'set APP_NOPE in the environment of the process that runs sesame, or check the name and the store prefix (APP_)',
+    );
   });
 
   it('check says which variable to set', async () => {
@@ -94,7 +106,8 @@ describe('file store', () => {
     const base = mkdtempSync(path.join(tmpdir(), 'sesame-fs-many-'));
     for (let d = 0; d < 12; d++) {
       mkdirSync(path.join(base, `team${d}`));
-      for (let f = 0; f < 1000; f++) writeFileSync(path.join(base, `team${d}`, `s${String(f).padStart(4, '0')}`), 'v');
+      for (let f = 0; f < 1000; f++)
+        writeFileSync(path.join(base, `team${d}`, `s${String(f).padStart(4, '0')}`), 'v');
     }
     const client = new FileStoreClient({ root: base, maxSize: 64 }, context('files'));
     const seen: string[] = [];
@@ -111,7 +124,9 @@ describe('file store', () => {
     expect(new Set(seen).size).toBe(12_000);
     // Walk order: each directory's entries sorted (team0, team1, team10, team11, team2, …).
     const dirs = Array.from({ length: 12 }, (_, d) => `team${d}`).sort((a, b) => a.localeCompare(b));
-    expect(seen).toEqual(dirs.flatMap((d) => Array.from({ length: 1000 }, (_, f) => `${d}/s${String(f).padStart(4, '0')}`)));
+    expect(seen).toEqual(
+      dirs.flatMap((d) => Array.from({ length: 1000 }, (_, f) => `${d}/s${String(f).padStart(4, '0')}`)),
+    );
     // A prefix pages too.
     const first = await client.list({ prefix: 'team3/', limit: 600 });
     const rest = await client.list({ prefix: 'team3/', limit: 600, cursor: first.cursor });
@@ -145,7 +160,10 @@ describe('file store', () => {
   });
 
   it('check reports a missing root with what to do', async () => {
-    const client = new FileStoreClient({ root: '/nonexistent/sesame/secrets', maxSize: 64 }, context('files'));
+    const client = new FileStoreClient(
+      { root: '/nonexistent/sesame/secrets', maxSize: 64 },
+      context('files'),
+    );
     const report = await client.check({});
     expect(report.ok).toBe(false);
     expect(report.steps[0]?.fix).toContain('create or mount /nonexistent/sesame/secrets');

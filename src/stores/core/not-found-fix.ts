@@ -7,6 +7,7 @@
  * @example
  * notFoundFix('delete'); // 'nothing to delete: check the name and the store prefix'
  * notFoundFix('read', { check: 'the name, the region and the store prefix' });
+ * notFoundFix('read', { create: 'set APP_DB in the environment', check: 'the name' });
  * notFoundFix('version', { name: 'db/password' });
  * notFoundFix('deleted', { name: 'db/password', alternative: 'vault kv undelete' });
  */
@@ -20,6 +21,8 @@ export type NotFoundAsked = 'read' | 'version' | 'stage' | 'delete' | 'restore' 
 export interface NotFoundFixOptions {
   /** What locates a name in this store, after "check": default "the name and the store prefix". */
   check?: string | undefined;
+  /** How this store's secret comes to be, for a missing read: default "create the secret". */
+  create?: string | undefined;
   /** The name asked for, to give the exact `sesame secrets versions <name>` command. */
   name?: string | undefined;
   /** Why a restore found no deleted secret, in the provider's terms: default "deleted for good, or never created". */
@@ -35,7 +38,7 @@ export function notFoundFix(asked: NotFoundAsked, options: NotFoundFixOptions = 
   const versions = `\`sesame secrets versions${options.name === undefined ? '' : ` ${options.name}`}\` lists them`;
   switch (asked) {
     case 'read':
-      return `create the secret, or ${check}`;
+      return `${options.create ?? 'create the secret'}, or ${check}`;
     case 'version':
       return `pin a version the secret has (${versions}), or leave ?version= out for the latest`;
     case 'stage':

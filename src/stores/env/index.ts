@@ -1,12 +1,24 @@
 /** `env` store: a secret is an environment variable of the Sesame process (name = variable name). */
 import { z } from 'zod';
 import { SecretNotFoundError, UsageError } from '../../errors.js';
-import type { CheckReport, HostAccess, ListOptions, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
+import type {
+  CheckReport,
+  HostAccess,
+  ListOptions,
+  ListPage,
+  StoreClient,
+  StoreContext,
+  StoreType,
+} from '../contract.js';
+import { notFoundFix } from '../core/not-found-fix.js';
 import { pageInMemory } from '../core/paging.js';
 
 const settings = z.strictObject({
   /** Prepended to every name: with `prefix: APP_`, `secret://env/DB_PASS` reads `APP_DB_PASS`. */
-  prefix: z.string().regex(/^[A-Za-z0-9_]*$/, 'an env prefix is letters, digits and "_"').default(''),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_]*$/, 'an env prefix is letters, digits and "_"')
+    .default(''),
 });
 export type EnvStoreSettings = z.infer<typeof settings>;
 
@@ -29,12 +41,25 @@ export class EnvStoreClient implements StoreClient {
     return variable;
   }
 
+  /** The advice for a variable that is not set: set it (its full name, with the prefix), or check the name. */
+  #notSetFix(variable: string): string {
+    const { prefix } = this.settings;
+    return notFoundFix('read', {
+      create: `set ${variable} in the environment of the process that runs sesame`,
+      check: prefix ? `the name and the store prefix (${prefix})` : 'the name',
+    });
+  }
+
   async get(request: { name: string; version?: string | undefined; stage?: string | undefined }) {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const variable = this.#variable(request.name);
     const value = this.env[variable];
     if (value === undefined) {
-      throw new SecretNotFoundError(`[${this.context.storeName}] environment variable ${variable} is not set`);
+      const err = new SecretNotFoundError(
+        `[${this.context.storeName}] environment variable ${variable} is not set`,
+      );
+      err.fix = this.#notSetFix(variable);
+      throw err;
     }
     return { value };
   }
@@ -66,7 +91,7 @@ export class EnvStoreClient implements StoreClient {
         step: 'read',
         ok,
         detail: ok ? `${variable} is set` : `${variable} is not set`,
-        ...(ok ? {} : { fix: `set ${variable} in the environment of the process that runs sesame` }),
+        ...(ok ? {} : { fix: this.#notSetFix(variable) }),
       });
     }
     return { ok: steps.every((s) => s.ok), steps };
@@ -77,10 +102,22 @@ export class EnvStoreClient implements StoreClient {
 
 export const envStoreType = {
   type: 'env',
-  capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
+  capabilities: {
+    write: false,
+    batch: false,
+    versions: false,
+    stages: false,
+    namespaced: false,
+    restore: false,
+  },
   settings,
   hostAccess: (s: EnvStoreSettings): HostAccess[] => [
-    { kind: 'environment', detail: s.prefix ? `reads this server's environment variables named ${s.prefix}*` : "reads this server's environment" },
+    {
+      kind: 'environment',
+      detail: s.prefix
+        ? `reads this server's environment variables named ${s.prefix}*`
+        : "reads this server's environment",
+    },
   ],
   create: (s: EnvStoreSettings, context: StoreContext) => new EnvStoreClient(s, context),
 } satisfies StoreType<EnvStoreSettings>;
