@@ -16,7 +16,13 @@ export interface ConnectionHost {
   connection(
     name: string,
     namespace?: string,
-  ): { name: string; namespace: string; type: string; fields: Record<string, unknown>; origin?: 'config' | 'api' | undefined };
+  ): {
+    name: string;
+    namespace: string;
+    type: string;
+    fields: Record<string, unknown>;
+    origin?: 'config' | 'api' | undefined;
+  };
   resolveConnection(
     name: string,
     options?: { namespace?: string; principal?: Principal | undefined; purpose?: Purpose | undefined },
@@ -28,12 +34,16 @@ export interface ConnectionHost {
 }
 
 function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
 }
 
 function valueAt(doc: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   let node = doc;
-  for (const p of path) node = node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[p] : undefined;
+  for (const p of path)
+    node = node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[p] : undefined;
   return node;
 }
 
@@ -43,7 +53,10 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string): st
     .map((i) => {
       const plain = describeZodIssue(i);
       const at = [prefix, formatIssuePath(plain.path)].filter(Boolean).join('.');
-      const message = i.code === 'unrecognized_keys' ? plain.message.replace(/^unknown key/, 'unknown field') : plain.message;
+      const message =
+        i.code === 'unrecognized_keys'
+          ? plain.message.replace(/^unknown key/, 'unknown field')
+          : plain.message;
       return `${at ? `${at}: ` : ''}${message}`;
     })
     .join('; ');
@@ -53,8 +66,10 @@ function holdsReference(v: unknown): boolean {
   return typeof v === 'string' && collectReferences(v).length > 0;
 }
 
-const unknownKeys = (issues: readonly z.core.$ZodIssue[]) => issues.filter((i) => i.code === 'unrecognized_keys').length;
-const closestBranch = (x: readonly z.core.$ZodIssue[], y: readonly z.core.$ZodIssue[]) => unknownKeys(x) - unknownKeys(y) || x.length - y.length;
+const unknownKeys = (issues: readonly z.core.$ZodIssue[]) =>
+  issues.filter((i) => i.code === 'unrecognized_keys').length;
+const closestBranch = (x: readonly z.core.$ZodIssue[], y: readonly z.core.$ZodIssue[]) =>
+  unknownKeys(x) - unknownKeys(y) || x.length - y.length;
 
 /**
  * The issues that matter: a union (e.g. postgres `url` or the parts) is reported through its
@@ -76,7 +91,12 @@ function unexplained(issues: readonly z.core.$ZodIssue[], fields?: unknown): z.c
       out.push(...(branches.sort(closestBranch)[0] ?? []));
       continue;
     }
-    if (fields !== undefined && issue.code !== 'unrecognized_keys' && holdsReference(valueAt(fields, issue.path))) continue;
+    if (
+      fields !== undefined &&
+      issue.code !== 'unrecognized_keys' &&
+      holdsReference(valueAt(fields, issue.path))
+    )
+      continue;
     out.push(issue);
   }
   return out;
@@ -86,12 +106,18 @@ function unexplained(issues: readonly z.core.$ZodIssue[], fields?: unknown): z.c
  * Config-time check of a connection's fields: unknown and missing fields, and literal values of
  * the wrong type. A field holding a reference is checked after it is resolved.
  */
-export function validateConnectionFields(type: ConnectionType, fields: Record<string, unknown>, path: string): void {
+export function validateConnectionFields(
+  type: ConnectionType,
+  fields: Record<string, unknown>,
+  path: string,
+): void {
   const parsed = type.fields.safeParse(fields);
   if (parsed.success) return;
   const real = unexplained(parsed.error.issues, fields);
   if (real.length > 0) {
-    throw new ConfigError(`invalid fields for a ${type.type} connection: ${describeIssues(real, '')}`, { path });
+    throw new ConfigError(`invalid fields for a ${type.type} connection: ${describeIssues(real, '')}`, {
+      path,
+    });
   }
 }
 
@@ -126,6 +152,8 @@ export interface ConnectionTestStep {
   step: 'resolve' | 'authenticate' | 'refresh';
   ok: boolean;
   detail: string;
+  /** What to do about a failed step, when the error knew (a store's advice, as `stores test` gives it). */
+  fix?: string | undefined;
   reference?: string | undefined;
   field?: string | undefined;
 }
@@ -150,7 +178,12 @@ export interface ConnectionTestReport {
 export async function testConnection(
   host: ConnectionHost,
   name: string,
-  options: { namespace?: string; refreshOnAuthFailure?: boolean; timeoutMs?: number; principal?: Principal | undefined } = {},
+  options: {
+    namespace?: string;
+    refreshOnAuthFailure?: boolean;
+    timeoutMs?: number;
+    principal?: Principal | undefined;
+  } = {},
 ): Promise<ConnectionTestReport> {
   const namespace = options.namespace ?? '';
   const conn = host.connection(name, namespace);
@@ -169,7 +202,11 @@ export async function testConnection(
       // The values go to the connection's target, not to the caller: resolved to be delivered.
       resolved = await resolveTypedConnection(host, name, namespace, { principal, purpose: 'deliver' });
       const count = collectReferences(conn.fields).length;
-      report.steps.push({ step: 'resolve', ok: true, detail: `resolved ${count} reference${count === 1 ? '' : 's'}` });
+      report.steps.push({
+        step: 'resolve',
+        ok: true,
+        detail: `resolved ${count} reference${count === 1 ? '' : 's'}`,
+      });
     } catch (err) {
       // A refusal of the authorization point is the answer to the request, not a step of the test.
       if (err instanceof ForbiddenError) throw err;
@@ -178,6 +215,8 @@ export async function testConnection(
         step: 'resolve',
         ok: false,
         detail: e.message,
+        // The store's advice, scrubbed by the store core like the message; the report is redacted as a whole where it is served.
+        ...(err instanceof SesameError && err.fix ? { fix: err.fix } : {}),
         reference: err instanceof ResolutionError ? err.reference : undefined,
         field: err instanceof ResolutionError ? err.field : undefined,
       });
@@ -185,7 +224,11 @@ export async function testConnection(
       return 'failed';
     }
     if (!resolved.connectionType.authenticate) {
-      report.steps.push({ step: 'authenticate', ok: true, detail: `a ${conn.type} connection has no target to authenticate against` });
+      report.steps.push({
+        step: 'authenticate',
+        ok: true,
+        detail: `a ${conn.type} connection has no target to authenticate against`,
+      });
       return 'ok';
     }
     let lookup: LookupFunction | undefined;
@@ -194,11 +237,18 @@ export async function testConnection(
       const type = resolved.connectionType;
       ({ lookup } = await host.access.checkDelivery(
         principal,
-        { name, chosenThroughApi: conn.origin === 'api', carriesSecrets: collectReferences(conn.fields).length > 0 },
+        {
+          name,
+          chosenThroughApi: conn.origin === 'api',
+          carriesSecrets: collectReferences(conn.fields).length > 0,
+        },
         type.destinations?.(resolved.fields),
       ));
     }
-    const result = await resolved.connectionType.authenticate(resolved.fields, { timeoutMs: options.timeoutMs ?? 10_000, lookup });
+    const result = await resolved.connectionType.authenticate(resolved.fields, {
+      timeoutMs: options.timeoutMs ?? 10_000,
+      lookup,
+    });
     report.steps.push({ step: 'authenticate', ok: result.ok, detail: result.detail });
     if (result.ok) return 'ok';
     report.failedStep = 'authenticate';
@@ -207,7 +257,11 @@ export async function testConnection(
   let outcome = await attempt();
   if (outcome === 'auth' && options.refreshOnAuthFailure) {
     const { dropped } = await host.refresh({ connection: name }, { namespace });
-    report.steps.push({ step: 'refresh', ok: true, detail: `credentials refused: refreshed ${dropped} cached value${dropped === 1 ? '' : 's'}, retrying once` });
+    report.steps.push({
+      step: 'refresh',
+      ok: true,
+      detail: `credentials refused: refreshed ${dropped} cached value${dropped === 1 ? '' : 's'}, retrying once`,
+    });
     report.retried = true;
     outcome = await attempt();
   }
@@ -243,7 +297,8 @@ export async function useConnection<T>(
   options: { namespace?: string; isAuthFailure?: (err: unknown) => boolean } = {},
 ): Promise<T> {
   const namespace = options.namespace ?? '';
-  const isAuth = (err: unknown) => err instanceof AuthenticationFailedError || (options.isAuthFailure?.(err) ?? false);
+  const isAuth = (err: unknown) =>
+    err instanceof AuthenticationFailedError || (options.isAuthFailure?.(err) ?? false);
   const first = await resolveTypedConnection(host, name, namespace);
   try {
     return await use(first.fields, 1);

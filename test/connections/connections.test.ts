@@ -15,6 +15,7 @@ import { ConfigError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { type ConfigFile, createSesame, type Sesame } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
+import { startTestServer } from '../server/helpers.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
 
 /** Everything a test produced that a user could see: reports, errors, CLI output. */
@@ -193,8 +194,51 @@ describe('http connections', () => {
       ok: false,
       reference: 'secret://builtin/jira/token',
       field: 'fields.auth.token',
+      fix: 'create it with `sesame secrets set jira/token`, or check the name and the namespace',
     });
     await sesame.close();
+  });
+
+  it("carries the store's fix into the failing step: an http store that answers 404, through the library and the API", async () => {
+    const store = createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => store.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(store.address() as AddressInfo).port}`;
+    const config: ConfigFile = {
+      stores: [{ name: 'web', type: 'http', url: `${base}/s/{name}`, valuePath: '/value' }],
+      connections: [
+        {
+          name: 'api',
+          type: 'http',
+          fields: { baseUrl: api.url, token: '{{ secret://web/api-token }}', test: { path: '/myself' } },
+        },
+      ],
+    };
+    try {
+      const sesame = sesameWith(config);
+      const report = record(await sesame.testConnection('api'));
+      expect(report).toMatchObject({ ok: false, failedStep: 'resolve' });
+      expect(report.steps[0]?.detail).toContain('404');
+      expect(report.steps[0]?.fix).toBe('create the secret, or check the url template');
+      await sesame.close();
+      const t = await startTestServer({ config });
+      try {
+        const { token } = await t.token('admin');
+        const tested = await t.call('POST', '/api/v1/connections/api/test', { token });
+        expect(tested.status).toBe(200);
+        expect(tested.body.steps[0]).toMatchObject({
+          step: 'resolve',
+          ok: false,
+          fix: 'create the secret, or check the url template',
+        });
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await new Promise<void>((resolve) => store.close(() => resolve()));
+    }
   });
 
   it('reports the authenticate step with the status when the token is refused', async () => {
@@ -461,6 +505,9 @@ describe('sesame run --connection with every type', () => {
     const r = record(await runCli(['connections', 'test', 'api'], { cwd }));
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('FAIL resolve: secret://env/NOPE_TOKEN_Z (field fields.auth.token)');
+    expect(r.stdout).toContain(
+      '\n     fix: set NOPE_TOKEN_Z in the environment of the process that runs sesame, or check the name\n',
+    );
     expect(r.stdout).toContain('connection api failed at resolve');
   });
 });

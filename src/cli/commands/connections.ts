@@ -119,7 +119,10 @@ export function registerConnections(program: Command, ctx: CliContext): void {
     if (flags.json) writeJson(ctx, report);
     else {
       const paint = painter(ctx.stdout, ctx.env);
-      for (const step of report.steps) ctx.stdout.write(`${step.ok ? paint('green', 'ok  ') : paint('red', 'FAIL')} ${step.step}: ${step.detail}\n`);
+      for (const step of report.steps) {
+        ctx.stdout.write(`${step.ok ? paint('green', 'ok  ') : paint('red', 'FAIL')} ${step.step}: ${step.detail}\n`);
+        if (!step.ok && step.fix) ctx.stdout.write(`     fix: ${step.fix}\n`);
+      }
       ctx.stdout.write(
         report.ok
           ? `connection ${name} works${report.retried ? ' (after refreshing its references)' : ''}\n`

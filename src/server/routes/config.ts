@@ -500,6 +500,7 @@ export function configRoutes(services: ServerServices): AnyRoute[] {
             step: z.enum(['resolve', 'authenticate', 'refresh']),
             ok: z.boolean(),
             detail: z.string(),
+            fix: z.string().optional().describe('what to do about a failed step, when known'),
             reference: z.string().optional(),
             field: z.string().optional(),
           }),

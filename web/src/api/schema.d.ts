@@ -3543,6 +3543,8 @@ export interface operations {
                             step: "resolve" | "authenticate" | "refresh";
                             ok: boolean;
                             detail: string;
+                            /** @description what to do about a failed step, when known */
+                            fix?: string;
                             reference?: string;
                             field?: string;
                         }[];
