@@ -8,7 +8,10 @@ const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-cli-'));
 
 describe('sesame resolve', () => {
   it('prints a JSON Pointer target from an env secret', async () => {
-    const r = await runCli(['resolve', 'secret://env/FOO#/a/b'], { env: { FOO: '{"a":{"b":"x"}}' }, cwd: dir() });
+    const r = await runCli(['resolve', 'secret://env/FOO#/a/b'], {
+      env: { FOO: '{"a":{"b":"x"}}' },
+      cwd: dir(),
+    });
     expect(r).toMatchObject({ code: 0, stdout: 'x\n', stderr: '' });
   });
 
@@ -35,12 +38,18 @@ describe('sesame resolve', () => {
   it('exits 1 naming the reference when the variable is missing', async () => {
     const r = await runCli(['resolve', 'secret://env/SESAME_NOT_SET_X'], { cwd: dir() });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('sesame: secret://env/SESAME_NOT_SET_X: [env] environment variable SESAME_NOT_SET_X is not set\n');
+    expect(r.stderr).toBe(
+      'sesame: secret://env/SESAME_NOT_SET_X: [env] environment variable SESAME_NOT_SET_X is not set; ' +
+        'set SESAME_NOT_SET_X in the environment of the process that runs sesame, or check the name\n',
+    );
   });
 
   it('resolves every reference in a YAML document with --file and prints JSON', async () => {
     const cwd = dir();
-    writeFileSync(path.join(cwd, 'conn.yaml'), 'host: db\nport: 5432\npassword: "{{ secret://env/PW }}"\nlist: [secret://env/PW]\n');
+    writeFileSync(
+      path.join(cwd, 'conn.yaml'),
+      'host: db\nport: 5432\npassword: "{{ secret://env/PW }}"\nlist: [secret://env/PW]\n',
+    );
     const r = await runCli(['resolve', '--file', 'conn.yaml'], { env: { PW: 'pw-123' }, cwd });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ host: 'db', port: 5432, password: 'pw-123', list: ['pw-123'] });
@@ -48,7 +57,11 @@ describe('sesame resolve', () => {
 
   it('prints where values came from with --json', async () => {
     const r = await runCli(['resolve', 'secret://env/PW', '--json'], { env: { PW: 'pw-123' }, cwd: dir() });
-    expect(JSON.parse(r.stdout)).toMatchObject({ value: 'pw-123', stale: false, references: [{ store: 'env', outcome: 'miss' }] });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      value: 'pw-123',
+      stale: false,
+      references: [{ store: 'env', outcome: 'miss' }],
+    });
   });
 
   it('exits 2 on bad usage', async () => {
@@ -100,7 +113,10 @@ describe('sesame with a config file', () => {
 
   it('lists connections with values masked and references shown', async () => {
     const cwd = project();
-    const r = await runCli(['connections', 'list', '--namespace', 'acme', '--json'], { cwd, env: { JIRA_TOKEN: 'tok-abc' } });
+    const r = await runCli(['connections', 'list', '--namespace', 'acme', '--json'], {
+      cwd,
+      env: { JIRA_TOKEN: 'tok-abc' },
+    });
     expect(r.code).toBe(0);
     const [jira] = JSON.parse(r.stdout);
     expect(jira.fields).toEqual({
@@ -113,8 +129,15 @@ describe('sesame with a config file', () => {
 
   it('resolves a connection', async () => {
     const cwd = project();
-    const r = await runCli(['connections', 'resolve', 'jira', '-n', 'acme'], { cwd, env: { JIRA_TOKEN: 'tok-abc' } });
-    expect(JSON.parse(r.stdout)).toEqual({ baseUrl: 'https://jira.example.com', apiToken: 'tok-abc', dbPassword: 'file-pw-42' });
+    const r = await runCli(['connections', 'resolve', 'jira', '-n', 'acme'], {
+      cwd,
+      env: { JIRA_TOKEN: 'tok-abc' },
+    });
+    expect(JSON.parse(r.stdout)).toEqual({
+      baseUrl: 'https://jira.example.com',
+      apiToken: 'tok-abc',
+      dbPassword: 'file-pw-42',
+    });
   });
 
   it('lists stores and tests one, printing what to fix', async () => {
@@ -133,7 +156,10 @@ describe('sesame with a config file', () => {
 
   it('exits 2 with the config path on an unknown key', async () => {
     const cwd = dir();
-    writeFileSync(path.join(cwd, 'sesame.yaml'), 'stores:\n  - name: f\n    type: file\n    root: /x\n    rooot: /y\n');
+    writeFileSync(
+      path.join(cwd, 'sesame.yaml'),
+      'stores:\n  - name: f\n    type: file\n    root: /x\n    rooot: /y\n',
+    );
     const r = await runCli(['stores', 'list'], { cwd });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('stores[0]: unknown key "rooot"');
@@ -153,13 +179,20 @@ describe('sesame with a config file', () => {
 describe('the embedded default', () => {
   it('stores a secret encrypted under ./.sesame and resolves it from a child namespace, not from an isolated one', async () => {
     const cwd = dir();
-    const set = await runCli(['secrets', 'set', 'db/password', '--namespace', 'acme'], { cwd, input: 's3cr3t' });
+    const set = await runCli(['secrets', 'set', 'db/password', '--namespace', 'acme'], {
+      cwd,
+      input: 's3cr3t',
+    });
     expect(set.code).toBe(0);
     expect(set.stderr).toMatch(/^sesame: created master key [0-9a-f]{16} in .*\.sesame\/master\.key/);
-    const child = await runCli(['resolve', 'secret://builtin/db/password', '--namespace', 'acme.devops'], { cwd });
+    const child = await runCli(['resolve', 'secret://builtin/db/password', '--namespace', 'acme.devops'], {
+      cwd,
+    });
     expect(child).toMatchObject({ code: 0, stdout: 's3cr3t\n', stderr: '' });
     writeFileSync(path.join(cwd, 'sesame.yaml'), 'namespaces:\n  acme.devops: { isolated: true }\n');
-    const isolated = await runCli(['resolve', 'secret://builtin/db/password', '--namespace', 'acme.devops'], { cwd });
+    const isolated = await runCli(['resolve', 'secret://builtin/db/password', '--namespace', 'acme.devops'], {
+      cwd,
+    });
     expect(isolated.code).toBe(1);
     expect(isolated.stderr).toContain('no secret "db/password" in namespace acme.devops');
     expect(isolated.stderr).not.toContain('s3cr3t');
@@ -168,18 +201,24 @@ describe('the embedded default', () => {
 
 describe('sesame run', () => {
   it('masks secret values in the child output', async () => {
-    const r = await runCli(['run', '--env', 'T=secret://env/BAR', '--', 'sh', '-c', 'echo "v=$T"; echo "err=$T" >&2'], {
-      env: { BAR: 's3cr3t' },
-      cwd: dir(),
-    });
+    const r = await runCli(
+      ['run', '--env', 'T=secret://env/BAR', '--', 'sh', '-c', 'echo "v=$T"; echo "err=$T" >&2'],
+      {
+        env: { BAR: 's3cr3t' },
+        cwd: dir(),
+      },
+    );
     expect(r).toMatchObject({ code: 0, stdout: 'v=***\n', stderr: 'err=***\n' });
   });
 
   it('masks the base64 form too', async () => {
-    const r = await runCli(['run', '--env', 'T=secret://env/BAR', '--', 'sh', '-c', 'printf %s "$T" | base64'], {
-      env: { BAR: 'a-longer-secret' },
-      cwd: dir(),
-    });
+    const r = await runCli(
+      ['run', '--env', 'T=secret://env/BAR', '--', 'sh', '-c', 'printf %s "$T" | base64'],
+      {
+        env: { BAR: 'a-longer-secret' },
+        cwd: dir(),
+      },
+    );
     expect(r.stdout).toBe('***\n');
   });
 
@@ -204,7 +243,10 @@ describe('sesame run', () => {
   });
 
   it('fails before starting the command when a reference does not resolve', async () => {
-    const r = await runCli(['run', '--env', 'T=secret://env/MISSING_VAR_Q', '--', 'sh', '-c', 'echo started'], { cwd: dir() });
+    const r = await runCli(
+      ['run', '--env', 'T=secret://env/MISSING_VAR_Q', '--', 'sh', '-c', 'echo started'],
+      { cwd: dir() },
+    );
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('secret://env/MISSING_VAR_Q (field env.T)');
