@@ -11,6 +11,9 @@ import { parsePointer } from './pointer.js';
 
 export const SCHEME = 'secret://';
 const STORE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** What a malformed reference expected where its store name is missing or wrong: one wording for both. */
+const STORE_NAME_RULE =
+  'a store name of lowercase letters, digits, "_" and "-", starting with a letter or digit';
 
 export interface Reference {
   store: string;
@@ -36,7 +39,11 @@ const HEX = /^[0-9A-Fa-f]{2}$/;
 
 /** `[a-z0-9]`, and after the first character also `_` and `-`. */
 function isStoreChar(code: number, first: boolean): boolean {
-  return (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || (!first && (code === 0x5f || code === 0x2d));
+  return (
+    (code >= 0x61 && code <= 0x7a) ||
+    (code >= 0x30 && code <= 0x39) ||
+    (!first && (code === 0x5f || code === 0x2d))
+  );
 }
 
 /** Percent-decode one component, validating every escape and the resulting UTF-8. */
@@ -88,7 +95,7 @@ export function parseReference(input: string, field?: string): Reference {
   const slash = input.indexOf('/', storeStart);
   const storeEnd = slash === -1 ? input.length : slash;
   const store = input.slice(storeStart, storeEnd);
-  if (store.length === 0) fail(input, storeStart, 'a store name ([a-z0-9][a-z0-9_-]*)', field);
+  if (store.length === 0) fail(input, storeStart, STORE_NAME_RULE, field);
   if (!STORE_RE.test(store)) {
     let bad = 0;
     while (bad < store.length && isStoreChar(store.charCodeAt(bad), bad === 0)) bad++;
@@ -96,9 +103,7 @@ export function parseReference(input: string, field?: string): Reference {
     fail(
       input,
       storeStart + (bad === -1 ? 63 : bad),
-      store.length > 63 && bad === -1
-        ? 'a store name of at most 63 characters'
-        : 'a store name of lowercase letters, digits, "_" and "-", starting with a letter or digit',
+      store.length > 63 && bad === -1 ? 'a store name of at most 63 characters' : STORE_NAME_RULE,
       field,
     );
   }
@@ -119,8 +124,10 @@ export function parseReference(input: string, field?: string): Reference {
     const qStart = nameEnd + 1;
     const eq = input.indexOf('=', qStart);
     const param = eq === -1 || eq > pathEnd ? input.slice(qStart, pathEnd) : input.slice(qStart, eq);
-    if (param !== 'version' && param !== 'stage') fail(input, qStart, '"version=<id>" or "stage=<label>" after "?"', field);
-    if (eq === -1 || eq > pathEnd) fail(input, qStart + param.length, `"=" and a value after "${param}"`, field);
+    if (param !== 'version' && param !== 'stage')
+      fail(input, qStart, '"version=<id>" or "stage=<label>" after "?"', field);
+    if (eq === -1 || eq > pathEnd)
+      fail(input, qStart + param.length, `"=" and a value after "${param}"`, field);
     const vStart = eq + 1;
     if (vStart === pathEnd) fail(input, vStart, `a ${param} value after "${param}="`, field);
     const amp = input.indexOf('&', vStart);
@@ -167,7 +174,10 @@ function badTilde(input: string, kStart: number): number {
 }
 
 /** `%XX` for every ASCII code (only the reserved ones are used). */
-const ESCAPED = Array.from({ length: 0x80 }, (_, code) => `%${code.toString(16).toUpperCase().padStart(2, '0')}`);
+const ESCAPED = Array.from(
+  { length: 0x80 },
+  (_, code) => `%${code.toString(16).toUpperCase().padStart(2, '0')}`,
+);
 const hexEscape = (c: string): string => ESCAPED[c.charCodeAt(0)] as string;
 
 // What the grammar reserves in names (`%`, `#`, `?`, `{`, `}`, spaces, controls) and values (also `&`).

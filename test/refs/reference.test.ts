@@ -19,7 +19,9 @@ function syntaxError(input: string): ReferenceSyntaxError {
 
 describe('parseReference', () => {
   it('parses store, name, stage and a literal dotted key', () => {
-    expect(parseReference('secret://aws/prod-jira-credentials?stage=AWSCURRENT#prod.jira.secret.key')).toEqual({
+    expect(
+      parseReference('secret://aws/prod-jira-credentials?stage=AWSCURRENT#prod.jira.secret.key'),
+    ).toEqual({
       store: 'aws',
       name: 'prod-jira-credentials',
       stage: 'AWSCURRENT',
@@ -30,7 +32,11 @@ describe('parseReference', () => {
   it('keeps slashes and colons in names (paths and ARNs)', () => {
     const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf';
     expect(parseReference(`secret://aws/${arn}`)).toEqual({ store: 'aws', name: arn });
-    expect(parseReference('secret://vault/db/app#password')).toEqual({ store: 'vault', name: 'db/app', key: 'password' });
+    expect(parseReference('secret://vault/db/app#password')).toEqual({
+      store: 'vault',
+      name: 'db/app',
+      key: 'password',
+    });
   });
 
   it('pins a version', () => {
@@ -91,6 +97,12 @@ describe('parseReference', () => {
     expect(err.exitCode).toBe(2);
   });
 
+  it('says the store-name rule in the same words whether the name is missing or malformed', () => {
+    const rule = 'a store name of lowercase letters, digits, "_" and "-", starting with a letter or digit';
+    for (const input of ['secret://', 'secret:///x', 'secret://AWS/x', 'secret://-aws/x', 'secret://a.b/x'])
+      expect(syntaxError(input).expected, input).toBe(rule);
+  });
+
   it('rejects a store name longer than 63 characters', () => {
     expect(syntaxError(`secret://${'a'.repeat(64)}/x`).expected).toContain('63');
   });
@@ -119,7 +131,13 @@ const referenceArb: fc.Arbitrary<Reference> = fc
       store: storeArb,
       name: textArb,
       pin: fc.option(fc.tuple(fc.constantFrom('version', 'stage'), textArb), { nil: undefined }),
-      key: fc.option(fc.oneof(textArb.filter((k) => !k.startsWith('/')), pointerArb), { nil: undefined }),
+      key: fc.option(
+        fc.oneof(
+          textArb.filter((k) => !k.startsWith('/')),
+          pointerArb,
+        ),
+        { nil: undefined },
+      ),
     },
     { requiredKeys: ['store', 'name'] },
   )
@@ -142,16 +160,22 @@ describe('reference grammar properties', () => {
 
   it('never throws anything but ReferenceSyntaxError on arbitrary strings', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string().map((s) => `secret://${s}`)), (input) => {
-        try {
-          parseReference(input);
-        } catch (err) {
-          expect(err).toBeInstanceOf(ReferenceSyntaxError);
-          const { offset } = err as ReferenceSyntaxError;
-          expect(offset).toBeGreaterThanOrEqual(0);
-          expect(offset).toBeLessThanOrEqual(input.length);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary' }),
+          fc.string().map((s) => `secret://${s}`),
+        ),
+        (input) => {
+          try {
+            parseReference(input);
+          } catch (err) {
+            expect(err).toBeInstanceOf(ReferenceSyntaxError);
+            const { offset } = err as ReferenceSyntaxError;
+            expect(offset).toBeGreaterThanOrEqual(0);
+            expect(offset).toBeLessThanOrEqual(input.length);
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
   });
