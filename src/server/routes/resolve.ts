@@ -7,6 +7,7 @@ import { type DialectSet, dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
 import type { RefreshTarget } from '../../sesame.js';
 import { covers } from '../../resolve/access.js';
+import { type Access, checkAccess } from '../auth.js';
 import { ForbiddenError, ValidationError } from '../errors.js';
 import { type AnyRoute, namespaceParam, route } from '../route.js';
 import { refreshEverywhere } from '../cluster.js';
@@ -21,7 +22,9 @@ const resolveBody = z
     namespace: namespaceParam.optional(),
   })
   .superRefine((body, ctx) => {
-    const given = (['reference', 'template', 'document', 'connection'] as const).filter((k) => body[k] !== undefined);
+    const given = (['reference', 'template', 'document', 'connection'] as const).filter(
+      (k) => body[k] !== undefined,
+    );
     if (given.length !== 1) {
       ctx.addIssue({
         code: 'custom',
@@ -62,7 +65,9 @@ const refreshBody = z
     connection: z.string().optional(),
     store: z.string().optional(),
     all: z.literal(true).optional(),
-    namespace: namespaceParam.optional().describe('alone: refresh this namespace; with another target: the namespace it is looked up from'),
+    namespace: namespaceParam
+      .optional()
+      .describe('alone: refresh this namespace; with another target: the namespace it is looked up from'),
   })
   .superRefine((body, ctx) => {
     const given = (['reference', 'connection', 'store', 'all'] as const).filter((k) => body[k] !== undefined);
@@ -82,6 +87,14 @@ const refreshBody = z
     }
   });
 
+/**
+ * Who may receive values through POST /resolve: runtime tokens, and admin or operator tokens with
+ * reveal. Checked in the handler after the request's shape, not by the route's guard, so a
+ * malformed request is a 400 for everyone the route admits (parsing reveals nothing about values).
+ */
+const RESOLVE_ACCESS = { roles: ['runtime'], revealRoles: ['admin', 'operator'] } as const satisfies Access;
+const RESOLVE_ROUTE = 'POST /api/v1/resolve';
+
 /** Up to a few references for the audit record (never a value: references only). */
 function describeReferences(value: unknown, dialects: DialectSet | undefined): string {
   const refs = [...new Set(collectReferences(value, '', undefined, dialects).map((s) => s.raw))];
@@ -97,51 +110,79 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
       path: '/resolve',
       summary: 'Resolve a reference, a template, a JSON document or a connection',
       description:
-        'Values come from the cache when fresh, else from the store; `stale: true` means a value was served past its TTL because its store is unavailable.',
+        'Values come from the cache when fresh, else from the store; `stale: true` means a value was served past its TTL because its store is unavailable. ' +
+        'Admin and operator tokens need the reveal permission (403 reveal_required); a malformed request is answered 400 first, since checking its shape reveals no value.',
       tag: 'resolve',
-      access: { roles: ['runtime'], revealRoles: ['admin', 'operator'] },
+      // Admin and operator tokens pass the route's guard; the reveal they need is checked in the
+      // handler, after the request's shape (RESOLVE_ACCESS), so bad input is reported first.
+      access: { roles: ['runtime', 'admin', 'operator'] },
       agent: true,
       quiet: true,
       body: resolveBody,
       fastBody: loneReference,
       response: z.object({
-        value: z.unknown().describe('the reference\'s value, the filled template, the document or the connection\'s fields'),
+        value: z
+          .unknown()
+          .describe("the reference's value, the filled template, the document or the connection's fields"),
         stale: z.boolean(),
         references: z.array(resolvedReference),
         connection: z.object({ name: z.string(), namespace: z.string(), type: z.string() }).optional(),
       }),
       handler: async (ctx) => {
         const body = ctx.body;
+        // First the request's shape: bad input whoever asks, since parsing reveals nothing about a
+        // value. Then the permissions, in the order of every route: reveal, then the namespace.
+        let input: unknown;
+        let target: string;
+        if (body.connection !== undefined) {
+          target = `connection:${body.connection}`;
+        } else {
+          if (body.reference !== undefined) {
+            try {
+              parseReference(body.reference.trim(), 'reference');
+            } catch (err) {
+              if (err instanceof UsageError)
+                throw new ValidationError([{ path: 'body.reference', message: err.message }]);
+              throw err;
+            }
+            input = body.reference.trim();
+          } else if (body.template !== undefined) {
+            if (
+              collectReferences(body.template, 'template', undefined, dialectsOf(sesame.config)).length === 0
+            ) {
+              throw new ValidationError([
+                {
+                  path: 'body.template',
+                  message: 'nothing to resolve: put {{ secret://… }} in the template',
+                },
+              ]);
+            }
+            input = body.template;
+          } else {
+            // The body is within server.bodyLimit; its shape is bounded here (depth, values, references).
+            checkDocumentLimits(body.document, undefined, 'document');
+            input = body.document;
+          }
+          // A lone reference describes itself (what describeReferences would find, without the walk).
+          target =
+            typeof input === 'string' && body.reference !== undefined && !input.includes('{{')
+              ? input
+              : describeReferences(input, dialectsOf(sesame.config));
+        }
+        checkAccess(ctx.principal, RESOLVE_ACCESS, RESOLVE_ROUTE);
         const namespace = ctx.namespace(body.namespace);
         if (body.connection !== undefined) {
           const name = body.connection;
-          return ctx.audited({ action: 'resolve', namespace, target: `connection:${name}` }, async () => {
+          return ctx.audited({ action: 'resolve', namespace, target }, async () => {
             const conn = sesame.connection(name, namespace);
-            const report = await sesame.resolveDetailed(conn.fields, { namespace, field: 'fields', principal: ctx.principal });
+            const report = await sesame.resolveDetailed(conn.fields, {
+              namespace,
+              field: 'fields',
+              principal: ctx.principal,
+            });
             return { ...report, connection: { name: conn.name, namespace: conn.namespace, type: conn.type } };
           });
         }
-        let input: unknown;
-        if (body.reference !== undefined) {
-          try {
-            parseReference(body.reference.trim(), 'reference');
-          } catch (err) {
-            if (err instanceof UsageError) throw new ValidationError([{ path: 'body.reference', message: err.message }]);
-            throw err;
-          }
-          input = body.reference.trim();
-        } else if (body.template !== undefined) {
-          if (collectReferences(body.template, 'template', undefined, dialectsOf(sesame.config)).length === 0) {
-            throw new ValidationError([{ path: 'body.template', message: 'nothing to resolve: put {{ secret://… }} in the template' }]);
-          }
-          input = body.template;
-        } else {
-          // The body is within server.bodyLimit; its shape is bounded here (depth, values, references).
-          checkDocumentLimits(body.document, undefined, 'document');
-          input = body.document;
-        }
-        // A lone reference describes itself (what describeReferences would find, without the walk).
-        const target = typeof input === 'string' && body.reference !== undefined && !input.includes('{{') ? input : describeReferences(input, dialectsOf(sesame.config));
         return ctx.audited({ action: 'resolve', namespace, target }, () =>
           sesame.resolveDetailed(input, { namespace, principal: ctx.principal }),
         );
@@ -152,7 +193,7 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
       path: '/refresh',
       summary: 'Drop cached values so the next resolve fetches again',
       description:
-        'One reference, a connection\'s references, a store, a namespace (alone) or all. Refreshing all needs a token for the root namespace.',
+        "One reference, a connection's references, a store, a namespace (alone) or all. Refreshing all needs a token for the root namespace.",
       tag: 'resolve',
       access: { roles: ['admin', 'operator', 'runtime'] },
       agent: true,
@@ -174,7 +215,11 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
           }
           target = { all: true };
           namespace = '';
-        } else if (body.reference !== undefined || body.connection !== undefined || body.store !== undefined) {
+        } else if (
+          body.reference !== undefined ||
+          body.connection !== undefined ||
+          body.store !== undefined
+        ) {
           namespace = ctx.namespace(body.namespace);
           target =
             body.reference !== undefined

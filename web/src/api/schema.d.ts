@@ -93,9 +93,9 @@ export interface paths {
         put?: never;
         /**
          * Resolve a reference, a template, a JSON document or a connection
-         * @description Values come from the cache when fresh, else from the store; `stale: true` means a value was served past its TTL because its store is unavailable.
+         * @description Values come from the cache when fresh, else from the store; `stale: true` means a value was served past its TTL because its store is unavailable. Admin and operator tokens need the reveal permission (403 reveal_required); a malformed request is answered 400 first, since checking its shape reveals no value.
          *
-         *     Roles: runtime; with reveal: admin, operator.
+         *     Roles: runtime, admin, operator.
          */
         post: operations["postApiV1Resolve"];
         delete?: never;
