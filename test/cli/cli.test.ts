@@ -177,6 +177,21 @@ describe('sesame with a config file', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('say what to refresh');
   });
+
+  it('refuses --all with --namespace, as the server refuses {all, namespace}: locally and with --server', async () => {
+    const cwd = project();
+    for (const args of [
+      ['cache', 'refresh', '--all', '--namespace', 'acme'],
+      ['cache', 'refresh', '--all', '-n', 'acme', '--server', 'http://127.0.0.1:9'],
+    ]) {
+      const r = await runCli(args, { cwd, env: { SESAME_TOKEN: 'unused-token' } });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        'sesame: --all refreshes every namespace: use --namespace NS alone to refresh one namespace, or --all alone\n',
+      );
+    }
+  });
 });
 
 describe('the embedded default', () => {

@@ -20,16 +20,28 @@ export function refreshTargetFrom(flags: Flags, namespaceGiven: boolean): Refres
   if (flags.reference) targets.push({ reference: flags.reference });
   if (flags.connection) targets.push({ connection: flags.connection });
   if (flags.store) targets.push({ store: flags.store });
-  if (flags.all) targets.push({ all: true });
+  if (flags.all) {
+    // As the server answers {all, namespace}: taken as "all" it would drop every namespace's
+    // values for a user who named one.
+    if (namespaceGiven)
+      throw new UsageError(
+        '--all refreshes every namespace: use --namespace NS alone to refresh one namespace, or --all alone',
+      );
+    targets.push({ all: true });
+  }
   if (targets.length === 0 && namespaceGiven) targets.push({ namespace: flags.namespace });
   if (targets.length !== 1) {
-    throw new UsageError('say what to refresh: one of --reference R, --connection C, --store S, --namespace NS or --all');
+    throw new UsageError(
+      'say what to refresh: one of --reference R, --connection C, --store S, --namespace NS or --all',
+    );
   }
   return targets[0] as RefreshTarget;
 }
 
 export function registerCache(program: Command, ctx: CliContext): void {
-  const group = program.command('cache').description('drop cached values so the next resolve fetches them again (cache refresh)');
+  const group = program
+    .command('cache')
+    .description('drop cached values so the next resolve fetches them again (cache refresh)');
   const refresh = withCommon(
     group
       .command('refresh')
@@ -51,15 +63,24 @@ export function registerCache(program: Command, ctx: CliContext): void {
     const target = refreshTargetFrom(flags, namespaceGiven);
     const client = remote(ctx, flags.server);
     if (client) {
-      const body = 'namespace' in target ? target : { ...target, ...(namespaceGiven ? { namespace: flags.namespace } : {}) };
+      const body =
+        'namespace' in target
+          ? target
+          : { ...target, ...(namespaceGiven ? { namespace: flags.namespace } : {}) };
       const result = await client.request<{ dropped: number }>('POST', '/refresh', { body });
       if (flags.json) writeJson(ctx, result);
-      else ctx.stdout.write(`refreshed: dropped ${result.dropped} cached value${result.dropped === 1 ? '' : 's'} on the server\n`);
+      else
+        ctx.stdout.write(
+          `refreshed: dropped ${result.dropped} cached value${result.dropped === 1 ? '' : 's'} on the server\n`,
+        );
       return;
     }
     const sesame = ctx.sesame(flags.config);
     const result = await sesame.refresh(target, { namespace: flags.namespace });
     if (flags.json) writeJson(ctx, result);
-    else ctx.stdout.write(`refreshed: dropped ${result.dropped} cached value${result.dropped === 1 ? '' : 's'} in this process\n`);
+    else
+      ctx.stdout.write(
+        `refreshed: dropped ${result.dropped} cached value${result.dropped === 1 ? '' : 's'} in this process\n`,
+      );
   });
 }
