@@ -35,12 +35,17 @@ describe('sesame init', () => {
     expect(existsSync(path.join(cwd, '.sesame', 'sesame.db'))).toBe(true);
     expect(readFileSync(path.join(cwd, '.gitignore'), 'utf8')).toContain('\n.sesame/\n');
     expect(r.stdout).toMatch(/^sesame: created sesame\.yaml /);
-    expect(r.stdout).toMatch(/sesame: created master key [0-9a-f]{16} in \.sesame\/master\.key \(mode 0600\): back it up/);
+    expect(r.stdout).toMatch(
+      /sesame: created master key [0-9a-f]{16} in \.sesame\/master\.key \(mode 0600\): back it up/,
+    );
     expect(r.stdout).toContain('sesame: created database .sesame/sesame.db');
     expect(r.stdout).toContain('Next:\n  sesame secrets set db/password');
     // What it says to do next works.
     expect((await sesame(['secrets', 'set', 'db/password'], { cwd, input: 'init-pw-1618' })).code).toBe(0);
-    expect(await sesame(['resolve', 'secret://builtin/db/password'], { cwd })).toMatchObject({ code: 0, stdout: 'init-pw-1618\n' });
+    expect(await sesame(['resolve', 'secret://builtin/db/password'], { cwd })).toMatchObject({
+      code: 0,
+      stdout: 'init-pw-1618\n',
+    });
   }, 120_000);
 
   it('refuses to replace sesame.yaml without --force; --force replaces it and keeps the key and the secrets', async () => {
@@ -63,7 +68,10 @@ describe('sesame init', () => {
     expect(forced.stdout).toContain('kept database .sesame/sesame.db');
     expect(forced.stdout).toContain('.gitignore already ignores .sesame/');
     expect(readFileSync(path.join(cwd, '.sesame', 'master.key'), 'utf8')).toBe(key);
-    expect(await sesame(['resolve', 'secret://builtin/kept'], { cwd })).toMatchObject({ code: 0, stdout: 'kept-value-1\n' });
+    expect(await sesame(['resolve', 'secret://builtin/kept'], { cwd })).toMatchObject({
+      code: 0,
+      stdout: 'kept-value-1\n',
+    });
   }, 120_000);
 
   it('adds .sesame/ to an existing .gitignore once, keeping what it held', async () => {
@@ -85,6 +93,23 @@ describe('sesame init', () => {
     expect((await sesame(['init', '--config', 'x.json'], { cwd })).code).toBe(2);
   }, 120_000);
 
+  it('creates the folders of --config that do not exist yet (as git init <path> does), and says so', async () => {
+    const cwd = tempDir();
+    const r = await sesame(['init', '--config', 'deploy/prod/sesame.yaml'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(path.join(cwd, 'deploy', 'prod', 'sesame.yaml'))).toBe(true);
+    expect(mode(path.join(cwd, 'deploy', 'prod', '.sesame', 'master.key'))).toBe(0o600);
+    expect(r.stdout).toContain(`sesame: created folder ${path.join('deploy', 'prod')}\n`);
+    expect(r.stdout).toContain('sesame secrets set db/password --config deploy/prod/sesame.yaml');
+    // A path through a file is still refused, in one line that says what to do.
+    writeFileSync(path.join(cwd, 'afile'), 'x');
+    const bad = await sesame(['init', '--config', 'afile/sesame.yaml'], { cwd });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(
+      `sesame: cannot create the folder afile for the config: afile is a file; pick another --config path\n`,
+    );
+  }, 120_000);
+
   it('writes a config that loads and names the database and key init makes', () => {
     const cwd = tempDir();
     writeFileSync(path.join(cwd, 'sesame.yaml'), INIT_CONFIG);
@@ -103,7 +128,9 @@ describe('the master key on first use', () => {
     expect(set.code, set.stderr).toBe(0);
     const keyFile = path.join(cwd, '.sesame', 'master.key');
     expect(set.stderr).toMatch(
-      new RegExp(`^sesame: created master key [0-9a-f]{16} in ${keyFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}; back it up`),
+      new RegExp(
+        `^sesame: created master key [0-9a-f]{16} in ${keyFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}; back it up`,
+      ),
     );
     expect(mode(keyFile)).toBe(0o600);
     const again = await sesame(['resolve', 'secret://builtin/db/password'], { cwd });
@@ -119,7 +146,9 @@ describe('the master key on first use', () => {
     const r = await sesame(['resolve', 'secret://builtin/x'], { cwd });
     // A master key problem is one of configuration: exit 2, as before this change.
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/master key file .* does not exist: restore it from your backup.*expects master key [0-9a-f]{16}/);
+    expect(r.stderr).toMatch(
+      /master key file .* does not exist: restore it from your backup.*expects master key [0-9a-f]{16}/,
+    );
     expect(existsSync(keyFile)).toBe(false);
     const keysInit = await sesame(['keys', 'init'], { cwd });
     expect(keysInit.code).toBe(2);
@@ -138,20 +167,30 @@ describe('the master key on first use', () => {
 describe('sesame keys init', () => {
   it('makes the key file the config names; refuses one that exists, and a key from the environment', async () => {
     const cwd = tempDir();
-    writeFileSync(path.join(cwd, 'sesame.yaml'), 'database: sqlite:./data/s.db\nmasterKey: { file: ./keys/master.key }\n');
+    writeFileSync(
+      path.join(cwd, 'sesame.yaml'),
+      'database: sqlite:./data/s.db\nmasterKey: { file: ./keys/master.key }\n',
+    );
     const r = await sesame(['keys', 'init'], { cwd });
     expect(r.code, r.stderr).toBe(0);
     const keyFile = path.join(cwd, 'keys', 'master.key');
-    expect(r.stdout).toMatch(/^created master key [0-9a-f]{16} in .*keys\/master\.key \(mode 0600\): back it up/);
+    expect(r.stdout).toMatch(
+      /^created master key [0-9a-f]{16} in .*keys\/master\.key \(mode 0600\): back it up/,
+    );
     expect(mode(keyFile)).toBe(0o600);
     const key = readFileSync(keyFile, 'utf8');
 
     const again = await sesame(['keys', 'init'], { cwd });
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/exists and holds master key [0-9a-f]{16}: nothing was changed \(sesame keys rotate replaces a key\)/);
+    expect(again.stderr).toMatch(
+      /exists and holds master key [0-9a-f]{16}: nothing was changed \(sesame keys rotate replaces a key\)/,
+    );
     expect(readFileSync(keyFile, 'utf8')).toBe(key);
 
-    writeFileSync(path.join(cwd, 'env.yaml'), 'database: sqlite:./data/e.db\nmasterKey: { env: MY_SESAME_KEY }\n');
+    writeFileSync(
+      path.join(cwd, 'env.yaml'),
+      'database: sqlite:./data/e.db\nmasterKey: { env: MY_SESAME_KEY }\n',
+    );
     const fromEnv = await sesame(['keys', 'init', '--config', 'env.yaml'], { cwd });
     expect(fromEnv.code).toBe(2);
     expect(fromEnv.stderr).toContain('masterKey comes from the environment variable MY_SESAME_KEY');

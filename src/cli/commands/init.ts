@@ -7,7 +7,18 @@
  * key that is missing stays an error.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { openBuiltinBackend } from '../../encrypted-store/index.js';
@@ -84,7 +95,9 @@ function ignoreDataDir(dir: string): { file: string; added: boolean; created: bo
   const file = path.join(dir, '.gitignore');
   const existing = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   const lines = (existing ?? '').split(/\r?\n/).map((l) => l.trim());
-  if (lines.some((l) => ['.sesame', '.sesame/', '/.sesame', '/.sesame/', '.sesame/*', '/.sesame/*'].includes(l))) {
+  if (
+    lines.some((l) => ['.sesame', '.sesame/', '/.sesame', '/.sesame/', '.sesame/*', '/.sesame/*'].includes(l))
+  ) {
     return { file, added: false, created: false };
   }
   const block = `# Sesame's database and master key (never commit them)\n${GITIGNORE_ENTRY}\n`;
@@ -96,7 +109,9 @@ function ignoreDataDir(dir: string): { file: string; added: boolean; created: bo
 export function registerInit(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('init')
-    .description('make this folder ready: a commented sesame.yaml, the master key, the database, .gitignore entries')
+    .description(
+      'make this folder ready: a commented sesame.yaml, the master key, the database, .gitignore entries',
+    )
     .addOption(new Option('-c, --config <file>', 'the config file to write').default('sesame.yaml'))
     .option('--force', 'replace an existing config file (the master key and database are kept)')
     .option('--json', 'print what was made as JSON');
@@ -105,14 +120,37 @@ export function registerInit(program: Command, ctx: CliContext): void {
     const file = path.resolve(ctx.cwd, flags.config ?? 'sesame.yaml');
     const dir = path.dirname(file);
     const shown = (p: string) => path.relative(ctx.cwd, p) || '.';
-    if (!/\.ya?ml$/i.test(file)) throw new UsageError(`sesame init writes YAML: give a .yaml path, e.g. --config ${shown(dir)}/sesame.yaml`);
-    if (!existsSync(dir)) throw new UsageError(`the folder ${dir} does not exist: create it first, or pick another --config path`);
+    if (!/\.ya?ml$/i.test(file))
+      throw new UsageError(
+        `sesame init writes YAML: give a .yaml path, e.g. --config ${shown(dir)}/sesame.yaml`,
+      );
+    // The folders of --config are made when missing (as `git init <path>` does), not refused:
+    // only a path through a file is. The nearest existing one must be a folder.
+    let nearest = dir;
+    while (!existsSync(nearest)) nearest = path.dirname(nearest);
+    if (!statSync(nearest).isDirectory()) {
+      throw new UsageError(
+        `cannot create the folder ${shown(dir)} for the config: ${shown(nearest)} is a file; pick another --config path`,
+      );
+    }
+    const makeFolder = nearest !== dir;
     const replacing = existsSync(file);
     if (replacing && !flags.force) {
-      throw new UsageError(`${shown(file)} exists: nothing was changed (pass --force to replace it; the master key and database are kept)`);
+      throw new UsageError(
+        `${shown(file)} exists: nothing was changed (pass --force to replace it; the master key and database are kept)`,
+      );
     }
     // The key and database first: if the database refuses (it expects a key that is missing),
     // nothing else is touched.
+    if (makeFolder) {
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (err) {
+        throw new UsageError(
+          `cannot create the folder ${shown(dir)} for the config (${(err as NodeJS.ErrnoException).code ?? String(err)}): pick another --config path`,
+        );
+      }
+    }
     const databaseFile = path.resolve(dir, '.sesame', 'sesame.db');
     const databaseExisted = existsSync(databaseFile);
     const backend = await openBuiltinBackend({
@@ -136,6 +174,7 @@ export function registerInit(program: Command, ctx: CliContext): void {
     };
     if (flags.json) return writeJson(ctx, made);
     const lines = [
+      ...(makeFolder ? [`created folder ${shown(dir)}`] : []),
       `${replacing ? 'replaced' : 'created'} ${shown(file)} (the defaults spelled out; stores, namespaces and connections as comments)`,
       key.created
         ? `created master key ${made.masterKey.id} in ${shown(key.file ?? '')} (mode 0600): back it up, the builtin secrets cannot be read without it`
@@ -145,11 +184,15 @@ export function registerInit(program: Command, ctx: CliContext): void {
         ? `${gitignore.created ? 'created' : 'added .sesame/ to'} ${shown(gitignore.file)}${gitignore.created ? ' ignoring .sesame/' : ''}`
         : `${shown(gitignore.file)} already ignores .sesame/`,
     ];
-    const configFlag = path.basename(file) === 'sesame.yaml' && dir === ctx.cwd ? '' : ` --config ${shown(file)}`;
+    const configFlag =
+      path.basename(file) === 'sesame.yaml' && dir === ctx.cwd ? '' : ` --config ${shown(file)}`;
     const next = [
       [`sesame secrets set db/password${configFlag}`, 'asks for the value twice, input hidden'],
       [`sesame resolve secret://builtin/db/password${configFlag}`, 'prints it'],
-      [`sesame run --env DB_PASSWORD=secret://builtin/db/password${configFlag} -- ./job.sh`, 'runs a job with it, masked in its output'],
+      [
+        `sesame run --env DB_PASSWORD=secret://builtin/db/password${configFlag} -- ./job.sh`,
+        'runs a job with it, masked in its output',
+      ],
       [`sesame serve${configFlag}`, 'the API and admin UI on http://127.0.0.1:7373'],
     ];
     const width = Math.max(...next.map(([command]) => (command ?? '').length));
