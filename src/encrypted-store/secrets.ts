@@ -22,7 +22,7 @@ import type { EventFields } from '../audit/append.js';
 import type { WriteTransactionOptions } from '../db/index.js';
 import type { SecretsTable, SecretVersionsTable, SesameTables } from '../db/tables.js';
 import { SecretNotFoundError, SecretStateError, UsageError, ValueTooLargeError } from '../errors.js';
-import { type NotFoundAsked, notFoundFix } from '../stores/core/not-found-fix.js';
+import { type NotFoundAsked, notFoundFix } from '../not-found-fix.js';
 import type { BuiltinBackend } from './backend.js';
 import { openValue, sealValue } from './envelope.js';
 import { describeSecret, type SecretCoordinates, SecretIntegrityError } from './errors.js';

@@ -124,4 +124,4 @@ export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
 export { readSettingFile, settingFile } from './setting-file.js';
 export { numberedVersion } from './numbered-version.js';
 export { checkValueBytes } from './value-limit.js';
-export { type NotFoundAsked, type NotFoundFixOptions, notFoundFix } from './not-found-fix.js';
+export { type NotFoundAsked, type NotFoundFixOptions, notFoundFix } from '../../not-found-fix.js';

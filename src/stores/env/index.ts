@@ -10,7 +10,7 @@ import type {
   StoreContext,
   StoreType,
 } from '../contract.js';
-import { notFoundFix } from '../core/not-found-fix.js';
+import { notFoundFix } from '../core/index.js';
 import { pageInMemory } from '../core/paging.js';
 
 const settings = z.strictObject({
