@@ -114,16 +114,19 @@ export class BuiltinBackend {
     // PostgreSQL, read committed: when a rotation flips the active key while we wait on the
     // lock, the old row no longer matches and the new one is not in this statement's snapshot,
     // so nothing is returned. A new statement sees the committed flip.
-    for (let attempt = 0; !row && this.database.kind === 'postgres' && attempt < 3; attempt++) row = await select();
-    if (!row) throw new MasterKeyError(`the database ${this.database.location} has no active master key`);
+    for (let attempt = 0; !row && this.database.kind === 'postgres' && attempt < 3; attempt++)
+      row = await select();
+    if (!row) throw new MasterKeyError(`the ${this.database.kind} database has no active master key`);
     const held = this.keyring.get(row.id);
     if (held) return held;
     this.#reloadQuietly();
     const reloaded = this.keyring.get(row.id);
     if (reloaded) return reloaded;
     throw new MasterKeyError(
-      `master key ${row.id} is now active in ${this.database.location} (rotated by another process?) but ` +
-        `${this.keyring.where} does not hold it: give this process the new key and restart it`,
+      // Raised while serving, so an API caller may read it: the database and the key source are
+      // named by kind, not by where they live.
+      `master key ${row.id} is now active in the ${this.database.kind} database (rotated by another process?) but ` +
+        `${this.keyring.kind} does not hold it: give this process the new key and restart it`,
     );
   }
 
@@ -239,7 +242,13 @@ async function checkKeyAgainstDatabase(
   options: OpenBuiltinBackendOptions,
 ): Promise<MasterKeyring> {
   const activeId = async () =>
-    (await database.kysely.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst())?.id;
+    (
+      await database.kysely
+        .selectFrom('master_keys')
+        .select('id')
+        .where('state', '=', 'active')
+        .executeTakeFirst()
+    )?.id;
   const expected = await activeId();
   let loaded: LoadedMasterKeys;
   try {
@@ -254,11 +263,16 @@ async function checkKeyAgainstDatabase(
     });
   } catch (err) {
     if (err instanceof MasterKeyError && expected !== undefined) {
-      throw new MasterKeyError(`${err.message} (${database.location} expects master key ${expected})`, { cause: err });
+      throw new MasterKeyError(`${err.message} (${database.location} expects master key ${expected})`, {
+        cause: err,
+      });
     }
     throw err;
   }
-  const keyring = new MasterKeyring(options.masterKey, loaded, { baseDir: options.baseDir, env: options.env });
+  const keyring = new MasterKeyring(options.masterKey, loaded, {
+    baseDir: options.baseDir,
+    env: options.env,
+  });
   const mismatch = (id: string) =>
     new MasterKeyError(
       `wrong master key: ${database.location} is encrypted with master key ${id}, but ${loaded.where} ` +
@@ -273,7 +287,11 @@ async function checkKeyAgainstDatabase(
   // others check against it: on PostgreSQL both may see no key in their transactions, so the
   // insert yields to one that committed first, and the active key is read again.
   const winner = await database.write(async (trx) => {
-    const current = await trx.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst();
+    const current = await trx
+      .selectFrom('master_keys')
+      .select('id')
+      .where('state', '=', 'active')
+      .executeTakeFirst();
     if (current) return current.id;
     await trx
       .insertInto('master_keys')
@@ -285,7 +303,11 @@ async function checkKeyAgainstDatabase(
       })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
-    const active = await trx.selectFrom('master_keys').select('id').where('state', '=', 'active').executeTakeFirst();
+    const active = await trx
+      .selectFrom('master_keys')
+      .select('id')
+      .where('state', '=', 'active')
+      .executeTakeFirst();
     return active?.id ?? keyring.primary.id;
   });
   if (!keyring.get(winner)) throw mismatch(winner);

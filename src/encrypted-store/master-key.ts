@@ -67,12 +67,23 @@ const KEY_BYTES = 32;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** The id of a master key: 16 hex characters of SHA-256 over a domain-separated encoding. */
+/**
+ * A key source named without its location (`where` is `file /…` or `environment variable X`), for
+ * messages that may leave the host: an API answer says which kind of source, not where it is.
+ */
+export function keySourceKind(where: string): string {
+  if (where.startsWith('file ')) return 'the configured key file';
+  if (where.startsWith('environment variable')) return 'the configured environment variable';
+  return 'the configured key source';
+}
+
 export function keyIdOf(key: Buffer): string {
   return createHash('sha256').update('sesame-master-key-id/1\0').update(key).digest('hex').slice(0, 16);
 }
 
 export function masterKeyFrom(key: Buffer): MasterKey {
-  if (key.length !== KEY_BYTES) throw new MasterKeyError(`a master key is ${KEY_BYTES} bytes, not ${key.length}`);
+  if (key.length !== KEY_BYTES)
+    throw new MasterKeyError(`a master key is ${KEY_BYTES} bytes, not ${key.length}`);
   return { id: keyIdOf(key), key };
 }
 
@@ -139,7 +150,9 @@ export function loadMasterKey(source: MasterKeySource, options: LoadMasterKeyOpt
       );
     }
     const parts = text.split(/[\s,]+/).filter((p) => p !== '');
-    const keys = uniqueById(parts.map((p, i) => decodeKey(p, parts.length > 1 ? `${where} (key ${i + 1})` : where)));
+    const keys = uniqueById(
+      parts.map((p, i) => decodeKey(p, parts.length > 1 ? `${where} (key ${i + 1})` : where)),
+    );
     return { keys, where, created: false };
   }
 
@@ -151,7 +164,9 @@ export function loadMasterKey(source: MasterKeySource, options: LoadMasterKeyOpt
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new MasterKeyError(`cannot read master key file ${file}: ${(err as Error).message}`, { cause: err });
+      throw new MasterKeyError(`cannot read master key file ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     if (!options.generate) {
       throw new MasterKeyError(
@@ -187,7 +202,9 @@ function createKeyFile(file: string, key: MasterKey): boolean {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new MasterKeyError(`cannot create master key file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new MasterKeyError(`cannot create master key file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     unlinkSync(tmp);
   }
@@ -201,7 +218,9 @@ export function replaceKeyFile(file: string, keys: readonly MasterKey[]): void {
     renameSync(tmp, file);
   } catch (err) {
     unlinkSync(tmp);
-    throw new MasterKeyError(`cannot write master key file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new MasterKeyError(`cannot write master key file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   fsyncDir(dir);
 }
@@ -266,6 +285,11 @@ export class MasterKeyring {
 
   get where(): string {
     return this.#loaded.where;
+  }
+
+  /** The kind of source without its location ({@link keySourceKind}), for messages that may leave the host. */
+  get kind(): string {
+    return keySourceKind(this.#loaded.where);
   }
 
   get(id: string): MasterKey | undefined {

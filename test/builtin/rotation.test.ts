@@ -35,7 +35,11 @@ async function seed(backend: BuiltinBackend, count: number): Promise<Map<string,
 }
 
 async function keyIdsInUse(backend: BuiltinBackend): Promise<string[]> {
-  const rows = await backend.database.kysely.selectFrom('secret_versions').select('key_id').distinct().execute();
+  const rows = await backend.database.kysely
+    .selectFrom('secret_versions')
+    .select('key_id')
+    .distinct()
+    .execute();
   return rows.map((r) => r.key_id).sort();
 }
 
@@ -61,7 +65,8 @@ for (const dialect of DIALECTS) {
           const results = await secrets.readMany(names.map((name) => ({ name, namespaces: ROOT })));
           results.forEach((r, i) => {
             if (r instanceof Error) failures.push(r);
-            else if (r.value !== values.get(names[i] as string)) failures.push(new Error(`wrong value for ${names[i]}`));
+            else if (r.value !== values.get(names[i] as string))
+              failures.push(new Error(`wrong value for ${names[i]}`));
           });
           reads += results.length;
           await new Promise((resolve) => setImmediate(resolve));
@@ -91,12 +96,16 @@ for (const dialect of DIALECTS) {
         [result.keyId, 'active', 60],
       ]);
       for (const b of [backend, other]) {
-        const again = await b.secrets().readMany([...values.keys()].map((name) => ({ name, namespaces: ROOT })));
+        const again = await b
+          .secrets()
+          .readMany([...values.keys()].map((name) => ({ name, namespaces: ROOT })));
         expect(again.map((r) => (r as { value: string }).value)).toEqual([...values.values()]);
       }
       // A restart with the new key file alone reads everything.
       const restarted = await openBackend({ database, masterKey: { file: keyFile } });
-      expect((await restarted.secrets().read({ name: 'rot/secret-059', namespaces: ROOT })).value).toBe(values.get('rot/secret-059'));
+      expect((await restarted.secrets().read({ name: 'rot/secret-059', namespaces: ROOT })).value).toBe(
+        values.get('rot/secret-059'),
+      );
     });
 
     it('wraps writes made by another process during the rotation with the new key', async () => {
@@ -162,7 +171,9 @@ for (const dialect of DIALECTS) {
         [oldId, 'draining'],
         [newId, 'active'],
       ]);
-      expect((await backend.secrets().read({ name: 'rot/secret-029', namespaces: ROOT })).value).toBe(values.get('rot/secret-029'));
+      expect((await backend.secrets().read({ name: 'rot/secret-029', namespaces: ROOT })).value).toBe(
+        values.get('rot/secret-029'),
+      );
       await backend.secrets().write({ namespace: '', name: 'mid/rotation', value: 'mid' });
       await backend.close();
 
@@ -171,7 +182,9 @@ for (const dialect of DIALECTS) {
       const result = await restarted.rotateMasterKey({ batchSize: 10 });
       expect(result).toMatchObject({ keyId: newId, resumed: true, rewrapped: 20, retired: [oldId] });
       expect(await keyIdsInUse(restarted)).toEqual([newId]);
-      const all = await restarted.secrets().readMany([...values.keys()].map((name) => ({ name, namespaces: ROOT })));
+      const all = await restarted
+        .secrets()
+        .readMany([...values.keys()].map((name) => ({ name, namespaces: ROOT })));
       expect(all.map((r) => (r as { value: string }).value)).toEqual([...values.values()]);
       expect((await restarted.secrets().read({ name: 'mid/rotation', namespaces: ROOT })).value).toBe('mid');
     });
@@ -202,16 +215,29 @@ for (const dialect of DIALECTS) {
       expect((nothing as Error).message).toContain('put a new key first in KEY (KEY="NEW,OLD"');
       await first.close();
 
-      const both = await openBackend({ database, masterKey: { env: 'KEY' }, env: { KEY: `${b64(newKey)},${b64(oldKey)}` } });
+      const both = await openBackend({
+        database,
+        masterKey: { env: 'KEY' },
+        env: { KEY: `${b64(newKey)},${b64(oldKey)}` },
+      });
       const result = await both.rotateMasterKey();
-      expect(result).toMatchObject({ keyId: newKey.id, rewrapped: 8, retired: [oldKey.id], keyFile: undefined });
+      expect(result).toMatchObject({
+        keyId: newKey.id,
+        rewrapped: 8,
+        retired: [oldKey.id],
+        keyFile: undefined,
+      });
       await both.close();
 
       const onlyNew = await openBackend({ database, masterKey: { env: 'KEY' }, env: { KEY: b64(newKey) } });
-      expect((await onlyNew.secrets().read({ name: 'rot/secret-007', namespaces: ROOT })).value).toBe(values.get('rot/secret-007'));
-      const onlyOld = await openBackend({ database, masterKey: { env: 'KEY' }, env: { KEY: b64(oldKey) } }).catch(
-        (e: unknown) => e,
+      expect((await onlyNew.secrets().read({ name: 'rot/secret-007', namespaces: ROOT })).value).toBe(
+        values.get('rot/secret-007'),
       );
+      const onlyOld = await openBackend({
+        database,
+        masterKey: { env: 'KEY' },
+        env: { KEY: b64(oldKey) },
+      }).catch((e: unknown) => e);
       expect(onlyOld).toBeInstanceOf(MasterKeyError);
       expect((onlyOld as Error).message).toContain(`is encrypted with master key ${newKey.id}`);
     });
@@ -223,18 +249,30 @@ for (const dialect of DIALECTS) {
       await seed(backend, 2);
       const db = backend.database.kysely;
       const binary = dialect === 'postgres' ? sql.raw('bytea') : sql.raw('blob');
-      await sql`create table test_sealed (id integer primary key, ciphertext ${binary} not null, wrapped_key ${binary} not null, key_id text not null)`.execute(db);
+      await sql`create table test_sealed (id integer primary key, ciphertext ${binary} not null, wrapped_key ${binary} not null, key_id text not null)`.execute(
+        db,
+      );
       const at = { namespace: 'test-sealed:', name: 'row', version: 1 };
       const sealed = sealValue(Buffer.from('sealed-elsewhere'), at, backend.keyring.primary);
-      await sql`insert into test_sealed values (1, ${sealed.ciphertext}, ${sealed.wrappedKey}, ${sealed.keyId})`.execute(db);
+      await sql`insert into test_sealed values (1, ${sealed.ciphertext}, ${sealed.wrappedKey}, ${sealed.keyId})`.execute(
+        db,
+      );
 
       const result = await backend.rotateMasterKey({ batchSize: 1 });
       expect(result.rewrapped).toBe(3);
       const row = (
-        await sql<{ ciphertext: Buffer; wrapped_key: Buffer; key_id: string }>`select * from test_sealed`.execute(db)
+        await sql<{
+          ciphertext: Buffer;
+          wrapped_key: Buffer;
+          key_id: string;
+        }>`select * from test_sealed`.execute(db)
       ).rows[0]!;
       expect(row.key_id).toBe(result.keyId);
-      const opened = openValue({ ciphertext: row.ciphertext, wrappedKey: row.wrapped_key, keyId: row.key_id }, at, backend.keyring.primary);
+      const opened = openValue(
+        { ciphertext: row.ciphertext, wrappedKey: row.wrapped_key, keyId: row.key_id },
+        at,
+        backend.keyring.primary,
+      );
       expect(opened.toString('utf8')).toBe('sealed-elsewhere');
     });
 
@@ -244,11 +282,21 @@ for (const dialect of DIALECTS) {
       const backend = await openBackend({ database, masterKey: { file: writeKeyFile(dir) } });
       await seed(backend, 3);
       const db = backend.database.kysely;
-      const row = await db.selectFrom('secret_versions').selectAll().where('name', '=', 'rot/secret-001').executeTakeFirstOrThrow();
+      const row = await db
+        .selectFrom('secret_versions')
+        .selectAll()
+        .where('name', '=', 'rot/secret-001')
+        .executeTakeFirstOrThrow();
       const broken = Buffer.from(row.wrapped_key);
       broken[20] = (broken[20] as number) ^ 1;
-      await db.updateTable('secret_versions').set({ wrapped_key: broken }).where('name', '=', 'rot/secret-001').execute();
-      await expect(backend.rotateMasterKey()).rejects.toThrow(/a data key in table secret_versions wrapped by master key \w+ failed authentication/);
+      await db
+        .updateTable('secret_versions')
+        .set({ wrapped_key: broken })
+        .where('name', '=', 'rot/secret-001')
+        .execute();
+      await expect(backend.rotateMasterKey()).rejects.toThrow(
+        /a data key in table secret_versions wrapped by master key \w+ failed authentication/,
+      );
       // The rotation is resumable once the row is dealt with.
       await backend.secrets().purge('', 'rot/secret-001');
       const result = await backend.rotateMasterKey();
@@ -260,16 +308,23 @@ for (const dialect of DIALECTS) {
       const dir = tempDir();
       const database = await databases.url(dialect);
       const oldKey = generateMasterKey();
-      const b64 = oldKey.key.toString('base64');
       const keyFile = writeKeyFile(dir, [oldKey]);
       const rotator = await openBackend({ database, masterKey: { file: keyFile } });
       await seed(rotator, 3);
-      // This process reads the old key from its environment and cannot see the new file.
-      const stale = await openBackend({ database, masterKey: { env: 'KEY' }, env: { KEY: b64 } });
+      // This process reads the old key from a file of its own and cannot see the new one.
+      const staleDir = tempDir();
+      const stale = await openBackend({ database, masterKey: { file: writeKeyFile(staleDir, [oldKey]) } });
       const result = await rotator.rotateMasterKey();
-      const err = await stale.secrets().write({ namespace: '', name: 'late', value: 'v' }).catch((e: unknown) => e);
+      const err = await stale
+        .secrets()
+        .write({ namespace: '', name: 'late', value: 'v' })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(MasterKeyError);
       expect((err as Error).message).toContain(`master key ${result.keyId} is now active`);
+      expect((err as Error).message).toContain('give this process the new key');
+      // Raised while serving (an API caller may read it): no database location, no key file path.
+      expect((err as Error).message).not.toContain(stale.database.location);
+      expect((err as Error).message).not.toContain(staleDir);
       expect(await keyIdsInUse(rotator)).toEqual([result.keyId]);
     });
   });
@@ -279,17 +334,26 @@ describe('master key rotation options', () => {
   it('keeps the old keys in the file when asked', async () => {
     const dir = tempDir();
     const keyFile = writeKeyFile(dir);
-    const backend = await openBackend({ database: `sqlite:${path.join(dir, 'db')}`, masterKey: { file: keyFile } });
+    const backend = await openBackend({
+      database: `sqlite:${path.join(dir, 'db')}`,
+      masterKey: { file: keyFile },
+    });
     const oldId = backend.keyring.primary.id;
     await seed(backend, 2);
     const result = await backend.rotateMasterKey({ keepOldKeys: true });
-    expect(parseKeyFile(readFileSync(keyFile, 'utf8'), keyFile).map((k) => k.id)).toEqual([result.keyId, oldId]);
+    expect(parseKeyFile(readFileSync(keyFile, 'utf8'), keyFile).map((k) => k.id)).toEqual([
+      result.keyId,
+      oldId,
+    ]);
   });
 
   it('rotates an empty database too', async () => {
     const dir = tempDir();
     const keyFile = writeKeyFile(dir);
-    const backend = await openBackend({ database: `sqlite:${path.join(dir, 'db')}`, masterKey: { file: keyFile } });
+    const backend = await openBackend({
+      database: `sqlite:${path.join(dir, 'db')}`,
+      masterKey: { file: keyFile },
+    });
     const result = await backend.rotateMasterKey();
     expect(result.rewrapped).toBe(0);
     expect(backend.keyring.primary.id).toBe(result.keyId);

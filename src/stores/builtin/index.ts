@@ -40,17 +40,18 @@ import type {
 
 const MAX_VALUE_SIZE_CEILING = 64 * 1024 * 1024;
 
-const recoveryWindow = z
-  .union([z.string(), z.number().int().nonnegative()])
-  .transform((value, ctx) => {
-    // A number is milliseconds, so parsed settings parse again to themselves.
-    const ms = typeof value === 'number' ? value : parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration: write e.g. 7d, 12h or 0 (no recovery)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const recoveryWindow = z.union([z.string(), z.number().int().nonnegative()]).transform((value, ctx) => {
+  // A number is milliseconds, so parsed settings parse again to themselves.
+  const ms = typeof value === 'number' ? value : parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a duration: write e.g. 7d, 12h or 0 (no recovery)`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const settings = z.strictObject({
   /** Tags every secret written through this store carries (a write's own tags win). */
@@ -127,16 +128,6 @@ function builtinServiceOf(context: StoreContext): BuiltinService {
   return service as BuiltinService;
 }
 
-/**
- * The key source without its location, for answers that leave the host (the API): `file /…` is
- * the key file, `environment variable X` an environment variable.
- */
-function keySourceKind(where: string): string {
-  if (where.startsWith('file ')) return 'the configured key file';
-  if (where.startsWith('environment variable')) return 'the configured environment variable';
-  return 'the configured key source';
-}
-
 export class BuiltinStoreClient implements StoreClient {
   readonly #label: string;
   readonly #secrets: BuiltinSecrets;
@@ -177,14 +168,20 @@ export class BuiltinStoreClient implements StoreClient {
     const detail = err instanceof Error ? err.message : String(err);
     const { location, kind } = this.backend.database;
     this.#log?.warn(`[${this.#label}] database failure`, { database: location, error: detail });
-    return new StoreUnavailableError(`[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}: ${detail}`, {}, {
-      cause: err,
-    });
+    return new StoreUnavailableError(
+      `[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}: ${detail}`,
+      {},
+      {
+        cause: err,
+      },
+    );
   }
 
   #request(request: SecretRequest) {
     if (request.stage !== undefined) {
-      throw new UsageError(`[${this.#label}] builtin secrets have no staging labels: pin a version instead (?version=N)`);
+      throw new UsageError(
+        `[${this.#label}] builtin secrets have no staging labels: pin a version instead (?version=N)`,
+      );
     }
     return {
       name: request.name,
@@ -231,7 +228,8 @@ export class BuiltinStoreClient implements StoreClient {
         value,
         description: options.description,
         tags: options.tags,
-        expectedVersion: expected === undefined ? undefined : expected === '0' ? 0 : parseVersion(expected, this.#label),
+        expectedVersion:
+          expected === undefined ? undefined : expected === '0' ? 0 : parseVersion(expected, this.#label),
       });
       return { name: written.name, version: String(written.version), namespace: written.namespace };
     });
@@ -241,7 +239,8 @@ export class BuiltinStoreClient implements StoreClient {
   delete(name: string, options: DeleteOptions): Promise<void> {
     return this.#guard(async () => {
       if (options.force) await this.#secrets.purge(options.namespace, name);
-      else await this.#secrets.delete(options.namespace, name, { recoveryWindowMs: options.recoveryWindowMs });
+      else
+        await this.#secrets.delete(options.namespace, name, { recoveryWindowMs: options.recoveryWindowMs });
     });
   }
 
@@ -257,7 +256,12 @@ export class BuiltinStoreClient implements StoreClient {
   versions(name: string, options: { namespaces: readonly string[] }): Promise<VersionMetadata[]> {
     return this.#guard(async () => {
       const { versions } = await this.#secrets.versions(name, options.namespaces);
-      return versions.map((v) => ({ version: String(v.version), createdAt: v.createdAt, enabled: true, destroyed: false }));
+      return versions.map((v) => ({
+        version: String(v.version),
+        createdAt: v.createdAt,
+        enabled: true,
+        destroyed: false,
+      }));
     });
   }
 
@@ -283,7 +287,7 @@ export class BuiltinStoreClient implements StoreClient {
     // Where the database and the key live is shown to the host's own user only (the CLI); an API
     // caller learns what /readyz tells anyone: the kind, and whether it works.
     const databaseAt = options.host ? database.location : `${database.kind} database`;
-    const keyFrom = options.host ? keyring.where : keySourceKind(keyring.where);
+    const keyFrom = options.host ? keyring.where : keyring.kind;
     await attempt('database', async () => ({
       ok: true,
       detail: `${databaseAt}, schema version ${await database.schemaVersion()}`,
@@ -316,14 +320,20 @@ export class BuiltinStoreClient implements StoreClient {
     });
     await attempt('list', async () => {
       const n = await this.#secrets.count(options.namespaces);
-      return { ok: true, detail: `${n} secret${n === 1 ? '' : 's'} visible from namespace ${options.namespaces[0] || '(root)'}` };
+      return {
+        ok: true,
+        detail: `${n} secret${n === 1 ? '' : 's'} visible from namespace ${options.namespaces[0] || '(root)'}`,
+      };
     });
     if (options.sample) {
       const sample = options.sample;
       await attempt('read', async () => {
         try {
           const got = await this.#secrets.read({ name: sample, namespaces: options.namespaces });
-          return { ok: true, detail: `decrypted "${sample}" version ${got.version} (namespace ${got.namespace || '(root)'})` };
+          return {
+            ok: true,
+            detail: `decrypted "${sample}" version ${got.version} (namespace ${got.namespace || '(root)'})`,
+          };
         } catch (err) {
           if (!(err instanceof SecretNotFoundError)) throw err;
           return { ok: false, detail: err.message, fix: `write it first: sesame secrets set ${sample} …` };
@@ -357,7 +367,15 @@ function metadata(info: SecretInfo): SecretMetadata {
 
 export const builtinStoreType = {
   type: 'builtin',
-  capabilities: { write: true, batch: true, versions: true, stages: false, namespaced: true, restore: true, search: true },
+  capabilities: {
+    write: true,
+    batch: true,
+    versions: true,
+    stages: false,
+    namespaced: true,
+    restore: true,
+    search: true,
+  },
   publishesChanges: true,
   settings,
   // The configured database only: no address, file or identity of the host's beyond it.
