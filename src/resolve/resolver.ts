@@ -281,9 +281,15 @@ export class Resolver {
     stale: false,
   };
 
+  /** The namespace the last warm walk checked: a caller asks from the same one call after call. */
+  #checkedNamespace = '';
+
   #scratchWalk(options: ResolveOptions): Walk {
     const w = this.#scratch;
-    w.namespace = checkedNamespace(options.namespace ?? '');
+    const namespace = options.namespace ?? '';
+    // The warm path costs about a map lookup: the namespace rule (a regex) runs when it changes.
+    if (namespace !== this.#checkedNamespace) this.#checkedNamespace = checkedNamespace(namespace);
+    w.namespace = namespace;
     w.principal = options.principal;
     w.purpose = options.purpose ?? 'return';
     w.now = this.now();
