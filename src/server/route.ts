@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AuditEvent } from '../audit/index.js';
+import { NAMESPACE, NAMESPACE_RULE } from '../namespaces.js';
 import type { Access, Principal } from './auth.js';
 import { type Issue, issuesFrom, ValidationError } from './errors.js';
 
@@ -41,7 +42,12 @@ export interface RouteContext<P, Q, B> {
   ): Promise<T>;
 }
 
-export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType> {
+export interface RouteSpec<
+  P extends z.ZodType,
+  Q extends z.ZodType,
+  B extends z.ZodType,
+  R extends z.ZodType,
+> {
   method: Method;
   /** Under /api/v1 unless `root`; `{name}` for parameters. */
   path: string;
@@ -109,7 +115,12 @@ export function fastifyPath(r: Pick<AnyRoute, 'path' | 'root'>): string {
 }
 
 /** Parse one part of a request with its schema; issues are collected, not thrown one by one. */
-export function parsePart(part: 'params' | 'query' | 'body', schema: z.ZodType | undefined, input: unknown, issues: Issue[]): unknown {
+export function parsePart(
+  part: 'params' | 'query' | 'body',
+  schema: z.ZodType | undefined,
+  input: unknown,
+  issues: Issue[],
+): unknown {
   if (!schema) return undefined;
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
@@ -149,11 +160,9 @@ export const cursorParam = z.string().min(1).max(2000).optional().describe('curs
 
 export const namespaceParam = z
   .string()
-  .regex(
-    /^$|^([a-z0-9][a-z0-9_-]{0,62})(\.[a-z0-9][a-z0-9_-]{0,62})*$/,
-    'a namespace is dotted lowercase segments, e.g. "acme" or "acme.devops" ("" is the root)',
-  )
-  .describe('namespace; default: the token\'s namespace');
+  // The one namespace rule (src/namespaces.ts), with the root (''): a pattern the OpenAPI document shows.
+  .regex(new RegExp(`^$|${NAMESPACE.source}`), NAMESPACE_RULE)
+  .describe("namespace; default: the token's namespace");
 
 export function page<T extends z.ZodType>(item: T) {
   return z.object({
@@ -173,7 +182,12 @@ export const errorSchema = z.object({
 });
 
 /** Page through an in-memory list sorted by `key`; the cursor is the last key, opaque to clients. */
-export function pageOf<T>(items: readonly T[], key: (item: T) => string, limit = 100, cursor?: string): { items: T[]; cursor?: string } {
+export function pageOf<T>(
+  items: readonly T[],
+  key: (item: T) => string,
+  limit = 100,
+  cursor?: string,
+): { items: T[]; cursor?: string } {
   const after = cursor === undefined ? undefined : Buffer.from(cursor, 'base64url').toString('utf8');
   const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   const rest = after === undefined ? sorted : sorted.filter((i) => key(i) > after);
