@@ -5,7 +5,12 @@
 import type { Logger } from 'pino';
 import { loadConfig } from './config/load.js';
 import { defaultConnectionTypes } from './connections/default-types.js';
-import { type ConnectionTestReport, testConnection, useConnection } from './connections/service.js';
+import {
+  type ConnectionTestOptions,
+  type ConnectionTestReport,
+  testConnection,
+  useConnection,
+} from './connections/service.js';
 import type { ConnectionTypeRegistry } from './connections/types.js';
 import {
   type ConfigFile,
@@ -273,15 +278,7 @@ export class Sesame {
    * stores, then authenticate to the target; with `refreshOnAuthFailure`, a refusal refreshes the
    * connection's references and tries once more. The report holds no value.
    */
-  testConnection(
-    name: string,
-    options: {
-      namespace?: string;
-      refreshOnAuthFailure?: boolean;
-      timeoutMs?: number;
-      principal?: Principal | undefined;
-    } = {},
-  ): Promise<ConnectionTestReport> {
+  testConnection(name: string, options: ConnectionTestOptions = {}): Promise<ConnectionTestReport> {
     return testConnection(this, name, options);
   }
 

@@ -158,6 +158,14 @@ export interface ConnectionTestStep {
   field?: string | undefined;
 }
 
+/** How {@link testConnection} runs: from which namespace, as whom, and whether a refusal refreshes and retries. */
+export interface ConnectionTestOptions {
+  namespace?: string;
+  refreshOnAuthFailure?: boolean;
+  timeoutMs?: number;
+  principal?: Principal | undefined;
+}
+
 export interface ConnectionTestReport {
   connection: string;
   namespace: string;
@@ -178,12 +186,7 @@ export interface ConnectionTestReport {
 export async function testConnection(
   host: ConnectionHost,
   name: string,
-  options: {
-    namespace?: string;
-    refreshOnAuthFailure?: boolean;
-    timeoutMs?: number;
-    principal?: Principal | undefined;
-  } = {},
+  options: ConnectionTestOptions = {},
 ): Promise<ConnectionTestReport> {
   const namespace = options.namespace ?? '';
   const conn = host.connection(name, namespace);
