@@ -156,6 +156,24 @@ export interface ChangesTable {
   created_at: string;
 }
 
+/**
+ * An admin UI session (migration 8, see `src/server/sessions.ts`): hashes and a token id, never
+ * the cookie, the CSRF token or the bearer token themselves.
+ */
+export interface AdminSessionsTable {
+  /** sha256 (hex) of the session cookie's value. */
+  id_hash: string;
+  /** `api_tokens.id` of the token the session was opened with. */
+  token_id: string;
+  /** sha256 (hex) of the session's CSRF token. */
+  csrf_hash: string;
+  created_at: string;
+  /** The last activity recorded (not every request: see `sessions.ts`). */
+  last_seen_at: string;
+  /** When the session ends unless used again: the earlier of its idle and absolute limits. */
+  expires_at: string;
+}
+
 export interface SesameTables {
   schema_migrations: SchemaMigrationsTable;
   master_keys: MasterKeysTable;
@@ -170,4 +188,5 @@ export interface SesameTables {
   config_stores: StoredConfigTable;
   config_connections: StoredConfigTable;
   changes: ChangesTable;
+  admin_sessions: AdminSessionsTable;
 }

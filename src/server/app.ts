@@ -147,18 +147,15 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   });
   const lifecycle: Lifecycle = { closing: false };
 
-  // The admin UI's sessions (not in agent mode: the agent has no UI).
+  // The admin UI's sessions (not in agent mode: the agent has no UI), kept in the database so
+  // that every node on it serves them (sessions.ts).
   const sessionConfig = serverConfig?.session;
+  const sessionSettings = {
+    idleTimeoutMs: sessionConfig?.idleTimeout ?? DEFAULT_SESSION.idleTimeoutMs,
+    maxAgeMs: sessionConfig?.maxAge ?? DEFAULT_SESSION.maxAgeMs,
+  };
   const sessions =
-    mode === 'api'
-      ? new SessionStore(
-          {
-            idleTimeoutMs: sessionConfig?.idleTimeout ?? DEFAULT_SESSION.idleTimeoutMs,
-            maxAgeMs: sessionConfig?.maxAge ?? DEFAULT_SESSION.maxAgeMs,
-          },
-          now,
-        )
-      : undefined;
+    mode === 'api' ? new SessionStore(backend.database, { settings: sessionSettings, now, log: logger }) : undefined;
   // Cookies are parsed only where a session is looked for, and the session routes write their
   // one Set-Cookie header themselves: the cookie plugin is not registered, so the API's other
   // routes do not run its onSend hook on every answer.
@@ -181,7 +178,9 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     ...configRoutes(services),
     ...secretRoutes(services),
     ...tokenRoutes(services),
-    ...(sessions ? sessionRoutes(services, { sessions, cookieOf, secureCookie: sessionConfig?.secureCookie ?? 'auto' }) : []),
+    ...(sessions
+      ? sessionRoutes(services, { sessions, cookieOf, secureCookie: sessionConfig?.secureCookie ?? 'auto', maxAgeMs: sessionSettings.maxAgeMs })
+      : []),
   ];
   const routes = mode === 'agent' ? all.filter((r) => r.agent) : all;
   app.decorateRequest('sesameState', null);

@@ -29,7 +29,7 @@ describe('audit time ranges on PostgreSQL (migration 7)', () => {
   it('keeps audit_log_by_at and filters list() by at; adds the seal column only', async () => {
     db = await openDatabase(await (pg as PostgresHandle).createDatabase('sesame_time_range'));
     await db.migrate();
-    expect(await db.schemaVersion()).toBe(7);
+    expect(await db.schemaVersion()).toBe(8);
     const indexes = await sql<{ indexname: string }>`select indexname from pg_indexes where tablename = 'audit_log' and indexname = 'audit_log_by_at'`.execute(db.kysely);
     expect(indexes.rows).toEqual([{ indexname: 'audit_log_by_at' }]);
     const table = await sql<{ present: boolean }>`select to_regclass('audit_time_order') is not null as present`.execute(db.kysely);

@@ -441,7 +441,7 @@ describe('migration 4 (lean audit log)', () => {
 
     const db = await openDatabase(`sqlite:${location}`);
     opened.push(db);
-    expect((await db.migrate()).applied).toEqual(['4-lean-audit-log', '5-keyed-audit-chain', '6-change-feed', '7-audit-time-order']);
+    expect((await db.migrate()).applied).toEqual(['4-lean-audit-log', '5-keyed-audit-chain', '6-change-feed', '7-audit-time-order', '8-admin-sessions']);
     const after = new AuditLog(db);
     expect((await after.list({ limit: 1000, order: 'asc' })).items).toEqual(rowsBefore);
     expect(await after.verify()).toMatchObject({ ok: true, records: 40 });

@@ -18,6 +18,7 @@ import { leanAuditLog } from './0004-lean-audit-log.js';
 import { keyedAuditChain } from './0005-keyed-audit-chain.js';
 import { changeFeed } from './0006-change-feed.js';
 import { auditTimeOrder } from './0007-audit-time-order.js';
+import { adminSessions } from './0008-admin-sessions.js';
 import type { Migration } from './types.js';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly Migration[] = [
   keyedAuditChain,
   changeFeed,
   auditTimeOrder,
+  adminSessions,
 ];
 
 export type { Migration, MigrationContext, PortableTypes } from './types.js';

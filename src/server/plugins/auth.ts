@@ -143,27 +143,24 @@ async function auth(app: FastifyInstance, options: AuthPluginOptions): Promise<v
   }
 
   /**
-   * The principal of a session cookie: its token checked again (a revoked token ends the
-   * session), and for a change, the session's CSRF token in X-Sesame-CSRF.
+   * The principal of a session cookie: the session and its token read together from the
+   * database, as committed now (a sign out or revocation on any node ends it), and for a change,
+   * the session's CSRF token in X-Sesame-CSRF. The table unreadable: 503, never signed in.
    */
-  function sessionPrincipal(request: FastifyRequest, id: string, store: SessionStore): Promise<Principal> {
-    const session = store.get(id);
+  async function sessionPrincipal(request: FastifyRequest, id: string, store: SessionStore): Promise<Principal> {
+    const session = await store.get(id);
     if (session === undefined) {
-      return Promise.reject(new UnauthorizedError('the session has ended (signed out, idle or too old): sign in again with your token'));
+      throw new UnauthorizedError('the session has ended (signed out, idle or too old): sign in again with your token');
     }
+    if ('refused' in session) throw new UnauthorizedError(UNAUTHENTICATED[session.refused]);
     const method = request.method;
     if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') {
       const presented = request.headers[CSRF_HEADER];
       if (!SessionStore.csrfMatches(session, typeof presented === 'string' ? presented : undefined)) {
-        return Promise.reject(
-          new ForbiddenError('csrf_required', 'a change made with the session cookie needs the X-Sesame-CSRF header of the session'),
-        );
+        throw new ForbiddenError('csrf_required', 'a change made with the session cookie needs the X-Sesame-CSRF header of the session');
       }
     }
-    return tokens.authenticate(session.token).then((found) => {
-      if ('refused' in found) store.close(id);
-      return principalFrom(session.token, found);
-    });
+    return principalOf(session.token);
   }
 
   if (mode === 'agent') {

@@ -1,7 +1,11 @@
 /**
  * Sign in and out of the admin UI: a bearer token exchanged for a session cookie (see
- * `sessions.ts`). The token is checked like any bearer token; the answer carries the principal
- * (what the UI may show) and the CSRF token the page sends with every change.
+ * `sessions.ts`: sessions are kept in the database, so every node serves them and a sign out
+ * ends one everywhere). The token is checked like any bearer token; the answer carries the
+ * principal (what the UI may show) and the CSRF token the page sends with every change.
+ *
+ * The cookie's Max-Age is the session's absolute limit (`maxAge`): the browser keeps it while
+ * the session may live, and the server ends it sooner when it is idle, signed out or revoked.
  */
 import { stringifySetCookie } from 'cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -29,6 +33,8 @@ export interface SessionRouteOptions {
   secureCookie: boolean | 'auto';
   /** Read the session cookie of a request (undefined when there is none). */
   cookieOf(request: FastifyRequest): string | undefined;
+  /** The sessions' absolute limit (ms): the cookie's Max-Age. */
+  maxAgeMs: number;
 }
 
 const REFUSED: Record<TokenRefusal, string> = {
@@ -58,14 +64,11 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
 
   async function current(request: FastifyRequest) {
     const id = options.cookieOf(request);
-    const session = id === undefined ? undefined : sessions.get(id);
+    const session = id === undefined ? undefined : await sessions.get(id);
     if (id === undefined || session === undefined) throw new UnauthorizedError('not signed in, or the session has ended: sign in with your token');
-    const found = await services.tokens.authenticate(session.token);
-    if ('refused' in found) {
-      sessions.close(id);
-      throw new UnauthorizedError(`the session has ended: ${REFUSED[found.refused]}`);
-    }
-    return { id, session, info: found };
+    // The store ended the session already (its token is revoked, expired or gone).
+    if ('refused' in session) throw new UnauthorizedError(`the session has ended: ${REFUSED[session.refused]}`);
+    return { id, session, info: session.token };
   }
 
   return [
@@ -77,7 +80,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
         'The token stays on the server. The answer holds the CSRF token to send as X-Sesame-CSRF with every change made with the cookie.',
       tag: 'session',
       access: 'public',
-      errors: { 401: 'the token is unknown, expired or revoked' },
+      errors: { 401: 'the token is unknown, expired or revoked', 503: 'the database that keeps the sessions cannot be reached' },
       body: z.strictObject({ token: z.string().min(1).max(4096).describe('a bearer token (sesame tokens create)') }),
       response: sessionView,
       handler: async (ctx) => {
@@ -85,9 +88,10 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
         if ('refused' in found) throw new UnauthorizedError(REFUSED[found.refused]);
         // Never in a log line, whatever happens next.
         services.sesame.redactor.add(ctx.body.token);
-        const opened = sessions.open(ctx.body.token);
+        // Kept by the id of the token's row, never the token itself (see sessions.ts).
+        const opened = await sessions.open(found);
         await services.recorder.commit({ actor: found.id, action: 'session.create', namespace: found.namespace, target: 'admin UI', outcome: 'ok' });
-        setCookie(ctx.request, ctx.reply, opened.id, Math.ceil((opened.expiresAt - services.now()) / 1000));
+        setCookie(ctx.request, ctx.reply, opened.id, Math.ceil(options.maxAgeMs / 1000));
         return view(found, opened.csrf, opened.expiresAt);
       },
     }),
@@ -97,7 +101,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
       summary: 'The signed-in principal and the CSRF token of the session cookie (401 when signed out)',
       tag: 'session',
       access: 'public',
-      errors: { 401: 'not signed in, or the session has ended' },
+      errors: { 401: 'not signed in, or the session has ended', 503: 'the database that keeps the sessions cannot be reached' },
       response: sessionView,
       handler: async (ctx) => {
         const { session, info } = await current(ctx.request);
@@ -110,7 +114,11 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
       summary: 'Sign out: end the session on the server and clear the cookie',
       tag: 'session',
       access: 'public',
-      errors: { 401: 'not signed in, or the session has ended', 403: 'the X-Sesame-CSRF header of the session is missing or wrong' },
+      errors: {
+        401: 'not signed in, or the session has ended',
+        403: 'the X-Sesame-CSRF header of the session is missing or wrong',
+        503: 'the database that keeps the sessions cannot be reached',
+      },
       response: z.object({ signedOut: z.literal(true) }),
       handler: async (ctx) => {
         const { id, session, info } = await current(ctx.request);
@@ -118,7 +126,7 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
         if (!SessionStore.csrfMatches(session, typeof presented === 'string' ? presented : undefined)) {
           throw new ForbiddenError('csrf_required', 'signing out needs the X-Sesame-CSRF header of the session (from POST or GET /api/v1/session)');
         }
-        sessions.close(id);
+        await sessions.close(id);
         await services.recorder.commit({ actor: info.id, action: 'session.delete', namespace: info.namespace, target: 'admin UI', outcome: 'ok' });
         setCookie(ctx.request, ctx.reply, '', 0);
         return { signedOut: true as const };
