@@ -5320,6 +5320,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database that keeps the sessions cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     postApiV1Session: {
@@ -5413,6 +5422,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database that keeps the sessions cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deleteApiV1Session: {
@@ -5465,6 +5483,15 @@ export interface operations {
             };
             /** @description internal error: the message holds nothing of it, `error.requestId` finds it in the server log */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database that keeps the sessions cannot be reached */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
