@@ -72,9 +72,12 @@ async function web(app: FastifyInstance, options: WebPluginOptions): Promise<voi
       wildcard: false,
       index: false,
       setHeaders: (res, file) => {
-        for (const [k, v] of Object.entries(UI_HEADERS)) res.header(k, v);
+        for (const [k, v] of Object.entries(UI_HEADERS)) res.setHeader(k, v);
         // Hashed asset names change with their content; index.html must be fetched again.
-        res.header('cache-control', file.endsWith('index.html') ? 'no-store' : 'public, max-age=31536000, immutable');
+        res.setHeader(
+          'cache-control',
+          file.endsWith('index.html') ? 'no-store' : 'public, max-age=31536000, immutable',
+        );
       },
     });
   }
@@ -82,10 +85,17 @@ async function web(app: FastifyInstance, options: WebPluginOptions): Promise<voi
     closeIfClosing(options.lifecycle, reply);
     if (!indexHtml) {
       return reply.code(404).send({
-        error: { code: 'ui_not_built', message: 'the admin UI is not built into this installation: run npm run build (npm install does it)' },
+        error: {
+          code: 'ui_not_built',
+          message:
+            'the admin UI is not built into this installation: run npm run build (npm install does it)',
+        },
       });
     }
-    return reply.headers({ ...UI_HEADERS, 'cache-control': 'no-store' }).type('text/html; charset=utf-8').send(indexHtml);
+    return reply
+      .headers({ ...UI_HEADERS, 'cache-control': 'no-store' })
+      .type('text/html; charset=utf-8')
+      .send(indexHtml);
   });
   if (options.mode === 'api') app.get('/', (_request, reply) => app.sendIndex(reply));
 }
