@@ -202,3 +202,47 @@ export class ForbiddenError extends SesameError {
     this.namespace = namespace;
   }
 }
+
+/** Quoted text longer than this is hidden by {@link describeUnexpected}: masked output shows at most 3 characters of a value. */
+const SHOWN_QUOTE = 3;
+
+/**
+ * One line describing an error that is not a {@link SesameError} (a library's TypeError, V8's
+ * SyntaxError, a Node system error), safe to print or log: its name, its code, and the first
+ * line of its message with quoted text hidden. Node's argument errors quote what they received
+ * (`… Received 'the value'`, cut at 128 characters and escaped) and V8 quotes the JSON it could
+ * not parse (`Unexpected token …, "…" is not valid JSON`): escaped or cut, such a quote is not
+ * the value the redactor knows, so it would pass masking. Anything else thrown is described by
+ * its type.
+ *
+ * @example
+ * describeUnexpected(new TypeError("… must be a string without null bytes. Received 'hunter2\\x00'"))
+ * // "TypeError: … must be a string without null bytes"
+ */
+export function describeUnexpected(err: unknown): string {
+  if (!(err instanceof Error)) return `a thrown ${err === null ? 'null' : typeof err}`;
+  const code = (err as { code?: unknown }).code;
+  const name = `${err.name}${typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? ` [${code}]` : ''}`;
+  const message = safeErrorText(err.message);
+  return message ? `${name}: ${message}` : name;
+}
+
+/** The first line of an error message without what it quotes (see {@link describeUnexpected}). */
+export function safeErrorText(message: string): string {
+  return (message.split('\n')[0] ?? '')
+    .replace(/\.?\s*Received\b.*$/, '')
+    .replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/, ' (not valid JSON)')
+    .replace(/(['"`])([^'"`]*)\1/g, (quoted, quote: string, inner: string) =>
+      inner.length > SHOWN_QUOTE ? `${quote}…${quote}` : quoted,
+    )
+    .trim();
+}
+
+/**
+ * An error's stack for a debugging print: its first line from {@link describeUnexpected} (a
+ * stack begins with the message) and the frames, which are code locations.
+ */
+export function unexpectedStack(err: unknown): string {
+  const frames = err instanceof Error ? (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)) : [];
+  return [describeUnexpected(err), ...frames].join('\n');
+}

@@ -1,6 +1,6 @@
 /** The `sesame` command line. `main()` returns the exit code: 0 ok, 1 the job failed, 2 bad usage or input. */
 import type { Command } from 'commander';
-import { SesameError } from '../errors.js';
+import { describeUnexpected, SesameError, unexpectedStack } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
 import { painter } from './colour.js';
 import { readRunArguments } from './commands/run-args.js';
@@ -113,10 +113,10 @@ function reportError(ctx: CliContext, err: unknown): 1 | 2 {
     ctx.stderr.write(`${prefix} ${processRedactor.redact(withFix(err))}\n`);
     return err.exitCode;
   }
-  const message = err instanceof Error ? err.message : String(err);
-  ctx.stderr.write(`${prefix} unexpected error: ${processRedactor.redact(message.split('\n')[0] ?? '')}\n`);
+  // Not one of ours: its message may quote its input (a value, cut or escaped past masking).
+  ctx.stderr.write(`${prefix} unexpected error: ${processRedactor.redact(describeUnexpected(err))}\n`);
   if (process.env.SESAME_DEBUG && err instanceof Error)
-    ctx.stderr.write(`${processRedactor.redact(err.stack ?? '')}\n`);
+    ctx.stderr.write(`${processRedactor.redact(unexpectedStack(err))}\n`);
   return 1;
 }
 

@@ -144,6 +144,21 @@ function maskingWith(redactor: Redactor): OutputCopier | undefined {
  * The error for an `--env` argument that is not VAR=…: it repeats the argument only when it is a
  * variable name, since an argument without "=" may be the value itself (`--env "$TOKEN"`).
  */
+/**
+ * No environment variable can carry a NUL byte (C strings end there). Node's spawn would refuse
+ * it with an error quoting the value, so the variable is named here instead, and nothing runs.
+ */
+function refuseNulBytes(variables: Record<string, string>): void {
+  const names = Object.entries(variables)
+    .filter(([, value]) => value.includes('\0'))
+    .map(([name]) => name);
+  if (names.length === 0) return;
+  throw new UsageError(
+    `the value of ${names.join(', ')} holds a NUL byte, which an environment variable cannot carry: nothing was run ` +
+      '(store the value base64-encoded and decode it in the command, or have the command read it with sesame resolve)',
+  );
+}
+
 function malformedEnv(pair: string): UsageError {
   const hint = 'e.g. --env TOKEN=secret://env/TOKEN';
   if (pair.startsWith('='))
@@ -261,6 +276,7 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
   for (const [name, value] of Object.entries(resolved)) {
     injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
+  refuseNulBytes(injected);
 
   ctx.exitCode = await runChild(
     ctx,
