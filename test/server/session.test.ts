@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CallOptions, startTestServer, type TestServer } from './helpers.js';
 
@@ -40,7 +41,8 @@ const withCookie = (cookie: string, extra: CallOptions = {}): CallOptions => ({ 
 describe('sign in', () => {
   it('exchanges a token for an HttpOnly, SameSite=Strict session cookie that is not the token', async () => {
     const { setCookie, cookie, body } = await signIn(admin);
-    expect(setCookie).toMatch(/^sesame_session=[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Strict$/);
+    // Max-Age: the absolute limit (12 h); the server ends an idle session sooner.
+    expect(setCookie).toMatch(/^sesame_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; SameSite=Strict$/);
     expect(setCookie).not.toContain(admin);
     expect(JSON.stringify(body)).not.toContain(admin);
     expect(body).toMatchObject({ principal: { role: 'admin', namespace: '', reveal: true }, csrfToken: expect.any(String) });
@@ -131,6 +133,35 @@ describe('the session cookie', () => {
       await t.call('GET', '/api/v1/namespaces', withCookie(cookie));
     }
     expect((await t.call('GET', '/api/v1/namespaces', withCookie(cookie))).status).toBe(401);
+  });
+});
+
+describe('the session table', () => {
+  it('refuses a session cookie with 503 while the table cannot be read, never as signed in or out', async () => {
+    const { cookie, csrf } = await signIn(admin);
+    const db = t.server.services.backend.database.kysely;
+    await sql`alter table admin_sessions rename to admin_sessions_away`.execute(db);
+    try {
+      for (const r of [
+        await t.call('GET', '/api/v1/namespaces', withCookie(cookie)),
+        await t.call('GET', '/api/v1/session', withCookie(cookie)),
+        await t.call('POST', '/api/v1/namespaces', withCookie(cookie, { body: { name: 'away' }, headers: { 'x-sesame-csrf': csrf } })),
+      ]) {
+        expect(r.status, r.text).toBe(503);
+        expect(r.body.error.code).toBe('database_unavailable');
+        expect(r.body.error.message).toBe('the admin UI sessions could not be read in the SQLite database: the request is refused until it answers');
+        expect(r.body.error.fix).toContain('GET /readyz');
+      }
+      // Bearer tokens do not depend on the table.
+      expect((await t.call('GET', '/api/v1/namespaces', { token: admin })).status).toBe(200);
+    } finally {
+      await sql`alter table admin_sessions_away rename to admin_sessions`.execute(db);
+    }
+    expect((await t.call('GET', '/api/v1/namespaces', withCookie(cookie))).status).toBe(200);
+    for (const line of t.logs) {
+      expect(line).not.toContain(cookie.split('=')[1]);
+      expect(line).not.toContain(csrf);
+    }
   });
 });
 
