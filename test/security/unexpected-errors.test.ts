@@ -60,6 +60,23 @@ describe('sesame run with a value an environment variable cannot carry', () => {
   });
 });
 
+describe('sesame secrets import of a file that is not JSON', () => {
+  it('says where the file is malformed without the text around the fault (it holds the values)', async () => {
+    const { cwd, env } = project();
+    const s = secret('pw');
+    // A value written without its quotes, the mistake hand-written JSON invites.
+    writeFileSync(path.join(cwd, 'secrets.json'), `{\n  "db/user": "etl",\n  "db/password": ${s.value}\n}\n`);
+
+    const r = await runCli(['secrets', 'import', 'secrets.json'], { cwd, env });
+
+    expectNoPiece(r.stderr + r.stdout, s, 'sesame secrets import');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sesame: secrets\.json is not JSON \(Unexpected token '.'\): fix it, or pass --format env/);
+    const list = await runCli(['secrets', 'list', '--json'], { cwd, env });
+    expect(list.stdout).not.toContain('db/');
+  });
+});
+
 describe('describeUnexpected', () => {
   it("drops what Node's argument errors received (the value, cut at 128 characters and escaped)", () => {
     const s = secret('argvalue');
