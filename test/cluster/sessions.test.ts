@@ -14,6 +14,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTIVITY_INTERVAL_MS, MAX_SESSIONS_PER_TOKEN } from '../../src/server/sessions.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
 import { api, killAll, type Node, startNode } from './support.js';
 
@@ -230,6 +231,22 @@ for (const [dialect, setUp] of [
     });
   });
 }
+
+describe('docs/deploy.md on admin UI sessions', () => {
+  const page = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
+
+  it('no longer asks for sticky sessions, in words or in the manifest', () => {
+    expect(page).toContain('**no sticky sessions are needed**');
+    expect(page).not.toMatch(/sessionAffinity:/);
+    expect(page).not.toMatch(/configure \*\*sticky sessions\*\*/i);
+  });
+
+  it('states the figures the code uses', () => {
+    expect(page).toContain(`at most\n  once a minute per session`);
+    expect(ACTIVITY_INTERVAL_MS).toBe(60_000);
+    expect(page).toContain(`A token holds at most ${MAX_SESSIONS_PER_TOKEN} sessions`);
+  });
+});
 
 function createHashHex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
