@@ -119,7 +119,8 @@ const http = {
   description:
     'an HTTP API: baseUrl, token (bearer) or auth (bearer | basic | header | api-key), optional test request',
   fields: httpFields,
-  secretFields: ['token', 'auth.token', 'auth.password', 'auth.value'],
+  // Header values: where an API key goes under any name (Ocp-Apim-Subscription-Key, X-Auth-Key…).
+  secretFields: ['token', 'auth.token', 'auth.password', 'auth.value', 'headers'],
   authenticate: authenticateHttp,
   destinations: (f: HttpConnectionFields) => [{ field: 'baseUrl', address: f.baseUrl }],
 } satisfies ConnectionType<HttpConnectionFields>;

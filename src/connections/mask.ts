@@ -10,7 +10,9 @@
  * - its name says it is a credential (`password`, `token`, `secret`, `apiKey`, `authorization`…):
  *   a literal there is `***` too. This catches credentials written in clear in fields of a type
  *   that cannot know them (`generic` takes any fields; `http` takes any `headers`), so a
- *   connection type that forgets a field fails closed rather than showing its value.
+ *   connection type that forgets a field fails closed rather than showing its value;
+ * - it holds a URL with a literal user or password (`mysql://app:pw@db/app`,
+ *   `https://<token>@github.com/…`), whatever the field is called: {@link holdsUrlCredentials}.
  */
 import { collectReferences, mayHoldReferences } from '../refs/template.js';
 
@@ -29,6 +31,32 @@ function holdsReference(value: string): boolean {
   }
 }
 
+/** `scheme://userinfo@`: the userinfo of a URL anywhere in a text (up to the path, query or fragment). */
+const URL_USERINFO = /[a-z][a-z0-9+.-]*:\/\/([^\s/?#]*)@/gi;
+/** What a `{{ … }}` placeholder is replaced by while a text is examined (never in a real value). */
+const PLACEHOLDER = '\u0001';
+
+/**
+ * Whether `text` holds a URL whose user or password is written in it: a password after `:`, or a
+ * user alone (a token given as the user, as git hosts take it). A `{{ secret://… }}` in that place
+ * names where the value lives and does not count.
+ *
+ * @example
+ * holdsUrlCredentials('https://svc:hunter2@jira.example.com') // true
+ * holdsUrlCredentials('https://svc:{{ secret://vault/jira#password }}@jira.example.com') // false
+ */
+export function holdsUrlCredentials(text: string): boolean {
+  if (!text.includes('@')) return false;
+  const plain = text.replace(/\{\{[\s\S]*?\}\}/g, PLACEHOLDER);
+  for (const match of plain.matchAll(URL_USERINFO)) {
+    const info = match[1] ?? '';
+    const colon = info.indexOf(':');
+    const secret = colon === -1 ? info : info.slice(colon + 1);
+    if (secret !== '' && secret !== PLACEHOLDER) return true;
+  }
+  return false;
+}
+
 /** Whether the field at `path` (dotted) is secret by its type or by its name. */
 export function isSecretField(path: string, secretFields: readonly string[]): boolean {
   const parts = path.split('.');
@@ -43,7 +71,10 @@ export function isSecretField(path: string, secretFields: readonly string[]): bo
  */
 export function maskConnectionFields(fields: Record<string, unknown>, secretFields: readonly string[]): Record<string, unknown> {
   const mask = (value: unknown, path: string, secret: boolean): unknown => {
-    if (typeof value === 'string') return holdsReference(value) ? value : secret ? MASK_TEXT : value;
+    if (typeof value === 'string') {
+      if (holdsUrlCredentials(value)) return MASK_TEXT;
+      return holdsReference(value) ? value : secret ? MASK_TEXT : value;
+    }
     if (Array.isArray(value)) return value.map((v, i) => mask(v, `${path}.${i}`, secret));
     if (value !== null && typeof value === 'object') {
       return Object.fromEntries(

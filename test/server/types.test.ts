@@ -44,7 +44,7 @@ describe('GET /connection-types', () => {
     const r = await t.call('GET', '/api/v1/connection-types', { token: admin });
     expect(r.body.items.map((i: { type: string }) => i.type)).toEqual(['generic', 'http', 'postgres']);
     const http = r.body.items.find((i: { type: string }) => i.type === 'http');
-    expect(http).toMatchObject({ testable: true, secretFields: ['token', 'auth.token', 'auth.password', 'auth.value'] });
+    expect(http).toMatchObject({ testable: true, secretFields: ['token', 'auth.token', 'auth.password', 'auth.value', 'headers'] });
     expect(http.fields.required).toContain('baseUrl');
     expect(r.body.items.find((i: { type: string }) => i.type === 'generic').testable).toBe(false);
   });

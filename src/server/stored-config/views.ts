@@ -6,7 +6,7 @@
  */
 import { formatDuration } from '../../config/duration.js';
 import type { CacheSettings } from '../../config/schema.js';
-import { maskConnectionFields } from '../../connections/mask.js';
+import { holdsUrlCredentials, maskConnectionFields } from '../../connections/mask.js';
 import { MASK } from '../../redact/redactor.js';
 import { collectReferences } from '../../refs/template.js';
 
@@ -81,11 +81,23 @@ function setPath(doc: Record<string, unknown>, path: string, value: unknown): vo
   if (last in node) node[last] = value;
 }
 
-/** Settings with each secret setting that is present replaced by `***`. */
+/**
+ * Settings with each secret setting that is present replaced by `***`, and so is any setting
+ * holding a URL with a literal user or password (an http store's `url`, a Vault `address`).
+ */
 export function maskSettings(settings: Record<string, unknown>, secretPaths: readonly string[]): Record<string, unknown> {
-  const copy = structuredClone(settings);
+  const copy = withoutUrlCredentials(structuredClone(settings)) as Record<string, unknown>;
   for (const path of secretPaths) if (getPath(copy, path) !== undefined) setPath(copy, path, MASK);
   return copy;
+}
+
+function withoutUrlCredentials(value: unknown): unknown {
+  if (typeof value === 'string') return holdsUrlCredentials(value) ? MASK : value;
+  if (Array.isArray(value)) return value.map(withoutUrlCredentials);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutUrlCredentials(v)]));
+  }
+  return value;
 }
 
 /** Where an update sends `***` back for a value it did not change, keep the stored one. */
