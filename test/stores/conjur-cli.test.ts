@@ -118,7 +118,7 @@ describe('conjur through the CLI', () => {
     const r = await sesame(wd, ['stores', 'test', 'conjur'], { env: env() });
     expect(r.code, show(r)).toBe(1);
     expect(failedStep(r, 'authenticate').detail).toMatch(
-      /^\[conjur\] authenticating in account acme: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+      /^\[conjur\] authenticating in account acme: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
     expectNoSecrets(r, [apiKey]);
   });

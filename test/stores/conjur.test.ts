@@ -305,7 +305,7 @@ describe('conjur variables and errors', () => {
       store({ url: 'http://127.0.0.1:9' }).get({ name: 'prod/db/password', namespaces: ns }),
     );
     expect(down.message).toMatch(
-      /^\[conjur\] fetching "prod\/db\/password" in account acme: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+      /^\[conjur\] fetching "prod\/db\/password" in account acme: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
   });
 });

@@ -125,7 +125,7 @@ describe('doppler through the CLI', () => {
     const r = await sesame(wd, ['stores', 'test', 'doppler'], { env: { DOPPLER_TOKEN: token } });
     expect(r.code, show(r)).toBe(1);
     expect(failedStep(r, 'authenticate').detail).toMatch(
-      /^\[doppler\] authenticating in backend\/prd: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+      /^\[doppler\] authenticating in backend\/prd: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
     expectNoSecrets(r, [token]);
   });

@@ -232,7 +232,7 @@ describe('doppler errors', () => {
       store({ apiUrl: 'http://127.0.0.1:9' }).get({ name: 'DB_USER', namespaces: ns }),
     );
     expect(down.message).toMatch(
-      /^\[doppler\] reading "DB_USER" in backend\/prd: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+      /^\[doppler\] reading "DB_USER" in backend\/prd: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
   });
 });

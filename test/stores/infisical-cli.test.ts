@@ -121,7 +121,7 @@ describe('infisical through the CLI', () => {
     const r = await sesame(wd, ['stores', 'test', 'inf'], { env: env() });
     expect(r.code, show(r)).toBe(1);
     expect(failedStep(r, 'authenticate').detail).toMatch(
-      /^\[inf\] authenticating in prod:\/: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+      /^\[inf\] authenticating in prod:\/: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
     expectNoSecrets(r, [creds.clientSecret]);
   });

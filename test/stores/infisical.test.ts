@@ -357,7 +357,7 @@ describe('infisical names, versions and errors', () => {
     );
     expect(down).toBeInstanceOf(StoreUnavailableError);
     expect(down.message).toMatch(
-      /^\[inf\] reading "DB_PASSWORD" in prod:\/: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+      /^\[inf\] reading "DB_PASSWORD" in prod:\/: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
   });
 });

@@ -124,8 +124,10 @@ describe('1password-connect through the CLI', () => {
     const r = await sesame(wd, ['stores', 'test', 'op'], { env: env() });
     expect(r.code, show(r)).toBe(1);
     const step = failedStep(r, 'authenticate');
-    expect(step.detail).toContain('at http://127.0.0.1:9: cannot reach it (ECONNREFUSED)');
-    expect(step.fix).toBe('check the address and that the store is up and reachable from this host');
+    expect(step.detail).toContain(
+      'at http://127.0.0.1:9: 127.0.0.1:9 refused the connection: nothing listens on port 9 (ECONNREFUSED)',
+    );
+    expect(step.fix).toBe('check the port in url and that the store is running');
     expectNoSecrets(r, [token]);
   });
 });

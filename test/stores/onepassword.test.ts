@@ -272,7 +272,7 @@ describe('1password-connect errors', () => {
     );
     expect(down).toBeInstanceOf(StoreUnavailableError);
     expect(down.message).toMatch(
-      /^\[op\] finding vault "Prod" at http:\/\/127\.0\.0\.1:9: cannot reach it \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
+      /^\[op\] finding vault "Prod" at http:\/\/127\.0\.0\.1:9: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
   });
 });

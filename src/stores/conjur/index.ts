@@ -125,7 +125,11 @@ export class ConjurStore implements StoreClient {
         'the PEM file of the CA that signed the Conjur certificate',
       );
     this.#session = new TokenSession({ login: () => this.#authenticate(), refreshAt: TOKEN_REUSE });
-    this.#http = new HttpTransport({ ca, lookup: context.lookup });
+    this.#http = new HttpTransport({
+      ca,
+      lookup: context.lookup,
+      settings: { address: 'url', ca: 'caFile' },
+    });
     this.#core = new StoreCore({
       context,
       settings: s,

@@ -18,6 +18,7 @@ import { Agent as HttpAgent, type IncomingHttpHeaders, request as httpRequest } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Classification } from './errors.js';
+import { type NetworkFailure, type NetworkSettings, networkFailure, PLAIN_HTTP_TO_TLS } from './network.js';
 
 export interface HttpTransportOptions {
   /** PEM CA bundle that signs the server's certificate. */
@@ -28,6 +29,11 @@ export interface HttpTransportOptions {
   timeoutMs?: number | undefined;
   /** Answers above this many bytes are refused (default 1 MiB): no secret is that large. */
   maxBodyBytes?: number | undefined;
+  /**
+   * The store type's settings that a network or TLS failure's fix names (the address, the CA
+   * file if the type has one). Default: `address`, no CA setting.
+   */
+  settings?: NetworkSettings | undefined;
 }
 
 export interface HttpRequest {
@@ -45,14 +51,33 @@ export interface HttpAnswer {
   json<T = unknown>(): T | undefined;
 }
 
-/** No HTTP answer at all (refused, reset, timed out, TLS failure), with the errno-like code. */
+/** Where a failed request went, to say what failed and which setting to change. */
+export interface NetworkErrorTarget {
+  /** The request's origin (`https://vault:8200`): never its path, query or user info. */
+  origin: string;
+  settings: NetworkSettings;
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * No HTTP answer at all (refused, reset, timed out, TLS failure), with the errno-like code and
+ * Node's own text (`reason`: which names a certificate covers, which TLS alert came back).
+ */
 export class NetworkError extends Error {
   override readonly name = 'NetworkError';
+  readonly origin: string;
+  readonly settings: NetworkSettings;
+  readonly timeoutMs: number | undefined;
   constructor(
     readonly host: string,
     readonly code: string,
+    readonly reason = '',
+    target?: NetworkErrorTarget,
   ) {
-    super(`cannot reach ${host} (${code})`);
+    super(`cannot reach ${host} (${code})${reason ? `: ${reason}` : ''}`);
+    this.origin = target?.origin ?? `https://${host}`;
+    this.settings = target?.settings ?? { address: 'address' };
+    this.timeoutMs = target?.timeoutMs;
   }
 }
 
@@ -75,8 +100,13 @@ export class AnswerTooLargeError extends Error {
   }
 }
 
-/** TLS verification failures: retrying cannot help, trusting the right CA can. */
-const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|TLS|HOSTNAME_MISMATCH/;
+/**
+ * What TLS servers answer to plain HTTP on their port: Go's net/http (Vault, Conjur's and
+ * Infisical's proxies, most Go services) and nginx. Told apart from the service's own 400 so the
+ * fix is the scheme; Node's own TLS servers just close the connection (see `networkFailure`).
+ */
+const PLAIN_TO_TLS =
+  /Client sent an HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/;
 
 /** Throw {@link HttpStatusError} unless the status is 2xx (or one of `also`). */
 export function expectOk(answer: HttpAnswer, also: readonly number[] = []): HttpAnswer {
@@ -97,24 +127,19 @@ export function retryAfterMs(header: string | string[] | undefined): number | un
 /**
  * The classification of transport failures and of statuses every HTTP API shares, for adapters
  * to fall back on: 404 not found, 401/403 denied, 429 throttled (Retry-After honoured), 5xx
- * unavailable, no answer unavailable (TLS failures not retried), other statuses invalid.
+ * unavailable, no answer unavailable, told by {@link networkFailure} (TLS failures and a wrong
+ * scheme not retried), other statuses invalid.
  * `what` names the request in messages (`reading "db/pass" from https://vault:8200`).
  */
 export function classifyHttp(err: unknown, what: string): Classification | undefined {
   if (err instanceof NetworkError) {
-    if (TLS_ERROR.test(err.code)) {
-      return {
-        kind: 'unavailable',
-        message: `${what}: the certificate of ${err.host} is not trusted (${err.code})`,
-        fix: 'set caFile to the CA that signed the certificate',
-        retry: false,
-      };
-    }
-    const reason = err.code === 'timeout' ? 'no answer in time' : `cannot reach it (${err.code})`;
+    const failure = networkFailureOf(err);
     return {
       kind: 'unavailable',
-      message: `${what}: ${reason}`,
-      fix: 'check the address and that the store is up and reachable from this host',
+      message: `${what}: ${failure.reason}`,
+      fix: failure.fix,
+      retry: failure.retry,
+      summary: `NetworkError ${err.code}`,
     };
   }
   if (err instanceof AnswerTooLargeError) {
@@ -165,15 +190,31 @@ export function classifyHttp(err: unknown, what: string): Classification | undef
   return { kind: 'invalid', message: `${what}: refused as invalid (HTTP ${status})`, summary };
 }
 
+/** What a {@link NetworkError} means, in the words every adapter shares. */
+export function networkFailureOf(err: NetworkError): NetworkFailure {
+  const target = { url: err.origin, settings: err.settings, timeoutMs: err.timeoutMs };
+  return (
+    networkFailure(err, target) ?? {
+      kind: 'reset',
+      code: err.code,
+      reason: `cannot reach ${err.host} (${err.code})${err.reason ? `: ${err.reason}` : ''}`,
+      fix: `check ${err.settings.address} and that the store is up and reachable from this host`,
+      retry: true,
+    }
+  );
+}
+
 export class HttpTransport {
   readonly #timeoutMs: number;
   readonly #maxBody: number;
   readonly #http: HttpAgent;
   readonly #https: HttpsAgent;
   readonly #lookup: LookupFunction | undefined;
+  readonly #settings: NetworkSettings;
 
   constructor(options: HttpTransportOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#settings = options.settings ?? { address: 'address' };
     this.#maxBody = options.maxBodyBytes ?? 1024 * 1024;
     this.#lookup = options.lookup;
     const lookup = options.lookup ? { lookup: options.lookup } : {};
@@ -204,9 +245,29 @@ export class HttpTransport {
     if (!lookup || isIP(host) === 0) return;
     await new Promise<void>((resolve, reject) => {
       lookup(host, { all: true }, (err) => {
-        if (err) reject(new NetworkError(url.host, err.code ?? err.name));
+        if (err) reject(this.#networkError(url, err));
         else resolve();
       });
+    });
+  }
+
+  #networkError(
+    url: URL,
+    err: NodeJS.ErrnoException & { reason?: unknown; cert?: { subjectaltname?: unknown } },
+  ): NetworkError {
+    // The certificate's names, for a host-name mismatch: Node's text omits them for an IP host.
+    const san = err.cert?.subjectaltname;
+    const reason = [
+      err.message,
+      typeof err.reason === 'string' ? err.reason : '',
+      typeof san === 'string' ? `certificate names: ${san};` : '',
+    ]
+      .filter(Boolean)
+      .join(': ');
+    return new NetworkError(url.host, err.code ?? err.name, reason, {
+      origin: url.origin,
+      settings: this.#settings,
+      timeoutMs: this.#timeoutMs,
     });
   }
 
@@ -240,11 +301,23 @@ export class HttpTransport {
           }
           chunks.push(chunk);
         });
-        res.on('error', (err: NodeJS.ErrnoException) =>
-          reject(new NetworkError(url.host, err.code ?? err.name)),
-        );
+        res.on('error', (err: NodeJS.ErrnoException) => reject(this.#networkError(url, err)));
         res.on('end', () => {
           const body = Buffer.concat(chunks);
+          if (
+            !https &&
+            res.statusCode === 400 &&
+            PLAIN_TO_TLS.test(body.subarray(0, 512).toString('latin1'))
+          ) {
+            reject(
+              this.#networkError(url, {
+                name: 'Error',
+                code: PLAIN_HTTP_TO_TLS,
+                message: 'plain HTTP to a TLS port',
+              }),
+            );
+            return;
+          }
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
@@ -264,7 +337,7 @@ export class HttpTransport {
       r.setTimeout(this.#timeoutMs, () =>
         r.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })),
       );
-      r.on('error', (err: NodeJS.ErrnoException) => reject(new NetworkError(url.host, err.code ?? err.name)));
+      r.on('error', (err: NodeJS.ErrnoException) => reject(this.#networkError(url, err)));
       r.end(payload);
     });
   }

@@ -78,6 +78,8 @@ export {
   HttpTransport,
   type HttpTransportOptions,
   NetworkError,
+  type NetworkErrorTarget,
+  networkFailureOf,
   retryAfterMs,
 } from './http.js';
 export { type Lazy, lazy } from './lazy.js';
@@ -92,7 +94,15 @@ export {
   tokenCursor,
 } from './paging.js';
 export { type RetryOptions, withRetry } from './retry.js';
-export { NETWORK_ERROR_CODES } from './network.js';
+export {
+  lowLevelCode,
+  NETWORK_ERROR_CODES,
+  type NetworkFailure,
+  type NetworkFailureKind,
+  type NetworkSettings,
+  type NetworkTarget,
+  networkFailure,
+} from './network.js';
 export { isTransient, networkCode } from './transient.js';
 export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';
 export { type FolderTreeOptions, pageFolderTree } from './tree.js';

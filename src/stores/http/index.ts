@@ -54,6 +54,7 @@ import {
   HttpStatusError,
   HttpTransport,
   NetworkError,
+  networkFailureOf,
   notFoundFix,
   pageInMemory,
   readSettingFile,
@@ -168,22 +169,11 @@ const STATUS_TEXT: Record<number, string> = {
 function classify(err: unknown, { what, url }: Op, settings: HttpStoreSettings): Classification | undefined {
   const target = shown(url);
   if (err instanceof NetworkError) {
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|TLS|HOSTNAME_MISMATCH/.test(err.code)) {
-      const fix = 'set caFile to the CA that signed it';
-      return {
-        kind: 'unavailable',
-        message: `${what}: the certificate of ${url.host} is not trusted (${err.code}): ${fix}`,
-        fix,
-        retry: false,
-      };
-    }
-    const reason =
-      err.code === 'timeout' ? `no answer within ${settings.timeout}` : `cannot reach it (${err.code})`;
-    return {
-      kind: 'unavailable',
-      message: `${what}: ${target} ${reason}`,
-      fix: 'check that url points at the store and that it is up',
-    };
+    // The host and port, what failed and the setting to change: the core's words for every store.
+    const failure = networkFailureOf(err);
+    const fix =
+      failure.kind === 'timeout' ? `${failure.fix}; or raise timeout (${settings.timeout})` : failure.fix;
+    return { kind: 'unavailable', message: `${what}: ${failure.reason}`, fix, retry: failure.retry };
   }
   if (err instanceof AnswerTooLargeError) {
     return {
@@ -280,6 +270,7 @@ export class HttpStoreClient implements StoreClient {
       ca,
       lookup: context.lookup,
       timeoutMs: parseDuration(settings.timeout) ?? 10_000,
+      settings: { address: 'url', ca: 'caFile' },
     });
     this.#core = new StoreCore<Op>({
       context,
@@ -464,7 +455,8 @@ export const httpStoreType = {
     // The schema keeps placeholders out of the scheme, user info, host and port (fixedOrigin), and
     // the client refuses a filled URL whose host differs: the host judged here is the one reached.
     const out: HostAccess[] = [{ kind: 'address', setting: 'url', url: s.url.replace(/\{[^}]*\}/g, 'x') }];
-    if (s.listUrl) out.push({ kind: 'address', setting: 'listUrl', url: s.listUrl.replace(/\{[^}]*\}/g, 'x') });
+    if (s.listUrl)
+      out.push({ kind: 'address', setting: 'listUrl', url: s.listUrl.replace(/\{[^}]*\}/g, 'x') });
     if (s.caFile) out.push({ kind: 'files', setting: 'caFile', path: s.caFile });
     return out;
   },

@@ -9,6 +9,7 @@ import {
   type HttpAnswer,
   HttpStatusError,
   NetworkError,
+  networkFailureOf,
   type Scrubber,
 } from '../core/index.js';
 import type { VaultSettings } from './settings.js';
@@ -88,8 +89,8 @@ export function classifyVault(
 ): Classification | undefined {
   const http = classifyHttp(err, op.action);
   if (err instanceof NetworkError && http) {
-    const message = `cannot reach Vault at ${origin.address} (${err.code}): ${http.fix}`;
-    return { ...http, message, summary: `NetworkError ${err.code}` };
+    const { reason } = networkFailureOf(err);
+    return { ...http, message: `${op.action} at Vault ${origin.address}: ${reason}` };
   }
   if (!(err instanceof HttpStatusError) || !http) return http;
   const { status } = err;

@@ -133,7 +133,11 @@ export class VaultStore implements StoreClient {
     this.#where = settings.namespace ? ` in namespace "${settings.namespace}"` : '';
     const hint = 'a PEM file with the CA that signed the Vault certificate';
     const ca = settings.caFile && readSettingFile(context, 'caFile', settings.caFile, hint);
-    this.#http = new HttpTransport({ ca, lookup: context.lookup });
+    this.#http = new HttpTransport({
+      ca,
+      lookup: context.lookup,
+      settings: { address: 'address', ca: 'caFile' },
+    });
     this.#core = new StoreCore({
       context,
       settings,

@@ -1,0 +1,146 @@
+/**
+ * Every store type with an address, pointed at a broken address: each says what failed in the
+ * core's words (host, port, cause) and names its own settings in the fix — the address setting,
+ * and the CA setting where the type has one, else NODE_EXTRA_CA_CERTS.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SesameError, StoreUnavailableError } from '../../src/errors.js';
+import type { StoreContext } from '../../src/stores/contract.js';
+import { defaultStoreTypes } from '../../src/stores/default-types.js';
+import { answer, closedPort, httpsListener, type Listener } from './network-faults.js';
+import { OTHER_HOST_CERT, SELF_SIGNED_CERT, TEST_CA_CERT } from './network-tls-fixture.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'sesame-network-'));
+writeFileSync(path.join(dir, 'ca.pem'), TEST_CA_CERT);
+
+interface Case {
+  type: string;
+  /** The setting holding the address, as the fix names it. */
+  address: string;
+  /** The CA setting, when the type has one. */
+  ca?: string;
+  settings(url: string): Record<string, unknown>;
+  /** The name a read asks for. */
+  name?: string;
+}
+
+/** Stores on the core's HTTP transport. */
+const ON_TRANSPORT: readonly Case[] = [
+  {
+    type: 'vault',
+    address: 'address',
+    ca: 'caFile',
+    settings: (url) => ({ address: url, kvVersion: 2, auth: { method: 'token', token: 'hvs.testtoken1' } }),
+  },
+  { type: 'http', address: 'url', ca: 'caFile', settings: (url) => ({ url: `${url}/s/{name}` }) },
+  {
+    type: 'conjur',
+    address: 'url',
+    ca: 'caFile',
+    settings: (url) => ({
+      url,
+      account: 'acme',
+      auth: { method: 'api-key', login: 'host/sesame', apiKey: 'test-api-key' },
+    }),
+  },
+  {
+    type: 'infisical',
+    address: 'siteUrl',
+    settings: (url) => ({
+      siteUrl: url,
+      projectId: 'p1',
+      environment: 'prod',
+      auth: { method: 'token', token: 'test-token' },
+    }),
+  },
+  {
+    type: 'doppler',
+    address: 'apiUrl',
+    settings: (url) => ({
+      apiUrl: url,
+      project: 'backend',
+      config: 'prd',
+      auth: { method: 'service-token', token: 'dp.st.test' },
+    }),
+  },
+  {
+    type: '1password-connect',
+    address: 'url',
+    settings: (url) => ({ url, vault: 'Prod', auth: { method: 'token', token: 'test-token' } }),
+  },
+];
+
+const ADDRESSED: readonly Case[] = [...ON_TRANSPORT];
+
+const context: StoreContext = {
+  storeName: 'net',
+  namespace: '',
+  services: {},
+  baseDir: dir,
+  log: { debug() {}, info() {}, warn() {} },
+};
+
+const open: Listener[] = [];
+afterEach(async () => {
+  for (const l of open.splice(0)) await l.close();
+});
+
+/** The error of one read through a store of `c`'s type at `url` (`extra` settings added). */
+async function readFailure(c: Case, url: string, extra: Record<string, unknown> = {}): Promise<SesameError> {
+  const type = defaultStoreTypes().get(c.type);
+  const settings = type.settings.parse({ ...c.settings(url), ...extra });
+  const client = await type.create(settings, context);
+  try {
+    const err = await client.get({ name: c.name ?? 'db', namespaces: [''] }).then(
+      () => new Error('expected the read to fail'),
+      (e: unknown) => e,
+    );
+    if (!(err instanceof SesameError)) throw err;
+    return err;
+  } finally {
+    await client.close?.();
+  }
+}
+
+describe.each(ADDRESSED)('$type store at a broken address', (c) => {
+  it('a refused connection names host, port and the address setting', async () => {
+    const port = await closedPort();
+    const err = await readFailure(c, `http://127.0.0.1:${port}`);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain(
+      `127.0.0.1:${port} refused the connection: nothing listens on port ${port} (ECONNREFUSED)`,
+    );
+    expect(err.fix).toBe(`check the port in ${c.address} and that the store is running`);
+  });
+
+  it("a self-signed certificate names the type's CA setting, or NODE_EXTRA_CA_CERTS", async () => {
+    const l = await httpsListener(answer(200, '{}'), { cert: SELF_SIGNED_CERT });
+    open.push(l);
+    const err = await readFailure(c, l.url);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain(
+      `the certificate of 127.0.0.1:${l.port} is not signed by a CA this process trusts (DEPTH_ZERO_SELF_SIGNED_CERT)`,
+    );
+    expect(err.message).not.toContain('after');
+    expect(err.fix).toBe(
+      c.ca
+        ? `set ${c.ca} to a PEM file of the CA that signed it`
+        : 'this store type has no CA setting: put a PEM file of the CA that signed it in NODE_EXTRA_CA_CERTS, in the environment of the process that runs sesame',
+    );
+  });
+});
+
+describe.each(ADDRESSED.filter((c) => c.ca))('$type store with its CA trusted', (c) => {
+  it('a certificate for another host says what it covers', async () => {
+    const l = await httpsListener(answer(200, '{}'), { cert: OTHER_HOST_CERT });
+    open.push(l);
+    const err = await readFailure(c, l.url, { [c.ca as string]: 'ca.pem' });
+    expect(err.message).toContain(
+      `the certificate of 127.0.0.1:${l.port} is for secrets.other.example, not 127.0.0.1 (ERR_TLS_CERT_ALTNAME_INVALID)`,
+    );
+    expect(err.fix).toContain(`use a host name the certificate covers in ${c.address}`);
+  });
+});
