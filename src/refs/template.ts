@@ -24,6 +24,12 @@ export interface ReferenceSlot {
   raw: string;
   /** Offset of the reference in the string. */
   offset: number;
+  /**
+   * Where it is written in the string, braces (and a vals expression's closing `+`) included:
+   * `input.slice(start, end)` is the whole text to replace when rewriting it (`refs convert`).
+   */
+  start: number;
+  end: number;
   /** The dialect it was written in (then `raw` is its canonical `secret://` form). */
   dialect?: DialectName | undefined;
 }
@@ -61,26 +67,41 @@ export function compileTemplate(
   if (!input.includes('{{')) {
     if (input.startsWith(SCHEME)) {
       if (maxPlaceholders < 1) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
-      const slot = { ref: parseReference(input, field), raw: input, offset: 0 };
+      const slot = { ref: parseReference(input, field), raw: input, offset: 0, start: 0, end: input.length };
       return { parts: [slot], whole: slot, count: 1 };
     }
     if (dialects === undefined || !dialects.mayHold(input)) return { parts: [input], whole: undefined, count: 0 };
     if (dialects.op && input.startsWith(OP_SCHEME)) {
       if (maxPlaceholders < 1) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
-      const slot = dialectSlot(dialects.parseOp(input, field), 'op', 0);
+      const slot = dialectSlot(dialects.parseOp(input, field), 'op', 0, 0, input.length);
       return { parts: [slot], whole: slot, count: 1 };
     }
   }
 
   const parts: Array<string | ReferenceSlot> = [];
   let count = 0;
-  /** Literal text, with embedded vals expressions cut out as slots when vals is declared. */
-  const pushText = (text: string, offset: number): void => {
+  /**
+   * Literal text, with embedded vals expressions cut out as slots when vals is declared. The text
+   * is `pieces` joined (the input cut at dropped `\\{{` backslashes), piece k at `starts[k]` in
+   * the input, so an offset in the text maps back to the input.
+   */
+  const pushText = (pieces: readonly string[], starts: readonly number[]): void => {
+    const text = pieces.join('');
     if (!text) return;
     if (!dialects?.vals) {
       parts.push(text);
       return;
     }
+    // Matches come in order, so the piece cursor only moves forward.
+    let piece = 0;
+    let pieceAt = 0;
+    const inInput = (i: number): number => {
+      while (piece + 1 < pieces.length && pieceAt + (pieces[piece] as string).length <= i) {
+        pieceAt += (pieces[piece] as string).length;
+        piece++;
+      }
+      return (starts[piece] as number) + i - pieceAt;
+    };
     let from = 0;
     for (let m = dialects.findVals(text, 0); m !== undefined; m = dialects.findVals(text, m.next)) {
       if (++count > maxPlaceholders) throw new DocumentLimitError({ limit: 'maxPlaceholders', max: maxPlaceholders, field });
@@ -90,17 +111,20 @@ export function compileTemplate(
       try {
         ref = dialects.parseVals(raw, field);
       } catch (err) {
-        if (err instanceof ReferenceSyntaxError) throw err.at(field ?? '', offset + m.start);
+        if (err instanceof ReferenceSyntaxError) throw err.at(field ?? '', inInput(m.start));
         throw err;
       }
-      parts.push(dialectSlot(ref, 'vals', offset + m.start));
+      const start = inInput(m.start);
+      // A vals expression never holds `{{`, so it never spans a dropped backslash.
+      parts.push(dialectSlot(ref, 'vals', start, start, start + m.next - m.start));
       from = m.next;
     }
     if (from < text.length) parts.push(text.slice(from));
   };
-  // Literal text is `literal` (pieces cut at `\{{` escapes) followed by input[textStart, open).
+  // Literal text is `literal` (pieces cut at `\{{` escapes, each at `literalStarts` in the
+  // input) followed by input[textStart, open).
   let literal: string[] = [];
-  let literalStart = 0;
+  let literalStarts: number[] = [];
   let textStart = 0;
   let cursor = 0;
   for (;;) {
@@ -109,6 +133,7 @@ export function compileTemplate(
     if (open > 0 && input.charCodeAt(open - 1) === 0x5c /* \ */) {
       // `\{{` is a literal `{{`: keep the text before the backslash, drop the backslash.
       literal.push(input.slice(textStart, open - 1));
+      literalStarts.push(textStart);
       textStart = open;
       cursor = open + 2;
       continue;
@@ -146,21 +171,34 @@ export function compileTemplate(
       throw err;
     }
     literal.push(input.slice(textStart, open));
-    pushText(literal.join(''), literalStart);
+    literalStarts.push(textStart);
+    pushText(literal, literalStarts);
     literal = [];
-    parts.push(dialect === undefined ? { ref, raw, offset: refStart } : dialectSlot(ref, dialect, refStart));
-    cursor = textStart = literalStart = close + 2;
+    literalStarts = [];
+    parts.push(
+      dialect === undefined
+        ? { ref, raw, offset: refStart, start: open, end: close + 2 }
+        : dialectSlot(ref, dialect, refStart, open, close + 2),
+    );
+    cursor = textStart = close + 2;
   }
   literal.push(input.slice(textStart));
-  pushText(literal.join(''), literalStart);
+  literalStarts.push(textStart);
+  pushText(literal, literalStarts);
   const only = parts.length === 1 ? parts[0] : undefined;
   const whole = count === 1 && typeof only === 'object' ? only : undefined;
   return { parts, whole, count };
 }
 
 /** A slot for a reference written in a dialect: `raw` is its canonical `secret://` form. */
-function dialectSlot(ref: Reference, dialect: DialectName, offset: number): ReferenceSlot {
-  return { ref, raw: formatReference(ref), offset, dialect };
+function dialectSlot(
+  ref: Reference,
+  dialect: DialectName,
+  offset: number,
+  start: number,
+  end: number,
+): ReferenceSlot {
+  return { ref, raw: formatReference(ref), offset, dialect, start, end };
 }
 
 /** True when a string may hold references (cheap pre-check before compiling). */

@@ -98,7 +98,7 @@ const mutatedTemplateArb = fc
 const OLD_PLACEHOLDER_START = /\{\{[ \t]*secret:/g;
 function oracleCompile(input: string, field?: string): CompiledTemplate {
   if (input.startsWith(SCHEME) && !input.includes('{{')) {
-    const slot = { ref: parseReference(input, field), raw: input, offset: 0 };
+    const slot = { ref: parseReference(input, field), raw: input, offset: 0, start: 0, end: input.length };
     return { parts: [slot], whole: slot, count: 1 };
   }
   if (!input.includes('{{')) return { parts: [input], whole: undefined, count: 0 };
@@ -140,7 +140,7 @@ function oracleCompile(input: string, field?: string): CompiledTemplate {
     literal += input.slice(cursor, open);
     if (literal) parts.push(literal);
     literal = '';
-    parts.push({ ref, raw, offset: refStart });
+    parts.push({ ref, raw, offset: refStart, start: open, end: close + 2 });
     count++;
     cursor = close + 2;
   }
@@ -279,7 +279,7 @@ describe(`refs fuzz (${FUZZ_TOTAL_RUNS} inputs, seed ${FUZZ_SEED})`, () => {
       fc.property(referenceArb, (ref) => {
         const text = formatReference(ref);
         expect(parseReference(text)).toEqual(ref);
-        expect(compileTemplate(`x{{ ${text} }}y`).parts[1]).toEqual({ ref, raw: text, offset: 4 });
+        expect(compileTemplate(`x{{ ${text} }}y`).parts[1]).toEqual({ ref, raw: text, offset: 4, start: 1, end: text.length + 7 });
       }),
       params(FUZZ_RUNS.roundTrip),
     );
