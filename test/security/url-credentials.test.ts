@@ -7,9 +7,14 @@
  * keeps them.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskConnectionFields } from '../../src/connections/mask.js';
 import { defaultConnectionTypes } from '../../src/connections/default-types.js';
+import { createSesame } from '../../src/sesame.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
 
 const pw = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
@@ -112,4 +117,58 @@ describe('stores and connections through the API', () => {
     expect(t.sesame.store('web').config.settings).toMatchObject({ url: `http://reader:${secrets.storeUrl}@127.0.0.1:9/{name}` });
     expect(leaked(t.logs.join('\n')), 'credentials in the server log').toEqual([]);
   });
+});
+
+/** A port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describe('store errors', () => {
+  it('name the address a store could not reach without the user and password written in it', async () => {
+    const port = await closedPort();
+    const secrets = { vault: pw('vault'), azure: pw('azure'), onepassword: pw('op'), http: pw('http') };
+    const sesame = createSesame(
+      {
+        database: 'sqlite:./s.db',
+        stores: [
+          { name: 'vlt', type: 'vault', address: `http://ops:${secrets.vault}@127.0.0.1:${port}`, auth: { method: 'token', token: pw('token') } },
+          {
+            name: 'kv',
+            type: 'azure-key-vault',
+            vaultUrl: `https://reader:${secrets.azure}@127.0.0.1:${port}`,
+            allowInsecureConnection: true,
+            auth: { method: 'client-secret', tenantId: 'tenant', clientId: 'client', clientSecret: pw('cs') },
+          },
+          { name: 'op', type: '1password-connect', url: `http://k:${secrets.onepassword}@127.0.0.1:${port}`, auth: { method: 'token', token: pw('token') } },
+          { name: 'web', type: 'http', url: `http://reader:${secrets.http}@127.0.0.1:${port}/{name}`, timeout: '2s' },
+        ],
+      } as Parameters<typeof createSesame>[0],
+      { baseDir: mkdtempSync(path.join(tmpdir(), 'sesame-url-creds-')) },
+    );
+    const said: string[] = [];
+    try {
+      for (const store of ['vlt', 'kv', 'op', 'web']) {
+        const err = await sesame.resolve(`secret://${store}/app/db`).then(
+          () => undefined,
+          (e: unknown) => e as Error & { fix?: string },
+        );
+        expect(err, `resolve through ${store} failed`).toBeInstanceOf(Error);
+        said.push(`${store}: ${err?.message} | ${err?.fix} | ${String(err?.cause)}`);
+        said.push(`${store} test: ${JSON.stringify(await sesame.testStore(store, {}))}`);
+      }
+    } finally {
+      await sesame.close();
+    }
+    expect(said.join('\n')).toContain(`127.0.0.1:${port}`);
+    const shown = Object.entries(secrets).filter(([, v]) => said.join('\n').includes(v)).map(([k]) => k);
+    expect(shown, said.join('\n').replace(/-[0-9a-f]{16}/g, '-<hex>')).toEqual([]);
+  }, 60_000);
 });

@@ -57,9 +57,16 @@ export interface Classification {
 export type Scrubber = (text: string) => string;
 
 /**
- * A scrubber for the given credential values (the store's credential settings) plus extra
- * patterns an adapter knows (request signatures, token formats). Values shorter than 4
- * characters are left alone: replacing every "a" would only destroy the message.
+ * The user and password written in a URL (`https://svc:pw@vault…`): a store's address is not a
+ * credential setting, but what its userinfo holds is one, and adapters name the address they
+ * could not reach.
+ */
+const URL_USERINFO: [RegExp, string] = [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1[redacted]@'];
+
+/**
+ * A scrubber for the given credential values (the store's credential settings), the userinfo of
+ * any URL, and extra patterns an adapter knows (request signatures, token formats). Values
+ * shorter than 4 characters are left alone: replacing every "a" would only destroy the message.
  */
 export function scrubber(
   values: readonly string[],
@@ -69,7 +76,7 @@ export function scrubber(
   return (text) => {
     let out = text;
     for (const value of known) out = out.split(value).join('[redacted]');
-    for (const [pattern, replacement] of patterns) out = out.replace(pattern, replacement);
+    for (const [pattern, replacement] of [URL_USERINFO, ...patterns]) out = out.replace(pattern, replacement);
     return out;
   };
 }
