@@ -80,8 +80,7 @@ export interface OpenedSession {
 /** A live session as a request sees it: the token it was opened with, as the database holds it now. */
 export interface LiveSession {
   token: Readonly<TokenInfo>;
-  /** The CSRF token (derived from the cookie's value; see the module notes). */
-  csrf: string;
+  /** sha256 (hex) of the CSRF token; the token itself is `csrfOf(cookie value)` (see the module notes). */
   csrfHash: string;
   expiresAt: number;
 }
@@ -116,6 +115,17 @@ const CSRF_LABEL = 'sesame admin UI CSRF token';
 /** The CSRF token of a session cookie: HMAC-SHA256 keyed with the cookie's value. */
 export function csrfOf(id: string): string {
   return createHmac('sha256', id).update(CSRF_LABEL).digest('base64url');
+}
+
+/** What `open` puts in the cookie: 32 random bytes, base64url. */
+const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
+
+/** Why a session's token admits nobody at `at` (as the token service decides for a bearer token). */
+function refusalOf(token: Readonly<TokenInfo> | undefined, at: number): TokenRefusal | undefined {
+  if (token === undefined) return 'unknown';
+  if (token.revokedAt !== undefined) return 'revoked';
+  if (token.expiresAt !== undefined && Date.parse(token.expiresAt) <= at) return 'expired';
+  return undefined;
 }
 
 function tokenOf(row: SessionRow): Readonly<TokenInfo> | undefined {
@@ -178,10 +188,10 @@ export class SessionStore {
   }
 
   /** The session table could not be used: fail closed, saying what to do. */
-  #unavailable(what: string, err: unknown): DatabaseError {
-    this.#log?.warn({ err: (err as Error)?.message }, `admin UI sessions: could not ${what}`);
+  #unavailable(action: 'read' | 'write', err: unknown): DatabaseError {
+    this.#log?.warn({ err: (err as Error)?.message }, `admin UI sessions: could not ${action} the session table`);
     return new DatabaseError(
-      `the admin UI sessions could not be ${what === 'read the session' ? 'read' : 'written'} in the ${describeKind(this.#database.kind)}: the request is refused until it answers`,
+      `the admin UI sessions could not be ${action === 'read' ? 'read' : 'written'} in the ${describeKind(this.#database.kind)}: the request is refused until it answers`,
       {
         cause: err,
         fix: 'check that the database is reachable (GET /readyz) and that every node runs the same Sesame version (migration 8 creates admin_sessions); the session is kept, retry then',
@@ -224,7 +234,7 @@ export class SessionStore {
           .execute();
       });
     } catch (err) {
-      throw this.#unavailable('write the session', err);
+      throw this.#unavailable('write', err);
     }
     return { id, csrf, expiresAt };
   }
@@ -236,12 +246,14 @@ export class SessionStore {
    * {@link activityIntervalMs}). Throws `DatabaseError` (503) when the table cannot be read.
    */
   async get(id: string): Promise<LiveSession | RefusedSession | undefined> {
+    // Not a value `open` makes: no session, and no query for it.
+    if (!COOKIE_VALUE.test(id)) return undefined;
     const hash = sha256Hex(id);
     let row: SessionRow | undefined;
     try {
       row = await this.#lookup(hash);
     } catch (err) {
-      throw this.#unavailable('read the session', err);
+      throw this.#unavailable('read', err);
     }
     if (row === undefined) return undefined;
     const at = this.#now();
@@ -254,15 +266,8 @@ export class SessionStore {
       return undefined;
     }
     const token = tokenOf(row);
-    const refused: TokenRefusal | undefined =
-      token === undefined
-        ? 'unknown'
-        : token.revokedAt !== undefined
-          ? 'revoked'
-          : token.expiresAt !== undefined && Date.parse(token.expiresAt) <= at
-            ? 'expired'
-            : undefined;
-    if (refused !== undefined || token === undefined) {
+    const refused = refusalOf(token, at);
+    if (token === undefined || refused !== undefined) {
       await this.#delete(hash);
       return { refused: refused ?? 'unknown' };
     }
@@ -271,7 +276,7 @@ export class SessionStore {
       expiry = this.#expiry(createdAt, at);
       await this.#touch(hash, at, expiry);
     }
-    return { token, csrf: csrfOf(id), csrfHash: row.csrf_hash, expiresAt: expiry };
+    return { token, csrfHash: row.csrf_hash, expiresAt: expiry };
   }
 
   /** True when `presented` is the session's CSRF token (its sha256 against the kept one, in constant time). */
@@ -290,7 +295,7 @@ export class SessionStore {
       );
       return Number(result.numDeletedRows) > 0;
     } catch (err) {
-      throw this.#unavailable('write the session', err);
+      throw this.#unavailable('write', err);
     }
   }
 
@@ -302,7 +307,7 @@ export class SessionStore {
       );
       return Number(result.numDeletedRows);
     } catch (err) {
-      throw this.#unavailable('write the session', err);
+      throw this.#unavailable('write', err);
     }
   }
 
@@ -315,7 +320,7 @@ export class SessionStore {
       );
       return Number(result.numDeletedRows);
     } catch (err) {
-      throw this.#unavailable('write the session', err);
+      throw this.#unavailable('write', err);
     }
   }
 
@@ -330,32 +335,9 @@ export class SessionStore {
 
   async #lookup(hash: string): Promise<SessionRow | undefined> {
     // Compiled once (building the query costs more than running it); placeholders per dialect.
-    this.#lookupSql ??= this.#database.kysely
-      .selectFrom('admin_sessions as s')
-      .leftJoin('api_tokens as t', 't.id', 's.token_id')
-      .select([
-        's.id_hash',
-        's.token_id',
-        's.csrf_hash',
-        's.created_at',
-        's.last_seen_at',
-        's.expires_at',
-        't.id as t_id',
-        't.name as t_name',
-        't.role as t_role',
-        't.namespace as t_namespace',
-        't.reveal as t_reveal',
-        't.created_at as t_created_at',
-        't.created_by as t_created_by',
-        't.expires_at as t_expires_at',
-        't.revoked_at as t_revoked_at',
-        't.revoked_by as t_revoked_by',
-      ])
-      .where('s.id_hash', '=', '')
-      .compile().sql;
+    this.#lookupSql ??= sessionLookupSql(this.#database);
     const result = await this.#database.kysely.executeQuery<SessionRow>(CompiledQuery.raw(this.#lookupSql, [hash]));
     const row = result.rows[0];
-    // PostgreSQL returns integer columns as numbers already; SQLite too. Normalize `reveal` anyway.
     return row === undefined ? undefined : { ...row, t_reveal: row.t_reveal === null ? null : Number(row.t_reveal) };
   }
 
@@ -390,6 +372,37 @@ export class SessionStore {
       this.#log?.warn({ err: (err as Error)?.message }, 'admin UI sessions: could not record activity (tried again at the next request)');
     }
   }
+}
+
+/**
+ * The one statement a request made with the cookie costs: the session by its primary key and its
+ * token's row by the token's primary key (a left join: a deleted token reads as unknown). One
+ * parameter, the sha256 of the cookie's value.
+ */
+export function sessionLookupSql(database: SesameDatabase): string {
+  return database.kysely
+    .selectFrom('admin_sessions as s')
+    .leftJoin('api_tokens as t', 't.id', 's.token_id')
+    .select([
+      's.id_hash',
+      's.token_id',
+      's.csrf_hash',
+      's.created_at',
+      's.last_seen_at',
+      's.expires_at',
+      't.id as t_id',
+      't.name as t_name',
+      't.role as t_role',
+      't.namespace as t_namespace',
+      't.reveal as t_reveal',
+      't.created_at as t_created_at',
+      't.created_by as t_created_by',
+      't.expires_at as t_expires_at',
+      't.revoked_at as t_revoked_at',
+      't.revoked_by as t_revoked_by',
+    ])
+    .where('s.id_hash', '=', '')
+    .compile().sql;
 }
 
 function describeKind(kind: DatabaseKind): string {

@@ -19,6 +19,7 @@ import {
   type LiveSession,
   MAX_SESSIONS_PER_TOKEN,
   SessionStore,
+  sessionLookupSql,
 } from '../../src/server/sessions.js';
 import { sha256Hex } from '../../src/sha256.js';
 import { TokenService } from '../../src/tokens/index.js';
@@ -113,10 +114,20 @@ describe('SessionStore.get', () => {
     const opened = await store.open(info);
     const session = live(await store.get(opened.id));
     expect(session.token).toEqual(info);
-    expect(session.csrf).toBe(opened.csrf);
+    expect(session.csrfHash).toBe(sha256Hex(opened.csrf));
     expect(session.expiresAt).toBe(opened.expiresAt);
     expect(await store.get(`${opened.id}x`)).toBeUndefined();
     expect(await store.get('')).toBeUndefined();
+  });
+
+  it('costs one statement that reads both rows by their primary keys', async () => {
+    const plan = await sql
+      .raw<{ detail: string }>(`explain query plan ${sessionLookupSql(database).replace('?', "'x'")}`)
+      .execute(database.kysely);
+    const steps = plan.rows.map((r) => r.detail);
+    expect(steps).toHaveLength(2);
+    expect(steps[0]).toMatch(/^SEARCH s USING INDEX sqlite_autoindex_admin_sessions_1 \(id_hash=\?\)$/);
+    expect(steps[1]).toMatch(/^SEARCH t USING INDEX sqlite_autoindex_api_tokens_1 \(id=\?\)( LEFT-JOIN)?$/);
   });
 
   it('matches the CSRF token only exactly', async () => {

@@ -14,7 +14,7 @@ import type { TokenInfo, TokenRefusal } from '../../tokens/index.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import { type AnyRoute, route } from '../route.js';
 import type { ServerServices } from '../services.js';
-import { CSRF_HEADER, SESSION_COOKIE, SessionStore } from '../sessions.js';
+import { CSRF_HEADER, csrfOf, SESSION_COOKIE, SessionStore } from '../sessions.js';
 
 const sessionView = z.object({
   principal: z.object({
@@ -104,8 +104,9 @@ export function sessionRoutes(services: ServerServices, options: SessionRouteOpt
       errors: { 401: 'not signed in, or the session has ended', 503: 'the database that keeps the sessions cannot be reached' },
       response: sessionView,
       handler: async (ctx) => {
-        const { session, info } = await current(ctx.request);
-        return view(info, session.csrf, session.expiresAt);
+        const { id, session, info } = await current(ctx.request);
+        // Derived from the cookie: the same on every node, for every page of this session.
+        return view(info, csrfOf(id), session.expiresAt);
       },
     }),
     route({
