@@ -71,6 +71,8 @@ async function web(app: FastifyInstance, options: WebPluginOptions): Promise<voi
       prefix: '/',
       wildcard: false,
       index: false,
+      // setHeaders decides Cache-Control: @fastify/static 9 would otherwise replace it with its own.
+      cacheControl: false,
       setHeaders: (res, file) => {
         for (const [k, v] of Object.entries(UI_HEADERS)) res.setHeader(k, v);
         // Hashed asset names change with their content; index.html must be fetched again.
