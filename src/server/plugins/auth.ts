@@ -5,7 +5,8 @@
  *
  * Who sends a request: in agent mode, the holder of the host's agent token; otherwise a bearer
  * token checked against the database (so a revocation takes effect on the next request), or an
- * admin UI session whose token is checked the same way (changes also need its CSRF header).
+ * admin UI session, read from the database with its token's row at every request, so a sign out
+ * or a revocation on any node takes effect the same way (changes also need its CSRF header).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
