@@ -111,6 +111,55 @@ describe('sesame refs convert', () => {
     }
   });
 
+  it('a reference in a double-quoted YAML string with escaped quotes is converted, and both files resolve alike', async () => {
+    // resolve --file read `{{ secret("SESAME_CONVERT_B") }}` here; convert, reading raw text, did not.
+    const original = [
+      '# escaped quotes, a single-quoted doubling, a literal block',
+      'password: "{{ secret(\\"SESAME_CONVERT_B\\") }}"   # keep me',
+      "other: '{{ secret(''SESAME_CONVERT_B'') }}'",
+      'script: |',
+      "  echo {{ secret('SESAME_CONVERT_B') }}",
+      '',
+    ].join('\r\n');
+    wd.file('escaped.yaml', original);
+    config({ kestra: { store: 'env' } });
+    try {
+      const env = { SESAME_CONVERT_B: 'value-b-71c3' };
+      const before = await sesame(wd, ['resolve', '--file', 'escaped.yaml'], { env });
+      expect(before.code, show(before)).toBe(0);
+      const converted = await sesame(wd, ['refs', 'convert', 'escaped.yaml', '--write']);
+      expect(converted.code, show(converted)).toBe(0);
+      expect(converted.stdout).toContain('line 2: kestra → secret://env/SESAME_CONVERT_B');
+      expect(converted.stdout).toContain('converted 3 references (kestra 3)');
+      expect(readFileSync(path.join(wd.dir, 'escaped.yaml'), 'utf8')).toBe(
+        original
+          .replace('"{{ secret(\\"SESAME_CONVERT_B\\") }}"', '"{{ secret://env/SESAME_CONVERT_B }}"')
+          .replace("'{{ secret(''SESAME_CONVERT_B'') }}'", "'{{ secret://env/SESAME_CONVERT_B }}'")
+          .replace("echo {{ secret('SESAME_CONVERT_B') }}", 'echo {{ secret://env/SESAME_CONVERT_B }}'),
+      );
+      const after = await sesame(wd, ['resolve', '--file', 'escaped.yaml'], { env });
+      expect(after.stdout).toBe(before.stdout);
+      expect(JSON.parse(after.stdout)).toEqual({ password: 'value-b-71c3', other: 'value-b-71c3', script: 'echo value-b-71c3\n' });
+      expect(converted.stdout + converted.stderr).not.toContain('value-b-71c3');
+    } finally {
+      config({ workato: {}, kestra: {}, n8n: {}, vals: {}, op: { store: 'op' } });
+    }
+  });
+
+  it('.env: a vals reference right after a backslash is refused by line (it would turn into an escaped, literal {{)', async () => {
+    wd.file('slash.env', 'A=1\nB=x\\ref+vault://secret/data/b\n');
+    const e = expectFailure(await sesame(wd, ['refs', 'convert', 'slash.env', '--write']), 2, []);
+    expect(e).toContain('slash.env:2: the vals reference after a backslash cannot become {{ secret://vault/b }}');
+    expect(readFileSync(path.join(wd.dir, 'slash.env'), 'utf8')).toBe('A=1\nB=x\\ref+vault://secret/data/b\n');
+  });
+
+  it('invalid YAML is a usage error naming the line; nothing is written', async () => {
+    wd.file('broken.yaml', "ok: \"{{ secret('X') }}\"\nlist: [a, b\n");
+    const e = expectFailure(await sesame(wd, ['refs', 'convert', 'broken.yaml', '--write']), 2, []);
+    expect(e).toMatch(/broken\.yaml:\d+: not valid YAML: .*fix it, then convert again/);
+    expect(readFileSync(path.join(wd.dir, 'broken.yaml'), 'utf8')).toBe("ok: \"{{ secret('X') }}\"\nlist: [a, b\n");
+  });
+
   it('--dialect reads a dialect the config does not declare', async () => {
     config();
     try {

@@ -8,7 +8,7 @@ import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
-import { convertDialects } from '../../refs/dialects/convert.js';
+import { convertFile } from '../../refs/dialects/convert.js';
 import { DIALECT_NAMES, type DialectName, DialectSet, type DialectsSettings, dialectsSchema } from '../../refs/dialects/index.js';
 import { configErrorFrom } from '../../config/schema.js';
 import { type CliContext, example, writeJson } from '../context.js';
@@ -76,7 +76,7 @@ export function registerRefs(program: Command, ctx: CliContext): void {
     }
     const dialects = new DialectSet(parsed.data as DialectsSettings, config.stores);
     dialects.validate();
-    const result = convertDialects(text, dialects, file);
+    const result = convertFile(text, dialects, file);
     let backup: string | undefined;
     if (flags.write && result.conversions.length > 0) backup = rewriteWithBackup(full, result.text);
     if (flags.json) {

@@ -1,6 +1,8 @@
 /**
- * Rewrite a document's dialect references into `secret://` ones, as text: comments, quoting and
- * layout stay as they were, and nothing is resolved.
+ * Rewrite a document's dialect references into `secret://` ones: comments, quoting and layout stay
+ * as they were, and nothing is resolved. A YAML or JSON file is read by a YAML parser, scalar by
+ * scalar, so that convert sees the values the resolver sees (convert-document.ts, `convertFile`);
+ * any other text (`.env`, scripts) is read as text here (`convertDialects`).
  *
  * - A `{{ … }}` dialect placeholder keeps its braces: `{{ secret('X') }}` → `{{ secret://builtin/X }}`.
  * - A vals expression or an `op://` reference that is a whole value (a YAML/JSON scalar, an
@@ -9,14 +11,16 @@
  *
  * Linear in the text: each scan moves forward only.
  */
+import path from 'node:path';
 import { ReferenceSyntaxError, UsageError } from '../../errors.js';
 import { formatReference, type Reference } from '../reference.js';
 import { isBlank } from '../scan.js';
+import { convertDocument, type DocumentFormat } from './convert-document.js';
 import type { DialectSet } from './index.js';
 import type { DialectName } from './settings.js';
 
 export interface Conversion {
-  /** 1-based line of the reference in the original text. */
+  /** 1-based line of the reference in the original text (in YAML/JSON, of its scalar's start unless it is a block scalar). */
   line: number;
   dialect: DialectName;
   /** The canonical reference it became. */
@@ -26,6 +30,22 @@ export interface Conversion {
 export interface ConvertResult {
   text: string;
   conversions: Conversion[];
+}
+
+/** How `refs convert` reads a file: `.yaml`/`.yml` as YAML, `.json` as JSON, anything else as text. */
+export function formatOfFile(file: string): DocumentFormat | 'text' {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') return 'yaml';
+  return ext === '.json' ? 'json' : 'text';
+}
+
+/**
+ * Convert a file's dialect references: a YAML or JSON document scalar by scalar, as a parser and
+ * the resolver read it (convert-document.ts); any other text (`.env`, scripts) as text.
+ */
+export function convertFile(text: string, dialects: DialectSet, file: string): ConvertResult {
+  const format = formatOfFile(file);
+  return format === 'text' ? convertDialects(text, dialects, file) : convertDocument(text, dialects, { file, format });
 }
 
 /** 1-based line numbers by offset, computed once. */
@@ -178,6 +198,11 @@ export function convertDialects(text: string, dialects: DialectSet, file = 'the 
     }
     const reference = formatReference(ref);
     const whole = isWholeValue(first, m.start, m.next);
+    if (!whole && first[m.start - 1] === '\\') {
+      throw new UsageError(
+        `${file}:${lineOf2(m.start)}: the ${m.dialect} reference after a backslash cannot become {{ ${reference} }} (a backslash before {{ makes it literal text): put another character between them, then convert again`,
+      );
+    }
     out2.push(first.slice(copied2, m.start), whole ? reference : `{{ ${reference} }}`);
     conversions.push({ line: lineOf2(m.start), dialect: m.dialect, reference });
     copied2 = m.next;
