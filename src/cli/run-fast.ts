@@ -7,7 +7,7 @@
  */
 import { findDefaultConfigFile } from '../config/files.js';
 import { readRunArguments } from './commands/run-args.js';
-import { runChild } from './commands/run-child.js';
+import { runChild, TOKEN_VARIABLES } from './commands/run-child.js';
 
 /** The command's exit code, or undefined when `main()` must take `argv`. */
 export function runWithoutLibrary(argv: readonly string[], cwd: string = process.cwd()): Promise<number> | undefined {
@@ -22,7 +22,9 @@ export function runWithoutLibrary(argv: readonly string[], cwd: string = process
     flags.prefix !== undefined ||
     flags.overwrite !== undefined ||
     flags.config !== undefined ||
-    findDefaultConfigFile(cwd) !== undefined
+    findDefaultConfigFile(cwd) !== undefined ||
+    // Sesame's own tokens are masked in the command's output, which needs the redactor.
+    TOKEN_VARIABLES.some((name) => process.env[name])
   ) {
     return undefined;
   }

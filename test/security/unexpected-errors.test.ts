@@ -60,6 +60,40 @@ describe('sesame run with a value an environment variable cannot carry', () => {
   });
 });
 
+describe("sesame run and Sesame's own credentials in the environment", () => {
+  const show = ['--', 'sh', '-c', 'echo "key=$RUN_MASTER_KEY"; echo "token=$SESAME_TOKEN"; echo "agent=$SESAME_AGENT_TOKEN"; echo "x=$X"; env'];
+
+  it('masks the master key the config reads from the environment and the tokens Sesame reads, as it masks the values it resolved', async () => {
+    const cwd = dir();
+    writeFileSync(path.join(cwd, 'sesame.yaml'), ['database: sqlite:./.sesame/sesame.db', 'masterKey: { env: RUN_MASTER_KEY }', ''].join('\n'));
+    const key = randomBytes(32).toString('base64');
+    const token = `ses_${randomBytes(16).toString('hex')}`;
+    const agent = `agent-${randomBytes(16).toString('hex')}`;
+    const value = `value-${randomBytes(8).toString('hex')}`;
+
+    const r = await runCli(['run', '--env', 'X=secret://env/RUN_SOURCE', ...show], {
+      cwd,
+      env: { RUN_MASTER_KEY: key, SESAME_TOKEN: token, SESAME_AGENT_TOKEN: agent, RUN_SOURCE: value },
+    });
+
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('x=***\n');
+    expect(r.stdout).toContain('key=***\n');
+    expect(r.stdout).toContain('token=***\n');
+    expect(r.stdout).toContain('agent=***\n');
+    for (const secretText of [key, token, agent, value]) expect(r.stdout).not.toContain(secretText);
+  });
+
+  it('masks the tokens also when there is nothing to resolve and no config', async () => {
+    const token = `ses_${randomBytes(16).toString('hex')}`;
+    const r = await runCli(['run', ...show], { cwd: dir(), env: { SESAME_TOKEN: token } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('token=***\n');
+    expect(r.stdout).not.toContain(token);
+  });
+});
+
 describe('sesame secrets import of a file that is not JSON', () => {
   it('says where the file is malformed without the text around the fault (it holds the values)', async () => {
     const { cwd, env } = project();

@@ -14,6 +14,22 @@ export const EXIT_NOT_EXECUTABLE = 126;
 /** Bad usage, as every `sesame` command. */
 const EXIT_USAGE = 2;
 
+/** Variables Sesame reads its own tokens from (`src/cli/remote.ts`, `sesame serve`). */
+export const TOKEN_VARIABLES = ['SESAME_TOKEN', 'SESAME_AGENT_TOKEN', 'SESAME_ADMIN_TOKEN'] as const;
+
+/**
+ * Sesame's own credentials in an environment: the tokens, and the master key(s) of the variable
+ * the config reads it from (several keys are separated by spaces or commas). The command keeps
+ * them in its environment (a `sesame` it runs may need them), but they are masked in its output.
+ */
+export function ownCredentials(env: NodeJS.ProcessEnv, masterKeyVariable?: string): string[] {
+  const names: string[] = [...TOKEN_VARIABLES, ...(masterKeyVariable ? [masterKeyVariable] : [])];
+  return names.flatMap((name) => {
+    const value = env[name]?.trim();
+    return value ? [value, ...value.split(/[\s,]+/).filter((part) => part !== '')] : [];
+  });
+}
+
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 export interface ChildIo {

@@ -16,7 +16,7 @@ import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
 import type { RunFlags } from './run-args.js';
-import { type OutputCopier, runChild } from './run-child.js';
+import { type OutputCopier, ownCredentials, runChild } from './run-child.js';
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -237,7 +237,9 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     flags.config === undefined &&
     findDefaultConfigFile(ctx.cwd) === undefined
   ) {
-    ctx.exitCode = await runChild(ctx, command, args, ctx.env);
+    const own = new Redactor();
+    for (const credential of ownCredentials(ctx.env)) own.add(credential);
+    ctx.exitCode = await runChild(ctx, command, args, ctx.env, maskingWith(own));
     return;
   }
   const [{ dialectsOf }, { collectReferences }] = await Promise.all([
@@ -277,6 +279,12 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   refuseNulBytes(injected);
+  // Masked like the values: the master key opens every builtin secret, and an `env` dump in a
+  // CI step would print it.
+  const masterKey = sesame.config.masterKey;
+  for (const credential of ownCredentials(ctx.env, 'env' in masterKey ? masterKey.env : undefined)) {
+    sesame.redactor.add(credential);
+  }
 
   ctx.exitCode = await runChild(
     ctx,
