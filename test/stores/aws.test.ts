@@ -604,7 +604,9 @@ describe('aws-secrets-manager errors', () => {
       inject();
       const err = await failure(client.get({ name, namespaces: ns }));
       expect(err).toBeInstanceOf(StoreUnavailableError);
-      expect(err.message).toMatch(/^\[aws-test\] Secrets Manager call secretsmanager:GetSecretValue failed/);
+      expect(err.message).toMatch(
+        /^\[aws-test\] Secrets Manager call secretsmanager:GetSecretValue(:| failed).* \(after 3 attempts\)$/,
+      );
       expect(aws.calls.GetSecretValue).toBe(3);
       // Secrets Manager's request rates are fixed per account and region (quotas: not adjustable).
       expect(err instanceof StoreThrottledError).toBe(throttled);

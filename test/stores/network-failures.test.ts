@@ -3,7 +3,10 @@
  * core's words (host, port, cause) and names its own settings in the fix — the address setting,
  * and the CA setting where the type has one, else NODE_EXTRA_CA_CERTS.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,10 +14,19 @@ import { SesameError, StoreUnavailableError } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import { answer, closedPort, httpsListener, type Listener } from './network-faults.js';
-import { OTHER_HOST_CERT, SELF_SIGNED_CERT, TEST_CA_CERT } from './network-tls-fixture.js';
+import { OTHER_HOST_CERT, SELF_SIGNED_CERT, SERVER_KEY, TEST_CA_CERT } from './network-tls-fixture.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sesame-network-'));
 writeFileSync(path.join(dir, 'ca.pem'), TEST_CA_CERT);
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const gcpKey = JSON.stringify({
+  type: 'service_account',
+  project_id: 'acme-prod',
+  private_key_id: 'k1',
+  private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+  client_email: 'sesame@acme-prod.iam.gserviceaccount.com',
+});
 
 interface Case {
   type: string;
@@ -73,7 +85,39 @@ const ON_TRANSPORT: readonly Case[] = [
   },
 ];
 
-const ADDRESSED: readonly Case[] = [...ON_TRANSPORT];
+/** Stores on a cloud SDK. */
+const ON_SDK: readonly Case[] = [
+  {
+    type: 'aws-secrets-manager',
+    address: 'endpoint',
+    settings: (url) => ({
+      region: 'eu-west-1',
+      endpoint: url,
+      auth: { method: 'static', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'test-secret-key' },
+    }),
+  },
+  {
+    type: 'azure-key-vault',
+    address: 'vaultUrl (or vaultName)',
+    settings: (url) => ({
+      vaultUrl: url,
+      allowInsecureConnection: url.startsWith('http:'),
+      disableChallengeResourceVerification: true,
+      auth: { method: 'client-secret', tenantId: 'tenant', clientId: 'client', clientSecret: 'test-secret' },
+    }),
+  },
+  {
+    type: 'gcp-secret-manager',
+    address: 'apiEndpoint',
+    settings: (url) => ({
+      project: 'acme-prod',
+      apiEndpoint: url,
+      auth: { method: 'service-account-json', json: gcpKey },
+    }),
+  },
+];
+
+const ADDRESSED: readonly Case[] = [...ON_TRANSPORT, ...ON_SDK];
 
 const context: StoreContext = {
   storeName: 'net',
@@ -142,5 +186,25 @@ describe.each(ADDRESSED.filter((c) => c.ca))('$type store with its CA trusted', 
       `the certificate of 127.0.0.1:${l.port} is for secrets.other.example, not 127.0.0.1 (ERR_TLS_CERT_ALTNAME_INVALID)`,
     );
     expect(err.fix).toContain(`use a host name the certificate covers in ${c.address}`);
+  });
+});
+
+describe('gcp-secret-manager store at an HTTPS address that is not gRPC', () => {
+  it('says the endpoint does not offer HTTP/2, which gRPC needs', async () => {
+    // An HTTP/1.1-only TLS server (a web front end, a proxy): gRPC's ALPN h2 is refused.
+    const server = createHttpsServer({ key: SERVER_KEY, cert: SELF_SIGNED_CERT }, answer(200, '{}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const gcp = ADDRESSED.find((c) => c.type === 'gcp-secret-manager') as Case;
+      const err = await readFailure(gcp, `https://127.0.0.1:${port}`);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err.message).toBe(
+        `[net] Secret Manager: 127.0.0.1:${port} does not offer HTTP/2 over TLS, which gRPC needs (it is not a gRPC endpoint) (ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)`,
+      );
+      expect(err.fix).toBe("point apiEndpoint at the service's gRPC endpoint");
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

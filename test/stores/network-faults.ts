@@ -6,7 +6,7 @@
  * every connection it holds on `close()`, so a test never waits on a socket it left open.
  */
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createSecureServer } from 'node:http2';
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { LOCALHOST_CERT, SERVER_KEY } from './network-tls-fixture.js';
 
@@ -74,22 +74,24 @@ export function httpListener(handler: RequestListener): Promise<Listener> {
 }
 
 /**
- * HTTPS with `cert` (default: the test CA's certificate for localhost and 127.0.0.1). `host`
- * is the host the URL names (`localhost` to test a name, `127.0.0.1` an address).
+ * HTTPS with `cert` (default: the test CA's certificate for localhost and 127.0.0.1), offering
+ * HTTP/2 and HTTP/1.1 as most TLS front ends do (gRPC clients refuse a server without h2 before
+ * they look at its certificate). `host` is the host the URL names.
  */
 export function httpsListener(
   handler: RequestListener,
   options: { cert?: string; requestCert?: boolean; ca?: string; host?: string } = {},
 ): Promise<Listener> {
-  const server = createHttpsServer(
+  const server = createSecureServer(
     {
       key: SERVER_KEY,
       cert: options.cert ?? LOCALHOST_CERT,
+      allowHTTP1: true,
       ...(options.requestCert ? { requestCert: true, rejectUnauthorized: true, ca: options.ca } : {}),
     },
-    handler,
+    handler as unknown as Parameters<typeof createSecureServer>[1],
   );
-  return listen(server, 'https', options.host);
+  return listen(server as unknown as Server, 'https', options.host);
 }
 
 /** Answers every request with `status`, `body` and a content type. */

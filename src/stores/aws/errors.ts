@@ -5,6 +5,7 @@
  * hidden `$response` may hold a body).
  */
 import { type Classification, type NotFoundAsked, notFoundFix } from '../core/index.js';
+import { classifyNetwork } from '../core/network.js';
 import { isTransient, networkCode } from '../core/transient.js';
 
 export interface AwsCallContext {
@@ -110,6 +111,37 @@ export const awsNotFoundFix = (asked: NotFoundAsked) =>
     check: 'the name, the region and the store prefix',
     gone: 'deleted without recovery, past its recovery window, or never created',
   });
+
+/** The endpoints a store calls, as its settings give them. */
+export interface AwsEndpoints {
+  region: string;
+  endpoint?: string | undefined;
+  stsEndpoint?: string | undefined;
+}
+
+/**
+ * A call that got no answer, or whose TLS handshake failed, in the core's words (host, cause,
+ * the setting to change); undefined for anything AWS answered. The SDK has no CA setting here:
+ * the fix names NODE_EXTRA_CA_CERTS.
+ */
+export function classifyAwsNetwork(
+  err: unknown,
+  ctx: AwsCallContext,
+  at: AwsEndpoints,
+): Classification | undefined {
+  if ((err as AwsLikeError | undefined)?.$metadata?.httpStatusCode !== undefined) return undefined;
+  const sts = ctx.action.startsWith('sts:');
+  const configured = sts ? (at.stsEndpoint ?? at.endpoint) : at.endpoint;
+  const setting = sts && at.stsEndpoint ? 'stsEndpoint' : 'endpoint';
+  const url = configured ?? `https://${sts ? 'sts' : 'secretsmanager'}.${at.region}.amazonaws.com`;
+  const address = configured
+    ? setting
+    : `region (the SDK's endpoint ${new URL(url).host}; or set ${setting})`;
+  return classifyNetwork(err, `${sts ? 'STS' : 'Secrets Manager'} call ${ctx.action}`, {
+    url,
+    settings: { address },
+  });
+}
 
 /** Classify one AWS failure (thrown by the SDK, or a `BatchGetSecretValue` `Errors` entry). */
 export function classifyAws(

@@ -63,7 +63,14 @@ import {
 } from '../core/index.js';
 import { standardChecks } from '../core/standard-checks.js';
 import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js';
-import { AWS_SCRUB, type AwsCallContext, awsErrorName, awsNotFoundFix, classifyAws } from './errors.js';
+import {
+  AWS_SCRUB,
+  type AwsCallContext,
+  awsErrorName,
+  awsNotFoundFix,
+  classifyAws,
+  classifyAwsNetwork,
+} from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
 
 export type { AwsSecretsManagerSettings } from './settings.js';
@@ -173,7 +180,12 @@ export class AwsSecretsManagerStore implements StoreClient {
       credentialPaths: AWS_CREDENTIALS,
       scrub: AWS_SCRUB,
       retry: options.retry,
-      classify: (err, op) => classifyAws(err, op, region, settings.auth.method !== 'static'),
+      classify: (err, op) =>
+        classifyAwsNetwork(err, op, {
+          region,
+          endpoint: settings.endpoint,
+          stsEndpoint: this.#stsEndpoint,
+        }) ?? classifyAws(err, op, region, settings.auth.method !== 'static'),
     });
     // Names get the store prefix and must be names AWS can hold; ARNs are used as given.
     const included = settings.prefix ? ` (prefix "${settings.prefix}" included)` : '';

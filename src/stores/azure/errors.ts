@@ -6,6 +6,7 @@
  */
 import {
   type Classification,
+  classifyNetwork,
   classifyStatus,
   type NotFoundAsked,
   networkCode,
@@ -261,6 +262,15 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
   if (err instanceof SoftDeletedSecret)
     return classifyStatus('softDeleted', RULES, { ...ctx, network: false }, { summary: 'soft-deleted' });
   if (IDENTITY_ERRORS.test(name)) return credentialFailure(name, message, ctx, summary);
+  // No answer from the vault, or a failed TLS handshake: the core says which, and what to change.
+  const unanswered =
+    rest?.statusCode === undefined
+      ? classifyNetwork(err, `Key Vault ${ctx.vaultUrl}`, {
+          url: ctx.vaultUrl,
+          settings: { address: 'vaultUrl (or vaultName)' },
+        })
+      : undefined;
+  if (unanswered) return unanswered;
   if (!rest) {
     if (/does not match the requested domain/.test(message)) {
       return {

@@ -102,6 +102,7 @@ export {
   type NetworkSettings,
   type NetworkTarget,
   networkFailure,
+  classifyNetwork,
 } from './network.js';
 export { isTransient, networkCode } from './transient.js';
 export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';

@@ -5,6 +5,7 @@
  * settings (which one holds the address, which one a CA, if any); what the failure is and what
  * to change is decided here.
  */
+import type { Classification } from './errors.js';
 
 /**
  * Error codes of a request that never got an answer (connection refused or reset, timeout, name
@@ -26,6 +27,9 @@ export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
 
 /** The code of an `http://` request answered by a TLS server's "HTTP request to an HTTPS server" 400. */
 export const PLAIN_HTTP_TO_TLS = 'PLAIN_HTTP_TO_TLS_PORT';
+
+/** The code of a TLS server that refused HTTP/2 (ALPN `h2`), which gRPC needs. */
+const NO_HTTP2 = 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL';
 
 /** The settings of a store type that a network failure's fix names. */
 export interface NetworkSettings {
@@ -103,7 +107,7 @@ const BY_MESSAGE: ReadonlyArray<readonly [RegExp, string]> = [
   [/\bEAI_AGAIN\b/, 'EAI_AGAIN'],
   [/\bECONNREFUSED\b|Connection refused/i, 'ECONNREFUSED'],
   [/\bECONNRESET\b|socket hang up|Connection reset/i, 'ECONNRESET'],
-  [/\bETIMEDOUT\b|timed? ?out/i, 'ETIMEDOUT'],
+  [/\bETIMEDOUT\b|timed? ?out|Deadline exceeded/i, 'ETIMEDOUT'],
   [/\bE(NET|HOST)UNREACH\b/, 'EHOSTUNREACH'],
   [/self[- ]signed certificate in certificate chain/i, 'SELF_SIGNED_CERT_IN_CHAIN'],
   [/self[- ]signed certificate/i, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
@@ -114,6 +118,7 @@ const BY_MESSAGE: ReadonlyArray<readonly [RegExp, string]> = [
   [/does not match certificate's altnames|is not in the cert's/i, 'ERR_TLS_CERT_ALTNAME_INVALID'],
   [/wrong version number|packet length too long/i, 'ERR_SSL_WRONG_VERSION_NUMBER'],
   [/alert certificate required/i, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'],
+  [/alert no application protocol/i, NO_HTTP2],
 ];
 
 function textOf(e: ErrorLike): string {
@@ -295,6 +300,13 @@ export function networkFailure(err: unknown, target: NetworkTarget): NetworkFail
       `renew the store's certificate (trusting another CA does not help), or check this host's clock`,
       false,
     );
+  if (code === NO_HTTP2)
+    return fail(
+      'scheme',
+      `${host} does not offer HTTP/2 over TLS, which gRPC needs (it is not a gRPC endpoint)`,
+      `point ${address} at the service's gRPC endpoint`,
+      false,
+    );
   if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' || /alert handshake failure/i.test(text))
     return fail(
       'client-certificate',
@@ -312,4 +324,28 @@ export function networkFailure(err: unknown, target: NetworkTarget): NetworkFail
     `check that ${address} is the store's HTTPS address`,
     false,
   );
+}
+
+/**
+ * The classification of a failure below HTTP, for adapters on an SDK: `unavailable`, the
+ * reason after `what`, the fix, and no retry for TLS and scheme failures. Undefined when `err`
+ * is not such a failure: the adapter classifies the provider's answer.
+ *
+ * @example
+ * classifyNetwork(err, `Secrets Manager call ${op.action}`, { url: endpoint, settings: { address: 'endpoint' } }) ?? classifyAws(err, op);
+ */
+export function classifyNetwork(
+  err: unknown,
+  what: string,
+  target: NetworkTarget,
+): Classification | undefined {
+  const failure = networkFailure(err, target);
+  if (!failure) return undefined;
+  return {
+    kind: 'unavailable',
+    message: `${what}: ${failure.reason}`,
+    fix: failure.fix,
+    retry: failure.retry,
+    summary: `network ${failure.code}`,
+  };
 }

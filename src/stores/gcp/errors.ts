@@ -10,6 +10,7 @@
  */
 import {
   type Classification,
+  classifyNetwork,
   classifyStatus,
   grpcStatusName,
   grpcStatusOfHttp,
@@ -101,6 +102,10 @@ export interface GcpErrorContext {
   id?: string | undefined;
   version?: string | undefined;
   authMethod: string;
+  /** The endpoint called, when the settings name one (`apiEndpoint`, or `location`'s). */
+  endpoint?: string | undefined;
+  /** The deadline of one call, in ms. */
+  timeoutMs?: number | undefined;
 }
 
 const where = (c: GcpErrorContext) => secretSubject(`project ${c.project}`, c, 'secret id');
@@ -220,6 +225,17 @@ export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification 
       message: `the payload of ${where(ctx)} failed its CRC32C check: it was corrupted in transit`,
       retry: true,
     };
+  }
+  // No answer, or a failed TLS handshake: gRPC says UNAVAILABLE / DEADLINE_EXCEEDED with Node's
+  // text in `details`, REST a GaxiosError with the socket's code; the core tells which.
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'number' || code === 14 || code === 4) {
+    const unanswered = classifyNetwork(err, 'Secret Manager', {
+      url: ctx.endpoint ?? 'https://secretmanager.googleapis.com',
+      settings: { address: ctx.endpoint ? 'apiEndpoint' : 'apiEndpoint (unset: the public endpoint)' },
+      timeoutMs: ctx.timeoutMs,
+    });
+    if (unanswered) return unanswered;
   }
   const rpc = gcpStatus(err);
   const name = err instanceof Error ? err.name : 'error';

@@ -143,7 +143,18 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const id = name === undefined ? undefined : this.#names.toId(name);
     const { project, auth } = this.settings;
     const path = id === undefined ? this.#parent : `${this.#parent}/secrets/${id}`;
-    return { project, operation, name, id, version, authMethod: auth.method, path };
+    const endpoint = apiEndpointOf(this.settings);
+    return {
+      project,
+      operation,
+      name,
+      id,
+      version,
+      authMethod: auth.method,
+      path,
+      endpoint,
+      timeoutMs: NO_SDK_RETRY.timeout,
+    };
   }
 
   #serviceAccountKey(): z.infer<typeof serviceAccountKey> | undefined {
