@@ -5,7 +5,7 @@
  * out or a revocation on one node ends it on the other at the next request (no feed delay: the
  * session is read from the database every time), a restarted node keeps serving it, the
  * database holds no token, cookie or CSRF token in clear, and a session table that cannot be read
- * refuses the cookie with 503 on every node.
+ * refuses the cookie with 503 on every node (and so does a PostgreSQL outage).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIVITY_INTERVAL_MS, MAX_SESSIONS_PER_TOKEN } from '../../src/server/sessions.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
-import { api, killAll, type Node, startNode } from './support.js';
+import { api, killAll, type Node, startNode, within } from './support.js';
 
 const ADMIN = `sessions-admin-token-${randomBytes(16).toString('hex')}`;
 const MASTER_KEY = randomBytes(32).toString('base64');
@@ -61,6 +61,9 @@ interface Setup {
   contents(): Promise<Buffer>;
   /** Run one SQL statement on a connection of the test's own. */
   exec(statement: string): Promise<void>;
+  /** Stop the database server and start it again (PostgreSQL). */
+  halt?: () => Promise<void>;
+  resume?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -113,6 +116,8 @@ async function postgresSetup(): Promise<Setup> {
         return Buffer.from(parts.join('\n'));
       }),
     exec: (statement) => withClient(async (client) => void (await client.query(statement))),
+    halt: () => postgres.halt(),
+    resume: () => postgres.resume(),
     close: () => postgres.stop(),
   };
 }
@@ -229,6 +234,26 @@ for (const [dialect, setUp] of [
       }
       expect((await ui(b, 'GET', '/namespaces', session)).status).toBe(200);
     });
+
+    if (dialect === 'one PostgreSQL') {
+      it('refuses the cookie with 503 while PostgreSQL is down, and serves the same session when it is back', async () => {
+        const session = await signIn(a, ADMIN);
+        await setup.halt?.();
+        try {
+          const r = await ui(b, 'GET', '/namespaces', session);
+          expect(r.status, JSON.stringify(r.body)).toBe(503);
+          expect(r.body.error.code).toBe('database_unavailable');
+          expect(r.body.error.message).toBe(
+            'the admin UI sessions could not be read in the PostgreSQL database: the request is refused until it answers',
+          );
+        } finally {
+          await setup.resume?.();
+        }
+        // The node reconnects by itself (throws if not within 15 s).
+        await within(15_000, async () => (await ui(b, 'GET', '/namespaces', session)).status === 200);
+        expect((await ui(a, 'GET', '/session', session)).status).toBe(200);
+      }, 60_000);
+    }
   });
 }
 
