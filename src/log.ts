@@ -4,6 +4,7 @@
  * fails, the line is replaced by a notice line (valid JSON, same level) and logging goes on.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { describeUnexpected, SesameError, unexpectedStack } from './errors.js';
 import { MASKING_FAILED, processRedactor, type Redactor } from './redact/redactor.js';
 import type { StoreLogger } from './stores/contract.js';
 
@@ -25,6 +26,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: { service: 'sesame' },
       timestamp: pino.stdTimeFunctions.isoTime,
       hooks: { streamWrite: (line: string) => maskLine(redactor, line) },
+      serializers: { err: errorForLog },
       // Field names that only ever hold credentials are censored even before the redactor knew them.
       redact: {
         paths: ['password', '*.password', 'token', '*.token', 'secret', '*.secret', 'authorization', '*.authorization', 'req.headers.authorization', 'req.headers["x-sesame-agent-token"]'],
@@ -33,6 +35,26 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     (options.destination ?? pino.destination({ fd: 2, sync: true })) as DestinationStream,
   );
+}
+
+/**
+ * An error as a log line shows it (`{ err }`): type, code, message, stack and causes. A typed
+ * error's message is safe to log; any other error is shown by {@link describeUnexpected} (its
+ * message may quote its input: a value, cut or escaped past masking), and none of its other
+ * properties are kept: libraries hang the request, the response and its body on their errors.
+ */
+export function errorForLog(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error)) return typeof err === 'string' ? err : describeUnexpected(err);
+  const ours = err instanceof SesameError;
+  const code = (err as { code?: unknown }).code;
+  const frames = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+  return {
+    type: err.name,
+    ...(typeof code === 'string' ? { code } : {}),
+    message: ours ? err.message : describeUnexpected(err),
+    stack: ours ? [`${err.name}: ${err.message}`, ...frames].join('\n') : unexpectedStack(err),
+    ...(err.cause !== undefined && depth < 5 ? { cause: errorForLog(err.cause, depth + 1) } : {}),
+  };
 }
 
 /** The message of the line written in place of one whose masking failed. */

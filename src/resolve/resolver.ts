@@ -11,6 +11,7 @@ import { checkedNamespace, namespaceChain } from '../namespaces.js';
 import {
   KeyNotFoundError,
   ResolutionError,
+  describeUnexpected,
   SesameError,
   StoreUnavailableError,
   UsageError,
@@ -600,12 +601,12 @@ export class Resolver {
 
   #wrap(binding: StoreBinding, err: unknown): Error {
     if (err instanceof SesameError) return err;
-    const detail = err instanceof Error ? err.message : String(err);
-    return new StoreUnavailableError(
-      `[${binding.config.name}] ${this.redactor.redact(detail)}`,
-      {},
-      { cause: err },
-    );
+    // Not one of ours: its message may quote what the adapter was reading (V8 quotes the JSON it
+    // could not parse), a value not known to masking yet. Say what failed, keep no raw cause.
+    const detail = this.redactor.redact(describeUnexpected(err));
+    const cause = new Error(detail);
+    cause.name = err instanceof Error ? err.name : typeof err;
+    return new StoreUnavailableError(`[${binding.config.name}] ${detail}`, {}, { cause });
   }
 
   #locate(err: unknown, p: PlanSlot, walk: Walk): Error {
