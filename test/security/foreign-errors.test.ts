@@ -17,6 +17,7 @@ import { createServer } from '../../src/server/app.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { createSesame } from '../../src/sesame.js';
 import type { StoreClient, StoreType } from '../../src/stores/contract.js';
+import { runChecks } from '../../src/stores/core/check.js';
 import { defaultStoreTypes } from '../../src/stores/default-types.js';
 
 /** The value the store's backend answered, written without its quotes (so JSON.parse fails on it). */
@@ -124,5 +125,24 @@ describe('the log line of an error', () => {
     expect(logged.err).toMatchObject({ type: 'Error', code: 'BadRequest', message: 'Error: Service answered 400' });
     expect(logged.err.cause).toMatchObject({ type: 'SyntaxError', message: "SyntaxError: Unexpected token 'p' (not valid JSON)" });
     expect(lines[0]).not.toContain('response');
+  });
+});
+
+describe('stores test', () => {
+  it("a check step failing with an error that is not ours reports it without what it quoted", async () => {
+    const report = await runChecks([
+      {
+        step: 'read',
+        async run() {
+          const doc = JSON.parse(`{"value": ${answer}}`) as { value: string };
+          return `read ${doc.value.length} characters`;
+        },
+        fix: 'check what the store answers',
+      },
+    ]);
+    expect(report.ok).toBe(false);
+    expect(shows(JSON.stringify(report))).toEqual([]);
+    expect(report.steps[0]).toMatchObject({ step: 'read', ok: false, fix: 'check what the store answers' });
+    expect(report.steps[0]?.detail).toMatch(/^SyntaxError: /);
   });
 });

@@ -4,7 +4,7 @@
  * failed step's fix is the error's own `fix` (set by the core's classification), else the
  * step's; a failed `required` step ends the run (nothing after it can work).
  */
-import { SesameError } from '../../errors.js';
+import { describeUnexpected, SesameError } from '../../errors.js';
 import type { CheckOptions, CheckReport, CheckStep, StoreClient } from '../contract.js';
 
 export interface CheckPlanStep {
@@ -34,7 +34,8 @@ export async function runChecks(
       steps.push({
         step: entry.step,
         ok: false,
-        detail: err instanceof Error ? err.message : String(err),
+        // An error that is not ours may quote what the step was reading: see describeUnexpected.
+        detail: err instanceof SesameError ? err.message : describeUnexpected(err),
         ...((own ?? fallback) ? { fix: own ?? fallback } : {}),
       });
       if (entry.required) break;
