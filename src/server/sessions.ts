@@ -168,14 +168,15 @@ export class SessionStore {
   #lookupSql: string | undefined;
 
   constructor(database: SesameDatabase, options: SessionStoreOptions = {}) {
-    this.#database = database;
-    this.#settings = options.settings ?? DEFAULT_SESSION;
-    this.#now = options.now ?? Date.now;
-    this.#log = options.log;
-    this.#activityEveryMs = activityIntervalOf(this.#settings);
-    for (const [name, value] of Object.entries(this.#settings)) {
+    const settings = options.settings ?? DEFAULT_SESSION;
+    for (const [name, value] of Object.entries(settings)) {
       if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`session ${name} must be a positive number of milliseconds, not ${value}`);
     }
+    this.#database = database;
+    this.#settings = settings;
+    this.#now = options.now ?? Date.now;
+    this.#log = options.log;
+    this.#activityEveryMs = activityIntervalOf(settings);
   }
 
   /** How often a session's activity is written (ms). */
