@@ -4,7 +4,7 @@
  * failed step's fix is the error's own `fix` (set by the core's classification), else the
  * step's; a failed `required` step ends the run (nothing after it can work).
  */
-import { describeUnexpected, SesameError } from '../../errors.js';
+import { describeUnexpected, SesameError, safeErrorText } from '../../errors.js';
 import type { CheckOptions, CheckReport, CheckStep, StoreClient } from '../contract.js';
 
 export interface CheckPlanStep {
@@ -34,14 +34,23 @@ export async function runChecks(
       steps.push({
         step: entry.step,
         ok: false,
-        // An error that is not ours may quote what the step was reading: see describeUnexpected.
-        detail: err instanceof SesameError ? err.message : describeUnexpected(err),
+        detail: detailOf(err),
         ...((own ?? fallback) ? { fix: own ?? fallback } : {}),
       });
       if (entry.required) break;
     }
   }
   return { ok: steps.length > 0 && steps.every((s) => s.ok), steps };
+}
+
+/**
+ * A failed step's detail. An error that is not ours may quote what the step was reading (see
+ * describeUnexpected): its quotes go; a plain `Error` (an adapter's own words) needs no name.
+ */
+function detailOf(err: unknown): string {
+  if (err instanceof SesameError) return err.message;
+  if (err instanceof Error && err.name === 'Error') return safeErrorText(err.message) || 'failed';
+  return describeUnexpected(err);
 }
 
 /** The usual last step: read the sample secret, if one was given, and say its size and version. */
