@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { expectFailure, sesame, show, type Workdir, workdir } from '../e2e/support.js';
@@ -86,13 +87,15 @@ describe('sesame refs convert', () => {
     expect(readFileSync(path.join(wd.dir, 'flow2.yaml.bak'), 'utf8')).toBe(FLOW);
   });
 
-  it('JSON and .env: whole values become bare references, quoting kept', async () => {
+  it('JSON and .env: whole values become bare references, quoting kept unless the value now needs it', async () => {
     wd.file('conn.json', '{\n  "password": "ref+awssecrets://prod/db#/password",\n  "key": "{{ secret(\'API\') }}"\n}\n');
     const json = await sesame(wd, ['refs', 'convert', 'conn.json']);
     expect(JSON.parse(json.stdout)).toEqual({ password: 'secret://aws/prod/db#/password', key: '{{ secret://builtin/API }}' });
     wd.file('app.env', 'DB_PASSWORD=op://Prod/db/password\nAPI="ref+vault://secret/api#/key"\nPLAIN=value\n');
     const env = await sesame(wd, ['refs', 'convert', 'app.env']);
-    expect(env.stdout).toBe('DB_PASSWORD=secret://op/Prod/db#password\nAPI="secret://vault/api#/key"\nPLAIN=value\n');
+    // Unquoted, the # would start a comment for sesame run --env-file (Node's parseEnv): quoted.
+    expect(env.stdout).toBe('DB_PASSWORD=\'secret://op/Prod/db#password\'\nAPI="secret://vault/api#/key"\nPLAIN=value\n');
+    expect({ ...parseEnv(env.stdout) }).toEqual({ DB_PASSWORD: 'secret://op/Prod/db#password', API: 'secret://vault/api#/key', PLAIN: 'value' });
   });
 
   it('the converted document resolves to the same values as the original', async () => {

@@ -146,7 +146,7 @@ function dialectSlots(
 }
 
 /** Which dialect the malformed reference at `offset` is written in, for the message. */
-function dialectAt(value: string, offset: number, dialects: DialectSet): DialectName | undefined {
+export function dialectAt(value: string, offset: number, dialects: DialectSet): DialectName | undefined {
   const open = value.lastIndexOf('{{', offset);
   if (open !== -1) {
     let at = open + 2;

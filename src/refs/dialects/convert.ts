@@ -1,8 +1,9 @@
 /**
  * Rewrite a document's dialect references into `secret://` ones: comments, quoting and layout stay
  * as they were, and nothing is resolved. A YAML or JSON file is read by a YAML parser, scalar by
- * scalar, so that convert sees the values the resolver sees (convert-document.ts, `convertFile`);
- * any other text (`.env`, scripts) is read as text here (`convertDialects`).
+ * scalar, and a `.env` file as `sesame run --env-file` reads it, so that convert sees the values
+ * the resolver sees (convert-document.ts, convert-env.ts, `convertFile`); any other text
+ * (scripts, templates) is read as text here (`convertDialects`).
  *
  * - A `{{ … }}` dialect placeholder keeps its braces: `{{ secret('X') }}` → `{{ secret://builtin/X }}`.
  * - A vals expression or an `op://` reference that is a whole value (a YAML/JSON scalar, an
@@ -16,6 +17,7 @@ import { ReferenceSyntaxError, UsageError } from '../../errors.js';
 import { formatReference, type Reference } from '../reference.js';
 import { isBlank } from '../scan.js';
 import { convertDocument, type DocumentFormat } from './convert-document.js';
+import { convertEnv } from './convert-env.js';
 import type { DialectSet } from './index.js';
 import type { DialectName } from './settings.js';
 
@@ -32,20 +34,29 @@ export interface ConvertResult {
   conversions: Conversion[];
 }
 
-/** How `refs convert` reads a file: `.yaml`/`.yml` as YAML, `.json` as JSON, anything else as text. */
-export function formatOfFile(file: string): DocumentFormat | 'text' {
+/**
+ * How `refs convert` reads a file: `.yaml`/`.yml` as YAML, `.json` as JSON, `.env`, `.env.*` and
+ * `*.env` as sesame run --env-file does, anything else as text.
+ */
+export function formatOfFile(file: string): DocumentFormat | 'env' | 'text' {
   const ext = path.extname(file).toLowerCase();
+  const base = path.basename(file).toLowerCase();
   if (ext === '.yaml' || ext === '.yml') return 'yaml';
-  return ext === '.json' ? 'json' : 'text';
+  if (ext === '.json') return 'json';
+  if (base === '.env' || base.startsWith('.env.') || ext === '.env') return 'env';
+  return 'text';
 }
 
 /**
  * Convert a file's dialect references: a YAML or JSON document scalar by scalar, as a parser and
- * the resolver read it (convert-document.ts); any other text (`.env`, scripts) as text.
+ * the resolver read it (convert-document.ts); a `.env` file entry by entry, as `sesame run
+ * --env-file` reads it (convert-env.ts); any other text (scripts, templates) as text.
  */
 export function convertFile(text: string, dialects: DialectSet, file: string): ConvertResult {
   const format = formatOfFile(file);
-  return format === 'text' ? convertDialects(text, dialects, file) : convertDocument(text, dialects, { file, format });
+  if (format === 'text') return convertDialects(text, dialects, file);
+  if (format === 'env') return convertEnv(text, dialects, file);
+  return convertDocument(text, dialects, { file, format });
 }
 
 /** 1-based line numbers by offset, computed once. */
