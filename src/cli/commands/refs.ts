@@ -2,7 +2,8 @@
  * `sesame refs convert FILE [--write]`: rewrite a document's dialect references (workato, kestra,
  * n8n, vals, op) into `secret://` references. Prints the converted document on stdout, or with
  * `--write` rewrites the file in place after copying it to `FILE.bak`. Reads no value: only the
- * config's stores and dialects are used, to know which store each reference means.
+ * config's stores and dialects are used, to know which store each reference means. A YAML, JSON
+ * or `.env` file is read as resolving reads it (refs/dialects/convert.ts `convertFile`).
  */
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
