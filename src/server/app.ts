@@ -98,7 +98,17 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   const now = options.now ?? (() => Date.now());
   const metrics = options.metrics ?? new ServerMetrics();
   const backend = await sesame.builtinBackend();
+  // The admin UI's sessions (not in agent mode: the agent has no UI), kept in the database so
+  // that every node on it serves them (sessions.ts). Made first: a bad setting stops the start
+  // before anything else is opened.
+  const sessionConfig = sesame.config.server?.session;
+  const sessionSettings = {
+    idleTimeoutMs: sessionConfig?.idleTimeout ?? DEFAULT_SESSION.idleTimeoutMs,
+    maxAgeMs: sessionConfig?.maxAge ?? DEFAULT_SESSION.maxAgeMs,
+  };
   const logger = options.logger ?? sesame.log;
+  const sessions =
+    mode === 'api' ? new SessionStore(backend.database, { settings: sessionSettings, now, log: logger }) : undefined;
   // SQLite files: each turn's records in one inline commit (synchronous=NORMAL, checkpointed
   // every second), or an fsync per commit on a writer thread when the config asks for it.
   // While the database is unreachable, tokens checked here lately are admitted for as long as
@@ -147,15 +157,6 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   });
   const lifecycle: Lifecycle = { closing: false };
 
-  // The admin UI's sessions (not in agent mode: the agent has no UI), kept in the database so
-  // that every node on it serves them (sessions.ts).
-  const sessionConfig = serverConfig?.session;
-  const sessionSettings = {
-    idleTimeoutMs: sessionConfig?.idleTimeout ?? DEFAULT_SESSION.idleTimeoutMs,
-    maxAgeMs: sessionConfig?.maxAge ?? DEFAULT_SESSION.maxAgeMs,
-  };
-  const sessions =
-    mode === 'api' ? new SessionStore(backend.database, { settings: sessionSettings, now, log: logger }) : undefined;
   // Cookies are parsed only where a session is looked for, and the session routes write their
   // one Set-Cookie header themselves: the cookie plugin is not registered, so the API's other
   // routes do not run its onSend hook on every answer.

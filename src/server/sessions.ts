@@ -41,6 +41,7 @@ import { CompiledQuery } from 'kysely';
 import type { Logger } from 'pino';
 import { type DatabaseKind, DatabaseError, type SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
+import { ConfigError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
 import type { TokenInfo, TokenRefusal } from '../tokens/index.js';
 
@@ -170,7 +171,12 @@ export class SessionStore {
   constructor(database: SesameDatabase, options: SessionStoreOptions = {}) {
     const settings = options.settings ?? DEFAULT_SESSION;
     for (const [name, value] of Object.entries(settings)) {
-      if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`session ${name} must be a positive number of milliseconds, not ${value}`);
+      if (!Number.isSafeInteger(value) || value <= 0) {
+        // The config's duration accepts 0: a session that ends as it begins is a mistake to name.
+        throw new ConfigError(`must be a duration longer than 0, e.g. ${name === 'maxAgeMs' ? '12h' : '30m'}`, {
+          path: `server.session.${name.replace(/Ms$/, '')}`,
+        });
+      }
     }
     this.#database = database;
     this.#settings = settings;

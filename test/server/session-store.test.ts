@@ -209,11 +209,13 @@ describe('SessionStore.get', () => {
     expect(new SessionStore(database, { settings: { idleTimeoutMs: 8_000, maxAgeMs: 60_000 } }).activityIntervalMs).toBe(2000);
   });
 
-  it('refuses limits that are not positive durations', () => {
+  it('refuses limits that are not positive durations, naming the config setting', () => {
     expect(() => new SessionStore(database, { settings: { idleTimeoutMs: 0, maxAgeMs: 1000 } })).toThrow(
-      'session idleTimeoutMs must be a positive number of milliseconds, not 0',
+      'config server.session.idleTimeout: must be a duration longer than 0, e.g. 30m',
     );
-    expect(() => new SessionStore(database, { settings: { idleTimeoutMs: 1000, maxAgeMs: Number.NaN } })).toThrow('session maxAgeMs');
+    expect(() => new SessionStore(database, { settings: { idleTimeoutMs: 1000, maxAgeMs: Number.NaN } })).toThrow(
+      'config server.session.maxAge: must be a duration longer than 0, e.g. 12h',
+    );
   });
 
   it('takes the earlier expiry when another node with shorter limits wrote the row', async () => {

@@ -165,6 +165,20 @@ describe('the session table', () => {
   });
 });
 
+describe('server.session', () => {
+  it('refuses an idle timeout of 0 at start, naming the setting (exit 2)', async () => {
+    const err = await startTestServer({ config: { server: { session: { idleTimeout: '0s' } } } }).then(
+      async (started) => {
+        await started.close();
+        return undefined;
+      },
+      (e: unknown) => e as { message: string; exitCode: number },
+    );
+    expect(err?.message).toBe('config server.session.idleTimeout: must be a duration longer than 0, e.g. 30m');
+    expect(err?.exitCode).toBe(2);
+  });
+});
+
 describe('the admin UI', () => {
   it('serves index.html at / with a CSP without inline scripts, no framing, nosniff and no referrer', async () => {
     const r = await t.call('GET', '/');
