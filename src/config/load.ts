@@ -92,10 +92,15 @@ export function syntaxErrorExcerpt(
   kind: 'YAML' | 'JSON',
 ): string {
   const lines = text.split(/\r?\n/);
-  const source = hideCredential((lines[line - 1] ?? '').replace(/\t/g, ' '));
+  const whole = hideCredential((lines[line - 1] ?? '').replace(/\t/g, ' '));
   const number = String(line);
   const gutter = ' '.repeat(number.length);
-  const caretAt = Math.max(0, Math.min(col - 1, source.length));
+  const at = Math.max(0, Math.min(col - 1, whole.length));
+  // Only the part around the fault: the rest of a long line is other settings, some credentials.
+  const from = Math.max(0, at - EXCERPT_REACH);
+  const to = Math.min(whole.length, at + EXCERPT_REACH);
+  const source = `${from > 0 ? '…' : ''}${whole.slice(from, to)}${to < whole.length ? '…' : ''}`;
+  const caretAt = at - from + (from > 0 ? 1 : 0);
   return `${file}:${line}:${col}: ${message} (not valid ${kind})\n  ${number} | ${source}\n  ${gutter} | ${' '.repeat(caretAt)}^`;
 }
 
@@ -105,10 +110,20 @@ export function syntaxErrorExcerpt(
  * at the same column. Other values are the user's own settings, shown as written.
  */
 function hideCredential(line: string): string {
-  const match = /^(\s*(?:-\s+)?["']?([A-Za-z0-9_.-]+)["']?\s*:\s?)(.*)$/.exec(line);
-  if (!match || !isSecretField(match[2] ?? '', [])) return line;
-  return `${match[1]}${(match[3] ?? '').replace(/\S/g, '*')}`;
+  const star = (text: string) => text.replace(/\S/g, '*');
+  // A JSON line may hold a whole document (a minified config): every `"key": "value"` on it.
+  let out = line.replace(/("((?:[^"\\]|\\.)*)"\s*:\s*")((?:[^"\\]|\\.)*)"/g, (pair, head: string, key: string, value: string) =>
+    isSecretField(key, []) ? `${head}${star(value)}"` : pair,
+  );
+  // The user and password of a URL, whatever holds it.
+  out = out.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"']*)@/gi, (_, scheme: string, info: string) => `${scheme}${star(info)}@`);
+  const match = /^(\s*(?:-\s+)?["']?([A-Za-z0-9_.-]+)["']?\s*:\s?)(.*)$/.exec(out);
+  if (!match || !isSecretField(match[2] ?? '', [])) return out;
+  return `${match[1]}${star(match[3] ?? '')}`;
 }
+
+/** Characters of the failing line shown on each side of the caret (a minified file is one line). */
+const EXCERPT_REACH = 60;
 
 /** 1-based line and column of a 0-based offset into `text`. */
 function lineColumnAt(text: string, offset: number): { line: number; col: number } {
