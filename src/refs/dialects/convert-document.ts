@@ -299,9 +299,16 @@ function rewriteBlock(
   if (!/^\n*$/.test(value.slice(p))) throw unfaithful(file, lineOf(bodyStart));
 
   /** The source offset of value offset `v`; `closing`: `v` ends a span (may be a piece's end). */
+  // Slots come in order, so the piece cursor only moves forward (linear in lines + slots).
+  let k = 0;
   const sourceOf = (v: number, closing: boolean): number => {
-    for (const [vs, ss, len] of pieces)
-      if (v >= vs && (closing ? v <= vs + len : v < vs + len)) return ss + v - vs;
+    for (; k < pieces.length; k++) {
+      const [vs, ss, len] = pieces[k] as [number, number, number];
+      if (closing ? v <= vs + len : v < vs + len) {
+        if (v < vs) break;
+        return ss + v - vs;
+      }
+    }
     throw unfaithful(file, lineOf(bodyStart));
   };
   const edits: Edit[] = [];

@@ -166,8 +166,9 @@ export function convertEnv(text: string, dialects: DialectSet, file = 'the file'
     );
     if (slots.length === 0) continue;
     if (!VARIABLE_NAME.test(entry.name)) {
+      // The name is not echoed: it may be a comment or a stray line of the file.
       throw new UsageError(
-        `${file}:${line}: "${entry.name}" is read as a variable by sesame run --env-file, and is not a valid variable name${entry.name.startsWith('#') ? " (only a # first on its line starts a comment for Node's parseEnv: remove the blanks before it)" : ''}: fix the line, then convert again`,
+        `${file}:${line}: sesame run --env-file reads this line as a variable whose name is not valid (for Node's parseEnv only a # first on its line starts a comment, and a line without = runs into the next name): fix it, then convert again`,
       );
     }
     const live = last.get(entry.name) === index;
