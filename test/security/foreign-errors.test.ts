@@ -4,8 +4,9 @@
  * StoreUnavailableError for every adapter, and what that error says — its message, its cause,
  * the API's answer and the server's log line — must hold nothing of the answer it choked on.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -19,6 +20,7 @@ import { createSesame } from '../../src/sesame.js';
 import type { StoreClient, StoreType } from '../../src/stores/contract.js';
 import { runChecks } from '../../src/stores/core/check.js';
 import { defaultStoreTypes } from '../../src/stores/default-types.js';
+import { BIN } from '../support/cli.js';
 
 /** The value the store's backend answered, written without its quotes (so JSON.parse fails on it). */
 const answer = `pw-${randomBytes(8).toString('hex')}`;
@@ -145,4 +147,43 @@ describe('stores test', () => {
     expect(report.steps[0]).toMatchObject({ step: 'read', ok: false, fix: 'check what the store answers' });
     expect(report.steps[0]?.detail).toMatch(/^SyntaxError: /);
   });
+});
+
+describe('sesame serve and a failure nothing awaited', () => {
+  it('an unhandled rejection stops the server with one line and a log line, nothing of what the error quoted', async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'sesame-foreign-serve-'));
+    // Stands for a bug: a promise no one awaits rejects with an error quoting a value.
+    const preload = path.join(cwd, 'reject-later.cjs');
+    writeFileSync(
+      preload,
+      `setTimeout(() => { let e; try { JSON.parse('{"value": ${answer}}'); } catch (err) { e = err; } Promise.reject(Object.assign(e, { body: '${answer}' })); }, 1500);\n`,
+    );
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--require', preload, BIN, 'serve', '--port', '0'], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SESAME_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.stdout.on('data', (c) => {
+        stdout += String(c);
+      });
+      child.stderr.on('data', (c) => {
+        stderr += String(c);
+      });
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    expect(r.stdout).toContain('sesame: serving ');
+    expect(r.code).toBe(1);
+    expect(shows(r.stdout + r.stderr), 'what the server printed').toEqual([]);
+    expect(r.stderr).toContain('sesame: unexpected error: SyntaxError: Unexpected token');
+    expect(r.stderr).toContain('"msg":"unexpected failure: the server stops"');
+    expect(r.stderr).toContain('"origin":"unhandledRejection"');
+  }, 40_000);
 });

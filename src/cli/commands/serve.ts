@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { defaultConnectionTypes } from '../../connections/default-types.js';
-import { SesameError, UsageError } from '../../errors.js';
+import { describeUnexpected, SesameError, UsageError } from '../../errors.js';
 import { createLogger, type LogLevel } from '../../log.js';
 import { processRedactor } from '../../redact/redactor.js';
 import {
@@ -65,6 +65,26 @@ function listenError(err: unknown, host: string | undefined): Error {
     default:
       return err instanceof Error ? err : new Error(String(err));
   }
+}
+
+/**
+ * A failure nothing awaited (a bug) stops the server, as Node would, but said the way every error
+ * is: Node would print the error whole, its message quoting its input (V8's JSON errors, Node's
+ * `Received …`) and every property a library hung on it (a request, a response body). One log
+ * line (the logger's error serializer) and one line on stderr (describeUnexpected), then exit 1.
+ */
+function stopOnUnexpected(ctx: CliContext, logger: ReturnType<typeof createLogger>): void {
+  const stop = (err: unknown, origin: string) => {
+    try {
+      logger.fatal({ err, origin }, 'unexpected failure: the server stops');
+    } catch {
+      // The logger is what failed: the line below still says it.
+    }
+    ctx.stderr.write(`sesame: unexpected error: ${processRedactor.redact(describeUnexpected(err))}\n`);
+    process.exit(1);
+  };
+  process.once('uncaughtException', (err) => stop(err, 'uncaughtException'));
+  process.once('unhandledRejection', (err) => stop(err, 'unhandledRejection'));
 }
 
 /** Resolves on the first SIGTERM or SIGINT; a second one while shutting down exits at once. */
@@ -132,6 +152,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       (ctx.env['SESAME_LOG_LEVEL'] as LogLevel | undefined) ??
       'info') as LogLevel;
     const logger = createLogger({ level, redactor: processRedactor });
+    stopOnUnexpected(ctx, logger);
     const metrics = new ServerMetrics();
     const sesame = createSesame(config, { registry, logger, observer: metrics.observer });
     let agentToken: ReturnType<typeof loadAgentToken> | undefined;
