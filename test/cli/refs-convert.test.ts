@@ -156,6 +156,20 @@ describe('sesame refs convert', () => {
     expect(readFileSync(path.join(wd.dir, 'slash.env'), 'utf8')).toBe('A=1\nB=x\\ref+vault://secret/data/b\n');
   });
 
+  it('--as reads a file of another name as YAML (as resolve --file would); by default it is text', async () => {
+    const yamlText = "a: x\n  ref+vault://secret/data/a#/k\n# ref+vault://secret/data/old\n";
+    wd.file('conn.conf', yamlText);
+    const asYaml = await sesame(wd, ['refs', 'convert', 'conn.conf', '--as', 'yaml']);
+    expect(asYaml.code, show(asYaml)).toBe(0);
+    expect(asYaml.stdout).toBe('a: x {{ secret://vault/a#/k }}\n# ref+vault://secret/data/old\n');
+    const asText = await sesame(wd, ['refs', 'convert', 'conn.conf']);
+    // Text mode reads lines, not values: the comment is converted and the folded reference cut loose.
+    expect(asText.stdout).toBe('a: x\n  secret://vault/a#/k\n# {{ secret://vault/old }}\n');
+    const bad = await sesame(wd, ['refs', 'convert', 'conn.conf', '--as', 'toml']);
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toContain('yaml, json, env, text');
+  });
+
   it('invalid YAML is a usage error naming the line; nothing is written', async () => {
     wd.file('broken.yaml', "ok: \"{{ secret('X') }}\"\nlist: [a, b\n");
     const e = expectFailure(await sesame(wd, ['refs', 'convert', 'broken.yaml', '--write']), 2, []);

@@ -9,7 +9,7 @@ import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
-import { convertFile } from '../../refs/dialects/convert.js';
+import { convertFile, FILE_FORMATS, type FileFormat } from '../../refs/dialects/convert.js';
 import { DIALECT_NAMES, type DialectName, DialectSet, type DialectsSettings, dialectsSchema } from '../../refs/dialects/index.js';
 import { configErrorFrom } from '../../config/schema.js';
 import { type CliContext, example, writeJson } from '../context.js';
@@ -19,6 +19,7 @@ interface Flags {
   json?: boolean;
   write?: boolean;
   dialect?: string[];
+  as?: FileFormat;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',').filter(Boolean)];
@@ -44,12 +45,19 @@ export function registerRefs(program: Command, ctx: CliContext): void {
       new Option('-d, --dialect <name>', `also read this dialect with its default settings (repeatable: ${DIALECT_NAMES.join(', ')})`).argParser(collect),
     )
     .addOption(new Option('-c, --config <file>', 'config file (default: ./sesame.yaml, else the embedded default)'))
+    .addOption(
+      new Option(
+        '--as <format>',
+        'read FILE as this format (default: by its name: .yaml/.yml, .json, .env/.env.*/*.env, else text)',
+      ).choices(FILE_FORMATS),
+    )
     .addOption(new Option('--json', 'print what was converted as JSON'));
   example(
     convert,
     'sesame refs convert connections.yaml',
     'sesame refs convert flow.yaml --dialect kestra --write',
     'sesame refs convert values.yaml --dialect vals --json',
+    'sesame refs convert connection.conf --as yaml',
   );
   convert.action((file: string, flags: Flags) => {
     const full = path.resolve(ctx.cwd, file);
@@ -77,7 +85,7 @@ export function registerRefs(program: Command, ctx: CliContext): void {
     }
     const dialects = new DialectSet(parsed.data as DialectsSettings, config.stores);
     dialects.validate();
-    const result = convertFile(text, dialects, file);
+    const result = convertFile(text, dialects, file, flags.as);
     let backup: string | undefined;
     if (flags.write && result.conversions.length > 0) backup = rewriteWithBackup(full, result.text);
     if (flags.json) {

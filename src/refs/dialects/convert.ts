@@ -38,7 +38,12 @@ export interface ConvertResult {
  * How `refs convert` reads a file: `.yaml`/`.yml` as YAML, `.json` as JSON, `.env`, `.env.*` and
  * `*.env` as sesame run --env-file does, anything else as text.
  */
-export function formatOfFile(file: string): DocumentFormat | 'env' | 'text' {
+export type FileFormat = DocumentFormat | 'env' | 'text';
+
+/** The formats `refs convert --as` names. */
+export const FILE_FORMATS: readonly FileFormat[] = ['yaml', 'json', 'env', 'text'];
+
+export function formatOfFile(file: string): FileFormat {
   const ext = path.extname(file).toLowerCase();
   const base = path.basename(file).toLowerCase();
   if (ext === '.yaml' || ext === '.yml') return 'yaml';
@@ -52,8 +57,12 @@ export function formatOfFile(file: string): DocumentFormat | 'env' | 'text' {
  * the resolver read it (convert-document.ts); a `.env` file entry by entry, as `sesame run
  * --env-file` reads it (convert-env.ts); any other text (scripts, templates) as text.
  */
-export function convertFile(text: string, dialects: DialectSet, file: string): ConvertResult {
-  const format = formatOfFile(file);
+export function convertFile(
+  text: string,
+  dialects: DialectSet,
+  file: string,
+  format: FileFormat = formatOfFile(file),
+): ConvertResult {
   if (format === 'text') return convertDialects(text, dialects, file);
   if (format === 'env') return convertEnv(text, dialects, file);
   return convertDocument(text, dialects, { file, format });
