@@ -100,6 +100,15 @@ function usageLine(message: string): string {
       .replace(/^error: /, '')
       // An unknown `--option=value` is named without its value: it may be a secret (`--token=…`).
       .replace(/'(-{1,2}[^'=\s]+)=[^']*'/g, "'$1=…'")
+      // Something that does not look like an option name is a value starting with "-" (a
+      // generated password, "$DB_PASSWORD" in a CI script): not shown.
+      .replace(
+        /unknown option '(-[^']*)'/g,
+        (named, option: string) =>
+          /^(--[a-z][a-z0-9]*(-[a-z0-9]+)*(=…)?|-[A-Za-z])$/.test(option)
+            ? named
+            : 'unknown option (not shown: a value that starts with "-"? put -- before it)',
+      )
       .trim()
       .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
       .replace(/\s*\n\s*/g, ' ')

@@ -94,6 +94,28 @@ describe("sesame run and Sesame's own credentials in the environment", () => {
   });
 });
 
+describe('a value that starts with "-" given as an argument', () => {
+  it('is not echoed as an unknown option; the line says to put -- before it', async () => {
+    const s = secret('-Xk3');
+    const { cwd, env } = project();
+    const r = await runCli(['secrets', 'set', 'db/password', s.value], { cwd, env });
+    expect(r.code).toBe(2);
+    expectNoPiece(r.stderr + r.stdout, s, 'sesame secrets set');
+    expect(r.stderr).toMatch(/^sesame: unknown option .*put -- before it/);
+    // As the line says:
+    const set = await runCli(['secrets', 'set', 'db/password', '--', s.value], { cwd, env });
+    expect(set.stderr).toBe('');
+    expect((await runCli(['secrets', 'get', 'db/password'], { cwd, env })).stdout).toBe(s.value);
+  });
+
+  it('a mistyped option is still named, with its suggestion', async () => {
+    const r = await runCli(['secrets', 'set', 'db/password', '--expected-versoin', '2'], { cwd: dir() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--expected-versoin'");
+    expect(r.stderr).toContain('did you mean --expected-version?');
+  });
+});
+
 describe('sesame secrets import of a file that is not JSON', () => {
   it('says where the file is malformed without the text around the fault (it holds the values)', async () => {
     const { cwd, env } = project();
