@@ -101,7 +101,27 @@ describe('refs convert of YAML: every scalar spelling the parser reads', () => {
     expect(parse(text)).toEqual({ note: 'first line ref+vault://secret/data/a#/b last', z: 1 });
     const r = yaml(text);
     expect(r.text).toBe('note: first line {{ secret://vault/a#/b }} last # comment\nz: 1\n');
+    expect(r.conversions.map((c) => c.line)).toEqual([2]);
     expect(parse(r.text)).toEqual({ note: 'first line {{ secret://vault/a#/b }} last', z: 1 });
+  });
+
+  it('a reference on a later line of a multi-line quoted string is reported on its own line', () => {
+    const text =
+      "a: \"first {{ secret('A') }}\n  second {{ secret(\\\"B\\\") }}\"\nb: 'x\n\n  {{ secret(''C'') }}'\n";
+    expect(parse(text)).toEqual({
+      a: 'first {{ secret(\'A\') }} second {{ secret("B") }}',
+      b: "x\n{{ secret('C') }}",
+    });
+    const r = yaml(text);
+    expect(r.conversions.map((c) => `${c.line} ${c.reference}`)).toEqual([
+      '1 secret://builtin/A',
+      '2 secret://builtin/B',
+      '5 secret://builtin/C',
+    ]);
+    expect(parse(r.text)).toEqual({
+      a: 'first {{ secret://builtin/A }} second {{ secret://builtin/B }}',
+      b: 'x\n{{ secret://builtin/C }}',
+    });
   });
 
   it('comments holding look-alike references are left alone', () => {

@@ -194,6 +194,27 @@ class BackslashBeforePlaceholder extends Error {
   }
 }
 
+/**
+ * Where a slot of a flow scalar is written in the source, for its line: the n-th occurrence of
+ * its opening text (`{{`, `ref+`, `op://`…) in the scalar's source, n counted in the value.
+ * Folding and quoting never split or add one; an escape spelling one could (`\x7b{`), and
+ * then the scalar's first line is given.
+ */
+function writtenAt(text: string, start: number, end: number, value: string, slot: DialectSlot): number {
+  const opener =
+    value.slice(slot.start, slot.start + 2) === '{{' ? '{{' : value.slice(slot.start, slot.start + 4);
+  let n = 0;
+  for (
+    let i = value.indexOf(opener);
+    i !== -1 && i < slot.start;
+    i = value.indexOf(opener, i + opener.length)
+  )
+    n++;
+  let at = text.indexOf(opener, start);
+  for (; at !== -1 && at < end && n > 0; n--) at = text.indexOf(opener, at + opener.length);
+  return at !== -1 && at < end ? at : start;
+}
+
 /** The edits that make `node` read `value`, and the line of each slot. */
 function rewrite(
   text: string,
@@ -210,7 +231,7 @@ function rewrite(
   if (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') {
     return rewriteBlock(text, node, found, file, lineOf);
   }
-  const lines = found.slots.map(() => lineOf(start));
+  const lines = found.slots.map((slot) => lineOf(writtenAt(text, start, end, node.value as string, slot)));
   if (json || node.type === 'QUOTE_DOUBLE')
     return { edits: [{ start, end, text: doubleQuoted(value) }], lines };
   if (node.type === 'QUOTE_SINGLE') {

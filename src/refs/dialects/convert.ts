@@ -22,7 +22,7 @@ import type { DialectSet } from './index.js';
 import type { DialectName } from './settings.js';
 
 export interface Conversion {
-  /** 1-based line of the reference in the original text (in YAML/JSON, of its scalar's start unless it is a block scalar). */
+  /** 1-based line of the reference in the original text. */
   line: number;
   dialect: DialectName;
   /** The canonical reference it became. */
