@@ -334,4 +334,40 @@ describe('properties', () => {
       { numRuns: 1000 },
     );
   });
+
+  it('JSON: convert finds what JSON.parse and the resolver find, writes JSON, and keeps every byte outside changed strings', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.array(pieces, { maxLength: 8 }).map((p) => p.join('')),
+          { minLength: 1, maxLength: 4 },
+        ),
+        fc.constantFrom(0, 2, '\t'),
+        (values, indent) => {
+          const text = `${JSON.stringify({ list: values, n: 1, map: Object.fromEntries(values.map((v, i) => [`k${i}`, v])) }, null, indent)}\n`;
+          let before: string[];
+          try {
+            before = resolverSees(JSON.parse(text));
+          } catch {
+            return;
+          }
+          let r: ReturnType<typeof json>;
+          try {
+            r = json(text);
+          } catch (err) {
+            expect(String(err)).toMatch(/conn\.json:\d+: the vals reference after a backslash cannot become/);
+            return;
+          }
+          expect(r.conversions.map((c) => c.reference)).toEqual(before);
+          const after = collectReferences(JSON.parse(r.text), '', undefined, ALL);
+          expect(after.filter((s) => s.dialect !== undefined)).toEqual([]);
+          expect(after.map((s) => s.raw)).toEqual(before);
+          // Outside the strings nothing moved: the same punctuation and layout, in order.
+          const outside = (t: string) => t.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+          expect(outside(r.text)).toBe(outside(text));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });
