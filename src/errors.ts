@@ -221,19 +221,24 @@ const SHOWN_QUOTE = 3;
  */
 export function describeUnexpected(err: unknown): string {
   if (!(err instanceof Error)) return `a thrown ${err === null ? 'null' : typeof err}`;
-  const code = (err as { code?: unknown }).code;
+  const { code, syscall, path, dest } = err as { code?: unknown; syscall?: unknown; path?: unknown; dest?: unknown };
   const name = `${err.name}${typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? ` [${code}]` : ''}`;
-  const message = safeErrorText(err.message);
+  // A system error (ENOENT, EACCES…) quotes the file it was given: a path, kept.
+  const paths = typeof syscall === 'string' ? [path, dest].filter((p): p is string => typeof p === 'string') : [];
+  const message = safeErrorText(err.message, paths);
   return message ? `${name}: ${message}` : name;
 }
 
-/** The first line of an error message without what it quotes (see {@link describeUnexpected}). */
-export function safeErrorText(message: string): string {
+/**
+ * The first line of an error message without what it quotes (see {@link describeUnexpected});
+ * `keep`: quoted texts known to be safe (the path of a system error).
+ */
+export function safeErrorText(message: string, keep: readonly string[] = []): string {
   return (message.split('\n')[0] ?? '')
     .replace(/\.?\s*Received\b.*$/, '')
     .replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/, ' (not valid JSON)')
     .replace(/(['"`])([^'"`]*)\1/g, (quoted, quote: string, inner: string) =>
-      inner.length > SHOWN_QUOTE ? `${quote}…${quote}` : quoted,
+      inner.length > SHOWN_QUOTE && !keep.includes(inner) ? `${quote}…${quote}` : quoted,
     )
     .trim();
 }

@@ -178,6 +178,12 @@ describe('describeUnexpected', () => {
     );
   });
 
+  it("keeps the path a system error names (ENOENT, EACCES), which is the file it was given", async () => {
+    const missing = path.join(dir(), 'no-such-file');
+    const err = await import('node:fs/promises').then((fs) => fs.readFile(missing).then(() => undefined, (e: unknown) => e));
+    expect(describeUnexpected(err)).toBe(`Error [ENOENT]: ENOENT: no such file or directory, open '${missing}'`);
+  });
+
   it('describes a thrown non-error by its type only', () => {
     const s = secret('thrownstring');
     expect(describeUnexpected(s.value)).toBe('a thrown string');
