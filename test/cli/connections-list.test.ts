@@ -66,11 +66,12 @@ describe('sesame connections list', () => {
       auth: { method: 'bearer', token: '{{ secret://env/JIRA_TOKEN }}' },
       test: { path: '/rest/api/2/myself', expectStatus: 200 },
     });
-    // Literal credentials: masked because the type marks them secret, or their name says so.
+    // Literal credentials: masked because the type marks them secret (every header value of an
+    // http connection: an API key goes in a header of any name), or their name says so.
     expect(by['legacy']?.fields).toEqual({
       baseUrl: 'https://legacy.example.com',
       auth: { method: 'basic', username: 'svc', password: '***' },
-      headers: { 'X-Trace': 'on', Authorization: '***' },
+      headers: { 'X-Trace': '***', Authorization: '***' },
     });
     expect(by['warehouse']?.fields).toEqual({
       host: 'db.internal',
