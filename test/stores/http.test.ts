@@ -325,12 +325,12 @@ describe('http store', () => {
       expect(err.message).toContain('missing from /data/value');
     });
 
-    it('says a non-JSON answer cannot take a valuePath, without quoting the body', async () => {
+    it('says a web page (HTML) is not an answer of the service, without quoting the body', async () => {
       em.controls.seed('html', 'html-secret-value-6c');
       em.controls.shape('not-json');
       const err = await failure(clientFor(em).get({ name: 'html', namespaces: [''] }));
-      expect(err).toBeInstanceOf(SecretStateError);
-      expect(err.message).toContain('did not answer JSON');
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err.message).toContain('does not answer like a secret service: HTTP 200 text/html');
       expect(err.message).not.toContain('html-secret-value-6c');
     });
 

@@ -13,7 +13,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SesameError, StoreUnavailableError } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { defaultStoreTypes } from '../../src/stores/default-types.js';
-import { answer, closedPort, httpsListener, type Listener } from './network-faults.js';
+import {
+  answer,
+  closedPort,
+  httpListener,
+  httpsListener,
+  type Listener,
+  LOGIN_PAGE,
+} from './network-faults.js';
 import { OTHER_HOST_CERT, SELF_SIGNED_CERT, SERVER_KEY, TEST_CA_CERT } from './network-tls-fixture.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sesame-network-'));
@@ -35,21 +42,29 @@ interface Case {
   /** The CA setting, when the type has one. */
   ca?: string;
   settings(url: string): Record<string, unknown>;
-  /** The name a read asks for. */
-  name?: string;
+  /** How messages name the provider: `does not answer like ${provider}`. */
+  provider: string;
 }
 
 /** Stores on the core's HTTP transport. */
 const ON_TRANSPORT: readonly Case[] = [
   {
     type: 'vault',
+    provider: 'Vault',
     address: 'address',
     ca: 'caFile',
     settings: (url) => ({ address: url, kvVersion: 2, auth: { method: 'token', token: 'hvs.testtoken1' } }),
   },
-  { type: 'http', address: 'url', ca: 'caFile', settings: (url) => ({ url: `${url}/s/{name}` }) },
+  {
+    type: 'http',
+    provider: 'a secret service',
+    address: 'url',
+    ca: 'caFile',
+    settings: (url) => ({ url: `${url}/s/{name}` }),
+  },
   {
     type: 'conjur',
+    provider: 'Conjur',
     address: 'url',
     ca: 'caFile',
     settings: (url) => ({
@@ -60,6 +75,7 @@ const ON_TRANSPORT: readonly Case[] = [
   },
   {
     type: 'infisical',
+    provider: 'Infisical',
     address: 'siteUrl',
     settings: (url) => ({
       siteUrl: url,
@@ -70,6 +86,7 @@ const ON_TRANSPORT: readonly Case[] = [
   },
   {
     type: 'doppler',
+    provider: 'Doppler',
     address: 'apiUrl',
     settings: (url) => ({
       apiUrl: url,
@@ -80,6 +97,7 @@ const ON_TRANSPORT: readonly Case[] = [
   },
   {
     type: '1password-connect',
+    provider: '1Password Connect',
     address: 'url',
     settings: (url) => ({ url, vault: 'Prod', auth: { method: 'token', token: 'test-token' } }),
   },
@@ -89,6 +107,7 @@ const ON_TRANSPORT: readonly Case[] = [
 const ON_SDK: readonly Case[] = [
   {
     type: 'aws-secrets-manager',
+    provider: 'Secrets Manager',
     address: 'endpoint',
     settings: (url) => ({
       region: 'eu-west-1',
@@ -98,6 +117,7 @@ const ON_SDK: readonly Case[] = [
   },
   {
     type: 'azure-key-vault',
+    provider: 'Key Vault',
     address: 'vaultUrl (or vaultName)',
     settings: (url) => ({
       vaultUrl: url,
@@ -108,6 +128,7 @@ const ON_SDK: readonly Case[] = [
   },
   {
     type: 'gcp-secret-manager',
+    provider: 'Secret Manager',
     address: 'apiEndpoint',
     settings: (url) => ({
       project: 'acme-prod',
@@ -138,7 +159,7 @@ async function readFailure(c: Case, url: string, extra: Record<string, unknown> 
   const settings = type.settings.parse({ ...c.settings(url), ...extra });
   const client = await type.create(settings, context);
   try {
-    const err = await client.get({ name: c.name ?? 'db', namespaces: [''] }).then(
+    const err = await client.get({ name: 'db', namespaces: [''] }).then(
       () => new Error('expected the read to fail'),
       (e: unknown) => e,
     );
@@ -173,6 +194,26 @@ describe.each(ADDRESSED)('$type store at a broken address', (c) => {
       c.ca
         ? `set ${c.ca} to a PEM file of the CA that signed it`
         : 'this store type has no CA setting: put a PEM file of the CA that signed it in NODE_EXTRA_CA_CERTS, in the environment of the process that runs sesame',
+    );
+  });
+});
+
+describe.each(ADDRESSED)('$type store at an address where something else answers', (c) => {
+  it('a sign-in page answered with 200 is "does not answer like" the provider, never a value or a parse error', async () => {
+    const l = await httpListener(LOGIN_PAGE);
+    open.push(l);
+    const err = await readFailure(c, l.url);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    // The Key Vault and Secret Manager SDKs keep neither the status nor the content type.
+    expect(err.message).toMatch(
+      new RegExp(
+        `127\\.0\\.0\\.1:${l.port} does not answer like ${c.provider}: (HTTP 200 text/html|an answer its client cannot read)$`,
+      ),
+    );
+    expect(err.message).not.toMatch(/Sign in|DOCTYPE|<|JSON/);
+    expect(err.message).not.toContain('after');
+    expect(err.fix).toBe(
+      `check that ${c.address} is the address of ${c.provider}'s API, and that no proxy or sign-in page answers in its place`,
     );
   });
 });

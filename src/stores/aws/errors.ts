@@ -129,7 +129,9 @@ export function classifyAwsNetwork(
   ctx: AwsCallContext,
   at: AwsEndpoints,
 ): Classification | undefined {
-  if ((err as AwsLikeError | undefined)?.$metadata?.httpStatusCode !== undefined) return undefined;
+  const e = err as (AwsLikeError & { name?: unknown }) | undefined;
+  // An answer AWS gave has a status; one the SDK could not parse (a web page) is not AWS's.
+  if (e?.$metadata?.httpStatusCode !== undefined && e.name !== 'SyntaxError') return undefined;
   const sts = ctx.action.startsWith('sts:');
   const configured = sts ? (at.stsEndpoint ?? at.endpoint) : at.endpoint;
   const setting = sts && at.stsEndpoint ? 'stsEndpoint' : 'endpoint';
@@ -139,7 +141,7 @@ export function classifyAwsNetwork(
     : `region (the SDK's endpoint ${new URL(url).host}; or set ${setting})`;
   return classifyNetwork(err, `${sts ? 'STS' : 'Secrets Manager'} call ${ctx.action}`, {
     url,
-    settings: { address },
+    settings: { address, provider: sts ? 'STS' : 'Secrets Manager' },
   });
 }
 

@@ -265,10 +265,13 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
   // No answer from the vault, or a failed TLS handshake: the core says which, and what to change.
   const unanswered =
     rest?.statusCode === undefined
-      ? classifyNetwork(err, `Key Vault ${ctx.vaultUrl}`, {
-          url: ctx.vaultUrl,
-          settings: { address: 'vaultUrl (or vaultName)' },
-        })
+      ? classifyNetwork(
+          err,
+          `Key Vault ${ctx.vaultUrl}`,
+          { url: ctx.vaultUrl, settings: { address: 'vaultUrl (or vaultName)', provider: 'Key Vault' } },
+          // The Key Vault SDK reads a body that is not Key Vault's into a TypeError of its own.
+          { unreadable: err instanceof TypeError },
+        )
       : undefined;
   if (unanswered) return unanswered;
   if (!rest) {

@@ -128,7 +128,7 @@ export class ConjurStore implements StoreClient {
     this.#http = new HttpTransport({
       ca,
       lookup: context.lookup,
-      settings: { address: 'url', ca: 'caFile' },
+      settings: { address: 'url', ca: 'caFile', provider: 'Conjur' },
     });
     this.#core = new StoreCore({
       context,

@@ -18,7 +18,14 @@ import { Agent as HttpAgent, type IncomingHttpHeaders, request as httpRequest } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Classification } from './errors.js';
-import { type NetworkFailure, type NetworkSettings, networkFailure, PLAIN_HTTP_TO_TLS } from './network.js';
+import {
+  FOREIGN_ANSWER,
+  foreignAnswer,
+  type NetworkFailure,
+  type NetworkSettings,
+  networkFailure,
+  PLAIN_HTTP_TO_TLS,
+} from './network.js';
 
 export interface HttpTransportOptions {
   /** PEM CA bundle that signs the server's certificate. */
@@ -193,6 +200,7 @@ export function classifyHttp(err: unknown, what: string): Classification | undef
 /** What a {@link NetworkError} means, in the words every adapter shares. */
 export function networkFailureOf(err: NetworkError): NetworkFailure {
   const target = { url: err.origin, settings: err.settings, timeoutMs: err.timeoutMs };
+  if (err.code === FOREIGN_ANSWER) return foreignAnswer(target, err.reason);
   return (
     networkFailure(err, target) ?? {
       kind: 'reset',
@@ -314,6 +322,23 @@ export class HttpTransport {
                 name: 'Error',
                 code: PLAIN_HTTP_TO_TLS,
                 message: 'plain HTTP to a TLS port',
+              }),
+            );
+            return;
+          }
+          // A web page is never a provider's answer (a sign-in page, a proxy's own page); a 5xx
+          // page stays a failing store, retried.
+          const type = String(res.headers['content-type'] ?? '')
+            .split(';')[0]
+            ?.trim()
+            .toLowerCase();
+          const status = res.statusCode ?? 0;
+          if (type === 'text/html' && status < 500) {
+            reject(
+              this.#networkError(url, {
+                name: 'Error',
+                code: FOREIGN_ANSWER,
+                message: `HTTP ${status} text/html`,
               }),
             );
             return;

@@ -42,7 +42,15 @@ export interface NetworkSettings {
   ca?: string | undefined;
   /** The setting holding a client certificate, for types that can send one. */
   clientCertificate?: string | undefined;
+  /** How messages name the provider: `… does not answer like Vault`. Default: `the store`. */
+  provider?: string | undefined;
 }
+
+/**
+ * The code of an answer that is not the provider's: a web page (a sign-in page, a proxy's own
+ * page), or a body its client cannot read. The address reaches something, but not the store.
+ */
+export const FOREIGN_ANSWER = 'FOREIGN_ANSWER';
 
 export type NetworkFailureKind =
   | 'dns'
@@ -55,7 +63,8 @@ export type NetworkFailureKind =
   | 'host-mismatch'
   | 'expired'
   | 'client-certificate'
-  | 'tls';
+  | 'tls'
+  | 'foreign';
 
 /** What a failure below HTTP is, in words, with what to change. */
 export interface NetworkFailure {
@@ -327,9 +336,44 @@ export function networkFailure(err: unknown, target: NetworkTarget): NetworkFail
 }
 
 /**
+ * An answer from something that is not the provider (`detail`: `HTTP 200 text/html`): never
+ * retried, never quoted (a page can echo the request), and never "not found".
+ */
+export function foreignAnswer(target: NetworkTarget, detail: string): NetworkFailure {
+  const url = new URL(target.url);
+  const provider = target.settings.provider ?? 'the store';
+  return {
+    kind: 'foreign',
+    code: FOREIGN_ANSWER,
+    reason: `${url.host} does not answer like ${provider}: ${detail}`,
+    fix: `check that ${target.settings.address} is the address of ${provider}'s API, and that no proxy or sign-in page answers in its place`,
+    retry: false,
+  };
+}
+
+interface SdkAnswerError {
+  name?: unknown;
+  $metadata?: { httpStatusCode?: unknown } | undefined;
+  $response?: { headers?: Record<string, unknown> } | undefined;
+}
+
+/** What an SDK error says of the answer it could not read: `HTTP 200 text/html`, as far as it knows. */
+function unreadableDetail(err: SdkAnswerError): string {
+  const status = err.$metadata?.httpStatusCode;
+  const type = err.$response?.headers?.['content-type'];
+  const parts = [
+    typeof status === 'number' ? `HTTP ${status}` : undefined,
+    typeof type === 'string' ? type.split(';')[0] : undefined,
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(' ') : 'an answer its client cannot read';
+}
+
+/**
  * The classification of a failure below HTTP, for adapters on an SDK: `unavailable`, the
- * reason after `what`, the fix, and no retry for TLS and scheme failures. Undefined when `err`
- * is not such a failure: the adapter classifies the provider's answer.
+ * reason after `what`, the fix, and no retry for TLS and scheme failures. An answer the SDK
+ * could not parse (a `SyntaxError`, or any error when `unreadable` says the SDK failed reading
+ * the answer) is a {@link foreignAnswer}. Undefined for anything else: the adapter classifies
+ * the provider's answer.
  *
  * @example
  * classifyNetwork(err, `Secrets Manager call ${op.action}`, { url: endpoint, settings: { address: 'endpoint' } }) ?? classifyAws(err, op);
@@ -338,8 +382,12 @@ export function classifyNetwork(
   err: unknown,
   what: string,
   target: NetworkTarget,
+  options: { unreadable?: boolean } = {},
 ): Classification | undefined {
-  const failure = networkFailure(err, target);
+  const e = (err ?? {}) as SdkAnswerError;
+  const failure =
+    networkFailure(err, target) ??
+    (options.unreadable || e.name === 'SyntaxError' ? foreignAnswer(target, unreadableDetail(e)) : undefined);
   if (!failure) return undefined;
   return {
     kind: 'unavailable',

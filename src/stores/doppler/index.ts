@@ -77,7 +77,7 @@ export class DopplerStore implements StoreClient {
 
   constructor(s: DopplerSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
-    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'apiUrl' } });
+    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'apiUrl', provider: 'Doppler' } });
     this.#scope = { ...(s.project ? { project: s.project } : {}), ...(s.config ? { config: s.config } : {}) };
     this.#core = new StoreCore({
       context,

@@ -232,7 +232,10 @@ export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification 
   if (typeof code !== 'number' || code === 14 || code === 4) {
     const unanswered = classifyNetwork(err, 'Secret Manager', {
       url: ctx.endpoint ?? 'https://secretmanager.googleapis.com',
-      settings: { address: ctx.endpoint ? 'apiEndpoint' : 'apiEndpoint (unset: the public endpoint)' },
+      settings: {
+        address: ctx.endpoint ? 'apiEndpoint' : 'apiEndpoint (unset: the public endpoint)',
+        provider: 'Secret Manager',
+      },
       timeoutMs: ctx.timeoutMs,
     });
     if (unanswered) return unanswered;

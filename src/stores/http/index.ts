@@ -270,7 +270,7 @@ export class HttpStoreClient implements StoreClient {
       ca,
       lookup: context.lookup,
       timeoutMs: parseDuration(settings.timeout) ?? 10_000,
-      settings: { address: 'url', ca: 'caFile' },
+      settings: { address: 'url', ca: 'caFile', provider: 'a secret service' },
     });
     this.#core = new StoreCore<Op>({
       context,

@@ -111,7 +111,7 @@ export class InfisicalStore implements StoreClient {
   constructor(s: InfisicalSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
     this.#site = s.siteUrl.replace(/\/+$/, '');
-    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'siteUrl' } });
+    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'siteUrl', provider: 'Infisical' } });
     // A universal-auth token is used until 80% of its life; a configured one as long as it works.
     this.#session = new TokenSession({
       login: () => this.#login(),

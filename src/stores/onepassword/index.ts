@@ -103,7 +103,7 @@ export class OnePasswordStore implements StoreClient {
   constructor(s: OnePasswordSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
     this.#base = s.url.replace(/\/+$/, '');
-    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'url' } });
+    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'url', provider: '1Password Connect' } });
     this.#core = new StoreCore({
       context,
       settings: s,

@@ -136,7 +136,7 @@ export class VaultStore implements StoreClient {
     this.#http = new HttpTransport({
       ca,
       lookup: context.lookup,
-      settings: { address: 'address', ca: 'caFile' },
+      settings: { address: 'address', ca: 'caFile', provider: 'Vault' },
     });
     this.#core = new StoreCore({
       context,
