@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SesameError, StoreUnavailableError } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
+import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
 import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import {
   answer,
@@ -20,6 +21,7 @@ import {
   httpsListener,
   type Listener,
   LOGIN_PAGE,
+  silentListener,
 } from './network-faults.js';
 import { OTHER_HOST_CERT, SELF_SIGNED_CERT, SERVER_KEY, TEST_CA_CERT } from './network-tls-fixture.js';
 
@@ -246,6 +248,33 @@ describe('gcp-secret-manager store at an HTTPS address that is not gRPC', () => 
       expect(err.fix).toBe("point apiEndpoint at the service's gRPC endpoint");
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('aws-secrets-manager store at a listener that never answers', () => {
+  it('gives up after its request timeout and says how long it waited', { timeout: 10_000 }, async () => {
+    const l = await silentListener();
+    open.push(l);
+    const aws = ADDRESSED.find((c) => c.type === 'aws-secrets-manager') as Case;
+    const settings = awsSecretsManagerStoreType.settings.parse(aws.settings(l.url));
+    const client = new AwsSecretsManagerStore(settings, context, {
+      requestTimeoutMs: 300,
+      retry: { attempts: 1 },
+    });
+    try {
+      const t0 = Date.now();
+      const err = await client.get({ name: 'db', namespaces: [''] }).then(
+        () => new Error('expected the read to fail'),
+        (e: unknown) => e as Error,
+      );
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err.message).toBe(
+        `[net] Secrets Manager call secretsmanager:GetSecretValue: 127.0.0.1:${l.port} did not answer within 300 ms (ETIMEDOUT)`,
+      );
+    } finally {
+      await client.close();
     }
   });
 });

@@ -117,6 +117,8 @@ export interface AwsEndpoints {
   region: string;
   endpoint?: string | undefined;
   stsEndpoint?: string | undefined;
+  /** One request's time limit, for the message of a timeout. */
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -142,6 +144,7 @@ export function classifyAwsNetwork(
   return classifyNetwork(err, `${sts ? 'STS' : 'Secrets Manager'} call ${ctx.action}`, {
     url,
     settings: { address, provider: sts ? 'STS' : 'Secrets Manager' },
+    timeoutMs: at.timeoutMs,
   });
 }
 

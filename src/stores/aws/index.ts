@@ -93,6 +93,8 @@ interface Sdk {
 export interface AwsStoreOptions {
   /** Override the core's retry policy (attempts, delays, sleep). */
   retry?: RetryPolicy;
+  /** One request's time limit (default 15 s); tests shorten it. */
+  requestTimeoutMs?: number;
   /** Environment used for the region fallback (default `process.env`). */
   env?: NodeJS.ProcessEnv;
 }
@@ -149,6 +151,8 @@ export class AwsSecretsManagerStore implements StoreClient {
   readonly #region: string;
   /** STS answers assume-role and the identity check of `stores test`. */
   readonly #stsEndpoint: string | undefined;
+  /** Time limits of every request, Secrets Manager's and STS's. */
+  readonly #requestTimeoutMs: number;
   readonly #core: StoreCore<AwsCallContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
@@ -168,6 +172,7 @@ export class AwsSecretsManagerStore implements StoreClient {
       );
     this.#region = region;
     this.#stsEndpoint = settings.stsEndpoint ?? settings.endpoint;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
     if (settings.lookup === 'kestra-tags' && settings.prefix !== '') {
       throw new UsageError(
         `[${context.storeName}] prefix names secrets, but with lookup: kestra-tags secrets are found by their tags, not their names: ` +
@@ -185,6 +190,7 @@ export class AwsSecretsManagerStore implements StoreClient {
           region,
           endpoint: settings.endpoint,
           stsEndpoint: this.#stsEndpoint,
+          timeoutMs: this.#requestTimeoutMs,
         }) ?? classifyAws(err, op, region, settings.auth.method !== 'static'),
     });
     // Names get the store prefix and must be names AWS can hold; ARNs are used as given.
@@ -218,9 +224,18 @@ export class AwsSecretsManagerStore implements StoreClient {
       endpoint: this.#settings.endpoint,
       credentials,
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+      requestHandler: this.#requestHandler(),
     });
     return { sm, client, credentials };
+  }
+
+  /**
+   * Connection and request time limits, of Secrets Manager's and STS's clients. Without
+   * throwOnRequestTimeout the SDK's handler only logs a warning at requestTimeout (on stderr)
+   * and waits for ever on a listener that never answers.
+   */
+  #requestHandler() {
+    return { connectionTimeout: 5_000, requestTimeout: this.#requestTimeoutMs, throwOnRequestTimeout: true };
   }
 
   async #credentials(): Promise<Credentials> {
@@ -243,7 +258,11 @@ export class AwsSecretsManagerStore implements StoreClient {
         RoleSessionName: auth.sessionName ?? `sesame-${this.#context.storeName}`,
         ExternalId,
       },
-      clientConfig: { region: this.#region, endpoint: this.#stsEndpoint },
+      clientConfig: {
+        region: this.#region,
+        endpoint: this.#stsEndpoint,
+        requestHandler: this.#requestHandler(),
+      },
     });
   }
 
@@ -637,6 +656,7 @@ export class AwsSecretsManagerStore implements StoreClient {
         credentials,
         maxAttempts: 1,
         endpoint: this.#stsEndpoint,
+        requestHandler: this.#requestHandler(),
       });
       try {
         const out = await client.send(new sts.GetCallerIdentityCommand({}));
