@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { loadConfig } from './config/load.js';
 import { defaultConnectionTypes } from './connections/default-types.js';
+import { secretLiterals } from './connections/mask.js';
 import {
   type ConnectionTestOptions,
   type ConnectionTestReport,
@@ -270,6 +271,10 @@ export class Sesame {
       principal: options.principal,
       purpose: options.purpose,
     });
+    // Its literal credentials are secrets too (shown as *** everywhere): masked like resolved values.
+    for (const literal of secretLiterals(conn.fields, this.connectionTypes.get(conn.type).secretFields)) {
+      this.redactor.add(literal);
+    }
     return { name: conn.name, namespace: conn.namespace, type: conn.type, fields };
   }
 

@@ -88,3 +88,46 @@ export function maskConnectionFields(fields: Record<string, unknown>, secretFiel
   };
   return mask(fields, '', false) as Record<string, unknown>;
 }
+
+/**
+ * The literal secrets of a connection's fields: the values {@link maskConnectionFields} shows as
+ * `***` (a URL holding credentials is given whole and by its password). Whoever hands the
+ * resolved fields on teaches them to the redactor, as it does the values references resolved to:
+ * `sesame run --connection` masks them in the command's output.
+ */
+export function secretLiterals(fields: Record<string, unknown>, secretFields: readonly string[]): string[] {
+  const out: string[] = [];
+  const walk = (value: unknown, path: string, secret: boolean): void => {
+    if (typeof value === 'string') {
+      if (holdsUrlCredentials(value)) out.push(value, ...urlPasswords(value));
+      else if (secret && !holdsReference(value)) out.push(value);
+    } else if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) walk(v, `${path}.${i}`, secret);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        const at = path ? `${path}.${k}` : k;
+        walk(v, at, secret || isSecretField(at, secretFields));
+      }
+    } else if (secret && (typeof value === 'number' || typeof value === 'boolean')) out.push(String(value));
+  };
+  walk(fields, '', false);
+  return out;
+}
+
+/** The password of every URL in a text, or its user when alone (a token), as written and %-decoded. */
+function urlPasswords(text: string): string[] {
+  const out: string[] = [];
+  for (const match of text.matchAll(URL_USERINFO)) {
+    const info = match[1] ?? '';
+    const colon = info.indexOf(':');
+    const secret = colon === -1 ? info : info.slice(colon + 1);
+    if (secret === '') continue;
+    out.push(secret);
+    try {
+      out.push(decodeURIComponent(secret));
+    } catch {
+      // Not %-encoded as a URL would be: as written only.
+    }
+  }
+  return out;
+}

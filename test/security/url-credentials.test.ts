@@ -7,7 +7,7 @@
  * keeps them.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskConnectionFields } from '../../src/connections/mask.js';
 import { defaultConnectionTypes } from '../../src/connections/default-types.js';
 import { createSesame } from '../../src/sesame.js';
+import { runCli } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
 
 const pw = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
@@ -171,4 +172,43 @@ describe('store errors', () => {
     const shown = Object.entries(secrets).filter(([, v]) => said.join('\n').includes(v)).map(([k]) => k);
     expect(shown, said.join('\n').replace(/-[0-9a-f]{16}/g, '-<hex>')).toEqual([]);
   }, 60_000);
+});
+
+describe('sesame run --connection with credentials written in clear', () => {
+  it("masks the connection's literal credentials in the command's output, as it masks resolved values", async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'sesame-run-literals-'));
+    const s = { token: pw('tok'), header: pw('hdr'), pg: pw('pgpw'), url: pw('urlpw') };
+    writeFileSync(
+      path.join(cwd, 'sesame.yaml'),
+      [
+        'database: sqlite:./.sesame/sesame.db',
+        'masterKey: { file: ./.sesame/master.key }',
+        'connections:',
+        '  - name: api',
+        '    type: http',
+        '    fields:',
+        '      baseUrl: https://api.example.com',
+        `      auth: { method: bearer, token: "${s.token}" }`,
+        `      headers: { Ocp-Apim-Subscription-Key: "${s.header}" }`,
+        '  - name: db',
+        '    type: postgres',
+        '    fields: { host: db.internal, port: 5432, user: app, database: app, password: "' + s.pg + '" }',
+        '  - name: dsn',
+        '    type: generic',
+        `    fields: { dsn: "mysql://app:${s.url}@db:3306/app" }`,
+        '',
+      ].join('\n'),
+    );
+    const out: string[] = [];
+    for (const connection of ['api', 'db', 'dsn']) {
+      const r = await runCli(['run', '--connection', connection, '--', 'env'], { cwd });
+      expect(r.code, r.stderr).toBe(0);
+      out.push(r.stdout, r.stderr);
+    }
+    const all = out.join('\n');
+    expect(all).toContain('AUTH_TOKEN=***');
+    expect(all).toContain('PGPASSWORD=***');
+    const shown = Object.entries(s).filter(([, v]) => all.includes(v)).map(([k]) => k);
+    expect(shown).toEqual([]);
+  });
 });
