@@ -46,15 +46,37 @@ const PLACEHOLDER = '\u0001';
  * holdsUrlCredentials('https://svc:{{ secret://vault/jira#password }}@jira.example.com') // false
  */
 export function holdsUrlCredentials(text: string): boolean {
-  if (!text.includes('@')) return false;
+  return urlSecrets(text).length > 0;
+}
+
+/** The query of a URL anywhere in a text (up to the fragment). */
+const URL_QUERY = /[a-z][a-z0-9+.-]*:\/\/[^\s?#"']*\?([^\s#"']*)/gi;
+/** Query parameters that carry a credential besides the credential words: Azure SAS `sig`, Functions `code`. */
+const CREDENTIAL_PARAM = /^(sig|code|key|auth)$/i;
+
+/**
+ * The credentials written in the URLs of a text: the password of a userinfo (its user when
+ * alone), and the value of a query parameter whose name says it is one (`api_key`,
+ * `access_token`, `sig`…). A `{{ secret://… }}` in their place does not count.
+ */
+function urlSecrets(text: string): string[] {
+  if (!text.includes('://')) return [];
   const plain = text.replace(/\{\{[\s\S]*?\}\}/g, PLACEHOLDER);
+  const out: string[] = [];
   for (const match of plain.matchAll(URL_USERINFO)) {
     const info = match[1] ?? '';
     const colon = info.indexOf(':');
-    const secret = colon === -1 ? info : info.slice(colon + 1);
-    if (secret !== '' && secret !== PLACEHOLDER) return true;
+    out.push(colon === -1 ? info : info.slice(colon + 1));
   }
-  return false;
+  for (const match of plain.matchAll(URL_QUERY)) {
+    for (const pair of (match[1] ?? '').split(/[&;]/)) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) continue;
+      const name = pair.slice(0, eq);
+      if (CREDENTIAL_NAME.test(name) || CREDENTIAL_PARAM.test(name)) out.push(pair.slice(eq + 1));
+    }
+  }
+  return out.filter((secret) => secret !== '' && !secret.includes(PLACEHOLDER));
 }
 
 /** Whether the field at `path` (dotted) is secret by its type or by its name. */
@@ -99,7 +121,7 @@ export function secretLiterals(fields: Record<string, unknown>, secretFields: re
   const out: string[] = [];
   const walk = (value: unknown, path: string, secret: boolean): void => {
     if (typeof value === 'string') {
-      if (holdsUrlCredentials(value)) out.push(value, ...urlPasswords(value));
+      if (holdsUrlCredentials(value)) out.push(value, ...withDecoded(urlSecrets(value)));
       else if (secret && !holdsReference(value)) out.push(value);
     } else if (Array.isArray(value)) {
       for (const [i, v] of value.entries()) walk(v, `${path}.${i}`, secret);
@@ -114,20 +136,13 @@ export function secretLiterals(fields: Record<string, unknown>, secretFields: re
   return out;
 }
 
-/** The password of every URL in a text, or its user when alone (a token), as written and %-decoded. */
-function urlPasswords(text: string): string[] {
-  const out: string[] = [];
-  for (const match of text.matchAll(URL_USERINFO)) {
-    const info = match[1] ?? '';
-    const colon = info.indexOf(':');
-    const secret = colon === -1 ? info : info.slice(colon + 1);
-    if (secret === '') continue;
-    out.push(secret);
+/** Each text as written and %-decoded (a URL carries its credentials encoded). */
+function withDecoded(texts: readonly string[]): string[] {
+  return texts.flatMap((t) => {
     try {
-      out.push(decodeURIComponent(secret));
+      return [t, decodeURIComponent(t)];
     } catch {
-      // Not %-encoded as a URL would be: as written only.
+      return [t];
     }
-  }
-  return out;
+  });
 }

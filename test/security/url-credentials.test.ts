@@ -30,6 +30,26 @@ describe('maskConnectionFields', () => {
     expect(masked).toEqual({ dsn: '***', remote: '***', nested: { list: ['***'] }, plain: 'https://jira.example.com/rest' });
   });
 
+  it('shows a URL whose query carries a credential (api_key, access_token, sig) as ***, and keeps other queries', () => {
+    const masked = maskConnectionFields(
+      {
+        feed: `https://api.example.com/v1/feed?api_key=${pw('qk')}&page=2`,
+        sas: `https://acct.blob.core.windows.net/c/b?sv=2024-01-01&sig=${pw('sig')}`,
+        hook: `https://hooks.example.com/in?access_token=${pw('at')}`,
+        paged: 'https://api.example.com/v1/items?page=2&sort=name',
+        ref: 'https://api.example.com/v1/feed?api_key={{ secret://env/FEED_KEY }}',
+      },
+      [],
+    );
+    expect(masked).toEqual({
+      feed: '***',
+      sas: '***',
+      hook: '***',
+      paged: 'https://api.example.com/v1/items?page=2&sort=name',
+      ref: 'https://api.example.com/v1/feed?api_key={{ secret://env/FEED_KEY }}',
+    });
+  });
+
   it('keeps a URL whose credentials are references as written (the reference is not the value)', () => {
     const baseUrl = 'https://svc:{{ secret://env/JIRA_PASSWORD }}@jira.example.com';
     expect(maskConnectionFields({ baseUrl }, httpSecretFields)).toEqual({ baseUrl });
@@ -58,6 +78,7 @@ describe('stores and connections through the API', () => {
     apim: pw('apim'),
     authKey: pw('authkey'),
     dsn: pw('dsn'),
+    queryKey: pw('querykey'),
   };
   const leaked = (text: string) => Object.entries(secrets).filter(([, v]) => text.includes(v)).map(([k]) => k);
 
@@ -73,6 +94,7 @@ describe('stores and connections through the API', () => {
   it('no view shows a credential held in a URL or a header, and an update sending *** back keeps it', async () => {
     const stores = [
       { name: 'web', type: 'http', settings: { url: `http://reader:${secrets.storeUrl}@127.0.0.1:9/{name}` } },
+      { name: 'keyed', type: 'http', settings: { url: `http://127.0.0.1:9/v1/{name}?api_key=${secrets.queryKey}` } },
       {
         name: 'vlt',
         type: 'vault',
@@ -93,7 +115,7 @@ describe('stores and connections through the API', () => {
     const shown: string[] = [];
     for (const body of stores) shown.push((await t.call('POST', '/api/v1/stores', { token: admin, body })).text);
     for (const body of connections) shown.push((await t.call('POST', '/api/v1/connections', { token: admin, body })).text);
-    for (const path of ['/api/v1/stores', '/api/v1/stores/web', '/api/v1/stores/vlt', '/api/v1/connections', '/api/v1/connections/api', '/api/v1/connections/db']) {
+    for (const path of ['/api/v1/stores', '/api/v1/stores/web', '/api/v1/stores/keyed', '/api/v1/stores/vlt', '/api/v1/connections', '/api/v1/connections/api', '/api/v1/connections/db']) {
       const r = await t.call('GET', path, { token: admin });
       expect(r.status, path).toBe(200);
       shown.push(r.text);
