@@ -306,18 +306,6 @@ export class SessionStore {
     }
   }
 
-  /** End every session opened with the token `tokenId`; how many there were. */
-  async closeToken(tokenId: string): Promise<number> {
-    try {
-      const result = await this.#database.write((trx) =>
-        trx.deleteFrom('admin_sessions').where('token_id', '=', tokenId).executeTakeFirst(),
-      );
-      return Number(result.numDeletedRows);
-    } catch (err) {
-      throw this.#unavailable('write', err);
-    }
-  }
-
   /** Delete every expired session; how many there were. */
   async prune(): Promise<number> {
     const iso = new Date(this.#now()).toISOString();
