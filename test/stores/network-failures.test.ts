@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SesameError, StoreUnavailableError } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
+import { AzureKeyVaultStoreClient, azureKeyVaultStoreType } from '../../src/stores/azure/index.js';
 import { defaultStoreTypes } from '../../src/stores/default-types.js';
 import {
   answer,
@@ -276,5 +277,28 @@ describe('aws-secrets-manager store at a listener that never answers', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('azure-key-vault store at a listener that never answers', () => {
+  it('gives up after its request timeout and says how long it waited', { timeout: 10_000 }, async () => {
+    const l = await silentListener();
+    open.push(l);
+    const azure = ADDRESSED.find((c) => c.type === 'azure-key-vault') as Case;
+    const settings = azureKeyVaultStoreType.settings.parse(azure.settings(l.url));
+    const client = new AzureKeyVaultStoreClient(settings, context, {
+      requestTimeoutMs: 300,
+      retry: { attempts: 1 },
+    });
+    const t0 = Date.now();
+    const err = await client.get({ name: 'db', namespaces: [''] }).then(
+      () => new Error('expected the read to fail'),
+      (e: unknown) => e as Error,
+    );
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toBe(
+      `[net] Key Vault ${l.url}: 127.0.0.1:${l.port} did not answer within 300 ms (ETIMEDOUT)`,
+    );
   });
 });

@@ -36,6 +36,8 @@ export type AzureOperation = keyof typeof OPERATIONS;
 
 export interface AzureErrorContext {
   vaultUrl: string;
+  /** One request's time limit, for the message of a timeout. */
+  timeoutMs?: number | undefined;
   operation: AzureOperation;
   /** Sesame name and its Key Vault spelling, when the operation is about one secret. */
   name?: string | undefined;
@@ -268,7 +270,11 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
       ? classifyNetwork(
           err,
           `Key Vault ${ctx.vaultUrl}`,
-          { url: ctx.vaultUrl, settings: { address: 'vaultUrl (or vaultName)', provider: 'Key Vault' } },
+          {
+            url: ctx.vaultUrl,
+            settings: { address: 'vaultUrl (or vaultName)', provider: 'Key Vault' },
+            timeoutMs: ctx.timeoutMs,
+          },
           // The Key Vault SDK reads a body that is not Key Vault's into a TypeError of its own.
           { unreadable: err instanceof TypeError },
         )

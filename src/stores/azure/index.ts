@@ -15,7 +15,12 @@
  *     auth: { method: managed-identity }
  */
 import type { TokenCredential } from '@azure/identity';
-import type { PagedAsyncIterableIterator, SecretClient, SecretProperties } from '@azure/keyvault-secrets';
+import type {
+  PagedAsyncIterableIterator,
+  SecretClient,
+  SecretClientOptions,
+  SecretProperties,
+} from '@azure/keyvault-secrets';
 import { InvalidRequestError, SecretNotFoundError, UnsupportedOperationError } from '../../errors.js';
 import type {
   CheckOptions,
@@ -64,6 +69,36 @@ export interface AzureKeyVaultTestHooks {
   /** Extra Azure pipeline options (e.g. `tlsOptions: { ca }`) for the vault client and credential. */
   pipeline?: { tlsOptions?: { ca?: string | undefined } };
   retry?: RetryPolicy;
+  /** One request's time limit (default 15 s). */
+  requestTimeoutMs?: number;
+}
+
+type AdditionalPolicy = NonNullable<SecretClientOptions['additionalPolicies']>[number];
+
+/**
+ * A time limit on every request of the vault client and the credential: the Azure pipeline has
+ * none by default and waits for ever on a listener that never answers. Its own abort at the limit
+ * becomes an ETIMEDOUT error, which the core tells as a timeout.
+ */
+function requestTimeoutPolicy(ms: number): AdditionalPolicy {
+  return {
+    position: 'perCall',
+    policy: {
+      name: 'sesameRequestTimeout',
+      async sendRequest(request, next) {
+        if (!request.timeout) request.timeout = ms;
+        try {
+          return await next(request);
+        } catch (err) {
+          if ((err as Error | undefined)?.name !== 'AbortError' || request.abortSignal?.aborted) throw err;
+          throw Object.assign(new Error(`no answer within ${ms} ms`), {
+            name: 'TimeoutError',
+            code: 'ETIMEDOUT',
+          });
+        }
+      },
+    },
+  };
 }
 
 interface Sdk {
@@ -102,14 +137,23 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   readonly vaultUrl: string;
   readonly #settings: AzureKeyVaultSettings;
   /** Options of every Azure SDK client: the tests' TLS options, and no retries (the core's backoff decides). */
-  readonly #pipeline: AzureKeyVaultTestHooks['pipeline'] & { retryOptions: { maxRetries: number } };
+  readonly #pipeline: AzureKeyVaultTestHooks['pipeline'] & {
+    retryOptions: { maxRetries: number };
+    additionalPolicies: AdditionalPolicy[];
+  };
+  readonly #timeoutMs: number;
   readonly #core: StoreCore<AzureErrorContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
 
   constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
     this.#settings = settings;
-    this.#pipeline = { ...hooks.pipeline, retryOptions: { maxRetries: 0 } };
+    this.#timeoutMs = hooks.requestTimeoutMs ?? 15_000;
+    this.#pipeline = {
+      ...hooks.pipeline,
+      retryOptions: { maxRetries: 0 },
+      additionalPolicies: [requestTimeoutPolicy(this.#timeoutMs)],
+    };
     const vaultUrl = settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`;
     this.vaultUrl = vaultUrl.replace(/\/+$/, '');
     const warn = (what: string) => context.log.warn(what, { store: context.storeName });
@@ -137,7 +181,15 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   /** `id` is the Key Vault spelling of `name` unless given (a full identifier names it directly). */
   #ctx(operation: AzureOperation, name?: string, version?: string, id?: string): AzureErrorContext {
     id ??= name === undefined ? undefined : this.#names.toId(name);
-    return { vaultUrl: this.vaultUrl, operation, name, id, version, auth: this.#settings.auth };
+    return {
+      vaultUrl: this.vaultUrl,
+      operation,
+      name,
+      id,
+      version,
+      auth: this.#settings.auth,
+      timeoutMs: this.#timeoutMs,
+    };
   }
 
   async #createSdk(): Promise<Sdk> {
