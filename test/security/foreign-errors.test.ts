@@ -156,7 +156,18 @@ describe('sesame serve and a failure nothing awaited', () => {
     const preload = path.join(cwd, 'reject-later.cjs');
     writeFileSync(
       preload,
-      `setTimeout(() => { let e; try { JSON.parse('{"value": ${answer}}'); } catch (err) { e = err; } Promise.reject(Object.assign(e, { body: '${answer}' })); }, 1500);\n`,
+      // Once the server is up (its "serving" line written), whatever the machine's speed.
+      [
+        'const write = process.stdout.write.bind(process.stdout);',
+        'process.stdout.write = (chunk, ...rest) => {',
+        "  if (String(chunk).includes('sesame: serving ')) setTimeout(() => {",
+        `    let e; try { JSON.parse('{"value": ${answer}}'); } catch (err) { e = err; }`,
+        `    Promise.reject(Object.assign(e, { body: '${answer}' }));`,
+        '  }, 50);',
+        '  return write(chunk, ...rest);',
+        '};',
+        '',
+      ].join('\n'),
     );
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn(process.execPath, ['--require', preload, BIN, 'serve', '--port', '0'], {
