@@ -5,7 +5,7 @@
  * words, the setting to change, and whether a retry is tried.
  */
 import { createServer as createTcpServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type Classification,
   classifyHttp,
@@ -214,5 +214,41 @@ describe('networkFailure on SDK errors', () => {
     expect(
       networkFailure(Object.assign(new Error('no'), { code: 'ResourceNotFoundException' }), target),
     ).toBeUndefined();
+  });
+});
+
+describe('networkFailure with a proxy in the environment', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+  const unresolved = Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
+  const target = (proxy: 'environment' | 'none') => ({
+    url: 'https://acme.vault.azure.net',
+    settings: { address: 'vaultUrl', proxy },
+  });
+
+  it("a client that reads the environment names the proxy's host name that does not resolve", () => {
+    vi.stubEnv('HTTPS_PROXY', 'http://proxy.corp.invalid:3128');
+    expect(networkFailure(unresolved, target('environment'))?.reason).toBe(
+      'the host name of the proxy proxy.corp.invalid (HTTPS_PROXY) does not resolve (no such name in DNS) (ENOTFOUND)',
+    );
+  });
+
+  it('NO_PROXY listing the host (or a parent domain) means a direct connection', () => {
+    vi.stubEnv('HTTPS_PROXY', 'http://proxy.corp.invalid:3128');
+    vi.stubEnv('NO_PROXY', 'localhost,.vault.azure.net');
+    expect(networkFailure(unresolved, target('environment'))?.reason).toBe(
+      'the host name acme.vault.azure.net does not resolve (no such name in DNS) (ENOTFOUND)',
+    );
+  });
+
+  it('a client that connects directly says nothing of proxies when none is set', () => {
+    vi.stubEnv('HTTPS_PROXY', '');
+    vi.stubEnv('https_proxy', '');
+    vi.stubEnv('ALL_PROXY', '');
+    vi.stubEnv('all_proxy', '');
+    vi.stubEnv('HTTP_PROXY', '');
+    vi.stubEnv('http_proxy', '');
+    expect(networkFailure(unresolved, target('none'))?.fix).not.toContain('proxy');
   });
 });

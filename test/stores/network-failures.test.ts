@@ -9,7 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SesameError, StoreUnavailableError } from '../../src/errors.js';
 import type { StoreContext } from '../../src/stores/contract.js';
 import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
@@ -301,4 +301,37 @@ describe('azure-key-vault store at a listener that never answers', () => {
       `[net] Key Vault ${l.url}: 127.0.0.1:${l.port} did not answer within 300 ms (ETIMEDOUT)`,
     );
   });
+});
+
+describe('a proxy in the environment (HTTPS_PROXY)', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('azure-key-vault, whose SDK goes through it, names the proxy that refused, never its password', async () => {
+    const proxyPort = await closedPort();
+    vi.stubEnv('HTTPS_PROXY', `http://sesame:proxy-pass-77@127.0.0.1:${proxyPort}`);
+    const l = await httpListener(answer(200, '{}'));
+    open.push(l);
+    const azure = ADDRESSED.find((c) => c.type === 'azure-key-vault') as Case;
+    const err = await readFailure(azure, l.url);
+    expect(err.message).toContain(
+      `the proxy 127.0.0.1:${proxyPort} (HTTPS_PROXY) refused the connection: nothing listens on port ${proxyPort} (ECONNREFUSED)`,
+    );
+    expect(`${err.message} ${err.fix}`).not.toContain('proxy-pass-77');
+    expect(err.fix).toBe('check HTTPS_PROXY, or add 127.0.0.1 to NO_PROXY to connect directly');
+  });
+
+  it.each(['vault', 'aws-secrets-manager'])(
+    '%s, which connects directly, says it does not use the proxy',
+    async (type) => {
+      vi.stubEnv('HTTPS_PROXY', 'http://proxy.internal:3128');
+      const port = await closedPort();
+      const c = ADDRESSED.find((a) => a.type === type) as Case;
+      const err = await readFailure(c, `http://127.0.0.1:${port}`);
+      expect(err.fix).toBe(
+        `check the port in ${c.address} and that the store is running (HTTPS_PROXY is set, but this store type does not use a proxy: it connects to 127.0.0.1:${port} directly)`,
+      );
+    },
+  );
 });

@@ -143,7 +143,8 @@ export function classifyAwsNetwork(
     : `region (the SDK's endpoint ${new URL(url).host}; or set ${setting})`;
   return classifyNetwork(err, `${sts ? 'STS' : 'Secrets Manager'} call ${ctx.action}`, {
     url,
-    settings: { address, provider: sts ? 'STS' : 'Secrets Manager' },
+    // The SDK's Node handler connects directly: HTTPS_PROXY is not read.
+    settings: { address, provider: sts ? 'STS' : 'Secrets Manager', proxy: 'none' },
     timeoutMs: at.timeoutMs,
   });
 }

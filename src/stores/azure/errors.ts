@@ -272,7 +272,7 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
           `Key Vault ${ctx.vaultUrl}`,
           {
             url: ctx.vaultUrl,
-            settings: { address: 'vaultUrl (or vaultName)', provider: 'Key Vault' },
+            settings: { address: 'vaultUrl (or vaultName)', provider: 'Key Vault', proxy: 'environment' },
             timeoutMs: ctx.timeoutMs,
           },
           // The Key Vault SDK reads a body that is not Key Vault's into a TypeError of its own.

@@ -222,7 +222,8 @@ export class HttpTransport {
 
   constructor(options: HttpTransportOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? 15_000;
-    this.#settings = options.settings ?? { address: 'address' };
+    // Node's http/https connect directly: HTTPS_PROXY and friends are not read.
+    this.#settings = { proxy: 'none', ...(options.settings ?? { address: 'address' }) };
     this.#maxBody = options.maxBodyBytes ?? 1024 * 1024;
     this.#lookup = options.lookup;
     const lookup = options.lookup ? { lookup: options.lookup } : {};

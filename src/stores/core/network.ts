@@ -44,6 +44,44 @@ export interface NetworkSettings {
   clientCertificate?: string | undefined;
   /** How messages name the provider: `… does not answer like Vault`. Default: `the store`. */
   provider?: string | undefined;
+  /**
+   * Whether the client goes through a proxy of the environment: `environment` (the Azure SDK:
+   * HTTPS_PROXY, else ALL_PROXY, else HTTP_PROXY, unless NO_PROXY lists the host) or `none`
+   * (Node's http/https and the AWS SDK connect directly whatever the environment says). Unset:
+   * nothing is said about proxies.
+   */
+  proxy?: 'environment' | 'none' | undefined;
+}
+
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'ALL_PROXY', 'HTTP_PROXY'] as const;
+
+/** The first proxy variable set (upper case first, as the Azure SDK reads them), with its value. */
+function proxyVariable(env: NodeJS.ProcessEnv): { variable: string; value: string } | undefined {
+  for (const name of PROXY_VARIABLES) {
+    for (const variable of [name, name.toLowerCase()]) {
+      const value = env[variable];
+      if (value) return { variable, value };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The proxy an `environment` client uses for `url` (host and port only: a proxy URL may carry a
+ * password), or undefined when none is set or NO_PROXY lists the host (exactly, or `.suffix`).
+ */
+function environmentProxy(url: URL, env: NodeJS.ProcessEnv): { variable: string; host: string } | undefined {
+  const proxy = proxyVariable(env);
+  if (!proxy || !URL.canParse(proxy.value)) return undefined;
+  const bypass = (env.NO_PROXY ?? env.no_proxy ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const host = url.hostname;
+  if (bypass.some((p) => (p.startsWith('.') ? host.endsWith(p) || host === p.slice(1) : host === p)))
+    return undefined;
+  const proxyUrl = new URL(proxy.value);
+  return { variable: proxy.variable, host: `${proxyUrl.hostname}:${proxyUrl.port || '80'}` };
 }
 
 /**
@@ -211,6 +249,53 @@ function certificateNames(text: string): string | undefined {
  * if (failure) return { kind: 'unavailable', message: `${what}: ${failure.reason}`, fix: failure.fix, retry: failure.retry };
  */
 export function networkFailure(err: unknown, target: NetworkTarget): NetworkFailure | undefined {
+  const failure = describeFailure(err, target);
+  if (!failure || !CONNECTION_KINDS.has(failure.kind)) return failure;
+  const url = new URL(target.url);
+  if (target.settings.proxy === 'environment') {
+    const proxy = environmentProxy(url, process.env);
+    if (proxy && (failure.kind === 'refused' || failure.kind === 'dns' || failure.kind === 'unreachable')) {
+      // The connection that failed was the one to the proxy: say so, with the proxy's address.
+      const proxied = describeFailure(err, { ...target, url: `http://${proxy.host}` }) ?? failure;
+      const proxyName = proxy.host.replace(/:\d+$/, '');
+      const named = `the proxy ${proxy.host} (${proxy.variable})`;
+      const reason = proxied.reason.startsWith(proxy.host)
+        ? `${named}${proxied.reason.slice(proxy.host.length)}`
+        : proxied.reason
+            .replace(
+              `the host name ${proxyName}`,
+              `the host name of the proxy ${proxyName} (${proxy.variable})`,
+            )
+            .replace(`route to ${proxy.host}`, `route to ${named}`);
+      return {
+        ...failure,
+        reason,
+        fix: `check ${proxy.variable}, or add ${url.hostname} to NO_PROXY to connect directly`,
+      };
+    }
+    if (proxy)
+      return { ...failure, fix: `${failure.fix} (through the proxy ${proxy.host} of ${proxy.variable})` };
+  }
+  const set = proxyVariable(process.env);
+  if (target.settings.proxy === 'none' && set) {
+    return {
+      ...failure,
+      fix: `${failure.fix} (${set.variable} is set, but this store type does not use a proxy: it connects to ${url.host} directly)`,
+    };
+  }
+  return failure;
+}
+
+/** Failures of the connection itself, which a proxy changes. */
+const CONNECTION_KINDS: ReadonlySet<NetworkFailureKind> = new Set([
+  'dns',
+  'refused',
+  'reset',
+  'timeout',
+  'unreachable',
+]);
+
+function describeFailure(err: unknown, target: NetworkTarget): NetworkFailure | undefined {
   const found = lowLevelCode(err);
   if (!found) return undefined;
   const { code, text } = found;
