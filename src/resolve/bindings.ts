@@ -9,6 +9,7 @@ import { findStoreConfig } from '../config/visibility.js';
 import { namespaceChain } from '../namespaces.js';
 import {
   ConfigError,
+  describeUnexpected,
   ReadOnlyStoreError,
   SesameError,
   StoreNotFoundError,
@@ -272,10 +273,15 @@ class Binding implements StoreBinding {
       });
     } catch (err) {
       if (err instanceof SesameError) throw err;
+      // Not one of ours: its message may quote what it parsed (a credential setting), so it is
+      // described, not repeated, and not kept as the cause.
+      const detail = describeUnexpected(err);
+      const cause = new Error(detail);
+      cause.name = err instanceof Error ? err.name : typeof err;
       throw new StoreUnavailableError(
-        `[${this.config.name}] could not start the ${this.config.type} client: ${err instanceof Error ? err.message : String(err)}`,
+        `[${this.config.name}] could not start the ${this.config.type} client: ${detail}`,
         {},
-        { cause: err },
+        { cause },
       );
     }
   }

@@ -60,7 +60,52 @@ function sesameWithParsingStore(logger?: ReturnType<typeof createLogger>, redact
   });
 }
 
+/** A store type whose client reads a JSON credential setting, as a service-account key is read. */
+const keySettings = z.strictObject({ key: z.string() });
+const keyedStore = {
+  type: 'keyed',
+  capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
+  settings: keySettings,
+  secretSettings: ['key'],
+  hostAccess: () => [],
+  create(settings: z.infer<typeof keySettings>): StoreClient {
+    const key = JSON.parse(settings.key) as { id: string };
+    return {
+      async get() {
+        return { value: key.id };
+      },
+      async list() {
+        return { items: [] };
+      },
+      async check() {
+        return { ok: true, steps: [] };
+      },
+      async close() {},
+    };
+  },
+} satisfies StoreType<z.infer<typeof keySettings>>;
+
 describe('a store failing with an error that is not a SesameError', () => {
+  it('when its client cannot be made (a credential setting that is not JSON), says so without quoting the setting', async () => {
+    // The credential written without its quotes around the value: V8 quotes the text after the fault.
+    const key = `{"id": ${answer}}`;
+    const sesame = createSesame(
+      { database: 'sqlite:./s.db', stores: [{ name: 'k', type: 'keyed', key }] } as Parameters<typeof createSesame>[0],
+      { baseDir: mkdtempSync(path.join(tmpdir(), 'sesame-foreign-')), registry: defaultStoreTypes().register(keyedStore) },
+    );
+    try {
+      const err = await sesame.resolve('secret://k/x').then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toContain('could not start the keyed client');
+      expect(shows(inspect(err, { depth: 10 })), 'inspect(error) with its causes').toEqual([]);
+      expect(shows(`${err?.message} ${err?.stack} ${String(err?.cause)}`)).toEqual([]);
+    } finally {
+      await sesame.close();
+    }
+  });
+
   it('becomes a StoreUnavailableError whose message, fix and cause hold nothing of the answer', async () => {
     expect(() => JSON.parse(`{"value": ${answer}}`), 'V8 quotes the answer (the premise)').toThrow(answer.slice(0, 8));
     const sesame = sesameWithParsingStore();
