@@ -221,6 +221,19 @@ describe.each(ADDRESSED)('$type store at an address where something else answers
   });
 });
 
+describe.each(
+  ADDRESSED.filter((c) => ['vault', 'infisical', '1password-connect', 'gcp-secret-manager'].includes(c.type)),
+)('$type store at an address where another JSON service answers', (c) => {
+  it('a 200 JSON answer without the provider\'s fields is "does not answer like", never a crash, a value or not found', async () => {
+    const l = await httpListener(answer(200, '{"status":"UP"}'));
+    open.push(l);
+    const err = await readFailure(c, l.url);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain(`127.0.0.1:${l.port} does not answer like ${c.provider}`);
+    expect(err.fix).toContain(`check that ${c.address} is the address of ${c.provider}'s API`);
+  });
+});
+
 describe.each(ADDRESSED.filter((c) => c.ca))('$type store with its CA trusted', (c) => {
   it('a certificate for another host says what it covers', async () => {
     const l = await httpsListener(answer(200, '{}'), { cert: OTHER_HOST_CERT });

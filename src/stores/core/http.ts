@@ -56,7 +56,25 @@ export interface HttpAnswer {
   body: Buffer;
   /** The body parsed as JSON, or undefined when empty or not JSON. */
   json<T = unknown>(): T | undefined;
+  /**
+   * The body as JSON of the shape `check` accepts (see {@link jsonWith}); anything else is a
+   * {@link NetworkError} saying the address does not answer like the provider (`what`: what
+   * was expected, e.g. `a secret`), never a crash on a missing field.
+   */
+  expectJson<T>(check: (body: unknown) => boolean, what: string): T;
 }
+
+/** A JSON object whose `key` is an object or an array: `jsonWith('secret')` for `{"secret": {…}}`. */
+export function jsonWith(key: string): (body: unknown) => boolean {
+  return (body) => {
+    const field =
+      typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[key] : undefined;
+    return typeof field === 'object' && field !== null;
+  };
+}
+
+/** A JSON array. */
+export const jsonArray = (body: unknown): boolean => Array.isArray(body);
 
 /** Where a failed request went, to say what failed and which setting to change. */
 export interface NetworkErrorTarget {
@@ -344,18 +362,25 @@ export class HttpTransport {
             );
             return;
           }
+          const json = <T>(): T | undefined => {
+            const text = body.toString('utf8');
+            if (!text.trim()) return undefined;
+            try {
+              return JSON.parse(text) as T;
+            } catch {
+              return undefined;
+            }
+          };
           resolve({
-            status: res.statusCode ?? 0,
+            status,
             headers: res.headers,
             body,
-            json<T>() {
-              const text = body.toString('utf8');
-              if (!text.trim()) return undefined;
-              try {
-                return JSON.parse(text) as T;
-              } catch {
-                return undefined;
-              }
+            json,
+            expectJson: <T>(check: (body: unknown) => boolean, what: string): T => {
+              const parsed = json<unknown>();
+              if (parsed !== undefined && check(parsed)) return parsed as T;
+              const detail = `HTTP ${status} ${type || 'without a content type'}, not ${what}`;
+              throw this.#networkError(url, { name: 'Error', code: FOREIGN_ANSWER, message: detail });
             },
           });
         });

@@ -76,6 +76,8 @@ export {
   type HttpRequest,
   HttpStatusError,
   HttpTransport,
+  jsonArray,
+  jsonWith,
   type HttpTransportOptions,
   NetworkError,
   type NetworkErrorTarget,
@@ -95,6 +97,7 @@ export {
 } from './paging.js';
 export { type RetryOptions, withRetry } from './retry.js';
 export {
+  ForeignAnswerError,
   lowLevelCode,
   NETWORK_ERROR_CODES,
   type NetworkFailure,

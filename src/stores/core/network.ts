@@ -90,6 +90,15 @@ function environmentProxy(url: URL, env: NodeJS.ProcessEnv): { variable: string;
  */
 export const FOREIGN_ANSWER = 'FOREIGN_ANSWER';
 
+/**
+ * Thrown by an adapter on an SDK whose answer parsed but lacks what the provider always sends;
+ * {@link classifyNetwork} tells it as a {@link foreignAnswer} (the message is the detail).
+ */
+export class ForeignAnswerError extends Error {
+  override readonly name = 'ForeignAnswerError';
+  readonly code = FOREIGN_ANSWER;
+}
+
 export type NetworkFailureKind =
   | 'dns'
   | 'refused'
@@ -472,7 +481,11 @@ export function classifyNetwork(
   const e = (err ?? {}) as SdkAnswerError;
   const failure =
     networkFailure(err, target) ??
-    (options.unreadable || e.name === 'SyntaxError' ? foreignAnswer(target, unreadableDetail(e)) : undefined);
+    (err instanceof ForeignAnswerError
+      ? foreignAnswer(target, err.message)
+      : options.unreadable || e.name === 'SyntaxError'
+        ? foreignAnswer(target, unreadableDetail(e))
+        : undefined);
   if (!failure) return undefined;
   return {
     kind: 'unavailable',

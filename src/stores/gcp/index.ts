@@ -46,6 +46,7 @@ import {
   addOrCreate,
   checkValueBytes,
   credentialPaths,
+  ForeignAnswerError,
   hostAccessOf,
   isoTime,
   type Lazy,
@@ -220,6 +221,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const { bytes, served } = await this.#call(ctx, async (client) => {
       const name = `${ctx.path}/versions/${version}`;
       const [{ payload, name: servedName }] = await client.accessSecretVersion({ name }, NO_SDK_RETRY);
+      // Secret Manager names the version it served; an answer without it is not Secret Manager's.
+      if (!servedName) throw new ForeignAnswerError('an answer without the version it served');
       const raw = payload?.data;
       const bytes = raw instanceof Uint8Array ? raw : Buffer.from(String(raw ?? ''), 'base64');
       const expected = payload?.dataCrc32c;

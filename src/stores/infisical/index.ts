@@ -36,6 +36,7 @@ import {
   credential,
   credentialPaths,
   expectOk,
+  jsonWith,
   type HttpAnswer,
   HttpStatusError,
   HttpTransport,
@@ -111,7 +112,10 @@ export class InfisicalStore implements StoreClient {
   constructor(s: InfisicalSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
     this.#site = s.siteUrl.replace(/\/+$/, '');
-    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'siteUrl', provider: 'Infisical' } });
+    this.#http = new HttpTransport({
+      lookup: context.lookup,
+      settings: { address: 'siteUrl', provider: 'Infisical' },
+    });
     // A universal-auth token is used until 80% of its life; a configured one as long as it works.
     this.#session = new TokenSession({
       login: () => this.#login(),
@@ -188,14 +192,22 @@ export class InfisicalStore implements StoreClient {
     return { token: accessToken, ttlMs: expiresIn * 1000 };
   }
 
-  #get<T>(op: Op, path: string, query: Record<string, string>): Promise<T> {
+  /** A GET whose JSON answer `check` accepts (else the address does not answer like Infisical). */
+  #get<T>(
+    op: Op,
+    path: string,
+    query: Record<string, string>,
+    check: (body: unknown) => boolean,
+  ): Promise<T> {
     const send = (token: string) =>
       this.#http.request('GET', `${this.#site}${path}`, {
         headers: { authorization: `Bearer ${token}` },
         query: { workspaceId: this.#s.projectId, environment: this.#s.environment, ...query },
       });
     // A refused universal-auth token: one new login, one more try (a configured token is sent once).
-    return this.#core.call(op, async () => expectOk(await this.#session.use(send, refused)).json<T>() as T);
+    return this.#core.call(op, async () =>
+      expectOk(await this.#session.use(send, refused)).expectJson<T>(check, `an answer of ${op.action}`),
+    );
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
@@ -217,6 +229,7 @@ export class InfisicalStore implements StoreClient {
         include_imports: 'true',
         ...(request.version ? { version: request.version } : {}),
       },
+      jsonWith('secret'),
     );
     return {
       value: secret.secretValue,
@@ -227,16 +240,26 @@ export class InfisicalStore implements StoreClient {
   async list(options: ListOptions): Promise<ListPage> {
     type Listed = { secrets: Secret[]; imports?: Array<{ secrets?: Secret[] }> };
     const query = { secretPath: this.#s.secretPath, viewSecretValue: 'false' };
-    const listed = await this.#get<Listed>({ action: 'listing' }, '/api/v3/secrets/raw', {
-      ...query,
-      recursive: 'true',
-    });
+    const listed = await this.#get<Listed>(
+      { action: 'listing' },
+      '/api/v3/secrets/raw',
+      {
+        ...query,
+        recursive: 'true',
+      },
+      jsonWith('secrets'),
+    );
     // A recursive listing mixes every folder's imports: the imports of secretPath alone, asked
     // for by themselves, read as its keys (after its own, the last import winning).
-    const { imports = [] } = await this.#get<Listed>({ action: 'listing' }, '/api/v3/secrets/raw', {
-      ...query,
-      include_imports: 'true',
-    });
+    const { imports = [] } = await this.#get<Listed>(
+      { action: 'listing' },
+      '/api/v3/secrets/raw',
+      {
+        ...query,
+        include_imports: 'true',
+      },
+      jsonWith('secrets'),
+    );
     const base = join(this.#s.secretPath);
     const own = new Set(
       listed.secrets.filter((s) => join(s.secretPath ?? base) === base).map((s) => s.secretKey),

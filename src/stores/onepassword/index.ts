@@ -33,6 +33,7 @@ import {
   credential,
   credentialPaths,
   expectOk,
+  jsonArray,
   HttpStatusError,
   HttpTransport,
   pageInMemory,
@@ -93,6 +94,9 @@ export function itemValue(item: Item): string {
   return JSON.stringify(out);
 }
 
+/** One object of the Connect API (a vault, an item): it has an id. */
+const withId = (body: unknown): boolean => typeof (body as { id?: unknown } | null)?.id === 'string';
+
 export class OnePasswordStore implements StoreClient {
   readonly #s: OnePasswordSettings;
   readonly #core: StoreCore<Op>;
@@ -103,7 +107,10 @@ export class OnePasswordStore implements StoreClient {
   constructor(s: OnePasswordSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
     this.#base = s.url.replace(/\/+$/, '');
-    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'url', provider: '1Password Connect' } });
+    this.#http = new HttpTransport({
+      lookup: context.lookup,
+      settings: { address: 'url', provider: '1Password Connect' },
+    });
     this.#core = new StoreCore({
       context,
       settings: s,
@@ -140,8 +147,16 @@ export class OnePasswordStore implements StoreClient {
     );
   }
 
-  async #get<T>(op: Op, path: string, query?: Record<string, string>): Promise<T> {
-    return (await this.#request(op, path, query)).json<T>() as T;
+  /** A GET whose JSON answer is a list (`T[]`) or one object with an id, else the address does not answer like Connect. */
+  #get<T>(op: Op, path: string, query?: Record<string, string>): Promise<T> {
+    const headers = { authorization: `Bearer ${this.#s.auth.token}` };
+    const list = query !== undefined || /(^vaults|\/items)$/.test(path);
+    return this.#core.call(op, async () =>
+      expectOk(await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query })).expectJson<T>(
+        list ? jsonArray : withId,
+        list ? 'a list' : 'an object with an id',
+      ),
+    );
   }
 
   /** A vault by name (the API's filter) or else by id; cached, forgotten when the lookup fails. */

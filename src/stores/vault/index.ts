@@ -39,6 +39,7 @@ import {
   type HttpRequest,
   HttpStatusError,
   HttpTransport,
+  jsonWith,
   lazy,
   NameMapping,
   type NotFoundAsked,
@@ -252,15 +253,21 @@ export class VaultStore implements StoreClient {
     const query = request.version ? { version: request.version } : undefined;
     const res = await this.#kv('read', kv, full, { query });
     type Body = Record<string, unknown> & { data?: Record<string, unknown> | null; metadata?: VersionMeta };
-    const body = res.json<{ data?: Body }>()?.data;
     if (res.status !== 404) {
+      // Vault answers every read with `data`: a 200 without it comes from something else.
+      let body: Body | undefined;
+      try {
+        body = res.expectJson<{ data: Body }>(jsonWith('data'), 'a Vault read answer').data;
+      } catch (err) {
+        throw this.#core.error(err, { action: `read ${kv.mount}/${full}`, path: full, capabilities: [] });
+      }
       // KV v2 answers the fields under `data` beside the version's metadata; v1 the fields alone.
       const data = kv.version === 2 ? body?.data : body;
       if (!data) throw new SecretNotFoundError(`${this.#tag} ${which} has no data${this.#where}`);
       const version = kv.version === 2 ? body?.metadata?.version : undefined;
       return { value: vaultDataToText(data), version: version?.toString() };
     }
-    const meta = body?.metadata;
+    const meta = res.json<{ data?: Body }>()?.data?.metadata;
     if (meta?.destroyed)
       throw new SecretNotFoundError(`${this.#tag} ${which} was destroyed and cannot be restored`);
     if (meta?.deletion_time) {
