@@ -69,6 +69,19 @@ export interface RemoteOptions {
   fetch?: typeof fetch;
 }
 
+/**
+ * A server URL with a user or password is refused, without showing them: Sesame sends a token
+ * (and fetch refuses such a URL), so what is there is most likely a credential typed in the wrong
+ * place, and every later message would repeat the URL.
+ */
+function refuseUserinfo(url: URL): void {
+  if (url.username === '' && url.password === '') return;
+  throw new UsageError(
+    `--server must not carry a user or password (${url.protocol}//…@${url.host}): give the address only, ` +
+      'and the token with SESAME_TOKEN or sesame login',
+  );
+}
+
 export class SesameClient {
   readonly base: string;
 
@@ -84,6 +97,7 @@ export class SesameClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new UsageError(`--server must be an http:// or https:// URL, not ${url.protocol}`);
     }
+    refuseUserinfo(url);
     this.base = normalizeServerUrl(url.toString());
   }
 
@@ -267,6 +281,7 @@ export function remoteTarget(
         'or put --server last (or use --profile NAME) for the server of your login profile',
     );
   }
+  if (URL.canParse(url)) refuseUserinfo(new URL(url));
   if (envToken) return { server: url, token: envToken };
   let normalized: string;
   try {

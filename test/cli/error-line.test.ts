@@ -258,6 +258,27 @@ describe('--server given as the API URL that sesame serve prints', () => {
   });
 });
 
+describe('--server with a user or password in it', () => {
+  it('is refused without echoing it: sesame authenticates with a token, and fetch cannot send such a URL', async () => {
+    const r = await runCli(['secrets', 'list', '--server', 'https://ops:pw-9f3kq2x7@127.0.0.1:9'], {
+      cwd: dir(),
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toContain('pw-9f3kq2x7');
+    expect(r.stderr).not.toContain('ops:');
+    expect(oneLine(r.stderr)).toBe(
+      'sesame: --server must not carry a user or password (https://…@127.0.0.1:9): give the address only, and the token with SESAME_TOKEN or sesame login',
+    );
+    for (const server of [
+      'http://tok-1a2b3c4d5e@sesame.internal',
+      'http://:pw-only-77@sesame.internal/api/v1',
+    ]) {
+      expect(() => new SesameClient({ server })).toThrow(/must not carry a user or password/);
+      expect(() => new SesameClient({ server })).not.toThrow(/tok-1a2b3c4d5e|pw-only-77/);
+    }
+  });
+});
+
 describe('a missing secret of the env and builtin stores says what to do', () => {
   it('env: the variable to set (with the store prefix); builtin: sesame secrets set, or check the name and namespace', async () => {
     const cwd = dir();
