@@ -22,6 +22,7 @@ import {
   httpsListener,
   type Listener,
   LOGIN_PAGE,
+  OTHER_SERVICE_404,
   silentListener,
 } from './network-faults.js';
 import { OTHER_HOST_CERT, SELF_SIGNED_CERT, SERVER_KEY, TEST_CA_CERT } from './network-tls-fixture.js';
@@ -230,6 +231,21 @@ describe.each(
     const err = await readFailure(c, l.url);
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err.message).toContain(`127.0.0.1:${l.port} does not answer like ${c.provider}`);
+    expect(err.fix).toContain(`check that ${c.address} is the address of ${c.provider}'s API`);
+  });
+});
+
+describe.each(
+  ADDRESSED.filter((c) =>
+    ['vault', 'aws-secrets-manager', 'azure-key-vault', 'gcp-secret-manager'].includes(c.type),
+  ),
+)('$type store answered 404 by another JSON service', (c) => {
+  it('says the address does not answer like the provider, not "not found"', async () => {
+    const l = await httpListener(OTHER_SERVICE_404);
+    open.push(l);
+    const err = await readFailure(c, l.url);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain(`127.0.0.1:${l.port} does not answer like ${c.provider}: HTTP 404`);
     expect(err.fix).toContain(`check that ${c.address} is the address of ${c.provider}'s API`);
   });
 });

@@ -5,7 +5,7 @@
  * hidden `$response` may hold a body).
  */
 import { type Classification, type NotFoundAsked, notFoundFix } from '../core/index.js';
-import { classifyNetwork } from '../core/network.js';
+import { classifyNetwork, ForeignAnswerError } from '../core/network.js';
 import { isTransient, networkCode } from '../core/transient.js';
 
 export interface AwsCallContext {
@@ -132,8 +132,11 @@ export function classifyAwsNetwork(
   at: AwsEndpoints,
 ): Classification | undefined {
   const e = err as (AwsLikeError & { name?: unknown }) | undefined;
-  // An answer AWS gave has a status; one the SDK could not parse (a web page) is not AWS's.
-  if (e?.$metadata?.httpStatusCode !== undefined && e.name !== 'SyntaxError') return undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  // Every AWS error names its type; an error answer without one (the SDK's "Unknown") below 500
+  // came from another service. An answer the SDK could not parse (a web page) is not AWS's either.
+  const untyped = e?.name === 'Unknown' && status !== undefined && status < 500;
+  if (status !== undefined && e?.name !== 'SyntaxError' && !untyped) return undefined;
   const sts = ctx.action.startsWith('sts:');
   const configured = sts ? (at.stsEndpoint ?? at.endpoint) : at.endpoint;
   const setting = sts && at.stsEndpoint ? 'stsEndpoint' : 'endpoint';
@@ -141,7 +144,8 @@ export function classifyAwsNetwork(
   const address = configured
     ? setting
     : `region (the SDK's endpoint ${new URL(url).host}; or set ${setting})`;
-  return classifyNetwork(err, `${sts ? 'STS' : 'Secrets Manager'} call ${ctx.action}`, {
+  const failure = untyped ? new ForeignAnswerError(`HTTP ${status} without an AWS error type`) : err;
+  return classifyNetwork(failure, `${sts ? 'STS' : 'Secrets Manager'} call ${ctx.action}`, {
     url,
     // The SDK's Node handler connects directly: HTTPS_PROXY is not read.
     settings: { address, provider: sts ? 'STS' : 'Secrets Manager', proxy: 'none' },

@@ -8,6 +8,7 @@ import {
   type Classification,
   classifyNetwork,
   classifyStatus,
+  ForeignAnswerError,
   type NotFoundAsked,
   networkCode,
   notFoundFix,
@@ -265,10 +266,12 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
     return classifyStatus('softDeleted', RULES, { ...ctx, network: false }, { summary: 'soft-deleted' });
   if (IDENTITY_ERRORS.test(name)) return credentialFailure(name, message, ctx, summary);
   // No answer from the vault, or a failed TLS handshake: the core says which, and what to change.
+  // Key Vault's errors always carry a code: a 404 without one comes from another service.
+  const foreign = rest?.statusCode === 404 && !rest.code;
   const unanswered =
-    rest?.statusCode === undefined
+    rest?.statusCode === undefined || foreign
       ? classifyNetwork(
-          err,
+          foreign ? new ForeignAnswerError('HTTP 404 without a Key Vault error code') : err,
           `Key Vault ${ctx.vaultUrl}`,
           {
             url: ctx.vaultUrl,

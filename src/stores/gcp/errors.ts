@@ -12,6 +12,7 @@ import {
   type Classification,
   classifyNetwork,
   classifyStatus,
+  ForeignAnswerError,
   grpcStatusName,
   grpcStatusOfHttp,
   networkCode,
@@ -35,6 +36,8 @@ export interface GcpStatus {
   reason?: string | undefined;
   /** Its `metadata.consumer`: the project a Service Infrastructure refusal is about (`projects/123`). */
   consumer?: string | undefined;
+  /** Set when a REST answer below 500 has no `google.rpc.Status` body: it came from another service. */
+  foreign?: string | undefined;
 }
 
 type ErrorInfo = { reason?: unknown; metadata?: { consumer?: unknown } | null };
@@ -68,7 +71,12 @@ export function gcpStatus(err: unknown): GcpStatus | undefined {
       // not a JSON body
     }
     const http = typeof e.status === 'number' ? e.status : typeof e.code === 'number' ? e.code : undefined;
-    return { status: http === undefined ? 'UNAVAILABLE' : grpcStatusOfHttp(http), serviceMessage: '' };
+    const foreign = http !== undefined && http < 500 ? `HTTP ${http} without a google.rpc.Status` : undefined;
+    return {
+      status: http === undefined ? 'UNAVAILABLE' : grpcStatusOfHttp(http),
+      serviceMessage: '',
+      foreign,
+    };
   }
   const status = grpcStatusName(e.code);
   const promoted = err as Error & { reason?: unknown; errorInfoMetadata?: { consumer?: unknown } | null };
@@ -218,6 +226,18 @@ const RULES: StatusRules<Failure> = {
 };
 
 /** Classify anything the Secret Manager client throws. */
+/** The endpoint a failure below HTTP is about, and the setting that names it. */
+function target(ctx: GcpErrorContext) {
+  return {
+    url: ctx.endpoint ?? 'https://secretmanager.googleapis.com',
+    settings: {
+      address: ctx.endpoint ? 'apiEndpoint' : 'apiEndpoint (unset: the public endpoint)',
+      provider: 'Secret Manager',
+    },
+    timeoutMs: ctx.timeoutMs,
+  };
+}
+
 export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification {
   if (err instanceof ChecksumMismatch) {
     return {
@@ -230,18 +250,15 @@ export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification 
   // text in `details`, REST a GaxiosError with the socket's code; the core tells which.
   const code = (err as { code?: unknown } | undefined)?.code;
   if (typeof code !== 'number' || code === 14 || code === 4) {
-    const unanswered = classifyNetwork(err, 'Secret Manager', {
-      url: ctx.endpoint ?? 'https://secretmanager.googleapis.com',
-      settings: {
-        address: ctx.endpoint ? 'apiEndpoint' : 'apiEndpoint (unset: the public endpoint)',
-        provider: 'Secret Manager',
-      },
-      timeoutMs: ctx.timeoutMs,
-    });
+    const unanswered = classifyNetwork(err, 'Secret Manager', target(ctx));
     if (unanswered) return unanswered;
   }
   const rpc = gcpStatus(err);
   const name = err instanceof Error ? err.name : 'error';
+  if (rpc?.foreign) {
+    const answered = classifyNetwork(new ForeignAnswerError(rpc.foreign), 'Secret Manager', target(ctx));
+    if (answered) return answered;
+  }
   if (rpc) {
     // A project-level refusal (API off, no such project) is a PERMISSION_DENIED no role fixes.
     const { status, reason } = rpc;

@@ -267,6 +267,15 @@ export class VaultStore implements StoreClient {
       const version = kv.version === 2 ? body?.metadata?.version : undefined;
       return { value: vaultDataToText(data), version: version?.toString() };
     }
+    // Vault's 404 is `{"errors": []}`, or a deleted KV v2 version's `data`: anything else is not Vault.
+    try {
+      res.expectJson(
+        (b) => jsonWith('data')(b) || Array.isArray((b as { errors?: unknown } | null)?.errors),
+        "Vault's errors",
+      );
+    } catch (err) {
+      throw this.#core.error(err, { action: `read ${kv.mount}/${full}`, path: full, capabilities: [] });
+    }
     const meta = res.json<{ data?: Body }>()?.data?.metadata;
     if (meta?.destroyed)
       throw new SecretNotFoundError(`${this.#tag} ${which} was destroyed and cannot be restored`);
