@@ -364,3 +364,29 @@ describe('a proxy in the environment (HTTPS_PROXY)', () => {
     },
   );
 });
+
+describe('logging in at an address where another JSON service answers 200', () => {
+  it('conjur refuses an authenticate answer that is not a Conjur access token (never serves what follows)', async () => {
+    const l = await httpListener(answer(200, '{"status":"UP"}'));
+    open.push(l);
+    const conjur = ADDRESSED.find((c) => c.type === 'conjur') as Case;
+    const err = await readFailure(conjur, l.url);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain(
+      `127.0.0.1:${l.port} does not answer like Conjur: HTTP 200 application/json, not a Conjur access token`,
+    );
+  });
+
+  it('infisical refuses a universal-auth login answer without an access token', async () => {
+    const l = await httpListener(answer(200, '{"status":"UP"}'));
+    open.push(l);
+    const infisical = ADDRESSED.find((c) => c.type === 'infisical') as Case;
+    const err = await readFailure(infisical, l.url, {
+      auth: { method: 'universal-auth', clientId: 'client-id', clientSecret: 'client-secret-1' },
+    });
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain(
+      `127.0.0.1:${l.port} does not answer like Infisical: HTTP 200 application/json, not a login answer`,
+    );
+  });
+});

@@ -104,6 +104,16 @@ const PAGE = 1000;
 /** What a jwtFile should be, for its error. */
 const JWT_FILE_HINT = 'point jwtFile at the token the platform mounts, or set jwtEnv';
 
+/** A Conjur access token is JSON with `protected`, `payload` and `signature`. */
+function isAccessToken(json: string): boolean {
+  try {
+    const token = JSON.parse(json) as Record<string, unknown>;
+    return typeof token.payload === 'string' && typeof token.signature === 'string';
+  } catch {
+    return false;
+  }
+}
+
 export class ConjurStore implements StoreClient {
   readonly #s: ConjurSettings;
   readonly #core: StoreCore<Op>;
@@ -236,6 +246,8 @@ export class ConjurStore implements StoreClient {
     if (answer.status !== 200) throw new AuthnFailed(answer);
     const text = answer.body.toString('utf8').trim();
     // Asked for base64; a server that ignores Accept-Encoding answers the token's JSON.
+    const json = text.startsWith('{') ? text : Buffer.from(text, 'base64').toString('utf8');
+    if (!isAccessToken(json)) answer.foreign('a Conjur access token');
     const token = text.startsWith('{') ? Buffer.from(text).toString('base64') : text;
     return { token: `Token token="${token}"`, ttlMs: TOKEN_LIFE_MS };
   }

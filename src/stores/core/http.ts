@@ -62,6 +62,8 @@ export interface HttpAnswer {
    * was expected, e.g. `a secret`), never a crash on a missing field.
    */
   expectJson<T>(check: (body: unknown) => boolean, what: string): T;
+  /** Throw the {@link NetworkError} of an answer that is not the provider's (`what` was expected). */
+  foreign(what: string): never;
 }
 
 /** A JSON object whose `key` is an object or an array: `jsonWith('secret')` for `{"secret": {…}}`. */
@@ -371,17 +373,20 @@ export class HttpTransport {
               return undefined;
             }
           };
+          const foreign = (what: string): never => {
+            const detail = `HTTP ${status} ${type || 'without a content type'}, not ${what}`;
+            throw this.#networkError(url, { name: 'Error', code: FOREIGN_ANSWER, message: detail });
+          };
           resolve({
             status,
             headers: res.headers,
             body,
             json,
-            expectJson: <T>(check: (body: unknown) => boolean, what: string): T => {
+            expectJson<T>(check: (body: unknown) => boolean, what: string): T {
               const parsed = json<unknown>();
-              if (parsed !== undefined && check(parsed)) return parsed as T;
-              const detail = `HTTP ${status} ${type || 'without a content type'}, not ${what}`;
-              throw this.#networkError(url, { name: 'Error', code: FOREIGN_ANSWER, message: detail });
+              return parsed !== undefined && check(parsed) ? (parsed as T) : foreign(what);
             },
+            foreign,
           });
         });
       });

@@ -185,10 +185,10 @@ export class InfisicalStore implements StoreClient {
       body: { clientId: auth.clientId, clientSecret: auth.clientSecret },
     });
     if (answer.status !== 200) throw new LoginFailed(answer);
-    const { accessToken, expiresIn } = answer.json<{ accessToken: string; expiresIn: number }>() ?? {
-      accessToken: '',
-      expiresIn: 0,
-    };
+    const { accessToken, expiresIn } = answer.expectJson<{ accessToken: string; expiresIn: number }>(
+      (b) => typeof (b as { accessToken?: unknown } | null)?.accessToken === 'string',
+      'a login answer',
+    );
     return { token: accessToken, ttlMs: expiresIn * 1000 };
   }
 
