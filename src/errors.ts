@@ -221,10 +221,16 @@ const SHOWN_QUOTE = 3;
  */
 export function describeUnexpected(err: unknown): string {
   if (!(err instanceof Error)) return `a thrown ${err === null ? 'null' : typeof err}`;
-  const { code, syscall, path, dest } = err as { code?: unknown; syscall?: unknown; path?: unknown; dest?: unknown };
+  const { code, syscall, path, dest } = err as {
+    code?: unknown;
+    syscall?: unknown;
+    path?: unknown;
+    dest?: unknown;
+  };
   const name = `${err.name}${typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? ` [${code}]` : ''}`;
   // A system error (ENOENT, EACCES…) quotes the file it was given: a path, kept.
-  const paths = typeof syscall === 'string' ? [path, dest].filter((p): p is string => typeof p === 'string') : [];
+  const paths =
+    typeof syscall === 'string' ? [path, dest].filter((p): p is string => typeof p === 'string') : [];
   const message = safeErrorText(err.message, paths);
   return message ? `${name}: ${message}` : name;
 }
@@ -241,6 +247,26 @@ export function safeErrorText(message: string, keep: readonly string[] = []): st
       inner.length > SHOWN_QUOTE && !keep.includes(inner) ? `${quote}…${quote}` : quoted,
     )
     .trim();
+}
+
+/**
+ * What `JSON.parse` found wrong, without the text V8 quotes around the fault (it quotes the
+ * document, values included: `Unexpected token 'p', "{"a": pw-secr"... is not valid JSON`), and
+ * where, when V8 says so (`… in JSON at position 6`, with `(line 1 column 7)` from Node 22).
+ *
+ * @example
+ * jsonSyntaxError(new SyntaxError('Expected \',\' or \'}\' after property value in JSON at position 6'))
+ * // { reason: "Expected ',' or '}' after property value", position: 6 }
+ */
+export function jsonSyntaxError(err: unknown): { reason: string; position?: number } {
+  const message = err instanceof Error ? err.message : String(err);
+  const reason =
+    (message.split('"')[0] ?? '')
+      .split('\n')[0]!
+      .replace(/ in JSON at position \d+.*$/s, '')
+      .replace(/[\s,.(]+$/, '') || 'not valid JSON';
+  const position = /at position (\d+)/.exec(message)?.[1];
+  return position === undefined ? { reason } : { reason, position: Number(position) };
 }
 
 /**

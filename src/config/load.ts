@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { isSecretField } from '../connections/mask.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, jsonSyntaxError } from '../errors.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
@@ -112,11 +112,16 @@ export function syntaxErrorExcerpt(
 function hideCredential(line: string): string {
   const star = (text: string) => text.replace(/\S/g, '*');
   // A JSON line may hold a whole document (a minified config): every `"key": "value"` on it.
-  let out = line.replace(/("((?:[^"\\]|\\.)*)"\s*:\s*")((?:[^"\\]|\\.)*)"/g, (pair, head: string, key: string, value: string) =>
-    isSecretField(key, []) ? `${head}${star(value)}"` : pair,
+  let out = line.replace(
+    /("((?:[^"\\]|\\.)*)"\s*:\s*")((?:[^"\\]|\\.)*)"/g,
+    (pair, head: string, key: string, value: string) =>
+      isSecretField(key, []) ? `${head}${star(value)}"` : pair,
   );
   // The user and password of a URL, whatever holds it.
-  out = out.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"']*)@/gi, (_, scheme: string, info: string) => `${scheme}${star(info)}@`);
+  out = out.replace(
+    /([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"']*)@/gi,
+    (_, scheme: string, info: string) => `${scheme}${star(info)}@`,
+  );
   const match = /^(\s*(?:-\s+)?["']?([A-Za-z0-9_.-]+)["']?\s*:\s?)(.*)$/.exec(out);
   if (!match || !isSecretField(match[2] ?? '', [])) return out;
   return `${match[1]}${star(match[3] ?? '')}`;
@@ -140,19 +145,10 @@ export function parseConfigText(text: string, file: string): unknown {
     try {
       return JSON.parse(text);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      // V8 may quote the whole document in its message (`Unexpected token ',', "{…}" is not
-      // valid JSON`): keep only the first part, never the text, which may hold a credential.
-      const plain =
-        (message.split('"')[0] ?? '')
-          .replace(/ in JSON at position \d+.*$/s, '')
-          .replace(/\s*\(line \d+ column \d+\)$/, '')
-          .replace(/[\s,.]+$/, '')
-          .split('\n')[0] || 'not valid JSON';
-      const position = /at position (\d+)/.exec(message);
-      let at: { line: number; col: number } | undefined = position
-        ? lineColumnAt(text, Number(position[1]))
-        : undefined;
+      // V8 may quote the whole document in its message: only what is wrong, and where.
+      const { reason: plain, position } = jsonSyntaxError(err);
+      let at: { line: number; col: number } | undefined =
+        position === undefined ? undefined : lineColumnAt(text, position);
       if (!at) {
         // No position from V8: JSON is YAML's flow syntax, so YAML's parser can locate most errors.
         try {

@@ -13,7 +13,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeUnexpected } from '../../src/errors.js';
+import { describeUnexpected, jsonSyntaxError } from '../../src/errors.js';
 import { runCli } from '../support/cli.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-unexpected-'));
@@ -28,7 +28,10 @@ function secret(label: string): { value: string; pieces: string[] } {
 
 function expectNoPiece(text: string, s: { pieces: string[] }, where: string): void {
   const found = s.pieces.filter((p) => text.includes(p));
-  expect(found, `${where} shows part of the secret: ${JSON.stringify(text.replace(/[0-9a-f]{6,}/g, '<hex>'))}`).toEqual([]);
+  expect(
+    found,
+    `${where} shows part of the secret: ${JSON.stringify(text.replace(/[0-9a-f]{6,}/g, '<hex>'))}`,
+  ).toEqual([]);
 }
 
 function project(): { cwd: string; env: Record<string, string> } {
@@ -45,11 +48,18 @@ describe('sesame run with a value an environment variable cannot carry', () => {
     const { cwd, env } = project();
     const before = secret('nulhead');
     const after = secret('nultail');
-    const set = await runCli(['secrets', 'set', 'app/binary'], { cwd, env, input: `${before.value}\0${after.value}` });
+    const set = await runCli(['secrets', 'set', 'app/binary'], {
+      cwd,
+      env,
+      input: `${before.value}\0${after.value}`,
+    });
     expect(set.stderr).toBe('');
     expect(set.code).toBe(0);
 
-    const r = await runCli(['run', '--env', 'KEY=secret://builtin/app/binary', '--', 'sh', '-c', 'echo ran'], { cwd, env });
+    const r = await runCli(
+      ['run', '--env', 'KEY=secret://builtin/app/binary', '--', 'sh', '-c', 'echo ran'],
+      { cwd, env },
+    );
 
     expectNoPiece(r.stderr + r.stdout, before, 'sesame run');
     expectNoPiece(r.stderr + r.stdout, after, 'sesame run');
@@ -61,11 +71,19 @@ describe('sesame run with a value an environment variable cannot carry', () => {
 });
 
 describe("sesame run and Sesame's own credentials in the environment", () => {
-  const show = ['--', 'sh', '-c', 'echo "key=$RUN_MASTER_KEY"; echo "token=$SESAME_TOKEN"; echo "agent=$SESAME_AGENT_TOKEN"; echo "x=$X"; env'];
+  const show = [
+    '--',
+    'sh',
+    '-c',
+    'echo "key=$RUN_MASTER_KEY"; echo "token=$SESAME_TOKEN"; echo "agent=$SESAME_AGENT_TOKEN"; echo "x=$X"; env',
+  ];
 
   it('masks the master key the config reads from the environment and the tokens Sesame reads, as it masks the values it resolved', async () => {
     const cwd = dir();
-    writeFileSync(path.join(cwd, 'sesame.yaml'), ['database: sqlite:./.sesame/sesame.db', 'masterKey: { env: RUN_MASTER_KEY }', ''].join('\n'));
+    writeFileSync(
+      path.join(cwd, 'sesame.yaml'),
+      ['database: sqlite:./.sesame/sesame.db', 'masterKey: { env: RUN_MASTER_KEY }', ''].join('\n'),
+    );
     const key = randomBytes(32).toString('base64');
     const token = `ses_${randomBytes(16).toString('hex')}`;
     const agent = `agent-${randomBytes(16).toString('hex')}`;
@@ -127,7 +145,9 @@ describe('sesame secrets import of a file that is not JSON', () => {
 
     expectNoPiece(r.stderr + r.stdout, s, 'sesame secrets import');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^sesame: secrets\.json is not JSON \(Unexpected token '.'\): fix it, or pass --format env/);
+    expect(r.stderr).toMatch(
+      /^sesame: secrets\.json is not JSON \(Unexpected token '.'\): fix it, or pass --format env/,
+    );
     const list = await runCli(['secrets', 'list', '--json'], { cwd, env });
     expect(list.stdout).not.toContain('db/');
   });
@@ -150,7 +170,7 @@ describe('describeUnexpected', () => {
     expect(text).toContain('must be a string without null bytes');
   });
 
-  it("drops the text V8 quotes from JSON it cannot parse", () => {
+  it('drops the text V8 quotes from JSON it cannot parse', () => {
     const s = secret('pw');
     let thrown: unknown;
     try {
@@ -159,7 +179,10 @@ describe('describeUnexpected', () => {
     } catch (err) {
       thrown = err;
     }
-    expect((thrown as Error).message, 'V8 quotes the text around the error (the premise of this test)').toContain(s.value.slice(0, 8));
+    expect(
+      (thrown as Error).message,
+      'V8 quotes the text around the error (the premise of this test)',
+    ).toContain(s.value.slice(0, 8));
     const text = describeUnexpected(thrown);
     expectNoPiece(text, s, 'describeUnexpected');
     expect(text).toMatch(/^SyntaxError: .*not valid JSON/);
@@ -167,7 +190,9 @@ describe('describeUnexpected', () => {
 
   it('shows no quoted text of any other message either, and only its first line', () => {
     const s = secret('quoted');
-    const text = describeUnexpected(new RangeError(`bad input "${s.value}" near '${s.value}' or \`${s.value}\`\nsecond line ${s.value}`));
+    const text = describeUnexpected(
+      new RangeError(`bad input "${s.value}" near '${s.value}' or \`${s.value}\`\nsecond line ${s.value}`),
+    );
     expectNoPiece(text, s, 'describeUnexpected');
     expect(text).toBe('RangeError: bad input "…" near \'…\' or `…`');
   });
@@ -178,15 +203,49 @@ describe('describeUnexpected', () => {
     );
   });
 
-  it("keeps the path a system error names (ENOENT, EACCES), which is the file it was given", async () => {
+  it('keeps the path a system error names (ENOENT, EACCES), which is the file it was given', async () => {
     const missing = path.join(dir(), 'no-such-file');
-    const err = await import('node:fs/promises').then((fs) => fs.readFile(missing).then(() => undefined, (e: unknown) => e));
-    expect(describeUnexpected(err)).toBe(`Error [ENOENT]: ENOENT: no such file or directory, open '${missing}'`);
+    const err = await import('node:fs/promises').then((fs) =>
+      fs.readFile(missing).then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+    expect(describeUnexpected(err)).toBe(
+      `Error [ENOENT]: ENOENT: no such file or directory, open '${missing}'`,
+    );
   });
 
   it('describes a thrown non-error by its type only', () => {
     const s = secret('thrownstring');
     expect(describeUnexpected(s.value)).toBe('a thrown string');
     expect(describeUnexpected({ password: s.value })).toBe('a thrown object');
+  });
+});
+
+describe('jsonSyntaxError: what JSON.parse found wrong and where, never the text it quotes', () => {
+  const parsed = (text: string) => {
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      return jsonSyntaxError(err);
+    }
+    throw new Error('parsed');
+  };
+
+  it('keeps the reason and the position, drops the quoted document', () => {
+    const s = secret('pw');
+    const quoted = parsed(`{"a": ${s.value}}`);
+    expectNoPiece(JSON.stringify(quoted), s, 'the reason');
+    expect(quoted.reason).toBe("Unexpected token 'p'");
+    expect(parsed('{"a":1')).toEqual({ reason: "Expected ',' or '}' after property value", position: 6 });
+    expect(parsed('')).toEqual({ reason: 'Unexpected end of JSON input' });
+    // Node 22 adds the line and column after the position.
+    expect(
+      jsonSyntaxError(
+        new SyntaxError("Expected property name or '}' in JSON at position 1 (line 1 column 2)"),
+      ),
+    ).toEqual({ reason: "Expected property name or '}'", position: 1 });
+    expect(jsonSyntaxError('"').reason).toBe('not valid JSON');
   });
 });

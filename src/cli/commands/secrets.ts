@@ -13,7 +13,7 @@ import { parseEnv } from 'node:util';
 import { type Command, Option } from 'commander';
 import { namespaceChain } from '../../namespaces.js';
 import { parseDuration } from '../../config/duration.js';
-import { safeErrorText, UnsupportedOperationError, UsageError } from '../../errors.js';
+import { jsonSyntaxError, UnsupportedOperationError, UsageError } from '../../errors.js';
 import { processRedactor } from '../../redact/redactor.js';
 import { formatReference } from '../../refs/reference.js';
 import type { SecretMetadata, StoreClient, VersionMetadata } from '../../stores/contract.js';
@@ -327,11 +327,10 @@ export function parseSecretsFile(text: string, format: FileFormat, file: string)
     doc = JSON.parse(text);
   } catch (err) {
     // V8 quotes the text around the fault, which holds the values: only what is wrong, and where.
-    const reason = safeErrorText(err instanceof Error ? err.message : '')
-      .replace(/ \(not valid JSON\)$/, '')
-      .replace(/ in JSON at position (\d+).*$/, ' at position $1');
+    const { reason, position } = jsonSyntaxError(err);
+    const at = position === undefined ? '' : ` at position ${position}`;
     throw new UsageError(
-      `${file} is not JSON (${reason || 'a syntax error'}): fix it, or pass --format env for a .env file`,
+      `${file} is not JSON (${reason}${at}): fix it, or pass --format env for a .env file`,
     );
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {

@@ -32,7 +32,7 @@ import {
   visit,
   type YAMLError,
 } from 'yaml';
-import { ReferenceSyntaxError, SesameError, UsageError } from '../../errors.js';
+import { jsonSyntaxError, ReferenceSyntaxError, SesameError, UsageError } from '../../errors.js';
 import { collectReferences, compileTemplate, type ReferenceSlot } from '../template.js';
 import type { Conversion, ConvertResult } from './convert.js';
 import type { DialectSet } from './index.js';
@@ -405,15 +405,9 @@ function parseJson(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    // V8 may quote the document in its message: keep the words before the first quote only.
-    const plain =
-      (message.split('"')[0] ?? '')
-        .replace(/ in JSON at position \d+.*$/s, '')
-        .replace(/[\s,.(]+$/, '')
-        .split('\n')[0] || 'not valid JSON';
-    const position = /at position (\d+)/.exec(message);
-    const line = position ? text.slice(0, Number(position[1])).split('\n').length : undefined;
+    // V8 may quote the document in its message: only what is wrong, and where.
+    const { reason: plain, position } = jsonSyntaxError(err);
+    const line = position === undefined ? undefined : text.slice(0, position).split('\n').length;
     throw new UsageError(
       `${file}${line === undefined ? '' : `:${line}`}: not valid JSON: ${plain}: fix it, then convert again`,
     );
