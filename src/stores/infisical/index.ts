@@ -96,6 +96,23 @@ class LoginFailed extends Error {
 /** Infisical answers an expired or unknown access token 403 TokenError (401 when missing). */
 const refused = (a: HttpAnswer) =>
   a.status === 401 || (a.status === 403 && a.json<{ error?: string }>()?.error === 'TokenError');
+/**
+ * Infisical's error body (`{reqId, statusCode, message, error}`, its API reference's Errors page;
+ * `message` can be a list of field errors). A 404 without it is another service at siteUrl.
+ */
+const infisicalError = (body: unknown): boolean => {
+  const b = (body ?? {}) as { statusCode?: unknown; error?: unknown; message?: unknown };
+  return (
+    typeof b.statusCode === 'number' &&
+    typeof b.error === 'string' &&
+    (typeof b.message === 'string' || Array.isArray(b.message))
+  );
+};
+/** The answer, unless it is a 404 that is not Infisical's (then the address does not answer like Infisical). */
+const own404 = (a: HttpAnswer): HttpAnswer => {
+  if (a.status === 404) a.expectJson(infisicalError, "Infisical's error");
+  return a;
+};
 const join = (...parts: string[]) =>
   `/${parts
     .flatMap((p) => p.split('/'))
@@ -184,7 +201,7 @@ export class InfisicalStore implements StoreClient {
     const answer = await this.#http.request('POST', `${this.#site}/api/v1/auth/universal-auth/login`, {
       body: { clientId: auth.clientId, clientSecret: auth.clientSecret },
     });
-    if (answer.status !== 200) throw new LoginFailed(answer);
+    if (answer.status !== 200) throw new LoginFailed(own404(answer));
     const { accessToken, expiresIn } = answer.expectJson<{ accessToken: string; expiresIn: number }>(
       (b) => typeof (b as { accessToken?: unknown } | null)?.accessToken === 'string',
       'a login answer',
@@ -206,7 +223,10 @@ export class InfisicalStore implements StoreClient {
       });
     // A refused universal-auth token: one new login, one more try (a configured token is sent once).
     return this.#core.call(op, async () =>
-      expectOk(await this.#session.use(send, refused)).expectJson<T>(check, `an answer of ${op.action}`),
+      expectOk(own404(await this.#session.use(send, refused))).expectJson<T>(
+        check,
+        `an answer of ${op.action}`,
+      ),
     );
   }
 
