@@ -237,7 +237,14 @@ describe.each(
 
 describe.each(
   ADDRESSED.filter((c) =>
-    ['vault', 'aws-secrets-manager', 'azure-key-vault', 'gcp-secret-manager', 'infisical'].includes(c.type),
+    [
+      'vault',
+      'aws-secrets-manager',
+      'azure-key-vault',
+      'gcp-secret-manager',
+      'infisical',
+      '1password-connect',
+    ].includes(c.type),
   ),
 )('$type store answered 404 by another JSON service', (c) => {
   it('says the address does not answer like the provider, not "not found"', async () => {

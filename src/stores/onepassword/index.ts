@@ -33,6 +33,7 @@ import {
   credential,
   credentialPaths,
   expectOk,
+  type HttpAnswer,
   jsonArray,
   HttpStatusError,
   HttpTransport,
@@ -97,6 +98,21 @@ export function itemValue(item: Item): string {
 /** One object of the Connect API (a vault, an item): it has an id. */
 const withId = (body: unknown): boolean => typeof (body as { id?: unknown } | null)?.id === 'string';
 
+/**
+ * The Connect API's error body (its spec's `ErrorResponse`: `{status, message}`). A 404 without
+ * it is another service at url, not a missing vault or item.
+ */
+const connectError = (body: unknown): boolean => {
+  const b = (body ?? {}) as { status?: unknown; message?: unknown };
+  return typeof b.status === 'number' && typeof b.message === 'string';
+};
+
+/** Throw {@link HttpStatusError} unless 2xx; a 404 not in Connect's error shape is a foreign answer. */
+function expectConnectOk(answer: HttpAnswer): HttpAnswer {
+  if (answer.status === 404) answer.expectJson(connectError, "1Password Connect's error");
+  return expectOk(answer);
+}
+
 export class OnePasswordStore implements StoreClient {
   readonly #s: OnePasswordSettings;
   readonly #core: StoreCore<Op>;
@@ -143,7 +159,7 @@ export class OnePasswordStore implements StoreClient {
   #request(op: Op, path: string, query?: Record<string, string>) {
     const headers = { authorization: `Bearer ${this.#s.auth.token}` };
     return this.#core.call(op, async () =>
-      expectOk(await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query })),
+      expectConnectOk(await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query })),
     );
   }
 
@@ -152,10 +168,9 @@ export class OnePasswordStore implements StoreClient {
     const headers = { authorization: `Bearer ${this.#s.auth.token}` };
     const list = query !== undefined || /(^vaults|\/items)$/.test(path);
     return this.#core.call(op, async () =>
-      expectOk(await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query })).expectJson<T>(
-        list ? jsonArray : withId,
-        list ? 'a list' : 'an object with an id',
-      ),
+      expectConnectOk(
+        await this.#http.request('GET', `${this.#base}/v1/${path}`, { headers, query }),
+      ).expectJson<T>(list ? jsonArray : withId, list ? 'a list' : 'an object with an id'),
     );
   }
 
