@@ -244,6 +244,7 @@ describe.each(
       'gcp-secret-manager',
       'infisical',
       '1password-connect',
+      'conjur',
     ].includes(c.type),
   ),
 )('$type store answered 404 by another JSON service', (c) => {
@@ -395,5 +396,23 @@ describe('logging in at an address where another JSON service answers 200', () =
     expect(err.message).toContain(
       `127.0.0.1:${l.port} does not answer like Infisical: HTTP 200 application/json, not a login answer`,
     );
+  });
+});
+
+describe('conjur store logged in, then answered 404 by another JSON service', () => {
+  it('a read is "does not answer like Conjur", not "not found"', async () => {
+    // Something that hands out a token-shaped answer, then answers every read with its own 404.
+    const token = JSON.stringify({ protected: 'e30', payload: 'e30', signature: 'c2ln' });
+    const l = await httpListener((req, res) =>
+      req.method === 'POST' ? answer(200, token)(req, res) : OTHER_SERVICE_404(req, res),
+    );
+    open.push(l);
+    const conjur = ADDRESSED.find((c) => c.type === 'conjur') as Case;
+    const err = await readFailure(conjur, l.url);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toContain(
+      `127.0.0.1:${l.port} does not answer like Conjur: HTTP 404 application/json, not Conjur's error`,
+    );
+    expect(err.fix).toContain("check that url is the address of Conjur's API");
   });
 });

@@ -114,6 +114,18 @@ function isAccessToken(json: string): boolean {
   }
 }
 
+/** Conjur's error body, `{"error": {"code": "not_found", "message": "CONJ00076E …"}}`. */
+function isConjurError(body: unknown): boolean {
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  return typeof error === 'object' && error !== null && typeof error.message === 'string';
+}
+
+/** The answer, unless it is a 404 that is not Conjur's (then the address does not answer like Conjur). */
+function own404(answer: HttpAnswer): HttpAnswer {
+  if (answer.status === 404) answer.expectJson(isConjurError, "Conjur's error");
+  return answer;
+}
+
 export class ConjurStore implements StoreClient {
   readonly #s: ConjurSettings;
   readonly #core: StoreCore<Op>;
@@ -243,7 +255,7 @@ export class ConjurStore implements StoreClient {
               headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-encoding': 'base64' },
             },
           );
-    if (answer.status !== 200) throw new AuthnFailed(answer);
+    if (answer.status !== 200) throw new AuthnFailed(own404(answer));
     const text = answer.body.toString('utf8').trim();
     // Asked for base64; a server that ignores Accept-Encoding answers the token's JSON.
     const json = text.startsWith('{') ? text : Buffer.from(text, 'base64').toString('utf8');
@@ -259,7 +271,9 @@ export class ConjurStore implements StoreClient {
         query,
       });
     // A 401 is an access token Conjur no longer takes: one new one, one more try.
-    return this.#core.call(op, async () => expectOk(await this.#session.use(send, (a) => a.status === 401)));
+    return this.#core.call(op, async () =>
+      expectOk(own404(await this.#session.use(send, (a) => a.status === 401))),
+    );
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
