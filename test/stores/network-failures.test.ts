@@ -223,7 +223,9 @@ describe.each(ADDRESSED)('$type store at an address where something else answers
 });
 
 describe.each(
-  ADDRESSED.filter((c) => ['vault', 'infisical', '1password-connect', 'gcp-secret-manager'].includes(c.type)),
+  ADDRESSED.filter((c) =>
+    ['vault', 'infisical', '1password-connect', 'gcp-secret-manager', 'doppler'].includes(c.type),
+  ),
 )('$type store at an address where another JSON service answers', (c) => {
   it('a 200 JSON answer without the provider\'s fields is "does not answer like", never a crash, a value or not found', async () => {
     const l = await httpListener(answer(200, '{"status":"UP"}'));
@@ -245,6 +247,7 @@ describe.each(
       'infisical',
       '1password-connect',
       'conjur',
+      'doppler',
     ].includes(c.type),
   ),
 )('$type store answered 404 by another JSON service', (c) => {
@@ -414,5 +417,30 @@ describe('conjur store logged in, then answered 404 by another JSON service', ()
       `127.0.0.1:${l.port} does not answer like Conjur: HTTP 404 application/json, not Conjur's error`,
     );
     expect(err.fix).toContain("check that url is the address of Conjur's API");
+  });
+});
+
+describe('doppler store reading several secrets where another JSON service answers 200', () => {
+  it('each read is "does not answer like Doppler", never "not found"', async () => {
+    const l = await httpListener(answer(200, '{"status":"UP"}'));
+    open.push(l);
+    const doppler = ADDRESSED.find((c) => c.type === 'doppler') as Case;
+    const type = defaultStoreTypes().get('doppler');
+    const client = await type.create(type.settings.parse(doppler.settings(l.url)), context);
+    try {
+      const got = await client.getMany?.([
+        { name: 'A', namespaces: [''] },
+        { name: 'B', namespaces: [''] },
+      ]);
+      expect(got).toHaveLength(2);
+      for (const err of got ?? []) {
+        expect(err).toBeInstanceOf(StoreUnavailableError);
+        expect((err as Error).message).toContain(
+          `127.0.0.1:${l.port} does not answer like Doppler: HTTP 200 application/json, not secrets`,
+        );
+      }
+    } finally {
+      await client.close?.();
+    }
   });
 });

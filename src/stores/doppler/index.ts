@@ -35,6 +35,7 @@ import {
   expectOk,
   HttpStatusError,
   HttpTransport,
+  jsonWith,
   pageInMemory,
   type RetryPolicy,
   readSampleStep,
@@ -69,6 +70,14 @@ interface Value {
   computedVisibility?: string;
 }
 
+/** Doppler's error body: `{"messages": ["Could not find requested secret"], "success": false}`. */
+const dopplerError = (body: unknown): boolean =>
+  Array.isArray((body as { messages?: unknown } | null)?.messages);
+
+/** `/v3/me`: the token's `slug` and its `workplace`. */
+const tokenInfo = (body: unknown): boolean =>
+  typeof (body as { slug?: unknown } | null)?.slug === 'string' || jsonWith('workplace')(body);
+
 export class DopplerStore implements StoreClient {
   readonly #s: DopplerSettings;
   readonly #core: StoreCore<Op>;
@@ -77,7 +86,10 @@ export class DopplerStore implements StoreClient {
 
   constructor(s: DopplerSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
     this.#s = s;
-    this.#http = new HttpTransport({ lookup: context.lookup, settings: { address: 'apiUrl', provider: 'Doppler' } });
+    this.#http = new HttpTransport({
+      lookup: context.lookup,
+      settings: { address: 'apiUrl', provider: 'Doppler' },
+    });
     this.#scope = { ...(s.project ? { project: s.project } : {}), ...(s.config ? { config: s.config } : {}) };
     this.#core = new StoreCore({
       context,
@@ -111,16 +123,24 @@ export class DopplerStore implements StoreClient {
     return classifyHttp(err, what);
   }
 
-  #get<T>(op: Op, path: string, query: Record<string, string> = {}): Promise<T> {
+  /**
+   * A GET whose JSON answer `check` accepts; an answer that is not Doppler's (a 200 without the
+   * fields asked for, a 404 without Doppler's `messages`) is a foreign answer, never a value.
+   */
+  #get<T>(
+    op: Op,
+    path: string,
+    query: Record<string, string>,
+    check: (body: unknown) => boolean,
+    what: string,
+  ): Promise<T> {
     const headers = { authorization: `Bearer ${this.#s.auth.token}` };
     const url = `${this.#s.apiUrl.replace(/\/+$/, '')}/v3/${path}`;
-    return this.#core.call(
-      op,
-      async () =>
-        expectOk(
-          await this.#http.request('GET', url, { headers, query: { ...this.#scope, ...query } }),
-        ).json<T>() as T,
-    );
+    return this.#core.call(op, async () => {
+      const answer = await this.#http.request('GET', url, { headers, query: { ...this.#scope, ...query } });
+      if (answer.status === 404) answer.expectJson(dopplerError, "Doppler's error");
+      return expectOk(answer).expectJson<T>(check, what);
+    });
   }
 
   #text(name: string, value: Value | undefined): string {
@@ -148,6 +168,8 @@ export class DopplerStore implements StoreClient {
       { action: 'reading', name: request.name },
       'configs/config/secret',
       { name: this.#s.prefix + request.name },
+      jsonWith('value'),
+      'a secret',
     );
     return { value: this.#text(request.name, got.value) };
   }
@@ -157,12 +179,15 @@ export class DopplerStore implements StoreClient {
     const op = { action: 'reading', name: names.join(', ') };
     let secrets: Record<string, Value>;
     try {
-      secrets =
-        (
-          await this.#get<{ secrets?: Record<string, Value> }>(op, 'configs/config/secrets', {
-            secrets: names.join(','),
-          })
-        ).secrets ?? {};
+      secrets = (
+        await this.#get<{ secrets: Record<string, Value> }>(
+          op,
+          'configs/config/secrets',
+          { secrets: names.join(',') },
+          jsonWith('secrets'),
+          'secrets',
+        )
+      ).secrets;
     } catch (err) {
       return requests.map(() => err as Error);
     }
@@ -182,10 +207,12 @@ export class DopplerStore implements StoreClient {
   }
 
   async list(options: ListOptions): Promise<ListPage> {
-    const { names = [] } = await this.#get<{ names?: string[] }>(
+    const { names } = await this.#get<{ names: string[] }>(
       { action: 'listing' },
       'configs/config/secrets/names',
       { include_managed_secrets: 'false' },
+      (b) => Array.isArray((b as { names?: unknown } | null)?.names),
+      'secret names',
     );
     const wanted = this.#s.prefix + (options.prefix ?? '');
     const mine = names.filter((n) => n.startsWith(wanted));
@@ -204,6 +231,9 @@ export class DopplerStore implements StoreClient {
           const me = await this.#get<{ name?: string; type?: string; workplace?: { name?: string } }>(
             { action: 'authenticating' },
             'me',
+            {},
+            tokenInfo,
+            "a token's details",
           );
           return `token "${me.name ?? '?'}" (${me.type ?? 'unknown type'}) of workplace ${me.workplace?.name ?? '?'}`;
         },
