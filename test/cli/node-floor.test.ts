@@ -7,13 +7,13 @@
  * the lockfile's runtime packages all admit the lowest Node `engines` names, and the real CLI and
  * server run with `--no-experimental-require-module`, which is how 20.0–20.18 load modules.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import semver from 'semver';
 import { describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
+import { serve } from './first-use-helpers.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
@@ -48,33 +48,15 @@ describe('the lowest Node that engines admits', () => {
 
   it('the server serves the admin UI and opens a session without require(esm)', async () => {
     const cwd = mkdtempSync(path.join(tmpdir(), 'sesame-node-floor-'));
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: cwd, SESAME_LOG_LEVEL: 'warn', ...OLD_NODE20 },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (c) => {
-      stderr += String(c);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    const up = await serve({ cwd, env: { SESAME_LOG_LEVEL: 'warn', ...OLD_NODE20 } });
     try {
-      const up = await new Promise<{ token: string; url: string }>((resolve, reject) => {
-        child.stdout.on('data', (c) => {
-          stdout += String(c);
-          const m = /admin token[^\n]*\n(\S+)\nsesame: serving (http:\/\/\S+)/.exec(stdout);
-          if (m?.[1] && m[2]) resolve({ token: m[1], url: m[2] });
-        });
-        child.on('close', (code) => reject(new Error(`sesame serve exited ${code}: ${stderr}`)));
-      });
       const page = await fetch(`${up.url}/`);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('<div id="root">');
       const signIn = await fetch(`${up.url}/api/v1/session`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token: up.token }),
+        body: JSON.stringify({ token: up.adminToken }),
       });
       expect(signIn.status).toBe(200);
       const cookie = signIn.headers.get('set-cookie') ?? '';
@@ -82,10 +64,9 @@ describe('the lowest Node that engines admits', () => {
       const me = await fetch(`${up.url}/api/v1/session`, { headers: { cookie: cookie.split(';')[0] ?? '' } });
       expect(me.status).toBe(200);
       expect(((await me.json()) as { principal: { role: string } }).principal.role).toBe('admin');
-      expect(stderr).not.toMatch(/ERR_REQUIRE_ESM/);
+      expect(up.output()).not.toMatch(/ERR_REQUIRE_ESM/);
     } finally {
-      clearTimeout(timer);
-      child.kill('SIGTERM');
+      await up.stop();
     }
   }, 60_000);
 });
