@@ -40,7 +40,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CompiledQuery } from 'kysely';
 import type { Logger } from 'pino';
 import { type DatabaseKind, DatabaseError, type SesameDatabase } from '../db/index.js';
-import type { ApiTokensTable } from '../db/tables.js';
+import type { AdminSessionsTable, ApiTokensTable } from '../db/tables.js';
 import { ConfigError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
 import type { TokenInfo, TokenRefusal } from '../tokens/index.js';
@@ -92,13 +92,7 @@ export interface RefusedSession {
 }
 
 /** One row of the lookup: the session and its token's row (null columns when the token is gone). */
-interface SessionRow {
-  id_hash: string;
-  token_id: string;
-  csrf_hash: string;
-  created_at: string;
-  last_seen_at: string;
-  expires_at: string;
+interface SessionRow extends AdminSessionsTable {
   t_id: string | null;
   t_name: string | null;
   t_role: ApiTokensTable['role'] | null;
