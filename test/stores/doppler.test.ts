@@ -15,6 +15,7 @@ import type { FetchedSecret, StoreContext } from '../../src/stores/contract.js';
 import { DopplerStore, type DopplerSettings, dopplerStoreType } from '../../src/stores/doppler/index.js';
 import { type DopplerEmulator, startDopplerEmulator } from '../emulators/doppler/index.js';
 import { runStoreContract, runStoreFaultContract } from './contract.js';
+import { answer, httpListener, type Listener } from './network-faults.js';
 
 const ns = [''] as const;
 const context: StoreContext = {
@@ -234,6 +235,88 @@ describe('doppler errors', () => {
     expect(down.message).toMatch(
       /^\[doppler\] reading "DB_USER" in backend\/prd: 127\.0\.0\.1:\d+ refused the connection: nothing listens on port \d+ \(ECONNREFUSED\) \(?after 3 attempts\)?$/,
     );
+  });
+});
+
+describe('doppler store answered 400/401/403 by another service at apiUrl', () => {
+  // Doppler's errors always carry `{"messages": [...], "success": false}` (its CLI reads exactly
+  // that); a gateway's, a proxy's or another API's refusal is not Doppler's word on the token.
+  const foreign: Array<[string, number, string, string]> = [
+    ['an API gateway', 401, '{"message":"Unauthorized"}', 'application/json'],
+    ['a proxy', 403, 'Forbidden', 'text/plain'],
+    [
+      'another JSON service',
+      400,
+      '{"status":400,"error":"Bad Request","path":"/v3/configs"}',
+      'application/json',
+    ],
+    ['a gateway without a body', 401, '', 'application/json'],
+    ["a service with `messages` but not Doppler's shape", 403, '{"messages":"denied"}', 'application/json'],
+  ];
+  const listeners: Listener[] = [];
+  afterAll(async () => {
+    for (const l of listeners) await l.close();
+  });
+
+  it.each(foreign)(
+    '%s answering %i is "does not answer like Doppler" naming apiUrl, never a token refusal',
+    async (_who, status, body, type) => {
+      const l = await httpListener(answer(status, body, type));
+      listeners.push(l);
+      const client = store({ apiUrl: l.url });
+      const err = await failure(client.get({ name: 'DB_USER', namespaces: ns }));
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err.message).toBe(
+        `[doppler] reading "DB_USER" in backend/prd: 127.0.0.1:${l.port} does not answer like Doppler: HTTP ${status} ${type}, not Doppler's error`,
+      );
+      expect((err as StoreUnavailableError).fix).toBe(
+        "check that apiUrl is the address of Doppler's API, and that no proxy or sign-in page answers in its place",
+      );
+      const [many] = await client.getMany([{ name: 'DB_USER', namespaces: ns }]);
+      expect(many).toBeInstanceOf(StoreUnavailableError);
+      expect((many as Error).message).toContain(
+        `127.0.0.1:${l.port} does not answer like Doppler: HTTP ${status}`,
+      );
+      const report = await client.check({ namespaces: ns });
+      expect(report.ok).toBe(false);
+      expect(JSON.stringify(report.steps[0])).toContain('does not answer like Doppler');
+      expect(JSON.stringify(report)).not.toContain(token);
+    },
+  );
+
+  it('a 503 whose `messages` is not a list is unavailable, never a crash', async () => {
+    const l = await httpListener(answer(503, '{"messages":"maintenance"}'));
+    listeners.push(l);
+    const err = await failure(store({ apiUrl: l.url }).get({ name: 'DB_USER', namespaces: ns }));
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toMatch(/^\[doppler\] reading "DB_USER" in backend\/prd: .*HTTP 503/);
+  });
+
+  it("Doppler's own 400, 401 and 403 keep Doppler's words and fixes", async () => {
+    const personal = dp.issueToken('personal');
+    const noScope = await failure(
+      store({
+        project: undefined,
+        config: undefined,
+        auth: { method: 'service-token', token: personal },
+      }).get({
+        name: 'X',
+        namespaces: ns,
+      }),
+    );
+    expect(noScope).toBeInstanceOf(ConfigError);
+    expect(noScope.message).toContain(
+      '[doppler] reading "X": You must specify a project and config (HTTP 400)',
+    );
+    const wrong = await failure(
+      store({ auth: { method: 'service-token', token: 'dp.st.prd.nottheone' } }).get({
+        name: 'DB_USER',
+        namespaces: ns,
+      }),
+    );
+    expect(wrong).toBeInstanceOf(AccessDeniedError);
+    const other = await failure(store({ config: 'stg' }).get({ name: 'SHARED', namespaces: ns }));
+    expect(other).toBeInstanceOf(AccessDeniedError);
   });
 });
 

@@ -70,9 +70,18 @@ interface Value {
   computedVisibility?: string;
 }
 
-/** Doppler's error body: `{"messages": ["Could not find requested secret"], "success": false}`. */
-const dopplerError = (body: unknown): boolean =>
-  Array.isArray((body as { messages?: unknown } | null)?.messages);
+/**
+ * Doppler's error body: `{"messages": ["Could not find requested secret"], "success": false}` (the
+ * shape its own CLI reads). A 400, 401, 403 or 404 without it comes from something else at
+ * `apiUrl` (a gateway, a proxy, another API): never Doppler's word on the token or the config.
+ */
+const dopplerError = (body: unknown): boolean => {
+  const b = body as { messages?: unknown; success?: unknown } | null;
+  return b?.success === false && Array.isArray(b.messages) && b.messages.every((m) => typeof m === 'string');
+};
+
+/** The statuses whose meaning (token refused, config wrong, not found) only Doppler's own body gives. */
+const DOPPLER_SAYS = new Set([400, 401, 403, 404]);
 
 /** `/v3/me`: the token's `slug` and its `workplace`. */
 const tokenInfo = (body: unknown): boolean =>
@@ -108,7 +117,9 @@ export class DopplerStore implements StoreClient {
   #classify(err: unknown, op: Op): Classification | undefined {
     const what = `${op.action}${op.name ? ` "${op.name}"` : ''}${this.#where}`;
     if (!(err instanceof HttpStatusError)) return classifyHttp(err, what);
-    const said = err.answer.json<{ messages?: string[] }>()?.messages?.join('; ') || `HTTP ${err.status}`;
+    const body = err.answer.json<unknown>();
+    const said =
+      (dopplerError(body) && (body as { messages: string[] }).messages.join('; ')) || `HTTP ${err.status}`;
     const tokenFix = this.#tokenFix;
     if (err.status === 401)
       return { kind: 'denied', message: `${what}: Doppler refused the token (401 ${said})`, fix: tokenFix };
@@ -125,7 +136,8 @@ export class DopplerStore implements StoreClient {
 
   /**
    * A GET whose JSON answer `check` accepts; an answer that is not Doppler's (a 200 without the
-   * fields asked for, a 404 without Doppler's `messages`) is a foreign answer, never a value.
+   * fields asked for, a 400/401/403/404 without Doppler's error body) is a foreign answer, never
+   * a value, a refused token or a missing secret.
    */
   #get<T>(
     op: Op,
@@ -138,7 +150,7 @@ export class DopplerStore implements StoreClient {
     const url = `${this.#s.apiUrl.replace(/\/+$/, '')}/v3/${path}`;
     return this.#core.call(op, async () => {
       const answer = await this.#http.request('GET', url, { headers, query: { ...this.#scope, ...query } });
-      if (answer.status === 404) answer.expectJson(dopplerError, "Doppler's error");
+      if (DOPPLER_SAYS.has(answer.status)) answer.expectJson(dopplerError, "Doppler's error");
       return expectOk(answer).expectJson<T>(check, what);
     });
   }
