@@ -35,6 +35,7 @@ export interface CacheStats {
   misses: number;
   staleServes: number;
   coalesced: number;
+  /** Calls the store received (a getMany counts once), counted by the caller of the store. */
   storeCalls: number;
   storeErrors: number;
   refreshes: number;
@@ -208,7 +209,8 @@ export class SecretCache {
     });
     if (toFetch.length > 0) {
       const epoch = this.#epoch;
-      this.stats.storeCalls++;
+      // `storeCalls` is counted by whoever calls the store (the resolver's #fetch), once per call
+      // the store receives: one getMany, or one get per secret when the store does not batch.
       const settle = (key: string, outcome: FetchedSecret | Error) => {
         const r = resolvers.get(key)!;
         this.#inflight.delete(key);
