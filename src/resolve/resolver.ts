@@ -9,7 +9,9 @@
  */
 import { checkedNamespace, namespaceChain } from '../namespaces.js';
 import {
+  ForbiddenError,
   KeyNotFoundError,
+  ReferenceSyntaxError,
   ResolutionError,
   describeUnexpected,
   SesameError,
@@ -382,7 +384,12 @@ export class Resolver {
   #value(p: PlanSlot, walk: Walk): unknown {
     const generation = this.bindings.generation;
     if (p.memoNamespace !== walk.namespace || p.memoGeneration !== generation) {
-      const binding = this.bindings.get(p.slot.ref.store, walk.namespace);
+      let binding: StoreBinding;
+      try {
+        binding = this.bindings.get(p.slot.ref.store, walk.namespace);
+      } catch (err) {
+        throw this.#locate(err, p, walk);
+      }
       const { ref } = p.slot;
       p.binding = binding;
       p.key = `${binding.keyPrefix(walk.namespace)}${ref.name}\u0000${ref.version ?? ''}\u0000${ref.stage ?? ''}`;
@@ -609,10 +616,27 @@ export class Resolver {
     return new StoreUnavailableError(`[${binding.config.name}] ${detail}`, {}, { cause });
   }
 
+  /**
+   * The error with the reference and field it came from, so that one failure among many
+   * references says which one. Errors about one reference that are not ResolutionErrors (no
+   * such store, a pin or operation the store refuses) get the same prefix on a copy: the error
+   * may be shared by every waiter of a coalesced fetch. Errors about the caller (its token's
+   * scope or role) and syntax errors (which name their field already) are left as they are.
+   */
   #locate(err: unknown, p: PlanSlot, walk: Walk): Error {
     const field = spellPath(walk);
     if (err instanceof ResolutionError)
       return err.locate({ reference: p.slot.raw, field: field || undefined });
+    if (err instanceof SesameError && !(err instanceof ForbiddenError) && !(err instanceof ReferenceSyntaxError)) {
+      const where = field ? `${p.slot.raw} (field ${field})` : p.slot.raw;
+      if (err.message.startsWith(where)) return err;
+      const copy = Object.create(Object.getPrototypeOf(err)) as SesameError;
+      Object.assign(copy, err);
+      copy.message = `${where}: ${err.message}`;
+      copy.stack = `${err.name}: ${copy.message}`;
+      if (err.cause !== undefined) copy.cause = err.cause;
+      return copy;
+    }
     if (err instanceof Error) return err;
     return new Error(String(err));
   }

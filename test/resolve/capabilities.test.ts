@@ -27,7 +27,7 @@ describe('capability enforcement in the core', () => {
     const before = mem.calls.requested;
     const err = (await sesame.resolve('secret://mem/db/password?stage=AWSPREVIOUS').catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(UnsupportedOperationError);
-    expect(err.message).toBe('[mem] ?stage= pins an AWS staging label; stores of type memory have no stages: pin a version with ?version= instead');
+    expect(err.message).toBe('secret://mem/db/password?stage=AWSPREVIOUS: [mem] ?stage= pins an AWS staging label; stores of type memory have no stages: pin a version with ?version= instead');
     expect(mem.calls.requested).toBe(before);
     expect(JSON.stringify(err)).not.toContain('current-value-0001');
   });
