@@ -190,6 +190,7 @@ export class SecretCache {
     const results: Array<Promise<LoadResult> | undefined> = new Array(keys.length);
     const toFetch: string[] = [];
     const resolvers = new Map<string, { resolve: (r: LoadResult) => void; reject: (e: unknown) => void }>();
+    const mine = new Map<string, Promise<LoadResult>>();
     keys.forEach((key, i) => {
       const pending = this.#inflight.get(key);
       if (pending) {
@@ -204,6 +205,7 @@ export class SecretCache {
       // Callers may attach later; an unobserved rejection must not crash the process.
       promise.catch(() => {});
       this.#inflight.set(key, promise);
+      mine.set(key, promise);
       toFetch.push(key);
       results[i] = promise;
     });
@@ -213,7 +215,8 @@ export class SecretCache {
       // the store receives: one getMany, or one get per secret when the store does not batch.
       const settle = (key: string, outcome: FetchedSecret | Error) => {
         const r = resolvers.get(key)!;
-        this.#inflight.delete(key);
+        // A refresh may have let a newer fetch of this key start meanwhile: that one stays.
+        if (this.#inflight.get(key) === mine.get(key)) this.#inflight.delete(key);
         if (outcome instanceof Error) {
           try {
             r.resolve(this.#onError(key, outcome));
@@ -239,7 +242,12 @@ export class SecretCache {
     return results as Array<Promise<LoadResult>>;
   }
 
-  /** Drop entries; all when no predicate is given. Returns how many were dropped. */
+  /**
+   * Drop entries; all when no predicate is given. Returns how many were dropped. Fetches in
+   * flight for the dropped keys are let go too: they may have read the value before the change
+   * the refresh is for, so a resolve that starts after the refresh fetches again rather than
+   * joining them (their own waiters still get their answer, which is not kept).
+   */
   invalidate(predicate?: (key: string) => boolean): number {
     this.#epoch++;
     this.changes++;
@@ -247,8 +255,10 @@ export class SecretCache {
     if (!predicate) {
       const n = this.#lru.size;
       this.#lru.clear();
+      this.#inflight.clear();
       return n;
     }
+    for (const key of [...this.#inflight.keys()]) if (predicate(key)) this.#inflight.delete(key);
     let n = 0;
     for (const key of [...this.#lru.keys()]) {
       if (predicate(key)) {

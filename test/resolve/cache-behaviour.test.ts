@@ -3,8 +3,11 @@
  * concurrency, refreshes racing fetches in flight, and its memory bound.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { AccessDeniedError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
+import type { StoreType } from '../../src/stores/contract.js';
 import { StoreTypeRegistry } from '../../src/stores/registry.js';
 import { type MemoryBackend, memoryBackend, memoryStoreType } from '../support/memory-store.js';
 
@@ -62,5 +65,115 @@ describe('cache statistics', () => {
     expect(one.calls).toMatchObject({ getMany: 0, get: 3 });
     expect(statsOf(sesame, 'mem').storeCalls).toBe(1);
     expect(statsOf(sesame, 'one').storeCalls).toBe(3);
+  });
+});
+
+/**
+ * A store that reads its value when a call starts and answers when the test opens the gate: a
+ * fetch in flight across a rotation (the value changes after the store read it).
+ */
+function gatedStore() {
+  const state = {
+    value: 'v1',
+    calls: 0,
+    fail: undefined as Error | undefined,
+    gates: [] as Array<() => void>,
+    open(): void {
+      for (const g of state.gates.splice(0)) g();
+    },
+  };
+  const type = {
+    type: 'gated',
+    capabilities: { write: false, batch: false, versions: false, stages: false, namespaced: false, restore: false },
+    settings: z.strictObject({}),
+    secretSettings: [],
+    hostAccess: () => [],
+    create: () => ({
+      async get() {
+        state.calls++;
+        const value = state.value;
+        const fail = state.fail;
+        await new Promise<void>((r) => state.gates.push(r));
+        if (fail) throw fail;
+        return { value };
+      },
+      async list() {
+        return { items: [] };
+      },
+      async check() {
+        return { ok: true, steps: [] };
+      },
+      async close() {},
+    }),
+  } satisfies StoreType<Record<string, never>>;
+  const sesame = createSesame(
+    { stores: [{ name: 'gated', type: 'gated' }] },
+    { registry: new StoreTypeRegistry().register(type), redactor: new Redactor() },
+  );
+  return { sesame, state };
+}
+
+/** Let pending promise callbacks run (the resolver awaits the client before it calls get). */
+const settle = () => new Promise((r) => setTimeout(r, 5));
+
+describe('refresh while a fetch is in flight', () => {
+  it('makes a resolve that starts after the refresh fetch again, not join the fetch that read the old value', async () => {
+    const { sesame, state } = gatedStore();
+    const before = sesame.resolve('secret://gated/db');
+    await settle();
+    expect(state.calls).toBe(1);
+    // The secret rotates after the store read it; the rotation's hook refreshes the reference.
+    state.value = 'v2';
+    await sesame.refresh({ reference: 'secret://gated/db' });
+    const after = sesame.resolve('secret://gated/db');
+    await settle();
+    state.open();
+    await settle();
+    state.open();
+    expect(await before).toBe('v1');
+    expect(await after).toBe('v2');
+    expect(state.calls).toBe(2);
+    // The new value is the one kept: the old fetch, settling late, does not replace it.
+    expect(await sesame.resolve('secret://gated/db')).toBe('v2');
+    expect(state.calls).toBe(2);
+  });
+
+  it('a refresh of all does the same', async () => {
+    const { sesame, state } = gatedStore();
+    const before = sesame.resolve('secret://gated/db');
+    await settle();
+    state.value = 'v2';
+    await sesame.refresh({ all: true });
+    const after = sesame.resolve('secret://gated/db');
+    await settle();
+    state.open();
+    await settle();
+    state.open();
+    expect([await before, await after]).toEqual(['v1', 'v2']);
+  });
+});
+
+describe('a failing single-flight fetch', () => {
+  it('reaches all 50 waiters with the store error, and is not kept: the next resolve asks the store again', async () => {
+    const { sesame, state } = gatedStore();
+    state.fail = new AccessDeniedError('[gated] grant read on db');
+    const waiters = Array.from({ length: 50 }, () => sesame.resolve({ pw: 'secret://gated/db' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    ));
+    await settle();
+    state.open();
+    const errors = await Promise.all(waiters);
+    expect(state.calls).toBe(1);
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(AccessDeniedError);
+      expect((err as Error).message).toBe('secret://gated/db (field pw): [gated] grant read on db');
+    }
+    state.fail = undefined;
+    const next = sesame.resolve('secret://gated/db');
+    await settle();
+    state.open();
+    expect(await next).toBe('v1');
+    expect(state.calls).toBe(2);
   });
 });
