@@ -3,7 +3,7 @@
  * every builtin-type store. It makes sure the key source matches the database before anything
  * is read or written, and gives out the key to wrap new data keys with.
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type AuditChain, registerAuditChain, unregisterAuditChain } from '../audit/chain.js';
 import { openDatabase, type SesameDatabase } from '../db/index.js';
 import type { SesameTables } from '../db/tables.js';
@@ -284,9 +284,13 @@ async function checkKeyAgainstDatabase(
   }
   // First use of this database: the source's newest key becomes the active one. Of processes
   // starting at once on an empty database (several nodes of a cluster), one inserts and the
-  // others check against it: on PostgreSQL both may see no key in their transactions, so the
-  // insert yields to one that committed first, and the active key is read again.
+  // others check against it. On PostgreSQL (read committed) two of them could both find no key
+  // and both insert theirs, each then reading its own as the winner: two active keys, and a node
+  // given the wrong key (one replica's Secret out of date) serving on. So the table is locked
+  // against other writers first (SHARE ROW EXCLUSIVE conflicts with itself, not with reads):
+  // the second waits for the first to commit, then its select sees the first's key.
   const winner = await database.write(async (trx) => {
+    if (database.kind === 'postgres') await sql`lock table master_keys in share row exclusive mode`.execute(trx);
     const current = await trx
       .selectFrom('master_keys')
       .select('id')
