@@ -5,12 +5,17 @@
  * neither the CLI's commands nor Node's ES module loader, so the command starts about as soon as
  * Node itself has. Everything else, `run` with something to resolve included, goes to `main()`.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { findDefaultConfigFile } from '../config/files.js';
 import { readRunArguments } from './commands/run-args.js';
-import { runChild, TOKEN_VARIABLES } from './commands/run-child.js';
+import { EMBEDDED_MASTER_KEY_FILE, runChild, TOKEN_VARIABLES } from './commands/run-child.js';
 
 /** The command's exit code, or undefined when `main()` must take `argv`. */
-export function runWithoutLibrary(argv: readonly string[], cwd: string = process.cwd()): Promise<number> | undefined {
+export function runWithoutLibrary(
+  argv: readonly string[],
+  cwd: string = process.cwd(),
+): Promise<number> | undefined {
   if (argv[2] !== 'run') return undefined;
   const run = readRunArguments(argv.slice(3));
   if (run === undefined) return undefined;
@@ -23,11 +28,18 @@ export function runWithoutLibrary(argv: readonly string[], cwd: string = process
     flags.overwrite !== undefined ||
     flags.config !== undefined ||
     findDefaultConfigFile(cwd) !== undefined ||
-    // Sesame's own tokens are masked in the command's output, which needs the redactor.
-    TOKEN_VARIABLES.some((name) => process.env[name])
+    // Sesame's own tokens and the embedded default's master key are masked in the command's
+    // output, which needs the redactor.
+    TOKEN_VARIABLES.some((name) => process.env[name]) ||
+    existsSync(path.resolve(cwd, EMBEDDED_MASTER_KEY_FILE))
   ) {
     return undefined;
   }
   const [name, ...args] = command as [string, ...string[]];
-  return runChild({ stdout: process.stdout, stderr: process.stderr, close: async () => {} }, name, args, process.env);
+  return runChild(
+    { stdout: process.stdout, stderr: process.stderr, close: async () => {} },
+    name,
+    args,
+    process.env,
+  );
 }

@@ -18,16 +18,68 @@ const EXIT_USAGE = 2;
 export const TOKEN_VARIABLES = ['SESAME_TOKEN', 'SESAME_AGENT_TOKEN', 'SESAME_ADMIN_TOKEN'] as const;
 
 /**
+ * The key file Sesame uses when there is no config file (the embedded default of
+ * `src/config/schema.ts`, relative to the working directory). Named here because the start-up path
+ * without the library must not load the config code to know it.
+ */
+export const EMBEDDED_MASTER_KEY_FILE = '.sesame/master.key';
+
+const BASE64_KEY = /^[A-Za-z0-9+/]+={0,2}$/;
+const KEY_BYTES = 32;
+
+/**
+ * The spellings of one master key a command could print: as written, and for the base64 of a
+ * 32-byte key also without its padding, as base64url, as hex in both cases (`base64 -d | xxd -p`)
+ * and as its raw bytes the way `sesame run` reads output (UTF-8, invalid bytes replaced). The
+ * redactor adds its own forms of each (src/redact/forms.ts); base64 of the base64 text is one of
+ * them, hex of the key's bytes is not, since the text is not the bytes.
+ */
+function keySpellings(written: string): string[] {
+  if (!BASE64_KEY.test(written)) return [written];
+  const bytes = Buffer.from(written, 'base64');
+  if (bytes.length !== KEY_BYTES) return [written];
+  const hex = bytes.toString('hex');
+  return [
+    written,
+    bytes.toString('base64'),
+    bytes.toString('base64').replace(/=+$/, ''),
+    bytes.toString('base64url'),
+    hex,
+    hex.toUpperCase(),
+    new TextDecoder('utf-8').decode(bytes),
+  ];
+}
+
+/**
+ * What to mask of a key file's text: each line that is not blank or a `#` comment (the keys,
+ * newest first, as `src/encrypted-store/master-key.ts` reads them), with the spellings of each
+ * key. A line that is not a key is masked as written all the same: the file is the key's place.
+ */
+export function masterKeyForms(text: string): string[] {
+  const forms = new Set<string>();
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    for (const form of keySpellings(line)) forms.add(form);
+  }
+  return [...forms];
+}
+
+/**
  * Sesame's own credentials in an environment: the tokens, and the master key(s) of the variable
- * the config reads it from (several keys are separated by spaces or commas). The command keeps
- * them in its environment (a `sesame` it runs may need them), but they are masked in its output.
+ * the config reads it from (several keys are separated by spaces or commas), each key in the
+ * spellings of {@link masterKeyForms}. The command keeps them in its environment (a `sesame` it
+ * runs may need them), but they are masked in its output.
  */
 export function ownCredentials(env: NodeJS.ProcessEnv, masterKeyVariable?: string): string[] {
-  const names: string[] = [...TOKEN_VARIABLES, ...(masterKeyVariable ? [masterKeyVariable] : [])];
-  return names.flatMap((name) => {
+  const tokens = TOKEN_VARIABLES.flatMap((name) => {
     const value = env[name]?.trim();
     return value ? [value, ...value.split(/[\s,]+/).filter((part) => part !== '')] : [];
   });
+  const keys = masterKeyVariable ? env[masterKeyVariable]?.trim() : undefined;
+  if (!keys) return tokens;
+  const parts = keys.split(/[\s,]+/).filter((part) => part !== '');
+  return [...tokens, keys, ...new Set(parts.flatMap(keySpellings))];
 }
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -68,15 +120,20 @@ export async function runChild(
       }));
   const copied = direct
     ? Promise.resolve()
-    : Promise.all([through(child.stdout as Readable, io.stdout), through(child.stderr as Readable, io.stderr)]);
+    : Promise.all([
+        through(child.stdout as Readable, io.stdout),
+        through(child.stderr as Readable, io.stderr),
+      ]);
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; failed?: NodeJS.ErrnoException }>(
-    (resolve) => {
-      child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
-      child.on('close', (code, signal) => resolve({ code, signal }));
-    },
-  );
+  const outcome = await new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    failed?: NodeJS.ErrnoException;
+  }>((resolve) => {
+    child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, failed: err }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
   for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   // Everything the command wrote (its last held-back characters included) is out before we exit.
   await copied;

@@ -12,11 +12,18 @@ import { finished, type Readable, type Writable } from 'node:stream';
 import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { findDefaultConfigFile } from '../../config/files.js';
+import { MasterKeyError } from '../../encrypted-store/errors.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
 import type { RunFlags } from './run-args.js';
-import { type OutputCopier, ownCredentials, runChild } from './run-child.js';
+import {
+  EMBEDDED_MASTER_KEY_FILE,
+  masterKeyForms,
+  type OutputCopier,
+  ownCredentials,
+  runChild,
+} from './run-child.js';
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -132,6 +139,32 @@ export function maskOutput(source: Readable, target: Writable, redactor: Redacto
   });
 }
 
+/**
+ * What to mask of the master key file `file` ({@link masterKeyForms}), or nothing when there is
+ * no such file (no key a command could print). A file that is there but cannot be read fails
+ * closed: the command is not started, since its output could print a key Sesame cannot mask.
+ */
+function keyFileForms(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    const why =
+      code === 'EISDIR'
+        ? 'it is a directory'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : (code ?? 'unreadable');
+    throw new MasterKeyError(
+      `cannot read master key file ${file} (${why}), so its keys could not be masked in the command's output: nothing was run`,
+      { fix: 'point masterKey.file at the key file, or let the user that runs sesame read it' },
+    );
+  }
+  return masterKeyForms(text);
+}
+
 // No default value: commander would print "(default: [])" in help.
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -238,7 +271,9 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     findDefaultConfigFile(ctx.cwd) === undefined
   ) {
     const own = new Redactor();
-    for (const credential of ownCredentials(ctx.env)) own.add(credential);
+    // No config: the embedded default's key file, if there is one yet.
+    const embeddedKey = keyFileForms(path.resolve(ctx.cwd, EMBEDDED_MASTER_KEY_FILE));
+    for (const credential of [...ownCredentials(ctx.env), ...embeddedKey]) own.add(credential);
     ctx.exitCode = await runChild(ctx, command, args, ctx.env, maskingWith(own));
     return;
   }
@@ -279,12 +314,15 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     injected[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   refuseNulBytes(injected);
-  // Masked like the values: the master key opens every builtin secret, and an `env` dump in a
-  // CI step would print it.
-  const masterKey = sesame.config.masterKey;
-  for (const credential of ownCredentials(ctx.env, 'env' in masterKey ? masterKey.env : undefined)) {
-    sesame.redactor.add(credential);
-  }
+  // Masked like the values: the master key opens every builtin secret, and an `env` dump or a
+  // `cat` of the key file in a CI step would print it. Read after resolving, which may have
+  // created the embedded default's key file.
+  const { masterKey, baseDir } = sesame.config;
+  const own = [
+    ...ownCredentials(ctx.env, 'env' in masterKey ? masterKey.env : undefined),
+    ...('file' in masterKey ? keyFileForms(path.resolve(baseDir, masterKey.file)) : []),
+  ];
+  for (const credential of own) sesame.redactor.add(credential);
 
   ctx.exitCode = await runChild(
     ctx,
