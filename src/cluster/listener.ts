@@ -9,7 +9,9 @@
  *   to listen to) catches anything else.
  * - Reading: the rows after the last sequence applied, in order; no row is skipped (sequence
  *   order is commit order, see `changes.ts`), so a lost notification or connection only delays.
- *   A start reads from the current end: the process's cache is empty then.
+ *   A start reads from the current end, then applies {@link RESYNC} once: what the process
+ *   loaded before that (the stored config, the master keys) was read at an earlier moment, and a
+ *   change committed in between has a row at or below the end, which the process would never read.
  * - A row whose `apply` fails is read again at the next wake-up (the database may be down).
  * - Rows are pruned after `retentionMs`. A process that could not read the feed for half of that
  *   (the database unreachable, the process stopped in a debugger…) may have missed rows already
@@ -84,6 +86,9 @@ export class ChangeListener {
   async start(): Promise<void> {
     this.#lastReadAt = Date.now();
     this.#lastSeq = await lastChangeSeq(this.#database);
+    // Everything read before this position is brought up to it (see the file's comment).
+    const at = new Date().toISOString();
+    await this.#options.apply(RESYNC.map((r) => ({ ...r, createdAt: at })));
     this.#lastPrune = Date.now();
     const pollMs = this.#options.pollMs ?? (this.#database.kind === 'postgres' ? 5000 : 250);
     this.#timer = setInterval(() => this.wake(), pollMs);

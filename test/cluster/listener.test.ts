@@ -19,6 +19,8 @@ describe('ChangeListener', () => {
   let reader: SesameDatabase;
   let listener: ChangeListener;
   let applied: ChangeRow[];
+  /** What `start()` applied. */
+  let startApplied: ChangeRow[];
 
   beforeEach(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'sesame-listener-'));
@@ -35,6 +37,8 @@ describe('ChangeListener', () => {
       retentionMs: RETENTION,
     });
     await listener.start();
+    startApplied = applied;
+    applied = [];
   });
 
   afterEach(async () => {
@@ -43,6 +47,13 @@ describe('ChangeListener', () => {
     await reader.close();
     await writer.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('brings what was loaded before it started up to its position: one reload of everything at start', async () => {
+    expect(startApplied.map((r) => r.kind)).toEqual(expect.arrayContaining(['store', 'refresh', 'token', 'key']));
+    // The rows below its position are not read: the reload covered them.
+    await listener.wake();
+    expect(applied).toEqual([]);
   });
 
   it("applies the other node's rows in sequence order, each once", async () => {
