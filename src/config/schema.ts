@@ -36,6 +36,7 @@ const namespaceName = z.string().refine(isNamespace, { message: NAMESPACE_RULE }
 export const cacheSettingsSchema = z.strictObject({
   ttl: duration.optional(),
   maxEntries: z.number().int().positive().optional(),
+  maxBytes: z.number().int().positive('maxBytes is a number of bytes above 0, e.g. 16777216 for 16 MiB').optional(),
   staleIfError: duration.optional(),
   refreshAhead: duration.optional(),
 });
@@ -44,6 +45,8 @@ export interface CacheSettings {
   /** How long a fetched value is served without asking the store again. */
   ttlMs: number;
   maxEntries: number;
+  /** Bytes of values the cache holds at most; a larger value is served without being kept. */
+  maxBytes: number;
   /** How long past `ttl` the last good value is served while the store fails. */
   staleIfErrorMs: number;
   /** Refetch in the background when an entry is this close to expiring (0: off). */
@@ -53,6 +56,7 @@ export interface CacheSettings {
 export const DEFAULT_CACHE: CacheSettings = {
   ttlMs: 5 * 60_000,
   maxEntries: 1000,
+  maxBytes: 16 * 1024 * 1024,
   staleIfErrorMs: 60 * 60_000,
   refreshAheadMs: 0,
 };
@@ -351,6 +355,7 @@ function cacheFrom(cache: z.infer<typeof cacheSettingsSchema> | undefined): Part
   if (!cache) return out;
   if (cache.ttl !== undefined) out.ttlMs = cache.ttl;
   if (cache.maxEntries !== undefined) out.maxEntries = cache.maxEntries;
+  if (cache.maxBytes !== undefined) out.maxBytes = cache.maxBytes;
   if (cache.staleIfError !== undefined) out.staleIfErrorMs = cache.staleIfError;
   if (cache.refreshAhead !== undefined) out.refreshAheadMs = cache.refreshAhead;
   return out;

@@ -31,6 +31,9 @@ export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'coalesced';
 export interface CacheStats {
   entries: number;
   maxEntries: number;
+  /** Bytes of the values held (see {@link entryBytes}). */
+  bytes: number;
+  maxBytes: number;
   hits: number;
   misses: number;
   staleServes: number;
@@ -51,6 +54,16 @@ export function secretText(secret: FetchedSecret): string {
   }
 }
 
+/**
+ * What an entry counts against `maxBytes`: the value's bytes as text, plus the raw bytes of a
+ * binary value (held beside its text), plus the key. The parsed JSON of a keyed value is not
+ * counted: it is made on first keyed access, after the entry was sized.
+ */
+export function entryBytes(entry: CacheEntry, key: string): number {
+  const raw = entry.secret.value;
+  return Buffer.byteLength(entry.text) + (typeof raw === 'string' ? 0 : raw.byteLength) + key.length;
+}
+
 export interface LoadResult {
   entry: CacheEntry;
   outcome: CacheOutcome;
@@ -61,7 +74,7 @@ export class SecretCache {
   readonly #inflight = new Map<string, Promise<LoadResult>>();
   readonly #settings: CacheSettings;
   readonly #now: () => number;
-  readonly stats: Omit<CacheStats, 'entries' | 'maxEntries'> = {
+  readonly stats: Omit<CacheStats, 'entries' | 'maxEntries' | 'bytes' | 'maxBytes'> = {
     hits: 0,
     misses: 0,
     staleServes: 0,
@@ -80,7 +93,14 @@ export class SecretCache {
   constructor(settings: CacheSettings, now: () => number = coarseNow) {
     this.#settings = settings;
     this.#now = now;
-    this.#lru = new LRUCache<string, CacheEntry>({ max: settings.maxEntries });
+    // Bounded by entries and by bytes: 1000 entries of a 1 MiB file would otherwise hold a GiB.
+    // lru-cache does not keep a value larger than maxSize (nor evicts others for it); the caller
+    // still gets it, from the fetch (LoadResult.entry), and the next resolve fetches again.
+    this.#lru = new LRUCache<string, CacheEntry>({
+      max: settings.maxEntries,
+      maxSize: settings.maxBytes,
+      sizeCalculation: entryBytes,
+    });
   }
 
   get settings(): CacheSettings {
@@ -270,6 +290,12 @@ export class SecretCache {
   }
 
   snapshot(): CacheStats {
-    return { entries: this.#lru.size, maxEntries: this.#settings.maxEntries, ...this.stats };
+    return {
+      entries: this.#lru.size,
+      maxEntries: this.#settings.maxEntries,
+      bytes: this.#lru.calculatedSize,
+      maxBytes: this.#settings.maxBytes,
+      ...this.stats,
+    };
   }
 }

@@ -117,6 +117,7 @@ function cacheFrom(input: CacheInput | undefined, at: string): CacheSettings {
   return {
     ttlMs: c.ttl ?? DEFAULT_CACHE.ttlMs,
     maxEntries: c.maxEntries ?? DEFAULT_CACHE.maxEntries,
+    maxBytes: c.maxBytes ?? DEFAULT_CACHE.maxBytes,
     staleIfErrorMs: c.staleIfError ?? DEFAULT_CACHE.staleIfErrorMs,
     refreshAheadMs: c.refreshAhead ?? DEFAULT_CACHE.refreshAheadMs,
   };

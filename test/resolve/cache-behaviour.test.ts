@@ -177,3 +177,56 @@ describe('a failing single-flight fetch', () => {
     expect(state.calls).toBe(2);
   });
 });
+
+describe('the memory bound', () => {
+  const kib = (n: number, fill: string) => fill.repeat(n * 1024);
+
+  it('keeps a store cache within maxBytes however many distinct references are resolved', async () => {
+    const { sesame, mem } = setup({ maxEntries: 1000, maxBytes: 1_000_000 });
+    for (let i = 0; i < 40; i++) mem.set(`big${i}`, kib(100, String.fromCharCode(97 + (i % 26))));
+    for (let i = 0; i < 40; i++) await sesame.resolve(`secret://mem/big${i}`);
+    const stats = statsOf(sesame, 'mem');
+    expect(stats.bytes).toBeLessThanOrEqual(1_000_000);
+    expect(stats.maxBytes).toBe(1_000_000);
+    expect(stats.entries).toBe(9);
+    // The most recent ones are kept, the oldest evicted.
+    const calls = mem.calls.requested;
+    expect(await sesame.resolve('secret://mem/big39')).toHaveLength(100 * 1024);
+    expect(mem.calls.requested).toBe(calls);
+    await sesame.resolve('secret://mem/big0');
+    expect(mem.calls.requested).toBe(calls + 1);
+  });
+
+  it('serves a value larger than maxBytes without keeping it', async () => {
+    const { sesame, mem } = setup({ maxBytes: 64 * 1024 });
+    mem.set('small', 'small-value');
+    await sesame.resolve('secret://mem/small');
+    mem.set('huge', kib(200, 'h'));
+    expect(await sesame.resolve({ v: 'secret://mem/huge' })).toEqual({ v: kib(200, 'h') });
+    expect(await sesame.resolve('secret://mem/huge')).toHaveLength(200 * 1024);
+    expect(mem.calls.requested).toBe(3);
+    // What was cached stays: a huge value does not push everything else out.
+    expect(statsOf(sesame, 'mem')).toMatchObject({ entries: 1 });
+    await sesame.resolve('secret://mem/small');
+    expect(mem.calls.requested).toBe(3);
+  });
+
+  it('bounds every store by 16 MiB unless told otherwise', async () => {
+    const { sesame, mem } = setup();
+    for (let i = 0; i < 24; i++) mem.set(`mib${i}`, kib(1024, String.fromCharCode(97 + i)));
+    for (let i = 0; i < 24; i++) await sesame.resolve(`secret://mem/mib${i}`);
+    const stats = statsOf(sesame, 'mem');
+    expect(stats.maxBytes).toBe(16 * 1024 * 1024);
+    expect(stats.bytes).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(stats.entries).toBeLessThan(16);
+    expect(stats.entries).toBeGreaterThan(10);
+  });
+
+  it('counts a value by its bytes', async () => {
+    const { sesame, mem } = setup({ maxBytes: 1_000_000 });
+    mem.set('t', kib(10, 't'));
+    await sesame.resolve('secret://mem/t');
+    expect(statsOf(sesame, 'mem').bytes).toBeGreaterThanOrEqual(10 * 1024);
+    expect(statsOf(sesame, 'mem').bytes).toBeLessThan(11 * 1024);
+  });
+});

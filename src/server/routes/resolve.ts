@@ -253,6 +253,8 @@ export function resolveRoutes(services: ServerServices): AnyRoute[] {
             namespace: z.string(),
             entries: z.number(),
             maxEntries: z.number(),
+            bytes: z.number().describe('bytes of the values held'),
+            maxBytes: z.number(),
             hits: z.number(),
             misses: z.number(),
             staleServes: z.number(),

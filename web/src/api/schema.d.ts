@@ -1127,6 +1127,9 @@ export interface operations {
                             namespace: string;
                             entries: number;
                             maxEntries: number;
+                            /** @description bytes of the values held */
+                            bytes: number;
+                            maxBytes: number;
                             hits: number;
                             misses: number;
                             staleServes: number;
