@@ -1,6 +1,7 @@
 /**
- * The forms of a value that are masked: the value; its JSON-escaped and URL-encoded (also with `+`
- * for spaces) spellings; base64 and base64url of its UTF-8 bytes, padded and not; the same for
+ * The forms of a value that are masked: the value; its JSON-escaped spellings (as
+ * `JSON.stringify`, Python, Go and .NET write them) and URL-encoded ones (as
+ * `encodeURIComponent`, RFC 3986 encoders and HTML forms write them, also with `+` for spaces); base64 and base64url of its UTF-8 bytes, padded and not; the same for
  * the value trimmed of surrounding whitespace; each line of a multi-line value (trimmed). Forms
  * shorter than MIN_MASK_LENGTH are not masked.
  *
@@ -36,17 +37,57 @@ export function maskedForms(value: string, minLength: number): string[] {
   return [...forms];
 }
 
+/** `\uXXXX` of one UTF-16 code unit, in lower or upper case hex. */
+const unicodeEscape =
+  (upper: boolean) =>
+  (c: string): string => {
+    const hex = c.charCodeAt(0).toString(16).padStart(4, '0');
+    return `\\u${upper ? hex.toUpperCase() : hex}`;
+  };
+
+/**
+ * A JSON string's content as the common encoders write it, which escape more than
+ * `JSON.stringify`: Python's `json.dumps` every non-ASCII code unit (`\u00e4`, a surrogate pair
+ * for an emoji), Go's `encoding/json` `<`, `>`, `&`, U+2028 and U+2029 (`\u003c`), .NET's
+ * `System.Text.Json` both, with `"`, `'`, `+` and `` ` ``, in upper-case hex (`\u003C`).
+ */
+function jsonForms(value: string, add: (form: string) => void): void {
+  const json = JSON.stringify(value).slice(1, -1);
+  add(json);
+  add(json.replace(/[^\x00-\x7f]/g, unicodeEscape(false)));
+  add(json.replace(/[<>&\u2028\u2029]/g, unicodeEscape(false)));
+  // In the JSON text a `"` of the value is `\"`: .NET writes it `\u0022`.
+  add(json.replace(/\\"/g, '\\u0022').replace(/[^\x00-\x7f]|[<>&'+`]/g, unicodeEscape(true)));
+}
+
+/**
+ * The value percent-encoded as the common encoders do: `encodeURIComponent` (leaves
+ * `!'()*~`); RFC 3986 strictly, leaving only `A-Z a-z 0-9 - . _ ~` (curl's `--data-urlencode`, Go's
+ * `url.QueryEscape`, Python's `quote(v, safe='')` and `quote_plus`); an HTML form
+ * (`URLSearchParams`, `application/x-www-form-urlencoded`: leaves `*`, encodes `~`); each with
+ * `+` for a space as well as `%20`.
+ */
+function urlForms(value: string, add: (form: string) => void): void {
+  let url: string;
+  try {
+    url = encodeURIComponent(value);
+  } catch {
+    // A lone surrogate has no URL encoding, and so cannot appear URL-encoded either.
+    return;
+  }
+  const strict = url.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const form = strict.replaceAll('%2A', '*').replaceAll('~', '%7E');
+  for (const encoded of [url, strict, form]) {
+    add(encoded);
+    if (encoded.includes('%20')) add(encoded.replaceAll('%20', '+'));
+  }
+}
+
 /** The value and its JSON, URL, base64 (whole and inside longer text) and hex spellings. */
 function encodedForms(value: string, add: (form: string) => void): void {
   add(value);
-  add(JSON.stringify(value).slice(1, -1));
-  try {
-    const url = encodeURIComponent(value);
-    add(url);
-    if (url.includes('%20')) add(url.replaceAll('%20', '+'));
-  } catch {
-    // A lone surrogate has no URL encoding, and so cannot appear URL-encoded either.
-  }
+  jsonForms(value, add);
+  urlForms(value, add);
   const bytes = Buffer.from(value, 'utf8');
   const n = bytes.length;
   const b64 = bytes.toString('base64');

@@ -93,6 +93,26 @@ describe('sesame run masks however the child writes', () => {
     expect(second).toMatch(/^.{0,3}\*\*\*.{0,3}$/);
     expect(r.stdout).not.toContain(b64(tok).slice(8, 16));
   });
+
+  it('a password URL-encoded or JSON-escaped as other encoders write it (form encoding, RFC 3986, Go and Python JSON)', async () => {
+    const password = "Pa!ss*w0rd(é)<&>~'x";
+    // The child's own encoders, as a Go or Python program or an HTML form would write the value.
+    const script = [
+      'const v = process.env.PW;',
+      'const esc = (re) => JSON.stringify(v).replace(re, (c) => "\\\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));',
+      'console.log("form=" + new URLSearchParams({ v }).toString().slice(2));',
+      'console.log("rfc3986=" + encodeURIComponent(v).replace(/[!\'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase()));',
+      'console.log("python=" + esc(/[^\\x00-\\x7f]/g));',
+      'console.error("go=" + esc(/[<>&]/g));',
+    ].join('\n');
+    const r = await runCli(['run', '--env', 'PW=secret://env/PW', '--', process.execPath, '-e', script], {
+      env: { PW: password },
+      cwd: dir(),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('form=***\nrfc3986=***\npython="***"\n');
+    expect(r.stderr).toBe('go="***"\n');
+  });
 });
 
 class FailingMatcher extends FormMatcher {

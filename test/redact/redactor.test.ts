@@ -78,6 +78,40 @@ describe('Redactor', () => {
     }
   });
 
+  it('masks the URL encodings of other encoders: RFC 3986 strict (curl, Go, Python quote) and HTML forms (URLSearchParams)', () => {
+    const r = new Redactor();
+    // `!`, `*`, `'`, `(`, `)` are left as they are by encodeURIComponent only; `~` is encoded by forms only.
+    const value = "pa!ss*wo'(rd) x~9";
+    r.add(value);
+    const strict = 'pa%21ss%2Awo%27%28rd%29%20x~9';
+    const spellings = [
+      strict,
+      strict.replaceAll('%20', '+'), // Go url.QueryEscape, Python quote_plus
+      new URLSearchParams({ v: value }).toString().slice(2), // pa%21ss*wo%27%28rd%29+x%7E9
+    ];
+    for (const s of spellings) expect(r.redact(`v=${s}&next=1`), s).toBe(`v=${MASK}&next=1`);
+  });
+
+  it('masks the JSON escapes of other encoders: Python json.dumps (non-ASCII as \\uXXXX), Go (< > & as \\u003c…), .NET (upper case)', () => {
+    const r = new Redactor();
+    const value = 'p<ss&wörd>€9';
+    r.add(value);
+    const spellings = [
+      'p<ss&w\\u00f6rd>\\u20ac9', // Python json.dumps (ensure_ascii)
+      'p\\u003css\\u0026wörd\\u003e€9', // Go encoding/json (HTML-safe)
+      'p\\u003Css\\u0026w\\u00F6rd\\u003E\\u20AC9', // .NET System.Text.Json: both, upper-case hex
+    ];
+    for (const s of spellings) expect(r.redact(`{"password":"${s}"}`), s).toBe(`{"password":"${MASK}"}`);
+    // .NET also escapes a quote, an apostrophe and a plus.
+    const quoted = `say "hi"+'bye'`;
+    r.add(quoted);
+    expect(r.redact('"say \\u0022hi\\u0022\\u002B\\u0027bye\\u0027"')).toBe(`"${MASK}"`);
+    // A character outside the BMP is two escaped UTF-16 code units in all of them.
+    const emoji = 'key-😀-long';
+    r.add(emoji);
+    expect(r.redact('"key-\\ud83d\\ude00-long"')).toBe(`"${MASK}"`);
+  });
+
   it('masks the hex of a token in lower and upper case (xxd -p, debug dumps)', () => {
     const r = new Redactor();
     const token = 'tok-9f2c1e77aa';
