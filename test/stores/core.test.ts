@@ -146,6 +146,93 @@ describe('StoreCore.call', () => {
   });
 });
 
+describe('StoreCore.call time budget', () => {
+  /** A core on a fake clock: `sleep` and each attempt advance it; nothing waits for real. */
+  function clocked(options: { requestTimeoutMs: number; budgetMs?: number; attempts?: number }) {
+    let clock = 0;
+    const core = new StoreCore<{ action: string }>({
+      context,
+      requestTimeoutMs: options.requestTimeoutMs,
+      retry: {
+        attempts: options.attempts ?? 3,
+        ...(options.budgetMs !== undefined ? { budgetMs: options.budgetMs } : {}),
+        sleep: async (ms) => {
+          clock += ms;
+        },
+        random: () => 0.5,
+        now: () => clock,
+      },
+      classify: (err) =>
+        err instanceof Provider
+          ? { kind: err.kind, message: 'no luck', retryAfterMs: err.retryAfterMs }
+          : undefined,
+    });
+    /** An attempt that takes `ms` and fails with `err`. */
+    const failing = (ms: number, err: () => Error) => {
+      let calls = 0;
+      const run = () =>
+        core
+          .call({ action: 'read' }, async () => {
+            calls += 1;
+            clock += ms;
+            throw err();
+          })
+          .catch((e: unknown) => e as Error);
+      return { run, calls: () => calls };
+    };
+    return { failing };
+  }
+  const noAnswer = () => Object.assign(new Provider('unavailable'), { code: 'timeout' });
+
+  it('does not repeat a request that got no answer when a whole new one would pass the default budget', async () => {
+    const { failing } = clocked({ requestTimeoutMs: 15_000 });
+    const attempt = failing(15_000, noAnswer);
+    const err = await attempt.run();
+    expect(attempt.calls()).toBe(1);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toBe(
+      "[core] no luck (after 1 attempt in 15.0 s: another attempt of up to 15 s would not fit in the call's time budget of 20 s)",
+    );
+  });
+
+  it('counts an attempt that ran out its time limit as unanswered whatever its error says', async () => {
+    const { failing } = clocked({ requestTimeoutMs: 1_000, budgetMs: 2_500 });
+    const attempt = failing(1_000, () => new Provider('unavailable'));
+    const err = await attempt.run();
+    expect(attempt.calls()).toBe(2);
+    expect(err.message).toBe(
+      "[core] no luck (after 2 attempts in 2.0 s: another attempt of up to 1 s would not fit in the call's time budget of 2500 ms)",
+    );
+  });
+
+  it('keeps every attempt of quick failures, with their backoff, inside the budget', async () => {
+    const { failing } = clocked({ requestTimeoutMs: 15_000, attempts: 4 });
+    const attempt = failing(5, () => new Provider('unavailable'));
+    const err = await attempt.run();
+    expect(attempt.calls()).toBe(4);
+    expect(err.message).toBe('[core] no luck (after 4 attempts)');
+  });
+
+  it('stops quick failures when the next backoff would pass the budget', async () => {
+    const { failing } = clocked({ requestTimeoutMs: 100, budgetMs: 150, attempts: 5 });
+    const attempt = failing(10, () => new Provider('throttled', 1_000));
+    const err = await attempt.run();
+    expect(attempt.calls()).toBe(1);
+    expect(err).toBeInstanceOf(StoreThrottledError);
+    expect(err.message).toBe(
+      "[core] no luck (after 1 attempt in 0.0 s: the next backoff would not fit in the call's time budget of 150 ms)",
+    );
+  });
+
+  it('repeats a request that got no answer while whole attempts fit in a larger budget', async () => {
+    const { failing } = clocked({ requestTimeoutMs: 1_000, budgetMs: 60_000 });
+    const attempt = failing(1_000, noAnswer);
+    const err = await attempt.run();
+    expect(attempt.calls()).toBe(3);
+    expect(err.message).toMatch(/ \(after 3 attempts in 3\.\d s\)$/);
+  });
+});
+
 describe('lazy', () => {
   it('builds once for concurrent callers, forgets a failed build, disposes on reset', async () => {
     let builds = 0;

@@ -15,6 +15,7 @@ import type { StoreContext } from '../../src/stores/contract.js';
 import { AwsSecretsManagerStore, awsSecretsManagerStoreType } from '../../src/stores/aws/index.js';
 import { AzureKeyVaultStoreClient, azureKeyVaultStoreType } from '../../src/stores/azure/index.js';
 import { defaultStoreTypes } from '../../src/stores/default-types.js';
+import { VaultStore, vaultStoreType } from '../../src/stores/vault/index.js';
 import {
   answer,
   closedPort,
@@ -340,6 +341,60 @@ describe('azure-key-vault store at a listener that never answers', () => {
     expect(err.message).toBe(
       `[net] Key Vault ${l.url}: 127.0.0.1:${l.port} did not answer within 300 ms (ETIMEDOUT)`,
     );
+  });
+});
+
+describe.each([
+  ['vault', 'read secret/db at Vault'],
+  ['aws-secrets-manager', 'Secrets Manager call secretsmanager:GetSecretValue'],
+] as const)('%s store at a listener that never answers, within its time budget', (type, what) => {
+  /** A client with a 300 ms request time limit, and `budgetMs` when given (default: 300 ms + 5 s). */
+  async function silentRead(budgetMs?: number) {
+    const l = await silentListener();
+    open.push(l);
+    const c = ADDRESSED.find((a) => a.type === type) as Case;
+    const options = { requestTimeoutMs: 300, retry: budgetMs === undefined ? {} : { budgetMs } };
+    const client =
+      type === 'vault'
+        ? new VaultStore(vaultStoreType.settings.parse(c.settings(l.url)), context, options)
+        : new AwsSecretsManagerStore(
+            awsSecretsManagerStoreType.settings.parse(c.settings(l.url)),
+            context,
+            options,
+          );
+    try {
+      const t0 = Date.now();
+      const err = await client.get({ name: 'db', namespaces: [''] }).then(
+        () => new Error('expected the read to fail'),
+        (e: unknown) => e as Error,
+      );
+      return { err, tookMs: Date.now() - t0, listener: l };
+    } finally {
+      await client.close();
+    }
+  }
+
+  it('does not repeat a request that got no answer when a whole new one would pass the budget', async () => {
+    const { err, tookMs, listener } = await silentRead(500);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toMatch(
+      new RegExp(
+        `^\\[net\\] ${what}( http://127\\.0\\.0\\.1:\\d+)?: 127\\.0\\.0\\.1:${listener.port} did not answer within 300 ms \\((ETIMEDOUT|timeout)\\) ` +
+          "\\(after 1 attempt in \\d+\\.\\d s: another attempt of up to 300 ms would not fit in the call's time budget of 500 ms\\)$",
+      ),
+    );
+    expect(listener.connections()).toBeGreaterThanOrEqual(1);
+    // One 300 ms attempt; the bound only catches a retry loop, not a slow machine.
+    expect(tookMs).toBeLessThan(10_000);
+  });
+
+  it('repeats it while whole attempts fit in the default budget (the time limit plus 5 s)', async () => {
+    const { err, listener } = await silentRead();
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toMatch(
+      /did not answer within 300 ms \((ETIMEDOUT|timeout)\) \(after 3 attempts in \d+\.\d s\)$/,
+    );
+    expect(listener.connections()).toBeGreaterThanOrEqual(3);
   });
 });
 

@@ -4,9 +4,14 @@
  * (signatures, session tokens, full access key ids), and keeps no SDK error as `cause` (its
  * hidden `$response` may hold a body).
  */
-import { type Classification, type NotFoundAsked, notFoundFix } from '../core/index.js';
-import { classifyNetwork, ForeignAnswerError } from '../core/network.js';
-import { isTransient, networkCode } from '../core/transient.js';
+import {
+  type Classification,
+  isTransient,
+  type NotFoundAsked,
+  networkCode,
+  notFoundFix,
+  type StoreEndpoint,
+} from '../core/index.js';
 
 export interface AwsCallContext {
   /** The IAM action the call needs, e.g. `secretsmanager:GetSecretValue`. */
@@ -117,40 +122,43 @@ export interface AwsEndpoints {
   region: string;
   endpoint?: string | undefined;
   stsEndpoint?: string | undefined;
-  /** One request's time limit, for the message of a timeout. */
-  timeoutMs?: number | undefined;
 }
 
-/**
- * A call that got no answer, or whose TLS handshake failed, in the core's words (host, cause,
- * the setting to change); undefined for anything AWS answered. The SDK has no CA setting here:
- * the fix names NODE_EXTRA_CA_CERTS.
- */
-export function classifyAwsNetwork(
-  err: unknown,
-  ctx: AwsCallContext,
-  at: AwsEndpoints,
-): Classification | undefined {
-  const e = err as (AwsLikeError & { name?: unknown }) | undefined;
+/** An error answer without an AWS error type (the SDK's "Unknown") below 500: another service's. */
+const untypedStatus = (err: unknown): number | undefined => {
+  const e = err as AwsLikeError | undefined;
   const status = e?.$metadata?.httpStatusCode;
-  // Every AWS error names its type; an error answer without one (the SDK's "Unknown") below 500
-  // came from another service. An answer the SDK could not parse (a web page) is not AWS's either.
-  const untyped = e?.name === 'Unknown' && status !== undefined && status < 500;
-  if (status !== undefined && e?.name !== 'SyntaxError' && !untyped) return undefined;
-  const sts = ctx.action.startsWith('sts:');
-  const configured = sts ? (at.stsEndpoint ?? at.endpoint) : at.endpoint;
-  const setting = sts && at.stsEndpoint ? 'stsEndpoint' : 'endpoint';
-  const url = configured ?? `https://${sts ? 'sts' : 'secretsmanager'}.${at.region}.amazonaws.com`;
-  const address = configured
-    ? setting
-    : `region (the SDK's endpoint ${new URL(url).host}; or set ${setting})`;
-  const failure = untyped ? new ForeignAnswerError(`HTTP ${status} without an AWS error type`) : err;
-  return classifyNetwork(failure, `${sts ? 'STS' : 'Secrets Manager'} call ${ctx.action}`, {
-    url,
-    // The SDK's Node handler connects directly: HTTPS_PROXY is not read.
-    settings: { address, provider: sts ? 'STS' : 'Secrets Manager', proxy: 'none' },
-    timeoutMs: at.timeoutMs,
-  });
+  return e?.name === 'Unknown' && status !== undefined && status < 500 ? status : undefined;
+};
+
+/**
+ * Where Secrets Manager's and STS's calls go, for the core's network classification (host, cause,
+ * the setting to change). Every AWS error names its type, and an answer the SDK could not parse
+ * (a web page) is not AWS's either. The SDK has no CA setting here: the fix names NODE_EXTRA_CA_CERTS.
+ */
+export function awsEndpoint(at: AwsEndpoints): StoreEndpoint<AwsCallContext> {
+  return {
+    at(ctx) {
+      const sts = ctx.action.startsWith('sts:');
+      const configured = sts ? (at.stsEndpoint ?? at.endpoint) : at.endpoint;
+      const setting = sts && at.stsEndpoint ? 'stsEndpoint' : 'endpoint';
+      const url = configured ?? `https://${sts ? 'sts' : 'secretsmanager'}.${at.region}.amazonaws.com`;
+      const address = configured
+        ? setting
+        : `region (the SDK's endpoint ${new URL(url).host}; or set ${setting})`;
+      const provider = sts ? 'STS' : 'Secrets Manager';
+      // The SDK's Node handler connects directly: HTTPS_PROXY is not read.
+      return { url, settings: { address, provider, proxy: 'none' }, what: `${provider} call ${ctx.action}` };
+    },
+    answered: (err) => {
+      const e = err as AwsLikeError | undefined;
+      return e?.$metadata?.httpStatusCode !== undefined && e.name !== 'SyntaxError';
+    },
+    foreign: (err) => {
+      const status = untypedStatus(err);
+      return status === undefined ? undefined : `HTTP ${status} without an AWS error type`;
+    },
+  };
 }
 
 /** Classify one AWS failure (thrown by the SDK, or a `BatchGetSecretValue` `Errors` entry). */

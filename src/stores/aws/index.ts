@@ -68,8 +68,8 @@ import {
   type AwsCallContext,
   awsErrorName,
   awsNotFoundFix,
+  awsEndpoint,
   classifyAws,
-  classifyAwsNetwork,
 } from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
 
@@ -91,7 +91,7 @@ interface Sdk {
 
 /** Construction options for tests and embedding; not part of the config file. */
 export interface AwsStoreOptions {
-  /** Override the core's retry policy (attempts, delays, sleep). */
+  /** Override the core's retry policy (attempts, delays, the call's time budget, sleep). */
   retry?: RetryPolicy;
   /** One request's time limit (default 15 s); tests shorten it. */
   requestTimeoutMs?: number;
@@ -151,8 +151,6 @@ export class AwsSecretsManagerStore implements StoreClient {
   readonly #region: string;
   /** STS answers assume-role and the identity check of `stores test`. */
   readonly #stsEndpoint: string | undefined;
-  /** Time limits of every request, Secrets Manager's and STS's. */
-  readonly #requestTimeoutMs: number;
   readonly #core: StoreCore<AwsCallContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
@@ -172,7 +170,6 @@ export class AwsSecretsManagerStore implements StoreClient {
       );
     this.#region = region;
     this.#stsEndpoint = settings.stsEndpoint ?? settings.endpoint;
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
     if (settings.lookup === 'kestra-tags' && settings.prefix !== '') {
       throw new UsageError(
         `[${context.storeName}] prefix names secrets, but with lookup: kestra-tags secrets are found by their tags, not their names: ` +
@@ -185,13 +182,9 @@ export class AwsSecretsManagerStore implements StoreClient {
       credentialPaths: AWS_CREDENTIALS,
       scrub: AWS_SCRUB,
       retry: options.retry,
-      classify: (err, op) =>
-        classifyAwsNetwork(err, op, {
-          region,
-          endpoint: settings.endpoint,
-          stsEndpoint: this.#stsEndpoint,
-          timeoutMs: this.#requestTimeoutMs,
-        }) ?? classifyAws(err, op, region, settings.auth.method !== 'static'),
+      requestTimeoutMs: options.requestTimeoutMs,
+      endpoint: awsEndpoint({ region, endpoint: settings.endpoint, stsEndpoint: this.#stsEndpoint }),
+      classify: (err, op) => classifyAws(err, op, region, settings.auth.method !== 'static'),
     });
     // Names get the store prefix and must be names AWS can hold; ARNs are used as given.
     const included = settings.prefix ? ` (prefix "${settings.prefix}" included)` : '';
@@ -235,7 +228,11 @@ export class AwsSecretsManagerStore implements StoreClient {
    * and waits for ever on a listener that never answers.
    */
   #requestHandler() {
-    return { connectionTimeout: 5_000, requestTimeout: this.#requestTimeoutMs, throwOnRequestTimeout: true };
+    return {
+      connectionTimeout: 5_000,
+      requestTimeout: this.#core.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    };
   }
 
   async #credentials(): Promise<Credentials> {

@@ -6,14 +6,13 @@
  */
 import {
   type Classification,
-  classifyNetwork,
   classifyStatus,
-  ForeignAnswerError,
   type NotFoundAsked,
   networkCode,
   notFoundFix,
   retryAfterMs,
   type StatusRules,
+  type StoreEndpoint,
   secretSubject,
 } from '../core/index.js';
 
@@ -37,8 +36,6 @@ export type AzureOperation = keyof typeof OPERATIONS;
 
 export interface AzureErrorContext {
   vaultUrl: string;
-  /** One request's time limit, for the message of a timeout. */
-  timeoutMs?: number | undefined;
   operation: AzureOperation;
   /** Sesame name and its Key Vault spelling, when the operation is about one secret. */
   name?: string | undefined;
@@ -251,7 +248,30 @@ export class SoftDeletedSecret extends Error {
   override readonly name = 'SoftDeletedSecret';
 }
 
-/** Classify anything the SDKs throw. */
+/** Key Vault's errors always carry a code: a 404 without one comes from another service. */
+const foreign404 = (rest: RestError | undefined) => rest?.statusCode === 404 && !rest.code;
+
+/**
+ * Where the vault's calls go, for the core's network classification: no answer from the vault,
+ * a failed TLS handshake, or an answer that is not Key Vault's (the core says which, and what to
+ * change). Errors of the identity and the adapter's own are never network failures of the vault.
+ */
+export const azureEndpoint: StoreEndpoint<AzureErrorContext> = {
+  at: (c) => ({
+    url: c.vaultUrl,
+    settings: { address: 'vaultUrl (or vaultName)', provider: 'Key Vault', proxy: 'environment' },
+    what: `Key Vault ${c.vaultUrl}`,
+  }),
+  answered: (err) =>
+    err instanceof SoftDeletedSecret ||
+    (err instanceof Error && IDENTITY_ERRORS.test(err.name)) ||
+    asRestError(err)?.statusCode !== undefined,
+  foreign: (err) => (foreign404(asRestError(err)) ? 'HTTP 404 without a Key Vault error code' : undefined),
+  // The Key Vault SDK reads a body that is not Key Vault's into a TypeError of its own.
+  unreadable: (err) => err instanceof TypeError,
+};
+
+/** Classify anything the SDKs throw (below HTTP: {@link azureEndpoint}). */
 export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classification {
   const rest = asRestError(err);
   const inner = innerErrorCode(rest);
@@ -265,24 +285,6 @@ export function classifyAzure(err: unknown, ctx: AzureErrorContext): Classificat
   if (err instanceof SoftDeletedSecret)
     return classifyStatus('softDeleted', RULES, { ...ctx, network: false }, { summary: 'soft-deleted' });
   if (IDENTITY_ERRORS.test(name)) return credentialFailure(name, message, ctx, summary);
-  // No answer from the vault, or a failed TLS handshake: the core says which, and what to change.
-  // Key Vault's errors always carry a code: a 404 without one comes from another service.
-  const foreign = rest?.statusCode === 404 && !rest.code;
-  const unanswered =
-    rest?.statusCode === undefined || foreign
-      ? classifyNetwork(
-          foreign ? new ForeignAnswerError('HTTP 404 without a Key Vault error code') : err,
-          `Key Vault ${ctx.vaultUrl}`,
-          {
-            url: ctx.vaultUrl,
-            settings: { address: 'vaultUrl (or vaultName)', provider: 'Key Vault', proxy: 'environment' },
-            timeoutMs: ctx.timeoutMs,
-          },
-          // The Key Vault SDK reads a body that is not Key Vault's into a TypeError of its own.
-          { unreadable: err instanceof TypeError },
-        )
-      : undefined;
-  if (unanswered) return unanswered;
   if (!rest) {
     if (/does not match the requested domain/.test(message)) {
       return {

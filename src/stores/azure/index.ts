@@ -55,6 +55,7 @@ import {
 import {
   type AzureErrorContext,
   type AzureOperation,
+  azureEndpoint,
   classifyAzure,
   isSoftDeleted,
   SoftDeletedSecret,
@@ -68,6 +69,7 @@ export type { AzureKeyVaultSettings } from './settings.js';
 export interface AzureKeyVaultTestHooks {
   /** Extra Azure pipeline options (e.g. `tlsOptions: { ca }`) for the vault client and credential. */
   pipeline?: { tlsOptions?: { ca?: string | undefined } };
+  /** The core's retry policy and the call's time budget. */
   retry?: RetryPolicy;
   /** One request's time limit (default 15 s). */
   requestTimeoutMs?: number;
@@ -141,19 +143,12 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     retryOptions: { maxRetries: number };
     additionalPolicies: AdditionalPolicy[];
   };
-  readonly #timeoutMs: number;
   readonly #core: StoreCore<AzureErrorContext>;
   readonly #names: NameMapping;
   readonly #sdk: Lazy<Sdk>;
 
   constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
     this.#settings = settings;
-    this.#timeoutMs = hooks.requestTimeoutMs ?? 15_000;
-    this.#pipeline = {
-      ...hooks.pipeline,
-      retryOptions: { maxRetries: 0 },
-      additionalPolicies: [requestTimeoutPolicy(this.#timeoutMs)],
-    };
     const vaultUrl = settings.vaultUrl ?? `https://${settings.vaultName}.vault.azure.net`;
     this.vaultUrl = vaultUrl.replace(/\/+$/, '');
     const warn = (what: string) => context.log.warn(what, { store: context.storeName });
@@ -168,8 +163,15 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       settings,
       credentialPaths: AZURE_CREDENTIALS,
       retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
+      requestTimeoutMs: hooks.requestTimeoutMs,
+      endpoint: azureEndpoint,
       classify: classifyAzure,
     });
+    this.#pipeline = {
+      ...hooks.pipeline,
+      retryOptions: { maxRetries: 0 },
+      additionalPolicies: [requestTimeoutPolicy(this.#core.requestTimeoutMs)],
+    };
     this.#names = new NameMapping(this.#core.tag, {
       prefix: settings.prefix,
       what: 'Key Vault secret name',
@@ -188,7 +190,6 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       id,
       version,
       auth: this.#settings.auth,
-      timeoutMs: this.#timeoutMs,
     };
   }
 

@@ -1,8 +1,9 @@
 /**
  * The policy every adapter shares, in one object an adapter's client holds: the `[store]` tag,
- * retries with backoff and jitter for retryable failures only, classification of provider errors
- * into Sesame's typed errors with credentials scrubbed, lazily loaded SDKs and prefix/name
- * mapping. The adapter only says how to talk to its backend and what its errors mean.
+ * retries with backoff and jitter for retryable failures only, inside a time budget, the
+ * classification of failures below HTTP at the endpoint the adapter declares, classification of
+ * provider errors into Sesame's typed errors with credentials scrubbed, lazily loaded SDKs and
+ * prefix/name mapping. The adapter only says how to talk to its backend and what its errors mean.
  */
 import { SesameError } from '../../errors.js';
 import type { StoreContext } from '../contract.js';
@@ -15,11 +16,21 @@ import {
   scrubber,
   summaryCause,
 } from './errors.js';
+import { classifyAtEndpoint, type StoreEndpoint } from './endpoint.js';
 import { type Lazy, lazy } from './lazy.js';
-import { type RetryOptions, withRetry } from './retry.js';
+import { lowLevelCode, seconds } from './network.js';
+import { type RetryOptions, type RetryTally, withRetry } from './retry.js';
 
-/** Retry tuning: attempts and delays, and replaceable sleep/random for tests. */
-export type RetryPolicy = Partial<Omit<RetryOptions, 'retryable'>>;
+/**
+ * Retry tuning: attempts, delays, the time budget of one call (`budgetMs`, default the request
+ * time limit plus 5 s), and replaceable sleep/random/now for tests.
+ */
+export type RetryPolicy = Partial<Omit<RetryOptions, 'retryable' | 'attemptLimitMs' | 'noAnswer' | 'gaveUp'>>;
+
+/** The request time limit when an adapter declares none (the HTTP transport's default). */
+const REQUEST_TIMEOUT_MS = 15_000;
+/** What a call's budget allows beyond one request time limit: backoffs and quick retries. */
+const BUDGET_MARGIN_MS = 5_000;
 
 export interface StoreCoreOptions<Op> {
   context: StoreContext;
@@ -37,8 +48,19 @@ export interface StoreCoreOptions<Op> {
    * `unavailable` with the error's name only.
    */
   classify(err: unknown, op: Op): Classification | undefined;
-  /** Default: 3 attempts, 100 ms doubling to at most 2 s, full jitter. */
+  /** Default: 3 attempts, 100 ms doubling to at most 2 s, full jitter, within the time budget. */
   retry?: RetryPolicy | undefined;
+  /**
+   * One request's time limit (default 15 s), as the adapter gives it to its SDK or transport:
+   * a timeout's message says it, and an attempt that used it up is repeated only when a whole
+   * new one fits in the call's time budget.
+   */
+  requestTimeoutMs?: number | undefined;
+  /**
+   * Where calls go, declared once: a failure below HTTP (no answer, TLS) or an answer that is not
+   * the provider's is told by the core, naming these settings, before `classify` sees it.
+   */
+  endpoint?: StoreEndpoint<Op> | undefined;
 }
 
 export class StoreCore<Op = { action: string }> {
@@ -46,10 +68,14 @@ export class StoreCore<Op = { action: string }> {
   readonly scrub: Scrubber;
   readonly #options: StoreCoreOptions<Op>;
 
+  /** One request's time limit, for the adapter's SDK or transport (see {@link StoreCoreOptions}). */
+  readonly requestTimeoutMs: number;
+
   constructor(options: StoreCoreOptions<Op>) {
     this.#options = options;
     this.tag = `[${options.context.storeName}]`;
     this.scrub = scrubber(credentialValues(options.settings, options.credentialPaths ?? []), options.scrub);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   }
 
   get context(): StoreContext {
@@ -62,7 +88,9 @@ export class StoreCore<Op = { action: string }> {
   }
 
   #classify(err: unknown, op: Op): Classification {
+    const { endpoint } = this.#options;
     return (
+      (endpoint && classifyAtEndpoint(err, op, endpoint, this.requestTimeoutMs)) ??
       this.#options.classify(err, op) ?? {
         kind: 'unavailable',
         message: `the call failed (${err instanceof Error ? err.name : typeof err})`,
@@ -74,49 +102,50 @@ export class StoreCore<Op = { action: string }> {
 
   /**
    * Run one backend call: retried while its failure classifies as retryable (unavailable,
-   * throttled; Retry-After honoured), then a failure becomes the typed `SesameError`.
-   * A `SesameError` thrown by `call` itself passes through (scrubbed), unretried.
+   * throttled; Retry-After honoured) and the call's time budget allows another attempt, then a
+   * failure becomes the typed `SesameError`, saying how many attempts were made and how long
+   * they took. A `SesameError` thrown by `call` itself passes through (scrubbed), unretried.
    */
   async call<T>(op: Op, call: (attempt: number) => Promise<T>, retry?: RetryPolicy): Promise<T> {
-    let attempts = 0;
+    let tally: RetryTally = { attempts: 1, elapsedMs: 0, silent: false };
     try {
-      return await withRetry(
-        (attempt) => {
-          attempts = attempt;
-          return call(attempt);
+      return await withRetry(call, {
+        attempts: 3,
+        baseDelayMs: 100,
+        maxDelayMs: 2_000,
+        budgetMs: this.requestTimeoutMs + BUDGET_MARGIN_MS,
+        ...this.#options.retry,
+        ...retry,
+        attemptLimitMs: this.requestTimeoutMs,
+        noAnswer: (err) => /^(timeout|ETIMEDOUT)$/.test(lowLevelCode(err)?.code ?? ''),
+        gaveUp: (t) => {
+          tally = t;
         },
-        {
-          attempts: 3,
-          baseDelayMs: 100,
-          maxDelayMs: 2_000,
-          ...this.#options.retry,
-          ...retry,
-          retryable: (err) => {
-            if (err instanceof SesameError) return false;
-            const c = this.#classify(err, op);
-            if (c.retry === false) return false;
-            if (c.retry !== true && !RETRYABLE_KINDS.has(c.kind)) return false;
-            return c.retryAfterMs ?? true;
-          },
+        retryable: (err) => {
+          if (err instanceof SesameError) return false;
+          const c = this.#classify(err, op);
+          if (c.retry === false) return false;
+          if (c.retry !== true && !RETRYABLE_KINDS.has(c.kind)) return false;
+          return c.retryAfterMs ?? true;
         },
-      );
+      });
     } catch (err) {
-      throw this.error(err, op, attempts);
+      throw this.error(err, op, tally);
     }
   }
 
-  /** The typed error for a failure of `op` (a `SesameError` is only scrubbed). */
-  error(err: unknown, op: Op, attempts = 1): SesameError {
+  /**
+   * The typed error for a failure of `op` (a `SesameError` is only scrubbed); `tally` is how the
+   * attempts went, or their number.
+   */
+  error(err: unknown, op: Op, tally: number | RetryTally = 1): SesameError {
     if (err instanceof SesameError) {
       err.message = this.scrub(err.message);
       if (err.fix) err.fix = this.scrub(err.fix);
       return err;
     }
     const c = this.#classify(err, op);
-    const tries =
-      attempts > 1 && (c.kind === 'unavailable' || c.kind === 'throttled')
-        ? ` (after ${attempts} attempts)`
-        : '';
+    const tries = c.kind === 'unavailable' || c.kind === 'throttled' ? attemptsText(tally) : '';
     const message = this.scrub(`${this.tag} ${c.message}${tries}`);
     return errorOf(
       c.kind,
@@ -135,4 +164,24 @@ export class StoreCore<Op = { action: string }> {
       undefined,
     );
   }
+}
+
+/**
+ * ` (after 3 attempts)`; with the time they took when one got no answer (waiting is then what
+ * the caller noticed), and why the time budget stopped the retries when it did. Empty for a
+ * single attempt the attempt count alone ended.
+ */
+function attemptsText(tally: number | RetryTally): string {
+  const t: RetryTally = typeof tally === 'number' ? { attempts: tally, elapsedMs: 0, silent: false } : tally;
+  const n = `${t.attempts} attempt${t.attempts === 1 ? '' : 's'}`;
+  const took = t.silent || t.outOfBudget ? ` in ${(t.elapsedMs / 1000).toFixed(1)} s` : '';
+  if (t.outOfBudget) {
+    const { budgetMs, attemptLimitMs } = t.outOfBudget;
+    const next =
+      t.silent && attemptLimitMs !== undefined
+        ? `another attempt of up to ${seconds(attemptLimitMs)}`
+        : 'the next backoff';
+    return ` (after ${n}${took}: ${next} would not fit in the call's time budget of ${seconds(budgetMs)})`;
+  }
+  return t.attempts > 1 ? ` (after ${n}${took})` : '';
 }

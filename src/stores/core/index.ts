@@ -2,12 +2,16 @@
  * The store core: what every adapter shares, so an adapter only talks to its backend.
  *
  * - {@link StoreCore}: held by each client. `core.call(op, fn)` runs a backend call with retries
- *   (backoff + full jitter, retryable kinds only, Retry-After honoured) and turns a failure into
+ *   (backoff + full jitter, retryable kinds only, Retry-After honoured, inside a time budget that
+ *   does not repeat a request that got no answer unless a whole one fits) and turns a failure into
  *   the typed `SesameError` the adapter's `classify(err, op)` describes ({@link Classification}:
  *   kind `not_found | denied | unavailable | throttled | invalid | conflict | config`, message,
  *   `fix`). Messages get the `[store]` tag; the store's credential settings and the adapter's
  *   extra patterns are scrubbed; the provider error is never kept as `cause`.
- *   `core.lazy(build, dispose)` loads an SDK on first use and forgets a failed load.
+ *   `core.lazy(build, dispose)` loads an SDK on first use and forgets a failed load. The adapter
+ *   declares its request time limit (`requestTimeoutMs`) and its {@link StoreEndpoint} (address
+ *   and CA settings, what an answer of its provider looks like): failures below HTTP and answers
+ *   that are not the provider's are told by the core before the adapter's classifier.
  * - {@link credential} marks credential settings in the settings schema;
  *   {@link credentialPaths} derives the type's `secretSettings` from it.
  * - {@link NameMapping}: prefix and provider spelling of names, both ways.
@@ -95,7 +99,8 @@ export {
   pageSize,
   tokenCursor,
 } from './paging.js';
-export { type RetryOptions, withRetry } from './retry.js';
+export { type RetryOptions, type RetryTally, withRetry } from './retry.js';
+export { classifyAtEndpoint, type EndpointOf, type StoreEndpoint } from './endpoint.js';
 export {
   ForeignAnswerError,
   lowLevelCode,
@@ -106,6 +111,7 @@ export {
   type NetworkTarget,
   networkFailure,
   classifyNetwork,
+  seconds,
 } from './network.js';
 export { isTransient, networkCode } from './transient.js';
 export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';

@@ -51,6 +51,11 @@ export interface NetworkSettings {
    * nothing is said about proxies.
    */
   proxy?: 'environment' | 'none' | undefined;
+  /**
+   * The setting holding the request time limit, with its value (`timeout (10s)`), for types whose
+   * config has one: a timeout's fix then says it can be raised.
+   */
+  timeout?: string | undefined;
 }
 
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'ALL_PROXY', 'HTTP_PROXY'] as const;
@@ -230,7 +235,8 @@ export function lowLevelCode(err: unknown): { code: string; text: string; names?
   return byText ? { code: byText, text } : undefined;
 }
 
-function seconds(ms: number): string {
+/** A time limit in words: `15 s`, `300 ms`. */
+export function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
@@ -343,7 +349,7 @@ function describeFailure(err: unknown, target: NetworkTarget): NetworkFailure | 
       target.timeoutMs === undefined
         ? `${host} did not answer in time`
         : `${host} did not answer within ${seconds(target.timeoutMs)}`,
-      `check that the store is up and that a firewall or proxy lets this host reach ${host}`,
+      `check that the store is up and that a firewall or proxy lets this host reach ${host}${target.settings.timeout ? `; or raise ${target.settings.timeout}` : ''}`,
       true,
     );
   if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH')

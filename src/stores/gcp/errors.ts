@@ -10,15 +10,14 @@
  */
 import {
   type Classification,
-  classifyNetwork,
   classifyStatus,
-  ForeignAnswerError,
   grpcStatusName,
   grpcStatusOfHttp,
   networkCode,
   notFoundFix,
   type StatusRule,
   type StatusRules,
+  type StoreEndpoint,
   secretSubject,
 } from '../core/index.js';
 
@@ -112,8 +111,6 @@ export interface GcpErrorContext {
   authMethod: string;
   /** The endpoint called, when the settings name one (`apiEndpoint`, or `location`'s). */
   endpoint?: string | undefined;
-  /** The deadline of one call, in ms. */
-  timeoutMs?: number | undefined;
 }
 
 const where = (c: GcpErrorContext) => secretSubject(`project ${c.project}`, c, 'secret id');
@@ -225,19 +222,29 @@ const RULES: StatusRules<Failure> = {
   },
 };
 
-/** Classify anything the Secret Manager client throws. */
-/** The endpoint a failure below HTTP is about, and the setting that names it. */
-function target(ctx: GcpErrorContext) {
-  return {
+/**
+ * Where Secret Manager's calls go, for the core's network classification: no answer, or a failed
+ * TLS handshake (gRPC says UNAVAILABLE / DEADLINE_EXCEEDED, code 14 / 4, with Node's text in
+ * `details`; REST a GaxiosError with the socket's code), or a REST answer below 500 without a
+ * `google.rpc.Status` body, which came from another service.
+ */
+export const gcpEndpoint: StoreEndpoint<GcpErrorContext> = {
+  at: (ctx) => ({
     url: ctx.endpoint ?? 'https://secretmanager.googleapis.com',
     settings: {
       address: ctx.endpoint ? 'apiEndpoint' : 'apiEndpoint (unset: the public endpoint)',
       provider: 'Secret Manager',
     },
-    timeoutMs: ctx.timeoutMs,
-  };
-}
+    what: 'Secret Manager',
+  }),
+  answered: (err) => {
+    const code = (err as { code?: unknown } | undefined)?.code;
+    return err instanceof ChecksumMismatch || (typeof code === 'number' && code !== 14 && code !== 4);
+  },
+  foreign: (err) => gcpStatus(err)?.foreign,
+};
 
+/** Classify anything the Secret Manager client throws (below HTTP: {@link gcpEndpoint}). */
 export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification {
   if (err instanceof ChecksumMismatch) {
     return {
@@ -246,19 +253,8 @@ export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification 
       retry: true,
     };
   }
-  // No answer, or a failed TLS handshake: gRPC says UNAVAILABLE / DEADLINE_EXCEEDED with Node's
-  // text in `details`, REST a GaxiosError with the socket's code; the core tells which.
-  const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code !== 'number' || code === 14 || code === 4) {
-    const unanswered = classifyNetwork(err, 'Secret Manager', target(ctx));
-    if (unanswered) return unanswered;
-  }
   const rpc = gcpStatus(err);
   const name = err instanceof Error ? err.name : 'error';
-  if (rpc?.foreign) {
-    const answered = classifyNetwork(new ForeignAnswerError(rpc.foreign), 'Secret Manager', target(ctx));
-    if (answered) return answered;
-  }
   if (rpc) {
     // A project-level refusal (API off, no such project) is a PERMISSION_DENIED no role fixes.
     const { status, reason } = rpc;

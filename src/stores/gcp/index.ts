@@ -68,6 +68,7 @@ import {
   ChecksumMismatch,
   classifyGcp,
   type GcpErrorContext,
+  gcpEndpoint,
   type GcpOperation,
   gcpStatus,
 } from './errors.js';
@@ -88,10 +89,6 @@ const serviceAccountKey = z.object({
   project_id: z.string().optional().catch(undefined),
 });
 
-/** Turn the SDK's own retries off; `withRetry` owns backoff. */
-const NO_SDK_RETRY = { retry: { retryCodes: [] }, timeout: 30_000 };
-const ONE_PAGE = { ...NO_SDK_RETRY, autoPaginate: false };
-
 function lastSegment(resource: string | null | undefined): string {
   return (resource ?? '').split('/').pop() ?? '';
 }
@@ -104,12 +101,15 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   readonly #names: NameMapping;
   readonly #client: Lazy<SecretManagerServiceClient>;
   readonly #parent: string;
+  /** Call options of every RPC: the SDK's own retries off (the core owns backoff), the core's time limit. */
+  readonly #gax: { retry: { retryCodes: number[] }; timeout: number };
+  readonly #onePage: { retry: { retryCodes: number[] }; timeout: number; autoPaginate: false };
 
   constructor(
     private readonly settings: GcpSecretManagerSettings,
     private readonly context: StoreContext,
-    /** For tests: replace the backoff sleep. Not reachable from config. */
-    hooks: { retry?: RetryPolicy } = {},
+    /** For tests: the backoff sleep and the call's time budget, one call's time limit. Not reachable from config. */
+    hooks: { retry?: RetryPolicy; requestTimeoutMs?: number } = {},
   ) {
     const { project, location } = settings;
     this.#parent = `projects/${project}${location ? `/locations/${location}` : ''}`;
@@ -122,8 +122,12 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[private key]'],
       ],
       retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
+      requestTimeoutMs: hooks.requestTimeoutMs,
+      endpoint: gcpEndpoint,
       classify: classifyGcp,
     });
+    this.#gax = { retry: { retryCodes: [] }, timeout: this.#core.requestTimeoutMs };
+    this.#onePage = { ...this.#gax, autoPaginate: false };
     const included = settings.prefix ? ` (prefix "${settings.prefix}" included)` : '';
     this.#names = new NameMapping(this.#core.tag, {
       prefix: settings.prefix,
@@ -154,7 +158,6 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       authMethod: auth.method,
       path,
       endpoint,
-      timeoutMs: NO_SDK_RETRY.timeout,
     };
   }
 
@@ -220,7 +223,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     }
     const { bytes, served } = await this.#call(ctx, async (client) => {
       const name = `${ctx.path}/versions/${version}`;
-      const [{ payload, name: servedName }] = await client.accessSecretVersion({ name }, NO_SDK_RETRY);
+      const [{ payload, name: servedName }] = await client.accessSecretVersion({ name }, this.#gax);
       // Secret Manager names the version it served; an answer without it is not Secret Manager's.
       if (!servedName) throw new ForeignAnswerError('an answer without the version it served');
       const raw = payload?.data;
@@ -241,7 +244,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       fetch: (token) =>
         this.#call(this.#ctx('list'), async (client) => {
           const request = { parent: this.#parent, pageSize: 100, ...(token ? { pageToken: token } : {}) };
-          const [secrets, , response] = await client.listSecrets(request, ONE_PAGE);
+          const [secrets, , response] = await client.listSecrets(request, this.#onePage);
           const next = (response as { nextPageToken?: string } | undefined)?.nextPageToken;
           return { items: secrets as Raw[], next: next || undefined };
         }),
@@ -280,13 +283,13 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       addOrCreate({
         add: async () => {
           ctx.operation = 'write';
-          return (await client.addSecretVersion(request, NO_SDK_RETRY))[0];
+          return (await client.addSecretVersion(request, this.#gax))[0];
         },
         missing: (err) => gcpStatus(err)?.status === 'NOT_FOUND',
         // First write of this name: create the secret, then add the version.
         create: async () => {
           ctx.operation = 'create';
-          await client.createSecret({ parent: this.#parent, secretId: ctx.id, secret }, NO_SDK_RETRY);
+          await client.createSecret({ parent: this.#parent, secretId: ctx.id, secret }, this.#gax);
           return undefined;
         },
         taken: (err) => gcpStatus(err)?.status === 'ALREADY_EXISTS',
@@ -303,17 +306,17 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   async #relabel(name: string, tags: Record<string, string>): Promise<void> {
     const ctx = this.#ctx('update', name);
     await this.#call(ctx, async (client) => {
-      const [secret] = await client.getSecret({ name: ctx.path }, NO_SDK_RETRY);
+      const [secret] = await client.getSecret({ name: ctx.path }, this.#gax);
       const labels = { ...(secret.labels as Record<string, string> | null | undefined), ...tags };
       const update = { secret: { name: ctx.path, labels }, updateMask: { paths: ['labels'] } };
-      await client.updateSecret(update, NO_SDK_RETRY);
+      await client.updateSecret(update, this.#gax);
     });
   }
 
   /** Deletes the secret and all its versions. Secret Manager has no soft delete. */
   async delete(name: string, _options: DeleteOptions): Promise<void> {
     const ctx = this.#ctx('delete', name);
-    await this.#call(ctx, (client) => client.deleteSecret({ name: ctx.path }, NO_SDK_RETRY));
+    await this.#call(ctx, (client) => client.deleteSecret({ name: ctx.path }, this.#gax));
   }
 
   async #versionAction(
@@ -326,9 +329,9 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       throw new UsageError(`${this.#core.tag} ${action} needs a version number, not "${version}"`);
     const request = { name: `${ctx.path}/versions/${version}` };
     await this.#call(ctx, (client) => {
-      if (action === 'disable') return client.disableSecretVersion(request, NO_SDK_RETRY);
-      if (action === 'enable') return client.enableSecretVersion(request, NO_SDK_RETRY);
-      return client.destroySecretVersion(request, NO_SDK_RETRY);
+      if (action === 'disable') return client.disableSecretVersion(request, this.#gax);
+      if (action === 'enable') return client.enableSecretVersion(request, this.#gax);
+      return client.destroySecretVersion(request, this.#gax);
     });
   }
 
@@ -350,7 +353,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const ctx = this.#ctx('versions', name);
     const found = await this.#call(ctx, async (client) => {
       const out: VersionMetadata[] = [];
-      for await (const v of client.listSecretVersionsAsync({ parent: ctx.path }, NO_SDK_RETRY)) {
+      for await (const v of client.listSecretVersionsAsync({ parent: ctx.path }, this.#gax)) {
         const state = typeof v.state === 'string' ? v.state : STATES[Number(v.state)];
         const createdAt = isoTime(v.createTime as ProtobufTimestamp);
         out.push({
@@ -367,7 +370,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
   async describe(name: string): Promise<SecretMetadata> {
     const ctx = this.#ctx('describe', name);
-    const [secret] = await this.#call(ctx, (client) => client.getSecret({ name: ctx.path }, NO_SDK_RETRY));
+    const [secret] = await this.#call(ctx, (client) => client.getSecret({ name: ctx.path }, this.#gax));
     const tags = secret.labels as Record<string, string> | null | undefined;
     return secretMetadata(name, { tags, createdAt: secret.createTime as ProtobufTimestamp });
   }
@@ -386,7 +389,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         step: 'list',
         run: async () => {
           await this.#call(this.#ctx('list'), (client) =>
-            client.listSecrets({ parent: this.#parent, pageSize: 1 }, ONE_PAGE),
+            client.listSecrets({ parent: this.#parent, pageSize: 1 }, this.#onePage),
           );
           return `listing secrets of project ${this.settings.project} is allowed`;
         },

@@ -53,8 +53,6 @@ import {
   type HttpAnswer,
   HttpStatusError,
   HttpTransport,
-  NetworkError,
-  networkFailureOf,
   notFoundFix,
   pageInMemory,
   readSettingFile,
@@ -143,7 +141,7 @@ const settings = z
 
 export type HttpStoreSettings = z.infer<typeof settings>;
 
-/** Hooks for tests: replace the backoff sleep. Not reachable from config. */
+/** Hooks for tests: replace the backoff sleep, set the call's time budget. Not reachable from config. */
 export interface HttpStoreTestHooks {
   retry?: RetryPolicy;
 }
@@ -165,16 +163,12 @@ const STATUS_TEXT: Record<number, string> = {
   429: 'Too Many Requests',
 };
 
-/** What an exchange's failure means; messages are built from the status, never from the body. */
+/**
+ * What an exchange's failure means; messages are built from the status, never from the body. No
+ * answer at all is the core's (the host and port, what failed and the setting to change).
+ */
 function classify(err: unknown, { what, url }: Op, settings: HttpStoreSettings): Classification | undefined {
   const target = shown(url);
-  if (err instanceof NetworkError) {
-    // The host and port, what failed and the setting to change: the core's words for every store.
-    const failure = networkFailureOf(err);
-    const fix =
-      failure.kind === 'timeout' ? `${failure.fix}; or raise timeout (${settings.timeout})` : failure.fix;
-    return { kind: 'unavailable', message: `${what}: ${failure.reason}`, fix, retry: failure.retry };
-  }
   if (err instanceof AnswerTooLargeError) {
     return {
       kind: 'conflict',
@@ -266,17 +260,22 @@ export class HttpStoreClient implements StoreClient {
     if (auth.method === 'basic') {
       this.#authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
     }
-    this.#http = new HttpTransport({
-      ca,
-      lookup: context.lookup,
-      timeoutMs: parseDuration(settings.timeout) ?? 10_000,
-      settings: { address: 'url', ca: 'caFile', provider: 'a secret service' },
-    });
+    const timeoutMs = parseDuration(settings.timeout) ?? 10_000;
+    const address = {
+      address: 'url',
+      ca: 'caFile',
+      provider: 'a secret service',
+      timeout: `timeout (${settings.timeout})`,
+    };
+    this.#http = new HttpTransport({ ca, lookup: context.lookup, timeoutMs, settings: address });
     this.#core = new StoreCore<Op>({
       context,
       settings,
       credentialPaths: HTTP_CREDENTIALS,
+      // The call's time budget follows the timeout setting: its default is the timeout plus 5 s.
       retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
+      requestTimeoutMs: timeoutMs,
+      endpoint: { at: ({ what, url }) => ({ url, settings: address, what }) },
       classify: (err, op) => classify(err, op, settings),
     });
   }

@@ -8,8 +8,7 @@ import {
   classifyHttp,
   type HttpAnswer,
   HttpStatusError,
-  NetworkError,
-  networkFailureOf,
+  type NetworkSettings,
   type Scrubber,
 } from '../core/index.js';
 import type { VaultSettings } from './settings.js';
@@ -76,10 +75,13 @@ export const missedRoute = (answer: HttpAnswer, scrub: Scrubber) =>
   answer.status === 404 &&
   (/namespace not found/i.test(errorText(answer, scrub)) || noMount(answer, scrub) || wrongKvVersion(answer));
 
+/** The settings a failure to reach Vault names: no answer, TLS, an answer that is not Vault's. */
+export const VAULT_ADDRESS: NetworkSettings = { address: 'address', ca: 'caFile', provider: 'Vault' };
+
 /**
- * What a failed request means: no answer at all, or a status its caller does not read itself.
- * What Vault does not say in its own way is classified as any HTTP API's answer (TLS failures not
- * retried, Retry-After honoured), in Vault's words when it gave some.
+ * What a status its caller does not read itself means (no answer at all is the core's, at the
+ * endpoint the store declares). What Vault does not say in its own way is classified as any HTTP
+ * API's answer (Retry-After honoured), in Vault's words when it gave some.
  */
 export function classifyVault(
   err: unknown,
@@ -88,10 +90,6 @@ export function classifyVault(
   scrub: Scrubber,
 ): Classification | undefined {
   const http = classifyHttp(err, op.action);
-  if (err instanceof NetworkError && http) {
-    const { reason } = networkFailureOf(err);
-    return { ...http, message: `${op.action} at Vault ${origin.address}: ${reason}` };
-  }
   if (!(err instanceof HttpStatusError) || !http) return http;
   const { status } = err;
   const text = errorText(err.answer, scrub);

@@ -54,7 +54,15 @@ import {
   secretMetadata,
   StoreCore,
 } from '../core/index.js';
-import { classifyVault, errorText, missedRoute, policyLine, VAULT_SCRUB, type VaultOp } from './errors.js';
+import {
+  classifyVault,
+  errorText,
+  missedRoute,
+  policyLine,
+  VAULT_ADDRESS,
+  VAULT_SCRUB,
+  type VaultOp,
+} from './errors.js';
 import { type VaultSession, vaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
 
@@ -129,24 +137,34 @@ export class VaultStore implements StoreClient {
   /** The mount and its KV version, detected once (a failed detection is tried again at the next use). */
   readonly #mount = lazy(() => this.#detect());
 
-  constructor(settings: VaultSettings, context: StoreContext, options: { retry?: RetryPolicy } = {}) {
+  constructor(
+    settings: VaultSettings,
+    context: StoreContext,
+    /** For tests and embedding: the core's retry policy and time budget, one request's time limit. */
+    options: { retry?: RetryPolicy; requestTimeoutMs?: number } = {},
+  ) {
     this.#settings = settings;
     this.#where = settings.namespace ? ` in namespace "${settings.namespace}"` : '';
     const hint = 'a PEM file with the CA that signed the Vault certificate';
     const ca = settings.caFile && readSettingFile(context, 'caFile', settings.caFile, hint);
-    this.#http = new HttpTransport({
-      ca,
-      lookup: context.lookup,
-      settings: { address: 'address', ca: 'caFile', provider: 'Vault' },
-    });
     this.#core = new StoreCore({
       context,
       settings,
       credentialPaths: VAULT_CREDENTIALS,
       scrub: VAULT_SCRUB,
       retry: options.retry,
+      requestTimeoutMs: options.requestTimeoutMs,
+      endpoint: {
+        at: (op) => ({
+          url: settings.address,
+          settings: VAULT_ADDRESS,
+          what: `${op.action} at Vault ${settings.address}`,
+        }),
+      },
       classify: (err, op) => classifyVault(err, op, settings, this.#core.scrub),
     });
+    const timeoutMs = this.#core.requestTimeoutMs;
+    this.#http = new HttpTransport({ ca, lookup: context.lookup, timeoutMs, settings: VAULT_ADDRESS });
     this.#names = new NameMapping(this.#core.tag, { prefix: settings.prefix });
     const send = (op: VaultOp, m: string, p: string, r: HttpRequest) => this.#send(op, m, p, r, false);
     this.#session = vaultSession(settings.auth, send, this.#core, context.log);
