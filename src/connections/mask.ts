@@ -11,6 +11,9 @@
  *   a literal there is `***` too. This catches credentials written in clear in fields of a type
  *   that cannot know them (`generic` takes any fields; `http` takes any `headers`), so a
  *   connection type that forgets a field fails closed rather than showing its value;
+ * - its name ends in the word "key" (`sshKey`, `signing_key`), or its value is a credential
+ *   whatever the name: an Authorization value (`Bearer <token>`, `Basic <base64>`) or a PEM
+ *   private key;
  * - it holds a URL with a literal user or password (`mysql://app:pw@db/app`,
  *   `https://<token>@github.com/…`), whatever the field is called: {@link holdsUrlCredentials}.
  */
@@ -20,6 +23,29 @@ import { collectReferences, mayHoldReferences } from '../refs/template.js';
 export const MASK_TEXT = '***';
 
 const CREDENTIAL_NAME = /pass(word|phrase)?|pwd|secret|token|api[-_]?key|private|credential|authorization|cookie|^key$|signature|session/i;
+/**
+ * A name that ends in the word "key": `ssh_key`, `signing-key`, `SSH_KEY`, and camelCase `sshKey`,
+ * `accessKey` (not `monkey` or `keyboard`). `publicKey` is caught too: shown as `***`, which fails
+ * closed.
+ */
+const KEY_NAME = /(?:^|[-_. ])key$/i;
+const CAMEL_KEY_NAME = /[a-z0-9]Key$/;
+
+/**
+ * A value that is a credential whatever its field is called: an HTTP Authorization value
+ * (`Bearer <token>`, `Basic <base64>`, `Token <token>`: the scheme and one word, so prose such as
+ * "Bearer of good news" is not one) or a PEM private key.
+ */
+const AUTHORIZATION_VALUE = /^(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}$/i;
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+function isCredentialName(name: string): boolean {
+  return CREDENTIAL_NAME.test(name) || KEY_NAME.test(name) || CAMEL_KEY_NAME.test(name);
+}
+
+function isCredentialValue(value: string): boolean {
+  return AUTHORIZATION_VALUE.test(value.trim()) || PRIVATE_KEY_PEM.test(value);
+}
 
 function holdsReference(value: string): boolean {
   if (!mayHoldReferences(value)) return false;
@@ -83,7 +109,7 @@ function urlSecrets(text: string): string[] {
 export function isSecretField(path: string, secretFields: readonly string[]): boolean {
   const parts = path.split('.');
   for (let i = 1; i <= parts.length; i++) if (secretFields.includes(parts.slice(0, i).join('.'))) return true;
-  return parts.some((p) => CREDENTIAL_NAME.test(p));
+  return parts.some(isCredentialName);
 }
 
 /**
@@ -95,7 +121,8 @@ export function maskConnectionFields(fields: Record<string, unknown>, secretFiel
   const mask = (value: unknown, path: string, secret: boolean): unknown => {
     if (typeof value === 'string') {
       if (holdsUrlCredentials(value)) return MASK_TEXT;
-      return holdsReference(value) ? value : secret ? MASK_TEXT : value;
+      if (holdsReference(value)) return value;
+      return secret || isCredentialValue(value) ? MASK_TEXT : value;
     }
     if (Array.isArray(value)) return value.map((v, i) => mask(v, `${path}.${i}`, secret));
     if (value !== null && typeof value === 'object') {
@@ -122,7 +149,7 @@ export function secretLiterals(fields: Record<string, unknown>, secretFields: re
   const walk = (value: unknown, path: string, secret: boolean): void => {
     if (typeof value === 'string') {
       if (holdsUrlCredentials(value)) out.push(value, ...withDecoded(urlSecrets(value)));
-      else if (secret && !holdsReference(value)) out.push(value);
+      else if ((secret || isCredentialValue(value)) && !holdsReference(value)) out.push(value);
     } else if (Array.isArray(value)) {
       for (const [i, v] of value.entries()) walk(v, `${path}.${i}`, secret);
     } else if (value !== null && typeof value === 'object') {
