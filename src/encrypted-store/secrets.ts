@@ -201,12 +201,55 @@ export class BuiltinSecrets {
         results[i] = err as Error;
       }
     });
+    const absent: number[] = [];
     for (let start = 0; start < valid.length; start += CHUNK) {
       const chunk = valid.slice(start, start + CHUNK);
       const rows = await this.#fetchForRead(chunk.map((i) => requests[i] as ReadRequest));
-      for (const i of chunk) results[i] = this.#pick(requests[i] as ReadRequest, rows);
+      for (const i of chunk) {
+        const request = requests[i] as ReadRequest;
+        results[i] = this.#pick(request, rows);
+        if (!rows.some((r) => r.name === request.name && request.namespaces.includes(r.namespace))) absent.push(i);
+      }
     }
+    if (absent.length > 0) await this.#sayDeleted(requests, absent, results);
     return results as Array<StoredSecret | Error>;
+  }
+
+  /**
+   * A name no namespace of the chain holds live may be deleted in one of them and still
+   * restorable: then the advice is to restore it there (creating it is refused until it is
+   * restored or purged). One query, on the not-found path only.
+   */
+  async #sayDeleted(
+    requests: readonly ReadRequest[],
+    absent: readonly number[],
+    results: Array<StoredSecret | Error | undefined>,
+  ): Promise<void> {
+    const asked = absent.map((i) => requests[i] as ReadRequest);
+    const now = this.#nowIso();
+    const deleted = (
+      await this.#db
+        .selectFrom('secrets')
+        .selectAll()
+        .where('name', 'in', unique(asked.map((r) => r.name)))
+        .where('namespace', 'in', unique(asked.flatMap((r) => r.namespaces)))
+        .where('deleted_at', 'is not', null)
+        .execute()
+    ).filter((row) => !isGone(row, now));
+    if (deleted.length === 0) return;
+    for (const i of absent) {
+      const request = requests[i] as ReadRequest;
+      const owner = request.namespaces.find((ns) => deleted.some((r) => r.name === request.name && r.namespace === ns));
+      const row = deleted.find((r) => r.name === request.name && r.namespace === owner);
+      if (owner === undefined || row === undefined) continue;
+      const until = row.purge_at ? `, restorable until ${row.purge_at}` : '';
+      results[i] = notFound(
+        `[${this.label}] no secret "${request.name}" in ${describeChain(request.namespaces)} (deleted in ${describeChain([owner])}${until})`,
+        'deleted',
+        request.name,
+        owner,
+      );
+    }
   }
 
   async #fetchForRead(requests: readonly ReadRequest[]): Promise<ReadRow[]> {
@@ -248,6 +291,7 @@ export class BuiltinSecrets {
         `[${this.label}] no secret "${request.name}" in ${describeChain(request.namespaces)}`,
         'read',
         request.name,
+        request.namespaces[0] ?? '',
       );
     }
     const ownerRows = mine.filter((r) => r.namespace === owner);
@@ -259,6 +303,7 @@ export class BuiltinSecrets {
         `[${this.label}] secret ${describeSecret({ namespace: owner, name: request.name })} has no version ${wanted} (the newest is ${latest})`,
         'version',
         request.name,
+        owner,
       );
     }
     const at: SecretCoordinates = { namespace: row.namespace, name: row.name, version: row.version };
@@ -501,7 +546,7 @@ export class BuiltinSecrets {
   ): Promise<SecretRow> {
     const row = await this.#secretRow(db, namespace, name, this.backend.database.kind === 'postgres');
     if (!row || isGone(row, now)) {
-      throw notFound(`[${this.label}] no secret ${describeSecret({ namespace, name })}`, asked, name);
+      throw notFound(`[${this.label}] no secret ${describeSecret({ namespace, name })}`, asked, name, namespace);
     }
     return row;
   }
@@ -527,7 +572,7 @@ export class BuiltinSecrets {
     );
     const found = visible[0];
     if (!found)
-      throw notFound(`[${this.label}] no secret "${name}" in ${describeChain(namespaces)}`, 'read', name);
+      throw notFound(`[${this.label}] no secret "${name}" in ${describeChain(namespaces)}`, 'read', name, namespaces[0] ?? '');
     return found;
   }
 
@@ -695,13 +740,16 @@ export class BuiltinSecrets {
 /**
  * A name the encrypted store does not hold, with the advice every store gives (the core's
  * notFoundFix), in this store's terms: `sesame secrets set` creates it, and a name is found by
- * its name and namespace.
+ * its name and namespace. The commands name `namespace` (where to create it: the namespace read
+ * from; where it has versions or can be restored: its own), since without `--namespace` they act
+ * in the root, which an isolated namespace never reads.
  */
-function notFound(message: string, asked: NotFoundAsked, name: string): SecretNotFoundError {
+function notFound(message: string, asked: NotFoundAsked, name: string, namespace: string): SecretNotFoundError {
   const err = new SecretNotFoundError(message);
+  const target = namespace === '' ? name : `${name} --namespace ${namespace}`;
   err.fix = notFoundFix(asked, {
-    name,
-    create: `create it with \`sesame secrets set ${name}\``,
+    name: target,
+    create: `create it with \`sesame secrets set ${target}\``,
     check: 'the name and the namespace',
     gone: 'purged, past its recovery window, or never created',
   });

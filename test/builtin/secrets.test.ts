@@ -151,7 +151,7 @@ for (const dialect of DIALECTS) {
       expect(err).toBeInstanceOf(SecretNotFoundError);
       expect((err as Error).message).toBe('[builtin] no secret "db/password" in namespace acme.secure');
       expect((err as SecretNotFoundError).fix).toBe(
-        'create it with `sesame secrets set db/password`, or check the name and the namespace',
+        'create it with `sesame secrets set db/password --namespace acme.secure`, or check the name and the namespace',
       );
       const listed = await client.list({ namespaces: ['acme.secure'] });
       expect(listed.items).toEqual([]);

@@ -194,7 +194,7 @@ describe('http connections', () => {
       ok: false,
       reference: 'secret://builtin/jira/token',
       field: 'fields.auth.token',
-      fix: 'create it with `sesame secrets set jira/token`, or check the name and the namespace',
+      fix: 'create it with `sesame secrets set jira/token --namespace acme`, or check the name and the namespace',
     });
     await sesame.close();
   });
