@@ -5,14 +5,22 @@
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import { DatabaseError, SchemaTooNewError } from './errors.js';
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, SqliteDialect, sql } from 'kysely';
+import { DatabaseError, DatabaseTimeoutError, SchemaTooNewError } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 import { portableTypes } from './migrations/types.js';
 import type { SesameTables } from './tables.js';
 import { type DatabaseKind, type DatabaseLocation, parseDatabaseUrl, redactDatabaseUrl } from './url.js';
 
-export { DatabaseError, SchemaTooNewError } from './errors.js';
+export { DatabaseError, DatabaseTimeoutError, SchemaTooNewError } from './errors.js';
+
+/**
+ * How long a PostgreSQL statement may go unanswered before its connection is taken for dead
+ * (migrations excepted: they run on a connection of their own without this bound).
+ */
+export const POSTGRES_STATEMENT_TIMEOUT_MS = 10_000;
+/** How long connecting to PostgreSQL, or waiting for a pooled connection, may take. */
+export const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;
 
 export interface MigrationResult {
   /** Schema version before. */
@@ -81,11 +89,21 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   if (location.kind === 'postgres') {
     const kysely = await openPostgres(location, url);
     const database = new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy());
+    database.migrationKysely = async () => {
+      const { default: pg } = await import('pg');
+      const pool = new pg.Pool({ connectionString: location.connectionString, max: 1, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
+      pool.on('error', () => {});
+      return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool }) });
+    };
     database.dedicatedClient = async () => {
       const { default: pg } = await import('pg');
       // A bounded connect (the caller retries) and TCP keepalive, so a silently dropped
       // connection is noticed instead of waiting forever for notifications.
-      const client = new pg.Client({ connectionString: location.connectionString, connectionTimeoutMillis: 5000, keepAlive: true });
+      const client = new pg.Client({
+        connectionString: location.connectionString,
+        connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+        keepAlive: true,
+      });
       // A dropped connection emits 'error' on the client: the owner listens for it.
       await client.connect();
       return client;
@@ -172,7 +190,17 @@ async function openPostgres(
   url: string,
 ): Promise<Kysely<SesameTables>> {
   const { default: pg } = await import('pg');
-  const pool = new pg.Pool({ connectionString: location.connectionString, max: 10 });
+  // Bounded everywhere: a PostgreSQL that stops answering without closing anything (a network
+  // partition, a failover whose old address black-holes, a frozen host) must not hang requests,
+  // readiness checks and the pool with them. Connecting and waiting for a pooled connection
+  // give up after POSTGRES_CONNECT_TIMEOUT_MS; statements after POSTGRES_STATEMENT_TIMEOUT_MS
+  // (boundedPool). TCP keepalive notices a peer that is gone for good.
+  const pool = new pg.Pool({
+    connectionString: location.connectionString,
+    max: 10,
+    connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+  });
   // An idle client losing its connection emits on the pool; without a listener that would
   // crash the process. The next query reconnects or reports the failure.
   pool.on('error', () => {});
@@ -185,7 +213,62 @@ async function openPostgres(
       cause,
     });
   }
-  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool: boundedPool(pool, POSTGRES_STATEMENT_TIMEOUT_MS) }) });
+}
+
+/**
+ * The pool as Kysely sees it, with a time limit on every statement. pg's own `query_timeout`
+ * is not used: it gives up on the statement but keeps the connection, whose next user would
+ * then run after the abandoned statement once the server answers — inside a transaction nobody
+ * commits or rolls back (holding its locks, the audit append lock among them). Here a statement
+ * that timed out marks its connection broken: what the caller still sends on it (the rollback)
+ * fails at once, and the connection is destroyed when released, so the server, when it answers
+ * again, finds it closed and rolls its transaction back. A write answered by this timeout may
+ * still have committed if the timeout hit its commit: read it back.
+ */
+function boundedPool(pool: import('pg').Pool, timeoutMs: number): PostgresPool {
+  const wrapped = new WeakMap<import('pg').PoolClient, PostgresPoolClient>();
+  const wrap = (client: import('pg').PoolClient): PostgresPoolClient => {
+    let broken: DatabaseTimeoutError | undefined;
+    const query = (sqlText: string, parameters: ReadonlyArray<unknown>) => {
+      if (broken) return Promise.reject(broken);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          broken = new DatabaseTimeoutError(timeoutMs);
+          reject(broken);
+        }, timeoutMs);
+        client.query(sqlText, [...parameters]).then(
+          (result) => {
+            clearTimeout(timer);
+            resolve(result);
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        );
+      });
+    };
+    return {
+      query: query as PostgresPoolClient['query'],
+      release: () => {
+        if (broken) wrapped.delete(client);
+        client.release(broken);
+      },
+    };
+  };
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let bounded = wrapped.get(client);
+      if (!bounded) {
+        bounded = wrap(client);
+        wrapped.set(client, bounded);
+      }
+      return bounded;
+    },
+    end: () => pool.end(),
+  };
 }
 
 /** Any fixed number works; it only has to be the same in every Sesame process. */
@@ -194,6 +277,8 @@ const MIGRATION_LOCK_ID = 0x5e5a3e;
 class KyselyDatabase implements SesameDatabase {
   #closed = false;
   dedicatedClient?: () => Promise<import('pg').Client>;
+  /** PostgreSQL: a Kysely of its own for migrations, whose statements may take long (an index on a big table). */
+  migrationKysely?: () => Promise<Kysely<SesameTables>>;
 
   constructor(
     readonly kind: DatabaseKind,
@@ -207,10 +292,19 @@ class KyselyDatabase implements SesameDatabase {
     return readSchemaVersion(this.kysely);
   }
 
-  migrate(): Promise<MigrationResult> {
+  async migrate(): Promise<MigrationResult> {
+    const own = await this.migrationKysely?.();
+    try {
+      return await this.#migrate(own ?? this.kysely);
+    } finally {
+      await own?.destroy();
+    }
+  }
+
+  #migrate(kysely: Kysely<SesameTables>): Promise<MigrationResult> {
     const latest = this.migrations.length;
     const context = { kind: this.kind, types: portableTypes(this.kind) };
-    return this.write(async (trx) => {
+    return this.#write(kysely, async (trx) => {
       // Several processes may start at once on one PostgreSQL: the first migrates, the others
       // wait here and then find nothing to do. (SQLite: the write transaction already excludes.)
       if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
@@ -236,7 +330,12 @@ class KyselyDatabase implements SesameDatabase {
     });
   }
 
-  async write<T>(
+  write<T>(work: (trx: Kysely<SesameTables>) => Promise<T>, options: WriteTransactionOptions = {}): Promise<T> {
+    return this.#write(this.kysely, work, options);
+  }
+
+  async #write<T>(
+    kysely: Kysely<SesameTables>,
     work: (trx: Kysely<SesameTables>) => Promise<T>,
     options: WriteTransactionOptions = {},
   ): Promise<T> {
@@ -244,7 +343,7 @@ class KyselyDatabase implements SesameDatabase {
     let conflicts = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return this.kind === 'sqlite' ? await this.#sqliteWrite(work) : await this.kysely.transaction().execute(work);
+        return this.kind === 'sqlite' ? await this.#sqliteWrite(work) : await kysely.transaction().execute(work);
       } catch (err) {
         if (isBusy(err)) {
           if (Date.now() >= deadline) throw err;

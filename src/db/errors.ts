@@ -22,6 +22,18 @@ export class SchemaTooNewError extends DatabaseError {
   }
 }
 
+/**
+ * PostgreSQL did not answer a statement in time (`POSTGRES_STATEMENT_TIMEOUT_MS`): the server
+ * is frozen, cut off by the network, or overloaded. The connection it was sent on is closed.
+ */
+export class DatabaseTimeoutError extends DatabaseError {
+  constructor(timeoutMs: number) {
+    super(
+      `the database did not answer within ${timeoutMs / 1000} s (down, cut off or overloaded): retry shortly; GET /readyz says when it is back`,
+    );
+  }
+}
+
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
 
 /**
@@ -30,6 +42,7 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
  * socket errors of a refused or dropped connection.
  */
 export function isDatabaseUnreachable(err: unknown): boolean {
+  if (err instanceof DatabaseTimeoutError) return true;
   const e = err as { code?: unknown; message?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
   if (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true;
