@@ -688,7 +688,14 @@ export class Resolver {
   refreshReference(reference: string, namespace: string, scope = ''): number {
     let dropped = 0;
     this.#syncDialects();
-    for (const part of compileTemplate(reference, undefined, undefined, this.#dialects).parts) {
+    const { parts, count } = compileTemplate(reference, undefined, undefined, this.#dialects);
+    // A bare name ("jira-token") is the likely mistake after a rotation: dropping nothing and
+    // answering success would leave the old value served until its TTL.
+    if (count === 0)
+      throw new UsageError(
+        `nothing to refresh: ${JSON.stringify(reference)} holds no reference; write it as secret://<store>/<name>, e.g. secret://builtin/db/password`,
+      );
+    for (const part of parts) {
       if (typeof part === 'string') continue;
       const { store, name, version, stage } = part.ref;
       const pinned = version !== undefined || stage !== undefined;

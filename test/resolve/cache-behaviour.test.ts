@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AccessDeniedError } from '../../src/errors.js';
+import { AccessDeniedError, UsageError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
 import type { StoreType } from '../../src/stores/contract.js';
@@ -228,5 +228,25 @@ describe('the memory bound', () => {
     await sesame.resolve('secret://mem/t');
     expect(statsOf(sesame, 'mem').bytes).toBeGreaterThanOrEqual(10 * 1024);
     expect(statsOf(sesame, 'mem').bytes).toBeLessThan(11 * 1024);
+  });
+});
+
+describe('refresh of one reference', () => {
+  it('refuses text that holds no reference (a bare secret name), instead of dropping nothing and saying it succeeded', async () => {
+    const { sesame, mem } = setup();
+    mem.set('jira-token', 'tok-value-1');
+    await sesame.resolve('secret://mem/jira-token');
+    for (const text of ['jira-token', 'mem/jira-token', '']) {
+      const err = await sesame.refresh({ reference: text }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, JSON.stringify(text)).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toBe(
+        `nothing to refresh: ${JSON.stringify(text)} holds no reference; write it as secret://<store>/<name>, e.g. secret://builtin/db/password`,
+      );
+    }
+    expect((await sesame.refresh({ reference: 'secret://mem/jira-token' })).dropped).toBe(1);
+    expect((await sesame.refresh({ reference: 'a {{ secret://mem/jira-token }} b' })).dropped).toBe(0);
   });
 });
