@@ -855,7 +855,7 @@ describe('aws-secrets-manager listing and writes', () => {
     const big = await failure(client.write(name, 'y'.repeat(65_537), { namespace: '' }));
     expect(big).toBeInstanceOf(ValueTooLargeError);
     expect(big.message).toBe(
-      `[aws-test] the value of "${name}" is 65537 characters, above Secrets Manager's limit of 65536 (SecretString)`,
+      `[aws-test] the value of "${name}" is 65537 characters, above Secrets Manager's limit for SecretString (65536 characters): it was not written`,
     );
     expect(big.message).not.toContain('yyyy');
     const empty = await failure(client.write(name, '', { namespace: '' }));

@@ -13,6 +13,7 @@ import {
   StoreThrottledError,
   StoreUnavailableError,
   UsageError,
+  ValueTooLargeError,
 } from '../../src/errors.js';
 import type { FetchedSecret, StoreClient, StoreContext } from '../../src/stores/contract.js';
 import {
@@ -230,6 +231,63 @@ describe('StoreCore.call time budget', () => {
     const err = await attempt.run();
     expect(attempt.calls()).toBe(3);
     expect(err.message).toMatch(/ \(after 3 attempts in 3\.\d s\)$/);
+  });
+});
+
+describe('StoreCore declarations', () => {
+  it('checks a value against the declared limit, in bytes or characters, and refuses an empty one when told', () => {
+    const bytes = new StoreCore({
+      context,
+      classify: () => undefined,
+      valueLimit: { max: 4, limit: 'the limit' },
+    });
+    expect(() => bytes.checkValue('n', 'abcd')).not.toThrow();
+    expect(() => bytes.checkValue('n', '')).not.toThrow();
+    const tooBig = (() => {
+      try {
+        bytes.checkValue('n', 'ééé');
+      } catch (err) {
+        return err as Error;
+      }
+    })();
+    expect(tooBig).toBeInstanceOf(ValueTooLargeError);
+    expect(tooBig?.message).toBe(
+      '[core] the value of "n" is 6 bytes, above the limit (4 bytes): it was not written',
+    );
+    const chars = new StoreCore({
+      context,
+      classify: () => undefined,
+      valueLimit: { max: 3, unit: 'characters', limit: 'the limit', empty: 'no empty values here' },
+    });
+    expect(() => chars.checkValue('n', 'ééé')).not.toThrow();
+    expect(() => chars.checkValue('n', 'abcd')).toThrow('is 4 characters, above the limit (3 characters)');
+    expect(() => chars.checkValue('n', '')).toThrow(
+      new InvalidRequestError('[core] no empty values here ("n")'),
+    );
+  });
+
+  it('builds the declared SDK once for concurrent calls, builds it again after a failed build, disposes it on close', async () => {
+    let builds = 0;
+    const disposed: number[] = [];
+    const c = new StoreCore<{ action: string }, { id: number }>({
+      context,
+      retry: { attempts: 1 },
+      classify: () => ({ kind: 'unavailable', message: 'no SDK', retry: false }),
+      sdk: {
+        build: async () => {
+          builds += 1;
+          if (builds === 1) throw new Error('module failed to load');
+          return { id: builds };
+        },
+        dispose: (sdk) => void disposed.push(sdk.id),
+      },
+    });
+    await expect(c.withSdk({ action: 'read' }, async (sdk) => sdk.id)).rejects.toThrow('[core] no SDK');
+    const ids = await Promise.all([1, 2, 3].map(() => c.withSdk({ action: 'read' }, async (sdk) => sdk.id)));
+    expect(ids).toEqual([2, 2, 2]);
+    expect(builds).toBe(2);
+    await c.close();
+    expect(disposed).toEqual([2]);
   });
 });
 

@@ -19,14 +19,7 @@
  * const { value } = await store.get({ name: 'prod/jira', namespaces: [''] });
  */
 import type * as SM from '@aws-sdk/client-secrets-manager';
-import {
-  AccessDeniedError,
-  InvalidRequestError,
-  SecretNotFoundError,
-  SecretStateError,
-  UsageError,
-  ValueTooLargeError,
-} from '../../errors.js';
+import { AccessDeniedError, SecretNotFoundError, SecretStateError, UsageError } from '../../errors.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -51,7 +44,6 @@ import {
   getManyBatched,
   hostAccessOf,
   isoTime,
-  type Lazy,
   listingMatches,
   NameMapping,
   pageSize,
@@ -60,6 +52,7 @@ import {
   secretMetadata,
   TagLookup,
   tokenCursor,
+  type ValueLimit,
 } from '../core/index.js';
 import { standardChecks } from '../core/standard-checks.js';
 import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js';
@@ -102,7 +95,13 @@ export interface AwsStoreOptions {
 /** BatchGetSecretValue takes at most 20 ids per call. */
 const BATCH_SIZE = 20;
 const DAY_MS = 86_400_000;
-const SECRET_STRING_MAX = 65_536;
+/** SecretString holds 1 to 65536 characters (API reference); AWS would refuse others. */
+const SECRET_STRING: ValueLimit = {
+  max: 65_536,
+  unit: 'characters',
+  limit: "Secrets Manager's limit for SecretString",
+  empty: 'Secrets Manager does not store an empty value',
+};
 const LIST_LAG =
   'tags added in the last five minutes may not show yet (ListSecrets is eventually consistent)';
 /**
@@ -151,9 +150,8 @@ export class AwsSecretsManagerStore implements StoreClient {
   readonly #region: string;
   /** STS answers assume-role and the identity check of `stores test`. */
   readonly #stsEndpoint: string | undefined;
-  readonly #core: StoreCore<AwsCallContext>;
+  readonly #core: StoreCore<AwsCallContext, Sdk>;
   readonly #names: NameMapping;
-  readonly #sdk: Lazy<Sdk>;
   /** Set once BatchGetSecretValue was denied: later getMany calls go straight to single reads. */
   #batchDenied = false;
   /** `lookup: kestra-tags`: names are Kestra keys found by tags, in the caller's namespace. */
@@ -176,11 +174,13 @@ export class AwsSecretsManagerStore implements StoreClient {
           "remove prefix (Kestra's own prefix is a tag: set kestraPrefix)",
       );
     }
-    this.#core = new StoreCore<AwsCallContext>({
+    this.#core = new StoreCore<AwsCallContext, Sdk>({
       context,
       settings,
       credentialPaths: AWS_CREDENTIALS,
       scrub: AWS_SCRUB,
+      valueLimit: SECRET_STRING,
+      sdk: { build: () => this.#init(), dispose: (sdk) => sdk.client.destroy() },
       retry: options.retry,
       requestTimeoutMs: options.requestTimeoutMs,
       endpoint: awsEndpoint({ region, endpoint: settings.endpoint, stsEndpoint: this.#stsEndpoint }),
@@ -197,10 +197,6 @@ export class AwsSecretsManagerStore implements StoreClient {
           : { ok: false, reason: `names are 1-512 letters, digits and /_+=.@!-${included}` },
       passthrough: (n) => n.startsWith('arn:'),
     });
-    this.#sdk = this.#core.lazy(
-      () => this.#init(),
-      (sdk) => sdk.client.destroy(),
-    );
     this.#kestra = settings.lookup === 'kestra-tags' ? this.#kestraLookup(settings.kestraPrefix) : undefined;
   }
 
@@ -269,14 +265,13 @@ export class AwsSecretsManagerStore implements StoreClient {
    * fresh credentials) and the core tries once more (static keys cannot be refreshed).
    */
   #call<T>(ctx: AwsCallContext, call: (sdk: Sdk) => Promise<T>): Promise<T> {
-    return this.#core.call(ctx, async () => {
-      const sdk = await this.#sdk.get();
+    return this.#core.withSdk(ctx, async (sdk) => {
       try {
         return await call(sdk);
       } catch (err) {
         if (this.#settings.auth.method !== 'static' && /^ExpiredToken/.test(awsErrorName(err))) {
           this.#context.log.info(`${this.#core.tag} AWS session credentials expired: fetching new ones`);
-          await this.#sdk.reset();
+          await this.#core.sdk.reset();
         }
         throw err;
       }
@@ -463,15 +458,7 @@ export class AwsSecretsManagerStore implements StoreClient {
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     this.#kestra?.refuse('write');
     const secretId = this.#names.toId(name);
-    // SecretString holds 1 to 65536 characters (API reference); AWS would refuse others.
-    if (value.length > SECRET_STRING_MAX)
-      throw new ValueTooLargeError(
-        `${this.#core.tag} the value of "${name}" is ${value.length} characters, above Secrets Manager's limit of ${SECRET_STRING_MAX} (SecretString)`,
-      );
-    if (value === '')
-      throw new InvalidRequestError(
-        `${this.#core.tag} Secrets Manager does not store an empty value ("${name}")`,
-      );
+    this.#core.checkValue(name, value);
     // Secrets Manager has no conditional write.
     await checkExpectedVersion(this.#core.tag, name, options.expectedVersion, async () => {
       return (await this.describe(name)).version;
@@ -664,8 +651,8 @@ export class AwsSecretsManagerStore implements StoreClient {
     });
   }
 
-  async close(): Promise<void> {
-    await this.#sdk.reset();
+  close(): Promise<void> {
+    return this.#core.close();
   }
 }
 

@@ -39,10 +39,8 @@ import type {
   WriteResult,
 } from '../contract.js';
 import {
-  checkValueBytes,
   credentialPaths,
   hostAccessOf,
-  type Lazy,
   listingMatches,
   listProviderPages,
   NameMapping,
@@ -130,7 +128,7 @@ function vaultScope(vaultUrl: string): string {
 }
 
 /** Secrets are "sequences of octets … with a maximum size of 25 KB each" (About Key Vault secrets). */
-const VALUE_LIMIT = { bytes: 25 * 1024, limit: "Key Vault's limit of 25 KB" };
+const VALUE_LIMIT = { max: 25 * 1024, limit: "Key Vault's limit of 25 KB" };
 
 const PUBLIC_AUTHORITIES =
   /^login\.(microsoftonline\.com|microsoftonline\.us|chinacloudapi\.cn|partner\.microsoftonline\.cn)$/;
@@ -143,9 +141,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     retryOptions: { maxRetries: number };
     additionalPolicies: AdditionalPolicy[];
   };
-  readonly #core: StoreCore<AzureErrorContext>;
+  readonly #core: StoreCore<AzureErrorContext, Sdk>;
   readonly #names: NameMapping;
-  readonly #sdk: Lazy<Sdk>;
 
   constructor(settings: AzureKeyVaultSettings, context: StoreContext, hooks: AzureKeyVaultTestHooks = {}) {
     this.#settings = settings;
@@ -158,13 +155,15 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       warn(
         'disableChallengeResourceVerification is on: tokens are sent to whatever host the vault URL names (emulators and private endpoints only)',
       );
-    this.#core = new StoreCore<AzureErrorContext>({
+    this.#core = new StoreCore<AzureErrorContext, Sdk>({
       context,
       settings,
       credentialPaths: AZURE_CREDENTIALS,
       retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
       requestTimeoutMs: hooks.requestTimeoutMs,
       endpoint: azureEndpoint,
+      valueLimit: VALUE_LIMIT,
+      sdk: { build: () => this.#createSdk() },
       classify: classifyAzure,
     });
     this.#pipeline = {
@@ -177,7 +176,6 @@ export class AzureKeyVaultStoreClient implements StoreClient {
       what: 'Key Vault secret name',
       ...keyVaultSpelling,
     });
-    this.#sdk = this.#core.lazy(() => this.#createSdk());
   }
 
   /** `id` is the Key Vault spelling of `name` unless given (a full identifier names it directly). */
@@ -239,7 +237,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
 
   /** One SDK call under the core's retries and classification, given the Key Vault name `ctx` is about. */
   #call<T>(ctx: AzureErrorContext, operation: (sdk: Sdk & { kvName: string }) => Promise<T>): Promise<T> {
-    return this.#core.call(ctx, async () => operation({ ...(await this.#sdk.get()), kvName: ctx.id ?? '' }));
+    return this.#core.withSdk(ctx, (sdk) => operation({ ...sdk, kvName: ctx.id ?? '' }));
   }
 
   async get(request: SecretRequest): Promise<FetchedSecret> {
@@ -266,7 +264,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
   async #whenSoftDeleted(err: unknown, ctx: AzureErrorContext): Promise<never> {
     if (!(err instanceof SecretNotFoundError) || ctx.id === undefined) throw err;
     try {
-      const { client } = await this.#sdk.get();
+      const { client } = await this.#core.sdk.get();
       await client.getDeletedSecret(ctx.id);
     } catch {
       throw err;
@@ -339,7 +337,7 @@ export class AzureKeyVaultStoreClient implements StoreClient {
         `${this.#core.tag} Key Vault has no check-and-set: write without an expected version`,
       );
     }
-    checkValueBytes(this.#core.tag, name, value, VALUE_LIMIT);
+    this.#core.checkValue(name, value);
     const ctx = { ...this.#ctx('set', name), bytes: Buffer.byteLength(value) };
     const tags = { ...this.#settings.tags, ...options.tags };
     const setOptions = Object.keys(tags).length > 0 ? { tags } : {};
@@ -428,8 +426,8 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     });
   }
 
-  async close(): Promise<void> {
-    await this.#sdk.reset();
+  close(): Promise<void> {
+    return this.#core.close();
   }
 }
 

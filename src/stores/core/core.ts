@@ -20,6 +20,7 @@ import { classifyAtEndpoint, type StoreEndpoint } from './endpoint.js';
 import { type Lazy, lazy } from './lazy.js';
 import { lowLevelCode, seconds } from './network.js';
 import { type RetryOptions, type RetryTally, withRetry } from './retry.js';
+import { checkValue, type ValueLimit } from './value-limit.js';
 
 /**
  * Retry tuning: attempts, delays, the time budget of one call (`budgetMs`, default the request
@@ -32,7 +33,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** What a call's budget allows beyond one request time limit: backoffs and quick retries. */
 const BUDGET_MARGIN_MS = 5_000;
 
-export interface StoreCoreOptions<Op> {
+export interface StoreCoreOptions<Op, Sdk = never> {
   context: StoreContext;
   /**
    * The store's parsed settings and the paths of its credential settings (the type's
@@ -61,30 +62,50 @@ export interface StoreCoreOptions<Op> {
    * the provider's is told by the core, naming these settings, before `classify` sees it.
    */
   endpoint?: StoreEndpoint<Op> | undefined;
+  /** The provider's limits on a value, checked by {@link StoreCore.checkValue} before a write sends it. */
+  valueLimit?: ValueLimit | undefined;
+  /**
+   * The SDK client, loaded and built on first use by {@link StoreCore.withSdk} (concurrent calls
+   * share one build, a failed build is tried again at the next call, its failure classified like
+   * any other), disposed by {@link StoreCore.close}.
+   */
+  sdk?: { build(): Promise<Sdk>; dispose?(sdk: Sdk): unknown } | undefined;
 }
 
-export class StoreCore<Op = { action: string }> {
+export class StoreCore<Op = { action: string }, Sdk = never> {
   readonly tag: string;
   readonly scrub: Scrubber;
-  readonly #options: StoreCoreOptions<Op>;
+  readonly #options: StoreCoreOptions<Op, Sdk>;
+  /** The declared SDK client (see {@link StoreCoreOptions.sdk}); `reset()` it to build a new one. */
+  readonly sdk: Lazy<Sdk>;
 
   /** One request's time limit, for the adapter's SDK or transport (see {@link StoreCoreOptions}). */
   readonly requestTimeoutMs: number;
 
-  constructor(options: StoreCoreOptions<Op>) {
+  constructor(options: StoreCoreOptions<Op, Sdk>) {
     this.#options = options;
     this.tag = `[${options.context.storeName}]`;
     this.scrub = scrubber(credentialValues(options.settings, options.credentialPaths ?? []), options.scrub);
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    const { sdk } = options;
+    this.sdk = lazy(
+      () => (sdk ? sdk.build() : Promise.reject(new Error('this store declared no SDK'))),
+      sdk?.dispose && ((client: Sdk) => sdk.dispose?.(client)),
+    );
   }
 
   get context(): StoreContext {
     return this.#options.context;
   }
 
-  /** A lazily built SDK client (see {@link lazy}); failures to build it are classified by {@link call}. */
-  lazy<T>(build: () => Promise<T>, dispose?: (value: T) => unknown): Lazy<T> {
-    return lazy(build, dispose);
+  /** {@link call} with the declared SDK client, built on first use. */
+  withSdk<T>(op: Op, call: (sdk: Sdk, attempt: number) => Promise<T>, retry?: RetryPolicy): Promise<T> {
+    return this.call(op, async (attempt) => call(await this.sdk.get(), attempt), retry);
+  }
+
+  /** Dispose of the SDK client, if one was built. */
+  close(): Promise<void> {
+    return this.sdk.reset();
   }
 
   #classify(err: unknown, op: Op): Classification {
@@ -153,6 +174,11 @@ export class StoreCore<Op = { action: string }> {
       c.fix === undefined ? undefined : this.scrub(c.fix),
       summaryCause(err, c.summary && this.scrub(c.summary)),
     );
+  }
+
+  /** Refuse a value the provider's declared limits refuse (too large, or empty), before it is sent. */
+  checkValue(name: string, value: string): void {
+    if (this.#options.valueLimit) checkValue(this.tag, name, value, this.#options.valueLimit);
   }
 
   /** Build a typed error from a classification directly (answers that are errors without an exception). */

@@ -8,10 +8,12 @@
  *   kind `not_found | denied | unavailable | throttled | invalid | conflict | config`, message,
  *   `fix`). Messages get the `[store]` tag; the store's credential settings and the adapter's
  *   extra patterns are scrubbed; the provider error is never kept as `cause`.
- *   `core.lazy(build, dispose)` loads an SDK on first use and forgets a failed load. The adapter
- *   declares its request time limit (`requestTimeoutMs`) and its {@link StoreEndpoint} (address
- *   and CA settings, what an answer of its provider looks like): failures below HTTP and answers
- *   that are not the provider's are told by the core before the adapter's classifier.
+ *   `core.withSdk(op, fn)` is `call` with the SDK the adapter declares (`sdk: { build, dispose }`),
+ *   loaded on first use, a failed load forgotten, disposed by `core.close()`. The adapter
+ *   declares its request time limit (`requestTimeoutMs`), its {@link StoreEndpoint} (address
+ *   and CA settings, what an answer of its provider looks like: failures below HTTP and answers
+ *   that are not the provider's are told by the core before the adapter's classifier) and its
+ *   {@link ValueLimit} (`core.checkValue(name, value)` before a write).
  * - {@link credential} marks credential settings in the settings schema;
  *   {@link credentialPaths} derives the type's `secretSettings` from it.
  * - {@link NameMapping}: prefix and provider spelling of names, both ways.
@@ -143,5 +145,5 @@ export { describeCharacter, type EscapeSpelling, escapeSpelling, type Spelled } 
 export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
 export { readSettingFile, settingFile } from './setting-file.js';
 export { numberedVersion } from './numbered-version.js';
-export { checkValueBytes } from './value-limit.js';
+export { checkValue, type ValueLimit } from './value-limit.js';
 export { type NotFoundAsked, type NotFoundFixOptions, notFoundFix } from '../../not-found-fix.js';

@@ -44,12 +44,10 @@ import type {
 } from '../contract.js';
 import {
   addOrCreate,
-  checkValueBytes,
   credentialPaths,
   ForeignAnswerError,
   hostAccessOf,
   isoTime,
-  type Lazy,
   listingMatches,
   listProviderPages,
   NameMapping,
@@ -78,7 +76,7 @@ export type { GcpSecretManagerSettings } from './settings.js';
 
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 /** SecretPayload.data "must be no larger than 64KiB". */
-const PAYLOAD_LIMIT = { bytes: 64 * 1024, limit: "Secret Manager's payload limit of 64 KiB" };
+const PAYLOAD_LIMIT = { max: 64 * 1024, limit: "Secret Manager's payload limit of 64 KiB" };
 
 /** The fields of a service-account key the client signs with (the others play no part). */
 const serviceAccountKey = z.object({
@@ -97,9 +95,8 @@ function lastSegment(resource: string | null | undefined): string {
 const STATES = ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'];
 
 export class GcpSecretManagerStoreClient implements StoreClient {
-  readonly #core: StoreCore<GcpErrorContext>;
+  readonly #core: StoreCore<GcpErrorContext, SecretManagerServiceClient>;
   readonly #names: NameMapping;
-  readonly #client: Lazy<SecretManagerServiceClient>;
   readonly #parent: string;
   /** Call options of every RPC: the SDK's own retries off (the core owns backoff), the core's time limit. */
   readonly #gax: { retry: { retryCodes: number[] }; timeout: number };
@@ -113,7 +110,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   ) {
     const { project, location } = settings;
     this.#parent = `projects/${project}${location ? `/locations/${location}` : ''}`;
-    this.#core = new StoreCore<GcpErrorContext>({
+    this.#core = new StoreCore<GcpErrorContext, SecretManagerServiceClient>({
       context,
       settings,
       credentialPaths: GCP_CREDENTIALS,
@@ -124,6 +121,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       retry: { attempts: 4, baseDelayMs: 200, ...hooks.retry },
       requestTimeoutMs: hooks.requestTimeoutMs,
       endpoint: gcpEndpoint,
+      valueLimit: PAYLOAD_LIMIT,
+      sdk: { build: () => this.#create(), dispose: (client) => client.close() },
       classify: classifyGcp,
     });
     this.#gax = { retry: { retryCodes: [] }, timeout: this.#core.requestTimeoutMs };
@@ -137,10 +136,6 @@ export class GcpSecretManagerStoreClient implements StoreClient {
           ? { ok: true, id }
           : { ok: false, reason: `ids are 1-255 letters, digits, "_" and "-"${included}` },
     });
-    this.#client = this.#core.lazy(
-      () => this.#create(),
-      (client) => client.close(),
-    );
   }
 
   /** The context of an operation; with a name, its secret id (refused here when the name has none). */
@@ -208,10 +203,6 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     return client;
   }
 
-  #call<T>(ctx: GcpErrorContext, operation: (client: SecretManagerServiceClient) => Promise<T>): Promise<T> {
-    return this.#core.call(ctx, async () => operation(await this.#client.get()));
-  }
-
   async get(request: SecretRequest): Promise<FetchedSecret> {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const ctx = this.#ctx('access', request.name, request.version);
@@ -221,7 +212,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         `${this.#core.tag} "${version}" is not a Secret Manager version: use a version number or "latest"`,
       );
     }
-    const { bytes, served } = await this.#call(ctx, async (client) => {
+    const { bytes, served } = await this.#core.withSdk(ctx, async (client) => {
       const name = `${ctx.path}/versions/${version}`;
       const [{ payload, name: servedName }] = await client.accessSecretVersion({ name }, this.#gax);
       // Secret Manager names the version it served; an answer without it is not Secret Manager's.
@@ -242,7 +233,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     return listProviderPages<Raw>({
       ...options,
       fetch: (token) =>
-        this.#call(this.#ctx('list'), async (client) => {
+        this.#core.withSdk(this.#ctx('list'), async (client) => {
           const request = { parent: this.#parent, pageSize: 100, ...(token ? { pageToken: token } : {}) };
           const [secrets, , response] = await client.listSecrets(request, this.#onePage);
           const next = (response as { nextPageToken?: string } | undefined)?.nextPageToken;
@@ -267,7 +258,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       );
     }
     // Refused here: the service would refuse it only after a first write had created the secret.
-    checkValueBytes(this.#core.tag, name, value, PAYLOAD_LIMIT);
+    this.#core.checkValue(name, value);
     // `latest` is the newest version whatever its state, so the newest number is the current one.
     await checkExpectedVersion(
       this.#core.tag,
@@ -279,7 +270,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     const request = { parent: ctx.path, payload: { data, dataCrc32c: crc32c(data) } };
     // A regional secret lives in its location: it has no replication policy.
     const secret = { ...(this.settings.location ? {} : { replication: { automatic: {} } }), labels };
-    const { result, created } = await this.#call(ctx, (client) =>
+    const { result, created } = await this.#core.withSdk(ctx, (client) =>
       addOrCreate({
         add: async () => {
           ctx.operation = 'write';
@@ -305,7 +296,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
   async #relabel(name: string, tags: Record<string, string>): Promise<void> {
     const ctx = this.#ctx('update', name);
-    await this.#call(ctx, async (client) => {
+    await this.#core.withSdk(ctx, async (client) => {
       const [secret] = await client.getSecret({ name: ctx.path }, this.#gax);
       const labels = { ...(secret.labels as Record<string, string> | null | undefined), ...tags };
       const update = { secret: { name: ctx.path, labels }, updateMask: { paths: ['labels'] } };
@@ -316,7 +307,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   /** Deletes the secret and all its versions. Secret Manager has no soft delete. */
   async delete(name: string, _options: DeleteOptions): Promise<void> {
     const ctx = this.#ctx('delete', name);
-    await this.#call(ctx, (client) => client.deleteSecret({ name: ctx.path }, this.#gax));
+    await this.#core.withSdk(ctx, (client) => client.deleteSecret({ name: ctx.path }, this.#gax));
   }
 
   async #versionAction(
@@ -328,7 +319,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     if (!/^[1-9][0-9]*$/.test(version))
       throw new UsageError(`${this.#core.tag} ${action} needs a version number, not "${version}"`);
     const request = { name: `${ctx.path}/versions/${version}` };
-    await this.#call(ctx, (client) => {
+    await this.#core.withSdk(ctx, (client) => {
       if (action === 'disable') return client.disableSecretVersion(request, this.#gax);
       if (action === 'enable') return client.enableSecretVersion(request, this.#gax);
       return client.destroySecretVersion(request, this.#gax);
@@ -351,7 +342,7 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
   async versions(name: string): Promise<VersionMetadata[]> {
     const ctx = this.#ctx('versions', name);
-    const found = await this.#call(ctx, async (client) => {
+    const found = await this.#core.withSdk(ctx, async (client) => {
       const out: VersionMetadata[] = [];
       for await (const v of client.listSecretVersionsAsync({ parent: ctx.path }, this.#gax)) {
         const state = typeof v.state === 'string' ? v.state : STATES[Number(v.state)];
@@ -370,7 +361,9 @@ export class GcpSecretManagerStoreClient implements StoreClient {
 
   async describe(name: string): Promise<SecretMetadata> {
     const ctx = this.#ctx('describe', name);
-    const [secret] = await this.#call(ctx, (client) => client.getSecret({ name: ctx.path }, this.#gax));
+    const [secret] = await this.#core.withSdk(ctx, (client) =>
+      client.getSecret({ name: ctx.path }, this.#gax),
+    );
     const tags = secret.labels as Record<string, string> | null | undefined;
     return secretMetadata(name, { tags, createdAt: secret.createTime as ProtobufTimestamp });
   }
@@ -381,14 +374,14 @@ export class GcpSecretManagerStoreClient implements StoreClient {
         step: 'authenticate',
         required: true,
         run: async () => {
-          await this.#call(this.#ctx('token'), (client) => client.auth.getRequestHeaders());
+          await this.#core.withSdk(this.#ctx('token'), (client) => client.auth.getRequestHeaders());
           return `credentials of auth method ${this.settings.auth.method} can sign requests`;
         },
       },
       {
         step: 'list',
         run: async () => {
-          await this.#call(this.#ctx('list'), (client) =>
+          await this.#core.withSdk(this.#ctx('list'), (client) =>
             client.listSecrets({ parent: this.#parent, pageSize: 1 }, this.#onePage),
           );
           return `listing secrets of project ${this.settings.project} is allowed`;
@@ -398,8 +391,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     ]);
   }
 
-  async close(): Promise<void> {
-    await this.#client.reset();
+  close(): Promise<void> {
+    return this.#core.close();
   }
 }
 
