@@ -54,10 +54,10 @@ const unicodeEscape =
 function jsonForms(value: string, add: (form: string) => void): void {
   const json = JSON.stringify(value).slice(1, -1);
   add(json);
-  add(json.replace(/[^\x00-\x7f]/g, unicodeEscape(false)));
+  add(json.replace(/[\u0080-\uffff]/g, unicodeEscape(false)));
   add(json.replace(/[<>&\u2028\u2029]/g, unicodeEscape(false)));
   // In the JSON text a `"` of the value is `\"`: .NET writes it `\u0022`.
-  add(json.replace(/\\"/g, '\\u0022').replace(/[^\x00-\x7f]|[<>&'+`]/g, unicodeEscape(true)));
+  add(json.replace(/\\"/g, '\\u0022').replace(/[\u0080-\uffff]|[<>&'+`]/g, unicodeEscape(true)));
 }
 
 /**

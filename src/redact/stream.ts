@@ -17,11 +17,15 @@
  * a held partial match that never completed is written as it is (it is not a value; `redact()` of
  * the same text would not mask it either).
  *
+ * Bytes pass through unchanged except where a value is masked: what is not UTF-8 (binary output)
+ * is carried through the text as escapes and written back as the same bytes (bytes.ts).
+ *
  * A failure inside masking (a bug, memory) fails closed: one notice line is written and everything
  * after it is swallowed (still read, so the writer never blocks); the stream never emits 'error'.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Automaton, MatchSink } from './automaton.js';
+import { ByteTextDecoder, bytesOfText } from './bytes.js';
 import type { MatcherSnapshot } from './matcher.js';
 
 export const SHORT_PREFIX = 3;
@@ -41,7 +45,7 @@ export interface MaskingEngine {
 
 export function createMaskingStream(engine: MaskingEngine, options: MaskingStreamOptions = {}): Transform {
   const releaseAfter = options.releaseAfterMs ?? 50;
-  const decoder = new TextDecoder('utf-8');
+  const decoder = new ByteTextDecoder();
   const { mask } = engine;
   let generation = -1;
   let levels: readonly Automaton[] = [];
@@ -144,10 +148,10 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
         scan('');
         if (heldStart < pos && pos - partialStart() <= SHORT_PREFIX) {
           const out = release(pos, partialStart());
-          if (out) stream.push(out);
+          if (out) stream.push(bytesOfText(out));
         }
       } catch {
-        stream.push(fail());
+        stream.push(bytesOfText(fail()));
       }
     }, releaseAfter);
     timer.unref?.();
@@ -173,25 +177,25 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
       clearTimer();
       let out: string;
       try {
-        scan(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+        scan(typeof chunk === 'string' ? chunk : decoder.decode(chunk));
         out = settle();
         armTimer(stream);
       } catch {
         out = fail();
       }
-      done(null, out || undefined);
+      done(null, out ? bytesOfText(out) : undefined);
     },
     flush(done: TransformCallback) {
       clearTimer();
       if (failed) return done();
       let out: string;
       try {
-        scan(decoder.decode());
+        scan(decoder.end());
         out = release(pos, pos);
       } catch {
         out = fail();
       }
-      done(null, out || undefined);
+      done(null, out ? bytesOfText(out) : undefined);
     },
   });
   return stream;

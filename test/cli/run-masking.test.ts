@@ -1,5 +1,6 @@
 /** `sesame run` masking end to end (the real bin, built by `npm run build`), and failing closed. */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -7,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { maskOutput } from '../../src/cli/commands/run.js';
 import { FormMatcher, type MatcherSnapshot } from '../../src/redact/matcher.js';
 import { MASKING_FAILED, Redactor } from '../../src/redact/redactor.js';
-import { runCli } from '../support/cli.js';
+import { BIN, runCli } from '../support/cli.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-run-mask-'));
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -92,6 +93,23 @@ describe('sesame run masks however the child writes', () => {
     expect(first).toMatch(/^\*\*\*.{0,4}$/);
     expect(second).toMatch(/^.{0,3}\*\*\*.{0,3}$/);
     expect(r.stdout).not.toContain(b64(tok).slice(8, 16));
+  });
+
+  it('binary output (not UTF-8) comes out byte for byte on stdout and stderr, with a value in it masked', () => {
+    const cwd = dir();
+    const value = 'blob-neighbour-s3cret';
+    const noise = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131 + (i >> 3)) & 0xff));
+    writeFileSync(path.join(cwd, 'blob'), Buffer.concat([noise, Buffer.from(value), noise]));
+    const expected = Buffer.concat([noise, Buffer.from('***'), noise]);
+    // As `sesame run -- pg_dump -Fc > dump` would: sesame run's own output goes to files.
+    const r = spawnSync(
+      'sh',
+      ['-c', `"$NODE" "$BIN" run --env T=secret://env/V -- sh -c 'cat blob; cat blob >&2' > out 2> err`],
+      { cwd, env: { PATH: process.env.PATH ?? '', NODE: process.execPath, BIN, V: value } },
+    );
+    expect(r.status, String(r.stderr)).toBe(0);
+    expect(readFileSync(path.join(cwd, 'out')).equals(expected)).toBe(true);
+    expect(readFileSync(path.join(cwd, 'err')).equals(expected)).toBe(true);
   });
 
   it('a password URL-encoded or JSON-escaped as other encoders write it (form encoding, RFC 3986, Go and Python JSON)', async () => {

@@ -167,6 +167,30 @@ describe('masking stream', () => {
     expect(state.out).toBe(`a ${MASK} b ${MASK} c`);
   });
 
+  it('passes bytes that are not UTF-8 through unchanged (binary output), masking a value among them', async () => {
+    const r = new Redactor();
+    const value = 'binary-neighbour-s3cret';
+    r.add(value);
+    // Every byte value, truncated and overlong sequences, a lone surrogate encoded in UTF-8
+    // (ED A0 80), F5+ leads: a pg_dump or tar stream holds all of them.
+    const noise = Buffer.concat([
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+      Buffer.from([0xe2, 0x82, 0x41, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf5, 0x80, 0xf0, 0x9f, 0x94, 0xff, 0xc3]),
+    ]);
+    const input = Buffer.concat([noise, Buffer.from(value), noise, Buffer.from('é🔑'), noise]);
+    const expected = Buffer.concat([noise, Buffer.from(MASK), noise, Buffer.from('é🔑'), noise]);
+    for (const size of [1, 2, 3, 7, 64, input.length]) {
+      const stream = r.createStream();
+      const out: Buffer[] = [];
+      stream.on('data', (c: Buffer) => out.push(c));
+      const ended = new Promise<void>((resolve) => stream.on('end', resolve));
+      for (let i = 0; i < input.length; i += size) stream.write(input.subarray(i, i + size));
+      stream.end();
+      await ended;
+      expect(Buffer.concat(out).equals(expected), `chunks of ${size}`).toBe(true);
+    }
+  });
+
   it('decodes UTF-8 split inside a character and masks multi-byte values', async () => {
     const r = new Redactor();
     const value = 'ключ-🔑-密码';

@@ -2,11 +2,13 @@
  * Starting `sesame run`'s command and waiting for it: its environment, signals forwarded to it,
  * its exit code passed through (127/126 as a shell's for a command that cannot be started). Used
  * by `run` itself and by the start-up path that runs a command with nothing to resolve
- * (`src/cli/run-fast.ts`), so it imports nothing but Node.
+ * (`src/cli/run-fast.ts`), so it imports nothing but Node and `src/redact/bytes.ts` (which imports
+ * nothing).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { textOfBytes } from '../../redact/bytes.js';
 
 /** Exit codes a shell uses for a command it cannot run (POSIX 2.8.2), which `op run` and `doppler run` keep. */
 export const EXIT_NOT_FOUND = 127;
@@ -30,7 +32,7 @@ const KEY_BYTES = 32;
 /**
  * The spellings of one master key a command could print: as written, and for the base64 of a
  * 32-byte key also without its padding, as base64url, as hex in both cases (`base64 -d | xxd -p`)
- * and as its raw bytes the way `sesame run` reads output (UTF-8, invalid bytes replaced). The
+ * and as its raw bytes the way `sesame run` reads output (src/redact/bytes.ts). The
  * redactor adds its own forms of each (src/redact/forms.ts); base64 of the base64 text is one of
  * them, hex of the key's bytes is not, since the text is not the bytes.
  */
@@ -46,7 +48,7 @@ function keySpellings(written: string): string[] {
     bytes.toString('base64url'),
     hex,
     hex.toUpperCase(),
-    new TextDecoder('utf-8').decode(bytes),
+    textOfBytes(bytes),
   ];
 }
 
