@@ -7,7 +7,7 @@ import { type Kysely, sql } from 'kysely';
 import { type AuditChain, registerAuditChain, unregisterAuditChain } from '../audit/chain.js';
 import { openDatabase, type SesameDatabase } from '../db/index.js';
 import type { SesameTables } from '../db/tables.js';
-import { MasterKeyError, UnknownMasterKeyError } from './errors.js';
+import { MasterKeyError, MasterKeyNotHeldError, UnknownMasterKeyError } from './errors.js';
 import {
   type LoadedMasterKeys,
   loadMasterKey,
@@ -122,7 +122,7 @@ export class BuiltinBackend {
     this.#reloadQuietly();
     const reloaded = this.keyring.get(row.id);
     if (reloaded) return reloaded;
-    throw new MasterKeyError(
+    throw new MasterKeyNotHeldError(
       // Raised while serving, so an API caller may read it: the database and the key source are
       // named by kind, not by where they live.
       `master key ${row.id} is now active in the ${this.database.kind} database (rotated by another process?) but ` +

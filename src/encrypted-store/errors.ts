@@ -29,9 +29,13 @@ export class SecretIntegrityError extends SecretStateError {
   }
 }
 
-/** A row is wrapped by a master key this process does not hold. */
+/**
+ * A row is wrapped by a master key this process does not hold. 503: the data is fine and another
+ * process given the key (a node restarted after a rotation) reads it; this one must be given it.
+ */
 export class UnknownMasterKeyError extends SesameError {
   override readonly code = 'master_key_unknown';
+  override readonly status: number = 503;
   readonly keyId: string;
 
   constructor(keyId: string, held: readonly string[], where: string) {
@@ -46,4 +50,12 @@ export class UnknownMasterKeyError extends SesameError {
 /** The master key source is missing, malformed, or does not match the database. */
 export class MasterKeyError extends UsageError {
   override readonly code = 'master_key';
+}
+
+/**
+ * The database's active master key (rotated by another process) is not in this process's key
+ * source. 503, not 400: nothing is wrong with the request, and a node given the new key does it.
+ */
+export class MasterKeyNotHeldError extends MasterKeyError {
+  override readonly status: number = 503;
 }
