@@ -22,7 +22,19 @@ export interface CacheEntry {
   touchedAt: number;
   freshUntil: number;
   staleUntil: number;
+  /**
+   * Set when this entry was served stale because its store failed: until then the store is not
+   * asked for it again, and after it, once, in the background (0: the store has not failed).
+   */
+  retryAt: number;
 }
+
+/**
+ * How long after a store failed for an entry its stale value is served without asking again.
+ * Without it every resolve past the TTL waited for the failing store (its retries and time
+ * limit: a second or more) before being served stale, for the whole outage.
+ */
+const STALE_RETRY_MS = 5_000;
 
 const RECENCY_GRANULARITY_MS = 1000;
 
@@ -157,8 +169,19 @@ export class SecretCache {
     this.stats.refreshes++;
     fetch().then(
       ([outcome]) => {
-        if (outcome && !(outcome instanceof Error)) this.#store(key, outcome, epoch);
-        else this.stats.storeErrors++;
+        if (outcome && !(outcome instanceof Error)) {
+          this.#store(key, outcome, epoch);
+          return;
+        }
+        this.stats.storeErrors++;
+        // A value served stale because its store failed is never served for a secret now gone
+        // or denied: drop it, so the next resolve asks and gets that answer.
+        if (current && current.retryAt !== 0 && !(outcome instanceof StoreUnavailableError)) {
+          if (this.#lru.peek(key) === current) {
+            this.#lru.delete(key);
+            this.changes++;
+          }
+        }
       },
       () => {
         this.stats.storeErrors++;
@@ -178,6 +201,7 @@ export class SecretCache {
       touchedAt: now,
       freshUntil: now + this.#settings.ttlMs,
       staleUntil: now + this.#settings.ttlMs + this.#settings.staleIfErrorMs,
+      retryAt: 0,
     };
     if (epoch === this.#epoch && this.#settings.ttlMs > 0) {
       this.#lru.set(key, entry);
@@ -193,10 +217,31 @@ export class SecretCache {
       const stale = this.#stale(key);
       if (stale) {
         this.stats.staleServes++;
+        stale.retryAt = this.#now() + STALE_RETRY_MS;
         return { entry: stale, outcome: 'stale' };
       }
     }
     throw err;
+  }
+
+  /**
+   * An entry whose store failed a moment ago and that may still be served stale: served at once
+   * (the store is known to be failing), with one background refetch once `retryAt` has passed.
+   */
+  #staleWhileFailing(
+    key: string,
+    fetch: (keys: readonly string[]) => Promise<Array<FetchedSecret | Error>>,
+  ): LoadResult | undefined {
+    const entry = this.#lru.peek(key);
+    if (entry === undefined || entry.retryAt === 0) return undefined;
+    const now = this.#now();
+    if (now >= entry.staleUntil) return undefined;
+    if (now >= entry.retryAt && !this.#refreshing.has(entry)) {
+      entry.retryAt = now + STALE_RETRY_MS;
+      this.refreshInBackground(key, () => fetch([key]));
+    }
+    this.stats.staleServes++;
+    return { entry, outcome: 'stale' };
   }
 
   /**
@@ -216,6 +261,11 @@ export class SecretCache {
       if (pending) {
         this.stats.coalesced++;
         results[i] = pending.then((r) => ({ entry: r.entry, outcome: r.outcome === 'stale' ? 'stale' : 'coalesced' }));
+        return;
+      }
+      const stale = this.#staleWhileFailing(key, fetch);
+      if (stale) {
+        results[i] = Promise.resolve(stale);
         return;
       }
       this.stats.misses++;

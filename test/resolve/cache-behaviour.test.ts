@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AccessDeniedError, UsageError } from '../../src/errors.js';
+import { AccessDeniedError, SecretNotFoundError, StoreUnavailableError, UsageError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
 import type { StoreType } from '../../src/stores/contract.js';
@@ -248,5 +248,79 @@ describe('refresh of one reference', () => {
     }
     expect((await sesame.refresh({ reference: 'secret://mem/jira-token' })).dropped).toBe(1);
     expect((await sesame.refresh({ reference: 'a {{ secret://mem/jira-token }} b' })).dropped).toBe(0);
+  });
+});
+
+describe('stale-if-error while the store stays down', () => {
+  it('serves the last good value at once after the first failure, asking the store again at most every 5 s in the background', async () => {
+    const { sesame, mem, clock } = setup({ staleIfError: '1h' });
+    mem.set('s', 'last-good-1');
+    await sesame.resolve('secret://mem/s');
+    clock.now += 6 * 60_000;
+    mem.mode = 'unavailable';
+    mem.delayMs = 300;
+    // The first resolve past the TTL asks the store, waits for its failure, and serves stale.
+    const first = await sesame.resolveDetailed('secret://mem/s');
+    expect(first).toMatchObject({ value: 'last-good-1', stale: true });
+    expect(mem.calls.requested).toBe(2);
+    // Then, for 5 s, the store is not asked: 20 resolves are served stale without waiting.
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++) {
+      const r = await sesame.resolveDetailed('secret://mem/s');
+      expect(r).toMatchObject({ value: 'last-good-1', stale: true, references: [{ outcome: 'stale' }] });
+    }
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(mem.calls.requested).toBe(2);
+    // After 5 s, a resolve is still served at once, and one refetch runs in the background.
+    clock.now += 5_000;
+    const t1 = performance.now();
+    expect(await sesame.resolve('secret://mem/s')).toBe('last-good-1');
+    expect(await sesame.resolve('secret://mem/s')).toBe('last-good-1');
+    expect(performance.now() - t1).toBeLessThan(250);
+    expect(mem.calls.requested).toBe(3);
+    // The store comes back before that refetch answers: its answer replaces the value.
+    mem.mode = 'ok';
+    mem.set('s', 'after-outage-2');
+    await new Promise((r) => setTimeout(r, 350));
+    const back = await sesame.resolveDetailed('secret://mem/s');
+    expect(back).toMatchObject({ value: 'after-outage-2', stale: false, references: [{ outcome: 'hit' }] });
+    expect(mem.calls.requested).toBe(3);
+    expect(statsOf(sesame, 'mem').staleServes).toBe(23);
+  });
+
+  it('stops serving stale past staleIfError, even while backing off', async () => {
+    const { sesame, mem, clock } = setup({ staleIfError: '10s' });
+    mem.set('s', 'last-good-1');
+    await sesame.resolve('secret://mem/s');
+    clock.now += 5 * 60_000 + 8_000;
+    mem.mode = 'unavailable';
+    expect(await sesame.resolve('secret://mem/s')).toBe('last-good-1');
+    clock.now += 3_000;
+    const err = await sesame.resolve('secret://mem/s').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe('stale-if-error when the store comes back without the secret', () => {
+  it('stops serving the stale value once the background refetch finds the secret gone', async () => {
+    const { sesame, mem, clock } = setup({ staleIfError: '1h' });
+    mem.set('s', 'last-good-1');
+    await sesame.resolve('secret://mem/s');
+    clock.now += 6 * 60_000;
+    mem.mode = 'unavailable';
+    expect(await sesame.resolve('secret://mem/s')).toBe('last-good-1');
+    mem.mode = 'ok';
+    mem.secrets.delete('s');
+    clock.now += 5_000;
+    expect(await sesame.resolve('secret://mem/s')).toBe('last-good-1');
+    await new Promise((r) => setTimeout(r, 20));
+    const err = await sesame.resolve('secret://mem/s').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SecretNotFoundError);
   });
 });
