@@ -11,6 +11,7 @@ import {
   networkCode,
   notFoundFix,
   type StoreEndpoint,
+  withFix,
 } from '../core/index.js';
 
 export interface AwsCallContext {
@@ -218,22 +219,19 @@ export function classifyAws(
       if (/^Access to KMS is not allowed/.test(message)) {
         const kms = ctx.kind === 'write' ? 'kms:GenerateDataKey and kms:Decrypt' : 'kms:Decrypt';
         const fix = `grant ${kms} on the secret's KMS key to the caller (in its IAM policy and, for a key of another account, in the key policy)`;
-        return { kind: 'denied', message: `access denied by KMS for ${subject}: ${fix}`, fix, summary };
+        return withFix('denied', `access denied by KMS for ${subject}`, fix, { summary });
       }
       const m = DENIED.exec(message);
       const action = m?.[2] ?? ctx.action;
       const what = `${action} on ${m?.[3] ?? ctx.secretId ?? '*'}${m?.[1] ? ` to ${m[1]}` : ''}`;
       const fix = deniedFix(message, what, action);
-      return { kind: 'denied', message: `access denied: ${fix}`, fix, summary };
+      return withFix('denied', 'access denied', fix, { summary });
     }
     case 'DecryptionFailure': {
       const fix = `grant kms:Decrypt on the KMS key of ${subject} to the caller, and check that the key is enabled`;
-      return {
-        kind: 'denied',
-        message: `Secrets Manager could not decrypt ${subject} with its KMS key: ${fix}`,
-        fix,
+      return withFix('denied', `Secrets Manager could not decrypt ${subject} with its KMS key`, fix, {
         summary,
-      };
+      });
     }
     case 'InvalidRequest': {
       if (!/marked for deletion|scheduled for deletion/i.test(message)) return refused();
@@ -242,12 +240,12 @@ export function classifyAws(
         alternative: `\`aws secretsmanager restore-secret --secret-id ${ctx.secretId ?? '<id>'}\``,
       });
       // A deleted secret reads as not found (after delete, reads are not found); a write to it conflicts.
-      return {
-        kind: ctx.kind === 'read' ? 'not_found' : 'conflict',
-        message: `${subject} is scheduled for deletion: ${fix}`,
+      return withFix(
+        ctx.kind === 'read' ? 'not_found' : 'conflict',
+        `${subject} is scheduled for deletion`,
         fix,
-        summary,
-      };
+        { summary },
+      );
     }
     case 'InvalidSignature':
     case 'SignatureDoesNotMatch': {
@@ -257,55 +255,54 @@ export function classifyAws(
         const fix = "sync this host's clock (NTP)";
         const corrected = (err as { $metadata?: { clockSkewCorrected?: boolean } }).$metadata
           ?.clockSkewCorrected;
-        return {
-          kind: 'denied',
-          message: `AWS refused the request's time: this host's clock is too far from AWS's (${message}): ${fix}`,
+        return withFix(
+          'denied',
+          `AWS refused the request's time: this host's clock is too far from AWS's (${message})`,
           fix,
-          summary,
-          retry: corrected === true,
-        };
+          { summary, retry: corrected === true },
+        );
       }
       const fix = 'the secret access key does not match the access key id: check the store credentials';
-      return { kind: 'denied', message: `AWS rejected the request signature: ${fix}`, fix, summary };
+      return withFix('denied', 'AWS rejected the request signature', fix, { summary });
     }
     case 'UnrecognizedClient':
     case 'InvalidClientTokenId': {
       const fix = 'the access key id (or session token) is unknown to AWS: check the store credentials';
-      return { kind: 'denied', message: `AWS does not recognise the credentials: ${fix}`, fix, summary };
+      return withFix('denied', 'AWS does not recognise the credentials', fix, { summary });
     }
     case 'ExpiredToken': {
       const fix =
         'the session credentials expired: refresh them (new sessionToken, `aws sso login`, or a new role session)';
       // Temporary credentials can be fetched again (the adapter resets its client): one more try.
-      return { kind: 'denied', message: `AWS credentials expired: ${fix}`, fix, summary, retry: refreshable };
+      return withFix('denied', 'AWS credentials expired', fix, { summary, retry: refreshable });
     }
     case 'InvalidNextToken': {
       // ListSecrets / ListSecretVersionIds: AWS no longer takes the page token a cursor carries.
       const fix = 'list again from the first page';
-      return {
-        kind: 'invalid',
-        message: `invalid list cursor: Secrets Manager no longer accepts its page token (expired, or from another listing): ${fix}`,
+      return withFix(
+        'invalid',
+        `invalid list cursor: Secrets Manager no longer accepts its page token (expired, or from another listing)`,
         fix,
-        summary,
-      };
+        { summary },
+      );
     }
     case 'RegionDisabled': {
       // STS API reference: STS is not activated in the region for the account asked for credentials.
       const fix =
         'an account administrator activates it (IAM console, Account settings), or set stsEndpoint to the STS endpoint of a region where it is active';
-      return {
-        kind: 'denied',
-        message: `STS is not activated in ${region} for the account asked for the role credentials: ${fix}`,
+      return withFix(
+        'denied',
+        `STS is not activated in ${region} for the account asked for the role credentials`,
         fix,
-        summary,
-      };
+        { summary },
+      );
     }
     case 'CredentialsProviderError': {
       // fromIni (auth.method profile): "Could not resolve credentials using profile: [name] …".
       const profile = /using profile: \[([^\]]*)\]/.exec(message)?.[1];
       if (profile !== undefined) {
         const fix = `add profile ${profile} to the shared AWS files (AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE, default ~/.aws/credentials and ~/.aws/config), or correct auth.profile`;
-        return { kind: 'denied', message: `AWS profile ${profile} was not found: ${fix}`, fix, summary };
+        return withFix('denied', `AWS profile ${profile} was not found`, fix, { summary });
       }
       const fix =
         'no AWS credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or auth.method static/assume-role in the store';

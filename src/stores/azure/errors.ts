@@ -14,6 +14,7 @@ import {
   type StatusRules,
   type StoreEndpoint,
   secretSubject,
+  withFix,
 } from '../core/index.js';
 
 const USER = 'Key Vault Secrets User';
@@ -110,7 +111,7 @@ function credentialFailure(
       ctx.auth.method === 'managed-identity'
         ? 'no managed identity is available here: assign one to the VM/App Service/container, or choose another auth method'
         : 'no Azure credential is available: set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, assign a managed identity, or sign in with `az login`';
-    return { kind: 'denied', message: `could not get a token for Key Vault: ${fix}`, fix, summary };
+    return withFix('denied', 'could not get a token for Key Vault', fix, { summary });
   }
   return {
     kind: 'denied',

@@ -53,6 +53,22 @@ export interface Classification {
   summary?: string | undefined;
 }
 
+/**
+ * The shape most refusals take: the message says what happened, then what to do (`${what}:
+ * ${fix}`), and the fix is kept on its own for `stores test`; `more` adds a summary, a retry rule.
+ *
+ * @example
+ * return withFix('denied', 'AWS rejected the request signature', 'check the store credentials', { summary });
+ */
+export function withFix(
+  kind: ErrorKind,
+  what: string,
+  fix: string,
+  more: Omit<Classification, 'kind' | 'message' | 'fix'> = {},
+): Classification {
+  return { kind, message: `${what}: ${fix}`, fix, ...more };
+}
+
 /** Removes credentials from text that may reach a log or a user. */
 export type Scrubber = (text: string) => string;
 

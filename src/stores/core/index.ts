@@ -60,65 +60,12 @@
  *   }
  * }
  */
-export { BatchRefused, type BatchPlan, getManyBatched, pool } from './batch.js';
+
+export { type NotFoundAsked, type NotFoundFixOptions, notFoundFix } from '../../not-found-fix.js';
+export { type AddOrCreateSteps, addOrCreate } from './add-or-create.js';
+export { type BatchPlan, BatchRefused, getManyBatched, pool } from './batch.js';
 export { capabilityMismatches } from './capabilities.js';
 export { type CheckPlanStep, readSampleStep, runChecks } from './check.js';
-export { type RetryPolicy, StoreCore, type StoreCoreOptions } from './core.js';
-export { credential, credentialPaths, credentialValues } from './credentials.js';
-export {
-  type Classification,
-  type ErrorKind,
-  errorOf,
-  RETRYABLE_KINDS,
-  type Scrubber,
-  scrubber,
-  summaryCause,
-} from './errors.js';
-export {
-  AnswerTooLargeError,
-  classifyHttp,
-  expectOk,
-  type HttpAnswer,
-  type HttpRequest,
-  HttpStatusError,
-  HttpTransport,
-  jsonArray,
-  jsonWith,
-  type HttpTransportOptions,
-  NetworkError,
-  type NetworkErrorTarget,
-  networkFailureOf,
-  retryAfterMs,
-} from './http.js';
-export { type Lazy, lazy } from './lazy.js';
-export { NameMapping, type NameMappingOptions } from './names.js';
-export {
-  decodeCursor,
-  encodeCursor,
-  listProviderPages,
-  type ProviderPage,
-  pageInMemory,
-  pageSize,
-  tokenCursor,
-} from './paging.js';
-export { type RetryOptions, type RetryTally, withRetry } from './retry.js';
-export { classifyAtEndpoint, type EndpointOf, type StoreEndpoint } from './endpoint.js';
-export {
-  ForeignAnswerError,
-  lowLevelCode,
-  NETWORK_ERROR_CODES,
-  type NetworkFailure,
-  type NetworkFailureKind,
-  type NetworkSettings,
-  type NetworkTarget,
-  networkFailure,
-  classifyNetwork,
-  seconds,
-} from './network.js';
-export { isTransient, networkCode } from './transient.js';
-export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';
-export { type FolderTreeOptions, pageFolderTree } from './tree.js';
-export { type TaggedSecret, TagLookup, type TagLookupOptions } from './tag-lookup.js';
 export {
   classifyStatus,
   GRPC_STATUS_NAMES,
@@ -130,6 +77,38 @@ export {
   type StatusRules,
   secretSubject,
 } from './classify-status.js';
+export { type RetryPolicy, StoreCore, type StoreCoreOptions } from './core.js';
+export { credential, credentialPaths, credentialValues } from './credentials.js';
+export { classifyAtEndpoint, type EndpointOf, type StoreEndpoint } from './endpoint.js';
+export {
+  type Classification,
+  type ErrorKind,
+  errorOf,
+  RETRYABLE_KINDS,
+  type Scrubber,
+  scrubber,
+  summaryCause,
+  withFix,
+} from './errors.js';
+export { describeCharacter, type EscapeSpelling, escapeSpelling, type Spelled } from './escape-spelling.js';
+export { type HostAccessParts, hostAccessOf } from './host-access.js';
+export {
+  AnswerTooLargeError,
+  classifyHttp,
+  expectOk,
+  type HttpAnswer,
+  type HttpRequest,
+  HttpStatusError,
+  HttpTransport,
+  type HttpTransportOptions,
+  jsonArray,
+  jsonWith,
+  NetworkError,
+  type NetworkErrorTarget,
+  networkFailureOf,
+  retryAfterMs,
+} from './http.js';
+export { type Lazy, lazy } from './lazy.js';
 export {
   isoTime,
   listingMatches,
@@ -137,13 +116,36 @@ export {
   type ProviderMetadata,
   secretMetadata,
 } from './metadata.js';
-export { type HostAccessParts, hostAccessOf } from './host-access.js';
-export { valueOfBytes } from './value.js';
-export { type AddOrCreateSteps, addOrCreate } from './add-or-create.js';
-export { noDotSegments, urlPathSetting } from './url-path.js';
-export { describeCharacter, type EscapeSpelling, escapeSpelling, type Spelled } from './escape-spelling.js';
-export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
-export { readSettingFile, settingFile } from './setting-file.js';
+export { NameMapping, type NameMappingOptions } from './names.js';
+export {
+  classifyNetwork,
+  ForeignAnswerError,
+  lowLevelCode,
+  NETWORK_ERROR_CODES,
+  type NetworkFailure,
+  type NetworkFailureKind,
+  type NetworkSettings,
+  type NetworkTarget,
+  networkFailure,
+  seconds,
+} from './network.js';
 export { numberedVersion } from './numbered-version.js';
+export {
+  decodeCursor,
+  encodeCursor,
+  listProviderPages,
+  type ProviderPage,
+  pageInMemory,
+  pageSize,
+  tokenCursor,
+} from './paging.js';
+export { type RetryOptions, type RetryTally, withRetry } from './retry.js';
+export { readSettingFile, settingFile } from './setting-file.js';
+export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
+export { type TaggedSecret, TagLookup, type TagLookupOptions } from './tag-lookup.js';
+export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';
+export { isTransient, networkCode } from './transient.js';
+export { type FolderTreeOptions, pageFolderTree } from './tree.js';
+export { noDotSegments, urlPathSetting } from './url-path.js';
+export { valueOfBytes } from './value.js';
 export { checkValue, type ValueLimit } from './value-limit.js';
-export { type NotFoundAsked, type NotFoundFixOptions, notFoundFix } from '../../not-found-fix.js';

@@ -19,6 +19,7 @@ import {
   type StatusRules,
   type StoreEndpoint,
   secretSubject,
+  withFix,
 } from '../core/index.js';
 
 /** The payload failed its CRC32C check: corrupted in transit, worth a retry. */
@@ -266,7 +267,7 @@ export function classifyGcp(err: unknown, ctx: GcpErrorContext): Classification 
   if (/Could not load the default credentials/i.test(message)) {
     const fix =
       'set GOOGLE_APPLICATION_CREDENTIALS, run on Google Cloud with a service account, or use auth method service-account-json';
-    return { kind: 'denied', message: `no Google credentials found for auth method default: ${fix}`, fix };
+    return withFix('denied', 'no Google credentials found for auth method default', fix);
   }
   if (/private key|DECODER|PEM|asn1|secretOrPrivateKey/i.test(message)) {
     const fix = 'download a new JSON key from IAM & Admin → Service accounts → Keys';

@@ -10,6 +10,7 @@ import {
   HttpStatusError,
   type NetworkSettings,
   type Scrubber,
+  withFix,
 } from '../core/index.js';
 import type { VaultSettings } from './settings.js';
 
@@ -100,8 +101,7 @@ export function classifyVault(
   }
   if (/not active|standby/i.test(text)) {
     const fix = 'wait for leader election or point address at the active node';
-    const message = `Vault has no active node (${status} ${text}): ${fix}`;
-    return { kind: 'unavailable', message, fix, summary };
+    return withFix('unavailable', `Vault has no active node (${status} ${text})`, fix, { summary });
   }
   if (wrongKvVersion(err.answer)) {
     const fix = 'set kvVersion: 2, or leave kvVersion out to have it detected';
@@ -129,7 +129,7 @@ export function classifyVault(
     const grant = op.capabilities.map((c) => `"${c}"`).join(', ');
     const fix = `grant ${grant} on ${op.path}${where} — policy: ${policyLine(op.path, op.capabilities)}`;
     const why = text && text !== 'permission denied' ? ` (${text})` : '';
-    return { kind: 'denied', message: `permission denied${why}: ${fix}`, fix, summary };
+    return withFix('denied', `permission denied${why}`, fix, { summary });
   }
   return text ? { ...http, message: `${op.action}: Vault answered ${status}: ${text}` } : http;
 }
