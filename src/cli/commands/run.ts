@@ -15,6 +15,8 @@ import { findDefaultConfigFile } from '../../config/files.js';
 import { MasterKeyError } from '../../encrypted-store/errors.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
+import type { Sesame } from '../../sesame.js';
+import { credentialValues } from '../../stores/core/credentials.js';
 import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
 import type { RunFlags } from './run-args.js';
 import {
@@ -163,6 +165,22 @@ function keyFileForms(file: string): string[] {
     );
   }
   return masterKeyForms(text);
+}
+
+/**
+ * The credential settings (those each store type declares) of every store of the config, used by
+ * this run or not, as the config holds them: written in it or read through `${env:…}` and
+ * `${file:…}` — a step that dumps `env` would otherwise print the `VAULT_TOKEN` a store reads. A
+ * credential that is a reference (`{{ secret://… }}`) is not resolved for this: its value is in no
+ * variable, and resolving it would reach a store this run does not need.
+ */
+function storeCredentials(sesame: Sesame, holdsReference: (value: string) => boolean): string[] {
+  return sesame.config.stores
+    .filter((store) => store.unavailable === undefined && sesame.registry.has(store.type))
+    .flatMap((store) =>
+      credentialValues(store.settings, sesame.registry.get(store.type).secretSettings ?? []),
+    )
+    .filter((value) => !holdsReference(value));
 }
 
 // No default value: commander would print "(default: [])" in help.
@@ -321,6 +339,13 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
   const own = [
     ...ownCredentials(ctx.env, 'env' in masterKey ? masterKey.env : undefined),
     ...('file' in masterKey ? keyFileForms(path.resolve(baseDir, masterKey.file)) : []),
+    ...storeCredentials(sesame, (value) => {
+      try {
+        return collectReferences(value, 'store', undefined, dialects).length > 0;
+      } catch {
+        return false; // not a reference that parses: masked as written
+      }
+    }),
   ];
   for (const credential of own) sesame.redactor.add(credential);
 
