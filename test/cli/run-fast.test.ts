@@ -5,7 +5,7 @@
  * `main()`, and that the path really skips the module loader. The real bin (`npm run build`).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -59,6 +59,11 @@ describe('sesame run with nothing to resolve', () => {
     }
     // A config file in the folder is read (and its errors said) by main().
     expect(fast(['run', '--', 'true'], configured)).toBe(false);
+    // The embedded default's master key file is there: its key is masked, which needs the redactor.
+    const keyed = dir();
+    mkdirSync(path.join(keyed, '.sesame'));
+    writeFileSync(path.join(keyed, '.sesame', 'master.key'), 'not read here\n');
+    expect(fast(['run', '--', 'true'], keyed)).toBe(false);
   });
 
   it('passes the environment, output and exit code through, and says what a shell says for a missing command', async () => {
