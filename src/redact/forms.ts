@@ -1,6 +1,6 @@
 /**
  * The forms of a value that are masked: the value; its JSON-escaped spellings (as
- * `JSON.stringify`, Python, Go and .NET write them) and URL-encoded ones (as
+ * `JSON.stringify`, Python, PHP, Go and .NET write them) and URL-encoded ones (as
  * `encodeURIComponent`, RFC 3986 encoders and HTML forms write them, also with `+` for spaces); base64 and base64url of its UTF-8 bytes, padded and not; the same for
  * the value trimmed of surrounding whitespace; each line of a multi-line value (trimmed). Forms
  * shorter than MIN_MASK_LENGTH are not masked.
@@ -48,13 +48,17 @@ const unicodeEscape =
 /**
  * A JSON string's content as the common encoders write it, which escape more than
  * `JSON.stringify`: Python's `json.dumps` every non-ASCII code unit (`\u00e4`, a surrogate pair
- * for an emoji), Go's `encoding/json` `<`, `>`, `&`, U+2028 and U+2029 (`\u003c`), .NET's
- * `System.Text.Json` both, with `"`, `'`, `+` and `` ` ``, in upper-case hex (`\u003C`).
+ * for an emoji), PHP's `json_encode` those and `/` (`\/`), Go's `encoding/json` `<`, `>`, `&`,
+ * U+2028 and U+2029 (`\u003c`), .NET's `System.Text.Json` non-ASCII and `<`, `>`, `&`, `"`, `'`,
+ * `+`, `` ` `` in upper-case hex (`\u003C`).
  */
 function jsonForms(value: string, add: (form: string) => void): void {
   const json = JSON.stringify(value).slice(1, -1);
   add(json);
-  add(json.replace(/[\u0080-\uffff]/g, unicodeEscape(false)));
+  const ascii = json.replace(/[\u0080-\uffff]/g, unicodeEscape(false));
+  add(ascii);
+  // PHP's json_encode also writes `/` as `\/`.
+  add(ascii.replaceAll('/', '\\/'));
   add(json.replace(/[<>&\u2028\u2029]/g, unicodeEscape(false)));
   // In the JSON text a `"` of the value is `\"`: .NET writes it `\u0022`.
   add(json.replace(/\\"/g, '\\u0022').replace(/[\u0080-\uffff]|[<>&'+`]/g, unicodeEscape(true)));

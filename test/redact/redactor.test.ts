@@ -102,6 +102,10 @@ describe('Redactor', () => {
       'p\\u003Css\\u0026w\\u00F6rd\\u003E\\u20AC9', // .NET System.Text.Json: both, upper-case hex
     ];
     for (const s of spellings) expect(r.redact(`{"password":"${s}"}`), s).toBe(`{"password":"${MASK}"}`);
+    // PHP's json_encode escapes `/` too (base64 secrets hold slashes).
+    const slashed = 'k/9+ä/Zw==';
+    r.add(slashed);
+    expect(r.redact('{"key":"k\\/9+\\u00e4\\/Zw=="}')).toBe(`{"key":"${MASK}"}`);
     // .NET also escapes a quote, an apostrophe and a plus.
     const quoted = `say "hi"+'bye'`;
     r.add(quoted);
