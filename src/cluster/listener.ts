@@ -7,6 +7,12 @@
  *   that connection drops, it reconnects with backoff (100 ms doubling to 5 s) and reads what it
  *   missed. A periodic check (every 5 s on PostgreSQL, 250 ms on SQLite, where there is nothing
  *   to listen to) catches anything else.
+ * - A listening connection can die without a word: a NAT gateway or cloud load balancer drops
+ *   an idle flow, a failover leaves it half-open. TCP would take hours to say so, and meanwhile
+ *   no notification comes (changes arrive by the periodic check only). So each periodic check
+ *   also sends `LISTEN` again on it (a no-op for PostgreSQL, and traffic that keeps the flow from
+ *   looking idle); no answer within {@link HEARTBEAT_TIMEOUT_MS} and the connection is taken for
+ *   lost: a new one listens, and reads what was missed.
  * - Reading: the rows after the last sequence applied, in order; no row is skipped (sequence
  *   order is commit order, see `changes.ts`), so a lost notification or connection only delays.
  *   A start reads from the current end, then applies {@link RESYNC} once: what the process
@@ -51,6 +57,8 @@ export const RESYNC: ReadonlyArray<Omit<ChangeRow, 'createdAt'>> = [
   { seq: 0, origin: 'resync', kind: 'refresh', namespace: '', target: JSON.stringify({ all: true }) },
 ];
 const MAX_BACKOFF_MS = 5000;
+/** How long the listening connection may take to answer the periodic `LISTEN` before it is replaced. */
+export const HEARTBEAT_TIMEOUT_MS = 3000;
 
 export class ChangeListener {
   readonly #options: ChangeListenerOptions;
@@ -65,6 +73,7 @@ export class ChangeListener {
   #busy: Promise<void> | undefined;
   #again = false;
   #lastPrune = 0;
+  #heartbeat: Promise<void> | undefined;
   /** When the last successful read of the feed began. */
   #lastReadAt = 0;
   /** Rows applied so far (tests and metrics). */
@@ -91,7 +100,10 @@ export class ChangeListener {
     await this.#options.apply(RESYNC.map((r) => ({ ...r, createdAt: at })));
     this.#lastPrune = Date.now();
     const pollMs = this.#options.pollMs ?? (this.#database.kind === 'postgres' ? 5000 : 250);
-    this.#timer = setInterval(() => this.wake(), pollMs);
+    this.#timer = setInterval(() => {
+      void this.wake();
+      this.#checkListening();
+    }, pollMs);
     this.#timer.unref();
     if (this.#database.dedicatedClient) await this.#listen();
   }
@@ -172,19 +184,7 @@ export class ChangeListener {
       await client.end().catch(() => {});
       return;
     }
-    const lost = (err?: Error) => {
-      if (this.#client !== client) return;
-      this.#client = undefined;
-      this.listening = false;
-      client.removeAllListeners('notification');
-      client.end().catch(() => {});
-      if (this.#closed) return;
-      this.#options.log?.warn(
-        { err: err?.message },
-        'change feed: the listening connection was lost: reconnecting',
-      );
-      this.#scheduleReconnect();
-    };
+    const lost = (err?: Error) => this.#lose(client, err);
     client.on('error', (err) => lost(err));
     client.on('end', () => lost());
     client.on('notification', (message) => {
@@ -201,6 +201,41 @@ export class ChangeListener {
     this.#backoffMs = 100;
     // What was committed while nobody listened.
     void this.wake();
+  }
+
+  /** Drop the listening connection `client` (if it is still the current one) and listen again. */
+  #lose(client: import('pg').Client, err?: Error): void {
+    if (this.#client !== client) return;
+    this.#client = undefined;
+    this.listening = false;
+    client.removeAllListeners('notification');
+    client.end().catch(() => {});
+    if (this.#closed) return;
+    this.#options.log?.warn({ err: err?.message }, 'change feed: the listening connection was lost: reconnecting');
+    this.#scheduleReconnect();
+  }
+
+  /** Send `LISTEN` again on the listening connection; no answer in time: it is lost. */
+  #checkListening(): void {
+    const client = this.#client;
+    if (!client || !this.listening || this.#heartbeat || this.#closed) return;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = client.query(`LISTEN ${CHANGE_CHANNEL}`);
+    // Settles later (or never) when the timeout wins: nobody waits for it then.
+    answered.catch(() => {});
+    const silence = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${HEARTBEAT_TIMEOUT_MS} ms`)), HEARTBEAT_TIMEOUT_MS);
+      timer.unref();
+    });
+    this.#heartbeat = Promise.race([answered, silence])
+      .then(
+        () => undefined,
+        (err: unknown) => this.#lose(client, err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.#heartbeat = undefined;
+      });
   }
 
   #scheduleReconnect(): void {
