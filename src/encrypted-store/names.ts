@@ -37,6 +37,26 @@ export function checkSecretName(name: string, label = 'builtin'): void {
   }
 }
 
+/**
+ * A name a write may create: in Unicode NFC. A name written decomposed (`e` + U+0301, as macOS
+ * file names are) looks exactly like its composed form but is another name; storing both would
+ * give two secrets no one can tell apart. Reads take any name, so one stored before still reads.
+ */
+export function checkComposedName(name: string, label = 'builtin'): void {
+  const composed = name.normalize('NFC');
+  if (composed === name) return;
+  const marks = [...new Set([...name].filter((c) => /\p{M}/u.test(c)))].map(
+    (c) => `U+${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`,
+  );
+  const how =
+    marks.length > 0
+      ? `it writes a letter as a base and a combining mark (${marks.join(', ')}), so it would look like another name`
+      : 'it would look like another name';
+  throw new UsageError(
+    `[${label}] secret name ${JSON.stringify(name)} is not in Unicode NFC: ${how}; write it composed (NFC), as ${JSON.stringify(composed)}`,
+  );
+}
+
 export function checkNamespace(namespace: string, label = 'builtin'): void {
   if (namespace !== '' && !NAMESPACE.test(namespace)) {
     throw new UsageError(

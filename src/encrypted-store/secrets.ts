@@ -26,7 +26,7 @@ import { type NotFoundAsked, notFoundFix } from '../not-found-fix.js';
 import type { BuiltinBackend } from './backend.js';
 import { openValue, sealValue } from './envelope.js';
 import { describeSecret, type SecretCoordinates, SecretIntegrityError } from './errors.js';
-import { checkDescription, checkNamespace, checkSecretName, checkTags } from './names.js';
+import { checkComposedName, checkDescription, checkNamespace, checkSecretName, checkTags } from './names.js';
 
 export { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from './limits.js';
 import { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from './limits.js';
@@ -211,8 +211,58 @@ export class BuiltinSecrets {
         if (!rows.some((r) => r.name === request.name && request.namespaces.includes(r.namespace))) absent.push(i);
       }
     }
-    if (absent.length > 0) await this.#sayDeleted(requests, absent, results);
+    if (absent.length > 0) {
+      const unexplained = await this.#sayDeleted(requests, absent, results);
+      if (unexplained.length > 0) await this.#sayNearby(requests, unexplained, results);
+    }
     return results as Array<StoredSecret | Error>;
+  }
+
+  /**
+   * A name no namespace of the chain holds may be held there in another case or another Unicode
+   * form (`Jira-Token`, `café` composed): names are compared exactly, so say which name exists.
+   * One query, on the not-found path only (SQLite's lower() folds ASCII letters only).
+   */
+  async #sayNearby(
+    requests: readonly ReadRequest[],
+    absent: readonly number[],
+    results: Array<StoredSecret | Error | undefined>,
+  ): Promise<void> {
+    const asked = absent.map((i) => requests[i] as ReadRequest);
+    const forms = unique(asked.flatMap((r) => [r.name.normalize('NFC'), r.name.normalize('NFD')]));
+    const lowered = unique(asked.map((r) => r.name.toLowerCase()));
+    const now = this.#nowIso();
+    const rows = (
+      await this.#db
+        .selectFrom('secrets')
+        .selectAll()
+        .where('namespace', 'in', unique(asked.flatMap((r) => r.namespaces)))
+        .where((eb) => eb.or([eb('name', 'in', forms), eb(eb.fn('lower', ['name']), 'in', lowered)]))
+        .execute()
+    ).filter((row) => row.deleted_at === null || !isGone(row, now));
+    if (rows.length === 0) return;
+    const folded = (n: string) => n.normalize('NFC').toLowerCase();
+    for (const i of absent) {
+      const request = requests[i] as ReadRequest;
+      let found: { row: SecretRow; how: 'form' | 'case' } | undefined;
+      for (const ns of request.namespaces) {
+        const here = rows.filter((r) => r.namespace === ns && r.deleted_at === null && r.name !== request.name);
+        const form = here.find((r) => r.name.normalize('NFC') === request.name.normalize('NFC'));
+        const cased = here.find((r) => folded(r.name) === folded(request.name));
+        found = form ? { row: form, how: 'form' } : cased ? { row: cased, how: 'case' } : undefined;
+        if (found) break;
+      }
+      if (!found) continue;
+      const why =
+        found.how === 'form'
+          ? 'the same name in another Unicode form: names are compared code point by code point'
+          : 'names are case-sensitive';
+      const err = new SecretNotFoundError(
+        `[${this.label}] no secret "${request.name}" in ${describeChain(request.namespaces)} (${describeChain([found.row.namespace])} has "${found.row.name}"${found.how === 'form' ? ', ' : ': '}${why})`,
+      );
+      err.fix = `write the reference as secret://${this.label}/${escapeName(found.row.name)}`;
+      results[i] = err;
+    }
   }
 
   /**
@@ -224,7 +274,7 @@ export class BuiltinSecrets {
     requests: readonly ReadRequest[],
     absent: readonly number[],
     results: Array<StoredSecret | Error | undefined>,
-  ): Promise<void> {
+  ): Promise<number[]> {
     const asked = absent.map((i) => requests[i] as ReadRequest);
     const now = this.#nowIso();
     const deleted = (
@@ -236,12 +286,15 @@ export class BuiltinSecrets {
         .where('deleted_at', 'is not', null)
         .execute()
     ).filter((row) => !isGone(row, now));
-    if (deleted.length === 0) return;
+    const unexplained: number[] = [];
     for (const i of absent) {
       const request = requests[i] as ReadRequest;
       const owner = request.namespaces.find((ns) => deleted.some((r) => r.name === request.name && r.namespace === ns));
       const row = deleted.find((r) => r.name === request.name && r.namespace === owner);
-      if (owner === undefined || row === undefined) continue;
+      if (owner === undefined || row === undefined) {
+        unexplained.push(i);
+        continue;
+      }
       const until = row.purge_at ? `, restorable until ${row.purge_at}` : '';
       results[i] = notFound(
         `[${this.label}] no secret "${request.name}" in ${describeChain(request.namespaces)} (deleted in ${describeChain([owner])}${until})`,
@@ -250,6 +303,7 @@ export class BuiltinSecrets {
         owner,
       );
     }
+    return unexplained;
   }
 
   async #fetchForRead(requests: readonly ReadRequest[]): Promise<ReadRow[]> {
@@ -339,6 +393,7 @@ export class BuiltinSecrets {
   ): Promise<{ name: string; namespace: string; version: number }> {
     checkNamespace(input.namespace, this.label);
     checkSecretName(input.name, this.label);
+    checkComposedName(input.name, this.label);
     if (typeof input.value !== 'string') throw new UsageError(`[${this.label}] a secret value is text`);
     if (input.description !== undefined) checkDescription(input.description, this.label);
     if (input.tags) checkTags(input.tags, this.label);
@@ -754,6 +809,11 @@ function notFound(message: string, asked: NotFoundAsked, name: string, namespace
     gone: 'purged, past its recovery window, or never created',
   });
   return err;
+}
+
+/** A name as a reference writes it: `%`-escaped where the grammar needs it (`#`, `?`, `%`, `{`, `}`, spaces). */
+function escapeName(name: string): string {
+  return name.replace(/[%#?{} ]/g, (c) => `%${(c.charCodeAt(0) as number).toString(16).toUpperCase()}`);
 }
 
 function isGone(row: SecretRow, now: string): boolean {

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SecretNotFoundError } from '../../src/errors.js';
+import { SecretNotFoundError, UsageError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
 
@@ -69,6 +69,45 @@ describe('a builtin secret a resolve cannot find', () => {
     expect(err.fix).toBe(
       'pin a version the secret has (`sesame secrets versions db/pw --namespace acme` lists them), or leave ?version= out for the latest',
     );
+    await sesame.close();
+  });
+});
+
+describe('builtin names that differ only in Unicode normalisation or in case', () => {
+  const composed = 'caf\u00e9/token';
+  const decomposed = 'cafe\u0301/token';
+
+  it('refuses to write a name in decomposed form, which would be a second secret that looks the same', async () => {
+    const sesame = setup();
+    await write(sesame, composed, 'composed-value', '');
+    const err = await write(sesame, decomposed, 'decomposed-value', '').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toBe(
+      '[builtin] secret name "cafe\u0301/token" is not in Unicode NFC: it writes a letter as a base and a combining mark (U+0301), so it would look like another name; write it composed (NFC), as "caf\u00e9/token"',
+    );
+    const client = await sesame.store('builtin').client();
+    expect((await client.list({ namespaces: [''] })).items.map((i) => i.name)).toEqual([composed]);
+    await sesame.close();
+  });
+
+  it('says which name exists when a reference differs from it only in normalisation or in case', async () => {
+    const sesame = setup();
+    await write(sesame, composed, 'composed-value-never-shown', 'acme');
+    await write(sesame, 'Jira-Token', 'jira-value-never-shown', '');
+    const nfd = await notFound(sesame.resolve(`secret://builtin/${decomposed}`, { namespace: 'acme.devops' }));
+    expect(nfd.message).toContain(
+      `[builtin] no secret "${decomposed}" in namespaces acme.devops, acme, (root) (namespace acme has "${composed}", the same name in another Unicode form: names are compared code point by code point)`,
+    );
+    expect(nfd.fix).toBe(`write the reference as secret://builtin/${composed}`);
+    const cased = await notFound(sesame.resolve({ t: 'secret://builtin/jira-token' }));
+    expect(cased.message).toContain(
+      '[builtin] no secret "jira-token" in the root namespace (the root namespace has "Jira-Token": names are case-sensitive)',
+    );
+    expect(cased.fix).toBe('write the reference as secret://builtin/Jira-Token');
+    expect(`${nfd.message}${cased.message}`).not.toContain('never-shown');
     await sesame.close();
   });
 });
