@@ -78,4 +78,16 @@ describe('standardChecks', () => {
     );
     expect(report.steps.map((s) => s.step)).toEqual(['authenticate', 'list']);
   });
+
+  it("runs the store's own steps after the read, and none of them after a failed authentication", async () => {
+    const more = [{ step: 'batch', run: async () => 'batching allowed' }, false as const];
+    const report = await standardChecks(client, { namespaces: [''], sample: 'sample' }, { ...ok, more });
+    expect(report.steps.map((s) => s.step)).toEqual(['authenticate', 'list', 'read', 'batch']);
+    const refused = await standardChecks(
+      client,
+      { namespaces: [''], sample: 'sample' },
+      { ...ok, authenticate: denied(), more },
+    );
+    expect(refused.steps.map((s) => s.step)).toEqual(['authenticate']);
+  });
 });

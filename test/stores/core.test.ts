@@ -367,6 +367,17 @@ describe('NameMapping', () => {
   it('refuses a name without a spelling, saying why', () => {
     expect(() => names.toId('a b')).toThrow(/\[s\] "a b" cannot be mapped to a provider id: no spaces/);
   });
+  it("refuses a name outside the provider's id rule, saying the prefix counts", () => {
+    const ids = new NameMapping('[s]', {
+      prefix: 'team-',
+      what: 'secret id',
+      pattern: { test: /^[a-z-]{1,8}$/, rule: 'ids are 1-8 letters and "-"' },
+    });
+    expect(ids.toId('db')).toBe('team-db');
+    expect(() => ids.toId('database')).toThrow(
+      '[s] "database" cannot be mapped to a secret id: ids are 1-8 letters and "-" (prefix "team-" included)',
+    );
+  });
 });
 
 describe('runChecks', () => {

@@ -187,14 +187,10 @@ export class AwsSecretsManagerStore implements StoreClient {
       classify: (err, op) => classifyAws(err, op, region, settings.auth.method !== 'static'),
     });
     // Names get the store prefix and must be names AWS can hold; ARNs are used as given.
-    const included = settings.prefix ? ` (prefix "${settings.prefix}" included)` : '';
     this.#names = new NameMapping(this.#core.tag, {
       prefix: settings.prefix,
       what: 'Secrets Manager secret name',
-      encode: (id) =>
-        SECRET_NAME.test(id)
-          ? { ok: true, id }
-          : { ok: false, reason: `names are 1-512 letters, digits and /_+=.@!-${included}` },
+      pattern: { test: SECRET_NAME, rule: 'names are 1-512 letters, digits and /_+=.@!-' },
       passthrough: (n) => n.startsWith('arn:'),
     });
     this.#kestra = settings.lookup === 'kestra-tags' ? this.#kestraLookup(settings.kestraPrefix) : undefined;
@@ -597,9 +593,9 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   // ---- diagnostics ---------------------------------------------------------------------------
 
-  async check(options: CheckOptions): Promise<CheckReport> {
+  check(options: CheckOptions): Promise<CheckReport> {
     const { sample, namespaces } = options;
-    const report = await standardChecks(this, options, {
+    return standardChecks(this, options, {
       authenticate: () => this.#identity(),
       list: async () => {
         await this.#listSecrets([], undefined, { limit: 1 });
@@ -614,21 +610,24 @@ export class AwsSecretsManagerStore implements StoreClient {
             ? `tag one secret ${this.#kestra.tagsText(namespaces[0] ?? '', sample)} and grant secretsmanager:GetSecretValue on it`
             : `grant secretsmanager:GetSecretValue on ${this.#names.toId(sample)}`),
       },
+      // Batching is an optimisation: a refusal is reported, not a failure.
+      more: [
+        sample !== undefined && {
+          step: 'batch',
+          run: async () => {
+            try {
+              const SecretIdList = [await this.#secretIdFor(sample, namespaces)];
+              await this.#send('BatchGetSecretValue', { SecretIdList });
+              return 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
+            } catch (err) {
+              return err instanceof AccessDeniedError
+                ? 'BatchGetSecretValue denied: Sesame reads one secret per call (grant secretsmanager:BatchGetSecretValue to batch)'
+                : `BatchGetSecretValue not usable (${(err as Error).message}): Sesame reads one secret per call`;
+            }
+          },
+        },
+      ],
     });
-    if (sample === undefined || !report.steps[0]?.ok) return report;
-    // Batching is an optimisation: a refusal is reported, not a failure.
-    let detail = 'secretsmanager:BatchGetSecretValue allowed: up to 20 secrets per call';
-    try {
-      await this.#send('BatchGetSecretValue', {
-        SecretIdList: [await this.#secretIdFor(sample, namespaces)],
-      });
-    } catch (err) {
-      detail =
-        err instanceof AccessDeniedError
-          ? 'BatchGetSecretValue denied: Sesame reads one secret per call (grant secretsmanager:BatchGetSecretValue to batch)'
-          : `BatchGetSecretValue not usable (${(err as Error).message}): Sesame reads one secret per call`;
-    }
-    return { ...report, steps: [...report.steps, { step: 'batch', ok: true, detail }] };
   }
 
   /** Who the credentials are, from STS GetCallerIdentity. */

@@ -12,6 +12,11 @@ export interface NameMappingOptions {
   what?: string;
   /** Provider spelling of a prefixed name, or a reason it has none. Default: unchanged. */
   encode?(full: string): { ok: true; id: string } | { ok: false; reason: string };
+  /**
+   * The provider's rule for an id, for providers that take a prefixed name as is when it matches:
+   * a name that does not is refused with `rule` (and the prefix, which counts, named).
+   */
+  pattern?: { test: RegExp; rule: string } | undefined;
   /** The prefixed name a provider id spells, or undefined when it is not one `encode` makes. */
   decode?(id: string): string | undefined;
   /** Names used as given, without prefix or spelling (e.g. ARNs). */
@@ -31,12 +36,21 @@ export class NameMapping {
   /** The provider id of a Sesame name; a name without one is refused with the reason. */
   toId(name: string): string {
     if (this.options.passthrough?.(name)) return name;
-    const full = this.options.prefix + name;
+    const { prefix, pattern } = this.options;
+    const full = prefix + name;
+    if (pattern && !pattern.test.test(full)) {
+      const included = prefix ? ` (prefix "${prefix}" included)` : '';
+      return this.#refuse(name, `${pattern.rule}${included}`);
+    }
     if (!this.options.encode) return full;
     const mapped = this.options.encode(full);
     if (mapped.ok) return mapped.id;
+    return this.#refuse(name, mapped.reason);
+  }
+
+  #refuse(name: string, reason: string): never {
     throw new InvalidRequestError(
-      `${this.tag} "${name}" cannot be mapped to a ${this.options.what ?? 'name of this store'}: ${mapped.reason}`,
+      `${this.tag} "${name}" cannot be mapped to a ${this.options.what ?? 'name of this store'}: ${reason}`,
     );
   }
 

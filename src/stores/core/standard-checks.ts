@@ -16,7 +16,7 @@
  * }
  */
 import type { CheckOptions, CheckReport, StoreClient } from '../contract.js';
-import { readSampleStep, runChecks } from './check.js';
+import { type CheckPlanStep, readSampleStep, runChecks } from './check.js';
 
 export interface StandardCheckSteps {
   /** Get a token, sign a request…: the detail of a success. */
@@ -27,6 +27,8 @@ export interface StandardCheckSteps {
   fix?: { authenticate?: string; list?: string; read?: string };
   /** A failed listing ends the run too (stores whose reads go through their listing). */
   listRequired?: boolean;
+  /** Steps of the store's own after these (falsy entries skipped), e.g. whether it may batch reads. */
+  more?: ReadonlyArray<CheckPlanStep | false | undefined>;
 }
 
 export function standardChecks(
@@ -39,5 +41,6 @@ export function standardChecks(
     { step: 'authenticate', required: true, run: () => steps.authenticate(), fix: fix.authenticate },
     { step: 'list', required: steps.listRequired, run: () => steps.list(), fix: fix.list },
     readSampleStep(client, options, fix.read),
+    ...(steps.more ?? []),
   ]);
 }

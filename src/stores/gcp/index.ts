@@ -53,11 +53,10 @@ import {
   NameMapping,
   type ProtobufTimestamp,
   type RetryPolicy,
-  readSampleStep,
   readSettingFile,
-  runChecks,
   StoreCore,
   secretMetadata,
+  standardChecks,
   valueOfBytes,
 } from '../core/index.js';
 import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js';
@@ -66,8 +65,8 @@ import {
   ChecksumMismatch,
   classifyGcp,
   type GcpErrorContext,
-  gcpEndpoint,
   type GcpOperation,
+  gcpEndpoint,
   gcpStatus,
 } from './errors.js';
 import { type GcpSecretManagerSettings, gcpLabels, gcpSecretManagerSettings } from './settings.js';
@@ -127,14 +126,10 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     });
     this.#gax = { retry: { retryCodes: [] }, timeout: this.#core.requestTimeoutMs };
     this.#onePage = { ...this.#gax, autoPaginate: false };
-    const included = settings.prefix ? ` (prefix "${settings.prefix}" included)` : '';
     this.#names = new NameMapping(this.#core.tag, {
       prefix: settings.prefix,
       what: 'Secret Manager secret id',
-      encode: (id) =>
-        SECRET_ID.test(id)
-          ? { ok: true, id }
-          : { ok: false, reason: `ids are 1-255 letters, digits, "_" and "-"${included}` },
+      pattern: { test: SECRET_ID, rule: 'ids are 1-255 letters, digits, "_" and "-"' },
     });
   }
 
@@ -369,26 +364,17 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   }
 
   check(options: CheckOptions): Promise<CheckReport> {
-    return runChecks([
-      {
-        step: 'authenticate',
-        required: true,
-        run: async () => {
-          await this.#core.withSdk(this.#ctx('token'), (client) => client.auth.getRequestHeaders());
-          return `credentials of auth method ${this.settings.auth.method} can sign requests`;
-        },
+    return standardChecks(this, options, {
+      authenticate: async () => {
+        await this.#core.withSdk(this.#ctx('token'), (client) => client.auth.getRequestHeaders());
+        return `credentials of auth method ${this.settings.auth.method} can sign requests`;
       },
-      {
-        step: 'list',
-        run: async () => {
-          await this.#core.withSdk(this.#ctx('list'), (client) =>
-            client.listSecrets({ parent: this.#parent, pageSize: 1 }, this.#onePage),
-          );
-          return `listing secrets of project ${this.settings.project} is allowed`;
-        },
+      list: async () => {
+        const list = { parent: this.#parent, pageSize: 1 };
+        await this.#core.withSdk(this.#ctx('list'), (client) => client.listSecrets(list, this.#onePage));
+        return `listing secrets of project ${this.settings.project} is allowed`;
       },
-      readSampleStep(this, options),
-    ]);
+    });
   }
 
   close(): Promise<void> {
