@@ -47,8 +47,8 @@ import {
   listingMatches,
   NameMapping,
   pageSize,
-  type RetryPolicy,
   StoreCore,
+  type StoreCoreTuning,
   secretMetadata,
   TagLookup,
   tokenCursor,
@@ -59,9 +59,9 @@ import { checkExpectedVersion, updateAfterWrite } from '../core/write-checks.js'
 import {
   AWS_SCRUB,
   type AwsCallContext,
+  awsEndpoint,
   awsErrorName,
   awsNotFoundFix,
-  awsEndpoint,
   classifyAws,
 } from './errors.js';
 import { type AwsSecretsManagerSettings, awsSecretsManagerSettings } from './settings.js';
@@ -83,11 +83,7 @@ interface Sdk {
 }
 
 /** Construction options for tests and embedding; not part of the config file. */
-export interface AwsStoreOptions {
-  /** Override the core's retry policy (attempts, delays, the call's time budget, sleep). */
-  retry?: RetryPolicy;
-  /** One request's time limit (default 15 s); tests shorten it. */
-  requestTimeoutMs?: number;
+export interface AwsStoreOptions extends StoreCoreTuning {
   /** Environment used for the region fallback (default `process.env`). */
   env?: NodeJS.ProcessEnv;
 }

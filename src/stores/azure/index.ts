@@ -44,8 +44,8 @@ import {
   listingMatches,
   listProviderPages,
   NameMapping,
-  type RetryPolicy,
   StoreCore,
+  type StoreCoreTuning,
   secretMetadata,
   settingFile,
   standardChecks,
@@ -63,14 +63,10 @@ import { type AzureKeyVaultSettings, azureKeyVaultSettings } from './settings.js
 
 export type { AzureKeyVaultSettings } from './settings.js';
 
-/** Hooks for tests: trust the emulator's certificate, replace the backoff sleep. Not reachable from config. */
-export interface AzureKeyVaultTestHooks {
+/** Hooks for tests: trust the emulator's certificate, tune the core. Not reachable from config. */
+export interface AzureKeyVaultTestHooks extends StoreCoreTuning {
   /** Extra Azure pipeline options (e.g. `tlsOptions: { ca }`) for the vault client and credential. */
   pipeline?: { tlsOptions?: { ca?: string | undefined } };
-  /** The core's retry policy and the call's time budget. */
-  retry?: RetryPolicy;
-  /** One request's time limit (default 15 s). */
-  requestTimeoutMs?: number;
 }
 
 type AdditionalPolicy = NonNullable<SecretClientOptions['additionalPolicies']>[number];

@@ -33,7 +33,22 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** What a call's budget allows beyond one request time limit: backoffs and quick retries. */
 const BUDGET_MARGIN_MS = 5_000;
 
-export interface StoreCoreOptions<Op, Sdk = never> {
+/**
+ * What an embedding program or a test may tune of a store client when it constructs one (the
+ * config file has no such settings, except the http store's `timeout`).
+ */
+export interface StoreCoreTuning {
+  /** Default: 3 attempts, 100 ms doubling to at most 2 s, full jitter, within the time budget. */
+  retry?: RetryPolicy | undefined;
+  /**
+   * One request's time limit (default 15 s), as the adapter gives it to its SDK or transport:
+   * a timeout's message says it, and an attempt that used it up is repeated only when a whole
+   * new one fits in the call's time budget.
+   */
+  requestTimeoutMs?: number | undefined;
+}
+
+export interface StoreCoreOptions<Op, Sdk = never> extends StoreCoreTuning {
   context: StoreContext;
   /**
    * The store's parsed settings and the paths of its credential settings (the type's
@@ -49,14 +64,6 @@ export interface StoreCoreOptions<Op, Sdk = never> {
    * `unavailable` with the error's name only.
    */
   classify(err: unknown, op: Op): Classification | undefined;
-  /** Default: 3 attempts, 100 ms doubling to at most 2 s, full jitter, within the time budget. */
-  retry?: RetryPolicy | undefined;
-  /**
-   * One request's time limit (default 15 s), as the adapter gives it to its SDK or transport:
-   * a timeout's message says it, and an attempt that used it up is repeated only when a whole
-   * new one fits in the call's time budget.
-   */
-  requestTimeoutMs?: number | undefined;
   /**
    * Where calls go, declared once: a failure below HTTP (no answer, TLS) or an answer that is not
    * the provider's is told by the core, naming these settings, before `classify` sees it.

@@ -77,7 +77,7 @@ export {
   type StatusRules,
   secretSubject,
 } from './classify-status.js';
-export { type RetryPolicy, StoreCore, type StoreCoreOptions } from './core.js';
+export { type RetryPolicy, StoreCore, type StoreCoreOptions, type StoreCoreTuning } from './core.js';
 export { credential, credentialPaths, credentialValues } from './credentials.js';
 export { classifyAtEndpoint, type EndpointOf, type StoreEndpoint } from './endpoint.js';
 export {

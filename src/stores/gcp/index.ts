@@ -52,9 +52,9 @@ import {
   listProviderPages,
   NameMapping,
   type ProtobufTimestamp,
-  type RetryPolicy,
   readSettingFile,
   StoreCore,
+  type StoreCoreTuning,
   secretMetadata,
   standardChecks,
   valueOfBytes,
@@ -104,8 +104,8 @@ export class GcpSecretManagerStoreClient implements StoreClient {
   constructor(
     private readonly settings: GcpSecretManagerSettings,
     private readonly context: StoreContext,
-    /** For tests: the backoff sleep and the call's time budget, one call's time limit. Not reachable from config. */
-    hooks: { retry?: RetryPolicy; requestTimeoutMs?: number } = {},
+    /** For tests and embedding: tune the core. Not reachable from config. */
+    hooks: StoreCoreTuning = {},
   ) {
     const { project, location } = settings;
     this.#parent = `projects/${project}${location ? `/locations/${location}` : ''}`;

@@ -34,11 +34,11 @@ import type {
 import {
   credentialPaths,
   expectOk,
-  hostAccessOf,
   type HttpAnswer,
   type HttpRequest,
   HttpStatusError,
   HttpTransport,
+  hostAccessOf,
   jsonWith,
   lazy,
   NameMapping,
@@ -49,10 +49,10 @@ import {
   pageSize,
   readSampleStep,
   readSettingFile,
-  type RetryPolicy,
   runChecks,
-  secretMetadata,
   StoreCore,
+  type StoreCoreTuning,
+  secretMetadata,
 } from '../core/index.js';
 import {
   classifyVault,
@@ -140,8 +140,8 @@ export class VaultStore implements StoreClient {
   constructor(
     settings: VaultSettings,
     context: StoreContext,
-    /** For tests and embedding: the core's retry policy and time budget, one request's time limit. */
-    options: { retry?: RetryPolicy; requestTimeoutMs?: number } = {},
+    /** For tests and embedding: tune the core. Not reachable from config. */
+    options: StoreCoreTuning = {},
   ) {
     this.#settings = settings;
     this.#where = settings.namespace ? ` in namespace "${settings.namespace}"` : '';
