@@ -97,8 +97,6 @@ export class SecretCache {
   };
   /** Entries being refreshed ahead, so one refetch runs at a time per entry. */
   readonly #refreshing = new WeakSet<CacheEntry>();
-  /** Bumped by every refresh so a fetch started before it does not re-fill the cache after it. */
-  #epoch = 0;
   /** Bumped when an entry is stored or dropped, so a prepared resolver (prepare.ts) knows its entries still stand. */
   changes = 0;
 
@@ -165,12 +163,13 @@ export class SecretCache {
     const current = this.#lru.peek(key);
     if (this.#inflight.has(key) || (current && this.#refreshing.has(current))) return;
     if (current) this.#refreshing.add(current);
-    const epoch = this.#epoch;
     this.stats.refreshes++;
     fetch().then(
       ([outcome]) => {
         if (outcome && !(outcome instanceof Error)) {
-          this.#store(key, outcome, epoch);
+          // Kept only in place of the entry it refreshed: a refresh that dropped that entry
+          // meanwhile (or a newer fetch that replaced it) wins.
+          this.#store(key, outcome, this.#lru.peek(key) === current);
           return;
         }
         this.stats.storeErrors++;
@@ -191,7 +190,8 @@ export class SecretCache {
     });
   }
 
-  #store(key: string, secret: FetchedSecret, epoch: number): CacheEntry {
+  /** An entry for `secret`, put in the cache when `keep`. */
+  #store(key: string, secret: FetchedSecret, keep: boolean): CacheEntry {
     const now = this.#now();
     const entry: CacheEntry = {
       secret,
@@ -203,7 +203,7 @@ export class SecretCache {
       staleUntil: now + this.#settings.ttlMs + this.#settings.staleIfErrorMs,
       retryAt: 0,
     };
-    if (epoch === this.#epoch && this.#settings.ttlMs > 0) {
+    if (keep && this.#settings.ttlMs > 0) {
       this.#lru.set(key, entry);
       this.changes++;
     }
@@ -280,13 +280,15 @@ export class SecretCache {
       results[i] = promise;
     });
     if (toFetch.length > 0) {
-      const epoch = this.#epoch;
       // `storeCalls` is counted by whoever calls the store (the resolver's #fetch), once per call
       // the store receives: one getMany, or one get per secret when the store does not batch.
       const settle = (key: string, outcome: FetchedSecret | Error) => {
         const r = resolvers.get(key)!;
-        // A refresh may have let a newer fetch of this key start meanwhile: that one stays.
-        if (this.#inflight.get(key) === mine.get(key)) this.#inflight.delete(key);
+        // A refresh of this key let go of this fetch (it may have read the value before the
+        // change the refresh is for): its answer goes to its waiters but is not kept, and a newer
+        // fetch of the key stays registered. A refresh of other keys does not touch it.
+        const current = this.#inflight.get(key) === mine.get(key);
+        if (current) this.#inflight.delete(key);
         if (outcome instanceof Error) {
           try {
             r.resolve(this.#onError(key, outcome));
@@ -294,7 +296,7 @@ export class SecretCache {
             r.reject(err);
           }
         } else {
-          r.resolve({ entry: this.#store(key, outcome, epoch), outcome: 'miss' });
+          r.resolve({ entry: this.#store(key, outcome, current), outcome: 'miss' });
         }
       };
       fetch(toFetch).then(
@@ -319,7 +321,6 @@ export class SecretCache {
    * joining them (their own waiters still get their answer, which is not kept).
    */
   invalidate(predicate?: (key: string) => boolean): number {
-    this.#epoch++;
     this.changes++;
     this.stats.refreshes++;
     if (!predicate) {

@@ -324,3 +324,20 @@ describe('stale-if-error when the store comes back without the secret', () => {
     expect(err).toBeInstanceOf(SecretNotFoundError);
   });
 });
+
+describe('a refresh of one reference and fetches of others', () => {
+  it('keeps what a fetch in flight for another reference brings', async () => {
+    const { sesame, state } = gatedStore();
+    const a = sesame.resolve('secret://gated/a');
+    await settle();
+    await sesame.refresh({ reference: 'secret://gated/b' });
+    state.open();
+    expect(await a).toBe('v1');
+    expect(state.calls).toBe(1);
+    const again = sesame.resolve('secret://gated/a');
+    await settle();
+    expect(state.calls).toBe(1);
+    state.open();
+    expect(await again).toBe('v1');
+  });
+});
