@@ -202,7 +202,7 @@ describe('StoreCore.call time budget', () => {
     const err = await attempt.run();
     expect(attempt.calls()).toBe(2);
     expect(err.message).toBe(
-      "[core] no luck (after 2 attempts in 2.0 s: another attempt of up to 1 s would not fit in the call's time budget of 2500 ms)",
+      "[core] no luck (after 2 attempts in 2.0 s: another attempt of up to 1 s would not fit in the call's time budget of 2.5 s)",
     );
   });
 

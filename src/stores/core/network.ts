@@ -235,9 +235,9 @@ export function lowLevelCode(err: unknown): { code: string; text: string; names?
   return byText ? { code: byText, text } : undefined;
 }
 
-/** A time limit in words: `15 s`, `300 ms`. */
+/** A time limit in words: `15 s`, `2.5 s`, `300 ms`. */
 export function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+  return ms >= 1000 && ms % 100 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /**
