@@ -252,6 +252,12 @@ describe('doppler store answered 400/401/403 by another service at apiUrl', () =
     ],
     ['a gateway without a body', 401, '', 'application/json'],
     ["a service with `messages` but not Doppler's shape", 403, '{"messages":"denied"}', 'application/json'],
+    [
+      "Cloudflare's error envelope",
+      403,
+      '{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}',
+      'application/json',
+    ],
   ];
   const listeners: Listener[] = [];
   afterAll(async () => {
@@ -290,6 +296,16 @@ describe('doppler store answered 400/401/403 by another service at apiUrl', () =
     const err = await failure(store({ apiUrl: l.url }).get({ name: 'DB_USER', namespaces: ns }));
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err.message).toMatch(/^\[doppler\] reading "DB_USER" in backend\/prd: .*HTTP 503/);
+  });
+
+  it("a Doppler error body without `success` is still Doppler's", async () => {
+    const l = await httpListener(answer(401, '{"messages":["Invalid Auth token"]}'));
+    listeners.push(l);
+    const err = await failure(store({ apiUrl: l.url }).get({ name: 'DB_USER', namespaces: ns }));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect(err.message).toBe(
+      '[doppler] reading "DB_USER" in backend/prd: Doppler refused the token (401 Invalid Auth token)',
+    );
   });
 
   it("Doppler's own 400, 401 and 403 keep Doppler's words and fixes", async () => {

@@ -72,12 +72,19 @@ interface Value {
 
 /**
  * Doppler's error body: `{"messages": ["Could not find requested secret"], "success": false}` (the
- * shape its own CLI reads). A 400, 401, 403 or 404 without it comes from something else at
- * `apiUrl` (a gateway, a proxy, another API): never Doppler's word on the token or the config.
+ * shape its own CLI reads): at least one message, each a string. `success` is not required, only
+ * never `true`. A 400, 401, 403 or 404 without it comes from something else at `apiUrl` (a
+ * gateway, a proxy, another API — Cloudflare's `{"success": false, "messages": [], "errors": […]}`
+ * included): never Doppler's word on the token or the config.
  */
 const dopplerError = (body: unknown): boolean => {
   const b = body as { messages?: unknown; success?: unknown } | null;
-  return b?.success === false && Array.isArray(b.messages) && b.messages.every((m) => typeof m === 'string');
+  return (
+    (b?.success === false || (b !== null && typeof b === 'object' && b.success === undefined)) &&
+    Array.isArray(b.messages) &&
+    b.messages.length > 0 &&
+    b.messages.every((m) => typeof m === 'string')
+  );
 };
 
 /** The statuses whose meaning (token refused, config wrong, not found) only Doppler's own body gives. */
