@@ -213,8 +213,37 @@ async function openPostgres(
       cause,
     });
   }
-  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool: boundedPool(pool, POSTGRES_STATEMENT_TIMEOUT_MS) }) });
+  // Whether the server answers, asked on a connection of its own (the pool may be full of
+  // connections waiting for it): connect and `select 1`, each within the time limits.
+  const probe = async () => {
+    const client = new pg.Client({ connectionString: location.connectionString, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await withTimeout(client.query('select 1'), POSTGRES_CONNECT_TIMEOUT_MS);
+    } finally {
+      void client.end().catch(() => {});
+    }
+  };
+  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool: boundedPool(pool, POSTGRES_STATEMENT_TIMEOUT_MS, probe) }) });
 }
+
+/** `promise`, or a DatabaseTimeoutError after `ms` (the promise is then left to settle unobserved). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  promise.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseTimeoutError(ms)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+/** A new connection's connect timed out: the server accepted nothing, or answered nothing, in time. */
+function isConnectTimeout(err: unknown): boolean {
+  return err instanceof Error && /^Connection terminated due to connection timeout/.test(err.message);
+}
+
+const PROBE_INTERVAL_MS = 1000;
 
 /**
  * The pool as Kysely sees it, with a time limit on every statement. pg's own `query_timeout`
@@ -225,9 +254,34 @@ async function openPostgres(
  * fails at once, and the connection is destroyed when released, so the server, when it answers
  * again, finds it closed and rolls its transaction back. A write answered by this timeout may
  * still have committed if the timeout hit its commit: read it back.
+ *
+ * Once a statement or a new connection timed out, the server is taken for silent: rather than
+ * have every request wait the limit out again (a resolve served from the cache would take 5–10 s
+ * for its token check), `connect()` fails at once while `probe` (a connection of its own, bounded)
+ * asks the server, at once and then every second, until it answers.
  */
-function boundedPool(pool: import('pg').Pool, timeoutMs: number): PostgresPool {
+function boundedPool(pool: import('pg').Pool, timeoutMs: number, probe: () => Promise<void>): PostgresPool {
   const wrapped = new WeakMap<import('pg').PoolClient, PostgresPoolClient>();
+  let silent = false;
+  let ended = false;
+  let probing = false;
+  const markSilent = () => {
+    silent = true;
+    if (probing) return;
+    probing = true;
+    void (async () => {
+      while (silent && !ended) {
+        try {
+          await probe();
+          silent = false;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS).unref());
+        }
+      }
+    })().finally(() => {
+      probing = false;
+    });
+  };
   const wrap = (client: import('pg').PoolClient): PostgresPoolClient => {
     let broken: DatabaseTimeoutError | undefined;
     const query = (sqlText: string, parameters: ReadonlyArray<unknown>) => {
@@ -235,6 +289,7 @@ function boundedPool(pool: import('pg').Pool, timeoutMs: number): PostgresPool {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           broken = new DatabaseTimeoutError(timeoutMs);
+          markSilent();
           reject(broken);
         }, timeoutMs);
         client.query(sqlText, [...parameters]).then(
@@ -259,7 +314,14 @@ function boundedPool(pool: import('pg').Pool, timeoutMs: number): PostgresPool {
   };
   return {
     async connect() {
-      const client = await pool.connect();
+      if (silent) throw new DatabaseTimeoutError(timeoutMs);
+      let client: import('pg').PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        if (isConnectTimeout(err)) markSilent();
+        throw err;
+      }
       let bounded = wrapped.get(client);
       if (!bounded) {
         bounded = wrap(client);
@@ -267,7 +329,10 @@ function boundedPool(pool: import('pg').Pool, timeoutMs: number): PostgresPool {
       }
       return bounded;
     },
-    end: () => pool.end(),
+    end: () => {
+      ended = true;
+      return pool.end();
+    },
   };
 }
 
