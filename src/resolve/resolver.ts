@@ -114,6 +114,11 @@ interface Walk {
   /** Every reference met, when a report was asked for. */
   uses: Use[] | undefined;
   stale: boolean;
+  /**
+   * Set on a walk that collects the errors of its references instead of stopping at the first
+   * (after a resolve failed: {@link Resolver.#failure}).
+   */
+  errors: Error[] | undefined;
 }
 
 const MAX_PLANS = 10_000;
@@ -149,6 +154,24 @@ function checkSecretName(slot: ReferenceSlot, field: string): void {
       `secret name of ${slot.raw}${where} has a "." or ".." path segment: names are paths inside the store and may not climb out of it`,
     );
   }
+}
+
+/** How many of the other failing references an error names. */
+const MAX_LISTED_FAILURES = 5;
+
+/** A failure of one reference (located by the resolver), as opposed to the caller's or bad input. */
+function isReferenceFailure(err: unknown): err is SesameError {
+  if (!(err instanceof SesameError) || err instanceof ForbiddenError) return false;
+  return err instanceof ResolutionError || err.message.startsWith('secret://');
+}
+
+/** Length of the `secret://… (field f)` prefix of a located error's message. */
+function referencePrefixLength(err: Error): number {
+  const reference = err instanceof ResolutionError ? err.reference : undefined;
+  const field = err instanceof ResolutionError ? err.field : undefined;
+  if (reference !== undefined) return `${reference}${field ? ` (field ${field})` : ''}`.length;
+  const colon = err.message.indexOf(': ');
+  return colon === -1 ? err.message.length : colon;
 }
 
 function spellPath(walk: Walk): string {
@@ -207,12 +230,12 @@ export class Resolver {
       walk = { ...scratch, path: [], depth: 0, missing: scratch.missing };
     } catch (err) {
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
-      return Promise.reject(err);
+      return this.#failure(err, value, options, undefined);
     } finally {
       scratch.missing = undefined;
       scratch.depth = 0;
     }
-    return this.#complete(value, walk, started).then((r) => r.value as T);
+    return this.#complete(value, walk, started, options).then((r) => r.value as T);
   }
 
   /** Like {@link resolve}, and says where each value came from (cache, store, stale). */
@@ -228,9 +251,9 @@ export class Resolver {
       out = this.#walk(value, walk);
     } catch (err) {
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
-      throw err;
+      return this.#failure(err, value, options, undefined);
     }
-    if (out === PENDING) return (await this.#complete(value, walk, started)) as ResolveReport<T>;
+    if (out === PENDING) return (await this.#complete(value, walk, started, options)) as ResolveReport<T>;
     this.observer.onResolve?.((performance.now() - started) / 1000, true);
     return this.#report(out, walk) as ResolveReport<T>;
   }
@@ -282,6 +305,7 @@ export class Resolver {
     missing: undefined,
     uses: undefined,
     stale: false,
+    errors: undefined,
   };
 
   /** The namespace the last warm walk checked: a caller asks from the same one call after call. */
@@ -314,10 +338,11 @@ export class Resolver {
       missing: undefined,
       uses: report ? [] : undefined,
       stale: false,
+      errors: undefined,
     };
   }
 
-  async #complete(value: unknown, walk: Walk, started: number): Promise<ResolveReport> {
+  async #complete(value: unknown, walk: Walk, started: number, options: ResolveOptions): Promise<ResolveReport> {
     try {
       await this.#fetchMissing(walk.missing ?? [], walk);
       walk.missing = undefined;
@@ -330,8 +355,57 @@ export class Resolver {
       return this.#report(out, walk);
     } catch (err) {
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
+      return this.#failure(err, value, options, walk.fetched);
+    }
+  }
+
+  /**
+   * A resolve failed at `err`, the first failing reference in document order of its walk. When
+   * that is a failure of one reference (not of the caller, not bad input), walk the document once
+   * more collecting every reference's error — with the fetches already made, so no store is asked
+   * twice — and reject with the first, its message naming the others, so a document of 20
+   * references with 3 wrong ones is fixed in one round.
+   */
+  async #failure(
+    err: unknown,
+    value: unknown,
+    options: ResolveOptions,
+    fetched: Walk['fetched'],
+  ): Promise<never> {
+    if (!isReferenceFailure(err)) throw err;
+    let errors: Error[];
+    try {
+      const walk = this.#newWalk(options, false);
+      walk.fetched = fetched;
+      walk.errors = [];
+      this.#walk(value, walk);
+      if (walk.missing !== undefined) await this.#fetchMissing(walk.missing, walk);
+      walk.missing = undefined;
+      walk.errors = [];
+      walk.depth = 0;
+      this.#walk(value, walk);
+      errors = walk.errors;
+    } catch {
+      // Collecting is a courtesy: whatever stops it, the first error stands.
       throw err;
     }
+    // The first in document order leads (a missing store is found before any fetch, a missing
+    // secret after; the document's order is the one a reader follows).
+    const first = errors[0];
+    if (!(first instanceof SesameError)) throw err;
+    const others = errors.slice(1);
+    if (others.length === 0) throw first;
+    const listed = others
+      .slice(0, MAX_LISTED_FAILURES)
+      .map((e) => `${e.message.slice(0, referencePrefixLength(e))}: ${(e as SesameError).code ?? 'error'}`)
+      .join('; ');
+    const more = others.length > MAX_LISTED_FAILURES ? `; and ${others.length - MAX_LISTED_FAILURES} more` : '';
+    const copy = Object.create(Object.getPrototypeOf(first)) as SesameError;
+    Object.assign(copy, first);
+    copy.message = `${first.message} — ${others.length} more reference${others.length === 1 ? '' : 's'} failed: ${listed}${more}`;
+    copy.stack = `${first.name}: ${copy.message}`;
+    if (first.cause !== undefined) copy.cause = first.cause;
+    throw copy;
   }
 
   #report(value: unknown, walk: Walk): ResolveReport {
@@ -388,7 +462,9 @@ export class Resolver {
       try {
         binding = this.bindings.get(p.slot.ref.store, walk.namespace);
       } catch (err) {
-        throw this.#locate(err, p, walk);
+        if (walk.errors === undefined) throw this.#locate(err, p, walk);
+        walk.errors.push(this.#locate(err, p, walk));
+        return undefined;
       }
       const { ref } = p.slot;
       p.binding = binding;
@@ -405,6 +481,10 @@ export class Resolver {
     const fetched = walk.fetched?.get(binding)?.get(p.key);
     if (fetched !== undefined) {
       if (fetched instanceof Error) {
+        if (walk.errors !== undefined) {
+          walk.errors.push(this.#locate(fetched, p, walk));
+          return undefined;
+        }
         this.observer.onLookup?.(binding, 'miss');
         throw this.#locate(fetched, p, walk);
       }
@@ -416,8 +496,9 @@ export class Resolver {
       if (entry !== undefined && binding.cache.wantsRefreshAhead(entry, walk.now))
         this.#refreshAhead(binding, p, walk);
     }
-    // A miss is reported once, by the walk after the fetch, with how it was served.
-    if (entry !== undefined) this.observer.onLookup?.(binding, outcome);
+    // A miss is reported once, by the walk after the fetch, with how it was served (a walk
+    // collecting errors reports nothing: its lookups were reported by the walk that failed).
+    if (entry !== undefined && walk.errors === undefined) this.observer.onLookup?.(binding, outcome);
     if (entry === undefined) {
       walk.missing ??= [];
       walk.missing.push({
@@ -443,7 +524,9 @@ export class Resolver {
     try {
       return this.#extract(p, entry);
     } catch (err) {
-      throw this.#locate(err, p, walk);
+      if (walk.errors === undefined) throw this.#locate(err, p, walk);
+      walk.errors.push(this.#locate(err, p, walk));
+      return undefined;
     }
   }
 

@@ -66,3 +66,37 @@ describe('errors in a document of references', () => {
     expect(err.message).not.toContain('never-shown');
   });
 });
+
+describe('several failing references in one document', () => {
+  it('are all named in the error, after the first, with what failed, and the store is asked once', async () => {
+    const { sesame, mem } = setup();
+    const err = await rejection(
+      sesame.resolve(
+        document({ f7: 'secret://mem/missing7', f9: 'secret://mem/s9#k', f12: 'secret://nostore/x' }),
+      ),
+    );
+    expect(err.code).toBe('not_found');
+    expect(err.message).toBe(
+      'secret://mem/missing7 (field f7): [mem] no secret missing7 — 2 more references failed: ' +
+        'secret://mem/s9#k (field f9): key_not_found; secret://nostore/x (field f12): store_not_found',
+    );
+    expect(mem.calls.getMany).toBe(1);
+    expect(err.message).not.toContain('never-shown');
+  });
+
+  it('name at most 5 of the others and count the rest', async () => {
+    const { sesame } = setup();
+    const bad: Record<string, string> = {};
+    for (let i = 1; i <= 9; i++) bad[`f${i}`] = `secret://mem/gone${i}`;
+    const err = await rejection(sesame.resolve(document(bad)));
+    expect(err.message).toMatch(/^secret:\/\/mem\/gone1 \(field f1\): \[mem\] no secret gone1 — 8 more references failed: /);
+    expect(err.message.match(/: not_found/g)).toHaveLength(5);
+    expect(err.message).toMatch(/secret:\/\/mem\/gone6 \(field f6\): not_found; and 3 more$/);
+  });
+
+  it('leave the message of a lone failure as it was', async () => {
+    const { sesame } = setup();
+    const err = await rejection(sesame.resolve(document({ f3: 'secret://mem/nope' })));
+    expect(err.message).toBe('secret://mem/nope (field f3): [mem] no secret nope');
+  });
+});
