@@ -7,11 +7,26 @@
  * `TextDecoder` would replace such bytes with U+FFFD instead (and corrupt binary output); it is
  * still what decodes each well-formed run, which keeps the common case native.
  *
- * Imports nothing: `sesame run`'s start-up path bundles it (src/cli/commands/run-child.ts).
+ * Imports nothing but Node: `sesame run`'s start-up path bundles it (src/cli/commands/run-child.ts).
  */
+
+import { isUtf8 } from 'node:buffer';
 
 const ESCAPE_BASE = 0xdc00;
 const utf8 = new TextDecoder('utf-8');
+
+/** Where `bytes` stops holding whole sequences: before a lead byte whose sequence the end cuts. */
+function completeEnd(bytes: Uint8Array): number {
+  for (let k = 1; k <= Math.min(3, bytes.length); k++) {
+    const b = bytes[bytes.length - k] as number;
+    if (b < 0x80) return bytes.length;
+    if (b >= 0xc0) {
+      const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+      return k < length ? bytes.length - k : bytes.length;
+    }
+  }
+  return bytes.length;
+}
 
 /** The length of the well-formed UTF-8 sequence starting at `i`, 0 if it is not one, -1 if cut short by the end. */
 function sequenceAt(bytes: Uint8Array, i: number): number {
@@ -48,6 +63,12 @@ export class ByteTextDecoder {
   decode(chunk: Uint8Array): string {
     const bytes = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
     this.#pending = new Uint8Array(0);
+    // The usual case, text: checked and decoded natively, a sequence cut by the end kept.
+    const end = completeEnd(bytes);
+    if (isUtf8(bytes.subarray(0, end))) {
+      this.#pending = Uint8Array.from(bytes.subarray(end));
+      return utf8.decode(bytes.subarray(0, end));
+    }
     let out = '';
     let run = 0;
     let i = 0;

@@ -35,6 +35,27 @@ describe('textOfBytes / bytesOfText', () => {
     );
   });
 
+  it('well-formed UTF-8 cut anywhere, inside characters too, reads as the text it encodes', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 60 }),
+        fc.array(fc.nat(7), { maxLength: 30 }),
+        (s, cuts) => {
+          const bytes = Buffer.from(s, 'utf8');
+          const decoder = new ByteTextDecoder();
+          let text = '';
+          let at = 0;
+          for (const cut of cuts) {
+            text += decoder.decode(bytes.subarray(at, at + cut));
+            at = Math.min(bytes.length, at + cut);
+          }
+          expect(text + decoder.decode(bytes.subarray(at)) + decoder.end()).toBe(s);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('each byte outside a well-formed sequence is one escape, the sequence after it read normally', () => {
     // A 3-byte lead cut short by "A", an overlong "/", an encoded surrogate, a 0xFF.
     const text = textOfBytes(Buffer.from([0xe2, 0x82, 0x41, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xff, 0xc3, 0xa9]));
