@@ -44,6 +44,7 @@ const cacheInput = z
   .strictObject({
     ttl: z.string().optional().describe('e.g. 5m'),
     maxEntries: z.number().int().positive().optional(),
+    maxBytes: z.number().int().positive().optional().describe('bytes of values held at most, e.g. 16777216 (16 MiB)'),
     staleIfError: z.string().optional().describe('e.g. 1h'),
     refreshAhead: z.string().optional().describe('e.g. 30s'),
   })
@@ -57,7 +58,7 @@ const storeView = z.object({
   source,
   settings: z.record(z.string(), z.unknown()).describe('the store type\'s settings; credentials shown as "***"'),
   lastTest: z.object({ ok: z.boolean(), at: z.string() }).optional().describe('the last POST /stores/{name}/test of this server'),
-  cache: z.object({ ttl: z.string(), maxEntries: z.number(), staleIfError: z.string(), refreshAhead: z.string() }),
+  cache: z.object({ ttl: z.string(), maxEntries: z.number(), maxBytes: z.number(), staleIfError: z.string(), refreshAhead: z.string() }),
   ...stamp,
 });
 

@@ -27,7 +27,7 @@ export interface StoreView {
   source: Source;
   /** Settings as given, with credentials (the type's secret settings) shown as `***`. */
   settings: Record<string, unknown>;
-  cache: { ttl: string; maxEntries: number; staleIfError: string; refreshAhead: string };
+  cache: { ttl: string; maxEntries: number; maxBytes: number; staleIfError: string; refreshAhead: string };
   revision?: number | undefined;
   createdAt?: string | undefined;
   updatedAt?: string | undefined;
@@ -130,6 +130,7 @@ export function cacheView(c: CacheSettings): StoreView['cache'] {
   return {
     ttl: formatDuration(c.ttlMs),
     maxEntries: c.maxEntries,
+    maxBytes: c.maxBytes,
     staleIfError: formatDuration(c.staleIfErrorMs),
     refreshAhead: formatDuration(c.refreshAheadMs),
   };

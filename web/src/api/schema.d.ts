@@ -1941,6 +1941,7 @@ export interface operations {
                             cache: {
                                 ttl: string;
                                 maxEntries: number;
+                                maxBytes: number;
                                 staleIfError: string;
                                 refreshAhead: string;
                             };
@@ -2048,6 +2049,8 @@ export interface operations {
                         /** @description e.g. 5m */
                         ttl?: string;
                         maxEntries?: number;
+                        /** @description bytes of values held at most, e.g. 16777216 (16 MiB) */
+                        maxBytes?: number;
                         /** @description e.g. 1h */
                         staleIfError?: string;
                         /** @description e.g. 30s */
@@ -2092,6 +2095,7 @@ export interface operations {
                         cache: {
                             ttl: string;
                             maxEntries: number;
+                            maxBytes: number;
                             staleIfError: string;
                             refreshAhead: string;
                         };
@@ -2235,6 +2239,7 @@ export interface operations {
                         cache: {
                             ttl: string;
                             maxEntries: number;
+                            maxBytes: number;
                             staleIfError: string;
                             refreshAhead: string;
                         };
@@ -2341,6 +2346,8 @@ export interface operations {
                         /** @description e.g. 5m */
                         ttl?: string;
                         maxEntries?: number;
+                        /** @description bytes of values held at most, e.g. 16777216 (16 MiB) */
+                        maxBytes?: number;
                         /** @description e.g. 1h */
                         staleIfError?: string;
                         /** @description e.g. 30s */
@@ -2385,6 +2392,7 @@ export interface operations {
                         cache: {
                             ttl: string;
                             maxEntries: number;
+                            maxBytes: number;
                             staleIfError: string;
                             refreshAhead: string;
                         };
@@ -2528,6 +2536,7 @@ export interface operations {
                         cache: {
                             ttl: string;
                             maxEntries: number;
+                            maxBytes: number;
                             staleIfError: string;
                             refreshAhead: string;
                         };
@@ -2636,6 +2645,8 @@ export interface operations {
                         /** @description e.g. 5m */
                         ttl?: string;
                         maxEntries?: number;
+                        /** @description bytes of values held at most, e.g. 16777216 (16 MiB) */
+                        maxBytes?: number;
                         /** @description e.g. 1h */
                         staleIfError?: string;
                         /** @description e.g. 30s */
