@@ -145,7 +145,9 @@ export class StoreCore<Op = { action: string }, Sdk = never> {
         ...this.#options.retry,
         ...retry,
         attemptLimitMs: this.requestTimeoutMs,
-        noAnswer: (err) => /^(timeout|ETIMEDOUT)$/.test(lowLevelCode(err)?.code ?? ''),
+        noAnswer: (err) =>
+          this.#options.endpoint?.timedOut?.(err) === true ||
+          /^(timeout|ETIMEDOUT)$/.test(lowLevelCode(err)?.code ?? ''),
         gaveUp: (t) => {
           tally = t;
         },

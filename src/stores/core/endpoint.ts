@@ -42,7 +42,16 @@ export interface StoreEndpoint<Op> {
   foreign?(err: unknown): string | undefined;
   /** Whether the SDK failed reading the answer (its error for a body that is not the provider's). */
   unreadable?(err: unknown): boolean;
+  /**
+   * Whether the error is the SDK's own request time limit running out, for SDKs that say so only
+   * as an abort (`The operation was aborted.`): it is told as a timeout, like a socket's.
+   */
+  timedOut?(err: unknown): boolean;
 }
+
+/** A request that got no answer within its time limit, as the transports report it. */
+const timeout = () =>
+  Object.assign(new Error('no answer within the request time limit'), { code: 'timeout' });
 
 /**
  * The classification of a failure below HTTP or of a foreign answer, for `op` at `endpoint`, or
@@ -67,6 +76,7 @@ export function classifyAtEndpoint<Op>(
     };
   }
   const target = { url: at.url, settings: at.settings, timeoutMs };
+  if (endpoint.timedOut?.(err)) return classifyNetwork(timeout(), at.what, target);
   const foreign = endpoint.foreign?.(err);
   if (foreign !== undefined) return classifyNetwork(new ForeignAnswerError(foreign), at.what, target);
   if (endpoint.answered?.(err)) return undefined;

@@ -243,6 +243,12 @@ export const gcpEndpoint: StoreEndpoint<GcpErrorContext> = {
     return err instanceof ChecksumMismatch || (typeof code === 'number' && code !== 14 && code !== 4);
   },
   foreign: (err) => gcpStatus(err)?.foreign,
+  // The REST transport's time limit (gaxios `timeout`) ends a request with an abort; Sesame
+  // cancels no call of its own, so an abort is that limit.
+  timedOut: (err) => {
+    const e = err as { name?: unknown; cause?: { name?: unknown } } | undefined;
+    return e?.name === 'AbortError' || e?.cause?.name === 'AbortError';
+  },
 };
 
 /** Classify anything the Secret Manager client throws (below HTTP: {@link gcpEndpoint}). */

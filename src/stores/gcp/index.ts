@@ -191,6 +191,9 @@ export class GcpSecretManagerStoreClient implements StoreClient {
       });
     }
     if (key) options.credentials = key;
+    // The REST transport (http:// endpoints) sends through the auth client's gaxios, which has no
+    // time limit of its own: the call's deadline reaches only gRPC.
+    options.clientOptions = { transporterOptions: { timeout: this.#core.requestTimeoutMs } };
     const client = new SecretManagerServiceClient(options);
     // Resolve credentials before the first call: the SDK would otherwise build its service stub
     // on a rejected promise and leave one unhandled rejection per method behind.
