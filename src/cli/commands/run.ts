@@ -16,7 +16,6 @@ import { MasterKeyError } from '../../encrypted-store/errors.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import type { Sesame } from '../../sesame.js';
-import { credentialValues } from '../../stores/core/credentials.js';
 import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
 import type { RunFlags } from './run-args.js';
 import {
@@ -174,7 +173,11 @@ function keyFileForms(file: string): string[] {
  * credential that is a reference (`{{ secret://… }}`) is not resolved for this: its value is in no
  * variable, and resolving it would reach a store this run does not need.
  */
-function storeCredentials(sesame: Sesame, holdsReference: (value: string) => boolean): string[] {
+function storeCredentials(
+  sesame: Sesame,
+  credentialValues: (settings: unknown, paths: readonly string[]) => string[],
+  holdsReference: (value: string) => boolean,
+): string[] {
   return sesame.config.stores
     .filter((store) => store.unavailable === undefined && sesame.registry.has(store.type))
     .flatMap((store) =>
@@ -295,9 +298,10 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     ctx.exitCode = await runChild(ctx, command, args, ctx.env, maskingWith(own));
     return;
   }
-  const [{ dialectsOf }, { collectReferences }] = await Promise.all([
+  const [{ dialectsOf }, { collectReferences }, { credentialValues }] = await Promise.all([
     import('../../refs/dialects/index.js'),
     import('../../refs/template.js'),
+    import('../../stores/core/credentials.js'),
     ctx.ready(),
   ]);
   // Only values that hold references are resolved; a .env file's plain values pass as written.
@@ -339,7 +343,7 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
   const own = [
     ...ownCredentials(ctx.env, 'env' in masterKey ? masterKey.env : undefined),
     ...('file' in masterKey ? keyFileForms(path.resolve(baseDir, masterKey.file)) : []),
-    ...storeCredentials(sesame, (value) => {
+    ...storeCredentials(sesame, credentialValues, (value) => {
       try {
         return collectReferences(value, 'store', undefined, dialects).length > 0;
       } catch {
