@@ -122,6 +122,12 @@ interface Walk {
 }
 
 const MAX_PLANS = 10_000;
+/**
+ * Characters of compiled strings kept, besides their number: a platform resolving distinct long
+ * templates (a run id in each) kept them all, 10,000 of 64 KiB being 650 MB. Past either bound
+ * the memo starts again; a string longer than the bound is compiled each time.
+ */
+const MAX_PLAN_CHARS = 8 * 1024 * 1024;
 const MAX_DEPTH = DOCUMENT_LIMITS.maxDepth;
 const PENDING: unique symbol = Symbol('pending');
 
@@ -194,6 +200,8 @@ function queryAfterFragment(key: string): string {
 
 export class Resolver {
   readonly #plans = new Map<string, Plan>();
+  /** Characters of the strings `#plans` is keyed by. */
+  #planChars = 0;
   /** The config the dialects were taken from, and its declared dialects (undefined: none). */
   #dialectConfig: object | undefined;
   #dialects: DialectSet | undefined;
@@ -289,7 +297,13 @@ export class Resolver {
     if (dialects !== this.#dialects) {
       this.#dialects = dialects;
       this.#plans.clear();
+      this.#planChars = 0;
     }
+  }
+
+  /** What the resolver keeps of the strings it compiled: how many, and their characters. */
+  compiledTemplates(): { templates: number; chars: number } {
+    return { templates: this.#plans.size, chars: this.#planChars };
   }
 
   /** A reused walk for synchronous passes (a walk never yields, so one is enough). */
@@ -448,8 +462,14 @@ export class Resolver {
         whole: compiled.whole ? slots.get(compiled.whole) : undefined,
         count: compiled.count,
       };
-      if (this.#plans.size >= MAX_PLANS) this.#plans.clear();
-      this.#plans.set(s, plan);
+      if (s.length <= MAX_PLAN_CHARS) {
+        if (this.#plans.size >= MAX_PLANS || this.#planChars + s.length > MAX_PLAN_CHARS) {
+          this.#plans.clear();
+          this.#planChars = 0;
+        }
+        this.#plans.set(s, plan);
+        this.#planChars += s.length;
+      }
     }
     return plan;
   }

@@ -341,3 +341,17 @@ describe('a refresh of one reference and fetches of others', () => {
     expect(await again).toBe('v1');
   });
 });
+
+describe('the compiled templates the resolver keeps', () => {
+  it('stay within a bound of text however many distinct long templates are resolved', async () => {
+    const { sesame, mem } = setup();
+    mem.set('t', 'template-value-1');
+    const filler = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 600; i++) {
+      expect(await sesame.resolve(`run ${i} ${filler} {{ secret://mem/t }}`)).toMatch(/template-value-1$/);
+    }
+    // 600 templates of 64 KiB are 38 MiB of text; the resolver keeps at most 8 MiB of them.
+    expect(sesame.resolver.compiledTemplates().chars).toBeLessThanOrEqual(8 * 1024 * 1024);
+    expect(sesame.resolver.compiledTemplates().templates).toBeGreaterThan(0);
+  });
+});
