@@ -19,6 +19,9 @@
  *   loaded before that (the stored config, the master keys) was read at an earlier moment, and a
  *   change committed in between has a row at or below the end, which the process would never read.
  * - A row whose `apply` fails is read again at the next wake-up (the database may be down).
+ * - A feed whose end is below the last sequence read went back in time (a restored backup, a
+ *   failover that lost commits): the process applies {@link RESYNC} and starts again from there.
+ *   Detected when a read finds nothing new, which the first change after the restore causes.
  * - Rows are pruned after `retentionMs`. A process that could not read the feed for half of that
  *   (the database unreachable, the process stopped in a debugger…) may have missed rows already
  *   pruned, and cannot tell which: it then applies {@link RESYNC} (reload the stored config,
@@ -29,6 +32,7 @@ import type { SesameDatabase } from '../db/index.js';
 import {
   CHANGE_CHANNEL,
   type ChangeRow,
+  changeFeedEnd,
   changesAfter,
   lastChangeSeq,
   nodeIdOf,
@@ -143,7 +147,10 @@ export class ChangeListener {
           await this.#options.apply(RESYNC.map((r) => ({ ...r, createdAt: at })));
         }
         this.#lastReadAt = readAt;
-        if (rows.length === 0) break;
+        if (rows.length === 0) {
+          await this.#checkNotRewound();
+          break;
+        }
         const foreign = rows.filter((r) => r.origin !== this.#origin);
         if (foreign.length > 0) await this.#options.apply(foreign);
         this.applied += foreign.length;
@@ -164,6 +171,25 @@ export class ChangeListener {
           'could not read the change feed: trying again',
         );
     }
+  }
+
+  /**
+   * Nothing after the last sequence read: is the feed's end below it? Then the database went back
+   * in time (restored from a backup, or a failover to a replica that missed the last commits):
+   * the rows now written reuse sequence numbers this process has read past and would skip, and
+   * what it applied may have been undone. Start again from the current end, reloading everything.
+   */
+  async #checkNotRewound(): Promise<void> {
+    // The sequence's position, not the highest row: pruning every row is not going back.
+    const end = await changeFeedEnd(this.#database);
+    if (end >= this.#lastSeq) return;
+    this.#options.log?.warn(
+      { lastRead: this.#lastSeq, end },
+      'change feed: the database went back in time (restored from a backup, or failed over to a replica that missed commits): reloading everything',
+    );
+    const at = new Date().toISOString();
+    await this.#options.apply(RESYNC.map((r) => ({ ...r, createdAt: at })));
+    this.#lastSeq = end;
   }
 
   async #listen(): Promise<void> {

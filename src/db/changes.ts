@@ -89,6 +89,19 @@ export async function lastChangeSeq(database: SesameDatabase): Promise<number> {
   return Number(row?.seq ?? 0);
 }
 
+/**
+ * The last sequence number the feed handed out, pruned rows included (0 when none): the
+ * sequence's own position (PostgreSQL's sequence, SQLite's AUTOINCREMENT counter), which pruning
+ * leaves alone and only a restore of the database (or a failover that lost commits) moves back.
+ */
+export async function changeFeedEnd(database: SesameDatabase): Promise<number> {
+  const result =
+    database.kind === 'postgres'
+      ? await sql<{ end: string | number | null }>`select pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass) as "end"`.execute(database.kysely)
+      : await sql<{ end: string | number | null }>`select seq as "end" from sqlite_sequence where name = 'changes'`.execute(database.kysely);
+  return Number(result.rows[0]?.end ?? 0);
+}
+
 /** Rows after `after`, in sequence order, at most `limit`. */
 export async function changesAfter(database: SesameDatabase, after: number, limit = 1000): Promise<ChangeRow[]> {
   const rows = await database.kysely
