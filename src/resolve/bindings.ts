@@ -56,6 +56,9 @@ export interface BindingOptions {
   now?: () => number;
 }
 
+/** (namespace, store name) lookups memoized at most. */
+const MAX_LOOKUPS = 10_000;
+
 export class StoreBindings {
   readonly #bindings = new Map<string, Binding>();
   readonly #lookups = new Map<string, Binding | null>();
@@ -109,6 +112,11 @@ export class StoreBindings {
     await Promise.allSettled(closing.map((b) => b.close()));
   }
 
+  /** How many (namespace, store name) lookups are memoized. */
+  memoizedLookups(): number {
+    return this.#lookups.size;
+  }
+
   /** The store a reference's store name means from `namespace`, or undefined. */
   find(storeName: string, namespace: string): StoreBinding | undefined {
     const memo = `${namespace}\u0000${storeName}`;
@@ -116,6 +124,9 @@ export class StoreBindings {
     if (cached !== undefined) return cached ?? undefined;
     const config = findStoreConfig(this.#config, storeName, namespace);
     const binding = config ? (this.#bindings.get(bindingId(config)) ?? null) : null;
+    // Namespaces need not be declared, so callers may ask from any number of them (a namespace
+    // per run): the memo starts again past a bound instead of growing with them.
+    if (this.#lookups.size >= MAX_LOOKUPS) this.#lookups.clear();
     this.#lookups.set(memo, binding);
     return binding ?? undefined;
   }

@@ -355,3 +355,13 @@ describe('the compiled templates the resolver keeps', () => {
     expect(sesame.resolver.compiledTemplates().templates).toBeGreaterThan(0);
   });
 });
+
+describe('store lookups from many namespaces', () => {
+  it('keep a bounded memo when callers ask from 20,000 distinct namespaces', async () => {
+    const { sesame, mem } = setup();
+    mem.set('k', 'lookup-value-1');
+    for (let i = 0; i < 20_000; i++) sesame.resolveCached('secret://mem/k', { namespace: `acme.run-${i}` });
+    expect(sesame.bindings.memoizedLookups()).toBeLessThanOrEqual(10_000);
+    expect(await sesame.resolve('secret://mem/k', { namespace: 'acme.run-3' })).toBe('lookup-value-1');
+  });
+});
