@@ -8,11 +8,13 @@ import { createServer as createTcpServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type Classification,
+  classifyAtEndpoint,
   classifyHttp,
   HttpTransport,
   type HttpTransportOptions,
   lowLevelCode,
   networkFailure,
+  type StoreEndpoint,
 } from '../../src/stores/core/index.js';
 import {
   answer,
@@ -250,5 +252,68 @@ describe('networkFailure with a proxy in the environment', () => {
     vi.stubEnv('HTTP_PROXY', '');
     vi.stubEnv('http_proxy', '');
     expect(networkFailure(unresolved, target('none'))?.fix).not.toContain('proxy');
+  });
+});
+
+describe('classifyAtEndpoint: the network wiring a store declares', () => {
+  type Op = { action: string };
+  const endpoint: StoreEndpoint<Op> = {
+    at: (op) => ({
+      url: 'https://api.example:8443',
+      settings: { address: 'apiUrl', provider: 'Example' },
+      what: `Example call ${op.action}`,
+    }),
+    answered: (err) => (err as { status?: unknown }).status !== undefined,
+    foreign: (err) =>
+      (err as { foreign?: string }).foreign ? 'HTTP 404 without an Example error' : undefined,
+    timedOut: (err) => (err as Error).name === 'AbortError',
+  };
+  const op = { action: 'read' };
+
+  it('tells a socket failure in the core words, naming the declared setting and the time limit', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    expect(classifyAtEndpoint(refused, op, endpoint, 5_000)).toMatchObject({
+      kind: 'unavailable',
+      message:
+        'Example call read: api.example:8443 refused the connection: nothing listens on port 8443 (ECONNREFUSED)',
+      fix: 'check the port in apiUrl and that the store is running',
+      retry: true,
+    });
+    const aborted = Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' });
+    expect(classifyAtEndpoint(aborted, op, endpoint, 5_000)?.message).toBe(
+      'Example call read: api.example:8443 did not answer within 5 s (timeout)',
+    );
+  });
+
+  it("says an answer that is not the provider's is foreign, never retried", () => {
+    const c = classifyAtEndpoint(
+      Object.assign(new Error('x'), { status: 404, foreign: 'yes' }),
+      op,
+      endpoint,
+      5_000,
+    );
+    expect(c).toMatchObject({
+      kind: 'unavailable',
+      message:
+        'Example call read: api.example:8443 does not answer like Example: HTTP 404 without an Example error',
+      retry: false,
+    });
+  });
+
+  it("leaves the provider's own answers to the adapter, even when their text names a timeout", () => {
+    const answered = Object.assign(new Error('Deadline exceeded while reading'), { status: 504 });
+    expect(classifyAtEndpoint(answered, op, endpoint, 5_000)).toBeUndefined();
+    expect(classifyAtEndpoint(new Error('a bad name'), op, endpoint, 5_000)).toBeUndefined();
+  });
+
+  it("tells the HTTP transport's errors with the declared `what`, and the transport's own settings", async () => {
+    const port = await closedPort();
+    const http = new HttpTransport({ settings: { address: 'address', provider: 'Example' } });
+    const err = await http.request('GET', `http://127.0.0.1:${port}/`).catch((e: unknown) => e);
+    http.close();
+    expect(classifyAtEndpoint(err, op, endpoint, 5_000)).toMatchObject({
+      message: `Example call read: 127.0.0.1:${port} refused the connection: nothing listens on port ${port} (ECONNREFUSED)`,
+      fix: 'check the port in address and that the store is running',
+    });
   });
 });

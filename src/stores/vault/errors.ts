@@ -10,6 +10,7 @@ import {
   HttpStatusError,
   type NetworkSettings,
   type Scrubber,
+  type StoreEndpoint,
   withFix,
 } from '../core/index.js';
 import type { VaultSettings } from './settings.js';
@@ -78,6 +79,11 @@ export const missedRoute = (answer: HttpAnswer, scrub: Scrubber) =>
 
 /** The settings a failure to reach Vault names: no answer, TLS, an answer that is not Vault's. */
 export const VAULT_ADDRESS: NetworkSettings = { address: 'address', ca: 'caFile', provider: 'Vault' };
+
+/** Where a store's requests go, for the core's network classification: `<action> at Vault <address>: …`. */
+export const vaultEndpoint = (address: string): StoreEndpoint<VaultOp> => ({
+  at: (op) => ({ url: address, settings: VAULT_ADDRESS, what: `${op.action} at Vault ${address}` }),
+});
 
 /**
  * What a status its caller does not read itself means (no answer at all is the core's, at the

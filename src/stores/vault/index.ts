@@ -62,6 +62,7 @@ import {
   VAULT_ADDRESS,
   VAULT_SCRUB,
   type VaultOp,
+  vaultEndpoint,
 } from './errors.js';
 import { type VaultSession, vaultSession } from './session.js';
 import { type VaultSettings, vaultSettings } from './settings.js';
@@ -154,13 +155,7 @@ export class VaultStore implements StoreClient {
       scrub: VAULT_SCRUB,
       retry: options.retry,
       requestTimeoutMs: options.requestTimeoutMs,
-      endpoint: {
-        at: (op) => ({
-          url: settings.address,
-          settings: VAULT_ADDRESS,
-          what: `${op.action} at Vault ${settings.address}`,
-        }),
-      },
+      endpoint: vaultEndpoint(settings.address),
       classify: (err, op) => classifyVault(err, op, settings, this.#core.scrub),
     });
     const timeoutMs = this.#core.requestTimeoutMs;
