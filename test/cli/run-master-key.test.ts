@@ -177,6 +177,19 @@ describe('sesame run masks the master key of a key file', () => {
   });
 });
 
+describe('sesame run with an unreadable embedded key file', () => {
+  it('no config, .sesame/master.key not a file: nothing runs, and the fix names that file', async () => {
+    const cwd = dir();
+    mkdirSync(path.join(cwd, '.sesame', 'master.key'), { recursive: true });
+    const r = await run(['run', '--', 'sh', '-c', 'echo ran > ran.txt'], cwd);
+    expect(r.code).toBe(2);
+    expect(existsSync(path.join(cwd, 'ran.txt'))).toBe(false);
+    expect(r.stderr.toString()).toBe(
+      `sesame: cannot read master key file ${path.join(cwd, '.sesame', 'master.key')} (it is a directory), so its keys could not be masked in the command's output: nothing was run; let the user that runs sesame read .sesame/master.key, the key file Sesame uses without a config file\n`,
+    );
+  });
+});
+
 describe('sesame run masks the master key of a variable', () => {
   it('masterKey: { env } — each key of the variable in every spelling, not only as written', async () => {
     const cwd = dir();

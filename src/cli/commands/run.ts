@@ -145,7 +145,10 @@ export function maskOutput(source: Readable, target: Writable, redactor: Redacto
  * no such file (no key a command could print). A file that is there but cannot be read fails
  * closed: the command is not started, since its output could print a key Sesame cannot mask.
  */
-function keyFileForms(file: string): string[] {
+function keyFileForms(
+  file: string,
+  fix = 'point masterKey.file at the key file, or let the user that runs sesame read it',
+): string[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -160,7 +163,7 @@ function keyFileForms(file: string): string[] {
           : (code ?? 'unreadable');
     throw new MasterKeyError(
       `cannot read master key file ${file} (${why}), so its keys could not be masked in the command's output: nothing was run`,
-      { fix: 'point masterKey.file at the key file, or let the user that runs sesame read it' },
+      { fix },
     );
   }
   return masterKeyForms(text);
@@ -293,7 +296,10 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
   ) {
     const own = new Redactor();
     // No config: the embedded default's key file, if there is one yet.
-    const embeddedKey = keyFileForms(path.resolve(ctx.cwd, EMBEDDED_MASTER_KEY_FILE));
+    const embeddedKey = keyFileForms(
+      path.resolve(ctx.cwd, EMBEDDED_MASTER_KEY_FILE),
+      `let the user that runs sesame read ${EMBEDDED_MASTER_KEY_FILE}, the key file Sesame uses without a config file`,
+    );
     for (const credential of [...ownCredentials(ctx.env), ...embeddedKey]) own.add(credential);
     ctx.exitCode = await runChild(ctx, command, args, ctx.env, maskingWith(own));
     return;
