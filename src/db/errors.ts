@@ -37,14 +37,16 @@ export class DatabaseTimeoutError extends DatabaseError {
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
 
 /**
- * The database server cannot be reached (down, restarting, connection cut): retrying later is
- * the answer, not a bug. PostgreSQL connection exceptions (class 08), shutdowns (57P0x) and the
+ * The database server cannot be reached (down, restarting, connection cut) or cannot take the
+ * work now: retrying later is the answer, not a bug. PostgreSQL connection exceptions (class 08),
+ * shutdowns (57P0x), insufficient resources (class 53: too many connections at max_connections
+ * or a role's limit, out of memory, disk full), a statement or connection that timed out, and the
  * socket errors of a refused or dropped connection.
  */
 export function isDatabaseUnreachable(err: unknown): boolean {
   if (err instanceof DatabaseTimeoutError) return true;
   const e = err as { code?: unknown; message?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
-  if (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+  if (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || /^(08|53)[0-9A-Z]{3}$/.test(e.code))) return true;
   return typeof e.message === 'string' && /^Connection terminated|connection error|timeout exceeded when trying to connect/i.test(e.message);
 }
