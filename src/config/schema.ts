@@ -12,7 +12,7 @@ import { type DialectsSettings, dialectsOf, dialectsSchema } from '../refs/diale
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { OutboundPolicy } from '../resolve/outbound.js';
 import { isNamespace, NAMESPACE_RULE } from '../namespaces.js';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { describeZodIssue } from './issues.js';
 import { findStoreConfig } from './visibility.js';
 
@@ -51,6 +51,29 @@ export interface CacheSettings {
   staleIfErrorMs: number;
   /** Refetch in the background when an entry is this close to expiring (0: off). */
   refreshAheadMs: number;
+}
+
+/**
+ * Why cache settings cannot work together, or undefined. A refreshAhead as long as the ttl
+ * makes every resolve start a refetch (an entry is always "about to expire"): the cache would
+ * be there in name only.
+ */
+export function cacheSettingsProblem(settings: CacheSettings): { setting: 'refreshAhead'; message: string } | undefined {
+  if (settings.refreshAheadMs > 0 && settings.refreshAheadMs >= settings.ttlMs) {
+    return {
+      setting: 'refreshAhead',
+      message: `refreshAhead (${formatDuration(settings.refreshAheadMs)}) must be shorter than ttl (${formatDuration(settings.ttlMs)}), or every resolve would fetch the value again: e.g. refreshAhead: 30s`,
+    };
+  }
+  return undefined;
+}
+
+/** A store's cache settings (defaults filled in), checked as a whole. */
+function storeCache(cache: z.infer<typeof cacheSettingsSchema> | undefined, at: string): CacheSettings {
+  const settings = { ...DEFAULT_CACHE, ...cacheFrom(cache) };
+  const problem = cacheSettingsProblem(settings);
+  if (problem) throw new ConfigError(problem.message, { path: `${at}.cache.${problem.setting}` });
+  return settings;
 }
 
 export const DEFAULT_CACHE: CacheSettings = {
@@ -278,7 +301,7 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
     const { name, namespace: _ns, type, description, cache, readOnly, ...rest } = entry;
     const unavailable = options.deferred?.stores.get(index);
     if (unavailable) {
-      stores.push({ name, namespace, type, description, cache: { ...DEFAULT_CACHE, ...cacheFrom(cache) }, settings: {}, implicit: false, unavailable });
+      stores.push({ name, namespace, type, description, cache: storeCache(cache, at), settings: {}, implicit: false, unavailable });
       return;
     }
     const settings = storeType.settings.safeParse(rest);
@@ -288,7 +311,7 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
       namespace,
       type,
       description,
-      cache: { ...DEFAULT_CACHE, ...cacheFrom(cache) },
+      cache: storeCache(cache, at),
       settings: settings.data,
       implicit: false,
       ...(readOnly ? { readOnly: true } : {}),

@@ -15,6 +15,7 @@ import {
   type CacheSettings,
   type ConnectionConfig,
   cacheSettingsSchema,
+  cacheSettingsProblem,
   DEFAULT_CACHE,
   type SesameConfig,
   type StoreConfig,
@@ -114,13 +115,16 @@ function cacheFrom(input: CacheInput | undefined, at: string): CacheSettings {
   const parsed = cacheSettingsSchema.safeParse(input ?? {});
   if (!parsed.success) throw new ValidationError(issuesFrom(at, parsed.error));
   const c = parsed.data;
-  return {
+  const settings = {
     ttlMs: c.ttl ?? DEFAULT_CACHE.ttlMs,
     maxEntries: c.maxEntries ?? DEFAULT_CACHE.maxEntries,
     maxBytes: c.maxBytes ?? DEFAULT_CACHE.maxBytes,
     staleIfErrorMs: c.staleIfError ?? DEFAULT_CACHE.staleIfErrorMs,
     refreshAheadMs: c.refreshAhead ?? DEFAULT_CACHE.refreshAheadMs,
   };
+  const problem = cacheSettingsProblem(settings);
+  if (problem) throw new ValidationError([{ path: `${at}.${problem.setting}`, message: problem.message }]);
+  return settings;
 }
 
 interface StoredStore extends Stamp {

@@ -39,5 +39,16 @@ describe('cache.maxBytes through the API', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.text).toContain('maxBytes');
+    const ahead = await t.call('POST', '/api/v1/stores', {
+      token: admin,
+      body: { name: 'mem3', type: 'memory', cache: { ttl: '1m', refreshAhead: '2m' }, settings: { backend: 'mem' } },
+    });
+    expect(ahead.status, ahead.text).toBe(400);
+    expect(ahead.body.error.issues).toEqual([
+      {
+        path: 'body.cache.refreshAhead',
+        message: 'refreshAhead (2m) must be shorter than ttl (1m), or every resolve would fetch the value again: e.g. refreshAhead: 30s',
+      },
+    ]);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AccessDeniedError, SecretNotFoundError, StoreUnavailableError, UsageError } from '../../src/errors.js';
+import { AccessDeniedError, ConfigError, SecretNotFoundError, StoreUnavailableError, UsageError } from '../../src/errors.js';
 import { Redactor } from '../../src/redact/redactor.js';
 import { createSesame, type Sesame } from '../../src/sesame.js';
 import type { StoreType } from '../../src/stores/contract.js';
@@ -363,5 +363,23 @@ describe('store lookups from many namespaces', () => {
     for (let i = 0; i < 20_000; i++) sesame.resolveCached('secret://mem/k', { namespace: `acme.run-${i}` });
     expect(sesame.bindings.memoizedLookups()).toBeLessThanOrEqual(10_000);
     expect(await sesame.resolve('secret://mem/k', { namespace: 'acme.run-3' })).toBe('lookup-value-1');
+  });
+});
+
+describe('refreshAhead against ttl', () => {
+  it('refuses a refreshAhead as long as the ttl, under which every resolve refetched', () => {
+    const make = (cache: Record<string, unknown>) => () => setup(cache);
+    expect(make({ ttl: '5m', refreshAhead: '10m' })).toThrow(ConfigError);
+    expect(make({ ttl: '5m', refreshAhead: '10m' })).toThrow(
+      'stores[0].cache.refreshAhead: refreshAhead (10m) must be shorter than ttl (5m), or every resolve would fetch the value again: e.g. refreshAhead: 30s',
+    );
+    // The default ttl (5m) counts when only refreshAhead is given.
+    const defaults = () =>
+      createSesame(
+        { stores: [{ name: 'mem', type: 'memory', backend: 'mem', cache: { refreshAhead: '5m' } }] },
+        { registry: new StoreTypeRegistry().register(memoryStoreType({ mem: memoryBackend() })), redactor: new Redactor() },
+      );
+    expect(defaults).toThrow('refreshAhead (5m) must be shorter than ttl (5m)');
+    expect(make({ ttl: '5m', refreshAhead: '1m' })).not.toThrow();
   });
 });
