@@ -380,7 +380,6 @@ describe.each([
   async function silentRead(budgetMs?: number) {
     const l = await silentListener();
     open.push(l);
-    const c = ADDRESSED.find((a) => a.type === type) as Case;
     const options = { requestTimeoutMs: 300, retry: budgetMs === undefined ? {} : { budgetMs } };
     const client = clientOf(type, l.url, options);
     try {
