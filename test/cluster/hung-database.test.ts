@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
-import { killAll, type Node, startNode, within } from './support.js';
+import { killAll, localPostgresProcess, type Node, startNode, within } from './support.js';
 
 const ADMIN = `hung-admin-token-${randomBytes(16).toString('hex')}`;
 const MASTER_KEY = randomBytes(32).toString('base64');
@@ -71,7 +71,7 @@ describe('a PostgreSQL that stops answering (SIGSTOP)', () => {
     runtime = JSON.parse(created.text).token;
     const probe = new pg.Client({ connectionString: url });
     await probe.connect();
-    postmaster = parentOf((await probe.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0);
+    postmaster = localPostgresProcess(parentOf(localPostgresProcess((await probe.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0)));
     await probe.end();
   }, 120_000);
 

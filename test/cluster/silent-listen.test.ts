@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
-import { api, killAll, type Node, startNode, within } from './support.js';
+import { api, killAll, localPostgresProcess, type Node, startNode, within } from './support.js';
 
 const ADMIN = `silent-admin-token-${randomBytes(16).toString('hex')}`;
 const MASTER_KEY = randomBytes(32).toString('base64');
@@ -62,7 +62,7 @@ describe('a listening connection that goes silent', () => {
       (await admin.query<{ pid: number }>(`select pid from pg_stat_activity where datname = current_database() and query like 'LISTEN%'`)).rows.map((r) => r.pid);
     const [silent] = await listening();
     expect(silent).toBeDefined();
-    process.kill(silent as number, 'SIGSTOP');
+    process.kill(localPostgresProcess(silent as number), 'SIGSTOP');
     try {
       // A connection of its own again, within the node's check of its listening connection.
       await within(20_000, async () => (await listening()).some((pid) => pid !== silent));

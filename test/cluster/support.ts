@@ -4,6 +4,7 @@
  * process started here is killed by `killAll()`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { BIN } from '../support/cli.js';
 
 export interface Node {
@@ -81,4 +82,22 @@ export async function within(limitMs: number, check: () => Promise<boolean>): Pr
     if (performance.now() - started > limitMs) throw new Error(`not within ${limitMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * `pid` as a process of a PostgreSQL server on this host, for tests that stop one with SIGSTOP.
+ * Throws when it is not one (a server named by SESAME_TEST_PG_URL runs elsewhere: its backend
+ * ids are not this host's processes, and signalling them could hit anything).
+ */
+export function localPostgresProcess(pid: number): number {
+  let command = '';
+  try {
+    command = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    // No such process here.
+  }
+  if (command !== 'postgres') {
+    throw new Error(`process ${pid} is not a PostgreSQL server process on this host: this test stops one, so it needs the throwaway cluster (unset SESAME_TEST_PG_URL)`);
+  }
+  return pid;
 }
