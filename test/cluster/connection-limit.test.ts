@@ -19,6 +19,8 @@ import { api, killAll, type Node, startNode, within } from './support.js';
 const ADMIN = `limit-admin-token-${randomBytes(16).toString('hex')}`;
 const MASTER_KEY = randomBytes(32).toString('base64');
 const VALUE = `limit-value-${randomBytes(8).toString('hex')}`;
+// A role of its own per run (a server named by SESAME_TEST_PG_URL outlives the run).
+const ROLE = `sesame_node_${randomBytes(4).toString('hex')}`;
 
 afterAll(() => killAll());
 
@@ -28,18 +30,18 @@ describe('PostgreSQL at max_connections', () => {
   let adminUrl: string;
   let node: Node;
   let runtime: string;
-  const hogs: pg.Client[] = [];
+  const clients: pg.Client[] = [];
 
   beforeAll(async () => {
     postgres = await startPostgres();
     const owner = await postgres.createDatabase('sesame_limit');
     const setup = new pg.Client({ connectionString: owner });
     await setup.connect();
-    await setup.query(`create role sesame_node login password 'node-password'`);
-    await setup.query(`alter database "${new URL(owner).pathname.slice(1)}" owner to sesame_node`);
+    await setup.query(`create role ${ROLE} login password 'node-password'`);
+    await setup.query(`alter database "${new URL(owner).pathname.slice(1)}" owner to ${ROLE}`);
     await setup.end();
     const asNode = new URL(owner);
-    asNode.username = 'sesame_node';
+    asNode.username = ROLE;
     asNode.password = 'node-password';
     url = asNode.toString();
     adminUrl = owner;
@@ -51,7 +53,7 @@ describe('PostgreSQL at max_connections', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(hogs.splice(0).map((c) => c.end().catch(() => undefined)));
+    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
     await node?.stop('SIGKILL');
     await postgres?.stop();
   });
@@ -64,10 +66,10 @@ describe('PostgreSQL at max_connections', () => {
     // open ones closed, so that its next query needs a new one.
     const admin = new pg.Client({ connectionString: adminUrl });
     await admin.connect();
-    hogs.push(admin);
-    await admin.query('alter role sesame_node connection limit 0');
-    await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where usename = 'sesame_node'`);
-    await within(5000, async () => Number((await admin.query<{ n: string }>(`select count(*) as n from pg_stat_activity where usename = 'sesame_node'`)).rows[0]?.n) === 0);
+    clients.push(admin);
+    await admin.query(`alter role ${ROLE} connection limit 0`);
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [ROLE]);
+    await within(5000, async () => Number((await admin.query<{ n: string }>('select count(*) as n from pg_stat_activity where usename = $1', [ROLE])).rows[0]?.n) === 0);
     try {
       const created = await api(node.url, 'POST', '/tokens', ADMIN, { role: 'runtime' });
       expect(created.status).toBe(503);
@@ -77,7 +79,7 @@ describe('PostgreSQL at max_connections', () => {
       expect(cached.status).toBe(200);
       expect(cached.body.value).toBe(VALUE);
     } finally {
-      await admin.query('alter role sesame_node connection limit -1');
+      await admin.query(`alter role ${ROLE} connection limit -1`);
     }
     await within(15_000, async () => (await fetch(`${node.url}/readyz`)).status === 200);
     expect((await api(node.url, 'POST', '/tokens', ADMIN, { role: 'runtime' })).status).toBe(201);
