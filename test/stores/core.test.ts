@@ -184,53 +184,59 @@ describe('StoreCore.call time budget', () => {
     return { failing };
   }
   const noAnswer = () => Object.assign(new Provider('unavailable'), { code: 'timeout' });
+  const quick = () => new Provider('unavailable');
 
-  it('does not repeat a request that got no answer when a whole new one would pass the default budget', async () => {
-    const { failing } = clocked({ requestTimeoutMs: 15_000 });
-    const attempt = failing(15_000, noAnswer);
-    const err = await attempt.run();
-    expect(attempt.calls()).toBe(1);
-    expect(err).toBeInstanceOf(StoreUnavailableError);
-    expect(err.message).toBe(
-      "[core] no luck (after 1 attempt in 15.0 s: another attempt of up to 15 s would not fit in the call's time budget of 20 s)",
-    );
-  });
-
-  it('counts an attempt that ran out its time limit as unanswered whatever its error says', async () => {
-    const { failing } = clocked({ requestTimeoutMs: 1_000, budgetMs: 2_500 });
-    const attempt = failing(1_000, () => new Provider('unavailable'));
-    const err = await attempt.run();
-    expect(attempt.calls()).toBe(2);
-    expect(err.message).toBe(
-      "[core] no luck (after 2 attempts in 2.0 s: another attempt of up to 1 s would not fit in the call's time budget of 2.5 s)",
-    );
-  });
-
-  it('keeps every attempt of quick failures, with their backoff, inside the budget', async () => {
-    const { failing } = clocked({ requestTimeoutMs: 15_000, attempts: 4 });
-    const attempt = failing(5, () => new Provider('unavailable'));
-    const err = await attempt.run();
-    expect(attempt.calls()).toBe(4);
-    expect(err.message).toBe('[core] no luck (after 4 attempts)');
-  });
-
-  it('stops quick failures when the next backoff would pass the budget', async () => {
-    const { failing } = clocked({ requestTimeoutMs: 100, budgetMs: 150, attempts: 5 });
-    const attempt = failing(10, () => new Provider('throttled', 1_000));
-    const err = await attempt.run();
-    expect(attempt.calls()).toBe(1);
-    expect(err).toBeInstanceOf(StoreThrottledError);
-    expect(err.message).toBe(
-      "[core] no luck (after 1 attempt in 0.0 s: the next backoff would not fit in the call's time budget of 150 ms)",
-    );
-  });
-
-  it('repeats a request that got no answer while whole attempts fit in a larger budget', async () => {
-    const { failing } = clocked({ requestTimeoutMs: 1_000, budgetMs: 60_000 });
-    const attempt = failing(1_000, noAnswer);
-    const err = await attempt.run();
-    expect(attempt.calls()).toBe(3);
-    expect(err.message).toMatch(/ \(after 3 attempts in 3\.\d s\)$/);
+  it.each([
+    {
+      title:
+        'does not repeat a request that got no answer when a whole new one would pass the default budget',
+      clock: { requestTimeoutMs: 15_000 },
+      ms: 15_000,
+      fail: noAnswer,
+      calls: 1,
+      message:
+        "[core] no luck (after 1 attempt in 15.0 s: another attempt of up to 15 s would not fit in the call's time budget of 20 s)",
+    },
+    {
+      title: 'counts an attempt that ran out its time limit as unanswered whatever its error says',
+      clock: { requestTimeoutMs: 1_000, budgetMs: 2_500 },
+      ms: 1_000,
+      fail: quick,
+      calls: 2,
+      message:
+        "[core] no luck (after 2 attempts in 2.0 s: another attempt of up to 1 s would not fit in the call's time budget of 2.5 s)",
+    },
+    {
+      title: 'keeps every attempt of quick failures, with their backoff, inside the budget',
+      clock: { requestTimeoutMs: 15_000, attempts: 4 },
+      ms: 5,
+      fail: quick,
+      calls: 4,
+      message: '[core] no luck (after 4 attempts)',
+    },
+    {
+      title: 'stops quick failures when the next backoff (here a Retry-After) would pass the budget',
+      clock: { requestTimeoutMs: 100, budgetMs: 150, attempts: 5 },
+      ms: 10,
+      fail: () => new Provider('throttled', 1_000),
+      calls: 1,
+      message:
+        "[core] no luck (after 1 attempt in 0.0 s: the next backoff would not fit in the call's time budget of 150 ms)",
+    },
+    {
+      title: 'repeats a request that got no answer while whole attempts fit in a larger budget',
+      clock: { requestTimeoutMs: 1_000, budgetMs: 60_000 },
+      ms: 1_000,
+      fail: noAnswer,
+      calls: 3,
+      message: '[core] no luck (after 3 attempts in 3.1 s)',
+    },
+  ])('$title', async ({ clock, ms, fail, calls, message }) => {
+    const failing = clocked(clock).failing(ms, fail);
+    const err = await failing.run();
+    expect(failing.calls()).toBe(calls);
+    expect(err.constructor).toBe(message.includes('backoff') ? StoreThrottledError : StoreUnavailableError);
+    expect(err.message).toBe(message);
   });
 });
 
