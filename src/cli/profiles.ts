@@ -19,11 +19,13 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { unreadable } from './context.js';
+import { profilesFile } from './profiles-file.js';
+
+export { profilesFile };
 
 /** The profile `--server` (without a URL) and `sesame login` use unless told otherwise. */
 export const DEFAULT_PROFILE = 'default';
@@ -59,16 +61,6 @@ export function checkProfileName(name: string): string {
     );
   }
   return name;
-}
-
-/** Where profiles are kept for this environment. */
-export function profilesFile(env: NodeJS.ProcessEnv): string {
-  const xdg = env['XDG_CONFIG_HOME'];
-  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'sesame', 'profiles.json');
-  if (process.platform === 'win32' && env['APPDATA'])
-    return path.join(env['APPDATA'], 'sesame', 'profiles.json');
-  const home = env['HOME'] || os.homedir();
-  return path.join(home, '.config', 'sesame', 'profiles.json');
 }
 
 /** Read the profiles (none when the file does not exist). */

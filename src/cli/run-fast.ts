@@ -10,6 +10,7 @@ import path from 'node:path';
 import { findDefaultConfigFile } from '../config/files.js';
 import { readRunArguments } from './commands/run-args.js';
 import { EMBEDDED_MASTER_KEY_FILE, runChild, TOKEN_VARIABLES } from './commands/run-child.js';
+import { profilesFile } from './profiles-file.js';
 
 /** The command's exit code, or undefined when `main()` must take `argv`. */
 export function runWithoutLibrary(
@@ -28,9 +29,10 @@ export function runWithoutLibrary(
     flags.overwrite !== undefined ||
     flags.config !== undefined ||
     findDefaultConfigFile(cwd) !== undefined ||
-    // Sesame's own tokens and the embedded default's master key are masked in the command's
-    // output, which needs the redactor.
+    // Sesame's own tokens (in variables and in the login profiles file) and the embedded
+    // default's master key are masked in the command's output, which needs the redactor.
     TOKEN_VARIABLES.some((name) => process.env[name]) ||
+    existsSync(profilesFile(process.env)) ||
     existsSync(path.resolve(cwd, EMBEDDED_MASTER_KEY_FILE))
   ) {
     return undefined;

@@ -17,6 +17,7 @@ import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import type { Sesame } from '../../sesame.js';
 import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
+import { profileTokens } from '../profiles-file.js';
 import type { RunFlags } from './run-args.js';
 import {
   EMBEDDED_MASTER_KEY_FILE,
@@ -286,6 +287,9 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     explicit[name] = pair.slice(eq + 1);
   }
   if (flags.namespace !== undefined) namespaceOption(flags.namespace);
+  // Every login profile's token, masked like the tokens of variables: one `cat` of the profiles
+  // file shows them all. Read before anything is resolved, since an unreadable file stops the run.
+  const loginTokens = profileTokens(ctx.env);
   // Nothing to resolve and no config to read (a config is read, and its errors said, whenever
   // there is one): the command runs with output masking but without loading the library.
   if (
@@ -300,7 +304,8 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
       path.resolve(ctx.cwd, EMBEDDED_MASTER_KEY_FILE),
       `let the user that runs sesame read ${EMBEDDED_MASTER_KEY_FILE}, the key file Sesame uses without a config file`,
     );
-    for (const credential of [...ownCredentials(ctx.env), ...embeddedKey]) own.add(credential);
+    for (const credential of [...ownCredentials(ctx.env), ...loginTokens, ...embeddedKey])
+      own.add(credential);
     ctx.exitCode = await runChild(ctx, command, args, ctx.env, maskingWith(own));
     return;
   }
@@ -348,6 +353,7 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
   const { masterKey, baseDir } = sesame.config;
   const own = [
     ...ownCredentials(ctx.env, 'env' in masterKey ? masterKey.env : undefined),
+    ...loginTokens,
     ...('file' in masterKey ? keyFileForms(path.resolve(baseDir, masterKey.file)) : []),
     ...storeCredentials(sesame, credentialValues, (value) => {
       try {
