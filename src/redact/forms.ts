@@ -68,8 +68,11 @@ function jsonForms(value: string, add: (form: string) => void): void {
  * The value percent-encoded as the common encoders do: `encodeURIComponent` (leaves
  * `!'()*~`); RFC 3986 strictly, leaving only `A-Z a-z 0-9 - . _ ~` (curl's `--data-urlencode`, Go's
  * `url.QueryEscape`, Python's `quote(v, safe='')` and `quote_plus`); an HTML form
- * (`URLSearchParams`, `application/x-www-form-urlencoded`: leaves `*`, encodes `~`); each with
- * `+` for a space as well as `%20`.
+ * (`URLSearchParams`, `application/x-www-form-urlencoded`: leaves `*`, encodes `~`); Go's
+ * `url.PathEscape` (a path segment: strict, but `$ & + : = @` kept); each with `+` for a space as
+ * well as `%20`, and each in lower-case hex as well (`%2f`: .NET's `HttpUtility.UrlEncode` and
+ * other encoders write it so). At most 16 forms, fewer when spellings coincide: a value without
+ * characters these encoders escape has one.
  */
 function urlForms(value: string, add: (form: string) => void): void {
   let url: string;
@@ -81,11 +84,20 @@ function urlForms(value: string, add: (form: string) => void): void {
   }
   const strict = url.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   const form = strict.replaceAll('%2A', '*').replaceAll('~', '%7E');
-  for (const encoded of [url, strict, form]) {
-    add(encoded);
-    if (encoded.includes('%20')) add(encoded.replaceAll('%20', '+'));
+  const pathSegment = strict.replace(/%(?:24|26|2B|3A|3D|40)/g, (e) =>
+    String.fromCharCode(Number.parseInt(e.slice(1), 16)),
+  );
+  for (const encoded of [url, strict, form, pathSegment]) {
+    const spaced = encoded.includes('%20') ? [encoded, encoded.replaceAll('%20', '+')] : [encoded];
+    for (const spelling of spaced) {
+      add(spelling);
+      // Only a hex letter differs in lower case (%2F/%2f); %20 or %40 stay as they are.
+      if (HEX_LETTER_ESCAPE.test(spelling)) add(spelling.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase()));
+    }
   }
 }
+
+const HEX_LETTER_ESCAPE = /%(?:[A-F][0-9A-F]|[0-9][A-F])/;
 
 /** The value and its JSON, URL, base64 (whole and inside longer text) and hex spellings. */
 function encodedForms(value: string, add: (form: string) => void): void {

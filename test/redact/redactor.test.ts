@@ -92,6 +92,23 @@ describe('Redactor', () => {
     for (const s of spellings) expect(r.redact(`v=${s}&next=1`), s).toBe(`v=${MASK}&next=1`);
   });
 
+  it('masks percent-encoding with lower-case hex (%2f, as .NET HttpUtility.UrlEncode and others write it) and Go url.PathEscape', () => {
+    const r = new Redactor();
+    const value = 'us/er:p@ss=w$rd&x+y;z,é ~';
+    r.add(value);
+    const lower = (s: string) => s.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase());
+    const strict = 'us%2Fer%3Ap%40ss%3Dw%24rd%26x%2By%3Bz%2C%C3%A9%20~';
+    const spellings = [
+      lower(encodeURIComponent(value)), // us%2fer%3ap%40ss%3dw%24rd%26x%2by%3bz%2c%c3%a9%20~
+      lower(strict).replaceAll('%20', '+'), // .NET HttpUtility.UrlEncode: lower-case hex, + for a space
+      lower(new URLSearchParams({ v: value }).toString().slice(2)),
+      // Go url.PathEscape keeps $ & + : = @ of a path segment and writes a space as %20.
+      'us%2Fer:p@ss=w$rd&x+y%3Bz%2C%C3%A9%20~',
+      lower('us%2Fer:p@ss=w$rd&x+y%3Bz%2C%C3%A9%20~'),
+    ];
+    for (const s of spellings) expect(r.redact(`v=${s}&next=1`), s).toBe(`v=${MASK}&next=1`);
+  });
+
   it('masks the JSON escapes of other encoders: Python json.dumps (non-ASCII as \\uXXXX), Go (< > & as \\u003c…), .NET (upper case)', () => {
     const r = new Redactor();
     const value = 'p<ss&wörd>€9';
