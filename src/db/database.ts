@@ -6,11 +6,18 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, SqliteDialect, sql } from 'kysely';
-import { DatabaseError, DatabaseTimeoutError, SchemaTooNewError } from './errors.js';
+import { DatabaseError, DatabaseTimeoutError, diagnoseDatabaseFailure, SchemaTooNewError } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 import { portableTypes } from './migrations/types.js';
 import type { SesameTables } from './tables.js';
-import { type DatabaseKind, type DatabaseLocation, parseDatabaseUrl, redactDatabaseUrl } from './url.js';
+import {
+  type DatabaseKind,
+  type DatabaseLocation,
+  databaseUrlSecrets,
+  parseDatabaseUrl,
+  redactDatabaseUrl,
+  withoutDatabaseSecrets,
+} from './url.js';
 
 export { DatabaseError, DatabaseTimeoutError, SchemaTooNewError } from './errors.js';
 
@@ -62,6 +69,12 @@ export interface SesameDatabase {
    * pooled connection would be handed to other queries). The caller ends it.
    */
   dedicatedClient?(): Promise<import('pg').Client>;
+  /**
+   * `err` as the database failure an operator should read (login refused, no such database,
+   * unreachable, timed out: 503 `database_unavailable` with a fix, the URL's password removed), or
+   * undefined when it is not one.
+   */
+  diagnose(err: unknown): DatabaseError | undefined;
   close(): Promise<void>;
 }
 
@@ -87,8 +100,10 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   const migrations = options.migrations ?? MIGRATIONS;
   checkMigrationList(migrations);
   if (location.kind === 'postgres') {
-    const kysely = await openPostgres(location, url);
-    const database = new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy());
+    const secrets = databaseUrlSecrets(url);
+    const diagnose = (err: unknown) => diagnoseDatabaseFailure(err, (text) => withoutDatabaseSecrets(text, secrets));
+    const kysely = await openPostgres(location, url, diagnose);
+    const database = new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy(), diagnose);
     database.migrationKysely = async () => {
       const { default: pg } = await import('pg');
       const pool = new pg.Pool({ connectionString: location.connectionString, max: 1, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
@@ -111,7 +126,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     return database;
   }
   const { kysely, release } = await sharedSqlite(location.file);
-  return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, release);
+  return new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, release, () => undefined);
 }
 
 /**
@@ -188,6 +203,7 @@ async function openSqlite(file: string): Promise<Kysely<SesameTables>> {
 async function openPostgres(
   location: Extract<DatabaseLocation, { kind: 'postgres' }>,
   url: string,
+  diagnose: (err: unknown) => DatabaseError | undefined,
 ): Promise<Kysely<SesameTables>> {
   const { default: pg } = await import('pg');
   // Bounded everywhere: a PostgreSQL that stops answering without closing anything (a network
@@ -209,8 +225,10 @@ async function openPostgres(
     client.release();
   } catch (cause) {
     await pool.end().catch(() => {});
-    throw new DatabaseError(`could not connect to database ${redactDatabaseUrl(url)}: ${messageOf(cause)}`, {
-      cause,
+    const known = diagnose(cause);
+    // The driver's error is not kept: its message may repeat parts of the URL (see diagnose).
+    throw new DatabaseError(`could not connect to database ${redactDatabaseUrl(url)}: ${known?.message ?? diagnoseText(cause, url)}`, {
+      fix: known?.fix,
     });
   }
   // Whether the server answers, asked on a connection of its own (the pool may be full of
@@ -225,7 +243,12 @@ async function openPostgres(
       void client.end().catch(() => {});
     }
   };
-  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool: boundedPool(pool, POSTGRES_STATEMENT_TIMEOUT_MS, probe) }) });
+  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool: boundedPool(pool, POSTGRES_STATEMENT_TIMEOUT_MS, probe, diagnose) }) });
+}
+
+/** A driver message with the URL's secrets removed. */
+function diagnoseText(err: unknown, url: string): string {
+  return withoutDatabaseSecrets(messageOf(err), databaseUrlSecrets(url));
 }
 
 /** `promise`, or a DatabaseTimeoutError after `ms` (the promise is then left to settle unobserved). */
@@ -260,7 +283,12 @@ const PROBE_INTERVAL_MS = 1000;
  * for its token check), `connect()` fails at once while `probe` (a connection of its own, bounded)
  * asks the server, at once and then every second, until it answers.
  */
-function boundedPool(pool: import('pg').Pool, timeoutMs: number, probe: () => Promise<void>): PostgresPool {
+function boundedPool(
+  pool: import('pg').Pool,
+  timeoutMs: number,
+  probe: () => Promise<void>,
+  diagnose: (err: unknown) => DatabaseError | undefined,
+): PostgresPool {
   const wrapped = new WeakMap<import('pg').PoolClient, PostgresPoolClient>();
   let silent = false;
   let ended = false;
@@ -320,7 +348,10 @@ function boundedPool(pool: import('pg').Pool, timeoutMs: number, probe: () => Pr
         client = await pool.connect();
       } catch (err) {
         if (isConnectTimeout(err)) markSilent();
-        throw err;
+        // A new connection refused (a changed password, a dropped role or database, a server
+        // down or full): typed here, where it happens, so every caller answers 503 saying what
+        // to fix instead of 500 "internal error".
+        throw diagnose(err) ?? err;
       }
       let bounded = wrapped.get(client);
       if (!bounded) {
@@ -351,6 +382,7 @@ class KyselyDatabase implements SesameDatabase {
     readonly location: string,
     private readonly migrations: readonly Migration[],
     private readonly release: () => Promise<void>,
+    readonly diagnose: (err: unknown) => DatabaseError | undefined,
   ) {}
 
   async schemaVersion(): Promise<number> {

@@ -52,3 +52,36 @@ export function redactDatabaseUrl(url: string): string {
   // Not parsed with `new URL` so a malformed URL is still redacted.
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }
+
+/**
+ * The secrets a PostgreSQL URL carries (the password, as written and decoded; `password` and
+ * `sslpassword` query parameters), to remove from any text that might repeat them. Empty for
+ * SQLite and for URLs that carry none (PGPASSWORD, a .pgpass file).
+ */
+export function databaseUrlSecrets(url: string): string[] {
+  const found = new Set<string>();
+  const add = (raw: string) => {
+    if (raw.length === 0) return;
+    found.add(raw);
+    try {
+      found.add(decodeURIComponent(raw));
+    } catch {
+      // Not valid percent-encoding: the raw form is what a message would repeat.
+    }
+  };
+  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(url)?.[1];
+  if (userinfo !== undefined && userinfo.includes(':')) add(userinfo.slice(userinfo.indexOf(':') + 1));
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1).split('#')[0] ?? '' : '';
+  for (const pair of query.split('&')) {
+    const [key, value] = pair.split('=', 2);
+    if (value !== undefined && /^(ssl)?password$/i.test(key ?? '')) add(value);
+  }
+  return [...found].sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every secret of `secrets` (from {@link databaseUrlSecrets}) replaced by `***`. */
+export function withoutDatabaseSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join('***');
+  return out;
+}

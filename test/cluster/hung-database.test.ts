@@ -110,9 +110,11 @@ describe('a PostgreSQL that stops answering (SIGSTOP)', () => {
     }
     expect(ready.status).toBe(503);
     expect(write.status).toBe(503);
-    // A builtin secret's write goes through its store: the store's code, naming the database.
-    expect(JSON.parse(write.text).error.code).toBe('store_unavailable');
-    expect(JSON.parse(write.text).error.message).toMatch(/^\[builtin\] the postgres database: /);
+    // A builtin secret's write goes through its store: the node's diagnosis, naming the store,
+    // with what to check (not the driver's bare message).
+    expect(JSON.parse(write.text).error.code).toBe('database_unavailable');
+    expect(JSON.parse(write.text).error.message).toMatch(/^\[builtin\] the postgres database: the database (did not answer within 10 s|does not answer)/);
+    expect(JSON.parse(write.text).error.fix).toMatch(/check that PostgreSQL is running and reachable/);
     // A value this node cached, for a token it checked: served as in any outage.
     expect(cached.status).toBe(200);
     expect(JSON.parse(cached.text).value).toBe(VALUE);

@@ -128,6 +128,16 @@ function builtinServiceOf(context: StoreContext): BuiltinService {
   return service as BuiltinService;
 }
 
+/**
+ * The builtin store's database cannot be used now (see `diagnoseDatabaseFailure`): the code the
+ * rest of the node answers with, and a kind of unavailability, so cached values are served
+ * within `staleIfError`. The driver's error is not kept as the cause (its message may repeat
+ * parts of the URL).
+ */
+export class BuiltinDatabaseUnavailableError extends StoreUnavailableError {
+  override readonly code = 'database_unavailable';
+}
+
 export class BuiltinStoreClient implements StoreClient {
   readonly #label: string;
   readonly #secrets: BuiltinSecrets;
@@ -165,8 +175,17 @@ export class BuiltinStoreClient implements StoreClient {
    */
   #wrap(err: unknown, host = false): Error {
     if (err instanceof SesameError && !(err instanceof DatabaseError)) return err;
-    const detail = err instanceof Error ? err.message : String(err);
     const { location, kind } = this.backend.database;
+    // What the rest of the node says of the same failure (login refused, no such database, does
+    // not answer), with its fix and without the URL's password.
+    const known = this.backend.database.diagnose(err);
+    if (known) {
+      this.#log?.warn(`[${this.#label}] database failure`, { database: location, error: known.message });
+      const unavailable = new BuiltinDatabaseUnavailableError(`[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}: ${known.message}`);
+      unavailable.fix = known.fix;
+      return unavailable;
+    }
+    const detail = err instanceof Error ? err.message : String(err);
     this.#log?.warn(`[${this.#label}] database failure`, { database: location, error: detail });
     return new StoreUnavailableError(
       `[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}: ${detail}`,
