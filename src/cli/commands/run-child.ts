@@ -94,10 +94,10 @@ export interface ChildIo {
 }
 
 /**
- * Copies one output of the command to ours, masking what must be masked; resolves once all of
- * it was written.
+ * Copies the command's stdout and stderr to ours, masking what must be masked; resolves once all
+ * of both was written.
  */
-export type OutputCopier = (source: Readable, target: Writable) => Promise<void>;
+export type OutputCopier = (stdout: Readable, stderr: Readable) => Promise<void>;
 
 /**
  * Run `command` with `env` and return its exit code. Without `copy`, the command writes to this
@@ -113,19 +113,19 @@ export async function runChild(
 ): Promise<number> {
   const direct = copy === undefined && io.stdout === process.stdout && io.stderr === process.stderr;
   const child = spawn(command, args, { stdio: direct ? 'inherit' : ['inherit', 'pipe', 'pipe'], env });
-  const through: OutputCopier =
-    copy ??
-    ((source, target) =>
-      new Promise<void>((resolve) => {
-        source.on('end', resolve).on('error', () => resolve());
-        source.pipe(target, { end: false });
-      }));
+  const through = (source: Readable, target: Writable) =>
+    new Promise<void>((resolve) => {
+      source.on('end', resolve).on('error', () => resolve());
+      source.pipe(target, { end: false });
+    });
   const copied = direct
     ? Promise.resolve()
-    : Promise.all([
-        through(child.stdout as Readable, io.stdout),
-        through(child.stderr as Readable, io.stderr),
-      ]);
+    : copy
+      ? copy(child.stdout as Readable, child.stderr as Readable)
+      : Promise.all([
+          through(child.stdout as Readable, io.stdout),
+          through(child.stderr as Readable, io.stderr),
+        ]);
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   const outcome = await new Promise<{

@@ -6,9 +6,9 @@
  * writes is masked whatever the pause between them, and if masking fails the rest of that output
  * is withheld (a notice line is written instead), never passed through.
  */
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { finished, type Readable, type Writable } from 'node:stream';
+import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { findDefaultConfigFile } from '../../config/files.js';
@@ -193,9 +193,69 @@ function storeCredentials(
 // No default value: commander would print "(default: [])" in help.
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** The masking copier of a redactor: nothing to mask, nothing to copy (the command writes directly). */
-function maskingWith(redactor: Redactor): OutputCopier | undefined {
-  return redactor.size === 0 ? undefined : (source, target) => maskOutput(source, target, redactor);
+/**
+ * Copy several sources into `target` (not ending it) through one masking stream, each chunk
+ * whole and in the order it was read, so a value whose pieces come from different sources is
+ * masked as it will read in `target`. Fails closed as {@link maskOutput}.
+ */
+export function maskMergedOutput(
+  sources: readonly Readable[],
+  target: Writable,
+  redactor: Redactor,
+): Promise<void> {
+  const merged = new PassThrough();
+  let open = sources.length;
+  for (const source of sources) {
+    source.on('data', (chunk: Buffer) => {
+      // One pipe's backlog must not grow without bound while the masker waits for the target.
+      if (!merged.write(chunk)) {
+        source.pause();
+        merged.once('drain', () => source.resume());
+      }
+    });
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (--open === 0) merged.end();
+    };
+    source.on('end', end).on('error', end);
+  }
+  if (open === 0) merged.end();
+  return maskOutput(merged, target, redactor);
+}
+
+/**
+ * Whether our stdout and stderr write to the same place: one terminal, one file (`> log 2>&1`),
+ * one pipe (`2>&1 | tee`). There the command's two outputs read as one text, so they are masked
+ * as one; elsewhere (or when it cannot be told) each is masked alone.
+ */
+function sameDestination(io: Pick<CliContext, 'stdout' | 'stderr'>): boolean {
+  if (io.stdout === io.stderr) return true;
+  if (io.stdout !== process.stdout || io.stderr !== process.stderr) return false;
+  try {
+    const out = fstatSync(1);
+    const err = fstatSync(2);
+    return out.dev === err.dev && out.ino === err.ino && out.rdev === err.rdev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The masking copier of a redactor: nothing to mask, nothing to copy (the command writes
+ * directly). When our stdout and stderr are the same place, both go through one masking stream
+ * into stdout (the same place), so a value the command writes half to each is masked too.
+ */
+function maskingWith(
+  redactor: Redactor,
+  io: Pick<CliContext, 'stdout' | 'stderr'>,
+): OutputCopier | undefined {
+  if (redactor.size === 0) return undefined;
+  if (sameDestination(io)) return (stdout, stderr) => maskMergedOutput([stdout, stderr], io.stdout, redactor);
+  return async (stdout, stderr) => {
+    await Promise.all([maskOutput(stdout, io.stdout, redactor), maskOutput(stderr, io.stderr, redactor)]);
+  };
 }
 
 /**
@@ -306,7 +366,7 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     );
     for (const credential of [...ownCredentials(ctx.env), ...loginTokens, ...embeddedKey])
       own.add(credential);
-    ctx.exitCode = await runChild(ctx, command, args, ctx.env, maskingWith(own));
+    ctx.exitCode = await runChild(ctx, command, args, ctx.env, maskingWith(own, ctx));
     return;
   }
   const [{ dialectsOf }, { collectReferences }, { credentialValues }] = await Promise.all([
@@ -370,6 +430,6 @@ export async function runCommand(ctx: CliContext, argv: readonly string[], flags
     command,
     args,
     { ...ctx.env, ...injected },
-    maskingWith(sesame.redactor),
+    maskingWith(sesame.redactor, ctx),
   );
 }
