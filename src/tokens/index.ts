@@ -49,7 +49,7 @@ import { appendInTransaction, type EventFields, flatEvents } from '../audit/appe
 import { auditChainOf } from '../audit/chain.js';
 import { recordChanges } from '../db/changes.js';
 import { isDatabaseUnreachable } from '../db/errors.js';
-import { isUniqueViolation, type SesameDatabase } from '../db/index.js';
+import type { SesameDatabase } from '../db/index.js';
 import type { ApiTokensTable } from '../db/tables.js';
 import { WalIndexHeader } from '../db/wal-index.js';
 import { SesameError, UsageError } from '../errors.js';
@@ -62,6 +62,12 @@ export { covers, ROLES, type Role };
 
 /** Prefix of every token Sesame generates, so secret scanners can recognize them. */
 export const TOKEN_PREFIX = 'sesame_';
+/** `created_by` of the tokens SESAME_ADMIN_TOKEN made, and of the first-start token. */
+const FROM_ENV = 'env:SESAME_ADMIN_TOKEN';
+const FROM_FIRST_START = 'bootstrap';
+/** Advisory lock of `bootstrapAdmin` on PostgreSQL; any fixed number, the same in every Sesame process. */
+const BOOTSTRAP_LOCK_ID = 0x5e5a70;
+
 /** Shortest token accepted from outside (SESAME_ADMIN_TOKEN). */
 export const MIN_TOKEN_LENGTH = 32;
 
@@ -610,47 +616,107 @@ export class TokenService {
 
   /**
    * The first admin token of a server. With `presetToken` (SESAME_ADMIN_TOKEN), that token is
-   * the admin token: it is stored hashed if new, and admin tokens an earlier value of the
+   * the admin token: stored hashed if new, and then the admin tokens earlier values of the
    * variable created are revoked. Without it, a random admin token is created only when the
    * database has no token at all (the first start); it is returned so the caller can show it once.
+   *
+   * Several nodes start at once on one database (a Deployment's replicas, a rolling deploy), so
+   * the look and the write happen under one lock (PostgreSQL: an advisory lock; SQLite: the write
+   * transaction), one node after the other:
+   * - without the variable, one first-start token exists however many nodes start together: the
+   *   others find it (see {@link adminTokenNotice} for what they tell the operator);
+   * - with it, only a value never seen before replaces the others ("the newest wins"). A node
+   *   started with a value that a newer one replaced (an old replica restarting during a rolling
+   *   change of the variable) starts without touching anything: its value stays revoked and the
+   *   newer one stays in place, so two values never revoke each other back and forth. A value
+   *   revoked any other way (by an admin) is refused as before.
    */
   async bootstrapAdmin(presetToken?: string | undefined): Promise<{ token: string; info: TokenInfo } | undefined> {
-    const FROM_ENV = 'env:SESAME_ADMIN_TOKEN';
-    if (presetToken !== undefined) {
-      if (presetToken.length < MIN_TOKEN_LENGTH || /\s/.test(presetToken)) {
-        throw new UsageError(
-          `SESAME_ADMIN_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters without spaces: make one with openssl rand -base64 32`,
-        );
+    if (presetToken !== undefined && (presetToken.length < MIN_TOKEN_LENGTH || /\s/.test(presetToken))) {
+      throw new UsageError(
+        `SESAME_ADMIN_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters without spaces: make one with openssl rand -base64 32`,
+      );
+    }
+    const token = presetToken ?? generateToken();
+    const row: ApiTokensTable = {
+      id: newTokenId(),
+      name: presetToken !== undefined ? 'admin (SESAME_ADMIN_TOKEN)' : 'admin (first start)',
+      token_hash: hashToken(token),
+      role: 'admin',
+      namespace: '',
+      reveal: 0,
+      created_at: this.#nowIso(),
+      created_by: presetToken !== undefined ? FROM_ENV : FROM_FIRST_START,
+      expires_at: null,
+      revoked_at: null,
+      revoked_by: null,
+    };
+    const outcome = await this.database.write(async (trx) => {
+      if (this.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK_ID})`.execute(trx);
+      if (presetToken === undefined) {
+        const any = await trx.selectFrom('api_tokens').select('id').limit(1).executeTakeFirst();
+        if (any) return { created: false, revoked: [] as string[] };
+        await trx.insertInto('api_tokens').values(row).execute();
+        await recordChanges(this.database, trx, [{ kind: 'token', namespace: '', target: row.id }]);
+        return { created: true, revoked: [] as string[] };
       }
-      const hash = hashToken(presetToken);
-      const existing = await this.database.kysely
-        .selectFrom('api_tokens')
-        .selectAll()
-        .where('token_hash', '=', hash)
-        .executeTakeFirst();
-      if (existing && (existing.revoked_at !== null || existing.role !== 'admin' || existing.namespace !== '')) {
-        throw new SesameError(
-          'SESAME_ADMIN_TOKEN matches a token that is revoked or is not a root admin token: set it to a new value',
-        );
+      const existing = await trx.selectFrom('api_tokens').selectAll().where('token_hash', '=', row.token_hash).executeTakeFirst();
+      if (existing) {
+        const replaced = existing.revoked_at !== null && existing.revoked_by === FROM_ENV && existing.created_by === FROM_ENV;
+        if (!replaced && (existing.revoked_at !== null || existing.role !== 'admin' || existing.namespace !== '')) {
+          throw new SesameError(
+            'SESAME_ADMIN_TOKEN matches a token that is revoked or is not a root admin token: set it to a new value',
+          );
+        }
+        // Live: already adopted. Replaced by a newer value: stays so (see above).
+        return { created: false, revoked: [] as string[] };
       }
-      const stale = await this.database.kysely
+      // A value never seen: the operator set a new one, and it replaces the earlier ones.
+      const stale = await trx
         .selectFrom('api_tokens')
         .select('id')
         .where('created_by', '=', FROM_ENV)
         .where('revoked_at', 'is', null)
-        .where('token_hash', '!=', hash)
         .execute();
-      for (const s of stale) await this.revoke(s.id, FROM_ENV);
-      if (existing) return undefined;
-      try {
-        await this.create({ role: 'admin', name: 'admin (SESAME_ADMIN_TOKEN)', createdBy: FROM_ENV }, presetToken);
-      } catch (err) {
-        // Several servers starting at once on one database with the same variable: one stores it.
-        if (!isUniqueViolation(err)) throw err;
+      const revoked = stale.map((s) => s.id);
+      if (revoked.length > 0) {
+        await trx.updateTable('api_tokens').set({ revoked_at: this.#nowIso(), revoked_by: FROM_ENV }).where('id', 'in', revoked).execute();
       }
-      return undefined;
+      await trx.insertInto('api_tokens').values(row).execute();
+      // Other nodes drop what they remember of the revoked tokens (src/cluster/).
+      await recordChanges(
+        this.database,
+        trx,
+        [...revoked, row.id].map((id) => ({ kind: 'token' as const, namespace: '', target: id })),
+      );
+      return { created: false, revoked };
+    });
+    for (const id of outcome.revoked) this.forget(id);
+    return outcome.created ? { token, info: toInfo(row) } : undefined;
+  }
+
+  /**
+   * What a starting server should tell its operator about the admin token when it made none
+   * itself, or undefined for nothing: without `presetToken`, that the first-start token exists
+   * (created by another node starting at the same moment, or at an earlier start) and how to
+   * get one; with it, that this value was replaced by a newer SESAME_ADMIN_TOKEN. Never a token.
+   */
+  async adminTokenNotice(presetToken?: string | undefined): Promise<string | undefined> {
+    const tokens = this.database.kysely.selectFrom('api_tokens').selectAll();
+    if (presetToken === undefined) {
+      const first = await tokens.where('created_by', '=', FROM_FIRST_START).where('revoked_at', 'is', null).orderBy('created_at').executeTakeFirst();
+      if (!first) return undefined;
+      return (
+        `the first-start admin token was already created (${first.id}, ${first.created_at}) and shown once by the process that created it: ` +
+        'find it in that process\'s output, or create one with sesame tokens create --role admin on a host with this config, or set SESAME_ADMIN_TOKEN'
+      );
     }
-    if ((await this.count()) > 0) return undefined;
-    return this.create({ role: 'admin', name: 'admin (first start)', createdBy: 'bootstrap' });
+    const own = await tokens.where('token_hash', '=', hashToken(presetToken)).executeTakeFirst();
+    if (own?.revoked_at === null || own === undefined) return undefined;
+    const newer = await tokens.where('created_by', '=', FROM_ENV).where('revoked_at', 'is', null).orderBy('created_at', 'desc').executeTakeFirst();
+    return (
+      `SESAME_ADMIN_TOKEN on this node is an earlier value, replaced by a newer one${newer ? ` (${newer.id}, set ${newer.created_at})` : ''}: ` +
+      'this node serves, but its value is refused; give every node the newer value (a rolling deploy that sets it does so)'
+    );
   }
 }

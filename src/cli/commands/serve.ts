@@ -179,6 +179,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         throw listenError(err, flags.host);
       }
       let bootstrap: Awaited<ReturnType<typeof server.services.tokens.bootstrapAdmin>>;
+      let notice: string | undefined;
       try {
         if (!agent) {
           // Read once, then dropped from the environment: stores of type env must not serve it.
@@ -195,6 +196,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
               target: bootstrap.info.id,
               outcome: 'ok',
             });
+          } else {
+            // Another node made the first-start token, or replaced this SESAME_ADMIN_TOKEN.
+            notice = await server.services.tokens.adminTokenNotice(preset);
           }
         }
       } catch (err) {
@@ -210,7 +214,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
         // One write, the URL last: whoever waits for the URL line has the token already.
         const token = bootstrap
           ? `sesame: first start: admin token (shown once; keep it safe, it is stored hashed):\n${bootstrap.token}\n`
-          : '';
+          : notice !== undefined
+            ? `sesame: ${notice}\n`
+            : '';
         ctx.stdout.write(
           `${token}sesame: serving ${url} (API under ${url}/api/v1, described at ${url}/api/v1/openapi.json)\n`,
         );
