@@ -240,8 +240,9 @@ describe('Redactor', () => {
       expect(r.redact(`a=${v} b=${b64(v)} c=${encodeURIComponent(v)}`)).toBe(`a=${MASK} b=${MASK} c=${MASK}`);
     }
     expect(r.redact('nothing secret in this line')).toBe('nothing secret in this line');
-    // About 20 s alone on the shared 2-core machine: these random values hold every character
-    // other encoders spell differently (URL, JSON), so each has about 11 forms, not 9.
+    // About 20-30 s alone on the shared 2-core machine: these random values hold every character
+    // other encoders spell differently (URL in both hex cases, JSON), so each has about 13.5 forms
+    // (10.5 before the lower-case and path-segment URL forms), not 9.
   }, 90_000);
 
   it('knows values and forms (has) and counts forms (size)', () => {
