@@ -109,6 +109,9 @@ describe('a PostgreSQL that stops answering (SIGSTOP)', () => {
       for (const pid of frozen) process.kill(pid, 'SIGCONT');
     }
     expect(ready.status).toBe(503);
+    // Readiness answers within its own limit (2 s), not the statement's (10 s): a probe with a
+    // short timeout sees 503, not a timeout of its own.
+    expect(ready.ms).toBeLessThan(2500);
     expect(write.status).toBe(503);
     // A builtin secret's write goes through its store: the node's diagnosis, naming the store,
     // with what to check (not the driver's bare message).
