@@ -167,7 +167,7 @@ export class ChangeListener {
     } catch (err) {
       if (!this.#closed)
         this.#options.log?.warn(
-          { err: (err as Error).message },
+          { err: this.#describe(err) },
           'could not read the change feed: trying again',
         );
     }
@@ -200,7 +200,7 @@ export class ChangeListener {
       client = await connect();
     } catch (err) {
       this.#options.log?.warn(
-        { err: (err as Error).message },
+        { err: this.#describe(err) },
         'change feed: could not connect to listen: retrying',
       );
       this.#scheduleReconnect();
@@ -230,6 +230,11 @@ export class ChangeListener {
   }
 
   /** Drop the listening connection `client` (if it is still the current one) and listen again. */
+  /** A failure as the node describes it (login refused, no such database…), the URL's password removed. */
+  #describe(err: unknown): string {
+    return this.#database.diagnose(err)?.message ?? (err instanceof Error ? err.message : String(err));
+  }
+
   #lose(client: import('pg').Client, err?: Error): void {
     if (this.#client !== client) return;
     this.#client = undefined;
@@ -237,7 +242,7 @@ export class ChangeListener {
     client.removeAllListeners('notification');
     client.end().catch(() => {});
     if (this.#closed) return;
-    this.#options.log?.warn({ err: err?.message }, 'change feed: the listening connection was lost: reconnecting');
+    this.#options.log?.warn({ err: err && this.#describe(err) }, 'change feed: the listening connection was lost: reconnecting');
     this.#scheduleReconnect();
   }
 
