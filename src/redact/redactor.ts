@@ -33,10 +33,30 @@ const KEY_AS_IS = 64;
 /** The set key of a value: itself when short, its SHA-256 otherwise (long values are not kept twice). */
 const keyOf = (value: string): string => (value.length <= KEY_AS_IS ? value : `#${sha256Hex(value)}`);
 
+/** What a bounded redactor dropped to stay within its memory limit (counts only, never values). */
+export interface Compaction {
+  dropped: number;
+  kept: number;
+  limitBytes: number;
+}
+
+interface Known {
+  value: string;
+  /** Characters of its masked forms: what it costs the matcher. */
+  chars: number;
+  pinned: boolean;
+}
+
 export class Redactor {
   protected readonly matcher: FormMatcher;
-  /** Values added (long ones by hash), so adding one again is cheap. */
-  #values = new Set<string>();
+  /**
+   * Values added, by key (long ones by hash), oldest first: adding one again is cheap and makes it
+   * the newest. The value itself is kept so a bounded redactor can rebuild its matcher.
+   */
+  #values = new Map<string, Known>();
+  #formChars = 0;
+  /** The bound, and the matcher size above which the next scan compacts (twice what pinned values alone hold, at least the bound). */
+  #limit: { bytes: number; above: number; onCompact: (c: Compaction) => void } | undefined;
   #failures = 0;
   /** An add failed part-way: a value may be unknown, so everything is withheld until clear(). */
   #broken = false;
@@ -60,14 +80,39 @@ export class Redactor {
     return this.#failures;
   }
 
-  /** Remember a secret value; returns true when it added something new. Never throws. */
-  add(value: string): boolean {
+  /**
+   * Bound the memory of the matcher (a long-running server: it learns every value it resolves, and
+   * a 4 KB value costs it about 0.8 MiB). When a scan finds the matcher above `bytes`, it is rebuilt
+   * with the most recently added values that fit in half of it, and pinned ones: the others are
+   * no longer masked, and `onCompact` is told how many (called later, never inside a scan). A
+   * process that must mask everything it ever saw (`sesame run`) leaves its redactor unbounded.
+   */
+  bound(bytes: number, onCompact: (c: Compaction) => void = () => {}): void {
+    this.#limit = { bytes, above: bytes, onCompact };
+  }
+
+  /**
+   * Remember a secret value; returns true when it added something new. Never throws. `pin` keeps
+   * it through compactions of a bounded redactor (the server's own credentials).
+   */
+  add(value: string, options: { pin?: boolean } = {}): boolean {
     if (typeof value !== 'string' || value.length < MIN_MASK_LENGTH) return false;
     try {
       const key = keyOf(value);
-      if (this.#values.has(key)) return false;
-      for (const form of maskedForms(value, MIN_MASK_LENGTH)) this.matcher.add(form);
-      this.#values.add(key);
+      const known = this.#values.get(key);
+      if (known) {
+        // Seen again: the newest, so a compaction keeps it first.
+        this.#values.delete(key);
+        this.#values.set(key, { ...known, pinned: known.pinned || options.pin === true });
+        return false;
+      }
+      let chars = 0;
+      for (const form of maskedForms(value, MIN_MASK_LENGTH)) {
+        this.matcher.add(form);
+        chars += form.length;
+      }
+      this.#values.set(key, { value, chars, pinned: options.pin === true });
+      this.#formChars += chars;
       return true;
     } catch {
       this.#broken = true;
@@ -88,13 +133,64 @@ export class Redactor {
 
   clear(): void {
     this.matcher.clear();
-    this.#values = new Set();
+    this.#values = new Map();
+    this.#formChars = 0;
     this.#broken = false;
   }
 
   #snapshot(): MatcherSnapshot {
     if (this.#broken) throw new Error('a value could not be added');
-    return this.matcher.snapshot();
+    const snapshot = this.matcher.snapshot();
+    const limit = this.#limit;
+    if (limit === undefined || this.matcher.bytes <= limit.above) return snapshot;
+    this.#compact(limit.bytes);
+    const rebuilt = this.matcher.snapshot();
+    // Pinned values alone above the bound would otherwise rebuild the matcher at every scan.
+    limit.above = Math.max(limit.bytes, 2 * this.matcher.bytes);
+    return rebuilt;
+  }
+
+  /**
+   * Rebuild the matcher with the pinned values and the newest others that fit in half of `limit`
+   * (at the bytes per form character the matcher holds now). A failure part-way leaves the
+   * redactor broken: every scan withholds its text until clear().
+   */
+  #compact(limit: number): void {
+    const perChar = this.matcher.bytes / Math.max(1, this.#formChars);
+    const budget = limit / 2 / perChar;
+    const kept = new Map<string, Known>();
+    let chars = 0;
+    for (const [key, known] of this.#values) {
+      if (!known.pinned) continue;
+      kept.set(key, known);
+      chars += known.chars;
+    }
+    const newestFirst = [...this.#values].reverse();
+    let dropped = 0;
+    for (const [key, known] of newestFirst) {
+      if (known.pinned) continue;
+      if (chars + known.chars > budget) {
+        dropped++;
+        continue;
+      }
+      kept.set(key, known);
+      chars += known.chars;
+    }
+    try {
+      this.matcher.clear();
+      // Oldest first again, so recency survives the rebuild.
+      const order = [...this.#values.keys()].filter((k) => kept.has(k));
+      for (const key of order)
+        for (const form of maskedForms(kept.get(key)!.value, MIN_MASK_LENGTH)) this.matcher.add(form);
+      this.#values = new Map(order.map((k) => [k, kept.get(k)!]));
+      this.#formChars = chars;
+    } catch (err) {
+      this.#broken = true;
+      throw err;
+    }
+    const { onCompact, bytes } = this.#limit!;
+    const report = { dropped, kept: kept.size, limitBytes: bytes };
+    queueMicrotask(() => onCompact(report));
   }
 
   /** The masking itself; throws on failure (callers go through redact()). */

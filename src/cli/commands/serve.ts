@@ -15,6 +15,12 @@ import { createSesame } from '../../sesame.js';
 import { defaultStoreTypes } from '../../stores/default-types.js';
 import { type CliContext, example } from '../context.js';
 
+/**
+ * What the server's masking may hold (its matcher), about 80 values of 4 KB or 35,000 of 20 bytes
+ * when full; compaction keeps the newest that fit in half of it.
+ */
+const MASKING_MEMORY_BYTES = 64 * 2 ** 20;
+
 interface Flags {
   config?: string;
   host?: string;
@@ -152,13 +158,20 @@ export function registerServe(program: Command, ctx: CliContext): void {
       (ctx.env['SESAME_LOG_LEVEL'] as LogLevel | undefined) ??
       'info') as LogLevel;
     const logger = createLogger({ level, redactor: processRedactor });
+    // The server learns every value it resolves for the life of the process: bound what masking
+    // holds, keeping the values resolved most recently (docs/security.md, Masking limits).
+    processRedactor.bound(MASKING_MEMORY_BYTES, ({ dropped, kept }) =>
+      logger.warn(
+        `masking memory reached ${MASKING_MEMORY_BYTES / 2 ** 20} MiB: the ${dropped} values least recently resolved are no longer masked in logs and error messages (${kept} kept)`,
+      ),
+    );
     stopOnUnexpected(ctx, logger);
     const metrics = new ServerMetrics();
     const sesame = createSesame(config, { registry, logger, observer: metrics.observer });
     let agentToken: ReturnType<typeof loadAgentToken> | undefined;
     if (agent) {
       agentToken = loadAgentToken(flags.agentTokenFile, ctx.cwd);
-      processRedactor.add(agentToken.token);
+      processRedactor.add(agentToken.token, { pin: true });
       if (agentToken.warning) ctx.stderr.write(`sesame: warning: ${agentToken.warning}\n`);
     }
     try {

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { type Compaction, MASK, Redactor } from '../../src/redact/redactor.js';
+
+/** A printable value of `n` characters, distinct per seed (no two share a long substring). */
+function value(seed: number, n = 300): string {
+  let x = seed * 2654435761 + 1;
+  let out = `v${seed}-`;
+  while (out.length < n) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    out += String.fromCharCode(33 + (x % 94));
+  }
+  return out;
+}
+
+const settled = async () => new Promise((r) => setTimeout(r, 0));
+
+describe('a bounded redactor (the server: it learns every value it resolves)', () => {
+  it('keeps its matcher within the bound by dropping the values least recently added, and says how many', async () => {
+    const limit = 2 * 2 ** 20;
+    const r = new Redactor();
+    const reports: Compaction[] = [];
+    r.bound(limit, (c) => reports.push(c));
+    const values = Array.from({ length: 400 }, (_, i) => value(i));
+    for (const v of values) {
+      r.add(v);
+      expect(r.redact(`x ${v} y`)).toBe(`x ${MASK} y`);
+    }
+    await settled();
+    expect(reports.length).toBeGreaterThan(0);
+    for (const c of reports) {
+      expect(c.dropped).toBeGreaterThan(0);
+      expect(c.limitBytes).toBe(limit);
+    }
+    // After every scan the matcher is within the bound.
+    expect((r as unknown as { matcher: { bytes: number } }).matcher.bytes).toBeLessThanOrEqual(limit);
+    // The newest values are masked; the oldest were dropped (the documented limit of a bound).
+    for (const v of values.slice(-5)) expect(r.redact(v)).toBe(MASK);
+    expect(r.redact(values[0]!)).toBe(values[0]);
+    expect(r.has(values[0]!)).toBe(false);
+  });
+
+  it('keeps a value seen again (resolved again) and pinned values through compactions', async () => {
+    const r = new Redactor();
+    const reports: Compaction[] = [];
+    r.bound(2 ** 20, (c) => reports.push(c));
+    const pinned = value(100_000);
+    const busy = value(100_001);
+    r.add(pinned, { pin: true });
+    r.add(busy);
+    for (let i = 0; i < 400; i++) {
+      r.add(value(i));
+      r.add(busy); // resolved again and again: the newest each time
+      expect(r.redact(`${busy} ${pinned}`)).toBe(`${MASK} ${MASK}`);
+    }
+    await settled();
+    expect(reports.length).toBeGreaterThan(1);
+    expect(r.redact(`a ${pinned} b ${busy} c`)).toBe(`a ${MASK} b ${MASK} c`);
+    expect(r.redact(value(0))).toBe(value(0));
+  });
+
+  it('does not rebuild at every scan when pinned values alone are above the bound', async () => {
+    const r = new Redactor();
+    const reports: Compaction[] = [];
+    r.bound(64 * 1024, (c) => reports.push(c));
+    for (let i = 0; i < 20; i++) r.add(value(i, 2000), { pin: true });
+    for (let i = 0; i < 50; i++) expect(r.redact(`line ${value(i % 20, 2000)}`)).toBe(`line ${MASK}`);
+    await settled();
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ dropped: 0, kept: 20 });
+  });
+
+  it('an unbounded redactor (sesame run) drops nothing', () => {
+    const r = new Redactor();
+    const values = Array.from({ length: 400 }, (_, i) => value(i));
+    for (const v of values) r.add(v);
+    for (const v of [values[0]!, values[199]!, values[399]!]) expect(r.redact(v)).toBe(MASK);
+  });
+
+  it('reports counts only: no value in what compaction says', async () => {
+    const r = new Redactor();
+    const said: string[] = [];
+    r.bound(2 ** 20, (c) => said.push(JSON.stringify(c)));
+    const values = Array.from({ length: 300 }, (_, i) => value(i));
+    for (const v of values) {
+      r.add(v);
+      r.redact('scan');
+    }
+    await settled();
+    expect(said.length).toBeGreaterThan(0);
+    const text = said.join('\n');
+    for (const v of values) expect(text.includes(v.slice(0, 12))).toBe(false);
+  });
+});
