@@ -4,10 +4,10 @@
  * (src/cli/run-fast.ts), and a command that `cat`s the file shows every profile at once. The
  * file's format and its checks are src/cli/profiles.ts's.
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { readOptionalFile } from './read-optional.js';
 
 /** Where profiles are kept for this environment. */
 export function profilesFile(env: NodeJS.ProcessEnv): string {
@@ -40,23 +40,15 @@ function tokensIn(value: unknown, found: string[]): void {
  */
 export function profileTokens(env: NodeJS.ProcessEnv): string[] {
   const file = profilesFile(env);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-    const why =
-      code === 'EISDIR'
-        ? 'it is a directory'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : (code ?? 'unreadable');
-    throw new UsageError(
-      `cannot read the profiles file ${file} (${why}), so the login tokens it may hold could not be masked in the command's output: nothing was run`,
-      { fix: 'let the user that runs sesame read it, or remove it (sesame login writes it again)' },
-    );
-  }
+  const text = readOptionalFile(
+    file,
+    (why) =>
+      new UsageError(
+        `cannot read the profiles file ${file} (${why}), so the login tokens it may hold could not be masked in the command's output: nothing was run`,
+        { fix: 'let the user that runs sesame read it, or remove it (sesame login writes it again)' },
+      ),
+  );
+  if (text === undefined) return [];
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -18,6 +18,7 @@ import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import type { Sesame } from '../../sesame.js';
 import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
 import { profileTokens } from '../profiles-file.js';
+import { readOptionalFile } from '../read-optional.js';
 import type { RunFlags } from './run-args.js';
 import {
   EMBEDDED_MASTER_KEY_FILE,
@@ -150,23 +151,15 @@ function keyFileForms(
   file: string,
   fix = 'point masterKey.file at the key file, or let the user that runs sesame read it',
 ): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-    const why =
-      code === 'EISDIR'
-        ? 'it is a directory'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : (code ?? 'unreadable');
-    throw new MasterKeyError(
-      `cannot read master key file ${file} (${why}), so its keys could not be masked in the command's output: nothing was run`,
-      { fix },
-    );
-  }
+  const text = readOptionalFile(
+    file,
+    (why) =>
+      new MasterKeyError(
+        `cannot read master key file ${file} (${why}), so its keys could not be masked in the command's output: nothing was run`,
+        { fix },
+      ),
+  );
+  if (text === undefined) return [];
   return masterKeyForms(text);
 }
 

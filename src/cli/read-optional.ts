@@ -1,0 +1,22 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * The text of `file`, or undefined when there is no such file. Any other failure (a directory,
+ * permission denied) is the error `fail` makes from why, in words: a file that is there but
+ * cannot be read is never taken for one that is not.
+ */
+export function readOptionalFile(file: string, fail: (why: string) => Error): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const why =
+      code === 'EISDIR'
+        ? 'it is a directory'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : (code ?? 'unreadable');
+    throw fail(why);
+  }
+}
