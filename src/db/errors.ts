@@ -51,6 +51,31 @@ export class DatabaseMissingError extends DatabaseError {}
 /** A new connection to the database failed for a reason retrying later cures (down, restarting, full). */
 export class DatabaseUnreachableError extends DatabaseError {}
 
+/**
+ * The database server closed a connection this node was using (SQLSTATE 57P01/57P02/57P03, or the
+ * socket ended under a query): a restart, a failover, or an administrator's pg_terminate_backend.
+ * The statement on it did not complete; the pool opens a new connection for the next one.
+ */
+export class DatabaseConnectionClosedError extends DatabaseError {}
+
+const CLOSED_CODES = new Set(['57P01', '57P02', '57P03']);
+
+/**
+ * `err` as {@link DatabaseConnectionClosedError} when the server closed the connection under a
+ * statement, else undefined. Its message holds nothing of the driver's text (no scrub needed).
+ */
+export function diagnoseClosedConnection(err: unknown): DatabaseConnectionClosedError | undefined {
+  if (err instanceof DatabaseConnectionClosedError) return err;
+  const code = codeOf(err);
+  const message = (err as { message?: unknown } | null)?.message;
+  const ended = typeof message === 'string' && /^Connection terminated( unexpectedly)?$/.test(message);
+  if (!ended && !(code !== undefined && CLOSED_CODES.has(code))) return undefined;
+  return new DatabaseConnectionClosedError(
+    `the database server closed this node's connection during the request (${code ? `SQLSTATE ${code}: ` : ''}a restart, a failover, or an administrator ending it): the request did not complete; retry it`,
+    { fix: "retry the request (the node opens a new connection; GET /readyz says whether the database answers); if it keeps happening, check the database's log for why it ended connections (shutdown, failover, pg_terminate_backend)" },
+  );
+}
+
 /** Where the database is set, for the fixes below. */
 const URL_SETTING = 'the database URL (the `database` setting of sesame.yaml, e.g. ${env:SESAME_DATABASE_URL}, or PGPASSWORD)';
 
@@ -75,6 +100,8 @@ export function diagnoseDatabaseFailure(err: unknown, scrub: (text: string) => s
       fix: `check the database name in ${URL_SETTING}; if the database was dropped or renamed, create or rename it back and restore it from a backup (pg_restore); the node recovers by itself once it connects (GET /readyz)`,
     });
   }
+  const closed = diagnoseClosedConnection(err);
+  if (closed) return closed;
   if (isDatabaseUnreachable(err)) {
     return new DatabaseUnreachableError(`the database does not answer (${detail}): retry shortly; GET /readyz says when it is back`, {
       fix: UNREACHABLE_FIX,
@@ -101,7 +128,7 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
  * (28P01, 28000, 3D000: see {@link diagnoseDatabaseFailure}).
  */
 export function isDatabaseUnreachable(err: unknown): boolean {
-  if (err instanceof DatabaseTimeoutError || err instanceof DatabaseLoginRefusedError || err instanceof DatabaseMissingError || err instanceof DatabaseUnreachableError) return true;
+  if (err instanceof DatabaseTimeoutError || err instanceof DatabaseLoginRefusedError || err instanceof DatabaseMissingError || err instanceof DatabaseUnreachableError || err instanceof DatabaseConnectionClosedError) return true;
   const e = err as { code?: unknown; message?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
   if (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || /^(08|53)[0-9A-Z]{3}$/.test(e.code))) return true;

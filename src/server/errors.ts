@@ -4,7 +4,7 @@
  * Messages are safe to return and log: they never hold a value, and they pass the redactor.
  */
 import type { z } from 'zod';
-import { isDatabaseUnreachable } from '../db/errors.js';
+import { diagnoseClosedConnection, isDatabaseUnreachable } from '../db/errors.js';
 import { describeZodIssue } from '../config/issues.js';
 import { SesameError, UsageError } from '../errors.js';
 import type { Redactor } from '../redact/redactor.js';
@@ -128,6 +128,9 @@ export function errorResponse(err: unknown, redactor: Redactor, requestId = 'unk
   }
   const fastify = fastifyError(err);
   if (fastify && fastify.status < 500) return { status: fastify.status, body: { error: { code: fastify.code, message: fastify.message } } };
+  // The server closed the connection under the statement: say so, and what to do, not "does not answer".
+  const closed = diagnoseClosedConnection(err);
+  if (closed) return errorResponse(closed, redactor, requestId);
   if (isDatabaseUnreachable(err)) {
     const message = 'the database does not answer (down or restarting): retry shortly; GET /readyz says when it is back';
     return { status: 503, body: { error: { code: 'database_unavailable', message } } };
