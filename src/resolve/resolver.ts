@@ -119,6 +119,18 @@ interface Walk {
    * (after a resolve failed: {@link Resolver.#failure}).
    */
   errors: Error[] | undefined;
+  /** References met so far in document order (a walk after a failure counts the same way). */
+  visited: number;
+  /**
+   * Lookups are counted (`onLookup`) only for references met after this many: a walk collecting
+   * errors counts only those the failed walk did not reach.
+   */
+  reportFrom: number;
+  /**
+   * Lookups of this walk, binding then outcome, reported when the walk is over: a walk that ends
+   * waiting for fetches reports nothing (the walk after the fetch meets every reference again).
+   */
+  lookups: Array<StoreBinding | CacheOutcome>;
 }
 
 const MAX_PLANS = 10_000;
@@ -231,17 +243,20 @@ export class Resolver {
     try {
       const out = this.#walk(value, scratch);
       if (out !== PENDING) {
+        this.#reportLookups(scratch);
         this.observer.onResolve?.((performance.now() - started) / 1000, true);
         return Promise.resolve(out as T);
       }
       // Some values must be fetched: continue on a walk of this call's own.
-      walk = { ...scratch, path: [], depth: 0, missing: scratch.missing };
+      walk = { ...scratch, path: [], depth: 0, missing: scratch.missing, lookups: [] };
     } catch (err) {
+      this.#reportLookups(scratch);
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
-      return this.#failure(err, value, options, undefined);
+      return this.#failure(err, value, options, undefined, scratch.visited);
     } finally {
       scratch.missing = undefined;
       scratch.depth = 0;
+      scratch.lookups.length = 0;
     }
     return this.#complete(value, walk, started, options).then((r) => r.value as T);
   }
@@ -258,10 +273,12 @@ export class Resolver {
     try {
       out = this.#walk(value, walk);
     } catch (err) {
+      this.#reportLookups(walk);
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
-      return this.#failure(err, value, options, undefined);
+      return this.#failure(err, value, options, undefined, walk.visited);
     }
     if (out === PENDING) return (await this.#complete(value, walk, started, options)) as ResolveReport<T>;
+    this.#reportLookups(walk);
     this.observer.onResolve?.((performance.now() - started) / 1000, true);
     return this.#report(out, walk) as ResolveReport<T>;
   }
@@ -278,10 +295,13 @@ export class Resolver {
     const walk = this.#scratchWalk(options);
     try {
       const out = this.#walk(value, walk);
-      return out === PENDING ? undefined : (out as T);
+      if (out === PENDING) return undefined;
+      this.#reportLookups(walk);
+      return out as T;
     } finally {
       walk.missing = undefined;
       walk.depth = 0;
+      walk.lookups.length = 0;
     }
   }
 
@@ -320,6 +340,9 @@ export class Resolver {
     uses: undefined,
     stale: false,
     errors: undefined,
+    visited: 0,
+    reportFrom: 0,
+    lookups: [],
   };
 
   /** The namespace the last warm walk checked: a caller asks from the same one call after call. */
@@ -336,6 +359,8 @@ export class Resolver {
     w.now = this.now();
     w.base = options.field ?? '';
     w.stale = false;
+    w.visited = 0;
+    w.lookups.length = 0;
     return w;
   }
 
@@ -353,6 +378,9 @@ export class Resolver {
       uses: report ? [] : undefined,
       stale: false,
       errors: undefined,
+      visited: 0,
+      reportFrom: 0,
+      lookups: [],
     };
   }
 
@@ -362,15 +390,28 @@ export class Resolver {
       walk.missing = undefined;
       if (walk.uses) walk.uses = [];
       walk.depth = 0;
+      walk.visited = 0;
+      walk.lookups = [];
       const out = this.#walk(value, walk);
       if (out === PENDING)
         throw new StoreUnavailableError('a value was evicted while it was being resolved; retry');
+      this.#reportLookups(walk);
       this.observer.onResolve?.((performance.now() - started) / 1000, true);
       return this.#report(out, walk);
     } catch (err) {
+      this.#reportLookups(walk);
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
-      return this.#failure(err, value, options, walk.fetched);
+      return this.#failure(err, value, options, walk.fetched, walk.visited);
     }
+  }
+
+  /** Report the lookups a walk made (see `Walk.lookups`) and forget them. */
+  #reportLookups(walk: Walk): void {
+    const l = walk.lookups;
+    if (this.observer.onLookup)
+      for (let i = 0; i < l.length; i += 2)
+        this.observer.onLookup(l[i] as StoreBinding, l[i + 1] as CacheOutcome);
+    l.length = 0;
   }
 
   /**
@@ -385,6 +426,7 @@ export class Resolver {
     value: unknown,
     options: ResolveOptions,
     fetched: Walk['fetched'],
+    reached: number,
   ): Promise<never> {
     if (!isReferenceFailure(err)) throw err;
     let errors: Error[];
@@ -392,12 +434,18 @@ export class Resolver {
       const walk = this.#newWalk(options, false);
       walk.fetched = fetched;
       walk.errors = [];
+      walk.reportFrom = Number.POSITIVE_INFINITY;
       this.#walk(value, walk);
       if (walk.missing !== undefined) await this.#fetchMissing(walk.missing, walk);
       walk.missing = undefined;
       walk.errors = [];
       walk.depth = 0;
+      walk.visited = 0;
+      // The references past the one that failed were looked up only by this walk: count them here.
+      walk.reportFrom = reached;
+      walk.lookups = [];
       this.#walk(value, walk);
+      this.#reportLookups(walk);
       errors = walk.errors;
     } catch {
       // Collecting is a courtesy: whatever stops it, the first error stands.
@@ -477,6 +525,8 @@ export class Resolver {
   /** The value of one reference, or PENDING when it must be fetched first. */
   #value(p: PlanSlot, walk: Walk): unknown {
     const generation = this.bindings.generation;
+    walk.visited++;
+    const counted = walk.errors === undefined || walk.visited > walk.reportFrom;
     if (p.memoNamespace !== walk.namespace || p.memoGeneration !== generation) {
       let binding: StoreBinding;
       try {
@@ -501,11 +551,11 @@ export class Resolver {
     const fetched = walk.fetched?.get(binding)?.get(p.key);
     if (fetched !== undefined) {
       if (fetched instanceof Error) {
+        if (counted) walk.lookups.push(binding, 'miss');
         if (walk.errors !== undefined) {
           walk.errors.push(this.#locate(fetched, p, walk));
           return undefined;
         }
-        this.observer.onLookup?.(binding, 'miss');
         throw this.#locate(fetched, p, walk);
       }
       entry = fetched.entry;
@@ -516,9 +566,9 @@ export class Resolver {
       if (entry !== undefined && binding.cache.wantsRefreshAhead(entry, walk.now))
         this.#refreshAhead(binding, p, walk);
     }
-    // A miss is reported once, by the walk after the fetch, with how it was served (a walk
-    // collecting errors reports nothing: its lookups were reported by the walk that failed).
-    if (entry !== undefined && walk.errors === undefined) this.observer.onLookup?.(binding, outcome);
+    // A miss is counted once, by the walk after the fetch, with how it was served (a walk
+    // collecting errors counts only the references the walk that failed did not reach).
+    if (entry !== undefined && counted) walk.lookups.push(binding, outcome);
     if (entry === undefined) {
       walk.missing ??= [];
       walk.missing.push({
