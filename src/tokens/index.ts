@@ -44,13 +44,14 @@
  * brute-force, and a deterministic hash lets the check be one indexed lookup.
  */
 import { randomBytes } from 'node:crypto';
-import { CompiledQuery, sql } from 'kysely';
+import { hostname } from 'node:os';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { appendInTransaction, type EventFields, flatEvents } from '../audit/append.js';
-import { auditChainOf } from '../audit/chain.js';
+import { auditChainOf, type ChainHead } from '../audit/chain.js';
 import { recordChanges } from '../db/changes.js';
 import { isDatabaseUnreachable } from '../db/errors.js';
 import type { SesameDatabase } from '../db/index.js';
-import type { ApiTokensTable } from '../db/tables.js';
+import type { ApiTokensTable, SesameTables } from '../db/tables.js';
 import { WalIndexHeader } from '../db/wal-index.js';
 import { SesameError, UsageError } from '../errors.js';
 import { sha256Hex } from '../sha256.js';
@@ -631,7 +632,12 @@ export class TokenService {
    *   newer one stays in place, so two values never revoke each other back and forth. A value
    *   revoked any other way (by an admin) is refused as before.
    */
-  async bootstrapAdmin(presetToken?: string | undefined): Promise<{ token: string; info: TokenInfo } | undefined> {
+  async bootstrapAdmin(
+    presetToken?: string | undefined,
+    options: { actor?: string | undefined } = {},
+  ): Promise<{ token: string; info: TokenInfo } | undefined> {
+    // Who made or revoked tokens at start, for the audit trail (the node: `serve@<host>`).
+    const actor = options.actor ?? `serve@${hostname().replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 100) || 'host'}`;
     if (presetToken !== undefined && (presetToken.length < MIN_TOKEN_LENGTH || /\s/.test(presetToken))) {
       throw new UsageError(
         `SESAME_ADMIN_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters without spaces: make one with openssl rand -base64 32`,
@@ -651,6 +657,16 @@ export class TokenService {
       revoked_at: null,
       revoked_by: null,
     };
+    // The token rows and their audit records commit together: a failed append fails the start.
+    const chain = auditChainOf(this.database);
+    let head: ChainHead | undefined;
+    const audited = async (trx: Kysely<SesameTables>, revoked: readonly string[]) => {
+      const events: EventFields[] = [
+        ...revoked.map((id) => ({ actor, action: 'token.revoke', namespace: '', target: id, outcome: 'ok' as const })),
+        { actor, action: 'token.create', namespace: '', target: `role:admin ${row.id}`, outcome: 'ok' as const },
+      ];
+      head = (await appendInTransaction(this.database, trx, flatEvents(events, this.#nowIso()), chain)).head;
+    };
     const outcome = await this.database.write(async (trx) => {
       if (this.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK_ID})`.execute(trx);
       if (presetToken === undefined) {
@@ -658,6 +674,7 @@ export class TokenService {
         if (any) return { created: false, revoked: [] as string[] };
         await trx.insertInto('api_tokens').values(row).execute();
         await recordChanges(this.database, trx, [{ kind: 'token', namespace: '', target: row.id }]);
+        await audited(trx, []);
         return { created: true, revoked: [] as string[] };
       }
       const existing = await trx.selectFrom('api_tokens').selectAll().where('token_hash', '=', row.token_hash).executeTakeFirst();
@@ -689,8 +706,10 @@ export class TokenService {
         trx,
         [...revoked, row.id].map((id) => ({ kind: 'token' as const, namespace: '', target: id })),
       );
+      await audited(trx, revoked);
       return { created: false, revoked };
     });
+    if (head) chain?.committed(head);
     for (const id of outcome.revoked) this.forget(id);
     return outcome.created ? { token, info: toInfo(row) } : undefined;
   }

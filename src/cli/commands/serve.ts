@@ -200,15 +200,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
           delete ctx.env['SESAME_ADMIN_TOKEN'];
           if (preset !== undefined) processRedactor.add(preset);
           bootstrap = await server.services.tokens.bootstrapAdmin(preset);
+          // Its token.create / token.revoke records commit with the token rows (bootstrapAdmin).
           if (bootstrap) {
             processRedactor.add(bootstrap.token);
-            await server.services.audit.append({
-              actor: 'bootstrap',
-              action: 'token.create',
-              namespace: '',
-              target: bootstrap.info.id,
-              outcome: 'ok',
-            });
           } else {
             // Another node made the first-start token, or replaced this SESAME_ADMIN_TOKEN.
             notice = await server.services.tokens.adminTokenNotice(preset);
