@@ -111,6 +111,21 @@ describe('nodes with the old and the new SESAME_ADMIN_TOKEN starting at once', (
       expect((await api(late.url, 'GET', '/tokens', OLD)).status).toBe(401);
       await late.stop('SIGKILL');
       for (const node of [...nodes, late, first]) for (const token of [OLD, NEW]) expect(node.output()).not.toContain(token);
+
+      // The trail holds each adoption and the old value's revocation, committed with the rows.
+      const ids = await admin.query<{ id: string; token_hash: string }>(`select id, token_hash from api_tokens where created_by = 'env:SESAME_ADMIN_TOKEN'`);
+      const idOf = (token: string) => ids.rows.find((r) => r.token_hash === hashToken(token))?.id;
+      const trail = await admin.query<{ actor: string; action: string; target: string }>(
+        `select actor, action, target from audit_log where action like 'token.%' order by seq`,
+      );
+      expect(trail.rows.map((r) => `${r.action} ${r.target}`)).toEqual([
+        `token.create role:admin ${idOf(OLD)}`,
+        `token.revoke ${idOf(OLD)}`,
+        `token.create role:admin ${idOf(NEW)}`,
+      ]);
+      for (const row of trail.rows) expect(row.actor).toMatch(/^serve@/);
+      const all = JSON.stringify((await admin.query('select * from audit_log')).rows);
+      for (const token of [OLD, NEW]) expect(all).not.toContain(token);
     } finally {
       await admin.end();
       await watcher.end();
