@@ -11,15 +11,11 @@
  * after the new node has done all it could.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/index.js';
 import { hashToken } from '../../src/tokens/index.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
-import { api, killAll, type Node, startNode, within } from './support.js';
+import { api, emptyMigratedDatabase, killAll, type Node, startNode, within } from './support.js';
 
 const OLD = `roll-old-admin-token-${randomBytes(16).toString('hex')}`;
 const NEW = `roll-new-admin-token-${randomBytes(16).toString('hex')}`;
@@ -37,13 +33,11 @@ describe('nodes with the old and the new SESAME_ADMIN_TOKEN starting at once', (
 
   it('keeps the new value and revokes the old one, whatever the order; a later old node changes nothing', async () => {
     postgres = await startPostgres();
-    const url = await postgres.createDatabase('sesame_roll');
-    const migrated = await openDatabase(url);
-    await migrated.migrate();
-    await migrated.close();
-    const cwd = mkdtempSync(path.join(tmpdir(), 'sesame-roll-'));
-    const config = path.join(cwd, 'sesame.yaml');
-    writeFileSync(config, 'database: ${env:SESAME_DATABASE_URL}\nmasterKey: { env: SESAME_MASTER_KEY }\n');
+    const { url, cwd, config } = await emptyMigratedDatabase(
+      postgres,
+      'sesame_roll',
+      '${env:SESAME_DATABASE_URL}',
+    );
     // Each node's connections carry its name, to tell them apart in pg_stat_activity.
     const as = (name: string) => {
       const u = new URL(url);
@@ -51,7 +45,11 @@ describe('nodes with the old and the new SESAME_ADMIN_TOKEN starting at once', (
       return u.toString();
     };
     const start = (name: string, token: string) =>
-      startNode({ cwd, config, env: { SESAME_DATABASE_URL: as(name), SESAME_MASTER_KEY: MASTER_KEY, SESAME_ADMIN_TOKEN: token } });
+      startNode({
+        cwd,
+        config,
+        env: { SESAME_DATABASE_URL: as(name), SESAME_MASTER_KEY: MASTER_KEY, SESAME_ADMIN_TOKEN: token },
+      });
 
     // The previous rollout: the old value is the admin token.
     const first = await start('sesame-first', OLD);
@@ -106,14 +104,19 @@ describe('nodes with the old and the new SESAME_ADMIN_TOKEN starting at once', (
 
       // An old replica restarting later (mid-roll): it serves, says so, and changes nothing.
       const late = await start('sesame-late', OLD);
-      expect(late.output()).toMatch(/sesame: SESAME_ADMIN_TOKEN on this node is an earlier value, replaced by a newer one \(tok_\w+, set [0-9T:.-]+Z\)/);
+      expect(late.output()).toMatch(
+        /sesame: SESAME_ADMIN_TOKEN on this node is an earlier value, replaced by a newer one \(tok_\w+, set [0-9T:.-]+Z\)/,
+      );
       expect((await api(late.url, 'GET', '/tokens', NEW)).status).toBe(200);
       expect((await api(late.url, 'GET', '/tokens', OLD)).status).toBe(401);
       await late.stop('SIGKILL');
-      for (const node of [...nodes, late, first]) for (const token of [OLD, NEW]) expect(node.output()).not.toContain(token);
+      for (const node of [...nodes, late, first])
+        for (const token of [OLD, NEW]) expect(node.output()).not.toContain(token);
 
       // The trail holds each adoption and the old value's revocation, committed with the rows.
-      const ids = await admin.query<{ id: string; token_hash: string }>(`select id, token_hash from api_tokens where created_by = 'env:SESAME_ADMIN_TOKEN'`);
+      const ids = await admin.query<{ id: string; token_hash: string }>(
+        `select id, token_hash from api_tokens where created_by = 'env:SESAME_ADMIN_TOKEN'`,
+      );
       const idOf = (token: string) => ids.rows.find((r) => r.token_hash === hashToken(token))?.id;
       const trail = await admin.query<{ actor: string; action: string; target: string }>(
         `select actor, action, target from audit_log where action like 'token.%' order by seq`,

@@ -5,14 +5,10 @@
  * node; the other says it was already created and how to get a token, and prints none.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/index.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
-import { api, killAll, type Node, startNode, within } from './support.js';
+import { api, emptyMigratedDatabase, killAll, type Node, startNode, within } from './support.js';
 
 afterAll(() => killAll());
 
@@ -26,13 +22,7 @@ describe('two nodes starting at once on an empty PostgreSQL without SESAME_ADMIN
 
   it('creates one first-start admin token: one node prints it, the other says it exists and prints none', async () => {
     postgres = await startPostgres();
-    const url = await postgres.createDatabase('sesame_first_token');
-    const migrated = await openDatabase(url);
-    await migrated.migrate();
-    await migrated.close();
-    const cwd = mkdtempSync(path.join(tmpdir(), 'sesame-first-token-'));
-    const config = path.join(cwd, 'sesame.yaml');
-    writeFileSync(config, `database: ${url}\nmasterKey: { env: SESAME_MASTER_KEY }\n`);
+    const { url, cwd, config } = await emptyMigratedDatabase(postgres, 'sesame_first_token');
     const key = randomBytes(32).toString('base64');
 
     // Hold both nodes where they would store a token (inserts wait for this SHARE lock; reads do
@@ -61,15 +51,21 @@ describe('two nodes starting at once on an empty PostgreSQL without SESAME_ADMIN
     }
     const nodes = await Promise.all(starting);
     try {
-      const printed = nodes.map((n) => /first start: admin token[^\n]*\n(sesame_[A-Za-z0-9_-]+)/.exec(n.output())?.[1]);
+      const printed = nodes.map(
+        (n) => /first start: admin token[^\n]*\n(sesame_[A-Za-z0-9_-]+)/.exec(n.output())?.[1],
+      );
       const tokens = printed.filter((t): t is string => t !== undefined);
       expect(tokens).toHaveLength(1);
       const other = nodes[printed.indexOf(undefined)] as Node;
-      expect(other.output()).toMatch(/sesame: the first-start admin token was already created \(tok_\w+, [0-9T:.-]+Z\) and shown once by the process that created it: .*sesame tokens create --role admin/);
+      expect(other.output()).toMatch(
+        /sesame: the first-start admin token was already created \(tok_\w+, [0-9T:.-]+Z\) and shown once by the process that created it: .*sesame tokens create --role admin/,
+      );
       expect(other.output()).not.toMatch(/sesame_[A-Za-z0-9_-]{43}/);
       // The one token works on both nodes.
       for (const node of nodes) expect((await api(node.url, 'GET', '/tokens', tokens[0])).status).toBe(200);
-      const { rows } = await admin.query<{ n: string }>(`select count(*) as n from api_tokens where created_by = 'bootstrap'`);
+      const { rows } = await admin.query<{ n: string }>(
+        `select count(*) as n from api_tokens where created_by = 'bootstrap'`,
+      );
       expect(Number(rows[0]?.n)).toBe(1);
     } finally {
       await admin.end();

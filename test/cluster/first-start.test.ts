@@ -5,14 +5,10 @@
  * Secret out of date) must be refused, even when both decide at the same moment.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/index.js';
 import { type PostgresHandle, startPostgres } from '../support/postgres.js';
-import { killAll, type Node, startNode, within } from './support.js';
+import { emptyMigratedDatabase, killAll, type Node, startNode, within } from './support.js';
 
 const ADMIN = `first-start-admin-token-${randomBytes(16).toString('hex')}`;
 
@@ -28,14 +24,7 @@ describe('two nodes with different master keys starting at once on an empty Post
 
   it('starts one and refuses the other with "wrong master key"; the database has one active key', async () => {
     postgres = await startPostgres();
-    const url = await postgres.createDatabase('sesame_first_start');
-    // The schema exists (a node migrated it), no master key is recorded yet.
-    const migrated = await openDatabase(url);
-    await migrated.migrate();
-    await migrated.close();
-    const cwd = mkdtempSync(path.join(tmpdir(), 'sesame-first-start-'));
-    const config = path.join(cwd, 'sesame.yaml');
-    writeFileSync(config, `database: ${url}\nmasterKey: { env: SESAME_MASTER_KEY }\n`);
+    const { url, cwd, config } = await emptyMigratedDatabase(postgres, 'sesame_first_start');
     const keys = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')];
 
     // Hold both nodes at the moment they record their key (the insert into master_keys waits for
@@ -50,7 +39,9 @@ describe('two nodes with different master keys starting at once on an empty Post
     try {
       await admin.query('begin');
       await admin.query('lock table master_keys in share mode');
-      starting = keys.map((key) => startNode({ cwd, config, env: { SESAME_MASTER_KEY: key, SESAME_ADMIN_TOKEN: ADMIN } }));
+      starting = keys.map((key) =>
+        startNode({ cwd, config, env: { SESAME_MASTER_KEY: key, SESAME_ADMIN_TOKEN: ADMIN } }),
+      );
       for (const s of starting) s.catch(() => undefined);
       await within(30_000, async () => {
         const { rows } = await watcher.query<{ n: string }>(
@@ -70,10 +61,14 @@ describe('two nodes with different master keys starting at once on an empty Post
       expect(served).toHaveLength(1);
       expect(refused).toHaveLength(1);
       const message = String((refused[0]?.reason as Error | undefined)?.message);
-      expect(message).toMatch(/wrong master key: .* is encrypted with master key [0-9a-f]{16}, but environment variable SESAME_MASTER_KEY holds [0-9a-f]{16}/);
+      expect(message).toMatch(
+        /wrong master key: .* is encrypted with master key [0-9a-f]{16}, but environment variable SESAME_MASTER_KEY holds [0-9a-f]{16}/,
+      );
       // Neither key is printed, only ids.
       for (const key of keys) expect(message).not.toContain(key);
-      const { rows } = await admin.query<{ n: string }>(`select count(*) as n from master_keys where state = 'active'`);
+      const { rows } = await admin.query<{ n: string }>(
+        `select count(*) as n from master_keys where state = 'active'`,
+      );
       expect(Number(rows[0]?.n)).toBe(1);
     } finally {
       await admin.end();

@@ -4,8 +4,12 @@
  * process started here is killed by `killAll()`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openDatabase } from '../../src/db/index.js';
 import { BIN } from '../support/cli.js';
+import type { PostgresHandle } from '../support/postgres.js';
 
 export interface Node {
   url: string;
@@ -17,14 +21,24 @@ export interface Node {
 const running: ChildProcess[] = [];
 
 export function killAll(): void {
-  for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of running.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-export function startNode(options: { cwd: string; config: string; env: Record<string, string> }): Promise<Node> {
+export function startNode(options: {
+  cwd: string;
+  config: string;
+  env: Record<string, string>;
+}): Promise<Node> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--config', options.config], {
       cwd: options.cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SESAME_LOG_LEVEL: 'warn', ...options.env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        SESAME_LOG_LEVEL: 'warn',
+        ...options.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.push(child);
@@ -57,16 +71,13 @@ export function startNode(options: { cwd: string; config: string; env: Record<st
   });
 }
 
-export async function api(
-  url: string,
-  method: string,
-  p: string,
-  token?: string,
-  body?: unknown,
-) {
+export async function api(url: string, method: string, p: string, token?: string, body?: unknown) {
   const response = await fetch(`${url}/api/v1${p}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });
@@ -97,7 +108,30 @@ export function localPostgresProcess(pid: number): number {
     // No such process here.
   }
   if (command !== 'postgres') {
-    throw new Error(`process ${pid} is not a PostgreSQL server process on this host: this test stops one, so it needs the throwaway cluster (unset SESAME_TEST_PG_URL)`);
+    throw new Error(
+      `process ${pid} is not a PostgreSQL server process on this host: this test stops one, so it needs the throwaway cluster (unset SESAME_TEST_PG_URL)`,
+    );
   }
   return pid;
+}
+
+/**
+ * A new database `name` on `postgres`, migrated and empty (no master key, no token yet: what the
+ * replicas of a first rollout meet), and a folder whose sesame.yaml names it as `database` (the
+ * URL itself unless given, e.g. `${env:SESAME_DATABASE_URL}`) with the master key from
+ * SESAME_MASTER_KEY.
+ */
+export async function emptyMigratedDatabase(
+  postgres: PostgresHandle,
+  name: string,
+  database?: string,
+): Promise<{ url: string; cwd: string; config: string }> {
+  const url = await postgres.createDatabase(name);
+  const migrated = await openDatabase(url);
+  await migrated.migrate();
+  await migrated.close();
+  const cwd = mkdtempSync(path.join(tmpdir(), `${name.replace(/_/g, '-')}-`));
+  const config = path.join(cwd, 'sesame.yaml');
+  writeFileSync(config, `database: ${database ?? url}\nmasterKey: { env: SESAME_MASTER_KEY }\n`);
+  return { url, cwd, config };
 }
