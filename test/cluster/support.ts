@@ -72,14 +72,21 @@ export function startNode(options: {
 }
 
 export async function api(url: string, method: string, p: string, token?: string, body?: unknown) {
-  const response = await fetch(`${url}/api/v1${p}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
+  const send = () =>
+    fetch(`${url}/api/v1${p}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  // A kept-alive socket the server closed as the request went out resets it (seen once in CI):
+  // sent again once on a new socket. A node that died refuses the second one, which fails.
+  const response = await send().catch((err: unknown) => {
+    if ((err as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET') throw err;
+    return send();
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
