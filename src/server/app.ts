@@ -41,6 +41,7 @@ import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { typeRoutes } from './routes/types.js';
+import { HostDetails } from './host-details.js';
 import type { ServerServices } from './services.js';
 import { DEFAULT_SESSION, SESSION_COOKIE, SessionStore } from './sessions.js';
 import { StoredConfig } from './stored-config.js';
@@ -190,7 +191,12 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
   app.register(auditPlugin, { recorder: services.recorder, metrics, logger });
   app.register(authPlugin, { mode, tokens: services.tokens, redactor: sesame.redactor, agent: options.agent, sessions, cookieOf });
   app.register(webPlugin, { mode, webRoot: options.webRoot, lifecycle });
-  app.register(errorsPlugin, { mode, redactor: sesame.redactor, logger, bodyLimit, lifecycle });
+  const hostDetails = new HostDetails(() => ({
+    generation: sesame.bindings.generation,
+    bindings: sesame.bindings.all(),
+    baseDir: sesame.config.baseDir,
+  }));
+  app.register(errorsPlugin, { mode, redactor: sesame.redactor, logger, bodyLimit, lifecycle, hostDetails });
   app.register(metricsPlugin, { metrics, logger });
   // The API reference (Swagger UI over the same OpenAPI document), under the admin UI's headers.
   if (mode === 'api') app.register(apiDocs, { document: openApi, headers: UI_HEADERS });
