@@ -130,7 +130,39 @@ interface Walk {
    * Lookups of this walk, binding then outcome, reported when the walk is over: a walk that ends
    * waiting for fetches reports nothing (the walk after the fetch meets every reference again).
    */
-  lookups: Array<StoreBinding | CacheOutcome>;
+  lookups: LookupLog;
+}
+
+/**
+ * The (binding, outcome) pairs of a walk's lookups. Reused by the warm path call after call: it
+ * keeps its slots and only moves its size (an array pushed to and truncated on every call cost
+ * that path a reallocation per call, 4x its time).
+ */
+class LookupLog {
+  readonly #bindings: Array<StoreBinding | undefined> = [];
+  readonly #outcomes: CacheOutcome[] = [];
+  #size = 0;
+
+  add(binding: StoreBinding, outcome: CacheOutcome): void {
+    this.#bindings[this.#size] = binding;
+    this.#outcomes[this.#size] = outcome;
+    this.#size++;
+  }
+
+  /** Tell each pair to the observer (when given), then forget them (and the bindings they hold). */
+  report(observer: Pick<ResolverObserver, 'onLookup'> | undefined): void {
+    const n = this.#size;
+    this.#size = 0;
+    for (let i = 0; i < n; i++) {
+      const binding = this.#bindings[i] as StoreBinding;
+      this.#bindings[i] = undefined;
+      observer?.onLookup?.(binding, this.#outcomes[i] as CacheOutcome);
+    }
+  }
+
+  clear(): void {
+    this.report(undefined);
+  }
 }
 
 const MAX_PLANS = 10_000;
@@ -248,7 +280,7 @@ export class Resolver {
         return Promise.resolve(out as T);
       }
       // Some values must be fetched: continue on a walk of this call's own.
-      walk = { ...scratch, path: [], depth: 0, missing: scratch.missing, lookups: [] };
+      walk = { ...scratch, path: [], depth: 0, missing: scratch.missing, lookups: new LookupLog() };
     } catch (err) {
       this.#reportLookups(scratch);
       this.observer.onResolve?.((performance.now() - started) / 1000, false);
@@ -256,7 +288,7 @@ export class Resolver {
     } finally {
       scratch.missing = undefined;
       scratch.depth = 0;
-      scratch.lookups.length = 0;
+      scratch.lookups.clear();
     }
     return this.#complete(value, walk, started, options).then((r) => r.value as T);
   }
@@ -301,7 +333,7 @@ export class Resolver {
     } finally {
       walk.missing = undefined;
       walk.depth = 0;
-      walk.lookups.length = 0;
+      walk.lookups.clear();
     }
   }
 
@@ -342,7 +374,7 @@ export class Resolver {
     errors: undefined,
     visited: 0,
     reportFrom: 0,
-    lookups: [],
+    lookups: new LookupLog(),
   };
 
   /** The namespace the last warm walk checked: a caller asks from the same one call after call. */
@@ -360,7 +392,7 @@ export class Resolver {
     w.base = options.field ?? '';
     w.stale = false;
     w.visited = 0;
-    w.lookups.length = 0;
+    w.lookups.clear();
     return w;
   }
 
@@ -380,7 +412,7 @@ export class Resolver {
       errors: undefined,
       visited: 0,
       reportFrom: 0,
-      lookups: [],
+      lookups: new LookupLog(),
     };
   }
 
@@ -391,7 +423,7 @@ export class Resolver {
       if (walk.uses) walk.uses = [];
       walk.depth = 0;
       walk.visited = 0;
-      walk.lookups = [];
+      walk.lookups.clear();
       const out = this.#walk(value, walk);
       if (out === PENDING)
         throw new StoreUnavailableError('a value was evicted while it was being resolved; retry');
@@ -407,11 +439,7 @@ export class Resolver {
 
   /** Report the lookups a walk made (see `Walk.lookups`) and forget them. */
   #reportLookups(walk: Walk): void {
-    const l = walk.lookups;
-    if (this.observer.onLookup)
-      for (let i = 0; i < l.length; i += 2)
-        this.observer.onLookup(l[i] as StoreBinding, l[i + 1] as CacheOutcome);
-    l.length = 0;
+    walk.lookups.report(this.observer);
   }
 
   /**
@@ -443,7 +471,7 @@ export class Resolver {
       walk.visited = 0;
       // The references past the one that failed were looked up only by this walk: count them here.
       walk.reportFrom = reached;
-      walk.lookups = [];
+      walk.lookups.clear();
       this.#walk(value, walk);
       this.#reportLookups(walk);
       errors = walk.errors;
@@ -551,7 +579,7 @@ export class Resolver {
     const fetched = walk.fetched?.get(binding)?.get(p.key);
     if (fetched !== undefined) {
       if (fetched instanceof Error) {
-        if (counted) walk.lookups.push(binding, 'miss');
+        if (counted) walk.lookups.add(binding, 'miss');
         if (walk.errors !== undefined) {
           walk.errors.push(this.#locate(fetched, p, walk));
           return undefined;
@@ -568,7 +596,7 @@ export class Resolver {
     }
     // A miss is counted once, by the walk after the fetch, with how it was served (a walk
     // collecting errors counts only the references the walk that failed did not reach).
-    if (entry !== undefined && counted) walk.lookups.push(binding, outcome);
+    if (entry !== undefined && counted) walk.lookups.add(binding, outcome);
     if (entry === undefined) {
       walk.missing ??= [];
       walk.missing.push({
