@@ -18,8 +18,16 @@
  * for values up to {@link MAX_HEX_BYTES}: tokens and passwords, where a hex dump is a plausible
  * accident. Longer values (certificate bundles) skip it: every masked character costs matcher
  * memory, and a hex dump of a bundle is not an accident one guards against.
+ *
+ * For the same reason the spellings of the less common encoders (Python's, PHP's, Go's and .NET's
+ * JSON escapes; HTML forms, `+` for a space, Go's `url.PathEscape`, lower-case percent hex) are
+ * masked for values up to {@link MAX_ALL_FORMS_BYTES}. A longer value keeps its plain, JSON
+ * (`JSON.stringify`), `encodeURIComponent` and RFC 3986 spellings, base64 and its lines: random
+ * text shares no prefix between spellings, so each costs the matcher its full length again, and
+ * all of them took a 1 MB value to about 490 MiB (about 140 MiB with these).
  */
 export const MAX_HEX_BYTES = 4096;
+export const MAX_ALL_FORMS_BYTES = 4096;
 
 export function maskedForms(value: string, minLength: number): string[] {
   const forms = new Set<string>();
@@ -52,9 +60,10 @@ const unicodeEscape =
  * U+2028 and U+2029 (`\u003c`), .NET's `System.Text.Json` non-ASCII and `<`, `>`, `&`, `"`, `'`,
  * `+`, `` ` `` in upper-case hex (`\u003C`).
  */
-function jsonForms(value: string, add: (form: string) => void): void {
+function jsonForms(value: string, add: (form: string) => void, all: boolean): void {
   const json = JSON.stringify(value).slice(1, -1);
   add(json);
+  if (!all) return;
   const ascii = json.replace(/[\u0080-\uffff]/g, unicodeEscape(false));
   add(ascii);
   // PHP's json_encode also writes `/` as `\/`.
@@ -74,7 +83,7 @@ function jsonForms(value: string, add: (form: string) => void): void {
  * other encoders write it so). At most 16 forms, fewer when spellings coincide: a value without
  * characters these encoders escape has one.
  */
-function urlForms(value: string, add: (form: string) => void): void {
+function urlForms(value: string, add: (form: string) => void, all: boolean): void {
   let url: string;
   try {
     url = encodeURIComponent(value);
@@ -83,6 +92,11 @@ function urlForms(value: string, add: (form: string) => void): void {
     return;
   }
   const strict = url.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  if (!all) {
+    add(url);
+    add(strict);
+    return;
+  }
   const form = strict.replaceAll('%2A', '*').replaceAll('~', '%7E');
   const pathSegment = strict.replace(/%(?:24|26|2B|3A|3D|40)/g, (e) =>
     String.fromCharCode(Number.parseInt(e.slice(1), 16)),
@@ -102,10 +116,10 @@ const HEX_LETTER_ESCAPE = /%(?:[A-F][0-9A-F]|[0-9][A-F])/;
 /** The value and its JSON, URL, base64 (whole and inside longer text) and hex spellings. */
 function encodedForms(value: string, add: (form: string) => void): void {
   add(value);
-  jsonForms(value, add);
-  urlForms(value, add);
   const bytes = Buffer.from(value, 'utf8');
   const n = bytes.length;
+  jsonForms(value, add, n <= MAX_ALL_FORMS_BYTES);
+  urlForms(value, add, n <= MAX_ALL_FORMS_BYTES);
   const b64 = bytes.toString('base64');
   add(b64);
   add(b64.replace(/=+$/, ''));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FormMatcher, type MatcherSnapshot } from '../../src/redact/matcher.js';
 import { MASK, MASKING_FAILED, Redactor } from '../../src/redact/redactor.js';
+import { MAX_ALL_FORMS_BYTES } from '../../src/redact/forms.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -149,6 +150,26 @@ describe('Redactor', () => {
     const hex = Buffer.from(big, 'utf8').toString('hex');
     expect(r.redact(big)).toBe(MASK);
     expect(r.redact(hex.slice(0, 64))).toBe(hex.slice(0, 64));
+  });
+
+  it('masks a value over 4 KiB in its plain, JSON, URI and base64 spellings, and the rarer encoders only up to MAX_ALL_FORMS_BYTES (matcher memory)', () => {
+    const r = new Redactor();
+    const big = `${randomText(5000, 11)} "/<&>~*'`;
+    r.add(big);
+    const url = encodeURIComponent(big);
+    const strict = url.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    for (const form of [big, JSON.stringify(big).slice(1, -1), url, strict, Buffer.from(big).toString('base64')])
+      expect(r.redact(`a ${form} b`)).toBe(`a ${MASK} b`);
+    // Lower-case percent hex (.NET's HttpUtility) and PHP's \/ are left for long values: documented.
+    const lower = strict.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase());
+    expect(lower).not.toBe(strict);
+    expect(r.redact(lower)).toBe(lower);
+    expect(MAX_ALL_FORMS_BYTES).toBe(4096);
+    const small = new Redactor();
+    const token = `${randomText(100, 12)} /~`;
+    small.add(token);
+    const smallLower = encodeURIComponent(token).replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase());
+    expect(small.redact(`a ${smallLower} b`)).toBe(`a ${MASK} b`);
   });
 
   it('masks each line of a multi-line value such as a PEM', () => {
