@@ -83,7 +83,8 @@ export class Redactor {
   /**
    * Bound the memory of the matcher (a long-running server: it learns every value it resolves, and
    * a 4 KB value costs it about 0.8 MiB). When a scan finds the matcher above `bytes`, it is rebuilt
-   * with the most recently added values that fit in half of it, and pinned ones: the others are
+   * with the most recently added values that fit in half of it, pinned ones, and always the value
+   * added last (even alone over the bound: it is the one being served): the others are
    * no longer masked, and `onCompact` is told how many (called later, never inside a scan). A
    * process that must mask everything it ever saw (`sesame run`) leaves its redactor unbounded.
    */
@@ -167,9 +168,14 @@ export class Redactor {
     }
     const newestFirst = [...this.#values].reverse();
     let dropped = 0;
+    let newest = true;
     for (const [key, known] of newestFirst) {
       if (known.pinned) continue;
-      if (chars + known.chars > budget) {
+      // The value learnt last (the one being served now) stays whatever its size: dropping it
+      // would leave unmasked the very value in flight.
+      const last = newest;
+      newest = false;
+      if (!last && chars + known.chars > budget) {
         dropped++;
         continue;
       }

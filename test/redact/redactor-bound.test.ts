@@ -69,6 +69,24 @@ describe('a bounded redactor (the server: it learns every value it resolves)', (
     expect(reports[0]).toMatchObject({ dropped: 0, kept: 20 });
   });
 
+  it('always keeps the value learnt last, even one whose forms alone are over the bound (a big file just resolved)', async () => {
+    const r = new Redactor();
+    const reports: Compaction[] = [];
+    r.bound(2 ** 20, (c) => reports.push(c));
+    const small = value(1);
+    const big = value(2, 64 * 1024);
+    r.add(small);
+    r.add(big);
+    expect(r.redact(`a ${big} b`)).toBe(`a ${MASK} b`);
+    await settled();
+    expect(reports).toEqual([{ dropped: 1, kept: 1, limitBytes: 2 ** 20 }]);
+    expect(r.redact(`a ${big} b`)).toBe(`a ${MASK} b`);
+    // A newer value takes its place as the one always kept.
+    const next = value(3, 64 * 1024);
+    r.add(next);
+    expect(r.redact(`${next}`)).toBe(MASK);
+  });
+
   it('an unbounded redactor (sesame run) drops nothing', () => {
     const r = new Redactor();
     const values = Array.from({ length: 400 }, (_, i) => value(i));
