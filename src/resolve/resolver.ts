@@ -554,7 +554,9 @@ export class Resolver {
   #value(p: PlanSlot, walk: Walk): unknown {
     const generation = this.bindings.generation;
     walk.visited++;
-    const counted = walk.errors === undefined || walk.visited > walk.reportFrom;
+    // Lookups are kept only for an observer that counts them (the server's metrics).
+    const counted =
+      this.observer.onLookup !== undefined && (walk.errors === undefined || walk.visited > walk.reportFrom);
     if (p.memoNamespace !== walk.namespace || p.memoGeneration !== generation) {
       let binding: StoreBinding;
       try {
