@@ -27,6 +27,9 @@ export const MIN_MASK_LENGTH = 4;
 /** What `redact()` returns, and a stream writes, when masking failed. */
 export const MASKING_FAILED = '[sesame: output withheld: masking failed]';
 
+/** What a character of a form costs the built matcher at most (automaton.ts: 14 bytes a node). */
+const MATCHER_BYTES_PER_CHAR = 14;
+
 /** Values up to this length are remembered as they are; longer ones by their sha256. */
 const KEY_AS_IS = 64;
 
@@ -55,6 +58,8 @@ export class Redactor {
    */
   #values = new Map<string, Known>();
   #formChars = 0;
+  /** Characters of forms added since the matcher was last built (a bounded redactor builds early). */
+  #pendingChars = 0;
   /** The bound, and the matcher size above which the next scan compacts (twice what pinned values alone hold, at least the bound). */
   #limit: { bytes: number; above: number; onCompact: (c: Compaction) => void } | undefined;
   #failures = 0;
@@ -114,12 +119,25 @@ export class Redactor {
       }
       this.#values.set(key, { value, chars, pinned: options.pin === true });
       this.#formChars += chars;
+      this.#pendingChars += chars;
+      this.#settleEarly();
       return true;
     } catch {
       this.#broken = true;
       this.#failures++;
       return false;
     }
+  }
+
+  /**
+   * A bounded redactor does not wait for a scan to apply its bound: values can arrive with no scan
+   * between them (resolves are not logged), and their forms would wait unbuilt, unbounded. Once
+   * the forms added since the last build could cost a quarter of the bound, build (and compact).
+   */
+  #settleEarly(): void {
+    const limit = this.#limit;
+    if (limit === undefined || this.#pendingChars * MATCHER_BYTES_PER_CHAR <= limit.bytes / 4) return;
+    this.#snapshot();
   }
 
   /** Whether `value` was added, or is one of the masked forms of a value. */
@@ -136,12 +154,14 @@ export class Redactor {
     this.matcher.clear();
     this.#values = new Map();
     this.#formChars = 0;
+    this.#pendingChars = 0;
     this.#broken = false;
   }
 
   #snapshot(): MatcherSnapshot {
     if (this.#broken) throw new Error('a value could not be added');
     const snapshot = this.matcher.snapshot();
+    this.#pendingChars = 0;
     const limit = this.#limit;
     if (limit === undefined || this.matcher.bytes <= limit.above) return snapshot;
     this.#compact(limit.bytes);
@@ -195,8 +215,9 @@ export class Redactor {
       throw err;
     }
     const { onCompact, bytes } = this.#limit!;
+    // A rebuild that dropped nothing (pinned values alone over the bound) is not news.
     const report = { dropped, kept: kept.size, limitBytes: bytes };
-    queueMicrotask(() => onCompact(report));
+    if (dropped > 0) queueMicrotask(() => onCompact(report));
   }
 
   /** The masking itself; throws on failure (callers go through redact()). */
