@@ -68,12 +68,14 @@ export function secretText(secret: FetchedSecret): string {
 
 /**
  * What an entry counts against `maxBytes`: the value's bytes as text, plus the raw bytes of a
- * binary value (held beside its text), plus the key. The parsed JSON of a keyed value is not
- * counted: it is made on first keyed access, after the entry was sized.
+ * binary value (held beside its text), plus the key, plus — once a keyed reference parsed it — its
+ * parsed JSON, counted as the text's bytes again (V8's objects for a JSON text take about that or
+ * more: its strings again, and the objects around them).
  */
 export function entryBytes(entry: CacheEntry, key: string): number {
   const raw = entry.secret.value;
-  return Buffer.byteLength(entry.text) + (typeof raw === 'string' ? 0 : raw.byteLength) + key.length;
+  const text = Buffer.byteLength(entry.text);
+  return text + (typeof raw === 'string' ? 0 : raw.byteLength) + key.length + (entry.json?.ok ? text : 0);
 }
 
 export interface LoadResult {
@@ -136,6 +138,18 @@ export class SecretCache {
       return entry;
     }
     return undefined;
+  }
+
+  /**
+   * `entry` grew (a keyed reference parsed its JSON): count it again against maxBytes, which may
+   * evict older entries, or this one if it no longer fits (it is fetched again when next asked).
+   */
+  resize(key: string, entry: CacheEntry): void {
+    if (this.#lru.peek(key) !== entry) return;
+    // lru-cache sizes a value when it is set, and ignores a set of the same value.
+    this.#lru.delete(key);
+    this.#lru.set(key, entry);
+    this.changes++;
   }
 
   /** The cache's clock. */

@@ -830,6 +830,8 @@ export class Resolver {
     if (entry.json === undefined) {
       try {
         entry.json = { ok: true, value: JSON.parse(entry.text) };
+        // The parse stays with the entry: it counts against the store's maxBytes from now on.
+        (p.binding as StoreBinding).cache.resize(p.key, entry);
       } catch {
         entry.json = { ok: false };
       }

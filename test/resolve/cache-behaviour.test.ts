@@ -222,6 +222,24 @@ describe('the memory bound', () => {
     expect(stats.entries).toBeGreaterThan(10);
   });
 
+  it('counts the parsed JSON a keyed reference keeps, and evicts for it', async () => {
+    const { sesame, mem } = setup({ maxBytes: 1_000_000 });
+    // 40 JSON documents of 20 KiB each: 800 KiB as text, about twice that once parsed.
+    const doc = (i: number) => JSON.stringify({ user: `u${i}`, blob: kib(20, String.fromCharCode(97 + (i % 26))) });
+    for (let i = 0; i < 40; i++) mem.set(`doc${i}`, doc(i));
+    for (let i = 0; i < 40; i++) expect(await sesame.resolve(`secret://mem/doc${i}#user`)).toBe(`u${i}`);
+    const stats = statsOf(sesame, 'mem');
+    expect(stats.bytes).toBeLessThanOrEqual(1_000_000);
+    // Each entry counts its text and its parse: fewer than 40 fit.
+    expect(stats.entries).toBeLessThan(30);
+    const one = sesame.cacheStats().find((x) => x.store === 'mem');
+    expect(one?.bytes).toBeGreaterThanOrEqual(stats.entries * 2 * 20 * 1024);
+    // The newest are kept and answer from the cache.
+    const calls = mem.calls.requested;
+    expect(await sesame.resolve('secret://mem/doc39#user')).toBe('u39');
+    expect(mem.calls.requested).toBe(calls);
+  });
+
   it('counts a value by its bytes', async () => {
     const { sesame, mem } = setup({ maxBytes: 1_000_000 });
     mem.set('t', kib(10, 't'));
