@@ -60,7 +60,10 @@ function pathPlaces(given: string, baseDir: string, label: string): Place[] {
 export function hostPlaces(bindings: readonly StoreBinding[], baseDir: string): Place[] {
   const places: Place[] = [];
   for (const binding of bindings) {
-    const access = binding.type.hostAccess?.(binding.config.settings) ?? [];
+    // A type that does not declare what its settings make the host do may name anything.
+    if (binding.type.hostAccess === undefined)
+      throw new Error(`store type ${binding.config.type} does not declare its host access`);
+    const access = binding.type.hostAccess(binding.config.settings);
     for (const a of access) {
       if (a.kind === 'address') places.push(...urlPlaces(a.url, `<${a.setting}>`));
       else if (a.kind === 'files') places.push(...pathPlaces(a.path, baseDir, `<${a.setting}>`));

@@ -193,6 +193,11 @@ describe('hostPlaces', () => {
     expect(hostPlaces([binding([{ kind: 'files', setting: 'root', path: '/' }])], '/')).toEqual([]);
   });
 
+  it('fails closed for a store type that does not declare its host access (it may name anything)', () => {
+    const undeclared = { config: { type: 'custom', settings: {} }, type: {} } as unknown as StoreBinding;
+    expect(() => hostPlaces([undeclared], '/')).toThrow('store type custom does not declare its host access');
+  });
+
   it('fails closed: a store type whose hostAccess throws makes hide() throw, which the server answers with the code only', () => {
     const broken = {
       config: { settings: {} },
