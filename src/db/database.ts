@@ -21,13 +21,6 @@ import {
 
 export { DatabaseError, DatabaseTimeoutError, SchemaTooNewError } from './errors.js';
 
-/**
- * How long a PostgreSQL statement may go unanswered before its connection is taken for dead
- * (migrations excepted: they run on a connection of their own without this bound).
- */
-export const POSTGRES_STATEMENT_TIMEOUT_MS = 10_000;
-/** How long connecting to PostgreSQL, or waiting for a pooled connection, may take. */
-export const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;
 
 export interface MigrationResult {
   /** Schema version before. */
@@ -106,7 +99,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     const database = new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy(), diagnose);
     database.migrationKysely = async () => {
       const { default: pg } = await import('pg');
-      const pool = new pg.Pool({ connectionString: location.connectionString, max: 1, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
+      const pool = new pg.Pool({ connectionString: location.connectionString, max: 1, connectionTimeoutMillis: location.connectTimeoutMs });
       pool.on('error', () => {});
       return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool }) });
     };
@@ -116,7 +109,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
       // connection is noticed instead of waiting forever for notifications.
       const client = new pg.Client({
         connectionString: location.connectionString,
-        connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+        connectionTimeoutMillis: location.connectTimeoutMs,
         keepAlive: true,
       });
       // A dropped connection emits 'error' on the client: the owner listens for it.
@@ -209,12 +202,12 @@ async function openPostgres(
   // Bounded everywhere: a PostgreSQL that stops answering without closing anything (a network
   // partition, a failover whose old address black-holes, a frozen host) must not hang requests,
   // readiness checks and the pool with them. Connecting and waiting for a pooled connection
-  // give up after POSTGRES_CONNECT_TIMEOUT_MS; statements after POSTGRES_STATEMENT_TIMEOUT_MS
+  // give up after the URL's connect_timeout (5 s by default); statements after its statement_timeout + 5 s (10 s)
   // (boundedPool). TCP keepalive notices a peer that is gone for good.
   const pool = new pg.Pool({
     connectionString: location.connectionString,
     max: 10,
-    connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+    connectionTimeoutMillis: location.connectTimeoutMs,
     keepAlive: true,
   });
   // An idle client losing its connection emits on the pool; without a listener that would
@@ -234,16 +227,16 @@ async function openPostgres(
   // Whether the server answers, asked on a connection of its own (the pool may be full of
   // connections waiting for it): connect and `select 1`, each within the time limits.
   const probe = async () => {
-    const client = new pg.Client({ connectionString: location.connectionString, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
+    const client = new pg.Client({ connectionString: location.connectionString, connectionTimeoutMillis: location.connectTimeoutMs });
     client.on('error', () => {});
     try {
       await client.connect();
-      await withTimeout(client.query('select 1'), POSTGRES_CONNECT_TIMEOUT_MS);
+      await withTimeout(client.query('select 1'), location.connectTimeoutMs);
     } finally {
       void client.end().catch(() => {});
     }
   };
-  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool: boundedPool(pool, POSTGRES_STATEMENT_TIMEOUT_MS, probe, diagnose) }) });
+  return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool: boundedPool(pool, location.statementTimeoutMs, probe, diagnose) }) });
 }
 
 /** A driver message with the URL's secrets removed. */

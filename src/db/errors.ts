@@ -26,7 +26,7 @@ const UNREACHABLE_FIX =
   'check that PostgreSQL is running and reachable from this node (host and port in the database URL, the network, max_connections); cached values are served meanwhile';
 
 /**
- * PostgreSQL did not answer a statement in time (`POSTGRES_STATEMENT_TIMEOUT_MS`): the server
+ * PostgreSQL did not answer a statement in time (the URL's `statement_timeout` + 5 s, 10 s by default): the server
  * is frozen, cut off by the network, or overloaded. The connection it was sent on is closed.
  */
 export class DatabaseTimeoutError extends DatabaseError {

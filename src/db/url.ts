@@ -9,7 +9,55 @@ export type DatabaseKind = 'sqlite' | 'postgres';
 
 export type DatabaseLocation =
   | { kind: 'sqlite'; /** Absolute file path, or `:memory:`. */ file: string }
-  | { kind: 'postgres'; connectionString: string };
+  | {
+      kind: 'postgres';
+      connectionString: string;
+      /** Connecting, or waiting for a pooled connection: the URL's `connect_timeout` (seconds), else 5 s. */
+      connectTimeoutMs: number;
+      /**
+       * A statement unanswered this long takes its connection for dead: the URL's
+       * `statement_timeout` (ms, also the server's own limit) plus 5 s, else 10 s.
+       */
+      statementTimeoutMs: number;
+    };
+
+/** How long connecting to PostgreSQL may take when the URL has no `connect_timeout`. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** How long a statement may go unanswered when the URL has no `statement_timeout`. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
+/** Past the server's own `statement_timeout`, how long Sesame waits for its answer (the cancel). */
+const STATEMENT_TIMEOUT_GRACE_MS = 5_000;
+
+/**
+ * The time limits a PostgreSQL URL sets, with libpq's parameter names: `connect_timeout` (whole
+ * seconds) and `statement_timeout` (milliseconds; the driver also sends it to the server, which
+ * cancels longer statements itself). Sesame always bounds both: a 0 ("wait for ever" in libpq)
+ * is refused for connect_timeout, and with statement_timeout=0 the 10 s default stays.
+ */
+function postgresTimeouts(url: URL): { connectTimeoutMs: number; statementTimeoutMs: number } {
+  const whole = (name: string, max: number): number | undefined => {
+    const raw = url.searchParams.get(name);
+    if (raw === null) return undefined;
+    if (!/^\d+$/.test(raw) || Number(raw) > max)
+      throw new ConfigError(`${name}=${raw} in the database URL is not a whole number from 0 to ${max}`, {
+        path: 'database',
+        hint: name === 'connect_timeout' ? 'seconds, e.g. connect_timeout=10' : 'milliseconds, e.g. statement_timeout=30000',
+      });
+    return Number(raw);
+  };
+  const connect = whole('connect_timeout', 600);
+  if (connect === 0)
+    throw new ConfigError('connect_timeout=0 in the database URL would wait for ever; Sesame always bounds connecting', {
+      path: 'database',
+      hint: 'give seconds, e.g. connect_timeout=10, or leave it out for 5 s',
+    });
+  const statement = whole('statement_timeout', 3_600_000);
+  return {
+    connectTimeoutMs: connect === undefined ? DEFAULT_CONNECT_TIMEOUT_MS : connect * 1000,
+    statementTimeoutMs:
+      statement === undefined || statement === 0 ? DEFAULT_STATEMENT_TIMEOUT_MS : statement + STATEMENT_TIMEOUT_GRACE_MS,
+  };
+}
 
 /**
  * Parse a database URL. Relative SQLite paths are resolved against `baseDir`.
@@ -30,8 +78,9 @@ export function parseDatabaseUrl(url: string, baseDir: string = process.cwd()): 
     return { kind: 'sqlite', file: path.resolve(baseDir, rest) };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    let parsed: URL;
     try {
-      new URL(url);
+      parsed = new URL(url);
     } catch (cause) {
       throw new ConfigError(`"${redactDatabaseUrl(url)}" is not a valid PostgreSQL URL`, {
         path: 'database',
@@ -39,7 +88,7 @@ export function parseDatabaseUrl(url: string, baseDir: string = process.cwd()): 
         cause,
       });
     }
-    return { kind: 'postgres', connectionString: url };
+    return { kind: 'postgres', connectionString: url, ...postgresTimeouts(parsed) };
   }
   throw new ConfigError(`unsupported database "${redactDatabaseUrl(url)}"`, {
     path: 'database',
