@@ -43,7 +43,14 @@ export function startNode(options: {
     });
     running.push(child);
     let output = '';
+    let stopping = false;
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    // A node that dies on its own takes its reason with it (the test then sees ECONNREFUSED):
+    // its output goes to the test's stderr, so a run that failed once can be read afterwards.
+    child.on('exit', (code, signal) => {
+      if (stopping || signal === 'SIGKILL') return;
+      process.stderr.write(`\n[cluster] sesame serve ${child.pid} exited by itself (code ${code}, signal ${signal}); its output:\n${output.slice(-8000)}\n`);
+    });
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 45_000);
     const onData = (c: Buffer) => {
       output += String(c);
@@ -56,6 +63,7 @@ export function startNode(options: {
           output: () => output,
           async stop(signal = 'SIGTERM') {
             if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+            stopping = true;
             child.kill(signal);
             return exited;
           },
