@@ -304,7 +304,15 @@ function boundedPool(
     });
   };
   const wrap = (client: import('pg').PoolClient): PostgresPoolClient => {
-    let broken: DatabaseTimeoutError | undefined;
+    let broken: Error | undefined;
+    // pg-pool takes its own 'error' listener off a client while the client is lent out: the
+    // driver's "Connection terminated unexpectedly" (the server ended the backend: a restart, a
+    // failover, an administrator) was then emitted with nobody listening, an uncaught exception
+    // that stopped the process. Listened to for the client's whole life: the connection is
+    // broken from then on, its statements fail at once (typed), and it is destroyed on release.
+    client.on('error', (err: Error) => {
+      broken ??= diagnose(err) ?? err;
+    });
     const query = (sqlText: string, parameters: ReadonlyArray<unknown>) => {
       if (broken) return Promise.reject(broken);
       return new Promise((resolve, reject) => {
