@@ -43,13 +43,20 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly issues?: Array<{ path?: string; message: string }>,
+    /** What to do about it, when the server knows. */
+    readonly fix?: string,
   ) {
     super(message);
   }
 }
 
 interface ErrorBody {
-  error?: { code?: string; message?: string; issues?: Array<{ path?: string; message: string }> };
+  error?: {
+    code?: string;
+    message?: string;
+    fix?: string;
+    issues?: Array<{ path?: string; message: string }>;
+  };
 }
 
 export function toApiError(error: unknown, response: Response): ApiError {
@@ -59,14 +66,39 @@ export function toApiError(error: unknown, response: Response): ApiError {
     body.error?.code ?? 'error',
     body.error?.message ?? `${response.status} ${response.statusText}`,
     body.error?.issues,
+    body.error?.fix,
   );
+}
+
+/**
+ * A request that got no answer (the server is down or unreachable, the network dropped): fetch
+ * rejects with a TypeError whose text ("Failed to fetch") tells an operator nothing.
+ */
+export function networkError(cause: unknown): ApiError {
+  const error = new ApiError(
+    0,
+    'network',
+    'could not reach the Sesame server: the request got no answer (the server is down or restarting, or the network dropped)',
+    undefined,
+    'check that sesame serve is running and reachable from this browser, then retry',
+  );
+  error.cause = cause;
+  return error;
+}
+
+async function send<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (e) {
+    throw e instanceof ApiError ? e : networkError(e);
+  }
 }
 
 /** The data of an openapi-fetch result, or its error thrown as an ApiError. */
 export async function unwrap<T>(
   call: Promise<{ data?: T; error?: unknown; response: Response }>,
 ): Promise<T> {
-  const { data, error, response } = await call;
+  const { data, error, response } = await send(call);
   if (!response.ok) throw toApiError(error, response);
   return data as T;
 }
@@ -91,12 +123,14 @@ async function sessionCall(method: 'GET' | 'POST' | 'DELETE', body?: unknown): P
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-Sesame-CSRF'] = csrfToken;
-  return fetch('/api/v1/session', {
-    method,
-    credentials: 'same-origin',
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
+  return send(
+    fetch('/api/v1/session', {
+      method,
+      credentials: 'same-origin',
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    }),
+  );
 }
 
 async function readSession(res: Response): Promise<Session> {

@@ -1,14 +1,16 @@
 import type { ReactNode } from 'react';
 import { ApiError } from '../api/client';
 
-/** An API error shown as the API words it (and the fields it names). */
+/** An API error shown as the API words it: its message, what to do (fix) and the fields it names. */
 export function ErrorMessage({ error }: { error: unknown }) {
   if (!error) return null;
   const message = error instanceof Error ? error.message : String(error);
   const issues = error instanceof ApiError ? error.issues : undefined;
+  const fix = error instanceof ApiError ? error.fix : undefined;
   return (
     <div role="alert" className="error">
       <p>{message}</p>
+      {fix && <p className="fix">Fix: {fix}</p>}
       {issues && issues.length > 0 && (
         <ul>
           {issues.map((i) => (
