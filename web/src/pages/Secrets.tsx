@@ -137,8 +137,11 @@ export function SecretsPage() {
           Show deleted
         </label>
       </form>
+      {/* Keyed by namespace and store: what another namespace showed (a revealed value, a typed
+          one) goes when the picker moves, and a form never saves somewhere else than it showed. */}
       {editing && (
         <SecretForm
+          key={`${namespace}/${store}/${editing.name ?? ''}`}
           store={store}
           namespace={namespace}
           name={editing.name}
@@ -214,7 +217,7 @@ export function SecretsPage() {
       />
       {selected && (
         <SecretDetail
-          key={`${store}/${selected}`}
+          key={`${namespace}/${store}/${selected}`}
           store={store}
           namespace={namespace}
           name={selected}
