@@ -165,3 +165,32 @@ describe('values in the admin UI', () => {
     await expectNoValues(page, 'after switching namespace');
   });
 });
+
+describe('long lists in the admin UI', () => {
+  it('the secret picker pages through hundreds of names instead of offering the first 50 only', async () => {
+    for (let i = 0; i < 130; i += 1) {
+      const name = `bulk-${String(i).padStart(3, '0')}`;
+      expect(
+        (await sesame.call('PUT', `/api/v1/secrets/${name}`, sesame.adminToken, { value: `v${i}` })).status,
+      ).toBe(200);
+    }
+    const page = await open();
+    await page.getByRole('link', { name: 'Connections' }).click();
+    await page.getByRole('button', { name: 'New connection' }).click();
+    await page.getByRole('button', { name: 'Pick secret' }).click();
+    const names = page.getByRole('list', { name: 'Secret names' });
+    await names.getByRole('radio', { name: 'bulk-000' }).waitFor();
+    const more = page.getByRole('button', { name: 'More names' });
+    for (let shown = 50; shown < 130; shown += 50) {
+      await more.click();
+      await names
+        .getByRole('radio')
+        .nth(Math.min(shown + 50, 130) - 1)
+        .waitFor();
+    }
+    // All there: no more to load.
+    await more.waitFor({ state: 'detached' });
+    expect(await names.getByRole('radio').count()).toBe(130);
+    await names.getByRole('radio', { name: 'bulk-129' }).check();
+  });
+});

@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, unwrap } from '../api/client';
 import { formatRef } from '../api/refs';
@@ -21,9 +21,11 @@ export function SecretPicker({
   const [search, setSearch] = useState('');
   const [name, setName] = useState<string | null>(null);
   const [key, setKey] = useState('');
-  const names = useQuery({
+  // Paged on the API's cursor: a store of hundreds of names offers them all, 50 at a time.
+  const names = useInfiniteQuery({
     queryKey: ['secrets', namespace, store, search, 'picker'],
-    queryFn: () =>
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
       unwrap(
         api.GET('/api/v1/secrets', {
           params: {
@@ -32,11 +34,14 @@ export function SecretPicker({
               store,
               limit: 50,
               ...(search ? (store === 'builtin' ? { contains: search } : { prefix: search }) : {}),
+              ...(pageParam ? { cursor: pageParam } : {}),
             },
           },
         }),
       ),
+    getNextPageParam: (last) => last.cursor,
   });
+  const items = names.data?.pages.flatMap((p) => p.items) ?? [];
   const keys = useQuery({
     queryKey: ['secret-keys', namespace, store, name],
     enabled: name !== null,
@@ -66,7 +71,7 @@ export function SecretPicker({
       </div>
       <ErrorMessage error={names.error} />
       <ul aria-label="Secret names">
-        {(names.data?.items ?? []).map((s) => (
+        {items.map((s) => (
           <li key={s.name}>
             <label className="inline">
               <input
@@ -80,7 +85,17 @@ export function SecretPicker({
           </li>
         ))}
       </ul>
-      {names.isSuccess && names.data.items.length === 0 && <p className="muted">No secret names match.</p>}
+      {names.isSuccess && items.length === 0 && <p className="muted">No secret names match.</p>}
+      {names.hasNextPage && (
+        <button
+          type="button"
+          className="secondary small"
+          disabled={names.isFetchingNextPage}
+          onClick={() => names.fetchNextPage()}
+        >
+          {names.isFetchingNextPage ? 'Loading…' : 'More names'}
+        </button>
+      )}
       {name !== null && (keys.data?.keys.length ?? 0) > 0 ? (
         <label>
           JSON key
