@@ -194,3 +194,25 @@ describe('long lists in the admin UI', () => {
     await names.getByRole('radio', { name: 'bulk-129' }).check();
   });
 });
+
+describe('keyboard in the admin UI', () => {
+  it('closing the secret picker (Use this secret, or Cancel) puts focus back on Pick secret, not on the page', async () => {
+    const page = await open();
+    await page.getByRole('link', { name: 'Connections' }).click();
+    await page.getByRole('button', { name: 'New connection' }).click();
+    const focused = () =>
+      page.evaluate('document.activeElement ? document.activeElement.textContent : ""') as Promise<string>;
+    await page.getByRole('button', { name: 'Pick secret' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Cancel' }).first().waitFor();
+    await page.getByRole('group', { name: 'Pick a secret' }).getByRole('button', { name: 'Cancel' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(focused).toBe('Pick secret');
+    await page.keyboard.press('Enter');
+    await page.getByRole('radio', { name: 'bulk-000' }).check();
+    await page.getByRole('button', { name: 'Use this secret' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByText('builtin / bulk-000').waitFor();
+    await expect.poll(focused).toBe('Pick secret');
+  });
+});

@@ -6,7 +6,7 @@
  * secret are password inputs that never show a value: "***" (what the API answers for a stored
  * credential) is shown as "set" and sent back unchanged unless replaced.
  */
-import { type ComponentType, type ReactNode, useId, useState } from 'react';
+import { type ComponentType, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { chipText, parseRef } from '../api/refs';
 
 export interface JsonSchema {
@@ -353,6 +353,14 @@ function TextField({
 }: NodeProps & { parse?: (text: string) => unknown; label?: string }) {
   const id = useId();
   const [picking, setPicking] = useState(false);
+  // The picker closes by removing itself, the button that had focus with it: focus goes back to
+  // this field's Pick secret (keyboard users would otherwise start again from the top of the page).
+  const pickButton = useRef<HTMLButtonElement>(null);
+  const wasPicking = useRef(false);
+  useEffect(() => {
+    if (wasPicking.current && !picking) pickButton.current?.focus();
+    wasPicking.current = picking;
+  }, [picking]);
   const secret = isSecret(options, path);
   // What the input starts with; never updated from what is typed (React would copy it into the
   // value attribute, and a typed credential into the DOM).
@@ -424,6 +432,7 @@ function TextField({
           />
           {Picker && (
             <button
+              ref={pickButton}
               type="button"
               className="secondary small"
               aria-describedby={id}
@@ -436,6 +445,7 @@ function TextField({
       )}
       {ref && Picker && (
         <button
+          ref={pickButton}
           type="button"
           className="secondary small"
           aria-describedby={id}
