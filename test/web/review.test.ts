@@ -195,6 +195,33 @@ describe('long lists in the admin UI', () => {
   });
 });
 
+describe('long lists of configuration in the admin UI', () => {
+  it('the Connections page lists every connection of a namespace, past the 500 of one API page', async () => {
+    const total = 505;
+    for (let i = 0; i < total; i += 25) {
+      const batch = Array.from({ length: Math.min(25, total - i) }, (_, j) => i + j);
+      const created = await Promise.all(
+        batch.map((n) =>
+          sesame.call('POST', '/api/v1/connections', sesame.adminToken, {
+            name: `conn-${String(n).padStart(3, '0')}`,
+            namespace: 'globex',
+            type: 'generic',
+            fields: { user: 'app' },
+          }),
+        ),
+      );
+      for (const c of created) expect(c.status, JSON.stringify(c.body)).toBe(201);
+    }
+    const page = await open();
+    await page.getByLabel('Namespace', { exact: true }).selectOption('globex');
+    await page.getByRole('link', { name: 'Connections' }).click();
+    await page.getByRole('cell', { name: /^conn-000/ }).waitFor();
+    await page.waitForLoadState('networkidle');
+    expect(await page.getByRole('cell', { name: /^conn-\d{3}/ }).count()).toBe(total);
+    await page.getByRole('cell', { name: /^conn-504/ }).waitFor();
+  }, 120_000);
+});
+
 describe('keyboard in the admin UI', () => {
   it('closing the secret picker (Use this secret, or Cancel) puts focus back on Pick secret, not on the page', async () => {
     const page = await open();

@@ -10,6 +10,7 @@ import {
   useState,
 } from 'react';
 import {
+  allPages,
   api,
   currentSession,
   type Principal,
@@ -112,7 +113,14 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const nsQuery = useQuery({
     queryKey: ['namespaces', 'picker', principal?.id],
     enabled: Boolean(canListNamespaces),
-    queryFn: () => unwrap(api.GET('/api/v1/namespaces', { params: { query: { limit: 1000 } } })),
+    queryFn: () =>
+      allPages((cursor) =>
+        unwrap(
+          api.GET('/api/v1/namespaces', {
+            params: { query: { limit: 1000, ...(cursor ? { cursor } : {}) } },
+          }),
+        ),
+      ),
   });
   const namespaces = useMemo(() => {
     const names = new Set<string>();

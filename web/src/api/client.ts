@@ -103,6 +103,25 @@ export async function unwrap<T>(
   return data as T;
 }
 
+/**
+ * Every page of a list, following the API's cursor: the lists a page shows whole (namespaces,
+ * stores, connections) are not cut at one page's limit without a word.
+ */
+export async function allPages<T>(
+  page: (cursor: string | undefined) => Promise<{ items: T[]; cursor?: string | undefined }>,
+): Promise<{ items: T[] }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const next = await page(cursor);
+    items.push(...next.items);
+    if (next.cursor !== undefined && next.cursor === cursor)
+      throw new Error('the API repeated a list cursor');
+    cursor = next.cursor;
+  } while (cursor);
+  return { items };
+}
+
 export type Role = 'admin' | 'operator' | 'runtime' | 'auditor';
 
 export interface Principal {

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { api, nsLabel, unwrap } from '../api/client';
+import { allPages, api, nsLabel, unwrap } from '../api/client';
 import { chipText, parseRef } from '../api/refs';
 import { Empty, ErrorMessage, Loading, PageHeader, Progress, Status } from '../components/common';
 import { type JsonSchema, SchemaForm } from '../components/SchemaForm';
@@ -141,7 +141,14 @@ export function ConnectionsPage() {
   const types = useConnectionTypes();
   const list = useQuery({
     queryKey: ['connections', namespace],
-    queryFn: () => unwrap(api.GET('/api/v1/connections', { params: { query: { namespace, limit: 500 } } })),
+    queryFn: () =>
+      allPages((cursor) =>
+        unwrap(
+          api.GET('/api/v1/connections', {
+            params: { query: { namespace, limit: 500, ...(cursor ? { cursor } : {}) } },
+          }),
+        ),
+      ),
   });
   const params = (c: { name: string; namespace: string }) => ({
     path: { name: c.name },

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useForm } from 'react-hook-form';
-import { api, nsLabel, unwrap } from '../api/client';
+import { allPages, api, nsLabel, unwrap } from '../api/client';
 import { Empty, ErrorMessage, Loading, PageHeader, Status } from '../components/common';
 import { usePrincipal, useSession } from '../session';
 
@@ -17,7 +17,14 @@ export function NamespacesPage() {
   const isAdmin = principal.role === 'admin';
   const list = useQuery({
     queryKey: ['namespaces', 'page'],
-    queryFn: () => unwrap(api.GET('/api/v1/namespaces', { params: { query: { limit: 1000 } } })),
+    queryFn: () =>
+      allPages((cursor) =>
+        unwrap(
+          api.GET('/api/v1/namespaces', {
+            params: { query: { limit: 1000, ...(cursor ? { cursor } : {}) } },
+          }),
+        ),
+      ),
   });
   const { register, handleSubmit, reset } = useForm<NewNamespace>({
     defaultValues: { name: '', isolated: false, description: '' },

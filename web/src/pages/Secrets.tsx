@@ -1,7 +1,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useId, useRef, useState } from 'react';
 import { useForm } from 'react-hook-form';
-import { api, nsLabel, unwrap } from '../api/client';
+import { allPages, api, nsLabel, unwrap } from '../api/client';
 import { refersTo } from '../api/refs';
 import { Empty, ErrorMessage, formatTime, Loading, PageHeader, Pager, Status } from '../components/common';
 import { usePrincipal, useSession } from '../session';
@@ -23,7 +23,13 @@ export function useStores(namespace: string) {
   return useQuery({
     queryKey: ['stores', 'visible', namespace],
     queryFn: () =>
-      unwrap(api.GET('/api/v1/stores', { params: { query: { namespace, visible: 'true', limit: 500 } } })),
+      allPages((cursor) =>
+        unwrap(
+          api.GET('/api/v1/stores', {
+            params: { query: { namespace, visible: 'true', limit: 500, ...(cursor ? { cursor } : {}) } },
+          }),
+        ),
+      ),
   });
 }
 
@@ -363,8 +369,12 @@ function SecretDetail({
   const usedBy = useQuery({
     queryKey: ['connections', 'visible', namespace],
     queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/connections', { params: { query: { namespace, visible: 'true', limit: 500 } } }),
+      allPages((cursor) =>
+        unwrap(
+          api.GET('/api/v1/connections', {
+            params: { query: { namespace, visible: 'true', limit: 500, ...(cursor ? { cursor } : {}) } },
+          }),
+        ),
       ),
   });
   const users = (usedBy.data?.items ?? []).filter((c) => c.references.some((r) => refersTo(r, store, name)));

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { api, nsLabel, unwrap } from '../api/client';
+import { allPages, api, nsLabel, unwrap } from '../api/client';
 import { chipText, parseRef } from '../api/refs';
 import { Empty, ErrorMessage, formatTime, Loading, PageHeader, Progress } from '../components/common';
 import { type JsonSchema, SchemaForm, valueAt } from '../components/SchemaForm';
@@ -301,7 +301,14 @@ export function StoresPage() {
   const types = useStoreTypes();
   const list = useQuery({
     queryKey: ['stores', namespace],
-    queryFn: () => unwrap(api.GET('/api/v1/stores', { params: { query: { namespace, limit: 500 } } })),
+    queryFn: () =>
+      allPages((cursor) =>
+        unwrap(
+          api.GET('/api/v1/stores', {
+            params: { query: { namespace, limit: 500, ...(cursor ? { cursor } : {}) } },
+          }),
+        ),
+      ),
   });
   const test = useMutation({
     mutationFn: (s: { name: string; namespace: string }) =>
