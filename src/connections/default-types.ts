@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { z } from 'zod';
+import { createPgClient } from '../db/pg-client.js';
 import { ForbiddenError } from '../errors.js';
 import { type AuthenticationResult, type ConnectionType, ConnectionTypeRegistry } from './types.js';
 
@@ -176,7 +177,6 @@ async function authenticatePostgres(
   f: PostgresConnectionFields,
   { timeoutMs, lookup }: { timeoutMs: number; lookup?: LookupFunction | undefined },
 ): Promise<AuthenticationResult> {
-  const { default: pg } = await import('pg');
   // pg has no lookup option: with a policy, connect to the address it approved (TLS still checks the name).
   const target = postgresAddress(f);
   const address =
@@ -206,7 +206,9 @@ async function authenticatePostgres(
       ssl: ssl(f.ssl),
     };
   }
-  const client = new pg.Client({ ...config, connectionTimeoutMillis: timeoutMs });
+  // A target that closes or resets the connection during `select 1` fails the query, and
+  // the driver also emits 'error': createPgClient listens, so the step fails, not the process.
+  const client = await createPgClient({ ...config, connectionTimeoutMillis: timeoutMs });
   const where = 'url' in f ? 'the database in url' : `${f.user}@${f.host}:${f.port}/${f.database}`;
   try {
     await client.connect();

@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, Sq
 import { DatabaseError, DatabaseTimeoutError, diagnoseDatabaseFailure, SchemaTooNewError } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 import { portableTypes } from './migrations/types.js';
+import { createPgClient, createPgPool } from './pg-client.js';
 import type { SesameTables } from './tables.js';
 import {
   type DatabaseKind,
@@ -98,21 +99,18 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     const kysely = await openPostgres(location, url, diagnose);
     const database = new KyselyDatabase(location.kind, kysely, describeLocation(location, url), migrations, () => kysely.destroy(), diagnose);
     database.migrationKysely = async () => {
-      const { default: pg } = await import('pg');
-      const pool = new pg.Pool({ connectionString: location.connectionString, max: 1, connectionTimeoutMillis: location.connectTimeoutMs });
-      pool.on('error', () => {});
+      const pool = await createPgPool({ connectionString: location.connectionString, max: 1, connectionTimeoutMillis: location.connectTimeoutMs });
       return new Kysely<SesameTables>({ dialect: new PostgresDialect({ pool }) });
     };
     database.dedicatedClient = async () => {
-      const { default: pg } = await import('pg');
       // A bounded connect (the caller retries) and TCP keepalive, so a silently dropped
       // connection is noticed instead of waiting forever for notifications.
-      const client = new pg.Client({
+      const client = await createPgClient({
         connectionString: location.connectionString,
         connectionTimeoutMillis: location.connectTimeoutMs,
         keepAlive: true,
       });
-      // A dropped connection emits 'error' on the client: the owner listens for it.
+      // A dropped connection emits 'error' on the client: the owner adds a listener for it.
       await client.connect();
       return client;
     };
@@ -198,21 +196,19 @@ async function openPostgres(
   url: string,
   diagnose: (err: unknown) => DatabaseError | undefined,
 ): Promise<Kysely<SesameTables>> {
-  const { default: pg } = await import('pg');
   // Bounded everywhere: a PostgreSQL that stops answering without closing anything (a network
   // partition, a failover whose old address black-holes, a frozen host) must not hang requests,
   // readiness checks and the pool with them. Connecting and waiting for a pooled connection
   // give up after the URL's connect_timeout (5 s by default); statements after its statement_timeout + 5 s (10 s)
   // (boundedPool). TCP keepalive notices a peer that is gone for good.
-  const pool = new pg.Pool({
+  // An idle client losing its connection emits on the pool (createPgPool listens); the next
+  // query reconnects or reports the failure.
+  const pool = await createPgPool({
     connectionString: location.connectionString,
     max: 10,
     connectionTimeoutMillis: location.connectTimeoutMs,
     keepAlive: true,
   });
-  // An idle client losing its connection emits on the pool; without a listener that would
-  // crash the process. The next query reconnects or reports the failure.
-  pool.on('error', () => {});
   try {
     const client = await pool.connect();
     client.release();
@@ -227,8 +223,7 @@ async function openPostgres(
   // Whether the server answers, asked on a connection of its own (the pool may be full of
   // connections waiting for it): connect and `select 1`, each within the time limits.
   const probe = async () => {
-    const client = new pg.Client({ connectionString: location.connectionString, connectionTimeoutMillis: location.connectTimeoutMs });
-    client.on('error', () => {});
+    const client = await createPgClient({ connectionString: location.connectionString, connectionTimeoutMillis: location.connectTimeoutMs });
     try {
       await client.connect();
       await withTimeout(client.query('select 1'), location.connectTimeoutMs);

@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -417,6 +417,87 @@ describe('refresh on rotation with PostgreSQL', () => {
     );
     expect(result).toBe('second try');
     await sesame.close();
+  });
+});
+
+/**
+ * A PostgreSQL impostor: it accepts the startup message, says the login succeeded and is ready,
+ * then does what `onQuery` says when the client sends its first query.
+ */
+function fakePostgres(onQuery: (socket: Socket) => void): Promise<{ server: NetServer; port: number }> {
+  const message = (type: string, body: Buffer) => {
+    const head = Buffer.alloc(5);
+    head.write(type, 0, 'latin1');
+    head.writeInt32BE(body.length + 4, 1);
+    return Buffer.concat([head, body]);
+  };
+  const server = createNetServer((socket) => {
+    let started = false;
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      if (!started) {
+        started = true;
+        // AuthenticationOk, then ReadyForQuery (idle).
+        socket.write(Buffer.concat([message('R', Buffer.from([0, 0, 0, 0])), message('Z', Buffer.from('I'))]));
+      } else if (chunk[0] === 0x51 /* Q */) {
+        onQuery(socket);
+      }
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })),
+  );
+}
+
+describe('postgres connection test against a server that goes away', () => {
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown) => uncaught.push(err);
+
+  async function testAgainst(onQuery: (socket: Socket) => void) {
+    const { server, port } = await fakePostgres(onQuery);
+    const sesame = sesameWith({
+      connections: [
+        {
+          name: 'flaky',
+          type: 'postgres',
+          fields: {
+            host: '127.0.0.1',
+            port,
+            database: 'app',
+            user: 'app',
+            password: '{{ secret://builtin/db/flaky }}',
+          },
+        },
+      ],
+    });
+    await writeSecret(sesame, 'db/flaky', 'pg-pass-one-3333');
+    process.on('uncaughtException', onUncaught);
+    try {
+      const report = record(await sesame.testConnection('flaky', {}));
+      // Let the driver deliver anything it still has to say.
+      await new Promise((r) => setTimeout(r, 100));
+      return report;
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await sesame.close();
+      server.close();
+    }
+  }
+
+  it('reports a connection closed during select 1 as a failed step, not an uncaught error', async () => {
+    uncaught.length = 0;
+    const report = await testAgainst((socket) => socket.destroy());
+    expect(uncaught).toEqual([]);
+    expect(report).toMatchObject({ ok: false, failedStep: 'authenticate' });
+    expect(report.steps.at(-1)?.detail).toMatch(/^connecting to app@127\.0\.0\.1:\d+\/app failed: .*terminated/i);
+  });
+
+  it('reports a connection reset during select 1 the same way', async () => {
+    uncaught.length = 0;
+    const report = await testAgainst((socket) => socket.resetAndDestroy());
+    expect(uncaught).toEqual([]);
+    expect(report).toMatchObject({ ok: false, failedStep: 'authenticate' });
+    expect(report.steps.at(-1)?.detail).toMatch(/^connecting to app@127\.0\.0\.1:\d+\/app failed: /);
   });
 });
 

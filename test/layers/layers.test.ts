@@ -139,3 +139,26 @@ describe('layers', () => {
     expect(reaching.map((f) => path.relative(WEB, f))).toEqual([]);
   });
 });
+
+/**
+ * Runtime loads of node-postgres in a file: `import('pg')` used as a value (not a type such as
+ * `import('pg').Client`) and non-type `import … from 'pg'`.
+ */
+function pgLoads(text: string): string[] {
+  return [
+    ...text.matchAll(/\bimport\s*\(\s*'pg'\s*\)(?!\s*\.)/g),
+    ...text.matchAll(/^import\s+(?!type\b)[^;]*?\bfrom\s+'pg'/gm),
+  ].map((m) => m[0]);
+}
+
+describe('PostgreSQL clients', () => {
+  it('are made only in src/db/pg-client.ts, so each has an error listener from its first moment', () => {
+    // The detector itself: what it must see and what it must leave.
+    expect(pgLoads("const { default: pg } = await import('pg');\nimport pg from 'pg';")).toHaveLength(2);
+    expect(pgLoads("let c: import('pg').Client;\nimport type { Pool } from 'pg';")).toEqual([]);
+    const loaders = sources(SRC)
+      .filter((file) => pgLoads(readFileSync(file, 'utf8')).length > 0)
+      .map((file) => path.relative(SRC, file));
+    expect(loaders).toEqual([path.join('db', 'pg-client.ts')]);
+  });
+});
