@@ -2,21 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { FormMatcher, type MatcherSnapshot } from '../../src/redact/matcher.js';
 import { MASK, MASKING_FAILED, Redactor } from '../../src/redact/redactor.js';
 import { MAX_ALL_FORMS_BYTES } from '../../src/redact/forms.js';
+import { randomText } from '../support/random-text.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-
-/** Deterministic pseudo-random printable text (no RNG state shared between tests). */
-function randomText(length: number, seed = 1): string {
-  let x = seed;
-  const codes = new Uint16Array(length);
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    codes[i] = 33 + ((x >>> 8) % 94);
-  }
-  let out = '';
-  for (let i = 0; i < length; i += 8192) out += String.fromCharCode(...codes.subarray(i, i + 8192));
-  return out;
-}
 
 describe('Redactor', () => {
   it('masks a value and its base64, URL-encoded and JSON-escaped forms', () => {
@@ -246,25 +234,6 @@ describe('Redactor', () => {
     expect(r.redact(b64(`x${big}\n`)).length).toBeLessThan(16);
     expect(r.redact('hello world')).toBe('hello world');
   });
-
-  it('works with 100,000 known values, added one by one with scans in between', () => {
-    const r = new Redactor();
-    const values: string[] = [];
-    for (let i = 0; i < 100_000; i++) {
-      const v = `v${i}-${randomText(16, i + 1)}`;
-      values.push(v);
-      r.add(v);
-      if (i % 1000 === 0) expect(r.redact(`line ${v} line`)).toBe(`line ${MASK} line`);
-    }
-    for (const i of [0, 1, 4242, 50_000, 99_999]) {
-      const v = values[i]!;
-      expect(r.redact(`a=${v} b=${b64(v)} c=${encodeURIComponent(v)}`)).toBe(`a=${MASK} b=${MASK} c=${MASK}`);
-    }
-    expect(r.redact('nothing secret in this line')).toBe('nothing secret in this line');
-    // About 20-30 s alone on the shared 2-core machine: these random values hold every character
-    // other encoders spell differently (URL in both hex cases, JSON), so each has about 13.5 forms
-    // (10.5 before the lower-case and path-segment URL forms), not 9.
-  }, 90_000);
 
   it('knows values and forms (has) and counts forms (size)', () => {
     const r = new Redactor();
