@@ -85,6 +85,7 @@ describe('the accessible names PRODUCT.md promises', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('link', { name: 'Secrets' }).click();
     await page.waitForLoadState('networkidle', { timeout: 8_000 });
+    expect(await page.getByRole('heading', { level: 1 }).innerText()).toMatch(/Secrets/);
   });
 
   it('Namespace picks the namespace on every page, the Namespaces page included', async () => {
@@ -125,6 +126,11 @@ describe('the accessible names PRODUCT.md promises', () => {
     await page.getByRole('button', { name: 'Use this secret' }).click();
     await (await button(page, 'Save')).click();
     const row = page.getByRole('row', { name: /names-conn/ });
+    await row.waitFor();
+    // Saved with the picked secret as a reference, never its value.
+    const saved = await sesame.call('GET', '/api/v1/connections/names-conn', sesame.adminToken);
+    expect(saved.status).toBe(200);
+    expect(JSON.stringify(saved.body)).toContain('secret://builtin/names-secret');
     await (await button(row, 'Test')).click();
     await page.getByText(/names-conn: (ok|failed)/).waitFor();
     await (await button(row, 'Refresh')).click();
@@ -175,6 +181,9 @@ describe('the accessible names PRODUCT.md promises', () => {
     await page.getByLabel('Save even though a check failed').check();
     await (await button(page, 'Save')).click();
     await page.getByRole('row', { name: /names-vault/ }).waitFor();
+    const saved = await sesame.call('GET', '/api/v1/stores/names-vault', sesame.adminToken);
+    expect(saved.status).toBe(200);
+    expect(JSON.stringify(saved.body)).not.toContain('hvs.names-not-a-real-token');
   });
 
   it('Verify on Audit, Refresh on Cache, then Sign out', async () => {
