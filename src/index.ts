@@ -26,6 +26,6 @@ export { createLogger } from './log.js';
 export { openDatabase, type SesameDatabase } from './db/index.js';
 export { loadMasterKey, openBuiltinBackend } from './encrypted-store/index.js';
 export { createBuiltinService } from './stores/builtin/index.js';
-export { ConnectionTypeRegistry, type ConnectionType } from './connections/types.js';
+export { ConnectionTypeRegistry, type AuthenticateOptions, type AuthenticationResult, type ConnectionType } from './connections/types.js';
 export { defaultConnectionTypes } from './connections/default-types.js';
 export { AuthenticationFailedError, ConnectionAuthError, type ConnectionTestReport } from './connections/service.js';

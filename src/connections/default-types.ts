@@ -5,7 +5,12 @@ import { isIP, type LookupFunction } from 'node:net';
 import { z } from 'zod';
 import { createPgClient } from '../db/pg-client.js';
 import { ForbiddenError } from '../errors.js';
-import { type AuthenticationResult, type ConnectionType, ConnectionTypeRegistry } from './types.js';
+import {
+  type AuthenticateOptions,
+  type AuthenticationResult,
+  type ConnectionType,
+  ConnectionTypeRegistry,
+} from './types.js';
 
 const generic = {
   type: 'generic',
@@ -62,6 +67,7 @@ function request(
     method: string;
     headers: Record<string, string>;
     timeoutMs: number;
+    signal: AbortSignal;
     lookup?: LookupFunction | undefined;
   },
 ): Promise<number> {
@@ -71,6 +77,7 @@ function request(
       method: options.method,
       headers: options.headers,
       timeout: options.timeoutMs,
+      signal: options.signal,
       ...(options.lookup ? { lookup: options.lookup } : {}),
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
@@ -85,7 +92,7 @@ function request(
 
 async function authenticateHttp(
   f: HttpConnectionFields,
-  { timeoutMs, lookup }: { timeoutMs: number; lookup?: LookupFunction | undefined },
+  { timeoutMs, signal, lookup }: AuthenticateOptions,
 ): Promise<AuthenticationResult> {
   const test = f.test ?? { method: 'GET' as const, path: '/', expectStatus: 200 };
   const url = new URL(f.baseUrl.replace(/\/+$/, '') + test.path);
@@ -99,7 +106,7 @@ async function authenticateHttp(
   const shown = `${test.method} ${url.origin}${url.pathname}`;
   let status: number;
   try {
-    status = await request(url, { method: test.method, headers, timeoutMs, lookup });
+    status = await request(url, { method: test.method, headers, timeoutMs, signal, lookup });
   } catch (err) {
     // The outbound policy's refusal says what to do; other errors are named by their code only.
     if (err instanceof ForbiddenError) throw err;
@@ -175,7 +182,7 @@ function lookedUp(lookup: LookupFunction, host: string): Promise<string> {
 
 async function authenticatePostgres(
   f: PostgresConnectionFields,
-  { timeoutMs, lookup }: { timeoutMs: number; lookup?: LookupFunction | undefined },
+  { timeoutMs, signal, lookup }: AuthenticateOptions,
 ): Promise<AuthenticationResult> {
   // pg has no lookup option: with a policy, connect to the address it approved (TLS still checks the name).
   const target = postgresAddress(f);
@@ -209,6 +216,8 @@ async function authenticatePostgres(
   // A target that closes or resets the connection during `select 1` fails the query, and
   // the driver also emits 'error': createPgClient listens, so the step fails, not the process.
   const client = await createPgClient({ ...config, connectionTimeoutMillis: timeoutMs });
+  // Out of time (the test has failed already): close the connection, whatever it waits for.
+  signal.addEventListener('abort', () => void client.end().catch(() => {}), { once: true });
   const where = 'url' in f ? 'the database in url' : `${f.user}@${f.host}:${f.port}/${f.database}`;
   try {
     await client.connect();

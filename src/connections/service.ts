@@ -9,7 +9,7 @@ import { ConfigError, ForbiddenError, ResolutionError, SesameError, UsageError }
 import type { AccessPolicy, Principal, Purpose } from '../resolve/access.js';
 import { describeZodIssue } from '../config/issues.js';
 import { collectReferences } from '../refs/template.js';
-import type { ConnectionType, ConnectionTypeRegistry } from './types.js';
+import type { AuthenticationResult, ConnectionType, ConnectionTypeRegistry } from './types.js';
 
 /** The part of Sesame connections need (kept narrow so this module stays testable). */
 export interface ConnectionHost {
@@ -248,10 +248,12 @@ export async function testConnection(
         type.destinations?.(resolved.fields),
       ));
     }
-    const result = await resolved.connectionType.authenticate(resolved.fields, {
-      timeoutMs: options.timeoutMs ?? 10_000,
-      lookup,
-    });
+    const type = resolved.connectionType;
+    const result = await authenticateWithin(options.timeoutMs ?? 10_000, (signal, timeoutMs) =>
+      // biome-ignore lint/style/noNonNullAssertion: checked above
+      type.authenticate!(resolved.fields, { timeoutMs, signal, lookup }),
+      type.destinations?.(resolved.fields),
+    );
     report.steps.push({ step: 'authenticate', ok: result.ok, detail: result.detail });
     if (result.ok) return 'ok';
     report.failedStep = 'authenticate';
@@ -271,6 +273,39 @@ export async function testConnection(
   report.ok = outcome === 'ok';
   if (report.ok) report.failedStep = undefined;
   return report;
+}
+
+/**
+ * Run a type's `authenticate` within `timeoutMs` whatever it does: a target that accepts the
+ * connection and then answers nothing, or a byte at a time, fails the step when the time is up
+ * (the type's own limits, such as a socket's idle timeout, do not cover every way to hang), and
+ * the signal tells the type to close what it opened.
+ */
+async function authenticateWithin(
+  timeoutMs: number,
+  authenticate: (signal: AbortSignal, timeoutMs: number) => Promise<AuthenticationResult>,
+  destinations: ReadonlyArray<{ address: string }> | undefined,
+): Promise<AuthenticationResult> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const where = destinations?.length ? ` from ${destinations.map((d) => d.address).join(', ')}` : '';
+  const limit = new Promise<AuthenticationResult>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error('the connection test ran out of time'));
+      resolve({
+        ok: false,
+        detail: `no answer within ${Number((timeoutMs / 1000).toFixed(3))} s${where}: check that the target is up, not overloaded, and the service this connection's type expects`,
+      });
+    }, timeoutMs);
+  });
+  const attempt = authenticate(controller.signal, timeoutMs);
+  // A type that fails after the time is up has nobody to tell.
+  attempt.catch(() => {});
+  try {
+    return await Promise.race([attempt, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Raised by a consumer to say the target refused the credentials it was given. */

@@ -20,6 +20,15 @@ export interface AuthenticationResult {
   authFailure?: boolean | undefined;
 }
 
+/** What {@link ConnectionType.authenticate} is given besides the fields. */
+export interface AuthenticateOptions {
+  /** The time the whole attempt may take (connect, log in, answer). */
+  timeoutMs: number;
+  /** Aborted when `timeoutMs` has passed and the test has failed: close what was opened. */
+  signal: AbortSignal;
+  lookup?: LookupFunction | undefined;
+}
+
 export interface ConnectionType<Fields = Record<string, unknown>> {
   readonly type: string;
   readonly description: string;
@@ -31,8 +40,10 @@ export interface ConnectionType<Fields = Record<string, unknown>> {
    * Authenticate to the target with the resolved fields. Absent: nothing to test beyond
    * resolving. When `lookup` is given, every host name must be resolved through it (pass it to
    * `net`/`http`/`tls` as their `lookup` option): it refuses what the outbound policy refuses.
+   * The whole attempt has `timeoutMs`: past it the test fails with "no answer within …"
+   * whatever the type does, and `signal` aborts so the type can close what it opened.
    */
-  authenticate?(fields: Fields, options: { timeoutMs: number; lookup?: LookupFunction | undefined }): Promise<AuthenticationResult>;
+  authenticate?(fields: Fields, options: AuthenticateOptions): Promise<AuthenticationResult>;
   /**
    * Where {@link authenticate} connects, from the resolved fields (a URL or `host:port` each).
    * A type with `authenticate` but without this can be tested only by a root admin when the

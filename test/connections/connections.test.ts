@@ -501,6 +501,66 @@ describe('postgres connection test against a server that goes away', () => {
   });
 });
 
+describe('connection tests are bounded by their time limit', () => {
+  async function timed(fields: Record<string, unknown>, type: string) {
+    const sesame = sesameWith({ connections: [{ name: 'slow', type, fields }] });
+    const started = Date.now();
+    try {
+      const report = record(await sesame.testConnection('slow', { timeoutMs: 1_000 }));
+      return { report, elapsed: Date.now() - started };
+    } finally {
+      await sesame.close();
+    }
+  }
+
+  it('a postgres target that logs in and never answers select 1 fails the step after the limit', async () => {
+    const { server, port } = await fakePostgres(() => {});
+    try {
+      const { report, elapsed } = await timed(
+        { host: '127.0.0.1', port, database: 'app', user: 'app', password: 'pg-pass-one-3333' },
+        'postgres',
+      );
+      expect(report).toMatchObject({ ok: false, failedStep: 'authenticate' });
+      expect(report.steps.at(-1)?.detail).toMatch(/no answer within 1 s/);
+      expect(elapsed).toBeLessThan(8_000);
+    } finally {
+      server.close();
+    }
+  }, 20_000);
+
+  it('an http target that sends its answer a byte at a time fails the step after the limit', async () => {
+    const sockets = new Set<Socket>();
+    const server = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        // Never idle for long enough to trip a socket timeout, never done.
+        const reply = 'HTTP/1.1 200 OK\r\nx-slow: ' + 'a'.repeat(10_000);
+        let i = 0;
+        const drip = setInterval(() => {
+          if (socket.destroyed || i >= reply.length) return clearInterval(drip);
+          socket.write(reply[i++] as string);
+        }, 200);
+        socket.on('close', () => clearInterval(drip));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const { report, elapsed } = await timed(
+        { baseUrl: `http://127.0.0.1:${port}`, auth: { method: 'bearer', token: 'tok-current-1111' } },
+        'http',
+      );
+      expect(report).toMatchObject({ ok: false, failedStep: 'authenticate' });
+      expect(report.steps.at(-1)?.detail).toMatch(/no answer within 1 s/);
+      expect(elapsed).toBeLessThan(8_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  }, 20_000);
+});
+
 describe('sesame run --connection with every type', () => {
   it('flattens nested fields and adds libpq variables for postgres', () => {
     expect(connectionEnvironment('generic', { apiKey: 'k', nested: { a: 1 } })).toEqual({
