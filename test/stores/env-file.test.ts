@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -100,6 +101,21 @@ describe('file store', () => {
     expect(err).toBeInstanceOf(AccessDeniedError);
     expect(err.message).toContain('contains a NUL character');
     expect(err.message).not.toContain('..');
+  });
+
+  it('refuses a named pipe or a device under the root at once, instead of waiting on it for ever', async () => {
+    const { root, client } = tree();
+    execFileSync('mkfifo', [path.join(root, 'db', 'pipe')]);
+    const err = (await client.get({ name: 'db/pipe' }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(SecretStateError);
+    expect(err.message).toMatch(/db\/pipe is a named pipe, not a regular file/);
+    // A symbolic link to a device leaves the root: refused before anything is opened.
+    symlinkSync('/dev/zero', path.join(root, 'db', 'zero'));
+    const zero = (await client.get({ name: 'db/zero' }).catch((e: unknown) => e)) as Error;
+    expect(zero).toBeInstanceOf(AccessDeniedError);
+    // Nor are they listed as secrets.
+    const names = (await client.list({})).items.map((i) => i.name);
+    expect(names).toEqual(['db/password']);
   });
 
   it('lists 12,000 files page by page to the end, with no cap and no name twice', async () => {

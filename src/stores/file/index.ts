@@ -3,7 +3,7 @@
  * mounts). Names are paths relative to the root; `..` segments and symlinks that leave the root
  * are refused, so a reference can never read outside the mounted directory.
  */
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import {
@@ -52,6 +52,14 @@ function decodeCursor(cursor: string): string {
     // the error below
   }
   throw new UsageError('invalid list cursor: pass the cursor a previous page returned');
+}
+
+/** What a file that is not a regular file is, for the message that refuses it. */
+function describeKind(stat: Stats): string {
+  if (stat.isFIFO()) return 'a named pipe';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'not a file';
 }
 
 function errno(err: unknown): string | undefined {
@@ -112,6 +120,12 @@ export class FileStoreClient implements StoreClient {
     return real;
   }
 
+  #notAFile(name: string, kind: string): SecretStateError {
+    return new SecretStateError(
+      `${this.#tag} ${name} is ${kind}, not a regular file: a secret is a file's contents`,
+    );
+  }
+
   #denied(name: string): AccessDeniedError {
     const uid = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
     return new AccessDeniedError(
@@ -122,28 +136,36 @@ export class FileStoreClient implements StoreClient {
   async get(request: { name: string; version?: string | undefined; stage?: string | undefined }): Promise<FetchedSecret> {
     // ?version= and ?stage= the type does not have are refused by the core (resolve/bindings.ts).
     const file = await this.#locate(request.name);
-    let stat: Awaited<ReturnType<typeof fs.stat>>;
+    // Opened before it is looked at, without blocking: a named pipe would otherwise hold the
+    // open (and a thread of the process's file pool) until something writes to it, and what is
+    // checked is then the very file read, not one swapped in after the check.
+    let handle: fs.FileHandle;
     try {
-      stat = await fs.stat(file);
+      handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (err) {
       if (errno(err) === 'ENOENT') throw new SecretNotFoundError(`${this.#tag} no file ${request.name}`);
-      throw new StoreUnavailableError(`${this.#tag} cannot stat ${request.name} (${errno(err)})`);
-    }
-    if (stat.isDirectory()) {
-      throw new SecretStateError(`${this.#tag} ${request.name} is a directory, not a secret file`);
-    }
-    if (stat.size > this.settings.maxSize) {
-      throw new SecretStateError(
-        `${this.#tag} ${request.name} is ${stat.size} bytes, above maxSize ${this.settings.maxSize}: raise maxSize if it is really a secret`,
-      );
+      if (errno(err) === 'EACCES') throw this.#denied(request.name);
+      if (errno(err) === 'EISDIR') throw this.#notAFile(request.name, 'a directory');
+      throw new StoreUnavailableError(`${this.#tag} cannot open ${request.name} (${errno(err)})`);
     }
     let bytes: Buffer;
     try {
-      bytes = await fs.readFile(file);
-    } catch (err) {
-      if (errno(err) === 'EACCES') throw this.#denied(request.name);
-      if (errno(err) === 'ENOENT') throw new SecretNotFoundError(`${this.#tag} no file ${request.name}`);
-      throw new StoreUnavailableError(`${this.#tag} cannot read ${request.name} (${errno(err)})`);
+      const stat = await handle.stat();
+      if (stat.isDirectory()) throw this.#notAFile(request.name, 'a directory');
+      if (!stat.isFile()) throw this.#notAFile(request.name, describeKind(stat));
+      if (stat.size > this.settings.maxSize) {
+        throw new SecretStateError(
+          `${this.#tag} ${request.name} is ${stat.size} bytes, above maxSize ${this.settings.maxSize}: raise maxSize if it is really a secret`,
+        );
+      }
+      try {
+        bytes = await handle.readFile();
+      } catch (err) {
+        if (errno(err) === 'EACCES') throw this.#denied(request.name);
+        throw new StoreUnavailableError(`${this.#tag} cannot read ${request.name} (${errno(err)})`);
+      }
+    } finally {
+      await handle.close().catch(() => {});
     }
     return { value: valueOfBytes(bytes) };
   }
@@ -188,6 +210,9 @@ export class FileStoreClient implements StoreClient {
           // A directory wholly before the cursor holds nothing of this page.
           if (after !== undefined && compareSegments(name.split('/'), after) < 0 && !isPrefixOf(name.split('/'), after)) continue;
           if (!entry.isSymbolicLink() && (await walk(full, name))) return true;
+        } else if (!stat.isFile()) {
+          // A named pipe, socket or device is no secret (reading it could wait for ever).
+          continue;
         } else if ((!options.prefix || name.startsWith(options.prefix)) && (after === undefined || compareSegments(name.split('/'), after) > 0)) {
           if (items.length === limit) {
             more = true;
