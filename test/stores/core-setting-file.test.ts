@@ -1,4 +1,5 @@
 /** The core's settingFile/readSettingFile: relative to the config directory; a config error naming the setting and the file otherwise. */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,5 +35,19 @@ describe('settingFile and readSettingFile', () => {
     const folder = `config stores.kv.jwtFile: file ${path.join(dir, 'folder')} is a folder, not a file`;
     expect(() => settingFile(context, 'jwtFile', 'folder')).toThrow(folder);
     expect(() => readSettingFile(context, 'jwtFile', 'folder')).toThrow(folder);
+  });
+
+  it('refuses a named pipe or a device at once (reading one would block the whole process), and a file over 1 MiB', () => {
+    execFileSync('mkfifo', [path.join(dir, 'token.pipe')]);
+    const pipe = `config stores.kv.jwtFile: file ${path.join(dir, 'token.pipe')} is a named pipe, not a regular file`;
+    expect(() => settingFile(context, 'jwtFile', 'token.pipe')).toThrow(pipe);
+    expect(() => readSettingFile(context, 'jwtFile', 'token.pipe')).toThrow(pipe);
+    expect(() => readSettingFile(context, 'jwtFile', '/dev/zero')).toThrow(
+      'config stores.kv.jwtFile: file /dev/zero is a device, not a regular file',
+    );
+    writeFileSync(path.join(dir, 'huge.pem'), Buffer.alloc(1024 * 1024 + 1, 65));
+    expect(() => readSettingFile(context, 'auth.certificatePath', 'huge.pem')).toThrow(
+      `config stores.kv.auth.certificatePath: file ${path.join(dir, 'huge.pem')} is 1048577 bytes, more than the 1 MiB a certificate, key or token file may hold`,
+    );
   });
 });

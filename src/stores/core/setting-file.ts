@@ -11,7 +11,7 @@
  * const certificatePath = settingFile(context, 'auth.certificatePath', auth.certificatePath, 'a PEM file');
  * const key = readSettingFile(context, 'auth.file', auth.file, 'a JSON key of a service account');
  */
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
 import type { StoreContext } from '../contract.js';
@@ -41,28 +41,64 @@ function withSettingFile<T>(
     return use(resolved);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(`file ${resolved} ${REASONS[code] ?? `cannot be read (${code})`}`, {
+    const reason = (err as { reason?: string }).reason ?? REASONS[code] ?? `cannot be read (${code})`;
+    throw new ConfigError(`file ${resolved} ${reason}`, {
       path: `stores.${context.storeName}.${setting}`,
       ...(hint ? { hint } : {}),
     });
   }
 }
 
-/** The resolved path of a readable file (not a folder), for an SDK that reads it itself. */
+/** The most a setting file may hold: certificates, keys and tokens are a few KiB. */
+const MAX_SETTING_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Refuse what is not a regular file of a sensible size: reading a named pipe waits for a writer
+ * and a device such as /dev/zero never ends, either of them holding the whole process (these
+ * reads are synchronous), and a huge file is no certificate.
+ */
+function checkRegular(stat: Stats): void {
+  if (stat.isDirectory()) throw Object.assign(new Error('folder'), { code: 'EISDIR' });
+  if (!stat.isFile()) {
+    const kind = stat.isFIFO()
+      ? 'a named pipe'
+      : stat.isSocket()
+        ? 'a socket'
+        : stat.isCharacterDevice() || stat.isBlockDevice()
+          ? 'a device'
+          : 'not a file';
+    throw Object.assign(new Error(kind), { reason: `is ${kind}, not a regular file` });
+  }
+  if (stat.size > MAX_SETTING_FILE_BYTES) {
+    throw Object.assign(new Error('too big'), {
+      reason: `is ${stat.size} bytes, more than the 1 MiB a certificate, key or token file may hold`,
+    });
+  }
+}
+
+/** The resolved path of a readable regular file, for an SDK that reads it itself. */
 export function settingFile(context: SettingContext, setting: string, file: string, hint?: string): string {
   return withSettingFile(context, setting, file, hint, (resolved) => {
     accessSync(resolved, constants.R_OK);
-    if (statSync(resolved).isDirectory()) throw Object.assign(new Error(resolved), { code: 'EISDIR' });
+    checkRegular(statSync(resolved));
     return resolved;
   });
 }
 
-/** The text of the file. */
+/** The text of the file (opened without blocking and checked on its handle: what is checked is what is read). */
 export function readSettingFile(
   context: SettingContext,
   setting: string,
   file: string,
   hint?: string,
 ): string {
-  return withSettingFile(context, setting, file, hint, (resolved) => readFileSync(resolved, 'utf8'));
+  return withSettingFile(context, setting, file, hint, (resolved) => {
+    const fd = openSync(resolved, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      checkRegular(fstatSync(fd));
+      return readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
