@@ -140,7 +140,7 @@ export {
   tokenCursor,
 } from './paging.js';
 export { type RetryOptions, type RetryTally, withRetry } from './retry.js';
-export { readSettingFile, settingFile } from './setting-file.js';
+export { fileKind, readSettingFile, settingFile } from './setting-file.js';
 export { type StandardCheckSteps, standardChecks } from './standard-checks.js';
 export { type TaggedSecret, TagLookup, type TagLookupOptions } from './tag-lookup.js';
 export { type TokenLease, TokenSession, type TokenSessionOptions } from './token-session.js';

@@ -52,6 +52,15 @@ function withSettingFile<T>(
 /** The most a setting file may hold: certificates, keys and tokens are a few KiB. */
 const MAX_SETTING_FILE_BYTES = 1024 * 1024;
 
+/** What a path that is not a regular file is, for a message that refuses it. */
+export function fileKind(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a named pipe';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return stat.isFile() ? 'a regular file' : 'not a file';
+}
+
 /**
  * Refuse what is not a regular file of a sensible size: reading a named pipe waits for a writer
  * and a device such as /dev/zero never ends, either of them holding the whole process (these
@@ -60,13 +69,7 @@ const MAX_SETTING_FILE_BYTES = 1024 * 1024;
 function checkRegular(stat: Stats): void {
   if (stat.isDirectory()) throw Object.assign(new Error('folder'), { code: 'EISDIR' });
   if (!stat.isFile()) {
-    const kind = stat.isFIFO()
-      ? 'a named pipe'
-      : stat.isSocket()
-        ? 'a socket'
-        : stat.isCharacterDevice() || stat.isBlockDevice()
-          ? 'a device'
-          : 'not a file';
+    const kind = fileKind(stat);
     throw Object.assign(new Error(kind), { reason: `is ${kind}, not a regular file` });
   }
   if (stat.size > MAX_SETTING_FILE_BYTES) {

@@ -3,7 +3,7 @@
  * mounts). Names are paths relative to the root; `..` segments and symlinks that leave the root
  * are refused, so a reference can never read outside the mounted directory.
  */
-import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import {
@@ -14,7 +14,7 @@ import {
   UsageError,
 } from '../../errors.js';
 import type { CheckReport, CheckStep, FetchedSecret, HostAccess, ListPage, StoreClient, StoreContext, StoreType } from '../contract.js';
-import { valueOfBytes } from '../core/index.js';
+import { fileKind, valueOfBytes } from '../core/index.js';
 
 const settings = z.strictObject({
   root: z.string().min(1, 'root is the directory that holds the secret files, e.g. /run/secrets'),
@@ -52,14 +52,6 @@ function decodeCursor(cursor: string): string {
     // the error below
   }
   throw new UsageError('invalid list cursor: pass the cursor a previous page returned');
-}
-
-/** What a file that is not a regular file is, for the message that refuses it. */
-function describeKind(stat: Stats): string {
-  if (stat.isFIFO()) return 'a named pipe';
-  if (stat.isSocket()) return 'a socket';
-  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
-  return 'not a file';
 }
 
 function errno(err: unknown): string | undefined {
@@ -152,7 +144,7 @@ export class FileStoreClient implements StoreClient {
     try {
       const stat = await handle.stat();
       if (stat.isDirectory()) throw this.#notAFile(request.name, 'a directory');
-      if (!stat.isFile()) throw this.#notAFile(request.name, describeKind(stat));
+      if (!stat.isFile()) throw this.#notAFile(request.name, fileKind(stat));
       if (stat.size > this.settings.maxSize) {
         throw new SecretStateError(
           `${this.#tag} ${request.name} is ${stat.size} bytes, above maxSize ${this.settings.maxSize}: raise maxSize if it is really a secret`,
