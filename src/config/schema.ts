@@ -125,6 +125,13 @@ export const configFileSchema = z.strictObject({
       host: z.string().optional(),
       port: z.number().int().min(0).max(65535).optional(),
       bodyLimit: z.number().int().positive().optional(),
+      /**
+       * The time a client has to send a whole request (headers and body), 60 s by default; a
+       * request not in by then is answered 408 and its connection closed. Not a limit on answering.
+       */
+      requestTimeout: duration
+        .refine((ms) => ms >= 1000, { message: 'is at least 1s (a client always has a limit; the default is 60s)' })
+        .optional(),
       rateLimit: z.strictObject({ max: z.number().int().positive(), window: duration }).optional(),
       /**
        * Audit commits on SQLite: `normal` (default) commits each batch to the WAL before the

@@ -48,6 +48,8 @@ import { StoredConfig } from './stored-config.js';
 
 export const SERVER_VERSION = '0.1.0';
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** The time a client has to send a whole request (`server.requestTimeout`). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7373;
 
@@ -143,10 +145,23 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
       : (options.rateLimit ??
         (serverConfig?.rateLimit ? { max: serverConfig.rateLimit.max, windowMs: serverConfig.rateLimit.window } : DEFAULT_RATE_LIMIT));
 
+  // Fastify sets Node's requestTimeout to 0 (no limit) unless told: a client that sends a request
+  // a byte at a time, or never ends it, would hold its connection for ever.
+  const requestTimeout = serverConfig?.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const app = fastify({
     // pino's Logger is Fastify's logger; only the declared generic differs.
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit,
+    requestTimeout,
+    http: {
+      // Node checks the limits on this period (30 s by default), so a request is cut between the
+      // limit and the limit plus a quarter of it.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(requestTimeout / 4))),
+      // Not above requestTimeout, or Node never applies requestTimeout to a body (Fastify sets
+      // requestTimeout after Node chose the 60 s default for the headers).
+      headersTimeout: Math.min(60_000, requestTimeout),
+      requestTimeout,
+    },
     // One line per request from onResponse instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     // No child logger per request (pino builds one with its bindings every time): the one line
