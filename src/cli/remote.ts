@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import { formatDuration, parseDuration } from '../config/duration.js';
 import { SesameError, UsageError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
 import { type CliContext, unreadable } from './context.js';
@@ -67,6 +68,24 @@ export interface RemoteOptions {
   token?: string | undefined;
   agentToken?: string | undefined;
   fetch?: typeof fetch;
+  /** How long a request may wait for the whole answer (SESAME_SERVER_TIMEOUT; 2 minutes by default). */
+  timeoutMs?: number | undefined;
+}
+
+/** How long the CLI waits for a server's answer unless SESAME_SERVER_TIMEOUT says otherwise. */
+export const DEFAULT_SERVER_TIMEOUT_MS = 120_000;
+
+/** SESAME_SERVER_TIMEOUT of `env` in milliseconds, the default when unset; a usage error when it is no duration. */
+export function serverTimeout(env: Readonly<Record<string, string | undefined>>): number {
+  const text = env['SESAME_SERVER_TIMEOUT'];
+  if (text === undefined || text.trim() === '') return DEFAULT_SERVER_TIMEOUT_MS;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 1) {
+    throw new UsageError(
+      `SESAME_SERVER_TIMEOUT=${JSON.stringify(text)} is not a duration: write a number with a unit, e.g. 30s or 5m`,
+    );
+  }
+  return ms;
 }
 
 /**
@@ -136,21 +155,40 @@ export class SesameClient {
     if (this.options.agentToken && !options.anonymous)
       headers['x-sesame-agent-token'] = this.options.agentToken;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_SERVER_TIMEOUT_MS;
+    // One limit for the answer, headers and body: fetch's own are 5 minutes each.
+    const signal = AbortSignal.timeout(timeoutMs);
+    const timedOut = () =>
+      new RemoteError(
+        `the server at ${this.base} accepted the request but did not answer within ${formatDuration(timeoutMs)}: check that sesame serve is healthy there (its logs, GET /readyz), or set SESAME_SERVER_TIMEOUT to wait longer (e.g. 5m)`,
+        { code: 'timeout', status: 0 },
+      );
     let response: Response;
     try {
       response = await (this.options.fetch ?? fetch)(url, {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal,
       });
     } catch (err) {
+      if (signal.aborted) throw timedOut();
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new RemoteError(
         `cannot reach the server at ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message} (is sesame serve running there?)`,
         { code: 'unreachable', status: 0 },
       );
     }
-    const text = await response.text();
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (err) {
+      if (signal.aborted) throw timedOut();
+      throw new RemoteError(
+        `the server at ${this.base} broke off its answer: ${(err as Error).message} (retry; check its logs if it keeps happening)`,
+        { code: 'unreachable', status: 0 },
+      );
+    }
     let body: unknown;
     try {
       body = text === '' ? undefined : JSON.parse(text);
@@ -327,5 +365,5 @@ export function remote(ctx: CliContext, server: string | boolean | undefined): S
   }
   // Never in an error line, whatever a server or a proxy puts in its answer.
   for (const secret of [target.token, agentToken]) if (secret) processRedactor.add(secret);
-  return new SesameClient({ server: target.server, token: target.token, agentToken });
+  return new SesameClient({ server: target.server, token: target.token, agentToken, timeoutMs: serverTimeout(ctx.env) });
 }
