@@ -4,7 +4,10 @@
  * says the server was reached but did not answer, instead of waiting five minutes and calling it
  * unreachable.
  */
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
@@ -38,6 +41,16 @@ describe('sesame … --server with a server that never answers', () => {
     expect(result.stderr).toBe(
       `sesame: the server at ${url} accepted the request but did not answer within 1s: check that sesame serve is healthy there (its logs, GET /readyz), or set SESAME_SERVER_TIMEOUT to wait longer (e.g. 5m)\n`,
     );
+    expect(result.stderr).not.toContain('tok-timeout-test-1');
+  }, 30_000);
+
+  it('sesame login waits the same time at most', async () => {
+    const result = await runCli(['login', '--server', url], {
+      env: { SESAME_TOKEN: 'tok-timeout-test-1', SESAME_SERVER_TIMEOUT: '1s', HOME: mkdtempSync(path.join(tmpdir(), 'sesame-home-')) },
+      timeoutMs: 20_000,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`the server at ${url} accepted the request but did not answer within 1s`);
     expect(result.stderr).not.toContain('tok-timeout-test-1');
   }, 30_000);
 

@@ -11,7 +11,7 @@ import { processRedactor } from '../../redact/redactor.js';
 import { type CliContext, example, readStdin, writeJson, writeTable } from '../context.js';
 import { checkProfileName, DEFAULT_PROFILE, normalizeServerUrl, readProfiles, removeProfile, saveProfile } from '../profiles.js';
 import { canPrompt, promptHidden } from '../prompt.js';
-import { SesameClient } from '../remote.js';
+import { SesameClient, serverTimeout } from '../remote.js';
 
 interface LoginFlags {
   server?: string;
@@ -64,10 +64,11 @@ export function registerLogin(program: Command, ctx: CliContext): void {
       server = readProfiles(ctx.env).profiles[name]?.server;
       if (server === undefined) throw new UsageError('give the server: sesame login --server URL (e.g. http://127.0.0.1:7373)');
     }
-    const client = new SesameClient({ server, token: 'unused' });
+    const timeoutMs = serverTimeout(ctx.env);
+    const client = new SesameClient({ server, token: 'unused', timeoutMs });
     const token = await tokenFrom(ctx, flags, client.base);
     processRedactor.add(token);
-    const principal = await new SesameClient({ server: client.base, token }).whoami();
+    const principal = await new SesameClient({ server: client.base, token, timeoutMs }).whoami();
     const file = saveProfile(ctx.env, name, {
       server: normalizeServerUrl(client.base),
       token,
