@@ -276,6 +276,19 @@ export async function testConnection(
 }
 
 /**
+ * The `host:port` of a destination, never more: a URL's user, password, path and query may hold
+ * resolved secrets (`https://svc:{{ secret://… }}@jira…`).
+ */
+function hostOf(address: string): string {
+  if (!address.includes('://')) return address;
+  try {
+    return new URL(address).host;
+  } catch {
+    return 'the target';
+  }
+}
+
+/**
  * Run a type's `authenticate` within `timeoutMs` whatever it does: a target that accepts the
  * connection and then answers nothing, or a byte at a time, fails the step when the time is up
  * (the type's own limits, such as a socket's idle timeout, do not cover every way to hang), and
@@ -288,7 +301,7 @@ async function authenticateWithin(
 ): Promise<AuthenticationResult> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const where = destinations?.length ? ` from ${destinations.map((d) => d.address).join(', ')}` : '';
+  const where = destinations?.length ? ` from ${destinations.map((d) => hostOf(d.address)).join(', ')}` : '';
   const limit = new Promise<AuthenticationResult>((resolve) => {
     timer = setTimeout(() => {
       controller.abort(new Error('the connection test ran out of time'));
