@@ -638,11 +638,7 @@ export class TokenService {
   ): Promise<{ token: string; info: TokenInfo } | undefined> {
     // Who made or revoked tokens at start, for the audit trail (the node: `serve@<host>`).
     const actor = options.actor ?? `serve@${hostname().replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 100) || 'host'}`;
-    if (presetToken !== undefined && (presetToken.length < MIN_TOKEN_LENGTH || /\s/.test(presetToken))) {
-      throw new UsageError(
-        `SESAME_ADMIN_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters without spaces: make one with openssl rand -base64 32`,
-      );
-    }
+    checkPresetAdminToken(presetToken);
     const token = presetToken ?? generateToken();
     const row: ApiTokensTable = {
       id: newTokenId(),
@@ -736,6 +732,18 @@ export class TokenService {
     return (
       `SESAME_ADMIN_TOKEN on this node is an earlier value, replaced by a newer one${newer ? ` (${newer.id}, set ${newer.created_at})` : ''}: ` +
       'this node serves, but its value is refused; give every node the newer value (a rolling deploy that sets it does so)'
+    );
+  }
+}
+
+/**
+ * Refuse a SESAME_ADMIN_TOKEN that is too short or holds spaces. Also called by `sesame serve`
+ * before anything else, so a misconfigured server never listens nor touches the database.
+ */
+export function checkPresetAdminToken(presetToken: string | undefined): void {
+  if (presetToken !== undefined && (presetToken.length < MIN_TOKEN_LENGTH || /\s/.test(presetToken))) {
+    throw new UsageError(
+      `SESAME_ADMIN_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters without spaces: make one with openssl rand -base64 32`,
     );
   }
 }

@@ -121,6 +121,8 @@ describe('sesame serve', () => {
     const r = await runCli(['serve', '--port', '0'], { cwd: dir(), env: { SESAME_ADMIN_TOKEN: 'short' } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('SESAME_ADMIN_TOKEN must be at least 32 characters');
+    // Refused before the server listens: no moment where a misconfigured server takes connections.
+    expect(r.stderr).not.toContain('Server listening');
   });
 
   it('lets a request in flight finish on SIGTERM, then exits 0', async () => {

@@ -12,6 +12,7 @@ import {
   ServerMetrics,
 } from '../../server/index.js';
 import { createSesame } from '../../sesame.js';
+import { checkPresetAdminToken } from '../../tokens/index.js';
 import { defaultStoreTypes } from '../../stores/default-types.js';
 import { type CliContext, example } from '../context.js';
 
@@ -147,6 +148,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
         '--namespace limits an agent: use it with --agent (API tokens carry their own namespace)',
       );
     }
+    // Before the config, the database and the port: a bad value changes nothing and listens nowhere.
+    if (!agent) checkPresetAdminToken(ctx.env['SESAME_ADMIN_TOKEN']);
     const registry = defaultStoreTypes();
     const config = loadConfig({
       file: flags.config,
