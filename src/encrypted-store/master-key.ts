@@ -20,9 +20,12 @@ import {
   fsyncSync,
   linkSync,
   mkdirSync,
+  fchmodSync,
   openSync,
   readFileSync,
+  realpathSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -210,10 +213,26 @@ function createKeyFile(file: string, key: MasterKey): boolean {
   }
 }
 
-/** Replace a key file's content atomically (write, sync, rename, sync the directory). */
-export function replaceKeyFile(file: string, keys: readonly MasterKey[]): void {
+/**
+ * Replace a key file's content atomically (write, sync, rename, sync the directory). A symlinked
+ * key file is written through to the file it points to (the link stays: replacing it with a
+ * regular file would leave the old key on the volume the link names, for the next mount or
+ * redeploy to bring back). The file keeps its mode, never readable by others.
+ */
+export function replaceKeyFile(configured: string, keys: readonly MasterKey[]): void {
+  let file: string;
+  let mode: number;
+  try {
+    file = realpathSync(configured);
+    mode = statSync(file).mode & 0o770;
+  } catch (err) {
+    throw new MasterKeyError(
+      `cannot write master key file ${configured}: ${(err as Error).message}; check that it exists and is readable`,
+      { cause: err },
+    );
+  }
   const dir = path.dirname(file);
-  const tmp = writeTemp(dir, formatKeyFile(keys));
+  const tmp = writeTemp(dir, formatKeyFile(keys), mode | 0o600);
   try {
     renameSync(tmp, file);
   } catch (err) {
@@ -225,10 +244,11 @@ export function replaceKeyFile(file: string, keys: readonly MasterKey[]): void {
   fsyncDir(dir);
 }
 
-function writeTemp(dir: string, text: string): string {
+function writeTemp(dir: string, text: string, mode = 0o600): string {
   const tmp = path.join(dir, `.master.key.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', 0o600);
   try {
+    if (mode !== 0o600) fchmodSync(fd, mode);
     writeSync(fd, text);
     fsyncSync(fd);
   } finally {
