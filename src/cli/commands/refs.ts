@@ -5,7 +5,7 @@
  * config's stores and dialects are used, to know which store each reference means. A YAML, JSON
  * or `.env` file is read as resolving reads it (refs/dialects/convert.ts `convertFile`).
  */
-import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
@@ -25,12 +25,26 @@ interface Flags {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',').filter(Boolean)];
 
 /** Replace a file's content, keeping the old one as `FILE.bak` first. */
-export function rewriteWithBackup(file: string, text: string): string {
+/**
+ * Rewrite a file in place, keeping the original as `FILE.bak`. A symlink is followed: the file it
+ * points to is rewritten (replacing the link would leave the target, credentials in clear, as it
+ * was) and its backup sits next to it. The file keeps its mode (a script stays executable).
+ */
+export function rewriteWithBackup(given: string, text: string): string {
+  // Only a link itself is resolved: directories on the way are renamed into as they are.
+  const file = lstatSync(given).isSymbolicLink() ? realpathSync(given) : given;
+  const mode = statSync(file).mode & 0o7777;
   const backup = `${file}.bak`;
   copyFileSync(file, backup);
   const tmp = `${file}.sesame-${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, file);
+  try {
+    chmodSync(tmp, mode);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
   return backup;
 }
 
