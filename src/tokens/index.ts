@@ -389,6 +389,13 @@ export class TokenService {
     const namespace = input.namespace ?? '';
     checkScopeNamespace(namespace);
     if (!ROLES.includes(input.role)) throw new UsageError(`unknown role "${input.role}": use one of ${ROLES.join(', ')}`);
+    // A permission that does nothing must not be listed as held: runtime tokens receive values
+    // through resolve without it, auditors never receive any.
+    if (input.reveal && (input.role === 'runtime' || input.role === 'auditor')) {
+      throw new UsageError(
+        `reveal is a permission of admin and operator tokens: ${input.role === 'runtime' ? 'a runtime token receives values through resolve without it' : 'an auditor token never receives secret values'}: leave reveal out`,
+      );
+    }
     if (input.expiresAt !== undefined) {
       const at = Date.parse(input.expiresAt);
       if (Number.isNaN(at)) throw new UsageError(`expiry "${input.expiresAt}" is not a date`);

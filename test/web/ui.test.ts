@@ -204,6 +204,29 @@ describe('admin UI', () => {
     await expectNoValues(page);
   });
 
+  it('May reveal values is offered for admin and operator tokens only', async () => {
+    const page = await open();
+    await signIn(page, revealToken);
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    const reveal = page.getByLabel('May reveal values');
+    for (const [role, offered] of [['operator', 1], ['runtime', 0], ['auditor', 0], ['admin', 1]] as const) {
+      await page.getByLabel('Role').selectOption(role);
+      expect(await reveal.count(), role).toBe(offered);
+    }
+    // Ticked for an operator, then the role changed to runtime: the token is made, without reveal.
+    await page.getByLabel('Role').selectOption('operator');
+    await reveal.check();
+    await page.getByLabel('Role').selectOption('runtime');
+    await page.getByLabel('Token name').fill('no-reveal-runtime');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    await page.getByRole('region', { name: 'New token' }).getByRole('button', { name: 'Copy' }).waitFor();
+    const listed = await sesame.call('GET', '/api/v1/tokens', revealToken);
+    const made = (listed.body as { items: Array<{ name: string; role: string; reveal: boolean }> }).items.find(
+      (t) => t.name === 'no-reveal-runtime',
+    );
+    expect(made).toMatchObject({ role: 'runtime', reveal: false });
+  });
+
   it('an admin creates a token (shown once, with Copy) and revokes it', async () => {
     const page = await open();
     await signIn(page, sesame.adminToken);

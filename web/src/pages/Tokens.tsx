@@ -13,6 +13,9 @@ interface NewToken {
   expiresIn: string;
 }
 
+/** Reveal is a permission of admin and operator tokens (runtime tokens get values through resolve). */
+const mayReveal = (role: string) => role === 'admin' || role === 'operator';
+
 export function TokensPage() {
   const principal = usePrincipal();
   const { namespace, namespaces } = useSession();
@@ -20,7 +23,7 @@ export function TokensPage() {
   const [showRevoked, setShowRevoked] = useState(false);
   const [created, setCreated] = useState<{ token: string; name: string } | null>(null);
   const [copied, setCopied] = useState(false);
-  const { register, handleSubmit, reset } = useForm<NewToken>({
+  const { register, handleSubmit, reset, watch } = useForm<NewToken>({
     defaultValues: { name: '', role: 'operator', namespace, reveal: false, expiresIn: '' },
   });
   const list = useInfiniteQuery({
@@ -48,7 +51,8 @@ export function TokensPage() {
           body: {
             role: v.role,
             namespace: v.namespace,
-            reveal: v.reveal,
+            // Admin and operator tokens only: the API refuses it on runtime and auditor tokens.
+            reveal: mayReveal(v.role) && v.reveal,
             ...(v.name ? { name: v.name } : {}),
             ...(v.expiresIn ? { expiresIn: v.expiresIn } : {}),
           },
@@ -99,7 +103,7 @@ export function TokensPage() {
             Expires in
             <input autoComplete="off" placeholder="30d (empty: never)" {...register('expiresIn')} />
           </label>
-          {principal.reveal && (
+          {principal.reveal && mayReveal(watch('role')) && (
             <label className="inline">
               <input type="checkbox" {...register('reveal')} />
               May reveal values
