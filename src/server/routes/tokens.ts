@@ -113,6 +113,22 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
           }
           expiresAt = new Date(services.now() + ms).toISOString();
         }
+        // Lifetime is a right too: a token with an expiry must not mint one that outlives it (an
+        // hour's admin token, or a leaked one about to expire, turned into a permanent one).
+        if (ctx.principal.kind === 'token') {
+          const creator = await tokens.get(ctx.principal.id);
+          if (creator.expiresAt !== undefined) {
+            const limit = Date.parse(creator.expiresAt);
+            if (expiresAt === undefined || Date.parse(expiresAt) > limit) {
+              const refused = new ForbiddenError(
+                'forbidden_role',
+                `this token expires at ${creator.expiresAt}: it can only create tokens that expire no later (${expiresAt === undefined ? 'no expiry was given' : `${expiresAt} was asked for`})`,
+              );
+              refused.fix = `give expiresAt ${creator.expiresAt} or earlier (or a shorter expiresIn), or create the token with a token that does not expire`;
+              throw refused;
+            }
+          }
+        }
         // The token and its audit record commit together.
         const created = await ctx.auditedWith({ action: 'token.create', namespace, target: `role:${body.role}` }, async (ok) => ({
           value: await tokens.create({
