@@ -162,9 +162,10 @@ interface PrincipalCase {
   reveal: boolean;
 }
 
+// Reveal is a permission of admin and operator tokens only (runtime and auditor tokens with it are refused at creation).
 const PRINCIPALS: PrincipalCase[] = (['admin', 'operator', 'runtime', 'auditor'] as const).flatMap((role) => [
   { role, reveal: false },
-  { role, reveal: true },
+  ...(role === 'admin' || role === 'operator' ? [{ role, reveal: true }] : []),
 ]);
 
 const SCOPES: Scope[] = ['root', 'acme'];
