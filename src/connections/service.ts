@@ -226,7 +226,9 @@ export async function testConnection(
       report.failedStep = 'resolve';
       return 'failed';
     }
-    if (!resolved.connectionType.authenticate) {
+    const type = resolved.connectionType;
+    const authenticate = type.authenticate?.bind(type);
+    if (!authenticate) {
       report.steps.push({
         step: 'authenticate',
         ok: true,
@@ -234,10 +236,11 @@ export async function testConnection(
       });
       return 'ok';
     }
+    // Where the type connects: checked by the access policy, and named if the target does not answer.
+    const destinations = type.destinations?.(resolved.fields);
     let lookup: LookupFunction | undefined;
     if (principal !== undefined) {
       if (!host.access) throw new Error('testConnection for a principal needs the access policy');
-      const type = resolved.connectionType;
       ({ lookup } = await host.access.checkDelivery(
         principal,
         {
@@ -245,14 +248,13 @@ export async function testConnection(
           chosenThroughApi: conn.origin === 'api',
           carriesSecrets: collectReferences(conn.fields).length > 0,
         },
-        type.destinations?.(resolved.fields),
+        destinations,
       ));
     }
-    const type = resolved.connectionType;
-    const result = await authenticateWithin(options.timeoutMs ?? 10_000, (signal, timeoutMs) =>
-      // biome-ignore lint/style/noNonNullAssertion: checked above
-      type.authenticate!(resolved.fields, { timeoutMs, signal, lookup }),
-      type.destinations?.(resolved.fields),
+    const result = await authenticateWithin(
+      options.timeoutMs ?? 10_000,
+      (signal, timeoutMs) => authenticate(resolved.fields, { timeoutMs, signal, lookup }),
+      destinations,
     );
     report.steps.push({ step: 'authenticate', ok: result.ok, detail: result.detail });
     if (result.ok) return 'ok';

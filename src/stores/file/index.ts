@@ -143,7 +143,6 @@ export class FileStoreClient implements StoreClient {
     let bytes: Buffer;
     try {
       const stat = await handle.stat();
-      if (stat.isDirectory()) throw this.#notAFile(request.name, 'a directory');
       if (!stat.isFile()) throw this.#notAFile(request.name, fileKind(stat));
       if (stat.size > this.settings.maxSize) {
         throw new SecretStateError(
