@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { launchChromium, ROOT, type Sesame, startSesame } from './helpers.js';
 
 const IMAGES = path.join(ROOT, 'docs/images');
@@ -39,7 +39,23 @@ const contexts: BrowserContext[] = [];
 async function open(): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   contexts.push(context);
+  // A step that waits longer than this fails naming its locator, well inside the test's time
+  // (a step takes well under a second here).
+  context.setDefaultTimeout(10_000);
   const page = await context.newPage();
+  // What the page did, printed only if the test fails: the calls it made and their statuses (no
+  // bodies), failed requests and console errors, with the time since the page opened.
+  const started = Date.now();
+  const events: string[] = [];
+  const event = (what: string) => events.push(`+${Date.now() - started}ms ${what}`);
+  page.on('request', (req) => event(`${req.method()} ${new URL(req.url()).pathname}`));
+  page.on('requestfinished', async (req) =>
+    event(`${(await req.response())?.status() ?? '?'} ${req.method()} ${new URL(req.url()).pathname}`),
+  );
+  page.on('requestfailed', (req) => event(`failed ${req.method()} ${new URL(req.url()).pathname}: ${req.failure()?.errorText}`));
+  page.on('console', (m) => m.type() === 'error' && event(`console: ${m.text()}`));
+  page.on('pageerror', (e) => event(`page error: ${e.message}`));
+  onTestFailed(() => console.error(`what the page did:\n${events.join('\n')}`));
   page.on('response', async (res) => {
     if (!res.url().includes('/api/')) return;
     try {
@@ -125,7 +141,9 @@ afterAll(async () => {
   await sesame?.stop();
 });
 
-describe('admin UI', () => {
+// Browser flows on a loaded 2-core machine: each takes a few seconds here, and a stuck step
+// fails after 10 s (above) with its locator, so the test's own limit is only a backstop.
+describe('admin UI', { timeout: 60_000 }, () => {
   it("refuses a bad token with the API's words, then an admin signs in and sees every page", async () => {
     const page = await open();
     await page.goto(`${sesame.url}/`);
