@@ -15,6 +15,7 @@ export {
 export {
   formatKeyFile,
   generateMasterKey,
+  keyFileWarning,
   keyIdOf,
   type LoadedMasterKeys,
   type LoadMasterKeyOptions,

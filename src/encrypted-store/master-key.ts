@@ -30,6 +30,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { exposureWarning } from '../file-mode.js';
 import { MasterKeyError } from './errors.js';
 
 export interface MasterKey {
@@ -187,6 +188,16 @@ export function loadMasterKey(source: MasterKeySource, options: LoadMasterKeyOpt
     );
   }
   return { keys, where, file, created };
+}
+
+/**
+ * The warning for a master key file other users of the host can read or replace (undefined when
+ * it is closed to them, or is no file). Its group is not counted: a key file shared with a
+ * service group (0640) is a deliberate choice, and `keys rotate` keeps it.
+ */
+export function keyFileWarning(file: string | undefined): string | undefined {
+  const warning = file === undefined ? undefined : exposureWarning('the master key file', file, 0o007);
+  return warning && `${warning} (mounted from a Kubernetes secret: set the volume's defaultMode to 0400)`;
 }
 
 /**

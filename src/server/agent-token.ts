@@ -4,9 +4,10 @@
  * `X-Sesame-Agent-Token`, which a server tricked into fetching a URL (SSRF) cannot add.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { exposureWarning } from '../file-mode.js';
 
 export const AGENT_TOKEN_HEADER = 'x-sesame-agent-token';
 export const DEFAULT_AGENT_TOKEN_FILE = './.sesame/agent.token';
@@ -44,10 +45,6 @@ export function loadAgentToken(file: string, cwd = process.cwd()): { token: stri
       `the agent token file ${absolute} must hold one token of at least ${MIN_LENGTH} characters: delete it to have one generated`,
     );
   }
-  const mode = statSync(absolute).mode & 0o777;
-  const warning =
-    (mode & 0o077) !== 0
-      ? `the agent token file ${absolute} is readable by other users (mode ${mode.toString(8)}): chmod 600 it`
-      : undefined;
+  const warning = exposureWarning('the agent token file', absolute, 0o077);
   return { token, file: absolute, created, ...(warning ? { warning } : {}) };
 }

@@ -37,7 +37,7 @@ function importsOf(file: string): string[] {
   );
 }
 
-const BASE = ['errors', 'sha256', 'scope', 'namespaces', 'not-found-fix'];
+const BASE = ['errors', 'sha256', 'scope', 'namespaces', 'not-found-fix', 'file-mode'];
 /** Layers a layer must not import; a layer missing here is on top (server, cli, index). */
 const FORBIDDEN: Record<string, readonly string[]> = {
   errors: ['*'],
@@ -45,6 +45,7 @@ const FORBIDDEN: Record<string, readonly string[]> = {
   scope: ['*'],
   namespaces: ['*'],
   'not-found-fix': ['*'],
+  'file-mode': ['*'],
   refs: ['*'],
   redact: ['*'],
   db: ['*'],
@@ -104,6 +105,7 @@ const ONLY: Record<string, readonly string[]> = {
   scope: [],
   namespaces: ['errors'],
   'not-found-fix': [],
+  'file-mode': [],
 };
 
 describe('layers', () => {

@@ -127,7 +127,7 @@ describe('loadAgentToken', () => {
     const file = path.join(dir, 'agent.token');
     writeFileSync(file, 'a-long-enough-agent-token\n');
     chmodSync(file, 0o644);
-    expect(loadAgentToken(file).warning).toBe(`the agent token file ${file} is readable by other users (mode 644): chmod 600 it`);
+    expect(loadAgentToken(file).warning).toBe(`the agent token file ${file} is readable by other users (mode 644): chmod go-rwx ${file}`);
     writeFileSync(file, 'short\n');
     expect(() => loadAgentToken(file)).toThrow(`the agent token file ${file} must hold one token of at least 16 characters`);
   });

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { type KeyRotationResult, openBuiltinBackend, parseKeyFile } from '../../encrypted-store/index.js';
+import { type KeyRotationResult, keyFileWarning, openBuiltinBackend, parseKeyFile } from '../../encrypted-store/index.js';
 import { UsageError } from '../../errors.js';
 import { AuditLog } from '../../audit/index.js';
 import { type CliContext, cliActor, example, withCommon, writeJson, writeTable } from '../context.js';
@@ -140,5 +140,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
     if (keys.some((k) => k.state === 'draining')) {
       ctx.stderr.write('a rotation is unfinished: run sesame keys rotate to finish it\n');
     }
+    const keyWarning = keyFileWarning(backend.keyring.loaded.file);
+    if (keyWarning) ctx.stderr.write(`warning: ${keyWarning}\n`);
   });
 }

@@ -1,6 +1,8 @@
 import { type Command, Option } from 'commander';
+import path from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { defaultConnectionTypes } from '../../connections/default-types.js';
+import { keyFileWarning } from '../../encrypted-store/index.js';
 import { describeUnexpected, SesameError, UsageError } from '../../errors.js';
 import { createLogger, type LogLevel } from '../../log.js';
 import { processRedactor } from '../../redact/redactor.js';
@@ -169,6 +171,12 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ),
     );
     stopOnUnexpected(ctx, logger);
+    // Once, at start (not on every command: `sesame run` output stays the command's own).
+    const keyWarning =
+      'file' in config.masterKey
+        ? keyFileWarning(path.resolve(config.baseDir, config.masterKey.file))
+        : undefined;
+    if (keyWarning) ctx.stderr.write(`sesame: warning: ${keyWarning}\n`);
     const metrics = new ServerMetrics();
     const sesame = createSesame(config, { registry, logger, observer: metrics.observer });
     let agentToken: ReturnType<typeof loadAgentToken> | undefined;
