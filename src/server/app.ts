@@ -14,7 +14,14 @@
  * reference (`routes/docs.ts`).
  */
 import { parseCookie } from 'cookie';
-import { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, fastify, LogController } from 'fastify';
+import {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  fastify,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { AuditLog } from '../audit/index.js';
 import type { Sesame } from '../sesame.js';
@@ -41,6 +48,7 @@ import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { typeRoutes } from './routes/types.js';
+import { errorResponse, MAX_PATH_SEGMENT } from './errors.js';
 import { HostDetails } from './host-details.js';
 import type { ServerServices } from './services.js';
 import { DEFAULT_SESSION, SESSION_COOKIE, SessionStore } from './sessions.js';
@@ -152,6 +160,13 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     // pino's Logger is Fastify's logger; only the declared generic differs.
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit,
+    maxParamLength: MAX_PATH_SEGMENT,
+    // The router's refusals (a path segment too long, bad percent-encoding) come before any
+    // route: answered in Sesame's shape here, or Fastify's own body (echoing the path) goes out.
+    frameworkErrors: (error, request, reply) => {
+      const { status, body } = errorResponse(error, sesame.redactor, request.id);
+      (reply as FastifyReply).code(status).send(body);
+    },
     requestTimeout,
     http: {
       // Node checks the limits on this period (30 s by default), so a request is cut between the

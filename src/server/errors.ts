@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import { diagnoseClosedConnection, isDatabaseUnreachable } from '../db/errors.js';
 import { describeZodIssue } from '../config/issues.js';
+import { MAX_NAME_LENGTH } from '../encrypted-store/names.js';
 import { SesameError, UsageError } from '../errors.js';
 import type { Redactor } from '../redact/redactor.js';
 
@@ -117,6 +118,13 @@ export function internalError(requestId: string): ErrorBody {
  * value) and passes the redactor all the same; anything else, and any 5xx that is not one of
  * ours, says "internal error" with the request id and nothing of its internals.
  */
+/**
+ * The longest path segment the router takes (Fastify's default is 100 characters, below the names
+ * stores take: the builtin's 512, an AWS ARN). Room for a name of 512 characters of four UTF-8
+ * bytes each, percent-encoded; a longer URL is refused by Node before (431) anyway.
+ */
+export const MAX_PATH_SEGMENT = 8192;
+
 export function errorResponse(err: unknown, redactor: Redactor, requestId = 'unknown'): { status: number; body: ErrorBody } {
   if (err instanceof SesameError) {
     if (err.status >= 500 && err.code === 'error') return { status: err.status, body: internalError(requestId) };
@@ -127,7 +135,10 @@ export function errorResponse(err: unknown, redactor: Redactor, requestId = 'unk
     return { status: err.status, body };
   }
   const fastify = fastifyError(err);
-  if (fastify && fastify.status < 500) return { status: fastify.status, body: { error: { code: fastify.code, message: fastify.message } } };
+  if (fastify && fastify.status < 500) {
+    const { code, message, fix } = fastify;
+    return { status: fastify.status, body: { error: { code, message, ...(fix ? { fix } : {}) } } };
+  }
   // The server closed the connection under the statement: say so, and what to do, not "does not answer".
   const closed = diagnoseClosedConnection(err);
   if (closed) return errorResponse(closed, redactor, requestId);
@@ -142,7 +153,7 @@ export function errorResponse(err: unknown, redactor: Redactor, requestId = 'unk
  * Fastify's own errors (body parsing, limits, media types) with messages of ours: a JSON parse
  * error's message quotes the body, which may hold a value.
  */
-function fastifyError(err: unknown): { status: number; code: string; message: string } | undefined {
+function fastifyError(err: unknown): { status: number; code: string; message: string; fix?: string } | undefined {
   const e = err as { code?: unknown; statusCode?: unknown } | null;
   if (!e || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
@@ -155,6 +166,21 @@ function fastifyError(err: unknown): { status: number; code: string; message: st
       return { status: 400, code: 'invalid_json', message: 'request body is empty but Content-Type is application/json: send a JSON body' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, code: 'unsupported_media_type', message: 'send JSON with Content-Type: application/json' };
+    // The router's two refusals (see `frameworkErrors` in app.ts); neither echoes the path.
+    case 'FST_ERR_BAD_URL':
+      return {
+        status: 400,
+        code: 'bad_url',
+        message: 'the request path is not valid percent-encoding',
+        fix: 'encode each name in the path as encodeURIComponent does (a % must start %XX of UTF-8 bytes)',
+      };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return {
+        status: 414,
+        code: 'uri_too_long',
+        message: `a segment of the request path is longer than ${MAX_PATH_SEGMENT} characters`,
+        fix: `names are at most ${MAX_NAME_LENGTH} characters in the builtin store (each store has its own limit): check the name`,
+      };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, code: 'bad_request', message: 'Content-Length does not match the body' };
     default:
