@@ -21,6 +21,7 @@ import {
   type Profile,
   readProfiles,
 } from './profiles.js';
+import { timerDelay } from '../timers.js';
 
 /**
  * Error codes that mean bad usage or bad input (exit 2), as the same error would locally; every
@@ -157,7 +158,7 @@ export class SesameClient {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     const timeoutMs = this.options.timeoutMs ?? DEFAULT_SERVER_TIMEOUT_MS;
     // One limit for the answer, headers and body: fetch's own are 5 minutes each.
-    const signal = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.timeout(timerDelay(timeoutMs));
     const timedOut = () =>
       new RemoteError(
         `the server at ${this.base} accepted the request but did not answer within ${formatDuration(timeoutMs)}: check that sesame serve is healthy there (its logs, GET /readyz), or set SESAME_SERVER_TIMEOUT to wait longer (e.g. 5m)`,

@@ -38,6 +38,7 @@ import {
   nodeIdOf,
   pruneChanges,
 } from './changes.js';
+import { timerDelay } from '../timers.js';
 
 export interface ChangeListenerOptions {
   database: SesameDatabase;
@@ -107,7 +108,7 @@ export class ChangeListener {
     this.#timer = setInterval(() => {
       void this.wake();
       this.#checkListening();
-    }, pollMs);
+    }, timerDelay(pollMs));
     this.#timer.unref();
     if (this.#database.dedicatedClient) await this.#listen();
   }
@@ -276,7 +277,7 @@ export class ChangeListener {
     this.#reconnect = setTimeout(() => {
       this.#reconnect = undefined;
       void this.#listen();
-    }, delay);
+    }, timerDelay(delay));
     this.#reconnect.unref();
   }
 

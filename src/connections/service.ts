@@ -10,6 +10,7 @@ import type { AccessPolicy, Principal, Purpose } from '../resolve/access.js';
 import { describeZodIssue } from '../config/issues.js';
 import { collectReferences } from '../refs/template.js';
 import type { AuthenticationResult, ConnectionType, ConnectionTypeRegistry } from './types.js';
+import { timerDelay } from '../timers.js';
 
 /** The part of Sesame connections need (kept narrow so this module stays testable). */
 export interface ConnectionHost {
@@ -311,7 +312,7 @@ async function authenticateWithin(
         ok: false,
         detail: `no answer within ${Number((timeoutMs / 1000).toFixed(3))} s${where}: check that the target is up, not overloaded, and the service this connection's type expects`,
       });
-    }, timeoutMs);
+    }, timerDelay(timeoutMs));
   });
   const attempt = authenticate(controller.signal, timeoutMs);
   // A type that fails after the time is up has nobody to tell.

@@ -19,6 +19,7 @@ import {
   redactDatabaseUrl,
   withoutDatabaseSecrets,
 } from './url.js';
+import { timerDelay } from '../timers.js';
 
 export { DatabaseError, DatabaseTimeoutError, SchemaTooNewError } from './errors.js';
 
@@ -244,7 +245,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   promise.catch(() => {});
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DatabaseTimeoutError(ms)), ms);
+    timer = setTimeout(() => reject(new DatabaseTimeoutError(ms)), timerDelay(ms));
   });
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
@@ -315,7 +316,7 @@ function boundedPool(
           broken = new DatabaseTimeoutError(timeoutMs);
           markSilent();
           reject(broken);
-        }, timeoutMs);
+        }, timerDelay(timeoutMs));
         client.query(sqlText, [...parameters]).then(
           (result) => {
             clearTimeout(timer);
@@ -528,5 +529,5 @@ function messageOf(err: unknown): string {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, timerDelay(ms)));
 }

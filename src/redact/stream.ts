@@ -27,6 +27,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { Automaton, MatchSink } from './automaton.js';
 import { ByteTextDecoder, bytesOfText } from './bytes.js';
 import type { MatcherSnapshot } from './matcher.js';
+import { timerDelay } from '../timers.js';
 
 export const SHORT_PREFIX = 3;
 
@@ -153,7 +154,7 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
       } catch {
         stream.push(bytesOfText(fail()));
       }
-    }, releaseAfter);
+    }, timerDelay(releaseAfter));
     timer.unref?.();
   };
 

@@ -53,6 +53,7 @@ import { HostDetails } from './host-details.js';
 import type { ServerServices } from './services.js';
 import { DEFAULT_SESSION, SESSION_COOKIE, SessionStore } from './sessions.js';
 import { StoredConfig } from './stored-config.js';
+import { timerDelay } from '../timers.js';
 
 export const SERVER_VERSION = '0.1.0';
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -248,7 +249,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     async close() {
       lifecycle.closing = true;
       // Requests in flight get `graceMs` to finish; then their connections are cut.
-      const grace = setTimeout(() => app.server.closeAllConnections(), options.graceMs ?? 10_000);
+      const grace = setTimeout(() => app.server.closeAllConnections(), timerDelay(options.graceMs ?? 10_000));
       grace.unref();
       try {
         await app.close();

@@ -18,6 +18,7 @@ import { DEFAULT_CACHE } from '../config/schema.js';
 import { DatabaseError, isDatabaseUnreachable } from '../db/errors.js';
 import type { SesameDatabase } from '../db/index.js';
 import type { Sesame } from '../sesame.js';
+import { timerDelay } from '../timers.js';
 
 /**
  * How long a token checked here is admitted while the database is unreachable: as long as the
@@ -163,7 +164,7 @@ export class AuditRecorder {
       { spool: this.#spool?.dir },
       'the database is unreachable: audit records go to the local spool until it is back',
     );
-    this.#timer = setInterval(() => void this.#probe(), this.#probeMs);
+    this.#timer = setInterval(() => void this.#probe(), timerDelay(this.#probeMs));
     this.#timer.unref();
     void this.#probe();
   }

@@ -54,6 +54,16 @@ describe('sesame … --server with a server that never answers', () => {
     expect(result.stderr).not.toContain('tok-timeout-test-1');
   }, 30_000);
 
+  it('waits a SESAME_SERVER_TIMEOUT longer than 24.8 days instead of giving up at once', async () => {
+    // Node fires a timer past 2^31-1 ms after 1 ms: 30d used to say "did not answer within 30d" at once.
+    const result = await runCli(['resolve', 'secret://env/X', '--server', url], {
+      env: { SESAME_TOKEN: 'tok-timeout-test-1', SESAME_SERVER_TIMEOUT: '30d' },
+      timeoutMs: 1500,
+    });
+    expect(result.signal).toBe('SIGKILL');
+    expect(result.stderr).toBe('');
+  });
+
   it('refuses a SESAME_SERVER_TIMEOUT that is not a duration, saying what to write', async () => {
     const result = await runCli(['resolve', 'secret://env/X', '--server', url], {
       env: { SESAME_TOKEN: 'tok-timeout-test-1', SESAME_SERVER_TIMEOUT: 'soon' },

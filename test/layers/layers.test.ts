@@ -37,7 +37,7 @@ function importsOf(file: string): string[] {
   );
 }
 
-const BASE = ['errors', 'sha256', 'scope', 'namespaces', 'not-found-fix', 'file-mode'];
+const BASE = ['errors', 'sha256', 'scope', 'namespaces', 'not-found-fix', 'file-mode', 'timers'];
 /** Layers a layer must not import; a layer missing here is on top (server, cli, index). */
 const FORBIDDEN: Record<string, readonly string[]> = {
   errors: ['*'],
@@ -46,6 +46,7 @@ const FORBIDDEN: Record<string, readonly string[]> = {
   namespaces: ['*'],
   'not-found-fix': ['*'],
   'file-mode': ['*'],
+  timers: ['*'],
   refs: ['*'],
   redact: ['*'],
   db: ['*'],
@@ -98,7 +99,7 @@ const FORBIDDEN: Record<string, readonly string[]> = {
 /** What `*` leaves allowed: the base modules, and for db its own helpers. */
 const ONLY: Record<string, readonly string[]> = {
   refs: BASE,
-  redact: ['sha256'],
+  redact: ['sha256', 'timers'],
   db: BASE,
   errors: [],
   sha256: [],
@@ -106,6 +107,7 @@ const ONLY: Record<string, readonly string[]> = {
   namespaces: ['errors'],
   'not-found-fix': [],
   'file-mode': [],
+  timers: [],
 };
 
 describe('layers', () => {

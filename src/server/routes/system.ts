@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { openValue, sealValue } from '../../encrypted-store/index.js';
 import { type AnyRoute, route } from '../route.js';
 import type { ServerServices } from '../services.js';
+import { timerDelay } from '../../timers.js';
 
 const check = z.object({ ok: z.boolean(), detail: z.string() });
 
@@ -35,7 +36,7 @@ export async function readiness(
   // One deadline for both checks, which run side by side: the answer comes within `limitMs`.
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${limitMs / 1000} s`)), limitMs);
+    timer = setTimeout(() => reject(new Error(`no answer within ${limitMs / 1000} s`)), timerDelay(limitMs));
   });
   deadline.catch(() => {});
   const database = (async () => {

@@ -26,6 +26,7 @@ import {
   networkFailure,
   PLAIN_HTTP_TO_TLS,
 } from './network.js';
+import { timerDelay } from '../../timers.js';
 
 export interface HttpTransportOptions {
   /** PEM CA bundle that signs the server's certificate. */
@@ -390,7 +391,7 @@ export class HttpTransport {
           });
         });
       });
-      r.setTimeout(this.#timeoutMs, () =>
+      r.setTimeout(timerDelay(this.#timeoutMs), () =>
         r.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })),
       );
       r.on('error', (err: NodeJS.ErrnoException) => reject(this.#networkError(url, err)));

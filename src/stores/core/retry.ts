@@ -9,6 +9,7 @@
  * store. Quick failures (refused, reset, a 503, throttling) keep their attempts and backoff, as
  * long as the backoff itself ends inside the budget.
  */
+import { timerDelay } from '../../timers.js';
 export interface RetryOptions {
   /** Total attempts including the first. */
   attempts?: number;
@@ -49,7 +50,7 @@ export interface RetryTally {
 
 // Not unref'd: a backoff between attempts is pending work, and a CLI process with nothing else
 // to wait for would otherwise exit 0 in the middle of it, printing nothing.
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, timerDelay(ms)));
 
 /** Timers fire a little early or late: an attempt this close to its limit used it up. */
 const LIMIT_SLACK = 0.95;

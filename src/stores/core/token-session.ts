@@ -20,6 +20,7 @@
  *   (answer) => answer.status === 401,
  * );
  */
+import { type LongTimeout, setLongTimeout } from '../../timers.js';
 
 /** A token and what the provider said of its life. */
 export interface TokenLease<T> {
@@ -61,7 +62,7 @@ export class TokenSession<T> {
   #loginTtl = 0;
   #nearEnd = false;
   #pending: Promise<T> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: LongTimeout | undefined;
   #closed = false;
 
   constructor(options: TokenSessionOptions<T>) {
@@ -144,14 +145,15 @@ export class TokenSession<T> {
     this.#clearTimer();
     if (!this.#options.background || this.#closed || ttl <= 0) return;
     if (!lease.renewable && !this.canLogin) return;
-    this.#timer = setTimeout(
+    // A lease of a year (Vault) is due in months: past Node's timer bound, so set in steps.
+    this.#timer = setLongTimeout(
       () => {
         this.#timer = undefined;
         void this.#refresh();
       },
       Math.max(500, Math.floor(ttl * this.#refreshAt)),
+      { unref: true },
     );
-    this.#timer.unref?.();
   }
 
   /** Renew the token, or log in again when it cannot be renewed (any more). */
@@ -174,7 +176,7 @@ export class TokenSession<T> {
   }
 
   #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timer = undefined;
   }
 }
