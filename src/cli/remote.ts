@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { formatDuration, parseDuration } from '../config/duration.js';
+import { formatDuration, durationProblem, parseDuration } from '../config/duration.js';
 import { SesameError, UsageError } from '../errors.js';
 import { processRedactor } from '../redact/redactor.js';
 import { type CliContext, unreadable } from './context.js';
@@ -83,7 +83,7 @@ export function serverTimeout(env: Readonly<Record<string, string | undefined>>)
   const ms = parseDuration(text);
   if (ms === undefined || ms < 1) {
     throw new UsageError(
-      `SESAME_SERVER_TIMEOUT=${JSON.stringify(text)} is not a duration: write a number with a unit, e.g. 30s or 5m`,
+      `SESAME_SERVER_TIMEOUT=${JSON.stringify(text)} ${durationProblem(text)}: write a number with a unit, e.g. 30s or 5m`,
     );
   }
   return ms;

@@ -12,7 +12,7 @@ import { type DialectsSettings, dialectsOf, dialectsSchema } from '../refs/diale
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { OutboundPolicy } from '../resolve/outbound.js';
 import { isNamespace, NAMESPACE_RULE } from '../namespaces.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { durationProblem, formatDuration, parseDuration } from './duration.js';
 import { describeZodIssue } from './issues.js';
 import { findStoreConfig } from './visibility.js';
 
@@ -24,7 +24,7 @@ export const duration = z.union([z.string(), z.number()]).transform((value, ctx)
   if (ms === undefined) {
     ctx.addIssue({
       code: 'custom',
-      message: `"${value}" is not a duration: write a number with a unit, e.g. 500ms, 30s, 5m, 1h, 7d`,
+      message: `"${value}" ${typeof value === 'string' ? durationProblem(value) : 'is not a duration'}: write a number with a unit, e.g. 500ms, 30s, 5m, 1h, 7d`,
     });
     return z.NEVER;
   }

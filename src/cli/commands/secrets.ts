@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { type Command, Option } from 'commander';
 import { namespaceChain } from '../../namespaces.js';
-import { parseDuration } from '../../config/duration.js';
+import { durationProblem, parseDuration } from '../../config/duration.js';
 import { jsonSyntaxError, UnsupportedOperationError, UsageError } from '../../errors.js';
 import { processRedactor } from '../../redact/redactor.js';
 import { formatReference } from '../../refs/reference.js';
@@ -538,7 +538,7 @@ export function registerSecrets(program: Command, ctx: CliContext): void {
       recoveryWindowMs = parseDuration(flags.recoveryWindow);
       if (recoveryWindowMs === undefined) {
         throw new UsageError(
-          `--recovery-window "${flags.recoveryWindow}" is not a duration: write e.g. 7d, 12h or 0`,
+          `--recovery-window "${flags.recoveryWindow}" ${durationProblem(flags.recoveryWindow)}: write e.g. 7d, 12h or 0`,
         );
       }
     }

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { AuditLog } from '../../audit/index.js';
-import { parseDuration } from '../../config/duration.js';
+import { durationProblem, parseDuration } from '../../config/duration.js';
 import { UsageError } from '../../errors.js';
 import { ROLES, type Role, type TokenInfo, type TokenPage, TokenService } from '../../tokens/index.js';
 import { type CliContext, cliActor, example, writeJson, writeTable } from '../context.js';
@@ -56,7 +56,7 @@ export function registerTokens(program: Command, ctx: CliContext): void {
     let expiresIn: number | undefined;
     if (flags.expires !== undefined) {
       expiresIn = parseDuration(flags.expires);
-      if (expiresIn === undefined || expiresIn <= 0) throw new UsageError(`--expires ${flags.expires} is not a duration: e.g. 12h, 30d`);
+      if (expiresIn === undefined || expiresIn <= 0) throw new UsageError(`--expires ${flags.expires} ${durationProblem(flags.expires)}: e.g. 12h, 30d`);
     }
     const client = remote(ctx, flags.server);
     let created: TokenInfo & { token: string };

@@ -1,6 +1,6 @@
 /** Tokens (admin) and the audit trail (admin, auditor). */
 import { z } from 'zod';
-import { parseDuration } from '../../config/duration.js';
+import { durationProblem, parseDuration } from '../../config/duration.js';
 import type { VerifyResult } from '../../audit/index.js';
 import { isRootAdmin } from '../../resolve/access.js';
 import { ROLES } from '../../tokens/index.js';
@@ -109,7 +109,7 @@ export function tokenRoutes(services: ServerServices): AnyRoute[] {
         if (body.expiresIn !== undefined) {
           const ms = parseDuration(body.expiresIn);
           if (ms === undefined || ms <= 0) {
-            throw new ValidationError([{ path: 'body.expiresIn', message: `"${body.expiresIn}" is not a duration: e.g. 12h, 30d` }]);
+            throw new ValidationError([{ path: 'body.expiresIn', message: `"${body.expiresIn}" ${durationProblem(body.expiresIn)}: e.g. 12h, 30d` }]);
           }
           expiresAt = new Date(services.now() + ms).toISOString();
         }

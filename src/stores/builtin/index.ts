@@ -16,7 +16,7 @@ import type {
 } from '../../encrypted-store/index.js';
 import { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from '../../encrypted-store/limits.js';
 import { parseVersion } from '../../encrypted-store/names.js';
-import { parseDuration } from '../../config/duration.js';
+import { durationProblem, MAX_DURATION_MS, parseDuration } from '../../config/duration.js';
 import { DatabaseError } from '../../db/errors.js';
 import { SecretNotFoundError, SesameError, StoreUnavailableError, UsageError } from '../../errors.js';
 import type {
@@ -42,11 +42,11 @@ const MAX_VALUE_SIZE_CEILING = 64 * 1024 * 1024;
 
 const recoveryWindow = z.union([z.string(), z.number().int().nonnegative()]).transform((value, ctx) => {
   // A number is milliseconds, so parsed settings parse again to themselves.
-  const ms = typeof value === 'number' ? value : parseDuration(value);
+  const ms = typeof value === 'number' ? (value <= MAX_DURATION_MS ? value : undefined) : parseDuration(value);
   if (ms === undefined) {
     ctx.addIssue({
       code: 'custom',
-      message: `"${value}" is not a duration: write e.g. 7d, 12h or 0 (no recovery)`,
+      message: `"${value}" ${typeof value === 'string' ? durationProblem(value) : 'is longer than 100 years'}: write e.g. 7d, 12h or 0 (no recovery)`,
     });
     return z.NEVER;
   }
