@@ -2,6 +2,7 @@
  * What every CLI command gets: the streams, and a lazily loaded Sesame for the command's
  * `--config`. Commands register themselves with `register(program, ctx)`.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
@@ -144,13 +145,73 @@ export function unreadable(what: string, err: unknown): UsageError {
   return new UsageError(`cannot read ${what}: ${why}`);
 }
 
+/**
+ * The most the CLI reads from a file or stdin given as a value (or a file of values): 64 MiB, the
+ * largest value any store takes (the builtin's `maxValueSize` ceiling). More is refused as soon
+ * as it is seen, so a wrong file (an image, /dev/zero, a log piped in) neither fills the memory
+ * nor keeps the machine busy before the store's own limit is even asked.
+ */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+const tooLarge = (what: string) =>
+  new UsageError(
+    `${what} is larger than ${MAX_INPUT_BYTES / 1024 / 1024} MiB, more than any store takes: nothing was written (check that it is the file you meant)`,
+  );
+
 export async function readStdin(ctx: CliContext): Promise<string> {
   if (ctx.stdin.isTTY)
     throw new UsageError('no value given: pass it as an argument, with --from-file, or on stdin');
   const chunks: Buffer[] = [];
-  for await (const chunk of ctx.stdin)
-    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  let size = 0;
+  for await (const chunk of ctx.stdin) {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += bytes.length;
+    if (size > MAX_INPUT_BYTES) {
+      // Stop reading: what is still coming is not wanted.
+      ctx.stdin.destroy?.();
+      throw tooLarge('stdin');
+    }
+    chunks.push(bytes);
+  }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A file named on the command line (`--from-file`, `secrets import`) as text, at most
+ * {@link MAX_INPUT_BYTES}: a regular file is measured before it is read; a pipe or a device is
+ * read until the bound. `what` names it in messages as the user gave it (`--from-file x`).
+ */
+export function readFileBounded(file: string, what: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw unreadable(what, err);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw unreadable(what, Object.assign(new Error('directory'), { code: 'EISDIR' }));
+    if (stat.isFile() && stat.size > MAX_INPUT_BYTES) throw tooLarge(what);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(1024 * 1024);
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        throw unreadable(what, err);
+      }
+      if (n === 0) break;
+      size += n;
+      if (size > MAX_INPUT_BYTES) throw tooLarge(what);
+      chunks.push(chunk.subarray(0, n));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
  * transaction for the builtin store, after the change for other stores (see `auditedLocally`);
  * changes through a server are recorded by the server, as the token.
  */
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { type Command, Option } from 'commander';
@@ -21,8 +21,8 @@ import {
   auditedLocally,
   type CliContext,
   example,
+  readFileBounded,
   readStdin,
-  unreadable,
   withCommon,
   writeJson,
   writeTable,
@@ -288,12 +288,7 @@ async function valueFrom(
 }
 
 function readInput(ctx: CliContext, file: string, what: string): string {
-  const absolute = path.resolve(ctx.cwd, file);
-  try {
-    return readFileSync(absolute, 'utf8');
-  } catch (err) {
-    throw unreadable(`${what} ${file}`, err);
-  }
+  return readFileBounded(path.resolve(ctx.cwd, file), `${what} ${file}`);
 }
 
 function describeNamespace(namespace: string | undefined): string {
