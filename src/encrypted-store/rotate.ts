@@ -188,19 +188,35 @@ export async function rotateMasterKey(
     }
   }
 
-  // 3. Reseal the audit chain key, retire the old keys and drop them from the key file, under
-  //    the rotation lock so a rotation starting now cannot have its new key overwritten. The
-  //    audit chain keeps its key (records are never re-MACed): only its seal changes.
-  const chain = backend.auditChain ?? auditChainOf(database);
-  const { retired, keyFile, head } = await database.write(async (trx) => {
-    await lock(trx);
-    await resealAuditKey(backend, trx, target);
+  // 3. Reseal the audit chain key, and check that nothing is left under the old keys: committed
+  //    before the key file loses them, so the database never needs a key the file no longer
+  //    holds. The audit chain keeps its key (records are never re-MACed): only its seal changes.
+  const stillUnder = async (trx: Parameters<Parameters<typeof database.write>[0]>[0]) => {
     const left = [...(await dataKeysByMasterKey(database, trx)).keys()].filter((id) => id !== target.id);
+    const auditKeyId = await auditKeyMasterId(trx);
+    if (auditKeyId !== undefined && auditKeyId !== target.id) left.push(`${auditKeyId} (the audit chain key)`);
     if (left.length > 0) {
       throw new SesameError(
         `key rotation to master key ${target.id} found data keys still under ${left.join(', ')}: run it again to finish`,
       );
     }
+  };
+  await database.write(async (trx) => {
+    await lock(trx);
+    await resealAuditKey(backend, trx, target);
+    await stillUnder(trx);
+  });
+
+  // 4. Drop the old keys from the key file, then retire them, under the rotation lock so a
+  //    rotation starting now cannot have its new key overwritten. The file is rewritten before
+  //    the commit: if the commit is lost (a killed process, a full disk), the old keys stay
+  //    `draining` in the database, nothing needs them (step 3), and the next run retires them.
+  //    The other way round, a lost file rewrite after a committed retirement would leave old
+  //    keys in the file that the next run could not tell from kept ones (`keepOldKeys`).
+  const chain = backend.auditChain ?? auditChainOf(database);
+  const { retired, keyFile, head } = await database.write(async (trx) => {
+    await lock(trx);
+    await stillUnder(trx);
     const draining = await trx.selectFrom('master_keys').select('id').where('state', '=', 'draining').execute();
     await trx
       .updateTable('master_keys')
