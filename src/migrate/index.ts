@@ -77,16 +77,22 @@ async function current(client: StoreClient, name: string, namespace: string): Pr
 /** The values to copy, oldest first: the newest only, or every readable version. */
 async function sourceValues(options: MigrateOptions, name: string): Promise<string[]> {
   const { client } = options.from;
-  const namespaces = [options.namespace];
   if (!options.allVersions || !client.versions) {
-    const v = text((await client.get({ name, namespaces })).value);
+    const v = text((await client.get({ name, namespaces: [options.namespace] })).value);
     options.onValue?.(v);
     return [v];
   }
-  const versions = (await client.versions(name, { namespaces })).filter((v) => v.enabled !== false && !v.destroyed);
+  return versionValues(client, name, options);
+}
+
+/** The values of a secret's enabled versions, oldest first (at most the newest `last`). */
+async function versionValues(client: StoreClient, name: string, options: MigrateOptions, last = Number.POSITIVE_INFINITY): Promise<string[]> {
+  const namespaces = [options.namespace];
+  const listed = await (client.versions as NonNullable<StoreClient['versions']>).call(client, name, { namespaces });
+  const versions = oldestFirst(listed.filter((v) => v.enabled !== false && !v.destroyed));
   const values: string[] = [];
   // Oldest first, so the current one is written last and ends up current in the destination.
-  for (const v of oldestFirst(versions)) {
+  for (const v of versions.slice(Math.max(0, versions.length - last))) {
     try {
       const value = text((await client.get({ name, version: v.version, namespaces })).value);
       options.onValue?.(value);
@@ -97,6 +103,22 @@ async function sourceValues(options: MigrateOptions, name: string): Promise<stri
     }
   }
   return values;
+}
+
+/**
+ * How many of the source's versions (oldest first) the destination already holds: the longest
+ * run of them, from the oldest, that the destination's newest versions repeat in order (by
+ * sha256). Matching the run rather than the newest value alone keeps a history in which a value
+ * comes back (a revert, credentials alternating between two) from being taken for finished.
+ */
+function heldPrefix(source: readonly string[], destination: readonly string[]): number {
+  const want = source.map(sha256Hex);
+  const have = destination.map(sha256Hex);
+  for (let k = Math.min(want.length, have.length); k > 0; k--) {
+    const tail = have.slice(have.length - k);
+    if (tail.every((h, i) => h === want[i])) return k;
+  }
+  return 0;
 }
 
 /**
@@ -129,14 +151,23 @@ async function migrateOne(options: MigrateOptions, name: string): Promise<Migrat
   const existing = await current(options.to.client, name, options.namespace);
   if (existing !== undefined) options.onValue?.(existing);
   const existingHash = existing === undefined ? undefined : sha256Hex(existing);
-  if (existingHash === sha256Hex(latest)) return { name, outcome: 'skipped', versions: 0 };
-  // Resume after the newest version the destination already holds.
-  let from = 0;
-  if (existingHash !== undefined) {
-    const at = values.map(sha256Hex).lastIndexOf(existingHash);
-    if (at !== -1) from = at + 1;
+  const upToDate = existingHash === sha256Hex(latest);
+  let toWrite: string[];
+  if (!options.allVersions) {
+    if (upToDate) return { name, outcome: 'skipped', versions: 0 };
+    toWrite = [latest];
+  } else if (existing !== undefined && options.to.client.versions) {
+    // Resume after the versions the destination already holds (a run stopped part-way), or leave
+    // a destination that already has the current value and none of the history as it is.
+    const held = heldPrefix(values, await versionValues(options.to.client, name, options, values.length));
+    if (held === values.length || (held === 0 && upToDate)) return { name, outcome: 'skipped', versions: 0 };
+    toWrite = values.slice(held);
+  } else {
+    // A destination without versions holds one value: resume after the newest source version equal to it.
+    if (upToDate) return { name, outcome: 'skipped', versions: 0 };
+    const at = existingHash === undefined ? -1 : values.map(sha256Hex).lastIndexOf(existingHash);
+    toWrite = values.slice(at + 1);
   }
-  const toWrite = options.allVersions ? values.slice(from) : [latest];
   if (options.dryRun) return { name, outcome: 'would-copy', versions: toWrite.length };
   const client = options.to.client;
   if (!client.write) throw new Error(`store ${options.to.name} cannot be written`);
