@@ -2,13 +2,13 @@
  * What every CLI command gets: the streams, and a lazily loaded Sesame for the command's
  * `--config`. Commands register themselves with `register(program, ctx)`.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import type { AuditEvent } from '../audit/index.js';
 import type { SesameDatabase } from '../db/index.js';
 import { UsageError } from '../errors.js';
+import { HostFileError, readHostFile } from '../host-file.js';
 import { isNamespace, NAMESPACE_RULE } from '../namespaces.js';
 import type { Sesame } from '../sesame.js';
 import { painter } from './colour.js';
@@ -182,35 +182,11 @@ export async function readStdin(ctx: CliContext): Promise<string> {
  * read until the bound. `what` names it in messages as the user gave it (`--from-file x`).
  */
 export function readFileBounded(file: string, what: string): string {
-  let fd: number;
   try {
-    fd = openSync(file, 'r');
+    return readHostFile(file, { maxBytes: MAX_INPUT_BYTES, streams: true });
   } catch (err) {
+    if (err instanceof HostFileError && err.code === 'EFBIG') throw tooLarge(what);
     throw unreadable(what, err);
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw unreadable(what, Object.assign(new Error('directory'), { code: 'EISDIR' }));
-    if (stat.isFile() && stat.size > MAX_INPUT_BYTES) throw tooLarge(what);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(1024 * 1024);
-      let n: number;
-      try {
-        n = readSync(fd, chunk, 0, chunk.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        throw unreadable(what, err);
-      }
-      if (n === 0) break;
-      size += n;
-      if (size > MAX_INPUT_BYTES) throw tooLarge(what);
-      chunks.push(chunk.subarray(0, n));
-    }
-    return Buffer.concat(chunks).toString('utf8');
-  } finally {
-    closeSync(fd);
   }
 }
 

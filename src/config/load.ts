@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { isSecretField } from '../connections/mask.js';
 import { ConfigError, jsonSyntaxError } from '../errors.js';
+import { HostFileError, readHostFile } from '../host-file.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
@@ -10,6 +11,11 @@ import { formatPath, type SesameConfig, validateConfig } from './schema.js';
 import { findDefaultConfigFile } from './files.js';
 
 export { DEFAULT_CONFIG_FILES } from './files.js';
+
+/** The most a config file may hold (hundreds of stores and connections are well under a MiB). */
+const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
+/** The most a `${file:…}` may hold: a password, a token, a certificate bundle. */
+const MAX_INTERPOLATED_FILE_BYTES = 1024 * 1024;
 
 /** `$${` (a literal `${`), `${env:NAME}`, `${file:path}`, or any other `${` (an error). */
 const INTERPOLATION = /\$\$\{|\$\{(env|file):([^}]*)\}|\$\{/g;
@@ -50,14 +56,22 @@ export function interpolate(
         }
         const file = path.resolve(baseDir, arg ?? '');
         try {
-          return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+          // Bounded, and never a pipe or a device: the config is read synchronously, so /dev/zero
+          // or a pipe with no writer stopped the process before it said anything.
+          return readHostFile(file, { maxBytes: MAX_INTERPOLATED_FILE_BYTES, limitOf: 'a ${file:…} may hold' }).replace(
+            /\r?\n$/,
+            '',
+          );
         } catch (err) {
+          const reason = err instanceof HostFileError ? err.reason : 'cannot be read';
           throw new ConfigError(`cannot read ${file} for \${file:${arg}}`, {
             path: where,
             hint:
-              (err as NodeJS.ErrnoException).code === 'ENOENT'
+              err instanceof HostFileError && err.code === 'ENOENT'
                 ? 'the file does not exist'
-                : 'check its permissions',
+                : err instanceof HostFileError && (err.code === 'EACCES' || err.code === 'EPERM')
+                  ? 'check its permissions'
+                  : `it ${reason}: give a regular file (a mounted secret, a key file)`,
           });
         }
       });
@@ -268,7 +282,17 @@ export function loadConfig(options: LoadConfigOptions): SesameConfig {
     );
   }
   const baseDir = path.dirname(file);
-  const raw = parseConfigText(readFileSync(file, 'utf8'), file);
+  let text: string;
+  try {
+    // A pipe is fine (--config <(envsubst < sesame.yaml.tmpl)); the bound stops /dev/zero.
+    text = readHostFile(file, { maxBytes: MAX_CONFIG_FILE_BYTES, streams: true, limitOf: 'a config file may hold' });
+  } catch (err) {
+    if (!(err instanceof HostFileError)) throw err;
+    throw new ConfigError(`cannot read the config file ${file}: it ${err.reason}`, {
+      hint: 'check the --config path and the file',
+    });
+  }
+  const raw = parseConfigText(text, file);
   const { doc, deferred } = interpolateConfig(raw, baseDir, options.env ?? process.env);
   return validateConfig(doc, {
     deferred,

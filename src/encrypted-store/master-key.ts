@@ -30,7 +30,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
-import { exposureWarning } from '../file-mode.js';
+import { exposureWarning } from '../host-file.js';
 import { MasterKeyError } from './errors.js';
 
 export interface MasterKey {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { exposureWarning } from '../file-mode.js';
+import { exposureWarning } from '../host-file.js';
 
 export const AGENT_TOKEN_HEADER = 'x-sesame-agent-token';
 export const DEFAULT_AGENT_TOKEN_FILE = './.sesame/agent.token';

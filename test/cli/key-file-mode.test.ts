@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exposureWarning } from '../../src/file-mode.js';
+import { exposureWarning } from '../../src/host-file.js';
 import { BIN, runCli } from '../support/cli.js';
 
 const ENV = { SESAME_LOG_LEVEL: 'warn' };

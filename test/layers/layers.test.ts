@@ -37,7 +37,7 @@ function importsOf(file: string): string[] {
   );
 }
 
-const BASE = ['errors', 'sha256', 'scope', 'namespaces', 'not-found-fix', 'file-mode', 'timers'];
+const BASE = ['errors', 'sha256', 'scope', 'namespaces', 'not-found-fix', 'host-file', 'timers'];
 /** Layers a layer must not import; a layer missing here is on top (server, cli, index). */
 const FORBIDDEN: Record<string, readonly string[]> = {
   errors: ['*'],
@@ -45,7 +45,7 @@ const FORBIDDEN: Record<string, readonly string[]> = {
   scope: ['*'],
   namespaces: ['*'],
   'not-found-fix': ['*'],
-  'file-mode': ['*'],
+  'host-file': ['*'],
   timers: ['*'],
   refs: ['*'],
   redact: ['*'],
@@ -106,7 +106,7 @@ const ONLY: Record<string, readonly string[]> = {
   scope: [],
   namespaces: ['errors'],
   'not-found-fix': [],
-  'file-mode': [],
+  'host-file': [],
   timers: [],
 };
 

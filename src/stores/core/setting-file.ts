@@ -11,9 +11,10 @@
  * const certificatePath = settingFile(context, 'auth.certificatePath', auth.certificatePath, 'a PEM file');
  * const key = readSettingFile(context, 'auth.file', auth.file, 'a JSON key of a service account');
  */
-import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, type Stats, statSync } from 'node:fs';
+import { accessSync, constants, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
+import { fileKind, readHostFile } from '../../host-file.js';
 import type { StoreContext } from '../contract.js';
 
 type SettingContext = Pick<StoreContext, 'storeName' | 'baseDir'>;
@@ -52,14 +53,7 @@ function withSettingFile<T>(
 /** The most a setting file may hold: certificates, keys and tokens are a few KiB. */
 const MAX_SETTING_FILE_BYTES = 1024 * 1024;
 
-/** What a path that is not a regular file is, for a message that refuses it. */
-export function fileKind(stat: Stats): string {
-  if (stat.isDirectory()) return 'a directory';
-  if (stat.isFIFO()) return 'a named pipe';
-  if (stat.isSocket()) return 'a socket';
-  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
-  return stat.isFile() ? 'a regular file' : 'not a file';
-}
+export { fileKind };
 
 /**
  * Refuse what is not a regular file of a sensible size: reading a named pipe waits for a writer
@@ -88,20 +82,14 @@ export function settingFile(context: SettingContext, setting: string, file: stri
   });
 }
 
-/** The text of the file (opened without blocking and checked on its handle: what is checked is what is read). */
+/** The text of the file (see src/host-file.ts: opened without blocking, checked on its handle, bounded). */
 export function readSettingFile(
   context: SettingContext,
   setting: string,
   file: string,
   hint?: string,
 ): string {
-  return withSettingFile(context, setting, file, hint, (resolved) => {
-    const fd = openSync(resolved, constants.O_RDONLY | constants.O_NONBLOCK);
-    try {
-      checkRegular(fstatSync(fd));
-      return readFileSync(fd, 'utf8');
-    } finally {
-      closeSync(fd);
-    }
-  });
+  return withSettingFile(context, setting, file, hint, (resolved) =>
+    readHostFile(resolved, { maxBytes: MAX_SETTING_FILE_BYTES, limitOf: 'a certificate, key or token file may hold' }),
+  );
 }
