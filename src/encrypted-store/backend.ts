@@ -7,7 +7,14 @@ import { type Kysely, sql } from 'kysely';
 import { type AuditChain, registerAuditChain, unregisterAuditChain } from '../audit/chain.js';
 import { openDatabase, type SesameDatabase } from '../db/index.js';
 import type { SesameTables } from '../db/tables.js';
-import { MasterKeyError, MasterKeyNotHeldError, UnknownMasterKeyError } from './errors.js';
+import {
+  DatabaseBusyError,
+  databaseBusyText,
+  isDatabaseBusy,
+  MasterKeyError,
+  MasterKeyNotHeldError,
+  UnknownMasterKeyError,
+} from './errors.js';
 import {
   type LoadedMasterKeys,
   loadMasterKey,
@@ -226,6 +233,12 @@ export async function openBuiltinBackend(options: OpenBuiltinBackendOptions): Pr
     return backend;
   } catch (err) {
     if (owns) await database.close().catch(() => {});
+    if (isDatabaseBusy(err)) {
+      // Opening writes (migrations, the audit chain key, expired secrets): a raw SQLITE_BUSY
+      // said neither that nor what to do. Named by kind: a server's first use may answer an API call.
+      const { message, fix } = databaseBusyText(database.kind, `the ${database.kind} database`, ' while Sesame opened it');
+      throw new DatabaseBusyError(message, { fix });
+    }
     throw err;
   }
 }

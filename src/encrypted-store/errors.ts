@@ -59,3 +59,40 @@ export class MasterKeyError extends UsageError {
 export class MasterKeyNotHeldError extends MasterKeyError {
   override readonly status: number = 503;
 }
+
+/** How long a write waits for other writers before it gives up (`SesameDatabase.write`'s default). */
+export const WRITE_WAIT = '15 s';
+
+/**
+ * The driver's refusal because other writers hold the database (SQLite busy or locked;
+ * PostgreSQL serialization failure or deadlock), which `SesameDatabase.write` retries until its
+ * deadline. Tested by code so that callers need not load the driver (`db/database.ts`).
+ */
+export function isDatabaseBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === '40001' || code === '40P01';
+}
+
+/**
+ * What to say of a transaction given up because other writers held the database past the wait:
+ * `subject` names the database (by kind when the message may reach an API caller), `when` what
+ * was being done. Nothing was written: the transaction was rolled back.
+ */
+export function databaseBusyText(kind: string, subject: string, when = ''): { message: string; fix: string } {
+  const sqlite = kind === 'sqlite';
+  return {
+    message: sqlite
+      ? `${subject} stayed locked by another writer for over ${WRITE_WAIT}${when}: nothing was written`
+      : `${subject}: other transactions kept conflicting with this one for over ${WRITE_WAIT}${when}: nothing was written`,
+    fix: sqlite
+      ? 'another process holds a write transaction on the SQLite file (a backup, an sqlite3 shell with a transaction open, a stuck Sesame process): ' +
+        'retry once it has finished; on the host, fuser <the database file> names it'
+      : 'retry; if it keeps happening, look for long-running transactions in pg_stat_activity',
+  };
+}
+
+/** Other writers held the database past the wait; nothing was written (see {@link databaseBusyText}). */
+export class DatabaseBusyError extends SesameError {
+  override readonly code = 'database_busy';
+}

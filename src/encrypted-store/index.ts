@@ -6,6 +6,7 @@
 export { BuiltinBackend, type MasterKeyStatus, type OpenBuiltinBackendOptions, openBuiltinBackend } from './backend.js';
 export { openValue, rewrapDataKey, type SealedValue, sealValue, unwrapDataKey } from './envelope.js';
 export {
+  DatabaseBusyError,
   describeSecret,
   MasterKeyError,
   type SecretCoordinates,

@@ -27,6 +27,7 @@ import { auditChainOf } from '../audit/chain.js';
 import { recordChanges } from '../db/changes.js';
 import { SesameError, UsageError } from '../errors.js';
 import { auditKeyMasterId, resealAuditKey } from './audit-key.js';
+import { DatabaseBusyError, databaseBusyText, isDatabaseBusy } from './errors.js';
 import type { BuiltinBackend } from './backend.js';
 import { rewrapDataKey } from './envelope.js';
 import { generateMasterKey, type MasterKey, replaceKeyFile } from './master-key.js';
@@ -82,6 +83,20 @@ export async function rotateMasterKey(
   backend: BuiltinBackend,
   options: KeyRotationOptions = {},
 ): Promise<KeyRotationResult> {
+  try {
+    return await rotate(backend, options);
+  } catch (err) {
+    if (!isDatabaseBusy(err)) throw err;
+    // Every step is its own transaction: the one given up was rolled back, the others stand.
+    const { kind } = backend.database;
+    const { message, fix } = databaseBusyText(kind, `the ${kind} database`, ' during the key rotation');
+    throw new DatabaseBusyError(`${message} by the step that stopped; the rotation resumes where it stopped when run again`, {
+      fix: `${fix}, then run sesame keys rotate again (reads and writes keep working meanwhile)`,
+    });
+  }
+}
+
+async function rotate(backend: BuiltinBackend, options: KeyRotationOptions): Promise<KeyRotationResult> {
   const { database, keyring } = backend;
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? 200));
   const lock = async (trx: Parameters<Parameters<typeof database.write>[0]>[0]) => {

@@ -14,6 +14,7 @@ import type {
   SecretInfo,
   StoredSecret,
 } from '../../encrypted-store/index.js';
+import { databaseBusyText, isDatabaseBusy } from '../../encrypted-store/errors.js';
 import { DEFAULT_MAX_VALUE_SIZE, DEFAULT_RECOVERY_WINDOW_MS } from '../../encrypted-store/limits.js';
 import { parseVersion } from '../../encrypted-store/names.js';
 import { durationProblem, MAX_DURATION_MS, parseDuration } from '../../config/duration.js';
@@ -138,6 +139,14 @@ export class BuiltinDatabaseUnavailableError extends StoreUnavailableError {
   override readonly code = 'database_unavailable';
 }
 
+/**
+ * Other writers held the database for longer than a write waits (`SesameDatabase.write`: 15 s):
+ * the transaction was rolled back, nothing was written. A kind of unavailability (503).
+ */
+export class BuiltinDatabaseBusyError extends StoreUnavailableError {
+  override readonly code = 'database_busy';
+}
+
 export class BuiltinStoreClient implements StoreClient {
   readonly #label: string;
   readonly #secrets: BuiltinSecrets;
@@ -187,6 +196,12 @@ export class BuiltinStoreClient implements StoreClient {
     }
     const detail = err instanceof Error ? err.message : String(err);
     this.#log?.warn(`[${this.#label}] database failure`, { database: location, error: detail });
+    if (isDatabaseBusy(err)) {
+      const { message, fix } = databaseBusyText(kind, `[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}`);
+      const busy = new BuiltinDatabaseBusyError(message);
+      busy.fix = fix;
+      return busy;
+    }
     return new StoreUnavailableError(
       `[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}: ${detail}`,
       {},
