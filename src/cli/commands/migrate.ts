@@ -4,13 +4,17 @@
  * reading it back, shows a progress bar on a terminal (stderr), ends with a summary. Names only
  * are printed, never a value; each write is recorded in the audit trail.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
+import type { SesameConfig } from '../../config/schema.js';
+import { parseDatabaseUrl } from '../../db/url.js';
+import { SecretNotFoundError, UsageError } from '../../errors.js';
 import { type MigrateSummary, migrate } from '../../migrate/index.js';
 import { processRedactor } from '../../redact/redactor.js';
 import { formatReference } from '../../refs/reference.js';
 import { auditedLocally, type CliContext, example, withCommon, writeJson } from '../context.js';
 import { startProgress } from '../spinner.js';
+import type { StoreClient } from '../../stores/contract.js';
 
 interface Flags {
   config?: string;
@@ -21,6 +25,29 @@ interface Flags {
   prefix?: string;
   allVersions?: boolean;
   dryRun?: boolean;
+}
+
+/**
+ * The builtin stores' SQLite file does not exist yet: they hold nothing, and opening one would
+ * create the database and a master key. A dry run compares with them as empty instead (it
+ * promises to write nothing); PostgreSQL and an existing file are opened as usual.
+ */
+function builtinNeverUsed(config: SesameConfig, type: string): boolean {
+  if (type !== 'builtin') return false;
+  const location = parseDatabaseUrl(config.database, config.baseDir);
+  return location.kind === 'sqlite' && location.file !== ':memory:' && !existsSync(location.file);
+}
+
+/** A store that holds nothing (a builtin store never used, in a dry run). */
+function emptyStore(name: string): StoreClient {
+  return {
+    get: async (request) => {
+      throw new SecretNotFoundError(`[${name}] no secret "${request.name}": the store was never used`);
+    },
+    list: async () => ({ items: [] }),
+    check: async () => ({ ok: true, steps: [] }),
+    close: async () => {},
+  };
 }
 
 function counts(s: MigrateSummary, dryRun: boolean): string {
@@ -56,9 +83,11 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
     if (destination.config.readOnly || !destination.type.capabilities.write) {
       throw new UsageError(`store ${to} cannot be written (${destination.config.readOnly ? 'readOnly: true' : `type ${destination.config.type} is read-only`}): migrate to a writable store`);
     }
-    const [fromClient, toClient] = await Promise.all([source.client(), destination.client()]);
     // A bar on a terminal only (startProgress draws nothing when stderr is piped).
     const dryRun = flags.dryRun === true;
+    const clientOf = (binding: typeof source, name: string) =>
+      dryRun && builtinNeverUsed(sesame.config, binding.config.type) ? Promise.resolve(emptyStore(name)) : binding.client();
+    const [fromClient, toClient] = await Promise.all([clientOf(source, from), clientOf(destination, to)]);
     const progress = flags.json ? undefined : startProgress(ctx.stderr, ctx.env, dryRun ? 'comparing' : 'migrating');
     const { results, summary } = await migrate({
       from: { name: from, client: fromClient },
