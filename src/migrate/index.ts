@@ -78,7 +78,9 @@ async function current(client: StoreClient, name: string, namespace: string): Pr
 async function sourceValues(options: MigrateOptions, name: string): Promise<string[]> {
   const { client } = options.from;
   if (!options.allVersions || !client.versions) {
-    const v = text((await client.get({ name, namespaces: [options.namespace] })).value);
+    // A secret deleted since it was listed has nothing to copy.
+    const v = await current(client, name, options.namespace);
+    if (v === undefined) return [];
     options.onValue?.(v);
     return [v];
   }
@@ -186,6 +188,17 @@ async function migrateOne(options: MigrateOptions, name: string): Promise<Migrat
   return { name, outcome: 'copied', versions: toWrite.length };
 }
 
+/**
+ * Why a secret failed, and what to do about it when the error says (`SesameError.fix`, which
+ * some errors keep apart from their message): on one line, as the CLI prints any error.
+ */
+function failure(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const fix = (err as { fix?: unknown } | null)?.fix;
+  if (typeof fix !== 'string' || fix.trim() === '' || message.includes(fix.trim())) return message;
+  return `${message.replace(/[.;:]\s*$/, '')}; ${fix.replace(/\s*\n\s*/g, ' ').trim()}`;
+}
+
 /** Copy every secret (under `prefix`) from `from` to `to`. One secret's failure is counted, not thrown. */
 export async function migrate(options: MigrateOptions): Promise<{ results: MigrateResult[]; summary: MigrateSummary }> {
   const names = (await listAll(options.from.client, options.namespace, options.prefix)).map((i) => i.name);
@@ -197,7 +210,7 @@ export async function migrate(options: MigrateOptions): Promise<{ results: Migra
     try {
       result = await migrateOne(options, name);
     } catch (err) {
-      result = { name, outcome: 'failed', versions: 0, error: err instanceof Error ? err.message : String(err) };
+      result = { name, outcome: 'failed', versions: 0, error: failure(err) };
     }
     results.push(result);
     if (result.outcome === 'copied') summary.copied++;
