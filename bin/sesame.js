@@ -1,4 +1,11 @@
-#!/usr/bin/env node
+#!/bin/sh
+":" //; exec node -- "$0" "$@"
+// The two lines above start Node with `--` before this file: Node.js 20 reads every `--env-file`
+// on its command line when it starts, this script's arguments included, so `sesame run
+// --env-file <(…)` had its pipe drained before Sesame read it, and a missing file stopped Node
+// itself ("node: x: not found", exit 9). After `--` Node takes no option of ours. (Line 2 is a
+// no-op `:` with a `//` argument to the shell, then exec; to Node, a string and a comment.)
+//
 // The CLI is compiled to dist/ by `npm run build` (which `npm install` in a clone runs through
 // `prepare`), and bundled into dist/bundle/ (scripts/bundle-cli.mjs) so that a command starts
 // without resolving hundreds of module files. The bundle is used when it is at least as new as

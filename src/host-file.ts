@@ -87,23 +87,32 @@ export function readHostFileBytes(file: string, options: ReadHostFileOptions): B
       throw new HostFileError(`is ${fileKind(stat)}, not a regular file`, 'ENOTREG');
     }
     if (stat.isFile() && stat.size > maxBytes) throw tooBig(stat.size);
+    // Chunks are filled before the next is made: a read may return a few KiB at a time (a pipe,
+    // a device), and a fresh buffer per read would hold far more memory than was read.
     const chunks: Buffer[] = [];
     let size = 0;
+    let chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, maxBytes + 1));
+    let filled = 0;
     for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, maxBytes + 1));
       let n: number;
       try {
-        n = readSync(fd, chunk, 0, chunk.length, null);
+        n = readSync(fd, chunk, filled, chunk.length - filled, null);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
         throw systemError(err);
       }
       if (n === 0) break;
       size += n;
+      filled += n;
       // A regular file that grew while read, or a stream: stop at the bound.
       if (size > maxBytes) throw tooBig(undefined);
-      chunks.push(chunk.subarray(0, n));
+      if (filled === chunk.length) {
+        chunks.push(chunk);
+        chunk = Buffer.allocUnsafe(chunk.length);
+        filled = 0;
+      }
     }
+    chunks.push(chunk.subarray(0, filled));
     return Buffer.concat(chunks);
   } finally {
     closeSync(fd);

@@ -141,7 +141,9 @@ export function unreadable(what: string, err: unknown): UsageError {
         ? 'permission denied: let the user that runs sesame read it'
         : code === 'EISDIR'
           ? 'it is a directory: give a file'
-          : `${code ?? 'unreadable'}: check the path and its permissions`;
+          : err instanceof HostFileError
+            ? `it ${err.reason}`
+            : `${code ?? 'unreadable'}: check the path and its permissions`;
   return new UsageError(`cannot read ${what}: ${why}`);
 }
 

@@ -7,23 +7,13 @@
  * reported on every use.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { unreadable } from './context.js';
 import { profilesFile } from './profiles-file.js';
+import { readHostFile } from '../host-file.js';
 
 export { profilesFile };
 
@@ -68,7 +58,7 @@ export function readProfiles(env: NodeJS.ProcessEnv): ProfileFile {
   const file = profilesFile(env);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readHostFile(file, { maxBytes: 16 * 1024 * 1024 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { file, profiles: {} };
     throw unreadable(`the profiles file ${file}`, err);

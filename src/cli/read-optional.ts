@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { HostFileError, readHostFile } from '../host-file.js';
 
 /**
  * The text of `file`, or undefined when there is no such file. Any other failure (a directory,
@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
  */
 export function readOptionalFile(file: string, fail: (why: string) => Error): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return readHostFile(file, { maxBytes: 16 * 1024 * 1024 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -16,7 +16,9 @@ export function readOptionalFile(file: string, fail: (why: string) => Error): st
         ? 'it is a directory'
         : code === 'EACCES' || code === 'EPERM'
           ? 'permission denied'
-          : (code ?? 'unreadable');
+          : err instanceof HostFileError
+            ? `it ${err.reason}`
+            : (code ?? 'unreadable');
     throw fail(why);
   }
 }

@@ -7,7 +7,6 @@
  * errors keep their message and map to the CLI's exit codes (2 for bad input, 1 for a failure
  * to do the job).
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { formatDuration, durationProblem, parseDuration } from '../config/duration.js';
@@ -22,6 +21,7 @@ import {
   readProfiles,
 } from './profiles.js';
 import { timerDelay } from '../timers.js';
+import { readHostFile } from '../host-file.js';
 
 /**
  * Error codes that mean bad usage or bad input (exit 2), as the same error would locally; every
@@ -352,7 +352,7 @@ export function remote(ctx: CliContext, server: string | boolean | undefined): S
   const agentFile = ctx.env['SESAME_AGENT_TOKEN_FILE'];
   if (!agentToken && agentFile) {
     try {
-      agentToken = readFileSync(path.resolve(ctx.cwd, agentFile), 'utf8').trim();
+      agentToken = readHostFile(path.resolve(ctx.cwd, agentFile), { maxBytes: 64 * 1024, streams: true }).trim();
     } catch (err) {
       throw unreadable(`SESAME_AGENT_TOKEN_FILE ${agentFile}`, err);
     }

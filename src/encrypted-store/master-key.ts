@@ -22,7 +22,6 @@ import {
   mkdirSync,
   fchmodSync,
   openSync,
-  readFileSync,
   realpathSync,
   renameSync,
   statSync,
@@ -30,7 +29,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
-import { exposureWarning } from '../host-file.js';
+import { exposureWarning, HostFileError, readHostFile } from '../host-file.js';
 import { MasterKeyError } from './errors.js';
 
 export interface MasterKey {
@@ -68,6 +67,8 @@ export interface LoadMasterKeyOptions {
 }
 
 const KEY_BYTES = 32;
+/** A key file holds a few lines: one key each, newest first, and comments. */
+const MAX_KEY_FILE_BYTES = 1024 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** The id of a master key: 16 hex characters of SHA-256 over a domain-separated encoding. */
@@ -165,12 +166,12 @@ export function loadMasterKey(source: MasterKeySource, options: LoadMasterKeyOpt
   let created = false;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // A pipe is fine (a key handed over by another process); the bound stops /dev/zero.
+    text = readHostFile(file, { maxBytes: MAX_KEY_FILE_BYTES, streams: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new MasterKeyError(`cannot read master key file ${file}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      const why = err instanceof HostFileError ? `it ${err.reason}` : (err as Error).message;
+      throw new MasterKeyError(`cannot read master key file ${file}: ${why}`, { cause: err });
     }
     if (!options.generate) {
       throw new MasterKeyError(
@@ -178,7 +179,7 @@ export function loadMasterKey(source: MasterKeySource, options: LoadMasterKeyOpt
       );
     }
     created = createKeyFile(file, generateMasterKey());
-    text = readFileSync(file, 'utf8');
+    text = readHostFile(file, { maxBytes: MAX_KEY_FILE_BYTES });
   }
   const keys = parseKeyFile(text, file);
   if (created) {

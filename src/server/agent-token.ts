@@ -4,10 +4,10 @@
  * `X-Sesame-Agent-Token`, which a server tricked into fetching a URL (SSRF) cannot add.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { exposureWarning } from '../host-file.js';
+import { exposureWarning, readHostFile } from '../host-file.js';
 
 export const AGENT_TOKEN_HEADER = 'x-sesame-agent-token';
 export const DEFAULT_AGENT_TOKEN_FILE = './.sesame/agent.token';
@@ -36,9 +36,9 @@ export function loadAgentToken(file: string, cwd = process.cwd()): { token: stri
   }
   let token: string;
   try {
-    token = readFileSync(absolute, 'utf8').trim();
+    token = readHostFile(absolute, { maxBytes: 64 * 1024 }).trim();
   } catch (err) {
-    throw new UsageError(`cannot read the agent token file ${absolute}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read the agent token file ${absolute}: it ${(err as Error).message}`);
   }
   if (token.length < MIN_LENGTH || /\s/.test(token)) {
     throw new UsageError(

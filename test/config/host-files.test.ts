@@ -6,7 +6,7 @@
  * sizes are bounded, and a config file given as a pipe (`--config <(envsubst < tmpl)`) still works.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -97,5 +97,36 @@ describe('readHostFile', () => {
     expect(readHostFile(path.join(dir, 'f'), { maxBytes: 3 })).toBe('abc');
     expect(() => readHostFile(path.join(dir, 'f'), { maxBytes: 2 })).toThrow('is 3 bytes, more than 2 bytes');
     expect(() => readHostFile(path.join(dir, 'missing'), { maxBytes: 2 })).toThrow('does not exist');
+  });
+});
+
+describe('files named on the command line and in settings', () => {
+  const env = { SESAME_LOG_LEVEL: 'warn' };
+
+  it('sesame run --env-file /dev/zero: exit 2 at the bound, the command not run', async () => {
+    const dir = workspace();
+    const marker = path.join(dir, 'ran');
+    // As the sesame command (Node itself reads an --env-file given to `node bin/sesame.js`: run-env-file-pipe.test.ts).
+    const r = await runCli(['run', '--env-file', '/dev/zero', '--', 'touch', marker], {
+      cwd: dir,
+      env,
+      timeoutMs: 30_000,
+      asCommand: true,
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'sesame: --env-file /dev/zero is larger than 64 MiB, more than any store takes: nothing was written (check that it is the file you meant)\n',
+    );
+    expect(() => statSync(marker)).toThrow();
+  });
+
+  it('a master key file that is /dev/zero: refused with the bound, nothing written', async () => {
+    const dir = workspace();
+    writeFileSync(path.join(dir, 'sesame.yaml'), 'masterKey: { file: /dev/zero }\n');
+    const r = await runCli(['secrets', 'set', 'x', 'v'], { cwd: dir, env, timeoutMs: 30_000 });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('cannot read master key file /dev/zero: it holds more than 1 MiB');
   });
 });

@@ -1,5 +1,6 @@
 /** Run the real `sesame` bin (compiled by `npm run build`) as a user would. */
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/sesame.js', import.meta.url));
@@ -13,12 +14,25 @@ export interface CliResult {
 
 export function runCli(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {},
+  options: {
+    env?: Record<string, string>;
+    cwd?: string;
+    input?: string;
+    timeoutMs?: number;
+    /** Run the bin itself, through its #! line, as the installed `sesame` command runs (default: node bin/sesame.js). */
+    asCommand?: boolean;
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [file, argv] = options.asCommand ? [BIN, args] : [process.execPath, [BIN, ...args]];
+    const child = spawn(file, argv, {
       cwd: options.cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env },
+      // The #! line finds node on PATH: this one first.
+      env: {
+        PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+        HOME: process.env.HOME ?? '/tmp',
+        ...options.env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

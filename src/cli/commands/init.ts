@@ -7,23 +7,13 @@
  * key that is missing stays an error.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { openBuiltinBackend } from '../../encrypted-store/index.js';
 import { UsageError } from '../../errors.js';
 import { type CliContext, example, writeJson } from '../context.js';
+import { readHostFile } from '../../host-file.js';
 
 /** The file `sesame init` writes: the defaults spelled out, and the rest as commented examples. */
 export const INIT_CONFIG = `# Sesame configuration. Docs: the README's Configuration section and docs/stores.md.
@@ -93,7 +83,7 @@ function writeAtomically(file: string, text: string, mode: number): void {
 /** Add `.sesame/` to the folder's `.gitignore` unless a line already ignores it. */
 function ignoreDataDir(dir: string): { file: string; added: boolean; created: boolean } {
   const file = path.join(dir, '.gitignore');
-  const existing = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  const existing = existsSync(file) ? readHostFile(file, { maxBytes: 16 * 1024 * 1024 }) : undefined;
   const lines = (existing ?? '').split(/\r?\n/).map((l) => l.trim());
   if (
     lines.some((l) => ['.sesame', '.sesame/', '/.sesame', '/.sesame/', '.sesame/*', '/.sesame/*'].includes(l))

@@ -3,7 +3,7 @@
  * the config names when it is missing and the database is empty; rotation rewraps every data
  * key with a new master key in resumable batches; see `src/encrypted-store/rotate.ts`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { type KeyRotationResult, keyFileWarning, openBuiltinBackend, parseKeyFile } from '../../encrypted-store/index.js';
@@ -11,6 +11,7 @@ import { UsageError } from '../../errors.js';
 import { AuditLog } from '../../audit/index.js';
 import { type CliContext, cliActor, example, withCommon, writeJson, writeTable } from '../context.js';
 import { startProgress } from '../spinner.js';
+import { readHostFile } from '../../host-file.js';
 
 interface Flags {
   config?: string;
@@ -47,7 +48,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
     }
     const file = path.resolve(config.baseDir, source.file);
     if (existsSync(file)) {
-      const [key] = parseKeyFile(readFileSync(file, 'utf8'), file);
+      const [key] = parseKeyFile(readHostFile(file, { maxBytes: 1024 * 1024 }), file);
       throw new UsageError(`${file} exists and holds master key ${key?.id}: nothing was changed (sesame keys rotate replaces a key)`);
     }
     // Opening the builtin backend makes the key for an empty database, and refuses (restore it

@@ -5,14 +5,14 @@
  * config's stores and dialects are used, to know which store each reference means. A YAML, JSON
  * or `.env` file is read as resolving reads it (refs/dialects/convert.ts `convertFile`).
  */
-import { chmodSync, copyFileSync, lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { convertFile, FILE_FORMATS, type FileFormat } from '../../refs/dialects/convert.js';
 import { DIALECT_NAMES, type DialectName, DialectSet, type DialectsSettings, dialectsSchema } from '../../refs/dialects/index.js';
 import { configErrorFrom } from '../../config/schema.js';
-import { type CliContext, example, writeJson } from '../context.js';
+import { type CliContext, example, readFileBounded, writeJson } from '../context.js';
 
 interface Flags {
   config?: string;
@@ -76,11 +76,7 @@ export function registerRefs(program: Command, ctx: CliContext): void {
   convert.action((file: string, flags: Flags) => {
     const full = path.resolve(ctx.cwd, file);
     let text: string;
-    try {
-      text = readFileSync(full, 'utf8');
-    } catch {
-      throw new UsageError(`cannot read ${file}: check the path`);
-    }
+    text = readFileBounded(full, file);
     const config = ctx.sesame(flags.config).config;
     const settings: Record<string, unknown> = { ...(config.dialects ?? {}) };
     for (const name of flags.dialect ?? []) {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { checkDocumentLimits } from '../../refs/limits.js';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -6,7 +5,7 @@ import { parseConfigText } from '../../config/load.js';
 import { ConfigError, UsageError } from '../../errors.js';
 import { dialectsOf } from '../../refs/dialects/index.js';
 import { collectReferences } from '../../refs/template.js';
-import { type CliContext, example, unreadable, withCommon, writeJson } from '../context.js';
+import { type CliContext, example, readFileBounded, withCommon, writeJson } from '../context.js';
 import { remote, withServer } from '../remote.js';
 
 interface ResolveFlags {
@@ -90,11 +89,7 @@ export function registerResolve(program: Command, ctx: CliContext): void {
 function readDocument(ctx: CliContext, name: string): unknown {
   const file = path.resolve(ctx.cwd, name);
   let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw unreadable(name, err);
-  }
+  text = readFileBounded(file, name);
   let doc: unknown;
   try {
     doc = parseConfigText(text, file);

@@ -6,7 +6,7 @@
  * writes is masked whatever the pause between them, and if masking fails the rest of that output
  * is withheld (a notice line is written instead), never passed through.
  */
-import { fstatSync, readFileSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import { parseEnv } from 'node:util';
@@ -16,7 +16,7 @@ import { MasterKeyError } from '../../encrypted-store/errors.js';
 import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import type { Sesame } from '../../sesame.js';
-import { type CliContext, example, namespaceOption, unreadable, withCommon } from '../context.js';
+import { type CliContext, example, namespaceOption, readFileBounded, withCommon } from '../context.js';
 import { profileTokens } from '../profiles-file.js';
 import { readOptionalFile } from '../read-optional.js';
 import type { RunFlags } from './run-args.js';
@@ -36,12 +36,27 @@ export { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from './run-child.js';
  * Read a `.env` file (`NAME=value` lines, `#` comments, quotes, `export ` prefixes: Node's
  * `util.parseEnv`). Values may be references or templates; they are resolved like `--env`.
  */
+/** Whether `file` is a named pipe or a socket (`<(…)` is /dev/fd/N, a pipe). */
+function isPipe(file: string): boolean {
+  try {
+    const stat = statSync(file);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false;
+  }
+}
+
 export function readEnvFile(ctx: CliContext, name: string): Record<string, string> {
   let text: string;
-  try {
-    text = readFileSync(path.resolve(ctx.cwd, name), 'utf8');
-  } catch (err) {
-    throw unreadable(`--env-file ${name}`, err);
+  const file = path.resolve(ctx.cwd, name);
+  text = readFileBounded(file, `--env-file ${name}`);
+  if (text === '' && isPipe(file)) {
+    // Started as `node bin/sesame.js` (not the sesame command, which passes `--`): Node.js 20
+    // read this --env-file when it started, draining the pipe. Running without its variables
+    // would pass for success.
+    throw new UsageError(
+      `--env-file ${name} is a pipe and arrived empty: Node.js 20 reads every --env-file of its command line before Sesame starts, which drains a pipe; start Sesame as the sesame command or with node -- bin/sesame.js, or give a regular file`,
+    );
   }
   const parsed = parseEnv(text) as Record<string, string>;
   for (const variable of Object.keys(parsed)) {
