@@ -27,7 +27,7 @@ import { auditChainOf } from '../audit/chain.js';
 import { recordChanges } from '../db/changes.js';
 import { SesameError, UsageError } from '../errors.js';
 import { auditKeyMasterId, resealAuditKey } from './audit-key.js';
-import { DatabaseBusyError, databaseBusyText, isDatabaseBusy } from './errors.js';
+import { DatabaseBusyError, databaseBusyText, isDatabaseBusy, MasterKeyError } from './errors.js';
 import type { BuiltinBackend } from './backend.js';
 import { rewrapDataKey } from './envelope.js';
 import { generateMasterKey, type MasterKey, replaceKeyFile } from './master-key.js';
@@ -79,6 +79,27 @@ export class KeyRotationInterruptedError extends SesameError {
 // Serializes rotations across processes on PostgreSQL (SQLite: the write transaction does).
 const ROTATION_LOCK_ID = 0x5e5a3f;
 
+/**
+ * Replace the key file's keys; a failure to write it (a read-only mount, no space, no permission)
+ * becomes the caller's error, told why in words. Raised inside a transaction, which then rolls back.
+ */
+function writeKeyFile(file: string, keys: MasterKey[], failure: (why: string) => SesameError): void {
+  try {
+    replaceKeyFile(file, keys);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EROFS'
+        ? 'it is on a read-only file system'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'this user may not write it or its folder'
+          : code === 'ENOSPC' || code === 'EDQUOT'
+            ? 'its file system is full'
+            : (err as Error).message;
+    throw failure(why);
+  }
+}
+
 export async function rotateMasterKey(
   backend: BuiltinBackend,
   options: KeyRotationOptions = {},
@@ -129,7 +150,15 @@ async function rotate(backend: BuiltinBackend, options: KeyRotationOptions): Pro
     } else if (keyring.loaded.file !== undefined) {
       const fresh = options.newKey ?? generateMasterKey();
       if (keyring.get(fresh.id)) throw new UsageError(`master key ${fresh.id} is already in use: rotate to a new key`);
-      replaceKeyFile(keyring.loaded.file, [fresh, ...keyring.loaded.keys]);
+      const file = keyring.loaded.file;
+      writeKeyFile(file, [fresh, ...keyring.loaded.keys], (why) =>
+        new MasterKeyError(`cannot write the new master key into ${file}: ${why}; nothing was changed`, {
+          fix:
+            'a key file on a read-only mount (a Kubernetes secret volume) is rotated where it is written: put a new key ' +
+            '(openssl rand -base64 32) on a line above the current one, let the file reach this host, and run sesame keys rotate --keep-old-keys; ' +
+            'then remove the old line',
+        }),
+      );
       keyring.reload();
       chosen = fresh;
       resuming = false;
@@ -254,7 +283,15 @@ async function rotate(backend: BuiltinBackend, options: KeyRotationOptions): Pro
     let file: string | undefined;
     if (keyring.loaded.file !== undefined && keyring.primary.id === target.id && !options.keepOldKeys) {
       file = keyring.loaded.file;
-      if (keyring.loaded.keys.length > 1) replaceKeyFile(file, [target]);
+      const where = file;
+      if (keyring.loaded.keys.length > 1)
+        writeKeyFile(where, [target], (why) =>
+          new MasterKeyError(`cannot remove the old master keys from ${where}: ${why}`, {
+            fix:
+              `every data key is already under master key ${target.id}: run sesame keys rotate --keep-old-keys to finish without ` +
+              'writing the file, then remove the old key lines from it where it is written (keep the first line)',
+          }),
+        );
     }
     return { retired: draining.map((d) => d.id), keyFile: file, head };
   });
