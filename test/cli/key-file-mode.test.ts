@@ -4,13 +4,12 @@
  * say so once, with the chmod that fixes it; the key still works (a warning, not a refusal), and a
  * file shared with its group only (0640, which `keys rotate` keeps) is left alone.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exposureWarning } from '../../src/host-file.js';
-import { BIN, runCli } from '../support/cli.js';
+import { runCli, serveUntilUp } from '../support/cli.js';
 
 const ENV = { SESAME_LOG_LEVEL: 'warn' };
 
@@ -23,31 +22,7 @@ async function workspace(): Promise<{ cwd: string; key: string }> {
 }
 
 /** `sesame serve` until its URL line: what it wrote on stderr by then. */
-function serveStderr(cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...ENV },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.stdout.on('data', (c) => {
-      stdout += String(c);
-      if (stdout.includes('sesame: serving ')) child.kill('SIGTERM');
-    });
-    child.stderr.on('data', (c) => {
-      stderr += String(c);
-    });
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      if (!stdout.includes('sesame: serving ')) reject(new Error(`sesame serve did not start:\n${stderr}`));
-      else resolve(stderr);
-    });
-  });
-}
+const serveStderr = async (cwd: string) => (await serveUntilUp(['--port', '0'], cwd, ENV)).stderr;
 
 const warningLines = (stderr: string) => stderr.split('\n').filter((l) => l.includes('master key file'));
 

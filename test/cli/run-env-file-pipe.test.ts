@@ -10,39 +10,15 @@
  * script), which ends Node's own options; and a pipe that arrives empty is refused, not taken for
  * an empty file, for whoever starts `node bin/sesame.js` without it.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN } from '../support/cli.js';
+import { BIN, runShell } from '../support/cli.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-run-pipe-'));
 
-/** A shell line run by bash (process substitution), with the environment given. */
-function bash(line: string, cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', line], {
-      cwd,
-      env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += String(c);
-    });
-    child.stderr.on('data', (c) => {
-      stderr += String(c);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const bash = (line: string, cwd: string, env: Record<string, string>) => runShell(line, { cwd, env });
 
 const ENV = { SESAME_LOG_LEVEL: 'warn', PIPE_SECRET: 'pipe-secret-7c1e' };
 

@@ -3,41 +3,14 @@
  * listen EADDRINUSE"), and a first start that failed does not use up the admin token that a
  * first start shows once.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../support/cli.js';
+import { runCli, serveUntilUp } from '../support/cli.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'sesame-serve-listen-'));
-
-/** Start `sesame serve`, wait for its URL line, stop it; everything it printed. */
-function serveUntilUp(args: string[], cwd: string): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SESAME_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.stdout.on('data', (c) => {
-      stdout += String(c);
-      if (stdout.includes('sesame: serving ')) child.kill('SIGTERM');
-    });
-    child.stderr.on('data', (c) => {
-      stderr += String(c);
-    });
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr });
-    });
-  });
-}
 
 describe('sesame serve cannot listen', () => {
   let busy: Server;
