@@ -395,9 +395,15 @@ class KyselyDatabase implements SesameDatabase {
     }
   }
 
-  #migrate(kysely: Kysely<SesameTables>): Promise<MigrationResult> {
+  async #migrate(kysely: Kysely<SesameTables>): Promise<MigrationResult> {
     const latest = this.migrations.length;
     const context = { kind: this.kind, types: portableTypes(this.kind) };
+    // Up to date (every start but the first after an upgrade): said by a read, without the write
+    // lock. Taking it each time made every command, reads included, wait on any other writer and
+    // fail after the busy timeout (`sesame secrets get` during a long write elsewhere).
+    const current = await readSchemaVersion(kysely).catch(() => undefined);
+    if (current !== undefined && current > latest) throw new SchemaTooNewError(current, latest);
+    if (current === latest) return { from: latest, to: latest, applied: [] };
     return this.#write(kysely, async (trx) => {
       // Several processes may start at once on one PostgreSQL: the first migrates, the others
       // wait here and then find nothing to do. (SQLite: the write transaction already excludes.)

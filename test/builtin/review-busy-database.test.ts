@@ -1,7 +1,7 @@
 /**
  * Two writers on one SQLite file: one holds the write lock beyond the wait (15 s) — a backup, an
- * sqlite3 shell left in a transaction, a stuck process. What gave up (a write, a process opening
- * the database, a key rotation) must say that the database was busy, that nothing was written
+ * sqlite3 shell left in a transaction, a stuck process. What gave up (a write, a key rotation;
+ * a process opening the database no longer waits, see read-while-locked.test.ts) must say that the database was busy, that nothing was written
  * and what to do; they said "[builtin] the sqlite database: database is locked" with no fix,
  * "[builtin] database is locked", and "unexpected error: SqliteError [SQLITE_BUSY]". Writers that
  * do get in each get their own version.
@@ -41,12 +41,12 @@ describe('the builtin store when its SQLite database stays busy', () => {
       expect(write).toBeInstanceOf(StoreUnavailableError);
       expect(write?.code).toBe('database_busy');
       expect(write?.message).toMatch(/^\[builtin\] the sqlite database stayed locked by another writer for over 15 s: nothing was written$/);
-      expect(open).toBeInstanceOf(DatabaseBusyError);
-      expect(open?.message).toMatch(/^the sqlite database stayed locked by another writer for over 15 s while Sesame opened it: nothing was written$/);
+      // Opening needs no write when no migration is due (read-while-locked.test.ts): it succeeds.
+      expect(open).not.toBeInstanceOf(Error);
       expect(rotation).toBeInstanceOf(DatabaseBusyError);
       expect(rotation?.message).toMatch(/during the key rotation: .*the rotation resumes where it stopped when run again$/);
       expect(rotation?.fix).toMatch(/run sesame keys rotate again/);
-      for (const err of [write, open, rotation]) {
+      for (const err of [write, rotation]) {
         expect(err?.fix).toMatch(/another process holds a write transaction on the SQLite file.*retry once it has finished/);
         // Neither a value nor where the file is (the message may reach an API caller).
         expect(`${err?.message} ${err?.fix}`).not.toContain('busy-value');
