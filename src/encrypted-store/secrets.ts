@@ -387,6 +387,19 @@ export class BuiltinSecrets {
    * version number is computed in a write transaction, and a writer that loses the race on
    * PostgreSQL hits the primary key and runs again with the next number.
    */
+  /** Refuse a value above this store's limit without writing (what `write` would throw). */
+  checkValueSize(name: string, value: string): void {
+    this.#checkSize(name, Buffer.byteLength(value, 'utf8'));
+  }
+
+  #checkSize(name: string, bytes: number): void {
+    if (bytes > this.#maxValueSize) {
+      throw new ValueTooLargeError(
+        `[${this.label}] the value of "${name}" is ${bytes} bytes, above this store's limit of ${this.#maxValueSize} bytes: ${this.#maxValueSizeHint}`,
+      );
+    }
+  }
+
   async write(
     input: WriteInput,
     options: AuditedOptions = {},
@@ -399,11 +412,7 @@ export class BuiltinSecrets {
     if (input.tags) checkTags(input.tags, this.label);
     const plaintext = Buffer.from(input.value, 'utf8');
     try {
-      if (plaintext.length > this.#maxValueSize) {
-        throw new ValueTooLargeError(
-          `[${this.label}] the value of "${input.name}" is ${plaintext.length} bytes, above this store's limit of ${this.#maxValueSize} bytes: ${this.#maxValueSizeHint}`,
-        );
-      }
+      this.#checkSize(input.name, plaintext.length);
       await this.backend.sweepExpired();
       const kysely = this.backend.database.kind;
       return await this.#writeAudited(

@@ -140,6 +140,12 @@ export interface StoreClient {
   /** Names and metadata only, never values. */
   list(options: ListOptions): Promise<ListPage>;
   write?(name: string, value: string, options: WriteOptions): Promise<WriteResult>;
+  /**
+   * Refuse, without writing, a value `write` would refuse for its size or emptiness (the same
+   * error). A caller checks before it handles a large value: masking learns a value at about a
+   * hundred times its size, so a wrong 60 MB file was learnt before the store's 64 KiB limit said no.
+   */
+  checkValue?(name: string, value: string): void;
   delete?(name: string, options: DeleteOptions): Promise<void>;
   restore?(name: string, options: { namespace: string }): Promise<void>;
   versions?(name: string, options: { namespaces: readonly string[] }): Promise<VersionMetadata[]>;

@@ -447,6 +447,10 @@ export class AwsSecretsManagerStore implements StoreClient {
 
   // ---- writes --------------------------------------------------------------------------------
 
+  checkValue(name: string, value: string): void {
+    this.#core.checkValue(name, value);
+  }
+
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     this.#kestra?.refuse('write');
     const secretId = this.#names.toId(name);

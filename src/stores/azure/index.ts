@@ -327,6 +327,10 @@ export class AzureKeyVaultStoreClient implements StoreClient {
     });
   }
 
+  checkValue(name: string, value: string): void {
+    this.#core.checkValue(name, value);
+  }
+
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     if (options.expectedVersion !== undefined) {
       throw new UnsupportedOperationError(

@@ -253,6 +253,10 @@ export class BuiltinStoreClient implements StoreClient {
     });
   }
 
+  checkValue(name: string, value: string): void {
+    this.#secrets.checkValueSize(name, value);
+  }
+
   write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     return this.#guard(async () => {
       const expected = options.expectedVersion;

@@ -246,6 +246,10 @@ export class GcpSecretManagerStoreClient implements StoreClient {
     });
   }
 
+  checkValue(name: string, value: string): void {
+    this.#core.checkValue(name, value);
+  }
+
   async write(name: string, value: string, options: WriteOptions): Promise<WriteResult> {
     const ctx = this.#ctx('write', name);
     const labels = { ...this.settings.labels, ...options.tags };
