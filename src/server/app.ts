@@ -161,7 +161,7 @@ export async function createServer(options: ServerOptions): Promise<SesameServer
     // pino's Logger is Fastify's logger; only the declared generic differs.
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit,
-    maxParamLength: MAX_PATH_SEGMENT,
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
     // The router's refusals (a path segment too long, bad percent-encoding) come before any
     // route: answered in Sesame's shape here, or Fastify's own body (echoing the path) goes out.
     frameworkErrors: (error, request, reply) => {
