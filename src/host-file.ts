@@ -63,17 +63,34 @@ export interface ReadHostFileOptions {
   limitOf?: string | undefined;
 }
 
-const systemError = (err: unknown): HostFileError => {
+/** The system's refusal (an errno) as a {@link HostFileError} worded for someone fixing the path. */
+export function systemError(err: unknown): HostFileError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
   return new HostFileError(REASONS[code] ?? `cannot be read (${code})`, code);
-};
+}
+
+function tooBig(options: ReadHostFileOptions, size: number | undefined): HostFileError {
+  const { maxBytes, limitOf } = options;
+  const limit = limitOf ? `the ${formatBytes(maxBytes)} ${limitOf}` : formatBytes(maxBytes);
+  return new HostFileError(`${size === undefined ? 'holds' : `is ${size} bytes,`} more than ${limit}`, 'EFBIG');
+}
+
+/**
+ * Throws the {@link HostFileError} for what `stat` describes when {@link readHostFile} would
+ * refuse it before reading: a directory, a pipe or device (unless `streams`), a regular file over
+ * `maxBytes`. For callers that hand the path to an SDK which reads it itself.
+ */
+export function checkHostFile(stat: Stats, options: ReadHostFileOptions): void {
+  if (stat.isDirectory()) throw new HostFileError(REASONS['EISDIR'] as string, 'EISDIR');
+  if (!stat.isFile() && !options.streams) {
+    throw new HostFileError(`is ${fileKind(stat)}, not a regular file`, 'ENOTREG');
+  }
+  if (stat.isFile() && stat.size > options.maxBytes) throw tooBig(options, stat.size);
+}
 
 /** The bytes of `file` (an absolute path), within the bounds above. */
 export function readHostFileBytes(file: string, options: ReadHostFileOptions): Buffer {
   const { maxBytes } = options;
-  const limit = options.limitOf ? `the ${formatBytes(maxBytes)} ${options.limitOf}` : formatBytes(maxBytes);
-  const tooBig = (size: number | undefined) =>
-    new HostFileError(`${size === undefined ? 'holds' : `is ${size} bytes,`} more than ${limit}`, 'EFBIG');
   let fd: number;
   try {
     fd = openSync(file, options.streams ? constants.O_RDONLY : constants.O_RDONLY | constants.O_NONBLOCK);
@@ -81,12 +98,7 @@ export function readHostFileBytes(file: string, options: ReadHostFileOptions): B
     throw systemError(err);
   }
   try {
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw new HostFileError(REASONS['EISDIR'] as string, 'EISDIR');
-    if (!stat.isFile() && !options.streams) {
-      throw new HostFileError(`is ${fileKind(stat)}, not a regular file`, 'ENOTREG');
-    }
-    if (stat.isFile() && stat.size > maxBytes) throw tooBig(stat.size);
+    checkHostFile(fstatSync(fd), options);
     // Chunks are filled before the next is made: a read may return a few KiB at a time (a pipe,
     // a device), and a fresh buffer per read would hold far more memory than was read.
     const chunks: Buffer[] = [];
@@ -105,7 +117,7 @@ export function readHostFileBytes(file: string, options: ReadHostFileOptions): B
       size += n;
       filled += n;
       // A regular file that grew while read, or a stream: stop at the bound.
-      if (size > maxBytes) throw tooBig(undefined);
+      if (size > maxBytes) throw tooBig(options, undefined);
       if (filled === chunk.length) {
         chunks.push(chunk);
         chunk = Buffer.allocUnsafe(chunk.length);

@@ -32,10 +32,6 @@ const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from './run-child.js';
 
-/**
- * Read a `.env` file (`NAME=value` lines, `#` comments, quotes, `export ` prefixes: Node's
- * `util.parseEnv`). Values may be references or templates; they are resolved like `--env`.
- */
 /** Whether `file` is a named pipe or a socket (`<(…)` is /dev/fd/N, a pipe). */
 function isPipe(file: string): boolean {
   try {
@@ -46,10 +42,13 @@ function isPipe(file: string): boolean {
   }
 }
 
+/**
+ * Read a `.env` file (`NAME=value` lines, `#` comments, quotes, `export ` prefixes: Node's
+ * `util.parseEnv`). Values may be references or templates; they are resolved like `--env`.
+ */
 export function readEnvFile(ctx: CliContext, name: string): Record<string, string> {
-  let text: string;
   const file = path.resolve(ctx.cwd, name);
-  text = readFileBounded(file, `--env-file ${name}`);
+  const text = readFileBounded(file, `--env-file ${name}`);
   if (text === '' && isPipe(file)) {
     // Started as `node bin/sesame.js` (not the sesame command, which passes `--`): Node.js 20
     // read this --env-file when it started, draining the pipe. Running without its variables

@@ -11,20 +11,13 @@
  * const certificatePath = settingFile(context, 'auth.certificatePath', auth.certificatePath, 'a PEM file');
  * const key = readSettingFile(context, 'auth.file', auth.file, 'a JSON key of a service account');
  */
-import { accessSync, constants, type Stats, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
-import { fileKind, readHostFile } from '../../host-file.js';
+import { checkHostFile, fileKind, HostFileError, readHostFile, systemError } from '../../host-file.js';
 import type { StoreContext } from '../contract.js';
 
 type SettingContext = Pick<StoreContext, 'storeName' | 'baseDir'>;
-
-/** What the usual errno codes mean for someone fixing the setting. */
-const REASONS: Readonly<Record<string, string>> = {
-  ENOENT: 'does not exist',
-  EACCES: 'cannot be read by this process (EACCES)',
-  EISDIR: 'is a folder, not a file',
-};
 
 /**
  * `file` (the value of `setting`, a dotted path under the store) resolved against the config's
@@ -41,8 +34,7 @@ function withSettingFile<T>(
   try {
     return use(resolved);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    const reason = (err as { reason?: string }).reason ?? REASONS[code] ?? `cannot be read (${code})`;
+    const reason = (err instanceof HostFileError ? err : systemError(err)).reason;
     throw new ConfigError(`file ${resolved} ${reason}`, {
       path: `stores.${context.storeName}.${setting}`,
       ...(hint ? { hint } : {}),
@@ -55,29 +47,14 @@ const MAX_SETTING_FILE_BYTES = 1024 * 1024;
 
 export { fileKind };
 
-/**
- * Refuse what is not a regular file of a sensible size: reading a named pipe waits for a writer
- * and a device such as /dev/zero never ends, either of them holding the whole process (these
- * reads are synchronous), and a huge file is no certificate.
- */
-function checkRegular(stat: Stats): void {
-  if (stat.isDirectory()) throw Object.assign(new Error('folder'), { code: 'EISDIR' });
-  if (!stat.isFile()) {
-    const kind = fileKind(stat);
-    throw Object.assign(new Error(kind), { reason: `is ${kind}, not a regular file` });
-  }
-  if (stat.size > MAX_SETTING_FILE_BYTES) {
-    throw Object.assign(new Error('too big'), {
-      reason: `is ${stat.size} bytes, more than the 1 MiB a certificate, key or token file may hold`,
-    });
-  }
-}
+/** What a setting file may be: a regular file of at most 1 MiB (see src/host-file.ts). */
+const SETTING_FILE = { maxBytes: MAX_SETTING_FILE_BYTES, limitOf: 'a certificate, key or token file may hold' };
 
 /** The resolved path of a readable regular file, for an SDK that reads it itself. */
 export function settingFile(context: SettingContext, setting: string, file: string, hint?: string): string {
   return withSettingFile(context, setting, file, hint, (resolved) => {
     accessSync(resolved, constants.R_OK);
-    checkRegular(statSync(resolved));
+    checkHostFile(statSync(resolved), SETTING_FILE);
     return resolved;
   });
 }
@@ -90,6 +67,6 @@ export function readSettingFile(
   hint?: string,
 ): string {
   return withSettingFile(context, setting, file, hint, (resolved) =>
-    readHostFile(resolved, { maxBytes: MAX_SETTING_FILE_BYTES, limitOf: 'a certificate, key or token file may hold' }),
+    readHostFile(resolved, SETTING_FILE),
   );
 }
