@@ -5,13 +5,12 @@
  * this store's limit of 65536 bytes", and `--from-file /dev/zero` grew until the machine ran out.
  * The CLI now reads at most 64 MiB (the largest value any store takes) and refuses more at once.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_INPUT_BYTES } from '../../src/cli/context.js';
-import { BIN, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 
 const ENV = { SESAME_LOG_LEVEL: 'warn' };
 const MiB = 1024 * 1024;
@@ -27,39 +26,6 @@ function sparse(dir: string, bytes: number): string {
   ftruncateSync(fd, bytes);
   closeSync(fd);
   return file;
-}
-
-/** `sesame <args>` with `bytes` of input piped to stdin, written as the child reads it. */
-function withStdin(args: string[], cwd: string, bytes: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...ENV },
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c) => {
-      stderr += String(c);
-    });
-    // The child stops reading past the bound: the rest of the write fails, as it should.
-    child.stdin.on('error', () => {});
-    const block = Buffer.alloc(MiB, 'a');
-    let left = bytes;
-    const pump = () => {
-      while (left > 0) {
-        left -= block.length;
-        if (!child.stdin.write(block)) return void child.stdin.once('drain', pump);
-      }
-      child.stdin.end();
-    };
-    pump();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
 }
 
 describe('a value larger than any store takes', () => {
@@ -85,7 +51,7 @@ describe('a value larger than any store takes', () => {
 
   it('stdin past 64 MiB is refused, and so is sesame secrets import of such a file', async () => {
     const cwd = workspace();
-    const piped = await withStdin(['secrets', 'set', 'big'], cwd, MAX_INPUT_BYTES + MiB);
+    const piped = await runCli(['secrets', 'set', 'big'], { cwd, env: ENV, input: 'a'.repeat(MAX_INPUT_BYTES + MiB), timeoutMs: 60_000 });
     expect(piped.code).toBe(2);
     expect(piped.stderr).toContain('sesame: stdin is larger than 64 MiB, more than any store takes: nothing was written');
     const file = sparse(cwd, MAX_INPUT_BYTES + 1);
