@@ -22,9 +22,9 @@
  * For the same reason the spellings of the less common encoders (Python's, PHP's, Go's and .NET's
  * JSON escapes; HTML forms, `+` for a space, Go's `url.PathEscape`, lower-case percent hex) are
  * masked for values up to {@link MAX_ALL_FORMS_BYTES}. A longer value keeps its plain, JSON
- * (`JSON.stringify`), `encodeURIComponent` and RFC 3986 spellings, base64 and its lines: random
- * text shares no prefix between spellings, so each costs the matcher its full length again, and
- * all of them took a 1 MB value to about 490 MiB (about 140 MiB with these).
+ * (`JSON.stringify`), `encodeURIComponent` and RFC 3986 spellings, base64 and its lines: each
+ * spelling is read in full when the value is learnt (long-forms.ts hashes it), and a bundle's
+ * rarer spellings are not worth that time.
  */
 export const MAX_HEX_BYTES = 4096;
 export const MAX_ALL_FORMS_BYTES = 4096;

@@ -6,8 +6,8 @@
  * would destroy logs without protecting anything.
  *
  * Matching: Aho–Corasick automata over every form (automaton.ts), extended incrementally as values
- * are added (matcher.ts); cost per scan is linear in the text and independent of how many values
- * are known. Where forms overlap, the union of every matched span is masked.
+ * are added (matcher.ts), long forms by their head and confirmed by hashes (long-forms.ts); cost
+ * per scan is linear in the text and independent of how many values are known. Where forms overlap, the union of every matched span is masked.
  *
  * Fails closed and never throws: if masking fails for any reason, `redact()` returns
  * {@link MASKING_FAILED} (never the text, never an error message) and a stream writes that notice
@@ -19,16 +19,13 @@ import type { Transform } from 'node:stream';
 import { sha256Hex } from '../sha256.js';
 import type { MatchSink } from './automaton.js';
 import { maskedForms } from './forms.js';
-import { FormMatcher, type MatcherSnapshot } from './matcher.js';
+import { FormMatcher, formCost, type MatcherSnapshot, matchAll } from './matcher.js';
 import { createMaskingStream, type MaskingStreamOptions } from './stream.js';
 
 export const MASK = '***';
 export const MIN_MASK_LENGTH = 4;
 /** What `redact()` returns, and a stream writes, when masking failed. */
 export const MASKING_FAILED = '[sesame: output withheld: masking failed]';
-
-/** What a character of a form costs the built matcher at most (automaton.ts: 14 bytes a node). */
-const MATCHER_BYTES_PER_CHAR = 14;
 
 /** Values up to this length are remembered as they are; longer ones by their sha256. */
 const KEY_AS_IS = 64;
@@ -45,8 +42,8 @@ export interface Compaction {
 
 interface Known {
   value: string;
-  /** Characters of its masked forms: what it costs the matcher. */
-  chars: number;
+  /** What its masked forms cost the matcher, about, in bytes ({@link formCost}). */
+  cost: number;
   pinned: boolean;
 }
 
@@ -57,9 +54,9 @@ export class Redactor {
    * the newest. The value itself is kept so a bounded redactor can rebuild its matcher.
    */
   #values = new Map<string, Known>();
-  #formChars = 0;
-  /** Characters of forms added since the matcher was last built (a bounded redactor builds early). */
-  #pendingChars = 0;
+  #formCost = 0;
+  /** Cost of the forms added since the matcher was last built (a bounded redactor builds early). */
+  #pendingCost = 0;
   /** The bound, and the matcher size above which the next scan compacts (twice what pinned values alone hold, at least the bound). */
   #limit: { bytes: number; above: number; onCompact: (c: Compaction) => void } | undefined;
   #failures = 0;
@@ -87,7 +84,7 @@ export class Redactor {
 
   /**
    * Bound the memory of the matcher (a long-running server: it learns every value it resolves, and
-   * a 4 KB value costs it about 0.8 MiB). When a scan finds the matcher above `bytes`, it is rebuilt
+   * a 4 KB value costs it about 35 KiB). When a scan finds the matcher above `bytes`, it is rebuilt
    * with the most recently added values that fit in half of it, pinned ones, and always the value
    * added last (even alone over the bound: it is the one being served): the others are
    * no longer masked, and `onCompact` is told how many (called later, never inside a scan). A
@@ -112,14 +109,14 @@ export class Redactor {
         this.#values.set(key, { ...known, pinned: known.pinned || options.pin === true });
         return false;
       }
-      let chars = 0;
+      let cost = 0;
       for (const form of maskedForms(value, MIN_MASK_LENGTH)) {
         this.matcher.add(form);
-        chars += form.length;
+        cost += formCost(form.length);
       }
-      this.#values.set(key, { value, chars, pinned: options.pin === true });
-      this.#formChars += chars;
-      this.#pendingChars += chars;
+      this.#values.set(key, { value, cost, pinned: options.pin === true });
+      this.#formCost += cost;
+      this.#pendingCost += cost;
       this.#settleEarly();
       return true;
     } catch {
@@ -136,7 +133,7 @@ export class Redactor {
    */
   #settleEarly(): void {
     const limit = this.#limit;
-    if (limit === undefined || this.#pendingChars * MATCHER_BYTES_PER_CHAR <= limit.bytes / 4) return;
+    if (limit === undefined || this.#pendingCost <= limit.bytes / 4) return;
     this.#snapshot();
   }
 
@@ -153,15 +150,15 @@ export class Redactor {
   clear(): void {
     this.matcher.clear();
     this.#values = new Map();
-    this.#formChars = 0;
-    this.#pendingChars = 0;
+    this.#formCost = 0;
+    this.#pendingCost = 0;
     this.#broken = false;
   }
 
   #snapshot(): MatcherSnapshot {
     if (this.#broken) throw new Error('a value could not be added');
     const snapshot = this.matcher.snapshot();
-    this.#pendingChars = 0;
+    this.#pendingCost = 0;
     const limit = this.#limit;
     if (limit === undefined || this.matcher.bytes <= limit.above) return snapshot;
     this.#compact(limit.bytes);
@@ -173,18 +170,18 @@ export class Redactor {
 
   /**
    * Rebuild the matcher with the pinned values and the newest others that fit in half of `limit`
-   * (at the bytes per form character the matcher holds now). A failure part-way leaves the
+   * (at the bytes per unit of estimated cost the matcher holds now). A failure part-way leaves the
    * redactor broken: every scan withholds its text until clear().
    */
   #compact(limit: number): void {
-    const perChar = this.matcher.bytes / Math.max(1, this.#formChars);
-    const budget = limit / 2 / perChar;
+    const perCost = this.matcher.bytes / Math.max(1, this.#formCost);
+    const budget = limit / 2 / perCost;
     const kept = new Map<string, Known>();
-    let chars = 0;
+    let cost = 0;
     for (const [key, known] of this.#values) {
       if (!known.pinned) continue;
       kept.set(key, known);
-      chars += known.chars;
+      cost += known.cost;
     }
     const newestFirst = [...this.#values].reverse();
     let dropped = 0;
@@ -195,12 +192,12 @@ export class Redactor {
       // would leave unmasked the very value in flight.
       const last = newest;
       newest = false;
-      if (!last && chars + known.chars > budget) {
+      if (!last && cost + known.cost > budget) {
         dropped++;
         continue;
       }
       kept.set(key, known);
-      chars += known.chars;
+      cost += known.cost;
     }
     try {
       this.matcher.clear();
@@ -209,7 +206,7 @@ export class Redactor {
       for (const key of order)
         for (const form of maskedForms(kept.get(key)!.value, MIN_MASK_LENGTH)) this.matcher.add(form);
       this.#values = new Map(order.map((k) => [k, kept.get(k)!]));
-      this.#formChars = chars;
+      this.#formCost = cost;
     } catch (err) {
       this.#broken = true;
       throw err;
@@ -222,10 +219,10 @@ export class Redactor {
 
   /** The masking itself; throws on failure (callers go through redact()). */
   #mask(text: string): string {
-    const levels = this.#snapshot().levels;
-    if (levels.length === 0 || text.length < MIN_MASK_LENGTH) return text;
+    const snapshot = this.#snapshot();
+    if ((snapshot.levels.length === 0 && snapshot.heads.length === 0) || text.length < MIN_MASK_LENGTH) return text;
     const sink: MatchSink = { best: undefined };
-    for (const a of levels) a.run(text, 0, sink);
+    matchAll(snapshot, text, sink);
     const best = sink.best;
     if (best === undefined) return text;
     // Union of spans: spans arrive by end position; one starting inside earlier ones swallows them.

@@ -24,8 +24,9 @@
  * after it is swallowed (still read, so the writer never blocks); the stream never emits 'error'.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Automaton, MatchSink } from './automaton.js';
+import { type Automaton, type MatchSink, normalizeForm } from './automaton.js';
 import { ByteTextDecoder, bytesOfText } from './bytes.js';
+import { HEAD, type LongForm, PrefixHashes } from './long-forms.js';
 import type { MatcherSnapshot } from './matcher.js';
 import { timerDelay } from '../timers.js';
 
@@ -49,8 +50,15 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
   const decoder = new ByteTextDecoder();
   const { mask } = engine;
   let generation = -1;
+  let snapshot: MatcherSnapshot | undefined;
   let levels: readonly Automaton[] = [];
   let states = new Int32Array(0);
+  let heads: readonly Automaton[] = [];
+  let headStates = new Int32Array(0);
+  // Long forms whose head matched at `start`, confirmed or refuted probe by probe as text arrives
+  // (long-forms.ts); the held text reaches back to the earliest of them.
+  let pending: { start: number; form: LongForm; probe: number }[] = [];
+  let hashes: PrefixHashes | undefined;
   // `buf` is the text from `bufStart` to `pos`. Text before `heldStart` was written; it is kept
   // (at most 3 characters, after a timed release) only while a partial match runs through it, so a
   // rescan after new values were added starts where that match starts.
@@ -64,6 +72,46 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
   let failed = false;
   let timer: NodeJS.Timeout | undefined;
 
+  /** Mark [s, e] masked, united with the spans it overlaps. */
+  const addSpan = (s: number, e: number): void => {
+    let lo = ends.length;
+    while (lo > 0 && ends[lo - 1]! >= s) lo--;
+    let hi = lo;
+    while (hi < starts.length && starts[hi]! <= e) hi++;
+    if (hi > lo) {
+      s = Math.min(s, starts[lo]!);
+      e = Math.max(e, ends[hi - 1]!);
+    }
+    starts.splice(lo, hi - lo, s);
+    ends.splice(lo, hi - lo, e);
+  };
+
+  /** Check the pending long forms against the text that arrived: confirmed ones are masked. */
+  const confirm = (): void => {
+    if (pending.length === 0) {
+      hashes = undefined;
+      return;
+    }
+    if (hashes === undefined) hashes = new PrefixHashes(bufStart);
+    hashes.append(buf, hashes.end - bufStart);
+    const still: typeof pending = [];
+    for (const p of pending) {
+      const probes = p.form.probes;
+      let refuted = false;
+      while (p.probe < probes.length && p.start + probes[p.probe]!.length <= pos) {
+        if (!hashes.matches(p.start, probes[p.probe]!)) {
+          refuted = true;
+          break;
+        }
+        p.probe++;
+      }
+      if (refuted) continue;
+      if (p.probe === probes.length) addSpan(Math.max(p.start, heldStart), p.start + p.form.length - 1);
+      else still.push(p);
+    }
+    pending = still;
+  };
+
   const scan = (text: string): void => {
     const snap = engine.snapshot();
     let scanText = text;
@@ -71,8 +119,13 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
     if (snap.generation !== generation) {
       // New automata: run the kept text through them from the start.
       generation = snap.generation;
+      snapshot = snap;
       levels = snap.levels;
       states = new Int32Array(levels.length);
+      heads = snap.heads;
+      headStates = new Int32Array(heads.length);
+      pending = [];
+      hashes = undefined;
       scanText = buf + text;
       scanFrom = bufStart;
       starts.length = 0;
@@ -83,27 +136,46 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
     const sink: MatchSink = { best: undefined };
     for (let l = 0; l < levels.length; l++) states[l] = levels[l]!.run(scanText, states[l]!, sink);
     const best = sink.best;
-    if (best === undefined) return;
-    for (let i = 0; i < best.length; i++) {
-      const o = best[i]!;
-      if (o === 0) continue;
-      const e = scanFrom + i;
-      // What lies before heldStart was written already (masked, or at most 3 released characters).
-      let s = Math.max(e - o + 1, heldStart);
-      while (ends.length > 0 && ends[ends.length - 1]! >= s) {
-        s = Math.min(s, starts.pop()!);
-        ends.pop();
+    if (best !== undefined) {
+      for (let i = 0; i < best.length; i++) {
+        const o = best[i]!;
+        if (o === 0) continue;
+        const e = scanFrom + i;
+        // What lies before heldStart was written already (masked, or at most 3 released characters).
+        addSpan(Math.max(e - o + 1, heldStart), e);
       }
-      starts.push(s);
-      ends.push(e);
     }
+    if (heads.length > 0) {
+      const headSink: MatchSink = { best: undefined };
+      for (let l = 0; l < heads.length; l++) headStates[l] = heads[l]!.run(scanText, headStates[l]!, headSink);
+      const hits = headSink.best;
+      if (hits !== undefined) {
+        for (let i = 0; i < hits.length; i++) {
+          if (hits[i] === 0) continue;
+          const start = scanFrom + i - HEAD + 1;
+          // A head is held while it matches partially: its text is still in buf.
+          if (start < bufStart) throw new Error('a matched head is no longer held');
+          const head = normalizeForm(buf.slice(start - bufStart, start - bufStart + HEAD));
+          const forms = snapshot!.long.withHead(head);
+          if (forms === undefined) throw new Error('a head matched without its long forms');
+          for (const form of forms) pending.push({ start, form, probe: 0 });
+        }
+      }
+    }
+    confirm();
   };
 
-  /** Longest partial match over all automata, as a start position. */
+  /**
+   * Where held text must begin: the longest partial match over all automata, or the earliest long
+   * form still unconfirmed.
+   */
   const partialStart = (): number => {
     let depth = 0;
     for (let l = 0; l < levels.length; l++) depth = Math.max(depth, levels[l]!.depth(states[l]!));
-    return pos - depth;
+    for (let l = 0; l < heads.length; l++) depth = Math.max(depth, heads[l]!.depth(headStates[l]!));
+    let start = pos - depth;
+    for (const p of pending) start = Math.min(start, p.start);
+    return start;
   };
 
   /** The held text up to `upTo`, masked; it is no longer held. */
@@ -122,6 +194,7 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
     const keepFrom = Math.min(heldStart, partial);
     buf = buf.slice(keepFrom - bufStart);
     bufStart = keepFrom;
+    hashes?.dropBefore(keepFrom);
     return out;
   };
 
@@ -162,6 +235,8 @@ export function createMaskingStream(engine: MaskingEngine, options: MaskingStrea
     failed = true;
     clearTimer();
     buf = '';
+    pending = [];
+    hashes = undefined;
     starts.length = 0;
     ends.length = 0;
     try {

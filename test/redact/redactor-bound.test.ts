@@ -92,7 +92,8 @@ describe('a bounded redactor (the server: it learns every value it resolves)', (
     const reports: Compaction[] = [];
     r.bound(2 ** 20, (c) => reports.push(c));
     const small = value(1);
-    const big = value(2, 64 * 1024);
+    // Repetitive (a 10-character block): indexed whole, every character of every form (long-values.test.ts).
+    const big = '0123456789'.repeat(6554);
     r.add(small);
     r.add(big);
     expect(r.redact(`a ${big} b`)).toBe(`a ${MASK} b`);
@@ -100,7 +101,7 @@ describe('a bounded redactor (the server: it learns every value it resolves)', (
     expect(reports).toEqual([{ dropped: 1, kept: 1, limitBytes: 2 ** 20 }]);
     expect(r.redact(`a ${big} b`)).toBe(`a ${MASK} b`);
     // A newer value takes its place as the one always kept.
-    const next = value(3, 64 * 1024);
+    const next = 'abcdefghij'.repeat(6554);
     r.add(next);
     expect(r.redact(`${next}`)).toBe(MASK);
   });
