@@ -5,7 +5,7 @@
  * (`src/cli/run-fast.ts`), so it imports nothing but Node and `src/redact/bytes.ts` (which imports
  * nothing).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { textOfBytes } from '../../redact/bytes.js';
@@ -112,7 +112,13 @@ export async function runChild(
   copy?: OutputCopier,
 ): Promise<number> {
   const direct = copy === undefined && io.stdout === process.stdout && io.stderr === process.stderr;
-  const child = spawn(command, args, { stdio: direct ? 'inherit' : ['inherit', 'pipe', 'pipe'], env });
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { stdio: direct ? 'inherit' : ['inherit', 'pipe', 'pipe'], env });
+  } catch (err) {
+    // Node throws some exec failures (E2BIG among them) at once instead of emitting 'error'.
+    return startFailed(io, command, args, env, err as NodeJS.ErrnoException);
+  }
   const through = (source: Readable, target: Writable) =>
     new Promise<void>((resolve) => {
       source.on('end', resolve).on('error', () => resolve());
@@ -139,27 +145,7 @@ export async function runChild(
   for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   // Everything the command wrote (its last held-back characters included) is out before we exit.
   await copied;
-  if (outcome.failed) {
-    const code = outcome.failed.code;
-    // As a shell does: 127 when there is no such command, 126 when it cannot be executed.
-    if (code === 'ENOENT') {
-      io.stderr.write(`sesame: command not found: ${command} (check its name and PATH)\n`);
-      return EXIT_NOT_FOUND;
-    }
-    if (code === 'EACCES' || code === 'EISDIR' || code === 'ENOEXEC' || code === 'EPERM') {
-      io.stderr.write(
-        `sesame: cannot execute ${command}: ${code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`,
-      );
-      return EXIT_NOT_EXECUTABLE;
-    }
-    if (code === 'E2BIG') {
-      io.stderr.write(
-        `sesame: cannot start ${command}: its environment or arguments are too large for the operating system (E2BIG; Linux allows 128 KiB per variable)\n`,
-      );
-      return EXIT_USAGE;
-    }
-    throw outcome.failed;
-  }
+  if (outcome.failed) return startFailed(io, command, args, env, outcome.failed);
   if (outcome.signal) {
     // Die the way the command died, so callers see the same signal. Node ignores some signals
     // (SIGPIPE): then exit as a shell reports a death by signal, 128 + its number.
@@ -168,4 +154,56 @@ export async function runChild(
     return 128 + (constants.signals[outcome.signal] ?? 0);
   }
   return outcome.code ?? 1;
+}
+
+/** Linux's limit on one `NAME=value` string of an exec'd environment, its NUL included (MAX_ARG_STRLEN). */
+const LINUX_MAX_ARG_STRLEN = 131_072;
+
+/** What to say, and the exit code, when the command could not be started. */
+function startFailed(
+  io: ChildIo,
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  failed: NodeJS.ErrnoException,
+): number {
+  const code = failed.code;
+  // As a shell does: 127 when there is no such command, 126 when it cannot be executed.
+  if (code === 'ENOENT') {
+    io.stderr.write(`sesame: command not found: ${command} (check its name and PATH)\n`);
+    return EXIT_NOT_FOUND;
+  }
+  if (code === 'EACCES' || code === 'EISDIR' || code === 'ENOEXEC' || code === 'EPERM') {
+    io.stderr.write(
+      `sesame: cannot execute ${command}: ${code === 'EACCES' ? 'permission denied (is it executable? chmod +x)' : 'not an executable file'}\n`,
+    );
+    return EXIT_NOT_EXECUTABLE;
+  }
+  if (code === 'E2BIG') {
+    io.stderr.write(`sesame: cannot start ${command}: ${tooBig(args, env)}\n`);
+    return EXIT_USAGE;
+  }
+  throw failed;
+}
+
+/**
+ * Why the operating system refused the command's environment and arguments (E2BIG), by name and
+ * size, never value: a variable past Linux's limit for one string, or the total.
+ */
+function tooBig(args: readonly string[], env: NodeJS.ProcessEnv): string {
+  const instead =
+    'a value this large cannot go through the environment: give the command a file to read, or pipe it in (`sesame resolve <reference> | command`)';
+  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+  const large = Object.entries(env)
+    .filter(([name, value]) => value !== undefined && bytes(`${name}=${value}`) + 1 > LINUX_MAX_ARG_STRLEN)
+    .map(([name, value]) => ({ name, size: bytes(value!) }))
+    .sort((a, b) => b.size - a.size);
+  if (process.platform === 'linux' && large.length > 0) {
+    const named = large.map((v) => `${v.name} is ${v.size.toLocaleString('en-US')} bytes`).join(', ');
+    return `${named}, more than Linux takes for one environment variable (${LINUX_MAX_ARG_STRLEN.toLocaleString('en-US')} bytes, name included): ${instead}`;
+  }
+  let total = 0;
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) total += bytes(`${name}=${value}`) + 1;
+  for (const a of args) total += bytes(a) + 1;
+  return `its environment and arguments (${total.toLocaleString('en-US')} bytes) are more than the operating system takes (E2BIG; see \`getconf ARG_MAX\`): ${instead}`;
 }
