@@ -131,6 +131,15 @@ export function readHostFileBytes(file: string, options: ReadHostFileOptions): B
   }
 }
 
+/**
+ * A document's text without the UTF-8 byte order mark Windows editors put first (Notepad, older
+ * Visual Studio): parsers would take it as part of the first name or token. For documents only
+ * (configs, .env files, files to resolve or import); a value read from a file is kept as it is.
+ */
+export function documentText(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 /** The text (UTF-8) of `file`, within the bounds above. */
 export function readHostFile(file: string, options: ReadHostFileOptions): string {
   return readHostFileBytes(file, options).toString('utf8');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { isSecretField } from '../connections/mask.js';
 import { ConfigError, jsonSyntaxError } from '../errors.js';
-import { HostFileError, readHostFile } from '../host-file.js';
+import { documentText, HostFileError, readHostFile } from '../host-file.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
@@ -153,7 +153,8 @@ function lineColumnAt(text: string, offset: number): { line: number; col: number
 }
 
 /** Parse YAML or JSON text; JSON is YAML, but a `.json` file gets JSON's stricter errors. */
-export function parseConfigText(text: string, file: string): unknown {
+export function parseConfigText(document: string, file: string): unknown {
+  const text = documentText(document);
   const shown = path.relative(process.cwd(), file) || file;
   if (file.endsWith('.json')) {
     try {

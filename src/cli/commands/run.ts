@@ -17,6 +17,7 @@ import { UsageError } from '../../errors.js';
 import { MASKING_FAILED, Redactor } from '../../redact/redactor.js';
 import type { Sesame } from '../../sesame.js';
 import { type CliContext, example, namespaceOption, readFileBounded, withCommon } from '../context.js';
+import { documentText } from '../../host-file.js';
 import { profileTokens } from '../profiles-file.js';
 import { readOptionalFile } from '../read-optional.js';
 import type { RunFlags } from './run-args.js';
@@ -57,7 +58,7 @@ export function readEnvFile(ctx: CliContext, name: string): Record<string, strin
       `--env-file ${name} is a pipe and arrived empty: Node.js 20 reads every --env-file of its command line before Sesame starts, which drains a pipe; start Sesame as the sesame command or with node -- bin/sesame.js, or give a regular file`,
     );
   }
-  const parsed = parseEnv(text) as Record<string, string>;
+  const parsed = parseEnv(documentText(text)) as Record<string, string>;
   for (const variable of Object.keys(parsed)) {
     if (!VARIABLE_NAME.test(variable))
       throw new UsageError(`--env-file ${name}: "${variable}" is not a valid variable name`);

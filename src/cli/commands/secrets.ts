@@ -14,6 +14,7 @@ import { type Command, Option } from 'commander';
 import { namespaceChain } from '../../namespaces.js';
 import { durationProblem, parseDuration } from '../../config/duration.js';
 import { jsonSyntaxError, UnsupportedOperationError, UsageError } from '../../errors.js';
+import { documentText } from '../../host-file.js';
 import { processRedactor } from '../../redact/redactor.js';
 import { formatReference } from '../../refs/reference.js';
 import type { SecretMetadata, StoreClient, VersionMetadata } from '../../stores/contract.js';
@@ -320,7 +321,8 @@ function formatOf(flags: Flags, file: string | undefined): FileFormat {
  * object whose string values are taken as they are, numbers and booleans as their text, and
  * objects and arrays as JSON text (a JSON secret, for `#key` references).
  */
-export function parseSecretsFile(text: string, format: FileFormat, file: string): Array<[string, string]> {
+export function parseSecretsFile(document: string, format: FileFormat, file: string): Array<[string, string]> {
+  const text = documentText(document);
   if (format === 'env') return Object.entries(parseEnv(text)).map(([k, v]) => [k, v ?? '']);
   let doc: unknown;
   try {
