@@ -37,17 +37,26 @@ export function checkSecretName(name: string, label = 'builtin'): void {
   }
 }
 
+const codePoint = (c: string): string =>
+  `U+${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`;
+
 /**
- * A name a write may create: in Unicode NFC. A name written decomposed (`e` + U+0301, as macOS
+ * A name a write may create: no invisible characters, and in Unicode NFC. A name written decomposed (`e` + U+0301, as macOS
  * file names are) looks exactly like its composed form but is another name; storing both would
  * give two secrets no one can tell apart. Reads take any name, so one stored before still reads.
  */
 export function checkComposedName(name: string, label = 'builtin'): void {
+  // Format characters (Unicode Cf: zero-width spaces and joiners, the byte order mark, direction
+  // overrides, the soft hyphen) show as nothing: the name would look like the one without them.
+  const invisible = [...new Set(name.match(/\p{Cf}/gu) ?? [])].map(codePoint);
+  if (invisible.length > 0) {
+    throw new UsageError(
+      `[${label}] secret name ${JSON.stringify(name)} contains an invisible character (${invisible.join(', ')}): it would look like another name; remove it`,
+    );
+  }
   const composed = name.normalize('NFC');
   if (composed === name) return;
-  const marks = [...new Set([...name].filter((c) => /\p{M}/u.test(c)))].map(
-    (c) => `U+${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`,
-  );
+  const marks = [...new Set([...name].filter((c) => /\p{M}/u.test(c)))].map(codePoint);
   const how =
     marks.length > 0
       ? `it writes a letter as a base and a combining mark (${marks.join(', ')}), so it would look like another name`
