@@ -88,7 +88,7 @@ export abstract class ResolutionError extends SesameError {
   /** The message without the reference prefix, so it can be re-located. */
   readonly detail: string;
 
-  constructor(detail: string, ctx: ReferenceContext = {}, options?: { cause?: unknown }) {
+  constructor(detail: string, ctx: ReferenceContext = {}, options?: { cause?: unknown; fix?: string | undefined }) {
     const prefix = describeRef(ctx);
     super(prefix ? `${prefix}: ${detail}` : detail, options);
     this.detail = detail;

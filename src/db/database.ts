@@ -3,7 +3,7 @@
  * migrations and runs write transactions that survive concurrent writers. Every feature that
  * keeps state (builtin secrets, and later audit, tokens, stored configs) goes through it.
  */
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, SqliteDialect, sql } from 'kysely';
 import { DatabaseError, DatabaseTimeoutError, diagnoseDatabaseFailure, SchemaTooNewError } from './errors.js';
@@ -20,6 +20,7 @@ import {
   withoutDatabaseSecrets,
 } from './url.js';
 import { timerDelay } from '../timers.js';
+import { systemError } from '../host-file.js';
 
 export { DatabaseError, DatabaseTimeoutError, SchemaTooNewError } from './errors.js';
 
@@ -163,14 +164,44 @@ function describeLocation(location: DatabaseLocation, url: string): string {
   return location.kind === 'sqlite' ? `sqlite:${location.file}` : redactDatabaseUrl(url);
 }
 
+/** What to do when SQLite refuses to open a file, by its error code. */
+function sqliteOpenFix(cause: unknown): string | undefined {
+  switch ((cause as { code?: unknown }).code) {
+    case 'SQLITE_NOTADB':
+      return 'the path names a file that is not a SQLite database (another file, or one damaged): check database: in the config, or restore it from a backup';
+    case 'SQLITE_CANTOPEN':
+      return 'check that this user may create and write files in its directory';
+    case 'SQLITE_READONLY':
+      return 'make the file and its directory writable by this user (SQLite writes a -wal and a -shm file beside it)';
+    default:
+      return undefined;
+  }
+}
+
 async function openSqlite(file: string): Promise<Kysely<SesameTables>> {
   const { default: BetterSqlite3 } = await import('better-sqlite3');
   const inMemory = file === ':memory:';
   const created = !inMemory && !existsSync(file);
   let sqlite: InstanceType<typeof BetterSqlite3>;
+  const where = `could not open database sqlite:${file}`;
+  if (!inMemory) {
+    const dir = path.dirname(file);
+    try {
+      // 0700: the directory also holds the generated master key in the embedded default.
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (cause) {
+      const reason = (cause as NodeJS.ErrnoException).code === 'ENOTDIR' || (cause as NodeJS.ErrnoException).code === 'EEXIST'
+        ? 'a part of the path is a file, not a directory'
+        : systemError(cause).message;
+      throw new DatabaseError(`${where}: its directory ${dir} cannot be created (${reason})`, {
+        fix: 'check database: in the config',
+      });
+    }
+    if (existsSync(file) && statSync(file).isDirectory()) {
+      throw new DatabaseError(`${where}: it is a directory`, { fix: `name a file in it, e.g. sqlite:${path.join(file, 'sesame.db')}` });
+    }
+  }
   try {
-    // 0700: the directory also holds the generated master key in the embedded default.
-    if (!inMemory) mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     sqlite = new BetterSqlite3(file);
     // Values are encrypted, but names, tags and descriptions are not: keep the file private.
     // SQLite gives the -wal and -shm files the permissions of the database file.
@@ -187,7 +218,7 @@ async function openSqlite(file: string): Promise<Kysely<SesameTables>> {
     // same process it cannot finish until we yield. `write()` retries asynchronously instead.
     sqlite.pragma('busy_timeout = 250');
   } catch (cause) {
-    throw new DatabaseError(`could not open database sqlite:${file}: ${messageOf(cause)}`, { cause });
+    throw new DatabaseError(`${where}: ${messageOf(cause)}`, { cause, fix: sqliteOpenFix(cause) });
   }
   return new Kysely<SesameTables>({ dialect: new SqliteDialect({ database: sqlite }) });
 }

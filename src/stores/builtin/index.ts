@@ -205,9 +205,7 @@ export class BuiltinStoreClient implements StoreClient {
     return new StoreUnavailableError(
       `[${this.#label}] ${host ? `database ${location}` : `the ${kind} database`}: ${detail}`,
       {},
-      {
-        cause: err,
-      },
+      { cause: err, fix: err instanceof SesameError ? err.fix : undefined },
     );
   }
 
@@ -428,7 +426,7 @@ export const builtinStoreType = {
       throw new StoreUnavailableError(
         `[${context.storeName}] ${err instanceof Error ? err.message : String(err)}`,
         {},
-        { cause: err },
+        { cause: err, fix: err instanceof SesameError ? err.fix : undefined },
       );
     }
     return new BuiltinStoreClient(backend, s, context);
