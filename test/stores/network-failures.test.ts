@@ -272,6 +272,36 @@ describe.each(
   });
 });
 
+describe('aws-secrets-manager store whose STS calls reach something else', () => {
+  // STS speaks XML (the query protocol): the SDK names an untyped 404 "NotFound" with the message
+  // "Unknown", and a JSON body fails its XML parser. Seen with an endpoint where a web server
+  // answers: `stores test` said "sts:GetCallerIdentity failed (NotFound): Unknown" and told to
+  // check that Secrets Manager is reachable.
+  it.each([
+    ['an empty 404', answer(404, '', 'text/plain'), 'HTTP 404'],
+    ['a 403 web page', answer(403, '<html><body>Forbidden</body></html>', 'text/html'), 'HTTP 403'],
+    ["another service's JSON 404", OTHER_SERVICE_404, 'HTTP 404'],
+    ['a sign-in page answered with 200', LOGIN_PAGE, ''],
+  ])('%s: the authenticate step says the address does not answer like STS', async (_what, listener, status) => {
+    const l = await httpListener(listener);
+    open.push(l);
+    const aws = ON_SDK.find((c) => c.type === 'aws-secrets-manager') as Case;
+    const type = defaultStoreTypes().get('aws-secrets-manager');
+    const client = await type.create(type.settings.parse(aws.settings(l.url)), context);
+    try {
+      const report = await client.check({ namespaces: [''] });
+      const step = report.steps[0]!;
+      expect(step.ok).toBe(false);
+      expect(step.detail).toContain(`127.0.0.1:${l.port} does not answer like STS`);
+      expect(step.detail).toContain(status);
+      expect(step.detail).not.toMatch(/Unknown|NotFound|XML parse|<html/);
+      expect(step.fix).toBe("check that endpoint is the address of STS's API, and that no proxy or sign-in page answers in its place");
+    } finally {
+      await client.close?.();
+    }
+  });
+});
+
 describe.each(ADDRESSED.filter((c) => c.ca))('$type store with its CA trusted', (c) => {
   it('a certificate for another host says what it covers', async () => {
     const l = await httpsListener(answer(200, '{}'), { cert: OTHER_HOST_CERT });

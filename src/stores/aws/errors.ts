@@ -125,11 +125,29 @@ export interface AwsEndpoints {
   stsEndpoint?: string | undefined;
 }
 
-/** An error answer without an AWS error type (the SDK's "Unknown") below 500: another service's. */
-const untypedStatus = (err: unknown): number | undefined => {
+/**
+ * A body the SDK could not parse: JSON for Secrets Manager (a `SyntaxError`), XML for STS (its
+ * query protocol: "@aws-sdk XML parse error: …"). A web page or another service's JSON.
+ */
+const unparsed = (err: unknown): boolean => {
+  const e = err as AwsLikeError | undefined;
+  return e?.name === 'SyntaxError' || (typeof e?.message === 'string' && e.message.startsWith('@aws-sdk XML parse error'));
+};
+
+/**
+ * What an answer below 500 that is not AWS's says of itself, or undefined. Every AWS error names
+ * its type: without one the SDK says "Unknown" (as the name for JSON, as the message for STS's
+ * XML, whose name is then the status's, e.g. "NotFound"). A body STS cannot parse is not AWS's
+ * either.
+ */
+const foreignAnswer = (err: unknown): string | undefined => {
   const e = err as AwsLikeError | undefined;
   const status = e?.$metadata?.httpStatusCode;
-  return e?.name === 'Unknown' && status !== undefined && status < 500 ? status : undefined;
+  if (status === undefined || status >= 500) return undefined;
+  if (e?.name === 'Unknown' || e?.message === 'Unknown' || e?.message === 'UnknownError')
+    return `HTTP ${status} without an AWS error type`;
+  if (e?.name !== 'SyntaxError' && unparsed(err)) return `HTTP ${status} with a body that is not AWS's`;
+  return undefined;
 };
 
 /**
@@ -151,14 +169,9 @@ export function awsEndpoint(at: AwsEndpoints): StoreEndpoint<AwsCallContext> {
       // The SDK's Node handler connects directly: HTTPS_PROXY is not read.
       return { url, settings: { address, provider, proxy: 'none' }, what: `${provider} call ${ctx.action}` };
     },
-    answered: (err) => {
-      const e = err as AwsLikeError | undefined;
-      return e?.$metadata?.httpStatusCode !== undefined && e.name !== 'SyntaxError';
-    },
-    foreign: (err) => {
-      const status = untypedStatus(err);
-      return status === undefined ? undefined : `HTTP ${status} without an AWS error type`;
-    },
+    answered: (err) => (err as AwsLikeError | undefined)?.$metadata?.httpStatusCode !== undefined && !unparsed(err),
+    foreign: foreignAnswer,
+    unreadable: unparsed,
   };
 }
 
@@ -313,7 +326,8 @@ export function classifyAws(
   }
   if (INVALID.test(code)) return { ...refused(), kind: 'invalid' };
   if (REFUSED.test(code)) return refused();
-  const failed = `Secrets Manager call ${ctx.action} failed (${name}): ${message}`;
+  const provider = ctx.action.startsWith('sts:') ? 'STS' : 'Secrets Manager';
+  const failed = `${provider} call ${ctx.action} failed (${name}): ${message}`;
   if (THROTTLED.test(code))
     return {
       kind: 'throttled',
@@ -322,7 +336,7 @@ export function classifyAws(
       fix: "spread the calls over time (Secrets Manager's request rates per account and region cannot be raised; a longer cache ttl means fewer reads)",
       summary,
     };
-  const fix = `check that Secrets Manager is reachable in ${region} and retry later`;
+  const fix = `check that ${provider} is reachable in ${region} and retry later`;
   const transient = UNAVAILABLE.test(code) || isTransient(err, status);
   return { kind: 'unavailable', message: failed, fix, summary, retry: transient };
 }

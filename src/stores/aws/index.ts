@@ -179,7 +179,7 @@ export class AwsSecretsManagerStore implements StoreClient {
       sdk: { build: () => this.#init(), dispose: (sdk) => sdk.client.destroy() },
       retry: options.retry,
       requestTimeoutMs: options.requestTimeoutMs,
-      endpoint: awsEndpoint({ region, endpoint: settings.endpoint, stsEndpoint: this.#stsEndpoint }),
+      endpoint: awsEndpoint({ region, endpoint: settings.endpoint, stsEndpoint: settings.stsEndpoint }),
       classify: (err, op) => classifyAws(err, op, region, settings.auth.method !== 'static'),
     });
     // Names get the store prefix and must be names AWS can hold; ARNs are used as given.
