@@ -4,6 +4,7 @@ import { parse as parseYaml, YAMLError } from 'yaml';
 import { isSecretField } from '../connections/mask.js';
 import { ConfigError, jsonSyntaxError } from '../errors.js';
 import { documentText, HostFileError, readHostFile } from '../host-file.js';
+import { noteInterpolatedVariable } from './own-environment.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
@@ -45,6 +46,8 @@ export function interpolate(
           });
         }
         if (kind === 'env') {
+          // Configuration from now on: the env store will not serve it (own-environment.ts).
+          if (arg) noteInterpolatedVariable(arg);
           const found = env[arg ?? ''];
           if (found === undefined) {
             throw new ConfigError(`environment variable ${arg} is not set`, {

@@ -15,6 +15,7 @@ import { isNamespace, NAMESPACE_RULE } from '../namespaces.js';
 import { durationProblem, formatDuration, parseDuration } from './duration.js';
 import { describeZodIssue } from './issues.js';
 import { findStoreConfig } from './visibility.js';
+import { noteMasterKeyVariable } from './own-environment.js';
 
 export const STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -361,6 +362,7 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
     });
   });
 
+  if (file.masterKey && 'env' in file.masterKey) noteMasterKeyVariable(file.masterKey.env);
   const config: SesameConfig = {
     baseDir: options.baseDir,
     source: options.source,

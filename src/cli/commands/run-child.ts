@@ -16,8 +16,9 @@ export const EXIT_NOT_EXECUTABLE = 126;
 /** Bad usage, as every `sesame` command. */
 const EXIT_USAGE = 2;
 
-/** Variables Sesame reads its own tokens from (`src/cli/remote.ts`, `sesame serve`). */
-export const TOKEN_VARIABLES = ['SESAME_TOKEN', 'SESAME_AGENT_TOKEN', 'SESAME_ADMIN_TOKEN'] as const;
+import { TOKEN_VARIABLES } from '../../config/own-environment.js';
+
+export { TOKEN_VARIABLES };
 
 /**
  * The key file Sesame uses when there is no config file (the embedded default of

@@ -1,6 +1,7 @@
 /** `env` store: a secret is an environment variable of the Sesame process (name = variable name). */
 import { z } from 'zod';
-import { SecretNotFoundError, UsageError } from '../../errors.js';
+import { ownConfiguration } from '../../config/own-environment.js';
+import { AccessDeniedError, SecretNotFoundError, UsageError } from '../../errors.js';
 import type {
   CheckReport,
   HostAccess,
@@ -38,6 +39,14 @@ export class EnvStoreClient implements StoreClient {
         `[${this.context.storeName}] "${name}" is not an environment variable name (letters, digits and "_", not starting with a digit)`,
       );
     }
+    const own = ownConfiguration(variable);
+    if (own !== undefined) {
+      const err = new AccessDeniedError(
+        `[${this.context.storeName}] environment variable ${variable} is Sesame's own configuration (${own}): the env store does not serve it`,
+      );
+      err.fix = 'give workflows their secrets in other variables, or in a store';
+      throw err;
+    }
     return variable;
   }
 
@@ -68,7 +77,7 @@ export class EnvStoreClient implements StoreClient {
   async list(options: Pick<ListOptions, 'prefix' | 'cursor' | 'limit'>): Promise<ListPage> {
     const { prefix } = this.settings;
     const items = Object.keys(this.env)
-      .filter((k) => k.startsWith(prefix))
+      .filter((k) => k.startsWith(prefix) && ownConfiguration(k) === undefined)
       .map((k) => k.slice(prefix.length))
       .filter((name) => name.length > 0 && (!options.prefix || name.startsWith(options.prefix)))
       .map((name) => ({ name }));
@@ -85,14 +94,20 @@ export class EnvStoreClient implements StoreClient {
       },
     ];
     if (options.sample) {
-      const variable = this.settings.prefix + options.sample;
-      const ok = this.env[variable] !== undefined;
-      steps.push({
-        step: 'read',
-        ok,
-        detail: ok ? `${variable} is set` : `${variable} is not set`,
-        ...(ok ? {} : { fix: this.#notSetFix(variable) }),
-      });
+      try {
+        const variable = this.#variable(options.sample);
+        const ok = this.env[variable] !== undefined;
+        steps.push({
+          step: 'read',
+          ok,
+          detail: ok ? `${variable} is set` : `${variable} is not set`,
+          ...(ok ? {} : { fix: this.#notSetFix(variable) }),
+        });
+      } catch (err) {
+        // Not a variable name, or one the store does not serve.
+        const e = err as UsageError | AccessDeniedError;
+        steps.push({ step: 'read', ok: false, detail: e.message, ...(e.fix ? { fix: e.fix } : {}) });
+      }
     }
     return { ok: steps.every((s) => s.ok), steps };
   }
