@@ -4,7 +4,7 @@ import { parse as parseYaml, YAMLError } from 'yaml';
 import { isSecretField } from '../connections/mask.js';
 import { ConfigError, jsonSyntaxError } from '../errors.js';
 import { documentText, HostFileError, readHostFile } from '../host-file.js';
-import { noteInterpolatedVariable } from './own-environment.js';
+import { noteInterpolatedVariable, noteOwnFile } from './own-configuration.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
 import type { StoreTypeRegistry } from '../stores/registry.js';
 import { formatPath, type SesameConfig, validateConfig } from './schema.js';
@@ -46,7 +46,7 @@ export function interpolate(
           });
         }
         if (kind === 'env') {
-          // Configuration from now on: the env store will not serve it (own-environment.ts).
+          // Configuration from now on: the env store will not serve it (own-configuration.ts).
           if (arg) noteInterpolatedVariable(arg);
           const found = env[arg ?? ''];
           if (found === undefined) {
@@ -58,6 +58,7 @@ export function interpolate(
           return found;
         }
         const file = path.resolve(baseDir, arg ?? '');
+        noteOwnFile(file, 'the config file reads it with ${file:}');
         try {
           // Bounded, and never a pipe or a device: the config is read synchronously, so /dev/zero
           // or a pipe with no writer stopped the process before it said anything.

@@ -3,6 +3,7 @@
  * and precise messages; unknown keys are errors everywhere, including inside each store's
  * settings (validated by that store type's own strict schema).
  */
+import path from 'node:path';
 import { z } from 'zod';
 import { validateConnectionFields } from '../connections/service.js';
 import type { ConnectionTypeRegistry } from '../connections/types.js';
@@ -15,7 +16,7 @@ import { isNamespace, NAMESPACE_RULE } from '../namespaces.js';
 import { durationProblem, formatDuration, parseDuration } from './duration.js';
 import { describeZodIssue } from './issues.js';
 import { findStoreConfig } from './visibility.js';
-import { noteMasterKeyVariable } from './own-environment.js';
+import { noteConfigFiles, noteMasterKeyVariable, noteOwnFile } from './own-configuration.js';
 
 export const STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -379,6 +380,16 @@ export function validateConfig(input: unknown, options: ValidateOptions): Sesame
   };
   dialectsOf(config)?.validate();
   checkReferencesDeclared(config);
+  noteConfigFiles(config);
+  // The host files stores read (credential, key and CA files): configuration too, from now on,
+  // whether or not the store is ever used.
+  for (const store of stores) {
+    if (store.unavailable) continue;
+    for (const access of options.registry.get(store.type).hostAccess?.(store.settings) ?? []) {
+      if (access.kind === 'files')
+        noteOwnFile(path.resolve(options.baseDir, access.path), `the ${access.setting} setting of store ${store.name}`);
+    }
+  }
   return config;
 }
 

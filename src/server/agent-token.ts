@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { noteOwnFile } from '../config/own-configuration.js';
 import { exposureWarning, readHostFile } from '../host-file.js';
 
 export const AGENT_TOKEN_HEADER = 'x-sesame-agent-token';
@@ -34,6 +35,7 @@ export function loadAgentToken(file: string, cwd = process.cwd()): { token: stri
       throw new UsageError(`cannot create the agent token file ${absolute}: ${(err as Error).message}`);
     }
   }
+  noteOwnFile(absolute, 'the agent token file');
   let token: string;
   try {
     token = readHostFile(absolute, { maxBytes: 64 * 1024 }).trim();

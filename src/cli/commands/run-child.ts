@@ -16,7 +16,7 @@ export const EXIT_NOT_EXECUTABLE = 126;
 /** Bad usage, as every `sesame` command. */
 const EXIT_USAGE = 2;
 
-import { TOKEN_VARIABLES } from '../../config/own-environment.js';
+import { TOKEN_VARIABLES } from '../../config/own-configuration.js';
 
 export { TOKEN_VARIABLES };
 

@@ -14,6 +14,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
+import { noteOwnFile } from '../../config/own-configuration.js';
 import { checkHostFile, fileKind, HostFileError, readHostFile, systemError } from '../../host-file.js';
 import type { StoreContext } from '../contract.js';
 
@@ -31,6 +32,8 @@ function withSettingFile<T>(
   use: (resolved: string) => T,
 ): T {
   const resolved = path.resolve(context.baseDir ?? process.cwd(), file);
+  // A credential or CA file of a store's settings: no file store serves it (own-configuration.ts).
+  noteOwnFile(resolved, `the ${setting} setting of store ${context.storeName}`);
   try {
     return use(resolved);
   } catch (err) {

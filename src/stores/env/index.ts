@@ -1,6 +1,6 @@
 /** `env` store: a secret is an environment variable of the Sesame process (name = variable name). */
 import { z } from 'zod';
-import { ownConfiguration } from '../../config/own-environment.js';
+import { ownConfiguration } from '../../config/own-configuration.js';
 import { AccessDeniedError, SecretNotFoundError, UsageError } from '../../errors.js';
 import type {
   CheckReport,

@@ -6,6 +6,7 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { ownFile } from '../../config/own-configuration.js';
 import {
   AccessDeniedError,
   SecretNotFoundError,
@@ -144,6 +145,12 @@ export class FileStoreClient implements StoreClient {
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw this.#notAFile(request.name, fileKind(stat));
+      const own = ownFile(stat);
+      if (own !== undefined) {
+        const err = new AccessDeniedError(`${this.#tag} ${request.name} is Sesame's own file (${own}): the file store does not serve it`);
+        err.fix = 'keep secrets for workflows in other files, outside .sesame and the config';
+        throw err;
+      }
       if (stat.size > this.settings.maxSize) {
         throw new SecretStateError(
           `${this.#tag} ${request.name} is ${stat.size} bytes, above maxSize ${this.settings.maxSize}: raise maxSize if it is really a secret`,
@@ -201,8 +208,9 @@ export class FileStoreClient implements StoreClient {
           // A directory wholly before the cursor holds nothing of this page.
           if (after !== undefined && compareSegments(name.split('/'), after) < 0 && !isPrefixOf(name.split('/'), after)) continue;
           if (!entry.isSymbolicLink() && (await walk(full, name))) return true;
-        } else if (!stat.isFile()) {
-          // A named pipe, socket or device is no secret (reading it could wait for ever).
+        } else if (!stat.isFile() || ownFile(stat) !== undefined) {
+          // A named pipe, socket or device is no secret (reading it could wait for ever); Sesame's
+          // own files (the master key, the database) are not served.
           continue;
         } else if ((!options.prefix || name.startsWith(options.prefix)) && (after === undefined || compareSegments(name.split('/'), after) > 0)) {
           if (items.length === limit) {
