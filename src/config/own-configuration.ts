@@ -73,21 +73,26 @@ export function noteConfigFiles(config: {
 }
 
 /**
- * Which of Sesame's own files `stat` (of a file about to be served) is, or undefined. Each own
- * file that exists is looked at now: one created since it was noted (the master key on first
- * use) is known as well.
+ * Sesame's own files as they are now, by device and inode: each noted file that exists is looked
+ * at, so one created since it was noted (the master key on first use) is known as well. Take it
+ * once for many files (a listing).
  */
-export function ownFile(stat: { dev: number; ino: number }): string | undefined {
+export function ownFiles(): (stat: { dev: number; ino: number }) => string | undefined {
+  const byInode = new Map<string, string>();
   for (const [file, what] of files) {
-    let own: { dev: number; ino: number } | undefined;
     try {
-      own = statSync(file);
+      const own = statSync(file);
+      byInode.set(`${own.dev}:${own.ino}`, what);
     } catch {
-      continue;
+      // Not there (yet): nothing to refuse.
     }
-    if (own.dev === stat.dev && own.ino === stat.ino) return what;
   }
-  return undefined;
+  return (stat) => byInode.get(`${stat.dev}:${stat.ino}`);
+}
+
+/** Which of Sesame's own files `stat` (of a file about to be served) is, or undefined. */
+export function ownFile(stat: { dev: number; ino: number }): string | undefined {
+  return ownFiles()(stat);
 }
 
 /** Why `variable` is Sesame's own configuration, or undefined when it is not. */

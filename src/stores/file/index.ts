@@ -6,7 +6,7 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ownFile } from '../../config/own-configuration.js';
+import { ownFile, ownFiles } from '../../config/own-configuration.js';
 import {
   AccessDeniedError,
   SecretNotFoundError,
@@ -179,6 +179,7 @@ export class FileStoreClient implements StoreClient {
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor).split('/');
     const items: ListPage['items'] = [];
     let more = false;
+    const own = ownFiles();
     const walk = async (dir: string, rel: string): Promise<boolean> => {
       let entries: import('node:fs').Dirent[];
       try {
@@ -208,7 +209,7 @@ export class FileStoreClient implements StoreClient {
           // A directory wholly before the cursor holds nothing of this page.
           if (after !== undefined && compareSegments(name.split('/'), after) < 0 && !isPrefixOf(name.split('/'), after)) continue;
           if (!entry.isSymbolicLink() && (await walk(full, name))) return true;
-        } else if (!stat.isFile() || ownFile(stat) !== undefined) {
+        } else if (!stat.isFile() || own(stat) !== undefined) {
           // A named pipe, socket or device is no secret (reading it could wait for ever); Sesame's
           // own files (the master key, the database) are not served.
           continue;
