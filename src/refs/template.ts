@@ -138,6 +138,9 @@ export function compileTemplate(
       cursor = open + 2;
       continue;
     }
+    if (dialects !== undefined && input.charCodeAt(open + 2) === 0x2d /* - */) {
+      refuseTrimMarker(input, open, field, dialects);
+    }
     let dialect: DialectName | undefined;
     if (!opensPlaceholder(input, open)) {
       if (dialects !== undefined) {
@@ -188,6 +191,30 @@ export function compileTemplate(
   const only = parts.length === 1 ? parts[0] : undefined;
   const whole = count === 1 && typeof only === 'object' ? only : undefined;
   return { parts, whole, count };
+}
+
+/**
+ * `{{-` / `-}}` trim whitespace in Pebble (Kestra), Jinja and Go templates. Before a dialect
+ * reference, the `-` hid the opener and the whole placeholder stayed literal text, so the value
+ * was the template itself. With dialects declared, a `{{-` followed by a reference (a declared
+ * dialect's, or `secret:`) is refused with the form to write; any other `{{-` expression is not
+ * ours and stays literal, and without dialects nothing changes.
+ */
+function refuseTrimMarker(input: string, open: number, field: string | undefined, dialects: DialectSet): void {
+  let at = open + 3;
+  while (isBlank(input, at)) at++;
+  if (!input.startsWith('secret:', at) && dialects.openerAt(input, at) === undefined) return;
+  const close = input.indexOf('}}', at);
+  let end = close === -1 ? at : close;
+  if (close !== -1 && input.charCodeAt(end - 1) === 0x2d) end--;
+  while (end > at && isBlank(input, end - 1)) end--;
+  const write = close === -1 ? '{{ <reference> }}' : `{{ ${input.slice(at, end)} }}`;
+  throw new ReferenceSyntaxError({
+    input,
+    offset: open + 2,
+    expected: `"{{" without "-" (Sesame replaces the placeholder and keeps the text around it as written; write ${write})`,
+    field,
+  });
 }
 
 /** A slot for a reference written in a dialect: `raw` is its canonical `secret://` form. */
