@@ -57,6 +57,15 @@ export const INIT_MASTER_KEY = { file: './.sesame/master.key' };
 
 const GITIGNORE_ENTRY = '.sesame/';
 
+/**
+ * A path as one word of a POSIX shell command line, so that a printed command works when pasted:
+ * left as is when it holds only characters no shell splits or expands, else in single quotes
+ * (a `'` inside written `'\''`).
+ */
+export function shellWord(p: string): string {
+  return /^[A-Za-z0-9_./@%+=:,-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`;
+}
+
 interface Flags {
   config?: string;
   force?: boolean;
@@ -112,7 +121,7 @@ export function registerInit(program: Command, ctx: CliContext): void {
     const shown = (p: string) => path.relative(ctx.cwd, p) || '.';
     if (!/\.ya?ml$/i.test(file))
       throw new UsageError(
-        `sesame init writes YAML: give a .yaml path, e.g. --config ${shown(dir)}/sesame.yaml`,
+        `sesame init writes YAML: give a .yaml path, e.g. --config ${shellWord(`${shown(dir)}/sesame.yaml`)}`,
       );
     // The folders of --config are made when missing (as `git init <path>` does), not refused:
     // only a path through a file is. The nearest existing one must be a folder.
@@ -175,7 +184,7 @@ export function registerInit(program: Command, ctx: CliContext): void {
         : `${shown(gitignore.file)} already ignores .sesame/`,
     ];
     const configFlag =
-      path.basename(file) === 'sesame.yaml' && dir === ctx.cwd ? '' : ` --config ${shown(file)}`;
+      path.basename(file) === 'sesame.yaml' && dir === ctx.cwd ? '' : ` --config ${shellWord(shown(file))}`;
     const next = [
       [`sesame secrets set db/password${configFlag}`, 'asks for the value twice, input hidden'],
       [`sesame resolve secret://builtin/db/password${configFlag}`, 'prints it'],
