@@ -312,6 +312,17 @@ export class DialectSet {
     const store = this.#store(storeName);
     const region = vals.params.get('region');
     const storeRegion = store ? setting(store, 'region') : undefined;
+    if (region !== undefined && typeof storeRegion !== 'string') {
+      // The store's region comes from the environment (AWS_REGION, a profile): reading there
+      // could be another region's copy of the secret. Say which region to set instead.
+      throw new ConfigError(
+        `ref+awssecrets asks for region ${region.value}, and store ${storeName} names no region (it reads the one of its environment)`,
+        {
+          path: 'dialects.vals.stores.awssecrets',
+          hint: `set region: ${region.value} on store ${storeName}, or declare a store for ${region.value} and map it, or drop ?region= from the reference`,
+        },
+      );
+    }
     if (region !== undefined && typeof storeRegion === 'string' && storeRegion !== region.value) {
       throw new ConfigError(
         `ref+awssecrets asks for region ${region.value}, and store ${storeName} reads ${storeRegion}`,
