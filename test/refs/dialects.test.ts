@@ -114,10 +114,12 @@ describe('dialects map onto the secret:// reference model', () => {
       name: 'Prod/Jira Cloud',
       key: 'token',
     });
+    // The section narrows the field: the store keys a sectioned field `<section>/<label>`
+    // (test/stores/onepassword-sections.test.ts).
     expect(whole('{{ op://Prod/db/admin/password }}')?.ref).toEqual({
       store: 'op',
       name: 'Prod/db',
-      key: 'password',
+      key: 'admin/password',
     });
   });
 

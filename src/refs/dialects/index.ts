@@ -171,14 +171,16 @@ export class DialectSet {
     }
   }
 
-  /** `op://<vault>/<item>/[<section>/]<field>`: the item in the op store, its field as the key. */
+  /** `op://<vault>/<item>/[<section>/]<field>`: the item in the op store, `[<section>/]<field>` as the key. */
   parseOp(raw: string, field?: string): Reference {
     const op = parseOp(raw, field);
     const store = this.#opStore();
     const config = this.#stores.find((s) => s.name === store);
     const storeVault = config ? setting(config, 'vault') : undefined;
     const sameVault = typeof storeVault === 'string' && storeVault.toLowerCase() === op.vault.toLowerCase();
-    return { store, name: sameVault ? op.item : `${op.vault}/${op.item}`, key: op.field };
+    // The store keys a field of a section `<section>/<label>` too (1password-connect itemValue).
+    const key = op.section === undefined ? op.field : `${op.section}/${op.field}`;
+    return { store, name: sameVault ? op.item : `${op.vault}/${op.item}`, key };
   }
 
   /** `[secret]ref+<backend>://…` (without a closing `+`). */

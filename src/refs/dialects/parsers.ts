@@ -152,8 +152,8 @@ export const OP_SCHEME = 'op://';
 const OP_CHAR = /[A-Za-z0-9_.\- ]/;
 
 /**
- * `op://<vault>/<item>/[<section>/]<field>` (1Password secret references). The section only
- * narrows where the field is shown in 1Password; the field is looked up by its label in the item.
+ * `op://<vault>/<item>/[<section>/]<field>` (1Password secret references): the field by its label,
+ * in the section when one is given.
  */
 export function parseOp(input: string, field?: string): { vault: string; item: string; section?: string | undefined; field: string } {
   if (!input.startsWith(OP_SCHEME)) fail(input, 0, `"${OP_SCHEME}"`, field);

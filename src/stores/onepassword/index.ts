@@ -70,6 +70,7 @@ interface Field {
   label?: string;
   value?: string;
   purpose?: string;
+  section?: { id: string; label?: string };
 }
 interface Item {
   id: string;
@@ -77,6 +78,7 @@ interface Item {
   version?: number;
   category?: string;
   fields?: Field[];
+  sections?: Array<{ id: string; label?: string }>;
   files?: Array<{ id: string }>;
   updatedAt?: string;
   createdAt?: string;
@@ -85,13 +87,27 @@ interface Item {
 const VAULT_ID = /^[a-z0-9]{26}$/;
 const scimString = (s: string) => `"${s.replace(/["\\]/g, '\\$&')}"`;
 
-/** An item's value: the notes of a bare Secure Note, else its labelled fields as JSON. */
+/**
+ * An item's value: the notes of a bare Secure Note, else its labelled fields as JSON, by label
+ * (of two fields with one label, the first) and, for a field in a section, also by
+ * `<section>/<label>` (the section's label, else its id), which `op://<vault>/<item>/<section>/<field>`
+ * reads: two sections often hold fields of one label (`primary/password`, `replica/password`).
+ */
 export function itemValue(item: Item): string {
   const fields = (item.fields ?? []).filter((f) => f.label && f.value !== undefined);
   const onlyNotes = fields.length === 1 && fields[0]?.purpose === 'NOTES';
   if (item.category === 'SECURE_NOTE' && onlyNotes) return fields[0]?.value ?? '';
+  const sections = new Map((item.sections ?? []).map((s) => [s.id, s.label]));
   const out: Record<string, string> = {};
-  for (const f of fields) if (!((f.label as string) in out)) out[f.label as string] = f.value as string;
+  const put = (key: string, value: string) => {
+    if (!Object.hasOwn(out, key)) out[key] = value;
+  };
+  for (const f of fields) put(f.label as string, f.value as string);
+  for (const f of fields) {
+    if (!f.section) continue;
+    const section = f.section.label || sections.get(f.section.id) || f.section.id;
+    put(`${section}/${f.label}`, f.value as string);
+  }
   return JSON.stringify(out);
 }
 
