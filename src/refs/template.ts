@@ -138,9 +138,7 @@ export function compileTemplate(
       cursor = open + 2;
       continue;
     }
-    if (dialects !== undefined && input.charCodeAt(open + 2) === 0x2d /* - */) {
-      refuseTrimMarker(input, open, field, dialects);
-    }
+    if (input.charCodeAt(open + 2) === 0x2d /* - */) refuseTrimMarker(input, open, field, dialects);
     let dialect: DialectName | undefined;
     if (!opensPlaceholder(input, open)) {
       if (dialects !== undefined) {
@@ -196,14 +194,13 @@ export function compileTemplate(
 /**
  * `{{-` / `-}}` trim whitespace in Pebble (Kestra), Jinja and Go templates. Before a dialect
  * reference, the `-` hid the opener and the whole placeholder stayed literal text, so the value
- * was the template itself. With dialects declared, a `{{-` followed by a reference (a declared
- * dialect's, or `secret:`) is refused with the form to write; any other `{{-` expression is not
- * ours and stays literal, and without dialects nothing changes.
+ * was the template itself. A `{{-` followed by a reference (`secret:`, or a declared dialect's)
+ * is refused with the form to write; any other `{{-` expression is not ours and stays literal.
  */
-function refuseTrimMarker(input: string, open: number, field: string | undefined, dialects: DialectSet): void {
+function refuseTrimMarker(input: string, open: number, field: string | undefined, dialects: DialectSet | undefined): void {
   let at = open + 3;
   while (isBlank(input, at)) at++;
-  if (!input.startsWith('secret:', at) && dialects.openerAt(input, at) === undefined) return;
+  if (!input.startsWith('secret:', at) && dialects?.openerAt(input, at) === undefined) return;
   const close = input.indexOf('}}', at);
   let end = close === -1 ? at : close;
   if (close !== -1 && input.charCodeAt(end - 1) === 0x2d) end--;

@@ -114,6 +114,22 @@ function oracleCompile(input: string, field?: string): CompiledTemplate {
       cursor = open + 2;
       continue;
     }
+    // Trim markers before a reference are refused (test/refs/trim-marker-native.test.ts).
+    const trimmed = /^\{\{-[ \t]*secret:/.exec(input.slice(open));
+    if (trimmed) {
+      const close = input.indexOf('}}', open);
+      let end = close === -1 ? 0 : close;
+      if (close !== -1 && input[end - 1] === '-') end--;
+      const at = open + trimmed[0].length - 'secret:'.length;
+      while (end > at && (input[end - 1] === ' ' || input[end - 1] === '\t')) end--;
+      const write = close === -1 ? '{{ <reference> }}' : `{{ ${input.slice(at, end)} }}`;
+      throw new ReferenceSyntaxError({
+        input,
+        offset: open + 2,
+        expected: `"{{" without "-" (Sesame replaces the placeholder and keeps the text around it as written; write ${write})`,
+        field,
+      });
+    }
     OLD_PLACEHOLDER_START.lastIndex = open;
     const m = OLD_PLACEHOLDER_START.exec(input);
     if (!m || m.index !== open) {
